@@ -1,0 +1,1 @@
+"""InvarLock adapters layer."""

@@ -1,0 +1,1 @@
+"""InvarLock cli layer."""

@@ -1,0 +1,49 @@
+"""Typed errors. Every error carries a stable code, a one-line message, a fix hint and an exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATES_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTEGRITY = 3
+
+
+class InvarlockError(Exception):
+    """Base error: `code` like "E303", `message` says what happened, `hint` says how to fix it."""
+
+    exit_code = EXIT_GATES_FAILED
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The single line printed to the user: `ERROR [INVARLOCK:E###] message — hint`."""
+        text = f"ERROR [INVARLOCK:{self.code}] {self.message}"
+        return f"{text} — {self.hint}" if self.hint else text
+
+
+class UsageError(InvarlockError):
+    """Bad arguments, config, schema or input files (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class IntegrityError(InvarlockError):
+    """A recomputed number, digest, signature or event chain does not match (exit 3)."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class AbortError(InvarlockError):
+    """A hard abort during a run: pairing broken, non-finite weights, too little data (exit 3)."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class ConcurrencyConflict(InvarlockError):
+    """An append raced another writer of the same stream (expected sequence number was stale)."""
+
+    exit_code = EXIT_INTEGRITY

@@ -1,0 +1,68 @@
+"""Value objects describing a loaded model, its scored windows and its tensors (no framework types)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a model is: digests over its weights, tokenizer and config, plus how it was loaded."""
+
+    ref: str
+    adapter: str
+    architecture: str
+    weights_sha256: str
+    tokenizer_sha256: str
+    config_sha256: str
+    param_count: int
+    dtype: str
+    device: str
+
+
+class WindowScore(msgspec.Struct, frozen=True, kw_only=True):
+    """Scoring of one window: tokens scored (seq_len - 1 for causal LMs) and the float64 NLL sum in nats."""
+
+    window_id: int
+    tokens_scored: int
+    nll_sum: float
+
+
+class TensorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Structural facts about one named tensor, enough for the invariants guard."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    finite: bool
+    all_zero: bool
+
+
+class TensorCensus(msgspec.Struct, frozen=True, kw_only=True):
+    """Every parameter tensor of a model, its tied-weight groups and its config digest."""
+
+    tensors: tuple[TensorInfo, ...]
+    tied_groups: tuple[tuple[str, ...], ...]
+    config_sha256: str
+    tokenizer_sha256: str
+
+
+class EditOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What an edit did: its resolved plan, the plan digest and structural deltas."""
+
+    name: str
+    plan: dict[str, object]
+    plan_digest: str
+    params_changed: int
+    layers_modified: int
+    modules_changed: tuple[str, ...]
+    bitwidth_map: dict[str, int]
+    dtype_changed: bool = False
+
+
+class CorpusInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Where text came from: provider name, split, source (file or package path) and licence note."""
+
+    provider: str
+    split: str
+    source: str
+    licence: str

@@ -1,0 +1,173 @@
+"""Window planning: non-overlapping, deduplicated token windows assigned to disjoint arms."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import msgspec
+import numpy as np
+
+from .errors import AbortError, UsageError
+
+ARMS = ("preview", "final", "calibration")
+
+
+class ArmCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """How many windows each arm wants."""
+
+    preview: int
+    final: int
+    calibration: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.preview + self.final + self.calibration
+
+
+class PlannedWindow(msgspec.Struct, frozen=True, kw_only=True):
+    """One window of the plan: its index in the token stream, its arm and its content digest."""
+
+    window_id: int
+    arm: str
+    digest: str
+
+
+class TokenWindow(msgspec.Struct, frozen=True, kw_only=True):
+    """A window's token ids, handed to a ModelRunner. `tokens` are uint32 ids, length seq_len."""
+
+    window_id: int
+    tokens: tuple[int, ...]
+
+
+class WindowPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """The deterministic plan: which windows exist, their digests and arms, and the plan digest."""
+
+    seq_len: int
+    stride: int
+    dataset_digest: str
+    plan_digest: str
+    windows: tuple[PlannedWindow, ...]
+    windows_available: int
+    duplicates_dropped: int
+    approximate_counts: bool
+
+    def arm(self, name: str) -> tuple[PlannedWindow, ...]:
+        return tuple(w for w in self.windows if w.arm == name)
+
+
+def dataset_digest(tokens: np.ndarray, provider: str, split: str, tokenizer_sha256: str) -> str:
+    """sha256 over the token stream (uint32 little-endian) plus provider, split and tokenizer digest."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(tokens, dtype="<u4").tobytes())
+    for part in (provider, split, tokenizer_sha256):
+        h.update(b"\x00" + part.encode())
+    return h.hexdigest()
+
+
+def window_digest(tokens: np.ndarray) -> str:
+    """blake2b-128 over the window's uint32 little-endian token ids."""
+    data = np.ascontiguousarray(tokens, dtype="<u4").tobytes()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def plan_digest(windows: Sequence[PlannedWindow]) -> str:
+    """sha256 over the (arm, id, digest) rows of the plan, in plan order."""
+    h = hashlib.sha256()
+    for w in windows:
+        h.update(f"{w.arm}\t{w.window_id}\t{w.digest}\n".encode())
+    return h.hexdigest()
+
+
+def cut_windows(stream: np.ndarray, seq_len: int, stride: int) -> np.ndarray:
+    """Cut the stream into windows of `seq_len` tokens every `stride` tokens (last partial one dropped)."""
+    if seq_len < 2:
+        raise UsageError("E201", f"seq_len must be at least 2, got {seq_len}", "set dataset.seq_len >= 2")
+    if stride < seq_len:
+        raise UsageError(
+            "E201",
+            f"stride {stride} < seq_len {seq_len} would make windows overlap",
+            "set dataset.stride >= dataset.seq_len (or leave it out: it defaults to seq_len)",
+        )
+    count = 0 if len(stream) < seq_len else (len(stream) - seq_len) // stride + 1
+    starts = np.arange(count, dtype=np.int64) * stride
+    index = starts[:, None] + np.arange(seq_len, dtype=np.int64)[None, :]
+    return np.asarray(stream, dtype=np.uint32)[index] if count else np.zeros((0, seq_len), np.uint32)
+
+
+def _arm_order(dataset: str, seed: int, n: int) -> np.ndarray:
+    key = hashlib.sha256(f"invarlock/arms/v1\x00{dataset}\x00{seed}".encode()).digest()
+    ranks = np.frombuffer(hashlib.shake_256(key).digest(8 * n), dtype="<u8")
+    return np.argsort(ranks, kind="stable")
+
+
+def plan_windows(
+    stream: np.ndarray,
+    *,
+    seq_len: int,
+    stride: int,
+    counts: ArmCounts,
+    seed: int,
+    dataset: str,
+    allow_fewer: bool,
+) -> tuple[WindowPlan, dict[int, np.ndarray]]:
+    """Plan windows from a token stream.
+
+    Windows are cut every `stride` tokens, exact duplicates (same digest) are dropped, and a permutation
+    keyed by sha256(dataset digest, seed) assigns them to preview, final and calibration in that order.
+    With `allow_fewer` (dev profile) arms shrink proportionally when the stream is too short; otherwise
+    too few windows is an E303 error. Returns the plan and the token rows of planned windows by id.
+    """
+    rows = cut_windows(stream, seq_len, stride)
+    unique_ids, digests, dropped = _dedupe(rows)
+    wanted = _fit_counts(counts, len(unique_ids), allow_fewer)
+    order = _arm_order(dataset, seed, len(unique_ids))
+    planned: list[PlannedWindow] = []
+    cursor = 0
+    for arm, n in zip(ARMS, (wanted.preview, wanted.final, wanted.calibration), strict=True):
+        chosen = sorted(int(unique_ids[i]) for i in order[cursor : cursor + n])
+        planned.extend(PlannedWindow(window_id=i, arm=arm, digest=digests[i]) for i in chosen)
+        cursor += n
+    plan = WindowPlan(
+        seq_len=seq_len,
+        stride=stride,
+        dataset_digest=dataset,
+        plan_digest=plan_digest(planned),
+        windows=tuple(planned),
+        windows_available=len(unique_ids),
+        duplicates_dropped=dropped,
+        approximate_counts=wanted != counts,
+    )
+    return plan, {w.window_id: rows[w.window_id] for w in planned}
+
+
+def _dedupe(rows: np.ndarray) -> tuple[list[int], dict[int, str], int]:
+    seen: set[str] = set()
+    kept: list[int] = []
+    digests: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        d = window_digest(row)
+        if d in seen:
+            continue
+        seen.add(d)
+        kept.append(i)
+        digests[i] = d
+    return kept, digests, len(rows) - len(kept)
+
+
+def _fit_counts(counts: ArmCounts, available: int, allow_fewer: bool) -> ArmCounts:
+    if counts.preview < 2 or counts.final < 2:
+        raise UsageError("E201", "preview_n and final_n must each be at least 2", "raise dataset.preview_n/final_n")
+    if available >= counts.total:
+        return counts
+    if not allow_fewer or available < 4:
+        raise AbortError(
+            "E303",
+            f"capacity insufficient: the corpus gives {available} distinct windows, the plan needs {counts.total}",
+            "use a larger corpus, a shorter seq_len, fewer windows, or --profile dev",
+        )
+    scale = available / counts.total
+    calibration = int(counts.calibration * scale)
+    preview = max(2, int(counts.preview * scale))
+    final = max(2, available - preview - calibration)
+    return ArmCounts(preview=preview, final=final, calibration=calibration)

@@ -1,0 +1,44 @@
+"""Corpus ports: a source of real text and the tokenizer that turns it into ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from invarlock.domain.model import CorpusInfo
+
+
+class Tokenizer(Protocol):
+    """Text to token ids, plus a stable digest of the tokenizer's vocabulary and settings."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text` with no special tokens added."""
+        ...
+
+    def separator_id(self) -> int | None:
+        """The id placed between documents in the token stream (EOS, else BOS), or None."""
+        ...
+
+    def digest(self) -> str:
+        """sha256 (hex) over the tokenizer's vocabulary, merges/model and special-token settings."""
+        ...
+
+
+class CorpusSource(Protocol):
+    """An ordered, deterministic sequence of documents."""
+
+    def info(self) -> CorpusInfo:
+        """Provider, split, source and licence of the text."""
+        ...
+
+    def texts(self) -> Iterator[str]:
+        """The documents, in a fixed order; the same every call."""
+        ...
+
+
+class CorpusResolver(Protocol):
+    """Opens a corpus by provider name (`demo:wikipedia`, `demo:news`, `text`, `jsonl`, `wikitext2`)."""
+
+    def open(self, provider: str, *, path: str | None, text_field: str, split: str) -> CorpusSource:
+        """Raises UsageError (E301 unknown provider / missing file / bad field, E304 empty corpus)."""
+        ...
