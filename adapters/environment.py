@@ -1,0 +1,29 @@
+"""What the run executed on: interpreter, platform and (when present) torch/transformers versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "absent"
+
+
+def runtime_environment() -> dict[str, str]:
+    env = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": _version("numpy"),
+        "torch": _version("torch"),
+        "transformers": _version("transformers"),
+        "cpu_count": str(os.cpu_count()),
+    }
+    if "torch" in sys.modules:
+        env["torch_threads"] = str(sys.modules["torch"].get_num_threads())
+    return env

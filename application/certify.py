@@ -1,0 +1,237 @@
+"""certify_edit: score baseline and subject on the same windows, run the guard chain, issue the certificate."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.build import build_certificate
+from invarlock.domain.errors import AbortError, InvarlockError, UsageError
+from invarlock.domain.guards import invariants
+from invarlock.domain.policy import Policy, policy_digest, resolve_policy
+from invarlock.domain.run import RunState
+from invarlock.ports.model import LoadedModel
+
+from . import planning
+from .config import ModelConfig, RunConfig, config_to_dict
+from .recorder import RunRecorder
+from .scoring import score_arm
+from .services import Services
+
+
+@dataclass(frozen=True)
+class CertifyRequest:
+    """What to certify: the config (baseline model, data, edit, guards) and, for Compare & Certify, a subject."""
+
+    command: str
+    config: RunConfig
+    subject: ModelConfig | None
+    tier: str
+    profile: str
+
+
+@dataclass(frozen=True)
+class CertifyOutcome:
+    run_id: str
+    certificate: c.Certificate
+
+
+def _policy(req: CertifyRequest) -> Policy:
+    policy = resolve_policy(req.tier, req.profile)
+    ds = req.config.dataset
+    if policy.enforce_floors and min(ds.preview_n, ds.final_n) < policy.min_windows:
+        raise UsageError(
+            "E005",
+            f"profile {req.profile} at tier {req.tier} needs >= {policy.min_windows} windows "
+            f"per arm (config asks preview_n={ds.preview_n}, final_n={ds.final_n})",
+            "raise dataset.preview_n/final_n or use --profile dev",
+        )
+    return policy
+
+
+def certify_edit(req: CertifyRequest, svc: Services) -> CertifyOutcome:
+    """Run the whole certification, recording every step. Errors after the start are recorded as RunFailed."""
+    policy = _policy(req)
+    if req.subject is None and req.config.edit is None:
+        raise UsageError("E201", "nothing to certify: no subject model and no edit", "pass --subject or edit:")
+    if req.config.edit is not None and req.config.edit.name not in svc.edits:
+        raise UsageError("E204", f"unknown edit '{req.config.edit.name}'", f"available: {', '.join(svc.edits)}")
+    run_id = svc.new_run_id()
+    recorder = RunRecorder(svc.store, run_id)
+    recorder.record(_started(req, policy, run_id, svc))
+    try:
+        return _execute(req, policy, recorder, svc)
+    except InvarlockError as exc:
+        recorder.record(ev.RunFailed(failed_at=svc.clock(), code=exc.code, message=exc.message))
+        raise
+
+
+def _started(req: CertifyRequest, policy: Policy, run_id: str, svc: Services) -> ev.RunStarted:
+    config = config_to_dict(req.config)
+    if req.subject is not None:
+        config["subject"] = config_to_dict_model(req.subject)
+    seed = req.config.dataset.seed
+    return ev.RunStarted(
+        run_id=run_id,
+        command=req.command,
+        started_at=svc.clock(),
+        tool_version=svc.tool_version,
+        config=config,
+        policy=_builtins(policy),
+        policy_digest=policy_digest(policy),
+        seeds={"dataset": seed, "python": seed, "numpy": seed, "torch": seed},
+        environment=svc.environment(),
+    )
+
+
+def config_to_dict_model(model: ModelConfig) -> dict[str, str]:
+    return {"id": model.id, "adapter": model.adapter, "device": model.device, "dtype": model.dtype}
+
+
+def _builtins(policy: Policy) -> dict[str, object]:
+    import msgspec
+
+    out: dict[str, object] = msgspec.to_builtins(policy)
+    return out
+
+
+def _fingerprint(role: str, model: LoadedModel) -> ev.ModelFingerprinted:
+    i = model.identity()
+    return ev.ModelFingerprinted(
+        role=role,
+        ref=i.ref,
+        adapter=i.adapter,
+        architecture=i.architecture,
+        weights_sha256=i.weights_sha256,
+        tokenizer_sha256=i.tokenizer_sha256,
+        config_sha256=i.config_sha256,
+        param_count=i.param_count,
+        dtype=i.dtype,
+        device=i.device,
+    )
+
+
+def _load(cfg: ModelConfig, svc: Services) -> LoadedModel:
+    return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype)
+
+
+def load_models(req: CertifyRequest, recorder: RunRecorder, svc: Services) -> dict[str, LoadedModel]:
+    """Load baseline and subject (the subject is the baseline plus the edit for `run`), record fingerprints."""
+    base_cfg = req.config.model
+    baseline = _load(base_cfg, svc)
+    recorder.record(_fingerprint("baseline", baseline))
+    subject = _load(req.subject or base_cfg, svc)
+    if req.config.edit is not None:
+        outcome = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
+        recorder.record(
+            ev.EditApplied(
+                name=outcome.name,
+                plan=outcome.plan,
+                plan_digest=outcome.plan_digest,
+                params_changed=outcome.params_changed,
+                layers_modified=outcome.layers_modified,
+                modules_changed=list(outcome.modules_changed),
+                bitwidth_map=outcome.bitwidth_map,
+            )
+        )
+    recorder.record(_fingerprint("subject", subject))
+    return {"baseline": baseline, "subject": subject}
+
+
+def check_tokenizers(state: RunState) -> None:
+    base, subj = state.models["baseline"], state.models["subject"]
+    if base.tokenizer_sha256 != subj.tokenizer_sha256:
+        raise AbortError(
+            "E002",
+            f"tokenizers differ: baseline {base.tokenizer_sha256[:12]} vs subject {subj.tokenizer_sha256[:12]}",
+            "certify a subject that shares the baseline's tokenizer",
+        )
+
+
+def run_invariants(phase: str, models: dict[str, LoadedModel], recorder: RunRecorder, dtype_change: bool) -> None:
+    """Record the invariants guard for one phase; non-finite weights abort before any scoring (E402)."""
+    t0 = time.perf_counter()
+    base = models["baseline"].census()
+    if phase == "pre":
+        checks = invariants.health_checks(base, "baseline")
+    else:
+        subj = models["subject"].census()
+        checks = invariants.comparison_checks(base, subj, dtype_change_declared=dtype_change)
+    verdict = invariants.verdict_of(checks)
+    recorder.record(
+        ev.GuardEvaluated(
+            guard="invariants",
+            phase=phase,
+            mode="gate",
+            verdict=verdict,
+            checks=checks,
+            seconds=round(time.perf_counter() - t0, 6),
+        )
+    )
+    non_finite = [c_ for c_ in checks if c_["name"].endswith("weights_finite") and c_["status"] == "fail"]
+    if non_finite:
+        names = ", ".join(non_finite[0]["offenders"][:3])
+        raise AbortError(
+            "E402",
+            f"non-finite weights ({non_finite[0]['name']}): {names}",
+            "repair or re-export the checkpoint; scoring it would produce NaN perplexities",
+        )
+
+
+def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
+    models = load_models(req, recorder, svc)
+    state = recorder.state
+    assert state is not None
+    check_tokenizers(state)
+    ds = req.config.dataset
+    corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    planned, rows = planning.plan(corpus, models["baseline"].tokenizer(), ds, allow_fewer=not policy.enforce_floors)
+    recorder.record(planned)
+    for phase in ("pre", "post"):
+        run_invariants(phase, models, recorder, dtype_change=False)
+    return finish_scoring(recorder, models, rows, policy, svc)
+
+
+def finish_scoring(
+    recorder: RunRecorder, models: dict[str, LoadedModel], rows: dict, policy: Policy, svc: Services
+) -> CertifyOutcome:
+    """Preview arm, catastrophe check, final arm, certificate. Also the tail of a resumed run."""
+    state = recorder.state
+    assert state is not None
+    if state.preview is None:
+        score_arm(recorder, models, "preview", rows, svc.progress)
+        state = recorder.record(_assess_preview(recorder, policy))
+        if state.preview is not None and state.preview.catastrophe:
+            state = recorder.record(
+                ev.RollbackPerformed(
+                    reason=f"preview ratio {state.preview.ratio:.4f} > {policy.gates.catastrophe_ratio}"
+                )
+            )
+    if state.rollback is None:
+        score_arm(recorder, models, "final", rows, svc.progress)
+    return issue(recorder, svc)
+
+
+def _assess_preview(recorder: RunRecorder, policy: Policy) -> ev.PreviewAssessed:
+    from invarlock.domain.analysis import arm_metric
+    from invarlock.domain.build import arm_evidence
+
+    assert recorder.state is not None
+    evidence = arm_evidence(recorder.state, "preview")
+    assert evidence is not None
+    ratio = arm_metric(evidence).ratio
+    limit = policy.gates.catastrophe_ratio
+    return ev.PreviewAssessed(ratio=ratio, catastrophe_ratio=limit, catastrophe=ratio > limit)
+
+
+def issue(recorder: RunRecorder, svc: Services) -> CertifyOutcome:
+    """Build, seal and record the certificate, then complete the run."""
+    state = recorder.state
+    assert state is not None
+    ref = c.EventLogRef(run_id=recorder.run_id, head_hash=recorder.head_hash, event_count=recorder.seq)
+    cert = build_certificate(state, issued_at=svc.clock(), event_log=ref)
+    recorder.record(ev.CertificateIssued(issued_at=cert.issued_at, certificate_digest=cert.digest))
+    recorder.record(ev.RunCompleted(finished_at=svc.clock(), status=cert.status, verdict=cert.verdict.status))
+    return CertifyOutcome(run_id=recorder.run_id, certificate=cert)

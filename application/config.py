@@ -1,0 +1,138 @@
+"""The run configuration (seed schema): typed, strict, unknown keys are errors naming the key."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from invarlock.domain.errors import UsageError
+
+DEMO_MODEL = "demo:smollm2-135m"
+DEMO_CORPUS = "demo:wikipedia"
+
+
+class _C(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ModelConfig(_C):
+    id: str = DEMO_MODEL
+    adapter: str = "auto"
+    device: str = "auto"
+    dtype: str = "float32"
+
+
+class DatasetConfig(_C):
+    provider: str = DEMO_CORPUS
+    path: str | None = None
+    file: str | None = None
+    text_field: str = "text"
+    split: str = "validation"
+    seq_len: int = 256
+    stride: int | None = None
+    preview_n: int = 180
+    final_n: int = 200
+    calibration_n: int = 0
+    seed: int = 42
+
+    @property
+    def source_path(self) -> str | None:
+        return self.path or self.file
+
+    @property
+    def effective_stride(self) -> int:
+        return self.stride if self.stride is not None else self.seq_len
+
+
+class EditConfig(_C):
+    name: str
+    plan: dict[str, Any] = {}
+
+
+class MetricConfig(_C):
+    kind: str = "ppl_causal"
+
+
+class EvalConfig(_C):
+    metric: MetricConfig = MetricConfig()
+    batch_size: int | None = None
+
+
+class GuardsConfig(_C):
+    order: list[str] = msgspec.field(default_factory=lambda: ["invariants", "invariants"])
+    invariants: dict[str, Any] = {}
+
+
+class AutoConfig(_C):
+    tier: str = "balanced"
+
+
+class OutputConfig(_C):
+    dir: str = "reports"
+
+
+class RunConfig(_C):
+    """A whole config file. Every section is optional; defaults are the embedded demo."""
+
+    model: ModelConfig = ModelConfig()
+    dataset: DatasetConfig = DatasetConfig()
+    edit: EditConfig | None = None
+    eval: EvalConfig = EvalConfig()
+    guards: GuardsConfig = GuardsConfig()
+    auto: AutoConfig = AutoConfig()
+    output: OutputConfig = OutputConfig()
+    profile: str | None = None
+
+
+SUPPORTED_GUARDS = ("invariants",)
+SUPPORTED_METRICS = ("ppl_causal",)
+
+
+def _path_of(message: str) -> str:
+    found = re.search(r"at `\$\.?([^`]*)`", message)
+    return found.group(1) if found else ""
+
+
+def parse_config(data: Any, *, source: str) -> RunConfig:
+    """Validate a decoded YAML mapping. Raises UsageError E201 naming the file and the offending key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError("E201", f"{source}: the config must be a mapping of sections", "see docs/user-guide.md")
+    try:
+        cfg = msgspec.convert(data, RunConfig)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        where = _path_of(text)
+        if text.startswith("Object contains unknown field"):
+            key = re.search(r"`([^`]*)`", text)
+            unknown = key.group(1) if key else "?"
+            full = f"{where}.{unknown}" if where else unknown
+            raise UsageError("E201", f"{source}: unknown key '{full}'", "remove it or fix its spelling") from exc
+        raise UsageError("E201", f"{source}: {text}", "fix the value named above") from exc
+    _check_semantics(cfg, source)
+    return cfg
+
+
+def _check_semantics(cfg: RunConfig, source: str) -> None:
+    if cfg.eval.metric.kind not in SUPPORTED_METRICS:
+        raise UsageError(
+            "E201",
+            f"{source}: eval.metric.kind '{cfg.eval.metric.kind}' is not supported",
+            f"use one of: {', '.join(SUPPORTED_METRICS)}",
+        )
+    for name in cfg.guards.order:
+        if name not in SUPPORTED_GUARDS:
+            raise UsageError(
+                "E201",
+                f"{source}: guards.order names unknown guard '{name}'",
+                f"available guards: {', '.join(SUPPORTED_GUARDS)}",
+            )
+    if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
+        raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "")
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    result: dict[str, Any] = msgspec.to_builtins(cfg)
+    return result

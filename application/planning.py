@@ -1,0 +1,69 @@
+"""Turn a corpus into a token stream with the baseline tokenizer and plan the windows."""
+
+from __future__ import annotations
+
+import numpy as np
+from invarlock.domain import events as ev
+from invarlock.domain.errors import AbortError
+from invarlock.domain.windows import ArmCounts, WindowPlan, dataset_digest, plan_windows
+from invarlock.ports.corpus import CorpusSource, Tokenizer
+
+from .config import DatasetConfig
+
+
+def token_stream(corpus: CorpusSource, tokenizer: Tokenizer) -> np.ndarray:
+    """Documents tokenized and concatenated, separated by the tokenizer's EOS/BOS when it has one."""
+    sep = tokenizer.separator_id()
+    parts: list[list[int]] = []
+    for text in corpus.texts():
+        ids = tokenizer.encode(text)
+        if ids:
+            parts.append(ids + ([sep] if sep is not None else []))
+    if not parts:
+        raise AbortError("E304", f"corpus {corpus.info().provider} produced no tokens", "point it at real text")
+    return np.fromiter((t for p in parts for t in p), dtype=np.uint32)
+
+
+def plan(
+    corpus: CorpusSource, tokenizer: Tokenizer, cfg: DatasetConfig, *, allow_fewer: bool
+) -> tuple[ev.WindowsPlanned, dict[int, np.ndarray]]:
+    """The WindowsPlanned event and the token rows of every planned window."""
+    info = corpus.info()
+    stream = token_stream(corpus, tokenizer)
+    digest = dataset_digest(stream, info.provider, info.split, tokenizer.digest())
+    counts = ArmCounts(preview=cfg.preview_n, final=cfg.final_n, calibration=cfg.calibration_n)
+    wplan, rows = plan_windows(
+        stream,
+        seq_len=cfg.seq_len,
+        stride=cfg.effective_stride,
+        counts=counts,
+        seed=cfg.seed,
+        dataset=digest,
+        allow_fewer=allow_fewer,
+    )
+    return planned_event(
+        wplan, info.provider, info.split, info.source, info.licence, tokenizer.digest(), len(stream)
+    ), rows
+
+
+def planned_event(
+    wplan: WindowPlan, provider: str, split: str, source: str, licence: str, tokenizer_sha: str, n_tokens: int
+) -> ev.WindowsPlanned:
+    return ev.WindowsPlanned(
+        provider=provider,
+        split=split,
+        source=source,
+        licence=licence,
+        seq_len=wplan.seq_len,
+        stride=wplan.stride,
+        tokenizer_sha256=tokenizer_sha,
+        dataset_digest=wplan.dataset_digest,
+        plan_digest=wplan.plan_digest,
+        window_ids=[w.window_id for w in wplan.windows],
+        window_digests=[w.digest for w in wplan.windows],
+        arms=[w.arm for w in wplan.windows],
+        windows_available=wplan.windows_available,
+        duplicates_dropped=wplan.duplicates_dropped,
+        stream_tokens=n_tokens,
+        approximate_counts=wplan.approximate_counts,
+    )

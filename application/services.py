@@ -1,0 +1,25 @@
+"""The dependencies a use case needs, passed in by the composition root (cli/bootstrap.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from invarlock.ports.corpus import CorpusResolver
+from invarlock.ports.edits import Edit
+from invarlock.ports.model import ModelLoader
+from invarlock.ports.store import EventStore
+from invarlock.ports.ui import Progress, SilentProgress
+
+
+@dataclass(frozen=True)
+class Services:
+    loader: ModelLoader
+    corpora: CorpusResolver
+    store: EventStore
+    edits: Mapping[str, Edit]
+    clock: Callable[[], str]
+    new_run_id: Callable[[], str]
+    environment: Callable[[], dict[str, str]]
+    tool_version: str
+    progress: Progress = field(default_factory=SilentProgress)

@@ -1,0 +1,158 @@
+"""verify_certificate: recompute everything a certificate states from its own evidence (no models needed)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from invarlock.domain import analysis, gates
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_INTEGRITY, EXIT_OK, InvarlockError
+from invarlock.domain.guards import invariants
+from invarlock.domain.policy import Policy, policy_digest, policy_from_dict
+from invarlock.ports.store import EventStore
+
+from .replay import replay_certificate
+
+REL_TOL = 1e-12
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    integrity: bool = True
+
+
+@dataclass
+class VerifyReport:
+    checks: list[Check] = field(default_factory=list)
+    verdict: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(ch.ok for ch in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        if any(not ch.ok and ch.integrity for ch in self.checks):
+            return EXIT_INTEGRITY
+        return EXIT_GATES_FAILED if self.verdict != "PASS" or not self.ok else EXIT_OK
+
+    def add(self, name: str, ok: bool, detail: str, integrity: bool = True) -> bool:
+        self.checks.append(Check(name, ok, detail, integrity))
+        return ok
+
+
+def _diff(stated: Any, recomputed: Any, path: str) -> str | None:
+    """First difference between two plain values: exact for ints/strings, 1e-12 relative for floats."""
+    if isinstance(stated, float) or isinstance(recomputed, float):
+        if isinstance(stated, bool) or isinstance(recomputed, bool):
+            return None if stated == recomputed else path
+        if not isinstance(stated, int | float) or not isinstance(recomputed, int | float):
+            return path
+        return None if math.isclose(stated, recomputed, rel_tol=REL_TOL, abs_tol=0.0) else path
+    if isinstance(stated, dict) and isinstance(recomputed, dict):
+        if stated.keys() != recomputed.keys():
+            return path
+        return next((d for k in stated if (d := _diff(stated[k], recomputed[k], f"{path}.{k}"))), None)
+    if isinstance(stated, list) and isinstance(recomputed, list):
+        if len(stated) != len(recomputed):
+            return path
+        return next(
+            (d for i, (a, b) in enumerate(zip(stated, recomputed, strict=True)) if (d := _diff(a, b, f"{path}[{i}]"))),
+            None,
+        )
+    return None if stated == recomputed and type(stated) is type(recomputed) else path
+
+
+def _compare(report: VerifyReport, name: str, stated: Any, recomputed: Any) -> bool:
+    where = _diff(msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), name)
+    return report.add(name, where is None, "recomputed from evidence" if where is None else f"mismatch at {where}")
+
+
+def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
+    ev_, ds, seed = cert.evidence, cert.dataset, cert.bootstrap.seed
+    try:
+        pm = analysis.primary_metric(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy)
+        boot = analysis.bootstrap_section(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy)
+        pairing = analysis.pairing_section(ev_, ds)
+    except InvarlockError as exc:
+        report.add("recompute", False, f"evidence cannot be recomputed: {exc.message}")
+        return
+    _compare(report, "primary_metric", cert.primary_metric, pm)
+    _compare(report, "bootstrap", cert.bootstrap, boot)
+    _compare(report, "pairing", cert.pairing, pairing)
+    if cert.primary_metric.final is not None:
+        f = cert.primary_metric.final
+        identity = math.isclose(f.ratio, math.exp(f.delta_mean), rel_tol=REL_TOL) and math.isclose(
+            f.ratio, f.subject_ppl / f.baseline_ppl, rel_tol=1e-9
+        )
+        report.add("ratio_identity", identity, "ratio = exp(mean delta) = PPL_s / PPL_b")
+
+
+def _guards(cert: c.Certificate, report: VerifyReport) -> None:
+    for name, section in cert.guards.items():
+        phases = section.get("phases", {})
+        derived = [invariants.verdict_of(p.get("checks", [])) for p in phases.values()] if name == "invariants" else []
+        stated = [p.get("verdict") for p in phases.values()]
+        overall = "fail" if "fail" in stated else "pass"
+        ok = (not derived or derived == stated) and section.get("verdict") == overall
+        report.add(f"guard:{name}", ok, "verdicts re-derived from recorded checks" if ok else "guard verdict altered")
+
+
+def _gates(cert: c.Certificate, policy: Policy, report: VerifyReport, label: str) -> str:
+    flags, verdict = gates.evaluate(cert.primary_metric, cert.pairing, cert.guards, cert.baseline, cert.subject, policy)
+    if label == "gates":
+        _compare(report, "validation", cert.validation, flags)
+        _compare(report, "verdict", cert.verdict, verdict)
+    return verdict.status
+
+
+def verify_certificate(
+    cert: c.Certificate, *, recipient: Policy | None = None, store: EventStore | None = None
+) -> VerifyReport:
+    """Every check of CERTIFICATE.md §2 that applies; see VerifyReport.exit_code for the outcome."""
+    report = VerifyReport()
+    report.add("schema", True, "certificate v1 decoded strictly")
+    report.add("digest", c.compute_digest(cert) == cert.digest, "sha256 over the canonical body")
+    report.add(
+        "signature",
+        True,
+        "unsigned certificate" if cert.signature is None else "present (not checked)",
+        integrity=False,
+    )
+    try:
+        policy = policy_from_dict(cert.policy.resolved)
+    except InvarlockError as exc:
+        report.add("policy_digest", False, exc.message)
+        return report
+    report.add("policy_digest", policy_digest(policy) == cert.policy.digest, "sha256 over the resolved policy")
+    _recompute(cert, policy, report)
+    _guards(cert, report)
+    report.verdict = _gates(cert, policy, report, "gates")
+    if recipient is not None:
+        verdict = _gates(cert, recipient, report, "recipient")
+        report.add(
+            "recipient_policy",
+            verdict == "PASS",
+            f"{recipient.tier}/{recipient.profile} verdict {verdict}",
+            integrity=False,
+        )
+        report.verdict = verdict
+    if store is not None:
+        _events(cert, store, report)
+    return report
+
+
+def _events(cert: c.Certificate, store: EventStore, report: VerifyReport) -> None:
+    try:
+        replayed = replay_certificate(store, cert.run_id)
+    except InvarlockError as exc:
+        report.add("events", False, exc.message)
+        return
+    same = c.body_bytes(replayed) == c.body_bytes(cert) and replayed.digest == cert.digest
+    report.add("events", same, "chain intact, replay rebuilds identical bytes" if same else "replay differs")

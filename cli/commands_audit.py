@@ -1,0 +1,43 @@
+"""`invarlock runs` and `invarlock events RUN_ID`: read-only views of the event store."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from invarlock.application.audit import list_runs, timeline
+
+from .bootstrap import DEFAULT_EVENTS, open_store
+
+
+@click.command("runs")
+@click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def runs_cmd(events: str, as_json: bool) -> None:
+    """List every run: status (completed, rollback, failed, incomplete), verdict and models."""
+    runs = list_runs(open_store(events, read_only=True))
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in runs]))
+        return
+    for r in runs:
+        chain = "" if r.chain_ok else "  CHAIN BROKEN"
+        click.echo(
+            f"{r.run_id}  {r.started_at}  {r.command:<7} {r.status:<10} {r.verdict or '-':<4}  "
+            f"{r.baseline or '-'} -> {r.subject or '-'}  ({r.events} events){chain}"
+        )
+
+
+@click.command("events")
+@click.argument("run_id")
+@click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def events_cmd(run_id: str, events: str, as_json: bool) -> None:
+    """Show RUN_ID's event timeline."""
+    rows = timeline(open_store(events, read_only=True), run_id)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        payload = row["payload"]
+        brief = {k: v for k, v in payload.items() if k != "type" and not isinstance(v, list | dict)}
+        click.echo(f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} {json.dumps(brief)[:120]}")

@@ -1,0 +1,152 @@
+"""`invarlock certify` (baseline vs subject) and `invarlock run -c CONFIG` (baseline + built-in edit)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit
+from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
+
+from .bootstrap import DEFAULT_EVENTS, build_services
+from .config_file import load_config, read_yaml
+from .progress import make_progress
+
+DEMO_EDIT = EditConfig(name="quant_rtn", plan={"bits": 8, "scope": "all"})
+
+
+def common_options(fn: Any) -> Any:
+    options = [
+        click.option(
+            "--profile",
+            type=click.Choice(["dev", "ci", "release"]),
+            default=None,
+            help="dev (any window count), ci (default), release",
+        ),
+        click.option("--tier", default=None, help="conservative | balanced (default) | aggressive"),
+        click.option("--device", default=None, help="auto | cpu | cuda | mps"),
+        click.option("--dtype", default=None, help="float32 (default) | float16 | bfloat16"),
+        click.option("--cert-out", type=click.Path(), default=None, help="directory for evaluation.cert.json"),
+        click.option(
+            "--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store"
+        ),
+        click.option("--demo", is_flag=True, help="embedded demo: SmolLM2-135M vs its int8 quant_rtn edit"),
+        click.option("--quiet", "-q", is_flag=True, help="no progress bar"),
+        click.option("--json", "as_json", is_flag=True, help="print one JSON summary line"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _override_model(model: ModelConfig, device: str | None, dtype: str | None, **kw: Any) -> ModelConfig:
+    changes = {k: v for k, v in {"device": device, "dtype": dtype, **kw}.items() if v is not None}
+    return msgspec.structs.replace(model, **changes)
+
+
+def _execute(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> None:
+    profile = opts["profile"] or cfg.profile or "ci"
+    tier = opts["tier"] or cfg.auto.tier
+    request = CertifyRequest(command=command, config=cfg, subject=subject, tier=tier, profile=profile)
+    services = build_services(events=opts["events"], progress=make_progress(opts["quiet"] or opts["as_json"]))
+    outcome = certify_edit(request, services)
+    path = _write_certificate(outcome, opts["cert_out"] or str(Path(cfg.output.dir) / outcome.run_id))
+    _report(outcome, path, opts)
+    raise click.exceptions.Exit(EXIT_OK if outcome.certificate.verdict.status == "PASS" else EXIT_GATES_FAILED)
+
+
+def _write_certificate(outcome: CertifyOutcome, out_dir: str) -> Path:
+    path = Path(out_dir) / "evaluation.cert.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(c.to_bytes(outcome.certificate))
+    tmp.replace(path)
+    return path
+
+
+def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
+    cert = outcome.certificate
+    pm = cert.primary_metric
+    summary = {
+        "run_id": outcome.run_id,
+        "verdict": cert.verdict.status,
+        "status": cert.status,
+        "ratio": pm.ratio_vs_baseline,
+        "display_ci": pm.display_ci,
+        "preview_ratio": pm.preview.ratio,
+        "failed": [f.flag for f in cert.verdict.failed],
+        "certificate": str(path),
+        "events": opts["events"],
+    }
+    if opts["as_json"]:
+        click.echo(json.dumps(summary))
+        return
+    limit = cert.policy.resolved["gates"]["ratio_limit"]
+    if pm.display_ci is not None and pm.ratio_vs_baseline is not None:
+        lo, hi = pm.display_ci
+        click.echo(
+            f"Verdict: {cert.verdict.status}  ratio {pm.ratio_vs_baseline:.4f}  "
+            f"CI [{lo:.4f}, {hi:.4f}]  ({cert.policy.resolved['tier']} limit {limit})"
+        )
+    else:
+        click.echo(f"Verdict: {cert.verdict.status}  ROLLBACK: preview ratio {pm.preview.ratio:.4f}")
+    for failed in cert.verdict.failed:
+        click.echo(f"  failed {failed.flag}: {failed.reason}")
+    click.echo(f"Certificate: {path}")
+    click.echo(f"Run: {outcome.run_id}  (events: {opts['events']})")
+
+
+def _with_preset(cfg: RunConfig, preset: str | None) -> RunConfig:
+    if preset is None:
+        return cfg
+    from invarlock.application.config import parse_config
+
+    data = read_yaml(preset)
+    return parse_config(data, source=preset)
+
+
+@click.command("certify")
+@click.option("--baseline", "--source", "baseline", default=None, help="baseline model: path, hf:ID or demo name")
+@click.option("--subject", "--edited", "subject", default=None, help="subject model: path, hf:ID or demo name")
+@click.option("--adapter", default="auto", show_default=True, help="auto | hf_causal")
+@click.option("--preset", type=click.Path(), default=None, help="YAML preset (dataset, guards, tier)")
+@click.option(
+    "--edit-config", type=click.Path(), default=None, help="YAML with an edit: section applied to the subject"
+)
+@common_options
+def certify_cmd(
+    baseline: str | None, subject: str | None, adapter: str, preset: str | None, edit_config: str | None, **opts: Any
+) -> None:
+    """Compare & Certify: score BASELINE and SUBJECT on the same windows and issue a certificate."""
+    cfg = _with_preset(load_config(None), preset)
+    if opts["demo"]:
+        baseline, subject = baseline or DEMO_MODEL, subject or DEMO_MODEL
+        cfg = msgspec.structs.replace(cfg, edit=DEMO_EDIT)
+    if not baseline or not subject:
+        raise UsageError("E200", "certify needs --baseline and --subject", "or run `invarlock certify --demo`")
+    if edit_config:
+        cfg = msgspec.structs.replace(cfg, edit=load_config(edit_config).edit)
+    base = _override_model(cfg.model, opts["device"], opts["dtype"], id=baseline, adapter=adapter)
+    cfg = msgspec.structs.replace(cfg, model=base)
+    _execute(cfg, msgspec.structs.replace(base, id=subject), "certify", opts)
+
+
+@click.command("run")
+@click.option("--config", "-c", "config", type=click.Path(), default=None, help="run config YAML")
+@common_options
+def run_cmd(config: str | None, **opts: Any) -> None:
+    """Apply the config's built-in edit (quant_rtn) to its model and certify the result against the model."""
+    if config is None and not opts["demo"]:
+        raise UsageError("E200", "run needs -c CONFIG", "or run `invarlock run --demo`")
+    cfg = load_config(config)
+    if opts["demo"] and cfg.edit is None:
+        cfg = msgspec.structs.replace(cfg, edit=DEMO_EDIT)
+    if cfg.edit is None:
+        raise UsageError("E201", f"{config}: no edit: section", "add edit: {name: quant_rtn, plan: {bits: 8}}")
+    cfg = msgspec.structs.replace(cfg, model=_override_model(cfg.model, opts["device"], opts["dtype"]))
+    _execute(cfg, None, "run", opts)

@@ -1,0 +1,82 @@
+"""`invarlock verify CERT` and `invarlock replay RUN_ID` (neither needs torch or the models)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from invarlock.application.replay import replay_certificate
+from invarlock.application.verify import VerifyReport, verify_certificate
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import EXIT_USAGE, InvarlockError, UsageError
+from invarlock.domain.policy import resolve_policy
+
+from .bootstrap import DEFAULT_EVENTS, open_store
+
+
+def _read_cert(path: str) -> c.Certificate:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError("E600", f"certificate '{path}' does not exist", "check the path")
+    return c.from_bytes(p.read_bytes())
+
+
+def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = None) -> None:
+    exit_code = EXIT_USAGE if error is not None else report.exit_code
+    if as_json:
+        envelope = {
+            "format_version": "verify-v1",
+            "ok": error is None and report.ok and exit_code == 0,
+            "checks": [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in report.checks],
+            "verdict": report.verdict,
+            "exit_code": exit_code,
+        }
+        if error is not None:
+            envelope["error"] = {"code": error.code, "message": error.message}
+        click.echo(json.dumps(envelope))
+    else:
+        for ch in report.checks:
+            click.echo(f"{'ok  ' if ch.ok else 'FAIL'}  {ch.name}: {ch.detail}")
+        if error is None:
+            click.echo(f"Verdict: {report.verdict}  (exit {exit_code})")
+    if error is not None and not as_json:
+        raise error
+    raise click.exceptions.Exit(exit_code)
+
+
+@click.command("verify")
+@click.argument("certificate", type=click.Path())
+@click.option("--events", type=click.Path(), default=None, help="also check the event chain and replay")
+@click.option("--tier", default=None, help="re-decide under YOUR tier instead of the certificate's policy")
+@click.option("--profile", default=None, help="profile for --tier (default: the certificate's)")
+@click.option("--json", "as_json", is_flag=True, help="print exactly one JSON line")
+def verify_cmd(certificate: str, events: str | None, tier: str | None, profile: str | None, as_json: bool) -> None:
+    """Recompute every number, digest and gate of CERTIFICATE from its evidence."""
+    report = VerifyReport()
+    try:
+        cert = _read_cert(certificate)
+        recipient = None
+        if tier is not None:
+            recipient = resolve_policy(tier, profile or cert.policy.resolved.get("profile", "ci"))
+        store = open_store(events, read_only=True) if events else None
+        report = verify_certificate(cert, recipient=recipient, store=store)
+    except UsageError as exc:
+        report.add("schema" if exc.code == "E601" else "input", False, exc.message)
+        _emit(report, as_json, exc)
+    _emit(report, as_json)
+
+
+@click.command("replay")
+@click.argument("run_id")
+@click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
+@click.option("--out", "-o", type=click.Path(), default=None, help="write the certificate here (default: stdout)")
+def replay_cmd(run_id: str, events: str, out: str | None) -> None:
+    """Rebuild RUN_ID's certificate from its events alone (byte-identical to the issued one)."""
+    cert = replay_certificate(open_store(events, read_only=True), run_id)
+    data = c.to_bytes(cert)
+    if out is None:
+        click.echo(data.decode())
+    else:
+        Path(out).write_bytes(data)
+        click.echo(f"Replayed certificate {cert.digest[:16]} written to {out}")

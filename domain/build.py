@@ -1,0 +1,150 @@
+"""build_certificate(state): the certificate as a pure function of a run's folded events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import analysis, gates
+from . import certificate as c
+from . import events as ev
+from .errors import IntegrityError
+from .policy import policy_from_dict
+from .run import RunState
+
+TOOL_NAME = "invarlock"
+
+
+def _model(m: ev.ModelFingerprinted) -> c.ModelSection:
+    return c.ModelSection(
+        ref=m.ref,
+        adapter=m.adapter,
+        architecture=m.architecture,
+        weights_sha256=m.weights_sha256,
+        tokenizer_sha256=m.tokenizer_sha256,
+        config_sha256=m.config_sha256,
+        param_count=m.param_count,
+        dtype=m.dtype,
+        device=m.device,
+    )
+
+
+def _edit(e: ev.EditApplied | None) -> c.EditSection:
+    if e is None:
+        return c.EditSection(name="external")
+    deltas = {
+        "params_changed": e.params_changed,
+        "layers_modified": e.layers_modified,
+        "modules_changed": e.modules_changed,
+        "bitwidth_map": e.bitwidth_map,
+    }
+    return c.EditSection(name=e.name, plan=e.plan, plan_digest=e.plan_digest, deltas=deltas)
+
+
+def _dataset(w: ev.WindowsPlanned) -> c.DatasetSection:
+    count = {a: w.arms.count(a) for a in ("preview", "final", "calibration")}
+    return c.DatasetSection(
+        provider=w.provider,
+        split=w.split,
+        source=w.source,
+        licence=w.licence,
+        seq_len=w.seq_len,
+        stride=w.stride,
+        windows=c.ArmCount(**count),
+        windows_available=w.windows_available,
+        duplicates_dropped=w.duplicates_dropped,
+        stream_tokens=w.stream_tokens,
+        approximate_counts=w.approximate_counts,
+        tokenizer_sha256=w.tokenizer_sha256,
+        dataset_digest=w.dataset_digest,
+        window_plan_digest=w.plan_digest,
+    )
+
+
+def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
+    """Paired rows of one arm in plan order; None when the arm was not scored by both models."""
+    assert state.windows is not None
+    plan = [
+        (i, d)
+        for i, d, a in zip(state.windows.window_ids, state.windows.window_digests, state.windows.arms, strict=True)
+        if a == arm
+    ]
+    base, subj = state.scored("baseline", arm), state.scored("subject", arm)
+    if not base and not subj:
+        return None
+    rows = c.ArmEvidence(window_ids=[], window_digests=[], tokens_scored=[], baseline_nll=[], subject_nll=[])
+    for wid, digest in plan:
+        b, s = base.get(wid), subj.get(wid)
+        if b is None or s is None:
+            continue
+        if b.tokens_scored != s.tokens_scored or b.digest != s.digest:
+            raise IntegrityError("E001", f"window {wid} was scored on different tokens by the two models", "")
+        rows.window_ids.append(wid)
+        rows.window_digests.append(digest)
+        rows.tokens_scored.append(b.tokens_scored)
+        rows.baseline_nll.append(b.nll_sum)
+        rows.subject_nll.append(s.nll_sum)
+    return rows
+
+
+def guard_sections(guards: tuple[ev.GuardEvaluated, ...]) -> dict[str, dict[str, Any]]:
+    """One section per guard: its mode, every phase's checks and verdict, overall verdict and timing."""
+    out: dict[str, dict[str, Any]] = {}
+    for g in guards:
+        section = out.setdefault(g.guard, {"mode": g.mode, "phases": {}, "seconds": 0.0})
+        section["phases"][g.phase] = {"verdict": g.verdict, "checks": g.checks, "seconds": g.seconds}
+        section["seconds"] += g.seconds
+    for section in out.values():
+        verdicts = [p["verdict"] for p in section["phases"].values()]
+        section["verdict"] = "fail" if "fail" in verdicts else "pass"
+    return out
+
+
+def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogRef) -> c.Certificate:
+    """The sealed certificate of a run whose preview arm (at least) was scored by both models."""
+    if state.windows is None or set(state.models) != {"baseline", "subject"}:
+        raise IntegrityError("E604", "the stream lacks the models or the window plan", "")
+    preview = arm_evidence(state, "preview")
+    if preview is None:
+        raise IntegrityError("E604", "the preview arm was never scored", "")
+    evidence = c.Evidence(preview=preview, final=None if state.rollback else arm_evidence(state, "final"))
+    if evidence.final is None and not state.rollback:
+        raise IntegrityError("E604", "the final arm was never scored and no rollback was recorded", "")
+    policy = policy_from_dict(state.started.policy)
+    seed = state.started.seeds["dataset"]
+    dataset = _dataset(state.windows)
+    pm = analysis.primary_metric(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
+    pairing = analysis.pairing_section(evidence, dataset)
+    guards = guard_sections(state.guards)
+    baseline, subject = _model(state.models["baseline"]), _model(state.models["subject"])
+    validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy)
+    cert = c.Certificate(
+        schema_version=c.SCHEMA_VERSION,
+        run_id=state.started.run_id,
+        issued_at=issued_at,
+        status="rollback" if state.rollback else "completed",
+        tool=c.Tool(name=TOOL_NAME, version=state.started.tool_version),
+        baseline=baseline,
+        subject=subject,
+        edit=_edit(state.edit),
+        dataset=dataset,
+        pairing=pairing,
+        primary_metric=pm,
+        bootstrap=analysis.bootstrap_section(
+            evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy
+        ),
+        evidence=evidence,
+        guards=guards,
+        secondary_metrics=None,
+        policy=c.PolicySection(resolved=state.started.policy, digest=state.started.policy_digest),
+        validation=validation,
+        verdict=verdict,
+        provenance=c.Provenance(
+            command=state.started.command,
+            started_at=state.started.started_at,
+            seeds=state.started.seeds,
+            environment=state.started.environment,
+            config=state.started.config,
+            event_log=event_log,
+        ),
+    )
+    return c.seal(cert)

@@ -1,0 +1,220 @@
+"""The evaluation certificate (schema v1): Structs, canonical bytes and digest (CERTIFICATE.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from .canonical import canonical_bytes, sha256_hex
+from .errors import UsageError
+
+SCHEMA_VERSION = "v1"
+Flag = bool | Literal["not_applicable"]
+
+
+class _S(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Tool(_S):
+    name: str
+    version: str
+
+
+class ModelSection(_S):
+    ref: str
+    adapter: str
+    architecture: str
+    weights_sha256: str
+    tokenizer_sha256: str
+    config_sha256: str
+    param_count: int
+    dtype: str
+    device: str
+
+
+class EditSection(_S):
+    name: str
+    plan: dict[str, Any] | None = None
+    plan_digest: str | None = None
+    deltas: dict[str, Any] | None = None
+
+
+class ArmCount(_S):
+    preview: int
+    final: int
+    calibration: int
+
+
+class DatasetSection(_S):
+    provider: str
+    split: str
+    source: str
+    licence: str
+    seq_len: int
+    stride: int
+    windows: ArmCount
+    windows_available: int
+    duplicates_dropped: int
+    stream_tokens: int
+    approximate_counts: bool
+    tokenizer_sha256: str
+    dataset_digest: str
+    window_plan_digest: str
+
+
+class PairingSection(_S):
+    match_fraction: float
+    overlap_fraction: float
+    paired_windows: int
+    reason: str | None
+
+
+class ArmMetric(_S):
+    windows: int
+    tokens: int
+    baseline_ppl: float
+    subject_ppl: float
+    delta_mean: float
+    ratio: float
+
+
+class PrimaryMetric(_S):
+    kind: str
+    unit: str
+    direction: str
+    gating_basis: str
+    preview: ArmMetric
+    final: ArmMetric | None
+    ratio_vs_baseline: float | None
+    ci: tuple[float, float] | None
+    display_ci: tuple[float, float] | None
+    drift: float | None
+    ci_approximate: bool
+
+
+class BootstrapSection(_S):
+    method: str
+    replicates: int
+    alpha: float
+    generator: str
+    seed: int
+    key: str
+
+
+class ArmEvidence(_S):
+    window_ids: list[int]
+    window_digests: list[str]
+    tokens_scored: list[int]
+    baseline_nll: list[float]
+    subject_nll: list[float]
+
+
+class Evidence(_S):
+    preview: ArmEvidence
+    final: ArmEvidence | None
+
+
+class PolicySection(_S):
+    resolved: dict[str, Any]
+    digest: str
+
+
+class FailedFlag(_S):
+    flag: str
+    reason: str
+
+
+class VerdictSection(_S):
+    status: Literal["PASS", "FAIL"]
+    failed: list[FailedFlag]
+
+
+class EventLogRef(_S):
+    run_id: str
+    head_hash: str
+    event_count: int
+
+
+class Provenance(_S):
+    command: str
+    started_at: str
+    seeds: dict[str, int]
+    environment: dict[str, str]
+    config: dict[str, Any]
+    event_log: EventLogRef
+
+
+class Signature(_S):
+    alg: str
+    key_fingerprint: str
+    value: str
+
+
+class Certificate(_S):
+    """Everything needed to re-check a certification without the models."""
+
+    schema_version: str
+    run_id: str
+    issued_at: str
+    status: Literal["completed", "rollback"]
+    tool: Tool
+    baseline: ModelSection
+    subject: ModelSection
+    edit: EditSection
+    dataset: DatasetSection
+    pairing: PairingSection
+    primary_metric: PrimaryMetric
+    bootstrap: BootstrapSection
+    evidence: Evidence
+    guards: dict[str, dict[str, Any]]
+    secondary_metrics: dict[str, Any] | None
+    policy: PolicySection
+    validation: dict[str, Flag]
+    verdict: VerdictSection
+    provenance: Provenance
+    digest: str = ""
+    signature: Signature | None = None
+
+
+_UNSIGNED = ("digest", "signature")
+
+
+def body_bytes(cert: Certificate) -> bytes:
+    """Canonical bytes of every field except `digest` and `signature` (what is hashed and signed)."""
+    body = {k: v for k, v in msgspec.to_builtins(cert).items() if k not in _UNSIGNED}
+    return canonical_bytes(body)
+
+
+def compute_digest(cert: Certificate) -> str:
+    return sha256_hex(body_bytes(cert))
+
+
+def seal(cert: Certificate) -> Certificate:
+    """The certificate with its digest filled in."""
+    return msgspec.structs.replace(cert, digest=compute_digest(cert))
+
+
+def to_bytes(cert: Certificate) -> bytes:
+    """The file content of evaluation.cert.json: canonical JSON of the whole certificate."""
+    return canonical_bytes(cert)
+
+
+def from_bytes(data: bytes) -> Certificate:
+    """Strictly decode a certificate file. Raises UsageError E601 on any schema violation."""
+    try:
+        cert = msgspec.json.decode(data, type=Certificate)
+    except msgspec.ValidationError as exc:
+        raise UsageError("E601", f"certificate does not match schema v1: {exc}", "") from exc
+    except msgspec.DecodeError as exc:
+        raise UsageError("E601", f"certificate is not valid JSON: {exc}", "") from exc
+    if cert.schema_version != SCHEMA_VERSION:
+        raise UsageError("E601", f"unsupported schema_version '{cert.schema_version}'", "expected v1")
+    return cert
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) generated from the Structs."""
+    schema = msgspec.json.schema(Certificate)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

@@ -1,0 +1,1 @@
+"""Guard decisions on plain summaries of weights (no framework types)."""

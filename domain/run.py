@@ -1,0 +1,95 @@
+"""Run state as a fold over events: `evolve(state, event)` and `replay(events)`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import reduce
+
+import msgspec
+
+from . import events as ev
+from .errors import IntegrityError
+
+
+class RunState(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a certificate is built from. Built only by folding a run's events."""
+
+    started: ev.RunStarted
+    models: dict[str, ev.ModelFingerprinted] = {}
+    windows: ev.WindowsPlanned | None = None
+    edit: ev.EditApplied | None = None
+    guards: tuple[ev.GuardEvaluated, ...] = ()
+    scores: dict[str, dict[int, ev.ScoredRow]] = {}
+    preview: ev.PreviewAssessed | None = None
+    rollback: str | None = None
+    issued: ev.CertificateIssued | None = None
+    completed: ev.RunCompleted | None = None
+    failed: ev.RunFailed | None = None
+    event_count: int = 0
+
+    def scored(self, role: str, arm: str) -> dict[int, ev.ScoredRow]:
+        return self.scores.get(f"{role}/{arm}", {})
+
+    @property
+    def status(self) -> str:
+        if self.failed is not None:
+            return "failed"
+        if self.completed is not None:
+            return self.completed.status
+        return "incomplete"
+
+
+def _add_scores(state: RunState, e: ev.WindowsScored) -> RunState:
+    key = f"{e.role}/{e.arm}"
+    merged = dict(state.scores.get(key, {}))
+    for row in e.rows:
+        if row.window_id in merged:
+            raise IntegrityError("E604", f"window {row.window_id} scored twice for {key}", "")
+        merged[row.window_id] = row
+    return msgspec.structs.replace(state, scores={**state.scores, key: merged})
+
+
+def _apply(state: RunState, e: ev.Event) -> RunState:
+    r = msgspec.structs.replace
+    match e:
+        case ev.ModelFingerprinted():
+            return r(state, models={**state.models, e.role: e})
+        case ev.WindowsPlanned():
+            return r(state, windows=e)
+        case ev.EditApplied():
+            return r(state, edit=e)
+        case ev.GuardEvaluated():
+            return r(state, guards=(*state.guards, e))
+        case ev.WindowsScored():
+            return _add_scores(state, e)
+        case ev.PreviewAssessed():
+            return r(state, preview=e)
+        case ev.RollbackPerformed():
+            return r(state, rollback=e.reason)
+        case ev.CertificateIssued():
+            return r(state, issued=e)
+        case ev.RunCompleted():
+            return r(state, completed=e)
+        case ev.RunFailed():
+            return r(state, failed=e)
+    raise IntegrityError("E604", f"event {type(e).__name__} is out of place in a run stream", "")
+
+
+def evolve(state: RunState | None, event: ev.Event) -> RunState:
+    """The next state after `event`. The first event of a stream must be RunStarted, and only the first."""
+    if state is None:
+        if not isinstance(event, ev.RunStarted):
+            raise IntegrityError("E604", "a run stream must start with run_started", "")
+        return RunState(started=event, event_count=1)
+    if isinstance(event, ev.RunStarted):
+        raise IntegrityError("E604", "run_started appears twice in one stream", "")
+    nxt = _apply(state, event)
+    return msgspec.structs.replace(nxt, event_count=state.event_count + 1)
+
+
+def replay(events: Iterable[ev.Event]) -> RunState:
+    """Fold a whole stream into its state."""
+    state = reduce(evolve, events, None)
+    if state is None:
+        raise IntegrityError("E604", "the run stream is empty", "")
+    return state

@@ -1,0 +1,148 @@
+"""Paired statistics on per-window NLL sums and the deterministic window bootstrap (BCa).
+
+The resampling is pinned so that anyone can recompute a certificate's interval bit-for-bit from its
+evidence: see docs/reference/statistics.md for the full recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import msgspec
+import numpy as np
+from scipy.stats import norm
+
+from .errors import UsageError
+
+GENERATOR = "shake256-u64-mod/v1"
+_Z0_CLIP = 1e-6
+
+
+class PairedSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """Token-weighted paired comparison of one arm: log-NLLs, perplexities, mean Δ and the ratio."""
+
+    windows: int
+    tokens: int
+    baseline_log_nll: float
+    subject_log_nll: float
+    baseline_ppl: float
+    subject_ppl: float
+    delta_mean: float
+    ratio: float
+
+
+class BootstrapInterval(msgspec.Struct, frozen=True, kw_only=True):
+    """A log-space interval for Δ̄ and how it was computed."""
+
+    method: str
+    lo: float
+    hi: float
+    replicates: int
+    alpha: float
+    key: str
+
+
+def _check_arrays(tokens: np.ndarray, *sums: np.ndarray) -> None:
+    if len(tokens) < 2:
+        raise UsageError("E402", f"paired statistics need at least 2 windows, got {len(tokens)}", "")
+    if any(len(s) != len(tokens) for s in sums):
+        raise UsageError("E402", "evidence arrays have different lengths", "")
+    if np.any(tokens <= 0):
+        raise UsageError("E402", "a window has no scored tokens", "")
+    if not all(np.all(np.isfinite(s)) for s in sums):
+        raise UsageError("E402", "non-finite NLL sum in the evidence", "")
+
+
+def paired_summary(tokens: np.ndarray, baseline_nll: np.ndarray, subject_nll: np.ndarray) -> PairedSummary:
+    """Σ-based log-NLLs and PPLs, Δ̄ = logNLL_s − logNLL_b and ratio = exp(Δ̄) = PPL_s / PPL_b."""
+    n = np.asarray(tokens, dtype=np.float64)
+    lb = np.asarray(baseline_nll, dtype=np.float64)
+    ls = np.asarray(subject_nll, dtype=np.float64)
+    _check_arrays(n, lb, ls)
+    total = float(n.sum())
+    log_b = float(lb.sum()) / total
+    log_s = float(ls.sum()) / total
+    delta = float((ls - lb).sum()) / total
+    return PairedSummary(
+        windows=len(n),
+        tokens=int(n.sum()),
+        baseline_log_nll=log_b,
+        subject_log_nll=log_s,
+        baseline_ppl=math.exp(log_b),
+        subject_ppl=math.exp(log_s),
+        delta_mean=delta,
+        ratio=math.exp(delta),
+    )
+
+
+def bootstrap_key(seed: int, plan_digest: str, arm: str) -> bytes:
+    """sha256("invarlock/bootstrap/v1" ‖ seed ‖ plan digest ‖ arm), hashed as raw bytes."""
+    material = f"invarlock/bootstrap/v1\x00{seed}\x00{plan_digest}\x00{arm}".encode()
+    return hashlib.sha256(material).digest()
+
+
+def resample_indices(key: bytes, replicates: int, n: int) -> np.ndarray:
+    """(B, n) window indices: little-endian u64 words of shake_256(key), reduced modulo n."""
+    words = np.frombuffer(hashlib.shake_256(key).digest(8 * replicates * n), dtype="<u8")
+    return (words.reshape(replicates, n) % np.uint64(n)).astype(np.int64)
+
+
+def _weighted_mean(n: np.ndarray, nd: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    # cumsum adds strictly left to right, so replicates are the same on every platform and numpy build.
+    return np.cumsum(nd[idx], axis=1)[:, -1] / np.cumsum(n[idx], axis=1)[:, -1]
+
+
+def bca_interval(
+    tokens: np.ndarray,
+    baseline_nll: np.ndarray,
+    subject_nll: np.ndarray,
+    *,
+    key: bytes,
+    replicates: int,
+    alpha: float,
+) -> BootstrapInterval:
+    """Window-level BCa interval of θ = Σ n_iΔ_i / Σ n_i in log space (percentile when the jackknife is flat).
+
+    All Δ equal gives the degenerate interval [Δ̄, Δ̄].
+    """
+    if replicates < 1 or not 0.0 < alpha < 1.0:
+        raise UsageError("E501", f"bootstrap needs replicates >= 1 and 0 < alpha < 1 (got {replicates}, {alpha})", "")
+    n = np.asarray(tokens, dtype=np.float64)
+    lb = np.asarray(baseline_nll, dtype=np.float64)
+    ls = np.asarray(subject_nll, dtype=np.float64)
+    _check_arrays(n, lb, ls)
+    nd = ls - lb
+    theta = float(nd.sum() / n.sum())
+    per_window = nd / n
+    if np.all(per_window == per_window[0]):
+        return BootstrapInterval(
+            method="degenerate", lo=theta, hi=theta, replicates=replicates, alpha=alpha, key=key.hex()
+        )
+    stats = _weighted_mean(n, nd, resample_indices(key, replicates, len(n)))
+    z0 = float(norm.ppf(np.clip(np.count_nonzero(stats < theta) / replicates, _Z0_CLIP, 1 - _Z0_CLIP)))
+    accel = _jackknife_acceleration(n, nd)
+    method, levels = "percentile", (alpha / 2, 1 - alpha / 2)
+    if accel is not None:
+        method, levels = "bca", _bca_levels(z0, accel, alpha)
+    lo, hi = np.quantile(stats, levels)
+    return BootstrapInterval(
+        method=method, lo=float(lo), hi=float(hi), replicates=replicates, alpha=alpha, key=key.hex()
+    )
+
+
+def _jackknife_acceleration(n: np.ndarray, nd: np.ndarray) -> float | None:
+    loo = (nd.sum() - nd) / (n.sum() - n)
+    dev = loo.mean() - loo
+    denom = 6.0 * float((dev**2).sum()) ** 1.5
+    if denom == 0.0 or not math.isfinite(denom):
+        return None
+    return float((dev**3).sum()) / denom
+
+
+def _bca_levels(z0: float, accel: float, alpha: float) -> tuple[float, float]:
+    out = []
+    for q in (alpha / 2, 1 - alpha / 2):
+        zq = float(norm.ppf(q))
+        out.append(float(norm.cdf(z0 + (z0 + zq) / (1 - accel * (z0 + zq)))))
+    return out[0], out[1]
