@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import msgspec
-
 from invarlock.domain import events as ev
 from invarlock.domain.run import replay
 from invarlock.ports.store import EventStore
@@ -37,12 +36,16 @@ def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
     finished = state.completed.finished_at if state.completed else state.failed.failed_at if state.failed else None
     models = state.models
     return RunSummary(
-        run_id=state.started.run_id, command=state.started.command, started_at=state.started.started_at,
-        finished_at=finished, status=state.status,
+        run_id=state.started.run_id,
+        command=state.started.command,
+        started_at=state.started.started_at,
+        finished_at=finished,
+        status=state.status,
         verdict=state.completed.verdict if state.completed else None,
         baseline=models["baseline"].ref if "baseline" in models else None,
         subject=models["subject"].ref if "subject" in models else None,
-        events=len(records), chain_ok=not ev.chain_problems(records),
+        events=len(records),
+        chain_ok=not ev.chain_problems(records),
     )
 
 
@@ -55,6 +58,14 @@ def timeline(store: EventStore, run_id: str) -> list[dict[str, Any]]:
     rows = []
     for r in read_stream(store, run_id):
         payload = msgspec.to_builtins(ev.decode_event(r.type, r.version, r.payload))
-        rows.append({"seq": r.seq, "type": r.type, "version": r.version, "recorded_at": r.recorded_at,
-                     "hash": r.hash, "payload": payload})
+        rows.append(
+            {
+                "seq": r.seq,
+                "type": r.type,
+                "version": r.version,
+                "recorded_at": r.recorded_at,
+                "hash": r.hash,
+                "payload": payload,
+            }
+        )
     return rows

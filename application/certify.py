@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
@@ -195,7 +196,7 @@ def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Se
 
 
 def finish_scoring(
-    recorder: RunRecorder, models: dict[str, LoadedModel], rows: dict, policy: Policy, svc: Services
+    recorder: RunRecorder, models: dict[str, LoadedModel], rows: dict[int, Any], policy: Policy, svc: Services
 ) -> CertifyOutcome:
     """Preview arm, catastrophe check, final arm, certificate. Also the tail of a resumed run."""
     state = recorder.state

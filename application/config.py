@@ -16,14 +16,14 @@ class _C(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
-class ModelConfig(_C):
+class ModelConfig(_C, frozen=True):
     id: str = DEMO_MODEL
     adapter: str = "auto"
     device: str = "auto"
     dtype: str = "float32"
 
 
-class DatasetConfig(_C):
+class DatasetConfig(_C, frozen=True):
     provider: str = DEMO_CORPUS
     path: str | None = None
     file: str | None = None
@@ -45,34 +45,34 @@ class DatasetConfig(_C):
         return self.stride if self.stride is not None else self.seq_len
 
 
-class EditConfig(_C):
+class EditConfig(_C, frozen=True):
     name: str
     plan: dict[str, Any] = {}
 
 
-class MetricConfig(_C):
+class MetricConfig(_C, frozen=True):
     kind: str = "ppl_causal"
 
 
-class EvalConfig(_C):
+class EvalConfig(_C, frozen=True):
     metric: MetricConfig = MetricConfig()
     batch_size: int | None = None
 
 
-class GuardsConfig(_C):
+class GuardsConfig(_C, frozen=True):
     order: list[str] = msgspec.field(default_factory=lambda: ["invariants", "invariants"])
     invariants: dict[str, Any] = {}
 
 
-class AutoConfig(_C):
+class AutoConfig(_C, frozen=True):
     tier: str = "balanced"
 
 
-class OutputConfig(_C):
+class OutputConfig(_C, frozen=True):
     dir: str = "reports"
 
 
-class RunConfig(_C):
+class RunConfig(_C, frozen=True):
     """A whole config file. Every section is optional; defaults are the embedded demo."""
 
     model: ModelConfig = ModelConfig()

@@ -17,12 +17,12 @@ class _S(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
-class Tool(_S):
+class Tool(_S, frozen=True):
     name: str
     version: str
 
 
-class ModelSection(_S):
+class ModelSection(_S, frozen=True):
     ref: str
     adapter: str
     architecture: str
@@ -34,20 +34,20 @@ class ModelSection(_S):
     device: str
 
 
-class EditSection(_S):
+class EditSection(_S, frozen=True):
     name: str
     plan: dict[str, Any] | None = None
     plan_digest: str | None = None
     deltas: dict[str, Any] | None = None
 
 
-class ArmCount(_S):
+class ArmCount(_S, frozen=True):
     preview: int
     final: int
     calibration: int
 
 
-class DatasetSection(_S):
+class DatasetSection(_S, frozen=True):
     provider: str
     split: str
     source: str
@@ -64,14 +64,14 @@ class DatasetSection(_S):
     window_plan_digest: str
 
 
-class PairingSection(_S):
+class PairingSection(_S, frozen=True):
     match_fraction: float
     overlap_fraction: float
     paired_windows: int
     reason: str | None
 
 
-class ArmMetric(_S):
+class ArmMetric(_S, frozen=True):
     windows: int
     tokens: int
     baseline_ppl: float
@@ -80,7 +80,7 @@ class ArmMetric(_S):
     ratio: float
 
 
-class PrimaryMetric(_S):
+class PrimaryMetric(_S, frozen=True):
     kind: str
     unit: str
     direction: str
@@ -94,7 +94,7 @@ class PrimaryMetric(_S):
     ci_approximate: bool
 
 
-class BootstrapSection(_S):
+class BootstrapSection(_S, frozen=True):
     method: str
     replicates: int
     alpha: float
@@ -103,7 +103,7 @@ class BootstrapSection(_S):
     key: str
 
 
-class ArmEvidence(_S):
+class ArmEvidence(_S, frozen=True):
     window_ids: list[int]
     window_digests: list[str]
     tokens_scored: list[int]
@@ -111,33 +111,33 @@ class ArmEvidence(_S):
     subject_nll: list[float]
 
 
-class Evidence(_S):
+class Evidence(_S, frozen=True):
     preview: ArmEvidence
     final: ArmEvidence | None
 
 
-class PolicySection(_S):
+class PolicySection(_S, frozen=True):
     resolved: dict[str, Any]
     digest: str
 
 
-class FailedFlag(_S):
+class FailedFlag(_S, frozen=True):
     flag: str
     reason: str
 
 
-class VerdictSection(_S):
+class VerdictSection(_S, frozen=True):
     status: Literal["PASS", "FAIL"]
     failed: list[FailedFlag]
 
 
-class EventLogRef(_S):
+class EventLogRef(_S, frozen=True):
     run_id: str
     head_hash: str
     event_count: int
 
 
-class Provenance(_S):
+class Provenance(_S, frozen=True):
     command: str
     started_at: str
     seeds: dict[str, int]
@@ -146,13 +146,13 @@ class Provenance(_S):
     event_log: EventLogRef
 
 
-class Signature(_S):
+class Signature(_S, frozen=True):
     alg: str
     key_fingerprint: str
     value: str
 
 
-class Certificate(_S):
+class Certificate(_S, frozen=True):
     """Everything needed to re-check a certification without the models."""
 
     schema_version: str

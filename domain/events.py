@@ -17,7 +17,7 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     pass
 
 
-class RunStarted(_Event, tag="run_started.v1"):
+class RunStarted(_Event, tag="run_started.v1", frozen=True):
     run_id: str
     command: str
     started_at: str
@@ -29,7 +29,7 @@ class RunStarted(_Event, tag="run_started.v1"):
     environment: dict[str, str]
 
 
-class ModelFingerprinted(_Event, tag="model_fingerprinted.v1"):
+class ModelFingerprinted(_Event, tag="model_fingerprinted.v1", frozen=True):
     role: str
     ref: str
     adapter: str
@@ -42,7 +42,7 @@ class ModelFingerprinted(_Event, tag="model_fingerprinted.v1"):
     device: str
 
 
-class WindowsPlanned(_Event, tag="windows_planned.v1"):
+class WindowsPlanned(_Event, tag="windows_planned.v1", frozen=True):
     provider: str
     split: str
     source: str
@@ -61,7 +61,7 @@ class WindowsPlanned(_Event, tag="windows_planned.v1"):
     approximate_counts: bool
 
 
-class EditApplied(_Event, tag="edit_applied.v1"):
+class EditApplied(_Event, tag="edit_applied.v1", frozen=True):
     name: str
     plan: dict[str, Any]
     plan_digest: str
@@ -71,7 +71,7 @@ class EditApplied(_Event, tag="edit_applied.v1"):
     bitwidth_map: dict[str, int]
 
 
-class GuardEvaluated(_Event, tag="guard_evaluated.v1"):
+class GuardEvaluated(_Event, tag="guard_evaluated.v1", frozen=True):
     guard: str
     phase: str
     mode: str
@@ -87,35 +87,35 @@ class ScoredRow(msgspec.Struct, frozen=True, kw_only=True):
     nll_sum: float
 
 
-class WindowsScored(_Event, tag="windows_scored.v1"):
+class WindowsScored(_Event, tag="windows_scored.v1", frozen=True):
     role: str
     arm: str
     rows: list[ScoredRow]
 
 
-class PreviewAssessed(_Event, tag="preview_assessed.v1"):
+class PreviewAssessed(_Event, tag="preview_assessed.v1", frozen=True):
     ratio: float
     catastrophe_ratio: float
     catastrophe: bool
 
 
-class RollbackPerformed(_Event, tag="rollback_performed.v1"):
+class RollbackPerformed(_Event, tag="rollback_performed.v1", frozen=True):
     reason: str
 
 
-class CertificateIssued(_Event, tag="certificate_issued.v1"):
+class CertificateIssued(_Event, tag="certificate_issued.v1", frozen=True):
     issued_at: str
     certificate_digest: str
     signature_key_fingerprint: str | None = None
 
 
-class RunCompleted(_Event, tag="run_completed.v1"):
+class RunCompleted(_Event, tag="run_completed.v1", frozen=True):
     finished_at: str
     status: str
     verdict: str
 
 
-class RunFailed(_Event, tag="run_failed.v1"):
+class RunFailed(_Event, tag="run_failed.v1", frozen=True):
     failed_at: str
     code: str
     message: str
@@ -167,7 +167,7 @@ def encode_event(event: Event) -> tuple[str, int, bytes]:
 def decode_event(type_: str, version: int, payload: bytes) -> Event:
     """Decode stored payload bytes; the payload's own tag must agree with the stored type and version."""
     try:
-        event = _DECODER.decode(payload)
+        event: Event = _DECODER.decode(payload)
     except msgspec.DecodeError as exc:
         raise IntegrityError("E604", f"event payload of type {type_} does not decode: {exc}", "") from exc
     if event_tag(event) != (type_, version):

@@ -90,7 +90,8 @@ def resample_indices(key: bytes, replicates: int, n: int) -> np.ndarray:
 
 def _weighted_mean(n: np.ndarray, nd: np.ndarray, idx: np.ndarray) -> np.ndarray:
     # cumsum adds strictly left to right, so replicates are the same on every platform and numpy build.
-    return np.cumsum(nd[idx], axis=1)[:, -1] / np.cumsum(n[idx], axis=1)[:, -1]
+    result: np.ndarray = np.cumsum(nd[idx], axis=1)[:, -1] / np.cumsum(n[idx], axis=1)[:, -1]
+    return result
 
 
 def bca_interval(
@@ -137,7 +138,7 @@ def _jackknife_acceleration(n: np.ndarray, nd: np.ndarray) -> float | None:
     denom = 6.0 * float((dev**2).sum()) ** 1.5
     if denom == 0.0 or not math.isfinite(denom):
         return None
-    return float((dev**3).sum()) / denom
+    return float((dev**3).sum()) / float(denom)
 
 
 def _bca_levels(z0: float, accel: float, alpha: float) -> tuple[float, float]:

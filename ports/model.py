@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
-
 from invarlock.domain.model import ModelIdentity, TensorCensus, WindowScore
 from invarlock.domain.windows import TokenWindow
 

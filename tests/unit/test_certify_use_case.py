@@ -1,0 +1,129 @@
+"""certify_edit on recorded-state fakes: the event stream, the certificate, rollback and failures."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import pytest
+from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.config import EditConfig, ModelConfig
+from invarlock.application.replay import replay_certificate
+from invarlock.application.verify import verify_certificate
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import AbortError, UsageError
+
+from tests.unit.conftest import small_config
+
+
+def _request(subject: str | None, edit: EditConfig | None = None, tier: str = "balanced") -> CertifyRequest:
+    return CertifyRequest(
+        command="certify" if subject else "run",
+        config=small_config(edit),
+        subject=ModelConfig(id=subject) if subject else None,
+        tier=tier,
+        profile="dev",
+    )
+
+
+def _types(store, run_id: str) -> list[str]:
+    return [r.type for r in store.read(run_id)]
+
+
+def test_identical_subject_gives_ratio_exactly_one_and_pass(services, store):
+    out = certify_edit(_request("same"), services)
+    pm = out.certificate.primary_metric
+    assert pm.ratio_vs_baseline == 1.0
+    assert pm.display_ci == (1.0, 1.0)
+    assert out.certificate.bootstrap.method == "degenerate"
+    assert out.certificate.verdict.status == "PASS"
+    assert _types(store, out.run_id)[-2:] == ["certificate_issued", "run_completed"]
+
+
+def test_small_degradation_passes_balanced_with_ratio_from_scaled_nll(services):
+    cert = certify_edit(_request("int8ish"), services).certificate
+    final = cert.primary_metric.final
+    assert final is not None
+    # every NLL is scaled by 1.002, so Δ̄ = 0.002 · logNLL_b exactly
+    assert cert.primary_metric.ratio_vs_baseline == pytest.approx(math.exp(0.002 * math.log(final.baseline_ppl)))
+    assert cert.verdict.status == "PASS"
+    assert cert.validation["primary_metric_acceptable"] is True
+
+
+def test_catastrophic_preview_rolls_back_before_the_final_arm(services, store, loader):
+    out = certify_edit(_request("broken"), services)
+    cert = out.certificate
+    assert cert.status == "rollback"
+    assert cert.evidence.final is None
+    assert cert.validation["catastrophe"] is True
+    assert cert.verdict.status == "FAIL"
+    types = _types(store, out.run_id)
+    assert "rollback_performed" in types
+    scored_arms = [msgspec.json.decode(r.payload)["arm"] for r in store.read(out.run_id) if r.type == "windows_scored"]
+    assert set(scored_arms) == {"preview"}
+
+
+def test_built_in_edit_is_recorded_and_applied_to_the_subject_only(services, store):
+    out = certify_edit(_request(None, EditConfig(name="fake_scale", plan={"factor": 1.5})), services)
+    assert "edit_applied" in _types(store, out.run_id)
+    assert out.certificate.edit.name == "fake_scale"
+    preview = out.certificate.primary_metric.preview
+    assert math.log(preview.subject_ppl) == pytest.approx(1.5 * math.log(preview.baseline_ppl))
+
+
+def test_replay_rebuilds_byte_identical_certificate(services, store):
+    out = certify_edit(_request("int8ish"), services)
+    replayed = replay_certificate(store, out.run_id)
+    assert c.to_bytes(replayed) == c.to_bytes(out.certificate)
+
+
+def test_verify_passes_a_fresh_certificate_with_events(services, store):
+    out = certify_edit(_request("int8ish"), services)
+    report = verify_certificate(c.from_bytes(c.to_bytes(out.certificate)), store=store)
+    assert [ch.name for ch in report.checks if not ch.ok] == []
+    assert report.exit_code == 0
+
+
+def test_different_tokenizers_abort_with_e002_and_record_run_failed(services, store):
+    with pytest.raises(AbortError) as err:
+        certify_edit(_request("other_tok"), services)
+    assert err.value.code == "E002"
+    run_id = store.run_ids()[0]
+    types = _types(store, run_id)
+    assert types[-1] == "run_failed"
+    assert "windows_scored" not in types
+
+
+def test_missing_subject_is_a_usage_error_recorded_as_run_failed(services, store):
+    with pytest.raises(UsageError):
+        certify_edit(_request("nope"), services)
+    assert _types(store, store.run_ids()[0])[-1] == "run_failed"
+
+
+def test_nan_weight_aborts_before_scoring(services, store, loader):
+    import numpy as np
+
+    loader.models["nan"] = loader.models["base"].__class__(
+        ref="nan", weights={"w": np.full((4, 4), np.nan, np.float32)}
+    )
+    with pytest.raises(AbortError) as err:
+        certify_edit(_request("nan"), services)
+    assert err.value.code == "E402"
+    assert "windows_scored" not in _types(store, store.run_ids()[0])
+
+
+def test_resume_skips_windows_already_scored(services, store, loader):
+    from invarlock.application.recorder import RunRecorder
+
+    out = certify_edit(_request("int8ish"), services)
+    records = store.read(out.run_id)
+    recorder = RunRecorder(store, out.run_id, records)
+    assert recorder.seq == len(records)
+    assert recorder.head_hash == records[-1].hash
+
+
+def test_unknown_tier_is_rejected_before_anything_is_written(services, store):
+    with pytest.raises(UsageError) as err:
+        certify_edit(_request("same", tier="lenient"), services)
+    assert "unknown tier" in err.value.message
+    assert store.run_ids() == []

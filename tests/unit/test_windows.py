@@ -1,0 +1,71 @@
+"""Window planning: non-overlapping, deduplicated, disjoint arms, deterministic, capacity errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.windows import ArmCounts, cut_windows, plan_windows, window_digest
+
+
+def _stream(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 50_000, n).astype(np.uint32)
+
+
+def test_windows_are_non_overlapping_spans_of_the_stream():
+    stream = _stream(1000)
+    rows = cut_windows(stream, 64, 64)
+    assert rows.shape == (15, 64)
+    assert np.array_equal(rows[3], stream[192:256])
+
+
+def test_overlapping_stride_is_refused():
+    with pytest.raises(UsageError, match="overlap"):
+        cut_windows(_stream(100), 32, 16)
+
+
+def test_duplicate_windows_are_dropped_and_counted():
+    block = _stream(32)
+    stream = np.concatenate([block, block, _stream(32 * 20, 1)])
+    plan, _ = plan_windows(
+        stream, seq_len=32, stride=32, counts=ArmCounts(preview=4, final=4), seed=1, dataset="d", allow_fewer=False
+    )
+    assert plan.duplicates_dropped == 1
+    assert len({w.digest for w in plan.windows}) == len(plan.windows)
+
+
+def test_arms_are_disjoint_sized_as_asked_and_deterministic():
+    stream = _stream(64 * 100)
+    counts = ArmCounts(preview=10, final=20, calibration=5)
+    a, rows = plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=3, dataset="x", allow_fewer=False)
+    b, _ = plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=3, dataset="x", allow_fewer=False)
+    c, _ = plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=4, dataset="x", allow_fewer=False)
+    assert a == b and a.plan_digest != c.plan_digest
+    assert [len(a.arm(x)) for x in ("preview", "final", "calibration")] == [10, 20, 5]
+    assert len({w.window_id for w in a.windows}) == 35
+    assert all(window_digest(rows[w.window_id]) == w.digest for w in a.windows)
+
+
+def test_too_few_windows_is_e303_unless_dev_allows_fewer():
+    stream = _stream(64 * 10)
+    counts = ArmCounts(preview=8, final=8)
+    with pytest.raises(AbortError) as err:
+        plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=0, dataset="x", allow_fewer=False)
+    assert err.value.code == "E303"
+    plan, _ = plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=0, dataset="x", allow_fewer=True)
+    assert plan.approximate_counts and len(plan.windows) <= 10
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 40), st.integers(2, 40), st.integers(0, 1000))
+def test_planned_windows_never_share_tokens(p, f, seed):
+    stream = _stream(16 * (p + f + 5), seed)
+    plan, _ = plan_windows(
+        stream, seq_len=16, stride=16, counts=ArmCounts(preview=p, final=f), seed=seed, dataset="x", allow_fewer=False
+    )
+    starts = sorted(w.window_id * 16 for w in plan.windows)
+    assert all(b - a >= 16 for a, b in itertools.pairwise(starts))
