@@ -1,0 +1,125 @@
+"""Corpora from local files (`text`, `jsonl`) and a locally cached WikiText-2 (`wikitext2`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from invarlock.domain.errors import UsageError
+from invarlock.domain.model import CorpusInfo
+
+_BLANK_LINES = re.compile(r"\n\s*\n")
+_WIKITEXT_SPLITS = {"train", "validation", "test"}
+_ARTICLE_HEADING = re.compile(r"^ = [^=].* = $")
+
+
+class StaticCorpus:
+    """A corpus held in memory as a tuple of documents: deterministic and re-iterable.
+
+    Args:
+        info: provider, split, source and licence of the text.
+        docs: the documents, in their fixed order.
+    """
+
+    def __init__(self, info: CorpusInfo, docs: Sequence[str]) -> None:
+        if not docs:
+            raise UsageError("E304", f"corpus {info.source} has no documents", "point at a non-empty file")
+        self._info = info
+        self._docs = tuple(docs)
+
+    def info(self) -> CorpusInfo:
+        """Provider, split, source and licence of the text."""
+        return self._info
+
+    def texts(self) -> Iterator[str]:
+        """The documents, in the same order on every call."""
+        return iter(self._docs)
+
+
+def _read_text(path: str | None) -> tuple[Path, str]:
+    if not path:
+        raise UsageError("E301", "this corpus provider needs a file path", "pass --dataset-path FILE")
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError("E301", f"corpus file {file} does not exist", "check the path")
+    try:
+        return file, file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError("E301", f"corpus file {file} is unreadable: {exc}", "use a UTF-8 text file") from exc
+
+
+def open_text_file(path: str | None, split: str) -> StaticCorpus:
+    """A UTF-8 text file whose documents are separated by one or more blank lines."""
+    file, text = _read_text(path)
+    docs = [doc.strip() for doc in _BLANK_LINES.split(text.replace("\r\n", "\n")) if doc.strip()]
+    info = CorpusInfo(provider="text", split=split, source=str(file), licence="user-supplied file")
+    return StaticCorpus(info, docs)
+
+
+def _jsonl_doc(file: Path, number: int, line: str, text_field: str) -> str:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise UsageError("E301", f"{file} line {number} is not JSON: {exc.msg}", "one object per line") from exc
+    value = record.get(text_field) if isinstance(record, dict) else None
+    if not isinstance(value, str):
+        raise UsageError(
+            "E301",
+            f"{file} line {number} has no string field {text_field!r}",
+            "set --text-field to the field holding the document",
+        )
+    return value
+
+
+def open_jsonl_file(path: str | None, text_field: str, split: str) -> StaticCorpus:
+    """One JSON object per line; the document is the string in field `text_field`."""
+    file, text = _read_text(path)
+    docs = [
+        _jsonl_doc(file, number, line, text_field)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
+    info = CorpusInfo(provider="jsonl", split=split, source=str(file), licence="user-supplied file")
+    return StaticCorpus(info, [doc for doc in docs if doc.strip()])
+
+
+def _wikitext_articles(lines: Sequence[str]) -> list[str]:
+    articles: list[list[str]] = []
+    for line in lines:
+        if not line.strip():
+            continue
+        if _ARTICLE_HEADING.match(line.rstrip("\n")) or not articles:
+            articles.append([])
+        articles[-1].append(line.strip())
+    return ["\n".join(article) for article in articles]
+
+
+def _load_wikitext_lines(split: str) -> list[str]:
+    hint = "install the `datasets` package and cache wikitext-2-raw-v1, or use --dataset demo:wikipedia"
+    if os.environ.get("INVARLOCK_ALLOW_NETWORK") != "1":
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    try:
+        import datasets
+    except ImportError as exc:
+        raise UsageError("E301", "provider wikitext2 needs the `datasets` package", hint) from exc
+    try:
+        data = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
+    except Exception as exc:  # datasets raises many unrelated types for "not cached / offline"
+        raise UsageError("E301", f"WikiText-2 ({split}) is not cached locally: {exc}", hint) from exc
+    return [str(row["text"]) for row in data]
+
+
+def open_wikitext2(split: str) -> StaticCorpus:
+    """WikiText-2 raw from the local `datasets` cache; network only with INVARLOCK_ALLOW_NETWORK=1."""
+    if split not in _WIKITEXT_SPLITS:
+        raise UsageError("E301", f"wikitext2 has no split {split!r}", "use train, validation or test")
+    info = CorpusInfo(
+        provider="wikitext2",
+        split=split,
+        source="datasets:wikitext/wikitext-2-raw-v1",
+        licence="CC BY-SA 3.0 (Wikipedia contributors; Merity et al. 2016)",
+    )
+    return StaticCorpus(info, _wikitext_articles(_load_wikitext_lines(split)))

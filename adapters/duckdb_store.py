@@ -1,0 +1,193 @@
+"""DuckDBEventStore: the EventStore port on a DuckDB file, one short connection per operation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from invarlock.domain.errors import UsageError
+from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent
+
+from .memory_store import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
+
+SCHEMA = "invarlock-events/v1"
+_COLUMNS = "run_id, seq, type, version, payload, recorded_at, prev_hash, hash"
+_CREATE = [
+    "CREATE TABLE IF NOT EXISTS events(run_id VARCHAR, seq BIGINT, type VARCHAR, version INTEGER, "
+    "payload JSON, recorded_at TIMESTAMPTZ, prev_hash VARCHAR, hash VARCHAR, PRIMARY KEY(run_id, seq))",
+    "CREATE TABLE IF NOT EXISTS invarlock_meta(key VARCHAR PRIMARY KEY, value VARCHAR)",
+    f"INSERT OR IGNORE INTO invarlock_meta VALUES ('schema', '{SCHEMA}')",
+]
+_TAIL = "SELECT coalesce(max(seq) + 1, 0), arg_max(hash, seq) FROM events WHERE run_id = ?"
+
+
+def _open_error(path: Path, exc: duckdb.Error) -> UsageError:
+    text = str(exc)
+    if "conflicting lock" in text.lower() or "could not set lock" in text.lower():
+        hint = "wait for the other invarlock process or use another --events file"
+        return UsageError("E505", f"event store {path} is locked by another process", hint)
+    if "not a valid DuckDB database" in text:
+        return _not_ours(path)
+    if "read-only" in text.lower() or "permission denied" in text.lower():
+        return UsageError("E502", f"event store {path} is not writable", "fix its permissions or use --events")
+    return UsageError("E501", f"cannot open event store {path}: {text.splitlines()[0]}", "")
+
+
+def _not_ours(path: Path) -> UsageError:
+    return UsageError(
+        "E501",
+        f"{path} exists but is not an InvarLock event store",
+        "point --events at an InvarLock .duckdb file or a new path; the file was left untouched",
+    )
+
+
+def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.begin()
+    for statement in _CREATE:
+        con.execute(statement)
+    con.commit()
+
+
+def _row_params(r: RecordedEvent) -> list[object]:
+    recorded_at = datetime.fromisoformat(r.recorded_at)
+    return [r.run_id, r.seq, r.type, r.version, r.payload.decode(), recorded_at, r.prev_hash, r.hash]
+
+
+def _row_to_record(row: tuple[Any, ...]) -> RecordedEvent:
+    run_id, seq, type_, version, payload, recorded_at, prev_hash, hash_ = row
+    return RecordedEvent(
+        run_id=run_id,
+        seq=seq,
+        type=type_,
+        version=version,
+        payload=payload.encode("utf-8"),
+        recorded_at=recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+class DuckDBEventStore:
+    """Append-only, hash-chained event streams in the DuckDB table `events`.
+
+    Args:
+        path: the .duckdb file; created with its parent folders on the first append.
+        read_only: open every connection read-only; appends raise E502.
+        clock: returns the ISO-8601 UTC time stamped on each appended batch.
+        lock_wait_s: how long to retry while another process holds the file before E505.
+
+    Raises:
+        UsageError: E506 when `read_only` and the file does not exist.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        clock: Callable[[], str] = utc_now_iso,
+        lock_wait_s: float = 2.0,
+    ) -> None:
+        self.path = Path(path)
+        self._read_only = read_only
+        self._clock = clock
+        self._lock_wait_s = lock_wait_s
+        if read_only:
+            self._require_file()
+
+    def _require_file(self) -> None:
+        if not self.path.is_file():
+            raise UsageError("E506", f"event store {self.path} does not exist", "check the --events path")
+
+    def _open(self, *, write: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self._lock_wait_s
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=not write)
+            except duckdb.Error as exc:
+                error = _open_error(self.path, exc)
+                if error.code != "E505" or time.monotonic() >= deadline:
+                    raise error from exc
+            time.sleep(0.02)  # another process holds the file for one short transaction
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._open(write=write)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _check_ours(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            row = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
+        except duckdb.CatalogException:
+            row = None
+        if row is None or row[0] != SCHEMA:
+            raise _not_ours(self.path)
+
+    def append(self, run_id: str, expected_seq: int, events: Sequence[Event]) -> list[RecordedEvent]:
+        """Append `events` at `expected_seq` in one transaction; E503 and no write if it is stale."""
+        if self._read_only:
+            raise UsageError("E502", f"event store {self.path} was opened read-only", "open it for writing")
+        recorded_at = normalize_timestamp(self._clock())
+        is_new = not self.path.exists()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError("E502", f"cannot create folder for {self.path}: {exc}", "use --events") from exc
+        with self._connect(write=True) as con:
+            if is_new:
+                _create_schema(con)
+            self._check_ours(con)
+            return self._append_in(con, run_id, expected_seq, events, recorded_at)
+
+    def _append_in(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        run_id: str,
+        expected_seq: int,
+        events: Sequence[Event],
+        recorded_at: str,
+    ) -> list[RecordedEvent]:
+        con.begin()
+        try:
+            next_seq, last_hash = con.execute(_TAIL, [run_id]).fetchone() or (0, None)
+            if next_seq != expected_seq:
+                raise stale_seq_conflict(run_id, expected_seq, int(next_seq))
+            rows = record_events(run_id, expected_seq, last_hash or GENESIS_HASH, events, recorded_at)
+            params = [_row_params(r) for r in rows]
+            if params:
+                con.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", params)
+            con.commit()
+        except duckdb.ConstraintException as exc:
+            con.rollback()
+            raise stale_seq_conflict(run_id, expected_seq, None) from exc
+        except BaseException:
+            con.rollback()
+            raise
+        return rows
+
+    def _query(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+        if not self.path.exists():
+            if self._read_only:
+                self._require_file()
+            return []
+        with self._connect(write=False) as con:
+            self._check_ours(con)
+            return con.execute(sql, params).fetchall()
+
+    def read(self, run_id: str) -> list[RecordedEvent]:
+        """Every event of the stream ordered by seq; [] for an unknown run or a missing file."""
+        sql = f"SELECT {_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq"
+        return [_row_to_record(row) for row in self._query(sql, [run_id])]
+
+    def run_ids(self) -> list[str]:
+        """Run ids ordered by their first event's recorded_at, then by run id."""
+        sql = "SELECT run_id FROM events WHERE seq = 0 ORDER BY recorded_at, run_id"
+        return [str(row[0]) for row in self._query(sql, [])]

@@ -1,0 +1,184 @@
+"""DuckDBEventStore on real files: other processes, foreign files, read-only use, locks and tampering."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.domain.errors import UsageError
+from invarlock.domain.events import PreviewAssessed, RollbackPerformed, RunCompleted, chain_problems
+
+
+def events() -> list:
+    return [
+        PreviewAssessed(ratio=1.0022, catastrophe_ratio=2.0, catastrophe=False),
+        RollbackPerformed(reason="ünïcode ✓ survives"),
+        RunCompleted(finished_at="2026-01-01T00:00:00+00:00", status="ok", verdict="PASS"),
+    ]
+
+
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, check=True
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "nested" / "dirs" / "events.duckdb"
+    DuckDBEventStore(path).append("run-1", 0, events())
+    return path
+
+
+def test_first_append_creates_parent_folders_and_the_documented_schema(db: Path) -> None:
+    con = duckdb.connect(str(db), read_only=True)
+    columns = con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                          "WHERE table_name = 'events' ORDER BY ordinal_position").fetchall()  # fmt: skip
+    meta = con.execute("SELECT key, value FROM invarlock_meta").fetchall()
+    con.close()
+    assert [name for name, _ in columns] == [
+        "run_id", "seq", "type", "version", "payload", "recorded_at", "prev_hash", "hash"
+    ]  # fmt: skip
+    assert dict(columns)["recorded_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert meta == [("schema", "invarlock-events/v1")]
+
+
+def test_reading_a_missing_file_returns_nothing_and_creates_nothing(tmp_path: Path) -> None:
+    store = DuckDBEventStore(tmp_path / "absent.duckdb")
+    assert store.read("run-1") == [] and store.run_ids() == []
+    assert not (tmp_path / "absent.duckdb").exists()
+
+
+def test_another_process_reads_the_same_stream(db: Path) -> None:
+    code = """
+        import json, sys
+        from invarlock.adapters.duckdb_store import DuckDBEventStore
+        rows = DuckDBEventStore(sys.argv[1], read_only=True).read("run-1")
+        print(json.dumps([[r.seq, r.payload.decode(), r.recorded_at, r.prev_hash, r.hash] for r in rows]))
+    """
+    child = json.loads(run_python(code, str(db)).stdout)
+    mine = [[r.seq, r.payload.decode(), r.recorded_at, r.prev_hash, r.hash] for r in DuckDBEventStore(db).read("run-1")]
+    assert child == mine and len(mine) == 3
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "empty file", "other duckdb database"])
+def test_a_file_that_is_not_an_event_store_is_refused_and_left_untouched(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "foreign.duckdb"
+    if kind == "other duckdb database":
+        con = duckdb.connect(str(path))
+        con.execute("CREATE TABLE sales(id INTEGER)")
+        con.close()
+    else:
+        path.write_bytes(os.urandom(4096) if kind == "random bytes" else b"")
+    before = path.read_bytes()
+    attempts = [
+        lambda: DuckDBEventStore(path).append("run-1", 0, events()),
+        lambda: DuckDBEventStore(path).read("run-1"),
+        lambda: DuckDBEventStore(path, read_only=True).run_ids(),
+    ]
+    for attempt in attempts:
+        with pytest.raises(UsageError) as info:
+            attempt()
+        assert info.value.code == "E501" and str(path) in info.value.message
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.duckdb"]
+
+
+def test_read_only_store_refuses_appends_with_a_clear_error(db: Path) -> None:
+    store = DuckDBEventStore(db, read_only=True)
+    with pytest.raises(UsageError) as info:
+        store.append("run-1", 3, events())
+    assert info.value.code == "E502" and "read-only" in info.value.one_line()
+    assert len(store.read("run-1")) == 3
+
+
+def test_read_only_opening_of_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        DuckDBEventStore(tmp_path / "missing.duckdb", read_only=True)
+    assert info.value.code == "E506"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_appending_to_a_read_only_file_is_refused(db: Path) -> None:
+    db.chmod(0o444)
+    with pytest.raises(UsageError) as info:
+        DuckDBEventStore(db).append("run-1", 3, events())
+    assert info.value.code == "E502"
+
+
+def test_a_file_locked_by_another_process_names_the_file(db: Path) -> None:
+    code = """
+        import sys, time, duckdb
+        con = duckdb.connect(sys.argv[1])
+        print("locked", flush=True)
+        time.sleep(30)
+    """
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(db)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
+        with pytest.raises(UsageError) as info:
+            DuckDBEventStore(db, lock_wait_s=0.2).append("run-1", 3, events())
+        assert info.value.code == "E505" and str(db) in info.value.message
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_tampered_payload_is_named_by_chain_problems(db: Path) -> None:
+    con = duckdb.connect(str(db))
+    con.execute("""UPDATE events SET payload = '{"reason":"edited","type":"rollback_performed.v1"}'
+                   WHERE run_id = 'run-1' AND seq = 1""")  # fmt: skip
+    con.close()
+    problems = chain_problems(DuckDBEventStore(db, read_only=True).read("run-1"))
+    assert problems and all("seq 1" in problem for problem in problems)
+
+
+def test_a_killed_writer_leaves_a_valid_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "killed.duckdb"
+    code = """
+        import sys
+        from invarlock.adapters.duckdb_store import DuckDBEventStore
+        from invarlock.domain.events import RollbackPerformed
+        store = DuckDBEventStore(sys.argv[1])
+        for batch in range(10_000):
+            store.append("run-k", 3 * batch, [RollbackPerformed(reason=str(batch))] * 3)
+            print(batch, flush=True)
+    """
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(path)], stdout=subprocess.PIPE)
+    assert writer.stdout is not None
+    for _ in range(6):
+        assert writer.stdout.readline(), "the writer died before it was killed"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    rows = DuckDBEventStore(path, read_only=True).read("run-k")
+    assert len(rows) >= 18 and len(rows) % 3 == 0
+    assert chain_problems(rows) == []
+
+
+def test_two_processes_appending_at_once_both_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "shared.duckdb"
+    DuckDBEventStore(path).append("run-0", 0, events())
+    code = """
+        import sys
+        from invarlock.adapters.duckdb_store import DuckDBEventStore
+        from invarlock.domain.events import RollbackPerformed
+        store = DuckDBEventStore(sys.argv[1], lock_wait_s=10)
+        for seq in range(15):
+            store.append(sys.argv[2], seq, [RollbackPerformed(reason=str(seq))])
+    """
+    writers = [
+        subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(path), run_id], stderr=subprocess.PIPE)
+        for run_id in ("run-a", "run-b")
+    ]
+    assert [w.wait(timeout=60) for w in writers] == [0, 0], [w.stderr.read() for w in writers if w.stderr]
+    store = DuckDBEventStore(path, read_only=True)
+    assert sorted(store.run_ids()) == ["run-0", "run-a", "run-b"]
+    assert all(len(store.read(r)) == 15 and chain_problems(store.read(r)) == [] for r in ("run-a", "run-b"))
