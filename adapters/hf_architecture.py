@@ -1,0 +1,134 @@
+"""Per-architecture weight rules: the family of each weight, its block index and its output-channel axis.
+
+Rules are keyed by the HF config's `model_type`; every other module resolves through them, so no module
+name heuristics live anywhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from invarlock.domain.errors import UsageError
+
+FAMILIES = ("attn", "ffn", "embed", "other")
+
+
+@dataclass(frozen=True)
+class ArchitectureRules:
+    """How one architecture names its weights.
+
+    Attributes:
+        name: Short architecture name ("gpt2", "llama", "bert").
+        causal: Whether the architecture is a decoder-only causal LM.
+        families: Ordered (family, pattern) pairs matched against module names; the first match wins.
+        block: Pattern whose first group is the transformer block index.
+        transposed: Pattern of modules stored (in, out) like GPT-2's Conv1D; None when all are (out, in).
+    """
+
+    name: str
+    causal: bool
+    families: tuple[tuple[str, re.Pattern[str]], ...]
+    block: re.Pattern[str]
+    transposed: re.Pattern[str] | None = None
+
+    def family(self, name: str) -> str:
+        """Family ("attn" | "ffn" | "embed" | "other") of a parameter or module name."""
+        module = _module_name(name)
+        for family, pattern in self.families:
+            if pattern.search(module):
+                return family
+        return "other"
+
+    def block_index(self, name: str) -> int | None:
+        """Index of the transformer block holding `name`, or None outside the blocks."""
+        match = self.block.search(_module_name(name))
+        return int(match.group(1)) if match else None
+
+    def output_axis(self, name: str) -> int:
+        """Axis of a 2-D weight that indexes output channels: 0 for nn.Linear, 1 for GPT-2 Conv1D."""
+        module = _module_name(name)
+        return 1 if self.transposed is not None and self.transposed.search(module) else 0
+
+    def in_scope(self, name: str, scope: str) -> bool:
+        """Whether a block weight belongs to an edit scope: "attn", "ffn" or "all" (any block weight)."""
+        if self.block_index(name) is None:
+            return False
+        return scope == "all" or self.family(name) == scope
+
+
+def _module_name(name: str) -> str:
+    for suffix in (".weight", ".bias"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _rules(*pairs: tuple[str, str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((family, re.compile(pattern)) for family, pattern in pairs)
+
+
+_GPT2 = ArchitectureRules(
+    name="gpt2",
+    causal=True,
+    families=_rules(
+        ("attn", r"\.attn\.(c_attn|q_attn|c_proj)$"),
+        ("ffn", r"\.mlp\.(c_fc|c_proj)$"),
+        ("embed", r"(^|\.)(wte|wpe|lm_head)$"),
+    ),
+    block=re.compile(r"(?:^|\.)h\.(\d+)\."),
+    transposed=re.compile(r"\.(attn\.(c_attn|q_attn|c_proj)|mlp\.(c_fc|c_proj))$"),
+)
+
+_LLAMA = ArchitectureRules(
+    name="llama",
+    causal=True,
+    families=_rules(
+        ("attn", r"\.self_attn\.(q|k|v|o)_proj$"),
+        ("ffn", r"\.mlp\.(gate|up|down)_proj$"),
+        ("embed", r"(^|\.)(embed_tokens|lm_head)$"),
+    ),
+    block=re.compile(r"(?:^|\.)layers\.(\d+)\."),
+)
+
+_BERT = ArchitectureRules(
+    name="bert",
+    causal=False,
+    families=_rules(
+        ("attn", r"\.attention\.(self\.(query|key|value)|output\.dense)$"),
+        ("ffn", r"\.layer\.\d+\.(intermediate\.dense|output\.dense)$"),
+        ("embed", r"(^|\.)embeddings\.|(^|\.)predictions\.decoder$"),
+    ),
+    block=re.compile(r"(?:^|\.)layer\.(\d+)\."),
+)
+
+_BY_MODEL_TYPE: dict[str, ArchitectureRules] = {
+    "gpt2": _GPT2,
+    "llama": _LLAMA,
+    "mistral": _LLAMA,
+    "qwen2": _LLAMA,
+    "qwen3": _LLAMA,
+    "bert": _BERT,
+    "roberta": _BERT,
+}
+
+
+def supported_model_types() -> tuple[str, ...]:
+    """Every config.model_type with weight rules, sorted."""
+    return tuple(sorted(_BY_MODEL_TYPE))
+
+
+def rules_for(model_type: str) -> ArchitectureRules:
+    """The rules for a config.model_type.
+
+    Raises:
+        UsageError: E104 when the model type has no rules.
+    """
+    rules = _BY_MODEL_TYPE.get(model_type)
+    if rules is None:
+        raise UsageError(
+            "E104",
+            f"config.json model_type '{model_type}' is not supported",
+            f"use a model of type {', '.join(supported_model_types())}",
+        )
+    return rules

@@ -1,0 +1,148 @@
+"""LoadedModel port for Hugging Face causal LMs (GPT-2 and the LLaMA family)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from invarlock.domain.errors import AbortError
+from invarlock.domain.model import ModelIdentity, TensorCensus, WindowScore
+from invarlock.domain.windows import TokenWindow
+from invarlock.ports.model import Progress
+
+from . import hf_fingerprint
+from .hf_architecture import ArchitectureRules, rules_for
+from .hf_demo import quiet_transformers
+from .hf_tokenizer import HFTokenizer
+
+
+@dataclass(frozen=True)
+class HFMatrix:
+    """A 2-D weight as (out, in) float32 numpy, with its family."""
+
+    name: str
+    family: str
+    array: np.ndarray
+
+
+class HFCausalModel:
+    """A causal LM in memory: scoring, weights, fingerprints and export.
+
+    Args:
+        module: The transformers `*ForCausalLM` model (already on its device, in eval mode).
+        tokenizer: The matching transformers fast tokenizer.
+        ref: The reference it was loaded from (recorded in the identity).
+        adapter: Adapter name recorded in the identity.
+        batch_size: Windows per forward pass; defaults to 8 on CPU and 32 on accelerators.
+    """
+
+    def __init__(
+        self, module: Any, tokenizer: Any, *, ref: str, adapter: str = "hf_causal", batch_size: int | None = None
+    ) -> None:
+        self.module = module
+        self.config_model_type: str = module.config.model_type
+        self.rules: ArchitectureRules = rules_for(self.config_model_type)
+        self.ref = ref
+        self.adapter = adapter
+        self._tokenizer = HFTokenizer(tokenizer)
+        self.batch_size = batch_size or (8 if self.device.type == "cpu" else 32)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's parameters."""
+        return next(self.module.parameters()).device
+
+    def tokenizer(self) -> HFTokenizer:
+        """The tokenizer the model was loaded with."""
+        return self._tokenizer
+
+    def identity(self) -> ModelIdentity:
+        """Digests of the weights as they are now, plus tokenizer, config, parameter count, dtype, device."""
+        return ModelIdentity(
+            ref=self.ref,
+            adapter=self.adapter,
+            architecture=type(self.module).__name__,
+            weights_sha256=hf_fingerprint.weights_sha256(self.module),
+            tokenizer_sha256=self._tokenizer.digest(),
+            config_sha256=hf_fingerprint.config_sha256(self.module.config),
+            param_count=sum(p.numel() for p in self.module.parameters()),
+            dtype=hf_fingerprint.dtype_name(next(self.module.parameters()).dtype),
+            device=str(self.device),
+        )
+
+    def score(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
+        """Per-window NLL sums (nats, float64) of tokens 1..L-1 given the tokens before them; no BOS added.
+
+        Raises:
+            AbortError: E402 when a logit or a token loss is non-finite.
+        """
+        for batch in _batches(windows, self.batch_size):
+            yield from self._score_batch(batch)
+            if progress is not None:
+                progress(len(batch))
+
+    def _score_batch(self, batch: Sequence[TokenWindow]) -> list[WindowScore]:
+        ids = torch.tensor([w.tokens for w in batch], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            logits = self.module(input_ids=ids, use_cache=False).logits
+            sums = [_window_nll(logits[i, :-1], ids[i, 1:], w.window_id) for i, w in enumerate(batch)]
+        return [
+            WindowScore(window_id=w.window_id, tokens_scored=len(w.tokens) - 1, nll_sum=s)
+            for w, s in zip(batch, sums, strict=True)
+        ]
+
+    def matrices(self) -> Iterator[HFMatrix]:
+        """Every unique 2-D parameter as an (out, in) float32 copy; GPT-2 Conv1D weights are transposed."""
+        for name, param in self.module.named_parameters():
+            if param.ndim != 2:
+                continue
+            array = param.detach().to("cpu", torch.float32)
+            if self.rules.output_axis(name) == 1:
+                array = array.T
+            yield HFMatrix(name=name, family=self.rules.family(name), array=array.contiguous().numpy())
+
+    def census(self) -> TensorCensus:
+        """Every state_dict tensor (tied duplicates included), tied groups, config and tokenizer digests."""
+        return TensorCensus(
+            tensors=hf_fingerprint.tensor_infos(self.module),
+            tied_groups=hf_fingerprint.tied_groups(self.module),
+            config_sha256=hf_fingerprint.config_sha256(self.module.config),
+            tokenizer_sha256=self._tokenizer.digest(),
+        )
+
+    def export(self, directory: str | Path) -> Path:
+        """Save a plain safetensors checkpoint and the tokenizer that `HFModelLoader` loads back."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        with quiet_transformers():
+            self.module.save_pretrained(out, safe_serialization=True)
+            self._tokenizer.inner.save_pretrained(out)
+        return out
+
+
+def _window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> float:
+    # float64 log-sum-exp: float32 over a ~50k vocabulary drifts by ~1e-5 relative per window.
+    rows = logits.double()
+    if not bool(torch.isfinite(rows).all()):
+        raise AbortError(
+            "E402",
+            f"non-finite logits in window {window_id}",
+            "check the model's weights (the invariants guard lists non-finite tensors)",
+        )
+    nll = torch.logsumexp(rows, dim=-1) - rows.gather(-1, targets[:, None]).squeeze(-1)
+    return float(nll.sum())
+
+
+def _batches(windows: Sequence[TokenWindow], size: int) -> Iterator[list[TokenWindow]]:
+    batch: list[TokenWindow] = []
+    for window in windows:
+        if batch and (len(batch) == size or len(window.tokens) != len(batch[0].tokens)):
+            yield batch
+            batch = []
+        batch.append(window)
+    if batch:
+        yield batch

@@ -1,0 +1,133 @@
+"""ModelLoader port for Hugging Face checkpoints: local directories, `hf:ORG/NAME` ids and the demo model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from invarlock.domain.errors import UsageError
+
+from . import hf_demo
+from .hf_architecture import rules_for, supported_model_types
+from .hf_causal import HFCausalModel
+
+ADAPTERS = ("auto", "hf_causal")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("float32", "float16", "bfloat16")
+CAUSAL_TYPES = tuple(t for t in supported_model_types() if rules_for(t).causal)
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def demo_model_dir() -> Path:
+    """Directory of the demo model (`demo:smollm2-135m`), converting the packaged GGUF on first use."""
+    return hf_demo.demo_model_dir()
+
+
+class HFModelLoader:
+    """Loads causal LMs offline with transformers (network only with INVARLOCK_ALLOW_NETWORK=1)."""
+
+    def load(self, ref: str, *, adapter: str = "auto", device: str = "auto", dtype: str = "float32") -> HFCausalModel:
+        """Load `ref` (a directory, `hf:ORG/NAME` or `demo:smollm2-135m`) for scoring and editing.
+
+        Raises:
+            UsageError: E101 missing path, E102 not a model, E103 hf id not offline-available,
+                E104 unknown adapter/device/dtype, unsupported model type or unavailable device.
+        """
+        _check_choice("adapter", adapter, ADAPTERS)
+        _check_choice("dtype", dtype, DTYPES)
+        torch_device = resolve_device(device)
+        path = resolve_reference(ref)
+        _require_causal(path)
+        module, tokenizer = _load_pretrained(path, dtype)
+        return HFCausalModel(module.to(torch_device), tokenizer, ref=ref, adapter="hf_causal")
+
+
+def resolve_reference(ref: str) -> Path:
+    """Model directory for a reference. Raises UsageError E101/E102/E103."""
+    if ref == hf_demo.DEMO_REF:
+        return demo_model_dir()
+    if ref.startswith("demo:"):
+        raise UsageError("E101", f"unknown demo model '{ref}'", f"use {hf_demo.DEMO_REF}")
+    path = _hub_snapshot(ref[3:]) if ref.startswith("hf:") else Path(ref).expanduser()
+    if not path.exists():
+        raise UsageError("E101", f"model path {path} does not exist", "pass an existing directory or hf:ORG/NAME")
+    if not (path / "config.json").is_file():
+        raise UsageError("E102", f"{path} is not a model directory: no config.json", "point at an HF checkpoint")
+    if not any((path / name).is_file() for name in _WEIGHT_FILES):
+        raise UsageError(
+            "E102", f"{path} is not a model directory: no weights", "expected model.safetensors (or an index)"
+        )
+    return path
+
+
+def resolve_device(device: str) -> str:
+    """A concrete torch device name for `auto|cpu|cuda|mps`. Raises UsageError E104."""
+    import torch
+
+    _check_choice("device", device, DEVICES)
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if device == "auto":
+        return next(name for name in ("cuda", "mps", "cpu") if available[name])
+    if not available[device]:
+        raise UsageError("E104", f"device '{device}' is not available here", "use --device auto or cpu")
+    return device
+
+
+def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError("E104", f"unknown {field} '{value}'", f"use one of {', '.join(choices)}")
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    online = os.environ.get("INVARLOCK_ALLOW_NETWORK") == "1"
+    try:
+        with hf_demo.quiet_transformers():
+            folder = snapshot_download(
+                repo_id,
+                local_files_only=not online,
+                allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"],
+            )
+    except Exception as error:  # the hub raises many types (offline, not found, gated, bad id)
+        raise UsageError(
+            "E103",
+            f"hf:{repo_id} is not available offline ({type(error).__name__})",
+            "download it first or set INVARLOCK_ALLOW_NETWORK=1",
+        ) from None
+    return Path(folder)
+
+
+def _require_causal(path: Path) -> None:
+    model_type = _model_type(path)
+    hint = f"adapter hf_causal scores decoder-only models: {', '.join(CAUSAL_TYPES)}"
+    if model_type not in CAUSAL_TYPES:
+        raise UsageError("E104", f"{path}: model_type '{model_type}' is not a supported causal LM", hint)
+
+
+def _model_type(path: Path) -> str:
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError("E102", f"{path}/config.json is unreadable: {error}", "repair the checkpoint") from None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if not isinstance(model_type, str):
+        raise UsageError("E102", f"{path}/config.json has no model_type", "repair the checkpoint's config.json")
+    return model_type
+
+
+def _load_pretrained(path: Path, dtype: str) -> tuple[object, object]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        with hf_demo.quiet_transformers():
+            module = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as error:  # transformers raises OSError, ValueError, safetensors errors, ...
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        raise UsageError(
+            "E102", f"{path} could not be loaded: {type(error).__name__}: {first_line}", "repair or re-export it"
+        ) from None
+    return module.eval(), tokenizer

@@ -1,0 +1,85 @@
+"""HFModelLoader refuses bad references and options with coded one-line errors, before loading anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from invarlock.domain.errors import UsageError
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+def load_error(ref: str, **options: str) -> UsageError:
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    settings = {"adapter": "auto", "device": "cpu", "dtype": "float32", **options}
+    with pytest.raises(UsageError) as caught:
+        HFModelLoader().load(ref, **settings)
+    line = caught.value.one_line()
+    assert "\n" not in line and " — " in line, line
+    return caught.value
+
+
+def fake_checkpoint(path: Path, model_type: str, *, weights: bool = True) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"model_type": model_type}))
+    if weights:
+        (path / "model.safetensors").write_bytes(b"")
+    return path
+
+
+def test_missing_path_is_e101_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    error = load_error(str(missing))
+    assert error.code == "E101" and str(missing) in error.message
+
+
+def test_unknown_demo_name_is_e101() -> None:
+    assert load_error("demo:gpt-7").code == "E101"
+
+
+def test_directory_without_config_is_e102(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    error = load_error(str(tmp_path))
+    assert error.code == "E102" and "config.json" in error.message
+
+
+def test_directory_without_weights_is_e102(tmp_path: Path) -> None:
+    error = load_error(str(fake_checkpoint(tmp_path / "m", "llama", weights=False)))
+    assert error.code == "E102" and "weights" in error.message
+
+
+def test_unreadable_weights_are_e102_not_a_traceback(tmp_path: Path) -> None:
+    checkpoint = fake_checkpoint(tmp_path / "m", "llama")
+    (checkpoint / "model.safetensors").write_bytes(b"not safetensors")
+    error = load_error(str(checkpoint))
+    assert error.code == "E102" and "could not be loaded" in error.message
+
+
+def test_hf_id_missing_from_the_offline_cache_is_e103(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INVARLOCK_ALLOW_NETWORK", raising=False)
+    error = load_error("hf:invarlock-tests/surely-not-cached-model")
+    assert error.code == "E103" and "INVARLOCK_ALLOW_NETWORK=1" in error.hint
+
+
+@pytest.mark.parametrize(("option", "value"), [("adapter", "hf_seq2seq"), ("device", "tpu"), ("dtype", "int3")])
+def test_unknown_adapter_device_or_dtype_is_e104_naming_the_field(tmp_path: Path, option: str, value: str) -> None:
+    error = load_error(str(tmp_path), **{option: value})
+    assert error.code == "E104" and option in error.message and value in error.message
+
+
+def test_unavailable_device_is_e104(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert load_error(str(tmp_path), device="cuda").code == "E104"
+
+
+@pytest.mark.parametrize("model_type", ["bert", "t5"])
+def test_non_causal_or_unknown_model_type_is_e104(tmp_path: Path, model_type: str) -> None:
+    error = load_error(str(fake_checkpoint(tmp_path / "m", model_type)))
+    assert error.code == "E104" and model_type in error.message

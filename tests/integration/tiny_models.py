@@ -1,0 +1,86 @@
+"""Tiny RANDOMLY INITIALISED models for mechanics tests (no pretrained GPT-2 exists offline here).
+
+Their numbers say nothing about quality; they only exercise code paths such as GPT-2's Conv1D layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+SENTENCES = (
+    "The river freezes every winter, and the children skate from the mill to the old stone bridge.",
+    "A committee of engineers argued for three days about the width of the new railway gauge.",
+    "She planted tomatoes along the south wall because that was where the afternoon sun lingered.",
+    "Most of the letters in the archive were written in pencil and have faded almost beyond reading.",
+    "The orchestra rehearsed the second movement slowly, then played it twice as fast in the evening.",
+    "When the harbour silted up, the merchants moved their warehouses further down the coast.",
+    "He measured the temperature of the soil each morning and wrote the numbers in a green notebook.",
+    "The museum closed for a year while the roof was replaced and the paintings were cleaned.",
+)
+EOS = "<|endoftext|>"
+
+
+def make_tiny_tokenizer(vocab_size: int = 320, sentences: Sequence[str] = SENTENCES) -> Any:
+    """A byte-level BPE trained on `sentences`, wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(list(sentences), trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS, bos_token=EOS, unk_token=EOS)
+
+
+def make_tiny_gpt2_dir(
+    path: Path,
+    *,
+    seed: int = 0,
+    vocab_size: int = 320,
+    sentences: Sequence[str] = SENTENCES,
+    tied: bool = True,
+) -> Path:
+    """Write a tiny random GPT-2 (2 blocks, width 32, wte/lm_head tied by default) and its tokenizer to `path`.
+
+    Args:
+        path: Directory to create (HF layout: config.json, model.safetensors, tokenizer files).
+        seed: torch seed for the random weights.
+        vocab_size: Target BPE vocabulary size (a different size gives a different tokenizer digest).
+        sentences: Text the BPE is trained on.
+        tied: Whether lm_head shares the token embedding (GPT-2's default).
+
+    Returns:
+        `path`, loadable with `HFModelLoader().load(str(path), ...)`.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+    tokenizer = make_tiny_tokenizer(vocab_size, sentences)
+    eos_id = tokenizer.convert_tokens_to_ids(EOS)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=128,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        tie_word_embeddings=tied,
+    )
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config).eval()
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
