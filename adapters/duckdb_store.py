@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -123,6 +124,11 @@ class DuckDBEventStore:
         finally:
             con.close()
 
+    def _refuse_read_only_file(self) -> None:
+        # Root bypasses permission bits; a file with no write bit at all is still meant to stay untouched.
+        if stat.S_IMODE(self.path.stat().st_mode) & 0o222 == 0:
+            raise UsageError("E502", f"event store {self.path} is read-only", "make it writable or use --events")
+
     def _check_ours(self, con: duckdb.DuckDBPyConnection) -> None:
         try:
             row = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
@@ -137,6 +143,8 @@ class DuckDBEventStore:
             raise UsageError("E502", f"event store {self.path} was opened read-only", "open it for writing")
         recorded_at = normalize_timestamp(self._clock())
         is_new = not self.path.exists()
+        if not is_new:
+            self._refuse_read_only_file()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -16,6 +16,7 @@ class HFTokenizer:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self._digest: str | None = None  # the tokenizer never changes after loading; hashing costs ~0.3 s
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`, without BOS/EOS or any other special token."""
@@ -30,7 +31,9 @@ class HFTokenizer:
 
     def digest(self) -> str:
         """sha256 (hex) over the backend tokenizer's JSON (vocab, merges, normalizers...) and special tokens."""
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.canonical_bytes()).hexdigest()
+        return self._digest
 
     def canonical_bytes(self) -> bytes:
         """Canonical serialization of everything that changes how text maps to ids."""
