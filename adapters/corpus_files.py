@@ -41,7 +41,9 @@ class StaticCorpus:
 
 def _read_text(path: str | None) -> tuple[Path, str]:
     if not path:
-        raise UsageError("E301", "this corpus provider needs a file path", "pass --dataset-path FILE")
+        raise UsageError(
+            "E301", "this corpus provider needs a file path", "set dataset.path (or dataset.file) in the config"
+        )
     file = Path(path)
     if not file.is_file():
         raise UsageError("E301", f"corpus file {file} does not exist", "check the path")
@@ -69,7 +71,7 @@ def _jsonl_doc(file: Path, number: int, line: str, text_field: str) -> str:
         raise UsageError(
             "E301",
             f"{file} line {number} has no string field {text_field!r}",
-            "set --text-field to the field holding the document",
+            "set dataset.text_field in the config to the field holding the document",
         )
     return value
 
@@ -98,7 +100,7 @@ def _wikitext_articles(lines: Sequence[str]) -> list[str]:
 
 
 def _load_wikitext_lines(split: str) -> list[str]:
-    hint = "install the `datasets` package and cache wikitext-2-raw-v1, or use --dataset demo:wikipedia"
+    hint = "install the `datasets` package and cache wikitext-2-raw-v1, or set dataset.provider: demo:wikipedia"
     if os.environ.get("INVARLOCK_ALLOW_NETWORK") != "1":
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     try:

@@ -42,11 +42,17 @@ def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
         finished_at=finished,
         status=state.status,
         verdict=state.completed.verdict if state.completed else None,
-        baseline=models["baseline"].ref if "baseline" in models else None,
-        subject=models["subject"].ref if "subject" in models else None,
+        baseline=models["baseline"].ref if "baseline" in models else _requested(state.started.config, "model"),
+        subject=models["subject"].ref if "subject" in models else _requested(state.started.config, "subject"),
         events=len(records),
         chain_ok=not ev.chain_problems(records),
     )
+
+
+def _requested(config: dict[str, Any], section: str) -> str | None:
+    """The model id a run asked for, shown while it has no fingerprint (it failed or was killed before)."""
+    model = config.get(section) or (config.get("model") if section == "subject" and config.get("edit") else None)
+    return str(model["id"]) if isinstance(model, dict) and "id" in model else None
 
 
 def list_runs(store: EventStore) -> list[RunSummary]:

@@ -29,7 +29,7 @@ def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
         raise UsageError(
             "E405",
             f"run '{run_id}' has no certificate (it is incomplete or failed)",
-            f"resume or re-run it; `invarlock events {run_id}` shows how far it got",
+            f"re-run it; `invarlock events {run_id}` shows how far it got",
         )
     issued = decoded[at]
     assert isinstance(issued, ev.CertificateIssued)

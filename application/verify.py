@@ -48,13 +48,7 @@ class VerifyReport:
 
 
 def _diff(stated: Any, recomputed: Any, path: str) -> str | None:
-    """First difference between two plain values: exact for ints/strings, 1e-12 relative for floats."""
-    if isinstance(stated, float) or isinstance(recomputed, float):
-        if isinstance(stated, bool) or isinstance(recomputed, bool):
-            return None if stated == recomputed else path
-        if not isinstance(stated, int | float) or not isinstance(recomputed, int | float):
-            return path
-        return None if math.isclose(stated, recomputed, rel_tol=REL_TOL, abs_tol=0.0) else path
+    """First difference between two plain values; floats too must match bit for bit (JSON keeps every bit)."""
     if isinstance(stated, dict) and isinstance(recomputed, dict):
         if stated.keys() != recomputed.keys():
             return path

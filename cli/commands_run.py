@@ -123,7 +123,8 @@ def certify_cmd(
     baseline: str | None, subject: str | None, adapter: str, preset: str | None, edit_config: str | None, **opts: Any
 ) -> None:
     """Compare & Certify: score BASELINE and SUBJECT on the same windows and issue a certificate."""
-    cfg = _with_preset(load_config(None), preset)
+    # A preset brings data, guards and tier; the subject is certified as given, so a preset's edit is dropped.
+    cfg = msgspec.structs.replace(_with_preset(load_config(None), preset), edit=None)
     if opts["demo"]:
         baseline, subject = baseline or DEMO_MODEL, subject or DEMO_MODEL
         cfg = msgspec.structs.replace(cfg, edit=DEMO_EDIT)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import click
 from invarlock.domain.errors import InvarlockError
@@ -29,7 +31,8 @@ for command in (certify_cmd, run_cmd, verify_cmd, replay_cmd, runs_cmd, events_c
 def main() -> None:
     """Console entry point: maps InvarlockError to its one-line message and exit code, never a traceback."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a `click.exceptions.Exit`.
+        code = cli.main(standalone_mode=False)
     except InvarlockError as exc:
         click.echo(exc.one_line(), err=True)
         sys.exit(exc.exit_code)
@@ -44,3 +47,14 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("ERROR [INVARLOCK:E000] interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug or an environment failure we did not foresee: still one line
+        if os.environ.get("INVARLOCK_DEBUG") == "1":
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(
+            f"ERROR [INVARLOCK:E999] unexpected {type(exc).__name__}: {first} — "
+            "rerun with INVARLOCK_DEBUG=1 for the traceback and report it",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

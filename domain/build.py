@@ -102,13 +102,19 @@ def guard_sections(guards: tuple[ev.GuardEvaluated, ...]) -> dict[str, dict[str,
 def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogRef) -> c.Certificate:
     """The sealed certificate of a run whose preview arm (at least) was scored by both models."""
     if state.windows is None or set(state.models) != {"baseline", "subject"}:
-        raise IntegrityError("E604", "the stream lacks the models or the window plan", "")
+        raise IntegrityError(
+            "E604", "the stream lacks the models or the window plan", "the event stream is incomplete or altered"
+        )
     preview = arm_evidence(state, "preview")
     if preview is None:
-        raise IntegrityError("E604", "the preview arm was never scored", "")
+        raise IntegrityError("E604", "the preview arm was never scored", "the event stream is incomplete or altered")
     evidence = c.Evidence(preview=preview, final=None if state.rollback else arm_evidence(state, "final"))
     if evidence.final is None and not state.rollback:
-        raise IntegrityError("E604", "the final arm was never scored and no rollback was recorded", "")
+        raise IntegrityError(
+            "E604",
+            "the final arm was never scored and no rollback was recorded",
+            "the event stream is incomplete or altered",
+        )
     policy = policy_from_dict(state.started.policy)
     seed = state.started.seeds["dataset"]
     dataset = _dataset(state.windows)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from .errors import UsageError
+from .errors import AbortError
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
 
@@ -16,7 +16,7 @@ _ENCODER = msgspec.json.Encoder(order="sorted")
 def _reject_non_finite(value: Any, path: str) -> None:
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise UsageError("E402", f"non-finite number at {path or 'root'}", "a value could not be measured")
+            raise AbortError("E402", f"non-finite number at {path or 'root'}", "a value could not be measured")
     elif isinstance(value, dict):
         for key, item in value.items():
             _reject_non_finite(item, f"{path}.{key}")

@@ -203,14 +203,15 @@ def to_bytes(cert: Certificate) -> bytes:
 
 def from_bytes(data: bytes) -> Certificate:
     """Strictly decode a certificate file. Raises UsageError E601 on any schema violation."""
+    hint = "pass the evaluation.cert.json that invarlock wrote, unaltered"
     try:
         cert = msgspec.json.decode(data, type=Certificate)
     except msgspec.ValidationError as exc:
-        raise UsageError("E601", f"certificate does not match schema v1: {exc}", "") from exc
+        raise UsageError("E601", f"schema check failed: certificate does not match schema v1: {exc}", hint) from exc
     except msgspec.DecodeError as exc:
-        raise UsageError("E601", f"certificate is not valid JSON: {exc}", "") from exc
+        raise UsageError("E601", f"schema check failed: certificate is not valid JSON: {exc}", hint) from exc
     if cert.schema_version != SCHEMA_VERSION:
-        raise UsageError("E601", f"unsupported schema_version '{cert.schema_version}'", "expected v1")
+        raise UsageError("E601", f"schema check failed: unsupported schema_version '{cert.schema_version}'", hint)
     return cert
 
 

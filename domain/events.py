@@ -169,7 +169,11 @@ def decode_event(type_: str, version: int, payload: bytes) -> Event:
     try:
         event: Event = _DECODER.decode(payload)
     except msgspec.DecodeError as exc:
-        raise IntegrityError("E604", f"event payload of type {type_} does not decode: {exc}", "") from exc
+        raise IntegrityError(
+            "E604",
+            f"event payload of type {type_} does not decode: {exc}",
+            "the event store was altered or written by a newer invarlock",
+        ) from exc
     if event_tag(event) != (type_, version):
         raise IntegrityError("E604", f"event payload tag {event_tag(event)} differs from its row {type_}", "")
     return event

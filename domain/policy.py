@@ -98,7 +98,7 @@ def _gate_overrides(gates: GatePolicy, overrides: dict[str, Any]) -> GatePolicy:
         if key not in fields:
             raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(sorted(fields))}")
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "")
+            raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
     return msgspec.structs.replace(gates, **overrides)
 
 
@@ -129,7 +129,11 @@ def policy_from_dict(data: dict[str, Any]) -> Policy:
     try:
         return msgspec.convert(data, Policy)
     except msgspec.ValidationError as exc:
-        raise UsageError("E601", f"policy section is invalid: {exc}", "") from exc
+        raise UsageError(
+            "E601",
+            f"policy section is invalid: {exc}",
+            "the certificate's policy was altered or is from another version",
+        ) from exc
 
 
 def policy_digest(policy: Policy) -> str:

@@ -44,7 +44,9 @@ def _add_scores(state: RunState, e: ev.WindowsScored) -> RunState:
     merged = dict(state.scores.get(key, {}))
     for row in e.rows:
         if row.window_id in merged:
-            raise IntegrityError("E604", f"window {row.window_id} scored twice for {key}", "")
+            raise IntegrityError(
+                "E604", f"window {row.window_id} scored twice for {key}", "the event stream was altered"
+            )
         merged[row.window_id] = row
     return msgspec.structs.replace(state, scores={**state.scores, key: merged})
 
@@ -72,14 +74,16 @@ def _apply(state: RunState, e: ev.Event) -> RunState:
             return r(state, completed=e)
         case ev.RunFailed():
             return r(state, failed=e)
-    raise IntegrityError("E604", f"event {type(e).__name__} is out of place in a run stream", "")
+    raise IntegrityError(
+        "E604", f"event {type(e).__name__} is out of place in a run stream", "the event stream was altered"
+    )
 
 
 def evolve(state: RunState | None, event: ev.Event) -> RunState:
     """The next state after `event`. The first event of a stream must be RunStarted, and only the first."""
     if state is None:
         if not isinstance(event, ev.RunStarted):
-            raise IntegrityError("E604", "a run stream must start with run_started", "")
+            raise IntegrityError("E604", "a run stream must start with run_started", "the event stream was altered")
         return RunState(started=event, event_count=1)
     if isinstance(event, ev.RunStarted):
         raise IntegrityError("E604", "run_started appears twice in one stream", "")

@@ -45,13 +45,19 @@ class BootstrapInterval(msgspec.Struct, frozen=True, kw_only=True):
 
 def _check_arrays(tokens: np.ndarray, *sums: np.ndarray) -> None:
     if len(tokens) < 2:
-        raise UsageError("E402", f"paired statistics need at least 2 windows, got {len(tokens)}", "")
+        raise UsageError(
+            "E403", f"paired statistics need at least 2 windows, got {len(tokens)}", "plan at least 2 windows per arm"
+        )
     if any(len(s) != len(tokens) for s in sums):
-        raise UsageError("E402", "evidence arrays have different lengths", "")
+        raise UsageError(
+            "E403", "evidence arrays have different lengths", "the evidence is corrupt; re-issue the certificate"
+        )
     if np.any(tokens <= 0):
-        raise UsageError("E402", "a window has no scored tokens", "")
+        raise UsageError("E403", "a window has no scored tokens", "the evidence is corrupt; re-issue the certificate")
     if not all(np.all(np.isfinite(s)) for s in sums):
-        raise UsageError("E402", "non-finite NLL sum in the evidence", "")
+        raise UsageError(
+            "E403", "non-finite NLL sum in the evidence", "a model produced NaN/inf losses; check its weights"
+        )
 
 
 def paired_summary(tokens: np.ndarray, baseline_nll: np.ndarray, subject_nll: np.ndarray) -> PairedSummary:
@@ -108,7 +114,11 @@ def bca_interval(
     All Δ equal gives the degenerate interval [Δ̄, Δ̄].
     """
     if replicates < 1 or not 0.0 < alpha < 1.0:
-        raise UsageError("E501", f"bootstrap needs replicates >= 1 and 0 < alpha < 1 (got {replicates}, {alpha})", "")
+        raise UsageError(
+            "E203",
+            f"bootstrap needs replicates >= 1 and 0 < alpha < 1 (got {replicates}, {alpha})",
+            "fix the policy's replicates/alpha",
+        )
     n = np.asarray(tokens, dtype=np.float64)
     lb = np.asarray(baseline_nll, dtype=np.float64)
     ls = np.asarray(subject_nll, dtype=np.float64)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.adapters.memory_store import InMemoryEventStore
-from invarlock.domain.errors import ConcurrencyConflict, UsageError
+from invarlock.domain.errors import AbortError, ConcurrencyConflict
 from invarlock.domain.events import (
     GENESIS_HASH,
     PreviewAssessed,
@@ -85,7 +85,7 @@ def test_stale_expected_seq_raises_conflict_and_writes_nothing(store: EventStore
 
 def test_non_finite_payload_is_refused_and_writes_nothing(store: EventStore) -> None:
     bad = PreviewAssessed(ratio=float("nan"), catastrophe_ratio=2.0, catastrophe=False)
-    with pytest.raises(UsageError):
+    with pytest.raises(AbortError):
         store.append("run-a", 0, [sample_events()[0], bad])
     assert store.read("run-a") == []
 
