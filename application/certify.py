@@ -11,6 +11,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.build import build_certificate
 from invarlock.domain.errors import AbortError, InvarlockError, UsageError
 from invarlock.domain.guards import invariants
+from invarlock.domain.model import TensorCensus
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
 from invarlock.ports.model import LoadedModel
@@ -151,10 +152,11 @@ def check_tokenizers(state: RunState) -> None:
         )
 
 
-def run_invariants(phase: str, models: dict[str, LoadedModel], recorder: RunRecorder, dtype_change: bool) -> None:
+def run_invariants(
+    phase: str, models: dict[str, LoadedModel], recorder: RunRecorder, dtype_change: bool, base: TensorCensus
+) -> None:
     """Record the invariants guard for one phase; non-finite weights abort before any scoring (E402)."""
     t0 = time.perf_counter()
-    base = models["baseline"].census()
     if phase == "pre":
         checks = invariants.health_checks(base, "baseline")
     else:
@@ -190,8 +192,9 @@ def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Se
     corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
     planned, rows = planning.plan(corpus, models["baseline"].tokenizer(), ds, allow_fewer=not policy.enforce_floors)
     recorder.record(planned)
+    base_census = models["baseline"].census()  # the baseline never changes: one census serves both phases
     for phase in ("pre", "post"):
-        run_invariants(phase, models, recorder, dtype_change=False)
+        run_invariants(phase, models, recorder, dtype_change=False, base=base_census)
     return finish_scoring(recorder, models, rows, policy, svc)
 
 
