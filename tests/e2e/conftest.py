@@ -1,0 +1,104 @@
+"""The real `invarlock` CLI in a subprocess, on the real demo model, real text and a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+DEMO = "demo:smollm2-135m"
+CLI_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def invarlock(*args: str | Path, cwd: Path) -> Result:
+    """Run `python -m invarlock ARGS` in `cwd` with a quiet, offline environment."""
+    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore"}
+    env.pop("INVARLOCK_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "invarlock", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def assert_one_line_error(result: Result, code: str, exit_code: int) -> str:
+    """The command failed with `exit_code` and exactly one `ERROR [INVARLOCK:<code>]` line, no traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.code == exit_code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(lines) == 1 and lines[0].startswith(f"ERROR [INVARLOCK:{code}]"), result.stderr
+    assert " — " in lines[0], "the error must say how to fix it"
+    return lines[0]
+
+
+def write_config(path: Path, **sections: Any) -> Path:
+    """A run config / preset YAML: the dev-size demo setup, overridden by `sections`."""
+    config: dict[str, Any] = {
+        "model": {"id": DEMO},
+        "dataset": {"provider": "demo:wikipedia", "seq_len": 128, "preview_n": 4, "final_n": 8, "seed": 7},
+        "profile": "dev",
+    }
+    config.update(sections)
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def read_cert(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def stream_types(db: Path, run_id: str | None = None) -> dict[str, list[str]]:
+    """Event types per run in the DuckDB file (opened read-only), or {} when the file holds none."""
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+    if not db.exists():
+        return {}
+    store = DuckDBEventStore(db, read_only=True)
+    ids = [run_id] if run_id else store.run_ids()
+    return {rid: [r.type for r in store.read(rid)] for rid in ids}
+
+
+@dataclass(frozen=True)
+class CompletedRun:
+    """One `invarlock run` on the demo model: its folder, certificate, event file and CLI result."""
+
+    root: Path
+    cert: Path
+    events: Path
+    result: Result
+
+    @property
+    def run_id(self) -> str:
+        return str(read_cert(self.cert)["run_id"])
+
+
+@pytest.fixture(scope="session")
+def int8_run(tmp_path_factory: pytest.TempPathFactory) -> CompletedRun:
+    """The built-in int8 quant_rtn edit of the demo model on every linear layer, dev profile."""
+    root = tmp_path_factory.mktemp("int8")
+    config = write_config(
+        root / "int8.yaml",
+        dataset={"provider": "demo:wikipedia", "seq_len": 128, "preview_n": 6, "final_n": 12, "seed": 7},
+        edit={"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}},
+    )
+    result = invarlock("run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=root)
+    return CompletedRun(root, root / "out" / "evaluation.cert.json", root / "ev.duckdb", result)

@@ -1,0 +1,66 @@
+"""A certify killed with SIGKILL mid-scoring leaves a valid prefix of its event stream, listed as incomplete."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.domain.events import chain_problems
+
+from .conftest import DEMO, assert_one_line_error, invarlock, write_config
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+def _wait_for_scores(db: Path, process: subprocess.Popen[bytes], timeout_s: float = 300) -> str:
+    """The run id once the stream holds a windows_scored event (polling the file read-only)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        if db.exists():
+            store = DuckDBEventStore(db, read_only=True, lock_wait_s=5)
+            for run_id in store.run_ids():
+                if "windows_scored" in [r.type for r in store.read(run_id)]:
+                    return run_id
+        time.sleep(0.2)
+    raise AssertionError("no windows were scored in time")
+
+
+def test_sigkill_mid_scoring_leaves_a_valid_prefix(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "run.yaml",
+        dataset={"provider": "demo:wikipedia", "seq_len": 128, "preview_n": 16, "final_n": 64, "seed": 3},
+        edit={"name": "quant_rtn", "plan": {"bits": 8}},
+    )
+    db = tmp_path / "ev.duckdb"
+    command = [sys.executable, "-m", "invarlock", "run", "-c", str(config), "--events", str(db), "--quiet"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_id = _wait_for_scores(db, process)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    records = DuckDBEventStore(db, read_only=True).read(run_id)
+    types = [r.type for r in records]
+    assert chain_problems(records) == [] and [r.seq for r in records] == list(range(len(records)))
+    assert types[0] == "run_started" and "windows_scored" in types
+    assert not {"certificate_issued", "run_completed", "run_failed"} & set(types)
+
+    runs = invarlock("runs", "--events", db, "--json", cwd=tmp_path)
+    [row] = json.loads(runs.stdout)
+    assert (row["run_id"], row["status"], row["verdict"], row["chain_ok"]) == (run_id, "incomplete", None, True)
+    assert "incomplete" in invarlock("runs", "--events", db, cwd=tmp_path).stdout
+    assert_one_line_error(invarlock("replay", run_id, "--events", db, cwd=tmp_path), "E405", 2)
+
+    after = invarlock("certify", "--baseline", "no/such/model", "--subject", DEMO, "--events", db, cwd=tmp_path)
+    assert after.code == 2, after.stderr
+    assert len(DuckDBEventStore(db, read_only=True).run_ids()) == 2
+    assert DuckDBEventStore(db, read_only=True).read(run_id) == records
