@@ -55,12 +55,12 @@ def _execute(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: di
     request = CertifyRequest(command=command, config=cfg, subject=subject, tier=tier, profile=profile)
     services = build_services(events=opts["events"], progress=make_progress(opts["quiet"] or opts["as_json"]))
     outcome = certify_edit(request, services)
-    path = _write_certificate(outcome, opts["cert_out"] or str(Path(cfg.output.dir) / outcome.run_id))
+    path = write_certificate(outcome, opts["cert_out"] or str(Path(cfg.output.dir) / outcome.run_id))
     _report(outcome, path, opts)
     raise click.exceptions.Exit(EXIT_OK if outcome.certificate.verdict.status == "PASS" else EXIT_GATES_FAILED)
 
 
-def _write_certificate(outcome: CertifyOutcome, out_dir: str) -> Path:
+def write_certificate(outcome: CertifyOutcome, out_dir: str) -> Path:
     path = Path(out_dir) / "evaluation.cert.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -1,0 +1,335 @@
+"""Certify overhead: wall clock of a real certification against the bare forward passes it cannot avoid.
+
+What is measured, in one process:
+
+1. **certify wall** — `invarlock run -c CONFIG` done in-process through the product's own code path
+   (`cli.bootstrap.build_services` + `application.certify.certify_edit` + the CLI's certificate writer) on a
+   fresh DuckDB events file, timed with `time.perf_counter` from the call of `certify_edit` until
+   `evaluation.cert.json` is on disk. Building the services (importing the adapters, hence torch) is
+   reported separately and excluded; the model-class imports transformers does on first load are not.
+2. **forward floor** — the baseline and the edited subject are loaded again with the product's adapters
+   (`HFModelLoader`, `QuantRTNEdit`); the windows are re-planned with `application.planning.plan` and the
+   plan digest is checked against the run's `WindowsPlanned` event and the certificate. Then exactly the
+   forward passes that certify ran are replayed: for every `WindowsScored` event of the run (preview and
+   final arms are disjoint windows and are scored separately; a rollback skips the final arm), its windows
+   in the same order, the same role, the same batches (`HFCausalModel.batch_size` windows per pass) and the
+   same device. Only `module(input_ids=batch, use_cache=False).logits` under `torch.inference_mode` is timed;
+   token tensors are built beforehand. NLL reduction, hashing, census, planning and event writes are
+   what the floor leaves out, i.e. the overhead.
+3. **load + edit** — the two model loads and the quant_rtn edit of step 2, reported apart from the floor;
+   `(certify wall - (load + edit)) / forward floor` is the overhead ratio with model loading taken out.
+   These loads run warm (imports done, file cache hot); certify's own, colder ones are in the timeline.
+
+Why: scoring is the irreducible cost of a certificate, so certify should cost little more than its
+forward passes (issue target: certify wall / forward floor <= 1.15). The timeline rows attribute the
+certify wall to run steps from the events' `recorded_at` stamps, to show where any overhead goes.
+
+Run it on a quiet machine: another process on the same cores oversubscribes torch's threads and can slow
+one forward pass several-fold, which lands on certify or on the floor at random. The 1-minute load average
+at start and end is printed for that reason; `--threads N` pins torch's threads for both measurements.
+
+Usage:
+    python benchmarks/certify_overhead.py                                  # int8 preset, ci profile
+    python benchmarks/certify_overhead.py --config /tmp/dev.yaml --profile dev --json
+    python benchmarks/certify_overhead.py --cprofile certify.prof          # + cProfile of certify_edit
+
+cProfile slows certify itself: take ratios from a run without `--cprofile`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from invarlock.application import planning
+from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit
+from invarlock.application.config import RunConfig
+from invarlock.application.services import Services
+from invarlock.cli.bootstrap import build_services
+from invarlock.cli.commands_run import write_certificate
+from invarlock.cli.config_file import load_config
+from invarlock.domain import events as ev
+from invarlock.domain.policy import resolve_policy
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
+TARGET_RATIO = 1.15
+
+
+@dataclass(frozen=True)
+class CertifyRun:
+    outcome: CertifyOutcome
+    wall_s: float
+    services_s: float
+    started_at: datetime
+    certificate: Path
+    records: list[ev.RecordedEvent]
+
+
+@dataclass(frozen=True)
+class Floor:
+    seconds: float
+    passes: int
+    batch_size: int
+    device: Any
+    loads: dict[str, float]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="run config YAML (default: int8 preset)")
+    parser.add_argument("--profile", default="ci", choices=["dev", "ci", "release"], help="policy profile")
+    parser.add_argument("--events", default=None, help="directory for the fresh events file (default: temp dir)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
+    parser.add_argument("--cprofile", default=None, help="also write cProfile stats of certify_edit to this file")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the whole process")
+    return parser.parse_args(argv)
+
+
+def run_certify(cfg: RunConfig, profile: str, workdir: Path, cprofile: str | None) -> CertifyRun:
+    """`invarlock run -c CONFIG --profile P --quiet`, timed from certify_edit to the written certificate."""
+    events = workdir / f"certify-overhead-{time.time_ns()}.duckdb"
+    t0 = time.perf_counter()
+    svc = build_services(events=events)
+    services_s = time.perf_counter() - t0
+    request = CertifyRequest(command="run", config=cfg, subject=None, tier=cfg.auto.tier, profile=profile)
+    profiler = cProfile.Profile() if cprofile else None
+    started_at = datetime.now(UTC)
+    t0 = time.perf_counter()
+    outcome = _certify(request, svc, profiler)
+    path = write_certificate(outcome, str(workdir / outcome.run_id))
+    wall_s = time.perf_counter() - t0
+    if profiler is not None and cprofile:
+        profiler.dump_stats(cprofile)
+    return CertifyRun(outcome, wall_s, services_s, started_at, path, svc.store.read(outcome.run_id))
+
+
+def _certify(request: CertifyRequest, svc: Services, profiler: cProfile.Profile | None) -> CertifyOutcome:
+    if profiler is None:
+        return certify_edit(request, svc)
+    result: CertifyOutcome = profiler.runcall(certify_edit, request, svc)
+    return result
+
+
+def decoded(records: list[ev.RecordedEvent]) -> list[ev.Event]:
+    return [ev.decode_event(r.type, r.version, r.payload) for r in records]
+
+
+def one(events: list[ev.Event], kind: type[Any], **match: str) -> Any:
+    found = [e for e in events if isinstance(e, kind) and all(getattr(e, k) == v for k, v in match.items())]
+    assert len(found) == 1, f"expected one {kind.__name__} {match}, found {len(found)}"
+    return found[0]
+
+
+def load_pair(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, float]]:
+    """Baseline and edited subject loaded as certify loads them, with the seconds of each step."""
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.adapters.quant_rtn import QuantRTNEdit
+
+    assert cfg.edit is not None and cfg.edit.name == QuantRTNEdit.name, "the benchmark certifies a quant_rtn run"
+    m, loader, marks = cfg.model, HFModelLoader(), [time.perf_counter()]
+    baseline = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype)
+    marks.append(time.perf_counter())
+    subject = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype)
+    marks.append(time.perf_counter())
+    QuantRTNEdit().apply(subject, cfg.edit.plan)
+    marks.append(time.perf_counter())
+    steps = ("load_baseline_s", "load_subject_s", "edit_s")
+    return {"baseline": baseline, "subject": subject}, {k: marks[i + 1] - marks[i] for i, k in enumerate(steps)}
+
+
+def check_same_models(models: dict[str, Any], events: list[ev.Event]) -> None:
+    """The reloaded models must be bit-identical to the ones certify fingerprinted."""
+    for role, model in models.items():
+        recorded = one(events, ev.ModelFingerprinted, role=role)
+        assert model.identity().weights_sha256 == recorded.weights_sha256, f"{role} weights differ from the run's"
+
+
+def replan(cfg: RunConfig, profile: str, tokenizer: Any, events: list[ev.Event], plan_digest: str) -> dict[int, Any]:
+    """Token rows of the run's windows, re-planned with the product's planning; digests must match the run."""
+    from invarlock.adapters.corpus_resolver import LocalCorpusResolver
+
+    ds = cfg.dataset
+    corpus = LocalCorpusResolver().open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    allow_fewer = not resolve_policy(cfg.auto.tier, profile).enforce_floors
+    planned, rows = planning.plan(corpus, tokenizer, ds, allow_fewer=allow_fewer)
+    recorded = one(events, ev.WindowsPlanned)
+    assert planned.plan_digest == recorded.plan_digest == plan_digest, "re-planned windows differ from the run's"
+    return rows
+
+
+def forward_batches(events: list[ev.Event], rows: dict[int, Any], models: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(role, input_ids) per forward pass certify ran: each WindowsScored event cut into the model's batches."""
+    import torch
+
+    out = []
+    for scored in (e for e in events if isinstance(e, ev.WindowsScored)):
+        model = models[scored.role]
+        ids = [r.window_id for r in scored.rows]
+        for start in range(0, len(ids), model.batch_size):
+            block = np.stack([rows[i] for i in ids[start : start + model.batch_size]]).astype(np.int64)
+            out.append((scored.role, torch.from_numpy(block).to(model.device)))
+    return out
+
+
+def time_forwards(models: dict[str, Any], batches: list[tuple[str, Any]]) -> float:
+    """Seconds of the bare forward passes (logits only), synchronised on accelerators."""
+    import torch
+
+    device = models["baseline"].device
+    _sync(torch, device)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for role, ids in batches:
+            models[role].module(input_ids=ids, use_cache=False).logits  # noqa: B018
+    _sync(torch, device)
+    return time.perf_counter() - t0
+
+
+def _sync(torch: Any, device: Any) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timeline(run: CertifyRun, events: list[ev.Event]) -> dict[str, float]:
+    """Certify wall attributed to run steps: the time before each event is charged to that event's step."""
+    spent: dict[str, float] = defaultdict(float)
+    previous = run.started_at
+    for record, event in zip(run.records, events, strict=True):
+        stamp = datetime.fromisoformat(record.recorded_at)
+        role = getattr(event, "role", None)
+        step = record.type + (f"[{role}]" if role and record.type != "windows_scored" else "")
+        spent[step] += (stamp - previous).total_seconds()
+        previous = stamp
+    spent["certificate_written"] = run.wall_s - sum(spent.values())
+    return {k: round(v, 3) for k, v in spent.items()}
+
+
+def machine(device: Any, load_start: tuple[float, ...]) -> dict[str, Any]:
+    import torch
+
+    info = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "python": platform.python_version(),
+        "loadavg_1m_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or "unknown"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
+def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    load_start = os.getloadavg()
+    cfg = load_config(args.config)
+    run = run_certify(cfg, args.profile, workdir, args.cprofile)
+    events = decoded(run.records)
+    models, loads = load_pair(cfg)
+    check_same_models(models, events)
+    cert = run.outcome.certificate
+    rows = replan(cfg, args.profile, models["baseline"].tokenizer(), events, cert.dataset.window_plan_digest)
+    batches = forward_batches(events, rows, models)
+    base = models["baseline"]
+    floor = Floor(time_forwards(models, batches), len(batches), base.batch_size, base.device, loads)
+    return summary(args, run, events, floor, load_start)
+
+
+def summary(
+    args: argparse.Namespace, run: CertifyRun, events: list[ev.Event], floor: Floor, load_start: tuple[float, ...]
+) -> dict[str, Any]:
+    load_edit_s = sum(floor.loads.values())
+    return {
+        "config": args.config,
+        "profile": args.profile,
+        "run_id": run.outcome.run_id,
+        "verdict": run.outcome.certificate.verdict.status,
+        "certificate": str(run.certificate),
+        "windows_scored": _counts([e for e in events if isinstance(e, ev.WindowsScored)]),
+        "forward_passes": floor.passes,
+        "batch_size": floor.batch_size,
+        "certify_wall_s": round(run.wall_s, 3),
+        "forward_floor_s": round(floor.seconds, 3),
+        "load_and_edit_s": round(load_edit_s, 3),
+        **{k: round(v, 3) for k, v in floor.loads.items()},
+        "services_s": round(run.services_s, 3),
+        "ratio": round(run.wall_s / floor.seconds, 4),
+        "ratio_without_load_edit": round((run.wall_s - load_edit_s) / floor.seconds, 4),
+        "target_ratio": TARGET_RATIO,
+        "timeline_s": timeline(run, events),
+        "machine": machine(floor.device, load_start),
+    }
+
+
+def _counts(scored: list[ev.WindowsScored]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for e in scored:
+        counts[f"{e.role}/{e.arm}"] += len(e.rows)
+    return dict(counts)
+
+
+def render(s: dict[str, Any]) -> str:
+    m = s["machine"]
+    lines = [
+        f"config {s['config']}  profile {s['profile']}  run {s['run_id']}  verdict {s['verdict']}",
+        f"machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), torch {m['torch']}, "
+        f"{m['torch_threads']} threads, device {m['device']}"
+        + (f" ({m['gpu']})" if "gpu" in m else "")
+        + f", 1-min load average {m['loadavg_1m_start_end'][0]} at start, {m['loadavg_1m_start_end'][1]} at end",
+        "windows scored: "
+        + ", ".join(f"{k} {v}" for k, v in s["windows_scored"].items())
+        + f"; {s['forward_passes']} forward passes of <= {s['batch_size']} windows",
+        "",
+        f"{'certify wall (certify_edit -> certificate written)':<58} {s['certify_wall_s']:>9.3f} s",
+        f"{'forward floor (bare forward passes, both models)':<58} {s['forward_floor_s']:>9.3f} s",
+        f"{'load + edit (baseline load, subject load, quant_rtn)':<58} {s['load_and_edit_s']:>9.3f} s",
+        f"{'services build / lazy imports (excluded)':<58} {s['services_s']:>9.3f} s",
+        f"{'certify_wall / forward_floor':<58} {s['ratio']:>9.4f}   (target <= {s['target_ratio']})",
+        f"{'(certify_wall - load_and_edit) / forward_floor':<58} {s['ratio_without_load_edit']:>9.4f}",
+        "",
+        "certify timeline (seconds before each event, from recorded_at):",
+    ]
+    lines += [f"  {step:<56} {sec:>9.3f} s" for step, sec in s["timeline_s"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.events is not None:
+        Path(args.events).mkdir(parents=True, exist_ok=True)
+        result = measure(args, Path(args.events))
+    else:
+        with tempfile.TemporaryDirectory(prefix="certify-overhead-") as tmp:
+            result = measure(args, Path(tmp))
+    print(json.dumps(result) if args.json else render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

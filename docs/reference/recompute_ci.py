@@ -1,0 +1,76 @@
+"""Auditor's check: recompute a certificate's final-arm ratio and confidence interval from its evidence.
+
+Usage: python docs/reference/recompute_ci.py reports/<run_id>/evaluation.cert.json
+
+Written from docs/reference/statistics.md; it deliberately imports nothing from invarlock. It needs numpy and
+scipy.special (ndtr/ndtri, the normal CDF and its inverse: the standard library's NormalDist differs from them
+in the last bits, so it cannot reproduce the interval bit for bit). Exit status 0 when every value matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+
+def recompute(cert: dict) -> dict:
+    """Ratio, log-space CI, ratio CI, bootstrap method and key of the final arm, computed from the evidence."""
+    arm, boot = cert["evidence"]["final"], cert["bootstrap"]
+    n, lb, ls = (np.asarray(arm[k], dtype=np.float64) for k in ("tokens_scored", "baseline_nll", "subject_nll"))
+    nd = ls - lb  # n_i * Δ_i, exactly as the certificate's statistic uses it
+    theta = float(nd.sum() / n.sum())
+    material = f"invarlock/bootstrap/v1\x00{boot['seed']}\x00{cert['dataset']['window_plan_digest']}\x00final"
+    key = hashlib.sha256(material.encode()).digest()
+    b, alpha, k = boot["replicates"], boot["alpha"], len(n)
+    if np.all(nd / n == (nd / n)[0]):
+        method, lo, hi = "degenerate", theta, theta
+    else:
+        words = np.frombuffer(hashlib.shake_256(key).digest(8 * b * k), dtype="<u8").reshape(b, k)
+        idx = (words % np.uint64(k)).astype(np.int64)
+        reps = np.cumsum(nd[idx], axis=1)[:, -1] / np.cumsum(n[idx], axis=1)[:, -1]
+        z0 = float(ndtri(np.clip(np.count_nonzero(reps < theta) / b, 1e-6, 1 - 1e-6)))
+        loo = (nd.sum() - nd) / (n.sum() - n)
+        dev = loo.mean() - loo
+        denom = 6.0 * float((dev**2).sum()) ** 1.5
+        method, levels = "percentile", [alpha / 2, 1 - alpha / 2]
+        if denom != 0.0 and math.isfinite(denom):
+            a = float((dev**3).sum()) / denom
+            zq = [float(ndtri(q)) for q in levels]
+            method, levels = "bca", [float(ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))) for z in zq]
+        lo, hi = (float(x) for x in np.quantile(reps, levels))
+    ratio = math.exp(float(nd.sum()) / float(n.sum()))
+    return {
+        "ratio": ratio,
+        "ci": [lo, hi],
+        "display_ci": [math.exp(lo), math.exp(hi)],
+        "method": method,
+        "key": key.hex(),
+    }
+
+
+def stated(cert: dict) -> dict:
+    """The same values as the certificate states them."""
+    pm, boot = cert["primary_metric"], cert["bootstrap"]
+    return {
+        "ratio": pm["ratio_vs_baseline"],
+        "ci": pm["ci"],
+        "display_ci": pm["display_ci"],
+        "method": boot["method"],
+        "key": boot["key"],
+    }
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        certificate = json.load(handle)
+    if certificate["evidence"]["final"] is None:
+        sys.exit(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
+    ours, theirs = recompute(certificate), stated(certificate)
+    for name in ours:
+        print(f"{'ok  ' if ours[name] == theirs[name] else 'DIFF'}  {name}: {ours[name]!r}  stated {theirs[name]!r}")
+    sys.exit(0 if ours == theirs else 1)
