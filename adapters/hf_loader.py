@@ -27,7 +27,15 @@ def demo_model_dir() -> Path:
 class HFModelLoader:
     """Loads causal LMs offline with transformers (network only with INVARLOCK_ALLOW_NETWORK=1)."""
 
-    def load(self, ref: str, *, adapter: str = "auto", device: str = "auto", dtype: str = "float32") -> HFCausalModel:
+    def load(
+        self,
+        ref: str,
+        *,
+        adapter: str = "auto",
+        device: str = "auto",
+        dtype: str = "float32",
+        batch_size: int | None = None,
+    ) -> HFCausalModel:
         """Load `ref` (a directory, `hf:ORG/NAME` or `demo:smollm2-135m`) for scoring and editing.
 
         Raises:
@@ -40,7 +48,7 @@ class HFModelLoader:
         path = resolve_reference(ref)
         _require_causal(path)
         module, tokenizer = _load_pretrained(path, dtype)
-        return HFCausalModel(module.to(torch_device), tokenizer, ref=ref, adapter="hf_causal")
+        return HFCausalModel(module.to(torch_device), tokenizer, ref=ref, adapter="hf_causal", batch_size=batch_size)
 
 
 def resolve_reference(ref: str) -> Path:

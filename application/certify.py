@@ -115,16 +115,17 @@ def _fingerprint(role: str, model: LoadedModel) -> ev.ModelFingerprinted:
     )
 
 
-def _load(cfg: ModelConfig, svc: Services) -> LoadedModel:
-    return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype)
+def _load(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:
+    return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
 
 
 def load_models(req: CertifyRequest, recorder: RunRecorder, svc: Services) -> dict[str, LoadedModel]:
     """Load baseline and subject (the subject is the baseline plus the edit for `run`), record fingerprints."""
     base_cfg = req.config.model
-    baseline = _load(base_cfg, svc)
+    batch = req.config.eval.batch_size
+    baseline = _load(base_cfg, batch, svc)
     recorder.record(_fingerprint("baseline", baseline))
-    subject = _load(req.subject or base_cfg, svc)
+    subject = _load(req.subject or base_cfg, batch, svc)
     if req.config.edit is not None:
         outcome = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
         recorder.record(

@@ -130,7 +130,11 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
                 f"available guards: {', '.join(SUPPORTED_GUARDS)}",
             )
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
-        raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "")
+        raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
+    if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
+        raise UsageError(
+            "E201", f"{source}: eval.batch_size must be >= 1", "use e.g. 8, or leave it out for the default"
+        )
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:

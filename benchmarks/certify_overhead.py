@@ -139,9 +139,10 @@ def load_pair(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, float]]:
 
     assert cfg.edit is not None and cfg.edit.name == QuantRTNEdit.name, "the benchmark certifies a quant_rtn run"
     m, loader, marks = cfg.model, HFModelLoader(), [time.perf_counter()]
-    baseline = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype)
+    batch = cfg.eval.batch_size
+    baseline = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
     marks.append(time.perf_counter())
-    subject = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype)
+    subject = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
     marks.append(time.perf_counter())
     QuantRTNEdit().apply(subject, cfg.edit.plan)
     marks.append(time.perf_counter())

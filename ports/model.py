@@ -57,7 +57,7 @@ class LoadedModel(Protocol):
 class ModelLoader(Protocol):
     """Resolves a model reference (local path, `hf:ID`, or a demo name like `demo:smollm2-135m`)."""
 
-    def load(self, ref: str, *, adapter: str, device: str, dtype: str) -> LoadedModel:
+    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> LoadedModel:
         """Load offline. Raises UsageError (E101 missing path, E102 not a model, E103 not offline-available,
         E104 unknown adapter/device/dtype) with a one-line message and a fix."""
         ...

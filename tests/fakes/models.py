@@ -85,11 +85,13 @@ class FakeLoader:
 
     models: dict[str, FakeModel]
     loaded: list[str] = field(default_factory=list)
+    batch_sizes: list[int | None] = field(default_factory=list)
 
-    def load(self, ref: str, *, adapter: str, device: str, dtype: str) -> FakeModel:
+    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> FakeModel:
         if ref not in self.models:
             raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
         self.loaded.append(ref)
+        self.batch_sizes.append(batch_size)
         original = self.models[ref]
         return FakeModel(
             ref=ref,

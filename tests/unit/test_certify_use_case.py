@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import msgspec
@@ -127,3 +128,18 @@ def test_unknown_tier_is_rejected_before_anything_is_written(services, store):
         certify_edit(_request("same", tier="lenient"), services)
     assert "unknown tier" in err.value.message
     assert store.run_ids() == []
+
+
+def test_eval_batch_size_reaches_the_loader_for_both_models(services, loader):
+    request = _request("same")
+    config = msgspec.structs.replace(request.config, eval=msgspec.structs.replace(request.config.eval, batch_size=3))
+    certify_edit(dataclasses.replace(request, config=config), services)
+    assert loader.batch_sizes == [3, 3]
+
+
+def test_eval_batch_size_below_one_is_refused_naming_the_key():
+    from invarlock.application.config import parse_config
+
+    with pytest.raises(UsageError) as err:
+        parse_config({"eval": {"batch_size": 0}}, source="cfg.yaml")
+    assert err.value.code == "E201" and "eval.batch_size" in err.value.one_line()
