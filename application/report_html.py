@@ -1,0 +1,104 @@
+"""The HTML report: one self-contained page (inline CSS and SVG, no JavaScript, no external resources).
+
+Every string taken from the certificate goes through `html.escape` before it reaches the page.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from invarlock.domain import certificate as c
+
+from . import report_sections as sections
+from .report_figures import Table, headline, histogram, ratio_limit, window_deltas
+from .report_svg import delta_histogram, number_line
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1b1f24;max-width:1100px}
+h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}
+.banner{padding:14px 18px;border-radius:6px;color:#fff;margin:10px 0}
+.banner b{font-size:22px}.banner ul{margin:6px 0 0 18px;padding:0}
+.pass{background:#1a7f37}.fail{background:#cf222e}.unverified{background:#9a6700}
+table{border-collapse:collapse;margin:6px 0 14px;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td{word-break:break-all;max-width:700px}caption{text-align:left;font-weight:600;padding:4px 0}
+.axis{stroke:#57606a;stroke-width:2}.one{stroke:#57606a;stroke-dasharray:3 3}
+.limit{stroke:#cf222e;stroke-width:3}.limit-lbl{fill:#cf222e}
+.ci{fill:#0969da;fill-opacity:.35;stroke:#0969da}.ratio{fill:#0969da}
+.bar{fill:#8250df}.lbl{font-size:12px;fill:#1b1f24}svg{display:block;margin:8px 0}
+.muted{color:#57606a}
+"""
+
+
+def _row(row: list[str], key_column: bool) -> str:
+    first = f"<th>{escape(row[0])}</th>" if key_column else f"<td>{escape(row[0])}</td>"
+    return "<tr>" + first + "".join(f"<td>{escape(v)}</td>" for v in row[1:]) + "</tr>"
+
+
+def table_html(table: Table) -> str:
+    """A <table> with every header and cell escaped; a table without headers is key/value."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
+    header = f"<tr>{head}</tr>" if head else ""
+    rows = "".join(_row(row, not table.headers) for row in table.rows if row)
+    return f"<table><caption>{escape(table.title)}</caption>{header}{rows}</table>"
+
+
+def _banner(cert: c.Certificate) -> str:
+    status = cert.verdict.status
+    cls = "pass" if status == "PASS" else "fail"
+    items = "".join(f"<li>{escape(f.flag)}: {escape(f.reason)}</li>" for f in cert.verdict.failed)
+    failed = f"<ul>{items}</ul>" if items else ""
+    what = "rollback: the final arm was not scored" if cert.status == "rollback" else "all gates evaluated"
+    return f'<div class="banner {cls}" id="verdict"><b>{escape(status)}</b> — {escape(what)}{failed}</div>'
+
+
+def _verification(failures: list[tuple[str, str]]) -> str:
+    if not failures:
+        return '<p class="muted">Verified: digest and every recomputation from the evidence match.</p>'
+    items = "".join(f"<li>NOT VERIFIED: {escape(name)} — {escape(detail)}</li>" for name, detail in failures)
+    first = escape(failures[0][0])
+    return (
+        f'<div class="banner unverified" id="not-verified"><b>NOT VERIFIED: {first}</b>'
+        f"<ul>{items}</ul>Do not rely on this certificate's numbers.</div>"
+    )
+
+
+def _figures(cert: c.Certificate) -> str:
+    ratio, ci, label = headline(cert)
+    parts = ["<h2>Ratio against the tier limit</h2>", number_line(ratio, ci, ratio_limit(cert), label)]
+    final = cert.evidence.final
+    parts.append("<h2>Per-window ΔlogNLL</h2>")
+    if final is not None:
+        parts.append(delta_histogram(histogram(window_deltas(final)), "Final arm: per-window ΔlogNLL"))
+    parts.append(delta_histogram(histogram(window_deltas(cert.evidence.preview)), "Preview arm: per-window ΔlogNLL"))
+    caption = "Bars: final arm, then preview arm." if final is not None else "Preview arm only (rolled back)."
+    return "".join(parts) + f'<p class="muted">{caption} Δ = (subject NLL − baseline NLL) / tokens.</p>'
+
+
+def _section(title: str, tables: list[Table]) -> str:
+    return f"<h2>{escape(title)}</h2>" + "".join(table_html(t) for t in tables)
+
+
+def render_html(cert: c.Certificate, failures: list[tuple[str, str]]) -> str:
+    """The full page for `cert`; `failures` are the verify checks that did not hold ([] when verified)."""
+    title = f"InvarLock certificate {cert.run_id}: {cert.verdict.status}"
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="muted">{escape(cert.baseline.ref)} → {escape(cert.subject.ref)} · edit {escape(cert.edit.name)}'
+        f" · {escape(sections.signature_line(cert))}</p>",
+        _verification(failures),
+        _banner(cert),
+        _figures(cert),
+        _section("Metrics", [*sections.metric_tables(cert), sections.validation_table(cert)]),
+        _section("Guards", sections.guard_tables(cert)),
+        _section("Inputs", sections.input_tables(cert)),
+        _section("Policy", sections.policy_tables(cert)),
+        _section("Provenance", sections.provenance_tables(cert)),
+        _section("Digests and signature", [sections.digest_table(cert)]),
+        f'<p id="signature">Signature: {escape(sections.signature_line(cert))}</p>',
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+    )

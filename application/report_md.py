@@ -1,0 +1,87 @@
+"""The Markdown report: the same facts as the HTML page, as text and tables.
+
+Certificate strings are escaped so they cannot break a table (`|`), open code spans (backticks), add
+emphasis or links, or smuggle raw HTML into a Markdown renderer (`<`, `>`, `&` become entities).
+"""
+
+from __future__ import annotations
+
+from invarlock.domain import certificate as c
+
+from . import report_sections as sections
+from .report_figures import Table, headline, histogram, ratio_limit, text, window_deltas
+
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SPECIAL = set("\\`|*_[]#")
+
+
+def md_escape(value: str) -> str:
+    """`value` safe inside Markdown text or a table cell: one line, specials backslash-escaped, HTML inert."""
+    out = []
+    for ch in value.replace("\r", " ").replace("\n", " "):
+        out.append(_ENTITIES.get(ch) or ("\\" + ch if ch in _SPECIAL else ch))
+    return "".join(out)
+
+
+def table_md(table: Table) -> str:
+    """A titled pipe table; a table without headers becomes a two-column key/value table."""
+    headers = table.headers or ["field", "value"]
+    lines = [f"**{md_escape(table.title)}**", "", "| " + " | ".join(md_escape(h) for h in headers) + " |"]
+    lines.append("|" + " --- |" * len(headers))
+    lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in table.rows]
+    return "\n".join(lines) + "\n"
+
+
+def _verdict(cert: c.Certificate, failures: list[tuple[str, str]]) -> list[str]:
+    lines = [f"> **NOT VERIFIED: {md_escape(name)}** — {md_escape(detail)}" for name, detail in failures]
+    if not failures:
+        lines.append("Verified: digest and every recomputation from the evidence match.")
+    lines += ["", f"## Verdict: {md_escape(cert.verdict.status)}", ""]
+    if cert.status == "rollback":
+        lines.append("Rolled back: the final arm was not scored.")
+    lines += [f"- failed **{md_escape(f.flag)}**: {md_escape(f.reason)}" for f in cert.verdict.failed]
+    return lines
+
+
+def _ratio_lines(cert: c.Certificate) -> list[str]:
+    ratio, ci, label = headline(cert)
+    limit = ratio_limit(cert)
+    ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci is not None else "—"
+    return [f"- {md_escape(label)}: {text(ratio)}", f"- CI (ratio): {ci_text}", f"- tier limit: {text(limit)}"]
+
+
+def _histogram_table(cert: c.Certificate) -> Table:
+    arm_name = "final" if cert.evidence.final is not None else "preview"
+    arm = cert.evidence.final if cert.evidence.final is not None else cert.evidence.preview
+    rows = [[f"[{b.lo:.5g}, {b.hi:.5g}]", str(b.count)] for b in histogram(window_deltas(arm))]
+    return Table(f"Per-window ΔlogNLL histogram ({arm_name} arm)", ["Δ per token", "windows"], rows)
+
+
+def render_md(cert: c.Certificate, failures: list[tuple[str, str]]) -> str:
+    """The Markdown report for `cert`; `failures` are the verify checks that did not hold ([] when verified)."""
+    title = f"InvarLock certificate {cert.run_id}: {cert.verdict.status}"
+    parts = [
+        f"# {md_escape(title)}",
+        "",
+        f"{md_escape(cert.baseline.ref)} → {md_escape(cert.subject.ref)} · edit {md_escape(cert.edit.name)}",
+        "",
+        *_verdict(cert, failures),
+        "",
+        "## Ratio against the tier limit",
+        "",
+        *_ratio_lines(cert),
+        "",
+        table_md(_histogram_table(cert)),
+    ]
+    groups = [
+        ("Metrics", [*sections.metric_tables(cert), sections.validation_table(cert)]),
+        ("Guards", sections.guard_tables(cert)),
+        ("Inputs", sections.input_tables(cert)),
+        ("Policy", sections.policy_tables(cert)),
+        ("Provenance", sections.provenance_tables(cert)),
+        ("Digests and signature", [sections.digest_table(cert)]),
+    ]
+    for name, tables in groups:
+        parts += [f"## {name}", "", *(table_md(t) for t in tables)]
+    parts.append(f"Signature: {md_escape(sections.signature_line(cert))}")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,172 @@
+"""The facts of a certificate as plain tables, shared by the HTML and Markdown reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invarlock.domain import certificate as c
+
+from .report_figures import Table, text
+
+
+def _kv(title: str, pairs: list[tuple[str, Any]]) -> Table:
+    return Table(title, [], [[key, text(value)] for key, value in pairs])
+
+
+def _arm_row(name: str, arm: c.ArmMetric | None) -> list[str]:
+    if arm is None:
+        return [name, "—", "—", "—", "—", "—", "— (not scored: rolled back)"]
+    fields = (arm.windows, arm.tokens, arm.baseline_ppl, arm.subject_ppl, arm.ratio, arm.delta_mean)
+    return [name, *(text(v) for v in fields)]
+
+
+def metric_tables(cert: c.Certificate) -> list[Table]:
+    """Preview vs final (PPL, ratio, windows, tokens, Δ̄), headline ratio/CI/drift and the bootstrap used."""
+    pm, boot = cert.primary_metric, cert.bootstrap
+    arms = Table(
+        "Preview vs final",
+        ["arm", "windows", "tokens", "PPL baseline", "PPL subject", "ratio", "mean ΔlogNLL"],
+        [_arm_row("preview", pm.preview), _arm_row("final", pm.final)],
+    )
+    headline = _kv(
+        f"Primary metric ({pm.kind}, {pm.unit}, {pm.direction})",
+        [
+            ("ratio vs baseline", pm.ratio_vs_baseline),
+            ("CI (ratio)", pm.display_ci),
+            ("CI (log space)", pm.ci),
+            ("CI approximate", pm.ci_approximate),
+            ("drift (final/preview)", pm.drift),
+            ("gating basis", pm.gating_basis),
+            ("bootstrap", f"{boot.method}, {boot.replicates} replicates, alpha {boot.alpha}, seed {boot.seed}"),
+            ("bootstrap generator", f"{boot.generator} key {boot.key}"),
+        ],
+    )
+    return [arms, headline]
+
+
+def validation_table(cert: c.Certificate) -> Table:
+    """Every validation flag and its value (true, false or not_applicable)."""
+    return _kv("Validation flags", sorted(cert.validation.items()))
+
+
+def _checks_table(guard: str, phase: str, checks: Any) -> Table:
+    rows = [ch for ch in checks if isinstance(ch, dict)] if isinstance(checks, list) else []
+    headers = sorted({key for row in rows for key in row})
+    return Table(f"{guard} · {phase} checks", headers, [[text(row.get(h)) for h in headers] for row in rows])
+
+
+def guard_tables(cert: c.Certificate) -> list[Table]:
+    """Per guard: its mode/verdict/other summary fields, then each phase's verdict and checks table."""
+    tables: list[Table] = []
+    for guard, section in sorted(cert.guards.items()):
+        phases = section.get("phases")
+        phases = phases if isinstance(phases, dict) else {}
+        summary = [(k, v) for k, v in sorted(section.items()) if k != "phases"]
+        summary += [(f"phase {name}", _phase_verdict(ph)) for name, ph in phases.items()]
+        tables.append(_kv(f"Guard {guard}", summary))
+        for name, phase in phases.items():
+            if isinstance(phase, dict):
+                tables.append(_checks_table(guard, name, phase.get("checks")))
+    return tables
+
+
+def _phase_verdict(phase: Any) -> str:
+    if not isinstance(phase, dict):
+        return text(phase)
+    return f"{text(phase.get('verdict'))} ({text(phase.get('seconds'))} s)"
+
+
+def _model_rows(cert: c.Certificate) -> list[list[str]]:
+    fields = ("ref", "adapter", "architecture", "param_count", "dtype", "device")
+    return [[f, text(getattr(cert.baseline, f)), text(getattr(cert.subject, f))] for f in fields]
+
+
+def input_tables(cert: c.Certificate) -> list[Table]:
+    """Models, edit and dataset."""
+    ds, ed, pairing = cert.dataset, cert.edit, cert.pairing
+    models = Table("Models", ["field", "baseline", "subject"], _model_rows(cert))
+    edit = _kv("Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), ("deltas", ed.deltas)])
+    dataset = _kv(
+        "Dataset",
+        [
+            ("provider / split", f"{ds.provider} / {ds.split}"),
+            ("source", ds.source),
+            ("licence", ds.licence),
+            ("seq_len / stride", f"{ds.seq_len} / {ds.stride}"),
+            (
+                "windows preview / final / calibration",
+                f"{ds.windows.preview} / {ds.windows.final} / {ds.windows.calibration}",
+            ),
+            ("windows available", ds.windows_available),
+            ("duplicates dropped", ds.duplicates_dropped),
+            ("stream tokens", ds.stream_tokens),
+            ("approximate counts", ds.approximate_counts),
+            (
+                "pairing",
+                f"match {text(pairing.match_fraction)}, overlap {text(pairing.overlap_fraction)}, "
+                f"{pairing.paired_windows} paired windows",
+            ),
+            ("pairing issue", pairing.reason),
+        ],
+    )
+    return [models, edit, dataset]
+
+
+def policy_tables(cert: c.Certificate) -> list[Table]:
+    """Tier, profile, every resolved threshold and the policy digest."""
+    resolved = cert.policy.resolved
+    gates = resolved.get("gates")
+    top = [(k, v) for k, v in sorted(resolved.items()) if k != "gates"]
+    tables = [_kv("Policy", [*top, ("policy digest", cert.policy.digest)])]
+    if isinstance(gates, dict):
+        tables.append(_kv("Gate thresholds", sorted(gates.items())))
+    return tables
+
+
+def provenance_tables(cert: c.Certificate) -> list[Table]:
+    """Tool, command, timing, environment, seeds and the event-log head."""
+    pv, log = cert.provenance, cert.provenance.event_log
+    run = _kv(
+        "Provenance",
+        [
+            ("tool", f"{cert.tool.name} {cert.tool.version}"),
+            ("command", pv.command),
+            ("run id", cert.run_id),
+            ("status", cert.status),
+            ("started at", pv.started_at),
+            ("issued at", cert.issued_at),
+            ("event log", f"run {log.run_id}, {log.event_count} events"),
+            ("event log head hash", log.head_hash),
+        ],
+    )
+    env = _kv("Environment", sorted(pv.environment.items()))
+    seeds = _kv("Seeds", sorted(pv.seeds.items()))
+    return [run, env, seeds]
+
+
+def digest_table(cert: c.Certificate) -> Table:
+    """Every digest a reviewer may compare against other records."""
+    b, s, ds = cert.baseline, cert.subject, cert.dataset
+    return _kv(
+        "Digests (sha256)",
+        [
+            ("certificate", cert.digest),
+            ("baseline weights", b.weights_sha256),
+            ("subject weights", s.weights_sha256),
+            ("baseline tokenizer", b.tokenizer_sha256),
+            ("subject tokenizer", s.tokenizer_sha256),
+            ("baseline config", b.config_sha256),
+            ("subject config", s.config_sha256),
+            ("dataset", ds.dataset_digest),
+            ("window plan", ds.window_plan_digest),
+            ("policy", cert.policy.digest),
+        ],
+    )
+
+
+def signature_line(cert: c.Certificate) -> str:
+    """`signed (alg) by <fingerprint>` or a plain statement that the certificate is unsigned."""
+    sig = cert.signature
+    if sig is None:
+        return "unsigned: nothing binds this certificate to a key holder"
+    return f"signed ({sig.alg}) by {sig.key_fingerprint}"

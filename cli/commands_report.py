@@ -1,0 +1,59 @@
+"""`invarlock report html|md CERT -o OUT`: a readable, self-contained report of a certificate."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+from invarlock.application.report import ReportFormat, render_report
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+
+
+def _read_cert(path: str) -> c.Certificate:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError("E600", f"certificate '{path}' does not exist", "check the path")
+    return c.from_bytes(p.read_bytes())
+
+
+def write_atomically(target: Path, content: str) -> None:
+    """Write `content` to `target` via a temporary file in the same folder and an atomic rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
+    target = Path(out)
+    write_atomically(target, render_report(_read_cert(certificate), fmt))
+    click.echo(str(target))
+
+
+@click.group("report")
+def report_cmd() -> None:
+    """Render a certificate as a self-contained HTML page or Markdown (verified first; failures are shown)."""
+
+
+@report_cmd.command("html")
+@click.argument("certificate", type=click.Path())
+@click.option("--out", "-o", "out", type=click.Path(), required=True, help="HTML file to write")
+def html_cmd(certificate: str, out: str) -> None:
+    """Write CERTIFICATE as one HTML page: inline CSS and SVG, no JavaScript, no network."""
+    _render(certificate, out, "html")
+
+
+@report_cmd.command("md")
+@click.argument("certificate", type=click.Path())
+@click.option("--out", "-o", "out", type=click.Path(), required=True, help="Markdown file to write")
+def md_cmd(certificate: str, out: str) -> None:
+    """Write CERTIFICATE as Markdown: the same facts as the HTML report, as text and tables."""
+    _render(certificate, out, "md")

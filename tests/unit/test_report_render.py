@@ -1,0 +1,104 @@
+"""HTML and Markdown reports rendered from certificates issued on the fakes."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+import pytest
+from invarlock.application.report import render_report, verification_failures
+from invarlock.application.report_figures import histogram, window_deltas
+from invarlock.application.report_md import md_escape
+from invarlock.domain import certificate as c
+
+from tests.fakes.certificates import EVIL_REF, fake_certificate, resealed
+
+
+@pytest.fixture(scope="module")
+def passing() -> c.Certificate:
+    return fake_certificate()
+
+
+@pytest.fixture(scope="module")
+def rollback() -> c.Certificate:
+    return fake_certificate(quality=3.0)
+
+
+@pytest.fixture(scope="module")
+def evil() -> c.Certificate:
+    return fake_certificate(EVIL_REF)
+
+
+def _no_active_content(page: str) -> None:
+    assert "<script" not in page.lower()
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"\b(src|href)\s*=", page, re.IGNORECASE)
+
+
+def test_passing_certificate_renders_a_green_verified_pass_banner_with_figures(passing):
+    page = render_report(passing, "html")
+    assert '<div class="banner pass" id="verdict"><b>PASS</b>' in page
+    assert "NOT VERIFIED" not in page
+    assert page.count("<svg") == 3  # number line, final and preview histograms
+    assert 'class="limit"' in page and 'class="ci"' in page
+    assert passing.digest in page and passing.dataset.window_plan_digest in page
+    assert passing.provenance.event_log.head_hash in page
+    assert "unsigned" in page
+    _no_active_content(page)
+
+
+def test_model_ref_with_a_script_tag_appears_only_escaped(evil):
+    page = render_report(evil, "html")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert EVIL_REF not in page
+    _no_active_content(page)
+
+
+def test_every_guard_check_appears_in_the_guard_tables(passing):
+    page = render_report(passing, "html")
+    for phase in passing.guards["invariants"]["phases"].values():
+        for check in phase["checks"]:
+            assert f"<td>{check['name']}</td>" in page
+
+
+def test_rollback_certificate_renders_a_red_fail_banner_with_reasons_and_no_final_arm(rollback):
+    page = render_report(rollback, "html")
+    assert '<div class="banner fail" id="verdict"><b>FAIL</b>' in page
+    assert "catastrophe: preview ratio" in page
+    assert "rolled back" in page
+    assert page.count("<svg") == 2  # number line on the preview ratio, preview histogram
+    assert 'class="ci"' not in page
+    md = render_report(rollback, "md")
+    assert "## Verdict: FAIL" in md and "Rolled back" in md
+
+
+def test_altered_certificate_gets_a_not_verified_banner_naming_the_check(passing):
+    forged = resealed(passing, verdict=c.VerdictSection(status="PASS", failed=[]), run_id="run-forged")
+    assert verification_failures(forged) == []
+    tampered = msgspec.structs.replace(passing, run_id="run-altered")
+    assert [name for name, _ in verification_failures(tampered)] == ["digest"]
+    assert "NOT VERIFIED: digest" in render_report(tampered, "html")
+    assert "**NOT VERIFIED: digest**" in render_report(tampered, "md")
+
+
+def test_recomputation_failure_is_named_even_when_the_digest_was_resealed(passing):
+    final = msgspec.structs.replace(passing.primary_metric.final, ratio=0.5)
+    forged = resealed(passing, primary_metric=msgspec.structs.replace(passing.primary_metric, final=final))
+    assert "NOT VERIFIED: primary_metric" in render_report(forged, "html")
+
+
+def test_markdown_has_the_same_facts_and_escapes_table_breakers(evil):
+    md = render_report(evil, "md")
+    assert "## Verdict: PASS" in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md and EVIL_REF not in md
+    assert "| preview | 8 | 248 |" in md
+    assert evil.digest in md and "tier limit: 1.1" in md
+    assert md_escape("a|b`c\nd") == "a\\|b\\`c d"
+
+
+def test_window_deltas_are_per_token_nll_differences_and_fill_the_histogram(passing):
+    final = passing.evidence.final
+    deltas = window_deltas(final)
+    assert deltas[0] == pytest.approx((final.subject_nll[0] - final.baseline_nll[0]) / final.tokens_scored[0])
+    assert sum(b.count for b in histogram(deltas)) == len(final.window_ids)
+    assert histogram([0.5, 0.5]) == histogram([0.5, 0.5], bins=3) and len(histogram([0.5, 0.5])) == 1
