@@ -1,4 +1,4 @@
-"""`invarlock runs` and `invarlock events RUN_ID`: read-only views of the event store."""
+"""`invarlock runs`, `invarlock events RUN_ID` and `invarlock audit --sql`: read-only views of the event store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import click
 from invarlock.application.audit import list_runs, timeline
 
-from .bootstrap import DEFAULT_EVENTS, open_store
+from .bootstrap import DEFAULT_EVENTS, open_audit, open_store
+from .tables import to_json, to_table
 
 
 @click.command("runs")
@@ -22,7 +23,8 @@ def runs_cmd(events: str, as_json: bool) -> None:
     for r in runs:
         chain = "" if r.chain_ok else "  CHAIN BROKEN"
         click.echo(
-            f"{r.run_id}  {r.started_at}  {r.command:<7} {r.status:<10} {r.verdict or '-':<4}  "
+            f"{r.run_id}  {r.started_at}  {r.finished_at or '-':<27}  {r.command:<7} {r.status:<10} "
+            f"{r.verdict or '-':<4}  "
             f"{r.baseline or '-'} -> {r.subject or '-'}  ({r.events} events){chain}"
         )
 
@@ -41,3 +43,13 @@ def events_cmd(run_id: str, events: str, as_json: bool) -> None:
         payload = row["payload"]
         brief = {k: v for k, v in payload.items() if k != "type" and not isinstance(v, list | dict)}
         click.echo(f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} {json.dumps(brief)[:120]}")
+
+
+@click.command("audit")
+@click.option("--sql", "sql", required=True, help="One read-only SELECT/WITH query over the views in docs/audit.md.")
+@click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of row objects.")
+def audit_cmd(sql: str, events: str, as_json: bool) -> None:
+    """Run read-only SQL over the event store: one view per event type plus `runs` (see docs/audit.md)."""
+    result = open_audit(events).query(sql)
+    click.echo(to_json(result) if as_json else to_table(result))

@@ -1,0 +1,160 @@
+"""The audit views: one TEMP view per event type over the `events` table, payload fields as typed columns.
+
+Every per-event view starts with `run_id, seq, recorded_at` (the event's stream, position and store time)
+and keeps only events of its type at version 1. `docs/audit.md` documents each column.
+"""
+
+from __future__ import annotations
+
+Column = tuple[str, str, str]  # (column name, JSON path in the payload, DuckDB type; JSON keeps it as JSON)
+
+EVENT_VIEWS: dict[str, list[Column]] = {
+    "run_started": [
+        ("command", "$.command", "VARCHAR"),
+        ("started_at", "$.started_at", "TIMESTAMPTZ"),
+        ("tool_version", "$.tool_version", "VARCHAR"),
+        ("policy_digest", "$.policy_digest", "VARCHAR"),
+        ("tier", "$.policy.tier", "VARCHAR"),
+        ("profile", "$.policy.profile", "VARCHAR"),
+        ("baseline_id", "$.config.model.id", "VARCHAR"),
+        ("subject_id", "$.config.subject.id", "VARCHAR"),
+        ("edit_name", "$.config.edit.name", "VARCHAR"),
+        ("dataset_provider", "$.config.dataset.provider", "VARCHAR"),
+        ("config", "$.config", "JSON"),
+        ("policy", "$.policy", "JSON"),
+        ("seeds", "$.seeds", "JSON"),
+        ("environment", "$.environment", "JSON"),
+    ],
+    "model_fingerprinted": [
+        ("role", "$.role", "VARCHAR"),
+        ("ref", "$.ref", "VARCHAR"),
+        ("adapter", "$.adapter", "VARCHAR"),
+        ("architecture", "$.architecture", "VARCHAR"),
+        ("weights_sha256", "$.weights_sha256", "VARCHAR"),
+        ("tokenizer_sha256", "$.tokenizer_sha256", "VARCHAR"),
+        ("config_sha256", "$.config_sha256", "VARCHAR"),
+        ("param_count", "$.param_count", "BIGINT"),
+        ("dtype", "$.dtype", "VARCHAR"),
+        ("device", "$.device", "VARCHAR"),
+    ],
+    "windows_planned": [
+        ("provider", "$.provider", "VARCHAR"),
+        ("split", "$.split", "VARCHAR"),
+        ("source", "$.source", "VARCHAR"),
+        ("licence", "$.licence", "VARCHAR"),
+        ("seq_len", "$.seq_len", "INTEGER"),
+        ("stride", "$.stride", "INTEGER"),
+        ("tokenizer_sha256", "$.tokenizer_sha256", "VARCHAR"),
+        ("dataset_digest", "$.dataset_digest", "VARCHAR"),
+        ("plan_digest", "$.plan_digest", "VARCHAR"),
+        ("windows_available", "$.windows_available", "BIGINT"),
+        ("duplicates_dropped", "$.duplicates_dropped", "BIGINT"),
+        ("stream_tokens", "$.stream_tokens", "BIGINT"),
+        ("approximate_counts", "$.approximate_counts", "BOOLEAN"),
+    ],
+    "edit_applied": [
+        ("name", "$.name", "VARCHAR"),
+        ("plan_digest", "$.plan_digest", "VARCHAR"),
+        ("params_changed", "$.params_changed", "BIGINT"),
+        ("layers_modified", "$.layers_modified", "BIGINT"),
+        ("plan", "$.plan", "JSON"),
+        ("modules_changed", "$.modules_changed", "JSON"),
+        ("bitwidth_map", "$.bitwidth_map", "JSON"),
+    ],
+    "guard_evaluated": [
+        ("guard", "$.guard", "VARCHAR"),
+        ("phase", "$.phase", "VARCHAR"),
+        ("mode", "$.mode", "VARCHAR"),
+        ("verdict", "$.verdict", "VARCHAR"),
+        ("seconds", "$.seconds", "DOUBLE"),
+        ("checks", "$.checks", "JSON"),
+    ],
+    "preview_assessed": [
+        ("ratio", "$.ratio", "DOUBLE"),
+        ("catastrophe_ratio", "$.catastrophe_ratio", "DOUBLE"),
+        ("catastrophe", "$.catastrophe", "BOOLEAN"),
+    ],
+    "rollback_performed": [("reason", "$.reason", "VARCHAR")],
+    "certificate_issued": [
+        ("issued_at", "$.issued_at", "TIMESTAMPTZ"),
+        ("certificate_digest", "$.certificate_digest", "VARCHAR"),
+        ("signature_key_fingerprint", "$.signature_key_fingerprint", "VARCHAR"),
+        ("signature_value", "$.signature_value", "VARCHAR"),
+    ],
+    "run_completed": [
+        ("finished_at", "$.finished_at", "TIMESTAMPTZ"),
+        ("status", "$.status", "VARCHAR"),
+        ("verdict", "$.verdict", "VARCHAR"),
+    ],
+    "run_failed": [
+        ("failed_at", "$.failed_at", "TIMESTAMPTZ"),
+        ("code", "$.code", "VARCHAR"),
+        ("message", "$.message", "VARCHAR"),
+    ],
+}
+
+_WINDOWS_SCORED = """
+SELECT run_id, seq, recorded_at, payload->>'$.role' AS role, payload->>'$.arm' AS arm,
+       unnest(from_json(payload->'$.rows',
+              '[{"window_id": "BIGINT", "digest": "VARCHAR", "tokens_scored": "BIGINT", "nll_sum": "DOUBLE"}]'),
+              recursive := true)
+FROM events WHERE type = 'windows_scored' AND version = 1
+"""
+
+_PLANNED_WINDOWS = """
+SELECT run_id, seq, recorded_at,
+       unnest(from_json(payload->'$.window_ids', '["BIGINT"]')) AS window_id,
+       unnest(from_json(payload->'$.window_digests', '["VARCHAR"]')) AS digest,
+       unnest(from_json(payload->'$.arms', '["VARCHAR"]')) AS arm
+FROM events WHERE type = 'windows_planned' AND version = 1
+"""
+
+_RUNS = """
+WITH fp AS (
+    SELECT * FROM model_fingerprinted QUALIFY row_number() OVER (PARTITION BY run_id, role ORDER BY seq) = 1
+), ends AS (
+    SELECT run_id, any_value(status) AS status, any_value(verdict) AS verdict, any_value(finished_at) AS finished_at
+    FROM run_completed GROUP BY run_id
+), fails AS (
+    SELECT run_id, any_value(failed_at) AS failed_at, any_value(code) AS error_code FROM run_failed GROUP BY run_id
+), certs AS (
+    SELECT run_id, arg_max(certificate_digest, seq) AS certificate_digest FROM certificate_issued GROUP BY run_id
+), counts AS (
+    SELECT run_id, count(*) AS events FROM events GROUP BY run_id
+)
+SELECT s.run_id, s.command,
+       CASE WHEN f.run_id IS NOT NULL THEN 'failed' WHEN e.run_id IS NOT NULL THEN e.status ELSE 'incomplete' END
+           AS status,
+       e.verdict, s.tier, s.profile,
+       coalesce(b.ref, s.baseline_id) AS baseline_ref, b.weights_sha256 AS baseline_weights_sha256,
+       coalesce(sub.ref, s.subject_id) AS subject_ref, sub.weights_sha256 AS subject_weights_sha256,
+       c.certificate_digest, f.error_code, s.started_at, coalesce(e.finished_at, f.failed_at) AS finished_at,
+       epoch(coalesce(e.finished_at, f.failed_at)) - epoch(s.started_at) AS duration_s, n.events
+FROM run_started s
+LEFT JOIN fp b ON b.run_id = s.run_id AND b.role = 'baseline'
+LEFT JOIN fp sub ON sub.run_id = s.run_id AND sub.role = 'subject'
+LEFT JOIN ends e ON e.run_id = s.run_id
+LEFT JOIN fails f ON f.run_id = s.run_id
+LEFT JOIN certs c ON c.run_id = s.run_id
+LEFT JOIN counts n ON n.run_id = s.run_id
+"""
+
+
+def _column_sql(name: str, path: str, type_: str) -> str:
+    if type_ == "JSON":
+        return f"payload->'{path}' AS {name}"
+    if type_ == "VARCHAR":
+        return f"payload->>'{path}' AS {name}"
+    return f"TRY_CAST(payload->>'{path}' AS {type_}) AS {name}"
+
+
+def _event_view_sql(event_type: str, columns: list[Column]) -> str:
+    fields = ", ".join(_column_sql(*column) for column in columns)
+    return f"SELECT run_id, seq, recorded_at, {fields} FROM events WHERE type = '{event_type}' AND version = 1"
+
+
+def view_statements() -> list[str]:
+    """Every `CREATE TEMP VIEW` statement, in dependency order (`runs` last)."""
+    views = {name: _event_view_sql(name, columns) for name, columns in EVENT_VIEWS.items()}
+    views |= {"windows_scored": _WINDOWS_SCORED, "planned_windows": _PLANNED_WINDOWS, "runs": _RUNS}
+    return [f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}" for name, sql in views.items()]
