@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
+from invarlock.domain import signature
 from invarlock.domain.build import build_certificate
 from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.domain.run import replay
@@ -18,7 +19,10 @@ def read_stream(store: EventStore, run_id: str) -> list[ev.RecordedEvent]:
 
 
 def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
-    """Fold the events before CertificateIssued and build the certificate; its digest must match the event's."""
+    """Fold the events before CertificateIssued and build the certificate; its digest must match the event's.
+
+    A signature recorded in the CertificateIssued event is put back, so the bytes equal the issued file's.
+    """
     records = read_stream(store, run_id)
     problems = ev.chain_problems(records)
     if problems:
@@ -35,7 +39,7 @@ def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
     assert isinstance(issued, ev.CertificateIssued)
     state = replay(decoded[:at])
     ref = c.EventLogRef(run_id=run_id, head_hash=records[at - 1].hash, event_count=at)
-    cert = build_certificate(state, issued_at=issued.issued_at, event_log=ref)
+    cert = signature.restore(build_certificate(state, issued_at=issued.issued_at, event_log=ref), issued)
     if cert.digest != issued.certificate_digest:
         raise IntegrityError(
             "E603",

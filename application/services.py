@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
 from invarlock.ports.model import ModelLoader
+from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore
 from invarlock.ports.ui import Progress, SilentProgress
 
@@ -23,3 +24,4 @@ class Services:
     environment: Callable[[], dict[str, str]]
     tool_version: str
     progress: Progress = field(default_factory=SilentProgress)
+    signer: Signer | None = None

@@ -107,6 +107,7 @@ class CertificateIssued(_Event, tag="certificate_issued.v1", frozen=True):
     issued_at: str
     certificate_digest: str
     signature_key_fingerprint: str | None = None
+    signature_value: str | None = None
 
 
 class RunCompleted(_Event, tag="run_completed.v1", frozen=True):

@@ -1,0 +1,127 @@
+"""Ed25519 keys with the `cryptography` package: generate, load (PEM), sign, verify.
+
+Key files: the private key is unencrypted PKCS#8 PEM written with mode 0600; the public key is
+SubjectPublicKeyInfo PEM next to it as `KEY.pub`. Errors (UsageError, exit 2): E700 key file missing,
+E701 key file unreadable, not PEM or encrypted, E702 not an Ed25519 key of the kind asked for, E703 keygen
+target exists (no --force), E704 key file cannot be written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from invarlock.domain.errors import UsageError
+from invarlock.domain.signature import fingerprint_of
+
+_RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+_KEYGEN = "create a pair with `invarlock keygen --out KEY`"
+
+
+def public_path(private: Path) -> Path:
+    """Where the public key of the private key file `private` lives: `private` + `.pub`."""
+    return private.with_name(private.name + ".pub")
+
+
+def _fingerprint(key: Ed25519PublicKey) -> str:
+    return fingerprint_of(key.public_bytes(*_RAW))
+
+
+class Ed25519Signer:
+    """Signer port over an Ed25519 private key."""
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.fingerprint = _fingerprint(key.public_key())
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+
+class Ed25519SignatureVerifier:
+    """SignatureVerifier port over a trusted Ed25519 public key."""
+
+    def __init__(self, key: Ed25519PublicKey) -> None:
+        self._key = key
+        self.fingerprint = _fingerprint(key)
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        try:
+            self._key.verify(signature, data)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def _read(path: Path, what: str, hint: str) -> bytes:
+    if not path.exists():
+        raise UsageError("E700", f"{what} '{path}' does not exist", hint)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError("E701", f"{what} '{path}' cannot be read: {exc.strerror}", "check its permissions") from exc
+
+
+def load_signer(path: Path) -> Ed25519Signer:
+    """The signer of a private key file; E700/E701/E702 when it is missing, unreadable or not Ed25519 private."""
+    data = _read(path, "signing key", _KEYGEN)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError as exc:
+        raise UsageError("E701", f"signing key '{path}' is encrypted", "use an unencrypted PKCS#8 PEM key") from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        if b"PUBLIC KEY-----" in data:
+            raise UsageError("E702", f"'{path}' is a public key, not a signing key", "pass the private key") from exc
+        raise UsageError("E701", f"signing key '{path}' is not a PEM private key", _KEYGEN) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise UsageError("E702", f"signing key '{path}' is {type(key).__name__}, not Ed25519", _KEYGEN)
+    return Ed25519Signer(key)
+
+
+def load_verifier(path: Path) -> Ed25519SignatureVerifier:
+    """The verifier of a public key file; E700/E701/E702 when it is missing, unreadable or not Ed25519 public."""
+    hint = "pass the KEY.pub written by `invarlock keygen`"
+    data = _read(path, "public key", hint)
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        if b"PRIVATE KEY-----" in data:
+            raise UsageError("E702", f"'{path}' is a private key, not a public key", hint) from exc
+        raise UsageError("E701", f"public key '{path}' is not a PEM public key", hint) from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise UsageError("E702", f"public key '{path}' is {type(key).__name__}, not Ed25519", hint)
+    return Ed25519SignatureVerifier(key)
+
+
+def _write(path: Path, data: bytes, mode: int, force: bool) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError as exc:
+        raise UsageError("E703", f"'{path}' already exists", "choose another --out or pass --force") from exc
+    except OSError as exc:
+        raise UsageError("E704", f"cannot write key file '{path}': {exc.strerror}", "check the directory") from exc
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), mode)  # O_CREAT's mode is masked by the umask and ignored for existing files
+        out.write(data)
+
+
+def generate_keypair(path: Path, *, force: bool = False) -> str:
+    """Write a new private key to `path` (0600) and its public key to `path.pub`; return the fingerprint."""
+    pub_path = public_path(path)
+    existing = [p for p in (path, pub_path) if p.exists() or p.is_symlink()]
+    if existing and not force:
+        raise UsageError("E703", f"'{existing[0]}' already exists", "choose another --out or pass --force")
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    _write(path, private_pem, 0o600, force)
+    _write(pub_path, public_pem, 0o644, force)
+    return _fingerprint(key.public_key())

@@ -1,0 +1,18 @@
+"""`invarlock keygen --out PATH`: an Ed25519 key pair for signing certificates."""
+
+from __future__ import annotations
+
+import click
+
+from .bootstrap import generate_keypair
+
+
+@click.command("keygen")
+@click.option("--out", "out", type=click.Path(), required=True, help="private key file; the public key goes to OUT.pub")
+@click.option("--force", is_flag=True, help="overwrite OUT and OUT.pub if they exist")
+def keygen_cmd(out: str, force: bool) -> None:
+    """Write an Ed25519 key pair: OUT (private, mode 0600) and OUT.pub; print the key's fingerprint."""
+    fingerprint = generate_keypair(out, force=force)
+    click.echo(f"Private key: {out} (mode 0600)  — pass it to certify/run --sign-key; keep it secret")
+    click.echo(f"Public key:  {out}.pub  — give it to verifiers: invarlock verify CERT --pubkey {out}.pub")
+    click.echo(f"Fingerprint: {fingerprint}")
