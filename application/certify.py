@@ -11,7 +11,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.build import build_certificate
 from invarlock.domain.errors import AbortError, InvarlockError, UsageError
 from invarlock.domain.guards import invariants
-from invarlock.domain.model import TensorCensus
+from invarlock.domain.model import EditOutcome, TensorCensus
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
 from invarlock.ports.model import LoadedModel
@@ -21,6 +21,7 @@ from .config import ModelConfig, RunConfig, config_to_dict
 from .recorder import RunRecorder
 from .scoring import score_arm
 from .services import Services
+from .signing import sign_certificate
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _builtins(policy: Policy) -> dict[str, object]:
     return out
 
 
-def _fingerprint(role: str, model: LoadedModel) -> ev.ModelFingerprinted:
+def fingerprint_event(role: str, model: LoadedModel) -> ev.ModelFingerprinted:
     i = model.identity()
     return ev.ModelFingerprinted(
         role=role,
@@ -115,7 +116,7 @@ def _fingerprint(role: str, model: LoadedModel) -> ev.ModelFingerprinted:
     )
 
 
-def _load(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:
+def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:
     return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
 
 
@@ -123,24 +124,25 @@ def load_models(req: CertifyRequest, recorder: RunRecorder, svc: Services) -> di
     """Load baseline and subject (the subject is the baseline plus the edit for `run`), record fingerprints."""
     base_cfg = req.config.model
     batch = req.config.eval.batch_size
-    baseline = _load(base_cfg, batch, svc)
-    recorder.record(_fingerprint("baseline", baseline))
-    subject = _load(req.subject or base_cfg, batch, svc)
+    baseline = load_model(base_cfg, batch, svc)
+    recorder.record(fingerprint_event("baseline", baseline))
+    subject = load_model(req.subject or base_cfg, batch, svc)
     if req.config.edit is not None:
-        outcome = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
-        recorder.record(
-            ev.EditApplied(
-                name=outcome.name,
-                plan=outcome.plan,
-                plan_digest=outcome.plan_digest,
-                params_changed=outcome.params_changed,
-                layers_modified=outcome.layers_modified,
-                modules_changed=list(outcome.modules_changed),
-                bitwidth_map=outcome.bitwidth_map,
-            )
-        )
-    recorder.record(_fingerprint("subject", subject))
+        recorder.record(edit_event(svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)))
+    recorder.record(fingerprint_event("subject", subject))
     return {"baseline": baseline, "subject": subject}
+
+
+def edit_event(outcome: EditOutcome) -> ev.EditApplied:
+    return ev.EditApplied(
+        name=outcome.name,
+        plan=outcome.plan,
+        plan_digest=outcome.plan_digest,
+        params_changed=outcome.params_changed,
+        layers_modified=outcome.layers_modified,
+        modules_changed=list(outcome.modules_changed),
+        bitwidth_map=outcome.bitwidth_map,
+    )
 
 
 def check_tokenizers(state: RunState) -> None:
@@ -208,12 +210,10 @@ def finish_scoring(
     if state.preview is None:
         score_arm(recorder, models, "preview", rows, svc.progress)
         state = recorder.record(_assess_preview(recorder, policy))
-        if state.preview is not None and state.preview.catastrophe:
-            state = recorder.record(
-                ev.RollbackPerformed(
-                    reason=f"preview ratio {state.preview.ratio:.4f} > {policy.gates.catastrophe_ratio}"
-                )
-            )
+    assert state.preview is not None
+    if state.preview.catastrophe and state.rollback is None:
+        reason = f"preview ratio {state.preview.ratio:.4f} > {policy.gates.catastrophe_ratio}"
+        state = recorder.record(ev.RollbackPerformed(reason=reason))
     if state.rollback is None:
         score_arm(recorder, models, "final", rows, svc.progress)
     return issue(recorder, svc)
@@ -231,12 +231,24 @@ def _assess_preview(recorder: RunRecorder, policy: Policy) -> ev.PreviewAssessed
     return ev.PreviewAssessed(ratio=ratio, catastrophe_ratio=limit, catastrophe=ratio > limit)
 
 
+def _issued(cert: c.Certificate) -> ev.CertificateIssued:
+    s = cert.signature
+    return ev.CertificateIssued(
+        issued_at=cert.issued_at,
+        certificate_digest=cert.digest,
+        signature_key_fingerprint=None if s is None else s.key_fingerprint,
+        signature_value=None if s is None else s.value,
+    )
+
+
 def issue(recorder: RunRecorder, svc: Services) -> CertifyOutcome:
-    """Build, seal and record the certificate, then complete the run."""
+    """Build, seal, sign (with `svc.signer`) and record the certificate, then complete the run."""
     state = recorder.state
     assert state is not None
     ref = c.EventLogRef(run_id=recorder.run_id, head_hash=recorder.head_hash, event_count=recorder.seq)
     cert = build_certificate(state, issued_at=svc.clock(), event_log=ref)
-    recorder.record(ev.CertificateIssued(issued_at=cert.issued_at, certificate_digest=cert.digest))
+    if svc.signer is not None:
+        cert = sign_certificate(cert, svc.signer)
+    recorder.record(_issued(cert))
     recorder.record(ev.RunCompleted(finished_at=svc.clock(), status=cert.status, verdict=cert.verdict.status))
     return CertifyOutcome(run_id=recorder.run_id, certificate=cert)

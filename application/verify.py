@@ -12,9 +12,11 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_INTEGRITY, EXIT_OK, InvarlockError
 from invarlock.domain.guards import invariants
 from invarlock.domain.policy import Policy, policy_digest, policy_from_dict
+from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
 
 from .replay import replay_certificate
+from .signing import check_signature
 
 REL_TOL = 1e-12
 
@@ -106,19 +108,42 @@ def _gates(cert: c.Certificate, policy: Policy, report: VerifyReport, label: str
     return verdict.status
 
 
+def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyReport) -> str:
+    """Decide under the verifier's policy: the interval is recomputed with ITS replicates and alpha."""
+    ev_, plan = cert.evidence, cert.dataset.window_plan_digest
+    failed: list[str] = []
+    arms = [len(ev_.preview.window_ids)] + ([len(ev_.final.window_ids)] if ev_.final is not None else [])
+    if recipient.enforce_floors and min(arms) < recipient.min_windows:
+        failed.append(f"window floor: {min(arms)} windows in an arm < {recipient.min_windows}")
+    try:
+        pm = analysis.primary_metric(ev_, seed=cert.bootstrap.seed, plan_digest=plan, policy=recipient)
+    except InvarlockError as exc:
+        failed.append(f"recompute: {exc.message}")
+    else:
+        _, verdict = gates.evaluate(pm, cert.pairing, cert.guards, cert.baseline, cert.subject, recipient)
+        failed += [f"{f.flag} ({f.reason})" for f in verdict.failed]
+    status = "FAIL" if failed else "PASS"
+    detail = f"{recipient.tier}/{recipient.profile} verdict {status}" + (f": {'; '.join(failed)}" if failed else "")
+    report.add("recipient_policy", not failed, detail, integrity=False)
+    return status
+
+
 def verify_certificate(
-    cert: c.Certificate, *, recipient: Policy | None = None, store: EventStore | None = None
+    cert: c.Certificate,
+    *,
+    recipient: Policy | None = None,
+    store: EventStore | None = None,
+    verifier: SignatureVerifier | None = None,
+    require_signature: bool = False,
 ) -> VerifyReport:
-    """Every check of CERTIFICATE.md §2 that applies; see VerifyReport.exit_code for the outcome."""
+    """Every check of CERTIFICATE.md §2 that applies; see VerifyReport.exit_code for the outcome.
+
+    `verifier` is the recipient's trusted public key (`--pubkey`); `require_signature` fails unsigned certificates.
+    """
     report = VerifyReport()
     report.add("schema", True, "certificate v1 decoded strictly")
     report.add("digest", c.compute_digest(cert) == cert.digest, "sha256 over the canonical body")
-    report.add(
-        "signature",
-        True,
-        "unsigned certificate" if cert.signature is None else "present (not checked)",
-        integrity=False,
-    )
+    report.add("signature", *check_signature(cert, verifier, required=require_signature))
     try:
         policy = policy_from_dict(cert.policy.resolved)
     except InvarlockError as exc:
@@ -129,14 +154,7 @@ def verify_certificate(
     _guards(cert, report)
     report.verdict = _gates(cert, policy, report, "gates")
     if recipient is not None:
-        verdict = _gates(cert, recipient, report, "recipient")
-        report.add(
-            "recipient_policy",
-            verdict == "PASS",
-            f"{recipient.tier}/{recipient.profile} verdict {verdict}",
-            integrity=False,
-        )
-        report.verdict = verdict
+        report.verdict = _recipient_verdict(cert, recipient, report)
     if store is not None:
         _events(cert, store, report)
     return report
@@ -148,5 +166,5 @@ def _events(cert: c.Certificate, store: EventStore, report: VerifyReport) -> Non
     except InvarlockError as exc:
         report.add("events", False, exc.message)
         return
-    same = c.body_bytes(replayed) == c.body_bytes(cert) and replayed.digest == cert.digest
+    same = c.to_bytes(replayed) == c.to_bytes(cert)
     report.add("events", same, "chain intact, replay rebuilds identical bytes" if same else "replay differs")

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from invarlock.application.services import Services
+from invarlock.ports.audit import AuditQueries
+from invarlock.ports.signing import SignatureVerifier, Signer
 from invarlock.ports.store import EventStore
 from invarlock.ports.ui import Progress, SilentProgress
 
@@ -35,8 +37,40 @@ def open_store(path: str | os.PathLike[str], *, read_only: bool = False) -> Even
     return DuckDBEventStore(Path(path), read_only=read_only)
 
 
+def open_audit(path: str | os.PathLike[str]) -> AuditQueries:
+    """Read-only SQL over the audit views of the event store at `path`."""
+    from invarlock.adapters.duckdb_audit import DuckDBAuditQueries
+
+    return DuckDBAuditQueries(Path(path))
+
+
+def load_signer(path: str | os.PathLike[str]) -> Signer:
+    """The Ed25519 signer of a private key file (`--sign-key`); UsageError E700-E702 on a bad file."""
+    from invarlock.adapters.ed25519 import load_signer as load
+
+    return load(Path(path))
+
+
+def load_verifier(path: str | os.PathLike[str]) -> SignatureVerifier:
+    """The Ed25519 verifier of a public key file (`--pubkey`); UsageError E700-E702 on a bad file."""
+    from invarlock.adapters.ed25519 import load_verifier as load
+
+    return load(Path(path))
+
+
+def generate_keypair(path: str | os.PathLike[str], *, force: bool) -> str:
+    """Write an Ed25519 key pair (PATH 0600, PATH.pub) and return its fingerprint (`invarlock keygen`)."""
+    from invarlock.adapters.ed25519 import generate_keypair as generate
+
+    return generate(Path(path), force=force)
+
+
 def build_services(
-    *, events: str | os.PathLike[str], progress: Progress | None = None, store: EventStore | None = None
+    *,
+    events: str | os.PathLike[str],
+    progress: Progress | None = None,
+    store: EventStore | None = None,
+    signer: Signer | None = None,
 ) -> Services:
     """Everything certify/run need: the HF loader, local corpora, quant_rtn and the DuckDB store."""
     from invarlock.adapters.corpus_resolver import LocalCorpusResolver
@@ -55,4 +89,5 @@ def build_services(
         environment=runtime_environment,
         tool_version=tool_version(),
         progress=progress or SilentProgress(),
+        signer=signer,
     )

@@ -13,7 +13,7 @@ from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, Ru
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
 
-from .bootstrap import DEFAULT_EVENTS, build_services
+from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
 from .config_file import load_config, read_yaml
 from .progress import make_progress
 
@@ -38,6 +38,9 @@ def common_options(fn: Any) -> Any:
         click.option("--demo", is_flag=True, help="embedded demo: SmolLM2-135M vs its int8 quant_rtn edit"),
         click.option("--quiet", "-q", is_flag=True, help="no progress bar"),
         click.option("--json", "as_json", is_flag=True, help="print one JSON summary line"),
+        click.option(
+            "--sign-key", type=click.Path(), default=None, help="Ed25519 private key (invarlock keygen) to sign with"
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -53,11 +56,34 @@ def _execute(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: di
     profile = opts["profile"] or cfg.profile or "ci"
     tier = opts["tier"] or cfg.auto.tier
     request = CertifyRequest(command=command, config=cfg, subject=subject, tier=tier, profile=profile)
-    services = build_services(events=opts["events"], progress=make_progress(opts["quiet"] or opts["as_json"]))
-    outcome = certify_edit(request, services)
-    path = write_certificate(outcome, opts["cert_out"] or str(Path(cfg.output.dir) / outcome.run_id))
+    outcome = certify_edit(request, _services(opts))
+    _finish(outcome, cfg.output.dir, opts)
+
+
+def _services(opts: dict[str, Any]) -> Any:
+    signer = load_signer(opts["sign_key"]) if opts.get("sign_key") else None  # a bad key fails before the run
+    progress = make_progress(opts["quiet"] or opts["as_json"])
+    return build_services(events=opts["events"], progress=progress, signer=signer)
+
+
+def _finish(outcome: CertifyOutcome, output_dir: str, opts: dict[str, Any]) -> None:
+    path = write_certificate(outcome, opts["cert_out"] or str(Path(output_dir) / outcome.run_id))
     _report(outcome, path, opts)
     raise click.exceptions.Exit(EXIT_OK if outcome.certificate.verdict.status == "PASS" else EXIT_GATES_FAILED)
+
+
+def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
+    from invarlock.application.resume import resume_run
+
+    clashing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
+    if clashing:
+        raise UsageError(
+            "E200",
+            f"--resume continues a run with its recorded settings; {', '.join(clashing)} cannot change them",
+            f"drop {', '.join(clashing)}",
+        )
+    outcome = resume_run(run_id, _services(opts))
+    _finish(outcome, str(outcome.certificate.provenance.config["output"]["dir"]), opts)
 
 
 def write_certificate(outcome: CertifyOutcome, out_dir: str) -> Path:
@@ -118,11 +144,22 @@ def _with_preset(cfg: RunConfig, preset: str | None) -> RunConfig:
 @click.option(
     "--edit-config", type=click.Path(), default=None, help="YAML with an edit: section applied to the subject"
 )
+@click.option("--resume", "resume", default=None, metavar="RUN_ID", help="finish an incomplete run from its events")
 @common_options
 def certify_cmd(
-    baseline: str | None, subject: str | None, adapter: str, preset: str | None, edit_config: str | None, **opts: Any
+    baseline: str | None,
+    subject: str | None,
+    adapter: str,
+    preset: str | None,
+    edit_config: str | None,
+    resume: str | None,
+    **opts: Any,
 ) -> None:
     """Compare & Certify: score BASELINE and SUBJECT on the same windows and issue a certificate."""
+    if resume is not None:
+        given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
+        given.update({k: opts[k] for k in ("profile", "tier", "device", "dtype", "demo")})
+        _resume(resume, given, opts)
     # A preset brings data, guards and tier; the subject is certified as given, so a preset's edit is dropped.
     cfg = msgspec.structs.replace(_with_preset(load_config(None), preset), edit=None)
     if opts["demo"]:

@@ -10,9 +10,9 @@ from invarlock.application.replay import replay_certificate
 from invarlock.application.verify import VerifyReport, verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_USAGE, InvarlockError, UsageError
-from invarlock.domain.policy import resolve_policy
 
-from .bootstrap import DEFAULT_EVENTS, open_store
+from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store
+from .recipient_policy import recipient_policy
 
 
 def _read_cert(path: str) -> c.Certificate:
@@ -50,17 +50,32 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
 @click.option("--events", type=click.Path(), default=None, help="also check the event chain and replay")
 @click.option("--tier", default=None, help="re-decide under YOUR tier instead of the certificate's policy")
 @click.option("--profile", default=None, help="profile for --tier (default: the certificate's)")
+@click.option(
+    "--policy", "policy_file", type=click.Path(), default=None, help="YAML {tier, profile, overrides}: YOUR policy"
+)
+@click.option("--pubkey", type=click.Path(), default=None, help="trusted Ed25519 public key: the signature must verify")
+@click.option("--require-signature", is_flag=True, help="an unsigned certificate fails (exit 3)")
 @click.option("--json", "as_json", is_flag=True, help="print exactly one JSON line")
-def verify_cmd(certificate: str, events: str | None, tier: str | None, profile: str | None, as_json: bool) -> None:
+def verify_cmd(
+    certificate: str,
+    events: str | None,
+    tier: str | None,
+    profile: str | None,
+    policy_file: str | None,
+    pubkey: str | None,
+    require_signature: bool,
+    as_json: bool,
+) -> None:
     """Recompute every number, digest and gate of CERTIFICATE from its evidence."""
     report = VerifyReport()
     try:
         cert = _read_cert(certificate)
-        recipient = None
-        if tier is not None:
-            recipient = resolve_policy(tier, profile or cert.policy.resolved.get("profile", "ci"))
+        recipient = recipient_policy(cert, tier, profile, policy_file)
+        verifier = load_verifier(pubkey) if pubkey else None
         store = open_store(events, read_only=True) if events else None
-        report = verify_certificate(cert, recipient=recipient, store=store)
+        report = verify_certificate(
+            cert, recipient=recipient, store=store, verifier=verifier, require_signature=require_signature
+        )
     except UsageError as exc:
         report.add("schema" if exc.code == "E601" else "input", False, exc.message)
         _emit(report, as_json, exc)

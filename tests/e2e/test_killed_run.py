@@ -1,9 +1,10 @@
-"""A certify killed with SIGKILL mid-scoring leaves a valid prefix of its event stream, listed as incomplete."""
+"""A run killed with SIGKILL mid-scoring leaves a valid prefix of its stream; `--resume` finishes it exactly."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.domain.events import chain_problems
 
-from .conftest import DEMO, assert_one_line_error, invarlock, write_config
+from .conftest import DEMO, assert_one_line_error, invarlock, read_cert, write_config
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -36,7 +37,7 @@ def _wait_for_scores(db: Path, process: subprocess.Popen[bytes], timeout_s: floa
 def test_sigkill_mid_scoring_leaves_a_valid_prefix(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "run.yaml",
-        dataset={"provider": "demo:wikipedia", "seq_len": 128, "preview_n": 16, "final_n": 64, "seed": 3},
+        dataset={"provider": "demo:wikipedia", "seq_len": 128, "preview_n": 8, "final_n": 40, "seed": 3},
         edit={"name": "quant_rtn", "plan": {"bits": 8}},
     )
     db = tmp_path / "ev.duckdb"
@@ -44,6 +45,7 @@ def test_sigkill_mid_scoring_leaves_a_valid_prefix(tmp_path: Path) -> None:
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         run_id = _wait_for_scores(db, process)
+        time.sleep(random.uniform(0, 3))  # anywhere in the scoring loop, not only right after an append
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.kill()
@@ -64,3 +66,17 @@ def test_sigkill_mid_scoring_leaves_a_valid_prefix(tmp_path: Path) -> None:
     assert after.code == 2, after.stderr
     assert len(DuckDBEventStore(db, read_only=True).run_ids()) == 2
     assert DuckDBEventStore(db, read_only=True).read(run_id) == records
+
+    resumed = invarlock("certify", "--resume", run_id, "--events", db, "--cert-out", "resumed", "-q", cwd=tmp_path)
+    assert resumed.code == 0, resumed.stderr
+    whole = invarlock("run", "-c", config, "--events", "whole.duckdb", "--cert-out", "whole", "-q", cwd=tmp_path)
+    assert whole.code == 0, whole.stderr
+    again, fresh = (read_cert(tmp_path / d / "evaluation.cert.json") for d in ("resumed", "whole"))
+    for section in ("evidence", "primary_metric", "bootstrap", "validation", "verdict", "dataset", "subject"):
+        assert again[section] == fresh[section], section
+    scored_before = sum(len(json.loads(r.payload)["rows"]) for r in records if r.type == "windows_scored")
+    resumed_rows = DuckDBEventStore(db, read_only=True).read(run_id)[len(records) :]
+    scored_after = sum(len(json.loads(r.payload)["rows"]) for r in resumed_rows if r.type == "windows_scored")
+    assert scored_before + scored_after == 2 * (8 + 40)
+    verified = invarlock("verify", tmp_path / "resumed" / "evaluation.cert.json", "--events", db, cwd=tmp_path)
+    assert verified.code == 0, verified.stdout

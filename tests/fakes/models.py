@@ -86,6 +86,7 @@ class FakeLoader:
     models: dict[str, FakeModel]
     loaded: list[str] = field(default_factory=list)
     batch_sizes: list[int | None] = field(default_factory=list)
+    instances: list[FakeModel] = field(default_factory=list)
 
     def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> FakeModel:
         if ref not in self.models:
@@ -93,12 +94,14 @@ class FakeLoader:
         self.loaded.append(ref)
         self.batch_sizes.append(batch_size)
         original = self.models[ref]
-        return FakeModel(
+        model = FakeModel(
             ref=ref,
             quality=original.quality,
             tokenizer_flavour=original.tokenizer_flavour,
             weights={k: v.copy() for k, v in original.weights.items()},
         )
+        self.instances.append(model)
+        return model
 
 
 class FakeCorpus:

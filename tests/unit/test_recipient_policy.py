@@ -1,0 +1,59 @@
+"""verify under the RECIPIENT's policy (--tier / --policy FILE): it decides, the certificate's policy does not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.config import ModelConfig
+from invarlock.application.verify import verify_certificate
+from invarlock.cli.main import cli
+from invarlock.domain import certificate as c
+from invarlock.domain.policy import resolve_policy
+
+from tests.unit.conftest import small_config
+
+
+def _certificate(services) -> c.Certificate:  # type: ignore[no-untyped-def]
+    request = CertifyRequest("certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    return certify_edit(request, services).certificate
+
+
+def test_a_stricter_recipient_limit_fails_with_exit_1_naming_the_gate(services) -> None:  # type: ignore[no-untyped-def]
+    cert = _certificate(services)
+    assert cert.verdict.status == "PASS"
+    strict = resolve_policy("balanced", "dev", {"ratio_limit": 1.0001})
+    report = verify_certificate(cert, recipient=strict)
+    [check] = [ch for ch in report.checks if ch.name == "recipient_policy"]
+    assert not check.ok and "primary_metric_acceptable" in check.detail and "1.0001" in check.detail
+    assert report.verdict == "FAIL" and report.exit_code == 1
+    assert all(ch.ok for ch in report.checks if ch.name != "recipient_policy")
+
+
+def test_a_recipient_profile_with_window_floors_fails_a_dev_certificate(services) -> None:  # type: ignore[no-untyped-def]
+    report = verify_certificate(_certificate(services), recipient=resolve_policy("balanced", "ci"))
+    [check] = [ch for ch in report.checks if ch.name == "recipient_policy"]
+    assert not check.ok and "window floor" in check.detail and report.exit_code == 1
+
+
+def test_the_same_policy_as_the_certificate_passes(services) -> None:  # type: ignore[no-untyped-def]
+    report = verify_certificate(_certificate(services), recipient=resolve_policy("balanced", "dev"))
+    assert report.exit_code == 0 and report.verdict == "PASS"
+
+
+def test_policy_file_on_the_cli(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cert_path = tmp_path / "evaluation.cert.json"
+    cert_path.write_bytes(c.to_bytes(_certificate(services)))
+    policy = tmp_path / "mine.yaml"
+    policy.write_text("tier: balanced\nprofile: dev\noverrides: {ratio_limit: 1.0001}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy), "--json"])
+    report = json.loads(result.output)
+    assert result.exit_code == 1 and report["verdict"] == "FAIL"
+    assert [ch["name"] for ch in report["checks"] if not ch["ok"]] == ["recipient_policy"]
+    policy.write_text("tier: balanced\nlimit: 2\n", encoding="utf-8")
+    bad = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy)])
+    assert getattr(bad.exception, "exit_code", None) == 2 and "unknown key 'limit'" in str(bad.exception)
+    both = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy), "--tier", "balanced"])
+    assert getattr(both.exception, "exit_code", None) == 2 and "--tier and --policy" in str(both.exception)

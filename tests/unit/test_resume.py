@@ -1,0 +1,101 @@
+"""resume_run on recorded-state fakes: a run cut at any event finishes with the uninterrupted run's numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from invarlock.adapters.memory_store import InMemoryEventStore
+from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.config import EditConfig, ModelConfig
+from invarlock.application.replay import replay_certificate
+from invarlock.application.resume import resume_run
+from invarlock.application.services import Services
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.errors import IntegrityError, UsageError
+
+from tests.fakes.models import FakeLoader
+from tests.unit.conftest import small_config
+
+
+def _request(subject: str | None = "int8ish", edit: EditConfig | None = None) -> CertifyRequest:
+    command = "certify" if subject else "run"
+    subject_cfg = ModelConfig(id=subject) if subject else None
+    return CertifyRequest(command, small_config(edit), subject_cfg, tier="balanced", profile="dev")
+
+
+def _cut(store: InMemoryEventStore, run_id: str, keep: int) -> InMemoryEventStore:
+    """A store holding only the first `keep` events of the run, as a SIGKILL would leave it."""
+    cut = InMemoryEventStore()
+    records = store.read(run_id)[:keep]
+    cut.append(run_id, 0, [ev.decode_event(r.type, r.version, r.payload) for r in records])
+    return cut
+
+
+def _types(store: InMemoryEventStore, run_id: str) -> list[str]:
+    return [r.type for r in store.read(run_id)]
+
+
+def _scored_windows(loader: FakeLoader) -> int:
+    return sum(len(model.scored) for model in loader.instances)
+
+
+@pytest.mark.parametrize("edit", [None, EditConfig(name="fake_scale", plan={"factor": 1.002})], ids=["certify", "run"])
+@pytest.mark.parametrize("cut_after", ["run_started", "windows_planned", "windows_scored", "preview_assessed", "final"])
+def test_a_run_cut_anywhere_resumes_to_the_same_evidence_and_metric(
+    services: Services, store: InMemoryEventStore, loader: FakeLoader, edit: EditConfig | None, cut_after: str
+) -> None:
+    full = certify_edit(_request(None if edit else "int8ish", edit), services)
+    types = _types(store, full.run_id)
+    keep = len(types) - 4 if cut_after == "final" else types.index(cut_after) + 1
+    already = sum(
+        len(ev.decode_event(r.type, r.version, r.payload).rows)  # type: ignore[union-attr]
+        for r in store.read(full.run_id)[:keep]
+        if r.type == "windows_scored"
+    )
+    cut = _cut(store, full.run_id, keep)
+    loader.instances.clear()
+    resumed = resume_run(full.run_id, dataclasses.replace(services, store=cut))
+    for section in ("evidence", "primary_metric", "bootstrap", "pairing", "validation", "verdict", "dataset"):
+        assert getattr(resumed.certificate, section) == getattr(full.certificate, section), section
+    evidence = full.certificate.evidence
+    assert evidence.final is not None
+    planned = 2 * (len(evidence.preview.window_ids) + len(evidence.final.window_ids))
+    assert _scored_windows(loader) == planned - already
+    assert c.to_bytes(replay_certificate(cut, full.run_id)) == c.to_bytes(resumed.certificate)
+    assert _types(cut, full.run_id)[-2:] == ["certificate_issued", "run_completed"]
+
+
+def test_a_completed_or_failed_run_is_not_resumed(services: Services, store: InMemoryEventStore) -> None:
+    done = certify_edit(_request("same"), services)
+    with pytest.raises(UsageError) as err:
+        resume_run(done.run_id, services)
+    assert err.value.code == "E406" and "already has its certificate" in err.value.message
+    with pytest.raises(UsageError):
+        certify_edit(_request("no-such-model"), services)
+    failed = store.run_ids()[-1]
+    with pytest.raises(UsageError) as err:
+        resume_run(failed, services)
+    assert err.value.code == "E406" and "failed" in err.value.message
+    with pytest.raises(UsageError) as err:
+        resume_run("never-started", services)
+    assert err.value.code == "E404"
+
+
+def test_a_changed_subject_is_refused_and_recorded(services: Services, store: InMemoryEventStore, loader) -> None:
+    full = certify_edit(_request("int8ish"), services)
+    cut = _cut(store, full.run_id, _types(store, full.run_id).index("windows_scored") + 1)
+    loader.models["int8ish"].weights["w"][0, 0] = 2.0  # another checkpoint at the same path
+    with pytest.raises(IntegrityError) as err:
+        resume_run(full.run_id, dataclasses.replace(services, store=cut))
+    assert err.value.code == "E605" and "subject model" in err.value.message
+    assert _types(cut, full.run_id)[-1] == "run_failed"
+
+
+def test_another_tool_version_is_refused(services: Services, store: InMemoryEventStore) -> None:
+    full = certify_edit(_request("int8ish"), services)
+    cut = _cut(store, full.run_id, 3)
+    with pytest.raises(IntegrityError) as err:
+        resume_run(full.run_id, dataclasses.replace(services, store=cut, tool_version="9.9.9"))
+    assert err.value.code == "E605" and "9.9.9" in err.value.message
