@@ -37,6 +37,13 @@ def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
         )
     issued = decoded[at]
     assert isinstance(issued, ev.CertificateIssued)
+    tail = [type(e).__name__ for e in decoded[at + 1 :]]
+    if tail not in ([], ["RunCompleted"]):
+        raise IntegrityError(
+            "E603",
+            f"event chain of run {run_id} continues after its certificate: {', '.join(tail)} (seq {at + 1}..)",
+            "events were appended to a finished run; the event store was altered",
+        )
     state = replay(decoded[:at])
     ref = c.EventLogRef(run_id=run_id, head_hash=records[at - 1].hash, event_count=at)
     cert = signature.restore(build_certificate(state, issued_at=issued.issued_at, event_log=ref), issued)

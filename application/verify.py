@@ -12,6 +12,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_INTEGRITY, EXIT_OK, InvarlockError
 from invarlock.domain.guards import invariants
 from invarlock.domain.policy import Policy, policy_digest, policy_from_dict
+from invarlock.domain.windows import PlannedWindow, plan_digest
 from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
 
@@ -82,12 +83,28 @@ def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> Non
     _compare(report, "primary_metric", cert.primary_metric, pm)
     _compare(report, "bootstrap", cert.bootstrap, boot)
     _compare(report, "pairing", cert.pairing, pairing)
+    _window_plan(cert, report)
     if cert.primary_metric.final is not None:
         f = cert.primary_metric.final
         identity = math.isclose(f.ratio, math.exp(f.delta_mean), rel_tol=REL_TOL) and math.isclose(
             f.ratio, f.subject_ppl / f.baseline_ppl, rel_tol=1e-9
         )
         report.add("ratio_identity", identity, "ratio = exp(mean delta) = PPL_s / PPL_b")
+
+
+def _window_plan(cert: c.Certificate, report: VerifyReport) -> None:
+    """The plan digest binds every window id and content digest: recompute it when the evidence holds the plan."""
+    ev_, ds = cert.evidence, cert.dataset
+    if ev_.final is None or ds.windows.calibration:
+        report.add("window_plan", True, "not recomputable: the evidence lacks an unscored arm", integrity=False)
+        return
+    rows = [
+        PlannedWindow(window_id=i, arm=arm, digest=d)
+        for arm, section in (("preview", ev_.preview), ("final", ev_.final))
+        for i, d in zip(section.window_ids, section.window_digests, strict=True)
+    ]
+    same = plan_digest(rows) == ds.window_plan_digest
+    report.add("window_plan", same, "plan digest recomputed from evidence" if same else "window ids or digests altered")
 
 
 def _guards(cert: c.Certificate, report: VerifyReport) -> None:
@@ -135,13 +152,18 @@ def verify_certificate(
     store: EventStore | None = None,
     verifier: SignatureVerifier | None = None,
     require_signature: bool = False,
+    raw: bytes | None = None,
 ) -> VerifyReport:
     """Every check of CERTIFICATE.md §2 that applies; see VerifyReport.exit_code for the outcome.
 
     `verifier` is the recipient's trusted public key (`--pubkey`); `require_signature` fails unsigned certificates.
+    `raw`, the file's bytes, must be exactly the certificate's canonical encoding (no byte may differ).
     """
     report = VerifyReport()
     report.add("schema", True, "certificate v1 decoded strictly")
+    if raw is not None:
+        canonical = c.to_bytes(cert) == raw
+        report.add("canonical", canonical, "file is the canonical encoding" if canonical else "file bytes re-encoded")
     report.add("digest", c.compute_digest(cert) == cert.digest, "sha256 over the canonical body")
     report.add("signature", *check_signature(cert, verifier, required=require_signature))
     try:

@@ -15,11 +15,12 @@ from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store
 from .recipient_policy import recipient_policy
 
 
-def _read_cert(path: str) -> c.Certificate:
+def _read_cert(path: str) -> tuple[c.Certificate, bytes]:
     p = Path(path)
     if not p.is_file():
         raise UsageError("E600", f"certificate '{path}' does not exist", "check the path")
-    return c.from_bytes(p.read_bytes())
+    raw = p.read_bytes()
+    return c.from_bytes(raw), raw
 
 
 def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = None) -> None:
@@ -69,12 +70,17 @@ def verify_cmd(
     """Recompute every number, digest and gate of CERTIFICATE from its evidence."""
     report = VerifyReport()
     try:
-        cert = _read_cert(certificate)
+        cert, raw = _read_cert(certificate)
         recipient = recipient_policy(cert, tier, profile, policy_file)
         verifier = load_verifier(pubkey) if pubkey else None
         store = open_store(events, read_only=True) if events else None
         report = verify_certificate(
-            cert, recipient=recipient, store=store, verifier=verifier, require_signature=require_signature
+            cert,
+            recipient=recipient,
+            store=store,
+            verifier=verifier,
+            require_signature=require_signature,
+            raw=raw,
         )
     except UsageError as exc:
         report.add("schema" if exc.code == "E601" else "input", False, exc.message)

@@ -208,7 +208,7 @@ def from_bytes(data: bytes) -> Certificate:
         cert = msgspec.json.decode(data, type=Certificate)
     except msgspec.ValidationError as exc:
         raise UsageError("E601", f"schema check failed: certificate does not match schema v1: {exc}", hint) from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise UsageError("E601", f"schema check failed: certificate is not valid JSON: {exc}", hint) from exc
     if cert.schema_version != SCHEMA_VERSION:
         raise UsageError("E601", f"schema check failed: unsupported schema_version '{cert.schema_version}'", hint)

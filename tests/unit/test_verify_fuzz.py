@@ -1,0 +1,155 @@
+"""Fuzz `invarlock verify` (hypothesis): no edit of a certificate file is ever accepted, and none gives a traceback.
+
+The certificate comes from the recorded-state fakes, signed with a real Ed25519 key; verify runs through the
+CLI entry point in-process, exactly as a user's shell would call it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from invarlock.adapters.ed25519 import generate_keypair, load_signer, public_path
+from invarlock.adapters.memory_store import InMemoryEventStore
+from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.config import ModelConfig
+from invarlock.application.services import Services
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import InvarlockError
+
+from tests.fakes.cli import run_cli
+from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, FakeScaleEdit, words
+from tests.unit.conftest import small_config
+
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+GUARDED = ("evidence", "policy", "validation", "verdict")
+
+
+def _services(signer: Any) -> Services:
+    ticks = itertools.count()
+    return Services(
+        loader=FakeLoader(models={"base": FakeModel(ref="base"), "int8ish": FakeModel(ref="int8ish", quality=1.002)}),
+        corpora=FakeCorpora(words(120)),
+        store=InMemoryEventStore(),
+        edits={"fake_scale": FakeScaleEdit()},
+        clock=lambda: f"2026-01-01T00:00:{next(ticks):02d}.000000Z",
+        new_run_id=lambda: "run-fuzz",
+        environment=lambda: {"python": "test"},
+        tool_version="0.0.test",
+        signer=signer,
+    )
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("fuzz")
+    generate_keypair(root / "key")
+    request = CertifyRequest("certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    out = {"key": public_path(root / "key")}
+    for name, signer in (("signed", load_signer(root / "key")), ("unsigned", None)):
+        out[name] = root / f"{name}.json"
+        out[name].write_bytes(c.to_bytes(certify_edit(request, _services(signer)).certificate))
+    return out
+
+
+def _verify(*args: str | Path) -> tuple[int, str]:
+    """Exit code and stderr of `invarlock verify ARGS` through the console entry point."""
+    code, _, err = run_cli("verify", *args)
+    return code, err
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list) and node:
+        for index, value in enumerate(node):
+            yield from _leaves(value, (*path, index))
+    else:
+        yield path
+
+
+def _mutated(value: Any, nudge: float) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + (1 if nudge >= 0 else -1)
+    if isinstance(value, float):
+        return value * (1 + nudge) if value else nudge
+    if isinstance(value, str):
+        return {"PASS": "FAIL", "FAIL": "PASS"}.get(value, value + "x")
+    return 0 if value is None else None
+
+
+def _edit(data: dict[str, Any], path: tuple[Any, ...], nudge: float) -> None:
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = _mutated(node[path[-1]], nudge)
+
+
+def _decodes(raw: bytes) -> bool:
+    try:
+        c.from_bytes(raw)
+    except InvarlockError:
+        return False
+    return True
+
+
+nudges = st.floats(min_value=-0.5, max_value=0.5, allow_nan=False).filter(lambda x: abs(x) > 1e-12)
+
+
+@FUZZ
+@given(position=st.integers(min_value=0), replacement=st.integers(min_value=0, max_value=255))
+def test_any_changed_byte_of_a_signed_certificate_is_refused(
+    files: dict[str, Path], tmp_path: Path, position: int, replacement: int
+) -> None:
+    raw = bytearray(files["signed"].read_bytes())
+    position %= len(raw)
+    if raw[position] == replacement:
+        replacement = (replacement + 1) % 256
+    raw[position] = replacement
+    target = tmp_path / "byte.json"
+    target.write_bytes(bytes(raw))
+    code, err = _verify(target, "--pubkey", files["key"])
+    assert code == (3 if _decodes(bytes(raw)) else 2) and "Traceback" not in err, err
+
+
+@FUZZ
+@given(pick=st.integers(min_value=0), nudge=nudges)
+def test_any_changed_field_of_a_signed_certificate_is_refused(
+    files: dict[str, Path], tmp_path: Path, pick: int, nudge: float
+) -> None:
+    data = json.loads(files["signed"].read_bytes())
+    paths = list(_leaves(data))
+    _edit(data, paths[pick % len(paths)], nudge)
+    target = tmp_path / "field.json"
+    target.write_bytes(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+    code, err = _verify(target, "--pubkey", files["key"])
+    assert code in (2, 3) and "Traceback" not in err, err
+
+
+@FUZZ
+@given(pick=st.integers(min_value=0), nudge=nudges)
+def test_any_change_to_evidence_policy_validation_or_verdict_of_an_unsigned_certificate_exits_3(
+    files: dict[str, Path], tmp_path: Path, pick: int, nudge: float
+) -> None:
+    data = json.loads(files["unsigned"].read_bytes())
+    paths = [p for p in _leaves(data) if p[0] in GUARDED]
+    _edit(data, paths[pick % len(paths)], nudge)
+    raw = c.to_bytes(c.from_bytes(json.dumps(data).encode())) if _decodes(json.dumps(data).encode()) else b"{}"
+    target = tmp_path / "unsigned.json"
+    target.write_bytes(raw if raw != b"{}" else json.dumps(data).encode())
+    code, err = _verify(target)
+    assert code == (3 if raw != b"{}" else 2) and "Traceback" not in err, err
+
+
+def test_the_untouched_files_verify(files: dict[str, Path]) -> None:
+    assert _verify(files["signed"], "--pubkey", files["key"])[0] == 0
+    assert _verify(files["unsigned"])[0] == 0
