@@ -13,7 +13,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.ports.audit import QueryResult
 
 from .duckdb_audit_views import view_statements
-from .duckdb_store import SCHEMA, _not_ours, _open_error
+from .duckdb_store import _open_error, check_ours
 
 _FIRST_WORD = re.compile(r"^[\s(]*([A-Za-z]+)")
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
@@ -75,12 +75,7 @@ class DuckDBAuditQueries:
         return con
 
     def _prepare(self, con: duckdb.DuckDBPyConnection) -> None:
-        try:
-            row = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
-        except duckdb.CatalogException:
-            row = None
-        if row is None or row[0] != SCHEMA:
-            raise _not_ours(self.path)
+        check_ours(con, self.path)
         con.execute("SET TimeZone = 'UTC'")
         for statement in view_statements() + _LOCKDOWN:
             con.execute(statement)

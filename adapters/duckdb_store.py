@@ -47,6 +47,16 @@ def _not_ours(path: Path) -> UsageError:
     )
 
 
+def check_ours(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """UsageError E501 unless the open database carries InvarLock's schema marker."""
+    try:
+        row = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
+    except duckdb.CatalogException:
+        row = None
+    if row is None or row[0] != SCHEMA:
+        raise _not_ours(path)
+
+
 def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.begin()
     for statement in _CREATE:
@@ -130,12 +140,7 @@ class DuckDBEventStore:
             raise UsageError("E502", f"event store {self.path} is read-only", "make it writable or use --events")
 
     def _check_ours(self, con: duckdb.DuckDBPyConnection) -> None:
-        try:
-            row = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
-        except duckdb.CatalogException:
-            row = None
-        if row is None or row[0] != SCHEMA:
-            raise _not_ours(self.path)
+        check_ours(con, self.path)
 
     def append(self, run_id: str, expected_seq: int, events: Sequence[Event]) -> list[RecordedEvent]:
         """Append `events` at `expected_seq` in one transaction; E503 and no write if it is stale."""
