@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,16 +121,19 @@ def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> Loade
     return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
 
 
-def load_models(req: CertifyRequest, recorder: RunRecorder, svc: Services) -> dict[str, LoadedModel]:
-    """Load baseline and subject (the subject is the baseline plus the edit for `run`), record fingerprints."""
+def load_models(
+    req: CertifyRequest, svc: Services, record: Callable[[ev.Event, str], object]
+) -> dict[str, LoadedModel]:
+    """Load baseline and subject (the subject is the baseline plus the edit for `run`) and pass each
+    fingerprint and the edit to `record(event, what)`: a new run records them, a resumed one compares them."""
     base_cfg = req.config.model
     batch = req.config.eval.batch_size
     baseline = load_model(base_cfg, batch, svc)
-    recorder.record(fingerprint_event("baseline", baseline))
+    record(fingerprint_event("baseline", baseline), "baseline model")
     subject = load_model(req.subject or base_cfg, batch, svc)
     if req.config.edit is not None:
-        recorder.record(edit_event(svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)))
-    recorder.record(fingerprint_event("subject", subject))
+        record(edit_event(svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)), "edit")
+    record(fingerprint_event("subject", subject), "subject model")
     return {"baseline": baseline, "subject": subject}
 
 
@@ -187,7 +191,7 @@ def run_invariants(
 
 
 def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
-    models = load_models(req, recorder, svc)
+    models = load_models(req, svc, lambda event, _what: recorder.record(event))
     state = recorder.state
     assert state is not None
     check_tokenizers(state)

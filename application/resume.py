@@ -17,10 +17,8 @@ from .certify import (
     CertifyOutcome,
     CertifyRequest,
     check_tokenizers,
-    edit_event,
-    fingerprint_event,
     finish_scoring,
-    load_model,
+    load_models,
     run_invariants,
 )
 from .config import ModelConfig, parse_config
@@ -82,7 +80,7 @@ def request_of(state: RunState) -> tuple[CertifyRequest, Policy]:
 
 
 def _continue(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
-    models = _reload_models(req, recorder, svc)
+    models = load_models(req, svc, lambda event, what: _same_or_record(recorder, event, what))
     state = recorder.state
     assert state is not None
     check_tokenizers(state)
@@ -93,18 +91,6 @@ def _continue(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: S
             base_census = base_census or models["baseline"].census()
             run_invariants(phase, models, recorder, dtype_change=False, base=base_census)
     return finish_scoring(recorder, models, rows, policy, svc)
-
-
-def _reload_models(req: CertifyRequest, recorder: RunRecorder, svc: Services) -> dict[str, LoadedModel]:
-    batch = req.config.eval.batch_size
-    baseline = load_model(req.config.model, batch, svc)
-    _same_or_record(recorder, fingerprint_event("baseline", baseline), "baseline model")
-    subject = load_model(req.subject or req.config.model, batch, svc)
-    if req.config.edit is not None:
-        outcome = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
-        _same_or_record(recorder, edit_event(outcome), "edit")
-    _same_or_record(recorder, fingerprint_event("subject", subject), "subject model")
-    return {"baseline": baseline, "subject": subject}
 
 
 def _replan(
