@@ -24,12 +24,14 @@ class ArchitectureRules:
         families: Ordered (family, pattern) pairs matched against module names; the first match wins.
         block: Pattern whose first group is the transformer block index.
         transposed: Pattern of modules stored (in, out) like GPT-2's Conv1D; None when all are (out, in).
+        variance_tap: Pattern of the FFN output modules the variance guard taps (pre-residual).
     """
 
     name: str
     causal: bool
     families: tuple[tuple[str, re.Pattern[str]], ...]
     block: re.Pattern[str]
+    variance_tap: re.Pattern[str]
     transposed: re.Pattern[str] | None = None
 
     def family(self, name: str) -> str:
@@ -49,6 +51,10 @@ class ArchitectureRules:
         """Axis of a 2-D weight that indexes output channels: 0 for nn.Linear, 1 for GPT-2 Conv1D."""
         module = _module_name(name)
         return 1 if self.transposed is not None and self.transposed.search(module) else 0
+
+    def is_variance_tap(self, name: str) -> bool:
+        """Whether a weight belongs to a module the variance guard taps."""
+        return self.variance_tap.search(_module_name(name)) is not None
 
     def in_scope(self, name: str, scope: str) -> bool:
         """Whether a block weight belongs to an edit scope: "attn", "ffn" or "all" (any block weight)."""
@@ -77,6 +83,7 @@ _GPT2 = ArchitectureRules(
         ("embed", r"(^|\.)(wte|wpe|lm_head)$"),
     ),
     block=re.compile(r"(?:^|\.)h\.(\d+)\."),
+    variance_tap=re.compile(r"\.mlp\.c_proj$"),
     transposed=re.compile(r"\.(attn\.(c_attn|q_attn|c_proj)|mlp\.(c_fc|c_proj))$"),
 )
 
@@ -89,6 +96,7 @@ _LLAMA = ArchitectureRules(
         ("embed", r"(^|\.)(embed_tokens|lm_head)$"),
     ),
     block=re.compile(r"(?:^|\.)layers\.(\d+)\."),
+    variance_tap=re.compile(r"\.mlp\.down_proj$"),
 )
 
 _BERT = ArchitectureRules(
@@ -100,6 +108,7 @@ _BERT = ArchitectureRules(
         ("embed", r"(^|\.)embeddings\.|(^|\.)predictions\.decoder$"),
     ),
     block=re.compile(r"(?:^|\.)layer\.(\d+)\."),
+    variance_tap=re.compile(r"\.layer\.\d+\.output\.dense$"),
 )
 
 _BY_MODEL_TYPE: dict[str, ArchitectureRules] = {

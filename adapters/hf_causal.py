@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from invarlock.domain.errors import AbortError
-from invarlock.domain.model import ModelIdentity, TensorCensus, WindowScore
+from invarlock.domain.model import ActivationStats, ModelIdentity, TensorCensus, WindowScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import Progress
 
@@ -50,6 +50,7 @@ class HFCausalModel:
         self.adapter = adapter
         self._tokenizer = HFTokenizer(tokenizer)
         self.batch_size = batch_size or (8 if self.device.type == "cpu" else 32)
+        self._originals: dict[str, torch.Tensor] = {}
 
     @property
     def device(self) -> torch.device:
@@ -114,6 +115,38 @@ class HFCausalModel:
             tokenizer_sha256=self._tokenizer.digest(),
         )
 
+    def variance_taps(self) -> list[str]:
+        """Weight names of the FFN output modules (GPT-2 `mlp.c_proj`, LLaMA `mlp.down_proj`, BERT `output.dense`)."""
+        return [n for n, p in self.module.named_parameters() if p.ndim == 2 and self.rules.is_variance_tap(n)]
+
+    def activation_stats(
+        self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
+    ) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
+        """Score `windows` while a forward hook sums each tapped module's output values in float64."""
+        modules = dict(self.module.named_modules())
+        sums = {w: [0.0, 0.0, 0.0] for w in weights}
+        handles = [modules[w.removesuffix(".weight")].register_forward_hook(_accumulator(sums[w])) for w in weights]
+        try:
+            scores = list(self.score(windows, progress))
+        finally:
+            for handle in handles:
+                handle.remove()
+        stats = {w: ActivationStats(count=int(c), sum=s, sum_sq=q) for w, (c, s, q) in sums.items()}
+        return stats, scores
+
+    def scale_weights(self, factors: Mapping[str, float]) -> None:
+        """Weight = original x factor for each named weight; previously scaled weights not named are restored."""
+        params = dict(self.module.named_parameters())
+        unknown = sorted(set(factors) - params.keys())
+        if unknown:
+            raise ValueError(f"cannot scale unknown weights: {', '.join(unknown)}")
+        with torch.no_grad():
+            for name in sorted(set(self._originals) | set(factors)):
+                original = self._originals.setdefault(name, params[name].detach().clone())
+                params[name].copy_(original)
+                if name in factors:
+                    params[name].mul_(factors[name])
+
     def export(self, directory: str | Path) -> Path:
         """Save a plain safetensors checkpoint and the tokenizer that `HFModelLoader` loads back."""
         out = Path(directory)
@@ -122,6 +155,16 @@ class HFCausalModel:
             self.module.save_pretrained(out, safe_serialization=True)
             self._tokenizer.inner.save_pretrained(out)
         return out
+
+
+def _accumulator(acc: list[float]) -> Callable[..., None]:
+    def hook(_module: Any, _inputs: Any, output: torch.Tensor) -> None:
+        values = output.detach().double()
+        acc[0] += values.numel()
+        acc[1] += float(values.sum())
+        acc[2] += float((values * values).sum())
+
+    return hook
 
 
 _NLL_ROWS = 16  # 16 x vocab float32 rows stay in cache: 8x faster than whole-window temporaries, same bits

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
@@ -19,10 +18,12 @@ from invarlock.ports.model import LoadedModel
 
 from . import planning
 from .config import ModelConfig, RunConfig, config_to_dict
+from .guard_chain import ChainContext, run_chain, run_rmt, run_spectral
 from .recorder import RunRecorder
 from .scoring import score_arm
 from .services import Services
 from .signing import sign_certificate
+from .variance_guard import run_variance
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class CertifyRequest:
     subject: ModelConfig | None
     tier: str
     profile: str
+    export: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class CertifyOutcome:
 
 
 def _policy(req: CertifyRequest) -> Policy:
-    policy = resolve_policy(req.tier, req.profile)
+    policy = resolve_policy(req.tier, req.profile, guard_overrides=req.config.guards.overrides())
     ds = req.config.dataset
     if policy.enforce_floors and min(ds.preview_n, ds.final_n) < policy.min_windows:
         raise UsageError(
@@ -51,6 +53,19 @@ def _policy(req: CertifyRequest) -> Policy:
             f"profile {req.profile} at tier {req.tier} needs >= {policy.min_windows} windows "
             f"per arm (config asks preview_n={ds.preview_n}, final_n={ds.final_n})",
             "raise dataset.preview_n/final_n or use --profile dev",
+        )
+    order = req.config.guards.order
+    missing = [g for g in ("spectral", "rmt", "variance") if g not in order]
+    if req.profile == "release" and missing:
+        raise UsageError(
+            "E005", f"profile release evaluates every guard; guards.order lacks {', '.join(missing)}", "add them"
+        )
+    need = policy.guards["variance"]["min_calibration_windows"]
+    if "variance" in order and ds.calibration_n < need:
+        raise UsageError(
+            "E005",
+            f"the variance guard needs dataset.calibration_n >= {need} (config asks {ds.calibration_n})",
+            f"set dataset.calibration_n to {need} or more, or drop variance from guards.order",
         )
     return policy
 
@@ -164,8 +179,9 @@ def run_invariants(
 ) -> None:
     """Record the invariants guard for one phase; non-finite weights abort before any scoring (E402)."""
     t0 = time.perf_counter()
-    if phase == "pre":
-        checks = invariants.health_checks(base, "baseline")
+    if phase == "pre":  # both models alone: non-finite weights stop the run before any guard measures them
+        subj = models["subject"].census()
+        checks = invariants.health_checks(base, "baseline") + invariants.health_checks(subj, "subject")
     else:
         subj = models["subject"].census()
         checks = invariants.comparison_checks(base, subj, dtype_change_declared=dtype_change)
@@ -199,16 +215,29 @@ def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Se
     corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
     planned, rows = planning.plan(corpus, models["baseline"].tokenizer(), ds, allow_fewer=not policy.enforce_floors)
     recorder.record(planned)
-    base_census = models["baseline"].census()  # the baseline never changes: one census serves both phases
-    for phase in ("pre", "post"):
-        run_invariants(phase, models, recorder, dtype_change=False, base=base_census)
-    return finish_scoring(recorder, models, rows, policy, svc)
+    ctx = ChainContext(recorder=recorder, models=models, policy=policy, rows=rows, progress=svc.progress)
+    run_chain(req.config.guards.order, ctx, RUNNERS)
+    return finish_scoring(ctx, svc, export=req.export)
 
 
-def finish_scoring(
-    recorder: RunRecorder, models: dict[str, LoadedModel], rows: dict[int, Any], policy: Policy, svc: Services
-) -> CertifyOutcome:
-    """Preview arm, catastrophe check, final arm, certificate. Also the tail of a resumed run."""
+def _run_invariants(ctx: ChainContext, phase: str) -> None:
+    if ctx.base_census is None:  # the baseline never changes: one census serves both phases
+        ctx.base_census = ctx.models["baseline"].census()
+    run_invariants(phase, ctx.models, ctx.recorder, dtype_change=False, base=ctx.base_census)
+
+
+RUNNERS: dict[str, Callable[[ChainContext, str], None]] = {
+    "invariants": _run_invariants,
+    "spectral": run_spectral,
+    "rmt": run_rmt,
+    "variance": run_variance,
+}
+
+
+def finish_scoring(ctx: ChainContext, svc: Services, export: str | None = None) -> CertifyOutcome:
+    """Preview arm, catastrophe check, final arm (and, when a guard repaired the subject, the final arm of
+    the bare subject for the guard-overhead gate), certificate, export. Also the tail of a resumed run."""
+    recorder, models, rows, policy = ctx.recorder, ctx.models, ctx.rows, ctx.policy
     state = recorder.state
     assert state is not None
     if state.preview is None:
@@ -220,7 +249,28 @@ def finish_scoring(
         state = recorder.record(ev.RollbackPerformed(reason=reason))
     if state.rollback is None:
         score_arm(recorder, models, "final", rows, svc.progress)
-    return issue(recorder, svc)
+        if ctx.repairs:
+            _score_bare(ctx, svc)
+    outcome = issue(recorder, svc)
+    if export is not None and state.rollback is None:
+        _export(ctx, export)
+    return outcome
+
+
+def _score_bare(ctx: ChainContext, svc: Services) -> None:
+    """Undo every repair, check the subject is bit for bit the one fingerprinted, score the final arm."""
+    subject = ctx.models["subject"]
+    subject.scale_weights({})
+    state = ctx.recorder.state
+    assert state is not None
+    if subject.identity().weights_sha256 != state.models["subject"].weights_sha256:
+        raise AbortError("E605", "undoing the guard repairs did not restore the subject", "report this bug")
+    score_arm(ctx.recorder, {"subject_bare": subject}, "final", ctx.rows, svc.progress)
+    subject.scale_weights(ctx.repairs)
+
+
+def _export(ctx: ChainContext, directory: str) -> None:
+    ctx.models["subject"].export(directory)
 
 
 def _assess_preview(recorder: RunRecorder, policy: Policy) -> ev.PreviewAssessed:

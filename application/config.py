@@ -33,7 +33,7 @@ class DatasetConfig(_C, frozen=True):
     stride: int | None = None
     preview_n: int = 180
     final_n: int = 200
-    calibration_n: int = 0
+    calibration_n: int = 8
     seed: int = 42
 
     @property
@@ -59,9 +59,21 @@ class EvalConfig(_C, frozen=True):
     batch_size: int | None = None
 
 
+FULL_CHAIN = ("invariants", "spectral", "rmt", "variance", "invariants")
+
+
 class GuardsConfig(_C, frozen=True):
-    order: list[str] = msgspec.field(default_factory=lambda: ["invariants", "invariants"])
-    invariants: dict[str, Any] = {}
+    """The chain order and per-guard settings (`mode`, spectral `repair`, variance `targets`)."""
+
+    order: list[str] = msgspec.field(default_factory=lambda: list(FULL_CHAIN))
+    spectral: dict[str, Any] = {}
+    rmt: dict[str, Any] = {}
+    variance: dict[str, Any] = {}
+
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        """The per-guard settings given in the config (validated when the policy is resolved)."""
+        given = {"spectral": self.spectral, "rmt": self.rmt, "variance": self.variance}
+        return {name: dict(values) for name, values in given.items() if values}
 
 
 class AutoConfig(_C, frozen=True):
@@ -85,7 +97,7 @@ class RunConfig(_C, frozen=True):
     profile: str | None = None
 
 
-SUPPORTED_GUARDS = ("invariants",)
+SUPPORTED_GUARDS = ("invariants", "spectral", "rmt", "variance")
 SUPPORTED_METRICS = ("ppl_causal",)
 
 
@@ -122,19 +134,32 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
             f"{source}: eval.metric.kind '{cfg.eval.metric.kind}' is not supported",
             f"use one of: {', '.join(SUPPORTED_METRICS)}",
         )
-    for name in cfg.guards.order:
-        if name not in SUPPORTED_GUARDS:
-            raise UsageError(
-                "E201",
-                f"{source}: guards.order names unknown guard '{name}'",
-                f"available guards: {', '.join(SUPPORTED_GUARDS)}",
-            )
+    _check_order(cfg.guards.order, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
     if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
         raise UsageError(
             "E201", f"{source}: eval.batch_size must be >= 1", "use e.g. 8, or leave it out for the default"
         )
+
+
+def _check_order(order: list[str], source: str) -> None:
+    for name in order:
+        if name not in SUPPORTED_GUARDS:
+            raise UsageError(
+                "E201",
+                f"{source}: guards.order names unknown guard '{name}'",
+                f"available guards: {', '.join(SUPPORTED_GUARDS)}",
+            )
+    if len(order) < 2 or order[0] != "invariants" or order[-1] != "invariants" or order.count("invariants") != 2:
+        raise UsageError(
+            "E201",
+            f"{source}: guards.order must start and end with invariants (and name it only there)",
+            f"e.g. [{', '.join(FULL_CHAIN)}]",
+        )
+    repeated = sorted({n for n in order if n != "invariants" and order.count(n) > 1})
+    if repeated:
+        raise UsageError("E201", f"{source}: guards.order names {', '.join(repeated)} twice", "name each guard once")
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -7,21 +7,14 @@ from typing import Any
 import msgspec
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
-from invarlock.domain.model import TensorCensus
 from invarlock.domain.policy import Policy, policy_digest, policy_from_dict
 from invarlock.domain.run import RunState
 from invarlock.ports.model import LoadedModel
 
 from . import planning
-from .certify import (
-    CertifyOutcome,
-    CertifyRequest,
-    check_tokenizers,
-    finish_scoring,
-    load_models,
-    run_invariants,
-)
+from .certify import RUNNERS, CertifyOutcome, CertifyRequest, check_tokenizers, finish_scoring, load_models
 from .config import ModelConfig, parse_config
+from .guard_chain import ChainContext, run_chain
 from .recorder import RunRecorder
 from .replay import read_stream
 from .services import Services
@@ -85,12 +78,9 @@ def _continue(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: S
     assert state is not None
     check_tokenizers(state)
     rows = _replan(req, policy, recorder, models, svc)
-    base_census: TensorCensus | None = None
-    for phase in ("pre", "post"):
-        if not any(g.guard == "invariants" and g.phase == phase for g in state.guards):
-            base_census = base_census or models["baseline"].census()
-            run_invariants(phase, models, recorder, dtype_change=False, base=base_census)
-    return finish_scoring(recorder, models, rows, policy, svc)
+    ctx = ChainContext(recorder=recorder, models=models, policy=policy, rows=rows, progress=svc.progress)
+    run_chain(req.config.guards.order, ctx, RUNNERS)  # recorded guards are skipped, their repairs re-applied
+    return finish_scoring(ctx, svc)
 
 
 def _replan(

@@ -10,7 +10,7 @@ import msgspec
 from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_INTEGRITY, EXIT_OK, InvarlockError
-from invarlock.domain.guards import invariants
+from invarlock.domain.guards import chain, invariants
 from invarlock.domain.policy import Policy, policy_digest, policy_from_dict
 from invarlock.domain.windows import PlannedWindow, plan_digest
 from invarlock.ports.signing import SignatureVerifier
@@ -20,6 +20,7 @@ from .replay import replay_certificate
 from .signing import check_signature
 
 REL_TOL = 1e-12
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass
@@ -92,23 +93,77 @@ def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> Non
         report.add("ratio_identity", identity, "ratio = exp(mean delta) = PPL_s / PPL_b")
 
 
+def _calibration_rows(cert: c.Certificate) -> list[PlannedWindow] | None:
+    """The calibration arm's plan rows, which the variance guard records; None when no guard holds them."""
+    want = cert.dataset.windows.calibration
+    if not want:
+        return []
+    calibration = cert.guards.get("variance", {}).get("measurements", {}).get("calibration", {})
+    ids, digests = calibration.get("window_ids", []), calibration.get("window_digests", [])
+    if len(ids) != want or len(digests) != want:
+        return None
+    return [PlannedWindow(window_id=i, arm="calibration", digest=d) for i, d in zip(ids, digests, strict=True)]
+
+
 def _window_plan(cert: c.Certificate, report: VerifyReport) -> None:
-    """The plan digest binds every window id and content digest: recompute it when the evidence holds the plan."""
+    """The plan digest binds every window id and content digest: recompute it when the certificate holds
+    every arm of the plan (the calibration arm is held by the variance guard's section)."""
     ev_, ds = cert.evidence, cert.dataset
-    if ev_.final is None or ds.windows.calibration:
+    calibration = _calibration_rows(cert)
+    if ev_.final is None or calibration is None:
         report.add("window_plan", True, "not recomputable: the evidence lacks an unscored arm", integrity=False)
         return
     rows = [
         PlannedWindow(window_id=i, arm=arm, digest=d)
         for arm, section in (("preview", ev_.preview), ("final", ev_.final))
         for i, d in zip(section.window_ids, section.window_digests, strict=True)
-    ]
+    ] + calibration
     same = plan_digest(rows) == ds.window_plan_digest
     report.add("window_plan", same, "plan digest recomputed from evidence" if same else "window ids or digests altered")
 
 
-def _guards(cert: c.Certificate, report: VerifyReport) -> None:
+def _derived(cert: c.Certificate, name: str, section: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """A measured guard's outcome re-derived from its recorded measurements under `policy`."""
+    return chain.derive(
+        name,
+        section.get("measurements", {}),
+        policy,
+        seed=cert.bootstrap.seed,
+        plan_digest=cert.dataset.window_plan_digest,
+    )
+
+
+def rederived_sections(cert: c.Certificate, policy: Policy) -> dict[str, dict[str, Any]]:
+    """Every guard section with its outcome (verdict included) re-derived under `policy`."""
+    out = {}
     for name, section in cert.guards.items():
+        if name in chain.MEASURED_GUARDS:
+            section = {**section, **_derived(cert, name, section, policy), "mode": policy.guards[name]["mode"]}
+        out[name] = section
+    return out
+
+
+def _measured_guard(
+    cert: c.Certificate, name: str, section: dict[str, Any], policy: Policy, report: VerifyReport
+) -> None:
+    try:
+        derived = _derived(cert, name, section, policy)
+    except (InvarlockError, *_MALFORMED) as exc:
+        report.add(f"guard:{name}", False, f"measurements cannot be re-derived: {exc}")
+        return
+    stated = {key: section.get(key) for key in derived}
+    where = _diff(msgspec.to_builtins(stated), msgspec.to_builtins(derived), f"guards.{name}")
+    mode_ok = section.get("mode") == policy.guards[name]["mode"]
+    ok = where is None and mode_ok
+    detail = "outcome re-derived from recorded measurements" if ok else f"guard outcome altered at {where or 'mode'}"
+    report.add(f"guard:{name}", ok, detail)
+
+
+def _guards(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
+    for name, section in cert.guards.items():
+        if name in chain.MEASURED_GUARDS:
+            _measured_guard(cert, name, section, policy, report)
+            continue
         phases = section.get("phases", {})
         derived = [invariants.verdict_of(p.get("checks", [])) for p in phases.values()] if name == "invariants" else []
         stated = [p.get("verdict") for p in phases.values()]
@@ -117,8 +172,40 @@ def _guards(cert: c.Certificate, report: VerifyReport) -> None:
         report.add(f"guard:{name}", ok, "verdicts re-derived from recorded checks" if ok else "guard verdict altered")
 
 
+def _order(cert: c.Certificate) -> list[str]:
+    guards = cert.provenance.config.get("guards", {})
+    order = guards.get("order", []) if isinstance(guards, dict) else []
+    return [str(name) for name in order] if isinstance(order, list) else []
+
+
+def _overhead(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
+    stated, final = cert.guard_overhead, cert.evidence.final
+    repaired = sorted({n for g, s in cert.guards.items() for n in chain.repairs_of(g, s)})
+    if stated is None or final is None:
+        ok = stated is None and (not repaired or final is None)
+        report.add("guard_overhead", ok, "no repair, nothing to measure" if ok else "repairs without overhead")
+        return
+    try:
+        recomputed = analysis.guard_overhead(
+            final, stated.bare_subject_nll, repaired, policy.gates.guard_overhead_limit
+        )
+    except InvarlockError as exc:
+        report.add("guard_overhead", False, f"cannot be recomputed: {exc.message}")
+        return
+    _compare(report, "guard_overhead", stated, recomputed)
+
+
 def _gates(cert: c.Certificate, policy: Policy, report: VerifyReport, label: str) -> str:
-    flags, verdict = gates.evaluate(cert.primary_metric, cert.pairing, cert.guards, cert.baseline, cert.subject, policy)
+    flags, verdict = gates.evaluate(
+        cert.primary_metric,
+        cert.pairing,
+        cert.guards,
+        cert.baseline,
+        cert.subject,
+        policy,
+        order=_order(cert),
+        overhead=cert.guard_overhead,
+    )
     if label == "gates":
         _compare(report, "validation", cert.validation, flags)
         _compare(report, "verdict", cert.verdict, verdict)
@@ -137,7 +224,19 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
     except InvarlockError as exc:
         failed.append(f"recompute: {exc.message}")
     else:
-        _, verdict = gates.evaluate(pm, cert.pairing, cert.guards, cert.baseline, cert.subject, recipient)
+        overhead = cert.guard_overhead
+        if overhead is not None:
+            overhead = msgspec.structs.replace(overhead, limit=recipient.gates.guard_overhead_limit)
+        _, verdict = gates.evaluate(
+            pm,
+            cert.pairing,
+            rederived_sections(cert, recipient),
+            cert.baseline,
+            cert.subject,
+            recipient,
+            order=_order(cert),
+            overhead=overhead,
+        )
         failed += [f"{f.flag} ({f.reason})" for f in verdict.failed]
     status = "FAIL" if failed else "PASS"
     detail = f"{recipient.tier}/{recipient.profile} verdict {status}" + (f": {'; '.join(failed)}" if failed else "")
@@ -173,10 +272,14 @@ def verify_certificate(
         return report
     report.add("policy_digest", policy_digest(policy) == cert.policy.digest, "sha256 over the resolved policy")
     _recompute(cert, policy, report)
-    _guards(cert, report)
-    report.verdict = _gates(cert, policy, report, "gates")
-    if recipient is not None:
-        report.verdict = _recipient_verdict(cert, recipient, report)
+    try:
+        _guards(cert, policy, report)
+        _overhead(cert, policy, report)
+        report.verdict = _gates(cert, policy, report, "gates")
+        if recipient is not None:
+            report.verdict = _recipient_verdict(cert, recipient, report)
+    except _MALFORMED as exc:  # guard sections are free-form JSON: a section of the wrong shape was altered
+        report.add("guards", False, f"a guard section is malformed ({type(exc).__name__}: {exc})")
     if store is not None:
         _events(cert, store, report)
     return report

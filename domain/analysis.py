@@ -90,3 +90,17 @@ def pairing_section(evidence: c.Evidence, dataset: c.DatasetSection) -> c.Pairin
         reason = "overlapping_windows"
     match = min(paired, planned) / planned if planned else 0.0
     return c.PairingSection(match_fraction=match, overlap_fraction=overlap, paired_windows=paired, reason=reason)
+
+
+def guard_overhead(final: c.ArmEvidence, bare_nll: list[float], repaired: list[str], limit: float) -> c.GuardOverhead:
+    """PPL of the repaired subject over PPL of the bare subject on the final arm's windows."""
+    tokens = np.asarray(final.tokens_scored, dtype=np.float64)
+    s = paired_summary(tokens, np.asarray(bare_nll, dtype=np.float64), np.asarray(final.subject_nll))
+    return c.GuardOverhead(
+        repaired_weights=sorted(repaired),
+        bare_subject_nll=list(bare_nll),
+        bare_ppl=s.baseline_ppl,
+        guarded_ppl=s.subject_ppl,
+        ratio=s.ratio,
+        limit=limit,
+    )

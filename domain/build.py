@@ -8,6 +8,7 @@ from . import analysis, gates
 from . import certificate as c
 from . import events as ev
 from .errors import IntegrityError
+from .guards.chain import MEASURED_GUARDS, repairs_of
 from .policy import policy_from_dict
 from .run import RunState
 
@@ -87,16 +88,34 @@ def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
 
 
 def guard_sections(guards: tuple[ev.GuardEvaluated, ...]) -> dict[str, dict[str, Any]]:
-    """One section per guard: its mode, every phase's checks and verdict, overall verdict and timing."""
+    """One section per guard. Invariants: mode, every phase's checks and verdict, overall verdict and
+    timing. Measured guards: mode, timing, the recorded measurements and the outcome derived from them."""
     out: dict[str, dict[str, Any]] = {}
     for g in guards:
+        if g.guard in MEASURED_GUARDS:
+            out[g.guard] = {"mode": g.mode, "seconds": g.seconds, "measurements": g.measurements, **g.outcome}
+            continue
         section = out.setdefault(g.guard, {"mode": g.mode, "phases": {}, "seconds": 0.0})
         section["phases"][g.phase] = {"verdict": g.verdict, "checks": g.checks, "seconds": g.seconds}
         section["seconds"] += g.seconds
-    for section in out.values():
+    for name, section in out.items():
+        if name in MEASURED_GUARDS:
+            continue
         verdicts = [p["verdict"] for p in section["phases"].values()]
         section["verdict"] = "fail" if "fail" in verdicts else "pass"
     return out
+
+
+def _overhead(state: RunState, final: c.ArmEvidence | None, limit: float) -> c.GuardOverhead | None:
+    repaired = sorted({name for g in state.guards for name in repairs_of(g.guard, g.outcome)})
+    if not repaired or final is None:
+        return None
+    bare = state.scored("subject_bare", "final")
+    if any(wid not in bare for wid in final.window_ids):
+        raise IntegrityError(
+            "E604", "a guard repaired the subject but the bare final arm was not scored", "the stream is incomplete"
+        )
+    return analysis.guard_overhead(final, [bare[wid].nll_sum for wid in final.window_ids], repaired, limit)
 
 
 def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogRef) -> c.Certificate:
@@ -121,8 +140,10 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     pm = analysis.primary_metric(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
     pairing = analysis.pairing_section(evidence, dataset)
     guards = guard_sections(state.guards)
+    overhead = _overhead(state, evidence.final, policy.gates.guard_overhead_limit)
     baseline, subject = _model(state.models["baseline"]), _model(state.models["subject"])
-    validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy)
+    order = list(state.started.config["guards"]["order"])
+    validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy, order=order, overhead=overhead)
     cert = c.Certificate(
         schema_version=c.SCHEMA_VERSION,
         run_id=state.started.run_id,
@@ -140,6 +161,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
         ),
         evidence=evidence,
         guards=guards,
+        guard_overhead=overhead,
         secondary_metrics=None,
         policy=c.PolicySection(resolved=state.started.policy, digest=state.started.policy_digest),
         validation=validation,

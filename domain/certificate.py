@@ -116,6 +116,18 @@ class Evidence(_S, frozen=True):
     final: ArmEvidence | None
 
 
+class GuardOverhead(_S, frozen=True):
+    """When a guard repaired the subject: the final arm scored again without the repairs (bare), and
+    ratio = PPL(guarded) / PPL(bare) on the same windows (STATISTICS.md §4)."""
+
+    repaired_weights: list[str]
+    bare_subject_nll: list[float]
+    bare_ppl: float
+    guarded_ppl: float
+    ratio: float
+    limit: float
+
+
 class PolicySection(_S, frozen=True):
     resolved: dict[str, Any]
     digest: str
@@ -169,6 +181,7 @@ class Certificate(_S, frozen=True):
     bootstrap: BootstrapSection
     evidence: Evidence
     guards: dict[str, dict[str, Any]]
+    guard_overhead: GuardOverhead | None
     secondary_metrics: dict[str, Any] | None
     policy: PolicySection
     validation: dict[str, Flag]

@@ -72,12 +72,17 @@ class EditApplied(_Event, tag="edit_applied.v1", frozen=True):
 
 
 class GuardEvaluated(_Event, tag="guard_evaluated.v1", frozen=True):
+    """One guard's evaluation. Invariants report `checks`; the weight and variance guards record their raw
+    `measurements` and the `outcome` derived from them under the run's policy (re-derivable by verify)."""
+
     guard: str
     phase: str
     mode: str
     verdict: str
     checks: list[dict[str, Any]]
     seconds: float
+    measurements: dict[str, Any] = {}
+    outcome: dict[str, Any] = {}
 
 
 class ScoredRow(msgspec.Struct, frozen=True, kw_only=True):

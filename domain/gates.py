@@ -37,14 +37,34 @@ def _catastrophe(pm: c.PrimaryMetric, policy: Policy) -> bool:
     return pm.preview.ratio > policy.gates.catastrophe_ratio
 
 
-def _guard_flag(guards: dict[str, dict[str, Any]], name: str) -> tuple[bool, str]:
+GUARD_FLAGS = {
+    "invariants": "invariants_pass",
+    "spectral": "spectral_stable",
+    "rmt": "rmt_stable",
+    "variance": "variance_ok",
+}
+
+
+def _named(section: dict[str, Any]) -> str:
+    names = [str(v.get("name")) for v in section.get("violations", [])[:3] if isinstance(v, dict)]
+    return f" ({', '.join(names)})" if names else ""
+
+
+def _guard_flag(guards: dict[str, dict[str, Any]], name: str, order: list[str]) -> tuple[c.Flag, str]:
+    """A guard's flag: its verdict; `not_applicable` only when the run's guard order left it out."""
     section = guards.get(name)
     if section is None:
-        return False, f"guard {name} was not evaluated"
+        return (False, f"guard {name} was not evaluated") if name in order else ("not_applicable", "")
     verdict = section.get("verdict")
-    if section.get("mode") == "monitor":
-        return True, ""
-    return verdict == "pass", f"guard {name} verdict {verdict}"
+    return verdict == "pass", f"guard {name} verdict {verdict}{_named(section)}"
+
+
+def _overhead(overhead: c.GuardOverhead | None, policy: Policy) -> tuple[c.Flag, str]:
+    if overhead is None:
+        return "not_applicable", ""
+    limit = policy.gates.guard_overhead_limit
+    ok = overhead.ratio <= limit
+    return ok, f"PM guarded / bare {overhead.ratio:.6f} > {limit}"
 
 
 def evaluate(
@@ -54,19 +74,27 @@ def evaluate(
     baseline: c.ModelSection,
     subject: c.ModelSection,
     policy: Policy,
+    *,
+    order: list[str],
+    overhead: c.GuardOverhead | None,
 ) -> tuple[dict[str, c.Flag], c.VerdictSection]:
-    """Every validation flag and the verdict; PASS iff every applicable flag holds."""
-    checks: dict[str, tuple[bool, str]] = {
+    """Every validation flag and the verdict; PASS iff every applicable flag holds. A guard in `monitor`
+    mode (under `policy`) reports its flag but cannot fail the verdict."""
+    checks: dict[str, tuple[c.Flag, str]] = {
         "primary_metric_acceptable": _primary(pm, policy),
         "preview_final_drift_acceptable": _drift(pm, policy),
         "pairing_ok": _pairing(pairing, baseline, subject),
-        "invariants_pass": _guard_flag(guards, "invariants"),
     }
+    monitored = set()
+    for guard, flag in GUARD_FLAGS.items():
+        checks[flag] = _guard_flag(guards, guard, order)
+        if policy.guards[guard]["mode"] == "monitor":
+            monitored.add(flag)
+    checks["guard_overhead_acceptable"] = _overhead(overhead, policy)
     catastrophe = _catastrophe(pm, policy)
     flags: dict[str, c.Flag] = {name: ok for name, (ok, _) in checks.items()}
     flags["catastrophe"] = catastrophe
-    flags["guard_overhead_acceptable"] = "not_applicable"
-    failed = [c.FailedFlag(flag=n, reason=why) for n, (ok, why) in checks.items() if not ok]
+    failed = [c.FailedFlag(flag=n, reason=why) for n, (ok, why) in checks.items() if ok is False and n not in monitored]
     if catastrophe:
         reason = f"preview ratio {pm.preview.ratio:.4f} > catastrophe ratio {policy.gates.catastrophe_ratio}"
         failed.insert(0, c.FailedFlag(flag="catastrophe", reason=reason))

@@ -27,6 +27,14 @@ class WindowScore(msgspec.Struct, frozen=True, kw_only=True):
     nll_sum: float
 
 
+class ActivationStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Float64 running sums over every output value of one module (all tokens, all channels)."""
+
+    count: int
+    sum: float
+    sum_sq: float
+
+
 class TensorInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Structural facts about one named tensor, enough for the invariants guard."""
 

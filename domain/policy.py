@@ -86,10 +86,80 @@ _GATES: dict[str, GatePolicy] = {
 
 DEV_REPLICATES = 500
 
-# Invariants have no tunable numbers; the other guards of GUARDS.md join this table with their own issue.
-_GUARDS: dict[str, dict[str, dict[str, Any]]] = {
-    tier: {"invariants": {"mode": "gate", "report_limit": 20}} for tier in TIERS
+_TIER_INDEX = {"conservative": 0, "balanced": 1, "aggressive": 2}
+_RMT_EPSILON_BALANCED = {"ffn": 0.10, "attn": 0.08, "embed": 0.12, "other": 0.12}
+
+
+def _per_tier(tier: str, values: tuple[Any, Any, Any]) -> Any:
+    return values[_TIER_INDEX[tier]]
+
+
+def _guard_table(tier: str) -> dict[str, dict[str, Any]]:
+    """Every guard threshold of one tier (GUARDS.md; the calibration in docs/assurance/guards.md justifies
+    each number that differs from the design's starting value)."""
+    factor = _per_tier(tier, (0.5, 1.0, 2.0))
+    return {
+        "invariants": {"mode": "gate", "report_limit": 20},
+        "spectral": {
+            "mode": _per_tier(tier, ("gate", "monitor", "monitor")),
+            "deadband": _per_tier(tier, (0.05, 0.10, 0.15)),
+            "min_effect": 0.02,
+            "z_floor": 0.01,
+            "min_family_size": 4,
+            "correction": _per_tier(tier, ("bonferroni", "bh", "bh")),
+            "alpha": _per_tier(tier, (0.000625, 0.05, 0.00078)),
+            "max_caps": _per_tier(tier, (0, 0, 2)),
+            "top_k": 10,
+            "repair": False,
+            "power_tol": 1e-6,
+            "power_max_iter": 200,
+            "exact_max_dim": 4096,
+        },
+        "rmt": {
+            "mode": _per_tier(tier, ("gate", "monitor", "monitor")),
+            "epsilon": {family: eps * factor for family, eps in _RMT_EPSILON_BALANCED.items()},
+            "k_floor": 2,
+            "max_violations": _per_tier(tier, (0, 0, 2)),
+            "exact_max_dim": 4096,
+        },
+        "variance": {
+            "mode": _per_tier(tier, ("gate", "monitor", "monitor")),
+            "targets": "changed",
+            "clamp": [0.85, 1.12],
+            "deadband": 0.02,
+            "min_abs_adjust": 0.012,
+            "max_scale_step": 0.03,
+            "sided": _per_tier(tier, ("two", "one", "one")),
+            "min_effect": _per_tier(tier, (0.016, 0.0009, 0.033)),
+            "alpha": 0.05,
+            "min_calibration_windows": 8,
+        },
+    }
+
+
+GUARD_NAMES = ("invariants", "spectral", "rmt", "variance")
+GUARD_MODES = ("gate", "monitor")
+# Keys a run config (guards.<name>.<key>) may override; each override is part of the resolved policy.
+GUARD_OVERRIDABLE: dict[str, dict[str, tuple[Any, ...]]] = {
+    "spectral": {"mode": GUARD_MODES, "repair": (True, False)},
+    "rmt": {"mode": GUARD_MODES},
+    "variance": {"mode": GUARD_MODES, "targets": ("changed", "all_ffn")},
 }
+
+
+def _guard_overrides(table: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    out = {name: dict(settings) for name, settings in table.items()}
+    for guard, values in overrides.items():
+        allowed = GUARD_OVERRIDABLE.get(guard, {})
+        for key, value in values.items():
+            if key not in allowed:
+                known = ", ".join(f"guards.{g}.{k}" for g, ks in GUARD_OVERRIDABLE.items() for k in ks)
+                raise UsageError("E202", f"guards.{guard}.{key} cannot be set", f"settable: {known}")
+            if value not in allowed[key] or not isinstance(value, type(allowed[key][0])):
+                choices = ", ".join(map(str, allowed[key]))
+                raise UsageError("E202", f"guards.{guard}.{key} is {value!r}", f"use one of: {choices}")
+            out[guard][key] = value
+    return out
 
 
 def _gate_overrides(gates: GatePolicy, overrides: dict[str, Any]) -> GatePolicy:
@@ -102,8 +172,14 @@ def _gate_overrides(gates: GatePolicy, overrides: dict[str, Any]) -> GatePolicy:
     return msgspec.structs.replace(gates, **overrides)
 
 
-def resolve_policy(tier: str, profile: str, overrides: dict[str, Any] | None = None) -> Policy:
-    """Resolve a tier and profile (plus optional numeric gate overrides) into the full policy."""
+def resolve_policy(
+    tier: str,
+    profile: str,
+    overrides: dict[str, Any] | None = None,
+    guard_overrides: dict[str, dict[str, Any]] | None = None,
+) -> Policy:
+    """Resolve a tier and profile (plus optional numeric gate overrides and guard settings such as
+    {"spectral": {"mode": "gate"}}) into the full policy."""
     if tier not in TIERS:
         raise UsageError("E202", f"unknown tier '{tier}'", f"use one of: {', '.join(TIERS)}")
     if profile not in PROFILES:
@@ -119,8 +195,8 @@ def resolve_policy(tier: str, profile: str, overrides: dict[str, Any] | None = N
         replicates=replicates,
         min_windows=min_windows,
         enforce_floors=profile != "dev",
-        guards=_GUARDS[tier],
-        overrides=overrides,
+        guards=_guard_overrides(_guard_table(tier), guard_overrides or {}),
+        overrides={**overrides, **({"guards": guard_overrides} if guard_overrides else {})},
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from invarlock.domain.model import ModelIdentity, TensorCensus, WindowScore
+from invarlock.domain.model import ActivationStats, ModelIdentity, TensorCensus, WindowScore
 from invarlock.domain.windows import TokenWindow
 
 from .corpus import Tokenizer
@@ -51,6 +52,26 @@ class LoadedModel(Protocol):
 
     def census(self) -> TensorCensus:
         """Structural facts about every parameter (names, dtypes, shapes, finiteness, all-zero) and ties."""
+        ...
+
+    def variance_taps(self) -> list[str]:
+        """Weight names of the FFN output modules the variance guard taps (architecture rules), in order."""
+        ...
+
+    def activation_stats(
+        self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
+    ) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
+        """Score `windows` (as `score` does) while summing the outputs of the modules owning `weights`
+        (pre-residual, float64 sums). Returns the statistics keyed by weight name and the window scores."""
+        ...
+
+    def scale_weights(self, factors: Mapping[str, float]) -> None:
+        """Set each named weight to its original value times its factor; weights scaled before and absent
+        from `factors` return to their original values (so `{}` undoes every scaling bit for bit)."""
+        ...
+
+    def export(self, directory: str | Path) -> Path:
+        """Write the model as it is now (safetensors weights, config and tokenizer) to `directory`."""
         ...
 
 

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import CorpusInfo, EditOutcome, ModelIdentity, TensorCensus, TensorInfo, WindowScore
+from invarlock.domain.model import (
+    ActivationStats,
+    CorpusInfo,
+    EditOutcome,
+    ModelIdentity,
+    TensorCensus,
+    TensorInfo,
+    WindowScore,
+)
 from invarlock.domain.windows import TokenWindow
 
 VOCAB = 997
@@ -28,6 +36,13 @@ class FakeTokenizer:
 
     def digest(self) -> str:
         return hashlib.sha256(self.flavour.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FakeMatrix:
+    name: str
+    family: str
+    array: np.ndarray
 
 
 @dataclass
@@ -66,8 +81,35 @@ class FakeModel:
                 progress(1)
             yield WindowScore(window_id=w.window_id, tokens_scored=len(w.tokens) - 1, nll_sum=nll)
 
-    def matrices(self) -> Iterator[object]:
-        return iter(())
+    originals: dict[str, np.ndarray] = field(default_factory=dict)
+    tapped: list[tuple[int, ...]] = field(default_factory=list)
+
+    def matrices(self) -> Iterator[FakeMatrix]:
+        for name, array in sorted(self.weights.items()):
+            if array.ndim == 2:
+                yield FakeMatrix(name=name, family="ffn" if "ffn" in name else "other", array=array.copy())
+
+    def variance_taps(self) -> list[str]:
+        return sorted(n for n in self.weights if n.endswith("down"))
+
+    def activation_stats(self, windows, weights, progress=None):  # type: ignore[no-untyped-def]
+        """Output values behave like N(0, (mean |W|)^2): count = tokens, sum = 0, sum_sq = count * scale^2."""
+        scores = list(self.score(windows, progress))
+        self.tapped.append(tuple(w.window_id for w in windows))
+        count = sum(len(w.tokens) for w in windows)
+        stats = {
+            w: ActivationStats(count=count, sum=0.0, sum_sq=count * float(np.abs(self.weights[w]).mean()) ** 2)
+            for w in weights
+        }
+        return stats, scores
+
+    def scale_weights(self, factors: Mapping[str, float]) -> None:
+        for name in sorted(set(self.originals) | set(factors)):
+            original = self.originals.setdefault(name, self.weights[name].copy())
+            self.weights[name] = original * np.float32(factors.get(name, 1.0)) if name in factors else original.copy()
+
+    def export(self, directory):  # type: ignore[no-untyped-def]
+        raise AssertionError("the fake model cannot be exported")
 
     def census(self) -> TensorCensus:
         infos = tuple(

@@ -80,7 +80,7 @@ def test_seed_schema_sections_are_accepted():
             },
             "edit": {"name": "quant_rtn", "plan": {"bits": 8}},
             "eval": {"metric": {"kind": "ppl_causal"}},
-            "guards": {"order": ["invariants", "invariants"], "invariants": {}},
+            "guards": {"order": ["invariants", "spectral", "invariants"], "spectral": {"mode": "gate"}},
             "auto": {"tier": "balanced"},
             "output": {"dir": "out"},
         },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 import pytest
 from invarlock.domain import certificate as c
@@ -64,18 +66,19 @@ _MODEL = c.ModelSection(
 )
 _PAIR = c.PairingSection(match_fraction=1.0, overlap_fraction=0.0, paired_windows=400, reason=None)
 _GUARDS = {"invariants": {"mode": "gate", "verdict": "pass"}}
+_evaluate = functools.partial(gates.evaluate, order=["invariants", "invariants"], overhead=None)
 
 
 @pytest.mark.parametrize(("upper", "verdict"), [(1.10, "PASS"), (1.1000001, "FAIL"), (1.15, "FAIL")])
 def test_balanced_gate_uses_the_upper_ci_bound(upper, verdict):
-    flags, v = gates.evaluate(_pm(upper), _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "ci"))
+    flags, v = _evaluate(_pm(upper), _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "ci"))
     assert v.status == verdict
     assert flags["primary_metric_acceptable"] is (verdict == "PASS")
     assert flags["guard_overhead_acceptable"] == "not_applicable"
 
 
 def test_missing_final_arm_and_missing_guard_fail_never_pass():
-    flags, v = gates.evaluate(
+    flags, v = _evaluate(
         _pm(1.0, preview_ratio=2.5, final=False), _PAIR, {}, _MODEL, _MODEL, resolve_policy("balanced", "ci")
     )
     assert flags["catastrophe"] is True
@@ -86,13 +89,13 @@ def test_missing_final_arm_and_missing_guard_fail_never_pass():
 
 def test_tokenizer_mismatch_fails_pairing():
     other = msgspec.structs.replace(_MODEL, tokenizer_sha256="u")
-    flags, _ = gates.evaluate(_pm(1.0), _PAIR, _GUARDS, _MODEL, other, resolve_policy("balanced", "ci"))
+    flags, _ = _evaluate(_pm(1.0), _PAIR, _GUARDS, _MODEL, other, resolve_policy("balanced", "ci"))
     assert flags["pairing_ok"] is False
 
 
 def test_token_floor_applies_under_ci_but_not_dev():
     pm = msgspec.structs.replace(_pm(1.0), final=msgspec.structs.replace(_pm(1.0).final, tokens=1000))
-    ci_flags, _ = gates.evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "ci"))
-    dev_flags, _ = gates.evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "dev"))
+    ci_flags, _ = _evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "ci"))
+    dev_flags, _ = _evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "dev"))
     assert ci_flags["primary_metric_acceptable"] is False
     assert dev_flags["primary_metric_acceptable"] is True

@@ -1,0 +1,140 @@
+"""The guard chain (GUARDS.md): each guard of the configured order, recorded as one GuardEvaluated event.
+
+Weight guards measure baseline and subject matrices side by side; the variance guard taps activations on
+the calibration arm. Repairs (spectral caps in repair mode, VE scales) are applied to the subject through
+`LoadedModel.scale_weights` and re-applied from the recorded outcomes when a run resumes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from invarlock.domain import events as ev
+from invarlock.domain.errors import AbortError
+from invarlock.domain.guards import chain, rmt, spectral
+from invarlock.domain.guards.spectrum import MatrixMeasure, measure
+from invarlock.domain.model import TensorCensus
+from invarlock.domain.policy import Policy
+from invarlock.ports.model import LoadedModel, NamedMatrix
+from invarlock.ports.ui import Progress
+
+from .recorder import RunRecorder
+
+
+@dataclass
+class ChainContext:
+    """What the guards of one run share: models, recorder, policy, window rows and the measurement cache."""
+
+    recorder: RunRecorder
+    models: dict[str, LoadedModel]
+    policy: Policy
+    rows: dict[int, np.ndarray]
+    progress: Progress
+    base_census: TensorCensus | None = None
+    repairs: dict[str, float] = field(default_factory=dict)
+    measures: dict[str, tuple[str, MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
+
+    def apply_repairs(self, more: dict[str, float]) -> None:
+        if more:
+            self.repairs = chain.compose(self.repairs, more)
+            self.models["subject"].scale_weights(self.repairs)
+            for name in more:
+                self.measures.pop(name, None)
+
+
+def phase_of(name: str, position: int) -> str:
+    """Invariants run first ("pre", baseline health) and last ("post", subject vs baseline); every other
+    guard compares the subject with the baseline ("compare")."""
+    if name == "invariants":
+        return "pre" if position == 0 else "post"
+    return "compare"
+
+
+def run_chain(order: list[str], ctx: ChainContext, runners: dict[str, Callable[[ChainContext, str], None]]) -> None:
+    """Run every guard of `order` not recorded yet; re-apply the repairs of those already recorded."""
+    for position, name in enumerate(order):
+        phase = phase_of(name, position)
+        state = ctx.recorder.state
+        assert state is not None
+        done = [g for g in state.guards if g.guard == name and g.phase == phase]
+        if done:
+            ctx.apply_repairs(chain.repairs_of(name, done[0].outcome))
+            continue
+        runners[name](ctx, phase)
+
+
+def record_measured(ctx: ChainContext, guard: str, measurements: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Derive the outcome under the run's policy and record it; returns the outcome."""
+    state = ctx.recorder.state
+    assert state is not None and state.windows is not None
+    outcome = chain.derive(
+        guard, measurements, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.windows.plan_digest
+    )
+    ctx.recorder.record(
+        ev.GuardEvaluated(
+            guard=guard,
+            phase="compare",
+            mode=ctx.policy.guards[guard]["mode"],
+            verdict=outcome["verdict"],
+            checks=[],
+            seconds=round(seconds, 6),
+            measurements=measurements,
+            outcome=outcome,
+        )
+    )
+    return outcome
+
+
+def pairs(ctx: ChainContext) -> Iterator[tuple[NamedMatrix, NamedMatrix]]:
+    """Baseline and subject matrices side by side; they must agree in name, order and shape."""
+    try:
+        for base, subj in zip(ctx.models["baseline"].matrices(), ctx.models["subject"].matrices(), strict=True):
+            if base.name != subj.name or base.array.shape != subj.array.shape:
+                raise _mismatch(f"baseline {base.name} {base.array.shape}, subject {subj.name} {subj.array.shape}")
+            yield base, subj
+    except ValueError as exc:  # zip(strict=True): one model has more matrices
+        raise _mismatch("the models have different numbers of matrices") from exc
+
+
+def _mismatch(detail: str) -> AbortError:
+    return AbortError("E002", f"weight matrices differ: {detail}", "certify a subject with the baseline's architecture")
+
+
+def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, MatrixMeasure]]:
+    """(name, family, baseline measure, subject measure) for every 2-D weight, measured once per run;
+    a subject matrix equal to the baseline's bit for bit reuses the baseline's measurement."""
+    settings = ctx.policy.guards["spectral"]
+    if not ctx.measures:
+        for base, subj in pairs(ctx):
+            m_b = _measure(base.array, settings)
+            same = np.array_equal(base.array, subj.array)
+            ctx.measures[base.name] = (base.family, m_b, m_b if same else _measure(subj.array, settings))
+    elif any(name not in ctx.measures for name in ctx.repairs):
+        for base, subj in pairs(ctx):
+            if base.name not in ctx.measures:
+                ctx.measures[base.name] = (base.family, _measure(base.array, settings), _measure(subj.array, settings))
+    if not ctx.measures:
+        raise AbortError("E402", "the models have no 2-D weight matrices to measure", "check the adapter")
+    return [(name, fam, b, s) for name, (fam, b, s) in ctx.measures.items()]
+
+
+def _measure(array: np.ndarray, settings: dict[str, Any]) -> MatrixMeasure:
+    return measure(
+        array, tol=settings["power_tol"], max_iter=settings["power_max_iter"], exact_max_dim=settings["exact_max_dim"]
+    )
+
+
+def run_spectral(ctx: ChainContext, _phase: str) -> None:
+    t0 = time.perf_counter()
+    rows = [spectral.measurement(n, f, b, s) for n, f, b, s in measured_matrices(ctx)]
+    outcome = record_measured(ctx, "spectral", {"matrices": rows}, time.perf_counter() - t0)
+    ctx.apply_repairs(chain.repairs_of("spectral", outcome))
+
+
+def run_rmt(ctx: ChainContext, _phase: str) -> None:
+    t0 = time.perf_counter()
+    rows = [rmt.measurement(n, f, b, s) for n, f, b, s in measured_matrices(ctx)]
+    record_measured(ctx, "rmt", {"matrices": rows}, time.perf_counter() - t0)
