@@ -106,7 +106,7 @@ def _mismatch(detail: str) -> AbortError:
 def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, MatrixMeasure]]:
     """(name, family, baseline measure, subject measure) for every 2-D weight, measured once per run;
     a subject matrix equal to the baseline's bit for bit reuses the baseline's measurement."""
-    settings = ctx.policy.guards["spectral"]
+    settings = ctx.policy
     if not ctx.measures:
         for base, subj in pairs(ctx):
             m_b = _measure(base.array, settings)
@@ -121,9 +121,14 @@ def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, 
     return [(name, fam, b, s) for name, (fam, b, s) in ctx.measures.items()]
 
 
-def _measure(array: np.ndarray, settings: dict[str, Any]) -> MatrixMeasure:
+def _measure(array: np.ndarray, policy: Policy) -> MatrixMeasure:
+    spectral, rmt_ = policy.guards["spectral"], policy.guards["rmt"]
     return measure(
-        array, tol=settings["power_tol"], max_iter=settings["power_max_iter"], exact_max_dim=settings["exact_max_dim"]
+        array,
+        tol=spectral["power_tol"],
+        max_iter=spectral["power_max_iter"],
+        exact_max_dim=rmt_["exact_max_dim"],
+        tw_quantile=rmt_["outlier_tw_quantile"],
     )
 
 

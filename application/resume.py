@@ -20,7 +20,7 @@ from .replay import read_stream
 from .services import Services
 
 
-def resume_run(run_id: str, svc: Services) -> CertifyOutcome:
+def resume_run(run_id: str, svc: Services, export: str | None = None) -> CertifyOutcome:
     """Finish `run_id`: reload the models and data it recorded, check they are the same, score the rest.
 
     Raises:
@@ -37,7 +37,7 @@ def resume_run(run_id: str, svc: Services) -> CertifyOutcome:
     _require_resumable(state, svc)
     request, policy = request_of(state)
     try:
-        return _continue(request, policy, recorder, svc)
+        return _continue(request, policy, recorder, svc, export)
     except InvarlockError as exc:
         recorder.record(ev.RunFailed(failed_at=svc.clock(), code=exc.code, message=exc.message))
         raise
@@ -72,7 +72,9 @@ def request_of(state: RunState) -> tuple[CertifyRequest, Policy]:
     return request, policy
 
 
-def _continue(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
+def _continue(
+    req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services, export: str | None
+) -> CertifyOutcome:
     models = load_models(req, svc, lambda event, what: _same_or_record(recorder, event, what))
     state = recorder.state
     assert state is not None
@@ -80,7 +82,7 @@ def _continue(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: S
     rows = _replan(req, policy, recorder, models, svc)
     ctx = ChainContext(recorder=recorder, models=models, policy=policy, rows=rows, progress=svc.progress)
     run_chain(req.config.guards.order, ctx, RUNNERS)  # recorded guards are skipped, their repairs re-applied
-    return finish_scoring(ctx, svc)
+    return finish_scoring(ctx, svc, export=export)
 
 
 def _replan(

@@ -41,6 +41,13 @@ def common_options(fn: Any) -> Any:
         click.option(
             "--sign-key", type=click.Path(), default=None, help="Ed25519 private key (invarlock keygen) to sign with"
         ),
+        click.option(
+            "--export",
+            "export_dir",
+            type=click.Path(),
+            default=None,
+            help="write the subject as certified (with any guard repair, e.g. VE scales) as safetensors to DIR",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -55,7 +62,9 @@ def _override_model(model: ModelConfig, device: str | None, dtype: str | None, *
 def _execute(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> None:
     profile = opts["profile"] or cfg.profile or "ci"
     tier = opts["tier"] or cfg.auto.tier
-    request = CertifyRequest(command=command, config=cfg, subject=subject, tier=tier, profile=profile)
+    request = CertifyRequest(
+        command=command, config=cfg, subject=subject, tier=tier, profile=profile, export=opts["export_dir"]
+    )
     outcome = certify_edit(request, _services(opts))
     _finish(outcome, cfg.output.dir, opts)
 
@@ -82,7 +91,7 @@ def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
             f"--resume continues a run with its recorded settings; {', '.join(clashing)} cannot change them",
             f"drop {', '.join(clashing)}",
         )
-    outcome = resume_run(run_id, _services(opts))
+    outcome = resume_run(run_id, _services(opts), export=opts["export_dir"])
     _finish(outcome, str(outcome.certificate.provenance.config["output"]["dir"]), opts)
 
 
@@ -124,6 +133,9 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
     for failed in cert.verdict.failed:
         click.echo(f"  failed {failed.flag}: {failed.reason}")
     click.echo(f"Certificate: {path}")
+    if opts["export_dir"] and cert.status == "completed":
+        repaired = cert.guard_overhead.repaired_weights if cert.guard_overhead else []
+        click.echo(f"Subject exported: {opts['export_dir']}  ({len(repaired)} weights repaired by guards)")
     click.echo(f"Run: {outcome.run_id}  (events: {opts['events']})")
 
 

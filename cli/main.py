@@ -10,6 +10,7 @@ import click
 from invarlock.domain.errors import InvarlockError
 
 from .commands_audit import audit_cmd, events_cmd, runs_cmd
+from .commands_calibrate import calibrate_cmd
 from .commands_keygen import keygen_cmd
 from .commands_report import report_cmd
 from .commands_run import certify_cmd, run_cmd
@@ -26,7 +27,18 @@ def cli() -> None:
     """
 
 
-for command in (certify_cmd, run_cmd, verify_cmd, replay_cmd, runs_cmd, events_cmd, audit_cmd, keygen_cmd, report_cmd):
+for command in (
+    certify_cmd,
+    run_cmd,
+    calibrate_cmd,
+    verify_cmd,
+    replay_cmd,
+    runs_cmd,
+    events_cmd,
+    audit_cmd,
+    keygen_cmd,
+    report_cmd,
+):
     cli.add_command(command)
 
 

@@ -113,12 +113,12 @@ def _guard_table(tier: str) -> dict[str, dict[str, Any]]:
             "repair": False,
             "power_tol": 1e-6,
             "power_max_iter": 200,
-            "exact_max_dim": 4096,
         },
         "rmt": {
             "mode": _per_tier(tier, ("gate", "monitor", "monitor")),
             "epsilon": {family: eps * factor for family, eps in _RMT_EPSILON_BALANCED.items()},
             "k_floor": 2,
+            "outlier_tw_quantile": 4.0,
             "max_violations": _per_tier(tier, (0, 0, 2)),
             "exact_max_dim": 4096,
         },

@@ -10,7 +10,13 @@ from .spectrum import MatrixMeasure
 
 
 def _side(m: MatrixMeasure) -> dict[str, Any]:
-    return {"bulk_scale": m.bulk_scale, "edge": m.edge, "sigma": m.sigma, "outliers": m.outliers}
+    return {
+        "bulk_scale": m.bulk_scale,
+        "edge": m.edge,
+        "outlier_threshold": m.outlier_threshold,
+        "sigma": m.sigma,
+        "outliers": m.outliers,
+    }
 
 
 def measurement(name: str, family: str, base: MatrixMeasure, subj: MatrixMeasure) -> dict[str, Any]:

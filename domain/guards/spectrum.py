@@ -12,6 +12,7 @@ from scipy import integrate, optimize
 POWER_TOL = 1e-6
 POWER_MAX_ITER = 200
 EXACT_MAX_DIM = 4096
+TW_QUANTILE = 4.0
 
 
 class PowerResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,7 +102,10 @@ class MatrixMeasure(msgspec.Struct, frozen=True, kw_only=True):
     `sigma` is the largest singular value (`sigma_method` "power" or "exact" when power iteration did not
     converge within its cap); `bulk_scale` is the per-entry scale s of the Marchenko–Pastur bulk
     (`scale_method` "mp_median": the median singular value matched to the MP median; "entry_mad" for very
-    large matrices), `edge` = s(√m + √n), `outliers` = singular values above the edge."""
+    large matrices), `edge` λ₊ = s(√m + √n), and `outliers` = singular values above `outlier_threshold`,
+    the edge plus a Tracy–Widom fluctuation allowance s·q·(1/√m + 1/√n)^{1/3}/2 (q a TW1 quantile): the top
+    singular value of a pure-noise matrix fluctuates around λ₊ on that scale and exceeds λ₊ itself in
+    roughly one draw in six, which must not count as an outlier."""
 
     rows: int
     cols: int
@@ -113,22 +117,35 @@ class MatrixMeasure(msgspec.Struct, frozen=True, kw_only=True):
     scale_method: str
     spectrum_method: str
     edge: float
+    outlier_threshold: float
     outliers: int
 
 
+def outlier_threshold(scale: float, m: int, n: int, tw_quantile: float) -> float:
+    """λ₊ plus the Tracy–Widom allowance: s·(√m + √n + q·(1/√m + 1/√n)^{1/3} / 2)."""
+    allowance = tw_quantile * math.pow(1 / math.sqrt(m) + 1 / math.sqrt(n), 1 / 3) / 2
+    return float(scale * (math.sqrt(m) + math.sqrt(n) + allowance))
+
+
 def measure(
-    array: np.ndarray, *, tol: float = POWER_TOL, max_iter: int = POWER_MAX_ITER, exact_max_dim: int = EXACT_MAX_DIM
+    array: np.ndarray,
+    *,
+    tol: float = POWER_TOL,
+    max_iter: int = POWER_MAX_ITER,
+    exact_max_dim: int = EXACT_MAX_DIM,
+    tw_quantile: float = TW_QUANTILE,
 ) -> MatrixMeasure:
     """Measure one 2-D weight (any orientation; it is measured on the tall orientation m ≥ n)."""
     m, n = tall(array).shape
     if n > exact_max_dim:
-        return _measure_large(np.asarray(array))
+        return _measure_large(np.asarray(array), tw_quantile)
     g = gram(array)
     power = power_sigma(g, tol=tol, max_iter=max_iter)
     values = singular_values(g)
     sigma = power.sigma if power.converged else float(values[0])
     scale = float(np.median(values)) / (math.sqrt(m) * mp_median_singular(n / m))
     edge = scale * (math.sqrt(m) + math.sqrt(n))
+    threshold = outlier_threshold(scale, m, n, tw_quantile)
     return MatrixMeasure(
         rows=m,
         cols=n,
@@ -140,11 +157,12 @@ def measure(
         scale_method="mp_median",
         spectrum_method="gram_eigvalsh",
         edge=edge,
-        outliers=int(np.count_nonzero(values > edge)),
+        outlier_threshold=threshold,
+        outliers=int(np.count_nonzero(values > threshold)),
     )
 
 
-def _measure_large(array: np.ndarray) -> MatrixMeasure:
+def _measure_large(array: np.ndarray, tw_quantile: float) -> MatrixMeasure:
     # Above EXACT_MAX_DIM a full spectrum is too costly: the bulk scale comes from the entries (robust to a
     # low-rank spike, which spreads thinly over all entries) and the top of the spectrum from Lanczos,
     # growing k until the k-th singular value falls below the edge.
@@ -155,11 +173,12 @@ def _measure_large(array: np.ndarray) -> MatrixMeasure:
     entries = w.astype(np.float64).ravel()
     scale = 1.4826 * float(np.median(np.abs(entries - np.median(entries))))
     edge = scale * (math.sqrt(m) + math.sqrt(n))
+    threshold = outlier_threshold(scale, m, n, tw_quantile)
     k, top = 8, np.zeros(0)
     v0 = _start_vector(n)
     while k < n - 1:
         top = np.sort(svds(w.astype(np.float64), k=k, v0=v0, return_singular_vectors=False))[::-1]
-        if top[-1] < edge:
+        if top[-1] < threshold:
             break
         k = min(2 * k, n - 2)
     return MatrixMeasure(
@@ -173,5 +192,6 @@ def _measure_large(array: np.ndarray) -> MatrixMeasure:
         scale_method="entry_mad",
         spectrum_method=f"lanczos_top{k}",
         edge=edge,
-        outliers=int(np.count_nonzero(top > edge)),
+        outlier_threshold=threshold,
+        outliers=int(np.count_nonzero(top > threshold)),
     )

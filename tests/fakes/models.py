@@ -72,11 +72,15 @@ class FakeModel:
     def tokenizer(self) -> FakeTokenizer:
         return FakeTokenizer(self.tokenizer_flavour)
 
+    def _scale_penalty(self) -> float:
+        """The loss grows with how far each tapped weight's scale is from 1 (its value in every fake)."""
+        return sum(abs(float(np.log(np.abs(self.weights[n]).mean()))) for n in self.variance_taps())
+
     def score(self, windows: Sequence[TokenWindow], progress=None) -> Iterator[WindowScore]:  # type: ignore[no-untyped-def]
         for w in windows:
             self.scored.append(w.window_id)
             tokens = np.asarray(w.tokens[1:], dtype=np.float64)
-            nll = float(np.sum(2.0 + (tokens % 13) / 10.0) * self.quality)
+            nll = float(np.sum(2.0 + (tokens % 13) / 10.0) * self.quality * (1.0 + self._scale_penalty()))
             if progress is not None:
                 progress(1)
             yield WindowScore(window_id=w.window_id, tokens_scored=len(w.tokens) - 1, nll_sum=nll)
@@ -184,6 +188,27 @@ class FakeScaleEdit:
             params_changed=16,
             layers_modified=1,
             modules_changed=("w",),
+            bitwidth_map={},
+        )
+
+
+@dataclass
+class FakeWeightEdit:
+    """Multiplies one named weight of the fake model by `plan['factor']`."""
+
+    name: str = "fake_weight"
+
+    def apply(self, model: FakeModel, plan: Mapping[str, object]) -> EditOutcome:
+        weight, factor = str(plan["weight"]), plan["factor"]
+        assert isinstance(factor, float)
+        model.weights[weight] = model.weights[weight] * np.float32(factor)
+        return EditOutcome(
+            name=self.name,
+            plan=dict(plan),
+            plan_digest="e" * 64,
+            params_changed=int(model.weights[weight].size),
+            layers_modified=1,
+            modules_changed=(weight,),
             bitwidth_map={},
         )
 

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.config import DatasetConfig, EditConfig, ModelConfig, RunConfig
 from invarlock.application.services import Services
 
-from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, FakeScaleEdit, words
+from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, FakeScaleEdit, FakeWeightEdit, words
+
+_VE_WEIGHTS = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ffn.3.down")
 
 
 def _clock() -> itertools.count[int]:
@@ -28,6 +31,7 @@ def loader() -> FakeLoader:
             "int8ish": FakeModel(ref="int8ish", quality=1.002),
             "broken": FakeModel(ref="broken", quality=3.0),
             "other_tok": FakeModel(ref="other_tok", tokenizer_flavour="bpe"),
+            "ve_base": FakeModel(ref="ve_base", weights={f"{n}": np.ones((4, 4), np.float32) for n in _VE_WEIGHTS}),
         }
     )
 
@@ -40,7 +44,7 @@ def services(store: InMemoryEventStore, loader: FakeLoader) -> Services:
         loader=loader,
         corpora=FakeCorpora(words(120)),
         store=store,
-        edits={"fake_scale": FakeScaleEdit()},
+        edits={"fake_scale": FakeScaleEdit(), "fake_weight": FakeWeightEdit()},
         clock=lambda: f"2026-01-01T00:00:{next(ticks):02d}.000000Z",
         new_run_id=lambda: f"run-{next(ids)}",
         environment=lambda: {"python": "test"},

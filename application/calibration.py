@@ -1,0 +1,148 @@
+"""calibrate: run a named suite of edits on one model through the real certify use case and tabulate what
+every guard said (GUARDS.md §5). Benign edits must fail no guard and no gate; each harmful edit must be
+flagged by the guard named for it, naming its matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from invarlock.domain.errors import UsageError
+
+from .calibration_rows import case_row
+from .certify import CertifyOutcome, CertifyRequest, certify_edit
+from .config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
+from .services import Services
+
+KINDS = ("benign", "harmful", "reported")
+
+
+class CalibrationCase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One edit of the suite. `edit: null` certifies the model against itself (the identical subject)."""
+
+    name: str
+    kind: str
+    edit: EditConfig | None = None
+    matrix: str | None = None
+    flagged_by: list[str] = []
+
+
+class CalibrationSuite(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The model, data, guard settings, tier and profile every case runs with, and the cases."""
+
+    model: ModelConfig = ModelConfig()
+    dataset: DatasetConfig = DatasetConfig(preview_n=30, final_n=60, calibration_n=8)
+    guards: GuardsConfig = GuardsConfig(spectral={"mode": "gate"}, rmt={"mode": "gate"}, variance={"mode": "gate"})
+    tier: str = "balanced"
+    profile: str = "dev"
+    cases: list[CalibrationCase]
+
+
+def _block(i: int, leaf: str) -> str:
+    return f"model.layers.{i}.{leaf}.weight"
+
+
+def _case(name: str, kind: str, edit: str | None, plan: dict[str, Any], flagged_by: list[str]) -> CalibrationCase:
+    return CalibrationCase(
+        name=name,
+        kind=kind,
+        edit=None if edit is None else EditConfig(name=edit, plan=plan),
+        matrix=plan.get("weight"),
+        flagged_by=flagged_by,
+    )
+
+
+# The suite of GUARDS.md §5 on the demo model (SmolLM2-135M: 30 LLaMA blocks). Middle block 15 for the
+# attention and FFN edits; the last block's down-projection for the VE case, where x0.9 moves the PPL most.
+DEMO_SUITE = CalibrationSuite(
+    model=ModelConfig(id=DEMO_MODEL),
+    cases=[
+        _case("identical", "benign", None, {}, []),
+        _case("int8", "benign", "quant_rtn", {"bits": 8, "scope": "all"}, []),
+        _case(
+            "attn_scale3",
+            "harmful",
+            "scale_weight",
+            {"weight": _block(15, "self_attn.o_proj"), "factor": 3.0},
+            ["spectral"],
+        ),
+        _case(
+            "ffn_scale1.5",
+            "harmful",
+            "scale_weight",
+            {"weight": _block(15, "mlp.down_proj"), "factor": 1.5},
+            ["spectral"],
+        ),
+        _case(
+            "top8_removed",
+            "harmful",
+            "remove_top_singular",
+            {"weight": _block(15, "self_attn.q_proj"), "k": 8},
+            ["spectral", "rmt"],
+        ),
+        _case(
+            "down_scale0.9",
+            "harmful",
+            "scale_weight",
+            {"weight": _block(29, "mlp.down_proj"), "factor": 0.9},
+            ["variance"],
+        ),
+        _case(
+            "noise10",
+            "reported",
+            "gaussian_noise",
+            {"weight": _block(15, "mlp.up_proj"), "rms_fraction": 0.1, "seed": 0},
+            [],
+        ),
+    ],
+)
+
+
+def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
+    """Validate a decoded suite file. Raises UsageError E201 naming the file and the problem."""
+    try:
+        suite = msgspec.convert(data, CalibrationSuite)
+    except msgspec.ValidationError as exc:
+        raise UsageError("E201", f"{source}: {exc}", "see docs/assurance/guards.md for the suite format") from exc
+    for case in suite.cases:
+        if case.kind not in KINDS:
+            raise UsageError("E201", f"{source}: case {case.name} has kind {case.kind!r}", f"use {', '.join(KINDS)}")
+        if case.kind == "harmful" and (not case.flagged_by or case.matrix is None):
+            raise UsageError("E201", f"{source}: harmful case {case.name} needs flagged_by and matrix", "add them")
+    return suite
+
+
+def run_suite(
+    suite: CalibrationSuite, svc: Services, on_case: Callable[[dict[str, Any], CertifyOutcome], None] | None = None
+) -> list[dict[str, Any]]:
+    """Certify every case (each its own recorded run) and return one table row per case; `on_case(row,
+    outcome)` sees each case as soon as it is certified."""
+    rows = []
+    for case in suite.cases:
+        cfg = RunConfig(model=suite.model, dataset=suite.dataset, edit=case.edit, guards=suite.guards)
+        subject = suite.model if case.edit is None else None
+        request = CertifyRequest(
+            command="calibrate", config=cfg, subject=subject, tier=suite.tier, profile=suite.profile
+        )
+        outcome = certify_edit(request, svc)
+        rows.append(case_row(case.name, case.kind, case.matrix, case.flagged_by, outcome))
+        if on_case is not None:
+            on_case(rows[-1], outcome)
+    return rows
+
+
+def problems(rows: list[dict[str, Any]]) -> list[str]:
+    """Where the suite contradicts its expectations: a benign case failing a guard or gate, a harmful case
+    its named guard did not flag (by matrix name)."""
+    out = []
+    for row in rows:
+        if row["kind"] == "benign":
+            failing = [g for g, s in row["guards"].items() if s["verdict"] != "pass"]
+            if failing or row["verdict"] != "PASS":
+                out.append(f"benign {row['case']}: verdict {row['verdict']}, guards failing: {failing or 'none'}")
+        if row["kind"] == "harmful":
+            missed = [g for g in row["flagged_by"] if row["matrix"] not in row["guards"][g]["flagged"]]
+            if missed:
+                out.append(f"harmful {row['case']}: {', '.join(missed)} did not flag {row['matrix']}")
+    return out

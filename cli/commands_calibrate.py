@@ -1,0 +1,60 @@
+"""`invarlock calibrate`: the guard calibration table of GUARDS.md §5, measured with the real certify path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+from invarlock.application.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
+from invarlock.application.calibration_rows import markdown
+from invarlock.application.certify import CertifyOutcome
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK
+
+from .bootstrap import DEFAULT_EVENTS, build_services
+from .commands_run import write_certificate
+from .config_file import read_yaml
+from .progress import make_progress
+
+
+def _suite(path: str | None, tier: str | None, profile: str | None) -> CalibrationSuite:
+    suite = DEMO_SUITE if path is None else parse_suite(read_yaml(path), source=path)
+    changes = {k: v for k, v in {"tier": tier, "profile": profile}.items() if v is not None}
+    return msgspec.structs.replace(suite, **changes)
+
+
+@click.command("calibrate")
+@click.option("--suite", type=click.Path(), default=None, help="suite YAML (default: the demo suite, GUARDS.md §5)")
+@click.option("--out", "out_dir", type=click.Path(), default="calibration", show_default=True, help="output folder")
+@click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
+@click.option("--tier", default=None, help="override the suite's tier")
+@click.option("--profile", type=click.Choice(["dev", "ci", "release"]), default=None, help="override its profile")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+def calibrate_cmd(
+    suite: str | None, out_dir: str, events: str, tier: str | None, profile: str | None, quiet: bool
+) -> None:
+    """Certify each edit of a suite and write calibration.json, calibration.md and one certificate per case.
+
+    Exits 1 when a benign edit fails a guard or gate, or a harmful edit is not flagged by its named guard."""
+    chosen = _suite(suite, tier, profile)
+    out = Path(out_dir)
+    svc = build_services(events=events, progress=make_progress(quiet))
+
+    def on_case(row: dict[str, Any], outcome: CertifyOutcome) -> None:
+        write_certificate(outcome, str(out / row["case"]))
+        flagged = {g: s["flagged"] for g, s in row["guards"].items() if s["flagged"]}
+        click.echo(f"{row['case']}: ratio {row['ratio']}, verdict {row['verdict']}, flagged {flagged or 'nothing'}")
+
+    rows = run_suite(chosen, svc, on_case)
+    found = problems(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    document = {"suite": msgspec.to_builtins(chosen), "rows": rows, "problems": found}
+    (out / "calibration.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    header = f"Calibration of {chosen.model.id} at {chosen.tier}/{chosen.profile}"
+    (out / "calibration.md").write_text(markdown(rows, f"### {header}"), encoding="utf-8")
+    for problem in found:
+        click.echo(f"  expectation not met: {problem}", err=True)
+    click.echo(f"Calibration table: {out / 'calibration.md'}")
+    raise click.exceptions.Exit(EXIT_GATES_FAILED if found else EXIT_OK)
