@@ -55,10 +55,43 @@ def _checks_table(guard: str, phase: str, checks: Any) -> Table:
     return Table(f"{guard} · {phase} checks", headers, [[text(row.get(h)) for h in headers] for row in rows])
 
 
+def _rows_table(title: str, rows: Any) -> Table:
+    """A table of a list of dicts (columns: the union of their keys, sorted)."""
+    items = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    headers = sorted({key for row in items for key in row})
+    return Table(title, headers, [[text(row.get(h)) for h in headers] for row in items])
+
+
+_MEASURED_TABLES = ("violations", "top", "ab")
+
+
+def _measured_tables(guard: str, section: dict[str, Any]) -> list[Table]:
+    """A measured guard: summary, per-family table, violations (and the top matrices / VE scales)."""
+    skip = {"measurements", "families", "scales", *_MEASURED_TABLES}
+    count = len(next(iter(section.get("measurements", {}).values()), []) or [])
+    summary = [(k, v) for k, v in sorted(section.items()) if k not in skip]
+    summary.append(("recorded measurements", f"{count} rows (in the certificate, re-derived by verify)"))
+    families = section.get("families")
+    family_rows = [{"family": f, **v} for f, v in sorted(families.items())] if isinstance(families, dict) else []
+    tables = [_kv(f"Guard {guard}", summary), _rows_table(f"{guard} · per family", family_rows)]
+    tables.append(_rows_table(f"{guard} · violations", section.get("violations")))
+    if guard == "spectral":
+        tables.append(_rows_table("spectral · top matrices by |z|", section.get("top")))
+    if guard == "variance":
+        scales = [r for r in section.get("scales", []) if isinstance(r, dict) and r.get("kept")]
+        tables.append(_rows_table("variance · proposed scales", scales))
+        tables.append(_kv("variance · A/B gate", sorted((section.get("ab") or {}).items())))
+    return tables
+
+
 def guard_tables(cert: c.Certificate) -> list[Table]:
-    """Per guard: its mode/verdict/other summary fields, then each phase's verdict and checks table."""
+    """Per guard: its mode/verdict/other summary fields, then each phase's verdict and checks table
+    (measured guards: summary, per-family table, violations)."""
     tables: list[Table] = []
     for guard, section in sorted(cert.guards.items()):
+        if "measurements" in section:
+            tables += _measured_tables(guard, section)
+            continue
         phases = section.get("phases")
         phases = phases if isinstance(phases, dict) else {}
         summary = [(k, v) for k, v in sorted(section.items()) if k != "phases"]
@@ -67,6 +100,20 @@ def guard_tables(cert: c.Certificate) -> list[Table]:
         for name, phase in phases.items():
             if isinstance(phase, dict):
                 tables.append(_checks_table(guard, name, phase.get("checks")))
+    if cert.guard_overhead is not None:
+        o = cert.guard_overhead
+        tables.append(
+            _kv(
+                "Guard overhead (PPL guarded / bare, final arm)",
+                [
+                    ("ratio", o.ratio),
+                    ("limit", o.limit),
+                    ("bare PPL", o.bare_ppl),
+                    ("guarded PPL", o.guarded_ppl),
+                    ("repaired weights", ", ".join(o.repaired_weights)),
+                ],
+            )
+        )
     return tables
 
 

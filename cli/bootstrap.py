@@ -72,18 +72,20 @@ def build_services(
     store: EventStore | None = None,
     signer: Signer | None = None,
 ) -> Services:
-    """Everything certify/run need: the HF loader, local corpora, quant_rtn and the DuckDB store."""
+    """Everything certify/run need: the HF loader, local corpora, the built-in edits (quant_rtn and the
+    diagnostic edits of the calibration suite) and the DuckDB store."""
     from invarlock.adapters.corpus_resolver import LocalCorpusResolver
     from invarlock.adapters.environment import runtime_environment
     from invarlock.adapters.hf_loader import HFModelLoader
     from invarlock.adapters.quant_rtn import QuantRTNEdit
+    from invarlock.adapters.weight_edits import DIAGNOSTIC_EDITS
 
-    edit = QuantRTNEdit()
+    edits = {e.name: e for e in (QuantRTNEdit(), *DIAGNOSTIC_EDITS)}
     return Services(
         loader=HFModelLoader(),
         corpora=LocalCorpusResolver(),
         store=store if store is not None else open_store(events),
-        edits={edit.name: edit},
+        edits=edits,
         clock=utc_now,
         new_run_id=new_run_id,
         environment=runtime_environment,
