@@ -68,6 +68,8 @@ EVENT_VIEWS: dict[str, list[Column]] = {
         ("verdict", "$.verdict", "VARCHAR"),
         ("seconds", "$.seconds", "DOUBLE"),
         ("checks", "$.checks", "JSON"),
+        ("measurements", "$.measurements", "JSON"),
+        ("outcome", "$.outcome", "JSON"),
     ],
     "preview_assessed": [
         ("ratio", "$.ratio", "DOUBLE"),

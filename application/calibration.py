@@ -78,7 +78,7 @@ DEMO_SUITE = CalibrationSuite(
             "top8_removed",
             "harmful",
             "remove_top_singular",
-            {"weight": _block(15, "self_attn.q_proj"), "k": 8},
+            {"weight": _block(15, "self_attn.k_proj"), "k": 8},
             ["spectral", "rmt"],
         ),
         _case(

@@ -142,7 +142,10 @@ def measure(
     g = gram(array)
     power = power_sigma(g, tol=tol, max_iter=max_iter)
     values = singular_values(g)
-    sigma = power.sigma if power.converged else float(values[0])
+    # A start vector that happens to be another singular vector "converges" to the wrong value; the full
+    # spectrum is at hand, so power iteration's answer is only kept when it is the largest singular value.
+    use_power = power.converged and abs(power.sigma - float(values[0])) <= 10 * tol * float(values[0])
+    sigma = power.sigma if use_power else float(values[0])
     scale = float(np.median(values)) / (math.sqrt(m) * mp_median_singular(n / m))
     edge = scale * (math.sqrt(m) + math.sqrt(n))
     threshold = outlier_threshold(scale, m, n, tw_quantile)
@@ -150,7 +153,7 @@ def measure(
         rows=m,
         cols=n,
         sigma=sigma,
-        sigma_method="power" if power.converged else "exact",
+        sigma_method="power" if use_power else "exact",
         iterations=power.iterations,
         residual=power.residual,
         bulk_scale=scale,

@@ -152,3 +152,23 @@ def test_verify_catches_an_altered_guard_measurement_even_when_resealed(services
     report = verify_certificate(forged)
     assert not report.ok and report.exit_code == 3
     assert any(ch.name == "guard:spectral" and not ch.ok for ch in report.checks)
+
+
+def test_spectral_repair_mode_caps_the_grown_matrix_and_the_overhead_gate_applies(services):
+    cert = certify_edit(_shrink(1.5, spectral={"repair": True}), services).certificate
+    spectral = cert.guards["spectral"]
+    assert spectral["repairs"] == {DOWN: pytest.approx(1.1 / 1.5)}  # σ_s back to σ_b·(1 + deadband)
+    assert cert.guard_overhead is not None and DOWN in cert.guard_overhead.repaired_weights
+    assert cert.validation["guard_overhead_acceptable"] is (cert.guard_overhead.ratio <= 1.01)
+    assert verify_certificate(cert).ok
+
+
+def test_a_stricter_recipient_re_derives_guard_verdicts_under_its_own_policy(services):
+    from invarlock.domain.policy import resolve_policy
+
+    cert = certify_edit(_shrink(0.95), services).certificate  # balanced: spectral flags it, in monitor mode
+    assert cert.validation["spectral_stable"] is False and cert.verdict.status == "PASS"
+    report = verify_certificate(cert, recipient=resolve_policy("conservative", "dev"))  # spectral gates there
+    recipient = next(ch for ch in report.checks if ch.name == "recipient_policy")
+    assert not recipient.ok and "spectral_stable" in recipient.detail and DOWN in recipient.detail
+    assert report.exit_code == 1
