@@ -34,25 +34,32 @@ def issued(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path]:
     return cert, db
 
 
+def _scored(con: duckdb.DuckDBPyConnection) -> int:
+    """Sequence number of the run's first windows_scored event (the one the tampering cases alter)."""
+    return int(con.execute("SELECT min(seq) FROM events WHERE type = 'windows_scored'").fetchone()[0])
+
+
 def _edit_payload(con: duckdb.DuckDBPyConnection) -> None:
-    payload = json.loads(con.execute("SELECT payload FROM events WHERE seq = 7").fetchone()[0])
+    seq = _scored(con)
+    payload = json.loads(con.execute("SELECT payload FROM events WHERE seq = ?", [seq]).fetchone()[0])
     payload["rows"][0]["nll_sum"] += 1e-6
-    con.execute("UPDATE events SET payload = ? WHERE seq = 7", [json.dumps(payload)])
+    con.execute("UPDATE events SET payload = ? WHERE seq = ?", [json.dumps(payload), seq])
 
 
 def _delete(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("DELETE FROM events WHERE seq = 7")
+    con.execute("DELETE FROM events WHERE seq = ?", [_scored(con)])
 
 
 def _reorder(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("UPDATE events SET seq = -1 WHERE seq = 7")
-    con.execute("UPDATE events SET seq = 7 WHERE seq = 8")
-    con.execute("UPDATE events SET seq = 8 WHERE seq = -1")
+    seq = _scored(con)
+    con.execute("UPDATE events SET seq = -1 WHERE seq = ?", [seq])
+    con.execute("UPDATE events SET seq = ? WHERE seq = ?", [seq, seq + 1])
+    con.execute("UPDATE events SET seq = ? WHERE seq = -1", [seq + 1])
 
 
 def _append_forged(con: duckdb.DuckDBPyConnection) -> None:
     seq, head = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-    payload = con.execute("SELECT payload FROM events WHERE seq = 7").fetchone()[0].encode()  # a real-looking one
+    payload = con.execute("SELECT payload FROM events WHERE seq = ?", [_scored(con)]).fetchone()[0].encode()
     forged = chain_hash(head, "windows_scored", 1, payload)  # a forger can extend an unkeyed chain correctly
     con.execute(
         "INSERT INTO events SELECT run_id, ?, 'windows_scored', 1, ?, recorded_at, ?, ? FROM events WHERE seq = ?",
@@ -61,9 +68,9 @@ def _append_forged(con: duckdb.DuckDBPyConnection) -> None:
 
 
 CASES: dict[str, tuple[Tamper, str]] = {
-    "edited payload": (_edit_payload, "event seq 7 (windows_scored): hash does not match its payload"),
-    "deleted event": (_delete, "expected seq 7"),
-    "reordered events": (_reorder, "event seq 7"),
+    "edited payload": (_edit_payload, "event seq {seq} (windows_scored): hash does not match its payload"),
+    "deleted event": (_delete, "expected seq {seq}"),
+    "reordered events": (_reorder, "event seq {seq}"),
     "appended forged event": (_append_forged, "continues after its certificate"),
 }
 
@@ -74,6 +81,7 @@ def test_an_altered_event_file_fails_verify_naming_the_link(issued: tuple[Path, 
     assert run_cli("verify", cert, "--events", db)[0] == 0
     tamper, named = CASES[case]
     with duckdb.connect(str(db)) as con:
+        named = named.format(seq=_scored(con))
         tamper(con)
     code, out, err = run_cli("verify", cert, "--events", db, "--json")
     report = json.loads(out)
