@@ -106,16 +106,16 @@ def _mismatch(detail: str) -> AbortError:
 def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, MatrixMeasure]]:
     """(name, family, baseline measure, subject measure) for every 2-D weight, measured once per run;
     a subject matrix equal to the baseline's bit for bit reuses the baseline's measurement."""
-    settings = ctx.policy
-    if not ctx.measures:
-        for base, subj in pairs(ctx):
-            m_b = _measure(base.array, settings)
-            same = np.array_equal(base.array, subj.array)
-            ctx.measures[base.name] = (base.family, m_b, m_b if same else _measure(subj.array, settings))
-    elif any(name not in ctx.measures for name in ctx.repairs):
-        for base, subj in pairs(ctx):
-            if base.name not in ctx.measures:
-                ctx.measures[base.name] = (base.family, _measure(base.array, settings), _measure(subj.array, settings))
+    if not ctx.measures or any(name not in ctx.measures for name in ctx.repairs):
+        measures = {}
+        for base, subj in pairs(ctx):  # in model order; repaired matrices were dropped from the cache
+            cached = ctx.measures.get(base.name)
+            if cached is None:
+                m_b = _measure(base.array, ctx.policy)
+                same = np.array_equal(base.array, subj.array)
+                cached = (base.family, m_b, m_b if same else _measure(subj.array, ctx.policy))
+            measures[base.name] = cached
+        ctx.measures = measures
     if not ctx.measures:
         raise AbortError("E402", "the models have no 2-D weight matrices to measure", "check the adapter")
     return [(name, fam, b, s) for name, (fam, b, s) in ctx.measures.items()]
