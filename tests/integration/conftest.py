@@ -43,3 +43,19 @@ def editable_demo_model(demo_model: Any) -> Any:
 
     module = copy.deepcopy(demo_model.module)
     return HFCausalModel(module, demo_model.tokenizer().inner, ref=DEMO_REF)
+
+
+@pytest.fixture(scope="session")
+def tiny_random_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised GPT-2 checkpoint (tiny_models.make_tiny_gpt2_dir)."""
+    from tests.integration.tiny_models import make_tiny_gpt2_dir
+
+    return make_tiny_gpt2_dir(tmp_path_factory.mktemp("tiny_random_gpt2"))
+
+
+@pytest.fixture
+def tiny_random_gpt2(tiny_random_gpt2_dir: Path) -> Any:
+    """A fresh HFCausalModel of the tiny GPT-2 (free to edit)."""
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    return HFModelLoader().load(str(tiny_random_gpt2_dir), adapter="auto", device="cpu", dtype="float32")

@@ -18,18 +18,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 
-@pytest.fixture(scope="module")
-def tiny_random_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_gpt2_dir(tmp_path_factory.mktemp("tiny_random_gpt2"))
-
-
-@pytest.fixture
-def tiny_random_gpt2(tiny_random_gpt2_dir: Path) -> Any:
-    from invarlock.adapters.hf_loader import HFModelLoader
-
-    return HFModelLoader().load(str(tiny_random_gpt2_dir), adapter="auto", device="cpu", dtype="float32")
-
-
 def test_tiny_random_gpt2_families_follow_the_gpt2_rules(tiny_random_gpt2: Any) -> None:
     families = {m.name: m.family for m in tiny_random_gpt2.matrices()}
     assert families == {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,6 @@ from invarlock.adapters.weight_edits import (
 )
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import UsageError
-
-from tests.integration.tiny_models import make_tiny_gpt2_dir
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.model
@@ -174,18 +171,6 @@ def test_an_edit_on_a_non_torch_model_is_refused_with_e202(edit: Any) -> None:
     with pytest.raises(UsageError) as caught:
         edit.apply(object(), valid)
     assert caught.value.code == "E202"
-
-
-@pytest.fixture(scope="module")
-def tiny_random_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_gpt2_dir(tmp_path_factory.mktemp("tiny_random_gpt2_edits"))
-
-
-@pytest.fixture
-def tiny_random_gpt2(tiny_random_gpt2_dir: Path) -> Any:
-    from invarlock.adapters.hf_loader import HFModelLoader
-
-    return HFModelLoader().load(str(tiny_random_gpt2_dir), adapter="auto", device="cpu", dtype="float32")
 
 
 def test_remove_top_singular_on_a_gpt2_conv1d_keeps_its_in_out_layout(tiny_random_gpt2: Any) -> None:
