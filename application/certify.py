@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,20 +9,19 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.build import build_certificate
 from invarlock.domain.errors import AbortError, InvarlockError, UsageError
-from invarlock.domain.guards import invariants
-from invarlock.domain.model import EditOutcome, TensorCensus
+from invarlock.domain.model import EditOutcome
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
 from invarlock.ports.model import LoadedModel
 
 from . import planning
 from .config import ModelConfig, RunConfig, config_to_dict
-from .guard_chain import ChainContext, run_chain, run_rmt, run_spectral
+from .guard_chain import ChainContext, run_chain
+from .guards import RUNNERS
 from .recorder import RunRecorder
 from .scoring import score_arm
 from .services import Services
 from .signing import sign_certificate
-from .variance_guard import run_variance
 
 
 @dataclass(frozen=True)
@@ -174,38 +172,6 @@ def check_tokenizers(state: RunState) -> None:
         )
 
 
-def run_invariants(
-    phase: str, models: dict[str, LoadedModel], recorder: RunRecorder, dtype_change: bool, base: TensorCensus
-) -> None:
-    """Record the invariants guard for one phase; non-finite weights abort before any scoring (E402)."""
-    t0 = time.perf_counter()
-    if phase == "pre":  # both models alone: non-finite weights stop the run before any guard measures them
-        subj = models["subject"].census()
-        checks = invariants.health_checks(base, "baseline") + invariants.health_checks(subj, "subject")
-    else:
-        subj = models["subject"].census()
-        checks = invariants.comparison_checks(base, subj, dtype_change_declared=dtype_change)
-    verdict = invariants.verdict_of(checks)
-    recorder.record(
-        ev.GuardEvaluated(
-            guard="invariants",
-            phase=phase,
-            mode="gate",
-            verdict=verdict,
-            checks=checks,
-            seconds=round(time.perf_counter() - t0, 6),
-        )
-    )
-    non_finite = [c_ for c_ in checks if c_["name"].endswith("weights_finite") and c_["status"] == "fail"]
-    if non_finite:
-        names = ", ".join(non_finite[0]["offenders"][:3])
-        raise AbortError(
-            "E402",
-            f"non-finite weights ({non_finite[0]['name']}): {names}",
-            "repair or re-export the checkpoint; scoring it would produce NaN perplexities",
-        )
-
-
 def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
     models = load_models(req, svc, lambda event, _what: recorder.record(event))
     state = recorder.state
@@ -218,20 +184,6 @@ def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Se
     ctx = ChainContext(recorder=recorder, models=models, policy=policy, rows=rows, progress=svc.progress)
     run_chain(req.config.guards.order, ctx, RUNNERS)
     return finish_scoring(ctx, svc, export=req.export)
-
-
-def _run_invariants(ctx: ChainContext, phase: str) -> None:
-    if ctx.base_census is None:  # the baseline never changes: one census serves both phases
-        ctx.base_census = ctx.models["baseline"].census()
-    run_invariants(phase, ctx.models, ctx.recorder, dtype_change=False, base=ctx.base_census)
-
-
-RUNNERS: dict[str, Callable[[ChainContext, str], None]] = {
-    "invariants": _run_invariants,
-    "spectral": run_spectral,
-    "rmt": run_rmt,
-    "variance": run_variance,
-}
 
 
 def finish_scoring(ctx: ChainContext, svc: Services, export: str | None = None) -> CertifyOutcome:

@@ -12,9 +12,10 @@ from invarlock.domain.run import RunState
 from invarlock.ports.model import LoadedModel
 
 from . import planning
-from .certify import RUNNERS, CertifyOutcome, CertifyRequest, check_tokenizers, finish_scoring, load_models
+from .certify import CertifyOutcome, CertifyRequest, check_tokenizers, finish_scoring, load_models
 from .config import ModelConfig, parse_config
 from .guard_chain import ChainContext, run_chain
+from .guards import RUNNERS
 from .recorder import RunRecorder
 from .replay import read_stream
 from .services import Services

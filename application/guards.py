@@ -1,0 +1,62 @@
+"""The guards a run can name in `guards.order`, and the invariants guard's recording step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from invarlock.domain import events as ev
+from invarlock.domain.errors import AbortError
+from invarlock.domain.guards import invariants
+from invarlock.domain.model import TensorCensus
+from invarlock.ports.model import LoadedModel
+
+from .guard_chain import ChainContext, run_rmt, run_spectral
+from .recorder import RunRecorder
+from .variance_guard import run_variance
+
+
+def run_invariants(
+    phase: str, models: dict[str, LoadedModel], recorder: RunRecorder, dtype_change: bool, base: TensorCensus
+) -> None:
+    """Record the invariants guard for one phase; non-finite weights abort before any scoring (E402)."""
+    t0 = time.perf_counter()
+    if phase == "pre":  # both models alone: non-finite weights stop the run before any guard measures them
+        subj = models["subject"].census()
+        checks = invariants.health_checks(base, "baseline") + invariants.health_checks(subj, "subject")
+    else:
+        subj = models["subject"].census()
+        checks = invariants.comparison_checks(base, subj, dtype_change_declared=dtype_change)
+    verdict = invariants.verdict_of(checks)
+    recorder.record(
+        ev.GuardEvaluated(
+            guard="invariants",
+            phase=phase,
+            mode="gate",
+            verdict=verdict,
+            checks=checks,
+            seconds=round(time.perf_counter() - t0, 6),
+        )
+    )
+    non_finite = [c_ for c_ in checks if c_["name"].endswith("weights_finite") and c_["status"] == "fail"]
+    if non_finite:
+        names = ", ".join(non_finite[0]["offenders"][:3])
+        raise AbortError(
+            "E402",
+            f"non-finite weights ({non_finite[0]['name']}): {names}",
+            "repair or re-export the checkpoint; scoring it would produce NaN perplexities",
+        )
+
+
+def _run_invariants(ctx: ChainContext, phase: str) -> None:
+    if ctx.base_census is None:  # the baseline never changes: one census serves both phases
+        ctx.base_census = ctx.models["baseline"].census()
+    run_invariants(phase, ctx.models, ctx.recorder, dtype_change=False, base=ctx.base_census)
+
+
+RUNNERS: dict[str, Callable[[ChainContext, str], None]] = {
+    "invariants": _run_invariants,
+    "spectral": run_spectral,
+    "rmt": run_rmt,
+    "variance": run_variance,
+}
