@@ -115,6 +115,7 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
         "display_ci": pm.display_ci,
         "preview_ratio": pm.preview.ratio,
         "failed": [f.flag for f in cert.verdict.failed],
+        "guards": {name: section.get("verdict") for name, section in cert.guards.items()},
         "certificate": str(path),
         "events": opts["events"],
     }
@@ -132,11 +133,28 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
         click.echo(f"Verdict: {cert.verdict.status}  ROLLBACK: preview ratio {pm.preview.ratio:.4f}")
     for failed in cert.verdict.failed:
         click.echo(f"  failed {failed.flag}: {failed.reason}")
+    for line in _monitored(cert):
+        click.echo(line)
     click.echo(f"Certificate: {path}")
     if opts["export_dir"] and cert.status == "completed":
         repaired = cert.guard_overhead.repaired_weights if cert.guard_overhead else []
         click.echo(f"Subject exported: {opts['export_dir']}  ({len(repaired)} weights repaired by guards)")
     click.echo(f"Run: {outcome.run_id}  (events: {opts['events']})")
+
+
+def _monitored(cert: c.Certificate) -> list[str]:
+    """One line per guard in monitor mode that found violations (they do not fail the verdict)."""
+    lines = []
+    for name, section in sorted(cert.guards.items()):
+        violations = section.get("violations") or []
+        if section.get("mode") == "monitor" and section.get("verdict") == "fail" and violations:
+            names = ", ".join(str(v.get("name")) for v in violations[:3])
+            more = f" and {len(violations) - 3} more" if len(violations) > 3 else ""
+            lines.append(f"  monitor {name}: {len(violations)} violation(s), not gating: {names}{more}")
+    if cert.guard_overhead is not None:
+        o = cert.guard_overhead
+        lines.append(f"  guard repairs on {len(o.repaired_weights)} weight(s): PPL guarded/bare {o.ratio:.4f}")
+    return lines
 
 
 def _with_preset(cfg: RunConfig, preset: str | None) -> RunConfig:

@@ -139,6 +139,8 @@ def test_export_writes_the_subject_with_its_ve_scales(tmp_path: Path) -> None:
                        "-q", cwd=tmp_path)  # fmt: skip
     assert result.code == 0, result.stderr
     assert "Subject exported: exported  (1 weights repaired by guards)" in result.stdout
+    assert f"  monitor spectral: 1 violation(s), not gating: {DOWN29}" in result.stdout  # balanced monitors it
+    assert "  guard repairs on 1 weight(s): PPL guarded/bare 0.9" in result.stdout
     cert = read_cert(tmp_path / "out" / "evaluation.cert.json")
     assert cert["guards"]["variance"]["applied"] == {DOWN29: pytest.approx(1.03)}
     exported = {}
