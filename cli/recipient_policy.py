@@ -10,7 +10,7 @@ from invarlock.domain.policy import Policy, resolve_policy
 
 from .config_file import read_yaml
 
-POLICY_KEYS = ("tier", "profile", "overrides")
+POLICY_KEYS = ("tier", "profile", "overrides", "guards")
 
 
 def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None, path: str | None) -> Policy | None:
@@ -21,12 +21,16 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     if path is None:
         return None if tier is None else resolve_policy(tier, profile or default_profile)
     data = _policy_file(path)
-    return resolve_policy(str(data["tier"]), str(data.get("profile", profile or default_profile)), data["overrides"])
+    chosen_profile = str(data.get("profile", profile or default_profile))
+    return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], data["guards"])
 
 
 def _policy_file(path: str) -> dict[str, Any]:
     data = read_yaml(path)
-    example = "e.g. `tier: conservative` and optionally `profile: release`, `overrides: {ratio_limit: 1.05}`"
+    example = (
+        "e.g. `tier: conservative` and optionally `profile: release`, `overrides: {ratio_limit: 1.05}`, "
+        "`guards: {spectral: {mode: gate}}`"
+    )
     if not isinstance(data, dict) or "tier" not in data:
         raise UsageError("E201", f"{path}: a recipient policy needs a `tier:` key", example)
     unknown = sorted(set(data) - set(POLICY_KEYS))
@@ -35,4 +39,9 @@ def _policy_file(path: str) -> dict[str, Any]:
     overrides = data.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise UsageError("E201", f"{path}: overrides must be a mapping of gate names to numbers", example)
-    return {**data, "overrides": overrides}
+    guards = data.get("guards") or {}
+    if not isinstance(guards, dict) or not all(isinstance(v, dict) for v in guards.values()):
+        raise UsageError(
+            "E201", f"{path}: guards must map guard names to settings", "e.g. guards: {spectral: {mode: gate}}"
+        )
+    return {**data, "overrides": overrides, "guards": guards}

@@ -57,3 +57,27 @@ def test_policy_file_on_the_cli(services, tmp_path: Path) -> None:  # type: igno
     assert getattr(bad.exception, "exit_code", None) == 2 and "unknown key 'limit'" in str(bad.exception)
     both = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy), "--tier", "balanced"])
     assert getattr(both.exception, "exit_code", None) == 2 and "--tier and --policy" in str(both.exception)
+
+
+def test_a_policy_file_can_gate_on_a_guard_the_certificate_only_monitored(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from invarlock.application.config import DatasetConfig, EditConfig, RunConfig
+
+    edit = EditConfig(name="fake_weight", plan={"weight": "ffn.2.down", "factor": 0.95})
+    config = RunConfig(
+        model=ModelConfig(id="ve_base"),
+        dataset=DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12),
+        edit=edit,
+    )
+    cert = certify_edit(CertifyRequest("run", config, None, tier="balanced", profile="dev"), services).certificate
+    assert cert.validation["spectral_stable"] is False and cert.verdict.status == "PASS"  # monitored at balanced
+    cert_path = tmp_path / "evaluation.cert.json"
+    cert_path.write_bytes(c.to_bytes(cert))
+    policy = tmp_path / "gate.yaml"
+    policy.write_text("tier: balanced\nprofile: dev\nguards: {spectral: {mode: gate}}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy), "--json"])
+    report = json.loads(result.output)
+    [check] = [ch for ch in report["checks"] if not ch["ok"]]
+    assert result.exit_code == 1 and check["name"] == "recipient_policy" and "spectral_stable" in check["detail"]
+    policy.write_text("tier: balanced\nguards: {spectral: {mode: loud}}\n", encoding="utf-8")
+    bad = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy)])
+    assert getattr(bad.exception, "exit_code", None) == 2 and "guards.spectral.mode" in str(bad.exception)
