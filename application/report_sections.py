@@ -73,7 +73,9 @@ def _measured_tables(guard: str, section: dict[str, Any]) -> list[Table]:
     summary.append(("recorded measurements", f"{count} rows (in the certificate, re-derived by verify)"))
     families = section.get("families")
     family_rows = [{"family": f, **v} for f, v in sorted(families.items())] if isinstance(families, dict) else []
-    tables = [_kv(f"Guard {guard}", summary), _rows_table(f"{guard} · per family", family_rows)]
+    tables = [_kv(f"Guard {guard}", summary)]
+    if family_rows:
+        tables.append(_rows_table(f"{guard} · per family", family_rows))
     tables.append(_rows_table(f"{guard} · violations", section.get("violations")))
     if guard == "spectral":
         tables.append(_rows_table("spectral · top matrices by |z|", section.get("top")))
