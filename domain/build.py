@@ -61,6 +61,14 @@ def _dataset(w: ev.WindowsPlanned) -> c.DatasetSection:
     )
 
 
+def plan_entries(w: ev.WindowsPlanned) -> list[c.PlanEntry]:
+    """Every planned window (every arm, scored or not) in plan order."""
+    return [
+        c.PlanEntry(window_id=i, arm=a, digest=d)
+        for i, d, a in zip(w.window_ids, w.window_digests, w.arms, strict=True)
+    ]
+
+
 def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
     """Paired rows of one arm in plan order; None when the arm was not scored by both models."""
     assert state.windows is not None
@@ -127,7 +135,11 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     preview = arm_evidence(state, "preview")
     if preview is None:
         raise IntegrityError("E604", "the preview arm was never scored", "the event stream is incomplete or altered")
-    evidence = c.Evidence(preview=preview, final=None if state.rollback else arm_evidence(state, "final"))
+    evidence = c.Evidence(
+        preview=preview,
+        final=None if state.rollback else arm_evidence(state, "final"),
+        plan=plan_entries(state.windows),
+    )
     if evidence.final is None and not state.rollback:
         raise IntegrityError(
             "E604",

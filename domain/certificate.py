@@ -111,9 +111,20 @@ class ArmEvidence(_S, frozen=True):
     subject_nll: list[float]
 
 
+class PlanEntry(_S, frozen=True):
+    """One planned window: its id (index in the token stream), its arm and its content digest."""
+
+    window_id: int
+    arm: str
+    digest: str
+
+
 class Evidence(_S, frozen=True):
+    """Per-window rows of the scored arms, and every planned window (scored or not) in plan order."""
+
     preview: ArmEvidence
     final: ArmEvidence | None
+    plan: list[PlanEntry]
 
 
 class GuardOverhead(_S, frozen=True):
