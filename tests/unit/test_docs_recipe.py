@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import types
 from pathlib import Path
 from types import ModuleType
 
+import msgspec
 import pytest
 from invarlock.application.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
@@ -40,3 +42,27 @@ def test_auditor_script_recomputes_ratio_and_ci_bit_for_bit(services, subject, m
 def test_published_certificate_schema_is_the_generated_one():
     committed = (REFERENCE / "certificate.schema.json").read_text(encoding="utf-8")
     assert committed == _script("generate_schema").render(), "run: python docs/reference/generate_schema.py"
+
+
+# A Struct docstring as Python 3.11/3.12 store it (source indentation kept) and as 3.13 stores it (dedented).
+_DOC_311 = "First line of the doc, and\n    a continuation:\n\n        - an indented item\n    "
+_DOC_313 = "First line of the doc, and\na continuation:\n\n    - an indented item\n"
+
+
+def test_docstring_normalisation_is_the_same_for_both_compiler_shapes():
+    normalise_doc = _script("generate_schema").normalise_doc
+    expected = "First line of the doc, and\na continuation:\n\n    - an indented item"
+    assert normalise_doc(_DOC_311) == normalise_doc(_DOC_313) == expected
+
+
+def test_schema_bytes_do_not_depend_on_docstring_shape_or_union_order():
+    generator = _script("generate_schema")
+    structs = [
+        types.new_class("Doc", (msgspec.Struct,), {}, lambda ns, d=doc: ns.update(__doc__=d))
+        for doc in (_DOC_311, _DOC_313)
+    ]
+    schemas = [generator.canonical(msgspec.json.schema(s)) for s in structs]
+    assert schemas[0] == schemas[1]
+    assert schemas[0]["$defs"]["Doc"]["description"].endswith("\n    - an indented item")
+    union = [{"type": "null"}, {"$ref": "#/$defs/Doc"}]
+    assert generator.canonical({"anyOf": union}) == generator.canonical({"anyOf": union[::-1]})
