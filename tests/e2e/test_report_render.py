@@ -29,7 +29,7 @@ def _chromium() -> str:
     if found is None:
         if os.environ.get("INVARLOCK_ALLOW_SKIP_BROWSER") == "1":
             pytest.skip("chromium is not installed (INVARLOCK_ALLOW_SKIP_BROWSER=1)")
-        pytest.fail("chromium is not installed: `apt-get install -y chromium` (.ci/run does this)")
+        pytest.fail("chromium is not installed: `apt-get install -y chromium` (make test does this as root)")
     return found
 
 

@@ -16,6 +16,7 @@ from tests.integration.tiny_models import SENTENCES, make_tiny_gpt2_dir
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
+pytestmark = pytest.mark.hf
 
 
 def test_tiny_random_gpt2_families_follow_the_gpt2_rules(tiny_random_gpt2: Any) -> None:

@@ -10,6 +10,7 @@ from invarlock.domain.errors import UsageError
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
+pytestmark = pytest.mark.hf
 
 
 def load_error(ref: str, **options: str) -> UsageError:
