@@ -43,7 +43,8 @@ class CertifyOutcome:
 
 
 def _policy(req: CertifyRequest) -> Policy:
-    policy = resolve_policy(req.tier, req.profile, guard_overrides=req.config.guards.overrides())
+    guards = req.config.guards
+    policy = resolve_policy(req.tier, req.profile, guard_overrides=guards.overrides(), guard_order=guards.order)
     ds = req.config.dataset
     if policy.enforce_floors and min(ds.preview_n, ds.final_n) < policy.min_windows:
         raise UsageError(

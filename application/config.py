@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from invarlock.domain.errors import UsageError
+from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
 DEMO_MODEL = "demo:smollm2-135m"
 DEMO_CORPUS = "demo:wikipedia"
@@ -59,7 +60,7 @@ class EvalConfig(_C, frozen=True):
     batch_size: int | None = None
 
 
-FULL_CHAIN = ("invariants", "spectral", "rmt", "variance", "invariants")
+FULL_CHAIN = DEFAULT_GUARD_ORDER
 
 
 class GuardsConfig(_C, frozen=True):
@@ -97,7 +98,7 @@ class RunConfig(_C, frozen=True):
     profile: str | None = None
 
 
-SUPPORTED_GUARDS = ("invariants", "spectral", "rmt", "variance")
+SUPPORTED_GUARDS = GUARD_NAMES
 SUPPORTED_METRICS = ("ppl_causal",)
 
 

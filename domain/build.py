@@ -154,8 +154,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     guards = guard_sections(state.guards)
     overhead = _overhead(state, evidence.final, policy.gates.guard_overhead_limit)
     baseline, subject = _model(state.models["baseline"]), _model(state.models["subject"])
-    order = list(state.started.config["guards"]["order"])
-    validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy, order=order, overhead=overhead)
+    validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy, overhead=overhead)
     cert = c.Certificate(
         schema_version=c.SCHEMA_VERSION,
         run_id=state.started.run_id,

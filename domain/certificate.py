@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import msgspec
+import numpy as np
 
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
 
 SCHEMA_VERSION = "v1"
+# No certificate nests deeper than about 8; the cap keeps hostile nesting away from every recursive reader.
+MAX_NESTING = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 Flag = bool | Literal["not_applicable"]
 
 
@@ -225,9 +230,20 @@ def to_bytes(cert: Certificate) -> bytes:
     return canonical_bytes(cert)
 
 
+def nesting_depth(data: bytes) -> int:
+    """How deeply the JSON text's arrays and objects nest (brackets inside strings do not count)."""
+    text = np.frombuffer(_STRING.sub(b'""', data), dtype=np.uint8)
+    steps = (np.isin(text, (ord("["), ord("{"))).astype(np.int64)) - np.isin(text, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
 def from_bytes(data: bytes) -> Certificate:
-    """Strictly decode a certificate file. Raises UsageError E601 on any schema violation."""
+    """Strictly decode a certificate file. Raises UsageError E601 on any schema violation, nesting deeper
+    than MAX_NESTING included."""
     hint = "pass the evaluation.cert.json that invarlock wrote, unaltered"
+    depth = nesting_depth(data)
+    if depth > MAX_NESTING:
+        raise UsageError("E601", f"schema check failed: JSON nests {depth} levels deep (at most {MAX_NESTING})", hint)
     try:
         cert = msgspec.json.decode(data, type=Certificate)
     except msgspec.ValidationError as exc:

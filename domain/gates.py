@@ -14,9 +14,26 @@ def _primary(pm: c.PrimaryMetric, policy: Policy) -> tuple[bool, str]:
     limit = policy.gates.ratio_limit
     if pm.display_ci[1] > limit:
         return False, f"upper CI of the ratio {pm.display_ci[1]:.4f} exceeds the {policy.tier} limit {limit}"
-    if policy.enforce_floors and pm.final.tokens < policy.gates.min_final_tokens:
-        return False, f"{pm.final.tokens} final-arm tokens < floor {policy.gates.min_final_tokens}"
     return True, ""
+
+
+def _floors(pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
+    """The window floor (every scored arm), the final-arm token floor and an exact (not approximate) interval:
+    gated under ci/release, `not_applicable` under dev."""
+    names = ("window_floor_met", "token_floor_met", "ci_not_approximate")
+    if not policy.enforce_floors:
+        return {name: ("not_applicable", "") for name in names}
+    arms = [("preview", pm.preview)] + ([("final", pm.final)] if pm.final is not None else [])
+    short = [f"{arm} {m.windows}" for arm, m in arms if m.windows < policy.min_windows]
+    tokens = pm.final.tokens if pm.final is not None else 0
+    return {
+        "window_floor_met": (not short, f"windows per arm ({', '.join(short)}) < floor {policy.min_windows}"),
+        "token_floor_met": (
+            tokens >= policy.gates.min_final_tokens,
+            f"{tokens} final-arm tokens < floor {policy.gates.min_final_tokens}",
+        ),
+        "ci_not_approximate": (not pm.ci_approximate, "the interval is approximate (too few final windows)"),
+    }
 
 
 def _drift(pm: c.PrimaryMetric, policy: Policy) -> tuple[bool, str]:
@@ -50,11 +67,16 @@ def _named(section: dict[str, Any]) -> str:
     return f" ({', '.join(names)})" if names else ""
 
 
-def _guard_flag(guards: dict[str, dict[str, Any]], name: str, order: list[str]) -> tuple[c.Flag, str]:
-    """A guard's flag: its verdict; `not_applicable` only when the run's guard order left it out."""
+def _guard_flag(guards: dict[str, dict[str, Any]], name: str, policy: Policy) -> tuple[c.Flag, str]:
+    """A guard's flag: its verdict. A guard that did not run fails when the policy gates it or its guard
+    order names it; it is `not_applicable` only when neither holds (a monitored guard left out)."""
     section = guards.get(name)
     if section is None:
-        return (False, f"guard {name} was not evaluated") if name in order else ("not_applicable", "")
+        if name in policy.required_guards:
+            return False, f"guard {name} is gated at tier {policy.tier} but did not run"
+        if name in policy.guard_order:
+            return False, f"guard {name} is in the guard order but was not evaluated"
+        return "not_applicable", ""
     verdict = section.get("verdict")
     return verdict == "pass", f"guard {name} verdict {verdict}{_named(section)}"
 
@@ -75,19 +97,20 @@ def evaluate(
     subject: c.ModelSection,
     policy: Policy,
     *,
-    order: list[str],
     overhead: c.GuardOverhead | None,
 ) -> tuple[dict[str, c.Flag], c.VerdictSection]:
     """Every validation flag and the verdict; PASS iff every applicable flag holds. A guard in `monitor`
-    mode (under `policy`) reports its flag but cannot fail the verdict."""
+    mode (under `policy`) reports its flag but cannot fail the verdict; a guard the policy gates that did
+    not run fails it."""
     checks: dict[str, tuple[c.Flag, str]] = {
         "primary_metric_acceptable": _primary(pm, policy),
+        **_floors(pm, policy),
         "preview_final_drift_acceptable": _drift(pm, policy),
         "pairing_ok": _pairing(pairing, baseline, subject),
     }
     monitored = set()
     for guard, flag in GUARD_FLAGS.items():
-        checks[flag] = _guard_flag(guards, guard, order)
+        checks[flag] = _guard_flag(guards, guard, policy)
         if policy.guards[guard]["mode"] == "monitor":
             monitored.add(flag)
     checks["guard_overhead_acceptable"] = _overhead(overhead, policy)

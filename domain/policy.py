@@ -39,7 +39,13 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     min_windows: int
     enforce_floors: bool
     guards: dict[str, dict[str, Any]]
+    guard_order: tuple[str, ...]
     overrides: dict[str, Any]
+
+    @property
+    def required_guards(self) -> tuple[str, ...]:
+        """Guards this policy gates on (mode `gate`): each must have run, or its flag fails."""
+        return tuple(name for name in GUARD_NAMES if self.guards[name]["mode"] == "gate")
 
 
 _GATES: dict[str, GatePolicy] = {
@@ -85,6 +91,16 @@ _GATES: dict[str, GatePolicy] = {
 }
 
 DEV_REPLICATES = 500
+# What verify spends on a certificate's bootstrap. The resampling holds about 40 bytes per (replicate, window)
+# cell at its peak, so the cell bound caps verify's bootstrap memory near 400 MB whatever the file asks.
+VERIFY_MAX_REPLICATES = 10_000
+VERIFY_MAX_BOOTSTRAP_CELLS = 10_000_000
+# Re-execution audit (verify --baseline/--subject) on another device, dtype or build: a recomputed per-window
+# NLL sum or guard measurement must agree within this relative difference (same build: bit for bit). Float32
+# kernels on another device differ by ~1e-6; a 0.1 % alteration of the evidence is ten times this bound.
+REEXECUTION_REL_TOL = 1e-4
+# Windows re-scored per scored arm, and matrices re-measured per weight guard, unless --sample says otherwise.
+REEXECUTION_DEFAULT_SAMPLE = 16
 
 _TIER_INDEX = {"conservative": 0, "balanced": 1, "aggressive": 2}
 _RMT_EPSILON_BALANCED = {"ffn": 0.10, "attn": 0.08, "embed": 0.12, "other": 0.12}
@@ -138,6 +154,7 @@ def _guard_table(tier: str) -> dict[str, dict[str, Any]]:
 
 
 GUARD_NAMES = ("invariants", "spectral", "rmt", "variance")
+DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance", "invariants")
 GUARD_MODES = ("gate", "monitor")
 # Keys a run config (guards.<name>.<key>) may override; each override is part of the resolved policy.
 GUARD_OVERRIDABLE: dict[str, dict[str, tuple[Any, ...]]] = {
@@ -172,19 +189,30 @@ def _gate_overrides(gates: GatePolicy, overrides: dict[str, Any]) -> GatePolicy:
     return msgspec.structs.replace(gates, **overrides)
 
 
+def _order(guard_order: Any) -> tuple[str, ...]:
+    if guard_order is None:
+        return DEFAULT_GUARD_ORDER
+    if not isinstance(guard_order, list | tuple) or not all(g in GUARD_NAMES for g in guard_order):
+        raise UsageError("E202", f"guard order {guard_order!r} is invalid", f"name only {', '.join(GUARD_NAMES)}")
+    return tuple(guard_order)
+
+
 def resolve_policy(
     tier: str,
     profile: str,
     overrides: dict[str, Any] | None = None,
     guard_overrides: dict[str, dict[str, Any]] | None = None,
+    guard_order: list[str] | tuple[str, ...] | None = None,
 ) -> Policy:
-    """Resolve a tier and profile (plus optional numeric gate overrides and guard settings such as
-    {"spectral": {"mode": "gate"}}) into the full policy."""
+    """Resolve a tier and profile (plus optional numeric gate overrides, guard settings such as
+    {"spectral": {"mode": "gate"}} and the guard chain order) into the full policy. Every override, a
+    guard order other than DEFAULT_GUARD_ORDER included, is listed in `Policy.overrides`."""
     if tier not in TIERS:
         raise UsageError("E202", f"unknown tier '{tier}'", f"use one of: {', '.join(TIERS)}")
     if profile not in PROFILES:
         raise UsageError("E202", f"unknown profile '{profile}'", f"use one of: {', '.join(PROFILES)}")
     overrides = dict(overrides or {})
+    order = _order(guard_order)
     gates = _gate_overrides(_GATES[tier], overrides)
     replicates = {"dev": DEV_REPLICATES, "ci": gates.replicates_ci, "release": gates.replicates_release}[profile]
     min_windows = {"dev": 2, "ci": gates.min_windows_ci, "release": gates.min_windows_release}[profile]
@@ -196,8 +224,23 @@ def resolve_policy(
         min_windows=min_windows,
         enforce_floors=profile != "dev",
         guards=_guard_overrides(_guard_table(tier), guard_overrides or {}),
-        overrides={**overrides, **({"guards": guard_overrides} if guard_overrides else {})},
+        guard_order=order,
+        overrides={
+            **overrides,
+            **({"guards": guard_overrides} if guard_overrides else {}),
+            **({"guard_order": list(order)} if order != DEFAULT_GUARD_ORDER else {}),
+        },
     )
+
+
+def re_resolve(policy: Policy) -> Policy:
+    """The policy that `policy.tier`, `policy.profile` and its recorded `overrides` resolve to: a recorded
+    policy must equal it (raises UsageError E202 when the recorded overrides are invalid)."""
+    gate = {k: v for k, v in policy.overrides.items() if k not in ("guards", "guard_order")}
+    guards = policy.overrides.get("guards")
+    if guards is not None and not (isinstance(guards, dict) and all(isinstance(v, dict) for v in guards.values())):
+        raise UsageError("E202", "recorded guard overrides are not a mapping of guard settings", "")
+    return resolve_policy(policy.tier, policy.profile, gate, guards, policy.overrides.get("guard_order"))
 
 
 def policy_from_dict(data: dict[str, Any]) -> Policy:

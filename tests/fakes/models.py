@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import (
     ActivationStats,
@@ -184,7 +185,7 @@ class FakeScaleEdit:
         return EditOutcome(
             name=self.name,
             plan=dict(plan),
-            plan_digest="d" * 64,
+            plan_digest=sha256_hex(canonical_bytes(dict(plan))),
             params_changed=16,
             layers_modified=1,
             modules_changed=("w",),
@@ -205,7 +206,7 @@ class FakeWeightEdit:
         return EditOutcome(
             name=self.name,
             plan=dict(plan),
-            plan_digest="e" * 64,
+            plan_digest=sha256_hex(canonical_bytes(dict(plan))),
             params_changed=int(model.weights[weight].size),
             layers_modified=1,
             modules_changed=(weight,),

@@ -9,7 +9,7 @@ import pytest
 from invarlock.domain import certificate as c
 from invarlock.domain import gates
 from invarlock.domain.errors import UsageError
-from invarlock.domain.policy import policy_digest, resolve_policy
+from invarlock.domain.policy import DEFAULT_GUARD_ORDER, Policy, policy_digest, re_resolve, resolve_policy
 
 
 def test_tier_floors_are_the_documented_numbers():
@@ -66,12 +66,18 @@ _MODEL = c.ModelSection(
 )
 _PAIR = c.PairingSection(match_fraction=1.0, overlap_fraction=0.0, paired_windows=400, reason=None)
 _GUARDS = {"invariants": {"mode": "gate", "verdict": "pass"}}
-_evaluate = functools.partial(gates.evaluate, order=["invariants", "invariants"], overhead=None)
+_evaluate = functools.partial(gates.evaluate, overhead=None)
+_BARE = ["invariants", "invariants"]
+
+
+def _policy(tier: str, profile: str) -> Policy:
+    """A policy whose guard chain is invariants only (what _GUARDS holds)."""
+    return resolve_policy(tier, profile, guard_order=_BARE)
 
 
 @pytest.mark.parametrize(("upper", "verdict"), [(1.10, "PASS"), (1.1000001, "FAIL"), (1.15, "FAIL")])
 def test_balanced_gate_uses_the_upper_ci_bound(upper, verdict):
-    flags, v = _evaluate(_pm(upper), _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "ci"))
+    flags, v = _evaluate(_pm(upper), _PAIR, _GUARDS, _MODEL, _MODEL, _policy("balanced", "ci"))
     assert v.status == verdict
     assert flags["primary_metric_acceptable"] is (verdict == "PASS")
     assert flags["guard_overhead_acceptable"] == "not_applicable"
@@ -89,13 +95,55 @@ def test_missing_final_arm_and_missing_guard_fail_never_pass():
 
 def test_tokenizer_mismatch_fails_pairing():
     other = msgspec.structs.replace(_MODEL, tokenizer_sha256="u")
-    flags, _ = _evaluate(_pm(1.0), _PAIR, _GUARDS, _MODEL, other, resolve_policy("balanced", "ci"))
+    flags, _ = _evaluate(_pm(1.0), _PAIR, _GUARDS, _MODEL, other, _policy("balanced", "ci"))
     assert flags["pairing_ok"] is False
 
 
 def test_token_floor_applies_under_ci_but_not_dev():
     pm = msgspec.structs.replace(_pm(1.0), final=msgspec.structs.replace(_pm(1.0).final, tokens=1000))
-    ci_flags, _ = _evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "ci"))
-    dev_flags, _ = _evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "dev"))
-    assert ci_flags["primary_metric_acceptable"] is False
-    assert dev_flags["primary_metric_acceptable"] is True
+    ci_flags, _ = _evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, _policy("balanced", "ci"))
+    dev_flags, _ = _evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, _policy("balanced", "dev"))
+    assert ci_flags["token_floor_met"] is False and ci_flags["primary_metric_acceptable"] is True
+    assert dev_flags["token_floor_met"] == "not_applicable"
+
+
+def test_window_floor_and_exact_interval_are_gated_under_ci_and_release_only():
+    few = msgspec.structs.replace(_pm(1.0).final, windows=179)
+    pm = msgspec.structs.replace(_pm(1.0), final=few, ci_approximate=True)
+    for profile in ("ci", "release"):
+        flags, v = _evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, _policy("balanced", profile))
+        assert flags["window_floor_met"] is False and flags["ci_not_approximate"] is False
+        assert {f.flag for f in v.failed} >= {"window_floor_met", "ci_not_approximate"} and v.status == "FAIL"
+    flags, v = _evaluate(pm, _PAIR, _GUARDS, _MODEL, _MODEL, _policy("balanced", "dev"))
+    assert flags["window_floor_met"] == flags["ci_not_approximate"] == "not_applicable" and v.status == "PASS"
+
+
+def test_a_guard_the_tier_gates_but_that_did_not_run_fails_naming_it():
+    policy = resolve_policy("conservative", "ci", guard_order=_BARE)
+    assert set(policy.required_guards) == {"invariants", "spectral", "rmt", "variance"}
+    flags, v = _evaluate(_pm(1.0), _PAIR, _GUARDS, _MODEL, _MODEL, policy)
+    assert flags["spectral_stable"] is flags["rmt_stable"] is flags["variance_ok"] is False
+    reasons = {f.flag: f.reason for f in v.failed}
+    assert "guard spectral is gated at tier conservative but did not run" in reasons["spectral_stable"]
+    assert v.status == "FAIL"
+    balanced, _ = _evaluate(_pm(1.0), _PAIR, _GUARDS, _MODEL, _MODEL, _policy("balanced", "ci"))
+    assert balanced["spectral_stable"] == "not_applicable"  # monitored at balanced and not in the order
+
+
+def test_a_guard_in_the_order_that_did_not_run_fails_even_when_monitored():
+    flags, v = _evaluate(_pm(1.0), _PAIR, _GUARDS, _MODEL, _MODEL, resolve_policy("balanced", "ci"))
+    assert flags["spectral_stable"] is False and v.status == "PASS"  # monitor mode: reported, not gated
+
+
+def test_the_guard_order_is_part_of_the_policy_its_digest_and_its_overrides():
+    full, bare = resolve_policy("balanced", "ci"), _policy("balanced", "ci")
+    assert full.guard_order == DEFAULT_GUARD_ORDER and "guard_order" not in full.overrides
+    assert bare.overrides == {"guard_order": _BARE} and policy_digest(bare) != policy_digest(full)
+    assert re_resolve(bare) == bare
+
+
+def test_a_recorded_policy_must_be_its_tier_plus_its_overrides():
+    policy = resolve_policy("balanced", "ci", {"ratio_limit": 1.2}, {"spectral": {"mode": "gate"}})
+    assert re_resolve(policy) == policy and set(policy.overrides) == {"ratio_limit", "guards"}
+    loosened = msgspec.structs.replace(policy, gates=msgspec.structs.replace(policy.gates, ratio_limit=100.0))
+    assert re_resolve(loosened) != loosened

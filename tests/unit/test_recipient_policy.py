@@ -35,7 +35,7 @@ def test_a_stricter_recipient_limit_fails_with_exit_1_naming_the_gate(services) 
 def test_a_recipient_profile_with_window_floors_fails_a_dev_certificate(services) -> None:  # type: ignore[no-untyped-def]
     report = verify_certificate(_certificate(services), recipient=resolve_policy("balanced", "ci"))
     [check] = [ch for ch in report.checks if ch.name == "recipient_policy"]
-    assert not check.ok and "window floor" in check.detail and report.exit_code == 1
+    assert not check.ok and "window_floor_met" in check.detail and report.exit_code == 1
 
 
 def test_the_same_policy_as_the_certificate_passes(services) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,163 @@
+"""verify's checks of single certificate fields against the evidence, the plan and the policy.
+
+Each function adds one named check to the report; a check whose inputs are missing fails, it never passes."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import numpy as np
+from invarlock.domain import analysis
+from invarlock.domain import certificate as c
+from invarlock.domain.canonical import canonical_bytes, sha256_hex
+from invarlock.domain.errors import InvarlockError
+from invarlock.domain.policy import Policy, re_resolve
+from invarlock.domain.windows import ARMS, PlannedWindow, plan_digest
+
+from .verify_report import MALFORMED, VerifyReport
+
+
+def scored_arms(ev_: c.Evidence) -> list[tuple[str, c.ArmEvidence]]:
+    """(name, rows) of every scored arm: preview, and final unless the run rolled back."""
+    return [("preview", ev_.preview)] + ([("final", ev_.final)] if ev_.final is not None else [])
+
+
+def _arm_problem(name: str, arm: c.ArmEvidence) -> str | None:
+    columns = (arm.window_ids, arm.window_digests, arm.tokens_scored, arm.baseline_nll, arm.subject_nll)
+    if len({len(col) for col in columns}) != 1:
+        return f"evidence.{name}: its columns have different lengths ({', '.join(str(len(x)) for x in columns)})"
+    if len(arm.window_ids) < 2:
+        return f"evidence.{name}: {len(arm.window_ids)} windows (at least 2 are needed)"
+    if any(t <= 0 for t in arm.tokens_scored):
+        return f"evidence.{name}: a window has no scored tokens"
+    with np.errstate(over="ignore", invalid="ignore"):
+        for column in ("baseline_nll", "subject_nll"):
+            values = np.asarray(getattr(arm, column), dtype=np.float64)
+            if not (np.all(np.isfinite(values)) and math.isfinite(float(values.sum()))):
+                return f"evidence.{name}.{column}: a value or their sum is not finite"
+    return None
+
+
+def evidence_shapes(cert: c.Certificate, report: VerifyReport) -> bool:
+    """Every scored arm has aligned columns, at least 2 windows, scored tokens and finite NLL sums (whose
+    sums are finite too), and the bare-subject NLLs align with the final arm: checked before any arithmetic."""
+    problems = [p for name, arm in scored_arms(cert.evidence) if (p := _arm_problem(name, arm))]
+    overhead, final = cert.guard_overhead, cert.evidence.final
+    if overhead is not None:
+        bare = np.asarray(overhead.bare_subject_nll, dtype=np.float64)
+        if final is None or len(bare) != len(final.window_ids) or not np.all(np.isfinite(bare)):
+            problems.append("guard_overhead.bare_subject_nll: not one finite value per final-arm window")
+    ok = not problems
+    return report.add("evidence", ok, "columns aligned, values finite" if ok else problems[0])
+
+
+def window_plan(cert: c.Certificate, report: VerifyReport) -> None:
+    """The plan digest is recomputed from `evidence.plan`; each scored arm must be exactly the plan's rows of
+    that arm in plan order, the variance guard's calibration rows the plan's calibration rows, and the
+    dataset's window counts the plan's counts."""
+    ev_, ds = cert.evidence, cert.dataset
+    rows = [PlannedWindow(window_id=p.window_id, arm=p.arm, digest=p.digest) for p in ev_.plan]
+    problems = [] if plan_digest(rows) == ds.window_plan_digest else ["plan digest differs from dataset"]
+    by_arm = {arm: [(p.window_id, p.digest) for p in ev_.plan if p.arm == arm] for arm in ARMS}
+    unknown = sorted({p.arm for p in ev_.plan} - set(ARMS))
+    if unknown:
+        problems.append(f"plan names unknown arm {unknown[0]!r}")
+    for name, arm in scored_arms(ev_):  # evidence_shapes has checked that the columns align
+        if list(zip(arm.window_ids, arm.window_digests, strict=True)) != by_arm[name]:
+            problems.append(f"evidence.{name} is not the plan's {name} rows")
+    counts = msgspec.structs.asdict(ds.windows)
+    if any(counts[arm] != len(by_arm[arm]) for arm in ARMS):
+        problems.append("dataset.windows counts differ from the plan")
+    calibration = _calibration_rows(cert)
+    if calibration is not None and calibration != by_arm["calibration"]:
+        problems.append("the variance guard's calibration rows are not the plan's")
+    ok = not problems
+    report.add("window_plan", ok, "plan digest, arms and counts recomputed from evidence.plan" if ok else problems[0])
+
+
+def _calibration_rows(cert: c.Certificate) -> list[tuple[int, str]] | None:
+    """The calibration rows the variance guard records (None when the run has no variance section)."""
+    section = cert.guards.get("variance")
+    if section is None:
+        return None
+    try:
+        cal = section["measurements"]["calibration"]
+        return list(zip(cal["window_ids"], cal["window_digests"], strict=True))
+    except MALFORMED:
+        return [(-1, "malformed")]
+
+
+def status(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
+    """certify rolls back exactly when the preview ratio exceeds the catastrophe ratio; then the final arm is
+    not scored. `status` must say so, and the evidence must agree."""
+    try:
+        preview_ratio = analysis.arm_metric(cert.evidence.preview).ratio
+    except (InvarlockError, ArithmeticError) as exc:
+        report.add("status", False, f"preview ratio cannot be recomputed: {exc}")
+        return
+    rollback = preview_ratio > policy.gates.catastrophe_ratio
+    expected = "rollback" if rollback else "completed"
+    ok = cert.status == expected and (cert.evidence.final is None) == rollback
+    detail = f"{expected}: preview ratio {preview_ratio:.4f} vs catastrophe ratio {policy.gates.catastrophe_ratio}"
+    report.add("status", ok, detail if ok else f"status {cert.status} contradicts the evidence ({detail})")
+
+
+def edit_plan_digest(plan: dict[str, object]) -> str:
+    """sha256 of an edit plan's canonical JSON: what the edits record as `plan_digest`."""
+    return sha256_hex(canonical_bytes(plan))
+
+
+def edit_plan(cert: c.Certificate, report: VerifyReport) -> None:
+    e = cert.edit
+    if e.plan is None and e.plan_digest is None:
+        report.add("edit_plan", e.name == "external", f"edit {e.name}: no plan recorded")
+        return
+    try:
+        ok = e.plan is not None and edit_plan_digest(e.plan) == e.plan_digest
+    except InvarlockError:
+        ok = False
+    report.add("edit_plan", ok, "plan digest recomputed from edit.plan" if ok else "edit.plan_digest ≠ sha256(plan)")
+
+
+def tokens_scored(cert: c.Certificate, report: VerifyReport) -> None:
+    """A causal LM scores every token of a window but the first: seq_len − 1 per window."""
+    want = cert.dataset.seq_len - 1
+    bad = [(name, t) for name, arm in scored_arms(cert.evidence) for t in arm.tokens_scored if t != want]
+    detail = f"every window scored seq_len − 1 = {want} tokens"
+    report.add("tokens_scored", not bad, detail if not bad else f"evidence.{bad[0][0]}: {bad[0][1]} ≠ {want} tokens")
+
+
+def seeds(cert: c.Certificate, report: VerifyReport) -> None:
+    """The bootstrap seed is the run's dataset seed (as recorded in provenance and in its config)."""
+    recorded = cert.provenance.seeds.get("dataset")
+    dataset = cert.provenance.config.get("dataset")
+    config_seed = dataset.get("seed") if isinstance(dataset, dict) else None
+    ok = recorded is not None and cert.bootstrap.seed == recorded == config_seed
+    detail = f"bootstrap seed {cert.bootstrap.seed}, provenance dataset seed {recorded}, config seed {config_seed}"
+    report.add("bootstrap_seed", ok, detail)
+
+
+def tokenizers(cert: c.Certificate, report: VerifyReport) -> None:
+    digests = {cert.dataset.tokenizer_sha256, cert.baseline.tokenizer_sha256, cert.subject.tokenizer_sha256}
+    ok = len(digests) == 1
+    report.add("tokenizer", ok, "dataset, baseline and subject tokenizer digests agree" if ok else "they differ")
+
+
+def resolved_policy(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
+    """The recorded policy must be its tier table plus its listed overrides, and its guard order the run's."""
+    try:
+        expected = re_resolve(policy)
+    except (InvarlockError, *MALFORMED) as exc:
+        report.add("policy_resolved", False, f"recorded overrides are invalid: {exc}")
+        return
+    guards = cert.provenance.config.get("guards")
+    run_order = guards.get("order") if isinstance(guards, dict) else None
+    if expected != policy:
+        where = next(k for k in Policy.__struct_fields__ if getattr(expected, k) != getattr(policy, k))
+        report.add("policy_resolved", False, f"policy.{where} is not the {policy.tier} tier plus its overrides")
+    elif run_order is None or list(run_order) != list(policy.guard_order):
+        report.add("policy_resolved", False, "the policy's guard order is not the run's guards.order")
+    else:
+        listed = ", ".join(sorted(policy.overrides)) or "none"
+        report.add("policy_resolved", True, f"tier {policy.tier} table plus overrides ({listed})")

@@ -1,0 +1,82 @@
+"""The outcome of verify: named checks, the exit code they give, and what verify proves and what it trusts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_INTEGRITY, EXIT_OK
+
+# Free-form JSON of the wrong shape (guard sections, measurements) raises one of these when read.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
+
+RECOMPUTED = (
+    "every statistic: perplexities, deltas, ratios, bootstrap interval, drift, pairing",
+    "every gate flag and the verdict, under the certificate's policy and under yours (--tier/--policy)",
+    "every digest: certificate, policy (and that the policy is its tier plus the listed overrides), window plan, "
+    "edit plan",
+    "every guard outcome, from the guard's recorded measurements and checks",
+    "the window counts, token counts, status and seeds, against the evidence and the plan",
+)
+TRUSTED = (
+    "per-window NLL sums (evidence baseline_nll/subject_nll, guard_overhead.bare_subject_nll)",
+    "guard measurements (per-matrix spectra, variance taps, invariants checks)",
+    "weight, tokenizer and config digests of both models, and the window content digests",
+)
+TRUSTED_HOW = "checkable only by re-executing the models: invarlock verify CERT --baseline B --subject S"
+
+
+def proves() -> dict[str, Any]:
+    """What plain verify recomputes and which inputs it takes on trust (for the human output and --json)."""
+    return {"recomputed": list(RECOMPUTED), "trusted_inputs": list(TRUSTED), "trusted_inputs_check": TRUSTED_HOW}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    integrity: bool = True
+
+
+@dataclass
+class VerifyReport:
+    checks: list[Check] = field(default_factory=list)
+    verdict: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(ch.ok for ch in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        if any(not ch.ok and ch.integrity for ch in self.checks):
+            return EXIT_INTEGRITY
+        return EXIT_GATES_FAILED if self.verdict != "PASS" or not self.ok else EXIT_OK
+
+    def add(self, name: str, ok: bool, detail: str, integrity: bool = True) -> bool:
+        self.checks.append(Check(name, ok, detail, integrity))
+        return ok
+
+
+def diff(stated: Any, recomputed: Any, path: str) -> str | None:
+    """First difference between two plain values; floats too must match bit for bit (JSON keeps every bit)."""
+    if isinstance(stated, dict) and isinstance(recomputed, dict):
+        if stated.keys() != recomputed.keys():
+            return path
+        return next((d for k in stated if (d := diff(stated[k], recomputed[k], f"{path}.{k}"))), None)
+    if isinstance(stated, list) and isinstance(recomputed, list):
+        if len(stated) != len(recomputed):
+            return path
+        return next(
+            (d for i, (a, b) in enumerate(zip(stated, recomputed, strict=True)) if (d := diff(a, b, f"{path}[{i}]"))),
+            None,
+        )
+    return None if stated == recomputed and type(stated) is type(recomputed) else path
+
+
+def compare(report: VerifyReport, name: str, stated: Any, recomputed: Any) -> bool:
+    """One check: the stated section equals the recomputed one exactly."""
+    where = diff(msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), name)
+    return report.add(name, where is None, "recomputed from evidence" if where is None else f"mismatch at {where}")
