@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 from invarlock.application.replay import replay_certificate
-from invarlock.application.verify import VerifyReport, verify_certificate
+from invarlock.application.verify import VerifyReport, proves, verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_USAGE, InvarlockError, UsageError
+from invarlock.domain.policy import VERIFY_MAX_REPLICATES
 
 from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store
 from .recipient_policy import recipient_policy
@@ -32,6 +33,7 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
             "checks": [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in report.checks],
             "verdict": report.verdict,
             "exit_code": exit_code,
+            "proves": proves(),
         }
         if error is not None:
             envelope["error"] = {"code": error.code, "message": error.message}
@@ -40,10 +42,17 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
         for ch in report.checks:
             click.echo(f"{'ok  ' if ch.ok else 'FAIL'}  {ch.name}: {ch.detail}")
         if error is None:
+            _echo_proves()
             click.echo(f"Verdict: {report.verdict}  (exit {exit_code})")
     if error is not None and not as_json:
         raise error
     raise click.exceptions.Exit(exit_code)
+
+
+def _echo_proves() -> None:
+    said = proves()
+    click.echo("Recomputed by verify: " + "; ".join(said["recomputed"]))
+    click.echo("Trusted inputs: " + "; ".join(said["trusted_inputs"]) + f" ({said['trusted_inputs_check']})")
 
 
 @click.command("verify")
@@ -57,6 +66,13 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
 @click.option("--pubkey", type=click.Path(), default=None, help="trusted Ed25519 public key: the signature must verify")
 @click.option("--require-signature", is_flag=True, help="an unsigned certificate fails (exit 3)")
 @click.option("--json", "as_json", is_flag=True, help="print exactly one JSON line")
+@click.option(
+    "--max-replicates",
+    type=click.IntRange(min=1),
+    default=VERIFY_MAX_REPLICATES,
+    show_default=True,
+    help="refuse (exit 2) a certificate or policy whose bootstrap needs more replicates",
+)
 def verify_cmd(
     certificate: str,
     events: str | None,
@@ -66,6 +82,7 @@ def verify_cmd(
     pubkey: str | None,
     require_signature: bool,
     as_json: bool,
+    max_replicates: int,
 ) -> None:
     """Recompute every number, digest and gate of CERTIFICATE from its evidence."""
     report = VerifyReport()
@@ -81,6 +98,7 @@ def verify_cmd(
             verifier=verifier,
             require_signature=require_signature,
             raw=raw,
+            max_replicates=max_replicates,
         )
     except UsageError as exc:
         report.add("schema" if exc.code == "E601" else "input", False, exc.message)
