@@ -38,10 +38,17 @@ def edge_ratio(side: dict[str, Any]) -> float | None:
     return float(side["sigma"]) / edge if edge > 0.0 else None
 
 
+def _log_edge_ratio(e_b: float | None, e_s: float | None) -> float | None:
+    # Two all-zero matrices have the same (empty) spectrum; one zero side against a non-zero one is no ratio.
+    if e_b is None or e_s is None:
+        return 0.0 if e_b is None and e_s is None else None
+    return 0.0 if e_b == e_s else math.log(e_s / e_b)
+
+
 def _judge(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     eps = float(settings["epsilon"][row["family"]])
     e_b, e_s = edge_ratio(row["baseline"]), edge_ratio(row["subject"])
-    log_e = None if e_b is None or e_s is None else (0.0 if e_b == e_s else math.log(e_s / e_b))
+    log_e = _log_edge_ratio(e_b, e_s)
     k_b, k_s = int(row["baseline"]["outliers"]), int(row["subject"]["outliers"])
     k_allowed = max(int(settings["k_floor"]), math.ceil(eps * k_b))
     reasons = []

@@ -9,10 +9,18 @@ import msgspec
 import numpy as np
 from scipy import integrate, optimize
 
+from .robust import MAD_TO_SIGMA
+
 POWER_TOL = 1e-6
 POWER_MAX_ITER = 200
 EXACT_MAX_DIM = 4096
 TW_QUANTILE = 4.0
+LANCZOS_FIRST_K = 8
+LANCZOS_MAX_K = 256
+# Gram eigenvalues resolve singular values only down to about √ε₆₄·σ_max (eigenvalue error ~ε₆₄·σ_max²); the
+# zero part of rank-deficient float32 matrices measures ≤ 1.8·√ε₆₄·σ_max, the smallest genuine singular value
+# of the demo model 1.3e-6·σ_max (docs/assurance/guards.md). 16·√ε₆₄ = 2⁻²² sits between them.
+RANK_RTOL = 2.0**-22
 
 
 class PowerResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,19 +89,47 @@ def _mp_density(x: float, gamma: float) -> float:
 
 
 @lru_cache(maxsize=256)
-def mp_median_singular(gamma: float) -> float:
-    """Median singular value of an m×n matrix (n = γm) with iid unit-variance entries, divided by √m
-    (the square root of the Marchenko–Pastur median for aspect ratio γ ∈ (0, 1])."""
+def mp_quantile_singular(gamma: float, q: float) -> float:
+    """The q-quantile singular value of an m×n matrix (n = γm) with iid unit-variance entries, divided by √m
+    (the square root of the Marchenko–Pastur q-quantile for aspect ratio γ ∈ (0, 1], q ∈ (0, 1))."""
     if not 0.0 < gamma <= 1.0:
         raise ValueError(f"aspect ratio must be in (0, 1], got {gamma}")
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"quantile must be in (0, 1), got {q}")
     lo, hi = (1 - math.sqrt(gamma)) ** 2, (1 + math.sqrt(gamma)) ** 2
 
-    def cdf_minus_half(t: float) -> float:
+    def cdf_minus_q(t: float) -> float:
         value, _ = integrate.quad(_mp_density, lo, t, args=(gamma,), limit=200)
-        return float(value) - 0.5
+        return float(value) - q
 
-    median = optimize.brentq(cdf_minus_half, lo, hi, xtol=1e-14, rtol=1e-12)
-    return math.sqrt(float(median))
+    quantile = optimize.brentq(cdf_minus_q, lo, hi, xtol=1e-14, rtol=1e-12)
+    return math.sqrt(float(quantile))
+
+
+def mp_median_singular(gamma: float) -> float:
+    """Median singular value of an m×n matrix (n = γm) with iid unit-variance entries, divided by √m."""
+    return mp_quantile_singular(gamma, 0.5)
+
+
+def numerical_rank(values: np.ndarray) -> int:
+    """How many singular values (descending, from `singular_values`) exceed RANK_RTOL·σ_max: the rest are
+    below what the Gram eigenvalues resolve, rounding noise of a rank-deficient matrix."""
+    top = float(values[0]) if len(values) else 0.0
+    if top <= 0.0:
+        return 0
+    return int(np.count_nonzero(values > top * RANK_RTOL))
+
+
+def bulk_scale(values: np.ndarray, m: int, n: int) -> float:
+    """Per-entry scale s of the Marchenko–Pastur bulk from the descending singular values of an m×n (m ≥ n)
+    matrix: the median of the r numerically non-zero values matched to the MP quantile 1 − r/(2n) (where the
+    median of the top r of n MP values sits). Full rank (r = n) is plain median matching; 0 for a zero matrix.
+    Rank deficiency would otherwise make the median a rounding-noise value (docs/assurance/guards.md)."""
+    r = numerical_rank(values)
+    if r == 0:
+        return 0.0
+    q = 0.5 if r == n else 1.0 - r / (2 * n)
+    return float(np.median(values[:r])) / (math.sqrt(m) * mp_quantile_singular(n / m, q))
 
 
 class MatrixMeasure(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,10 +171,20 @@ def measure(
     exact_max_dim: int = EXACT_MAX_DIM,
     tw_quantile: float = TW_QUANTILE,
 ) -> MatrixMeasure:
-    """Measure one 2-D weight (any orientation; it is measured on the tall orientation m ≥ n)."""
+    """Measure one 2-D weight (any orientation; it is measured on the tall orientation m ≥ n).
+
+    Matrices whose smaller side exceeds `exact_max_dim` take the Lanczos path (at most
+    `lanczos_call_bound(n)` partial SVDs), falling back to the exact spectrum when the entries give no scale
+    or the outliers do not end within the largest k; either way the work is bounded."""
+    if min(np.shape(array)) > exact_max_dim:
+        large = _measure_large(np.asarray(array), tw_quantile)
+        if large is not None:
+            return large
+    return _measure_exact(np.asarray(array), tol=tol, max_iter=max_iter, tw_quantile=tw_quantile)
+
+
+def _measure_exact(array: np.ndarray, *, tol: float, max_iter: int, tw_quantile: float) -> MatrixMeasure:
     m, n = tall(array).shape
-    if n > exact_max_dim:
-        return _measure_large(np.asarray(array), tw_quantile)
     g = gram(array)
     power = power_sigma(g, tol=tol, max_iter=max_iter)
     values = singular_values(g)
@@ -146,7 +192,7 @@ def measure(
     # spectrum is at hand, so power iteration's answer is only kept when it is the largest singular value.
     use_power = power.converged and abs(power.sigma - float(values[0])) <= 10 * tol * float(values[0])
     sigma = power.sigma if use_power else float(values[0])
-    scale = float(np.median(values)) / (math.sqrt(m) * mp_median_singular(n / m))
+    scale = bulk_scale(values, m, n)
     edge = scale * (math.sqrt(m) + math.sqrt(n))
     threshold = outlier_threshold(scale, m, n, tw_quantile)
     return MatrixMeasure(
@@ -165,36 +211,64 @@ def measure(
     )
 
 
-def _measure_large(array: np.ndarray, tw_quantile: float) -> MatrixMeasure:
-    # Above EXACT_MAX_DIM a full spectrum is too costly: the bulk scale comes from the entries (robust to a
+def lanczos_schedule(n: int) -> list[int]:
+    """The k of each partial SVD on the large path for an m×n (m ≥ n) matrix: doubling from LANCZOS_FIRST_K
+    up to min(n − 2, LANCZOS_MAX_K), each k larger than the one before (empty when n < 3)."""
+    cap = min(n - 2, LANCZOS_MAX_K)
+    ks: list[int] = []
+    k = min(LANCZOS_FIRST_K, cap)
+    while k >= 1 and (not ks or k > ks[-1]):
+        ks.append(k)
+        k = min(2 * k, cap)
+    return ks
+
+
+def lanczos_call_bound(n: int) -> int:
+    """The most partial SVDs the large path makes: ⌈log₂(LANCZOS_MAX_K / LANCZOS_FIRST_K)⌉ + 1 at most."""
+    return len(lanczos_schedule(n))
+
+
+def entry_scale(array: np.ndarray) -> float:
+    """1.4826·MAD of the non-zero entries times √(share of non-zero entries): the entry standard deviation of
+    an iid matrix, also when pruning zeroed most entries (where the MAD of all entries is 0)."""
+    entries = np.asarray(array, dtype=np.float64).ravel()
+    nonzero = entries[entries != 0.0]
+    if nonzero.size == 0:
+        return 0.0
+    mad = float(np.median(np.abs(nonzero - np.median(nonzero))))
+    return MAD_TO_SIGMA * mad * math.sqrt(nonzero.size / entries.size)
+
+
+def _measure_large(array: np.ndarray, tw_quantile: float) -> MatrixMeasure | None:
+    # Above exact_max_dim a full spectrum is too costly: the bulk scale comes from the entries (robust to a
     # low-rank spike, which spreads thinly over all entries) and the top of the spectrum from Lanczos,
-    # growing k until the k-th singular value falls below the edge.
+    # growing k until the k-th singular value falls below the threshold. None (measure exactly) when the
+    # entries give no scale or the largest k still ends above the threshold.
     from scipy.sparse.linalg import svds
 
-    w = tall(array)
+    w = tall(array).astype(np.float64)
     m, n = w.shape
-    entries = w.astype(np.float64).ravel()
-    scale = 1.4826 * float(np.median(np.abs(entries - np.median(entries))))
-    edge = scale * (math.sqrt(m) + math.sqrt(n))
+    scale = entry_scale(w)
+    if scale <= 0.0:
+        return None
     threshold = outlier_threshold(scale, m, n, tw_quantile)
-    k, top = 8, np.zeros(0)
     v0 = _start_vector(n)
-    while k < n - 1:
-        top = np.sort(svds(w.astype(np.float64), k=k, v0=v0, return_singular_vectors=False))[::-1]
+    schedule = lanczos_schedule(n)
+    for calls, k in enumerate(schedule, start=1):
+        top = np.sort(svds(w, k=k, v0=v0, return_singular_vectors=False))[::-1]
         if top[-1] < threshold:
-            break
-        k = min(2 * k, n - 2)
-    return MatrixMeasure(
-        rows=m,
-        cols=n,
-        sigma=float(top[0]),
-        sigma_method="lanczos",
-        iterations=0,
-        residual=0.0,
-        bulk_scale=scale,
-        scale_method="entry_mad",
-        spectrum_method=f"lanczos_top{k}",
-        edge=edge,
-        outlier_threshold=threshold,
-        outliers=int(np.count_nonzero(top > threshold)),
-    )
+            return MatrixMeasure(
+                rows=m,
+                cols=n,
+                sigma=float(top[0]),
+                sigma_method="lanczos",
+                iterations=calls,
+                residual=0.0,
+                bulk_scale=scale,
+                scale_method="entry_mad",
+                spectrum_method=f"lanczos_top{k}",
+                edge=scale * (math.sqrt(m) + math.sqrt(n)),
+                outlier_threshold=threshold,
+                outliers=int(np.count_nonzero(top > threshold)),
+            )
+    return None

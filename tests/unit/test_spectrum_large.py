@@ -1,9 +1,19 @@
-"""The large-matrix path of the RMT measurement (min dimension above exact_max_dim): Lanczos top-k."""
+"""The large-matrix path of the RMT measurement (min dimension above exact_max_dim): Lanczos top-k, with a
+bounded number of partial SVDs and an exact fallback."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+from unittest import mock
+
 import numpy as np
+import pytest
 import scipy.linalg
+import scipy.sparse.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from invarlock.domain.guards import spectrum
 from invarlock.domain.guards.spectrum import measure
 
 
@@ -26,3 +36,83 @@ def test_lanczos_path_finds_the_top_singular_value_and_counts_spikes():
     assert large.outliers == exact.outliers == 3
     assert abs(exact.bulk_scale - 1.0) < 0.03  # median matching is barely moved by the spikes
     assert abs(large.bulk_scale - 1.0) < 0.1  # the entry MAD is, somewhat: the price of not computing a spectrum
+
+
+class _CountingSvds:
+    """Wraps scipy's svds and counts its calls (the large path imports it at call time)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.inner = scipy.sparse.linalg.svds
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.inner(*args, **kwargs)
+
+
+def _measure_counting(w: np.ndarray, **kwargs: Any) -> tuple[spectrum.MatrixMeasure, int]:
+    counter = _CountingSvds()
+    with mock.patch.object(scipy.sparse.linalg, "svds", counter):
+        return measure(w, **kwargs), counter.calls
+
+
+def _sparse(m: int, n: int, zero_share: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((m, n)).astype(np.float32)
+    w[rng.random((m, n)) < zero_share] = 0.0
+    return w
+
+
+def test_the_lanczos_schedule_doubles_to_a_cap_so_the_number_of_partial_svds_is_bounded() -> None:
+    cap_calls = math.ceil(math.log2(spectrum.LANCZOS_MAX_K / spectrum.LANCZOS_FIRST_K)) + 1
+    for n in range(1, 5000, 7):
+        ks = spectrum.lanczos_schedule(n)
+        assert ks == sorted(set(ks)) and all(1 <= k <= n - 2 for k in ks)
+        assert spectrum.lanczos_call_bound(n) == len(ks) <= cap_calls
+
+
+def test_a_pruned_matrix_whose_entry_mad_is_zero_terminates_with_a_bounded_number_of_partial_svds() -> None:
+    # More than half the entries zero: the MAD of all entries is 0. The old loop then doubled k up to
+    # n − 2 and called svds with that k forever.
+    w = _sparse(90, 60, 0.7, seed=3)
+    assert np.median(np.abs(w - np.median(w))) == 0.0
+    measured, calls = _measure_counting(w, exact_max_dim=8)
+    assert calls <= spectrum.lanczos_call_bound(60)
+    assert measured.sigma == pytest.approx(float(scipy.linalg.svdvals(w.astype(np.float64))[0]), rel=1e-9)
+    # The non-zero entries give the iid scale: std of the kept entries times √(kept share) = √0.3.
+    assert measured.bulk_scale == pytest.approx(math.sqrt(0.3), rel=0.1)
+
+
+def test_when_every_singular_value_is_an_outlier_the_schedule_ends_and_the_exact_spectrum_counts_them() -> None:
+    # A large diagonal plus faint noise: the entry scale is the noise's, every singular value is far above
+    # the edge, so no k of the schedule reaches the bulk.
+    rng = np.random.default_rng(5)
+    w = np.diag(rng.uniform(50.0, 100.0, 40)) + 1e-3 * rng.standard_normal((40, 40))
+    measured, calls = _measure_counting(w, exact_max_dim=8)
+    assert calls == spectrum.lanczos_call_bound(40) == len(spectrum.lanczos_schedule(40))
+    assert measured.sigma_method in ("power", "exact") and measured.spectrum_method == "gram_eigvalsh"
+    assert measured.outliers == int(np.count_nonzero(scipy.linalg.svdvals(w) > measured.outlier_threshold))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    n=st.integers(min_value=3, max_value=40),
+    extra_rows=st.integers(min_value=0, max_value=30),
+    zero_share=st.floats(min_value=0.5, max_value=1.0),
+    wide=st.booleans(),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+def test_sparse_matrices_above_the_exact_limit_are_measured_in_bounded_work(
+    n: int, extra_rows: int, zero_share: float, wide: bool, seed: int
+) -> None:
+    w = _sparse(n + extra_rows, n, zero_share, seed)
+    w = w.T if wide else w
+    measured, calls = _measure_counting(w, exact_max_dim=2)
+    assert calls <= spectrum.lanczos_call_bound(n)
+    assert measured.iterations <= (calls if measured.sigma_method == "lanczos" else spectrum.POWER_MAX_ITER)
+    exact = scipy.linalg.svdvals(w.astype(np.float64))
+    assert measured.sigma == pytest.approx(float(exact[0]), rel=1e-6, abs=1e-12)
+    assert measured.bulk_scale >= 0.0 and math.isfinite(measured.edge)
+    if measured.sigma_method == "lanczos":
+        # Lanczos stopped on a k-th value below the threshold, so no value it did not see is an outlier.
+        assert measured.outliers == int(np.count_nonzero(exact > measured.outlier_threshold))
