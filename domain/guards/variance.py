@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..policy import THRESHOLD_TOLERANCE
 from ..stats import bca_interval, paired_summary
 
 
@@ -20,13 +21,20 @@ def std_of(stats: dict[str, float]) -> float:
     return math.sqrt(max(q / n - mean * mean, 0.0))
 
 
+def beyond(value: float, limit: float) -> bool:
+    """|value| > limit beyond float rounding (THRESHOLD_TOLERANCE): a value equal to the limit up to rounding is
+    not beyond it."""
+    return abs(value) > limit + THRESHOLD_TOLERANCE
+
+
 def propose(std_baseline: float, std_subject: float, settings: dict[str, Any]) -> dict[str, Any]:
-    """c = clamp(std_b/std_s, lo, hi); kept iff |c − 1| > deadband and ≥ min_abs_adjust; the applied scale
-    moves at most max_scale_step from 1 (1.0 when not kept)."""
+    """c = clamp(std_b/std_s, lo, hi); kept iff |c − 1| > deadband and ≥ min_abs_adjust (both compared with
+    THRESHOLD_TOLERANCE of slack for float rounding); the applied scale moves at most max_scale_step from 1
+    (1.0 when not kept)."""
     lo, hi = settings["clamp"]
     raw = std_baseline / std_subject if std_subject > 0.0 else math.inf
     c = min(max(raw, lo), hi)
-    kept = abs(c - 1.0) > settings["deadband"] and abs(c - 1.0) >= settings["min_abs_adjust"]
+    kept = beyond(c - 1.0, settings["deadband"]) and abs(c - 1.0) >= settings["min_abs_adjust"] - THRESHOLD_TOLERANCE
     step = settings["max_scale_step"]
     applied = 1.0 + min(max(c - 1.0, -step), step) if kept else 1.0
     return {"ratio": raw if math.isfinite(raw) else None, "proposed": c, "kept": kept, "applied": applied}
@@ -80,7 +88,7 @@ def evaluate(
             **propose(std_b, std_s, settings),
         }
         rows.append(row)
-        if residual is None or abs(residual) > settings["deadband"]:
+        if residual is None or beyond(residual, settings["deadband"]):
             violations.append({"name": tap["weight"], "residual_shift": residual, "ratio": row["ratio"]})
     return {
         "verdict": "fail" if violations else "pass",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.domain.guards import variance
-from invarlock.domain.policy import resolve_policy
+from invarlock.domain.policy import THRESHOLD_TOLERANCE, resolve_policy
 from invarlock.domain.stats import bootstrap_key
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True)
@@ -43,6 +43,32 @@ def test_variance_propose_ignores_a_shift_inside_the_deadband() -> None:
     assert p["proposed"] == pytest.approx(1.005)
 
 
+@pytest.mark.parametrize(("std_b", "std_s"), [(0.98, 1.0), (1.02, 1.0), (0.49, 0.5), (1.53, 1.5), (2.04, 2.0)])
+def test_variance_a_shift_equal_to_the_deadband_up_to_float_rounding_is_not_kept(std_b: float, std_s: float) -> None:
+    s = _guard("variance")
+    p = variance.propose(std_b, std_s, s)
+    # In float64 the shift exceeds the deadband by a rounding error (|0.98 − 1| = 0.020000000000000018).
+    assert abs(p["proposed"] - 1.0) != s["deadband"]
+    assert abs(abs(p["proposed"] - 1.0) - s["deadband"]) < 1e-15
+    assert p["kept"] is False and p["applied"] == 1.0
+    tap = {"weight": "mlp.0", "baseline": _moments(std_b), "subject": _moments(std_s)}
+    outcome = variance.evaluate([tap], None, s, key=KEY, replicates=REPLICATES)
+    assert outcome["verdict"] == "pass" and outcome["summary"]["proposed"] == 0
+
+
+def test_variance_a_shift_just_beyond_the_deadband_is_kept() -> None:
+    s = _guard("variance")
+    assert variance.propose(0.9799, 1.0, s)["kept"] is True
+    assert variance.propose(1.0201, 1.0, s)["kept"] is True
+    assert variance.beyond(s["deadband"] + 2 * THRESHOLD_TOLERANCE, s["deadband"])
+    assert not variance.beyond(s["deadband"] + THRESHOLD_TOLERANCE / 2, s["deadband"])
+
+
+def _moments(std: float) -> dict[str, float]:
+    # Two values ±std: population std exactly `std` (mean 0, mean square std²).
+    return {"count": 2.0, "sum": 0.0, "sum_sq": 2.0 * std * std}
+
+
 @pytest.mark.parametrize(
     ("ratio", "proposed", "applied"), [(2.0, 1.12, 1.03), (0.5, 0.85, 0.97), (0.975, 0.975, 0.975)]
 )
@@ -67,7 +93,8 @@ def test_variance_propose_invariants(std_b: float, std_s: float) -> None:
     p = variance.propose(std_b, std_s, s)
     lo, hi = s["clamp"]
     assert lo <= p["proposed"] <= hi
-    assert p["kept"] == (abs(p["proposed"] - 1) > s["deadband"] and abs(p["proposed"] - 1) >= s["min_abs_adjust"])
+    shift, tol = abs(p["proposed"] - 1), THRESHOLD_TOLERANCE
+    assert p["kept"] == (shift > s["deadband"] + tol and shift >= s["min_abs_adjust"] - tol)
     assert abs(p["applied"] - 1) <= s["max_scale_step"] + 1e-15
     if p["kept"]:
         # The applied scale moves towards the proposal, never past it.
