@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
+import math
+import threading
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,7 @@ from invarlock.ports.audit import QueryResult
 from .duckdb_audit_views import view_statements
 from .duckdb_store import _open_error, check_ours
 
-_FIRST_WORD = re.compile(r"^[\s(]*([A-Za-z]+)")
-_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_MAX_DETAIL = 200
 _ALLOWED_FIRST = {"SELECT", "WITH", "FROM"}
 _LOCKDOWN = ["SET enable_external_access = false", "SET lock_configuration = true"]
 _HINT = "pass one SELECT or WITH … SELECT query over the views listed in docs/audit.md"
@@ -28,7 +28,33 @@ def _refuse(problem: str) -> UsageError:
 
 def _sql_error(exc: duckdb.Error) -> UsageError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(first) > _MAX_DETAIL:  # DuckDB quotes the query near the error; a long query stays one short line
+        first = first[:_MAX_DETAIL] + " …"
     return UsageError("E511", f"audit SQL failed: {first}", "fix the query; docs/audit.md lists every view and column")
+
+
+def first_word(sql: str) -> str:
+    """The first keyword of `sql` after blanks, opening parentheses and comments, upper-cased ("" if none).
+
+    One forward pass: each comment is skipped with one `find`, so the time is linear in the query length
+    (a regex that strips every comment was quadratic on many unterminated `/*`).
+    """
+    i, n = 0, len(sql)
+    while i < n:
+        if sql[i].isspace() or sql[i] == "(":
+            i += 1
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            break
+    j = i
+    while j < n and sql[j].isascii() and sql[j].isalpha():
+        j += 1
+    return sql[i:j].upper()
 
 
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -40,8 +66,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     if len(statements) != 1:
         raise _refuse(f"{len(statements)} statements given, exactly one query is allowed")
     kind = statements[0].type
-    match = _FIRST_WORD.match(_COMMENT.sub(" ", sql))
-    first = match.group(1).upper() if match else ""
+    first = first_word(sql)
     if kind != duckdb.StatementType.SELECT or first not in _ALLOWED_FIRST:
         raise _refuse(f"{first or kind.name} statements are not allowed, only SELECT/WITH queries")
 
@@ -51,14 +76,17 @@ class DuckDBAuditQueries:
 
     Args:
         path: the event store file (`--events`).
+        timeout_s: a query still running after this many seconds is interrupted (E512); the CLI default is
+            `DEFAULT_AUDIT_TIMEOUT_S` in cli/bootstrap.py.
 
     Raises:
         UsageError: E506 when the file does not exist, E501 when it is not an InvarLock event store,
             E505 when a writer holds its lock.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, timeout_s: float) -> None:
         self.path = Path(path)
+        self.timeout_s = timeout_s
         if not self.path.is_file():
             raise UsageError("E506", f"event store {self.path} does not exist", "check the --events path")
 
@@ -84,15 +112,35 @@ class DuckDBAuditQueries:
         """Run one read-only query over the audit views; see the AuditQueries port for the errors."""
         with closing(self._connect()) as con:
             check_read_only(con, sql)
-            try:
-                cursor = con.execute(sql)
-                description = cursor.description or []
-                rows: list[tuple[Any, ...]] = cursor.fetchall()
-            except duckdb.Error as exc:
-                raise _sql_error(exc) from exc
+            description, rows = self._run(con, sql)
         json_columns = [str(d[1]) == "JSON" for d in description]
         decoded = tuple(_decode_json(row, json_columns) for row in rows)
         return QueryResult(columns=tuple(str(d[0]) for d in description), rows=decoded)
+
+    def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[Any], list[tuple[Any, ...]]]:
+        """Execute and fetch under a timer that interrupts the connection when `timeout_s` has passed."""
+        timer = threading.Timer(self.timeout_s, con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            cursor = con.execute(sql)
+            description = cursor.description or []
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        except duckdb.InterruptException as exc:
+            raise UsageError(
+                "E512",
+                f"audit query stopped after the {_seconds(self.timeout_s)} s timeout",
+                "narrow the query (WHERE, LIMIT) or allow more time with --timeout SECONDS",
+            ) from exc
+        except duckdb.Error as exc:
+            raise _sql_error(exc) from exc
+        finally:
+            timer.cancel()
+        return description, rows
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if math.isfinite(value) and value == int(value) else f"{value:g}"
 
 
 def _decode_json(row: tuple[Any, ...], json_columns: list[bool]) -> tuple[Any, ...]:

@@ -9,6 +9,7 @@ target exists (no --force), E704 key file cannot be written.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -19,6 +20,7 @@ from invarlock.domain.signature import fingerprint_of
 
 _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 _KEYGEN = "create a pair with `invarlock keygen --out KEY`"
+MAX_KEY_BYTES = 16 * 1024  # an Ed25519 PEM key is about 120 bytes; refuse anything far larger unread
 
 
 def public_path(private: Path) -> Path:
@@ -57,12 +59,33 @@ class Ed25519SignatureVerifier:
 
 
 def _read(path: Path, what: str, hint: str) -> bytes:
-    if not path.exists():
-        raise UsageError("E700", f"{what} '{path}' does not exist", hint)
+    """The bytes of a key file: a regular file of at most MAX_KEY_BYTES (a FIFO or device would block or
+    never end); opened non-blocking and checked again on the open descriptor, so a swapped path cannot block."""
     try:
-        return path.read_bytes()
+        info = path.stat()
+    except FileNotFoundError as exc:
+        raise UsageError("E700", f"{what} '{path}' does not exist", hint) from exc
     except OSError as exc:
         raise UsageError("E701", f"{what} '{path}' cannot be read: {exc.strerror}", "check its permissions") from exc
+    _require_key_file(path, info, what)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UsageError("E701", f"{what} '{path}' cannot be read: {exc.strerror}", "check its permissions") from exc
+    with os.fdopen(fd, "rb") as handle:
+        _require_key_file(path, os.fstat(handle.fileno()), what)
+        return handle.read(MAX_KEY_BYTES + 1)
+
+
+def _require_key_file(path: Path, info: os.stat_result, what: str) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError("E701", f"{what} '{path}' is a directory", "pass the key file itself")
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError("E701", f"{what} '{path}' is not a regular file", "pass a PEM key file, not a pipe or device")
+    if info.st_size > MAX_KEY_BYTES:
+        raise UsageError(
+            "E701", f"{what} '{path}' is {info.st_size} bytes, no PEM key is above {MAX_KEY_BYTES}", _KEYGEN
+        )
 
 
 def load_signer(path: Path) -> Ed25519Signer:

@@ -17,6 +17,7 @@ from invarlock.ports.ui import Progress, SilentProgress
 from .version import tool_version
 
 DEFAULT_EVENTS = "runs/invarlock.duckdb"
+DEFAULT_AUDIT_TIMEOUT_S = 30.0  # `audit --sql --timeout`; docs/audit.md
 
 
 def utc_now() -> str:
@@ -37,11 +38,11 @@ def open_store(path: str | os.PathLike[str], *, read_only: bool = False) -> Even
     return DuckDBEventStore(Path(path), read_only=read_only)
 
 
-def open_audit(path: str | os.PathLike[str]) -> AuditQueries:
-    """Read-only SQL over the audit views of the event store at `path`."""
+def open_audit(path: str | os.PathLike[str], *, timeout_s: float = DEFAULT_AUDIT_TIMEOUT_S) -> AuditQueries:
+    """Read-only SQL over the audit views of the event store at `path`; a query is stopped after `timeout_s`."""
     from invarlock.adapters.duckdb_audit import DuckDBAuditQueries
 
-    return DuckDBAuditQueries(Path(path))
+    return DuckDBAuditQueries(Path(path), timeout_s=timeout_s)
 
 
 def load_signer(path: str | os.PathLike[str]) -> Signer:

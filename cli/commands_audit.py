@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import click
 from invarlock.application.audit import list_runs, timeline
 
-from .bootstrap import DEFAULT_EVENTS, open_audit, open_store
+from .bootstrap import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS, open_audit, open_store
 from .tables import to_json, to_table
 
 
@@ -45,11 +46,26 @@ def events_cmd(run_id: str, events: str, as_json: bool) -> None:
         click.echo(f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} {json.dumps(brief)[:120]}")
 
 
+def _finite_seconds(value: float) -> float:
+    if not math.isfinite(value):  # FloatRange lets NaN through
+        raise click.BadParameter(f"{value} is not a number of seconds", param_hint="'--timeout'")
+    return value
+
+
 @click.command("audit")
 @click.option("--sql", "sql", required=True, help="One read-only SELECT/WITH query over the views in docs/audit.md.")
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of row objects.")
-def audit_cmd(sql: str, events: str, as_json: bool) -> None:
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True, max=86400),
+    callback=lambda _ctx, _param, value: _finite_seconds(value),
+    default=DEFAULT_AUDIT_TIMEOUT_S,
+    show_default=True,
+    help="Stop the query after this many seconds (E512).",
+)
+def audit_cmd(sql: str, events: str, as_json: bool, timeout_s: float) -> None:
     """Run read-only SQL over the event store: one view per event type plus `runs` (see docs/audit.md)."""
-    result = open_audit(events).query(sql)
+    result = open_audit(events, timeout_s=timeout_s).query(sql)
     click.echo(to_json(result) if as_json else to_table(result))

@@ -9,14 +9,12 @@ from pathlib import Path
 import click
 from invarlock.application.report import ReportFormat, render_report
 from invarlock.domain import certificate as c
-from invarlock.domain.errors import UsageError
+
+from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 
 
 def _read_cert(path: str) -> c.Certificate:
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError("E600", f"certificate '{path}' does not exist", "check the path")
-    return c.from_bytes(p.read_bytes())
+    return c.from_bytes(read_input_file(path, what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES))
 
 
 def write_atomically(target: Path, content: str) -> None:

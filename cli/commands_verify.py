@@ -9,19 +9,24 @@ import click
 from invarlock.application.replay import replay_certificate
 from invarlock.application.verify import VerifyReport, proves, verify_certificate
 from invarlock.domain import certificate as c
-from invarlock.domain.errors import EXIT_USAGE, InvarlockError, UsageError
+from invarlock.domain.errors import EXIT_INTEGRITY, EXIT_USAGE, InvarlockError, UsageError
 from invarlock.domain.policy import VERIFY_MAX_REPLICATES
 
 from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store
+from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .recipient_policy import recipient_policy
 
 
 def _read_cert(path: str) -> tuple[c.Certificate, bytes]:
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError("E600", f"certificate '{path}' does not exist", "check the path")
-    raw = p.read_bytes()
+    raw = read_input_file(path, what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES)
     return c.from_bytes(raw), raw
+
+
+def _verdict_line(report: VerifyReport, exit_code: int) -> str:
+    """The last line; after a failed integrity check the certificate's stated verdict is not established."""
+    if exit_code == EXIT_INTEGRITY:
+        return f"Verdict: not established — integrity checks failed, so the stated verdict is void  (exit {exit_code})"
+    return f"Verdict: {report.verdict or 'not established'}  (exit {exit_code})"
 
 
 def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = None) -> None:
@@ -31,7 +36,7 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
             "format_version": "verify-v1",
             "ok": error is None and report.ok and exit_code == 0,
             "checks": [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in report.checks],
-            "verdict": report.verdict,
+            "verdict": report.verdict if exit_code != EXIT_INTEGRITY else None,
             "exit_code": exit_code,
             "proves": proves(),
         }
@@ -43,7 +48,7 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
             click.echo(f"{'ok  ' if ch.ok else 'FAIL'}  {ch.name}: {ch.detail}")
         if error is None:
             _echo_proves()
-            click.echo(f"Verdict: {report.verdict}  (exit {exit_code})")
+            click.echo(_verdict_line(report, exit_code))
     if error is not None and not as_json:
         raise error
     raise click.exceptions.Exit(exit_code)

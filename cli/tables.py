@@ -1,33 +1,52 @@
-"""Plain-text and JSON rendering of query results (`invarlock audit --sql`)."""
+"""Plain-text and JSON rendering of query results (`invarlock audit --sql`).
+
+JSON has no NaN or infinities, so non-finite floats are written as the strings "NaN", "Infinity" and
+"-Infinity" (docs/audit.md); the output is always strict JSON.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+import math
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from invarlock.ports.audit import QueryResult
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+
+def plain(value: Any) -> Any:
+    """`value` as strict-JSON data: nested lists/maps kept, timestamps ISO-8601, NaN/±inf as strings."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float | Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else _NON_FINITE[str(number)]
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
     return str(value)
 
 
 def to_json(result: QueryResult) -> str:
-    """One JSON array of `{column: value}` objects; timestamps as ISO-8601 strings."""
-    return json.dumps(result.as_dicts(), default=_jsonable)
+    """One JSON array of `{column: value}` objects (see `plain` for how values are written)."""
+    return json.dumps([plain(row) for row in result.as_dicts()], allow_nan=False)
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(plain(value), separators=(",", ":"), allow_nan=False)
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value).replace("\n", " ")

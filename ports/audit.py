@@ -26,6 +26,7 @@ class AuditQueries(Protocol):
 
         Raises:
             UsageError: E510 when `sql` is anything but one SELECT/WITH query; E511 when the query fails
-                (syntax, unknown column or view, type error). Nothing is ever written to the store.
+                (syntax, unknown column or view, type error); E512 when it runs past the timeout the adapter
+                was built with. Nothing is ever written to the store.
         """
         ...

@@ -6,12 +6,13 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 from click.testing import CliRunner
-from invarlock.adapters.duckdb_audit import DuckDBAuditQueries
+from invarlock.adapters.duckdb_audit import DuckDBAuditQueries, first_word
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.application.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
@@ -87,7 +88,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _query(path: Path, sql: str) -> list[dict[str, object]]:
-    return DuckDBAuditQueries(path).query(sql).as_dicts()
+    return DuckDBAuditQueries(path, timeout_s=30).query(sql).as_dicts()
 
 
 def test_every_fail_in_a_month_is_listed(store_path):
@@ -216,7 +217,7 @@ def test_cli_prints_an_aligned_table_and_json(store_path):
 
 def test_missing_and_foreign_files_are_refused(tmp_path):
     with pytest.raises(UsageError) as missing:
-        DuckDBAuditQueries(tmp_path / "nope.duckdb")
+        DuckDBAuditQueries(tmp_path / "nope.duckdb", timeout_s=30)
     assert missing.value.code == "E506"
     foreign = tmp_path / "foreign.duckdb"
     duckdb.connect(str(foreign)).close()
@@ -236,3 +237,81 @@ def test_runs_command_shows_start_and_finish_in_text_and_json(store_path):
     rows = json.loads(CliRunner().invoke(cli, ["runs", "--events", str(store_path), "--json"]).output)
     done = next(r for r in rows if r["run_id"] == "run-pass-jan")
     assert done["finished_at"] == finished
+
+
+def _audit(store_path: Path, sql: str, *extra: str) -> tuple[int, str, str]:
+    from tests.fakes.cli import run_cli
+
+    return run_cli("audit", "--events", store_path, "--sql", sql, *extra)
+
+
+def test_first_word_skips_blanks_parentheses_and_comments():
+    assert first_word("  ( -- note\n /* c1 */ /**/ select 1") == "SELECT"
+    assert first_word("/* SELECT */ DELETE FROM events") == "DELETE"
+    assert first_word("-- only a comment") == ""
+    assert first_word("/* unterminated SELECT") == ""
+
+
+def _best_of(runs: int, fn, arg) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn(arg)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+@pytest.mark.parametrize("unit", ["/* ", "/**/", "-- x\n", " ( ", "/"])
+def test_first_word_scan_is_linear_in_the_query_length(unit):
+    """4x the query (60 KB -> 240 KB) takes about 4x the time; the old regex took 16x (and 14 s at 120 KB)."""
+    small, large = unit * (60_000 // len(unit)), unit * (240_000 // len(unit))
+    ratio = _best_of(7, first_word, large) / max(_best_of(7, first_word, small), 1e-6)
+    assert ratio < 8.0, f"{unit!r}: 240 KB took {ratio:.1f}x the time of 60 KB"
+
+
+def test_a_long_query_of_unterminated_comments_is_one_short_error_line(store_path):
+    code, out, err = _audit(store_path, "SELECT 1 " + "/* " * 40_000)
+    assert code == 2 and out == "" and err.startswith("ERROR [INVARLOCK:E511]") and err.count("\n") == 1
+    assert len(err) < 500
+
+
+def test_a_query_past_its_timeout_is_interrupted_with_one_line(store_path):
+    code, out, err = _audit(
+        store_path, "SELECT sum(range) AS s FROM range(100000000000000::BIGINT)", "--timeout", "0.5"
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("ERROR [INVARLOCK:E512] audit query stopped after the 0.5 s timeout")
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "abc"])
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(store_path, bad):
+    code, _, err = _audit(store_path, "SELECT 1 AS one", "--timeout", bad)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E200]")
+
+
+def _strict(text: str) -> object:
+    def refuse(name: str) -> object:
+        raise AssertionError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict_json_with_non_finite_floats_as_strings(store_path):
+    sql = (
+        "SELECT 'nan'::DOUBLE AS a, 'inf'::DOUBLE AS b, ['-inf'::DOUBLE, 1.5] AS c, {'x': 'nan'::DOUBLE} AS d, "
+        "1.25::DECIMAL(4, 2) AS e"
+    )
+    code, out, _ = _audit(store_path, sql, "--json")
+    assert code == 0
+    assert _strict(out) == [{"a": "NaN", "b": "Infinity", "c": ["-Infinity", 1.5], "d": {"x": "NaN"}, "e": 1.25}]
+
+
+def test_lists_of_timestamps_serialise_in_json_and_in_the_table(store_path):
+    sql = "SELECT run_id, list(recorded_at ORDER BY seq) AS times FROM events WHERE run_id = 'run-pass-jan' GROUP BY 1"
+    code, out, _ = _audit(store_path, sql, "--json")
+    assert code == 0
+    [row] = _strict(out)
+    assert row["run_id"] == "run-pass-jan" and row["times"][0].startswith("2026-01-01T")
+    assert row["times"] == sorted(row["times"]) and len(row["times"]) > 5
+    code, out, _ = _audit(store_path, sql)
+    assert code == 0 and json.loads(out.splitlines()[2].split(None, 1)[1]) == row["times"]

@@ -1,0 +1,100 @@
+"""Input files named on the command line: a FIFO, device, directory or huge file is named as what it is,
+never blocks and is never read without bound; an integrity failure never prints the certificate's verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+from invarlock.adapters.ed25519 import MAX_KEY_BYTES, generate_keypair, public_path
+from invarlock.domain import certificate as c
+
+from tests.fakes.certificates import fake_certificate
+from tests.fakes.cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("inputs")
+    (root / "cert.json").write_bytes(c.to_bytes(fake_certificate()))
+    generate_keypair(root / "key")
+    os.mkfifo(root / "fifo")
+    (root / "adir").mkdir()
+    (root / "huge.pem").write_bytes(b"A" * (MAX_KEY_BYTES + 1))
+    return root
+
+
+def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A subprocess with a timeout: a command that blocks on a FIFO fails the test instead of hanging it."""
+    env = {k: v for k, v in os.environ.items() if k != "INVARLOCK_DEBUG"}
+    command = [sys.executable, "-m", "invarlock", *args]
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _one_line(done: subprocess.CompletedProcess[str], code: str) -> str:
+    [line] = done.stderr.splitlines()
+    assert done.returncode == 2 and line.startswith(f"ERROR [INVARLOCK:{code}]"), done.stderr
+    return line
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("fifo", "is not a regular file"),
+        ("/dev/zero", "is not a regular file"),
+        ("adir", "is a directory"),
+        ("huge.pem", f"no PEM key is above {MAX_KEY_BYTES}"),
+    ],
+)
+def test_a_pubkey_that_is_no_key_file_is_refused_without_reading_it(folder: Path, key: str, says: str) -> None:
+    line = _one_line(_cli(folder, "verify", "cert.json", "--pubkey", key), "E701")
+    assert says in line
+
+
+def test_the_real_public_key_still_loads(folder: Path) -> None:
+    done = _cli(folder, "verify", "cert.json", "--pubkey", str(public_path(folder / "key")))
+    assert "public key" not in done.stderr  # it loaded; the unsigned certificate then fails on its signature
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [("adir", "is a directory"), ("fifo", "is not a regular file (a FIFO)"), ("/dev/zero", "(a device)")],
+)
+@pytest.mark.parametrize("command", [["verify"], ["report", "md"], ["report", "html"]])
+def test_a_certificate_path_that_is_no_file_says_what_it_is(
+    folder: Path, path: str, says: str, command: list[str]
+) -> None:
+    out = ["-o", "out.x"] if command[0] == "report" else []
+    line = _one_line(_cli(folder, *command, path, *out), "E600")
+    assert says in line and "does not exist" not in line
+
+
+def test_a_missing_certificate_still_says_it_does_not_exist(folder: Path) -> None:
+    assert "does not exist" in _one_line(_cli(folder, "verify", "nope.json"), "E600")
+
+
+def _tampered(folder: Path, verdict: str) -> Path:
+    """The certificate with its ratio edited and the digest left as it was (the digest check fails)."""
+    cert = fake_certificate()
+    pm = msgspec.structs.replace(cert.primary_metric, ratio_vs_baseline=0.5)
+    verdict_struct = msgspec.structs.replace(cert.verdict, status=verdict)
+    path = folder / f"tampered-{verdict}.json"
+    path.write_bytes(c.to_bytes(msgspec.structs.replace(cert, primary_metric=pm, verdict=verdict_struct)))
+    return path
+
+
+@pytest.mark.parametrize("verdict", ["PASS", "FAIL"])
+def test_an_integrity_failure_never_prints_the_stated_verdict(folder: Path, verdict: str) -> None:
+    path = _tampered(folder, verdict)
+    code, out, _ = run_cli("verify", path)
+    last = out.splitlines()[-1]
+    assert code == 3 and last.startswith("Verdict: not established") and "integrity" in last
+    assert verdict not in last and "None" not in last
+    code, out, _ = run_cli("verify", path, "--json")
+    envelope = json.loads(out)
+    assert code == 3 and envelope["exit_code"] == 3 and envelope["verdict"] is None and envelope["ok"] is False
