@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent
 
 from .memory_store import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
-SCHEMA = "invarlock-events/v1"
+SCHEMA = "invarlock-events/v2"
+_EARLIER = {"invarlock-events/v1": "before the event chain covered run_id, seq and recorded_at"}
 _COLUMNS = "run_id, seq, type, version, payload, recorded_at, prev_hash, hash"
 _CREATE = [
     "CREATE TABLE IF NOT EXISTS events(run_id VARCHAR, seq BIGINT, type VARCHAR, version INTEGER, "
@@ -25,6 +26,7 @@ _CREATE = [
     f"INSERT OR IGNORE INTO invarlock_meta VALUES ('schema', '{SCHEMA}')",
 ]
 _TAIL = "SELECT coalesce(max(seq) + 1, 0), arg_max(hash, seq) FROM events WHERE run_id = ?"
+_NAMES = _COLUMNS.split(", ")
 
 
 def _open_error(path: Path, exc: duckdb.Error) -> UsageError:
@@ -53,6 +55,12 @@ def check_ours(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         row = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
     except duckdb.CatalogException:
         row = None
+    if row is not None and row[0] in _EARLIER:
+        raise UsageError(
+            "E507",
+            f"event store {path} was written by an earlier invarlock ({row[0]}, {_EARLIER[row[0]]})",
+            "this version cannot check its chain; record new runs in a new --events file",
+        )
     if row is None or row[0] != SCHEMA:
         raise _not_ours(path)
 
@@ -69,7 +77,18 @@ def _row_params(r: RecordedEvent) -> list[object]:
     return [r.run_id, r.seq, r.type, r.version, r.payload.decode(), recorded_at, r.prev_hash, r.hash]
 
 
+def _null_columns(row: tuple[Any, ...]) -> IntegrityError:
+    nulls = ", ".join(name for name, value in zip(_NAMES, row, strict=True) if value is None)
+    return IntegrityError(
+        "E603",
+        f"event store row of run {row[0]} seq {row[1]} has NULL {nulls}",
+        "the event store was altered; no invarlock version writes NULL columns",
+    )
+
+
 def _row_to_record(row: tuple[Any, ...]) -> RecordedEvent:
+    if any(value is None for value in row):
+        raise _null_columns(row)
     run_id, seq, type_, version, payload, recorded_at, prev_hash, hash_ = row
     return RecordedEvent(
         run_id=run_id,
@@ -201,6 +220,13 @@ class DuckDBEventStore:
         return [_row_to_record(row) for row in self._query(sql, [run_id])]
 
     def run_ids(self) -> list[str]:
-        """Run ids ordered by their first event's recorded_at, then by run id."""
-        sql = "SELECT run_id FROM events WHERE seq = 0 ORDER BY recorded_at, run_id"
-        return [str(row[0]) for row in self._query(sql, [])]
+        """Every run id with at least one event (seq 0 or not), ordered by earliest recorded_at, then run id.
+
+        Raises:
+            IntegrityError: E603 when a row has a NULL run_id (it belongs to no run).
+        """
+        sql = "SELECT run_id FROM events GROUP BY run_id ORDER BY min(recorded_at) NULLS LAST, run_id NULLS LAST"
+        ids = [row[0] for row in self._query(sql, [])]
+        if None in ids:
+            raise IntegrityError("E603", "event store has rows with a NULL run_id", "the event store was altered")
+        return [str(run_id) for run_id in ids]

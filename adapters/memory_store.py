@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import msgspec
 from invarlock.domain.errors import ConcurrencyConflict
-from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent, chain_hash, encode_event
+from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent, encode_event, record_hash
 
 
 def utc_now_iso() -> str:
@@ -32,7 +33,8 @@ def record_events(
         start_seq: the seq of the first event (the stream's current length).
         prev_hash: hash of the stream's last event, or GENESIS_HASH for an empty stream.
         events: the events to record, in order.
-        recorded_at: ISO-8601 UTC timestamp shared by the batch (not part of the hash).
+        recorded_at: ISO-8601 UTC timestamp shared by the batch, in the normalized form stores read back
+            (`normalize_timestamp`); the hash covers it.
 
     Returns:
         The rows to store.
@@ -40,20 +42,19 @@ def record_events(
     rows: list[RecordedEvent] = []
     for offset, event in enumerate(events):
         type_, version, payload = encode_event(event)
-        digest = chain_hash(prev_hash, type_, version, payload)
-        rows.append(
-            RecordedEvent(
-                run_id=run_id,
-                seq=start_seq + offset,
-                type=type_,
-                version=version,
-                payload=payload,
-                recorded_at=recorded_at,
-                prev_hash=prev_hash,
-                hash=digest,
-            )
+        row = RecordedEvent(
+            run_id=run_id,
+            seq=start_seq + offset,
+            type=type_,
+            version=version,
+            payload=payload,
+            recorded_at=recorded_at,
+            prev_hash=prev_hash,
+            hash="",
         )
-        prev_hash = digest
+        row = msgspec.structs.replace(row, hash=record_hash(row))
+        rows.append(row)
+        prev_hash = row.hash
     return rows
 
 
@@ -94,5 +95,5 @@ class InMemoryEventStore:
         return list(self._streams.get(run_id, []))
 
     def run_ids(self) -> list[str]:
-        """Run ids ordered by their first event's recorded_at, then by run id."""
-        return sorted(self._streams, key=lambda run_id: (self._streams[run_id][0].recorded_at, run_id))
+        """Run ids ordered by their earliest recorded_at, then by run id."""
+        return sorted(self._streams, key=lambda run_id: (min(r.recorded_at for r in self._streams[run_id]), run_id))

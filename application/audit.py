@@ -7,17 +7,23 @@ from typing import Any
 
 import msgspec
 from invarlock.domain import events as ev
-from invarlock.domain.run import replay
+from invarlock.domain.errors import IntegrityError, InvarlockError
 from invarlock.ports.store import EventStore
 
-from .replay import read_stream
+from .reexecute import is_audit_stream
+from .replay import check_run, read_stream
+
+TAMPERED = "TAMPERED"
 
 
 @dataclass(frozen=True)
 class RunSummary:
+    """One row of `invarlock runs`. A run that fails check_run has status TAMPERED and `problem` says why;
+    its other fields are then None (nothing in a broken stream is trusted)."""
+
     run_id: str
-    command: str
-    started_at: str
+    command: str | None
+    started_at: str | None
     finished_at: str | None
     status: str
     verdict: str | None
@@ -25,14 +31,16 @@ class RunSummary:
     subject: str | None
     events: int
     chain_ok: bool
+    problem: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
-    """Status is `completed`/`rollback`/`failed`, or `incomplete` when the stream just stops (a killed run)."""
-    state = replay(ev.decode_event(r.type, r.version, r.payload) for r in records)
+    """Status from the chain-checked fold: `completed`/`rollback` (as its certificate says), `failed`, or
+    `incomplete` when the stream just stops (a killed run); TAMPERED when check_run fails."""
+    state = check_run(records).state
     finished = state.completed.finished_at if state.completed else state.failed.failed_at if state.failed else None
     models = state.models
     return RunSummary(
@@ -45,7 +53,23 @@ def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
         baseline=models["baseline"].ref if "baseline" in models else _requested(state.started.config, "model"),
         subject=models["subject"].ref if "subject" in models else _requested(state.started.config, "subject"),
         events=len(records),
-        chain_ok=not ev.chain_problems(records),
+        chain_ok=True,
+    )
+
+
+def _tampered(run_id: str, events: int, problem: str) -> RunSummary:
+    return RunSummary(
+        run_id=run_id,
+        command=None,
+        started_at=None,
+        finished_at=None,
+        status=TAMPERED,
+        verdict=None,
+        baseline=None,
+        subject=None,
+        events=events,
+        chain_ok=False,
+        problem=problem,
     )
 
 
@@ -55,23 +79,50 @@ def _requested(config: dict[str, Any], section: str) -> str | None:
     return str(model["id"]) if isinstance(model, dict) and "id" in model else None
 
 
+def _summary(store: EventStore, run_id: str) -> RunSummary | None:
+    records: list[ev.RecordedEvent] = []
+    try:
+        records = store.read(run_id)
+        return None if is_audit_stream(records) else summarize(records)
+    except InvarlockError as exc:
+        return _tampered(run_id, len(records), exc.message)
+
+
 def list_runs(store: EventStore) -> list[RunSummary]:
-    return [summarize(store.read(run_id)) for run_id in store.run_ids()]
+    """Every run in the store, each checked on its own: one broken run is flagged, the others still list.
+    Re-execution audits (streams of their own, see application/reexecute.py) are not runs."""
+    return [s for run_id in store.run_ids() if (s := _summary(store, run_id)) is not None]
 
 
-def timeline(store: EventStore, run_id: str) -> list[dict[str, Any]]:
-    """One row per event: seq, type, recorded_at, hash prefix and the decoded payload."""
-    rows = []
-    for r in read_stream(store, run_id):
+def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:
+    """The E603 error to exit with after listing `runs` when any of them failed its check, else None."""
+    bad = [r for r in runs if r.problem is not None]
+    if not bad:
+        return None
+    return IntegrityError(
+        "E603",
+        f"{len(bad)} of {len(runs)} runs fail the chain check; first: run {bad[0].run_id}: {bad[0].problem}",
+        "the event store was altered; `invarlock verify CERT --events` checks a run against its certificate",
+    )
+
+
+def timeline(store: EventStore, run_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per event (seq, type, version, recorded_at, hash and the decoded payload, None when it does
+    not decode) and every problem the chain-checked fold finds (empty for an intact stream)."""
+    records = read_stream(store, run_id)
+    rows = [_row(r) for r in records]
+    try:
+        check_run(records)
+        problems: list[str] = []
+    except InvarlockError as exc:
+        problems = [exc.message]
+    return rows, problems
+
+
+def _row(r: ev.RecordedEvent) -> dict[str, Any]:
+    try:
         payload = msgspec.to_builtins(ev.decode_event(r.type, r.version, r.payload))
-        rows.append(
-            {
-                "seq": r.seq,
-                "type": r.type,
-                "version": r.version,
-                "recorded_at": r.recorded_at,
-                "hash": r.hash,
-                "payload": payload,
-            }
-        )
-    return rows
+    except InvarlockError:
+        payload = None
+    fields = {"seq": r.seq, "type": r.type, "version": r.version, "recorded_at": r.recorded_at, "hash": r.hash}
+    return {**fields, "payload": payload}

@@ -21,7 +21,7 @@ from .guards import RUNNERS
 from .recorder import RunRecorder
 from .scoring import score_arm
 from .services import Services
-from .signing import sign_certificate
+from .signing import seal_chain, sign_certificate
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def certify_edit(req: CertifyRequest, svc: Services) -> CertifyOutcome:
     try:
         return _execute(req, policy, recorder, svc)
     except InvarlockError as exc:
-        recorder.record(ev.RunFailed(failed_at=svc.clock(), code=exc.code, message=exc.message))
+        recorder.record_failure(svc.clock(), exc.code, exc.message)
         raise
 
 
@@ -249,13 +249,16 @@ def _issued(cert: c.Certificate) -> ev.CertificateIssued:
 
 
 def issue(recorder: RunRecorder, svc: Services) -> CertifyOutcome:
-    """Build, seal, sign (with `svc.signer`) and record the certificate, then complete the run."""
+    """Build, seal, sign (with `svc.signer`) and record the certificate, complete the run and, when signing,
+    append a chain_sealed event signing the chain head (run_completed)."""
     state = recorder.state
     assert state is not None
     ref = c.EventLogRef(run_id=recorder.run_id, head_hash=recorder.head_hash, event_count=recorder.seq)
     cert = build_certificate(state, issued_at=svc.clock(), event_log=ref)
     if svc.signer is not None:
         cert = sign_certificate(cert, svc.signer)
-    recorder.record(_issued(cert))
-    recorder.record(ev.RunCompleted(finished_at=svc.clock(), status=cert.status, verdict=cert.verdict.status))
+    completed = ev.RunCompleted(finished_at=svc.clock(), status=cert.status, verdict=cert.verdict.status)
+    recorder.record(_issued(cert), completed)  # one transaction: no certificate without its completion
+    if svc.signer is not None:
+        recorder.record(seal_chain(recorder.run_id, recorder.seq - 1, recorder.head_hash, svc.signer))
     return CertifyOutcome(run_id=recorder.run_id, certificate=cert)

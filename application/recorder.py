@@ -24,6 +24,11 @@ class RunRecorder:
         self.head_hash = hash_
         self.seq += 1
 
+    def record_failure(self, failed_at: str, code: str, message: str) -> None:
+        """Record RunFailed unless the run already has its certificate (a later step, e.g. export, failed)."""
+        if self.state is not None and self.state.issued is None:
+            self.record(ev.RunFailed(failed_at=failed_at, code=code, message=message))
+
     def record(self, *events: ev.Event) -> RunState:
         recorded = self.store.append(self.run_id, self.seq, events)
         for event, rec in zip(events, recorded, strict=True):

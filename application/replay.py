@@ -1,14 +1,21 @@
-"""replay_certificate: rebuild a certificate from a run's events alone."""
+"""replay_certificate: rebuild a certificate from a run's events alone; check_run: the chain-checked fold."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain import signature
 from invarlock.domain.build import build_certificate
-from invarlock.domain.errors import IntegrityError, UsageError
-from invarlock.domain.run import replay
+from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
+from invarlock.domain.run import RunState, replay
+from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
+
+from .signing import SignatureFinding, check_seal
+
+_ALTERED = "the event store was altered"
 
 
 def read_stream(store: EventStore, run_id: str) -> list[ev.RecordedEvent]:
@@ -18,35 +25,50 @@ def read_stream(store: EventStore, run_id: str) -> list[ev.RecordedEvent]:
     return records
 
 
-def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
-    """Fold the events before CertificateIssued and build the certificate; its digest must match the event's.
+@dataclass(frozen=True)
+class CheckedRun:
+    """A stream whose chain links, whose events fold in order and whose tail agrees with its certificate.
 
-    A signature recorded in the CertificateIssued event is put back, so the bytes equal the issued file's.
+    `certificate` is the one replay rebuilds (None while the run has none: incomplete or failed).
     """
-    records = read_stream(store, run_id)
+
+    records: list[ev.RecordedEvent]
+    state: RunState
+    certificate: c.Certificate | None
+
+
+def check_run(records: list[ev.RecordedEvent]) -> CheckedRun:
+    """Check a whole stream read from a store and fold it.
+
+    Checks, in order: every hash link (docs/reference/event-chain.md), every payload decodes, the events
+    fold in order (a certificate is followed by exactly run_completed and, for a signed certificate, its
+    chain_sealed), the replayed certificate's digest equals the issued one, run_completed states that
+    certificate's status and verdict, and the seal names the event before it.
+
+    Raises:
+        IntegrityError: E603 a link, the digest or the tail disagrees; E604 a payload or the order is wrong.
+    """
     problems = ev.chain_problems(records)
     if problems:
-        raise IntegrityError("E603", f"event chain broken: {problems[0]}", "the event store was altered")
+        raise IntegrityError("E603", f"event chain broken: {problems[0]}", _ALTERED)
     decoded = [ev.decode_event(r.type, r.version, r.payload) for r in records]
+    state = replay(decoded)
     at = next((i for i, e in enumerate(decoded) if isinstance(e, ev.CertificateIssued)), None)
     if at is None:
-        raise UsageError(
-            "E405",
-            f"run '{run_id}' has no certificate (it is incomplete or failed)",
-            f"re-run it; `invarlock events {run_id}` shows how far it got",
-        )
+        return CheckedRun(records=records, state=state, certificate=None)
+    cert = _rebuild(records, decoded, at)
+    _check_tail(state, cert, records)
+    return CheckedRun(records=records, state=state, certificate=cert)
+
+
+def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) -> c.Certificate:
+    """The certificate from the events before certificate_issued, with the recorded signature put back."""
     issued = decoded[at]
     assert isinstance(issued, ev.CertificateIssued)
-    tail = [type(e).__name__ for e in decoded[at + 1 :]]
-    if tail not in ([], ["RunCompleted"]):
-        raise IntegrityError(
-            "E603",
-            f"event chain of run {run_id} continues after its certificate: {', '.join(tail)} (seq {at + 1}..)",
-            "events were appended to a finished run; the event store was altered",
-        )
-    state = replay(decoded[:at])
+    run_id = records[0].run_id
     ref = c.EventLogRef(run_id=run_id, head_hash=records[at - 1].hash, event_count=at)
-    cert = signature.restore(build_certificate(state, issued_at=issued.issued_at, event_log=ref), issued)
+    built = build_certificate(replay(decoded[:at]), issued_at=issued.issued_at, event_log=ref)
+    cert = signature.restore(built, issued)
     if cert.digest != issued.certificate_digest:
         raise IntegrityError(
             "E603",
@@ -54,3 +76,81 @@ def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
             "the events or the tool version changed",
         )
     return cert
+
+
+def _check_tail(state: RunState, cert: c.Certificate, records: list[ev.RecordedEvent]) -> None:
+    """run_completed must state the certificate's outcome; a signed certificate's run must be sealed."""
+    run_id = records[0].run_id
+    done = state.completed
+    if done is None:
+        raise IntegrityError("E603", f"run {run_id} has a certificate but no run_completed event", _ALTERED)
+    if (done.status, done.verdict) != (cert.status, cert.verdict.status):
+        raise IntegrityError(
+            "E603",
+            f"run_completed of run {run_id} says {done.status}/{done.verdict} but its certificate says "
+            f"{cert.status}/{cert.verdict.status}",
+            _ALTERED,
+        )
+    seal = state.sealed
+    if seal is None:
+        if cert.signature is not None:
+            raise IntegrityError("E603", f"run {run_id} has a signed certificate but no chain seal", _ALTERED)
+        return
+    head = records[-2]
+    if (seal.head_seq, seal.head_hash) != (head.seq, head.hash):
+        raise IntegrityError("E603", f"chain seal of run {run_id} names another head than seq {head.seq}", _ALTERED)
+    if cert.signature is None or seal.key_fingerprint != cert.signature.key_fingerprint:
+        raise IntegrityError("E603", f"chain seal of run {run_id} is not by the certificate's signing key", _ALTERED)
+
+
+def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
+    """Check `run_id`'s stream (check_run) and return the certificate it rebuilds, byte-identical to the issued
+    file (the signature recorded in certificate_issued is put back).
+
+    Raises:
+        UsageError: E404 unknown run; E405 the run has no certificate.
+        IntegrityError: as check_run.
+    """
+    cert = check_run(read_stream(store, run_id)).certificate
+    if cert is None:
+        raise UsageError(
+            "E405",
+            f"run '{run_id}' has no certificate (it is incomplete or failed)",
+            f"re-run it; `invarlock events {run_id}` shows how far it got",
+        )
+    return cert
+
+
+def event_findings(
+    cert: c.Certificate, store: EventStore, verifier: SignatureVerifier | None = None, *, required: bool = False
+) -> list[tuple[str, SignatureFinding]]:
+    """verify --events: the `events` check (check_run, then replay rebuilds `cert`'s exact bytes) and, when
+    a trusted key is given, a signature is required or the run is sealed, the `chain_seal` check.
+
+    Every failure is an integrity failure (exit 3).
+    """
+    try:
+        checked = check_run(read_stream(store, cert.run_id))
+    except InvarlockError as exc:
+        return [("events", SignatureFinding(False, exc.message, True))]
+    rebuilt = checked.certificate
+    same = rebuilt is not None and c.to_bytes(rebuilt) == c.to_bytes(cert)
+    detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
+    if rebuilt is None:
+        detail = f"run {cert.run_id} has no certificate in the event store"
+    return [("events", SignatureFinding(same, detail, True)), *_seal_finding(cert, checked, verifier, required)]
+
+
+def _seal_finding(
+    cert: c.Certificate, checked: CheckedRun, verifier: SignatureVerifier | None, required: bool
+) -> list[tuple[str, SignatureFinding]]:
+    seal = checked.state.sealed
+    if verifier is not None:
+        return [("chain_seal", check_seal(cert.run_id, seal, verifier))]
+    if seal is not None:
+        detail = f"chain head sealed by {seal.key_fingerprint} (key not supplied, not checked)"
+        return [("chain_seal", SignatureFinding(True, detail, False))]
+    if required:
+        detail = f"run {cert.run_id} has no chain seal, but a signature is required"
+        return [("chain_seal", SignatureFinding(False, detail, True))]
+    return []

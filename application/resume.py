@@ -40,7 +40,7 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
     try:
         return _continue(request, policy, recorder, svc, export)
     except InvarlockError as exc:
-        recorder.record(ev.RunFailed(failed_at=svc.clock(), code=exc.code, message=exc.message))
+        recorder.record_failure(svc.clock(), exc.code, exc.message)
         raise
 
 

@@ -1,10 +1,11 @@
-"""Signing a certificate when it is issued, and the `signature` check of verify (CERTIFICATE.md §2, §3)."""
+"""Signing a certificate and sealing its run's chain when it is issued; the signature and seal checks of verify."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
 from invarlock.domain import signature as sig
 from invarlock.ports.signing import SignatureVerifier, Signer
 
@@ -58,3 +59,28 @@ def check_signature(
     if raw is None or not verifier.verify(c.body_bytes(cert), raw):
         return SignatureFinding(False, "ed25519 signature does not verify over the certificate body", True)
     return SignatureFinding(True, f"ed25519 signature by {s.key_fingerprint} verified", True)
+
+
+def seal_chain(run_id: str, head_seq: int, head_hash: str, signer: Signer) -> ev.ChainSealed:
+    """The chain_sealed event signing the run's head (its last event, run_completed) with `signer`."""
+    raw = signer.sign(ev.seal_message(run_id, head_seq, head_hash))
+    return ev.ChainSealed(
+        head_seq=head_seq, head_hash=head_hash, key_fingerprint=signer.fingerprint, signature=sig.encode_value(raw)
+    )
+
+
+def check_seal(run_id: str, seal: ev.ChainSealed | None, verifier: SignatureVerifier) -> SignatureFinding:
+    """Check the seal's Ed25519 signature over its head against the recipient's trusted key.
+
+    The seal's place in the chain (it follows its head, whose hash it names) is checked by replay; this
+    only says whether the trusted key signed it. A missing seal fails: the key holder's runs are sealed.
+    """
+    if seal is None:
+        return SignatureFinding(False, f"run {run_id} has no chain seal, but a signed chain is required", True)
+    if seal.key_fingerprint != verifier.fingerprint:
+        detail = f"chain sealed by {seal.key_fingerprint}, not by the supplied {verifier.fingerprint}"
+        return SignatureFinding(False, detail, True)
+    raw = sig.decode_value(seal.signature)
+    if raw is None or not verifier.verify(ev.seal_message(run_id, seal.head_seq, seal.head_hash), raw):
+        return SignatureFinding(False, f"chain seal of run {run_id} does not verify over its head", True)
+    return SignatureFinding(True, f"chain head seq {seal.head_seq} sealed by {seal.key_fingerprint}, verified", True)

@@ -24,7 +24,7 @@ from invarlock.ports.store import EventStore
 
 from . import verify_fields as fields
 from . import verify_guards
-from .replay import replay_certificate
+from .replay import event_findings
 from .signing import check_signature
 from .verify_guards import rederived_sections
 from .verify_report import MALFORMED, Check, VerifyReport, compare, proves
@@ -182,7 +182,8 @@ def verify_certificate(
     bootstrap_budget(cert, [policy] + ([recipient] if recipient is not None else []), max_replicates)
     _checks(cert, policy, recipient, report)
     if store is not None:
-        _events(cert, store, report)
+        for name, finding in event_findings(cert, store, verifier, required=require_signature):
+            report.add(name, *finding)
     return report
 
 
@@ -201,13 +202,3 @@ def _checks(cert: c.Certificate, policy: Policy, recipient: Policy | None, repor
             report.verdict = _recipient_verdict(cert, recipient, report)
     except MALFORMED as exc:  # guard sections are free-form JSON: a section of the wrong shape was altered
         report.add("guards", False, f"a guard section is malformed ({type(exc).__name__}: {exc})")
-
-
-def _events(cert: c.Certificate, store: EventStore, report: VerifyReport) -> None:
-    try:
-        replayed = replay_certificate(store, cert.run_id)
-    except InvarlockError as exc:
-        report.add("events", False, exc.message)
-        return
-    same = c.to_bytes(replayed) == c.to_bytes(cert)
-    report.add("events", same, "chain intact, replay rebuilds identical bytes" if same else "replay differs")

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from invarlock.application.reexecute import ReexecutionDeps
 from invarlock.application.services import Services
 from invarlock.ports.audit import AuditQueries
 from invarlock.ports.signing import SignatureVerifier, Signer
@@ -93,4 +94,22 @@ def build_services(
         tool_version=tool_version(),
         progress=progress or SilentProgress(),
         signer=signer,
+    )
+
+
+def build_reexecution_deps(events: str | os.PathLike[str] | None) -> ReexecutionDeps:
+    """What `verify --baseline/--subject` needs: the HF loader, local corpora and, with `events`, the store
+    opened for writing (the audit appends a stream of its own; plain verify keeps the file read-only)."""
+    from invarlock.adapters.corpus_resolver import LocalCorpusResolver
+    from invarlock.adapters.environment import runtime_environment
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    return ReexecutionDeps(
+        loader=HFModelLoader(),
+        corpora=LocalCorpusResolver(),
+        environment=runtime_environment,
+        clock=utc_now,
+        new_stream_id=new_run_id,
+        tool_version=tool_version(),
+        store=open_store(events) if events is not None else None,
     )

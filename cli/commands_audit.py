@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import click
-from invarlock.application.audit import list_runs, timeline
+from invarlock.application.audit import RunSummary, list_runs, tampered_error, timeline
+from invarlock.domain.errors import IntegrityError
 
 from .bootstrap import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS, open_audit, open_store
 from .tables import to_json, to_table
@@ -16,18 +18,29 @@ from .tables import to_json, to_table
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def runs_cmd(events: str, as_json: bool) -> None:
-    """List every run: status (completed, rollback, failed, incomplete), verdict and models."""
+    """List every run: status (completed, rollback, failed, incomplete or TAMPERED), verdict and models.
+
+    Each run's status comes from its chain-checked fold; a run that fails it is listed as TAMPERED with the
+    reason, the others still list, and the command then exits 3.
+    """
     runs = list_runs(open_store(events, read_only=True))
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in runs]))
-        return
-    for r in runs:
-        chain = "" if r.chain_ok else "  CHAIN BROKEN"
-        click.echo(
-            f"{r.run_id}  {r.started_at}  {r.finished_at or '-':<27}  {r.command:<7} {r.status:<10} "
-            f"{r.verdict or '-':<4}  "
-            f"{r.baseline or '-'} -> {r.subject or '-'}  ({r.events} events){chain}"
-        )
+    else:
+        for r in runs:
+            click.echo(_run_line(r))
+    error = tampered_error(runs)
+    if error is not None:
+        raise error
+
+
+def _run_line(r: RunSummary) -> str:
+    if r.problem is not None:
+        return f"{r.run_id}  {r.status}  ({r.events} events)  {r.problem}"
+    return (
+        f"{r.run_id}  {r.started_at}  {r.finished_at or '-':<27}  {r.command:<7} {r.status:<10} "
+        f"{r.verdict or '-':<4}  {r.baseline or '-'} -> {r.subject or '-'}  ({r.events} events)"
+    )
 
 
 @click.command("events")
@@ -35,15 +48,25 @@ def runs_cmd(events: str, as_json: bool) -> None:
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def events_cmd(run_id: str, events: str, as_json: bool) -> None:
-    """Show RUN_ID's event timeline."""
-    rows = timeline(open_store(events, read_only=True), run_id)
+    """Show RUN_ID's event timeline; exits 3 after it when the run fails its chain check."""
+    rows, problems = timeline(open_store(events, read_only=True), run_id)
     if as_json:
         click.echo(json.dumps(rows))
-        return
-    for row in rows:
-        payload = row["payload"]
-        brief = {k: v for k, v in payload.items() if k != "type" and not isinstance(v, list | dict)}
-        click.echo(f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} {json.dumps(brief)[:120]}")
+    else:
+        for row in rows:
+            click.echo(_event_line(row))
+    if problems:
+        raise IntegrityError(
+            "E603", f"run {run_id} fails its chain check: {problems[0]}", "the event store was altered"
+        )
+
+
+def _event_line(row: dict[str, Any]) -> str:
+    payload = row["payload"]
+    if payload is None:
+        return f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} (payload does not decode)"
+    brief = {k: v for k, v in payload.items() if k != "type" and not isinstance(v, list | dict)}
+    return f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} {json.dumps(brief)[:120]}"
 
 
 def _finite_seconds(value: float) -> float:

@@ -15,6 +15,7 @@ from invarlock.domain.policy import VERIFY_MAX_REPLICATES
 from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .recipient_policy import recipient_policy
+from .reexecute import ReexecutionOptions, audit_certificate, reexecution_options
 
 
 def _read_cert(path: str) -> tuple[c.Certificate, bytes]:
@@ -78,6 +79,7 @@ def _echo_proves() -> None:
     show_default=True,
     help="refuse (exit 2) a certificate or policy whose bootstrap needs more replicates",
 )
+@reexecution_options
 def verify_cmd(
     certificate: str,
     events: str | None,
@@ -88,6 +90,7 @@ def verify_cmd(
     require_signature: bool,
     as_json: bool,
     max_replicates: int,
+    reexecution: ReexecutionOptions,
 ) -> None:
     """Recompute every number, digest and gate of CERTIFICATE from its evidence."""
     report = VerifyReport()
@@ -105,6 +108,7 @@ def verify_cmd(
             raw=raw,
             max_replicates=max_replicates,
         )
+        audit_certificate(cert, reexecution, events, report.add)
     except UsageError as exc:
         report.add("schema" if exc.code == "E601" else "input", False, exc.message)
         _emit(report, as_json, exc)

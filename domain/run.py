@@ -25,6 +25,7 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     issued: ev.CertificateIssued | None = None
     completed: ev.RunCompleted | None = None
     failed: ev.RunFailed | None = None
+    sealed: ev.ChainSealed | None = None
     event_count: int = 0
 
     def scored(self, role: str, arm: str) -> dict[int, ev.ScoredRow]:
@@ -74,9 +75,31 @@ def _apply(state: RunState, e: ev.Event) -> RunState:
             return r(state, completed=e)
         case ev.RunFailed():
             return r(state, failed=e)
-    raise IntegrityError(
-        "E604", f"event {type(e).__name__} is out of place in a run stream", "the event stream was altered"
+        case ev.ChainSealed():
+            return r(state, sealed=e)
+    raise _out_of_place(state, e)
+
+
+def _out_of_place(state: RunState, e: ev.Event) -> IntegrityError:
+    stages = [("chain_sealed", state.sealed), ("run_failed", state.failed), ("run_completed", state.completed)]
+    after = next((f"after {name}" for name, seen in stages if seen is not None), None)
+    where = after or ("after certificate_issued" if state.issued is not None else "before certificate_issued")
+    return IntegrityError(
+        "E604",
+        f"run {state.started.run_id}: event {ev.event_tag(e)[0]} is out of place {where}",
+        "the event stream was altered",
     )
+
+
+def _in_order(state: RunState, e: ev.Event) -> bool:
+    """A run ends with run_failed, or with certificate_issued, run_completed and optionally chain_sealed."""
+    if state.failed is not None or state.sealed is not None:
+        return False
+    if state.completed is not None:
+        return isinstance(e, ev.ChainSealed)
+    if state.issued is not None:
+        return isinstance(e, ev.RunCompleted)
+    return not isinstance(e, ev.RunCompleted | ev.ChainSealed)
 
 
 def evolve(state: RunState | None, event: ev.Event) -> RunState:
@@ -87,6 +110,8 @@ def evolve(state: RunState | None, event: ev.Event) -> RunState:
         return RunState(started=event, event_count=1)
     if isinstance(event, ev.RunStarted):
         raise IntegrityError("E604", "run_started appears twice in one stream", "")
+    if not _in_order(state, event):
+        raise _out_of_place(state, event)
     nxt = _apply(state, event)
     return msgspec.structs.replace(nxt, event_count=state.event_count + 1)
 

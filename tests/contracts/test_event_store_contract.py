@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ from invarlock.domain.events import (
     chain_problems,
     decode_event,
     encode_event,
+    record_hash,
 )
 from invarlock.ports.store import EventStore
 
@@ -69,8 +71,29 @@ def test_first_event_chains_from_genesis_and_each_links_to_the_one_before(store:
     assert read[0].prev_hash == GENESIS_HASH
     for before, after in itertools.pairwise(read):
         assert after.prev_hash == before.hash
-    assert all(r.hash == chain_hash(r.prev_hash, r.type, r.version, r.payload) for r in read)
+    assert all(r.hash == record_hash(r) for r in read)
+    assert read[1].hash == chain_hash(
+        run_id="run-a",
+        seq=1,
+        recorded_at=read[1].recorded_at,
+        prev_hash=read[0].hash,
+        type_="preview_assessed",
+        version=1,
+        payload=encode_event(sample_events()[1])[2],
+    )
     assert chain_problems(read) == []
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [("run_id", "run-b"), ("seq", 7), ("recorded_at", "2026-01-01T00:00:00.000001+00:00"), ("version", 2)],
+)
+def test_the_hash_covers_every_stored_column(store: EventStore, column: str, value: object) -> None:
+    store.append("run-a", 0, sample_events())
+    read = store.read("run-a")
+    edited = msgspec.structs.replace(read[2], **{column: value})
+    problems = chain_problems([*read[:2], edited, *read[3:]])
+    assert any("hash does not match its contents" in p and "seq" in p for p in problems), problems
 
 
 def test_stale_expected_seq_raises_conflict_and_writes_nothing(store: EventStore) -> None:
@@ -106,6 +129,12 @@ def test_run_ids_are_ordered_by_first_event_time(store: EventStore) -> None:
         store.append(run_id, 0, sample_events()[:1])
     store.append("run-z", 1, sample_events()[1:2])
     assert store.run_ids() == ["run-z", "run-a", "run-m"]
+
+
+def test_stream_reads_back_the_recorded_at_the_hash_covers(store: EventStore) -> None:
+    written = store.append("run-a", 0, sample_events()[:2])
+    assert [r.recorded_at for r in store.read("run-a")] == [w.recorded_at for w in written]
+    assert all(record_hash(r) == r.hash for r in store.read("run-a"))
 
 
 def test_recorded_at_is_iso_utc_and_stable(store: EventStore) -> None:

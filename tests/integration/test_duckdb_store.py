@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.domain.events import PreviewAssessed, RollbackPerformed, RunCompleted, chain_problems
 
 
@@ -48,7 +48,50 @@ def test_first_append_creates_parent_folders_and_the_documented_schema(db: Path)
         "run_id", "seq", "type", "version", "payload", "recorded_at", "prev_hash", "hash"
     ]  # fmt: skip
     assert dict(columns)["recorded_at"] == "TIMESTAMP WITH TIME ZONE"
-    assert meta == [("schema", "invarlock-events/v1")]
+    assert meta == [("schema", "invarlock-events/v2")]
+
+
+def test_a_store_written_before_the_chain_covered_every_column_is_refused_by_name(db: Path) -> None:
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE invarlock_meta SET value = 'invarlock-events/v1' WHERE key = 'schema'")
+    for attempt in (lambda: DuckDBEventStore(db, read_only=True).read("run-1"),
+                    lambda: DuckDBEventStore(db).append("run-1", 3, events())):  # fmt: skip
+        with pytest.raises(UsageError) as info:
+            attempt()
+        assert info.value.code == "E507" and "earlier invarlock" in info.value.message
+
+
+@pytest.mark.parametrize("column", ["payload", "recorded_at", "seq", "type", "version", "prev_hash", "hash"])
+def test_a_null_column_is_an_integrity_error_naming_the_row(db: Path, column: str) -> None:
+    with duckdb.connect(str(db)) as con:
+        if column == "seq":  # seq is part of the primary key: rebuild the table without it to store a NULL
+            con.execute("CREATE TABLE copy AS SELECT * FROM events")
+            con.execute("DROP TABLE events")
+            con.execute("ALTER TABLE copy RENAME TO events")
+        con.execute(f"UPDATE events SET {column} = NULL WHERE run_id = 'run-1' AND seq = 1")
+    with pytest.raises(IntegrityError) as info:
+        DuckDBEventStore(db, read_only=True).read("run-1")
+    assert info.value.code == "E603" and f"has NULL {column}" in info.value.message and "run-1" in info.value.message
+
+
+def test_a_null_run_id_is_an_integrity_error(db: Path) -> None:
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE copy AS SELECT * FROM events")
+        con.execute("DROP TABLE events")
+        con.execute("ALTER TABLE copy RENAME TO events")
+        con.execute("UPDATE events SET run_id = NULL WHERE seq = 2")
+    with pytest.raises(IntegrityError) as info:
+        DuckDBEventStore(db, read_only=True).run_ids()
+    assert info.value.code == "E603" and "NULL run_id" in info.value.message
+
+
+def test_a_run_whose_first_event_was_deleted_is_still_listed(db: Path) -> None:
+    DuckDBEventStore(db).append("run-2", 0, events())
+    with duckdb.connect(str(db)) as con:
+        con.execute("DELETE FROM events WHERE run_id = 'run-1' AND seq = 0")
+    store = DuckDBEventStore(db, read_only=True)
+    assert store.run_ids() == ["run-1", "run-2"]
+    assert "expected seq 0" in chain_problems(store.read("run-1"))[0]
 
 
 def test_reading_a_missing_file_returns_nothing_and_creates_nothing(tmp_path: Path) -> None:

@@ -1,36 +1,39 @@
-"""A real DuckDB event file altered after the run: `verify --events` exits 3 and names the broken link."""
+"""A real DuckDB event file altered after the run: `verify --events`, `replay`, `runs` and `events` exit 3 with
+one line naming the broken link, and never fail as E999."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import msgspec
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
-from invarlock.application.certify import CertifyRequest, certify_edit
-from invarlock.application.config import ModelConfig
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
-from invarlock.domain.events import chain_hash
+from invarlock.domain import events as ev
 
 from tests.fakes.cli import run_cli
-from tests.unit.conftest import loader, services, small_config, store  # noqa: F401 (fixtures used by name)
+from tests.integration.event_forgery import Records, index_of, issue, relink, rewrite, with_event
+from tests.unit.conftest import loader, services, store  # noqa: F401 (fixtures used by name)
 
 Tamper = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 @pytest.fixture
-def issued(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path]:
+def svc(request: pytest.FixtureRequest) -> Services:
+    """The fake-model services of the unit tests (their store is replaced by a DuckDB file per run)."""
+    fake: Services = request.getfixturevalue("services")
+    return fake
+
+
+@pytest.fixture
+def issued(svc: Services, tmp_path: Path) -> tuple[Path, Path]:
     """A certificate file and the DuckDB event file its run was recorded in."""
-    svc: Services = request.getfixturevalue("services")
-    db = tmp_path / "ev.duckdb"
-    run = CertifyRequest("certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev")
-    outcome = certify_edit(run, dataclasses.replace(svc, store=DuckDBEventStore(db)))
-    cert = tmp_path / "evaluation.cert.json"
-    cert.write_bytes(c.to_bytes(outcome.certificate))
+    cert, db = tmp_path / "evaluation.cert.json", tmp_path / "ev.duckdb"
+    issue(svc, db, cert)
     return cert, db
 
 
@@ -46,6 +49,10 @@ def _edit_payload(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE events SET payload = ? WHERE seq = ?", [json.dumps(payload), seq])
 
 
+def _edit_recorded_at(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("UPDATE events SET recorded_at = recorded_at + INTERVAL 1 HOUR WHERE seq = ?", [_scored(con)])
+
+
 def _delete(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM events WHERE seq = ?", [_scored(con)])
 
@@ -58,21 +65,41 @@ def _reorder(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _append_forged(con: duckdb.DuckDBPyConnection) -> None:
-    seq, head = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    run_id, seq, head, recorded_at = con.execute(
+        "SELECT run_id, seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
     payload = con.execute("SELECT payload FROM events WHERE seq = ?", [_scored(con)]).fetchone()[0].encode()
-    forged = chain_hash(head, "windows_scored", 1, payload)  # a forger can extend an unkeyed chain correctly
+    stamp = recorded_at.isoformat(timespec="microseconds")
+    forged = ev.chain_hash(  # a forger can extend an unkeyed chain correctly
+        run_id=run_id, seq=seq + 1, recorded_at=stamp, prev_hash=head, type_="windows_scored", version=1,
+        payload=payload,
+    )  # fmt: skip
     con.execute(
-        "INSERT INTO events SELECT run_id, ?, 'windows_scored', 1, ?, recorded_at, ?, ? FROM events WHERE seq = ?",
-        [seq + 1, payload.decode(), head, forged, seq],
+        "INSERT INTO events VALUES (?, ?, 'windows_scored', 1, ?, ?, ?, ?)",
+        [run_id, seq + 1, payload.decode(), stamp, head, forged],
     )
 
 
 CASES: dict[str, tuple[Tamper, str]] = {
-    "edited payload": (_edit_payload, "event seq {seq} (windows_scored): hash does not match its payload"),
+    "edited payload": (_edit_payload, "event seq {seq} (windows_scored): hash does not match its contents"),
+    "edited recorded_at": (_edit_recorded_at, "event seq {seq} (windows_scored): hash does not match its contents"),
     "deleted event": (_delete, "expected seq {seq}"),
     "reordered events": (_reorder, "event seq {seq}"),
-    "appended forged event": (_append_forged, "continues after its certificate"),
+    "appended forged event": (_append_forged, "event windows_scored is out of place after run_completed"),
 }
+
+
+def _failed_check(cert: Path, db: Path, *extra: str) -> dict:
+    code, out, err = run_cli("verify", cert, "--events", db, "--json", *extra)
+    report = json.loads(out)
+    failed = [check for check in report["checks"] if not check["ok"]]
+    assert code == 3 and len(failed) == 1, (code, failed, err)
+    return failed[0]
+
+
+def _assert_replay_fails(cert: Path, db: Path, named: str = "") -> None:
+    code, _, err = run_cli("replay", c.from_bytes(cert.read_bytes()).run_id, "--events", db)
+    assert code == 3 and err.startswith("ERROR [INVARLOCK:E60") and named in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -83,9 +110,126 @@ def test_an_altered_event_file_fails_verify_naming_the_link(issued: tuple[Path, 
     with duckdb.connect(str(db)) as con:
         named = named.format(seq=_scored(con))
         tamper(con)
-    code, out, err = run_cli("verify", cert, "--events", db, "--json")
-    report = json.loads(out)
-    [failed] = [check for check in report["checks"] if not check["ok"]]
-    assert code == 3 and failed["name"] == "events" and named in failed["detail"], (failed, err)
-    replay = run_cli("replay", c.from_bytes(cert.read_bytes()).run_id, "--events", db)
-    assert replay[0] == 3 and replay[2].startswith("ERROR [INVARLOCK:E60") and "Traceback" not in replay[2]
+    failed = _failed_check(cert, db)
+    assert failed["name"] == "events" and named in failed["detail"], failed
+    _assert_replay_fails(cert, db, named)
+
+
+def _forge_completion(status: str, verdict: str) -> Callable[[Records], Records]:
+    def edit(records: Records) -> Records:
+        at = index_of(records, "run_completed")
+        forged = ev.RunCompleted(finished_at="2026-01-01T00:00:59+00:00", status=status, verdict=verdict)
+        return [*records[:at], with_event(records[at], forged), *records[at + 1 :]]
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "subject, status, verdict", [("int8ish", "rollback", "FAIL"), ("broken", "completed", "PASS")]
+)  # fmt: skip
+def test_a_relinked_run_completed_that_contradicts_the_certificate_exits_3(
+    svc: Services, tmp_path: Path, subject: str, status: str, verdict: str
+) -> None:
+    cert, db = tmp_path / "cert.json", tmp_path / "ev.duckdb"
+    run_id = issue(svc, db, cert, subject)
+    rewrite(db, run_id, _forge_completion(status, verdict))
+    said = f"run_completed of run {run_id} says {status}/{verdict} but its certificate says"
+    assert said in _failed_check(cert, db)["detail"]
+    _assert_replay_fails(cert, db, said)
+    code, out, err = run_cli("runs", "--events", db, "--json")
+    [row] = json.loads(out)
+    assert code == 3 and (row["status"], row["chain_ok"], row["verdict"]) == ("TAMPERED", False, None), row
+    assert said in row["problem"] and err.startswith("ERROR [INVARLOCK:E603] 1 of 1 runs fail the chain check")
+
+
+def test_a_relinked_run_failed_appended_after_the_certificate_exits_3(issued: tuple[Path, Path]) -> None:
+    cert, db = issued
+    failed = ev.RunFailed(failed_at="2026-01-01T00:01:00+00:00", code="E999", message="forged")
+    run_id = c.from_bytes(cert.read_bytes()).run_id
+    rewrite(db, run_id, lambda rs: [*rs, with_event(rs[-1], failed)])
+    named = "event run_failed is out of place after run_completed"
+    assert named in _failed_check(cert, db)["detail"]
+    _assert_replay_fails(cert, db, named)
+    code, out, _ = run_cli("runs", "--events", db)
+    assert code == 3 and f"{run_id}  TAMPERED" in out and "run_failed" in out
+
+
+def test_deleting_run_completed_after_the_certificate_exits_3(issued: tuple[Path, Path]) -> None:
+    cert, db = issued
+    run_id = c.from_bytes(cert.read_bytes()).run_id
+    rewrite(db, run_id, lambda rs: rs[:-1])
+    named = f"run {run_id} has a certificate but no run_completed event"
+    assert named in _failed_check(cert, db)["detail"]
+    _assert_replay_fails(cert, db, named)
+
+
+def test_runs_lists_a_run_whose_first_event_was_deleted_and_flags_it(svc: Services, tmp_path: Path) -> None:
+    db = tmp_path / "ev.duckdb"
+    first = issue(svc, db, tmp_path / "a.json")
+    second = issue(svc, db, tmp_path / "b.json")
+    with duckdb.connect(str(db)) as con:
+        con.execute("DELETE FROM events WHERE run_id = ? AND seq = 0", [first])
+    code, out, _ = run_cli("runs", "--events", db, "--json")
+    rows = {row["run_id"]: row for row in json.loads(out)}
+    assert code == 3 and set(rows) == {first, second}
+    assert rows[first]["status"] == "TAMPERED" and "expected seq 0" in rows[first]["problem"]
+    assert (rows[second]["status"], rows[second]["verdict"], rows[second]["chain_ok"]) == ("completed", "PASS", True)
+
+
+def test_one_undecodable_run_is_flagged_while_the_others_list(svc: Services, tmp_path: Path) -> None:
+    db = tmp_path / "ev.duckdb"
+    bad = issue(svc, db, tmp_path / "a.json")
+    good = issue(svc, db, tmp_path / "b.json", subject="broken")
+
+    def garble(records: Records) -> Records:
+        at = index_of(records, "preview_assessed")
+        garbled = msgspec.structs.replace(records[at], payload=b'{"type":"preview_assessed.v1"}')
+        return [*records[:at], garbled, *records[at + 1 :]]
+
+    rewrite(db, bad, garble)  # re-linked: the chain is intact, only the payload is wrong
+    code, out, err = run_cli("runs", "--events", db)
+    lines = out.splitlines()
+    assert code == 3 and len(lines) == 2 and "Traceback" not in err and err.count("\n") == 1, (out, err)
+    assert f"{bad}  TAMPERED" in lines[0] and "does not decode" in lines[0]
+    assert good in lines[1] and "rollback" in lines[1] and "FAIL" in lines[1]
+    code, out, err = run_cli("events", bad, "--events", db)
+    assert code == 3 and "(payload does not decode)" in out and err.startswith("ERROR [INVARLOCK:E603]")
+
+
+def _drop_primary_key(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE copy AS SELECT * FROM events")
+    con.execute("DROP TABLE events")
+    con.execute("ALTER TABLE copy RENAME TO events")
+
+
+@pytest.mark.parametrize("column", ["payload", "recorded_at", "seq"])
+def test_a_null_column_is_a_one_line_integrity_error_on_every_command(issued: tuple[Path, Path], column: str) -> None:
+    cert, db = issued
+    run_id = c.from_bytes(cert.read_bytes()).run_id
+    with duckdb.connect(str(db)) as con:
+        _drop_primary_key(con)
+        con.execute(f"UPDATE events SET {column} = NULL WHERE seq = ?", [_scored(con)])
+    assert f"has NULL {column}" in _failed_check(cert, db)["detail"]
+    for args in (["replay", run_id], ["runs"], ["events", run_id]):
+        code, _, err = run_cli(*args, "--events", db)
+        assert code == 3 and err.startswith("ERROR [INVARLOCK:E603]") and err.count("\n") == 1, (args, err)
+        assert f"has NULL {column}" in err and "E999" not in err
+
+
+def test_an_intact_store_lists_and_shows_with_exit_0(issued: tuple[Path, Path]) -> None:
+    cert, db = issued
+    run_id = c.from_bytes(cert.read_bytes()).run_id
+    code, out, _ = run_cli("runs", "--events", db, "--json")
+    [row] = json.loads(out)
+    assert code == 0 and (row["status"], row["verdict"], row["chain_ok"], row["problem"]) == (
+        "completed", "PASS", True, None
+    )  # fmt: skip
+    code, out, _ = run_cli("events", run_id, "--events", db, "--json")
+    assert code == 0 and [e["type"] for e in json.loads(out)][-2:] == ["certificate_issued", "run_completed"]
+
+
+def test_relink_reproduces_the_stored_hashes(issued: tuple[Path, Path]) -> None:
+    """The forger's tool is the real recipe: re-linking an untouched stream changes nothing."""
+    cert, db = issued
+    records = DuckDBEventStore(db, read_only=True).read(c.from_bytes(cert.read_bytes()).run_id)
+    assert relink(records) == records

@@ -1,0 +1,223 @@
+"""reexecute_certificate: the recipient's re-execution audit (`invarlock verify CERT --baseline B --subject S`).
+
+Plain verify recomputes every statistic from the evidence but takes the evidence itself on trust. The audit
+checks that evidence against the models: their digests, the windows rebuilt from the dataset recipe, the NLL
+sums of a sample of windows re-scored by both models (chosen with the recipient's seed), and a sample of the
+guards' measurements. It is recorded as a stream of its own when an event store is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.errors import InvarlockError, UsageError
+from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
+from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power
+from invarlock.ports.corpus import CorpusResolver
+from invarlock.ports.model import LoadedModel, ModelLoader
+from invarlock.ports.store import EventStore
+
+from .reexecute_guards import GuardAudit, guard_findings, repairs_before
+from .reexecute_inputs import Finding, identity_findings, rebuild_windows
+from .reexecute_scores import ScoreAudit, score_findings
+
+AUDIT_EVENT_TYPES = frozenset({"reexecution_started", "window_rechecked", "matrix_rechecked", "reexecution_finished"})
+
+
+def is_audit_stream(records: list[ev.RecordedEvent]) -> bool:
+    """An intact re-execution audit stream (not a run): it starts with reexecution_started, holds only audit
+    events and its chain links. A run stream relabelled to hide it is none of these, so it stays listed."""
+    return (
+        bool(records)
+        and records[0].type == "reexecution_started"
+        and all(r.type in AUDIT_EVENT_TYPES for r in records)
+        and not ev.chain_problems(records)
+    )
+
+
+@dataclass(frozen=True)
+class ReexecutionRequest:
+    """The recipient's models and sample. `sample`: windows per scored arm and matrices per guard (None:
+    all). `sample_seed` picks them. `device`: None loads on the certificate's device kind."""
+
+    baseline: str
+    subject: str
+    sample: int | None
+    sample_seed: int
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class ReexecutionDeps:
+    """Ports and clocks the audit needs, passed in by the composition root."""
+
+    loader: ModelLoader
+    corpora: CorpusResolver
+    environment: Callable[[], dict[str, str]]
+    clock: Callable[[], str]
+    new_stream_id: Callable[[], str]
+    tool_version: str
+    store: EventStore | None = None
+
+
+@dataclass
+class AuditStream:
+    """Appends the audit's events to a stream of its own (nothing is written without a store)."""
+
+    store: EventStore | None
+    stream_id: str
+    seq: int = 0
+
+    def record(self, event: ev.Event) -> None:
+        if self.store is not None:
+            self.store.append(self.stream_id, self.seq, [event])
+            self.seq += 1
+
+
+@dataclass
+class ReexecutionOutcome:
+    """Named findings (name, ok, detail), the audit stream id, and what was re-checked."""
+
+    findings: list[Finding] = field(default_factory=list)
+    stream_id: str | None = None
+    windows: int = 0
+    matrices: int = 0
+    max_rel_diff: float = 0.0
+    power: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.findings) and all(ok for _, ok, _ in self.findings)
+
+
+def _device_kind(device: str) -> str:
+    return device.split(":", 1)[0]
+
+
+def _batch_size(cert: c.Certificate) -> int | None:
+    size = cert.provenance.config.get("eval", {}).get("batch_size")
+    return size if isinstance(size, int) and size > 0 else None
+
+
+def load_models(cert: c.Certificate, req: ReexecutionRequest, loader: ModelLoader) -> dict[str, LoadedModel]:
+    """Both models on the certificate's device kind (or the requested one), each in its certified dtype."""
+    out = {}
+    for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
+        device = req.device or _device_kind(section.device)
+        out[role] = loader.load(ref, adapter="auto", device=device, dtype=section.dtype, batch_size=_batch_size(cert))
+    return out
+
+
+def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> ReexecutionOutcome:
+    """Run every audit step in order; a step that fails stops the steps that depend on it (scoring other
+    models or other windows proves nothing). Loading errors (UsageError) propagate before anything is
+    recorded; a later error is a failed finding (a usage error is recorded, then propagates)."""
+    policy = policy_from_dict(cert.policy.resolved)
+    models = load_models(cert, req, deps.loader)
+    subject = models["subject"].identity()
+    diffs = build_differences(
+        cert.provenance.environment,
+        deps.environment(),
+        {"dtype": cert.subject.dtype, "device": cert.subject.device},
+        {"dtype": subject.dtype, "device": subject.device},
+    )
+    stream = AuditStream(deps.store, deps.new_stream_id())
+    stream.record(_started(cert, req, deps, diffs))
+    outcome = ReexecutionOutcome(stream_id=stream.stream_id if deps.store is not None else None)
+    size = sample_size(cert, req.sample)
+    outcome.power = {f"{f:g}": detection_power(f, size) for f in POWER_FRACTIONS}
+    outcome.findings.append(("reexec:sample", True, _sample_detail(req, size, outcome.power)))
+    if diffs:
+        detail = f"numbers must agree within {REEXECUTION_REL_TOL:g} relative: {'; '.join(diffs)}"
+    else:
+        detail = "same device, dtype and build as the issuer: numbers must agree bit for bit"
+    outcome.findings.append(("reexec:build", True, detail))
+    try:
+        _steps(cert, req, deps, policy, models, not diffs, stream, outcome)
+    except InvarlockError as exc:  # recorded as the audit's outcome; a usage error still stops the command
+        outcome.findings.append(("reexec:error", False, f"the audit stopped: {exc.message}"))
+        if isinstance(exc, UsageError):
+            stream.record(_finished(deps, outcome))
+            raise
+    stream.record(_finished(deps, outcome))
+    return outcome
+
+
+def _steps(
+    cert: c.Certificate,
+    req: ReexecutionRequest,
+    deps: ReexecutionDeps,
+    policy: Policy,
+    models: dict[str, LoadedModel],
+    exact: bool,
+    stream: AuditStream,
+    outcome: ReexecutionOutcome,
+) -> None:
+    outcome.findings += identity_findings(cert, models)
+    if not outcome.ok:
+        return
+    rebuilt = rebuild_windows(cert, policy, deps.corpora, models["baseline"])
+    outcome.findings += rebuilt.findings
+    if not rebuilt.ok:
+        return
+    rows: dict[int, np.ndarray] = rebuilt.rows
+    guards = GuardAudit(
+        cert, policy, models, rows, req.sample, req.sample_seed, exact, REEXECUTION_REL_TOL, stream.record
+    )
+    found, outcome.matrices = guard_findings(guards)
+    outcome.findings += found
+    repairs = repairs_before(cert, list(policy.guard_order), len(policy.guard_order))
+    scores = ScoreAudit(
+        cert, models, rows, req.sample, req.sample_seed, exact, REEXECUTION_REL_TOL, stream.record, repairs
+    )
+    findings, tally = score_findings(scores)
+    outcome.findings += findings
+    outcome.windows, outcome.max_rel_diff = tally.checked, tally.max_rel_diff
+
+
+def sample_size(cert: c.Certificate, sample: int | None) -> int:
+    """K: the windows re-scored in the smallest scored arm."""
+    arms = [a for a in (cert.evidence.preview, cert.evidence.final) if a is not None]
+    sizes = [len(set(a.window_ids)) for a in arms]
+    return min(n if sample is None else min(n, sample) for n in sizes)
+
+
+def _sample_detail(req: ReexecutionRequest, size: int, power: dict[str, float]) -> str:
+    chance = ", ".join(f"f = {float(f):.0%}: {p:.1%}" for f, p in power.items())
+    return (
+        f"sample seed {req.sample_seed} (repeat with --sample-seed {req.sample_seed}); K = {size} windows per arm; "
+        f"if a fraction f of the windows was altered, this sample finds one with probability >= 1 - (1 - f)^K: "
+        f"{chance}"
+    )
+
+
+def _started(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps, diffs: list[str]) -> ev.Event:
+    return ev.ReexecutionStarted(
+        certificate_run_id=cert.run_id,
+        certificate_digest=cert.digest,
+        baseline_ref=req.baseline,
+        subject_ref=req.subject,
+        sample=req.sample,
+        sample_seed=req.sample_seed,
+        started_at=deps.clock(),
+        tool_version=deps.tool_version,
+        environment=deps.environment(),
+        exact=not diffs,
+        rel_tol=REEXECUTION_REL_TOL,
+        build_differences=diffs,
+    )
+
+
+def _finished(deps: ReexecutionDeps, outcome: ReexecutionOutcome) -> ev.Event:
+    return ev.ReexecutionFinished(
+        finished_at=deps.clock(),
+        ok=outcome.ok,
+        failures=[f"{name}: {detail}" for name, ok, detail in outcome.findings if not ok],
+        windows_rechecked=outcome.windows,
+        matrices_rechecked=outcome.matrices,
+        max_rel_diff=outcome.max_rel_diff,
+        detection_power=outcome.power,
+    )

@@ -1,0 +1,144 @@
+"""The audit's guard step: re-measure a sample of the matrices (and variance taps) each guard recorded, on
+the subject as it was when that guard ran (after the repairs of the guards before it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.guards import chain, rmt, spectral
+from invarlock.domain.policy import Policy
+from invarlock.domain.reexecution import choose_sample, compare_tree
+from invarlock.domain.windows import TokenWindow
+from invarlock.ports.model import LoadedModel
+
+from .guard_chain import _measure
+from .reexecute_inputs import Finding
+
+_RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
+
+
+@dataclass
+class Tally:
+    """What the guard step re-checked: count, largest relative difference, mismatches by name."""
+
+    checked: int = 0
+    max_rel_diff: float = 0.0
+    mismatches: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GuardAudit:
+    """Everything the guard step needs: the models, the certificate's policy, the sample and comparison rule."""
+
+    cert: c.Certificate
+    policy: Policy
+    models: dict[str, LoadedModel]
+    rows: dict[int, np.ndarray]
+    sample: int | None
+    seed: int
+    exact: bool
+    rel_tol: float
+    record: Callable[[ev.Event], object]
+
+
+def repairs_before(cert: c.Certificate, order: Sequence[str], position: int) -> dict[str, float]:
+    """Cumulative weight scales the guards before `position` in the chain applied to the subject."""
+    repairs: dict[str, float] = {}
+    for name in order[:position]:
+        if name in chain.MEASURED_GUARDS and name in cert.guards:
+            repairs = chain.compose(repairs, chain.repairs_of(name, cert.guards[name]))
+    return repairs
+
+
+def guard_findings(audit: GuardAudit) -> tuple[list[Finding], int]:
+    """One finding per measured guard of the certificate, and how many matrices and taps were re-measured.
+    The subject ends with every recorded repair applied (as it was scored)."""
+    order = list(audit.policy.guard_order)
+    findings = []
+    checked = 0
+    for position, name in enumerate(order):
+        section = audit.cert.guards.get(name)
+        if name not in chain.MEASURED_GUARDS or section is None:
+            continue
+        audit.models["subject"].scale_weights(repairs_before(audit.cert, order, position))
+        tally = Tally()
+        if name == "variance":
+            _variance(audit, section.get("measurements", {}), tally)
+        else:
+            _matrices(audit, name, section.get("measurements", {}).get("matrices", []), tally)
+        findings.append(_finding(name, tally))
+        checked += tally.checked
+    audit.models["subject"].scale_weights(repairs_before(audit.cert, order, len(order)))
+    return findings, checked
+
+
+def _finding(name: str, tally: Tally) -> Finding:
+    if tally.mismatches:
+        shown = "; ".join(tally.mismatches[:5])
+        return f"reexec:guard:{name}", False, f"{len(tally.mismatches)} of {tally.checked} differ: {shown}"
+    if name == "variance" and not tally.checked:
+        return f"reexec:guard:{name}", True, "the guard measured no tap (no target), nothing to re-measure"
+    what = "taps" if name == "variance" else "matrices"
+    detail = f"{tally.checked} {what} re-measured, largest relative difference {tally.max_rel_diff:.3g}"
+    return f"reexec:guard:{name}", tally.checked > 0, detail
+
+
+def _matrices(audit: GuardAudit, guard: str, recorded: list[dict[str, Any]], tally: Tally) -> None:
+    chosen = {int(i) for i in choose_sample(range(len(recorded)), audit.sample, audit.seed, f"guard:{guard}")}
+    wanted = {str(recorded[i]["name"]): recorded[i] for i in chosen}
+    base_all, subj_all = audit.models["baseline"].matrices(), audit.models["subject"].matrices()
+    for base, subj in zip(base_all, subj_all, strict=False):
+        stated = wanted.pop(base.name, None)
+        if stated is None:
+            continue
+        m_b = _measure(base.array, audit.policy)
+        m_s = m_b if np.array_equal(base.array, subj.array) else _measure(subj.array, audit.policy)
+        _compare(audit, guard, base.name, stated, _RECORDS[guard](base.name, base.family, m_b, m_s), tally)
+    for name in wanted:  # recorded, but the models have no such matrix
+        _mismatch(audit, guard, name, "the models have no such matrix", tally)
+
+
+def _variance(audit: GuardAudit, measurements: dict[str, Any], tally: Tally) -> None:
+    taps: list[dict[str, Any]] = measurements.get("taps", [])
+    if not taps:
+        return
+    chosen = choose_sample(range(len(taps)), audit.sample, audit.seed, "guard:variance")
+    weights = [str(taps[i]["weight"]) for i in chosen]
+    ids = [int(i) for i in measurements.get("calibration", {}).get("window_ids", [])]
+    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in ids]
+    base, _ = audit.models["baseline"].activation_stats(windows, weights)
+    subj, _ = audit.models["subject"].activation_stats(windows, weights)
+    for i, weight in zip(chosen, weights, strict=True):
+        stated = {"baseline": taps[i].get("baseline"), "subject": taps[i].get("subject")}
+        recomputed = {side: _stats(stats[weight]) for side, stats in (("baseline", base), ("subject", subj))}
+        _compare(audit, "variance", weight, stated, recomputed, tally)
+
+
+def _stats(s: Any) -> dict[str, Any]:
+    return {"count": s.count, "sum": s.sum, "sum_sq": s.sum_sq}
+
+
+def _compare(audit: GuardAudit, guard: str, name: str, stated: Any, recomputed: Any, tally: Tally) -> None:
+    where, diff = compare_tree(stated, recomputed, exact=audit.exact, rel_tol=audit.rel_tol)
+    tally.checked += 1
+    tally.max_rel_diff = max(tally.max_rel_diff, diff)
+    if where is not None:
+        tally.mismatches.append(f"{name} at {where.lstrip('.') or 'the record'} (relative difference {diff:.3g})")
+    audit.record(
+        ev.MatrixRechecked(guard=guard, name=name, max_rel_diff=_finite(diff), ok=where is None, mismatch=where)
+    )
+
+
+def _mismatch(audit: GuardAudit, guard: str, name: str, why: str, tally: Tally) -> None:
+    tally.checked += 1
+    tally.mismatches.append(f"{name}: {why}")
+    audit.record(ev.MatrixRechecked(guard=guard, name=name, max_rel_diff=0.0, ok=False, mismatch=why))
+
+
+def _finite(value: float) -> float:
+    return value if value != float("inf") else 1.0

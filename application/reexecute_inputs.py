@@ -1,0 +1,119 @@
+"""The audit's first two steps: the recipient's models are the certified ones, and the dataset recipe
+rebuilds the certified windows bit for bit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+import numpy as np
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import InvarlockError
+from invarlock.domain.policy import Policy
+from invarlock.domain.windows import ArmCounts, cut_windows, dataset_digest, plan_windows, window_digest
+from invarlock.ports.corpus import CorpusResolver
+from invarlock.ports.model import LoadedModel
+
+from .config import DatasetConfig
+from .planning import token_stream
+
+Finding = tuple[str, bool, str]
+SHOWN = 5  # mismatching windows named in one line
+
+
+def _short(digest: str) -> str:
+    return digest[:12]
+
+
+def identity_findings(cert: c.Certificate, models: dict[str, LoadedModel]) -> list[Finding]:
+    """Weights, tokenizer and config digests of both loaded models against the certificate's."""
+    findings = []
+    for role, section in (("baseline", cert.baseline), ("subject", cert.subject)):
+        now = models[role].identity()
+        wrong = [
+            f"{field} {_short(getattr(now, field))} != certified {_short(getattr(section, field))}"
+            for field in ("weights_sha256", "tokenizer_sha256", "config_sha256")
+            if getattr(now, field) != getattr(section, field)
+        ]
+        detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's"
+        findings.append((f"reexec:{role}_model", not wrong, detail if not wrong else f"{role}: {'; '.join(wrong)}"))
+    return findings
+
+
+@dataclass(frozen=True)
+class RebuiltWindows:
+    """Token rows of the certificate's windows, cut again from the dataset recipe."""
+
+    rows: dict[int, np.ndarray]
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return all(ok for _, ok, _ in self.findings)
+
+
+def dataset_recipe(cert: c.Certificate) -> DatasetConfig:
+    """The dataset section of the config the certificate records (raises msgspec.ValidationError)."""
+    return msgspec.convert(cert.provenance.config.get("dataset", {}), DatasetConfig)
+
+
+def rebuild_windows(
+    cert: c.Certificate, policy: Policy, corpora: CorpusResolver, baseline: LoadedModel
+) -> RebuiltWindows:
+    """Tokenize the recorded corpus with the baseline's tokenizer, cut the windows, and compare every
+    certified window's content digest, then the whole plan (ids, arms, digests) and the dataset digest."""
+    try:
+        ds = dataset_recipe(cert)
+    except msgspec.ValidationError as exc:
+        return RebuiltWindows({}, [("reexec:windows", False, f"the dataset recipe cannot be read: {exc}")])
+    corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    tok = baseline.tokenizer()
+    stream = token_stream(corpus, tok)
+    cut = cut_windows(stream, ds.seq_len, ds.effective_stride)
+    mismatched = [
+        e for e in cert.evidence.plan if e.window_id >= len(cut) or window_digest(cut[e.window_id]) != e.digest
+    ]
+    if mismatched:
+        named = ", ".join(f"{e.arm} window {e.window_id}" for e in mismatched[:SHOWN])
+        more = f" and {len(mismatched) - SHOWN} more" if len(mismatched) > SHOWN else ""
+        total = len(cert.evidence.plan)
+        detail = f"{len(mismatched)} of {total} window digests differ from the rebuilt windows: {named}{more}"
+        return RebuiltWindows({}, [("reexec:windows", False, detail)])
+    rows = {e.window_id: cut[e.window_id] for e in cert.evidence.plan}
+    return RebuiltWindows(rows, [_plan_finding(cert, policy, ds, stream, tok.digest())])
+
+
+def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream: np.ndarray, tok: str) -> Finding:
+    info = cert.dataset
+    digest = dataset_digest(stream, info.provider, info.split, tok)
+    counts = ArmCounts(preview=ds.preview_n, final=ds.final_n, calibration=ds.calibration_n)
+    try:
+        plan, _ = plan_windows(
+            stream,
+            seq_len=ds.seq_len,
+            stride=ds.effective_stride,
+            counts=counts,
+            seed=ds.seed,
+            dataset=digest,
+            allow_fewer=not policy.enforce_floors,
+        )
+    except InvarlockError as exc:
+        return "reexec:windows", False, f"the windows cannot be planned again: {exc.message}"
+    rebuilt = [(w.window_id, w.arm, w.digest) for w in plan.windows]
+    stated = [(e.window_id, e.arm, e.digest) for e in cert.evidence.plan]
+    problems = [
+        what
+        for what, ok in (
+            (
+                f"dataset digest {_short(digest)} != certified {_short(info.dataset_digest)}",
+                digest == info.dataset_digest,
+            ),
+            (f"tokenizer {_short(tok)} != the dataset's {_short(info.tokenizer_sha256)}", tok == info.tokenizer_sha256),
+            ("the rebuilt plan assigns other windows or arms", rebuilt == stated),
+            ("the rebuilt plan digest differs", plan.plan_digest == info.window_plan_digest),
+        )
+        if not ok
+    ]
+    if problems:
+        return "reexec:windows", False, "; ".join(problems)
+    return "reexec:windows", True, f"all {len(stated)} planned windows rebuilt from the dataset recipe, digests equal"

@@ -1,0 +1,140 @@
+"""The audit's scoring step: re-score a sample of each scored arm's windows with both models and compare
+every per-window NLL sum and token count with the certificate's evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.model import WindowScore
+from invarlock.domain.reexecution import agrees, choose_sample, relative_difference
+from invarlock.domain.windows import TokenWindow
+from invarlock.ports.model import LoadedModel
+
+from .reexecute_inputs import Finding
+
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class ScoreAudit:
+    """Models (the subject with every recorded repair applied), rebuilt rows, sample and comparison rule."""
+
+    cert: c.Certificate
+    models: dict[str, LoadedModel]
+    rows: dict[int, np.ndarray]
+    sample: int | None
+    seed: int
+    exact: bool
+    rel_tol: float
+    record: Callable[[ev.Event], object]
+    repairs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ScoreTally:
+    """Windows re-scored, the largest relative difference, and mismatches."""
+
+    checked: int = 0
+    max_rel_diff: float = 0.0
+    mismatches: list[str] = field(default_factory=list)
+
+
+def _scores(model: LoadedModel, windows: list[TokenWindow]) -> dict[int, WindowScore]:
+    return {s.window_id: s for s in model.score(windows)}
+
+
+def score_findings(audit: ScoreAudit) -> tuple[list[Finding], ScoreTally]:
+    """One finding per scored arm; the tally feeds the detection power and the audit's outcome."""
+    tally = ScoreTally()
+    findings = []
+    arms = [
+        (name, arm) for name, arm in (("preview", audit.cert.evidence.preview), ("final", audit.cert.evidence.final))
+    ]
+    for name, arm in arms:
+        if arm is None:
+            continue
+        before = len(tally.mismatches)
+        chosen = choose_sample(arm.window_ids, audit.sample, audit.seed, f"arm:{name}")
+        _arm(audit, name, arm, chosen, tally)
+        findings.append(_finding(name, len(chosen), len(arm.window_ids), tally.mismatches[before:], audit.exact))
+    overhead, final = audit.cert.guard_overhead, audit.cert.evidence.final
+    if overhead is not None and final is not None:
+        findings.append(_bare(audit, overhead, final, tally))
+    return findings, tally
+
+
+def _bare(audit: ScoreAudit, overhead: c.GuardOverhead, final: c.ArmEvidence, tally: ScoreTally) -> Finding:
+    """The guard-overhead gate's bare scores: the final arm's sample again, with every repair undone."""
+    chosen = choose_sample(final.window_ids, audit.sample, audit.seed, "arm:final")
+    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in chosen]
+    subject = audit.models["subject"]
+    subject.scale_weights({})
+    try:
+        now = _scores(subject, windows)
+    finally:
+        subject.scale_weights(audit.repairs)
+    at = {wid: k for k, wid in enumerate(final.window_ids)}
+    wrong = []
+    for wid in chosen:
+        stated, recomputed = overhead.bare_subject_nll[at[wid]], now[wid].nll_sum
+        diff = relative_difference(stated, recomputed)
+        tally.max_rel_diff = max(tally.max_rel_diff, diff)
+        if not agrees(stated, recomputed, exact=audit.exact, rel_tol=audit.rel_tol):
+            wrong.append(f"final window {wid}: bare subject NLL {stated!r} recomputed {recomputed!r}")
+    if wrong:
+        return "reexec:scores:bare", False, f"{len(wrong)} of {len(chosen)} differ: {'; '.join(wrong[:SHOWN])}"
+    return "reexec:scores:bare", True, f"{len(chosen)} final windows re-scored without the guard repairs, agree"
+
+
+def _finding(arm: str, chosen: int, total: int, mismatches: list[str], exact: bool) -> Finding:
+    if mismatches:
+        more = f" and {len(mismatches) - SHOWN} more" if len(mismatches) > SHOWN else ""
+        return (
+            f"reexec:scores:{arm}",
+            False,
+            f"{len(mismatches)} of {chosen} re-scored windows differ: {'; '.join(mismatches[:SHOWN])}{more}",
+        )
+    how = "bit for bit" if exact else "within tolerance"
+    return f"reexec:scores:{arm}", True, f"{chosen} of {total} windows re-scored by both models, NLL sums agree {how}"
+
+
+def _arm(audit: ScoreAudit, name: str, arm: c.ArmEvidence, chosen: list[int], tally: ScoreTally) -> None:
+    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in chosen]
+    base, subj = _scores(audit.models["baseline"], windows), _scores(audit.models["subject"], windows)
+    at = {wid: k for k, wid in enumerate(arm.window_ids)}
+    for wid in chosen:
+        k = at[wid]
+        stated = {"baseline": arm.baseline_nll[k], "subject": arm.subject_nll[k]}
+        now = {"baseline": base[wid].nll_sum, "subject": subj[wid].nll_sum}
+        diff = max(relative_difference(stated[r], now[r]) for r in stated)
+        wrong = [
+            f"{role} NLL {stated[role]!r} recomputed {now[role]!r}"
+            for role in stated
+            if not agrees(stated[role], now[role], exact=audit.exact, rel_tol=audit.rel_tol)
+        ]
+        if arm.tokens_scored[k] != base[wid].tokens_scored or base[wid].tokens_scored != subj[wid].tokens_scored:
+            wrong.append(f"tokens {arm.tokens_scored[k]} recomputed {base[wid].tokens_scored}")
+        if wrong:
+            tally.mismatches.append(f"{name} window {wid}: {', '.join(wrong)} (relative difference {diff:.3g})")
+        tally.checked += 1
+        tally.max_rel_diff = max(tally.max_rel_diff, diff)
+        audit.record(_rechecked(name, arm, k, now, diff, not wrong))
+
+
+def _rechecked(name: str, arm: c.ArmEvidence, k: int, now: dict[str, float], diff: float, ok: bool) -> ev.Event:
+    return ev.WindowRechecked(
+        arm=name,
+        window_id=arm.window_ids[k],
+        digest=arm.window_digests[k],
+        tokens_scored=arm.tokens_scored[k],
+        baseline_nll=arm.baseline_nll[k],
+        baseline_nll_recomputed=now["baseline"],
+        subject_nll=arm.subject_nll[k],
+        subject_nll_recomputed=now["subject"],
+        max_rel_diff=diff,
+        ok=ok,
+    )

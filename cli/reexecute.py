@@ -1,0 +1,110 @@
+"""The re-execution options of `invarlock verify` (--baseline, --subject, --sample, --sample-seed, --device)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from invarlock.application.reexecute import ReexecutionRequest, reexecute_certificate
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE
+
+from .bootstrap import build_reexecution_deps
+
+
+@dataclass(frozen=True)
+class ReexecutionOptions:
+    """What the recipient asked for on the command line (no model refs: plain verify only)."""
+
+    baseline: str | None
+    subject: str | None
+    sample: str
+    sample_seed: int | None
+    device: str | None
+
+    @property
+    def requested(self) -> bool:
+        return self.baseline is not None or self.subject is not None
+
+
+_OPTIONS = (
+    click.option("--baseline", default=None, help="re-execution audit: the baseline model you hold (path or hf:ID)"),
+    click.option("--subject", default=None, help="re-execution audit: the subject model you hold (path or hf:ID)"),
+    click.option(
+        "--sample",
+        default=str(REEXECUTION_DEFAULT_SAMPLE),
+        show_default=True,
+        help="windows re-scored per scored arm and matrices re-measured per guard: a number or 'all'",
+    ),
+    click.option(
+        "--sample-seed", type=int, default=None, help="YOUR seed choosing the sample (default: fresh randomness)"
+    ),
+    click.option(
+        "--device", "audit_device", default=None, help="device for the audit (default: the certificate's kind)"
+    ),
+)
+
+
+def reexecution_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the audit options to a click command; the command receives them as `reexecution`."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        baseline: str | None,
+        subject: str | None,
+        sample: str,
+        sample_seed: int | None,
+        audit_device: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        options = ReexecutionOptions(baseline, subject, sample, sample_seed, audit_device)
+        return fn(*args, reexecution=options, **kwargs)
+
+    for option in reversed(_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _sample(text: str) -> int | None:
+    if text.strip().lower() == "all":
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError("E210", f"--sample must be a positive number or 'all', got {text!r}", "e.g. --sample 16")
+    return int(text)
+
+
+def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
+    """The audit request; the default seed comes from os.urandom so the issuer cannot predict the sample."""
+    if options.baseline is None or options.subject is None:
+        raise UsageError(
+            "E210", "the re-execution audit needs both --baseline and --subject", "pass the two models you hold"
+        )
+    seed = options.sample_seed if options.sample_seed is not None else int.from_bytes(os.urandom(8), "little") >> 1
+    return ReexecutionRequest(
+        baseline=options.baseline,
+        subject=options.subject,
+        sample=_sample(options.sample),
+        sample_seed=seed,
+        device=options.device,
+    )
+
+
+def audit_certificate(
+    cert: c.Certificate, options: ReexecutionOptions, events: str | None, add: Callable[[str, bool, str], object]
+) -> None:
+    """Run the audit when model refs were given and pass each finding to `add(name, ok, detail)`.
+    With `events`, the audit is recorded as a stream of its own (the file is opened for writing)."""
+    if not options.requested:
+        return
+    request = request_of(options)
+    outcome = reexecute_certificate(cert, request, build_reexecution_deps(events))
+    for name, ok, detail in outcome.findings:
+        add(name, ok, detail)
+    if outcome.stream_id is not None:
+        add("reexec:recorded", True, f"audit recorded as stream {outcome.stream_id} in {events}")

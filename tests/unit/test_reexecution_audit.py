@@ -1,0 +1,179 @@
+"""The re-execution audit on recorded-state fakes: a genuine certificate passes and is recorded as its own
+stream; forged evidence, another subject, a changed dataset and an altered guard measurement each fail,
+naming the window, model or matrix; guard repairs are re-applied before re-scoring."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from invarlock.application.audit import list_runs
+from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
+from invarlock.application.reexecute import ReexecutionDeps, ReexecutionRequest, reexecute_certificate
+from invarlock.application.verify import verify_certificate
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.analysis import arm_metric
+from invarlock.domain.build import arm_evidence, build_certificate
+from invarlock.domain.run import replay
+
+from tests.fakes.models import FakeCorpora, FakeModel, words
+
+DOWN = "ffn.2.down"
+_VE_WEIGHTS = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ffn.3.down")
+
+
+def _deps(services: Any, store: Any = None, environment: dict[str, str] | None = None) -> ReexecutionDeps:
+    ticks = itertools.count()
+    return ReexecutionDeps(
+        loader=services.loader,
+        corpora=services.corpora,
+        environment=lambda: environment or {"python": "test"},
+        clock=lambda: f"2026-02-01T00:00:{next(ticks):02d}.000000Z",
+        new_stream_id=lambda: "audit-1",
+        tool_version="0.0.test",
+        store=store,
+    )
+
+
+def _audit(cert: c.Certificate, services: Any, subject: str = "int8ish", sample: int | None = None, **kw: Any) -> Any:
+    request = ReexecutionRequest(baseline="base", subject=subject, sample=sample, sample_seed=kw.pop("seed", 11))
+    return reexecute_certificate(cert, request, _deps(services, **kw))
+
+
+def _failed(outcome: Any) -> dict[str, str]:
+    return {name: detail for name, ok, detail in outcome.findings if not ok}
+
+
+@pytest.fixture
+def issued(services: Any) -> Any:
+    config = RunConfig(
+        model=ModelConfig(id="base"), dataset=DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12)
+    )
+    request = CertifyRequest(
+        command="certify", config=config, subject=ModelConfig(id="int8ish"), tier="balanced", profile="dev"
+    )
+    return certify_edit(request, services)
+
+
+def _forged(store: Any, run_id: str, issued_at: str, factor: float) -> c.Certificate:
+    """What an issuer can make from its own run: every subject NLL times `factor`, the preview assessment
+    recomputed, and the certificate rebuilt and sealed by the project's own functions."""
+    events = [ev.decode_event(r.type, r.version, r.payload) for r in store.read(run_id)]
+    forged: list[ev.Event] = []
+    for e in events:
+        if isinstance(e, ev.CertificateIssued):
+            break
+        if isinstance(e, ev.WindowsScored) and e.role == "subject":
+            rows = [msgspec.structs.replace(r, nll_sum=r.nll_sum * factor) for r in e.rows]
+            e = msgspec.structs.replace(e, rows=rows)
+        if isinstance(e, ev.PreviewAssessed):
+            preview = arm_evidence(replay(forged), "preview")
+            assert preview is not None
+            e = msgspec.structs.replace(e, ratio=arm_metric(preview).ratio)
+        forged.append(e)
+    log = c.EventLogRef(run_id=run_id, head_hash="0" * 64, event_count=len(forged))
+    return build_certificate(replay(forged), issued_at=issued_at, event_log=log)
+
+
+def test_a_genuine_certificate_passes_and_the_audit_is_a_stream_of_its_own(services, store, issued):
+    outcome = _audit(issued.certificate, services, store=store)
+    assert outcome.ok, _failed(outcome)
+    names = [name for name, _, _ in outcome.findings]
+    for expected in ("reexec:baseline_model", "reexec:subject_model", "reexec:windows", "reexec:scores:final"):
+        assert expected in names
+    assert outcome.windows == 8 + 12
+    types = [r.type for r in store.read("audit-1")]
+    assert types[0] == "reexecution_started" and types[-1] == "reexecution_finished"
+    assert types.count("window_rechecked") == 20
+    finished = ev.decode_event("reexecution_finished", 1, store.read("audit-1")[-1].payload)
+    assert isinstance(finished, ev.ReexecutionFinished) and finished.ok and finished.failures == []
+    assert [r.run_id for r in list_runs(store)] == [issued.run_id], "an audit is not a run"
+
+
+def test_subject_nlls_times_1_001_pass_plain_verify_but_fail_the_audit_naming_windows(services, store, issued):
+    cert = issued.certificate
+    forged = _forged(store, issued.run_id, cert.issued_at, 1.001)
+    assert forged.primary_metric.ratio_vs_baseline != cert.primary_metric.ratio_vs_baseline
+    assert verify_certificate(forged).exit_code == 0
+    outcome = _audit(forged, services, sample=3)
+    failed = _failed(outcome)
+    assert set(failed) == {"reexec:scores:preview", "reexec:scores:final"}
+    assert "3 of 3 re-scored windows differ" in failed["reexec:scores:final"]
+    assert "final window" in failed["reexec:scores:final"] and "subject NLL" in failed["reexec:scores:final"]
+
+
+def test_the_sample_is_the_recipients_seed_and_repeats_with_it(services, issued):
+    runs = [_audit(issued.certificate, services, sample=3, seed=s, store=None) for s in (5, 5, 6)]
+    sample_lines = [next(d for n, _, d in o.findings if n == "reexec:sample") for o in runs]
+    assert "--sample-seed 5" in sample_lines[0] and "K = 3" in sample_lines[0]
+    assert "f = 1%: 3.0%" in sample_lines[0] and "f = 5%: 14.3%" in sample_lines[0]
+    assert all(o.windows == 6 for o in runs)
+
+
+def test_a_different_subject_checkpoint_fails_on_the_weight_digest_before_any_scoring(services, loader, issued):
+    loader.models["int4ish"] = FakeModel(ref="int4ish", quality=1.002, weights={"w": np.full((4, 4), 2, np.float32)})
+    outcome = _audit(issued.certificate, services, subject="int4ish")
+    failed = _failed(outcome)
+    assert list(failed) == ["reexec:subject_model"] and "weights_sha256" in failed["reexec:subject_model"]
+    assert all(not m.scored for m in loader.instances[-2:]), "nothing is scored with a model that is not certified"
+
+
+def test_a_dataset_changed_after_issuing_fails_on_the_window_digests(services, issued):
+    docs = words(120)
+    docs[3] = docs[3].replace("w", "v", 5)
+    audit_services = SimpleNamespace(loader=services.loader, corpora=FakeCorpora(docs))
+    outcome = _audit(issued.certificate, audit_services)
+    failed = _failed(outcome)
+    assert list(failed) == ["reexec:windows"]
+    assert "window digests differ from the rebuilt windows" in failed["reexec:windows"]
+    assert outcome.windows == 0
+
+
+def test_another_build_compares_within_tolerance_and_says_so(services, issued):
+    outcome = _audit(issued.certificate, services, environment={"python": "other", "torch": "9.9"})
+    assert outcome.ok, _failed(outcome)
+    build = next(d for n, _, d in outcome.findings if n == "reexec:build")
+    assert "within 0.0001 relative" in build and "python test -> other" in build
+
+
+def _ve_certificate(services: Any, loader: Any) -> c.Certificate:
+    weights = {n: np.ones((4, 4), np.float32) for n in _VE_WEIGHTS}
+    weights[DOWN] = weights[DOWN] * np.float32(0.9)
+    loader.models["ve_shrunk"] = FakeModel(ref="ve_shrunk", weights=weights)
+    config = RunConfig(
+        model=ModelConfig(id="ve_base"),
+        dataset=DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12, calibration_n=8),
+        edit=EditConfig(name="fake_weight", plan={"weight": DOWN, "factor": 0.9}),
+        guards=GuardsConfig(),
+    )
+    request = CertifyRequest(command="run", config=config, subject=None, tier="balanced", profile="dev")
+    return certify_edit(request, services).certificate
+
+
+def test_recorded_repairs_are_reapplied_and_every_measured_guard_is_re_measured(services, loader):
+    cert = _ve_certificate(services, loader)
+    assert cert.guards["variance"]["applied"], "the fake edit is one VE repairs"
+    request = ReexecutionRequest(baseline="ve_base", subject="ve_shrunk", sample=None, sample_seed=3)
+    outcome = reexecute_certificate(cert, request, _deps(services))
+    assert outcome.ok, _failed(outcome)
+    names = {n for n, _, _ in outcome.findings}
+    assert {"reexec:guard:spectral", "reexec:guard:rmt", "reexec:guard:variance", "reexec:scores:bare"} <= names
+    assert outcome.matrices == 2 * len(_VE_WEIGHTS) + len(cert.guards["variance"]["measurements"]["taps"])
+
+
+def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
+    cert = _ve_certificate(services, loader)
+    guards = msgspec.to_builtins(cert.guards)
+    row = guards["rmt"]["measurements"]["matrices"][2]
+    row["subject"]["sigma"] *= 1.001
+    forged = c.seal(msgspec.structs.replace(cert, guards=guards))
+    request = ReexecutionRequest(baseline="ve_base", subject="ve_shrunk", sample=None, sample_seed=3)
+    failed = _failed(reexecute_certificate(forged, request, _deps(services)))
+    assert list(failed) == ["reexec:guard:rmt"]
+    assert f"{row['name']} at subject.sigma" in failed["reexec:guard:rmt"]

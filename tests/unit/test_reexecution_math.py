@@ -1,0 +1,77 @@
+"""The audit's pure arithmetic: the recipient's sample, the detection power bound, the comparison rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from invarlock.domain.reexecution import (
+    agrees,
+    build_differences,
+    choose_sample,
+    compare_tree,
+    detection_power,
+    relative_difference,
+)
+
+
+@given(st.sets(st.integers(0, 10_000), min_size=1, max_size=200), st.integers(1, 250), st.integers(0, 2**63 - 1))
+def test_a_sample_is_a_sorted_subset_of_the_requested_size_and_repeats_with_its_seed(ids, size, seed):
+    drawn = choose_sample(list(ids), size, seed, "arm:final")
+    assert drawn == sorted(drawn) and set(drawn) <= ids
+    assert len(drawn) == min(size, len(ids))
+    assert drawn == choose_sample(sorted(ids, reverse=True), size, seed, "arm:final")
+
+
+def test_all_means_every_window_and_seeds_or_labels_change_the_draw():
+    ids = list(range(500))
+    assert choose_sample(ids, None, 1, "x") == ids
+    draws = {tuple(choose_sample(ids, 16, seed, label)) for seed in (1, 2) for label in ("arm:preview", "arm:final")}
+    assert len(draws) == 4
+
+
+@given(st.floats(0.0, 1.0), st.integers(0, 2000))
+def test_detection_power_is_one_minus_the_chance_that_every_draw_misses(fraction, sample):
+    expected = 1.0 - math.prod([1.0 - fraction] * sample)
+    assert detection_power(fraction, sample) == pytest.approx(expected, abs=1e-12)
+
+
+def test_detection_power_of_16_windows_and_its_bounds():
+    assert detection_power(0.05, 16) == pytest.approx(1 - 0.95**16)
+    assert detection_power(0.05, 16) > detection_power(0.01, 16) > 0.0
+    assert detection_power(1.0, 1) == 1.0 and detection_power(0.5, 0) == 0.0
+    with pytest.raises(ValueError):
+        detection_power(1.5, 3)
+
+
+@given(st.floats(1.0, 1e6), st.floats(-0.5, 0.5))
+def test_tolerance_accepts_differences_up_to_its_bound_and_exact_accepts_none(value, shift):
+    other = value * (1.0 + shift * 1e-4)
+    assert agrees(value, other, exact=False, rel_tol=1e-4) == (relative_difference(value, other) <= 1e-4)
+    assert agrees(value, other, exact=True, rel_tol=1e-4) == (value == other)
+
+
+def test_a_0_1_percent_alteration_is_ten_times_the_cross_build_tolerance():
+    assert not agrees(400.0, 400.0 * 1.001, exact=False, rel_tol=1e-4)
+    assert relative_difference(400.0, 400.0 * 1.001) == pytest.approx(1e-3 / 1.001)
+
+
+def test_compare_tree_names_the_first_differing_field_and_skips_path_fields_across_builds():
+    stated = {"name": "w", "sigma": 2.0, "iterations": [5, 6], "sides": [{"edge": 1.0}, {"edge": 3.0}]}
+    same_values = {**stated, "iterations": [9, 9]}
+    assert compare_tree(stated, same_values, exact=False, rel_tol=1e-4) == (None, 0.0)
+    assert compare_tree(stated, same_values, exact=True, rel_tol=1e-4)[0] == ".iterations[0]"
+    altered = {**stated, "sides": [{"edge": 1.0}, {"edge": 3.003}]}
+    where, diff = compare_tree(stated, altered, exact=False, rel_tol=1e-4)
+    assert where == ".sides[1].edge" and diff == pytest.approx(0.003 / 3.003)
+    assert compare_tree(stated, {**stated, "name": "v"}, exact=False, rel_tol=1)[0] == ".name"
+
+
+def test_build_differences_name_each_key_that_changes_the_bits():
+    env = {"python": "3.11.7", "torch": "2.13.0", "numpy": "2.0", "platform": "linux", "transformers": "4"}
+    model = {"dtype": "float32", "device": "cpu"}
+    assert build_differences(env, dict(env), model, dict(model)) == []
+    diffs = build_differences(env, {**env, "torch": "2.14.0"}, model, {**model, "device": "cuda:0"})
+    assert diffs == ["torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]
