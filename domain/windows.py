@@ -115,12 +115,13 @@ def plan_windows(
 
     Windows are cut every `stride` tokens, exact duplicates (same digest) are dropped, and a permutation
     keyed by sha256(dataset digest, seed) assigns them to preview, final and calibration in that order.
-    With `allow_fewer` (dev profile) arms shrink proportionally when the stream is too short; otherwise
-    too few windows is an E303 error. Returns the plan and the token rows of planned windows by id.
+    With `allow_fewer` (dev profile) arms shrink proportionally, keeping at least 2 windows each, when the
+    stream is too short; otherwise too few windows is an E303 error (see `fit_counts`).
+    Returns the plan and the token rows of planned windows by id.
     """
     rows = cut_windows(stream, seq_len, stride)
     unique_ids, digests, dropped = _dedupe(rows)
-    wanted = _fit_counts(counts, len(unique_ids), allow_fewer)
+    wanted = fit_counts(counts, len(unique_ids), allow_fewer)
     order = _arm_order(dataset, seed, len(unique_ids))
     planned: list[PlannedWindow] = []
     cursor = 0
@@ -155,19 +156,57 @@ def _dedupe(rows: np.ndarray) -> tuple[list[int], dict[int, str], int]:
     return kept, digests, len(rows) - len(kept)
 
 
-def _fit_counts(counts: ArmCounts, available: int, allow_fewer: bool) -> ArmCounts:
-    if counts.preview < 2 or counts.final < 2:
-        raise UsageError("E201", "preview_n and final_n must each be at least 2", "raise dataset.preview_n/final_n")
+MIN_PER_ARM = 2
+
+
+def arm_floors(counts: ArmCounts) -> tuple[int, int, int]:
+    """The fewest windows each arm may shrink to under `dev`: MIN_PER_ARM, or the request when it is smaller
+    (an arm not asked for stays empty)."""
+    wanted = (counts.preview, counts.final, counts.calibration)
+    return (min(wanted[0], MIN_PER_ARM), min(wanted[1], MIN_PER_ARM), min(wanted[2], MIN_PER_ARM))
+
+
+def fit_counts(counts: ArmCounts, available: int, allow_fewer: bool) -> ArmCounts:
+    """The arm sizes planned from `available` distinct windows.
+
+    Enough windows: as asked. Too few: E303, unless `allow_fewer` (dev) and every arm can keep its floor
+    (`arm_floors`); then each arm gets its floor plus a share of the remaining windows proportional to what it
+    asked beyond the floor (largest remainders, ties to the earlier arm), so the arms use every window and
+    none exceeds its request. Raises UsageError E201 when preview_n or final_n is below MIN_PER_ARM."""
+    if counts.preview < MIN_PER_ARM or counts.final < MIN_PER_ARM:
+        raise UsageError(
+            "E201",
+            f"preview_n and final_n must each be at least {MIN_PER_ARM}",
+            "raise dataset.preview_n/final_n",
+        )
     if available >= counts.total:
         return counts
-    if not allow_fewer or available < 4:
+    floors = arm_floors(counts)
+    if not allow_fewer or available < sum(floors):
+        fewest = f"; --profile dev needs at least {sum(floors)} ({MIN_PER_ARM} per arm)" if allow_fewer else ""
         raise AbortError(
             "E303",
-            f"capacity insufficient: the corpus gives {available} distinct windows, the plan needs {counts.total}",
-            "use a larger corpus, a shorter seq_len, fewer windows, or --profile dev",
+            f"capacity insufficient: the corpus gives {available} distinct windows, the plan needs {counts.total}"
+            f"{fewest}",
+            "use a larger corpus, a shorter seq_len, fewer windows"
+            + ("" if allow_fewer else ", or --profile dev (it shrinks the arms)"),
         )
-    scale = available / counts.total
-    calibration = int(counts.calibration * scale)
-    preview = max(2, int(counts.preview * scale))
-    final = max(2, available - preview - calibration)
+    sizes = _largest_remainder(
+        [w - f for w, f in zip((counts.preview, counts.final, counts.calibration), floors, strict=True)],
+        available - sum(floors),
+    )
+    preview, final, calibration = (f + s for f, s in zip(floors, sizes, strict=True))
     return ArmCounts(preview=preview, final=final, calibration=calibration)
+
+
+def _largest_remainder(weights: list[int], seats: int) -> list[int]:
+    # Hamilton's method in exact integer arithmetic: quotas seats·w/Σw, floors first, then one more seat to
+    # each of the largest remainders (the earlier arm on a tie). Needs seats <= Σw.
+    total = sum(weights)
+    if total == 0:
+        return [0] * len(weights)
+    out = [seats * w // total for w in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(seats * weights[i] % total), i))
+    for i in remainders[: seats - sum(out)]:
+        out[i] += 1
+    return out

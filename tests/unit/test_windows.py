@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.domain.errors import AbortError, UsageError
-from invarlock.domain.windows import ArmCounts, cut_windows, plan_windows, window_digest
+from invarlock.domain.windows import ArmCounts, arm_floors, cut_windows, fit_counts, plan_windows, window_digest
 
 
 def _stream(n: int, seed: int = 0) -> np.ndarray:
@@ -69,3 +70,59 @@ def test_planned_windows_never_share_tokens(p, f, seed):
     )
     starts = sorted(w.window_id * 16 for w in plan.windows)
     assert all(b - a >= 16 for a, b in itertools.pairwise(starts))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    preview=st.integers(2, 300),
+    final=st.integers(2, 300),
+    calibration=st.integers(0, 40),
+    available=st.integers(0, 700),
+)
+def test_dev_shrinks_the_arms_proportionally_keeping_two_windows_each(
+    preview: int, final: int, calibration: int, available: int
+) -> None:
+    counts = ArmCounts(preview=preview, final=final, calibration=calibration)
+    floors = arm_floors(counts)
+    if available < min(counts.total, sum(floors)):
+        with pytest.raises(AbortError) as err:
+            fit_counts(counts, available, allow_fewer=True)
+        assert err.value.code == "E303" and f"at least {sum(floors)}" in err.value.message
+        return
+    got = fit_counts(counts, available, allow_fewer=True)
+    if available >= counts.total:
+        assert got == counts
+        return
+    wanted = (preview, final, calibration)
+    sizes = (got.preview, got.final, got.calibration)
+    assert sum(sizes) == available
+    for size, want, floor in zip(sizes, wanted, floors, strict=True):
+        assert floor <= size <= want
+        # The windows beyond the floors are shared in proportion to what each arm asked beyond its floor.
+        quota = Fraction((available - sum(floors)) * (want - floor), counts.total - sum(floors))
+        assert abs(size - floor - quota) < 1
+
+
+def test_the_reviewed_dev_plan_keeps_two_final_windows() -> None:
+    got = fit_counts(ArmCounts(preview=100, final=2), 5, allow_fewer=True)
+    assert (got.preview, got.final) == (3, 2)
+    with pytest.raises(AbortError, match="at least 4"):
+        fit_counts(ArmCounts(preview=100, final=2), 3, allow_fewer=True)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(2, 60), st.integers(2, 60), st.integers(0, 10), st.integers(4, 40), st.integers(0, 1000))
+def test_every_arm_of_a_shrunk_plan_has_the_size_fit_counts_gives(p, f, c, windows, seed):
+    counts = ArmCounts(preview=p, final=f, calibration=c)
+    if windows < sum(arm_floors(counts)):
+        return
+    plan, _ = plan_windows(
+        _stream(16 * windows, seed), seq_len=16, stride=16, counts=counts, seed=seed, dataset="x", allow_fewer=True
+    )
+    want = fit_counts(counts, plan.windows_available, allow_fewer=True)
+    assert [len(plan.arm(a)) for a in ("preview", "final", "calibration")] == [
+        want.preview,
+        want.final,
+        want.calibration,
+    ]
+    assert min(len(plan.arm("preview")), len(plan.arm("final"))) >= 2
