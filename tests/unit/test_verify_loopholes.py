@@ -1,0 +1,195 @@
+"""Forgeries that used to verify with exit 0: each edits a certificate, reseals it with the project's own
+functions, and expects the stated exit code (issue: close the verify loopholes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import pytest
+from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
+from invarlock.application.verify import verify_certificate
+from invarlock.domain import certificate as c
+from invarlock.domain import gates
+from invarlock.domain.policy import policy_digest, policy_from_dict, resolve_policy
+
+from tests.unit.conftest import small_config
+
+Doc = dict[str, Any]
+
+
+def _issue(services, subject: str | None = "int8ish", tier: str = "balanced", **cfg: Any) -> Doc:  # type: ignore[no-untyped-def]
+    config = msgspec.structs.replace(small_config(), **cfg)
+    req = CertifyRequest("certify", config, ModelConfig(id=subject) if subject else None, tier=tier, profile="dev")
+    return json.loads(c.to_bytes(certify_edit(req, services).certificate))
+
+
+def _reseal(doc: Doc) -> c.Certificate:
+    return c.seal(c.from_bytes(json.dumps(doc).encode()))
+
+
+def _failed(report) -> list[str]:  # type: ignore[no-untyped-def]
+    return [ch.name for ch in report.checks if not ch.ok]
+
+
+def _forged(doc: Doc, check: str) -> None:
+    report = verify_certificate(_reseal(doc))
+    assert check in _failed(report), _failed(report)
+    assert report.exit_code == 3
+
+
+def test_a_chain_without_the_guards_the_tier_gates_fails_at_certify_and_at_verify(services) -> None:  # type: ignore[no-untyped-def]
+    doc = _issue(services, tier="conservative", guards=GuardsConfig(order=["invariants", "invariants"]))
+    assert doc["verdict"]["status"] == "FAIL"
+    reasons = {f["flag"]: f["reason"] for f in doc["verdict"]["failed"]}
+    for flag, guard in (("spectral_stable", "spectral"), ("rmt_stable", "rmt"), ("variance_ok", "variance")):
+        assert doc["validation"][flag] is False
+        assert f"guard {guard} is gated at tier conservative but did not run" in reasons[flag]
+    assert doc["policy"]["resolved"]["guard_order"] == ["invariants", "invariants"]
+    assert doc["policy"]["resolved"]["overrides"] == {"guard_order": ["invariants", "invariants"]}
+    report = verify_certificate(c.from_bytes(json.dumps(doc).encode()))
+    assert _failed(report) == [] and report.exit_code == 1
+
+
+def test_a_dropped_guard_section_is_an_integrity_failure(issued: Doc) -> None:
+    del issued["guards"]["spectral"]
+    report = verify_certificate(_reseal(issued))
+    assert {"guard_order", "validation"} <= set(_failed(report)) and report.exit_code == 3
+
+
+def _drop_spectral_consistently(doc: Doc) -> Doc:
+    """The strongest forgery of a dropped guard: order, policy, digest, flags and verdict all rewritten."""
+    order = ["invariants", "rmt", "variance", "invariants"]
+    del doc["guards"]["spectral"]
+    doc["provenance"]["config"]["guards"]["order"] = order
+    policy = resolve_policy("balanced", "dev", guard_order=order)
+    doc["policy"] = {"resolved": msgspec.to_builtins(policy), "digest": policy_digest(policy)}
+    cert = c.from_bytes(json.dumps(doc).encode())
+    flags, verdict = gates.evaluate(
+        cert.primary_metric, cert.pairing, cert.guards, cert.baseline, cert.subject, policy, overhead=None
+    )
+    doc["validation"], doc["verdict"] = flags, msgspec.to_builtins(verdict)
+    return doc
+
+
+def test_a_consistently_dropped_guard_fails_a_recipient_tier_that_gates_it(issued: Doc) -> None:
+    cert = _reseal(_drop_spectral_consistently(issued))
+    assert verify_certificate(cert).exit_code == 0  # self-consistent: the issuer's own policy did not gate it
+    report = verify_certificate(cert, recipient=resolve_policy("conservative", "dev"))
+    [check] = [ch for ch in report.checks if ch.name == "recipient_policy"]
+    assert "guard spectral is gated at tier conservative but did not run" in check.detail
+    assert report.exit_code == 1
+
+
+@pytest.fixture
+def issued(services) -> Doc:  # type: ignore[no-untyped-def]
+    return _issue(services)
+
+
+@pytest.fixture
+def rollback(services) -> Doc:  # type: ignore[no-untyped-def]
+    doc = _issue(services, subject="broken")
+    assert doc["status"] == "rollback" and doc["evidence"]["final"] is None
+    return doc
+
+
+def _shift(ids: list[int]) -> None:
+    ids[:] = [i + 100_000 for i in ids]
+
+
+def test_window_plan_is_recomputed_for_every_certificate(issued: Doc, rollback: Doc) -> None:
+    for doc in (issued, rollback):
+        report = verify_certificate(c.from_bytes(json.dumps(doc).encode()))
+        [check] = [ch for ch in report.checks if ch.name == "window_plan"]
+        assert check.ok and "not recomputable" not in check.detail and report.exit_code == (0 if doc is issued else 1)
+
+
+def test_shifted_final_window_ids_are_caught(issued: Doc) -> None:
+    _shift(issued["evidence"]["final"]["window_ids"])
+    _forged(issued, "window_plan")
+
+
+def test_shifted_window_ids_in_a_rollback_certificate_are_caught(rollback: Doc) -> None:
+    _shift(rollback["evidence"]["preview"]["window_ids"])
+    _forged(rollback, "window_plan")
+
+
+def test_shifted_unscored_plan_rows_of_a_rollback_certificate_are_caught(rollback: Doc) -> None:
+    for row in rollback["evidence"]["plan"]:
+        if row["arm"] == "final":
+            row["window_id"] += 100_000
+    _forged(rollback, "window_plan")
+
+
+def test_plan_counts_and_calibration_rows_must_match_the_plan(issued: Doc) -> None:
+    issued["dataset"]["windows"]["calibration"] += 1
+    _forged(issued, "window_plan")
+
+
+def test_variance_calibration_rows_must_be_the_plans(issued: Doc) -> None:
+    calibration = issued["guards"]["variance"]["measurements"]["calibration"]
+    _shift(calibration["window_ids"])
+    _forged(issued, "window_plan")
+
+
+def test_status_must_agree_with_the_evidence(issued: Doc, rollback: Doc) -> None:
+    issued["status"] = "rollback"
+    _forged(issued, "status")
+    rollback["status"] = "completed"
+    _forged(rollback, "status")
+
+
+def test_edit_plan_digest_must_be_the_digest_of_the_plan(services) -> None:  # type: ignore[no-untyped-def]
+    doc = _issue(services, subject=None, edit=EditConfig(name="fake_scale", plan={"factor": 1.001}))
+    assert verify_certificate(c.from_bytes(json.dumps(doc).encode())).exit_code == 0
+    doc["edit"]["plan"]["factor"] = 1.0
+    _forged(doc, "edit_plan")
+
+
+def test_tokens_scored_must_be_seq_len_minus_one(issued: Doc) -> None:
+    final = issued["evidence"]["final"]
+    final["tokens_scored"] = [t * 100 for t in final["tokens_scored"]]
+    _forged(issued, "tokens_scored")
+
+
+def test_bootstrap_seed_must_be_the_run_seed(issued: Doc) -> None:
+    issued["bootstrap"]["seed"] += 1
+    _forged(issued, "bootstrap_seed")
+
+
+@pytest.mark.parametrize("where", ["dataset", "baseline", "subject"])
+def test_the_tokenizer_digest_must_be_the_same_everywhere(issued: Doc, where: str) -> None:
+    issued[where]["tokenizer_sha256"] = "0" * 64
+    _forged(issued, "tokenizer")
+
+
+def test_a_loosened_policy_is_not_its_tier(issued: Doc) -> None:
+    issued["policy"]["resolved"]["gates"]["ratio_limit"] = 100
+    issued["policy"]["digest"] = policy_digest(policy_from_dict(issued["policy"]["resolved"]))
+    _forged(issued, "policy_resolved")
+
+
+def test_an_override_listed_in_the_policy_is_accepted_and_shown(issued: Doc) -> None:
+    policy = resolve_policy("balanced", "dev", {"ratio_limit": 1.2})
+    issued["policy"] = {"resolved": msgspec.to_builtins(policy), "digest": policy_digest(policy)}
+    report = verify_certificate(_reseal(issued))
+    [check] = [ch for ch in report.checks if ch.name == "policy_resolved"]
+    assert check.ok and "ratio_limit" in check.detail
+
+
+def test_floors_are_validation_flags_under_ci(services) -> None:  # type: ignore[no-untyped-def]
+    dataset = msgspec.structs.replace(small_config().dataset, seq_len=8, preview_n=180, final_n=180)
+    config = msgspec.structs.replace(small_config(), dataset=dataset)
+    req = CertifyRequest("certify", config, ModelConfig(id="int8ish"), tier="balanced", profile="ci")
+    cert = certify_edit(req, services).certificate
+    assert cert.validation["window_floor_met"] is True and cert.validation["ci_not_approximate"] is True
+    assert cert.validation["token_floor_met"] is False  # 180 windows x 7 tokens < 50,000
+    assert [f.flag for f in cert.verdict.failed] == ["token_floor_met"]
+    report = verify_certificate(cert)
+    assert _failed(report) == [] and report.exit_code == 1
+    doc = json.loads(c.to_bytes(cert))
+    doc["validation"]["token_floor_met"] = True
+    doc["verdict"] = {"status": "PASS", "failed": []}
+    _forged(doc, "validation")

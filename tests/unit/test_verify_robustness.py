@@ -1,0 +1,115 @@
+"""verify on hostile bytes: each case byte fuzzing found ends with exit 2 (input) or 3 (integrity), never a
+crash (E999, exit 1); the bootstrap a certificate asks for is bounded before anything is allocated."""
+
+from __future__ import annotations
+
+import json
+import re
+import tracemalloc
+from pathlib import Path
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.config import ModelConfig
+from invarlock.application.verify import verify_certificate
+from invarlock.cli.main import cli
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+from invarlock.domain.policy import VERIFY_MAX_REPLICATES, policy_digest, policy_from_dict
+
+from tests.unit.conftest import small_config
+
+
+@pytest.fixture
+def raw(services) -> bytes:  # type: ignore[no-untyped-def]
+    req = CertifyRequest("certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    return c.to_bytes(certify_edit(req, services).certificate)
+
+
+def _cli(tmp_path: Path, data: bytes, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    path = tmp_path / "evaluation.cert.json"
+    path.write_bytes(data)
+    result = CliRunner().invoke(cli, ["verify", str(path), "--json", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, json.loads(result.output)
+
+
+def _section(raw: bytes, name: bytes) -> tuple[int, int]:
+    """Start and end offsets of the JSON list `"name":[...]` inside the final arm's evidence."""
+    start = raw.index(name, raw.index(b'"final":{', raw.index(b'"evidence"'))) + len(name) + 2
+    return start, raw.index(b"]", start)
+
+
+def test_a_deleted_dot_in_an_nll_is_an_integrity_failure(raw: bytes, tmp_path: Path) -> None:
+    start, end = _section(raw, b'"subject_nll"')
+    dot = raw.index(b".", start, end)
+    code, report = _cli(tmp_path, raw[:dot] + raw[dot + 1 :])
+    assert code == 3 and report["exit_code"] == 3
+
+
+def test_a_deleted_comma_in_window_ids_is_an_integrity_failure(raw: bytes, tmp_path: Path) -> None:
+    start, end = _section(raw, b'"window_ids"')
+    comma = start + next(re.finditer(rb"[1-9][0-9]*,[1-9]", raw[start:end])).end() - 2  # 26,73 -> 2673
+    code, report = _cli(tmp_path, raw[:comma] + raw[comma + 1 :])
+    assert code == 3
+    assert any(ch["name"] == "evidence" and not ch["ok"] for ch in report["checks"])
+
+
+@pytest.mark.parametrize("depth", [c.MAX_NESTING + 1, 1000, 100_000])
+def test_deep_nesting_is_a_schema_error(raw: bytes, tmp_path: Path, depth: int) -> None:
+    deep = b"[" * depth + b"]" * depth
+    data = raw.replace(b'"config":{', b'"config":{"deep":' + deep + b",", 1)
+    code, report = _cli(tmp_path, data)
+    assert code == 2 and report["error"]["code"] == "E601" and "nests" in report["error"]["message"]
+
+
+def test_an_nll_near_the_float_limit_is_an_integrity_failure(raw: bytes, tmp_path: Path) -> None:
+    doc = json.loads(raw)
+    doc["evidence"]["final"]["subject_nll"][:2] = [1.7e308, 1.7e308]
+    code, report = _cli(tmp_path, c.to_bytes(c.seal(c.from_bytes(json.dumps(doc).encode()))))
+    assert code == 3
+    assert any(ch["name"] == "evidence" and "not finite" in ch["detail"] for ch in report["checks"])
+
+
+def _asking_for(raw: bytes, replicates: int) -> c.Certificate:
+    doc = json.loads(raw)
+    doc["policy"]["resolved"]["replicates"] = replicates
+    doc["policy"]["digest"] = policy_digest(policy_from_dict(doc["policy"]["resolved"]))
+    return c.seal(c.from_bytes(json.dumps(doc).encode()))
+
+
+@pytest.mark.parametrize("replicates", [120_000, 10**9])
+def test_too_many_replicates_are_refused_before_any_allocation(raw: bytes, replicates: int) -> None:
+    cert = _asking_for(raw, replicates)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UsageError) as err:
+            verify_certificate(cert)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.code == "E607" and err.value.exit_code == 2 and str(VERIFY_MAX_REPLICATES) in err.value.message
+    assert peak < 5_000_000
+
+
+def test_the_replicate_cap_is_the_recipients_to_set(raw: bytes, tmp_path: Path) -> None:
+    code, report = _cli(tmp_path, raw, "--max-replicates", "100")
+    assert code == 2 and report["error"]["code"] == "E607"
+    code, report = _cli(tmp_path, raw, "--max-replicates", "500")
+    assert code == 0 and report["proves"]["trusted_inputs"]
+
+
+def test_the_cell_bound_holds_whatever_the_cap(raw: bytes) -> None:
+    with pytest.raises(UsageError, match="cells"):
+        verify_certificate(_asking_for(raw, 10**9), max_replicates=10**12)
+
+
+def test_verify_says_what_it_recomputes_and_what_it_trusts(raw: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "evaluation.cert.json"
+    path.write_bytes(raw)
+    text = CliRunner().invoke(cli, ["verify", str(path)]).output
+    assert "Recomputed by verify:" in text and "Trusted inputs: per-window NLL sums" in text
+    _, report = _cli(tmp_path, raw)
+    assert msgspec.json.decode(json.dumps(report["proves"]))["recomputed"]
