@@ -132,7 +132,10 @@ def event_findings(
     try:
         checked = check_run(read_stream(store, cert.run_id))
     except InvarlockError as exc:
-        return [("events", SignatureFinding(False, exc.message, True))]
+        failed = [("events", SignatureFinding(False, exc.message, True))]
+        if verifier is not None or required:  # a check that cannot run fails
+            failed.append(("chain_seal", SignatureFinding(False, "not checked: the run's events fail", True)))
+        return failed
     rebuilt = checked.certificate
     same = rebuilt is not None and c.to_bytes(rebuilt) == c.to_bytes(cert)
     detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
