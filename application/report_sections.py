@@ -162,11 +162,14 @@ def input_tables(cert: c.Certificate) -> list[Table]:
 
 
 def policy_tables(cert: c.Certificate) -> list[Table]:
-    """Tier, profile, every resolved threshold and the policy digest."""
+    """Tier, profile, every resolved threshold, every override of the tier table and the policy digest."""
     resolved = cert.policy.resolved
     gates = resolved.get("gates")
-    top = [(k, v) for k, v in sorted(resolved.items()) if k != "gates"]
+    top = [(k, v) for k, v in sorted(resolved.items()) if k not in ("gates", "overrides")]
     tables = [_kv("Policy", [*top, ("policy digest", cert.policy.digest)])]
+    overrides = resolved.get("overrides")
+    listed = sorted(overrides.items()) if isinstance(overrides, dict) else [("overrides", overrides)]
+    tables.append(_kv("Overrides of the tier table", listed or [("none", "the tier table as published")]))
     if isinstance(gates, dict):
         tables.append(_kv("Gate thresholds", sorted(gates.items())))
     return tables

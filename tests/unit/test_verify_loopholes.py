@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from invarlock.application.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
+from invarlock.application.report import render_report
 from invarlock.application.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain import gates
@@ -49,8 +50,11 @@ def test_a_chain_without_the_guards_the_tier_gates_fails_at_certify_and_at_verif
         assert f"guard {guard} is gated at tier conservative but did not run" in reasons[flag]
     assert doc["policy"]["resolved"]["guard_order"] == ["invariants", "invariants"]
     assert doc["policy"]["resolved"]["overrides"] == {"guard_order": ["invariants", "invariants"]}
-    report = verify_certificate(c.from_bytes(json.dumps(doc).encode()))
+    cert = c.from_bytes(json.dumps(doc).encode())
+    report = verify_certificate(cert)
     assert _failed(report) == [] and report.exit_code == 1
+    page = render_report(cert, "md")
+    assert "**Overrides of the tier table**" in page and '| guard\\_order | \\["invariants", "invariants"\\] |' in page
 
 
 def test_a_dropped_guard_section_is_an_integrity_failure(issued: Doc) -> None:
