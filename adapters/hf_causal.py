@@ -170,15 +170,23 @@ def _accumulator(acc: list[float]) -> Callable[..., None]:
 _NLL_ROWS = 16  # 16 x vocab float32 rows stay in cache: 8x faster than whole-window temporaries, same bits
 
 
+def accumulation_dtype(logits_dtype: torch.dtype) -> torch.dtype:
+    """The dtype of the partition-sum scratch: the logits' own when at least float32, else float32 (a bf16
+    or fp16 sum over a vocabulary would round each partial sum to 8 or 11 bits)."""
+    return torch.promote_types(logits_dtype, torch.float32)
+
+
 def _window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> float:
-    # Shifted log-sum-exp: the max is exact in float32 and exp(x - max) <= 1, so the float32 partition
-    # sum is within ~1e-9 relative of a float64 log-softmax; per-token losses and the window sum are float64.
-    scratch = torch.empty((_NLL_ROWS, logits.shape[-1]), dtype=logits.dtype, device=logits.device)
+    # Shifted log-sum-exp: the max is exact and exp(x - max) <= 1, so the partition sum, accumulated in at
+    # least float32 (half-precision logits are widened exactly first), is within (V + 2)·2⁻²⁴ relative of the
+    # exact one; per-token losses and the window sum are float64. For float32 logits `.to` is a no-op.
+    acc = accumulation_dtype(logits.dtype)
+    scratch = torch.empty((_NLL_ROWS, logits.shape[-1]), dtype=acc, device=logits.device)
     total = torch.zeros((), dtype=torch.float64, device=logits.device)
     for start in range(0, logits.shape[0], _NLL_ROWS):
         rows = logits[start : start + _NLL_ROWS]
         peak = rows.amax(dim=-1, keepdim=True)
-        shifted = torch.sub(rows, peak, out=scratch[: rows.shape[0]]).exp_()
+        shifted = torch.sub(rows.to(acc), peak.to(acc), out=scratch[: rows.shape[0]]).exp_()
         target = rows.gather(-1, targets[start : start + _NLL_ROWS, None]).squeeze(-1).double()
         total += (peak.squeeze(-1).double() + torch.log(shifted.sum(dim=-1).double()) - target).sum()
     if not bool(torch.isfinite(total)):  # NaN or +inf anywhere in the logits reaches the loss
