@@ -1,0 +1,142 @@
+"""Auditor's check: recheck every run's hash chain in an InvarLock DuckDB event store with your own code.
+
+Usage: python docs/reference/recheck_chain.py EVENTS.duckdb [--run RUN_ID ...] [--cert CERT.json]
+
+Written from docs/reference/event-chain.md; it deliberately imports nothing from invarlock and needs only
+duckdb, hashlib and json. For each run it recomputes every hash, checks every link and the order of the
+final events, and checks that a chain seal names the event before it. With --cert it also checks that the
+certificate's run is anchored in the chain (digest, event_log, status and verdict). It does not check the
+seal's Ed25519 signature: it prints the message the seal signs, for any Ed25519 tool and the issuer's
+public key. Exit status 0 when every checked run is intact, 3 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from datetime import UTC
+from pathlib import Path
+
+import duckdb
+
+GENESIS = hashlib.sha256(b"invarlock/event-chain/genesis/v2").hexdigest()
+SEAL_DOMAIN = b"invarlock/chain-seal/v1"
+COLUMNS = ["run_id", "seq", "type", "version", "payload", "recorded_at", "prev_hash", "hash"]
+
+
+def length_prefixed(parts: list[bytes]) -> bytes:
+    """Each part preceded by its length as an 8-byte little-endian unsigned integer."""
+    return b"".join(len(p).to_bytes(8, "little") + p for p in parts)
+
+
+def event_hash(row: dict) -> str:
+    parts = [row["run_id"], str(row["seq"]), row["recorded_at"], row["prev_hash"], row["type"], str(row["version"])]
+    return hashlib.sha256(length_prefixed([p.encode() for p in parts] + [row["payload"]])).hexdigest()
+
+
+def seal_message(run_id: str, head_seq: int, head_hash: str) -> bytes:
+    return length_prefixed([SEAL_DOMAIN, run_id.encode(), str(head_seq).encode(), head_hash.encode()])
+
+
+def read_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    sql = f"SELECT {', '.join(COLUMNS)} FROM events WHERE run_id = ? ORDER BY seq"
+    rows = [dict(zip(COLUMNS, values, strict=True)) for values in con.execute(sql, [run_id]).fetchall()]
+    for row in rows:
+        nulls = [name for name in COLUMNS if row[name] is None]
+        if nulls:
+            raise ValueError(f"seq {row['seq']} has NULL {', '.join(nulls)}")
+        row["payload"] = row["payload"].encode("utf-8")
+        row["recorded_at"] = row["recorded_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    return rows
+
+
+def link_problems(rows: list[dict]) -> list[str]:
+    problems, prev = [], GENESIS
+    for expected, row in enumerate(rows):
+        where = f"seq {row['seq']} ({row['type']})"
+        if row["seq"] != expected:
+            problems.append(f"{where}: expected seq {expected}")
+        if row["prev_hash"] != prev:
+            problems.append(f"{where}: prev_hash does not link")
+        if event_hash(row) != row["hash"]:
+            problems.append(f"{where}: hash does not match")
+        if json.loads(row["payload"]).get("type") != f"{row['type']}.v{row['version']}":
+            problems.append(f"{where}: payload tag differs from the row")
+        prev = row["hash"]
+    return problems
+
+
+def tail_problems(rows: list[dict]) -> list[str]:
+    """The stream starts with run_started; after certificate_issued come run_completed and, last, chain_sealed."""
+    types = [row["type"] for row in rows]
+    if not types or types[0] != "run_started":
+        return ["the stream does not start with run_started"]
+    if "certificate_issued" not in types:
+        return [] if "run_completed" not in types and "chain_sealed" not in types else ["completed without certificate"]
+    tail = types[types.index("certificate_issued") + 1 :]
+    if tail not in (["run_completed"], ["run_completed", "chain_sealed"]):
+        return [f"after certificate_issued: {tail} (expected run_completed, then optionally chain_sealed)"]
+    if tail[-1] == "chain_sealed":
+        seal, head = json.loads(rows[-1]["payload"]), rows[-2]
+        if (seal["head_seq"], seal["head_hash"]) != (head["seq"], head["hash"]):
+            return ["chain_sealed does not name the event before it"]
+    return []
+
+
+def cert_problems(rows: list[dict], cert: dict) -> list[str]:
+    """The certificate must be the one its run issued and completed with."""
+    types = [row["type"] for row in rows]
+    if "certificate_issued" not in types:
+        return ["the run has no certificate_issued event"]
+    at = types.index("certificate_issued")
+    issued = json.loads(rows[at]["payload"])
+    problems = []
+    if issued["certificate_digest"] != cert["digest"]:
+        problems.append("certificate_issued names another certificate digest")
+    anchor = {"run_id": rows[0]["run_id"], "head_hash": rows[at - 1]["hash"], "event_count": at}
+    if cert["provenance"]["event_log"] != anchor:
+        problems.append("the certificate's event_log does not anchor it before certificate_issued")
+    done = json.loads(rows[at + 1]["payload"]) if at + 1 < len(rows) else {}
+    if (done.get("status"), done.get("verdict")) != (cert["status"], cert["verdict"]["status"]):
+        problems.append(f"run_completed says {done.get('status')}/{done.get('verdict')}, the certificate differs")
+    return problems
+
+
+def check(con: duckdb.DuckDBPyConnection, run_id: str, cert: dict | None) -> list[str]:
+    try:
+        rows = read_run(con, run_id)
+    except ValueError as exc:
+        return [str(exc)]
+    problems = link_problems(rows) + tail_problems(rows)
+    if cert is not None and cert["run_id"] == run_id:
+        problems += cert_problems(rows, cert)
+    if not problems and rows[-1]["type"] == "chain_sealed":
+        seal = json.loads(rows[-1]["payload"])
+        message = seal_message(run_id, seal["head_seq"], seal["head_hash"]).hex()
+        print(f"{run_id}: sealed by {seal['key_fingerprint']}; signature {seal['signature']} over hex {message}")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("events")
+    parser.add_argument("--run", action="append", default=None, help="check only this run (repeatable)")
+    parser.add_argument("--cert", default=None, help="a certificate of one of the runs, checked against its run")
+    args = parser.parse_args()
+    cert = json.loads(Path(args.cert).read_bytes()) if args.cert else None
+    con = duckdb.connect(args.events, read_only=True)
+    runs = args.run or [r[0] for r in con.execute("SELECT DISTINCT run_id FROM events ORDER BY run_id").fetchall()]
+    if cert is not None and cert["run_id"] not in runs:
+        runs.append(cert["run_id"])
+    broken = 0
+    for run_id in runs:
+        problems = check(con, run_id, cert) if run_id is not None else ["rows with a NULL run_id"]
+        broken += bool(problems)
+        print(f"{run_id}: {'ok' if not problems else 'BROKEN: ' + '; '.join(problems)}")
+    return 3 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""docs/reference/recheck_chain.py, the auditor's own implementation of docs/reference/event-chain.md, agrees
+with InvarLock on a real store and finds the tampering InvarLock finds."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import msgspec
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.adapters.ed25519 import generate_keypair, load_signer, load_verifier, public_path
+from invarlock.application.services import Services
+from invarlock.domain import events as ev
+
+from tests.integration.event_forgery import decoded, index_of, issue, rewrite, with_event
+from tests.unit.conftest import loader, services, store  # noqa: F401 (fixtures used by name)
+
+SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "reference" / "recheck_chain.py"
+
+
+def recheck(db: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, SCRIPT, db, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def two_runs(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    """A store with an unsigned PASS run and a signed rollback run; their certificates; the signing key."""
+    fake: Services = request.getfixturevalue("services")
+    key = tmp_path / "issuer.key"
+    generate_keypair(key)
+    db = tmp_path / "ev.duckdb"
+    plain = issue(fake, db, tmp_path / "plain.json")
+    sealed = issue(dataclasses.replace(fake, signer=load_signer(key)), db, tmp_path / "sealed.json", "broken")
+    return db, {"plain": plain, "sealed": sealed}, key
+
+
+def test_the_script_needs_nothing_from_invarlock() -> None:
+    tree = ast.parse(SCRIPT.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"__future__", "argparse", "datetime", "hashlib", "json", "pathlib", "sys", "duckdb"}
+
+
+def test_an_intact_store_rechecks_ok_and_the_printed_seal_message_is_what_the_key_signed(
+    two_runs: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    db, runs, key = two_runs
+    done = recheck(db, "--cert", tmp_path / "sealed.json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{runs['plain']}: ok" in done.stdout and f"{runs['sealed']}: ok" in done.stdout
+    [line] = [line for line in done.stdout.splitlines() if "sealed by" in line]
+    signature, message = line.split(" signature ")[1].split(" over hex ")
+    assert load_verifier(public_path(key)).verify(bytes.fromhex(message), base64.b64decode(signature))
+
+
+def test_an_edited_recorded_at_is_broken(two_runs: tuple[Path, dict[str, str], Path]) -> None:
+    db, runs, _ = two_runs
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE events SET recorded_at = recorded_at + INTERVAL 1 SECOND WHERE run_id = ? AND seq = 3",
+                    [runs["plain"]])  # fmt: skip
+    done = recheck(db)
+    assert done.returncode == 3 and f"{runs['plain']}: BROKEN: seq 3" in done.stdout and "hash does not match" in (
+        done.stdout
+    )  # fmt: skip
+    assert f"{runs['sealed']}: ok" in done.stdout
+
+
+def test_a_relinked_forged_completion_is_broken_against_its_certificate(
+    two_runs: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    db, runs, _ = two_runs
+
+    def forge(records: list[ev.RecordedEvent]) -> list[ev.RecordedEvent]:
+        at = index_of(records, "run_completed")
+        forged = msgspec.structs.replace(decoded(records[at]), status="completed", verdict="PASS")
+        return [*records[:at], with_event(records[at], forged)]  # the seal is dropped too
+
+    rewrite(db, runs["sealed"], forge)
+    done = recheck(db, "--cert", tmp_path / "sealed.json")
+    assert done.returncode == 3 and "run_completed says completed/PASS, the certificate differs" in done.stdout
+
+
+def test_a_null_column_and_an_extra_event_are_broken(two_runs: tuple[Path, dict[str, str], Path]) -> None:
+    db, runs, _ = two_runs
+    rewrite(db, runs["plain"], lambda rs: [*rs, rs[index_of(rs, "preview_assessed")]])
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE copy AS SELECT * FROM events")
+        con.execute("DROP TABLE events")
+        con.execute("ALTER TABLE copy RENAME TO events")
+        con.execute("UPDATE events SET payload = NULL WHERE run_id = ? AND seq = 1", [runs["sealed"]])
+    done = recheck(db)
+    assert done.returncode == 3
+    assert f"{runs['plain']}: BROKEN: after certificate_issued" in done.stdout
+    assert f"{runs['sealed']}: BROKEN: seq 1 has NULL payload" in done.stdout
+
+
+def test_the_script_and_invarlock_compute_the_same_hashes(two_runs: tuple[Path, dict[str, str], Path]) -> None:
+    db, runs, _ = two_runs
+    records = DuckDBEventStore(db, read_only=True).read(runs["sealed"])
+    assert all(ev.record_hash(r) == r.hash for r in records)
+    assert recheck(db, "--run", runs["sealed"]).returncode == 0
