@@ -34,15 +34,20 @@ def new_run_id() -> str:
 
 
 def open_store(path: str | os.PathLike[str], *, read_only: bool = False) -> EventStore:
+    """The DuckDB event store at `path`; E501 at once when the file exists but is not a DuckDB database."""
+    from invarlock.adapters.duckdb_file import require_duckdb_file
     from invarlock.adapters.duckdb_store import DuckDBEventStore
 
+    require_duckdb_file(Path(path))
     return DuckDBEventStore(Path(path), read_only=read_only)
 
 
 def open_audit(path: str | os.PathLike[str], *, timeout_s: float = DEFAULT_AUDIT_TIMEOUT_S) -> AuditQueries:
     """Read-only SQL over the audit views of the event store at `path`; a query is stopped after `timeout_s`."""
     from invarlock.adapters.duckdb_audit import DuckDBAuditQueries
+    from invarlock.adapters.duckdb_file import require_duckdb_file
 
+    require_duckdb_file(Path(path))
     return DuckDBAuditQueries(Path(path), timeout_s=timeout_s)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
+from dataclasses import dataclass
+from typing import Any
 
 import click
 from invarlock.domain.errors import InvarlockError
@@ -42,33 +45,85 @@ for command in (
     cli.add_command(command)
 
 
+# The optional-dependency group that carries torch & co; a core-only install (verify, audit) lacks them.
+_HF_EXTRA = {"torch", "transformers", "datasets", "safetensors", "gguf", "accelerate", "huggingface_hub"}
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An error reduced to its exit code, stable code, message and hint."""
+
+    exit_code: int
+    code: str
+    message: str
+    hint: str = ""
+
+    def line(self) -> str:
+        text = f"ERROR [INVARLOCK:{self.code}] {self.message}"
+        return f"{text} — {self.hint}" if self.hint else text
+
+
+class _WatchedStdout:
+    """Delegates to the real stdout and remembers whether the command printed anything on it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.used = False
+
+    def write(self, text: str) -> int:
+        self.used = self.used or bool(text)
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _failure(exc: BaseException) -> _Failure:
+    """Map any exception that ended a command to its exit code and one line (never a traceback)."""
+    if isinstance(exc, InvarlockError):
+        return _Failure(exc.exit_code, exc.code, exc.message, exc.hint)
+    if isinstance(exc, click.Abort):
+        return _Failure(1, "E000", "interrupted")
+    if isinstance(exc, click.ClickException):
+        return _Failure(2, "E200", exc.format_message(), "see `invarlock --help`")
+    if isinstance(exc, KeyboardInterrupt):
+        return _Failure(130, "E000", "interrupted")
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _HF_EXTRA:
+        missing = (exc.name or "").split(".")[0]
+        return _Failure(
+            2, "E105", f"this command needs the Hugging Face extra and {missing} is not installed",
+            "pip install 'invarlock[hf]'",
+        )  # fmt: skip
+    if os.environ.get("INVARLOCK_DEBUG") == "1":  # a bug or an environment failure we did not foresee
+        traceback.print_exception(exc)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    hint = "rerun with INVARLOCK_DEBUG=1 for the traceback and report it"
+    return _Failure(1, "E999", f"unexpected {type(exc).__name__}: {first}", hint)
+
+
+def _envelope(failure: _Failure) -> str:
+    """What `--json` prints when a command ends in an error before printing its own JSON."""
+    error = {"code": failure.code, "message": failure.message, "hint": failure.hint}
+    return json.dumps({"format_version": "error-v1", "ok": False, "exit_code": failure.exit_code, "error": error})
+
+
 def main() -> None:
-    """Console entry point: maps InvarlockError to its one-line message and exit code, never a traceback."""
+    """Console entry point: maps every error to its one-line message and exit code, never a traceback.
+
+    With `--json`, a command that fails before printing its JSON prints the error envelope on stdout too."""
+    watched = _WatchedStdout(sys.stdout)
+    sys.stdout = watched  # type: ignore[assignment]
     try:
         # Without standalone mode click returns (not raises) the code of a `click.exceptions.Exit`.
         code = cli.main(standalone_mode=False)
-    except InvarlockError as exc:
-        click.echo(exc.one_line(), err=True)
-        sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("ERROR [INVARLOCK:E000] interrupted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        click.echo(f"ERROR [INVARLOCK:E200] {exc.format_message()} — see `invarlock --help`", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("ERROR [INVARLOCK:E000] interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # a bug or an environment failure we did not foresee: still one line
-        if os.environ.get("INVARLOCK_DEBUG") == "1":
-            traceback.print_exc()
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        click.echo(
-            f"ERROR [INVARLOCK:E999] unexpected {type(exc).__name__}: {first} — "
-            "rerun with INVARLOCK_DEBUG=1 for the traceback and report it",
-            err=True,
-        )
-        sys.exit(1)
+        code = exc.exit_code
+    except (Exception, KeyboardInterrupt) as exc:  # every error becomes one line
+        failure = _failure(exc)
+        click.echo(failure.line(), err=True)
+        if "--json" in sys.argv[1:] and not watched.used:
+            click.echo(_envelope(failure))
+        code = failure.exit_code
+    finally:
+        sys.stdout = watched._stream
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,38 @@
+"""Refuse a file that cannot be a DuckDB database before DuckDB opens it.
+
+DuckDB opens some files that are not databases without complaint (a small JSON file opens read-write as an
+empty database, and read-only fails with an unrelated message), so the header is checked first.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from invarlock.domain.errors import UsageError
+
+from .duckdb_store import _not_ours
+
+_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+_MAGIC_AT = 8
+
+
+def require_duckdb_file(path: Path) -> None:
+    """UsageError E501 when `path` exists but is not a DuckDB file; nothing when it does not exist (yet)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError("E501", f"cannot open event store {path}: {exc.strerror}", "check the --events path") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError("E501", f"event store {path} is a directory", "point --events at a .duckdb file")
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError("E501", f"event store {path} is not a regular file", "point --events at a .duckdb file")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(_MAGIC_AT + len(_MAGIC))
+    except OSError as exc:
+        raise UsageError("E501", f"cannot read event store {path}: {exc.strerror}", "check its permissions") from exc
+    if header[_MAGIC_AT:] != _MAGIC:
+        raise _not_ours(path)

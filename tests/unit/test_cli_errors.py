@@ -1,0 +1,115 @@
+"""Every command's error is one line with its exit code; `--json` always prints its envelope; a core-only install
+(no torch) names the extra to install; an event file that is not DuckDB is named as such."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from invarlock.domain import certificate as c
+
+from tests.fakes.certificates import fake_certificate
+
+# Runs the real entry point with torch (and the rest of the hf extra) unimportable, as in a core-only install.
+WITHOUT_TORCH = (
+    "import sys\n"
+    "for name in ('torch', 'transformers', 'safetensors', 'accelerate'):\n"
+    "    sys.modules[name] = None\n"
+    "sys.argv[0] = 'invarlock'\n"
+    "from invarlock.cli.main import main\n"
+    "main()\n"
+)
+
+
+def _run(cwd: Path, *args: str, without_torch: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "INVARLOCK_DEBUG"}
+    head = ["-c", WITHOUT_TORCH] if without_torch else ["-m", "invarlock"]
+    command = [sys.executable, *head, *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _error_line(done: subprocess.CompletedProcess[str], code: str, exit_code: int) -> str:
+    [line] = done.stderr.splitlines()
+    assert done.returncode == exit_code and line.startswith(f"ERROR [INVARLOCK:{code}]"), done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    return line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["certify", "--demo"],
+        ["run", "--demo"],
+        ["certify", "--baseline", "some/model", "--subject", "other/model"],
+        ["calibrate"],
+    ],
+)
+def test_without_torch_model_commands_name_the_extra_to_install(tmp_path: Path, args: list[str]) -> None:
+    done = _run(tmp_path, *args, "--events", "ev.duckdb", without_torch=True)
+    line = _error_line(done, "E105", 2)
+    assert "pip install 'invarlock[hf]'" in line and "torch" in line
+    assert not (tmp_path / "ev.duckdb").exists()
+
+
+def test_without_torch_verify_still_works(tmp_path: Path) -> None:
+    (tmp_path / "cert.json").write_bytes(c.to_bytes(fake_certificate()))
+    done = _run(tmp_path, "verify", "cert.json", "--json", without_torch=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ok"] is True
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("errors")
+    (root / "cert.json").write_bytes(c.to_bytes(fake_certificate()))
+    (root / "x.json").write_text('{"runs": []}\n', encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["runs", "--events", "x.json"],
+        ["events", "run-0", "--events", "x.json"],
+        ["audit", "--sql", "SELECT 1 AS one", "--events", "x.json"],
+        ["replay", "run-0", "--events", "x.json"],
+        ["verify", "cert.json", "--events", "x.json"],
+    ],
+)
+def test_an_event_file_that_is_not_duckdb_is_not_an_invarlock_store(folder: Path, args: list[str]) -> None:
+    before = (folder / "x.json").read_bytes()
+    done = _run(folder, *args)
+    if args[0] == "verify":
+        assert done.returncode == 2 and "FAIL  input: x.json exists but is not an InvarLock event store" in done.stdout
+    line = _error_line(done, "E501", 2)
+    assert "x.json exists but is not an InvarLock event store" in line and "writable" not in line
+    assert (folder / "x.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["runs", "--events", "missing.duckdb"], "E506"),
+        (["events", "run-0", "--events", "missing.duckdb"], "E506"),
+        (["audit", "--sql", "SELECT nope", "--events", "x.json"], "E501"),
+        (["audit", "--events", "x.json"], "E200"),
+        (["certify", "--tier", "strictest", "--events", "ev.duckdb"], "E200"),
+        (["run", "--events", "ev.duckdb"], "E200"),
+    ],
+)
+def test_json_prints_its_error_envelope_on_every_command(folder: Path, args: list[str], code: str) -> None:
+    done = _run(folder, *args, "--json")
+    line = _error_line(done, code, 2)
+    envelope = json.loads(done.stdout)
+    assert envelope["ok"] is False and envelope["exit_code"] == 2 and envelope["error"]["code"] == code
+    assert envelope["error"]["message"] in line
+
+
+def test_verify_json_keeps_its_own_envelope_on_error(folder: Path) -> None:
+    done = _run(folder, "verify", "missing.json", "--json")
+    envelope = json.loads(done.stdout)  # exactly one JSON document: the verify envelope, not a second one
+    assert done.returncode == 2 and envelope["format_version"] == "verify-v1" and envelope["error"]["code"] == "E600"
