@@ -1,4 +1,4 @@
-"""What the run executed on: interpreter, platform and (when present) torch/transformers versions."""
+"""What the run executed on: interpreter, platform, numpy/scipy and (when present) torch/transformers versions."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def runtime_environment() -> dict[str, str]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "numpy": _version("numpy"),
+        "scipy": _version("scipy"),
         "torch": _version("torch"),
         "transformers": _version("transformers"),
         "cpu_count": str(os.cpu_count()),

@@ -95,3 +95,76 @@ def test_interval_is_ordered_and_inside_the_range_of_window_deltas(k, seed):
     d = (ls - lb) / n
     assert ci.lo <= ci.hi
     assert d.min() - 1e-12 <= ci.lo and ci.hi <= d.max() + 1e-12
+
+
+# ---------------------------------------------------------------------------------------------------------
+# No BLAS: the bootstrap is integers, hashing and ordered IEEE additions (docs/reference/statistics.md §9)
+# ---------------------------------------------------------------------------------------------------------
+
+_BLAS_ENTRY_POINTS = ("dot", "vdot", "inner", "outer", "matmul", "tensordot", "einsum", "einsum_path", "kron")
+_STATISTICS_MODULES = ("stats.py", "analysis.py", "gates.py")
+
+
+def _python_indices(key: bytes, replicates: int, k: int) -> list[list[int]]:
+    """Pure Python: little-endian 8-byte words of shake_256(key), each reduced modulo k."""
+    stream = hashlib.shake_256(key).digest(8 * replicates * k)
+    words = [int.from_bytes(stream[8 * i : 8 * i + 8], "little") for i in range(replicates * k)]
+    return [[w % k for w in words[b * k : (b + 1) * k]] for b in range(replicates)]
+
+
+def _python_replicates(n: list[float], nd: list[float], idx: list[list[int]]) -> list[float]:
+    """Pure Python floats, summed left to right: the documented replicate statistic."""
+    out = []
+    for row in idx:
+        num = den = 0.0
+        for j in row:
+            num += nd[j]
+            den += n[j]
+        out.append(num / den)
+    return out
+
+
+def test_bootstrap_indices_and_replicate_sums_equal_a_pure_python_reference_bit_for_bit():
+    n, lb, ls = _sample(np.random.default_rng(5), k=37)
+    key = stats.bootstrap_key(11, "plan", "final")
+    idx = stats.resample_indices(key, 200, len(n))
+    assert idx.tolist() == _python_indices(key, 200, len(n))
+    nd = ls - lb
+    ours = stats._weighted_mean(n, nd, idx)
+    reference = _python_replicates(n.tolist(), nd.tolist(), idx.tolist())
+    assert [x.hex() for x in ours.tolist()] == [x.hex() for x in reference]
+
+
+def test_the_interval_is_computed_with_every_blas_entry_point_disabled(monkeypatch):
+    n, lb, ls = _sample(np.random.default_rng(6))
+    key = stats.bootstrap_key(3, "plan", "final")
+    expected = (stats.bca_interval(n, lb, ls, key=key, replicates=500, alpha=0.05), stats.paired_summary(n, lb, ls))
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a BLAS-backed numpy function was called")
+
+    for name in _BLAS_ENTRY_POINTS:
+        monkeypatch.setattr(np, name, refuse)
+    for name in [n for n in dir(np.linalg) if not n.startswith("_") and callable(getattr(np.linalg, n))]:
+        if name not in ("LinAlgError",):
+            monkeypatch.setattr(np.linalg, name, refuse)
+    again = (stats.bca_interval(n, lb, ls, key=key, replicates=500, alpha=0.05), stats.paired_summary(n, lb, ls))
+    assert again == expected
+
+
+def test_the_statistics_modules_never_name_a_blas_routine_or_use_the_matmul_operator():
+    # Monkeypatching cannot see `a @ b` (it calls the ufunc directly), so read the source as well.
+    import ast
+    from pathlib import Path
+
+    import invarlock.domain.stats as module
+
+    domain = Path(module.__file__).parent
+    for filename in _STATISTICS_MODULES:
+        tree = ast.parse((domain / filename).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            assert not isinstance(node, ast.BinOp | ast.AugAssign) or not isinstance(node.op, ast.MatMult), filename
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in (*_BLAS_ENTRY_POINTS, "linalg"), f"{filename}: {node.attr}"
+            if isinstance(node, ast.Name):
+                assert node.id not in (*_BLAS_ENTRY_POINTS, "linalg"), f"{filename}: {node.id}"
