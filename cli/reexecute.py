@@ -75,7 +75,7 @@ def _sample(text: str) -> int | None:
     if text.strip().lower() == "all":
         return None
     if not text.strip().isdigit() or int(text) < 1:
-        raise UsageError("E210", f"--sample must be a positive number or 'all', got {text!r}", "e.g. --sample 16")
+        raise UsageError("E200", f"--sample must be a positive number or 'all', got {text!r}", "e.g. --sample 16")
     return int(text)
 
 
@@ -83,7 +83,7 @@ def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
     """The audit request; the default seed comes from os.urandom so the issuer cannot predict the sample."""
     if options.baseline is None or options.subject is None:
         raise UsageError(
-            "E210", "the re-execution audit needs both --baseline and --subject", "pass the two models you hold"
+            "E200", "the re-execution audit needs both --baseline and --subject", "pass the two models you hold"
         )
     seed = options.sample_seed if options.sample_seed is not None else int.from_bytes(os.urandom(8), "little") >> 1
     return ReexecutionRequest(

@@ -177,3 +177,22 @@ def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
     failed = _failed(reexecute_certificate(forged, request, _deps(services)))
     assert list(failed) == ["reexec:guard:rmt"]
     assert f"{row['name']} at subject.sigma" in failed["reexec:guard:rmt"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--baseline", "b"), "needs both --baseline and --subject"),
+        (("--subject", "s"), "needs both --baseline and --subject"),
+        (("--baseline", "b", "--subject", "s", "--sample", "0"), "--sample must be a positive number or 'all'"),
+        (("--baseline", "b", "--subject", "s", "--sample", "some"), "--sample must be a positive number or 'all'"),
+    ],
+)
+def test_audit_options_are_checked_before_any_model_loads(tmp_path, issued, args, message):
+    from tests.fakes.cli import run_cli
+
+    cert = tmp_path / "cert.json"
+    cert.write_bytes(c.to_bytes(issued.certificate))
+    code, out, err = run_cli("verify", cert, *args)
+    assert code == 2 and out.count("FAIL") == 1 and "Traceback" not in out + err
+    assert err.startswith("ERROR [INVARLOCK:E200]") and message in err and len(err.splitlines()) == 1
