@@ -1,4 +1,4 @@
-"""`invarlock calibrate`: the guard calibration table of GUARDS.md §5, measured with the real certify path."""
+"""`invarlock calibrate`: the guard calibration table (docs/assurance/guards.md §6), from the real certify path."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def _suite(path: str | None, tier: str | None, profile: str | None) -> Calibrati
 
 
 @click.command("calibrate")
-@click.option("--suite", type=click.Path(), default=None, help="suite YAML (default: the demo suite, GUARDS.md §5)")
+@click.option(
+    "--suite", type=click.Path(), default=None, help="suite YAML (default: the demo suite, docs/assurance/guards.md §6)"
+)
 @click.option("--out", "out_dir", type=click.Path(), default="calibration", show_default=True, help="output folder")
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
 @click.option("--tier", default=None, help="override the suite's tier")

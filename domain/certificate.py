@@ -1,4 +1,4 @@
-"""The evaluation certificate (schema v1): Structs, canonical bytes and digest (CERTIFICATE.md)."""
+"""The evaluation certificate (schema v1): Structs, canonical bytes and digest (docs/reference/certificate.md)."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ class Evidence(_S, frozen=True):
 
 class GuardOverhead(_S, frozen=True):
     """When a guard repaired the subject: the final arm scored again without the repairs (bare), and
-    ratio = PPL(guarded) / PPL(bare) on the same windows (STATISTICS.md §4)."""
+    ratio = PPL(guarded) / PPL(bare) on the same windows (docs/assurance/guards.md §5)."""
 
     repaired_weights: list[str]
     bare_subject_nll: list[float]
