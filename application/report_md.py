@@ -1,7 +1,8 @@
 """The Markdown report: the same facts as the HTML page, as text and tables.
 
-Certificate strings are escaped so they cannot break a table (`|`), open code spans (backticks), add
-emphasis or links, or smuggle raw HTML into a Markdown renderer (`<`, `>`, `&` become entities).
+Certificate strings are escaped so they cannot break a table (`|`), open code spans or fenced code blocks
+(backticks, `~`), add emphasis or links, or smuggle raw HTML into a Markdown renderer (`<`, `>`, `&` become
+entities).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from . import report_sections as sections
 from .report_figures import Table, headline, histogram, ratio_limit, text, window_deltas
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_SPECIAL = set("\\`|*_[]#")
+_SPECIAL = set("\\`|*_[]#~")
 
 
 def md_escape(value: str) -> str:

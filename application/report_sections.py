@@ -68,7 +68,7 @@ _MEASURED_TABLES = ("violations", "top", "ab")
 def _measured_tables(guard: str, section: dict[str, Any]) -> list[Table]:
     """A measured guard: summary, per-family table, violations (and the top matrices / VE scales)."""
     skip = {"measurements", "families", "scales", *_MEASURED_TABLES}
-    count = len(next(iter(section.get("measurements", {}).values()), []) or [])
+    count = sum(len(rows) for rows in section.get("measurements", {}).values() if isinstance(rows, list))
     summary = [(k, v) for k, v in sorted(section.items()) if k not in skip]
     summary.append(("recorded measurements", f"{count} rows (in the certificate, re-derived by verify)"))
     families = section.get("families")

@@ -102,3 +102,47 @@ def test_window_deltas_are_per_token_nll_differences_and_fill_the_histogram(pass
     assert deltas[0] == pytest.approx((final.subject_nll[0] - final.baseline_nll[0]) / final.tokens_scored[0])
     assert sum(b.count for b in histogram(deltas)) == len(final.window_ids)
     assert histogram([0.5, 0.5]) == histogram([0.5, 0.5], bins=3) and len(histogram([0.5, 0.5])) == 1
+
+
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+@pytest.mark.parametrize("ref", ["~~~python", "```", "x ~~~ y", "~~~~"])
+def test_a_model_ref_with_fence_characters_cannot_open_a_code_block(ref):
+    md = render_report(fake_certificate(ref), "md")
+    assert not FENCE.search(md), "a line opens a fenced code block"
+    assert md_escape(ref).replace("\\", "") == ref and "~~~" not in md_escape(ref)
+    assert "## Verdict: PASS" in md and "## Digests and signature" in md
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:  # the regex above is the check; the parser only confirms it when installed
+        return
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    assert not [t for t in tokens if t.type in ("fence", "code_block")]
+
+
+GUARD_SHAPES = {
+    "measurements as a list": ("spectral", "measurements", [1, 2]),
+    "families as a list": ("rmt", "families", [1]),
+    "a family that is a number": ("spectral", "families", {"attn": 3}),
+    "phases as a list": ("invariants", "phases", [{"verdict": "pass"}]),
+    "scales as a number": ("variance", "scales", 3),
+    "A/B gate as a list": ("variance", "ab", [1, 2]),
+    "violations as a string": ("spectral", "violations", "many"),
+    "violations of numbers": ("rmt", "violations", [1, 2]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GUARD_SHAPES))
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_a_guard_section_of_the_wrong_shape_is_one_line_exit_2(passing, tmp_path, case, fmt):
+    from tests.fakes.cli import run_cli
+
+    guard, key, value = GUARD_SHAPES[case]
+    guards = {**passing.guards, guard: {**passing.guards[guard], key: value}}
+    path = tmp_path / "cert.json"
+    path.write_bytes(c.to_bytes(resealed(passing, guards=guards)))
+    code, out, err = run_cli("report", fmt, path, "-o", tmp_path / f"out.{fmt}")
+    assert code == 2 and out == "" and not (tmp_path / f"out.{fmt}").exists()
+    [line] = err.splitlines()
+    assert line.startswith("ERROR [INVARLOCK:E601] certificate cannot be reported:") and f"guards.{guard}.{key}" in line
