@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
+import re
 import types
 from pathlib import Path
 from types import ModuleType
@@ -66,3 +68,40 @@ def test_schema_bytes_do_not_depend_on_docstring_shape_or_union_order():
     assert schemas[0]["$defs"]["Doc"]["description"].endswith("\n    - an indented item")
     union = [{"type": "null"}, {"$ref": "#/$defs/Doc"}]
     assert generator.canonical({"anyOf": union}) == generator.canonical({"anyOf": union[::-1]})
+
+
+ROOT = REFERENCE.parents[1]
+DESIGN_DOC = re.compile(
+    r"\b(?:STATISTICS|GUARDS|CERTIFICATE|ARCHITECTURE|MODELS_AND_DATA|UPSTREAM|STYLE)\.md\b|shared/design"
+)
+
+
+def _non_docstring_literals(source: Path) -> list[str]:
+    """Every string literal of a module except docstrings: messages, hints, CLI help."""
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_user_facing_text_cites_only_documents_inside_the_project():
+    texts = {"certificate.schema.json": (REFERENCE / "certificate.schema.json").read_text(encoding="utf-8")}
+    texts |= {
+        str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
+        for p in [ROOT / "README.md", *ROOT.glob("docs/**/*.md")]
+    }
+    for layer in ("domain", "application", "adapters", "cli"):
+        for source in (ROOT / layer).rglob("*.py"):
+            texts[str(source.relative_to(ROOT))] = "\n".join(_non_docstring_literals(source))
+    cited = {name: DESIGN_DOC.findall(text) for name, text in texts.items()}
+    assert {name: found for name, found in cited.items() if found} == {}
