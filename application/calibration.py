@@ -1,5 +1,5 @@
 """calibrate: run a named suite of edits on one model through the real certify use case and tabulate what
-every guard said (GUARDS.md §5). Benign edits must fail no guard and no gate; each harmful edit must be
+every guard said (docs/assurance/guards.md §6). Benign edits must fail no guard and no gate; each harmful edit must be
 flagged by the guard named for it, naming its matrix."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _case(name: str, kind: str, edit: str | None, plan: dict[str, Any], flagged_
     )
 
 
-# The suite of GUARDS.md §5 on the demo model (SmolLM2-135M: 30 LLaMA blocks). Middle block 15 for the
+# The suite of docs/assurance/guards.md §6 on the demo model (SmolLM2-135M: 30 LLaMA blocks). Middle block 15 for the
 # attention and FFN edits; the last block's down-projection for the VE case, where x0.9 moves the PPL most.
 DEMO_SUITE = CalibrationSuite(
     model=ModelConfig(id=DEMO_MODEL),

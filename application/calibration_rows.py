@@ -102,7 +102,7 @@ def _num(value: Any, fmt: str = ".4f") -> str:
 
 
 def markdown(rows: list[dict[str, Any]], header: str) -> str:
-    """The calibration table (GUARDS.md §5) as Markdown."""
+    """The calibration table (docs/assurance/guards.md §6) as Markdown."""
     lines = [
         header,
         "",

@@ -1,4 +1,4 @@
-"""The guard chain (GUARDS.md): each guard of the configured order, recorded as one GuardEvaluated event.
+"""The guard chain (docs/assurance/guards.md): each guard of the configured order, recorded as one GuardEvaluated event.
 
 Weight guards measure baseline and subject matrices side by side; the variance guard taps activations on
 the calibration arm. Repairs (spectral caps in repair mode, VE scales) are applied to the subject through

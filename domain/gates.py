@@ -1,4 +1,4 @@
-"""Validation flags and the verdict (STATISTICS.md §4). Missing values fail; they never pass."""
+"""Validation flags and the verdict (docs/reference/statistics.md §5). Missing values fail; they never pass."""
 
 from __future__ import annotations
 

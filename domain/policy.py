@@ -14,7 +14,7 @@ PROFILES = ("dev", "ci", "release")
 
 
 class GatePolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Thresholds of the certificate gates for one tier (STATISTICS.md §4–5)."""
+    """Thresholds of the certificate gates for one tier (docs/reference/statistics.md §5)."""
 
     ratio_limit: float
     min_final_tokens: int

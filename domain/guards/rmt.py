@@ -1,4 +1,4 @@
-"""RMT guard: Marchenko–Pastur edge ratio and outlier count, subject vs baseline (GUARDS.md §3)."""
+"""RMT guard: Marchenko–Pastur edge ratio and outlier count, subject vs baseline (docs/assurance/guards.md §3)."""
 
 from __future__ import annotations
 

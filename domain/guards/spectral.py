@@ -1,4 +1,4 @@
-"""Spectral guard: change of each matrix's largest singular value, subject vs baseline (GUARDS.md §2)."""
+"""Spectral guard: change of each matrix's largest singular value, subject vs baseline (docs/assurance/guards.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Singular-value measurements of one weight matrix on plain numpy arrays (GUARDS.md §2–3)."""
+"""Singular-value measurements of one weight matrix on plain numpy arrays (docs/assurance/guards.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Multiple-testing corrections over per-matrix p-values (GUARDS.md §2)."""
+"""Multiple-testing corrections over per-matrix p-values (docs/assurance/guards.md §2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Variance guard (VE): output-scale shifts at the FFN output taps, the proposed repair and its A/B gate
-(GUARDS.md §4). Pure: it decides on recorded activation statistics and per-window NLL sums."""
+(docs/assurance/guards.md §4). Pure: it decides on recorded activation statistics and per-window NLL sums."""
 
 from __future__ import annotations
 
