@@ -1,4 +1,4 @@
-"""Built-in diagnostic edits on one 2-D weight: the harmful suite that calibrates the guards (GUARDS.md §5).
+"""Built-in diagnostic edits on one 2-D weight: the harmful suite calibrating the guards (docs/assurance/guards.md §6).
 
 `scale_weight`, `remove_top_singular` and `gaussian_noise` each change exactly one parameter in place (and,
 through shared storage, every parameter tied to it; the outcome lists those too). A weight is addressed by

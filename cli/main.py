@@ -1,4 +1,4 @@
-"""The `invarlock` command line. Every error is one line; exit codes follow ARCHITECTURE.md §1."""
+"""The `invarlock` command line. Every error is one line; exit codes as in README.md and docs/user-guide.md."""
 
 from __future__ import annotations
 
