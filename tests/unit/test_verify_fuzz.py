@@ -1,4 +1,5 @@
-"""Fuzz `invarlock verify` (hypothesis): no edit of a certificate file is ever accepted, and none gives a traceback.
+"""Fuzz `invarlock verify` (hypothesis, and a seeded byte fuzz with the crashes it once found pinned): no edit of
+a certificate file is ever accepted, none exits 1 (the FAIL code) or E999, and none gives a traceback.
 
 The certificate comes from the recorded-state fakes, signed with a real Ed25519 key; verify runs through the
 CLI entry point in-process, exactly as a user's shell would call it.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,3 +156,109 @@ def test_any_change_to_evidence_policy_validation_or_verdict_of_an_unsigned_cert
 def test_the_untouched_files_verify(files: dict[str, Path]) -> None:
     assert _verify(files["signed"], "--pubkey", files["key"])[0] == 0
     assert _verify(files["unsigned"])[0] == 0
+
+
+# --- Seeded byte fuzz through the CLI entry point: no mutated certificate ever reaches exit 1 or E999. ---
+
+OPS = ("delete", "replace", "insert", "duplicate")
+STRUCTURAL = b'0123456789.,-+e[]{}":E'
+
+
+def _mutate(raw: bytes, rng: random.Random) -> bytes:
+    """One byte-level edit like those a fuzzer makes: delete, replace, insert or duplicate a run of bytes."""
+    data = bytearray(raw)
+    pos, op = rng.randrange(len(data)), rng.choice(OPS)
+    if op == "delete":
+        del data[pos : pos + rng.choice((1, 1, 1, 2, 8))]
+    elif op == "replace":
+        data[pos] = rng.choice(STRUCTURAL) if rng.random() < 0.7 else rng.randrange(256)
+    elif op == "insert":
+        data[pos:pos] = bytes([rng.choice(STRUCTURAL)])
+    else:
+        data[pos:pos] = data[pos : pos + rng.randrange(1, 40)]
+    return bytes(data) if bytes(data) != raw else raw[:-1]
+
+
+def _assert_refused(target: Path, *extra: str | Path) -> None:
+    code, out, err = run_cli("verify", target, *extra)
+    assert code in (2, 3), f"exit {code} for a mutated certificate: {err or out[-300:]}"
+    assert "E999" not in err and "Traceback" not in err, err
+    code, out, _ = run_cli("verify", target, *extra, "--json")
+    assert code in (2, 3) and json.loads(out)["exit_code"] == code
+
+
+@pytest.mark.parametrize(("kind", "cases", "seed"), [("unsigned", 400, 20261130), ("signed", 200, 7)])
+def test_seeded_byte_mutations_never_exit_1_or_e999(
+    files: dict[str, Path], tmp_path: Path, kind: str, cases: int, seed: int
+) -> None:
+    raw, rng = files[kind].read_bytes(), random.Random(seed)
+    extra = ("--pubkey", files["key"]) if kind == "signed" else ()
+    for case in range(cases):
+        target = tmp_path / f"{kind}-{case}.json"
+        target.write_bytes(_mutate(raw, rng))
+        _assert_refused(target, *extra)
+        target.unlink()
+
+
+def _after(raw: bytes, key: bytes, find: bytes) -> int:
+    """Index of the first `find` after the first occurrence of `key`."""
+    return raw.index(find, raw.index(key) + len(key))
+
+
+def _delete_at(raw: bytes, index: int) -> bytes:
+    return raw[:index] + raw[index + 1 :]
+
+
+def _merging_comma(raw: bytes, key: bytes) -> int:
+    """The last comma of the array after `key`: deleting it merges two ids into one valid number."""
+    start = raw.index(key) + len(key)
+    return raw.rindex(b",", start, raw.index(b"]", start))
+
+
+def _first_number(raw: bytes, key: bytes) -> tuple[int, int]:
+    start = raw.index(key) + len(key)
+    return start, min(raw.index(b",", start), raw.index(b"]", start))
+
+
+def _nll_of(raw: bytes, value: bytes) -> bytes:
+    start, end = _first_number(raw, b'"subject_nll":[')
+    return raw[:start] + value + raw[end:]
+
+
+def _deep(raw: bytes, depth: int) -> bytes:
+    nested = b"[" * depth + b"]" * depth
+    return raw.replace(b'"config":{', b'"config":{"aaa_deep":' + nested + b",", 1)
+
+
+# The crashes the first byte fuzz found (OverflowError, a zip length error, RecursionError, an NLL near the
+# float maximum), pinned: each must be refused with 2 or 3, both as the mutated bytes and resealed.
+PINNED = {
+    "deleted '.' in an NLL value": lambda raw: _delete_at(raw, _after(raw, b'"subject_nll":[', b".")),
+    "deleted ',' in window_ids": lambda raw: _delete_at(raw, _merging_comma(raw, b'"window_ids":[')),
+    "nesting depth 1000": lambda raw: _deep(raw, 1000),
+    "nesting depth 100000": lambda raw: _deep(raw, 100_000),
+    "an NLL of 1.7e308": lambda raw: _nll_of(raw, b"1.7e308"),
+    "an NLL of -1.7e308": lambda raw: _nll_of(raw, b"-1.7e308"),
+    "an NLL of 1e400 (inf)": lambda raw: _nll_of(raw, b"1e400"),
+    "a window id of 2**70": lambda raw: raw.replace(b'"window_ids":[', b'"window_ids":[1180591620717411303424,', 1),
+}
+
+
+def _resealed(mutated: bytes) -> bytes | None:
+    """The mutated certificate with its digest recomputed, when it still decodes (a forger's version)."""
+    try:
+        return c.to_bytes(c.seal(c.from_bytes(mutated)))
+    except (InvarlockError, RecursionError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("case", sorted(PINNED))
+def test_pinned_mutations_exit_2_or_3(files: dict[str, Path], tmp_path: Path, case: str) -> None:
+    mutated = PINNED[case](files["unsigned"].read_bytes())
+    target = tmp_path / "pinned.json"
+    target.write_bytes(mutated)
+    _assert_refused(target)
+    resealed = _resealed(mutated)
+    if resealed is not None:
+        target.write_bytes(resealed)
+        _assert_refused(target)
