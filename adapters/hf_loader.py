@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from invarlock.domain.errors import UsageError
 
 from . import hf_demo
 from .hf_architecture import rules_for, supported_model_types
 from .hf_causal import HFCausalModel
+from .hf_tokenizer import HFTokenizer
 
 ADAPTERS = ("auto", "hf_causal")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -49,6 +51,17 @@ class HFModelLoader:
         _require_causal(path)
         module, tokenizer = _load_pretrained(path, dtype)
         return HFCausalModel(module.to(torch_device), tokenizer, ref=ref, adapter="hf_causal", batch_size=batch_size)
+
+    def tokenizer(self, ref: str, *, adapter: str = "auto") -> HFTokenizer:
+        """The tokenizer of `ref` alone (no weights read), as `load(ref).tokenizer()` gives it.
+
+        Raises:
+            UsageError: E101/E102/E103 as `load` for the reference, E104 unknown adapter or model type.
+        """
+        _check_choice("adapter", adapter, ADAPTERS)
+        path = resolve_reference(ref)
+        _require_causal(path)
+        return HFTokenizer(_load_pretrained(path, None)[1])
 
 
 def resolve_reference(ref: str) -> Path:
@@ -125,17 +138,20 @@ def _model_type(path: Path) -> str:
     return model_type
 
 
-def _load_pretrained(path: Path, dtype: str) -> tuple[object, object]:
+def _load_pretrained(path: Path, dtype: str | None) -> tuple[Any, Any]:
+    """The module (None when `dtype` is None: the tokenizer alone) and the tokenizer of a checkpoint."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         with hf_demo.quiet_transformers():
-            module = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
+            module = None
+            if dtype is not None:
+                module = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as error:  # transformers raises OSError, ValueError, safetensors errors, ...
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise UsageError(
             "E102", f"{path} could not be loaded: {type(error).__name__}: {first_line}", "repair or re-export it"
         ) from None
-    return module.eval(), tokenizer
+    return (None if module is None else module.eval()), tokenizer

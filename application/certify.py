@@ -174,13 +174,13 @@ def check_tokenizers(state: RunState) -> None:
 
 
 def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
+    ds, fewer = req.config.dataset, not policy.enforce_floors
+    planned, rows = planning.plan_before_loading(svc.loader, svc.corpora, req.config.model, ds, allow_fewer=fewer)
     models = load_models(req, svc, lambda event, _what: recorder.record(event))
     state = recorder.state
     assert state is not None
     check_tokenizers(state)
-    ds = req.config.dataset
-    corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
-    planned, rows = planning.plan(corpus, models["baseline"].tokenizer(), ds, allow_fewer=not policy.enforce_floors)
+    planning.check_planned_tokenizer(planned, state.models["baseline"].tokenizer_sha256)
     recorder.record(planned)
     ctx = ChainContext(recorder=recorder, models=models, policy=policy, rows=rows, progress=svc.progress)
     run_chain(req.config.guards.order, ctx, RUNNERS)

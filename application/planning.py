@@ -6,9 +6,10 @@ import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.windows import ArmCounts, WindowPlan, dataset_digest, plan_windows
-from invarlock.ports.corpus import CorpusSource, Tokenizer
+from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer
+from invarlock.ports.model import ModelLoader
 
-from .config import DatasetConfig
+from .config import DatasetConfig, ModelConfig
 
 
 def token_stream(corpus: CorpusSource, tokenizer: Tokenizer) -> np.ndarray:
@@ -67,3 +68,23 @@ def planned_event(
         stream_tokens=n_tokens,
         approximate_counts=wplan.approximate_counts,
     )
+
+
+def plan_before_loading(
+    loader: ModelLoader, corpora: CorpusResolver, baseline: ModelConfig, ds: DatasetConfig, *, allow_fewer: bool
+) -> tuple[ev.WindowsPlanned, dict[int, np.ndarray]]:
+    """Plan with the baseline's tokenizer alone, before any weights are loaded: a corpus too small for the
+    plan (E303) or unreadable stops the run before the cost of loading the models."""
+    corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    return plan(corpus, loader.tokenizer(baseline.id, adapter=baseline.adapter), ds, allow_fewer=allow_fewer)
+
+
+def check_planned_tokenizer(planned: ev.WindowsPlanned, baseline_tokenizer_sha256: str) -> None:
+    """The tokenizer the windows were planned with must be the loaded baseline's (AbortError E002)."""
+    if planned.tokenizer_sha256 != baseline_tokenizer_sha256:
+        raise AbortError(
+            "E002",
+            f"the windows were planned with tokenizer {planned.tokenizer_sha256[:12]}, the loaded baseline has "
+            f"{baseline_tokenizer_sha256[:12]}",
+            "the model directory changed while the run started; run again",
+        )

@@ -82,3 +82,9 @@ class ModelLoader(Protocol):
         """Load offline. Raises UsageError (E101 missing path, E102 not a model, E103 not offline-available,
         E104 unknown adapter/device/dtype) with a one-line message and a fix."""
         ...
+
+    def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
+        """Load only the tokenizer of `ref`, offline and without its weights, so that the windows can be
+        planned (and a corpus that is too small refused) before any model is loaded. It is the tokenizer
+        `load(ref, ...)` gives (same digest). Raises the UsageErrors of `load` for the reference."""
+        ...

@@ -134,6 +134,7 @@ class FakeLoader:
     loaded: list[str] = field(default_factory=list)
     batch_sizes: list[int | None] = field(default_factory=list)
     instances: list[FakeModel] = field(default_factory=list)
+    tokenizers_loaded: list[str] = field(default_factory=list)
 
     def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> FakeModel:
         if ref not in self.models:
@@ -149,6 +150,12 @@ class FakeLoader:
         )
         self.instances.append(model)
         return model
+
+    def tokenizer(self, ref: str, *, adapter: str) -> FakeTokenizer:
+        if ref not in self.models:
+            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+        self.tokenizers_loaded.append(ref)
+        return FakeTokenizer(self.models[ref].tokenizer_flavour)
 
 
 class FakeCorpus:

@@ -50,13 +50,24 @@ def test_the_dev_plan_that_left_one_final_window_now_keeps_two_and_certifies(ser
     assert final is not None and final.windows == 2
 
 
-def test_a_corpus_too_small_for_two_windows_per_arm_stops_at_planning_before_any_scoring(services, store) -> None:
+def test_a_corpus_too_small_for_two_windows_per_arm_stops_before_any_model_is_loaded(services, store, loader) -> None:
     svc = dataclasses.replace(services, corpora=_corpus(3))
     with pytest.raises(AbortError) as err:
         certify_edit(_request(100, 2), svc)
     assert err.value.code == "E303"
     assert "3 distinct windows" in err.value.message and "at least 4 (2 per arm)" in err.value.message
     (run_id,) = store.run_ids()
-    types = [r.type for r in store.read(run_id)]
-    assert "windows_planned" not in types and "windows_scored" not in types
-    assert types[-1] == "run_failed"
+    assert [r.type for r in store.read(run_id)] == ["run_started", "run_failed"]
+    # The plan needed the baseline's tokenizer only: no weights were loaded.
+    assert loader.tokenizers_loaded == ["base"] and loader.loaded == []
+
+
+def test_the_windows_are_planned_with_the_baseline_tokenizer_before_the_models_load(services, store, loader) -> None:
+    svc = dataclasses.replace(services, corpora=_corpus(6))
+    out = certify_edit(_request(2, 2), svc)
+    types = [r.type for r in store.read(out.run_id)]
+    # The event stream keeps its order (fingerprints, then the plan); the plan was computed first.
+    assert types.index("windows_planned") > types.index("model_fingerprinted")
+    assert loader.tokenizers_loaded == ["base"] and loader.loaded == ["base", "int8ish"]
+    planned = _payloads(store, out.run_id, "windows_planned")[0]
+    assert planned["tokenizer_sha256"] == out.certificate.baseline.tokenizer_sha256

@@ -1,0 +1,37 @@
+"""HFModelLoader.tokenizer: the tokenizer alone, the same one `load` gives, for planning before any weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from invarlock.domain.errors import UsageError
+
+pytest.importorskip("transformers")
+
+
+def test_the_tokenizer_alone_is_the_one_the_loaded_model_has(tiny_random_gpt2_dir: Path) -> None:
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    loader = HFModelLoader()
+    alone = loader.tokenizer(str(tiny_random_gpt2_dir), adapter="auto")
+    loaded = loader.load(str(tiny_random_gpt2_dir), adapter="auto", device="cpu", dtype="float32").tokenizer()
+    assert alone.digest() == loaded.digest()
+    assert alone.separator_id() == loaded.separator_id()
+    text = "The river freezes every winter."
+    assert alone.encode(text) == loaded.encode(text)
+
+
+@pytest.mark.parametrize(("make", "code"), [("missing", "E101"), ("no_weights", "E102")])
+def test_the_tokenizer_of_a_bad_reference_is_the_same_one_line_error_as_load(
+    tmp_path: Path, make: str, code: str
+) -> None:
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    ref = tmp_path / "model"
+    if make == "no_weights":
+        ref.mkdir()
+        (ref / "config.json").write_text('{"model_type": "gpt2"}', encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        HFModelLoader().tokenizer(str(ref), adapter="auto")
+    assert err.value.code == code
