@@ -12,6 +12,7 @@ import pytest
 from invarlock.domain.windows import TokenWindow
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.hf
 
 SEQ_LEN, WINDOWS = 64, 8
 

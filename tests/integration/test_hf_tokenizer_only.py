@@ -8,6 +8,7 @@ import pytest
 from invarlock.domain.errors import UsageError
 
 pytest.importorskip("transformers")
+pytestmark = pytest.mark.hf
 
 
 def test_the_tokenizer_alone_is_the_one_the_loaded_model_has(tiny_random_gpt2_dir: Path) -> None:
