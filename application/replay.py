@@ -16,6 +16,8 @@ from invarlock.ports.store import EventStore
 from .signing import SignatureFinding, check_seal
 
 _ALTERED = "the event store was altered"
+# Events decode strictly, but values inside them (counts, sums, nested config) may still be absurd
+_UNBUILDABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 
 
 def read_stream(store: EventStore, run_id: str) -> list[ev.RecordedEvent]:
@@ -67,7 +69,14 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
     assert isinstance(issued, ev.CertificateIssued)
     run_id = records[0].run_id
     ref = c.EventLogRef(run_id=run_id, head_hash=records[at - 1].hash, event_count=at)
-    built = build_certificate(replay(decoded[:at]), issued_at=issued.issued_at, event_log=ref)
+    try:
+        built = build_certificate(replay(decoded[:at]), issued_at=issued.issued_at, event_log=ref)
+    except UsageError as exc:  # a recorded policy or config that does not parse: the store's fault, not the user's
+        why = exc.message
+        raise IntegrityError("E604", f"run {run_id}: the events do not build a certificate: {why}", _ALTERED) from exc
+    except _UNBUILDABLE as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        raise IntegrityError("E604", f"run {run_id}: the events do not build a certificate ({why})", _ALTERED) from exc
     cert = signature.restore(built, issued)
     if cert.digest != issued.certificate_digest:
         raise IntegrityError(
