@@ -15,16 +15,21 @@ class EventStore(Protocol):
         """Append `events` to the stream `run_id` in one transaction, starting at seq `expected_seq`.
 
         `expected_seq` must equal the number of events already in the stream, else ConcurrencyConflict
-        (E503) and nothing is written. Each event's hash chains from the previous event's hash (the
-        genesis value for seq 0) via `domain.events.chain_hash` over its canonical payload bytes.
-        Returns the recorded rows. A crash leaves a prefix of the stream, never a torn event.
+        (E503) and nothing is written. Each row's hash is `domain.events.chain_hash` over its run_id, seq,
+        recorded_at (the batch's append time, normalized to `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`), the previous
+        row's hash (the genesis value for seq 0), type, version and canonical payload bytes
+        (docs/reference/event-chain.md). Returns the recorded rows; `read` returns them identically.
+        A crash leaves a prefix of the stream, never a torn event.
         """
         ...
 
     def read(self, run_id: str) -> list[RecordedEvent]:
-        """Every recorded event of the stream, ordered by seq; [] for an unknown run."""
+        """Every recorded event of the stream, ordered by seq; [] for an unknown run.
+
+        Raises IntegrityError (E603) for a stored row with a NULL column; chain checks are the caller's.
+        """
         ...
 
     def run_ids(self) -> list[str]:
-        """Every stream's run id, ordered by the time of its first event."""
+        """Every stream's run id, even one whose seq 0 is missing, ordered by its earliest recorded_at."""
         ...
