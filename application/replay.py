@@ -9,6 +9,7 @@ from invarlock.domain import events as ev
 from invarlock.domain import signature
 from invarlock.domain.build import build_certificate
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
+from invarlock.domain.policy import VERIFY_MAX_BOOTSTRAP_CELLS, VERIFY_MAX_REPLICATES
 from invarlock.domain.run import RunState, replay
 from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
@@ -69,8 +70,10 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
     assert isinstance(issued, ev.CertificateIssued)
     run_id = records[0].run_id
     ref = c.EventLogRef(run_id=run_id, head_hash=records[at - 1].hash, event_count=at)
+    state = replay(decoded[:at])
+    _bootstrap_budget(state)
     try:
-        built = build_certificate(replay(decoded[:at]), issued_at=issued.issued_at, event_log=ref)
+        built = build_certificate(state, issued_at=issued.issued_at, event_log=ref)
     except UsageError as exc:  # a recorded policy or config that does not parse: the store's fault, not the user's
         why = exc.message
         raise IntegrityError("E604", f"run {run_id}: the events do not build a certificate: {why}", _ALTERED) from exc
@@ -85,6 +88,21 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
             "the events or the tool version changed",
         )
     return cert
+
+
+def _bootstrap_budget(state: RunState) -> None:
+    """Refuse (E607) before any allocation a recorded policy whose bootstrap exceeds verify's bounds."""
+    replicates = state.started.policy.get("replicates")
+    windows = len(state.windows.window_ids) if state.windows is not None else 0
+    if isinstance(replicates, int) and (
+        replicates > VERIFY_MAX_REPLICATES or replicates * windows > VERIFY_MAX_BOOTSTRAP_CELLS
+    ):
+        raise UsageError(
+            "E607",
+            f"run {state.started.run_id}: its recorded policy asks for {replicates} bootstrap replicates over "
+            f"{windows} windows (replay allows {VERIFY_MAX_REPLICATES} and {VERIFY_MAX_BOOTSTRAP_CELLS} cells)",
+            "no invarlock policy asks for that many; the event store was altered",
+        )
 
 
 def _check_tail(state: RunState, cert: c.Certificate, records: list[ev.RecordedEvent]) -> None:

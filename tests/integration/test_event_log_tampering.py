@@ -16,7 +16,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 
 from tests.fakes.cli import run_cli
-from tests.integration.event_forgery import Records, index_of, issue, relink, rewrite, with_event
+from tests.integration.event_forgery import Records, decoded, index_of, issue, relink, rewrite, with_event
 from tests.unit.conftest import loader, services, store  # noqa: F401 (fixtures used by name)
 
 Tamper = Callable[[duckdb.DuckDBPyConnection], None]
@@ -233,3 +233,23 @@ def test_relink_reproduces_the_stored_hashes(issued: tuple[Path, Path]) -> None:
     cert, db = issued
     records = DuckDBEventStore(db, read_only=True).read(c.from_bytes(cert.read_bytes()).run_id)
     assert relink(records) == records
+
+
+def test_a_relinked_policy_asking_for_a_huge_bootstrap_is_refused_before_any_allocation(
+    issued: tuple[Path, Path],
+) -> None:
+    cert, db = issued
+    run_id = c.from_bytes(cert.read_bytes()).run_id
+
+    def inflate(records: Records) -> Records:
+        started = decoded(records[0])
+        assert isinstance(started, ev.RunStarted)
+        policy = {**started.policy, "replicates": 10**9}
+        return [with_event(records[0], msgspec.structs.replace(started, policy=policy)), *records[1:]]
+
+    rewrite(db, run_id, inflate)
+    code, _, err = run_cli("replay", run_id, "--events", db)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E607]") and "1000000000 bootstrap replicates" in err
+    assert "1000000000 bootstrap replicates" in _failed_check(cert, db)["detail"]
+    code, out, _ = run_cli("runs", "--events", db)
+    assert code == 3 and f"{run_id}  TAMPERED" in out
