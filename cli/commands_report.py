@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -11,28 +9,18 @@ from invarlock.application.report import ReportFormat, render_report
 from invarlock.domain import certificate as c
 
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
+from .outputs import write_atomically
 
 
 def _read_cert(path: str) -> c.Certificate:
     return c.from_bytes(read_input_file(path, what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES))
 
 
-def write_atomically(target: Path, content: str) -> None:
-    """Write `content` to `target` via a temporary file in the same folder and an atomic rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.replace(staging, target)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-
-
 def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
     target = Path(out)
-    write_atomically(target, render_report(_read_cert(certificate), fmt))
+    write_atomically(
+        target, render_report(_read_cert(certificate), fmt), what="the report", hint="choose another -o path"
+    )
     click.echo(str(target))
 
 

@@ -14,6 +14,7 @@ from invarlock.domain.policy import VERIFY_MAX_REPLICATES
 
 from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
+from .outputs import write_atomically
 from .recipient_policy import recipient_policy
 from .reexecute import ReexecutionOptions, audit_certificate, reexecution_options
 
@@ -126,5 +127,5 @@ def replay_cmd(run_id: str, events: str, out: str | None) -> None:
     if out is None:
         click.echo(data.decode())
     else:
-        Path(out).write_bytes(data)
+        write_atomically(Path(out), data, what="the certificate", hint="choose another --out path")
         click.echo(f"Replayed certificate {cert.digest[:16]} written to {out}")

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 from invarlock.application.config import RunConfig, parse_config
 from invarlock.domain.errors import UsageError
 
+from .inputs import MAX_CONFIG_BYTES, read_input_file
+
 
 def read_yaml(path: str) -> Any:
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError("E201", f"config file '{path}' does not exist", "check the path passed to -c/--preset")
+    hint = "check the path passed to -c/--preset"
+    raw = read_input_file(path, what="config file", code="E201", max_bytes=MAX_CONFIG_BYTES, hint=hint)
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8"))
+        return yaml.safe_load(raw.decode("utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -36,7 +36,7 @@ def _check(info: os.stat_result, label: str, code: str, max_bytes: int) -> None:
         raise UsageError(code, f"{label} is {info.st_size} bytes, above the {max_bytes}-byte limit", "check the path")
 
 
-def read_input_file(path: str, *, what: str, code: str, max_bytes: int) -> bytes:
+def read_input_file(path: str, *, what: str, code: str, max_bytes: int, hint: str = "check the path") -> bytes:
     """The bytes of the regular file `path` (at most `max_bytes`), else UsageError `code` saying why.
 
     Args:
@@ -44,12 +44,13 @@ def read_input_file(path: str, *, what: str, code: str, max_bytes: int) -> bytes
         what: what the file should be, e.g. "certificate".
         code: the error code (exit 2) for a missing, non-regular, oversized or unreadable file.
         max_bytes: the largest size accepted.
+        hint: the fix printed when the file does not exist.
     """
     label = f"{what} '{path}'"
     try:
         info = os.stat(path)
     except FileNotFoundError as exc:
-        raise UsageError(code, f"{label} does not exist", "check the path") from exc
+        raise UsageError(code, f"{label} does not exist", hint) from exc
     except OSError as exc:
         raise UsageError(code, f"{label} cannot be read: {exc.strerror}", "check the path and its permissions") from exc
     _check(info, label, code, max_bytes)

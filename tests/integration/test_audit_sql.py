@@ -315,3 +315,13 @@ def test_lists_of_timestamps_serialise_in_json_and_in_the_table(store_path):
     assert row["times"] == sorted(row["times"]) and len(row["times"]) > 5
     code, out, _ = _audit(store_path, sql)
     assert code == 0 and json.loads(out.splitlines()[2].split(None, 1)[1]) == row["times"]
+
+
+def test_replay_to_a_directory_is_one_line_e608_and_to_a_file_writes_it(store_path, tmp_path):
+    from tests.fakes.cli import run_cli
+
+    code, out, err = run_cli("replay", "run-pass-jan", "--events", store_path, "--out", tmp_path)
+    assert code == 2 and out == "" and err.startswith("ERROR [INVARLOCK:E608] cannot write the certificate to")
+    assert list(tmp_path.iterdir()) == []
+    code, out, _ = run_cli("replay", "run-pass-jan", "--events", store_path, "--out", tmp_path / "c.json")
+    assert code == 0 and (tmp_path / "c.json").read_bytes().startswith(b"{")

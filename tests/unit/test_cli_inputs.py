@@ -98,3 +98,36 @@ def test_an_integrity_failure_never_prints_the_stated_verdict(folder: Path, verd
     code, out, _ = run_cli("verify", path, "--json")
     envelope = json.loads(out)
     assert code == 3 and envelope["exit_code"] == 3 and envelope["verdict"] is None and envelope["ok"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["run", "-c", "fifo"], "config file 'fifo' is not a regular file (a FIFO)"),
+        (["run", "-c", "adir"], "config file 'adir' is a directory"),
+        (["certify", "--demo", "--preset", "/dev/zero"], "config file '/dev/zero' is not a regular file (a device)"),
+        (["verify", "cert.json", "--policy", "fifo"], "config file 'fifo' is not a regular file (a FIFO)"),
+    ],
+)
+def test_a_config_path_that_is_no_file_says_what_it_is(folder: Path, args: list[str], says: str) -> None:
+    assert says in _one_line(_cli(folder, *args), "E201")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["report", "md", "cert.json", "-o", "adir"], "cannot write the report to 'adir'"),
+        (
+            ["report", "html", "cert.json", "-o", "cert.json/page.html"],
+            "cannot write the report to 'cert.json/page.html'",
+        ),
+        (["certify", "--demo", "--cert-out", "cert.json"], "--cert-out 'cert.json' exists and is not a directory"),
+        (["run", "--demo", "--export", "cert.json"], "--export 'cert.json' exists and is not a directory"),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_one_line_e608(folder: Path, args: list[str], says: str) -> None:
+    before = sorted(p.name for p in folder.rglob("*"))
+    assert says in _one_line(
+        _cli(folder, *args, "--events", "ev.duckdb") if args[0] in ("certify", "run") else _cli(folder, *args), "E608"
+    )
+    assert sorted(p.name for p in folder.rglob("*")) == before  # no staging file, no event store left behind
