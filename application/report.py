@@ -13,14 +13,14 @@ ReportFormat = Literal["html", "md"]
 
 _UNALTERED = "pass the evaluation.cert.json that invarlock wrote, unaltered"
 # What each free-form member of a guard section must be for the report to lay it out as tables.
-_MEMBER_SHAPES: dict[str, tuple[type, ...]] = {
-    "measurements": (dict,),
-    "families": (dict,),
-    "phases": (dict,),
-    "violations": (list,),
-    "top": (list,),
-    "scales": (list,),
-    "ab": (dict,),
+_MEMBER_SHAPES: dict[str, type] = {
+    "measurements": dict,
+    "families": dict,
+    "phases": dict,
+    "violations": list,
+    "top": list,
+    "scales": list,
+    "ab": dict,
 }
 
 
@@ -30,12 +30,16 @@ def _json_kind(value: Any) -> str:
 
 
 def _member_problem(guard: str, key: str, value: Any) -> str | None:
-    where = f"guards.{guard}.{key}"
+    where, expected = f"guards.{guard}.{key}", _MEMBER_SHAPES[key]
     if value is None:
         return None
-    if not isinstance(value, _MEMBER_SHAPES[key]):
-        return f"{where} is {_json_kind(value)}, expected {_json_kind(_MEMBER_SHAPES[key][0]())}"
-    if key in ("families", "phases") and not all(isinstance(v, dict) for v in value.values()):
+    if not isinstance(value, expected):
+        return f"{where} is {_json_kind(value)}, expected {_json_kind(expected())}"
+    if (
+        isinstance(value, dict)
+        and key in ("families", "phases")
+        and not all(isinstance(v, dict) for v in value.values())
+    ):
         return f"{where} must map each name to an object"
     if isinstance(value, list) and not all(isinstance(v, dict) for v in value):
         return f"{where} must be a list of objects"

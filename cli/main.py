@@ -112,7 +112,7 @@ def main() -> None:
 
     With `--json`, a command that fails before printing its JSON prints the error envelope on stdout too."""
     watched = _WatchedStdout(sys.stdout)
-    sys.stdout = watched  # type: ignore[assignment]
+    sys.stdout = watched
     try:
         # Without standalone mode click returns (not raises) the code of a `click.exceptions.Exit`.
         code = cli.main(standalone_mode=False)

@@ -78,6 +78,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["audit", "--sql", "SELECT 1 AS one", "--events", "x.json"],
         ["replay", "run-0", "--events", "x.json"],
         ["verify", "cert.json", "--events", "x.json"],
+        ["certify", "--demo", "--events", "x.json"],
+        ["run", "--demo", "--events", "x.json"],
     ],
 )
 def test_an_event_file_that_is_not_duckdb_is_not_an_invarlock_store(folder: Path, args: list[str]) -> None:
