@@ -60,6 +60,10 @@ def first_word(sql: str) -> str:
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse (E510) anything but exactly one SELECT/WITH query, using DuckDB's own parser."""
     try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError as exc:  # undecodable bytes from the shell arrive as lone surrogates
+        raise _refuse("the query is not valid UTF-8 text") from exc
+    try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
         raise _sql_error(exc) from exc
