@@ -108,15 +108,16 @@ def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:
 
 def timeline(store: EventStore, run_id: str) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per event (seq, type, version, recorded_at, hash and the decoded payload, None when it does
-    not decode) and every problem the chain-checked fold finds (empty for an intact stream)."""
+    not decode) and every problem the chain-checked fold finds (empty for an intact run or audit stream)."""
     records = read_stream(store, run_id)
     rows = [_row(r) for r in records]
+    if is_audit_stream(records):
+        return rows, []
     try:
         check_run(records)
-        problems: list[str] = []
     except InvarlockError as exc:
-        problems = [exc.message]
-    return rows, problems
+        return rows, [exc.message]
+    return rows, []
 
 
 def _row(r: ev.RecordedEvent) -> dict[str, Any]:

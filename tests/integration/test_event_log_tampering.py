@@ -253,3 +253,18 @@ def test_a_relinked_policy_asking_for_a_huge_bootstrap_is_refused_before_any_all
     assert "1000000000 bootstrap replicates" in _failed_check(cert, db)["detail"]
     code, out, _ = run_cli("runs", "--events", db)
     assert code == 3 and f"{run_id}  TAMPERED" in out
+
+
+def test_an_audit_stream_is_not_a_run_and_its_timeline_shows_with_exit_0(issued: tuple[Path, Path]) -> None:
+    cert, db = issued
+    run_id = c.from_bytes(cert.read_bytes()).run_id
+    started = ev.ReexecutionStarted(
+        certificate_run_id=run_id, certificate_digest="0" * 64, baseline_ref="base", subject_ref="int8ish",
+        sample=None, sample_seed=1, started_at="2026-01-01T00:00:00+00:00", tool_version="0.0.test",
+        environment={}, exact=True, rel_tol=0.0, build_differences=[],
+    )  # fmt: skip
+    DuckDBEventStore(db).append("audit-1", 0, [started])
+    code, out, _ = run_cli("runs", "--events", db, "--json")
+    assert code == 0 and [row["run_id"] for row in json.loads(out)] == [run_id]
+    code, out, err = run_cli("events", "audit-1", "--events", db)
+    assert code == 0 and "reexecution_started" in out and err == ""
