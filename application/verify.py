@@ -27,7 +27,7 @@ from . import verify_guards
 from .replay import event_findings
 from .signing import check_signature
 from .verify_guards import rederived_sections
-from .verify_report import MALFORMED, Check, VerifyReport, compare, proves
+from .verify_report import MALFORMED, Check, VerifyReport, compare, dig, proves
 
 __all__ = ["Check", "VerifyReport", "bootstrap_budget", "proves", "rederived_sections", "verify_certificate"]
 
@@ -37,9 +37,7 @@ REL_TOL = 1e-12
 def _bootstrap_windows(cert: c.Certificate) -> int:
     """The most windows any bootstrap of this certificate resamples (scored arms and the variance A/B)."""
     sizes = [len(arm.window_ids) for _, arm in fields.scored_arms(cert.evidence)]
-    variance = cert.guards.get("variance")
-    ab = variance.get("measurements", {}).get("ab") if isinstance(variance, dict) else None
-    tokens = ab.get("tokens") if isinstance(ab, dict) else None
+    tokens = dig(cert.guards, "variance", "measurements", "ab", "tokens")
     return max([*sizes, len(tokens) if isinstance(tokens, list) else 0])
 
 

@@ -15,7 +15,7 @@ from invarlock.domain.errors import InvarlockError
 from invarlock.domain.policy import Policy, re_resolve
 from invarlock.domain.windows import ARMS, PlannedWindow, plan_digest
 
-from .verify_report import MALFORMED, VerifyReport
+from .verify_report import MALFORMED, VerifyReport, dig
 
 
 def scored_arms(ev_: c.Evidence) -> list[tuple[str, c.ArmEvidence]]:
@@ -131,9 +131,8 @@ def tokens_scored(cert: c.Certificate, report: VerifyReport) -> None:
 def seeds(cert: c.Certificate, report: VerifyReport) -> None:
     """The bootstrap seed is the run's dataset seed (as recorded in provenance and in its config)."""
     recorded = cert.provenance.seeds.get("dataset")
-    dataset = cert.provenance.config.get("dataset")
-    config_seed = dataset.get("seed") if isinstance(dataset, dict) else None
-    ok = recorded is not None and cert.bootstrap.seed == recorded == config_seed
+    config_seed = dig(cert.provenance.config, "dataset", "seed")
+    ok = type(config_seed) is int and cert.bootstrap.seed == recorded == config_seed
     detail = f"bootstrap seed {cert.bootstrap.seed}, provenance dataset seed {recorded}, config seed {config_seed}"
     report.add("bootstrap_seed", ok, detail)
 
@@ -151,12 +150,11 @@ def resolved_policy(cert: c.Certificate, policy: Policy, report: VerifyReport) -
     except (InvarlockError, *MALFORMED) as exc:
         report.add("policy_resolved", False, f"recorded overrides are invalid: {exc}")
         return
-    guards = cert.provenance.config.get("guards")
-    run_order = guards.get("order") if isinstance(guards, dict) else None
+    run_order = dig(cert.provenance.config, "guards", "order")
     if expected != policy:
         where = next(k for k in Policy.__struct_fields__ if getattr(expected, k) != getattr(policy, k))
         report.add("policy_resolved", False, f"policy.{where} is not the {policy.tier} tier plus its overrides")
-    elif run_order is None or list(run_order) != list(policy.guard_order):
+    elif not isinstance(run_order, list) or run_order != list(policy.guard_order):
         report.add("policy_resolved", False, "the policy's guard order is not the run's guards.order")
     else:
         listed = ", ".join(sorted(policy.overrides)) or "none"

@@ -27,6 +27,15 @@ TRUSTED = (
 TRUSTED_HOW = "checkable only by re-executing the models: invarlock verify CERT --baseline B --subject S"
 
 
+def dig(value: Any, *keys: str) -> Any:
+    """value[k1][k2]... of free-form JSON, None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
 def proves() -> dict[str, Any]:
     """What plain verify recomputes and which inputs it takes on trust (for the human output and --json)."""
     return {"recomputed": list(RECOMPUTED), "trusted_inputs": list(TRUSTED), "trusted_inputs_check": TRUSTED_HOW}

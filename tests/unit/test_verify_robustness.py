@@ -113,3 +113,22 @@ def test_verify_says_what_it_recomputes_and_what_it_trusts(raw: bytes, tmp_path:
     assert "Recomputed by verify:" in text and "Trusted inputs: per-window NLL sums" in text
     _, report = _cli(tmp_path, raw)
     assert msgspec.json.decode(json.dumps(report["proves"]))["recomputed"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("guards", "variance", "measurements"), "x"),
+        (("guards", "variance", "measurements"), None),
+        (("provenance", "config", "guards", "order"), 3),
+        (("provenance", "config", "dataset"), True),
+    ],
+)
+def test_free_form_sections_of_the_wrong_shape_fail_a_check(raw: bytes, path: tuple[str, ...], value: object) -> None:
+    doc = json.loads(raw)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    report = verify_certificate(c.seal(c.from_bytes(json.dumps(doc).encode())))
+    assert report.exit_code == 3 and not report.ok
