@@ -52,7 +52,7 @@ def bootstrap_budget(cert: c.Certificate, policies: list[Policy], max_replicates
                 "E607",
                 f"the {policy.tier}/{policy.profile} policy asks for {b} bootstrap replicates "
                 f"(verify allows {max_replicates})",
-                f"pass --max-replicates {b} if you accept that cost (about 40 bytes per replicate and window)",
+                f"pass --max-replicates {b} if you accept that cost (at most 40 bytes per replicate and window)",
             )
         if b * windows > VERIFY_MAX_BOOTSTRAP_CELLS:
             raise UsageError(

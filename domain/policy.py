@@ -94,8 +94,8 @@ DEV_REPLICATES = 500
 # Slack when a guard compares a computed ratio with a threshold: |0.98 − 1| is 0.020000000000000018 in float64,
 # which must not count as beyond a deadband of 0.02. Far below any meaningful difference, far above rounding.
 THRESHOLD_TOLERANCE = 1e-12
-# What verify spends on a certificate's bootstrap. The resampling holds about 40 bytes per (replicate, window)
-# cell at its peak, so the cell bound caps verify's bootstrap memory near 400 MB whatever the file asks.
+# What verify spends on a certificate's bootstrap. The resampling holds at most 40 bytes per (replicate, window)
+# cell at its peak (32 measured), so the cell bound caps verify's bootstrap memory at 400 MB whatever the file asks.
 VERIFY_MAX_REPLICATES = 10_000
 VERIFY_MAX_BOOTSTRAP_CELLS = 10_000_000
 # Re-execution audit (verify --baseline/--subject) on another device, dtype or build: a recomputed per-window

@@ -9,6 +9,7 @@ import tracemalloc
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from invarlock.application.certify import CertifyRequest, certify_edit
@@ -18,6 +19,7 @@ from invarlock.cli.main import cli
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import VERIFY_MAX_REPLICATES, policy_digest, policy_from_dict
+from invarlock.domain.stats import bca_interval
 
 from tests.unit.conftest import small_config
 
@@ -132,3 +134,20 @@ def test_free_form_sections_of_the_wrong_shape_fail_a_check(raw: bytes, path: tu
     target[path[-1]] = value
     report = verify_certificate(c.seal(c.from_bytes(json.dumps(doc).encode())))
     assert report.exit_code == 3 and not report.ok
+
+
+def test_the_stated_memory_bound_holds_per_bootstrap_cell() -> None:
+    """The documented bound (VERIFY_MAX_BOOTSTRAP_CELLS x 40 bytes, 400 MB) rests on this per-cell peak."""
+    windows, replicates = 500, 2000
+    rng = np.random.default_rng(0)
+    base = rng.uniform(600.0, 900.0, windows)
+    tokens = np.full(windows, 255.0)
+    tracemalloc.start()
+    try:
+        bca_interval(
+            tokens, base, base + rng.normal(0.0, 1.0, windows), key=b"k" * 32, replicates=replicates, alpha=0.05
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 40 * windows * replicates
