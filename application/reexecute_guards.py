@@ -11,6 +11,7 @@ import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.guards import chain, rmt, spectral
+from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
 from invarlock.domain.reexecution import choose_sample, compare_tree
 from invarlock.domain.windows import TokenWindow
@@ -44,6 +45,7 @@ class GuardAudit:
     exact: bool
     rel_tol: float
     record: Callable[[ev.Event], object]
+    measured: dict[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
 
 
 def repairs_before(cert: c.Certificate, order: Sequence[str], position: int) -> dict[str, float]:
@@ -65,12 +67,13 @@ def guard_findings(audit: GuardAudit) -> tuple[list[Finding], int]:
         section = audit.cert.guards.get(name)
         if name not in chain.MEASURED_GUARDS or section is None:
             continue
-        audit.models["subject"].scale_weights(repairs_before(audit.cert, order, position))
+        repairs = repairs_before(audit.cert, order, position)
+        audit.models["subject"].scale_weights(repairs)
         tally = Tally()
         if name == "variance":
             _variance(audit, section.get("measurements", {}), tally)
         else:
-            _matrices(audit, name, section.get("measurements", {}).get("matrices", []), tally)
+            _matrices(audit, name, section.get("measurements", {}).get("matrices", []), repairs, tally)
         findings.append(_finding(name, tally))
         checked += tally.checked
     audit.models["subject"].scale_weights(repairs_before(audit.cert, order, len(order)))
@@ -88,7 +91,9 @@ def _finding(name: str, tally: Tally) -> Finding:
     return f"reexec:guard:{name}", tally.checked > 0, detail
 
 
-def _matrices(audit: GuardAudit, guard: str, recorded: list[dict[str, Any]], tally: Tally) -> None:
+def _matrices(
+    audit: GuardAudit, guard: str, recorded: list[dict[str, Any]], repairs: dict[str, float], tally: Tally
+) -> None:
     chosen = {int(i) for i in choose_sample(range(len(recorded)), audit.sample, audit.seed, f"guard:{guard}")}
     wanted = {str(recorded[i]["name"]): recorded[i] for i in chosen}
     base_all, subj_all = audit.models["baseline"].matrices(), audit.models["subject"].matrices()
@@ -96,11 +101,21 @@ def _matrices(audit: GuardAudit, guard: str, recorded: list[dict[str, Any]], tal
         stated = wanted.pop(base.name, None)
         if stated is None:
             continue
-        m_b = _measure(base.array, audit.policy)
-        m_s = m_b if np.array_equal(base.array, subj.array) else _measure(subj.array, audit.policy)
+        m_b, m_s = _measures(audit, base.name, base.array, subj.array, repairs.get(base.name, 1.0))
         _compare(audit, guard, base.name, stated, _RECORDS[guard](base.name, base.family, m_b, m_s), tally)
     for name in wanted:  # recorded, but the models have no such matrix
         _mismatch(audit, guard, name, "the models have no such matrix", tally)
+
+
+def _measures(
+    audit: GuardAudit, name: str, base: np.ndarray, subj: np.ndarray, scale: float
+) -> tuple[MatrixMeasure, MatrixMeasure]:
+    """Both sides' measurement, once per matrix and subject scale (spectral and RMT share it, as in certify)."""
+    key = (name, scale)
+    if key not in audit.measured:
+        m_b = _measure(base, audit.policy)
+        audit.measured[key] = (m_b, m_b if np.array_equal(base, subj) else _measure(subj, audit.policy))
+    return audit.measured[key]
 
 
 def _variance(audit: GuardAudit, measurements: dict[str, Any], tally: Tally) -> None:
