@@ -31,12 +31,16 @@ def _arm_problem(name: str, arm: c.ArmEvidence) -> str | None:
         return f"evidence.{name}: {len(arm.window_ids)} windows (at least 2 are needed)"
     if any(t <= 0 for t in arm.tokens_scored):
         return f"evidence.{name}: a window has no scored tokens"
-    with np.errstate(over="ignore", invalid="ignore"):
-        for column in ("baseline_nll", "subject_nll"):
-            values = np.asarray(getattr(arm, column), dtype=np.float64)
-            if not (np.all(np.isfinite(values)) and math.isfinite(float(values.sum()))):
-                return f"evidence.{name}.{column}: a value or their sum is not finite"
+    for column in ("baseline_nll", "subject_nll"):
+        if not _summable(getattr(arm, column)):
+            return f"evidence.{name}.{column}: a value is not finite, or so large that its sums are not"
     return None
+
+
+def _summable(column: list[float]) -> bool:
+    """Every value finite, and small enough that any sum of n differences stays finite (|Σ| ≤ 2 n max|x|)."""
+    values = np.abs(np.asarray(column, dtype=np.float64))
+    return bool(np.all(np.isfinite(values))) and math.isfinite(2.0 * len(values) * float(values.max(initial=0.0)))
 
 
 def evidence_shapes(cert: c.Certificate, report: VerifyReport) -> bool:
@@ -45,8 +49,8 @@ def evidence_shapes(cert: c.Certificate, report: VerifyReport) -> bool:
     problems = [p for name, arm in scored_arms(cert.evidence) if (p := _arm_problem(name, arm))]
     overhead, final = cert.guard_overhead, cert.evidence.final
     if overhead is not None:
-        bare = np.asarray(overhead.bare_subject_nll, dtype=np.float64)
-        if final is None or len(bare) != len(final.window_ids) or not np.all(np.isfinite(bare)):
+        bare = overhead.bare_subject_nll
+        if final is None or len(bare) != len(final.window_ids) or not _summable(bare):
             problems.append("guard_overhead.bare_subject_nll: not one finite value per final-arm window")
     ok = not problems
     return report.add("evidence", ok, "columns aligned, values finite" if ok else problems[0])
