@@ -146,3 +146,30 @@ def test_a_guard_section_of_the_wrong_shape_is_one_line_exit_2(passing, tmp_path
     assert code == 2 and out == "" and not (tmp_path / f"out.{fmt}").exists()
     [line] = err.splitlines()
     assert line.startswith("ERROR [INVARLOCK:E601] certificate cannot be reported:") and f"guards.{guard}.{key}" in line
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_seeded_byte_mutations_render_with_a_banner_or_fail_in_one_line(passing, tmp_path, seed):
+    """Mutated bytes, and the same mutations resealed: a report is written (with a NOT VERIFIED banner unless the
+    bytes decode to the same certificate or were resealed) or refused in one line (exit 2); never exit 1, E999
+    or a traceback."""
+    import random
+
+    from tests.fakes.cli import run_cli
+    from tests.unit.test_verify_fuzz import _mutate, _resealed
+
+    raw, rng = c.to_bytes(passing), random.Random(seed)
+    path, out = tmp_path / "cert.json", tmp_path / "report.md"
+    for _ in range(60):
+        mutated = _mutate(raw, rng)
+        for variant in (mutated, _resealed(mutated)):
+            if variant is None or variant == raw:
+                continue
+            path.write_bytes(variant)
+            code, _, err = run_cli("report", "md", path, "-o", out)
+            assert code in (0, 2) and "E999" not in err and "Traceback" not in err, err
+            if code == 2:
+                assert err.count("\n") == 1 and err.startswith("ERROR [INVARLOCK:E60"), err
+            elif "NOT VERIFIED" not in out.read_text(encoding="utf-8"):
+                # Shown as verified: only a resealed forgery, or bytes that decode to the very same certificate.
+                assert variant != mutated or c.to_bytes(c.from_bytes(variant)) == raw
