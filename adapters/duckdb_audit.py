@@ -122,10 +122,10 @@ class DuckDBAuditQueries:
         return QueryResult(columns=tuple(str(d[0]) for d in description), rows=decoded)
 
     def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[Any], list[tuple[Any, ...]]]:
-        """Execute and fetch under a timer that interrupts the connection when `timeout_s` has passed."""
-        timer = threading.Timer(self.timeout_s, con.interrupt)
-        timer.daemon = True
-        timer.start()
+        """Execute and fetch while a watchdog interrupts the connection once `timeout_s` has passed."""
+        done = threading.Event()
+        watchdog = threading.Thread(target=_interrupt_after, args=(con, self.timeout_s, done), daemon=True)
+        watchdog.start()
         try:
             cursor = con.execute(sql)
             description = cursor.description or []
@@ -139,8 +139,19 @@ class DuckDBAuditQueries:
         except duckdb.Error as exc:
             raise _sql_error(exc) from exc
         finally:
-            timer.cancel()
+            done.set()
+            watchdog.join()
         return description, rows
+
+
+def _interrupt_after(con: duckdb.DuckDBPyConnection, timeout_s: float, done: threading.Event) -> None:
+    """After `timeout_s`, interrupt `con` every 50 ms until `done` is set (one interrupt sent before the query
+    started would be lost)."""
+    if done.wait(timeout_s):
+        return
+    while not done.is_set():
+        con.interrupt()
+        done.wait(0.05)
 
 
 def _seconds(value: float) -> str:
