@@ -119,8 +119,15 @@ def load_verifier(path: Path) -> Ed25519SignatureVerifier:
     return Ed25519SignatureVerifier(key)
 
 
+def _refuse_special(path: Path) -> None:
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise UsageError("E704", f"cannot write key file '{path}': not a regular file", "choose another --out")
+
+
 def _write(path: Path, data: bytes, mode: int, force: bool) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    # --force replaces a regular file only: never a device (fchmod would change /dev/null's mode), a FIFO
+    # (opening it would block) or a symlink (the key would land wherever it points).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | (os.O_TRUNC if force else os.O_EXCL)
     try:
         fd = os.open(path, flags, mode)
     except FileExistsError as exc:
@@ -128,6 +135,8 @@ def _write(path: Path, data: bytes, mode: int, force: bool) -> None:
     except OSError as exc:
         raise UsageError("E704", f"cannot write key file '{path}': {exc.strerror}", "check the directory") from exc
     with os.fdopen(fd, "wb") as out:
+        if not stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+            raise UsageError("E704", f"cannot write key file '{path}': not a regular file", "choose another --out")
         os.fchmod(out.fileno(), mode)  # O_CREAT's mode is masked by the umask and ignored for existing files
         out.write(data)
 
@@ -138,6 +147,8 @@ def generate_keypair(path: Path, *, force: bool = False) -> str:
     existing = [p for p in (path, pub_path) if p.exists() or p.is_symlink()]
     if existing and not force:
         raise UsageError("E703", f"'{existing[0]}' already exists", "choose another --out or pass --force")
+    for target in existing:  # checked for both files before either is written
+        _refuse_special(target)
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -131,3 +131,33 @@ def test_an_output_path_that_cannot_be_written_is_one_line_e608(folder: Path, ar
         _cli(folder, *args, "--events", "ev.duckdb") if args[0] in ("certify", "run") else _cli(folder, *args), "E608"
     )
     assert sorted(p.name for p in folder.rglob("*")) == before  # no staging file, no event store left behind
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "symlink", "fifo as KEY.pub"])
+def test_keygen_force_replaces_regular_files_only(tmp_path: Path, kind: str) -> None:
+    """--force on a FIFO would block, on a device it would chmod the device, through a symlink it would write
+    the private key wherever the link points: each is one line E704 and nothing is written."""
+    key = tmp_path / "key"
+    if kind == "fifo":
+        os.mkfifo(key)
+    elif kind == "directory":
+        key.mkdir()
+    elif kind == "symlink":
+        key.symlink_to(tmp_path / "elsewhere")
+    else:
+        key.write_text("old private key\n", encoding="utf-8")
+        os.mkfifo(public_path(key))
+    done = _cli(tmp_path, "keygen", "--out", str(key), "--force")
+    line = _one_line(done, "E704")
+    assert "not a regular file" in line
+    assert not (tmp_path / "elsewhere").exists()
+    if kind == "fifo as KEY.pub":
+        assert key.read_text(encoding="utf-8") == "old private key\n"
+
+
+def test_keygen_force_still_replaces_an_existing_pair(tmp_path: Path) -> None:
+    generate_keypair(tmp_path / "key")
+    before = (tmp_path / "key").read_bytes()
+    done = _cli(tmp_path, "keygen", "--out", "key", "--force")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "key").read_bytes() != before and (tmp_path / "key").stat().st_mode & 0o777 == 0o600
