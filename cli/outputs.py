@@ -9,13 +9,28 @@ from pathlib import Path
 from invarlock.domain.errors import UsageError
 
 
+def _default_mode() -> int:
+    """The mode a plain `open(path, "w")` would give a new file (mkstemp's own is 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _refuse_special(target: Path, what: str, hint: str) -> None:
+    # The rename would replace the node itself: a device such as /dev/null, a FIFO, or a symlink.
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        kind = "a directory" if target.is_dir() and not target.is_symlink() else "not a regular file"
+        raise UsageError("E608", f"cannot write {what} to '{target}': it is {kind}", hint)
+
+
 def write_atomically(target: Path, content: bytes | str, *, what: str, hint: str = "choose another path") -> None:
     """Write `content` to `target` via a temporary file in the same folder and an atomic rename.
 
     Raises:
-        UsageError: E608 when the folder cannot be created or the file cannot be written (a directory in the
-            way, no permission, a full disk); nothing is left behind.
+        UsageError: E608 when `target` is a directory, device, FIFO or symlink, or the folder cannot be created
+            or the file cannot be written (no permission, a full disk); nothing is left behind.
     """
+    _refuse_special(target, what, hint)
     data = content.encode("utf-8") if isinstance(content, str) else content
     staging: str | None = None
     try:
@@ -23,6 +38,7 @@ def write_atomically(target: Path, content: bytes | str, *, what: str, hint: str
         fd, staging = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            os.fchmod(handle.fileno(), _default_mode())
         os.replace(staging, target)
     except OSError as exc:
         if staging is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,33 @@ def test_keygen_force_still_replaces_an_existing_pair(tmp_path: Path) -> None:
     done = _cli(tmp_path, "keygen", "--out", "key", "--force")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "key").read_bytes() != before and (tmp_path / "key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "device"])
+def test_report_output_never_replaces_a_node_that_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    """The atomic rename would replace the node itself (as root, `-o /dev/null` replaced /dev/null)."""
+    (tmp_path / "cert.json").write_bytes(c.to_bytes(fake_certificate()))
+    out = tmp_path / "out.md"
+    if kind == "fifo":
+        os.mkfifo(out)
+    elif kind == "symlink":
+        out.symlink_to(tmp_path / "elsewhere.md")
+    else:
+        try:
+            os.mknod(out, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a second /dev/null
+        except PermissionError:
+            pytest.skip("creating a device node needs root")
+    before = os.lstat(out)
+    line = _one_line(_cli(tmp_path, "report", "md", "cert.json", "-o", "out.md"), "E608")
+    assert "not a regular file" in line
+    after = os.lstat(out)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino) and not (tmp_path / "elsewhere.md").exists()
+
+
+def test_a_written_report_gets_the_usual_file_mode(tmp_path: Path) -> None:
+    (tmp_path / "cert.json").write_bytes(c.to_bytes(fake_certificate()))
+    done = _cli(tmp_path, "report", "md", "cert.json", "-o", "out.md")
+    assert done.returncode == 0, done.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.md").stat().st_mode) == 0o666 & ~umask
