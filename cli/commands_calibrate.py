@@ -11,11 +11,12 @@ import msgspec
 from invarlock.application.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
 from invarlock.application.calibration_rows import markdown
 from invarlock.application.certify import CertifyOutcome
-from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
 
 from .bootstrap import DEFAULT_EVENTS, build_services
 from .commands_run import write_certificate
 from .config_file import read_yaml
+from .outputs import write_atomically
 from .progress import make_progress
 
 
@@ -42,6 +43,8 @@ def calibrate_cmd(
     Exits 1 when a benign edit fails a guard or gate, or a harmful edit is not flagged by its named guard."""
     chosen = _suite(suite, tier, profile)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():  # found before hours of scoring, not after
+        raise UsageError("E608", f"--out '{out}' exists and is not a directory", "pass a folder to --out")
     svc = build_services(events=events, progress=make_progress(quiet))
 
     def on_case(row: dict[str, Any], outcome: CertifyOutcome) -> None:
@@ -51,11 +54,12 @@ def calibrate_cmd(
 
     rows = run_suite(chosen, svc, on_case)
     found = problems(rows)
-    out.mkdir(parents=True, exist_ok=True)
     document = {"suite": msgspec.to_builtins(chosen), "rows": rows, "problems": found}
-    (out / "calibration.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    write_atomically(out / "calibration.json", text, what="the calibration table", hint="choose another --out")
     header = f"Calibration of {chosen.model.id} at {chosen.tier}/{chosen.profile}"
-    (out / "calibration.md").write_text(markdown(rows, f"### {header}"), encoding="utf-8")
+    md = markdown(rows, f"### {header}")
+    write_atomically(out / "calibration.md", md, what="the calibration table", hint="choose another --out")
     for problem in found:
         click.echo(f"  expectation not met: {problem}", err=True)
     click.echo(f"Calibration table: {out / 'calibration.md'}")

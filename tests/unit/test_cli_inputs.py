@@ -124,12 +124,16 @@ def test_a_config_path_that_is_no_file_says_what_it_is(folder: Path, args: list[
         ),
         (["certify", "--demo", "--cert-out", "cert.json"], "--cert-out 'cert.json' exists and is not a directory"),
         (["run", "--demo", "--export", "cert.json"], "--export 'cert.json' exists and is not a directory"),
+        (["calibrate", "--out", "cert.json"], "--out 'cert.json' exists and is not a directory"),
     ],
 )
 def test_an_output_path_that_cannot_be_written_is_one_line_e608(folder: Path, args: list[str], says: str) -> None:
     before = sorted(p.name for p in folder.rglob("*"))
     assert says in _one_line(
-        _cli(folder, *args, "--events", "ev.duckdb") if args[0] in ("certify", "run") else _cli(folder, *args), "E608"
+        _cli(folder, *args, "--events", "ev.duckdb")
+        if args[0] in ("certify", "run", "calibrate")
+        else _cli(folder, *args),
+        "E608",
     )
     assert sorted(p.name for p in folder.rglob("*")) == before  # no staging file, no event store left behind
 
