@@ -7,7 +7,7 @@ guards' measurements. It is recorded as a stream of its own when an event store 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +17,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
 from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power
 from invarlock.ports.corpus import CorpusResolver
+from invarlock.ports.edits import Edit
 from invarlock.ports.model import LoadedModel, ModelLoader
 from invarlock.ports.store import EventStore
 
@@ -40,11 +41,12 @@ def is_audit_stream(records: list[ev.RecordedEvent]) -> bool:
 
 @dataclass(frozen=True)
 class ReexecutionRequest:
-    """The recipient's models and sample. `sample`: windows per scored arm and matrices per guard (None:
+    """The recipient's models and sample. `subject` None: rebuild the subject from the baseline and the
+    certificate's recorded built-in edit. `sample`: windows per scored arm and matrices per guard (None:
     all). `sample_seed` picks them. `device`: None loads on the certificate's device kind."""
 
     baseline: str
-    subject: str
+    subject: str | None
     sample: int | None
     sample_seed: int
     device: str | None = None
@@ -61,6 +63,7 @@ class ReexecutionDeps:
     new_stream_id: Callable[[], str]
     tool_version: str
     store: EventStore | None = None
+    edits: Mapping[str, Edit] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,13 +105,31 @@ def _batch_size(cert: c.Certificate) -> int | None:
     return size if isinstance(size, int) and size > 0 else None
 
 
-def load_models(cert: c.Certificate, req: ReexecutionRequest, loader: ModelLoader) -> dict[str, LoadedModel]:
-    """Both models on the certificate's device kind (or the requested one), each in its certified dtype."""
+def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> dict[str, LoadedModel]:
+    """Both models on the certificate's device kind (or the requested one), each in its certified dtype;
+    without a subject ref, the baseline again with the recorded edit applied."""
+    edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     out = {}
     for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
         device = req.device or _device_kind(section.device)
-        out[role] = loader.load(ref, adapter="auto", device=device, dtype=section.dtype, batch_size=_batch_size(cert))
+        model = ref or req.baseline
+        out[role] = deps.loader.load(
+            model, adapter="auto", device=device, dtype=section.dtype, batch_size=_batch_size(cert)
+        )
+    if edit is not None:
+        edit.apply(out["subject"], cert.edit.plan or {})
     return out
+
+
+def _recorded_edit(cert: c.Certificate, edits: Mapping[str, Edit]) -> Edit:
+    name = cert.edit.name
+    if name not in edits:
+        raise UsageError(
+            "E200",
+            f"the certificate's subject is not a built-in edit of the baseline (edit: {name})",
+            "pass the subject checkpoint you hold with --subject",
+        )
+    return edits[name]
 
 
 def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> ReexecutionOutcome:
@@ -116,7 +137,7 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     models or other windows proves nothing). Loading errors (UsageError) propagate before anything is
     recorded; a later error is a failed finding (a usage error is recorded, then propagates)."""
     policy = policy_from_dict(cert.policy.resolved)
-    models = load_models(cert, req, deps.loader)
+    models = load_models(cert, req, deps)
     subject = models["subject"].identity()
     diffs = build_differences(
         cert.provenance.environment,
@@ -199,7 +220,7 @@ def _started(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps
         certificate_run_id=cert.run_id,
         certificate_digest=cert.digest,
         baseline_ref=req.baseline,
-        subject_ref=req.subject,
+        subject_ref=req.subject or f"{req.baseline} + {cert.edit.name}",
         sample=req.sample,
         sample_seed=req.sample_seed,
         started_at=deps.clock(),

@@ -108,8 +108,11 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
     from invarlock.adapters.corpus_resolver import LocalCorpusResolver
     from invarlock.adapters.environment import runtime_environment
     from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.adapters.quant_rtn import QuantRTNEdit
+    from invarlock.adapters.weight_edits import DIAGNOSTIC_EDITS
 
     return ReexecutionDeps(
+        edits={e.name: e for e in (QuantRTNEdit(), *DIAGNOSTIC_EDITS)},
         loader=HFModelLoader(),
         corpora=LocalCorpusResolver(),
         environment=runtime_environment,

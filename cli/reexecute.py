@@ -34,7 +34,11 @@ class ReexecutionOptions:
 
 _OPTIONS = (
     click.option("--baseline", default=None, help="re-execution audit: the baseline model you hold (path or hf:ID)"),
-    click.option("--subject", default=None, help="re-execution audit: the subject model you hold (path or hf:ID)"),
+    click.option(
+        "--subject",
+        default=None,
+        help="re-execution audit: the subject you hold (default: the baseline plus the certificate's built-in edit)",
+    ),
     click.option(
         "--sample",
         default=str(REEXECUTION_DEFAULT_SAMPLE),
@@ -81,9 +85,11 @@ def _sample(text: str) -> int | None:
 
 def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
     """The audit request; the default seed comes from os.urandom so the issuer cannot predict the sample."""
-    if options.baseline is None or options.subject is None:
+    if options.baseline is None:
         raise UsageError(
-            "E200", "the re-execution audit needs both --baseline and --subject", "pass the two models you hold"
+            "E200",
+            "the re-execution audit needs --baseline (and --subject unless the certificate records a built-in edit)",
+            "pass the models you hold",
         )
     seed = options.sample_seed if options.sample_seed is not None else int.from_bytes(os.urandom(8), "little") >> 1
     return ReexecutionRequest(

@@ -204,3 +204,12 @@ def test_a_dataset_file_changed_after_issuing_fails_on_the_window_digests(issued
     failed = _failed(result)
     assert list(failed) == ["reexec:windows"], failed
     assert "window digests differ from the rebuilt windows" in failed["reexec:windows"]
+
+
+def test_without_a_subject_the_recorded_int8_edit_rebuilds_the_certified_subject(issued: Issued) -> None:
+    result = invarlock("verify", issued.cert, "--baseline", DEMO, "--sample", "3", "--json", cwd=issued.root)
+    assert result.code == 0, result.stdout + result.stderr
+    checks = _checks(result)
+    assert (
+        checks["reexec:subject_model"]["ok"] and "3 of 8 windows re-scored" in checks["reexec:scores:final"]["detail"]
+    )

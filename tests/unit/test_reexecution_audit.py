@@ -31,6 +31,7 @@ _VE_WEIGHTS = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ff
 def _deps(services: Any, store: Any = None, environment: dict[str, str] | None = None) -> ReexecutionDeps:
     ticks = itertools.count()
     return ReexecutionDeps(
+        edits=getattr(services, "edits", {}),
         loader=services.loader,
         corpora=services.corpora,
         environment=lambda: environment or {"python": "test"},
@@ -182,8 +183,8 @@ def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--baseline", "b"), "needs both --baseline and --subject"),
-        (("--subject", "s"), "needs both --baseline and --subject"),
+        (("--baseline", "b"), "the certificate's subject is not a built-in edit of the baseline (edit: external)"),
+        (("--subject", "s"), "the re-execution audit needs --baseline"),
         (("--baseline", "b", "--subject", "s", "--sample", "0"), "--sample must be a positive number or 'all'"),
         (("--baseline", "b", "--subject", "s", "--sample", "some"), "--sample must be a positive number or 'all'"),
     ],
@@ -196,3 +197,15 @@ def test_audit_options_are_checked_before_any_model_loads(tmp_path, issued, args
     code, out, err = run_cli("verify", cert, *args)
     assert code == 2 and out.count("FAIL") == 1 and "Traceback" not in out + err
     assert err.startswith("ERROR [INVARLOCK:E200]") and message in err and len(err.splitlines()) == 1
+
+
+def test_without_a_subject_ref_the_recorded_built_in_edit_rebuilds_the_subject(services, loader):
+    cert = _ve_certificate(services, loader)
+    request = ReexecutionRequest(baseline="ve_base", subject=None, sample=None, sample_seed=3)
+    outcome = reexecute_certificate(cert, request, _deps(services))
+    assert outcome.ok, _failed(outcome)
+    assert loader.loaded[-2:] == ["ve_base", "ve_base"]
+    plan = dict(cert.edit.plan or {}, factor=0.8)
+    other = msgspec.structs.replace(cert, edit=msgspec.structs.replace(cert.edit, plan=plan))
+    failed = _failed(reexecute_certificate(other, request, _deps(services)))
+    assert list(failed) == ["reexec:subject_model"], "another edit plan gives another subject"
