@@ -59,8 +59,9 @@ def score_findings(audit: ScoreAudit) -> tuple[list[Finding], ScoreTally]:
             continue
         before = len(tally.mismatches)
         chosen = choose_sample(arm.window_ids, audit.sample, audit.seed, f"arm:{name}")
-        _arm(audit, name, arm, chosen, tally)
-        findings.append(_finding(name, len(chosen), len(arm.window_ids), tally.mismatches[before:], audit.exact))
+        largest = _arm(audit, name, arm, chosen, tally)
+        counts = (len(chosen), len(arm.window_ids))
+        findings.append(_finding(name, counts, largest, tally.mismatches[before:], audit.exact))
     overhead, final = audit.cert.guard_overhead, audit.cert.evidence.final
     if overhead is not None and final is not None:
         findings.append(_bare(audit, overhead, final, tally))
@@ -90,7 +91,8 @@ def _bare(audit: ScoreAudit, overhead: c.GuardOverhead, final: c.ArmEvidence, ta
     return "reexec:scores:bare", True, f"{len(chosen)} final windows re-scored without the guard repairs, agree"
 
 
-def _finding(arm: str, chosen: int, total: int, mismatches: list[str], exact: bool) -> Finding:
+def _finding(arm: str, counts: tuple[int, int], largest: float, mismatches: list[str], exact: bool) -> Finding:
+    chosen, total = counts
     if mismatches:
         more = f" and {len(mismatches) - SHOWN} more" if len(mismatches) > SHOWN else ""
         return (
@@ -98,14 +100,16 @@ def _finding(arm: str, chosen: int, total: int, mismatches: list[str], exact: bo
             False,
             f"{len(mismatches)} of {chosen} re-scored windows differ: {'; '.join(mismatches[:SHOWN])}{more}",
         )
-    how = "bit for bit" if exact else "within tolerance"
+    how = "bit for bit" if exact else f"within tolerance, largest relative difference {largest:.3g}"
     return f"reexec:scores:{arm}", True, f"{chosen} of {total} windows re-scored by both models, NLL sums agree {how}"
 
 
-def _arm(audit: ScoreAudit, name: str, arm: c.ArmEvidence, chosen: list[int], tally: ScoreTally) -> None:
+def _arm(audit: ScoreAudit, name: str, arm: c.ArmEvidence, chosen: list[int], tally: ScoreTally) -> float:
+    """Re-score `chosen` with both models, record each window; the arm's largest relative difference."""
     windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in chosen]
     base, subj = _scores(audit.models["baseline"], windows), _scores(audit.models["subject"], windows)
     at = {wid: k for k, wid in enumerate(arm.window_ids)}
+    largest = 0.0
     for wid in chosen:
         k = at[wid]
         stated = {"baseline": arm.baseline_nll[k], "subject": arm.subject_nll[k]}
@@ -121,8 +125,10 @@ def _arm(audit: ScoreAudit, name: str, arm: c.ArmEvidence, chosen: list[int], ta
         if wrong:
             tally.mismatches.append(f"{name} window {wid}: {', '.join(wrong)} (relative difference {diff:.3g})")
         tally.checked += 1
-        tally.max_rel_diff = max(tally.max_rel_diff, diff)
+        largest = max(largest, diff)
         audit.record(_rechecked(name, arm, k, now, diff, not wrong))
+    tally.max_rel_diff = max(tally.max_rel_diff, largest)
+    return largest
 
 
 def _rechecked(name: str, arm: c.ArmEvidence, k: int, now: dict[str, float], diff: float, ok: bool) -> ev.Event:

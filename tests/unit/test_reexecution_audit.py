@@ -141,6 +141,8 @@ def test_another_build_compares_within_tolerance_and_says_so(services, issued):
     assert outcome.ok, _failed(outcome)
     build = next(d for n, _, d in outcome.findings if n == "reexec:build")
     assert "within 0.0001 relative" in build and "python test -> other" in build
+    final = next(d for n, _, d in outcome.findings if n == "reexec:scores:final")
+    assert final.endswith("agree within tolerance, largest relative difference 0")
 
 
 def _ve_certificate(services: Any, loader: Any) -> c.Certificate:
@@ -209,3 +211,13 @@ def test_without_a_subject_ref_the_recorded_built_in_edit_rebuilds_the_subject(s
     other = msgspec.structs.replace(cert, edit=msgspec.structs.replace(cert.edit, plan=plan))
     failed = _failed(reexecute_certificate(other, request, _deps(services)))
     assert list(failed) == ["reexec:subject_model"], "another edit plan gives another subject"
+
+
+def test_the_tolerance_rule_exact_on_the_same_build_relative_bound_across_builds(services, store, issued):
+    cert = issued.certificate
+    nudged = _forged(store, issued.run_id, cert.issued_at, 1.00001)  # 1e-5: below the cross-build bound
+    assert set(_failed(_audit(nudged, services, sample=3))) == {"reexec:scores:preview", "reexec:scores:final"}
+    other_build = {"python": "test", "torch": "another build"}
+    assert _audit(nudged, services, sample=3, environment=other_build).ok
+    scaled = _forged(store, issued.run_id, cert.issued_at, 1.001)
+    assert not _audit(scaled, services, sample=3, environment=other_build).ok
