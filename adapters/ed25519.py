@@ -119,8 +119,19 @@ def load_verifier(path: Path) -> Ed25519SignatureVerifier:
     return Ed25519SignatureVerifier(key)
 
 
+def _existing(path: Path) -> os.stat_result | None:
+    """lstat of a keygen target, None when nothing is there; E704 when the path itself is unusable."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError("E704", f"cannot write key file '{path}': {exc.strerror}", "check the --out path") from exc
+
+
 def _refuse_special(path: Path) -> None:
-    if path.is_symlink() or (path.exists() and not path.is_file()):
+    node = _existing(path)
+    if node is not None and not stat.S_ISREG(node.st_mode):
         raise UsageError("E704", f"cannot write key file '{path}': not a regular file", "choose another --out")
 
 
@@ -144,7 +155,7 @@ def _write(path: Path, data: bytes, mode: int, force: bool) -> None:
 def generate_keypair(path: Path, *, force: bool = False) -> str:
     """Write a new private key to `path` (0600) and its public key to `path.pub`; return the fingerprint."""
     pub_path = public_path(path)
-    existing = [p for p in (path, pub_path) if p.exists() or p.is_symlink()]
+    existing = [p for p in (path, pub_path) if _existing(p) is not None]
     if existing and not force:
         raise UsageError("E703", f"'{existing[0]}' already exists", "choose another --out or pass --force")
     for target in existing:  # checked for both files before either is written

@@ -11,12 +11,12 @@ import msgspec
 from invarlock.application.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
 from invarlock.application.calibration_rows import markdown
 from invarlock.application.certify import CertifyOutcome
-from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK
 
 from .bootstrap import DEFAULT_EVENTS, build_services
 from .commands_run import write_certificate
 from .config_file import read_yaml
-from .outputs import write_atomically
+from .outputs import require_folder, write_atomically
 from .progress import make_progress
 
 
@@ -43,8 +43,7 @@ def calibrate_cmd(
     Exits 1 when a benign edit fails a guard or gate, or a harmful edit is not flagged by its named guard."""
     chosen = _suite(suite, tier, profile)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():  # found before hours of scoring, not after
-        raise UsageError("E608", f"--out '{out}' exists and is not a directory", "pass a folder to --out")
+    require_folder(out_dir, "--out")  # found before hours of scoring, not after
     svc = build_services(events=events, progress=make_progress(quiet))
 
     def on_case(row: dict[str, Any], outcome: CertifyOutcome) -> None:

@@ -15,7 +15,7 @@ from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
 
 from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
 from .config_file import load_config, read_yaml
-from .outputs import write_atomically
+from .outputs import require_folder, write_atomically
 from .progress import make_progress
 
 DEMO_EDIT = EditConfig(name="quant_rtn", plan={"bits": 8, "scope": "all"})
@@ -72,11 +72,9 @@ def _execute(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: di
 
 def _services(opts: dict[str, Any]) -> Any:
     signer = load_signer(opts["sign_key"]) if opts.get("sign_key") else None  # a bad key fails before the run
-    for option in ("cert_out", "export_dir"):  # a file where a folder belongs fails before the run too
-        folder = opts.get(option)
-        if folder and Path(folder).exists() and not Path(folder).is_dir():
-            flag = "--cert-out" if option == "cert_out" else "--export"
-            raise UsageError("E608", f"{flag} '{folder}' exists and is not a directory", f"pass a folder to {flag}")
+    for option, flag in (("cert_out", "--cert-out"), ("export_dir", "--export")):  # fail before the run, too
+        if opts.get(option):
+            require_folder(opts[option], flag)
     progress = make_progress(opts["quiet"] or opts["as_json"])
     return build_services(events=opts["events"], progress=progress, signer=signer)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -16,11 +17,35 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+def _node(path: Path, what: str, hint: str) -> os.stat_result | None:
+    """lstat of `path`, None when nothing is there; E608 when the path itself is unusable (too long, ...)."""
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise UsageError("E608", f"cannot write {what} to '{path}': {exc.strerror}", hint) from exc
+
+
 def _refuse_special(target: Path, what: str, hint: str) -> None:
     # The rename would replace the node itself: a device such as /dev/null, a FIFO, or a symlink.
-    if target.is_symlink() or (target.exists() and not target.is_file()):
-        kind = "a directory" if target.is_dir() and not target.is_symlink() else "not a regular file"
+    node = _node(target, what, hint)
+    if node is not None and not stat.S_ISREG(node.st_mode):
+        kind = "a directory" if stat.S_ISDIR(node.st_mode) else "not a regular file"
         raise UsageError("E608", f"cannot write {what} to '{target}': it is {kind}", hint)
+
+
+def require_folder(path: str, flag: str) -> None:
+    """E608 unless `path` is an existing directory or nothing yet: checked before a run, not after it."""
+    hint = f"pass a folder to {flag}"
+    try:
+        node = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # a file where a parent folder belongs, a name too long, ...
+        raise UsageError("E608", f"{flag} '{path}' cannot be used as a folder: {exc.strerror}", hint) from exc
+    if not stat.S_ISDIR(node.st_mode):
+        raise UsageError("E608", f"{flag} '{path}' exists and is not a directory", hint)
 
 
 def write_atomically(target: Path, content: bytes | str, *, what: str, hint: str = "choose another path") -> None:

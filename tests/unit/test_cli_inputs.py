@@ -196,3 +196,26 @@ def test_a_written_report_gets_the_usual_file_mode(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "out.md").stat().st_mode) == 0o666 & ~umask
+
+
+LONG = "x" * 300  # longer than any file name the file system accepts (ENAMETOOLONG)
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["verify", LONG], "E600"),
+        (["verify", "cert.json", "--pubkey", LONG], "E701"),
+        (["report", "md", "cert.json", "-o", LONG], "E608"),
+        (["keygen", "--out", LONG], "E704"),
+        (["keygen", "--out", LONG, "--force"], "E704"),
+        (["runs", "--events", LONG], "E501"),
+        (["audit", "--sql", "SELECT 1", "--events", LONG], "E501"),
+        (["run", "-c", LONG], "E201"),
+        (["certify", "--demo", "--cert-out", LONG, "--events", "ev.duckdb"], "E608"),
+        (["calibrate", "--out", LONG, "--events", "ev.duckdb"], "E608"),
+    ],
+)
+def test_a_file_name_too_long_is_one_line_never_e999(folder: Path, args: list[str], code: str) -> None:
+    assert "File name too long" in _one_line(_cli(folder, *args), code)
+    assert not (folder / "ev.duckdb").exists()
