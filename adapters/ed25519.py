@@ -154,6 +154,8 @@ def _write(path: Path, data: bytes, mode: int, force: bool) -> None:
 
 def generate_keypair(path: Path, *, force: bool = False) -> str:
     """Write a new private key to `path` (0600) and its public key to `path.pub`; return the fingerprint."""
+    if not path.name:  # "" or "/": there is no file name to add `.pub` to
+        raise UsageError("E704", f"cannot write key file '{path}': it names no file", "pass a file name to --out")
     pub_path = public_path(path)
     existing = [p for p in (path, pub_path) if _existing(p) is not None]
     if existing and not force:

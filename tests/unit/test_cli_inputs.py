@@ -219,3 +219,8 @@ LONG = "x" * 300  # longer than any file name the file system accepts (ENAMETOOL
 def test_a_file_name_too_long_is_one_line_never_e999(folder: Path, args: list[str], code: str) -> None:
     assert "File name too long" in _one_line(_cli(folder, *args), code)
     assert not (folder / "ev.duckdb").exists()
+
+
+@pytest.mark.parametrize("out", ["", "/"])
+def test_keygen_out_naming_no_file_is_one_line(folder: Path, out: str) -> None:
+    assert "it names no file" in _one_line(_cli(folder, "keygen", "--out", out, "--force"), "E704")
