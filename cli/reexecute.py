@@ -109,6 +109,11 @@ def audit_certificate(
     if not options.requested:
         return
     request = request_of(options)
+    # `certify` records its subject's edit as "external" (domain/build.py); checked before adapters import torch
+    if request.subject is None and cert.edit.name == "external":
+        raise UsageError(
+            "E200", "this certificate's subject is an external checkpoint (no recorded edit)", "pass it with --subject"
+        )
     outcome = reexecute_certificate(cert, request, build_reexecution_deps(events))
     for name, ok, detail in outcome.findings:
         add(name, ok, detail)

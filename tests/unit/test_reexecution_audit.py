@@ -185,7 +185,7 @@ def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--baseline", "b"), "the certificate's subject is not a built-in edit of the baseline (edit: external)"),
+        (("--baseline", "b"), "this certificate's subject is an external checkpoint (no recorded edit)"),
         (("--subject", "s"), "the re-execution audit needs --baseline"),
         (("--baseline", "b", "--subject", "s", "--sample", "0"), "--sample must be a positive number or 'all'"),
         (("--baseline", "b", "--subject", "s", "--sample", "some"), "--sample must be a positive number or 'all'"),
