@@ -19,6 +19,7 @@ from invarlock.ports.model import LoadedModel
 
 from .guard_chain import _measure
 from .reexecute_inputs import Finding
+from .verify_report import MALFORMED
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
 
@@ -70,10 +71,13 @@ def guard_findings(audit: GuardAudit) -> tuple[list[Finding], int]:
         repairs = repairs_before(audit.cert, order, position)
         audit.models["subject"].scale_weights(repairs)
         tally = Tally()
-        if name == "variance":
-            _variance(audit, section.get("measurements", {}), tally)
-        else:
-            _matrices(audit, name, section.get("measurements", {}).get("matrices", []), repairs, tally)
+        try:
+            if name == "variance":
+                _variance(audit, section.get("measurements", {}), tally)
+            else:
+                _matrices(audit, name, section.get("measurements", {}).get("matrices", []), repairs, tally)
+        except MALFORMED as exc:  # measurements are free-form JSON; plain verify names the malformed section
+            tally.mismatches.append(f"the recorded measurements cannot be read ({type(exc).__name__}: {exc})")
         findings.append(_finding(name, tally))
         checked += tally.checked
     audit.models["subject"].scale_weights(repairs_before(audit.cert, order, len(order)))

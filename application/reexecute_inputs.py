@@ -70,9 +70,7 @@ def rebuild_windows(
     tok = baseline.tokenizer()
     stream = token_stream(corpus, tok)
     cut = cut_windows(stream, ds.seq_len, ds.effective_stride)
-    mismatched = [
-        e for e in cert.evidence.plan if e.window_id >= len(cut) or window_digest(cut[e.window_id]) != e.digest
-    ]
+    mismatched = [e for e in cert.evidence.plan if not 0 <= e.window_id < len(cut) or _digest(cut, e) != e.digest]
     if mismatched:
         named = ", ".join(f"{e.arm} window {e.window_id}" for e in mismatched[:SHOWN])
         more = f" and {len(mismatched) - SHOWN} more" if len(mismatched) > SHOWN else ""
@@ -80,7 +78,16 @@ def rebuild_windows(
         detail = f"{len(mismatched)} of {total} window digests differ from the rebuilt windows: {named}{more}"
         return RebuiltWindows({}, [("reexec:windows", False, detail)])
     rows = {e.window_id: cut[e.window_id] for e in cert.evidence.plan}
+    unplanned = [
+        i for arm in (cert.evidence.preview, cert.evidence.final) if arm for i in arm.window_ids if i not in rows
+    ]
+    if unplanned:
+        return RebuiltWindows({}, [("reexec:windows", False, f"evidence windows not in the plan: {unplanned[:SHOWN]}")])
     return RebuiltWindows(rows, [_plan_finding(cert, policy, ds, stream, tok.digest())])
+
+
+def _digest(cut: np.ndarray, entry: c.PlanEntry) -> str:
+    return window_digest(cut[entry.window_id])
 
 
 def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream: np.ndarray, tok: str) -> Finding:

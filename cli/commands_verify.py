@@ -109,7 +109,7 @@ def verify_cmd(
             raw=raw,
             max_replicates=max_replicates,
         )
-        audit_certificate(cert, reexecution, events, report.add)
+        audit_certificate(cert, reexecution, events, report)
     except UsageError as exc:
         report.add("schema" if exc.code == "E601" else "input", False, exc.message)
         _emit(report, as_json, exc)

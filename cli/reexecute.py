@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 from invarlock.application.reexecute import ReexecutionRequest, reexecute_certificate
+from invarlock.application.verify_report import VerifyReport
 from invarlock.domain import certificate as c
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import EXIT_INTEGRITY, UsageError
 from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE
 
 from .bootstrap import build_reexecution_deps
@@ -102,10 +103,11 @@ def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
 
 
 def audit_certificate(
-    cert: c.Certificate, options: ReexecutionOptions, events: str | None, add: Callable[[str, bool, str], object]
+    cert: c.Certificate, options: ReexecutionOptions, events: str | None, report: VerifyReport
 ) -> None:
-    """Run the audit when model refs were given and pass each finding to `add(name, ok, detail)`.
-    With `events`, the audit is recorded as a stream of its own (the file is opened for writing)."""
+    """Run the audit when model refs were given and add each finding to `report`; a certificate that already
+    failed an integrity check is not re-executed. With `events`, the audit is recorded as a stream of its
+    own (the file is opened for writing)."""
     if not options.requested:
         return
     request = request_of(options)
@@ -114,8 +116,11 @@ def audit_certificate(
         raise UsageError(
             "E200", "this certificate's subject is an external checkpoint (no recorded edit)", "pass it with --subject"
         )
+    if report.exit_code == EXIT_INTEGRITY:
+        report.add("reexec", False, "not run: the certificate already fails plain verification (see above)")
+        return
     outcome = reexecute_certificate(cert, request, build_reexecution_deps(events))
     for name, ok, detail in outcome.findings:
-        add(name, ok, detail)
+        report.add(name, ok, detail)
     if outcome.stream_id is not None:
-        add("reexec:recorded", True, f"audit recorded as stream {outcome.stream_id} in {events}")
+        report.add("reexec:recorded", True, f"audit recorded as stream {outcome.stream_id} in {events}")

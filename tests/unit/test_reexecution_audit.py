@@ -5,6 +5,7 @@ naming the window, model or matrix; guard repairs are re-applied before re-scori
 from __future__ import annotations
 
 import itertools
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -221,3 +222,31 @@ def test_the_tolerance_rule_exact_on_the_same_build_relative_bound_across_builds
     assert _audit(nudged, services, sample=3, environment=other_build).ok
     scaled = _forged(store, issued.run_id, cert.issued_at, 1.001)
     assert not _audit(scaled, services, sample=3, environment=other_build).ok
+
+
+def test_a_certificate_failing_plain_verify_is_not_re_executed(tmp_path, issued):
+    from tests.fakes.cli import run_cli
+
+    data = msgspec.to_builtins(issued.certificate)
+    data["evidence"]["final"]["subject_nll"][0] *= 1.001  # not resealed: the digest check fails
+    cert = tmp_path / "tampered.json"
+    cert.write_bytes(c.to_bytes(msgspec.convert(data, c.Certificate)))
+    code, out, _ = run_cli("verify", cert, "--baseline", "no/such/model", "--subject", "none/either", "--json")
+    checks = {check["name"]: check for check in json.loads(out)["checks"]}
+    assert code == 3 and not checks["digest"]["ok"]
+    assert checks["reexec"]["detail"].startswith("not run: the certificate already fails plain verification")
+
+
+def test_malformed_measurements_or_unplanned_evidence_fail_a_check_instead_of_crashing(services, loader):
+    cert = _ve_certificate(services, loader)
+    request = ReexecutionRequest(baseline="ve_base", subject="ve_shrunk", sample=None, sample_seed=3)
+    guards = msgspec.to_builtins(cert.guards)
+    guards["rmt"]["measurements"]["matrices"][0] = {"oops": 1}
+    failed = _failed(reexecute_certificate(msgspec.structs.replace(cert, guards=guards), request, _deps(services)))
+    assert list(failed) == ["reexec:guard:rmt"] and "cannot be read (KeyError" in failed["reexec:guard:rmt"]
+    final = msgspec.structs.replace(cert.evidence.final, window_ids=[10**6, *cert.evidence.final.window_ids[1:]])
+    moved = msgspec.structs.replace(cert, evidence=msgspec.structs.replace(cert.evidence, final=final))
+    failed = _failed(reexecute_certificate(moved, request, _deps(services)))
+    assert (
+        list(failed) == ["reexec:windows"] and "evidence windows not in the plan: [1000000]" in failed["reexec:windows"]
+    )
