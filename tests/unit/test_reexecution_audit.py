@@ -21,6 +21,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.analysis import arm_metric
 from invarlock.domain.build import arm_evidence, build_certificate
+from invarlock.domain.errors import InvarlockError
 from invarlock.domain.run import replay
 
 from tests.fakes.models import FakeCorpora, FakeModel, words
@@ -250,3 +251,20 @@ def test_malformed_measurements_or_unplanned_evidence_fail_a_check_instead_of_cr
     assert (
         list(failed) == ["reexec:windows"] and "evidence windows not in the plan: [1000000]" in failed["reexec:windows"]
     )
+
+
+def test_audit_events_round_trip_through_the_codec_and_are_out_of_place_in_a_run(services, store, issued):
+    _audit(issued.certificate, services, sample=2, store=store)
+    records = store.read("audit-1")
+    assert {r.type for r in records} == {
+        "reexecution_started",
+        "matrix_rechecked",
+        "window_rechecked",
+        "reexecution_finished",
+    }
+    for r in records:
+        event = ev.decode_event(r.type, r.version, r.payload)
+        assert ev.encode_event(event) == (r.type, r.version, r.payload)
+    run = [ev.decode_event(r.type, r.version, r.payload) for r in store.read(issued.run_id)]
+    with pytest.raises(InvarlockError, match="out of place"):
+        replay([*run[:4], ev.decode_event(records[1].type, records[1].version, records[1].payload)])
