@@ -54,22 +54,31 @@ def _write_corpus(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def issued(tmp_path_factory: pytest.TempPathFactory) -> Issued:
-    """`invarlock run` of the int8 edit on a local text file, with the certified subject exported."""
+    """`invarlock run` of the int8 edit on a local text file, with the certified subject exported (the guards
+    repair nothing on int8, so the export is the fingerprinted subject)."""
     root = tmp_path_factory.mktemp("reexec")
     _write_corpus(root / "corpus.txt")
     config = write_config(
         root / "int8.yaml",
-        dataset={"provider": "text", "path": "corpus.txt", "seq_len": 128, "preview_n": 4, "final_n": 8,
-                 "calibration_n": 0, "seed": 7},
+        dataset={
+            "provider": "text",
+            "path": "corpus.txt",
+            "seq_len": 128,
+            "preview_n": 4,
+            "final_n": 8,
+            "calibration_n": 8,
+            "seed": 7,
+        },
         edit={"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}},
-        guards={"order": ["invariants", "spectral", "rmt", "invariants"]},
-    )  # fmt: skip
+    )  # fmt: skip  (the default guard chain: invariants, spectral, rmt, variance, invariants)
     result = invarlock(
         "run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--export", "subject", "--quiet", cwd=root
     )
     assert result.code == 0, result.stdout + result.stderr
     cert = root / "out" / "evaluation.cert.json"
-    run_id = json.loads(cert.read_bytes())["run_id"]
+    data = json.loads(cert.read_bytes())
+    assert data["guards"]["variance"]["applied"] == {} and data["guard_overhead"] is None, "no repair to undo"
+    run_id = data["run_id"]
     return Issued(root, cert, root / "ev.duckdb", root / "subject", run_id)
 
 
@@ -126,10 +135,13 @@ def test_a_genuine_certificate_passes_the_audit_and_is_recorded_as_its_own_strea
     checks = _checks(result)
     assert "bit for bit" in checks["reexec:build"]["detail"]
     for name in ("reexec:baseline_model", "reexec:subject_model", "reexec:windows", "reexec:scores:preview",
-                 "reexec:scores:final", "reexec:guard:spectral", "reexec:guard:rmt"):  # fmt: skip
+                 "reexec:scores:final", "reexec:guard:spectral", "reexec:guard:rmt",
+                 "reexec:guard:variance"):  # fmt: skip
         assert checks[name]["ok"], checks[name]
+    assert "all 20 planned windows rebuilt" in checks["reexec:windows"]["detail"]  # calibration arm included
     assert "4 of 4 windows re-scored" in checks["reexec:scores:preview"]["detail"]
     assert "16 matrices re-measured" in checks["reexec:guard:rmt"]["detail"]
+    assert "16 taps re-measured" in checks["reexec:guard:variance"]["detail"]  # of the 30 FFN outputs int8 changed
     assert "f = 1%: 3.9%" in checks["reexec:sample"]["detail"]  # 1 - 0.99^4: the smallest arm has 4 windows
     sql = (
         "SELECT s.certificate_run_id, s.sample_seed, s.exact, f.ok, f.windows_rechecked FROM reexecution_started s "
