@@ -225,3 +225,29 @@ def test_without_a_subject_the_recorded_int8_edit_rebuilds_the_certified_subject
     assert (
         checks["reexec:subject_model"]["ok"] and "3 of 8 windows re-scored" in checks["reexec:scores:final"]["detail"]
     )
+
+
+def test_a_run_whose_variance_guard_repaired_the_subject_audits_bit_for_bit_with_sample_all(issued: Issued) -> None:
+    """The scale_weight edit that VE repairs: the audit re-applies the recorded edit and the recorded repair,
+    re-measures all 211 matrices and re-scores every window, repaired and bare."""
+    root = issued.root / "repaired"
+    root.mkdir()
+    shutil.copyfile(issued.root / "corpus.txt", root / "corpus.txt")
+    down = "model.layers.29.mlp.down_proj.weight"
+    config = write_config(
+        root / "down.yaml",
+        dataset={"provider": "text", "path": "corpus.txt", "seq_len": 128, "preview_n": 4, "final_n": 8, "seed": 7},
+        edit={"name": "scale_weight", "plan": {"weight": down, "factor": 0.9}},
+    )
+    run = invarlock("run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=root)
+    assert run.code == 0, run.stdout + run.stderr
+    cert = root / "out" / "evaluation.cert.json"
+    assert list(json.loads(cert.read_bytes())["guards"]["variance"]["applied"]) == [down]
+    result = invarlock("verify", cert, "--baseline", DEMO, "--sample", "all", "--json", cwd=root)
+    assert result.code == 0, result.stdout + result.stderr
+    checks = _checks(result)
+    assert "211 matrices re-measured, largest relative difference 0" in checks["reexec:guard:rmt"]["detail"]
+    assert checks["reexec:scores:bare"]["detail"] == "8 final windows re-scored without the guard repairs, agree"
+    assert (
+        "8 of 8 windows re-scored by both models, NLL sums agree bit for bit" in checks["reexec:scores:final"]["detail"]
+    )
