@@ -31,7 +31,31 @@ def plan(
     """The WindowsPlanned event and the token rows of every planned window."""
     info = corpus.info()
     stream = token_stream(corpus, tokenizer)
-    digest = dataset_digest(stream, info.provider, info.split, tokenizer.digest())
+    return plan_stream(
+        stream,
+        cfg,
+        provider=info.provider,
+        split=info.split,
+        source=info.source,
+        licence=info.licence,
+        tokenizer_sha=tokenizer.digest(),
+        allow_fewer=allow_fewer,
+    )
+
+
+def plan_stream(
+    stream: np.ndarray,
+    cfg: DatasetConfig,
+    *,
+    provider: str,
+    split: str,
+    source: str,
+    licence: str,
+    tokenizer_sha: str,
+    allow_fewer: bool,
+) -> tuple[ev.WindowsPlanned, dict[int, np.ndarray]]:
+    """Plan the windows of an already tokenized stream (certify and the re-execution audit share this)."""
+    digest = dataset_digest(stream, provider, split, tokenizer_sha)
     counts = ArmCounts(preview=cfg.preview_n, final=cfg.final_n, calibration=cfg.calibration_n)
     wplan, rows = plan_windows(
         stream,
@@ -42,9 +66,7 @@ def plan(
         dataset=digest,
         allow_fewer=allow_fewer,
     )
-    return planned_event(
-        wplan, info.provider, info.split, info.source, info.licence, tokenizer.digest(), len(stream)
-    ), rows
+    return planned_event(wplan, provider, split, source, licence, tokenizer_sha, len(stream)), rows
 
 
 def planned_event(

@@ -10,12 +10,12 @@ import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.policy import Policy
-from invarlock.domain.windows import ArmCounts, cut_windows, dataset_digest, plan_windows, window_digest
+from invarlock.domain.windows import cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.model import LoadedModel
 
 from .config import DatasetConfig
-from .planning import token_stream
+from .planning import plan_stream, token_stream
 
 Finding = tuple[str, bool, str]
 SHOWN = 5  # mismatching windows named in one line
@@ -92,22 +92,22 @@ def _digest(cut: np.ndarray, entry: c.PlanEntry) -> str:
 
 def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream: np.ndarray, tok: str) -> Finding:
     info = cert.dataset
-    digest = dataset_digest(stream, info.provider, info.split, tok)
-    counts = ArmCounts(preview=ds.preview_n, final=ds.final_n, calibration=ds.calibration_n)
     try:
-        plan, _ = plan_windows(
+        planned, _ = plan_stream(
             stream,
-            seq_len=ds.seq_len,
-            stride=ds.effective_stride,
-            counts=counts,
-            seed=ds.seed,
-            dataset=digest,
+            ds,
+            provider=info.provider,
+            split=info.split,
+            source=info.source,
+            licence=info.licence,
+            tokenizer_sha=tok,
             allow_fewer=not policy.enforce_floors,
         )
     except InvarlockError as exc:
         return "reexec:windows", False, f"the windows cannot be planned again: {exc.message}"
-    rebuilt = [(w.window_id, w.arm, w.digest) for w in plan.windows]
+    rebuilt = list(zip(planned.window_ids, planned.arms, planned.window_digests, strict=True))
     stated = [(e.window_id, e.arm, e.digest) for e in cert.evidence.plan]
+    digest = planned.dataset_digest
     problems = [
         what
         for what, ok in (
@@ -117,7 +117,7 @@ def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream
             ),
             (f"tokenizer {_short(tok)} != the dataset's {_short(info.tokenizer_sha256)}", tok == info.tokenizer_sha256),
             ("the rebuilt plan assigns other windows or arms", rebuilt == stated),
-            ("the rebuilt plan digest differs", plan.plan_digest == info.window_plan_digest),
+            ("the rebuilt plan digest differs", planned.plan_digest == info.window_plan_digest),
         )
         if not ok
     ]
