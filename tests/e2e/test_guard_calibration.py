@@ -71,6 +71,9 @@ def test_identical_subject_every_guard_silent_all_flags_true(calibration: Calibr
     assert cert["guards"]["variance"]["summary"]["taps"] == 0  # no FFN output changed: nothing to tap
     flags = dict(cert["validation"])
     assert flags.pop("catastrophe") is False and flags.pop("guard_overhead_acceptable") == "not_applicable"
+    floors = {name: flags.pop(name) for name in ("window_floor_met", "token_floor_met", "ci_not_approximate")}
+    dev = cert["policy"]["resolved"]["profile"] == "dev"  # the floors are gated under ci/release only
+    assert set(floors.values()) == ({"not_applicable"} if dev else {True}), floors
     assert all(v is True for v in flags.values()), flags
 
 
