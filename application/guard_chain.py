@@ -111,9 +111,9 @@ def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, 
         for base, subj in pairs(ctx):  # in model order; repaired matrices were dropped from the cache
             cached = ctx.measures.get(base.name)
             if cached is None:
-                m_b = _measure(base.array, ctx.policy)
+                m_b = measure_matrix(base.array, ctx.policy)
                 same = np.array_equal(base.array, subj.array)
-                cached = (base.family, m_b, m_b if same else _measure(subj.array, ctx.policy))
+                cached = (base.family, m_b, m_b if same else measure_matrix(subj.array, ctx.policy))
             measures[base.name] = cached
         ctx.measures = measures
     if not ctx.measures:
@@ -121,7 +121,8 @@ def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, 
     return [(name, fam, b, s) for name, (fam, b, s) in ctx.measures.items()]
 
 
-def _measure(array: np.ndarray, policy: Policy) -> MatrixMeasure:
+def measure_matrix(array: np.ndarray, policy: Policy) -> MatrixMeasure:
+    """One weight matrix measured with the policy's spectral and RMT settings (certify and the audit share it)."""
     spectral, rmt_ = policy.guards["spectral"], policy.guards["rmt"]
     return measure(
         array,

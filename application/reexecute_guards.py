@@ -17,7 +17,7 @@ from invarlock.domain.reexecution import choose_sample, compare_tree
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import LoadedModel
 
-from .guard_chain import _measure
+from .guard_chain import measure_matrix
 from .reexecute_inputs import Finding
 from .verify_report import MALFORMED
 
@@ -117,8 +117,8 @@ def _measures(
     """Both sides' measurement, once per matrix and subject scale (spectral and RMT share it, as in certify)."""
     key = (name, scale)
     if key not in audit.measured:
-        m_b = _measure(base, audit.policy)
-        audit.measured[key] = (m_b, m_b if np.array_equal(base, subj) else _measure(subj, audit.policy))
+        m_b = measure_matrix(base, audit.policy)
+        audit.measured[key] = (m_b, m_b if np.array_equal(base, subj) else measure_matrix(subj, audit.policy))
     return audit.measured[key]
 
 
