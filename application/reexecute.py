@@ -21,9 +21,9 @@ from invarlock.ports.edits import Edit
 from invarlock.ports.model import LoadedModel, ModelLoader
 from invarlock.ports.store import EventStore
 
-from .reexecute_guards import GuardAudit, guard_findings, repairs_before
-from .reexecute_inputs import Finding, identity_findings, rebuild_windows
-from .reexecute_scores import ScoreAudit, score_findings
+from .reexecute_guards import guard_findings, repairs_before
+from .reexecute_inputs import AuditContext, Finding, identity_findings, rebuild_windows
+from .reexecute_scores import score_findings
 
 AUDIT_EVENT_TYPES = frozenset({"reexecution_started", "window_rechecked", "matrix_rechecked", "reexecution_finished"})
 
@@ -185,16 +185,13 @@ def _steps(
     if not rebuilt.ok:
         return
     rows: dict[int, np.ndarray] = rebuilt.rows
-    guards = GuardAudit(
+    audit = AuditContext(
         cert, policy, models, rows, req.sample, req.sample_seed, exact, REEXECUTION_REL_TOL, stream.record
     )
-    found, outcome.matrices = guard_findings(guards)
+    found, outcome.matrices = guard_findings(audit)
     outcome.findings += found
     repairs = repairs_before(cert, list(policy.guard_order), len(policy.guard_order))
-    scores = ScoreAudit(
-        cert, models, rows, req.sample, req.sample_seed, exact, REEXECUTION_REL_TOL, stream.record, repairs
-    )
-    findings, tally = score_findings(scores)
+    findings, tally = score_findings(audit, repairs)
     outcome.findings += findings
     outcome.windows, outcome.max_rel_diff = tally.checked, tally.max_rel_diff
 

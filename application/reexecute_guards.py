@@ -3,8 +3,7 @@ the subject as it was when that guard ran (after the repairs of the guards befor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,41 +11,14 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.guards import chain, rmt, spectral
 from invarlock.domain.guards.spectrum import MatrixMeasure
-from invarlock.domain.policy import Policy
 from invarlock.domain.reexecution import choose_sample, compare_tree
 from invarlock.domain.windows import TokenWindow
-from invarlock.ports.model import LoadedModel
 
 from .guard_chain import measure_matrix
-from .reexecute_inputs import Finding
+from .reexecute_inputs import AuditContext, Finding, Tally
 from .verify_report import MALFORMED
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
-
-
-@dataclass
-class Tally:
-    """What the guard step re-checked: count, largest relative difference, mismatches by name."""
-
-    checked: int = 0
-    max_rel_diff: float = 0.0
-    mismatches: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class GuardAudit:
-    """Everything the guard step needs: the models, the certificate's policy, the sample and comparison rule."""
-
-    cert: c.Certificate
-    policy: Policy
-    models: dict[str, LoadedModel]
-    rows: dict[int, np.ndarray]
-    sample: int | None
-    seed: int
-    exact: bool
-    rel_tol: float
-    record: Callable[[ev.Event], object]
-    measured: dict[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
 
 
 def repairs_before(cert: c.Certificate, order: Sequence[str], position: int) -> dict[str, float]:
@@ -58,7 +30,7 @@ def repairs_before(cert: c.Certificate, order: Sequence[str], position: int) -> 
     return repairs
 
 
-def guard_findings(audit: GuardAudit) -> tuple[list[Finding], int]:
+def guard_findings(audit: AuditContext) -> tuple[list[Finding], int]:
     """One finding per measured guard of the certificate, and how many matrices and taps were re-measured.
     The subject ends with every recorded repair applied (as it was scored)."""
     order = list(audit.policy.guard_order)
@@ -96,7 +68,7 @@ def _finding(name: str, tally: Tally) -> Finding:
 
 
 def _matrices(
-    audit: GuardAudit, guard: str, recorded: list[dict[str, Any]], repairs: dict[str, float], tally: Tally
+    audit: AuditContext, guard: str, recorded: list[dict[str, Any]], repairs: dict[str, float], tally: Tally
 ) -> None:
     chosen = {int(i) for i in choose_sample(range(len(recorded)), audit.sample, audit.seed, f"guard:{guard}")}
     wanted = {str(recorded[i]["name"]): recorded[i] for i in chosen}
@@ -112,7 +84,7 @@ def _matrices(
 
 
 def _measures(
-    audit: GuardAudit, name: str, base: np.ndarray, subj: np.ndarray, scale: float
+    audit: AuditContext, name: str, base: np.ndarray, subj: np.ndarray, scale: float
 ) -> tuple[MatrixMeasure, MatrixMeasure]:
     """Both sides' measurement, once per matrix and subject scale (spectral and RMT share it, as in certify)."""
     key = (name, scale)
@@ -122,7 +94,7 @@ def _measures(
     return audit.measured[key]
 
 
-def _variance(audit: GuardAudit, measurements: dict[str, Any], tally: Tally) -> None:
+def _variance(audit: AuditContext, measurements: dict[str, Any], tally: Tally) -> None:
     taps: list[dict[str, Any]] = measurements.get("taps", [])
     if not taps:
         return
@@ -142,7 +114,7 @@ def _stats(s: Any) -> dict[str, Any]:
     return {"count": s.count, "sum": s.sum, "sum_sq": s.sum_sq}
 
 
-def _compare(audit: GuardAudit, guard: str, name: str, stated: Any, recomputed: Any, tally: Tally) -> None:
+def _compare(audit: AuditContext, guard: str, name: str, stated: Any, recomputed: Any, tally: Tally) -> None:
     where, diff = compare_tree(stated, recomputed, exact=audit.exact, rel_tol=audit.rel_tol)
     tally.checked += 1
     tally.max_rel_diff = max(tally.max_rel_diff, diff)
@@ -153,7 +125,7 @@ def _compare(audit: GuardAudit, guard: str, name: str, stated: Any, recomputed: 
     )
 
 
-def _mismatch(audit: GuardAudit, guard: str, name: str, why: str, tally: Tally) -> None:
+def _mismatch(audit: AuditContext, guard: str, name: str, why: str, tally: Tally) -> None:
     tally.checked += 1
     tally.mismatches.append(f"{name}: {why}")
     audit.record(ev.MatrixRechecked(guard=guard, name=name, max_rel_diff=0.0, ok=False, mismatch=why))

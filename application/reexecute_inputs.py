@@ -3,12 +3,15 @@ rebuilds the certified windows bit for bit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
 from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError
+from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
@@ -19,6 +22,32 @@ from .planning import plan_stream, token_stream
 
 Finding = tuple[str, bool, str]
 SHOWN = 5  # mismatching windows named in one line
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """What the guard and scoring steps share: the certificate and its policy, the loaded models, the rebuilt
+    window rows, the recipient's sample and seed, the comparison rule and the audit stream's recorder."""
+
+    cert: c.Certificate
+    policy: Policy
+    models: dict[str, LoadedModel]
+    rows: dict[int, np.ndarray]
+    sample: int | None
+    seed: int
+    exact: bool
+    rel_tol: float
+    record: Callable[[ev.Event], object]
+    measured: dict[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
+
+
+@dataclass
+class Tally:
+    """What one step re-checked: count, largest relative difference, mismatches by name."""
+
+    checked: int = 0
+    max_rel_diff: float = 0.0
+    mismatches: list[str] = field(default_factory=list)
 
 
 def _short(digest: str) -> str:

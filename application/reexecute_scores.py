@@ -3,10 +3,6 @@ every per-window NLL sum and token count with the certificate's evidence."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.model import WindowScore
@@ -14,42 +10,18 @@ from invarlock.domain.reexecution import agrees, choose_sample, relative_differe
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import LoadedModel
 
-from .reexecute_inputs import Finding
+from .reexecute_inputs import AuditContext, Finding, Tally
 
 SHOWN = 5
-
-
-@dataclass(frozen=True)
-class ScoreAudit:
-    """Models (the subject with every recorded repair applied), rebuilt rows, sample and comparison rule."""
-
-    cert: c.Certificate
-    models: dict[str, LoadedModel]
-    rows: dict[int, np.ndarray]
-    sample: int | None
-    seed: int
-    exact: bool
-    rel_tol: float
-    record: Callable[[ev.Event], object]
-    repairs: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class ScoreTally:
-    """Windows re-scored, the largest relative difference, and mismatches."""
-
-    checked: int = 0
-    max_rel_diff: float = 0.0
-    mismatches: list[str] = field(default_factory=list)
 
 
 def _scores(model: LoadedModel, windows: list[TokenWindow]) -> dict[int, WindowScore]:
     return {s.window_id: s for s in model.score(windows)}
 
 
-def score_findings(audit: ScoreAudit) -> tuple[list[Finding], ScoreTally]:
+def score_findings(audit: AuditContext, repairs: dict[str, float]) -> tuple[list[Finding], Tally]:
     """One finding per scored arm; the tally feeds the detection power and the audit's outcome."""
-    tally = ScoreTally()
+    tally = Tally()
     findings = []
     arms = [
         (name, arm) for name, arm in (("preview", audit.cert.evidence.preview), ("final", audit.cert.evidence.final))
@@ -64,11 +36,13 @@ def score_findings(audit: ScoreAudit) -> tuple[list[Finding], ScoreTally]:
         findings.append(_finding(name, counts, largest, tally.mismatches[before:], audit.exact))
     overhead, final = audit.cert.guard_overhead, audit.cert.evidence.final
     if overhead is not None and final is not None:
-        findings.append(_bare(audit, overhead, final, tally))
+        findings.append(_bare(audit, repairs, overhead, final, tally))
     return findings, tally
 
 
-def _bare(audit: ScoreAudit, overhead: c.GuardOverhead, final: c.ArmEvidence, tally: ScoreTally) -> Finding:
+def _bare(
+    audit: AuditContext, repairs: dict[str, float], overhead: c.GuardOverhead, final: c.ArmEvidence, tally: Tally
+) -> Finding:
     """The guard-overhead gate's bare scores: the final arm's sample again, with every repair undone."""
     chosen = choose_sample(final.window_ids, audit.sample, audit.seed, "arm:final")
     windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in chosen]
@@ -77,7 +51,7 @@ def _bare(audit: ScoreAudit, overhead: c.GuardOverhead, final: c.ArmEvidence, ta
     try:
         now = _scores(subject, windows)
     finally:
-        subject.scale_weights(audit.repairs)
+        subject.scale_weights(repairs)
     at = {wid: k for k, wid in enumerate(final.window_ids)}
     wrong = []
     for wid in chosen:
@@ -104,7 +78,7 @@ def _finding(arm: str, counts: tuple[int, int], largest: float, mismatches: list
     return f"reexec:scores:{arm}", True, f"{chosen} of {total} windows re-scored by both models, NLL sums agree {how}"
 
 
-def _arm(audit: ScoreAudit, name: str, arm: c.ArmEvidence, chosen: list[int], tally: ScoreTally) -> float:
+def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], tally: Tally) -> float:
     """Re-score `chosen` with both models, record each window; the arm's largest relative difference."""
     windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in chosen]
     base, subj = _scores(audit.models["baseline"], windows), _scores(audit.models["subject"], windows)
