@@ -248,7 +248,15 @@ def encode_event(event: Event) -> tuple[str, int, bytes]:
 
 
 def decode_event(type_: str, version: int, payload: bytes) -> Event:
-    """Decode stored payload bytes; the payload's own tag must agree with the stored type and version."""
+    """Decode stored payload bytes; the payload's own tag must agree with the stored type and version.
+
+    An event type replaced by a newer version is decoded by its legacy Struct and upcast to the current one
+    (domain/events_legacy.py); the chain hash always covers the stored bytes, never a re-encoding."""
+    from .events_legacy import UPCASTERS
+
+    upcast = UPCASTERS.get((type_, version))
+    if upcast is not None:
+        return upcast(payload)
     try:
         event: Event = _DECODER.decode(payload)
     except msgspec.DecodeError as exc:
