@@ -59,7 +59,7 @@ def _policy(req: CertifyRequest) -> Policy:
         raise UsageError(
             "E005", f"profile release evaluates every guard; guards.order lacks {', '.join(missing)}", "add them"
         )
-    need = policy.guards["variance"]["min_calibration_windows"]
+    need = policy.guards.variance.min_calibration_windows
     if "variance" in order and ds.calibration_n < need:
         raise UsageError(
             "E005",

@@ -77,7 +77,7 @@ def record_measured(ctx: ChainContext, guard: str, measurements: dict[str, Any],
         ev.GuardEvaluated(
             guard=guard,
             phase="compare",
-            mode=ctx.policy.guards[guard]["mode"],
+            mode=ctx.policy.guards.mode_of(guard),
             verdict=outcome["verdict"],
             checks=[],
             seconds=round(seconds, 6),
@@ -123,13 +123,13 @@ def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, 
 
 def measure_matrix(array: np.ndarray, policy: Policy) -> MatrixMeasure:
     """One weight matrix measured with the policy's spectral and RMT settings (certify and the audit share it)."""
-    spectral, rmt_ = policy.guards["spectral"], policy.guards["rmt"]
+    spectral, rmt_ = policy.guards.spectral, policy.guards.rmt
     return measure(
         array,
-        tol=spectral["power_tol"],
-        max_iter=spectral["power_max_iter"],
-        exact_max_dim=rmt_["exact_max_dim"],
-        tw_quantile=rmt_["outlier_tw_quantile"],
+        tol=spectral.power_tol,
+        max_iter=spectral.power_max_iter,
+        exact_max_dim=rmt_.exact_max_dim,
+        tw_quantile=rmt_.outlier_tw_quantile,
     )
 
 

@@ -40,20 +40,20 @@ def run_variance(ctx: ChainContext, _phase: str) -> None:
     """Tap the targets on the calibration arm for both models; when VE proposes scales, score the arm
     again with them (the A/B pass) and keep them only if the recorded outcome enables VE."""
     t0 = time.perf_counter()
-    settings = ctx.policy.guards["variance"]
+    settings = ctx.policy.guards.variance
     subject = ctx.models["subject"]
     taps = subject.variance_taps()
-    targets = taps if settings["targets"] == "all_ffn" else _changed(ctx, taps)
+    targets = taps if settings.targets == "all_ffn" else _changed(ctx, taps)
     ids, digests = _calibration(ctx)
     measurements: dict[str, Any] = {
-        "targets": settings["targets"],
+        "targets": settings.targets,
         "calibration": {"window_ids": ids, "window_digests": digests},
         "taps": [],
         "ab": None,
         "repaired_weights_sha256": None,
     }
     if targets:
-        _require_windows(len(ids), settings["min_calibration_windows"])
+        _require_windows(len(ids), settings.min_calibration_windows)
         _measure(ctx, targets, ids, measurements)
     outcome = record_measured(ctx, "variance", measurements, time.perf_counter() - t0)
     ctx.apply_repairs(chain.repairs_of("variance", outcome))
@@ -81,7 +81,7 @@ def _measure(ctx: ChainContext, targets: list[str], ids: list[int], out: dict[st
         {"weight": w, "baseline": _stats(stats_b[w]), "subject": _stats(stats_s[w])} for w in targets
     ]
     out["taps"] = taps
-    scales = variance.proposals(taps, ctx.policy.guards["variance"])
+    scales = variance.proposals(taps, ctx.policy.guards.variance)
     if not scales:
         return
     subject.scale_weights(chain.compose(ctx.repairs, scales))

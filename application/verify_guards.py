@@ -31,7 +31,7 @@ def rederived_sections(cert: c.Certificate, policy: Policy) -> dict[str, dict[st
     out = {}
     for name, section in cert.guards.items():
         if name in chain.MEASURED_GUARDS:
-            section = {**section, **_derived(cert, name, section, policy), "mode": policy.guards[name]["mode"]}
+            section = {**section, **_derived(cert, name, section, policy), "mode": policy.guards.mode_of(name)}
         out[name] = section
     return out
 
@@ -46,7 +46,7 @@ def _measured_guard(
         return
     stated = {key: section.get(key) for key in derived}
     where = diff(msgspec.to_builtins(stated), msgspec.to_builtins(derived), f"guards.{name}")
-    mode_ok = section.get("mode") == policy.guards[name]["mode"]
+    mode_ok = section.get("mode") == policy.guards.mode_of(name)
     ok = where is None and mode_ok
     detail = "outcome re-derived from recorded measurements" if ok else f"guard outcome altered at {where or 'mode'}"
     report.add(f"guard:{name}", ok, detail)

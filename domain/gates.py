@@ -111,7 +111,7 @@ def evaluate(
     monitored = set()
     for guard, flag in GUARD_FLAGS.items():
         checks[flag] = _guard_flag(guards, guard, policy)
-        if policy.guards[guard]["mode"] == "monitor":
+        if policy.guards.mode_of(guard) == "monitor":
             monitored.add(flag)
     checks["guard_overhead_acceptable"] = _overhead(overhead, policy)
     catastrophe = _catastrophe(pm, policy)

@@ -8,6 +8,15 @@ import msgspec
 
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
+from .guards.settings import (
+    GUARD_MODES,
+    FamilyEpsilon,
+    GuardSettings,
+    InvariantsSettings,
+    RmtSettings,
+    SpectralSettings,
+    VarianceSettings,
+)
 
 TIERS = ("conservative", "balanced", "aggressive")
 PROFILES = ("dev", "ci", "release")
@@ -38,14 +47,14 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     replicates: int
     min_windows: int
     enforce_floors: bool
-    guards: dict[str, dict[str, Any]]
+    guards: GuardSettings
     guard_order: tuple[str, ...]
     overrides: dict[str, Any]
 
     @property
     def required_guards(self) -> tuple[str, ...]:
         """Guards this policy gates on (mode `gate`): each must have run, or its flag fails."""
-        return tuple(name for name in GUARD_NAMES if self.guards[name]["mode"] == "gate")
+        return tuple(name for name in GUARD_NAMES if self.guards.mode_of(name) == "gate")
 
 
 _GATES: dict[str, GatePolicy] = {
@@ -114,62 +123,67 @@ def _per_tier(tier: str, values: tuple[Any, Any, Any]) -> Any:
     return values[_TIER_INDEX[tier]]
 
 
-def _guard_table(tier: str) -> dict[str, dict[str, Any]]:
+def _guard_table(tier: str) -> GuardSettings:
     """Every guard threshold of one tier (GUARDS.md; the calibration in docs/assurance/guards.md justifies
-    each number that differs from the design's starting value)."""
-    factor = _per_tier(tier, (0.5, 1.0, 2.0))
-    return {
-        "invariants": {"mode": "gate", "report_limit": 20},
-        "spectral": {
-            "mode": _per_tier(tier, ("gate", "monitor", "monitor")),
-            "deadband": _per_tier(tier, (0.05, 0.10, 0.15)),
-            "min_effect": 0.02,
-            "z_floor": 0.01,
-            "min_family_size": 4,
-            "correction": _per_tier(tier, ("bonferroni", "bh", "bh")),
-            "alpha": _per_tier(tier, (0.000625, 0.05, 0.00078)),
-            "max_caps": _per_tier(tier, (0, 0, 2)),
-            "top_k": 10,
-            "repair": False,
-            "power_tol": 1e-6,
-            "power_max_iter": 200,
-        },
-        "rmt": {
-            "mode": _per_tier(tier, ("gate", "monitor", "monitor")),
-            "epsilon": {family: eps * factor for family, eps in _RMT_EPSILON_BALANCED.items()},
-            "k_floor": 2,
-            "outlier_tw_quantile": 4.0,
-            "max_violations": _per_tier(tier, (0, 0, 2)),
-            "exact_max_dim": 4096,
-        },
-        "variance": {
-            "mode": _per_tier(tier, ("gate", "monitor", "monitor")),
-            "targets": "changed",
-            "clamp": [0.85, 1.12],
-            "deadband": 0.02,
-            "min_abs_adjust": 0.012,
-            "max_scale_step": 0.03,
-            "sided": _per_tier(tier, ("two", "one", "one")),
-            "min_effect": _per_tier(tier, (0.016, 0.0009, 0.033)),
-            "alpha": 0.05,
-            "min_calibration_windows": 8,
-        },
-    }
+    each number that differs from the design's starting value). Values given once hold for every tier;
+    a triple is (conservative, balanced, aggressive)."""
+
+    def per_tier(*values: Any) -> Any:
+        return _per_tier(tier, values)
+
+    mode = per_tier("gate", "monitor", "monitor")
+    factor = per_tier(0.5, 1.0, 2.0)
+    return GuardSettings(
+        invariants=InvariantsSettings(mode="gate", report_limit=20),
+        spectral=SpectralSettings(
+            mode=mode,
+            deadband=per_tier(0.05, 0.10, 0.15),
+            min_effect=0.02,
+            z_floor=0.01,
+            min_family_size=4,
+            correction=per_tier("bonferroni", "bh", "bh"),
+            alpha=per_tier(0.000625, 0.05, 0.00078),
+            max_caps=per_tier(0, 0, 2),
+            top_k=10,
+            repair=False,
+            power_tol=1e-6,
+            power_max_iter=200,
+        ),
+        rmt=RmtSettings(
+            mode=mode,
+            epsilon=FamilyEpsilon(**{family: eps * factor for family, eps in _RMT_EPSILON_BALANCED.items()}),
+            k_floor=2,
+            outlier_tw_quantile=4.0,
+            max_violations=per_tier(0, 0, 2),
+            exact_max_dim=4096,
+        ),
+        variance=VarianceSettings(
+            mode=mode,
+            targets="changed",
+            clamp=(0.85, 1.12),
+            deadband=0.02,
+            min_abs_adjust=0.012,
+            max_scale_step=0.03,
+            sided=per_tier("two", "one", "one"),
+            min_effect=per_tier(0.016, 0.0009, 0.033),
+            alpha=0.05,
+            min_calibration_windows=8,
+        ),
+    )
 
 
 GUARD_NAMES = ("invariants", "spectral", "rmt", "variance")
 DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance", "invariants")
-GUARD_MODES = ("gate", "monitor")
 # Keys a run config (guards.<name>.<key>) may override; each override is part of the resolved policy.
-GUARD_OVERRIDABLE: dict[str, dict[str, tuple[Any, ...]]] = {
+GUARD_OVERRIDABLE: dict[str, dict[str, tuple[str | bool, ...]]] = {
     "spectral": {"mode": GUARD_MODES, "repair": (True, False)},
     "rmt": {"mode": GUARD_MODES},
     "variance": {"mode": GUARD_MODES, "targets": ("changed", "all_ffn")},
 }
 
 
-def _guard_overrides(table: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    out = {name: dict(settings) for name, settings in table.items()}
+def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object]]) -> GuardSettings:
+    out = table
     for guard, values in overrides.items():
         allowed = GUARD_OVERRIDABLE.get(guard, {})
         for key, value in values.items():
@@ -179,7 +193,8 @@ def _guard_overrides(table: dict[str, dict[str, Any]], overrides: dict[str, dict
             if value not in allowed[key] or not isinstance(value, type(allowed[key][0])):
                 choices = ", ".join(map(str, allowed[key]))
                 raise UsageError("E202", f"guards.{guard}.{key} is {value!r}", f"use one of: {choices}")
-            out[guard][key] = value
+        settings = msgspec.structs.replace(out.of(guard), **values)
+        out = msgspec.structs.replace(out, **{guard: settings})
     return out
 
 
@@ -251,7 +266,7 @@ def policy_from_dict(data: dict[str, Any]) -> Policy:
     """Decode a recorded policy (raises UsageError E601 when it is not a valid policy)."""
     try:
         return msgspec.convert(data, Policy)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, UsageError) as exc:
         raise UsageError(
             "E601",
             f"policy section is invalid: {exc}",

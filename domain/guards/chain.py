@@ -13,15 +13,15 @@ MEASURED_GUARDS = ("spectral", "rmt", "variance")
 
 def derive(guard: str, measurements: dict[str, Any], policy: Policy, *, seed: int, plan_digest: str) -> dict[str, Any]:
     """The outcome (verdict, summary, tables, violations, repairs) of a measured guard under `policy`."""
-    settings = policy.guards[guard]
+    settings = policy.guards
     if guard == "spectral":
-        return spectral.evaluate(measurements["matrices"], settings)
+        return spectral.evaluate(measurements["matrices"], settings.spectral)
     if guard == "rmt":
-        return rmt.evaluate(measurements["matrices"], settings)
+        return rmt.evaluate(measurements["matrices"], settings.rmt)
     if guard == "variance":
         key = bootstrap_key(seed, plan_digest, "calibration")
         return variance.evaluate(
-            measurements["taps"], measurements.get("ab"), settings, key=key, replicates=policy.replicates
+            measurements["taps"], measurements.get("ab"), settings.variance, key=key, replicates=policy.replicates
         )
     raise ValueError(f"{guard} is not a measured guard")
 

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from .robust import top_by
+from .settings import RmtSettings
 from .spectrum import MatrixMeasure
 
 
@@ -45,12 +46,12 @@ def _log_edge_ratio(e_b: float | None, e_s: float | None) -> float | None:
     return 0.0 if e_b == e_s else math.log(e_s / e_b)
 
 
-def _judge(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    eps = float(settings["epsilon"][row["family"]])
+def _judge(row: dict[str, Any], settings: RmtSettings) -> dict[str, Any]:
+    eps = settings.epsilon.of(str(row["family"]))
     e_b, e_s = edge_ratio(row["baseline"]), edge_ratio(row["subject"])
     log_e = _log_edge_ratio(e_b, e_s)
     k_b, k_s = int(row["baseline"]["outliers"]), int(row["subject"]["outliers"])
-    k_allowed = max(int(settings["k_floor"]), math.ceil(eps * k_b))
+    k_allowed = max(int(settings.k_floor), math.ceil(eps * k_b))
     reasons = []
     if log_e is None or abs(log_e) > eps:
         reasons.append("edge_ratio")
@@ -67,12 +68,12 @@ def _judge(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def evaluate(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+def evaluate(rows: list[dict[str, Any]], settings: RmtSettings) -> dict[str, Any]:
     """Per-matrix violations (|ln(e_s/e_b)| > ε_f or |k_s − k_b| > max(k_floor, ⌈ε_f·k_b⌉)), per-family
     summary, the top violations and the verdict (violations ≤ max_violations)."""
     judged = [_judge(row, settings) for row in rows]
     violations = [j for j in judged if j["reasons"]]
-    stable = len(violations) <= settings["max_violations"]
+    stable = len(violations) <= settings.max_violations
     ordered = top_by(violations, "log_edge_ratio", len(violations))
     ordered += sorted((v for v in violations if v not in ordered), key=lambda v: str(v["name"]))
     return {
@@ -80,7 +81,7 @@ def evaluate(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, 
         "summary": {
             "matrices": len(rows),
             "violations": len(violations),
-            "max_violations": settings["max_violations"],
+            "max_violations": settings.max_violations,
             "stable": stable,
         },
         "families": _families(judged),

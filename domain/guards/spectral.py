@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .robust import robust_z, top_by
+from .settings import SpectralSettings
 from .spectrum import MatrixMeasure
 from .testing import correct, two_sided_p
 
@@ -32,38 +33,38 @@ def _log_ratio(row: dict[str, Any]) -> float | None:
     return math.log(s / b) if b > 0.0 and s > 0.0 else None
 
 
-def _z_scores(rows: list[dict[str, Any]], r: list[float | None], settings: dict[str, Any]) -> list[float | None]:
+def _z_scores(rows: list[dict[str, Any]], r: list[float | None], settings: SpectralSettings) -> list[float | None]:
     z: list[float | None] = [None] * len(rows)
     for family in sorted({row["family"] for row in rows}):
         idx = [i for i, row in enumerate(rows) if row["family"] == family and r[i] is not None]
-        if len(idx) < settings["min_family_size"]:
+        if len(idx) < settings.min_family_size:
             continue
-        values = robust_z(np.array([r[i] for i in idx]), settings["z_floor"])
+        values = robust_z(np.array([r[i] for i in idx]), settings.z_floor)
         for i, value in zip(idx, values, strict=True):
             z[i] = float(value)
     return z
 
 
-def _significant(z: list[float | None], settings: dict[str, Any]) -> list[bool]:
+def _significant(z: list[float | None], settings: SpectralSettings) -> list[bool]:
     tested = [i for i, value in enumerate(z) if value is not None]
-    reject = correct(two_sided_p(np.array([z[i] for i in tested])), settings["correction"], settings["alpha"])
+    reject = correct(two_sided_p(np.array([z[i] for i in tested])), settings.correction, settings.alpha)
     flags = [False] * len(z)
     for i, rejected in zip(tested, reject, strict=True):
         flags[i] = bool(rejected)
     return flags
 
 
-def _reason(r: float | None, significant: bool, settings: dict[str, Any]) -> str | None:
+def _reason(r: float | None, significant: bool, settings: SpectralSettings) -> str | None:
     if r is None:
         return "zero_sigma"
-    if abs(r) > settings["deadband"]:
+    if abs(r) > settings.deadband:
         return "deadband"
-    if significant and abs(r) > settings["min_effect"]:
+    if significant and abs(r) > settings.min_effect:
         return "family_z"
     return None
 
 
-def evaluate(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+def evaluate(rows: list[dict[str, Any]], settings: SpectralSettings) -> dict[str, Any]:
     """Decide from per-matrix σ records: r = ln(σ_s/σ_b), robust per-family z, multiple-testing-corrected
     significance, violations, caps, per-family table, top matrices by |z| and the verdict."""
     r = [_log_ratio(row) for row in rows]
@@ -75,14 +76,14 @@ def evaluate(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, 
     ]
     violations = [item for item in scored if item["reason"] is not None]
     caps = len(violations)
-    stable = caps <= settings["max_caps"]
+    stable = caps <= settings.max_caps
     return {
         "verdict": "pass" if stable else "fail",
-        "summary": {"matrices": len(rows), "caps_applied": caps, "max_caps": settings["max_caps"], "stable": stable},
+        "summary": {"matrices": len(rows), "caps_applied": caps, "max_caps": settings.max_caps, "stable": stable},
         "families": _families(scored),
         "violations": sorted(violations, key=lambda v: (-abs(v["r"] or math.inf), v["name"])),
-        "top": top_by(scored, "z", settings["top_k"]),
-        "repairs": _repairs(rows, scored, settings) if settings["repair"] else {},
+        "top": top_by(scored, "z", settings.top_k),
+        "repairs": _repairs(rows, scored, settings) if settings.repair else {},
     }
 
 
@@ -101,11 +102,11 @@ def _families(scored: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _repairs(rows: list[dict[str, Any]], scored: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, float]:
+def _repairs(rows: list[dict[str, Any]], scored: list[dict[str, Any]], settings: SpectralSettings) -> dict[str, float]:
     """Repair mode caps growth only: σ_s is scaled back to σ_b·(1 + deadband)."""
     out: dict[str, float] = {}
     for row, item in zip(rows, scored, strict=True):
-        if item["reason"] is not None and item["r"] is not None and item["r"] > settings["deadband"]:
-            cap = float(row["sigma_baseline"]) * (1.0 + settings["deadband"])
+        if item["reason"] is not None and item["r"] is not None and item["r"] > settings.deadband:
+            cap = float(row["sigma_baseline"]) * (1.0 + settings.deadband)
             out[row["name"]] = cap / float(row["sigma_subject"])
     return out

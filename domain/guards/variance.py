@@ -10,6 +10,7 @@ import numpy as np
 
 from ..policy import THRESHOLD_TOLERANCE
 from ..stats import bca_interval, paired_summary
+from .settings import VarianceSettings
 
 
 def std_of(stats: dict[str, float]) -> float:
@@ -27,20 +28,20 @@ def beyond(value: float, limit: float) -> bool:
     return abs(value) > limit + THRESHOLD_TOLERANCE
 
 
-def propose(std_baseline: float, std_subject: float, settings: dict[str, Any]) -> dict[str, Any]:
+def propose(std_baseline: float, std_subject: float, settings: VarianceSettings) -> dict[str, Any]:
     """c = clamp(std_b/std_s, lo, hi); kept iff |c − 1| > deadband and ≥ min_abs_adjust (both compared with
     THRESHOLD_TOLERANCE of slack for float rounding); the applied scale moves at most max_scale_step from 1
     (1.0 when not kept)."""
-    lo, hi = settings["clamp"]
+    lo, hi = settings.clamp
     raw = std_baseline / std_subject if std_subject > 0.0 else math.inf
     c = min(max(raw, lo), hi)
-    kept = beyond(c - 1.0, settings["deadband"]) and abs(c - 1.0) >= settings["min_abs_adjust"] - THRESHOLD_TOLERANCE
-    step = settings["max_scale_step"]
+    kept = beyond(c - 1.0, settings.deadband) and abs(c - 1.0) >= settings.min_abs_adjust - THRESHOLD_TOLERANCE
+    step = settings.max_scale_step
     applied = 1.0 + min(max(c - 1.0, -step), step) if kept else 1.0
     return {"ratio": raw if math.isfinite(raw) else None, "proposed": c, "kept": kept, "applied": applied}
 
 
-def proposals(taps: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, float]:
+def proposals(taps: list[dict[str, Any]], settings: VarianceSettings) -> dict[str, float]:
     """The scales VE would apply: {weight name: applied scale} for every kept proposal."""
     out: dict[str, float] = {}
     for tap in taps:
@@ -50,23 +51,23 @@ def proposals(taps: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str,
     return out
 
 
-def ab_gate(ab: dict[str, Any], settings: dict[str, Any], *, key: bytes, replicates: int) -> dict[str, Any]:
+def ab_gate(ab: dict[str, Any], settings: VarianceSettings, *, key: bytes, replicates: int) -> dict[str, Any]:
     """Paired d_i = NLL(subject+VE)_i − NLL(subject)_i over the calibration windows, token-weighted mean and
     window-bootstrap interval; enable iff the interval shows an improvement beyond min_effect (one-sided:
     upper bound of a (1 − α) one-sided interval; two-sided: the interval excludes 0 and the mean is below)."""
     tokens = np.asarray(ab["tokens"], dtype=np.float64)
     without, with_ve = np.asarray(ab["nll_without"]), np.asarray(ab["nll_with"])
-    alpha = settings["alpha"]
-    two_sided = settings["sided"] == "two"
+    alpha = settings.alpha
+    two_sided = settings.sided == "two"
     ci = bca_interval(tokens, without, with_ve, key=key, replicates=replicates, alpha=alpha if two_sided else 2 * alpha)
     mean = paired_summary(tokens, without, with_ve).delta_mean
-    effect = settings["min_effect"]
+    effect = settings.min_effect
     enabled = (ci.hi < 0.0 and mean < -effect) if two_sided else ci.hi < -effect
     return {"mean_delta": mean, "ci": [ci.lo, ci.hi], "method": ci.method, "enabled": enabled}
 
 
 def evaluate(
-    taps: list[dict[str, Any]], ab: dict[str, Any] | None, settings: dict[str, Any], *, key: bytes, replicates: int
+    taps: list[dict[str, Any]], ab: dict[str, Any] | None, settings: VarianceSettings, *, key: bytes, replicates: int
 ) -> dict[str, Any]:
     """Proposals per tap, the A/B decision (when any scale was proposed) and the verdict: a violation is a
     tap whose output scale, as the subject is finally evaluated, is still off the baseline's by more than
@@ -88,7 +89,7 @@ def evaluate(
             **propose(std_b, std_s, settings),
         }
         rows.append(row)
-        if residual is None or beyond(residual, settings["deadband"]):
+        if residual is None or beyond(residual, settings.deadband):
             violations.append({"name": tap["weight"], "residual_shift": residual, "ratio": row["ratio"]})
     return {
         "verdict": "fail" if violations else "pass",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.domain.guards import rmt, spectral, spectrum
+from invarlock.domain.guards.settings import SpectralSettings
 from invarlock.domain.policy import resolve_policy
 from scipy.stats import norm
 
@@ -20,8 +22,8 @@ FAST = settings(max_examples=60, deadline=None, derandomize=True)
 SLOW = settings(max_examples=25, deadline=None, derandomize=True)
 
 
-def _guard(guard: str, tier: str = "balanced") -> dict[str, Any]:
-    return dict(resolve_policy(tier, "ci").guards[guard])
+def _guard(guard: str, tier: str = "balanced") -> Any:
+    return resolve_policy(tier, "ci").guards.of(guard)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def test_spectral_family_z_flags_a_moderate_shift_between_min_effect_and_deadban
 
 def test_spectral_family_smaller_than_min_family_size_uses_the_absolute_rule_only() -> None:
     settings_ = _guard("spectral")
-    assert settings_["min_family_size"] == 4
+    assert settings_.min_family_size == 4
     small = _family("embed", 3, 8, noise=1e-4)
     small[0]["sigma_subject"] = small[0]["sigma_baseline"] * math.exp(0.05)
     rows = small + _family("attn", 12, 9, noise=1e-4)  # another, tested family beside it
@@ -126,19 +128,19 @@ def test_spectral_shift_below_min_effect_is_never_flagged_even_with_a_huge_z(tie
     assert abs(z) > 5.0  # certainly significant at every tier's alpha …
     assert outcome["violations"] == []  # … yet below min_effect 0.02
     # With a vanishing z floor the z is astronomically large and still nothing is flagged.
-    outcome = spectral.evaluate(rows, {**settings_, "z_floor": 1e-9})
+    outcome = spectral.evaluate(rows, msgspec.structs.replace(settings_, z_floor=1e-9))
     assert abs(next(item["z"] for item in outcome["top"] if item["name"] == "attn.5")) > 1e3
     assert outcome["violations"] == []
 
 
 def test_spectral_repair_caps_growth_at_baseline_times_one_plus_deadband() -> None:
-    settings_ = {**_guard("spectral"), "repair": True}
+    settings_ = msgspec.structs.replace(_guard("spectral"), repair=True)
     rows = _family("attn", 20, 12)
     rows[2]["sigma_subject"] = 3.0 * rows[2]["sigma_baseline"]  # grown: repaired
     rows[9]["sigma_subject"] = 0.5 * rows[9]["sigma_baseline"]  # shrunk: a violation, but not repaired
     outcome = spectral.evaluate(rows, settings_)
     assert set(_names(outcome)) == {"attn.2", "attn.9"}
-    expected = rows[2]["sigma_baseline"] * (1 + settings_["deadband"]) / rows[2]["sigma_subject"]
+    expected = rows[2]["sigma_baseline"] * (1 + settings_.deadband) / rows[2]["sigma_subject"]
     assert outcome["repairs"] == {"attn.2": pytest.approx(expected, rel=1e-12)}
     assert outcome["repairs"]["attn.2"] == pytest.approx(1.1 / 3.0)
     assert spectral.evaluate(rows, _guard("spectral"))["repairs"] == {}
@@ -160,8 +162,8 @@ def test_spectral_top_holds_at_most_top_k_entries_sorted_by_abs_z(size: int, see
     outcome = spectral.evaluate(rows, settings_)
     top = outcome["top"]
     scored_z = [abs(item["z"]) for item in top]
-    tested = size if size >= settings_["min_family_size"] else 0
-    assert len(top) == min(settings_["top_k"], tested)
+    tested = size if size >= settings_.min_family_size else 0
+    assert len(top) == min(settings_.top_k, tested)
     assert scored_z == sorted(scored_z, reverse=True)
     assert all(item["family"] == "attn" for item in top)
     if top:
@@ -170,18 +172,18 @@ def test_spectral_top_holds_at_most_top_k_entries_sorted_by_abs_z(size: int, see
         assert scored_z[-1] == pytest.approx(all_z[-len(top)])
 
 
-def _reference_z(rows: list[dict[str, Any]], settings_: dict[str, Any]) -> dict[str, float | None]:
+def _reference_z(rows: list[dict[str, Any]], settings_: SpectralSettings) -> dict[str, float | None]:
     """Robust z within family (GUARDS.md §2), written out directly."""
     r = {row["name"]: math.log(row["sigma_subject"] / row["sigma_baseline"]) for row in rows}
     z: dict[str, float | None] = dict.fromkeys(r)
     for family in {row["family"] for row in rows}:
         names = [row["name"] for row in rows if row["family"] == family]
-        if len(names) < settings_["min_family_size"]:
+        if len(names) < settings_.min_family_size:
             continue
         values = sorted(r[name] for name in names)
         med = float(np.median(values))
         mad = float(np.median([abs(x - med) for x in values]))
-        scale = max(1.4826 * mad, settings_["z_floor"])
+        scale = max(1.4826 * mad, settings_.z_floor)
         for name in names:
             z[name] = (r[name] - med) / scale
     return z
@@ -211,19 +213,19 @@ def test_spectral_violations_match_the_written_out_rule(rows: list[dict[str, Any
     z = _reference_z(rows, settings_)
     tested = [name for name, value in z.items() if value is not None]
     p = [2 * norm.sf(abs(z[name])) for name in tested]
-    reference = _reference_bh if settings_["correction"] == "bh" else _reference_bonferroni
-    significant = dict(zip(tested, reference(p, settings_["alpha"]) if p else [], strict=True))
+    reference = _reference_bh if settings_.correction == "bh" else _reference_bonferroni
+    significant = dict(zip(tested, reference(p, settings_.alpha) if p else [], strict=True))
     expected = {}
     for row in rows:
         r = math.log(row["sigma_subject"] / row["sigma_baseline"])
-        if abs(r) > settings_["deadband"]:
+        if abs(r) > settings_.deadband:
             expected[row["name"]] = "deadband"
-        elif significant.get(row["name"], False) and abs(r) > settings_["min_effect"]:
+        elif significant.get(row["name"], False) and abs(r) > settings_.min_effect:
             expected[row["name"]] = "family_z"
     outcome = spectral.evaluate(rows, settings_)
     assert _names(outcome) == expected
     assert outcome["summary"]["caps_applied"] == len(expected)
-    assert outcome["verdict"] == ("pass" if len(expected) <= settings_["max_caps"] else "fail")
+    assert outcome["verdict"] == ("pass" if len(expected) <= settings_.max_caps else "fail")
     assert [abs(v["r"]) for v in outcome["violations"]] == sorted(
         (abs(v["r"]) for v in outcome["violations"]), reverse=True
     )
@@ -262,8 +264,8 @@ def _rnames(outcome: dict[str, Any]) -> dict[str, list[str]]:
 
 def test_rmt_edge_ratio_change_beyond_the_family_epsilon_is_flagged() -> None:
     settings_ = _guard("rmt")
-    eps = settings_["epsilon"]
-    assert (eps["attn"], eps["ffn"]) == (pytest.approx(0.08), pytest.approx(0.10))
+    eps = settings_.epsilon
+    assert (eps.attn, eps.ffn) == (pytest.approx(0.08), pytest.approx(0.10))
     change = math.exp(0.09)  # beyond attn's 0.08, within ffn's 0.10
     rows = [
         _rrow("attn.0", "attn", (12.0, 10.0, 3), (12.0 * change, 10.0, 3)),
@@ -320,14 +322,14 @@ def test_rmt_verdict_fails_iff_violations_exceed_max_violations() -> None:
     ok = [_rrow(f"ffn.{i}", "ffn", (12.0, 10.0, 3), (12.0, 10.0, 3)) for i in range(5)]
     bad = [_rrow(f"attn.{i}", "attn", (12.0, 10.0, 3), (20.0, 10.0, 3)) for i in range(3)]
     aggressive = _guard("rmt", "aggressive")
-    assert aggressive["max_violations"] == 2
+    assert aggressive.max_violations == 2
     assert rmt.evaluate(ok + bad[:2], aggressive)["verdict"] == "pass"
     outcome = rmt.evaluate(ok + bad, aggressive)
     assert outcome["verdict"] == "fail"
     assert outcome["summary"] == {"matrices": 8, "violations": 3, "max_violations": 2, "stable": False}
     balanced = _guard("rmt")
     assert rmt.evaluate(ok, balanced)["verdict"] == "pass"
-    assert rmt.evaluate(ok + bad[:1], balanced)["verdict"] == ("fail" if balanced["max_violations"] < 1 else "pass")
+    assert rmt.evaluate(ok + bad[:1], balanced)["verdict"] == ("fail" if balanced.max_violations < 1 else "pass")
 
 
 def test_rmt_family_table_totals_counts_outliers_and_max_log_edge_ratio() -> None:

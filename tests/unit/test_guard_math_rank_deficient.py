@@ -12,14 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.domain.guards import rmt, spectrum
+from invarlock.domain.guards.settings import RmtSettings
 from invarlock.domain.policy import resolve_policy
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True)
 TIERS = ("conservative", "balanced", "aggressive")
 
 
-def _guard(tier: str) -> dict[str, Any]:
-    return dict(resolve_policy(tier, "ci").guards["rmt"])
+def _guard(tier: str) -> RmtSettings:
+    return resolve_policy(tier, "ci").guards.rmt
 
 
 def _low_rank(m: int, n: int, rank: int, seed: int, zero_columns: bool = False) -> np.ndarray:

@@ -20,8 +20,8 @@ FAST = settings(max_examples=60, deadline=None, derandomize=True)
 SLOW = settings(max_examples=25, deadline=None, derandomize=True)
 
 
-def _guard(guard: str, tier: str = "balanced") -> dict[str, Any]:
-    return dict(resolve_policy(tier, "ci").guards[guard])
+def _guard(guard: str, tier: str = "balanced") -> Any:
+    return resolve_policy(tier, "ci").guards.of(guard)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ FAST = settings(max_examples=60, deadline=None, derandomize=True)
 SLOW = settings(max_examples=25, deadline=None, derandomize=True)
 
 
-def _guard(guard: str, tier: str = "balanced") -> dict[str, Any]:
-    return dict(resolve_policy(tier, "ci").guards[guard])
+def _guard(guard: str, tier: str = "balanced") -> Any:
+    return resolve_policy(tier, "ci").guards.of(guard)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -48,8 +48,8 @@ def test_variance_a_shift_equal_to_the_deadband_up_to_float_rounding_is_not_kept
     s = _guard("variance")
     p = variance.propose(std_b, std_s, s)
     # In float64 the shift exceeds the deadband by a rounding error (|0.98 − 1| = 0.020000000000000018).
-    assert abs(p["proposed"] - 1.0) != s["deadband"]
-    assert abs(abs(p["proposed"] - 1.0) - s["deadband"]) < 1e-15
+    assert abs(p["proposed"] - 1.0) != s.deadband
+    assert abs(abs(p["proposed"] - 1.0) - s.deadband) < 1e-15
     assert p["kept"] is False and p["applied"] == 1.0
     tap = {"weight": "mlp.0", "baseline": _moments(std_b), "subject": _moments(std_s)}
     outcome = variance.evaluate([tap], None, s, key=KEY, replicates=REPLICATES)
@@ -60,8 +60,8 @@ def test_variance_a_shift_just_beyond_the_deadband_is_kept() -> None:
     s = _guard("variance")
     assert variance.propose(0.9799, 1.0, s)["kept"] is True
     assert variance.propose(1.0201, 1.0, s)["kept"] is True
-    assert variance.beyond(s["deadband"] + 2 * THRESHOLD_TOLERANCE, s["deadband"])
-    assert not variance.beyond(s["deadband"] + THRESHOLD_TOLERANCE / 2, s["deadband"])
+    assert variance.beyond(s.deadband + 2 * THRESHOLD_TOLERANCE, s.deadband)
+    assert not variance.beyond(s.deadband + THRESHOLD_TOLERANCE / 2, s.deadband)
 
 
 def _moments(std: float) -> dict[str, float]:
@@ -91,11 +91,11 @@ def test_variance_propose_on_a_zero_subject_std_has_no_ratio_and_clamps_high() -
 def test_variance_propose_invariants(std_b: float, std_s: float) -> None:
     s = _guard("variance")
     p = variance.propose(std_b, std_s, s)
-    lo, hi = s["clamp"]
+    lo, hi = s.clamp
     assert lo <= p["proposed"] <= hi
     shift, tol = abs(p["proposed"] - 1), THRESHOLD_TOLERANCE
-    assert p["kept"] == (shift > s["deadband"] + tol and shift >= s["min_abs_adjust"] - tol)
-    assert abs(p["applied"] - 1) <= s["max_scale_step"] + 1e-15
+    assert p["kept"] == (shift > s.deadband + tol and shift >= s.min_abs_adjust - tol)
+    assert abs(p["applied"] - 1) <= s.max_scale_step + 1e-15
     if p["kept"]:
         # The applied scale moves towards the proposal, never past it.
         assert (p["applied"] - 1) * (p["proposed"] - 1) > 0
@@ -116,7 +116,7 @@ def test_variance_ab_gate_enables_on_a_clear_consistent_improvement() -> None:
     gate = variance.ab_gate(_ab(0.01, 0.001), _guard("variance"), key=KEY, replicates=REPLICATES)
     assert gate["enabled"] is True
     assert gate["mean_delta"] == pytest.approx(-0.01, abs=0.001)
-    assert gate["ci"][0] <= gate["mean_delta"] <= gate["ci"][1] < -_guard("variance")["min_effect"]
+    assert gate["ci"][0] <= gate["mean_delta"] <= gate["ci"][1] < -_guard("variance").min_effect
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -128,7 +128,7 @@ def test_variance_ab_gate_stays_off_without_an_improvement(seed: int) -> None:
 
 def test_variance_ab_gate_two_sided_conservative_needs_the_mean_beyond_min_effect() -> None:
     conservative = _guard("variance", "conservative")
-    assert (conservative["sided"], conservative["min_effect"]) == ("two", 0.016)
+    assert (conservative.sided, conservative.min_effect) == ("two", 0.016)
     small = variance.ab_gate(_ab(0.01, 0.001), conservative, key=KEY, replicates=REPLICATES)
     assert small["ci"][1] < 0.0  # the interval excludes 0 …
     assert small["enabled"] is False  # … but the mean −0.01 is not below −0.016
