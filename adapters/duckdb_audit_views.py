@@ -1,7 +1,8 @@
 """The audit views: one TEMP view per event type over the `events` table, payload fields as typed columns.
 
 Every per-event view starts with `run_id, seq, recorded_at` (the event's stream, position and store time)
-and keeps only events of its type at version 1. `docs/audit.md` documents each column.
+and keeps only events of its type at version 1, except `guard_evaluated`, which reads versions 1 and 2 into
+the same columns (plus `version`). `docs/audit.md` documents each column.
 """
 
 from __future__ import annotations
@@ -60,16 +61,6 @@ EVENT_VIEWS: dict[str, list[Column]] = {
         ("plan", "$.plan", "JSON"),
         ("modules_changed", "$.modules_changed", "JSON"),
         ("bitwidth_map", "$.bitwidth_map", "JSON"),
-    ],
-    "guard_evaluated": [
-        ("guard", "$.guard", "VARCHAR"),
-        ("phase", "$.phase", "VARCHAR"),
-        ("mode", "$.mode", "VARCHAR"),
-        ("verdict", "$.verdict", "VARCHAR"),
-        ("seconds", "$.seconds", "DOUBLE"),
-        ("checks", "$.checks", "JSON"),
-        ("measurements", "$.measurements", "JSON"),
-        ("outcome", "$.outcome", "JSON"),
     ],
     "preview_assessed": [
         ("ratio", "$.ratio", "DOUBLE"),
@@ -153,6 +144,25 @@ SELECT run_id, seq, recorded_at,
 FROM events WHERE type = 'windows_planned' AND version = 1
 """
 
+# guard_evaluated.v1 kept guard, verdict, checks, measurements and outcome at the top of the payload;
+# v2 holds them in `result`, tagged by guard. One view reads both, with v1's empty defaults for the others.
+_GUARD_EVALUATED = """
+SELECT run_id, seq, recorded_at, version,
+       CASE version WHEN 1 THEN payload->>'$.guard' ELSE payload->>'$.result.guard' END AS guard,
+       payload->>'$.phase' AS phase,
+       payload->>'$.mode' AS mode,
+       CASE version WHEN 1 THEN payload->>'$.verdict'
+            ELSE coalesce(payload->>'$.result.outcome.verdict', payload->>'$.result.verdict') END AS verdict,
+       TRY_CAST(payload->>'$.seconds' AS DOUBLE) AS seconds,
+       CASE version WHEN 1 THEN payload->'$.checks' ELSE coalesce(payload->'$.result.checks', '[]'::JSON) END
+           AS checks,
+       CASE version WHEN 1 THEN payload->'$.measurements'
+            ELSE coalesce(payload->'$.result.measurements', '{}'::JSON) END AS measurements,
+       CASE version WHEN 1 THEN payload->'$.outcome' ELSE coalesce(payload->'$.result.outcome', '{}'::JSON) END
+           AS outcome
+FROM events WHERE type = 'guard_evaluated' AND version IN (1, 2)
+"""
+
 _RUNS = """
 WITH fp AS (
     SELECT * FROM model_fingerprinted QUALIFY row_number() OVER (PARTITION BY run_id, role ORDER BY seq) = 1
@@ -200,5 +210,10 @@ def _event_view_sql(event_type: str, columns: list[Column]) -> str:
 def view_statements() -> list[str]:
     """Every `CREATE TEMP VIEW` statement, in dependency order (`runs` last)."""
     views = {name: _event_view_sql(name, columns) for name, columns in EVENT_VIEWS.items()}
-    views |= {"windows_scored": _WINDOWS_SCORED, "planned_windows": _PLANNED_WINDOWS, "runs": _RUNS}
+    views |= {
+        "guard_evaluated": _GUARD_EVALUATED,
+        "windows_scored": _WINDOWS_SCORED,
+        "planned_windows": _PLANNED_WINDOWS,
+        "runs": _RUNS,
+    }
     return [f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}" for name, sql in views.items()]

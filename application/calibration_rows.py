@@ -6,63 +6,66 @@ import math
 from typing import Any
 
 import msgspec
+from invarlock.domain.guards import sections as gs
 
 from .certify import CertifyOutcome
 
 
-def _find(items: list[dict[str, Any]], key: str, name: str | None) -> dict[str, Any]:
-    return next((i for i in items if i.get(key) == name), {})
-
-
-def _spectral(s: dict[str, Any], matrix: str | None) -> dict[str, Any]:
-    target = _find(_scored(s), "name", matrix)
+def _spectral(s: gs.SpectralSection, matrix: str | None) -> dict[str, Any]:
+    target = next((row for row in _scored(s) if row[0] == matrix), (matrix, None, None))
     return {
-        "caps_applied": s["summary"]["caps_applied"],
-        "max_abs_r": max(f["max_abs_r"] for f in s["families"].values()),
-        "matrix_r": target.get("r"),
-        "matrix_z": target.get("z"),
+        "caps_applied": s.summary.caps_applied,
+        "max_abs_r": max(f.max_abs_r for f in s.families.values()),
+        "matrix_r": target[1],
+        "matrix_z": target[2],
     }
 
 
-def _scored(s: dict[str, Any]) -> list[dict[str, Any]]:
+def _scored(s: gs.SpectralSection) -> list[tuple[str, float | None, float | None]]:
     # r and z are listed for the violations and the top matrices; r of any other matrix comes from its σs
-    rows = {v["name"]: v for v in s["top"] + s["violations"]}
-    for m in s["measurements"]["matrices"]:
-        if m["name"] not in rows and m["sigma_baseline"] > 0 and m["sigma_subject"] > 0:
-            rows[m["name"]] = {"name": m["name"], "r": math.log(m["sigma_subject"] / m["sigma_baseline"]), "z": None}
+    rows = {v.name: (v.name, v.r, v.z) for v in s.top + s.violations}
+    for m in s.measurements.matrices:
+        if m.name not in rows and m.sigma_baseline > 0 and m.sigma_subject > 0:
+            rows[m.name] = (m.name, math.log(m.sigma_subject / m.sigma_baseline), None)
     return list(rows.values())
 
 
-def _rmt(s: dict[str, Any], matrix: str | None) -> dict[str, Any]:
-    m = _find(s["measurements"]["matrices"], "name", matrix)
+def _rmt(s: gs.RmtSection, matrix: str | None) -> dict[str, Any]:
+    m = next((row for row in s.measurements.matrices if row.name == matrix), None)
     log_e = None
-    if m:
-        e_b = m["baseline"]["sigma"] / m["baseline"]["edge"]
-        e_s = m["subject"]["sigma"] / m["subject"]["edge"]
+    if m is not None:
+        e_b = m.baseline.sigma / m.baseline.edge
+        e_s = m.subject.sigma / m.subject.edge
         log_e = math.log(e_s / e_b)
     return {
-        "violations": s["summary"]["violations"],
-        "max_abs_log_edge_ratio": max(f["max_abs_log_edge_ratio"] for f in s["families"].values()),
+        "violations": s.summary.violations,
+        "max_abs_log_edge_ratio": max(f.max_abs_log_edge_ratio for f in s.families.values()),
         "matrix_log_edge_ratio": log_e,
-        "matrix_outliers": [m["baseline"]["outliers"], m["subject"]["outliers"]] if m else None,
+        "matrix_outliers": [m.baseline.outliers, m.subject.outliers] if m is not None else None,
     }
 
 
-def _variance(s: dict[str, Any], matrix: str | None) -> dict[str, Any]:
-    tap = _find(s["scales"], "weight", matrix)
-    ab = s.get("ab")
+def _variance(s: gs.VarianceSection, matrix: str | None) -> dict[str, Any]:
+    tap = next((row for row in s.scales if row.weight == matrix), None)
     return {
-        "taps": s["summary"]["taps"],
-        "proposed": s["summary"]["proposed"],
-        "enabled": s["summary"]["enabled"],
-        "matrix_std_ratio": tap.get("ratio"),
-        "matrix_applied": tap.get("applied"),
-        "ab_mean_delta": ab["mean_delta"] if ab else None,
-        "ab_ci": ab["ci"] if ab else None,
+        "taps": s.summary.taps,
+        "proposed": s.summary.proposed,
+        "enabled": s.summary.enabled,
+        "matrix_std_ratio": tap.ratio if tap is not None else None,
+        "matrix_applied": tap.applied if tap is not None else None,
+        "ab_mean_delta": s.ab.mean_delta if s.ab else None,
+        "ab_ci": list(s.ab.ci) if s.ab else None,
     }
 
 
-_DETAILS = {"spectral": _spectral, "rmt": _rmt, "variance": _variance}
+def _details(section: gs.Section, matrix: str | None) -> dict[str, Any]:
+    if isinstance(section, gs.SpectralSection):
+        return _spectral(section, matrix)
+    if isinstance(section, gs.RmtSection):
+        return _rmt(section, matrix)
+    if isinstance(section, gs.VarianceSection):
+        return _variance(section, matrix)
+    return {}
 
 
 def case_row(
@@ -72,11 +75,12 @@ def case_row(
     cert = outcome.certificate
     guards = {}
     for name, section in cert.guards.items():
+        violations = section.violations if not isinstance(section, gs.InvariantsSection) else []
         guards[name] = {
-            "verdict": section["verdict"],
-            "seconds": section["seconds"],
-            "flagged": sorted({str(v.get("name")) for v in section.get("violations", []) if isinstance(v, dict)}),
-            **(_DETAILS[name](section, matrix) if name in _DETAILS else {}),
+            "verdict": section.verdict,
+            "seconds": section.seconds,
+            "flagged": sorted({v.name for v in violations}),
+            **_details(section, matrix),
         }
     pm = cert.primary_metric
     overhead = cert.guard_overhead

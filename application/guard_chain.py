@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.guards import chain, rmt, spectral
+from invarlock.domain.guards.results import MeasuredResult, Measurements, result_of
+from invarlock.domain.guards.rmt_records import RmtMeasurements
+from invarlock.domain.guards.spectral_records import SpectralMeasurements
 from invarlock.domain.guards.spectrum import MatrixMeasure, measure
 from invarlock.domain.model import TensorCensus
 from invarlock.domain.policy import Policy
@@ -61,31 +63,25 @@ def run_chain(order: list[str], ctx: ChainContext, runners: dict[str, Callable[[
         assert state is not None
         done = [g for g in state.guards if g.guard == name and g.phase == phase]
         if done:
-            ctx.apply_repairs(chain.repairs_of(name, done[0].outcome))
+            ctx.apply_repairs(done[0].result.repairs)
             continue
         runners[name](ctx, phase)
 
 
-def record_measured(ctx: ChainContext, guard: str, measurements: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """Derive the outcome under the run's policy and record it; returns the outcome."""
+def record_measured(ctx: ChainContext, measured: Measurements, seconds: float) -> MeasuredResult:
+    """Derive the outcome under the run's policy and record it; returns the recorded result."""
     state = ctx.recorder.state
     assert state is not None and state.windows is not None
     outcome = chain.derive(
-        guard, measurements, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.windows.plan_digest
+        measured, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.windows.plan_digest
     )
+    result = result_of(measured, outcome)
     ctx.recorder.record(
         ev.GuardEvaluated(
-            guard=guard,
-            phase="compare",
-            mode=ctx.policy.guards.mode_of(guard),
-            verdict=outcome["verdict"],
-            checks=[],
-            seconds=round(seconds, 6),
-            measurements=measurements,
-            outcome=outcome,
+            phase="compare", mode=ctx.policy.guards.mode_of(result.guard), seconds=round(seconds, 6), result=result
         )
     )
-    return outcome
+    return result
 
 
 def pairs(ctx: ChainContext) -> Iterator[tuple[NamedMatrix, NamedMatrix]]:
@@ -136,11 +132,11 @@ def measure_matrix(array: np.ndarray, policy: Policy) -> MatrixMeasure:
 def run_spectral(ctx: ChainContext, _phase: str) -> None:
     t0 = time.perf_counter()
     rows = [spectral.measurement(n, f, b, s) for n, f, b, s in measured_matrices(ctx)]
-    outcome = record_measured(ctx, "spectral", {"matrices": rows}, time.perf_counter() - t0)
-    ctx.apply_repairs(chain.repairs_of("spectral", outcome))
+    result = record_measured(ctx, SpectralMeasurements(matrices=rows), time.perf_counter() - t0)
+    ctx.apply_repairs(result.repairs)
 
 
 def run_rmt(ctx: ChainContext, _phase: str) -> None:
     t0 = time.perf_counter()
     rows = [rmt.measurement(n, f, b, s) for n, f, b, s in measured_matrices(ctx)]
-    record_measured(ctx, "rmt", {"matrices": rows}, time.perf_counter() - t0)
+    record_measured(ctx, RmtMeasurements(matrices=rows), time.perf_counter() - t0)

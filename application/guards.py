@@ -8,6 +8,7 @@ from collections.abc import Callable
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.guards import invariants
+from invarlock.domain.guards.results import InvariantsResult
 from invarlock.domain.model import TensorCensus
 from invarlock.ports.model import LoadedModel
 
@@ -30,20 +31,18 @@ def run_invariants(
     verdict = invariants.verdict_of(checks)
     recorder.record(
         ev.GuardEvaluated(
-            guard="invariants",
             phase=phase,
             mode="gate",
-            verdict=verdict,
-            checks=checks,
             seconds=round(time.perf_counter() - t0, 6),
+            result=InvariantsResult(checks=checks, verdict=verdict),
         )
     )
-    non_finite = [c_ for c_ in checks if c_["name"].endswith("weights_finite") and c_["status"] == "fail"]
+    non_finite = [c_ for c_ in checks if c_.name.endswith("weights_finite") and c_.status == "fail"]
     if non_finite:
-        names = ", ".join(non_finite[0]["offenders"][:3])
+        names = ", ".join(non_finite[0].offenders[:3])
         raise AbortError(
             "E402",
-            f"non-finite weights ({non_finite[0]['name']}): {names}",
+            f"non-finite weights ({non_finite[0].name}): {names}",
             "repair or re-export the checkpoint; scoring it would produce NaN perplexities",
         )
 

@@ -4,19 +4,22 @@ the subject as it was when that guard ran (after the repairs of the guards befor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+import msgspec
 import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.guards import chain, rmt, spectral
+from invarlock.domain.guards import sections as gs
+from invarlock.domain.guards.rmt_records import RmtMatrix
+from invarlock.domain.guards.spectral_records import SpectralMatrix
 from invarlock.domain.guards.spectrum import MatrixMeasure
+from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.reexecution import choose_sample, compare_tree
 from invarlock.domain.windows import TokenWindow
 
 from .guard_chain import measure_matrix
 from .reexecute_inputs import AuditContext, Finding, Tally
-from .verify_report import MALFORMED
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
 
@@ -25,8 +28,9 @@ def repairs_before(cert: c.Certificate, order: Sequence[str], position: int) -> 
     """Cumulative weight scales the guards before `position` in the chain applied to the subject."""
     repairs: dict[str, float] = {}
     for name in order[:position]:
-        if name in chain.MEASURED_GUARDS and name in cert.guards:
-            repairs = chain.compose(repairs, chain.repairs_of(name, cert.guards[name]))
+        section = cert.guards.of(name)
+        if section is not None:
+            repairs = chain.compose(repairs, gs.repairs_of(section))
     return repairs
 
 
@@ -37,19 +41,16 @@ def guard_findings(audit: AuditContext) -> tuple[list[Finding], int]:
     findings = []
     checked = 0
     for position, name in enumerate(order):
-        section = audit.cert.guards.get(name)
-        if name not in chain.MEASURED_GUARDS or section is None:
+        section = audit.cert.guards.of(name)
+        if section is None or isinstance(section, gs.InvariantsSection):
             continue
         repairs = repairs_before(audit.cert, order, position)
         audit.models["subject"].scale_weights(repairs)
         tally = Tally()
-        try:
-            if name == "variance":
-                _variance(audit, section.get("measurements", {}), tally)
-            else:
-                _matrices(audit, name, section.get("measurements", {}).get("matrices", []), repairs, tally)
-        except MALFORMED as exc:  # measurements are free-form JSON; plain verify names the malformed section
-            tally.mismatches.append(f"the recorded measurements cannot be read ({type(exc).__name__}: {exc})")
+        if isinstance(section, gs.VarianceSection):
+            _variance(audit, section.measurements, tally)
+        else:
+            _matrices(audit, name, section.measurements.matrices, repairs, tally)
         findings.append(_finding(name, tally))
         checked += tally.checked
     audit.models["subject"].scale_weights(repairs_before(audit.cert, order, len(order)))
@@ -68,17 +69,22 @@ def _finding(name: str, tally: Tally) -> Finding:
 
 
 def _matrices(
-    audit: AuditContext, guard: str, recorded: list[dict[str, Any]], repairs: dict[str, float], tally: Tally
+    audit: AuditContext,
+    guard: str,
+    recorded: Sequence[SpectralMatrix | RmtMatrix],
+    repairs: dict[str, float],
+    tally: Tally,
 ) -> None:
     chosen = {int(i) for i in choose_sample(range(len(recorded)), audit.sample, audit.seed, f"guard:{guard}")}
-    wanted = {str(recorded[i]["name"]): recorded[i] for i in chosen}
+    wanted = {recorded[i].name: recorded[i] for i in chosen}
     base_all, subj_all = audit.models["baseline"].matrices(), audit.models["subject"].matrices()
     for base, subj in zip(base_all, subj_all, strict=False):
         stated = wanted.pop(base.name, None)
         if stated is None:
             continue
         m_b, m_s = _measures(audit, base.name, base.array, subj.array, repairs.get(base.name, 1.0))
-        _compare(audit, guard, base.name, stated, _RECORDS[guard](base.name, base.family, m_b, m_s), tally)
+        recomputed = _RECORDS[guard](base.name, base.family, m_b, m_s)
+        _compare(audit, guard, base.name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
     for name in wanted:  # recorded, but the models have no such matrix
         _mismatch(audit, guard, name, "the models have no such matrix", tally)
 
@@ -94,27 +100,23 @@ def _measures(
     return audit.measured[key]
 
 
-def _variance(audit: AuditContext, measurements: dict[str, Any], tally: Tally) -> None:
-    taps: list[dict[str, Any]] = measurements.get("taps", [])
+def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Tally) -> None:
+    taps = measurements.taps
     if not taps:
         return
     chosen = choose_sample(range(len(taps)), audit.sample, audit.seed, "guard:variance")
-    weights = [str(taps[i]["weight"]) for i in chosen]
-    ids = [int(i) for i in measurements.get("calibration", {}).get("window_ids", [])]
+    weights = [taps[i].weight for i in chosen]
+    ids = measurements.calibration.window_ids
     windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in ids]
     base, _ = audit.models["baseline"].activation_stats(windows, weights)
     subj, _ = audit.models["subject"].activation_stats(windows, weights)
     for i, weight in zip(chosen, weights, strict=True):
-        stated = {"baseline": taps[i].get("baseline"), "subject": taps[i].get("subject")}
-        recomputed = {side: _stats(stats[weight]) for side, stats in (("baseline", base), ("subject", subj))}
-        _compare(audit, "variance", weight, stated, recomputed, tally)
+        stated = {"baseline": taps[i].baseline, "subject": taps[i].subject}
+        recomputed = {"baseline": base[weight], "subject": subj[weight]}
+        _compare(audit, "variance", weight, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
 
 
-def _stats(s: Any) -> dict[str, Any]:
-    return {"count": s.count, "sum": s.sum, "sum_sq": s.sum_sq}
-
-
-def _compare(audit: AuditContext, guard: str, name: str, stated: Any, recomputed: Any, tally: Tally) -> None:
+def _compare(audit: AuditContext, guard: str, name: str, stated: object, recomputed: object, tally: Tally) -> None:
     where, diff = compare_tree(stated, recomputed, exact=audit.exact, rel_tol=audit.rel_tol)
     tally.checked += 1
     tally.max_rel_diff = max(tally.max_rel_diff, diff)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from invarlock.domain import certificate as c
 
 from .report_figures import Table, text
@@ -90,7 +91,8 @@ def guard_tables(cert: c.Certificate) -> list[Table]:
     """Per guard: its mode/verdict/other summary fields, then each phase's verdict and checks table
     (measured guards: summary, per-family table, violations)."""
     tables: list[Table] = []
-    for guard, section in sorted(cert.guards.items()):
+    sections = msgspec.to_builtins(cert.guards)  # rendering lays out plain JSON
+    for guard, section in sorted(sections.items()):
         if "measurements" in section:
             tables += _measured_tables(guard, section)
             continue

@@ -27,7 +27,7 @@ from . import verify_guards
 from .replay import event_findings
 from .signing import check_signature
 from .verify_guards import rederived_sections
-from .verify_report import MALFORMED, Check, VerifyReport, compare, dig, proves
+from .verify_report import MALFORMED, Check, VerifyReport, compare, proves
 
 __all__ = ["Check", "VerifyReport", "bootstrap_budget", "proves", "rederived_sections", "verify_certificate"]
 
@@ -37,8 +37,9 @@ REL_TOL = 1e-12
 def _bootstrap_windows(cert: c.Certificate) -> int:
     """The most windows any bootstrap of this certificate resamples (scored arms and the variance A/B)."""
     sizes = [len(arm.window_ids) for _, arm in fields.scored_arms(cert.evidence)]
-    tokens = dig(cert.guards, "variance", "measurements", "ab", "tokens")
-    return max([*sizes, len(tokens) if isinstance(tokens, list) else 0])
+    variance = cert.guards.variance
+    ab = variance.measurements.ab if variance is not None else None
+    return max([*sizes, len(ab.tokens) if ab is not None else 0])
 
 
 def bootstrap_budget(cert: c.Certificate, policies: list[Policy], max_replicates: int) -> None:

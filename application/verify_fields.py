@@ -82,14 +82,13 @@ def window_plan(cert: c.Certificate, report: VerifyReport) -> None:
 
 def _calibration_rows(cert: c.Certificate) -> list[tuple[int, str]] | None:
     """The calibration rows the variance guard records (None when the run has no variance section)."""
-    section = cert.guards.get("variance")
+    section = cert.guards.variance
     if section is None:
         return None
-    try:
-        cal = section["measurements"]["calibration"]
-        return list(zip(cal["window_ids"], cal["window_digests"], strict=True))
-    except MALFORMED:
+    cal = section.measurements.calibration
+    if len(cal.window_ids) != len(cal.window_digests):
         return [(-1, "malformed")]
+    return list(zip(cal.window_ids, cal.window_digests, strict=True))
 
 
 def status(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:

@@ -67,7 +67,7 @@ def main() -> None:
         t0 = time.perf_counter()
         outcome = certify_edit(request, svc)
         certify_seconds = time.perf_counter() - t0
-        per_guard = {name: float(s["seconds"]) for name, s in outcome.certificate.guards.items()}
+        per_guard = {name: s.seconds for name, s in outcome.certificate.guards.items()}
         per_guard["overhead_bare_final_arm"] = _bare_arm_seconds(svc.store, outcome.run_id)
     guards_seconds = sum(per_guard.values())
     result = {

@@ -12,6 +12,7 @@ from invarlock.application.certify import CertifyOutcome, CertifyRequest, certif
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
+from invarlock.domain.guards.sections import InvariantsSection
 
 from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
 from .config_file import load_config, read_yaml
@@ -118,7 +119,7 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
         "display_ci": pm.display_ci,
         "preview_ratio": pm.preview.ratio,
         "failed": [f.flag for f in cert.verdict.failed],
-        "guards": {name: section.get("verdict") for name, section in cert.guards.items()},
+        "guards": {name: section.verdict for name, section in cert.guards.items()},
         "certificate": str(path),
         "events": opts["events"],
     }
@@ -149,9 +150,9 @@ def _monitored(cert: c.Certificate) -> list[str]:
     """One line per guard in monitor mode that found violations (they do not fail the verdict)."""
     lines = []
     for name, section in sorted(cert.guards.items()):
-        violations = section.get("violations") or []
-        if section.get("mode") == "monitor" and section.get("verdict") == "fail" and violations:
-            names = ", ".join(str(v.get("name")) for v in violations[:3])
+        violations = [] if isinstance(section, InvariantsSection) else section.violations
+        if section.mode == "monitor" and section.verdict == "fail" and violations:
+            names = ", ".join(v.name for v in violations[:3])
             more = f" and {len(violations) - 3} more" if len(violations) > 3 else ""
             lines.append(f"  monitor {name}: {len(violations)} violation(s), not gating: {names}{more}")
     if cert.guard_overhead is not None:

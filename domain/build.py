@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import analysis, gates
 from . import certificate as c
 from . import events as ev
 from .errors import IntegrityError
-from .guards.chain import MEASURED_GUARDS, repairs_of
+from .guards import sections as gs
+from .guards.record import Verdict
+from .guards.results import InvariantsResult
 from .policy import policy_from_dict
 from .run import RunState
 
@@ -95,27 +95,32 @@ def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
     return rows
 
 
-def guard_sections(guards: tuple[ev.GuardEvaluated, ...]) -> dict[str, dict[str, Any]]:
+def guard_sections(guards: tuple[ev.GuardEvaluated, ...]) -> gs.GuardSections:
     """One section per guard. Invariants: mode, every phase's checks and verdict, overall verdict and
     timing. Measured guards: mode, timing, the recorded measurements and the outcome derived from them."""
-    out: dict[str, dict[str, Any]] = {}
+    measured: dict[str, gs.MeasuredSection] = {}
+    invariants = [g for g in guards if isinstance(g.result, InvariantsResult)]
     for g in guards:
-        if g.guard in MEASURED_GUARDS:
-            out[g.guard] = {"mode": g.mode, "seconds": g.seconds, "measurements": g.measurements, **g.outcome}
-            continue
-        section = out.setdefault(g.guard, {"mode": g.mode, "phases": {}, "seconds": 0.0})
-        section["phases"][g.phase] = {"verdict": g.verdict, "checks": g.checks, "seconds": g.seconds}
-        section["seconds"] += g.seconds
-    for name, section in out.items():
-        if name in MEASURED_GUARDS:
-            continue
-        verdicts = [p["verdict"] for p in section["phases"].values()]
-        section["verdict"] = "fail" if "fail" in verdicts else "pass"
-    return out
+        if not isinstance(g.result, InvariantsResult):
+            measured[g.guard] = gs.measured_section(g.result, mode=g.mode, seconds=g.seconds)
+    return gs.GuardSections(invariants=_invariants(invariants), **measured)  # type: ignore[arg-type]
+
+
+def _invariants(events: list[ev.GuardEvaluated]) -> gs.InvariantsSection | None:
+    if not events:
+        return None
+    phases: dict[str, gs.PhaseRecord] = {}
+    seconds = 0.0
+    for g in events:
+        assert isinstance(g.result, InvariantsResult)
+        phases[g.phase] = gs.PhaseRecord(verdict=g.result.verdict, checks=g.result.checks, seconds=g.seconds)
+        seconds += g.seconds
+    verdict: Verdict = "fail" if any(p.verdict == "fail" for p in phases.values()) else "pass"
+    return gs.InvariantsSection(mode=events[0].mode, phases=phases, seconds=seconds, verdict=verdict)
 
 
 def _overhead(state: RunState, final: c.ArmEvidence | None, limit: float) -> c.GuardOverhead | None:
-    repaired = sorted({name for g in state.guards for name in repairs_of(g.guard, g.outcome)})
+    repaired = sorted({name for g in state.guards for name in g.result.repairs})
     if not repaired or final is None:
         return None
     bare = state.scored("subject_bare", "final")

@@ -10,6 +10,7 @@ import numpy as np
 
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
+from .guards.sections import GuardSections
 
 SCHEMA_VERSION = "v1"
 # No certificate nests deeper than about 8; the cap keeps hostile nesting away from every recursive reader.
@@ -196,7 +197,7 @@ class Certificate(_S, frozen=True):
     primary_metric: PrimaryMetric
     bootstrap: BootstrapSection
     evidence: Evidence
-    guards: dict[str, dict[str, Any]]
+    guards: GuardSections
     guard_overhead: GuardOverhead | None
     secondary_metrics: dict[str, Any] | None
     policy: PolicySection

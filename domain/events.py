@@ -9,6 +9,8 @@ import msgspec
 
 from .canonical import canonical_bytes
 from .errors import IntegrityError
+from .guards.results import GuardResult
+from .guards.settings import Mode
 
 GENESIS_HASH = hashlib.sha256(b"invarlock/event-chain/genesis/v2").hexdigest()
 SEAL_DOMAIN = "invarlock/chain-seal/v1"
@@ -72,18 +74,23 @@ class EditApplied(_Event, tag="edit_applied.v1", frozen=True):
     bitwidth_map: dict[str, int]
 
 
-class GuardEvaluated(_Event, tag="guard_evaluated.v1", frozen=True):
-    """One guard's evaluation. Invariants report `checks`; the weight and variance guards record their raw
-    `measurements` and the `outcome` derived from them under the run's policy (re-derivable by verify)."""
+class GuardEvaluated(_Event, tag="guard_evaluated.v2", frozen=True):
+    """One guard's evaluation in one phase of the chain. `result` is tagged by guard: invariants record their
+    checks and verdict; the weight and variance guards their raw measurements and the outcome derived from
+    them under the run's policy (re-derivable by verify)."""
 
-    guard: str
     phase: str
-    mode: str
-    verdict: str
-    checks: list[dict[str, Any]]
+    mode: Mode
     seconds: float
-    measurements: dict[str, Any] = {}
-    outcome: dict[str, Any] = {}
+    result: GuardResult
+
+    @property
+    def guard(self) -> str:
+        return self.result.guard
+
+    @property
+    def verdict(self) -> str:
+        return self.result.verdict
 
 
 class ScoredRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,11 +8,14 @@ releases therefore replay to the same state, and to byte-identical certificates 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
 from . import events as ev
 from .errors import IntegrityError
+from .guards.results import GuardResult
+from .guards.settings import Mode
 
 
 def legacy_decoder(struct: type[msgspec.Struct]) -> Callable[[bytes], msgspec.Struct]:
@@ -34,3 +37,35 @@ def legacy_decoder(struct: type[msgspec.Struct]) -> Callable[[bytes], msgspec.St
 # (type, version) -> payload bytes -> the current event. Each entry: a legacy Struct in this module, its
 # decoder and a pure conversion, e.g. (("model_fingerprinted", 1), lambda p: _model_v2(_decode_model_v1(p))).
 UPCASTERS: dict[tuple[str, int], Callable[[bytes], ev.Event]] = {}
+
+
+class GuardEvaluatedV1(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="guard_evaluated.v1"):
+    """guard_evaluated.v1 (until 0.1.0): measurements, outcome and checks as free-form JSON."""
+
+    guard: str
+    phase: str
+    mode: Mode
+    verdict: str
+    checks: list[dict[str, Any]]
+    seconds: float
+    measurements: dict[str, Any] = {}
+    outcome: dict[str, Any] = {}
+
+
+def guard_evaluated_v2(old: GuardEvaluatedV1) -> ev.GuardEvaluated:
+    """The v1 event as v2: its free-form JSON decoded into the guard's typed result (E604 when it does not fit)."""
+    if old.guard == "invariants":
+        data: dict[str, Any] = {"guard": old.guard, "checks": old.checks, "verdict": old.verdict}
+    else:
+        data = {"guard": old.guard, "measurements": old.measurements, "outcome": old.outcome}
+    try:
+        result = msgspec.convert(data, GuardResult)
+    except msgspec.ValidationError as exc:
+        raise IntegrityError(
+            "E604", f"guard_evaluated.v1 of {old.guard} does not upcast: {exc}", "the store was altered"
+        ) from exc
+    return ev.GuardEvaluated(phase=old.phase, mode=old.mode, seconds=old.seconds, result=result)
+
+
+_decode_guard_v1 = legacy_decoder(GuardEvaluatedV1)
+UPCASTERS[("guard_evaluated", 1)] = lambda payload: guard_evaluated_v2(_decode_guard_v1(payload))  # type: ignore[arg-type]

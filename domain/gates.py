@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import certificate as c
+from .guards.sections import GuardSections, MeasuredSection, Section
 from .policy import Policy
 
 
@@ -62,22 +61,22 @@ GUARD_FLAGS = {
 }
 
 
-def _named(section: dict[str, Any]) -> str:
-    names = [str(v.get("name")) for v in section.get("violations", [])[:3] if isinstance(v, dict)]
-    return f" ({', '.join(names)})" if names else ""
+def _named(section: Section) -> str:
+    violations = section.violations[:3] if isinstance(section, MeasuredSection) else []
+    return f" ({', '.join(v.name for v in violations)})" if violations else ""
 
 
-def _guard_flag(guards: dict[str, dict[str, Any]], name: str, policy: Policy) -> tuple[c.Flag, str]:
+def _guard_flag(guards: GuardSections, name: str, policy: Policy) -> tuple[c.Flag, str]:
     """A guard's flag: its verdict. A guard that did not run fails when the policy gates it or its guard
     order names it; it is `not_applicable` only when neither holds (a monitored guard left out)."""
-    section = guards.get(name)
+    section = guards.of(name)
     if section is None:
         if name in policy.required_guards:
             return False, f"guard {name} is gated at tier {policy.tier} but did not run"
         if name in policy.guard_order:
             return False, f"guard {name} is in the guard order but was not evaluated"
         return "not_applicable", ""
-    verdict = section.get("verdict")
+    verdict = section.verdict
     return verdict == "pass", f"guard {name} verdict {verdict}{_named(section)}"
 
 
@@ -92,7 +91,7 @@ def _overhead(overhead: c.GuardOverhead | None, policy: Policy) -> tuple[c.Flag,
 def evaluate(
     pm: c.PrimaryMetric,
     pairing: c.PairingSection,
-    guards: dict[str, dict[str, Any]],
+    guards: GuardSections,
     baseline: c.ModelSection,
     subject: c.ModelSection,
     policy: Policy,

@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..policy import Policy
 from ..stats import bootstrap_key
 from . import rmt, spectral, variance
+from .results import Measurements, Outcome
+from .rmt_records import RmtMeasurements
+from .spectral_records import SpectralMeasurements
+from .variance_records import VarianceMeasurements
 
 MEASURED_GUARDS = ("spectral", "rmt", "variance")
 
 
-def derive(guard: str, measurements: dict[str, Any], policy: Policy, *, seed: int, plan_digest: str) -> dict[str, Any]:
+def derive(measured: Measurements, policy: Policy, *, seed: int, plan_digest: str) -> Outcome:
     """The outcome (verdict, summary, tables, violations, repairs) of a measured guard under `policy`."""
     settings = policy.guards
-    if guard == "spectral":
-        return spectral.evaluate(measurements["matrices"], settings.spectral)
-    if guard == "rmt":
-        return rmt.evaluate(measurements["matrices"], settings.rmt)
-    if guard == "variance":
-        key = bootstrap_key(seed, plan_digest, "calibration")
-        return variance.evaluate(
-            measurements["taps"], measurements.get("ab"), settings.variance, key=key, replicates=policy.replicates
-        )
-    raise ValueError(f"{guard} is not a measured guard")
-
-
-def repairs_of(guard: str, outcome: dict[str, Any]) -> dict[str, float]:
-    """Weight scales a guard's outcome applied to the subject ({} when it repaired nothing)."""
-    if guard == "spectral":
-        return dict(outcome.get("repairs", {}))
-    if guard == "variance":
-        return dict(outcome.get("applied", {}))
-    return {}
+    match measured:
+        case SpectralMeasurements():
+            return spectral.evaluate(measured, settings.spectral)
+        case RmtMeasurements():
+            return rmt.evaluate(measured, settings.rmt)
+        case VarianceMeasurements():
+            key = bootstrap_key(seed, plan_digest, "calibration")
+            return variance.evaluate(measured, settings.variance, key=key, replicates=policy.replicates)
+    raise TypeError(f"{type(measured).__name__} are not a measured guard's measurements")
 
 
 def compose(current: dict[str, float], more: dict[str, float]) -> dict[str, float]:

@@ -2,35 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from ..model import TensorCensus
+from .record import Record, Verdict
 
 REPORT_LIMIT = 20
 
 
-def _check(name: str, offenders: list[str], detail: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "status": "fail" if offenders else "pass",
-        "detail": detail if offenders else "ok",
-        "offenders": sorted(offenders)[:REPORT_LIMIT],
-        "offender_count": len(offenders),
-    }
+class Check(Record, frozen=True):
+    """One structural check: its status, what failing means, the first offending names and their count."""
+
+    name: str
+    status: Literal["pass", "warn", "fail"]
+    detail: str
+    offenders: list[str]
+    offender_count: int
 
 
-def _finite(census: TensorCensus, role: str) -> dict[str, Any]:
+def _check(name: str, offenders: list[str], detail: str) -> Check:
+    return Check(
+        name=name,
+        status="fail" if offenders else "pass",
+        detail=detail if offenders else "ok",
+        offenders=sorted(offenders)[:REPORT_LIMIT],
+        offender_count=len(offenders),
+    )
+
+
+def _finite(census: TensorCensus, role: str) -> Check:
     bad = [t.name for t in census.tensors if not t.finite]
     return _check(f"{role}_weights_finite", bad, "tensors with NaN or Inf values")
 
 
-def health_checks(census: TensorCensus, role: str) -> list[dict[str, Any]]:
+def health_checks(census: TensorCensus, role: str) -> list[Check]:
     """Checks one model alone: every tensor finite and at least one tensor present."""
     empty = [] if census.tensors else ["<no tensors>"]
     return [_check(f"{role}_has_tensors", empty, "model has no parameters"), _finite(census, role)]
 
 
-def comparison_checks(base: TensorCensus, subj: TensorCensus, *, dtype_change_declared: bool) -> list[dict[str, Any]]:
+def comparison_checks(base: TensorCensus, subj: TensorCensus, *, dtype_change_declared: bool) -> list[Check]:
     """Checks the subject against the baseline: names, shapes, dtypes, config, ties, finiteness, zeros."""
     b = {t.name: t for t in base.tensors}
     s = {t.name: t for t in subj.tensors}
@@ -64,6 +75,6 @@ def _tie_breaks(base: TensorCensus, subj: TensorCensus) -> list[str]:
     return [",".join(g) for g in sorted(groups(base) ^ groups(subj))]
 
 
-def verdict_of(checks: list[dict[str, Any]]) -> str:
+def verdict_of(checks: list[Check]) -> Verdict:
     """'fail' when any check failed, else 'pass'. Used when recording and when re-verifying."""
-    return "fail" if any(c["status"] == "fail" for c in checks) else "pass"
+    return "fail" if any(c.status == "fail" for c in checks) else "pass"

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
 import numpy as np
 
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Named)
 MAD_TO_SIGMA = 1.4826  # 1/Φ⁻¹(3/4): makes the MAD a consistent estimator of a normal standard deviation
 
 
@@ -15,8 +25,8 @@ def robust_z(values: np.ndarray, z_floor: float) -> np.ndarray:
     return np.asarray((x - center) / scale)
 
 
-def top_by(items: list[dict[str, object]], key: str, limit: int) -> list[dict[str, object]]:
-    """The `limit` items with the largest |item[key]| (ties broken by name), skipping missing values."""
-    present = [i for i in items if isinstance(i.get(key), float | int)]
-    present.sort(key=lambda i: (-abs(float(i[key])), str(i["name"])))  # type: ignore[arg-type]
-    return present[:limit]
+def top_by(items: list[T], value: Callable[[T], float | None], limit: int) -> list[T]:
+    """The `limit` items with the largest |value(item)| (ties broken by name), skipping items without one."""
+    present = [(v, i) for i in items if (v := value(i)) is not None]
+    present.sort(key=lambda pair: (-abs(pair[0]), pair[1].name))
+    return [item for _, item in present[:limit]]

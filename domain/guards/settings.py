@@ -161,6 +161,6 @@ class GuardSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         settings: AnySettings = getattr(self, guard)
         return settings
 
-    def mode_of(self, guard: str) -> str:
+    def mode_of(self, guard: str) -> Mode:
         """`gate` or `monitor` for the guard named `guard`."""
         return self.of(guard).mode

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -338,3 +339,35 @@ def test_a_query_with_undecodable_bytes_is_refused_in_one_line(store_path):
     done = subprocess.run([*command, b"SELECT '\xff'"], capture_output=True, check=False)
     assert done.returncode == 2 and done.stderr.startswith(b"ERROR [INVARLOCK:E510]") and b"UTF-8" in done.stderr
     assert done.stderr.count(b"\n") == 1
+
+
+_GUARD_COLUMNS = "guard, phase, mode, verdict, seconds, checks, measurements, outcome"
+
+
+def test_the_guard_evaluated_view_reads_v2_events_into_the_v1_columns(store_path):
+    rows = _query(store_path, f"SELECT version, {_GUARD_COLUMNS} FROM guard_evaluated WHERE run_id = 'run-pass-jan'")
+    assert {r["version"] for r in rows} == {2}
+    assert [(r["guard"], r["phase"]) for r in rows] == [
+        ("invariants", "pre"),
+        ("spectral", "compare"),
+        ("rmt", "compare"),
+        ("variance", "compare"),
+        ("invariants", "post"),
+    ]
+    assert all(r["verdict"] == "pass" and r["mode"] in ("gate", "monitor") for r in rows)
+    spectral = next(r for r in rows if r["guard"] == "spectral")
+    assert spectral["outcome"]["verdict"] == "pass" and spectral["checks"] == []
+    assert spectral["measurements"]["matrices"]
+    pre = rows[0]
+    assert pre["checks"] and pre["measurements"] == {} and pre["outcome"] == {}
+
+
+def test_the_guard_evaluated_view_reads_v1_events_of_an_earlier_release(tmp_path):
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "invarlock.duckdb"
+    path = Path(shutil.copy(fixture, tmp_path / "v1.duckdb"))
+    rows = _query(path, f"SELECT version, {_GUARD_COLUMNS} FROM guard_evaluated ORDER BY run_id, seq")
+    assert rows and {r["version"] for r in rows} == {1}
+    assert {r["guard"] for r in rows} == {"invariants", "spectral", "rmt", "variance"}
+    assert all(r["verdict"] in ("pass", "fail") and r["seconds"] is not None for r in rows)
+    measured = [r for r in rows if r["guard"] != "invariants"]
+    assert all(r["outcome"]["verdict"] == r["verdict"] for r in measured)

@@ -4,6 +4,7 @@ monitor modes, resume re-applying recorded repairs, verify re-deriving guard out
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import msgspec
 import pytest
@@ -14,8 +15,15 @@ from invarlock.application.resume import resume_run
 from invarlock.application.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
+from invarlock.domain.guards.sections import GuardSections
 
 from tests.unit.test_resume import _cut
+
+
+def _sections(cert: c.Certificate) -> Any:
+    """The guard sections as the certificate's JSON holds them."""
+    return msgspec.to_builtins(cert.guards)
+
 
 DOWN = "ffn.2.down"
 
@@ -41,10 +49,10 @@ def test_identical_subject_leaves_every_guard_silent_and_every_flag_true(service
         command="certify", config=_config(None), subject=ModelConfig(id="ve_base"), tier="balanced", profile="dev"
     )
     cert = certify_edit(request, services).certificate
-    assert {g: s["verdict"] for g, s in cert.guards.items()} == dict.fromkeys(cert.guards, "pass")
-    assert set(cert.guards) == {"invariants", "spectral", "rmt", "variance"}
-    assert cert.guards["spectral"]["violations"] == [] and cert.guards["rmt"]["violations"] == []
-    assert cert.guards["variance"]["summary"] == {"taps": 0, "proposed": 0, "enabled": False, "violations": 0}
+    assert {g: s["verdict"] for g, s in _sections(cert).items()} == dict.fromkeys(_sections(cert), "pass")
+    assert set(_sections(cert)) == {"invariants", "spectral", "rmt", "variance"}
+    assert _sections(cert)["spectral"]["violations"] == [] and _sections(cert)["rmt"]["violations"] == []
+    assert _sections(cert)["variance"]["summary"] == {"taps": 0, "proposed": 0, "enabled": False, "violations": 0}
     floors = ("window_floor_met", "token_floor_met", "ci_not_approximate")  # not applicable under dev
     flags = {k: v for k, v in cert.validation.items() if k not in ("catastrophe", "guard_overhead_acceptable", *floors)}
     assert all(v is True for v in flags.values()), flags
@@ -55,7 +63,7 @@ def test_identical_subject_leaves_every_guard_silent_and_every_flag_true(service
 def test_ve_repairs_a_shrunk_output_scale_and_the_overhead_gate_measures_it(services, store, loader):
     out = certify_edit(_shrink(), services)
     cert = out.certificate
-    variance = cert.guards["variance"]
+    variance = _sections(cert)["variance"]
     tap = next(t for t in variance["scales"] if t["weight"] == DOWN)
     assert tap["ratio"] == pytest.approx(1 / 0.9, rel=1e-6)
     assert tap["applied"] == pytest.approx(1.03)
@@ -75,7 +83,7 @@ def test_ve_repairs_a_shrunk_output_scale_and_the_overhead_gate_measures_it(serv
 
 def test_spectral_flags_the_scaled_matrix_and_fails_only_in_gate_mode(services):
     monitored = certify_edit(_shrink(0.8), services).certificate
-    assert [v["name"] for v in monitored.guards["spectral"]["violations"]] == [DOWN]
+    assert [v["name"] for v in _sections(monitored)["spectral"]["violations"]] == [DOWN]
     assert monitored.validation["spectral_stable"] is False
     assert "spectral_stable" not in [f.flag for f in monitored.verdict.failed]
     gated = certify_edit(_shrink(0.8, spectral={"mode": "gate"}), services).certificate
@@ -95,7 +103,7 @@ def test_guard_order_can_leave_out_weight_guards_and_their_flags_are_not_applica
         profile="dev",
     )
     cert = certify_edit(request, services).certificate
-    assert set(cert.guards) == {"invariants", "spectral"}
+    assert set(_sections(cert)) == {"invariants", "spectral"}
     assert cert.validation["rmt_stable"] == "not_applicable" and cert.validation["variance_ok"] == "not_applicable"
 
 
@@ -135,7 +143,7 @@ def test_resume_reapplies_recorded_repairs_and_gives_the_same_certificate_body(s
     resumed = resume_run(full.run_id, dataclasses.replace(services, store=cut)).certificate
     for section in ("evidence", "primary_metric", "guard_overhead", "validation", "verdict"):
         assert getattr(resumed, section) == getattr(full.certificate, section), section
-    assert _untimed(resumed.guards) == _untimed(full.certificate.guards)  # guard timings are wall-clock
+    assert _untimed(_sections(resumed)) == _untimed(_sections(full.certificate))  # guard timings are wall-clock
 
 
 def _untimed(value: object) -> object:
@@ -150,7 +158,7 @@ def test_verify_catches_an_altered_guard_measurement_even_when_resealed(services
     cert = certify_edit(_shrink(), services).certificate
     guards = msgspec.to_builtins(cert.guards)
     guards["spectral"]["measurements"]["matrices"][0]["sigma_subject"] *= 1.5
-    forged = c.seal(msgspec.structs.replace(cert, guards=guards))
+    forged = c.seal(msgspec.structs.replace(cert, guards=msgspec.convert(guards, GuardSections)))
     report = verify_certificate(forged)
     assert not report.ok and report.exit_code == 3
     assert any(ch.name == "guard:spectral" and not ch.ok for ch in report.checks)
@@ -158,7 +166,7 @@ def test_verify_catches_an_altered_guard_measurement_even_when_resealed(services
 
 def test_spectral_repair_mode_caps_the_grown_matrix_and_the_overhead_gate_applies(services):
     cert = certify_edit(_shrink(1.5, spectral={"repair": True}), services).certificate
-    spectral = cert.guards["spectral"]
+    spectral = _sections(cert)["spectral"]
     assert spectral["repairs"] == {DOWN: pytest.approx(1.1 / 1.5)}  # σ_s back to σ_b·(1 + deadband)
     assert cert.guard_overhead is not None and DOWN in cert.guard_overhead.repaired_weights
     assert cert.validation["guard_overhead_acceptable"] is (cert.guard_overhead.ratio <= 1.01)

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from invarlock.domain.guards import rmt, spectral, spectrum
+from invarlock.domain.guards import rmt, spectrum
 from invarlock.domain.guards.settings import SpectralSettings
 from invarlock.domain.policy import resolve_policy
 from scipy.stats import norm
 
+from tests.unit import guard_json
 from tests.unit.test_guard_math_spectrum import _reference_bh, _reference_bonferroni
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True)
@@ -58,7 +59,7 @@ def _names(outcome: dict[str, Any]) -> dict[str, str]:
 
 def test_spectral_identical_sigmas_pass_with_no_violations() -> None:
     rows = _family("attn", 30, 1) + _family("ffn", 20, 2) + _family("embed", 2, 3)
-    outcome = spectral.evaluate(rows, _guard("spectral"))
+    outcome = guard_json.spectral_evaluate(rows, _guard("spectral"))
     assert outcome["verdict"] == "pass"
     assert outcome["violations"] == []
     assert outcome["summary"] == {"matrices": 52, "caps_applied": 0, "max_caps": 0, "stable": True}
@@ -69,7 +70,7 @@ def test_spectral_identical_sigmas_pass_with_no_violations() -> None:
 def test_spectral_one_matrix_times_three_is_the_only_deadband_violation_and_fails_balanced() -> None:
     rows = _family("attn", 30, 4) + _family("ffn", 10, 5)
     rows[7]["sigma_subject"] = 3.0 * rows[7]["sigma_baseline"]
-    outcome = spectral.evaluate(rows, _guard("spectral"))
+    outcome = guard_json.spectral_evaluate(rows, _guard("spectral"))
     assert _names(outcome) == {"attn.7": "deadband"}
     assert outcome["violations"][0]["r"] == pytest.approx(math.log(3.0))
     assert outcome["summary"]["caps_applied"] == 1
@@ -78,7 +79,7 @@ def test_spectral_one_matrix_times_three_is_the_only_deadband_violation_and_fail
     assert outcome["families"]["ffn"]["violations"] == 0
     assert outcome["top"][0]["name"] == "attn.7"
     # Aggressive allows two caps (and its deadband 0.15 still catches ln 3).
-    aggressive = spectral.evaluate(rows, _guard("spectral", "aggressive"))
+    aggressive = guard_json.spectral_evaluate(rows, _guard("spectral", "aggressive"))
     assert _names(aggressive) == {"attn.7": "deadband"}
     assert aggressive["verdict"] == "pass"
 
@@ -90,7 +91,7 @@ def test_spectral_family_z_flags_a_moderate_shift_between_min_effect_and_deadban
 ) -> None:
     rows = _family("ffn", size, seed, noise=1e-4)
     rows[0]["sigma_subject"] = rows[0]["sigma_baseline"] * math.exp(shift)
-    outcome = spectral.evaluate(rows, _guard("spectral"))
+    outcome = guard_json.spectral_evaluate(rows, _guard("spectral"))
     assert _names(outcome) == {"ffn.0": "family_z"}
     assert outcome["verdict"] == "fail"
     assert abs(outcome["violations"][0]["z"]) > 4.0
@@ -102,17 +103,17 @@ def test_spectral_family_smaller_than_min_family_size_uses_the_absolute_rule_onl
     small = _family("embed", 3, 8, noise=1e-4)
     small[0]["sigma_subject"] = small[0]["sigma_baseline"] * math.exp(0.05)
     rows = small + _family("attn", 12, 9, noise=1e-4)  # another, tested family beside it
-    outcome = spectral.evaluate(rows, settings_)
+    outcome = guard_json.spectral_evaluate(rows, settings_)
     assert outcome["violations"] == []
     assert not any(item["family"] == "embed" for item in outcome["top"])
     assert outcome["families"]["embed"]["max_abs_z"] is None
     assert outcome["families"]["embed"]["max_abs_r"] == pytest.approx(0.05)
     # A fourth member makes the family testable, and the same 0.05 shift is then flagged.
     fourth = _srow("embed.3", "embed", 5.0, 5.0 * (1 + 1e-5))
-    assert _names(spectral.evaluate([*rows, fourth], settings_)) == {"embed.0": "family_z"}
+    assert _names(guard_json.spectral_evaluate([*rows, fourth], settings_)) == {"embed.0": "family_z"}
     # The absolute rule still applies to the small family.
     small[1]["sigma_subject"] = small[1]["sigma_baseline"] * 1.2
-    assert _names(spectral.evaluate(small + rows[3:], settings_)) == {"embed.1": "deadband"}
+    assert _names(guard_json.spectral_evaluate(small + rows[3:], settings_)) == {"embed.1": "deadband"}
 
 
 @pytest.mark.parametrize("tier", ["conservative", "balanced", "aggressive"])
@@ -123,12 +124,12 @@ def test_spectral_shift_below_min_effect_is_never_flagged_even_with_a_huge_z(tie
     center = -0.04 if tier == "conservative" else -0.09
     rows = _family("attn", 30, 10, noise=1e-5, shift=center)
     rows[5]["sigma_subject"] = rows[5]["sigma_baseline"] * math.exp(0.015)
-    outcome = spectral.evaluate(rows, settings_)
+    outcome = guard_json.spectral_evaluate(rows, settings_)
     z = next(item["z"] for item in outcome["top"] if item["name"] == "attn.5")
     assert abs(z) > 5.0  # certainly significant at every tier's alpha …
     assert outcome["violations"] == []  # … yet below min_effect 0.02
     # With a vanishing z floor the z is astronomically large and still nothing is flagged.
-    outcome = spectral.evaluate(rows, msgspec.structs.replace(settings_, z_floor=1e-9))
+    outcome = guard_json.spectral_evaluate(rows, msgspec.structs.replace(settings_, z_floor=1e-9))
     assert abs(next(item["z"] for item in outcome["top"] if item["name"] == "attn.5")) > 1e3
     assert outcome["violations"] == []
 
@@ -138,18 +139,18 @@ def test_spectral_repair_caps_growth_at_baseline_times_one_plus_deadband() -> No
     rows = _family("attn", 20, 12)
     rows[2]["sigma_subject"] = 3.0 * rows[2]["sigma_baseline"]  # grown: repaired
     rows[9]["sigma_subject"] = 0.5 * rows[9]["sigma_baseline"]  # shrunk: a violation, but not repaired
-    outcome = spectral.evaluate(rows, settings_)
+    outcome = guard_json.spectral_evaluate(rows, settings_)
     assert set(_names(outcome)) == {"attn.2", "attn.9"}
     expected = rows[2]["sigma_baseline"] * (1 + settings_.deadband) / rows[2]["sigma_subject"]
     assert outcome["repairs"] == {"attn.2": pytest.approx(expected, rel=1e-12)}
     assert outcome["repairs"]["attn.2"] == pytest.approx(1.1 / 3.0)
-    assert spectral.evaluate(rows, _guard("spectral"))["repairs"] == {}
+    assert guard_json.spectral_evaluate(rows, _guard("spectral"))["repairs"] == {}
 
 
 def test_spectral_zero_sigma_is_a_violation() -> None:
     rows = _family("ffn", 6, 13)
     rows[1]["sigma_subject"] = 0.0
-    outcome = spectral.evaluate(rows, _guard("spectral"))
+    outcome = guard_json.spectral_evaluate(rows, _guard("spectral"))
     assert _names(outcome) == {"ffn.1": "zero_sigma"}
     assert outcome["violations"][0]["r"] is None
 
@@ -159,7 +160,7 @@ def test_spectral_zero_sigma_is_a_violation() -> None:
 def test_spectral_top_holds_at_most_top_k_entries_sorted_by_abs_z(size: int, seed: int) -> None:
     settings_ = _guard("spectral")
     rows = _family("attn", size, seed, noise=0.03) + _family("ffn", 3, seed + 1, noise=0.03)
-    outcome = spectral.evaluate(rows, settings_)
+    outcome = guard_json.spectral_evaluate(rows, settings_)
     top = outcome["top"]
     scored_z = [abs(item["z"]) for item in top]
     tested = size if size >= settings_.min_family_size else 0
@@ -222,7 +223,7 @@ def test_spectral_violations_match_the_written_out_rule(rows: list[dict[str, Any
             expected[row["name"]] = "deadband"
         elif significant.get(row["name"], False) and abs(r) > settings_.min_effect:
             expected[row["name"]] = "family_z"
-    outcome = spectral.evaluate(rows, settings_)
+    outcome = guard_json.spectral_evaluate(rows, settings_)
     assert _names(outcome) == expected
     assert outcome["summary"]["caps_applied"] == len(expected)
     assert outcome["verdict"] == ("pass" if len(expected) <= settings_.max_caps else "fail")
@@ -275,7 +276,7 @@ def test_rmt_edge_ratio_change_beyond_the_family_epsilon_is_flagged() -> None:
         # The edge moving alone changes e just as well.
         _rrow("embed.0", "embed", (12.0, 10.0, 3), (12.0, 10.0 / math.exp(0.13), 3)),
     ]
-    outcome = rmt.evaluate(rows, settings_)
+    outcome = guard_json.rmt_evaluate(rows, settings_)
     assert _rnames(outcome) == {"attn.0": ["edge_ratio"], "embed.0": ["edge_ratio"]}
     judged = {v["name"]: v for v in outcome["violations"]}
     assert judged["attn.0"]["log_edge_ratio"] == pytest.approx(0.09)
@@ -283,7 +284,7 @@ def test_rmt_edge_ratio_change_beyond_the_family_epsilon_is_flagged() -> None:
     # Ordered by |ln e ratio|.
     assert [v["name"] for v in outcome["violations"]] == ["embed.0", "attn.0"]
     # Conservative halves every epsilon: the ffn change of 0.09 > 0.05 is then flagged too.
-    assert set(_rnames(rmt.evaluate(rows, _guard("rmt", "conservative")))) == {"attn.0", "ffn.0", "embed.0"}
+    assert set(_rnames(guard_json.rmt_evaluate(rows, _guard("rmt", "conservative")))) == {"attn.0", "ffn.0", "embed.0"}
 
 
 @pytest.mark.parametrize(
@@ -301,7 +302,7 @@ def test_rmt_edge_ratio_change_beyond_the_family_epsilon_is_flagged() -> None:
 )
 def test_rmt_outlier_count_change_beyond_max_k_floor_ceil_eps_kb_is_flagged(k_b: int, k_s: int, flagged: bool) -> None:
     rows = [_rrow("ffn.0", "ffn", (12.0, 10.0, k_b), (12.0, 10.0, k_s))]
-    outcome = rmt.evaluate(rows, _guard("rmt"))
+    outcome = guard_json.rmt_evaluate(rows, _guard("rmt"))
     assert _rnames(outcome) == ({"ffn.0": ["outliers"]} if flagged else {})
     assert outcome["verdict"] == ("fail" if flagged else "pass")
 
@@ -311,9 +312,9 @@ def test_rmt_within_both_bounds_has_no_violation_and_zero_edge_is_flagged() -> N
         _rrow("attn.0", "attn", (12.0, 10.0, 4), (12.0 * math.exp(0.079), 10.0, 6)),
         _rrow("attn.1", "attn", (12.0, 10.0, 4), (12.0 * math.exp(-0.079), 10.0, 2)),
     ]
-    assert rmt.evaluate(rows, _guard("rmt"))["violations"] == []
+    assert guard_json.rmt_evaluate(rows, _guard("rmt"))["violations"] == []
     zero = _rrow("other.0", "other", (12.0, 10.0, 4), (0.0, 0.0, 0))
-    outcome = rmt.evaluate([*rows, zero], _guard("rmt"))
+    outcome = guard_json.rmt_evaluate([*rows, zero], _guard("rmt"))
     assert _rnames(outcome) == {"other.0": ["edge_ratio", "outliers"]}
     assert outcome["violations"][0]["log_edge_ratio"] is None
 
@@ -323,13 +324,15 @@ def test_rmt_verdict_fails_iff_violations_exceed_max_violations() -> None:
     bad = [_rrow(f"attn.{i}", "attn", (12.0, 10.0, 3), (20.0, 10.0, 3)) for i in range(3)]
     aggressive = _guard("rmt", "aggressive")
     assert aggressive.max_violations == 2
-    assert rmt.evaluate(ok + bad[:2], aggressive)["verdict"] == "pass"
-    outcome = rmt.evaluate(ok + bad, aggressive)
+    assert guard_json.rmt_evaluate(ok + bad[:2], aggressive)["verdict"] == "pass"
+    outcome = guard_json.rmt_evaluate(ok + bad, aggressive)
     assert outcome["verdict"] == "fail"
     assert outcome["summary"] == {"matrices": 8, "violations": 3, "max_violations": 2, "stable": False}
     balanced = _guard("rmt")
-    assert rmt.evaluate(ok, balanced)["verdict"] == "pass"
-    assert rmt.evaluate(ok + bad[:1], balanced)["verdict"] == ("fail" if balanced.max_violations < 1 else "pass")
+    assert guard_json.rmt_evaluate(ok, balanced)["verdict"] == "pass"
+    assert guard_json.rmt_evaluate(ok + bad[:1], balanced)["verdict"] == (
+        "fail" if balanced.max_violations < 1 else "pass"
+    )
 
 
 def test_rmt_family_table_totals_counts_outliers_and_max_log_edge_ratio() -> None:
@@ -338,7 +341,7 @@ def test_rmt_family_table_totals_counts_outliers_and_max_log_edge_ratio() -> Non
         _rrow("attn.1", "attn", (12.0, 10.0, 5), (12.0 * math.exp(-0.2), 10.0, 5)),
         _rrow("ffn.0", "ffn", (12.0, 10.0, 7), (12.0, 10.0, 1)),
     ]
-    families = rmt.evaluate(rows, _guard("rmt"))["families"]
+    families = guard_json.rmt_evaluate(rows, _guard("rmt"))["families"]
     assert families["attn"] == {
         "count": 2,
         "max_abs_log_edge_ratio": pytest.approx(0.2),
@@ -359,6 +362,6 @@ def test_rmt_measurement_record_round_trips_through_evaluate() -> None:
     w = np.random.default_rng(21).standard_normal((300, 200))
     base, subj = spectrum.measure(w), spectrum.measure(2.0 * w)
     row = rmt.measurement("ffn.0", "ffn", base, subj)
-    assert row["baseline"]["outliers"] == 0
-    assert rmt.edge_ratio(row["subject"]) == pytest.approx(rmt.edge_ratio(row["baseline"]), rel=1e-9)
-    assert rmt.evaluate([row], _guard("rmt"))["verdict"] == "pass"
+    assert row.baseline.outliers == 0
+    assert row.subject.edge_ratio == pytest.approx(row.baseline.edge_ratio, rel=1e-9)
+    assert guard_json.rmt_evaluate([row], _guard("rmt"))["verdict"] == "pass"

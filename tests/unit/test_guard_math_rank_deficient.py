@@ -15,6 +15,8 @@ from invarlock.domain.guards import rmt, spectrum
 from invarlock.domain.guards.settings import RmtSettings
 from invarlock.domain.policy import resolve_policy
 
+from tests.unit import guard_json
+
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True)
 TIERS = ("conservative", "balanced", "aggressive")
 
@@ -35,7 +37,7 @@ def _low_rank(m: int, n: int, rank: int, seed: int, zero_columns: bool = False) 
 
 def _outcome(base: np.ndarray, subj: np.ndarray, tier: str = "balanced") -> dict[str, Any]:
     row = rmt.measurement("ffn.0", "ffn", spectrum.measure(base), spectrum.measure(subj))
-    return rmt.evaluate([row], _guard(tier))
+    return guard_json.rmt_evaluate([row], _guard(tier))
 
 
 @PROPERTY

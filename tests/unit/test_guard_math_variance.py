@@ -12,6 +12,8 @@ from invarlock.domain.guards import variance
 from invarlock.domain.policy import THRESHOLD_TOLERANCE, resolve_policy
 from invarlock.domain.stats import bootstrap_key
 
+from tests.unit import guard_json
+
 FAST = settings(max_examples=60, deadline=None, derandomize=True)
 SLOW = settings(max_examples=25, deadline=None, derandomize=True)
 
@@ -29,7 +31,7 @@ REPLICATES = 400
 
 
 def test_variance_propose_keeps_and_steps_a_ten_percent_shrink() -> None:
-    p = variance.propose(1.0, 0.9, _guard("variance"))
+    p = guard_json.propose(1.0, 0.9, _guard("variance"))
     assert p["ratio"] == pytest.approx(1 / 0.9)
     assert p["proposed"] == pytest.approx(1.1111111, rel=1e-6)
     assert p["kept"] is True
@@ -37,7 +39,7 @@ def test_variance_propose_keeps_and_steps_a_ten_percent_shrink() -> None:
 
 
 def test_variance_propose_ignores_a_shift_inside_the_deadband() -> None:
-    p = variance.propose(1.005, 1.0, _guard("variance"))
+    p = guard_json.propose(1.005, 1.0, _guard("variance"))
     assert p["kept"] is False
     assert p["applied"] == 1.0
     assert p["proposed"] == pytest.approx(1.005)
@@ -46,41 +48,41 @@ def test_variance_propose_ignores_a_shift_inside_the_deadband() -> None:
 @pytest.mark.parametrize(("std_b", "std_s"), [(0.98, 1.0), (1.02, 1.0), (0.49, 0.5), (1.53, 1.5), (2.04, 2.0)])
 def test_variance_a_shift_equal_to_the_deadband_up_to_float_rounding_is_not_kept(std_b: float, std_s: float) -> None:
     s = _guard("variance")
-    p = variance.propose(std_b, std_s, s)
+    p = guard_json.propose(std_b, std_s, s)
     # In float64 the shift exceeds the deadband by a rounding error (|0.98 − 1| = 0.020000000000000018).
     assert abs(p["proposed"] - 1.0) != s.deadband
     assert abs(abs(p["proposed"] - 1.0) - s.deadband) < 1e-15
     assert p["kept"] is False and p["applied"] == 1.0
     tap = {"weight": "mlp.0", "baseline": _moments(std_b), "subject": _moments(std_s)}
-    outcome = variance.evaluate([tap], None, s, key=KEY, replicates=REPLICATES)
+    outcome = guard_json.variance_evaluate([tap], None, s, key=KEY, replicates=REPLICATES)
     assert outcome["verdict"] == "pass" and outcome["summary"]["proposed"] == 0
 
 
 def test_variance_a_shift_just_beyond_the_deadband_is_kept() -> None:
     s = _guard("variance")
-    assert variance.propose(0.9799, 1.0, s)["kept"] is True
-    assert variance.propose(1.0201, 1.0, s)["kept"] is True
+    assert guard_json.propose(0.9799, 1.0, s)["kept"] is True
+    assert guard_json.propose(1.0201, 1.0, s)["kept"] is True
     assert variance.beyond(s.deadband + 2 * THRESHOLD_TOLERANCE, s.deadband)
     assert not variance.beyond(s.deadband + THRESHOLD_TOLERANCE / 2, s.deadband)
 
 
-def _moments(std: float) -> dict[str, float]:
+def _moments(std: float) -> dict[str, Any]:
     # Two values ±std: population std exactly `std` (mean 0, mean square std²).
-    return {"count": 2.0, "sum": 0.0, "sum_sq": 2.0 * std * std}
+    return {"count": 2, "sum": 0.0, "sum_sq": 2.0 * std * std}
 
 
 @pytest.mark.parametrize(
     ("ratio", "proposed", "applied"), [(2.0, 1.12, 1.03), (0.5, 0.85, 0.97), (0.975, 0.975, 0.975)]
 )
 def test_variance_propose_clamps_the_ratio_and_limits_the_step(ratio: float, proposed: float, applied: float) -> None:
-    p = variance.propose(ratio, 1.0, _guard("variance"))
+    p = guard_json.propose(ratio, 1.0, _guard("variance"))
     assert p["proposed"] == pytest.approx(proposed)
     assert p["kept"] is True
     assert p["applied"] == pytest.approx(applied)
 
 
 def test_variance_propose_on_a_zero_subject_std_has_no_ratio_and_clamps_high() -> None:
-    p = variance.propose(1.0, 0.0, _guard("variance"))
+    p = guard_json.propose(1.0, 0.0, _guard("variance"))
     assert p["ratio"] is None
     assert p["proposed"] == 1.12
     assert p["applied"] == pytest.approx(1.03)
@@ -90,7 +92,7 @@ def test_variance_propose_on_a_zero_subject_std_has_no_ratio_and_clamps_high() -
 @given(st.floats(min_value=0.01, max_value=100.0), st.floats(min_value=0.01, max_value=100.0))
 def test_variance_propose_invariants(std_b: float, std_s: float) -> None:
     s = _guard("variance")
-    p = variance.propose(std_b, std_s, s)
+    p = guard_json.propose(std_b, std_s, s)
     lo, hi = s.clamp
     assert lo <= p["proposed"] <= hi
     shift, tol = abs(p["proposed"] - 1), THRESHOLD_TOLERANCE
@@ -113,7 +115,7 @@ def _ab(improvement: float, noise: float, seed: int = 0, windows: int = 40) -> d
 
 
 def test_variance_ab_gate_enables_on_a_clear_consistent_improvement() -> None:
-    gate = variance.ab_gate(_ab(0.01, 0.001), _guard("variance"), key=KEY, replicates=REPLICATES)
+    gate = guard_json.ab_gate(_ab(0.01, 0.001), _guard("variance"), key=KEY, replicates=REPLICATES)
     assert gate["enabled"] is True
     assert gate["mean_delta"] == pytest.approx(-0.01, abs=0.001)
     assert gate["ci"][0] <= gate["mean_delta"] <= gate["ci"][1] < -_guard("variance").min_effect
@@ -121,7 +123,7 @@ def test_variance_ab_gate_enables_on_a_clear_consistent_improvement() -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_variance_ab_gate_stays_off_without_an_improvement(seed: int) -> None:
-    gate = variance.ab_gate(_ab(0.0, 0.002, seed=seed), _guard("variance"), key=KEY, replicates=REPLICATES)
+    gate = guard_json.ab_gate(_ab(0.0, 0.002, seed=seed), _guard("variance"), key=KEY, replicates=REPLICATES)
     assert gate["enabled"] is False
     assert gate["ci"][0] < 0.0 < gate["ci"][1]
 
@@ -129,16 +131,16 @@ def test_variance_ab_gate_stays_off_without_an_improvement(seed: int) -> None:
 def test_variance_ab_gate_two_sided_conservative_needs_the_mean_beyond_min_effect() -> None:
     conservative = _guard("variance", "conservative")
     assert (conservative.sided, conservative.min_effect) == ("two", 0.016)
-    small = variance.ab_gate(_ab(0.01, 0.001), conservative, key=KEY, replicates=REPLICATES)
+    small = guard_json.ab_gate(_ab(0.01, 0.001), conservative, key=KEY, replicates=REPLICATES)
     assert small["ci"][1] < 0.0  # the interval excludes 0 …
     assert small["enabled"] is False  # … but the mean −0.01 is not below −0.016
-    large = variance.ab_gate(_ab(0.03, 0.001), conservative, key=KEY, replicates=REPLICATES)
+    large = guard_json.ab_gate(_ab(0.03, 0.001), conservative, key=KEY, replicates=REPLICATES)
     assert large["mean_delta"] < -0.016
     assert large["enabled"] is True
     # Aggressive is one-sided with min_effect 0.033: 0.01 is not enough, 0.05 is.
     aggressive = _guard("variance", "aggressive")
-    assert variance.ab_gate(_ab(0.01, 0.001), aggressive, key=KEY, replicates=REPLICATES)["enabled"] is False
-    assert variance.ab_gate(_ab(0.05, 0.001), aggressive, key=KEY, replicates=REPLICATES)["enabled"] is True
+    assert guard_json.ab_gate(_ab(0.01, 0.001), aggressive, key=KEY, replicates=REPLICATES)["enabled"] is False
+    assert guard_json.ab_gate(_ab(0.05, 0.001), aggressive, key=KEY, replicates=REPLICATES)["enabled"] is True
 
 
 def _stats(std: float, count: int = 4096, mean: float = 0.25) -> dict[str, float]:
@@ -146,9 +148,9 @@ def _stats(std: float, count: int = 4096, mean: float = 0.25) -> dict[str, float
 
 
 def test_variance_std_of_recovers_the_population_std() -> None:
-    assert variance.std_of(_stats(0.7)) == pytest.approx(0.7, rel=1e-12)
+    assert guard_json.std_of(_stats(0.7)) == pytest.approx(0.7, rel=1e-12)
     with pytest.raises(ValueError):
-        variance.std_of({"count": 0, "sum": 0.0, "sum_sq": 0.0})
+        guard_json.std_of({"count": 0, "sum": 0.0, "sum_sq": 0.0})
 
 
 def test_variance_evaluate_fails_naming_the_shifted_tap_and_applies_nothing_when_ab_rejects() -> None:
@@ -156,7 +158,7 @@ def test_variance_evaluate_fails_naming_the_shifted_tap_and_applies_nothing_when
         {"weight": "h.3.mlp.c_proj.weight", "baseline": _stats(1.0), "subject": _stats(0.9), "repaired": _stats(0.927)},
         {"weight": "h.4.mlp.c_proj.weight", "baseline": _stats(1.0), "subject": _stats(1.001)},
     ]
-    outcome = variance.evaluate(taps, _ab(0.0, 0.002), _guard("variance"), key=KEY, replicates=REPLICATES)
+    outcome = guard_json.variance_evaluate(taps, _ab(0.0, 0.002), _guard("variance"), key=KEY, replicates=REPLICATES)
     assert outcome["verdict"] == "fail"
     assert [v["name"] for v in outcome["violations"]] == ["h.3.mlp.c_proj.weight"]
     assert outcome["violations"][0]["residual_shift"] == pytest.approx(1 / 0.9 - 1)
@@ -171,14 +173,14 @@ def test_variance_evaluate_passes_when_the_enabled_repair_removes_the_shift() ->
     taps = [{"weight": "layers.1.mlp.down_proj.weight", "baseline": _stats(1.0), "subject": _stats(0.98)}]
     taps[0]["repaired"] = _stats(1.0)
     settings_ = _guard("variance")
-    enabled = variance.evaluate(taps, _ab(0.01, 0.001), settings_, key=KEY, replicates=REPLICATES)
+    enabled = guard_json.variance_evaluate(taps, _ab(0.01, 0.001), settings_, key=KEY, replicates=REPLICATES)
     assert enabled["summary"]["enabled"] is True
     assert enabled["applied"] == {"layers.1.mlp.down_proj.weight": pytest.approx(1 / 0.98)}
     assert enabled["verdict"] == "pass"
     assert enabled["scales"][0]["std_final"] == pytest.approx(1.0)
-    rejected = variance.evaluate(taps, _ab(0.0, 0.002), settings_, key=KEY, replicates=REPLICATES)
+    rejected = guard_json.variance_evaluate(taps, _ab(0.0, 0.002), settings_, key=KEY, replicates=REPLICATES)
     assert rejected["applied"] == {}
     assert rejected["verdict"] == "fail"  # the unrepaired shift 0.0204 exceeds the deadband
-    no_ab = variance.evaluate(taps, None, settings_, key=KEY, replicates=REPLICATES)
+    no_ab = guard_json.variance_evaluate(taps, None, settings_, key=KEY, replicates=REPLICATES)
     assert no_ab["ab"] is None
     assert no_ab["applied"] == {}

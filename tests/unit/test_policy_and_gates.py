@@ -9,6 +9,7 @@ import pytest
 from invarlock.domain import certificate as c
 from invarlock.domain import gates
 from invarlock.domain.errors import UsageError
+from invarlock.domain.guards.sections import GuardSections, InvariantsSection
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, Policy, policy_digest, re_resolve, resolve_policy
 
 
@@ -65,7 +66,7 @@ _MODEL = c.ModelSection(
     device="cpu",
 )
 _PAIR = c.PairingSection(match_fraction=1.0, overlap_fraction=0.0, paired_windows=400, reason=None)
-_GUARDS = {"invariants": {"mode": "gate", "verdict": "pass"}}
+_GUARDS = GuardSections(invariants=InvariantsSection(mode="gate", phases={}, seconds=0.0, verdict="pass"))
 _evaluate = functools.partial(gates.evaluate, overhead=None)
 _BARE = ["invariants", "invariants"]
 
@@ -85,7 +86,12 @@ def test_balanced_gate_uses_the_upper_ci_bound(upper, verdict):
 
 def test_missing_final_arm_and_missing_guard_fail_never_pass():
     flags, v = _evaluate(
-        _pm(1.0, preview_ratio=2.5, final=False), _PAIR, {}, _MODEL, _MODEL, resolve_policy("balanced", "ci")
+        _pm(1.0, preview_ratio=2.5, final=False),
+        _PAIR,
+        GuardSections(),
+        _MODEL,
+        _MODEL,
+        resolve_policy("balanced", "ci"),
     )
     assert flags["catastrophe"] is True
     assert flags["primary_metric_acceptable"] is False

@@ -21,10 +21,17 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.analysis import arm_metric
 from invarlock.domain.build import arm_evidence, build_certificate
-from invarlock.domain.errors import InvarlockError
+from invarlock.domain.errors import InvarlockError, UsageError
+from invarlock.domain.guards.sections import GuardSections
 from invarlock.domain.run import replay
 
 from tests.fakes.models import FakeCorpora, FakeModel, words
+
+
+def _sections(cert: c.Certificate) -> Any:
+    """The guard sections as the certificate's JSON holds them."""
+    return msgspec.to_builtins(cert.guards)
+
 
 DOWN = "ffn.2.down"
 _VE_WEIGHTS = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ffn.3.down")
@@ -163,13 +170,13 @@ def _ve_certificate(services: Any, loader: Any) -> c.Certificate:
 
 def test_recorded_repairs_are_reapplied_and_every_measured_guard_is_re_measured(services, loader):
     cert = _ve_certificate(services, loader)
-    assert cert.guards["variance"]["applied"], "the fake edit is one VE repairs"
+    assert _sections(cert)["variance"]["applied"], "the fake edit is one VE repairs"
     request = ReexecutionRequest(baseline="ve_base", subject="ve_shrunk", sample=None, sample_seed=3)
     outcome = reexecute_certificate(cert, request, _deps(services))
     assert outcome.ok, _failed(outcome)
     names = {n for n, _, _ in outcome.findings}
     assert {"reexec:guard:spectral", "reexec:guard:rmt", "reexec:guard:variance", "reexec:scores:bare"} <= names
-    assert outcome.matrices == 2 * len(_VE_WEIGHTS) + len(cert.guards["variance"]["measurements"]["taps"])
+    assert outcome.matrices == 2 * len(_VE_WEIGHTS) + len(_sections(cert)["variance"]["measurements"]["taps"])
 
 
 def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
@@ -177,7 +184,7 @@ def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
     guards = msgspec.to_builtins(cert.guards)
     row = guards["rmt"]["measurements"]["matrices"][2]
     row["subject"]["sigma"] *= 1.001
-    forged = c.seal(msgspec.structs.replace(cert, guards=guards))
+    forged = c.seal(msgspec.structs.replace(cert, guards=msgspec.convert(guards, GuardSections)))
     request = ReexecutionRequest(baseline="ve_base", subject="ve_shrunk", sample=None, sample_seed=3)
     failed = _failed(reexecute_certificate(forged, request, _deps(services)))
     assert list(failed) == ["reexec:guard:rmt"]
@@ -238,13 +245,14 @@ def test_a_certificate_failing_plain_verify_is_not_re_executed(tmp_path, issued)
     assert checks["reexec"]["detail"].startswith("not run: the certificate already fails plain verification")
 
 
-def test_malformed_measurements_or_unplanned_evidence_fail_a_check_instead_of_crashing(services, loader):
+def test_malformed_measurements_do_not_decode_and_unplanned_evidence_fails_a_check(services, loader):
     cert = _ve_certificate(services, loader)
     request = ReexecutionRequest(baseline="ve_base", subject="ve_shrunk", sample=None, sample_seed=3)
-    guards = msgspec.to_builtins(cert.guards)
+    guards = _sections(cert)
     guards["rmt"]["measurements"]["matrices"][0] = {"oops": 1}
-    failed = _failed(reexecute_certificate(msgspec.structs.replace(cert, guards=guards), request, _deps(services)))
-    assert list(failed) == ["reexec:guard:rmt"] and "cannot be read (KeyError" in failed["reexec:guard:rmt"]
+    with pytest.raises(UsageError, match=r"guards\.rmt\.measurements\.matrices\[0\]") as err:
+        c.from_bytes(msgspec.json.encode({**msgspec.to_builtins(cert), "guards": guards}))
+    assert err.value.code == "E601"
     final = msgspec.structs.replace(cert.evidence.final, window_ids=[10**6, *cert.evidence.final.window_ids[1:]])
     moved = msgspec.structs.replace(cert, evidence=msgspec.structs.replace(cert.evidence, final=final))
     failed = _failed(reexecute_certificate(moved, request, _deps(services)))

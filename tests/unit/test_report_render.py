@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 import pytest
@@ -12,6 +13,11 @@ from invarlock.application.report_md import md_escape
 from invarlock.domain import certificate as c
 
 from tests.fakes.certificates import EVIL_REF, fake_certificate, resealed
+
+
+def _sections(cert: c.Certificate) -> Any:
+    """The guard sections as the certificate's JSON holds them."""
+    return msgspec.to_builtins(cert.guards)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +62,7 @@ def test_model_ref_with_a_script_tag_appears_only_escaped(evil):
 
 def test_every_guard_check_appears_in_the_guard_tables(passing):
     page = render_report(passing, "html")
-    for phase in passing.guards["invariants"]["phases"].values():
+    for phase in _sections(passing)["invariants"]["phases"].values():
         for check in phase["checks"]:
             assert f"<td>{check['name']}</td>" in page
 
@@ -139,13 +145,14 @@ def test_a_guard_section_of_the_wrong_shape_is_one_line_exit_2(passing, tmp_path
     from tests.fakes.cli import run_cli
 
     guard, key, value = GUARD_SHAPES[case]
-    guards = {**passing.guards, guard: {**passing.guards[guard], key: value}}
+    guards = {**_sections(passing), guard: {**_sections(passing)[guard], key: value}}
     path = tmp_path / "cert.json"
     path.write_bytes(c.to_bytes(resealed(passing, guards=guards)))
     code, out, err = run_cli("report", fmt, path, "-o", tmp_path / f"out.{fmt}")
     assert code == 2 and out == "" and not (tmp_path / f"out.{fmt}").exists()
     [line] = err.splitlines()
-    assert line.startswith("ERROR [INVARLOCK:E601] certificate cannot be reported:") and f"guards.{guard}.{key}" in line
+    # guard sections are typed: a section of the wrong shape does not decode (schema v1)
+    assert line.startswith("ERROR [INVARLOCK:E601] schema check failed:") and f"guards.{guard}.{key}" in line
 
 
 @pytest.mark.parametrize("seed", [1, 2])

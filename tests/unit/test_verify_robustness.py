@@ -120,8 +120,6 @@ def test_verify_says_what_it_recomputes_and_what_it_trusts(raw: bytes, tmp_path:
 @pytest.mark.parametrize(
     ("path", "value"),
     [
-        (("guards", "variance", "measurements"), "x"),
-        (("guards", "variance", "measurements"), None),
         (("provenance", "config", "guards", "order"), 3),
         (("provenance", "config", "dataset"), True),
     ],
@@ -134,6 +132,16 @@ def test_free_form_sections_of_the_wrong_shape_fail_a_check(raw: bytes, path: tu
     target[path[-1]] = value
     report = verify_certificate(c.seal(c.from_bytes(json.dumps(doc).encode())))
     assert report.exit_code == 3 and not report.ok
+
+
+@pytest.mark.parametrize("value", ["x", None, {"taps": []}])
+def test_a_guard_section_of_the_wrong_shape_does_not_decode(raw: bytes, value: object) -> None:
+    """Guard sections are typed (no longer free-form): a wrong shape is a schema violation, named by path."""
+    doc = json.loads(raw)
+    doc["guards"]["variance"]["measurements"] = value
+    with pytest.raises(UsageError, match=r"guards\.variance\.measurements") as err:
+        c.from_bytes(json.dumps(doc).encode())
+    assert err.value.code == "E601" and err.value.exit_code == 2
 
 
 def test_the_stated_memory_bound_holds_per_bootstrap_cell() -> None:
