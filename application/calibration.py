@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from invarlock.domain.errors import UsageError
 
-from .calibration_rows import case_row
+from .calibration_rows import CaseRow, case_row
 from .certify import CertifyOutcome, CertifyRequest, certify_edit
 from .config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
 from .services import Services
@@ -114,8 +114,8 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
 
 
 def run_suite(
-    suite: CalibrationSuite, svc: Services, on_case: Callable[[dict[str, Any], CertifyOutcome], None] | None = None
-) -> list[dict[str, Any]]:
+    suite: CalibrationSuite, svc: Services, on_case: Callable[[CaseRow, CertifyOutcome], None] | None = None
+) -> list[CaseRow]:
     """Certify every case (each its own recorded run) and return one table row per case; `on_case(row,
     outcome)` sees each case as soon as it is certified."""
     rows = []
@@ -132,17 +132,17 @@ def run_suite(
     return rows
 
 
-def problems(rows: list[dict[str, Any]]) -> list[str]:
+def problems(rows: list[CaseRow]) -> list[str]:
     """Where the suite contradicts its expectations: a benign case failing a guard or gate, a harmful case
     its named guard did not flag (by matrix name)."""
     out = []
     for row in rows:
-        if row["kind"] == "benign":
-            failing = [g for g, s in row["guards"].items() if s["verdict"] != "pass"]
-            if failing or row["verdict"] != "PASS":
-                out.append(f"benign {row['case']}: verdict {row['verdict']}, guards failing: {failing or 'none'}")
-        if row["kind"] == "harmful":
-            missed = [g for g in row["flagged_by"] if row["matrix"] not in row["guards"][g]["flagged"]]
+        if row.kind == "benign":
+            failing = [g for g, s in row.guards.items() if s.verdict != "pass"]
+            if failing or row.verdict != "PASS":
+                out.append(f"benign {row.case}: verdict {row.verdict}, guards failing: {failing or 'none'}")
+        if row.kind == "harmful":
+            missed = [g for g in row.flagged_by if g not in row.guards or row.matrix not in row.guards[g].flagged]
             if missed:
-                out.append(f"harmful {row['case']}: {', '.join(missed)} did not flag {row['matrix']}")
+                out.append(f"harmful {row.case}: {', '.join(missed)} did not flag {row.matrix}")
     return out

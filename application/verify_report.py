@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_INTEGRITY, EXIT_OK
 
-# Free-form JSON of the wrong shape (guard sections, measurements) raises one of these when read.
+# Free-form JSON of the wrong shape (recorded policy overrides, the run config) raises one of these when read.
 MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 
 RECOMPUTED = (

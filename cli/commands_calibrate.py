@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 import msgspec
 from invarlock.application.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
-from invarlock.application.calibration_rows import markdown
+from invarlock.application.calibration_rows import CaseRow, markdown
 from invarlock.application.certify import CertifyOutcome
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK
 
@@ -46,14 +45,14 @@ def calibrate_cmd(
     require_folder(out_dir, "--out")  # found before hours of scoring, not after
     svc = build_services(events=events, progress=make_progress(quiet))
 
-    def on_case(row: dict[str, Any], outcome: CertifyOutcome) -> None:
-        write_certificate(outcome, str(out / row["case"]))
-        flagged = {g: s["flagged"] for g, s in row["guards"].items() if s["flagged"]}
-        click.echo(f"{row['case']}: ratio {row['ratio']}, verdict {row['verdict']}, flagged {flagged or 'nothing'}")
+    def on_case(row: CaseRow, outcome: CertifyOutcome) -> None:
+        write_certificate(outcome, str(out / row.case))
+        flagged = {g: s.flagged for g, s in row.guards.items() if s.flagged}
+        click.echo(f"{row.case}: ratio {row.ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}")
 
     rows = run_suite(chosen, svc, on_case)
     found = problems(rows)
-    document = {"suite": msgspec.to_builtins(chosen), "rows": rows, "problems": found}
+    document = {"suite": msgspec.to_builtins(chosen), "rows": msgspec.to_builtins(rows), "problems": found}
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     write_atomically(out / "calibration.json", text, what="the calibration table", hint="choose another --out")
     header = f"Calibration of {chosen.model.id} at {chosen.tier}/{chosen.profile}"

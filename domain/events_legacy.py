@@ -8,7 +8,6 @@ releases therefore replay to the same state, and to byte-identical certificates 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 
@@ -40,29 +39,40 @@ UPCASTERS: dict[tuple[str, int], Callable[[bytes], ev.Event]] = {}
 
 
 class GuardEvaluatedV1(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="guard_evaluated.v1"):
-    """guard_evaluated.v1 (until 0.1.0): measurements, outcome and checks as free-form JSON."""
+    """guard_evaluated.v1 (until 0.1.0): checks, measurements and outcome were free-form JSON, kept raw here
+    and decoded into the guard's typed result on upcast."""
 
     guard: str
     phase: str
     mode: Mode
     verdict: str
-    checks: list[dict[str, Any]]
+    checks: msgspec.Raw
     seconds: float
-    measurements: dict[str, Any] = {}
-    outcome: dict[str, Any] = {}
+    measurements: msgspec.Raw = msgspec.Raw(b"{}")
+    outcome: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+def _result_json(old: GuardEvaluatedV1) -> bytes:
+    """The v2 `result` JSON of a v1 event, assembled from its raw members (numbers exactly as stored)."""
+    tag = msgspec.json.encode(old.guard)
+    if old.guard == "invariants":
+        verdict = msgspec.json.encode(old.verdict)
+        return b'{"guard":' + tag + b',"checks":' + bytes(old.checks) + b',"verdict":' + verdict + b"}"
+    return (
+        b'{"guard":' + tag + b',"measurements":' + bytes(old.measurements) + b',"outcome":' + bytes(old.outcome) + b"}"
+    )
+
+
+_RESULT = msgspec.json.Decoder(GuardResult)
 
 
 def guard_evaluated_v2(old: GuardEvaluatedV1) -> ev.GuardEvaluated:
     """The v1 event as v2: its free-form JSON decoded into the guard's typed result (E604 when it does not fit)."""
-    if old.guard == "invariants":
-        data: dict[str, Any] = {"guard": old.guard, "checks": old.checks, "verdict": old.verdict}
-    else:
-        data = {"guard": old.guard, "measurements": old.measurements, "outcome": old.outcome}
     try:
-        result = msgspec.convert(data, GuardResult)
-    except msgspec.ValidationError as exc:
+        result = _RESULT.decode(_result_json(old))
+    except msgspec.DecodeError as exc:
         raise IntegrityError(
-            "E604", f"guard_evaluated.v1 of {old.guard} does not upcast: {exc}", "the store was altered"
+            "E604", f"guard_evaluated.v1 of {old.guard} does not upcast: {exc}", "the event store was altered"
         ) from exc
     return ev.GuardEvaluated(phase=old.phase, mode=old.mode, seconds=old.seconds, result=result)
 

@@ -220,7 +220,7 @@ def resolve_policy(
     tier: str,
     profile: str,
     overrides: dict[str, Any] | None = None,
-    guard_overrides: dict[str, dict[str, Any]] | None = None,
+    guard_overrides: dict[str, dict[str, object]] | None = None,
     guard_order: list[str] | tuple[str, ...] | None = None,
 ) -> Policy:
     """Resolve a tier and profile (plus optional numeric gate overrides, guard settings such as
