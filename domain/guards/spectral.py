@@ -35,10 +35,12 @@ def measurement(name: str, family: str, base: MatrixMeasure, subj: MatrixMeasure
 
 
 def _log_ratio(row: SpectralMatrix) -> float | None:
+    """ln(σ_s/σ_b); None when a σ is 0 or the ratio under- or overflows float64 (no finite log)."""
     b, s = row.sigma_baseline, row.sigma_subject
     if b == s:
         return 0.0
-    return math.log(s / b) if b > 0.0 and s > 0.0 else None
+    ratio = s / b if b > 0.0 else 0.0
+    return math.log(ratio) if 0.0 < ratio < math.inf else None
 
 
 def _z_scores(rows: list[SpectralMatrix], r: list[float | None], settings: SpectralSettings) -> list[float | None]:

@@ -7,6 +7,8 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from invarlock.domain import events as ev
 from invarlock.domain.canonical import canonical_bytes
 from invarlock.domain.errors import IntegrityError
@@ -118,3 +120,31 @@ def test_records_validate_on_construction() -> None:
         ABPass(window_ids=[1, 2], tokens=[10], nll_without=[1.0], nll_with=[1.0])
     with pytest.raises(msgspec.ValidationError, match="reason"):
         msgspec.convert({"name": "w", "family": "ffn", "r": 0.1, "z": None, "reason": "vibes"}, type=SpectralScore)
+
+
+_SIGMA = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["attn", "ffn", "embed", "other"]), _SIGMA, _SIGMA), max_size=12))
+@settings(max_examples=60, deadline=None, derandomize=True)
+def test_any_spectral_evaluation_round_trips_through_the_event_codec(rows: list[tuple[str, float, float]]) -> None:
+    matrices = [
+        SpectralMatrix(
+            name=f"{family}.{i}",
+            family=family,
+            sigma_baseline=b,
+            sigma_subject=s,
+            method=("power", "exact"),
+            iterations=(3, 0),
+            residual=(1e-7, 0.0),
+        )
+        for i, (family, b, s) in enumerate(rows)
+    ]
+    measured = SpectralMeasurements(matrices=matrices)
+    outcome = chain.derive(measured, POLICY, seed=1, plan_digest="p")
+    event = ev.GuardEvaluated(phase="compare", mode="monitor", seconds=0.0, result=result_of(measured, outcome))
+    assert ev.decode_event(*ev.encode_event(event)) == event
+    assert ev.decode_event("guard_evaluated", 1, _v1_payload(event)) == event
+    assert (
+        outcome.summary.caps_applied == len(outcome.violations) == sum(f.violations for f in outcome.families.values())
+    )
