@@ -29,13 +29,12 @@ def _derived(cert: c.Certificate, section: gs.MeasuredSection, policy: Policy) -
 
 def rederived_sections(cert: c.Certificate, policy: Policy) -> gs.GuardSections:
     """Every guard section with its outcome (verdict included) re-derived under `policy`."""
-    out: dict[str, gs.Section] = {}
+    out: dict[str, gs.MeasuredSection] = {}
     for name, section in cert.guards.items():
         if not isinstance(section, gs.InvariantsSection):
             result = gs.result_of_section(section, _derived(cert, section, policy))
-            section = gs.measured_section(result, mode=policy.guards.mode_of(name), seconds=section.seconds)
-        out[name] = section
-    return gs.GuardSections(**out)  # type: ignore[arg-type]
+            out[name] = gs.measured_section(result, mode=policy.guards.mode_of(name), seconds=section.seconds)
+    return msgspec.structs.replace(cert.guards, **out)
 
 
 def _measured_guard(

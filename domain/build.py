@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from . import analysis, gates
 from . import certificate as c
 from . import events as ev
@@ -103,7 +105,7 @@ def guard_sections(guards: tuple[ev.GuardEvaluated, ...]) -> gs.GuardSections:
     for g in guards:
         if not isinstance(g.result, InvariantsResult):
             measured[g.guard] = gs.measured_section(g.result, mode=g.mode, seconds=g.seconds)
-    return gs.GuardSections(invariants=_invariants(invariants), **measured)  # type: ignore[arg-type]
+    return msgspec.structs.replace(gs.GuardSections(invariants=_invariants(invariants)), **measured)
 
 
 def _invariants(events: list[ev.GuardEvaluated]) -> gs.InvariantsSection | None:

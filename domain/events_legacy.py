@@ -78,4 +78,12 @@ def guard_evaluated_v2(old: GuardEvaluatedV1) -> ev.GuardEvaluated:
 
 
 _decode_guard_v1 = legacy_decoder(GuardEvaluatedV1)
-UPCASTERS[("guard_evaluated", 1)] = lambda payload: guard_evaluated_v2(_decode_guard_v1(payload))  # type: ignore[arg-type]
+
+
+def _upcast_guard_v1(payload: bytes) -> ev.Event:
+    old = _decode_guard_v1(payload)
+    assert isinstance(old, GuardEvaluatedV1)
+    return guard_evaluated_v2(old)
+
+
+UPCASTERS[("guard_evaluated", 1)] = _upcast_guard_v1
