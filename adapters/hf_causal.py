@@ -1,4 +1,4 @@
-"""LoadedModel port for Hugging Face causal LMs (GPT-2 and the LLaMA family)."""
+"""ModelRunner and WeightSource ports (one `LoadedModel`) for Hugging Face causal LMs (GPT-2, LLaMA family)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from invarlock.domain.errors import AbortError
+from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import ActivationStats, ModelIdentity, TensorCensus, WindowScore
 from invarlock.domain.windows import TokenWindow
-from invarlock.ports.model import Progress
+from invarlock.ports.model import ModelRunner, Progress
 
 from . import hf_fingerprint
 from .hf_architecture import ArchitectureRules, rules_for
@@ -22,15 +22,17 @@ from .hf_tokenizer import HFTokenizer
 
 @dataclass(frozen=True)
 class HFMatrix:
-    """A 2-D weight as (out, in) float32 numpy, with its family."""
+    """A 2-D weight as (out, in) float32 numpy, with its family, block index and LM-head flag."""
 
     name: str
     family: str
+    block: int | None
+    head: bool
     array: np.ndarray
 
 
 class HFCausalModel:
-    """A causal LM in memory: scoring, weights, fingerprints and export.
+    """A causal LM in memory, both roles: ModelRunner (scoring, taps) and WeightSource (weights, export).
 
     Args:
         module: The transformers `*ForCausalLM` model (already on its device, in eval mode).
@@ -86,25 +88,81 @@ class HFCausalModel:
             if progress is not None:
                 progress(len(batch))
 
+    def score_pair(
+        self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
+    ) -> Iterator[tuple[WindowScore, WindowScore]]:
+        """Both models' logits of each batch (this model's batch size) are held together, then reduced.
+
+        Raises:
+            UsageError: E104 when `other` is not an `HFCausalModel`.
+            AbortError: E402 as `score`.
+        """
+        if not isinstance(other, HFCausalModel):
+            raise UsageError(
+                "E104",
+                f"lockstep scoring needs two hf_causal models, got {type(other).__name__}",
+                "load both models with the same adapter",
+            )
+        for batch in _batches(windows, self.batch_size):
+            ids = _token_ids(batch, self.device)
+            with torch.inference_mode():
+                mine, others = self._logits(ids), other._logits(ids)
+                pairs = list(zip(_scores(batch, ids, mine), _scores(batch, ids, others), strict=True))
+            yield from pairs
+            if progress is not None:
+                progress(len(batch))
+
+    def _logits(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.module(input_ids=ids.to(self.device), use_cache=False).logits
+
     def _score_batch(self, batch: Sequence[TokenWindow]) -> list[WindowScore]:
-        ids = torch.tensor([w.tokens for w in batch], dtype=torch.long, device=self.device)
+        ids = _token_ids(batch, self.device)
         with torch.inference_mode():
-            logits = self.module(input_ids=ids, use_cache=False).logits
-            sums = [_window_nll(logits[i, :-1], ids[i, 1:], w.window_id) for i, w in enumerate(batch)]
-        return [
-            WindowScore(window_id=w.window_id, tokens_scored=len(w.tokens) - 1, nll_sum=s)
-            for w, s in zip(batch, sums, strict=True)
-        ]
+            return _scores(batch, ids, self._logits(ids))
 
     def matrices(self) -> Iterator[HFMatrix]:
         """Every unique 2-D parameter as an (out, in) float32 copy; GPT-2 Conv1D weights are transposed."""
+        head = self._untied_head()
         for name, param in self.module.named_parameters():
             if param.ndim != 2:
                 continue
             array = param.detach().to("cpu", torch.float32)
             if self.rules.output_axis(name) == 1:
                 array = array.T
-            yield HFMatrix(name=name, family=self.rules.family(name), array=array.contiguous().numpy())
+            yield HFMatrix(
+                name=name,
+                family=self.rules.family(name),
+                block=self.rules.block_index(name),
+                head=param is head,
+                array=array.contiguous().numpy(),
+            )
+
+    def _untied_head(self) -> torch.Tensor | None:
+        head = self.module.get_output_embeddings()
+        if head is None or head.weight is self.module.get_input_embeddings().weight:
+            return None
+        weight: torch.Tensor = head.weight
+        return weight
+
+    def assign(self, name: str, array: np.ndarray) -> None:
+        """Copy the (out, in) float32/64 `array` into weight `name` (transposed back for Conv1D), in its dtype.
+
+        Raises:
+            ValueError: `name` is not a 2-D parameter, or `array` is not float32/64 of its (out, in) shape.
+        """
+        param = dict(self.module.named_parameters(remove_duplicate=False)).get(name)
+        if param is None or param.ndim != 2:
+            raise ValueError(f"cannot assign {name}: not a 2-D parameter of this model")
+        rows = param.T if self.rules.output_axis(name) == 1 else param
+        if array.dtype not in (np.float32, np.float64) or array.shape != tuple(rows.shape):
+            raise ValueError(
+                f"cannot assign {name}: need float32/64 {tuple(rows.shape)}, not {array.dtype} {array.shape}"
+            )
+        with torch.no_grad():
+            rows.copy_(torch.from_numpy(array))
+        for key, other in self.module.named_parameters():
+            if other is param:
+                self._originals.pop(key, None)
 
     def census(self) -> TensorCensus:
         """Every state_dict tensor (tied duplicates included), tied groups, config and tokenizer digests."""
@@ -196,6 +254,22 @@ def _window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> 
             "check the model's weights (the invariants guard lists non-finite tensors)",
         )
     return float(total)
+
+
+def _token_ids(batch: Sequence[TokenWindow], device: torch.device) -> torch.Tensor:
+    return torch.tensor([w.tokens for w in batch], dtype=torch.long, device=device)
+
+
+def _scores(batch: Sequence[TokenWindow], ids: torch.Tensor, logits: torch.Tensor) -> list[WindowScore]:
+    targets = ids.to(logits.device)
+    return [
+        WindowScore(
+            window_id=w.window_id,
+            tokens_scored=len(w.tokens) - 1,
+            nll_sum=_window_nll(logits[i, :-1], targets[i, 1:], w.window_id),
+        )
+        for i, w in enumerate(batch)
+    ]
 
 
 def _batches(windows: Sequence[TokenWindow], size: int) -> Iterator[list[TokenWindow]]:

@@ -2,57 +2,54 @@
 
 Plan keys:
     bits (required): 8 (levels -127..127) or 4 (levels -7..7).
-    scope (default "all"): "attn", "ffn", "all" (every Linear/Conv1D weight inside the transformer
-        blocks) or "all_with_head" ("all" plus an untied LM head). Embeddings and a tied LM head are
-        never quantized.
+    scope (default "all"): "attn", "ffn", "all" (every 2-D weight inside the transformer blocks: the
+        Linear/Conv1D weights of the supported architectures) or "all_with_head" ("all" plus an untied
+        LM head). Embeddings and a tied LM head are never quantized.
     group_size (default null): one scale per output channel per group of this many input features; it
         must divide every target's input dimension.
     clamp_percentile (default 0.0, in [0, 50)): clip each output row at the (100 - p)th percentile
         (nearest rank) of |w| before taking the absmax.
-Weights stay in their dtype (dequantized values are written back in place).
+Weights stay in their dtype (dequantized values are written back in place through `WeightSource.assign`,
+which keeps weight ties), so the edit runs on any WeightSource, not only the torch-backed one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
-from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.errors import UsageError
 from invarlock.domain.model import EditOutcome
-
-from .hf_architecture import ArchitectureRules, rules_for
-from .hf_fingerprint import tied_groups
+from invarlock.ports.model import WeightSource
 
 SCOPES = ("attn", "ffn", "all", "all_with_head")
 _DEFAULTS: dict[str, object] = {"scope": "all", "group_size": None, "clamp_percentile": 0.0}
 _KEYS = ("bits", "scope", "group_size", "clamp_percentile")
 
 
+class _Target(NamedTuple):
+    block: int | None
+    shape: tuple[int, ...]
+
+
 class QuantRTNEdit:
-    """ports.edits.Edit: fake-quantizes a torch-backed model (`HFCausalModel`) in place."""
+    """ports.edits.Edit: fake-quantizes any WeightSource in place (reads `matrices()`, writes `assign`)."""
 
     name = "quant_rtn"
 
-    def apply(self, model: Any, plan: Mapping[str, object]) -> EditOutcome:
+    def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Quantize the weights `plan` selects; raises UsageError E204 on a bad plan before any change."""
         resolved = resolve_plan(plan)
-        if not hasattr(model, "module") or not hasattr(model, "config_model_type"):
-            raise UsageError(
-                "E202", f"quant_rtn needs a torch-backed model, got {type(model).__name__}", "use hf_causal"
-            )
-        rules = rules_for(model.config_model_type)
-        targets = _targets(model.module, rules, str(resolved["scope"]))
-        _check_groups(targets, rules, resolved["group_size"])
-        ties = tied_groups(model.module)
-        with torch.no_grad():
-            for name, weight in targets.items():
-                fake_quantize_(weight, rules.output_axis(name), resolved)
-        if tied_groups(model.module) != ties:
-            raise AbortError("E202", "quant_rtn broke a weight tie", "report this bug; the subject is unusable")
-        return _outcome(resolved, targets, rules)
+        targets = _targets(weights, str(resolved["scope"]))
+        _check_groups(targets, resolved["group_size"])
+        for matrix in weights.matrices():
+            if matrix.name in targets:
+                weights.assign(matrix.name, fake_quantize(matrix.array, resolved))
+        return _outcome(resolved, targets)
 
 
 def resolve_plan(plan: Mapping[str, object]) -> dict[str, object]:
@@ -77,11 +74,11 @@ def resolve_plan(plan: Mapping[str, object]) -> dict[str, object]:
     return resolved
 
 
-def fake_quantize_(weight: torch.Tensor, axis: int, plan: Mapping[str, object]) -> None:
-    """Round `weight` in place to `plan["bits"]` symmetric levels, one scale per output row (and group)."""
-    rows = weight.T if axis == 1 else weight
-    out_dim, in_dim = rows.shape
-    values = rows.detach().to(torch.float32)
+def fake_quantize(rows: np.ndarray, plan: Mapping[str, object]) -> np.ndarray:
+    """`rows` (out, in) rounded to `plan["bits"]` symmetric levels, one scale per output row (and group),
+    as a new float32 array (torch ops on CPU: bit-identical to the in-place quantizer of earlier releases)."""
+    values = torch.from_numpy(rows).to(torch.float32)
+    out_dim, in_dim = values.shape
     pct = float(plan["clamp_percentile"])
     if pct > 0:
         values = _clip_rows(values, pct)
@@ -93,7 +90,7 @@ def fake_quantize_(weight: torch.Tensor, axis: int, plan: Mapping[str, object]) 
     scale = torch.maximum(high, -low) / qmax
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     quantized = torch.div(grouped, scale).round_().clamp_(-qmax, qmax).mul_(scale)
-    rows.copy_(quantized.reshape(out_dim, in_dim))
+    return quantized.reshape(out_dim, in_dim).numpy()
 
 
 def _clip_rows(values: torch.Tensor, pct: float) -> torch.Tensor:
@@ -103,42 +100,39 @@ def _clip_rows(values: torch.Tensor, pct: float) -> torch.Tensor:
     return torch.maximum(torch.minimum(values, cap), -cap)
 
 
-def _targets(module: Any, rules: ArchitectureRules, scope: str) -> dict[str, torch.Tensor]:
-    from transformers.pytorch_utils import Conv1D
-
+def _targets(weights: WeightSource, scope: str) -> dict[str, _Target]:
+    """Every 2-D weight inside the transformer blocks in scope, then (scope "all_with_head") an untied head."""
     block_scope = "all" if scope == "all_with_head" else scope
-    targets = {
-        f"{name}.weight": sub.weight
-        for name, sub in module.named_modules()
-        if isinstance(sub, torch.nn.Linear | Conv1D) and rules.in_scope(name, block_scope)
-    }
-    head = module.get_output_embeddings()
-    tied = head is not None and head.weight is module.get_input_embeddings().weight
-    if scope == "all_with_head" and head is not None and not tied:
-        head_name = next(name for name, sub in module.named_modules() if sub is head)
-        targets[f"{head_name}.weight"] = head.weight
+    targets: dict[str, _Target] = {}
+    head: dict[str, _Target] = {}
+    for m in weights.matrices():
+        if m.block is not None and block_scope in ("all", m.family):
+            targets[m.name] = _Target(m.block, m.array.shape)
+        elif m.head and scope == "all_with_head":
+            head[m.name] = _Target(None, m.array.shape)
+    targets.update(head)
     if not targets:
         raise _plan_error("scope", f"= {scope!r} selects no weights of this model", "use scope: all")
     return targets
 
 
-def _check_groups(targets: Mapping[str, torch.Tensor], rules: ArchitectureRules, group: object) -> None:
-    for name, weight in targets.items():
-        in_dim = weight.shape[1 - rules.output_axis(name)]
+def _check_groups(targets: Mapping[str, _Target], group: object) -> None:
+    for name, target in targets.items():
+        in_dim = target.shape[1]
         if group is not None and in_dim % int(group):
             raise _plan_error(
                 "group_size", f"= {group} does not divide the input dimension {in_dim} of {name}", "pick a divisor"
             )
 
 
-def _outcome(plan: dict[str, object], targets: Mapping[str, torch.Tensor], rules: ArchitectureRules) -> EditOutcome:
+def _outcome(plan: dict[str, object], targets: Mapping[str, _Target]) -> EditOutcome:
     modules = tuple(name.removesuffix(".weight") for name in targets)
-    blocks = {rules.block_index(name) for name in targets} - {None}
+    blocks = {t.block for t in targets.values()} - {None}
     return EditOutcome(
         name=QuantRTNEdit.name,
         plan=plan,
         plan_digest=sha256_hex(canonical_bytes(plan)),
-        params_changed=sum(w.numel() for w in targets.values()),
+        params_changed=sum(math.prod(t.shape) for t in targets.values()),
         layers_modified=len(blocks),
         modules_changed=modules,
         bitwidth_map={m: int(plan["bits"]) for m in modules},

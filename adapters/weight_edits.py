@@ -2,8 +2,9 @@
 
 `scale_weight`, `remove_top_singular` and `gaussian_noise` each change exactly one parameter in place (and,
 through shared storage, every parameter tied to it; the outcome lists those too). A weight is addressed by
-its parameter name, e.g. "model.layers.15.self_attn.o_proj.weight"; its matrix is taken as (out, in), so a
-GPT-2 Conv1D weight stored (in, out) is transposed before any matrix math and written back in its layout.
+its parameter name, e.g. "model.layers.15.self_attn.o_proj.weight"; its matrix is the WeightSource's (out, in)
+float32 view (a GPT-2 Conv1D weight stored (in, out) is transposed by the adapter), and the result is written
+back with `WeightSource.assign`, which rounds once into the weight's dtype and layout.
 The plan is validated in full (UsageError E204 naming `edit.plan.<key>`) before any weight changes.
 """
 
@@ -13,15 +14,13 @@ import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+import numpy as np
 import torch
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import EditOutcome
-
-from .hf_architecture import rules_for
-from .hf_fingerprint import tied_groups
+from invarlock.ports.model import NamedMatrix, WeightSource
 
 
 class ScaleWeightEdit:
@@ -34,13 +33,12 @@ class ScaleWeightEdit:
 
     name = "scale_weight"
 
-    def apply(self, model: Any, plan: Mapping[str, object]) -> EditOutcome:
+    def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Scale the weight in place; raises UsageError E204 on a bad plan before any change."""
         resolved = _resolve(self.name, plan, ("weight", "factor"), {})
         resolved["factor"] = factor = _positive(resolved, "factor")
-        target = _target(self.name, model, str(resolved["weight"]))
-        with torch.no_grad():
-            target.rows.mul_(factor)
+        target = _target(weights, str(resolved["weight"]))
+        weights.assign(target.name, torch.from_numpy(target.rows).mul(factor).numpy())
         return target.outcome(self.name, resolved)
 
 
@@ -57,17 +55,16 @@ class RemoveTopSingularEdit:
 
     name = "remove_top_singular"
 
-    def apply(self, model: Any, plan: Mapping[str, object]) -> EditOutcome:
+    def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Remove the top-k components in place; raises UsageError E204 on a bad plan before any change."""
         resolved = _resolve(self.name, plan, ("weight", "k"), {})
         top = _integer(resolved, "k", 1, "use e.g. k: 8")
-        target = _target(self.name, model, str(resolved["weight"]))
+        target = _target(weights, str(resolved["weight"]))
         if top >= min(target.rows.shape):
             raise _plan_error("k", f"= {top} is not below min{tuple(target.rows.shape)}", "pick a smaller k")
-        with torch.no_grad():
-            matrix = target.rows.detach().to(torch.float64)
-            u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
-            target.rows.copy_(matrix - (u[:, :top] * s[:top]) @ vh[:top])
+        matrix = torch.from_numpy(target.rows).to(torch.float64)
+        u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
+        weights.assign(target.name, (matrix - (u[:, :top] * s[:top]) @ vh[:top]).numpy())
         return target.outcome(self.name, resolved)
 
 
@@ -85,18 +82,17 @@ class GaussianNoiseEdit:
 
     name = "gaussian_noise"
 
-    def apply(self, model: Any, plan: Mapping[str, object]) -> EditOutcome:
+    def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Add the noise in place; raises UsageError E204 on a bad plan before any change."""
         resolved = _resolve(self.name, plan, ("weight", "rms_fraction"), {"seed": 0})
         resolved["rms_fraction"] = fraction = _positive(resolved, "rms_fraction")
         seed = _integer(resolved, "seed", 0, "use e.g. seed: 0")
-        target = _target(self.name, model, str(resolved["weight"]))
+        target = _target(weights, str(resolved["weight"]))
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        with torch.no_grad():
-            matrix = target.rows.detach().to(torch.float64)
-            std = fraction * float(matrix.square().mean().sqrt())
-            noise = torch.randn(matrix.shape, generator=generator, dtype=torch.float64) * std
-            target.rows.copy_(matrix + noise.to(matrix.device))
+        matrix = torch.from_numpy(target.rows).to(torch.float64)
+        std = fraction * float(matrix.square().mean().sqrt())
+        noise = torch.randn(matrix.shape, generator=generator, dtype=torch.float64) * std
+        weights.assign(target.name, (matrix + noise).numpy())
         return target.outcome(self.name, resolved)
 
 
@@ -109,9 +105,10 @@ DIAGNOSTIC_EDITS: tuple[ScaleWeightEdit | RemoveTopSingularEdit | GaussianNoiseE
 
 @dataclass(frozen=True)
 class _Target:
-    """The weight to edit: `rows` is its (out, in) view; `tied` holds every name sharing its storage."""
+    """The weight to edit: `rows` is its (out, in) float32 matrix; `tied` holds every name sharing it."""
 
-    rows: torch.Tensor
+    name: str
+    rows: np.ndarray
     tied: tuple[str, ...]
     blocks: int
 
@@ -120,7 +117,7 @@ class _Target:
             name=edit,
             plan=plan,
             plan_digest=sha256_hex(canonical_bytes(plan)),
-            params_changed=self.rows.numel(),
+            params_changed=self.rows.size,
             layers_modified=self.blocks,
             modules_changed=tuple(name.removesuffix(".weight") for name in self.tied),
             bitwidth_map={},
@@ -159,24 +156,19 @@ def _integer(plan: Mapping[str, object], key: str, low: int, hint: str) -> int:
     return value
 
 
-def _target(edit: str, model: Any, name: str) -> _Target:
-    if not hasattr(model, "module") or not hasattr(model, "config_model_type"):
-        raise UsageError("E202", f"{edit} needs a torch-backed model, got {type(model).__name__}", "use hf_causal")
-    params = dict(model.module.named_parameters(remove_duplicate=False))
-    weight = params.get(name)
-    if weight is None or weight.ndim != 2 or not weight.is_floating_point():
-        raise _plan_error("weight", f"= {name!r} is not a 2-D float parameter of this model", _suggest(name, params))
-    rules = rules_for(model.config_model_type)
-    tied = next((g for g in tied_groups(model.module) if name in g), (name,))
+def _target(weights: WeightSource, name: str) -> _Target:
+    matrices = {m.name: m for m in weights.matrices()}
+    tied = next((g for g in weights.census().tied_groups if name in g), (name,))
+    listed = next((matrices[other] for other in tied if other in matrices), None)
+    if listed is None:
+        raise _plan_error("weight", f"= {name!r} is not a 2-D float parameter of this model", _suggest(name, matrices))
     tied = (name, *(other for other in tied if other != name))
-    blocks = {rules.block_index(other) for other in tied} - {None}
-    rows = weight.T if rules.output_axis(name) == 1 else weight
-    return _Target(rows=rows, tied=tied, blocks=len(blocks))
+    # Ties join a weight to aliases of itself (an LM head and its embedding): they share one block or none.
+    return _Target(name=name, rows=listed.array, tied=tied, blocks=int(listed.block is not None))
 
 
-def _suggest(name: str, params: Mapping[str, torch.Tensor]) -> str:
-    matrices = [n for n, p in params.items() if p.ndim == 2]
-    close = difflib.get_close_matches(name, matrices, n=3, cutoff=0.6) or matrices[:3]
+def _suggest(name: str, matrices: Mapping[str, NamedMatrix]) -> str:
+    close = difflib.get_close_matches(name, list(matrices), n=3, cutoff=0.6) or list(matrices)[:3]
     return f"use one of its {len(matrices)} 2-D parameter names (module.named_parameters()), e.g. {', '.join(close)}"
 
 

@@ -12,7 +12,7 @@ from invarlock.domain.errors import AbortError, InvarlockError, UsageError
 from invarlock.domain.model import EditOutcome
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
-from invarlock.ports.model import LoadedModel
+from invarlock.ports.model import LoadedModel, WeightSource
 
 from . import planning
 from .config import ModelConfig, RunConfig, config_to_dict
@@ -115,7 +115,7 @@ def _builtins(policy: Policy) -> dict[str, object]:
     return out
 
 
-def fingerprint_event(role: str, model: LoadedModel) -> ev.ModelFingerprinted:
+def fingerprint_event(role: str, model: WeightSource) -> ev.ModelFingerprinted:
     i = model.identity()
     return ev.ModelFingerprinted(
         role=role,

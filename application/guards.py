@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.guards import invariants
 from invarlock.domain.guards.results import InvariantsResult
 from invarlock.domain.model import TensorCensus
-from invarlock.ports.model import LoadedModel
+from invarlock.ports.model import WeightSource
 
 from .guard_chain import ChainContext, run_rmt, run_spectral
 from .recorder import RunRecorder
@@ -18,7 +18,7 @@ from .variance_guard import run_variance
 
 
 def run_invariants(
-    phase: str, models: dict[str, LoadedModel], recorder: RunRecorder, dtype_change: bool, base: TensorCensus
+    phase: str, models: Mapping[str, WeightSource], recorder: RunRecorder, dtype_change: bool, base: TensorCensus
 ) -> None:
     """Record the invariants guard for one phase; non-finite weights abort before any scoring (E402)."""
     t0 = time.perf_counter()

@@ -3,7 +3,7 @@ rebuilds the certified windows bit for bit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -15,7 +15,7 @@ from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
-from invarlock.ports.model import LoadedModel
+from invarlock.ports.model import LoadedModel, ModelRunner, WeightSource
 
 from .config import DatasetConfig
 from .planning import plan_stream, token_stream
@@ -54,7 +54,7 @@ def _short(digest: str) -> str:
     return digest[:12]
 
 
-def identity_findings(cert: c.Certificate, models: dict[str, LoadedModel]) -> list[Finding]:
+def identity_findings(cert: c.Certificate, models: Mapping[str, WeightSource]) -> list[Finding]:
     """Weights, tokenizer and config digests of both loaded models against the certificate's."""
     findings = []
     for role, section in (("baseline", cert.baseline), ("subject", cert.subject)):
@@ -87,7 +87,7 @@ def dataset_recipe(cert: c.Certificate) -> DatasetConfig:
 
 
 def rebuild_windows(
-    cert: c.Certificate, policy: Policy, corpora: CorpusResolver, baseline: LoadedModel
+    cert: c.Certificate, policy: Policy, corpora: CorpusResolver, baseline: ModelRunner
 ) -> RebuiltWindows:
     """Tokenize the recorded corpus with the baseline's tokenizer, cut the windows, and compare every
     certified window's content digest, then the whole plan (ids, arms, digests) and the dataset digest."""

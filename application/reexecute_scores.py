@@ -8,14 +8,14 @@ from invarlock.domain import events as ev
 from invarlock.domain.model import WindowScore
 from invarlock.domain.reexecution import agrees, choose_sample, relative_difference
 from invarlock.domain.windows import TokenWindow
-from invarlock.ports.model import LoadedModel
+from invarlock.ports.model import ModelRunner
 
 from .reexecute_inputs import AuditContext, Finding, Tally
 
 SHOWN = 5
 
 
-def _scores(model: LoadedModel, windows: list[TokenWindow]) -> dict[int, WindowScore]:
+def _scores(model: ModelRunner, windows: list[TokenWindow]) -> dict[int, WindowScore]:
     return {s.window_id: s for s in model.score(windows)}
 
 

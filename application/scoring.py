@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.windows import TokenWindow
-from invarlock.ports.model import LoadedModel
+from invarlock.ports.model import ModelRunner
 from invarlock.ports.ui import Progress
 
 from .recorder import RunRecorder
@@ -17,7 +18,7 @@ EVENT_BATCH = 16
 
 
 def _rows(
-    model: LoadedModel, batch: list[TokenWindow], digests: dict[int, str], progress: Progress
+    model: ModelRunner, batch: list[TokenWindow], digests: dict[int, str], progress: Progress
 ) -> list[ev.ScoredRow]:
     rows = []
     for score in model.score(batch, progress.advance):
@@ -36,7 +37,7 @@ def _rows(
 
 def score_arm(
     recorder: RunRecorder,
-    models: dict[str, LoadedModel],
+    models: Mapping[str, ModelRunner],
     arm: str,
     rows: dict[int, np.ndarray],
     progress: Progress,

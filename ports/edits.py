@@ -1,4 +1,4 @@
-"""Edit port: a weight edit applied in place to a loaded model."""
+"""Edit port: a weight edit applied in place through a model's `WeightSource`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Protocol
 
 from invarlock.domain.model import EditOutcome
 
-from .model import LoadedModel
+from .model import WeightSource
 
 
 class Edit(Protocol):
@@ -15,8 +15,9 @@ class Edit(Protocol):
 
     name: str
 
-    def apply(self, model: LoadedModel, plan: Mapping[str, object]) -> EditOutcome:
-        """Apply `plan` to `model` in place and report the structural deltas.
+    def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
+        """Apply `plan` to the model's weights in place (reading `matrices()`/`census()`, writing with
+        `assign`) and report the structural deltas.
 
         Raises UsageError E204 naming the plan key when the plan is invalid (before touching weights).
         """

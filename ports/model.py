@@ -1,4 +1,10 @@
-"""Model ports: load a model by reference, score windows, expose weights and fingerprints."""
+"""Model ports by role: a `ModelRunner` scores token windows, a `WeightSource` exposes and writes weights.
+
+A model as an adapter loads it is one object implementing both (`LoadedModel`); use cases take the narrow
+port they use. Torch never appears in these interfaces. `variance_taps` lives on `WeightSource` (it names
+weights, from the same architecture rules as `matrices`); `activation_stats` on `ModelRunner` (it runs
+forward passes). `tokenizer` lives on `ModelRunner`: the runner consumes the ids that tokenizer produces.
+"""
 
 from __future__ import annotations
 
@@ -16,23 +22,33 @@ Progress = Callable[[int], None]
 
 
 class NamedMatrix(Protocol):
-    """A 2-D weight: `name`, `family` ("attn" | "ffn" | "embed" | "other") and a float32 numpy `array`."""
+    """One 2-D weight as an (out, in) float32 numpy `array` (a copy or a view: never write through it).
 
-    name: str
-    family: str
-    array: np.ndarray
+    `family` is "attn" | "ffn" | "embed" | "other"; `block` the transformer block index (None outside the
+    blocks); `head` whether it is an untied output projection to the vocabulary (the LM head).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def block(self) -> int | None: ...
+
+    @property
+    def head(self) -> bool: ...
+
+    @property
+    def array(self) -> np.ndarray: ...
 
 
-class LoadedModel(Protocol):
-    """A model held in memory by an adapter. Torch never appears in this interface."""
-
-    def identity(self) -> ModelIdentity:
-        """Fingerprint of the model as it is now: sha256 over every tensor's (name, dtype, shape, bytes),
-        tokenizer and config digests, parameter count, dtype and device. Recomputed after an edit."""
-        ...
+class ModelRunner(Protocol):
+    """Runs a model forward over token windows: per-window scores, optionally with activation taps."""
 
     def tokenizer(self) -> Tokenizer:
-        """The tokenizer the model was loaded with."""
+        """The tokenizer whose ids this runner scores (the one the model was loaded with)."""
         ...
 
     def score(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
@@ -41,13 +57,43 @@ class LoadedModel(Protocol):
         Causal LMs: every position after the first is predicted from the tokens before it inside the same
         window, so `tokens_scored = len(tokens) - 1`; `nll_sum` is the sum of token negative log
         likelihoods in nats, accumulated in float64. No BOS is prepended: the window's ids are fed as they
-        are. `progress(k)` is called after each batch with the number of windows just finished.
+        are. `progress(k)` is called after each batch with the number of windows just finished. Batching is
+        the adapter's business: scores do not depend on the batch size beyond float32 round-off.
         Raises AbortError E402 if any logit or loss is non-finite.
         """
         ...
 
+    def score_pair(
+        self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
+    ) -> Iterator[tuple[WindowScore, WindowScore]]:
+        """Score `windows` with this model and `other` in lockstep: each batch of ids is fed to both models
+        before the next batch, so both models' outputs for the same windows are in memory together (the
+        hook where paired per-token statistics such as KL or top-1 agreement are computed, without logit
+        files). Yields `(mine, others)` per window, in the order given; each score equals what `score` of
+        that model gives for the window (up to float32 round-off). `progress(k)` as in `score`.
+        Raises AbortError E402 as `score`; UsageError E104 when `other` is not a runner of the same adapter.
+        """
+        ...
+
+    def activation_stats(
+        self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
+    ) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
+        """Score `windows` (as `score` does) while summing the outputs of the modules owning `weights`
+        (pre-residual, float64 sums). Returns the statistics keyed by weight name and the window scores."""
+        ...
+
+
+class WeightSource(Protocol):
+    """The weights of a model in memory: identity, named matrices, census, scaling, writes and export."""
+
+    def identity(self) -> ModelIdentity:
+        """Fingerprint of the model as it is now: sha256 over every tensor's (name, dtype, shape, bytes),
+        tokenizer and config digests, parameter count, dtype and device. Recomputed after an edit."""
+        ...
+
     def matrices(self) -> Iterator[NamedMatrix]:
-        """Every 2-D weight matrix with its family, as float32 numpy arrays (copies or read-only views)."""
+        """Every 2-D weight matrix once (a tied duplicate is listed under its first name), in the model's
+        parameter order, as (out, in) float32 arrays with family, block index and head flag."""
         ...
 
     def census(self) -> TensorCensus:
@@ -58,11 +104,11 @@ class LoadedModel(Protocol):
         """Weight names of the FFN output modules the variance guard taps (architecture rules), in order."""
         ...
 
-    def activation_stats(
-        self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
-    ) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
-        """Score `windows` (as `score` does) while summing the outputs of the modules owning `weights`
-        (pre-residual, float64 sums). Returns the statistics keyed by weight name and the window scores."""
+    def assign(self, name: str, array: np.ndarray) -> None:
+        """Overwrite weight `name` (any name of a tied group) in place with the (out, in) `array` (float32
+        or float64), rounded once to nearest into the weight's own dtype and layout. Tied weights share
+        the write (ties are kept). The written value becomes the weight's original for `scale_weights`.
+        Raises ValueError for an unknown name, another dtype, or a shape other than the weight's (out, in)."""
         ...
 
     def scale_weights(self, factors: Mapping[str, float]) -> None:
@@ -71,8 +117,13 @@ class LoadedModel(Protocol):
         ...
 
     def export(self, directory: str | Path) -> Path:
-        """Write the model as it is now (safetensors weights, config and tokenizer) to `directory`."""
+        """Write the model as it is now (weights, config and tokenizer) to `directory`, in a form the
+        adapter's loader loads back with the same identity digests."""
         ...
+
+
+class LoadedModel(ModelRunner, WeightSource, Protocol):
+    """A model held in memory by an adapter: both roles on one object."""
 
 
 class ModelLoader(Protocol):

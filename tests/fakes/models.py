@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import (
     ActivationStats,
     CorpusInfo,
@@ -43,7 +46,14 @@ class FakeTokenizer:
 class FakeMatrix:
     name: str
     family: str
+    block: int | None
+    head: bool
     array: np.ndarray
+
+
+def _block_of(name: str) -> int | None:
+    """The first all-digit segment of a fake weight name ("ffn.2.down" -> 2), None when there is none."""
+    return next((int(part) for part in name.split(".") if part.isdigit()), None)
 
 
 @dataclass
@@ -80,19 +90,45 @@ class FakeModel:
     def score(self, windows: Sequence[TokenWindow], progress=None) -> Iterator[WindowScore]:  # type: ignore[no-untyped-def]
         for w in windows:
             self.scored.append(w.window_id)
-            tokens = np.asarray(w.tokens[1:], dtype=np.float64)
-            nll = float(np.sum(2.0 + (tokens % 13) / 10.0) * self.quality * (1.0 + self._scale_penalty()))
+            score = self._score_one(w)
             if progress is not None:
                 progress(1)
-            yield WindowScore(window_id=w.window_id, tokens_scored=len(w.tokens) - 1, nll_sum=nll)
+            yield score
+
+    def _score_one(self, w: TokenWindow) -> WindowScore:
+        tokens = np.asarray(w.tokens[1:], dtype=np.float64)
+        nll = float(np.sum(2.0 + (tokens % 13) / 10.0) * self.quality * (1.0 + self._scale_penalty()))
+        if not (math.isfinite(nll) and all(np.isfinite(v).all() for v in self.weights.values())):
+            raise AbortError("E402", f"non-finite token loss in window {w.window_id}", "check the fake's weights")
+        return WindowScore(window_id=w.window_id, tokens_scored=len(w.tokens) - 1, nll_sum=nll)
+
+    def score_pair(self, other, windows, progress=None):  # type: ignore[no-untyped-def]
+        """Lockstep: one window through both fakes before the next (`paired` records each window once)."""
+        if not isinstance(other, FakeModel):
+            raise UsageError("E104", f"lockstep scoring needs two fake models, got {type(other).__name__}", "use fakes")
+        for w in windows:
+            self.paired.append(w.window_id)
+            pair = self._score_one(w), other._score_one(w)
+            if progress is not None:
+                progress(1)
+            yield pair
 
     originals: dict[str, np.ndarray] = field(default_factory=dict)
     tapped: list[tuple[int, ...]] = field(default_factory=list)
+    paired: list[int] = field(default_factory=list)
 
     def matrices(self) -> Iterator[FakeMatrix]:
         for name, array in sorted(self.weights.items()):
             if array.ndim == 2:
-                yield FakeMatrix(name=name, family="ffn" if "ffn" in name else "other", array=array.copy())
+                family = "ffn" if "ffn" in name else "other"
+                yield FakeMatrix(name=name, family=family, block=_block_of(name), head=False, array=array.copy())
+
+    def assign(self, name: str, array: np.ndarray) -> None:
+        current = self.weights.get(name)
+        if current is None or array.shape != current.shape or array.dtype not in (np.float32, np.float64):
+            raise ValueError(f"cannot assign {name}: not a weight of this shape, or not float32/64")
+        self.weights[name] = array.astype(current.dtype)
+        self.originals.pop(name, None)
 
     def variance_taps(self) -> list[str]:
         return sorted(n for n in self.weights if n.endswith("down"))
@@ -113,8 +149,21 @@ class FakeModel:
             original = self.originals.setdefault(name, self.weights[name].copy())
             self.weights[name] = original * np.float32(factors.get(name, 1.0)) if name in factors else original.copy()
 
-    def export(self, directory):  # type: ignore[no-untyped-def]
-        raise AssertionError("the fake model cannot be exported")
+    def export(self, directory: str | Path) -> Path:
+        """Weights as `weights.npz` and the rest as `fake.json`; `FakeModel.reload` reads them back."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez(out / "weights.npz", **self.weights)
+        meta = {"ref": self.ref, "quality": self.quality, "tokenizer_flavour": self.tokenizer_flavour}
+        (out / "fake.json").write_text(json.dumps(meta), encoding="utf-8")
+        return out
+
+    @classmethod
+    def reload(cls, directory: Path) -> FakeModel:
+        """The model `export` wrote to `directory`."""
+        meta = json.loads((directory / "fake.json").read_text(encoding="utf-8"))
+        with np.load(directory / "weights.npz") as saved:
+            return cls(**meta, weights={name: saved[name] for name in saved.files})
 
     def census(self) -> TensorCensus:
         infos = tuple(

@@ -112,3 +112,25 @@ def torch_equal(a: Any, b: Any) -> bool:
     import torch
 
     return a.dtype == b.dtype and a.shape == b.shape and bool(torch.equal(a, b))
+
+
+def test_int4_plan_of_the_v1_fixture_reproduces_its_subject_weights_bit_for_bit(editable_demo_model: Any) -> None:
+    """The store_v1 fixture's run (made by an earlier release) quantized the demo model with run.yaml's
+    plan; through the WeightSource port the same plan must give the same subject digest and deltas."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "store_v1"
+    plan = yaml.safe_load((fixture / "run.yaml").read_text(encoding="utf-8"))["edit"]["plan"]
+    cert = json.loads((fixture / "run.cert.json").read_text(encoding="utf-8"))
+    outcome = QuantRTNEdit().apply(editable_demo_model, plan)
+
+    assert editable_demo_model.identity().weights_sha256 == cert["subject"]["weights_sha256"]
+    assert (outcome.plan, outcome.plan_digest) == (cert["edit"]["plan"], cert["edit"]["plan_digest"])
+    deltas = cert["edit"]["deltas"]
+    assert outcome.params_changed == deltas["params_changed"]
+    assert outcome.layers_modified == deltas["layers_modified"]
+    assert list(outcome.modules_changed) == deltas["modules_changed"]
+    assert outcome.bitwidth_map == deltas["bitwidth_map"]
