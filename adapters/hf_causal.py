@@ -53,6 +53,7 @@ class HFCausalModel:
         self._tokenizer = HFTokenizer(tokenizer)
         self.batch_size = batch_size or (8 if self.device.type == "cpu" else 32)
         self._originals: dict[str, torch.Tensor] = {}
+        self._by_name: dict[str, torch.nn.Parameter] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -150,7 +151,7 @@ class HFCausalModel:
         Raises:
             ValueError: `name` is not a 2-D parameter, or `array` is not float32/64 of its (out, in) shape.
         """
-        param = dict(self.module.named_parameters(remove_duplicate=False)).get(name)
+        param = self._parameters().get(name)
         if param is None or param.ndim != 2:
             raise ValueError(f"cannot assign {name}: not a 2-D parameter of this model")
         rows = param.T if self.rules.output_axis(name) == 1 else param
@@ -160,9 +161,15 @@ class HFCausalModel:
             )
         with torch.no_grad():
             rows.copy_(torch.from_numpy(array))
-        for key, other in self.module.named_parameters():
-            if other is param:
-                self._originals.pop(key, None)
+        for key in [key for key, original in self._originals.items() if self._parameters()[key] is param]:
+            del self._originals[key]
+
+    def _parameters(self) -> dict[str, torch.nn.Parameter]:
+        """Every parameter by each of its names (tied aliases included); the module's parameters never change
+        identity (edits write in place), so the map is built once."""
+        if self._by_name is None:
+            self._by_name = dict(self.module.named_parameters(remove_duplicate=False))
+        return self._by_name
 
     def census(self) -> TensorCensus:
         """Every state_dict tensor (tied duplicates included), tied groups, config and tokenizer digests."""
