@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.errors import UsageError
 from invarlock.domain.model import ActivationStats, ModelIdentity, TensorCensus, WindowScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
@@ -17,6 +17,7 @@ from invarlock.ports.model import ModelRunner, Progress
 from . import hf_fingerprint
 from .hf_architecture import ArchitectureRules, rules_for
 from .hf_demo import quiet_transformers
+from .hf_nll import batches, token_ids, window_scores
 from .hf_tokenizer import HFTokenizer
 
 
@@ -84,7 +85,7 @@ class HFCausalModel:
         Raises:
             AbortError: E402 when a logit or a token loss is non-finite.
         """
-        for batch in _batches(windows, self.batch_size):
+        for batch in batches(windows, self.batch_size):
             yield from self._score_batch(batch)
             if progress is not None:
                 progress(len(batch))
@@ -104,11 +105,11 @@ class HFCausalModel:
                 f"lockstep scoring needs two hf_causal models, got {type(other).__name__}",
                 "load both models with the same adapter",
             )
-        for batch in _batches(windows, self.batch_size):
-            ids = _token_ids(batch, self.device)
+        for batch in batches(windows, self.batch_size):
+            ids = token_ids(batch, self.device)
             with torch.inference_mode():
                 mine, others = self._logits(ids), other._logits(ids)
-                pairs = list(zip(_scores(batch, ids, mine), _scores(batch, ids, others), strict=True))
+                pairs = list(zip(window_scores(batch, ids, mine), window_scores(batch, ids, others), strict=True))
             yield from pairs
             if progress is not None:
                 progress(len(batch))
@@ -117,12 +118,13 @@ class HFCausalModel:
         return self.module(input_ids=ids.to(self.device), use_cache=False).logits
 
     def _score_batch(self, batch: Sequence[TokenWindow]) -> list[WindowScore]:
-        ids = _token_ids(batch, self.device)
+        ids = token_ids(batch, self.device)
         with torch.inference_mode():
-            return _scores(batch, ids, self._logits(ids))
+            return window_scores(batch, ids, self._logits(ids))
 
     def matrices(self) -> Iterator[HFMatrix]:
-        """Every unique 2-D parameter as an (out, in) float32 copy; GPT-2 Conv1D weights are transposed."""
+        """Every unique 2-D parameter as (out, in) float32 (a view of float32 CPU weights, else a copy); GPT-2
+        Conv1D weights are transposed."""
         head = self._untied_head()
         for name, param in self.module.named_parameters():
             if param.ndim != 2:
@@ -230,61 +232,3 @@ def _accumulator(acc: list[float]) -> Callable[..., None]:
         acc[2] += float((values * values).sum())
 
     return hook
-
-
-_NLL_ROWS = 16  # 16 x vocab float32 rows stay in cache: 8x faster than whole-window temporaries, same bits
-
-
-def accumulation_dtype(logits_dtype: torch.dtype) -> torch.dtype:
-    """The dtype of the partition-sum scratch: the logits' own when at least float32, else float32 (a bf16
-    or fp16 sum over a vocabulary would round each partial sum to 8 or 11 bits)."""
-    return torch.promote_types(logits_dtype, torch.float32)
-
-
-def _window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> float:
-    # Shifted log-sum-exp: the max is exact and exp(x - max) <= 1, so the partition sum, accumulated in at
-    # least float32 (half-precision logits are widened exactly first), is within (V + 2)·2⁻²⁴ relative of the
-    # exact one; per-token losses and the window sum are float64. For float32 logits `.to` is a no-op.
-    acc = accumulation_dtype(logits.dtype)
-    scratch = torch.empty((_NLL_ROWS, logits.shape[-1]), dtype=acc, device=logits.device)
-    total = torch.zeros((), dtype=torch.float64, device=logits.device)
-    for start in range(0, logits.shape[0], _NLL_ROWS):
-        rows = logits[start : start + _NLL_ROWS]
-        peak = rows.amax(dim=-1, keepdim=True)
-        shifted = torch.sub(rows.to(acc), peak.to(acc), out=scratch[: rows.shape[0]]).exp_()
-        target = rows.gather(-1, targets[start : start + _NLL_ROWS, None]).squeeze(-1).double()
-        total += (peak.squeeze(-1).double() + torch.log(shifted.sum(dim=-1).double()) - target).sum()
-    if not bool(torch.isfinite(total)):  # NaN or +inf anywhere in the logits reaches the loss
-        raise AbortError(
-            "E402",
-            f"non-finite token loss in window {window_id}",
-            "check the model's weights (the invariants guard lists non-finite tensors)",
-        )
-    return float(total)
-
-
-def _token_ids(batch: Sequence[TokenWindow], device: torch.device) -> torch.Tensor:
-    return torch.tensor([w.tokens for w in batch], dtype=torch.long, device=device)
-
-
-def _scores(batch: Sequence[TokenWindow], ids: torch.Tensor, logits: torch.Tensor) -> list[WindowScore]:
-    targets = ids.to(logits.device)
-    return [
-        WindowScore(
-            window_id=w.window_id,
-            tokens_scored=len(w.tokens) - 1,
-            nll_sum=_window_nll(logits[i, :-1], targets[i, 1:], w.window_id),
-        )
-        for i, w in enumerate(batch)
-    ]
-
-
-def _batches(windows: Sequence[TokenWindow], size: int) -> Iterator[list[TokenWindow]]:
-    batch: list[TokenWindow] = []
-    for window in windows:
-        if batch and (len(batch) == size or len(window.tokens) != len(batch[0].tokens)):
-            yield batch
-            batch = []
-        batch.append(window)
-    if batch:
-        yield batch

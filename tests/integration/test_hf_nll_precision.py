@@ -74,20 +74,20 @@ def _bf16_accumulated(logits: Any, targets: Any) -> float:
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_half_precision_logits_over_a_large_vocabulary_stay_within_the_bound(dtype: str) -> None:
-    from invarlock.adapters.hf_causal import _window_nll, accumulation_dtype
+    from invarlock.adapters.hf_nll import accumulation_dtype, window_nll
 
     vocab, tokens = 49_152, 127
     generator = torch.Generator().manual_seed(3)
     logits = (4.0 * torch.randn((tokens, vocab), generator=generator)).to(getattr(torch, dtype))
     targets = torch.randint(0, vocab, (tokens,), generator=generator)
     assert accumulation_dtype(logits.dtype) == torch.float32
-    ours = _window_nll(logits, targets, window_id=0)
+    ours = window_nll(logits, targets, window_id=0)
     assert abs(ours - _float64_reference(logits, targets)) <= bound(tokens, vocab)
     assert math.isfinite(ours)
 
 
 def test_float32_and_float64_logits_keep_their_own_accumulation_dtype() -> None:
-    from invarlock.adapters.hf_causal import accumulation_dtype
+    from invarlock.adapters.hf_nll import accumulation_dtype
 
     assert accumulation_dtype(torch.float32) == torch.float32
     assert accumulation_dtype(torch.float64) == torch.float64

