@@ -58,7 +58,12 @@ def _block_of(name: str) -> int | None:
 
 @dataclass
 class FakeModel:
-    """A 'model' whose per-token NLL is a fixed function of the token id, times `quality` (1.0 = baseline)."""
+    """A 'model' whose per-token NLL is a fixed function of the token id, times `quality` (1.0 = baseline).
+
+    Both model ports on one object, like an adapter's LoadedModel: ModelRunner (score, score_pair,
+    activation_stats) and WeightSource (identity, matrices, census, assign, scale_weights, export). It runs
+    the same contract suites as the real adapter (tests/contracts/test_model_runner_contract.py and
+    test_weight_source_contract.py)."""
 
     ref: str
     quality: float = 1.0
