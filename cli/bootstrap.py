@@ -11,6 +11,7 @@ from pathlib import Path
 from invarlock.application.reexecute import ReexecutionDeps
 from invarlock.application.services import Services
 from invarlock.ports.audit import AuditQueries
+from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
 from invarlock.ports.store import EventStore
 from invarlock.ports.ui import Progress, SilentProgress
@@ -70,6 +71,13 @@ def generate_keypair(path: str | os.PathLike[str], *, force: bool) -> str:
     from invarlock.adapters.ed25519 import generate_keypair as generate
 
     return generate(Path(path), force=force)
+
+
+def report_renderer(fmt: ReportFormat) -> ReportRenderer:
+    """The renderer of `invarlock report html|md`: a self-contained HTML page or Markdown."""
+    from invarlock.adapters.report.renderers import HTMLReportRenderer, MarkdownReportRenderer
+
+    return HTMLReportRenderer() if fmt == "html" else MarkdownReportRenderer()
 
 
 def build_services(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from invarlock.application.report import ReportFormat, render_report
+from invarlock.application.report import render_report
 from invarlock.domain import certificate as c
+from invarlock.ports.report import ReportFormat
 
+from .bootstrap import report_renderer
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .outputs import write_atomically
 
@@ -18,9 +20,8 @@ def _read_cert(path: str) -> c.Certificate:
 
 def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
     target = Path(out)
-    write_atomically(
-        target, render_report(_read_cert(certificate), fmt), what="the report", hint="choose another -o path"
-    )
+    page = render_report(_read_cert(certificate), report_renderer(fmt))
+    write_atomically(target, page, what="the report", hint="choose another -o path")
     click.echo(str(target))
 
 

@@ -23,6 +23,18 @@ def test_importing_core_and_the_verify_cli_path_loads_no_heavy_runtime():
     assert out.stdout.strip() == ""
 
 
+def test_rendering_a_report_loads_no_heavy_runtime():
+    code = (
+        "import sys\n"
+        "from invarlock.cli.commands_report import report_cmd\n"
+        "from invarlock.cli.bootstrap import report_renderer\n"
+        "report_renderer('html'), report_renderer('md')\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_import_linter_contracts_hold():
     exe = Path(sys.executable).with_name("lint-imports")
     out = subprocess.run([str(exe)], cwd=ROOT, capture_output=True, text=True)

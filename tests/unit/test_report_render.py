@@ -7,10 +7,13 @@ from typing import Any
 
 import msgspec
 import pytest
-from invarlock.application.report import render_report, verification_failures
-from invarlock.application.report_figures import histogram, window_deltas
-from invarlock.application.report_md import md_escape
+from invarlock.adapters.report.figures import histogram, window_deltas
+from invarlock.adapters.report.md import md_escape
+from invarlock.application import report
+from invarlock.application.report import verification_failures
+from invarlock.cli.bootstrap import report_renderer
 from invarlock.domain import certificate as c
+from invarlock.ports.report import ReportFormat
 
 from tests.fakes.certificates import EVIL_REF, fake_certificate, resealed
 
@@ -33,6 +36,10 @@ def rollback() -> c.Certificate:
 @pytest.fixture(scope="module")
 def evil() -> c.Certificate:
     return fake_certificate(EVIL_REF)
+
+
+def render_report(cert: c.Certificate, fmt: ReportFormat) -> str:
+    return report.render_report(cert, report_renderer(fmt))
 
 
 def _no_active_content(page: str) -> None:

@@ -12,6 +12,7 @@ from invarlock.application.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
 from invarlock.application.report import render_report
 from invarlock.application.verify import verify_certificate
+from invarlock.cli.bootstrap import report_renderer
 from invarlock.domain import certificate as c
 from invarlock.domain import gates
 from invarlock.domain.policy import policy_digest, policy_from_dict, resolve_policy
@@ -53,7 +54,7 @@ def test_a_chain_without_the_guards_the_tier_gates_fails_at_certify_and_at_verif
     cert = c.from_bytes(json.dumps(doc).encode())
     report = verify_certificate(cert)
     assert _failed(report) == [] and report.exit_code == 1
-    page = render_report(cert, "md")
+    page = render_report(cert, report_renderer("md"))
     assert "**Overrides of the tier table**" in page and '| guard\\_order | \\["invariants", "invariants"\\] |' in page
 
 

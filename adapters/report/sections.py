@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from invarlock.domain import certificate as c
 
-from .report_figures import Table, text
+from .figures import Table, text
+from .layout import guard_sections
 
 
 def _kv(title: str, pairs: list[tuple[str, Any]]) -> Table:
@@ -91,8 +91,7 @@ def guard_tables(cert: c.Certificate) -> list[Table]:
     """Per guard: its mode/verdict/other summary fields, then each phase's verdict and checks table
     (measured guards: summary, per-family table, violations)."""
     tables: list[Table] = []
-    sections = msgspec.to_builtins(cert.guards)  # rendering lays out plain JSON
-    for guard, section in sorted(sections.items()):
+    for guard, section in sorted(guard_sections(cert).items()):
         if "measurements" in section:
             tables += _measured_tables(guard, section)
             continue

@@ -7,10 +7,13 @@ entities).
 
 from __future__ import annotations
 
-from invarlock.domain import certificate as c
+from collections.abc import Sequence
 
-from . import report_sections as sections
-from .report_figures import Table, headline, histogram, ratio_limit, text, window_deltas
+from invarlock.domain import certificate as c
+from invarlock.ports.report import CheckFailure
+
+from . import sections
+from .figures import Table, headline, histogram, ratio_limit, text, window_deltas
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _SPECIAL = set("\\`|*_[]#~")
@@ -33,7 +36,7 @@ def table_md(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _verdict(cert: c.Certificate, failures: list[tuple[str, str]]) -> list[str]:
+def _verdict(cert: c.Certificate, failures: Sequence[CheckFailure]) -> list[str]:
     lines = [f"> **NOT VERIFIED: {md_escape(name)}** — {md_escape(detail)}" for name, detail in failures]
     if not failures:
         lines.append("Verified: digest and every recomputation from the evidence match.")
@@ -58,7 +61,7 @@ def _histogram_table(cert: c.Certificate) -> Table:
     return Table(f"Per-window ΔlogNLL histogram ({arm_name} arm)", ["Δ per token", "windows"], rows)
 
 
-def render_md(cert: c.Certificate, failures: list[tuple[str, str]]) -> str:
+def render_md(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     """The Markdown report for `cert`; `failures` are the verify checks that did not hold ([] when verified)."""
     title = f"InvarLock certificate {cert.run_id}: {cert.verdict.status}"
     parts = [

@@ -5,13 +5,15 @@ Every string taken from the certificate goes through `html.escape` before it rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from invarlock.domain import certificate as c
+from invarlock.ports.report import CheckFailure
 
-from . import report_sections as sections
-from .report_figures import Table, headline, histogram, ratio_limit, window_deltas
-from .report_svg import delta_histogram, number_line
+from . import sections
+from .figures import Table, headline, histogram, ratio_limit, window_deltas
+from .svg import delta_histogram, number_line
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1b1f24;max-width:1100px}
@@ -52,7 +54,7 @@ def _banner(cert: c.Certificate) -> str:
     return f'<div class="banner {cls}" id="verdict"><b>{escape(status)}</b> — {escape(what)}{failed}</div>'
 
 
-def _verification(failures: list[tuple[str, str]]) -> str:
+def _verification(failures: Sequence[CheckFailure]) -> str:
     if not failures:
         return '<p class="muted">Verified: digest and every recomputation from the evidence match.</p>'
     items = "".join(f"<li>NOT VERIFIED: {escape(name)} — {escape(detail)}</li>" for name, detail in failures)
@@ -79,7 +81,7 @@ def _section(title: str, tables: list[Table]) -> str:
     return f"<h2>{escape(title)}</h2>" + "".join(table_html(t) for t in tables)
 
 
-def render_html(cert: c.Certificate, failures: list[tuple[str, str]]) -> str:
+def render_html(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     """The full page for `cert`; `failures` are the verify checks that did not hold ([] when verified)."""
     title = f"InvarLock certificate {cert.run_id}: {cert.verdict.status}"
     body = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .report_figures import Bin
+from .figures import Bin
 
 WIDTH, PAD = 720, 40
 
