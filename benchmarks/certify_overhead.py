@@ -7,8 +7,9 @@ What is measured, in one process:
    fresh DuckDB events file, timed with `time.perf_counter` from the call of `certify_edit` until
    `evaluation.cert.json` is on disk. Building the services (importing the adapters, hence torch) is
    reported separately and excluded; the model-class imports transformers does on first load are not.
-2. **forward floor** — the baseline and the edited subject are loaded again with the product's adapters
-   (`HFModelLoader`, `QuantRTNEdit`); the windows are re-planned with `application.planning.plan` and the
+2. **forward floor** — the baseline and the edited subject are loaded again with the loader and the edit of
+   the same `Services` (built by `cli.bootstrap`, like every entry point: the benchmark constructs no
+   adapter itself); the windows are re-planned with `application.planning.plan` and the
    plan digest is checked against the run's `WindowsPlanned` event and the certificate. Then exactly the
    forward passes that certify ran are replayed: for every `WindowsScored` event of the run (preview and
    final arms are disjoint windows and are scored separately; a rollback skips the final arm), its windows
@@ -70,6 +71,7 @@ TARGET_RATIO = 1.15
 @dataclass(frozen=True)
 class CertifyRun:
     outcome: CertifyOutcome
+    services: Services
     wall_s: float
     services_s: float
     started_at: datetime
@@ -112,7 +114,7 @@ def run_certify(cfg: RunConfig, profile: str, workdir: Path, cprofile: str | Non
     wall_s = time.perf_counter() - t0
     if profiler is not None and cprofile:
         profiler.dump_stats(cprofile)
-    return CertifyRun(outcome, wall_s, services_s, started_at, path, svc.store.read(outcome.run_id))
+    return CertifyRun(outcome, svc, wall_s, services_s, started_at, path, svc.store.read(outcome.run_id))
 
 
 def _certify(request: CertifyRequest, svc: Services, profiler: cProfile.Profile | None) -> CertifyOutcome:
@@ -132,19 +134,16 @@ def one(events: list[ev.Event], kind: type[Any], **match: str) -> Any:
     return found[0]
 
 
-def load_pair(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, float]]:
+def load_pair(cfg: RunConfig, svc: Services) -> tuple[dict[str, Any], dict[str, float]]:
     """Baseline and edited subject loaded as certify loads them, with the seconds of each step."""
-    from invarlock.adapters.hf_loader import HFModelLoader
-    from invarlock.adapters.quant_rtn import QuantRTNEdit
-
-    assert cfg.edit is not None and cfg.edit.name == QuantRTNEdit.name, "the benchmark certifies a quant_rtn run"
-    m, loader, marks = cfg.model, HFModelLoader(), [time.perf_counter()]
+    assert cfg.edit is not None and cfg.edit.name == "quant_rtn", "the benchmark certifies a quant_rtn run"
+    m, loader, marks = cfg.model, svc.loader, [time.perf_counter()]
     batch = cfg.eval.batch_size
     baseline = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
     marks.append(time.perf_counter())
     subject = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
     marks.append(time.perf_counter())
-    QuantRTNEdit().apply(subject, cfg.edit.plan)
+    svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
     marks.append(time.perf_counter())
     steps = ("load_baseline_s", "load_subject_s", "edit_s")
     return {"baseline": baseline, "subject": subject}, {k: marks[i + 1] - marks[i] for i, k in enumerate(steps)}
@@ -157,12 +156,12 @@ def check_same_models(models: dict[str, Any], events: list[ev.Event]) -> None:
         assert model.identity().weights_sha256 == recorded.weights_sha256, f"{role} weights differ from the run's"
 
 
-def replan(cfg: RunConfig, profile: str, tokenizer: Any, events: list[ev.Event], plan_digest: str) -> dict[int, Any]:
+def replan(
+    cfg: RunConfig, profile: str, svc: Services, tokenizer: Any, events: list[ev.Event], plan_digest: str
+) -> dict[int, Any]:
     """Token rows of the run's windows, re-planned with the product's planning; digests must match the run."""
-    from invarlock.adapters.corpus_resolver import LocalCorpusResolver
-
     ds = cfg.dataset
-    corpus = LocalCorpusResolver().open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
     allow_fewer = not resolve_policy(cfg.auto.tier, profile).enforce_floors
     planned, rows = planning.plan(corpus, tokenizer, ds, allow_fewer=allow_fewer)
     recorded = one(events, ev.WindowsPlanned)
@@ -248,10 +247,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cfg = load_config(args.config)
     run = run_certify(cfg, args.profile, workdir, args.cprofile)
     events = decoded(run.records)
-    models, loads = load_pair(cfg)
+    models, loads = load_pair(cfg, run.services)
     check_same_models(models, events)
     cert = run.outcome.certificate
-    rows = replan(cfg, args.profile, models["baseline"].tokenizer(), events, cert.dataset.window_plan_digest)
+    tokenizer = models["baseline"].tokenizer()
+    rows = replan(cfg, args.profile, run.services, tokenizer, events, cert.dataset.window_plan_digest)
     batches = forward_batches(events, rows, models)
     base = models["baseline"]
     floor = Floor(time_forwards(models, batches), len(batches), base.batch_size, base.device, loads)
