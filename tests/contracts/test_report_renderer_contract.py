@@ -1,0 +1,59 @@
+"""The ReportRenderer contract, run against every renderer (HTML and Markdown).
+
+A new renderer (PDF, JSON summary, ...) joins the suite with one entry in `RENDERERS`: its format name and a
+function `() -> ReportRenderer`. Every test below then runs on it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from invarlock.adapters.report.renderers import HTMLReportRenderer, MarkdownReportRenderer
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+from invarlock.ports.report import ReportRenderer
+
+from tests.fakes.certificates import EVIL_REF, fake_certificate, resealed
+
+RENDERERS: dict[str, Callable[[], ReportRenderer]] = {"html": HTMLReportRenderer, "md": MarkdownReportRenderer}
+
+
+@pytest.fixture(params=sorted(RENDERERS))
+def renderer(request: pytest.FixtureRequest) -> ReportRenderer:
+    return RENDERERS[request.param]()
+
+
+@pytest.fixture(scope="module")
+def cert() -> c.Certificate:
+    return fake_certificate()
+
+
+def test_the_same_certificate_file_renders_to_the_same_text(renderer: ReportRenderer, cert: c.Certificate) -> None:
+    raw = c.to_bytes(cert)
+    page = renderer.render(c.from_bytes(raw), [])
+    assert page == renderer.render(c.from_bytes(raw), [])
+    assert cert.digest in page and cert.run_id in page
+
+
+def test_each_failure_is_shown_as_not_verified_with_its_check_name(
+    renderer: ReportRenderer, cert: c.Certificate
+) -> None:
+    assert "NOT VERIFIED" not in renderer.render(cert, [])
+    page = renderer.render(cert, [("digest", "recomputed digest differs"), ("guard_order", "dropped")])
+    assert "NOT VERIFIED: digest" in page and "NOT VERIFIED: guard" in page
+
+
+def test_a_hostile_string_from_the_certificate_appears_only_escaped(renderer: ReportRenderer) -> None:
+    page = renderer.render(fake_certificate(EVIL_REF), [("x", EVIL_REF)])
+    assert EVIL_REF not in page and "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_guard_section_it_cannot_lay_out_is_E601_naming_the_member(
+    renderer: ReportRenderer, cert: c.Certificate
+) -> None:
+    guards = {**cert.guards, "spectral": {**cert.guards["spectral"], "violations": "many"}}
+    with pytest.raises(UsageError) as err:
+        renderer.render(resealed(cert, guards=guards), [])
+    assert err.value.code == "E601" and "guards.spectral.violations" in err.value.message
