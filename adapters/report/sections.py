@@ -96,11 +96,11 @@ def guard_tables(cert: c.Certificate) -> list[Table]:
             tables += _measured_tables(guard, section)
             continue
         phases = section.get("phases")
-        phases = phases if isinstance(phases, dict) else {}
+        phases = sorted(phases.items()) if isinstance(phases, dict) else []
         summary = [(k, v) for k, v in sorted(section.items()) if k != "phases"]
-        summary += [(f"phase {name}", _phase_verdict(ph)) for name, ph in phases.items()]
+        summary += [(f"phase {name}", _phase_verdict(ph)) for name, ph in phases]
         tables.append(_kv(f"Guard {guard}", summary))
-        for name, phase in phases.items():
+        for name, phase in phases:
             if isinstance(phase, dict):
                 tables.append(_checks_table(guard, name, phase.get("checks")))
     if cert.guard_overhead is not None:
