@@ -8,10 +8,10 @@ import math
 
 import msgspec
 import numpy as np
-from invarlock.domain import analysis
 from invarlock.domain import certificate as c
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import InvarlockError
+from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy, re_resolve
 from invarlock.domain.windows import ARMS, PlannedWindow, plan_digest
 
@@ -94,12 +94,14 @@ def _calibration_rows(cert: c.Certificate) -> list[tuple[int, str]] | None:
 def status(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     """certify rolls back exactly when the preview ratio exceeds the catastrophe ratio; then the final arm is
     not scored. `status` must say so, and the evidence must agree."""
+    metric = metric_for(cert.primary_metric.kind)
     try:
-        preview_ratio = analysis.arm_metric(cert.evidence.preview).ratio
+        preview = metric.arm_statistic(cert.evidence.preview)
     except (InvarlockError, ArithmeticError) as exc:
         report.add("status", False, f"preview ratio cannot be recomputed: {exc}")
         return
-    rollback = preview_ratio > policy.gates.catastrophe_ratio
+    preview_ratio = preview.ratio
+    rollback = metric.catastrophe(preview, policy) is not None
     expected = "rollback" if rollback else "completed"
     ok = cert.status == expected and (cert.evidence.final is None) == rollback
     detail = f"{expected}: preview ratio {preview_ratio:.4f} vs catastrophe ratio {policy.gates.catastrophe_ratio}"
