@@ -6,8 +6,6 @@ only re-executing the models checks them."""
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
@@ -31,8 +29,6 @@ from .verify_guards import rederived_sections
 from .verify_report import Check, VerifyReport, compare, proves
 
 __all__ = ["Check", "VerifyReport", "bootstrap_budget", "proves", "rederived_sections", "verify_certificate"]
-
-REL_TOL = 1e-12
 
 
 def _bootstrap_windows(cert: c.Certificate) -> int:
@@ -77,15 +73,7 @@ def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> Non
     compare(report, "bootstrap", cert.bootstrap, assessed.bootstrap)
     compare(report, "pairing", cert.pairing, pairing)
     if cert.primary_metric.final is not None:
-        report.add("ratio_identity", _identity(cert.primary_metric.final), "ratio = exp(mean delta) = PPL_s / PPL_b")
-
-
-def _identity(f: c.ArmMetric) -> bool:
-    try:
-        by_delta = math.isclose(f.ratio, math.exp(f.delta_mean), rel_tol=REL_TOL)
-        return by_delta and math.isclose(f.ratio, f.subject_ppl / f.baseline_ppl, rel_tol=1e-9)
-    except ArithmeticError:
-        return False
+        report.add("ratio_identity", *metric.identity(cert.primary_metric.final))
 
 
 def _fields(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:

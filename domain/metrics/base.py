@@ -53,6 +53,10 @@ class Metric(Protocol):
         """
         ...
 
+    def identity(self, arm: c.ArmMetric) -> tuple[bool, str]:
+        """Whether a stated arm statistic agrees with itself (its fields' defining identities), and which."""
+        ...
+
     def flags(self, pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
         """Every validation flag this metric decides (in verdict order), each with the reason it fails."""
         ...

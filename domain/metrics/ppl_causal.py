@@ -74,6 +74,15 @@ class PplCausal:
         )
         return Assessment(primary=primary, bootstrap=bootstrap)
 
+    def identity(self, arm: c.ArmMetric) -> tuple[bool, str]:
+        """ratio = exp(Δ̄) (to rounding of one exp) and = PPL_s / PPL_b (to rounding of two exps and a divide)."""
+        try:
+            by_delta = math.isclose(arm.ratio, math.exp(arm.delta_mean), rel_tol=1e-12)
+            ok = by_delta and math.isclose(arm.ratio, arm.subject_ppl / arm.baseline_ppl, rel_tol=1e-9)
+        except ArithmeticError:
+            ok = False
+        return ok, "ratio = exp(mean delta) = PPL_s / PPL_b"
+
     def flags(self, pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
         return ppl_gates.flags(pm, policy)
 
