@@ -3,17 +3,23 @@ plugging in through eval.metric.kind without touching the pipeline."""
 
 from __future__ import annotations
 
+import math
+
 import msgspec
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from invarlock.application.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EvalConfig, MetricConfig, ModelConfig, parse_config
 from invarlock.application.replay import replay_certificate
 from invarlock.application.verify import verify_certificate
 from invarlock.domain import certificate as c
+from invarlock.domain import stats
 from invarlock.domain.errors import EXIT_INTEGRITY, IntegrityError, UsageError
 from invarlock.domain.metrics import METRICS, PPL_CAUSAL, metric_for, ppl_causal, recorded_metric
 from invarlock.domain.metrics.ppl_causal import PplCausal
-from invarlock.domain.policy import Policy, policy_from_dict
+from invarlock.domain.policy import Policy, policy_from_dict, resolve_policy
 
 from tests.fakes.certificates import fake_certificate, resealed
 from tests.unit.conftest import small_config
@@ -107,3 +113,36 @@ def test_a_registered_kind_is_selected_by_the_config_built_and_verified_without_
     assert c.to_bytes(replay_certificate(store, cert.run_id)) == c.to_bytes(cert)
     report = verify_certificate(cert)
     assert report.exit_code == 0, [ch for ch in report.checks if not ch.ok]
+
+
+def test_a_certificate_stating_secondary_metrics_fails_the_schema_check():
+    data = msgspec.to_builtins(fake_certificate())
+    data["secondary_metrics"] = {"kl": 0.0}
+    with pytest.raises(UsageError) as err:
+        c.from_bytes(msgspec.json.encode(data))
+    assert err.value.code == "E601" and "secondary_metrics" in err.value.message
+
+
+_NLL = st.floats(min_value=0.5, max_value=400.0, allow_nan=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_NLL, _NLL), min_size=2, max_size=30), st.integers(0, 2**31), st.booleans())
+def test_the_gated_interval_and_the_bootstrap_section_describe_one_draw_of_the_gated_arm(rows, seed, rolled_back):
+    arm = c.ArmEvidence(
+        window_ids=list(range(len(rows))),
+        window_digests=["d"] * len(rows),
+        tokens_scored=[31] * len(rows),
+        baseline_nll=[b for b, _ in rows],
+        subject_nll=[s for _, s in rows],
+    )
+    evidence = c.Evidence(preview=arm, final=None if rolled_back else arm, plan=[])
+    policy = resolve_policy("balanced", "dev")
+    got = PPL_CAUSAL.assess(evidence, seed=seed, plan_digest="plan", policy=policy)
+    arm_name = "preview" if rolled_back else "final"
+    n, lb, ls = (np.asarray(x, dtype=np.float64) for x in (arm.tokens_scored, arm.baseline_nll, arm.subject_nll))
+    key = stats.bootstrap_key(seed, "plan", arm_name)
+    want = stats.bca_interval(n, lb, ls, key=key, replicates=policy.replicates, alpha=policy.gates.alpha)
+    assert (got.bootstrap.key, got.bootstrap.method, got.bootstrap.seed) == (want.key, want.method, seed)
+    assert got.primary.ci == (None if rolled_back else (want.lo, want.hi))
+    assert got.primary.display_ci == (None if rolled_back else (math.exp(want.lo), math.exp(want.hi)))
