@@ -186,7 +186,12 @@ def _gate_overrides(gates: GatePolicy, overrides: dict[str, Any]) -> GatePolicy:
             raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(sorted(fields))}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
-    return msgspec.structs.replace(gates, **overrides)
+    # convert, not replace: an int given for a float threshold must become a float, or the policy's JSON (and
+    # digest) would change when a verifier decodes it.
+    try:
+        return msgspec.convert({**msgspec.structs.asdict(gates), **overrides}, GatePolicy)
+    except msgspec.ValidationError as exc:
+        raise UsageError("E202", f"policy override: {exc}", "give a whole number for a count or replicates") from exc
 
 
 def _order(guard_order: Any) -> tuple[str, ...]:

@@ -10,7 +10,14 @@ from invarlock.domain import certificate as c
 from invarlock.domain import gates
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.sections import GuardSections, InvariantsSection
-from invarlock.domain.policy import DEFAULT_GUARD_ORDER, Policy, policy_digest, re_resolve, resolve_policy
+from invarlock.domain.policy import (
+    DEFAULT_GUARD_ORDER,
+    Policy,
+    policy_digest,
+    policy_from_dict,
+    re_resolve,
+    resolve_policy,
+)
 
 
 def test_tier_floors_are_the_documented_numbers():
@@ -178,3 +185,12 @@ def test_tiers_differ_only_in_limit_token_floor_and_ci_windows_and_replicates():
     gates = [msgspec.structs.asdict(resolve_policy(t, "ci").gates) for t in ("conservative", "balanced", "aggressive")]
     differing = {k for k in gates[0] if len({g[k] for g in gates}) > 1}
     assert differing == {"ratio_limit", "min_final_tokens", "min_windows_ci", "replicates_ci"}
+
+
+def test_an_integer_override_of_a_float_threshold_keeps_the_digest_through_a_round_trip():
+    policy = resolve_policy("balanced", "ci", {"ratio_limit": 2})
+    decoded = policy_from_dict(msgspec.to_builtins(policy))
+    assert policy.gates.ratio_limit == 2.0 and isinstance(policy.gates.ratio_limit, float)
+    assert policy_digest(decoded) == policy_digest(policy)
+    with pytest.raises(UsageError, match="min_final_tokens"):
+        resolve_policy("balanced", "ci", {"min_final_tokens": 2.5})
