@@ -100,11 +100,10 @@ def status(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     except (InvarlockError, ArithmeticError) as exc:
         report.add("status", False, f"preview ratio cannot be recomputed: {exc}")
         return
-    preview_ratio = preview.ratio
     rollback = metric.catastrophe(preview, policy) is not None
     expected = "rollback" if rollback else "completed"
     ok = cert.status == expected and (cert.evidence.final is None) == rollback
-    detail = f"{expected}: preview ratio {preview_ratio:.4f} vs catastrophe ratio {policy.gates.catastrophe_ratio}"
+    detail = f"{expected}: preview ratio {preview.ratio:.4f} vs catastrophe ratio {policy.gates.catastrophe_ratio}"
     report.add("status", ok, detail if ok else f"status {cert.status} contradicts the evidence ({detail})")
 
 
