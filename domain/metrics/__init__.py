@@ -9,12 +9,16 @@ How a new kind plugs in (e.g. `accuracy` with per-example 0/1, `embedding_cosine
 1. Write `domain/metrics/<kind>.py`: a class satisfying `Metric` (base.py) — its kind, unit, direction and
    gating basis; `arm_statistic` (per-window evidence → one arm's paired statistic); `assess` (both arms,
    plus the bootstrap interval of the gated arm, computed once with stats.bca_interval/bootstrap_key so
-   verify recomputes it bit for bit); `flags` and `catastrophe` (its gates under the policy, with
-   reasons); `overhead` (guarded vs bare subject).
+   verify recomputes it bit for bit); `identity` (what verify checks a stated arm statistic against);
+   `flags` and `catastrophe` (its gates under the policy, with reasons); `overhead` (guarded vs bare
+   subject).
 2. Register one instance in `METRICS` below. `eval.metric.kind: <kind>` then selects it and config
    validation lists it among the known kinds; nothing in application/ changes.
 3. If its per-window evidence is not a pair of NLL sums per window, add the columns to the scored-window
    event (a new event version with an upcaster) and to the certificate's evidence (a new schema version).
+4. Thresholds of its own go in a policy section present only when that kind runs: adding fields to
+   GatePolicy would change every existing policy digest. Secondary metrics (KL, top-1 agreement) give
+   `Certificate.secondary_metrics` a Struct; it is typed `None` until a kind fills it.
 """
 
 from __future__ import annotations
