@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from invarlock.domain.errors import UsageError
-from invarlock.domain.metrics import metric_for
+from invarlock.domain.metrics import DEFAULT_KIND, metric_for
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
 DEMO_MODEL = "demo:smollm2-135m"
@@ -53,7 +53,7 @@ class EditConfig(_C, frozen=True):
 
 
 class MetricConfig(_C, frozen=True):
-    kind: str = "ppl_causal"
+    kind: str = DEFAULT_KIND
 
 
 class EvalConfig(_C, frozen=True):

@@ -29,9 +29,10 @@ from ..errors import IntegrityError, UsageError
 from .base import Assessment, Metric
 from .ppl_causal import PPL_CAUSAL
 
-__all__ = ["METRICS", "PPL_CAUSAL", "Assessment", "Metric", "metric_for", "recorded_metric"]
+__all__ = ["DEFAULT_KIND", "METRICS", "PPL_CAUSAL", "Assessment", "Metric", "metric_for", "recorded_metric"]
 
 METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL,)}
+DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 
 
 def metric_for(kind: str) -> Metric:
