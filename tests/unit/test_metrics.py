@@ -22,6 +22,7 @@ from invarlock.domain.metrics.ppl_causal import PplCausal
 from invarlock.domain.policy import Policy, policy_from_dict, resolve_policy
 
 from tests.fakes.certificates import fake_certificate, resealed
+from tests.fakes.cli import run_cli
 from tests.unit.conftest import small_config
 
 
@@ -146,3 +147,13 @@ def test_the_gated_interval_and_the_bootstrap_section_describe_one_draw_of_the_g
     assert (got.bootstrap.key, got.bootstrap.method, got.bootstrap.seed) == (want.key, want.method, seed)
     assert got.primary.ci == (None if rolled_back else (want.lo, want.hi))
     assert got.primary.display_ci == (None if rolled_back else (math.exp(want.lo), math.exp(want.hi)))
+
+
+def test_run_with_an_unknown_metric_kind_exits_2_in_one_line_naming_the_key_and_the_known_kinds(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("eval: {metric: {kind: accuracy}}\nedit: {name: quant_rtn, plan: {bits: 8}}\n", encoding="utf-8")
+    code, out, err = run_cli("run", "-c", config, "--events", tmp_path / "ev.duckdb")
+    [line] = (out + err).strip().splitlines()
+    assert code == 2 and "[INVARLOCK:E201]" in line
+    assert "eval.metric.kind 'accuracy'" in line and "known kinds: ppl_causal" in line
+    assert not (tmp_path / "ev.duckdb").exists()
