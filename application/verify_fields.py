@@ -125,10 +125,10 @@ def edit_plan(cert: c.Certificate, report: VerifyReport) -> None:
 
 
 def tokens_scored(cert: c.Certificate, report: VerifyReport) -> None:
-    """A causal LM scores every token of a window but the first: seq_len − 1 per window."""
-    want = cert.dataset.seq_len - 1
+    """Every window scored the number of tokens its metric scores in a window of seq_len tokens."""
+    want, rule = metric_for(cert.primary_metric.kind).scored_tokens(cert.dataset.seq_len)
     bad = [(name, t) for name, arm in scored_arms(cert.evidence) for t in arm.tokens_scored if t != want]
-    detail = f"every window scored seq_len − 1 = {want} tokens"
+    detail = f"every window scored {rule} = {want} tokens"
     report.add("tokens_scored", not bad, detail if not bad else f"evidence.{bad[0][0]}: {bad[0][1]} ≠ {want} tokens")
 
 

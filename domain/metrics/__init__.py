@@ -9,9 +9,9 @@ How a new kind plugs in (e.g. `accuracy` with per-example 0/1, `embedding_cosine
 1. Write `domain/metrics/<kind>.py`: a class satisfying `Metric` (base.py) — its kind, unit, direction and
    gating basis; `arm_statistic` (per-window evidence → one arm's paired statistic); `assess` (both arms,
    plus the bootstrap interval of the gated arm, computed once with stats.bca_interval/bootstrap_key so
-   verify recomputes it bit for bit); `identity` (what verify checks a stated arm statistic against);
-   `flags` and `catastrophe` (its gates under the policy, with reasons); `overhead` (guarded vs bare
-   subject).
+   verify recomputes it bit for bit); `scored_tokens` and `identity` (what verify checks the evidence and
+   a stated arm statistic against); `flags` and `catastrophe` (its gates under the policy, with reasons);
+   `overhead` (guarded vs bare subject).
 2. Register one instance in `METRICS` below. `eval.metric.kind: <kind>` then selects it and config
    validation lists it among the known kinds; nothing in application/ changes.
 3. If its per-window evidence is not a pair of NLL sums per window, add the columns to the scored-window

@@ -53,6 +53,10 @@ class Metric(Protocol):
         """
         ...
 
+    def scored_tokens(self, seq_len: int) -> tuple[int, str]:
+        """How many tokens a window of `seq_len` tokens contributes to the statistic, and the rule in words."""
+        ...
+
     def identity(self, arm: c.ArmMetric) -> tuple[bool, str]:
         """Whether a stated arm statistic agrees with itself (its fields' defining identities), and which."""
         ...

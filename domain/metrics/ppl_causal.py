@@ -74,6 +74,10 @@ class PplCausal:
         )
         return Assessment(primary=primary, bootstrap=bootstrap)
 
+    def scored_tokens(self, seq_len: int) -> tuple[int, str]:
+        """A causal LM scores every token of a window but the first."""
+        return seq_len - 1, "seq_len − 1"
+
     def identity(self, arm: c.ArmMetric) -> tuple[bool, str]:
         """ratio = exp(Δ̄) (to rounding of one exp) and = PPL_s / PPL_b (to rounding of two exps and a divide)."""
         try:
