@@ -68,11 +68,11 @@ class GuardsConfig(_C, frozen=True):
     """The chain order and per-guard settings (`mode`, spectral `repair`, variance `targets`)."""
 
     order: list[str] = msgspec.field(default_factory=lambda: list(FULL_CHAIN))
-    spectral: dict[str, str | bool] = {}
-    rmt: dict[str, str | bool] = {}
-    variance: dict[str, str | bool] = {}
+    spectral: dict[str, object] = {}
+    rmt: dict[str, object] = {}
+    variance: dict[str, object] = {}
 
-    def overrides(self) -> dict[str, dict[str, str | bool]]:
+    def overrides(self) -> dict[str, dict[str, object]]:
         """The per-guard settings given in the config (validated when the policy is resolved)."""
         given = {"spectral": self.spectral, "rmt": self.rmt, "variance": self.variance}
         return {name: dict(values) for name, values in given.items() if values}
