@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping
 
 import msgspec
 from invarlock.domain import events as ev
@@ -16,8 +15,7 @@ from .replay import check_run, read_stream
 TAMPERED = "TAMPERED"
 
 
-@dataclass(frozen=True)
-class RunSummary:
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     """One row of `invarlock runs`. A run that fails check_run has status TAMPERED and `problem` says why;
     its other fields are then None (nothing in a broken stream is trusted)."""
 
@@ -33,8 +31,17 @@ class RunSummary:
     chain_ok: bool
     problem: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+class TimelineRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of `invarlock events`: where the event sits in the chain, and its payload (None when the
+    stored bytes do not decode)."""
+
+    seq: int
+    type: str
+    version: int
+    recorded_at: str
+    hash: str
+    payload: ev.Event | None
 
 
 def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
@@ -73,7 +80,7 @@ def _tampered(run_id: str, events: int, problem: str) -> RunSummary:
     )
 
 
-def _requested(config: dict[str, Any], section: str) -> str | None:
+def _requested(config: Mapping[str, object], section: str) -> str | None:
     """The model id a run asked for, shown while it has no fingerprint (it failed or was killed before)."""
     model = config.get(section) or (config.get("model") if section == "subject" and config.get("edit") else None)
     return str(model["id"]) if isinstance(model, dict) and "id" in model else None
@@ -106,9 +113,8 @@ def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:
     )
 
 
-def timeline(store: EventStore, run_id: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per event (seq, type, version, recorded_at, hash and the decoded payload, None when it does
-    not decode) and every problem the chain-checked fold finds (empty for an intact run or audit stream)."""
+def timeline(store: EventStore, run_id: str) -> tuple[list[TimelineRow], list[str]]:
+    """One row per event and every problem the chain-checked fold finds (empty for an intact run or audit stream)."""
     records = read_stream(store, run_id)
     rows = [_row(r) for r in records]
     if is_audit_stream(records):
@@ -120,10 +126,12 @@ def timeline(store: EventStore, run_id: str) -> tuple[list[dict[str, Any]], list
     return rows, []
 
 
-def _row(r: ev.RecordedEvent) -> dict[str, Any]:
+def _row(r: ev.RecordedEvent) -> TimelineRow:
+    payload: ev.Event | None
     try:
-        payload = msgspec.to_builtins(ev.decode_event(r.type, r.version, r.payload))
+        payload = ev.decode_event(r.type, r.version, r.payload)
     except InvarlockError:
         payload = None
-    fields = {"seq": r.seq, "type": r.type, "version": r.version, "recorded_at": r.recorded_at, "hash": r.hash}
-    return {**fields, "payload": payload}
+    return TimelineRow(
+        seq=r.seq, type=r.type, version=r.version, recorded_at=r.recorded_at, hash=r.hash, payload=payload
+    )

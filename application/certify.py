@@ -227,15 +227,18 @@ def _export(ctx: ChainContext, directory: str) -> None:
 
 
 def _assess_preview(recorder: RunRecorder, policy: Policy) -> ev.PreviewAssessed:
-    from invarlock.domain.analysis import arm_metric
     from invarlock.domain.build import arm_evidence
+    from invarlock.domain.metrics import recorded_metric
 
     assert recorder.state is not None
     evidence = arm_evidence(recorder.state, "preview")
     assert evidence is not None
-    ratio = arm_metric(evidence).ratio
-    limit = policy.gates.catastrophe_ratio
-    return ev.PreviewAssessed(ratio=ratio, catastrophe_ratio=limit, catastrophe=ratio > limit)
+    metric = recorded_metric(recorder.state.started.config)
+    preview = metric.arm_statistic(evidence)
+    catastrophe = metric.catastrophe(preview, policy) is not None
+    return ev.PreviewAssessed(
+        ratio=preview.ratio, catastrophe_ratio=policy.gates.catastrophe_ratio, catastrophe=catastrophe
+    )
 
 
 def _issued(cert: c.Certificate) -> ev.CertificateIssued:

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import DEFAULT_KIND, metric_for
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
 DEMO_MODEL = "demo:smollm2-135m"
@@ -52,7 +53,7 @@ class EditConfig(_C, frozen=True):
 
 
 class MetricConfig(_C, frozen=True):
-    kind: str = "ppl_causal"
+    kind: str = DEFAULT_KIND
 
 
 class EvalConfig(_C, frozen=True):
@@ -67,11 +68,11 @@ class GuardsConfig(_C, frozen=True):
     """The chain order and per-guard settings (`mode`, spectral `repair`, variance `targets`)."""
 
     order: list[str] = msgspec.field(default_factory=lambda: list(FULL_CHAIN))
-    spectral: dict[str, Any] = {}
-    rmt: dict[str, Any] = {}
-    variance: dict[str, Any] = {}
+    spectral: dict[str, object] = {}
+    rmt: dict[str, object] = {}
+    variance: dict[str, object] = {}
 
-    def overrides(self) -> dict[str, dict[str, Any]]:
+    def overrides(self) -> dict[str, dict[str, object]]:
         """The per-guard settings given in the config (validated when the policy is resolved)."""
         given = {"spectral": self.spectral, "rmt": self.rmt, "variance": self.variance}
         return {name: dict(values) for name, values in given.items() if values}
@@ -99,7 +100,6 @@ class RunConfig(_C, frozen=True):
 
 
 SUPPORTED_GUARDS = GUARD_NAMES
-SUPPORTED_METRICS = ("ppl_causal",)
 
 
 def _path_of(message: str) -> str:
@@ -129,12 +129,10 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
 
 
 def _check_semantics(cfg: RunConfig, source: str) -> None:
-    if cfg.eval.metric.kind not in SUPPORTED_METRICS:
-        raise UsageError(
-            "E201",
-            f"{source}: eval.metric.kind '{cfg.eval.metric.kind}' is not supported",
-            f"use one of: {', '.join(SUPPORTED_METRICS)}",
-        )
+    try:
+        metric_for(cfg.eval.metric.kind)
+    except UsageError as exc:
+        raise UsageError(exc.code, f"{source}: {exc.message}", exc.hint) from exc
     _check_order(cfg.guards.order, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")

@@ -6,12 +6,11 @@ only re-executing the models checks them."""
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError, UsageError
+from invarlock.domain.metrics import METRICS, metric_for
 from invarlock.domain.policy import (
     VERIFY_MAX_BOOTSTRAP_CELLS,
     VERIFY_MAX_REPLICATES,
@@ -30,8 +29,6 @@ from .verify_guards import rederived_sections
 from .verify_report import Check, VerifyReport, compare, proves
 
 __all__ = ["Check", "VerifyReport", "bootstrap_budget", "proves", "rederived_sections", "verify_certificate"]
-
-REL_TOL = 1e-12
 
 
 def _bootstrap_windows(cert: c.Certificate) -> int:
@@ -65,26 +62,18 @@ def bootstrap_budget(cert: c.Certificate, policies: list[Policy], max_replicates
 
 def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     ev_, ds, seed = cert.evidence, cert.dataset, cert.bootstrap.seed
+    metric = metric_for(cert.primary_metric.kind)
     try:
-        pm = analysis.primary_metric(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy)
-        boot = analysis.bootstrap_section(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy)
+        assessed = metric.assess(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy)
         pairing = analysis.pairing_section(ev_, ds)
     except (InvarlockError, ArithmeticError) as exc:
         report.add("recompute", False, f"evidence cannot be recomputed: {exc}")
         return
-    compare(report, "primary_metric", cert.primary_metric, pm)
-    compare(report, "bootstrap", cert.bootstrap, boot)
+    compare(report, "primary_metric", cert.primary_metric, assessed.primary)
+    compare(report, "bootstrap", cert.bootstrap, assessed.bootstrap)
     compare(report, "pairing", cert.pairing, pairing)
     if cert.primary_metric.final is not None:
-        report.add("ratio_identity", _identity(cert.primary_metric.final), "ratio = exp(mean delta) = PPL_s / PPL_b")
-
-
-def _identity(f: c.ArmMetric) -> bool:
-    try:
-        by_delta = math.isclose(f.ratio, math.exp(f.delta_mean), rel_tol=REL_TOL)
-        return by_delta and math.isclose(f.ratio, f.subject_ppl / f.baseline_ppl, rel_tol=1e-9)
-    except ArithmeticError:
-        return False
+        report.add("ratio_identity", *metric.identity(cert.primary_metric.final))
 
 
 def _fields(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
@@ -116,9 +105,10 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
     """Decide under the verifier's policy: the interval is recomputed with ITS replicates and alpha, and the
     guards it gates must have run."""
     ev_, plan = cert.evidence, cert.dataset.window_plan_digest
+    metric = metric_for(cert.primary_metric.kind)
     failed: list[str] = []
     try:
-        pm = analysis.primary_metric(ev_, seed=cert.bootstrap.seed, plan_digest=plan, policy=recipient)
+        pm = metric.assess(ev_, seed=cert.bootstrap.seed, plan_digest=plan, policy=recipient).primary
     except (InvarlockError, ArithmeticError) as exc:
         failed.append(f"recompute: {exc}")
     else:
@@ -187,6 +177,10 @@ def verify_certificate(
 
 
 def _checks(cert: c.Certificate, policy: Policy, recipient: Policy | None, report: VerifyReport) -> None:
+    kind = cert.primary_metric.kind
+    if kind not in METRICS:
+        report.add("primary_metric", False, f"unknown metric kind '{kind}' (known: {', '.join(METRICS)})")
+        return
     if not fields.evidence_shapes(cert, report):
         report.add("recompute", False, "skipped: the evidence is malformed, nothing can be recomputed from it")
         return

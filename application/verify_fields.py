@@ -8,10 +8,10 @@ import math
 
 import msgspec
 import numpy as np
-from invarlock.domain import analysis
 from invarlock.domain import certificate as c
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import InvarlockError
+from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy, re_resolve
 from invarlock.domain.windows import ARMS, PlannedWindow, plan_digest
 
@@ -94,15 +94,16 @@ def _calibration_rows(cert: c.Certificate) -> list[tuple[int, str]] | None:
 def status(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     """certify rolls back exactly when the preview ratio exceeds the catastrophe ratio; then the final arm is
     not scored. `status` must say so, and the evidence must agree."""
+    metric = metric_for(cert.primary_metric.kind)
     try:
-        preview_ratio = analysis.arm_metric(cert.evidence.preview).ratio
+        preview = metric.arm_statistic(cert.evidence.preview)
     except (InvarlockError, ArithmeticError) as exc:
         report.add("status", False, f"preview ratio cannot be recomputed: {exc}")
         return
-    rollback = preview_ratio > policy.gates.catastrophe_ratio
+    rollback = metric.catastrophe(preview, policy) is not None
     expected = "rollback" if rollback else "completed"
     ok = cert.status == expected and (cert.evidence.final is None) == rollback
-    detail = f"{expected}: preview ratio {preview_ratio:.4f} vs catastrophe ratio {policy.gates.catastrophe_ratio}"
+    detail = f"{expected}: preview ratio {preview.ratio:.4f} vs catastrophe ratio {policy.gates.catastrophe_ratio}"
     report.add("status", ok, detail if ok else f"status {cert.status} contradicts the evidence ({detail})")
 
 
@@ -124,10 +125,10 @@ def edit_plan(cert: c.Certificate, report: VerifyReport) -> None:
 
 
 def tokens_scored(cert: c.Certificate, report: VerifyReport) -> None:
-    """A causal LM scores every token of a window but the first: seq_len − 1 per window."""
-    want = cert.dataset.seq_len - 1
+    """Every window scored the number of tokens its metric scores in a window of seq_len tokens."""
+    want, rule = metric_for(cert.primary_metric.kind).scored_tokens(cert.dataset.seq_len)
     bad = [(name, t) for name, arm in scored_arms(cert.evidence) for t in arm.tokens_scored if t != want]
-    detail = f"every window scored seq_len − 1 = {want} tokens"
+    detail = f"every window scored {rule} = {want} tokens"
     report.add("tokens_scored", not bad, detail if not bad else f"evidence.{bad[0][0]}: {bad[0][1]} ≠ {want} tokens")
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter
 
 import msgspec
-from invarlock.domain import analysis
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guards import chain, invariants
 from invarlock.domain.guards import sections as gs
 from invarlock.domain.guards.results import Outcome
+from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy
 
 from .verify_report import VerifyReport, compare, diff
@@ -89,7 +89,7 @@ def overhead(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
         report.add("guard_overhead", ok, "no repair, nothing to measure" if ok else "repairs without overhead")
         return
     try:
-        recomputed = analysis.guard_overhead(
+        recomputed = metric_for(cert.primary_metric.kind).overhead(
             final, stated.bare_subject_nll, repaired, policy.gates.guard_overhead_limit
         )
     except (InvarlockError, ArithmeticError) as exc:

@@ -36,9 +36,17 @@ def dig(value: Any, *keys: str) -> Any:
     return value
 
 
-def proves() -> dict[str, Any]:
+class Proves(msgspec.Struct, frozen=True, kw_only=True):
+    """What plain verify recomputes, which inputs it takes on trust, and how those are checked instead."""
+
+    recomputed: tuple[str, ...]
+    trusted_inputs: tuple[str, ...]
+    trusted_inputs_check: str
+
+
+def proves() -> Proves:
     """What plain verify recomputes and which inputs it takes on trust (for the human output and --json)."""
-    return {"recomputed": list(RECOMPUTED), "trusted_inputs": list(TRUSTED), "trusted_inputs_check": TRUSTED_HOW}
+    return Proves(recomputed=RECOMPUTED, trusted_inputs=TRUSTED, trusted_inputs_check=TRUSTED_HOW)
 
 
 @dataclass

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 import click
-from invarlock.application.audit import RunSummary, list_runs, tampered_error, timeline
+import msgspec
+from invarlock.application.audit import RunSummary, TimelineRow, list_runs, tampered_error, timeline
 from invarlock.domain.errors import IntegrityError
 
 from .bootstrap import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS, open_audit, open_store
@@ -25,7 +25,7 @@ def runs_cmd(events: str, as_json: bool) -> None:
     """
     runs = list_runs(open_store(events, read_only=True))
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in runs]))
+        click.echo(json.dumps(msgspec.to_builtins(runs)))
     else:
         for r in runs:
             click.echo(_run_line(r))
@@ -51,7 +51,7 @@ def events_cmd(run_id: str, events: str, as_json: bool) -> None:
     """Show RUN_ID's event timeline; exits 3 after it when the run fails its chain check."""
     rows, problems = timeline(open_store(events, read_only=True), run_id)
     if as_json:
-        click.echo(json.dumps(rows))
+        click.echo(json.dumps(msgspec.to_builtins(rows)))
     else:
         for row in rows:
             click.echo(_event_line(row))
@@ -61,12 +61,12 @@ def events_cmd(run_id: str, events: str, as_json: bool) -> None:
         )
 
 
-def _event_line(row: dict[str, Any]) -> str:
-    payload = row["payload"]
-    if payload is None:
-        return f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} (payload does not decode)"
+def _event_line(row: TimelineRow) -> str:
+    if row.payload is None:
+        return f"{row.seq:>4}  {row.recorded_at}  {row.type:<20} (payload does not decode)"
+    payload = msgspec.to_builtins(row.payload)
     brief = {k: v for k, v in payload.items() if k != "type" and not isinstance(v, list | dict)}
-    return f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} {json.dumps(brief)[:120]}"
+    return f"{row.seq:>4}  {row.recorded_at}  {row.type:<20} {json.dumps(brief)[:120]}"
 
 
 def _finite_seconds(value: float) -> float:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import msgspec
 from invarlock.application.replay import replay_certificate
 from invarlock.application.verify import VerifyReport, proves, verify_certificate
 from invarlock.domain import certificate as c
@@ -40,7 +41,7 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
             "checks": [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in report.checks],
             "verdict": report.verdict if exit_code != EXIT_INTEGRITY else None,
             "exit_code": exit_code,
-            "proves": proves(),
+            "proves": msgspec.to_builtins(proves()),
         }
         if error is not None:
             envelope["error"] = {"code": error.code, "message": error.message}
@@ -58,8 +59,8 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
 
 def _echo_proves() -> None:
     said = proves()
-    click.echo("Recomputed by verify: " + "; ".join(said["recomputed"]))
-    click.echo("Trusted inputs: " + "; ".join(said["trusted_inputs"]) + f" ({said['trusted_inputs_check']})")
+    click.echo("Recomputed by verify: " + "; ".join(said.recomputed))
+    click.echo("Trusted inputs: " + "; ".join(said.trusted_inputs) + f" ({said.trusted_inputs_check})")
 
 
 @click.command("verify")

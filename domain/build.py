@@ -11,6 +11,7 @@ from .errors import IntegrityError
 from .guards import sections as gs
 from .guards.record import Verdict
 from .guards.results import InvariantsResult
+from .metrics import Metric, recorded_metric
 from .policy import policy_from_dict
 from .run import RunState
 
@@ -121,7 +122,7 @@ def _invariants(events: list[ev.GuardEvaluated]) -> gs.InvariantsSection | None:
     return gs.InvariantsSection(mode=events[0].mode, phases=phases, seconds=seconds, verdict=verdict)
 
 
-def _overhead(state: RunState, final: c.ArmEvidence | None, limit: float) -> c.GuardOverhead | None:
+def _overhead(state: RunState, metric: Metric, final: c.ArmEvidence | None, limit: float) -> c.GuardOverhead | None:
     repaired = sorted({name for g in state.guards for name in g.result.repairs})
     if not repaired or final is None:
         return None
@@ -130,7 +131,7 @@ def _overhead(state: RunState, final: c.ArmEvidence | None, limit: float) -> c.G
         raise IntegrityError(
             "E604", "a guard repaired the subject but the bare final arm was not scored", "the stream is incomplete"
         )
-    return analysis.guard_overhead(final, [bare[wid].nll_sum for wid in final.window_ids], repaired, limit)
+    return metric.overhead(final, [bare[wid].nll_sum for wid in final.window_ids], repaired, limit)
 
 
 def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogRef) -> c.Certificate:
@@ -156,10 +157,12 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     policy = policy_from_dict(state.started.policy)
     seed = state.started.seeds["dataset"]
     dataset = _dataset(state.windows)
-    pm = analysis.primary_metric(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
+    metric = recorded_metric(state.started.config)
+    assessed = metric.assess(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
+    pm = assessed.primary
     pairing = analysis.pairing_section(evidence, dataset)
     guards = guard_sections(state.guards)
-    overhead = _overhead(state, evidence.final, policy.gates.guard_overhead_limit)
+    overhead = _overhead(state, metric, evidence.final, policy.gates.guard_overhead_limit)
     baseline, subject = _model(state.models["baseline"]), _model(state.models["subject"])
     validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy, overhead=overhead)
     cert = c.Certificate(
@@ -174,9 +177,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
         dataset=dataset,
         pairing=pairing,
         primary_metric=pm,
-        bootstrap=analysis.bootstrap_section(
-            evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy
-        ),
+        bootstrap=assessed.bootstrap,
         evidence=evidence,
         guards=guards,
         guard_overhead=overhead,

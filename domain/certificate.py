@@ -199,7 +199,7 @@ class Certificate(_S, frozen=True):
     evidence: Evidence
     guards: GuardSections
     guard_overhead: GuardOverhead | None
-    secondary_metrics: dict[str, Any] | None
+    secondary_metrics: None  # reserved (KL, top-1 agreement): a metric kind that fills it gives it a Struct
     policy: PolicySection
     validation: dict[str, Flag]
     verdict: VerdictSection

@@ -1,45 +1,13 @@
-"""Validation flags and the verdict (docs/reference/statistics.md §5). Missing values fail; they never pass."""
+"""Validation flags and the verdict (docs/reference/statistics.md §5). Missing values fail; they never pass.
+
+The primary metric's flags come from its Metric (domain/metrics/); pairing, guards and overhead are here."""
 
 from __future__ import annotations
 
 from . import certificate as c
 from .guards.sections import GuardSections, MeasuredSection, Section
+from .metrics import metric_for
 from .policy import Policy
-
-
-def _primary(pm: c.PrimaryMetric, policy: Policy) -> tuple[bool, str]:
-    if pm.display_ci is None or pm.final is None:
-        return False, "final arm not scored: no interval to gate on"
-    limit = policy.gates.ratio_limit
-    if pm.display_ci[1] > limit:
-        return False, f"upper CI of the ratio {pm.display_ci[1]:.4f} exceeds the {policy.tier} limit {limit}"
-    return True, ""
-
-
-def _floors(pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
-    """The window floor (every scored arm), the final-arm token floor and an exact (not approximate) interval:
-    gated under ci/release, `not_applicable` under dev."""
-    names = ("window_floor_met", "token_floor_met", "ci_not_approximate")
-    if not policy.enforce_floors:
-        return {name: ("not_applicable", "") for name in names}
-    arms = [("preview", pm.preview)] + ([("final", pm.final)] if pm.final is not None else [])
-    short = [f"{arm} {m.windows}" for arm, m in arms if m.windows < policy.min_windows]
-    tokens = pm.final.tokens if pm.final is not None else 0
-    return {
-        "window_floor_met": (not short, f"windows per arm ({', '.join(short)}) < floor {policy.min_windows}"),
-        "token_floor_met": (
-            tokens >= policy.gates.min_final_tokens,
-            f"{tokens} final-arm tokens < floor {policy.gates.min_final_tokens}",
-        ),
-        "ci_not_approximate": (not pm.ci_approximate, "the interval is approximate (too few final windows)"),
-    }
-
-
-def _drift(pm: c.PrimaryMetric, policy: Policy) -> tuple[bool, str]:
-    if pm.drift is None:
-        return False, "final arm not scored: drift unknown"
-    lo, hi = policy.gates.drift_min, policy.gates.drift_max
-    return (lo <= pm.drift <= hi), f"drift {pm.drift:.4f} outside [{lo}, {hi}]"
 
 
 def _pairing(p: c.PairingSection, base: c.ModelSection, subj: c.ModelSection) -> tuple[bool, str]:
@@ -47,10 +15,6 @@ def _pairing(p: c.PairingSection, base: c.ModelSection, subj: c.ModelSection) ->
         return False, "tokenizer digests differ"
     ok = p.match_fraction == 1.0 and p.overlap_fraction == 0.0 and p.reason is None
     return ok, f"match {p.match_fraction}, overlap {p.overlap_fraction}, reason {p.reason}"
-
-
-def _catastrophe(pm: c.PrimaryMetric, policy: Policy) -> bool:
-    return pm.preview.ratio > policy.gates.catastrophe_ratio
 
 
 GUARD_FLAGS = {
@@ -101,10 +65,9 @@ def evaluate(
     """Every validation flag and the verdict; PASS iff every applicable flag holds. A guard in `monitor`
     mode (under `policy`) reports its flag but cannot fail the verdict; a guard the policy gates that did
     not run fails it."""
+    metric = metric_for(pm.kind)
     checks: dict[str, tuple[c.Flag, str]] = {
-        "primary_metric_acceptable": _primary(pm, policy),
-        **_floors(pm, policy),
-        "preview_final_drift_acceptable": _drift(pm, policy),
+        **metric.flags(pm, policy),
         "pairing_ok": _pairing(pairing, baseline, subject),
     }
     monitored = set()
@@ -113,11 +76,10 @@ def evaluate(
         if policy.guards.mode_of(guard) == "monitor":
             monitored.add(flag)
     checks["guard_overhead_acceptable"] = _overhead(overhead, policy)
-    catastrophe = _catastrophe(pm, policy)
+    catastrophe = metric.catastrophe(pm.preview, policy)
     flags: dict[str, c.Flag] = {name: ok for name, (ok, _) in checks.items()}
-    flags["catastrophe"] = catastrophe
+    flags["catastrophe"] = catastrophe is not None
     failed = [c.FailedFlag(flag=n, reason=why) for n, (ok, why) in checks.items() if ok is False and n not in monitored]
-    if catastrophe:
-        reason = f"preview ratio {pm.preview.ratio:.4f} > catastrophe ratio {policy.gates.catastrophe_ratio}"
-        failed.insert(0, c.FailedFlag(flag="catastrophe", reason=reason))
+    if catastrophe is not None:
+        failed.insert(0, c.FailedFlag(flag="catastrophe", reason=catastrophe))
     return flags, c.VerdictSection(status="FAIL" if failed else "PASS", failed=failed)

@@ -57,46 +57,27 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
         return tuple(name for name in GUARD_NAMES if self.guards.mode_of(name) == "gate")
 
 
+def _tier_gates(*, ratio_limit: float, min_final_tokens: int, min_windows_ci: int, replicates_ci: int) -> GatePolicy:
+    """One tier's gates: what differs between tiers is named in the call, every other threshold is shared."""
+    return GatePolicy(
+        ratio_limit=ratio_limit,
+        min_final_tokens=min_final_tokens,
+        min_windows_ci=min_windows_ci,
+        min_windows_release=400,
+        replicates_ci=replicates_ci,
+        replicates_release=3200,
+        catastrophe_ratio=2.0,
+        drift_min=0.95,
+        drift_max=1.05,
+        alpha=0.05,
+        guard_overhead_limit=1.01,
+    )
+
+
 _GATES: dict[str, GatePolicy] = {
-    "conservative": GatePolicy(
-        ratio_limit=1.05,
-        min_final_tokens=20_000,
-        min_windows_ci=220,
-        min_windows_release=400,
-        replicates_ci=1500,
-        replicates_release=3200,
-        catastrophe_ratio=2.0,
-        drift_min=0.95,
-        drift_max=1.05,
-        alpha=0.05,
-        guard_overhead_limit=1.01,
-    ),
-    "balanced": GatePolicy(
-        ratio_limit=1.10,
-        min_final_tokens=50_000,
-        min_windows_ci=180,
-        min_windows_release=400,
-        replicates_ci=1200,
-        replicates_release=3200,
-        catastrophe_ratio=2.0,
-        drift_min=0.95,
-        drift_max=1.05,
-        alpha=0.05,
-        guard_overhead_limit=1.01,
-    ),
-    "aggressive": GatePolicy(
-        ratio_limit=1.20,
-        min_final_tokens=50_000,
-        min_windows_ci=140,
-        min_windows_release=400,
-        replicates_ci=800,
-        replicates_release=3200,
-        catastrophe_ratio=2.0,
-        drift_min=0.95,
-        drift_max=1.05,
-        alpha=0.05,
-        guard_overhead_limit=1.01,
-    ),
+    "conservative": _tier_gates(ratio_limit=1.05, min_final_tokens=20_000, min_windows_ci=220, replicates_ci=1500),
+    "balanced": _tier_gates(ratio_limit=1.10, min_final_tokens=50_000, min_windows_ci=180, replicates_ci=1200),
+    "aggressive": _tier_gates(ratio_limit=1.20, min_final_tokens=50_000, min_windows_ci=140, replicates_ci=800),
 }
 
 DEV_REPLICATES = 500
@@ -205,7 +186,12 @@ def _gate_overrides(gates: GatePolicy, overrides: dict[str, Any]) -> GatePolicy:
             raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(sorted(fields))}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
-    return msgspec.structs.replace(gates, **overrides)
+    # convert, not replace: an int given for a float threshold must become a float, or the policy's JSON (and
+    # digest) would change when a verifier decodes it.
+    try:
+        return msgspec.convert({**msgspec.structs.asdict(gates), **overrides}, GatePolicy)
+    except msgspec.ValidationError as exc:
+        raise UsageError("E202", f"policy override: {exc}", "give a whole number for a count or replicates") from exc
 
 
 def _order(guard_order: Any) -> tuple[str, ...]:

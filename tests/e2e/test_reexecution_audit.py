@@ -22,8 +22,8 @@ import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.analysis import arm_metric
 from invarlock.domain.build import arm_evidence, build_certificate
+from invarlock.domain.metrics import PPL_CAUSAL
 from invarlock.domain.run import replay
 
 from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
@@ -108,7 +108,7 @@ def _scaled(records: Records) -> Iterator[tuple[ev.RecordedEvent, ev.Event]]:
         if isinstance(event, ev.PreviewAssessed):
             preview = arm_evidence(replay(before), "preview")
             assert preview is not None
-            event = msgspec.structs.replace(event, ratio=arm_metric(preview).ratio)
+            event = msgspec.structs.replace(event, ratio=PPL_CAUSAL.arm_statistic(preview).ratio)
         before.append(event)
         yield rec, event
 

@@ -10,7 +10,14 @@ from invarlock.domain import certificate as c
 from invarlock.domain import gates
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.sections import GuardSections, InvariantsSection
-from invarlock.domain.policy import DEFAULT_GUARD_ORDER, Policy, policy_digest, re_resolve, resolve_policy
+from invarlock.domain.policy import (
+    DEFAULT_GUARD_ORDER,
+    Policy,
+    policy_digest,
+    policy_from_dict,
+    re_resolve,
+    resolve_policy,
+)
 
 
 def test_tier_floors_are_the_documented_numbers():
@@ -153,3 +160,37 @@ def test_a_recorded_policy_must_be_its_tier_plus_its_overrides():
     assert re_resolve(policy) == policy and set(policy.overrides) == {"ratio_limit", "guards"}
     loosened = msgspec.structs.replace(policy, gates=msgspec.structs.replace(policy.gates, ratio_limit=100.0))
     assert re_resolve(loosened) != loosened
+
+
+# Digests of every tier × profile as resolved before the tier table stated its shared values once.
+_RESOLVED_DIGESTS = {
+    ("conservative", "dev"): "883e08c21c5a3a4c403783d89410dbe27754f18ae6ab94139c0a1f2af7c02a3b",
+    ("conservative", "ci"): "8f40cd0408c8c3291f8bef461ffc8c4a48cdc0f25797847462e417080c6c7a12",
+    ("conservative", "release"): "97e3ab887142b5b24d30a74395558d7a666f845ed9ee23b90b86986d863de0c1",
+    ("balanced", "dev"): "eb9fedb3153eeb6c46438d80de78087ac8060ec6997b240212032031d329016f",
+    ("balanced", "ci"): "0736699eb06dd77da805fed4879a262c1abae23b000ecb6121db58b09e5224b9",
+    ("balanced", "release"): "753e2e874ee5e5c9356fc0dfb57fc4c8e6dcd12b87c804f09ae73eba029e0be0",
+    ("aggressive", "dev"): "39ef15f2129849c475a01007ed0707110bc1cfc2763547d7c73adefea5e535b8",
+    ("aggressive", "ci"): "dd45e68cee437cf571a66f89117cf21758e22639b05af6a430b448d0fefef5be",
+    ("aggressive", "release"): "d85ba3e06d5ee45bf7ff36fb3c952e8eb14a678f98ef7af37ac7bd4ffa96c2ac",
+}
+
+
+@pytest.mark.parametrize(("tier", "profile"), sorted(_RESOLVED_DIGESTS))
+def test_every_tier_and_profile_resolves_to_its_recorded_policy_digest(tier, profile):
+    assert policy_digest(resolve_policy(tier, profile)) == _RESOLVED_DIGESTS[(tier, profile)]
+
+
+def test_tiers_differ_only_in_limit_token_floor_and_ci_windows_and_replicates():
+    gates = [msgspec.structs.asdict(resolve_policy(t, "ci").gates) for t in ("conservative", "balanced", "aggressive")]
+    differing = {k for k in gates[0] if len({g[k] for g in gates}) > 1}
+    assert differing == {"ratio_limit", "min_final_tokens", "min_windows_ci", "replicates_ci"}
+
+
+def test_an_integer_override_of_a_float_threshold_keeps_the_digest_through_a_round_trip():
+    policy = resolve_policy("balanced", "ci", {"ratio_limit": 2})
+    decoded = policy_from_dict(msgspec.to_builtins(policy))
+    assert policy.gates.ratio_limit == 2.0 and isinstance(policy.gates.ratio_limit, float)
+    assert policy_digest(decoded) == policy_digest(policy)
+    with pytest.raises(UsageError, match="min_final_tokens"):
+        resolve_policy("balanced", "ci", {"min_final_tokens": 2.5})

@@ -19,10 +19,10 @@ from invarlock.application.reexecute import ReexecutionDeps, ReexecutionRequest,
 from invarlock.application.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.analysis import arm_metric
 from invarlock.domain.build import arm_evidence, build_certificate
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards.sections import GuardSections
+from invarlock.domain.metrics import PPL_CAUSAL
 from invarlock.domain.run import replay
 
 from tests.fakes.models import FakeCorpora, FakeModel, words
@@ -85,7 +85,7 @@ def _forged(store: Any, run_id: str, issued_at: str, factor: float) -> c.Certifi
         if isinstance(e, ev.PreviewAssessed):
             preview = arm_evidence(replay(forged), "preview")
             assert preview is not None
-            e = msgspec.structs.replace(e, ratio=arm_metric(preview).ratio)
+            e = msgspec.structs.replace(e, ratio=PPL_CAUSAL.arm_statistic(preview).ratio)
         forged.append(e)
     log = c.EventLogRef(run_id=run_id, head_hash="0" * 64, event_count=len(forged))
     return build_certificate(replay(forged), issued_at=issued_at, event_log=log)

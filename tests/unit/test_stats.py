@@ -102,7 +102,7 @@ def test_interval_is_ordered_and_inside_the_range_of_window_deltas(k, seed):
 # ---------------------------------------------------------------------------------------------------------
 
 _BLAS_ENTRY_POINTS = ("dot", "vdot", "inner", "outer", "matmul", "tensordot", "einsum", "einsum_path", "kron")
-_STATISTICS_MODULES = ("stats.py", "analysis.py", "gates.py")
+_STATISTICS_MODULES = ("stats.py", "analysis.py", "gates.py", "metrics/ppl_causal.py", "metrics/ppl_gates.py")
 
 
 def _python_indices(key: bytes, replicates: int, k: int) -> list[list[int]]:

@@ -1,0 +1,60 @@
+"""Primary metrics, looked up by kind: the pipeline, build_certificate, gates and verify name none of them.
+
+A run selects its metric with `eval.metric.kind` in the config; the recorded config selects it again on
+replay, and a certificate's `primary_metric.kind` selects it in verify. `ppl_causal` (token-weighted
+perplexity ratio of a causal LM) is the first kind.
+
+How a new kind plugs in (e.g. `accuracy` with per-example 0/1, `embedding_cosine`, `ppl_masked`):
+
+1. Write `domain/metrics/<kind>.py`: a class satisfying `Metric` (base.py) — its kind, unit, direction and
+   gating basis; `arm_statistic` (per-window evidence → one arm's paired statistic); `assess` (both arms,
+   plus the bootstrap interval of the gated arm, computed once with stats.bca_interval/bootstrap_key so
+   verify recomputes it bit for bit); `scored_tokens` and `identity` (what verify checks the evidence and
+   a stated arm statistic against); `flags` and `catastrophe` (its gates under the policy, with reasons);
+   `overhead` (guarded vs bare subject).
+2. Register one instance in `METRICS` below. `eval.metric.kind: <kind>` then selects it and config
+   validation lists it among the known kinds; nothing in application/ changes.
+3. If its per-window evidence is not a pair of NLL sums per window, add the columns to the scored-window
+   event (a new event version with an upcaster) and to the certificate's evidence (a new schema version).
+4. Thresholds of its own go in a policy section present only when that kind runs: adding fields to
+   GatePolicy would change every existing policy digest. Secondary metrics (KL, top-1 agreement) give
+   `Certificate.secondary_metrics` a Struct; it is typed `None` until a kind fills it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..errors import IntegrityError, UsageError
+from .base import Assessment, Metric
+from .ppl_causal import PPL_CAUSAL
+
+__all__ = ["DEFAULT_KIND", "METRICS", "PPL_CAUSAL", "Assessment", "Metric", "metric_for", "recorded_metric"]
+
+METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL,)}
+DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
+
+
+def metric_for(kind: str) -> Metric:
+    """The registered metric of `kind` (raises UsageError E201 naming eval.metric.kind and the known kinds)."""
+    metric = METRICS.get(kind)
+    if metric is None:
+        raise UsageError(
+            "E201", f"eval.metric.kind '{kind}' is not a known metric kind", f"known kinds: {', '.join(METRICS)}"
+        )
+    return metric
+
+
+def recorded_metric(config: Mapping[str, object]) -> Metric:
+    """The metric a run's recorded config (RunStarted.config) selected with eval.metric.kind.
+
+    Raises:
+        IntegrityError: E604 when the recorded config names no kind (the stream was altered).
+        UsageError: E201 when the kind is not one this release knows.
+    """
+    section = config.get("eval")
+    metric = section.get("metric") if isinstance(section, dict) else None
+    kind = metric.get("kind") if isinstance(metric, dict) else None
+    if not isinstance(kind, str):
+        raise IntegrityError("E604", "the run's recorded config names no eval.metric.kind", "the stream was altered")
+    return metric_for(kind)
