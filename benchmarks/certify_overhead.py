@@ -154,7 +154,9 @@ def check_same_models(models: dict[str, Any], events: list[ev.Event]) -> None:
     """The reloaded models must be bit-identical to the ones certify fingerprinted."""
     for role, model in models.items():
         recorded = one(events, ev.ModelFingerprinted, role=role)
-        assert model.identity().weights_sha256 == recorded.weights_sha256, f"{role} weights differ from the run's"
+        assert model.identity().weights_sha256 == recorded.identity.weights_sha256, (
+            f"{role} weights differ from the run's"
+        )
 
 
 def replan(cfg: RunConfig, profile: str, tokenizer: Any, events: list[ev.Event], plan_digest: str) -> dict[int, Any]:
@@ -166,7 +168,9 @@ def replan(cfg: RunConfig, profile: str, tokenizer: Any, events: list[ev.Event],
     allow_fewer = not resolve_policy(cfg.auto.tier, profile).enforce_floors
     planned, rows = planning.plan(corpus, tokenizer, ds, allow_fewer=allow_fewer)
     recorded = one(events, ev.WindowsPlanned)
-    assert planned.plan_digest == recorded.plan_digest == plan_digest, "re-planned windows differ from the run's"
+    assert planned.plan.window_plan_digest == recorded.plan.window_plan_digest == plan_digest, (
+        "re-planned windows differ from the run's"
+    )
     return rows
 
 
