@@ -62,7 +62,7 @@ class EditAppliedV1(EventStruct, tag="edit_applied.v1", frozen=True):
     """edit_applied.v1: the outcome's fields and its deltas flat."""
 
     name: str
-    plan: dict[str, Any]
+    plan: dict[str, object]
     plan_digest: str
     params_changed: int
     layers_modified: int
