@@ -13,7 +13,9 @@ from invarlock.domain.canonical import canonical_bytes
 from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.domain.model import CorpusInfo, EditDeltas, EditOutcome, ModelIdentity
 from invarlock.domain.policy import policy_digest, resolve_policy
-from invarlock.domain.windows import PlannedWindow, WindowPlan
+from invarlock.domain.windows import ARMS, PlannedWindow, WindowPlan
+
+from tests.fakes.legacy_events import as_v1
 
 _text = st.text(min_size=0, max_size=20)
 _finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -161,6 +163,57 @@ def test_run_started_records_the_policy_struct_on_the_unchanged_v1_wire():
     assert payload == canonical_bytes(as_v1_wrote_it)
     decoded = ev.decode_event(type_, version, payload)
     assert decoded == started and policy_digest(decoded.policy) == started.policy_digest
+
+
+_digest = st.text(alphabet="0123456789abcdef", min_size=1, max_size=64)
+_count = st.integers(0, 10**9)
+_windows_planned = st.builds(
+    ev.WindowsPlanned,
+    corpus=st.builds(CorpusInfo, provider=_text, split=_text, source=_text, licence=_text),
+    plan=st.builds(
+        WindowPlan,
+        seq_len=st.integers(2, 8192),
+        stride=st.integers(2, 8192),
+        tokenizer_sha256=_digest,
+        stream_tokens=_count,
+        dataset_digest=_digest,
+        window_plan_digest=_digest,
+        windows=st.lists(
+            st.builds(PlannedWindow, window_id=_count, arm=st.sampled_from(ARMS), digest=_digest), max_size=6
+        ).map(tuple),
+        windows_available=_count,
+        duplicates_dropped=_count,
+        approximate_counts=st.booleans(),
+    ),
+)
+_model_fingerprinted = st.builds(
+    ev.ModelFingerprinted,
+    role=st.sampled_from(["baseline", "subject"]),
+    identity=st.builds(ModelIdentity, **{f: _text for f in IDENTITY if f != "param_count"}, param_count=_count),
+)
+_edit_applied = st.builds(
+    ev.EditApplied,
+    outcome=st.builds(
+        EditOutcome,
+        name=_text,
+        plan=st.dictionaries(_text, st.integers(-(2**53), 2**53) | _text | st.booleans(), max_size=3),
+        plan_digest=_digest,
+        deltas=st.builds(
+            EditDeltas,
+            params_changed=_count,
+            layers_modified=_count,
+            modules_changed=st.lists(_text, max_size=4).map(tuple),
+            bitwidth_map=st.dictionaries(_text, st.integers(1, 16), max_size=3),
+        ),
+    ),
+)
+
+
+@given(_windows_planned | _model_fingerprinted | _edit_applied)
+def test_v2_events_round_trip_and_their_v1_form_upcasts_back_to_them(event):
+    type_, version, payload = ev.encode_event(event)
+    assert ev.decode_event(type_, version, payload) == event
+    assert ev.decode_event(type_, 1, canonical_bytes(as_v1(event))) == event
 
 
 @pytest.mark.parametrize("type_", sorted(V1_PAYLOADS))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import msgspec
 import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certify import CertifyRequest, certify_edit
@@ -14,9 +13,9 @@ from invarlock.application.resume import resume_run
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain import events_legacy as legacy
 from invarlock.domain.errors import IntegrityError, UsageError
 
+from tests.fakes.legacy_events import as_v1
 from tests.fakes.models import FakeLoader
 from tests.unit.conftest import small_config
 
@@ -103,30 +102,6 @@ def test_another_tool_version_is_refused(services: Services, store: InMemoryEven
     assert err.value.code == "E605" and "9.9.9" in err.value.message
 
 
-def _as_v1(event: ev.Event) -> object:
-    """The event as release 948972e wrote it: the legacy Struct of its type's version 1 (others unchanged)."""
-    if isinstance(event, ev.ModelFingerprinted):
-        return legacy.ModelFingerprintedV1(role=event.role, **msgspec.structs.asdict(event.identity))
-    if isinstance(event, ev.WindowsPlanned):
-        plan = msgspec.structs.asdict(event.plan)
-        windows, digest = plan.pop("windows"), plan.pop("window_plan_digest")
-        return legacy.WindowsPlannedV1(
-            **msgspec.structs.asdict(event.corpus),
-            **plan,
-            plan_digest=digest,
-            window_ids=[w.window_id for w in windows],
-            window_digests=[w.digest for w in windows],
-            arms=[w.arm for w in windows],
-        )
-    if isinstance(event, ev.EditApplied):
-        deltas = msgspec.structs.asdict(event.outcome.deltas)
-        deltas["modules_changed"] = list(deltas["modules_changed"])
-        return legacy.EditAppliedV1(
-            name=event.outcome.name, plan=event.outcome.plan, plan_digest=event.outcome.plan_digest, **deltas
-        )
-    return event
-
-
 @pytest.mark.parametrize("cut_after", ["windows_planned", "windows_scored"])
 def test_a_run_whose_stream_holds_v1_events_resumes_to_the_same_certificate(
     services: Services, store: InMemoryEventStore, cut_after: str
@@ -134,7 +109,7 @@ def test_a_run_whose_stream_holds_v1_events_resumes_to_the_same_certificate(
     full = certify_edit(_request(None, EditConfig(name="fake_scale", plan={"factor": 1.002})), services)
     records = store.read(full.run_id)[: _types(store, full.run_id).index(cut_after) + 1]
     written_by_v1 = InMemoryEventStore()
-    written_by_v1.append(full.run_id, 0, [_as_v1(ev.decode_event(r.type, r.version, r.payload)) for r in records])
+    written_by_v1.append(full.run_id, 0, [as_v1(ev.decode_event(r.type, r.version, r.payload)) for r in records])
     versions = {r.type: r.version for r in written_by_v1.read(full.run_id)}
     assert [versions[t] for t in ("model_fingerprinted", "edit_applied", "windows_planned")] == [1, 1, 1]
     resumed = resume_run(full.run_id, dataclasses.replace(services, store=written_by_v1))
