@@ -82,11 +82,13 @@ def model_fingerprinted_v2(old: ModelFingerprintedV1) -> ev.ModelFingerprinted:
 def windows_planned_v2(old: WindowsPlannedV1) -> ev.WindowsPlanned:
     """v1 -> v2: provider/split/source/licence become the CorpusInfo, the rest the WindowPlan, whose
     windows are the v1 parallel lists zipped and whose `window_plan_digest` is the v1 `plan_digest`."""
-    windows = tuple(
-        PlannedWindow(window_id=i, arm=a, digest=d)
-        for i, a, d in zip(old.window_ids, old.arms, old.window_digests, strict=True)
-    )
-    corpus = CorpusInfo(provider=old.provider, split=old.split, source=old.source, licence=old.licence)
+    columns = (old.window_ids, old.arms, old.window_digests)
+    if len({len(column) for column in columns}) != 1:
+        raise IntegrityError(
+            "E604", "windows_planned.v1 lists window ids, arms and digests of unequal lengths", "the store was altered"
+        )
+    windows = tuple(PlannedWindow(window_id=i, arm=a, digest=d) for i, a, d in zip(*columns, strict=True))
+    corpus = CorpusInfo(**{name: getattr(old, name) for name in CorpusInfo.__struct_fields__})
     rest = _fields(old, *CorpusInfo.__struct_fields__, "plan_digest", "window_ids", "window_digests", "arms")
     plan = WindowPlan(**rest, window_plan_digest=old.plan_digest, windows=windows)
     return ev.WindowsPlanned(corpus=corpus, plan=plan)
