@@ -124,8 +124,9 @@ def plan_windows(
     Windows are cut every `stride` tokens, exact duplicates (same digest) are dropped, and a permutation
     keyed by sha256(dataset digest, seed) assigns them to preview, final and calibration in that order.
     With `allow_fewer` (dev profile) arms shrink proportionally, keeping at least 2 windows each, when the
-    stream is too short; otherwise too few windows is an E303 error (see `fit_counts`).
-    Returns the plan and the token rows of planned windows by id.
+    stream is too short; otherwise too few windows is an E303 error (see `fit_counts`). `dataset` is the
+    stream's `dataset_digest`, `tokenizer_sha256` the digest of the tokenizer that made it (recorded in the
+    plan). Returns the plan and the token rows of planned windows by id.
     """
     rows = cut_windows(stream, seq_len, stride)
     unique_ids, digests, dropped = _dedupe(rows)
