@@ -7,7 +7,9 @@ import math
 from typing import Any
 
 import click
+import msgspec
 from invarlock.application.audit import RunSummary, list_runs, tampered_error, timeline
+from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError
 
 from .bootstrap import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS, open_audit, open_store
@@ -65,8 +67,21 @@ def _event_line(row: dict[str, Any]) -> str:
     payload = row["payload"]
     if payload is None:
         return f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} (payload does not decode)"
-    brief = {k: v for k, v in payload.items() if k != "type" and not isinstance(v, list | dict)}
+    brief = _scalars(msgspec.convert(payload, ev.Event))  # the payload is the event as decoded (upcast)
     return f"{row['seq']:>4}  {row['recorded_at']}  {row['type']:<20} {json.dumps(brief)[:120]}"
+
+
+def _scalars(struct: msgspec.Struct) -> dict[str, Any]:
+    """The scalar fields, those of embedded value objects (a model's identity, a window plan) in line."""
+    out: dict[str, Any] = {}
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name)
+        if isinstance(value, msgspec.Struct):
+            for inner, scalar in _scalars(value).items():
+                out.setdefault(inner, scalar)
+        elif not isinstance(value, list | tuple | dict):
+            out.setdefault(name, value)
+    return out
 
 
 def _finite_seconds(value: float) -> float:
