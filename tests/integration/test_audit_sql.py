@@ -16,6 +16,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 from invarlock.adapters.duckdb_audit import DuckDBAuditQueries, first_word
+from invarlock.adapters.duckdb_audit_views import EVENT_VIEWS, LEGACY_PATHS
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.application.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
@@ -23,6 +24,7 @@ from invarlock.application.services import Services
 from invarlock.cli.main import cli
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.events_legacy import UPCASTERS
 
 from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, words
 from tests.unit.conftest import small_config
@@ -435,3 +437,11 @@ def test_the_planned_windows_view_lists_the_windows_of_both_versions(mixed_store
     planned = [(run, e) for run in store.run_ids() for e in _decoded(store, run) if isinstance(e, ev.WindowsPlanned)]
     assert len(planned) == 3 and {run for run, _ in planned} >= {"run-v2"}
     assert got == sorted((run, w.window_id, w.digest, w.arm) for run, e in planned for w in e.plan.windows)
+
+
+def test_every_earlier_event_version_is_upcast_on_read_and_read_by_its_view():
+    earlier = {(name, v) for name, current in ev.CURRENT_VERSIONS.items() for v in range(1, current)}
+    assert set(UPCASTERS) == earlier
+    assert set(LEGACY_PATHS) == {(name, v) for name, v in earlier if name in EVENT_VIEWS}
+    for (name, _), paths in LEGACY_PATHS.items():
+        assert set(paths) == {column for column, _, _ in EVENT_VIEWS[name]}
