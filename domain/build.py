@@ -30,6 +30,11 @@ def _dataset(w: ev.WindowsPlanned) -> c.DatasetSection:
     return c.DatasetSection(**msgspec.structs.asdict(w.corpus), **plan, windows=counts)
 
 
+def _stated_as_recorded(event: msgspec.Struct, section: type[msgspec.Struct]) -> dict[str, Any]:
+    """The event's fields that the certificate section states under the same name, as recorded."""
+    return {name: getattr(event, name) for name in section.__struct_fields__ if name in event.__struct_fields__}
+
+
 def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
     """Paired rows of one arm in plan order; None when the arm was not scored by both models."""
     assert state.windows is not None
@@ -139,13 +144,6 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
         policy=c.PolicySection(resolved=msgspec.to_builtins(policy), digest=state.started.policy_digest),
         validation=validation,
         verdict=verdict,
-        provenance=c.Provenance(
-            command=state.started.command,
-            started_at=state.started.started_at,
-            seeds=state.started.seeds,
-            environment=state.started.environment,
-            config=state.started.config,
-            event_log=event_log,
-        ),
+        provenance=c.Provenance(**_stated_as_recorded(state.started, c.Provenance), event_log=event_log),
     )
     return c.seal(cert)
