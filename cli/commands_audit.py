@@ -72,11 +72,15 @@ def _event_line(row: dict[str, Any]) -> str:
 
 
 def _scalars(struct: msgspec.Struct) -> dict[str, Any]:
-    """The scalar fields, those of embedded value objects (a model's identity, a window plan) in line."""
+    """The scalar fields, those of embedded value objects (a model's identity, a window plan, a guard's result)
+    in line."""
     out: dict[str, Any] = {}
     for name in struct.__struct_fields__:
         value = getattr(struct, name)
         if isinstance(value, msgspec.Struct):
+            config = value.__struct_config__
+            if config.tag_field is not None:  # a tagged union member, e.g. a guard's result: name it
+                out.setdefault(config.tag_field, config.tag)
             for inner, scalar in _scalars(value).items():
                 out.setdefault(inner, scalar)
         elif not isinstance(value, list | tuple | dict):
