@@ -1,11 +1,14 @@
 """The audit views: one TEMP view per event type over the `events` table, payload fields as typed columns.
 
 Every per-event view starts with `run_id, seq, recorded_at` (the event's stream, position and store time)
-and keeps only events of its type at version 1, except `guard_evaluated`, which reads versions 1 and 2 into
-the same columns (plus `version`). `docs/audit.md` documents each column.
+and has one row per event of its type, whatever its version: a type whose payload changed shape keeps its
+columns, each read from where that version's payload holds it (`guard_evaluated` adds a `version` column).
+`docs/audit.md` documents each column.
 """
 
 from __future__ import annotations
+
+from invarlock.domain.events import CURRENT_VERSIONS
 
 Column = tuple[str, str, str]  # (column name, JSON path in the payload, DuckDB type; JSON keeps it as JSON)
 
@@ -28,39 +31,39 @@ EVENT_VIEWS: dict[str, list[Column]] = {
     ],
     "model_fingerprinted": [
         ("role", "$.role", "VARCHAR"),
-        ("ref", "$.ref", "VARCHAR"),
-        ("adapter", "$.adapter", "VARCHAR"),
-        ("architecture", "$.architecture", "VARCHAR"),
-        ("weights_sha256", "$.weights_sha256", "VARCHAR"),
-        ("tokenizer_sha256", "$.tokenizer_sha256", "VARCHAR"),
-        ("config_sha256", "$.config_sha256", "VARCHAR"),
-        ("param_count", "$.param_count", "BIGINT"),
-        ("dtype", "$.dtype", "VARCHAR"),
-        ("device", "$.device", "VARCHAR"),
+        ("ref", "$.identity.ref", "VARCHAR"),
+        ("adapter", "$.identity.adapter", "VARCHAR"),
+        ("architecture", "$.identity.architecture", "VARCHAR"),
+        ("weights_sha256", "$.identity.weights_sha256", "VARCHAR"),
+        ("tokenizer_sha256", "$.identity.tokenizer_sha256", "VARCHAR"),
+        ("config_sha256", "$.identity.config_sha256", "VARCHAR"),
+        ("param_count", "$.identity.param_count", "BIGINT"),
+        ("dtype", "$.identity.dtype", "VARCHAR"),
+        ("device", "$.identity.device", "VARCHAR"),
     ],
     "windows_planned": [
-        ("provider", "$.provider", "VARCHAR"),
-        ("split", "$.split", "VARCHAR"),
-        ("source", "$.source", "VARCHAR"),
-        ("licence", "$.licence", "VARCHAR"),
-        ("seq_len", "$.seq_len", "INTEGER"),
-        ("stride", "$.stride", "INTEGER"),
-        ("tokenizer_sha256", "$.tokenizer_sha256", "VARCHAR"),
-        ("dataset_digest", "$.dataset_digest", "VARCHAR"),
-        ("plan_digest", "$.plan_digest", "VARCHAR"),
-        ("windows_available", "$.windows_available", "BIGINT"),
-        ("duplicates_dropped", "$.duplicates_dropped", "BIGINT"),
-        ("stream_tokens", "$.stream_tokens", "BIGINT"),
-        ("approximate_counts", "$.approximate_counts", "BOOLEAN"),
+        ("provider", "$.corpus.provider", "VARCHAR"),
+        ("split", "$.corpus.split", "VARCHAR"),
+        ("source", "$.corpus.source", "VARCHAR"),
+        ("licence", "$.corpus.licence", "VARCHAR"),
+        ("seq_len", "$.plan.seq_len", "INTEGER"),
+        ("stride", "$.plan.stride", "INTEGER"),
+        ("tokenizer_sha256", "$.plan.tokenizer_sha256", "VARCHAR"),
+        ("dataset_digest", "$.plan.dataset_digest", "VARCHAR"),
+        ("plan_digest", "$.plan.window_plan_digest", "VARCHAR"),
+        ("windows_available", "$.plan.windows_available", "BIGINT"),
+        ("duplicates_dropped", "$.plan.duplicates_dropped", "BIGINT"),
+        ("stream_tokens", "$.plan.stream_tokens", "BIGINT"),
+        ("approximate_counts", "$.plan.approximate_counts", "BOOLEAN"),
     ],
     "edit_applied": [
-        ("name", "$.name", "VARCHAR"),
-        ("plan_digest", "$.plan_digest", "VARCHAR"),
-        ("params_changed", "$.params_changed", "BIGINT"),
-        ("layers_modified", "$.layers_modified", "BIGINT"),
-        ("plan", "$.plan", "JSON"),
-        ("modules_changed", "$.modules_changed", "JSON"),
-        ("bitwidth_map", "$.bitwidth_map", "JSON"),
+        ("name", "$.outcome.name", "VARCHAR"),
+        ("plan_digest", "$.outcome.plan_digest", "VARCHAR"),
+        ("params_changed", "$.outcome.deltas.params_changed", "BIGINT"),
+        ("layers_modified", "$.outcome.deltas.layers_modified", "BIGINT"),
+        ("plan", "$.outcome.plan", "JSON"),
+        ("modules_changed", "$.outcome.deltas.modules_changed", "JSON"),
+        ("bitwidth_map", "$.outcome.deltas.bitwidth_map", "JSON"),
     ],
     "preview_assessed": [
         ("ratio", "$.ratio", "DOUBLE"),
@@ -128,6 +131,18 @@ EVENT_VIEWS: dict[str, list[Column]] = {
     ],
 }
 
+
+def _flat(event_type: str) -> dict[str, str]:
+    return {name: f"$.{name}" for name, _, _ in EVENT_VIEWS[event_type]}
+
+
+# Where each column sat in the payload of a version an earlier release wrote (domain/events_legacy.py).
+LEGACY_PATHS: dict[tuple[str, int], dict[str, str]] = {
+    ("model_fingerprinted", 1): _flat("model_fingerprinted"),
+    ("windows_planned", 1): _flat("windows_planned"),
+    ("edit_applied", 1): _flat("edit_applied"),
+}
+
 _WINDOWS_SCORED = """
 SELECT run_id, seq, recorded_at, payload->>'$.role' AS role, payload->>'$.arm' AS arm,
        unnest(from_json(payload->'$.rows',
@@ -137,6 +152,11 @@ FROM events WHERE type = 'windows_scored' AND version = 1
 """
 
 _PLANNED_WINDOWS = """
+SELECT run_id, seq, recorded_at,
+       unnest(from_json(payload->'$.plan.windows', '[{"window_id": "BIGINT", "digest": "VARCHAR", "arm": "VARCHAR"}]'),
+              recursive := true)
+FROM events WHERE type = 'windows_planned' AND version = 2
+UNION ALL
 SELECT run_id, seq, recorded_at,
        unnest(from_json(payload->'$.window_ids', '["BIGINT"]')) AS window_id,
        unnest(from_json(payload->'$.window_digests', '["VARCHAR"]')) AS digest,
@@ -202,9 +222,18 @@ def _column_sql(name: str, path: str, type_: str) -> str:
     return f"TRY_CAST(payload->>'{path}' AS {type_}) AS {name}"
 
 
-def _event_view_sql(event_type: str, columns: list[Column]) -> str:
+def _version_sql(event_type: str, version: int, columns: list[Column]) -> str:
     fields = ", ".join(_column_sql(*column) for column in columns)
-    return f"SELECT run_id, seq, recorded_at, {fields} FROM events WHERE type = '{event_type}' AND version = 1"
+    return f"SELECT run_id, seq, recorded_at, {fields} FROM events WHERE type = '{event_type}' AND version = {version}"
+
+
+def _event_view_sql(event_type: str, columns: list[Column]) -> str:
+    """The current version's rows, then each legacy version's with the same columns in the same order."""
+    selects = [_version_sql(event_type, CURRENT_VERSIONS[event_type], columns)]
+    for (legacy_type, version), paths in LEGACY_PATHS.items():
+        if legacy_type == event_type:
+            selects.append(_version_sql(event_type, version, [(n, paths[n], t) for n, _, t in columns]))
+    return "\nUNION ALL\n".join(selects)
 
 
 def view_statements() -> list[str]:

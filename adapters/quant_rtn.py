@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import EditOutcome
+from invarlock.domain.model import EditDeltas, EditOutcome
 from invarlock.ports.model import WeightSource
 
 SCOPES = ("attn", "ffn", "all", "all_with_head")
@@ -132,10 +132,12 @@ def _outcome(plan: dict[str, object], targets: Mapping[str, _Target]) -> EditOut
         name=QuantRTNEdit.name,
         plan=plan,
         plan_digest=sha256_hex(canonical_bytes(plan)),
-        params_changed=sum(math.prod(t.shape) for t in targets.values()),
-        layers_modified=len(blocks),
-        modules_changed=modules,
-        bitwidth_map={m: int(plan["bits"]) for m in modules},
+        deltas=EditDeltas(
+            params_changed=sum(math.prod(t.shape) for t in targets.values()),
+            layers_modified=len(blocks),
+            modules_changed=modules,
+            bitwidth_map={m: int(plan["bits"]) for m in modules},
+        ),
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import EditOutcome
+from invarlock.domain.model import EditDeltas, EditOutcome
 from invarlock.ports.model import NamedMatrix, WeightSource
 
 
@@ -117,10 +117,12 @@ class _Target:
             name=edit,
             plan=plan,
             plan_digest=sha256_hex(canonical_bytes(plan)),
-            params_changed=self.rows.size,
-            layers_modified=self.blocks,
-            modules_changed=tuple(name.removesuffix(".weight") for name in self.tied),
-            bitwidth_map={},
+            deltas=EditDeltas(
+                params_changed=self.rows.size,
+                layers_modified=self.blocks,
+                modules_changed=tuple(name.removesuffix(".weight") for name in self.tied),
+                bitwidth_map={},
+            ),
         )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.build import build_certificate
 from invarlock.domain.errors import AbortError, InvarlockError, UsageError
-from invarlock.domain.model import EditOutcome
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
-from invarlock.ports.model import LoadedModel, WeightSource
+from invarlock.ports.model import LoadedModel
 
 from . import planning
 from .config import ModelConfig, RunConfig, config_to_dict
@@ -89,7 +89,7 @@ def certify_edit(req: CertifyRequest, svc: Services) -> CertifyOutcome:
 def _started(req: CertifyRequest, policy: Policy, run_id: str, svc: Services) -> ev.RunStarted:
     config = config_to_dict(req.config)
     if req.subject is not None:
-        config["subject"] = config_to_dict_model(req.subject)
+        config["subject"] = msgspec.to_builtins(req.subject)
     seed = req.config.dataset.seed
     return ev.RunStarted(
         run_id=run_id,
@@ -97,37 +97,10 @@ def _started(req: CertifyRequest, policy: Policy, run_id: str, svc: Services) ->
         started_at=svc.clock(),
         tool_version=svc.tool_version,
         config=config,
-        policy=_builtins(policy),
+        policy=policy,
         policy_digest=policy_digest(policy),
         seeds={"dataset": seed, "python": seed, "numpy": seed, "torch": seed},
         environment=svc.environment(),
-    )
-
-
-def config_to_dict_model(model: ModelConfig) -> dict[str, str]:
-    return {"id": model.id, "adapter": model.adapter, "device": model.device, "dtype": model.dtype}
-
-
-def _builtins(policy: Policy) -> dict[str, object]:
-    import msgspec
-
-    out: dict[str, object] = msgspec.to_builtins(policy)
-    return out
-
-
-def fingerprint_event(role: str, model: WeightSource) -> ev.ModelFingerprinted:
-    i = model.identity()
-    return ev.ModelFingerprinted(
-        role=role,
-        ref=i.ref,
-        adapter=i.adapter,
-        architecture=i.architecture,
-        weights_sha256=i.weights_sha256,
-        tokenizer_sha256=i.tokenizer_sha256,
-        config_sha256=i.config_sha256,
-        param_count=i.param_count,
-        dtype=i.dtype,
-        device=i.device,
     )
 
 
@@ -143,28 +116,17 @@ def load_models(
     base_cfg = req.config.model
     batch = req.config.eval.batch_size
     baseline = load_model(base_cfg, batch, svc)
-    record(fingerprint_event("baseline", baseline), "baseline model")
+    record(ev.ModelFingerprinted(role="baseline", identity=baseline.identity()), "baseline model")
     subject = load_model(req.subject or base_cfg, batch, svc)
     if req.config.edit is not None:
-        record(edit_event(svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)), "edit")
-    record(fingerprint_event("subject", subject), "subject model")
+        outcome = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
+        record(ev.EditApplied(outcome=outcome), "edit")
+    record(ev.ModelFingerprinted(role="subject", identity=subject.identity()), "subject model")
     return {"baseline": baseline, "subject": subject}
 
 
-def edit_event(outcome: EditOutcome) -> ev.EditApplied:
-    return ev.EditApplied(
-        name=outcome.name,
-        plan=outcome.plan,
-        plan_digest=outcome.plan_digest,
-        params_changed=outcome.params_changed,
-        layers_modified=outcome.layers_modified,
-        modules_changed=list(outcome.modules_changed),
-        bitwidth_map=outcome.bitwidth_map,
-    )
-
-
 def check_tokenizers(state: RunState) -> None:
-    base, subj = state.models["baseline"], state.models["subject"]
+    base, subj = state.models["baseline"].identity, state.models["subject"].identity
     if base.tokenizer_sha256 != subj.tokenizer_sha256:
         raise AbortError(
             "E002",
@@ -180,7 +142,7 @@ def _execute(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Se
     state = recorder.state
     assert state is not None
     check_tokenizers(state)
-    planning.check_planned_tokenizer(planned, state.models["baseline"].tokenizer_sha256)
+    planning.check_planned_tokenizer(planned, state.models["baseline"].identity.tokenizer_sha256)
     recorder.record(planned)
     ctx = ChainContext(recorder=recorder, models=models, policy=policy, rows=rows, progress=svc.progress)
     run_chain(req.config.guards.order, ctx, RUNNERS)
@@ -216,7 +178,7 @@ def _score_bare(ctx: ChainContext, svc: Services) -> None:
     subject.scale_weights({})
     state = ctx.recorder.state
     assert state is not None
-    if subject.identity().weights_sha256 != state.models["subject"].weights_sha256:
+    if subject.identity().weights_sha256 != state.models["subject"].identity.weights_sha256:
         raise AbortError("E605", "undoing the guard repairs did not restore the subject", "report this bug")
     score_arm(ctx.recorder, {"subject_bare": subject}, "final", ctx.rows, svc.progress)
     subject.scale_weights(ctx.repairs)

@@ -73,7 +73,7 @@ def record_measured(ctx: ChainContext, measured: Measurements, seconds: float) -
     state = ctx.recorder.state
     assert state is not None and state.windows is not None
     outcome = chain.derive(
-        measured, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.windows.plan_digest
+        measured, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.windows.plan.window_plan_digest
     )
     result = result_of(measured, outcome)
     ctx.recorder.record(

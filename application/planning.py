@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
-from invarlock.domain.windows import ArmCounts, WindowPlan, dataset_digest, plan_windows
+from invarlock.domain.model import CorpusInfo
+from invarlock.domain.windows import ArmCounts, dataset_digest, plan_windows
 from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer
 from invarlock.ports.model import ModelLoader
 
@@ -29,33 +30,15 @@ def plan(
     corpus: CorpusSource, tokenizer: Tokenizer, cfg: DatasetConfig, *, allow_fewer: bool
 ) -> tuple[ev.WindowsPlanned, dict[int, np.ndarray]]:
     """The WindowsPlanned event and the token rows of every planned window."""
-    info = corpus.info()
     stream = token_stream(corpus, tokenizer)
-    return plan_stream(
-        stream,
-        cfg,
-        provider=info.provider,
-        split=info.split,
-        source=info.source,
-        licence=info.licence,
-        tokenizer_sha=tokenizer.digest(),
-        allow_fewer=allow_fewer,
-    )
+    return plan_stream(stream, cfg, corpus=corpus.info(), tokenizer_sha=tokenizer.digest(), allow_fewer=allow_fewer)
 
 
 def plan_stream(
-    stream: np.ndarray,
-    cfg: DatasetConfig,
-    *,
-    provider: str,
-    split: str,
-    source: str,
-    licence: str,
-    tokenizer_sha: str,
-    allow_fewer: bool,
+    stream: np.ndarray, cfg: DatasetConfig, *, corpus: CorpusInfo, tokenizer_sha: str, allow_fewer: bool
 ) -> tuple[ev.WindowsPlanned, dict[int, np.ndarray]]:
     """Plan the windows of an already tokenized stream (certify and the re-execution audit share this)."""
-    digest = dataset_digest(stream, provider, split, tokenizer_sha)
+    digest = dataset_digest(stream, corpus.provider, corpus.split, tokenizer_sha)
     counts = ArmCounts(preview=cfg.preview_n, final=cfg.final_n, calibration=cfg.calibration_n)
     wplan, rows = plan_windows(
         stream,
@@ -64,32 +47,10 @@ def plan_stream(
         counts=counts,
         seed=cfg.seed,
         dataset=digest,
+        tokenizer_sha256=tokenizer_sha,
         allow_fewer=allow_fewer,
     )
-    return planned_event(wplan, provider, split, source, licence, tokenizer_sha, len(stream)), rows
-
-
-def planned_event(
-    wplan: WindowPlan, provider: str, split: str, source: str, licence: str, tokenizer_sha: str, n_tokens: int
-) -> ev.WindowsPlanned:
-    return ev.WindowsPlanned(
-        provider=provider,
-        split=split,
-        source=source,
-        licence=licence,
-        seq_len=wplan.seq_len,
-        stride=wplan.stride,
-        tokenizer_sha256=tokenizer_sha,
-        dataset_digest=wplan.dataset_digest,
-        plan_digest=wplan.plan_digest,
-        window_ids=[w.window_id for w in wplan.windows],
-        window_digests=[w.digest for w in wplan.windows],
-        arms=[w.arm for w in wplan.windows],
-        windows_available=wplan.windows_available,
-        duplicates_dropped=wplan.duplicates_dropped,
-        stream_tokens=n_tokens,
-        approximate_counts=wplan.approximate_counts,
-    )
+    return ev.WindowsPlanned(corpus=corpus, plan=wplan), rows
 
 
 def plan_before_loading(
@@ -103,10 +64,11 @@ def plan_before_loading(
 
 def check_planned_tokenizer(planned: ev.WindowsPlanned, baseline_tokenizer_sha256: str) -> None:
     """The tokenizer the windows were planned with must be the loaded baseline's (AbortError E002)."""
-    if planned.tokenizer_sha256 != baseline_tokenizer_sha256:
+    planned_with = planned.plan.tokenizer_sha256
+    if planned_with != baseline_tokenizer_sha256:
         raise AbortError(
             "E002",
-            f"the windows were planned with tokenizer {planned.tokenizer_sha256[:12]}, the loaded baseline has "
+            f"the windows were planned with tokenizer {planned_with[:12]}, the loaded baseline has "
             f"{baseline_tokenizer_sha256[:12]}",
             "the model directory changed while the run started; run again",
         )

@@ -139,12 +139,7 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     policy = policy_from_dict(cert.policy.resolved)
     models = load_models(cert, req, deps)
     subject = models["subject"].identity()
-    diffs = build_differences(
-        cert.provenance.environment,
-        deps.environment(),
-        {"dtype": cert.subject.dtype, "device": cert.subject.device},
-        {"dtype": subject.dtype, "device": subject.device},
-    )
+    diffs = build_differences(cert.provenance.environment, deps.environment(), cert.subject, subject)
     stream = AuditStream(deps.store, deps.new_stream_id())
     stream.record(_started(cert, req, deps, diffs))
     outcome = ReexecutionOutcome(stream_id=stream.stream_id if deps.store is not None else None)

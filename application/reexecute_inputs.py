@@ -13,7 +13,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
-from invarlock.domain.windows import cut_windows, window_digest
+from invarlock.domain.windows import PlannedWindow, cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.model import LoadedModel, ModelRunner, WeightSource
 
@@ -115,7 +115,7 @@ def rebuild_windows(
     return RebuiltWindows(rows, [_plan_finding(cert, policy, ds, stream, tok.digest())])
 
 
-def _digest(cut: np.ndarray, entry: c.PlanEntry) -> str:
+def _digest(cut: np.ndarray, entry: PlannedWindow) -> str:
     return window_digest(cut[entry.window_id])
 
 
@@ -123,20 +123,12 @@ def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream
     info = cert.dataset
     try:
         planned, _ = plan_stream(
-            stream,
-            ds,
-            provider=info.provider,
-            split=info.split,
-            source=info.source,
-            licence=info.licence,
-            tokenizer_sha=tok,
-            allow_fewer=not policy.enforce_floors,
+            stream, ds, corpus=info.corpus, tokenizer_sha=tok, allow_fewer=not policy.enforce_floors
         )
     except InvarlockError as exc:
         return "reexec:windows", False, f"the windows cannot be planned again: {exc.message}"
-    rebuilt = list(zip(planned.window_ids, planned.arms, planned.window_digests, strict=True))
-    stated = [(e.window_id, e.arm, e.digest) for e in cert.evidence.plan]
-    digest = planned.dataset_digest
+    rebuilt, stated = list(planned.plan.windows), cert.evidence.plan
+    digest = planned.plan.dataset_digest
     problems = [
         what
         for what, ok in (
@@ -146,7 +138,7 @@ def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream
             ),
             (f"tokenizer {_short(tok)} != the dataset's {_short(info.tokenizer_sha256)}", tok == info.tokenizer_sha256),
             ("the rebuilt plan assigns other windows or arms", rebuilt == stated),
-            ("the rebuilt plan digest differs", planned.plan_digest == info.window_plan_digest),
+            ("the rebuilt plan digest differs", planned.plan.window_plan_digest == info.window_plan_digest),
         )
         if not ok
     ]

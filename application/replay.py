@@ -92,11 +92,9 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
 
 def _bootstrap_budget(state: RunState) -> None:
     """Refuse (E607) before any allocation a recorded policy whose bootstrap exceeds verify's bounds."""
-    replicates = state.started.policy.get("replicates")
-    windows = len(state.windows.window_ids) if state.windows is not None else 0
-    if isinstance(replicates, int) and (
-        replicates > VERIFY_MAX_REPLICATES or replicates * windows > VERIFY_MAX_BOOTSTRAP_CELLS
-    ):
+    replicates = state.started.policy.replicates
+    windows = len(state.windows.plan.windows) if state.windows is not None else 0
+    if replicates > VERIFY_MAX_REPLICATES or replicates * windows > VERIFY_MAX_BOOTSTRAP_CELLS:
         raise UsageError(
             "E607",
             f"run {state.started.run_id}: its recorded policy asks for {replicates} bootstrap replicates over "

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
-from invarlock.domain.policy import Policy, policy_digest, policy_from_dict
+from invarlock.domain.policy import Policy, policy_digest
 from invarlock.domain.run import RunState
 from invarlock.ports.model import LoadedModel
 
@@ -60,7 +60,7 @@ def request_of(state: RunState) -> tuple[CertifyRequest, Policy]:
     config: dict[str, Any] = dict(started.config)
     subject = config.pop("subject", None)
     cfg = parse_config(config, source=f"run {started.run_id}")
-    policy = policy_from_dict(started.policy)
+    policy = started.policy
     if policy_digest(policy) != started.policy_digest:
         raise _differs(started.run_id, "its recorded policy does not match its policy digest")
     request = CertifyRequest(

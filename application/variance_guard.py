@@ -21,11 +21,8 @@ def _changed(ctx: ChainContext, taps: list[str]) -> list[str]:
 def _calibration(ctx: ChainContext) -> CalibrationWindows:
     state = ctx.recorder.state
     assert state is not None and state.windows is not None
-    plan = state.windows
-    chosen = [
-        (i, d) for i, d, a in zip(plan.window_ids, plan.window_digests, plan.arms, strict=True) if a == "calibration"
-    ]
-    return CalibrationWindows(window_ids=[i for i, _ in chosen], window_digests=[d for _, d in chosen])
+    chosen = state.windows.plan.arm("calibration")
+    return CalibrationWindows(window_ids=[w.window_id for w in chosen], window_digests=[w.digest for w in chosen])
 
 
 def run_variance(ctx: ChainContext, _phase: str) -> None:

@@ -13,7 +13,7 @@ from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy, re_resolve
-from invarlock.domain.windows import ARMS, PlannedWindow, plan_digest
+from invarlock.domain.windows import ARMS, plan_digest
 
 from .verify_report import MALFORMED, VerifyReport, dig
 
@@ -61,8 +61,7 @@ def window_plan(cert: c.Certificate, report: VerifyReport) -> None:
     that arm in plan order, the variance guard's calibration rows the plan's calibration rows, and the
     dataset's window counts the plan's counts."""
     ev_, ds = cert.evidence, cert.dataset
-    rows = [PlannedWindow(window_id=p.window_id, arm=p.arm, digest=p.digest) for p in ev_.plan]
-    problems = [] if plan_digest(rows) == ds.window_plan_digest else ["plan digest differs from dataset"]
+    problems = [] if plan_digest(ev_.plan) == ds.window_plan_digest else ["plan digest differs from dataset"]
     by_arm = {arm: [(p.window_id, p.digest) for p in ev_.plan if p.arm == arm] for arm in ARMS}
     unknown = sorted({p.arm for p in ev_.plan} - set(ARMS))
     if unknown:

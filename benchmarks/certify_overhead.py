@@ -153,7 +153,9 @@ def check_same_models(models: dict[str, Any], events: list[ev.Event]) -> None:
     """The reloaded models must be bit-identical to the ones certify fingerprinted."""
     for role, model in models.items():
         recorded = one(events, ev.ModelFingerprinted, role=role)
-        assert model.identity().weights_sha256 == recorded.weights_sha256, f"{role} weights differ from the run's"
+        assert model.identity().weights_sha256 == recorded.identity.weights_sha256, (
+            f"{role} weights differ from the run's"
+        )
 
 
 def replan(
@@ -165,7 +167,9 @@ def replan(
     allow_fewer = not resolve_policy(cfg.auto.tier, profile).enforce_floors
     planned, rows = planning.plan(corpus, tokenizer, ds, allow_fewer=allow_fewer)
     recorded = one(events, ev.WindowsPlanned)
-    assert planned.plan_digest == recorded.plan_digest == plan_digest, "re-planned windows differ from the run's"
+    assert planned.plan.window_plan_digest == recorded.plan.window_plan_digest == plan_digest, (
+        "re-planned windows differ from the run's"
+    )
     return rows
 
 

@@ -64,9 +64,25 @@ def events_cmd(run_id: str, events: str, as_json: bool) -> None:
 def _event_line(row: TimelineRow) -> str:
     if row.payload is None:
         return f"{row.seq:>4}  {row.recorded_at}  {row.type:<20} (payload does not decode)"
-    payload = msgspec.to_builtins(row.payload)
-    brief = {k: v for k, v in payload.items() if k != "type" and not isinstance(v, list | dict)}
+    brief = _scalars(row.payload)  # the payload is the event as decoded (upcast)
     return f"{row.seq:>4}  {row.recorded_at}  {row.type:<20} {json.dumps(brief)[:120]}"
+
+
+def _scalars(struct: msgspec.Struct) -> dict[str, object]:
+    """The scalar fields, those of embedded value objects (a model's identity, a window plan, a guard's result)
+    in line."""
+    out: dict[str, object] = {}
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name)
+        if isinstance(value, msgspec.Struct):
+            config = value.__struct_config__
+            if config.tag_field is not None:  # a tagged union member, e.g. a guard's result: name it
+                out.setdefault(config.tag_field, config.tag)
+            for inner, scalar in _scalars(value).items():
+                out.setdefault(inner, scalar)
+        elif not isinstance(value, list | tuple | dict):
+            out.setdefault(name, value)
+    return out
 
 
 def _finite_seconds(value: float) -> float:

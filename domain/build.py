@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from . import analysis, gates
@@ -12,74 +14,34 @@ from .guards import sections as gs
 from .guards.record import Verdict
 from .guards.results import InvariantsResult
 from .metrics import Metric, recorded_metric
-from .policy import policy_from_dict
 from .run import RunState
+from .windows import ARMS
 
 TOOL_NAME = "invarlock"
-
-
-def _model(m: ev.ModelFingerprinted) -> c.ModelSection:
-    return c.ModelSection(
-        ref=m.ref,
-        adapter=m.adapter,
-        architecture=m.architecture,
-        weights_sha256=m.weights_sha256,
-        tokenizer_sha256=m.tokenizer_sha256,
-        config_sha256=m.config_sha256,
-        param_count=m.param_count,
-        dtype=m.dtype,
-        device=m.device,
-    )
 
 
 def _edit(e: ev.EditApplied | None) -> c.EditSection:
     if e is None:
         return c.EditSection(name="external")
-    deltas = {
-        "params_changed": e.params_changed,
-        "layers_modified": e.layers_modified,
-        "modules_changed": e.modules_changed,
-        "bitwidth_map": e.bitwidth_map,
-    }
-    return c.EditSection(name=e.name, plan=e.plan, plan_digest=e.plan_digest, deltas=deltas)
+    return c.EditSection(**msgspec.structs.asdict(e.outcome))
 
 
 def _dataset(w: ev.WindowsPlanned) -> c.DatasetSection:
-    count = {a: w.arms.count(a) for a in ("preview", "final", "calibration")}
-    return c.DatasetSection(
-        provider=w.provider,
-        split=w.split,
-        source=w.source,
-        licence=w.licence,
-        seq_len=w.seq_len,
-        stride=w.stride,
-        windows=c.ArmCount(**count),
-        windows_available=w.windows_available,
-        duplicates_dropped=w.duplicates_dropped,
-        stream_tokens=w.stream_tokens,
-        approximate_counts=w.approximate_counts,
-        tokenizer_sha256=w.tokenizer_sha256,
-        dataset_digest=w.dataset_digest,
-        window_plan_digest=w.plan_digest,
-    )
+    """Schema v1 states the corpus and the plan flat in one section, the windows counted per arm."""
+    counts = c.ArmCount(**{arm: len(w.plan.arm(arm)) for arm in ARMS})
+    plan = {k: v for k, v in msgspec.structs.asdict(w.plan).items() if k != "windows"}
+    return c.DatasetSection(**msgspec.structs.asdict(w.corpus), **plan, windows=counts)
 
 
-def plan_entries(w: ev.WindowsPlanned) -> list[c.PlanEntry]:
-    """Every planned window (every arm, scored or not) in plan order."""
-    return [
-        c.PlanEntry(window_id=i, arm=a, digest=d)
-        for i, d, a in zip(w.window_ids, w.window_digests, w.arms, strict=True)
-    ]
+def _stated_as_recorded(event: msgspec.Struct, section: type[msgspec.Struct]) -> dict[str, Any]:
+    """The event's fields that the certificate section states under the same name, as recorded."""
+    return {name: getattr(event, name) for name in section.__struct_fields__ if name in event.__struct_fields__}
 
 
 def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
     """Paired rows of one arm in plan order; None when the arm was not scored by both models."""
     assert state.windows is not None
-    plan = [
-        (i, d)
-        for i, d, a in zip(state.windows.window_ids, state.windows.window_digests, state.windows.arms, strict=True)
-        if a == arm
-    ]
+    plan = [(w.window_id, w.digest) for w in state.windows.plan.arm(arm)]
     base, subj = state.scored("baseline", arm), state.scored("subject", arm)
     if not base and not subj:
         return None
@@ -146,7 +108,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     evidence = c.Evidence(
         preview=preview,
         final=None if state.rollback else arm_evidence(state, "final"),
-        plan=plan_entries(state.windows),
+        plan=list(state.windows.plan.windows),
     )
     if evidence.final is None and not state.rollback:
         raise IntegrityError(
@@ -154,7 +116,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
             "the final arm was never scored and no rollback was recorded",
             "the event stream is incomplete or altered",
         )
-    policy = policy_from_dict(state.started.policy)
+    policy = state.started.policy
     seed = state.started.seeds["dataset"]
     dataset = _dataset(state.windows)
     metric = recorded_metric(state.started.config)
@@ -163,7 +125,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     pairing = analysis.pairing_section(evidence, dataset)
     guards = guard_sections(state.guards)
     overhead = _overhead(state, metric, evidence.final, policy.gates.guard_overhead_limit)
-    baseline, subject = _model(state.models["baseline"]), _model(state.models["subject"])
+    baseline, subject = state.models["baseline"].identity, state.models["subject"].identity
     validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy, overhead=overhead)
     cert = c.Certificate(
         schema_version=c.SCHEMA_VERSION,
@@ -182,16 +144,9 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
         guards=guards,
         guard_overhead=overhead,
         secondary_metrics=None,
-        policy=c.PolicySection(resolved=state.started.policy, digest=state.started.policy_digest),
+        policy=c.PolicySection(resolved=msgspec.to_builtins(policy), digest=state.started.policy_digest),
         validation=validation,
         verdict=verdict,
-        provenance=c.Provenance(
-            command=state.started.command,
-            started_at=state.started.started_at,
-            seeds=state.started.seeds,
-            environment=state.started.environment,
-            config=state.started.config,
-            event_log=event_log,
-        ),
+        provenance=c.Provenance(**_stated_as_recorded(state.started, c.Provenance), event_log=event_log),
     )
     return c.seal(cert)

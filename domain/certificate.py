@@ -11,6 +11,8 @@ import numpy as np
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
 from .guards.sections import GuardSections
+from .model import CorpusInfo, EditDeltas, ModelIdentity
+from .windows import PlannedWindow
 
 SCHEMA_VERSION = "v1"
 # No certificate nests deeper than about 8; the cap keeps hostile nesting away from every recursive reader.
@@ -28,23 +30,13 @@ class Tool(_S, frozen=True):
     version: str
 
 
-class ModelSection(_S, frozen=True):
-    ref: str
-    adapter: str
-    architecture: str
-    weights_sha256: str
-    tokenizer_sha256: str
-    config_sha256: str
-    param_count: int
-    dtype: str
-    device: str
-
-
 class EditSection(_S, frozen=True):
+    """The recorded edit's EditOutcome fields, or only `name="external"` when the subject came as is."""
+
     name: str
     plan: dict[str, Any] | None = None
     plan_digest: str | None = None
-    deltas: dict[str, Any] | None = None
+    deltas: EditDeltas | None = None
 
 
 class ArmCount(_S, frozen=True):
@@ -54,6 +46,8 @@ class ArmCount(_S, frozen=True):
 
 
 class DatasetSection(_S, frozen=True):
+    """The corpus (CorpusInfo fields), the window plan's fields but its windows, and the windows per arm."""
+
     provider: str
     split: str
     source: str
@@ -68,6 +62,11 @@ class DatasetSection(_S, frozen=True):
     tokenizer_sha256: str
     dataset_digest: str
     window_plan_digest: str
+
+    @property
+    def corpus(self) -> CorpusInfo:
+        """The corpus the windows were cut from, as the CorpusInfo the run recorded."""
+        return CorpusInfo(**{name: getattr(self, name) for name in CorpusInfo.__struct_fields__})
 
 
 class PairingSection(_S, frozen=True):
@@ -117,20 +116,12 @@ class ArmEvidence(_S, frozen=True):
     subject_nll: list[float]
 
 
-class PlanEntry(_S, frozen=True):
-    """One planned window: its id (index in the token stream), its arm and its content digest."""
-
-    window_id: int
-    arm: str
-    digest: str
-
-
 class Evidence(_S, frozen=True):
     """Per-window rows of the scored arms, and every planned window (scored or not) in plan order."""
 
     preview: ArmEvidence
     final: ArmEvidence | None
-    plan: list[PlanEntry]
+    plan: list[PlannedWindow]
 
 
 class GuardOverhead(_S, frozen=True):
@@ -189,8 +180,8 @@ class Certificate(_S, frozen=True):
     issued_at: str
     status: Literal["completed", "rollback"]
     tool: Tool
-    baseline: ModelSection
-    subject: ModelSection
+    baseline: ModelIdentity
+    subject: ModelIdentity
     edit: EditSection
     dataset: DatasetSection
     pairing: PairingSection

@@ -3,42 +3,104 @@
 A stored event whose (type, version) is a key of UPCASTERS is decoded by its legacy Struct (tag `name.vN`,
 exactly the wire shape that release wrote) and converted to the current event. Stores written by earlier
 releases therefore replay to the same state, and to byte-identical certificates (tests/fixtures/store_v1).
+The chain hash covers the stored bytes, so an upcast event is never re-encoded for hashing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
 from . import events as ev
 from .errors import IntegrityError
+from .event_struct import EventStruct
 from .guards.results import GuardResult
 from .guards.settings import Mode
+from .model import CorpusInfo, EditDeltas, EditOutcome, ModelIdentity
+from .windows import PlannedWindow, WindowPlan
 
 
-def legacy_decoder(struct: type[msgspec.Struct]) -> Callable[[bytes], msgspec.Struct]:
-    """A strict decoder of one legacy event Struct, raising IntegrityError E604 like `decode_event`."""
-    decoder = msgspec.json.Decoder(struct)
+class ModelFingerprintedV1(EventStruct, tag="model_fingerprinted.v1", frozen=True):
+    """model_fingerprinted.v1: the identity's fields flat beside the role."""
 
-    def decode(payload: bytes) -> msgspec.Struct:
-        try:
-            return decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            tag = struct.__struct_config__.tag
-            raise IntegrityError(
-                "E604", f"event payload of type {tag} does not decode: {exc}", "the event store was altered"
-            ) from exc
-
-    return decode
-
-
-# (type, version) -> payload bytes -> the current event. Each entry: a legacy Struct in this module, its
-# decoder and a pure conversion, e.g. (("model_fingerprinted", 1), lambda p: _model_v2(_decode_model_v1(p))).
-UPCASTERS: dict[tuple[str, int], Callable[[bytes], ev.Event]] = {}
+    role: str
+    ref: str
+    adapter: str
+    architecture: str
+    weights_sha256: str
+    tokenizer_sha256: str
+    config_sha256: str
+    param_count: int
+    dtype: str
+    device: str
 
 
-class GuardEvaluatedV1(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="guard_evaluated.v1"):
+class WindowsPlannedV1(EventStruct, tag="windows_planned.v1", frozen=True):
+    """windows_planned.v1: corpus and plan fields flat, the windows as three parallel lists."""
+
+    provider: str
+    split: str
+    source: str
+    licence: str
+    seq_len: int
+    stride: int
+    tokenizer_sha256: str
+    dataset_digest: str
+    plan_digest: str
+    window_ids: list[int]
+    window_digests: list[str]
+    arms: list[str]
+    windows_available: int
+    duplicates_dropped: int
+    stream_tokens: int
+    approximate_counts: bool
+
+
+class EditAppliedV1(EventStruct, tag="edit_applied.v1", frozen=True):
+    """edit_applied.v1: the outcome's fields and its deltas flat."""
+
+    name: str
+    plan: dict[str, object]
+    plan_digest: str
+    params_changed: int
+    layers_modified: int
+    modules_changed: list[str]
+    bitwidth_map: dict[str, int]
+
+
+def _fields(event: msgspec.Struct, *exclude: str) -> dict[str, Any]:
+    return {k: v for k, v in msgspec.structs.asdict(event).items() if k not in exclude}
+
+
+def model_fingerprinted_v2(old: ModelFingerprintedV1) -> ev.ModelFingerprinted:
+    """v1 -> v2: the flat identity fields become the embedded ModelIdentity."""
+    return ev.ModelFingerprinted(role=old.role, identity=ModelIdentity(**_fields(old, "role")))
+
+
+def windows_planned_v2(old: WindowsPlannedV1) -> ev.WindowsPlanned:
+    """v1 -> v2: provider/split/source/licence become the CorpusInfo, the rest the WindowPlan, whose
+    windows are the v1 parallel lists zipped and whose `window_plan_digest` is the v1 `plan_digest`."""
+    columns = (old.window_ids, old.arms, old.window_digests)
+    if len({len(column) for column in columns}) != 1:
+        raise IntegrityError(
+            "E604", "windows_planned.v1 lists window ids, arms and digests of unequal lengths", "the store was altered"
+        )
+    windows = tuple(PlannedWindow(window_id=i, arm=a, digest=d) for i, a, d in zip(*columns, strict=True))
+    corpus = CorpusInfo(**{name: getattr(old, name) for name in CorpusInfo.__struct_fields__})
+    rest = _fields(old, *CorpusInfo.__struct_fields__, "plan_digest", "window_ids", "window_digests", "arms")
+    plan = WindowPlan(**rest, window_plan_digest=old.plan_digest, windows=windows)
+    return ev.WindowsPlanned(corpus=corpus, plan=plan)
+
+
+def edit_applied_v2(old: EditAppliedV1) -> ev.EditApplied:
+    """v1 -> v2: the flat delta fields become the EditOutcome's EditDeltas."""
+    deltas = EditDeltas(**{**_fields(old, "name", "plan", "plan_digest"), "modules_changed": (*old.modules_changed,)})
+    return ev.EditApplied(outcome=EditOutcome(name=old.name, plan=old.plan, plan_digest=old.plan_digest, deltas=deltas))
+
+
+class GuardEvaluatedV1(EventStruct, tag="guard_evaluated.v1", frozen=True):
     """guard_evaluated.v1 (until 0.1.0): checks, measurements and outcome were free-form JSON, kept raw here
     and decoded into the guard's typed result on upcast."""
 
@@ -77,13 +139,31 @@ def guard_evaluated_v2(old: GuardEvaluatedV1) -> ev.GuardEvaluated:
     return ev.GuardEvaluated(phase=old.phase, mode=old.mode, seconds=old.seconds, result=result)
 
 
-_decode_guard_v1 = legacy_decoder(GuardEvaluatedV1)
+def legacy_decoder(struct: type[msgspec.Struct]) -> Callable[[bytes], Any]:
+    """A strict decoder of one legacy event Struct, raising IntegrityError E604 like `decode_event`."""
+    decoder = msgspec.json.Decoder(struct)
+
+    def decode(payload: bytes) -> Any:
+        try:
+            return decoder.decode(payload)
+        except msgspec.DecodeError as exc:
+            tag = struct.__struct_config__.tag
+            raise IntegrityError(
+                "E604", f"event payload of type {tag} does not decode: {exc}", "the event store was altered"
+            ) from exc
+
+    return decode
 
 
-def _upcast_guard_v1(payload: bytes) -> ev.Event:
-    old = _decode_guard_v1(payload)
-    assert isinstance(old, GuardEvaluatedV1)
-    return guard_evaluated_v2(old)
+def _upcaster(struct: type[msgspec.Struct], convert: Callable[[Any], ev.Event]) -> Callable[[bytes], ev.Event]:
+    decode = legacy_decoder(struct)
+    return lambda payload: convert(decode(payload))
 
 
-UPCASTERS[("guard_evaluated", 1)] = _upcast_guard_v1
+# (type, version) -> payload bytes -> the current event.
+UPCASTERS: dict[tuple[str, int], Callable[[bytes], ev.Event]] = {
+    ("model_fingerprinted", 1): _upcaster(ModelFingerprintedV1, model_fingerprinted_v2),
+    ("windows_planned", 1): _upcaster(WindowsPlannedV1, windows_planned_v2),
+    ("edit_applied", 1): _upcaster(EditAppliedV1, edit_applied_v2),
+    ("guard_evaluated", 1): _upcaster(GuardEvaluatedV1, guard_evaluated_v2),
+}

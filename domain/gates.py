@@ -7,10 +7,11 @@ from __future__ import annotations
 from . import certificate as c
 from .guards.sections import GuardSections, MeasuredSection, Section
 from .metrics import metric_for
+from .model import ModelIdentity
 from .policy import Policy
 
 
-def _pairing(p: c.PairingSection, base: c.ModelSection, subj: c.ModelSection) -> tuple[bool, str]:
+def _pairing(p: c.PairingSection, base: ModelIdentity, subj: ModelIdentity) -> tuple[bool, str]:
     if base.tokenizer_sha256 != subj.tokenizer_sha256:
         return False, "tokenizer digests differ"
     ok = p.match_fraction == 1.0 and p.overlap_fraction == 0.0 and p.reason is None
@@ -56,8 +57,8 @@ def evaluate(
     pm: c.PrimaryMetric,
     pairing: c.PairingSection,
     guards: GuardSections,
-    baseline: c.ModelSection,
-    subject: c.ModelSection,
+    baseline: ModelIdentity,
+    subject: ModelIdentity,
     policy: Policy,
     *,
     overhead: c.GuardOverhead | None,

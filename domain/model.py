@@ -5,8 +5,12 @@ from __future__ import annotations
 import msgspec
 
 
-class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True):
-    """Who a model is: digests over its weights, tokenizer and config, plus how it was loaded."""
+class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Who a model is: digests over its weights, tokenizer and config, plus how it was loaded.
+
+    Recorded as is by the model_fingerprinted event and stated as is by the certificate's baseline and
+    subject sections.
+    """
 
     ref: str
     adapter: str
@@ -54,20 +58,28 @@ class TensorCensus(msgspec.Struct, frozen=True, kw_only=True):
     tokenizer_sha256: str
 
 
-class EditOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    """What an edit did: its resolved plan, the plan digest and structural deltas."""
+class EditDeltas(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Structural deltas of an edit: parameters and layers it changed, the modules and their bit widths."""
 
-    name: str
-    plan: dict[str, object]
-    plan_digest: str
     params_changed: int
     layers_modified: int
     modules_changed: tuple[str, ...]
     bitwidth_map: dict[str, int]
-    dtype_changed: bool = False
 
 
-class CorpusInfo(msgspec.Struct, frozen=True, kw_only=True):
+class EditOutcome(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What an edit did: its resolved plan, the sha256 of the plan's canonical JSON and structural deltas.
+
+    Recorded as is by the edit_applied event; the certificate's edit section states the same fields.
+    """
+
+    name: str
+    plan: dict[str, object]
+    plan_digest: str
+    deltas: EditDeltas
+
+
+class CorpusInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Where text came from: provider name, split, source (file or package path) and licence note."""
 
     provider: str

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .model import ModelIdentity
+
 # Recorded environment entries that change the bits of a forward pass or of a spectrum (BLAS and kernels
 # come with the torch and numpy builds; thread counts change reduction orders).
 BUILD_KEYS = ("python", "platform", "numpy", "torch", "transformers", "torch_threads")
@@ -67,8 +69,8 @@ def agrees(stated: float, recomputed: float, *, exact: bool, rel_tol: float) -> 
 def build_differences(
     recorded: Mapping[str, str],
     current: Mapping[str, str],
-    recorded_model: Mapping[str, str],
-    current_model: Mapping[str, str],
+    recorded_model: ModelIdentity,
+    current_model: ModelIdentity,
 ) -> list[str]:
     """What differs between the issuer's build and the recipient's: the BUILD_KEYS of both environments and
     the models' dtype and device. Empty means the recomputed numbers must agree bit for bit."""
@@ -78,9 +80,9 @@ def build_differences(
         if recorded.get(key) != current.get(key)
     ]
     diffs += [
-        f"{key} {recorded_model[key]} -> {current_model[key]}"
+        f"{key} {getattr(recorded_model, key)} -> {getattr(current_model, key)}"
         for key in ("dtype", "device")
-        if recorded_model[key] != current_model[key]
+        if getattr(recorded_model, key) != getattr(current_model, key)
     ]
     return diffs
 

@@ -25,8 +25,9 @@ class ArmCounts(msgspec.Struct, frozen=True, kw_only=True):
         return self.preview + self.final + self.calibration
 
 
-class PlannedWindow(msgspec.Struct, frozen=True, kw_only=True):
-    """One window of the plan: its index in the token stream, its arm and its content digest."""
+class PlannedWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One window of the plan: its index in the token stream, its arm and its content digest (the
+    certificate's evidence.plan lists these)."""
 
     window_id: int
     arm: str
@@ -40,13 +41,19 @@ class TokenWindow(msgspec.Struct, frozen=True, kw_only=True):
     tokens: tuple[int, ...]
 
 
-class WindowPlan(msgspec.Struct, frozen=True, kw_only=True):
-    """The deterministic plan: which windows exist, their digests and arms, and the plan digest."""
+class WindowPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The deterministic plan: which windows exist, their digests and arms, and the plan digest.
+
+    `stream_tokens` is the length of the token stream the windows were cut from, `tokenizer_sha256` the
+    tokenizer that made it. Every field but `windows` appears as is in the certificate's dataset section.
+    """
 
     seq_len: int
     stride: int
+    tokenizer_sha256: str
+    stream_tokens: int
     dataset_digest: str
-    plan_digest: str
+    window_plan_digest: str
     windows: tuple[PlannedWindow, ...]
     windows_available: int
     duplicates_dropped: int
@@ -109,6 +116,7 @@ def plan_windows(
     counts: ArmCounts,
     seed: int,
     dataset: str,
+    tokenizer_sha256: str,
     allow_fewer: bool,
 ) -> tuple[WindowPlan, dict[int, np.ndarray]]:
     """Plan windows from a token stream.
@@ -116,8 +124,9 @@ def plan_windows(
     Windows are cut every `stride` tokens, exact duplicates (same digest) are dropped, and a permutation
     keyed by sha256(dataset digest, seed) assigns them to preview, final and calibration in that order.
     With `allow_fewer` (dev profile) arms shrink proportionally, keeping at least 2 windows each, when the
-    stream is too short; otherwise too few windows is an E303 error (see `fit_counts`).
-    Returns the plan and the token rows of planned windows by id.
+    stream is too short; otherwise too few windows is an E303 error (see `fit_counts`). `dataset` is the
+    stream's `dataset_digest`, `tokenizer_sha256` the digest of the tokenizer that made it (recorded in the
+    plan). Returns the plan and the token rows of planned windows by id.
     """
     rows = cut_windows(stream, seq_len, stride)
     unique_ids, digests, dropped = _dedupe(rows)
@@ -132,8 +141,10 @@ def plan_windows(
     plan = WindowPlan(
         seq_len=seq_len,
         stride=stride,
+        tokenizer_sha256=tokenizer_sha256,
+        stream_tokens=len(stream),
         dataset_digest=dataset,
-        plan_digest=plan_digest(planned),
+        window_plan_digest=plan_digest(planned),
         windows=tuple(planned),
         windows_available=len(unique_ids),
         duplicates_dropped=dropped,

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from invarlock.domain import certificate as c
 
 
@@ -32,6 +33,8 @@ def text(value: Any) -> str:
     """A display string for any certificate value: floats to 6 significant digits, containers as sorted JSON."""
     if value is None:
         return "—"
+    if isinstance(value, msgspec.Struct):
+        value = msgspec.to_builtins(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

@@ -15,6 +15,7 @@ from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import (
     ActivationStats,
     CorpusInfo,
+    EditDeltas,
     EditOutcome,
     ModelIdentity,
     TensorCensus,
@@ -247,10 +248,12 @@ class FakeScaleEdit:
             name=self.name,
             plan=dict(plan),
             plan_digest=sha256_hex(canonical_bytes(dict(plan))),
-            params_changed=16,
-            layers_modified=1,
-            modules_changed=("w",),
-            bitwidth_map={},
+            deltas=EditDeltas(
+                params_changed=16,
+                layers_modified=1,
+                modules_changed=("w",),
+                bitwidth_map={},
+            ),
         )
 
 
@@ -268,10 +271,12 @@ class FakeWeightEdit:
             name=self.name,
             plan=dict(plan),
             plan_digest=sha256_hex(canonical_bytes(dict(plan))),
-            params_changed=int(model.weights[weight].size),
-            layers_modified=1,
-            modules_changed=(weight,),
-            bitwidth_map={},
+            deltas=EditDeltas(
+                params_changed=int(model.weights[weight].size),
+                layers_modified=1,
+                modules_changed=(weight,),
+                bitwidth_map={},
+            ),
         )
 
 

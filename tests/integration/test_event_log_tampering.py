@@ -244,7 +244,7 @@ def test_a_relinked_policy_asking_for_a_huge_bootstrap_is_refused_before_any_all
     def inflate(records: Records) -> Records:
         started = decoded(records[0])
         assert isinstance(started, ev.RunStarted)
-        policy = {**started.policy, "replicates": 10**9}
+        policy = msgspec.structs.replace(started.policy, replicates=10**9)
         return [with_event(records[0], msgspec.structs.replace(started, policy=policy)), *records[1:]]
 
     rewrite(db, run_id, inflate)

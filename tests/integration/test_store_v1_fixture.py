@@ -52,3 +52,17 @@ def test_the_audit_stream_still_decodes(store_copy: Path) -> None:
     code, out, err = run_cli("events", audit, "--events", store_copy, "--json")
     assert code == 0, err
     assert [e["type"] for e in json.loads(out)][-1] == "reexecution_finished"
+
+
+def test_the_timeline_shows_v1_events_upcast_with_their_value_objects_in_line(store_copy: Path) -> None:
+    run_id = c.from_bytes((FIXTURE / "run.cert.json").read_bytes()).run_id
+    code, out, err = run_cli("events", run_id, "--events", store_copy)
+    assert code == 0, err
+    lines = {line.split()[2]: line for line in reversed(out.splitlines())}  # first line of each type
+    assert '"role": "baseline", "ref": "demo:smollm2-135m", "adapter": "hf_causal"' in lines["model_fingerprinted"]
+    assert '"name": "quant_rtn", "plan_digest": ' in lines["edit_applied"]
+    assert '"provider": "demo:wikipedia", "split": "validation"' in lines["windows_planned"]
+    assert '"seconds": 0.029162, "guard": "invariants", "verdict": "pass"' in lines["guard_evaluated"]
+    code, out, err = run_cli("events", run_id, "--events", store_copy, "--json")
+    [planned] = [e for e in json.loads(out) if e["type"] == "windows_planned"]
+    assert planned["version"] == 1 and planned["payload"]["plan"]["windows_available"] == 10178

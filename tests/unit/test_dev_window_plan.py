@@ -43,9 +43,10 @@ def test_the_dev_plan_that_left_one_final_window_now_keeps_two_and_certifies(ser
     # E403 after all the scoring.
     svc = dataclasses.replace(services, corpora=_corpus(5))
     out = certify_edit(_request(100, 2), svc)
-    planned = _payloads(store, out.run_id, "windows_planned")[0]
+    planned = _payloads(store, out.run_id, "windows_planned")[0]["plan"]
     assert planned["windows_available"] == 5 and planned["approximate_counts"] is True
-    assert [planned["arms"].count(a) for a in ("preview", "final")] == [3, 2]
+    arms = [w["arm"] for w in planned["windows"]]
+    assert [arms.count(a) for a in ("preview", "final")] == [3, 2]
     final = out.certificate.primary_metric.final
     assert final is not None and final.windows == 2
 
@@ -70,4 +71,4 @@ def test_the_windows_are_planned_with_the_baseline_tokenizer_before_the_models_l
     assert types.index("windows_planned") > types.index("model_fingerprinted")
     assert loader.tokenizers_loaded == ["base"] and loader.loaded == ["base", "int8ish"]
     planned = _payloads(store, out.run_id, "windows_planned")[0]
-    assert planned["tokenizer_sha256"] == out.certificate.baseline.tokenizer_sha256
+    assert planned["plan"]["tokenizer_sha256"] == out.certificate.baseline.tokenizer_sha256

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.config import parse_config
 from invarlock.domain import events as ev
-from invarlock.domain.errors import UsageError
+from invarlock.domain.canonical import canonical_bytes
+from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.model import CorpusInfo, EditDeltas, EditOutcome, ModelIdentity
+from invarlock.domain.policy import policy_digest, resolve_policy
+from invarlock.domain.windows import ARMS, PlannedWindow, WindowPlan
+
+from tests.fakes.legacy_events import as_v1
 
 _text = st.text(min_size=0, max_size=20)
 _finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -50,6 +57,178 @@ def test_a_payload_whose_tag_disagrees_with_its_row_is_rejected():
     _, _, payload = ev.encode_event(ev.RollbackPerformed(reason="x"))
     with pytest.raises(Exception, match="tag"):
         ev.decode_event("run_failed", 1, payload)
+
+
+IDENTITY = {
+    "ref": "demo:m",
+    "adapter": "hf_causal",
+    "architecture": "LlamaForCausalLM",
+    "weights_sha256": "w" * 64,
+    "tokenizer_sha256": "t" * 64,
+    "config_sha256": "c" * 64,
+    "param_count": 135,
+    "dtype": "float32",
+    "device": "cpu",
+}
+CORPUS = {"provider": "demo:news", "split": "validation", "source": "/data/news.txt", "licence": "CC BY 4.0"}
+PLAN_V1 = {
+    "seq_len": 64,
+    "stride": 64,
+    "tokenizer_sha256": "t" * 64,
+    "dataset_digest": "d" * 64,
+    "plan_digest": "p" * 64,
+    "window_ids": [7, 2, 9],
+    "window_digests": ["a7", "a2", "a9"],
+    "arms": ["preview", "final", "calibration"],
+    "windows_available": 12,
+    "duplicates_dropped": 1,
+    "stream_tokens": 800,
+    "approximate_counts": False,
+}
+DELTAS = {"params_changed": 16, "layers_modified": 1, "modules_changed": ["l0.q"], "bitwidth_map": {"l0.q": 8}}
+EDIT_V1 = {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}, "plan_digest": "e" * 64, **DELTAS}
+
+MODEL_V2 = ev.ModelFingerprinted(role="subject", identity=ModelIdentity(**IDENTITY))
+WINDOWS_V2 = ev.WindowsPlanned(
+    corpus=CorpusInfo(**CORPUS),
+    plan=WindowPlan(
+        seq_len=64,
+        stride=64,
+        tokenizer_sha256="t" * 64,
+        stream_tokens=800,
+        dataset_digest="d" * 64,
+        window_plan_digest="p" * 64,
+        windows=(
+            PlannedWindow(window_id=7, arm="preview", digest="a7"),
+            PlannedWindow(window_id=2, arm="final", digest="a2"),
+            PlannedWindow(window_id=9, arm="calibration", digest="a9"),
+        ),
+        windows_available=12,
+        duplicates_dropped=1,
+        approximate_counts=False,
+    ),
+)
+EDIT_V2 = ev.EditApplied(
+    outcome=EditOutcome(
+        name="quant_rtn",
+        plan={"bits": 8, "scope": "all"},
+        plan_digest="e" * 64,
+        deltas=EditDeltas(params_changed=16, layers_modified=1, modules_changed=("l0.q",), bitwidth_map={"l0.q": 8}),
+    )
+)
+V1_PAYLOADS = {  # (type, version 1) -> (a payload as release 948972e wrote it, the v2 event it upcasts to)
+    "model_fingerprinted": ({"role": "subject", **IDENTITY}, MODEL_V2),
+    "windows_planned": ({**CORPUS, **PLAN_V1}, WINDOWS_V2),
+    "edit_applied": (EDIT_V1, EDIT_V2),
+}
+
+
+def _v1(type_: str, fields: dict[str, object]) -> bytes:
+    return canonical_bytes({"type": f"{type_}.v1", **fields})
+
+
+@pytest.mark.parametrize("type_", sorted(V1_PAYLOADS))
+def test_each_v1_payload_upcasts_to_the_v2_event(type_):
+    fields, expected = V1_PAYLOADS[type_]
+    assert ev.decode_event(type_, 1, _v1(type_, fields)) == expected
+
+
+@pytest.mark.parametrize("event", [MODEL_V2, WINDOWS_V2, EDIT_V2], ids=lambda e: ev.event_tag(e)[0])
+def test_a_v2_event_round_trips_through_the_codec(event):
+    type_, version, payload = ev.encode_event(event)
+    assert version == 2 == ev.CURRENT_VERSIONS[type_]
+    assert ev.decode_event(type_, version, payload) == event
+
+
+def test_run_started_records_the_policy_struct_on_the_unchanged_v1_wire():
+    policy = resolve_policy("balanced", "ci", guard_order=["invariants", "spectral"])
+    started = ev.RunStarted(
+        run_id="r",
+        command="certify",
+        started_at="t",
+        tool_version="0",
+        config={"model": {"id": "m"}},
+        policy=policy,
+        policy_digest=policy_digest(policy),
+        seeds={"dataset": 1},
+        environment={},
+    )
+    type_, version, payload = ev.encode_event(started)
+    assert (type_, version) == ("run_started", 1)
+    as_v1_wrote_it = {
+        **msgspec.structs.asdict(started),
+        "policy": msgspec.to_builtins(policy),
+        "type": "run_started.v1",
+    }
+    assert payload == canonical_bytes(as_v1_wrote_it)
+    decoded = ev.decode_event(type_, version, payload)
+    assert decoded == started and policy_digest(decoded.policy) == started.policy_digest
+
+
+_digest = st.text(alphabet="0123456789abcdef", min_size=1, max_size=64)
+_count = st.integers(0, 10**9)
+_windows_planned = st.builds(
+    ev.WindowsPlanned,
+    corpus=st.builds(CorpusInfo, provider=_text, split=_text, source=_text, licence=_text),
+    plan=st.builds(
+        WindowPlan,
+        seq_len=st.integers(2, 8192),
+        stride=st.integers(2, 8192),
+        tokenizer_sha256=_digest,
+        stream_tokens=_count,
+        dataset_digest=_digest,
+        window_plan_digest=_digest,
+        windows=st.lists(
+            st.builds(PlannedWindow, window_id=_count, arm=st.sampled_from(ARMS), digest=_digest), max_size=6
+        ).map(tuple),
+        windows_available=_count,
+        duplicates_dropped=_count,
+        approximate_counts=st.booleans(),
+    ),
+)
+_model_fingerprinted = st.builds(
+    ev.ModelFingerprinted,
+    role=st.sampled_from(["baseline", "subject"]),
+    identity=st.builds(ModelIdentity, **{f: _text for f in IDENTITY if f != "param_count"}, param_count=_count),
+)
+_edit_applied = st.builds(
+    ev.EditApplied,
+    outcome=st.builds(
+        EditOutcome,
+        name=_text,
+        plan=st.dictionaries(_text, st.integers(-(2**53), 2**53) | _text | st.booleans(), max_size=3),
+        plan_digest=_digest,
+        deltas=st.builds(
+            EditDeltas,
+            params_changed=_count,
+            layers_modified=_count,
+            modules_changed=st.lists(_text, max_size=4).map(tuple),
+            bitwidth_map=st.dictionaries(_text, st.integers(1, 16), max_size=3),
+        ),
+    ),
+)
+
+
+@given(_windows_planned | _model_fingerprinted | _edit_applied)
+def test_v2_events_round_trip_and_their_v1_form_upcasts_back_to_them(event):
+    type_, version, payload = ev.encode_event(event)
+    assert ev.decode_event(type_, version, payload) == event
+    assert ev.decode_event(type_, 1, canonical_bytes(as_v1(event))) == event
+
+
+@pytest.mark.parametrize("type_", sorted(V1_PAYLOADS))
+def test_a_v1_payload_of_the_wrong_shape_is_an_integrity_error(type_):
+    fields, expected = V1_PAYLOADS[type_]
+    missing = {k: v for k, v in fields.items() if k != "name" and k != "ref" and k != "provider"}
+    wrong_type = {**fields, next(iter(sorted(fields))): 3.5}
+    v2_under_v1_row = ev.encode_event(expected)[2]
+    shapes = [_v1(type_, missing), _v1(type_, wrong_type), v2_under_v1_row]
+    if type_ == "windows_planned":
+        shapes.append(_v1(type_, {**fields, "arms": ["preview", "final"]}))  # one arm short of the window ids
+    for payload in shapes:
+        with pytest.raises(IntegrityError) as err:
+            ev.decode_event(type_, 1, payload)
+        assert err.value.code == "E604"
 
 
 def test_unknown_config_key_is_named():

@@ -10,6 +10,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import gates
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.sections import GuardSections, InvariantsSection
+from invarlock.domain.model import ModelIdentity
 from invarlock.domain.policy import (
     DEFAULT_GUARD_ORDER,
     Policy,
@@ -61,7 +62,7 @@ def _pm(upper: float, preview_ratio: float = 1.0, final: bool = True) -> c.Prima
     )
 
 
-_MODEL = c.ModelSection(
+_MODEL = ModelIdentity(
     ref="m",
     adapter="a",
     architecture="x",

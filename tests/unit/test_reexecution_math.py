@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from invarlock.domain.model import ModelIdentity
 from invarlock.domain.reexecution import (
     agrees,
     build_differences,
@@ -71,7 +73,9 @@ def test_compare_tree_names_the_first_differing_field_and_skips_path_fields_acro
 
 def test_build_differences_name_each_key_that_changes_the_bits():
     env = {"python": "3.11.7", "torch": "2.13.0", "numpy": "2.0", "platform": "linux", "transformers": "4"}
-    model = {"dtype": "float32", "device": "cpu"}
-    assert build_differences(env, dict(env), model, dict(model)) == []
-    diffs = build_differences(env, {**env, "torch": "2.14.0"}, model, {**model, "device": "cuda:0"})
+    fields = {name: "x" for name in ModelIdentity.__struct_fields__}
+    model = ModelIdentity(**{**fields, "param_count": 1, "dtype": "float32", "device": "cpu"})
+    assert build_differences(env, dict(env), model, model) == []
+    on_gpu = msgspec.structs.replace(model, device="cuda:0")
+    diffs = build_differences(env, {**env, "torch": "2.14.0"}, model, on_gpu)
     assert diffs == ["torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]

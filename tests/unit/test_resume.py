@@ -15,6 +15,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, UsageError
 
+from tests.fakes.legacy_events import as_v1
 from tests.fakes.models import FakeLoader
 from tests.unit.conftest import small_config
 
@@ -99,3 +100,19 @@ def test_another_tool_version_is_refused(services: Services, store: InMemoryEven
     with pytest.raises(IntegrityError) as err:
         resume_run(full.run_id, dataclasses.replace(services, store=cut, tool_version="9.9.9"))
     assert err.value.code == "E605" and "9.9.9" in err.value.message
+
+
+@pytest.mark.parametrize("cut_after", ["windows_planned", "windows_scored"])
+def test_a_run_whose_stream_holds_v1_events_resumes_to_the_same_certificate(
+    services: Services, store: InMemoryEventStore, cut_after: str
+) -> None:
+    full = certify_edit(_request(None, EditConfig(name="fake_scale", plan={"factor": 1.002})), services)
+    records = store.read(full.run_id)[: _types(store, full.run_id).index(cut_after) + 1]
+    written_by_v1 = InMemoryEventStore()
+    written_by_v1.append(full.run_id, 0, [as_v1(ev.decode_event(r.type, r.version, r.payload)) for r in records])
+    versions = {r.type: r.version for r in written_by_v1.read(full.run_id)}
+    assert [versions[t] for t in ("model_fingerprinted", "edit_applied", "windows_planned")] == [1, 1, 1]
+    resumed = resume_run(full.run_id, dataclasses.replace(services, store=written_by_v1))
+    for section in ("baseline", "subject", "edit", "dataset", "evidence", "primary_metric", "validation", "policy"):
+        assert getattr(resumed.certificate, section) == getattr(full.certificate, section), section
+    assert c.to_bytes(replay_certificate(written_by_v1, full.run_id)) == c.to_bytes(resumed.certificate)

@@ -33,7 +33,14 @@ def test_duplicate_windows_are_dropped_and_counted():
     block = _stream(32)
     stream = np.concatenate([block, block, _stream(32 * 20, 1)])
     plan, _ = plan_windows(
-        stream, seq_len=32, stride=32, counts=ArmCounts(preview=4, final=4), seed=1, dataset="d", allow_fewer=False
+        stream,
+        seq_len=32,
+        stride=32,
+        counts=ArmCounts(preview=4, final=4),
+        seed=1,
+        dataset="d",
+        tokenizer_sha256="t",
+        allow_fewer=False,
     )
     assert plan.duplicates_dropped == 1
     assert len({w.digest for w in plan.windows}) == len(plan.windows)
@@ -42,10 +49,16 @@ def test_duplicate_windows_are_dropped_and_counted():
 def test_arms_are_disjoint_sized_as_asked_and_deterministic():
     stream = _stream(64 * 100)
     counts = ArmCounts(preview=10, final=20, calibration=5)
-    a, rows = plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=3, dataset="x", allow_fewer=False)
-    b, _ = plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=3, dataset="x", allow_fewer=False)
-    c, _ = plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=4, dataset="x", allow_fewer=False)
-    assert a == b and a.plan_digest != c.plan_digest
+    a, rows = plan_windows(
+        stream, seq_len=64, stride=64, counts=counts, seed=3, dataset="x", tokenizer_sha256="t", allow_fewer=False
+    )
+    b, _ = plan_windows(
+        stream, seq_len=64, stride=64, counts=counts, seed=3, dataset="x", tokenizer_sha256="t", allow_fewer=False
+    )
+    c, _ = plan_windows(
+        stream, seq_len=64, stride=64, counts=counts, seed=4, dataset="x", tokenizer_sha256="t", allow_fewer=False
+    )
+    assert a == b and a.window_plan_digest != c.window_plan_digest
     assert [len(a.arm(x)) for x in ("preview", "final", "calibration")] == [10, 20, 5]
     assert len({w.window_id for w in a.windows}) == 35
     assert all(window_digest(rows[w.window_id]) == w.digest for w in a.windows)
@@ -55,9 +68,13 @@ def test_too_few_windows_is_e303_unless_dev_allows_fewer():
     stream = _stream(64 * 10)
     counts = ArmCounts(preview=8, final=8)
     with pytest.raises(AbortError) as err:
-        plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=0, dataset="x", allow_fewer=False)
+        plan_windows(
+            stream, seq_len=64, stride=64, counts=counts, seed=0, dataset="x", tokenizer_sha256="t", allow_fewer=False
+        )
     assert err.value.code == "E303"
-    plan, _ = plan_windows(stream, seq_len=64, stride=64, counts=counts, seed=0, dataset="x", allow_fewer=True)
+    plan, _ = plan_windows(
+        stream, seq_len=64, stride=64, counts=counts, seed=0, dataset="x", tokenizer_sha256="t", allow_fewer=True
+    )
     assert plan.approximate_counts and len(plan.windows) <= 10
 
 
@@ -66,7 +83,14 @@ def test_too_few_windows_is_e303_unless_dev_allows_fewer():
 def test_planned_windows_never_share_tokens(p, f, seed):
     stream = _stream(16 * (p + f + 5), seed)
     plan, _ = plan_windows(
-        stream, seq_len=16, stride=16, counts=ArmCounts(preview=p, final=f), seed=seed, dataset="x", allow_fewer=False
+        stream,
+        seq_len=16,
+        stride=16,
+        counts=ArmCounts(preview=p, final=f),
+        seed=seed,
+        dataset="x",
+        tokenizer_sha256="t",
+        allow_fewer=False,
     )
     starts = sorted(w.window_id * 16 for w in plan.windows)
     assert all(b - a >= 16 for a, b in itertools.pairwise(starts))
@@ -117,7 +141,14 @@ def test_every_arm_of_a_shrunk_plan_has_the_size_fit_counts_gives(p, f, c, windo
     if windows < sum(arm_floors(counts)):
         return
     plan, _ = plan_windows(
-        _stream(16 * windows, seed), seq_len=16, stride=16, counts=counts, seed=seed, dataset="x", allow_fewer=True
+        _stream(16 * windows, seed),
+        seq_len=16,
+        stride=16,
+        counts=counts,
+        seed=seed,
+        dataset="x",
+        tokenizer_sha256="t",
+        allow_fewer=True,
     )
     want = fit_counts(counts, plan.windows_available, allow_fewer=True)
     assert [len(plan.arm(a)) for a in ("preview", "final", "calibration")] == [
