@@ -73,11 +73,9 @@ def plan_entries(w: ev.WindowsPlanned) -> list[c.PlanEntry]:
 
 def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
     """Paired rows of one arm in plan order; None when the arm was not scored by both models."""
-    assert state.windows is not None
+    windows = state.plan()
     plan = [
-        (i, d)
-        for i, d, a in zip(state.windows.window_ids, state.windows.window_digests, state.windows.arms, strict=True)
-        if a == arm
+        (i, d) for i, d, a in zip(windows.window_ids, windows.window_digests, windows.arms, strict=True) if a == arm
     ]
     base, subj = state.scored("baseline", arm), state.scored("subject", arm)
     if not base and not subj:

@@ -1,0 +1,82 @@
+"""The pipeline's input steps: load and fingerprint both models, apply the edit, record the window plan.
+
+Each input is recorded when the stream lacks it and compared when it holds it, so a resumed run proves it
+is continuing with the same models, edit and windows (IntegrityError E605 otherwise)."""
+
+from __future__ import annotations
+
+from invarlock.domain import events as ev
+from invarlock.domain.errors import AbortError
+from invarlock.domain.model import EditOutcome
+from invarlock.domain.run import RunState
+from invarlock.ports.model import LoadedModel, WeightSource
+
+from . import planning
+from .config import ModelConfig
+from .run_context import RunContext
+from .services import Services
+
+
+def load_models(ctx: RunContext) -> None:
+    """Load baseline and subject (for `run`, the baseline plus the edit) and record or compare their
+    fingerprints and the edit."""
+    req, svc, recorder = ctx.request, ctx.svc, ctx.recorder
+    base_cfg, batch = req.config.model, req.config.eval.batch_size
+    baseline = load_model(base_cfg, batch, svc)
+    recorder.record_or_compare(fingerprint_event("baseline", baseline), "baseline model")
+    subject = load_model(req.subject or base_cfg, batch, svc)
+    if req.config.edit is not None:
+        edit = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
+        recorder.record_or_compare(edit_event(edit), "edit")
+    recorder.record_or_compare(fingerprint_event("subject", subject), "subject model")
+    ctx.models.update(baseline=baseline, subject=subject)
+
+
+def record_plan(ctx: RunContext) -> None:
+    """Both models and the plan share one tokenizer (AbortError E002); record or compare the plan."""
+    state = ctx.recorder.state
+    check_tokenizers(state)
+    planning.check_planned_tokenizer(ctx.planned, state.models["baseline"].tokenizer_sha256)
+    ctx.recorder.record_or_compare(ctx.planned, "window plan")
+
+
+def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:
+    return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
+
+
+def fingerprint_event(role: str, model: WeightSource) -> ev.ModelFingerprinted:
+    i = model.identity()
+    return ev.ModelFingerprinted(
+        role=role,
+        ref=i.ref,
+        adapter=i.adapter,
+        architecture=i.architecture,
+        weights_sha256=i.weights_sha256,
+        tokenizer_sha256=i.tokenizer_sha256,
+        config_sha256=i.config_sha256,
+        param_count=i.param_count,
+        dtype=i.dtype,
+        device=i.device,
+    )
+
+
+def edit_event(outcome: EditOutcome) -> ev.EditApplied:
+    return ev.EditApplied(
+        name=outcome.name,
+        plan=outcome.plan,
+        plan_digest=outcome.plan_digest,
+        params_changed=outcome.params_changed,
+        layers_modified=outcome.layers_modified,
+        modules_changed=list(outcome.modules_changed),
+        bitwidth_map=outcome.bitwidth_map,
+    )
+
+
+def check_tokenizers(state: RunState) -> None:
+    base, subj = state.models["baseline"], state.models["subject"]
+    if base.tokenizer_sha256 != subj.tokenizer_sha256:
+        raise AbortError(
+            "E002",
+            f"tokenizers differ: baseline {base.tokenizer_sha256[:12]} vs subject {subj.tokenizer_sha256[:12]}",
+            "certify a subject that shares the baseline's tokenizer",
+        )

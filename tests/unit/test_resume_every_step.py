@@ -1,0 +1,103 @@
+"""A run killed after any number of appended events resumes to exactly the uninterrupted run: the same
+certificate bytes and the same event stream, hash for hash (fixed clock, run id and guard timer)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import pytest
+from invarlock.adapters.memory_store import InMemoryEventStore
+from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
+from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
+from invarlock.application.services import Services
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+
+from tests.fakes.models import FakeCorpora, FakeLoader, FakeWeightEdit, words
+
+RUN_ID = "run-killed"
+
+
+class Killed(BaseException):
+    """What SIGKILL does to the writer: nothing after it runs, no run_failed is recorded."""
+
+
+class KillableStore(InMemoryEventStore):
+    """Dies on the append that would take a stream past `limit` events; like a transaction cut short, that
+    append writes nothing, so the stream is always a valid prefix."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        super().__init__(clock=lambda: "2026-01-01T00:00:00+00:00")
+        self.limit = limit
+
+    def append(self, run_id: str, expected_seq: int, events: Sequence[ev.Event]) -> list[ev.RecordedEvent]:
+        if self.limit is not None and len(self.read(run_id)) + len(events) > self.limit:
+            raise Killed
+        return super().append(run_id, expected_seq, events)
+
+
+def _services(loader: FakeLoader, store: KillableStore, **kw: object) -> Services:
+    base = Services(
+        loader=loader,
+        corpora=FakeCorpora(words(120)),
+        store=store,
+        edits={"fake_weight": FakeWeightEdit()},
+        clock=lambda: "2026-01-01T00:00:00.000000Z",
+        new_run_id=lambda: RUN_ID,
+        environment=lambda: {"python": "test"},
+        tool_version="0.0.test",
+        timer=lambda: 0.0,
+    )
+    return dataclasses.replace(base, **kw)
+
+
+def _request(model: str, edit: EditConfig | None = None, subject: str | None = None, **guards: dict) -> CertifyRequest:
+    config = RunConfig(
+        model=ModelConfig(id=model),
+        dataset=DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12, calibration_n=8),
+        edit=edit,
+        guards=GuardsConfig(**guards),
+    )
+    command = "run" if subject is None else "certify"
+    return CertifyRequest(command, config, ModelConfig(id=subject) if subject else None, "balanced", "dev")
+
+
+SHRINK = EditConfig(name="fake_weight", plan={"weight": "ffn.2.down", "factor": 0.9})
+GROW = EditConfig(name="fake_weight", plan={"weight": "ffn.2.down", "factor": 1.5})
+SCENARIOS = {
+    "edit_with_variance_repair": _request("ve_base", SHRINK),
+    "edit_with_spectral_repair": _request("ve_base", GROW, spectral={"repair": True}),
+    "rollback": _request("base", subject="broken"),
+}
+
+
+def _kill_then_resume(services: Services, request: CertifyRequest, k: int) -> tuple[KillableStore, CertifyOutcome]:
+    """Certify on a store that dies after `k` events, then resume the run on what the store kept."""
+    store = KillableStore(limit=k)
+    with pytest.raises(Killed):
+        certify_edit(request, dataclasses.replace(services, store=store))
+    kept = store.read(RUN_ID)
+    assert 0 < len(kept) <= k and ev.chain_problems(kept) == []
+    store.limit = None
+    return store, resume_run(RUN_ID, dataclasses.replace(services, store=store))
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_a_run_killed_at_every_step_boundary_resumes_to_the_uninterrupted_run(
+    loader: FakeLoader, scenario: str
+) -> None:
+    request = SCENARIOS[scenario]
+    services = _services(loader, KillableStore())
+    full = certify_edit(request, services)
+    stream = services.store.read(RUN_ID)
+    if scenario == "rollback":
+        assert full.certificate.status == "rollback"
+    else:
+        assert any(b'"subject_bare"' in r.payload for r in stream), "the guards repaired nothing"
+    for k in range(1, len(stream)):
+        store, resumed = _kill_then_resume(services, request, k)
+        assert c.to_bytes(resumed.certificate) == c.to_bytes(full.certificate), f"killed after {k} events"
+        records = store.read(RUN_ID)
+        assert ev.chain_problems(records) == []
+        assert [r.hash for r in records] == [r.hash for r in stream], f"killed after {k} events"
