@@ -7,9 +7,10 @@ from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
+from .issuing import awaits_seal, seal
 from .pipeline import run_pipeline
 from .recorder import RunRecorder, resume_mismatch
-from .replay import read_stream
+from .replay import read_stream, replay_certificate
 from .run_request import CertifyOutcome, CertifyRequest, policy_for, request_of, started_event
 from .services import Services
 
@@ -34,12 +35,16 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
     Raises:
         UsageError: E404 unknown run, E406 the run failed or is already complete.
         IntegrityError: E603 broken chain; E605 the models, data, policy or tool differ from the recording.
+
+    A signed run stopped after run_completed only lacks its chain seal: it is sealed with `svc.signer`.
     """
     records = read_stream(svc.store, run_id)
     problems = ev.chain_problems(records)
     if problems:
         raise IntegrityError("E603", f"event chain broken: {problems[0]}", "the event store was altered")
     recorder = RunRecorder(svc.store, records)
+    if awaits_seal(recorder.state):
+        return _seal_killed_run(recorder, svc)
     _require_resumable(recorder.state, svc)
     request, policy = request_of(recorder.state, export)
     return _run_recording_failure(request, policy, recorder, svc)
@@ -51,6 +56,18 @@ def _run_recording_failure(req: CertifyRequest, policy: Policy, recorder: RunRec
     except InvarlockError as exc:
         recorder.record_failure(svc.clock(), exc.code, exc.message)
         raise
+
+
+def _seal_killed_run(recorder: RunRecorder, svc: Services) -> CertifyOutcome:
+    """A signed run killed between run_completed and chain_sealed: seal it with its key, return its certificate."""
+    if svc.signer is None:
+        raise UsageError(
+            "E406",
+            f"run {recorder.run_id} has its signed certificate but was stopped before its chain seal",
+            "resume it with --sign-key of the key that signed it",
+        )
+    seal(recorder, svc.signer)
+    return CertifyOutcome(run_id=recorder.run_id, certificate=replay_certificate(svc.store, recorder.run_id))
 
 
 def _require_resumable(state: RunState, svc: Services) -> None:

@@ -1,18 +1,23 @@
 """A run killed after any number of appended events resumes to exactly the uninterrupted run: the same
-certificate bytes and the same event stream, hash for hash (fixed clock, run id and guard timer)."""
+certificate bytes and the same event stream, hash for hash (fixed clock, run id and guard timer). A signed
+run killed after run_completed only lacks its chain seal: resuming it with its key seals it."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from invarlock.adapters.ed25519 import generate_keypair, load_signer
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
+from invarlock.domain.errors import UsageError
+from invarlock.ports.signing import Signer
 
 from tests.fakes.models import FakeCorpora, FakeLoader, FakeWeightEdit, words
 
@@ -83,21 +88,46 @@ def _kill_then_resume(services: Services, request: CertifyRequest, k: int) -> tu
     return store, resume_run(RUN_ID, dataclasses.replace(services, store=store))
 
 
+@pytest.fixture
+def signer(tmp_path: Path) -> Signer:
+    generate_keypair(tmp_path / "key")
+    return load_signer(tmp_path / "key")
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_a_run_killed_at_every_step_boundary_resumes_to_the_uninterrupted_run(
-    loader: FakeLoader, scenario: str
+def test_a_run_killed_after_any_event_resumes_to_the_uninterrupted_run(
+    loader: FakeLoader, signer: Signer, scenario: str, signed: bool
 ) -> None:
     request = SCENARIOS[scenario]
-    services = _services(loader, KillableStore())
+    services = _services(loader, KillableStore(), signer=signer if signed else None)
     full = certify_edit(request, services)
     stream = services.store.read(RUN_ID)
     if scenario == "rollback":
         assert full.certificate.status == "rollback"
     else:
         assert any(b'"subject_bare"' in r.payload for r in stream), "the guards repaired nothing"
+    assert (stream[-1].type == "chain_sealed") is signed
     for k in range(1, len(stream)):
         store, resumed = _kill_then_resume(services, request, k)
         assert c.to_bytes(resumed.certificate) == c.to_bytes(full.certificate), f"killed after {k} events"
         records = store.read(RUN_ID)
         assert ev.chain_problems(records) == []
         assert [r.hash for r in records] == [r.hash for r in stream], f"killed after {k} events"
+
+
+def test_a_signed_run_killed_before_its_seal_is_sealed_only_by_its_own_key(
+    loader: FakeLoader, signer: Signer, tmp_path: Path
+) -> None:
+    services = _services(loader, KillableStore(), signer=signer)
+    request = SCENARIOS["rollback"]
+    certify_edit(request, services)
+    store = KillableStore(limit=len(services.store.read(RUN_ID)) - 1)
+    with pytest.raises(Killed):
+        certify_edit(request, dataclasses.replace(services, store=store))
+    generate_keypair(tmp_path / "other")
+    for key in (None, load_signer(tmp_path / "other")):
+        with pytest.raises(UsageError) as err:
+            resume_run(RUN_ID, dataclasses.replace(services, store=store, signer=key))
+        assert err.value.code == "E406" and "sign" in err.value.message
+    assert store.read(RUN_ID)[-1].type == "run_completed"
