@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 from invarlock.domain import certificate as c
@@ -93,7 +92,7 @@ def _builtins(policy: Policy) -> dict[str, object]:
 def request_of(state: RunState, export: str | None) -> tuple[CertifyRequest, Policy]:
     """The request and the policy exactly as the run recorded them (E605 if the policy digest disagrees)."""
     started = state.started
-    config: dict[str, Any] = dict(started.config)
+    config = dict(started.config)
     subject = config.pop("subject", None)
     cfg = parse_config(config, source=f"run {started.run_id}")
     policy = policy_from_dict(started.policy)
