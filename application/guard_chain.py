@@ -71,7 +71,7 @@ def record_measured(ctx: ChainContext, measured: Measurements, seconds: float) -
     """Derive the outcome under the run's policy and record it; returns the recorded result."""
     state = ctx.recorder.state
     outcome = chain.derive(
-        measured, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.plan().plan_digest
+        measured, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.planned().plan_digest
     )
     result = result_of(measured, outcome)
     ctx.recorder.record(

@@ -44,7 +44,7 @@ def score_arm(
 ) -> None:
     """Score every planned window of `arm` not yet scored (resume skips the rest), baseline then subject."""
     state = recorder.state
-    plan = state.plan()
+    plan = state.planned()
     digests = {i: d for i, d, a in zip(plan.window_ids, plan.window_digests, plan.arms, strict=True) if a == arm}
     todo = {role: [i for i in digests if i not in state.scored(role, arm)] for role in models}
     total = sum(len(t) for t in todo.values())

@@ -17,7 +17,7 @@ def _changed(ctx: ChainContext, taps: list[str]) -> list[str]:
 
 
 def _calibration(ctx: ChainContext) -> CalibrationWindows:
-    plan = ctx.recorder.state.plan()
+    plan = ctx.recorder.state.planned()
     chosen = [
         (i, d) for i, d, a in zip(plan.window_ids, plan.window_digests, plan.arms, strict=True) if a == "calibration"
     ]

@@ -73,7 +73,7 @@ def plan_entries(w: ev.WindowsPlanned) -> list[c.PlanEntry]:
 
 def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
     """Paired rows of one arm in plan order; None when the arm was not scored by both models."""
-    windows = state.plan()
+    windows = state.planned()
     plan = [
         (i, d) for i, d, a in zip(windows.window_ids, windows.window_digests, windows.arms, strict=True) if a == arm
     ]

@@ -31,7 +31,7 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     def scored(self, role: str, arm: str) -> dict[int, ev.ScoredRow]:
         return self.scores.get(f"{role}/{arm}", {})
 
-    def plan(self) -> ev.WindowsPlanned:
+    def planned(self) -> ev.WindowsPlanned:
         """The recorded window plan; IntegrityError E604 for a step that needs it before windows_planned."""
         if self.windows is None:
             raise IntegrityError(
