@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.adapters.ed25519 import generate_keypair, load_signer
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
@@ -18,7 +19,9 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
 from invarlock.ports.signing import Signer
+from invarlock.ports.store import EventStore
 
+from tests.fakes.cli import run_cli
 from tests.fakes.models import FakeCorpora, FakeLoader, FakeWeightEdit, words
 
 RUN_ID = "run-killed"
@@ -42,7 +45,7 @@ class KillableStore(InMemoryEventStore):
         return super().append(run_id, expected_seq, events)
 
 
-def _services(loader: FakeLoader, store: KillableStore, **kw: object) -> Services:
+def _services(loader: FakeLoader, store: EventStore, **kw: object) -> Services:
     base = Services(
         loader=loader,
         corpora=FakeCorpora(words(120)),
@@ -131,3 +134,39 @@ def test_a_signed_run_killed_before_its_seal_is_sealed_only_by_its_own_key(
             resume_run(RUN_ID, dataclasses.replace(services, store=store, signer=key))
         assert err.value.code == "E406" and "sign" in err.value.message
     assert store.read(RUN_ID)[-1].type == "run_completed"
+
+
+class _DiesBeforeSeal:
+    """A DuckDB store whose writer is killed right before it appends chain_sealed."""
+
+    def __init__(self, inner: DuckDBEventStore) -> None:
+        self.inner = inner
+
+    def append(self, run_id: str, expected_seq: int, events: Sequence[ev.Event]) -> list[ev.RecordedEvent]:
+        if any(isinstance(e, ev.ChainSealed) for e in events):
+            raise Killed
+        return self.inner.append(run_id, expected_seq, events)
+
+    def read(self, run_id: str) -> list[ev.RecordedEvent]:
+        return self.inner.read(run_id)
+
+
+def test_certify_resume_with_the_signing_key_seals_the_run_and_writes_a_certificate_that_verifies(
+    loader: FakeLoader, signer: Signer, tmp_path: Path
+) -> None:
+    db = tmp_path / "ev.duckdb"
+    store = _DiesBeforeSeal(DuckDBEventStore(db))
+    with pytest.raises(Killed):
+        certify_edit(_request("base", subject="int8ish"), _services(loader, store, signer=signer))
+    assert store.read(RUN_ID)[-1].type == "run_completed"
+    code, _, err = run_cli("certify", "--resume", RUN_ID, "--events", db, "--cert-out", tmp_path / "out", "-q")
+    assert code == 2 and err.count("\n") == 1 and "[INVARLOCK:E406]" in err and "--sign-key" in err
+    key = tmp_path / "key"
+    code, _, err = run_cli(
+        "certify", "--resume", RUN_ID, "--events", db, "--cert-out", tmp_path / "out", "--sign-key", key, "-q"
+    )
+    assert code == 0, err
+    assert store.read(RUN_ID)[-1].type == "chain_sealed"
+    cert = tmp_path / "out" / "evaluation.cert.json"
+    code, out, err = run_cli("verify", cert, "--events", db, "--pubkey", f"{key}.pub", "--require-signature")
+    assert code == 0, out + err
