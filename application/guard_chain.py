@@ -35,6 +35,7 @@ class ChainContext:
     policy: Policy
     rows: dict[int, np.ndarray]
     progress: Progress
+    timer: Callable[[], float] = time.perf_counter  # seconds; a guard's recorded timing is its difference
     base_census: TensorCensus | None = None
     repairs: dict[str, float] = field(default_factory=dict)
     measures: dict[str, tuple[str, MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
@@ -59,9 +60,7 @@ def run_chain(order: list[str], ctx: ChainContext, runners: dict[str, Callable[[
     """Run every guard of `order` not recorded yet; re-apply the repairs of those already recorded."""
     for position, name in enumerate(order):
         phase = phase_of(name, position)
-        state = ctx.recorder.state
-        assert state is not None
-        done = [g for g in state.guards if g.guard == name and g.phase == phase]
+        done = [g for g in ctx.recorder.state.guards if g.guard == name and g.phase == phase]
         if done:
             ctx.apply_repairs(done[0].result.repairs)
             continue
@@ -71,9 +70,8 @@ def run_chain(order: list[str], ctx: ChainContext, runners: dict[str, Callable[[
 def record_measured(ctx: ChainContext, measured: Measurements, seconds: float) -> MeasuredResult:
     """Derive the outcome under the run's policy and record it; returns the recorded result."""
     state = ctx.recorder.state
-    assert state is not None and state.windows is not None
     outcome = chain.derive(
-        measured, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.windows.plan.window_plan_digest
+        measured, ctx.policy, seed=state.started.seeds["dataset"], plan_digest=state.planned().plan.window_plan_digest
     )
     result = result_of(measured, outcome)
     ctx.recorder.record(
@@ -130,13 +128,13 @@ def measure_matrix(array: np.ndarray, policy: Policy) -> MatrixMeasure:
 
 
 def run_spectral(ctx: ChainContext, _phase: str) -> None:
-    t0 = time.perf_counter()
+    t0 = ctx.timer()
     rows = [spectral.measurement(n, f, b, s) for n, f, b, s in measured_matrices(ctx)]
-    result = record_measured(ctx, SpectralMeasurements(matrices=rows), time.perf_counter() - t0)
+    result = record_measured(ctx, SpectralMeasurements(matrices=rows), ctx.timer() - t0)
     ctx.apply_repairs(result.repairs)
 
 
 def run_rmt(ctx: ChainContext, _phase: str) -> None:
-    t0 = time.perf_counter()
+    t0 = ctx.timer()
     rows = [rmt.measurement(n, f, b, s) for n, f, b, s in measured_matrices(ctx)]
-    record_measured(ctx, RmtMeasurements(matrices=rows), time.perf_counter() - t0)
+    record_measured(ctx, RmtMeasurements(matrices=rows), ctx.timer() - t0)

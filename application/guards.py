@@ -18,10 +18,15 @@ from .variance_guard import run_variance
 
 
 def run_invariants(
-    phase: str, models: Mapping[str, WeightSource], recorder: RunRecorder, dtype_change: bool, base: TensorCensus
+    phase: str,
+    models: Mapping[str, WeightSource],
+    recorder: RunRecorder,
+    dtype_change: bool,
+    base: TensorCensus,
+    timer: Callable[[], float] = time.perf_counter,
 ) -> None:
     """Record the invariants guard for one phase; non-finite weights abort before any scoring (E402)."""
-    t0 = time.perf_counter()
+    t0 = timer()
     if phase == "pre":  # both models alone: non-finite weights stop the run before any guard measures them
         subj = models["subject"].census()
         checks = invariants.health_checks(base, "baseline") + invariants.health_checks(subj, "subject")
@@ -33,7 +38,7 @@ def run_invariants(
         ev.GuardEvaluated(
             phase=phase,
             mode="gate",
-            seconds=round(time.perf_counter() - t0, 6),
+            seconds=round(timer() - t0, 6),
             result=InvariantsResult(checks=checks, verdict=verdict),
         )
     )
@@ -50,7 +55,7 @@ def run_invariants(
 def _run_invariants(ctx: ChainContext, phase: str) -> None:
     if ctx.base_census is None:  # the baseline never changes: one census serves both phases
         ctx.base_census = ctx.models["baseline"].census()
-    run_invariants(phase, ctx.models, ctx.recorder, dtype_change=False, base=ctx.base_census)
+    run_invariants(phase, ctx.models, ctx.recorder, dtype_change=False, base=ctx.base_census, timer=ctx.timer)
 
 
 RUNNERS: dict[str, Callable[[ChainContext, str], None]] = {

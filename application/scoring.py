@@ -44,8 +44,7 @@ def score_arm(
 ) -> None:
     """Score every planned window of `arm` not yet scored (resume skips the rest), baseline then subject."""
     state = recorder.state
-    assert state is not None and state.windows is not None
-    digests = {w.window_id: w.digest for w in state.windows.plan.arm(arm)}
+    digests = {w.window_id: w.digest for w in state.planned().plan.arm(arm)}
     todo = {role: [i for i in digests if i not in state.scored(role, arm)] for role in models}
     total = sum(len(t) for t in todo.values())
     progress.start(f"scoring {arm} arm", total)

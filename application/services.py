@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -25,3 +26,4 @@ class Services:
     tool_version: str
     progress: Progress = field(default_factory=SilentProgress)
     signer: Signer | None = None
+    timer: Callable[[], float] = time.perf_counter  # seconds, for the guards' recorded timings

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards import chain, variance
@@ -19,16 +17,14 @@ def _changed(ctx: ChainContext, taps: list[str]) -> list[str]:
 
 
 def _calibration(ctx: ChainContext) -> CalibrationWindows:
-    state = ctx.recorder.state
-    assert state is not None and state.windows is not None
-    chosen = state.windows.plan.arm("calibration")
+    chosen = ctx.recorder.state.planned().plan.arm("calibration")
     return CalibrationWindows(window_ids=[w.window_id for w in chosen], window_digests=[w.digest for w in chosen])
 
 
 def run_variance(ctx: ChainContext, _phase: str) -> None:
     """Tap the targets on the calibration arm for both models; when VE proposes scales, score the arm
     again with them (the A/B pass) and keep them only if the recorded outcome enables VE."""
-    t0 = time.perf_counter()
+    t0 = ctx.timer()
     settings = ctx.policy.guards.variance
     taps = ctx.models["subject"].variance_taps()
     targets = taps if settings.targets == "all_ffn" else _changed(ctx, taps)
@@ -39,7 +35,7 @@ def run_variance(ctx: ChainContext, _phase: str) -> None:
     if targets:
         _require_windows(len(calibration.window_ids), settings.min_calibration_windows)
         measured = _measure(ctx, targets, measured)
-    result = record_measured(ctx, measured, time.perf_counter() - t0)
+    result = record_measured(ctx, measured, ctx.timer() - t0)
     ctx.apply_repairs(result.repairs)
 
 

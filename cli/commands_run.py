@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 import msgspec
-from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit
+from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
@@ -87,8 +87,6 @@ def _finish(outcome: CertifyOutcome, output_dir: str, opts: dict[str, Any]) -> N
 
 
 def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
-    from invarlock.application.resume import resume_run
-
     clashing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
     if clashing:
         raise UsageError(

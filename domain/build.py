@@ -40,8 +40,7 @@ def _stated_as_recorded(event: msgspec.Struct, section: type[msgspec.Struct]) ->
 
 def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
     """Paired rows of one arm in plan order; None when the arm was not scored by both models."""
-    assert state.windows is not None
-    plan = [(w.window_id, w.digest) for w in state.windows.plan.arm(arm)]
+    plan = [(w.window_id, w.digest) for w in state.planned().plan.arm(arm)]
     base, subj = state.scored("baseline", arm), state.scored("subject", arm)
     if not base and not subj:
         return None

@@ -31,6 +31,14 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     def scored(self, role: str, arm: str) -> dict[int, ev.ScoredRow]:
         return self.scores.get(f"{role}/{arm}", {})
 
+    def planned(self) -> ev.WindowsPlanned:
+        """The recorded window plan; IntegrityError E604 for a step that needs it before windows_planned."""
+        if self.windows is None:
+            raise IntegrityError(
+                "E604", f"run {self.started.run_id} has no windows_planned event yet", "the event stream was altered"
+            )
+        return self.windows
+
     @property
     def status(self) -> str:
         if self.failed is not None:

@@ -56,7 +56,7 @@ def test_tiny_random_gpt2_quantizes_conv1d_per_output_channel_and_keeps_ties(tin
     assert torch.allclose(codes, codes.round(), atol=1e-4)
     assert bool((codes.abs().amax(dim=0) > 6.99).all())  # each output column reaches its own ±7
     assert bool(((original - quantized).abs() <= scale / 2 + 1e-7).all())
-    assert outcome.layers_modified == 2 and len(outcome.modules_changed) == 8
+    assert outcome.deltas.layers_modified == 2 and len(outcome.deltas.modules_changed) == 8
     module = tiny_random_gpt2.module
     assert module.lm_head.weight is module.transformer.wte.weight
     assert torch.equal(module.transformer.wte.weight, wte)
@@ -103,9 +103,9 @@ def test_tiny_random_gpt2_untied_head_is_quantized_only_with_all_with_head(tmp_p
     path = make_tiny_gpt2_dir(tmp_path / "untied", tied=False)
     model = HFModelLoader().load(str(path), adapter="auto", device="cpu", dtype="float32")
     assert {m.name: m.family for m in model.matrices()}["lm_head.weight"] == "embed"
-    assert "lm_head" not in QuantRTNEdit().apply(model, {"bits": 8}).modules_changed
+    assert "lm_head" not in QuantRTNEdit().apply(model, {"bits": 8}).deltas.modules_changed
     head = model.module.lm_head.weight.detach().clone()
     outcome = QuantRTNEdit().apply(model, {"bits": 8, "scope": "all_with_head"})
-    assert "lm_head" in outcome.modules_changed and outcome.bitwidth_map["lm_head"] == 8
+    assert "lm_head" in outcome.deltas.modules_changed and outcome.deltas.bitwidth_map["lm_head"] == 8
     assert not torch.equal(model.module.lm_head.weight, head)
     assert model.census().tied_groups == ()

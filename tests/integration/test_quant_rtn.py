@@ -29,10 +29,10 @@ def test_int8_quantizes_every_block_linear_per_output_row_and_keeps_ties(editabl
 
     assert outcome.plan == {"bits": 8, "scope": "all", "group_size": None, "clamp_percentile": 0.0}
     assert outcome.plan_digest == sha256_hex(canonical_bytes(outcome.plan))
-    assert outcome.layers_modified == 30 and len(outcome.modules_changed) == 30 * 7
-    assert set(outcome.bitwidth_map.values()) == {8}
-    changed = {f"{m}.weight" for m in outcome.modules_changed}
-    assert outcome.params_changed == sum(before[n].numel() for n in changed)
+    assert outcome.deltas.layers_modified == 30 and len(outcome.deltas.modules_changed) == 30 * 7
+    assert set(outcome.deltas.bitwidth_map.values()) == {8}
+    changed = {f"{m}.weight" for m in outcome.deltas.modules_changed}
+    assert outcome.deltas.params_changed == sum(before[n].numel() for n in changed)
     for name in changed:
         w, q = before[name], after[name]
         scale = w.abs().amax(dim=1, keepdim=True) / 127
@@ -53,8 +53,8 @@ def test_int4_with_groups_quantizes_only_ffn_per_row_and_group(editable_demo_mod
     outcome = QuantRTNEdit().apply(model, {"bits": 4, "scope": "ffn", "group_size": 64})
     after = weights_of(model)
 
-    assert all(".mlp." in m for m in outcome.modules_changed) and len(outcome.modules_changed) == 90
-    for module in outcome.modules_changed:
+    assert all(".mlp." in m for m in outcome.deltas.modules_changed) and len(outcome.deltas.modules_changed) == 90
+    for module in outcome.deltas.modules_changed:
         w = before[f"{module}.weight"]
         q = after[f"{module}.weight"]
         groups_w, groups_q = w.reshape(w.shape[0], -1, 64), q.reshape(q.shape[0], -1, 64)
@@ -130,7 +130,7 @@ def test_int4_plan_of_the_v1_fixture_reproduces_its_subject_weights_bit_for_bit(
     assert editable_demo_model.identity().weights_sha256 == cert["subject"]["weights_sha256"]
     assert (outcome.plan, outcome.plan_digest) == (cert["edit"]["plan"], cert["edit"]["plan_digest"])
     deltas = cert["edit"]["deltas"]
-    assert outcome.params_changed == deltas["params_changed"]
-    assert outcome.layers_modified == deltas["layers_modified"]
-    assert list(outcome.modules_changed) == deltas["modules_changed"]
-    assert outcome.bitwidth_map == deltas["bitwidth_map"]
+    assert outcome.deltas.params_changed == deltas["params_changed"]
+    assert outcome.deltas.layers_modified == deltas["layers_modified"]
+    assert list(outcome.deltas.modules_changed) == deltas["modules_changed"]
+    assert outcome.deltas.bitwidth_map == deltas["bitwidth_map"]

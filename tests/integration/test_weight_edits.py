@@ -60,8 +60,8 @@ def test_scale_weight_triples_one_o_proj_and_its_largest_singular_value(editable
 
     assert outcome.plan == {"weight": O_PROJ, "factor": 3.0}
     assert outcome.plan_digest == sha256_hex(canonical_bytes(outcome.plan))
-    assert outcome.params_changed == 576 * 576 and outcome.layers_modified == 1
-    assert outcome.modules_changed == ("model.layers.15.self_attn.o_proj",) and outcome.bitwidth_map == {}
+    assert outcome.deltas.params_changed == 576 * 576 and outcome.deltas.layers_modified == 1
+    assert outcome.deltas.modules_changed == ("model.layers.15.self_attn.o_proj",) and outcome.deltas.bitwidth_map == {}
     assert bool(torch.equal(after, before[O_PROJ] * 3))
     assert float(svdvals(after)[0]) == pytest.approx(3 * float(svdvals(before[O_PROJ])[0]), rel=1e-6)
     assert_untouched_except(before, model, O_PROJ)
@@ -74,7 +74,7 @@ def test_remove_top_singular_makes_the_ninth_singular_value_the_largest(editable
     after = model.module.get_parameter(O_PROJ).detach()
 
     old, new = svdvals(before[O_PROJ]), svdvals(after)
-    assert outcome.plan == {"weight": O_PROJ, "k": 8} and outcome.layers_modified == 1
+    assert outcome.plan == {"weight": O_PROJ, "k": 8} and outcome.deltas.layers_modified == 1
     assert after.dtype == torch.float32 and after.shape == (576, 576)
     assert float(new[0]) == pytest.approx(float(old[8]), rel=1e-4)
     assert float(new[0]) < float(old[7]) < float(old[0])
@@ -107,8 +107,8 @@ def test_editing_a_tied_embedding_edits_and_lists_the_lm_head(editable_demo_mode
     original = model.module.lm_head.weight.detach().clone()
     outcome = ScaleWeightEdit().apply(model, {"weight": "lm_head.weight", "factor": 0.5})
 
-    assert outcome.modules_changed == ("lm_head", "model.embed_tokens")
-    assert outcome.layers_modified == 0 and outcome.params_changed == original.numel()
+    assert outcome.deltas.modules_changed == ("lm_head", "model.embed_tokens")
+    assert outcome.deltas.layers_modified == 0 and outcome.deltas.params_changed == original.numel()
     assert model.module.lm_head.weight is model.module.model.embed_tokens.weight
     assert bool(torch.equal(model.module.model.embed_tokens.weight.detach(), original * 0.5))
 
@@ -175,8 +175,8 @@ def test_an_edit_runs_on_any_weight_source_and_changes_only_its_weight(edit: Any
     plans = {"scale_weight": {"factor": 3}, "remove_top_singular": {"k": 2}, "gaussian_noise": {"rms_fraction": 0.1}}
     outcome = edit.apply(model, {"weight": "ffn.1.down", **plans[edit.name]})
 
-    assert outcome.modules_changed == ("ffn.1.down",) and outcome.params_changed == 30
-    assert outcome.layers_modified == 1
+    assert outcome.deltas.modules_changed == ("ffn.1.down",) and outcome.deltas.params_changed == 30
+    assert outcome.deltas.layers_modified == 1
     assert not np.array_equal(model.weights["ffn.1.down"], weights["ffn.1.down"])
     assert np.array_equal(model.weights["attn.0"], weights["attn.0"])
 
@@ -188,7 +188,7 @@ def test_remove_top_singular_on_a_gpt2_conv1d_keeps_its_in_out_layout(tiny_rando
     outcome = RemoveTopSingularEdit().apply(tiny_random_gpt2, {"weight": name, "k": 3})
 
     assert weight.shape == (32, 96) and weight.dtype == torch.float32
-    assert outcome.layers_modified == 1 and outcome.params_changed == 32 * 96
+    assert outcome.deltas.layers_modified == 1 and outcome.deltas.params_changed == 32 * 96
     assert torch.allclose(svdvals(weight)[:29], svdvals(original)[3:], rtol=1e-4)
 
 

@@ -118,7 +118,7 @@ def test_resume_skips_windows_already_scored(services, store, loader):
 
     out = certify_edit(_request("int8ish"), services)
     records = store.read(out.run_id)
-    recorder = RunRecorder(store, out.run_id, records)
+    recorder = RunRecorder(store, records)
     assert recorder.seq == len(records)
     assert recorder.head_hash == records[-1].hash
 

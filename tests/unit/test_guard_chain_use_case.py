@@ -8,10 +8,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certify import CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
 from invarlock.application.replay import replay_certificate
-from invarlock.application.resume import resume_run
 from invarlock.application.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError

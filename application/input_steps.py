@@ -1,0 +1,62 @@
+"""The pipeline's input steps: load and fingerprint both models, apply the edit, record the window plan.
+
+Each input is recorded when the stream lacks it and compared when it holds it, so a resumed run proves it
+is continuing with the same models, edit and windows (IntegrityError E605 otherwise)."""
+
+from __future__ import annotations
+
+from invarlock.domain import events as ev
+from invarlock.domain.errors import AbortError
+from invarlock.domain.model import EditOutcome
+from invarlock.domain.run import RunState
+from invarlock.ports.model import LoadedModel, WeightSource
+
+from . import planning
+from .config import ModelConfig
+from .run_context import RunContext
+from .services import Services
+
+
+def load_models(ctx: RunContext) -> None:
+    """Load baseline and subject (for `run`, the baseline plus the edit) and record or compare their
+    fingerprints and the edit."""
+    req, svc, recorder = ctx.request, ctx.svc, ctx.recorder
+    base_cfg, batch = req.config.model, req.config.eval.batch_size
+    baseline = load_model(base_cfg, batch, svc)
+    recorder.record_or_compare(fingerprint_event("baseline", baseline), "baseline model")
+    subject = load_model(req.subject or base_cfg, batch, svc)
+    if req.config.edit is not None:
+        edit = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
+        recorder.record_or_compare(edit_event(edit), "edit")
+    recorder.record_or_compare(fingerprint_event("subject", subject), "subject model")
+    ctx.models.update(baseline=baseline, subject=subject)
+
+
+def record_plan(ctx: RunContext) -> None:
+    """Both models and the plan share one tokenizer (AbortError E002); record or compare the plan."""
+    state = ctx.recorder.state
+    check_tokenizers(state)
+    planning.check_planned_tokenizer(ctx.planned, state.models["baseline"].identity.tokenizer_sha256)
+    ctx.recorder.record_or_compare(ctx.planned, "window plan")
+
+
+def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:
+    return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
+
+
+def fingerprint_event(role: str, model: WeightSource) -> ev.ModelFingerprinted:
+    return ev.ModelFingerprinted(role=role, identity=model.identity())
+
+
+def edit_event(outcome: EditOutcome) -> ev.EditApplied:
+    return ev.EditApplied(outcome=outcome)
+
+
+def check_tokenizers(state: RunState) -> None:
+    base, subj = state.models["baseline"].identity, state.models["subject"].identity
+    if base.tokenizer_sha256 != subj.tokenizer_sha256:
+        raise AbortError(
+            "E002",
+            f"tokenizers differ: baseline {base.tokenizer_sha256[:12]} vs subject {subj.tokenizer_sha256[:12]}",
+            "certify a subject that shares the baseline's tokenizer",
+        )

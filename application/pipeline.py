@@ -1,0 +1,116 @@
+"""The one certification pipeline: ordered steps that each decide from the run state what is left to do.
+
+A new run (`certify_edit`) and a resumed one (`certify --resume`) run the same steps on their stream. The
+input steps record the fingerprints, edit and window plan or compare them with the recorded ones; the
+guard chain skips recorded guards and re-applies their repairs; scoring skips scored windows; the preview
+assessment and the rollback are recorded once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from invarlock.domain import events as ev
+from invarlock.domain.build import arm_evidence
+from invarlock.domain.errors import AbortError, IntegrityError
+from invarlock.domain.metrics import recorded_metric
+from invarlock.domain.policy import Policy
+from invarlock.domain.run import RunState
+
+from . import planning
+from .guard_chain import ChainContext, run_chain
+from .guards import RUNNERS
+from .input_steps import load_models, record_plan
+from .issuing import issue
+from .recorder import RunRecorder
+from .run_context import RunContext
+from .run_request import CertifyOutcome, CertifyRequest
+from .scoring import score_arm
+from .services import Services
+
+Step = Callable[[RunContext], None]
+
+
+def run_pipeline(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
+    """Plan the windows (before any weights load: a corpus too small stops the run cheaply), run every step
+    on `recorder`'s stream, issue the certificate and export the subject when asked."""
+    ds = req.config.dataset
+    fewer = not policy.enforce_floors
+    planned, rows = planning.plan_before_loading(svc.loader, svc.corpora, req.config.model, ds, allow_fewer=fewer)
+    ctx = RunContext(request=req, policy=policy, recorder=recorder, svc=svc, planned=planned, rows=rows)
+    for step in STEPS:
+        step(ctx)
+    certificate = issue(recorder, svc)
+    if req.export is not None and recorder.state.rollback is None:
+        ctx.models["subject"].export(req.export)
+    return CertifyOutcome(run_id=recorder.run_id, certificate=certificate)
+
+
+def run_guards(ctx: RunContext) -> None:
+    """The guard chain of the configured order; the subject keeps the repairs it settles on."""
+    chain = ChainContext(
+        recorder=ctx.recorder,
+        models=ctx.models,
+        policy=ctx.policy,
+        rows=ctx.rows,
+        progress=ctx.svc.progress,
+        timer=ctx.svc.timer,
+    )
+    run_chain(ctx.request.config.guards.order, chain, RUNNERS)
+    ctx.repairs = chain.repairs
+
+
+def score_preview(ctx: RunContext) -> None:
+    if ctx.recorder.state.preview is None:
+        score_arm(ctx.recorder, ctx.models, "preview", ctx.rows, ctx.svc.progress)
+
+
+def assess_preview(ctx: RunContext) -> None:
+    """Record the preview arm's catastrophe check and, when it trips, the rollback that skips the final arm."""
+    preview = ctx.recorder.state.preview
+    if preview is None:
+        preview = _assessment(ctx.recorder.state, ctx.policy)
+        ctx.recorder.record(preview)
+    if preview.catastrophe and ctx.recorder.state.rollback is None:
+        reason = f"preview ratio {preview.ratio:.4f} > {ctx.policy.gates.catastrophe_ratio}"
+        ctx.recorder.record(ev.RollbackPerformed(reason=reason))
+
+
+def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed:
+    evidence = arm_evidence(state, "preview")
+    if evidence is None:
+        raise IntegrityError("E604", f"run {state.started.run_id}: the preview arm was not scored", "report this bug")
+    metric = recorded_metric(state.started.config)
+    preview = metric.arm_statistic(evidence)
+    catastrophe = metric.catastrophe(preview, policy) is not None
+    return ev.PreviewAssessed(
+        ratio=preview.ratio, catastrophe_ratio=policy.gates.catastrophe_ratio, catastrophe=catastrophe
+    )
+
+
+def score_final(ctx: RunContext) -> None:
+    if ctx.recorder.state.rollback is None:
+        score_arm(ctx.recorder, ctx.models, "final", ctx.rows, ctx.svc.progress)
+
+
+def score_bare(ctx: RunContext) -> None:
+    """When guards repaired the subject, the final arm of the bare subject (for the guard-overhead gate):
+    undo every repair, check the subject is bit for bit the one fingerprinted, score, repair again."""
+    if ctx.recorder.state.rollback is not None or not ctx.repairs:
+        return
+    subject = ctx.models["subject"]
+    subject.scale_weights({})
+    if subject.identity().weights_sha256 != ctx.recorder.state.models["subject"].identity.weights_sha256:
+        raise AbortError("E605", "undoing the guard repairs did not restore the subject", "report this bug")
+    score_arm(ctx.recorder, {"subject_bare": subject}, "final", ctx.rows, ctx.svc.progress)
+    subject.scale_weights(ctx.repairs)
+
+
+STEPS: tuple[Step, ...] = (
+    load_models,
+    record_plan,
+    run_guards,
+    score_preview,
+    assess_preview,
+    score_final,
+    score_bare,
+)

@@ -1,0 +1,30 @@
+"""What the steps of one run share: the request, its policy, the recorder, the services and what earlier
+steps produced (the window rows, the loaded models, the guards' repairs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from invarlock.domain import events as ev
+from invarlock.domain.policy import Policy
+from invarlock.ports.model import LoadedModel
+
+from .recorder import RunRecorder
+from .run_request import CertifyRequest
+from .services import Services
+
+
+@dataclass
+class RunContext:
+    """One run of the pipeline. `planned` and `rows` exist before any weights load; `models` is filled by the
+    load step and `repairs` (weight name -> scale) by the guard chain."""
+
+    request: CertifyRequest
+    policy: Policy
+    recorder: RunRecorder
+    svc: Services
+    planned: ev.WindowsPlanned
+    rows: dict[int, np.ndarray]
+    models: dict[str, LoadedModel] = field(default_factory=dict)
+    repairs: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,100 @@
+"""What a certification is asked to do: the request, its policy, and the RunStarted event that records both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.errors import UsageError
+from invarlock.domain.policy import Policy, policy_digest, resolve_policy
+from invarlock.domain.run import RunState
+
+from .config import ModelConfig, RunConfig, config_to_dict, parse_config
+from .recorder import resume_mismatch
+from .services import Services
+
+
+@dataclass(frozen=True)
+class CertifyRequest:
+    """What to certify: the config (baseline model, data, edit, guards) and, for Compare & Certify, a subject."""
+
+    command: str
+    config: RunConfig
+    subject: ModelConfig | None
+    tier: str
+    profile: str
+    export: str | None = None
+
+
+@dataclass(frozen=True)
+class CertifyOutcome:
+    run_id: str
+    certificate: c.Certificate
+
+
+def policy_for(req: CertifyRequest) -> Policy:
+    """The tier's policy with the config's guard overrides; UsageError E005 when the data cannot meet it."""
+    guards = req.config.guards
+    policy = resolve_policy(req.tier, req.profile, guard_overrides=guards.overrides(), guard_order=guards.order)
+    ds = req.config.dataset
+    if policy.enforce_floors and min(ds.preview_n, ds.final_n) < policy.min_windows:
+        raise UsageError(
+            "E005",
+            f"profile {req.profile} at tier {req.tier} needs >= {policy.min_windows} windows "
+            f"per arm (config asks preview_n={ds.preview_n}, final_n={ds.final_n})",
+            "raise dataset.preview_n/final_n or use --profile dev",
+        )
+    order = req.config.guards.order
+    missing = [g for g in ("spectral", "rmt", "variance") if g not in order]
+    if req.profile == "release" and missing:
+        raise UsageError(
+            "E005", f"profile release evaluates every guard; guards.order lacks {', '.join(missing)}", "add them"
+        )
+    need = policy.guards.variance.min_calibration_windows
+    if "variance" in order and ds.calibration_n < need:
+        raise UsageError(
+            "E005",
+            f"the variance guard needs dataset.calibration_n >= {need} (config asks {ds.calibration_n})",
+            f"set dataset.calibration_n to {need} or more, or drop variance from guards.order",
+        )
+    return policy
+
+
+def started_event(req: CertifyRequest, policy: Policy, run_id: str, svc: Services) -> ev.RunStarted:
+    config = config_to_dict(req.config)
+    if req.subject is not None:
+        config["subject"] = msgspec.to_builtins(req.subject)
+    seed = req.config.dataset.seed
+    return ev.RunStarted(
+        run_id=run_id,
+        command=req.command,
+        started_at=svc.clock(),
+        tool_version=svc.tool_version,
+        config=config,
+        policy=policy,
+        policy_digest=policy_digest(policy),
+        seeds={"dataset": seed, "python": seed, "numpy": seed, "torch": seed},
+        environment=svc.environment(),
+    )
+
+
+def request_of(state: RunState, export: str | None) -> tuple[CertifyRequest, Policy]:
+    """The request and the policy exactly as the run recorded them (E605 if the policy digest disagrees)."""
+    started = state.started
+    config = dict(started.config)
+    subject = config.pop("subject", None)
+    cfg = parse_config(config, source=f"run {started.run_id}")
+    policy = started.policy
+    if policy_digest(policy) != started.policy_digest:
+        raise resume_mismatch(started.run_id, "its recorded policy does not match its policy digest")
+    request = CertifyRequest(
+        command=started.command,
+        config=cfg,
+        subject=msgspec.convert(subject, ModelConfig) if subject else None,
+        tier=policy.tier,
+        profile=policy.profile,
+        export=export,
+    )
+    return request, policy
