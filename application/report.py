@@ -6,7 +6,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError
 from invarlock.ports.report import CheckFailure, ReportRenderer
 
-from .verify import verify_certificate
+from .verification.verify import verify_certificate
 
 
 def verification_failures(cert: c.Certificate) -> list[CheckFailure]:

@@ -54,8 +54,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from invarlock.application import planning
-from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit
+from invarlock.application.certification import planning
+from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit
 from invarlock.application.config import RunConfig
 from invarlock.application.services import Services
 from invarlock.cli.bootstrap import build_services

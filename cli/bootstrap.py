@@ -8,8 +8,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from invarlock.application.reexecute import ReexecutionDeps
 from invarlock.application.services import Services
+from invarlock.application.verification.reexecute import ReexecutionDeps
 from invarlock.ports.audit import AuditQueries
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer

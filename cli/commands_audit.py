@@ -7,7 +7,7 @@ import math
 
 import click
 import msgspec
-from invarlock.application.audit import RunSummary, TimelineRow, list_runs, tampered_error, timeline
+from invarlock.application.replay.audit import RunSummary, TimelineRow, list_runs, tampered_error, timeline
 from invarlock.domain.errors import IntegrityError
 
 from .bootstrap import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS, open_audit, open_store

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 import msgspec
-from invarlock.application.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
-from invarlock.application.calibration_rows import CaseRow, markdown
-from invarlock.application.certify import CertifyOutcome
+from invarlock.application.calibrate.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
+from invarlock.application.calibrate.calibration_rows import CaseRow, markdown
+from invarlock.application.certification.certify import CertifyOutcome
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK
 
 from .bootstrap import DEFAULT_EVENTS, build_services

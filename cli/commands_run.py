@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 import msgspec
-from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
+from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 import msgspec
-from invarlock.application.replay import replay_certificate
-from invarlock.application.verify import VerifyReport, proves, verify_certificate
+from invarlock.application.replay.replay import replay_certificate
+from invarlock.application.verification.verify import VerifyReport, proves, verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_INTEGRITY, EXIT_USAGE, InvarlockError, UsageError
 from invarlock.domain.policy import VERIFY_MAX_REPLICATES

@@ -15,8 +15,9 @@ HEAVY = ("torch", "transformers", "duckdb", "datasets", "safetensors", "cryptogr
 
 def test_importing_core_and_the_verify_cli_path_loads_no_heavy_runtime():
     code = (
-        "import sys, invarlock.domain.build, invarlock.application.certify, invarlock.application.verify, "
-        "invarlock.application.replay, invarlock.cli.main, invarlock.cli.commands_verify\n"
+        "import sys, invarlock.domain.build, invarlock.application.certification.certify, "
+        "invarlock.application.verification.verify, invarlock.application.replay.replay, invarlock.cli.main, "
+        "invarlock.cli.commands_verify\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -41,7 +41,7 @@ class Calibration:
 
 @pytest.fixture(scope="session")
 def calibration(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
-    from invarlock.application.calibration import DEMO_SUITE
+    from invarlock.application.calibrate.calibration import DEMO_SUITE
 
     root = tmp_path_factory.mktemp("calibrate")
     suite = msgspec.to_builtins(DEMO_SUITE)

@@ -6,7 +6,7 @@ import itertools
 
 import msgspec
 from invarlock.adapters.memory_store import InMemoryEventStore
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, ModelConfig, RunConfig
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c

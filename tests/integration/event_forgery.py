@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import msgspec
 from invarlock.adapters.duckdb_store import DuckDBEventStore
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c

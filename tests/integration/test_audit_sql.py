@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from invarlock.adapters.duckdb_audit import DuckDBAuditQueries, first_word
 from invarlock.adapters.duckdb_audit_views import EVENT_VIEWS, LEGACY_PATHS
 from invarlock.adapters.duckdb_store import DuckDBEventStore
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
 from invarlock.application.services import Services
 from invarlock.cli.main import cli

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invarlock.adapters.memory_store import InMemoryEventStore
-from invarlock.application.certify import certify_edit
-from invarlock.application.replay import check_run
+from invarlock.application.certification.certify import certify_edit
+from invarlock.application.replay.replay import check_run
 from invarlock.application.services import Services
 from invarlock.domain import events as ev
 from invarlock.domain.errors import EXIT_INTEGRITY, InvarlockError

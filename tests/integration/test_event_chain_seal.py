@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.adapters.ed25519 import generate_keypair, load_signer, load_verifier, public_path
-from invarlock.application.replay import replay_certificate
+from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.services import Services
 from invarlock.application.signing import check_seal, seal_chain
 from invarlock.domain import certificate as c

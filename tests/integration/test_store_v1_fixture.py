@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
-from invarlock.application.replay import replay_certificate
+from invarlock.application.replay.replay import replay_certificate
 from invarlock.domain import certificate as c
 
 from tests.fakes.cli import run_cli

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import msgspec
-from invarlock.application.calibration import CalibrationCase, CalibrationSuite, problems, run_suite
-from invarlock.application.calibration_rows import RmtRow, SpectralRow, VarianceRow, markdown
+from invarlock.application.calibrate.calibration import CalibrationCase, CalibrationSuite, problems, run_suite
+from invarlock.application.calibrate.calibration_rows import RmtRow, SpectralRow, VarianceRow, markdown
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig
 
 DOWN = "ffn.2.down"

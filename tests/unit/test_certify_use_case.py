@@ -7,10 +7,10 @@ import math
 
 import msgspec
 import pytest
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EditConfig, ModelConfig
-from invarlock.application.replay import replay_certificate
-from invarlock.application.verify import verify_certificate
+from invarlock.application.replay.replay import replay_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import AbortError, UsageError
 
@@ -114,7 +114,7 @@ def test_nan_weight_aborts_before_scoring(services, store, loader):
 
 
 def test_resume_skips_windows_already_scored(services, store, loader):
-    from invarlock.application.recorder import RunRecorder
+    from invarlock.application.certification.recorder import RunRecorder
 
     out = certify_edit(_request("int8ish"), services)
     records = store.read(out.run_id)

@@ -7,7 +7,7 @@ import dataclasses
 
 import msgspec
 import pytest
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, GuardsConfig, ModelConfig, RunConfig
 from invarlock.domain.errors import AbortError
 

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import msgspec
 import pytest
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
 from invarlock.domain import certificate as c
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from invarlock.application.certify import CertifyRequest, certify_edit, resume_run
+from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
-from invarlock.application.replay import replay_certificate
-from invarlock.application.verify import verify_certificate
+from invarlock.application.replay.replay import replay_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.sections import GuardSections

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EvalConfig, MetricConfig, ModelConfig, parse_config
-from invarlock.application.replay import replay_certificate
-from invarlock.application.verify import verify_certificate
+from invarlock.application.replay.replay import replay_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain import stats
 from invarlock.domain.errors import EXIT_INTEGRITY, IntegrityError, UsageError

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
-from invarlock.application.verify import verify_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.cli.main import cli
 from invarlock.domain import certificate as c
 from invarlock.domain.policy import resolve_policy

@@ -12,11 +12,11 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-from invarlock.application.audit import list_runs
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
-from invarlock.application.reexecute import ReexecutionDeps, ReexecutionRequest, reexecute_certificate
-from invarlock.application.verify import verify_certificate
+from invarlock.application.replay.audit import list_runs
+from invarlock.application.verification.reexecute import ReexecutionDeps, ReexecutionRequest, reexecute_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.build import arm_evidence, build_certificate

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
-from invarlock.application.certify import CertifyRequest, certify_edit, resume_run
+from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import EditConfig, ModelConfig
-from invarlock.application.replay import replay_certificate
+from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev

@@ -12,7 +12,7 @@ import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.adapters.ed25519 import generate_keypair, load_signer
 from invarlock.adapters.memory_store import InMemoryEventStore
-from invarlock.application.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
+from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c

@@ -8,10 +8,10 @@ import json
 import msgspec
 import pytest
 from invarlock.adapters.ed25519 import generate_keypair, load_signer, load_verifier, public_path
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
-from invarlock.application.replay import read_stream, replay_certificate
-from invarlock.application.verify import verify_certificate
+from invarlock.application.replay.replay import read_stream, replay_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain import signature as sig

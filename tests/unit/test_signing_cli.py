@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from invarlock.adapters.ed25519 import generate_keypair, load_signer, load_verifier, public_path
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invarlock.adapters.ed25519 import generate_keypair, load_signer, public_path
 from invarlock.adapters.memory_store import InMemoryEventStore
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c

@@ -8,10 +8,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
 from invarlock.application.report import render_report
-from invarlock.application.verify import verify_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.cli.bootstrap import report_renderer
 from invarlock.domain import certificate as c
 from invarlock.domain import gates

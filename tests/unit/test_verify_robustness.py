@@ -12,9 +12,9 @@ import msgspec
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
-from invarlock.application.verify import verify_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.cli.main import cli
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError

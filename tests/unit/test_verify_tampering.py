@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from invarlock.application.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
-from invarlock.application.verify import verify_certificate
+from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import resolve_policy

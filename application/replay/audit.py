@@ -9,7 +9,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError
 from invarlock.ports.store import EventStore
 
-from .reexecute import is_audit_stream
+from ..verification.reexecute import is_audit_stream
 from .replay import check_run, read_stream
 
 TAMPERED = "TAMPERED"
@@ -97,7 +97,7 @@ def _summary(store: EventStore, run_id: str) -> RunSummary | None:
 
 def list_runs(store: EventStore) -> list[RunSummary]:
     """Every run in the store, each checked on its own: one broken run is flagged, the others still list.
-    Re-execution audits (streams of their own, see application/reexecute.py) are not runs."""
+    Re-execution audits (streams of their own, see application/verification/reexecute.py) are not runs."""
     return [s for run_id in store.run_ids() if (s := _summary(store, run_id)) is not None]
 
 

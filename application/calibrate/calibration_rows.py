@@ -8,7 +8,7 @@ import msgspec
 from invarlock.domain.certificate import Flag
 from invarlock.domain.guards import sections as gs
 
-from .certify import CertifyOutcome
+from ..certification.certify import CertifyOutcome
 
 
 class GuardRow(msgspec.Struct, frozen=True, kw_only=True):

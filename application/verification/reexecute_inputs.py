@@ -17,8 +17,8 @@ from invarlock.domain.windows import PlannedWindow, cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.model import LoadedModel, ModelRunner, WeightSource
 
-from .config import DatasetConfig
-from .planning import plan_stream, token_stream
+from ..certification.planning import plan_stream, token_stream
+from ..config import DatasetConfig
 
 Finding = tuple[str, bool, str]
 SHOWN = 5  # mismatching windows named in one line

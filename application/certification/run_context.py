@@ -10,9 +10,9 @@ from invarlock.domain import events as ev
 from invarlock.domain.policy import Policy
 from invarlock.ports.model import LoadedModel
 
+from ..services import Services
 from .recorder import RunRecorder
 from .run_request import CertifyRequest
-from .services import Services
 
 
 @dataclass

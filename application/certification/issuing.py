@@ -9,9 +9,9 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.run import RunState
 from invarlock.ports.signing import Signer
 
+from ..services import Services
+from ..signing import seal_chain, sign_certificate
 from .recorder import RunRecorder
-from .services import Services
-from .signing import seal_chain, sign_certificate
 
 
 def issue(recorder: RunRecorder, svc: Services) -> c.Certificate:

@@ -10,7 +10,7 @@ from invarlock.domain.windows import ArmCounts, dataset_digest, plan_windows
 from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer
 from invarlock.ports.model import ModelLoader
 
-from .config import DatasetConfig, ModelConfig
+from ..config import DatasetConfig, ModelConfig
 
 
 def token_stream(corpus: CorpusSource, tokenizer: Tokenizer) -> np.ndarray:

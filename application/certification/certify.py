@@ -7,12 +7,12 @@ from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
+from ..replay.replay import read_stream, replay_certificate
+from ..services import Services
 from .issuing import awaits_seal, seal
 from .pipeline import run_pipeline
 from .recorder import RunRecorder, resume_mismatch
-from .replay import read_stream, replay_certificate
 from .run_request import CertifyOutcome, CertifyRequest, policy_for, request_of, started_event
-from .services import Services
 
 __all__ = ["CertifyOutcome", "CertifyRequest", "certify_edit", "resume_run"]
 

@@ -11,9 +11,9 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
 
-from .config import ModelConfig, RunConfig, config_to_dict, parse_config
+from ..config import ModelConfig, RunConfig, config_to_dict, parse_config
+from ..services import Services
 from .recorder import resume_mismatch
-from .services import Services
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from invarlock.domain.model import EditOutcome
 from invarlock.domain.run import RunState
 from invarlock.ports.model import LoadedModel, WeightSource
 
+from ..config import ModelConfig
+from ..services import Services
 from . import planning
-from .config import ModelConfig
 from .run_context import RunContext
-from .services import Services
 
 
 def load_models(ctx: RunContext) -> None:

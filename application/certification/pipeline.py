@@ -16,6 +16,7 @@ from invarlock.domain.metrics import recorded_metric
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
+from ..services import Services
 from . import planning
 from .guard_chain import ChainContext, run_chain
 from .guards import RUNNERS
@@ -25,7 +26,6 @@ from .recorder import RunRecorder
 from .run_context import RunContext
 from .run_request import CertifyOutcome, CertifyRequest
 from .scoring import score_arm
-from .services import Services
 
 Step = Callable[[RunContext], None]
 

@@ -18,7 +18,7 @@ from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.reexecution import choose_sample, compare_tree
 from invarlock.domain.windows import TokenWindow
 
-from .guard_chain import measure_matrix
+from ..certification.guard_chain import measure_matrix
 from .reexecute_inputs import AuditContext, Finding, Tally
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}

@@ -21,10 +21,10 @@ from invarlock.domain.policy import (
 from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
 
+from ..replay.replay import event_findings
+from ..signing import check_signature
 from . import verify_fields as fields
 from . import verify_guards
-from .replay import event_findings
-from .signing import check_signature
 from .verify_guards import rederived_sections
 from .verify_report import Check, VerifyReport, compare, proves
 

@@ -14,7 +14,7 @@ from invarlock.domain.run import RunState, replay
 from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
 
-from .signing import SignatureFinding, check_seal
+from ..signing import SignatureFinding, check_seal
 
 _ALTERED = "the event store was altered"
 # Events decode strictly, but values inside them (counts, sums, nested config) may still be absurd

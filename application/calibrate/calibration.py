@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 from invarlock.domain.errors import UsageError
 
+from ..certification.certify import CertifyOutcome, CertifyRequest, certify_edit
+from ..config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
+from ..services import Services
 from .calibration_rows import CaseRow, case_row
-from .certify import CertifyOutcome, CertifyRequest, certify_edit
-from .config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
-from .services import Services
 
 KINDS = ("benign", "harmful", "reported")
 
