@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from . import analysis, gates
@@ -33,7 +31,7 @@ def _dataset(w: ev.WindowsPlanned) -> c.DatasetSection:
     return c.DatasetSection(**msgspec.structs.asdict(w.corpus), **plan, windows=counts)
 
 
-def _stated_as_recorded(event: msgspec.Struct, section: type[msgspec.Struct]) -> dict[str, Any]:
+def _stated_as_recorded(event: msgspec.Struct, section: type[msgspec.Struct]) -> dict[str, object]:
     """The event's fields that the certificate section states under the same name, as recorded."""
     return {name: getattr(event, name) for name in section.__struct_fields__ if name in event.__struct_fields__}
 
@@ -146,6 +144,10 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
         policy=c.PolicySection(resolved=msgspec.to_builtins(policy), digest=state.started.policy_digest),
         validation=validation,
         verdict=verdict,
-        provenance=c.Provenance(**_stated_as_recorded(state.started, c.Provenance), event_log=event_log),
+        provenance=msgspec.convert(
+            {**_stated_as_recorded(state.started, c.Provenance), "event_log": event_log},
+            c.Provenance,
+            from_attributes=True,
+        ),
     )
     return c.seal(cert)

@@ -70,13 +70,13 @@ class EditAppliedV1(EventStruct, tag="edit_applied.v1", frozen=True):
     bitwidth_map: dict[str, int]
 
 
-def _fields(event: msgspec.Struct, *exclude: str) -> dict[str, Any]:
+def _fields(event: msgspec.Struct, *exclude: str) -> dict[str, object]:
     return {k: v for k, v in msgspec.structs.asdict(event).items() if k not in exclude}
 
 
 def model_fingerprinted_v2(old: ModelFingerprintedV1) -> ev.ModelFingerprinted:
     """v1 -> v2: the flat identity fields become the embedded ModelIdentity."""
-    return ev.ModelFingerprinted(role=old.role, identity=ModelIdentity(**_fields(old, "role")))
+    return ev.ModelFingerprinted(role=old.role, identity=msgspec.convert(old, ModelIdentity, from_attributes=True))
 
 
 def windows_planned_v2(old: WindowsPlannedV1) -> ev.WindowsPlanned:
@@ -88,15 +88,16 @@ def windows_planned_v2(old: WindowsPlannedV1) -> ev.WindowsPlanned:
             "E604", "windows_planned.v1 lists window ids, arms and digests of unequal lengths", "the store was altered"
         )
     windows = tuple(PlannedWindow(window_id=i, arm=a, digest=d) for i, a, d in zip(*columns, strict=True))
-    corpus = CorpusInfo(**{name: getattr(old, name) for name in CorpusInfo.__struct_fields__})
+    corpus = msgspec.convert(old, CorpusInfo, from_attributes=True)
     rest = _fields(old, *CorpusInfo.__struct_fields__, "plan_digest", "window_ids", "window_digests", "arms")
-    plan = WindowPlan(**rest, window_plan_digest=old.plan_digest, windows=windows)
+    plan_fields = {**rest, "window_plan_digest": old.plan_digest, "windows": windows}
+    plan = msgspec.convert(plan_fields, WindowPlan, from_attributes=True)
     return ev.WindowsPlanned(corpus=corpus, plan=plan)
 
 
 def edit_applied_v2(old: EditAppliedV1) -> ev.EditApplied:
     """v1 -> v2: the flat delta fields become the EditOutcome's EditDeltas."""
-    deltas = EditDeltas(**{**_fields(old, "name", "plan", "plan_digest"), "modules_changed": (*old.modules_changed,)})
+    deltas = msgspec.convert(old, EditDeltas, from_attributes=True)
     return ev.EditApplied(outcome=EditOutcome(name=old.name, plan=old.plan, plan_digest=old.plan_digest, deltas=deltas))
 
 

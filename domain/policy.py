@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -179,7 +180,7 @@ def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object
     return out
 
 
-def _gate_overrides(gates: GatePolicy, overrides: dict[str, Any]) -> GatePolicy:
+def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object]) -> GatePolicy:
     fields = set(GatePolicy.__struct_fields__)
     for key, value in overrides.items():
         if key not in fields:
@@ -205,7 +206,7 @@ def _order(guard_order: Any) -> tuple[str, ...]:
 def resolve_policy(
     tier: str,
     profile: str,
-    overrides: dict[str, Any] | None = None,
+    overrides: Mapping[str, object] | None = None,
     guard_overrides: dict[str, dict[str, object]] | None = None,
     guard_order: list[str] | tuple[str, ...] | None = None,
 ) -> Policy:
@@ -248,7 +249,7 @@ def re_resolve(policy: Policy) -> Policy:
     return resolve_policy(policy.tier, policy.profile, gate, guards, policy.overrides.get("guard_order"))
 
 
-def policy_from_dict(data: dict[str, Any]) -> Policy:
+def policy_from_dict(data: object) -> Policy:
     """Decode a recorded policy (raises UsageError E601 when it is not a valid policy)."""
     try:
         return msgspec.convert(data, Policy)

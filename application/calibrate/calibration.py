@@ -43,12 +43,17 @@ def _block(i: int, leaf: str) -> str:
     return f"model.layers.{i}.{leaf}.weight"
 
 
-def _case(name: str, kind: str, edit: str | None, plan: dict[str, Any], flagged_by: list[str]) -> CalibrationCase:
+def _weight_of(plan: dict[str, object]) -> str | None:
+    weight = plan.get("weight")
+    return weight if isinstance(weight, str) else None
+
+
+def _case(name: str, kind: str, edit: str | None, plan: dict[str, object], flagged_by: list[str]) -> CalibrationCase:
     return CalibrationCase(
         name=name,
         kind=kind,
         edit=None if edit is None else EditConfig(name=edit, plan=plan),
-        matrix=plan.get("weight"),
+        matrix=_weight_of(plan),
         flagged_by=flagged_by,
     )
 
