@@ -163,7 +163,8 @@ def test_a_recorded_policy_must_be_its_tier_plus_its_overrides():
     assert re_resolve(loosened) != loosened
 
 
-# Digests of every tier × profile as resolved before the tier table stated its shared values once.
+# Digests of every tier × profile as resolved by the previous release (dict guard settings, a tier table that
+# repeated its shared values): typed settings and the deduplicated table must encode to the same canonical JSON.
 _RESOLVED_DIGESTS = {
     ("conservative", "dev"): "883e08c21c5a3a4c403783d89410dbe27754f18ae6ab94139c0a1f2af7c02a3b",
     ("conservative", "ci"): "8f40cd0408c8c3291f8bef461ffc8c4a48cdc0f25797847462e417080c6c7a12",
