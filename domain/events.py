@@ -12,7 +12,7 @@ import msgspec
 
 from .canonical import canonical_bytes
 from .chain import GENESIS_HASH, SEAL_DOMAIN, RecordedEvent, chain_hash, chain_problems, record_hash, seal_message
-from .errors import IntegrityError
+from .errors import IntegrityError, UsageError
 from .events_audit import MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
 from .events_run import (
     CertificateIssued,
@@ -108,7 +108,20 @@ def decode_event(type_: str, version: int, payload: bytes) -> Event:
     """Decode stored payload bytes; the payload's own tag must agree with the stored type and version.
 
     An event type replaced by a newer version is decoded by its legacy Struct and upcast to the current one
-    (domain/events_legacy.py); the chain hash always covers the stored bytes, never a re-encoding."""
+    (domain/events_legacy.py); the chain hash always covers the stored bytes, never a re-encoding. A value
+    that a typed field refuses on construction (e.g. a guard setting out of range) is an altered store too:
+    IntegrityError E604, never the UsageError a user's own config would get."""
+    try:
+        return _decode(type_, version, payload)
+    except UsageError as exc:
+        raise IntegrityError(
+            "E604",
+            f"event payload of type {type_} holds an invalid value: {exc.message}",
+            "the event store was altered",
+        ) from exc
+
+
+def _decode(type_: str, version: int, payload: bytes) -> Event:
     from .events_legacy import UPCASTERS
 
     upcast = UPCASTERS.get((type_, version))

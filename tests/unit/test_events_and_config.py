@@ -165,6 +165,30 @@ def test_run_started_records_the_policy_struct_on_the_unchanged_v1_wire():
     assert decoded == started and policy_digest(decoded.policy) == started.policy_digest
 
 
+def test_a_recorded_policy_value_its_struct_refuses_is_an_integrity_error_not_a_usage_error():
+    policy = msgspec.to_builtins(resolve_policy("balanced", "ci"))
+    policy["guards"]["spectral"]["z_floor"] = (
+        0.0  # resolve_policy would refuse it (E202); a store holding it was altered
+    )
+    payload = canonical_bytes(
+        {
+            "type": "run_started.v1",
+            "run_id": "r",
+            "command": "certify",
+            "started_at": "t",
+            "tool_version": "0",
+            "config": {},
+            "policy": policy,
+            "policy_digest": "d",
+            "seeds": {},
+            "environment": {},
+        }
+    )
+    with pytest.raises(IntegrityError, match="z_floor") as err:
+        ev.decode_event("run_started", 1, payload)
+    assert err.value.code == "E604"
+
+
 _digest = st.text(alphabet="0123456789abcdef", min_size=1, max_size=64)
 _count = st.integers(0, 10**9)
 _windows_planned = st.builds(
