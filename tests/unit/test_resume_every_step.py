@@ -151,6 +151,7 @@ class _DiesBeforeSeal:
         return self.inner.read(run_id)
 
 
+@pytest.mark.hf  # `certify --resume` through the CLI needs the hf extra (E105 without torch)
 def test_certify_resume_with_the_signing_key_seals_the_run_and_writes_a_certificate_that_verifies(
     loader: FakeLoader, signer: Signer, tmp_path: Path
 ) -> None:
