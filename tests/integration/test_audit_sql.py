@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import duckdb
-import msgspec
 import pytest
 from click.testing import CliRunner
 from invarlock.adapters.duckdb_audit import DuckDBAuditQueries, first_word
-from invarlock.adapters.duckdb_audit_views import EVENT_VIEWS, LEGACY_PATHS
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
@@ -24,7 +20,6 @@ from invarlock.application.services import Services
 from invarlock.cli.main import cli
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError, UsageError
-from invarlock.domain.events_legacy import UPCASTERS
 
 from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, words
 from tests.unit.conftest import small_config
@@ -92,17 +87,17 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _query(path: Path, sql: str) -> list[dict[str, object]]:
+def query(path: Path, sql: str) -> list[dict[str, object]]:
     return DuckDBAuditQueries(path, timeout_s=30).query(sql).as_dicts()
 
 
 def test_every_fail_in_a_month_is_listed(store_path):
-    assert _query(store_path, MONTH_FAILS) == [{"run_id": "run-fail-feb"}]
+    assert query(store_path, MONTH_FAILS) == [{"run_id": "run-fail-feb"}]
 
 
 def test_every_certificate_of_one_baseline_weights_digest(store_path):
-    digest = _query(store_path, "SELECT weights_sha256 FROM model_fingerprinted WHERE ref = 'base' LIMIT 1")[0]
-    rows = _query(
+    digest = query(store_path, "SELECT weights_sha256 FROM model_fingerprinted WHERE ref = 'base' LIMIT 1")[0]
+    rows = query(
         store_path,
         "SELECT c.run_id, c.certificate_digest FROM certificate_issued c JOIN model_fingerprinted m "
         f"USING (run_id) WHERE m.role = 'baseline' AND m.weights_sha256 = '{digest['weights_sha256']}' "
@@ -113,7 +108,7 @@ def test_every_certificate_of_one_baseline_weights_digest(store_path):
 
 
 def test_runs_that_never_completed_are_failed_or_incomplete(store_path):
-    rows = _query(store_path, "SELECT run_id, status, error_code FROM runs WHERE status IN ('failed', 'incomplete')")
+    rows = query(store_path, "SELECT run_id, status, error_code FROM runs WHERE status IN ('failed', 'incomplete')")
     assert sorted((r["run_id"], r["status"], r["error_code"]) for r in rows) == [
         ("run-error-feb", "failed", "E002"),
         ("run-killed", "incomplete", None),
@@ -121,7 +116,7 @@ def test_runs_that_never_completed_are_failed_or_incomplete(store_path):
 
 
 def test_runs_view_has_one_row_per_run_with_models_and_times(store_path):
-    rows = {r["run_id"]: r for r in _query(store_path, "SELECT * FROM runs")}
+    rows = {r["run_id"]: r for r in query(store_path, "SELECT * FROM runs")}
     assert set(rows) == {"run-pass-jan", "run-fail-feb", "run-fail-mar", "run-error-feb", "run-killed"}
     done = rows["run-pass-jan"]
     assert (done["status"], done["verdict"], done["baseline_ref"], done["subject_ref"]) == (
@@ -135,12 +130,12 @@ def test_runs_view_has_one_row_per_run_with_models_and_times(store_path):
 
 
 def test_slowest_runs_come_first(store_path):
-    rows = _query(store_path, "SELECT run_id FROM runs WHERE duration_s IS NOT NULL ORDER BY duration_s DESC")
+    rows = query(store_path, "SELECT run_id FROM runs WHERE duration_s IS NOT NULL ORDER BY duration_s DESC")
     assert len(rows) == 4
 
 
 def test_per_window_nll_matches_the_stored_events(store_path):
-    rows = _query(
+    rows = query(
         store_path,
         "SELECT role, arm, window_id, tokens_scored, nll_sum FROM windows_scored "
         "WHERE run_id = 'run-pass-jan' ORDER BY role, arm, window_id",
@@ -158,17 +153,17 @@ def test_per_window_nll_matches_the_stored_events(store_path):
 
 
 def test_every_event_view_parses_a_real_stream(store_path):
-    counts = _query(store_path, "SELECT type, count(*) AS n FROM events WHERE type != 'windows_scored' GROUP BY type")
+    counts = query(store_path, "SELECT type, count(*) AS n FROM events WHERE type != 'windows_scored' GROUP BY type")
     assert len(counts) >= 8
     for row in counts:
-        assert _query(store_path, f"SELECT count(*) AS n FROM {row['type']}") == [{"n": row["n"]}]
+        assert query(store_path, f"SELECT count(*) AS n FROM {row['type']}") == [{"n": row["n"]}]
 
 
 def test_views_work_on_an_empty_store(tmp_path):
     path = tmp_path / "empty.duckdb"
     DuckDBEventStore(path).append("r", 0, [])
-    assert _query(path, "SELECT * FROM runs") == []
-    assert _query(path, "SELECT count(*) AS n FROM windows_scored") == [{"n": 0}]
+    assert query(path, "SELECT * FROM runs") == []
+    assert query(path, "SELECT count(*) AS n FROM windows_scored") == [{"n": 0}]
 
 
 @pytest.mark.parametrize(
@@ -198,7 +193,7 @@ def test_writes_and_non_queries_are_refused_and_leave_the_file_unchanged(store_p
 def test_external_file_access_is_disabled_even_inside_a_select(store_path, tmp_path):
     (tmp_path / "x.csv").write_text("a\n1\n")
     with pytest.raises(UsageError) as info:
-        _query(store_path, f"SELECT * FROM read_csv('{tmp_path / 'x.csv'}')")
+        query(store_path, f"SELECT * FROM read_csv('{tmp_path / 'x.csv'}')")
     assert info.value.code == "E511"
 
 
@@ -227,7 +222,7 @@ def test_missing_and_foreign_files_are_refused(tmp_path):
     foreign = tmp_path / "foreign.duckdb"
     duckdb.connect(str(foreign)).close()
     with pytest.raises(UsageError) as info:
-        _query(foreign, "SELECT 1 AS one")
+        query(foreign, "SELECT 1 AS one")
     assert info.value.code == "E501"
 
 
@@ -345,11 +340,11 @@ def test_a_query_with_undecodable_bytes_is_refused_in_one_line(store_path):
     assert done.stderr.count(b"\n") == 1
 
 
-_GUARD_COLUMNS = "guard, phase, mode, verdict, seconds, checks, measurements, outcome"
+GUARD_COLUMNS = "guard, phase, mode, verdict, seconds, checks, measurements, outcome"
 
 
 def test_the_guard_evaluated_view_reads_v2_events_into_the_v1_columns(store_path):
-    rows = _query(store_path, f"SELECT version, {_GUARD_COLUMNS} FROM guard_evaluated WHERE run_id = 'run-pass-jan'")
+    rows = query(store_path, f"SELECT version, {GUARD_COLUMNS} FROM guard_evaluated WHERE run_id = 'run-pass-jan'")
     assert {r["version"] for r in rows} == {2}
     assert [(r["guard"], r["phase"]) for r in rows] == [
         ("invariants", "pre"),
@@ -364,84 +359,3 @@ def test_the_guard_evaluated_view_reads_v2_events_into_the_v1_columns(store_path
     assert spectral["measurements"]["matrices"]
     pre = rows[0]
     assert pre["checks"] and pre["measurements"] == {} and pre["outcome"] == {}
-
-
-def test_the_guard_evaluated_view_reads_v1_events_of_an_earlier_release(tmp_path):
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "invarlock.duckdb"
-    path = Path(shutil.copy(fixture, tmp_path / "v1.duckdb"))
-    rows = _query(path, f"SELECT version, {_GUARD_COLUMNS} FROM guard_evaluated ORDER BY run_id, seq")
-    assert rows and {r["version"] for r in rows} == {1}
-    assert {r["guard"] for r in rows} == {"invariants", "spectral", "rmt", "variance"}
-    assert all(r["verdict"] in ("pass", "fail") and r["seconds"] is not None for r in rows)
-    measured = [r for r in rows if r["guard"] != "invariants"]
-    assert all(r["outcome"]["verdict"] == r["verdict"] for r in measured)
-
-
-FIXTURE_STORE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "invarlock.duckdb"
-CHANGED_VIEWS = ("model_fingerprinted", "windows_planned", "edit_applied")
-
-
-def _json(value: msgspec.Struct) -> dict[str, Any]:
-    decoded: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(value))
-    return decoded
-
-
-def _view_row(event: ev.Event) -> dict[str, object]:
-    """What the event's view must show (its columns but run_id, seq, recorded_at), from the decoded event."""
-    if isinstance(event, ev.ModelFingerprinted):
-        return {"role": event.role, **_json(event.identity)}
-    if isinstance(event, ev.WindowsPlanned):
-        plan = {k: v for k, v in _json(event.plan).items() if k != "windows"}
-        plan["plan_digest"] = plan.pop("window_plan_digest")
-        return {**_json(event.corpus), **plan}
-    assert isinstance(event, ev.EditApplied)
-    outcome = _json(event.outcome)
-    return {**outcome.pop("deltas"), **outcome}
-
-
-@pytest.fixture(scope="module")
-def mixed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture store (every event v1, written by release 948972e) plus one fresh run written as v2."""
-    from tests.unit.test_events_and_config import EDIT_V2, MODEL_V2, WINDOWS_V2
-
-    path = Path(shutil.copy(FIXTURE_STORE, tmp_path_factory.mktemp("mixed") / "events.duckdb"))
-    store = DuckDBEventStore(path)
-    [started] = [e for r in store.run_ids() for e in _decoded(store, r) if isinstance(e, ev.RunStarted)][:1]
-    store.append("run-v2", 0, [msgspec.structs.replace(started, run_id="run-v2"), MODEL_V2, EDIT_V2, WINDOWS_V2])
-    return path
-
-
-def _decoded(store: DuckDBEventStore, run_id: str) -> list[ev.Event]:
-    return [ev.decode_event(r.type, r.version, r.payload) for r in store.read(run_id)]
-
-
-@pytest.mark.parametrize("view", CHANGED_VIEWS)
-def test_a_changed_events_view_shows_v1_and_v2_rows_with_the_same_columns(mixed_store, view):
-    store = DuckDBEventStore(mixed_store, read_only=True)
-    rows = _query(mixed_store, f"SELECT * FROM {view} ORDER BY run_id, seq")
-    versions = {r.run_id: r.version for run in store.run_ids() for r in store.read(run) if r.type == view}
-    assert set(versions.values()) == {1, 2}, "the fixture holds v1 rows, run-v2 a v2 row"
-    expected = [
-        {"run_id": run, "seq": r.seq, **_view_row(ev.decode_event(r.type, r.version, r.payload))}
-        for run in sorted(versions)
-        for r in store.read(run)
-        if r.type == view
-    ]
-    assert [{k: v for k, v in row.items() if k != "recorded_at"} for row in rows] == expected
-
-
-def test_the_planned_windows_view_lists_the_windows_of_both_versions(mixed_store):
-    store = DuckDBEventStore(mixed_store, read_only=True)
-    rows = _query(mixed_store, "SELECT run_id, window_id, digest, arm FROM planned_windows")
-    got = sorted((r["run_id"], r["window_id"], r["digest"], r["arm"]) for r in rows)
-    planned = [(run, e) for run in store.run_ids() for e in _decoded(store, run) if isinstance(e, ev.WindowsPlanned)]
-    assert len(planned) == 3 and {run for run, _ in planned} >= {"run-v2"}
-    assert got == sorted((run, w.window_id, w.digest, w.arm) for run, e in planned for w in e.plan.windows)
-
-
-def test_every_earlier_event_version_is_upcast_on_read_and_read_by_its_view():
-    earlier = {(name, v) for name, current in ev.CURRENT_VERSIONS.items() for v in range(1, current)}
-    assert set(UPCASTERS) == earlier
-    assert set(LEGACY_PATHS) == {(name, v) for name, v in earlier if name in EVENT_VIEWS}
-    for (name, _), paths in LEGACY_PATHS.items():
-        assert set(paths) == {column for column, _, _ in EVENT_VIEWS[name]}
