@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
-from invarlock.domain.model import EditOutcome
 from invarlock.domain.run import RunState
-from invarlock.ports.model import LoadedModel, WeightSource
+from invarlock.ports.model import LoadedModel
 
 from ..config import ModelConfig
 from ..services import Services
@@ -23,12 +22,12 @@ def load_models(ctx: RunContext) -> None:
     req, svc, recorder = ctx.request, ctx.svc, ctx.recorder
     base_cfg, batch = req.config.model, req.config.eval.batch_size
     baseline = load_model(base_cfg, batch, svc)
-    recorder.record_or_compare(fingerprint_event("baseline", baseline), "baseline model")
+    recorder.record_or_compare(ev.ModelFingerprinted(role="baseline", identity=baseline.identity()), "baseline model")
     subject = load_model(req.subject or base_cfg, batch, svc)
     if req.config.edit is not None:
         edit = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
-        recorder.record_or_compare(edit_event(edit), "edit")
-    recorder.record_or_compare(fingerprint_event("subject", subject), "subject model")
+        recorder.record_or_compare(ev.EditApplied(outcome=edit), "edit")
+    recorder.record_or_compare(ev.ModelFingerprinted(role="subject", identity=subject.identity()), "subject model")
     ctx.models.update(baseline=baseline, subject=subject)
 
 
@@ -42,14 +41,6 @@ def record_plan(ctx: RunContext) -> None:
 
 def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:
     return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
-
-
-def fingerprint_event(role: str, model: WeightSource) -> ev.ModelFingerprinted:
-    return ev.ModelFingerprinted(role=role, identity=model.identity())
-
-
-def edit_event(outcome: EditOutcome) -> ev.EditApplied:
-    return ev.EditApplied(outcome=outcome)
 
 
 def check_tokenizers(state: RunState) -> None:
