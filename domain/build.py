@@ -43,6 +43,7 @@ def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
     if not base and not subj:
         return None
     rows = c.ArmEvidence(window_ids=[], window_digests=[], tokens_scored=[], baseline_nll=[], subject_nll=[])
+    baseline_nll, subject_nll = rows.nll()
     for wid, digest in plan:
         b, s = base.get(wid), subj.get(wid)
         if b is None or s is None:
@@ -52,8 +53,8 @@ def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
         rows.window_ids.append(wid)
         rows.window_digests.append(digest)
         rows.tokens_scored.append(b.tokens_scored)
-        rows.baseline_nll.append(b.nll_sum)
-        rows.subject_nll.append(s.nll_sum)
+        baseline_nll.append(b.nll_sum)
+        subject_nll.append(s.nll_sum)
     return rows
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
 from .guards.sections import GuardSections
-from .model import CorpusInfo, EditDeltas, ModelIdentity
+from .model import CorpusInfo, EditDeltas, ModelIdentity, WindowComparison
 from .windows import PlannedWindow
 
 SCHEMA_VERSION = "v1"
@@ -19,6 +19,7 @@ SCHEMA_VERSION = "v1"
 MAX_NESTING = 64
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 Flag = bool | Literal["not_applicable"]
+_FIX = "pass the evaluation.cert.json that invarlock wrote, unaltered"
 
 
 class _S(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -76,13 +77,34 @@ class PairingSection(_S, frozen=True):
     reason: str | None
 
 
-class ArmMetric(_S, frozen=True):
+class ArmMetric(_S, frozen=True, omit_defaults=True):
+    """One arm's paired statistic. Which fields are set depends on the primary metric's kind (its Metric
+    checks that its own fields are present and no others); unset fields are not written.
+
+    Perplexity kinds: baseline/subject perplexity, mean ΔlogNLL per token, ratio. Classification accuracy:
+    baseline/subject accuracy (%), their difference in percentage points and the agreement of the subject's
+    predictions with the baseline's (%). Embedding similarity: mean and min cosine.
+    """
+
     windows: int
     tokens: int
-    baseline_ppl: float
-    subject_ppl: float
-    delta_mean: float
-    ratio: float
+    baseline_ppl: float | None = None
+    subject_ppl: float | None = None
+    delta_mean: float | None = None
+    ratio: float | None = None
+    baseline_accuracy: float | None = None
+    subject_accuracy: float | None = None
+    delta_pp: float | None = None
+    agreement: float | None = None
+    mean_cosine: float | None = None
+    min_cosine: float | None = None
+
+    def value(self, name: str) -> float:
+        """The field `name`, which the metric kind requires (UsageError E601 when the certificate lacks it)."""
+        found: float | None = getattr(self, name)
+        if found is None:
+            raise UsageError("E601", f"schema check failed: an arm of primary_metric lacks {name}", _FIX)
+        return found
 
 
 class PrimaryMetric(_S, frozen=True):
@@ -108,12 +130,23 @@ class BootstrapSection(_S, frozen=True):
     key: str
 
 
-class ArmEvidence(_S, frozen=True):
+class ArmEvidence(_S, frozen=True, omit_defaults=True):
+    """Per-window rows of one arm, in plan order. `baseline_nll`/`subject_nll` are set for the metrics with
+    per-model NLL sums (perplexity kinds); `comparisons` when paired measures were recorded (KL/top-1 of a
+    causal LM, embedding cosine, accuracy labels and predictions), one per window in the same order."""
+
     window_ids: list[int]
     window_digests: list[str]
     tokens_scored: list[int]
-    baseline_nll: list[float]
-    subject_nll: list[float]
+    baseline_nll: list[float] | None = None
+    subject_nll: list[float] | None = None
+    comparisons: list[WindowComparison] | None = None
+
+    def nll(self) -> tuple[list[float], list[float]]:
+        """The baseline and subject NLL columns (UsageError E601 when this arm has none)."""
+        if self.baseline_nll is None or self.subject_nll is None:
+            raise UsageError("E601", "schema check failed: an evidence arm lacks baseline_nll/subject_nll", _FIX)
+        return self.baseline_nll, self.subject_nll
 
 
 class Evidence(_S, frozen=True):
@@ -134,6 +167,40 @@ class GuardOverhead(_S, frozen=True):
     guarded_ppl: float
     ratio: float
     limit: float
+
+
+class KlSummary(_S, frozen=True):
+    """KL(baseline ‖ subject) per token over the arm's positions (the llama.cpp --kl-divergence summary):
+    the mean (Σ kl_sum / Σ positions) with its window-bootstrap BCa interval, quantiles read from the
+    merged per-window histograms (rule in SecondaryMetrics.quantile_rule) and the largest token KL."""
+
+    tokens: int
+    mean: float
+    ci: tuple[float, float]
+    median: float
+    p90: float
+    p99: float
+    max: float
+
+
+class AgreementSummary(_S, frozen=True):
+    """Top-1 agreement (% of positions whose argmax agree) with its BCa interval, and the mean top-5
+    overlap (% of the 5 top tokens shared) over the arm's positions."""
+
+    tokens: int
+    top1: float
+    ci: tuple[float, float]
+    top5_overlap: float
+
+
+class SecondaryMetrics(_S, frozen=True):
+    """Paired secondary metrics of a causal certificate, from `arm` (final, or preview after a rollback),
+    with intervals drawn from the primary metric's bootstrap index matrix."""
+
+    arm: str
+    kl_divergence: KlSummary
+    top1_agreement: AgreementSummary
+    quantile_rule: str
 
 
 class PolicySection(_S, frozen=True):
@@ -190,7 +257,7 @@ class Certificate(_S, frozen=True):
     evidence: Evidence
     guards: GuardSections
     guard_overhead: GuardOverhead | None
-    secondary_metrics: None  # reserved (KL, top-1 agreement): a metric kind that fills it gives it a Struct
+    secondary_metrics: SecondaryMetrics | None
     policy: PolicySection
     validation: dict[str, Flag]
     verdict: VerdictSection

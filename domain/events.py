@@ -17,6 +17,7 @@ from .events_audit import MatrixRechecked, ReexecutionFinished, ReexecutionStart
 from .events_run import (
     CertificateIssued,
     ChainSealed,
+    ComparedRow,
     EditApplied,
     GuardEvaluated,
     ModelFingerprinted,
@@ -26,6 +27,7 @@ from .events_run import (
     RunFailed,
     RunStarted,
     ScoredRow,
+    WindowsCompared,
     WindowsPlanned,
     WindowsScored,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "SEAL_DOMAIN",
     "CertificateIssued",
     "ChainSealed",
+    "ComparedRow",
     "EditApplied",
     "Event",
     "GuardEvaluated",
@@ -51,6 +54,7 @@ __all__ = [
     "RunStarted",
     "ScoredRow",
     "WindowRechecked",
+    "WindowsCompared",
     "WindowsPlanned",
     "WindowsScored",
     "chain_hash",
@@ -69,6 +73,7 @@ Event = (
     | EditApplied
     | GuardEvaluated
     | WindowsScored
+    | WindowsCompared
     | PreviewAssessed
     | RollbackPerformed
     | CertificateIssued

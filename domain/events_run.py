@@ -13,7 +13,7 @@ import msgspec
 from .event_struct import EventStruct
 from .guards.results import GuardResult
 from .guards.settings import Mode
-from .model import CorpusInfo, EditOutcome, ModelIdentity
+from .model import CorpusInfo, EditOutcome, ModelIdentity, WindowComparison
 from .policy import Policy
 from .windows import WindowPlan
 
@@ -83,6 +83,21 @@ class WindowsScored(EventStruct, tag="windows_scored.v1", frozen=True):
     role: str
     arm: str
     rows: list[ScoredRow]
+
+
+class ComparedRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A window's digest (as planned) and the paired measures of both models on it."""
+
+    digest: str
+    comparison: WindowComparison
+
+
+class WindowsCompared(EventStruct, tag="windows_compared.v1", frozen=True):
+    """Paired measures of a batch of windows of `arm`, recorded after both models' WindowsScored of the
+    batch (or alone when the metric has no per-model scores)."""
+
+    arm: str
+    rows: list[ComparedRow]
 
 
 class PreviewAssessed(EventStruct, tag="preview_assessed.v1", frozen=True):

@@ -86,3 +86,40 @@ class CorpusInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     split: str
     source: str
     licence: str
+
+
+class WindowComparison(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Paired measures of one window (or example), computed while both models' outputs were in memory.
+
+    Which fields are set depends on what the runner measures; the rest stay None (and are not written):
+    - causal LMs (secondary metrics): `kl_sum` (Σ over positions of KL(baseline ‖ subject), nats, float64),
+      `kl_max`, `kl_histogram` (positions per KL bin, domain/metrics/kl_bins), `top1_agree` (positions
+      whose argmax agree) and `top5_overlap` (Σ over positions of |top-5 baseline ∩ top-5 subject|);
+    - embedding similarity: `cosine` of the two models' pooled, L2-normalised embeddings;
+    - classification accuracy: the gold `label` and each model's predicted label.
+    `positions` is how many positions (tokens, or 1 for an example) the measures cover.
+    """
+
+    window_id: int
+    positions: int
+    kl_sum: float | None = None
+    kl_max: float | None = None
+    kl_histogram: tuple[int, ...] | None = None
+    top1_agree: int | None = None
+    top5_overlap: int | None = None
+    cosine: float | None = None
+    label: int | None = None
+    baseline_pred: int | None = None
+    subject_pred: int | None = None
+
+
+class PairedScore(msgspec.Struct, frozen=True, kw_only=True):
+    """One window scored in lockstep by the baseline (`mine` in ModelRunner.score_pair) and the subject.
+
+    `baseline`/`subject` are the per-model scores (None for a task with no per-model NLL, e.g. an
+    encoder's embeddings); `comparison` the paired measures (None when the runner measures none)."""
+
+    window_id: int
+    baseline: WindowScore | None
+    subject: WindowScore | None
+    comparison: WindowComparison | None

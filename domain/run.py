@@ -20,6 +20,7 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     edit: ev.EditApplied | None = None
     guards: tuple[ev.GuardEvaluated, ...] = ()
     scores: dict[str, dict[int, ev.ScoredRow]] = {}
+    comparisons: dict[str, dict[int, ev.ComparedRow]] = {}
     preview: ev.PreviewAssessed | None = None
     rollback: str | None = None
     issued: ev.CertificateIssued | None = None
@@ -30,6 +31,10 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
 
     def scored(self, role: str, arm: str) -> dict[int, ev.ScoredRow]:
         return self.scores.get(f"{role}/{arm}", {})
+
+    def compared(self, arm: str) -> dict[int, ev.ComparedRow]:
+        """The paired measures recorded for `arm`, by window id."""
+        return self.comparisons.get(arm, {})
 
     def planned(self) -> ev.WindowsPlanned:
         """The recorded window plan; IntegrityError E604 for a step that needs it before windows_planned."""
@@ -60,6 +65,16 @@ def _add_scores(state: RunState, e: ev.WindowsScored) -> RunState:
     return msgspec.structs.replace(state, scores={**state.scores, key: merged})
 
 
+def _add_comparisons(state: RunState, e: ev.WindowsCompared) -> RunState:
+    merged = dict(state.comparisons.get(e.arm, {}))
+    for row in e.rows:
+        wid = row.comparison.window_id
+        if wid in merged:
+            raise IntegrityError("E604", f"window {wid} compared twice in arm {e.arm}", "the event stream was altered")
+        merged[wid] = row
+    return msgspec.structs.replace(state, comparisons={**state.comparisons, e.arm: merged})
+
+
 def _apply(state: RunState, e: ev.Event) -> RunState:
     r = msgspec.structs.replace
     match e:
@@ -73,6 +88,8 @@ def _apply(state: RunState, e: ev.Event) -> RunState:
             return r(state, guards=(*state.guards, e))
         case ev.WindowsScored():
             return _add_scores(state, e)
+        case ev.WindowsCompared():
+            return _add_comparisons(state, e)
         case ev.PreviewAssessed():
             return r(state, preview=e)
         case ev.RollbackPerformed():

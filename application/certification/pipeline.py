@@ -83,7 +83,7 @@ def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed:
     preview = metric.arm_statistic(evidence)
     catastrophe = metric.catastrophe(preview, policy) is not None
     return ev.PreviewAssessed(
-        ratio=preview.ratio, catastrophe_ratio=policy.gates.catastrophe_ratio, catastrophe=catastrophe
+        ratio=preview.value("ratio"), catastrophe_ratio=policy.gates.catastrophe_ratio, catastrophe=catastrophe
     )
 
 

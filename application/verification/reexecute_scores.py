@@ -86,7 +86,7 @@ def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], 
     largest = 0.0
     for wid in chosen:
         k = at[wid]
-        stated = {"baseline": arm.baseline_nll[k], "subject": arm.subject_nll[k]}
+        stated = dict(zip(("baseline", "subject"), (column[k] for column in arm.nll()), strict=True))
         now = {"baseline": base[wid].nll_sum, "subject": subj[wid].nll_sum}
         diff = max(relative_difference(stated[r], now[r]) for r in stated)
         wrong = [
@@ -111,9 +111,9 @@ def _rechecked(name: str, arm: c.ArmEvidence, k: int, now: dict[str, float], dif
         window_id=arm.window_ids[k],
         digest=arm.window_digests[k],
         tokens_scored=arm.tokens_scored[k],
-        baseline_nll=arm.baseline_nll[k],
+        baseline_nll=arm.nll()[0][k],
         baseline_nll_recomputed=now["baseline"],
-        subject_nll=arm.subject_nll[k],
+        subject_nll=arm.nll()[1][k],
         subject_nll_recomputed=now["subject"],
         max_rel_diff=diff,
         ok=ok,

@@ -24,7 +24,7 @@ def scored_arms(ev_: c.Evidence) -> list[tuple[str, c.ArmEvidence]]:
 
 
 def _arm_problem(name: str, arm: c.ArmEvidence) -> str | None:
-    columns = (arm.window_ids, arm.window_digests, arm.tokens_scored, arm.baseline_nll, arm.subject_nll)
+    columns = (arm.window_ids, arm.window_digests, arm.tokens_scored, *arm.nll())
     if len({len(col) for col in columns}) != 1:
         return f"evidence.{name}: its columns have different lengths ({', '.join(str(len(x)) for x in columns)})"
     if len(arm.window_ids) < 2:

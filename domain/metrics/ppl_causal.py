@@ -19,10 +19,11 @@ from .base import Assessment
 
 
 def _arrays(arm: c.ArmEvidence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    baseline, subject = arm.nll()
     return (
         np.asarray(arm.tokens_scored, dtype=np.float64),
-        np.asarray(arm.baseline_nll, dtype=np.float64),
-        np.asarray(arm.subject_nll, dtype=np.float64),
+        np.asarray(baseline, dtype=np.float64),
+        np.asarray(subject, dtype=np.float64),
     )
 
 
@@ -66,7 +67,7 @@ class PplCausal:
             ratio_vs_baseline=final.ratio if final else None,
             ci=(b.lo, b.hi) if final else None,
             display_ci=(math.exp(b.lo), math.exp(b.hi)) if final else None,
-            drift=final.ratio / preview.ratio if final else None,
+            drift=final.value("ratio") / preview.value("ratio") if final else None,
             ci_approximate=final is None or final.windows < policy.gates.min_windows_ci,
         )
         bootstrap = c.BootstrapSection(
@@ -81,8 +82,9 @@ class PplCausal:
     def identity(self, arm: c.ArmMetric) -> tuple[bool, str]:
         """ratio = exp(Δ̄) (to rounding of one exp) and = PPL_s / PPL_b (to rounding of two exps and a divide)."""
         try:
-            by_delta = math.isclose(arm.ratio, math.exp(arm.delta_mean), rel_tol=1e-12)
-            ok = by_delta and math.isclose(arm.ratio, arm.subject_ppl / arm.baseline_ppl, rel_tol=1e-9)
+            ratio = arm.value("ratio")
+            by_delta = math.isclose(ratio, math.exp(arm.value("delta_mean")), rel_tol=1e-12)
+            ok = by_delta and math.isclose(ratio, arm.value("subject_ppl") / arm.value("baseline_ppl"), rel_tol=1e-9)
         except ArithmeticError:
             ok = False
         return ok, "ratio = exp(mean delta) = PPL_s / PPL_b"
@@ -98,7 +100,7 @@ class PplCausal:
     ) -> c.GuardOverhead:
         """PPL of the repaired subject over PPL of the bare subject on the final arm's windows."""
         tokens = np.asarray(final.tokens_scored, dtype=np.float64)
-        s = paired_summary(tokens, np.asarray(bare_subject, dtype=np.float64), np.asarray(final.subject_nll))
+        s = paired_summary(tokens, np.asarray(bare_subject, dtype=np.float64), np.asarray(final.nll()[1]))
         return c.GuardOverhead(
             repaired_weights=sorted(repaired),
             bare_subject_nll=list(bare_subject),

@@ -52,5 +52,5 @@ def flags(pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
 
 def catastrophe(preview: c.ArmMetric, policy: Policy) -> str | None:
     """The preview ratio above the catastrophe ratio: the run rolls back without scoring the final arm."""
-    limit = policy.gates.catastrophe_ratio
-    return f"preview ratio {preview.ratio:.4f} > catastrophe ratio {limit}" if preview.ratio > limit else None
+    limit, ratio = policy.gates.catastrophe_ratio, preview.value("ratio")
+    return f"preview ratio {ratio:.4f} > catastrophe ratio {limit}" if ratio > limit else None
