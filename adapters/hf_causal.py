@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import ActivationStats, ModelIdentity, TensorCensus, WindowScore
+from invarlock.domain.model import ActivationStats, ModelIdentity, PairedScore, TensorCensus, WindowScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
@@ -92,7 +92,7 @@ class HFCausalModel:
 
     def score_pair(
         self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
-    ) -> Iterator[tuple[WindowScore, WindowScore]]:
+    ) -> Iterator[PairedScore]:
         """Both models' logits of each batch (this model's batch size) are held together, then reduced.
 
         Raises:
@@ -109,7 +109,10 @@ class HFCausalModel:
             ids = token_ids(batch, self.device)
             with torch.inference_mode():
                 mine, others = self._logits(ids), other._logits(ids)
-                pairs = list(zip(window_scores(batch, ids, mine), window_scores(batch, ids, others), strict=True))
+                pairs = [
+                    PairedScore(window_id=b.window_id, baseline=b, subject=s, comparison=None)
+                    for b, s in zip(window_scores(batch, ids, mine), window_scores(batch, ids, others), strict=True)
+                ]
             yield from pairs
             if progress is not None:
                 progress(len(batch))

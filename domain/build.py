@@ -16,6 +16,7 @@ from .run import RunState
 from .windows import ARMS
 
 TOOL_NAME = "invarlock"
+_ALTERED = "the event stream was altered"
 
 
 def _edit(e: ev.EditApplied | None) -> c.EditSection:
@@ -37,25 +38,53 @@ def _stated_as_recorded(event: msgspec.Struct, section: type[msgspec.Struct]) ->
 
 
 def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
-    """Paired rows of one arm in plan order; None when the arm was not scored by both models."""
-    plan = [(w.window_id, w.digest) for w in state.planned().plan.arm(arm)]
-    base, subj = state.scored("baseline", arm), state.scored("subject", arm)
-    if not base and not subj:
+    """Rows of one arm in plan order: each model's NLL sums and the paired measures, for the windows holding
+    every kind of record the arm holds; None when the arm holds none.
+
+    Raises:
+        IntegrityError: E001 when the two models scored a window on different tokens or a row's digest is
+            not the planned one; E604 when a paired measure names a window outside the arm's plan.
+    """
+    plan = {w.window_id: w.digest for w in state.planned().plan.arm(arm)}
+    base, subj, compared = state.scored("baseline", arm), state.scored("subject", arm), state.compared(arm)
+    scores = bool(base or subj)
+    if not scores and not compared:
         return None
-    rows = c.ArmEvidence(window_ids=[], window_digests=[], tokens_scored=[], baseline_nll=[], subject_nll=[])
-    baseline_nll, subject_nll = rows.nll()
-    for wid, digest in plan:
-        b, s = base.get(wid), subj.get(wid)
-        if b is None or s is None:
+    _check_compared(compared, plan, arm)
+    rows = c.ArmEvidence(
+        window_ids=[],
+        window_digests=[],
+        tokens_scored=[],
+        baseline_nll=[] if scores else None,
+        subject_nll=[] if scores else None,
+        comparisons=[] if compared else None,
+    )
+    for wid, digest in plan.items():
+        b, s, m = base.get(wid), subj.get(wid), compared.get(wid)
+        if (scores and (b is None or s is None)) or (compared and m is None):
             continue
-        if b.tokens_scored != s.tokens_scored or b.digest != s.digest:
-            raise IntegrityError("E001", f"window {wid} was scored on different tokens by the two models", "")
         rows.window_ids.append(wid)
         rows.window_digests.append(digest)
-        rows.tokens_scored.append(b.tokens_scored)
-        baseline_nll.append(b.nll_sum)
-        subject_nll.append(s.nll_sum)
+        if b is not None and s is not None:
+            if b.tokens_scored != s.tokens_scored or b.digest != s.digest:
+                raise IntegrityError("E001", f"window {wid} was scored on different tokens by the two models", "")
+            rows.tokens_scored.append(b.tokens_scored)
+            rows.nll()[0].append(b.nll_sum)
+            rows.nll()[1].append(s.nll_sum)
+        if m is not None:
+            if b is None:
+                rows.tokens_scored.append(m.comparison.positions)
+            assert rows.comparisons is not None
+            rows.comparisons.append(m.comparison)
     return rows
+
+
+def _check_compared(compared: dict[int, ev.ComparedRow], plan: dict[int, str], arm: str) -> None:
+    for wid, row in compared.items():
+        if wid not in plan:
+            raise IntegrityError("E604", f"window {wid} was compared but is not planned in arm {arm}", _ALTERED)
+        if row.digest != plan[wid]:
+            raise IntegrityError("E001", f"window {wid} was compared on other tokens than planned", _ALTERED)
 
 
 def guard_sections(guards: tuple[ev.GuardEvaluated, ...]) -> gs.GuardSections:
@@ -126,7 +155,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     baseline, subject = state.models["baseline"].identity, state.models["subject"].identity
     validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy, overhead=overhead)
     cert = c.Certificate(
-        schema_version=c.SCHEMA_VERSION,
+        schema_version=c.SCHEMA_VERSION,  # stated below, once the content is known
         run_id=state.started.run_id,
         issued_at=issued_at,
         status="rollback" if state.rollback else "completed",
@@ -151,4 +180,4 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
             from_attributes=True,
         ),
     )
-    return c.seal(cert)
+    return c.seal(msgspec.structs.replace(cert, schema_version=c.schema_version_of(cert)))

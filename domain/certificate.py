@@ -14,7 +14,9 @@ from .guards.sections import GuardSections
 from .model import CorpusInfo, EditDeltas, ModelIdentity, WindowComparison
 from .windows import PlannedWindow
 
-SCHEMA_VERSION = "v1"
+SCHEMA_VERSION = "v2"  # the newest; a certificate states the oldest version covering what it uses
+SCHEMA_VERSIONS = ("v1", "v2")
+_V1_ARM_FIELDS = frozenset({"windows", "tokens", "baseline_ppl", "subject_ppl", "delta_mean", "ratio"})
 # No certificate nests deeper than about 8; the cap keeps hostile nesting away from every recursive reader.
 MAX_NESTING = 64
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
@@ -289,6 +291,32 @@ def to_bytes(cert: Certificate) -> bytes:
     return canonical_bytes(cert)
 
 
+def _uses_v2(cert: Certificate) -> bool:
+    """Whether the certificate uses anything added after schema v1: another metric kind, another arm
+    statistic, evidence without NLL columns or with paired measures, secondary metrics."""
+    from .metrics import V1_KINDS  # the metrics import this module: a top-level import would be a cycle
+
+    pm = cert.primary_metric
+    arms = [a for a in (pm.preview, pm.final) if a is not None]
+    rows = [e for e in (cert.evidence.preview, cert.evidence.final) if e is not None]
+    return (
+        pm.kind not in V1_KINDS
+        or any(_beyond_v1(a) for a in arms)
+        or any(e.baseline_nll is None or e.subject_nll is None or e.comparisons is not None for e in rows)
+        or cert.secondary_metrics is not None
+    )
+
+
+def _beyond_v1(arm: ArmMetric) -> bool:
+    return any(getattr(arm, f) is not None for f in arm.__struct_fields__ if f not in _V1_ARM_FIELDS)
+
+
+def schema_version_of(cert: Certificate) -> str:
+    """The schema version a certificate states: "v1" when it uses nothing added after v1 (so certificates
+    of v1 event stores replay byte for byte), else "v2"."""
+    return "v2" if _uses_v2(cert) else "v1"
+
+
 def nesting_depth(data: bytes) -> int:
     """How deeply the JSON text's arrays and objects nest (brackets inside strings do not count)."""
     text = np.frombuffer(_STRING.sub(b'""', data), dtype=np.uint8)
@@ -309,8 +337,13 @@ def from_bytes(data: bytes) -> Certificate:
         raise UsageError("E601", f"schema check failed: certificate does not match schema v1: {exc}", hint) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise UsageError("E601", f"schema check failed: certificate is not valid JSON: {exc}", hint) from exc
-    if cert.schema_version != SCHEMA_VERSION:
+    if cert.schema_version not in SCHEMA_VERSIONS:
         raise UsageError("E601", f"schema check failed: unsupported schema_version '{cert.schema_version}'", hint)
+    needed = schema_version_of(cert)
+    if cert.schema_version != needed:
+        raise UsageError(
+            "E601", f"schema check failed: schema_version '{cert.schema_version}' but the content is {needed}", hint
+        )
     return cert
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from invarlock.domain.model import ActivationStats, ModelIdentity, TensorCensus, WindowScore
+from invarlock.domain.model import ActivationStats, ModelIdentity, PairedScore, TensorCensus, WindowScore
 from invarlock.domain.windows import TokenWindow
 
 from .corpus import Tokenizer
@@ -65,13 +65,19 @@ class ModelRunner(Protocol):
 
     def score_pair(
         self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
-    ) -> Iterator[tuple[WindowScore, WindowScore]]:
-        """Score `windows` with this model and `other` in lockstep: each batch of ids is fed to both models
-        before the next batch, so both models' outputs for the same windows are in memory together (the
-        hook where paired per-token statistics such as KL or top-1 agreement are computed, without logit
-        files). Yields `(mine, others)` per window, in the order given; each score equals what `score` of
-        that model gives for the window (up to float32 round-off). `progress(k)` as in `score`.
-        Raises AbortError E402 as `score`; UsageError E104 when `other` is not a runner of the same adapter.
+    ) -> Iterator[PairedScore]:
+        """Score `windows` with this model (the baseline) and `other` (the subject) in lockstep: each batch
+        of ids is fed to both models before the next batch, so both models' outputs for the same windows
+        are in memory together (the hook where paired measures such as KL or top-1 agreement are taken,
+        without logit files). Yields one PairedScore per window, in the order given.
+
+        `baseline`/`subject` are each model's WindowScore, equal to what `score` of that model gives for
+        the window (up to float32 round-off), or None for a runner without per-model NLL sums (an
+        encoder's embeddings). `comparison` holds whatever paired measures the runner takes (causal LMs:
+        KL(baseline ‖ subject) and top-k agreement per position, summed over the window), None if it takes
+        none. `progress(k)` as in `score`.
+        Raises AbortError E402 as `score` (also for a non-finite paired measure); UsageError E104 when
+        `other` is not a runner of the same adapter.
         """
         ...
 

@@ -25,7 +25,7 @@ from .issuing import issue
 from .recorder import RunRecorder
 from .run_context import RunContext
 from .run_request import CertifyOutcome, CertifyRequest
-from .scoring import score_arm
+from .scoring import score_arm, score_role
 
 Step = Callable[[RunContext], None]
 
@@ -59,9 +59,15 @@ def run_guards(ctx: RunContext) -> None:
     ctx.repairs = chain.repairs
 
 
+def _score_both(ctx: RunContext, arm: str) -> None:
+    """The arm scored by the baseline and the subject in lockstep."""
+    models = ctx.models
+    score_arm(ctx.recorder, models["baseline"], models["subject"], arm, ctx.rows, ctx.svc.progress)
+
+
 def score_preview(ctx: RunContext) -> None:
     if ctx.recorder.state.preview is None:
-        score_arm(ctx.recorder, ctx.models, "preview", ctx.rows, ctx.svc.progress)
+        _score_both(ctx, "preview")
 
 
 def assess_preview(ctx: RunContext) -> None:
@@ -89,7 +95,7 @@ def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed:
 
 def score_final(ctx: RunContext) -> None:
     if ctx.recorder.state.rollback is None:
-        score_arm(ctx.recorder, ctx.models, "final", ctx.rows, ctx.svc.progress)
+        _score_both(ctx, "final")
 
 
 def score_bare(ctx: RunContext) -> None:
@@ -101,7 +107,7 @@ def score_bare(ctx: RunContext) -> None:
     subject.scale_weights({})
     if subject.identity().weights_sha256 != ctx.recorder.state.models["subject"].identity.weights_sha256:
         raise AbortError("E605", "undoing the guard repairs did not restore the subject", "report this bug")
-    score_arm(ctx.recorder, {"subject_bare": subject}, "final", ctx.rows, ctx.svc.progress)
+    score_role(ctx.recorder, "subject_bare", subject, "final", ctx.rows, ctx.svc.progress)
     subject.scale_weights(ctx.repairs)
 
 

@@ -1,13 +1,17 @@
-"""Score one arm with both models in lockstep batches, one WindowsScored event per model per batch."""
+"""Score an arm: both models in lockstep (per batch, each model's WindowsScored and the paired measures'
+WindowsCompared, appended together), or one model alone (the bare subject)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable
 
+import msgspec
 import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
+from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
+from invarlock.domain.run import RunState
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner
 from invarlock.ports.ui import Progress
@@ -17,45 +21,96 @@ from .recorder import RunRecorder
 EVENT_BATCH = 16
 
 
-def _rows(
-    model: ModelRunner, batch: list[TokenWindow], digests: dict[int, str], progress: Progress
-) -> list[ev.ScoredRow]:
-    rows = []
-    for score in model.score(batch, progress.advance):
-        if not math.isfinite(score.nll_sum):
-            raise AbortError("E402", f"window {score.window_id} has a non-finite NLL", "check the model's weights")
-        rows.append(
-            ev.ScoredRow(
-                window_id=score.window_id,
-                digest=digests[score.window_id],
-                tokens_scored=score.tokens_scored,
-                nll_sum=score.nll_sum,
-            )
-        )
-    return rows
+def _row(score: WindowScore, digests: dict[int, str]) -> ev.ScoredRow:
+    if not math.isfinite(score.nll_sum):
+        raise AbortError("E402", f"window {score.window_id} has a non-finite NLL", "check the model's weights")
+    return ev.ScoredRow(
+        window_id=score.window_id,
+        digest=digests[score.window_id],
+        tokens_scored=score.tokens_scored,
+        nll_sum=score.nll_sum,
+    )
+
+
+def _compared(comparison: WindowComparison, digests: dict[int, str]) -> ev.ComparedRow:
+    values = [v for v in msgspec.structs.astuple(comparison) if isinstance(v, float)]
+    if not all(math.isfinite(v) for v in values):
+        wid = comparison.window_id
+        raise AbortError("E402", f"window {wid} has a non-finite paired measure", "check the subject's weights")
+    return ev.ComparedRow(digest=digests[comparison.window_id], comparison=comparison)
+
+
+def _windows(ids: list[int], rows: dict[int, np.ndarray]) -> Iterable[list[TokenWindow]]:
+    for start in range(0, len(ids), EVENT_BATCH):
+        yield [
+            TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids[start : start + EVENT_BATCH]
+        ]
+
+
+def _missing(state: RunState, arm: str, planned: Iterable[int]) -> list[int]:
+    """Windows lacking a record of a kind the arm holds (every window when it holds none). Per-model scores
+    count for both roles together: a batch's records are appended in one transaction."""
+    base, subj, compared = state.scored("baseline", arm), state.scored("subject", arm), state.compared(arm)
+    scores, comparisons = bool(base or subj), bool(compared)
+    return [
+        i
+        for i in planned
+        if not (scores or comparisons)
+        or (scores and (i not in base or i not in subj))
+        or (comparisons and i not in compared)
+    ]
+
+
+def _paired_events(
+    state: RunState, arm: str, pairs: list[PairedScore], digests: dict[int, str]
+) -> list[ev.WindowsScored | ev.WindowsCompared]:
+    """The batch's records the stream lacks: each model's scores, then the paired measures."""
+    events: list[ev.WindowsScored | ev.WindowsCompared] = []
+    for role in ("baseline", "subject"):
+        done = state.scored(role, arm)
+        scores = [s for p in pairs if (s := getattr(p, role)) is not None and p.window_id not in done]
+        if scores:
+            events.append(ev.WindowsScored(role=role, arm=arm, rows=[_row(s, digests) for s in scores]))
+    compared = state.compared(arm)
+    rows = [_compared(p.comparison, digests) for p in pairs if p.comparison is not None and p.window_id not in compared]
+    if rows:
+        events.append(ev.WindowsCompared(arm=arm, rows=rows))
+    return events
 
 
 def score_arm(
     recorder: RunRecorder,
-    models: Mapping[str, ModelRunner],
+    baseline: ModelRunner,
+    subject: ModelRunner,
     arm: str,
     rows: dict[int, np.ndarray],
     progress: Progress,
 ) -> None:
-    """Score every planned window of `arm` not yet scored (resume skips the rest), baseline then subject."""
-    state = recorder.state
-    digests = {w.window_id: w.digest for w in state.planned().plan.arm(arm)}
-    todo = {role: [i for i in digests if i not in state.scored(role, arm)] for role in models}
-    total = sum(len(t) for t in todo.values())
-    progress.start(f"scoring {arm} arm", total)
+    """Score every planned window of `arm` missing a record (resume skips the rest) with both models in
+    lockstep; records only what the stream lacks, so no row is recorded twice."""
+    digests = {w.window_id: w.digest for w in recorder.state.planned().plan.arm(arm)}
+    todo = _missing(recorder.state, arm, digests)
+    progress.start(f"scoring {arm} arm", len(todo))
     try:
-        for role, model in models.items():
-            ids = todo[role]
-            for start in range(0, len(ids), EVENT_BATCH):
-                batch = [
-                    TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i]))
-                    for i in ids[start : start + EVENT_BATCH]
-                ]
-                recorder.record(ev.WindowsScored(role=role, arm=arm, rows=_rows(model, batch, digests, progress)))
+        for batch in _windows(todo, rows):
+            pairs = list(baseline.score_pair(subject, batch, progress.advance))
+            events = _paired_events(recorder.state, arm, pairs, digests)
+            if events:
+                recorder.record(*events)
+    finally:
+        progress.finish()
+
+
+def score_role(
+    recorder: RunRecorder, role: str, model: ModelRunner, arm: str, rows: dict[int, np.ndarray], progress: Progress
+) -> None:
+    """Score every planned window of `arm` that `role` has not scored yet with `model` alone."""
+    digests = {w.window_id: w.digest for w in recorder.state.planned().plan.arm(arm)}
+    todo = [i for i in digests if i not in recorder.state.scored(role, arm)]
+    progress.start(f"scoring {arm} arm", len(todo))
+    try:
+        for batch in _windows(todo, rows):
+            scored = [_row(s, digests) for s in model.score(batch, progress.advance)]
+            recorder.record(ev.WindowsScored(role=role, arm=arm, rows=scored))
     finally:
         progress.finish()

@@ -98,11 +98,25 @@ def test_lockstep_pairs_each_window_with_both_models_scores_in_order(
     finished: list[int] = []
     pairs = list(runner.score_pair(other, windows, finished.append))
 
-    assert [(mine.window_id, theirs.window_id) for mine, theirs in pairs] == [(w.window_id,) * 2 for w in windows]
-    assert all(nll_close(a, b) for a, (b, _) in zip(runner.score(windows), pairs, strict=True))
-    assert all(nll_close(a, b) for a, (_, b) in zip(other.score(windows), pairs, strict=True))
-    assert all(mine.nll_sum != theirs.nll_sum for mine, theirs in pairs)
+    assert [p.window_id for p in pairs] == [w.window_id for w in windows]
+    mine, theirs = [p.baseline for p in pairs], [p.subject for p in pairs]
+    assert all(isinstance(s, WindowScore) for s in mine + theirs)
+    assert all(nll_close(a, b) for a, b in zip(runner.score(windows), mine, strict=True))  # type: ignore[arg-type]
+    assert all(nll_close(a, b) for a, b in zip(other.score(windows), theirs, strict=True))  # type: ignore[arg-type]
+    assert all(a.nll_sum != b.nll_sum for a, b in zip(mine, theirs, strict=True))  # type: ignore[union-attr]
     assert sum(finished) == len(windows)
+
+
+def test_lockstep_comparisons_name_their_window_and_cover_its_scored_positions(
+    adapter: ModelAdapterCase, runner: LoadedModel
+) -> None:
+    windows = windows_for(runner)
+    other = adapter.make(None)
+    other.scale_weights({other.variance_taps()[0]: 1.5})
+    for pair, window in zip(runner.score_pair(other, windows), windows, strict=True):
+        if pair.comparison is not None:
+            assert pair.comparison.window_id == window.window_id
+            assert pair.comparison.positions == len(window.tokens) - 1
 
 
 def test_lockstep_refuses_a_runner_of_another_adapter_with_e104(runner: LoadedModel) -> None:

@@ -18,8 +18,10 @@ from invarlock.domain.model import (
     EditDeltas,
     EditOutcome,
     ModelIdentity,
+    PairedScore,
     TensorCensus,
     TensorInfo,
+    WindowComparison,
     WindowScore,
 )
 from invarlock.domain.windows import TokenWindow
@@ -109,15 +111,21 @@ class FakeModel:
         return WindowScore(window_id=w.window_id, tokens_scored=len(w.tokens) - 1, nll_sum=nll)
 
     def score_pair(self, other, windows, progress=None):  # type: ignore[no-untyped-def]
-        """Lockstep: one window through both fakes before the next (`paired` records each window once)."""
+        """Lockstep: one window through both fakes before the next (`paired` records each window once, each
+        model's `scored` records it too). The comparison is a stand-in for the causal measures: KL and
+        disagreement grow with the two fakes' quality gap, zero when they are equal."""
         if not isinstance(other, FakeModel):
             raise UsageError("E104", f"lockstep scoring needs two fake models, got {type(other).__name__}", "use fakes")
         for w in windows:
             self.paired.append(w.window_id)
-            pair = self._score_one(w), other._score_one(w)
+            self.scored.append(w.window_id)
+            other.scored.append(w.window_id)
+            mine, theirs = self._score_one(w), other._score_one(w)
             if progress is not None:
                 progress(1)
-            yield pair
+            yield PairedScore(
+                window_id=w.window_id, baseline=mine, subject=theirs, comparison=_compare(w, mine, theirs)
+            )
 
     originals: dict[str, np.ndarray] = field(default_factory=dict)
     tapped: list[tuple[int, ...]] = field(default_factory=list)
@@ -278,6 +286,17 @@ class FakeWeightEdit:
                 bitwidth_map={},
             ),
         )
+
+
+def _compare(w: TokenWindow, mine: WindowScore, theirs: WindowScore) -> WindowComparison:
+    """Fake paired measures of one window: per-token KL proportional to the squared per-token NLL gap."""
+    positions = mine.tokens_scored
+    gap = abs(theirs.nll_sum - mine.nll_sum) / positions
+    kl = gap * gap / 2.0
+    agree = positions - min(positions, round(positions * min(1.0, gap)))
+    return WindowComparison(
+        window_id=w.window_id, positions=positions, kl_sum=kl * positions, kl_max=kl, top1_agree=agree
+    )
 
 
 def words(n: int, seed: int = 0) -> list[str]:
