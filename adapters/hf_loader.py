@@ -1,4 +1,9 @@
-"""ModelLoader port for Hugging Face checkpoints: local directories, `hf:ORG/NAME` ids and the demo model."""
+"""ModelLoader port for Hugging Face checkpoints: local directories, `hf:ORG/NAME` ids and the demo models.
+
+Adapters: `hf_causal` (decoder-only LMs), `hf_encoder` (BERT-family encoders: pooled embeddings) and
+`hf_mlm` (BERT-family masked LMs: masked-token NLL). `auto` picks hf_causal for a causal model type,
+hf_mlm for a checkpoint whose config names a `*ForMaskedLM` architecture, and hf_encoder otherwise.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +17,29 @@ from invarlock.domain.errors import UsageError
 from . import hf_demo
 from .hf_architecture import rules_for, supported_model_types
 from .hf_causal import HFCausalModel
+from .hf_encoder import HFEncoderModel
+from .hf_mlm import HFMaskedLMModel
 from .hf_tokenizer import HFTokenizer
 
-ADAPTERS = ("auto", "hf_causal")
+ADAPTERS = ("auto", "hf_causal", "hf_encoder", "hf_mlm")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float16", "bfloat16")
 CAUSAL_TYPES = tuple(t for t in supported_model_types() if rules_for(t).causal)
+ENCODER_TYPES = tuple(t for t in supported_model_types() if not rules_for(t).causal)
+HFModel = HFCausalModel | HFEncoderModel | HFMaskedLMModel
+_CLASSES = {"hf_causal": HFCausalModel, "hf_encoder": HFEncoderModel, "hf_mlm": HFMaskedLMModel}
+_AUTO_CLASSES = {"hf_causal": "AutoModelForCausalLM", "hf_encoder": "AutoModel", "hf_mlm": "AutoModelForMaskedLM"}
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
 def demo_model_dir() -> Path:
-    """Directory of the demo model (`demo:smollm2-135m`), converting the packaged GGUF on first use."""
+    """Directory of the demo causal LM (`demo:smollm2-135m`), converting the packaged GGUF on first use."""
     return hf_demo.demo_model_dir()
 
 
 class HFModelLoader:
-    """Loads causal LMs offline with transformers (network only with INVARLOCK_ALLOW_NETWORK=1)."""
+    """Loads causal LMs, encoders and masked LMs offline with transformers (network only with
+    INVARLOCK_ALLOW_NETWORK=1)."""
 
     def load(
         self,
@@ -37,20 +49,20 @@ class HFModelLoader:
         device: str = "auto",
         dtype: str = "float32",
         batch_size: int | None = None,
-    ) -> HFCausalModel:
-        """Load `ref` (a directory, `hf:ORG/NAME` or `demo:smollm2-135m`) for scoring and editing.
+    ) -> HFModel:
+        """Load `ref` (a directory, `hf:ORG/NAME`, `demo:smollm2-135m` or `demo:minilm-l6`) for scoring and editing.
 
         Raises:
             UsageError: E101 missing path, E102 not a model, E103 hf id not offline-available,
-                E104 unknown adapter/device/dtype, unsupported model type or unavailable device.
+                E104 unknown adapter/device/dtype, a model type the adapter cannot run, or unavailable device.
         """
         _check_choice("adapter", adapter, ADAPTERS)
         _check_choice("dtype", dtype, DTYPES)
         torch_device = resolve_device(device)
         path = resolve_reference(ref)
-        _require_causal(path)
-        module, tokenizer = _load_pretrained(path, dtype)
-        return HFCausalModel(module.to(torch_device), tokenizer, ref=ref, adapter="hf_causal", batch_size=batch_size)
+        kind = resolve_adapter(path, adapter)
+        module, tokenizer = _load_pretrained(path, dtype, kind)
+        return _CLASSES[kind](module.to(torch_device), tokenizer, ref=ref, batch_size=batch_size)
 
     def tokenizer(self, ref: str, *, adapter: str = "auto") -> HFTokenizer:
         """The tokenizer of `ref` alone (no weights read), as `load(ref).tokenizer()` gives it.
@@ -60,16 +72,17 @@ class HFModelLoader:
         """
         _check_choice("adapter", adapter, ADAPTERS)
         path = resolve_reference(ref)
-        _require_causal(path)
-        return HFTokenizer(_load_pretrained(path, None)[1])
+        return HFTokenizer(_load_pretrained(path, None, resolve_adapter(path, adapter))[1])
 
 
 def resolve_reference(ref: str) -> Path:
     """Model directory for a reference. Raises UsageError E101/E102/E103."""
     if ref == hf_demo.DEMO_REF:
         return demo_model_dir()
+    if ref == hf_demo.ENCODER_REF:
+        return hf_demo.encoder_dir()
     if ref.startswith("demo:"):
-        raise UsageError("E101", f"unknown demo model '{ref}'", f"use {hf_demo.DEMO_REF}")
+        raise UsageError("E101", f"unknown demo model '{ref}'", f"use {' or '.join(hf_demo.DEMO_REFS)}")
     path = _hub_snapshot(ref[3:]) if ref.startswith("hf:") else Path(ref).expanduser()
     if not path.exists():
         raise UsageError("E101", f"model path {path} does not exist", "pass an existing directory or hf:ORG/NAME")
@@ -120,34 +133,47 @@ def _hub_snapshot(repo_id: str) -> Path:
     return Path(folder)
 
 
-def _require_causal(path: Path) -> None:
-    model_type = _model_type(path)
-    hint = f"adapter hf_causal scores decoder-only models: {', '.join(CAUSAL_TYPES)}"
-    if model_type not in CAUSAL_TYPES:
-        raise UsageError("E104", f"{path}: model_type '{model_type}' is not a supported causal LM", hint)
+def resolve_adapter(path: Path, adapter: str) -> str:
+    """The adapter that runs the checkpoint at `path`: `adapter` itself when it fits the model type, or the
+    one `auto` picks. Raises UsageError E104 when the model type has no rules or does not fit `adapter`."""
+    config = _config(path)
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str):
+        raise UsageError("E102", f"{path}/config.json has no model_type", "repair the checkpoint's config.json")
+    causal = rules_for(model_type).causal
+    architectures = config.get("architectures") or []
+    masked = any(isinstance(a, str) and a.endswith("ForMaskedLM") for a in architectures)
+    chosen = adapter if adapter != "auto" else "hf_causal" if causal else "hf_mlm" if masked else "hf_encoder"
+    if causal != (chosen == "hf_causal"):
+        types = CAUSAL_TYPES if chosen == "hf_causal" else ENCODER_TYPES
+        raise UsageError(
+            "E104", f"{path}: adapter {chosen} cannot run model_type '{model_type}'", f"it runs {', '.join(types)}"
+        )
+    return chosen
 
 
-def _model_type(path: Path) -> str:
+def _config(path: Path) -> dict[str, Any]:
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise UsageError("E102", f"{path}/config.json is unreadable: {error}", "repair the checkpoint") from None
-    model_type = config.get("model_type") if isinstance(config, dict) else None
-    if not isinstance(model_type, str):
-        raise UsageError("E102", f"{path}/config.json has no model_type", "repair the checkpoint's config.json")
-    return model_type
+    if not isinstance(config, dict):
+        raise UsageError("E102", f"{path}/config.json is not a mapping", "repair the checkpoint's config.json")
+    return config
 
 
-def _load_pretrained(path: Path, dtype: str | None) -> tuple[Any, Any]:
+def _load_pretrained(path: Path, dtype: str | None, adapter: str) -> tuple[Any, Any]:
     """The module (None when `dtype` is None: the tokenizer alone) and the tokenizer of a checkpoint."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import transformers
+    from transformers import AutoTokenizer
 
     try:
         with hf_demo.quiet_transformers():
             module = None
             if dtype is not None:
-                module = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
+                auto = getattr(transformers, _AUTO_CLASSES[adapter])
+                module = auto.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as error:  # transformers raises OSError, ValueError, safetensors errors, ...
         first_line = (str(error).strip().splitlines() or [""])[0][:200]

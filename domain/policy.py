@@ -39,8 +39,22 @@ class GatePolicy(msgspec.Struct, frozen=True, kw_only=True):
     guard_overhead_limit: float
 
 
-class Policy(msgspec.Struct, frozen=True, kw_only=True):
-    """The entire resolved policy of a run. Its canonical JSON is what the policy digest covers."""
+class EmbeddingGates(msgspec.Struct, frozen=True, kw_only=True):
+    """Thresholds of `embedding_cosine` for one tier (docs/reference/statistics.md, embedding cosine).
+
+    `min_cosine`: the lower bound of the mean cosine's interval must reach it; `catastrophe_cosine`: a preview
+    mean cosine below it rolls the run back; `drift_max`: the largest |final − preview| mean cosine."""
+
+    min_cosine: float
+    catastrophe_cosine: float
+    drift_max: float
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The entire resolved policy of a run. Its canonical JSON is what the policy digest covers.
+
+    A metric kind's own section (e.g. `embedding`) is set only when that kind runs; unset, it is not written,
+    so the policies of the perplexity kinds (and their digests) do not change."""
 
     tier: str
     profile: str
@@ -51,6 +65,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     guards: GuardSettings
     guard_order: tuple[str, ...]
     overrides: dict[str, Any]
+    embedding: EmbeddingGates | None = None
 
     @property
     def required_guards(self) -> tuple[str, ...]:
@@ -80,6 +95,15 @@ _GATES: dict[str, GatePolicy] = {
     "balanced": _tier_gates(ratio_limit=1.10, min_final_tokens=50_000, min_windows_ci=180, replicates_ci=1200),
     "aggressive": _tier_gates(ratio_limit=1.20, min_final_tokens=50_000, min_windows_ci=140, replicates_ci=800),
 }
+
+# A mean cosine of pooled embeddings over paired texts (all-MiniLM-L6-v2 on Wikipedia: int8 RTN 0.9995, int4
+# RTN 0.89): balanced lets 1 % of the direction go, conservative 0.5 %, aggressive 2 %.
+_EMBEDDING: dict[str, EmbeddingGates] = {
+    tier: EmbeddingGates(min_cosine=limit, catastrophe_cosine=0.5, drift_max=0.02)
+    for tier, limit in (("conservative", 0.995), ("balanced", 0.99), ("aggressive", 0.98))
+}
+# Optional policy sections by name: a metric kind names the one its gates read (Metric.policy_section).
+SECTIONS = ("embedding",)
 
 DEV_REPLICATES = 500
 # Slack when a guard compares a computed ratio with a threshold: |0.98 − 1| is 0.020000000000000018 in float64,
@@ -209,14 +233,18 @@ def resolve_policy(
     overrides: Mapping[str, object] | None = None,
     guard_overrides: dict[str, dict[str, object]] | None = None,
     guard_order: list[str] | tuple[str, ...] | None = None,
+    section: str | None = None,
 ) -> Policy:
     """Resolve a tier and profile (plus optional numeric gate overrides, guard settings such as
     {"spectral": {"mode": "gate"}} and the guard chain order) into the full policy. Every override, a
-    guard order other than DEFAULT_GUARD_ORDER included, is listed in `Policy.overrides`."""
+    guard order other than DEFAULT_GUARD_ORDER included, is listed in `Policy.overrides`. `section` names
+    the optional section (one of SECTIONS) of the metric kind that runs, filled from the tier's table."""
     if tier not in TIERS:
         raise UsageError("E202", f"unknown tier '{tier}'", f"use one of: {', '.join(TIERS)}")
     if profile not in PROFILES:
         raise UsageError("E202", f"unknown profile '{profile}'", f"use one of: {', '.join(PROFILES)}")
+    if section is not None and section not in SECTIONS:
+        raise UsageError("E202", f"unknown policy section '{section}'", f"use one of: {', '.join(SECTIONS)}")
     overrides = dict(overrides or {})
     order = _order(guard_order)
     gates = _gate_overrides(_GATES[tier], overrides)
@@ -236,6 +264,7 @@ def resolve_policy(
             **({"guards": guard_overrides} if guard_overrides else {}),
             **({"guard_order": list(order)} if order != DEFAULT_GUARD_ORDER else {}),
         },
+        embedding=_EMBEDDING[tier] if section == "embedding" else None,
     )
 
 
@@ -246,7 +275,8 @@ def re_resolve(policy: Policy) -> Policy:
     guards = policy.overrides.get("guards")
     if guards is not None and not (isinstance(guards, dict) and all(isinstance(v, dict) for v in guards.values())):
         raise UsageError("E202", "recorded guard overrides are not a mapping of guard settings", "")
-    return resolve_policy(policy.tier, policy.profile, gate, guards, policy.overrides.get("guard_order"))
+    section = next((name for name in SECTIONS if getattr(policy, name) is not None), None)
+    return resolve_policy(policy.tier, policy.profile, gate, guards, policy.overrides.get("guard_order"), section)
 
 
 def policy_from_dict(data: object) -> Policy:

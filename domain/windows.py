@@ -35,10 +35,14 @@ class PlannedWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class TokenWindow(msgspec.Struct, frozen=True, kw_only=True):
-    """A window's token ids, handed to a ModelRunner. `tokens` are uint32 ids, length seq_len."""
+    """A window's token ids, handed to a ModelRunner. `tokens` are uint32 ids, length seq_len.
+
+    `mask_seed` is the run's dataset seed: a masked-LM runner masks the window with domain.masking keyed by
+    it and the window's digest (None: the caller gave none, and a masked-LM runner refuses the window)."""
 
     window_id: int
     tokens: tuple[int, ...]
+    mask_seed: int | None = None
 
 
 class WindowPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

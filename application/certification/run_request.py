@@ -8,6 +8,7 @@ import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
 
@@ -37,7 +38,10 @@ class CertifyOutcome:
 def policy_for(req: CertifyRequest) -> Policy:
     """The tier's policy with the config's guard overrides; UsageError E005 when the data cannot meet it."""
     guards = req.config.guards
-    policy = resolve_policy(req.tier, req.profile, guard_overrides=guards.overrides(), guard_order=guards.order)
+    section = metric_for(req.config.eval.metric.kind).policy_section
+    policy = resolve_policy(
+        req.tier, req.profile, guard_overrides=guards.overrides(), guard_order=guards.order, section=section
+    )
     ds = req.config.dataset
     if policy.enforce_floors and min(ds.preview_n, ds.final_n) < policy.min_windows:
         raise UsageError(

@@ -23,8 +23,19 @@ def scored_arms(ev_: c.Evidence) -> list[tuple[str, c.ArmEvidence]]:
     return [("preview", ev_.preview)] + ([("final", ev_.final)] if ev_.final is not None else [])
 
 
+def _columns(arm: c.ArmEvidence) -> list[list[object]]:
+    """The arm's per-window columns: ids, digests, tokens, and the NLL and comparison columns it has."""
+    nll = [arm.baseline_nll, arm.subject_nll] if arm.baseline_nll is not None or arm.subject_nll is not None else []
+    compared = [arm.comparisons] if arm.comparisons is not None else []
+    return [arm.window_ids, arm.window_digests, arm.tokens_scored, *nll, *compared]  # type: ignore[list-item]
+
+
 def _arm_problem(name: str, arm: c.ArmEvidence) -> str | None:
-    columns = (arm.window_ids, arm.window_digests, arm.tokens_scored, *arm.nll())
+    columns = _columns(arm)
+    if len(columns) == 3:
+        return f"evidence.{name}: neither NLL columns nor comparisons"
+    if any(col is None for col in columns):
+        return f"evidence.{name}: baseline_nll and subject_nll come together"
     if len({len(col) for col in columns}) != 1:
         return f"evidence.{name}: its columns have different lengths ({', '.join(str(len(x)) for x in columns)})"
     if len(arm.window_ids) < 2:
@@ -32,7 +43,7 @@ def _arm_problem(name: str, arm: c.ArmEvidence) -> str | None:
     if any(t <= 0 for t in arm.tokens_scored):
         return f"evidence.{name}: a window has no scored tokens"
     for column in ("baseline_nll", "subject_nll"):
-        if not _summable(getattr(arm, column)):
+        if getattr(arm, column) is not None and not _summable(getattr(arm, column)):
             return f"evidence.{name}.{column}: a value is not finite, or so large that its sums are not"
     return None
 
@@ -99,10 +110,15 @@ def status(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     except (InvarlockError, ArithmeticError) as exc:
         report.add("status", False, f"preview ratio cannot be recomputed: {exc}")
         return
-    rollback = metric.catastrophe(preview, policy) is not None
+    try:
+        why = metric.catastrophe(preview, policy)
+    except InvarlockError as exc:
+        report.add("status", False, f"the catastrophe rule cannot be applied: {exc}")
+        return
+    rollback = why is not None
     expected = "rollback" if rollback else "completed"
     ok = cert.status == expected and (cert.evidence.final is None) == rollback
-    detail = f"{expected}: preview ratio {preview.ratio:.4f} vs catastrophe ratio {policy.gates.catastrophe_ratio}"
+    detail = f"{expected}: {why or 'preview within the catastrophe limit'}"
     report.add("status", ok, detail if ok else f"status {cert.status} contradicts the evidence ({detail})")
 
 

@@ -1,8 +1,9 @@
 """Primary metrics, looked up by kind: the pipeline, build_certificate, gates and verify name none of them.
 
 A run selects its metric with `eval.metric.kind` in the config; the recorded config selects it again on
-replay, and a certificate's `primary_metric.kind` selects it in verify. `ppl_causal` (token-weighted
-perplexity ratio of a causal LM) is the first kind.
+replay, and a certificate's `primary_metric.kind` selects it in verify. Kinds: `ppl_causal` (token-weighted
+perplexity ratio of a causal LM), `ppl_mlm` (the same ratio over deterministically masked positions of a
+masked LM) and `embedding_cosine` (mean cosine of an encoder's pooled embeddings, baseline vs subject).
 
 How a new kind plugs in (e.g. `accuracy` with per-example 0/1, `embedding_cosine`, `ppl_masked`):
 
@@ -27,11 +28,23 @@ from collections.abc import Mapping
 
 from ..errors import IntegrityError, UsageError
 from .base import Assessment, Metric
+from .embedding_cosine import EMBEDDING_COSINE
 from .ppl_causal import PPL_CAUSAL
+from .ppl_mlm import PPL_MLM
 
-__all__ = ["DEFAULT_KIND", "METRICS", "PPL_CAUSAL", "V1_KINDS", "Assessment", "Metric", "metric_for", "recorded_metric"]
+__all__ = [
+    "DEFAULT_KIND",
+    "EMBEDDING_COSINE",
+    "METRICS",
+    "PPL_CAUSAL",
+    "V1_KINDS",
+    "Assessment",
+    "Metric",
+    "metric_for",
+    "recorded_metric",
+]
 
-METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL,)}
+METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL, PPL_MLM, EMBEDDING_COSINE)}
 DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
 

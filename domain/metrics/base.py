@@ -37,6 +37,11 @@ class Metric(Protocol):
     @property
     def gating_basis(self) -> str: ...
 
+    @property
+    def policy_section(self) -> str | None:
+        """The optional Policy section (policy.SECTIONS) this kind's gates read, or None (GatePolicy only)."""
+        ...
+
     def arm_statistic(self, arm: c.ArmEvidence) -> c.ArmMetric:
         """The paired statistic of one arm (baseline vs subject on the same windows), no interval.
 

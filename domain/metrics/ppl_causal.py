@@ -39,6 +39,7 @@ class PplCausal:
     unit = "perplexity"
     direction = "lower_is_better"
     gating_basis = "upper"
+    policy_section: str | None = None
 
     def arm_statistic(self, arm: c.ArmEvidence) -> c.ArmMetric:
         s = paired_summary(*_arrays(arm))

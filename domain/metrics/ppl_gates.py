@@ -15,7 +15,7 @@ def _primary(pm: c.PrimaryMetric, policy: Policy) -> tuple[bool, str]:
     return True, ""
 
 
-def _floors(pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
+def floors(pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
     """The window floor (every scored arm), the final-arm token floor and an exact (not approximate) interval:
     gated under ci/release, `not_applicable` under dev."""
     names = ("window_floor_met", "token_floor_met", "ci_not_approximate")
@@ -45,7 +45,7 @@ def flags(pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
     """The ratio's upper bound under the tier limit, the floors, and the preview/final drift, in verdict order."""
     return {
         "primary_metric_acceptable": _primary(pm, policy),
-        **_floors(pm, policy),
+        **floors(pm, policy),
         "preview_final_drift_acceptable": _drift(pm, policy),
     }
 

@@ -84,3 +84,46 @@ def make_tiny_gpt2_dir(
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def make_tiny_wordpiece_tokenizer(vocab_size: int = 200, sentences: Sequence[str] = SENTENCES) -> Any:
+    """A lower-casing WordPiece tokenizer trained on `sentences`, with BERT's special tokens."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(BERT_SPECIALS), show_progress=False)
+    backend.train_from_iterator(list(sentences), trainer)
+    names = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **dict(zip(names, BERT_SPECIALS, strict=True)))
+
+
+def make_tiny_bert_mlm_dir(path: Path, *, seed: int = 0, sentences: Sequence[str] = SENTENCES) -> Path:
+    """Write a tiny RANDOMLY INITIALISED BertForMaskedLM (2 layers, width 32, decoder tied to the word
+    embeddings) and its WordPiece tokenizer to `path`: masked-LM mechanics only, no quality meaning."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    tokenizer = make_tiny_wordpiece_tokenizer(sentences=sentences)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(config).eval()
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path

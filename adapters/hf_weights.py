@@ -1,0 +1,164 @@
+"""The WeightSource port over any transformers module: identity, matrices, census, writes, scaling, export.
+
+The architecture rules (adapters/hf_architecture.py) name each weight's family, block and output axis; the
+model adapters (causal LM, encoder, masked LM) add their ModelRunner half on top of `HFWeights`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from invarlock.domain.model import ModelIdentity, TensorCensus
+
+from . import hf_fingerprint
+from .hf_architecture import ArchitectureRules, rules_for
+from .hf_demo import quiet_transformers
+from .hf_tokenizer import HFTokenizer
+
+
+@dataclass(frozen=True)
+class HFMatrix:
+    """A 2-D weight as (out, in) float32 numpy, with its family, block index and LM-head flag."""
+
+    name: str
+    family: str
+    block: int | None
+    head: bool
+    array: np.ndarray
+
+
+class HFWeights:
+    """A transformers model in memory as a WeightSource.
+
+    Args:
+        module: The transformers model (already on its device, in eval mode).
+        tokenizer: The matching transformers fast tokenizer.
+        ref: The reference it was loaded from (recorded in the identity).
+        adapter: Adapter name recorded in the identity.
+        batch_size: Windows per forward pass; defaults to 8 on CPU and 32 on accelerators.
+    """
+
+    def __init__(self, module: Any, tokenizer: Any, *, ref: str, adapter: str, batch_size: int | None = None) -> None:
+        self.module = module
+        self.config_model_type: str = module.config.model_type
+        self.rules: ArchitectureRules = rules_for(self.config_model_type)
+        self.ref = ref
+        self.adapter = adapter
+        self._tokenizer = HFTokenizer(tokenizer)
+        self.batch_size = batch_size or (8 if self.device.type == "cpu" else 32)
+        self._originals: dict[str, torch.Tensor] = {}
+        self._by_name: dict[str, torch.nn.Parameter] | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's parameters."""
+        return next(self.module.parameters()).device
+
+    def tokenizer(self) -> HFTokenizer:
+        """The tokenizer the model was loaded with."""
+        return self._tokenizer
+
+    def identity(self) -> ModelIdentity:
+        """Digests of the weights as they are now, plus tokenizer, config, parameter count, dtype, device."""
+        return ModelIdentity(
+            ref=self.ref,
+            adapter=self.adapter,
+            architecture=type(self.module).__name__,
+            weights_sha256=hf_fingerprint.weights_sha256(self.module),
+            tokenizer_sha256=self._tokenizer.digest(),
+            config_sha256=hf_fingerprint.config_sha256(self.module.config),
+            param_count=sum(p.numel() for p in self.module.parameters()),
+            dtype=hf_fingerprint.dtype_name(next(self.module.parameters()).dtype),
+            device=str(self.device),
+        )
+
+    def matrices(self) -> Iterator[HFMatrix]:
+        """Every unique 2-D parameter as (out, in) float32 (a view of float32 CPU weights, else a copy); GPT-2
+        Conv1D weights are transposed."""
+        head = self._untied_head()
+        for name, param in self.module.named_parameters():
+            if param.ndim != 2:
+                continue
+            array = param.detach().to("cpu", torch.float32)
+            if self.rules.output_axis(name) == 1:
+                array = array.T
+            yield HFMatrix(
+                name=name,
+                family=self.rules.family(name),
+                block=self.rules.block_index(name),
+                head=param is head,
+                array=array.contiguous().numpy(),
+            )
+
+    def _untied_head(self) -> torch.Tensor | None:
+        head = self.module.get_output_embeddings()
+        if head is None or head.weight is self.module.get_input_embeddings().weight:
+            return None
+        weight: torch.Tensor = head.weight
+        return weight
+
+    def assign(self, name: str, array: np.ndarray) -> None:
+        """Copy the (out, in) float32/64 `array` into weight `name` (transposed back for Conv1D), in its dtype.
+
+        Raises:
+            ValueError: `name` is not a 2-D parameter, or `array` is not float32/64 of its (out, in) shape.
+        """
+        param = self._parameters().get(name)
+        if param is None or param.ndim != 2:
+            raise ValueError(f"cannot assign {name}: not a 2-D parameter of this model")
+        rows = param.T if self.rules.output_axis(name) == 1 else param
+        if array.dtype not in (np.float32, np.float64) or array.shape != tuple(rows.shape):
+            raise ValueError(
+                f"cannot assign {name}: need float32/64 {tuple(rows.shape)}, not {array.dtype} {array.shape}"
+            )
+        with torch.no_grad():
+            rows.copy_(torch.from_numpy(array))
+        for key in [key for key, original in self._originals.items() if self._parameters()[key] is param]:
+            del self._originals[key]
+
+    def _parameters(self) -> dict[str, torch.nn.Parameter]:
+        """Every parameter by each of its names (tied aliases included); the module's parameters never change
+        identity (edits write in place), so the map is built once."""
+        if self._by_name is None:
+            self._by_name = dict(self.module.named_parameters(remove_duplicate=False))
+        return self._by_name
+
+    def census(self) -> TensorCensus:
+        """Every state_dict tensor (tied duplicates included), tied groups, config and tokenizer digests."""
+        return TensorCensus(
+            tensors=hf_fingerprint.tensor_infos(self.module),
+            tied_groups=hf_fingerprint.tied_groups(self.module),
+            config_sha256=hf_fingerprint.config_sha256(self.module.config),
+            tokenizer_sha256=self._tokenizer.digest(),
+        )
+
+    def variance_taps(self) -> list[str]:
+        """Weight names of the FFN output modules (GPT-2 `mlp.c_proj`, LLaMA `mlp.down_proj`, BERT `output.dense`)."""
+        return [n for n, p in self.module.named_parameters() if p.ndim == 2 and self.rules.is_variance_tap(n)]
+
+    def scale_weights(self, factors: Mapping[str, float]) -> None:
+        """Weight = original x factor for each named weight; previously scaled weights not named are restored."""
+        params = dict(self.module.named_parameters())
+        unknown = sorted(set(factors) - params.keys())
+        if unknown:
+            raise ValueError(f"cannot scale unknown weights: {', '.join(unknown)}")
+        with torch.no_grad():
+            for name in sorted(set(self._originals) | set(factors)):
+                original = self._originals.setdefault(name, params[name].detach().clone())
+                params[name].copy_(original)
+                if name in factors:
+                    params[name].mul_(factors[name])
+
+    def export(self, directory: str | Path) -> Path:
+        """Save a plain safetensors checkpoint and the tokenizer that `HFModelLoader` loads back."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        with quiet_transformers():
+            self.module.save_pretrained(out, safe_serialization=True)
+            self._tokenizer.inner.save_pretrained(out)
+        return out
