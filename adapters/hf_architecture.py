@@ -99,13 +99,17 @@ _LLAMA = ArchitectureRules(
     variance_tap=re.compile(r"\.mlp\.down_proj$"),
 )
 
+# BERT family, named as AutoModel loads it (`encoder.layer.N...`) or under a task head (`bert.encoder.layer.N...`,
+# RoBERTa `roberta.`): the MLM head's decoder (`cls.predictions.decoder`, RoBERTa `lm_head.decoder`) projects to
+# the vocabulary like an LM head; the pooler and the MLM head's transform sit outside the blocks.
 _BERT = ArchitectureRules(
     name="bert",
     causal=False,
     families=_rules(
         ("attn", r"\.attention\.(self\.(query|key|value)|output\.dense)$"),
         ("ffn", r"\.layer\.\d+\.(intermediate\.dense|output\.dense)$"),
-        ("embed", r"(^|\.)embeddings\.|(^|\.)predictions\.decoder$"),
+        ("embed", r"(^|\.)embeddings\.(word|position|token_type)_embeddings$|(^|\.)(predictions|lm_head)\.decoder$"),
+        ("other", r"(^|\.)pooler\.dense$|(^|\.)(predictions\.transform|lm_head)\.dense$"),
     ),
     block=re.compile(r"(?:^|\.)layer\.(\d+)\."),
     variance_tap=re.compile(r"\.layer\.\d+\.output\.dense$"),

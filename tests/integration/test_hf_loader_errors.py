@@ -80,7 +80,11 @@ def test_unavailable_device_is_e104(tmp_path: Path) -> None:
     assert load_error(str(tmp_path), device="cuda").code == "E104"
 
 
-@pytest.mark.parametrize("model_type", ["bert", "t5"])
-def test_non_causal_or_unknown_model_type_is_e104(tmp_path: Path, model_type: str) -> None:
-    error = load_error(str(fake_checkpoint(tmp_path / "m", model_type)))
+@pytest.mark.parametrize(
+    ("model_type", "adapter"), [("bert", "hf_causal"), ("t5", "auto"), ("gpt2", "hf_encoder"), ("llama", "hf_mlm")]
+)
+def test_an_unknown_model_type_or_one_the_adapter_cannot_run_is_e104(
+    tmp_path: Path, model_type: str, adapter: str
+) -> None:
+    error = load_error(str(fake_checkpoint(tmp_path / "m", model_type)), adapter=adapter)
     assert error.code == "E104" and model_type in error.message
