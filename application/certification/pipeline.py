@@ -77,7 +77,7 @@ def assess_preview(ctx: RunContext) -> None:
         preview = _assessment(ctx.recorder.state, ctx.policy)
         ctx.recorder.record(preview)
     if preview.catastrophe and ctx.recorder.state.rollback is None:
-        reason = f"preview ratio {preview.ratio:.4f} > {ctx.policy.gates.catastrophe_ratio}"
+        reason = f"preview {preview.statistic} {preview.value:.4f} beyond the catastrophe limit {preview.limit}"
         ctx.recorder.record(ev.RollbackPerformed(reason=reason))
 
 
@@ -87,10 +87,9 @@ def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed:
         raise IntegrityError("E604", f"run {state.started.run_id}: the preview arm was not scored", "report this bug")
     metric = recorded_metric(state.started.config)
     preview = metric.arm_statistic(evidence)
+    statistic, limit = metric.catastrophe_rule(policy)
     catastrophe = metric.catastrophe(preview, policy) is not None
-    return ev.PreviewAssessed(
-        ratio=preview.value("ratio"), catastrophe_ratio=policy.gates.catastrophe_ratio, catastrophe=catastrophe
-    )
+    return ev.PreviewAssessed(statistic=statistic, value=preview.value(statistic), limit=limit, catastrophe=catastrophe)
 
 
 def score_final(ctx: RunContext) -> None:

@@ -102,6 +102,9 @@ class EmbeddingCosine:
     def flags(self, pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
         return embedding_gates.flags(pm, policy)
 
+    def catastrophe_rule(self, policy: Policy) -> tuple[str, float]:
+        return "mean_cosine", embedding_gates.section(policy).catastrophe_cosine
+
     def catastrophe(self, preview: c.ArmMetric, policy: Policy) -> str | None:
         """A preview mean cosine under the catastrophe cosine: the run rolls back without the final arm."""
         limit, mean = embedding_gates.section(policy).catastrophe_cosine, preview.value("mean_cosine")
