@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,7 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
         "ratio": pm.ratio_vs_baseline,
         "display_ci": pm.display_ci,
         "preview_ratio": pm.preview.ratio,
+        "preview_mean_cosine": pm.preview.mean_cosine,
         "failed": [f.flag for f in cert.verdict.failed],
         "guards": {name: section.verdict for name, section in cert.guards.items()},
         "certificate": str(path),
@@ -131,8 +133,17 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
             f"Verdict: {cert.verdict.status}  ratio {pm.ratio_vs_baseline:.4f}  "
             f"CI [{lo:.4f}, {hi:.4f}]  ({cert.policy.resolved['tier']} limit {limit})"
         )
+    elif pm.display_ci is not None and pm.final is not None and pm.final.mean_cosine is not None:
+        lo, hi = pm.display_ci
+        limit = cert.policy.resolved.get("embedding", {}).get("min_cosine")
+        click.echo(
+            f"Verdict: {cert.verdict.status}  mean cosine {pm.final.mean_cosine:.6f}  "
+            f"CI [{lo:.6f}, {hi:.6f}]  ({cert.policy.resolved['tier']} lower limit {limit})"
+        )
     else:
-        click.echo(f"Verdict: {cert.verdict.status}  ROLLBACK: preview ratio {pm.preview.ratio:.4f}")
+        stated = (("ratio", pm.preview.ratio), ("mean cosine", pm.preview.mean_cosine))
+        statistic, value = next(((k, v) for k, v in stated if v is not None), ("statistic", math.nan))
+        click.echo(f"Verdict: {cert.verdict.status}  ROLLBACK: preview {statistic} {value:.4f}")
     for failed in cert.verdict.failed:
         click.echo(f"  failed {failed.flag}: {failed.reason}")
     for line in _monitored(cert):

@@ -102,7 +102,7 @@ class WindowsCompared(EventStruct, tag="windows_compared.v1", frozen=True):
 
 class PreviewAssessed(EventStruct, tag="preview_assessed.v2", frozen=True):
     """The preview arm against the metric's catastrophe rule: `statistic` names the preview ArmMetric field
-    the rule reads (`ratio` for the perplexity kinds, `mean_cosine` for embedding_cosine), `value` is it and
+    the rule reads (`ratio` for the perplexity kinds, `mean_cosine` for the embedding cosine), `value` is it and
     `limit` its threshold under the run's policy; `catastrophe` whether the run rolls back."""
 
     statistic: str

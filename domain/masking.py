@@ -1,4 +1,4 @@
-"""Deterministic masked-LM masking (`ppl_mlm`): which positions of a window are masked, and with what.
+"""Deterministic masked-LM masking (masked-LM perplexity): which positions of a window are masked, and with what.
 
 No mask file: the mask is a function of (dataset seed, window digest, window length) alone, so both models
 see the same masked inputs and verify knows every window's masked count from its digest and `seq_len`.

@@ -40,7 +40,7 @@ class GatePolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EmbeddingGates(msgspec.Struct, frozen=True, kw_only=True):
-    """Thresholds of `embedding_cosine` for one tier (docs/reference/statistics.md, embedding cosine).
+    """Thresholds of the embedding cosine metric for one tier (docs/reference/statistics.md, embedding cosine).
 
     `min_cosine`: the lower bound of the mean cosine's interval must reach it; `catastrophe_cosine`: a preview
     mean cosine below it rolls the run back; `drift_max`: the largest |final − preview| mean cosine."""
