@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -43,6 +43,12 @@ class TokenWindow(msgspec.Struct, frozen=True, kw_only=True):
     window_id: int
     tokens: tuple[int, ...]
     mask_seed: int | None = None
+
+
+def token_windows(ids: Sequence[int], rows: Mapping[int, np.ndarray], *, seed: int) -> list[TokenWindow]:
+    """The TokenWindows of planned windows `ids` (in that order) from their token rows, each carrying the
+    run's dataset `seed` as its `mask_seed`."""
+    return [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i]), mask_seed=seed) for i in ids]
 
 
 class WindowPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -16,7 +16,7 @@ from invarlock.domain.guards.spectral_records import SpectralMatrix
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.reexecution import choose_sample, compare_tree
-from invarlock.domain.windows import TokenWindow
+from invarlock.domain.windows import token_windows
 
 from ..certification.guard_chain import measure_matrix
 from .reexecute_inputs import AuditContext, Finding, Tally
@@ -107,7 +107,7 @@ def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Ta
     chosen = choose_sample(range(len(taps)), audit.sample, audit.seed, "guard:variance")
     weights = [taps[i].weight for i in chosen]
     ids = measurements.calibration.window_ids
-    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in ids]
+    windows = token_windows(ids, audit.rows, seed=audit.cert.bootstrap.seed)
     base, _ = audit.models["baseline"].activation_stats(windows, weights)
     subj, _ = audit.models["subject"].activation_stats(windows, weights)
     for i, weight in zip(chosen, weights, strict=True):

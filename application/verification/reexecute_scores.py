@@ -7,7 +7,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.model import WindowScore
 from invarlock.domain.reexecution import agrees, choose_sample, relative_difference
-from invarlock.domain.windows import TokenWindow
+from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner
 
 from .reexecute_inputs import AuditContext, Finding, Tally
@@ -45,7 +45,7 @@ def _bare(
 ) -> Finding:
     """The guard-overhead gate's bare scores: the final arm's sample again, with every repair undone."""
     chosen = choose_sample(final.window_ids, audit.sample, audit.seed, "arm:final")
-    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in chosen]
+    windows = token_windows(chosen, audit.rows, seed=audit.cert.bootstrap.seed)
     subject = audit.models["subject"]
     subject.scale_weights({})
     try:
@@ -80,7 +80,7 @@ def _finding(arm: str, counts: tuple[int, int], largest: float, mismatches: list
 
 def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], tally: Tally) -> float:
     """Re-score `chosen` with both models, record each window; the arm's largest relative difference."""
-    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in audit.rows[i])) for i in chosen]
+    windows = token_windows(chosen, audit.rows, seed=audit.cert.bootstrap.seed)
     base, subj = _scores(audit.models["baseline"], windows), _scores(audit.models["subject"], windows)
     at = {wid: k for k, wid in enumerate(arm.window_ids)}
     largest = 0.0
