@@ -12,7 +12,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.run import RunState
-from invarlock.domain.windows import TokenWindow
+from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner
 from invarlock.ports.ui import Progress
 
@@ -40,11 +40,10 @@ def _compared(comparison: WindowComparison, digests: dict[int, str]) -> ev.Compa
     return ev.ComparedRow(digest=digests[comparison.window_id], comparison=comparison)
 
 
-def _windows(ids: list[int], rows: dict[int, np.ndarray]) -> Iterable[list[TokenWindow]]:
+def _windows(state: RunState, ids: list[int], rows: dict[int, np.ndarray]) -> Iterable[list[TokenWindow]]:
+    seed = state.started.seeds["dataset"]
     for start in range(0, len(ids), EVENT_BATCH):
-        yield [
-            TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids[start : start + EVENT_BATCH]
-        ]
+        yield token_windows(ids[start : start + EVENT_BATCH], rows, seed=seed)
 
 
 def _missing(state: RunState, arm: str, planned: Iterable[int]) -> list[int]:
@@ -92,7 +91,7 @@ def score_arm(
     todo = _missing(recorder.state, arm, digests)
     progress.start(f"scoring {arm} arm", len(todo))
     try:
-        for batch in _windows(todo, rows):
+        for batch in _windows(recorder.state, todo, rows):
             pairs = list(baseline.score_pair(subject, batch, progress.advance))
             events = _paired_events(recorder.state, arm, pairs, digests)
             if events:
@@ -109,7 +108,7 @@ def score_role(
     todo = [i for i in digests if i not in recorder.state.scored(role, arm)]
     progress.start(f"scoring {arm} arm", len(todo))
     try:
-        for batch in _windows(todo, rows):
+        for batch in _windows(recorder.state, todo, rows):
             scored = [_row(s, digests) for s in model.score(batch, progress.advance)]
             recorder.record(ev.WindowsScored(role=role, arm=arm, rows=scored))
     finally:

@@ -37,6 +37,7 @@ __all__ = [
     "EMBEDDING_COSINE",
     "METRICS",
     "PPL_CAUSAL",
+    "PPL_MLM",
     "V1_KINDS",
     "Assessment",
     "Metric",

@@ -1,15 +1,19 @@
 """The ModelRunner contract, run against every model adapter (the real HF causal LM and the recorded fake).
 
-What every runner promises: one score per window, in the order given, with `len(tokens) - 1` tokens scored
-and a finite float NLL sum; scores deterministic and independent of the batch size (up to float32
-round-off); a non-finite weight aborts scoring with E402; the lockstep hook `score_pair` pairs each window's
-score under both models, in order; activation taps score like `score`. To run a new adapter (ONNX next)
-through this suite, add one `pytest.param` to `MODEL_ADAPTERS` in tests/contracts/conftest.py.
+What every runner promises: one score per window, in the order given, with the adapter's count of scored
+tokens (`len(tokens) - 1` for a causal LM, the masked count for a masked LM) and a finite float NLL sum;
+scores deterministic and independent of the batch size (up to float32 round-off); a non-finite weight aborts
+scoring with E402; the lockstep hook `score_pair` pairs each window's score under both models, in order;
+activation taps score like `score`. A runner with no token likelihood (an encoder: the case's
+`scored_tokens` is None) refuses `score` and the taps with E104, and its lockstep pairs carry only paired
+measures. To run a new adapter (ONNX next) through this suite, add one `pytest.param` to `MODEL_ADAPTERS` in
+tests/contracts/conftest.py.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -40,7 +44,10 @@ def windows_for(runner: ModelRunner) -> list[TokenWindow]:
     """Five windows cut from the runner's own tokenization of TEXT, handed over out of id order."""
     ids = runner.tokenizer().encode(TEXT)
     assert len(ids) >= SEQ_LEN * COUNT
-    made = [TokenWindow(window_id=10 + k, tokens=tuple(ids[k * SEQ_LEN : (k + 1) * SEQ_LEN])) for k in range(COUNT)]
+    made = [
+        TokenWindow(window_id=10 + k, tokens=tuple(ids[k * SEQ_LEN : (k + 1) * SEQ_LEN]), mask_seed=42)
+        for k in range(COUNT)
+    ]
     return [made[k] for k in (3, 0, 4, 1, 2)]
 
 
@@ -58,29 +65,43 @@ def runner(adapter: ModelAdapterCase) -> LoadedModel:
     return adapter.make(None)
 
 
-def test_scores_each_window_once_in_the_order_given_with_len_minus_one_tokens(runner: LoadedModel) -> None:
+@pytest.fixture
+def scored(adapter: ModelAdapterCase) -> Callable[[int], int]:
+    """How many tokens the adapter scores in a window; the NLL promises do not apply to an encoder."""
+    if adapter.scored_tokens is None:
+        pytest.skip("not applicable: the adapter has no token likelihood (its refusal is tested below)")
+    return adapter.scored_tokens
+
+
+def test_scores_each_window_once_in_the_order_given_with_its_scored_tokens(
+    runner: LoadedModel, scored: Callable[[int], int]
+) -> None:
     windows = windows_for(runner)
     finished: list[int] = []
     scores = list(runner.score(windows, finished.append))
 
     assert [s.window_id for s in scores] == [w.window_id for w in windows]
-    assert [s.tokens_scored for s in scores] == [len(w.tokens) - 1 for w in windows]
+    assert [s.tokens_scored for s in scores] == [scored(len(w.tokens)) for w in windows]
     assert all(type(s.nll_sum) is float and math.isfinite(s.nll_sum) and s.nll_sum > 0 for s in scores)
     assert sum(finished) == len(windows)
 
 
-def test_scoring_twice_gives_the_same_bits(runner: LoadedModel) -> None:
+def test_scoring_twice_gives_the_same_bits(runner: LoadedModel, scored: Callable[[int], int]) -> None:
     windows = windows_for(runner)
     assert list(runner.score(windows)) == list(runner.score(windows))
 
 
-def test_scores_do_not_depend_on_the_batch_size(adapter: ModelAdapterCase, runner: LoadedModel) -> None:
+def test_scores_do_not_depend_on_the_batch_size(
+    adapter: ModelAdapterCase, runner: LoadedModel, scored: Callable[[int], int]
+) -> None:
     windows = windows_for(runner)
     one, three = adapter.make(1).score(windows), adapter.make(3).score(windows)
     assert all(nll_close(a, b) for a, b in zip(one, three, strict=True))
 
 
-def test_a_non_finite_weight_aborts_scoring_with_e402(adapter: ModelAdapterCase, runner: LoadedModel) -> None:
+def test_a_non_finite_weight_aborts_scoring_with_e402(
+    adapter: ModelAdapterCase, runner: LoadedModel, scored: Callable[[int], int]
+) -> None:
     broken = adapter.make(None)
     target = next(m for m in broken.matrices() if m.block is not None)
     broken.assign(target.name, np.full(target.array.shape, np.nan, np.float32))
@@ -90,7 +111,7 @@ def test_a_non_finite_weight_aborts_scoring_with_e402(adapter: ModelAdapterCase,
 
 
 def test_lockstep_pairs_each_window_with_both_models_scores_in_order(
-    adapter: ModelAdapterCase, runner: LoadedModel
+    adapter: ModelAdapterCase, runner: LoadedModel, scored: Callable[[int], int]
 ) -> None:
     windows = windows_for(runner)
     other = adapter.make(None)
@@ -113,10 +134,11 @@ def test_lockstep_comparisons_name_their_window_and_cover_its_scored_positions(
     windows = windows_for(runner)
     other = adapter.make(None)
     other.scale_weights({other.variance_taps()[0]: 1.5})
+    positions = adapter.scored_tokens or (lambda n: n)  # an encoder's measures cover every token of the window
     for pair, window in zip(runner.score_pair(other, windows), windows, strict=True):
         if pair.comparison is not None:
             assert pair.comparison.window_id == window.window_id
-            assert pair.comparison.positions == len(window.tokens) - 1
+            assert pair.comparison.positions == positions(len(window.tokens))
 
 
 def test_lockstep_refuses_a_runner_of_another_adapter_with_e104(runner: LoadedModel) -> None:
@@ -128,7 +150,9 @@ def test_lockstep_refuses_a_runner_of_another_adapter_with_e104(runner: LoadedMo
     assert caught.value.code == "E104"
 
 
-def test_activation_taps_score_like_score_and_sum_every_tapped_output(runner: LoadedModel) -> None:
+def test_activation_taps_score_like_score_and_sum_every_tapped_output(
+    runner: LoadedModel, scored: Callable[[int], int]
+) -> None:
     windows, taps = windows_for(runner), runner.variance_taps()[:2]
     stats, scores = runner.activation_stats(windows, taps)
 
@@ -137,3 +161,20 @@ def test_activation_taps_score_like_score_and_sum_every_tapped_output(runner: Lo
     for s in stats.values():
         assert s.count > 0 and math.isfinite(s.sum) and math.isfinite(s.sum_sq)
         assert s.sum_sq * s.count >= s.sum**2 * (1 - 1e-9)  # Cauchy-Schwarz: a variance is never negative
+
+
+def test_a_runner_without_token_likelihood_refuses_scores_and_taps_and_pairs_only_measures(
+    adapter: ModelAdapterCase, runner: LoadedModel
+) -> None:
+    if adapter.scored_tokens is not None:
+        pytest.skip("not applicable: the adapter scores token NLL")
+    windows = windows_for(runner)
+    for call in (lambda: list(runner.score(windows)), lambda: runner.activation_stats(windows, runner.variance_taps())):
+        with pytest.raises(UsageError) as caught:
+            call()
+        assert caught.value.code == "E104"
+    other = adapter.make(None)
+    other.scale_weights({other.variance_taps()[0]: 1.5})
+    pairs = list(runner.score_pair(other, windows))
+    assert [p.window_id for p in pairs] == [w.window_id for w in windows]
+    assert all(p.baseline is None and p.subject is None and p.comparison is not None for p in pairs)

@@ -149,9 +149,7 @@ def test_ppl_mlm_on_a_tiny_random_bert_certifies_verifies_and_replays(mlm_run: C
     assert math.isclose(pm["final"]["ratio"], math.exp(pm["final"]["delta_mean"]), rel_tol=1e-12)
     assert _verify(mlm_run).code == mlm_run.result.code
     replayed = mlm_run.root / "replayed.json"
-    assert (
-        invarlock("replay", mlm_run.run_id, "--events", mlm_run.events, "-o", replayed, cwd=mlm_run.root).code == 0
-    )
+    assert invarlock("replay", mlm_run.run_id, "--events", mlm_run.events, "-o", replayed, cwd=mlm_run.root).code == 0
     assert replayed.read_bytes() == mlm_run.cert.read_bytes()
 
 
