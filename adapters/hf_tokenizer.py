@@ -16,7 +16,9 @@ class HFTokenizer:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self._digest: str | None = None  # the tokenizer never changes after loading; hashing costs ~0.3 s
+        # Hashed once, as loaded: encoding rewrites the backend's truncation/padding state (a BERT tokenizer.json
+        # that sets truncation loses it on the first call), which must not change the digest.
+        self._digest = hashlib.sha256(self.canonical_bytes()).hexdigest()
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`, without BOS/EOS or any other special token."""
@@ -31,8 +33,6 @@ class HFTokenizer:
 
     def digest(self) -> str:
         """sha256 (hex) over the backend tokenizer's JSON (vocab, merges, normalizers...) and special tokens."""
-        if self._digest is None:
-            self._digest = hashlib.sha256(self.canonical_bytes()).hexdigest()
         return self._digest
 
     def canonical_bytes(self) -> bytes:
