@@ -125,7 +125,7 @@ def test_the_independent_script_recomputes_the_mean_cosine_and_interval(encoder_
     script = Path(__file__).resolve().parents[2] / "docs" / "reference" / "recompute_embedding.py"
     done = subprocess.run([sys.executable, script, encoder_runs[8].cert], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "DIFF" not in done.stdout and "ok  ci" in done.stdout
+    assert "DIFF" not in done.stdout and "ok    ci: " in done.stdout
 
 
 def _nudge_cosine(data: dict[str, Any]) -> None:
