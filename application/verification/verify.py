@@ -87,15 +87,19 @@ def _fields(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
 
 
 def _gates(cert: c.Certificate, policy: Policy, report: VerifyReport) -> str:
-    flags, verdict = gates.evaluate(
-        cert.primary_metric,
-        cert.pairing,
-        cert.guards,
-        cert.baseline,
-        cert.subject,
-        policy,
-        overhead=cert.guard_overhead,
-    )
+    try:
+        flags, verdict = gates.evaluate(
+            cert.primary_metric,
+            cert.pairing,
+            cert.guards,
+            cert.baseline,
+            cert.subject,
+            policy,
+            overhead=cert.guard_overhead,
+        )
+    except InvarlockError as exc:  # e.g. the policy lacks the section the metric's gates read
+        report.add("validation", False, f"the gates cannot be evaluated under the policy: {exc.message}")
+        return "FAIL"
     compare(report, "validation", cert.validation, flags)
     compare(report, "verdict", cert.verdict, verdict)
     return verdict.status
@@ -109,9 +113,6 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
     failed: list[str] = []
     try:
         pm = metric.assess(ev_, seed=cert.bootstrap.seed, plan_digest=plan, policy=recipient).primary
-    except (InvarlockError, ArithmeticError) as exc:
-        failed.append(f"recompute: {exc}")
-    else:
         overhead = cert.guard_overhead
         if overhead is not None:
             overhead = msgspec.structs.replace(overhead, limit=recipient.gates.guard_overhead_limit)
@@ -124,6 +125,9 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
             recipient,
             overhead=overhead,
         )
+    except (InvarlockError, ArithmeticError) as exc:
+        failed.append(f"recompute: {exc}")
+    else:
         failed += [f"{f.flag} ({f.reason})" for f in verdict.failed]
     status = "FAIL" if failed else "PASS"
     detail = f"{recipient.tier}/{recipient.profile} verdict {status}" + (f": {'; '.join(failed)}" if failed else "")

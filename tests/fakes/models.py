@@ -205,7 +205,7 @@ class FakeLoader:
         self.loaded.append(ref)
         self.batch_sizes.append(batch_size)
         original = self.models[ref]
-        model = FakeModel(
+        model = type(original)(
             ref=ref,
             quality=original.quality,
             tokenizer_flavour=original.tokenizer_flavour,
