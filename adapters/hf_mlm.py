@@ -8,7 +8,7 @@ their negative log likelihoods in nats (float64), the masked-LM perplexity's evi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .hf_nll import batches, window_nll
+from .hf_taps import tapped
 from .hf_weights import HFWeights
 
 
@@ -107,22 +108,4 @@ class HFMaskedLMModel(HFWeights):
         self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
     ) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
         """Score `windows` (as `score`) while a forward hook sums each tapped module's outputs in float64."""
-        modules = dict(self.module.named_modules())
-        sums = {w: [0.0, 0.0, 0.0] for w in weights}
-        handles = [modules[w.removesuffix(".weight")].register_forward_hook(_accumulator(sums[w])) for w in weights]
-        try:
-            scores = list(self.score(windows, progress))
-        finally:
-            for handle in handles:
-                handle.remove()
-        return {w: ActivationStats(count=int(c), sum=s, sum_sq=q) for w, (c, s, q) in sums.items()}, scores
-
-
-def _accumulator(acc: list[float]) -> Callable[..., None]:
-    def hook(_module: Any, _inputs: Any, output: torch.Tensor) -> None:
-        values = output.detach().double()
-        acc[0] += values.numel()
-        acc[1] += float(values.sum())
-        acc[2] += float((values * values).sum())
-
-    return hook
+        return tapped(self.module, weights, lambda: list(self.score(windows, progress)))
