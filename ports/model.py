@@ -57,9 +57,12 @@ class ModelRunner(Protocol):
         Causal LMs: every position after the first is predicted from the tokens before it inside the same
         window, so `tokens_scored = len(tokens) - 1`; `nll_sum` is the sum of token negative log
         likelihoods in nats, accumulated in float64. No BOS is prepended: the window's ids are fed as they
-        are. `progress(k)` is called after each batch with the number of windows just finished. Batching is
-        the adapter's business: scores do not depend on the batch size beyond float32 round-off.
-        Raises AbortError E402 if any logit or loss is non-finite.
+        are. Masked LMs: the window is masked by domain.masking (keyed by its `mask_seed` and digest) and
+        `tokens_scored` is the masked count, `nll_sum` the NLL of the original ids there. `progress(k)` is
+        called after each batch with the number of windows just finished. Batching is the adapter's business:
+        scores do not depend on the batch size beyond float32 round-off.
+        Raises AbortError E402 if any logit or loss is non-finite; UsageError E104 from a runner with no token
+        likelihood (an encoder: its lockstep pairs carry paired measures only).
         """
         ...
 

