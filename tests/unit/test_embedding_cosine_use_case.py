@@ -130,3 +130,15 @@ def test_an_encoder_whose_ffn_outputs_the_variance_guard_taps_stops_with_one_e10
     with pytest.raises(UsageError) as err:
         _certify(services, "enc_int8ish", guards, calibration_n=8)
     assert err.value.code == "E104" and "variance" in err.value.message
+
+
+def test_the_re_execution_audit_refuses_cosine_evidence_in_one_e104_rather_than_passing_it(services, encoders):
+    from invarlock.application.verification.reexecute import ReexecutionRequest, reexecute_certificate
+
+    from tests.unit.test_reexecution_audit import _deps
+
+    cert = _certify(services, "enc_int8ish")
+    request = ReexecutionRequest(baseline="enc", subject="enc_int8ish", sample=None, sample_seed=11)
+    with pytest.raises(UsageError) as err:
+        reexecute_certificate(cert, request, _deps(services))
+    assert err.value.code == "E104" and "paired measures only" in err.value.message
