@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from invarlock.domain import events as ev
 from invarlock.domain.build import arm_evidence
-from invarlock.domain.errors import AbortError, IntegrityError
+from invarlock.domain.errors import AbortError, IntegrityError, UsageError
 from invarlock.domain.metrics import recorded_metric
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
@@ -86,7 +86,14 @@ def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed:
     if evidence is None:
         raise IntegrityError("E604", f"run {state.started.run_id}: the preview arm was not scored", "report this bug")
     metric = recorded_metric(state.started.config)
-    preview = metric.arm_statistic(evidence)
+    try:
+        preview = metric.arm_statistic(evidence)
+    except UsageError as exc:  # the runner scored something else than the kind's evidence (e.g. cosines only)
+        raise UsageError(
+            "E104",
+            f"eval.metric.kind {metric.kind} cannot be computed from what the models' adapter scored: {exc.message}",
+            "choose the kind the adapter scores (docs/user-guide.md, Models) or another --adapter",
+        ) from exc
     statistic, limit = metric.catastrophe_rule(policy)
     catastrophe = metric.catastrophe(preview, policy) is not None
     return ev.PreviewAssessed(statistic=statistic, value=preview.value(statistic), limit=limit, catastrophe=catastrophe)

@@ -8,7 +8,7 @@ import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
-from invarlock.domain.metrics import metric_for
+from invarlock.domain.metrics import Metric, metric_for
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
 
@@ -38,10 +38,15 @@ class CertifyOutcome:
 def policy_for(req: CertifyRequest) -> Policy:
     """The tier's policy with the config's guard overrides; UsageError E005 when the data cannot meet it."""
     guards = req.config.guards
-    section = metric_for(req.config.eval.metric.kind).policy_section
+    metric = metric_for(req.config.eval.metric.kind)
     policy = resolve_policy(
-        req.tier, req.profile, guard_overrides=guards.overrides(), guard_order=guards.order, section=section
+        req.tier,
+        req.profile,
+        guard_overrides=guards.overrides(),
+        guard_order=guards.order,
+        section=metric.policy_section,
     )
+    _check_rescoring(req, metric, policy)
     ds = req.config.dataset
     if policy.enforce_floors and min(ds.preview_n, ds.final_n) < policy.min_windows:
         raise UsageError(
@@ -51,7 +56,8 @@ def policy_for(req: CertifyRequest) -> Policy:
             "raise dataset.preview_n/final_n or use --profile dev",
         )
     order = req.config.guards.order
-    missing = [g for g in ("spectral", "rmt", "variance") if g not in order]
+    applicable = ("spectral", "rmt", "variance") if metric.per_model_scores else ("spectral", "rmt")
+    missing = [g for g in applicable if g not in order]
     if req.profile == "release" and missing:
         raise UsageError(
             "E005", f"profile release evaluates every guard; guards.order lacks {', '.join(missing)}", "add them"
@@ -64,6 +70,21 @@ def policy_for(req: CertifyRequest) -> Policy:
             f"set dataset.calibration_n to {need} or more, or drop variance from guards.order",
         )
     return policy
+
+
+def _check_rescoring(req: CertifyRequest, metric: Metric, policy: Policy) -> None:
+    """A kind whose evidence has no per-model NLL sums cannot run what rescores them (UsageError E005)."""
+    if metric.per_model_scores:
+        return
+    kind = f"eval.metric.kind {metric.kind} records no per-model NLL sums"
+    if "variance" in req.config.guards.order:
+        raise UsageError(
+            "E005", f"{kind}, which the variance guard's A/B pass compares", "drop variance from guards.order"
+        )
+    if policy.guards.spectral.repair:
+        raise UsageError(
+            "E005", f"{kind}, which the guard-overhead check of a repair compares", "set guards.spectral.repair: false"
+        )
 
 
 def started_event(req: CertifyRequest, policy: Policy, run_id: str, svc: Services) -> ev.RunStarted:

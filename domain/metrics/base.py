@@ -38,6 +38,12 @@ class Metric(Protocol):
     def gating_basis(self) -> str: ...
 
     @property
+    def per_model_scores(self) -> bool:
+        """Whether the evidence holds each model's NLL sums: what the variance guard's A/B pass and the
+        guard-overhead check of a repaired subject rescore (without them, neither can run)."""
+        ...
+
+    @property
     def policy_section(self) -> str | None:
         """The optional Policy section (policy.SECTIONS) this kind's gates read, or None (GatePolicy only)."""
         ...

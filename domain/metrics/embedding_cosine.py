@@ -47,6 +47,7 @@ class EmbeddingCosine:
     direction = "higher_is_better"
     gating_basis = "lower"
     policy_section = "embedding"
+    per_model_scores = False
 
     def arm_statistic(self, arm: c.ArmEvidence) -> c.ArmMetric:
         values = cosines(arm)

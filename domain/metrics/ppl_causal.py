@@ -40,6 +40,7 @@ class PplCausal:
     direction = "lower_is_better"
     gating_basis = "upper"
     policy_section: str | None = None
+    per_model_scores = True
 
     def arm_statistic(self, arm: c.ArmEvidence) -> c.ArmMetric:
         s = paired_summary(*_arrays(arm))

@@ -5,7 +5,6 @@ of the embedding policy section or of the verdict is caught by recomputation."""
 from __future__ import annotations
 
 import msgspec
-import numpy as np
 import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, EvalConfig, GuardsConfig, MetricConfig, ModelConfig
@@ -122,14 +121,35 @@ def test_a_stricter_recipient_policy_brings_its_own_embedding_section_and_fails_
     assert bare.verdict == "FAIL" and "embedding section" in next(ch.detail for ch in bare.checks if not ch.ok)
 
 
-def test_an_encoder_whose_ffn_outputs_the_variance_guard_taps_stops_with_one_e104(services, encoders):
-    taps = {name: np.ones((4, 4), np.float32) for name in ("ffn.0.down", "ffn.1.down")}
-    encoders.models["enc"] = FakeEncoder(ref="enc", weights=taps)
-    encoders.models["enc_int8ish"] = FakeEncoder(ref="enc_int8ish", quality=1.002, weights=dict(taps))
-    guards = GuardsConfig(order=["invariants", "variance", "invariants"], variance={"targets": "all_ffn"})
+@pytest.mark.parametrize(
+    ("guards", "named"),
+    [
+        (GuardsConfig(order=["invariants", "variance", "invariants"]), "variance guard"),
+        (GuardsConfig(order=["invariants", "spectral", "invariants"], spectral={"repair": True}), "repair"),
+    ],
+)
+def test_an_encoder_run_asking_for_a_rescoring_guard_is_refused_before_anything_loads(
+    services, encoders, guards, named
+):
     with pytest.raises(UsageError) as err:
         _certify(services, "enc_int8ish", guards, calibration_n=8)
-    assert err.value.code == "E104" and "variance" in err.value.message
+    assert err.value.code == "E005" and named in err.value.message and "no per-model NLL sums" in err.value.message
+    assert encoders.loaded == []
+
+
+def test_a_perplexity_kind_on_an_encoder_stops_with_one_e104_naming_the_mismatch(services, encoders):
+    config = msgspec.structs.replace(
+        small_config(),
+        model=ModelConfig(id="enc"),
+        guards=NO_VARIANCE,
+        dataset=DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12, calibration_n=0, seed=7),
+    )
+    request = CertifyRequest(
+        command="certify", config=config, subject=ModelConfig(id="enc_int8ish"), tier="balanced", profile="dev"
+    )
+    with pytest.raises(UsageError) as err:
+        certify_edit(request, services)
+    assert err.value.code == "E104" and "cannot be computed from what the models' adapter scored" in err.value.message
 
 
 def test_the_re_execution_audit_refuses_cosine_evidence_in_one_e104_rather_than_passing_it(services, encoders):
