@@ -56,7 +56,7 @@ def number_line(h: Headline) -> str:
     if h.value is not None:
         tip = escape(f"{h.label}: {h.value!r}")
         parts += [f'<circle cx="{_x(h.value, lo, hi):.1f}" cy="70" r="6" class="ratio"><title>{tip}</title></circle>']
-        parts += [label(PAD, 130, f"{h.label}: {short(h.value)}", "start")]
+    parts += [label(PAD, 130, h.label if h.value is None else f"{h.label}: {short(h.value)}", "start")]
     return svg(140, "Headline statistic and confidence interval against the limit", parts)
 
 
@@ -99,7 +99,9 @@ def window_plot(points: list[Point], title: str, unit: str, reference: float) ->
             f'<rect x="{left + i * slot:.1f}" y="{y0:.1f}" width="{max(slot - 1, 0.5):.1f}" '
             f'height="{max(y1 - y0, 0.5):.1f}" class="bar win"><title>{tip}</title></rect>'
         )
-    parts += [label(left - 4, top + 4, short(hi), "end"), label(left - 4, bottom, short(lo), "end")]
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    for value in [reference, *([low] if low < reference else []), *([high] if high > reference else [])]:
+        parts.append(label(left - 4, y(value) + 4, short(value), "end", "lbl small"))
     parts += [label(left, 16, f"{title} ({len(points)} windows, plan order)", "start")]
     parts += [label((left + WIDTH - PAD) / 2, bottom + 18, f"window (plan order) · bar: {unit}, from {reference:g}")]
     return svg(bottom + 26, title, parts)

@@ -57,7 +57,7 @@ def _legend(grid: Grid, y: float) -> list[str]:
         fill = colour(grid.extent * (i - 5) / 5, grid.extent)
         parts.append(f'<rect x="{LEFT + i * 18}" y="{y}" width="18" height="12" class="cell" fill="{fill}"/>')
     parts += [
-        label(LEFT, y + 26, f"−{short(grid.extent)}", "start"),
+        label(LEFT, y + 26, short(-grid.extent), "start"),
         label(LEFT + 198, y + 26, short(grid.extent), "end"),
     ]
     parts.append(f'<rect x="{LEFT + 220}" y="{y}" width="18" height="12" class="cell flag-key" fill="#ffffff"/>')

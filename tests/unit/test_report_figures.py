@@ -1,0 +1,218 @@
+"""The report's pictures and numbers: guard heat maps on a real certificate (SmolLM2-135M, int4 RTN, recorded
+in tests/fixtures/store_v1), per-window plots, rounded cells with exact titles, and every metric kind."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from pathlib import Path
+
+import msgspec
+import pytest
+from invarlock.adapters.report.heatmap import block_of, guard_grids
+from invarlock.adapters.report.md import md_escape
+from invarlock.adapters.report.renderers import HTMLReportRenderer, MarkdownReportRenderer
+from invarlock.domain import certificate as c
+
+from tests.fakes.certificates import fake_certificate
+from tests.fakes.kind_certificates import (
+    accuracy_certificate,
+    embedding_certificate,
+    kl_certificate,
+    unknown_kind_certificate,
+)
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1"
+SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+CELL = re.compile(r'<rect [^>]*class="cell( flagged)?"[^>]*><title>([^<]*)</title></rect>')
+TITLED_TD = re.compile(r'<td title="([^"]*)">([^<]*)</td>')
+
+
+@pytest.fixture(scope="module")
+def real() -> c.Certificate:
+    return c.from_bytes((FIXTURE / "run.cert.json").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def real_page(real: c.Certificate) -> str:
+    return HTMLReportRenderer().render(real, [])
+
+
+def _heat_map(page: str, guard: str) -> str:
+    [found] = [s for s in SVG.findall(page) if f"<title>{guard}: " in s]
+    return found
+
+
+def _cells(svg: str) -> dict[str, tuple[bool, str]]:
+    """matrix name -> (outlined, the value its title states)."""
+    cells = {}
+    for flagged, tip in CELL.findall(svg):
+        name, _, rest = html.unescape(tip).partition(": ")
+        cells[name] = (bool(flagged), rest.rpartition(" = ")[2].removesuffix(" (flagged)"))
+    return cells
+
+
+def test_spectral_heat_map_outlines_exactly_the_violations_and_titles_carry_the_guards_own_r(real, real_page):
+    section = real.guards.spectral
+    assert section is not None
+    cells = _cells(_heat_map(real_page, "spectral"))
+    assert set(cells) == {m.name for m in section.measurements.matrices}
+    assert {name for name, (outlined, _) in cells.items() if outlined} == {v.name for v in section.violations}
+    assert len(section.violations) >= 3
+    for v in section.violations:  # the r the guard judged, recorded in the certificate, is the title's value
+        assert v.r is not None and float(cells[v.name][1]) == v.r
+
+
+def test_rmt_heat_map_outlines_exactly_the_violations_with_their_log_edge_ratio(real, real_page):
+    section = real.guards.rmt
+    assert section is not None
+    cells = _cells(_heat_map(real_page, "rmt"))
+    assert set(cells) == {m.name for m in section.measurements.matrices}
+    assert {name for name, (outlined, _) in cells.items() if outlined} == {v.name for v in section.violations}
+    for v in section.violations:
+        assert v.log_edge_ratio is not None and float(cells[v.name][1]) == pytest.approx(v.log_edge_ratio, rel=1e-12)
+
+
+def test_the_grid_is_layers_by_matrix_type_with_the_embedding_outside(real):
+    spectral = guard_grids(real)[0]
+    assert spectral.layers == list(range(30)) and len(spectral.types) == 7
+    assert [e.name for e in spectral.outside] == ["model.embed_tokens.weight"]
+    assert block_of("encoder.layer.5.attention.self.query.weight") == (5, "attention.self.query")
+    assert block_of("transformer.h.11.mlp.c_fc.weight") == (11, "mlp.c_fc")
+    assert block_of("lm_head.weight") is None
+
+
+def _visible(page: str) -> str:
+    """The text a reader sees: tags (and with them every title attribute) removed."""
+    return html.unescape(re.sub(r"<title>.*?</title>|<[^>]+>", " ", page, flags=re.DOTALL))
+
+
+def test_cells_show_rounded_numbers_and_their_title_holds_the_exact_value(real, real_page):
+    titled = TITLED_TD.findall(real_page)
+    assert len(titled) > 20
+    for full, shown in titled:
+        if re.fullmatch(r"-?[\d.e+-]+", shown):
+            assert float(shown) == pytest.approx(float(full), rel=1e-4), (shown, full)
+    final = real.primary_metric.final
+    assert final is not None and final.ratio is not None
+    assert f'<td title="{final.ratio!r}">{final.ratio:.5g}</td>' in real_page
+    assert not re.search(r"\d\.\d{9,}", _visible(real_page)), "a long float is shown unrounded"
+    assert '{"' not in _visible(real_page), "a dict is shown as JSON"
+
+
+def test_nested_policy_and_edit_values_are_rows_under_dotted_keys(real_page):
+    assert "<th>guards.spectral.mode</th>" in real_page
+    assert "<th>plan.bits</th>" in real_page or "<th>plan.bitwidth</th>" in real_page
+
+
+@pytest.mark.parametrize(
+    "build", [fake_certificate, kl_certificate, accuracy_certificate, embedding_certificate, unknown_kind_certificate]
+)
+def test_no_page_has_active_content_and_the_bytes_are_deterministic(build):
+    cert = build()
+    page = HTMLReportRenderer().render(cert, [])
+    assert "<script" not in page.lower() and "javascript:" not in page.lower()
+    assert not re.search(r"<[^>]*\son\w+\s*=", page, re.IGNORECASE), "an on*= event attribute"
+    again = msgspec.json.decode(c.to_bytes(cert), type=c.Certificate)  # schema v2 is not accepted by from_bytes yet
+    assert page == HTMLReportRenderer().render(again, []) == HTMLReportRenderer().render(cert, [])
+    kind = cert.primary_metric.kind
+    assert kind in page and md_escape(kind) in MarkdownReportRenderer().render(cert, [])
+
+
+def _arm_headers(page: str) -> str:
+    [headers] = re.findall(r"<caption>Preview vs final</caption><tr>(.*?)</tr>", page)
+    return headers
+
+
+def _window_titles(svg: str) -> dict[int, float]:
+    found = re.findall(r'class="bar win"><title>window (\d+): ([^<]+)</title>', svg)
+    return {int(w): float(v) for w, v in found}
+
+
+def test_per_window_kl_plot_draws_kl_sum_over_positions_of_every_final_window():
+    cert = kl_certificate()
+    final = cert.evidence.final
+    assert final is not None and final.comparisons is not None
+    page = HTMLReportRenderer().render(cert, [])
+    [plot] = [s for s in SVG.findall(page) if "mean KL per token" in s]
+    expected = {r.window_id: r.kl_sum / r.positions for r in final.comparisons if r.kl_sum is not None}
+    assert _window_titles(plot) == expected and len(expected) == len(final.window_ids)
+
+
+def test_per_window_delta_plot_draws_the_final_arms_dlognll(real, real_page):
+    final = real.evidence.final
+    assert final is not None
+    [plot] = [s for s in SVG.findall(real_page) if "ΔlogNLL per window" in s]
+    base, subj = final.nll()
+    expected = {w: (s - b) / t for w, s, b, t in zip(final.window_ids, subj, base, final.tokens_scored, strict=True)}
+    assert _window_titles(plot) == expected
+
+
+def test_secondary_metrics_table_states_kl_quantiles_and_top1_with_their_intervals():
+    cert = kl_certificate()
+    sm = cert.secondary_metrics
+    assert sm is not None
+    page = HTMLReportRenderer().render(cert, [])
+    kl, top = sm.kl_divergence, sm.top1_agreement
+    for value in (kl.mean, kl.median, kl.p90, kl.p99, kl.max):
+        assert f'title="{value!r}"' in page
+    assert f'<td title="{top.top1!r}">{top.top1:.2f} %</td>' in page
+    assert f'title="[{top.ci[0]!r}, {top.ci[1]!r}]">[{top.ci[0]:.2f} %, {top.ci[1]:.2f} %]</td>' in page
+    md = MarkdownReportRenderer().render(cert, [])
+    assert f"| top-1 agreement | {top.top1:.2f} % |" in md and "| mean KL | nats/token |" in md
+
+
+def test_accuracy_is_shown_in_percent_and_pp_with_the_paired_outcomes_and_no_perplexity():
+    cert = accuracy_certificate()
+    final, rows = cert.primary_metric.final, (cert.evidence.final.comparisons if cert.evidence.final else None)
+    assert final is not None and final.delta_pp is not None and final.subject_accuracy is not None and rows
+    assert _arm_headers(HTMLReportRenderer().render(cert, [])) == "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "arm",
+            "windows",
+            "tokens",
+            "accuracy baseline",
+            "accuracy subject",
+            "Δ accuracy",
+            "agreement with baseline",
+        )
+    )
+    for page in (HTMLReportRenderer().render(cert, []), MarkdownReportRenderer().render(cert, [])):
+        assert "ΔlogNLL" not in page  # no per-model NLL: no Δ plot, histogram or Δ column
+        assert f"{final.subject_accuracy:.2f} %" in page and f"{final.delta_pp:+.2f} pp" in page
+        both = sum(r.baseline_pred == r.label and r.subject_pred == r.label for r in rows)
+        assert f"Paired outcomes ({len(rows)} examples" in page
+        assert re.search(rf"baseline correct(?:</td><td>| \| ){both}\b", page)
+
+
+def test_embedding_cosine_is_not_a_perplexity_and_gets_a_per_window_cosine_plot():
+    cert = embedding_certificate()
+    final = cert.primary_metric.final
+    assert final is not None and final.mean_cosine is not None and final.min_cosine is not None
+    page = HTMLReportRenderer().render(cert, [])
+    headers = "<th>arm</th><th>windows</th><th>tokens</th><th>mean cosine</th><th>min cosine</th>"
+    assert _arm_headers(page) == headers and "ΔlogNLL" not in page
+    assert f'<td title="{final.mean_cosine!r}">{final.mean_cosine:.5f}</td>' in page
+    [plot] = [s for s in SVG.findall(page) if "cosine per window" in s]
+    assert min(_window_titles(plot).values()) == final.min_cosine
+    assert "final mean cosine" in page and "no change: 1" in MarkdownReportRenderer().render(cert, [])
+
+
+def test_an_unknown_kind_renders_its_fields_generically():
+    cert = unknown_kind_certificate()
+    page = HTMLReportRenderer().render(cert, [])
+    assert "mystery_metric" in page and "widgets" in page
+    assert "agreement with baseline" in page and "96.50 %" in page
+    assert "states no ratio, Δ accuracy or cosine" in page
+
+
+def test_markdown_summarises_the_heat_maps_flagged_layers_by_matrix_type(real):
+    md = MarkdownReportRenderer().render(real, [])
+    section = real.guards.spectral
+    assert section is not None
+    down = sorted(int(v.name.split(".")[2]) for v in section.violations if "down_proj" in v.name)
+    row = next(line for line in md.splitlines() if line.startswith("| mlp.down\\_proj | 30 |"))
+    assert row.endswith(f"| {', '.join(map(str, down))} |")
+    assert math.isfinite(float(row.split("|")[3]))
