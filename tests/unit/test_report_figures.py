@@ -15,7 +15,7 @@ from invarlock.adapters.report.md import md_escape
 from invarlock.adapters.report.renderers import HTMLReportRenderer, MarkdownReportRenderer
 from invarlock.domain import certificate as c
 
-from tests.fakes.certificates import fake_certificate
+from tests.fakes.certificates import fake_certificate, resealed
 from tests.fakes.kind_certificates import (
     accuracy_certificate,
     embedding_certificate,
@@ -216,3 +216,19 @@ def test_markdown_summarises_the_heat_maps_flagged_layers_by_matrix_type(real):
     row = next(line for line in md.splitlines() if line.startswith("| mlp.down\\_proj | 30 |"))
     assert row.endswith(f"| {', '.join(map(str, down))} |")
     assert math.isfinite(float(row.split("|")[3]))
+
+
+def test_a_hostile_matrix_name_reaches_the_heat_map_only_escaped(real):
+    section = real.guards.spectral
+    assert section is not None
+    old = section.violations[0].name
+    evil = "model.layers.3.<img src=x onerror=alert(1)>.weight"
+    matrices = [msgspec.structs.replace(m, name=evil) if m.name == old else m for m in section.measurements.matrices]
+    violations = [msgspec.structs.replace(v, name=evil) if v.name == old else v for v in section.violations]
+    hostile = msgspec.structs.replace(
+        section, measurements=msgspec.structs.replace(section.measurements, matrices=matrices), violations=violations
+    )
+    cert = resealed(real, guards=msgspec.structs.replace(real.guards, spectral=hostile))
+    for page in (HTMLReportRenderer().render(cert, []), MarkdownReportRenderer().render(cert, [])):
+        assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert evil in _cells(_heat_map(HTMLReportRenderer().render(cert, []), "spectral"))
