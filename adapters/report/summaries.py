@@ -35,7 +35,11 @@ def grid_table(grid: Grid) -> Table:
     if grid.outside:
         rows.append(_row("outside the layers", [(e.name, e) for e in grid.outside]))
     title = f"{grid.guard} · {grid.statistic} by matrix type ({len(grid.flagged)} flagged)"
-    return Table(title, ["matrix type", "matrices", "largest |value|", "at layer", "flagged at layer"], rows)
+    return Table(
+        title,
+        ["matrix type", "matrices", "value of largest magnitude", "at layer (or matrix)", "flagged at layer"],
+        rows,
+    )
 
 
 def grid_tables(cert: c.Certificate) -> list[Table]:
