@@ -122,3 +122,16 @@ def test_real_certificate_heat_maps_reach_the_browser_dom_with_exactly_the_flagg
     _browse(page, tmp_path / "profile-real-shot", f"--screenshot={shot}")
     _keep_artifact(shot)
     assert len(colours(read_pixels(shot.read_bytes())[2])) > 50, "screenshot is (nearly) blank"
+
+
+def test_two_processes_write_the_same_report_bytes_for_the_same_certificate(tmp_path, monkeypatch):
+    """Each subprocess gets its own string-hash seed: nothing in a report may depend on set or hash order."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "run.cert.json"
+    for fmt in ("html", "md"):
+        pages = []
+        for seed in ("1", "2"):
+            monkeypatch.setenv("PYTHONHASHSEED", seed)
+            out = tmp_path / f"{seed}.{fmt}"
+            assert invarlock("report", fmt, fixture, "-o", out, cwd=tmp_path).code == 0
+            pages.append(out.read_bytes())
+        assert pages[0] == pages[1]
