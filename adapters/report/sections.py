@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from invarlock.domain import certificate as c
+from invarlock.domain.model import EditDeltas
 
 from .cells import Cell, cell, kv_rows
 from .figures import Table
@@ -102,11 +104,24 @@ def _model_rows(cert: c.Certificate) -> list[list[Cell]]:
     return [[f, cell(getattr(cert.baseline, f)), cell(getattr(cert.subject, f))] for f in fields]
 
 
+def _deltas(deltas: EditDeltas | None) -> list[tuple[str, Any]]:
+    """The edit's structural deltas, with the per-module bit widths counted by width (hundreds of modules)."""
+    if deltas is None:
+        return [("deltas", None)]
+    widths = Counter(deltas.bitwidth_map.values())
+    return [
+        ("deltas.params_changed", deltas.params_changed),
+        ("deltas.layers_modified", deltas.layers_modified),
+        ("deltas.modules_changed", f"{len(deltas.modules_changed)} modules"),
+        ("deltas.bitwidth_map", ", ".join(f"{n} modules at {bits} bits" for bits, n in sorted(widths.items()))),
+    ]
+
+
 def input_tables(cert: c.Certificate) -> list[Table]:
     """Models, edit and dataset."""
     ds, ed, pairing = cert.dataset, cert.edit, cert.pairing
     models = Table("Models", ["field", "baseline", "subject"], _model_rows(cert))
-    edit = _kv("Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), ("deltas", ed.deltas)])
+    edit = _kv("Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), *_deltas(ed.deltas)])
     dataset = _kv(
         "Dataset",
         [

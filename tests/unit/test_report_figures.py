@@ -101,9 +101,12 @@ def test_cells_show_rounded_numbers_and_their_title_holds_the_exact_value(real, 
     assert '{"' not in _visible(real_page), "a dict is shown as JSON"
 
 
-def test_nested_policy_and_edit_values_are_rows_under_dotted_keys(real_page):
-    assert "<th>guards.spectral.mode</th>" in real_page
-    assert "<th>plan.bits</th>" in real_page or "<th>plan.bitwidth</th>" in real_page
+def test_nested_policy_and_edit_values_are_rows_under_dotted_keys(real, real_page):
+    assert "<th>guards.spectral.mode</th>" in real_page and "<th>plan.bits</th>" in real_page
+    deltas = real.edit.deltas
+    assert deltas is not None and set(deltas.bitwidth_map.values()) == {4}  # int4 RTN on every linear layer
+    assert f"<td>{len(deltas.bitwidth_map)} modules at 4 bits</td>" in real_page
+    assert "bitwidth_map.model" not in real_page, "one row per module"
 
 
 @pytest.mark.parametrize(
