@@ -29,11 +29,25 @@ class Headline:
     label: str
 
 
-def ratio_limit(cert: c.Certificate) -> float | None:
-    """The tier's ratio limit (upper CI bound must stay at or below it), or None when the policy lacks one."""
-    gates = cert.policy.resolved.get("gates")
-    limit = gates.get("ratio_limit") if isinstance(gates, dict) else None
-    return float(limit) if isinstance(limit, int | float) and math.isfinite(limit) else None
+# The policy threshold each headline is gated against, where the resolved policy states it: (section, key, sign)
+# — the ratio's upper bound, Δaccuracy's lower bound −delta_pp_limit, the mean cosine's lower bound.
+_LIMITS = {
+    "ratio": ("gates", "ratio_limit", 1.0),
+    "delta_pp": ("accuracy", "delta_pp_limit", -1.0),
+    "mean_cosine": ("embedding", "min_cosine", 1.0),
+}
+
+
+def policy_limit(cert: c.Certificate, field: str) -> float | None:
+    """The limit of the headline `field` from the certificate's resolved policy, None when it states none."""
+    if field not in _LIMITS:
+        return None
+    section_name, key, sign = _LIMITS[field]
+    section = cert.policy.resolved.get(section_name)
+    limit = section.get(key) if isinstance(section, dict) else None
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit):
+        return None
+    return sign * float(limit)
 
 
 def headline(cert: c.Certificate) -> Headline:
@@ -44,7 +58,7 @@ def headline(cert: c.Certificate) -> Headline:
         value = getattr(arm, field)
         if value is not None:
             ci = pm.display_ci if pm.final is not None else None
-            limit = ratio_limit(cert) if field == "ratio" else None
+            limit = policy_limit(cert, field)
             suffix = "" if pm.final is not None else " (rolled back: no final arm)"
             return Headline(field, value, ci, reference, limit, f"{where} {what}{suffix}")
     return Headline(None, None, pm.display_ci, 1.0, None, f"{where} arm states no ratio, Δ accuracy or cosine")

@@ -70,7 +70,7 @@ def headline_table(cert: c.Certificate) -> Table:
         (shown, pm.display_ci),
         (gated, pm.ci),
         ("CI approximate", pm.ci_approximate),
-        ("drift (final/preview)", pm.drift),
+        ("drift (final/preview)" if shown == "CI (ratio)" else "drift (final − preview)", pm.drift),
         ("gating basis", pm.gating_basis),
         ("bootstrap", f"{boot.method}, {boot.replicates} replicates, alpha {boot.alpha}, seed {boot.seed}"),
         ("bootstrap generator", f"{boot.generator} key {boot.key}"),

@@ -41,6 +41,11 @@ def _with(
     return resealed(base, schema_version="v2", primary_metric=pm, evidence=evidence, **changes)
 
 
+def _policy_with(base: c.Certificate, section: str, thresholds: dict[str, float]) -> c.PolicySection:
+    """The base policy with a kind's own section (as the kind's producer adds it; thresholds here are test values)."""
+    return c.PolicySection(resolved={**base.policy.resolved, section: thresholds}, digest=base.policy.digest)
+
+
 def _ids(arm: c.ArmEvidence) -> list[int]:
     return list(arm.window_ids)
 
@@ -93,7 +98,8 @@ def accuracy_certificate() -> c.Certificate:
         drift=None,
         ci_approximate=True,
     )
-    return _with(base, pm, preview, final)
+    policy = _policy_with(base, "accuracy", {"delta_pp_limit": 5.0, "catastrophe_pp": 20.0, "drift_pp_max": 10.0})
+    return _with(base, pm, preview, final, policy=policy)
 
 
 def cosine_comparisons(ids: list[int]) -> list[WindowComparison]:
@@ -130,7 +136,8 @@ def embedding_certificate() -> c.Certificate:
         drift=None,
         ci_approximate=True,
     )
-    return _with(base, pm, preview, final)
+    policy = _policy_with(base, "embedding", {"min_cosine": 0.99, "catastrophe_cosine": 0.5, "drift_max": 0.02})
+    return _with(base, pm, preview, final, policy=policy)
 
 
 def kl_comparisons(arm: c.ArmEvidence) -> list[WindowComparison]:

@@ -203,6 +203,25 @@ def test_embedding_cosine_is_not_a_perplexity_and_gets_a_per_window_cosine_plot(
     assert "final mean cosine" in page and "no change: 1" in MarkdownReportRenderer().render(cert, [])
 
 
+@pytest.mark.parametrize(
+    ("build", "field", "section", "key", "sign"),
+    [
+        (accuracy_certificate, "delta_pp", "accuracy", "delta_pp_limit", -1.0),
+        (embedding_certificate, "mean_cosine", "embedding", "min_cosine", 1.0),
+        (fake_certificate, "ratio", "gates", "ratio_limit", 1.0),
+    ],
+)
+def test_the_number_line_draws_the_limit_the_kinds_policy_section_states(build, field, section, key, sign):
+    cert = build()
+    limit = sign * cert.policy.resolved[section][key]
+    final = cert.primary_metric.final
+    page = HTMLReportRenderer().render(cert, [])
+    [line] = [s for s in SVG.findall(page) if "Headline statistic" in s]
+    assert f"<title>limit: {limit!r}</title>" in line and f"limit {limit:g}" in line
+    assert f"{getattr(final, field)!r}</title></circle>" in line
+    assert f"- tier limit: {limit:g}" in MarkdownReportRenderer().render(cert, [])
+
+
 def test_an_unknown_kind_renders_its_fields_generically():
     cert = unknown_kind_certificate()
     page = HTMLReportRenderer().render(cert, [])
