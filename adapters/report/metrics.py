@@ -105,8 +105,9 @@ def secondary_table(sm: c.SecondaryMetrics) -> Table:
         ["KL max", num(kl.max), "—", str(kl.tokens)],
         ["top-1 agreement", percent(top.top1), _ci(top.ci, percent), str(top.tokens)],
         ["top-5 overlap", percent(top.top5_overlap), "—", str(top.tokens)],
+        ["KL quantile rule", sm.quantile_rule, "", ""],
     ]
-    title = f"Secondary metrics ({sm.arm} arm; quantiles: {sm.quantile_rule})"
+    title = f"Secondary metrics ({sm.arm} arm)"
     return Table(title, ["measure", "value", "CI", "tokens"], rows)
 
 

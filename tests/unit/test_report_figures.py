@@ -162,6 +162,7 @@ def test_secondary_metrics_table_states_kl_quantiles_and_top1_with_their_interva
         assert f'title="{value!r}"' in page
     assert f'<td title="{top.top1!r}">{top.top1:.2f} %</td>' in page
     assert f'title="[{top.ci[0]!r}, {top.ci[1]!r}]">[{top.ci[0]:.2f} %, {top.ci[1]:.2f} %]</td>' in page
+    assert f"<td>KL quantile rule</td><td>{sm.quantile_rule}</td>" in page
     md = MarkdownReportRenderer().render(cert, [])
     assert f"| top-1 agreement | {top.top1:.2f} % |" in md and "| mean KL | nats/token |" in md
 
