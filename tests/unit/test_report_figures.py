@@ -255,3 +255,18 @@ def test_a_hostile_matrix_name_reaches_the_heat_map_only_escaped(real):
     for page in (HTMLReportRenderer().render(cert, []), MarkdownReportRenderer().render(cert, [])):
         assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert evil in _cells(_heat_map(HTMLReportRenderer().render(cert, []), "spectral"))
+
+
+def test_extreme_or_empty_per_window_values_still_draw_finite_coordinates():
+    cert = kl_certificate()
+    final = cert.evidence.final
+    assert final is not None and final.comparisons is not None
+    rows = [
+        msgspec.structs.replace(r, kl_sum=1e308 if i % 2 else 0.0, positions=0 if i == 0 else r.positions)
+        for i, r in enumerate(final.comparisons)
+    ]
+    evidence = msgspec.structs.replace(cert.evidence, final=msgspec.structs.replace(final, comparisons=rows))
+    page = HTMLReportRenderer().render(msgspec.structs.replace(cert, evidence=evidence), [])
+    [plot] = [s for s in SVG.findall(page) if "mean KL per token" in s]
+    assert not re.search(r'="-?(nan|inf)', plot, re.IGNORECASE)
+    assert set(_window_titles(plot)) == {r.window_id for r in rows[1:]}  # no positions: no per-token mean
