@@ -55,28 +55,28 @@ def arms_table(cert: c.Certificate) -> Table:
     )
 
 
-def _ci_labels(cert: c.Certificate) -> tuple[str, str]:
-    if headline(cert).field == "ratio":
-        return "CI (ratio)", "CI (log space)"
-    return f"CI ({cert.primary_metric.unit})", "CI (gated statistic)"
+def _interval(pair: tuple[float, float] | None, fmt: Callable[[float], Cell]) -> Cell:
+    return "—" if pair is None else Num(f"[{fmt(pair[0])}, {fmt(pair[1])}]", f"[{pair[0]!r}, {pair[1]!r}]")
 
 
 def headline_table(cert: c.Certificate) -> Table:
-    """The gated statistic, its intervals, drift and the bootstrap that drew them."""
-    pm, boot = cert.primary_metric, cert.bootstrap
-    shown, gated = _ci_labels(cert)
-    pairs: list[tuple[str, object]] = [
-        ("ratio vs baseline", pm.ratio_vs_baseline),
-        (shown, pm.display_ci),
-        (gated, pm.ci),
-        ("CI approximate", pm.ci_approximate),
-        ("drift (final/preview)" if shown == "CI (ratio)" else "drift (final − preview)", pm.drift),
-        ("gating basis", pm.gating_basis),
-        ("bootstrap", f"{boot.method}, {boot.replicates} replicates, alpha {boot.alpha}, seed {boot.seed}"),
-        ("bootstrap generator", f"{boot.generator} key {boot.key}"),
+    """The gated statistic, its intervals, drift and the bootstrap that drew them; intervals and drift of a
+    non-ratio kind in its headline's unit (pp, cosine)."""
+    pm, boot, field = cert.primary_metric, cert.bootstrap, headline(cert).field
+    ratio = field == "ratio" or field is None
+    fmt = num if ratio or field not in _FORMATS else _FORMATS[str(field)][1]
+    drift: Cell = cell(pm.drift) if ratio or pm.drift is None else fmt(pm.drift)
+    rows: list[list[Cell]] = [
+        ["ratio vs baseline", cell(pm.ratio_vs_baseline)],
+        ["CI (ratio)" if ratio else f"CI ({pm.unit})", _interval(pm.display_ci, fmt)],
+        ["CI (log space)" if ratio else "CI (gated statistic)", _interval(pm.ci, fmt)],
+        ["CI approximate", cell(pm.ci_approximate)],
+        ["drift (final/preview)" if ratio else "drift (final − preview)", drift],
+        ["gating basis", pm.gating_basis],
+        ["bootstrap", f"{boot.method}, {boot.replicates} replicates, alpha {boot.alpha}, seed {boot.seed}"],
+        ["bootstrap generator", f"{boot.generator} key {boot.key}"],
     ]
-    title = f"Primary metric ({pm.kind}, {pm.unit}, {pm.direction})"
-    return Table(title, [], [[k, cell(v)] for k, v in pairs])
+    return Table(f"Primary metric ({pm.kind}, {pm.unit}, {pm.direction})", [], rows)
 
 
 def metric_tables(cert: c.Certificate) -> list[Table]:
@@ -90,20 +90,16 @@ def metric_tables(cert: c.Certificate) -> list[Table]:
     return tables
 
 
-def _ci(pair: tuple[float, float], fmt: Callable[[float], Cell]) -> Cell:
-    return Num(f"[{fmt(pair[0])}, {fmt(pair[1])}]", f"[{pair[0]!r}, {pair[1]!r}]")
-
-
 def secondary_table(sm: c.SecondaryMetrics) -> Table:
     """KL(baseline ‖ subject) per token (mean with CI, quantiles, max), top-1 agreement with CI, top-5 overlap."""
     kl, top = sm.kl_divergence, sm.top1_agreement
     rows: list[list[Cell]] = [
-        ["KL mean (nats/token)", num(kl.mean), _ci(kl.ci, num), str(kl.tokens)],
+        ["KL mean (nats/token)", num(kl.mean), _interval(kl.ci, num), str(kl.tokens)],
         ["KL median", num(kl.median), "—", str(kl.tokens)],
         ["KL p90", num(kl.p90), "—", str(kl.tokens)],
         ["KL p99", num(kl.p99), "—", str(kl.tokens)],
         ["KL max", num(kl.max), "—", str(kl.tokens)],
-        ["top-1 agreement", percent(top.top1), _ci(top.ci, percent), str(top.tokens)],
+        ["top-1 agreement", percent(top.top1), _interval(top.ci, percent), str(top.tokens)],
         ["top-5 overlap", percent(top.top5_overlap), "—", str(top.tokens)],
         ["KL quantile rule", sm.quantile_rule, "", ""],
     ]
