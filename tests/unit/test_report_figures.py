@@ -187,7 +187,7 @@ def test_accuracy_is_shown_in_percent_and_pp_with_the_paired_outcomes_and_no_per
         assert "ΔlogNLL" not in page  # no per-model NLL: no Δ plot, histogram or Δ column
         assert f"{final.subject_accuracy:.2f} %" in page and f"{final.delta_pp:+.2f} pp" in page
         lo, hi = cert.primary_metric.display_ci or (math.nan, math.nan)
-        assert f"[{lo:+.2f} pp, {hi:+.2f} pp]" in page
+        assert f"[{lo:+.2f} pp, {hi:+.2f} pp]" in page.replace("\\[", "[").replace("\\]", "]")
         both = sum(r.baseline_pred == r.label and r.subject_pred == r.label for r in rows)
         assert f"Paired outcomes ({len(rows)} examples" in page
         assert re.search(rf"baseline correct(?:</td><td>| \| ){both}\b", page)
