@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from invarlock.domain import certificate as c
+from invarlock.domain.model import WindowComparison
 
 from .cells import Cell
 
@@ -55,6 +56,12 @@ def cosine_points(arm: c.ArmEvidence | None) -> list[Point]:
     """(window id, cosine of the two models' embeddings) for each window whose comparison has one."""
     rows = (arm.comparisons or []) if arm is not None else []
     return [(r.window_id, r.cosine) for r in rows if r.cosine is not None]
+
+
+def labelled_rows(arm: c.ArmEvidence | None) -> list[WindowComparison]:
+    """The comparisons that carry a gold label and both models' predictions (classification accuracy)."""
+    rows = (arm.comparisons or []) if arm is not None else []
+    return [r for r in rows if r.label is not None and r.baseline_pred is not None and r.subject_pred is not None]
 
 
 def histogram(values: list[float], bins: int = 16) -> list[Bin]:

@@ -13,11 +13,12 @@ from invarlock.ports.report import CheckFailure
 
 from . import metrics, sections
 from .cells import Cell, Num
-from .figures import Table, cosine_points, delta_points, histogram, kl_points, plotted_arm, window_deltas
+from .figures import Table, cosine_points, delta_points, histogram, kl_points, labelled_rows, plotted_arm, window_deltas
 from .headline import headline
 from .heatmap import guard_grids
 from .svg import delta_histogram, number_line, window_plot
 from .svg_heatmap import heat_map
+from .svg_outcomes import outcome_strip
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1b1f24;max-width:1100px}
@@ -101,6 +102,9 @@ def _figures(cert: c.Certificate) -> str:
             window_plot(kl, f"mean KL per token ({arm_name} arm)", "nats/token", 0.0),
         ]
         parts.append('<p class="muted">KL(baseline ‖ subject) summed over the window, divided by its positions.</p>')
+    labelled = labelled_rows(arm)
+    if labelled:
+        parts += ["<h2>Per-example outcomes</h2>", outcome_strip(labelled, f"baseline vs subject ({arm_name} arm)")]
     cosines = cosine_points(arm)
     if cosines:
         parts += [

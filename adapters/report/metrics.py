@@ -11,7 +11,7 @@ from collections.abc import Callable
 from invarlock.domain import certificate as c
 
 from .cells import Cell, Num, cell, fixed, num, percent, points
-from .figures import Table
+from .figures import Table, labelled_rows, plotted_arm
 from .headline import headline
 
 _FORMATS: dict[str, tuple[str, Callable[[float], Cell]]] = {
@@ -109,8 +109,7 @@ def secondary_table(sm: c.SecondaryMetrics) -> Table:
 
 def paired_outcomes(cert: c.Certificate) -> Table | None:
     """Per-example correctness of baseline and subject, counted (accuracy kinds); None without labels."""
-    arm = cert.evidence.final or cert.evidence.preview
-    rows = [r for r in arm.comparisons or [] if None not in (r.label, r.baseline_pred, r.subject_pred)]
+    rows = labelled_rows(plotted_arm(cert)[1])
     if not rows:
         return None
     counts = {(b, s): 0 for b in (True, False) for s in (True, False)}

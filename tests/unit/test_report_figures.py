@@ -272,3 +272,20 @@ def test_extreme_or_empty_per_window_values_still_draw_finite_coordinates():
     [plot] = [s for s in SVG.findall(page) if "mean KL per token" in s]
     assert not re.search(r'="-?(nan|inf)', plot, re.IGNORECASE)
     assert set(_window_titles(plot)) == {r.window_id for r in rows[1:]}  # no positions: no per-token mean
+
+
+def test_accuracy_outcome_strip_colours_each_example_by_who_got_it_right():
+    cert = accuracy_certificate()
+    final = cert.evidence.final
+    assert final is not None and final.comparisons is not None
+    page = HTMLReportRenderer().render(cert, [])
+    [strip] = [s for s in SVG.findall(page) if "Per-example" in s or "examples, plan order" in s]
+    squares = re.findall(r'fill="(#[0-9a-f]{6})" class="outcome"><title>example (\d+): ([^<]*)</title>', strip)
+    assert [int(w) for _, w, _ in squares] == [r.window_id for r in final.comparisons]
+    fills = {"both correct": "#1a7f37", "only the baseline correct": "#cf222e"}
+    fills |= {"only the subject correct": "#0969da", "both wrong": "#8c959f"}
+    for (fill, _, tip), row in zip(squares, final.comparisons, strict=True):
+        base_ok, subj_ok = row.baseline_pred == row.label, row.subject_pred == row.label
+        words = {(True, True): "both correct", (True, False): "only the baseline correct"}.get((base_ok, subj_ok))
+        words = words or ("only the subject correct" if subj_ok else "both wrong")
+        assert fill == fills[words] and tip.endswith(f"({words})")
