@@ -48,6 +48,15 @@ class TokenWindow(msgspec.Struct, frozen=True, kw_only=True):
     candidates: tuple[tuple[int, ...], ...] | None = None
 
 
+Row = np.ndarray | TokenWindow
+"""What planning hands the pipeline per window id: a stream window's token row, or a labelled example's window."""
+
+
+def as_window(window_id: int, row: Row) -> TokenWindow:
+    """The TokenWindow a ModelRunner scores for one planned row."""
+    return row if isinstance(row, TokenWindow) else TokenWindow(window_id=window_id, tokens=tuple(int(t) for t in row))
+
+
 class WindowPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The deterministic plan: which windows exist, their digests and arms, and the plan digest.
 
