@@ -4,6 +4,8 @@ int8 and int4 RTN, then verify, replay and reseal-tamper (a flipped prediction o
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,3 +107,10 @@ def test_a_resealed_flip_of_the_accuracy_evidence_fails_verify_with_exit_3(
     assert result.code == 3, result.stdout
     failed = [ch["name"] for ch in json.loads(result.stdout)["checks"] if not ch["ok"]]
     assert failed, result.stdout
+
+
+def test_the_auditor_script_recomputes_both_real_certificates(int8_accuracy, int4_accuracy):
+    script = Path(__file__).resolve().parents[2] / "docs" / "reference" / "recompute_accuracy.py"
+    for run in (int8_accuracy, int4_accuracy):
+        done = subprocess.run([sys.executable, str(script), str(run.cert)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "DIFF" not in done.stdout, done.stdout + done.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
+import msgspec
 import numpy as np
 import pytest
 from invarlock.domain import certificate as c
@@ -12,6 +16,8 @@ from invarlock.domain.metrics import ACCURACY, PPL_CAUSAL, metric_for
 from invarlock.domain.model import WindowComparison
 from invarlock.domain.policy import policy_digest, re_resolve, resolve_policy
 from invarlock.domain.windows import ArmCounts
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"
 
 
 def _examples(n: int, labels: int = 2) -> list[Example]:
@@ -180,3 +186,32 @@ def test_a_row_without_a_prediction_is_e403():
             c.ArmEvidence(**{**{f: getattr(arm, f) for f in arm.__struct_fields__}, "comparisons": rows})
         )
     assert err.value.code == "E403"
+
+
+def _script_cert(final: c.ArmEvidence, preview: c.ArmEvidence) -> dict[str, object]:
+    """The parts of a certificate the auditor script reads, as the metric states them."""
+    policy = resolve_policy("balanced", "dev", metric_kind="accuracy")
+    evidence = c.Evidence(preview=preview, final=final, plan=[])
+    assessed = ACCURACY.assess(evidence, seed=42, plan_digest="pd", policy=policy)
+    return msgspec.to_builtins(
+        {
+            "primary_metric": assessed.primary,
+            "bootstrap": assessed.bootstrap,
+            "evidence": {"preview": preview, "final": final},
+            "dataset": {"window_plan_digest": "pd"},
+        }
+    )
+
+
+@pytest.mark.parametrize("flip", [0.3, 0.0], ids=["bca", "degenerate"])
+def test_the_independent_auditor_script_recomputes_every_accuracy_value(flip: float) -> None:
+    spec = importlib.util.spec_from_file_location("recompute_accuracy", REFERENCE / "recompute_accuracy.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    cert = _script_cert(_random_arm(60, 8, flip), _random_arm(40, 9, flip))
+    results = script.check(cert)
+    assert [name for name, ok, _, _ in results if not ok] == []
+    assert {"final.agreement", "drift", "ci", "key"} <= {name for name, *_ in results}
+    cert["evidence"]["final"]["comparisons"][0]["subject_pred"] ^= 1  # type: ignore[index]
+    assert [name for name, ok, _, _ in script.check(cert) if not ok]
