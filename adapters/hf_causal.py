@@ -44,6 +44,8 @@ class HFCausalModel:
         batch_size: Windows per forward pass; defaults to 8 on CPU and 32 on accelerators.
     """
 
+    ADAPTER = "hf_causal"
+
     def __init__(
         self, module: Any, tokenizer: Any, *, ref: str, adapter: str = "hf_causal", batch_size: int | None = None
     ) -> None:

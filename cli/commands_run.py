@@ -186,7 +186,7 @@ def _with_preset(cfg: RunConfig, preset: str | None) -> RunConfig:
 @click.command("certify")
 @click.option("--baseline", "--source", "baseline", default=None, help="baseline model: path, hf:ID or demo name")
 @click.option("--subject", "--edited", "subject", default=None, help="subject model: path, hf:ID or demo name")
-@click.option("--adapter", default="auto", show_default=True, help="auto | hf_causal")
+@click.option("--adapter", default="auto", show_default=True, help="auto | hf_causal | hf_seqcls")
 @click.option("--preset", type=click.Path(), default=None, help="YAML preset (dataset, guards, tier)")
 @click.option(
     "--edit-config", type=click.Path(), default=None, help="YAML with an edit: section applied to the subject"
