@@ -110,7 +110,7 @@ class HFCausalModel:
                 f"lockstep scoring needs two hf_causal models, got {type(other).__name__}",
                 "load both models with the same adapter",
             )
-        if any(w.candidates is not None for w in windows):
+        if any(w.label is not None for w in windows):
             yield from self._zero_shot(other, windows, progress)
             return
         for batch in batches(windows, self.batch_size):
