@@ -8,6 +8,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from invarlock.domain import certificate as c
 from invarlock.domain import stats
 from invarlock.domain.errors import AbortError, UsageError
@@ -215,3 +217,25 @@ def test_the_independent_auditor_script_recomputes_every_accuracy_value(flip: fl
     assert {"final.agreement", "drift", "ci", "key"} <= {name for name, *_ in results}
     cert["evidence"]["final"]["comparisons"][0]["subject_pred"] ^= 1  # type: ignore[index]
     assert [name for name, ok, _, _ in script.check(cert) if not ok]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=8), st.integers(0, 3)),
+        min_size=6,
+        max_size=40,
+        unique_by=lambda row: tuple(row[0]),
+    ),
+    st.integers(0, 2**31),
+)
+def test_example_plans_are_disjoint_deterministic_and_digest_every_planned_example(rows, seed):
+    examples = [Example(tokens=tuple(ids), label=label) for ids, label in rows]
+    plan, chosen = _plan(examples, seed=seed, preview=2, final=2, allow_fewer=1)
+    again, _ = _plan(examples, seed=seed, preview=2, final=2, allow_fewer=1)
+    ids = [w.window_id for w in plan.windows]
+    assert plan == again and len(ids) == len(set(ids)) and set(ids) == set(chosen)
+    assert all(
+        w.digest == example_digest(examples[w.window_id].tokens, examples[w.window_id].label) for w in plan.windows
+    )
+    assert plan.windows_available + plan.duplicates_dropped == len(examples)
