@@ -124,3 +124,15 @@ def test_an_accuracy_config_records_only_the_keys_it_sets() -> None:
 
     assert config_to_dict(cfg)["eval"]["metric"] == {"kind": "accuracy"}
     assert config_to_dict(parse_config({}, source="d.yaml"))["eval"]["metric"] == {"kind": "ppl_causal"}
+
+
+PRESETS = Path(__file__).resolve().parents[2] / "configs" / "presets" / "classification"
+
+
+@pytest.mark.parametrize("name", ["polarity_quant_rtn_int8.yaml", "polarity_quant_rtn_int4.yaml"])
+def test_the_classification_presets_are_valid_accuracy_configs(name: str) -> None:
+    import yaml
+
+    cfg = parse_config(yaml.safe_load((PRESETS / name).read_text(encoding="utf-8")), source=name)
+    assert cfg.eval.metric.kind == "accuracy" and cfg.dataset.provider == "demo:polarity"
+    assert cfg.dataset.preview_n + cfg.dataset.final_n <= 200
