@@ -9,7 +9,7 @@ from collections.abc import Callable
 import msgspec
 import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
-from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import DatasetConfig, EvalConfig, GuardsConfig, MetricConfig, ModelConfig, RunConfig
 from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.services import Services
@@ -23,10 +23,9 @@ from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, labelled_word
 METRIC = MetricConfig(kind="accuracy", template="Review: {text} Sentiment:", label_words=[" negative", " positive"])
 
 
-def _certify(quality: float, profile: str = "dev") -> tuple[c.Certificate, InMemoryEventStore]:
-    store = InMemoryEventStore()
+def _services(quality: float, store: InMemoryEventStore) -> Services:
     ticks, ids = itertools.count(), itertools.count()
-    services = Services(
+    return Services(
         loader=FakeLoader(models={"base": FakeModel(ref="base"), "subject": FakeModel(ref="subject", quality=quality)}),
         corpora=FakeCorpora(words(10), labelled=labelled_words(120)),
         store=store,
@@ -36,6 +35,11 @@ def _certify(quality: float, profile: str = "dev") -> tuple[c.Certificate, InMem
         environment=lambda: {"python": "test"},
         tool_version="0.0.test",
     )
+
+
+def _certify(quality: float, profile: str = "dev") -> tuple[c.Certificate, InMemoryEventStore]:
+    store = InMemoryEventStore()
+    services = _services(quality, store)
     config = RunConfig(
         model=ModelConfig(id="base"),
         dataset=DatasetConfig(provider="labelled", seq_len=32, preview_n=40, final_n=60, calibration_n=0, seed=7),
@@ -106,3 +110,16 @@ def test_a_resealed_flip_of_one_evidence_row_fails_verify_as_an_integrity_failur
     forged = c.seal(msgspec.structs.replace(cert, evidence=evidence))
     report = verify_certificate(forged)
     assert not report.ok and "primary_metric" in [ch.name for ch in report.checks if not ch.ok]
+
+
+@pytest.mark.parametrize("cut_after", ["windows_planned", "windows_compared", "preview_checked"])
+def test_an_accuracy_run_cut_after_an_event_resumes_to_the_same_certificate_body(cut_after: str):
+    full, store = _certify(1.02)
+    records = store.read(full.run_id)
+    keep = [r.type for r in records].index(cut_after) + 1
+    cut = InMemoryEventStore()
+    cut.append(full.run_id, 0, [ev.decode_event(r.type, r.version, r.payload) for r in records[:keep]])
+    resumed = resume_run(full.run_id, _services(1.02, cut)).certificate
+    for section in ("evidence", "primary_metric", "bootstrap", "pairing", "validation", "verdict", "dataset"):
+        assert getattr(resumed, section) == getattr(full, section), section
+    assert c.to_bytes(replay_certificate(cut, full.run_id)) == c.to_bytes(resumed)
