@@ -70,6 +70,7 @@ EVENT_VIEWS: dict[str, list[Column]] = {
         ("catastrophe_ratio", "$.catastrophe_ratio", "DOUBLE"),
         ("catastrophe", "$.catastrophe", "BOOLEAN"),
     ],
+    "preview_checked": [("catastrophe", "$.catastrophe", "BOOLEAN"), ("reason", "$.reason", "VARCHAR")],
     "rollback_performed": [("reason", "$.reason", "VARCHAR")],
     "certificate_issued": [
         ("issued_at", "$.issued_at", "TIMESTAMPTZ"),

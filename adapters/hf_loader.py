@@ -12,9 +12,10 @@ from invarlock.domain.errors import UsageError
 from . import hf_demo
 from .hf_architecture import rules_for, supported_model_types
 from .hf_causal import HFCausalModel
+from .hf_seq_classifier import HFSequenceClassifier
 from .hf_tokenizer import HFTokenizer
 
-ADAPTERS = ("auto", "hf_causal")
+ADAPTERS = ("auto", "hf_causal", "hf_seqcls")  # hf_seqcls: a *ForSequenceClassification head (accuracy)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float16", "bfloat16")
 CAUSAL_TYPES = tuple(t for t in supported_model_types() if rules_for(t).causal)
@@ -49,8 +50,9 @@ class HFModelLoader:
         torch_device = resolve_device(device)
         path = resolve_reference(ref)
         _require_causal(path)
-        module, tokenizer = _load_pretrained(path, dtype)
-        return HFCausalModel(module.to(torch_device), tokenizer, ref=ref, adapter="hf_causal", batch_size=batch_size)
+        module, tokenizer = _load_pretrained(path, dtype, head=adapter == "hf_seqcls")
+        runner = HFSequenceClassifier if adapter == "hf_seqcls" else HFCausalModel
+        return runner(module.to(torch_device), tokenizer, ref=ref, adapter=runner.ADAPTER, batch_size=batch_size)
 
     def tokenizer(self, ref: str, *, adapter: str = "auto") -> HFTokenizer:
         """The tokenizer of `ref` alone (no weights read), as `load(ref).tokenizer()` gives it.
@@ -138,16 +140,18 @@ def _model_type(path: Path) -> str:
     return model_type
 
 
-def _load_pretrained(path: Path, dtype: str | None) -> tuple[Any, Any]:
-    """The module (None when `dtype` is None: the tokenizer alone) and the tokenizer of a checkpoint."""
+def _load_pretrained(path: Path, dtype: str | None, *, head: bool = False) -> tuple[Any, Any]:
+    """The module (None when `dtype` is None: the tokenizer alone) and the tokenizer of a checkpoint; with
+    `head`, the module is its `*ForSequenceClassification` model."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     try:
         with hf_demo.quiet_transformers():
             module = None
             if dtype is not None:
-                module = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
+                auto = AutoModelForSequenceClassification if head else AutoModelForCausalLM
+                module = auto.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as error:  # transformers raises OSError, ValueError, safetensors errors, ...
         first_line = (str(error).strip().splitlines() or [""])[0][:200]

@@ -19,10 +19,12 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
         raise UsageError("E200", "--tier and --policy both give a recipient policy", "pass one of them")
     default_profile = str(cert.policy.resolved.get("profile", "ci"))
     if path is None:
-        return None if tier is None else resolve_policy(tier, profile or default_profile)
+        kind = cert.primary_metric.kind
+        return None if tier is None else resolve_policy(tier, profile or default_profile, metric_kind=kind)
     data = _policy_file(path)
     chosen_profile = str(data.get("profile", profile or default_profile))
-    return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], data["guards"])
+    kind = cert.primary_metric.kind
+    return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], data["guards"], metric_kind=kind)
 
 
 def _policy_file(path: str) -> dict[str, Any]:

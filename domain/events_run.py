@@ -106,6 +106,14 @@ class PreviewAssessed(EventStruct, tag="preview_assessed.v1", frozen=True):
     catastrophe: bool
 
 
+class PreviewChecked(EventStruct, tag="preview_checked.v1", frozen=True):
+    """The preview arm's catastrophe check of a metric whose statistic is not a perplexity ratio (accuracy):
+    `reason` says why it trips (the metric's catastrophe reason), empty when it does not."""
+
+    catastrophe: bool
+    reason: str
+
+
 class RollbackPerformed(EventStruct, tag="rollback_performed.v1", frozen=True):
     reason: str
 

@@ -39,8 +39,21 @@ class GatePolicy(msgspec.Struct, frozen=True, kw_only=True):
     guard_overhead_limit: float
 
 
-class Policy(msgspec.Struct, frozen=True, kw_only=True):
-    """The entire resolved policy of a run. Its canonical JSON is what the policy digest covers."""
+class AccuracyGates(msgspec.Struct, frozen=True, kw_only=True):
+    """Thresholds of metric kind `accuracy` for one tier, in percentage points (docs/reference/statistics.md,
+    "Classification accuracy"): the lower CI bound of Δaccuracy must be ≥ −`delta_pp_limit`; a preview
+    Δaccuracy below −`catastrophe_pp` rolls back; |Δ final − Δ preview| must be ≤ `drift_pp_max`."""
+
+    delta_pp_limit: float
+    catastrophe_pp: float
+    drift_pp_max: float
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The entire resolved policy of a run. Its canonical JSON is what the policy digest covers.
+
+    Sections of one metric kind (`accuracy`) are present only when that kind runs: absent, they are not
+    written, so the policies (and digests) of the other kinds are those of earlier releases."""
 
     tier: str
     profile: str
@@ -51,6 +64,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     guards: GuardSettings
     guard_order: tuple[str, ...]
     overrides: dict[str, Any]
+    accuracy: AccuracyGates | None = None
 
     @property
     def required_guards(self) -> tuple[str, ...]:
@@ -80,6 +94,13 @@ _GATES: dict[str, GatePolicy] = {
     "balanced": _tier_gates(ratio_limit=1.10, min_final_tokens=50_000, min_windows_ci=180, replicates_ci=1200),
     "aggressive": _tier_gates(ratio_limit=1.20, min_final_tokens=50_000, min_windows_ci=140, replicates_ci=800),
 }
+
+_ACCURACY: dict[str, AccuracyGates] = {
+    "conservative": AccuracyGates(delta_pp_limit=1.0, catastrophe_pp=25.0, drift_pp_max=10.0),
+    "balanced": AccuracyGates(delta_pp_limit=2.0, catastrophe_pp=25.0, drift_pp_max=10.0),
+    "aggressive": AccuracyGates(delta_pp_limit=5.0, catastrophe_pp=25.0, drift_pp_max=10.0),
+}
+ACCURACY_KIND = "accuracy"  # the metric kind whose runs carry Policy.accuracy
 
 DEV_REPLICATES = 500
 # Slack when a guard compares a computed ratio with a threshold: |0.98 − 1| is 0.020000000000000018 in float64,
@@ -209,10 +230,12 @@ def resolve_policy(
     overrides: Mapping[str, object] | None = None,
     guard_overrides: dict[str, dict[str, object]] | None = None,
     guard_order: list[str] | tuple[str, ...] | None = None,
+    metric_kind: str | None = None,
 ) -> Policy:
     """Resolve a tier and profile (plus optional numeric gate overrides, guard settings such as
     {"spectral": {"mode": "gate"}} and the guard chain order) into the full policy. Every override, a
-    guard order other than DEFAULT_GUARD_ORDER included, is listed in `Policy.overrides`."""
+    guard order other than DEFAULT_GUARD_ORDER included, is listed in `Policy.overrides`. `metric_kind`
+    adds that kind's own section (`accuracy`); other kinds have none."""
     if tier not in TIERS:
         raise UsageError("E202", f"unknown tier '{tier}'", f"use one of: {', '.join(TIERS)}")
     if profile not in PROFILES:
@@ -236,6 +259,7 @@ def resolve_policy(
             **({"guards": guard_overrides} if guard_overrides else {}),
             **({"guard_order": list(order)} if order != DEFAULT_GUARD_ORDER else {}),
         },
+        accuracy=_ACCURACY[tier] if metric_kind == ACCURACY_KIND else None,
     )
 
 
@@ -246,7 +270,8 @@ def re_resolve(policy: Policy) -> Policy:
     guards = policy.overrides.get("guards")
     if guards is not None and not (isinstance(guards, dict) and all(isinstance(v, dict) for v in guards.values())):
         raise UsageError("E202", "recorded guard overrides are not a mapping of guard settings", "")
-    return resolve_policy(policy.tier, policy.profile, gate, guards, policy.overrides.get("guard_order"))
+    kind = ACCURACY_KIND if policy.accuracy is not None else None
+    return resolve_policy(policy.tier, policy.profile, gate, guards, policy.overrides.get("guard_order"), kind)
 
 
 def policy_from_dict(data: object) -> Policy:

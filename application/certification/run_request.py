@@ -37,7 +37,13 @@ class CertifyOutcome:
 def policy_for(req: CertifyRequest) -> Policy:
     """The tier's policy with the config's guard overrides; UsageError E005 when the data cannot meet it."""
     guards = req.config.guards
-    policy = resolve_policy(req.tier, req.profile, guard_overrides=guards.overrides(), guard_order=guards.order)
+    policy = resolve_policy(
+        req.tier,
+        req.profile,
+        guard_overrides=guards.overrides(),
+        guard_order=guards.order,
+        metric_kind=req.config.eval.metric.kind,
+    )
     ds = req.config.dataset
     if policy.enforce_floors and min(ds.preview_n, ds.final_n) < policy.min_windows:
         raise UsageError(

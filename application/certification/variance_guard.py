@@ -6,7 +6,7 @@ import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards import chain, variance
 from invarlock.domain.guards.variance_records import ABPass, CalibrationWindows, VarianceMeasurements, VarianceTap
-from invarlock.domain.windows import TokenWindow
+from invarlock.domain.windows import as_window
 
 from .guard_chain import ChainContext, pairs, record_measured
 
@@ -50,7 +50,7 @@ def _require_windows(have: int, need: int) -> None:
 
 def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasurements) -> VarianceMeasurements:
     ids = measured.calibration.window_ids
-    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in ctx.rows[i])) for i in ids]
+    windows = [as_window(i, ctx.rows[i]) for i in ids]
     baseline, subject = ctx.models["baseline"], ctx.models["subject"]
     ctx.progress.start("variance guard: calibration arm", 2 * len(windows))
     try:

@@ -26,12 +26,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import IntegrityError, UsageError
+from .accuracy import ACCURACY
 from .base import Assessment, Metric
 from .ppl_causal import PPL_CAUSAL
 
-__all__ = ["DEFAULT_KIND", "METRICS", "PPL_CAUSAL", "V1_KINDS", "Assessment", "Metric", "metric_for", "recorded_metric"]
+__all__ = [
+    "ACCURACY",
+    "DEFAULT_KIND",
+    "METRICS",
+    "PPL_CAUSAL",
+    "V1_KINDS",
+    "Assessment",
+    "Metric",
+    "metric_for",
+    "recorded_metric",
+]
 
-METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL,)}
+METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL, ACCURACY)}
 DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
 

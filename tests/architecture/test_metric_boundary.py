@@ -31,9 +31,15 @@ def test_only_the_metrics_package_computes_the_primary_metrics_statistics():
     assert offenders == []
 
 
+# The policy holds each kind's own thresholds in a section named after the kind (Policy.accuracy).
+KIND_SECTIONS = {"domain/policy.py"}
+
+
 def test_no_module_outside_the_metrics_package_names_a_metric_kind():
-    kinds = ("ppl_causal",)
+    kinds = ("ppl_causal", '"accuracy"')  # accuracy as a literal: `baseline_accuracy` is a field, not a kind
     named = [
-        str(p.relative_to(ROOT)) for p in filter(_outside_metrics, _modules()) if any(k in p.read_text() for k in kinds)
+        str(p.relative_to(ROOT))
+        for p in filter(_outside_metrics, _modules())
+        if p.relative_to(ROOT).as_posix() not in KIND_SECTIONS and any(k in p.read_text() for k in kinds)
     ]
     assert named == []
