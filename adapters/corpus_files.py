@@ -39,7 +39,8 @@ class StaticCorpus:
         return iter(self._docs)
 
 
-def _read_text(path: str | None) -> tuple[Path, str]:
+def read_text_file(path: str | None) -> tuple[Path, str]:
+    """The path and UTF-8 text of a local data file (UsageError E301 when missing or unreadable)."""
     if not path:
         raise UsageError(
             "E301", "this corpus provider needs a file path", "set dataset.path (or dataset.file) in the config"
@@ -55,7 +56,7 @@ def _read_text(path: str | None) -> tuple[Path, str]:
 
 def open_text_file(path: str | None, split: str) -> StaticCorpus:
     """A UTF-8 text file whose documents are separated by one or more blank lines."""
-    file, text = _read_text(path)
+    file, text = read_text_file(path)
     docs = [doc.strip() for doc in _BLANK_LINES.split(text.replace("\r\n", "\n")) if doc.strip()]
     info = CorpusInfo(provider="text", split=split, source=str(file), licence="user-supplied file")
     return StaticCorpus(info, docs)
@@ -78,7 +79,7 @@ def _jsonl_doc(file: Path, number: int, line: str, text_field: str) -> str:
 
 def open_jsonl_file(path: str | None, text_field: str, split: str) -> StaticCorpus:
     """One JSON object per line; the document is the string in field `text_field`."""
-    file, text = _read_text(path)
+    file, text = read_text_file(path)
     docs = [
         _jsonl_doc(file, number, line, text_field)
         for number, line in enumerate(text.splitlines(), start=1)

@@ -8,6 +8,7 @@ from invarlock.domain.errors import UsageError
 
 from .corpus_demo import open_demo_news, open_demo_wikipedia
 from .corpus_files import StaticCorpus, open_jsonl_file, open_text_file, open_wikitext2
+from .corpus_labelled import StaticLabelledSet, open_demo_polarity, open_labelled_jsonl
 
 _Opener = Callable[[str | None, str, str], StaticCorpus]
 
@@ -21,9 +22,19 @@ _PROVIDERS: dict[str, _Opener] = {
 
 PROVIDERS: tuple[str, ...] = tuple(_PROVIDERS)
 
+_LabelledOpener = Callable[[str | None, str, str, str], StaticLabelledSet]
+
+_LABELLED: dict[str, _LabelledOpener] = {
+    "demo:polarity": lambda path, text_field, label_field, split: open_demo_polarity(split),
+    "jsonl": open_labelled_jsonl,
+}
+
+LABELLED_PROVIDERS: tuple[str, ...] = tuple(_LABELLED)
+
 
 class LocalCorpusResolver:
-    """CorpusResolver over the demo sets, local `text`/`jsonl` files and a cached WikiText-2."""
+    """CorpusResolver over the demo sets, local `text`/`jsonl` files and a cached WikiText-2; labelled sets
+    from `demo:polarity` and local `jsonl` files."""
 
     def open(
         self, provider: str, *, path: str | None = None, text_field: str = "text", split: str = "validation"
@@ -38,3 +49,27 @@ class LocalCorpusResolver:
         if opener is None:
             raise UsageError("E301", f"unknown corpus provider {provider!r}", f"use one of: {', '.join(PROVIDERS)}")
         return opener(path, text_field, split)
+
+    def open_labelled(
+        self,
+        provider: str,
+        *,
+        path: str | None = None,
+        text_field: str = "text",
+        label_field: str = "label",
+        split: str = "validation",
+    ) -> StaticLabelledSet:
+        """Open the labelled set `provider`; `split` is recorded.
+
+        Raises:
+            UsageError: E301 unknown provider, missing or unreadable file, missing text or label;
+                E304 a set with no examples.
+        """
+        opener = _LABELLED.get(provider)
+        if opener is None:
+            raise UsageError(
+                "E301",
+                f"{provider!r} is not a labelled dataset provider",
+                f"eval.metric.kind accuracy needs one of: {', '.join(LABELLED_PROVIDERS)}",
+            )
+        return opener(path, text_field, label_field, split)

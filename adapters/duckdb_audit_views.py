@@ -65,6 +65,12 @@ EVENT_VIEWS: dict[str, list[Column]] = {
         ("modules_changed", "$.outcome.deltas.modules_changed", "JSON"),
         ("bitwidth_map", "$.outcome.deltas.bitwidth_map", "JSON"),
     ],
+    "preview_assessed": [
+        ("ratio", "$.ratio", "DOUBLE"),
+        ("catastrophe_ratio", "$.catastrophe_ratio", "DOUBLE"),
+        ("catastrophe", "$.catastrophe", "BOOLEAN"),
+    ],
+    "preview_checked": [("catastrophe", "$.catastrophe", "BOOLEAN"), ("reason", "$.reason", "VARCHAR")],
     "rollback_performed": [("reason", "$.reason", "VARCHAR")],
     "certificate_issued": [
         ("issued_at", "$.issued_at", "TIMESTAMPTZ"),
@@ -137,25 +143,6 @@ LEGACY_PATHS: dict[tuple[str, int], dict[str, str]] = {
     ("windows_planned", 1): _flat("windows_planned"),
     ("edit_applied", 1): _flat("edit_applied"),
 }
-
-# preview_assessed.v1 recorded the perplexity ratio and the catastrophe ratio under those names; v2 names the
-# statistic. `ratio`/`catastrophe_ratio` stay, set when the statistic is the ratio, for queries written for v1.
-_PREVIEW_ASSESSED = """
-SELECT run_id, seq, recorded_at,
-       CASE version WHEN 1 THEN 'ratio' ELSE payload->>'$.statistic' END AS statistic,
-       TRY_CAST(payload->>(CASE version WHEN 1 THEN '$.ratio' ELSE '$.value' END) AS DOUBLE) AS value,
-       TRY_CAST(payload->>(CASE version WHEN 1 THEN '$.catastrophe_ratio' ELSE '$.limit' END) AS DOUBLE) AS "limit",
-       TRY_CAST(payload->>'$.catastrophe' AS BOOLEAN) AS catastrophe
-FROM events WHERE type = 'preview_assessed' AND version IN (1, 2)
-"""
-_PREVIEW_ASSESSED_COMPAT = (
-    """
-SELECT *, CASE WHEN statistic = 'ratio' THEN value END AS ratio,
-       CASE WHEN statistic = 'ratio' THEN "limit" END AS catastrophe_ratio
-FROM ("""
-    + _PREVIEW_ASSESSED
-    + ")"
-)
 
 _WINDOWS_SCORED = """
 SELECT run_id, seq, recorded_at, payload->>'$.role' AS role, payload->>'$.arm' AS arm,
@@ -255,7 +242,6 @@ def view_statements() -> list[str]:
     views = {name: _event_view_sql(name, columns) for name, columns in EVENT_VIEWS.items()}
     views |= {
         "guard_evaluated": _GUARD_EVALUATED,
-        "preview_assessed": _PREVIEW_ASSESSED_COMPAT,
         "windows_scored": _WINDOWS_SCORED,
         "planned_windows": _PLANNED_WINDOWS,
         "runs": _RUNS,

@@ -14,6 +14,7 @@ from invarlock.ports.model import ModelRunner, Progress
 from .hf_nll import batches, token_ids, window_scores
 from .hf_taps import tapped
 from .hf_weights import HFMatrix, HFWeights
+from .hf_zero_shot import zero_shot_pairs
 
 __all__ = ["HFCausalModel", "HFMatrix"]
 
@@ -25,14 +26,16 @@ class HFCausalModel(HFWeights):
         module: The transformers `*ForCausalLM` model (already on its device, in eval mode).
         tokenizer: The matching transformers fast tokenizer.
         ref: The reference it was loaded from (recorded in the identity).
-        adapter: Adapter name recorded in the identity.
+        adapter: Adapter name recorded in the identity (default: the class's ADAPTER).
         batch_size: Windows per forward pass; defaults to 8 on CPU and 32 on accelerators.
     """
 
+    ADAPTER = "hf_causal"
+
     def __init__(
-        self, module: Any, tokenizer: Any, *, ref: str, adapter: str = "hf_causal", batch_size: int | None = None
+        self, module: Any, tokenizer: Any, *, ref: str, adapter: str | None = None, batch_size: int | None = None
     ) -> None:
-        super().__init__(module, tokenizer, ref=ref, adapter=adapter, batch_size=batch_size)
+        super().__init__(module, tokenizer, ref=ref, adapter=adapter or self.ADAPTER, batch_size=batch_size)
 
     def score(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
         """Per-window NLL sums (nats, float64) of tokens 1..L-1 given the tokens before them; no BOS added.
@@ -49,6 +52,8 @@ class HFCausalModel(HFWeights):
         self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
     ) -> Iterator[PairedScore]:
         """Both models' logits of each batch (this model's batch size) are held together, then reduced.
+        Labelled examples (windows with `candidates`) are classified zero-shot instead (hf_zero_shot): no
+        per-model scores, a comparison with the gold label and both predictions.
 
         Raises:
             UsageError: E104 when `other` is not an `HFCausalModel`.
@@ -60,6 +65,9 @@ class HFCausalModel(HFWeights):
                 f"lockstep scoring needs two hf_causal models, got {type(other).__name__}",
                 "load both models with the same adapter",
             )
+        if any(w.label is not None for w in windows):
+            yield from self._zero_shot(other, windows, progress)
+            return
         for batch in batches(windows, self.batch_size):
             ids = token_ids(batch, self.device)
             with torch.inference_mode():
@@ -71,6 +79,18 @@ class HFCausalModel(HFWeights):
             yield from pairs
             if progress is not None:
                 progress(len(batch))
+
+    def _zero_shot(
+        self, other: HFCausalModel, windows: Sequence[TokenWindow], progress: Progress | None
+    ) -> Iterator[PairedScore]:
+        for start in range(0, len(windows), self.batch_size):
+            batch = windows[start : start + self.batch_size]
+            yield from zero_shot_pairs(self._masked_logits, other._masked_logits, batch, self.batch_size)
+            if progress is not None:
+                progress(len(batch))
+
+    def _masked_logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.module(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False).logits
 
     def _logits(self, ids: torch.Tensor) -> torch.Tensor:
         return self.module(input_ids=ids.to(self.device), use_cache=False).logits

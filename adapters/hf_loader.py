@@ -1,7 +1,8 @@
 """ModelLoader port for Hugging Face checkpoints: local directories, `hf:ORG/NAME` ids and the demo models.
 
-Adapters: `hf_causal` (decoder-only LMs), `hf_encoder` (BERT-family encoders: pooled embeddings) and
-`hf_mlm` (BERT-family masked LMs: masked-token NLL). `auto` picks hf_causal for a causal model type,
+Adapters: `hf_causal` (decoder-only LMs), `hf_seqcls` (a decoder's `*ForSequenceClassification` head, for
+`accuracy`), `hf_encoder` (BERT-family encoders: pooled embeddings) and `hf_mlm` (BERT-family masked LMs:
+masked-token NLL). `auto` picks hf_causal for a causal model type,
 hf_mlm for a checkpoint whose config names a `*ForMaskedLM` architecture, and hf_encoder otherwise.
 """
 
@@ -19,16 +20,28 @@ from .hf_architecture import rules_for, supported_model_types
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
 from .hf_mlm import HFMaskedLMModel
+from .hf_seq_classifier import HFSequenceClassifier
 from .hf_tokenizer import HFTokenizer
 
-ADAPTERS = ("auto", "hf_causal", "hf_encoder", "hf_mlm")
+ADAPTERS = ("auto", "hf_causal", "hf_encoder", "hf_mlm", "hf_seqcls")  # hf_seqcls: a causal LM's classification head
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float16", "bfloat16")
 CAUSAL_TYPES = tuple(t for t in supported_model_types() if rules_for(t).causal)
 ENCODER_TYPES = tuple(t for t in supported_model_types() if not rules_for(t).causal)
 HFModel = HFCausalModel | HFEncoderModel | HFMaskedLMModel
-_CLASSES = {"hf_causal": HFCausalModel, "hf_encoder": HFEncoderModel, "hf_mlm": HFMaskedLMModel}
-_AUTO_CLASSES = {"hf_causal": "AutoModelForCausalLM", "hf_encoder": "AutoModel", "hf_mlm": "AutoModelForMaskedLM"}
+_CLASSES = {
+    "hf_causal": HFCausalModel,
+    "hf_encoder": HFEncoderModel,
+    "hf_mlm": HFMaskedLMModel,
+    "hf_seqcls": HFSequenceClassifier,
+}
+_AUTO_CLASSES = {
+    "hf_causal": "AutoModelForCausalLM",
+    "hf_encoder": "AutoModel",
+    "hf_mlm": "AutoModelForMaskedLM",
+    "hf_seqcls": "AutoModelForSequenceClassification",
+}
+_DECODER_ADAPTERS = ("hf_causal", "hf_seqcls")  # adapters of decoder-only model types
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
@@ -144,8 +157,8 @@ def resolve_adapter(path: Path, adapter: str) -> str:
     architectures = config.get("architectures") or []
     masked = any(isinstance(a, str) and a.endswith("ForMaskedLM") for a in architectures)
     chosen = adapter if adapter != "auto" else "hf_causal" if causal else "hf_mlm" if masked else "hf_encoder"
-    if causal != (chosen == "hf_causal"):
-        types = CAUSAL_TYPES if chosen == "hf_causal" else ENCODER_TYPES
+    if causal != (chosen in _DECODER_ADAPTERS):
+        types = CAUSAL_TYPES if chosen in _DECODER_ADAPTERS else ENCODER_TYPES
         raise UsageError(
             "E104", f"{path}: adapter {chosen} cannot run model_type '{model_type}'", f"it runs {', '.join(types)}"
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from invarlock.domain.errors import UsageError
-from invarlock.domain.metrics import DEFAULT_KIND, metric_for
+from invarlock.domain.metrics import ACCURACY, DEFAULT_KIND, metric_for
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
 DEMO_MODEL = "demo:smollm2-135m"
@@ -30,6 +30,7 @@ class DatasetConfig(_C, frozen=True):
     path: str | None = None
     file: str | None = None
     text_field: str = "text"
+    label_field: str = "label"
     split: str = "validation"
     seq_len: int = 256
     stride: int | None = None
@@ -52,12 +53,18 @@ class EditConfig(_C, frozen=True):
     plan: dict[str, Any] = {}
 
 
-class MetricConfig(_C, frozen=True):
-    kind: str = DEFAULT_KIND
+class MetricConfig(_C, frozen=True, omit_defaults=True):
+    """`kind` selects the primary metric. Kind `accuracy` with a causal LM scores zero-shot: `template` (one
+    `{text}` field) makes each example's prompt, `label_words` gives one continuation per label (in the
+    dataset's label order); with a classification head both stay unset. Unset keys are not recorded."""
+
+    kind: str
+    template: str | None = None
+    label_words: list[str] | None = None
 
 
 class EvalConfig(_C, frozen=True):
-    metric: MetricConfig = MetricConfig()
+    metric: MetricConfig = MetricConfig(kind=DEFAULT_KIND)
     batch_size: int | None = None
 
 
@@ -134,11 +141,34 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
     except UsageError as exc:
         raise UsageError(exc.code, f"{source}: {exc.message}", exc.hint) from exc
     _check_order(cfg.guards.order, source)
+    _check_metric_keys(cfg, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
     if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
         raise UsageError(
             "E201", f"{source}: eval.batch_size must be >= 1", "use e.g. 8, or leave it out for the default"
+        )
+
+
+def _check_metric_keys(cfg: RunConfig, source: str) -> None:
+    """Zero-shot keys only with kind accuracy, and an accuracy run: no calibration examples and no repairing
+    guard (the variance guard needs fixed-length calibration windows; repair overhead is a perplexity ratio)."""
+    m = cfg.eval.metric
+    if m.kind != ACCURACY.kind:
+        if m.template is not None or m.label_words is not None:
+            raise UsageError("E201", f"{source}: eval.metric.template/label_words need kind accuracy", "remove them")
+        return
+    if (m.template is None) != (m.label_words is None) or (m.label_words is not None and len(m.label_words) < 2):
+        raise UsageError(
+            "E201",
+            f"{source}: zero-shot accuracy needs eval.metric.template and at least 2 eval.metric.label_words",
+            'e.g. template: "Review: {text}\\nSentiment:", label_words: [" negative", " positive"]',
+        )
+    if cfg.dataset.calibration_n != 0 or "variance" in cfg.guards.order or cfg.guards.spectral.get("repair"):
+        raise UsageError(
+            "E201",
+            f"{source}: kind accuracy takes dataset.calibration_n: 0 and no repairing guard",
+            "set calibration_n: 0, drop variance from guards.order and leave spectral.repair unset",
         )
 
 

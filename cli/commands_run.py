@@ -127,7 +127,9 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
         click.echo(json.dumps(summary))
         return
     limit = cert.policy.resolved["gates"]["ratio_limit"]
-    if pm.display_ci is not None and pm.ratio_vs_baseline is not None:
+    if pm.preview.delta_pp is not None:
+        click.echo(_accuracy_headline(cert))
+    elif pm.display_ci is not None and pm.ratio_vs_baseline is not None:
         lo, hi = pm.display_ci
         click.echo(
             f"Verdict: {cert.verdict.status}  ratio {pm.ratio_vs_baseline:.4f}  "
@@ -153,6 +155,19 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
         repaired = cert.guard_overhead.repaired_weights if cert.guard_overhead else []
         click.echo(f"Subject exported: {opts['export_dir']}  ({len(repaired)} weights repaired by guards)")
     click.echo(f"Run: {outcome.run_id}  (events: {opts['events']})")
+
+
+def _accuracy_headline(cert: c.Certificate) -> str:
+    """Accuracy of both models, Δ (pp) with its interval and the agreement, or the rollback's preview Δ."""
+    pm = cert.primary_metric
+    if pm.final is None or pm.display_ci is None:
+        return f"Verdict: {cert.verdict.status}  ROLLBACK: preview Δaccuracy {pm.preview.value('delta_pp'):+.2f} pp"
+    f, (lo, hi) = pm.final, pm.display_ci
+    return (
+        f"Verdict: {cert.verdict.status}  accuracy {f.value('baseline_accuracy'):.2f}% -> "
+        f"{f.value('subject_accuracy'):.2f}%  Δ {f.value('delta_pp'):+.2f} pp  CI [{lo:+.2f}, {hi:+.2f}]  "
+        f"agreement {f.value('agreement'):.2f}%  ({cert.policy.resolved['tier']})"
+    )
 
 
 def _monitored(cert: c.Certificate) -> list[str]:
@@ -182,7 +197,7 @@ def _with_preset(cfg: RunConfig, preset: str | None) -> RunConfig:
 @click.command("certify")
 @click.option("--baseline", "--source", "baseline", default=None, help="baseline model: path, hf:ID or demo name")
 @click.option("--subject", "--edited", "subject", default=None, help="subject model: path, hf:ID or demo name")
-@click.option("--adapter", default="auto", show_default=True, help="auto | hf_causal | hf_encoder | hf_mlm")
+@click.option("--adapter", default="auto", show_default=True, help="auto | hf_causal | hf_encoder | hf_mlm | hf_seqcls")
 @click.option("--preset", type=click.Path(), default=None, help="YAML preset (dataset, guards, tier)")
 @click.option(
     "--edit-config", type=click.Path(), default=None, help="YAML with an edit: section applied to the subject"

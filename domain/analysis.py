@@ -7,9 +7,12 @@ from __future__ import annotations
 import itertools
 
 from . import certificate as c
+from .examples import EXAMPLE_STRIDE
 
 
 def _spans_overlap(ids: list[int], seq_len: int, stride: int) -> int:
+    if stride == EXAMPLE_STRIDE:  # labelled examples are separate texts: only the same example twice overlaps
+        return sum(1 for a, b in itertools.pairwise(sorted(ids)) if a == b)
     starts = sorted(i * stride for i in ids)
     return sum(1 for a, b in itertools.pairwise(starts) if b < a + seq_len or b == a)
 

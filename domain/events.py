@@ -22,6 +22,7 @@ from .events_run import (
     GuardEvaluated,
     ModelFingerprinted,
     PreviewAssessed,
+    PreviewChecked,
     RollbackPerformed,
     RunCompleted,
     RunFailed,
@@ -45,6 +46,7 @@ __all__ = [
     "MatrixRechecked",
     "ModelFingerprinted",
     "PreviewAssessed",
+    "PreviewChecked",
     "RecordedEvent",
     "ReexecutionFinished",
     "ReexecutionStarted",
@@ -75,6 +77,7 @@ Event = (
     | WindowsScored
     | WindowsCompared
     | PreviewAssessed
+    | PreviewChecked
     | RollbackPerformed
     | CertificateIssued
     | RunCompleted

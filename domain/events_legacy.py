@@ -70,20 +70,6 @@ class EditAppliedV1(EventStruct, tag="edit_applied.v1", frozen=True):
     bitwidth_map: dict[str, int]
 
 
-class PreviewAssessedV1(EventStruct, tag="preview_assessed.v1", frozen=True):
-    """preview_assessed.v1: the perplexity ratio and the catastrophe ratio, named as such."""
-
-    ratio: float
-    catastrophe_ratio: float
-    catastrophe: bool
-
-
-def preview_assessed_v2(old: PreviewAssessedV1) -> ev.PreviewAssessed:
-    return ev.PreviewAssessed(
-        statistic="ratio", value=old.ratio, limit=old.catastrophe_ratio, catastrophe=old.catastrophe
-    )
-
-
 def _fields(event: msgspec.Struct, *exclude: str) -> dict[str, object]:
     return {k: v for k, v in msgspec.structs.asdict(event).items() if k not in exclude}
 
@@ -181,5 +167,4 @@ UPCASTERS: dict[tuple[str, int], Callable[[bytes], ev.Event]] = {
     ("windows_planned", 1): _upcaster(WindowsPlannedV1, windows_planned_v2),
     ("edit_applied", 1): _upcaster(EditAppliedV1, edit_applied_v2),
     ("guard_evaluated", 1): _upcaster(GuardEvaluatedV1, guard_evaluated_v2),
-    ("preview_assessed", 1): _upcaster(PreviewAssessedV1, preview_assessed_v2),
 }

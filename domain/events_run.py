@@ -100,15 +100,18 @@ class WindowsCompared(EventStruct, tag="windows_compared.v1", frozen=True):
     rows: list[ComparedRow]
 
 
-class PreviewAssessed(EventStruct, tag="preview_assessed.v2", frozen=True):
-    """The preview arm against the metric's catastrophe rule: `statistic` names the preview ArmMetric field
-    the rule reads (`ratio` for the perplexity kinds, `mean_cosine` for the embedding cosine), `value` is it and
-    `limit` its threshold under the run's policy; `catastrophe` whether the run rolls back."""
-
-    statistic: str
-    value: float
-    limit: float
+class PreviewAssessed(EventStruct, tag="preview_assessed.v1", frozen=True):
+    ratio: float
+    catastrophe_ratio: float
     catastrophe: bool
+
+
+class PreviewChecked(EventStruct, tag="preview_checked.v1", frozen=True):
+    """The preview arm's catastrophe check of a metric whose statistic is not a perplexity ratio (accuracy):
+    `reason` says why it trips (the metric's catastrophe reason), empty when it does not."""
+
+    catastrophe: bool
+    reason: str
 
 
 class RollbackPerformed(EventStruct, tag="rollback_performed.v1", frozen=True):

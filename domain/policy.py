@@ -50,11 +50,21 @@ class EmbeddingGates(msgspec.Struct, frozen=True, kw_only=True):
     drift_max: float
 
 
+class AccuracyGates(msgspec.Struct, frozen=True, kw_only=True):
+    """Thresholds of metric kind `accuracy` for one tier, in percentage points (docs/reference/statistics.md,
+    "Classification accuracy"): the lower CI bound of Δaccuracy must be ≥ −`delta_pp_limit`; a preview
+    Δaccuracy below −`catastrophe_pp` rolls back; |Δ final − Δ preview| must be ≤ `drift_pp_max`."""
+
+    delta_pp_limit: float
+    catastrophe_pp: float
+    drift_pp_max: float
+
+
 class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The entire resolved policy of a run. Its canonical JSON is what the policy digest covers.
 
-    A metric kind's own section (e.g. `embedding`) is set only when that kind runs; unset, it is not written,
-    so the policies of the perplexity kinds (and their digests) do not change."""
+    A metric kind's own section (`accuracy`, `embedding`: Metric.policy_section) is set only when that kind
+    runs; unset, it is not written, so the policies of the perplexity kinds (and their digests) do not change."""
 
     tier: str
     profile: str
@@ -65,6 +75,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     guards: GuardSettings
     guard_order: tuple[str, ...]
     overrides: dict[str, Any]
+    accuracy: AccuracyGates | None = None
     embedding: EmbeddingGates | None = None
 
     @property
@@ -96,6 +107,11 @@ _GATES: dict[str, GatePolicy] = {
     "aggressive": _tier_gates(ratio_limit=1.20, min_final_tokens=50_000, min_windows_ci=140, replicates_ci=800),
 }
 
+_ACCURACY: dict[str, AccuracyGates] = {
+    "conservative": AccuracyGates(delta_pp_limit=1.0, catastrophe_pp=25.0, drift_pp_max=10.0),
+    "balanced": AccuracyGates(delta_pp_limit=2.0, catastrophe_pp=25.0, drift_pp_max=10.0),
+    "aggressive": AccuracyGates(delta_pp_limit=5.0, catastrophe_pp=25.0, drift_pp_max=10.0),
+}
 # A mean cosine of pooled embeddings over paired texts (all-MiniLM-L6-v2 on Wikipedia: int8 RTN 0.9995, int4
 # RTN 0.89): balanced lets 1 % of the direction go, conservative 0.5 %, aggressive 2 %.
 _EMBEDDING: dict[str, EmbeddingGates] = {
@@ -103,7 +119,7 @@ _EMBEDDING: dict[str, EmbeddingGates] = {
     for tier, limit in (("conservative", 0.995), ("balanced", 0.99), ("aggressive", 0.98))
 }
 # Optional policy sections by name: a metric kind names the one its gates read (Metric.policy_section).
-SECTIONS = ("embedding",)
+SECTIONS = ("accuracy", "embedding")
 
 DEV_REPLICATES = 500
 # Slack when a guard compares a computed ratio with a threshold: |0.98 − 1| is 0.020000000000000018 in float64,
@@ -264,6 +280,7 @@ def resolve_policy(
             **({"guards": guard_overrides} if guard_overrides else {}),
             **({"guard_order": list(order)} if order != DEFAULT_GUARD_ORDER else {}),
         },
+        accuracy=_ACCURACY[tier] if section == "accuracy" else None,
         embedding=_EMBEDDING[tier] if section == "embedding" else None,
     )
 

@@ -21,7 +21,7 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     guards: tuple[ev.GuardEvaluated, ...] = ()
     scores: dict[str, dict[int, ev.ScoredRow]] = {}
     comparisons: dict[str, dict[int, ev.ComparedRow]] = {}
-    preview: ev.PreviewAssessed | None = None
+    preview: ev.PreviewAssessed | ev.PreviewChecked | None = None
     rollback: str | None = None
     issued: ev.CertificateIssued | None = None
     completed: ev.RunCompleted | None = None
@@ -90,7 +90,7 @@ def _apply(state: RunState, e: ev.Event) -> RunState:
             return _add_scores(state, e)
         case ev.WindowsCompared():
             return _add_comparisons(state, e)
-        case ev.PreviewAssessed():
+        case ev.PreviewAssessed() | ev.PreviewChecked():
             return r(state, preview=e)
         case ev.RollbackPerformed():
             return r(state, rollback=e.reason)

@@ -37,18 +37,34 @@ class PlannedWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 class TokenWindow(msgspec.Struct, frozen=True, kw_only=True):
     """A window's token ids, handed to a ModelRunner. `tokens` are uint32 ids, length seq_len.
 
+    A labelled example (metric kind `accuracy`) is one window of variable length: `tokens` are its prompt's
+    ids, `label` the gold label's index and `candidates` the continuation ids of every label, in label order
+    (zero-shot LM scoring compares their log-likelihoods; a classification head ignores them).
+
     `mask_seed` is the run's dataset seed: a masked-LM runner masks the window with domain.masking keyed by
-    it and the window's digest (None: the caller gave none, and a masked-LM runner refuses the window)."""
+    it and the window's digest (None: the caller gave none, and a masked-LM runner refuses the window).
+    """
 
     window_id: int
     tokens: tuple[int, ...]
+    label: int | None = None
+    candidates: tuple[tuple[int, ...], ...] | None = None
     mask_seed: int | None = None
 
 
-def token_windows(ids: Sequence[int], rows: Mapping[int, np.ndarray], *, seed: int) -> list[TokenWindow]:
-    """The TokenWindows of planned windows `ids` (in that order) from their token rows, each carrying the
-    run's dataset `seed` as its `mask_seed`."""
-    return [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i]), mask_seed=seed) for i in ids]
+Row = np.ndarray | TokenWindow
+"""What planning hands the pipeline per window id: a stream window's token row, or a labelled example's window."""
+
+
+def as_window(window_id: int, row: Row) -> TokenWindow:
+    """The TokenWindow of one planned row, without a mask seed (token_windows adds the run's)."""
+    return row if isinstance(row, TokenWindow) else TokenWindow(window_id=window_id, tokens=tuple(int(t) for t in row))
+
+
+def token_windows(ids: Sequence[int], rows: Mapping[int, Row], *, seed: int) -> list[TokenWindow]:
+    """The TokenWindows a ModelRunner scores for planned windows `ids` (in that order), stream rows and
+    labelled examples alike, each carrying the run's dataset `seed` as its `mask_seed`."""
+    return [msgspec.structs.replace(as_window(i, rows[i]), mask_seed=seed) for i in ids]
 
 
 class WindowPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -140,14 +156,9 @@ def plan_windows(
     """
     rows = cut_windows(stream, seq_len, stride)
     unique_ids, digests, dropped = _dedupe(rows)
-    wanted = fit_counts(counts, len(unique_ids), allow_fewer)
-    order = _arm_order(dataset, seed, len(unique_ids))
-    planned: list[PlannedWindow] = []
-    cursor = 0
-    for arm, n in zip(ARMS, (wanted.preview, wanted.final, wanted.calibration), strict=True):
-        chosen = sorted(int(unique_ids[i]) for i in order[cursor : cursor + n])
-        planned.extend(PlannedWindow(window_id=i, arm=arm, digest=digests[i]) for i in chosen)
-        cursor += n
+    planned, wanted = assign_arms(
+        unique_ids, digests, counts=counts, seed=seed, dataset=dataset, allow_fewer=allow_fewer
+    )
     plan = WindowPlan(
         seq_len=seq_len,
         stride=stride,
@@ -161,6 +172,23 @@ def plan_windows(
         approximate_counts=wanted != counts,
     )
     return plan, {w.window_id: rows[w.window_id] for w in planned}
+
+
+def assign_arms(
+    unique_ids: Sequence[int], digests: dict[int, str], *, counts: ArmCounts, seed: int, dataset: str, allow_fewer: bool
+) -> tuple[list[PlannedWindow], ArmCounts]:
+    """Assign distinct windows (or examples) to preview, final and calibration, in that order, by a permutation
+    keyed by sha256(dataset digest, seed); each arm lists its ids sorted. Returns the rows and the arm sizes
+    `fit_counts` granted (E303 when too few)."""
+    wanted = fit_counts(counts, len(unique_ids), allow_fewer)
+    order = _arm_order(dataset, seed, len(unique_ids))
+    planned: list[PlannedWindow] = []
+    cursor = 0
+    for arm, n in zip(ARMS, (wanted.preview, wanted.final, wanted.calibration), strict=True):
+        chosen = sorted(int(unique_ids[i]) for i in order[cursor : cursor + n])
+        planned.extend(PlannedWindow(window_id=i, arm=arm, digest=digests[i]) for i in chosen)
+        cursor += n
+    return planned, wanted
 
 
 def _dedupe(rows: np.ndarray) -> tuple[list[int], dict[int, str], int]:

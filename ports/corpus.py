@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+from invarlock.domain.examples import LabelledText
 from invarlock.domain.model import CorpusInfo
 
 
@@ -36,9 +37,28 @@ class CorpusSource(Protocol):
         ...
 
 
+class LabelledSource(Protocol):
+    """An ordered, deterministic sequence of labelled documents (classification data)."""
+
+    def info(self) -> CorpusInfo:
+        """Provider, split, source and licence of the data."""
+        ...
+
+    def examples(self) -> Iterator[LabelledText]:
+        """The labelled documents, in a fixed order; the same every call."""
+        ...
+
+
 class CorpusResolver(Protocol):
     """Opens a corpus by provider name (`demo:wikipedia`, `demo:news`, `text`, `jsonl`, `wikitext2`)."""
 
     def open(self, provider: str, *, path: str | None, text_field: str, split: str) -> CorpusSource:
         """Raises UsageError (E301 unknown provider / missing file / bad field, E304 empty corpus)."""
+        ...
+
+    def open_labelled(
+        self, provider: str, *, path: str | None, text_field: str, label_field: str, split: str
+    ) -> LabelledSource:
+        """A labelled set (`demo:polarity`, `jsonl` with `text_field` and `label_field`). Raises UsageError
+        (E301 unknown provider / missing file / bad field or label, E304 no examples)."""
         ...

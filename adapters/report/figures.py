@@ -1,23 +1,23 @@
-"""The numbers a report draws, derived from a decoded certificate: limit, CI, per-window Δ, histogram bins."""
+"""The numbers a report draws, derived from a decoded certificate: per-window Δ and KL, histogram bins."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from typing import Any
 
-import msgspec
 from invarlock.domain import certificate as c
+from invarlock.domain.model import WindowComparison
+
+from .cells import Cell
 
 
 @dataclass(frozen=True)
 class Table:
-    """A titled table of display strings (not yet escaped); `headers` may be empty for key/value tables."""
+    """A titled table of display cells (not yet escaped); `headers` may be empty for key/value tables."""
 
     title: str
     headers: list[str]
-    rows: list[list[str]]
+    rows: list[list[Cell]]
 
 
 @dataclass(frozen=True)
@@ -29,34 +29,39 @@ class Bin:
     count: int
 
 
-def text(value: Any) -> str:
-    """A display string for any certificate value: floats to 6 significant digits, containers as sorted JSON."""
-    if value is None:
-        return "—"
-    if isinstance(value, msgspec.Struct):
-        value = msgspec.to_builtins(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
+Point = tuple[int, float]  # (window id, value)
 
 
-def ratio_limit(cert: c.Certificate) -> float | None:
-    """The tier's ratio limit (upper CI bound must stay at or below it), or None when the policy lacks one."""
-    gates = cert.policy.resolved.get("gates")
-    limit = gates.get("ratio_limit") if isinstance(gates, dict) else None
-    return float(limit) if isinstance(limit, int | float) and math.isfinite(limit) else None
+def delta_points(arm: c.ArmEvidence | None) -> list[Point]:
+    """(window id, ΔlogNLL) per window in plan order, Δ = (subject_nll − baseline_nll) / tokens in nats per
+    token; [] for a missing arm or an arm without per-model NLL (embedding, accuracy kinds)."""
+    if arm is None or arm.baseline_nll is None or arm.subject_nll is None:
+        return []
+    rows = zip(arm.window_ids, arm.subject_nll, arm.baseline_nll, arm.tokens_scored, strict=False)
+    return [(w, (s - b) / t) for w, s, b, t in rows if t > 0 and math.isfinite(s - b)]
 
 
 def window_deltas(arm: c.ArmEvidence | None) -> list[float]:
-    """Per-window ΔlogNLL = (subject_nll − baseline_nll) / tokens, in nats per token; [] for a missing arm."""
-    if arm is None:
-        return []
-    rows = zip(arm.subject_nll, arm.baseline_nll, arm.tokens_scored, strict=False)
-    return [(s - b) / t for s, b, t in rows if t > 0 and math.isfinite(s - b)]
+    """The ΔlogNLL values of `delta_points`, in plan order."""
+    return [value for _, value in delta_points(arm)]
+
+
+def kl_points(arm: c.ArmEvidence | None) -> list[Point]:
+    """(window id, mean KL per token = kl_sum / positions) for each window whose comparison has a KL sum."""
+    rows = (arm.comparisons or []) if arm is not None else []
+    return [(r.window_id, r.kl_sum / r.positions) for r in rows if r.kl_sum is not None and r.positions > 0]
+
+
+def cosine_points(arm: c.ArmEvidence | None) -> list[Point]:
+    """(window id, cosine of the two models' embeddings) for each window whose comparison has one."""
+    rows = (arm.comparisons or []) if arm is not None else []
+    return [(r.window_id, r.cosine) for r in rows if r.cosine is not None]
+
+
+def labelled_rows(arm: c.ArmEvidence | None) -> list[WindowComparison]:
+    """The comparisons that carry a gold label and both models' predictions (classification accuracy)."""
+    rows = (arm.comparisons or []) if arm is not None else []
+    return [r for r in rows if r.label is not None and r.baseline_pred is not None and r.subject_pred is not None]
 
 
 def histogram(values: list[float], bins: int = 16) -> list[Bin]:
@@ -73,9 +78,7 @@ def histogram(values: list[float], bins: int = 16) -> list[Bin]:
     return [Bin(lo + i * width, lo + (i + 1) * width, n) for i, n in enumerate(counts)]
 
 
-def headline(cert: c.Certificate) -> tuple[float | None, tuple[float, float] | None, str]:
-    """The ratio to draw, its CI (ratio space) and a label: the final arm, or the preview arm after a rollback."""
-    pm = cert.primary_metric
-    if pm.final is not None and pm.ratio_vs_baseline is not None:
-        return pm.ratio_vs_baseline, pm.display_ci, "final ratio"
-    return pm.preview.ratio, None, "preview ratio (rolled back: no final arm)"
+def plotted_arm(cert: c.Certificate) -> tuple[str, c.ArmEvidence]:
+    """The arm the per-window figures draw: final, or preview after a rollback."""
+    final = cert.evidence.final
+    return ("final", final) if final is not None else ("preview", cert.evidence.preview)

@@ -11,9 +11,14 @@ from html import escape
 from invarlock.domain import certificate as c
 from invarlock.ports.report import CheckFailure
 
-from . import sections
-from .figures import Table, headline, histogram, ratio_limit, window_deltas
-from .svg import delta_histogram, number_line
+from . import metrics, sections
+from .cells import Cell, Num
+from .figures import Table, cosine_points, delta_points, histogram, kl_points, labelled_rows, plotted_arm, window_deltas
+from .headline import headline
+from .heatmap import guard_grids
+from .svg import delta_histogram, number_line, window_plot
+from .svg_heatmap import heat_map
+from .svg_outcomes import outcome_strip
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1b1f24;max-width:1100px}
@@ -28,13 +33,20 @@ th{background:#f6f8fa}td{word-break:break-all;max-width:700px}caption{text-align
 .limit{stroke:#cf222e;stroke-width:3}.limit-lbl{fill:#cf222e}
 .ci{fill:#0969da;fill-opacity:.35;stroke:#0969da}.ratio{fill:#0969da}
 .bar{fill:#8250df}.lbl{font-size:12px;fill:#1b1f24}svg{display:block;margin:8px 0}
-.muted{color:#57606a}
+.small{font-size:10px}.cell{stroke:#d0d7de;stroke-width:.5}.flagged,.flag-key{stroke:#1b1f24;stroke-width:2.5}
+td[title]{text-decoration:underline dotted #8c959f}.muted{color:#57606a}
 """
 
 
-def _row(row: list[str], key_column: bool) -> str:
-    first = f"<th>{escape(row[0])}</th>" if key_column else f"<td>{escape(row[0])}</td>"
-    return "<tr>" + first + "".join(f"<td>{escape(v)}</td>" for v in row[1:]) + "</tr>"
+def _td(value: Cell, tag: str = "td") -> str:
+    """A cell; a rounded number keeps its exact value in the title attribute."""
+    if isinstance(value, Num):
+        return f'<{tag} title="{escape(value.full)}">{escape(value.display)}</{tag}>'
+    return f"<{tag}>{escape(value)}</{tag}>"
+
+
+def _row(row: list[Cell], key_column: bool) -> str:
+    return "<tr>" + _td(row[0], "th" if key_column else "td") + "".join(_td(v) for v in row[1:]) + "</tr>"
 
 
 def table_html(table: Table) -> str:
@@ -66,19 +78,52 @@ def _verification(failures: Sequence[CheckFailure]) -> str:
 
 
 def _figures(cert: c.Certificate) -> str:
-    ratio, ci, label = headline(cert)
-    parts = ["<h2>Ratio against the tier limit</h2>", number_line(ratio, ci, ratio_limit(cert), label)]
-    final = cert.evidence.final
-    parts.append("<h2>Per-window ΔlogNLL</h2>")
-    if final is not None:
-        parts.append(delta_histogram(histogram(window_deltas(final)), "Final arm: per-window ΔlogNLL"))
-    parts.append(delta_histogram(histogram(window_deltas(cert.evidence.preview)), "Preview arm: per-window ΔlogNLL"))
-    caption = "Bars: final arm, then preview arm." if final is not None else "Preview arm only (rolled back)."
-    return "".join(parts) + f'<p class="muted">{caption} Δ = (subject NLL − baseline NLL) / tokens.</p>'
+    h = headline(cert)
+    parts = ["<h2>Headline against the limit</h2>", number_line(h)]
+    arm_name, arm = plotted_arm(cert)
+    deltas = delta_points(arm)
+    if deltas:
+        parts += [
+            "<h2>Per-window ΔlogNLL</h2>",
+            window_plot(deltas, f"ΔlogNLL per window ({arm_name} arm)", "nats/token", 0.0),
+        ]
+        if cert.evidence.final is not None:
+            parts.append(
+                delta_histogram(histogram(window_deltas(cert.evidence.final)), "Final arm: per-window ΔlogNLL")
+            )
+        parts.append(
+            delta_histogram(histogram(window_deltas(cert.evidence.preview)), "Preview arm: per-window ΔlogNLL")
+        )
+        parts.append('<p class="muted">Δ = (subject NLL − baseline NLL) / tokens, in nats per token.</p>')
+    kl = kl_points(arm)
+    if kl:
+        parts += [
+            "<h2>Per-window KL divergence</h2>",
+            window_plot(kl, f"mean KL per token ({arm_name} arm)", "nats/token", 0.0),
+        ]
+        parts.append('<p class="muted">KL(baseline ‖ subject) summed over the window, divided by its positions.</p>')
+    labelled = labelled_rows(arm)
+    if labelled:
+        parts += ["<h2>Per-example outcomes</h2>", outcome_strip(labelled, f"baseline vs subject ({arm_name} arm)")]
+    cosines = cosine_points(arm)
+    if cosines:
+        parts += [
+            "<h2>Per-window cosine</h2>",
+            window_plot(cosines, f"cosine per window ({arm_name} arm)", "cosine", 1.0),
+        ]
+    return "".join(parts)
 
 
-def _section(title: str, tables: list[Table]) -> str:
-    return f"<h2>{escape(title)}</h2>" + "".join(table_html(t) for t in tables)
+def _heat_maps(cert: c.Certificate) -> str:
+    grids = guard_grids(cert)
+    if not grids:
+        return ""
+    note = '<p class="muted">Hover a cell for the matrix name and exact value; outlined cells are flagged.</p>'
+    return "".join(heat_map(g) for g in grids) + note
+
+
+def _section(title: str, tables: list[Table], figures: str = "") -> str:
+    return f"<h2>{escape(title)}</h2>" + figures + "".join(table_html(t) for t in tables)
 
 
 def render_html(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
@@ -91,8 +136,8 @@ def render_html(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
         _verification(failures),
         _banner(cert),
         _figures(cert),
-        _section("Metrics", [*sections.metric_tables(cert), sections.validation_table(cert)]),
-        _section("Guards", sections.guard_tables(cert)),
+        _section("Metrics", [*metrics.metric_tables(cert), sections.validation_table(cert)]),
+        _section("Guards", sections.guard_tables(cert), _heat_maps(cert)),
         _section("Inputs", sections.input_tables(cert)),
         _section("Policy", sections.policy_tables(cert)),
         _section("Provenance", sections.provenance_tables(cert)),

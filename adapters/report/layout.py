@@ -24,6 +24,6 @@ def laid_out(layout: Layout, cert: c.Certificate, failures: Sequence[CheckFailur
     """`layout(cert, failures)`, or UsageError E601 when a free-form member has a shape it cannot express."""
     try:
         return layout(cert, failures)
-    except (AttributeError, LookupError, TypeError, ValueError, RecursionError) as exc:
+    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError, RecursionError) as exc:
         # The certificate decoded but some free-form member has a shape the layout does not expect.
         raise UsageError("E601", f"certificate cannot be reported: {type(exc).__name__}: {exc}", _UNALTERED) from exc

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from invarlock.domain import certificate as c
 from invarlock.ports.report import CheckFailure
 
-from . import sections
-from .figures import Table, headline, histogram, ratio_limit, text, window_deltas
+from . import metrics, sections, summaries
+from .cells import Cell, short
+from .figures import Table, histogram, plotted_arm, window_deltas
+from .headline import headline
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _SPECIAL = set("\\`|*_[]#~")
@@ -32,7 +34,7 @@ def table_md(table: Table) -> str:
     headers = table.headers or ["field", "value"]
     lines = [f"**{md_escape(table.title)}**", "", "| " + " | ".join(md_escape(h) for h in headers) + " |"]
     lines.append("|" + " --- |" * len(headers))
-    lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in table.rows]
+    lines += ["| " + " | ".join(md_escape(str(v)) for v in row) + " |" for row in table.rows]
     return "\n".join(lines) + "\n"
 
 
@@ -47,18 +49,30 @@ def _verdict(cert: c.Certificate, failures: Sequence[CheckFailure]) -> list[str]
     return lines
 
 
-def _ratio_lines(cert: c.Certificate) -> list[str]:
-    ratio, ci, label = headline(cert)
-    limit = ratio_limit(cert)
-    ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci is not None else "—"
-    return [f"- {md_escape(label)}: {text(ratio)}", f"- CI (ratio): {ci_text}", f"- tier limit: {text(limit)}"]
+def _headline_lines(cert: c.Certificate) -> list[str]:
+    h = headline(cert)
+    ci = f"[{short(h.ci[0])}, {short(h.ci[1])}]" if h.ci is not None else "—"
+    value = short(h.value) if h.value is not None else "—"
+    limit = f"{h.limit:g}" if h.limit is not None else "— (see the validation flags)"
+    return [
+        f"- {md_escape(h.label)}: {value}",
+        f"- CI: {ci}",
+        f"- tier limit: {limit}",
+        f"- no change: {h.reference:g}",
+    ]
 
 
-def _histogram_table(cert: c.Certificate) -> Table:
-    arm_name = "final" if cert.evidence.final is not None else "preview"
-    arm = cert.evidence.final if cert.evidence.final is not None else cert.evidence.preview
-    rows = [[f"[{b.lo:.5g}, {b.hi:.5g}]", str(b.count)] for b in histogram(window_deltas(arm))]
-    return Table(f"Per-window ΔlogNLL histogram ({arm_name} arm)", ["Δ per token", "windows"], rows)
+def _histogram_table(cert: c.Certificate) -> list[str]:
+    arm_name, arm = plotted_arm(cert)
+    rows: list[list[Cell]] = [[f"[{short(b.lo)}, {short(b.hi)}]", str(b.count)] for b in histogram(window_deltas(arm))]
+    if not rows:
+        return []
+    return [table_md(Table(f"Per-window ΔlogNLL histogram ({arm_name} arm)", ["Δ per token", "windows"], rows))]
+
+
+def _figure_tables(cert: c.Certificate) -> list[str]:
+    windows = summaries.window_table(cert)
+    return [*_histogram_table(cert), *([table_md(windows)] if windows is not None else [])]
 
 
 def render_md(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
@@ -71,15 +85,15 @@ def render_md(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
         "",
         *_verdict(cert, failures),
         "",
-        "## Ratio against the tier limit",
+        "## Headline against the limit",
         "",
-        *_ratio_lines(cert),
+        *_headline_lines(cert),
         "",
-        table_md(_histogram_table(cert)),
+        *_figure_tables(cert),
     ]
     groups = [
-        ("Metrics", [*sections.metric_tables(cert), sections.validation_table(cert)]),
-        ("Guards", sections.guard_tables(cert)),
+        ("Metrics", [*metrics.metric_tables(cert), sections.validation_table(cert)]),
+        ("Guards", [*summaries.grid_tables(cert), *sections.guard_tables(cert)]),
         ("Inputs", sections.input_tables(cert)),
         ("Policy", sections.policy_tables(cert)),
         ("Provenance", sections.provenance_tables(cert)),

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from invarlock.domain import certificate as c
+from invarlock.domain.model import EditDeltas
 
-from .figures import Table, text
+from .cells import Cell, cell, kv_rows
+from .figures import Table
 from .layout import guard_sections
 
 
 def _kv(title: str, pairs: list[tuple[str, Any]]) -> Table:
-    return Table(title, [], [[key, text(value)] for key, value in pairs])
-
-
-def _arm_row(name: str, arm: c.ArmMetric | None) -> list[str]:
-    if arm is None:
-        return [name, "—", "—", "—", "—", "—", "— (not scored: rolled back)"]
-    fields = (arm.windows, arm.tokens, arm.baseline_ppl, arm.subject_ppl, arm.ratio, arm.delta_mean)
-    return [name, *(text(v) for v in fields)]
-
-
-def metric_tables(cert: c.Certificate) -> list[Table]:
-    """Preview vs final (PPL, ratio, windows, tokens, Δ̄), headline ratio/CI/drift and the bootstrap used."""
-    pm, boot = cert.primary_metric, cert.bootstrap
-    arms = Table(
-        "Preview vs final",
-        ["arm", "windows", "tokens", "PPL baseline", "PPL subject", "ratio", "mean ΔlogNLL"],
-        [_arm_row("preview", pm.preview), _arm_row("final", pm.final)],
-    )
-    headline = _kv(
-        f"Primary metric ({pm.kind}, {pm.unit}, {pm.direction})",
-        [
-            ("ratio vs baseline", pm.ratio_vs_baseline),
-            ("CI (ratio)", pm.display_ci),
-            ("CI (log space)", pm.ci),
-            ("CI approximate", pm.ci_approximate),
-            ("drift (final/preview)", pm.drift),
-            ("gating basis", pm.gating_basis),
-            ("bootstrap", f"{boot.method}, {boot.replicates} replicates, alpha {boot.alpha}, seed {boot.seed}"),
-            ("bootstrap generator", f"{boot.generator} key {boot.key}"),
-        ],
-    )
-    return [arms, headline]
+    """A key/value table; nested values become one row per leaf under dotted keys."""
+    return Table(title, [], kv_rows(pairs))
 
 
 def validation_table(cert: c.Certificate) -> Table:
@@ -53,14 +26,14 @@ def validation_table(cert: c.Certificate) -> Table:
 def _checks_table(guard: str, phase: str, checks: Any) -> Table:
     rows = [ch for ch in checks if isinstance(ch, dict)] if isinstance(checks, list) else []
     headers = sorted({key for row in rows for key in row})
-    return Table(f"{guard} · {phase} checks", headers, [[text(row.get(h)) for h in headers] for row in rows])
+    return Table(f"{guard} · {phase} checks", headers, [[cell(row.get(h)) for h in headers] for row in rows])
 
 
 def _rows_table(title: str, rows: Any) -> Table:
     """A table of a list of dicts (columns: the union of their keys, sorted)."""
     items = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
     headers = sorted({key for row in items for key in row})
-    return Table(title, headers, [[text(row.get(h)) for h in headers] for row in items])
+    return Table(title, headers, [[cell(row.get(h)) for h in headers] for row in items])
 
 
 _MEASURED_TABLES = ("violations", "top", "ab")
@@ -122,20 +95,33 @@ def guard_tables(cert: c.Certificate) -> list[Table]:
 
 def _phase_verdict(phase: Any) -> str:
     if not isinstance(phase, dict):
-        return text(phase)
-    return f"{text(phase.get('verdict'))} ({text(phase.get('seconds'))} s)"
+        return str(cell(phase))
+    return f"{cell(phase.get('verdict'))} ({cell(phase.get('seconds'))} s)"
 
 
-def _model_rows(cert: c.Certificate) -> list[list[str]]:
+def _model_rows(cert: c.Certificate) -> list[list[Cell]]:
     fields = ("ref", "adapter", "architecture", "param_count", "dtype", "device")
-    return [[f, text(getattr(cert.baseline, f)), text(getattr(cert.subject, f))] for f in fields]
+    return [[f, cell(getattr(cert.baseline, f)), cell(getattr(cert.subject, f))] for f in fields]
+
+
+def _deltas(deltas: EditDeltas | None) -> list[tuple[str, Any]]:
+    """The edit's structural deltas, with the per-module bit widths counted by width (hundreds of modules)."""
+    if deltas is None:
+        return [("deltas", None)]
+    widths = Counter(deltas.bitwidth_map.values())
+    return [
+        ("deltas.params_changed", deltas.params_changed),
+        ("deltas.layers_modified", deltas.layers_modified),
+        ("deltas.modules_changed", f"{len(deltas.modules_changed)} modules"),
+        ("deltas.bitwidth_map", ", ".join(f"{n} modules at {bits} bits" for bits, n in sorted(widths.items()))),
+    ]
 
 
 def input_tables(cert: c.Certificate) -> list[Table]:
     """Models, edit and dataset."""
     ds, ed, pairing = cert.dataset, cert.edit, cert.pairing
     models = Table("Models", ["field", "baseline", "subject"], _model_rows(cert))
-    edit = _kv("Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), ("deltas", ed.deltas)])
+    edit = _kv("Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), *_deltas(ed.deltas)])
     dataset = _kv(
         "Dataset",
         [
@@ -153,7 +139,7 @@ def input_tables(cert: c.Certificate) -> list[Table]:
             ("approximate counts", ds.approximate_counts),
             (
                 "pairing",
-                f"match {text(pairing.match_fraction)}, overlap {text(pairing.overlap_fraction)}, "
+                f"match {cell(pairing.match_fraction)}, overlap {cell(pairing.overlap_fraction)}, "
                 f"{pairing.paired_windows} paired windows",
             ),
             ("pairing issue", pairing.reason),

@@ -7,7 +7,7 @@ the calibration arm. Repairs (spectral caps in repair mode, VE scales) are appli
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +20,7 @@ from invarlock.domain.guards.spectral_records import SpectralMeasurements
 from invarlock.domain.guards.spectrum import MatrixMeasure, measure
 from invarlock.domain.model import TensorCensus
 from invarlock.domain.policy import Policy
+from invarlock.domain.windows import Row
 from invarlock.ports.model import LoadedModel, NamedMatrix
 from invarlock.ports.ui import Progress
 
@@ -33,7 +34,7 @@ class ChainContext:
     recorder: RunRecorder
     models: dict[str, LoadedModel]
     policy: Policy
-    rows: dict[int, np.ndarray]
+    rows: Mapping[int, Row]
     progress: Progress
     timer: Callable[[], float] = time.perf_counter  # seconds; a guard's recorded timing is its difference
     base_census: TensorCensus | None = None

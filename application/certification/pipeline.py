@@ -33,9 +33,8 @@ Step = Callable[[RunContext], None]
 def run_pipeline(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
     """Plan the windows (before any weights load: a corpus too small stops the run cheaply), run every step
     on `recorder`'s stream, issue the certificate and export the subject when asked."""
-    ds = req.config.dataset
     fewer = not policy.enforce_floors
-    planned, rows = planning.plan_before_loading(svc.loader, svc.corpora, req.config.model, ds, allow_fewer=fewer)
+    planned, rows = planning.plan_before_loading(svc.loader, svc.corpora, req.config, allow_fewer=fewer)
     ctx = RunContext(request=req, policy=policy, recorder=recorder, svc=svc, planned=planned, rows=rows)
     for step in STEPS:
         step(ctx)
@@ -77,11 +76,15 @@ def assess_preview(ctx: RunContext) -> None:
         preview = _assessment(ctx.recorder.state, ctx.policy)
         ctx.recorder.record(preview)
     if preview.catastrophe and ctx.recorder.state.rollback is None:
-        reason = f"preview {preview.statistic} {preview.value:.4f} beyond the catastrophe limit {preview.limit}"
+        if isinstance(preview, ev.PreviewChecked):
+            reason = preview.reason
+        else:
+            reason = f"preview ratio {preview.ratio:.4f} > {ctx.policy.gates.catastrophe_ratio}"
         ctx.recorder.record(ev.RollbackPerformed(reason=reason))
 
 
-def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed:
+def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed | ev.PreviewChecked:
+    """PreviewAssessed for a perplexity ratio; PreviewChecked (the metric's reason) for another statistic."""
     evidence = arm_evidence(state, "preview")
     if evidence is None:
         raise IntegrityError("E604", f"run {state.started.run_id}: the preview arm was not scored", "report this bug")
@@ -94,9 +97,13 @@ def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed:
             f"eval.metric.kind {metric.kind} cannot be computed from what the models' adapter scored: {exc.message}",
             "choose the kind the adapter scores (docs/user-guide.md, Models) or another --adapter",
         ) from exc
-    statistic, limit = metric.catastrophe_rule(policy)
-    catastrophe = metric.catastrophe(preview, policy) is not None
-    return ev.PreviewAssessed(statistic=statistic, value=preview.value(statistic), limit=limit, catastrophe=catastrophe)
+    reason = metric.catastrophe(preview, policy)
+    catastrophe = reason is not None
+    if preview.ratio is None:
+        return ev.PreviewChecked(catastrophe=catastrophe, reason=reason or "")
+    return ev.PreviewAssessed(
+        ratio=preview.value("ratio"), catastrophe_ratio=policy.gates.catastrophe_ratio, catastrophe=catastrophe
+    )
 
 
 def score_final(ctx: RunContext) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
+from invarlock.domain.metrics import ACCURACY
 from invarlock.domain.model import CorpusInfo
-from invarlock.domain.windows import ArmCounts, dataset_digest, plan_windows
+from invarlock.domain.windows import ArmCounts, Row, dataset_digest, plan_windows
 from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer
 from invarlock.ports.model import ModelLoader
 
-from ..config import DatasetConfig, ModelConfig
+from ..config import DatasetConfig, RunConfig
+from .example_planning import plan_labelled
 
 
 def token_stream(corpus: CorpusSource, tokenizer: Tokenizer) -> np.ndarray:
@@ -54,12 +58,20 @@ def plan_stream(
 
 
 def plan_before_loading(
-    loader: ModelLoader, corpora: CorpusResolver, baseline: ModelConfig, ds: DatasetConfig, *, allow_fewer: bool
-) -> tuple[ev.WindowsPlanned, dict[int, np.ndarray]]:
+    loader: ModelLoader, corpora: CorpusResolver, cfg: RunConfig, *, allow_fewer: bool
+) -> tuple[ev.WindowsPlanned, Mapping[int, Row]]:
     """Plan with the baseline's tokenizer alone, before any weights are loaded: a corpus too small for the
-    plan (E303) or unreadable stops the run before the cost of loading the models."""
+    plan (E303) or unreadable stops the run before the cost of loading the models. A metric that scores
+    labelled examples (accuracy) plans the examples of a labelled set instead of stream windows."""
+    ds, baseline = cfg.dataset, cfg.model
+    tokenizer = loader.tokenizer(baseline.id, adapter=baseline.adapter)
+    if cfg.eval.metric.kind == ACCURACY.kind:
+        labelled = corpora.open_labelled(
+            ds.provider, path=ds.source_path, text_field=ds.text_field, label_field=ds.label_field, split=ds.split
+        )
+        return plan_labelled(labelled, tokenizer, ds, cfg.eval.metric, allow_fewer=allow_fewer)
     corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
-    return plan(corpus, loader.tokenizer(baseline.id, adapter=baseline.adapter), ds, allow_fewer=allow_fewer)
+    return plan(corpus, tokenizer, ds, allow_fewer=allow_fewer)
 
 
 def check_planned_tokenizer(planned: ev.WindowsPlanned, baseline_tokenizer_sha256: str) -> None:

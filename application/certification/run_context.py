@@ -3,11 +3,12 @@ steps produced (the window rows, the loaded models, the guards' repairs)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.policy import Policy
+from invarlock.domain.windows import Row
 from invarlock.ports.model import LoadedModel
 
 from ..services import Services
@@ -25,6 +26,6 @@ class RunContext:
     recorder: RunRecorder
     svc: Services
     planned: ev.WindowsPlanned
-    rows: dict[int, np.ndarray]
+    rows: Mapping[int, Row]
     models: dict[str, LoadedModel] = field(default_factory=dict)
     repairs: dict[str, float] = field(default_factory=dict)

@@ -4,15 +4,14 @@ WindowsCompared, appended together), or one model alone (the bare subject)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import msgspec
-import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.run import RunState
-from invarlock.domain.windows import TokenWindow, token_windows
+from invarlock.domain.windows import Row, TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner
 from invarlock.ports.ui import Progress
 
@@ -40,7 +39,7 @@ def _compared(comparison: WindowComparison, digests: dict[int, str]) -> ev.Compa
     return ev.ComparedRow(digest=digests[comparison.window_id], comparison=comparison)
 
 
-def _windows(state: RunState, ids: list[int], rows: dict[int, np.ndarray]) -> Iterable[list[TokenWindow]]:
+def _windows(state: RunState, ids: list[int], rows: Mapping[int, Row]) -> Iterable[list[TokenWindow]]:
     seed = state.started.seeds["dataset"]
     for start in range(0, len(ids), EVENT_BATCH):
         yield token_windows(ids[start : start + EVENT_BATCH], rows, seed=seed)
@@ -82,7 +81,7 @@ def score_arm(
     baseline: ModelRunner,
     subject: ModelRunner,
     arm: str,
-    rows: dict[int, np.ndarray],
+    rows: Mapping[int, Row],
     progress: Progress,
 ) -> None:
     """Score every planned window of `arm` missing a record (resume skips the rest) with both models in
@@ -101,7 +100,7 @@ def score_arm(
 
 
 def score_role(
-    recorder: RunRecorder, role: str, model: ModelRunner, arm: str, rows: dict[int, np.ndarray], progress: Progress
+    recorder: RunRecorder, role: str, model: ModelRunner, arm: str, rows: Mapping[int, Row], progress: Progress
 ) -> None:
     """Score every planned window of `arm` that `role` has not scored yet with `model` alone."""
     digests = {w.window_id: w.digest for w in recorder.state.planned().plan.arm(arm)}

@@ -136,6 +136,14 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     """Run every audit step in order; a step that fails stops the steps that depend on it (scoring other
     models or other windows proves nothing). Loading errors (UsageError) propagate before anything is
     recorded; a later error is a failed finding (a usage error is recorded, then propagates)."""
+    if cert.evidence.preview.baseline_nll is None:
+        raise UsageError(
+            "E104",
+            f"the re-execution audit re-scores per-model NLL sums; this {cert.primary_metric.kind} certificate has"
+            " none (paired measures only)",
+            "re-executing paired measures (cosines, predictions) is not supported yet: run plain verify, which"
+            " recomputes every statistic from the evidence",
+        )
     policy = policy_from_dict(cert.policy.resolved)
     models = load_models(cert, req, deps)
     subject = models["subject"].identity()

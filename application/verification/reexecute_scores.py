@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.errors import UsageError
 from invarlock.domain.model import WindowScore
 from invarlock.domain.reexecution import agrees, choose_sample, relative_difference
 from invarlock.domain.windows import TokenWindow, token_windows
@@ -30,12 +29,6 @@ def score_findings(audit: AuditContext, repairs: dict[str, float]) -> tuple[list
     for name, arm in arms:
         if arm is None:
             continue
-        if arm.baseline_nll is None:
-            raise UsageError(
-                "E104",
-                f"the re-execution audit re-scores per-model NLL sums; evidence.{name} has none (paired measures only)",
-                "re-executing paired measures such as an encoder's cosines is not supported yet: use plain verify",
-            )
         before = len(tally.mismatches)
         chosen = choose_sample(arm.window_ids, audit.sample, audit.seed, f"arm:{name}")
         largest = _arm(audit, name, arm, chosen, tally)

@@ -5,6 +5,7 @@ Each function adds one named check to the report; a check whose inputs are missi
 from __future__ import annotations
 
 import math
+from collections.abc import Sized
 
 import msgspec
 import numpy as np
@@ -23,27 +24,20 @@ def scored_arms(ev_: c.Evidence) -> list[tuple[str, c.ArmEvidence]]:
     return [("preview", ev_.preview)] + ([("final", ev_.final)] if ev_.final is not None else [])
 
 
-def _columns(arm: c.ArmEvidence) -> list[list[object]]:
-    """The arm's per-window columns: ids, digests, tokens, and the NLL and comparison columns it has."""
-    nll = [arm.baseline_nll, arm.subject_nll] if arm.baseline_nll is not None or arm.subject_nll is not None else []
-    compared = [arm.comparisons] if arm.comparisons is not None else []
-    return [arm.window_ids, arm.window_digests, arm.tokens_scored, *nll, *compared]  # type: ignore[list-item]
-
-
 def _arm_problem(name: str, arm: c.ArmEvidence) -> str | None:
-    columns = _columns(arm)
-    if len(columns) == 3:
-        return f"evidence.{name}: neither NLL columns nor comparisons"
-    if any(col is None for col in columns):
-        return f"evidence.{name}: baseline_nll and subject_nll come together"
+    nll = [col for col in (arm.baseline_nll, arm.subject_nll) if col is not None]
+    if len(nll) == 1 or not (nll or arm.comparisons is not None):
+        return f"evidence.{name}: neither both NLL columns nor paired comparisons"
+    columns: list[Sized] = [arm.window_ids, arm.window_digests, arm.tokens_scored, *nll]
+    columns += [arm.comparisons] if arm.comparisons is not None else []
     if len({len(col) for col in columns}) != 1:
         return f"evidence.{name}: its columns have different lengths ({', '.join(str(len(x)) for x in columns)})"
     if len(arm.window_ids) < 2:
         return f"evidence.{name}: {len(arm.window_ids)} windows (at least 2 are needed)"
     if any(t <= 0 for t in arm.tokens_scored):
         return f"evidence.{name}: a window has no scored tokens"
-    for column in ("baseline_nll", "subject_nll"):
-        if getattr(arm, column) is not None and not _summable(getattr(arm, column)):
+    for column in ("baseline_nll", "subject_nll")[: len(nll)]:
+        if not _summable(getattr(arm, column)):
             return f"evidence.{name}.{column}: a value is not finite, or so large that its sums are not"
     return None
 
@@ -80,6 +74,8 @@ def window_plan(cert: c.Certificate, report: VerifyReport) -> None:
     for name, arm in scored_arms(ev_):  # evidence_shapes has checked that the columns align
         if list(zip(arm.window_ids, arm.window_digests, strict=True)) != by_arm[name]:
             problems.append(f"evidence.{name} is not the plan's {name} rows")
+        if arm.comparisons is not None and [m.window_id for m in arm.comparisons] != arm.window_ids:
+            problems.append(f"evidence.{name}.comparisons name other windows than its window_ids")
     counts = msgspec.structs.asdict(ds.windows)
     if any(counts[arm] != len(by_arm[arm]) for arm in ARMS):
         problems.append("dataset.windows counts differ from the plan")
@@ -113,12 +109,15 @@ def status(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     try:
         why = metric.catastrophe(preview, policy)
     except InvarlockError as exc:
-        report.add("status", False, f"the catastrophe rule cannot be applied: {exc}")
+        report.add("status", False, f"the catastrophe check cannot be decided: {exc}")
         return
     rollback = why is not None
     expected = "rollback" if rollback else "completed"
     ok = cert.status == expected and (cert.evidence.final is None) == rollback
-    detail = f"{expected}: {why or 'preview within the catastrophe limit'}"
+    if preview.ratio is not None:
+        detail = f"{expected}: preview ratio {preview.ratio:.4f} vs catastrophe ratio {policy.gates.catastrophe_ratio}"
+    else:
+        detail = f"{expected}: {why or 'the preview statistic is within the catastrophe limit'}"
     report.add("status", ok, detail if ok else f"status {cert.status} contradicts the evidence ({detail})")
 
 

@@ -27,12 +27,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import IntegrityError, UsageError
+from .accuracy import ACCURACY
 from .base import Assessment, Metric
 from .embedding_cosine import EMBEDDING_COSINE
 from .ppl_causal import PPL_CAUSAL
 from .ppl_mlm import PPL_MLM
 
 __all__ = [
+    "ACCURACY",
     "DEFAULT_KIND",
     "EMBEDDING_COSINE",
     "METRICS",
@@ -45,7 +47,7 @@ __all__ = [
     "recorded_metric",
 ]
 
-METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL, PPL_MLM, EMBEDDING_COSINE)}
+METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL, PPL_MLM, EMBEDDING_COSINE, ACCURACY)}
 DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
 

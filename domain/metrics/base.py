@@ -76,11 +76,6 @@ class Metric(Protocol):
         """Every validation flag this metric decides (in verdict order), each with the reason it fails."""
         ...
 
-    def catastrophe_rule(self, policy: Policy) -> tuple[str, float]:
-        """The preview ArmMetric field the catastrophe rule reads and its limit under `policy` (recorded by
-        the preview_assessed event)."""
-        ...
-
     def catastrophe(self, preview: c.ArmMetric, policy: Policy) -> str | None:
         """Why the preview arm alone is bad enough to roll back without scoring the final arm, or None."""
         ...

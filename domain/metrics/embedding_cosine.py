@@ -96,15 +96,13 @@ class EmbeddingCosine:
             mean, low = arm.value("mean_cosine"), arm.value("min_cosine")
         except UsageError:
             return False, "mean_cosine and min_cosine are set"
-        others = (arm.ratio, arm.delta_mean, arm.baseline_ppl, arm.subject_ppl, arm.delta_pp, arm.agreement)
+        ppl = (arm.ratio, arm.delta_mean, arm.baseline_ppl, arm.subject_ppl)
+        others = (*ppl, arm.baseline_accuracy, arm.subject_accuracy, arm.delta_pp, arm.agreement)
         ok = all(v is None for v in others) and -1.0 <= low <= mean + 1e-12 and mean <= 1.0
         return ok, "-1 ≤ min cosine ≤ mean cosine ≤ 1, no other kind's fields"
 
     def flags(self, pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
         return embedding_gates.flags(pm, policy)
-
-    def catastrophe_rule(self, policy: Policy) -> tuple[str, float]:
-        return "mean_cosine", embedding_gates.section(policy).catastrophe_cosine
 
     def catastrophe(self, preview: c.ArmMetric, policy: Policy) -> str | None:
         """A preview mean cosine under the catastrophe cosine: the run rolls back without the final arm."""

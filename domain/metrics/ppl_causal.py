@@ -94,9 +94,6 @@ class PplCausal:
     def flags(self, pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
         return ppl_gates.flags(pm, policy)
 
-    def catastrophe_rule(self, policy: Policy) -> tuple[str, float]:
-        return "ratio", policy.gates.catastrophe_ratio
-
     def catastrophe(self, preview: c.ArmMetric, policy: Policy) -> str | None:
         return ppl_gates.catastrophe(preview, policy)
 

@@ -31,9 +31,16 @@ def test_only_the_metrics_package_computes_the_primary_metrics_statistics():
     assert offenders == []
 
 
+# The policy holds a kind's own thresholds in a section named like the kind (Policy.accuracy, policy.SECTIONS).
+KIND_SECTIONS = {"domain/policy.py"}
+
+
 def test_no_module_outside_the_metrics_package_names_a_metric_kind():
-    kinds = ("ppl_causal", "ppl_mlm", "embedding_cosine")
+    # accuracy as a literal: `baseline_accuracy` is a field, not a kind
+    kinds = ("ppl_causal", "ppl_mlm", "embedding_cosine", '"accuracy"')
     named = [
-        str(p.relative_to(ROOT)) for p in filter(_outside_metrics, _modules()) if any(k in p.read_text() for k in kinds)
+        str(p.relative_to(ROOT))
+        for p in filter(_outside_metrics, _modules())
+        if p.relative_to(ROOT).as_posix() not in KIND_SECTIONS and any(k in p.read_text() for k in kinds)
     ]
     assert named == []

@@ -49,7 +49,7 @@ def sample_events() -> list:
     row = ScoredRow(window_id=3, digest="d" * 64, tokens_scored=511, nll_sum=1234.5678901234567)
     return [
         WindowsScored(role="baseline", arm="final", rows=[row]),
-        PreviewAssessed(statistic="ratio", value=1.0022, limit=2.0, catastrophe=False),
+        PreviewAssessed(ratio=1.0022, catastrophe_ratio=2.0, catastrophe=False),
         RollbackPerformed(reason="naïve “quotes” \u2028 and \x00 survive"),
         RunCompleted(finished_at="2026-01-01T00:00:09+00:00", status="ok", verdict="PASS"),
     ]
@@ -78,7 +78,7 @@ def test_first_event_chains_from_genesis_and_each_links_to_the_one_before(store:
         recorded_at=read[1].recorded_at,
         prev_hash=read[0].hash,
         type_="preview_assessed",
-        version=2,
+        version=1,
         payload=encode_event(sample_events()[1])[2],
     )
     assert chain_problems(read) == []
@@ -107,7 +107,7 @@ def test_stale_expected_seq_raises_conflict_and_writes_nothing(store: EventStore
 
 
 def test_non_finite_payload_is_refused_and_writes_nothing(store: EventStore) -> None:
-    bad = PreviewAssessed(statistic="ratio", value=float("nan"), limit=2.0, catastrophe=False)
+    bad = PreviewAssessed(ratio=float("nan"), catastrophe_ratio=2.0, catastrophe=False)
     with pytest.raises(AbortError):
         store.append("run-a", 0, [sample_events()[0], bad])
     assert store.read("run-a") == []
@@ -152,7 +152,7 @@ _rows = st.lists(
 )  # fmt: skip
 _events = st.one_of(
     st.builds(RollbackPerformed, reason=_text),
-    st.builds(PreviewAssessed, statistic=_text, value=_finite, limit=_finite, catastrophe=st.booleans()),
+    st.builds(PreviewAssessed, ratio=_finite, catastrophe_ratio=_finite, catastrophe=st.booleans()),
     st.builds(RunCompleted, finished_at=_text, status=_text, verdict=_text),
     st.builds(WindowsScored, role=_text, arm=_text, rows=_rows),
 )

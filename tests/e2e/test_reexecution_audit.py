@@ -108,7 +108,7 @@ def _scaled(records: Records) -> Iterator[tuple[ev.RecordedEvent, ev.Event]]:
         if isinstance(event, ev.PreviewAssessed):
             preview = arm_evidence(replay(before), "preview")
             assert preview is not None
-            event = msgspec.structs.replace(event, value=PPL_CAUSAL.arm_statistic(preview).ratio)
+            event = msgspec.structs.replace(event, ratio=PPL_CAUSAL.arm_statistic(preview).ratio)
         before.append(event)
         yield rec, event
 

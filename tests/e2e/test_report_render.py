@@ -8,6 +8,7 @@ Chromium's `--blink-settings=scriptEnabled=false` makes headless screenshots sil
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -103,3 +104,34 @@ def test_a_file_that_is_not_a_certificate_is_a_one_line_e601_error(tmp_path):
     result = invarlock("report", "md", bad, "-o", tmp_path / "r.md", cwd=tmp_path)
     assert_one_line_error(result, "E601", 2)
     assert not (tmp_path / "r.md").exists()
+
+
+def test_real_certificate_heat_maps_reach_the_browser_dom_with_exactly_the_flagged_matrices_outlined(tmp_path):
+    """The store_v1 certificate (SmolLM2-135M, RTN int4, real guard measurements): Chromium parses the inline
+    SVG heat maps, and the outlined cells it holds are the spectral and RMT violations, nothing else."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "run.cert.json"
+    cert = c.from_bytes(fixture.read_bytes())
+    page = _report(tmp_path, cert, "real")
+    dom = _browse(page, tmp_path / "profile-real", "--dump-dom")
+    spectral, rmt = cert.guards.spectral, cert.guards.rmt
+    assert spectral is not None and rmt is not None
+    flagged = [v.name for v in spectral.violations] + [v.name for v in rmt.violations]
+    outlined = re.findall(r'class="cell flagged"[^>]*><title>([^:<]+):', dom)
+    assert sorted(outlined) == sorted(flagged) and len(flagged) >= 3
+    shot = tmp_path / "report-real.png"
+    _browse(page, tmp_path / "profile-real-shot", f"--screenshot={shot}")
+    _keep_artifact(shot)
+    assert len(colours(read_pixels(shot.read_bytes())[2])) > 50, "screenshot is (nearly) blank"
+
+
+def test_two_processes_write_the_same_report_bytes_for_the_same_certificate(tmp_path, monkeypatch):
+    """Each subprocess gets its own string-hash seed: nothing in a report may depend on set or hash order."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "run.cert.json"
+    for fmt in ("html", "md"):
+        pages = []
+        for seed in ("1", "2"):
+            monkeypatch.setenv("PYTHONHASHSEED", seed)
+            out = tmp_path / f"{seed}.{fmt}"
+            assert invarlock("report", fmt, fixture, "-o", out, cwd=tmp_path).code == 0
+            pages.append(out.read_bytes())
+        assert pages[0] == pages[1]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.examples import LabelledText
 from invarlock.domain.model import (
     ActivationStats,
     CorpusInfo,
@@ -25,6 +26,8 @@ from invarlock.domain.model import (
     WindowScore,
 )
 from invarlock.domain.windows import TokenWindow
+
+from tests.fakes.corpus import InMemoryLabelledSet
 
 VOCAB = 997
 
@@ -57,6 +60,25 @@ class FakeMatrix:
 def _block_of(name: str) -> int | None:
     """The first all-digit segment of a fake weight name ("ffn.2.down" -> 2), None when there is none."""
     return next((int(part) for part in name.split(".") if part.isdigit()), None)
+
+
+def _predict(w: TokenWindow, quality: float) -> int:
+    """A stand-in classifier: right unless the window's token sum hits one of its error residues; a `quality`
+    above 1 (a lossy edit) adds errors in proportion."""
+    labels, h = len(w.candidates or ()) or 2, sum(w.tokens)
+    wrong = h % 7 == 0 or h % 97 < (quality - 1.0) * 300
+    return ((w.label or 0) + 1) % labels if wrong else (w.label or 0)
+
+
+def _classified(w: TokenWindow, baseline: FakeModel, subject: FakeModel) -> PairedScore:
+    pair = WindowComparison(
+        window_id=w.window_id,
+        positions=1,
+        label=w.label,
+        baseline_pred=_predict(w, baseline.quality),
+        subject_pred=_predict(w, subject.quality),
+    )
+    return PairedScore(window_id=w.window_id, baseline=None, subject=None, comparison=pair)
 
 
 @dataclass
@@ -118,6 +140,11 @@ class FakeModel:
             raise UsageError("E104", f"lockstep scoring needs two fake models, got {type(other).__name__}", "use fakes")
         for w in windows:
             self.paired.append(w.window_id)
+            if w.label is not None:
+                yield _classified(w, self, other)
+                if progress is not None:
+                    progress(1)
+                continue
             self.scored.append(w.window_id)
             other.scored.append(w.window_id)
             mine, theirs = self._score_one(w), other._score_one(w)
@@ -235,9 +262,27 @@ class FakeCorpus:
 @dataclass
 class FakeCorpora:
     docs: list[str]
+    labelled: list[LabelledText] = field(default_factory=list)
 
     def open(self, provider: str, *, path: str | None, text_field: str, split: str) -> FakeCorpus:
         return FakeCorpus(self.docs)
+
+    def open_labelled(
+        self, provider: str, *, path: str | None, text_field: str, label_field: str, split: str
+    ) -> InMemoryLabelledSet:
+        """The labelled examples (a text provider name is refused as the real resolver refuses it)."""
+        if not self.labelled:
+            raise UsageError("E301", f"{provider!r} is not a labelled dataset provider", "give the fake examples")
+        info = CorpusInfo(provider=provider, split=split, source="memory", licence="test text")
+        return InMemoryLabelledSet(info, self.labelled)
+
+
+def labelled_words(n: int) -> list[LabelledText]:
+    """`n` short distinct labelled texts, labels alternating `neg`/`pos`."""
+    return [
+        LabelledText(text=f"example {i} says {'good' if i % 2 else 'bad'}", label="pos" if i % 2 else "neg")
+        for i in range(n)
+    ]
 
 
 @dataclass

@@ -96,20 +96,3 @@ def test_every_earlier_event_version_is_upcast_on_read_and_read_by_its_view():
     assert set(LEGACY_PATHS) == {(name, v) for name, v in earlier if name in EVENT_VIEWS}
     for (name, _), paths in LEGACY_PATHS.items():
         assert set(paths) == {column for column, _, _ in EVENT_VIEWS[name]}
-
-
-def test_the_preview_assessed_view_reads_v1_ratios_and_v2_statistics_with_the_same_columns(mixed_store, tmp_path):
-    v1 = query(mixed_store, "SELECT * FROM preview_assessed ORDER BY run_id, seq")
-    assert v1 and all(r["statistic"] == "ratio" and r["ratio"] == r["value"] for r in v1)
-    assert all(r["catastrophe_ratio"] == r["limit"] == 2.0 and r["catastrophe"] is False for r in v1)
-    path = Path(shutil.copy(mixed_store, tmp_path / "v2.duckdb"))
-    v2 = ev.PreviewAssessed(statistic="mean_cosine", value=0.9995, limit=0.5, catastrophe=False)
-    DuckDBEventStore(path).append("run-cosine", 0, [v2])
-    [row] = query(path, "SELECT * FROM preview_assessed WHERE run_id = 'run-cosine'")
-    assert (row["statistic"], row["value"], row["limit"], row["ratio"], row["catastrophe_ratio"]) == (
-        "mean_cosine",
-        0.9995,
-        0.5,
-        None,
-        None,
-    )

@@ -19,7 +19,7 @@ from invarlock.domain.events import PreviewAssessed, RollbackPerformed, RunCompl
 
 def events() -> list:
     return [
-        PreviewAssessed(statistic="ratio", value=1.0022, limit=2.0, catastrophe=False),
+        PreviewAssessed(ratio=1.0022, catastrophe_ratio=2.0, catastrophe=False),
         RollbackPerformed(reason="ünïcode ✓ survives"),
         RunCompleted(finished_at="2026-01-01T00:00:00+00:00", status="ok", verdict="PASS"),
     ]

@@ -76,8 +76,12 @@ def test_a_distant_encoder_fails_the_lower_bound_and_verify_agrees(services, enc
 def test_a_catastrophic_preview_rolls_back_without_the_final_arm(services, store, encoders):
     cert = _certify(services, "enc_broken")
     assert cert.status == "rollback" and cert.evidence.final is None and cert.validation["catastrophe"] is True
-    preview = next(e for e in store.read(cert.run_id) if e.type == "preview_assessed")
-    assert b'"statistic":"mean_cosine"' in preview.payload and b'"limit":0.5' in preview.payload
+    events = store.read(cert.run_id)
+    assert not any(e.type == "preview_assessed" for e in events)
+    preview = next(e for e in events if e.type == "preview_checked")
+    mean = cert.primary_metric.preview.value("mean_cosine")
+    assert b'"catastrophe":true' in preview.payload
+    assert f"preview mean cosine {mean:.4f} < catastrophe cosine 0.5".encode() in preview.payload
     assert verify_certificate(cert).exit_code == 1
 
 

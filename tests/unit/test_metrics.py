@@ -36,9 +36,9 @@ def _request(kind: str = "ppl_causal") -> CertifyRequest:
 def test_the_registry_resolves_ppl_causal_and_names_the_known_kinds_for_an_unknown_one():
     assert metric_for("ppl_causal") is PPL_CAUSAL
     with pytest.raises(UsageError) as err:
-        metric_for("accuracy")
+        metric_for("bleu")
     assert err.value.code == "E201"
-    assert "eval.metric.kind 'accuracy'" in err.value.message and "ppl_causal" in err.value.hint
+    assert "eval.metric.kind 'bleu'" in err.value.message and "ppl_causal" in err.value.hint
 
 
 def test_a_config_naming_an_unknown_metric_kind_is_refused_naming_the_file_and_the_key():
@@ -92,10 +92,10 @@ def _policy(cert: c.Certificate) -> Policy:
 
 def test_verify_fails_a_certificate_whose_metric_kind_it_does_not_know():
     cert = fake_certificate()
-    forged = resealed(cert, primary_metric=msgspec.structs.replace(cert.primary_metric, kind="accuracy"))
+    forged = resealed(cert, primary_metric=msgspec.structs.replace(cert.primary_metric, kind="bleu"))
     report = verify_certificate(forged)
     failed = [ch for ch in report.checks if not ch.ok]
-    assert [ch.name for ch in failed] == ["primary_metric"] and "unknown metric kind 'accuracy'" in failed[0].detail
+    assert [ch.name for ch in failed] == ["primary_metric"] and "unknown metric kind 'bleu'" in failed[0].detail
     assert report.exit_code == EXIT_INTEGRITY
 
 
@@ -151,9 +151,9 @@ def test_the_gated_interval_and_the_bootstrap_section_describe_one_draw_of_the_g
 
 def test_run_with_an_unknown_metric_kind_exits_2_in_one_line_naming_the_key_and_the_known_kinds(tmp_path):
     config = tmp_path / "run.yaml"
-    config.write_text("eval: {metric: {kind: accuracy}}\nedit: {name: quant_rtn, plan: {bits: 8}}\n", encoding="utf-8")
+    config.write_text("eval: {metric: {kind: bleu}}\nedit: {name: quant_rtn, plan: {bits: 8}}\n", encoding="utf-8")
     code, out, err = run_cli("run", "-c", config, "--events", tmp_path / "ev.duckdb")
     [line] = (out + err).strip().splitlines()
     assert code == 2 and "[INVARLOCK:E201]" in line
-    assert "eval.metric.kind 'accuracy'" in line and "known kinds: ppl_causal" in line
+    assert "eval.metric.kind 'bleu'" in line and f"known kinds: {', '.join(METRICS)}" in line
     assert not (tmp_path / "ev.duckdb").exists()

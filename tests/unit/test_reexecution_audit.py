@@ -85,7 +85,7 @@ def _forged(store: Any, run_id: str, issued_at: str, factor: float) -> c.Certifi
         if isinstance(e, ev.PreviewAssessed):
             preview = arm_evidence(replay(forged), "preview")
             assert preview is not None
-            e = msgspec.structs.replace(e, value=PPL_CAUSAL.arm_statistic(preview).ratio)
+            e = msgspec.structs.replace(e, ratio=PPL_CAUSAL.arm_statistic(preview).ratio)
         forged.append(e)
     log = c.EventLogRef(run_id=run_id, head_hash="0" * 64, event_count=len(forged))
     return build_certificate(replay(forged), issued_at=issued_at, event_log=log)

@@ -52,7 +52,9 @@ def test_passing_certificate_renders_a_green_verified_pass_banner_with_figures(p
     page = render_report(passing, "html")
     assert '<div class="banner pass" id="verdict"><b>PASS</b>' in page
     assert "NOT VERIFIED" not in page
-    assert page.count("<svg") == 3  # number line, final and preview histograms
+    # number line, per-window Δ, final and preview histograms, per-window KL (the fake runner measures KL in
+    # lockstep), spectral and RMT heat maps
+    assert page.count("<svg") == 7
     assert 'class="limit"' in page and 'class="ci"' in page
     assert passing.digest in page and passing.dataset.window_plan_digest in page
     assert passing.provenance.event_log.head_hash in page
@@ -79,7 +81,8 @@ def test_rollback_certificate_renders_a_red_fail_banner_with_reasons_and_no_fina
     assert '<div class="banner fail" id="verdict"><b>FAIL</b>' in page
     assert "catastrophe: preview ratio" in page
     assert "rolled back" in page
-    assert page.count("<svg") == 2  # number line on the preview ratio, preview histogram
+    # number line on the preview ratio, per-window Δ, histogram and KL of the preview arm, two heat maps
+    assert page.count("<svg") == 6
     assert 'class="ci"' not in page
     md = render_report(rollback, "md")
     assert "## Verdict: FAIL" in md and "Rolled back" in md

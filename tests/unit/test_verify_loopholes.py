@@ -55,7 +55,7 @@ def test_a_chain_without_the_guards_the_tier_gates_fails_at_certify_and_at_verif
     report = verify_certificate(cert)
     assert _failed(report) == [] and report.exit_code == 1
     page = render_report(cert, report_renderer("md"))
-    assert "**Overrides of the tier table**" in page and '| guard\\_order | \\["invariants", "invariants"\\] |' in page
+    assert "**Overrides of the tier table**" in page and "| guard\\_order | invariants, invariants |" in page, page
 
 
 def test_a_dropped_guard_section_is_an_integrity_failure(issued: Doc) -> None:

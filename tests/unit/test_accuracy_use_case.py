@@ -1,0 +1,125 @@
+"""Kind `accuracy` through the certify use case on the recorded-state fakes: the certificate, verify, replay and
+reseal-tamper of its evidence (model-free; the real model and CLI are in tests/e2e/test_accuracy_polarity.py)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import msgspec
+import pytest
+from invarlock.adapters.memory_store import InMemoryEventStore
+from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
+from invarlock.application.config import DatasetConfig, EvalConfig, GuardsConfig, MetricConfig, ModelConfig, RunConfig
+from invarlock.application.replay.replay import replay_certificate
+from invarlock.application.services import Services
+from invarlock.application.verification.verify import verify_certificate
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.model import WindowComparison
+
+from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, labelled_words, words
+
+METRIC = MetricConfig(kind="accuracy", template="Review: {text} Sentiment:", label_words=[" negative", " positive"])
+
+
+def _services(quality: float, store: InMemoryEventStore) -> Services:
+    ticks, ids = itertools.count(), itertools.count()
+    return Services(
+        loader=FakeLoader(models={"base": FakeModel(ref="base"), "subject": FakeModel(ref="subject", quality=quality)}),
+        corpora=FakeCorpora(words(10), labelled=labelled_words(120)),
+        store=store,
+        edits={},
+        clock=lambda: f"2026-01-01T00:00:{next(ticks):02d}.000000Z",
+        new_run_id=lambda: f"run-{next(ids)}",
+        environment=lambda: {"python": "test"},
+        tool_version="0.0.test",
+    )
+
+
+def _certify(quality: float, profile: str = "dev") -> tuple[c.Certificate, InMemoryEventStore]:
+    store = InMemoryEventStore()
+    services = _services(quality, store)
+    config = RunConfig(
+        model=ModelConfig(id="base"),
+        dataset=DatasetConfig(provider="labelled", seq_len=32, preview_n=40, final_n=60, calibration_n=0, seed=7),
+        eval=EvalConfig(metric=METRIC),
+        guards=GuardsConfig(order=["invariants", "invariants"]),
+    )
+    request = CertifyRequest(
+        command="certify", config=config, subject=ModelConfig(id="subject"), tier="balanced", profile=profile
+    )
+    return certify_edit(request, services).certificate, store
+
+
+def _events(store: InMemoryEventStore, run_id: str) -> list[ev.Event]:
+    return [ev.decode_event(r.type, r.version, r.payload) for r in store.read(run_id)]
+
+
+def test_an_accuracy_run_records_comparisons_only_and_its_certificate_verifies_and_replays_byte_for_byte():
+    cert, store = _certify(1.02)
+    events = _events(store, cert.run_id)
+    assert not any(isinstance(e, ev.WindowsScored) for e in events)
+    assert any(isinstance(e, ev.PreviewChecked) and not e.catastrophe for e in events)
+    assert cert.schema_version == "v2" and cert.primary_metric.kind == "accuracy" and cert.status == "completed"
+    final = cert.primary_metric.final
+    assert final is not None and final.windows == 60 and final.agreement is not None and final.agreement < 100.0
+    assert cert.evidence.final is not None and cert.evidence.final.baseline_nll is None
+    assert verify_certificate(cert).ok
+    assert c.to_bytes(replay_certificate(store, cert.run_id)) == c.to_bytes(cert)
+
+
+def test_identical_models_agree_everywhere_and_pass_with_a_zero_interval():
+    cert, _ = _certify(1.0)
+    final = cert.primary_metric.final
+    assert final is not None and (final.delta_pp, final.agreement) == (0.0, 100.0)
+    assert cert.primary_metric.ci == (0.0, 0.0) and cert.verdict.status == "PASS"
+
+
+def test_a_harsh_edit_rolls_back_on_the_preview_with_the_metrics_reason():
+    cert, store = _certify(1.5)
+    assert cert.status == "rollback" and cert.evidence.final is None
+    rollback = [e for e in _events(store, cert.run_id) if isinstance(e, ev.RollbackPerformed)]
+    assert rollback and rollback[0].reason.startswith("preview Δaccuracy")
+    assert cert.verdict.failed[0].flag == "catastrophe" and verify_certificate(cert).ok
+
+
+def test_the_ci_profile_refuses_a_set_below_the_example_floor_before_any_scoring():
+    from invarlock.domain.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        _certify(1.0, profile="ci")
+    assert err.value.code == "E005"
+
+
+def _flip(field: str) -> Callable[[WindowComparison], WindowComparison]:
+    def change(row: WindowComparison) -> WindowComparison:
+        value = getattr(row, field)
+        return msgspec.structs.replace(row, **{field: 1 - value})
+
+    return change
+
+
+@pytest.mark.parametrize("field", ["subject_pred", "baseline_pred", "label"])
+def test_a_resealed_flip_of_one_evidence_row_fails_verify_as_an_integrity_failure(field: str):
+    cert, _ = _certify(1.02)
+    final = cert.evidence.final
+    assert final is not None and final.comparisons is not None
+    rows = [_flip(field)(final.comparisons[0]), *final.comparisons[1:]]
+    evidence = msgspec.structs.replace(cert.evidence, final=msgspec.structs.replace(final, comparisons=rows))
+    forged = c.seal(msgspec.structs.replace(cert, evidence=evidence))
+    report = verify_certificate(forged)
+    assert not report.ok and "primary_metric" in [ch.name for ch in report.checks if not ch.ok]
+
+
+@pytest.mark.parametrize("cut_after", ["windows_planned", "windows_compared", "preview_checked"])
+def test_an_accuracy_run_cut_after_an_event_resumes_to_the_same_certificate_body(cut_after: str):
+    full, store = _certify(1.02)
+    records = store.read(full.run_id)
+    keep = [r.type for r in records].index(cut_after) + 1
+    cut = InMemoryEventStore()
+    cut.append(full.run_id, 0, [ev.decode_event(r.type, r.version, r.payload) for r in records[:keep]])
+    resumed = resume_run(full.run_id, _services(1.02, cut)).certificate
+    for section in ("evidence", "primary_metric", "bootstrap", "pairing", "validation", "verdict", "dataset"):
+        assert getattr(resumed, section) == getattr(full, section), section
+    assert c.to_bytes(replay_certificate(cut, full.run_id)) == c.to_bytes(resumed)
