@@ -157,3 +157,16 @@ def test_run_with_an_unknown_metric_kind_exits_2_in_one_line_naming_the_key_and_
     assert code == 2 and "[INVARLOCK:E201]" in line
     assert "eval.metric.kind 'bleu'" in line and f"known kinds: {', '.join(METRICS)}" in line
     assert not (tmp_path / "ev.duckdb").exists()
+
+
+@pytest.mark.parametrize("kind", sorted(METRICS))
+def test_every_registered_kind_implements_every_member_of_the_metric_protocol(kind):
+    from invarlock.domain.metrics.base import Metric
+    from invarlock.domain.policy import SECTIONS
+
+    members = {n for n in vars(Metric) if not n.startswith("_")}
+    metric = METRICS[kind]
+    assert {n for n in members if not hasattr(metric, n)} == set()
+    assert isinstance(metric.per_model_scores, bool)
+    assert metric.policy_section is None or metric.policy_section in SECTIONS
+    assert metric.kind == kind

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.domain.errors import UsageError
 from invarlock.domain.masking import mask_window, masked_count
+from invarlock.domain.windows import TokenWindow, token_windows
 
 VOCAB, MASK = 30522, 103
 _TOKENS = st.lists(st.integers(min_value=1000, max_value=VOCAB - 1), min_size=1, max_size=200).map(tuple)
@@ -62,3 +63,11 @@ def test_an_empty_window_or_a_mask_id_outside_the_vocabulary_is_e104(tokens, mas
     with pytest.raises(UsageError) as err:
         mask_window(tokens, seed=1, mask_id=mask_id, vocab_size=vocab)
     assert err.value.code == "E104"
+
+
+def test_token_windows_give_stream_rows_and_labelled_examples_the_same_mask_seed_keeping_labels():
+    example = TokenWindow(window_id=7, tokens=(5, 6, 7), label=1, candidates=((9,), (10,)))
+    rows = {3: np.array([1, 2, 3, 4], dtype=np.uint32), 7: example}
+    stream, labelled = token_windows([3, 7], rows, seed=42)
+    assert (stream.window_id, stream.tokens, stream.mask_seed, stream.label) == (3, (1, 2, 3, 4), 42, None)
+    assert labelled == TokenWindow(window_id=7, tokens=(5, 6, 7), label=1, candidates=((9,), (10,)), mask_seed=42)
