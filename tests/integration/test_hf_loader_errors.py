@@ -81,7 +81,8 @@ def test_unavailable_device_is_e104(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("model_type", "adapter"), [("bert", "hf_causal"), ("t5", "auto"), ("gpt2", "hf_encoder"), ("llama", "hf_mlm")]
+    ("model_type", "adapter"),
+    [("bert", "hf_causal"), ("t5", "auto"), ("gpt2", "hf_encoder"), ("llama", "hf_mlm"), ("bert", "hf_seqcls")],
 )
 def test_an_unknown_model_type_or_one_the_adapter_cannot_run_is_e104(
     tmp_path: Path, model_type: str, adapter: str
