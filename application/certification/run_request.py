@@ -43,6 +43,7 @@ def policy_for(req: CertifyRequest) -> Policy:
         guard_overrides=guards.overrides(),
         guard_order=guards.order,
         metric_kind=req.config.eval.metric.kind,
+        secondary_gate=req.config.eval.secondary.gate,
     )
     ds = req.config.dataset
     if policy.enforce_floors and min(ds.preview_n, ds.final_n) < policy.min_windows:
