@@ -112,3 +112,12 @@ def test_int4_moves_the_distribution_much_more_than_int8(
     assert 0.0 < kl8 < kl4 / 10
     assert top8 > top4
     assert all(m.kl_max > 0 for m in small)
+
+
+@pytest.mark.parametrize("vocab", [64 * 40, 64 * 40 + 3])
+def test_the_blockwise_top5_is_torch_topk(vocab: int) -> None:
+    import torch
+    from invarlock.adapters.hf_kl import _top
+
+    logits = torch.randn((37, vocab), generator=torch.Generator().manual_seed(vocab)) * 4
+    assert torch.equal(_top(logits), logits.topk(5, dim=-1).indices)
