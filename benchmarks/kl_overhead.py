@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from invarlock.adapters import hf_causal
 from invarlock.application.certification import planning
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
@@ -50,10 +50,12 @@ def parse_args() -> argparse.Namespace:
 
 
 class TimedComparison:
-    """Wraps hf_kl.window_comparison as hf_causal calls it, summing the seconds spent inside."""
+    """Wraps `window_comparison` as the runner's module (hf_causal) calls it, summing the seconds inside. The
+    module is found from the loaded runner, not imported: adapters come only through cli.bootstrap."""
 
-    def __init__(self) -> None:
-        self.inner = hf_causal.window_comparison
+    def __init__(self, runner_module: Any) -> None:
+        self.module = runner_module
+        self.inner = runner_module.window_comparison
         self.seconds = 0.0
         self.calls = 0
 
@@ -82,12 +84,12 @@ def main() -> None:
     ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]
     windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
     list(baseline.score_pair(subject, windows[: baseline.batch_size]))  # warm-up: first-call allocations
-    timed = TimedComparison()
-    hf_causal.window_comparison = timed  # type: ignore[assignment]
+    timed = TimedComparison(sys.modules[type(baseline).__module__])
+    timed.module.window_comparison = timed
     start = time.perf_counter()
     pairs = list(baseline.score_pair(subject, windows))
     lockstep = time.perf_counter() - start
-    hf_causal.window_comparison = timed.inner
+    timed.module.window_comparison = timed.inner
     share = timed.seconds / lockstep
     result = {
         "windows": len(pairs),
