@@ -56,7 +56,7 @@ def _top(logits: torch.Tensor) -> torch.Tensor:
 
 @contextmanager
 def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """On CPU, torch's intra-op threads for the duration: these are many small ops over 16-row chunks, which
+    """On CPU, one torch intra-op thread for the duration: these are many small ops over 16-row chunks, which
     ran 5-10x slower with 2 threads than with 1 on a loaded 2-core machine (each op waits for every thread)."""
     if device.type != "cpu":
         yield
