@@ -152,6 +152,22 @@ SELECT run_id, seq, recorded_at, payload->>'$.role' AS role, payload->>'$.arm' A
 FROM events WHERE type = 'windows_scored' AND version = 1
 """
 
+_COMPARISON = (
+    '{"window_id": "BIGINT", "positions": "BIGINT", "kl_sum": "DOUBLE", "kl_max": "DOUBLE", '
+    '"kl_histogram": "BIGINT[]", "top1_agree": "BIGINT", "top5_overlap": "BIGINT", "cosine": "DOUBLE", '
+    '"label": "BIGINT", "baseline_pred": "BIGINT", "subject_pred": "BIGINT"}'
+)
+# Measures a runner does not take are absent from the payload and NULL here.
+_WINDOWS_COMPARED = f"""
+SELECT *, kl_sum / positions AS kl_mean, top1_agree / positions AS top1_rate
+FROM (
+    SELECT run_id, seq, recorded_at, payload->>'$.arm' AS arm,
+           unnest(from_json(payload->'$.rows', '[{{"digest": "VARCHAR", "comparison": {_COMPARISON}}}]'),
+                  recursive := true)
+    FROM events WHERE type = 'windows_compared' AND version = 1
+)
+"""
+
 _PLANNED_WINDOWS = """
 SELECT run_id, seq, recorded_at,
        unnest(from_json(payload->'$.plan.windows', '[{"window_id": "BIGINT", "digest": "VARCHAR", "arm": "VARCHAR"}]'),
@@ -243,6 +259,7 @@ def view_statements() -> list[str]:
     views |= {
         "guard_evaluated": _GUARD_EVALUATED,
         "windows_scored": _WINDOWS_SCORED,
+        "windows_compared": _WINDOWS_COMPARED,
         "planned_windows": _PLANNED_WINDOWS,
         "runs": _RUNS,
     }

@@ -11,6 +11,7 @@ from invarlock.domain.model import ActivationStats, PairedScore, WindowScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
+from .hf_kl import window_comparison
 from .hf_nll import batches, token_ids, window_scores
 from .hf_taps import tapped
 from .hf_weights import HFMatrix, HFWeights
@@ -51,7 +52,8 @@ class HFCausalModel(HFWeights):
     def score_pair(
         self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
     ) -> Iterator[PairedScore]:
-        """Both models' logits of each batch (this model's batch size) are held together, then reduced.
+        """Both models' logits of each batch (this model's batch size) are held together, then reduced: each
+        model's NLL sums, and per window KL(baseline ‖ subject), top-1 and top-5 agreement (hf_kl).
         Labelled examples (windows with `candidates`) are classified zero-shot instead (hf_zero_shot): no
         per-model scores, a comparison with the gold label and both predictions.
 
@@ -73,8 +75,15 @@ class HFCausalModel(HFWeights):
             with torch.inference_mode():
                 mine, others = self._logits(ids), other._logits(ids)
                 pairs = [
-                    PairedScore(window_id=b.window_id, baseline=b, subject=s, comparison=None)
-                    for b, s in zip(window_scores(batch, ids, mine), window_scores(batch, ids, others), strict=True)
+                    PairedScore(
+                        window_id=b.window_id,
+                        baseline=b,
+                        subject=s,
+                        comparison=window_comparison(b.window_id, mine[i, :-1], others[i, :-1].to(mine.device)),
+                    )
+                    for i, (b, s) in enumerate(
+                        zip(window_scores(batch, ids, mine), window_scores(batch, ids, others), strict=True)
+                    )
                 ]
             yield from pairs
             if progress is not None:

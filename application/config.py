@@ -63,8 +63,15 @@ class MetricConfig(_C, frozen=True, omit_defaults=True):
     label_words: list[str] | None = None
 
 
+class SecondaryConfig(_C, frozen=True):
+    """`gate: true` gates the secondary metrics (KL, top-1 agreement) at the tier's limits."""
+
+    gate: bool = False
+
+
 class EvalConfig(_C, frozen=True):
     metric: MetricConfig = MetricConfig(kind=DEFAULT_KIND)
+    secondary: SecondaryConfig = SecondaryConfig()
     batch_size: int | None = None
 
 

@@ -120,6 +120,7 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
         "preview_mean_cosine": pm.preview.mean_cosine,
         "failed": [f.flag for f in cert.verdict.failed],
         "guards": {name: section.verdict for name, section in cert.guards.items()},
+        "secondary": _secondary(cert.secondary_metrics),
         "certificate": str(path),
         "events": opts["events"],
     }
@@ -146,6 +147,13 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
         stated = (("ratio", pm.preview.ratio), ("mean cosine", pm.preview.mean_cosine))
         statistic, value = next(((k, v) for k, v in stated if v is not None), ("statistic", math.nan))
         click.echo(f"Verdict: {cert.verdict.status}  ROLLBACK: preview {statistic} {value:.4f}")
+    sm = cert.secondary_metrics
+    if sm is not None:
+        kl, top = sm.kl_divergence, sm.top1_agreement
+        click.echo(
+            f"  KL {kl.mean:.3g} nats/token CI [{kl.ci[0]:.3g}, {kl.ci[1]:.3g}]  p99 {kl.p99:.3g}  "
+            f"top-1 agreement {top.top1:.2f} % CI [{top.ci[0]:.2f}, {top.ci[1]:.2f}]  ({sm.arm} arm)"
+        )
     for failed in cert.verdict.failed:
         click.echo(f"  failed {failed.flag}: {failed.reason}")
     for line in _monitored(cert):
@@ -168,6 +176,13 @@ def _accuracy_headline(cert: c.Certificate) -> str:
         f"{f.value('subject_accuracy'):.2f}%  Δ {f.value('delta_pp'):+.2f} pp  CI [{lo:+.2f}, {hi:+.2f}]  "
         f"agreement {f.value('agreement'):.2f}%  ({cert.policy.resolved['tier']})"
     )
+
+
+def _secondary(sm: c.SecondaryMetrics | None) -> dict[str, Any] | None:
+    if sm is None:
+        return None
+    kl, top = sm.kl_divergence, sm.top1_agreement
+    return {"arm": sm.arm, "kl_mean": kl.mean, "kl_ci": kl.ci, "kl_p99": kl.p99, "top1": top.top1, "top1_ci": top.ci}
 
 
 def _monitored(cert: c.Certificate) -> list[str]:

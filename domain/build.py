@@ -12,6 +12,7 @@ from .guards import sections as gs
 from .guards.record import Verdict
 from .guards.results import InvariantsResult
 from .metrics import Metric, recorded_metric
+from .metrics.secondary import secondary_metrics
 from .run import RunState
 from .windows import ARMS
 
@@ -153,7 +154,10 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     guards = guard_sections(state.guards)
     overhead = _overhead(state, metric, evidence.final, policy.gates.guard_overhead_limit)
     baseline, subject = state.models["baseline"].identity, state.models["subject"].identity
-    validation, verdict = gates.evaluate(pm, pairing, guards, baseline, subject, policy, overhead=overhead)
+    secondary = secondary_metrics(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
+    validation, verdict = gates.evaluate(
+        pm, pairing, guards, baseline, subject, policy, overhead=overhead, secondary=secondary
+    )
     cert = c.Certificate(
         schema_version=c.SCHEMA_VERSION,  # stated below, once the content is known
         run_id=state.started.run_id,
@@ -170,7 +174,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
         evidence=evidence,
         guards=guards,
         guard_overhead=overhead,
-        secondary_metrics=None,
+        secondary_metrics=secondary,
         policy=c.PolicySection(resolved=msgspec.to_builtins(policy), digest=state.started.policy_digest),
         validation=validation,
         verdict=verdict,

@@ -16,6 +16,14 @@ from .windows import PlannedWindow
 
 SCHEMA_VERSION = "v2"  # the newest; a certificate states the oldest version covering what it uses
 SCHEMA_VERSIONS = ("v1", "v2")
+_V1_FLAGS = frozenset(
+    {
+        *("primary_metric_acceptable", "preview_final_drift_acceptable", "window_floor_met", "token_floor_met"),
+        "ci_not_approximate",
+        *("pairing_ok", "invariants_pass", "spectral_stable", "rmt_stable", "variance_ok"),
+        *("guard_overhead_acceptable", "catastrophe"),
+    }
+)
 _V1_ARM_FIELDS = frozenset({"windows", "tokens", "baseline_ppl", "subject_ppl", "delta_mean", "ratio"})
 # No certificate nests deeper than about 8; the cap keeps hostile nesting away from every recursive reader.
 MAX_NESTING = 64
@@ -293,7 +301,8 @@ def to_bytes(cert: Certificate) -> bytes:
 
 def _uses_v2(cert: Certificate) -> bool:
     """Whether the certificate uses anything added after schema v1: another metric kind, another arm
-    statistic, evidence without NLL columns or with paired measures, secondary metrics."""
+    statistic, evidence without NLL columns or with paired measures, secondary metrics, a policy section
+    or a validation flag v1 did not have."""
     from .metrics import V1_KINDS  # the metrics import this module: a top-level import would be a cycle
 
     pm = cert.primary_metric
@@ -304,6 +313,8 @@ def _uses_v2(cert: Certificate) -> bool:
         or any(_beyond_v1(a) for a in arms)
         or any(e.baseline_nll is None or e.subject_nll is None or e.comparisons is not None for e in rows)
         or cert.secondary_metrics is not None
+        or "secondary" in cert.policy.resolved
+        or not _V1_FLAGS.issuperset(cert.validation)
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from . import certificate as c
 from .guards.sections import GuardSections, MeasuredSection, Section
 from .metrics import metric_for
+from .metrics.secondary import secondary_flags
 from .model import ModelIdentity
 from .policy import Policy
 
@@ -62,10 +63,11 @@ def evaluate(
     policy: Policy,
     *,
     overhead: c.GuardOverhead | None,
+    secondary: c.SecondaryMetrics | None = None,
 ) -> tuple[dict[str, c.Flag], c.VerdictSection]:
     """Every validation flag and the verdict; PASS iff every applicable flag holds. A guard in `monitor`
     mode (under `policy`) reports its flag but cannot fail the verdict; a guard the policy gates that did
-    not run fails it."""
+    not run fails it. The secondary-metric flags appear only with secondary metrics or secondary gates."""
     metric = metric_for(pm.kind)
     checks: dict[str, tuple[c.Flag, str]] = {
         **metric.flags(pm, policy),
@@ -77,6 +79,7 @@ def evaluate(
         if policy.guards.mode_of(guard) == "monitor":
             monitored.add(flag)
     checks["guard_overhead_acceptable"] = _overhead(overhead, policy)
+    checks.update(secondary_flags(secondary, policy))
     catastrophe = metric.catastrophe(pm.preview, policy)
     flags: dict[str, c.Flag] = {name: ok for name, (ok, _) in checks.items()}
     flags["catastrophe"] = catastrophe is not None

@@ -60,11 +60,21 @@ class AccuracyGates(msgspec.Struct, frozen=True, kw_only=True):
     drift_pp_max: float
 
 
+class SecondaryPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Gates on the secondary metrics of a causal LM (statistics.md, "KL divergence and top-1 agreement"):
+    the upper interval bound of the mean per-token KL(baseline ‖ subject) in nats, and the lower interval
+    bound of top-1 agreement in percent. Present only when the run config sets `eval.secondary.gate: true`."""
+
+    kl_mean_upper_limit: float
+    top1_lower_limit: float
+
+
 class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The entire resolved policy of a run. Its canonical JSON is what the policy digest covers.
 
     A metric kind's own section (`accuracy`, `embedding`: Metric.policy_section) is set only when that kind
-    runs; unset, it is not written, so the policies of the perplexity kinds (and their digests) do not change."""
+    runs, the secondary-metric gates (`secondary`) only when the run config asks for them; unset, they are not
+    written, so the policies without them (and their digests) do not change."""
 
     tier: str
     profile: str
@@ -77,6 +87,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     overrides: dict[str, Any]
     accuracy: AccuracyGates | None = None
     embedding: EmbeddingGates | None = None
+    secondary: SecondaryPolicy | None = None
 
     @property
     def required_guards(self) -> tuple[str, ...]:
@@ -120,6 +131,15 @@ _EMBEDDING: dict[str, EmbeddingGates] = {
 }
 # Optional policy sections by name: a metric kind names the one its gates read (Metric.policy_section).
 SECTIONS = ("accuracy", "embedding")
+# Secondary-metric gates per tier (conservative, balanced, aggressive). Measured on the demo model (SmolLM2-135M,
+# 8 windows of 512 tokens of the gensim Lee corpus, docs/reference/statistics.md §10): RTN int8 has mean KL
+# 0.0033 nats and 96.3 % top-1, RTN int4 0.97 nats and 46.5 %: balanced passes int8 with margin, every tier
+# fails int4 by far.
+_SECONDARY = {
+    "conservative": SecondaryPolicy(kl_mean_upper_limit=0.01, top1_lower_limit=95.0),
+    "balanced": SecondaryPolicy(kl_mean_upper_limit=0.02, top1_lower_limit=92.0),
+    "aggressive": SecondaryPolicy(kl_mean_upper_limit=0.05, top1_lower_limit=88.0),
+}
 
 DEV_REPLICATES = 500
 # Slack when a guard compares a computed ratio with a threshold: |0.98 − 1| is 0.020000000000000018 in float64,
@@ -250,11 +270,13 @@ def resolve_policy(
     guard_overrides: dict[str, dict[str, object]] | None = None,
     guard_order: list[str] | tuple[str, ...] | None = None,
     section: str | None = None,
+    secondary_gate: bool = False,
 ) -> Policy:
     """Resolve a tier and profile (plus optional numeric gate overrides, guard settings such as
     {"spectral": {"mode": "gate"}} and the guard chain order) into the full policy. Every override, a
     guard order other than DEFAULT_GUARD_ORDER included, is listed in `Policy.overrides`. `section` names
-    the optional section (one of SECTIONS) of the metric kind that runs, filled from the tier's table."""
+    the optional section (one of SECTIONS) of the metric kind that runs, filled from the tier's table.
+    `secondary_gate` adds the tier's secondary-metric gates (run config `eval.secondary.gate: true`)."""
     if tier not in TIERS:
         raise UsageError("E202", f"unknown tier '{tier}'", f"use one of: {', '.join(TIERS)}")
     if profile not in PROFILES:
@@ -275,6 +297,7 @@ def resolve_policy(
         enforce_floors=profile != "dev",
         guards=_guard_overrides(_guard_table(tier), guard_overrides or {}),
         guard_order=order,
+        secondary=_SECONDARY[tier] if secondary_gate else None,
         overrides={
             **overrides,
             **({"guards": guard_overrides} if guard_overrides else {}),
@@ -293,7 +316,9 @@ def re_resolve(policy: Policy) -> Policy:
     if guards is not None and not (isinstance(guards, dict) and all(isinstance(v, dict) for v in guards.values())):
         raise UsageError("E202", "recorded guard overrides are not a mapping of guard settings", "")
     section = next((name for name in SECTIONS if getattr(policy, name) is not None), None)
-    return resolve_policy(policy.tier, policy.profile, gate, guards, policy.overrides.get("guard_order"), section)
+    order = policy.overrides.get("guard_order")
+    secondary = policy.secondary is not None
+    return resolve_policy(policy.tier, policy.profile, gate, guards, order, section, secondary_gate=secondary)
 
 
 def policy_from_dict(data: object) -> Policy:

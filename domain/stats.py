@@ -6,6 +6,7 @@ evidence: see docs/reference/statistics.md for the full recipe.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 
@@ -88,16 +89,31 @@ def bootstrap_key(seed: int, plan_digest: str, arm: str) -> bytes:
     return hashlib.sha256(material).digest()
 
 
+@functools.lru_cache(maxsize=2)
 def resample_indices(key: bytes, replicates: int, n: int) -> np.ndarray:
-    """(B, n) window indices: little-endian u64 words of shake_256(key), reduced modulo n."""
+    """(B, n) window indices: little-endian u64 words of shake_256(key), reduced modulo n.
+
+    Drawn once per (key, B, n) and shared, read-only: the primary metric's interval and the secondary
+    metrics' intervals of the same arm resample the same windows."""
     words = np.frombuffer(hashlib.shake_256(key).digest(8 * replicates * n), dtype="<u8")
-    return (words.reshape(replicates, n) % np.uint64(n)).astype(np.int64)
+    indices = (words.reshape(replicates, n) % np.uint64(n)).astype(np.int64)
+    indices.setflags(write=False)
+    return indices
 
 
 def _weighted_mean(n: np.ndarray, nd: np.ndarray, idx: np.ndarray) -> np.ndarray:
     # cumsum adds strictly left to right, so replicates are the same on every platform and numpy build.
     result: np.ndarray = np.cumsum(nd[idx], axis=1)[:, -1] / np.cumsum(n[idx], axis=1)[:, -1]
     return result
+
+
+def _check_settings(replicates: int, alpha: float) -> None:
+    if replicates < 1 or not 0.0 < alpha < 1.0:
+        raise UsageError(
+            "E203",
+            f"bootstrap needs replicates >= 1 and 0 < alpha < 1 (got {replicates}, {alpha})",
+            "fix the policy's replicates/alpha",
+        )
 
 
 def bca_interval(
@@ -113,17 +129,32 @@ def bca_interval(
 
     All Δ equal gives the degenerate interval [Δ̄, Δ̄].
     """
-    if replicates < 1 or not 0.0 < alpha < 1.0:
-        raise UsageError(
-            "E203",
-            f"bootstrap needs replicates >= 1 and 0 < alpha < 1 (got {replicates}, {alpha})",
-            "fix the policy's replicates/alpha",
-        )
+    _check_settings(replicates, alpha)
     n = np.asarray(tokens, dtype=np.float64)
     lb = np.asarray(baseline_nll, dtype=np.float64)
     ls = np.asarray(subject_nll, dtype=np.float64)
     _check_arrays(n, lb, ls)
-    nd = ls - lb
+    return _weighted_bca(n, ls - lb, key=key, replicates=replicates, alpha=alpha)
+
+
+def ratio_interval(
+    weights: np.ndarray, values: np.ndarray, *, key: bytes, replicates: int, alpha: float
+) -> BootstrapInterval:
+    """Window-level BCa interval of θ = Σ x_i / Σ n_i (x_i a per-window sum over n_i positions, e.g. the KL
+    sum or the top-1 agreements of window i), from the same index matrix as bca_interval for the same key.
+
+    Raises:
+        UsageError: E403 for fewer than 2 windows, unequal lengths, a window without positions or a
+            non-finite value; E203 for bad replicates/alpha.
+    """
+    _check_settings(replicates, alpha)
+    n = np.asarray(weights, dtype=np.float64)
+    x = np.asarray(values, dtype=np.float64)
+    _check_arrays(n, x)
+    return _weighted_bca(n, x, key=key, replicates=replicates, alpha=alpha)
+
+
+def _weighted_bca(n: np.ndarray, nd: np.ndarray, *, key: bytes, replicates: int, alpha: float) -> BootstrapInterval:
     theta = float(nd.sum() / n.sum())
     per_window = nd / n
     if np.all(per_window == per_window[0]):

@@ -45,6 +45,7 @@ def policy_for(req: CertifyRequest) -> Policy:
         guard_overrides=guards.overrides(),
         guard_order=guards.order,
         section=metric.policy_section,
+        secondary_gate=req.config.eval.secondary.gate,
     )
     _check_rescoring(req, metric, policy)
     ds = req.config.dataset

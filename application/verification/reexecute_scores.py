@@ -1,16 +1,18 @@
-"""The audit's scoring step: re-score a sample of each scored arm's windows with both models and compare
-every per-window NLL sum and token count with the certificate's evidence."""
+"""The audit's scoring step: re-score a sample of each scored arm's windows with both models in lockstep and
+compare every per-window NLL sum, token count and paired measure (KL, top-1) with the certificate's evidence."""
 
 from __future__ import annotations
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.model import WindowScore
+from invarlock.domain.errors import AbortError
+from invarlock.domain.model import PairedScore, WindowScore
 from invarlock.domain.reexecution import agrees, choose_sample, relative_difference
 from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner
 
 from .reexecute_inputs import AuditContext, Finding, Tally
+from .reexecute_measures import compare_measures
 
 SHOWN = 5
 
@@ -79,23 +81,28 @@ def _finding(arm: str, counts: tuple[int, int], largest: float, mismatches: list
 
 
 def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], tally: Tally) -> float:
-    """Re-score `chosen` with both models, record each window; the arm's largest relative difference."""
+    """Re-score `chosen` with both models in lockstep, record each window; the arm's largest relative
+    difference (NLL sums, and the KL/top-1 measures when the evidence has them)."""
     windows = token_windows(chosen, audit.rows, seed=audit.cert.bootstrap.seed)
-    base, subj = _scores(audit.models["baseline"], windows), _scores(audit.models["subject"], windows)
+    pairs = {p.window_id: p for p in audit.models["baseline"].score_pair(audit.models["subject"], windows)}
     at = {wid: k for k, wid in enumerate(arm.window_ids)}
     largest = 0.0
     for wid in chosen:
-        k = at[wid]
+        k, pair = at[wid], pairs[wid]
+        base, subj = _both(pair)
         stated = dict(zip(("baseline", "subject"), (column[k] for column in arm.nll()), strict=True))
-        now = {"baseline": base[wid].nll_sum, "subject": subj[wid].nll_sum}
-        diff = max(relative_difference(stated[r], now[r]) for r in stated)
+        now = {"baseline": base.nll_sum, "subject": subj.nll_sum}
+        diffs = [relative_difference(stated[r], now[r]) for r in stated]
         wrong = [
             f"{role} NLL {stated[role]!r} recomputed {now[role]!r}"
             for role in stated
             if not agrees(stated[role], now[role], exact=audit.exact, rel_tol=audit.rel_tol)
         ]
-        if arm.tokens_scored[k] != base[wid].tokens_scored or base[wid].tokens_scored != subj[wid].tokens_scored:
-            wrong.append(f"tokens {arm.tokens_scored[k]} recomputed {base[wid].tokens_scored}")
+        if arm.tokens_scored[k] != base.tokens_scored or base.tokens_scored != subj.tokens_scored:
+            wrong.append(f"tokens {arm.tokens_scored[k]} recomputed {base.tokens_scored}")
+        if arm.comparisons is not None:
+            wrong += compare_measures(arm.comparisons[k], pair.comparison, audit, diffs)
+        diff = max(diffs)
         if wrong:
             tally.mismatches.append(f"{name} window {wid}: {', '.join(wrong)} (relative difference {diff:.3g})")
         tally.checked += 1
@@ -103,6 +110,12 @@ def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], 
         audit.record(_rechecked(name, arm, k, now, diff, not wrong))
     tally.max_rel_diff = max(tally.max_rel_diff, largest)
     return largest
+
+
+def _both(pair: PairedScore) -> tuple[WindowScore, WindowScore]:
+    if pair.baseline is None or pair.subject is None:
+        raise AbortError("E402", f"window {pair.window_id}: the runner gave no per-model scores", "report this bug")
+    return pair.baseline, pair.subject
 
 
 def _rechecked(name: str, arm: c.ArmEvidence, k: int, now: dict[str, float], diff: float, ok: bool) -> ev.Event:

@@ -24,7 +24,7 @@ from invarlock.ports.store import EventStore
 from ..replay.replay import event_findings
 from ..signing import check_signature
 from . import verify_fields as fields
-from . import verify_guards
+from . import verify_guards, verify_secondary
 from .verify_guards import rederived_sections
 from .verify_report import Check, VerifyReport, compare, proves
 
@@ -72,6 +72,7 @@ def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> Non
     compare(report, "primary_metric", cert.primary_metric, assessed.primary)
     compare(report, "bootstrap", cert.bootstrap, assessed.bootstrap)
     compare(report, "pairing", cert.pairing, pairing)
+    verify_secondary.recompute(cert, policy, report)
     if cert.primary_metric.final is not None:
         report.add("ratio_identity", *metric.identity(cert.primary_metric.final))
 
@@ -84,6 +85,8 @@ def _fields(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     fields.tokens_scored(cert, report)
     fields.seeds(cert, report)
     fields.tokenizers(cert, report)
+    verify_secondary.gate_setting(cert, policy, report)
+    verify_secondary.comparisons(cert, report)
 
 
 def _gates(cert: c.Certificate, policy: Policy, report: VerifyReport) -> str:
@@ -96,6 +99,7 @@ def _gates(cert: c.Certificate, policy: Policy, report: VerifyReport) -> str:
             cert.subject,
             policy,
             overhead=cert.guard_overhead,
+            secondary=cert.secondary_metrics,
         )
     except InvarlockError as exc:  # e.g. the policy lacks the section the metric's gates read
         report.add("validation", False, f"the gates cannot be evaluated under the policy: {exc.message}")
@@ -113,6 +117,7 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
     failed: list[str] = []
     try:
         pm = metric.assess(ev_, seed=cert.bootstrap.seed, plan_digest=plan, policy=recipient).primary
+        secondary = verify_secondary.secondary_from(cert, recipient)
         overhead = cert.guard_overhead
         if overhead is not None:
             overhead = msgspec.structs.replace(overhead, limit=recipient.gates.guard_overhead_limit)
@@ -124,6 +129,7 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
             cert.subject,
             recipient,
             overhead=overhead,
+            secondary=secondary,
         )
     except (InvarlockError, ArithmeticError) as exc:
         failed.append(f"recompute: {exc}")
@@ -163,7 +169,7 @@ def verify_certificate(
     or VERIFY_MAX_BOOTSTRAP_CELLS cells.
     """
     report = VerifyReport()
-    report.add("schema", True, "certificate v1 decoded strictly")
+    report.add("schema", True, f"certificate {cert.schema_version} decoded strictly")
     if raw is not None:
         canonical = c.to_bytes(cert) == raw
         report.add("canonical", canonical, "file is the canonical encoding" if canonical else "file bytes re-encoded")

@@ -65,3 +65,17 @@ def test_int8_markdown_states_the_same_ratio_and_per_window_extremes(int8_run: C
     deltas = [(s - b) / t for b, s, t in zip(base, subj, final.tokens_scored, strict=True)]
     row = next(line for line in md.splitlines() if line.startswith("| ΔlogNLL | nats/token |"))
     assert f"| {len(deltas)} | {short(min(deltas))} |" in row and f"| {short(max(deltas))} |" in row
+
+
+def test_int8_report_draws_the_lockstep_kl_per_window_and_the_secondary_metrics(int8_run: CompletedRun) -> None:
+    cert = c.from_bytes(int8_run.cert.read_bytes())
+    final, sm = cert.evidence.final, cert.secondary_metrics
+    assert final is not None and final.comparisons is not None and sm is not None
+    page = _report(int8_run, "html")
+    kl = {r.window_id: r.kl_sum / r.positions for r in final.comparisons if r.kl_sum is not None}
+    assert _plot(page, "mean KL per token") == kl and len(kl) == len(final.window_ids)
+    assert max(kl.values()) > 0.0  # int8 moves the logits: every window has some KL
+    for value in (sm.kl_divergence.mean, sm.kl_divergence.p99, sm.top1_agreement.top1):
+        assert f'title="{value!r}"' in page
+    md = _report(int8_run, "md")
+    assert f"| top-1 agreement | {sm.top1_agreement.top1:.2f} % |" in md

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -13,6 +14,7 @@ import numpy as np
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.examples import LabelledText
+from invarlock.domain.metrics.kl_bins import BINS, EDGES
 from invarlock.domain.model import (
     ActivationStats,
     CorpusInfo,
@@ -334,13 +336,22 @@ class FakeWeightEdit:
 
 
 def _compare(w: TokenWindow, mine: WindowScore, theirs: WindowScore) -> WindowComparison:
-    """Fake paired measures of one window: per-token KL proportional to the squared per-token NLL gap."""
+    """Fake causal measures of one window: every position has the same KL, half the squared per-token NLL
+    gap; positions whose argmax disagree grow with the gap (all agree when the fakes score alike)."""
     positions = mine.tokens_scored
     gap = abs(theirs.nll_sum - mine.nll_sum) / positions
     kl = gap * gap / 2.0
     agree = positions - min(positions, round(positions * min(1.0, gap)))
+    histogram = [0] * BINS
+    histogram[bisect.bisect_right(EDGES, kl)] = positions
     return WindowComparison(
-        window_id=w.window_id, positions=positions, kl_sum=kl * positions, kl_max=kl, top1_agree=agree
+        window_id=w.window_id,
+        positions=positions,
+        kl_sum=kl * positions,
+        kl_max=kl,
+        kl_histogram=tuple(histogram),
+        top1_agree=agree,
+        top5_overlap=4 * positions + agree,
     )
 
 

@@ -53,6 +53,7 @@ def test_identical_subject_leaves_every_guard_silent_and_every_flag_true(service
     assert _sections(cert)["spectral"]["violations"] == [] and _sections(cert)["rmt"]["violations"] == []
     assert _sections(cert)["variance"]["summary"] == {"taps": 0, "proposed": 0, "enabled": False, "violations": 0}
     floors = ("window_floor_met", "token_floor_met", "ci_not_approximate")  # not applicable under dev
+    floors += ("kl_divergence_acceptable", "top1_agreement_acceptable")  # not gated without eval.secondary.gate
     flags = {k: v for k, v in cert.validation.items() if k not in ("catastrophe", "guard_overhead_acceptable", *floors)}
     assert all(v is True for v in flags.values()), flags
     assert all(cert.validation[f] == "not_applicable" for f in floors)

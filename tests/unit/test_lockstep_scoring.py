@@ -24,6 +24,8 @@ from tests.fakes.certificates import fake_certificate, resealed
 from tests.fakes.models import FakeLoader
 from tests.unit.conftest import small_config
 
+SECONDARY_FLAGS = ("kl_divergence_acceptable", "top1_agreement_acceptable")
+
 
 def _certify(services: Services) -> str:
     request = CertifyRequest("certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev")
@@ -135,4 +137,5 @@ def _without_comparisons(cert: c.Certificate) -> c.Certificate:
     ev_ = cert.evidence
     final = ev_.final and msgspec.structs.replace(ev_.final, comparisons=None)
     evidence = msgspec.structs.replace(ev_, preview=msgspec.structs.replace(ev_.preview, comparisons=None), final=final)
-    return resealed(cert, evidence=evidence, schema_version="v1")
+    validation = {k: v for k, v in cert.validation.items() if k not in SECONDARY_FLAGS}
+    return resealed(cert, evidence=evidence, secondary_metrics=None, validation=validation, schema_version="v1")

@@ -73,7 +73,14 @@ def _drop_spectral_consistently(doc: Doc) -> Doc:
     doc["policy"] = {"resolved": msgspec.to_builtins(policy), "digest": policy_digest(policy)}
     cert = c.from_bytes(json.dumps(doc).encode())
     flags, verdict = gates.evaluate(
-        cert.primary_metric, cert.pairing, cert.guards, cert.baseline, cert.subject, policy, overhead=None
+        cert.primary_metric,
+        cert.pairing,
+        cert.guards,
+        cert.baseline,
+        cert.subject,
+        policy,
+        overhead=None,
+        secondary=cert.secondary_metrics,
     )
     doc["validation"], doc["verdict"] = flags, msgspec.to_builtins(verdict)
     return doc

@@ -1,0 +1,61 @@
+"""verify's checks of the paired measures (evidence comparisons) and the secondary metrics recomputed from them."""
+
+from __future__ import annotations
+
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import InvarlockError
+from invarlock.domain.metrics.secondary import secondary_metrics
+from invarlock.domain.policy import Policy
+
+from .verify_report import MALFORMED, VerifyReport, compare, dig
+
+
+def comparisons(cert: c.Certificate, report: VerifyReport) -> None:
+    """Every scored arm's comparisons align with its windows (checked after evidence_shapes)."""
+    arms = [("preview", cert.evidence.preview), ("final", cert.evidence.final)]
+    problems = [p for name, arm in arms if arm is not None and (p := _comparison_problem(name, arm))]
+    if any(arm is not None and arm.comparisons is not None for _, arm in arms):
+        ok = not problems
+        report.add("comparisons", ok, "one row per window, same id and positions" if ok else problems[0])
+
+
+def _comparison_problem(name: str, arm: c.ArmEvidence) -> str | None:
+    """Why an arm's comparisons do not align with its windows (one per window, same id, positions equal to
+    the tokens scored), or None."""
+    rows = arm.comparisons
+    if rows is None:
+        return None
+    if len(rows) != len(arm.window_ids):
+        return f"evidence.{name}.comparisons: {len(rows)} rows for {len(arm.window_ids)} windows"
+    for m, wid, tokens in zip(rows, arm.window_ids, arm.tokens_scored, strict=True):
+        if m.window_id != wid or m.positions != tokens:
+            what = f"window {m.window_id}, {m.positions} positions"
+            return f"evidence.{name}.comparisons: the row of window {wid} ({tokens} tokens) names {what}"
+    return None
+
+
+def recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> c.SecondaryMetrics | None:
+    """The secondary metrics recomputed from the evidence under `policy`, compared with the stated ones."""
+    try:
+        recomputed = secondary_from(cert, policy)
+    except (InvarlockError, *MALFORMED) as exc:
+        report.add("secondary_metrics", False, f"secondary metrics cannot be recomputed: {exc}")
+        return None
+    if recomputed is None and cert.secondary_metrics is None:
+        return None
+    compare(report, "secondary_metrics", cert.secondary_metrics, recomputed)
+    return recomputed
+
+
+def secondary_from(cert: c.Certificate, policy: Policy) -> c.SecondaryMetrics | None:
+    """The secondary metrics of the certificate's evidence under `policy` (its replicates and alpha)."""
+    plan = cert.dataset.window_plan_digest
+    return secondary_metrics(cert.evidence, seed=cert.bootstrap.seed, plan_digest=plan, policy=policy)
+
+
+def gate_setting(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
+    """The policy gates the secondary metrics exactly when the run's config asked for it (eval.secondary.gate)."""
+    asked = dig(cert.provenance.config, "eval", "secondary", "gate") is True
+    gated = policy.secondary is not None
+    if asked or gated:
+        report.add("secondary_gate", asked == gated, f"eval.secondary.gate {asked}, policy gates secondary {gated}")

@@ -1,0 +1,117 @@
+"""KL / top-1 overhead: the share of lockstep scoring spent on the secondary metrics' paired measures.
+
+What is measured, in one process, on the int8 preset's models and windows (or a config given with --config):
+
+1. The baseline and its edited subject are loaded by the loader and the edit of `cli.bootstrap`'s Services;
+   the preview and final windows are planned with the product's planning.
+2. `baseline.score_pair(subject, windows)` runs over the first `--windows` windows in the adapter's batches,
+   exactly as certify's scoring step calls it; the wall of the whole call is `lockstep`.
+3. Inside it, every call of `hf_kl.window_comparison` (KL in float64, histogram, top-1, top-5 of one window,
+   from both logit tensors in memory) is timed with `time.perf_counter`: their sum is `kl`.
+
+`kl / lockstep` is the share of scoring the paired measures take; scoring is 97.7 % of the certify wall of
+the int8 preset (535.2 s of 548.0 s, docs/performance.md), so `kl / lockstep` bounds the share of the whole
+certification from above. Issue target: at most 3 % of certify time.
+
+Usage:
+    python benchmarks/kl_overhead.py                   # 32 windows of the int8 preset (seq_len 256)
+    python benchmarks/kl_overhead.py --windows 16 --threads 2 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from invarlock.application.certification import planning
+from invarlock.cli.bootstrap import build_services
+from invarlock.cli.config_file import load_config
+from invarlock.domain.windows import TokenWindow
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
+TARGET_SHARE = 0.03
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--windows", type=int, default=32, help="windows scored in lockstep (default 32)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the process")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    return parser.parse_args()
+
+
+class TimedComparison:
+    """Wraps `window_comparison` as the runner's module (hf_causal) calls it, summing the seconds inside. The
+    module is found from the loaded runner, not imported: adapters come only through cli.bootstrap."""
+
+    def __init__(self, runner_module: Any) -> None:
+        self.module = runner_module
+        self.inner = runner_module.window_comparison
+        self.seconds = 0.0
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.inner(*args)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(str(args.config))
+    svc = build_services(events=tempfile.mkdtemp(prefix="kl_overhead_") + "/events.duckdb")
+    m, ds = cfg.model, cfg.dataset
+    baseline = svc.loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=cfg.eval.batch_size)
+    subject = svc.loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=cfg.eval.batch_size)
+    if cfg.edit is not None:
+        svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
+    corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    planned, rows = planning.plan(corpus, baseline.tokenizer(), ds, allow_fewer=True)
+    ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]
+    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
+    list(baseline.score_pair(subject, windows[: baseline.batch_size]))  # warm-up: first-call allocations
+    timed = TimedComparison(sys.modules[type(baseline).__module__])
+    timed.module.window_comparison = timed
+    start = time.perf_counter()
+    pairs = list(baseline.score_pair(subject, windows))
+    lockstep = time.perf_counter() - start
+    timed.module.window_comparison = timed.inner
+    share = timed.seconds / lockstep
+    result = {
+        "windows": len(pairs),
+        "seq_len": ds.seq_len,
+        "batch_size": baseline.batch_size,
+        "device": str(baseline.device),
+        "threads": torch.get_num_threads(),
+        "lockstep_s": round(lockstep, 3),
+        "kl_s": round(timed.seconds, 3),
+        "kl_share": round(share, 4),
+        "target": TARGET_SHARE,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "torch": torch.__version__,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>12}: {value}")
+    print(f"KL/top-1 share of lockstep scoring: {100 * share:.2f} % (target <= {100 * TARGET_SHARE:.0f} %)")
+
+
+if __name__ == "__main__":
+    main()
