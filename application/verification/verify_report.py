@@ -12,8 +12,9 @@ from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_INTEGRITY, EXIT_OK
 MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 
 RECOMPUTED = (
-    "every statistic: perplexities, deltas, ratios, bootstrap interval, drift, pairing, and the secondary "
-    "metrics (KL divergence and top-1 agreement with their intervals and quantiles)",
+    "every statistic of the primary metric's kind (perplexities, deltas and ratios; accuracies, their difference "
+    "and agreement; mean and min cosine), its bootstrap interval, drift, pairing, and the secondary metrics (KL "
+    "divergence and top-1 agreement with their intervals and quantiles)",
     "every gate flag and the verdict, under the certificate's policy and under yours (--tier/--policy)",
     "every digest: certificate, policy (and that the policy is its tier plus the listed overrides), window plan, "
     "edit plan",
@@ -22,11 +23,15 @@ RECOMPUTED = (
 )
 TRUSTED = (
     "per-window NLL sums (evidence baseline_nll/subject_nll, guard_overhead.bare_subject_nll)",
-    "per-window paired measures (evidence comparisons: KL sums, maxima and histograms, top-1/top-5 counts)",
+    "per-window paired measures (evidence comparisons: KL sums, maxima and histograms, top-1/top-5 counts; "
+    "embedding cosines; gold labels and both models' predictions)",
     "guard measurements (per-matrix spectra, variance taps, invariants checks)",
     "weight, tokenizer and config digests of both models, and the window content digests",
 )
-TRUSTED_HOW = "checkable only by re-executing the models: invarlock verify CERT --baseline B --subject S"
+TRUSTED_HOW = (
+    "checkable only by re-executing the models: invarlock verify CERT --baseline B --subject S (perplexity kinds "
+    "and their KL/top-1 measures; accuracy and embedding-cosine certificates are not re-executed yet: E104)"
+)
 
 
 def dig(value: Any, *keys: str) -> Any:

@@ -16,9 +16,9 @@ import numpy as np
 from .. import certificate as c
 from ..errors import IntegrityError, UsageError
 from ..policy import Policy
-from ..stats import GENERATOR, bca_interval, bootstrap_key
 from . import accuracy_gates as gates
 from .base import Assessment
+from .mean_difference import assess_mean_difference
 
 _FIELDS = ("label", "baseline_pred", "subject_pred")
 
@@ -48,6 +48,11 @@ def _correct(arm: c.ArmEvidence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (base == labels).astype(np.float64), (subj == labels).astype(np.float64), (base == subj)
 
 
+def _percent_correct(arm: c.ArmEvidence) -> tuple[np.ndarray, np.ndarray]:
+    cb, cs, _ = _correct(arm)
+    return 100.0 * cb, 100.0 * cs
+
+
 class Accuracy:
     """Classification accuracy: higher is better, gated on the lower bound of Δaccuracy's interval (pp)."""
 
@@ -71,31 +76,9 @@ class Accuracy:
         )
 
     def assess(self, evidence: c.Evidence, *, seed: int, plan_digest: str, policy: Policy) -> Assessment:
-        preview = self.arm_statistic(evidence.preview)
-        final = self.arm_statistic(evidence.final) if evidence.final is not None else None
-        arm_name, arm = ("final", evidence.final) if evidence.final is not None else ("preview", evidence.preview)
-        cb, cs, _ = _correct(arm)
-        key = bootstrap_key(seed, plan_digest, arm_name)
-        b = bca_interval(
-            np.ones_like(cb), 100.0 * cb, 100.0 * cs, key=key, replicates=policy.replicates, alpha=policy.gates.alpha
+        return assess_mean_difference(
+            self, evidence, _percent_correct, "delta_pp", seed=seed, plan_digest=plan_digest, policy=policy
         )
-        primary = c.PrimaryMetric(
-            kind=self.kind,
-            unit=self.unit,
-            direction=self.direction,
-            gating_basis=self.gating_basis,
-            preview=preview,
-            final=final,
-            ratio_vs_baseline=None,
-            ci=(b.lo, b.hi) if final else None,
-            display_ci=(b.lo, b.hi) if final else None,
-            drift=final.value("delta_pp") - preview.value("delta_pp") if final else None,
-            ci_approximate=final is None or final.windows < policy.gates.min_windows_ci,
-        )
-        bootstrap = c.BootstrapSection(
-            method=b.method, replicates=b.replicates, alpha=b.alpha, generator=GENERATOR, seed=seed, key=b.key
-        )
-        return Assessment(primary=primary, bootstrap=bootstrap)
 
     def scored_tokens(self, seq_len: int) -> tuple[int, str]:
         """An example is one prediction, whatever its prompt's length."""

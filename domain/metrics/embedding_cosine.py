@@ -14,9 +14,9 @@ import numpy as np
 from .. import certificate as c
 from ..errors import UsageError
 from ..policy import Policy
-from ..stats import GENERATOR, bca_interval, bootstrap_key
 from . import embedding_gates
 from .base import Assessment
+from .mean_difference import assess_mean_difference
 
 _FIX = "the evidence is corrupt; re-issue the certificate"
 
@@ -35,8 +35,10 @@ def cosines(arm: c.ArmEvidence) -> np.ndarray:
     return values
 
 
-def _gated_arm(evidence: c.Evidence) -> tuple[str, c.ArmEvidence]:
-    return ("final", evidence.final) if evidence.final is not None else ("preview", evidence.preview)
+def _cosine_columns(arm: c.ArmEvidence) -> tuple[np.ndarray, np.ndarray]:
+    """Δ_i = cos_i: a zero baseline column, so θ is the mean cosine itself."""
+    values = cosines(arm)
+    return np.zeros_like(values), values
 
 
 class EmbeddingCosine:
@@ -59,32 +61,9 @@ class EmbeddingCosine:
         )
 
     def assess(self, evidence: c.Evidence, *, seed: int, plan_digest: str, policy: Policy) -> Assessment:
-        preview = self.arm_statistic(evidence.preview)
-        final = self.arm_statistic(evidence.final) if evidence.final is not None else None
-        arm_name, arm = _gated_arm(evidence)
-        values = cosines(arm)
-        ones = np.ones_like(values)
-        key = bootstrap_key(seed, plan_digest, arm_name)
-        b = bca_interval(
-            ones, np.zeros_like(values), values, key=key, replicates=policy.replicates, alpha=policy.gates.alpha
+        return assess_mean_difference(
+            self, evidence, _cosine_columns, "mean_cosine", seed=seed, plan_digest=plan_digest, policy=policy
         )
-        primary = c.PrimaryMetric(
-            kind=self.kind,
-            unit=self.unit,
-            direction=self.direction,
-            gating_basis=self.gating_basis,
-            preview=preview,
-            final=final,
-            ratio_vs_baseline=None,
-            ci=(b.lo, b.hi) if final else None,
-            display_ci=(b.lo, b.hi) if final else None,
-            drift=final.value("mean_cosine") - preview.value("mean_cosine") if final else None,
-            ci_approximate=final is None or final.windows < policy.gates.min_windows_ci,
-        )
-        bootstrap = c.BootstrapSection(
-            method=b.method, replicates=b.replicates, alpha=b.alpha, generator=GENERATOR, seed=seed, key=b.key
-        )
-        return Assessment(primary=primary, bootstrap=bootstrap)
 
     def scored_tokens(self, seq_len: int) -> tuple[int, str]:
         """Every token of a window is embedded ([CLS] and [SEP] added by the adapter are not counted)."""
