@@ -13,7 +13,7 @@ import msgspec
 from .canonical import canonical_bytes
 from .chain import GENESIS_HASH, SEAL_DOMAIN, RecordedEvent, chain_hash, chain_problems, record_hash, seal_message
 from .errors import IntegrityError, UsageError
-from .events_audit import MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
+from .events_audit import ComparisonRechecked, MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
 from .events_run import (
     CertificateIssued,
     ChainSealed,
@@ -40,6 +40,7 @@ __all__ = [
     "CertificateIssued",
     "ChainSealed",
     "ComparedRow",
+    "ComparisonRechecked",
     "EditApplied",
     "Event",
     "GuardEvaluated",
@@ -85,6 +86,7 @@ Event = (
     | ChainSealed
     | ReexecutionStarted
     | WindowRechecked
+    | ComparisonRechecked
     | MatrixRechecked
     | ReexecutionFinished
 )

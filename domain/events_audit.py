@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .event_struct import EventStruct
+from .model import WindowComparison
 
 
 class ReexecutionStarted(EventStruct, tag="reexecution_started.v1", frozen=True):
@@ -39,6 +40,21 @@ class WindowRechecked(EventStruct, tag="window_rechecked.v1", frozen=True):
     subject_nll_recomputed: float
     max_rel_diff: float
     ok: bool
+
+
+class ComparisonRechecked(EventStruct, tag="comparison_rechecked.v1", frozen=True):
+    """One window's paired measures re-measured by both models in lockstep: the certificate's comparison
+    (KL, top-1/top-5, cosine, label and predictions) next to the recomputed one (None: the runner gave
+    none). `mismatches` names each measure that differs; `max_rel_diff` is over the float measures."""
+
+    arm: str
+    window_id: int
+    digest: str
+    stated: WindowComparison
+    recomputed: WindowComparison | None
+    max_rel_diff: float
+    ok: bool
+    mismatches: list[str]
 
 
 class MatrixRechecked(EventStruct, tag="matrix_rechecked.v1", frozen=True):

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
+from invarlock.domain.metrics import ACCURACY
 from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
 from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power
 from invarlock.ports.corpus import CorpusResolver
@@ -21,11 +21,14 @@ from invarlock.ports.edits import Edit
 from invarlock.ports.model import LoadedModel, ModelLoader
 from invarlock.ports.store import EventStore
 
+from .reexecute_examples import rebuild_examples
 from .reexecute_guards import guard_findings, repairs_before
 from .reexecute_inputs import AuditContext, Finding, identity_findings, rebuild_windows
 from .reexecute_scores import score_findings
 
-AUDIT_EVENT_TYPES = frozenset({"reexecution_started", "window_rechecked", "matrix_rechecked", "reexecution_finished"})
+AUDIT_EVENT_TYPES = frozenset(
+    {"reexecution_started", "window_rechecked", "comparison_rechecked", "matrix_rechecked", "reexecution_finished"}
+)
 
 
 def is_audit_stream(records: list[ev.RecordedEvent]) -> bool:
@@ -136,14 +139,6 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     """Run every audit step in order; a step that fails stops the steps that depend on it (scoring other
     models or other windows proves nothing). Loading errors (UsageError) propagate before anything is
     recorded; a later error is a failed finding (a usage error is recorded, then propagates)."""
-    if cert.evidence.preview.baseline_nll is None:
-        raise UsageError(
-            "E104",
-            f"the re-execution audit re-scores per-model NLL sums; this {cert.primary_metric.kind} certificate has"
-            " none (paired measures only)",
-            "re-executing paired measures (cosines, predictions) is not supported yet: run plain verify, which"
-            " recomputes every statistic from the evidence",
-        )
     policy = policy_from_dict(cert.policy.resolved)
     models = load_models(cert, req, deps)
     subject = models["subject"].identity()
@@ -183,13 +178,13 @@ def _steps(
     outcome.findings += identity_findings(cert, models)
     if not outcome.ok:
         return
-    rebuilt = rebuild_windows(cert, policy, deps.corpora, models["baseline"])
+    rebuild = rebuild_examples if cert.primary_metric.kind == ACCURACY.kind else rebuild_windows
+    rebuilt = rebuild(cert, policy, deps.corpora, models["baseline"])
     outcome.findings += rebuilt.findings
     if not rebuilt.ok:
         return
-    rows: dict[int, np.ndarray] = rebuilt.rows
     audit = AuditContext(
-        cert, policy, models, rows, req.sample, req.sample_seed, exact, REEXECUTION_REL_TOL, stream.record
+        cert, policy, models, rebuilt.rows, req.sample, req.sample_seed, exact, REEXECUTION_REL_TOL, stream.record
     )
     found, outcome.matrices = guard_findings(audit)
     outcome.findings += found

@@ -13,7 +13,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
-from invarlock.domain.windows import PlannedWindow, cut_windows, window_digest
+from invarlock.domain.windows import PlannedWindow, Row, WindowPlan, cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.model import LoadedModel, ModelRunner, WeightSource
 
@@ -32,7 +32,7 @@ class AuditContext:
     cert: c.Certificate
     policy: Policy
     models: dict[str, LoadedModel]
-    rows: dict[int, np.ndarray]
+    rows: Mapping[int, Row]
     sample: int | None
     seed: int
     exact: bool
@@ -71,9 +71,9 @@ def identity_findings(cert: c.Certificate, models: Mapping[str, WeightSource]) -
 
 @dataclass(frozen=True)
 class RebuiltWindows:
-    """Token rows of the certificate's windows, cut again from the dataset recipe."""
+    """Token rows of the certificate's windows (or labelled examples' windows), rebuilt from the dataset recipe."""
 
-    rows: dict[int, np.ndarray]
+    rows: Mapping[int, Row]
     findings: list[Finding]
 
     @property
@@ -127,9 +127,19 @@ def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream
         )
     except InvarlockError as exc:
         return "reexec:windows", False, f"the windows cannot be planned again: {exc.message}"
-    rebuilt, stated = list(planned.plan.windows), cert.evidence.plan
-    digest = planned.plan.dataset_digest
-    problems = [
+    problems = plan_problems(cert, planned.plan, tok)
+    if problems:
+        return "reexec:windows", False, "; ".join(problems)
+    stated = len(cert.evidence.plan)
+    return "reexec:windows", True, f"all {stated} planned windows rebuilt from the dataset recipe, digests equal"
+
+
+def plan_problems(cert: c.Certificate, plan: WindowPlan, tok: str) -> list[str]:
+    """What differs between a rebuilt plan and the certificate's: windows and arms, dataset, tokenizer and
+    plan digests (stream windows and labelled examples alike)."""
+    info = cert.dataset
+    digest = plan.dataset_digest
+    return [
         what
         for what, ok in (
             (
@@ -137,11 +147,8 @@ def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream
                 digest == info.dataset_digest,
             ),
             (f"tokenizer {_short(tok)} != the dataset's {_short(info.tokenizer_sha256)}", tok == info.tokenizer_sha256),
-            ("the rebuilt plan assigns other windows or arms", rebuilt == stated),
-            ("the rebuilt plan digest differs", planned.plan.window_plan_digest == info.window_plan_digest),
+            ("the rebuilt plan assigns other windows or arms", list(plan.windows) == cert.evidence.plan),
+            ("the rebuilt plan digest differs", plan.window_plan_digest == info.window_plan_digest),
         )
         if not ok
     ]
-    if problems:
-        return "reexec:windows", False, "; ".join(problems)
-    return "reexec:windows", True, f"all {len(stated)} planned windows rebuilt from the dataset recipe, digests equal"

@@ -35,7 +35,7 @@ def score_findings(audit: AuditContext, repairs: dict[str, float]) -> tuple[list
         chosen = choose_sample(arm.window_ids, audit.sample, audit.seed, f"arm:{name}")
         largest = _arm(audit, name, arm, chosen, tally)
         counts = (len(chosen), len(arm.window_ids))
-        findings.append(_finding(name, counts, largest, tally.mismatches[before:], audit.exact))
+        findings.append(_finding(name, arm, counts, largest, tally.mismatches[before:], audit.exact))
     overhead, final = audit.cert.guard_overhead, audit.cert.evidence.final
     if overhead is not None and final is not None:
         findings.append(_bare(audit, repairs, overhead, final, tally))
@@ -67,49 +67,95 @@ def _bare(
     return "reexec:scores:bare", True, f"{len(chosen)} final windows re-scored without the guard repairs, agree"
 
 
-def _finding(arm: str, counts: tuple[int, int], largest: float, mismatches: list[str], exact: bool) -> Finding:
+def _finding(
+    arm: str, evidence: c.ArmEvidence, counts: tuple[int, int], largest: float, mismatches: list[str], exact: bool
+) -> Finding:
     chosen, total = counts
+    what = f"{_noun(evidence)}s"
+    agree = "NLL sums" if evidence.baseline_nll is not None else "paired measures"
     if mismatches:
         more = f" and {len(mismatches) - SHOWN} more" if len(mismatches) > SHOWN else ""
         return (
             f"reexec:scores:{arm}",
             False,
-            f"{len(mismatches)} of {chosen} re-scored windows differ: {'; '.join(mismatches[:SHOWN])}{more}",
+            f"{len(mismatches)} of {chosen} re-scored {what} differ: {'; '.join(mismatches[:SHOWN])}{more}",
         )
     how = "bit for bit" if exact else f"within tolerance, largest relative difference {largest:.3g}"
-    return f"reexec:scores:{arm}", True, f"{chosen} of {total} windows re-scored by both models, NLL sums agree {how}"
+    return f"reexec:scores:{arm}", True, f"{chosen} of {total} {what} re-scored by both models, {agree} agree {how}"
 
 
 def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], tally: Tally) -> float:
-    """Re-score `chosen` with both models in lockstep, record each window; the arm's largest relative
-    difference (NLL sums, and the KL/top-1 measures when the evidence has them)."""
+    """Re-score `chosen` with both models in lockstep, record each window (its NLL sums when the evidence
+    has them, its paired measures when it has those); the arm's largest relative difference."""
     windows = token_windows(chosen, audit.rows, seed=audit.cert.bootstrap.seed)
     pairs = {p.window_id: p for p in audit.models["baseline"].score_pair(audit.models["subject"], windows)}
     at = {wid: k for k, wid in enumerate(arm.window_ids)}
+    noun = _noun(arm)
     largest = 0.0
     for wid in chosen:
         k, pair = at[wid], pairs[wid]
-        base, subj = _both(pair)
-        stated = dict(zip(("baseline", "subject"), (column[k] for column in arm.nll()), strict=True))
-        now = {"baseline": base.nll_sum, "subject": subj.nll_sum}
-        diffs = [relative_difference(stated[r], now[r]) for r in stated]
-        wrong = [
-            f"{role} NLL {stated[role]!r} recomputed {now[role]!r}"
-            for role in stated
-            if not agrees(stated[role], now[role], exact=audit.exact, rel_tol=audit.rel_tol)
-        ]
-        if arm.tokens_scored[k] != base.tokens_scored or base.tokens_scored != subj.tokens_scored:
-            wrong.append(f"tokens {arm.tokens_scored[k]} recomputed {base.tokens_scored}")
+        diffs: list[float] = [0.0]
+        wrong: list[str] = []
+        now = _nll_check(audit, arm, k, pair, diffs, wrong) if arm.baseline_nll is not None else None
         if arm.comparisons is not None:
-            wrong += compare_measures(arm.comparisons[k], pair.comparison, audit, diffs)
+            wrong += _measures_check(audit, name, arm, k, pair, diffs)
         diff = max(diffs)
         if wrong:
-            tally.mismatches.append(f"{name} window {wid}: {', '.join(wrong)} (relative difference {diff:.3g})")
+            tally.mismatches.append(f"{name} {noun} {wid}: {', '.join(wrong)} (relative difference {diff:.3g})")
         tally.checked += 1
         largest = max(largest, diff)
-        audit.record(_rechecked(name, arm, k, now, diff, not wrong))
+        if now is not None:
+            audit.record(_rechecked(name, arm, k, now, diff, not wrong))
     tally.max_rel_diff = max(tally.max_rel_diff, largest)
     return largest
+
+
+def _noun(arm: c.ArmEvidence) -> str:
+    labelled = arm.comparisons is not None and any(r.label is not None for r in arm.comparisons)
+    return "example" if labelled else "window"
+
+
+def _nll_check(
+    audit: AuditContext, arm: c.ArmEvidence, k: int, pair: PairedScore, diffs: list[float], wrong: list[str]
+) -> dict[str, float]:
+    """Both models' NLL sums and token count against the evidence (appending to `diffs` and `wrong`)."""
+    base, subj = _both(pair)
+    stated = dict(zip(("baseline", "subject"), (column[k] for column in arm.nll()), strict=True))
+    now = {"baseline": base.nll_sum, "subject": subj.nll_sum}
+    diffs += [relative_difference(stated[r], now[r]) for r in stated]
+    wrong += [
+        f"{role} NLL {stated[role]!r} recomputed {now[role]!r}"
+        for role in stated
+        if not agrees(stated[role], now[role], exact=audit.exact, rel_tol=audit.rel_tol)
+    ]
+    if arm.tokens_scored[k] != base.tokens_scored or base.tokens_scored != subj.tokens_scored:
+        wrong.append(f"tokens {arm.tokens_scored[k]} recomputed {base.tokens_scored}")
+    return now
+
+
+def _measures_check(
+    audit: AuditContext, name: str, arm: c.ArmEvidence, k: int, pair: PairedScore, diffs: list[float]
+) -> list[str]:
+    """The window's paired measures against the evidence, recorded as one comparison_rechecked event."""
+    assert arm.comparisons is not None
+    stated, measured = arm.comparisons[k], [0.0]
+    wrong = compare_measures(stated, pair.comparison, audit, measured)
+    if arm.baseline_nll is None and pair.comparison is not None and arm.tokens_scored[k] != pair.comparison.positions:
+        wrong.append(f"tokens {arm.tokens_scored[k]} recomputed {pair.comparison.positions}")
+    diffs += measured
+    audit.record(
+        ev.ComparisonRechecked(
+            arm=name,
+            window_id=arm.window_ids[k],
+            digest=arm.window_digests[k],
+            stated=stated,
+            recomputed=pair.comparison,
+            max_rel_diff=max(measured),
+            ok=not wrong,
+            mismatches=wrong,
+        )
+    )
+    return wrong
 
 
 def _both(pair: PairedScore) -> tuple[WindowScore, WindowScore]:

@@ -29,8 +29,8 @@ TRUSTED = (
     "weight, tokenizer and config digests of both models, and the window content digests",
 )
 TRUSTED_HOW = (
-    "checkable only by re-executing the models: invarlock verify CERT --baseline B --subject S (perplexity kinds "
-    "and their KL/top-1 measures; accuracy and embedding-cosine certificates are not re-executed yet: E104)"
+    "checkable only by re-executing the models: invarlock verify CERT --baseline B --subject S (every metric kind: "
+    "NLL sums where the evidence has them, and every paired measure: KL/top-1, cosines, labels and predictions)"
 )
 
 

@@ -154,15 +154,3 @@ def test_a_perplexity_kind_on_an_encoder_stops_with_one_e104_naming_the_mismatch
     with pytest.raises(UsageError) as err:
         certify_edit(request, services)
     assert err.value.code == "E104" and "cannot be computed from what the models' adapter scored" in err.value.message
-
-
-def test_the_re_execution_audit_refuses_cosine_evidence_in_one_e104_rather_than_passing_it(services, encoders):
-    from invarlock.application.verification.reexecute import ReexecutionRequest, reexecute_certificate
-
-    from tests.unit.test_reexecution_audit import _deps
-
-    cert = _certify(services, "enc_int8ish")
-    request = ReexecutionRequest(baseline="enc", subject="enc_int8ish", sample=None, sample_seed=11)
-    with pytest.raises(UsageError) as err:
-        reexecute_certificate(cert, request, _deps(services))
-    assert err.value.code == "E104" and "paired measures only" in err.value.message

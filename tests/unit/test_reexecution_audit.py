@@ -268,6 +268,7 @@ def test_audit_events_round_trip_through_the_codec_and_are_out_of_place_in_a_run
         "reexecution_started",
         "matrix_rechecked",
         "window_rechecked",
+        "comparison_rechecked",
         "reexecution_finished",
     }
     for r in records:
