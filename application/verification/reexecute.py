@@ -109,15 +109,16 @@ def _batch_size(cert: c.Certificate) -> int | None:
 
 
 def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> dict[str, LoadedModel]:
-    """Both models on the certificate's device kind (or the requested one), each in its certified dtype;
-    without a subject ref, the baseline again with the recorded edit applied."""
+    """Both models on the certificate's device kind (or the requested one), each through its certified adapter
+    (a causal LM's classification head is not what `auto` picks) and in its certified dtype; without a subject
+    ref, the baseline again with the recorded edit applied."""
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     out = {}
     for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
         device = req.device or _device_kind(section.device)
         model = ref or req.baseline
         out[role] = deps.loader.load(
-            model, adapter="auto", device=device, dtype=section.dtype, batch_size=_batch_size(cert)
+            model, adapter=section.adapter, device=device, dtype=section.dtype, batch_size=_batch_size(cert)
         )
     if edit is not None:
         edit.apply(out["subject"], cert.edit.plan or {})
