@@ -124,3 +124,16 @@ def test_the_auditor_script_recomputes_both_real_certificates(int8_accuracy, int
     for run in (int8_accuracy, int4_accuracy):
         done = subprocess.run([sys.executable, str(script), str(run.cert)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and "DIFF" not in done.stdout, done.stdout + done.stderr
+
+
+def test_the_re_execution_audit_re_scores_examples_and_a_rebuilt_flipped_prediction_fails(int8_accuracy):
+    from invarlock.domain.model import WindowComparison
+
+    from tests.e2e.conftest import DEMO
+    from tests.e2e.test_reexecution_paired_cli import _forged_fails
+
+    def flip(r: WindowComparison) -> WindowComparison:
+        assert r.subject_pred is not None
+        return msgspec.structs.replace(r, subject_pred=1 - r.subject_pred)
+
+    _forged_fails(int8_accuracy, DEMO, flip, "example", "subject_pred", sample=3)  # each example costs ~3 s
