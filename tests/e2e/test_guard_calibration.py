@@ -74,6 +74,11 @@ def test_identical_subject_every_guard_silent_all_flags_true(calibration: Calibr
     floors = {name: flags.pop(name) for name in ("window_floor_met", "token_floor_met", "ci_not_approximate")}
     dev = cert["policy"]["resolved"]["profile"] == "dev"  # the floors are gated under ci/release only
     assert set(floors.values()) == ({"not_applicable"} if dev else {True}), floors
+    # KL/top-1 are measured on every causal run but gated only with eval.secondary.gate: true.
+    secondary = {name: flags.pop(name) for name in ("kl_divergence_acceptable", "top1_agreement_acceptable")}
+    assert set(secondary.values()) == {"not_applicable"}, secondary
+    assert cert["secondary_metrics"]["kl_divergence"]["mean"] == 0.0
+    assert cert["secondary_metrics"]["top1_agreement"]["top1"] == 100.0
     assert all(v is True for v in flags.values()), flags
 
 
