@@ -158,8 +158,8 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
 
 
 def _check_metric_keys(cfg: RunConfig, source: str) -> None:
-    """Zero-shot keys only with kind accuracy, and an accuracy run: no calibration examples and no repairing
-    guard (the variance guard needs fixed-length calibration windows; repair overhead is a perplexity ratio)."""
+    """Zero-shot keys only with kind accuracy, and an accuracy run plans no calibration examples. The variance
+    guard and spectral repair are refused for every kind without per-model NLL (E005, run_request)."""
     m = cfg.eval.metric
     if m.kind != ACCURACY.kind:
         if m.template is not None or m.label_words is not None:
@@ -171,11 +171,11 @@ def _check_metric_keys(cfg: RunConfig, source: str) -> None:
             f"{source}: zero-shot accuracy needs eval.metric.template and at least 2 eval.metric.label_words",
             'e.g. template: "Review: {text}\\nSentiment:", label_words: [" negative", " positive"]',
         )
-    if cfg.dataset.calibration_n != 0 or "variance" in cfg.guards.order or cfg.guards.spectral.get("repair"):
+    if cfg.dataset.calibration_n != 0:
         raise UsageError(
             "E201",
-            f"{source}: kind accuracy takes dataset.calibration_n: 0 and no repairing guard",
-            "set calibration_n: 0, drop variance from guards.order and leave spectral.repair unset",
+            f"{source}: kind accuracy takes dataset.calibration_n: 0 (examples are not calibration windows)",
+            "set dataset.calibration_n: 0",
         )
 
 

@@ -37,14 +37,16 @@ def _services(quality: float, store: InMemoryEventStore) -> Services:
     )
 
 
-def _certify(quality: float, profile: str = "dev") -> tuple[c.Certificate, InMemoryEventStore]:
+def _certify(
+    quality: float, profile: str = "dev", order: tuple[str, ...] = ("invariants", "invariants")
+) -> tuple[c.Certificate, InMemoryEventStore]:
     store = InMemoryEventStore()
     services = _services(quality, store)
     config = RunConfig(
         model=ModelConfig(id="base"),
         dataset=DatasetConfig(provider="labelled", seq_len=32, preview_n=40, final_n=60, calibration_n=0, seed=7),
         eval=EvalConfig(metric=METRIC),
-        guards=GuardsConfig(order=["invariants", "invariants"]),
+        guards=GuardsConfig(order=list(order)),
     )
     request = CertifyRequest(
         command="certify", config=config, subject=ModelConfig(id="subject"), tier="balanced", profile=profile
@@ -90,6 +92,14 @@ def test_the_ci_profile_refuses_a_set_below_the_example_floor_before_any_scoring
     with pytest.raises(UsageError) as err:
         _certify(1.0, profile="ci")
     assert err.value.code == "E005"
+
+
+def test_the_variance_guard_is_refused_before_any_scoring_since_accuracy_has_no_per_model_nll():
+    from invarlock.domain.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        _certify(1.0, order=("invariants", "variance", "invariants"))
+    assert err.value.code == "E005" and "no per-model NLL sums" in err.value.message
 
 
 def _flip(field: str) -> Callable[[WindowComparison], WindowComparison]:
