@@ -11,6 +11,7 @@ from invarlock.ports.edits import Edit
 from invarlock.ports.model import ModelLoader
 from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore
+from invarlock.ports.system import SystemProbe
 from invarlock.ports.ui import Progress, SilentProgress
 
 
@@ -27,3 +28,4 @@ class Services:
     progress: Progress = field(default_factory=SilentProgress)
     signer: Signer | None = None
     timer: Callable[[], float] = time.perf_counter  # seconds, for the guards' recorded timings
+    probe: SystemProbe | None = None  # the preflight's device check (certify before loading a model)

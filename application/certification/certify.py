@@ -11,19 +11,20 @@ from ..replay.replay import read_stream, replay_certificate
 from ..services import Services
 from .issuing import awaits_seal, seal
 from .pipeline import run_pipeline
+from .preflight import REQUEST_CHECKS, preflight_of, run_checks
 from .recorder import RunRecorder, resume_mismatch
-from .run_request import CertifyOutcome, CertifyRequest, policy_for, request_of, started_event
+from .run_request import CertifyOutcome, CertifyRequest, request_of, started_event
 
 __all__ = ["CertifyOutcome", "CertifyRequest", "certify_edit", "resume_run"]
 
 
 def certify_edit(req: CertifyRequest, svc: Services) -> CertifyOutcome:
-    """Run the whole certification, recording every step. Errors after the start are recorded as RunFailed."""
-    policy = policy_for(req)
-    if req.subject is None and req.config.edit is None:
-        raise UsageError("E201", "nothing to certify: no subject model and no edit", "pass --subject or edit:")
-    if req.config.edit is not None and req.config.edit.name not in svc.edits:
-        raise UsageError("E204", f"unknown edit '{req.config.edit.name}'", f"available: {', '.join(svc.edits)}")
+    """Run the whole certification, recording every step. The preflight's request checks (policy, edit) run
+    before the run is recorded; every error after the start is recorded as RunFailed."""
+    pf = preflight_of(req, svc)
+    run_checks(pf, REQUEST_CHECKS, stop=True)  # nothing is recorded for a request that cannot run
+    assert pf.policy is not None, "the policy check resolves it or raises"
+    policy = pf.policy
     recorder = RunRecorder.start(svc.store, started_event(req, policy, svc.new_run_id(), svc))
     return _run_recording_failure(req, policy, recorder, svc)
 

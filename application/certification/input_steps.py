@@ -6,13 +6,13 @@ is continuing with the same models, edit and windows (IntegrityError E605 otherw
 from __future__ import annotations
 
 from invarlock.domain import events as ev
-from invarlock.domain.errors import AbortError
 from invarlock.domain.run import RunState
 from invarlock.ports.model import LoadedModel
 
 from ..config import ModelConfig
 from ..services import Services
 from . import planning
+from .preflight import tokenizers_differ
 from .run_context import RunContext
 
 
@@ -46,8 +46,4 @@ def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> Loade
 def check_tokenizers(state: RunState) -> None:
     base, subj = state.models["baseline"].identity, state.models["subject"].identity
     if base.tokenizer_sha256 != subj.tokenizer_sha256:
-        raise AbortError(
-            "E002",
-            f"tokenizers differ: baseline {base.tokenizer_sha256[:12]} vs subject {subj.tokenizer_sha256[:12]}",
-            "certify a subject that shares the baseline's tokenizer",
-        )
+        raise tokenizers_differ(base.tokenizer_sha256, subj.tokenizer_sha256)

@@ -17,11 +17,11 @@ from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
 from ..services import Services
-from . import planning
 from .guard_chain import ChainContext, run_chain
 from .guards import RUNNERS
 from .input_steps import load_models, record_plan
 from .issuing import issue
+from .preflight import INPUT_CHECKS, preflight_of, run_checks
 from .recorder import RunRecorder
 from .run_context import RunContext
 from .run_request import CertifyOutcome, CertifyRequest
@@ -31,10 +31,13 @@ Step = Callable[[RunContext], None]
 
 
 def run_pipeline(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
-    """Plan the windows (before any weights load: a corpus too small stops the run cheaply), run every step
-    on `recorder`'s stream, issue the certificate and export the subject when asked."""
-    fewer = not policy.enforce_floors
-    planned, rows = planning.plan_before_loading(svc.loader, svc.corpora, req.config, allow_fewer=fewer)
+    """Run the preflight's input checks (device, model references, tokenizers, window plan: before any
+    weights load, so a corpus too small stops the run cheaply), run every step on `recorder`'s stream, issue
+    the certificate and export the subject when asked."""
+    pf = preflight_of(req, svc, policy)
+    run_checks(pf, INPUT_CHECKS, stop=True)
+    assert pf.planned is not None, "the windows check plans or raises"
+    planned, rows = pf.planned
     ctx = RunContext(request=req, policy=policy, recorder=recorder, svc=svc, planned=planned, rows=rows)
     for step in STEPS:
         step(ctx)

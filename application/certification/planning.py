@@ -11,7 +11,6 @@ from invarlock.domain.metrics import ACCURACY
 from invarlock.domain.model import CorpusInfo
 from invarlock.domain.windows import ArmCounts, Row, dataset_digest, plan_windows
 from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer
-from invarlock.ports.model import ModelLoader
 
 from ..config import DatasetConfig, RunConfig
 from .example_planning import plan_labelled
@@ -57,14 +56,14 @@ def plan_stream(
     return ev.WindowsPlanned(corpus=corpus, plan=wplan), rows
 
 
-def plan_before_loading(
-    loader: ModelLoader, corpora: CorpusResolver, cfg: RunConfig, *, allow_fewer: bool
+def plan_with(
+    tokenizer: Tokenizer, corpora: CorpusResolver, cfg: RunConfig, *, allow_fewer: bool
 ) -> tuple[ev.WindowsPlanned, Mapping[int, Row]]:
-    """Plan with the baseline's tokenizer alone, before any weights are loaded: a corpus too small for the
-    plan (E303) or unreadable stops the run before the cost of loading the models. A metric that scores
-    labelled examples (accuracy) plans the examples of a labelled set instead of stream windows."""
-    ds, baseline = cfg.dataset, cfg.model
-    tokenizer = loader.tokenizer(baseline.id, adapter=baseline.adapter)
+    """Plan with the baseline's tokenizer alone, before any weights are loaded (the preflight's windows check):
+    a corpus too small for the plan (E303) or unreadable stops the run before the cost of loading the models.
+    A metric that scores labelled examples (accuracy) plans the examples of a labelled set instead of stream
+    windows."""
+    ds = cfg.dataset
     if cfg.eval.metric.kind == ACCURACY.kind:
         labelled = corpora.open_labelled(
             ds.provider, path=ds.source_path, text_field=ds.text_field, label_field=ds.label_field, split=ds.split

@@ -59,8 +59,8 @@ def test_a_corpus_too_small_for_two_windows_per_arm_stops_before_any_model_is_lo
     assert "3 distinct windows" in err.value.message and "at least 4 (2 per arm)" in err.value.message
     (run_id,) = store.run_ids()
     assert [r.type for r in store.read(run_id)] == ["run_started", "run_failed"]
-    # The plan needed the baseline's tokenizer only: no weights were loaded.
-    assert loader.tokenizers_loaded == ["base"] and loader.loaded == []
+    # The preflight read both tokenizers (to compare them) and planned with the baseline's: no weights loaded.
+    assert loader.tokenizers_loaded == ["base", "int8ish"] and loader.loaded == []
 
 
 def test_the_windows_are_planned_with_the_baseline_tokenizer_before_the_models_load(services, store, loader) -> None:
@@ -69,6 +69,6 @@ def test_the_windows_are_planned_with_the_baseline_tokenizer_before_the_models_l
     types = [r.type for r in store.read(out.run_id)]
     # The event stream keeps its order (fingerprints, then the plan); the plan was computed first.
     assert types.index("windows_planned") > types.index("model_fingerprinted")
-    assert loader.tokenizers_loaded == ["base"] and loader.loaded == ["base", "int8ish"]
+    assert loader.tokenizers_loaded == ["base", "int8ish"] and loader.loaded == ["base", "int8ish"]
     planned = _payloads(store, out.run_id, "windows_planned")[0]
     assert planned["plan"]["tokenizer_sha256"] == out.certificate.baseline.tokenizer_sha256

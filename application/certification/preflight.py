@@ -1,0 +1,159 @@
+"""The preflight: every check a run makes before it loads a model, shared by certify/run and `invarlock doctor`.
+
+certify and run stop at the first error (the same InvarlockError as ever); the doctor runs every check, turns
+each error into a finding and skips the checks that need a failed one. Request checks come before a run is
+recorded; input checks (device, model references, tokenizers, windows) are the pipeline's first step, so
+their errors are recorded as the run's failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+
+from invarlock.domain import diagnostics as d
+from invarlock.domain import events as ev
+from invarlock.domain.errors import AbortError, InvarlockError, UsageError
+from invarlock.domain.policy import Policy
+from invarlock.domain.windows import Row
+from invarlock.ports.corpus import CorpusResolver, Tokenizer
+from invarlock.ports.model import ModelLoader
+from invarlock.ports.system import SystemProbe
+
+from ..services import Services
+from . import planning
+from .preflight_notes import device_findings, policy_note, window_findings
+from .run_request import CertifyRequest, policy_for
+
+
+@dataclass
+class Preflight:
+    """The checks' shared state: the request, the ports they use, and what earlier checks produced."""
+
+    request: CertifyRequest
+    loader: ModelLoader
+    corpora: CorpusResolver
+    edit_names: Callable[[], Collection[str]]
+    probe: SystemProbe | None = None
+    policy: Policy | None = None
+    tokenizers: dict[str, Tokenizer] = field(default_factory=dict)
+    planned: tuple[ev.WindowsPlanned, Mapping[int, Row]] | None = None
+    findings: list[d.Finding] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+
+
+Check = Callable[[Preflight], None]
+
+
+def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = None) -> Preflight:
+    """The preflight of a run on `svc` (`policy` when it is already resolved: a resumed run's)."""
+    return Preflight(
+        request=req,
+        loader=svc.loader,
+        corpora=svc.corpora,
+        edit_names=lambda: list(svc.edits),
+        probe=svc.probe,
+        policy=policy,
+    )
+
+
+def check_policy(pf: Preflight) -> None:
+    """The tier's policy with the config's overrides, and the data able to meet it (E202, E005)."""
+    pf.policy = policy_for(pf.request)
+    pf.findings.append(policy_note(pf.policy, pf.request.config.eval.metric.kind))
+
+
+def check_edit(pf: Preflight) -> None:
+    """Something to certify (a subject or an edit, E201) and an edit this installation has (E204)."""
+    req = pf.request
+    if req.subject is None and req.config.edit is None:
+        raise UsageError("E201", "nothing to certify: no subject model and no edit", "pass --subject or edit:")
+    if req.config.edit is not None:
+        names = list(pf.edit_names())
+        if req.config.edit.name not in names:
+            raise UsageError("E204", f"unknown edit '{req.config.edit.name}'", f"available: {', '.join(names)}")
+
+
+def check_device(pf: Preflight) -> None:
+    """The configured device and dtype exist and the device is present here (E104); needs the probe."""
+    if pf.probe is None:
+        return
+    pf.findings.extend(device_findings(pf.request.config.model, pf.probe.devices()))
+
+
+def _check_model(pf: Preflight, role: str) -> None:
+    model = pf.request.config.model if role == "baseline" else pf.request.subject
+    if model is None:
+        return
+    tokenizer = pf.loader.tokenizer(model.id, adapter=model.adapter)  # E101-E104: not resolvable offline
+    pf.tokenizers[role] = tokenizer
+    message = f"{role} {model.id} resolves offline (tokenizer {tokenizer.digest()[:12]})"
+    pf.findings.append(d.note(role, d.D_MODEL, message))
+
+
+def check_baseline(pf: Preflight) -> None:
+    _check_model(pf, "baseline")
+
+
+def check_subject(pf: Preflight) -> None:
+    _check_model(pf, "subject")
+
+
+def tokenizers_differ(baseline_sha256: str, subject_sha256: str) -> AbortError:
+    """E002: the subject does not share the baseline's tokenizer (windows could not be paired)."""
+    return AbortError(
+        "E002",
+        f"tokenizers differ: baseline {baseline_sha256[:12]} vs subject {subject_sha256[:12]}",
+        "certify a subject that shares the baseline's tokenizer",
+    )
+
+
+def check_tokenizers(pf: Preflight) -> None:
+    """Baseline and subject share one tokenizer (E002); `run` edits the baseline, so it always does."""
+    if "subject" not in pf.tokenizers:
+        return
+    base, subj = pf.tokenizers["baseline"].digest(), pf.tokenizers["subject"].digest()
+    if base != subj:
+        raise tokenizers_differ(base, subj)
+    pf.findings.append(d.note("tokenizers", d.D_TOKENIZERS, f"baseline and subject share tokenizer {base[:12]}"))
+
+
+def check_windows(pf: Preflight) -> None:
+    """Plan the windows with the baseline's tokenizer (E301/E304 corpus, E303 too few windows, E201 plan)."""
+    assert pf.policy is not None, "check_policy runs first"
+    cfg = pf.request.config
+    fewer = not pf.policy.enforce_floors
+    planned, rows = planning.plan_with(pf.tokenizers["baseline"], pf.corpora, cfg, allow_fewer=fewer)
+    pf.planned = (planned, rows)
+    pf.findings.extend(window_findings(planned, cfg, pf.policy))
+
+
+# (name, check, the checks it needs): the order is the order a run meets them.
+REQUEST_CHECKS: tuple[tuple[str, Check, tuple[str, ...]], ...] = (
+    ("policy", check_policy, ("config",)),
+    ("edit", check_edit, ("config", "extras")),
+)
+INPUT_CHECKS: tuple[tuple[str, Check, tuple[str, ...]], ...] = (
+    ("device", check_device, ("config", "extras")),
+    ("baseline", check_baseline, ("config", "extras")),
+    ("subject", check_subject, ("config", "extras")),
+    ("tokenizers", check_tokenizers, ("baseline", "subject")),
+    ("windows", check_windows, ("policy", "baseline")),
+)
+
+
+def run_checks(pf: Preflight, checks: tuple[tuple[str, Check, tuple[str, ...]], ...], *, stop: bool) -> None:
+    """Run `checks` in order. `stop`: raise the first error (certify, run); otherwise record it as an ERROR
+    finding and skip the checks that need it (doctor)."""
+    for name, check, needs in checks:
+        blocked = [n for n in needs if n in pf.failed]
+        if blocked:
+            pf.failed.add(name)
+            pf.findings.append(d.note(name, d.D_SKIPPED, f"{name} not checked: the {blocked[0]} check found an error"))
+            continue
+        try:
+            check(pf)
+        except InvarlockError as exc:
+            if stop:
+                raise
+            pf.failed.add(name)
+            pf.findings.append(d.error_finding(name, exc))

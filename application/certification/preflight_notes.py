@@ -1,0 +1,74 @@
+"""What the preflight says about a check that passed: notes, and warnings about a run that can start but will
+not go as asked (arms shrunk under dev, a token floor the final arm cannot reach)."""
+
+from __future__ import annotations
+
+from invarlock.domain import diagnostics as d
+from invarlock.domain import events as ev
+from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import PPL_CAUSAL
+from invarlock.domain.policy import Policy
+
+from ..config import ModelConfig, RunConfig
+
+_AUTO_ORDER = ("cuda", "mps", "cpu")  # what device auto picks, as the model loader does
+
+
+def policy_note(policy: Policy, kind: str) -> d.Finding:
+    """The tier and profile and the floors the data must meet under them."""
+    head = f"tier {policy.tier}, profile {policy.profile}"
+    if not policy.enforce_floors:
+        return d.note("policy", d.D_POLICY, f"{head}: no window or token floor (arms may shrink to 2 windows)")
+    tokens = f", {policy.gates.min_final_tokens} final-arm tokens" if kind == PPL_CAUSAL.kind else ""
+    floors = f"at least {policy.min_windows} windows per arm{tokens}, {policy.replicates} bootstrap replicates"
+    return d.note("policy", d.D_POLICY, f"{head}: {floors}")
+
+
+def device_findings(model: ModelConfig, support: d.DeviceSupport) -> list[d.Finding]:
+    """E104 for an unknown dtype or device, or a device not present; else a note of what will run."""
+    for name, value, choices in (("dtype", model.dtype, support.dtypes), ("device", model.device, support.known)):
+        if value not in choices:
+            raise UsageError("E104", f"unknown {name} '{value}'", f"use one of {', '.join(choices)}")
+    if model.device != "auto" and model.device not in support.available:
+        raise UsageError("E104", f"device '{model.device}' is not available here", "use --device auto or cpu")
+    device = model.device if model.device != "auto" else next(x for x in _AUTO_ORDER if x in support.available)
+    chosen = f"device {model.device}" + (f" (here: {device})" if model.device == "auto" else "")
+    findings = [d.note("device", d.D_DEVICE, f"{chosen}, dtype {model.dtype}")]
+    if device == "cuda" and model.dtype == "bfloat16" and not support.cuda_bf16:
+        findings.append(
+            d.warning("device", d.D_DEVICE, "this GPU does not compute in bfloat16 natively", "use --dtype float16")
+        )
+    return findings
+
+
+def window_findings(planned: ev.WindowsPlanned, cfg: RunConfig, policy: Policy) -> list[d.Finding]:
+    """A note of the plan; a warning when dev shrank the arms or the final arm misses the tier's token floor."""
+    plan, ds = planned.plan, cfg.dataset
+    arms = {arm: len(plan.arm(arm)) for arm in ("preview", "final", "calibration")}
+    sizes = ", ".join(f"{arm} {n}" for arm, n in arms.items())
+    where = f"corpus {planned.corpus.provider} ({planned.corpus.split})"
+    found = f"{where}: {plan.stream_tokens} tokens, {plan.windows_available} distinct windows of {plan.seq_len}"
+    findings = [d.note("windows", d.D_WINDOWS, f"{found}; planned {sizes}")]
+    if plan.approximate_counts:
+        asked = f"preview {ds.preview_n}, final {ds.final_n}, calibration {ds.calibration_n}"
+        findings.append(
+            d.warning(
+                "windows",
+                d.D_SHRUNK,
+                f"profile dev shrinks the arms to {sizes} (asked {asked})",
+                "use a larger corpus or a shorter seq_len for the windows asked",
+            )
+        )
+    tokens = arms["final"] * (plan.seq_len - 1)  # a causal LM scores every position after the first
+    floor = policy.gates.min_final_tokens
+    if cfg.eval.metric.kind == PPL_CAUSAL.kind and policy.enforce_floors and tokens < floor:
+        findings.append(
+            d.warning(
+                "windows",
+                d.D_TOKEN_FLOOR,
+                f"the final arm scores {arms['final']} × {plan.seq_len - 1} = {tokens} tokens, below the "
+                f"{policy.tier} floor of {floor}: the token_floor_met gate will fail",
+                f"raise dataset.final_n to {-(-floor // (plan.seq_len - 1))} or dataset.seq_len",
+            )
+        )
+    return findings

@@ -1,0 +1,107 @@
+"""Preflight findings (`invarlock doctor`): what a check found, with a stable D-code, and the facts probed.
+
+D-codes: an ERROR finding is an E-code a run would stop with before loading a model, and its D-code carries
+the E-code's number (`E303` → `D303`); findings only the doctor reports (warnings, notes) use `D9xx`. The
+table of codes is docs/reference/doctor.md.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from .errors import InvarlockError
+
+Severity = Literal["error", "warning", "note"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "note")
+
+# The doctor's own codes (never an E-code): warnings and notes about a run that can start.
+D_POLICY = "D901"  # note: tier, profile and the floors the data must meet
+D_MODEL = "D902"  # note: a model reference resolves offline (its tokenizer digest)
+D_TOKENIZERS = "D903"  # note: baseline and subject share one tokenizer
+D_WINDOWS = "D904"  # note: windows the corpus gives and the plan
+D_SHRUNK = "D905"  # warning: dev profile, the corpus is too small and the arms shrink
+D_TOKEN_FLOOR = "D906"  # warning: the final arm cannot reach the tier's token floor (the gate fails)
+D_DEVICE = "D907"  # note/warning: device and dtype
+D_EXTRA = "D908"  # note: an optional extra and its packages
+D_STORE = "D909"  # note: the event store (new, or its runs and event versions)
+D_STORE_VERSIONS = "D910"  # warning: the store holds event versions this release does not know
+D_DISK = "D911"  # note/warning: free disk space for the event store
+D_SKIPPED = "D912"  # note: a check not run because one it needs found an error
+
+
+class Finding(msgspec.Struct, frozen=True, kw_only=True):
+    """One preflight result.
+
+    `check` names the check (config, policy, edit, extras, device, store, disk, baseline, subject, tokenizers,
+    windows). For an error, `error_code` is the E-code the run would stop with and `exit_code` its exit status
+    (2 usage/config/input, 3 abort); a warning or note has neither (`exit_code` 0).
+    """
+
+    severity: Severity
+    code: str
+    check: str
+    message: str
+    hint: str = ""
+    error_code: str | None = None
+    exit_code: int = 0
+
+    def line(self) -> str:
+        """`ERROR: what — how to fix [INVARLOCK:D303]` (the hint only when there is one)."""
+        text = f"{self.message} — {self.hint}" if self.hint else self.message
+        return f"{self.severity.upper()}: {text} [INVARLOCK:{self.code}]"
+
+
+def error_finding(check: str, exc: InvarlockError) -> Finding:
+    """The ERROR finding of an error a run would stop with: its D-code carries the E-code's number."""
+    return Finding(
+        severity="error",
+        code="D" + exc.code[1:],
+        check=check,
+        message=exc.message,
+        hint=exc.hint,
+        error_code=exc.code,
+        exit_code=exc.exit_code,
+    )
+
+
+def note(check: str, code: str, message: str, hint: str = "") -> Finding:
+    return Finding(severity="note", code=code, check=check, message=message, hint=hint)
+
+
+def warning(check: str, code: str, message: str, hint: str = "") -> Finding:
+    return Finding(severity="warning", code=code, check=check, message=message, hint=hint)
+
+
+class ExtraStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """An optional extra (`hf`, `onnx`): the packages it needs that are installed (with versions) and missing."""
+
+    name: str
+    installed: dict[str, str]
+    missing: tuple[str, ...]
+
+
+class StoreSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """An existing event store: its schema marker, run count and how many events of each (type, version)."""
+
+    schema: str
+    runs: int
+    events: int
+    versions: dict[str, int]  # "type.vN" -> count
+    size_bytes: int
+
+
+class DeviceSupport(msgspec.Struct, frozen=True, kw_only=True):
+    """The device and dtype names the model adapters accept (`known` includes `auto`), the devices present
+    here (cpu always), and whether CUDA computes in bfloat16."""
+
+    known: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    available: tuple[str, ...]
+    cuda_bf16: bool = False
+
+
+def exit_code_of(findings: list[Finding]) -> int:
+    """The exit status the run would stop with: its first error's (0 when no finding is an error)."""
+    return next((f.exit_code for f in findings if f.severity == "error"), 0)
