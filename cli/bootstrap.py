@@ -8,9 +8,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from invarlock.application.doctor.diagnose import DoctorDeps
 from invarlock.application.services import Services
 from invarlock.application.verification.reexecute import ReexecutionDeps
 from invarlock.ports.audit import AuditQueries
+from invarlock.ports.corpus import Tokenizer
+from invarlock.ports.model import LoadedModel
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
 from invarlock.ports.store import EventStore
@@ -93,10 +96,12 @@ def build_services(
     from invarlock.adapters.environment import runtime_environment
     from invarlock.adapters.hf_loader import HFModelLoader
     from invarlock.adapters.quant_rtn import QuantRTNEdit
+    from invarlock.adapters.system_probe import LocalSystemProbe
     from invarlock.adapters.weight_edits import DIAGNOSTIC_EDITS
 
     edits = {e.name: e for e in (QuantRTNEdit(), *DIAGNOSTIC_EDITS)}
     return Services(
+        probe=LocalSystemProbe(),
         loader=HFModelLoader(),
         corpora=LocalCorpusResolver(),
         store=store if store is not None else open_store(events),
@@ -128,4 +133,36 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
         new_stream_id=new_run_id,
         tool_version=tool_version(),
         store=open_store(events) if events is not None else None,
+    )
+
+
+class _LazyHFLoader:
+    """The HF model loader, imported at first use: the doctor reports a missing hf extra instead of failing."""
+
+    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> LoadedModel:
+        from invarlock.adapters.hf_loader import HFModelLoader
+
+        return HFModelLoader().load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size)
+
+    def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
+        from invarlock.adapters.hf_loader import HFModelLoader
+
+        return HFModelLoader().tokenizer(ref, adapter=adapter)
+
+
+def _edit_names() -> list[str]:
+    from invarlock.adapters.quant_rtn import QuantRTNEdit
+    from invarlock.adapters.weight_edits import DIAGNOSTIC_EDITS
+
+    return [e.name for e in (QuantRTNEdit(), *DIAGNOSTIC_EDITS)]
+
+
+def build_doctor_deps() -> DoctorDeps:
+    """What `invarlock doctor` reads through: tokenizers (no weights), local corpora, this machine; the heavy
+    adapters are imported only by the checks that need them."""
+    from invarlock.adapters.corpus_resolver import LocalCorpusResolver
+    from invarlock.adapters.system_probe import LocalSystemProbe
+
+    return DoctorDeps(
+        loader=_LazyHFLoader(), corpora=LocalCorpusResolver(), probe=LocalSystemProbe(), edit_names=_edit_names
     )

@@ -62,13 +62,17 @@ def _override_model(model: ModelConfig, device: str | None, dtype: str | None, *
     return msgspec.structs.replace(model, **changes)
 
 
-def _execute(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> None:
+def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> CertifyRequest:
+    """The request of `certify` (a subject) or `run` (the config's edit): flags override the config."""
     profile = opts["profile"] or cfg.profile or "ci"
     tier = opts["tier"] or cfg.auto.tier
-    request = CertifyRequest(
-        command=command, config=cfg, subject=subject, tier=tier, profile=profile, export=opts["export_dir"]
+    return CertifyRequest(
+        command=command, config=cfg, subject=subject, tier=tier, profile=profile, export=opts.get("export_dir")
     )
-    outcome = certify_edit(request, _services(opts))
+
+
+def _execute(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> None:
+    outcome = certify_edit(build_request(cfg, subject, command, opts), _services(opts))
     _finish(outcome, cfg.output.dir, opts)
 
 
@@ -233,6 +237,13 @@ def certify_cmd(
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
         given.update({k: opts[k] for k in ("profile", "tier", "device", "dtype", "demo")})
         _resume(resume, given, opts)
+    _execute(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts)
+
+
+def certify_config(
+    baseline: str | None, subject: str | None, adapter: str, preset: str | None, edit_config: str | None, opts: Any
+) -> tuple[RunConfig, ModelConfig]:
+    """The config and subject `certify` runs (UsageError E200/E201 as certify gives them)."""
     # A preset brings data, guards and tier; the subject is certified as given, so a preset's edit is dropped.
     cfg = msgspec.structs.replace(_with_preset(load_config(None), preset), edit=None)
     if opts["demo"]:
@@ -244,7 +255,7 @@ def certify_cmd(
         cfg = msgspec.structs.replace(cfg, edit=load_config(edit_config).edit)
     base = _override_model(cfg.model, opts["device"], opts["dtype"], id=baseline, adapter=adapter)
     cfg = msgspec.structs.replace(cfg, model=base)
-    _execute(cfg, msgspec.structs.replace(base, id=subject), "certify", opts)
+    return cfg, msgspec.structs.replace(base, id=subject)
 
 
 @click.command("run")
@@ -252,6 +263,11 @@ def certify_cmd(
 @common_options
 def run_cmd(config: str | None, **opts: Any) -> None:
     """Apply the config's built-in edit (quant_rtn) to its model and certify the result against the model."""
+    _execute(run_config(config, opts), None, "run", opts)
+
+
+def run_config(config: str | None, opts: Any) -> RunConfig:
+    """The config `run` runs (UsageError E200/E201 as run gives them)."""
     if config is None and not opts["demo"]:
         raise UsageError("E200", "run needs -c CONFIG", "or run `invarlock run --demo`")
     cfg = load_config(config)
@@ -259,5 +275,4 @@ def run_cmd(config: str | None, **opts: Any) -> None:
         cfg = msgspec.structs.replace(cfg, edit=DEMO_EDIT)
     if cfg.edit is None:
         raise UsageError("E201", f"{config}: no edit: section", "add edit: {name: quant_rtn, plan: {bits: 8}}")
-    cfg = msgspec.structs.replace(cfg, model=_override_model(cfg.model, opts["device"], opts["dtype"]))
-    _execute(cfg, None, "run", opts)
+    return msgspec.structs.replace(cfg, model=_override_model(cfg.model, opts["device"], opts["dtype"]))

@@ -14,6 +14,7 @@ from invarlock.domain.errors import InvarlockError
 
 from .commands_audit import audit_cmd, events_cmd, runs_cmd
 from .commands_calibrate import calibrate_cmd
+from .commands_doctor import doctor_cmd
 from .commands_keygen import keygen_cmd
 from .commands_report import report_cmd
 from .commands_run import certify_cmd, run_cmd
@@ -41,6 +42,7 @@ for command in (
     audit_cmd,
     keygen_cmd,
     report_cmd,
+    doctor_cmd,
 ):
     cli.add_command(command)
 

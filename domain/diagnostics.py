@@ -17,6 +17,7 @@ Severity = Literal["error", "warning", "note"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "note")
 
 # The doctor's own codes (never an E-code): warnings and notes about a run that can start.
+D_CONFIG = "D900"  # note: the config's keys and types are valid
 D_POLICY = "D901"  # note: tier, profile and the floors the data must meet
 D_MODEL = "D902"  # note: a model reference resolves offline (its tokenizer digest)
 D_TOKENIZERS = "D903"  # note: baseline and subject share one tokenizer
@@ -102,6 +103,43 @@ class DeviceSupport(msgspec.Struct, frozen=True, kw_only=True):
     cuda_bf16: bool = False
 
 
-def exit_code_of(findings: list[Finding]) -> int:
-    """The exit status the run would stop with: its first error's (0 when no finding is an error)."""
-    return next((f.exit_code for f in findings if f.severity == "error"), 0)
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
+    errors: int
+    warnings: int
+    notes: int
+
+
+class Resolution(msgspec.Struct, frozen=True, kw_only=True):
+    """What the findings add up to. `exit_code` is the status the run would stop with before loading a model
+    (its first error's: 2 usage/config/input, 3 abort), 0 when it would start; `first_error` that error's D-code
+    and `error_code` its E-code. The rest is the run the doctor checked, as certify/run would resolve it."""
+
+    exit_code: int
+    ready: bool
+    first_error: str | None
+    error_code: str | None
+    command: str | None
+    tier: str | None
+    profile: str | None
+    baseline: str | None
+    subject: str | None
+    events: str
+
+
+class DoctorReport(msgspec.Struct, frozen=True, kw_only=True):
+    """`invarlock doctor --json`: findings in the order a run meets the checks."""
+
+    format_version: str = "doctor-v1"
+    summary: Summary
+    findings: list[Finding]
+    resolution: Resolution
+
+
+def summary_of(findings: list[Finding]) -> Summary:
+    count = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+    return Summary(errors=count["error"], warnings=count["warning"], notes=count["note"])
+
+
+def first_error(findings: list[Finding]) -> Finding | None:
+    """The error the run would stop with: the first in check order (None when the run would start)."""
+    return next((f for f in findings if f.severity == "error"), None)

@@ -149,6 +149,9 @@ THRESHOLD_TOLERANCE = 1e-12
 # cell at its peak (32 measured), so the cell bound caps verify's bootstrap memory at 400 MB whatever the file asks.
 VERIFY_MAX_REPLICATES = 10_000
 VERIFY_MAX_BOOTSTRAP_CELLS = 10_000_000
+# `invarlock doctor` warns below this much free disk where the event store lives: one run records about 1 MB (the
+# store_v1 fixture holds 3 runs in 2.1 MB), and DuckDB's write-ahead log and checkpoints need room beyond the file.
+PREFLIGHT_MIN_FREE_BYTES = 256 * 2**20
 # Re-execution audit (verify --baseline/--subject) on another device or build: a recomputed per-window NLL sum
 # or guard measurement must agree within this relative difference (same build: bit for bit). A 0.1 % alteration
 # of the evidence is ten times this bound; the audit loads the certified dtype, since bfloat16 vs float32 NLL

@@ -27,9 +27,10 @@ from .run_request import CertifyRequest, policy_for
 
 @dataclass
 class Preflight:
-    """The checks' shared state: the request, the ports they use, and what earlier checks produced."""
+    """The checks' shared state: the request (None when the doctor could not read the config: every check of
+    it is then skipped), the ports the checks use, and what earlier checks produced."""
 
-    request: CertifyRequest
+    request: CertifyRequest | None
     loader: ModelLoader
     corpora: CorpusResolver
     edit_names: Callable[[], Collection[str]]
@@ -37,11 +38,18 @@ class Preflight:
     policy: Policy | None = None
     tokenizers: dict[str, Tokenizer] = field(default_factory=dict)
     planned: tuple[ev.WindowsPlanned, Mapping[int, Row]] | None = None
+    events: str | None = None
     findings: list[d.Finding] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
 
+    @property
+    def req(self) -> CertifyRequest:
+        assert self.request is not None, "a check of the request runs only when the config check passed"
+        return self.request
+
 
 Check = Callable[[Preflight], None]
+Checks = tuple[tuple[str, Check, tuple[str, ...]], ...]
 
 
 def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = None) -> Preflight:
@@ -58,13 +66,13 @@ def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = Non
 
 def check_policy(pf: Preflight) -> None:
     """The tier's policy with the config's overrides, and the data able to meet it (E202, E005)."""
-    pf.policy = policy_for(pf.request)
-    pf.findings.append(policy_note(pf.policy, pf.request.config.eval.metric.kind))
+    pf.policy = policy_for(pf.req)
+    pf.findings.append(policy_note(pf.policy, pf.req.config.eval.metric.kind))
 
 
 def check_edit(pf: Preflight) -> None:
     """Something to certify (a subject or an edit, E201) and an edit this installation has (E204)."""
-    req = pf.request
+    req = pf.req
     if req.subject is None and req.config.edit is None:
         raise UsageError("E201", "nothing to certify: no subject model and no edit", "pass --subject or edit:")
     if req.config.edit is not None:
@@ -77,11 +85,11 @@ def check_device(pf: Preflight) -> None:
     """The configured device and dtype exist and the device is present here (E104); needs the probe."""
     if pf.probe is None:
         return
-    pf.findings.extend(device_findings(pf.request.config.model, pf.probe.devices()))
+    pf.findings.extend(device_findings(pf.req.config.model, pf.probe.devices()))
 
 
 def _check_model(pf: Preflight, role: str) -> None:
-    model = pf.request.config.model if role == "baseline" else pf.request.subject
+    model = pf.req.config.model if role == "baseline" else pf.req.subject
     if model is None:
         return
     tokenizer = pf.loader.tokenizer(model.id, adapter=model.adapter)  # E101-E104: not resolvable offline
@@ -120,7 +128,7 @@ def check_tokenizers(pf: Preflight) -> None:
 def check_windows(pf: Preflight) -> None:
     """Plan the windows with the baseline's tokenizer (E301/E304 corpus, E303 too few windows, E201 plan)."""
     assert pf.policy is not None, "check_policy runs first"
-    cfg = pf.request.config
+    cfg = pf.req.config
     fewer = not pf.policy.enforce_floors
     planned, rows = planning.plan_with(pf.tokenizers["baseline"], pf.corpora, cfg, allow_fewer=fewer)
     pf.planned = (planned, rows)
@@ -128,11 +136,11 @@ def check_windows(pf: Preflight) -> None:
 
 
 # (name, check, the checks it needs): the order is the order a run meets them.
-REQUEST_CHECKS: tuple[tuple[str, Check, tuple[str, ...]], ...] = (
+REQUEST_CHECKS: Checks = (
     ("policy", check_policy, ("config",)),
     ("edit", check_edit, ("config", "extras")),
 )
-INPUT_CHECKS: tuple[tuple[str, Check, tuple[str, ...]], ...] = (
+INPUT_CHECKS: Checks = (
     ("device", check_device, ("config", "extras")),
     ("baseline", check_baseline, ("config", "extras")),
     ("subject", check_subject, ("config", "extras")),
@@ -141,14 +149,14 @@ INPUT_CHECKS: tuple[tuple[str, Check, tuple[str, ...]], ...] = (
 )
 
 
-def run_checks(pf: Preflight, checks: tuple[tuple[str, Check, tuple[str, ...]], ...], *, stop: bool) -> None:
+def run_checks(pf: Preflight, checks: Checks, *, stop: bool) -> None:
     """Run `checks` in order. `stop`: raise the first error (certify, run); otherwise record it as an ERROR
     finding and skip the checks that need it (doctor)."""
     for name, check, needs in checks:
         blocked = [n for n in needs if n in pf.failed]
         if blocked:
             pf.failed.add(name)
-            pf.findings.append(d.note(name, d.D_SKIPPED, f"{name} not checked: the {blocked[0]} check found an error"))
+            pf.findings.append(d.note(name, d.D_SKIPPED, f"{name} not checked: it needs the {blocked[0]} check"))
             continue
         try:
             check(pf)

@@ -1,0 +1,114 @@
+"""LocalSystemProbe: the SystemProbe port on this machine (installed distributions, torch devices, the disk and
+a DuckDB event store opened read-only)."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+
+from invarlock.domain.diagnostics import DeviceSupport, ExtraStatus, StoreSummary
+from invarlock.domain.errors import UsageError
+
+_EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_TOOLING_EXTRAS = ("dev",)  # for working on invarlock, not for running it
+
+
+def _requirements_by_extra() -> dict[str, list[str]]:
+    """Distribution names each optional extra of the installed invarlock requires (from its metadata)."""
+    by_extra: dict[str, list[str]] = {}
+    for requirement in metadata.requires("invarlock") or []:
+        extra, name = _EXTRA.search(requirement), _NAME.match(requirement)
+        if extra is not None and name is not None and extra.group(1) not in _TOOLING_EXTRAS:
+            by_extra.setdefault(extra.group(1), []).append(name.group(0))
+    return by_extra
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+class LocalSystemProbe:
+    """ports.system.SystemProbe for this machine; imports torch only in `devices`, DuckDB only for a store."""
+
+    def extras(self) -> list[ExtraStatus]:
+        statuses = []
+        for extra, names in sorted(_requirements_by_extra().items()):
+            versions = {name: _version(name) for name in names}
+            installed = {name: v for name, v in versions.items() if v is not None}
+            missing = tuple(name for name, v in versions.items() if v is None)
+            statuses.append(ExtraStatus(name=extra, installed=installed, missing=missing))
+        return statuses
+
+    def devices(self) -> DeviceSupport:
+        import torch
+
+        from .hf_loader import DEVICES, DTYPES
+
+        cuda = torch.cuda.is_available()
+        present = {"cpu": True, "cuda": cuda, "mps": torch.backends.mps.is_available()}
+        available = tuple(name for name in ("cpu", "cuda", "mps") if present[name])
+        bf16 = bool(cuda and torch.cuda.is_bf16_supported())
+        return DeviceSupport(known=DEVICES, dtypes=DTYPES, available=available, cuda_bf16=bf16)
+
+    def free_bytes(self, path: str) -> int:
+        return shutil.disk_usage(_nearest_existing(Path(path))).free
+
+    def store_summary(self, path: str) -> StoreSummary | None:
+        target = Path(path)
+        if not target.exists():
+            _require_creatable(target)
+            return None
+        return _summary(target)
+
+
+def _require_creatable(target: Path) -> None:
+    """E502 as a run's first append would give when the store's folder cannot be made or written."""
+    parent = _nearest_existing(target.parent)
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        reason = "is not a folder" if not parent.is_dir() else "is not writable"
+        raise UsageError("E502", f"cannot create folder for {target}: {parent} {reason}", "use --events")
+
+
+def _summary(target: Path) -> StoreSummary:
+    import duckdb
+
+    from .duckdb_file import require_duckdb_file
+    from .duckdb_store import _open_error, check_ours
+
+    require_duckdb_file(target)
+    if stat.S_IMODE(target.stat().st_mode) & 0o222 == 0:
+        raise UsageError("E502", f"event store {target} is read-only", "make it writable or use --events")
+    try:
+        con = duckdb.connect(str(target), read_only=True)
+    except duckdb.Error as exc:
+        raise _open_error(target, exc) from exc
+    try:
+        check_ours(con, target)
+        rows = con.execute("SELECT type, version, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+        runs = con.execute("SELECT count(DISTINCT run_id) FROM events").fetchone()
+        schema = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
+    finally:
+        con.close()
+    versions = {f"{t}.v{v}": int(n) for t, v, n in rows}
+    return StoreSummary(
+        schema=str(schema[0]) if schema else "",
+        runs=int(runs[0]) if runs else 0,
+        events=sum(versions.values()),
+        versions=versions,
+        size_bytes=target.stat().st_size,
+    )

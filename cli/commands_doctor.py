@@ -1,0 +1,68 @@
+"""`invarlock doctor`: the preflight of certify/run, every check run, printed as ERROR/WARNING/NOTE lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import msgspec
+from invarlock.application.doctor.diagnose import DoctorRequest, diagnose
+from invarlock.domain.diagnostics import DoctorReport
+from invarlock.domain.errors import InvarlockError
+
+from .bootstrap import DEFAULT_EVENTS, build_doctor_deps
+from .commands_run import build_request, certify_config, run_config
+
+
+def _doctor_request(
+    config: str | None, baseline: str | None, subject: str | None, opts: dict[str, Any]
+) -> DoctorRequest:
+    """The run certify (with --baseline/--subject, the config as its preset) or run (-c CONFIG; none: the
+    embedded demo) would start, or the error building it gives."""
+    events, source = opts["events"], config or "<embedded default>"
+    if config is None and baseline is None and subject is None:
+        source = "<embedded demo> (run --demo)"
+    try:
+        if baseline is not None or subject is not None:
+            cfg, subj = certify_config(baseline, subject, opts["adapter"], config, None, opts)
+            request = build_request(cfg, subj, "certify", opts)
+        else:
+            request = build_request(run_config(config, {**opts, "demo": config is None}), None, "run", opts)
+    except InvarlockError as exc:
+        return DoctorRequest(request=None, source=source, events=events, config_error=exc)
+    return DoctorRequest(request=request, source=source, events=events)
+
+
+def _print(report: DoctorReport) -> None:
+    for finding in report.findings:
+        click.echo(finding.line())
+    s, r = report.summary, report.resolution
+    counts = f"{s.errors} error(s), {s.warnings} warning(s), {s.notes} note(s)"
+    if r.ready:
+        click.echo(f"doctor: {counts}; {r.command} would start")
+    else:
+        click.echo(f"doctor: {counts}; the run would stop with {r.error_code} (exit {r.exit_code})")
+
+
+@click.command("doctor")
+@click.option("--config", "-c", "config", type=click.Path(), default=None, help="config (run) or preset (certify)")
+@click.option("--baseline", "--source", "baseline", default=None, help="baseline model, as certify takes it")
+@click.option("--subject", "--edited", "subject", default=None, help="subject model, as certify takes it")
+@click.option("--adapter", default="auto", show_default=True, help="the model adapter, as certify takes it")
+@click.option("--profile", type=click.Choice(["dev", "ci", "release"]), default=None, help="dev | ci | release")
+@click.option("--tier", default=None, help="conservative | balanced | aggressive")
+@click.option("--device", default=None, help="auto | cpu | cuda | mps")
+@click.option("--dtype", default=None, help="float32 | float16 | bfloat16")
+@click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
+@click.option("--json", "as_json", is_flag=True, help="print the report as one JSON object")
+def doctor_cmd(config: str | None, baseline: str | None, subject: str | None, as_json: bool, **opts: Any) -> None:
+    """Preflight: check what certify/run would check before loading a model, loading no weights.
+
+    Exit status: 0 when the run would start (warnings and notes allowed), else the status it would stop
+    with (2 config, usage or input; 3 abort, e.g. E303 too few windows). docs/reference/doctor.md"""
+    report = diagnose(_doctor_request(config, baseline, subject, opts), build_doctor_deps())
+    if as_json:
+        click.echo(msgspec.json.encode(report).decode())
+    else:
+        _print(report)
+    raise click.exceptions.Exit(report.resolution.exit_code)
