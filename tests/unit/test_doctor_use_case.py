@@ -1,0 +1,189 @@
+"""The doctor use case on recorded-state fakes: every error certify/run stop with before loading a model is an
+ERROR finding of the doctor, with the same E-code, message and exit status; warnings and notes otherwise."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import msgspec
+import pytest
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
+from invarlock.application.doctor.diagnose import DoctorDeps, DoctorRequest, diagnose
+from invarlock.application.services import Services
+from invarlock.domain import diagnostics as d
+from invarlock.domain.errors import InvarlockError, UsageError
+from invarlock.domain.policy import PREFLIGHT_MIN_FREE_BYTES
+
+from tests.fakes.models import FakeCorpora, FakeLoader, words
+from tests.fakes.system import FakeSystemProbe
+from tests.unit.conftest import small_config
+
+Case = Callable[[CertifyRequest, Services], tuple[CertifyRequest, Services]]
+
+
+def _request(**changes: object) -> CertifyRequest:
+    base = CertifyRequest(
+        command="certify", config=small_config(), subject=ModelConfig(id="int8ish"), tier="balanced", profile="dev"
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _config(req: CertifyRequest, section: str, **changes: object) -> CertifyRequest:
+    cfg = req.config
+    return dataclasses.replace(req, config=msgspec.structs.replace(cfg, **{section: changes["value"]}))
+
+
+def _dataset(req: CertifyRequest, **changes: object) -> CertifyRequest:
+    ds = msgspec.structs.replace(req.config.dataset, **changes)
+    return dataclasses.replace(req, config=msgspec.structs.replace(req.config, dataset=ds))
+
+
+def _model(req: CertifyRequest, **changes: object) -> CertifyRequest:
+    model = msgspec.structs.replace(req.config.model, **changes)
+    return dataclasses.replace(req, config=msgspec.structs.replace(req.config, model=model))
+
+
+CI_WINDOWS = {"preview_n": 180, "final_n": 200}
+# One broken run per E-code a run can stop with before it loads a model (the config-file codes E200/E201 that
+# the CLI raises while reading the config: tests/unit/test_doctor_cli.py). The doctor must find each.
+CASES: dict[str, tuple[str, Case]] = {
+    "unknown tier": ("E202", lambda r, s: (dataclasses.replace(r, tier="lenient"), s)),
+    "unknown guard setting": (
+        "E202",
+        lambda r, s: (_config(r, "guards", value=GuardsConfig(spectral={"bogus": 1})), s),
+    ),
+    "too few windows for the ci floor": ("E005", lambda r, s: (dataclasses.replace(r, profile="ci"), s)),
+    "variance guard without calibration windows": ("E005", lambda r, s: (_dataset(r, calibration_n=0), s)),
+    "nothing to certify": ("E201", lambda r, s: (dataclasses.replace(r, subject=None, command="run"), s)),
+    "unknown edit": (
+        "E204",
+        lambda r, s: (_config(dataclasses.replace(r, subject=None), "edit", value=EditConfig(name="nope")), s),
+    ),
+    "unknown dtype": ("E104", lambda r, s: (_model(r, dtype="float8"), s)),
+    "unknown device": ("E104", lambda r, s: (_model(r, device="tpu"), s)),
+    "device not present": ("E104", lambda r, s: (_model(r, device="cuda"), s)),
+    "missing baseline": ("E101", lambda r, s: (_model(r, id="no/such/model"), s)),
+    "missing subject": ("E101", lambda r, s: (dataclasses.replace(r, subject=ModelConfig(id="no/such")), s)),
+    "tokenizers differ": ("E002", lambda r, s: (dataclasses.replace(r, subject=ModelConfig(id="other_tok")), s)),
+    "corpus too small": (
+        "E303",
+        lambda r, s: (_dataset(dataclasses.replace(r, profile="ci"), **CI_WINDOWS), s),
+    ),
+    "empty corpus": ("E304", lambda r, s: (r, dataclasses.replace(s, corpora=FakeCorpora([])))),
+    "overlapping windows": ("E201", lambda r, s: (_dataset(r, stride=16), s)),
+}
+
+
+def _deps(svc: Services) -> DoctorDeps:
+    assert svc.probe is not None
+    return DoctorDeps(loader=svc.loader, corpora=svc.corpora, probe=svc.probe, edit_names=lambda: list(svc.edits))
+
+
+def _diagnose(req: CertifyRequest | None, svc: Services, error: InvarlockError | None = None) -> d.DoctorReport:
+    return diagnose(DoctorRequest(request=req, source="case.yaml", events="ev.duckdb", config_error=error), _deps(svc))
+
+
+@pytest.fixture
+def probed(services: Services) -> Services:
+    return dataclasses.replace(services, probe=FakeSystemProbe())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_doctor_finds_the_error_certify_stops_with_before_loading_a_model(
+    case: str, probed: Services, loader: FakeLoader
+) -> None:
+    code, broken = CASES[case]
+    req, svc = broken(_request(), probed)
+    with pytest.raises(InvarlockError) as stopped:
+        certify_edit(req, svc)
+    report = _diagnose(req, svc)
+    first = d.first_error(report.findings)
+    assert first is not None and stopped.value.code == code
+    assert (first.error_code, first.code, first.message) == (code, "D" + code[1:], stopped.value.message)
+    assert report.resolution.exit_code == stopped.value.exit_code == first.exit_code
+    assert report.resolution.first_error == first.code and not report.resolution.ready
+    assert loader.loaded == []  # neither the run nor the doctor loaded a model
+
+
+def test_a_clean_run_is_ready_with_notes_and_loads_only_tokenizers(probed: Services, loader: FakeLoader) -> None:
+    report = _diagnose(_request(), probed)
+    assert report.summary == d.Summary(errors=0, warnings=0, notes=len(report.findings))
+    assert report.resolution.exit_code == 0 and report.resolution.ready
+    checks = "config extras extras policy store disk device baseline subject tokenizers windows"
+    assert [f.check for f in report.findings] == checks.split()
+    assert loader.tokenizers_loaded == ["base", "int8ish"] and loader.loaded == []
+    windows = report.findings[-1]
+    assert windows.code == d.D_WINDOWS and "planned preview 8, final 12, calibration 8" in windows.message
+
+
+def test_an_unreadable_config_skips_what_needs_it_and_still_checks_the_machine(probed: Services) -> None:
+    error = UsageError("E201", "case.yaml: unknown key 'dataset.seqlen'", "remove it or fix its spelling")
+    report = _diagnose(None, probed, error)
+    first = report.findings[0]
+    assert (first.severity, first.code, first.error_code, first.exit_code) == ("error", "D201", "E201", 2)
+    skipped = {f.check for f in report.findings if f.code == d.D_SKIPPED}
+    assert skipped == {"policy", "edit", "device", "baseline", "subject", "tokenizers", "windows"}
+    assert {"extras", "store", "disk"} <= {f.check for f in report.findings if f.severity == "note"}
+    assert report.summary.errors == 1 and report.resolution.command is None
+
+
+def test_a_missing_hf_extra_is_e105_and_no_model_check_runs(probed: Services, loader: FakeLoader) -> None:
+    svc = dataclasses.replace(probed, probe=FakeSystemProbe(missing=("torch",)))
+    report = _diagnose(_request(), svc)
+    first = d.first_error(report.findings)
+    assert first is not None and (first.code, first.error_code, first.exit_code) == ("D105", "E105", 2)
+    assert "torch is not installed" in first.message and "invarlock[hf]" in first.hint
+    assert loader.tokenizers_loaded == []
+
+
+def test_an_optional_extra_missing_is_a_note_unless_the_adapter_needs_it(probed: Services) -> None:
+    svc = dataclasses.replace(probed, probe=FakeSystemProbe(missing=("onnxruntime",)))
+    report = _diagnose(_request(), svc)
+    assert report.resolution.ready and any("extra onnx not installed" in f.message for f in report.findings)
+    onnx = _diagnose(_model(_request(), adapter="onnx"), svc)
+    first = d.first_error(onnx.findings)
+    assert first is not None and first.error_code == "E105" and "invarlock[onnx]" in first.hint
+
+
+@pytest.mark.parametrize(
+    ("error", "exit_code"),
+    [
+        (UsageError("E505", "event store ev.duckdb is locked by another process", "wait"), 2),
+        (UsageError("E507", "event store ev.duckdb was written by an earlier invarlock", "new file"), 2),
+    ],
+)
+def test_an_event_store_a_run_cannot_open_is_an_error(probed: Services, error: UsageError, exit_code: int) -> None:
+    probe = FakeSystemProbe(store_error=error)
+    report = _diagnose(_request(), dataclasses.replace(probed, probe=probe))
+    assert report.resolution.error_code == error.code and report.resolution.exit_code == exit_code
+    assert probe.stores_probed == ["ev.duckdb"]
+
+
+def test_unknown_event_versions_and_little_disk_are_warnings(probed: Services) -> None:
+    versions = {"run_started.v1": 2, "run_started.v99": 1}
+    store = d.StoreSummary(schema="invarlock-events/v2", runs=2, events=3, versions=versions, size_bytes=1)
+    probe = FakeSystemProbe(store=store, free=PREFLIGHT_MIN_FREE_BYTES - 1)
+    report = _diagnose(_request(), dataclasses.replace(probed, probe=probe))
+    warnings = {f.code: f.message for f in report.findings if f.severity == "warning"}
+    assert set(warnings) == {d.D_STORE_VERSIONS, d.D_DISK} and report.resolution.ready
+    assert "run_started.v99" in warnings[d.D_STORE_VERSIONS] and "run_started.v1" not in warnings[d.D_STORE_VERSIONS]
+
+
+def test_dev_shrinking_the_arms_and_an_unreachable_token_floor_are_warnings(probed: Services) -> None:
+    shrunk = _diagnose(_dataset(_request(), preview_n=150, final_n=150), probed)
+    assert [f.code for f in shrunk.findings if f.severity == "warning"] == [d.D_SHRUNK]
+    big = dataclasses.replace(probed, corpora=FakeCorpora(words(400)))
+    floor = _diagnose(_dataset(_request(profile="ci"), **CI_WINDOWS), big)
+    [warning] = [f for f in floor.findings if f.severity == "warning"]
+    assert warning.code == d.D_TOKEN_FLOOR and "200 × 31 = 6200 tokens" in warning.message
+    assert floor.resolution.ready  # the run starts; its token_floor_met gate will fail
+
+
+def test_certify_checks_the_device_before_reading_a_tokenizer(probed: Services, loader: FakeLoader, store) -> None:
+    with pytest.raises(UsageError) as err:
+        certify_edit(_model(_request(), device="cuda"), probed)
+    assert err.value.code == "E104" and loader.tokenizers_loaded == []
+    (run_id,) = store.run_ids()
+    assert [r.type for r in store.read(run_id)] == ["run_started", "run_failed"]
