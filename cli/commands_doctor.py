@@ -24,7 +24,7 @@ def _doctor_request(
         source = "<embedded demo> (run --demo)"
     try:
         if baseline is not None or subject is not None:
-            cfg, subj = certify_config(baseline, subject, opts["adapter"], config, None, opts)
+            cfg, subj = certify_config(baseline, subject, opts["adapter"], config, None, {**opts, "demo": False})
             request = build_request(cfg, subj, "certify", opts)
         else:
             request = build_request(run_config(config, {**opts, "demo": config is None}), None, "run", opts)

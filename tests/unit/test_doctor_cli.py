@@ -1,0 +1,71 @@
+"""`invarlock doctor` on configs the CLI refuses while reading them (E200/E201): the doctor reports the error
+run/certify stop with, and still checks the machine. Model-free: no check that needs the config runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.cli import run_cli
+
+CONFIGS = {
+    "missing file": None,
+    "malformed YAML": "model: {id: demo\n  dataset: [\n",
+    "not a mapping": "- model\n- dataset\n",
+    "unknown key": "dataset: {seqlen: 64}\nedit: {name: quant_rtn}\n",
+    "wrong type": "dataset: {seq_len: long}\nedit: {name: quant_rtn}\n",
+    "unknown metric kind": "eval: {metric: {kind: bleu}}\nedit: {name: quant_rtn}\n",
+    "guard order": "guards: {order: [spectral, rmt]}\nedit: {name: quant_rtn}\n",
+    "no edit section": "dataset: {seq_len: 64}\n",
+}
+LINE = re.compile(r"^(ERROR|WARNING|NOTE): .+ \[INVARLOCK:D\d{3}\]$")
+
+
+def _config(folder: Path, case: str) -> Path:
+    path = folder / "config.yaml"
+    body = CONFIGS[case]
+    if body is not None:
+        path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _error(stderr: str) -> tuple[str, str]:
+    found = re.match(r"ERROR \[INVARLOCK:(E\d{3})\] (.*)", stderr.strip())
+    assert found is not None, stderr
+    return found.group(1), found.group(2)
+
+
+@pytest.mark.parametrize("case", sorted(CONFIGS))
+def test_doctor_reports_the_config_error_run_stops_with(tmp_path: Path, case: str) -> None:
+    config, events = _config(tmp_path, case), tmp_path / "ev.duckdb"
+    run_code, _, run_err = run_cli("run", "-c", config, "--events", events)
+    code, out, _ = run_cli("doctor", "-c", config, "--events", events, "--json")
+    report = json.loads(out)
+    error, message = _error(run_err)
+    first = report["findings"][0]
+    assert (first["severity"], first["code"], first["error_code"]) == ("error", "D" + error[1:], error)
+    assert message.startswith(first["message"]) and code == run_code == first["exit_code"] == 2
+    assert report["resolution"] == {**report["resolution"], "exit_code": 2, "ready": False, "error_code": error}
+    assert {"extras", "store", "disk"} <= {f["check"] for f in report["findings"] if f["severity"] == "note"}
+    assert not events.exists()
+
+
+def test_doctor_with_a_baseline_and_no_subject_is_certify_s_usage_error(tmp_path: Path) -> None:
+    certify = run_cli("certify", "--baseline", "demo:smollm2-135m", "--events", tmp_path / "ev.duckdb")
+    code, out, _ = run_cli("doctor", "--baseline", "demo:smollm2-135m", "--events", tmp_path / "ev.duckdb")
+    assert certify[0] == code == 2 and _error(certify[2])[0] == "E200"
+    lines = out.strip().splitlines()
+    assert all(LINE.match(line) for line in lines[:-1]), lines
+    assert lines[0].startswith("ERROR: certify needs --baseline and --subject") and lines[0].endswith("D200]")
+    assert lines[-1] == lines[-1].split(";")[0] + "; the run would stop with E200 (exit 2)"
+
+
+def test_json_report_has_the_documented_top_level_keys(tmp_path: Path) -> None:
+    code, out, _ = run_cli("doctor", "-c", _config(tmp_path, "unknown key"), "--json")
+    report = json.loads(out)
+    assert code == 2 and set(report) == {"format_version", "summary", "findings", "resolution"}
+    assert report["format_version"] == "doctor-v1"
+    assert report["summary"]["errors"] == sum(f["severity"] == "error" for f in report["findings"]) == 1
