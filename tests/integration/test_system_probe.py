@@ -1,0 +1,108 @@
+"""LocalSystemProbe on real files: the doctor's store check gives the E-code a run's first append gives, reads an
+earlier release's store without touching it, and finds event versions this release does not read."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.adapters.system_probe import LocalSystemProbe
+from invarlock.application.doctor.system_checks import known_event_versions
+from invarlock.domain.errors import InvarlockError
+from invarlock.domain.events import RollbackPerformed
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "invarlock.duckdb"
+
+
+def _text_file(path: Path) -> Path:
+    path.write_text('{"not": "a database"}', encoding="utf-8")
+    return path
+
+
+def _foreign(path: Path) -> Path:
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE measurements(x INTEGER)")
+    return path
+
+
+def _earlier_release(path: Path) -> Path:
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE invarlock_meta(key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("INSERT INTO invarlock_meta VALUES ('schema', 'invarlock-events/v1')")
+    return path
+
+
+def _read_only(path: Path) -> Path:
+    shutil.copy(FIXTURE, path)
+    path.chmod(0o444)
+    return path
+
+
+def _under_a_file(path: Path) -> Path:
+    _text_file(path.parent / "afile")
+    return path.parent / "afile" / "ev.duckdb"
+
+
+STORES = {
+    "text file": (_text_file, "E501"),
+    "foreign duckdb": (_foreign, "E501"),
+    "earlier release": (_earlier_release, "E507"),
+    "read-only store": (_read_only, "E502"),
+    "folder is a file": (_under_a_file, "E502"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STORES))
+def test_the_store_check_fails_with_the_code_of_a_run_s_first_append(tmp_path: Path, case: str) -> None:
+    make, code = STORES[case]
+    path = make(tmp_path / "ev.duckdb")
+    before = path.read_bytes() if path.is_file() else None
+    with pytest.raises(InvarlockError) as probed:
+        LocalSystemProbe().store_summary(str(path))
+    with pytest.raises(InvarlockError) as appended:
+        DuckDBEventStore(path).append("run-a", 0, [RollbackPerformed(reason="preflight")])
+    assert probed.value.code == appended.value.code == code
+    assert (path.read_bytes() if path.is_file() else None) == before
+
+
+def test_an_earlier_release_s_store_is_summarized_read_only_with_every_version_known(tmp_path: Path) -> None:
+    path = Path(shutil.copy(FIXTURE, tmp_path / "ev.duckdb"))
+    summary = LocalSystemProbe().store_summary(str(path))
+    assert summary is not None and path.read_bytes() == FIXTURE.read_bytes()
+    with duckdb.connect(str(FIXTURE), read_only=True) as con:
+        runs, events = con.execute("SELECT count(DISTINCT run_id), count(*) FROM events").fetchone() or (0, 0)
+    assert (summary.runs, summary.events, summary.schema) == (runs, events, "invarlock-events/v2")
+    assert set(summary.versions) <= known_event_versions() and sum(summary.versions.values()) == events
+
+
+def test_an_event_version_of_a_newer_release_is_found(tmp_path: Path) -> None:
+    path = Path(shutil.copy(FIXTURE, tmp_path / "ev.duckdb"))
+    with duckdb.connect(str(path)) as con:
+        con.execute("INSERT INTO events VALUES ('run-new', 0, 'run_started', 99, '{}', now(), 'genesis', 'h')")
+    summary = LocalSystemProbe().store_summary(str(path))
+    assert summary is not None
+    assert set(summary.versions) - known_event_versions() == {"run_started.v99"}
+
+
+def test_a_store_not_there_yet_is_none_and_is_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "runs" / "ev.duckdb"
+    probe = LocalSystemProbe()
+    assert probe.store_summary(str(path)) is None and not path.parent.exists()
+    assert probe.free_bytes(str(path)) > 0
+
+
+def test_extras_report_installed_distributions_with_their_versions() -> None:
+    extras = {e.name: e for e in LocalSystemProbe().extras()}
+    assert "dev" not in extras and "hf" in extras
+    for name, version in extras["hf"].installed.items():
+        assert importlib.metadata.version(name) == version
+
+
+@pytest.mark.hf
+def test_devices_always_include_cpu_and_name_every_accepted_choice() -> None:
+    support = LocalSystemProbe().devices()
+    assert "cpu" in support.available and {"auto", "cpu"} <= set(support.known) and "float32" in support.dtypes
