@@ -24,7 +24,8 @@ def _doctor_request(
         source = "<embedded demo> (run --demo)"
     try:
         if baseline is not None or subject is not None:
-            cfg, subj = certify_config(baseline, subject, opts["adapter"], config, None, {**opts, "demo": False})
+            edit = opts["edit_config"]
+            cfg, subj = certify_config(baseline, subject, opts["adapter"], config, edit, {**opts, "demo": False})
             request = build_request(cfg, subj, "certify", opts)
         else:
             request = build_request(run_config(config, {**opts, "demo": config is None}), None, "run", opts)
@@ -45,7 +46,10 @@ def _print(report: DoctorReport) -> None:
 
 
 @click.command("doctor")
-@click.option("--config", "-c", "config", type=click.Path(), default=None, help="config (run) or preset (certify)")
+@click.option(
+    "--config", "-c", "--preset", "config", type=click.Path(), default=None, help="config (run) or preset (certify)"
+)
+@click.option("--edit-config", type=click.Path(), default=None, help="YAML with an edit: section, as certify takes it")
 @click.option("--baseline", "--source", "baseline", default=None, help="baseline model, as certify takes it")
 @click.option("--subject", "--edited", "subject", default=None, help="subject model, as certify takes it")
 @click.option("--adapter", default="auto", show_default=True, help="the model adapter, as certify takes it")
