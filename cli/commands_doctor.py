@@ -10,8 +10,9 @@ from invarlock.application.doctor.diagnose import DoctorRequest, diagnose
 from invarlock.domain.diagnostics import DoctorReport
 from invarlock.domain.errors import InvarlockError
 
-from .bootstrap import DEFAULT_EVENTS, build_doctor_deps
+from .bootstrap import DEFAULT_EVENTS, build_doctor_deps, load_signer
 from .commands_run import build_request, certify_config, run_config
+from .outputs import require_folder
 
 
 def _doctor_request(
@@ -19,7 +20,7 @@ def _doctor_request(
 ) -> DoctorRequest:
     """The run certify (with --baseline/--subject, the config as its preset) or run (-c CONFIG; none: the
     embedded demo) would start, or the error building it gives."""
-    events, source = opts["events"], config or "<embedded default>"
+    events, source, flags = opts["events"], config or "<embedded default>", _flag_errors(opts)
     if config is None and baseline is None and subject is None:
         source = "<embedded demo> (run --demo)"
     try:
@@ -30,8 +31,22 @@ def _doctor_request(
         else:
             request = build_request(run_config(config, {**opts, "demo": config is None}), None, "run", opts)
     except InvarlockError as exc:
-        return DoctorRequest(request=None, source=source, events=events, config_error=exc)
-    return DoctorRequest(request=request, source=source, events=events)
+        return DoctorRequest(request=None, source=source, events=events, config_error=exc, flag_errors=flags)
+    return DoctorRequest(request=request, source=source, events=events, flag_errors=flags)
+
+
+def _flag_errors(opts: dict[str, Any]) -> tuple[InvarlockError, ...]:
+    """What certify/run refuse in --sign-key, --cert-out and --export before a run starts (E608, E700-E702)."""
+    errors: list[InvarlockError] = []
+    checks = [("sign_key", load_signer), ("cert_out", lambda p: require_folder(p, "--cert-out"))]
+    checks.append(("export_dir", lambda p: require_folder(p, "--export")))
+    for option, check in checks:
+        try:
+            if opts.get(option):
+                check(opts[option])
+        except InvarlockError as exc:
+            errors.append(exc)
+    return tuple(errors)
 
 
 def _print(report: DoctorReport) -> None:
@@ -58,6 +73,9 @@ def _print(report: DoctorReport) -> None:
 @click.option("--device", default=None, help="auto | cpu | cuda | mps")
 @click.option("--dtype", default=None, help="float32 | float16 | bfloat16")
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
+@click.option("--sign-key", type=click.Path(), default=None, help="check the key certify would sign with")
+@click.option("--cert-out", type=click.Path(), default=None, help="check the certificate folder certify would use")
+@click.option("--export", "export_dir", type=click.Path(), default=None, help="check certify's --export folder")
 @click.option("--json", "as_json", is_flag=True, help="print the report as one JSON object")
 def doctor_cmd(config: str | None, baseline: str | None, subject: str | None, as_json: bool, **opts: Any) -> None:
     """Preflight: check what certify/run would check before loading a model, loading no weights.

@@ -30,12 +30,14 @@ class DoctorDeps:
 @dataclass(frozen=True)
 class DoctorRequest:
     """The run to check, built as certify/run build it; when that failed, `config_error` says why (and only
-    the machine is checked). `source` names the config, `events` the event store path."""
+    the machine is checked). `source` names the config, `events` the event store path; `flag_errors` are what
+    certify/run refuse in their output and key flags before a run starts (E608, E700-E702)."""
 
     request: CertifyRequest | None
     source: str
     events: str
     config_error: InvarlockError | None = None
+    flag_errors: tuple[InvarlockError, ...] = ()
 
 
 # In the order a run meets them: extras at import, the request before the run is recorded, the store at the
@@ -65,6 +67,7 @@ def diagnose(dreq: DoctorRequest, deps: DoctorDeps) -> d.DoctorReport:
         pf.findings.append(d.error_finding("config", dreq.config_error))
     else:
         pf.findings.append(d.note("config", d.D_CONFIG, f"{dreq.source}: every key and value is valid"))
+    pf.findings.extend(d.error_finding("flags", error) for error in dreq.flag_errors)
     run_checks(pf, DOCTOR_CHECKS, stop=False)
     return d.DoctorReport(
         summary=d.summary_of(pf.findings), findings=pf.findings, resolution=_resolution(dreq, pf.findings)

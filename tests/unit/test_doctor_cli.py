@@ -69,3 +69,27 @@ def test_json_report_has_the_documented_top_level_keys(tmp_path: Path) -> None:
     assert code == 2 and set(report) == {"format_version", "summary", "findings", "resolution"}
     assert report["format_version"] == "doctor-v1"
     assert report["summary"]["errors"] == sum(f["severity"] == "error" for f in report["findings"]) == 1
+
+
+FLAGS = {
+    "signing key missing": (["--sign-key", "no-such.key"], "E700"),
+    "certificate folder is a file": (["--cert-out", "afile"], "E608"),
+    "export folder under a file": (["--export", "afile/model"], "E608"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLAGS))
+def test_doctor_reports_the_flag_run_refuses_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("in the way", encoding="utf-8")
+    config = tmp_path / "run.yaml"
+    config.write_text("model: {id: no/such/model}\nedit: {name: quant_rtn}\n", encoding="utf-8")
+    flags, error = FLAGS[case]
+    run_code, _, run_err = run_cli("run", "-c", config, "--events", "ev.duckdb", *flags)
+    code, out, _ = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json", *flags)
+    first = json.loads(out)["findings"][1]
+    assert _error(run_err)[0] == first["error_code"] == error and first["check"] == "flags"
+    assert run_code == code == first["exit_code"] == 2 and first["message"] in run_err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run.yaml"]
