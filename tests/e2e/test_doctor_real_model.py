@@ -15,11 +15,13 @@ from .conftest import DEMO, stream_types, write_config
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 ENCODER = "demo:minilm-l6"  # an encoder with its own (WordPiece) tokenizer
+NEWS = {"provider": "demo:news", "seq_len": 64, "preview_n": 4, "final_n": 8, "seed": 7}  # 9x fewer tokens than wiki
+EDIT = {"name": "quant_rtn", "plan": {"bits": 8}}
 
 
 def test_a_clean_config_is_ready_and_the_doctor_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    config = write_config(tmp_path / "run.yaml", edit={"name": "quant_rtn", "plan": {"bits": 8}})
+    config = write_config(tmp_path / "run.yaml", dataset=NEWS, edit=EDIT)
     code, out, err = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json")
     report = json.loads(out)
     assert code == 0 and report["resolution"]["ready"], out + err
@@ -36,7 +38,7 @@ def _too_small_corpus(folder: Path) -> list[str]:
 
 
 def _other_tokenizer(folder: Path) -> list[str]:
-    return ["--baseline", DEMO, "--subject", ENCODER, "--preset", str(write_config(folder / "p.yaml"))]
+    return ["--baseline", DEMO, "--subject", ENCODER, "--preset", str(write_config(folder / "p.yaml", dataset=NEWS))]
 
 
 @pytest.mark.parametrize(
@@ -59,4 +61,51 @@ def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
     assert (first["code"], first["error_code"]) == ("D" + code[1:], code) and first["message"] in certified[2]
     [types] = stream_types(tmp_path / "ev.duckdb").values()
     assert types == ["run_started", "run_failed"]  # certify stopped before loading a model
+    assert not (tmp_path / "other.duckdb").exists()
+
+
+def _no_model(folder: Path) -> dict[str, object]:
+    return {"model": {"id": str(folder / "no-such-model")}}
+
+
+def _empty_folder(folder: Path) -> dict[str, object]:
+    (folder / "not-a-model").mkdir()
+    return {"model": {"id": str(folder / "not-a-model")}}
+
+
+def _public_key_as_signing_key(folder: Path) -> list[str]:
+    assert run_cli("keygen", "--out", folder / "key")[0] == 0
+    return ["--sign-key", str(folder / "key.pub")]
+
+
+def _text_as_signing_key(folder: Path) -> list[str]:
+    (folder / "key.txt").write_text("not a key", encoding="utf-8")
+    return ["--sign-key", str(folder / "key.txt")]
+
+
+# The codes the recorded-state fakes cannot raise, each with the real adapters: (config sections, extra flags).
+REAL_CASES = {
+    "E101": (_no_model, lambda f: []),
+    "E102": (_empty_folder, lambda f: []),
+    "E103": (lambda f: {"model": {"id": "hf:invarlock-tests/not-in-any-cache"}}, lambda f: []),
+    "E104": (lambda f: {"model": {"id": DEMO, "adapter": "hf_bogus"}}, lambda f: []),
+    "E301": (lambda f: {"dataset": {"provider": "no-such-provider"}}, lambda f: []),
+    "E701": (_no_model, _text_as_signing_key),  # the key is refused first; no tokenizer needs reading
+    "E702": (_no_model, _public_key_as_signing_key),
+}
+
+
+@pytest.mark.parametrize("code", sorted(REAL_CASES))
+def test_each_pre_load_error_of_the_real_adapters_is_the_doctor_s_first_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    sections, flags = REAL_CASES[code]
+    config = write_config(tmp_path / "run.yaml", **{"dataset": NEWS, "edit": EDIT, **sections(tmp_path)})
+    args = ["-c", str(config), *flags(tmp_path)]
+    ran = run_cli("run", *args, "--events", "ev.duckdb", "--quiet")
+    doctored = run_cli("doctor", *args, "--events", "other.duckdb", "--json")
+    first = next(f for f in json.loads(doctored[1])["findings"] if f["severity"] == "error")
+    assert ran[2].startswith(f"ERROR [INVARLOCK:{code}]") and first["message"] in ran[2], ran[2]
+    assert (first["code"], first["error_code"], doctored[0]) == ("D" + code[1:], code, ran[0])
     assert not (tmp_path / "other.duckdb").exists()
