@@ -88,21 +88,8 @@ def test_an_event_version_of_a_newer_release_is_found(tmp_path: Path) -> None:
     assert set(summary.versions) - known_event_versions() == {"run_started.v99"}
 
 
-def test_a_store_not_there_yet_is_none_and_is_not_created(tmp_path: Path) -> None:
-    path = tmp_path / "runs" / "ev.duckdb"
-    probe = LocalSystemProbe()
-    assert probe.store_summary(str(path)) is None and not path.parent.exists()
-    assert probe.free_bytes(str(path)) > 0
-
-
 def test_extras_report_installed_distributions_with_their_versions() -> None:
     extras = {e.name: e for e in LocalSystemProbe().extras()}
     assert "dev" not in extras and "hf" in extras
     for name, version in extras["hf"].installed.items():
         assert importlib.metadata.version(name) == version
-
-
-@pytest.mark.hf
-def test_devices_always_include_cpu_and_name_every_accepted_choice() -> None:
-    support = LocalSystemProbe().devices()
-    assert "cpu" in support.available and {"auto", "cpu"} <= set(support.known) and "float32" in support.dtypes
