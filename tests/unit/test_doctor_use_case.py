@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
 from invarlock.application.doctor.diagnose import DoctorDeps, DoctorRequest, diagnose
@@ -187,3 +189,22 @@ def test_certify_checks_the_device_before_reading_a_tokenizer(probed: Services, 
     assert err.value.code == "E104" and loader.tokenizers_loaded == []
     (run_id,) = store.run_ids()
     assert [r.type for r in store.read(run_id)] == ["run_started", "run_failed"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(faults=st.lists(st.sampled_from(sorted(CASES)), max_size=3))
+def test_any_mix_of_faults_the_doctor_says_what_certify_stops_with_first(
+    faults: list[str], probed: Services, store
+) -> None:
+    req, svc = _request(), dataclasses.replace(probed, store=type(store)())
+    for fault in faults:
+        req, svc = CASES[fault][1](req, svc)
+    try:
+        certify_edit(req, svc)
+        stopped: InvarlockError | None = None
+    except InvarlockError as exc:
+        stopped = exc
+    report = _diagnose(req, svc)
+    first = d.first_error(report.findings)
+    assert (first.error_code if first else None) == (stopped.code if stopped else None)
+    assert report.resolution.exit_code == (stopped.exit_code if stopped else 0)
