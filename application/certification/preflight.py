@@ -92,7 +92,10 @@ def _check_model(pf: Preflight, role: str) -> None:
     model = pf.req.config.model if role == "baseline" else pf.req.subject
     if model is None:
         return
-    tokenizer = pf.loader.tokenizer(model.id, adapter=model.adapter)  # E101-E104: not resolvable offline
+    base = pf.req.config.model
+    same = role == "subject" and (model.id, model.adapter) == (base.id, base.adapter) and "baseline" in pf.tokenizers
+    # E101-E104 when the reference does not resolve offline; a subject named as the baseline is read once.
+    tokenizer = pf.tokenizers["baseline"] if same else pf.loader.tokenizer(model.id, adapter=model.adapter)
     pf.tokenizers[role] = tokenizer
     message = f"{role} {model.id} resolves offline (tokenizer {tokenizer.digest()[:12]})"
     pf.findings.append(d.note(role, d.D_MODEL, message))

@@ -208,3 +208,9 @@ def test_any_mix_of_faults_the_doctor_says_what_certify_stops_with_first(
     first = d.first_error(report.findings)
     assert (first.error_code if first else None) == (stopped.code if stopped else None)
     assert report.resolution.exit_code == (stopped.exit_code if stopped else 0)
+
+
+def test_a_subject_named_as_the_baseline_has_its_tokenizer_read_once(probed: Services, loader: FakeLoader) -> None:
+    report = _diagnose(_request(subject=ModelConfig(id="base")), probed)
+    assert report.resolution.ready and loader.tokenizers_loaded == ["base"]
+    assert any(f.code == d.D_TOKENIZERS for f in report.findings)
