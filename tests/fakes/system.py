@@ -15,6 +15,7 @@ class FakeSystemProbe:
     """Answers from its fields; records the store paths it was asked about."""
 
     available: tuple[str, ...] = ("cpu",)
+    cuda_bf16: bool = False
     missing: tuple[str, ...] = ()
     free: int = 50 * 2**30
     store: StoreSummary | None = None
@@ -33,7 +34,7 @@ class FakeSystemProbe:
 
     def devices(self) -> DeviceSupport:
         known, dtypes = ("auto", "cpu", "cuda", "mps"), ("float32", "float16", "bfloat16")
-        return DeviceSupport(known=known, dtypes=dtypes, available=self.available)
+        return DeviceSupport(known=known, dtypes=dtypes, available=self.available, cuda_bf16=self.cuda_bf16)
 
     def free_bytes(self, path: str) -> int:
         return self.free

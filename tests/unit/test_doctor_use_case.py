@@ -214,3 +214,14 @@ def test_a_subject_named_as_the_baseline_has_its_tokenizer_read_once(probed: Ser
     report = _diagnose(_request(subject=ModelConfig(id="base")), probed)
     assert report.resolution.ready and loader.tokenizers_loaded == ["base"]
     assert any(f.code == d.D_TOKENIZERS for f in report.findings)
+
+
+@pytest.mark.parametrize(("bf16", "warned"), [(False, True), (True, False)])
+def test_device_auto_resolves_as_the_loader_does_and_bfloat16_without_support_is_a_warning(
+    probed: Services, bf16: bool, warned: bool
+) -> None:
+    probe = FakeSystemProbe(available=("cpu", "cuda"), cuda_bf16=bf16)
+    report = _diagnose(_model(_request(), dtype="bfloat16"), dataclasses.replace(probed, probe=probe))
+    device = [f for f in report.findings if f.check == "device"]
+    assert device[0].message == "device auto (here: cuda), dtype bfloat16"
+    assert [f.severity for f in device[1:]] == (["warning"] if warned else []) and report.resolution.ready
