@@ -5,16 +5,21 @@ Plan keys:
     scope (default "all"): "attn", "ffn", "all" (every 2-D weight inside the transformer blocks: the
         Linear/Conv1D weights of the supported architectures) or "all_with_head" ("all" plus an untied
         LM head). Embeddings and a tied LM head are never quantized.
-    group_size (default null): one scale per output channel per group of this many input features; it
-        must divide every target's input dimension.
+    group_size (default null): one scale per output channel per group of this many input features; when it
+        does not divide a target's input dimension the row's last group is shorter (e.g. 576 = 4·128 + 64).
     clamp_percentile (default 0.0, in [0, 50)): clip each output row at the (100 - p)th percentile
         (nearest rank) of |w| before taking the absmax.
+    clamp_ratio (optional, in [0, 0.5], InvarLock 0.3.7's knob): clip each output row to its
+        [r/2, 1 - r/2] quantiles (linear interpolation; the upper bound at least 1e-8) before the absmax.
+    max_modules (optional, >= 1): quantize only the first N targets in the model's weight order.
+The optional keys appear in the resolved plan (and its digest) only when given.
 Weights stay in their dtype (dequantized values are written back in place through `WeightSource.assign`,
 which keeps weight ties), so the edit runs on any WeightSource, not only the torch-backed one.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -29,6 +34,8 @@ from invarlock.ports.model import WeightSource
 SCOPES = ("attn", "ffn", "all", "all_with_head")
 _DEFAULTS: dict[str, object] = {"scope": "all", "group_size": None, "clamp_percentile": 0.0}
 _KEYS = ("bits", "scope", "group_size", "clamp_percentile")
+_OPTIONAL = ("clamp_ratio", "max_modules")
+_EPS = 1e-8
 
 
 class _Target(NamedTuple):
@@ -44,8 +51,7 @@ class QuantRTNEdit:
     def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Quantize the weights `plan` selects; raises UsageError E204 on a bad plan before any change."""
         resolved = resolve_plan(plan)
-        targets = _targets(weights, str(resolved["scope"]))
-        _check_groups(targets, resolved["group_size"])
+        targets = _targets(weights, str(resolved["scope"]), resolved.get("max_modules"))
         for matrix in weights.matrices():
             if matrix.name in targets:
                 weights.assign(matrix.name, fake_quantize(matrix.array, resolved))
@@ -54,9 +60,11 @@ class QuantRTNEdit:
 
 def resolve_plan(plan: Mapping[str, object]) -> dict[str, object]:
     """The plan with defaults filled in. Raises UsageError E204 naming the offending key."""
-    unknown = sorted(set(plan) - set(_KEYS))
+    unknown = sorted(set(plan) - set(_KEYS) - set(_OPTIONAL))
     if unknown:
-        raise _plan_error(unknown[0], "is not a quant_rtn key", f"use only {', '.join(_KEYS)}")
+        close = difflib.get_close_matches(unknown[0], (*_KEYS, *_OPTIONAL, "bitwidth"), n=1)
+        hint = f"did you mean {'bits' if close == ['bitwidth'] else close[0]}?" if close else ""
+        raise _plan_error(unknown[0], "is not a quant_rtn key", hint or f"use only {', '.join(_KEYS + _OPTIONAL)}")
     resolved = {key: plan.get(key, _DEFAULTS.get(key)) for key in _KEYS}
     if "bits" not in plan:
         raise _plan_error("bits", "is required", "set bits: 8 or bits: 4")
@@ -71,18 +79,46 @@ def resolve_plan(plan: Mapping[str, object]) -> dict[str, object]:
     if not (isinstance(pct, int | float) and not isinstance(pct, bool) and 0 <= pct < 50):
         raise _plan_error("clamp_percentile", f"= {pct!r} is outside [0, 50)", "use e.g. 0.1, or 0")
     resolved["clamp_percentile"] = float(pct)
+    resolved.update(_optional(plan))
     return resolved
+
+
+def _optional(plan: Mapping[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if "clamp_ratio" in plan:
+        ratio = plan["clamp_ratio"]
+        if not (isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 <= ratio <= 0.5):
+            raise _plan_error("clamp_ratio", f"= {ratio!r} is outside [0, 0.5]", "use e.g. 0.005, or 0")
+        if ratio > 0 and plan.get("clamp_percentile", 0):
+            raise _plan_error("clamp_ratio", "and clamp_percentile both clip", "give only one of them")
+        out["clamp_ratio"] = float(ratio)
+    if "max_modules" in plan:
+        limit = plan["max_modules"]
+        if not (_is_int(limit) and int(limit) >= 1):
+            raise _plan_error("max_modules", f"= {limit!r} is not an integer >= 1", "use e.g. 12, or leave it out")
+        out["max_modules"] = limit
+    return out
 
 
 def fake_quantize(rows: np.ndarray, plan: Mapping[str, object]) -> np.ndarray:
     """`rows` (out, in) rounded to `plan["bits"]` symmetric levels, one scale per output row (and group),
     as a new float32 array (torch ops on CPU: bit-identical to the in-place quantizer of earlier releases)."""
     values = torch.from_numpy(rows).to(torch.float32)
-    out_dim, in_dim = values.shape
+    in_dim = values.shape[1]
     pct = float(plan["clamp_percentile"])
     if pct > 0:
         values = _clip_rows(values, pct)
+    if float(plan.get("clamp_ratio") or 0) > 0:  # type: ignore[arg-type]
+        values = _clip_quantiles(values, float(plan["clamp_ratio"]))  # type: ignore[arg-type]
     group = int(plan["group_size"] or in_dim)
+    pad = -in_dim % group
+    if pad:  # a shorter last group: zeros do not change its absmax and are cut off again below
+        return _quantize_groups(torch.nn.functional.pad(values, (0, pad)), group, plan)[:, :in_dim].contiguous().numpy()
+    return _quantize_groups(values, group, plan).numpy()
+
+
+def _quantize_groups(values: torch.Tensor, group: int, plan: Mapping[str, object]) -> torch.Tensor:
+    out_dim, in_dim = values.shape
     grouped = values.reshape(out_dim, in_dim // group, group)
     qmax = 2 ** (int(plan["bits"]) - 1) - 1
     # aminmax and in-place rounding: bit-identical to abs().amax() and out-of-place ops, with fewer passes.
@@ -90,7 +126,7 @@ def fake_quantize(rows: np.ndarray, plan: Mapping[str, object]) -> np.ndarray:
     scale = torch.maximum(high, -low) / qmax
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     quantized = torch.div(grouped, scale).round_().clamp_(-qmax, qmax).mul_(scale)
-    return quantized.reshape(out_dim, in_dim).numpy()
+    return quantized.reshape(out_dim, in_dim)
 
 
 def _clip_rows(values: torch.Tensor, pct: float) -> torch.Tensor:
@@ -100,7 +136,23 @@ def _clip_rows(values: torch.Tensor, pct: float) -> torch.Tensor:
     return torch.maximum(torch.minimum(values, cap), -cap)
 
 
-def _targets(weights: WeightSource, scope: str) -> dict[str, _Target]:
+def _clip_quantiles(values: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Each row clipped to its [ratio/2, 1 - ratio/2] quantiles, linearly interpolated between order
+    statistics (numpy's default), the upper bound floored at 1e-8 (InvarLock 0.3.7's clamp_ratio)."""
+    ordered = values.sort(dim=1).values
+    low, high = _quantile(ordered, ratio / 2), _quantile(ordered, 1 - ratio / 2).clamp(min=_EPS)
+    return torch.maximum(torch.minimum(values, high), low)
+
+
+def _quantile(ordered: torch.Tensor, q: float) -> torch.Tensor:
+    position = q * (ordered.shape[1] - 1)
+    below = math.floor(position)
+    above = min(below + 1, ordered.shape[1] - 1)
+    lower = ordered[:, below : below + 1]
+    return lower + (position - below) * (ordered[:, above : above + 1] - lower)
+
+
+def _targets(weights: WeightSource, scope: str, max_modules: object = None) -> dict[str, _Target]:
     """Every 2-D weight inside the transformer blocks in scope, then (scope "all_with_head") an untied head."""
     block_scope = "all" if scope == "all_with_head" else scope
     targets: dict[str, _Target] = {}
@@ -113,16 +165,9 @@ def _targets(weights: WeightSource, scope: str) -> dict[str, _Target]:
     targets.update(head)
     if not targets:
         raise _plan_error("scope", f"= {scope!r} selects no weights of this model", "use scope: all")
+    if isinstance(max_modules, int):
+        targets = dict(list(targets.items())[:max_modules])
     return targets
-
-
-def _check_groups(targets: Mapping[str, _Target], group: object) -> None:
-    for name, target in targets.items():
-        in_dim = target.shape[1]
-        if group is not None and in_dim % int(group):
-            raise _plan_error(
-                "group_size", f"= {group} does not divide the input dimension {in_dim} of {name}", "pick a divisor"
-            )
 
 
 def _outcome(plan: dict[str, object], targets: Mapping[str, _Target]) -> EditOutcome:

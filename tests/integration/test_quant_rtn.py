@@ -85,7 +85,11 @@ def test_clamp_percentile_clips_outliers_before_the_absmax(editable_demo_model: 
         ({"bits": "8"}, "bits"),
         ({"bits": 8, "scope": "mlp"}, "scope"),
         ({"bits": 8, "group_size": 0}, "group_size"),
-        ({"bits": 8, "group_size": 100}, "group_size"),
+        ({"bits": 8, "group_size": 1.5}, "group_size"),
+        ({"bits": 8, "clamp_ratio": 0.6}, "clamp_ratio"),
+        ({"bits": 8, "clamp_ratio": 0.01, "clamp_percentile": 1.0}, "clamp_ratio"),
+        ({"bits": 8, "max_modules": 0}, "max_modules"),
+        ({"bitwidth": 8}, "bitwidth"),
         ({"bits": 8, "clamp_percentile": 50}, "clamp_percentile"),
         ({"bits": 8, "clamp_percentile": "1"}, "clamp_percentile"),
     ],
@@ -102,7 +106,7 @@ def test_bad_plans_leave_the_weights_untouched(demo_model: Any, demo_dir) -> Non
     from invarlock.adapters.hf_loader import HFModelLoader
 
     pristine = HFModelLoader().load(str(demo_dir), adapter="auto", device="cpu", dtype="float32")
-    for plan in ({"bits": 8, "group_size": 100}, {"bits": 8, "clamp_percentile": -1}):
+    for plan in ({"bits": 8, "max_modules": 0}, {"bits": 8, "clamp_percentile": -1}):
         with pytest.raises(UsageError):
             QuantRTNEdit().apply(demo_model, plan)
     assert demo_model.identity().weights_sha256 == pristine.identity().weights_sha256
