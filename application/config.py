@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+import typing
 from typing import Any
 
 import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import ACCURACY, DEFAULT_KIND, metric_for
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
+
+from .config_upstream import translate_upstream
 
 DEMO_MODEL = "demo:smollm2-135m"
 DEMO_CORPUS = "demo:wikipedia"
@@ -121,12 +125,37 @@ def _path_of(message: str) -> str:
     return found.group(1) if found else ""
 
 
+def _keys_at(where: str) -> tuple[str, ...]:
+    """The keys of the config section at dotted path `where` ("" for the top level)."""
+    cls: Any = RunConfig
+    for part in filter(None, where.split(".")):
+        hints = typing.get_type_hints(cls)
+        cls = next((t for t in (hints.get(part), *typing.get_args(hints.get(part))) if _is_section(t)), None)
+        if cls is None:
+            return ()
+    return tuple(cls.__struct_fields__)
+
+
+def _is_section(t: object) -> bool:
+    return isinstance(t, type) and issubclass(t, msgspec.Struct)
+
+
+def _suggestion(where: str, unknown: str) -> str:
+    keys = _keys_at(where)
+    close = difflib.get_close_matches(unknown, keys, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]}?"
+    return f"keys of {where or 'the top level'}: {', '.join(keys)}" if keys else "remove it or fix its spelling"
+
+
 def parse_config(data: Any, *, source: str) -> RunConfig:
-    """Validate a decoded YAML mapping. Raises UsageError E201 naming the file and the offending key."""
+    """Validate a decoded YAML mapping, InvarLock 0.3.7 keys translated first (config_upstream.py). Raises
+    UsageError E201 naming the file and the offending key (with the closest known key when one is near)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UsageError("E201", f"{source}: the config must be a mapping of sections", "see docs/user-guide.md")
+    data = translate_upstream(data, source)
     try:
         cfg = msgspec.convert(data, RunConfig)
     except msgspec.ValidationError as exc:
@@ -136,7 +165,7 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
             key = re.search(r"`([^`]*)`", text)
             unknown = key.group(1) if key else "?"
             full = f"{where}.{unknown}" if where else unknown
-            raise UsageError("E201", f"{source}: unknown key '{full}'", "remove it or fix its spelling") from exc
+            raise UsageError("E201", f"{source}: unknown key '{full}'", _suggestion(where, unknown)) from exc
         raise UsageError("E201", f"{source}: {text}", "fix the value named above") from exc
     _check_semantics(cfg, source)
     return cfg

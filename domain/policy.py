@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -219,7 +220,9 @@ def _guard_table(tier: str) -> GuardSettings:
 
 GUARD_NAMES = ("invariants", "spectral", "rmt", "variance")
 DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance", "invariants")
-# Keys a run config (guards.<name>.<key>) may override; each override is part of the resolved policy.
+# Keys a run config (guards.<name>.<key>) may override; each override is part of the resolved policy. Any
+# other setting of a guard may be stated in the config only with the tier's own value (a pin: an InvarLock
+# 0.3.7 config states its thresholds); a pin changes nothing but is recorded like an override.
 GUARD_OVERRIDABLE: dict[str, dict[str, tuple[str | bool, ...]]] = {
     "spectral": {"mode": GUARD_MODES, "repair": (True, False)},
     "rmt": {"mode": GUARD_MODES},
@@ -227,20 +230,35 @@ GUARD_OVERRIDABLE: dict[str, dict[str, tuple[str | bool, ...]]] = {
 }
 
 
-def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object]]) -> GuardSettings:
+def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object]], tier: str) -> GuardSettings:
     out = table
     for guard, values in overrides.items():
         allowed = GUARD_OVERRIDABLE.get(guard, {})
         for key, value in values.items():
             if key not in allowed:
-                known = ", ".join(f"guards.{g}.{k}" for g, ks in GUARD_OVERRIDABLE.items() for k in ks)
-                raise UsageError("E202", f"guards.{guard}.{key} cannot be set", f"settable: {known}")
-            if value not in allowed[key] or not isinstance(value, type(allowed[key][0])):
+                _check_pin(table, guard, key, value, tier)
+            elif value not in allowed[key] or not isinstance(value, type(allowed[key][0])):
                 choices = ", ".join(map(str, allowed[key]))
                 raise UsageError("E202", f"guards.{guard}.{key} is {value!r}", f"use one of: {choices}")
-        settings = msgspec.structs.replace(out.of(guard), **values)
-        out = msgspec.structs.replace(out, **{guard: settings})
+        changes = {k: v for k, v in values.items() if k in allowed}
+        out = msgspec.structs.replace(out, **{guard: msgspec.structs.replace(out.of(guard), **changes)})
     return out
+
+
+def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: str) -> None:
+    fields = table.of(guard).__struct_fields__ if guard in GUARD_NAMES else ()
+    if key not in fields:
+        known = ", ".join(f"guards.{g}.{k}" for g, ks in GUARD_OVERRIDABLE.items() for k in ks)
+        close = difflib.get_close_matches(key, fields, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"settable: {known}"
+        raise UsageError("E202", f"guards.{guard}.{key} cannot be set", hint)
+    current = msgspec.to_builtins(getattr(table.of(guard), key))
+    if value != current or isinstance(value, bool) != isinstance(current, bool):
+        raise UsageError(
+            "E202",
+            f"guards.{guard}.{key} = {value!r} differs from the {tier} tier's {current!r}",
+            "thresholds come from the tier: drop the key, or choose the tier whose value it is (auto.tier)",
+        )
 
 
 def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object]) -> GatePolicy:
@@ -298,7 +316,7 @@ def resolve_policy(
         replicates=replicates,
         min_windows=min_windows,
         enforce_floors=profile != "dev",
-        guards=_guard_overrides(_guard_table(tier), guard_overrides or {}),
+        guards=_guard_overrides(_guard_table(tier), guard_overrides or {}, tier),
         guard_order=order,
         secondary=_SECONDARY[tier] if secondary_gate else None,
         overrides={
