@@ -101,7 +101,10 @@ def _wikitext_articles(lines: Sequence[str]) -> list[str]:
 
 
 def _load_wikitext_lines(split: str) -> list[str]:
-    hint = "install the `datasets` package and cache wikitext-2-raw-v1, or set dataset.provider: demo:wikipedia"
+    hint = (
+        "WikiText-2 is network-only: fetch it once with INVARLOCK_ALLOW_NETWORK=1 (needs the `datasets` package), "
+        "or set dataset.provider: demo:wikipedia"
+    )
     if os.environ.get("INVARLOCK_ALLOW_NETWORK") != "1":
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     try:
@@ -111,7 +114,10 @@ def _load_wikitext_lines(split: str) -> list[str]:
     try:
         data = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
     except Exception as exc:  # datasets raises many unrelated types for "not cached / offline"
-        raise UsageError("E301", f"WikiText-2 ({split}) is not cached locally: {exc}", hint) from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise UsageError(
+            "E301", f"WikiText-2 ({split}) is not cached locally ({type(exc).__name__}: {first})", hint
+        ) from exc
     return [str(row["text"]) for row in data]
 
 

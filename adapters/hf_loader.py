@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ _AUTO_CLASSES = {
     "hf_seqcls": "AutoModelForSequenceClassification",
 }
 _DECODER_ADAPTERS = ("hf_causal", "hf_seqcls")  # adapters of decoder-only model types
+_BARE_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
@@ -63,7 +65,8 @@ class HFModelLoader:
         dtype: str = "float32",
         batch_size: int | None = None,
     ) -> HFModel:
-        """Load `ref` (a directory, `hf:ORG/NAME`, `demo:smollm2-135m` or `demo:minilm-l6`) for scoring and editing.
+        """Load `ref` (a directory, `hf:ORG/NAME`, a bare hub id such as `gpt2` found in the HF cache,
+        `demo:smollm2-135m` or `demo:minilm-l6`) for scoring and editing.
 
         Raises:
             UsageError: E101 missing path, E102 not a model, E103 hf id not offline-available,
@@ -97,6 +100,8 @@ def resolve_reference(ref: str) -> Path:
     if ref.startswith("demo:"):
         raise UsageError("E101", f"unknown demo model '{ref}'", f"use {' or '.join(hf_demo.DEMO_REFS)}")
     path = _hub_snapshot(ref[3:]) if ref.startswith("hf:") else Path(ref).expanduser()
+    if not path.exists() and _BARE_HUB_ID.fullmatch(ref):
+        path = _hub_snapshot(ref, bare=True)  # `gpt2`, `org/name`: InvarLock 0.3.7's bare ids, from the HF cache
     if not path.exists():
         raise UsageError("E101", f"model path {path} does not exist", "pass an existing directory or hf:ORG/NAME")
     if not (path / "config.json").is_file():
@@ -126,7 +131,9 @@ def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
         raise UsageError("E104", f"unknown {field} '{value}'", f"use one of {', '.join(choices)}")
 
 
-def _hub_snapshot(repo_id: str) -> Path:
+def _hub_snapshot(repo_id: str, *, bare: bool = False) -> Path:
+    """The snapshot folder of `repo_id` in the Hugging Face hub cache (HF_HUB_CACHE / HF_HOME), downloaded
+    only with INVARLOCK_ALLOW_NETWORK=1. Raises UsageError E103 when it is not there."""
     from huggingface_hub import snapshot_download
 
     online = os.environ.get("INVARLOCK_ALLOW_NETWORK") == "1"
@@ -138,6 +145,13 @@ def _hub_snapshot(repo_id: str) -> Path:
                 allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"],
             )
     except Exception as error:  # the hub raises many types (offline, not found, gated, bad id)
+        if bare:
+            raise UsageError(
+                "E103",
+                f"model '{repo_id}' is neither a local directory nor in the Hugging Face cache "
+                f"({type(error).__name__})",
+                "download it once with INVARLOCK_ALLOW_NETWORK=1 (or set HF_HUB_CACHE), or pass a checkpoint directory",
+            ) from None
         raise UsageError(
             "E103",
             f"hf:{repo_id} is not available offline ({type(error).__name__})",

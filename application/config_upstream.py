@@ -14,6 +14,7 @@ import copy
 from typing import Any
 
 from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import METRICS, PPL_CAUSAL, PPL_MLM
 
 from .config_upstream_guards import translate_guards
 from .config_upstream_rules import Section, drop_if, refuse, rename
@@ -29,7 +30,8 @@ _NO_PROVIDER = {
     "seq2seq": "a causal or masked LM metric: seq2seq is not supported",
     "hf_seq2seq": "a causal or masked LM metric: seq2seq is not supported",
 }
-_LOSS_KINDS = {"causal": "ppl_causal", "mlm": "ppl_mlm"}
+_LOSS_KINDS = {"causal": PPL_CAUSAL.kind, "mlm": PPL_MLM.kind}
+_LOSS_HINT = ", ".join(f"{kind}: {loss}" for loss, kind in _LOSS_KINDS.items())
 
 
 def translate_upstream(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -128,7 +130,7 @@ def _eval(ev: Section, source: str) -> None:
             raise UsageError(
                 "E201",
                 f"{source}: eval.metric.kind 'auto' (InvarLock 0.3.7) is not resolved here",
-                "name the kind: ppl_causal, ppl_mlm, embedding_cosine or accuracy",
+                f"name the kind: {', '.join(METRICS)}",
             )
         for key in ("reps", "ci_level"):
             refuse(metric, "eval.metric", key, "the profile's bootstrap replicates at a 95 % interval", source)
@@ -156,7 +158,7 @@ def _loss(ev: Section, loss: object, source: str) -> None:
         raise UsageError(
             "E201",
             f"{source}: eval.loss.type '{loss_type}' does not match eval.metric.kind {metric.get('kind')!r}",
-            "drop eval.loss: the metric kind decides the loss (ppl_causal: causal, ppl_mlm: mlm)",
+            f"drop eval.loss: the metric kind decides the loss ({_LOSS_HINT})",
         )
     if isinstance(metric, dict):
         metric["kind"] = kind
