@@ -141,6 +141,7 @@ def _hub_snapshot(repo_id: str, *, bare: bool = False) -> Path:
         with hf_demo.quiet_transformers():
             folder = snapshot_download(
                 repo_id,
+                cache_dir=os.environ.get("HF_HUB_CACHE"),  # read now: huggingface_hub reads it once, at import
                 local_files_only=not online,
                 allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"],
             )

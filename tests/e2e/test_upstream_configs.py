@@ -1,6 +1,7 @@
 """InvarLock 0.3.7 users' files through the real CLI: a full upstream-style preset and edit overlay certify a
-bare hub id (`--adapter auto --baseline gpt2`) found in a real HF cache, and the README's minimal config runs
-up to its network-only dataset, which stops with a one-line error naming INVARLOCK_ALLOW_NETWORK."""
+bare hub id (`--adapter auto --baseline gpt2`) found in a real HF cache; the README's minimal config and the
+wikitext2_512 preset run up to their network-only dataset, which stops with one line naming
+INVARLOCK_ALLOW_NETWORK (before any weights load)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import assert_one_line_error, invarlock, read_cert
-from tests.e2e.hub_cache import cache_checkpoint
+from tests.integration.hub_cache import cache_checkpoint
 
 pytestmark = pytest.mark.model
 
-UPSTREAM = Path(__file__).parents[1] / "fixtures" / "upstream_0_3_7"
+ROOT = Path(__file__).parents[2]
+UPSTREAM = ROOT / "tests" / "fixtures" / "upstream_0_3_7"
 
 
 @pytest.fixture(scope="module")
@@ -68,22 +70,28 @@ def test_upstream_preset_and_edit_overlay_certify_a_bare_hub_id(
     assert verified.code == result.code, verified.stdout + verified.stderr
 
 
-def test_readme_minimal_config_stops_at_its_network_only_dataset(
-    hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+NETWORK_ONLY = {
+    "0.3.7 README minimal config": ["run", "-c", str(UPSTREAM / "minimal.yaml")],
+    "wikitext2_512 preset": [
+        "certify",
+        "--adapter",
+        "auto",
+        "--baseline",
+        "gpt2",
+        "--subject",
+        "gpt2",
+        "--preset",
+        str(ROOT / "configs" / "presets" / "causal_lm" / "wikitext2_512.yaml"),
+    ],
+}
+
+
+@pytest.mark.parametrize("command", NETWORK_ONLY.values(), ids=NETWORK_ONLY.keys())
+def test_network_only_data_stops_offline_with_one_line_naming_invarlock_allow_network(
+    command: list[str], hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    result = invarlock("run", "-c", UPSTREAM / "minimal.yaml", "--profile", "dev", "--events", "ev.db", cwd=tmp_path)
+    result = invarlock(*command, "--profile", "dev", "--events", "ev.duckdb", cwd=tmp_path)
 
     line = assert_one_line_error(result, "E301", 2)
     assert "WikiText-2" in line and "INVARLOCK_ALLOW_NETWORK=1" in line
-
-
-def test_a_bare_hub_id_missing_from_the_cache_is_a_one_line_e103(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
-    args = ["--baseline", "gpt2", "--subject", "gpt2", "--adapter", "auto", "--profile", "dev"]
-    result = invarlock("certify", *args, "--events", "ev.duckdb", cwd=tmp_path)
-
-    line = assert_one_line_error(result, "E103", 2)
-    assert "'gpt2'" in line and "INVARLOCK_ALLOW_NETWORK=1" in line
