@@ -42,7 +42,8 @@ class StaticLabelledSet:
         return iter(self._examples)
 
 
-def _label(value: object) -> str | None:
+def label_of(value: object) -> str | None:
+    """A label's name: a non-empty string (stripped) or an integer; None for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and value.strip():
@@ -56,7 +57,7 @@ def _jsonl_example(file: Path, number: int, line: str, text_field: str, label_fi
     except json.JSONDecodeError as exc:
         raise UsageError("E301", f"{file} line {number} is not JSON: {exc.msg}", "one object per line") from exc
     record = record if isinstance(record, dict) else {}
-    text, label = record.get(text_field), _label(record.get(label_field))
+    text, label = record.get(text_field), label_of(record.get(label_field))
     if not isinstance(text, str) or not text.strip():
         raise UsageError(
             "E301", f"{file} line {number} has no non-empty string field {text_field!r}", "set dataset.text_field"

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import ActivationStats, PairedScore, WindowScore
+from invarlock.domain.model import ActivationStats, GGUFSource, PairedScore, WindowScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
@@ -29,14 +29,23 @@ class HFCausalModel(HFWeights):
         ref: The reference it was loaded from (recorded in the identity).
         adapter: Adapter name recorded in the identity (default: the class's ADAPTER).
         batch_size: Windows per forward pass; defaults to 8 on CPU and 32 on accelerators.
+        gguf: The GGUF file the weights were dequantized from, if any.
     """
 
     ADAPTER = "hf_causal"
 
     def __init__(
-        self, module: Any, tokenizer: Any, *, ref: str, adapter: str | None = None, batch_size: int | None = None
+        self,
+        module: Any,
+        tokenizer: Any,
+        *,
+        ref: str,
+        adapter: str | None = None,
+        batch_size: int | None = None,
+        gguf: GGUFSource | None = None,
     ) -> None:
-        super().__init__(module, tokenizer, ref=ref, adapter=adapter or self.ADAPTER, batch_size=batch_size)
+        adapter = adapter or self.ADAPTER
+        super().__init__(module, tokenizer, ref=ref, adapter=adapter, batch_size=batch_size, gguf=gguf)
 
     def score(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
         """Per-window NLL sums (nats, float64) of tokens 1..L-1 given the tokens before them; no BOS added.

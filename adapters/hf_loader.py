@@ -1,4 +1,5 @@
-"""ModelLoader port for Hugging Face checkpoints: local directories, `hf:ORG/NAME` ids and the demo models.
+"""ModelLoader port for Hugging Face checkpoints: local directories, `hf:ORG/NAME` ids, `gguf:PATH` files
+(dequantized once to a cached checkpoint, adapters/hf_gguf.py) and the demo models.
 
 Adapters: `hf_causal` (decoder-only LMs), `hf_seqcls` (a decoder's `*ForSequenceClassification` head, for
 `accuracy`), `hf_encoder` (BERT-family encoders: pooled embeddings) and `hf_mlm` (BERT-family masked LMs:
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
+from invarlock.domain.model import GGUFSource
 
-from . import hf_demo
+from . import hf_demo, hf_gguf
 from .hf_architecture import rules_for, supported_model_types
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
@@ -65,8 +67,9 @@ class HFModelLoader:
         dtype: str = "float32",
         batch_size: int | None = None,
     ) -> HFModel:
-        """Load `ref` (a directory, `hf:ORG/NAME`, a bare hub id such as `gpt2` found in the HF cache,
-        `demo:smollm2-135m` or `demo:minilm-l6`) for scoring and editing.
+        """Load `ref` (a directory, `hf:ORG/NAME`, a bare hub id such as `gpt2` found in the HF cache, `gguf:PATH`,
+        `demo:smollm2-135m` or `demo:minilm-l6`) for scoring and editing. A GGUF file's weights are dequantized to
+        float32 once (cached), then cast to `dtype`.
 
         Raises:
             UsageError: E101 missing path, E102 not a model, E103 hf id not offline-available,
@@ -75,10 +78,13 @@ class HFModelLoader:
         _check_choice("adapter", adapter, ADAPTERS)
         _check_choice("dtype", dtype, DTYPES)
         torch_device = resolve_device(device)
-        path = resolve_reference(ref)
+        path, gguf = _resolve(ref)
         kind = resolve_adapter(path, adapter)
         module, tokenizer = _load_pretrained(path, dtype, kind)
-        return _CLASSES[kind](module.to(torch_device), tokenizer, ref=ref, batch_size=batch_size)
+        if gguf is None:
+            return _CLASSES[kind](module.to(torch_device), tokenizer, ref=ref, batch_size=batch_size)
+        decoder = HFSequenceClassifier if kind == "hf_seqcls" else HFCausalModel
+        return decoder(module.to(torch_device), tokenizer, ref=ref, batch_size=batch_size, gguf=gguf)
 
     def tokenizer(self, ref: str, *, adapter: str = "auto") -> HFTokenizer:
         """The tokenizer of `ref` alone (no weights read), as `load(ref).tokenizer()` gives it.
@@ -93,6 +99,17 @@ class HFModelLoader:
 
 def resolve_reference(ref: str) -> Path:
     """Model directory for a reference. Raises UsageError E101/E102/E103."""
+    return _resolve(ref)[0]
+
+
+def _resolve(ref: str) -> tuple[Path, GGUFSource | None]:
+    """The model directory of a reference and, for `gguf:PATH`, the GGUF file it was dequantized from."""
+    if ref.startswith(hf_gguf.GGUF_PREFIX):
+        return hf_gguf.open_gguf(Path(ref.removeprefix(hf_gguf.GGUF_PREFIX)).expanduser())
+    return _directory(ref), None
+
+
+def _directory(ref: str) -> Path:
     if ref == hf_demo.DEMO_REF:
         return demo_model_dir()
     if ref == hf_demo.ENCODER_REF:
@@ -103,7 +120,11 @@ def resolve_reference(ref: str) -> Path:
     if not path.exists() and _BARE_HUB_ID.fullmatch(ref):
         path = _hub_snapshot(ref, bare=True)  # `gpt2`, `org/name`: InvarLock 0.3.7's bare ids, from the HF cache
     if not path.exists():
-        raise UsageError("E101", f"model path {path} does not exist", "pass an existing directory or hf:ORG/NAME")
+        raise UsageError(
+            "E101", f"model path {path} does not exist", "pass an existing directory, hf:ORG/NAME or gguf:FILE"
+        )
+    if path.is_file() and path.suffix == ".gguf":
+        raise UsageError("E102", f"{path} is a GGUF file, not a model directory", f"pass it as gguf:{path}")
     if not (path / "config.json").is_file():
         raise UsageError("E102", f"{path} is not a model directory: no config.json", "point at an HF checkpoint")
     if not any((path / name).is_file() for name in _WEIGHT_FILES):

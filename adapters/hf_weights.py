@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from invarlock.domain.model import ModelIdentity, TensorCensus
+from invarlock.domain.model import GGUFSource, ModelIdentity, TensorCensus
 
 from . import hf_fingerprint
 from .hf_architecture import ArchitectureRules, rules_for
-from .hf_demo import quiet_transformers
+from .hf_quiet import quiet_transformers
 from .hf_tokenizer import HFTokenizer
 
 
@@ -41,10 +41,21 @@ class HFWeights:
         ref: The reference it was loaded from (recorded in the identity).
         adapter: Adapter name recorded in the identity.
         batch_size: Windows per forward pass; defaults to 8 on CPU and 32 on accelerators.
+        gguf: The GGUF file the weights were dequantized from (recorded in the identity), if any.
     """
 
-    def __init__(self, module: Any, tokenizer: Any, *, ref: str, adapter: str, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        module: Any,
+        tokenizer: Any,
+        *,
+        ref: str,
+        adapter: str,
+        batch_size: int | None = None,
+        gguf: GGUFSource | None = None,
+    ) -> None:
         self.module = module
+        self.gguf = gguf
         self.config_model_type: str = module.config.model_type
         self.rules: ArchitectureRules = rules_for(self.config_model_type)
         self.ref = ref
@@ -64,7 +75,8 @@ class HFWeights:
         return self._tokenizer
 
     def identity(self) -> ModelIdentity:
-        """Digests of the weights as they are now, plus tokenizer, config, parameter count, dtype, device."""
+        """Digests of the weights as they are now, plus tokenizer, config, parameter count, dtype, device and
+        the GGUF file they came from."""
         return ModelIdentity(
             ref=self.ref,
             adapter=self.adapter,
@@ -75,6 +87,7 @@ class HFWeights:
             param_count=sum(p.numel() for p in self.module.parameters()),
             dtype=hf_fingerprint.dtype_name(next(self.module.parameters()).dtype),
             device=str(self.device),
+            gguf=self.gguf,
         )
 
     def matrices(self) -> Iterator[HFMatrix]:

@@ -16,6 +16,8 @@ from .config_upstream import translate_upstream
 
 DEMO_MODEL = "demo:smollm2-135m"
 DEMO_CORPUS = "demo:wikipedia"
+HF_PROVIDER = "hf"
+_HUB_KEYS = ("name", "config", "revision")
 
 
 class _C(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -30,6 +32,9 @@ class ModelConfig(_C, frozen=True):
 
 
 class DatasetConfig(_C, frozen=True):
+    """Where the text comes from and how it is cut into windows. `name`, `config` and `revision` name a hub
+    dataset (provider `hf` only); unset, they are not recorded (configs encode as before they existed)."""
+
     provider: str = DEMO_CORPUS
     path: str | None = None
     file: str | None = None
@@ -42,10 +47,18 @@ class DatasetConfig(_C, frozen=True):
     final_n: int = 200
     calibration_n: int = 8
     seed: int = 42
+    name: str | None = None
+    config: str | None = None
+    revision: str | None = None
 
     @property
     def source_path(self) -> str | None:
         return self.path or self.file
+
+    @property
+    def hub(self) -> dict[str, str | None]:
+        """The hub dataset keywords of CorpusResolver.open / open_labelled."""
+        return {"name": self.name, "config": self.config, "revision": self.revision}
 
     @property
     def effective_stride(self) -> int:
@@ -178,6 +191,7 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
         raise UsageError(exc.code, f"{source}: {exc.message}", exc.hint) from exc
     _check_order(cfg.guards.order, source)
     _check_metric_keys(cfg, source)
+    _check_hub_keys(cfg.dataset, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
     if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
@@ -208,6 +222,13 @@ def _check_metric_keys(cfg: RunConfig, source: str) -> None:
         )
 
 
+def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
+    given = [key for key, value in ds.hub.items() if value is not None]
+    if given and ds.provider != HF_PROVIDER:
+        keys = ", ".join(f"dataset.{key}" for key in given)
+        raise UsageError("E201", f"{source}: {keys} name a hub dataset: they need provider: hf", "set provider: hf")
+
+
 def _check_order(order: list[str], source: str) -> None:
     for name in order:
         if name not in SUPPORTED_GUARDS:
@@ -228,5 +249,10 @@ def _check_order(order: list[str], source: str) -> None:
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """The config as recorded (run_started, the certificate's provenance); unset hub keys are left out."""
     result: dict[str, Any] = msgspec.to_builtins(cfg)
+    dataset = result["dataset"]
+    for key in _HUB_KEYS:
+        if dataset[key] is None:
+            del dataset[key]
     return result

@@ -56,7 +56,7 @@ class ArmCount(_S, frozen=True):
     calibration: int
 
 
-class DatasetSection(_S, frozen=True):
+class DatasetSection(_S, frozen=True, omit_defaults=True):
     """The corpus (CorpusInfo fields), the window plan's fields but its windows, and the windows per arm."""
 
     provider: str
@@ -73,6 +73,8 @@ class DatasetSection(_S, frozen=True):
     tokenizer_sha256: str
     dataset_digest: str
     window_plan_digest: str
+    fingerprint: str | None = None
+    revision: str | None = None
 
     @property
     def corpus(self) -> CorpusInfo:
@@ -301,8 +303,8 @@ def to_bytes(cert: Certificate) -> bytes:
 
 def _uses_v2(cert: Certificate) -> bool:
     """Whether the certificate uses anything added after schema v1: another metric kind, another arm
-    statistic, evidence without NLL columns or with paired measures, secondary metrics, a policy section
-    or a validation flag v1 did not have."""
+    statistic, evidence without NLL columns or with paired measures, secondary metrics, a model's GGUF
+    source, a dataset fingerprint or revision, a policy section or a validation flag v1 did not have."""
     from .metrics import V1_KINDS  # the metrics import this module: a top-level import would be a cycle
 
     pm = cert.primary_metric
@@ -313,6 +315,10 @@ def _uses_v2(cert: Certificate) -> bool:
         or any(_beyond_v1(a) for a in arms)
         or any(e.baseline_nll is None or e.subject_nll is None or e.comparisons is not None for e in rows)
         or cert.secondary_metrics is not None
+        or cert.baseline.gguf is not None
+        or cert.subject.gguf is not None
+        or cert.dataset.fingerprint is not None
+        or cert.dataset.revision is not None
         or "secondary" in cert.policy.resolved
         or not _V1_FLAGS.issuperset(cert.validation)
     )

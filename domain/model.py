@@ -5,11 +5,28 @@ from __future__ import annotations
 import msgspec
 
 
-class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class GGUFSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The GGUF file a model was dequantized from (docs/reference/certificate.md, `gguf`).
+
+    `file_sha256`: sha256 of the file's bytes. `tensor_types`: GGML type name (`Q4_1`, `Q8_0`, `F32`, ...) ->
+    how many tensors the file stores in it. `tensor_types_sha256`: sha256 of the per-tensor list, one line
+    `name<TAB>type<LF>` per tensor, sorted by name (UTF-8). `metadata_sha256`: sha256 of the canonical JSON
+    (sorted keys, no spaces, UTF-8) of every metadata key/value pair, each value as `[GGUF type, value]`
+    (the `GGUF.*` header counters excluded).
+    """
+
+    file_sha256: str
+    tensor_types: dict[str, int]
+    tensor_types_sha256: str
+    metadata_sha256: str
+
+
+class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """Who a model is: digests over its weights, tokenizer and config, plus how it was loaded.
 
     Recorded as is by the model_fingerprinted event and stated as is by the certificate's baseline and
-    subject sections.
+    subject sections. `gguf` is set only for a model loaded from a GGUF file (`gguf:PATH`) and then written
+    (schema v2); identities without it encode as before it existed.
     """
 
     ref: str
@@ -21,6 +38,7 @@ class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     param_count: int
     dtype: str
     device: str
+    gguf: GGUFSource | None = None
 
 
 class WindowScore(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,13 +97,20 @@ class EditOutcome(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     deltas: EditDeltas
 
 
-class CorpusInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Where text came from: provider name, split, source (file or package path) and licence note."""
+class CorpusInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Where text came from: provider name, split, source (file or package path) and licence note.
+
+    `fingerprint` and `revision` are set only by the `hf` provider (a `datasets` dataset): the dataset's
+    `datasets` fingerprint and the revision it was read at (a hub commit; None for local data). Unset, they
+    are not written, so corpora of other providers encode as before they existed.
+    """
 
     provider: str
     split: str
     source: str
     licence: str
+    fingerprint: str | None = None
+    revision: str | None = None
 
 
 class WindowComparison(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):

@@ -50,15 +50,37 @@ class LabelledSource(Protocol):
 
 
 class CorpusResolver(Protocol):
-    """Opens a corpus by provider name (`demo:wikipedia`, `demo:news`, `text`, `jsonl`, `wikitext2`)."""
+    """Opens a corpus by provider name (`demo:wikipedia`, `demo:news`, `text`, `jsonl`, `wikitext2`, `hf`).
 
-    def open(self, provider: str, *, path: str | None, text_field: str, split: str) -> CorpusSource:
-        """Raises UsageError (E301 unknown provider / missing file / bad field, E304 empty corpus)."""
+    `name`, `config` and `revision` name a hub dataset (provider `hf`); other providers never receive them."""
+
+    def open(
+        self,
+        provider: str,
+        *,
+        path: str | None,
+        text_field: str,
+        split: str,
+        name: str | None = None,
+        config: str | None = None,
+        revision: str | None = None,
+    ) -> CorpusSource:
+        """Raises UsageError (E301 unknown provider / missing file / bad field / not available offline, E304
+        empty corpus)."""
         ...
 
     def open_labelled(
-        self, provider: str, *, path: str | None, text_field: str, label_field: str, split: str
+        self,
+        provider: str,
+        *,
+        path: str | None,
+        text_field: str,
+        label_field: str,
+        split: str,
+        name: str | None = None,
+        config: str | None = None,
+        revision: str | None = None,
     ) -> LabelledSource:
-        """A labelled set (`demo:polarity`, `jsonl` with `text_field` and `label_field`). Raises UsageError
-        (E301 unknown provider / missing file / bad field or label, E304 no examples)."""
+        """A labelled set (`demo:polarity`, `jsonl` or `hf` with `text_field` and `label_field`). Raises
+        UsageError (E301 unknown provider / missing file / bad field or label, E304 no examples)."""
         ...

@@ -66,10 +66,15 @@ def plan_with(
     ds = cfg.dataset
     if cfg.eval.metric.kind == ACCURACY.kind:
         labelled = corpora.open_labelled(
-            ds.provider, path=ds.source_path, text_field=ds.text_field, label_field=ds.label_field, split=ds.split
+            ds.provider,
+            path=ds.source_path,
+            text_field=ds.text_field,
+            label_field=ds.label_field,
+            split=ds.split,
+            **ds.hub,
         )
         return plan_labelled(labelled, tokenizer, ds, cfg.eval.metric, allow_fewer=allow_fewer)
-    corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split, **ds.hub)
     return plan(corpus, tokenizer, ds, allow_fewer=allow_fewer)
 
 

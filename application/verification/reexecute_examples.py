@@ -28,7 +28,12 @@ def rebuild_examples(
     tok = baseline.tokenizer()
     try:
         labelled = corpora.open_labelled(
-            ds.provider, path=ds.source_path, text_field=ds.text_field, label_field=ds.label_field, split=ds.split
+            ds.provider,
+            path=ds.source_path,
+            text_field=ds.text_field,
+            label_field=ds.label_field,
+            split=ds.split,
+            **ds.hub,
         )
         planned, windows = plan_labelled(labelled, tok, ds, metric, allow_fewer=not policy.enforce_floors)
     except InvarlockError as exc:

@@ -95,7 +95,7 @@ def rebuild_windows(
         ds = dataset_recipe(cert)
     except msgspec.ValidationError as exc:
         return RebuiltWindows({}, [("reexec:windows", False, f"the dataset recipe cannot be read: {exc}")])
-    corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split, **ds.hub)
     tok = baseline.tokenizer()
     stream = token_stream(corpus, tok)
     cut = cut_windows(stream, ds.seq_len, ds.effective_stride)

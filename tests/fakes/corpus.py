@@ -46,7 +46,16 @@ class InMemoryCorpusResolver:
     labelled: dict[str, list[LabelledText]] = field(default_factory=dict)
 
     def open_labelled(
-        self, provider: str, *, path: str | None, text_field: str, label_field: str, split: str
+        self,
+        provider: str,
+        *,
+        path: str | None,
+        text_field: str,
+        label_field: str,
+        split: str,
+        name: str | None = None,
+        config: str | None = None,
+        revision: str | None = None,
     ) -> InMemoryLabelledSet:
         if provider not in self.labelled:
             raise UsageError("E301", f"{provider!r} is not a labelled dataset provider", f"use {sorted(self.labelled)}")
@@ -56,7 +65,17 @@ class InMemoryCorpusResolver:
         info = CorpusInfo(provider=provider, split=split, source=f"memory:{provider}", licence="test text")
         return InMemoryLabelledSet(info, self.labelled[provider])
 
-    def open(self, provider: str, *, path: str | None, text_field: str, split: str) -> InMemoryCorpus:
+    def open(
+        self,
+        provider: str,
+        *,
+        path: str | None,
+        text_field: str,
+        split: str,
+        name: str | None = None,
+        config: str | None = None,
+        revision: str | None = None,
+    ) -> InMemoryCorpus:
         if provider not in self.corpora:
             raise UsageError("E301", f"unknown corpus provider {provider!r}", f"use one of: {sorted(self.corpora)}")
         docs = self.corpora[provider]

@@ -1,0 +1,221 @@
+"""`provider: hf`: a dataset read with `datasets`.
+
+Three sources: a hub dataset (`name`, `config`, `split`, `revision`) from the local `datasets`/hub cache, the
+network only with INVARLOCK_ALLOW_NETWORK=1; a `save_to_disk` folder (`path`); or data files (`path`: a
+parquet, arrow, json/jsonl or csv file, a folder of such files, or a glob), read as the split named `split`.
+The CorpusInfo records the dataset's `datasets` fingerprint and, for a hub dataset, the revision read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from invarlock.domain.errors import UsageError
+from invarlock.domain.examples import LabelledText
+from invarlock.domain.model import CorpusInfo
+
+from .corpus_files import StaticCorpus
+from .corpus_labelled import StaticLabelledSet, label_of
+
+PROVIDER = "hf"
+NETWORK_ENV = "INVARLOCK_ALLOW_NETWORK"
+_BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".json": "json", ".jsonl": "json", ".csv": "csv"}
+_DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+_UNSTATED_LICENCE = "not stated in the dataset's metadata"
+
+
+def load_split(
+    *, path: str | None, name: str | None, config: str | None, split: str, revision: str | None
+) -> tuple[Any, CorpusInfo]:
+    """The `datasets.Dataset` of one split and the CorpusInfo describing it.
+
+    Raises:
+        UsageError: E301 when neither or both of `path`/`name` are set, the data is missing, unreadable,
+            not available offline, or has no such split.
+    """
+    if (path is None) == (name is None):
+        raise UsageError(
+            "E301",
+            "provider hf needs exactly one of dataset.name (a hub dataset) and dataset.path (local data)",
+            "set dataset.name: ORG/NAME, or dataset.path: a save_to_disk folder or parquet/arrow/jsonl/csv files",
+        )
+    with _offline_unless_allowed():
+        if path is not None:
+            dataset = _local(Path(path).expanduser(), split)
+            source, read_revision = str(Path(path).expanduser()), None
+        else:
+            assert name is not None
+            dataset, read_revision = _hub(name, config, split, revision)
+            source = f"hf:{name}" + (f"/{config}" if config else "")
+    info = CorpusInfo(
+        provider=PROVIDER,
+        split=split,
+        source=source,
+        licence=str(dataset.info.license or _UNSTATED_LICENCE),
+        fingerprint=str(dataset._fingerprint),
+        revision=read_revision,
+    )
+    return dataset, info
+
+
+def open_hf(
+    path: str | None, text_field: str, split: str, *, name: str | None, config: str | None, revision: str | None
+) -> StaticCorpus:
+    """The documents of column `text_field`, in dataset order (empty strings dropped, as the jsonl provider does).
+
+    Raises:
+        UsageError: E301 as `load_split`, a missing column or a non-string value; E304 no documents.
+    """
+    dataset, info = load_split(path=path, name=name, config=config, split=split, revision=revision)
+    docs = column(dataset, text_field, info.source, "text_field")
+    for row, doc in enumerate(docs):
+        if not isinstance(doc, str):
+            raise UsageError(
+                "E301", f"dataset {info.source} row {row}: {text_field!r} is not a string", "set dataset.text_field"
+            )
+    return StaticCorpus(info, [doc for doc in docs if doc.strip()])
+
+
+def open_hf_labelled(
+    path: str | None,
+    text_field: str,
+    label_field: str,
+    split: str,
+    *,
+    name: str | None,
+    config: str | None,
+    revision: str | None,
+) -> StaticLabelledSet:
+    """Examples from columns `text_field` and `label_field`; a ClassLabel column gives its label names.
+
+    Raises:
+        UsageError: E301 as `load_split`, a missing column, an empty text or a missing label; E304 no examples.
+    """
+    dataset, info = load_split(path=path, name=name, config=config, split=split, revision=revision)
+    texts = column(dataset, text_field, info.source, "text_field")
+    labels = column(dataset, label_field, info.source, "label_field")
+    names = getattr(dataset.features[label_field], "names", None)
+    examples = []
+    for row, (text, value) in enumerate(zip(texts, labels, strict=True)):
+        label = names[value] if names is not None and isinstance(value, int) and 0 <= value < len(names) else None
+        label = label if label is not None else label_of(value)
+        if not isinstance(text, str) or not text.strip() or label is None:
+            raise UsageError(
+                "E301",
+                f"dataset {info.source} row {row} lacks a text in {text_field!r} or a label in {label_field!r}",
+                "set dataset.text_field and dataset.label_field",
+            )
+        examples.append(LabelledText(text=text, label=label))
+    return StaticLabelledSet(info, examples)
+
+
+def column(dataset: Any, field: str, source: str, key: str) -> list[Any]:
+    """The values of column `field` (E301 naming the columns there are when it is missing)."""
+    if field not in dataset.column_names:
+        raise UsageError(
+            "E301",
+            f"dataset {source} has no column {field!r} (columns: {', '.join(dataset.column_names)})",
+            f"set dataset.{key} to the column holding it",
+        )
+    values: list[Any] = dataset[field]
+    return values
+
+
+@contextlib.contextmanager
+def _offline_unless_allowed() -> Iterator[None]:
+    online = os.environ.get(NETWORK_ENV) == "1"
+    if not online:
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # read when `datasets` is first imported
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import datasets
+        import huggingface_hub.constants as hub
+    except ImportError as exc:
+        raise UsageError("E301", "provider hf needs the `datasets` package", "pip install 'invarlock[hf]'") from exc
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    saved = (datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE)
+    datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = saved[0] if online else True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
+
+
+def _local(path: Path, split: str) -> Any:
+    if path.is_dir() and any((path / marker).is_file() for marker in _DISK_MARKERS):
+        return _from_disk(path, split)
+    files = _data_files(path)
+    builders = sorted({_BUILDERS[f.suffix] for f in files})
+    if len(builders) != 1:
+        raise UsageError("E301", f"{path} mixes data file types ({', '.join(builders)})", "use files of one type")
+    data_files = {split: [str(f) for f in files]}
+    return _read(lambda d: d.load_dataset(builders[0], data_files=data_files, split=split))
+
+
+def _data_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix in _BUILDERS and p.is_file())
+    elif path.is_file():
+        found = [path] if path.suffix in _BUILDERS else []
+    else:
+        found = sorted(p for p in map(Path, glob.glob(str(path))) if p.suffix in _BUILDERS and p.is_file())
+    if not found:
+        raise UsageError(
+            "E301",
+            f"no dataset at {path}: not a save_to_disk folder, nor parquet/arrow/json/jsonl/csv files",
+            "point dataset.path at a save_to_disk folder or at data files",
+        )
+    return found
+
+
+def _from_disk(path: Path, split: str) -> Any:
+    import datasets
+
+    loaded = _read(lambda d: d.load_from_disk(str(path)))
+    if isinstance(loaded, datasets.Dataset):
+        saved_split = loaded.split
+        if saved_split is not None and str(saved_split) != split:
+            raise UsageError("E301", f"{path} holds split {saved_split}, not {split!r}", f"set split: {saved_split}")
+        return loaded
+    if split not in loaded:
+        raise UsageError("E301", f"{path} has no split {split!r}", f"use one of: {', '.join(loaded)}")
+    return loaded[split]
+
+
+def _hub(name: str, config: str | None, split: str, revision: str | None) -> tuple[Any, str | None]:
+    def build(d: Any) -> tuple[Any, str | None]:
+        builder = d.load_dataset_builder(name, config, revision=revision)
+        builder.download_and_prepare()
+        return builder.as_dataset(split=split), revision or builder.hash
+
+    import datasets
+
+    try:
+        return build(datasets)
+    except Exception as error:  # datasets raises many unrelated types for "not cached", "offline", "no split"
+        online = os.environ.get(NETWORK_ENV) == "1"
+        where = "" if online else " offline"
+        raise UsageError(
+            "E301",
+            f"hub dataset {name}{'/' + config if config else ''} ({split}) is not available{where}: {_first(error)}",
+            "set INVARLOCK_ALLOW_NETWORK=1 to download it, or save it with save_to_disk and set dataset.path",
+        ) from None
+
+
+def _read(load: Any) -> Any:
+    import datasets
+
+    try:
+        return load(datasets)
+    except Exception as error:  # pyarrow, json and datasets errors of unreadable data
+        raise UsageError("E301", f"the dataset cannot be read: {_first(error)}", "check dataset.path") from None
+
+
+def _first(error: Exception) -> str:
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
