@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,7 +156,12 @@ def _local(path: Path, split: str) -> Any:
     if len(builders) != 1:
         raise UsageError("E301", f"{path} mixes data file types ({', '.join(builders)})", "use files of one type")
     data_files = {split: [str(f) for f in files]}
-    return _read(lambda d: d.load_dataset(builders[0], data_files=data_files, split=split))
+    try:
+        return _read(lambda d: d.load_dataset(builders[0], data_files=data_files, split=split))
+    except UsageError as error:
+        if "corresponds to no data" in error.message:  # how `datasets` says the files hold no rows
+            raise UsageError("E304", f"dataset {path} has no rows", "point dataset.path at non-empty data") from None
+        raise
 
 
 def _data_files(path: Path) -> list[Path]:
@@ -177,6 +183,9 @@ def _data_files(path: Path) -> list[Path]:
 def _from_disk(path: Path, split: str) -> Any:
     import datasets
 
+    state = path / "state.json"
+    if state.is_file() and json.loads(state.read_text(encoding="utf-8")).get("_data_files") == []:
+        raise UsageError("E304", f"dataset {path} has no rows", "point dataset.path at a non-empty dataset")
     loaded = _read(lambda d: d.load_from_disk(str(path)))
     if isinstance(loaded, datasets.Dataset):
         saved_split = loaded.split

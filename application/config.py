@@ -56,9 +56,10 @@ class DatasetConfig(_C, frozen=True):
         return self.path or self.file
 
     @property
-    def hub(self) -> dict[str, str | None]:
-        """The hub dataset keywords of CorpusResolver.open / open_labelled."""
-        return {"name": self.name, "config": self.config, "revision": self.revision}
+    def hub(self) -> dict[str, str]:
+        """The hub dataset keywords of CorpusResolver.open / open_labelled that are set (none for other providers)."""
+        given = {"name": self.name, "config": self.config, "revision": self.revision}
+        return {key: value for key, value in given.items() if value is not None}
 
     @property
     def effective_stride(self) -> int:
@@ -223,9 +224,8 @@ def _check_metric_keys(cfg: RunConfig, source: str) -> None:
 
 
 def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
-    given = [key for key, value in ds.hub.items() if value is not None]
-    if given and ds.provider != HF_PROVIDER:
-        keys = ", ".join(f"dataset.{key}" for key in given)
+    if ds.hub and ds.provider != HF_PROVIDER:
+        keys = ", ".join(f"dataset.{key}" for key in ds.hub)
         raise UsageError("E201", f"{source}: {keys} name a hub dataset: they need provider: hf", "set provider: hf")
 
 

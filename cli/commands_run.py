@@ -214,8 +214,12 @@ def _with_preset(cfg: RunConfig, preset: str | None) -> RunConfig:
 
 
 @click.command("certify")
-@click.option("--baseline", "--source", "baseline", default=None, help="baseline model: path, hf:ID or demo name")
-@click.option("--subject", "--edited", "subject", default=None, help="subject model: path, hf:ID or demo name")
+@click.option(
+    "--baseline", "--source", "baseline", default=None, help="baseline model: path, hf:ID, gguf:FILE or demo name"
+)
+@click.option(
+    "--subject", "--edited", "subject", default=None, help="subject model: path, hf:ID, gguf:FILE or demo name"
+)
 @click.option("--adapter", default="auto", show_default=True, help="auto | hf_causal | hf_encoder | hf_mlm | hf_seqcls")
 @click.option("--preset", type=click.Path(), default=None, help="YAML preset (dataset, guards, tier)")
 @click.option(

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invarlock.adapters.corpus_resolver import LocalCorpusResolver
@@ -64,11 +65,32 @@ def in_memory(tmp_path: Path, docs: list[str]) -> Opening:
     return Opening(InMemoryCorpusResolver({"memory": list(docs)}), "memory")
 
 
+def _hf_dataset(docs: list[str]) -> Any:
+    import datasets
+
+    datasets.disable_progress_bars()
+    features = datasets.Features({"id": datasets.Value("int64"), "body": datasets.Value("string")})
+    return datasets.Dataset.from_dict({"id": list(range(len(docs))), "body": docs}, features=features)
+
+
+def hf_saved_to_disk(tmp_path: Path, docs: list[str]) -> Opening:
+    _hf_dataset(docs).save_to_disk(tmp_path / "saved")
+    return Opening(LocalCorpusResolver(), "hf", str(tmp_path / "saved"), text_field="body")
+
+
+def hf_parquet(tmp_path: Path, docs: list[str]) -> Opening:
+    _hf_dataset(docs).to_parquet(tmp_path / "corpus.parquet")
+    return Opening(LocalCorpusResolver(), "hf", str(tmp_path / "corpus.parquet"), text_field="body")
+
+
 WRITERS: dict[str, Callable[[Path, list[str]], Opening]] = {
     "text": text_file,
     "jsonl": jsonl_file,
     "in-memory-fake": in_memory,
+    "hf-save-to-disk": hf_saved_to_disk,
+    "hf-parquet": hf_parquet,
 }
+NEEDS_HF_EXTRA = {"hf-save-to-disk", "hf-parquet"}  # `datasets` comes with the hf extra
 FIXED: dict[str, tuple[Callable[[], CorpusResolver], str]] = {
     "demo:news": (LocalCorpusResolver, "demo:news"),
     "demo:wikipedia": (LocalCorpusResolver, "demo:wikipedia"),
@@ -87,7 +109,9 @@ TOKENIZERS = [
 ]
 
 
-@pytest.fixture(params=sorted(WRITERS))
+@pytest.fixture(
+    params=[pytest.param(n, marks=[pytest.mark.hf] if n in NEEDS_HF_EXTRA else []) for n in sorted(WRITERS)]
+)
 def write(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[list[str]], Opening]:
     return lambda docs: WRITERS[request.param](tmp_path, docs)
 

@@ -10,12 +10,12 @@ from invarlock.domain import events_legacy as legacy
 def as_v1(event: ev.Event) -> object:
     """The event as release 948972e wrote it: the legacy Struct of its type's version 1 (others unchanged)."""
     if isinstance(event, ev.ModelFingerprinted):
-        return legacy.ModelFingerprintedV1(role=event.role, **msgspec.structs.asdict(event.identity))
+        return legacy.ModelFingerprintedV1(role=event.role, **_v1_fields(event.identity))
     if isinstance(event, ev.WindowsPlanned):
         plan = msgspec.structs.asdict(event.plan)
         windows, digest = plan.pop("windows"), plan.pop("window_plan_digest")
         return legacy.WindowsPlannedV1(
-            **msgspec.structs.asdict(event.corpus),
+            **_v1_fields(event.corpus),
             **plan,
             plan_digest=digest,
             window_ids=[w.window_id for w in windows],
@@ -29,3 +29,12 @@ def as_v1(event: ev.Event) -> object:
             name=event.outcome.name, plan=event.outcome.plan, plan_digest=event.outcome.plan_digest, **deltas
         )
     return event
+
+
+_ADDED_AFTER_V1 = ("gguf", "fingerprint", "revision")  # optional fields added later, unset in v1-era events
+
+
+def _v1_fields(value: msgspec.Struct) -> dict[str, object]:
+    fields = msgspec.structs.asdict(value)
+    assert all(fields[name] is None for name in _ADDED_AFTER_V1 if name in fields), "not a v1-era value"
+    return {k: v for k, v in fields.items() if k not in _ADDED_AFTER_V1}

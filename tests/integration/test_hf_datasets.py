@@ -1,0 +1,178 @@
+"""`provider: hf` on real data read with `datasets`: the demo text and the Pang & Lee polarity set saved to disk
+(and as parquet) and loaded back, certified through the use case on the recorded-state fake models."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invarlock.adapters.corpus_demo import open_demo_news
+from invarlock.adapters.corpus_labelled import open_demo_polarity
+from invarlock.adapters.corpus_resolver import LocalCorpusResolver
+from invarlock.adapters.memory_store import InMemoryEventStore
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.config import (
+    DatasetConfig,
+    EvalConfig,
+    GuardsConfig,
+    MetricConfig,
+    ModelConfig,
+    RunConfig,
+    config_to_dict,
+    parse_config,
+)
+from invarlock.application.replay.replay import replay_certificate
+from invarlock.application.services import Services
+from invarlock.application.verification.verify import verify_certificate
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+
+from tests.fakes.models import FakeLoader, FakeModel
+
+pytestmark = pytest.mark.hf
+
+SPLIT = "validation"
+ACCURACY = MetricConfig(kind="accuracy", template="Review: {text} Sentiment:", label_words=[" negative", " positive"])
+
+
+@pytest.fixture(scope="module")
+def datasets_module() -> Any:
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets
+
+
+@pytest.fixture(scope="module")
+def news(datasets_module: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
+    """The demo news articles and a folder holding them as a saved DatasetDict (splits validation and test)."""
+    docs = list(open_demo_news(SPLIT).texts())
+    dataset = datasets_module.Dataset.from_dict({"id": list(range(len(docs))), "text": docs})
+    folder = tmp_path_factory.mktemp("news") / "news"
+    datasets_module.DatasetDict({SPLIT: dataset, "test": dataset.select(range(5))}).save_to_disk(folder)
+    return docs, folder
+
+
+@pytest.fixture(scope="module")
+def polarity(datasets_module: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Pang & Lee polarity with a ClassLabel column (0 = neg, 1 = pos), saved to disk."""
+    examples = list(open_demo_polarity(SPLIT).examples())
+    label = datasets_module.ClassLabel(names=["neg", "pos"])
+    features = datasets_module.Features({"sentence": datasets_module.Value("string"), "label": label})
+    columns = {"sentence": [e.text for e in examples], "label": [label.str2int(e.label) for e in examples]}
+    folder = tmp_path_factory.mktemp("polarity") / "polarity"
+    datasets_module.Dataset.from_dict(columns, features=features).save_to_disk(folder)
+    return folder
+
+
+def test_the_demo_text_saved_to_disk_comes_back_in_order_with_its_fingerprint(news, datasets_module) -> None:
+    docs, folder = news
+    corpus = LocalCorpusResolver().open("hf", path=str(folder), split=SPLIT)
+    assert list(corpus.texts()) == docs
+    info = corpus.info()
+    assert (info.provider, info.split, info.source, info.revision) == ("hf", SPLIT, str(folder), None)
+    assert info.fingerprint == datasets_module.load_from_disk(str(folder))[SPLIT]._fingerprint
+    assert list(LocalCorpusResolver().open("hf", path=str(folder), split="test").texts()) == docs[:5]
+
+
+def test_parquet_files_and_the_jsonl_provider_give_the_same_documents(news, datasets_module, tmp_path) -> None:
+    docs, folder = news
+    dataset = datasets_module.load_from_disk(str(folder))[SPLIT]
+    dataset.to_parquet(tmp_path / "news.parquet")
+    dataset.to_json(tmp_path / "news.jsonl", lines=True)
+    resolver = LocalCorpusResolver()
+    from_parquet = resolver.open("hf", path=str(tmp_path / "news.parquet"), split=SPLIT)
+    from_json_loader = resolver.open("hf", path=str(tmp_path / "news.jsonl"), split=SPLIT)
+    from_jsonl_provider = resolver.open("jsonl", path=str(tmp_path / "news.jsonl"), split=SPLIT)
+    assert list(from_parquet.texts()) == list(from_json_loader.texts()) == list(from_jsonl_provider.texts()) == docs
+    assert from_parquet.info().fingerprint and from_jsonl_provider.info().fingerprint is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"split": "train"}, "has no split 'train'"),
+        ({"split": SPLIT, "text_field": "body"}, "has no column 'body' (columns: id, text)"),
+    ],
+)
+def test_a_missing_split_or_column_is_E301_naming_what_there_is(news, kwargs, needle) -> None:
+    with pytest.raises(UsageError) as err:
+        LocalCorpusResolver().open("hf", path=str(news[1]), **kwargs)
+    assert err.value.code == "E301" and needle in err.value.message
+
+
+def test_a_hub_dataset_that_is_not_cached_is_a_quick_E301_offline(monkeypatch) -> None:
+    monkeypatch.setenv("INVARLOCK_ALLOW_NETWORK", "0")
+    started = time.monotonic()
+    with pytest.raises(UsageError) as err:
+        LocalCorpusResolver().open("hf", path=None, split=SPLIT, name="invarlock-tests/not-cached", config="raw")
+    assert err.value.code == "E301" and "invarlock-tests/not-cached/raw (validation) is not available offline" in (
+        err.value.message
+    )
+    assert "INVARLOCK_ALLOW_NETWORK=1" in err.value.hint and time.monotonic() - started < 30
+
+
+def test_hub_keys_need_provider_hf_and_unset_ones_are_not_recorded() -> None:
+    with pytest.raises(UsageError, match=r"dataset.name, dataset.revision name a hub dataset: they need provider: hf"):
+        parse_config({"dataset": {"provider": "jsonl", "name": "x/y", "revision": "main"}}, source="c.yaml")
+    assert set(config_to_dict(RunConfig())["dataset"]).isdisjoint({"name", "config", "revision"})
+    hub = parse_config({"dataset": {"provider": "hf", "name": "x/y", "config": "raw"}}, source="c.yaml")
+    assert config_to_dict(hub)["dataset"]["name"] == "x/y" and "revision" not in config_to_dict(hub)["dataset"]
+    with pytest.raises(UsageError, match=r"exactly one of dataset\.name"):
+        LocalCorpusResolver().open("hf", path=None, split=SPLIT)
+
+
+def _services() -> Services:
+    ticks, ids = itertools.count(), itertools.count()
+    return Services(
+        loader=FakeLoader(models={"base": FakeModel(ref="base"), "subject": FakeModel(ref="subject", quality=1.01)}),
+        corpora=LocalCorpusResolver(),
+        store=InMemoryEventStore(),
+        edits={},
+        clock=lambda: f"2026-01-01T00:00:{next(ticks):02d}.000000Z",
+        new_run_id=lambda: f"run-{next(ids)}",
+        environment=lambda: {"python": "test"},
+        tool_version="0.0.test",
+    )
+
+
+def _certify(dataset: DatasetConfig, metric: MetricConfig | None = None) -> tuple[c.Certificate, Services]:
+    services = _services()
+    config = RunConfig(
+        model=ModelConfig(id="base"),
+        dataset=dataset,
+        eval=EvalConfig(metric=metric) if metric else EvalConfig(),
+        guards=GuardsConfig(order=["invariants", "invariants"]),
+    )
+    request = CertifyRequest(
+        command="certify", config=config, subject=ModelConfig(id="subject"), tier="balanced", profile="dev"
+    )
+    return certify_edit(request, services).certificate, services
+
+
+def _replays_and_verifies(cert: c.Certificate, services: Services) -> None:
+    assert verify_certificate(cert).ok
+    assert c.to_bytes(replay_certificate(services.store, cert.run_id)) == c.to_bytes(cert)
+
+
+def test_a_perplexity_certificate_of_an_hf_dataset_records_its_fingerprint_and_is_v2(news) -> None:
+    ds = DatasetConfig(provider="hf", path=str(news[1]), seq_len=32, preview_n=8, final_n=12, calibration_n=0)
+    cert, services = _certify(ds)
+    assert cert.schema_version == "v2" and cert.dataset.provider == "hf"
+    assert cert.dataset.fingerprint == LocalCorpusResolver().open("hf", path=str(news[1])).info().fingerprint
+    _replays_and_verifies(cert, services)
+
+
+def test_accuracy_reads_a_classlabel_set_through_provider_hf_with_its_label_names(polarity) -> None:
+    ds = DatasetConfig(
+        provider="hf", path=str(polarity), text_field="sentence", seq_len=128, preview_n=40, final_n=60, calibration_n=0
+    )
+    cert, services = _certify(ds, ACCURACY)
+    assert cert.primary_metric.kind == "accuracy" and cert.primary_metric.final is not None
+    assert cert.primary_metric.final.windows == 60 and cert.dataset.fingerprint
+    labelled = LocalCorpusResolver().open_labelled("hf", path=str(polarity), text_field="sentence")
+    assert list(labelled.examples()) == list(open_demo_polarity(SPLIT).examples())
+    _replays_and_verifies(cert, services)

@@ -1,0 +1,73 @@
+"""The optional source records (a model's GGUF file, an hf dataset's fingerprint and revision): absent, they leave
+the bytes of identities, corpora and v1 certificates as they were; present, they make a certificate v2."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+from invarlock.domain.model import CorpusInfo, GGUFSource, ModelIdentity
+
+V1_CERT = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "run.cert.json"
+SOURCE = GGUFSource(
+    file_sha256="a" * 64, tensor_types={"F32": 2, "Q8_0": 3}, tensor_types_sha256="b" * 64, metadata_sha256="c" * 64
+)
+
+
+def _v1_certificate() -> c.Certificate:
+    cert = c.from_bytes(V1_CERT.read_bytes())
+    assert cert.schema_version == "v1"
+    return cert
+
+
+def test_identities_and_corpora_without_sources_encode_without_the_new_keys() -> None:
+    cert = _v1_certificate()
+    assert "gguf" not in msgspec.to_builtins(cert.subject)
+    assert set(msgspec.to_builtins(cert.dataset.corpus)) == {"provider", "split", "source", "licence"}
+    assert c.to_bytes(cert) == V1_CERT.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda cert: {"subject": msgspec.structs.replace(cert.subject, gguf=SOURCE)},
+        lambda cert: {"baseline": msgspec.structs.replace(cert.baseline, gguf=SOURCE)},
+        lambda cert: {"dataset": msgspec.structs.replace(cert.dataset, fingerprint="1136bd8c2afa7d1f")},
+        lambda cert: {"dataset": msgspec.structs.replace(cert.dataset, revision="0123abcd")},
+    ],
+    ids=["subject-gguf", "baseline-gguf", "fingerprint", "revision"],
+)
+def test_a_source_record_makes_the_certificate_v2_and_a_v1_claim_is_refused(change) -> None:
+    cert = _v1_certificate()
+    with_source = msgspec.structs.replace(cert, **change(cert))
+    assert c.schema_version_of(with_source) == "v2"
+    claimed_v1 = c.to_bytes(c.seal(with_source))
+    with pytest.raises(UsageError) as err:
+        c.from_bytes(claimed_v1)
+    assert err.value.code == "E601" and "schema_version 'v1' but the content is v2" in err.value.message
+    stated = c.seal(msgspec.structs.replace(with_source, schema_version="v2"))
+    assert c.from_bytes(c.to_bytes(stated)) == stated
+
+
+def test_a_gguf_source_round_trips_inside_an_identity_and_unknown_keys_are_refused() -> None:
+    identity = msgspec.structs.replace(_v1_certificate().subject, gguf=SOURCE)
+    assert msgspec.json.decode(msgspec.json.encode(identity), type=ModelIdentity) == identity
+    raw = msgspec.to_builtins(identity)
+    raw["gguf"]["quant"] = "Q8_0"
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(raw, ModelIdentity)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"provider": "hf", "split": "s", "source": "x", "licence": "l", "rev": "1"}, CorpusInfo)
+
+
+def test_the_gguf_recompute_script_imports_the_standard_library_alone() -> None:
+    script = Path(__file__).resolve().parents[2] / "docs" / "reference" / "recompute_gguf.py"
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
