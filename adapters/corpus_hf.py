@@ -140,12 +140,16 @@ def _offline_unless_allowed() -> Iterator[None]:
         raise UsageError("E301", "provider hf needs the `datasets` package", "pip install 'invarlock[hf]'") from exc
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
-    saved = (datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE)
-    datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = saved[0] if online else True
+    # datasets reads the switch at call time under either name (HF_DATASETS_OFFLINE before datasets 3).
+    names = [(datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"), (hub, "HF_HUB_OFFLINE")]
+    saved = [getattr(module, name, False) for module, name in names]
+    for module, name in names:
+        setattr(module, name, getattr(module, name, False) if online else True)
     try:
         yield
     finally:
-        datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
+        for (module, name), value in zip(names, saved, strict=True):
+            setattr(module, name, value)
 
 
 def _local(path: Path, split: str) -> Any:

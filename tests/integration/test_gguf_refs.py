@@ -1,0 +1,99 @@
+"""`gguf:FILE` references: the GGUFSource of a real GGUF file, the content-keyed conversion cache, and the
+errors of a missing, foreign or unreadable file (no model is scored here; tests/e2e/test_gguf_models.py does)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+import pytest
+from invarlock.domain.errors import UsageError
+from invarlock.domain.model import GGUFSource
+
+pytestmark = pytest.mark.hf
+
+
+@pytest.fixture(scope="module")
+def packaged() -> Path:
+    pytest.importorskip("gguf")
+    from invarlock.adapters.hf_demo import gguf_path
+
+    return gguf_path()
+
+
+@pytest.fixture(scope="module")
+def source(packaged: Path) -> GGUFSource:
+    from invarlock.adapters.hf_gguf import describe
+
+    return describe(packaged)
+
+
+def test_the_source_of_the_packaged_file_counts_every_tensor_and_digests_its_listing(
+    packaged: Path, source: GGUFSource
+) -> None:
+    import gguf
+
+    reader = gguf.GGUFReader(packaged)
+    assert source.file_sha256 == hashlib.sha256(packaged.read_bytes()).hexdigest()
+    assert source.tensor_types == dict(Counter(t.tensor_type.name for t in reader.tensors))
+    assert sum(source.tensor_types.values()) == len(reader.tensors)
+    listing = "".join(f"{n}\t{k}\n" for n, k in sorted((t.name, t.tensor_type.name) for t in reader.tensors))
+    assert source.tensor_types_sha256 == hashlib.sha256(listing.encode()).hexdigest()
+    assert len(source.metadata_sha256) == 64 and source.metadata_sha256 != source.tensor_types_sha256
+
+
+def test_the_demo_model_and_gguf_of_its_file_share_one_cached_conversion(packaged: Path, source: GGUFSource) -> None:
+    from invarlock.adapters.hf_demo import demo_model_dir
+    from invarlock.adapters.hf_gguf import SOURCE_FILE, open_gguf
+
+    folder, cached = open_gguf(packaged)
+    assert folder == demo_model_dir() and folder.name == f"gguf-{source.file_sha256[:16]}"
+    assert cached == source
+    assert json.loads((folder / SOURCE_FILE).read_bytes())["file_sha256"] == source.file_sha256
+
+
+def test_a_cached_record_of_another_file_is_refused(
+    packaged: Path, source: GGUFSource, tmp_path: Path, monkeypatch
+) -> None:
+    from invarlock.adapters.hf_gguf import SOURCE_FILE, open_gguf
+
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "models" / f"gguf-{source.file_sha256[:16]}"
+    folder.mkdir(parents=True)
+    (folder / SOURCE_FILE).write_bytes(msgspec.json.encode(msgspec.structs.replace(source, file_sha256="0" * 64)))
+    with pytest.raises(UsageError) as err:
+        open_gguf(packaged)
+    assert err.value.code == "E102" and "is of another file" in err.value.message and str(folder) in err.value.hint
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code", "needle"),
+    [
+        ("missing.gguf", None, "E101", "does not exist"),
+        ("garbage.gguf", b"not a gguf file at all", "E102", "could not be loaded as GGUF"),
+    ],
+)
+def test_a_missing_or_unreadable_gguf_file_is_a_usage_error_and_leaves_no_cache(
+    tmp_path: Path, monkeypatch, name: str, content: bytes | None, code: str, needle: str
+) -> None:
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path / "cache"))
+    file = tmp_path / name
+    if content is not None:
+        file.write_bytes(content)
+    with pytest.raises(UsageError) as err:
+        HFModelLoader().load(f"gguf:{file}", device="cpu")
+    assert err.value.code == code and needle in err.value.message
+    assert not list((tmp_path / "cache").glob("models/*")) and not list((tmp_path / "cache").glob("models/.*"))
+
+
+def test_a_gguf_file_given_as_a_plain_path_is_told_to_use_the_prefix(packaged: Path) -> None:
+    from invarlock.adapters.hf_loader import resolve_reference
+
+    with pytest.raises(UsageError) as err:
+        resolve_reference(str(packaged))
+    assert err.value.code == "E102" and err.value.hint == f"pass it as gguf:{packaged}"
