@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,9 @@ def test_parquet_files_and_the_jsonl_provider_give_the_same_documents(news, data
     from_parquet = resolver.open("hf", path=str(tmp_path / "news.parquet"), split=SPLIT)
     from_json_loader = resolver.open("hf", path=str(tmp_path / "news.jsonl"), split=SPLIT)
     from_jsonl_provider = resolver.open("jsonl", path=str(tmp_path / "news.jsonl"), split=SPLIT)
+    from_arrow_glob = resolver.open("hf", path=str(folder / SPLIT / "*.arrow"), split=SPLIT)
     assert list(from_parquet.texts()) == list(from_json_loader.texts()) == list(from_jsonl_provider.texts()) == docs
+    assert list(from_arrow_glob.texts()) == docs
     assert from_parquet.info().fingerprint and from_jsonl_provider.info().fingerprint is None
 
 
@@ -102,6 +105,41 @@ def test_a_missing_split_or_column_is_E301_naming_what_there_is(news, kwargs, ne
     with pytest.raises(UsageError) as err:
         LocalCorpusResolver().open("hf", path=str(news[1]), **kwargs)
     assert err.value.code == "E301" and needle in err.value.message
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hub_cache(datasets_module: Any, news, tmp_path: Path, monkeypatch) -> list[str]:
+    """The hub dataset `invarlock-tests/news` (20 demo articles) as the `datasets` cache holds one after a
+    download, `<cache>/<namespace>___<name>/<config>/<version>/<commit>/`; nothing can be downloaded here, so
+    the prepared arrow files come from a local parquet build, renamed after the dataset."""
+    docs = news[0][:20]
+    datasets_module.Dataset.from_dict({"text": docs}).to_parquet(tmp_path / "news.parquet")
+    data_files = {SPLIT: str(tmp_path / "news.parquet")}
+    builder = datasets_module.load_dataset_builder("parquet", data_files=data_files, cache_dir=str(tmp_path / "b"))
+    builder.download_and_prepare()
+    cached = tmp_path / "cache" / "invarlock-tests___news" / "default" / "0.0.0" / COMMIT
+    shutil.copytree(builder.cache_dir, cached)
+    for arrow in cached.glob("parquet-*.arrow"):
+        arrow.rename(cached / arrow.name.replace("parquet-", "news-"))
+    monkeypatch.setattr(datasets_module.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    monkeypatch.setenv("INVARLOCK_ALLOW_NETWORK", "0")
+    return docs
+
+
+def test_a_cached_hub_dataset_loads_offline_and_records_the_commit_it_was_read_at(hub_cache) -> None:
+    resolver = LocalCorpusResolver()
+    corpus = resolver.open("hf", path=None, split=SPLIT, name="invarlock-tests/news")
+    assert list(corpus.texts()) == hub_cache
+    info = corpus.info()
+    assert (info.source, info.revision) == ("hf:invarlock-tests/news", COMMIT) and info.fingerprint
+    pinned = resolver.open("hf", path=None, split=SPLIT, name="invarlock-tests/news", config="default", revision=COMMIT)
+    assert pinned.info().revision == COMMIT and pinned.info().source == "hf:invarlock-tests/news/default"
+    with pytest.raises(UsageError) as err:
+        resolver.open("hf", path=None, split=SPLIT, name="invarlock-tests/news", revision="f" * 40)
+    assert err.value.code == "E301" and f"the cached copy is {COMMIT}" in err.value.message
 
 
 def test_a_hub_dataset_that_is_not_cached_is_a_quick_E301_offline(monkeypatch) -> None:

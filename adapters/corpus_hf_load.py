@@ -1,0 +1,174 @@
+"""Reading one split of a dataset with `datasets` (the `hf` provider's loader, adapters/corpus_hf.py).
+
+Three sources: a hub dataset (`name`, `config`, `split`, `revision`) from the local `datasets` cache, the
+network only with INVARLOCK_ALLOW_NETWORK=1; a `save_to_disk` folder (`path`); or data files (`path`: a
+parquet, arrow, json/jsonl or csv file, a folder of such files, or a glob), read as the split named `split`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from invarlock.domain.errors import UsageError
+from invarlock.domain.model import CorpusInfo
+
+PROVIDER = "hf"
+NETWORK_ENV = "INVARLOCK_ALLOW_NETWORK"
+_BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".json": "json", ".jsonl": "json", ".csv": "csv"}
+_DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+_UNSTATED_LICENCE = "not stated in the dataset's metadata"
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def load_split(
+    *, path: str | None, name: str | None, config: str | None, split: str, revision: str | None
+) -> tuple[Any, CorpusInfo]:
+    """The `datasets.Dataset` of one split and the CorpusInfo describing it.
+
+    Raises:
+        UsageError: E301 when neither or both of `path`/`name` are set, the data is missing, unreadable,
+            not available offline, or has no such split.
+    """
+    if (path is None) == (name is None):
+        raise UsageError(
+            "E301",
+            "provider hf needs exactly one of dataset.name (a hub dataset) and dataset.path (local data)",
+            "set dataset.name: ORG/NAME, or dataset.path: a save_to_disk folder or parquet/arrow/jsonl/csv files",
+        )
+    with _offline_unless_allowed():
+        if path is not None:
+            dataset = _local(Path(path).expanduser(), split)
+            source, read_revision = str(Path(path).expanduser()), None
+        else:
+            assert name is not None
+            dataset, read_revision = _hub(name, config, split, revision)
+            source = f"hf:{name}" + (f"/{config}" if config else "")
+    info = CorpusInfo(
+        provider=PROVIDER,
+        split=split,
+        source=source,
+        licence=str(dataset.info.license or _UNSTATED_LICENCE),
+        fingerprint=str(dataset._fingerprint),
+        revision=read_revision,
+    )
+    return dataset, info
+
+
+@contextlib.contextmanager
+def _offline_unless_allowed() -> Iterator[None]:
+    online = os.environ.get(NETWORK_ENV) == "1"
+    if not online:
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # read when `datasets` is first imported
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import datasets
+        import huggingface_hub.constants as hub
+    except ImportError as exc:
+        raise UsageError("E301", "provider hf needs the `datasets` package", "pip install 'invarlock[hf]'") from exc
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    # datasets reads the switch at call time under either name (HF_DATASETS_OFFLINE before datasets 3).
+    names = [(datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"), (hub, "HF_HUB_OFFLINE")]
+    saved = [getattr(module, name, False) for module, name in names]
+    for module, name in names:
+        setattr(module, name, getattr(module, name, False) if online else True)
+    try:
+        yield
+    finally:
+        for (module, name), value in zip(names, saved, strict=True):
+            setattr(module, name, value)
+
+
+def _local(path: Path, split: str) -> Any:
+    if path.is_dir() and any((path / marker).is_file() for marker in _DISK_MARKERS):
+        return _from_disk(path, split)
+    files = _data_files(path)
+    builders = sorted({_BUILDERS[f.suffix] for f in files})
+    if len(builders) != 1:
+        raise UsageError("E301", f"{path} mixes data file types ({', '.join(builders)})", "use files of one type")
+    data_files = {split: [str(f) for f in files]}
+    try:
+        return _read(lambda d: d.load_dataset(builders[0], data_files=data_files, split=split))
+    except UsageError as error:
+        if "corresponds to no data" in error.message:  # how `datasets` says the files hold no rows
+            raise UsageError("E304", f"dataset {path} has no rows", "point dataset.path at non-empty data") from None
+        raise
+
+
+def _data_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix in _BUILDERS and p.is_file())
+    elif path.is_file():
+        found = [path] if path.suffix in _BUILDERS else []
+    else:
+        found = sorted(p for p in map(Path, glob.glob(str(path))) if p.suffix in _BUILDERS and p.is_file())
+    if not found:
+        raise UsageError(
+            "E301",
+            f"no dataset at {path}: not a save_to_disk folder, nor parquet/arrow/json/jsonl/csv files",
+            "point dataset.path at a save_to_disk folder or at data files",
+        )
+    return found
+
+
+def _from_disk(path: Path, split: str) -> Any:
+    import datasets
+
+    state = path / "state.json"
+    if state.is_file() and json.loads(state.read_text(encoding="utf-8")).get("_data_files") == []:
+        raise UsageError("E304", f"dataset {path} has no rows", "point dataset.path at a non-empty dataset")
+    loaded = _read(lambda d: d.load_from_disk(str(path)))
+    if isinstance(loaded, datasets.Dataset):
+        saved_split = loaded.split
+        if saved_split is not None and str(saved_split) != split:
+            raise UsageError("E301", f"{path} holds split {saved_split}, not {split!r}", f"set split: {saved_split}")
+        return loaded
+    if split not in loaded:
+        raise UsageError("E301", f"{path} has no split {split!r}", f"use one of: {', '.join(loaded)}")
+    return loaded[split]
+
+
+def _hub(name: str, config: str | None, split: str, revision: str | None) -> tuple[Any, str]:
+    """The split and the commit it was read at: the builder's hash, which for a hub dataset is the commit of
+    the copy read (the cache folder's name offline)."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(name, config, revision=revision)
+        builder.download_and_prepare()
+        dataset, commit = builder.as_dataset(split=split), str(builder.hash)
+    except Exception as error:  # datasets raises many unrelated types for "not cached", "offline", "no split"
+        online = os.environ.get(NETWORK_ENV) == "1"
+        where = "" if online else " offline"
+        raise UsageError(
+            "E301",
+            f"hub dataset {name}{'/' + config if config else ''} ({split}) is not available{where}: {_first(error)}",
+            "set INVARLOCK_ALLOW_NETWORK=1 to download it, or save it with save_to_disk and set dataset.path",
+        ) from None
+    if revision is not None and _COMMIT.fullmatch(revision) and revision != commit:
+        raise UsageError(
+            "E301",
+            f"hub dataset {name}: revision {revision} was asked for, the cached copy is {commit}",
+            "set INVARLOCK_ALLOW_NETWORK=1 to fetch that revision, or ask for the cached one",
+        )
+    return dataset, commit
+
+
+def _read(load: Any) -> Any:
+    import datasets
+
+    try:
+        return load(datasets)
+    except Exception as error:  # pyarrow, json and datasets errors of unreadable data
+        raise UsageError("E301", f"the dataset cannot be read: {_first(error)}", "check dataset.path") from None
+
+
+def _first(error: Exception) -> str:
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
