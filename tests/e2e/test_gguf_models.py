@@ -153,9 +153,17 @@ def test_a_resealed_gguf_or_dataset_record_fails_verify(q4_1_run: CompletedRun) 
 
 
 def test_a_q8_0_gguf_written_with_the_gguf_package_certifies_against_the_fp32_baseline(
-    tmp_path: Path, q8_0_file: Path, news_folder: Path
+    tmp_path: Path, q8_0_file: Path, news_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from invarlock.adapters.hf_demo import demo_model_dir
+
+    # The Q8_0 conversion (538 MB) goes to a cache of this test's own; the baseline's is linked in.
+    models = tmp_path / "cache" / "models"
+    models.mkdir(parents=True)
+    (models / demo_model_dir().name).symlink_to(demo_model_dir())
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path / "cache"))
     run = _certify(tmp_path, f"gguf:{q8_0_file}", news_folder)
+    assert [p.name for p in models.iterdir() if not p.is_symlink()] == [f"gguf-{_file_sha256(q8_0_file)[:16]}"]
     assert run.result.code == 0, run.result.stderr
     cert = read_cert(run.cert)
     assert cert["verdict"]["status"] == "PASS"
