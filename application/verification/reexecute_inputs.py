@@ -55,7 +55,8 @@ def _short(digest: str) -> str:
 
 
 def identity_findings(cert: c.Certificate, models: Mapping[str, WeightSource]) -> list[Finding]:
-    """Weights, tokenizer and config digests of both loaded models against the certificate's."""
+    """Weights, tokenizer and config digests of both loaded models against the certificate's, and the GGUF
+    record of a model loaded from the GGUF file (`gguf:FILE`) against the certified one."""
     findings = []
     for role, section in (("baseline", cert.baseline), ("subject", cert.subject)):
         now = models[role].identity()
@@ -64,6 +65,11 @@ def identity_findings(cert: c.Certificate, models: Mapping[str, WeightSource]) -
             for field in ("weights_sha256", "tokenizer_sha256", "config_sha256")
             if getattr(now, field) != getattr(section, field)
         ]
+        if now.gguf is not None and now.gguf != section.gguf:
+            certified = _short(section.gguf.file_sha256) if section.gguf else "none"
+            wrong.append(
+                f"gguf file {_short(now.gguf.file_sha256)} (record {now.gguf.tensor_types}) != certified {certified}"
+            )
         detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's"
         findings.append((f"reexec:{role}_model", not wrong, detail if not wrong else f"{role}: {'; '.join(wrong)}"))
     return findings

@@ -71,3 +71,33 @@ def test_the_gguf_recompute_script_imports_the_standard_library_alone() -> None:
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+class _Loaded:
+    """A loaded model as the re-execution audit sees it: only its identity."""
+
+    def __init__(self, identity: ModelIdentity) -> None:
+        self._identity = identity
+
+    def identity(self) -> ModelIdentity:
+        return self._identity
+
+
+def test_the_reexecution_audit_compares_the_gguf_record_of_a_model_loaded_from_its_file() -> None:
+    from invarlock.application.verification.reexecute_inputs import identity_findings
+
+    cert = _v1_certificate()
+    certified = msgspec.structs.replace(cert, subject=msgspec.structs.replace(cert.subject, gguf=SOURCE))
+    other_file = msgspec.structs.replace(SOURCE, file_sha256="d" * 64)
+    cases = {  # the subject's source as re-loaded -> whether the audit accepts it
+        "same file": (SOURCE, True),
+        "another file": (other_file, False),
+        "loaded from the converted folder": (None, True),  # no record to compare: the digests still are
+    }
+    for name, (loaded_source, ok) in cases.items():
+        subject = _Loaded(msgspec.structs.replace(cert.subject, gguf=loaded_source))
+        [base_finding, subject_finding] = identity_findings(
+            certified, {"baseline": _Loaded(cert.baseline), "subject": subject}
+        )  # type: ignore[dict-item]
+        assert base_finding[1] is True and subject_finding[1] is ok, (name, subject_finding)
+        assert ("gguf file dddddddddddd" in subject_finding[2]) is (name == "another file")
