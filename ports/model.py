@@ -136,7 +136,7 @@ class LoadedModel(ModelRunner, WeightSource, Protocol):
 
 
 class ModelLoader(Protocol):
-    """Resolves a model reference (local path, `hf:ID`, or a demo name like `demo:smollm2-135m`)."""
+    """Resolves a model reference (local path, `hf:ID`, `gguf:FILE`, or a demo name like `demo:smollm2-135m`)."""
 
     def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> LoadedModel:
         """Load offline. Raises UsageError (E101 missing path, E102 not a model, E103 not offline-available,
