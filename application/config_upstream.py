@@ -22,9 +22,8 @@ from .config_upstream_rules import Section, drop_if, refuse, rename
 _ADAPTERS = {"hf_auto": "auto", "auto_hf": "auto", "hf_causal_onnx": "onnx"}
 _NO_ADAPTER = ("hf_seq2seq", "hf_gptq", "hf_awq", "hf_bnb")
 _DTYPES = {"fp32": "float32", "float": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
-_PROVIDERS = {"local_jsonl": "jsonl"}
+_PROVIDERS = {"local_jsonl": "jsonl", "hf_text": "hf"}
 _NO_PROVIDER = {
-    "hf_text": "provider: hf (name, config, split, text_field) or a local jsonl/text file",
     "synthetic": "provider: demo:wikipedia (real text that installs offline)",
     "local_jsonl_pairs": "a causal or masked LM metric: seq2seq is not supported",
     "seq2seq": "a causal or masked LM metric: seq2seq is not supported",
@@ -107,10 +106,10 @@ def _dataset(d: Section, source: str) -> None:
         ("max_samples", "dataset.path of a file holding the texts to use (the whole file is read)"),
         ("cache_dir", "the HF_DATASETS_CACHE environment variable"),
         ("device_hint", "model.device"),
-        ("dataset_name", "provider: hf with name"),
-        ("config_name", "provider: hf with config"),
     ):
         refuse(d, "dataset", key, equivalent, source)
+    rename(d, "dataset", "dataset_name", "name", source)
+    rename(d, "dataset", "config_name", "config", source)
 
 
 def _edit(e: Section, source: str) -> None:
