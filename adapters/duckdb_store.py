@@ -13,7 +13,10 @@ from typing import Any
 import duckdb
 from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent
+from invarlock.domain.run_index import IndexedRun, index_appended
+from invarlock.domain.run_query import IndexedStream, RunQuery
 
+from . import duckdb_run_index as index
 from .memory_store import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
 SCHEMA = "invarlock-events/v2"
@@ -24,6 +27,7 @@ _CREATE = [
     "payload JSON, recorded_at TIMESTAMPTZ, prev_hash VARCHAR, hash VARCHAR, PRIMARY KEY(run_id, seq))",
     "CREATE TABLE IF NOT EXISTS invarlock_meta(key VARCHAR PRIMARY KEY, value VARCHAR)",
     f"INSERT OR IGNORE INTO invarlock_meta VALUES ('schema', '{SCHEMA}')",
+    index.CREATE_INDEX,
 ]
 _TAIL = "SELECT coalesce(max(seq) + 1, 0), arg_max(hash, seq) FROM events WHERE run_id = ?"
 _NAMES = _COLUMNS.split(", ")
@@ -177,6 +181,8 @@ class DuckDBEventStore:
             if is_new:
                 _create_schema(con)
             self._check_ours(con)
+            if not index.has_index(con):
+                index.backfill(con, lambda stream: self._read_in(con, stream))
             return self._append_in(con, run_id, expected_seq, events, recorded_at)
 
     def _append_in(
@@ -195,7 +201,10 @@ class DuckDBEventStore:
             rows = record_events(run_id, expected_seq, last_hash or GENESIS_HASH, events, recorded_at)
             params = [_row_params(r) for r in rows]
             if params:
+                entry = index_appended(self._prior_entry(con, run_id, int(next_seq), last_hash), rows, events)
                 con.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", params)
+                if entry is not None:
+                    index.write_entry(con, entry)
             con.commit()
         except duckdb.ConstraintException as exc:
             con.rollback()
@@ -204,6 +213,31 @@ class DuckDBEventStore:
             con.rollback()
             raise
         return rows
+
+    def _prior_entry(
+        self, con: duckdb.DuckDBPyConnection, run_id: str, next_seq: int, last_hash: str | None
+    ) -> IndexedRun | None:
+        """The run's index entry before this append; rebuilt from its stored rows when it does not end where
+        the stream ends (rows appended by a writer that does not keep the index)."""
+        prior = index.read_entry(con, run_id)
+        if next_seq == 0 or (prior is not None and (prior.events, prior.head_hash) == (next_seq, last_hash)):
+            return prior
+        return index.entry_of_stored(run_id, lambda stream: self._read_in(con, stream))
+
+    def _read_in(self, con: duckdb.DuckDBPyConnection, run_id: str) -> list[RecordedEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq"
+        return [_row_to_record(row) for row in con.execute(sql, [run_id]).fetchall()]
+
+    def indexed_runs(self, query: RunQuery) -> tuple[list[IndexedStream], int]:
+        """The page of runs `query` selects from `run_index` (see the RunIndex port); a store written before
+        the index existed, opened read-only, gets its entries built from its streams for this call."""
+        if not self.path.exists():
+            if self._read_only:
+                self._require_file()
+            return [], 0
+        with self._connect(write=False) as con:
+            self._check_ours(con)
+            return index.list_indexed(con, query, lambda run_id: self._read_in(con, run_id))
 
     def _query(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
         if not self.path.exists():

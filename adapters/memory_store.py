@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import msgspec
 from invarlock.domain.errors import ConcurrencyConflict
 from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent, encode_event, record_hash
+from invarlock.domain.run_index import IndexedRun, index_appended
+from invarlock.domain.run_query import IndexedStream, RunQuery, select
 
 
 def utc_now_iso() -> str:
@@ -78,6 +80,7 @@ class InMemoryEventStore:
     def __init__(self, *, clock: Callable[[], str] = utc_now_iso) -> None:
         self._clock = clock
         self._streams: dict[str, list[RecordedEvent]] = {}
+        self._index: dict[str, IndexedRun] = {}
 
     def append(self, run_id: str, expected_seq: int, events: Sequence[Event]) -> list[RecordedEvent]:
         """Append `events` at `expected_seq`; ConcurrencyConflict (E503) and no write if it is stale."""
@@ -88,6 +91,7 @@ class InMemoryEventStore:
         rows = record_events(run_id, expected_seq, prev_hash, events, normalize_timestamp(self._clock()))
         if rows:
             self._streams[run_id] = [*stream, *rows]
+            self._index[run_id] = index_appended(self._index.get(run_id), rows, events) or self._index[run_id]
         return rows
 
     def read(self, run_id: str) -> list[RecordedEvent]:
@@ -97,3 +101,13 @@ class InMemoryEventStore:
     def run_ids(self) -> list[str]:
         """Run ids ordered by their earliest recorded_at, then by run id."""
         return sorted(self._streams, key=lambda run_id: (min(r.recorded_at for r in self._streams[run_id]), run_id))
+
+    def indexed_runs(self, query: RunQuery) -> tuple[list[IndexedStream], int]:
+        """The page of indexed runs `query` selects, each with its stream as held now (RunIndex port)."""
+        page, total = select(self._index.values(), query)
+        return [self._stored(run) for run in page], total
+
+    def _stored(self, run: IndexedRun) -> IndexedStream:
+        stream = self._streams.get(run.run_id, [])
+        head = next((r.hash for r in stream if r.seq == run.events - 1), None)
+        return IndexedStream(run=run, stored_events=len(stream), stored_head_hash=head)

@@ -16,7 +16,7 @@ from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.model import LoadedModel
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
-from invarlock.ports.store import EventStore
+from invarlock.ports.store import EventStore, RunIndex
 from invarlock.ports.ui import Progress, SilentProgress
 
 from .version import tool_version
@@ -44,6 +44,15 @@ def open_store(path: str | os.PathLike[str], *, read_only: bool = False) -> Even
 
     require_duckdb_file(Path(path))
     return DuckDBEventStore(Path(path), read_only=read_only)
+
+
+def open_run_index(path: str | os.PathLike[str]) -> RunIndex:
+    """The run index of the event store at `path`, read-only (`invarlock runs`)."""
+    from invarlock.adapters.duckdb_file import require_duckdb_file
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+    require_duckdb_file(Path(path))
+    return DuckDBEventStore(Path(path), read_only=True)
 
 
 def open_audit(path: str | os.PathLike[str], *, timeout_s: float = DEFAULT_AUDIT_TIMEOUT_S) -> AuditQueries:

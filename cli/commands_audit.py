@@ -7,31 +7,61 @@ import math
 
 import click
 import msgspec
-from invarlock.application.replay.audit import RunSummary, TimelineRow, list_runs, tampered_error, timeline
+from invarlock.application.replay.audit import RunSummary, TimelineRow, tampered_error, timeline
+from invarlock.application.replay.listing import RunListing, list_runs
 from invarlock.domain.errors import IntegrityError
+from invarlock.domain.run_query import make_query
 
-from .bootstrap import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS, open_audit, open_store
+from .bootstrap import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS, open_audit, open_run_index, open_store
 from .tables import to_json, to_table
 
 
 @click.command("runs")
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def runs_cmd(events: str, as_json: bool) -> None:
-    """List every run: status (completed, rollback, failed, incomplete or TAMPERED), verdict and models.
+@click.option("--since", help="Only runs started at or after this date or time (ISO-8601, UTC if no zone).")
+@click.option("--verdict", help="Only runs whose verdict is PASS or FAIL.")
+@click.option("--baseline-digest", help="Only runs whose baseline weights sha256 starts with this hex.")
+@click.option("--limit", type=int, help="List at most this many runs.")
+@click.option("--offset", type=int, default=0, show_default=True, help="Skip this many matching runs first.")
+@click.option("--check-chains", is_flag=True, help="Read and fully re-check every listed run's stream (slower).")
+def runs_cmd(
+    events: str,
+    as_json: bool,
+    since: str | None,
+    verdict: str | None,
+    baseline_digest: str | None,
+    limit: int | None,
+    offset: int,
+    check_chains: bool,
+) -> None:
+    """List runs, oldest first: status (completed, rollback, failed, incomplete or TAMPERED), verdict, models.
 
-    Each run's status comes from its chain-checked fold; a run that fails it is listed as TAMPERED with the
+    Each run is checked against the head its stream had when the store recorded it; a run that no longer
+    ends there, or fails the full chain check (always run with --check-chains), lists as TAMPERED with the
     reason, the others still list, and the command then exits 3.
     """
-    runs = list_runs(open_store(events, read_only=True))
+    query = make_query(since=since, verdict=verdict, baseline_digest=baseline_digest, limit=limit, offset=offset)
+    listing = list_runs(open_store(events, read_only=True), open_run_index(events), query, check_chains=check_chains)
     if as_json:
-        click.echo(json.dumps(msgspec.to_builtins(runs)))
+        click.echo(json.dumps(msgspec.to_builtins(listing.runs)))
     else:
-        for r in runs:
+        for r in listing.runs:
             click.echo(_run_line(r))
-    error = tampered_error(runs)
+        _page_note(listing)
+    error = tampered_error(listing.runs)
     if error is not None:
         raise error
+
+
+def _page_note(listing: RunListing) -> None:
+    """Say on stderr which runs a partial page shows (nothing when it shows every matching run)."""
+    shown = len(listing.runs)
+    if listing.offset == 0 and shown >= listing.total:
+        return
+    first, last = listing.offset + 1, listing.offset + shown
+    more = f"; --offset {last} for the next page" if last < listing.total else ""
+    click.echo(f"(runs {first}-{last} of {listing.total}{more})", err=True)
 
 
 def _run_line(r: RunSummary) -> str:

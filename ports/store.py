@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from invarlock.domain.events import Event, RecordedEvent
+from invarlock.domain.run_query import IndexedStream, RunQuery
 
 
 class EventStore(Protocol):
@@ -32,4 +33,18 @@ class EventStore(Protocol):
 
     def run_ids(self) -> list[str]:
         """Every stream's run id, even one whose seq 0 is missing, ordered by its earliest recorded_at."""
+        ...
+
+
+class RunIndex(Protocol):
+    """The run index a store keeps in the same transaction as each append (domain/run_index.py)."""
+
+    def indexed_runs(self, query: RunQuery) -> tuple[list[IndexedStream], int]:
+        """The page of runs `query` selects (domain.run_query.select's order and filters) and how many match.
+
+        Each entry comes with the stream's current row count and the hash of its row at seq
+        `run.events - 1` (None when that row is missing), read without reading payloads, so the caller can
+        tell a stream that still ends where it was indexed (domain.run_query.compare_stream). A store with no
+        index yet (written by an earlier version) builds the entries from its streams for this call.
+        """
         ...

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import msgspec
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError
+from invarlock.domain.run_index import requested_model
 from invarlock.ports.store import EventStore
 
 from ..verification.reexecute import is_audit_stream
@@ -57,14 +56,15 @@ def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
         finished_at=finished,
         status=state.status,
         verdict=state.completed.verdict if state.completed else None,
-        baseline=models["baseline"].identity.ref if "baseline" in models else _requested(state.started.config, "model"),
-        subject=models["subject"].identity.ref if "subject" in models else _requested(state.started.config, "subject"),
+        baseline=models["baseline"].identity.ref if "baseline" in models else requested_model(state.started.config, "model"),
+        subject=models["subject"].identity.ref if "subject" in models else requested_model(state.started.config, "subject"),
         events=len(records),
         chain_ok=True,
     )
 
 
-def _tampered(run_id: str, events: int, problem: str) -> RunSummary:
+def tampered(run_id: str, events: int, problem: str) -> RunSummary:
+    """The row of a run that fails its check: status TAMPERED, `problem` says why, nothing else is trusted."""
     return RunSummary(
         run_id=run_id,
         command=None,
@@ -80,25 +80,15 @@ def _tampered(run_id: str, events: int, problem: str) -> RunSummary:
     )
 
 
-def _requested(config: Mapping[str, object], section: str) -> str | None:
-    """The model id a run asked for, shown while it has no fingerprint (it failed or was killed before)."""
-    model = config.get(section) or (config.get("model") if section == "subject" and config.get("edit") else None)
-    return str(model["id"]) if isinstance(model, dict) and "id" in model else None
-
-
-def _summary(store: EventStore, run_id: str) -> RunSummary | None:
+def checked_summary(store: EventStore, run_id: str) -> RunSummary | None:
+    """The run's row from its whole stream, read and chain-checked (check_run); TAMPERED when the check fails,
+    None for a re-execution audit stream (see application/verification/reexecute.py), which is not a run."""
     records: list[ev.RecordedEvent] = []
     try:
         records = store.read(run_id)
         return None if is_audit_stream(records) else summarize(records)
     except InvarlockError as exc:
-        return _tampered(run_id, len(records), exc.message)
-
-
-def list_runs(store: EventStore) -> list[RunSummary]:
-    """Every run in the store, each checked on its own: one broken run is flagged, the others still list.
-    Re-execution audits (streams of their own, see application/verification/reexecute.py) are not runs."""
-    return [s for run_id in store.run_ids() if (s := _summary(store, run_id)) is not None]
+        return tampered(run_id, len(records), exc.message)
 
 
 def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
-from invarlock.application.replay.audit import list_runs
+from invarlock.application.replay.listing import list_runs
 from invarlock.application.verification.reexecute import ReexecutionDeps, ReexecutionRequest, reexecute_certificate
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
@@ -103,7 +103,7 @@ def test_a_genuine_certificate_passes_and_the_audit_is_a_stream_of_its_own(servi
     assert types.count("window_rechecked") == 20
     finished = ev.decode_event("reexecution_finished", 1, store.read("audit-1")[-1].payload)
     assert isinstance(finished, ev.ReexecutionFinished) and finished.ok and finished.failures == []
-    assert [r.run_id for r in list_runs(store)] == [issued.run_id], "an audit is not a run"
+    assert [r.run_id for r in list_runs(store, store).runs] == [issued.run_id], "an audit is not a run"
 
 
 def test_subject_nlls_times_1_001_pass_plain_verify_but_fail_the_audit_naming_windows(services, store, issued):

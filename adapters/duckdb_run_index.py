@@ -1,0 +1,141 @@
+"""The run index of a DuckDB event store: the table `run_index`, one row per stream, kept in the append's transaction.
+
+The table is derived data (domain/run_index.py) and the only one InvarLock ever replaces rows in; the events
+table stays append-only. docs/audit.md says what the listing checks with it and what `--check-chains` adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import msgspec
+from invarlock.domain.errors import IntegrityError
+from invarlock.domain.events import RecordedEvent
+from invarlock.domain.run_index import OTHER, IndexedRun, index_stored
+from invarlock.domain.run_query import IndexedStream, RunQuery, started_instant
+
+_FIELDS = tuple(IndexedRun.__struct_fields__)
+_TYPES = {"events": "BIGINT"}
+_DDL_COLUMNS = ", ".join(f"{f} {_TYPES.get(f, 'VARCHAR')}" for f in _FIELDS)
+CREATE_INDEX = (
+    f"CREATE TABLE IF NOT EXISTS run_index({_DDL_COLUMNS}, started_instant VARCHAR, PRIMARY KEY(run_id))"
+)
+_UNINDEXED = f"CREATE TEMP TABLE unindexed({_DDL_COLUMNS}, started_instant VARCHAR)"
+_VALUES = f"VALUES ({', '.join('?' * (len(_FIELDS) + 1))})"
+_NULLS = " OR ".join(f"{c} IS NULL" for c in ("seq", "type", "version", "payload", "recorded_at", "prev_hash", "hash"))
+
+ReadStream = Callable[[str], list[RecordedEvent]]
+
+
+def has_index(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the store's file has the `run_index` table (stores written before it existed do not)."""
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'run_index' AND NOT temporary"
+    row = con.execute(sql).fetchone()
+    return bool(row and row[0])
+
+
+def _params(run: IndexedRun) -> list[object]:
+    return [*(getattr(run, f) for f in _FIELDS), started_instant(run)]
+
+
+def write_entry(con: duckdb.DuckDBPyConnection, run: IndexedRun, table: str = "run_index") -> None:
+    """Insert or replace `run`'s row in `run_index` (insert it in the TEMP table `unindexed`)."""
+    verb = "INSERT OR REPLACE" if table == "run_index" else "INSERT"
+    con.execute(f"{verb} INTO {table} {_VALUES}", _params(run))
+
+
+def read_entry(con: duckdb.DuckDBPyConnection, run_id: str) -> IndexedRun | None:
+    """The stored index entry of `run_id`, None when it has none."""
+    cursor = con.execute(f"SELECT {', '.join(_FIELDS)} FROM run_index WHERE run_id = ?", [run_id])
+    row = cursor.fetchone()
+    return None if row is None else _entry(row)
+
+
+def _entry(row: tuple[Any, ...]) -> IndexedRun:
+    return msgspec.convert(dict(zip(_FIELDS, row, strict=True)), IndexedRun)
+
+
+def entry_of_stored(run_id: str, read: ReadStream) -> IndexedRun:
+    """The entry of a stream as stored; one whose rows cannot be read (a NULL column) gets a `problem`."""
+    try:
+        return index_stored(read(run_id))
+    except IntegrityError as exc:
+        return IndexedRun(run_id=run_id, kind=OTHER, events=0, head_hash="", first_recorded_at="", problem=exc.message)
+
+
+def _stream_ids(con: duckdb.DuckDBPyConnection, *, unindexed: bool) -> list[str]:
+    where = "run_id IS NOT NULL"
+    if unindexed:
+        where += " AND run_id NOT IN (SELECT run_id FROM run_index)"
+    return [row[0] for row in con.execute(f"SELECT DISTINCT run_id FROM events WHERE {where}").fetchall()]
+
+
+def backfill(con: duckdb.DuckDBPyConnection, read: ReadStream) -> None:
+    """Create `run_index` and fill it from every stream, in one transaction (a store written before it existed)."""
+    con.begin()
+    try:
+        con.execute(CREATE_INDEX)
+        for run_id in _stream_ids(con, unindexed=False):
+            write_entry(con, entry_of_stored(run_id, read))
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def _source(con: duckdb.DuckDBPyConnection, read: ReadStream) -> str:
+    """The table(s) to list from: `run_index` plus a TEMP table with entries built now for unindexed streams."""
+    indexed = has_index(con)
+    con.execute(_UNINDEXED)
+    for run_id in _stream_ids(con, unindexed=indexed):
+        write_entry(con, entry_of_stored(run_id, read), table="unindexed")
+    return "(SELECT *, true AS indexed FROM run_index UNION ALL SELECT *, false FROM unindexed)" if indexed else (
+        "(SELECT *, false AS indexed FROM unindexed)"
+    )
+
+
+def _filters(query: RunQuery) -> tuple[str, list[object]]:
+    where, params = ["kind <> 'audit'"], []
+    if query.verdict is not None:
+        where.append("verdict = ?")
+        params.append(query.verdict)
+    if query.baseline_digest is not None:
+        where.append("starts_with(baseline_digest, ?)")
+        params.append(query.baseline_digest)
+    if query.since is not None:
+        where.append("started_instant >= ?")
+        params.append(query.since)
+    return " AND ".join(where), params
+
+
+def list_indexed(
+    con: duckdb.DuckDBPyConnection, query: RunQuery, read: ReadStream
+) -> tuple[list[IndexedStream], int]:
+    """The page `query` selects, each entry with its stream's current length, head-seq hash and NULL rows."""
+    if con.execute("SELECT count(*) FROM events WHERE run_id IS NULL").fetchone() != (0,):
+        raise IntegrityError("E603", "event store has rows with a NULL run_id", "the event store was altered")
+    source, (where, params) = _source(con, read), _filters(query)
+    total = con.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()
+    limit = "" if query.limit is None else f"LIMIT {int(query.limit)}"
+    sql = f"""
+        WITH page AS (SELECT * FROM {source} WHERE {where}
+                      ORDER BY first_recorded_at, run_id {limit} OFFSET {int(query.offset)}),
+        stored AS (SELECT e.run_id, count(*) AS n, bool_or({_NULLS}) AS nulls,
+                          max(CASE WHEN e.seq = p.events - 1 THEN e.hash END) AS head
+                   FROM events e JOIN page p ON e.run_id = p.run_id GROUP BY e.run_id)
+        SELECT {", ".join(f"page.{f}" for f in _FIELDS)}, page.indexed, coalesce(s.n, 0), s.head,
+               coalesce(s.nulls, false)
+        FROM page LEFT JOIN stored s ON s.run_id = page.run_id ORDER BY page.first_recorded_at, page.run_id"""
+    rows = con.execute(sql, params).fetchall()
+    return [_listed(row) for row in rows], int(total[0]) if total else 0
+
+
+def _listed(row: tuple[Any, ...]) -> IndexedStream:
+    n = len(_FIELDS)
+    indexed, stored, head, nulls = row[n:]
+    return IndexedStream(
+        run=_entry(row[:n]), stored_events=int(stored), stored_head_hash=head, null_rows=bool(nulls), indexed=indexed
+    )
+

@@ -1,0 +1,142 @@
+"""Which runs `invarlock runs` lists (filters and paging), and whether a stream still ends where it was indexed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import msgspec
+
+from .errors import UsageError
+from .run_index import AUDIT, RUN, IndexedRun
+
+VERDICTS = ("PASS", "FAIL")
+_HEX = re.compile(r"[0-9a-f]{1,64}")
+_HINT = "see `invarlock runs --help`"
+
+
+class RunQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Filters and a page over the runs of a store, oldest first (by first recorded event, then run id).
+
+    Attributes:
+        since: only runs whose run_started time is at or after this ISO-8601 UTC instant.
+        verdict: only runs whose run_completed verdict is this (PASS or FAIL).
+        baseline_digest: only runs whose baseline weights sha256 starts with this lowercase hex.
+        limit: at most this many runs (None: all).
+        offset: skip this many matching runs first.
+    """
+
+    since: str | None = None
+    verdict: str | None = None
+    baseline_digest: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+def parse_instant(text: str) -> str:
+    """`text` (`YYYY-MM-DD` or ISO-8601; no zone means UTC) as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
+
+    Raises:
+        UsageError: E513 when it is not a date or time.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise UsageError("E513", f"--since {text!r} is not a date or time", "write e.g. 2026-02-01 or 2026-02-01T09:30Z") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def make_query(
+    *,
+    since: str | None = None,
+    verdict: str | None = None,
+    baseline_digest: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> RunQuery:
+    """A RunQuery from user input; UsageError E513 for a bad date, verdict, digest, limit or offset."""
+    digest = baseline_digest.strip().lower() if baseline_digest is not None else None
+    if digest is not None and not _HEX.fullmatch(digest):
+        raise UsageError("E513", f"--baseline-digest {baseline_digest!r} is not hex sha256 (or its start)", _HINT)
+    if verdict is not None and verdict.upper() not in VERDICTS:
+        raise UsageError("E513", f"--verdict {verdict!r} is not PASS or FAIL", _HINT)
+    if limit is not None and limit < 1 or offset < 0:
+        raise UsageError("E513", f"--limit {limit} / --offset {offset}: limit must be ≥ 1, offset ≥ 0", _HINT)
+    return RunQuery(
+        since=parse_instant(since) if since is not None else None,
+        verdict=verdict.upper() if verdict is not None else None,
+        baseline_digest=digest,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def started_instant(run: IndexedRun) -> str | None:
+    """The run's run_started time normalized like `parse_instant`, None when it has none or it does not parse."""
+    try:
+        return parse_instant(run.started_at) if run.started_at is not None else None
+    except UsageError:
+        return None
+
+
+def matches(run: IndexedRun, query: RunQuery) -> bool:
+    """Whether `run` is a run (not an audit stream) that passes every filter of `query`."""
+    if run.kind == AUDIT:
+        return False
+    if query.verdict is not None and run.verdict != query.verdict:
+        return False
+    digest = query.baseline_digest
+    if digest is not None and not (run.baseline_digest or "").startswith(digest):
+        return False
+    started = started_instant(run) if query.since is not None else None
+    return query.since is None or (started is not None and started >= query.since)
+
+
+def select(runs: Iterable[IndexedRun], query: RunQuery) -> tuple[list[IndexedRun], int]:
+    """The page of `runs` that `query` asks for, in listing order, and how many runs match in all."""
+    chosen = sorted((r for r in runs if matches(r, query)), key=lambda r: (r.first_recorded_at, r.run_id))
+    end = None if query.limit is None else query.offset + query.limit
+    return chosen[query.offset : end], len(chosen)
+
+
+class IndexedStream(msgspec.Struct, frozen=True, kw_only=True):
+    """A run index entry with the stream as stored now: its row count, the hash of its row at seq
+    `run.events - 1` (None when that row is missing) and whether any of its rows has a NULL column.
+    `indexed` is False for an entry the store built from the stored rows just now (a stream written without
+    the index: by an earlier version, or inserted by hand)."""
+
+    run: IndexedRun
+    stored_events: int
+    stored_head_hash: str | None
+    null_rows: bool = False
+    indexed: bool = True
+
+
+class StreamCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """How a stored stream compares with its index entry.
+
+    `intact`: it ends exactly where it was indexed and was indexed without a problem. Otherwise the run needs
+    the full chain check; `problem` (None when the stream only grew, written by a writer that does not keep the
+    index) is reported if that check passes anyway.
+    """
+
+    intact: bool
+    problem: str | None = None
+
+
+def compare_stream(entry: IndexedStream) -> StreamCheck:
+    """Compare an index entry (length and head hash when it was indexed) with the stream as stored now."""
+    run, stored_events, stored_head_hash = entry.run, entry.stored_events, entry.stored_head_hash
+    if run.problem is not None or entry.null_rows or not entry.indexed or run.kind != RUN:
+        return StreamCheck(intact=False, problem=run.problem)
+    if stored_head_hash != run.head_hash:
+        where = f"event seq {run.events - 1} no longer has the hash recorded when it was appended"
+        return StreamCheck(intact=False, problem=f"run {run.run_id} was rewritten after it was recorded: {where}")
+    if stored_events < run.events:
+        lost = f"{stored_events} events stored but {run.events} were recorded"
+        return StreamCheck(intact=False, problem=f"run {run.run_id} lost events after it was recorded: {lost}")
+    return StreamCheck(intact=stored_events == run.events)
+
