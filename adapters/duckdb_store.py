@@ -131,6 +131,7 @@ class DuckDBEventStore:
         self._read_only = read_only
         self._clock = clock
         self._lock_wait_s = lock_wait_s
+        self._indexed = False  # set once the file is known to have run_index (a table never dropped)
         if read_only:
             self._require_file()
 
@@ -181,8 +182,9 @@ class DuckDBEventStore:
             if is_new:
                 _create_schema(con)
             self._check_ours(con)
-            if not index.has_index(con):
+            if not self._indexed and not index.has_index(con):
                 index.backfill(con, lambda stream: self._read_in(con, stream))
+            self._indexed = True
             return self._append_in(con, run_id, expected_seq, events, recorded_at)
 
     def _append_in(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,13 +38,17 @@ def new_run_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def open_store(path: str | os.PathLike[str], *, read_only: bool = False) -> EventStore:
-    """The DuckDB event store at `path`; E501 at once when the file exists but is not a DuckDB database."""
+def open_store(
+    path: str | os.PathLike[str], *, read_only: bool = False, clock: Callable[[], str] | None = None
+) -> EventStore:
+    """The DuckDB event store at `path`; E501 at once when the file exists but is not a DuckDB database.
+    `clock` (ISO-8601 UTC) stamps appended batches instead of the wall clock (benchmarks/runs_scale.py)."""
     from invarlock.adapters.duckdb_file import require_duckdb_file
     from invarlock.adapters.duckdb_store import DuckDBEventStore
+    from invarlock.adapters.memory_store import utc_now_iso
 
     require_duckdb_file(Path(path))
-    return DuckDBEventStore(Path(path), read_only=read_only)
+    return DuckDBEventStore(Path(path), read_only=read_only, clock=clock or utc_now_iso)
 
 
 def open_run_index(path: str | os.PathLike[str]) -> RunIndex:
