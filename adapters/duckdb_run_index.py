@@ -19,9 +19,7 @@ from invarlock.domain.run_query import IndexedStream, RunQuery, started_instant
 _FIELDS = tuple(IndexedRun.__struct_fields__)
 _TYPES = {"events": "BIGINT"}
 _DDL_COLUMNS = ", ".join(f"{f} {_TYPES.get(f, 'VARCHAR')}" for f in _FIELDS)
-CREATE_INDEX = (
-    f"CREATE TABLE IF NOT EXISTS run_index({_DDL_COLUMNS}, started_instant VARCHAR, PRIMARY KEY(run_id))"
-)
+CREATE_INDEX = f"CREATE TABLE IF NOT EXISTS run_index({_DDL_COLUMNS}, started_instant VARCHAR, PRIMARY KEY(run_id))"
 _UNINDEXED = f"CREATE TEMP TABLE unindexed({_DDL_COLUMNS}, started_instant VARCHAR)"
 _VALUES = f"VALUES ({', '.join('?' * (len(_FIELDS) + 1))})"
 _NULLS = " OR ".join(f"{c} IS NULL" for c in ("seq", "type", "version", "payload", "recorded_at", "prev_hash", "hash"))
@@ -91,8 +89,10 @@ def _source(con: duckdb.DuckDBPyConnection, read: ReadStream) -> str:
     con.execute(_UNINDEXED)
     for run_id in _stream_ids(con, unindexed=indexed):
         write_entry(con, entry_of_stored(run_id, read), table="unindexed")
-    return "(SELECT *, true AS indexed FROM run_index UNION ALL SELECT *, false FROM unindexed)" if indexed else (
-        "(SELECT *, false AS indexed FROM unindexed)"
+    return (
+        "(SELECT *, true AS indexed FROM run_index UNION ALL SELECT *, false FROM unindexed)"
+        if indexed
+        else ("(SELECT *, false AS indexed FROM unindexed)")
     )
 
 
@@ -110,9 +110,7 @@ def _filters(query: RunQuery) -> tuple[str, list[object]]:
     return " AND ".join(where), params
 
 
-def list_indexed(
-    con: duckdb.DuckDBPyConnection, query: RunQuery, read: ReadStream
-) -> tuple[list[IndexedStream], int]:
+def list_indexed(con: duckdb.DuckDBPyConnection, query: RunQuery, read: ReadStream) -> tuple[list[IndexedStream], int]:
     """The page `query` selects, each entry with its stream's current length, head-seq hash and NULL rows."""
     if con.execute("SELECT count(*) FROM events WHERE run_id IS NULL").fetchone() != (0,):
         raise IntegrityError("E603", "event store has rows with a NULL run_id", "the event store was altered")
@@ -138,4 +136,3 @@ def _listed(row: tuple[Any, ...]) -> IndexedStream:
     return IndexedStream(
         run=_entry(row[:n]), stored_events=int(stored), stored_head_hash=head, null_rows=bool(nulls), indexed=indexed
     )
-

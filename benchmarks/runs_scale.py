@@ -60,7 +60,9 @@ BASELINES = {f"base-{k}": float(k) for k in (1, 2, 3)}
 
 
 def _services(store: EventStore) -> Services:
-    models = {ref: FakeModel(ref=ref, weights={"w": np.full((4, 4), scale, np.float32)}) for ref, scale in BASELINES.items()}
+    models = {
+        ref: FakeModel(ref=ref, weights={"w": np.full((4, 4), scale, np.float32)}) for ref, scale in BASELINES.items()
+    }
     models |= {"int8ish": FakeModel(ref="int8ish", quality=1.002), "broken": FakeModel(ref="broken", quality=3.0)}
     ids, ticks = itertools.count(), itertools.count()
     return Services(
@@ -83,10 +85,14 @@ def templates(folder: Path) -> list[list[ev.Event]]:
     for base, subject in cases:
         config = msgspec.structs.replace(small_config(), model=ModelConfig(id=base))
         try:
-            certify_edit(CertifyRequest("certify", config, ModelConfig(id=subject), tier="balanced", profile="dev"), svc)
+            certify_edit(
+                CertifyRequest("certify", config, ModelConfig(id=subject), tier="balanced", profile="dev"), svc
+            )
         except InvarlockError as exc:  # the failing template: its run_failed event is what we want
             print(f"template {base} -> {subject}: {type(exc).__name__} (recorded as run_failed)", file=sys.stderr)
-    streams = [[ev.decode_event(r.type, r.version, r.payload) for r in store.read(run_id)] for run_id in store.run_ids()]
+    streams = [
+        [ev.decode_event(r.type, r.version, r.payload) for r in store.read(run_id)] for run_id in store.run_ids()
+    ]
     killed = [e for e in streams[0] if not isinstance(e, ev.WindowsScored | ev.CertificateIssued | ev.RunCompleted)]
     return [*streams, killed[: next(i for i, e in enumerate(killed) if isinstance(e, ev.WindowsPlanned)) + 1]]
 
@@ -97,7 +103,13 @@ def _head_hash(run_id: str, events: list[ev.Event], recorded_at: str) -> str:
     for seq, event in enumerate(events):
         type_, version, payload = ev.encode_event(event)
         head = ev.chain_hash(
-            run_id=run_id, seq=seq, recorded_at=recorded_at, prev_hash=head, type_=type_, version=version, payload=payload
+            run_id=run_id,
+            seq=seq,
+            recorded_at=recorded_at,
+            prev_hash=head,
+            type_=type_,
+            version=version,
+            payload=payload,
         )
     return head
 
@@ -134,7 +146,12 @@ def build(path: Path, runs: int) -> dict[str, Any]:
         if (i + 1) % 1000 == 0:
             print(f"  {i + 1} runs written", file=sys.stderr)
     seconds = time.perf_counter() - began
-    return {"runs": runs, "events": events, "build_seconds": round(seconds, 1), "append_ms_per_run": round(1000 * seconds / runs, 2)}
+    return {
+        "runs": runs,
+        "events": events,
+        "build_seconds": round(seconds, 1),
+        "append_ms_per_run": round(1000 * seconds / runs, 2),
+    }
 
 
 def cli(*args: str) -> float:
@@ -181,7 +198,10 @@ def main() -> None:
         print(f"building {args.runs} runs into {path}", file=sys.stderr)
         built = build(path, args.runs)
     built["store_mb"] = round(path.stat().st_size / 2**20, 1)
-    times = {name: statistics.median(cli(*argv) for _ in range(args.repeat)) for name, argv in cases(path, args.runs, args.all_chains).items()}
+    times = {
+        name: statistics.median(cli(*argv) for _ in range(args.repeat))
+        for name, argv in cases(path, args.runs, args.all_chains).items()
+    }
     report = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "build": built, "seconds": times}
     if args.json:
         print(json.dumps(report, indent=2))

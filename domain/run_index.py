@@ -118,9 +118,7 @@ def index_appended(
     for e in events:
         run = _fold(run, e)
     first = min(run.first_recorded_at, rows[0].recorded_at)
-    return msgspec.structs.replace(
-        run, events=run.events + len(rows), head_hash=rows[-1].hash, first_recorded_at=first
-    )
+    return msgspec.structs.replace(run, events=run.events + len(rows), head_hash=rows[-1].hash, first_recorded_at=first)
 
 
 def index_stored(rows: Sequence[ev.RecordedEvent]) -> IndexedRun:

@@ -43,7 +43,9 @@ def parse_instant(text: str) -> str:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise UsageError("E513", f"--since {text!r} is not a date or time", "write e.g. 2026-02-01 or 2026-02-01T09:30Z") from exc
+        raise UsageError(
+            "E513", f"--since {text!r} is not a date or time", "write e.g. 2026-02-01 or 2026-02-01T09:30Z"
+        ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -63,7 +65,7 @@ def make_query(
         raise UsageError("E513", f"--baseline-digest {baseline_digest!r} is not hex sha256 (or its start)", _HINT)
     if verdict is not None and verdict.upper() not in VERDICTS:
         raise UsageError("E513", f"--verdict {verdict!r} is not PASS or FAIL", _HINT)
-    if limit is not None and limit < 1 or offset < 0:
+    if (limit is not None and limit < 1) or offset < 0:
         raise UsageError("E513", f"--limit {limit} / --offset {offset}: limit must be ≥ 1, offset ≥ 0", _HINT)
     return RunQuery(
         since=parse_instant(since) if since is not None else None,
@@ -132,11 +134,10 @@ def compare_stream(entry: IndexedStream) -> StreamCheck:
     run, stored_events, stored_head_hash = entry.run, entry.stored_events, entry.stored_head_hash
     if run.problem is not None or entry.null_rows or not entry.indexed or run.kind != RUN:
         return StreamCheck(intact=False, problem=run.problem)
-    if stored_head_hash != run.head_hash:
-        where = f"event seq {run.events - 1} no longer has the hash recorded when it was appended"
-        return StreamCheck(intact=False, problem=f"run {run.run_id} was rewritten after it was recorded: {where}")
     if stored_events < run.events:
         lost = f"{stored_events} events stored but {run.events} were recorded"
         return StreamCheck(intact=False, problem=f"run {run.run_id} lost events after it was recorded: {lost}")
+    if stored_head_hash != run.head_hash:
+        where = f"event seq {run.events - 1} no longer has the hash recorded when it was appended"
+        return StreamCheck(intact=False, problem=f"run {run.run_id} was rewritten after it was recorded: {where}")
     return StreamCheck(intact=stored_events == run.events)
-

@@ -56,8 +56,12 @@ def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
         finished_at=finished,
         status=state.status,
         verdict=state.completed.verdict if state.completed else None,
-        baseline=models["baseline"].identity.ref if "baseline" in models else requested_model(state.started.config, "model"),
-        subject=models["subject"].identity.ref if "subject" in models else requested_model(state.started.config, "subject"),
+        baseline=models["baseline"].identity.ref
+        if "baseline" in models
+        else requested_model(state.started.config, "model"),
+        subject=models["subject"].identity.ref
+        if "subject" in models
+        else requested_model(state.started.config, "subject"),
         events=len(records),
         chain_ok=True,
     )

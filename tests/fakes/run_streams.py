@@ -6,6 +6,8 @@ to another store in one batch with the same clock reproduces every hash, and so 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -58,6 +60,7 @@ def _services(store: InMemoryEventStore) -> Services:
     )
 
 
+@functools.cache  # one certification per test process; the streams are only read
 def certified_streams() -> RunStreams:
     """Seven runs: PASS, FAIL (rollback), another baseline, an in-process edit (`run`), a failed run
     (its subject does not load), a killed run (it stops after the fingerprints) and a re-execution audit."""
@@ -79,10 +82,8 @@ def certified_streams() -> RunStreams:
         CertifyRequest("certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev"),
     ]
     for request in requests:
-        try:
+        with contextlib.suppress(UsageError):  # the missing subject: recorded as run_failed
             certify_edit(request, svc)
-        except UsageError:  # the missing subject: recorded as run_failed
-            pass
     streams = {run_id: [_decoded(r) for r in store.read(run_id)] for run_id in store.run_ids()}
     killed = list(streams)[-1]
     streams[killed] = streams[killed][:KILLED_AFTER]

@@ -1,0 +1,86 @@
+"""The run index in the domain: built incrementally or from a stored stream alike, and what a stored stream's
+length and head say about it."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from invarlock.adapters.memory_store import InMemoryEventStore
+from invarlock.domain.errors import UsageError
+from invarlock.domain.run_index import IndexedRun, index_appended, index_stored
+from invarlock.domain.run_query import IndexedStream, compare_stream, make_query, parse_instant, select
+
+from tests.fakes.run_streams import RECORDED_AT, RunStreams, certified_streams
+
+
+@pytest.fixture(scope="module")
+def streams() -> RunStreams:
+    return certified_streams()
+
+
+def test_an_index_built_batch_by_batch_equals_one_built_from_the_stored_stream(streams: RunStreams) -> None:
+    store = InMemoryEventStore(clock=lambda: RECORDED_AT)
+    for run_id, events in streams.streams.items():
+        entry: IndexedRun | None = None
+        for start in range(0, len(events), 4):
+            rows = store.append(run_id, start, events[start : start + 4])
+            entry = index_appended(entry, rows, events[start : start + 4])
+        assert entry == index_stored(store.read(run_id))
+        assert entry.problem is None and entry.events == len(events)
+
+
+def test_a_broken_or_undecodable_stream_is_indexed_with_its_problem(streams: RunStreams) -> None:
+    store = InMemoryEventStore(clock=lambda: RECORDED_AT)
+    rows = store.append("run-0", 0, streams.streams["run-0"])
+    garbled = [rows[0], msgspec.structs.replace(rows[1], payload=b"{}"), *rows[2:]]
+    assert "hash does not match its contents" in (index_stored(garbled).problem or "")
+    assert index_stored(rows[1:]).problem == "run run-0 event seq 1 (model_fingerprinted): expected seq 0"
+
+
+def _entry(events: int = 3, head: str = "h2") -> IndexedRun:
+    return IndexedRun(run_id="r", kind="run", events=events, head_hash=head, first_recorded_at=RECORDED_AT)
+
+
+@pytest.mark.parametrize(
+    "stored, head, intact, problem",
+    [
+        (3, "h2", True, None),
+        (5, "h2", False, None),  # grown by a writer that does not keep the index: the full check decides
+        (2, None, False, "run r lost events after it was recorded: 2 events stored but 3 were recorded"),
+        (3, "forged", False, "run r was rewritten after it was recorded: event seq 2 no longer has the hash"),
+    ],
+)
+def test_a_stream_is_intact_only_where_it_still_ends_at_its_indexed_head(
+    stored: int, head: str | None, intact: bool, problem: str | None
+) -> None:
+    check = compare_stream(IndexedStream(run=_entry(), stored_events=stored, stored_head_hash=head))
+    assert check.intact is intact and (check.problem or "").startswith(problem or "")
+    assert (check.problem is None) is (problem is None)
+
+
+def test_rows_with_nulls_unindexed_streams_and_non_runs_always_take_the_full_check() -> None:
+    for entry in (
+        IndexedStream(run=_entry(), stored_events=3, stored_head_hash="h2", null_rows=True),
+        IndexedStream(run=_entry(), stored_events=3, stored_head_hash="h2", indexed=False),
+        IndexedStream(run=msgspec.structs.replace(_entry(), kind="other"), stored_events=3, stored_head_hash="h2"),
+    ):
+        assert compare_stream(entry).intact is False
+
+
+def test_since_accepts_a_date_or_a_time_and_means_utc_without_a_zone() -> None:
+    assert parse_instant("2026-02-01") == "2026-02-01T00:00:00.000000+00:00"
+    assert parse_instant("2026-02-01T10:30+02:00") == "2026-02-01T08:30:00.000000+00:00"
+    assert make_query(since="2026-02-01T08:30Z").since == parse_instant("2026-02-01T10:30+02:00")
+
+
+def test_select_filters_before_it_pages_and_counts_every_match() -> None:
+    runs = [msgspec.structs.replace(_entry(), run_id=f"r{i}", verdict="FAIL" if i % 2 else "PASS") for i in range(7)]
+    page, total = select(runs, make_query(verdict="FAIL", limit=2, offset=1))
+    assert [r.run_id for r in page] == ["r3", "r5"] and total == 3
+
+
+@pytest.mark.parametrize("kwargs", [{"since": "soon"}, {"verdict": "OK"}, {"baseline_digest": "g1"}, {"limit": 0}])
+def test_a_bad_query_is_a_usage_error_e513(kwargs: dict) -> None:
+    with pytest.raises(UsageError) as raised:
+        make_query(**kwargs)
+    assert raised.value.code == "E513"
