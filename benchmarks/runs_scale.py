@@ -43,13 +43,15 @@ sys.path.insert(0, str(ROOT))  # the template runs use the recorded fake models 
 
 from invarlock.application.certification.certify import CertifyRequest, certify_edit  # noqa: E402
 from invarlock.application.config import ModelConfig  # noqa: E402
+from invarlock.application.replay.listing import list_runs  # noqa: E402
 from invarlock.application.services import Services  # noqa: E402
-from invarlock.cli.bootstrap import open_store  # noqa: E402
+from invarlock.cli.bootstrap import open_run_index, open_store  # noqa: E402
 from invarlock.domain import certificate as c  # noqa: E402
 from invarlock.domain import events as ev  # noqa: E402
 from invarlock.domain.build import build_certificate  # noqa: E402
 from invarlock.domain.errors import InvarlockError  # noqa: E402
 from invarlock.domain.run import replay  # noqa: E402
+from invarlock.domain.run_query import make_query  # noqa: E402
 from invarlock.ports.store import EventStore  # noqa: E402
 
 from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, words  # noqa: E402
@@ -184,6 +186,25 @@ def cases(path: Path, runs: int, all_chains: bool) -> dict[str, list[str]]:
     return out
 
 
+def in_process(path: Path, repeat: int) -> dict[str, float]:
+    """Median seconds of the listing use case alone (no interpreter start-up, imports or printing)."""
+    queries = {
+        "list_runs (every run)": ({}, False),
+        "list_runs limit 50": ({"limit": 50}, False),
+        "list_runs verdict FAIL": ({"verdict": "FAIL"}, False),
+        "list_runs limit 50 check_chains": ({"limit": 50}, True),
+    }
+    out = {}
+    for name, (kwargs, check) in queries.items():
+        seconds = []
+        for _ in range(repeat):
+            began = time.perf_counter()
+            list_runs(open_store(path, read_only=True), open_run_index(path), make_query(**kwargs), check_chains=check)
+            seconds.append(time.perf_counter() - began)
+        out[name] = statistics.median(seconds)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
@@ -202,6 +223,7 @@ def main() -> None:
         name: statistics.median(cli(*argv) for _ in range(args.repeat))
         for name, argv in cases(path, args.runs, args.all_chains).items()
     }
+    times |= in_process(path, args.repeat)
     report = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "build": built, "seconds": times}
     if args.json:
         print(json.dumps(report, indent=2))
