@@ -29,11 +29,17 @@ def streams() -> RunStreams:
     return certified_streams()
 
 
-@pytest.fixture
-def db(tmp_path: Path, streams: RunStreams) -> Path:
-    path = tmp_path / "events.duckdb"
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory, streams: RunStreams) -> Path:
+    path = tmp_path_factory.mktemp("filled") / "events.duckdb"
     streams.fill(DuckDBEventStore(path, clock=lambda: RECORDED_AT))
     return path
+
+
+@pytest.fixture
+def db(tmp_path: Path, filled: Path) -> Path:
+    """A private copy of the filled store (each test alters its own)."""
+    return Path(shutil.copy(filled, tmp_path / "events.duckdb"))
 
 
 def _rows(db: Path, *args: str) -> tuple[int, dict[str, dict], str]:
