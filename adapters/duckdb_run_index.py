@@ -54,7 +54,12 @@ def read_entry(con: duckdb.DuckDBPyConnection, run_id: str) -> IndexedRun | None
 
 
 def _entry(row: tuple[Any, ...]) -> IndexedRun:
-    return msgspec.convert(dict(zip(_FIELDS, row, strict=True)), IndexedRun)
+    """The entry of a `run_index` row; one that does not convert (an edited row) carries that as its problem."""
+    try:
+        return msgspec.convert(dict(zip(_FIELDS, row, strict=True)), IndexedRun)
+    except msgspec.ValidationError as exc:
+        problem = f"the run index row of run {row[0]} was altered ({exc})"
+        return IndexedRun(run_id=str(row[0]), kind=OTHER, events=0, head_hash="", first_recorded_at="", problem=problem)
 
 
 def entry_of_stored(run_id: str, read: ReadStream) -> IndexedRun:
@@ -99,7 +104,7 @@ def _source(con: duckdb.DuckDBPyConnection, read: ReadStream) -> str:
 
 
 def _filters(query: RunQuery) -> tuple[str, list[object]]:
-    where, params = ["kind <> 'audit'"], []
+    where, params = ["kind IS DISTINCT FROM 'audit'"], []
     if query.verdict is not None:
         where.append("verdict = ?")
         params.append(query.verdict)

@@ -219,10 +219,12 @@ class DuckDBEventStore:
     def _prior_entry(
         self, con: duckdb.DuckDBPyConnection, run_id: str, next_seq: int, last_hash: str | None
     ) -> IndexedRun | None:
-        """The run's index entry before this append; rebuilt from its stored rows when it does not end where
-        the stream ends (rows appended by a writer that does not keep the index)."""
+        """The run's index entry before this append; rebuilt from its stored rows when it has a problem or does
+        not end where the stream ends (rows appended by a writer that does not keep the index)."""
         prior = index.read_entry(con, run_id)
-        if next_seq == 0 or (prior is not None and (prior.events, prior.head_hash) == (next_seq, last_hash)):
+        if next_seq == 0 or (
+            prior is not None and prior.problem is None and (prior.events, prior.head_hash) == (next_seq, last_hash)
+        ):
             return prior
         return index.entry_of_stored(run_id, lambda stream: self._read_in(con, stream))
 

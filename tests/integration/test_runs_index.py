@@ -122,6 +122,14 @@ def test_an_edited_index_row_is_flagged_by_check_chains(db: Path) -> None:
     )
 
 
+def test_an_index_row_that_no_longer_converts_is_flagged_without_a_traceback(db: Path) -> None:
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE run_index SET kind = NULL, events = NULL WHERE run_id = 'run-2'")
+    code, rows, err = _rows(db)
+    assert code == 3 and rows["run-2"]["status"] == "TAMPERED" and "Traceback" not in err
+    assert rows["run-2"]["problem"].startswith("the run index row of run run-2 was altered")
+
+
 def _append_raw(db: Path, records: Records) -> None:
     """Insert rows as a writer that does not keep the index would (an earlier invarlock)."""
     with duckdb.connect(str(db)) as con:
