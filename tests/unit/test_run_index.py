@@ -3,8 +3,12 @@ length and head say about it."""
 
 from __future__ import annotations
 
+import itertools
+
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.domain.errors import UsageError
 from invarlock.domain.run_index import IndexedRun, index_appended, index_stored
@@ -18,15 +22,19 @@ def streams() -> RunStreams:
     return certified_streams()
 
 
-def test_an_index_built_batch_by_batch_equals_one_built_from_the_stored_stream(streams: RunStreams) -> None:
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(min_value=1, max_value=18), max_size=6))
+def test_an_index_built_batch_by_batch_equals_one_built_from_the_stored_stream(
+    streams: RunStreams, cuts: list[int]
+) -> None:
     store = InMemoryEventStore(clock=lambda: RECORDED_AT)
     for run_id, events in streams.streams.items():
+        bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
         entry: IndexedRun | None = None
-        for start in range(0, len(events), 4):
-            rows = store.append(run_id, start, events[start : start + 4])
-            entry = index_appended(entry, rows, events[start : start + 4])
+        for start, end in itertools.pairwise(bounds):
+            entry = index_appended(entry, store.append(run_id, start, events[start:end]), events[start:end])
         assert entry == index_stored(store.read(run_id))
-        assert entry.problem is None and entry.events == len(events)
+        assert entry is not None and entry.problem is None and entry.events == len(events)
 
 
 def test_a_broken_or_undecodable_stream_is_indexed_with_its_problem(streams: RunStreams) -> None:
