@@ -6,15 +6,17 @@ table stays append-only. docs/audit.md says what the listing checks with it and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
 import msgspec
 from invarlock.domain.errors import IntegrityError
-from invarlock.domain.events import RecordedEvent
 from invarlock.domain.run_index import OTHER, IndexedRun, index_stored
 from invarlock.domain.run_query import IndexedStream, RunQuery, started_instant
+
+from .duckdb_rows import COLUMNS, row_to_record
 
 _FIELDS = tuple(IndexedRun.__struct_fields__)
 _TYPES = {"events": "BIGINT"}
@@ -23,8 +25,6 @@ CREATE_INDEX = f"CREATE TABLE IF NOT EXISTS run_index({_DDL_COLUMNS}, started_in
 _UNINDEXED = f"CREATE TEMP TABLE unindexed({_DDL_COLUMNS}, started_instant VARCHAR)"
 _VALUES = f"VALUES ({', '.join('?' * (len(_FIELDS) + 1))})"
 _NULLS = " OR ".join(f"{c} IS NULL" for c in ("seq", "type", "version", "payload", "recorded_at", "prev_hash", "hash"))
-
-ReadStream = Callable[[str], list[RecordedEvent]]
 
 
 def has_index(con: duckdb.DuckDBPyConnection) -> bool:
@@ -40,10 +40,9 @@ def _params(run: IndexedRun) -> list[object]:
     return [*(getattr(run, f) for f in _FIELDS), started_instant(run)]
 
 
-def write_entry(con: duckdb.DuckDBPyConnection, run: IndexedRun, table: str = "run_index") -> None:
-    """Insert or replace `run`'s row in `run_index` (insert it in the TEMP table `unindexed`)."""
-    verb = "INSERT OR REPLACE" if table == "run_index" else "INSERT"
-    con.execute(f"{verb} INTO {table} {_VALUES}", _params(run))
+def write_entry(con: duckdb.DuckDBPyConnection, run: IndexedRun) -> None:
+    """Insert or replace `run`'s row in `run_index`."""
+    con.execute(f"INSERT OR REPLACE INTO run_index {_VALUES}", _params(run))
 
 
 def read_entry(con: duckdb.DuckDBPyConnection, run_id: str) -> IndexedRun | None:
@@ -62,40 +61,48 @@ def _entry(row: tuple[Any, ...]) -> IndexedRun:
         return IndexedRun(run_id=str(row[0]), kind=OTHER, events=0, head_hash="", first_recorded_at="", problem=problem)
 
 
-def entry_of_stored(run_id: str, read: ReadStream) -> IndexedRun:
+def stored_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[Any, ...]]:
+    """The rows of one stream, ordered by seq, as `SELECT {COLUMNS}` returns them."""
+    return con.execute(f"SELECT {COLUMNS} FROM events WHERE run_id = ? ORDER BY seq", [run_id]).fetchall()
+
+
+def entry_of_stored(run_id: str, rows: list[tuple[Any, ...]]) -> IndexedRun:
     """The entry of a stream as stored; one whose rows cannot be read (a NULL column) gets a `problem`."""
     try:
-        return index_stored(read(run_id))
+        return index_stored([row_to_record(row) for row in rows])
     except IntegrityError as exc:
         return IndexedRun(run_id=run_id, kind=OTHER, events=0, head_hash="", first_recorded_at="", problem=exc.message)
 
 
-def _stream_ids(con: duckdb.DuckDBPyConnection, *, unindexed: bool) -> list[str]:
+def _stored_entries(con: duckdb.DuckDBPyConnection, *, unindexed: bool) -> Iterator[IndexedRun]:
+    """The entries of every stream (only those without an index row when `unindexed`), read in one scan."""
     where = "run_id IS NOT NULL"
     if unindexed:
         where += " AND run_id NOT IN (SELECT run_id FROM run_index)"
-    return [row[0] for row in con.execute(f"SELECT DISTINCT run_id FROM events WHERE {where}").fetchall()]
+    rows = con.execute(f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY run_id, seq").fetchall()
+    for run_id, stream in itertools.groupby(rows, key=lambda row: row[0]):
+        yield entry_of_stored(run_id, list(stream))
 
 
-def backfill(con: duckdb.DuckDBPyConnection, read: ReadStream) -> None:
+def backfill(con: duckdb.DuckDBPyConnection) -> None:
     """Create `run_index` and fill it from every stream, in one transaction (a store written before it existed)."""
     con.begin()
     try:
         con.execute(CREATE_INDEX)
-        for run_id in _stream_ids(con, unindexed=False):
-            write_entry(con, entry_of_stored(run_id, read))
+        con.executemany(f"INSERT INTO run_index {_VALUES}", [_params(e) for e in _stored_entries(con, unindexed=False)])
         con.commit()
     except BaseException:
         con.rollback()
         raise
 
 
-def _source(con: duckdb.DuckDBPyConnection, read: ReadStream) -> str:
+def _source(con: duckdb.DuckDBPyConnection) -> str:
     """The table(s) to list from: `run_index` plus a TEMP table with entries built now for unindexed streams."""
     indexed = has_index(con)
     con.execute(_UNINDEXED)
-    for run_id in _stream_ids(con, unindexed=indexed):
-        write_entry(con, entry_of_stored(run_id, read), table="unindexed")
+    entries = [_params(e) for e in _stored_entries(con, unindexed=indexed)]
+    if entries:
+        con.executemany(f"INSERT INTO unindexed {_VALUES}", entries)
     return (
         "(SELECT *, true AS indexed FROM run_index UNION ALL SELECT *, false FROM unindexed)"
         if indexed
@@ -117,11 +124,11 @@ def _filters(query: RunQuery) -> tuple[str, list[object]]:
     return " AND ".join(where), params
 
 
-def list_indexed(con: duckdb.DuckDBPyConnection, query: RunQuery, read: ReadStream) -> tuple[list[IndexedStream], int]:
+def list_indexed(con: duckdb.DuckDBPyConnection, query: RunQuery) -> tuple[list[IndexedStream], int]:
     """The page `query` selects, each entry with its stream's current length, head-seq hash and NULL rows."""
     if con.execute("SELECT count(*) FROM events WHERE run_id IS NULL").fetchone() != (0,):
         raise IntegrityError("E603", "event store has rows with a NULL run_id", "the event store was altered")
-    source, (where, params) = _source(con, read), _filters(query)
+    source, (where, params) = _source(con), _filters(query)
     total = con.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()
     limit = "" if query.limit is None else f"LIMIT {int(query.limit)}"
     sql = f"""

@@ -6,7 +6,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,12 @@ from invarlock.domain.run_index import IndexedRun, index_appended
 from invarlock.domain.run_query import IndexedStream, RunQuery
 
 from . import duckdb_run_index as index
+from .duckdb_rows import COLUMNS as _COLUMNS
+from .duckdb_rows import row_to_record as _row_to_record
 from .memory_store import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
 SCHEMA = "invarlock-events/v2"
 _EARLIER = {"invarlock-events/v1": "before the event chain covered run_id, seq and recorded_at"}
-_COLUMNS = "run_id, seq, type, version, payload, recorded_at, prev_hash, hash"
 _CREATE = [
     "CREATE TABLE IF NOT EXISTS events(run_id VARCHAR, seq BIGINT, type VARCHAR, version INTEGER, "
     "payload JSON, recorded_at TIMESTAMPTZ, prev_hash VARCHAR, hash VARCHAR, PRIMARY KEY(run_id, seq))",
@@ -30,7 +31,6 @@ _CREATE = [
     index.CREATE_INDEX,
 ]
 _TAIL = "SELECT coalesce(max(seq) + 1, 0), arg_max(hash, seq) FROM events WHERE run_id = ?"
-_NAMES = _COLUMNS.split(", ")
 
 
 def _open_error(path: Path, exc: duckdb.Error) -> UsageError:
@@ -79,31 +79,6 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
 def _row_params(r: RecordedEvent) -> list[object]:
     recorded_at = datetime.fromisoformat(r.recorded_at)
     return [r.run_id, r.seq, r.type, r.version, r.payload.decode(), recorded_at, r.prev_hash, r.hash]
-
-
-def _null_columns(row: tuple[Any, ...]) -> IntegrityError:
-    nulls = ", ".join(name for name, value in zip(_NAMES, row, strict=True) if value is None)
-    return IntegrityError(
-        "E603",
-        f"event store row of run {row[0]} seq {row[1]} has NULL {nulls}",
-        "the event store was altered; no invarlock version writes NULL columns",
-    )
-
-
-def _row_to_record(row: tuple[Any, ...]) -> RecordedEvent:
-    if any(value is None for value in row):
-        raise _null_columns(row)
-    run_id, seq, type_, version, payload, recorded_at, prev_hash, hash_ = row
-    return RecordedEvent(
-        run_id=run_id,
-        seq=seq,
-        type=type_,
-        version=version,
-        payload=payload.encode("utf-8"),
-        recorded_at=recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
-        prev_hash=prev_hash,
-        hash=hash_,
-    )
 
 
 class DuckDBEventStore:
@@ -183,7 +158,7 @@ class DuckDBEventStore:
                 _create_schema(con)
             self._check_ours(con)
             if not self._indexed and not index.has_index(con):
-                index.backfill(con, lambda stream: self._read_in(con, stream))
+                index.backfill(con)
             self._indexed = True
             return self._append_in(con, run_id, expected_seq, events, recorded_at)
 
@@ -226,11 +201,7 @@ class DuckDBEventStore:
             prior is not None and prior.problem is None and (prior.events, prior.head_hash) == (next_seq, last_hash)
         ):
             return prior
-        return index.entry_of_stored(run_id, lambda stream: self._read_in(con, stream))
-
-    def _read_in(self, con: duckdb.DuckDBPyConnection, run_id: str) -> list[RecordedEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq"
-        return [_row_to_record(row) for row in con.execute(sql, [run_id]).fetchall()]
+        return index.entry_of_stored(run_id, index.stored_rows(con, run_id))
 
     def indexed_runs(self, query: RunQuery) -> tuple[list[IndexedStream], int]:
         """The page of runs `query` selects from `run_index` (see the RunIndex port); a store written before
@@ -241,7 +212,7 @@ class DuckDBEventStore:
             return [], 0
         with self._connect(write=False) as con:
             self._check_ours(con)
-            return index.list_indexed(con, query, lambda run_id: self._read_in(con, run_id))
+            return index.list_indexed(con, query)
 
     def _query(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
         if not self.path.exists():
