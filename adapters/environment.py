@@ -25,6 +25,7 @@ def runtime_environment() -> dict[str, str]:
         "transformers": _version("transformers"),
         "cpu_count": str(os.cpu_count()),
     }
-    if "torch" in sys.modules:
-        env["torch_threads"] = str(sys.modules["torch"].get_num_threads())
+    torch = sys.modules.get("torch")  # None where an install without the hf extra blocks the import
+    if torch is not None:
+        env["torch_threads"] = str(torch.get_num_threads())
     return env

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,13 +13,13 @@ from invarlock.application.doctor.diagnose import DoctorDeps
 from invarlock.application.services import Services
 from invarlock.application.verification.reexecute import ReexecutionDeps
 from invarlock.ports.audit import AuditQueries
-from invarlock.ports.corpus import Tokenizer
-from invarlock.ports.model import LoadedModel
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
 from invarlock.ports.store import EventStore, RunIndex
 from invarlock.ports.ui import Progress, SilentProgress
 
+from .registry import Registry, registry
+from .routing import RegistryCorpusResolver, RegistryEdits, RegistryModelLoader, preload
 from .version import tool_version
 
 DEFAULT_EVENTS = "runs/invarlock.duckdb"
@@ -97,32 +97,40 @@ def report_renderer(fmt: ReportFormat) -> ReportRenderer:
     return HTMLReportRenderer() if fmt == "html" else MarkdownReportRenderer()
 
 
+def plugin_registry() -> Registry:
+    """The entry-point registry of adapters, edits, datasets, guards and metrics (cli/registry.py)."""
+    return registry()
+
+
 def build_services(
     *,
     events: str | os.PathLike[str],
     progress: Progress | None = None,
     store: EventStore | None = None,
     signer: Signer | None = None,
+    uses: Iterable[tuple[str, str]] = (),
 ) -> Services:
-    """Everything certify/run need: the HF loader, local corpora, the built-in edits (quant_rtn and the
-    diagnostic edits of the calibration suite) and the DuckDB store."""
-    from invarlock.adapters.corpus_resolver import LocalCorpusResolver
+    """Everything certify/run need: model loaders, corpora and edits by name from the plugin registry (the
+    built-in HF adapters, local corpora, quant_rtn and the diagnostic edits register there too) and the DuckDB
+    store. `uses` names the (group, name) entries the run uses: third-party ones are recorded in the
+    environment of its provenance as `plugin.<group>.<name>: "<distribution> <version>"`, and they are imported
+    here, before anything is recorded."""
     from invarlock.adapters.environment import runtime_environment
-    from invarlock.adapters.hf_loader import HFModelLoader
-    from invarlock.adapters.quant_rtn import QuantRTNEdit
     from invarlock.adapters.system_probe import LocalSystemProbe
-    from invarlock.adapters.weight_edits import DIAGNOSTIC_EDITS
 
-    edits = {e.name: e for e in (QuantRTNEdit(), *DIAGNOSTIC_EDITS)}
+    reg = registry()
+    used = list(uses)
+    preload(reg, used)  # a missing extra or a broken plugin stops the run before its store is opened
+    plugins = reg.provenance(used)
     return Services(
         probe=LocalSystemProbe(),
-        loader=HFModelLoader(),
-        corpora=LocalCorpusResolver(),
+        loader=RegistryModelLoader(reg),
+        corpora=RegistryCorpusResolver(reg),
         store=store if store is not None else open_store(events),
-        edits=edits,
+        edits=RegistryEdits(reg),
         clock=utc_now,
         new_run_id=new_run_id,
-        environment=runtime_environment,
+        environment=lambda: {**runtime_environment(), **plugins},
         tool_version=tool_version(),
         progress=progress or SilentProgress(),
         signer=signer,
@@ -130,18 +138,16 @@ def build_services(
 
 
 def build_reexecution_deps(events: str | os.PathLike[str] | None) -> ReexecutionDeps:
-    """What `verify --baseline/--subject` needs: the HF loader, local corpora and, with `events`, the store
-    opened for writing (the audit appends a stream of its own; plain verify keeps the file read-only)."""
-    from invarlock.adapters.corpus_resolver import LocalCorpusResolver
+    """What `verify --baseline/--subject` needs: loaders, corpora and edits from the plugin registry and, with
+    `events`, the store opened for writing (the audit appends a stream of its own; plain verify keeps the file
+    read-only)."""
     from invarlock.adapters.environment import runtime_environment
-    from invarlock.adapters.hf_loader import HFModelLoader
-    from invarlock.adapters.quant_rtn import QuantRTNEdit
-    from invarlock.adapters.weight_edits import DIAGNOSTIC_EDITS
 
+    reg = registry()
     return ReexecutionDeps(
-        edits={e.name: e for e in (QuantRTNEdit(), *DIAGNOSTIC_EDITS)},
-        loader=HFModelLoader(),
-        corpora=LocalCorpusResolver(),
+        edits=RegistryEdits(reg),
+        loader=RegistryModelLoader(reg),
+        corpora=RegistryCorpusResolver(reg),
         environment=runtime_environment,
         clock=utc_now,
         new_stream_id=new_run_id,
@@ -150,33 +156,16 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
     )
 
 
-class _LazyHFLoader:
-    """The HF model loader, imported at first use: the doctor reports a missing hf extra instead of failing."""
-
-    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> LoadedModel:
-        from invarlock.adapters.hf_loader import HFModelLoader
-
-        return HFModelLoader().load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size)
-
-    def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
-        from invarlock.adapters.hf_loader import HFModelLoader
-
-        return HFModelLoader().tokenizer(ref, adapter=adapter)
-
-
-def _edit_names() -> list[str]:
-    from invarlock.adapters.quant_rtn import QuantRTNEdit
-    from invarlock.adapters.weight_edits import DIAGNOSTIC_EDITS
-
-    return [e.name for e in (QuantRTNEdit(), *DIAGNOSTIC_EDITS)]
-
-
 def build_doctor_deps() -> DoctorDeps:
-    """What `invarlock doctor` reads through: tokenizers (no weights), local corpora, this machine; the heavy
-    adapters are imported only by the checks that need them."""
-    from invarlock.adapters.corpus_resolver import LocalCorpusResolver
+    """What `invarlock doctor` reads through: tokenizers (no weights) and corpora by name from the plugin registry
+    (an entry is imported only by the checks that use it, so a missing hf extra is reported, not raised on
+    import), this machine, and the edit names the registry knows."""
     from invarlock.adapters.system_probe import LocalSystemProbe
 
+    reg = registry()
     return DoctorDeps(
-        loader=_LazyHFLoader(), corpora=LocalCorpusResolver(), probe=LocalSystemProbe(), edit_names=_edit_names
+        loader=RegistryModelLoader(reg),
+        corpora=RegistryCorpusResolver(reg),
+        probe=LocalSystemProbe(),
+        edit_names=lambda: list(reg.names("edits")),
     )

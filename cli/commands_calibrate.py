@@ -43,7 +43,8 @@ def calibrate_cmd(
     chosen = _suite(suite, tier, profile)
     out = Path(out_dir)
     require_folder(out_dir, "--out")  # found before hours of scoring, not after
-    svc = build_services(events=events, progress=make_progress(quiet))
+    uses = [("adapters", chosen.model.adapter)]
+    svc = build_services(events=events, progress=make_progress(quiet), uses=uses)
 
     def on_case(row: CaseRow, outcome: CertifyOutcome) -> None:
         write_certificate(outcome, str(out / row.case))

@@ -1,4 +1,5 @@
-"""`invarlock certify` (baseline vs subject) and `invarlock run -c CONFIG` (baseline + built-in edit)."""
+"""`invarlock certify` (baseline vs subject) and `invarlock run -c CONFIG` (baseline + built-in edit): thin
+layers over the Python API (cli/api.py) that print its certificate's summary."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ from typing import Any
 
 import click
 import msgspec
-from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
+from invarlock.application.certification.certify import CertifyRequest
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
 from invarlock.domain.guards.sections import InvariantsSection
+from invarlock.ports.ui import Progress
 
-from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
-from .config_file import load_config, read_yaml
-from .outputs import require_folder, write_atomically
+from . import api, console
+from .api import write_certificate
+from .bootstrap import DEFAULT_EVENTS
 from .progress import make_progress
+
+__all__ = ["certify_cmd", "run_cmd", "write_certificate"]
 
 DEMO_EDIT = EditConfig(name="quant_rtn", plan={"bits": 8, "scope": "all"})
 
@@ -57,38 +61,29 @@ def common_options(fn: Any) -> Any:
     return fn
 
 
-def _override_model(model: ModelConfig, device: str | None, dtype: str | None, **kw: Any) -> ModelConfig:
-    changes = {k: v for k, v in {"device": device, "dtype": dtype, **kw}.items() if v is not None}
-    return msgspec.structs.replace(model, **changes)
+def _progress(opts: dict[str, Any]) -> Progress:
+    return make_progress(opts["quiet"] or opts["as_json"] or console.quiet(), console.verbose())
 
 
 def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> CertifyRequest:
     """The request of `certify` (a subject) or `run` (the config's edit): flags override the config."""
-    profile = opts["profile"] or cfg.profile or "ci"
-    tier = opts["tier"] or cfg.auto.tier
-    return CertifyRequest(
-        command=command, config=cfg, subject=subject, tier=tier, profile=profile, export=opts.get("export_dir")
+    request = api.certify_request(
+        cfg, subject, tier=opts["tier"], profile=opts["profile"], export=opts.get("export_dir")
     )
+    assert request.command == command, "certify names a subject, run does not"
+    return request
 
 
-def _execute(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> None:
-    outcome = certify_edit(build_request(cfg, subject, command, opts), _services(opts))
-    _finish(outcome, cfg.output.dir, opts)
+def _execute(request: CertifyRequest, opts: dict[str, Any]) -> None:
+    result = api.run_request(
+        request, events=opts["events"], cert_out=opts["cert_out"], sign_key=opts["sign_key"], progress=_progress(opts)
+    )
+    _finish(result, opts)
 
 
-def _services(opts: dict[str, Any]) -> Any:
-    signer = load_signer(opts["sign_key"]) if opts.get("sign_key") else None  # a bad key fails before the run
-    for option, flag in (("cert_out", "--cert-out"), ("export_dir", "--export")):  # fail before the run, too
-        if opts.get(option):
-            require_folder(opts[option], flag)
-    progress = make_progress(opts["quiet"] or opts["as_json"])
-    return build_services(events=opts["events"], progress=progress, signer=signer)
-
-
-def _finish(outcome: CertifyOutcome, output_dir: str, opts: dict[str, Any]) -> None:
-    path = write_certificate(outcome, opts["cert_out"] or str(Path(output_dir) / outcome.run_id))
-    _report(outcome, path, opts)
-    raise click.exceptions.Exit(EXIT_OK if outcome.certificate.verdict.status == "PASS" else EXIT_GATES_FAILED)
+def _finish(result: api.CertifyResult, opts: dict[str, Any]) -> None:
+    _report(result.certificate, result.path, opts)
+    raise click.exceptions.Exit(EXIT_OK if result.certificate.verdict.status == "PASS" else EXIT_GATES_FAILED)
 
 
 def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
@@ -99,23 +94,21 @@ def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
             f"--resume continues a run with its recorded settings; {', '.join(clashing)} cannot change them",
             f"drop {', '.join(clashing)}",
         )
-    outcome = resume_run(run_id, _services(opts), export=opts["export_dir"])
-    _finish(outcome, str(outcome.certificate.provenance.config["output"]["dir"]), opts)
+    result = api.resume_certify(
+        run_id,
+        events=opts["events"],
+        cert_out=opts["cert_out"],
+        sign_key=opts["sign_key"],
+        export=opts["export_dir"],
+        progress=_progress(opts),
+    )
+    _finish(result, opts)
 
 
-def write_certificate(outcome: CertifyOutcome, out_dir: str) -> Path:
-    """Write `out_dir`/evaluation.cert.json atomically; E608 if it cannot be written (the run is recorded)."""
-    path = Path(out_dir) / "evaluation.cert.json"
-    hint = f"the run is recorded: rebuild it with `invarlock replay {outcome.run_id} --out FILE`"
-    write_atomically(path, c.to_bytes(outcome.certificate), what="the certificate", hint=hint)
-    return path
-
-
-def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
-    cert = outcome.certificate
+def _report(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
     pm = cert.primary_metric
     summary = {
-        "run_id": outcome.run_id,
+        "run_id": cert.run_id,
         "verdict": cert.verdict.status,
         "status": cert.status,
         "ratio": pm.ratio_vs_baseline,
@@ -131,42 +124,49 @@ def _report(outcome: CertifyOutcome, path: Path, opts: dict[str, Any]) -> None:
     if opts["as_json"]:
         click.echo(json.dumps(summary))
         return
+    _say(cert, path, opts)
+
+
+def _say(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
+    """The human summary (dropped by `invarlock --quiet`): verdict, interval, failed gates, paths."""
+    pm = cert.primary_metric
+    echo = console.say
     limit = cert.policy.resolved["gates"]["ratio_limit"]
     if pm.preview.delta_pp is not None:
-        click.echo(_accuracy_headline(cert))
+        echo(_accuracy_headline(cert))
     elif pm.display_ci is not None and pm.ratio_vs_baseline is not None:
         lo, hi = pm.display_ci
-        click.echo(
-            f"Verdict: {cert.verdict.status}  ratio {pm.ratio_vs_baseline:.4f}  "
+        echo(
+            f"Verdict: {console.verdict(cert.verdict.status)}  ratio {pm.ratio_vs_baseline:.4f}  "
             f"CI [{lo:.4f}, {hi:.4f}]  ({cert.policy.resolved['tier']} limit {limit})"
         )
     elif pm.display_ci is not None and pm.final is not None and pm.final.mean_cosine is not None:
         lo, hi = pm.display_ci
         limit = cert.policy.resolved.get("embedding", {}).get("min_cosine")
-        click.echo(
+        echo(
             f"Verdict: {cert.verdict.status}  mean cosine {pm.final.mean_cosine:.6f}  "
             f"CI [{lo:.6f}, {hi:.6f}]  ({cert.policy.resolved['tier']} lower limit {limit})"
         )
     else:
         stated = (("ratio", pm.preview.ratio), ("mean cosine", pm.preview.mean_cosine))
         statistic, value = next(((k, v) for k, v in stated if v is not None), ("statistic", math.nan))
-        click.echo(f"Verdict: {cert.verdict.status}  ROLLBACK: preview {statistic} {value:.4f}")
+        echo(f"Verdict: {cert.verdict.status}  ROLLBACK: preview {statistic} {value:.4f}")
     sm = cert.secondary_metrics
     if sm is not None:
         kl, top = sm.kl_divergence, sm.top1_agreement
-        click.echo(
+        echo(
             f"  KL {kl.mean:.3g} nats/token CI [{kl.ci[0]:.3g}, {kl.ci[1]:.3g}]  p99 {kl.p99:.3g}  "
             f"top-1 agreement {top.top1:.2f} % CI [{top.ci[0]:.2f}, {top.ci[1]:.2f}]  ({sm.arm} arm)"
         )
     for failed in cert.verdict.failed:
-        click.echo(f"  failed {failed.flag}: {failed.reason}")
+        echo(f"  failed {failed.flag}: {failed.reason}")
     for line in _monitored(cert):
-        click.echo(line)
-    click.echo(f"Certificate: {path}")
+        echo(line)
+    echo(f"Certificate: {path}")
     if opts["export_dir"] and cert.status == "completed":
         repaired = cert.guard_overhead.repaired_weights if cert.guard_overhead else []
-        click.echo(f"Subject exported: {opts['export_dir']}  ({len(repaired)} weights repaired by guards)")
-    click.echo(f"Run: {outcome.run_id}  (events: {opts['events']})")
+        echo(f"Subject exported: {opts['export_dir']}  ({len(repaired)} weights repaired by guards)")
+    echo(f"Run: {cert.run_id}  (events: {opts['events']})")
 
 
 def _accuracy_headline(cert: c.Certificate) -> str:
@@ -204,15 +204,6 @@ def _monitored(cert: c.Certificate) -> list[str]:
     return lines
 
 
-def _with_preset(cfg: RunConfig, preset: str | None) -> RunConfig:
-    if preset is None:
-        return cfg
-    from invarlock.application.config import parse_config
-
-    data = read_yaml(preset)
-    return parse_config(data, source=preset)
-
-
 @click.command("certify")
 @click.option(
     "--baseline", "--source", "baseline", default=None, help="baseline model: path, hf:ID, gguf:FILE or demo name"
@@ -241,7 +232,9 @@ def certify_cmd(
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
         given.update({k: opts[k] for k in ("profile", "tier", "device", "dtype", "demo")})
         _resume(resume, given, opts)
-    _execute(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts)
+    _execute(
+        build_request(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts), opts
+    )
 
 
 def certify_config(
@@ -249,17 +242,19 @@ def certify_config(
 ) -> tuple[RunConfig, ModelConfig]:
     """The config and subject `certify` runs (UsageError E200/E201 as certify gives them)."""
     # A preset brings data, guards and tier; the subject is certified as given, so a preset's edit is dropped.
-    cfg = msgspec.structs.replace(_with_preset(load_config(None), preset), edit=None)
+    cfg = msgspec.structs.replace(api.load_run_config(preset), edit=None)
     if opts["demo"]:
         baseline, subject = baseline or DEMO_MODEL, subject or DEMO_MODEL
         cfg = msgspec.structs.replace(cfg, edit=DEMO_EDIT)
     if not baseline or not subject:
         raise UsageError("E200", "certify needs --baseline and --subject", "or run `invarlock certify --demo`")
     if edit_config:
-        cfg = msgspec.structs.replace(cfg, edit=load_config(edit_config).edit)
-    base = _override_model(cfg.model, opts["device"], opts["dtype"], id=baseline, adapter=adapter)
-    cfg = msgspec.structs.replace(cfg, model=base)
-    return cfg, msgspec.structs.replace(base, id=subject)
+        cfg = msgspec.structs.replace(cfg, edit=api.load_run_config(edit_config).edit)
+    cfg, subject_cfg = api.with_models(
+        cfg, baseline, subject, adapter=adapter, device=opts["device"], dtype=opts["dtype"]
+    )
+    assert subject_cfg is not None, "certify names a subject"
+    return cfg, subject_cfg
 
 
 @click.command("run")
@@ -267,16 +262,16 @@ def certify_config(
 @common_options
 def run_cmd(config: str | None, **opts: Any) -> None:
     """Apply the config's built-in edit (quant_rtn) to its model and certify the result against the model."""
-    _execute(run_config(config, opts), None, "run", opts)
+    _execute(build_request(run_config(config, opts), None, "run", opts), opts)
 
 
 def run_config(config: str | None, opts: Any) -> RunConfig:
     """The config `run` runs (UsageError E200/E201 as run gives them)."""
     if config is None and not opts["demo"]:
         raise UsageError("E200", "run needs -c CONFIG", "or run `invarlock run --demo`")
-    cfg = load_config(config)
+    cfg = api.load_run_config(config)
     if opts["demo"] and cfg.edit is None:
         cfg = msgspec.structs.replace(cfg, edit=DEMO_EDIT)
     if cfg.edit is None:
         raise UsageError("E201", f"{config}: no edit: section", "add edit: {name: quant_rtn, plan: {bits: 8}}")
-    return msgspec.structs.replace(cfg, model=_override_model(cfg.model, opts["device"], opts["dtype"]))
+    return api.with_models(cfg, None, None, device=opts["device"], dtype=opts["dtype"])[0]

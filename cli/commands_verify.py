@@ -7,29 +7,22 @@ from pathlib import Path
 
 import click
 import msgspec
-from invarlock.application.replay.replay import replay_certificate
-from invarlock.application.verification.verify import VerifyReport, proves, verify_certificate
+from invarlock.application.verification.verify import VerifyReport, proves
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_INTEGRITY, EXIT_USAGE, InvarlockError, UsageError
 from invarlock.domain.policy import VERIFY_MAX_REPLICATES
 
-from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store
-from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
+from . import api, console
+from .bootstrap import DEFAULT_EVENTS
 from .outputs import write_atomically
-from .recipient_policy import recipient_policy
-from .reexecute import ReexecutionOptions, audit_certificate, reexecution_options
-
-
-def _read_cert(path: str) -> tuple[c.Certificate, bytes]:
-    raw = read_input_file(path, what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES)
-    return c.from_bytes(raw), raw
+from .reexecute import ReexecutionOptions, reexecution_options
 
 
 def _verdict_line(report: VerifyReport, exit_code: int) -> str:
     """The last line; after a failed integrity check the certificate's stated verdict is not established."""
     if exit_code == EXIT_INTEGRITY:
         return f"Verdict: not established — integrity checks failed, so the stated verdict is void  (exit {exit_code})"
-    return f"Verdict: {report.verdict or 'not established'}  (exit {exit_code})"
+    return f"Verdict: {console.verdict(report.verdict) if report.verdict else 'not established'}  (exit {exit_code})"
 
 
 def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = None) -> None:
@@ -48,10 +41,10 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
         click.echo(json.dumps(envelope))
     else:
         for ch in report.checks:
-            click.echo(f"{'ok  ' if ch.ok else 'FAIL'}  {ch.name}: {ch.detail}")
+            console.say(f"{'ok  ' if ch.ok else console.verdict('FAIL')}  {ch.name}: {ch.detail}")
         if error is None:
             _echo_proves()
-            click.echo(_verdict_line(report, exit_code))
+            console.say(_verdict_line(report, exit_code))
     if error is not None and not as_json:
         raise error
     raise click.exceptions.Exit(exit_code)
@@ -59,8 +52,8 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
 
 def _echo_proves() -> None:
     said = proves()
-    click.echo("Recomputed by verify: " + "; ".join(said.recomputed))
-    click.echo("Trusted inputs: " + "; ".join(said.trusted_inputs) + f" ({said.trusted_inputs_check})")
+    console.say("Recomputed by verify: " + "; ".join(said.recomputed))
+    console.say("Trusted inputs: " + "; ".join(said.trusted_inputs) + f" ({said.trusted_inputs_check})")
 
 
 @click.command("verify")
@@ -96,21 +89,23 @@ def verify_cmd(
 ) -> None:
     """Recompute every number, digest and gate of CERTIFICATE from its evidence."""
     report = VerifyReport()
+    audit = {"baseline": reexecution.baseline, "subject": reexecution.subject}
     try:
-        cert, raw = _read_cert(certificate)
-        recipient = recipient_policy(cert, tier, profile, policy_file)
-        verifier = load_verifier(pubkey) if pubkey else None
-        store = open_store(events, read_only=True) if events else None
-        report = verify_certificate(
-            cert,
-            recipient=recipient,
-            store=store,
-            verifier=verifier,
+        api.verify_into(
+            report,
+            certificate,
+            policy=policy_file,
+            tier=tier,
+            profile=profile,
+            events=events,
+            models={role: ref for role, ref in audit.items() if ref is not None},
+            sample=reexecution.sample,
+            sample_seed=reexecution.sample_seed,
+            device=reexecution.device,
+            pubkey=pubkey,
             require_signature=require_signature,
-            raw=raw,
             max_replicates=max_replicates,
         )
-        audit_certificate(cert, reexecution, events, report)
     except UsageError as exc:
         report.add("schema" if exc.code == "E601" else "input", False, exc.message)
         _emit(report, as_json, exc)
@@ -123,10 +118,10 @@ def verify_cmd(
 @click.option("--out", "-o", type=click.Path(), default=None, help="write the certificate here (default: stdout)")
 def replay_cmd(run_id: str, events: str, out: str | None) -> None:
     """Rebuild RUN_ID's certificate from its events alone (byte-identical to the issued one)."""
-    cert = replay_certificate(open_store(events, read_only=True), run_id)
+    cert = api.replay(run_id, events=events)
     data = c.to_bytes(cert)
     if out is None:
         click.echo(data.decode())
     else:
         write_atomically(Path(out), data, what="the certificate", hint="choose another --out path")
-        click.echo(f"Replayed certificate {cert.digest[:16]} written to {out}")
+        console.say(f"Replayed certificate {cert.digest[:16]} written to {out}")

@@ -12,10 +12,13 @@ from typing import Any
 import click
 from invarlock.domain.errors import InvarlockError
 
+from . import console
 from .commands_audit import audit_cmd, events_cmd, runs_cmd
 from .commands_calibrate import calibrate_cmd
+from .commands_completion import completion_cmd
 from .commands_doctor import doctor_cmd
 from .commands_keygen import keygen_cmd
+from .commands_plugins import plugins_cmd
 from .commands_report import report_cmd
 from .commands_run import certify_cmd, run_cmd
 from .commands_verify import replay_cmd, verify_cmd
@@ -24,11 +27,15 @@ from .version import tool_version
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(tool_version(), prog_name="invarlock", message="%(prog)s %(version)s · schema=v1")
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="print only errors (and what --json asks for); no progress")
+@click.option("--verbose", "-v", is_flag=True, help="one stderr line per step, and tracebacks of unexpected errors")
+def cli(quiet: bool, verbose: bool) -> None:
     """InvarLock: certify that a weight edit of a language model preserves quality.
 
     Exit codes: 0 success/PASS, 1 gates FAIL, 2 usage/config/schema invalid, 3 integrity failure or hard abort.
+    Colour only on a terminal, never with NO_COLOR set. Shell completion: `invarlock completion bash|zsh|fish`.
     """
+    console.configure(quiet=quiet, verbose=verbose)
 
 
 for command in (
@@ -43,6 +50,8 @@ for command in (
     keygen_cmd,
     report_cmd,
     doctor_cmd,
+    plugins_cmd,
+    completion_cmd,
 ):
     cli.add_command(command)
 
@@ -96,10 +105,10 @@ def _failure(exc: BaseException) -> _Failure:
             2, "E105", f"this command needs the Hugging Face extra and {missing} is not installed",
             "pip install 'invarlock[hf]'",
         )  # fmt: skip
-    if os.environ.get("INVARLOCK_DEBUG") == "1":  # a bug or an environment failure we did not foresee
+    if os.environ.get("INVARLOCK_DEBUG") == "1" or console.verbose():  # a bug or a failure we did not foresee
         traceback.print_exception(exc)
     first = str(exc).splitlines()[0] if str(exc) else ""
-    hint = "rerun with INVARLOCK_DEBUG=1 for the traceback and report it"
+    hint = "rerun with --verbose (or INVARLOCK_DEBUG=1) for the traceback and report it"
     return _Failure(1, "E999", f"unexpected {type(exc).__name__}: {first}", hint)
 
 

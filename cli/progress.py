@@ -1,9 +1,11 @@
-"""A one-line progress bar on stderr (windows/s and ETA) shown only on a TTY."""
+"""Progress on stderr: a one-line bar (windows/s and ETA) on a TTY; one line per step with --verbose."""
 
 from __future__ import annotations
 
 import sys
 import time
+
+from invarlock.ports.ui import Progress, SilentProgress
 
 
 class TerminalProgress:
@@ -39,7 +41,25 @@ class TerminalProgress:
         sys.stderr.flush()
 
 
-def make_progress(quiet: bool):  # type: ignore[no-untyped-def]
-    from invarlock.ports.ui import SilentProgress
+class StepLog:
+    """`--verbose`: one line when a step starts and one when it ends, for logs that are not a terminal."""
 
+    def __init__(self) -> None:
+        self.label, self.total, self.done, self.t0 = "", 0, 0, 0.0
+
+    def start(self, label: str, total: int) -> None:
+        self.label, self.total, self.done, self.t0 = label, total, 0, time.perf_counter()
+        sys.stderr.write(f"{label}: {total} windows\n")
+
+    def advance(self, done: int) -> None:
+        self.done += done
+
+    def finish(self) -> None:
+        sys.stderr.write(f"{self.label}: {self.done}/{self.total} done in {time.perf_counter() - self.t0:.1f} s\n")
+        sys.stderr.flush()
+
+
+def make_progress(quiet: bool, verbose: bool = False) -> Progress:
+    if verbose:
+        return StepLog()
     return TerminalProgress() if sys.stderr.isatty() and not quiet else SilentProgress()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from invarlock.domain import certificate as c
@@ -14,21 +15,31 @@ from .config_file import read_yaml
 POLICY_KEYS = ("tier", "profile", "overrides", "guards")
 
 
-def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None, path: str | None) -> Policy | None:
-    """None when the verifier brings no policy; otherwise the resolved tier/profile (+ overrides) to decide by."""
-    if tier is not None and path is not None:
+PolicySource = str | Mapping[str, Any] | Policy | None
+
+
+def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None, source: PolicySource) -> Policy | None:
+    """None when the verifier brings no policy; otherwise the resolved tier/profile (+ overrides) to decide by.
+
+    `source` is a YAML file's path, the same mapping ({tier, profile, overrides, guards}) or a resolved Policy."""
+    if tier is not None and source is not None:
         raise UsageError("E200", "--tier and --policy both give a recipient policy", "pass one of them")
+    if isinstance(source, Policy):
+        return source
     default_profile = str(cert.policy.resolved.get("profile", "ci"))
     section = metric_for(cert.primary_metric.kind).policy_section  # the kind's own gates, at the recipient's tier
-    if path is None:
+    if source is None:
         return None if tier is None else resolve_policy(tier, profile or default_profile, section=section)
-    data = _policy_file(path)
+    data = _policy_file(source) if isinstance(source, str) else _policy_data(dict(source), "the policy")
     chosen_profile = str(data.get("profile", profile or default_profile))
     return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], data["guards"], section=section)
 
 
 def _policy_file(path: str) -> dict[str, Any]:
-    data = read_yaml(path)
+    return _policy_data(read_yaml(path), path)
+
+
+def _policy_data(data: Any, path: str) -> dict[str, Any]:
     example = (
         "e.g. `tier: conservative` and optionally `profile: release`, `overrides: {ratio_limit: 1.05}`, "
         "`guards: {spectral: {mode: gate}}`"

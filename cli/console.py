@@ -1,0 +1,56 @@
+"""The CLI's human output settings: `invarlock --quiet` drops it, `--verbose` adds step lines and tracebacks of
+unexpected errors, and colour is used only on a terminal and never when NO_COLOR is set (no-color.org)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import click
+
+
+@dataclass
+class _Settings:
+    quiet: bool = False
+    verbose: bool = False
+
+
+_SETTINGS = _Settings()
+_VERDICT_COLOURS = {"PASS": "green", "FAIL": "red"}
+
+
+def configure(*, quiet: bool, verbose: bool) -> None:
+    """Set by the `invarlock` group for the command it runs (the options are mutually exclusive)."""
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose cannot be combined")
+    _SETTINGS.quiet, _SETTINGS.verbose = quiet, verbose
+
+
+def quiet() -> bool:
+    return _SETTINGS.quiet
+
+
+def verbose() -> bool:
+    return _SETTINGS.verbose
+
+
+def colour() -> bool | None:
+    """False when NO_COLOR is set to anything non-empty; otherwise click decides (colour on a terminal only)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def verdict(status: str) -> str:
+    """`status` styled green/red; the styling is stripped off a non-terminal or under NO_COLOR by `say`."""
+    return click.style(status, fg=_VERDICT_COLOURS.get(status), bold=True)
+
+
+def say(text: str) -> None:
+    """One line of human output on stdout, unless --quiet."""
+    if not _SETTINGS.quiet:
+        click.echo(text, color=colour())
+
+
+def note(text: str) -> None:
+    """One line on stderr, only with --verbose."""
+    if _SETTINGS.verbose:
+        click.echo(text, err=True, color=colour())

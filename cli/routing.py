@@ -1,0 +1,108 @@
+"""Ports whose implementation is chosen by name from the plugin registry: model loaders by adapter name,
+corpus resolvers by provider name and edits by edit name. Each entry is imported when first used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from invarlock.domain.errors import UsageError
+from invarlock.ports.corpus import CorpusResolver, CorpusSource, LabelledSource, Tokenizer
+from invarlock.ports.edits import Edit
+from invarlock.ports.model import LoadedModel, ModelLoader
+
+from .registry import Registry
+
+
+def _known(registry: Registry, group: str) -> str:
+    names = registry.names(group)
+    if not any(registry.entry(group, n) and registry.entry(group, n).builtin for n in names):  # type: ignore[union-attr]
+        return "invarlock's own entry points are missing: reinstall it (pip install -e . or pip install invarlock)"
+    return f"known: {', '.join(names)} (`invarlock plugins {group}`)"
+
+
+def _instance(registry: Registry, group: str, name: str, cache: dict[str, Any], code: str, what: str) -> Any:
+    """The object built by the factory `name` of `group`, once per name."""
+    if name not in cache:
+        try:
+            factory = registry.load(group, name)
+        except KeyError:
+            raise UsageError(code, f"unknown {what} '{name}'", _known(registry, group)) from None
+        cache[name] = factory()
+    return cache[name]
+
+
+def preload(registry: Registry, uses: Iterable[tuple[str, str]]) -> None:
+    """Import the entries a run uses before it starts, so that a missing extra (E105) or a broken plugin (E220)
+    stops it before its first event; unknown names are left to the use case's own errors."""
+    for group, name in uses:
+        if name in registry.names(group):
+            registry.load(group, name)
+
+
+class RegistryModelLoader:
+    """A ModelLoader that hands each reference to the loader registered for its adapter name."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry, self._loaders = registry, {}  # type: ignore[var-annotated]
+
+    def _loader(self, adapter: str) -> ModelLoader:
+        loader: ModelLoader = _instance(self._registry, "adapters", adapter, self._loaders, "E104", "adapter")
+        return loader
+
+    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> LoadedModel:
+        return self._loader(adapter).load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size)
+
+    def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
+        return self._loader(adapter).tokenizer(ref, adapter=adapter)
+
+
+class RegistryCorpusResolver:
+    """A CorpusResolver that hands each provider name to the resolver registered for it."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry, self._resolvers = registry, {}  # type: ignore[var-annotated]
+
+    def _resolver(self, provider: str) -> CorpusResolver:
+        resolver: CorpusResolver = _instance(
+            self._registry, "datasets", provider, self._resolvers, "E301", "corpus provider"
+        )
+        return resolver
+
+    def open(
+        self, provider: str, *, path: str | None = None, text_field: str = "text", split: str = "validation"
+    ) -> CorpusSource:
+        return self._resolver(provider).open(provider, path=path, text_field=text_field, split=split)
+
+    def open_labelled(
+        self,
+        provider: str,
+        *,
+        path: str | None = None,
+        text_field: str = "text",
+        label_field: str = "label",
+        split: str = "validation",
+    ) -> LabelledSource:
+        resolver = self._resolver(provider)
+        if not hasattr(resolver, "open_labelled"):
+            raise UsageError("E301", f"{provider!r} is not a labelled dataset provider", "use one that has labels")
+        return resolver.open_labelled(provider, path=path, text_field=text_field, label_field=label_field, split=split)
+
+
+class RegistryEdits(Mapping[str, Edit]):
+    """The edits by name; an edit's module is imported when the edit is first looked up."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry, self._edits = registry, {}  # type: ignore[var-annotated]
+
+    def __getitem__(self, name: str) -> Edit:
+        if name not in self._registry.names("edits"):
+            raise KeyError(name)
+        edit: Edit = _instance(self._registry, "edits", name, self._edits, "E204", "edit")
+        return edit
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.names("edits"))
+
+    def __len__(self) -> int:
+        return len(self._registry.names("edits"))
