@@ -128,20 +128,18 @@ class Registry:
 
     def status(self, groups: Iterable[str] = GROUPS) -> list[PluginStatus]:
         """Every entry of `groups` with the outcome of importing it (shadowed entries are not imported)."""
-        result = []
-        for entry in self.entries:
-            if entry.group not in groups:
-                continue
-            if entry.shadowed_by is not None:
-                result.append(PluginStatus(entry, f"name already taken by {entry.shadowed_by}"))
-                continue
-            try:
-                self.load(entry.group, entry.name)
-                result.append(PluginStatus(entry, None))
-            except Exception as exc:  # listed with its error: a broken entry never breaks the listing
-                cause = exc.__cause__ if isinstance(exc, UsageError) and exc.__cause__ else exc
-                result.append(PluginStatus(entry, _one_line(cause)))
-        return result
+        return [self.check(entry) for entry in self.entries if entry.group in groups]
+
+    def check(self, entry: PluginEntry) -> PluginStatus:
+        """Import `entry` and say whether that worked; a broken entry never breaks the listing."""
+        if entry.shadowed_by is not None:
+            return PluginStatus(entry, f"name already taken by {entry.shadowed_by}")
+        try:
+            self.load(entry.group, entry.name)
+        except Exception as exc:  # third-party import-time code can raise anything: reported, not raised
+            cause = exc.__cause__ if isinstance(exc, UsageError) and exc.__cause__ else exc
+            return PluginStatus(entry, _one_line(cause))
+        return PluginStatus(entry, None)
 
     def provenance(self, used: Iterable[tuple[str, str]]) -> dict[str, str]:
         """`plugin.<group>.<name>` → "distribution version" for each third-party entry in `used`."""

@@ -1,0 +1,1 @@
+"""A test plugin for InvarLock (tests/plugins/invarlock-scale-all)."""

@@ -1,0 +1,121 @@
+"""Conventions users expect of the real CLI: `python -m invarlock`, `invarlock plugins`, shell completion,
+`--quiet`/`--verbose` and NO_COLOR; a broken plugin never breaks a command that does not use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from invarlock.cli.main import cli
+from invarlock.cli.registry import Registry
+from invarlock.domain import certificate as c
+
+from tests.fakes.certificates import fake_certificate
+from tests.plugins.install import install_plugin
+
+ANSI = "\x1b["
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("site")
+    install_plugin(folder)
+    return folder
+
+
+@pytest.fixture
+def cert(tmp_path: Path) -> Path:
+    path = tmp_path / "cert.json"
+    path.write_bytes(c.to_bytes(fake_certificate()))
+    return path
+
+
+def _run(cwd: Path, *args: str, site: Path | None = None, exe: list[str] | None = None, **env: str):  # type: ignore[no-untyped-def]
+    environ = {k: v for k, v in os.environ.items() if k not in ("INVARLOCK_DEBUG", "NO_COLOR")} | env
+    if site is not None:
+        environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), environ.get("PYTHONPATH")]))
+    command = exe or [sys.executable, "-m", "invarlock"]
+    return subprocess.run([*command, *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300)
+
+
+def test_python_dash_m_invarlock_is_the_cli(tmp_path: Path) -> None:
+    done = _run(tmp_path, "--version")
+    assert done.returncode == 0 and done.stdout.startswith("invarlock ")
+
+
+def test_plugins_lists_built_ins_and_a_plugin_with_origin_and_load_status(tmp_path: Path, site: Path) -> None:
+    done = _run(tmp_path, "plugins", "guards", "--json", site=site)
+    rows = {r["name"]: r for r in json.loads(done.stdout)["plugins"]}
+    assert done.returncode == 0 and {r["group"] for r in rows.values()} == {"guards"}
+    assert rows["spectral"]["origin"] == "built-in" and rows["spectral"]["loads"]
+    plugin = rows["norm_ratio"]
+    assert (plugin["origin"], plugin["distribution"], plugin["version"]) == (
+        "invarlock-scale-all 0.2.1", "invarlock-scale-all", "0.2.1",
+    )  # fmt: skip
+    assert plugin["loads"] and plugin["error"] is None
+
+
+def test_a_broken_plugin_is_listed_with_its_error_and_breaks_nothing_else(tmp_path: Path, site: Path, cert: Path) -> None:
+    sys.path.insert(0, str(site))
+    try:
+        found = Registry.discover()
+        statuses = {e.name: found.check(e) for e in found.entries if e.distribution == "invarlock-scale-all"}
+    finally:
+        sys.path.remove(str(site))
+    assert "ImportError: invarlock_scale_all.broken needs a library" in (statuses["broken_edit"].error or "")
+    assert statuses["scale_all"].error is None
+    done = _run(tmp_path, "verify", str(cert), site=site)
+    assert done.returncode == 0 and done.stderr == ""
+
+
+def test_a_config_naming_a_plugin_guard_is_refused_before_anything_runs(tmp_path: Path, site: Path) -> None:
+    config = {"guards": {"order": ["invariants", "norm_ratio", "invariants"]}, "edit": {"name": "quant_rtn"}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    done = _run(tmp_path, "run", "-c", "cfg.yaml", "--events", "ev.duckdb", site=site)
+    [line] = done.stderr.splitlines()
+    assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E221] cfg.yaml: guards.order names 'norm_ratio'")
+    assert "invarlock-scale-all 0.2.1" in line and not (tmp_path / "ev.duckdb").exists()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_prints_the_shell_script(shell: str) -> None:
+    result = CliRunner().invoke(cli, ["completion", shell])
+    assert result.exit_code == 0 and "_INVARLOCK_COMPLETE" in result.output
+
+
+def test_completion_completes_command_names(tmp_path: Path) -> None:
+    exe = [str(Path(sys.executable).with_name("invarlock"))]
+    env = {"_INVARLOCK_COMPLETE": "bash_complete", "COMP_WORDS": "invarlock pl", "COMP_CWORD": "1"}
+    done = _run(tmp_path, exe=exe, **env)
+    assert done.returncode == 0 and "plain,plugins" in done.stdout.splitlines()
+
+
+def test_quiet_prints_nothing_but_keeps_the_exit_code(tmp_path: Path, cert: Path) -> None:
+    loud, quiet = _run(tmp_path, "verify", str(cert)), _run(tmp_path, "--quiet", "verify", str(cert))
+    assert loud.returncode == quiet.returncode == 0 and "Verdict: PASS" in loud.stdout
+    assert quiet.stdout == "" and quiet.stderr == ""
+    as_json = _run(tmp_path, "-q", "verify", str(cert), "--json")
+    assert json.loads(as_json.stdout)["verdict"] == "PASS", "--json output is what was asked for"
+
+
+def test_quiet_and_verbose_together_are_a_usage_error(tmp_path: Path) -> None:
+    done = _run(tmp_path, "-q", "-v", "plugins", "metrics")
+    [line] = done.stderr.splitlines()
+    assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E200] --quiet and --verbose")
+
+
+def test_colour_only_without_no_color(cert: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = runner.invoke(cli, ["verify", str(cert)], color=True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = runner.invoke(cli, ["verify", str(cert)], color=True)
+    assert coloured.exit_code == plain.exit_code == 0
+    assert ANSI in coloured.output and ANSI not in plain.output
+    assert "Verdict: PASS" in plain.output
