@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from invarlock.cli import registry as registry_module
 from invarlock.cli.main import cli
 from invarlock.cli.registry import Registry
 from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
 
 from tests.fakes.certificates import fake_certificate
 from tests.plugins.install import install_plugin
@@ -27,6 +29,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("site")
     install_plugin(folder)
     return folder
+
+
+@pytest.fixture
+def with_plugin(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's registry as if the plugin distribution were installed (what PYTHONPATH=site gives)."""
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(registry_module, "_REGISTRY", Registry.discover())
 
 
 @pytest.fixture
@@ -50,7 +59,7 @@ def test_python_dash_m_invarlock_is_the_cli(tmp_path: Path) -> None:
 
 
 def test_plugins_lists_built_ins_and_a_plugin_with_origin_and_load_status(tmp_path: Path, site: Path) -> None:
-    done = _run(tmp_path, "plugins", "guards", "--json", site=site)
+    done = _run(tmp_path, "plugins", "guards", "--json", site=site)  # a fresh process finds it by entry point
     rows = {r["name"]: r for r in json.loads(done.stdout)["plugins"]}
     assert done.returncode == 0 and {r["group"] for r in rows.values()} == {"guards"}
     assert rows["spectral"]["origin"] == "built-in" and rows["spectral"]["loads"]
@@ -61,26 +70,30 @@ def test_plugins_lists_built_ins_and_a_plugin_with_origin_and_load_status(tmp_pa
     assert plugin["loads"] and plugin["error"] is None
 
 
-def test_a_broken_plugin_is_listed_with_its_error_and_breaks_nothing_else(tmp_path: Path, site: Path, cert: Path) -> None:
-    sys.path.insert(0, str(site))
-    try:
-        found = Registry.discover()
-        statuses = {e.name: found.check(e) for e in found.entries if e.distribution == "invarlock-scale-all"}
-    finally:
-        sys.path.remove(str(site))
+@pytest.mark.usefixtures("with_plugin")
+def test_a_broken_plugin_is_listed_with_its_error_and_breaks_nothing_else(cert: Path) -> None:
+    found = registry_module.registry()
+    statuses = {e.name: found.check(e) for e in found.entries if e.distribution == "invarlock-scale-all"}
     assert "ImportError: invarlock_scale_all.broken needs a library" in (statuses["broken_edit"].error or "")
-    assert statuses["scale_all"].error is None
-    done = _run(tmp_path, "verify", str(cert), site=site)
-    assert done.returncode == 0 and done.stderr == ""
+    assert statuses["scale_all"].error is None and statuses["jsonl_prompt"].error is None
+    assert CliRunner().invoke(cli, ["verify", str(cert)]).exit_code == 0
 
 
-def test_a_config_naming_a_plugin_guard_is_refused_before_anything_runs(tmp_path: Path, site: Path) -> None:
+@pytest.mark.usefixtures("with_plugin")
+def test_a_config_naming_a_plugin_guard_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = {"guards": {"order": ["invariants", "norm_ratio", "invariants"]}, "edit": {"name": "quant_rtn"}}
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    done = _run(tmp_path, "run", "-c", "cfg.yaml", "--events", "ev.duckdb", site=site)
-    [line] = done.stderr.splitlines()
-    assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E221] cfg.yaml: guards.order names 'norm_ratio'")
-    assert "invarlock-scale-all 0.2.1" in line and not (tmp_path / "ev.duckdb").exists()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "-c", "cfg.yaml", "--events", "ev.duckdb"])
+    error = result.exception
+    assert isinstance(error, UsageError) and error.code == "E221" and error.exit_code == 2
+    assert (
+        error.message.startswith("cfg.yaml: guards.order names 'norm_ratio'")
+        and "invarlock-scale-all 0.2.1" in error.message
+    )
+    assert not (tmp_path / "ev.duckdb").exists()
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
@@ -97,17 +110,16 @@ def test_completion_completes_command_names(tmp_path: Path) -> None:
 
 
 def test_quiet_prints_nothing_but_keeps_the_exit_code(tmp_path: Path, cert: Path) -> None:
-    loud, quiet = _run(tmp_path, "verify", str(cert)), _run(tmp_path, "--quiet", "verify", str(cert))
-    assert loud.returncode == quiet.returncode == 0 and "Verdict: PASS" in loud.stdout
+    loud, quiet = CliRunner().invoke(cli, ["verify", str(cert)]), _run(tmp_path, "--quiet", "verify", str(cert))
+    assert loud.exit_code == quiet.returncode == 0 and "Verdict: PASS" in loud.output
     assert quiet.stdout == "" and quiet.stderr == ""
-    as_json = _run(tmp_path, "-q", "verify", str(cert), "--json")
-    assert json.loads(as_json.stdout)["verdict"] == "PASS", "--json output is what was asked for"
+    as_json = CliRunner().invoke(cli, ["-q", "verify", str(cert), "--json"])
+    assert json.loads(as_json.output)["verdict"] == "PASS", "--json output is what was asked for"
 
 
-def test_quiet_and_verbose_together_are_a_usage_error(tmp_path: Path) -> None:
-    done = _run(tmp_path, "-q", "-v", "plugins", "metrics")
-    [line] = done.stderr.splitlines()
-    assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E200] --quiet and --verbose")
+def test_quiet_and_verbose_together_are_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["-q", "-v", "plugins", "metrics"])
+    assert result.exit_code == 2 and "--quiet and --verbose cannot be combined" in result.output
 
 
 def test_colour_only_without_no_color(cert: Path, monkeypatch: pytest.MonkeyPatch) -> None:

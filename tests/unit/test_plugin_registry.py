@@ -83,5 +83,7 @@ def test_a_config_naming_a_plugin_guard_is_refused_with_e221(registry: Registry)
     data = {"guards": {"order": ["invariants", "norm_ratio", "invariants"]}}
     with pytest.raises(UsageError) as caught:
         refuse_plugin_kinds(data, "cfg.yaml", registry)
-    assert caught.value.code == "E221" and "norm_ratio" in caught.value.message and "guards.order" in caught.value.message
+    assert (
+        caught.value.code == "E221" and "norm_ratio" in caught.value.message and "guards.order" in caught.value.message
+    )
     refuse_plugin_kinds({"guards": {"order": ["invariants", "spectral", "invariants"]}}, "cfg.yaml", registry)

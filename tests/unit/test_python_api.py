@@ -4,13 +4,14 @@ verify outcome as `invarlock verify` (model-free: certificates from the fakes)."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import invarlock
 import pytest
+from click.testing import CliRunner, Result
+from invarlock.cli.main import cli
 from invarlock.domain import certificate as c
 
 from tests.fakes.certificates import fake_certificate, resealed
@@ -18,11 +19,8 @@ from tests.fakes.certificates import fake_certificate, resealed
 HEAVY = ("torch", "transformers", "duckdb", "datasets", "safetensors")
 
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("INVARLOCK_DEBUG", "NO_COLOR")}
-    return subprocess.run(
-        [sys.executable, "-m", "invarlock", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+def _cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
 
 
 def test_importing_invarlock_and_its_api_names_loads_no_heavy_runtime() -> None:
@@ -46,9 +44,9 @@ def test_verify_of_a_file_gives_the_report_the_cli_prints(tmp_path: Path) -> Non
     path = tmp_path / "cert.json"
     path.write_bytes(c.to_bytes(fake_certificate()))
     report = invarlock.verify(path)
-    done = _cli(tmp_path, "verify", "cert.json", "--json")
-    envelope = json.loads(done.stdout)
-    assert report.ok and report.verdict == envelope["verdict"] == "PASS" and report.exit_code == done.returncode == 0
+    done = _cli("verify", str(path), "--json")
+    envelope = json.loads(done.output)
+    assert report.ok and report.verdict == envelope["verdict"] == "PASS" and report.exit_code == done.exit_code == 0
     assert [ch.name for ch in report.checks] == [ch["name"] for ch in envelope["checks"]]
 
 
@@ -95,5 +93,5 @@ def test_render_report_returns_the_page_the_cli_writes(tmp_path: Path) -> None:
     path = tmp_path / "cert.json"
     path.write_bytes(c.to_bytes(fake_certificate()))
     page = invarlock.render_report(path, "md")
-    assert _cli(tmp_path, "report", "md", "cert.json", "-o", "r.md").returncode == 0
+    assert _cli("report", "md", str(path), "-o", str(tmp_path / "r.md")).exit_code == 0
     assert page == (tmp_path / "r.md").read_text(encoding="utf-8")

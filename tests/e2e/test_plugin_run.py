@@ -1,0 +1,67 @@
+"""A third-party plugin end to end: the real CLI, in a fresh process, finds the `scale_all` edit and the
+`jsonl_prompt` dataset of an installed distribution by entry point, certifies the demo model edited by it on
+real text, records the plugin's distribution and version in the certificate's provenance, and the certificate
+verifies; the plugin's broken entry, installed alongside, breaks nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from invarlock.adapters.corpus_demo import open_demo_wikipedia
+
+from tests.e2e.conftest import DEMO, read_cert
+from tests.plugins.install import install_plugin
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+def _prompts(path: Path, n: int = 12) -> Path:
+    """Real text as prompt/completion records: each demo Wikipedia document split after its first sentence."""
+    docs = [d for d in open_demo_wikipedia("validation").texts() if ". " in d][:n]
+    records = [dict(zip(("prompt", "completion"), d.split(". ", 1), strict=True)) for d in docs]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _cli(cwd: Path, site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    env.pop("INVARLOCK_DEBUG", None)
+    command = [sys.executable, "-m", "invarlock", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_a_plugin_edit_and_dataset_certify_and_the_certificate_names_the_plugin(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    plugin = install_plugin(site)
+    config = {
+        "model": {"id": DEMO},
+        "dataset": {
+            "provider": "jsonl_prompt", "path": str(_prompts(tmp_path / "prompts.jsonl")),
+            "seq_len": 32, "preview_n": 2, "final_n": 4, "calibration_n": 0, "seed": 7,
+        },
+        "edit": {"name": "scale_all", "plan": {"factor": 1.01}},
+        "guards": {"order": ["invariants", "invariants"]},
+        "profile": "dev",
+    }  # fmt: skip
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    done = _cli(tmp_path, site, "run", "-c", "cfg.yaml", "--events", "ev.duckdb", "--cert-out", "out", "--json")
+    assert done.returncode in (0, 1), done.stderr
+    summary = json.loads(done.stdout)
+    cert = read_cert(tmp_path / "out" / "evaluation.cert.json")
+    origin = f"{plugin['name']} {plugin['version']}"
+    environment = cert["provenance"]["environment"]
+    assert environment["plugin.edits.scale_all"] == environment["plugin.datasets.jsonl_prompt"] == origin
+    assert not any(key.startswith("plugin.adapters") for key in environment), "built-ins are not listed"
+    assert cert["edit"]["name"] == "scale_all" and cert["edit"]["plan"] == {"factor": 1.01}
+    assert cert["dataset"]["provider"] == "jsonl_prompt" and cert["edit"]["deltas"]["params_changed"] > 0
+    verified = _cli(tmp_path, site, "verify", "out/evaluation.cert.json", "--events", "ev.duckdb", "--json")
+    envelope = json.loads(verified.stdout)
+    assert all(ch["ok"] for ch in envelope["checks"]), envelope["checks"]
+    assert verified.returncode == done.returncode and envelope["verdict"] == summary["verdict"]
