@@ -69,4 +69,9 @@ def test_wheel_contains_every_module(tmp_path):
                 continue
             assert f"invarlock/{layer}/{rel.as_posix()}" in names, rel
     assert "invarlock/__main__.py" in names
+    assert "invarlock/__init__.py" in names and "invarlock/py.typed" in names  # the Python API (cli/entry)
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    declared = zipfile.ZipFile(wheel).read(entry_points).decode()
+    for group in ("adapters", "edits", "guards", "datasets", "metrics"):
+        assert f"[invarlock.{group}]" in declared, group
     assert "invarlock/domain/py.typed" in names

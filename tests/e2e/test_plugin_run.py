@@ -1,7 +1,7 @@
 """A third-party plugin end to end: the real CLI, in a fresh process, finds the `scale_all` edit and the
 `jsonl_prompt` dataset of an installed distribution by entry point, certifies the demo model edited by it on
 real text, records the plugin's distribution and version in the certificate's provenance, and the certificate
-verifies; the plugin's broken entry, installed alongside, breaks nothing."""
+verifies; the plugin's broken entry, installed alongside, breaks nothing. `--verbose` logs each scoring step."""
 
 from __future__ import annotations
 
@@ -51,8 +51,11 @@ def test_a_plugin_edit_and_dataset_certify_and_the_certificate_names_the_plugin(
         "profile": "dev",
     }  # fmt: skip
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    done = _cli(tmp_path, site, "run", "-c", "cfg.yaml", "--events", "ev.duckdb", "--cert-out", "out", "--json")
+    run = ("run", "-c", "cfg.yaml", "--events", "ev.duckdb", "--cert-out", "out", "--json")
+    done = _cli(tmp_path, site, "--verbose", *run)
     assert done.returncode in (0, 1), done.stderr
+    steps = [line for line in done.stderr.splitlines() if " done in " in line]
+    assert len(steps) >= 2, f"--verbose logs each scoring step: {done.stderr}"
     summary = json.loads(done.stdout)
     cert = read_cert(tmp_path / "out" / "evaluation.cert.json")
     origin = f"{plugin['name']} {plugin['version']}"
