@@ -1,4 +1,5 @@
-"""The Python API behind `invarlock.certify/verify/replay/load_certificate/render_report` (docs/python-api.md).
+"""The Python API behind `invarlock.certify` and `invarlock.resume_certify` (docs/python-api.md); verify, replay,
+load_certificate and render_report are in api_verify.py.
 
 The same use cases, events and errors as the CLI, which is a thin layer over these functions: every failure is
 an `InvarlockError` carrying its E-code, message, hint and exit code. Nothing here imports torch until a model
@@ -8,7 +9,7 @@ is loaded.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,24 +17,16 @@ from typing import Any
 import msgspec
 from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import EditConfig, ModelConfig, RunConfig, parse_config
-from invarlock.application.replay.replay import replay_certificate
-from invarlock.application.report import render_report as render
 from invarlock.application.services import Services
-from invarlock.application.verification.verify import VerifyReport, verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
-from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLICATES, Policy
-from invarlock.ports.report import ReportFormat
 from invarlock.ports.ui import Progress
 
-from .bootstrap import DEFAULT_EVENTS, build_services, load_signer, load_verifier, open_store, report_renderer
+from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
 from .bootstrap import plugin_registry as _registry
 from .config_file import read_yaml
-from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .outputs import require_folder, write_atomically
 from .plugin_kinds import refuse_plugin_kinds, used_entries
-from .recipient_policy import recipient_policy
-from .reexecute import ReexecutionOptions, audit_certificate
 
 PathLike = str | os.PathLike[str]
 ConfigLike = PathLike | Mapping[str, Any] | RunConfig | None
@@ -72,7 +65,9 @@ def _edit(edit: Mapping[str, Any] | EditConfig) -> EditConfig:
         raise UsageError("E201", f"edit: {exc}", "pass {'name': 'quant_rtn', 'plan': {'bits': 8}}") from exc
 
 
-def _services(events: PathLike, progress: Progress | None, sign_key: PathLike | None, uses: Any) -> Services:
+def _services(
+    events: PathLike, progress: Progress | None, sign_key: PathLike | None, uses: Iterable[tuple[str, str]]
+) -> Services:
     signer = load_signer(sign_key) if sign_key is not None else None  # a bad key fails before the run
     return build_services(events=events, progress=progress, signer=signer, uses=uses)
 
@@ -213,107 +208,3 @@ def resume_certify(
     outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)
     out = cert_out or Path(str(outcome.certificate.provenance.config["output"]["dir"])) / outcome.run_id
     return CertifyResult(outcome.certificate, write_certificate(outcome, out))
-
-
-def load_certificate(path: PathLike) -> c.Certificate:
-    """Read and strictly decode a certificate file (UsageError E600 unreadable, E601 not a certificate)."""
-    return _read(path)[0]
-
-
-def _read(path: PathLike) -> tuple[c.Certificate, bytes]:
-    raw = read_input_file(os.fspath(path), what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES)
-    return c.from_bytes(raw), raw
-
-
-def _policy_source(policy: Policy | Mapping[str, Any] | PathLike | None) -> Policy | Mapping[str, Any] | str | None:
-    return os.fspath(policy) if isinstance(policy, os.PathLike) else policy
-
-
-def _audit_options(models: Mapping[str, str], sample: int | str | None, seed: int | None, device: str | None) -> Any:
-    unknown = sorted(set(models) - {"baseline", "subject"})
-    if unknown:
-        raise UsageError("E200", f"models has unknown key '{unknown[0]}'", "use {'baseline': REF, 'subject': REF}")
-    text = "all" if sample is None else str(sample)
-    return ReexecutionOptions(models.get("baseline"), models.get("subject"), text, seed, device)
-
-
-def verify_into(
-    report: VerifyReport,
-    certificate: c.Certificate | PathLike,
-    *,
-    policy: Policy | Mapping[str, Any] | PathLike | None = None,
-    tier: str | None = None,
-    profile: str | None = None,
-    events: PathLike | None = None,
-    models: Mapping[str, str] | None = None,
-    sample: int | str | None = REEXECUTION_DEFAULT_SAMPLE,
-    sample_seed: int | None = None,
-    device: str | None = None,
-    pubkey: PathLike | None = None,
-    require_signature: bool = False,
-    max_replicates: int = VERIFY_MAX_REPLICATES,
-) -> VerifyReport:
-    """`verify`, adding its checks to `report` (so that a caller keeps the checks made before an error)."""
-    cert, raw = (certificate, None) if isinstance(certificate, c.Certificate) else _read(certificate)
-    recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
-    audit = _audit_options(models or {}, sample, sample_seed, device)
-    verifier = load_verifier(pubkey) if pubkey is not None else None
-    store = open_store(events, read_only=True) if events is not None else None
-    done = verify_certificate(
-        cert,
-        recipient=recipient,
-        store=store,
-        verifier=verifier,
-        require_signature=require_signature,
-        raw=raw,
-        max_replicates=max_replicates,
-    )
-    report.checks.extend(done.checks)
-    report.verdict = done.verdict
-    audit_certificate(cert, audit, os.fspath(events) if events is not None else None, report)
-    return report
-
-
-def verify(
-    certificate: c.Certificate | PathLike,
-    *,
-    policy: Policy | Mapping[str, Any] | PathLike | None = None,
-    tier: str | None = None,
-    profile: str | None = None,
-    events: PathLike | None = None,
-    models: Mapping[str, str] | None = None,
-    sample: int | str | None = REEXECUTION_DEFAULT_SAMPLE,
-    sample_seed: int | None = None,
-    device: str | None = None,
-    pubkey: PathLike | None = None,
-    require_signature: bool = False,
-    max_replicates: int = VERIFY_MAX_REPLICATES,
-) -> VerifyReport:
-    """Recompute every number, digest and gate of `certificate` (a path or a Certificate) from its evidence.
-
-    `tier`/`profile` or `policy` (a YAML path, the same mapping `{tier, profile, overrides, guards}`, or a
-    Policy) re-decide under the recipient's policy; `events` also checks the event chain and replay;
-    `models` (`{"baseline": REF, "subject": REF}`) runs the re-execution audit on `sample` windows (None:
-    all). The outcome is in the report (`ok`, `verdict`, `exit_code`, `checks`): a failed check is not an
-    exception. A file's bytes must be the canonical encoding; a Certificate object is checked as decoded.
-
-    Raises:
-        UsageError: unreadable or malformed certificate (E600/E601), bad policy (E200-E202), bad key or store.
-    """
-    return verify_into(
-        VerifyReport(), certificate, policy=policy, tier=tier, profile=profile, events=events, models=models,
-        sample=sample, sample_seed=sample_seed, device=device, pubkey=pubkey, require_signature=require_signature,
-        max_replicates=max_replicates,
-    )  # fmt: skip
-
-
-def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
-    """Rebuild `run_id`'s certificate from its events alone, byte-identical to the issued one (E404 unknown
-    run; IntegrityError E603 for a broken chain)."""
-    return replay_certificate(open_store(events, read_only=True), run_id)
-
-
-def render_report(certificate: c.Certificate | PathLike, fmt: ReportFormat = "html") -> str:
-    """The certificate as a self-contained HTML page or Markdown (verified first; failures are shown)."""
-    cert = certificate if isinstance(certificate, c.Certificate) else load_certificate(certificate)
-    return render(cert, report_renderer(fmt))

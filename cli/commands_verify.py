@@ -12,7 +12,8 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_INTEGRITY, EXIT_USAGE, InvarlockError, UsageError
 from invarlock.domain.policy import VERIFY_MAX_REPLICATES
 
-from . import api, console
+from . import api_verify as api
+from . import console
 from .bootstrap import DEFAULT_EVENTS
 from .outputs import write_atomically
 from .reexecute import ReexecutionOptions, reexecution_options

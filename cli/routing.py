@@ -15,10 +15,9 @@ from .registry import Registry
 
 
 def _known(registry: Registry, group: str) -> str:
-    names = registry.names(group)
-    if not any(registry.entry(group, n) and registry.entry(group, n).builtin for n in names):  # type: ignore[union-attr]
+    if not any(e.builtin for e in registry.entries if e.group == group):  # metadata of a source tree never installed
         return "invarlock's own entry points are missing: reinstall it (pip install -e . or pip install invarlock)"
-    return f"known: {', '.join(names)} (`invarlock plugins {group}`)"
+    return f"known: {', '.join(registry.names(group))} (`invarlock plugins {group}`)"
 
 
 def _instance(registry: Registry, group: str, name: str, cache: dict[str, Any], code: str, what: str) -> Any:
@@ -44,7 +43,8 @@ class RegistryModelLoader:
     """A ModelLoader that hands each reference to the loader registered for its adapter name."""
 
     def __init__(self, registry: Registry) -> None:
-        self._registry, self._loaders = registry, {}  # type: ignore[var-annotated]
+        self._registry = registry
+        self._loaders: dict[str, Any] = {}
 
     def _loader(self, adapter: str) -> ModelLoader:
         loader: ModelLoader = _instance(self._registry, "adapters", adapter, self._loaders, "E104", "adapter")
@@ -61,7 +61,8 @@ class RegistryCorpusResolver:
     """A CorpusResolver that hands each provider name to the resolver registered for it."""
 
     def __init__(self, registry: Registry) -> None:
-        self._registry, self._resolvers = registry, {}  # type: ignore[var-annotated]
+        self._registry = registry
+        self._resolvers: dict[str, Any] = {}
 
     def _resolver(self, provider: str) -> CorpusResolver:
         resolver: CorpusResolver = _instance(
@@ -93,7 +94,8 @@ class RegistryEdits(Mapping[str, Edit]):
     """The edits by name; an edit's module is imported when the edit is first looked up."""
 
     def __init__(self, registry: Registry) -> None:
-        self._registry, self._edits = registry, {}  # type: ignore[var-annotated]
+        self._registry = registry
+        self._edits: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Edit:
         if name not in self._registry.names("edits"):

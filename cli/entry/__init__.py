@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from invarlock.application.verification.verify_report import VerifyReport
-    from invarlock.cli.api import certify, load_certificate, render_report, replay, resume_certify, verify
+    from invarlock.cli.api import certify, resume_certify
+    from invarlock.cli.api_verify import load_certificate, render_report, replay, verify
     from invarlock.domain.certificate import Certificate
     from invarlock.domain.errors import AbortError, IntegrityError, InvarlockError, UsageError
 
@@ -37,11 +38,11 @@ __all__ = [
 
 _HOMES = {
     "certify": "invarlock.cli.api",
-    "load_certificate": "invarlock.cli.api",
-    "render_report": "invarlock.cli.api",
-    "replay": "invarlock.cli.api",
+    "load_certificate": "invarlock.cli.api_verify",
+    "render_report": "invarlock.cli.api_verify",
+    "replay": "invarlock.cli.api_verify",
     "resume_certify": "invarlock.cli.api",
-    "verify": "invarlock.cli.api",
+    "verify": "invarlock.cli.api_verify",
     "Certificate": "invarlock.domain.certificate",
     "VerifyReport": "invarlock.application.verification.verify_report",
     "AbortError": "invarlock.domain.errors",

@@ -1,0 +1,132 @@
+"""The Python API behind `invarlock.verify`, `replay`, `load_certificate` and `render_report` (docs/python-api.md).
+
+The CLI's verify, replay and report commands are thin layers over these functions; errors are InvarlockErrors
+with the CLI's E-codes, and a failed check is in the VerifyReport, not raised. None of them imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from invarlock.application.replay.replay import replay_certificate
+from invarlock.application.report import render_report as render
+from invarlock.application.verification.verify import VerifyReport, verify_certificate
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLICATES, Policy
+from invarlock.ports.report import ReportFormat
+
+from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store, report_renderer
+from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
+from .recipient_policy import recipient_policy
+from .reexecute import ReexecutionOptions, audit_certificate
+
+PathLike = str | os.PathLike[str]
+
+
+def load_certificate(path: PathLike) -> c.Certificate:
+    """Read and strictly decode a certificate file (UsageError E600 unreadable, E601 not a certificate)."""
+    return _read(path)[0]
+
+
+def _read(path: PathLike) -> tuple[c.Certificate, bytes]:
+    raw = read_input_file(os.fspath(path), what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES)
+    return c.from_bytes(raw), raw
+
+
+def _policy_source(policy: Policy | Mapping[str, Any] | PathLike | None) -> Policy | Mapping[str, Any] | str | None:
+    return os.fspath(policy) if isinstance(policy, os.PathLike) else policy
+
+
+def _audit_options(
+    models: Mapping[str, str], sample: int | str | None, seed: int | None, device: str | None
+) -> ReexecutionOptions:
+    unknown = sorted(set(models) - {"baseline", "subject"})
+    if unknown:
+        raise UsageError("E200", f"models has unknown key '{unknown[0]}'", "use {'baseline': REF, 'subject': REF}")
+    text = "all" if sample is None else str(sample)
+    return ReexecutionOptions(models.get("baseline"), models.get("subject"), text, seed, device)
+
+
+def verify_into(
+    report: VerifyReport,
+    certificate: c.Certificate | PathLike,
+    *,
+    policy: Policy | Mapping[str, Any] | PathLike | None = None,
+    tier: str | None = None,
+    profile: str | None = None,
+    events: PathLike | None = None,
+    models: Mapping[str, str] | None = None,
+    sample: int | str | None = REEXECUTION_DEFAULT_SAMPLE,
+    sample_seed: int | None = None,
+    device: str | None = None,
+    pubkey: PathLike | None = None,
+    require_signature: bool = False,
+    max_replicates: int = VERIFY_MAX_REPLICATES,
+) -> VerifyReport:
+    """`verify`, adding its checks to `report` (so that a caller keeps the checks made before an error)."""
+    cert, raw = (certificate, None) if isinstance(certificate, c.Certificate) else _read(certificate)
+    recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
+    audit = _audit_options(models or {}, sample, sample_seed, device)
+    verifier = load_verifier(pubkey) if pubkey is not None else None
+    store = open_store(events, read_only=True) if events is not None else None
+    done = verify_certificate(
+        cert,
+        recipient=recipient,
+        store=store,
+        verifier=verifier,
+        require_signature=require_signature,
+        raw=raw,
+        max_replicates=max_replicates,
+    )
+    report.checks.extend(done.checks)
+    report.verdict = done.verdict
+    audit_certificate(cert, audit, os.fspath(events) if events is not None else None, report)
+    return report
+
+
+def verify(
+    certificate: c.Certificate | PathLike,
+    *,
+    policy: Policy | Mapping[str, Any] | PathLike | None = None,
+    tier: str | None = None,
+    profile: str | None = None,
+    events: PathLike | None = None,
+    models: Mapping[str, str] | None = None,
+    sample: int | str | None = REEXECUTION_DEFAULT_SAMPLE,
+    sample_seed: int | None = None,
+    device: str | None = None,
+    pubkey: PathLike | None = None,
+    require_signature: bool = False,
+    max_replicates: int = VERIFY_MAX_REPLICATES,
+) -> VerifyReport:
+    """Recompute every number, digest and gate of `certificate` (a path or a Certificate) from its evidence.
+
+    `tier`/`profile` or `policy` (a YAML path, the same mapping `{tier, profile, overrides, guards}`, or a
+    Policy) re-decide under the recipient's policy; `events` also checks the event chain and replay;
+    `models` (`{"baseline": REF, "subject": REF}`) runs the re-execution audit on `sample` windows (None:
+    all). The outcome is in the report (`ok`, `verdict`, `exit_code`, `checks`): a failed check is not an
+    exception. A file's bytes must be the canonical encoding; a Certificate object is checked as decoded.
+
+    Raises:
+        UsageError: unreadable or malformed certificate (E600/E601), bad policy (E200-E202), bad key or store.
+    """
+    return verify_into(
+        VerifyReport(), certificate, policy=policy, tier=tier, profile=profile, events=events, models=models,
+        sample=sample, sample_seed=sample_seed, device=device, pubkey=pubkey, require_signature=require_signature,
+        max_replicates=max_replicates,
+    )  # fmt: skip
+
+
+def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
+    """Rebuild `run_id`'s certificate from its events alone, byte-identical to the issued one (E404 unknown
+    run; IntegrityError E603 for a broken chain)."""
+    return replay_certificate(open_store(events, read_only=True), run_id)
+
+
+def render_report(certificate: c.Certificate | PathLike, fmt: ReportFormat = "html") -> str:
+    """The certificate as a self-contained HTML page or Markdown (verified first; failures are shown)."""
+    cert = certificate if isinstance(certificate, c.Certificate) else load_certificate(certificate)
+    return render(cert, report_renderer(fmt))
