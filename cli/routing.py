@@ -71,9 +71,18 @@ class RegistryCorpusResolver:
         return resolver
 
     def open(
-        self, provider: str, *, path: str | None = None, text_field: str = "text", split: str = "validation"
+        self,
+        provider: str,
+        *,
+        path: str | None = None,
+        text_field: str = "text",
+        split: str = "validation",
+        name: str | None = None,
+        config: str | None = None,
+        revision: str | None = None,
     ) -> CorpusSource:
-        return self._resolver(provider).open(provider, path=path, text_field=text_field, split=split)
+        hub = _hub(name, config, revision)
+        return self._resolver(provider).open(provider, path=path, text_field=text_field, split=split, **hub)
 
     def open_labelled(
         self,
@@ -83,11 +92,22 @@ class RegistryCorpusResolver:
         text_field: str = "text",
         label_field: str = "label",
         split: str = "validation",
+        name: str | None = None,
+        config: str | None = None,
+        revision: str | None = None,
     ) -> LabelledSource:
         resolver = self._resolver(provider)
         if not hasattr(resolver, "open_labelled"):
             raise UsageError("E301", f"{provider!r} is not a labelled dataset provider", "use one that has labels")
-        return resolver.open_labelled(provider, path=path, text_field=text_field, label_field=label_field, split=split)
+        hub = _hub(name, config, revision)
+        fields = {"text_field": text_field, "label_field": label_field}
+        return resolver.open_labelled(provider, path=path, split=split, **fields, **hub)
+
+
+def _hub(name: str | None, config: str | None, revision: str | None) -> dict[str, str]:
+    """The hub keys that are set: a resolver of providers without them (a plugin's) is called without them."""
+    given = {"name": name, "config": config, "revision": revision}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 class RegistryEdits(Mapping[str, Edit]):
