@@ -25,10 +25,9 @@ from .hf_encoder import HFEncoderModel
 from .hf_mlm import HFMaskedLMModel
 from .hf_seq_classifier import HFSequenceClassifier
 from .hf_tokenizer import HFTokenizer
+from .model_choices import DEVICES, DTYPES
 
 ADAPTERS = ("auto", "hf_causal", "hf_encoder", "hf_mlm", "hf_seqcls")  # hf_seqcls: a causal LM's classification head
-DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("float32", "float16", "bfloat16")
 CAUSAL_TYPES = tuple(t for t in supported_model_types() if rules_for(t).causal)
 ENCODER_TYPES = tuple(t for t in supported_model_types() if not rules_for(t).causal)
 HFModel = HFCausalModel | HFEncoderModel | HFMaskedLMModel

@@ -13,6 +13,8 @@ from pathlib import Path
 from invarlock.domain.diagnostics import DeviceSupport, ExtraStatus, StoreSummary
 from invarlock.domain.errors import UsageError
 
+from .model_choices import DEVICES, DTYPES
+
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TOOLING_EXTRAS = ("dev",)  # for working on invarlock, not for running it
@@ -43,7 +45,8 @@ def _nearest_existing(path: Path) -> Path:
 
 
 class LocalSystemProbe:
-    """ports.system.SystemProbe for this machine; imports torch only in `devices`, DuckDB only for a store."""
+    """ports.system.SystemProbe for this machine; imports torch (when installed) only in `devices`, DuckDB
+    only for a store."""
 
     def extras(self) -> list[ExtraStatus]:
         statuses = []
@@ -55,10 +58,10 @@ class LocalSystemProbe:
         return statuses
 
     def devices(self) -> DeviceSupport:
-        import torch
-
-        from .hf_loader import DEVICES, DTYPES
-
+        try:
+            import torch
+        except ModuleNotFoundError:  # no hf extra: a plugin adapter may still run, on the CPU
+            return DeviceSupport(known=DEVICES, dtypes=DTYPES, available=("cpu",))
         cuda = torch.cuda.is_available()
         present = {"cpu": True, "cuda": cuda, "mps": torch.backends.mps.is_available()}
         available = tuple(name for name in ("cpu", "cuda", "mps") if present[name])
