@@ -11,7 +11,7 @@ from invarlock.domain.model import ActivationStats, GGUFSource, PairedScore, Win
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
-from .hf_kl import window_comparison
+from .causal_lockstep import lockstep_pairs, require_causal
 from .hf_nll import batches, token_ids, window_scores
 from .hf_taps import tapped
 from .hf_weights import HFMatrix, HFWeights
@@ -66,37 +66,22 @@ class HFCausalModel(HFWeights):
         Labelled examples (windows with `candidates`) are classified zero-shot instead (hf_zero_shot): no
         per-model scores, a comparison with the gold label and both predictions.
 
+        The other model may run elsewhere (an `onnx` model): any causal-logits runner pairs (causal_lockstep).
+
         Raises:
-            UsageError: E104 when `other` is not an `HFCausalModel`.
+            UsageError: E104 when `other` is not a causal LM runner (for labelled examples: not hf_causal).
             AbortError: E402 as `score`.
         """
-        if not isinstance(other, HFCausalModel):
-            raise UsageError(
-                "E104",
-                f"lockstep scoring needs two hf_causal models, got {type(other).__name__}",
-                "load both models with the same adapter",
-            )
         if any(w.label is not None for w in windows):
+            if not isinstance(other, HFCausalModel):
+                raise UsageError(
+                    "E104",
+                    f"zero-shot classification in lockstep needs two hf_causal models, got {type(other).__name__}",
+                    "load both models with the same adapter",
+                )
             yield from self._zero_shot(other, windows, progress)
             return
-        for batch in batches(windows, self.batch_size):
-            ids = token_ids(batch, self.device)
-            with torch.inference_mode():
-                mine, others = self._logits(ids), other._logits(ids)
-                pairs = [
-                    PairedScore(
-                        window_id=b.window_id,
-                        baseline=b,
-                        subject=s,
-                        comparison=window_comparison(b.window_id, mine[i, :-1], others[i, :-1].to(mine.device)),
-                    )
-                    for i, (b, s) in enumerate(
-                        zip(window_scores(batch, ids, mine), window_scores(batch, ids, others), strict=True)
-                    )
-                ]
-            yield from pairs
-            if progress is not None:
-                progress(len(batch))
+        yield from lockstep_pairs(self, require_causal(other, "hf_causal"), windows, self.batch_size, progress)
 
     def _zero_shot(
         self, other: HFCausalModel, windows: Sequence[TokenWindow], progress: Progress | None
@@ -110,13 +95,14 @@ class HFCausalModel(HFWeights):
     def _masked_logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.module(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False).logits
 
-    def _logits(self, ids: torch.Tensor) -> torch.Tensor:
+    def causal_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """The logits (batch, positions, vocab) of `ids`, on the model's device, in its dtype."""
         return self.module(input_ids=ids.to(self.device), use_cache=False).logits
 
     def _score_batch(self, batch: Sequence[TokenWindow]) -> list[WindowScore]:
         ids = token_ids(batch, self.device)
         with torch.inference_mode():
-            return window_scores(batch, ids, self._logits(ids))
+            return window_scores(batch, ids, self.causal_logits(ids))
 
     def activation_stats(
         self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None

@@ -27,6 +27,9 @@ class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     Recorded as is by the model_fingerprinted event and stated as is by the certificate's baseline and
     subject sections. `gguf` is set only for a model loaded from a GGUF file (`gguf:PATH`) and then written
     (schema v2); identities without it encode as before it existed.
+    `runtime` names the inference runtime, its version and execution provider when it is not the
+    environment's torch (`onnxruntime 1.32.0 CPUExecutionProvider` for the onnx adapter; schema v2); omitted
+    for torch-run models.
     """
 
     ref: str
@@ -39,6 +42,7 @@ class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     dtype: str
     device: str
     gguf: GGUFSource | None = None
+    runtime: str | None = None
 
 
 class WindowScore(msgspec.Struct, frozen=True, kw_only=True):

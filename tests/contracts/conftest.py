@@ -121,11 +121,32 @@ def hf_mlm_tiny_random_case() -> ModelAdapterCase:
     return ModelAdapterCase(make=make, reload=reload, scored_tokens=masked_count)
 
 
+def onnx_causal_case() -> ModelAdapterCase:
+    """The ONNX adapter on the demo model exported to ONNX (fp32), run by onnxruntime on CPU."""
+    _require_hf()
+    from invarlock.adapters.onnx_loader import OnnxModelLoader
+
+    from tests.onnx_demo import onnx_demo
+
+    directory = str(onnx_demo().fp32)
+
+    def make(batch_size: int | None) -> LoadedModel:
+        loaded: LoadedModel = OnnxModelLoader().load(directory, device="cpu", batch_size=batch_size)
+        return loaded
+
+    def reload(exported: Path) -> LoadedModel:
+        loaded: LoadedModel = OnnxModelLoader().load(str(exported), device="cpu")
+        return loaded
+
+    return ModelAdapterCase(make=make, reload=reload)
+
+
 MODEL_ADAPTERS = [
     pytest.param(fake_case, id="fake"),
     pytest.param(hf_causal_case, id="hf_causal", marks=pytest.mark.model),
     pytest.param(hf_encoder_case, id="hf_encoder", marks=pytest.mark.model),
     pytest.param(hf_mlm_tiny_random_case, id="hf_mlm_tiny_random", marks=pytest.mark.hf),
+    pytest.param(onnx_causal_case, id="onnx_causal", marks=pytest.mark.model),
 ]
 
 

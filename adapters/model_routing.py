@@ -1,0 +1,52 @@
+"""One ModelLoader over the HF and ONNX loaders: `--adapter onnx`, or `auto` on a directory holding `model.onnx`,
+goes to the ONNX loader (imported on first use); everything else to the HF loader."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from invarlock.domain.errors import UsageError
+
+from .onnx_loader import ADAPTER as ONNX, is_onnx_reference
+
+
+class RoutingModelLoader:
+    """Picks the loader of each reference; registered for the adapter names `auto` and `onnx`.
+
+    Args:
+        hf: The loader of every non-ONNX reference; None: an HFModelLoader, imported at first use.
+    """
+
+    def __init__(self, hf: Any = None) -> None:
+        self._hf = hf
+        self._onnx: Any = None
+
+    def _pick(self, ref: str, adapter: str) -> Any:
+        if adapter == ONNX or (adapter == "auto" and is_onnx_reference(ref)):
+            return self._onnx_loader()
+        if self._hf is None:
+            from .hf_loader import HFModelLoader
+
+            self._hf = HFModelLoader()
+        return self._hf
+
+    def _onnx_loader(self) -> Any:
+        if self._onnx is None:
+            missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
+            if missing:
+                raise UsageError(
+                    "E105", f"the onnx adapter needs {', '.join(missing)}, not installed", "pip install 'invarlock[onnx]'"
+                )
+            from .onnx_loader import OnnxModelLoader
+
+            self._onnx = OnnxModelLoader()
+        return self._onnx
+
+    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> Any:
+        """Load `ref` with the loader its adapter (or, for `auto`, its files) selects."""
+        return self._pick(ref, adapter).load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size)
+
+    def tokenizer(self, ref: str, *, adapter: str) -> Any:
+        """The tokenizer of `ref` from the loader its adapter selects."""
+        return self._pick(ref, adapter).tokenizer(ref, adapter=adapter)

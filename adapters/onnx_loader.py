@@ -1,0 +1,138 @@
+"""ModelLoader port for ONNX causal LMs: a directory with `model.onnx` (+ external data), the HF `config.json`
+and the HF tokenizer files, as adapters/onnx_export.py writes it (or optimum, or any dynamo export).
+
+onnxruntime and onnx are imported only when a model or tokenizer is loaded (`pip install 'invarlock[onnx]'`),
+so `is_onnx_reference` serves the loader routing without them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from invarlock.domain.errors import UsageError
+
+from .hf_architecture import rules_for
+from .hf_tokenizer import HFTokenizer
+
+MODEL_FILE = "model.onnx"
+ADAPTER = "onnx"
+
+
+def is_onnx_reference(ref: str) -> bool:
+    """Whether `ref` names an ONNX model: a directory holding `model.onnx`, or a `.onnx` file."""
+    path = Path(ref).expanduser()
+    return (path / MODEL_FILE).is_file() or (path.suffix == ".onnx" and path.is_file())
+
+
+class OnnxModelLoader:
+    """Loads ONNX causal LMs offline for scoring with onnxruntime (CPU, or CUDA when available)."""
+
+    def load(
+        self, ref: str, *, adapter: str = ADAPTER, device: str = "auto", dtype: str = "float32", batch_size: int | None = None
+    ) -> Any:
+        """Load `ref` (a directory with model.onnx, or the model.onnx file) with its weights in memory.
+
+        Raises:
+            UsageError: E101 missing path, E102 not an ONNX model directory (no model.onnx, config.json or
+                tokenizer; unreadable), E104 a dtype other than float32 (the graph fixes its dtypes), an
+                unavailable device, an unsupported model_type, or a model that is not a causal LM.
+        """
+        from .onnx_causal import OnnxCausalModel
+        from .onnx_session import device_of, provider_for, runtime_name
+
+        if dtype != "float32":
+            raise UsageError("E104", f"the onnx adapter runs the graph's own dtypes, not '{dtype}'", "use --dtype float32")
+        provider = provider_for(device)
+        directory = model_directory(ref)
+        source = _source(directory)
+        return OnnxCausalModel(
+            source, ref=ref, provider=provider, device=device_of(provider), runtime=runtime_name(provider), batch_size=batch_size
+        )
+
+    def tokenizer(self, ref: str, *, adapter: str = ADAPTER) -> HFTokenizer:
+        """The tokenizer next to `model.onnx` (no weights read). Raises the UsageErrors of `load`."""
+        return _tokenizer(model_directory(ref))
+
+
+def model_directory(ref: str) -> Path:
+    """The directory of an ONNX model reference. Raises UsageError E101/E102."""
+    path = Path(ref).expanduser()
+    if not path.exists():
+        raise UsageError("E101", f"model path {path} does not exist", "pass a directory holding model.onnx")
+    directory = path.parent if path.is_file() and path.suffix == ".onnx" else path
+    if not (directory / MODEL_FILE).is_file():
+        raise UsageError("E102", f"{directory} holds no {MODEL_FILE}", "export the model (docs/user-guide.md, ONNX models)")
+    if not (directory / "config.json").is_file():
+        raise UsageError(
+            "E102", f"{directory} has no config.json next to {MODEL_FILE}", "copy the HF checkpoint's config.json there"
+        )
+    return directory
+
+
+def _source(directory: Path) -> Any:
+    import onnx
+
+    from .onnx_graph import map_weights
+    from .onnx_weights import OnnxSource
+
+    config = _config(directory)
+    rules = rules_for(str(config.get("model_type")))
+    if not rules.causal:
+        raise UsageError("E104", f"{directory}: the onnx adapter runs causal LMs, not '{config.get('model_type')}'", "")
+    try:
+        proto = onnx.load(str(directory / MODEL_FILE), load_external_data=True)
+    except Exception as error:  # onnx raises DecodeError, OSError, ValueError...
+        raise UsageError(
+            "E102", f"{directory / MODEL_FILE} could not be read: {type(error).__name__}", "repair or re-export it"
+        ) from None
+    if [i.name for i in proto.graph.input][:1] != ["input_ids"] or "logits" not in [o.name for o in proto.graph.output]:
+        raise UsageError(
+            "E102", f"{directory / MODEL_FILE} does not map input_ids to logits", "export a causal LM without KV cache"
+        )
+    architectures = config.get("architectures") or ["CausalLM"]
+    return OnnxSource(
+        directory=directory,
+        proto=proto,
+        weights=map_weights(proto.graph),
+        tokenizer=_tokenizer(directory),
+        rules=rules,
+        architecture=f"{architectures[0]} (onnx)",
+        config_sha256=_config_sha256(directory),
+    )
+
+
+def _config(directory: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError("E102", f"{directory}/config.json is unreadable: {error}", "repair it") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise UsageError("E102", f"{directory}/config.json has no model_type", "copy the HF checkpoint's config.json")
+    return config
+
+
+def _config_sha256(directory: Path) -> str:
+    """The config digest the HF adapter gives the same config.json (so the invariants guard compares them)."""
+    from transformers import AutoConfig
+
+    from .hf_demo import quiet_transformers
+    from .hf_fingerprint import config_sha256
+
+    with quiet_transformers():
+        return config_sha256(AutoConfig.from_pretrained(directory, local_files_only=True))
+
+
+def _tokenizer(directory: Path) -> HFTokenizer:
+    from transformers import AutoTokenizer
+
+    from .hf_demo import quiet_transformers
+
+    try:
+        with quiet_transformers():
+            return HFTokenizer(AutoTokenizer.from_pretrained(directory, local_files_only=True))
+    except Exception as error:  # transformers raises OSError, ValueError, ...
+        raise UsageError(
+            "E102", f"{directory}: no tokenizer next to {MODEL_FILE} ({type(error).__name__})", "copy the HF tokenizer files there"
+        ) from None
