@@ -25,6 +25,8 @@ def runtime_environment() -> dict[str, str]:
         "transformers": _version("transformers"),
         "cpu_count": str(os.cpu_count()),
     }
+    if _version("onnxruntime") != "absent":  # the onnx extra: the runtime of ONNX models (identity.runtime)
+        env["onnxruntime"] = _version("onnxruntime")
     torch = sys.modules.get("torch")  # None where an install without the hf extra blocks the import
     if torch is not None:
         env["torch_threads"] = str(torch.get_num_threads())

@@ -138,6 +138,10 @@ class OnnxWeights:
         """The FFN output projections (architecture rules) whose product the graph exposes as one value."""
         return [s.name for s in self.source.weights.slots if s.output is not None and self.rules.is_variance_tap(s.name)]
 
+    def initializer(self, name: str) -> np.ndarray:
+        """The values of initializer `name` as stored (a read-only view), e.g. a quantized weight's scale."""
+        return _array(self._inits[name])
+
     def slot(self, name: str) -> WeightSlot | None:
         """The slot of a weight name or of a tied alias."""
         return self._slots.get(self.source.weights.aliases.get(name, name))

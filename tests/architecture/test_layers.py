@@ -1,4 +1,4 @@
-"""The core and the verify/replay path stay free of torch, transformers and duckdb; the wheel is complete."""
+"""The core and the verify/replay path stay free of torch, transformers, onnxruntime and duckdb; the wheel is complete."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "transformers", "duckdb", "datasets", "safetensors", "cryptography")
+HEAVY = ("torch", "transformers", "duckdb", "datasets", "safetensors", "cryptography", "onnxruntime", "onnx")
 
 
 def test_importing_core_and_the_verify_cli_path_loads_no_heavy_runtime():

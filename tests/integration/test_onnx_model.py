@@ -1,0 +1,119 @@
+"""The onnx adapter on the demo model exported to ONNX: the same weights as the HF model under HF names, int8
+weights read back within half a quantization step, writes refused where they cannot be honoured, and the
+loader's one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from invarlock.domain.errors import UsageError
+
+from tests.onnx_demo import onnx_demo
+
+pytestmark = [pytest.mark.model]
+
+
+@functools.cache
+def _models() -> dict[str, Any]:
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.adapters.onnx_loader import OnnxModelLoader
+
+    dirs = onnx_demo()
+    return {
+        "hf": HFModelLoader().load("demo:smollm2-135m", adapter="auto", device="cpu", dtype="float32"),
+        "fp32": OnnxModelLoader().load(str(dirs.fp32), device="cpu"),
+        "int8": OnnxModelLoader().load(str(dirs.int8), device="cpu"),
+    }
+
+
+def test_the_fp32_export_holds_the_hf_matrices_bit_for_bit_under_hf_names_with_the_hf_census() -> None:
+    hf, onnx = _models()["hf"], _models()["fp32"]
+    mine, theirs = list(hf.matrices()), list(onnx.matrices())
+    assert [(m.name, m.family, m.block, m.head) for m in mine] == [(m.name, m.family, m.block, m.head) for m in theirs]
+    assert all(np.array_equal(a.array, b.array) for a, b in zip(mine, theirs, strict=True))
+    theirs_census, mine_census = onnx.census(), hf.census()
+    assert {t.name: t for t in theirs_census.tensors} == {t.name: t for t in mine_census.tensors}
+    assert msgspec.structs.replace(theirs_census, tensors=()) == msgspec.structs.replace(mine_census, tensors=())
+    assert onnx.variance_taps() == hf.variance_taps()
+    assert onnx.identity().tokenizer_sha256 == hf.identity().tokenizer_sha256
+
+
+def test_int8_weights_read_back_within_half_a_quantization_step_of_the_float_weights() -> None:
+    fp32, int8 = _models()["fp32"], _models()["int8"]
+    floats = {m.name: m.array for m in fp32.matrices()}
+    quantized = list(int8.matrices())
+    assert [m.name for m in quantized] == list(floats)
+    assert int8.identity().dtype == "float32+int8" and int8.census().tied_groups == fp32.census().tied_groups
+    for matrix in quantized:
+        slot = int8.slot(matrix.name)
+        if slot.scale is None:
+            assert np.array_equal(matrix.array, floats[matrix.name])
+            continue
+        step = float(np.max(int8.initializer(slot.scale)))
+        assert np.max(np.abs(matrix.array - floats[matrix.name])) <= step / 2 * (1 + 1e-4), matrix.name
+
+
+def test_an_int8_weight_is_scaled_through_its_scale_and_refuses_assign_with_e104() -> None:
+    from invarlock.adapters.onnx_loader import OnnxModelLoader
+
+    model = OnnxModelLoader().load(str(onnx_demo().int8), device="cpu")
+    tap = model.variance_taps()[0]
+    before = next(m.array for m in model.matrices() if m.name == tap)
+    model.scale_weights({tap: 0.5})
+    after = next(m.array for m in model.matrices() if m.name == tap)
+    assert np.allclose(after, before * 0.5, rtol=1e-6, atol=0)
+    with pytest.raises(UsageError) as caught:
+        model.assign(tap, before)
+    assert caught.value.code == "E104"
+
+
+def _routed() -> Any:
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.adapters.model_routing import RoutingModelLoader
+
+    return RoutingModelLoader(HFModelLoader())
+
+
+def test_auto_routes_a_directory_holding_model_onnx_to_the_onnx_adapter() -> None:
+    loader = _routed()
+    assert loader.tokenizer(str(onnx_demo().fp32), adapter="auto").digest() == _models()["hf"].tokenizer().digest()
+    assert type(loader.tokenizer("demo:smollm2-135m", adapter="auto")).__name__ == "HFTokenizer"
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [("missing", "E101"), ("no_model_onnx", "E102"), ("no_config", "E102"), ("float16", "E104"), ("mps", "E104")],
+)
+def test_the_onnx_loader_refuses_bad_references_with_one_line_errors(case: str, code: str, tmp_path: Path) -> None:
+    ref, dtype, device = str(onnx_demo().fp32), "float32", "cpu"
+    if case == "missing":
+        ref = str(tmp_path / "absent")
+    elif case == "no_model_onnx":
+        ref = str(tmp_path)
+    elif case == "no_config":
+        for name in ("model.onnx", "tokenizer.json", "tokenizer_config.json"):
+            (tmp_path / name).symlink_to(onnx_demo().fp32 / name)
+        ref = str(tmp_path)
+    elif case == "float16":
+        dtype = "float16"
+    else:
+        device = "mps"
+    with pytest.raises(UsageError) as caught:
+        _routed().load(ref, adapter="onnx", device=device, dtype=dtype)
+    assert caught.value.code == code and "\n" not in caught.value.message
+
+
+def test_an_exported_copy_without_its_tokenizer_is_refused_with_e102(tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for name in ("model.onnx", "config.json"):
+        shutil.copy2(onnx_demo().fp32 / name, copy / name)
+    with pytest.raises(UsageError) as caught:
+        _routed().tokenizer(str(copy), adapter="auto")
+    assert caught.value.code == "E102"
