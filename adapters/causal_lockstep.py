@@ -56,7 +56,9 @@ def lockstep_pairs(
                     subject=s,
                     comparison=window_comparison(b.window_id, base[i, :-1], subj[i, :-1]),
                 )
-                for i, (b, s) in enumerate(zip(window_scores(batch, ids, base), window_scores(batch, ids, subj), strict=True))
+                for i, (b, s) in enumerate(
+                    zip(window_scores(batch, ids, base), window_scores(batch, ids, subj), strict=True)
+                )
             ]
         yield from pairs
         if progress is not None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 
-from .onnx_loader import ADAPTER as ONNX, is_onnx_reference
+from .onnx_loader import ADAPTER as ONNX
+from .onnx_loader import is_onnx_reference
 
 
 class RoutingModelLoader:
@@ -36,7 +37,9 @@ class RoutingModelLoader:
             missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
             if missing:
                 raise UsageError(
-                    "E105", f"the onnx adapter needs {', '.join(missing)}, not installed", "pip install 'invarlock[onnx]'"
+                    "E105",
+                    f"the onnx adapter needs {', '.join(missing)}, not installed",
+                    "pip install 'invarlock[onnx]'",
                 )
             from .onnx_loader import OnnxModelLoader
 

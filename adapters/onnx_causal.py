@@ -52,7 +52,10 @@ class OnnxCausalModel(OnnxWeights):
         if cached is None or cached[0] != self.changed:
             self._require_finite()
             path = self.source.directory / "model.onnx" if self.changed == 0 else None
-            self._sessions[outputs] = (self.changed, open_session(self.source.proto, self.provider, path=path, outputs=outputs))
+            self._sessions[outputs] = (
+                self.changed,
+                open_session(self.source.proto, self.provider, path=path, outputs=outputs),
+            )
         return self._sessions[outputs][1]
 
     def _require_finite(self) -> None:
@@ -99,7 +102,9 @@ class OnnxCausalModel(OnnxWeights):
         """
         if any(w.label is not None for w in windows):
             raise UsageError(
-                "E104", "the onnx adapter scores token windows, not labelled examples", "use eval.metric.kind ppl_causal"
+                "E104",
+                "the onnx adapter scores token windows, not labelled examples",
+                "use eval.metric.kind ppl_causal",
             )
         yield from lockstep_pairs(self, require_causal(other, "onnx"), windows, self.batch_size, progress)
 

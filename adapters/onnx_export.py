@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 DATA_SUFFIX = ".data"
-_COPIED = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+_COPIED = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
 _WRAPPER = "m"  # attribute of the export wrapper holding the HF model: scopes read `m.model.layers.0...`
 
 

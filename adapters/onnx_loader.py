@@ -30,7 +30,13 @@ class OnnxModelLoader:
     """Loads ONNX causal LMs offline for scoring with onnxruntime (CPU, or CUDA when available)."""
 
     def load(
-        self, ref: str, *, adapter: str = ADAPTER, device: str = "auto", dtype: str = "float32", batch_size: int | None = None
+        self,
+        ref: str,
+        *,
+        adapter: str = ADAPTER,
+        device: str = "auto",
+        dtype: str = "float32",
+        batch_size: int | None = None,
     ) -> Any:
         """Load `ref` (a directory with model.onnx, or the model.onnx file) with its weights in memory.
 
@@ -43,12 +49,19 @@ class OnnxModelLoader:
         from .onnx_session import device_of, provider_for, runtime_name
 
         if dtype != "float32":
-            raise UsageError("E104", f"the onnx adapter runs the graph's own dtypes, not '{dtype}'", "use --dtype float32")
+            raise UsageError(
+                "E104", f"the onnx adapter runs the graph's own dtypes, not '{dtype}'", "use --dtype float32"
+            )
         provider = provider_for(device)
         directory = model_directory(ref)
         source = _source(directory)
         return OnnxCausalModel(
-            source, ref=ref, provider=provider, device=device_of(provider), runtime=runtime_name(provider), batch_size=batch_size
+            source,
+            ref=ref,
+            provider=provider,
+            device=device_of(provider),
+            runtime=runtime_name(provider),
+            batch_size=batch_size,
         )
 
     def tokenizer(self, ref: str, *, adapter: str = ADAPTER) -> HFTokenizer:
@@ -63,7 +76,9 @@ def model_directory(ref: str) -> Path:
         raise UsageError("E101", f"model path {path} does not exist", "pass a directory holding model.onnx")
     directory = path.parent if path.is_file() and path.suffix == ".onnx" else path
     if not (directory / MODEL_FILE).is_file():
-        raise UsageError("E102", f"{directory} holds no {MODEL_FILE}", "export the model (docs/user-guide.md, ONNX models)")
+        raise UsageError(
+            "E102", f"{directory} holds no {MODEL_FILE}", "export the model (docs/user-guide.md, ONNX models)"
+        )
     if not (directory / "config.json").is_file():
         raise UsageError(
             "E102", f"{directory} has no config.json next to {MODEL_FILE}", "copy the HF checkpoint's config.json there"
@@ -134,5 +149,7 @@ def _tokenizer(directory: Path) -> HFTokenizer:
             return HFTokenizer(AutoTokenizer.from_pretrained(directory, local_files_only=True))
     except Exception as error:  # transformers raises OSError, ValueError, ...
         raise UsageError(
-            "E102", f"{directory}: no tokenizer next to {MODEL_FILE} ({type(error).__name__})", "copy the HF tokenizer files there"
+            "E102",
+            f"{directory}: no tokenizer next to {MODEL_FILE} ({type(error).__name__})",
+            "copy the HF tokenizer files there",
         ) from None

@@ -25,7 +25,13 @@ from .hf_tokenizer import HFTokenizer
 from .onnx_export import save_model
 from .onnx_graph import WeightMap, WeightSlot
 
-_SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+_SIDE_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,9 @@ class OnnxWeights:
 
     def variance_taps(self) -> list[str]:
         """The FFN output projections (architecture rules) whose product the graph exposes as one value."""
-        return [s.name for s in self.source.weights.slots if s.output is not None and self.rules.is_variance_tap(s.name)]
+        return [
+            s.name for s in self.source.weights.slots if s.output is not None and self.rules.is_variance_tap(s.name)
+        ]
 
     def initializer(self, name: str) -> np.ndarray:
         """The values of initializer `name` as stored (a read-only view), e.g. a quantized weight's scale."""

@@ -211,7 +211,9 @@ def _monitored(cert: c.Certificate) -> list[str]:
 @click.option(
     "--subject", "--edited", "subject", default=None, help="subject model: path, hf:ID, gguf:FILE or demo name"
 )
-@click.option("--adapter", default="auto", show_default=True, help="auto | hf_causal | hf_encoder | hf_mlm | hf_seqcls | onnx")
+@click.option(
+    "--adapter", default="auto", show_default=True, help="auto | hf_causal | hf_encoder | hf_mlm | hf_seqcls | onnx"
+)
 @click.option("--preset", type=click.Path(), default=None, help="YAML preset (dataset, guards, tier)")
 @click.option(
     "--edit-config", type=click.Path(), default=None, help="YAML with an edit: section applied to the subject"

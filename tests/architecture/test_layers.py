@@ -1,4 +1,4 @@
-"""The core and the verify/replay path stay free of torch, transformers, onnxruntime and duckdb; the wheel is complete."""
+"""The core and the verify/replay path stay free of torch, transformers, onnxruntime and duckdb; the wheel is whole."""
 
 from __future__ import annotations
 

@@ -121,18 +121,32 @@ def hf_mlm_tiny_random_case() -> ModelAdapterCase:
     return ModelAdapterCase(make=make, reload=reload, scored_tokens=masked_count)
 
 
-def onnx_causal_case() -> ModelAdapterCase:
-    """The ONNX adapter on the demo model exported to ONNX (fp32), run by onnxruntime on CPU."""
-    _require_hf()
+@functools.cache
+def _onnx_demo_model() -> Any:
     from invarlock.adapters.onnx_loader import OnnxModelLoader
 
     from tests.onnx_demo import onnx_demo
 
-    directory = str(onnx_demo().fp32)
+    return OnnxModelLoader().load(str(onnx_demo().fp32), device="cpu")
+
+
+def onnx_causal_case() -> ModelAdapterCase:
+    """The ONNX adapter on the demo model exported to ONNX (fp32), run by onnxruntime on CPU; each model gets
+    its own copy of the loaded graph and weights."""
+    _require_hf()
+    import dataclasses
+
+    from invarlock.adapters.onnx_causal import OnnxCausalModel
+    from invarlock.adapters.onnx_loader import OnnxModelLoader
+
+    demo = _onnx_demo_model()
 
     def make(batch_size: int | None) -> LoadedModel:
-        loaded: LoadedModel = OnnxModelLoader().load(directory, device="cpu", batch_size=batch_size)
-        return loaded
+        proto = type(demo.source.proto)()
+        proto.CopyFrom(demo.source.proto)
+        source = dataclasses.replace(demo.source, proto=proto)
+        kwargs = {"provider": demo.provider, "device": demo.device, "runtime": demo.runtime}
+        return OnnxCausalModel(source, ref=demo.ref, batch_size=batch_size, **kwargs)
 
     def reload(exported: Path) -> LoadedModel:
         loaded: LoadedModel = OnnxModelLoader().load(str(exported), device="cpu")

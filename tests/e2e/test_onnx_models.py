@@ -24,11 +24,11 @@ from .conftest import DEMO, Result, invarlock, read_cert, write_config
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 DATASET = {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 4, "final_n": 6, "seed": 7}
-# The weight guards measure all 211 matrices of both models (most of a run's time); the fp32 export's
-# matrices equal the HF model's bit for bit (tests/integration/test_onnx_model.py), so its run keeps to the
-# invariants. The variance guard's ONNX taps are covered by the ModelRunner contract suite.
+# Measuring all 211 matrices of both models is most of a run's time (over a minute of CI on 2 cores), the same
+# for any adapter: these runs keep to the invariants guard. What the weight guards see of ONNX models (the HF
+# matrices bit for bit, int8 ones dequantized) is tested in tests/integration/test_onnx_model.py, the variance
+# guard's taps and scaling by the ModelRunner and WeightSource contract suites.
 STRUCTURE_ONLY = ["invariants", "invariants"]
-WEIGHT_GUARDS = ["invariants", "spectral", "rmt", "invariants"]
 
 
 def _certify(root: Path, subject: Path, order: list[str]) -> tuple[Result, dict[str, Any]]:
@@ -50,7 +50,7 @@ def fp32_cert(onnx_dirs: OnnxDemo, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def int8_cert(onnx_dirs: OnnxDemo, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, dict[str, Any]]:  # noqa: F811
     root = tmp_path_factory.mktemp("onnx_int8")
-    return root, *_certify(root, onnx_dirs.int8, WEIGHT_GUARDS)
+    return root, *_certify(root, onnx_dirs.int8, STRUCTURE_ONLY)
 
 
 def test_the_fp32_export_gives_ratio_one_within_1e4_and_the_certificate_names_both_runtimes(
@@ -75,15 +75,13 @@ def test_the_fp32_export_gives_ratio_one_within_1e4_and_the_certificate_names_bo
 def test_the_int8_onnx_subject_is_certified_and_verified_against_the_hf_baseline(
     int8_cert: tuple[Path, Result, dict[str, Any]],
     fp32_cert: tuple[Path, Result, dict[str, Any]],
-    onnx_dirs: OnnxDemo,  # noqa: F811
 ) -> None:
     root, result, cert = int8_cert
     fp32 = fp32_cert[2]
     assert cert["subject"]["adapter"] == "onnx" and cert["subject"]["dtype"] == "float32+int8"
     assert cert["subject"]["weights_sha256"] != fp32["subject"]["weights_sha256"]
-    layers = json.loads((onnx_dirs.int8 / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
-    matrices = layers * 7 + 1  # LLaMA: q, k, v, o, gate, up, down per block, and the (tied) embedding
-    assert cert["guards"]["spectral"]["summary"]["matrices"] == matrices  # int8 weights dequantized and measured
+    checks = {c["name"]: c for phase in cert["guards"]["invariants"]["phases"].values() for c in phase["checks"]}
+    assert checks["same_parameter_names"]["status"] == checks["same_shapes"]["status"] == "pass"
     kl, kl_fp32 = (x["secondary_metrics"]["kl_divergence"]["mean"] for x in (cert, fp32))
     assert kl > 100 * max(kl_fp32, 1e-12)
     assert result.code == (0 if cert["verdict"]["status"] == "PASS" else 1)

@@ -59,6 +59,24 @@ def test_int8_weights_read_back_within_half_a_quantization_step_of_the_float_wei
         assert np.max(np.abs(matrix.array - floats[matrix.name])) <= step / 2 * (1 + 1e-4), matrix.name
 
 
+def test_the_spectral_measure_of_an_int8_block_moves_no_more_than_its_dequantization_error() -> None:
+    from invarlock.application.certification.guard_chain import measure_matrix
+    from invarlock.domain.policy import resolve_policy
+
+    policy = resolve_policy("balanced", "dev")
+    floats = {m.name: m.array for m in _models()["hf"].matrices()}
+    block = [m for m in _models()["int8"].matrices() if m.block == 0]
+    assert {m.family for m in block} == {"attn", "ffn"}
+    tol = policy.guards.spectral.power_tol  # relative accuracy of each σ (power iteration, else exact)
+    moved = []
+    for matrix in block:
+        sigma_q, sigma = (measure_matrix(a, policy).sigma for a in (matrix.array, floats[matrix.name]))
+        error = float(np.linalg.norm(matrix.array.astype(np.float64) - floats[matrix.name], "fro"))
+        assert abs(sigma_q - sigma) <= error + 2 * tol * max(sigma_q, sigma), matrix.name  # Weyl, ||·||_2 <= ||·||_F
+        moved.append(sigma_q != sigma)
+    assert any(moved)
+
+
 def test_an_int8_weight_is_scaled_through_its_scale_and_refuses_assign_with_e104() -> None:
     from invarlock.adapters.onnx_loader import OnnxModelLoader
 

@@ -32,7 +32,11 @@ def test_matmul_gemm_and_transposed_weights_are_read_with_their_layout() -> None
             helper.make_node("Transpose", ["lm_head.weight"], ["t"]),
             helper.make_node("MatMul", ["b", "t"], ["y"]),
         ],
-        {"model.layers.0.mlp.up_proj.weight": w, "model.layers.0.mlp.down_proj.weight": w.T.copy(), "lm_head.weight": w},
+        {
+            "model.layers.0.mlp.up_proj.weight": w,
+            "model.layers.0.mlp.down_proj.weight": w.T.copy(),
+            "lm_head.weight": w,
+        },
     )
     slots = {s.name: s for s in map_weights(graph).slots}
     assert slots["model.layers.0.mlp.up_proj.weight"].transposed is True
