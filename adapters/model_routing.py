@@ -1,5 +1,7 @@
 """One ModelLoader over the HF and ONNX loaders: `--adapter onnx`, or `auto` on a directory holding `model.onnx`,
-goes to the ONNX loader (imported on first use); everything else to the HF loader."""
+goes to the ONNX loader (onnxruntime imported on first use); everything else to the HF loader. Importing this
+module imports the HF stack (torch), as the `auto` entry point always has: a run without the hf extra stops
+with E105 when its entries are preloaded, before anything is recorded."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 
+from .hf_loader import HFModelLoader
 from .onnx_loader import ADAPTER as ONNX
 from .onnx_loader import is_onnx_reference
 
@@ -16,20 +19,16 @@ class RoutingModelLoader:
     """Picks the loader of each reference; registered for the adapter names `auto` and `onnx`.
 
     Args:
-        hf: The loader of every non-ONNX reference; None: an HFModelLoader, imported at first use.
+        hf: The loader of every non-ONNX reference (default: an HFModelLoader).
     """
 
     def __init__(self, hf: Any = None) -> None:
-        self._hf = hf
+        self._hf = hf if hf is not None else HFModelLoader()
         self._onnx: Any = None
 
     def _pick(self, ref: str, adapter: str) -> Any:
         if adapter == ONNX or (adapter == "auto" and is_onnx_reference(ref)):
             return self._onnx_loader()
-        if self._hf is None:
-            from .hf_loader import HFModelLoader
-
-            self._hf = HFModelLoader()
         return self._hf
 
     def _onnx_loader(self) -> Any:
