@@ -18,8 +18,9 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLICATES, Policy
 from invarlock.ports.report import ReportFormat
 
-from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store, report_renderer
+from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store, plugin_registry, report_renderer
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
+from .plugin_metrics import require_metric_kind, require_recorded_kind
 from .recipient_policy import recipient_policy
 from .reexecute import ReexecutionOptions, audit_certificate
 
@@ -68,6 +69,7 @@ def verify_into(
 ) -> VerifyReport:
     """`verify`, adding its checks to `report` (so that a caller keeps the checks made before an error)."""
     cert, raw = (certificate, None) if isinstance(certificate, c.Certificate) else _read(certificate)
+    require_metric_kind(cert.primary_metric.kind, cert.provenance.environment, plugin_registry())
     recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
     audit = _audit_options(models or {}, sample, sample_seed, device)
     verifier = load_verifier(pubkey) if pubkey is not None else None
@@ -122,8 +124,10 @@ def verify(
 
 def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
     """Rebuild `run_id`'s certificate from its events alone, byte-identical to the issued one (E404 unknown
-    run; IntegrityError E603 for a broken chain)."""
-    return replay_certificate(open_store(events, read_only=True), run_id)
+    run; IntegrityError E603 for a broken chain; E222 when its metric kind's plugin is not installed)."""
+    store = open_store(events, read_only=True)
+    require_recorded_kind(store, run_id, plugin_registry())
+    return replay_certificate(store, run_id)
 
 
 def render_report(certificate: c.Certificate | PathLike, fmt: ReportFormat = "html") -> str:

@@ -12,18 +12,22 @@ from pathlib import Path
 from invarlock.application.doctor.diagnose import DoctorDeps
 from invarlock.application.services import Services
 from invarlock.application.verification.reexecute import ReexecutionDeps
+from invarlock.domain.metrics import use_plugin_kinds
 from invarlock.ports.audit import AuditQueries
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
 from invarlock.ports.store import EventStore, RunIndex
 from invarlock.ports.ui import Progress, SilentProgress
 
+from .plugin_metrics import plugin_metric
 from .registry import Registry, registry
 from .routing import RegistryCorpusResolver, RegistryEdits, RegistryModelLoader, preload
 from .version import tool_version
 
 DEFAULT_EVENTS = "runs/invarlock.duckdb"
 DEFAULT_AUDIT_TIMEOUT_S = 30.0  # `audit --sql --timeout`; docs/audit.md
+# A metric kind no built-in defines comes from the plugin that declares it, whatever command names it.
+use_plugin_kinds(lambda kind: plugin_metric(kind, registry()))
 
 
 def utc_now() -> str:

@@ -10,7 +10,7 @@ import msgspec
 from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError, UsageError
-from invarlock.domain.metrics import METRICS, metric_for
+from invarlock.domain.metrics import METRICS, known_kind, metric_for
 from invarlock.domain.policy import (
     VERIFY_MAX_BOOTSTRAP_CELLS,
     VERIFY_MAX_REPLICATES,
@@ -188,7 +188,7 @@ def verify_certificate(
 
 def _checks(cert: c.Certificate, policy: Policy, recipient: Policy | None, report: VerifyReport) -> None:
     kind = cert.primary_metric.kind
-    if kind not in METRICS:
+    if not known_kind(kind):
         report.add("primary_metric", False, f"unknown metric kind '{kind}' (known: {', '.join(METRICS)})")
         return
     if not fields.evidence_shapes(cert, report):

@@ -24,7 +24,7 @@ How a new kind plugs in (e.g. `accuracy` with per-example 0/1, `embedding_cosine
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..errors import IntegrityError, UsageError
 from .accuracy import ACCURACY
@@ -43,23 +43,56 @@ __all__ = [
     "V1_KINDS",
     "Assessment",
     "Metric",
+    "known_kind",
     "metric_for",
     "recorded_metric",
+    "use_plugin_kinds",
 ]
 
 METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL, PPL_MLM, EMBEDDING_COSINE, ACCURACY)}
 DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
+_plugin_kinds: Callable[[str], Metric | None] | None = None
+
+
+def use_plugin_kinds(resolve: Callable[[str], Metric | None] | None) -> None:
+    """Let the composition root supply kinds this package does not define (third-party plugins).
+
+    `resolve(kind)` returns the plugin's Metric for `kind`, or None when no installed plugin provides it; it is
+    asked once per unknown kind, and a metric it returns is kept under its kind. None removes the resolver
+    (the kinds it supplied stay until the process ends).
+    """
+    global _plugin_kinds
+    _plugin_kinds = resolve
 
 
 def metric_for(kind: str) -> Metric:
-    """The registered metric of `kind` (raises UsageError E201 naming eval.metric.kind and the known kinds)."""
+    """The registered metric of `kind`, else the plugin kind the composition root supplies (use_plugin_kinds).
+
+    Raises:
+        UsageError: E201 naming eval.metric.kind and the known kinds when neither has it.
+    """
     metric = METRICS.get(kind)
+    if metric is None and _plugin_kinds is not None:
+        metric = _plugin_kinds(kind)
+        if metric is not None:
+            METRICS[kind] = metric
     if metric is None:
         raise UsageError(
             "E201", f"eval.metric.kind '{kind}' is not a known metric kind", f"known kinds: {', '.join(METRICS)}"
         )
     return metric
+
+
+def known_kind(kind: str) -> bool:
+    """Whether `kind` is registered or supplied by a plugin (metric_for would return a metric for it)."""
+    try:
+        metric_for(kind)
+    except UsageError as exc:
+        if exc.code != "E201":
+            raise  # a plugin that provides the kind but fails to load says so (E220/E223)
+        return False
+    return True
 
 
 def recorded_metric(config: Mapping[str, object]) -> Metric:

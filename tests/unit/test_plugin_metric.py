@@ -1,0 +1,139 @@
+"""A third-party metric kind end to end without a model: the test plugin distribution's `mean_delta_nll`
+(tests/plugins/invarlock-scale-all) runs through `invarlock.certify` and the real CLI on the recorded-state fake
+models into a real DuckDB file; the certificate names the plugin in its provenance and gates with the plugin's
+rule on the tier's thresholds; verify recomputes it (and catches a resealed alteration) and replay rebuilds it
+while the plugin is installed; without it, verify and replay stop with E222 naming the distribution."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import invarlock
+import msgspec
+import pytest
+from click.testing import CliRunner
+from invarlock.cli import registry as registry_module
+from invarlock.cli.main import cli
+from invarlock.cli.registry import Registry
+from invarlock.domain import certificate as c
+from invarlock.domain.metrics import METRICS
+from invarlock.domain.policy import policy_digest, policy_from_dict
+
+from tests.plugins.install import install_plugin
+
+FAKES = """
+from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, words
+
+
+def loader():
+    return FakeLoader(models={"base": FakeModel(ref="base"), "subject": FakeModel(ref="subject", quality=1.002)})
+
+
+def corpora():
+    return FakeCorpora(words(120))
+"""
+DATASET = {"provider": "fake", "seq_len": 32, "preview_n": 8, "final_n": 12, "seed": 7}
+CONFIG = {"model": {"adapter": "fake"}, "dataset": DATASET, "profile": "dev", "eval": {"metric": {"kind": ""}}}
+PLUGIN = "invarlock-scale-all 0.2.1"
+
+
+def _config(kind: str) -> dict[str, object]:
+    return {**CONFIG, "eval": {"metric": {"kind": kind}}}
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The scale-all plugin and a fake-models plugin (adapter `fake`, provider `fake`) installed on sys.path."""
+    folder = tmp_path / "site"
+    install_plugin(folder)
+    info = folder / "fake_models-1.0.dist-info"
+    info.mkdir()
+    (folder / "fake_metric_models.py").write_text(FAKES, encoding="utf-8")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-models\nVersion: 1.0\n", encoding="utf-8")
+    points = "[invarlock.adapters]\nfake = fake_metric_models:loader\n"
+    points += "[invarlock.datasets]\nfake = fake_metric_models:corpora\n"
+    (info / "entry_points.txt").write_text(points, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(registry_module, "_REGISTRY", Registry.discover())
+    builtin = dict(METRICS)
+    yield folder
+    METRICS.clear()  # a plugin kind stays registered for the process: later tests start without it
+    METRICS.update(builtin)
+
+
+def _uninstall_metric_plugin(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leave only the fake models on the path: the process forgets the plugin's kind and distribution."""
+    for info in site.glob("invarlock_scale_all-*.dist-info"):
+        for file in info.iterdir():
+            file.unlink()
+        info.rmdir()
+    monkeypatch.setattr(registry_module, "_REGISTRY", Registry.discover())
+    METRICS.pop("mean_delta_nll", None)
+
+
+def _certify(tmp_path: Path, kind: str = "mean_delta_nll") -> tuple[c.Certificate, Path, Path]:
+    events = tmp_path / "ev.duckdb"
+    cert = invarlock.certify("base", "subject", config=_config(kind), events=events, cert_out=tmp_path / "out")
+    return cert, tmp_path / "out" / "evaluation.cert.json", events
+
+
+@pytest.mark.usefixtures("site")
+def test_a_plugin_metric_kind_certifies_verifies_and_replays(tmp_path: Path) -> None:
+    cert, path, events = _certify(tmp_path)
+    pm = cert.primary_metric
+    assert pm.kind == "mean_delta_nll" and pm.unit == "nats per token" and pm.final is not None
+    assert cert.provenance.environment["plugin.metrics.mean_delta_nll"] == PLUGIN
+    assert pm.ci is not None and pm.display_ci == pm.ci and pm.ci[0] <= pm.final.value("delta_mean") <= pm.ci[1]
+    limit = math.log(cert.policy.resolved["gates"]["ratio_limit"])
+    assert cert.validation["primary_metric_acceptable"] is (pm.ci[1] <= limit)
+    report = invarlock.verify(path, events=events)
+    assert report.ok and report.exit_code == 0, [ch for ch in report.checks if not ch.ok]
+    assert c.to_bytes(invarlock.replay(cert.run_id, events=events)) == path.read_bytes()
+
+
+@pytest.mark.usefixtures("site")
+def test_a_plugin_kind_gates_on_the_tiers_thresholds_and_adds_no_policy_section(tmp_path: Path) -> None:
+    plugin, _, _ = _certify(tmp_path / "plugin")
+    builtin, _, _ = _certify(tmp_path / "builtin", "ppl_causal")
+    assert plugin.policy == builtin.policy, "the same tier and profile resolve to the same policy and digest"
+    assert plugin.policy.digest == policy_digest(policy_from_dict(plugin.policy.resolved))
+    assert "plugin.metrics.ppl_causal" not in builtin.provenance.environment, "built-ins are not listed"
+    assert plugin.primary_metric.ci == builtin.primary_metric.ci, "the same Δ̄ interval, stated in nats"
+    gate = "primary_metric_acceptable"
+    assert plugin.validation[gate] is builtin.validation[gate], "ln is monotone: the two gates agree"
+
+
+@pytest.mark.usefixtures("site")
+def test_verify_recomputes_the_plugin_metric_and_catches_a_resealed_alteration(tmp_path: Path) -> None:
+    cert, _, _ = _certify(tmp_path)
+    pm = cert.primary_metric
+    assert pm.display_ci is not None
+    shifted = (pm.display_ci[0], pm.display_ci[1] * 0.5)
+    forged = c.seal(msgspec.structs.replace(cert, primary_metric=msgspec.structs.replace(pm, display_ci=shifted)))
+    (tmp_path / "forged.json").write_bytes(c.to_bytes(forged))
+    result = CliRunner().invoke(cli, ["verify", str(tmp_path / "forged.json"), "--json"])
+    failed = [ch["name"] for ch in json.loads(result.output)["checks"] if not ch["ok"]]
+    assert result.exit_code == 3 and failed, result.output
+
+
+def test_without_the_plugin_verify_and_replay_name_the_distribution_to_install(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, path, events = _certify(tmp_path)
+    _uninstall_metric_plugin(site, monkeypatch)
+    for args in (["verify", str(path)], ["replay", cert.run_id, "--events", str(events)]):
+        result = CliRunner().invoke(cli, args)
+        error = result.exception
+        assert isinstance(error, invarlock.UsageError) and error.code == "E222" and error.exit_code == 2, args
+        assert PLUGIN in error.message and 'pip install "invarlock-scale-all==0.2.1"' in error.hint
+
+
+@pytest.mark.usefixtures("site")
+def test_an_entry_that_is_not_a_metric_of_its_kind_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(invarlock.UsageError) as caught:
+        _certify(tmp_path, "mislabelled")
+    assert caught.value.code == "E223" and PLUGIN in caught.value.message
+    assert "its kind is 'mean_delta_nll'" in caught.value.message and not (tmp_path / "ev.duckdb").exists()
