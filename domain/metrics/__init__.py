@@ -14,7 +14,8 @@ How a new kind plugs in (e.g. `accuracy` with per-example 0/1, `embedding_cosine
    a stated arm statistic against); `flags` and `catastrophe` (its gates under the policy, with reasons);
    `overhead` (guarded vs bare subject).
 2. Register one instance in `METRICS` below. `eval.metric.kind: <kind>` then selects it and config
-   validation lists it among the known kinds; nothing in application/ changes.
+   validation lists it among the known kinds; nothing in application/ changes. A third-party kind is not
+   listed here: the composition root resolves it from the plugin that declares it (`use_plugin_kinds`).
 3. If its per-window evidence is not a pair of NLL sums per window, add the columns to the scored-window
    event (a new event version with an upcaster) and to the certificate's evidence (a new schema version).
 4. Thresholds of its own go in a policy section present only when that kind runs: adding fields to

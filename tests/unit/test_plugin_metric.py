@@ -92,6 +92,10 @@ def test_a_plugin_metric_kind_certifies_verifies_and_replays(tmp_path: Path) -> 
     report = invarlock.verify(path, events=events)
     assert report.ok and report.exit_code == 0, [ch for ch in report.checks if not ch.ok]
     assert c.to_bytes(invarlock.replay(cert.run_id, events=events)) == path.read_bytes()
+    stricter = invarlock.verify(path, tier="conservative")  # the recipient's tier re-decides the plugin's gate
+    assert stricter.ok and "recipient_policy" in [ch.name for ch in stricter.checks], stricter.checks
+    report_args = ["report", "html", str(path), "-o", str(tmp_path / "r.html")]
+    assert CliRunner().invoke(cli, report_args).exit_code == 0 and "mean_delta_nll" in (tmp_path / "r.html").read_text()
 
 
 @pytest.mark.usefixtures("site")
