@@ -14,6 +14,7 @@ from pathlib import Path
 import invarlock
 import msgspec
 import pytest
+import yaml
 from click.testing import CliRunner
 from invarlock.cli import registry as registry_module
 from invarlock.cli.main import cli
@@ -123,10 +124,18 @@ def test_verify_recomputes_the_plugin_metric_and_catches_a_resealed_alteration(t
     assert result.exit_code == 3 and failed, result.output
 
 
-def test_without_the_plugin_verify_and_replay_name_the_distribution_to_install(
+def test_the_cli_certifies_with_a_plugin_kind_and_without_the_plugin_verify_and_replay_name_it(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, path, events = _certify(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(_config("mean_delta_nll")), encoding="utf-8")
+    args = ["certify", "--baseline", "base", "--subject", "subject", "--adapter", "fake", "--preset", "cfg.yaml"]
+    certified = CliRunner().invoke(cli, [*args, "--events", "ev.duckdb", "--cert-out", "out", "--json"])
+    assert certified.exit_code == 0, certified.output
+    path, events = tmp_path / "out" / "evaluation.cert.json", tmp_path / "ev.duckdb"
+    cert = invarlock.load_certificate(path)
+    assert cert.provenance.environment["plugin.metrics.mean_delta_nll"] == PLUGIN
+    assert CliRunner().invoke(cli, ["verify", str(path), "--events", str(events)]).exit_code == 0
     _uninstall_metric_plugin(site, monkeypatch)
     for args in (["verify", str(path)], ["replay", cert.run_id, "--events", str(events)]):
         result = CliRunner().invoke(cli, args)
@@ -136,8 +145,17 @@ def test_without_the_plugin_verify_and_replay_name_the_distribution_to_install(
 
 
 @pytest.mark.usefixtures("site")
-def test_an_entry_that_is_not_a_metric_of_its_kind_is_refused_before_anything_runs(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kind", "code", "why"),
+    [
+        ("mislabelled", "E223", "is not a metric of kind 'mislabelled': its kind is 'mean_delta_nll'"),
+        ("broken_metric", "E220", "failed to load: ImportError: invarlock_scale_all.broken needs a library"),
+    ],
+)
+def test_a_metric_entry_that_fails_to_load_or_is_mislabelled_is_refused_before_anything_runs(
+    tmp_path: Path, kind: str, code: str, why: str
+) -> None:
     with pytest.raises(invarlock.UsageError) as caught:
-        _certify(tmp_path, "mislabelled")
-    assert caught.value.code == "E223" and PLUGIN in caught.value.message
-    assert "its kind is 'mean_delta_nll'" in caught.value.message and not (tmp_path / "ev.duckdb").exists()
+        _certify(tmp_path, kind)
+    assert caught.value.code == code and f"metric plugin '{kind}' ({PLUGIN})" in caught.value.message
+    assert why in caught.value.message and not (tmp_path / "ev.duckdb").exists()
