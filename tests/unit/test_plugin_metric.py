@@ -17,9 +17,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from invarlock.cli import registry as registry_module
+from invarlock.cli.bootstrap import open_store
 from invarlock.cli.main import cli
 from invarlock.cli.registry import Registry
 from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
 from invarlock.domain.metrics import METRICS
 from invarlock.domain.policy import policy_digest, policy_from_dict
 
@@ -97,6 +99,19 @@ def test_a_plugin_metric_kind_certifies_verifies_and_replays(tmp_path: Path) -> 
     assert stricter.ok and "recipient_policy" in [ch.name for ch in stricter.checks], stricter.checks
     report_args = ["report", "html", str(path), "-o", str(tmp_path / "r.html")]
     assert CliRunner().invoke(cli, report_args).exit_code == 0 and "mean_delta_nll" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.usefixtures("site")
+def test_a_plugin_kind_run_cut_after_its_preview_resumes_to_the_same_statistic(tmp_path: Path) -> None:
+    full, _, events = _certify(tmp_path / "full")
+    records = open_store(events, read_only=True).read(full.run_id)
+    keep = [r.type for r in records].index("preview_assessed") + 1
+    cut = tmp_path / "cut.duckdb"
+    open_store(cut).append(full.run_id, 0, [ev.decode_event(r.type, r.version, r.payload) for r in records[:keep]])
+    METRICS.pop("mean_delta_nll")  # as in a fresh process: the recorded kind is resolved from the plugin again
+    resumed = invarlock.resume_certify(full.run_id, events=cut, cert_out=tmp_path / "resumed").certificate
+    assert resumed.primary_metric == full.primary_metric and resumed.validation == full.validation
+    assert resumed.provenance.environment["plugin.metrics.mean_delta_nll"] == PLUGIN
 
 
 @pytest.mark.usefixtures("site")
