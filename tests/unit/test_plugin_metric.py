@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +97,10 @@ def test_a_plugin_metric_kind_certifies_verifies_and_replays(tmp_path: Path) -> 
     report = invarlock.verify(path, events=events)
     assert report.ok and report.exit_code == 0, [ch for ch in report.checks if not ch.ok]
     assert c.to_bytes(invarlock.replay(cert.run_id, events=events)) == path.read_bytes()
+    script = Path(__file__).resolve().parents[2] / "docs" / "reference" / "recompute_ci.py"
+    recomputed = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, check=False)
+    status = {line.split()[1]: line.split()[0] for line in recomputed.stdout.splitlines()}
+    assert status["ci:"] == "ok" and status["display_ci:"] == "DIFF", "the same interval, stated in nats"
     stricter = invarlock.verify(path, tier="conservative")  # the recipient's tier re-decides the plugin's gate
     assert stricter.ok and "recipient_policy" in [ch.name for ch in stricter.checks], stricter.checks
     report_args = ["report", "html", str(path), "-o", str(tmp_path / "r.html")]
