@@ -1,7 +1,9 @@
-"""A third-party plugin end to end: the real CLI, in a fresh process, finds the `scale_all` edit and the
-`jsonl_prompt` dataset of an installed distribution by entry point, certifies the demo model edited by it on
-real text, records the plugin's distribution and version in the certificate's provenance, and the certificate
-verifies; the plugin's broken entry, installed alongside, breaks nothing. `--verbose` logs each scoring step."""
+"""A third-party plugin end to end: the real CLI, in a fresh process, finds the `scale_all` edit, the
+`jsonl_prompt` dataset and the `mean_delta_nll` metric kind of an installed distribution by entry point,
+certifies the demo model edited by it on real text, records the plugin's distribution and version in the
+certificate's provenance, and the certificate verifies and replays; without the plugin, verify names the
+distribution to install (E222). The plugin's broken entries, installed alongside, break nothing. `--verbose`
+logs each scoring step."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def _cli(cwd: Path, site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_a_plugin_edit_and_dataset_certify_and_the_certificate_names_the_plugin(tmp_path: Path) -> None:
+def test_a_plugin_edit_dataset_and_metric_kind_certify_and_the_certificate_names_the_plugin(tmp_path: Path) -> None:
     site = tmp_path / "site"
     plugin = install_plugin(site)
     config = {
@@ -48,6 +50,7 @@ def test_a_plugin_edit_and_dataset_certify_and_the_certificate_names_the_plugin(
         },
         "edit": {"name": "scale_all", "plan": {"factor": 1.01}},
         "guards": {"order": ["invariants", "invariants"]},
+        "eval": {"metric": {"kind": "mean_delta_nll"}},
         "profile": "dev",
     }  # fmt: skip
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -61,6 +64,7 @@ def test_a_plugin_edit_and_dataset_certify_and_the_certificate_names_the_plugin(
     origin = f"{plugin['name']} {plugin['version']}"
     environment = cert["provenance"]["environment"]
     assert environment["plugin.edits.scale_all"] == environment["plugin.datasets.jsonl_prompt"] == origin
+    assert environment["plugin.metrics.mean_delta_nll"] == origin and cert["primary_metric"]["unit"] == "nats per token"
     assert not any(key.startswith("plugin.adapters") for key in environment), "built-ins are not listed"
     assert cert["edit"]["name"] == "scale_all" and cert["edit"]["plan"] == {"factor": 1.01}
     assert cert["dataset"]["provider"] == "jsonl_prompt" and cert["edit"]["deltas"]["params_changed"] > 0
@@ -68,3 +72,8 @@ def test_a_plugin_edit_and_dataset_certify_and_the_certificate_names_the_plugin(
     envelope = json.loads(verified.stdout)
     assert all(ch["ok"] for ch in envelope["checks"]), envelope["checks"]
     assert verified.returncode == done.returncode and envelope["verdict"] == summary["verdict"]
+    replayed = _cli(tmp_path, site, "replay", cert["run_id"], "--events", "ev.duckdb", "--out", "replayed.json")
+    assert replayed.returncode == 0, replayed.stderr
+    assert (tmp_path / "replayed.json").read_bytes() == (tmp_path / "out" / "evaluation.cert.json").read_bytes()
+    without = _cli(tmp_path, tmp_path / "no-plugins", "verify", "out/evaluation.cert.json")
+    assert without.returncode == 2 and "[INVARLOCK:E222]" in without.stderr and origin in without.stderr
