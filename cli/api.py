@@ -43,7 +43,8 @@ class CertifyResult:
 def load_run_config(config: ConfigLike) -> RunConfig:
     """A RunConfig from a YAML path, a mapping of sections, a RunConfig, or None (the embedded demo default).
 
-    Raises UsageError E201 naming the file and key; E221 for a plugin guard or metric kind."""
+    Raises UsageError E201 naming the file and key; E221 for a plugin guard; E220/E223 for a plugin metric kind
+    that fails to load or is not a Metric of that kind."""
     if isinstance(config, RunConfig):
         return config
     if config is None:

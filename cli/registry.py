@@ -1,10 +1,10 @@
 """Plugins by entry point: the built-ins and third-party distributions register through the same groups.
 
 Groups (`invarlock.<group>`): `adapters` (adapter name → ModelLoader factory), `edits` (edit name → Edit
-factory), `datasets` (provider name → CorpusResolver factory), `guards` and `metrics` (listed; only the built-in
-ones run). Discovery reads distribution metadata only: a module is imported when its entry is first used, so
-`verify` and `replay` never import a model runtime, and a plugin that fails to import breaks nothing that does
-not use it.
+factory), `datasets` (provider name → CorpusResolver factory), `metrics` (kind → Metric, cli/plugin_metrics.py)
+and `guards` (listed; only the built-in ones run). Discovery reads distribution metadata only: a module is
+imported when its entry is first used, so `verify` and `replay` never import a model runtime, and a plugin that
+fails to import breaks nothing that does not use it.
 """
 
 from __future__ import annotations
