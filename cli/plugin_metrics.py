@@ -4,7 +4,7 @@ plugins declare under `invarlock.metrics`, each imported only when a config, run
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import NoReturn
 
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
@@ -31,17 +31,19 @@ def plugin_metric(kind: str, registry: Registry) -> Metric | None:
     if entry is None or entry.builtin:
         return None
     found = registry.load("metrics", kind)
-    metric = found() if isinstance(found, type) else found
-    _check(metric, kind, entry)
+    try:
+        metric = found() if isinstance(found, type) else found
+        missing = [name for name in _MEMBERS if not hasattr(metric, name)]
+        stated = None if missing else metric.kind
+    except Exception as exc:  # third-party construction code can raise anything: one E223 line, not a traceback
+        _refuse(kind, entry, f"building it raised {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+    if missing or stated != kind:
+        _refuse(kind, entry, f"it lacks {', '.join(missing)}" if missing else f"its kind is '{stated}'")
     checked: Metric = metric
     return checked
 
 
-def _check(metric: Any, kind: str, entry: PluginEntry) -> None:
-    missing = [name for name in _MEMBERS if not hasattr(metric, name)]
-    if not missing and metric.kind == kind:
-        return
-    why = f"it lacks {', '.join(missing)}" if missing else f"its kind is '{metric.kind}'"
+def _refuse(kind: str, entry: PluginEntry, why: str) -> NoReturn:
     raise UsageError(
         "E223",
         f"metric plugin '{kind}' ({entry.origin}) is not a metric of kind '{kind}': {why}",

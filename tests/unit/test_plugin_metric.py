@@ -170,6 +170,7 @@ def test_the_cli_certifies_with_a_plugin_kind_and_without_the_plugin_verify_and_
     ("kind", "code", "why"),
     [
         ("mislabelled", "E223", "is not a metric of kind 'mislabelled': its kind is 'mean_delta_nll'"),
+        ("not_a_metric", "E223", "is not a metric of kind 'not_a_metric': it lacks kind, unit, direction"),
         ("broken_metric", "E220", "failed to load: ImportError: invarlock_scale_all.broken needs a library"),
     ],
 )
