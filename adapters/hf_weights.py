@@ -150,6 +150,10 @@ class HFWeights:
             tokenizer_sha256=self._tokenizer.digest(),
         )
 
+    def unmapped(self) -> dict[str, str]:
+        """Every 2-D parameter of an HF module is a named model weight: none is unmapped."""
+        return {}
+
     def variance_taps(self) -> list[str]:
         """Weight names of the FFN output modules (GPT-2 `mlp.c_proj`, LLaMA `mlp.down_proj`, BERT `output.dense`)."""
         return [n for n, p in self.module.named_parameters() if p.ndim == 2 and self.rules.is_variance_tap(n)]

@@ -5,7 +5,8 @@ layout), of a Transpose feeding a MatMul (stored (out, in)), the table of the to
 int8 forms `onnxruntime.quantization` writes: MatMulInteger (B int8, its zero point, and the weight scale the
 Mul after it applies) and DequantizeLinear feeding a MatMul. Its name is the initializer's own when that is an
 HF parameter name (`<module>.weight`, after dropping `_quantized`), else the module scope the dynamo exporter
-records on the node. A 2-D weight matched by no rule is listed as unmapped, with the reason.
+records on the node. A 2-D weight matched by no rule is listed as unmapped, with the reason, under the HF name
+its initializer or a node using it records (else the initializer's name).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def map_weights(graph: Any) -> WeightMap:
         found[storage] = (WeightSlot(name, storage, transposed, scale, zero, output, head), node)
     mapped = {slot.storage for slot, _ in found.values()} | {s.scale for s, _ in found.values() if s.scale}
     unmapped = {
-        name: "no MatMul/Gemm/Gather pattern or HF name maps it to a model weight"
+        _unmapped_name(g, name): f"initializer {name}: no MatMul/Gemm/Gather pattern maps it to a model weight"
         for name, init in g.inits.items()
         if len(init.dims) == 2 and min(init.dims) > 1 and name not in mapped
     }
@@ -140,11 +141,17 @@ def _matmul_integer(g: _Graph, node: Any) -> tuple[str, bool, str | None, str | 
     return weight, True, scale, g.init_input(node, 3), rescale.output[0]
 
 
+def _unmapped_name(g: _Graph, storage: str) -> str:
+    """An unmapped weight's HF name when its initializer or a node using it tells it, else the initializer's."""
+    names = [_hf_name(storage, node) for node in g.consumers.get(storage, [])] or [_hf_name(storage, None)]
+    return next((name for name in names if name is not None), storage)
+
+
 def _hf_name(storage: str, node: Any) -> str | None:
     base = storage.removesuffix(_QUANTIZED_SUFFIX)
     if base.endswith(".weight"):
         return base
-    return _scope_name(node)
+    return _scope_name(node) if node is not None else None
 
 
 def _scope_name(node: Any) -> str | None:

@@ -89,6 +89,7 @@ class OnnxWeights:
             dtype="+".join(sorted({_dtype(self._inits[s.storage]) for s in self._slots.values()})),
             device=self.device,
             runtime=self.runtime,
+            unmapped=self.unmapped() or None,
         )
 
     def _weights_sha256(self) -> str:
@@ -134,7 +135,12 @@ class OnnxWeights:
             tied_groups=tuple(sorted(tuple(sorted(pair)) for pair in self.aliases().items())),
             config_sha256=self.source.config_sha256,
             tokenizer_sha256=self.source.tokenizer.digest(),
+            unmapped=tuple(sorted(self.unmapped())),
         )
+
+    def unmapped(self) -> dict[str, str]:
+        """The 2-D initializers no pattern maps (onnx_graph), by model weight name when the graph tells it."""
+        return dict(self.source.weights.unmapped)
 
     def aliases(self) -> dict[str, str]:
         """Tied uses of a weight (the LM head reading the embedding table) -> the weight's name."""

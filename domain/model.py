@@ -29,7 +29,8 @@ class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     (schema v2); identities without it encode as before it existed.
     `runtime` names the inference runtime, its version and execution provider when it is not the
     environment's torch (`onnxruntime 1.32.0 CPUExecutionProvider` for the onnx adapter; schema v2); omitted
-    for torch-run models.
+    for torch-run models. `unmapped` names the 2-D weights the adapter cannot map to a model weight, each
+    with the reason (`WeightSource.unmapped`; schema v2): the weight guards record them as not applicable.
     """
 
     ref: str
@@ -43,6 +44,7 @@ class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     device: str
     gguf: GGUFSource | None = None
     runtime: str | None = None
+    unmapped: dict[str, str] | None = None
 
 
 class WindowScore(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,12 +74,14 @@ class TensorInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TensorCensus(msgspec.Struct, frozen=True, kw_only=True):
-    """Every parameter tensor of a model, its tied-weight groups and its config digest."""
+    """Every parameter tensor of a model, its tied-weight groups, its config digest and the names of the 2-D
+    weights the adapter cannot map (listed with their stored layout, so not compared by shape or dtype)."""
 
     tensors: tuple[TensorInfo, ...]
     tied_groups: tuple[tuple[str, ...], ...]
     config_sha256: str
     tokenizer_sha256: str
+    unmapped: tuple[str, ...] = ()
 
 
 class EditDeltas(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -109,6 +109,13 @@ class WeightSource(Protocol):
         """Structural facts about every parameter (names, dtypes, shapes, finiteness, all-zero) and ties."""
         ...
 
+    def unmapped(self) -> dict[str, str]:
+        """The 2-D weights the adapter holds but cannot map to a model weight: name -> why ({} when it maps
+        every one). Named by the model weight's name when the adapter can tell it, else by its storage name.
+        They are absent from `matrices` and `variance_taps`; the identity lists them (`unmapped`) and the
+        weight guards record them as not applicable."""
+        ...
+
     def variance_taps(self) -> list[str]:
         """Weight names of the FFN output modules the variance guard taps (architecture rules), in order."""
         ...

@@ -14,6 +14,7 @@ import numpy as np
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.guards import chain, rmt, spectral
+from invarlock.domain.guards.applicability import NotApplicable, not_applicable
 from invarlock.domain.guards.results import MeasuredResult, Measurements, result_of
 from invarlock.domain.guards.rmt_records import RmtMeasurements
 from invarlock.domain.guards.spectral_records import SpectralMeasurements
@@ -83,10 +84,24 @@ def record_measured(ctx: ChainContext, measured: Measurements, seconds: float) -
     return result
 
 
+def unmapped_names(ctx: ChainContext) -> set[str]:
+    """Weights either model's adapter cannot map: no guard compares them."""
+    return ctx.models["baseline"].unmapped().keys() | ctx.models["subject"].unmapped().keys()
+
+
+def not_applicable_rows(ctx: ChainContext) -> list[NotApplicable]:
+    """The rows every weight guard records for the weights either model cannot map."""
+    return not_applicable(ctx.models["baseline"].unmapped(), ctx.models["subject"].unmapped())
+
+
 def pairs(ctx: ChainContext) -> Iterator[tuple[NamedMatrix, NamedMatrix]]:
-    """Baseline and subject matrices side by side; they must agree in name, order and shape."""
+    """Baseline and subject matrices side by side, less the unmapped ones; they must agree in name, order
+    and shape."""
+    skip = unmapped_names(ctx)
+    base_all = (m for m in ctx.models["baseline"].matrices() if m.name not in skip)
+    subj_all = (m for m in ctx.models["subject"].matrices() if m.name not in skip)
     try:
-        for base, subj in zip(ctx.models["baseline"].matrices(), ctx.models["subject"].matrices(), strict=True):
+        for base, subj in zip(base_all, subj_all, strict=True):
             if base.name != subj.name or base.array.shape != subj.array.shape:
                 raise _mismatch(f"baseline {base.name} {base.array.shape}, subject {subj.name} {subj.array.shape}")
             yield base, subj
@@ -131,11 +146,12 @@ def measure_matrix(array: np.ndarray, policy: Policy) -> MatrixMeasure:
 def run_spectral(ctx: ChainContext, _phase: str) -> None:
     t0 = ctx.timer()
     rows = [spectral.measurement(n, f, b, s) for n, f, b, s in measured_matrices(ctx)]
-    result = record_measured(ctx, SpectralMeasurements(matrices=rows), ctx.timer() - t0)
+    measured = SpectralMeasurements(matrices=rows, not_applicable=not_applicable_rows(ctx))
+    result = record_measured(ctx, measured, ctx.timer() - t0)
     ctx.apply_repairs(result.repairs)
 
 
 def run_rmt(ctx: ChainContext, _phase: str) -> None:
     t0 = ctx.timer()
     rows = [rmt.measurement(n, f, b, s) for n, f, b, s in measured_matrices(ctx)]
-    record_measured(ctx, RmtMeasurements(matrices=rows), ctx.timer() - t0)
+    record_measured(ctx, RmtMeasurements(matrices=rows, not_applicable=not_applicable_rows(ctx)), ctx.timer() - t0)

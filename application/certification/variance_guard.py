@@ -8,7 +8,7 @@ from invarlock.domain.guards import chain, variance
 from invarlock.domain.guards.variance_records import ABPass, CalibrationWindows, VarianceMeasurements, VarianceTap
 from invarlock.domain.windows import token_windows
 
-from .guard_chain import ChainContext, pairs, record_measured
+from .guard_chain import ChainContext, not_applicable_rows, pairs, record_measured, unmapped_names
 
 
 def _changed(ctx: ChainContext, taps: list[str]) -> list[str]:
@@ -26,11 +26,17 @@ def run_variance(ctx: ChainContext, _phase: str) -> None:
     again with them (the A/B pass) and keep them only if the recorded outcome enables VE."""
     t0 = ctx.timer()
     settings = ctx.policy.guards.variance
-    taps = ctx.models["subject"].variance_taps()
+    skip = unmapped_names(ctx)
+    taps = [name for name in ctx.models["subject"].variance_taps() if name not in skip]
     targets = taps if settings.targets == "all_ffn" else _changed(ctx, taps)
     calibration = _calibration(ctx)
     measured = VarianceMeasurements(
-        targets=settings.targets, calibration=calibration, taps=[], ab=None, repaired_weights_sha256=None
+        targets=settings.targets,
+        calibration=calibration,
+        taps=[],
+        ab=None,
+        repaired_weights_sha256=None,
+        not_applicable=not_applicable_rows(ctx),
     )
     if targets:
         _require_windows(len(calibration.window_ids), settings.min_calibration_windows)

@@ -9,7 +9,9 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guards import chain, invariants
 from invarlock.domain.guards import sections as gs
+from invarlock.domain.guards.applicability import applicability_problem
 from invarlock.domain.guards.results import Outcome
+from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy
 
@@ -48,9 +50,18 @@ def _measured_guard(
     stated = gs.outcome_of(section)
     where = diff(msgspec.to_builtins(stated), msgspec.to_builtins(derived), f"guards.{name}")
     mode_ok = section.mode == policy.guards.mode_of(name)
-    ok = where is None and mode_ok
+    unmeasured = _applicability(cert, section)
+    ok = where is None and mode_ok and unmeasured is None
     detail = "outcome re-derived from recorded measurements" if ok else f"guard outcome altered at {where or 'mode'}"
-    report.add(f"guard:{name}", ok, detail)
+    report.add(f"guard:{name}", ok, unmeasured if unmeasured and where is None and mode_ok else detail)
+
+
+def _applicability(cert: c.Certificate, section: gs.MeasuredSection) -> str | None:
+    """Why the section's not_applicable rows or measured names disagree with the models' unmapped weights."""
+    m = section.measurements
+    names = [t.weight for t in m.taps] if isinstance(m, VarianceMeasurements) else [x.name for x in m.matrices]
+    unmapped_b, unmapped_s = cert.baseline.unmapped or {}, cert.subject.unmapped or {}
+    return applicability_problem(m.not_applicable, names, unmapped_b, unmapped_s)
 
 
 def guard_order(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:

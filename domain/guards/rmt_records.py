@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
+import msgspec
+
+from .applicability import NotApplicable
 from .record import Record, Verdict
 
 RmtReason: TypeAlias = Literal["edge_ratio", "outliers"]
@@ -36,10 +39,11 @@ class RmtMatrix(Record, frozen=True):
     subject: RmtSide
 
 
-class RmtMeasurements(Record, frozen=True):
-    """Every measured matrix, in model order."""
+class RmtMeasurements(Record, frozen=True, omit_defaults=True):
+    """Every measured matrix, in model order, and the matrices not measured (absent when none)."""
 
     matrices: list[RmtMatrix]
+    not_applicable: list[NotApplicable] = msgspec.field(default_factory=list)
 
 
 class RmtJudgement(Record, frozen=True):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
+import msgspec
+
+from .applicability import NotApplicable
 from .record import Record, Verdict
 
 SpectralReason: TypeAlias = Literal["zero_sigma", "deadband", "family_z"] | None
@@ -25,10 +28,11 @@ class SpectralMatrix(Record, frozen=True):
             raise ValueError(f"spectral matrix {self.name}: a singular value is negative")
 
 
-class SpectralMeasurements(Record, frozen=True):
-    """Every measured matrix, in model order."""
+class SpectralMeasurements(Record, frozen=True, omit_defaults=True):
+    """Every measured matrix, in model order, and the matrices not measured (absent when none)."""
 
     matrices: list[SpectralMatrix]
+    not_applicable: list[NotApplicable] = msgspec.field(default_factory=list)
 
 
 class SpectralScore(Record, frozen=True):

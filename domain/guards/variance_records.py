@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
+
 from ..model import ActivationStats
+from .applicability import NotApplicable
 from .record import Record, Verdict
 
 
@@ -37,15 +40,17 @@ class ABPass(Record, frozen=True):
             raise ValueError("the A/B pass lists differ in length")
 
 
-class VarianceMeasurements(Record, frozen=True):
+class VarianceMeasurements(Record, frozen=True, omit_defaults=True):
     """What the guard measured: targets rule, calibration windows, taps, the A/B pass (None when no scale
-    was proposed) and the digest of the subject's weights with the scales (None likewise)."""
+    was proposed), the digest of the subject's weights with the scales (None likewise) and the matrices it
+    could not tap or compare (absent when none)."""
 
     targets: Literal["changed", "all_ffn"]
     calibration: CalibrationWindows
     taps: list[VarianceTap]
     ab: ABPass | None
     repaired_weights_sha256: str | None
+    not_applicable: list[NotApplicable] = msgspec.field(default_factory=list)
 
 
 class Proposal(Record, frozen=True):

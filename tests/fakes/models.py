@@ -97,6 +97,7 @@ class FakeModel:
     tokenizer_flavour: str = "words"
     weights: dict[str, np.ndarray] = field(default_factory=lambda: {"w": np.ones((4, 4), np.float32)})
     scored: list[int] = field(default_factory=list)
+    unmapped_weights: dict[str, str] = field(default_factory=dict)  # weight name -> why the "adapter" cannot map it
 
     def identity(self) -> ModelIdentity:
         digest = hashlib.sha256(repr(sorted((k, v.tobytes()) for k, v in self.weights.items())).encode())
@@ -110,7 +111,11 @@ class FakeModel:
             param_count=16,
             dtype="float32",
             device="cpu",
+            unmapped=self.unmapped() or None,
         )
+
+    def unmapped(self) -> dict[str, str]:
+        return dict(self.unmapped_weights)
 
     def tokenizer(self) -> FakeTokenizer:
         return FakeTokenizer(self.tokenizer_flavour)
@@ -162,7 +167,7 @@ class FakeModel:
 
     def matrices(self) -> Iterator[FakeMatrix]:
         for name, array in sorted(self.weights.items()):
-            if array.ndim == 2:
+            if array.ndim == 2 and name not in self.unmapped_weights:
                 family = "ffn" if "ffn" in name else "other"
                 yield FakeMatrix(name=name, family=family, block=_block_of(name), head=False, array=array.copy())
 
@@ -174,7 +179,7 @@ class FakeModel:
         self.originals.pop(name, None)
 
     def variance_taps(self) -> list[str]:
-        return sorted(n for n in self.weights if n.endswith("down"))
+        return sorted(n for n in self.weights if n.endswith("down") and n not in self.unmapped_weights)
 
     def activation_stats(self, windows, weights, progress=None):  # type: ignore[no-untyped-def]
         """Output values behave like N(0, (mean |W|)^2): count = tokens, sum = 0, sum_sq = count * scale^2."""
@@ -198,6 +203,8 @@ class FakeModel:
         out.mkdir(parents=True, exist_ok=True)
         np.savez(out / "weights.npz", **self.weights)
         meta = {"ref": self.ref, "quality": self.quality, "tokenizer_flavour": self.tokenizer_flavour}
+        if self.unmapped_weights:
+            meta["unmapped_weights"] = self.unmapped_weights
         (out / "fake.json").write_text(json.dumps(meta), encoding="utf-8")
         return out
 
@@ -214,7 +221,11 @@ class FakeModel:
             for k, v in sorted(self.weights.items())
         )
         return TensorCensus(
-            tensors=infos, tied_groups=(), config_sha256="0" * 64, tokenizer_sha256=self.tokenizer().digest()
+            tensors=infos,
+            tied_groups=(),
+            config_sha256="0" * 64,
+            tokenizer_sha256=self.tokenizer().digest(),
+            unmapped=tuple(sorted(self.unmapped_weights)),
         )
 
 
@@ -239,6 +250,7 @@ class FakeLoader:
             quality=original.quality,
             tokenizer_flavour=original.tokenizer_flavour,
             weights={k: v.copy() for k, v in original.weights.items()},
+            unmapped_weights=dict(original.unmapped_weights),
         )
         self.instances.append(model)
         return model
