@@ -77,7 +77,10 @@ def _matrices(
 ) -> None:
     chosen = {int(i) for i in choose_sample(range(len(recorded)), audit.sample, audit.seed, f"guard:{guard}")}
     wanted = {recorded[i].name: recorded[i] for i in chosen}
-    base_all, subj_all = audit.models["baseline"].matrices(), audit.models["subject"].matrices()
+    baseline, subject = audit.models["baseline"], audit.models["subject"]
+    skip = baseline.unmapped().keys() | subject.unmapped().keys()  # not measured: pair the rest as certify does
+    base_all = (m for m in baseline.matrices() if m.name not in skip)
+    subj_all = (m for m in subject.matrices() if m.name not in skip)
     for base, subj in zip(base_all, subj_all, strict=False):
         stated = wanted.pop(base.name, None)
         if stated is None:

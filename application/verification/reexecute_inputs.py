@@ -56,7 +56,8 @@ def _short(digest: str) -> str:
 
 def identity_findings(cert: c.Certificate, models: Mapping[str, WeightSource]) -> list[Finding]:
     """Weights, tokenizer and config digests of both loaded models against the certificate's, and the GGUF
-    record of a model loaded from the GGUF file (`gguf:FILE`) against the certified one."""
+    record of a model loaded from the GGUF file (`gguf:FILE`) against the certified one, and the weights the
+    adapter cannot map against the certified list."""
     findings = []
     for role, section in (("baseline", cert.baseline), ("subject", cert.subject)):
         now = models[role].identity()
@@ -70,6 +71,8 @@ def identity_findings(cert: c.Certificate, models: Mapping[str, WeightSource]) -
             wrong.append(
                 f"gguf file {_short(now.gguf.file_sha256)} (record {now.gguf.tensor_types}) != certified {certified}"
             )
+        if now.unmapped != section.unmapped:  # the not_applicable rows of the weight guards derive from it
+            wrong.append(f"unmapped weights {sorted(now.unmapped or {})} != certified {sorted(section.unmapped or {})}")
         detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's"
         findings.append((f"reexec:{role}_model", not wrong, detail if not wrong else f"{role}: {'; '.join(wrong)}"))
     return findings
