@@ -31,7 +31,13 @@ def as_v1(event: ev.Event) -> object:
     return event
 
 
-_ADDED_AFTER_V1 = ("gguf", "runtime", "fingerprint", "revision")  # optional fields added later, unset in v1-era events
+_ADDED_AFTER_V1 = (
+    "gguf",
+    "runtime",
+    "unmapped",
+    "fingerprint",
+    "revision",
+)  # optional fields added later, unset in v1-era events
 
 
 def _v1_fields(value: msgspec.Struct) -> dict[str, object]:
