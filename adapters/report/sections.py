@@ -40,9 +40,11 @@ _MEASURED_TABLES = ("violations", "top", "ab")
 
 
 def _measured_tables(guard: str, section: dict[str, Any]) -> list[Table]:
-    """A measured guard: summary, per-family table, violations (and the top matrices / VE scales)."""
+    """A measured guard: summary, per-family table, violations, the matrices it could not measure (and the top
+    matrices / VE scales)."""
     skip = {"measurements", "families", "scales", *_MEASURED_TABLES}
-    count = sum(len(rows) for rows in section.get("measurements", {}).values() if isinstance(rows, list))
+    measurements = section.get("measurements", {})
+    count = sum(len(v) for k, v in measurements.items() if isinstance(v, list) and k != "not_applicable")
     summary = [(k, v) for k, v in sorted(section.items()) if k not in skip]
     summary.append(("recorded measurements", f"{count} rows (in the certificate, re-derived by verify)"))
     families = section.get("families")
@@ -51,6 +53,10 @@ def _measured_tables(guard: str, section: dict[str, Any]) -> list[Table]:
     if family_rows:
         tables.append(_rows_table(f"{guard} · per family", family_rows))
     tables.append(_rows_table(f"{guard} · violations", section.get("violations")))
+    if measurements.get("not_applicable"):
+        tables.append(
+            _rows_table(f"{guard} · not applicable (matrices a model cannot map)", measurements["not_applicable"])
+        )
     if guard == "spectral":
         tables.append(_rows_table("spectral · top matrices by |z|", section.get("top")))
     if guard == "variance":

@@ -171,3 +171,15 @@ def test_reexecution_pairs_the_mapped_matrices_and_rechecks_the_unmapped_list(se
         forged, "spectral", matrices=[x for x in m.matrices if x.name != "ffn.0.down"], not_applicable=rows
     )
     assert "unmapped weights" in _reexecute(forged, services)["reexec:subject_model"]
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_the_report_lists_each_guards_not_applicable_rows(services, loader, fmt):
+    from invarlock.application import report
+    from invarlock.cli.bootstrap import report_renderer
+
+    cert = _certify(services, loader, baseline={"attn.1": "b-reason"}, subject={"ffn.1.down": WHY})
+    page = report.render_report(cert, report_renderer(fmt))
+    for guard in GUARDS:
+        assert f"{guard} · not applicable (matrices a model cannot map)" in page
+    assert page.count("subject: initializer onnx::MatMul") == 3 and page.count("baseline: b-reason") == 3
