@@ -183,3 +183,19 @@ def test_the_report_lists_each_guards_not_applicable_rows(services, loader, fmt)
     for guard in GUARDS:
         assert f"{guard} · not applicable (matrices a model cannot map)" in page
     assert page.count("subject: initializer onnx::MatMul") == 3 and page.count("baseline: b-reason") == 3
+
+
+def test_invariants_leave_an_unmapped_weights_stored_layout_out_of_the_per_name_checks():
+    from invarlock.domain.guards.invariants import comparison_checks
+    from invarlock.domain.model import TensorCensus, TensorInfo
+
+    def census(shape: tuple[int, int], unmapped: tuple[str, ...]) -> TensorCensus:
+        info = TensorInfo(name="down.weight", dtype="float32", shape=shape, finite=True, all_zero=False)
+        return TensorCensus(tensors=(info,), tied_groups=(), config_sha256="c", tokenizer_sha256="t", unmapped=unmapped)
+
+    def failed(subject: TensorCensus) -> list[str]:
+        checks = comparison_checks(census((2, 3), ()), subject, dtype_change_declared=False)
+        return [ch.name for ch in checks if ch.status == "fail"]
+
+    assert failed(census((3, 2), ())) == ["same_shapes"]  # stored (in, out) by an adapter that cannot map it
+    assert failed(census((3, 2), ("down.weight",))) == []
