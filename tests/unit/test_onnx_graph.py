@@ -76,3 +76,17 @@ def test_a_weight_no_rule_maps_is_listed_with_the_reason() -> None:
     mapped = map_weights(graph)
     assert mapped.slots == () and "onnx::MatMul_17" in mapped.unmapped
     assert "maps it to a model weight" in mapped.unmapped["onnx::MatMul_17"]
+
+
+def test_an_unmapped_weight_keeps_the_hf_name_its_initializer_records() -> None:
+    from invarlock.adapters.onnx_graph import map_weights
+    from onnx import helper
+
+    name = "model.layers.0.mlp.down_proj.weight"
+    graph = _graph(
+        [helper.make_node("Identity", [name], ["w"]), helper.make_node("MatMul", ["x", "w"], ["y"])],
+        {name: np.ones((4, 3), np.float32)},
+    )
+    mapped = map_weights(graph)
+    assert mapped.slots == () and list(mapped.unmapped) == [name]
+    assert mapped.unmapped[name].startswith(f"initializer {name}: ")
