@@ -48,6 +48,20 @@ def fake_case() -> ModelAdapterCase:
     return ModelAdapterCase(make=make, reload=FakeModel.reload)  # type: ignore[arg-type]
 
 
+def fake_unmapped_case() -> ModelAdapterCase:
+    """The recorded fake holding one more 2-D weight its 'adapter' cannot map (as an ONNX graph can)."""
+    base = fake_case()
+    hidden = np.random.default_rng(12).standard_normal((6, 8)).astype(np.float32)
+
+    def make(batch_size: int | None) -> LoadedModel:
+        model: Any = base.make(batch_size)
+        model.weights["ffn.0.up"] = hidden.copy()
+        model.unmapped_weights = {"ffn.0.up": "stored behind a pattern the fake does not map"}
+        return model  # type: ignore[no-any-return]
+
+    return ModelAdapterCase(make=make, reload=FakeModel.reload)  # type: ignore[arg-type]
+
+
 @functools.cache
 def _demo_model() -> Any:
     from invarlock.adapters.hf_loader import HFModelLoader
@@ -157,6 +171,7 @@ def onnx_causal_case() -> ModelAdapterCase:
 
 MODEL_ADAPTERS = [
     pytest.param(fake_case, id="fake"),
+    pytest.param(fake_unmapped_case, id="fake_unmapped"),
     pytest.param(hf_causal_case, id="hf_causal", marks=pytest.mark.model),
     pytest.param(hf_encoder_case, id="hf_encoder", marks=pytest.mark.model),
     pytest.param(hf_mlm_tiny_random_case, id="hf_mlm_tiny_random", marks=pytest.mark.hf),

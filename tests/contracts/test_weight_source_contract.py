@@ -3,9 +3,9 @@
 What every weight source promises: each 2-D weight listed once as an (out, in) float32 matrix with a family,
 a block index and a head flag; a census consistent with those matrices and with the identity; scaling that
 changes the weights digest and that `scale_weights({})` undoes bit for bit; `assign` that writes through,
-keeps ties and refuses what does not fit; an export that reloads to the same weights digest. To run a new
-adapter (ONNX next) through this suite, add one `pytest.param` to `MODEL_ADAPTERS` in
-tests/contracts/conftest.py.
+keeps ties and refuses what does not fit; the weights it cannot map named apart, with a reason; an export
+that reloads to the same weights digest. To run a new adapter (ONNX next) through this suite, add one
+`pytest.param` to `MODEL_ADAPTERS` in tests/contracts/conftest.py.
 """
 
 from __future__ import annotations
@@ -52,6 +52,17 @@ def test_census_lists_every_matrix_with_its_shape_and_the_identitys_digests(weig
     assert {name for group in census.tied_groups for name in group} <= shapes.keys()
     assert (census.config_sha256, census.tokenizer_sha256) == (identity.config_sha256, identity.tokenizer_sha256)
     assert weights.identity() == identity
+
+
+def test_unmapped_weights_are_named_with_a_reason_kept_out_of_matrices_and_stated_by_the_identity(
+    weights: WeightSource,
+) -> None:
+    unmapped = weights.unmapped()
+    assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in unmapped.items())
+    assert not unmapped.keys() & {m.name for m in weights.matrices()}
+    assert not unmapped.keys() & set(weights.variance_taps())
+    assert weights.identity().unmapped == (unmapped or None)
+    assert weights.census().unmapped == tuple(sorted(unmapped))
 
 
 def test_variance_taps_name_block_matrices(weights: WeightSource) -> None:
