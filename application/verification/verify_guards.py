@@ -50,10 +50,9 @@ def _measured_guard(
     stated = gs.outcome_of(section)
     where = diff(msgspec.to_builtins(stated), msgspec.to_builtins(derived), f"guards.{name}")
     mode_ok = section.mode == policy.guards.mode_of(name)
-    unmeasured = _applicability(cert, section)
-    ok = where is None and mode_ok and unmeasured is None
-    detail = "outcome re-derived from recorded measurements" if ok else f"guard outcome altered at {where or 'mode'}"
-    report.add(f"guard:{name}", ok, unmeasured if unmeasured and where is None and mode_ok else detail)
+    problem = None if where is None and mode_ok else f"guard outcome altered at {where or 'mode'}"
+    problem = problem or _applicability(cert, section)
+    report.add(f"guard:{name}", problem is None, problem or "outcome re-derived from recorded measurements")
 
 
 def _applicability(cert: c.Certificate, section: gs.MeasuredSection) -> str | None:
