@@ -19,13 +19,13 @@ from invarlock.ports.signing import SignatureVerifier, Signer
 from invarlock.ports.store import EventStore, RunIndex
 from invarlock.ports.ui import Progress, SilentProgress
 
+from .defaults import DEFAULT_AUDIT_TIMEOUT_S as DEFAULT_AUDIT_TIMEOUT_S
+from .defaults import DEFAULT_EVENTS as DEFAULT_EVENTS
 from .plugin_metrics import plugin_metric
 from .registry import Registry, registry
 from .routing import RegistryCorpusResolver, RegistryEdits, RegistryModelLoader, preload
 from .version import tool_version
 
-DEFAULT_EVENTS = "runs/invarlock.duckdb"
-DEFAULT_AUDIT_TIMEOUT_S = 30.0  # `audit --sql --timeout`; docs/audit.md
 # A metric kind no built-in defines comes from the plugin that declares it, whatever command names it.
 use_plugin_kinds(lambda kind: plugin_metric(kind, registry()))
 

@@ -13,19 +13,11 @@ import click
 from invarlock.domain.errors import InvarlockError
 
 from . import console
-from .commands_audit import audit_cmd, events_cmd, runs_cmd
-from .commands_calibrate import calibrate_cmd
-from .commands_completion import completion_cmd
-from .commands_doctor import doctor_cmd
-from .commands_keygen import keygen_cmd
-from .commands_plugins import plugins_cmd
-from .commands_report import report_cmd
-from .commands_run import certify_cmd, run_cmd
-from .commands_verify import replay_cmd, verify_cmd
+from .lazy_group import LazyGroup
 from .version import tool_version
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(tool_version(), prog_name="invarlock", message="%(prog)s %(version)s · schema=v1")
 @click.option("--quiet", "-q", is_flag=True, help="print only errors (and what --json asks for); no progress")
 @click.option("--verbose", "-v", is_flag=True, help="one stderr line per step, and tracebacks of unexpected errors")
@@ -36,24 +28,6 @@ def cli(quiet: bool, verbose: bool) -> None:
     Colour only on a terminal, never with NO_COLOR set. Shell completion: `invarlock completion bash|zsh|fish`.
     """
     console.configure(quiet=quiet, verbose=verbose)
-
-
-for command in (
-    certify_cmd,
-    run_cmd,
-    calibrate_cmd,
-    verify_cmd,
-    replay_cmd,
-    runs_cmd,
-    events_cmd,
-    audit_cmd,
-    keygen_cmd,
-    report_cmd,
-    doctor_cmd,
-    plugins_cmd,
-    completion_cmd,
-):
-    cli.add_command(command)
 
 
 # The optional-dependency group that carries torch & co; a core-only install (verify, audit) lacks them.

@@ -1,0 +1,47 @@
+"""The `invarlock` group imports a command's module only when that command runs: its static table must name
+every command and repeat each one's own short help, so that `invarlock --help` reads as if it imported them."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import click
+import pytest
+from click.testing import CliRunner
+from invarlock import cli as cli_package
+from invarlock.cli.lazy_group import COMMANDS
+from invarlock.cli.main import cli
+
+from tests.fakes.cli import run_cli
+
+
+def _defined_commands() -> dict[str, click.Command]:
+    """Every top-level click command of the cli package's `commands_*` modules, by its name."""
+    found: dict[str, click.Command] = {}
+    for module in pkgutil.iter_modules(cli_package.__path__):
+        if module.name.startswith("commands_"):
+            loaded = importlib.import_module(f"invarlock.cli.{module.name}")
+            found |= {v.name: v for v in vars(loaded).values() if isinstance(v, click.Command) and v.name}
+    return {name: command for name, command in found.items() if name not in ("html", "md")}  # report's own
+
+
+def test_the_table_names_every_command_where_it_lives() -> None:
+    defined = _defined_commands()
+    assert set(COMMANDS) == set(defined)
+    ctx = click.Context(cli)
+    assert all(cli.get_command(ctx, name) is command for name, command in defined.items())
+
+
+@pytest.mark.parametrize("limit", [30, 45, 80, 200])
+def test_the_help_listing_is_each_commands_own_short_help(limit: int) -> None:
+    for name, command in _defined_commands().items():
+        static = click.Command(name, help=COMMANDS[name].summary).get_short_help_str(limit)
+        assert static == command.get_short_help_str(limit), name
+
+
+def test_help_lists_every_command_and_an_unknown_one_is_a_usage_error() -> None:
+    listing = CliRunner().invoke(cli, ["--help"]).output.split("Commands:")[1].split()
+    assert set(COMMANDS) <= set(listing)
+    code, out, err = run_cli("nosuch")
+    assert (code, out) == (2, "") and err.startswith("ERROR [INVARLOCK:E200] No such command 'nosuch'")
