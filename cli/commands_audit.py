@@ -1,19 +1,23 @@
-"""`invarlock runs`, `invarlock events RUN_ID` and `invarlock audit --sql`: read-only views of the event store."""
+"""`invarlock runs`, `invarlock events RUN_ID` and `invarlock audit --sql`: read-only views of the event store.
+
+Their listings and rows are the requested output (printed under --quiet too); the page note is commentary.
+The use cases are imported inside each command: `invarlock runs --help` then imports no scipy or duckdb."""
 
 from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 import click
 import msgspec
-from invarlock.application.replay.audit import RunSummary, TimelineRow, tampered_error, timeline
-from invarlock.application.replay.listing import RunListing, list_runs
-from invarlock.domain.errors import IntegrityError
-from invarlock.domain.run_query import make_query
 
-from .bootstrap import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS, open_audit, open_run_index, open_store
-from .tables import to_json, to_table
+from . import console
+from .defaults import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS
+
+if TYPE_CHECKING:
+    from invarlock.application.replay.audit import RunSummary, TimelineRow
+    from invarlock.application.replay.listing import RunListing
 
 
 @click.command("runs")
@@ -41,13 +45,19 @@ def runs_cmd(
     ends there, or fails the full chain check (always run with --check-chains), lists as TAMPERED with the
     reason, the others still list, and the command then exits 3.
     """
+    from invarlock.application.replay.audit import tampered_error
+    from invarlock.application.replay.listing import list_runs
+    from invarlock.domain.run_query import make_query
+
+    from .bootstrap import open_run_index, open_store
+
     query = make_query(since=since, verdict=verdict, baseline_digest=baseline_digest, limit=limit, offset=offset)
     listing = list_runs(open_store(events, read_only=True), open_run_index(events), query, check_chains=check_chains)
     if as_json:
-        click.echo(json.dumps(msgspec.to_builtins(listing.runs)))
+        console.out(json.dumps(msgspec.to_builtins(listing.runs)))
     else:
         for r in listing.runs:
-            click.echo(_run_line(r))
+            console.out(_run_line(r))
         _page_note(listing)
     error = tampered_error(listing.runs)
     if error is not None:
@@ -61,7 +71,7 @@ def _page_note(listing: RunListing) -> None:
         return
     first, last = listing.offset + 1, listing.offset + shown
     more = f"; --offset {last} for the next page" if last < listing.total else ""
-    click.echo(f"(runs {first}-{last} of {listing.total}{more})", err=True)
+    console.tell(f"(runs {first}-{last} of {listing.total}{more})")
 
 
 def _run_line(r: RunSummary) -> str:
@@ -79,12 +89,17 @@ def _run_line(r: RunSummary) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def events_cmd(run_id: str, events: str, as_json: bool) -> None:
     """Show RUN_ID's event timeline; exits 3 after it when the run fails its chain check."""
+    from invarlock.application.replay.audit import timeline
+    from invarlock.domain.errors import IntegrityError
+
+    from .bootstrap import open_store
+
     rows, problems = timeline(open_store(events, read_only=True), run_id)
     if as_json:
-        click.echo(json.dumps(msgspec.to_builtins(rows)))
+        console.out(json.dumps(msgspec.to_builtins(rows)))
     else:
         for row in rows:
-            click.echo(_event_line(row))
+            console.out(_event_line(row))
     if problems:
         raise IntegrityError(
             "E603", f"run {run_id} fails its chain check: {problems[0]}", "the event store was altered"
@@ -136,5 +151,8 @@ def _finite_seconds(value: float) -> float:
 )
 def audit_cmd(sql: str, events: str, as_json: bool, timeout_s: float) -> None:
     """Run read-only SQL over the event store: one view per event type plus `runs` (see docs/audit.md)."""
+    from .bootstrap import open_audit
+    from .tables import to_json, to_table
+
     result = open_audit(events, timeout_s=timeout_s).query(sql)
-    click.echo(to_json(result) if as_json else to_table(result))
+    console.out(to_json(result) if as_json else to_table(result))

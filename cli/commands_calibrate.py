@@ -12,6 +12,7 @@ from invarlock.application.calibrate.calibration_rows import CaseRow, markdown
 from invarlock.application.certification.certify import CertifyOutcome
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK
 
+from . import console
 from .bootstrap import DEFAULT_EVENTS, build_services
 from .commands_run import write_certificate
 from .config_file import read_yaml
@@ -44,12 +45,12 @@ def calibrate_cmd(
     out = Path(out_dir)
     require_folder(out_dir, "--out")  # found before hours of scoring, not after
     uses = [("adapters", chosen.model.adapter)]
-    svc = build_services(events=events, progress=make_progress(quiet), uses=uses)
+    svc = build_services(events=events, progress=make_progress(quiet or console.quiet(), console.verbose()), uses=uses)
 
     def on_case(row: CaseRow, outcome: CertifyOutcome) -> None:
         write_certificate(outcome, str(out / row.case))
         flagged = {g: s.flagged for g, s in row.guards.items() if s.flagged}
-        click.echo(f"{row.case}: ratio {row.ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}")
+        console.say(f"{row.case}: ratio {row.ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}")
 
     rows = run_suite(chosen, svc, on_case)
     found = problems(rows)
@@ -60,6 +61,6 @@ def calibrate_cmd(
     md = markdown(rows, f"### {header}")
     write_atomically(out / "calibration.md", md, what="the calibration table", hint="choose another --out")
     for problem in found:
-        click.echo(f"  expectation not met: {problem}", err=True)
-    click.echo(f"Calibration table: {out / 'calibration.md'}")
+        console.tell(f"  expectation not met: {problem}")
+    console.say(f"Calibration table: {out / 'calibration.md'}")
     raise click.exceptions.Exit(EXIT_GATES_FAILED if found else EXIT_OK)

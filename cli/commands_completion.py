@@ -13,9 +13,10 @@ SHELLS = ("bash", "zsh", "fish")
 def completion_cmd(shell: str) -> None:
     """Print the completion script of SHELL. Enable it with, e.g. for bash,
     `eval "$(invarlock completion bash)"` in ~/.bashrc (zsh: ~/.zshrc; fish: `invarlock completion fish | source`)."""
+    from . import console
     from .main import cli
 
     completion = get_completion_class(shell)
     if completion is None:  # click ships all three; a click without one is an install problem
         raise click.UsageError(f"this click has no {shell} completion")
-    click.echo(completion(cli, {}, "invarlock", "_INVARLOCK_COMPLETE").source())
+    console.out(completion(cli, {}, "invarlock", "_INVARLOCK_COMPLETE").source())

@@ -10,6 +10,7 @@ from invarlock.application.doctor.diagnose import DoctorRequest, diagnose
 from invarlock.domain.diagnostics import DoctorReport
 from invarlock.domain.errors import InvarlockError
 
+from . import console
 from .bootstrap import DEFAULT_EVENTS, build_doctor_deps, load_signer
 from .commands_run import build_request, certify_config, run_config
 from .outputs import require_folder
@@ -50,14 +51,15 @@ def _flag_errors(opts: dict[str, Any]) -> tuple[InvarlockError, ...]:
 
 
 def _print(report: DoctorReport) -> None:
+    """Every finding and a summary; with --quiet only the ERROR findings (the exit status says the rest)."""
     for finding in report.findings:
-        click.echo(finding.line())
+        (console.out if finding.severity == "error" else console.say)(finding.line())
     s, r = report.summary, report.resolution
     counts = f"{s.errors} error(s), {s.warnings} warning(s), {s.notes} note(s)"
     if r.ready:
-        click.echo(f"doctor: {counts}; {r.command} would start")
+        console.say(f"doctor: {counts}; {r.command} would start")
     else:
-        click.echo(f"doctor: {counts}; the run would stop with {r.error_code} (exit {r.exit_code})")
+        console.say(f"doctor: {counts}; the run would stop with {r.error_code} (exit {r.exit_code})")
 
 
 @click.command("doctor")
@@ -84,7 +86,7 @@ def doctor_cmd(config: str | None, baseline: str | None, subject: str | None, as
     with (2 config, usage or input; 3 abort, e.g. E303 too few windows). docs/reference/doctor.md"""
     report = diagnose(_doctor_request(config, baseline, subject, opts), build_doctor_deps())
     if as_json:
-        click.echo(msgspec.json.encode(report).decode())
+        console.out(msgspec.json.encode(report).decode())
     else:
         _print(report)
     raise click.exceptions.Exit(report.resolution.exit_code)

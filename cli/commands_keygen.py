@@ -1,9 +1,11 @@
-"""`invarlock keygen --out PATH`: an Ed25519 key pair for signing certificates."""
+"""`invarlock keygen --out PATH`: an Ed25519 key pair for signing certificates (the files are its output:
+`invarlock --quiet keygen` prints nothing)."""
 
 from __future__ import annotations
 
 import click
 
+from . import console
 from .bootstrap import generate_keypair
 
 
@@ -13,6 +15,6 @@ from .bootstrap import generate_keypair
 def keygen_cmd(out: str, force: bool) -> None:
     """Write an Ed25519 key pair: OUT (private, mode 0600) and OUT.pub; print the key's fingerprint."""
     fingerprint = generate_keypair(out, force=force)
-    click.echo(f"Private key: {out} (mode 0600)  — pass it to certify/run --sign-key; keep it secret")
-    click.echo(f"Public key:  {out}.pub  — give it to verifiers: invarlock verify CERT --pubkey {out}.pub")
-    click.echo(f"Fingerprint: {fingerprint}")
+    console.say(f"Private key: {out} (mode 0600)  — pass it to certify/run --sign-key; keep it secret")
+    console.say(f"Public key:  {out}.pub  — give it to verifiers: invarlock verify CERT --pubkey {out}.pub")
+    console.say(f"Fingerprint: {fingerprint}")

@@ -41,8 +41,8 @@ def plugins_cmd(group: str | None, as_json: bool) -> None:
     Listing imports each entry's module (the built-in adapters import torch)."""
     statuses = plugin_registry().status([group] if group else GROUPS)
     if as_json:
-        click.echo(json.dumps({"format_version": "plugins-v1", "plugins": [_row(s) for s in statuses]}))
+        console.out(json.dumps({"format_version": "plugins-v1", "plugins": [_row(s) for s in statuses]}))
         return
-    console.say(f"{'GROUP':<9} {'NAME':<22} {'ORIGIN':<28} LOADS")
+    console.out(f"{'GROUP':<9} {'NAME':<22} {'ORIGIN':<28} LOADS")
     for status in statuses:
-        console.say(_line(status))
+        console.out(_line(status))

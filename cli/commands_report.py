@@ -9,6 +9,7 @@ from invarlock.application.report import render_report
 from invarlock.domain import certificate as c
 from invarlock.ports.report import ReportFormat
 
+from . import console
 from .bootstrap import report_renderer
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .outputs import write_atomically
@@ -22,7 +23,7 @@ def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
     target = Path(out)
     page = render_report(_read_cert(certificate), report_renderer(fmt))
     write_atomically(target, page, what="the report", hint="choose another -o path")
-    click.echo(str(target))
+    console.say(str(target))  # the file is the output; --quiet drops its name
 
 
 @click.group("report")

@@ -122,7 +122,7 @@ def _report(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
         "events": opts["events"],
     }
     if opts["as_json"]:
-        click.echo(json.dumps(summary))
+        console.out(json.dumps(summary))
         return
     _say(cert, path, opts)
 

@@ -39,7 +39,7 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
         }
         if error is not None:
             envelope["error"] = {"code": error.code, "message": error.message}
-        click.echo(json.dumps(envelope))
+        console.out(json.dumps(envelope))
     else:
         for ch in report.checks:
             console.say(f"{'ok  ' if ch.ok else console.verdict('FAIL')}  {ch.name}: {ch.detail}")
@@ -122,7 +122,7 @@ def replay_cmd(run_id: str, events: str, out: str | None) -> None:
     cert = api.replay(run_id, events=events)
     data = c.to_bytes(cert)
     if out is None:
-        click.echo(data.decode())
+        console.out(data.decode())
     else:
         write_atomically(Path(out), data, what="the certificate", hint="choose another --out path")
         console.say(f"Replayed certificate {cert.digest[:16]} written to {out}")

@@ -1,5 +1,8 @@
-"""The CLI's human output settings: `invarlock --quiet` drops it, `--verbose` adds step lines and tracebacks of
-unexpected errors, and colour is used only on a terminal and never when NO_COLOR is set (no-color.org)."""
+"""The CLI's output, the one place commands print through (tests/unit/test_cli_quiet.py checks they do).
+
+`out` is what a command was asked for (its --json, a listing, rows, a certificate on stdout) and always prints;
+`say` (stdout) and `tell` (stderr) are human commentary that `invarlock --quiet` drops; `note` prints only
+with `--verbose`. Colour is used only on a terminal and never when NO_COLOR is set (no-color.org)."""
 
 from __future__ import annotations
 
@@ -44,10 +47,21 @@ def verdict(status: str) -> str:
     return click.style(status, fg=_VERDICT_COLOURS.get(status), bold=True)
 
 
+def out(text: str) -> None:
+    """The command's requested output on stdout: printed even with --quiet."""
+    click.echo(text, color=colour())
+
+
 def say(text: str) -> None:
     """One line of human output on stdout, unless --quiet."""
     if not _SETTINGS.quiet:
         click.echo(text, color=colour())
+
+
+def tell(text: str) -> None:
+    """One line of human commentary on stderr (a page note, an unmet expectation), unless --quiet."""
+    if not _SETTINGS.quiet:
+        click.echo(text, err=True, color=colour())
 
 
 def note(text: str) -> None:
