@@ -8,10 +8,8 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from invarlock.application.doctor.diagnose import DoctorDeps
-from invarlock.application.services import Services
-from invarlock.application.verification.reexecute import ReexecutionDeps
 from invarlock.domain.metrics import use_plugin_kinds
 from invarlock.ports.audit import AuditQueries
 from invarlock.ports.report import ReportFormat, ReportRenderer
@@ -25,6 +23,11 @@ from .plugin_metrics import plugin_metric
 from .registry import Registry, registry
 from .routing import RegistryCorpusResolver, RegistryEdits, RegistryModelLoader, preload
 from .version import tool_version
+
+if TYPE_CHECKING:  # imported where they are built: `invarlock runs` and `audit` need none of them
+    from invarlock.application.doctor.diagnose import DoctorDeps
+    from invarlock.application.services import Services
+    from invarlock.application.verification.reexecute import ReexecutionDeps
 
 # A metric kind no built-in defines comes from the plugin that declares it, whatever command names it.
 use_plugin_kinds(lambda kind: plugin_metric(kind, registry()))
@@ -121,6 +124,7 @@ def build_services(
     here, before anything is recorded."""
     from invarlock.adapters.environment import runtime_environment
     from invarlock.adapters.system_probe import LocalSystemProbe
+    from invarlock.application.services import Services
 
     reg = registry()
     used = list(uses)
@@ -146,6 +150,7 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
     `events`, the store opened for writing (the audit appends a stream of its own; plain verify keeps the file
     read-only)."""
     from invarlock.adapters.environment import runtime_environment
+    from invarlock.application.verification.reexecute import ReexecutionDeps
 
     reg = registry()
     return ReexecutionDeps(
@@ -165,6 +170,7 @@ def build_doctor_deps() -> DoctorDeps:
     (an entry is imported only by the checks that use it, so a missing hf extra is reported, not raised on
     import), this machine, and the edit names the registry knows."""
     from invarlock.adapters.system_probe import LocalSystemProbe
+    from invarlock.application.doctor.diagnose import DoctorDeps
 
     reg = registry()
     return DoctorDeps(

@@ -8,9 +8,6 @@ from invarlock.domain.errors import IntegrityError, InvarlockError
 from invarlock.domain.run_index import requested_model
 from invarlock.ports.store import EventStore
 
-from ..verification.reexecute import is_audit_stream
-from .replay import check_run, read_stream
-
 TAMPERED = "TAMPERED"
 
 
@@ -46,6 +43,8 @@ class TimelineRow(msgspec.Struct, frozen=True, kw_only=True):
 def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
     """Status from the chain-checked fold: `completed`/`rollback` (as its certificate says), `failed`, or
     `incomplete` when the stream just stops (a killed run); TAMPERED when check_run fails."""
+    from .replay import check_run  # the fold needs scipy; `invarlock runs` from the index never folds a run
+
     state = check_run(records).state
     finished = state.completed.finished_at if state.completed else state.failed.failed_at if state.failed else None
     models = state.models
@@ -87,6 +86,8 @@ def tampered(run_id: str, events: int, problem: str) -> RunSummary:
 def checked_summary(store: EventStore, run_id: str) -> RunSummary | None:
     """The run's row from its whole stream, read and chain-checked (check_run); TAMPERED when the check fails,
     None for a re-execution audit stream (see application/verification/reexecute.py), which is not a run."""
+    from ..verification.reexecute import is_audit_stream
+
     records: list[ev.RecordedEvent] = []
     try:
         records = store.read(run_id)
@@ -109,6 +110,9 @@ def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:
 
 def timeline(store: EventStore, run_id: str) -> tuple[list[TimelineRow], list[str]]:
     """One row per event and every problem the chain-checked fold finds (empty for an intact run or audit stream)."""
+    from ..verification.reexecute import is_audit_stream
+    from .replay import check_run, read_stream
+
     records = read_stream(store, run_id)
     rows = [_row(r) for r in records]
     if is_audit_stream(records):
