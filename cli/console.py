@@ -1,4 +1,4 @@
-"""The CLI's output, the one place commands print through (tests/unit/test_cli_quiet.py checks they do).
+"""The CLI's output, the one place commands print through (tests/unit/test_cli_output.py checks they do).
 
 `out` is what a command was asked for (its --json, a listing, rows, a certificate on stdout) and always prints;
 `say` (stdout) and `tell` (stderr) are human commentary that `invarlock --quiet` drops; `note` prints only
