@@ -3,6 +3,7 @@
 Each command's case runs the real entry point twice, loud and quiet, and says what --quiet keeps: everything
 on stdout (a listing, query rows, a certificate, a completion script: `keep`), nothing (the command's output
 is a file or its exit status: `silent`), or its ERROR findings (`doctor`). Nothing is ever left on stderr.
+Every command also prints no colour under NO_COLOR, even where click would colour (a terminal).
 The model commands (certify, run, calibrate) run once, quiet, on the demo model with a few short windows.
 """
 
@@ -17,7 +18,9 @@ from pathlib import Path
 import msgspec
 import pytest
 import yaml
+from click.testing import CliRunner
 from invarlock.cli.lazy_group import COMMANDS
+from invarlock.cli.main import cli
 from invarlock.domain import certificate as c
 
 from tests.fakes.certificates import fake_certificate
@@ -117,3 +120,13 @@ def test_quiet_prints_only_errors_and_the_requested_output(workspace: Path, name
         "doctor": "".join(line for line in loud_out.splitlines(keepends=True) if line.startswith("ERROR")),
     }[case.keeps]
     assert out == expected and (case.keeps != "doctor" or out)
+
+
+@pytest.mark.parametrize("name", [n for n in CASE_IDS if n not in MODEL_CASES])
+def test_no_color_holds_for_every_command(workspace: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even where click would colour (a terminal: `color=True`), NO_COLOR leaves no escape sequence."""
+    case = _cases(workspace)[name]
+    monkeypatch.setenv("NO_COLOR", "1")
+    result = CliRunner().invoke(cli, case.args("plain"), color=True)
+    assert result.exit_code == case.exit_code and result.output
+    assert "\x1b[" not in result.output
