@@ -15,10 +15,11 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 def test_identical_subject_gives_ratio_one_and_passes_without_guard_noise(tmp_path: Path) -> None:
     preset = write_config(tmp_path / "preset.yaml")
     result = invarlock(
-        "certify", "--baseline", DEMO, "--subject", DEMO, "--preset", preset,
-        "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=tmp_path,
+        "--quiet", "certify", "--baseline", DEMO, "--subject", DEMO, "--preset", preset,
+        "--cert-out", "out", "--events", "ev.duckdb", cwd=tmp_path,
     )  # fmt: skip
     assert result.code == 0, result.stderr
+    assert result.stdout == result.stderr == "", "invarlock --quiet certify: the certificate file is the output"
     cert = read_cert(tmp_path / "out" / "evaluation.cert.json")
     pm = cert["primary_metric"]
     assert pm["ratio_vs_baseline"] == 1.0 and pm["display_ci"] == [1.0, 1.0]

@@ -47,13 +47,16 @@ def calibration(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
     suite = msgspec.to_builtins(DEMO_SUITE)
     suite["dataset"].update({"seq_len": 128, "preview_n": 4, "final_n": 8, "calibration_n": 8, "seed": 7})
     (root / "suite.yaml").write_text(yaml.safe_dump(suite), encoding="utf-8")
-    result = invarlock("calibrate", "--suite", "suite.yaml", "--out", "out", "--events", "ev.duckdb", "-q", cwd=root)
+    result = invarlock(
+        "--quiet", "calibrate", "--suite", "suite.yaml", "--out", "out", "--events", "ev.duckdb", cwd=root
+    )
     table = json.loads((root / "out" / "calibration.json").read_text(encoding="utf-8"))
     return Calibration(root, result, table)
 
 
 def test_calibrate_writes_the_table_and_every_expectation_holds(calibration: Calibration) -> None:
     assert calibration.result.code == 0, calibration.result.stderr
+    assert calibration.result.stdout == calibration.result.stderr == "", "--quiet: the folder is the output"
     assert calibration.table["problems"] == []
     cases = [r["case"] for r in calibration.table["rows"]]
     assert cases == ["identical", "int8", *HARMFUL, "noise10"]

@@ -34,8 +34,9 @@ ONLY_INVARIANTS = {"order": ["invariants", "invariants"]}
 
 def _run(root: Path, **sections: Any) -> CompletedRun:
     config = write_config(root / "run.yaml", edit=INT8, guards=ONLY_INVARIANTS, **sections)
-    result = invarlock("run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=root)
+    result = invarlock("--quiet", "run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", cwd=root)
     assert result.code in (0, 1), result.stderr
+    assert result.stdout == result.stderr == "", "invarlock --quiet run: the certificate file is the output"
     return CompletedRun(root, root / "out" / "evaluation.cert.json", root / "ev.duckdb", result)
 
 
