@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from invarlock.domain.metrics import use_plugin_kinds
+from invarlock.domain.metric_plugins import use_plugin_kinds
 from invarlock.ports.audit import AuditQueries
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
@@ -19,7 +19,6 @@ from invarlock.ports.ui import Progress, SilentProgress
 
 from .defaults import DEFAULT_AUDIT_TIMEOUT_S as DEFAULT_AUDIT_TIMEOUT_S
 from .defaults import DEFAULT_EVENTS as DEFAULT_EVENTS
-from .plugin_metrics import plugin_metric
 from .registry import Registry, registry
 from .routing import RegistryCorpusResolver, RegistryEdits, RegistryModelLoader, preload
 from .version import tool_version
@@ -28,9 +27,17 @@ if TYPE_CHECKING:  # imported where they are built: `invarlock runs` and `audit`
     from invarlock.application.doctor.diagnose import DoctorDeps
     from invarlock.application.services import Services
     from invarlock.application.verification.reexecute import ReexecutionDeps
+    from invarlock.domain.metrics import Metric
+
 
 # A metric kind no built-in defines comes from the plugin that declares it, whatever command names it.
-use_plugin_kinds(lambda kind: plugin_metric(kind, registry()))
+def _plugin_metric(kind: str) -> Metric | None:
+    from .plugin_metrics import plugin_metric  # imports the statistics (scipy): only when a kind is looked up
+
+    return plugin_metric(kind, registry())
+
+
+use_plugin_kinds(_plugin_metric)
 
 
 def utc_now() -> str:

@@ -25,7 +25,9 @@ How a new kind plugs in (e.g. `accuracy` with per-example 0/1, `embedding_cosine
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+
+from invarlock.domain.metric_plugins import plugin_resolver, use_plugin_kinds
 
 from ..errors import IntegrityError, UsageError
 from .accuracy import ACCURACY
@@ -53,18 +55,6 @@ __all__ = [
 METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL, PPL_MLM, EMBEDDING_COSINE, ACCURACY)}
 DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
-_plugin_kinds: Callable[[str], Metric | None] | None = None
-
-
-def use_plugin_kinds(resolve: Callable[[str], Metric | None] | None) -> None:
-    """Let the composition root supply kinds this package does not define (third-party plugins).
-
-    `resolve(kind)` returns the plugin's Metric for `kind`, or None when no installed plugin provides it; it is
-    asked once per unknown kind, and a metric it returns is kept under its kind. None removes the resolver
-    (the kinds it supplied stay until the process ends).
-    """
-    global _plugin_kinds
-    _plugin_kinds = resolve
 
 
 def metric_for(kind: str) -> Metric:
@@ -74,8 +64,9 @@ def metric_for(kind: str) -> Metric:
         UsageError: E201 naming eval.metric.kind and the known kinds when neither has it.
     """
     metric = METRICS.get(kind)
-    if metric is None and _plugin_kinds is not None:
-        metric = _plugin_kinds(kind)
+    resolve = plugin_resolver()
+    if metric is None and resolve is not None:
+        metric = resolve(kind)
         if metric is not None:
             METRICS[kind] = metric
     if metric is None:
