@@ -11,7 +11,7 @@ What is measured, in one process, on the windows the int8 preset plans (seq_len 
 
 Usage:
     python benchmarks/onnx_runtime.py --onnx-root ~/.cache/invarlock/onnx/<key>
-    python benchmarks/onnx_runtime.py --windows 16 --json
+    python benchmarks/onnx_runtime.py --onnx-root DIR --windows 16 --json
 """
 
 from __future__ import annotations
@@ -36,22 +36,19 @@ PRESET = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/qua
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--onnx-root", type=Path, default=None, help="folder holding fp32/ and int8/ exports")
+    parser.add_argument("--onnx-root", type=Path, required=True, help="folder holding fp32/ and int8/ exports")
     parser.add_argument("--windows", type=int, default=16, help="windows each model scores (default 16)")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args()
 
 
-def exports(root: Path | None) -> tuple[Path, Path]:
-    if root is not None:
-        return root / "fp32", root / "int8"
-    from invarlock.adapters.hf_demo import demo_model_dir
-    from invarlock.adapters.onnx_export import export_causal_lm, quantize_int8
-
-    tmp = Path(tempfile.mkdtemp(prefix="onnx_runtime_"))
-    export_causal_lm(demo_model_dir(), tmp / "fp32")
-    quantize_int8(tmp / "fp32", tmp / "int8")
-    return tmp / "fp32", tmp / "int8"
+def exports(root: Path) -> tuple[Path, Path]:
+    fp32, int8 = root / "fp32", root / "int8"
+    for folder in (fp32, int8):
+        if not (folder / "model.onnx").is_file():
+            hint = "export and quantize as docs/user-guide.md (ONNX models) says"
+            raise SystemExit(f"{folder}/model.onnx is missing: {hint}")
+    return fp32, int8
 
 
 def timed_score(model: object, windows: list[TokenWindow]) -> float:
