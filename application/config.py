@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from invarlock.domain.errors import UsageError
+from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, DEFAULT_KIND, metric_for
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
@@ -97,16 +98,19 @@ FULL_CHAIN = DEFAULT_GUARD_ORDER
 
 
 class GuardsConfig(_C, frozen=True):
-    """The chain order and per-guard settings (`mode`, spectral `repair`, variance `targets`)."""
+    """The chain order and per-guard settings (`mode`, spectral `repair`, variance `targets`). A plugin guard's
+    section (guards.<name>: its thresholds and mode) is held in `plugins`; it is written back under its own name
+    when the config is recorded (config_to_dict)."""
 
     order: list[str] = msgspec.field(default_factory=lambda: list(FULL_CHAIN))
     spectral: dict[str, object] = {}
     rmt: dict[str, object] = {}
     variance: dict[str, object] = {}
+    plugins: dict[str, dict[str, object]] = {}
 
     def overrides(self) -> dict[str, dict[str, object]]:
         """The per-guard settings given in the config (validated when the policy is resolved)."""
-        given = {"spectral": self.spectral, "rmt": self.rmt, "variance": self.variance}
+        given = {"spectral": self.spectral, "rmt": self.rmt, "variance": self.variance, **self.plugins}
         return {name: dict(values) for name, values in given.items() if values}
 
 
@@ -169,7 +173,7 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
         data = {}
     if not isinstance(data, dict):
         raise UsageError("E201", f"{source}: the config must be a mapping of sections", "see docs/user-guide.md")
-    data = translate_upstream(data, source)
+    data = _plugin_sections(translate_upstream(data, source))
     try:
         cfg = msgspec.convert(data, RunConfig)
     except msgspec.ValidationError as exc:
@@ -183,6 +187,19 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
         raise UsageError("E201", f"{source}: {text}", "fix the value named above") from exc
     _check_semantics(cfg, source)
     return cfg
+
+
+def _plugin_sections(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each guards.<name> section of a plugin guard moved under guards.plugins.<name>."""
+    guards = data.get("guards")
+    if not isinstance(guards, dict) or "plugins" in guards:
+        return data
+    fields = GuardsConfig.__struct_fields__
+    moved = {k: v for k, v in guards.items() if k not in fields and plugin_guard(str(k)) is not None}
+    if not moved:
+        return data
+    kept = {k: v for k, v in guards.items() if k not in moved}
+    return {**data, "guards": {**kept, "plugins": moved}}
 
 
 def _check_semantics(cfg: RunConfig, source: str) -> None:
@@ -231,7 +248,7 @@ def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
 
 def _check_order(order: list[str], source: str) -> None:
     for name in order:
-        if name not in SUPPORTED_GUARDS:
+        if name not in SUPPORTED_GUARDS and plugin_guard(name) is None:
             raise UsageError(
                 "E201",
                 f"{source}: guards.order names unknown guard '{name}'",
@@ -251,6 +268,8 @@ def _check_order(order: list[str], source: str) -> None:
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
     """The config as recorded (run_started, the certificate's provenance); unset hub keys are left out."""
     result: dict[str, Any] = msgspec.to_builtins(cfg)
+    guards = result["guards"]
+    guards.update(guards.pop("plugins"))
     dataset = result["dataset"]
     for key in _HUB_KEYS:
         if dataset[key] is None:

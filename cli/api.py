@@ -23,10 +23,9 @@ from invarlock.domain.errors import UsageError
 from invarlock.ports.ui import Progress
 
 from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
-from .bootstrap import plugin_registry as _registry
 from .config_file import read_yaml
 from .outputs import require_folder, write_atomically
-from .plugin_kinds import refuse_plugin_kinds, used_entries
+from .plugin_kinds import used_entries
 
 PathLike = str | os.PathLike[str]
 ConfigLike = PathLike | Mapping[str, Any] | RunConfig | None
@@ -43,8 +42,8 @@ class CertifyResult:
 def load_run_config(config: ConfigLike) -> RunConfig:
     """A RunConfig from a YAML path, a mapping of sections, a RunConfig, or None (the embedded demo default).
 
-    Raises UsageError E201 naming the file and key; E221 for a plugin guard; E220/E223 for a plugin metric kind
-    that fails to load or is not a Metric of that kind."""
+    Raises UsageError E201 naming the file and key; E220/E223 for a plugin metric kind or guard that fails to
+    load or is not a Metric of that kind / a guard of that name."""
     if isinstance(config, RunConfig):
         return config
     if config is None:
@@ -53,7 +52,6 @@ def load_run_config(config: ConfigLike) -> RunConfig:
         data, source = dict(config), "<config>"
     else:
         data, source = read_yaml(os.fspath(config)), os.fspath(config)
-    refuse_plugin_kinds(data, source, _registry())
     return parse_config(data, source=source)
 
 

@@ -20,6 +20,7 @@ from invarlock.ports.report import ReportFormat
 
 from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store, plugin_registry, report_renderer
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
+from .plugin_guards import require_plugin_guards, version_notes
 from .plugin_metrics import require_metric_kind, require_recorded_kind
 from .recipient_policy import recipient_policy
 from .reexecute import ReexecutionOptions, audit_certificate
@@ -66,10 +67,15 @@ def verify_into(
     pubkey: PathLike | None = None,
     require_signature: bool = False,
     max_replicates: int = VERIFY_MAX_REPLICATES,
+    notes: list[str] | None = None,
 ) -> VerifyReport:
-    """`verify`, adding its checks to `report` (so that a caller keeps the checks made before an error)."""
+    """`verify`, adding its checks to `report` (so that a caller keeps the checks made before an error) and to
+    `notes` a line per plugin whose installed version is not the one the certificate names."""
     cert, raw = (certificate, None) if isinstance(certificate, c.Certificate) else _read(certificate)
     require_metric_kind(cert.primary_metric.kind, cert.provenance.environment, plugin_registry())
+    require_plugin_guards(cert.provenance.environment, plugin_registry())
+    if notes is not None:
+        notes.extend(version_notes(cert.provenance.environment, plugin_registry()))
     recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
     audit = _audit_options(models or {}, sample, sample_seed, device)
     verifier = load_verifier(pubkey) if pubkey is not None else None
@@ -124,7 +130,8 @@ def verify(
 
 def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
     """Rebuild `run_id`'s certificate from its events alone, byte-identical to the issued one (E404 unknown
-    run; IntegrityError E603 for a broken chain; E222 when its metric kind's plugin is not installed)."""
+    run; IntegrityError E603 for a broken chain; E222 when its metric kind's or a guard's plugin is not
+    installed)."""
     store = open_store(events, read_only=True)
     require_recorded_kind(store, run_id, plugin_registry())
     return replay_certificate(store, run_id)

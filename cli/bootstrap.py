@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from invarlock.domain.guards.plugin import use_plugin_guards
 from invarlock.domain.metric_plugins import use_plugin_kinds
 from invarlock.ports.audit import AuditQueries
 from invarlock.ports.report import ReportFormat, ReportRenderer
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # imported where they are built: `invarlock runs` and `audit`
     from invarlock.application.services import Services
     from invarlock.application.verification.reexecute import ReexecutionDeps
     from invarlock.domain.metrics import Metric
+    from invarlock.ports.guards import PluginGuard
 
 
 # A metric kind no built-in defines comes from the plugin that declares it, whatever command names it.
@@ -38,6 +40,16 @@ def _plugin_metric(kind: str) -> Metric | None:
 
 
 use_plugin_kinds(_plugin_metric)
+
+
+# A guard no built-in defines comes from the plugin that declares it (docs/plugins.md, Guards).
+def _plugin_guard(name: str) -> PluginGuard | None:
+    from .plugin_guards import plugin_guard_of
+
+    return plugin_guard_of(name, registry())
+
+
+use_plugin_guards(_plugin_guard)
 
 
 def utc_now() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -26,10 +27,10 @@ def _verdict_line(report: VerifyReport, exit_code: int) -> str:
     return f"Verdict: {console.verdict(report.verdict) if report.verdict else 'not established'}  (exit {exit_code})"
 
 
-def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = None) -> None:
+def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = None, notes: Sequence[str] = ()) -> None:
     exit_code = EXIT_USAGE if error is not None else report.exit_code
     if as_json:
-        envelope = {
+        envelope: dict[str, object] = {
             "format_version": "verify-v1",
             "ok": error is None and report.ok and exit_code == 0,
             "checks": [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in report.checks],
@@ -39,8 +40,12 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
         }
         if error is not None:
             envelope["error"] = {"code": error.code, "message": error.message}
+        if notes:
+            envelope["notes"] = list(notes)
         console.out(json.dumps(envelope))
     else:
+        for line in notes:
+            console.say(f"NOTE: {line}")
         for ch in report.checks:
             console.say(f"{'ok  ' if ch.ok else console.verdict('FAIL')}  {ch.name}: {ch.detail}")
         if error is None:
@@ -90,6 +95,7 @@ def verify_cmd(
 ) -> None:
     """Recompute every number, digest and gate of CERTIFICATE from its evidence."""
     report = VerifyReport()
+    notes: list[str] = []
     audit = {"baseline": reexecution.baseline, "subject": reexecution.subject}
     try:
         api.verify_into(
@@ -106,11 +112,12 @@ def verify_cmd(
             pubkey=pubkey,
             require_signature=require_signature,
             max_replicates=max_replicates,
+            notes=notes,
         )
     except UsageError as exc:
         report.add("schema" if exc.code == "E601" else "input", False, exc.message)
-        _emit(report, as_json, exc)
-    _emit(report, as_json)
+        _emit(report, as_json, exc, notes)
+    _emit(report, as_json, notes=notes)
 
 
 @click.command("replay")

@@ -11,6 +11,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import METRICS, Metric
 from invarlock.ports.store import EventStore
 
+from .plugin_guards import require_plugin_guards
 from .registry import PluginEntry, Registry
 
 # The members of the Metric protocol (domain/metrics/base.py) a plugin's object must have.
@@ -69,8 +70,8 @@ def require_metric_kind(kind: str, environment: Mapping[str, str], registry: Reg
 
 
 def require_recorded_kind(store: EventStore, run_id: str, registry: Registry) -> None:
-    """require_metric_kind for the kind and environment `run_id`'s run_started event recorded (nothing when the
-    stream does not start with one: replay reports that itself)."""
+    """require_metric_kind and require_plugin_guards for the kind and environment `run_id`'s run_started event
+    recorded (nothing when the stream does not start with one: replay reports that itself)."""
     records = store.read(run_id)
     if not records or records[0].type != "run_started":
         return
@@ -84,3 +85,4 @@ def require_recorded_kind(store: EventStore, run_id: str, registry: Registry) ->
         kind = metric.get("kind") if isinstance(metric, dict) else None
         if isinstance(kind, str):
             require_metric_kind(kind, started.environment, registry)
+        require_plugin_guards(started.environment, registry)

@@ -28,11 +28,27 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
         return source
     default_profile = str(cert.policy.resolved.get("profile", "ci"))
     section = metric_for(cert.primary_metric.kind).policy_section  # the kind's own gates, at the recipient's tier
+    recorded = _plugin_guards(cert)
     if source is None:
-        return None if tier is None else resolve_policy(tier, profile or default_profile, section=section)
+        chosen = profile or default_profile
+        return None if tier is None else resolve_policy(tier, chosen, guard_overrides=recorded, section=section)
     data = _policy_file(source) if isinstance(source, str) else _policy_data(dict(source), "the policy")
     chosen_profile = str(data.get("profile", profile or default_profile))
-    return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], data["guards"], section=section)
+    guards = {**recorded, **{k: {**recorded.get(k, {}), **v} for k, v in data["guards"].items()}}
+    return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], guards, section=section)
+
+
+def _plugin_guards(cert: c.Certificate) -> dict[str, dict[str, object]]:
+    """The certificate's plugin guard settings as guards.<name> sections: a tier holds no plugin thresholds, so
+    the recipient's policy keeps them unless its own guards.<name> section overrides them."""
+    recorded = cert.policy.resolved.get("plugin_guards")
+    if not isinstance(recorded, dict):
+        return {}
+    out: dict[str, dict[str, object]] = {}
+    for name, value in recorded.items():
+        if isinstance(value, dict) and isinstance(value.get("settings"), dict):
+            out[str(name)] = {"mode": value.get("mode"), **value["settings"]}
+    return out
 
 
 def _policy_file(path: str) -> dict[str, Any]:

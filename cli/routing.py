@@ -11,6 +11,7 @@ from invarlock.ports.corpus import CorpusResolver, CorpusSource, LabelledSource,
 from invarlock.ports.edits import Edit
 from invarlock.ports.model import LoadedModel, ModelLoader
 
+from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked
 from .registry import Registry
 
 
@@ -47,11 +48,14 @@ class RegistryModelLoader:
         self._loaders: dict[str, Any] = {}
 
     def _loader(self, adapter: str) -> ModelLoader:
-        loader: ModelLoader = _instance(self._registry, "adapters", adapter, self._loaders, "E104", "adapter")
+        found = _instance(self._registry, "adapters", adapter, self._loaders, "E104", "adapter")
+        loader: ModelLoader = checked(found, LOADER_MEMBERS, adapter, "ModelLoader", self._registry)
         return loader
 
     def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> LoadedModel:
-        return self._loader(adapter).load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size)
+        model = self._loader(adapter).load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size)
+        loaded: LoadedModel = checked(model, MODEL_MEMBERS, adapter, "LoadedModel", self._registry)
+        return loaded
 
     def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
         return self._loader(adapter).tokenizer(ref, adapter=adapter)

@@ -10,7 +10,7 @@ from . import events as ev
 from .errors import IntegrityError
 from .guards import sections as gs
 from .guards.record import Verdict
-from .guards.results import InvariantsResult
+from .guards.results import InvariantsResult, PluginResult
 from .metrics import Metric, recorded_metric
 from .metrics.secondary import secondary_metrics
 from .run import RunState
@@ -92,11 +92,15 @@ def guard_sections(guards: tuple[ev.GuardEvaluated, ...]) -> gs.GuardSections:
     """One section per guard. Invariants: mode, every phase's checks and verdict, overall verdict and
     timing. Measured guards: mode, timing, the recorded measurements and the outcome derived from them."""
     measured: dict[str, gs.MeasuredSection] = {}
+    plugins: dict[str, gs.PluginSection] = {}
     invariants = [g for g in guards if isinstance(g.result, InvariantsResult)]
     for g in guards:
-        if not isinstance(g.result, InvariantsResult):
+        if isinstance(g.result, PluginResult):
+            plugins[g.guard] = gs.plugin_section(g.result, mode=g.mode, seconds=g.seconds)
+        elif not isinstance(g.result, InvariantsResult):
             measured[g.guard] = gs.measured_section(g.result, mode=g.mode, seconds=g.seconds)
-    return msgspec.structs.replace(gs.GuardSections(invariants=_invariants(invariants)), **measured)
+    sections = gs.GuardSections(invariants=_invariants(invariants), plugins=plugins or None)
+    return msgspec.structs.replace(sections, **measured)
 
 
 def _invariants(events: list[ev.GuardEvaluated]) -> gs.InvariantsSection | None:

@@ -46,6 +46,30 @@ def _guard_flag(guards: GuardSections, name: str, policy: Policy) -> tuple[c.Fla
     return verdict == "pass", f"guard {name} verdict {verdict}{_named(section)}"
 
 
+def plugin_flag(name: str) -> str:
+    """The validation flag of the plugin guard `name`."""
+    return f"plugin_guard_{name}_pass"
+
+
+def _plugin_flags(guards: GuardSections, policy: Policy) -> tuple[dict[str, tuple[c.Flag, str]], set[str]]:
+    """Each plugin guard's flag (its verdict; a guard the policy sets but that did not run fails unless it is
+    monitored and out of the order) and the flags of those in monitor mode."""
+    settings = policy.plugin_guards or {}
+    checks: dict[str, tuple[c.Flag, str]] = {}
+    monitored = set()
+    for name in sorted(set(settings) | set(guards.plugins or {})):
+        section = guards.of(name)
+        mode = settings[name].mode if name in settings else section.mode if section is not None else "gate"
+        if mode == "monitor":
+            monitored.add(plugin_flag(name))
+        if section is None:
+            optional = mode == "monitor" and name not in policy.guard_order
+            checks[plugin_flag(name)] = ("not_applicable", "") if optional else (False, f"guard {name} did not run")
+        else:
+            checks[plugin_flag(name)] = (section.verdict == "pass", f"guard {name} verdict {section.verdict}")
+    return checks, monitored
+
+
 def _overhead(overhead: c.GuardOverhead | None, policy: Policy) -> tuple[c.Flag, str]:
     if overhead is None:
         return "not_applicable", ""
@@ -78,6 +102,9 @@ def evaluate(
         checks[flag] = _guard_flag(guards, guard, policy)
         if policy.guards.mode_of(guard) == "monitor":
             monitored.add(flag)
+    plugin_checks, plugin_monitored = _plugin_flags(guards, policy)
+    checks.update(plugin_checks)
+    monitored |= plugin_monitored
     checks["guard_overhead_acceptable"] = _overhead(overhead, policy)
     checks.update(secondary_flags(secondary, policy))
     catastrophe = metric.catastrophe(pm.preview, policy)

@@ -10,6 +10,8 @@ import msgspec
 
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
+from .guards.plugin import plugin_guard
+from .guards.plugin_records import PluginGuardSettings, settings_of
 from .guards.settings import (
     GUARD_MODES,
     FamilyEpsilon,
@@ -89,6 +91,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     accuracy: AccuracyGates | None = None
     embedding: EmbeddingGates | None = None
     secondary: SecondaryPolicy | None = None
+    plugin_guards: dict[str, PluginGuardSettings] | None = None
 
     @property
     def required_guards(self) -> tuple[str, ...]:
@@ -230,9 +233,22 @@ GUARD_OVERRIDABLE: dict[str, dict[str, tuple[str | bool, ...]]] = {
 }
 
 
+def _plugin_settings(overrides: dict[str, dict[str, object]], order: Any) -> dict[str, PluginGuardSettings] | None:
+    """The settings of the plugin guards the overrides or the order name (guards.<name>.*: thresholds, mode)."""
+    named = [*overrides, *(order if isinstance(order, list | tuple) else ())]
+    out = {}
+    for name in dict.fromkeys(n for n in named if isinstance(n, str) and n not in GUARD_NAMES):
+        guard = plugin_guard(name)
+        if guard is not None:
+            out[name] = settings_of(name, overrides.get(name, {}), tuple(guard.settings))
+    return out or None
+
+
 def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object]], tier: str) -> GuardSettings:
     out = table
     for guard, values in overrides.items():
+        if guard not in GUARD_NAMES and plugin_guard(guard) is not None:
+            continue  # a plugin guard's settings: _plugin_settings
         allowed = GUARD_OVERRIDABLE.get(guard, {})
         for key, value in values.items():
             if key not in allowed:
@@ -276,11 +292,20 @@ def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object]) -> GateP
         raise UsageError("E202", f"policy override: {exc}", "give a whole number for a count or replicates") from exc
 
 
-def _order(guard_order: Any) -> tuple[str, ...]:
+def _order(guard_order: Any, plugins: Mapping[str, PluginGuardSettings] | None) -> tuple[str, ...]:
+    """The chain order: built-in guards, then plugin guards (each with its settings), then only invariants."""
     if guard_order is None:
         return DEFAULT_GUARD_ORDER
-    if not isinstance(guard_order, list | tuple) or not all(g in GUARD_NAMES for g in guard_order):
-        raise UsageError("E202", f"guard order {guard_order!r} is invalid", f"name only {', '.join(GUARD_NAMES)}")
+    names = (*GUARD_NAMES, *(plugins or {}))
+    if not isinstance(guard_order, list | tuple) or not all(g in names for g in guard_order):
+        raise UsageError("E202", f"guard order {guard_order!r} is invalid", f"name only {', '.join(names)}")
+    for i, name in enumerate(guard_order):
+        if name in (plugins or {}) and any(g not in (plugins or {}) and g != "invariants" for g in guard_order[i:]):
+            raise UsageError(
+                "E202",
+                f"guard order {list(guard_order)!r} puts the plugin guard {name} before a built-in guard",
+                "plugin guards run after the built-in ones, before the closing invariants",
+            )
     return tuple(guard_order)
 
 
@@ -305,7 +330,8 @@ def resolve_policy(
     if section is not None and section not in SECTIONS:
         raise UsageError("E202", f"unknown policy section '{section}'", f"use one of: {', '.join(SECTIONS)}")
     overrides = dict(overrides or {})
-    order = _order(guard_order)
+    plugins = _plugin_settings(guard_overrides or {}, guard_order)
+    order = _order(guard_order, plugins)
     gates = _gate_overrides(_GATES[tier], overrides)
     replicates = {"dev": DEV_REPLICATES, "ci": gates.replicates_ci, "release": gates.replicates_release}[profile]
     min_windows = {"dev": 2, "ci": gates.min_windows_ci, "release": gates.min_windows_release}[profile]
@@ -326,6 +352,7 @@ def resolve_policy(
         },
         accuracy=_ACCURACY[tier] if section == "accuracy" else None,
         embedding=_EMBEDDING[tier] if section == "embedding" else None,
+        plugin_guards=plugins,
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
@@ -13,6 +14,7 @@ from invarlock.domain.model import TensorCensus
 from invarlock.ports.model import WeightSource
 
 from .guard_chain import ChainContext, run_rmt, run_spectral
+from .plugin_guard import run_plugin_guard
 from .recorder import RunRecorder
 from .variance_guard import run_variance
 
@@ -64,3 +66,9 @@ RUNNERS: dict[str, Callable[[ChainContext, str], None]] = {
     "rmt": run_rmt,
     "variance": run_variance,
 }
+
+
+def runners_for(order: Sequence[str]) -> dict[str, Callable[[ChainContext, str], None]]:
+    """The built-in RUNNERS and, for every other name of `order`, the plugin guard's step."""
+    plugins = {name: partial(run_plugin_guard, name) for name in order if name not in RUNNERS}
+    return {**RUNNERS, **plugins}

@@ -18,7 +18,7 @@ from invarlock.domain.run import RunState
 
 from ..services import Services
 from .guard_chain import ChainContext, run_chain
-from .guards import RUNNERS
+from .guards import runners_for
 from .input_steps import load_models, record_plan
 from .issuing import issue
 from .preflight import INPUT_CHECKS, preflight_of, run_checks
@@ -57,7 +57,8 @@ def run_guards(ctx: RunContext) -> None:
         progress=ctx.svc.progress,
         timer=ctx.svc.timer,
     )
-    run_chain(ctx.request.config.guards.order, chain, RUNNERS)
+    order = ctx.request.config.guards.order
+    run_chain(order, chain, runners_for(order))
     ctx.repairs = chain.repairs
 
 

@@ -19,6 +19,7 @@ from invarlock.domain.reexecution import choose_sample, compare_tree
 from invarlock.domain.windows import token_windows
 
 from ..certification.guard_chain import measure_matrix
+from ..certification.plugin_guard import loaded_guard, measured_by
 from .reexecute_inputs import AuditContext, Finding, Tally
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
@@ -47,7 +48,9 @@ def guard_findings(audit: AuditContext) -> tuple[list[Finding], int]:
         repairs = repairs_before(audit.cert, order, position)
         audit.models["subject"].scale_weights(repairs)
         tally = Tally()
-        if isinstance(section, gs.VarianceSection):
+        if isinstance(section, gs.PluginSection):
+            _plugin(audit, name, section, tally)
+        elif isinstance(section, gs.VarianceSection):
             _variance(audit, section.measurements, tally)
         else:
             _matrices(audit, name, section.measurements.matrices, repairs, tally)
@@ -101,6 +104,19 @@ def _measures(
         m_b = measure_matrix(base, audit.policy)
         audit.measured[key] = (m_b, m_b if np.array_equal(base, subj) else measure_matrix(subj, audit.policy))
     return audit.measured[key]
+
+
+def _plugin(audit: AuditContext, name: str, section: gs.PluginSection, tally: Tally) -> None:
+    """A sample of the plugin guard's matrices measured again by the plugin on the audit's models."""
+    recorded = section.measurements.matrices
+    chosen = choose_sample(range(len(recorded)), audit.sample, audit.seed, f"guard:{name}")
+    again = measured_by(loaded_guard(name), audit.models["baseline"], audit.models["subject"]).as_mapping()
+    for i in chosen:
+        row = recorded[int(i)]
+        if row.name not in again:
+            _mismatch(audit, name, row.name, "the plugin no longer measures this matrix", tally)
+        else:
+            _compare(audit, name, row.name, dict(row.values), again[row.name], tally)
 
 
 def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Tally) -> None:

@@ -15,6 +15,8 @@ from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy
 
+from .verify_plugin_guards import check as check_plugin
+from .verify_plugin_guards import rederived as rederived_plugin
 from .verify_report import VerifyReport, compare, diff
 
 # What re-deriving an outcome can raise on recorded values that decode but make no sense (a tap over zero
@@ -30,13 +32,17 @@ def _derived(cert: c.Certificate, section: gs.MeasuredSection, policy: Policy) -
 
 
 def rederived_sections(cert: c.Certificate, policy: Policy) -> gs.GuardSections:
-    """Every guard section with its outcome (verdict included) re-derived under `policy`."""
+    """Every guard section with its outcome (verdict included) re-derived under `policy` (a plugin guard's by
+    its plugin's `decide`: InvarlockError E222 when it is not installed)."""
     out: dict[str, gs.MeasuredSection] = {}
+    plugins: dict[str, gs.PluginSection] = {}
     for name, section in cert.guards.items():
-        if not isinstance(section, gs.InvariantsSection):
+        if isinstance(section, gs.PluginSection):
+            plugins[name] = rederived_plugin(name, section, policy)
+        elif not isinstance(section, gs.InvariantsSection):
             result = gs.result_of_section(section, _derived(cert, section, policy))
             out[name] = gs.measured_section(result, mode=policy.guards.mode_of(name), seconds=section.seconds)
-    return msgspec.structs.replace(cert.guards, **out)
+    return msgspec.structs.replace(cert.guards, **out, plugins=plugins or None)
 
 
 def _measured_guard(
@@ -79,6 +85,9 @@ def guard_order(cert: c.Certificate, policy: Policy, report: VerifyReport) -> No
 def guards(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     """Every guard section's verdict or outcome re-derived from what it recorded."""
     for name, section in cert.guards.items():
+        if isinstance(section, gs.PluginSection):
+            check_plugin(cert, name, section, policy, report)
+            continue
         if not isinstance(section, gs.InvariantsSection):
             _measured_guard(cert, name, section, policy, report)
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .invariants import Check
+from .plugin_records import PluginMeasurements, PluginOutcome
 from .record import Record, Verdict
 from .rmt_records import RmtMeasurements, RmtOutcome
 from .spectral_records import SpectralMeasurements, SpectralOutcome
@@ -63,8 +64,28 @@ class VarianceResult(_Result, frozen=True, tag="variance"):
         return dict(self.outcome.applied)
 
 
+class PluginResult(_Result, frozen=True, tag="plugin"):
+    """A third-party guard's evaluation (domain/guards/plugin.py): its name, the distribution and version that
+    computed it, its measurements and the outcome its decision gave. It repairs nothing."""
+
+    name: str
+    distribution: str
+    version: str
+    measurements: PluginMeasurements
+    outcome: PluginOutcome
+
+    @property
+    def guard(self) -> str:
+        """The plugin guard's name (every plugin shares the tag `plugin`)."""
+        return self.name
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.outcome.verdict
+
+
 MeasuredResult = SpectralResult | RmtResult | VarianceResult
-GuardResult = InvariantsResult | MeasuredResult
+GuardResult = InvariantsResult | MeasuredResult | PluginResult
 Measurements = SpectralMeasurements | RmtMeasurements | VarianceMeasurements
 Outcome = SpectralOutcome | RmtOutcome | VarianceOutcome
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .invariants import Check
+from .plugin_records import PluginMeasurements, PluginViolation
 from .record import Record, Verdict
-from .results import MeasuredResult, Outcome, RmtResult, SpectralResult, VarianceResult, result_of
+from .results import MeasuredResult, Outcome, PluginResult, RmtResult, SpectralResult, VarianceResult, result_of
 from .rmt_records import RmtMeasurements, RmtOutcome
 from .settings import Mode
 from .spectral_records import SpectralMeasurements, SpectralOutcome
@@ -49,8 +50,34 @@ class VarianceSection(VarianceOutcome, frozen=True):
     measurements: VarianceMeasurements
 
 
+class PluginSection(Record, frozen=True):
+    """A third-party guard: who computed it, its mode and time, its recorded measurements and its outcome."""
+
+    distribution: str
+    version: str
+    mode: Mode
+    seconds: float
+    measurements: PluginMeasurements
+    verdict: Verdict
+    violations: list[PluginViolation]
+
+
+def plugin_section(result: PluginResult, *, mode: Mode, seconds: float) -> PluginSection:
+    """A plugin guard's section from its recorded result."""
+    out = result.outcome
+    return PluginSection(
+        distribution=result.distribution,
+        version=result.version,
+        mode=mode,
+        seconds=seconds,
+        measurements=result.measurements,
+        verdict=out.verdict,
+        violations=out.violations,
+    )
+
+
 MeasuredSection = SpectralSection | RmtSection | VarianceSection
-Section = InvariantsSection | MeasuredSection
+Section = InvariantsSection | MeasuredSection | PluginSection
 _OUTCOME_OF: dict[type[MeasuredSection], type[Outcome]] = {
     SpectralSection: SpectralOutcome,
     RmtSection: RmtOutcome,
@@ -87,27 +114,33 @@ def measured_section(result: MeasuredResult, *, mode: Mode, seconds: float) -> M
     raise TypeError(f"{type(result).__name__} is not a measured result")
 
 
+_BUILTIN = ("invariants", "spectral", "rmt", "variance")
+
+
 class GuardSections(Record, frozen=True, omit_defaults=True):
-    """One section per guard that ran; a guard that did not run has no key."""
+    """One section per guard that ran; a guard that did not run has no key. Third-party guards are under
+    `plugins`, by name (absent when none ran, so certificates without them keep their bytes)."""
 
     invariants: InvariantsSection | None = None
     spectral: SpectralSection | None = None
     rmt: RmtSection | None = None
     variance: VarianceSection | None = None
+    plugins: dict[str, PluginSection] | None = None
 
     def of(self, guard: str) -> Section | None:
-        """The section of `guard` (None when it did not run or is not a guard)."""
-        if guard not in self.__struct_fields__:
-            return None
-        section: Section | None = getattr(self, guard)
-        return section
+        """The section of `guard`, built-in or plugin (None when it did not run or is not a guard)."""
+        if guard in _BUILTIN:
+            section: Section | None = getattr(self, guard)
+            return section
+        return (self.plugins or {}).get(guard)
 
     def items(self) -> Iterator[tuple[str, Section]]:
-        """(guard, section) of every guard that ran, in field order."""
-        for name in self.__struct_fields__:
+        """(guard, section) of every guard that ran: the built-ins in field order, then the plugins by name."""
+        for name in _BUILTIN:
             section = getattr(self, name)
             if section is not None:
                 yield name, section
+        yield from sorted((self.plugins or {}).items())
 
     def names(self) -> set[str]:
         """The guards that have a section."""

@@ -63,7 +63,7 @@ def test_plugins_lists_built_ins_and_a_plugin_with_origin_and_load_status(tmp_pa
     rows = {r["name"]: r for r in json.loads(done.stdout)["plugins"]}
     assert done.returncode == 0 and {r["group"] for r in rows.values()} == {"guards"}
     assert rows["spectral"]["origin"] == "built-in" and rows["spectral"]["loads"]
-    plugin = rows["norm_ratio"]
+    plugin = rows["max_abs_weight"]
     assert (plugin["origin"], plugin["distribution"], plugin["version"]) == (
         "invarlock-scale-all 0.2.1", "invarlock-scale-all", "0.2.1",
     )  # fmt: skip
@@ -80,7 +80,7 @@ def test_a_broken_plugin_is_listed_with_its_error_and_breaks_nothing_else(cert: 
 
 
 @pytest.mark.usefixtures("with_plugin")
-def test_a_config_naming_a_plugin_guard_is_refused_before_anything_runs(
+def test_a_config_naming_a_guard_entry_that_is_no_guard_is_refused_before_anything_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = {"guards": {"order": ["invariants", "norm_ratio", "invariants"]}, "edit": {"name": "quant_rtn"}}
@@ -88,11 +88,8 @@ def test_a_config_naming_a_plugin_guard_is_refused_before_anything_runs(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["run", "-c", "cfg.yaml", "--events", "ev.duckdb"])
     error = result.exception
-    assert isinstance(error, UsageError) and error.code == "E221" and error.exit_code == 2
-    assert (
-        error.message.startswith("cfg.yaml: guards.order names 'norm_ratio'")
-        and "invarlock-scale-all 0.2.1" in error.message
-    )
+    assert isinstance(error, UsageError) and error.code == "E223" and error.exit_code == 2
+    assert error.message.startswith("guard plugin 'norm_ratio' (invarlock-scale-all 0.2.1) is not a guard")
     assert not (tmp_path / "ev.duckdb").exists()
 
 

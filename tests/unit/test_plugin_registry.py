@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from invarlock.cli.plugin_kinds import refuse_plugin_kinds
+from invarlock.application.config import GuardsConfig, RunConfig
+from invarlock.cli.plugin_kinds import used_entries
 from invarlock.cli.registry import Registry
 from invarlock.domain.errors import UsageError
 
@@ -34,7 +35,7 @@ def test_builtins_and_the_plugin_share_the_groups_with_their_origins(registry: R
     assert quant is not None and quant.origin == "built-in"
     assert registry.names("edits")[:1] != ("scale_all",), "built-ins are listed first"
     assert {"jsonl_prompt", "demo:wikipedia"} <= set(registry.names("datasets"))
-    assert "norm_ratio" in registry.names("guards") and "ppl_causal" in registry.names("metrics")
+    assert "max_abs_weight" in registry.names("guards") and "ppl_causal" in registry.names("metrics")
 
 
 def test_a_plugin_loads_only_when_used(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,7 +51,7 @@ def test_a_plugin_loads_only_when_used(site: Path, monkeypatch: pytest.MonkeyPat
 
 def test_a_plugin_that_fails_to_import_is_listed_with_its_error_and_refused_with_e220(registry: Registry) -> None:
     statuses = {s.entry.name: s for s in registry.status(["guards", "datasets"])}
-    assert statuses["norm_ratio"].error is None and statuses["jsonl_prompt"].error is None
+    assert statuses["max_abs_weight"].error is None and statuses["jsonl_prompt"].error is None
     with pytest.raises(UsageError) as caught:
         registry.load("edits", "broken_edit")
     assert caught.value.code == "E220"
@@ -79,11 +80,8 @@ def test_provenance_names_only_third_party_entries_a_run_uses(registry: Registry
     }
 
 
-def test_a_config_naming_a_plugin_guard_is_refused_with_e221(registry: Registry) -> None:
-    data = {"guards": {"order": ["invariants", "norm_ratio", "invariants"]}}
-    with pytest.raises(UsageError) as caught:
-        refuse_plugin_kinds(data, "cfg.yaml", registry)
-    assert (
-        caught.value.code == "E221" and "norm_ratio" in caught.value.message and "guards.order" in caught.value.message
-    )
-    refuse_plugin_kinds({"guards": {"order": ["invariants", "spectral", "invariants"]}}, "cfg.yaml", registry)
+def test_the_plugin_guards_a_config_orders_are_entries_it_uses(registry: Registry) -> None:
+    order = ["invariants", "spectral", "max_abs_weight", "invariants"]
+    used = used_entries(RunConfig(guards=GuardsConfig(order=order)), None)
+    assert ("guards", "max_abs_weight") in used and ("guards", "spectral") not in used
+    assert registry.provenance(used) == {"plugin.guards.max_abs_weight": "invarlock-scale-all 0.2.1"}

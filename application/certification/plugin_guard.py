@@ -1,0 +1,112 @@
+"""A third-party guard's step in the chain: measure through read-only weights, decide, record (docs/plugins.md).
+
+The plugin gets both models as WeightSources that refuse every write: `assign` and `scale_weights` raise E221
+and the arrays they hand out are read-only views, so a plugin guard cannot repair (or damage) the subject."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
+
+import numpy as np
+from invarlock.domain import events as ev
+from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.guards.plugin import decide, plugin_guard
+from invarlock.domain.guards.plugin_records import PluginMatrix, PluginMeasurements
+from invarlock.domain.guards.results import PluginResult
+from invarlock.domain.model import ModelIdentity, TensorCensus
+from invarlock.ports.guards import PluginGuard
+from invarlock.ports.model import NamedMatrix, WeightSource
+
+from .guard_chain import ChainContext
+
+
+class _ReadOnlyMatrix:
+    def __init__(self, matrix: NamedMatrix) -> None:
+        self.name, self.family, self.block, self.head = matrix.name, matrix.family, matrix.block, matrix.head
+        self.array = matrix.array.view()
+        self.array.flags.writeable = False
+
+
+class ReadOnlyWeights:
+    """A WeightSource that reads through to `source` and refuses every write (E221, naming `guard`)."""
+
+    def __init__(self, source: WeightSource, guard: str) -> None:
+        self._source, self._guard = source, guard
+
+    def identity(self) -> ModelIdentity:
+        return self._source.identity()
+
+    def matrices(self) -> Iterator[NamedMatrix]:
+        return (_ReadOnlyMatrix(m) for m in self._source.matrices())
+
+    def census(self) -> TensorCensus:
+        return self._source.census()
+
+    def unmapped(self) -> dict[str, str]:
+        return self._source.unmapped()
+
+    def variance_taps(self) -> list[str]:
+        return self._source.variance_taps()
+
+    def assign(self, name: str, array: np.ndarray) -> None:
+        self._refuse(f"assign({name!r})")
+
+    def scale_weights(self, factors: Mapping[str, float]) -> None:
+        self._refuse("scale_weights")
+
+    def export(self, directory: Any) -> Any:
+        self._refuse("export")
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise UsageError(
+            "E221",
+            f"plugin guard {self._guard} called {what}: a plugin guard measures and decides, it never changes weights",
+            "fix the plugin (docs/plugins.md, Guards)",
+        )
+
+
+def loaded_guard(name: str) -> PluginGuard:
+    """The plugin guard `name` the composition root supplies (E221 when none does or it cannot measure)."""
+    guard = plugin_guard(name)
+    if not isinstance(guard, PluginGuard):
+        raise UsageError("E221", f"guard {name} is not an installed plugin guard", "`invarlock plugins guards`")
+    return guard
+
+
+def measured_by(guard: PluginGuard, baseline: WeightSource, subject: WeightSource) -> PluginMeasurements:
+    """The plugin's measurements of the two models, read-only, as a record; E402 on a non-finite number."""
+    base, subj = ReadOnlyWeights(baseline, guard.name), ReadOnlyWeights(subject, guard.name)
+    try:
+        raw = guard.measure(base, subj)
+        rows = [PluginMatrix(name=str(k), values={str(n): float(x) for n, x in v.items()}) for k, v in raw.items()]
+    except ValueError as exc:  # a read-only array written to, or a value that is no number
+        raise UsageError("E221", f"plugin guard {guard.name} failed to measure: {exc}", "fix the plugin") from exc
+    for row in rows:
+        bad = [key for key, value in row.values.items() if not math.isfinite(value)]
+        if bad:
+            raise AbortError(
+                "E402",
+                f"plugin guard {guard.name} measured {row.name}.{bad[0]} = {row.values[bad[0]]}",
+                "a missing or non-finite measurement never passes: check the models or the plugin",
+            )
+    if not rows:
+        raise AbortError("E402", f"plugin guard {guard.name} measured no matrix", "check the plugin and the adapter")
+    return PluginMeasurements(matrices=rows)
+
+
+def run_plugin_guard(name: str, ctx: ChainContext, _phase: str) -> None:
+    """Measure, decide under the run's policy and record the plugin guard `name`."""
+    guard = loaded_guard(name)
+    settings = (ctx.policy.plugin_guards or {})[name]
+    origin = ctx.recorder.state.started.environment.get(f"plugin.guards.{name}")
+    if origin is None:
+        raise UsageError("E221", f"the run did not record which distribution provides guard {name}", "re-run it")
+    t0 = ctx.timer()
+    measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"])
+    outcome = decide(guard, measured, settings)
+    distribution, _, version = origin.partition(" ")
+    result = PluginResult(name=name, distribution=distribution, version=version, measurements=measured, outcome=outcome)
+    seconds = round(ctx.timer() - t0, 6)
+    ctx.recorder.record(ev.GuardEvaluated(phase="compare", mode=settings.mode, seconds=seconds, result=result))
