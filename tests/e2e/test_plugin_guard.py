@@ -1,9 +1,10 @@
 """A third-party guard end to end: the real CLI, in a fresh process, runs the test plugin's `max_abs_weight`
-guard (per-matrix max |w|, subject over baseline, against guards.max_abs_weight.max_ratio) after the built-in
-guards on the demo model edited by the plugin's `scale_all`: a small scale passes it, a large one fails it and
-the certificate. verify re-decides it from the recorded measurements (and a recipient policy re-decides it with
-its own threshold), the re-execution audit measures it again, replay rebuilds the certificate byte for byte, the
-report shows its section, and without the plugin verify and replay name the distribution to install (E222)."""
+guard (per-matrix max |w|, subject over baseline, against guards.max_abs_weight.max_ratio) on the demo model
+edited by the plugin's `scale_all`: a small scale passes it, a large one fails it and the certificate. verify
+re-decides it from the recorded measurements, replay rebuilds the certificate byte for byte, the report shows its
+section, and without the plugin verify and replay name the distribution to install (E222). Two small runs share
+one event file; recipient policies, tampering and the re-execution audit are tested on the fakes
+(tests/unit/test_plugin_guard.py)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _config(path: Path, factor: float) -> Path:
         "dataset": {"provider": "demo:wikipedia", "seq_len": 32, "preview_n": 2, "final_n": 2, "calibration_n": 0,
                     "seed": 7},
         "edit": {"name": "scale_all", "plan": {"factor": factor}},
-        "guards": {"order": ["invariants", "spectral", "max_abs_weight", "invariants"],
+        "guards": {"order": ["invariants", "max_abs_weight", "invariants"],
                    "max_abs_weight": {"max_ratio": 1.05}},
         "profile": "dev",
     }  # fmt: skip
@@ -80,20 +81,13 @@ def test_the_plugin_guard_runs_records_its_section_and_gates_the_certificate(run
     assert failed["validation"][FLAG] is False and FLAG in {f["flag"] for f in failed["verdict"]["failed"]}
 
 
-def test_verify_re_decides_the_plugin_guard_and_a_recipient_policy_re_decides_it(runs: dict[str, Any]) -> None:
+def test_verify_re_decides_the_plugin_guard_from_its_recorded_measurements(runs: dict[str, Any]) -> None:
     root, site = runs["root"], runs["site"]
     for label, code in (("pass", 0), ("fail", 1)):
         done = _cli(root, site, "verify", f"{label}/evaluation.cert.json", "--events", "ev.duckdb", "--json")
         checks = {ch["name"]: ch for ch in json.loads(done.stdout)["checks"]}
         assert done.returncode == code and checks["guard:max_abs_weight"]["ok"], done.stdout + done.stderr
         assert all(ch["ok"] for ch in checks.values()), checks
-    strict = root / "strict.yaml"
-    strict.write_text(yaml.safe_dump({"tier": "balanced", "guards": {"max_abs_weight": {"max_ratio": 1.001}}}))
-    done = _cli(root, site, "verify", "pass/evaluation.cert.json", "--policy", strict.name, "--json")
-    recipient = {ch["name"]: ch for ch in json.loads(done.stdout)["checks"]}["recipient_policy"]
-    assert done.returncode == 1 and not recipient["ok"] and FLAG in recipient["detail"], done.stdout
-    tiered = _cli(root, site, "verify", "pass/evaluation.cert.json", "--tier", "aggressive", "--json")
-    assert tiered.returncode == 0, tiered.stdout + tiered.stderr
 
 
 def test_replay_rebuilds_it_and_the_report_shows_the_plugin_section(runs: dict[str, Any]) -> None:
@@ -104,7 +98,8 @@ def test_replay_rebuilds_it_and_the_report_shows_the_plugin_section(runs: dict[s
     assert (root / "replayed.json").read_bytes() == (root / "pass" / "evaluation.cert.json").read_bytes()
     report = _cli(root, site, "report", "md", "fail/evaluation.cert.json", "-o", "report.md")
     text = (root / "report.md").read_text(encoding="utf-8")
-    assert report.returncode == 0 and "Guard max_abs_weight" in text and "max |w| ratio" in text, report.stderr
+    assert report.returncode == 0 and "Guard max\\_abs\\_weight" in text, report.stderr
+    assert "max \\|w\\| ratio 1.200000 &gt; 1.05" in text, "the violations table"
 
 
 def test_without_the_plugin_verify_and_replay_name_the_distribution_to_install(runs: dict[str, Any]) -> None:
@@ -114,11 +109,3 @@ def test_without_the_plugin_verify_and_replay_name_the_distribution_to_install(r
         done = _cli(root, nowhere, *args)
         assert done.returncode == 2 and "[INVARLOCK:E222]" in done.stderr and runs["origin"] in done.stderr
         assert "guard 'max_abs_weight'" in done.stderr and "Traceback" not in done.stderr
-
-
-def test_the_re_execution_audit_measures_the_plugin_guard_again(runs: dict[str, Any]) -> None:
-    root, site = runs["root"], runs["site"]
-    done = _cli(root, site, "verify", "pass/evaluation.cert.json", "--baseline", DEMO, "--sample", "2", "--json")
-    checks = {ch["name"]: ch for ch in json.loads(done.stdout)["checks"]}
-    finding = checks["reexec:guard:max_abs_weight"]
-    assert done.returncode == 0 and finding["ok"] and "2 matrices re-measured" in finding["detail"], checks

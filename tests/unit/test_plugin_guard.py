@@ -189,3 +189,12 @@ def test_an_adapter_plugin_whose_models_lack_port_members_is_refused_with_e223(s
     message = caught.value.message
     assert caught.value.code == "E223" and "adapter plugin 'half_adapter' (invarlock-scale-all 0.2.1)" in message
     assert "lacks score_pair, activation_stats, identity, matrices, census, unmapped" in message, message
+
+
+@pytest.mark.usefixtures("site")
+def test_the_re_execution_audit_measures_the_plugin_guard_again(tmp_path: Path) -> None:
+    _, path, _ = _certify(tmp_path)
+    report = invarlock.verify(path, models={"baseline": "base", "subject": "small"}, sample=None)
+    checks = {ch.name: ch for ch in report.checks}
+    finding = checks["reexec:guard:max_abs_weight"]
+    assert report.exit_code == 0 and finding.ok and "2 matrices re-measured" in finding.detail, report.checks
