@@ -1,5 +1,6 @@
 """A third-party plugin end to end: the real CLI, in a fresh process, finds the `scale_all` edit, the
-`jsonl_prompt` dataset and the `mean_delta_nll` metric kind of an installed distribution by entry point,
+`jsonl_prompt` dataset, the `mean_delta_nll` metric kind and the `max_abs_weight` guard of an installed
+distribution by entry point,
 certifies the demo model edited by it on real text, records the plugin's distribution and version in the
 certificate's provenance, and the certificate verifies and replays; without the plugin, verify names the
 distribution to install (E222). The plugin's broken entries, installed alongside, break nothing. `--verbose`
@@ -49,7 +50,7 @@ def test_a_plugin_edit_dataset_and_metric_kind_certify_and_the_certificate_names
             "seq_len": 32, "preview_n": 2, "final_n": 4, "calibration_n": 0, "seed": 7,
         },
         "edit": {"name": "scale_all", "plan": {"factor": 1.01}},
-        "guards": {"order": ["invariants", "invariants"]},
+        "guards": {"order": ["invariants", "max_abs_weight", "invariants"], "max_abs_weight": {"max_ratio": 1.05}},
         "eval": {"metric": {"kind": "mean_delta_nll"}},
         "profile": "dev",
     }  # fmt: skip
@@ -68,6 +69,9 @@ def test_a_plugin_edit_dataset_and_metric_kind_certify_and_the_certificate_names
     assert not any(key.startswith("plugin.adapters") for key in environment), "built-ins are not listed"
     assert cert["edit"]["name"] == "scale_all" and cert["edit"]["plan"] == {"factor": 1.01}
     assert cert["dataset"]["provider"] == "jsonl_prompt" and cert["edit"]["deltas"]["params_changed"] > 0
+    guard = cert["guards"]["plugins"]["max_abs_weight"]  # the plugin's guard: scale 1.01 passes max_ratio 1.05
+    assert environment["plugin.guards.max_abs_weight"] == origin and guard["verdict"] == "pass"
+    assert cert["validation"]["plugin_guard_max_abs_weight_pass"] is True and guard["measurements"]["matrices"]
     verified = _cli(tmp_path, site, "verify", "out/evaluation.cert.json", "--events", "ev.duckdb", "--json")
     envelope = json.loads(verified.stdout)
     assert all(ch["ok"] for ch in envelope["checks"]), envelope["checks"]
