@@ -23,10 +23,11 @@ def rederived(name: str, section: gs.PluginSection, policy: Policy) -> gs.Plugin
     """
     guard = plugin_guard(name)
     if guard is None:
-        raise InvarlockError("E222", f"guard {name} ({section.distribution} {section.version}) is not installed")
+        origin = f"{section.distribution} {section.version}"
+        raise InvarlockError("E222", f"guard {name} ({origin}) is not installed", f"install {origin} to verify it")
     settings = (policy.plugin_guards or {}).get(name)
     if settings is None:
-        raise InvarlockError("E202", f"the policy has no settings for the plugin guard {name}")
+        raise InvarlockError("E202", f"the policy has no settings for the plugin guard {name}", f"set guards.{name}")
     outcome = decide(guard, section.measurements, settings)
     return msgspec.structs.replace(section, mode=settings.mode, verdict=outcome.verdict, violations=outcome.violations)
 

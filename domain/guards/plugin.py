@@ -16,9 +16,6 @@ from typing import Protocol, runtime_checkable
 from ..errors import IntegrityError
 from .plugin_records import PluginGuardSettings, PluginMeasurements, PluginOutcome, PluginViolation
 
-# The members a plugin's object must have (checked when the composition root loads it: E223).
-DECISION_MEMBERS = ("name", "settings", "decide")
-
 
 @runtime_checkable
 class GuardDecision(Protocol):
