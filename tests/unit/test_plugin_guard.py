@@ -100,6 +100,8 @@ def test_a_plugin_guard_gates_the_certificate_and_verify_and_replay_re_derive_it
     assert [v.name for v in violations] == ["ffn.0.w"] and "max |w| ratio 1.2" in violations[0].reason
     assert big.validation[FLAG] is False and FLAG in [f.flag for f in big.verdict.failed]
     assert invarlock.verify(big_path).exit_code == 1, "a valid certificate whose plugin guard fails"
+    html = invarlock.render_report(big_path, "html")
+    assert "Guard max_abs_weight" in html and "max |w| ratio 1.200000 &gt; 1.05" in html
 
 
 @pytest.mark.usefixtures("site")
