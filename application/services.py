@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
+from invarlock.ports.execution import ScoringPools
 from invarlock.ports.model import ModelLoader
 from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore
@@ -29,3 +30,4 @@ class Services:
     signer: Signer | None = None
     timer: Callable[[], float] = time.perf_counter  # seconds, for the guards' recorded timings
     probe: SystemProbe | None = None  # the preflight's device check (certify before loading a model)
+    pools: ScoringPools | None = None  # worker pools for `execution.backend: ray` (None: in process only)

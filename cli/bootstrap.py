@@ -145,6 +145,8 @@ def build_services(
     from invarlock.adapters.system_probe import LocalSystemProbe
     from invarlock.application.services import Services
 
+    from .execution import ray_pools
+
     reg = registry()
     used = list(uses)
     preload(reg, used)  # a missing extra or a broken plugin stops the run before its store is opened
@@ -161,6 +163,7 @@ def build_services(
         tool_version=tool_version(),
         progress=progress or SilentProgress(),
         signer=signer,
+        pools=ray_pools(),
     )
 
 

@@ -30,6 +30,7 @@ D_STORE = "D909"  # note: the event store (new, or its runs and event versions)
 D_STORE_VERSIONS = "D910"  # warning: the store holds event versions this release does not know
 D_DISK = "D911"  # note/warning: free disk space for the event store
 D_SKIPPED = "D912"  # note: a check not run because one it needs found an error
+D_EXECUTION = "D913"  # note: where the paired scoring runs (in process, or a Ray worker pool)
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,7 +11,7 @@ from ..replay.replay import read_stream, replay_certificate
 from ..services import Services
 from .issuing import awaits_seal, seal
 from .pipeline import run_pipeline
-from .preflight import REQUEST_CHECKS, preflight_of, run_checks
+from .preflight import REQUEST_CHECKS, check_execution, preflight_of, run_checks
 from .recorder import RunRecorder, resume_mismatch
 from .run_request import CertifyOutcome, CertifyRequest, request_of, started_event
 
@@ -48,6 +48,8 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
         return _seal_killed_run(recorder, svc)
     _require_resumable(recorder.state, svc)
     request, policy = request_of(recorder.state, export)
+    # the recorded execution backend is reached before the resumed run records anything (E105, E240)
+    run_checks(preflight_of(request, svc, policy), (("execution", check_execution, ()),), stop=True)
     return _run_recording_failure(request, policy, recorder, svc)
 
 

@@ -21,6 +21,7 @@ from .guard_chain import ChainContext, run_chain
 from .guards import runners_for
 from .input_steps import load_models, record_plan
 from .issuing import issue
+from .pair_scoring import close_scorer, pair_scorer
 from .preflight import INPUT_CHECKS, preflight_of, run_checks
 from .recorder import RunRecorder
 from .run_context import RunContext
@@ -39,8 +40,11 @@ def run_pipeline(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc
     assert pf.planned is not None, "the windows check plans or raises"
     planned, rows = pf.planned
     ctx = RunContext(request=req, policy=policy, recorder=recorder, svc=svc, planned=planned, rows=rows)
-    for step in STEPS:
-        step(ctx)
+    try:
+        for step in STEPS:
+            step(ctx)
+    finally:
+        close_scorer(ctx)
     certificate = issue(recorder, svc)
     if req.export is not None and recorder.state.rollback is None:
         ctx.models["subject"].export(req.export)
@@ -63,9 +67,8 @@ def run_guards(ctx: RunContext) -> None:
 
 
 def _score_both(ctx: RunContext, arm: str) -> None:
-    """The arm scored by the baseline and the subject in lockstep."""
-    models = ctx.models
-    score_arm(ctx.recorder, models["baseline"], models["subject"], arm, ctx.rows, ctx.svc.progress)
+    """The arm scored by the baseline and the subject in lockstep, in process or on the run's worker pool."""
+    score_arm(ctx.recorder, pair_scorer(ctx), arm, ctx.rows, ctx.svc.progress)
 
 
 def score_preview(ctx: RunContext) -> None:

@@ -16,6 +16,7 @@ from invarlock.domain.errors import AbortError, InvarlockError, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row
 from invarlock.ports.corpus import CorpusResolver, Tokenizer
+from invarlock.ports.execution import ScoringPools
 from invarlock.ports.model import ModelLoader
 from invarlock.ports.system import SystemProbe
 
@@ -35,6 +36,7 @@ class Preflight:
     corpora: CorpusResolver
     edit_names: Callable[[], Collection[str]]
     probe: SystemProbe | None = None
+    pools: ScoringPools | None = None
     policy: Policy | None = None
     tokenizers: dict[str, Tokenizer] = field(default_factory=dict)
     planned: tuple[ev.WindowsPlanned, Mapping[int, Row]] | None = None
@@ -60,6 +62,7 @@ def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = Non
         corpora=svc.corpora,
         edit_names=lambda: list(svc.edits),
         probe=svc.probe,
+        pools=svc.pools,
         policy=policy,
     )
 
@@ -79,6 +82,25 @@ def check_edit(pf: Preflight) -> None:
         names = list(pf.edit_names())
         if req.config.edit.name not in names:
             raise UsageError("E204", f"unknown edit '{req.config.edit.name}'", f"available: {', '.join(names)}")
+
+
+def check_execution(pf: Preflight) -> None:
+    """Where the paired scoring runs. `ray`: its extra is installed (E105) and, when the run has worker pools
+    (certify, run; not the doctor), the cluster answers (E240)."""
+    execution = pf.req.config.execution
+    if execution is None:
+        return
+    if execution.backend != "ray":
+        pf.findings.append(d.note("execution", d.D_EXECUTION, "paired scoring runs in this process"))
+        return
+    if pf.probe is not None and any(e.name == "ray" and e.missing for e in pf.probe.extras()):
+        raise UsageError(
+            "E105", "execution.backend ray needs the ray extra and ray is not installed", "pip install 'invarlock[ray]'"
+        )
+    if pf.pools is not None:
+        pf.pools.check(execution.address)
+    where = f"a Ray pool of {execution.actors} actor(s) at address {execution.address}"
+    pf.findings.append(d.note("execution", d.D_EXECUTION, f"paired scoring runs on {where}"))
 
 
 def check_device(pf: Preflight) -> None:
@@ -142,6 +164,7 @@ def check_windows(pf: Preflight) -> None:
 REQUEST_CHECKS: Checks = (
     ("policy", check_policy, ("config",)),
     ("edit", check_edit, ("config", "extras")),
+    ("execution", check_execution, ("config", "extras")),
 )
 INPUT_CHECKS: Checks = (
     ("device", check_device, ("config", "extras")),

@@ -1,5 +1,5 @@
 """What the steps of one run share: the request, its policy, the recorder, the services and what earlier
-steps produced (the window rows, the loaded models, the guards' repairs)."""
+steps produced (the window rows, the loaded models, the guards' repairs, the paired arms' scorer)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from invarlock.domain import events as ev
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row
+from invarlock.ports.execution import PairScorer
 from invarlock.ports.model import LoadedModel
 
 from ..services import Services
@@ -29,3 +30,4 @@ class RunContext:
     rows: Mapping[int, Row]
     models: dict[str, LoadedModel] = field(default_factory=dict)
     repairs: dict[str, float] = field(default_factory=dict)
+    scorer: PairScorer | None = None

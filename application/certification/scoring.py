@@ -12,6 +12,7 @@ from invarlock.domain.errors import AbortError
 from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.run import RunState
 from invarlock.domain.windows import Row, TokenWindow, token_windows
+from invarlock.ports.execution import PairScorer
 from invarlock.ports.model import ModelRunner
 from invarlock.ports.ui import Progress
 
@@ -78,20 +79,19 @@ def _paired_events(
 
 def score_arm(
     recorder: RunRecorder,
-    baseline: ModelRunner,
-    subject: ModelRunner,
+    scorer: PairScorer,
     arm: str,
     rows: Mapping[int, Row],
     progress: Progress,
 ) -> None:
     """Score every planned window of `arm` missing a record (resume skips the rest) with both models in
-    lockstep; records only what the stream lacks, so no row is recorded twice."""
+    lockstep (`scorer` yields the batches in order, wherever they ran); records only what the stream lacks,
+    so no row is recorded twice."""
     digests = {w.window_id: w.digest for w in recorder.state.planned().plan.arm(arm)}
     todo = _missing(recorder.state, arm, digests)
     progress.start(f"scoring {arm} arm", len(todo))
     try:
-        for batch in _windows(recorder.state, todo, rows):
-            pairs = list(baseline.score_pair(subject, batch, progress.advance))
+        for pairs in scorer.score_batches(_windows(recorder.state, todo, rows), progress.advance):
             events = _paired_events(recorder.state, arm, pairs, digests)
             if events:
                 recorder.record(*events)

@@ -12,7 +12,7 @@ from invarlock.ports.system import SystemProbe
 from ..certification.preflight import Preflight
 
 # Packages without which an extra's adapters cannot load a model (the others serve some providers only).
-_ESSENTIAL = {"hf": ("torch", "transformers"), "onnx": ("onnxruntime",)}
+_ESSENTIAL = {"hf": ("torch", "transformers"), "onnx": ("onnxruntime",), "ray": ("ray",)}
 _EXTRA_OF_ADAPTER = {"onnx": "onnx"}
 
 
@@ -22,8 +22,11 @@ def _probe(pf: Preflight) -> SystemProbe:
 
 
 def _required(pf: Preflight) -> set[str]:
-    adapter = pf.request.config.model.adapter if pf.request is not None else "auto"
-    return {"hf"} | ({_EXTRA_OF_ADAPTER[adapter]} if adapter in _EXTRA_OF_ADAPTER else set())
+    if pf.request is None:
+        return {"hf"}
+    adapter, execution = pf.request.config.model.adapter, pf.request.config.execution
+    ray = {"ray"} if execution is not None and execution.backend == "ray" else set()
+    return {"hf"} | ray | ({_EXTRA_OF_ADAPTER[adapter]} if adapter in _EXTRA_OF_ADAPTER else set())
 
 
 def check_extras(pf: Preflight) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "transformers", "duckdb", "datasets", "safetensors", "cryptography", "onnxruntime", "onnx")
+HEAVY = ("torch", "transformers", "duckdb", "datasets", "safetensors", "cryptography", "onnxruntime", "onnx", "ray")
 
 
 def test_importing_core_and_the_verify_cli_path_loads_no_heavy_runtime():

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-HEAVY = ("scipy", "duckdb", "torch", "transformers", "onnxruntime")
+HEAVY = ("scipy", "duckdb", "torch", "transformers", "onnxruntime", "ray")
 PROBE = """
 import json, sys
 sys.argv = ["invarlock", *json.loads(sys.argv[1])]

@@ -1,0 +1,112 @@
+"""Who scores the paired arms: the loaded models in this process (the default), or a pool of workers
+(`execution.backend: ray`) that rebuild both models from the run's recorded references, edit and repairs.
+
+Either way the pipeline gets each batch's PairedScores in window order and records them itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.model import PairedScore
+from invarlock.domain.windows import TokenWindow
+from invarlock.ports.edits import Edit
+from invarlock.ports.execution import ModelSpec, PairScorer, PairSpec, ScoringPools
+from invarlock.ports.model import LoadedModel, ModelLoader, ModelRunner, Progress
+
+from ..config import ExecutionConfig, ModelConfig
+from .run_context import RunContext
+
+
+class InProcessPairScorer:
+    """The run's own loaded models, one batch after the other."""
+
+    def __init__(self, baseline: ModelRunner, subject: ModelRunner) -> None:
+        self._baseline, self._subject = baseline, subject
+
+    def score_batches(
+        self, batches: Iterable[Sequence[TokenWindow]], progress: Progress | None = None
+    ) -> Iterator[list[PairedScore]]:
+        for batch in batches:
+            yield list(self._baseline.score_pair(self._subject, batch, progress))
+
+    def close(self) -> None:
+        return None
+
+
+def ray_execution(ctx: RunContext) -> ExecutionConfig | None:
+    """The run's execution section when it asks for a worker pool (None: score in process)."""
+    execution = ctx.request.config.execution
+    return execution if execution is not None and execution.backend == "ray" else None
+
+
+def require_pools(pools: ScoringPools | None) -> ScoringPools:
+    if pools is None:
+        raise UsageError("E105", "execution.backend ray is not available here", "pip install 'invarlock[ray]'")
+    return pools
+
+
+def pair_scorer(ctx: RunContext) -> PairScorer:
+    """The run's scorer, opened on first use (a worker pool serves every paired arm of the run)."""
+    if ctx.scorer is None:
+        execution = ray_execution(ctx)
+        if execution is None:
+            ctx.scorer = InProcessPairScorer(ctx.models["baseline"], ctx.models["subject"])
+        else:
+            pools = require_pools(ctx.svc.pools)
+            ctx.scorer = pools.open(execution.address, execution.actors, pair_spec(ctx))
+    return ctx.scorer
+
+
+def close_scorer(ctx: RunContext) -> None:
+    if ctx.scorer is not None:
+        ctx.scorer.close()
+        ctx.scorer = None
+
+
+def _model_spec(cfg: ModelConfig, batch_size: int | None) -> ModelSpec:
+    return ModelSpec(ref=cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
+
+
+def pair_spec(ctx: RunContext) -> PairSpec:
+    """The run's two models as configured (a worker resolves `auto` device and adapter on its own machine),
+    with the weights digests the run recorded and the repairs the guard chain settled on."""
+    req, models = ctx.request, ctx.recorder.state.models
+    batch, edit = req.config.eval.batch_size, req.config.edit
+    return PairSpec(
+        baseline=_model_spec(req.config.model, batch),
+        subject=_model_spec(req.subject or req.config.model, batch),
+        baseline_sha256=models["baseline"].identity.weights_sha256,
+        subject_sha256=models["subject"].identity.weights_sha256,
+        edit_name=edit.name if edit is not None else None,
+        edit_plan=dict(edit.plan) if edit is not None else {},
+        repairs=dict(ctx.repairs),
+    )
+
+
+def build_pair(spec: PairSpec, loader: ModelLoader, edits: Mapping[str, Edit]) -> tuple[LoadedModel, LoadedModel]:
+    """A worker's (baseline, subject): loaded, the subject edited, both checked against the run's weights
+    digests (IntegrityError E605 when a worker holds other weights), then the subject repaired."""
+    baseline = _load(spec.baseline, loader)
+    _require_digest(baseline, spec.baseline_sha256, "baseline")
+    subject = _load(spec.subject, loader)
+    if spec.edit_name is not None:
+        edits[spec.edit_name].apply(subject, dict(spec.edit_plan))
+    _require_digest(subject, spec.subject_sha256, "subject")
+    if spec.repairs:
+        subject.scale_weights(dict(spec.repairs))
+    return baseline, subject
+
+
+def _load(spec: ModelSpec, loader: ModelLoader) -> LoadedModel:
+    return loader.load(spec.ref, adapter=spec.adapter, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
+
+
+def _require_digest(model: LoadedModel, expected: str, role: str) -> None:
+    found = model.identity().weights_sha256
+    if found != expected:
+        raise IntegrityError(
+            "E605",
+            f"a scoring worker's {role} has weights {found[:12]}, the run recorded {expected[:12]}",
+            "install the same models at the same paths on every Ray worker (docs/reference/ray.md)",
+        )
