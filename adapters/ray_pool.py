@@ -10,7 +10,9 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
@@ -22,6 +24,8 @@ from invarlock.ports.model import Progress
 from .ray_worker import PairWorker, raise_failure
 
 DEPTH = 2  # batches queued per actor: one scoring, one waiting, so an actor never idles between batches
+PROBE_TIMEOUT_S = 5.0
+CURRENT_CLUSTER = Path("/tmp/ray/ray_current_cluster")
 _PASSED_ENV = ("INVARLOCK_", "HF_", "TRANSFORMERS_")
 
 
@@ -41,6 +45,8 @@ def connect(address: str) -> Any:
     ray = _ray()
     if ray.is_initialized():
         return ray
+    if address != "local":
+        require_reachable(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if address == "local":
@@ -50,16 +56,44 @@ def connect(address: str) -> Any:
     try:
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise UsageError(
-            "E240",
-            f"cannot reach the Ray cluster at execution.address {address}: {str(exc).splitlines()[0]}",
-            "start it with `ray start --head` (docs/reference/ray.md) or use execution.address: local",
-        ) from exc
+        raise _unreachable(address, str(exc).splitlines()[0]) from exc
     return ray
 
 
+def _unreachable(address: str, why: str) -> UsageError:
+    return UsageError(
+        "E240",
+        f"cannot reach the Ray cluster at execution.address {address}: {why}",
+        "start it with `ray start --head` (docs/reference/ray.md) or use execution.address: local",
+    )
+
+
+def _head_of(address: str) -> str:
+    """The head's HOST:PORT: `auto` reads RAY_ADDRESS, else the file `ray start` leaves (Ray's own lookup)."""
+    if address != "auto":
+        return address.removeprefix("ray://")
+    found = os.environ.get("RAY_ADDRESS") or (
+        CURRENT_CLUSTER.read_text(encoding="utf-8").strip() if CURRENT_CLUSTER.is_file() else ""
+    )
+    if not found or found == "auto":
+        raise _unreachable(address, "no running cluster found (no RAY_ADDRESS, no `ray start` on this host)")
+    return found.removeprefix("ray://")
+
+
+def require_reachable(address: str) -> None:
+    """A TCP connection to the head within PROBE_TIMEOUT_S (ray.init would retry an absent head for minutes)."""
+    head = _head_of(address)
+    host, _, port = head.rpartition(":")
+    if not host or not port.isdigit():
+        raise _unreachable(address, f"{head!r} is not HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise _unreachable(address, f"{head}: {exc.strerror or exc}") from exc
+
+
 def _all_lost() -> UsageError:
-    return UsageError("E241", "every Ray scoring actor was lost", "check the Ray workers (memory, logs), then run again")
+    return UsageError("E241", "every Ray scoring actor was lost", "check the Ray workers (memory, logs), then rerun")
 
 
 class RayScoringPools:
