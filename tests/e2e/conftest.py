@@ -24,9 +24,9 @@ class Result:
     stderr: str
 
 
-def invarlock(*args: str | Path, cwd: Path) -> Result:
-    """Run `python -m invarlock ARGS` in `cwd` with a quiet, offline environment."""
-    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore"}
+def invarlock(*args: str | Path, cwd: Path, extra_env: dict[str, str] | None = None) -> Result:
+    """Run `python -m invarlock ARGS` in `cwd` with a quiet, offline environment (plus `extra_env`)."""
+    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore", **(extra_env or {})}
     env.pop("INVARLOCK_DEBUG", None)
     done = subprocess.run(
         [sys.executable, "-m", "invarlock", *map(str, args)],
