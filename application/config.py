@@ -13,6 +13,7 @@ from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, DEFAULT_KIND, metric_for
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
+from .config_execution import ExecutionConfig, check_execution
 from .config_upstream import translate_upstream
 
 DEMO_MODEL = "demo:smollm2-135m"
@@ -122,19 +123,6 @@ class OutputConfig(_C, frozen=True):
     dir: str = "reports"
 
 
-EXECUTION_BACKENDS = ("inprocess", "ray")
-
-
-class ExecutionConfig(_C, frozen=True):
-    """Where the paired scoring runs: `inprocess` (the default), or `ray`, a pool of `actors` workers each
-    holding both models, on a local Ray started for the run (`address: local`), the running cluster
-    (`auto`) or a given address (`HOST:PORT`, `ray://HOST:PORT`). Left out, nothing is recorded."""
-
-    backend: str = "inprocess"
-    address: str = "local"
-    actors: int = 2
-
-
 class RunConfig(_C, frozen=True):
     """A whole config file. Every section is optional; defaults are the embedded demo."""
 
@@ -224,7 +212,7 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
     _check_order(cfg.guards.order, source)
     _check_metric_keys(cfg, source)
     _check_hub_keys(cfg.dataset, source)
-    _check_execution(cfg.execution, source)
+    check_execution(cfg.execution, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
     if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
@@ -259,18 +247,6 @@ def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
     if ds.hub and ds.provider != HF_PROVIDER:
         keys = ", ".join(f"dataset.{key}" for key in ds.hub)
         raise UsageError("E201", f"{source}: {keys} name a hub dataset: they need provider: hf", "set provider: hf")
-
-
-def _check_execution(execution: ExecutionConfig | None, source: str) -> None:
-    if execution is None:
-        return
-    if execution.backend not in EXECUTION_BACKENDS:
-        known = ", ".join(EXECUTION_BACKENDS)
-        raise UsageError("E201", f"{source}: unknown execution.backend '{execution.backend}'", f"use one of: {known}")
-    if execution.actors < 1:
-        raise UsageError("E201", f"{source}: execution.actors must be >= 1 (got {execution.actors})", "use e.g. 2")
-    if not execution.address.strip():
-        raise UsageError("E201", f"{source}: execution.address is empty", "use local, auto or HOST:PORT")
 
 
 def _check_order(order: list[str], source: str) -> None:

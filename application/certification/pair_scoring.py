@@ -14,7 +14,8 @@ from invarlock.ports.edits import Edit
 from invarlock.ports.execution import ModelSpec, PairScorer, PairSpec, ScoringPools
 from invarlock.ports.model import LoadedModel, ModelLoader, ModelRunner, Progress
 
-from ..config import ExecutionConfig, ModelConfig
+from ..config import ModelConfig
+from ..config_execution import ExecutionConfig
 from .run_context import RunContext
 
 

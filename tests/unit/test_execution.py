@@ -10,7 +10,8 @@ import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
 from invarlock.application.certification.pair_scoring import build_pair
-from invarlock.application.config import EditConfig, ExecutionConfig, ModelConfig, config_to_dict, parse_config
+from invarlock.application.config import EditConfig, ModelConfig, config_to_dict, parse_config
+from invarlock.application.config_execution import ExecutionConfig
 from invarlock.application.services import Services
 from invarlock.domain import events as ev
 from invarlock.domain.diagnostics import ExtraStatus
