@@ -84,15 +84,27 @@ class MetricConfig(_C, frozen=True, omit_defaults=True):
 
 
 class SecondaryConfig(_C, frozen=True):
-    """`gate: true` gates the secondary metrics (KL, top-1 agreement) at the tier's limits."""
+    """`gate: true` gates the secondary metrics (KL, top-1 agreement) at the tier's limits. `measure: false`
+    records no paired measures for a perplexity kind (no KL or top-1 agreement; the certificate then has no
+    secondary metrics), which lets the run reuse an earlier scoring of its baseline. Unset, it is not recorded."""
 
     gate: bool = False
+    measure: bool | None = None
 
 
 class EvalConfig(_C, frozen=True):
+    """`reuse: false` (or `--no-reuse`) scores the baseline even when the event store holds an identical
+    earlier scoring of it (docs/reference/baseline-reuse.md); unset (reuse on), it is not recorded."""
+
     metric: MetricConfig = MetricConfig(kind=DEFAULT_KIND)
     secondary: SecondaryConfig = SecondaryConfig()
     batch_size: int | None = None
+    reuse: bool | None = None
+
+    @property
+    def measures_pairs(self) -> bool:
+        """Whether the run records paired measures (KL, top-1) of a perplexity kind: unless measure: false."""
+        return self.secondary.measure is not False
 
 
 FULL_CHAIN = DEFAULT_GUARD_ORDER
@@ -215,6 +227,10 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
     check_execution(cfg.execution, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
+    if cfg.eval.secondary.gate and cfg.eval.secondary.measure is False:
+        raise UsageError(
+            "E201", f"{source}: eval.secondary.gate needs the secondary metrics measured", "drop measure: false"
+        )
     if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
         raise UsageError(
             "E201", f"{source}: eval.batch_size must be >= 1", "use e.g. 8, or leave it out for the default"
@@ -280,4 +296,11 @@ def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
     for key in _HUB_KEYS:
         if dataset[key] is None:
             del dataset[key]
+    _drop_unset(result["eval"], "reuse")
+    _drop_unset(result["eval"]["secondary"], "measure")
     return result
+
+
+def _drop_unset(section: dict[str, Any], key: str) -> None:
+    if section[key] is None:
+        del section[key]

@@ -11,7 +11,7 @@ from invarlock.ports.edits import Edit
 from invarlock.ports.execution import ScoringPools
 from invarlock.ports.model import ModelLoader
 from invarlock.ports.signing import Signer
-from invarlock.ports.store import EventStore
+from invarlock.ports.store import EventStore, RunIndex
 from invarlock.ports.system import SystemProbe
 from invarlock.ports.ui import Progress, SilentProgress
 
@@ -31,3 +31,4 @@ class Services:
     timer: Callable[[], float] = time.perf_counter  # seconds, for the guards' recorded timings
     probe: SystemProbe | None = None  # the preflight's device check (certify before loading a model)
     pools: ScoringPools | None = None  # worker pools for `execution.backend: ray` (None: in process only)
+    index: RunIndex | None = None  # the store's run index: baseline score reuse looks its candidates up there

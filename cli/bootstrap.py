@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from invarlock.domain.guards.plugin import use_plugin_guards
 from invarlock.domain.metric_plugins import use_plugin_kinds
@@ -151,11 +151,13 @@ def build_services(
     used = list(uses)
     preload(reg, used)  # a missing extra or a broken plugin stops the run before its store is opened
     plugins = reg.provenance(used)
+    chosen = store if store is not None else open_store(events)
     return Services(
         probe=LocalSystemProbe(),
         loader=RegistryModelLoader(reg),
         corpora=RegistryCorpusResolver(reg),
-        store=store if store is not None else open_store(events),
+        store=chosen,
+        index=cast(RunIndex, chosen) if callable(getattr(chosen, "indexed_runs", None)) else None,
         edits=RegistryEdits(reg),
         clock=utc_now,
         new_run_id=new_run_id,

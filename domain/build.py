@@ -7,6 +7,7 @@ import msgspec
 from . import analysis, gates
 from . import certificate as c
 from . import events as ev
+from .baseline_reuse import baseline_scoring
 from .errors import IntegrityError
 from .guards import sections as gs
 from .guards.record import Verdict
@@ -183,7 +184,11 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
         validation=validation,
         verdict=verdict,
         provenance=msgspec.convert(
-            {**_stated_as_recorded(state.started, c.Provenance), "event_log": event_log},
+            {
+                **_stated_as_recorded(state.started, c.Provenance),
+                "event_log": event_log,
+                "baseline_scoring": baseline_scoring(state),
+            },
             c.Provenance,
             from_attributes=True,
         ),

@@ -10,6 +10,7 @@ import numpy as np
 
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
+from .events_reuse import EventRef
 from .guards.sections import GuardSections
 from .model import CorpusInfo, EditDeltas, ModelIdentity, WindowComparison
 from .windows import PlannedWindow
@@ -236,13 +237,34 @@ class EventLogRef(_S, frozen=True):
     event_count: int
 
 
-class Provenance(_S, frozen=True):
+class BaselineScoring(_S, frozen=True, omit_defaults=True):
+    """Where one arm's baseline scores came from, when an earlier run in the event store had scored the same
+    baseline on the same windows with the same scoring key (docs/reference/baseline-reuse.md).
+
+    `reused`: the scores are copies of run `source_run_id`'s `source_events` (seq and chain hash), checked by
+    verify --events; `scoring_key` is the digest both runs share. Otherwise the baseline was scored again and
+    `reason` says why. An arm absent from the list was scored fresh with no earlier scoring to reuse.
+    """
+
+    arm: str
+    source_run_id: str
+    reused: bool
+    scoring_key: str | None = None
+    source_events: list[EventRef] | None = None
+    reason: str | None = None
+
+
+class Provenance(_S, frozen=True, omit_defaults=True):
+    """How the run came about. `baseline_scoring` is set only when an earlier scoring of the baseline was
+    found (certificates without it encode as before it existed)."""
+
     command: str
     started_at: str
     seeds: dict[str, int]
     environment: dict[str, str]
     config: dict[str, Any]
     event_log: EventLogRef
+    baseline_scoring: list[BaselineScoring] | None = None
 
 
 class Signature(_S, frozen=True):
@@ -326,6 +348,7 @@ def _uses_v2(cert: Certificate) -> bool:
         or cert.dataset.revision is not None
         or "secondary" in cert.policy.resolved
         or cert.guards.plugins is not None
+        or cert.provenance.baseline_scoring is not None
         or not _V1_FLAGS.issuperset(cert.validation)
     )
 

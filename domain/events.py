@@ -14,6 +14,7 @@ from .canonical import canonical_bytes
 from .chain import GENESIS_HASH, SEAL_DOMAIN, RecordedEvent, chain_hash, chain_problems, record_hash, seal_message
 from .errors import IntegrityError, UsageError
 from .events_audit import ComparisonRechecked, MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
+from .events_reuse import BaselineRescored, BaselineReused, EventRef
 from .events_run import (
     CertificateIssued,
     ChainSealed,
@@ -37,12 +38,15 @@ __all__ = [
     "CURRENT_VERSIONS",
     "GENESIS_HASH",
     "SEAL_DOMAIN",
+    "BaselineRescored",
+    "BaselineReused",
     "CertificateIssued",
     "ChainSealed",
     "ComparedRow",
     "ComparisonRechecked",
     "EditApplied",
     "Event",
+    "EventRef",
     "GuardEvaluated",
     "MatrixRechecked",
     "ModelFingerprinted",
@@ -84,6 +88,8 @@ Event = (
     | RunCompleted
     | RunFailed
     | ChainSealed
+    | BaselineReused
+    | BaselineRescored
     | ReexecutionStarted
     | WindowRechecked
     | ComparisonRechecked

@@ -27,6 +27,7 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     completed: ev.RunCompleted | None = None
     failed: ev.RunFailed | None = None
     sealed: ev.ChainSealed | None = None
+    baseline_sources: tuple[ev.BaselineReused | ev.BaselineRescored, ...] = ()
     event_count: int = 0
 
     def scored(self, role: str, arm: str) -> dict[int, ev.ScoredRow]:
@@ -35,6 +36,11 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     def compared(self, arm: str) -> dict[int, ev.ComparedRow]:
         """The paired measures recorded for `arm`, by window id."""
         return self.comparisons.get(arm, {})
+
+    def reused(self, arm: str) -> ev.BaselineReused | None:
+        """The record that `arm`'s baseline scores were copied from an earlier run, None when they were not."""
+        found = (e for e in self.baseline_sources if isinstance(e, ev.BaselineReused) and e.arm == arm)
+        return next(found, None)
 
     def planned(self) -> ev.WindowsPlanned:
         """The recorded window plan; IntegrityError E604 for a step that needs it before windows_planned."""
@@ -102,6 +108,8 @@ def _apply(state: RunState, e: ev.Event) -> RunState:
             return r(state, failed=e)
         case ev.ChainSealed():
             return r(state, sealed=e)
+        case ev.BaselineReused() | ev.BaselineRescored():
+            return r(state, baseline_sources=(*state.baseline_sources, e))
     raise _out_of_place(state, e)
 
 

@@ -17,6 +17,7 @@ from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
 from ..services import Services
+from .baseline_reuse import reuse_baseline
 from .guard_chain import ChainContext, run_chain
 from .guards import runners_for
 from .input_steps import load_models, record_plan
@@ -67,8 +68,17 @@ def run_guards(ctx: RunContext) -> None:
 
 
 def _score_both(ctx: RunContext, arm: str) -> None:
-    """The arm scored by the baseline and the subject in lockstep, in process or on the run's worker pool."""
-    score_arm(ctx.recorder, pair_scorer(ctx), arm, ctx.rows, ctx.svc.progress)
+    """The arm scored by the baseline and the subject in lockstep, in process or on the run's worker pool, or
+    by the subject alone when the baseline's scores were copied from an identical earlier scoring
+    (baseline_reuse.py)."""
+    if reuse_baseline(ctx, arm):
+        score_role(ctx.recorder, "subject", ctx.models["subject"], arm, ctx.rows, ctx.svc.progress)
+        return
+    pairs = (
+        not recorded_metric(ctx.recorder.state.started.config).per_model_scores
+        or ctx.request.config.eval.measures_pairs
+    )
+    score_arm(ctx.recorder, pair_scorer(ctx), arm, ctx.rows, ctx.svc.progress, comparisons=pairs)
 
 
 def score_preview(ctx: RunContext) -> None:

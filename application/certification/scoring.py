@@ -61,7 +61,7 @@ def _missing(state: RunState, arm: str, planned: Iterable[int]) -> list[int]:
 
 
 def _paired_events(
-    state: RunState, arm: str, pairs: list[PairedScore], digests: dict[int, str]
+    state: RunState, arm: str, pairs: list[PairedScore], digests: dict[int, str], comparisons: bool
 ) -> list[ev.WindowsScored | ev.WindowsCompared]:
     """The batch's records the stream lacks: each model's scores, then the paired measures."""
     events: list[ev.WindowsScored | ev.WindowsCompared] = []
@@ -71,7 +71,8 @@ def _paired_events(
         if scores:
             events.append(ev.WindowsScored(role=role, arm=arm, rows=[_row(s, digests) for s in scores]))
     compared = state.compared(arm)
-    rows = [_compared(p.comparison, digests) for p in pairs if p.comparison is not None and p.window_id not in compared]
+    kept = [p.comparison for p in pairs if comparisons and p.comparison is not None and p.window_id not in compared]
+    rows = [_compared(comparison, digests) for comparison in kept]
     if rows:
         events.append(ev.WindowsCompared(arm=arm, rows=rows))
     return events
@@ -83,16 +84,19 @@ def score_arm(
     arm: str,
     rows: Mapping[int, Row],
     progress: Progress,
+    *,
+    comparisons: bool = True,
 ) -> None:
     """Score every planned window of `arm` missing a record (resume skips the rest) with both models in
     lockstep (`scorer` yields the batches in order, wherever they ran); records only what the stream lacks,
-    so no row is recorded twice."""
+    so no row is recorded twice. `comparisons=False` drops the paired measures (a perplexity kind with
+    eval.secondary.measure: false)."""
     digests = {w.window_id: w.digest for w in recorder.state.planned().plan.arm(arm)}
     todo = _missing(recorder.state, arm, digests)
     progress.start(f"scoring {arm} arm", len(todo))
     try:
         for pairs in scorer.score_batches(_windows(recorder.state, todo, rows), progress.advance):
-            events = _paired_events(recorder.state, arm, pairs, digests)
+            events = _paired_events(recorder.state, arm, pairs, digests, comparisons)
             if events:
                 recorder.record(*events)
     finally:

@@ -15,6 +15,7 @@ from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding, check_seal
+from .reuse_link import reuse_findings
 
 _ALTERED = "the event store was altered"
 # Events decode strictly, but values inside them (counts, sums, nested config) may still be absurd
@@ -166,7 +167,8 @@ def event_findings(
     detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
     if rebuilt is None:
         detail = f"run {cert.run_id} has no certificate in the event store"
-    return [("events", SignatureFinding(same, detail, True)), *_seal_finding(cert, checked, verifier, required)]
+    links = reuse_findings(store, checked.records, checked.state)
+    return [("events", SignatureFinding(same, detail, True)), *links, *_seal_finding(cert, checked, verifier, required)]
 
 
 def _seal_finding(

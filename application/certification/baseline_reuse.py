@@ -1,0 +1,61 @@
+"""Baseline score reuse: before an arm is scored, copy the baseline's scores of that arm from an earlier run
+that scored the same baseline identically (same scoring key), so only the subject is scored.
+
+Reuse is refused, and recorded as refused, when the run measures KL and top-1 agreement (they need both
+models' logits together) or loads the subject differently from the baseline (its scores alone would not be
+those of the lockstep). docs/reference/baseline-reuse.md gives the key and the checks of verify --events.
+"""
+
+from __future__ import annotations
+
+from invarlock.domain import events as ev
+from invarlock.domain.baseline_reuse import scoring_key
+from invarlock.domain.metrics import recorded_metric
+from invarlock.domain.run import RunState
+
+from .reuse_source import find_source
+from .run_context import RunContext
+
+PAIRS_REASON = (
+    "KL and top-1 agreement need both models' logits together, so the baseline was scored again "
+    "(eval.secondary.measure: false lets a run reuse the baseline's scores)"
+)
+LOADING_REASON = "the subject is loaded with another adapter, dtype or device than the baseline"
+
+
+def reuse_baseline(ctx: RunContext, arm: str) -> bool:
+    """Whether `arm`'s baseline scores are copies of an earlier run's (recorded now or before a resume), so
+    that only the subject is left to score. Records baseline_reused with the copies in one append, or
+    baseline_rescored with the reason when an identical scoring exists but cannot be reused."""
+    state = ctx.recorder.state
+    if state.reused(arm) is not None:
+        return True
+    decided = any(e.arm == arm for e in state.baseline_sources)
+    if decided or state.scored("baseline", arm) or not _enabled(ctx):
+        return False
+    key = scoring_key(state)
+    assert ctx.svc.index is not None, "_enabled checks it"
+    source = find_source(ctx.svc.store, ctx.svc.index, state, arm, key)
+    if source is None:
+        return False
+    reason = _refusal(ctx, state)
+    if reason is not None:
+        ctx.recorder.record(ev.BaselineRescored(arm=arm, source_run_id=source.run_id, reason=reason))
+        return False
+    reused = ev.BaselineReused(arm=arm, source_run_id=source.run_id, scoring_key=key, source_events=source.refs)
+    ctx.recorder.record(reused, *source.copies)
+    return True
+
+
+def _enabled(ctx: RunContext) -> bool:
+    return ctx.request.config.eval.reuse is not False and ctx.svc.index is not None
+
+
+def _refusal(ctx: RunContext, state: RunState) -> str | None:
+    if recorded_metric(state.started.config).per_model_scores and ctx.request.config.eval.measures_pairs:
+        return PAIRS_REASON
+    baseline, subject = state.models["baseline"].identity, state.models["subject"].identity
+    loading = ("adapter", "dtype", "device", "runtime")
+    if any(getattr(baseline, f) != getattr(subject, f) for f in loading):
+        return LOADING_REASON
+    return None

@@ -1,0 +1,79 @@
+"""verify --events: the link of a run whose baseline scores were copied from an earlier run (baseline_reused).
+
+For each copied arm: the source stream exists and is chain-valid, each referenced event still has the recorded
+hash and is a baseline windows_scored event of the arm, the run's copies (the events right after
+baseline_reused) carry exactly its type, version and payload bytes, and both runs have the recorded scoring key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from invarlock.domain import events as ev
+from invarlock.domain.baseline_reuse import scoring_key
+from invarlock.domain.errors import InvarlockError
+from invarlock.domain.run import RunState, replay
+from invarlock.ports.store import EventStore
+
+from ..signing import SignatureFinding
+
+
+def reuse_findings(
+    store: EventStore, records: Sequence[ev.RecordedEvent], state: RunState
+) -> list[tuple[str, SignatureFinding]]:
+    """The `baseline_source` check of a run with copied baseline scores; [] for a run without."""
+    links = [(r, e) for r, e in _reused_records(records) if isinstance(e, ev.BaselineReused)]
+    if not links:
+        return []
+    problems = [p for r, e in links if (p := _link_problem(store, records, r.seq, e, state)) is not None]
+    arms = ", ".join(f"{e.arm} from run {e.source_run_id}" for _, e in links)
+    detail = problems[0] if problems else f"baseline scores copied byte for byte from chain-valid events ({arms})"
+    return [("baseline_source", SignatureFinding(not problems, detail, True))]
+
+
+def _reused_records(records: Sequence[ev.RecordedEvent]) -> list[tuple[ev.RecordedEvent, ev.Event]]:
+    return [(r, ev.decode_event(r.type, r.version, r.payload)) for r in records if r.type == "baseline_reused"]
+
+
+def _link_problem(
+    store: EventStore, records: Sequence[ev.RecordedEvent], seq: int, link: ev.BaselineReused, state: RunState
+) -> str | None:
+    source = store.read(link.source_run_id)
+    where = f"the {link.arm} arm's baseline scores come from run {link.source_run_id}"
+    if not source:
+        return f"{where}, which is not in the event store"
+    chain = ev.chain_problems(source)
+    if chain:
+        return f"{where}, whose event chain is broken: {chain[0]}"
+    copies = records[seq + 1 : seq + 1 + len(link.source_events)]
+    if len(copies) != len(link.source_events):
+        return f"{where}, but the run holds fewer copies than the events it names"
+    for ref, copy in zip(link.source_events, copies, strict=True):
+        problem = _copy_problem(source, ref, copy, link.arm)
+        if problem is not None:
+            return f"{where}: {problem}"
+    return _key_problem(source, link, state, where)
+
+
+def _copy_problem(source: Sequence[ev.RecordedEvent], ref: ev.EventRef, copy: ev.RecordedEvent, arm: str) -> str | None:
+    if not 0 <= ref.seq < len(source) or source[ref.seq].hash != ref.hash:
+        return f"its event seq {ref.seq} no longer has hash {ref.hash[:12]}…"
+    original = source[ref.seq]
+    if (copy.type, copy.version, copy.payload) != (original.type, original.version, original.payload):
+        return f"the copy at seq {copy.seq} differs from its event seq {ref.seq}"
+    event = ev.decode_event(original.type, original.version, original.payload)
+    if not (isinstance(event, ev.WindowsScored) and event.role == "baseline" and event.arm == arm):
+        return f"its event seq {ref.seq} is not a baseline windows_scored event of the {arm} arm"
+    return None
+
+
+def _key_problem(
+    source: Sequence[ev.RecordedEvent], link: ev.BaselineReused, state: RunState, where: str
+) -> str | None:
+    try:
+        source_key = scoring_key(replay(ev.decode_event(r.type, r.version, r.payload) for r in source))
+    except InvarlockError as exc:
+        return f"{where}, whose events do not replay: {exc.message}"
+    if not (source_key == link.scoring_key == scoring_key(state)):
+        return f"{where}, but the two runs' scoring keys differ (models, windows, loading or environment)"
+    return None

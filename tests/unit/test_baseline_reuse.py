@@ -1,0 +1,170 @@
+"""Baseline score reuse on the fake models and a real DuckDB file: what is copied, what prevents a copy, and
+verify --events checking the link to the source run (forged links fail)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import msgspec
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.application.certification.baseline_reuse import LOADING_REASON, PAIRS_REASON
+from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
+from invarlock.application.config import ModelConfig, SecondaryConfig
+from invarlock.application.replay.replay import event_findings, replay_certificate
+from invarlock.application.services import Services
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+
+from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
+from tests.unit.conftest import small_config
+
+
+@pytest.fixture
+def svc(services: Services, tmp_path: Path) -> Services:
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    return dataclasses.replace(services, store=store, index=store)
+
+
+def _request(subject: str, *, measure: bool = False, reuse: bool | None = None, seq_len: int = 32) -> CertifyRequest:
+    cfg = small_config()
+    evaluation = msgspec.structs.replace
+    cfg = evaluation(
+        cfg,
+        eval=evaluation(cfg.eval, secondary=SecondaryConfig(measure=None if measure else False), reuse=reuse),
+        dataset=evaluation(cfg.dataset, seq_len=seq_len),
+    )
+    return CertifyRequest("certify", cfg, ModelConfig(id=subject), tier="balanced", profile="dev")
+
+
+def _types(svc: Services, run_id: str) -> list[str]:
+    return [r.type for r in svc.store.read(run_id)]
+
+
+def _evidence(cert: c.Certificate) -> bytes:
+    return msgspec.json.encode(cert.evidence)
+
+
+def test_second_subject_copies_the_baseline_scores_and_its_evidence_equals_a_fresh_runs(svc: Services) -> None:
+    first = certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("same"), svc)
+    fresh = certify_edit(_request("same", reuse=False), svc)
+    records = svc.store.read(second.run_id)
+    links = [decoded(r) for r in records if r.type == "baseline_reused"]
+    assert [(e.arm, e.source_run_id) for e in links] == [("preview", first.run_id), ("final", first.run_id)]
+    source = {r.seq: r for r in svc.store.read(first.run_id)}
+    copied = [r for r in records if r.type == "windows_scored" and decoded(r).role == "baseline"]
+    assert [r.payload for r in copied] == [source[ref.seq].payload for e in links for ref in e.source_events]
+    assert _evidence(second.certificate) == _evidence(fresh.certificate)
+    assert "baseline_reused" not in _types(svc, fresh.run_id)
+    scoring = second.certificate.provenance.baseline_scoring
+    assert scoring is not None and all(s.reused and s.source_run_id == first.run_id for s in scoring)
+    assert fresh.certificate.provenance.baseline_scoring is None
+    assert c.to_bytes(replay_certificate(svc.store, second.run_id)) == c.to_bytes(second.certificate)
+    assert [(name, f.ok) for name, f in event_findings(second.certificate, svc.store)] == [
+        ("events", True),
+        ("baseline_source", True),
+    ]
+
+
+def test_a_reused_run_is_a_source_too(svc: Services) -> None:
+    certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("same"), svc)
+    third = certify_edit(_request("int8ish"), svc)
+    scoring = third.certificate.provenance.baseline_scoring
+    assert scoring is not None and {s.source_run_id for s in scoring} == {second.run_id}
+    assert all(f.ok for _, f in event_findings(third.certificate, svc.store))
+
+
+@pytest.mark.parametrize("change", ["seq_len", "environment", "tool_version"])
+def test_any_change_of_the_scoring_key_prevents_reuse(svc: Services, change: str) -> None:
+    certify_edit(_request("int8ish"), svc)
+    request, later = _request("same"), svc
+    if change == "seq_len":
+        request = _request("same", seq_len=24)
+    elif change == "environment":
+        later = dataclasses.replace(svc, environment=lambda: {"python": "test", "torch_threads": "3"})
+    else:
+        later = dataclasses.replace(svc, tool_version="0.0.other")
+    second = certify_edit(request, later)
+    assert not {"baseline_reused", "baseline_rescored"} & set(_types(svc, second.run_id))
+    assert second.certificate.provenance.baseline_scoring is None
+
+
+def test_measuring_kl_rescores_the_baseline_and_the_certificate_says_why(svc: Services) -> None:
+    first = certify_edit(_request("int8ish", measure=True), svc)
+    second = certify_edit(_request("same", measure=True), svc)
+    scoring = second.certificate.provenance.baseline_scoring
+    assert scoring is not None
+    assert [(s.arm, s.reused, s.source_run_id, s.reason) for s in scoring] == [
+        ("preview", False, first.run_id, PAIRS_REASON),
+        ("final", False, first.run_id, PAIRS_REASON),
+    ]
+    assert second.certificate.secondary_metrics is not None
+    assert "baseline_reused" not in _types(svc, second.run_id)
+
+
+def test_a_subject_loaded_otherwise_rescores_the_baseline(svc: Services) -> None:
+    certify_edit(_request("int8ish"), svc)
+    request = _request("same")
+    request = dataclasses.replace(request, subject=ModelConfig(id="same", dtype="bfloat16"))
+    loader = svc.loader
+    original = loader.load
+
+    def load(ref: str, **kw: object):  # type: ignore[no-untyped-def]
+        model = original(ref, **kw)  # type: ignore[arg-type]
+        if kw.get("dtype") == "bfloat16":
+            identity = model.identity()
+            model.identity = lambda: msgspec.structs.replace(identity, dtype="bfloat16")  # type: ignore[method-assign]
+        return model
+
+    loader.load = load  # type: ignore[method-assign]
+    second = certify_edit(request, svc)
+    scoring = second.certificate.provenance.baseline_scoring
+    assert scoring is not None and {s.reason for s in scoring} == {LOADING_REASON}
+
+
+def test_a_killed_reused_run_resumes_scoring_only_the_subject(svc: Services) -> None:
+    certify_edit(_request("int8ish"), svc)
+    store = svc.store
+    killed: list[str] = []
+
+    class KillAfterFinalCopy:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
+            rows = store.append(run_id, expected_seq, events)
+            if any(isinstance(e, ev.BaselineReused) and e.arm == "final" for e in events):
+                killed.append(run_id)
+                raise KeyboardInterrupt
+            return rows
+
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(_request("same"), dataclasses.replace(svc, store=KillAfterFinalCopy()))  # type: ignore[arg-type]
+    resumed = resume_run(killed[0], svc)
+    fresh = certify_edit(_request("same", reuse=False), svc)
+    assert _types(svc, killed[0]).count("baseline_reused") == 2
+    assert _evidence(resumed.certificate) == _evidence(fresh.certificate)
+    assert all(f.ok for _, f in event_findings(resumed.certificate, svc.store))
+
+
+def _forge_source_scores(records: Records) -> Records:
+    """Raise the first baseline NLL of the source by 1 % and re-link the chain (a valid, different stream)."""
+    at = next(i for i, r in enumerate(records) if r.type == "windows_scored" and decoded(r).role == "baseline")
+    scored = decoded(records[at])
+    assert isinstance(scored, ev.WindowsScored)
+    row = msgspec.structs.replace(scored.rows[0], nll_sum=scored.rows[0].nll_sum * 1.01)
+    records[at] = with_event(records[at], msgspec.structs.replace(scored, rows=[row, *scored.rows[1:]]))
+    return relink(records)
+
+
+def test_a_forged_source_fails_the_link_check(svc: Services, tmp_path: Path) -> None:
+    first = certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("same"), svc)
+    rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_scores, link=False)
+    findings = dict(event_findings(second.certificate, DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)))
+    assert findings["events"].ok
+    assert not findings["baseline_source"].ok and findings["baseline_source"].integrity
+    assert "no longer has hash" in findings["baseline_source"].detail
