@@ -49,6 +49,12 @@ def common_options(fn: Any) -> Any:
             "--sign-key", type=click.Path(), default=None, help="Ed25519 private key (invarlock keygen) to sign with"
         ),
         click.option(
+            "--no-reuse",
+            "no_reuse",
+            is_flag=True,
+            help="score the baseline even when the event store holds an identical earlier scoring (eval.reuse: false)",
+        ),
+        click.option(
             "--export",
             "export_dir",
             type=click.Path(),
@@ -67,6 +73,8 @@ def _progress(opts: dict[str, Any]) -> Progress:
 
 def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> CertifyRequest:
     """The request of `certify` (a subject) or `run` (the config's edit): flags override the config."""
+    if opts.get("no_reuse"):
+        cfg = msgspec.structs.replace(cfg, eval=msgspec.structs.replace(cfg.eval, reuse=False))
     request = api.certify_request(
         cfg, subject, tier=opts["tier"], profile=opts["profile"], export=opts.get("export_dir")
     )
@@ -160,6 +168,8 @@ def _say(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
         )
     for failed in cert.verdict.failed:
         echo(f"  failed {failed.flag}: {failed.reason}")
+    for line in _baseline_lines(cert.provenance.baseline_scoring or []):
+        echo(line)
     for line in _monitored(cert):
         echo(line)
     echo(f"Certificate: {path}")
@@ -167,6 +177,19 @@ def _say(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
         repaired = cert.guard_overhead.repaired_weights if cert.guard_overhead else []
         echo(f"Subject exported: {opts['export_dir']}  ({len(repaired)} weights repaired by guards)")
     echo(f"Run: {cert.run_id}  (events: {opts['events']})")
+
+
+def _baseline_lines(scoring: list[c.BaselineScoring]) -> list[str]:
+    """Where the baseline scores came from when an earlier identical scoring was found (one line per source)."""
+    arms: dict[tuple[bool, str, str | None], list[str]] = {}
+    for s in scoring:
+        arms.setdefault((s.reused, s.source_run_id, s.reason), []).append(s.arm)
+    return [
+        f"  baseline scores ({'/'.join(names)}) reused from run {run_id}"
+        if reused
+        else f"  NOTE: baseline re-scored ({'/'.join(names)}) although run {run_id} scored it identically: {reason}"
+        for (reused, run_id, reason), names in arms.items()
+    ]
 
 
 def _accuracy_headline(cert: c.Certificate) -> str:
@@ -232,7 +255,7 @@ def certify_cmd(
     """Compare & Certify: score BASELINE and SUBJECT on the same windows and issue a certificate."""
     if resume is not None:
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
-        given.update({k: opts[k] for k in ("profile", "tier", "device", "dtype", "demo")})
+        given.update({k: opts[k] for k in ("profile", "tier", "device", "dtype", "demo", "no_reuse")})
         _resume(resume, given, opts)
     _execute(
         build_request(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts), opts
