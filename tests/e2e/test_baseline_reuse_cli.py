@@ -1,0 +1,127 @@
+"""Baseline score reuse with the real CLI, the demo model and one real DuckDB file: certify subject A, then
+subject B against the same baseline (the baseline's scores are copied, not computed), then B with --no-reuse.
+
+Asserted from the events, never from timing: the second run's baseline windows_scored events are byte copies
+of the first run's; its evidence equals the --no-reuse run's byte for byte; verify --events passes and fails
+with exit 3 once the source stream is forged (re-linked, so the source chain is itself valid); another
+seq_len is another scoring key, so nothing is reused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.domain import events as ev
+
+from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
+
+from .conftest import DEMO, invarlock, read_cert, write_config
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+DATASET = {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 3, "final_n": 4, "calibration_n": 0, "seed": 7}
+
+
+@dataclass(frozen=True)
+class ReuseRuns:
+    root: Path
+    db: Path
+    certs: dict[str, Path]
+
+    def run_id(self, name: str) -> str:
+        return str(read_cert(self.certs[name])["run_id"])
+
+    def events(self, name: str) -> list[ev.RecordedEvent]:
+        return DuckDBEventStore(self.db, read_only=True).read(self.run_id(name))
+
+
+def _certify(root: Path, name: str, edit: dict[str, Any], *extra: str, **dataset: Any) -> Path:
+    preset = write_config(
+        root / f"{name}.yaml",
+        dataset={**DATASET, **dataset},
+        guards={"order": ["invariants", "invariants"]},
+        eval={"secondary": {"measure": False}},
+    )
+    edit_config = write_config(root / f"{name}-edit.yaml", edit=edit)
+    out = root / name
+    args = ("--preset", preset, "--edit-config", edit_config, "--cert-out", out, "--events", "ev.duckdb", "--quiet")
+    result = invarlock("certify", "--baseline", DEMO, "--subject", DEMO, *args, *extra, cwd=root)
+    assert result.code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return out / "evaluation.cert.json"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> ReuseRuns:
+    root = tmp_path_factory.mktemp("reuse")
+    int8_all = {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}}
+    int8_ffn = {"name": "quant_rtn", "plan": {"bits": 8, "scope": "ffn"}}
+    certs = {
+        "a": _certify(root, "a", int8_all),
+        "b": _certify(root, "b", int8_ffn),
+        "b_fresh": _certify(root, "b_fresh", int8_ffn, "--no-reuse"),
+        "b_seq48": _certify(root, "b_seq48", int8_ffn, seq_len=48),
+    }
+    return ReuseRuns(root, root / "ev.duckdb", certs)
+
+
+def _baseline_scores(records: list[ev.RecordedEvent]) -> list[ev.RecordedEvent]:
+    return [r for r in records if r.type == "windows_scored" and decoded(r).role == "baseline"]
+
+
+def test_the_second_subject_copies_the_baseline_scores_of_the_first_run(runs: ReuseRuns) -> None:
+    records = runs.events("b")
+    links = [decoded(r) for r in records if r.type == "baseline_reused"]
+    assert [(e.arm, e.source_run_id) for e in links] == [("preview", runs.run_id("a")), ("final", runs.run_id("a"))]
+    source = {r.seq: r for r in runs.events("a")}
+    named = [source[ref.seq] for e in links for ref in e.source_events]
+    assert [r.hash for r in named] == [ref.hash for e in links for ref in e.source_events]
+    assert [r.payload for r in _baseline_scores(records)] == [r.payload for r in named]
+    assert "baseline_reused" not in {r.type for r in runs.events("b_fresh")}
+
+
+def test_a_reused_certificate_has_the_evidence_of_a_fresh_one_byte_for_byte(runs: ReuseRuns) -> None:
+    reused, fresh = read_cert(runs.certs["b"]), read_cert(runs.certs["b_fresh"])
+    assert json.dumps(reused["evidence"]) == json.dumps(fresh["evidence"])
+    assert reused["primary_metric"] == fresh["primary_metric"]
+    assert [s["source_run_id"] for s in reused["provenance"]["baseline_scoring"]] == [runs.run_id("a")] * 2
+    assert "baseline_scoring" not in fresh["provenance"]
+
+
+def test_another_seq_len_is_another_scoring_key(runs: ReuseRuns) -> None:
+    types = {r.type for r in runs.events("b_seq48")}
+    assert not {"baseline_reused", "baseline_rescored"} & types
+    assert _baseline_scores(runs.events("b_seq48"))
+
+
+def test_verify_events_checks_the_link_to_the_source_run(runs: ReuseRuns) -> None:
+    result = invarlock("verify", runs.certs["b"], "--events", runs.db, "--json", cwd=runs.root)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert result.code == 0, result.stdout
+    assert checks["baseline_source"]["ok"] and checks["events"]["ok"]
+
+
+def _forge_first_baseline_score(records: Records) -> Records:
+    at = next(i for i, r in enumerate(records) if r.type == "windows_scored" and decoded(r).role == "baseline")
+    scored = decoded(records[at])
+    assert isinstance(scored, ev.WindowsScored)
+    row = msgspec.structs.replace(scored.rows[0], nll_sum=scored.rows[0].nll_sum * 0.99)
+    records[at] = with_event(records[at], msgspec.structs.replace(scored, rows=[row, *scored.rows[1:]]))
+    return relink(records)
+
+
+def test_a_forged_source_stream_fails_verify_with_exit_3(runs: ReuseRuns) -> None:
+    forged = runs.root / "forged.duckdb"
+    shutil.copy(runs.db, forged)
+    rewrite(forged, runs.run_id("a"), _forge_first_baseline_score, link=False)
+    result = invarlock("verify", runs.certs["b"], "--events", forged, "--json", cwd=runs.root)
+    failed = [c for c in json.loads(result.stdout)["checks"] if not c["ok"]]
+    assert result.code == 3
+    assert [c["name"] for c in failed] == ["baseline_source"]
+    assert "no longer has hash" in failed[0]["detail"]
