@@ -129,6 +129,12 @@ def _overhead(state: RunState, metric: Metric, final: c.ArmEvidence | None, limi
     return metric.overhead(final, [bare[wid].nll_sum for wid in final.window_ids], repaired, limit)
 
 
+def _guard_baseline(e: ev.GuardBaselineReused | None) -> c.GuardBaseline | None:
+    if e is None:
+        return None
+    return c.GuardBaseline(source_run_id=e.source_run_id, guard_key=e.guard_key, source_events=list(e.source_events))
+
+
 def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogRef) -> c.Certificate:
     """The sealed certificate of a run whose preview arm (at least) was scored by both models."""
     if state.windows is None or set(state.models) != {"baseline", "subject"}:
@@ -188,6 +194,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
                 **_stated_as_recorded(state.started, c.Provenance),
                 "event_log": event_log,
                 "baseline_scoring": baseline_scoring(state),
+                "guard_baseline": _guard_baseline(state.guard_source),
             },
             c.Provenance,
             from_attributes=True,

@@ -254,6 +254,15 @@ class BaselineScoring(_S, frozen=True, omit_defaults=True):
     reason: str | None = None
 
 
+class GuardBaseline(_S, frozen=True):
+    """The weight guards' baseline-side measurements were read from run `source_run_id`'s spectral and RMT
+    records `source_events` (same `guard_key`), not measured again; verify --events checks the link."""
+
+    source_run_id: str
+    guard_key: str
+    source_events: list[EventRef]
+
+
 class Provenance(_S, frozen=True, omit_defaults=True):
     """How the run came about. `baseline_scoring` is set only when an earlier scoring of the baseline was
     found (certificates without it encode as before it existed)."""
@@ -265,6 +274,7 @@ class Provenance(_S, frozen=True, omit_defaults=True):
     config: dict[str, Any]
     event_log: EventLogRef
     baseline_scoring: list[BaselineScoring] | None = None
+    guard_baseline: GuardBaseline | None = None
 
 
 class Signature(_S, frozen=True):
@@ -349,6 +359,7 @@ def _uses_v2(cert: Certificate) -> bool:
         or "secondary" in cert.policy.resolved
         or cert.guards.plugins is not None
         or cert.provenance.baseline_scoring is not None
+        or cert.provenance.guard_baseline is not None
         or not _V1_FLAGS.issuperset(cert.validation)
     )
 

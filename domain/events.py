@@ -14,7 +14,7 @@ from .canonical import canonical_bytes
 from .chain import GENESIS_HASH, SEAL_DOMAIN, RecordedEvent, chain_hash, chain_problems, record_hash, seal_message
 from .errors import IntegrityError, UsageError
 from .events_audit import ComparisonRechecked, MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
-from .events_reuse import BaselineRescored, BaselineReused, EventRef
+from .events_reuse import BaselineRescored, BaselineReused, EventRef, GuardBaselineReused
 from .events_run import (
     CertificateIssued,
     ChainSealed,
@@ -47,6 +47,7 @@ __all__ = [
     "EditApplied",
     "Event",
     "EventRef",
+    "GuardBaselineReused",
     "GuardEvaluated",
     "MatrixRechecked",
     "ModelFingerprinted",
@@ -90,6 +91,7 @@ Event = (
     | ChainSealed
     | BaselineReused
     | BaselineRescored
+    | GuardBaselineReused
     | ReexecutionStarted
     | WindowRechecked
     | ComparisonRechecked

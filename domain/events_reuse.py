@@ -34,3 +34,14 @@ class BaselineRescored(EventStruct, tag="baseline_rescored.v1", frozen=True):
     arm: str
     source_run_id: str
     reason: str
+
+
+class GuardBaselineReused(EventStruct, tag="guard_baseline_reused.v1", frozen=True):
+    """The weight guards' baseline-side measurements (σ_max, bulk scale, edge, outliers of every baseline
+    matrix) were not measured again: they are those recorded by run `source_run_id`'s spectral and RMT
+    guard_evaluated events `source_events`. `guard_key` is the digest of what they depend on
+    (domain/guard_reuse.py), equal for both runs. The guards still record every number and decide from them."""
+
+    source_run_id: str
+    guard_key: str
+    source_events: list[EventRef]

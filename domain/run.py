@@ -28,6 +28,7 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     failed: ev.RunFailed | None = None
     sealed: ev.ChainSealed | None = None
     baseline_sources: tuple[ev.BaselineReused | ev.BaselineRescored, ...] = ()
+    guard_source: ev.GuardBaselineReused | None = None
     event_count: int = 0
 
     def scored(self, role: str, arm: str) -> dict[int, ev.ScoredRow]:
@@ -110,6 +111,8 @@ def _apply(state: RunState, e: ev.Event) -> RunState:
             return r(state, sealed=e)
         case ev.BaselineReused() | ev.BaselineRescored():
             return r(state, baseline_sources=(*state.baseline_sources, e))
+        case ev.GuardBaselineReused():
+            return r(state, guard_source=e)
     raise _out_of_place(state, e)
 
 

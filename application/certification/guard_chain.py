@@ -41,6 +41,7 @@ class ChainContext:
     base_census: TensorCensus | None = None
     repairs: dict[str, float] = field(default_factory=dict)
     measures: dict[str, tuple[str, MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
+    baseline_measures: Mapping[str, MatrixMeasure] = field(default_factory=dict)  # reused (guard_reuse.py)
 
     def apply_repairs(self, more: dict[str, float]) -> None:
         if more:
@@ -115,13 +116,14 @@ def _mismatch(detail: str) -> AbortError:
 
 def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, MatrixMeasure]]:
     """(name, family, baseline measure, subject measure) for every 2-D weight, measured once per run;
-    a subject matrix equal to the baseline's bit for bit reuses the baseline's measurement."""
+    a subject matrix equal to the baseline's bit for bit reuses the baseline's measurement, and a baseline
+    matrix measured by an earlier run with the same guard key (`baseline_measures`) is not measured again."""
     if not ctx.measures or any(name not in ctx.measures for name in ctx.repairs):
         measures = {}
         for base, subj in pairs(ctx):  # in model order; repaired matrices were dropped from the cache
             cached = ctx.measures.get(base.name)
             if cached is None:
-                m_b = measure_matrix(base.array, ctx.policy)
+                m_b = ctx.baseline_measures.get(base.name) or measure_matrix(base.array, ctx.policy)
                 same = np.array_equal(base.array, subj.array)
                 cached = (base.family, m_b, m_b if same else measure_matrix(subj.array, ctx.policy))
             measures[base.name] = cached

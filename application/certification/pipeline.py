@@ -19,6 +19,7 @@ from invarlock.domain.run import RunState
 from ..services import Services
 from .baseline_reuse import reuse_baseline
 from .guard_chain import ChainContext, run_chain
+from .guard_reuse import reused_measures
 from .guards import runners_for
 from .input_steps import load_models, record_plan
 from .issuing import issue
@@ -61,6 +62,7 @@ def run_guards(ctx: RunContext) -> None:
         rows=ctx.rows,
         progress=ctx.svc.progress,
         timer=ctx.svc.timer,
+        baseline_measures=reused_measures(ctx),
     )
     order = ctx.request.config.guards.order
     run_chain(order, chain, runners_for(order))

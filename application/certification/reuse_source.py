@@ -1,9 +1,10 @@
-"""Find an earlier run whose baseline scores of an arm can be copied: same baseline weights (the run index's
-filter), a chain-valid stream, the same scoring key, a baseline score for every planned window of the arm."""
+"""Find earlier runs whose baseline work can be copied: same baseline weights (the run index's filter),
+finished, a chain-valid stream that replays. The scores of an arm are copied from one with the same scoring
+key and a baseline score for every planned window of the arm."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from invarlock.domain import events as ev
@@ -17,6 +18,15 @@ FINISHED = ("completed", "rollback")
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A finished earlier run of the same baseline weights: its records, decoded events and state."""
+
+    records: Sequence[ev.RecordedEvent]
+    events: list[ev.Event]
+    state: RunState
+
+
+@dataclass(frozen=True)
 class Source:
     """The run to copy from, its baseline windows_scored events of the arm (decoded) and their references."""
 
@@ -25,41 +35,46 @@ class Source:
     copies: list[ev.WindowsScored]
 
 
-def find_source(store: EventStore, index: RunIndex, state: RunState, arm: str, key: str) -> Source | None:
-    """The newest finished run (other than this one) whose baseline scoring of `arm` matches `key`, or None."""
+def candidates(store: EventStore, index: RunIndex, state: RunState) -> Iterator[Candidate]:
+    """Finished runs other than this one with the baseline's weights sha256, newest first, whose chain is intact
+    and whose events replay (others are passed over)."""
     weights = state.models["baseline"].identity.weights_sha256
     entries, _ = index.indexed_runs(RunQuery(baseline_digest=weights))
-    planned = {w.window_id for w in state.planned().plan.arm(arm)}
     for entry in reversed(entries):
         run = entry.run
         if run.run_id == state.started.run_id or run.status not in FINISHED or run.baseline_digest != weights:
             continue
-        source = _source(store.read(run.run_id), arm, key, planned)
+        records = store.read(run.run_id)
+        if not records or ev.chain_problems(list(records)):
+            continue
+        try:
+            events = [ev.decode_event(r.type, r.version, r.payload) for r in records]
+            yield Candidate(records=records, events=events, state=replay(events))
+        except InvarlockError:
+            continue
+
+
+def find_source(store: EventStore, index: RunIndex, state: RunState, arm: str, key: str) -> Source | None:
+    """The newest finished run whose baseline scoring of `arm` matches `key` and can be copied, or None."""
+    planned = {w.window_id for w in state.planned().plan.arm(arm)}
+    for candidate in candidates(store, index, state):
+        source = _source(candidate, arm, key, planned) if scoring_key(candidate.state) == key else None
         if source is not None:
             return source
     return None
 
 
-def _source(records: Sequence[ev.RecordedEvent], arm: str, key: str, planned: set[int]) -> Source | None:
-    """The stream's copyable baseline scores of `arm`; None when its chain, key or coverage does not match or
-    an event would not copy byte for byte (written by an earlier release)."""
-    if not records or ev.chain_problems(list(records)):
-        return None
-    try:
-        events = [ev.decode_event(r.type, r.version, r.payload) for r in records]
-        if scoring_key(replay(events)) != key:
-            return None
-    except InvarlockError:
-        return None
-    chosen = [(r, e) for r, e in zip(records, events, strict=True) if _baseline_scores(e, arm)]
+def _source(candidate: Candidate, arm: str, key: str, planned: set[int]) -> Source | None:
+    """The stream's copyable baseline scores of `arm`; None when coverage does not match or an event would not
+    copy byte for byte (written by an earlier release)."""
+    chosen = [(r, e) for r, e in zip(candidate.records, candidate.events, strict=True) if _baseline_scores(e, arm)]
     if any(ev.encode_event(e) != (r.type, r.version, r.payload) for r, e in chosen):
         return None
     copies = [e for _, e in chosen if isinstance(e, ev.WindowsScored)]
     if {row.window_id for e in copies for row in e.rows} != planned:
         return None
-    return Source(
-        run_id=records[0].run_id, refs=[ev.EventRef(seq=r.seq, hash=r.hash) for r, _ in chosen], copies=copies
-    )
+    refs = [ev.EventRef(seq=r.seq, hash=r.hash) for r, _ in chosen]
+    return Source(run_id=candidate.records[0].run_id, refs=refs, copies=copies)
 
 
 def _baseline_scores(e: ev.Event, arm: str) -> bool:

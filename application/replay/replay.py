@@ -15,6 +15,7 @@ from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding, check_seal
+from .guard_link import guard_findings
 from .reuse_link import reuse_findings
 
 _ALTERED = "the event store was altered"
@@ -167,7 +168,7 @@ def event_findings(
     detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
     if rebuilt is None:
         detail = f"run {cert.run_id} has no certificate in the event store"
-    links = reuse_findings(store, checked.records, checked.state)
+    links = [*reuse_findings(store, checked.records, checked.state), *guard_findings(store, checked.state)]
     return [("events", SignatureFinding(same, detail, True)), *links, *_seal_finding(cert, checked, verifier, required)]
 
 

@@ -65,6 +65,7 @@ def test_second_subject_copies_the_baseline_scores_and_its_evidence_equals_a_fre
     assert [(name, f.ok) for name, f in event_findings(second.certificate, svc.store)] == [
         ("events", True),
         ("baseline_source", True),
+        ("guard_baseline_source", True),
     ]
 
 
@@ -168,3 +169,45 @@ def test_a_forged_source_fails_the_link_check(svc: Services, tmp_path: Path) -> 
     assert findings["events"].ok
     assert not findings["baseline_source"].ok and findings["baseline_source"].integrity
     assert "no longer has hash" in findings["baseline_source"].detail
+
+
+def _guard_results(svc: Services, run_id: str) -> list[object]:
+    return [decoded(r).result for r in svc.store.read(run_id) if r.type == "guard_evaluated"]
+
+
+def test_the_weight_guards_read_the_baseline_measurements_of_an_earlier_run(svc: Services) -> None:
+    first = certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("int8ish"), svc)
+    fresh = certify_edit(_request("int8ish", reuse=False), svc)
+    links = [decoded(r) for r in svc.store.read(second.run_id) if r.type == "guard_baseline_reused"]
+    assert [e.source_run_id for e in links] == [first.run_id]
+    source_types = {r.seq: r.type for r in svc.store.read(first.run_id)}
+    assert {source_types[ref.seq] for ref in links[0].source_events} == {"guard_evaluated"}
+    assert _guard_results(svc, second.run_id) == _guard_results(svc, fresh.run_id)
+    guard_baseline = second.certificate.provenance.guard_baseline
+    assert guard_baseline is not None and guard_baseline.source_run_id == first.run_id
+    assert fresh.certificate.provenance.guard_baseline is None
+    findings = dict(event_findings(second.certificate, svc.store))
+    assert findings["guard_baseline_source"].ok, findings["guard_baseline_source"].detail
+
+
+def _forge_source_sigma(records: Records) -> Records:
+    """Scale the first baseline σ_max the source's spectral record states, re-linked (a valid, other stream)."""
+    at = next(i for i, r in enumerate(records) if r.type == "guard_evaluated" and decoded(r).guard == "spectral")
+    event = decoded(records[at])
+    assert isinstance(event, ev.GuardEvaluated)
+    measured = event.result.measurements  # type: ignore[union-attr]
+    row = msgspec.structs.replace(measured.matrices[0], sigma_baseline=measured.matrices[0].sigma_baseline * 1.01)
+    forged_measured = msgspec.structs.replace(measured, matrices=[row, *measured.matrices[1:]])
+    forged = msgspec.structs.replace(event, result=msgspec.structs.replace(event.result, measurements=forged_measured))
+    records[at] = with_event(records[at], forged)
+    return relink(records)
+
+
+def test_a_forged_guard_source_fails_the_link_check(svc: Services, tmp_path: Path) -> None:
+    first = certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("int8ish"), svc)
+    rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_sigma, link=False)
+    findings = dict(event_findings(second.certificate, DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)))
+    assert not findings["guard_baseline_source"].ok and findings["guard_baseline_source"].integrity
+    assert "no longer has hash" in findings["guard_baseline_source"].detail

@@ -1,0 +1,62 @@
+"""Weight-guard measurement reuse: before the guard chain, read the baseline's per-matrix measurements from
+an earlier run of the same baseline with the same guard key, so that the spectral and RMT guards measure only
+the subject's matrices. The guards still record every number and decide from them; verify --events checks
+that the numbers are the source's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from invarlock.domain import events as ev
+from invarlock.domain.guard_reuse import baseline_measures, guard_key
+from invarlock.domain.guards.results import RmtResult, SpectralResult
+from invarlock.domain.guards.spectrum import MatrixMeasure
+from invarlock.ports.store import EventStore
+
+from .reuse_source import candidates
+from .run_context import RunContext
+
+WEIGHT_GUARDS = ("spectral", "rmt")
+
+
+def reused_measures(ctx: RunContext) -> dict[str, MatrixMeasure]:
+    """The baseline measurements the weight guards need not measure again ({} when none can be reused).
+    Records guard_baseline_reused for a new choice; a resumed run reads its recorded source again."""
+    state = ctx.recorder.state
+    if state.guard_source is not None:
+        return _recorded(ctx.svc.store, state.guard_source)
+    fresh = not any(g.guard in WEIGHT_GUARDS for g in state.guards)
+    wanted = any(name in ctx.request.config.guards.order for name in WEIGHT_GUARDS)
+    index = ctx.svc.index
+    if not (fresh and wanted and index is not None and ctx.request.config.eval.reuse is not False):
+        return {}
+    key = guard_key(state)
+    for candidate in candidates(ctx.svc.store, index, state):
+        measures = baseline_measures(candidate.state.guards) if guard_key(candidate.state) == key else {}
+        if measures:
+            refs = _refs(candidate.records, candidate.events)
+            run_id = candidate.records[0].run_id
+            ctx.recorder.record(ev.GuardBaselineReused(source_run_id=run_id, guard_key=key, source_events=refs))
+            return measures
+    return {}
+
+
+def _refs(records: Sequence[ev.RecordedEvent], events: Sequence[ev.Event]) -> list[ev.EventRef]:
+    """The source's spectral and RMT guard_evaluated events, the ones `baseline_measures` reads."""
+    chosen = [r for r, e in zip(records, events, strict=True) if _weight_guard(e)]
+    return [ev.EventRef(seq=r.seq, hash=r.hash) for r in chosen]
+
+
+def _weight_guard(e: ev.Event) -> bool:
+    return isinstance(e, ev.GuardEvaluated) and isinstance(e.result, SpectralResult | RmtResult)
+
+
+def _recorded(store: EventStore, link: ev.GuardBaselineReused) -> dict[str, MatrixMeasure]:
+    """The measurements of a recorded link, read again from the events it names (resume)."""
+    source = store.read(link.source_run_id)
+    events = [
+        ev.decode_event(source[ref.seq].type, source[ref.seq].version, source[ref.seq].payload)
+        for ref in link.source_events
+        if 0 <= ref.seq < len(source) and source[ref.seq].hash == ref.hash
+    ]
+    return baseline_measures(e for e in events if isinstance(e, ev.GuardEvaluated))

@@ -1,0 +1,71 @@
+"""verify --events: the link of a run whose weight guards read the baseline's measurements from an earlier run
+(guard_baseline_reused). The source stream is intact, each referenced event still has its hash and is a
+spectral or RMT guard record, both runs have the recorded guard key, and every baseline number this run's
+guard records state is the one the source recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from invarlock.domain import events as ev
+from invarlock.domain.errors import InvarlockError
+from invarlock.domain.guard_reuse import baseline_measures, guard_key
+from invarlock.domain.guards.results import RmtResult, SpectralResult
+from invarlock.domain.run import RunState, replay
+from invarlock.ports.store import EventStore
+
+from ..signing import SignatureFinding
+
+Finding = tuple[str, SignatureFinding]
+
+
+def guard_findings(store: EventStore, state: RunState) -> list[Finding]:
+    """The `guard_baseline_source` check of a run that reused guard measurements; [] for a run without."""
+    link = state.guard_source
+    if link is None:
+        return []
+    problem = _problem(store.read(link.source_run_id), link, state)
+    detail = problem or f"baseline guard measurements match run {link.source_run_id}'s chain-valid records"
+    return [("guard_baseline_source", SignatureFinding(problem is None, detail, True))]
+
+
+def _problem(source: Sequence[ev.RecordedEvent], link: ev.GuardBaselineReused, state: RunState) -> str | None:
+    where = f"the baseline guard measurements come from run {link.source_run_id}"
+    if not source:
+        return f"{where}, which is not in the event store"
+    chain = ev.chain_problems(list(source))
+    if chain:
+        return f"{where}, whose event chain is broken: {chain[0]}"
+    named: list[ev.GuardEvaluated] = []
+    for ref in link.source_events:
+        if not 0 <= ref.seq < len(source) or source[ref.seq].hash != ref.hash:
+            return f"{where}: its event seq {ref.seq} no longer has hash {ref.hash[:12]}…"
+        event = _decoded(source[ref.seq])
+        if not (isinstance(event, ev.GuardEvaluated) and isinstance(event.result, SpectralResult | RmtResult)):
+            return f"{where}: its event seq {ref.seq} is not a spectral or RMT guard record"
+        named.append(event)
+    return _numbers_problem(source, named, link, state, where)
+
+
+def _numbers_problem(
+    source: Sequence[ev.RecordedEvent],
+    named: list[ev.GuardEvaluated],
+    link: ev.GuardBaselineReused,
+    state: RunState,
+    where: str,
+) -> str | None:
+    try:
+        source_key = guard_key(replay(_decoded(r) for r in source))
+    except InvarlockError as exc:
+        return f"{where}, whose events do not replay: {exc.message}"
+    if not (source_key == link.guard_key == guard_key(state)):
+        return f"{where}, but the two runs' guard keys differ (baseline, guard settings or environment)"
+    theirs, mine = baseline_measures(named), baseline_measures(state.guards)
+    differ = sorted(name for name in mine if name in theirs and mine[name] != theirs[name])
+    if differ:
+        return f"{where}, but this run states other baseline numbers for {differ[0]}"
+    return None
+
+
+def _decoded(r: ev.RecordedEvent) -> ev.Event:
+    return ev.decode_event(r.type, r.version, r.payload)

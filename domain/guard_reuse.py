@@ -1,0 +1,71 @@
+"""Weight-guard measurement reuse: the key that proves two runs measure their baseline's matrices identically,
+and the baseline's per-matrix measurements read back from a run's spectral and RMT records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from . import events as ev
+from .canonical import canonical_bytes, sha256_hex
+from .guards.results import RmtResult, SpectralResult
+from .guards.spectrum import MatrixMeasure
+from .run import RunState
+
+KEY_VERSION = 1
+
+
+def guard_key_parts(state: RunState) -> dict[str, Any]:
+    """What a baseline matrix's measurement depends on: the baseline's identity (weights digest, dtype, device,
+    unmapped weights), the measuring settings of the policy (power iteration tolerance and cap, exact-spectrum
+    size limit, Tracy–Widom quantile), the environment (numpy/scipy builds give the LAPACK results) and the
+    tool version. The windows and the subject are not in it: the weight guards read no text."""
+    started = state.started
+    spectral, rmt = started.policy.guards.spectral, started.policy.guards.rmt
+    return {
+        "key_version": KEY_VERSION,
+        "tool_version": started.tool_version,
+        "environment": started.environment,
+        "baseline": msgspec.to_builtins(state.models["baseline"].identity),
+        "spectral": {"power_tol": spectral.power_tol, "power_max_iter": spectral.power_max_iter},
+        "rmt": {"exact_max_dim": rmt.exact_max_dim, "outlier_tw_quantile": rmt.outlier_tw_quantile},
+    }
+
+
+def guard_key(state: RunState) -> str:
+    """sha256 over the canonical JSON of `guard_key_parts(state)`."""
+    return sha256_hex(canonical_bytes(guard_key_parts(state)))
+
+
+def baseline_measures(guards: Iterable[ev.GuardEvaluated]) -> dict[str, MatrixMeasure]:
+    """Every baseline matrix measurement that a run's spectral and RMT records state together, by weight name
+    ({} unless the run recorded both guards). A matrix whose two records disagree on σ_max is left out."""
+    spectral = next((g.result for g in guards if isinstance(g.result, SpectralResult)), None)
+    rmt = next((g.result for g in guards if isinstance(g.result, RmtResult)), None)
+    if spectral is None or rmt is None:
+        return {}
+    sigmas = {m.name: m for m in spectral.measurements.matrices}
+    measures = {}
+    for row in rmt.measurements.matrices:
+        s = sigmas.get(row.name)
+        if s is None or s.sigma_baseline != row.baseline.sigma or "/" not in row.method[0]:
+            continue
+        scale_method, spectrum_method = row.method[0].split("/", 1)
+        side = row.baseline
+        measures[row.name] = MatrixMeasure(
+            rows=row.rows,
+            cols=row.cols,
+            sigma=s.sigma_baseline,
+            sigma_method=s.method[0],
+            iterations=s.iterations[0],
+            residual=s.residual[0],
+            bulk_scale=side.bulk_scale,
+            scale_method=scale_method,
+            spectrum_method=spectrum_method,
+            edge=side.edge,
+            outlier_threshold=side.outlier_threshold,
+            outliers=side.outliers,
+        )
+    return measures
