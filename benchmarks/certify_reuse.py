@@ -11,12 +11,13 @@ What is measured, in one process, through the product's own code path (`cli.boot
    window in lockstep.
 3. **reuse** — subject B (the same edit with another `group_size`, so another subject of equal edit cost)
    certified against the same baseline in the same file: the baseline's windows_scored events are copied
-   from run A (baseline_reused), only B is scored. The benchmark checks that from the events and exits 1
-   when nothing was reused.
+   from run A (baseline_reused), only B is scored, and the spectral/RMT guards read the baseline's matrix
+   measurements from run A's records (guard_baseline_reused). The benchmark checks both from the events and
+   exits 1 when the scores were not reused.
 
 Both runs set `eval.secondary.measure: false` (KL and top-1 agreement need both models' logits, so a run
-measuring them re-scores the baseline: docs/reference/baseline-reuse.md). The guards run in full in both
-runs; their baseline-side measurements are not reused yet.
+measuring them re-scores the baseline: docs/reference/baseline-reuse.md). The variance guard runs in full in
+both runs.
 
 Run it on a quiet machine (the 1-minute load average at start and end is printed).
 
@@ -78,6 +79,10 @@ def _reused_arms(svc: Services, run_id: str) -> list[str]:
     return [json.loads(r.payload)["arm"] for r in svc.store.read(run_id) if r.type == "baseline_reused"]
 
 
+def _guards_reused(svc: Services, run_id: str) -> bool:
+    return any(r.type == "guard_baseline_reused" for r in svc.store.read(run_id))
+
+
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load_start = os.getloadavg()
     cfg = _config(args.config, args.windows)
@@ -94,6 +99,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "reuse_over_fresh": round(reuse_s / fresh_s, 3),
         "target": TARGET_RATIO,
         "reused_arms": arms,
+        "guard_measurements_reused": _guards_reused(svc, reuse_id),
         "fresh_run": fresh_id,
         "reuse_run": reuse_id,
         "windows": {"preview": ds.preview_n, "final": ds.final_n, "seq_len": ds.seq_len},
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
     else:
         print(f"fresh certify       {result['fresh_s']:8.2f} s")
-        print(f"reuse certify       {result['reuse_s']:8.2f} s   (baseline reused: {', '.join(result['reused_arms'])})")
+        arms, guards = ", ".join(result["reused_arms"]), result["guard_measurements_reused"]
+        print(f"reuse certify       {result['reuse_s']:8.2f} s   (baseline scores reused: {arms}; guards: {guards})")
         print(f"reuse/fresh         {result['reuse_over_fresh']:8.3f}     (target <= {TARGET_RATIO})")
         print(f"machine             {json.dumps(result['machine'])}")
     return 0 if result["reused_arms"] == ["preview", "final"] else 1
