@@ -72,6 +72,22 @@ EVENT_VIEWS: dict[str, list[Column]] = {
     ],
     "preview_checked": [("catastrophe", "$.catastrophe", "BOOLEAN"), ("reason", "$.reason", "VARCHAR")],
     "rollback_performed": [("reason", "$.reason", "VARCHAR")],
+    "baseline_reused": [
+        ("arm", "$.arm", "VARCHAR"),
+        ("source_run_id", "$.source_run_id", "VARCHAR"),
+        ("scoring_key", "$.scoring_key", "VARCHAR"),
+        ("source_events", "$.source_events", "JSON"),
+    ],
+    "baseline_rescored": [
+        ("arm", "$.arm", "VARCHAR"),
+        ("source_run_id", "$.source_run_id", "VARCHAR"),
+        ("reason", "$.reason", "VARCHAR"),
+    ],
+    "guard_baseline_reused": [
+        ("source_run_id", "$.source_run_id", "VARCHAR"),
+        ("guard_key", "$.guard_key", "VARCHAR"),
+        ("source_events", "$.source_events", "JSON"),
+    ],
     "certificate_issued": [
         ("issued_at", "$.issued_at", "TIMESTAMPTZ"),
         ("certificate_digest", "$.certificate_digest", "VARCHAR"),
