@@ -211,3 +211,17 @@ def test_a_forged_guard_source_fails_the_link_check(svc: Services, tmp_path: Pat
     findings = dict(event_findings(second.certificate, DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)))
     assert not findings["guard_baseline_source"].ok and findings["guard_baseline_source"].integrity
     assert "no longer has hash" in findings["guard_baseline_source"].detail
+
+
+def test_the_summary_names_the_source_run_or_why_the_baseline_was_rescored() -> None:
+    from invarlock.cli.commands_run import _baseline_lines
+
+    ref = [ev.EventRef(seq=5, hash="ab" * 32)]
+    reused = [
+        c.BaselineScoring(arm=a, source_run_id="r0", reused=True, scoring_key="k", source_events=ref)
+        for a in ("preview", "final")
+    ]
+    rescored = [c.BaselineScoring(arm="preview", source_run_id="r0", reused=False, reason=PAIRS_REASON)]
+    assert _baseline_lines(reused) == ["  baseline scores (preview/final) reused from run r0"]
+    [note] = _baseline_lines(rescored)
+    assert note.startswith("  NOTE: baseline re-scored (preview)") and PAIRS_REASON in note
