@@ -6,10 +6,11 @@ model adapters (causal LM, encoder, masked LM) add their ModelRunner half on top
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -64,6 +65,16 @@ class HFWeights:
         self.batch_size = batch_size or (8 if self.device.type == "cpu" else 32)
         self._originals: dict[str, torch.Tensor] = {}
         self._by_name: dict[str, torch.nn.Parameter] | None = None
+
+    def duplicate(self) -> Self:
+        """An independent copy in memory, as a second load of the same reference gives it (same identity,
+        tokenizer and batch size; the weights as they are now, in their own storage, ties kept; no scaling
+        originals): `invarlock run` edits a copy of the baseline instead of reading its checkpoint twice."""
+        twin = copy.copy(self)
+        twin.module = copy.deepcopy(self.module)
+        twin._originals = {}
+        twin._by_name = None
+        return twin
 
     @property
     def device(self) -> torch.device:

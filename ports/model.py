@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from invarlock.domain.model import ActivationStats, ModelIdentity, PairedScore, TensorCensus, WindowScore
@@ -140,6 +140,18 @@ class WeightSource(Protocol):
 
 class LoadedModel(ModelRunner, WeightSource, Protocol):
     """A model held in memory by an adapter: both roles on one object."""
+
+
+@runtime_checkable
+class DuplicableModel(Protocol):
+    """A LoadedModel that can duplicate itself in memory (optional: a model without `duplicate` is loaded again)."""
+
+    def duplicate(self) -> LoadedModel:
+        """An independent copy, as a second load of the same reference would give it: the same identity,
+        tokenizer and batch size, its own weight storage (an edit of the copy leaves this model unchanged),
+        no scaling originals. `invarlock run` edits a copy of the baseline instead of reading the
+        checkpoint twice."""
+        ...
 
 
 class ModelLoader(Protocol):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from invarlock.domain import events as ev
 from invarlock.domain.run import RunState
-from invarlock.ports.model import LoadedModel
+from invarlock.ports.model import DuplicableModel, LoadedModel
 
 from ..config import ModelConfig
 from ..services import Services
@@ -17,13 +17,13 @@ from .run_context import RunContext
 
 
 def load_models(ctx: RunContext) -> None:
-    """Load baseline and subject (for `run`, the baseline plus the edit) and record or compare their
+    """Load baseline and subject (for `run`, a copy of the baseline plus the edit) and record or compare their
     fingerprints and the edit."""
     req, svc, recorder = ctx.request, ctx.svc, ctx.recorder
     base_cfg, batch = req.config.model, req.config.eval.batch_size
     baseline = load_model(base_cfg, batch, svc)
     recorder.record_or_compare(ev.ModelFingerprinted(role="baseline", identity=baseline.identity()), "baseline model")
-    subject = load_model(req.subject or base_cfg, batch, svc)
+    subject = subject_of(baseline, base_cfg, req.subject, batch, svc)
     if req.config.edit is not None:
         edit = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
         recorder.record_or_compare(ev.EditApplied(outcome=edit), "edit")
@@ -37,6 +37,17 @@ def record_plan(ctx: RunContext) -> None:
     check_tokenizers(state)
     planning.check_planned_tokenizer(ctx.planned, state.models["baseline"].identity.tokenizer_sha256)
     ctx.recorder.record_or_compare(ctx.planned, "window plan")
+
+
+def subject_of(
+    baseline: LoadedModel, base_cfg: ModelConfig, subject: ModelConfig | None, batch_size: int | None, svc: Services
+) -> LoadedModel:
+    """The subject model before any edit: its own checkpoint, or for `run` (no subject: an edit of the
+    baseline in process) a copy of the loaded baseline when its adapter can copy, so the checkpoint is
+    read once."""
+    if subject is None and isinstance(baseline, DuplicableModel):
+        return baseline.duplicate()
+    return load_model(subject or base_cfg, batch_size, svc)
 
 
 def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:

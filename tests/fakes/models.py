@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +164,24 @@ class FakeModel:
     originals: dict[str, np.ndarray] = field(default_factory=dict)
     tapped: list[tuple[int, ...]] = field(default_factory=list)
     paired: list[int] = field(default_factory=list)
+    loader: FakeLoader | None = field(default=None, repr=False, compare=False)
+
+    def duplicate(self) -> FakeModel:
+        """A copy with its own weights (no scaling originals, nothing scored), recorded by the loader that
+        loaded this model as a duplicate (in `duplicated` and `instances`, not in `loaded`)."""
+        twin = replace(
+            self,
+            weights={k: v.copy() for k, v in self.weights.items()},
+            unmapped_weights=dict(self.unmapped_weights),
+            scored=[],
+            originals={},
+            tapped=[],
+            paired=[],
+        )
+        if self.loader is not None:
+            self.loader.duplicated.append(self.ref)
+            self.loader.instances.append(twin)
+        return twin
 
     def matrices(self) -> Iterator[FakeMatrix]:
         for name, array in sorted(self.weights.items()):
@@ -238,6 +256,7 @@ class FakeLoader:
     batch_sizes: list[int | None] = field(default_factory=list)
     instances: list[FakeModel] = field(default_factory=list)
     tokenizers_loaded: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
 
     def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> FakeModel:
         if ref not in self.models:
@@ -251,6 +270,7 @@ class FakeLoader:
             tokenizer_flavour=original.tokenizer_flavour,
             weights={k: v.copy() for k, v in original.weights.items()},
             unmapped_weights=dict(original.unmapped_weights),
+            loader=self,
         )
         self.instances.append(model)
         return model

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,9 @@ def demo_model(demo_dir: Path) -> Any:
 
 @pytest.fixture
 def editable_demo_model(demo_model: Any) -> Any:
-    """A private deep copy of the demo model that a test may edit in place."""
-    from invarlock.adapters.hf_causal import HFCausalModel
-
-    module = copy.deepcopy(demo_model.module)
-    return HFCausalModel(module, demo_model.tokenizer().inner, ref=DEMO_REF)
+    """A private copy of the demo model (`duplicate`, as `invarlock run` makes its subject) that a test may edit
+    in place."""
+    return demo_model.duplicate()
 
 
 @pytest.fixture(scope="session")
