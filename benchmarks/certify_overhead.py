@@ -17,12 +17,17 @@ What is measured, in one process:
    same device. Only `module(input_ids=batch, use_cache=False).logits` under `torch.inference_mode` is timed;
    token tensors are built beforehand. NLL reduction, hashing, census, planning and event writes are
    what the floor leaves out, i.e. the overhead.
-3. **load + edit** — the two model loads and the quant_rtn edit of step 2, reported apart from the floor;
+3. **load + edit** — the baseline load, the subject's in-memory duplicate (a second load for an adapter that
+   cannot duplicate, as in certify) and the quant_rtn edit of step 2, reported apart from the floor;
    `(certify wall - (load + edit)) / forward floor` is the overhead ratio with model loading taken out.
-   These loads run warm (imports done, file cache hot); certify's own, colder ones are in the timeline.
+   These run warm (imports done, file cache hot); certify's own, colder ones are in the steps.
+4. **steps** — the certify wall split into the seconds spent inside each step (tokenizer and corpus read,
+   tokenize, plan, load, duplicate, edit, fingerprint, guards and their calibration passes, scoring, issuing:
+   benchmarks/step_times.py times the ports and pipeline functions of that same run), the rest as "other";
+   `guards / certify wall` is issue 4's guard share, from the same run.
 
 Why: scoring is the irreducible cost of a certificate, so certify should cost little more than its
-forward passes (issue target: certify wall / forward floor <= 1.15). The timeline rows attribute the
+forward passes (issue 13 target: certify wall / forward floor <= 1.10). The timeline rows attribute the
 certify wall to run steps from the events' `recorded_at` stamps, to show where any overhead goes.
 
 Run it on a quiet machine: another process on the same cores oversubscribes torch's threads and can slow
@@ -63,9 +68,10 @@ from invarlock.cli.commands_run import write_certificate
 from invarlock.cli.config_file import load_config
 from invarlock.domain import events as ev
 from invarlock.domain.policy import resolve_policy
+from step_times import NESTED, StepTimes, timed_services
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.10
 
 
 @dataclass(frozen=True)
@@ -77,11 +83,13 @@ class CertifyRun:
     started_at: datetime
     certificate: Path
     records: list[ev.RecordedEvent]
+    steps: StepTimes
 
 
 @dataclass(frozen=True)
 class Floor:
     seconds: float
+    by_role: dict[str, float]
     passes: int
     batch_size: int
     device: Any
@@ -107,14 +115,16 @@ def run_certify(cfg: RunConfig, profile: str, workdir: Path, cprofile: str | Non
     services_s = time.perf_counter() - t0
     request = CertifyRequest(command="run", config=cfg, subject=None, tier=cfg.auto.tier, profile=profile)
     profiler = cProfile.Profile() if cprofile else None
-    started_at = datetime.now(UTC)
-    t0 = time.perf_counter()
-    outcome = _certify(request, svc, profiler)
-    path = write_certificate(outcome, str(workdir / outcome.run_id))
-    wall_s = time.perf_counter() - t0
+    steps = StepTimes()
+    with timed_services(svc, steps) as timed:
+        started_at = datetime.now(UTC)
+        t0 = time.perf_counter()
+        outcome = _certify(request, timed, profiler)
+        path = write_certificate(outcome, str(workdir / outcome.run_id))
+        wall_s = time.perf_counter() - t0
     if profiler is not None and cprofile:
         profiler.dump_stats(cprofile)
-    return CertifyRun(outcome, svc, wall_s, services_s, started_at, path, svc.store.read(outcome.run_id))
+    return CertifyRun(outcome, svc, wall_s, services_s, started_at, path, svc.store.read(outcome.run_id), steps)
 
 
 def _certify(request: CertifyRequest, svc: Services, profiler: cProfile.Profile | None) -> CertifyOutcome:
@@ -135,17 +145,21 @@ def one(events: list[ev.Event], kind: type[Any], **match: str) -> Any:
 
 
 def load_pair(cfg: RunConfig, svc: Services) -> tuple[dict[str, Any], dict[str, float]]:
-    """Baseline and edited subject loaded as certify loads them, with the seconds of each step."""
+    """Baseline and edited subject made as certify makes them (the subject a duplicate of the baseline when
+    the adapter can duplicate, as `invarlock run` does), with the seconds of each step."""
     assert cfg.edit is not None and cfg.edit.name == "quant_rtn", "the benchmark certifies a quant_rtn run"
     m, loader, marks = cfg.model, svc.loader, [time.perf_counter()]
     batch = cfg.eval.batch_size
     baseline = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
     marks.append(time.perf_counter())
-    subject = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
+    if callable(getattr(baseline, "duplicate", None)):
+        subject = baseline.duplicate()
+    else:
+        subject = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
     marks.append(time.perf_counter())
     svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
     marks.append(time.perf_counter())
-    steps = ("load_baseline_s", "load_subject_s", "edit_s")
+    steps = ("load_baseline_s", "subject_copy_or_load_s", "edit_s")
     return {"baseline": baseline, "subject": subject}, {k: marks[i + 1] - marks[i] for i, k in enumerate(steps)}
 
 
@@ -187,18 +201,20 @@ def forward_batches(events: list[ev.Event], rows: dict[int, Any], models: dict[s
     return out
 
 
-def time_forwards(models: dict[str, Any], batches: list[tuple[str, Any]]) -> float:
-    """Seconds of the bare forward passes (logits only), synchronised on accelerators."""
+def time_forwards(models: dict[str, Any], batches: list[tuple[str, Any]]) -> dict[str, float]:
+    """Seconds of the bare forward passes (logits only) per role, synchronised on accelerators."""
     import torch
 
     device = models["baseline"].device
-    _sync(torch, device)
-    t0 = time.perf_counter()
+    spent: dict[str, float] = defaultdict(float)
     with torch.inference_mode():
         for role, ids in batches:
+            _sync(torch, device)
+            t0 = time.perf_counter()
             models[role].module(input_ids=ids, use_cache=False).logits  # noqa: B018
-    _sync(torch, device)
-    return time.perf_counter() - t0
+            _sync(torch, device)
+            spent[role] += time.perf_counter() - t0
+    return dict(spent)
 
 
 def _sync(torch: Any, device: Any) -> None:
@@ -258,7 +274,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     rows = replan(cfg, args.profile, run.services, tokenizer, events, cert.dataset.window_plan_digest)
     batches = forward_batches(events, rows, models)
     base = models["baseline"]
-    floor = Floor(time_forwards(models, batches), len(batches), base.batch_size, base.device, loads)
+    by_role = time_forwards(models, batches)
+    floor = Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads)
     return summary(args, run, events, floor, load_start)
 
 
@@ -280,9 +297,13 @@ def summary(
         "load_and_edit_s": round(load_edit_s, 3),
         **{k: round(v, 3) for k, v in floor.loads.items()},
         "services_s": round(run.services_s, 3),
+        "forward_floor_by_role_s": {k: round(v, 3) for k, v in floor.by_role.items()},
         "ratio": round(run.wall_s / floor.seconds, 4),
         "ratio_without_load_edit": round((run.wall_s - load_edit_s) / floor.seconds, 4),
         "target_ratio": TARGET_RATIO,
+        "guards_over_certify": round(run.steps.seconds["guards"] / run.wall_s, 4),
+        "steps_s": run.steps.table(),
+        "steps_other_s": round(run.wall_s - run.steps.top_level_sum(), 3),
         "timeline_s": timeline(run, events),
         "machine": machine(floor.device, load_start),
     }
@@ -313,9 +334,16 @@ def render(s: dict[str, Any]) -> str:
         f"{'services build / lazy imports (excluded)':<58} {s['services_s']:>9.3f} s",
         f"{'certify_wall / forward_floor':<58} {s['ratio']:>9.4f}   (target <= {s['target_ratio']})",
         f"{'(certify_wall - load_and_edit) / forward_floor':<58} {s['ratio_without_load_edit']:>9.4f}",
+        f"{'guards / certify_wall':<58} {s['guards_over_certify']:>9.4f}   (target <= 0.05)",
         "",
-        "certify timeline (seconds before each event, from recorded_at):",
+        "certify steps (seconds inside each, in the certify run; floor per role from the replayed passes):",
     ]
+    lines += [
+        f"  {('  of which ' if step in NESTED else '') + step:<56} {sec:>9.3f} s" for step, sec in s["steps_s"].items()
+    ]
+    lines += [f"  {'other (events, hashing, reductions, certificate file)':<56} {s['steps_other_s']:>9.3f} s"]
+    lines += [f"  {'forward floor, ' + role:<56} {sec:>9.3f} s" for role, sec in s["forward_floor_by_role_s"].items()]
+    lines += ["", "certify timeline (seconds before each event, from recorded_at):"]
     lines += [f"  {step:<56} {sec:>9.3f} s" for step, sec in s["timeline_s"].items()]
     return "\n".join(lines)
 

@@ -1,0 +1,157 @@
+"""Wall clock of each step of one in-process certification, for benchmarks/certify_overhead.py.
+
+The run goes through the product's own pipeline unchanged; this module only wraps, for the time of the run,
+the ports the composition root built (loader, corpus resolver, edits) and a few application functions and
+model methods, and sums the seconds spent inside each. Nothing is re-implemented or skipped, so the
+certificate is the one an undecorated run issues (the benchmark checks its digests against a re-run of the
+forward passes).
+
+Steps (seconds; a step nested in another is listed under it and not added twice):
+    tokenizer_load   the preflight reading the tokenizers (no weights)
+    corpus_read      opening the corpus (demo text: decompress and strip the wiki markup, once per process)
+    tokenize         the whole corpus to one token stream (planning.token_stream)
+    plan             windows cut, deduplicated, digested and assigned (planning.plan_stream)
+    load             reading the checkpoints (loader.load); `duplicate` the in-memory copy `run` edits
+    edit             the edit (e.g. quant_rtn)
+    fingerprint      the models' identities (weights, tokenizer and config digests)
+    guards           the guard chain (each GuardEvaluated event also records its own seconds)
+      calibration    of which the variance guard's calibration-arm forward passes (activation_stats)
+    scoring          the lockstep scoring of the arms (scoring.score_arm), both models
+    issuing          building, recording and (when asked) signing the certificate
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from invarlock.application.certification import pipeline, planning
+from invarlock.application.services import Services
+
+STEP_ORDER = (
+    "tokenizer_load",
+    "corpus_read",
+    "tokenize",
+    "plan",
+    "load",
+    "duplicate",
+    "edit",
+    "fingerprint",
+    "guards",
+    "calibration",
+    "scoring",
+    "issuing",
+)
+NESTED = {"calibration": "guards"}
+MODEL_METHODS = (("identity", "fingerprint"), ("duplicate", "duplicate"), ("activation_stats", "calibration"))
+
+
+class StepTimes:
+    """Seconds per step, summed over every call made while `patched` is active."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._undo: list[Callable[[], None]] = []
+        self._classes: set[type] = set()
+
+    def timed(self, step: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[step] += time.perf_counter() - t0
+
+        return wrapper
+
+    def patch(self, owner: Any, name: str, step: str) -> None:
+        original = getattr(owner, name)
+        setattr(owner, name, self.timed(step, original))
+        self._undo.append(lambda: setattr(owner, name, original))
+
+    def patch_model_class(self, model: Any) -> None:
+        """Time the fingerprint, duplicate and calibration methods of the model's class (once per class, so a
+        duplicate made with `copy.copy` carries no per-instance wrapper)."""
+        cls = type(model)
+        if cls in self._classes:
+            return
+        self._classes.add(cls)
+        for name, step in MODEL_METHODS:
+            if callable(getattr(cls, name, None)):
+                self.patch(cls, name, step)
+
+    def restore(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+        self._classes.clear()
+
+    def table(self) -> dict[str, float]:
+        return {k: round(self.seconds[k], 3) for k in STEP_ORDER if k in self.seconds}
+
+    def top_level_sum(self) -> float:
+        """Seconds of the steps not nested in another (what the wall clock can be split into)."""
+        return sum(v for k, v in self.seconds.items() if k not in NESTED)
+
+
+class _TimedLoader:
+    def __init__(self, inner: Any, times: StepTimes) -> None:
+        self._inner, self._times = inner, times
+
+    def load(self, ref: str, **kwargs: Any) -> Any:
+        model = self._times.timed("load", self._inner.load)(ref, **kwargs)
+        self._times.patch_model_class(model)
+        return model
+
+    def tokenizer(self, ref: str, **kwargs: Any) -> Any:
+        return self._times.timed("tokenizer_load", self._inner.tokenizer)(ref, **kwargs)
+
+
+class _TimedCorpora:
+    def __init__(self, inner: Any, times: StepTimes) -> None:
+        self._inner, self._times = inner, times
+
+    def open(self, provider: str, **kwargs: Any) -> Any:
+        return self._times.timed("corpus_read", self._inner.open)(provider, **kwargs)
+
+    def open_labelled(self, provider: str, **kwargs: Any) -> Any:
+        return self._times.timed("corpus_read", self._inner.open_labelled)(provider, **kwargs)
+
+
+class _TimedEdit:
+    def __init__(self, inner: Any, times: StepTimes) -> None:
+        self._inner, self._times = inner, times
+        self.name = getattr(inner, "name", "")
+
+    def apply(self, model: Any, plan: Any) -> Any:
+        return self._times.timed("edit", self._inner.apply)(model, plan)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@contextmanager
+def timed_services(svc: Services, times: StepTimes) -> Iterator[Services]:
+    """`svc` with its loader, corpora and edits timed, and the pipeline's planning, guard, scoring and issuing
+    functions timed while the block runs."""
+    patches = (
+        (planning, "token_stream", "tokenize"),
+        (planning, "plan_stream", "plan"),
+        (pipeline, "run_chain", "guards"),
+        (pipeline, "score_arm", "scoring"),
+        (pipeline, "issue", "issuing"),
+    )
+    for owner, name, step in patches:
+        times.patch(owner, name, step)
+    edits = {name: _TimedEdit(edit, times) for name, edit in svc.edits.items()}
+    try:
+        yield replace(
+            svc, loader=_TimedLoader(svc.loader, times), corpora=_TimedCorpora(svc.corpora, times), edits=edits
+        )
+    finally:
+        times.restore()
