@@ -72,8 +72,9 @@ class StepTimes:
 
     def patch(self, owner: Any, name: str, step: str) -> None:
         original = getattr(owner, name)
+        own = name in vars(owner)  # else inherited: undo by deleting the wrapper, not by shadowing the base's
         setattr(owner, name, self.timed(step, original))
-        self._undo.append(lambda: setattr(owner, name, original))
+        self._undo.append(lambda: setattr(owner, name, original) if own else delattr(owner, name))
 
     def patch_model_class(self, model: Any) -> None:
         """Time the fingerprint, duplicate and calibration methods of the model's class (once per class, so a

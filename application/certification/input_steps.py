@@ -42,10 +42,10 @@ def record_plan(ctx: RunContext) -> None:
 def subject_of(
     baseline: LoadedModel, base_cfg: ModelConfig, subject: ModelConfig | None, batch_size: int | None, svc: Services
 ) -> LoadedModel:
-    """The subject model before any edit: its own checkpoint, or for `run` (no subject: an edit of the
-    baseline in process) a copy of the loaded baseline when its adapter can copy, so the checkpoint is
-    read once."""
-    if subject is None and isinstance(baseline, DuplicableModel):
+    """The subject model before any edit: its own checkpoint, or, when it is the baseline's (`run`: an edit of
+    the baseline in process; or the same model reference and settings), a duplicate of the loaded baseline
+    when its adapter can duplicate, so the checkpoint is read once."""
+    if (subject is None or subject == base_cfg) and isinstance(baseline, DuplicableModel):
         return baseline.duplicate()
     return load_model(subject or base_cfg, batch_size, svc)
 

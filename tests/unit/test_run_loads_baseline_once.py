@@ -27,6 +27,14 @@ def test_run_reads_the_baseline_checkpoint_once_and_edits_a_copy(services, loade
     assert out.certificate.subject.weights_sha256 != out.certificate.baseline.weights_sha256
 
 
+def test_certifying_the_baseline_against_itself_reads_its_checkpoint_once(services, loader) -> None:
+    config = small_config()
+    request = CertifyRequest(command="certify", config=config, subject=config.model, tier="balanced", profile="dev")
+    cert = certify_edit(request, services).certificate
+    assert loader.loaded == ["base"] and loader.duplicated == ["base"]
+    assert cert.subject == cert.baseline and cert.primary_metric.ratio_vs_baseline == 1.0
+
+
 class _LoadTwice(FakeModel):
     """A model whose adapter cannot duplicate it (a plugin's, say): `run` loads its checkpoint again."""
 

@@ -1,0 +1,45 @@
+"""benchmarks/step_times.py splits a certify run's wall into its steps without changing the run: the timed run
+issues the certificate an untimed one issues (timings aside), every step it names ran, and the wrappers are
+gone afterwards."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+from invarlock.adapters.memory_store import InMemoryEventStore
+from invarlock.application.certification import pipeline, planning
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.config import EditConfig
+
+from tests.unit.conftest import small_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from step_times import NESTED, StepTimes, timed_services
+
+
+def _request() -> CertifyRequest:
+    edit = EditConfig(name="fake_weight", plan={"weight": "w", "factor": 0.9})
+    return CertifyRequest(command="run", config=small_config(edit), subject=None, tier="balanced", profile="dev")
+
+
+def _evidence(cert) -> bytes:  # type: ignore[no-untyped-def]
+    return msgspec.json.encode([cert.baseline, cert.subject, cert.dataset, cert.evidence, cert.primary_metric])
+
+
+def test_the_timed_run_issues_the_same_certificate_and_times_every_step(services) -> None:
+    plain = certify_edit(_request(), services).certificate
+    times = StepTimes()
+    originals = (planning.token_stream, pipeline.score_arm, pipeline.issue)
+    with timed_services(dataclasses.replace(services, store=InMemoryEventStore()), times) as timed:
+        t0 = time.perf_counter()
+        issued = certify_edit(_request(), timed).certificate
+        wall = time.perf_counter() - t0
+    assert _evidence(issued) == _evidence(plain)
+    ran = {"tokenizer_load", "corpus_read", "tokenize", "plan", "load", "duplicate", "edit", "fingerprint"}
+    assert ran | {"guards", "scoring", "issuing"} <= set(times.table())
+    assert 0 < times.top_level_sum() <= wall and all(outer in times.seconds for outer in NESTED.values())
+    assert (planning.token_stream, pipeline.score_arm, pipeline.issue) == originals
