@@ -66,10 +66,13 @@ class HFWeights:
         self._originals: dict[str, torch.Tensor] = {}
         self._by_name: dict[str, torch.nn.Parameter] | None = None
 
-    def duplicate(self) -> Self:
+    def duplicate(self) -> Self | None:
         """An independent copy in memory, as a second load of the same reference gives it (same identity,
         tokenizer and batch size; the weights as they are now, in their own storage, ties kept; no scaling
-        originals): `invarlock run` edits a copy of the baseline instead of reading its checkpoint twice."""
+        originals): `invarlock run` edits a copy of the baseline instead of reading its checkpoint twice.
+        None for a module accelerate dispatched over several devices (`hf_device_map`): it is loaded again."""
+        if len(set((getattr(self.module, "hf_device_map", None) or {}).values())) > 1:
+            return None
         twin = copy.copy(self)
         twin.module = copy.deepcopy(self.module)
         twin._originals = {}

@@ -152,9 +152,8 @@ def load_pair(cfg: RunConfig, svc: Services) -> tuple[dict[str, Any], dict[str, 
     batch = cfg.eval.batch_size
     baseline = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
     marks.append(time.perf_counter())
-    if callable(getattr(baseline, "duplicate", None)):
-        subject = baseline.duplicate()
-    else:
+    subject = baseline.duplicate() if callable(getattr(baseline, "duplicate", None)) else None
+    if subject is None:
         subject = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
     marks.append(time.perf_counter())
     svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)

@@ -146,11 +146,12 @@ class LoadedModel(ModelRunner, WeightSource, Protocol):
 class DuplicableModel(Protocol):
     """A LoadedModel that can duplicate itself in memory (optional: a model without `duplicate` is loaded again)."""
 
-    def duplicate(self) -> LoadedModel:
+    def duplicate(self) -> LoadedModel | None:
         """An independent copy, as a second load of the same reference would give it: the same identity,
         tokenizer and batch size, its own weight storage (an edit of the copy leaves this model unchanged),
-        no scaling originals. `invarlock run` edits a copy of the baseline instead of reading the
-        checkpoint twice."""
+        no scaling originals; None when this model cannot be copied in memory (e.g. dispatched over several
+        devices), and the caller loads the reference again. `invarlock run` edits a copy of the baseline
+        instead of reading the checkpoint twice."""
         ...
 
 

@@ -44,10 +44,11 @@ def subject_of(
 ) -> LoadedModel:
     """The subject model before any edit: its own checkpoint, or, when it is the baseline's (`run`: an edit of
     the baseline in process; or the same model reference and settings), a duplicate of the loaded baseline
-    when its adapter can duplicate, so the checkpoint is read once."""
+    when its adapter can duplicate it, so the checkpoint is read once."""
+    twin = None
     if (subject is None or subject == base_cfg) and isinstance(baseline, DuplicableModel):
-        return baseline.duplicate()
-    return load_model(subject or base_cfg, batch_size, svc)
+        twin = baseline.duplicate()
+    return twin if twin is not None else load_model(subject or base_cfg, batch_size, svc)
 
 
 def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:

@@ -33,3 +33,8 @@ def test_editing_a_duplicate_leaves_the_original_unchanged(tiny_random_gpt2: Any
     assert twin.identity().weights_sha256 != before
     original = dict((m.name, m.array) for m in tiny_random_gpt2.matrices())[name]
     assert np.array_equal(original, array) and original.any()
+
+
+def test_a_module_dispatched_over_several_devices_is_not_duplicated(tiny_random_gpt2: Any) -> None:
+    tiny_random_gpt2.module.hf_device_map = {"transformer.h.0": 0, "transformer.h.1": "cpu"}  # as accelerate sets it
+    assert tiny_random_gpt2.duplicate() is None, "the caller loads the reference again"
