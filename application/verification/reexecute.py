@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import ACCURACY
+from invarlock.domain.model import ModelIdentity
 from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
 from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
-from invarlock.ports.model import LoadedModel, ModelLoader
+from invarlock.ports.model import DuplicableModel, LoadedModel, ModelLoader
 from invarlock.ports.store import EventStore
 
 from .reexecute_examples import rebuild_examples
@@ -111,18 +113,29 @@ def _batch_size(cert: c.Certificate) -> int | None:
 def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> dict[str, LoadedModel]:
     """Both models on the certificate's device kind (or the requested one), each through its certified adapter
     (a causal LM's classification head is not what `auto` picks) and in its certified dtype; without a subject
-    ref, the baseline again with the recorded edit applied."""
+    ref, the baseline again with the recorded edit applied. A subject of the baseline's reference and settings
+    is a duplicate of the loaded baseline when its adapter can duplicate it (the checkpoint is read once)."""
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
-    out = {}
+    out: dict[str, LoadedModel] = {}
+    settings: dict[str, tuple[str, str, str, str]] = {}
     for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
         device = req.device or _device_kind(section.device)
-        model = ref or req.baseline
-        out[role] = deps.loader.load(
-            model, adapter=section.adapter, device=device, dtype=section.dtype, batch_size=_batch_size(cert)
+        settings[role] = (ref or req.baseline, section.adapter, device, section.dtype)
+        twin = _duplicate(out["baseline"]) if role == "subject" and settings[role] == settings["baseline"] else None
+        out[role] = (
+            twin if twin is not None else deps.loader.load(settings[role][0], **_load_args(section, device, cert))
         )
     if edit is not None:
         edit.apply(out["subject"], cert.edit.plan or {})
     return out
+
+
+def _load_args(section: ModelIdentity, device: str, cert: c.Certificate) -> dict[str, Any]:
+    return {"adapter": section.adapter, "device": device, "dtype": section.dtype, "batch_size": _batch_size(cert)}
+
+
+def _duplicate(model: LoadedModel) -> LoadedModel | None:
+    return model.duplicate() if isinstance(model, DuplicableModel) else None
 
 
 def _recorded_edit(cert: c.Certificate, edits: Mapping[str, Edit]) -> Edit:

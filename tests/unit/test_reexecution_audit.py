@@ -213,9 +213,10 @@ def test_audit_options_are_checked_before_any_model_loads(tmp_path, issued, args
 def test_without_a_subject_ref_the_recorded_built_in_edit_rebuilds_the_subject(services, loader):
     cert = _ve_certificate(services, loader)
     request = ReexecutionRequest(baseline="ve_base", subject=None, sample=None, sample_seed=3)
+    loads, copies = len(loader.loaded), len(loader.duplicated)
     outcome = reexecute_certificate(cert, request, _deps(services))
     assert outcome.ok, _failed(outcome)
-    assert loader.loaded[-2:] == ["ve_base", "ve_base"]
+    assert loader.loaded[loads:] == ["ve_base"] and loader.duplicated[copies:] == ["ve_base"], "read once, edited copy"
     plan = dict(cert.edit.plan or {}, factor=0.8)
     other = msgspec.structs.replace(cert, edit=msgspec.structs.replace(cert.edit, plan=plan))
     failed = _failed(reexecute_certificate(other, request, _deps(services)))

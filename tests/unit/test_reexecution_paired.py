@@ -192,10 +192,11 @@ def test_a_run_certificate_re_applies_its_recorded_edit_to_the_baseline(kind):
     assert cert.edit.name == "fake_scale"
     scale = services.edits["fake_scale"]
     assert isinstance(scale, FakeScaleEdit)
-    before = len(scale.applied)
+    before, loads = len(scale.applied), len(services.loader.loaded)  # type: ignore[attr-defined]
     outcome = _audit(cert, services, kind, subject=None)
     assert outcome.ok, _failed(outcome)
-    assert len(scale.applied) == before + 1 and services.loader.loaded[-2:] == [base, base]  # type: ignore[attr-defined]
+    assert len(scale.applied) == before + 1 and services.loader.loaded[loads:] == [base]  # type: ignore[attr-defined]
+    assert services.loader.duplicated[-1:] == [base]  # type: ignore[attr-defined]
     other = msgspec.structs.replace(cert, edit=msgspec.structs.replace(cert.edit, plan={"factor": 1.5}))
     failed = _failed(_audit(other, services, kind, subject=None))
     assert list(failed) == ["reexec:scores:preview", "reexec:scores:final"], "another plan measures another subject"
