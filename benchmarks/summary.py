@@ -11,7 +11,7 @@ Read from the other benchmarks when present (each run in a subprocess with `--js
 the key named in OTHERS); "not measured" when a script is absent, fails, or prints no such key:
     reuse/fresh             benchmarks/certify_reuse.py        (target <= 0.55)
     bf16/fp32 speed         benchmarks/dtype_speed.py
-    Ray 2-actor/in-process  benchmarks/ray_scoring.py
+    Ray 2-actor/in-process  benchmarks/ray_scale.py
 
 Usage:
     python benchmarks/summary.py                                  # int8 preset (ci), ~15 min on 2 quiet cores
@@ -46,7 +46,7 @@ ROOT = HERE.parent
 OTHERS = (  # label, script, JSON key, target
     ("reuse/fresh", "certify_reuse.py", "reuse_over_fresh", "<= 0.55"),
     ("bf16/fp32 speed", "dtype_speed.py", "score_bfloat16/fp32", ""),
-    ("Ray 2-actor/in-process", "ray_scoring.py", "ray_over_inprocess", ""),
+    ("Ray 2-actor/in-process", "ray_scale.py", "ray/inprocess", ""),
 )
 
 
