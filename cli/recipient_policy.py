@@ -8,11 +8,11 @@ from typing import Any
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import metric_for
-from invarlock.domain.policy import Policy, resolve_policy
+from invarlock.domain.policy import EVIDENCE_DTYPES, EvidencePolicy, Policy, resolve_policy
 
 from .config_file import read_yaml
 
-POLICY_KEYS = ("tier", "profile", "overrides", "guards")
+POLICY_KEYS = ("tier", "profile", "overrides", "guards", "evidence")
 
 
 PolicySource = str | Mapping[str, Any] | Policy | None
@@ -21,7 +21,8 @@ PolicySource = str | Mapping[str, Any] | Policy | None
 def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None, source: PolicySource) -> Policy | None:
     """None when the verifier brings no policy; otherwise the resolved tier/profile (+ overrides) to decide by.
 
-    `source` is a YAML file's path, the same mapping ({tier, profile, overrides, guards}) or a resolved Policy."""
+    `source` is a YAML file's path, the same mapping ({tier, profile, overrides, guards, evidence}) or a resolved
+    Policy."""
     if tier is not None and source is not None:
         raise UsageError("E200", "--tier and --policy both give a recipient policy", "pass one of them")
     if isinstance(source, Policy):
@@ -35,7 +36,8 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     data = _policy_file(source) if isinstance(source, str) else _policy_data(dict(source), "the policy")
     chosen_profile = str(data.get("profile", profile or default_profile))
     guards = {**recorded, **{k: {**recorded.get(k, {}), **v} for k, v in data["guards"].items()}}
-    return resolve_policy(str(data["tier"]), chosen_profile, data["overrides"], guards, section=section)
+    tier_name, overrides, evidence = str(data["tier"]), data["overrides"], data["evidence"]
+    return resolve_policy(tier_name, chosen_profile, overrides, guards, section=section, evidence=evidence)
 
 
 def _plugin_guards(cert: c.Certificate) -> dict[str, dict[str, object]]:
@@ -73,4 +75,16 @@ def _policy_data(data: Any, path: str) -> dict[str, Any]:
         raise UsageError(
             "E201", f"{path}: guards must map guard names to settings", "e.g. guards: {spectral: {mode: gate}}"
         )
-    return {**data, "overrides": overrides, "guards": guards}
+    return {**data, "overrides": overrides, "guards": guards, "evidence": _evidence(data.get("evidence"), path)}
+
+
+def _evidence(data: Any, path: str) -> EvidencePolicy | None:
+    """The policy file's `evidence:` section, e.g. `evidence: {require_dtype: float32}`."""
+    if data is None:
+        return None
+    dtypes = " | ".join(EVIDENCE_DTYPES)
+    if not isinstance(data, dict) or set(data) != {"require_dtype"} or data["require_dtype"] not in EVIDENCE_DTYPES:
+        raise UsageError(
+            "E201", f"{path}: evidence must be {{require_dtype: {dtypes}}}", "e.g. evidence: {require_dtype: float32}"
+        )
+    return EvidencePolicy(require_dtype=str(data["require_dtype"]))

@@ -336,8 +336,8 @@ def to_bytes(cert: Certificate) -> bytes:
 def _uses_v2(cert: Certificate) -> bool:
     """Whether the certificate uses anything added after schema v1: another metric kind, another arm
     statistic, evidence without NLL columns or with paired measures, secondary metrics, a model's GGUF
-    source, runtime or unmapped weights, a dataset fingerprint or revision, a plugin guard, a policy section or
-    a validation flag v1 did not have."""
+    source, runtime or unmapped weights, a dataset fingerprint or revision, a plugin guard, a policy section
+    (secondary gates, evidence requirements) or a validation flag v1 did not have."""
     from .metrics import V1_KINDS  # the metrics import this module: a top-level import would be a cycle
 
     pm = cert.primary_metric
@@ -360,6 +360,7 @@ def _uses_v2(cert: Certificate) -> bool:
         or cert.guards.plugins is not None
         or cert.provenance.baseline_scoring is not None
         or cert.provenance.guard_baseline is not None
+        or "evidence" in cert.policy.resolved
         or not _V1_FLAGS.issuperset(cert.validation)
     )
 

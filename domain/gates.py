@@ -78,6 +78,23 @@ def _overhead(overhead: c.GuardOverhead | None, policy: Policy) -> tuple[c.Flag,
     return ok, f"PM guarded / bare {overhead.ratio:.6f} > {limit}"
 
 
+def scoring_dtypes(dtype: str) -> frozenset[str]:
+    """The floating-point dtypes in a model identity's `dtype` ("float32", "bfloat16"; an ONNX model states
+    its storage dtypes joined by "+", e.g. "float32+int8", whose integer part is the edit being certified)."""
+    return frozenset(part for part in dtype.split("+") if part.startswith(("float", "bfloat")))
+
+
+def evidence_flags(baseline: ModelIdentity, subject: ModelIdentity, policy: Policy) -> dict[str, tuple[c.Flag, str]]:
+    """`evidence_dtype_ok` when the policy requires a scoring dtype: both models were scored in it and in no
+    other floating-point dtype. No flag without the requirement."""
+    if policy.evidence is None:
+        return {}
+    want = policy.evidence.require_dtype
+    roles = (("baseline", baseline), ("subject", subject))
+    off = [f"{role} {m.dtype}" for role, m in roles if scoring_dtypes(m.dtype) != {want}]
+    return {"evidence_dtype_ok": (not off, f"scored in {', '.join(off)}; the policy requires {want} evidence")}
+
+
 def evaluate(
     pm: c.PrimaryMetric,
     pairing: c.PairingSection,
@@ -91,7 +108,8 @@ def evaluate(
 ) -> tuple[dict[str, c.Flag], c.VerdictSection]:
     """Every validation flag and the verdict; PASS iff every applicable flag holds. A guard in `monitor`
     mode (under `policy`) reports its flag but cannot fail the verdict; a guard the policy gates that did
-    not run fails it. The secondary-metric flags appear only with secondary metrics or secondary gates."""
+    not run fails it. The secondary-metric flags appear only with secondary metrics or secondary gates, the
+    evidence dtype flag only when the policy requires a scoring dtype."""
     metric = metric_for(pm.kind)
     checks: dict[str, tuple[c.Flag, str]] = {
         **metric.flags(pm, policy),
@@ -107,6 +125,7 @@ def evaluate(
     monitored |= plugin_monitored
     checks["guard_overhead_acceptable"] = _overhead(overhead, policy)
     checks.update(secondary_flags(secondary, policy))
+    checks.update(evidence_flags(baseline, subject, policy))
     catastrophe = metric.catastrophe(pm.preview, policy)
     flags: dict[str, c.Flag] = {name: ok for name, (ok, _) in checks.items()}
     flags["catastrophe"] = catastrophe is not None

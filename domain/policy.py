@@ -72,12 +72,33 @@ class SecondaryPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     top1_lower_limit: float
 
 
+# Scoring dtypes a model's identity may state; a policy's `evidence.require_dtype` names one of them.
+EVIDENCE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+class EvidencePolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the evidence itself must be (docs/reference/certificate.md, "Evidence precision"): both models'
+    floating-point scoring dtype must be `require_dtype` (one of EVIDENCE_DTYPES). Present only when a policy
+    sets `evidence:` (a recipient's `verify --policy FILE`); unset, it is not written."""
+
+    require_dtype: str
+
+    def __post_init__(self) -> None:
+        if self.require_dtype not in EVIDENCE_DTYPES:
+            raise UsageError(
+                "E202",
+                f"evidence.require_dtype is {self.require_dtype!r}",
+                f"use one of: {', '.join(EVIDENCE_DTYPES)}",
+            )
+
+
 class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The entire resolved policy of a run. Its canonical JSON is what the policy digest covers.
 
     A metric kind's own section (`accuracy`, `embedding`: Metric.policy_section) is set only when that kind
-    runs, the secondary-metric gates (`secondary`) only when the run config asks for them; unset, they are not
-    written, so the policies without them (and their digests) do not change."""
+    runs, the secondary-metric gates (`secondary`) only when the run config asks for them, the evidence
+    requirements (`evidence`) only when a policy file states them; unset, they are not written, so the policies
+    without them (and their digests) do not change."""
 
     tier: str
     profile: str
@@ -92,6 +113,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     embedding: EmbeddingGates | None = None
     secondary: SecondaryPolicy | None = None
     plugin_guards: dict[str, PluginGuardSettings] | None = None
+    evidence: EvidencePolicy | None = None
 
     @property
     def required_guards(self) -> tuple[str, ...]:
@@ -317,12 +339,14 @@ def resolve_policy(
     guard_order: list[str] | tuple[str, ...] | None = None,
     section: str | None = None,
     secondary_gate: bool = False,
+    evidence: EvidencePolicy | None = None,
 ) -> Policy:
     """Resolve a tier and profile (plus optional numeric gate overrides, guard settings such as
     {"spectral": {"mode": "gate"}} and the guard chain order) into the full policy. Every override, a
     guard order other than DEFAULT_GUARD_ORDER included, is listed in `Policy.overrides`. `section` names
     the optional section (one of SECTIONS) of the metric kind that runs, filled from the tier's table.
-    `secondary_gate` adds the tier's secondary-metric gates (run config `eval.secondary.gate: true`)."""
+    `secondary_gate` adds the tier's secondary-metric gates (run config `eval.secondary.gate: true`);
+    `evidence` the requirements on the evidence itself (EvidencePolicy)."""
     if tier not in TIERS:
         raise UsageError("E202", f"unknown tier '{tier}'", f"use one of: {', '.join(TIERS)}")
     if profile not in PROFILES:
@@ -353,6 +377,7 @@ def resolve_policy(
         accuracy=_ACCURACY[tier] if section == "accuracy" else None,
         embedding=_EMBEDDING[tier] if section == "embedding" else None,
         plugin_guards=plugins,
+        evidence=evidence,
     )
 
 
@@ -366,7 +391,9 @@ def re_resolve(policy: Policy) -> Policy:
     section = next((name for name in SECTIONS if getattr(policy, name) is not None), None)
     order = policy.overrides.get("guard_order")
     secondary = policy.secondary is not None
-    return resolve_policy(policy.tier, policy.profile, gate, guards, order, section, secondary_gate=secondary)
+    return resolve_policy(
+        policy.tier, policy.profile, gate, guards, order, section, secondary_gate=secondary, evidence=policy.evidence
+    )
 
 
 def policy_from_dict(data: object) -> Policy:
