@@ -52,7 +52,7 @@ def test_a_bf16_identical_subject_states_its_dtype_and_gives_exactly_one(bf16_id
     base, subj = cert["evidence"]["final"]["baseline_nll"], cert["evidence"]["final"]["subject_nll"]
     assert base == subj  # same weights, same windows, same batch geometry: bit-identical sums
     pm = cert["primary_metric"]
-    assert pm["ratio_vs_baseline"] == 1.0 and pm["ci"] == [1.0, 1.0]
+    assert pm["ratio_vs_baseline"] == 1.0 and pm["display_ci"] == [1.0, 1.0] and pm["ci"] == [0.0, 0.0]  # ci: log
 
 
 def test_a_float32_evidence_policy_fails_the_bf16_certificate_with_exit_1(bf16_identical: CompletedRun) -> None:
