@@ -10,8 +10,11 @@ What is measured, in one process, all on the windows of one plan (the demo Wikip
    the final ratio and its CI per dtype, and, against float32's evidence on the same windows, the largest and
    mean |Δ| of the per-window, per-token baseline NLL and the change of the ratio.
 2. Identical subject: the demo model certified against itself under bfloat16: its ratio and CI.
-3. Scoring alone: the model is loaded in each dtype and scores the first `--score-windows` windows after a
-   one-batch warm-up (the wall of `score` only); ratios to float32's wall.
+3. Scoring alone: the model is loaded in each dtype and scores the first `--score-windows` final windows after
+   a one-batch warm-up (the wall of `score` only); ratios to float32's wall.
+
+Each figure is printed as one line when measured (float16 last: it is slow on a CPU); `--json` prints one
+JSON line at the end instead.
 
 Usage:
     python benchmarks/dtype_speed.py                 # ~10 min on 2 idle cores (float16 dominates)
@@ -104,53 +107,65 @@ def certify_figures(cert: c.Certificate, wall: float, ref: tuple[c.Certificate, 
     }
 
 
-def scoring_walls(cfg: dict[str, Any], count: int) -> dict[str, float]:
-    run = load_run_config(cfg)
-    svc = build_services(events=tempfile.mkdtemp(prefix="dtype_speed_") + "/events.duckdb")
-    ds = run.dataset
-    walls: dict[str, float] = {}
-    windows: list[TokenWindow] = []
-    for dtype in DTYPES:
-        model = svc.loader.load(DEMO, adapter="auto", device="cpu", dtype=dtype)
-        if not windows:
-            corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+class Scorer:
+    """Loads the demo model in a dtype and times `score` on the first `count` final windows of the plan."""
+
+    def __init__(self, cfg: dict[str, Any], count: int) -> None:
+        self.svc = build_services(events=tempfile.mkdtemp(prefix="dtype_speed_") + "/events.duckdb")
+        self.dataset = load_run_config(cfg).dataset
+        self.count = count
+        self.windows: list[TokenWindow] = []
+
+    def wall(self, dtype: str) -> float:
+        model = self.svc.loader.load(DEMO, adapter="auto", device="cpu", dtype=dtype)
+        if not self.windows:
+            ds = self.dataset
+            corpus = self.svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
             planned, rows = planning.plan(corpus, model.tokenizer(), ds, allow_fewer=True)
-            ids = [w.window_id for w in planned.plan.windows if w.arm == "final"][:count]
-            windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
-        list(model.score(windows[: model.batch_size]))  # warm-up
+            ids = [w.window_id for w in planned.plan.windows if w.arm == "final"][: self.count]
+            self.windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
+        list(model.score(self.windows[: model.batch_size]))  # warm-up
         start = time.perf_counter()
-        list(model.score(windows))
-        walls[dtype] = time.perf_counter() - start
-    return walls
+        list(model.score(self.windows))
+        return time.perf_counter() - start
 
 
 def main() -> None:
+    # Each figure is printed as soon as it is measured, cheapest first: float16 on a CPU is slow, and a
+    # partial run still reports everything measured before it.
     args = parse_args()
     cfg = config(args)
     root = tempfile.mkdtemp(prefix="dtype_speed_")
-    certs = {dtype: certify(cfg, dtype, root, identical=False) for dtype in DTYPES}
-    identical = {"bfloat16": certify(cfg, "bfloat16", root, identical=True)[0]}
-    walls = scoring_walls(cfg, args.score_windows)
     result: dict[str, Any] = {
         "windows": {"preview": args.preview, "final": args.final, "calibration": 0, "seq_len": 256},
-        **{f"int8_{d}": certify_figures(*certs[d], certs["float32"]) for d in DTYPES},
-        **{
-            f"identical_{d}": {"ratio": cert.primary_metric.ratio_vs_baseline, "ci": cert.primary_metric.ci}
-            for d, cert in identical.items()
-        },
         "score_windows": args.score_windows,
-        **{f"score_{d}_s": round(w, 2) for d, w in walls.items()},
-        **{f"score_{d}/fp32": round(walls[d] / walls["float32"], 3) for d in DTYPES[1:]},
         "threads": torch.get_num_threads(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, no GPU",
         "torch": torch.__version__,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
+
+    def emit(key: str, value: Any) -> None:
+        result[key] = value
+        if not args.json:
+            print(f"{key}: {json.dumps(value)}  (load {os.getloadavg()[0]:.1f})", flush=True)
+
+    scorer, walls, certs = Scorer(cfg, args.score_windows), {}, {}
+    for dtype in DTYPES:
+        walls[dtype] = scorer.wall(dtype)
+        emit(f"score_{dtype}_s", round(walls[dtype], 2))
+        if dtype != "float32":
+            emit(f"score_{dtype}/fp32", round(walls[dtype] / walls["float32"], 3))
+        if dtype == "bfloat16":
+            for name in ("float32", "bfloat16"):
+                certs[name] = certify(cfg, name, root, identical=False)
+                emit(f"int8_{name}", certify_figures(*certs[name], certs["float32"]))
+            same = certify(cfg, "bfloat16", root, identical=True)[0].primary_metric
+            emit("identical_bfloat16", {"ratio": same.ratio_vs_baseline, "ci": same.ci, "display_ci": same.display_ci})
+    certs["float16"] = certify(cfg, "float16", root, identical=False)
+    emit("int8_float16", certify_figures(*certs["float16"], certs["float32"]))
+    result["load_avg_1m"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:>20}: {value}")
 
 
 if __name__ == "__main__":
