@@ -68,7 +68,11 @@ def _echo_proves() -> None:
 @click.option("--tier", default=None, help="re-decide under YOUR tier instead of the certificate's policy")
 @click.option("--profile", default=None, help="profile for --tier (default: the certificate's)")
 @click.option(
-    "--policy", "policy_file", type=click.Path(), default=None, help="YAML {tier, profile, overrides}: YOUR policy"
+    "--policy",
+    "policy_file",
+    type=click.Path(),
+    default=None,
+    help="YAML {tier, profile, overrides, guards, evidence}: YOUR policy",
 )
 @click.option("--pubkey", type=click.Path(), default=None, help="trusted Ed25519 public key: the signature must verify")
 @click.option("--require-signature", is_flag=True, help="an unsigned certificate fails (exit 3)")
