@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from invarlock.domain.model import TensorInfo
 
+from .hf_dispatch import is_meta, readable
+
 # Bookkeeping that says how a config was saved or loaded, not what the model computes.
 _CONFIG_IGNORED = frozenset({"transformers_version", "dtype", "torch_dtype", "quantization_config", "architectures"})
 
@@ -20,14 +22,16 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def weights_sha256(module: torch.nn.Module) -> str:
-    """sha256 over (name, dtype, shape, raw bytes) of every state_dict tensor, sorted by name."""
+    """sha256 over (name, dtype, shape, raw bytes) of every state_dict tensor, sorted by name; one tensor is
+    read at a time (an offloaded one through accelerate) and hashed in place, without a bytes copy."""
     digest = hashlib.sha256()
-    state = module.state_dict()
+    state = module.state_dict(keep_vars=True)
     for name in sorted(state):
-        tensor = state[name].detach().to("cpu").contiguous()
-        header = f"{name}\x00{dtype_name(tensor.dtype)}\x00{tuple(tensor.shape)}\x00"
-        digest.update(header.encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        with readable(module, name, state[name]) as value:
+            tensor = value.to("cpu").contiguous()
+            header = f"{name}\x00{dtype_name(tensor.dtype)}\x00{tuple(tensor.shape)}\x00"
+            digest.update(header.encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
 
 
@@ -43,8 +47,8 @@ def tensor_infos(module: torch.nn.Module) -> tuple[TensorInfo, ...]:
     """Name, dtype, shape, finiteness and all-zero flag of every state_dict tensor (tied duplicates too)."""
     infos = []
     for name, tensor in module.state_dict(keep_vars=True).items():
-        data = tensor.detach()
-        finite, all_zero = _finite_and_all_zero(data)
+        with readable(module, name, tensor) as data:
+            finite, all_zero = _finite_and_all_zero(data)
         infos.append(
             TensorInfo(
                 name=name, dtype=dtype_name(data.dtype), shape=tuple(data.shape), finite=finite, all_zero=all_zero
@@ -66,10 +70,14 @@ def _finite_and_all_zero(data: torch.Tensor) -> tuple[bool, bool]:
 
 
 def tied_groups(module: torch.nn.Module) -> tuple[tuple[str, ...], ...]:
-    """Groups (sorted, two or more names) of state_dict entries that alias the same memory."""
-    groups: dict[tuple[int, int, tuple[int, ...]], list[str]] = defaultdict(list)
+    """Groups (sorted, two or more names) of state_dict entries that alias the same memory (an offloaded
+    tensor has none: entries alias when they are the same parameter object)."""
+    groups: dict[tuple[object, ...], list[str]] = defaultdict(list)
     for name, tensor in module.state_dict(keep_vars=True).items():
         if tensor.numel() == 0:
+            continue
+        if is_meta(tensor):
+            groups[("meta", id(tensor))].append(name)
             continue
         key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
         groups[key].append(name)

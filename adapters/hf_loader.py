@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import GGUFSource
+from invarlock.domain.model import DevicePlacement, GGUFSource
 
-from . import hf_demo, hf_gguf
+from . import hf_demo, hf_gguf, hf_placement
 from .hf_architecture import rules_for, supported_model_types
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
@@ -65,10 +65,12 @@ class HFModelLoader:
         device: str = "auto",
         dtype: str = "float32",
         batch_size: int | None = None,
+        placement: DevicePlacement | None = None,
     ) -> HFModel:
         """Load `ref` (a directory, `hf:ORG/NAME`, a bare hub id such as `gpt2` found in the HF cache, `gguf:PATH`,
         `demo:smollm2-135m` or `demo:minilm-l6`) for scoring and editing. A GGUF file's weights are dequantized to
-        float32 once (cached), then cast to `dtype`.
+        float32 once (cached), then cast to `dtype`. With a `placement`, accelerate spreads the model over the
+        devices (adapters/hf_placement.py) instead of moving it whole to `device`.
 
         Raises:
             UsageError: E101 missing path, E102 not a model, E103 hf id not offline-available,
@@ -77,13 +79,15 @@ class HFModelLoader:
         _check_choice("adapter", adapter, ADAPTERS)
         _check_choice("dtype", dtype, DTYPES)
         torch_device = resolve_device(device)
+        spread = hf_placement.keywords(placement, device)
         path, gguf = _resolve(ref)
         kind = resolve_adapter(path, adapter)
-        module, tokenizer = _load_pretrained(path, dtype, kind)
+        module, tokenizer = _load_pretrained(path, dtype, kind, spread)
+        module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
         if gguf is None:
-            return _CLASSES[kind](module.to(torch_device), tokenizer, ref=ref, batch_size=batch_size)
+            return _CLASSES[kind](module, tokenizer, ref=ref, batch_size=batch_size)
         decoder = HFSequenceClassifier if kind == "hf_seqcls" else HFCausalModel
-        return decoder(module.to(torch_device), tokenizer, ref=ref, batch_size=batch_size, gguf=gguf)
+        return decoder(module, tokenizer, ref=ref, batch_size=batch_size, gguf=gguf)
 
     def tokenizer(self, ref: str, *, adapter: str = "auto") -> HFTokenizer:
         """The tokenizer of `ref` alone (no weights read), as `load(ref).tokenizer()` gives it.
@@ -210,8 +214,11 @@ def _config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _load_pretrained(path: Path, dtype: str | None, adapter: str) -> tuple[Any, Any]:
-    """The module (None when `dtype` is None: the tokenizer alone) and the tokenizer of a checkpoint."""
+def _load_pretrained(
+    path: Path, dtype: str | None, adapter: str, spread: dict[str, Any] | None = None
+) -> tuple[Any, Any]:
+    """The module (None when `dtype` is None: the tokenizer alone) and the tokenizer of a checkpoint; `spread`
+    holds from_pretrained's device-map keywords."""
     import torch
     import transformers
     from transformers import AutoTokenizer
@@ -221,7 +228,9 @@ def _load_pretrained(path: Path, dtype: str | None, adapter: str) -> tuple[Any, 
             module = None
             if dtype is not None:
                 auto = getattr(transformers, _AUTO_CLASSES[adapter])
-                module = auto.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
+                module = auto.from_pretrained(
+                    path, dtype=getattr(torch, dtype), local_files_only=True, **(spread or {})
+                )
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as error:  # transformers raises OSError, ValueError, safetensors errors, ...
         first_line = (str(error).strip().splitlines() or [""])[0][:200]

@@ -18,6 +18,7 @@ from invarlock.domain.model import GGUFSource, ModelIdentity, TensorCensus
 
 from . import hf_fingerprint
 from .hf_architecture import ArchitectureRules, rules_for
+from .hf_dispatch import device_map_of, is_meta, readable, write_offloaded
 from .hf_quiet import quiet_transformers
 from .hf_tokenizer import HFTokenizer
 
@@ -81,8 +82,9 @@ class HFWeights:
 
     @property
     def device(self) -> torch.device:
-        """Device of the model's parameters."""
-        return next(self.module.parameters()).device
+        """Device of the model's parameters (of the first one holding values: a dispatched model's inputs go
+        there, and accelerate's hooks move them on)."""
+        return next((p.device for p in self.module.parameters() if not is_meta(p)), torch.device("cpu"))
 
     def tokenizer(self) -> HFTokenizer:
         """The tokenizer the model was loaded with."""
@@ -102,6 +104,7 @@ class HFWeights:
             dtype=hf_fingerprint.dtype_name(next(self.module.parameters()).dtype),
             device=str(self.device),
             gguf=self.gguf,
+            device_map=device_map_of(self.module),
         )
 
     def matrices(self) -> Iterator[HFMatrix]:
@@ -111,7 +114,8 @@ class HFWeights:
         for name, param in self.module.named_parameters():
             if param.ndim != 2:
                 continue
-            array = param.detach().to("cpu", torch.float32)
+            with readable(self.module, name, param) as value:  # one matrix at a time, offloaded ones too
+                array = value.to("cpu", torch.float32)
             if self.rules.output_axis(name) == 1:
                 array = array.T
             yield HFMatrix(
@@ -143,8 +147,12 @@ class HFWeights:
             raise ValueError(
                 f"cannot assign {name}: need float32/64 {tuple(rows.shape)}, not {array.dtype} {array.shape}"
             )
-        with torch.no_grad():
-            rows.copy_(torch.from_numpy(array))
+        if is_meta(param):
+            value = torch.from_numpy(array).to(param.dtype)
+            write_offloaded(self.module, name, value.T if self.rules.output_axis(name) == 1 else value)
+        else:
+            with torch.no_grad():
+                rows.copy_(torch.from_numpy(array))
         for key in [key for key, original in self._originals.items() if self._parameters()[key] is param]:
             del self._originals[key]
 
@@ -180,10 +188,16 @@ class HFWeights:
             raise ValueError(f"cannot scale unknown weights: {', '.join(unknown)}")
         with torch.no_grad():
             for name in sorted(set(self._originals) | set(factors)):
-                original = self._originals.setdefault(name, params[name].detach().clone())
+                if name not in self._originals:
+                    with readable(self.module, name, params[name]) as value:
+                        self._originals[name] = value.clone()
+                original, factor = self._originals[name], factors.get(name)
+                if is_meta(params[name]):
+                    write_offloaded(self.module, name, original if factor is None else original * factor)
+                    continue
                 params[name].copy_(original)
-                if name in factors:
-                    params[name].mul_(factors[name])
+                if factor is not None:
+                    params[name].mul_(factor)
 
     def export(self, directory: str | Path) -> Path:
         """Save a plain safetensors checkpoint and the tokenizer that `HFModelLoader` loads back."""

@@ -11,6 +11,7 @@ import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, DEFAULT_KIND, metric_for
+from invarlock.domain.model import DevicePlacement
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
 from .config_execution import ExecutionConfig, check_execution
@@ -20,6 +21,7 @@ DEMO_MODEL = "demo:smollm2-135m"
 DEMO_CORPUS = "demo:wikipedia"
 HF_PROVIDER = "hf"
 _HUB_KEYS = ("name", "config", "revision")
+_PLACEMENT_KEYS = ("device_map", "max_memory")
 
 
 class _C(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -27,10 +29,22 @@ class _C(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class ModelConfig(_C, frozen=True):
+    """Which model and how to load it. `device_map: auto` (with an optional `max_memory` per device) spreads a
+    model too large for one device over the accelerators, RAM and disk; unset, neither is recorded."""
+
     id: str = DEMO_MODEL
     adapter: str = "auto"
     device: str = "auto"
     dtype: str = "float32"
+    device_map: str | None = None
+    max_memory: dict[str, str] | None = None
+
+    @property
+    def placement(self) -> DevicePlacement | None:
+        """The DevicePlacement the loader gets (None: the whole model on `device`)."""
+        if self.device_map is None:
+            return None
+        return DevicePlacement(device_map=self.device_map, max_memory=self.max_memory)
 
 
 class DatasetConfig(_C, frozen=True):
@@ -225,6 +239,7 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
     _check_metric_keys(cfg, source)
     _check_hub_keys(cfg.dataset, source)
     check_execution(cfg.execution, source)
+    _check_placement(cfg.model, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
     if cfg.eval.secondary.gate and cfg.eval.secondary.measure is False:
@@ -285,8 +300,8 @@ def _check_order(order: list[str], source: str) -> None:
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
-    """The config as recorded (run_started, the certificate's provenance); unset hub keys and an unset
-    execution section are left out (configs encode as before they existed)."""
+    """The config as recorded (run_started, the certificate's provenance); unset hub and placement keys and
+    an unset execution section are left out (configs encode as before they existed)."""
     result: dict[str, Any] = msgspec.to_builtins(cfg)
     guards = result["guards"]
     guards.update(guards.pop("plugins"))
@@ -298,9 +313,24 @@ def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
             del dataset[key]
     _drop_unset(result["eval"], "reuse")
     _drop_unset(result["eval"]["secondary"], "measure")
+    result["model"] = model_to_dict(cfg.model)
     return result
 
 
 def _drop_unset(section: dict[str, Any], key: str) -> None:
     if section[key] is None:
         del section[key]
+
+
+def model_to_dict(model: ModelConfig) -> dict[str, Any]:
+    """A model section as recorded: `device_map`/`max_memory` only when set (configs encode as before)."""
+    result: dict[str, Any] = msgspec.to_builtins(model)
+    for key in _PLACEMENT_KEYS:
+        if result[key] is None:
+            del result[key]
+    return result
+
+
+def _check_placement(model: ModelConfig, source: str) -> None:
+    if model.max_memory is not None and model.device_map is None:
+        raise UsageError("E201", f"{source}: model.max_memory needs model.device_map", "add device_map: auto")

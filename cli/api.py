@@ -87,9 +87,10 @@ def with_models(
     adapter: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
+    device_map: str | None = None,
 ) -> tuple[RunConfig, ModelConfig | None]:
     """`cfg` with the given baseline ref and model settings, and the subject's model config (None: no subject)."""
-    given = {"id": baseline, "adapter": adapter, "device": device, "dtype": dtype}
+    given = {"id": baseline, "adapter": adapter, "device": device, "dtype": dtype, "device_map": device_map}
     model = msgspec.structs.replace(cfg.model, **{k: v for k, v in given.items() if v is not None})
     subject_cfg = msgspec.structs.replace(model, id=subject) if subject is not None else None
     return msgspec.structs.replace(cfg, model=model), subject_cfg

@@ -74,6 +74,7 @@ def _print(report: DoctorReport) -> None:
 @click.option("--tier", default=None, help="conservative | balanced | aggressive")
 @click.option("--device", default=None, help="auto | cpu | cuda | mps")
 @click.option("--dtype", default=None, help="float32 | float16 | bfloat16")
+@click.option("--device-map", default=None, help="auto: spread each model over GPUs, RAM and disk")
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
 @click.option("--sign-key", type=click.Path(), default=None, help="check the key certify would sign with")
 @click.option("--cert-out", type=click.Path(), default=None, help="check the certificate folder certify would use")

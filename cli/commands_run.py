@@ -38,6 +38,7 @@ def common_options(fn: Any) -> Any:
         click.option("--tier", default=None, help="conservative | balanced (default) | aggressive"),
         click.option("--device", default=None, help="auto | cpu | cuda | mps"),
         click.option("--dtype", default=None, help="float32 (default) | float16 | bfloat16"),
+        click.option("--device-map", default=None, help="auto: spread each model over GPUs, RAM and disk (accelerate)"),
         click.option("--cert-out", type=click.Path(), default=None, help="directory for evaluation.cert.json"),
         click.option(
             "--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store"
@@ -255,7 +256,7 @@ def certify_cmd(
     """Compare & Certify: score BASELINE and SUBJECT on the same windows and issue a certificate."""
     if resume is not None:
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
-        given.update({k: opts[k] for k in ("profile", "tier", "device", "dtype", "demo", "no_reuse")})
+        given.update({k: opts[k] for k in ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse")})
         _resume(resume, given, opts)
     _execute(
         build_request(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts), opts
@@ -276,7 +277,13 @@ def certify_config(
     if edit_config:
         cfg = msgspec.structs.replace(cfg, edit=api.load_run_config(edit_config).edit)
     cfg, subject_cfg = api.with_models(
-        cfg, baseline, subject, adapter=adapter, device=opts["device"], dtype=opts["dtype"]
+        cfg,
+        baseline,
+        subject,
+        adapter=adapter,
+        device=opts["device"],
+        dtype=opts["dtype"],
+        device_map=opts["device_map"],
     )
     assert subject_cfg is not None, "certify names a subject"
     return cfg, subject_cfg
@@ -299,4 +306,6 @@ def run_config(config: str | None, opts: Any) -> RunConfig:
         cfg = msgspec.structs.replace(cfg, edit=DEMO_EDIT)
     if cfg.edit is None:
         raise UsageError("E201", f"{config}: no edit: section", "add edit: {name: quant_rtn, plan: {bits: 8}}")
-    return api.with_models(cfg, None, None, device=opts["device"], dtype=opts["dtype"])[0]
+    return api.with_models(cfg, None, None, device=opts["device"], dtype=opts["dtype"], device_map=opts["device_map"])[
+        0
+    ]

@@ -336,8 +336,8 @@ def to_bytes(cert: Certificate) -> bytes:
 def _uses_v2(cert: Certificate) -> bool:
     """Whether the certificate uses anything added after schema v1: another metric kind, another arm
     statistic, evidence without NLL columns or with paired measures, secondary metrics, a model's GGUF
-    source, runtime or unmapped weights, a dataset fingerprint or revision, a plugin guard, a policy section
-    (secondary gates, evidence requirements) or a validation flag v1 did not have."""
+    source, runtime, unmapped weights or device map, a dataset fingerprint or revision, a plugin guard, a
+    policy section (secondary gates, evidence requirements) or a validation flag v1 did not have."""
     from .metrics import V1_KINDS  # the metrics import this module: a top-level import would be a cycle
 
     pm = cert.primary_metric
@@ -354,6 +354,8 @@ def _uses_v2(cert: Certificate) -> bool:
         or cert.subject.runtime is not None
         or cert.baseline.unmapped is not None
         or cert.subject.unmapped is not None
+        or cert.baseline.device_map is not None
+        or cert.subject.device_map is not None
         or cert.dataset.fingerprint is not None
         or cert.dataset.revision is not None
         or "secondary" in cert.policy.resolved

@@ -21,6 +21,15 @@ class GGUFSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     metadata_sha256: str
 
 
+class DevicePlacement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a model too large for one device is spread: `device_map` "auto" lets accelerate place each block on
+    the accelerators, then CPU RAM, then disk; `max_memory` caps what it puts on each device (`{"0": "20GiB",
+    "cpu": "60GiB"}`: device -> size, accelerate's notation), None leaves the whole of each device usable."""
+
+    device_map: str
+    max_memory: dict[str, str] | None = None
+
+
 class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """Who a model is: digests over its weights, tokenizer and config, plus how it was loaded.
 
@@ -45,6 +54,7 @@ class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     gguf: GGUFSource | None = None
     runtime: str | None = None
     unmapped: dict[str, str] | None = None
+    device_map: dict[str, str] | None = None
 
 
 class WindowScore(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from invarlock.domain.model import ActivationStats, ModelIdentity, PairedScore, TensorCensus, WindowScore
+from invarlock.domain.model import (
+    ActivationStats,
+    DevicePlacement,
+    ModelIdentity,
+    PairedScore,
+    TensorCensus,
+    WindowScore,
+)
 from invarlock.domain.windows import TokenWindow
 
 from .corpus import Tokenizer
@@ -158,9 +165,20 @@ class DuplicableModel(Protocol):
 class ModelLoader(Protocol):
     """Resolves a model reference (local path, `hf:ID`, `gguf:FILE`, or a demo name like `demo:smollm2-135m`)."""
 
-    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> LoadedModel:
-        """Load offline. Raises UsageError (E101 missing path, E102 not a model, E103 not offline-available,
-        E104 unknown adapter/device/dtype) with a one-line message and a fix."""
+    def load(
+        self,
+        ref: str,
+        *,
+        adapter: str,
+        device: str,
+        dtype: str,
+        batch_size: int | None = None,
+        placement: DevicePlacement | None = None,
+    ) -> LoadedModel:
+        """Load offline, on `device`, or spread by `placement` (a device map: a loader without one refuses
+        it with E104; callers pass it only when set, so a loader may leave the keyword out). Raises
+        UsageError (E101 missing path, E102 not a model, E103 not offline-available, E104 unknown
+        adapter/device/dtype/device map) with a one-line message and a fix."""
         ...
 
     def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:

@@ -52,7 +52,9 @@ def subject_of(
 
 
 def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:
-    return svc.loader.load(cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
+    return svc.loader.load(
+        cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size, placement=cfg.placement
+    )
 
 
 def check_tokenizers(state: RunState) -> None:

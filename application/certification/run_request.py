@@ -12,7 +12,7 @@ from invarlock.domain.metrics import Metric, metric_for
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
 
-from ..config import ModelConfig, RunConfig, config_to_dict, parse_config
+from ..config import ModelConfig, RunConfig, config_to_dict, model_to_dict, parse_config
 from ..services import Services
 from .recorder import resume_mismatch
 
@@ -91,7 +91,7 @@ def _check_rescoring(req: CertifyRequest, metric: Metric, policy: Policy) -> Non
 def started_event(req: CertifyRequest, policy: Policy, run_id: str, svc: Services) -> ev.RunStarted:
     config = config_to_dict(req.config)
     if req.subject is not None:
-        config["subject"] = msgspec.to_builtins(req.subject)
+        config["subject"] = model_to_dict(req.subject)
     seed = req.config.dataset.seed
     return ev.RunStarted(
         run_id=run_id,

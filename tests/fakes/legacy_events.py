@@ -37,6 +37,7 @@ _ADDED_AFTER_V1 = (
     "unmapped",
     "fingerprint",
     "revision",
+    "device_map",
 )  # optional fields added later, unset in v1-era events
 
 

@@ -18,6 +18,7 @@ from invarlock.domain.metrics.kl_bins import BINS, EDGES
 from invarlock.domain.model import (
     ActivationStats,
     CorpusInfo,
+    DevicePlacement,
     EditDeltas,
     EditOutcome,
     ModelIdentity,
@@ -254,15 +255,26 @@ class FakeLoader:
     models: dict[str, FakeModel]
     loaded: list[str] = field(default_factory=list)
     batch_sizes: list[int | None] = field(default_factory=list)
+    placements: list[DevicePlacement | None] = field(default_factory=list)
     instances: list[FakeModel] = field(default_factory=list)
     tokenizers_loaded: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
 
-    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> FakeModel:
+    def load(
+        self,
+        ref: str,
+        *,
+        adapter: str,
+        device: str,
+        dtype: str,
+        batch_size: int | None = None,
+        placement: DevicePlacement | None = None,
+    ) -> FakeModel:
         if ref not in self.models:
             raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
         self.loaded.append(ref)
         self.batch_sizes.append(batch_size)
+        self.placements.append(placement)
         original = self.models[ref]
         model = type(original)(
             ref=ref,

@@ -1,0 +1,119 @@
+"""Peak resident memory of `invarlock certify` and `invarlock run` (quant_rtn int8) on the demo pair, as a
+ratio to the two models' float32 weight bytes.
+
+Each command runs in a child process (`python -m invarlock ...`, the real CLI on a fresh DuckDB file);
+its peak RSS is that child's `ru_maxrss` as `os.wait4` reports it (the high-water mark of its resident set,
+in KiB on Linux). The weight bytes are 4 x the parameter count both
+certificates state (`baseline.param_count + subject.param_count`, tied weights counted once).
+
+Python, torch and transformers resident after import cost memory that does not scale with the model: a
+second child (`python -c "import torch, transformers, ..."`: the modules certify imports before it loads
+a model) gives that import-time peak, and the net ratio is (peak - import peak) / weight bytes.
+
+Usage:
+    python benchmarks/peak_rss.py                 # certify and run, dev profile, 8 + 8 windows of 256
+    python benchmarks/peak_rss.py --device-map auto
+    python benchmarks/peak_rss.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DEMO = "demo:smollm2-135m"
+_IMPORTS = "import torch, transformers, accelerate, duckdb, numpy, scipy; import invarlock.adapters.hf_loader"
+
+
+def _config(edit: bool, device_map: str | None, seq_len: int, windows: int) -> dict[str, Any]:
+    model: dict[str, Any] = {"id": DEMO}
+    if device_map is not None:
+        model["device_map"] = device_map
+    config: dict[str, Any] = {
+        "model": model,
+        "dataset": {"provider": "demo:wikipedia", "seq_len": seq_len, "preview_n": windows, "final_n": windows},
+        "profile": "dev",
+    }
+    if edit:
+        config["edit"] = {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}}
+    return config
+
+
+def _child_peak_kib(argv: list[str], cwd: Path) -> int:
+    """Run `argv` to completion in a fresh child and return that child's peak RSS in KiB (`os.wait4` gives
+    the rusage of this child alone); exit status 0, or 1 (a valid certificate whose gates fail), required."""
+    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore"}
+    with open(cwd / "stderr.txt", "w+b") as err:
+        child = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        if child.returncode not in (0, 1):
+            sys.exit(f"{' '.join(argv[2:4])} failed ({child.returncode}): {err.read().decode()[-400:]}")
+    return int(usage.ru_maxrss)
+
+
+def _measure(command: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    import yaml
+
+    folder = root / command
+    folder.mkdir()
+    config = folder / "config.yaml"
+    config.write_text(yaml.safe_dump(_config(command == "run", args.device_map, args.seq_len, args.windows)))
+    cli = [sys.executable, "-m", "invarlock"]
+    if command == "run":
+        argv = [*cli, "run", "-c", str(config)]
+    else:
+        argv = [*cli, "certify", "--baseline", DEMO, "--subject", DEMO, "--preset", str(config), "--profile", "dev"]
+    peak = _child_peak_kib([*argv, "--cert-out", "out", "--events", "ev.duckdb", "--quiet"], folder)
+    cert_file = folder / "out" / "evaluation.cert.json"
+    if not cert_file.is_file():
+        sys.exit(f"{command} wrote no certificate: {(folder / 'stderr.txt').read_text()[-400:]}")
+    cert = json.loads(cert_file.read_text(encoding="utf-8"))
+    weight_bytes = 4 * (cert["baseline"]["param_count"] + cert["subject"]["param_count"])
+    return {"command": command, "peak_kib": peak, "weight_bytes": weight_bytes}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device-map", default=None, help="model.device_map for both runs (e.g. auto)")
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--windows", type=int, default=8, help="preview_n = final_n")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="invarlock-rss-") as tmp:
+        root = Path(tmp)
+        import_peak = _child_peak_kib([sys.executable, "-c", _IMPORTS], root)
+        rows = [_measure(command, args, root) for command in ("certify", "run")]
+    for row in rows:
+        peak_bytes, net_bytes = row["peak_kib"] * 1024, (row["peak_kib"] - import_peak) * 1024
+        row["ratio"] = round(peak_bytes / row["weight_bytes"], 3)
+        row["net_ratio"] = round(net_bytes / row["weight_bytes"], 3)
+    header = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.python_version()}",
+        "date": datetime.now(UTC).date().isoformat(),
+        "device_map": args.device_map,
+        "import_peak_kib": import_peak,
+    }
+    if args.json:
+        print(json.dumps({**header, "rows": rows}))
+        return
+    print(f"# {header['machine']}, {header['date']}, device_map={args.device_map}, import peak {import_peak >> 10} MiB")
+    for row in rows:
+        print(
+            f"{row['command']}: peak RSS {row['peak_kib'] / 1024:.0f} MiB / fp32 weights "
+            f"{row['weight_bytes'] / 2**20:.0f} MiB = {row['ratio']:.3f}x "
+            f"(net of import-time RSS: {row['net_ratio']:.3f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
