@@ -9,10 +9,9 @@ import weakref
 from typing import Any
 
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import DevicePlacement
+from invarlock.domain.model import DEVICE_MAPS, DevicePlacement
 
 from .hf_dispatch import is_meta
-from .model_choices import DEVICE_MAPS
 
 
 def keywords(placement: DevicePlacement | None, device: str) -> dict[str, Any] | None:

@@ -193,7 +193,7 @@ class HFWeights:
                         self._originals[name] = value.clone()
                 original, factor = self._originals[name], factors.get(name)
                 if is_meta(params[name]):
-                    write_offloaded(self.module, name, original if factor is None else original * factor)
+                    write_offloaded(self.module, name, original.clone() if factor is None else original * factor)
                     continue
                 params[name].copy_(original)
                 if factor is not None:

@@ -3,4 +3,3 @@ on a machine without the hf extra."""
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float16", "bfloat16")
-DEVICE_MAPS = ("auto",)  # model.device_map: accelerate places the blocks over GPUs, CPU RAM and disk

@@ -20,7 +20,7 @@ import torch
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import EditDeltas, EditOutcome
-from invarlock.ports.model import NamedMatrix, WeightSource
+from invarlock.ports.model import WeightSource
 
 
 class ScaleWeightEdit:
@@ -159,19 +159,24 @@ def _integer(plan: Mapping[str, object], key: str, low: int, hint: str) -> int:
 
 
 def _target(weights: WeightSource, name: str) -> _Target:
-    matrices = {m.name: m for m in weights.matrices()}
     tied = next((g for g in weights.census().tied_groups if name in g), (name,))
-    listed = next((matrices[other] for other in tied if other in matrices), None)
+    names: list[str] = []
+    listed = None
+    for matrix in weights.matrices():  # one at a time: only the target's matrix is kept
+        names.append(matrix.name)
+        if matrix.name in tied:
+            listed = matrix
+            break
     if listed is None:
-        raise _plan_error("weight", f"= {name!r} is not a 2-D float parameter of this model", _suggest(name, matrices))
+        raise _plan_error("weight", f"= {name!r} is not a 2-D float parameter of this model", _suggest(name, names))
     tied = (name, *(other for other in tied if other != name))
     # Ties join a weight to aliases of itself (an LM head and its embedding): they share one block or none.
     return _Target(name=name, rows=listed.array, tied=tied, blocks=int(listed.block is not None))
 
 
-def _suggest(name: str, matrices: Mapping[str, NamedMatrix]) -> str:
-    close = difflib.get_close_matches(name, list(matrices), n=3, cutoff=0.6) or list(matrices)[:3]
-    return f"use one of its {len(matrices)} 2-D parameter names (module.named_parameters()), e.g. {', '.join(close)}"
+def _suggest(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6) or names[:3]
+    return f"use one of its {len(names)} 2-D parameter names (module.named_parameters()), e.g. {', '.join(close)}"
 
 
 def _plan_error(key: str, problem: str, hint: str) -> UsageError:

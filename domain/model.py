@@ -21,6 +21,9 @@ class GGUFSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     metadata_sha256: str
 
 
+DEVICE_MAPS = ("auto",)  # model.device_map: accelerate places the blocks over GPUs, CPU RAM and disk
+
+
 class DevicePlacement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How a model too large for one device is spread: `device_map` "auto" lets accelerate place each block on
     the accelerators, then CPU RAM, then disk; `max_memory` caps what it puts on each device (`{"0": "20GiB",

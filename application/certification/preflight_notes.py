@@ -7,6 +7,7 @@ from invarlock.domain import diagnostics as d
 from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import PPL_CAUSAL
+from invarlock.domain.model import DEVICE_MAPS
 from invarlock.domain.policy import Policy
 
 from ..config import ModelConfig, RunConfig
@@ -31,6 +32,8 @@ def device_findings(model: ModelConfig, support: d.DeviceSupport) -> list[d.Find
             raise UsageError("E104", f"unknown {name} '{value}'", f"use one of {', '.join(choices)}")
     if model.device != "auto" and model.device not in support.available:
         raise UsageError("E104", f"device '{model.device}' is not available here", "use --device auto or cpu")
+    if model.device_map is not None:
+        return [_placement_note(model)]
     device = model.device if model.device != "auto" else next(x for x in _AUTO_ORDER if x in support.available)
     chosen = f"device {model.device}" + (f" (here: {device})" if model.device == "auto" else "")
     findings = [d.note("device", d.D_DEVICE, f"{chosen}, dtype {model.dtype}")]
@@ -39,6 +42,20 @@ def device_findings(model: ModelConfig, support: d.DeviceSupport) -> list[d.Find
             d.warning("device", d.D_DEVICE, "this GPU does not compute in bfloat16 natively", "use --dtype float16")
         )
     return findings
+
+
+def _placement_note(model: ModelConfig) -> d.Finding:
+    """The device map the loader will use (E104 for an unknown map, or a device given beside it)."""
+    if model.device_map not in DEVICE_MAPS:
+        raise UsageError(
+            "E104", f"unknown model.device_map '{model.device_map}'", f"use one of {', '.join(DEVICE_MAPS)}"
+        )
+    if model.device != "auto":
+        raise UsageError(
+            "E104", f"model.device '{model.device}' and model.device_map both place the model", "leave device at auto"
+        )
+    caps = f", max_memory {model.max_memory}" if model.max_memory else ""
+    return d.note("device", d.D_DEVICE, f"device_map {model.device_map}{caps}, dtype {model.dtype}")
 
 
 def window_findings(planned: ev.WindowsPlanned, cfg: RunConfig, policy: Policy) -> list[d.Finding]:
