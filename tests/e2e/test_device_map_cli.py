@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from invarlock.domain import certificate as c
 
-from .conftest import DEMO, CompletedRun, assert_one_line_error, invarlock, read_cert, write_config
+from .conftest import DEMO, CompletedRun, invarlock, read_cert, write_config
 
 pytestmark = pytest.mark.model
 
@@ -55,8 +55,3 @@ def test_verify_accepts_the_device_map_certificate_and_catches_a_resealed_map(pa
     forged.write_bytes(c.to_bytes(c.seal(msgspec.convert(data, c.Certificate))))
     result = invarlock("verify", forged, "--events", spread.events, "--json", cwd=spread.root)
     assert result.code == 3, result.stdout
-
-
-def test_device_map_other_than_auto_is_refused_before_loading(tmp_path):
-    result = invarlock("certify", "--baseline", DEMO, "--subject", DEMO, "--device-map", "balanced", cwd=tmp_path)
-    assert "unknown model.device_map 'balanced'" in assert_one_line_error(result, "E104", 2)

@@ -1,10 +1,23 @@
-"""The guard chain reads the models' matrices one at a time (issue 13 §3): a WeightSource fake counts how
-many of the matrices it handed out are alive at once while a whole certification runs."""
+"""Issue 13 §3 without a model. The guard chain reads the models' matrices one at a time: a WeightSource
+fake counts how many of the matrices it handed out are alive at once while a whole certification runs. The
+preflight checks a device map before anything loads."""
 
 from __future__ import annotations
 
+import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
-from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
+from invarlock.application.certification.preflight_notes import device_findings
+from invarlock.application.config import (
+    DatasetConfig,
+    EditConfig,
+    GuardsConfig,
+    ModelConfig,
+    RunConfig,
+    config_to_dict,
+    parse_config,
+)
+from invarlock.domain.diagnostics import DeviceSupport
+from invarlock.domain.errors import UsageError
 
 from tests.fakes.streaming import AliveMatrices, blocks_of_weights, counting_model_class
 
@@ -43,3 +56,29 @@ def test_guard_chain_holds_at_most_two_matrices_per_model_at_once(services, load
 def test_identical_subject_streams_too(services, loader):
     tracker = _certify_counting(services, loader, _request(None, ModelConfig(id="wide")))
     assert tracker.handed >= 8 * BLOCKS and tracker.peak <= 4
+
+
+SUPPORT = DeviceSupport(known=("auto", "cpu", "cuda", "mps"), dtypes=("float32",), available=("cpu",))
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (ModelConfig(device_map="balanced"), "unknown model.device_map 'balanced'"),
+        (ModelConfig(device_map="auto", device="cpu"), "model.device 'cpu' and model.device_map both place"),
+    ],
+)
+def test_preflight_refuses_a_device_map_it_cannot_honour_before_loading(model, message):
+    with pytest.raises(UsageError) as caught:
+        device_findings(model, SUPPORT)
+    assert caught.value.code == "E104" and message in caught.value.message
+
+
+def test_preflight_notes_the_device_map_and_config_records_it_only_when_set():
+    placed = ModelConfig(device_map="auto", max_memory={"cpu": "8GiB"})
+    assert "device_map auto, max_memory {'cpu': '8GiB'}" in device_findings(placed, SUPPORT)[0].message
+    assert config_to_dict(RunConfig(model=placed))["model"]["max_memory"] == {"cpu": "8GiB"}
+    assert not {"device_map", "max_memory"} & config_to_dict(RunConfig())["model"].keys()
+    with pytest.raises(UsageError) as caught:
+        parse_config({"model": {"max_memory": {"cpu": "8GiB"}}}, source="c.yaml")
+    assert caught.value.code == "E201" and "needs model.device_map" in caught.value.message
