@@ -38,6 +38,13 @@ def _read(path: PathLike) -> tuple[c.Certificate, bytes]:
     return c.from_bytes(raw), raw
 
 
+def require_plugins(cert: c.Certificate) -> None:
+    """E222 when the plugin that computed the certificate's metric kind or one of its guards is not installed:
+    without its code nothing can be recomputed, which is the verifier's environment, not the certificate, failing."""
+    require_metric_kind(cert.primary_metric.kind, cert.provenance.environment, plugin_registry())
+    require_plugin_guards(cert.provenance.environment, plugin_registry())
+
+
 def _policy_source(policy: Policy | Mapping[str, Any] | PathLike | None) -> Policy | Mapping[str, Any] | str | None:
     return os.fspath(policy) if isinstance(policy, os.PathLike) else policy
 
@@ -72,8 +79,7 @@ def verify_into(
     """`verify`, adding its checks to `report` (so that a caller keeps the checks made before an error) and to
     `notes` a line per plugin whose installed version is not the one the certificate names."""
     cert, raw = (certificate, None) if isinstance(certificate, c.Certificate) else _read(certificate)
-    require_metric_kind(cert.primary_metric.kind, cert.provenance.environment, plugin_registry())
-    require_plugin_guards(cert.provenance.environment, plugin_registry())
+    require_plugins(cert)
     if notes is not None:
         notes.extend(version_notes(cert.provenance.environment, plugin_registry()))
     recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
@@ -138,6 +144,8 @@ def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
 
 
 def render_report(certificate: c.Certificate | PathLike, fmt: ReportFormat = "html") -> str:
-    """The certificate as a self-contained HTML page or Markdown (verified first; failures are shown)."""
+    """The certificate as a self-contained HTML page or Markdown (verified first; failures are shown). Raises
+    UsageError E222 when a plugin that computed it is not installed."""
     cert = certificate if isinstance(certificate, c.Certificate) else load_certificate(certificate)
+    require_plugins(cert)
     return render(cert, report_renderer(fmt))

@@ -10,6 +10,7 @@ from invarlock.domain import certificate as c
 from invarlock.ports.report import ReportFormat
 
 from . import console
+from .api_verify import require_plugins
 from .bootstrap import report_renderer
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .outputs import write_atomically
@@ -21,7 +22,9 @@ def _read_cert(path: str) -> c.Certificate:
 
 def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
     target = Path(out)
-    page = render_report(_read_cert(certificate), report_renderer(fmt))
+    cert = _read_cert(certificate)
+    require_plugins(cert)
+    page = render_report(cert, report_renderer(fmt))
     write_atomically(target, page, what="the report", hint="choose another -o path")
     console.say(str(target))  # the file is the output; --quiet drops its name
 

@@ -81,3 +81,5 @@ def test_a_plugin_edit_dataset_and_metric_kind_certify_and_the_certificate_names
     assert (tmp_path / "replayed.json").read_bytes() == (tmp_path / "out" / "evaluation.cert.json").read_bytes()
     without = _cli(tmp_path, tmp_path / "no-plugins", "verify", "out/evaluation.cert.json")
     assert without.returncode == 2 and "[INVARLOCK:E222]" in without.stderr and origin in without.stderr
+    report = _cli(tmp_path, tmp_path / "no-plugins", "report", "md", "out/evaluation.cert.json", "-o", "r.md")
+    assert report.returncode == 2 and "[INVARLOCK:E222]" in report.stderr and not (tmp_path / "r.md").exists()
