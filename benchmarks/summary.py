@@ -72,6 +72,7 @@ def certify_figures(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "certify/floor (fresh)": _figure(result["ratio"], "<= 1.10", f"{result['certify_wall_s']} s wall"),
         "guards/certify": _figure(result["guards_over_certify"], "<= 0.05", f"{result['steps_s'].get('guards')} s"),
         "_machine": result["machine"],
+        "_steps_s": result["steps_s"],
     }
 
 
@@ -139,6 +140,9 @@ def render(figures: dict[str, Any]) -> str:
         shown = "not measured" if f["value"] is None else f"{f['value']}{(' ' + f['unit']) if f['unit'] else ''}"
         target = f"(target {f['target']})" if f["target"] else ""
         lines.append(f"{label:<26} {shown:>14}  {target:<16} {f['note']}")
+    steps = figures.get("_steps_s")
+    if steps:
+        lines.append("certify steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
     machine = figures.get("_machine")
     if machine:
         lines.append(f"machine: {json.dumps(machine)}")
