@@ -1,8 +1,11 @@
-"""Tiers and profiles: the one place where every threshold lives, and the policy digest over them."""
+"""Tiers and profiles: the one place where every threshold lives, and the policy digest over them.
+
+The Structs the thresholds fill live in policy_sections, the checking of a config's overrides in
+policy_overrides; this module holds every value (the tier tables and limits), resolves a tier and profile
+into a Policy, and re-exports every name of both so that `from invarlock.domain.policy import ...` reaches them."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,10 +13,7 @@ import msgspec
 
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
-from .guards.plugin import plugin_guard
-from .guards.plugin_records import PluginGuardSettings, settings_of
 from .guards.settings import (
-    GUARD_MODES,
     FamilyEpsilon,
     GuardSettings,
     InvariantsSettings,
@@ -21,104 +21,48 @@ from .guards.settings import (
     SpectralSettings,
     VarianceSettings,
 )
+from .policy_overrides import GUARD_OVERRIDABLE, _gate_overrides, _guard_overrides, _order, _plugin_settings
+from .policy_sections import (
+    DEFAULT_GUARD_ORDER,
+    EVIDENCE_DTYPES,
+    GUARD_NAMES,
+    AccuracyGates,
+    EmbeddingGates,
+    EvidencePolicy,
+    GatePolicy,
+    Policy,
+    SecondaryPolicy,
+)
+
+__all__ = [
+    "DEFAULT_GUARD_ORDER",
+    "DEV_REPLICATES",
+    "EVIDENCE_DTYPES",
+    "GUARD_NAMES",
+    "GUARD_OVERRIDABLE",
+    "PREFLIGHT_MIN_FREE_BYTES",
+    "PROFILES",
+    "REEXECUTION_DEFAULT_SAMPLE",
+    "REEXECUTION_REL_TOL",
+    "SECTIONS",
+    "THRESHOLD_TOLERANCE",
+    "TIERS",
+    "VERIFY_MAX_BOOTSTRAP_CELLS",
+    "VERIFY_MAX_REPLICATES",
+    "AccuracyGates",
+    "EmbeddingGates",
+    "EvidencePolicy",
+    "GatePolicy",
+    "Policy",
+    "SecondaryPolicy",
+    "policy_digest",
+    "policy_from_dict",
+    "re_resolve",
+    "resolve_policy",
+]
 
 TIERS = ("conservative", "balanced", "aggressive")
 PROFILES = ("dev", "ci", "release")
-
-
-class GatePolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Thresholds of the certificate gates for one tier (docs/reference/statistics.md §5)."""
-
-    ratio_limit: float
-    min_final_tokens: int
-    min_windows_ci: int
-    min_windows_release: int
-    replicates_ci: int
-    replicates_release: int
-    catastrophe_ratio: float
-    drift_min: float
-    drift_max: float
-    alpha: float
-    guard_overhead_limit: float
-
-
-class EmbeddingGates(msgspec.Struct, frozen=True, kw_only=True):
-    """Thresholds of the embedding cosine metric for one tier (docs/reference/statistics.md, embedding cosine).
-
-    `min_cosine`: the lower bound of the mean cosine's interval must reach it; `catastrophe_cosine`: a preview
-    mean cosine below it rolls the run back; `drift_max`: the largest |final − preview| mean cosine."""
-
-    min_cosine: float
-    catastrophe_cosine: float
-    drift_max: float
-
-
-class AccuracyGates(msgspec.Struct, frozen=True, kw_only=True):
-    """Thresholds of metric kind `accuracy` for one tier, in percentage points (docs/reference/statistics.md,
-    "Classification accuracy"): the lower CI bound of Δaccuracy must be ≥ −`delta_pp_limit`; a preview
-    Δaccuracy below −`catastrophe_pp` rolls back; |Δ final − Δ preview| must be ≤ `drift_pp_max`."""
-
-    delta_pp_limit: float
-    catastrophe_pp: float
-    drift_pp_max: float
-
-
-class SecondaryPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Gates on the secondary metrics of a causal LM (statistics.md, "KL divergence and top-1 agreement"):
-    the upper interval bound of the mean per-token KL(baseline ‖ subject) in nats, and the lower interval
-    bound of top-1 agreement in percent. Present only when the run config sets `eval.secondary.gate: true`."""
-
-    kl_mean_upper_limit: float
-    top1_lower_limit: float
-
-
-# Scoring dtypes a model's identity may state; a policy's `evidence.require_dtype` names one of them.
-EVIDENCE_DTYPES = ("float32", "float16", "bfloat16")
-
-
-class EvidencePolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What the evidence itself must be (docs/reference/certificate.md, "Evidence precision"): both models'
-    floating-point scoring dtype must be `require_dtype` (one of EVIDENCE_DTYPES). Present only when a policy
-    sets `evidence:` (a recipient's `verify --policy FILE`); unset, it is not written."""
-
-    require_dtype: str
-
-    def __post_init__(self) -> None:
-        if self.require_dtype not in EVIDENCE_DTYPES:
-            raise UsageError(
-                "E202",
-                f"evidence.require_dtype is {self.require_dtype!r}",
-                f"use one of: {', '.join(EVIDENCE_DTYPES)}",
-            )
-
-
-class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """The entire resolved policy of a run. Its canonical JSON is what the policy digest covers.
-
-    A metric kind's own section (`accuracy`, `embedding`: Metric.policy_section) is set only when that kind
-    runs, the secondary-metric gates (`secondary`) only when the run config asks for them, the evidence
-    requirements (`evidence`) only when a policy file states them; unset, they are not written, so the policies
-    without them (and their digests) do not change."""
-
-    tier: str
-    profile: str
-    gates: GatePolicy
-    replicates: int
-    min_windows: int
-    enforce_floors: bool
-    guards: GuardSettings
-    guard_order: tuple[str, ...]
-    overrides: dict[str, Any]
-    accuracy: AccuracyGates | None = None
-    embedding: EmbeddingGates | None = None
-    secondary: SecondaryPolicy | None = None
-    plugin_guards: dict[str, PluginGuardSettings] | None = None
-    evidence: EvidencePolicy | None = None
-
-    @property
-    def required_guards(self) -> tuple[str, ...]:
-        """Guards this policy gates on (mode `gate`): each must have run, or its flag fails."""
-        return tuple(name for name in GUARD_NAMES if self.guards.mode_of(name) == "gate")
 
 
 def _tier_gates(*, ratio_limit: float, min_final_tokens: int, min_windows_ci: int, replicates_ci: int) -> GatePolicy:
@@ -241,94 +185,6 @@ def _guard_table(tier: str) -> GuardSettings:
             min_calibration_windows=8,
         ),
     )
-
-
-GUARD_NAMES = ("invariants", "spectral", "rmt", "variance")
-DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance", "invariants")
-# Keys a run config (guards.<name>.<key>) may override; each override is part of the resolved policy. Any
-# other setting of a guard may be stated in the config only with the tier's own value (a pin: an InvarLock
-# 0.3.7 config states its thresholds); a pin changes nothing but is recorded like an override.
-GUARD_OVERRIDABLE: dict[str, dict[str, tuple[str | bool, ...]]] = {
-    "spectral": {"mode": GUARD_MODES, "repair": (True, False)},
-    "rmt": {"mode": GUARD_MODES},
-    "variance": {"mode": GUARD_MODES, "targets": ("changed", "all_ffn")},
-}
-
-
-def _plugin_settings(overrides: dict[str, dict[str, object]], order: Any) -> dict[str, PluginGuardSettings] | None:
-    """The settings of the plugin guards the overrides or the order name (guards.<name>.*: thresholds, mode)."""
-    named = [*overrides, *(order if isinstance(order, list | tuple) else ())]
-    out = {}
-    for name in dict.fromkeys(n for n in named if isinstance(n, str) and n not in GUARD_NAMES):
-        guard = plugin_guard(name)
-        if guard is not None:
-            out[name] = settings_of(name, overrides.get(name, {}), tuple(guard.settings))
-    return out or None
-
-
-def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object]], tier: str) -> GuardSettings:
-    out = table
-    for guard, values in overrides.items():
-        if guard not in GUARD_NAMES and plugin_guard(guard) is not None:
-            continue  # a plugin guard's settings: _plugin_settings
-        allowed = GUARD_OVERRIDABLE.get(guard, {})
-        for key, value in values.items():
-            if key not in allowed:
-                _check_pin(table, guard, key, value, tier)
-            elif value not in allowed[key] or not isinstance(value, type(allowed[key][0])):
-                choices = ", ".join(map(str, allowed[key]))
-                raise UsageError("E202", f"guards.{guard}.{key} is {value!r}", f"use one of: {choices}")
-        changes = {k: v for k, v in values.items() if k in allowed}
-        out = msgspec.structs.replace(out, **{guard: msgspec.structs.replace(out.of(guard), **changes)})
-    return out
-
-
-def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: str) -> None:
-    fields = table.of(guard).__struct_fields__ if guard in GUARD_NAMES else ()
-    if key not in fields:
-        known = ", ".join(f"guards.{g}.{k}" for g, ks in GUARD_OVERRIDABLE.items() for k in ks)
-        close = difflib.get_close_matches(key, fields, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"settable: {known}"
-        raise UsageError("E202", f"guards.{guard}.{key} cannot be set", hint)
-    current = msgspec.to_builtins(getattr(table.of(guard), key))
-    if value != current or isinstance(value, bool) != isinstance(current, bool):
-        raise UsageError(
-            "E202",
-            f"guards.{guard}.{key} = {value!r} differs from the {tier} tier's {current!r}",
-            "thresholds come from the tier: drop the key, or choose the tier whose value it is (auto.tier)",
-        )
-
-
-def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object]) -> GatePolicy:
-    fields = set(GatePolicy.__struct_fields__)
-    for key, value in overrides.items():
-        if key not in fields:
-            raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(sorted(fields))}")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
-    # convert, not replace: an int given for a float threshold must become a float, or the policy's JSON (and
-    # digest) would change when a verifier decodes it.
-    try:
-        return msgspec.convert({**msgspec.structs.asdict(gates), **overrides}, GatePolicy)
-    except msgspec.ValidationError as exc:
-        raise UsageError("E202", f"policy override: {exc}", "give a whole number for a count or replicates") from exc
-
-
-def _order(guard_order: Any, plugins: Mapping[str, PluginGuardSettings] | None) -> tuple[str, ...]:
-    """The chain order: built-in guards, then plugin guards (each with its settings), then only invariants."""
-    if guard_order is None:
-        return DEFAULT_GUARD_ORDER
-    names = (*GUARD_NAMES, *(plugins or {}))
-    if not isinstance(guard_order, list | tuple) or not all(g in names for g in guard_order):
-        raise UsageError("E202", f"guard order {guard_order!r} is invalid", f"name only {', '.join(names)}")
-    for i, name in enumerate(guard_order):
-        if name in (plugins or {}) and any(g not in (plugins or {}) and g != "invariants" for g in guard_order[i:]):
-            raise UsageError(
-                "E202",
-                f"guard order {list(guard_order)!r} puts the plugin guard {name} before a built-in guard",
-                "plugin guards run after the built-in ones, before the closing invariants",
-            )
-    return tuple(guard_order)
 
 
 def resolve_policy(

@@ -1,0 +1,102 @@
+"""Checking a run config's overrides against a tier's policy: numeric gate overrides, guard settings (a
+settable key, or a pin stating the tier's own value), plugin guards' settings and the guard chain order.
+Re-exported by domain/policy.py."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from .errors import UsageError
+from .guards.plugin import plugin_guard
+from .guards.plugin_records import PluginGuardSettings, settings_of
+from .guards.settings import GUARD_MODES, GuardSettings
+from .policy_sections import DEFAULT_GUARD_ORDER, GUARD_NAMES, GatePolicy
+
+# Keys a run config (guards.<name>.<key>) may override; each override is part of the resolved policy. Any
+# other setting of a guard may be stated in the config only with the tier's own value (a pin: an InvarLock
+# 0.3.7 config states its thresholds); a pin changes nothing but is recorded like an override.
+GUARD_OVERRIDABLE: dict[str, dict[str, tuple[str | bool, ...]]] = {
+    "spectral": {"mode": GUARD_MODES, "repair": (True, False)},
+    "rmt": {"mode": GUARD_MODES},
+    "variance": {"mode": GUARD_MODES, "targets": ("changed", "all_ffn")},
+}
+
+
+def _plugin_settings(overrides: dict[str, dict[str, object]], order: Any) -> dict[str, PluginGuardSettings] | None:
+    """The settings of the plugin guards the overrides or the order name (guards.<name>.*: thresholds, mode)."""
+    named = [*overrides, *(order if isinstance(order, list | tuple) else ())]
+    out = {}
+    for name in dict.fromkeys(n for n in named if isinstance(n, str) and n not in GUARD_NAMES):
+        guard = plugin_guard(name)
+        if guard is not None:
+            out[name] = settings_of(name, overrides.get(name, {}), tuple(guard.settings))
+    return out or None
+
+
+def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object]], tier: str) -> GuardSettings:
+    out = table
+    for guard, values in overrides.items():
+        if guard not in GUARD_NAMES and plugin_guard(guard) is not None:
+            continue  # a plugin guard's settings: _plugin_settings
+        allowed = GUARD_OVERRIDABLE.get(guard, {})
+        for key, value in values.items():
+            if key not in allowed:
+                _check_pin(table, guard, key, value, tier)
+            elif value not in allowed[key] or not isinstance(value, type(allowed[key][0])):
+                choices = ", ".join(map(str, allowed[key]))
+                raise UsageError("E202", f"guards.{guard}.{key} is {value!r}", f"use one of: {choices}")
+        changes = {k: v for k, v in values.items() if k in allowed}
+        out = msgspec.structs.replace(out, **{guard: msgspec.structs.replace(out.of(guard), **changes)})
+    return out
+
+
+def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: str) -> None:
+    fields = table.of(guard).__struct_fields__ if guard in GUARD_NAMES else ()
+    if key not in fields:
+        known = ", ".join(f"guards.{g}.{k}" for g, ks in GUARD_OVERRIDABLE.items() for k in ks)
+        close = difflib.get_close_matches(key, fields, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"settable: {known}"
+        raise UsageError("E202", f"guards.{guard}.{key} cannot be set", hint)
+    current = msgspec.to_builtins(getattr(table.of(guard), key))
+    if value != current or isinstance(value, bool) != isinstance(current, bool):
+        raise UsageError(
+            "E202",
+            f"guards.{guard}.{key} = {value!r} differs from the {tier} tier's {current!r}",
+            "thresholds come from the tier: drop the key, or choose the tier whose value it is (auto.tier)",
+        )
+
+
+def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object]) -> GatePolicy:
+    fields = set(GatePolicy.__struct_fields__)
+    for key, value in overrides.items():
+        if key not in fields:
+            raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(sorted(fields))}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
+    # convert, not replace: an int given for a float threshold must become a float, or the policy's JSON (and
+    # digest) would change when a verifier decodes it.
+    try:
+        return msgspec.convert({**msgspec.structs.asdict(gates), **overrides}, GatePolicy)
+    except msgspec.ValidationError as exc:
+        raise UsageError("E202", f"policy override: {exc}", "give a whole number for a count or replicates") from exc
+
+
+def _order(guard_order: Any, plugins: Mapping[str, PluginGuardSettings] | None) -> tuple[str, ...]:
+    """The chain order: built-in guards, then plugin guards (each with its settings), then only invariants."""
+    if guard_order is None:
+        return DEFAULT_GUARD_ORDER
+    names = (*GUARD_NAMES, *(plugins or {}))
+    if not isinstance(guard_order, list | tuple) or not all(g in names for g in guard_order):
+        raise UsageError("E202", f"guard order {guard_order!r} is invalid", f"name only {', '.join(names)}")
+    for i, name in enumerate(guard_order):
+        if name in (plugins or {}) and any(g not in (plugins or {}) and g != "invariants" for g in guard_order[i:]):
+            raise UsageError(
+                "E202",
+                f"guard order {list(guard_order)!r} puts the plugin guard {name} before a built-in guard",
+                "plugin guards run after the built-in ones, before the closing invariants",
+            )
+    return tuple(guard_order)
