@@ -1,8 +1,10 @@
-"""Recorded-state fakes of the model, corpus and edit ports (for unit tests of the use cases only)."""
+"""Recorded-state fakes of the model, corpus and edit ports (for unit tests of the use cases only).
+
+The fake model lives here; its tokenizer, loader, corpora, edits and paired measures live in tokenizer.py,
+loaders.py, corpora.py, edits.py and comparisons.py, re-exported here under their old import path."""
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import math
@@ -11,44 +13,36 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import AbortError, UsageError
-from invarlock.domain.examples import LabelledText
-from invarlock.domain.metrics.kl_bins import BINS, EDGES
 from invarlock.domain.model import (
     ActivationStats,
-    CorpusInfo,
-    DevicePlacement,
-    EditDeltas,
-    EditOutcome,
     ModelIdentity,
     PairedScore,
     TensorCensus,
     TensorInfo,
-    WindowComparison,
     WindowScore,
 )
 from invarlock.domain.windows import TokenWindow
 
-from tests.fakes.corpus import InMemoryLabelledSet
+from tests.fakes.comparisons import _classified, _compare
+from tests.fakes.corpora import FakeCorpora, FakeCorpus, labelled_words, words
+from tests.fakes.edits import FakeScaleEdit, FakeWeightEdit
+from tests.fakes.loaders import FakeLoader
+from tests.fakes.tokenizer import VOCAB, FakeTokenizer
 
-VOCAB = 997
-
-
-class FakeTokenizer:
-    """Word-level ids from a hash of each word; digest depends on a `flavour` string."""
-
-    def __init__(self, flavour: str = "words") -> None:
-        self.flavour = flavour
-
-    def encode(self, text: str) -> list[int]:
-        return [int(hashlib.sha256(w.encode()).hexdigest()[:6], 16) % (VOCAB - 1) + 1 for w in text.split()]
-
-    def separator_id(self) -> int | None:
-        return 0
-
-    def digest(self) -> str:
-        return hashlib.sha256(self.flavour.encode()).hexdigest()
+__all__ = [
+    "VOCAB",
+    "FakeCorpora",
+    "FakeCorpus",
+    "FakeLoader",
+    "FakeMatrix",
+    "FakeModel",
+    "FakeScaleEdit",
+    "FakeTokenizer",
+    "FakeWeightEdit",
+    "labelled_words",
+    "words",
+]
 
 
 @dataclass(frozen=True)
@@ -63,25 +57,6 @@ class FakeMatrix:
 def _block_of(name: str) -> int | None:
     """The first all-digit segment of a fake weight name ("ffn.2.down" -> 2), None when there is none."""
     return next((int(part) for part in name.split(".") if part.isdigit()), None)
-
-
-def _predict(w: TokenWindow, quality: float) -> int:
-    """A stand-in classifier: right unless the window's token sum hits one of its error residues; a `quality`
-    above 1 (a lossy edit) adds errors in proportion."""
-    labels, h = len(w.candidates or ()) or 2, sum(w.tokens)
-    wrong = h % 7 == 0 or h % 97 < (quality - 1.0) * 300
-    return ((w.label or 0) + 1) % labels if wrong else (w.label or 0)
-
-
-def _classified(w: TokenWindow, baseline: FakeModel, subject: FakeModel) -> PairedScore:
-    pair = WindowComparison(
-        window_id=w.window_id,
-        positions=1,
-        label=w.label,
-        baseline_pred=_predict(w, baseline.quality),
-        subject_pred=_predict(w, subject.quality),
-    )
-    return PairedScore(window_id=w.window_id, baseline=None, subject=None, comparison=pair)
 
 
 @dataclass
@@ -246,160 +221,3 @@ class FakeModel:
             tokenizer_sha256=self.tokenizer().digest(),
             unmapped=tuple(sorted(self.unmapped_weights)),
         )
-
-
-@dataclass
-class FakeLoader:
-    """Loads FakeModels registered by reference; records what was loaded."""
-
-    models: dict[str, FakeModel]
-    loaded: list[str] = field(default_factory=list)
-    batch_sizes: list[int | None] = field(default_factory=list)
-    placements: list[DevicePlacement | None] = field(default_factory=list)
-    instances: list[FakeModel] = field(default_factory=list)
-    tokenizers_loaded: list[str] = field(default_factory=list)
-    duplicated: list[str] = field(default_factory=list)
-
-    def load(
-        self,
-        ref: str,
-        *,
-        adapter: str,
-        device: str,
-        dtype: str,
-        batch_size: int | None = None,
-        placement: DevicePlacement | None = None,
-    ) -> FakeModel:
-        if ref not in self.models:
-            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
-        self.loaded.append(ref)
-        self.batch_sizes.append(batch_size)
-        self.placements.append(placement)
-        original = self.models[ref]
-        model = type(original)(
-            ref=ref,
-            quality=original.quality,
-            tokenizer_flavour=original.tokenizer_flavour,
-            weights={k: v.copy() for k, v in original.weights.items()},
-            unmapped_weights=dict(original.unmapped_weights),
-            loader=self,
-        )
-        self.instances.append(model)
-        return model
-
-    def tokenizer(self, ref: str, *, adapter: str) -> FakeTokenizer:
-        if ref not in self.models:
-            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
-        self.tokenizers_loaded.append(ref)
-        return FakeTokenizer(self.models[ref].tokenizer_flavour)
-
-
-class FakeCorpus:
-    def __init__(self, docs: list[str]) -> None:
-        self.docs = docs
-
-    def info(self) -> CorpusInfo:
-        return CorpusInfo(provider="fake", split="test", source="memory", licence="test text")
-
-    def texts(self) -> Iterator[str]:
-        return iter(self.docs)
-
-
-@dataclass
-class FakeCorpora:
-    docs: list[str]
-    labelled: list[LabelledText] = field(default_factory=list)
-
-    def open(self, provider: str, *, path: str | None, text_field: str, split: str) -> FakeCorpus:
-        return FakeCorpus(self.docs)
-
-    def open_labelled(
-        self, provider: str, *, path: str | None, text_field: str, label_field: str, split: str
-    ) -> InMemoryLabelledSet:
-        """The labelled examples (a text provider name is refused as the real resolver refuses it)."""
-        if not self.labelled:
-            raise UsageError("E301", f"{provider!r} is not a labelled dataset provider", "give the fake examples")
-        info = CorpusInfo(provider=provider, split=split, source="memory", licence="test text")
-        return InMemoryLabelledSet(info, self.labelled)
-
-
-def labelled_words(n: int) -> list[LabelledText]:
-    """`n` short distinct labelled texts, labels alternating `neg`/`pos`."""
-    return [
-        LabelledText(text=f"example {i} says {'good' if i % 2 else 'bad'}", label="pos" if i % 2 else "neg")
-        for i in range(n)
-    ]
-
-
-@dataclass
-class FakeScaleEdit:
-    """Multiplies the fake model's quality by `plan['factor']` (a stand-in for a lossy edit)."""
-
-    name: str = "fake_scale"
-    applied: list[Mapping[str, object]] = field(default_factory=list)
-
-    def apply(self, model: FakeModel, plan: Mapping[str, object]) -> EditOutcome:
-        factor = plan.get("factor", 1.0)
-        assert isinstance(factor, float)
-        model.quality *= factor
-        self.applied.append(plan)
-        return EditOutcome(
-            name=self.name,
-            plan=dict(plan),
-            plan_digest=sha256_hex(canonical_bytes(dict(plan))),
-            deltas=EditDeltas(
-                params_changed=16,
-                layers_modified=1,
-                modules_changed=("w",),
-                bitwidth_map={},
-            ),
-        )
-
-
-@dataclass
-class FakeWeightEdit:
-    """Multiplies one named weight of the fake model by `plan['factor']`."""
-
-    name: str = "fake_weight"
-
-    def apply(self, model: FakeModel, plan: Mapping[str, object]) -> EditOutcome:
-        weight, factor = str(plan["weight"]), plan["factor"]
-        assert isinstance(factor, float)
-        model.weights[weight] = model.weights[weight] * np.float32(factor)
-        return EditOutcome(
-            name=self.name,
-            plan=dict(plan),
-            plan_digest=sha256_hex(canonical_bytes(dict(plan))),
-            deltas=EditDeltas(
-                params_changed=int(model.weights[weight].size),
-                layers_modified=1,
-                modules_changed=(weight,),
-                bitwidth_map={},
-            ),
-        )
-
-
-def _compare(w: TokenWindow, mine: WindowScore, theirs: WindowScore) -> WindowComparison:
-    """Fake causal measures of one window: every position has the same KL, half the squared per-token NLL
-    gap; positions whose argmax disagree grow with the gap (all agree when the fakes score alike)."""
-    positions = mine.tokens_scored
-    gap = abs(theirs.nll_sum - mine.nll_sum) / positions
-    kl = gap * gap / 2.0
-    agree = positions - min(positions, round(positions * min(1.0, gap)))
-    histogram = [0] * BINS
-    histogram[bisect.bisect_right(EDGES, kl)] = positions
-    return WindowComparison(
-        window_id=w.window_id,
-        positions=positions,
-        kl_sum=kl * positions,
-        kl_max=kl,
-        kl_histogram=tuple(histogram),
-        top1_agree=agree,
-        top5_overlap=4 * positions + agree,
-    )
-
-
-def words(n: int, seed: int = 0) -> list[str]:
-    """`n` deterministic pseudo-documents of 40–80 words each."""
-    rng = np.random.default_rng(seed)
-    return [" ".join(f"w{int(x)}" for x in rng.integers(0, 5000, rng.integers(40, 80))) for _ in range(n)]

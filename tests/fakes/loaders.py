@@ -1,0 +1,60 @@
+"""The fake model loader: loads FakeModels registered by reference (re-exported by tests/fakes/models.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from invarlock.domain.errors import UsageError
+from invarlock.domain.model import DevicePlacement
+
+from tests.fakes.tokenizer import FakeTokenizer
+
+if TYPE_CHECKING:
+    from tests.fakes.models import FakeModel
+
+
+@dataclass
+class FakeLoader:
+    """Loads FakeModels registered by reference; records what was loaded."""
+
+    models: dict[str, FakeModel]
+    loaded: list[str] = field(default_factory=list)
+    batch_sizes: list[int | None] = field(default_factory=list)
+    placements: list[DevicePlacement | None] = field(default_factory=list)
+    instances: list[FakeModel] = field(default_factory=list)
+    tokenizers_loaded: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+
+    def load(
+        self,
+        ref: str,
+        *,
+        adapter: str,
+        device: str,
+        dtype: str,
+        batch_size: int | None = None,
+        placement: DevicePlacement | None = None,
+    ) -> FakeModel:
+        if ref not in self.models:
+            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+        self.loaded.append(ref)
+        self.batch_sizes.append(batch_size)
+        self.placements.append(placement)
+        original = self.models[ref]
+        model = type(original)(
+            ref=ref,
+            quality=original.quality,
+            tokenizer_flavour=original.tokenizer_flavour,
+            weights={k: v.copy() for k, v in original.weights.items()},
+            unmapped_weights=dict(original.unmapped_weights),
+            loader=self,
+        )
+        self.instances.append(model)
+        return model
+
+    def tokenizer(self, ref: str, *, adapter: str) -> FakeTokenizer:
+        if ref not in self.models:
+            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+        self.tokenizers_loaded.append(ref)
+        return FakeTokenizer(self.models[ref].tokenizer_flavour)
