@@ -1,0 +1,85 @@
+"""The run configuration's checks beyond its schema: the metric kind and its keys, the guard order, hub
+dataset keys, execution and placement (each a UsageError E201 naming the config file)."""
+
+from __future__ import annotations
+
+from invarlock.domain.errors import UsageError
+from invarlock.domain.guards.plugin import plugin_guard
+from invarlock.domain.metrics import ACCURACY, metric_for
+
+from .config_execution import check_execution
+from .config_sections import FULL_CHAIN, HF_PROVIDER, SUPPORTED_GUARDS, DatasetConfig, ModelConfig, RunConfig
+
+
+def _check_semantics(cfg: RunConfig, source: str) -> None:
+    try:
+        metric_for(cfg.eval.metric.kind)
+    except UsageError as exc:
+        raise UsageError(exc.code, f"{source}: {exc.message}", exc.hint) from exc
+    _check_order(cfg.guards.order, source)
+    _check_metric_keys(cfg, source)
+    _check_hub_keys(cfg.dataset, source)
+    check_execution(cfg.execution, source)
+    _check_placement(cfg.model, source)
+    if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
+        raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
+    if cfg.eval.secondary.gate and cfg.eval.secondary.measure is False:
+        raise UsageError(
+            "E201", f"{source}: eval.secondary.gate needs the secondary metrics measured", "drop measure: false"
+        )
+    if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
+        raise UsageError(
+            "E201", f"{source}: eval.batch_size must be >= 1", "use e.g. 8, or leave it out for the default"
+        )
+
+
+def _check_metric_keys(cfg: RunConfig, source: str) -> None:
+    """Zero-shot keys only with kind accuracy, and an accuracy run plans no calibration examples. The variance
+    guard and spectral repair are refused for every kind without per-model NLL (E005, run_request)."""
+    m = cfg.eval.metric
+    if m.kind != ACCURACY.kind:
+        if m.template is not None or m.label_words is not None:
+            raise UsageError("E201", f"{source}: eval.metric.template/label_words need kind accuracy", "remove them")
+        return
+    if (m.template is None) != (m.label_words is None) or (m.label_words is not None and len(m.label_words) < 2):
+        raise UsageError(
+            "E201",
+            f"{source}: zero-shot accuracy needs eval.metric.template and at least 2 eval.metric.label_words",
+            'e.g. template: "Review: {text}\\nSentiment:", label_words: [" negative", " positive"]',
+        )
+    if cfg.dataset.calibration_n != 0:
+        raise UsageError(
+            "E201",
+            f"{source}: kind accuracy takes dataset.calibration_n: 0 (examples are not calibration windows)",
+            "set dataset.calibration_n: 0",
+        )
+
+
+def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
+    if ds.hub and ds.provider != HF_PROVIDER:
+        keys = ", ".join(f"dataset.{key}" for key in ds.hub)
+        raise UsageError("E201", f"{source}: {keys} name a hub dataset: they need provider: hf", "set provider: hf")
+
+
+def _check_order(order: list[str], source: str) -> None:
+    for name in order:
+        if name not in SUPPORTED_GUARDS and plugin_guard(name) is None:
+            raise UsageError(
+                "E201",
+                f"{source}: guards.order names unknown guard '{name}'",
+                f"available guards: {', '.join(SUPPORTED_GUARDS)}",
+            )
+    if len(order) < 2 or order[0] != "invariants" or order[-1] != "invariants" or order.count("invariants") != 2:
+        raise UsageError(
+            "E201",
+            f"{source}: guards.order must start and end with invariants (and name it only there)",
+            f"e.g. [{', '.join(FULL_CHAIN)}]",
+        )
+    repeated = sorted({n for n in order if n != "invariants" and order.count(n) > 1})
+    if repeated:
+        raise UsageError("E201", f"{source}: guards.order names {', '.join(repeated)} twice", "name each guard once")
+
+
+def _check_placement(model: ModelConfig, source: str) -> None:
+    if model.max_memory is not None and model.device_map is None:
+        raise UsageError("E201", f"{source}: model.max_memory needs model.device_map", "add device_map: auto")
