@@ -81,7 +81,7 @@ def verify_into(
     cert, raw = (certificate, None) if isinstance(certificate, c.Certificate) else _read(certificate)
     require_plugins(cert)
     if notes is not None:
-        notes.extend(version_notes(cert.provenance.environment, plugin_registry()))
+        notes.extend(plugin_notes(cert))
     recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
     audit = _audit_options(models or {}, sample, sample_seed, device)
     verifier = load_verifier(pubkey) if pubkey is not None else None
@@ -141,6 +141,12 @@ def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
     store = open_store(events, read_only=True)
     require_recorded_kind(store, run_id, plugin_registry())
     return replay_certificate(store, run_id)
+
+
+def plugin_notes(cert: c.Certificate) -> list[str]:
+    """A line per plugin the certificate names whose installed version differs from the recorded one (verify
+    and replay print each as a NOTE: the installed version is what recomputes the certificate)."""
+    return version_notes(cert.provenance.environment, plugin_registry())
 
 
 def render_report(certificate: c.Certificate | PathLike, fmt: ReportFormat = "html") -> str:

@@ -131,6 +131,8 @@ def verify_cmd(
 def replay_cmd(run_id: str, events: str, out: str | None) -> None:
     """Rebuild RUN_ID's certificate from its events alone (byte-identical to the issued one)."""
     cert = api.replay(run_id, events=events)
+    for line in api.plugin_notes(cert):
+        console.tell(f"NOTE: {line}")  # stderr: stdout may carry the certificate
     data = c.to_bytes(cert)
     if out is None:
         console.out(data.decode())

@@ -143,7 +143,7 @@ def test_verify_catches_a_resealed_alteration_of_the_plugin_guard(tmp_path: Path
     assert code == 3 and "guard:max_abs_weight" in failed, envelope
 
 
-def test_without_the_plugin_verify_and_replay_name_the_distribution_and_another_version_is_noted(
+def test_without_the_plugin_verify_and_replay_name_the_distribution_and_both_note_another_version(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cert, path, events = _certify(tmp_path)
@@ -154,6 +154,9 @@ def test_without_the_plugin_verify_and_replay_name_the_distribution_and_another_
     result = CliRunner().invoke(cli, ["verify", str(path)])
     note = "NOTE: guard 'max_abs_weight' was computed by invarlock-scale-all 0.2.1; invarlock-scale-all 0.3.0"
     assert result.exit_code == 0 and note in result.output, result.output
+    replayed = CliRunner().invoke(cli, ["replay", cert.run_id, "--events", str(events)])
+    assert replayed.exit_code == 0 and note in replayed.stderr and note not in replayed.stdout, replayed.output
+    assert replayed.stdout.strip().encode() == c.to_bytes(cert), "the certificate on stdout is unchanged"
     for file in info.iterdir():
         file.unlink()
     info.rmdir()
