@@ -34,10 +34,8 @@ def _suite(path: str | None, tier: str | None, profile: str | None) -> Calibrati
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
 @click.option("--tier", default=None, help="override the suite's tier")
 @click.option("--profile", type=click.Choice(["dev", "ci", "release"]), default=None, help="override its profile")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
-def calibrate_cmd(
-    suite: str | None, out_dir: str, events: str, tier: str | None, profile: str | None, quiet: bool
-) -> None:
+@console.quiet_option
+def calibrate_cmd(suite: str | None, out_dir: str, events: str, tier: str | None, profile: str | None) -> None:
     """Certify each edit of a suite and write calibration.json, calibration.md and one certificate per case.
 
     Exits 1 when a benign edit fails a guard or gate, or a harmful edit is not flagged by its named guard."""
@@ -45,7 +43,7 @@ def calibrate_cmd(
     out = Path(out_dir)
     require_folder(out_dir, "--out")  # found before hours of scoring, not after
     uses = [("adapters", chosen.model.adapter)]
-    svc = build_services(events=events, progress=make_progress(quiet or console.quiet(), console.verbose()), uses=uses)
+    svc = build_services(events=events, progress=make_progress(console.quiet(), console.verbose()), uses=uses)
 
     def on_case(row: CaseRow, outcome: CertifyOutcome) -> None:
         write_certificate(outcome, str(out / row.case))

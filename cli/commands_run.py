@@ -41,7 +41,7 @@ def common_options(fn: Any) -> Any:
             "--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store"
         ),
         click.option("--demo", is_flag=True, help="embedded demo: SmolLM2-135M vs its int8 quant_rtn edit"),
-        click.option("--quiet", "-q", is_flag=True, help="no progress bar"),
+        console.quiet_option,
         click.option("--json", "as_json", is_flag=True, help="print one JSON summary line"),
         click.option(
             "--sign-key", type=click.Path(), default=None, help="Ed25519 private key (invarlock keygen) to sign with"
@@ -66,7 +66,7 @@ def common_options(fn: Any) -> Any:
 
 
 def _progress(opts: dict[str, Any]) -> Progress:
-    return make_progress(opts["quiet"] or opts["as_json"] or console.quiet(), console.verbose())
+    return make_progress(opts["as_json"] or console.quiet(), console.verbose())
 
 
 def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> CertifyRequest:

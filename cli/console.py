@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -27,6 +28,18 @@ def configure(*, quiet: bool, verbose: bool) -> None:
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose cannot be combined")
     _SETTINGS.quiet, _SETTINGS.verbose = quiet, verbose
+
+
+def quiet_option(fn: Any) -> Any:
+    """A command's own `-q/--quiet`: the same switch as `invarlock --quiet` (`invarlock certify -q` prints what
+    `invarlock -q certify` prints), so the command reads `quiet()` and takes no parameter for it."""
+
+    def switch(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            configure(quiet=True, verbose=_SETTINGS.verbose)
+
+    help_ = "as `invarlock --quiet`: print only errors (and what --json asks for); no progress"
+    return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=switch, help=help_)(fn)
 
 
 def quiet() -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from invarlock.cli import api, commands_run
 from invarlock.cli import registry as registry_module
 from invarlock.cli.main import cli
 from invarlock.cli.registry import Registry
@@ -117,6 +118,27 @@ def test_quiet_prints_nothing_but_keeps_the_exit_code(tmp_path: Path, cert: Path
 def test_quiet_and_verbose_together_are_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["-q", "-v", "plugins", "metrics"])
     assert result.exit_code == 2 and "--quiet and --verbose cannot be combined" in result.output
+
+
+@pytest.mark.parametrize("command", ["certify", "run", "calibrate"])
+def test_a_commands_own_quiet_is_the_global_quiet(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`invarlock COMMAND -q` prints exactly what `invarlock -q COMMAND` prints (here: a certify/run summary
+    dropped, the exit code kept), and like it cannot be combined with --verbose."""
+    done = api.CertifyResult(certificate=fake_certificate(), path=tmp_path / "evaluation.cert.json")
+    monkeypatch.setattr(commands_run, "certify_config", lambda *args: (None, None))
+    monkeypatch.setattr(commands_run, "run_config", lambda *args: None)
+    monkeypatch.setattr(commands_run, "build_request", lambda *args: None)
+    monkeypatch.setattr(commands_run.api, "run_request", lambda request, **kw: done)
+    runner = CliRunner()
+    if command != "calibrate":
+        loud = runner.invoke(cli, [command])
+        own, top = runner.invoke(cli, [command, "-q"]), runner.invoke(cli, ["-q", command])
+        assert loud.exit_code == own.exit_code == top.exit_code == 0 and "Verdict: PASS" in loud.output
+        assert own.output == top.output == "", (own.output, top.output)
+    clash = runner.invoke(cli, ["-v", command, "-q"])
+    assert clash.exit_code == 2 and "--quiet and --verbose cannot be combined" in clash.output
 
 
 def test_colour_only_without_no_color(cert: Path, monkeypatch: pytest.MonkeyPatch) -> None:
