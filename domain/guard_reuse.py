@@ -14,7 +14,9 @@ from .guards.results import RmtResult, SpectralResult
 from .guards.spectrum import MatrixMeasure
 from .run import RunState
 
-KEY_VERSION = 1
+# 2: matrices above rmt.exact_max_dim take their bulk scale from a column sample (mp_median_cols), no longer
+# from the entry MAD, so a baseline measured before that must be measured again.
+KEY_VERSION = 2
 
 
 def guard_key_parts(state: RunState) -> dict[str, Any]:

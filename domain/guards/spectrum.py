@@ -9,14 +9,16 @@ import msgspec
 import numpy as np
 from scipy import integrate, optimize
 
-from .robust import MAD_TO_SIGMA
-
 POWER_TOL = 1e-6
 POWER_MAX_ITER = 200
 EXACT_MAX_DIM = 4096
 TW_QUANTILE = 4.0
 LANCZOS_FIRST_K = 8
 LANCZOS_MAX_K = 256
+# The large path's bulk scale is measured on a random column sample of exact_max_dim // SCALE_SAMPLE_DIVISOR
+# columns, drawn with a fixed seed so that baseline and subject (same shape) use the same columns.
+SCALE_SAMPLE_DIVISOR = 2
+SCALE_SAMPLE_SEED = 20261130
 # Gram eigenvalues resolve singular values only down to about √ε₆₄·σ_max (eigenvalue error ~ε₆₄·σ_max²); the
 # zero part of rank-deficient float32 matrices measures ≤ 1.8·√ε₆₄·σ_max, the smallest genuine singular value
 # of the demo model 1.3e-6·σ_max (docs/assurance/guards.md). 16·√ε₆₄ = 2⁻²² sits between them.
@@ -137,10 +139,11 @@ class MatrixMeasure(msgspec.Struct, frozen=True, kw_only=True):
 
     `sigma` is the largest singular value (`sigma_method` "power" or "exact" when power iteration did not
     converge within its cap); `bulk_scale` is the per-entry scale s of the Marchenko–Pastur bulk
-    (`scale_method` "mp_median": the median singular value matched to the MP median; "entry_mad" for very
-    large matrices), `edge` λ₊ = s(√m + √n), and `outliers` = singular values above `outlier_threshold`,
-    the edge plus a Tracy–Widom fluctuation allowance s·q·(1/√m + 1/√n)^{1/3}/2 (q a TW1 quantile): the top
-    singular value of a pure-noise matrix fluctuates around λ₊ on that scale and exceeds λ₊ itself in
+    (`scale_method` "mp_median": the median singular value matched to the MP median; "mp_median_cols" for
+    very large matrices: the same on a seeded column sample; "entry_mad" in runs recorded before that),
+    `edge` λ₊ = s(√m + √n), and `outliers` = singular values above `outlier_threshold`, the edge plus a
+    Tracy–Widom fluctuation allowance s·q·(1/√m + 1/√n)^{1/3}/2 (q a TW1 quantile): the top singular value
+    of a pure-noise matrix fluctuates around λ₊ on that scale and exceeds λ₊ itself in
     roughly one draw in six, which must not count as an outlier."""
 
     rows: int
@@ -174,10 +177,11 @@ def measure(
     """Measure one 2-D weight (any orientation; it is measured on the tall orientation m ≥ n).
 
     Matrices whose smaller side exceeds `exact_max_dim` take the Lanczos path (at most
-    `lanczos_call_bound(n)` partial SVDs), falling back to the exact spectrum when the entries give no scale
-    or the outliers do not end within the largest k; either way the work is bounded."""
+    `lanczos_call_bound(n)` partial SVDs, and one spectrum of `scale_sample_cols` columns for the bulk scale),
+    falling back to the exact spectrum when the sample gives no scale or the outliers do not end within the
+    largest k; either way the work is bounded."""
     if min(np.shape(array)) > exact_max_dim:
-        large = _measure_large(np.asarray(array), tw_quantile)
+        large = _measure_large(np.asarray(array), tw_quantile, scale_sample_cols(min(np.shape(array)), exact_max_dim))
         if large is not None:
             return large
     return _measure_exact(np.asarray(array), tol=tol, max_iter=max_iter, tw_quantile=tw_quantile)
@@ -228,27 +232,40 @@ def lanczos_call_bound(n: int) -> int:
     return len(lanczos_schedule(n))
 
 
-def entry_scale(array: np.ndarray) -> float:
-    """1.4826·MAD of the non-zero entries times √(share of non-zero entries): the entry standard deviation of
-    an iid matrix, also when pruning zeroed most entries (where the MAD of all entries is 0)."""
-    entries = np.asarray(array, dtype=np.float64).ravel()
-    nonzero = entries[entries != 0.0]
-    if nonzero.size == 0:
-        return 0.0
-    mad = float(np.median(np.abs(nonzero - np.median(nonzero))))
-    return MAD_TO_SIGMA * mad * math.sqrt(nonzero.size / entries.size)
+def scale_sample_cols(n: int, exact_max_dim: int) -> int:
+    """How many columns the large path's bulk scale is measured on: half the exact path's largest side (at
+    least 1, at most n), so that the sample's spectrum costs at most an eighth of the largest exact one."""
+    return min(n, max(1, exact_max_dim // SCALE_SAMPLE_DIVISOR))
 
 
-def _measure_large(array: np.ndarray, tw_quantile: float) -> MatrixMeasure | None:
-    # Above exact_max_dim a full spectrum is too costly: the bulk scale comes from the entries (robust to a
-    # low-rank spike, which spreads thinly over all entries) and the top of the spectrum from Lanczos,
-    # growing k until the k-th singular value falls below the threshold. None (measure exactly) when the
-    # entries give no scale or the largest k still ends above the threshold.
+def sample_columns(n: int, count: int) -> np.ndarray:
+    """`count` distinct column indices of n, ascending: a uniformly random subset fixed by SCALE_SAMPLE_SEED.
+    Drawn from PCG64's raw stream (stable across numpy versions, unlike Generator.choice), ties broken by
+    index."""
+    keys = np.random.PCG64(SCALE_SAMPLE_SEED).random_raw(n)
+    return np.sort(np.argsort(keys, kind="stable")[:count])
+
+
+def sampled_bulk_scale(w: np.ndarray, count: int) -> float:
+    """The exact path's bulk scale (`bulk_scale`, MP median matching) on `count` seeded random columns of the
+    tall matrix `w` (m×n): an m×n' column subset of an iid matrix is iid with the same entry scale, so its
+    spectrum follows Marchenko–Pastur with ratio n'/m and the same s, whatever the entries' tails."""
+    m, n = w.shape
+    columns = sample_columns(n, count) if count < n else np.arange(n)
+    return bulk_scale(singular_values(gram(w[:, columns])), m, len(columns))
+
+
+def _measure_large(array: np.ndarray, tw_quantile: float, sample_cols: int) -> MatrixMeasure | None:
+    # Above exact_max_dim a full spectrum is too costly: the bulk scale comes from the spectrum of a column
+    # sample (median matched as on the exact path, so heavy tails and spikes bias it no more than there) and
+    # the top of the spectrum from Lanczos, growing k until the k-th singular value falls below the
+    # threshold. None (measure exactly) when the sample gives no scale or the largest k still ends above the
+    # threshold.
     from scipy.sparse.linalg import svds
 
     w = tall(array).astype(np.float64)
     m, n = w.shape
-    scale = entry_scale(w)
+    scale = sampled_bulk_scale(w, sample_cols)
     if scale <= 0.0:
         return None
     threshold = outlier_threshold(scale, m, n, tw_quantile)
@@ -265,7 +282,7 @@ def _measure_large(array: np.ndarray, tw_quantile: float) -> MatrixMeasure | Non
                 iterations=calls,
                 residual=0.0,
                 bulk_scale=scale,
-                scale_method="entry_mad",
+                scale_method="mp_median_cols",
                 spectrum_method=f"lanczos_top{k}",
                 edge=scale * (math.sqrt(m) + math.sqrt(n)),
                 outlier_threshold=threshold,

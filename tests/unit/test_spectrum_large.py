@@ -30,12 +30,14 @@ def test_lanczos_path_finds_the_top_singular_value_and_counts_spikes():
     w = _spiked(400, 300, 3, seed=1)
     large = measure(w, exact_max_dim=100)
     exact = measure(w)
-    assert large.sigma_method == "lanczos" and large.scale_method == "entry_mad"
+    assert large.sigma_method == "lanczos" and large.scale_method == "mp_median_cols"
     assert exact.sigma_method in ("power", "exact") and exact.scale_method == "mp_median"
     assert abs(large.sigma / scipy.linalg.svdvals(w)[0] - 1) < 1e-9
     assert large.outliers == exact.outliers == 3
     assert abs(exact.bulk_scale - 1.0) < 0.03  # median matching is barely moved by the spikes
-    assert abs(large.bulk_scale - 1.0) < 0.1  # the entry MAD is, somewhat: the price of not computing a spectrum
+    # The large path matches the median of 50 sampled columns' spectrum: noisier, and the spikes weigh more
+    # among 50 columns than among 300, but not by the 6 % the entry MAD used to read high here.
+    assert abs(large.bulk_scale - 1.0) < 0.05
 
 
 class _CountingSvds:
@@ -72,24 +74,30 @@ def test_the_lanczos_schedule_doubles_to_a_cap_so_the_number_of_partial_svds_is_
 
 
 def test_a_pruned_matrix_whose_entry_mad_is_zero_terminates_with_a_bounded_number_of_partial_svds() -> None:
-    # More than half the entries zero: the MAD of all entries is 0. The old loop then doubled k up to
-    # n − 2 and called svds with that k forever.
+    # More than half the entries zero: the MAD of all entries is 0. The loop of the entry-MAD scale then
+    # doubled k up to n − 2 and called svds with that k forever.
     w = _sparse(90, 60, 0.7, seed=3)
     assert np.median(np.abs(w - np.median(w))) == 0.0
     measured, calls = _measure_counting(w, exact_max_dim=8)
     assert calls <= spectrum.lanczos_call_bound(60)
     assert measured.sigma == pytest.approx(float(scipy.linalg.svdvals(w.astype(np.float64))[0]), rel=1e-9)
-    # The non-zero entries give the iid scale: std of the kept entries times √(kept share) = √0.3.
-    assert measured.bulk_scale == pytest.approx(math.sqrt(0.3), rel=0.1)
+    # The MP scale of an iid matrix with a share 0.3 of its entries kept is √0.3 times theirs; the sample of
+    # 4 columns (exact_max_dim // 2) measures it within its noise.
+    assert measured.scale_method == "mp_median_cols"
+    assert measured.bulk_scale == pytest.approx(math.sqrt(0.3), rel=0.2)
 
 
 def test_when_every_singular_value_is_an_outlier_the_schedule_ends_and_the_exact_spectrum_counts_them() -> None:
-    # A large diagonal plus faint noise: the entry scale is the noise's, every singular value is far above
-    # the edge, so no k of the schedule reaches the bulk.
+    # A large diagonal except in the one sampled column (exact_max_dim 3: 3 // 2 = 1 column), which holds
+    # faint noise: the sample's scale is the noise's, 39 singular values are far above its edge, more than
+    # the largest k (n − 2 = 38), so no k of the schedule reaches the bulk.
     rng = np.random.default_rng(5)
-    w = np.diag(rng.uniform(50.0, 100.0, 40)) + 1e-3 * rng.standard_normal((40, 40))
-    measured, calls = _measure_counting(w, exact_max_dim=8)
-    assert calls == spectrum.lanczos_call_bound(40) == len(spectrum.lanczos_schedule(40))
+    n = 40
+    w = np.diag(rng.uniform(50.0, 100.0, n)) + 1e-3 * rng.standard_normal((n, n))
+    (sampled,) = spectrum.sample_columns(n, spectrum.scale_sample_cols(n, 3))
+    w[:, sampled] = 1e-3 * rng.standard_normal(n)
+    measured, calls = _measure_counting(w, exact_max_dim=3)
+    assert calls == spectrum.lanczos_call_bound(n) == len(spectrum.lanczos_schedule(n))
     assert measured.sigma_method in ("power", "exact") and measured.spectrum_method == "gram_eigvalsh"
     assert measured.outliers == int(np.count_nonzero(scipy.linalg.svdvals(w) > measured.outlier_threshold))
 
