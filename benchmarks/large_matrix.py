@@ -9,15 +9,16 @@ Two seeded synthetic n × n matrices (default n = 8192, float32 as the guards re
   tails than a Gaussian, as trained weights have) and L = 64 rank-one components with power-law strengths
   σ_i = 6·(mn)^{1/4}·s·i^{-0.6}, which decay into the bulk as a trained weight's spectrum does.
 
-For each: the wall of `spectrum.measure` on the large path (the default exact_max_dim 4096) and of the exact
-spectrum (the exact path's Gram eigenvalues, what a matrix up to exact_max_dim gets; `--svd`: a full
-`scipy.linalg.svdvals` instead), and what the spectral and RMT guards read from each: σ_max, the bulk scale,
-the edge λ₊, the edge ratio e = σ_max/λ₊ and the outlier count k, with the relative errors of the large path
-against the exact spectrum measured as the exact path measures it, the count of exact singular values above
-the large path's threshold, and the true count (known by construction) for `planted`.
+For each: the wall of `spectrum.measure` on the large path (the default exact_max_dim 4096: Lanczos top-k and
+the bulk scale median-matched on a seeded sample of exact_max_dim // 2 columns) and of the exact spectrum (the
+exact path's Gram eigenvalues, what a matrix up to exact_max_dim gets; `--svd`: a full `svdvals`), and what
+the spectral and RMT guards read from each: σ_max, the bulk scale, the edge λ₊, the edge ratio e = σ_max/λ₊
+and the outlier count k, with the relative errors of the large path against the exact spectrum measured as the
+exact path measures it, the count of exact singular values above the large path's threshold, and the true
+count (known by construction) for `planted`.
 
 Usage:
-    python benchmarks/large_matrix.py                  # two 8192² matrices; tens of minutes on 2 cores
+    python benchmarks/large_matrix.py                  # two 8192² matrices; 10–20 minutes on 2 cores
     python benchmarks/large_matrix.py --n 1500 --exact-max-dim 1000 --svd   # quick, against a full SVD
     python benchmarks/large_matrix.py --json
 """
@@ -105,7 +106,8 @@ def figures(name: str, w: np.ndarray, args: argparse.Namespace, truth: int | Non
     return {
         "matrix": name,
         "shape": list(w.shape),
-        "large_path": large.spectrum_method,
+        "large_path": f"{large.scale_method}/{large.spectrum_method}",
+        "sample_cols": spectrum.scale_sample_cols(min(w.shape), args.exact_max_dim),
         "large_s": round(large_s, 1),
         "reference": method,
         "reference_s": round(ref_s, 1),
