@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import DevicePlacement, GGUFSource
+from invarlock.domain.model import GGUFSource, LoadOptions
 
 from . import hf_demo, hf_gguf, hf_placement
 from .hf_architecture import rules_for, supported_model_types
@@ -53,41 +53,35 @@ def demo_model_dir() -> Path:
     return hf_demo.demo_model_dir()
 
 
+DEFAULTS = LoadOptions()  # the adapter picked from the model's files, the best device, float32
+
+
 class HFModelLoader:
     """Loads causal LMs, encoders and masked LMs offline with transformers (network only with
     INVARLOCK_ALLOW_NETWORK=1)."""
 
-    def load(
-        self,
-        ref: str,
-        *,
-        adapter: str = "auto",
-        device: str = "auto",
-        dtype: str = "float32",
-        batch_size: int | None = None,
-        placement: DevicePlacement | None = None,
-    ) -> HFModel:
+    def load(self, ref: str, options: LoadOptions = DEFAULTS) -> HFModel:
         """Load `ref` (a directory, `hf:ORG/NAME`, a bare hub id such as `gpt2` found in the HF cache, `gguf:PATH`,
         `demo:smollm2-135m` or `demo:minilm-l6`) for scoring and editing. A GGUF file's weights are dequantized to
         float32 once (cached), then cast to `dtype`. With a `placement`, accelerate spreads the model over the
-        devices (adapters/hf_placement.py) instead of moving it whole to `device`.
+        devices (adapters/hf_placement.py) instead of moving it whole to its device.
 
         Raises:
             UsageError: E101 missing path, E102 not a model, E103 hf id not offline-available,
                 E104 unknown adapter/device/dtype, a model type the adapter cannot run, or unavailable device.
         """
-        _check_choice("adapter", adapter, ADAPTERS)
-        _check_choice("dtype", dtype, DTYPES)
-        torch_device = resolve_device(device)
-        spread = hf_placement.keywords(placement, device)
+        _check_choice("adapter", options.adapter, ADAPTERS)
+        _check_choice("dtype", options.dtype, DTYPES)
+        torch_device = resolve_device(options.device)
+        spread = hf_placement.keywords(options.placement, options.device)
         path, gguf = _resolve(ref)
-        kind = resolve_adapter(path, adapter)
-        module, tokenizer = _load_pretrained(path, dtype, kind, spread)
+        kind = resolve_adapter(path, options.adapter)
+        module, tokenizer = _load_pretrained(path, options.dtype, kind, spread)
         module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
         if gguf is None:
-            return _CLASSES[kind](module, tokenizer, ref=ref, batch_size=batch_size)
+            return _CLASSES[kind](module, tokenizer, ref=ref, batch_size=options.batch_size)
         decoder = HFSequenceClassifier if kind == "hf_seqcls" else HFCausalModel
-        return decoder(module, tokenizer, ref=ref, batch_size=batch_size, gguf=gguf)
+        return decoder(module, tokenizer, ref=ref, batch_size=options.batch_size, gguf=gguf)
 
     def tokenizer(self, ref: str, *, adapter: str = "auto") -> HFTokenizer:
         """The tokenizer of `ref` alone (no weights read), as `load(ref).tokenizer()` gives it.

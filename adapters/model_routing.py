@@ -9,7 +9,7 @@ import importlib.util
 from typing import Any
 
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import DevicePlacement
+from invarlock.domain.model import LoadOptions
 
 from .hf_loader import HFModelLoader
 from .onnx_loader import ADAPTER as ONNX
@@ -46,24 +46,9 @@ class RoutingModelLoader:
             self._onnx = OnnxModelLoader()
         return self._onnx
 
-    def load(
-        self,
-        ref: str,
-        *,
-        adapter: str,
-        device: str,
-        dtype: str,
-        batch_size: int | None = None,
-        placement: DevicePlacement | None = None,
-    ) -> Any:
-        """Load `ref` with the loader its adapter (or, for `auto`, its files) selects; a device map is the HF
-        loader's alone (E104 for an ONNX model)."""
-        loader = self._pick(ref, adapter)
-        if placement is None:
-            return loader.load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size)
-        if loader is not self._hf:
-            raise UsageError("E104", f"{ref}: the onnx adapter has no device map", "leave model.device_map out")
-        return loader.load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size, placement=placement)
+    def load(self, ref: str, options: LoadOptions) -> Any:
+        """Load `ref` with the loader its adapter (or, for `auto`, its files) selects."""
+        return self._pick(ref, options.adapter).load(ref, options)
 
     def tokenizer(self, ref: str, *, adapter: str) -> Any:
         """The tokenizer of `ref` from the loader its adapter selects."""

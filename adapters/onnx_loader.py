@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
+from invarlock.domain.model import LoadOptions
 
 from .hf_architecture import rules_for
 from .hf_tokenizer import HFTokenizer
 
 MODEL_FILE = "model.onnx"
 ADAPTER = "onnx"
+DEFAULTS = LoadOptions(adapter=ADAPTER)
 
 
 def is_onnx_reference(ref: str) -> bool:
@@ -29,30 +31,24 @@ def is_onnx_reference(ref: str) -> bool:
 class OnnxModelLoader:
     """Loads ONNX causal LMs offline for scoring with onnxruntime (CPU, or CUDA when available)."""
 
-    def load(
-        self,
-        ref: str,
-        *,
-        adapter: str = ADAPTER,
-        device: str = "auto",
-        dtype: str = "float32",
-        batch_size: int | None = None,
-    ) -> Any:
+    def load(self, ref: str, options: LoadOptions = DEFAULTS) -> Any:
         """Load `ref` (a directory with model.onnx, or the model.onnx file) with its weights in memory.
 
         Raises:
             UsageError: E101 missing path, E102 not an ONNX model directory (no model.onnx, config.json or
-                tokenizer; unreadable), E104 a dtype other than float32 (the graph fixes its dtypes), an
-                unavailable device, an unsupported model_type, or a model that is not a causal LM.
+                tokenizer; unreadable), E104 a device map, a dtype other than float32 (the graph fixes its
+                dtypes), an unavailable device, an unsupported model_type, or a model that is not a causal LM.
         """
         from .onnx_causal import OnnxCausalModel
         from .onnx_session import device_of, provider_for, runtime_name
 
-        if dtype != "float32":
+        if options.placement is not None:
+            raise UsageError("E104", f"{ref}: the onnx adapter has no device map", "leave model.device_map out")
+        if options.dtype != "float32":
             raise UsageError(
-                "E104", f"the onnx adapter runs the graph's own dtypes, not '{dtype}'", "use --dtype float32"
+                "E104", f"the onnx adapter runs the graph's own dtypes, not '{options.dtype}'", "use --dtype float32"
             )
-        provider = provider_for(device)
+        provider = provider_for(options.device)
         directory = model_directory(ref)
         source = _source(directory)
         return OnnxCausalModel(
@@ -61,7 +57,7 @@ class OnnxModelLoader:
             provider=provider,
             device=device_of(provider),
             runtime=runtime_name(provider),
-            batch_size=batch_size,
+            batch_size=options.batch_size,
         )
 
     def tokenizer(self, ref: str, *, adapter: str = ADAPTER) -> HFTokenizer:

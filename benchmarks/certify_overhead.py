@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 from invarlock.application.certification import planning
 from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit
+from invarlock.application.certification.input_steps import load_options
 from invarlock.application.config import RunConfig
 from invarlock.application.services import Services
 from invarlock.cli.bootstrap import build_services
@@ -150,11 +151,11 @@ def load_pair(cfg: RunConfig, svc: Services) -> tuple[dict[str, Any], dict[str, 
     assert cfg.edit is not None and cfg.edit.name == "quant_rtn", "the benchmark certifies a quant_rtn run"
     m, loader, marks = cfg.model, svc.loader, [time.perf_counter()]
     batch = cfg.eval.batch_size
-    baseline = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
+    baseline = loader.load(m.id, load_options(m, batch))
     marks.append(time.perf_counter())
     subject = baseline.duplicate() if callable(getattr(baseline, "duplicate", None)) else None
     if subject is None:
-        subject = loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
+        subject = loader.load(m.id, load_options(m, batch))
     marks.append(time.perf_counter())
     svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
     marks.append(time.perf_counter())

@@ -40,6 +40,7 @@ from typing import Any
 
 import msgspec
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.certification.input_steps import load_options
 from invarlock.application.config import RunConfig, SecondaryConfig
 from invarlock.application.services import Services
 from invarlock.cli.bootstrap import build_services
@@ -88,7 +89,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cfg = _config(args.config, args.windows)
     svc = build_services(events=workdir / "reuse.duckdb")
     m = cfg.model
-    svc.loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=cfg.eval.batch_size)
+    svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
     fresh_s, fresh_id = _timed(cfg, args.profile, svc, workdir)
     reuse_s, reuse_id = _timed(_subject_b(cfg), args.profile, svc, workdir)
     arms = _reused_arms(svc, reuse_id)

@@ -39,6 +39,7 @@ from invarlock.application.certification import planning
 from invarlock.cli.api import load_run_config
 from invarlock.cli.bootstrap import build_services
 from invarlock.domain import certificate as c
+from invarlock.domain.model import LoadOptions
 from invarlock.domain.windows import TokenWindow
 
 DEMO = "demo:smollm2-135m"
@@ -117,7 +118,7 @@ class Scorer:
         self.windows: list[TokenWindow] = []
 
     def wall(self, dtype: str) -> float:
-        model = self.svc.loader.load(DEMO, adapter="auto", device="cpu", dtype=dtype)
+        model = self.svc.loader.load(DEMO, LoadOptions(adapter="auto", device="cpu", dtype=dtype))
         if not self.windows:
             ds = self.dataset
             corpus = self.svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 from invarlock.application.certification import planning
+from invarlock.application.certification.input_steps import load_options
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
 from invarlock.domain.windows import TokenWindow
@@ -75,8 +76,8 @@ def main() -> None:
     cfg = load_config(str(args.config))
     svc = build_services(events=tempfile.mkdtemp(prefix="kl_overhead_") + "/events.duckdb")
     m, ds = cfg.model, cfg.dataset
-    baseline = svc.loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=cfg.eval.batch_size)
-    subject = svc.loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=cfg.eval.batch_size)
+    baseline = svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
+    subject = svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
     if cfg.edit is not None:
         svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
     corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)

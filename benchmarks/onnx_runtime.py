@@ -29,6 +29,7 @@ import torch
 from invarlock.application.certification import planning
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
+from invarlock.domain.model import LoadOptions
 from invarlock.domain.windows import TokenWindow
 
 PRESET = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
@@ -65,7 +66,10 @@ def main() -> None:
     svc = build_services(events=tempfile.mkdtemp(prefix="onnx_runtime_") + "/events.duckdb")
     ds = cfg.dataset
     refs = {"hf_fp32": cfg.model.id, "onnx_fp32": str(fp32), "onnx_int8": str(int8)}
-    models = {name: svc.loader.load(ref, adapter="auto", device="cpu", dtype="float32") for name, ref in refs.items()}
+    models = {
+        name: svc.loader.load(ref, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
+        for name, ref in refs.items()
+    }
     corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
     planned, rows = planning.plan(corpus, models["hf_fp32"].tokenizer(), ds, allow_fewer=True)
     ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]

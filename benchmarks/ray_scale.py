@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 from invarlock.application.certification import planning
+from invarlock.application.certification.input_steps import load_options
 from invarlock.application.certification.pair_scoring import InProcessPairScorer
 from invarlock.application.certification.scoring import EVENT_BATCH
 from invarlock.application.config import RunConfig, parse_config
@@ -68,9 +69,9 @@ def main() -> None:
     svc = build_services(events=tempfile.mkdtemp(prefix="ray_scale_") + "/events.duckdb")
     assert svc.pools is not None
     m, batch = cfg.model, cfg.eval.batch_size
-    spec_of = ModelSpec(ref=m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
-    baseline = svc.loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
-    subject = svc.loader.load(m.id, adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=batch)
+    spec_of = ModelSpec(ref=m.id, options=load_options(m, batch))
+    baseline = svc.loader.load(spec_of.ref, spec_of.options)
+    subject = svc.loader.load(spec_of.ref, spec_of.options)
     svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
     planned, rows = planning.plan_with(baseline.tokenizer(), svc.corpora, cfg, allow_fewer=True)
     ids = [w.window_id for w in planned.plan.arm("final")][: args.windows]

@@ -3,12 +3,11 @@ corpus resolvers by provider name and edits by edit name. Each entry is imported
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import DevicePlacement
+from invarlock.domain.model import LoadOptions
 from invarlock.ports.corpus import CorpusResolver, CorpusSource, LabelledSource, Tokenizer
 from invarlock.ports.edits import Edit
 from invarlock.ports.model import LoadedModel, ModelLoader
@@ -54,28 +53,9 @@ class RegistryModelLoader:
         loader: ModelLoader = checked(found, LOADER_MEMBERS, adapter, "ModelLoader", self._registry)
         return loader
 
-    def load(
-        self,
-        ref: str,
-        *,
-        adapter: str,
-        device: str,
-        dtype: str,
-        batch_size: int | None = None,
-        placement: DevicePlacement | None = None,
-    ) -> LoadedModel:
-        loader = self._loader(adapter)
-        if placement is None:  # a plugin's loader need not know the keyword
-            model = loader.load(ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size)
-        elif "placement" not in inspect.signature(loader.load).parameters:
-            raise UsageError(
-                "E104", f"adapter '{adapter}' cannot load with model.device_map", "leave device_map out for it"
-            )
-        else:
-            model = loader.load(
-                ref, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size, placement=placement
-            )
-        loaded: LoadedModel = checked(model, MODEL_MEMBERS, adapter, "LoadedModel", self._registry)
+    def load(self, ref: str, options: LoadOptions) -> LoadedModel:
+        model = self._loader(options.adapter).load(ref, options)
+        loaded: LoadedModel = checked(model, MODEL_MEMBERS, options.adapter, "LoadedModel", self._registry)
         return loaded
 
     def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:

@@ -33,6 +33,19 @@ class DevicePlacement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_memory: dict[str, str] | None = None
 
 
+class LoadOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a ModelLoader loads a reference: `adapter` by name (`auto`: picked from the model's files), `device`
+    (`auto`, `cpu`, `cuda`, `cuda:1`, `mps`), `dtype` of the weights (`float32`, `bfloat16`, `float16`),
+    `batch_size` windows per forward pass (None: the adapter's default) and `placement` (a device map spreading
+    the model; None: the whole model on `device`)."""
+
+    adapter: str = "auto"
+    device: str = "auto"
+    dtype: str = "float32"
+    batch_size: int | None = None
+    placement: DevicePlacement | None = None
+
+
 class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """Who a model is: digests over its weights, tokenizer and config, plus how it was loaded.
 

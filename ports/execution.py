@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from invarlock.domain.model import PairedScore
+from invarlock.domain.model import LoadOptions, PairedScore
 from invarlock.domain.windows import TokenWindow
 
 from .model import ModelRunner, Progress
@@ -20,13 +20,11 @@ from .model import ModelRunner, Progress
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model reference and the loader options the run resolved (ModelLoader.load's arguments)."""
+    """A model reference and the options the run loads it with (ModelLoader.load's arguments), placement
+    included: a worker spreads the model as the run's own process does."""
 
     ref: str
-    adapter: str
-    device: str
-    dtype: str
-    batch_size: int | None = None
+    options: LoadOptions
 
 
 @dataclass(frozen=True)

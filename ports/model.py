@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from invarlock.domain.model import (
     ActivationStats,
-    DevicePlacement,
+    LoadOptions,
     ModelIdentity,
     PairedScore,
     TensorCensus,
@@ -165,24 +165,15 @@ class DuplicableModel(Protocol):
 class ModelLoader(Protocol):
     """Resolves a model reference (local path, `hf:ID`, `gguf:FILE`, or a demo name like `demo:smollm2-135m`)."""
 
-    def load(
-        self,
-        ref: str,
-        *,
-        adapter: str,
-        device: str,
-        dtype: str,
-        batch_size: int | None = None,
-        placement: DevicePlacement | None = None,
-    ) -> LoadedModel:
-        """Load offline, on `device`, or spread by `placement` (a device map: a loader without one refuses
-        it with E104; callers pass it only when set, so a loader may leave the keyword out). Raises
-        UsageError (E101 missing path, E102 not a model, E103 not offline-available, E104 unknown
-        adapter/device/dtype/device map) with a one-line message and a fix."""
+    def load(self, ref: str, options: LoadOptions) -> LoadedModel:
+        """Load offline with `options`: on its device, or spread by its placement (a device map: a loader that
+        cannot place a model refuses one with E104, never loading without it). Raises UsageError (E101 missing
+        path, E102 not a model, E103 not offline-available, E104 unknown adapter/device/dtype/device map) with a
+        one-line message and a fix."""
         ...
 
     def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
         """Load only the tokenizer of `ref`, offline and without its weights, so that the windows can be
         planned (and a corpus that is too small refused) before any model is loaded. It is the tokenizer
-        `load(ref, ...)` gives (same digest). Raises the UsageErrors of `load` for the reference."""
+        `load(ref, options)` gives (same digest). Raises the UsageErrors of `load` for the reference."""
         ...

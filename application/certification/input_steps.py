@@ -6,6 +6,7 @@ is continuing with the same models, edit and windows (IntegrityError E605 otherw
 from __future__ import annotations
 
 from invarlock.domain import events as ev
+from invarlock.domain.model import LoadOptions
 from invarlock.domain.run import RunState
 from invarlock.ports.model import DuplicableModel, LoadedModel
 
@@ -52,8 +53,13 @@ def subject_of(
 
 
 def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:
-    return svc.loader.load(
-        cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size, placement=cfg.placement
+    return svc.loader.load(cfg.id, load_options(cfg, batch_size))
+
+
+def load_options(cfg: ModelConfig, batch_size: int | None) -> LoadOptions:
+    """How the run loads the model of `cfg`, everywhere it does (this process and every scoring worker)."""
+    return LoadOptions(
+        adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size, placement=cfg.placement
     )
 
 

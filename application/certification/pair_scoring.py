@@ -16,6 +16,7 @@ from invarlock.ports.model import LoadedModel, ModelLoader, ModelRunner, Progres
 
 from ..config import ModelConfig
 from ..config_execution import ExecutionConfig
+from .input_steps import load_options
 from .run_context import RunContext
 
 
@@ -66,12 +67,13 @@ def close_scorer(ctx: RunContext) -> None:
 
 
 def _model_spec(cfg: ModelConfig, batch_size: int | None) -> ModelSpec:
-    return ModelSpec(ref=cfg.id, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype, batch_size=batch_size)
+    return ModelSpec(ref=cfg.id, options=load_options(cfg, batch_size))
 
 
 def pair_spec(ctx: RunContext) -> PairSpec:
-    """The run's two models as configured (a worker resolves `auto` device and adapter on its own machine),
-    with the weights digests the run recorded and the repairs the guard chain settled on."""
+    """The run's two models as configured, placement included (a worker resolves `auto` device and adapter,
+    and a device map, on its own machine), with the weights digests the run recorded and the repairs the
+    guard chain settled on."""
     req, models = ctx.request, ctx.recorder.state.models
     batch, edit = req.config.eval.batch_size, req.config.edit
     return PairSpec(
@@ -88,19 +90,15 @@ def pair_spec(ctx: RunContext) -> PairSpec:
 def build_pair(spec: PairSpec, loader: ModelLoader, edits: Mapping[str, Edit]) -> tuple[LoadedModel, LoadedModel]:
     """A worker's (baseline, subject): loaded, the subject edited, both checked against the run's weights
     digests (IntegrityError E605 when a worker holds other weights), then the subject repaired."""
-    baseline = _load(spec.baseline, loader)
+    baseline = loader.load(spec.baseline.ref, spec.baseline.options)
     _require_digest(baseline, spec.baseline_sha256, "baseline")
-    subject = _load(spec.subject, loader)
+    subject = loader.load(spec.subject.ref, spec.subject.options)
     if spec.edit_name is not None:
         edits[spec.edit_name].apply(subject, dict(spec.edit_plan))
     _require_digest(subject, spec.subject_sha256, "subject")
     if spec.repairs:
         subject.scale_weights(dict(spec.repairs))
     return baseline, subject
-
-
-def _load(spec: ModelSpec, loader: ModelLoader) -> LoadedModel:
-    return loader.load(spec.ref, adapter=spec.adapter, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
 
 
 def _require_digest(model: LoadedModel, expected: str, role: str) -> None:

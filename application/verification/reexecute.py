@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import ACCURACY
-from invarlock.domain.model import ModelIdentity
+from invarlock.domain.model import LoadOptions
 from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
 from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power
 from invarlock.ports.corpus import CorpusResolver
@@ -26,6 +25,7 @@ from invarlock.ports.store import EventStore
 from .reexecute_examples import rebuild_examples
 from .reexecute_guards import guard_findings, repairs_before
 from .reexecute_inputs import AuditContext, Finding, identity_findings, rebuild_windows
+from .reexecute_placement import audit_load_options
 from .reexecute_scores import score_findings
 
 AUDIT_EVENT_TYPES = frozenset(
@@ -101,37 +101,22 @@ class ReexecutionOutcome:
         return bool(self.findings) and all(ok for _, ok, _ in self.findings)
 
 
-def _device_kind(device: str) -> str:
-    return device.split(":", 1)[0]
-
-
-def _batch_size(cert: c.Certificate) -> int | None:
-    size = cert.provenance.config.get("eval", {}).get("batch_size")
-    return size if isinstance(size, int) and size > 0 else None
-
-
 def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> dict[str, LoadedModel]:
-    """Both models on the certificate's device kind (or the requested one), each through its certified adapter
-    (a causal LM's classification head is not what `auto` picks) and in its certified dtype; without a subject
-    ref, the baseline again with the recorded edit applied. A subject of the baseline's reference and settings
-    is a duplicate of the loaded baseline when its adapter can duplicate it (the checkpoint is read once)."""
+    """Both models placed as the certificate records (its device map, else its device kind), or whole on the
+    requested device; each through its certified adapter (a causal LM's classification head is not what
+    `auto` picks) and in its certified dtype; without a subject ref, the baseline again with the recorded edit
+    applied. A subject of the baseline's reference and options is a duplicate of the loaded baseline when its
+    adapter can duplicate it (the checkpoint is read once)."""
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     out: dict[str, LoadedModel] = {}
-    settings: dict[str, tuple[str, str, str, str]] = {}
+    loads: dict[str, tuple[str, LoadOptions]] = {}
     for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
-        device = req.device or _device_kind(section.device)
-        settings[role] = (ref or req.baseline, section.adapter, device, section.dtype)
-        twin = _duplicate(out["baseline"]) if role == "subject" and settings[role] == settings["baseline"] else None
-        out[role] = (
-            twin if twin is not None else deps.loader.load(settings[role][0], **_load_args(section, device, cert))
-        )
+        loads[role] = (ref or req.baseline, audit_load_options(section, req.device, cert))
+        twin = _duplicate(out["baseline"]) if role == "subject" and loads[role] == loads["baseline"] else None
+        out[role] = twin if twin is not None else deps.loader.load(*loads[role])
     if edit is not None:
         edit.apply(out["subject"], cert.edit.plan or {})
     return out
-
-
-def _load_args(section: ModelIdentity, device: str, cert: c.Certificate) -> dict[str, Any]:
-    return {"adapter": section.adapter, "device": device, "dtype": section.dtype, "batch_size": _batch_size(cert)}
 
 
 def _duplicate(model: LoadedModel) -> LoadedModel | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from invarlock.domain.model import LoadOptions
 from invarlock.ports.model import LoadedModel
 
 from tests.fakes.models import FakeModel
@@ -66,7 +67,7 @@ def fake_unmapped_case() -> ModelAdapterCase:
 def _demo_model() -> Any:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    return HFModelLoader().load(DEMO_REF, adapter="auto", device="cpu", dtype="float32")
+    return HFModelLoader().load(DEMO_REF, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
 
 
 def hf_causal_case() -> ModelAdapterCase:
@@ -85,7 +86,7 @@ def hf_causal_case() -> ModelAdapterCase:
         return HFCausalModel(module, demo.tokenizer().inner, ref=DEMO_REF, batch_size=batch_size)
 
     def reload(directory: Path) -> LoadedModel:
-        return HFModelLoader().load(str(directory), adapter="auto", device="cpu", dtype="float32")
+        return HFModelLoader().load(str(directory), LoadOptions(adapter="auto", device="cpu", dtype="float32"))
 
     return ModelAdapterCase(make=make, reload=reload)
 
@@ -103,10 +104,10 @@ def hf_encoder_case() -> ModelAdapterCase:
     from invarlock.adapters.hf_loader import HFModelLoader
 
     def make(batch_size: int | None) -> LoadedModel:
-        return HFModelLoader().load("demo:minilm-l6", device="cpu", batch_size=batch_size)
+        return HFModelLoader().load("demo:minilm-l6", LoadOptions(device="cpu", batch_size=batch_size))
 
     def reload(directory: Path) -> LoadedModel:
-        return HFModelLoader().load(str(directory), adapter="auto", device="cpu", dtype="float32")
+        return HFModelLoader().load(str(directory), LoadOptions(adapter="auto", device="cpu", dtype="float32"))
 
     return ModelAdapterCase(make=make, reload=reload, scored_tokens=None)
 
@@ -127,10 +128,10 @@ def hf_mlm_tiny_random_case() -> ModelAdapterCase:
     from invarlock.domain.masking import masked_count
 
     def make(batch_size: int | None) -> LoadedModel:
-        return HFModelLoader().load(str(_tiny_random_mlm_dir()), device="cpu", batch_size=batch_size)
+        return HFModelLoader().load(str(_tiny_random_mlm_dir()), LoadOptions(device="cpu", batch_size=batch_size))
 
     def reload(directory: Path) -> LoadedModel:
-        return HFModelLoader().load(str(directory), adapter="auto", device="cpu", dtype="float32")
+        return HFModelLoader().load(str(directory), LoadOptions(adapter="auto", device="cpu", dtype="float32"))
 
     return ModelAdapterCase(make=make, reload=reload, scored_tokens=masked_count)
 
@@ -141,7 +142,7 @@ def _onnx_demo_model() -> Any:
 
     from tests.onnx_demo import onnx_demo
 
-    return OnnxModelLoader().load(str(onnx_demo().fp32), device="cpu")
+    return OnnxModelLoader().load(str(onnx_demo().fp32), LoadOptions(device="cpu"))
 
 
 def onnx_causal_case() -> ModelAdapterCase:
@@ -163,7 +164,7 @@ def onnx_causal_case() -> ModelAdapterCase:
         return OnnxCausalModel(source, ref=demo.ref, batch_size=batch_size, **kwargs)
 
     def reload(exported: Path) -> LoadedModel:
-        loaded: LoadedModel = OnnxModelLoader().load(str(exported), device="cpu")
+        loaded: LoadedModel = OnnxModelLoader().load(str(exported), LoadOptions(device="cpu"))
         return loaded
 
     return ModelAdapterCase(make=make, reload=reload)

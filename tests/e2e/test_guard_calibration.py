@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
+from invarlock.domain.model import LoadOptions
 
 from .conftest import DEMO, Result, invarlock, read_cert, write_config
 
@@ -165,5 +166,5 @@ def test_export_writes_the_subject_with_its_ve_scales(tmp_path: Path) -> None:
 def _demo_weight(name: str) -> Any:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    model = HFModelLoader().load(DEMO, adapter="auto", device="cpu", dtype="float32")
+    model = HFModelLoader().load(DEMO, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
     return dict(model.module.named_parameters())[name].detach().numpy()

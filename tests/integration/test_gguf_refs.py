@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import GGUFSource
+from invarlock.domain.model import GGUFSource, LoadOptions
 
 pytestmark = pytest.mark.hf
 
@@ -86,7 +86,7 @@ def test_a_missing_or_unreadable_gguf_file_is_a_usage_error_and_leaves_no_cache(
     if content is not None:
         file.write_bytes(content)
     with pytest.raises(UsageError) as err:
-        HFModelLoader().load(f"gguf:{file}", device="cpu")
+        HFModelLoader().load(f"gguf:{file}", LoadOptions(device="cpu"))
     assert err.value.code == code and needle in err.value.message
     assert not list((tmp_path / "cache").glob("models/*")) and not list((tmp_path / "cache").glob("models/.*"))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invarlock.domain.model import LoadOptions
 from invarlock.domain.windows import TokenWindow
 
 from tests.integration.tiny_models import SENTENCES, make_tiny_gpt2_dir
@@ -70,7 +71,7 @@ def test_tiny_random_gpt2_export_and_reload_round_trips_the_identity(tiny_random
     QuantRTNEdit().apply(tiny_random_gpt2, {"bits": 8, "scope": "attn"})
     exported = tiny_random_gpt2.export(tmp_path / "export")
     assert (exported / "model.safetensors").is_file()
-    reloaded = HFModelLoader().load(str(exported), adapter="hf_causal", device="cpu", dtype="float32")
+    reloaded = HFModelLoader().load(str(exported), LoadOptions(adapter="hf_causal", device="cpu", dtype="float32"))
     before, after = tiny_random_gpt2.identity(), reloaded.identity()
     assert (after.weights_sha256, after.config_sha256, after.tokenizer_sha256) == (
         before.weights_sha256,
@@ -91,7 +92,8 @@ def test_tiny_random_gpt2_scores_windows_and_helper_makes_distinct_tokenizers(
     assert [s.tokens_scored for s in scores] == [15, 15, 15]
     assert all(s.nll_sum > 0 for s in scores)
     other = HFModelLoader().load(
-        str(make_tiny_gpt2_dir(tmp_path / "other", vocab_size=300)), adapter="auto", device="cpu", dtype="float32"
+        str(make_tiny_gpt2_dir(tmp_path / "other", vocab_size=300)),
+        LoadOptions(adapter="auto", device="cpu", dtype="float32"),
     )
     assert other.tokenizer().digest() != tiny_random_gpt2.tokenizer().digest()
 
@@ -101,7 +103,7 @@ def test_tiny_random_gpt2_untied_head_is_quantized_only_with_all_with_head(tmp_p
     from invarlock.adapters.quant_rtn import QuantRTNEdit
 
     path = make_tiny_gpt2_dir(tmp_path / "untied", tied=False)
-    model = HFModelLoader().load(str(path), adapter="auto", device="cpu", dtype="float32")
+    model = HFModelLoader().load(str(path), LoadOptions(adapter="auto", device="cpu", dtype="float32"))
     assert {m.name: m.family for m in model.matrices()}["lm_head.weight"] == "embed"
     assert "lm_head" not in QuantRTNEdit().apply(model, {"bits": 8}).deltas.modules_changed
     head = model.module.lm_head.weight.detach().clone()

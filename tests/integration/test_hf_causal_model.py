@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from invarlock.domain.errors import AbortError
+from invarlock.domain.model import LoadOptions
 from invarlock.domain.windows import TokenWindow
 
 pytestmark = pytest.mark.model
@@ -91,7 +92,7 @@ def test_perplexity_matches_an_independent_transformers_loop(demo_model: Any, de
 def test_identity_is_stable_across_two_loads(demo_model: Any) -> None:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    again = HFModelLoader().load("demo:smollm2-135m", adapter="hf_causal", device="cpu", dtype="float32")
+    again = HFModelLoader().load("demo:smollm2-135m", LoadOptions(adapter="hf_causal", device="cpu", dtype="float32"))
     first, second = demo_model.identity(), again.identity()
     assert first == second
     assert first.param_count == 134_515_008

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from invarlock.domain.errors import UsageError
+from invarlock.domain.model import LoadOptions
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -18,7 +19,7 @@ def load_error(ref: str, **options: str) -> UsageError:
 
     settings = {"adapter": "auto", "device": "cpu", "dtype": "float32", **options}
     with pytest.raises(UsageError) as caught:
-        HFModelLoader().load(ref, **settings)
+        HFModelLoader().load(ref, LoadOptions(**settings))
     line = caught.value.one_line()
     assert "\n" not in line and " — " in line, line
     return caught.value

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from invarlock.domain.model import LoadOptions
 from invarlock.domain.windows import TokenWindow
 
 torch = pytest.importorskip("torch")
@@ -40,7 +41,7 @@ def _windows(vocab: int, seed: int) -> list[TokenWindow]:
 def tiny_bf16(tiny_random_gpt2_dir: Path) -> Any:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    return HFModelLoader().load(str(tiny_random_gpt2_dir), adapter="auto", device="cpu", dtype="bfloat16")
+    return HFModelLoader().load(str(tiny_random_gpt2_dir), LoadOptions(adapter="auto", device="cpu", dtype="bfloat16"))
 
 
 def test_bf16_window_nlls_agree_with_a_float64_log_softmax_of_the_same_logits(tiny_bf16: Any) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from invarlock.domain.errors import UsageError
+from invarlock.domain.model import LoadOptions
 
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.hf
@@ -16,7 +17,9 @@ def test_the_tokenizer_alone_is_the_one_the_loaded_model_has(tiny_random_gpt2_di
 
     loader = HFModelLoader()
     alone = loader.tokenizer(str(tiny_random_gpt2_dir), adapter="auto")
-    loaded = loader.load(str(tiny_random_gpt2_dir), adapter="auto", device="cpu", dtype="float32").tokenizer()
+    loaded = loader.load(
+        str(tiny_random_gpt2_dir), LoadOptions(adapter="auto", device="cpu", dtype="float32")
+    ).tokenizer()
     assert alone.digest() == loaded.digest()
     assert alone.separator_id() == loaded.separator_id()
     text = "The river freezes every winter."

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from invarlock.domain.model import LoadOptions
 
 pytestmark = pytest.mark.hf
 
@@ -16,7 +17,9 @@ def test_a_duplicate_has_the_identity_and_ties_of_a_second_load(tiny_random_gpt2
     from invarlock.adapters.hf_loader import HFModelLoader
 
     twin = tiny_random_gpt2.duplicate()
-    reloaded = HFModelLoader().load(str(tiny_random_gpt2_dir), adapter="auto", device="cpu", dtype="float32")
+    reloaded = HFModelLoader().load(
+        str(tiny_random_gpt2_dir), LoadOptions(adapter="auto", device="cpu", dtype="float32")
+    )
     assert twin.identity() == reloaded.identity() == tiny_random_gpt2.identity()
     assert twin.census() == reloaded.census()
     assert twin.census().tied_groups, "the tiny GPT-2 ties its LM head to the embedding"

@@ -13,6 +13,7 @@ import msgspec
 import numpy as np
 import pytest
 from invarlock.domain.errors import UsageError
+from invarlock.domain.model import DevicePlacement, LoadOptions
 
 from tests.onnx_demo import onnx_demo
 
@@ -26,9 +27,9 @@ def _models() -> dict[str, Any]:
 
     dirs = onnx_demo()
     return {
-        "hf": HFModelLoader().load("demo:smollm2-135m", adapter="auto", device="cpu", dtype="float32"),
-        "fp32": OnnxModelLoader().load(str(dirs.fp32), device="cpu"),
-        "int8": OnnxModelLoader().load(str(dirs.int8), device="cpu"),
+        "hf": HFModelLoader().load("demo:smollm2-135m", LoadOptions(adapter="auto", device="cpu", dtype="float32")),
+        "fp32": OnnxModelLoader().load(str(dirs.fp32), LoadOptions(device="cpu")),
+        "int8": OnnxModelLoader().load(str(dirs.int8), LoadOptions(device="cpu")),
     }
 
 
@@ -80,7 +81,7 @@ def test_the_spectral_measure_of_an_int8_block_moves_no_more_than_its_dequantiza
 def test_an_int8_weight_is_scaled_through_its_scale_and_refuses_assign_with_e104() -> None:
     from invarlock.adapters.onnx_loader import OnnxModelLoader
 
-    model = OnnxModelLoader().load(str(onnx_demo().int8), device="cpu")
+    model = OnnxModelLoader().load(str(onnx_demo().int8), LoadOptions(device="cpu"))
     tap = model.variance_taps()[0]
     before = next(m.array for m in model.matrices() if m.name == tap)
     model.scale_weights({tap: 0.5})
@@ -106,10 +107,17 @@ def test_auto_routes_a_directory_holding_model_onnx_to_the_onnx_adapter() -> Non
 
 @pytest.mark.parametrize(
     ("case", "code"),
-    [("missing", "E101"), ("no_model_onnx", "E102"), ("no_config", "E102"), ("float16", "E104"), ("mps", "E104")],
+    [
+        ("missing", "E101"),
+        ("no_model_onnx", "E102"),
+        ("no_config", "E102"),
+        ("float16", "E104"),
+        ("mps", "E104"),
+        ("device_map", "E104"),
+    ],
 )
 def test_the_onnx_loader_refuses_bad_references_with_one_line_errors(case: str, code: str, tmp_path: Path) -> None:
-    ref, dtype, device = str(onnx_demo().fp32), "float32", "cpu"
+    ref, dtype, device, placement = str(onnx_demo().fp32), "float32", "cpu", None
     if case == "missing":
         ref = str(tmp_path / "absent")
     elif case == "no_model_onnx":
@@ -120,10 +128,12 @@ def test_the_onnx_loader_refuses_bad_references_with_one_line_errors(case: str, 
         ref = str(tmp_path)
     elif case == "float16":
         dtype = "float16"
+    elif case == "device_map":
+        device, placement = "auto", DevicePlacement(device_map="auto")
     else:
         device = "mps"
     with pytest.raises(UsageError) as caught:
-        _routed().load(ref, adapter="onnx", device=device, dtype=dtype)
+        _routed().load(ref, LoadOptions(adapter="onnx", device=device, dtype=dtype, placement=placement))
     assert caught.value.code == code and "\n" not in caught.value.message
 
 

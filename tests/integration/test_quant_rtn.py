@@ -8,6 +8,7 @@ import pytest
 from invarlock.adapters.quant_rtn import QuantRTNEdit
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import UsageError
+from invarlock.domain.model import LoadOptions
 
 pytestmark = pytest.mark.model
 
@@ -105,7 +106,7 @@ def test_bad_plans_are_refused_with_e204_naming_the_key(demo_model: Any, plan: d
 def test_bad_plans_leave_the_weights_untouched(demo_model: Any, demo_dir) -> None:
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    pristine = HFModelLoader().load(str(demo_dir), adapter="auto", device="cpu", dtype="float32")
+    pristine = HFModelLoader().load(str(demo_dir), LoadOptions(adapter="auto", device="cpu", dtype="float32"))
     for plan in ({"bits": 8, "max_modules": 0}, {"bits": 8, "clamp_percentile": -1}):
         with pytest.raises(UsageError):
             QuantRTNEdit().apply(demo_model, plan)

@@ -16,6 +16,7 @@ from invarlock.application.replay.replay import event_findings, replay_certifica
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
+from invarlock.domain.model import LoadOptions
 
 from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
 from tests.unit.conftest import small_config
@@ -113,9 +114,9 @@ def test_a_subject_loaded_otherwise_rescores_the_baseline(svc: Services) -> None
     loader = svc.loader
     original = loader.load
 
-    def load(ref: str, **kw: object):  # type: ignore[no-untyped-def]
-        model = original(ref, **kw)  # type: ignore[arg-type]
-        if kw.get("dtype") == "bfloat16":
+    def load(ref: str, options: LoadOptions):  # type: ignore[no-untyped-def]
+        model = original(ref, options)
+        if options.dtype == "bfloat16":
             identity = model.identity()
             model.identity = lambda: msgspec.structs.replace(identity, dtype="bfloat16")  # type: ignore[method-assign]
         return model

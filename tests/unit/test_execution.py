@@ -16,6 +16,7 @@ from invarlock.application.services import Services
 from invarlock.domain import events as ev
 from invarlock.domain.diagnostics import ExtraStatus
 from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.model import DevicePlacement
 from invarlock.ports.store import EventStore
 
 from tests.fakes.execution import FakeScoringPools
@@ -124,3 +125,19 @@ def test_a_pool_run_cut_after_its_first_scores_resumes_on_a_pool_to_the_same_evi
     resumed = resume_run(full.run_id, resumed_svc)
     assert resumed.certificate.evidence == full.certificate.evidence
     assert pools.checked[0] == "local" and len(pools.opened) == 1 and pools.closed == 1
+
+
+def test_the_workers_load_both_models_with_the_runs_device_map(services: Services, loader: FakeLoader) -> None:
+    placed = {"device_map": "auto", "max_memory": {"cpu": "2GiB", "disk": "20GiB"}}
+    request = _request(RAY)
+    model = msgspec.structs.replace(request.config.model, **placed)
+    config = msgspec.structs.replace(request.config, model=model)
+    subject = msgspec.structs.replace(model, id="int8ish")
+    svc, pools = _with_pools(services, loader)
+    certify_edit(dataclasses.replace(request, config=config, subject=subject), svc)
+    [(_, _, spec)] = pools.opened
+    placement = DevicePlacement(device_map="auto", max_memory=placed["max_memory"])
+    assert spec.baseline.options.placement == spec.subject.options.placement == placement
+    here, workers = loader.options[:2], loader.options[-2:]
+    assert loader.loaded[-2:] == ["base", "int8ish"] and workers == here
+    assert all(o.placement == placement and o.device == "auto" for o in workers)

@@ -36,5 +36,5 @@ class HalfLoader:
     def tokenizer(self, ref: str, *, adapter: str) -> ByteTokenizer:
         return ByteTokenizer()
 
-    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None = None) -> _HalfModel:
+    def load(self, ref: str, options: Any) -> _HalfModel:
         return _HalfModel()

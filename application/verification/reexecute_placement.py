@@ -1,0 +1,43 @@
+"""How the re-execution audit loads a certified model: the certificate's adapter, dtype and batch size, placed
+as the certificate records it (the run's `model.device_map`/`max_memory`, else the device kind it ran on),
+unless the recipient names a device (`verify --device D`: the whole model on D)."""
+
+from __future__ import annotations
+
+import msgspec
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+from invarlock.domain.model import DevicePlacement, LoadOptions, ModelIdentity
+
+
+def audit_load_options(section: ModelIdentity, device: str | None, cert: c.Certificate) -> LoadOptions:
+    """The LoadOptions of the model `section` describes; `device` is the recipient's override (None: none)."""
+    placement = recorded_placement(cert) if device is None else None
+    where = device or ("auto" if placement is not None else _device_kind(section.device))
+    return LoadOptions(
+        adapter=section.adapter, device=where, dtype=section.dtype, batch_size=_batch_size(cert), placement=placement
+    )
+
+
+def recorded_placement(cert: c.Certificate) -> DevicePlacement | None:
+    """The device map the run loaded its models with (provenance.config.model, both roles share it), or None.
+    UsageError E601 when the recorded keys do not form one."""
+    model = cert.provenance.config.get("model", {})
+    keys = {k: model[k] for k in ("device_map", "max_memory") if isinstance(model, dict) and k in model}
+    if not keys:
+        return None
+    try:
+        return msgspec.convert(keys, DevicePlacement)
+    except msgspec.ValidationError as exc:
+        raise UsageError(
+            "E601", f"schema check failed: provenance.config.model placement: {exc}", "re-issue the certificate"
+        ) from None
+
+
+def _device_kind(device: str) -> str:
+    return device.split(":", 1)[0]
+
+
+def _batch_size(cert: c.Certificate) -> int | None:
+    size = cert.provenance.config.get("eval", {}).get("batch_size")
+    return size if isinstance(size, int) and size > 0 else None
