@@ -73,7 +73,8 @@ def build_differences(
     current_model: ModelIdentity,
 ) -> list[str]:
     """What differs between the issuer's build and the recipient's: the BUILD_KEYS of both environments and
-    the models' dtype and device. Empty means the recomputed numbers must agree bit for bit."""
+    the models' dtype, device and device map (another placement may run other kernels). Empty means the
+    recomputed numbers must agree bit for bit."""
     diffs = [
         f"{key} {recorded.get(key, 'unrecorded')} -> {current.get(key, 'unrecorded')}"
         for key in BUILD_KEYS
@@ -81,7 +82,7 @@ def build_differences(
     ]
     diffs += [
         f"{key} {getattr(recorded_model, key)} -> {getattr(current_model, key)}"
-        for key in ("dtype", "device")
+        for key in ("dtype", "device", "device_map")
         if getattr(recorded_model, key) != getattr(current_model, key)
     ]
     return diffs

@@ -49,6 +49,11 @@ def test_device_map_auto_gives_the_default_loads_evidence_and_records_the_map(pa
 def test_verify_accepts_the_device_map_certificate_and_catches_a_resealed_map(pair):
     spread = pair[1]
     assert invarlock("verify", spread.cert, "--events", spread.events, cwd=spread.root).code == 0
+    models = ("--baseline", DEMO, "--subject", DEMO, "--sample", "2", "--json")
+    audited = invarlock("verify", spread.cert, *models, cwd=spread.root)  # loads with the recorded device map
+    assert audited.code == 0, audited.stdout + audited.stderr
+    checks = {check["name"]: check for check in json.loads(audited.stdout)["checks"]}
+    assert "bit for bit" in checks["reexec:build"]["detail"], checks["reexec:build"]  # else: device_map -> None
     data: dict[str, Any] = json.loads(spread.cert.read_bytes())
     data["subject"]["device_map"] = {"": "cuda:0"}
     forged = spread.root / "forged.json"

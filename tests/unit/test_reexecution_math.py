@@ -79,3 +79,6 @@ def test_build_differences_name_each_key_that_changes_the_bits():
     on_gpu = msgspec.structs.replace(model, device="cuda:0")
     diffs = build_differences(env, {**env, "torch": "2.14.0"}, model, on_gpu)
     assert diffs == ["torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]
+    placed = msgspec.structs.replace(model, device_map={"": "cpu"})
+    whole = msgspec.structs.replace(model, device_map=None)
+    assert build_differences(env, dict(env), placed, whole) == ["device_map {'': 'cpu'} -> None"]
