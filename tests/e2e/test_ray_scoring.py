@@ -1,17 +1,25 @@
 """`execution.backend: ray` through the real CLI: a local Ray with 2 actors on the demo model records the
-in-process run's evidence bit for bit, and an actor killed mid-run (the test-only kill knob) loses nothing."""
+in-process run's evidence bit for bit, an actor killed mid-run (the test-only kill knob) loses nothing, and a
+driver SIGKILLed mid-scoring resumes on Ray (`certify --resume`) to the same evidence, leaving no Ray process."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
-from invarlock.domain.events import chain_problems
+from invarlock.domain.events import RecordedEvent, chain_problems
 
-from .conftest import Result, assert_one_line_error, invarlock, read_cert, write_config
+from .conftest import CLI_TIMEOUT_S, Result, assert_one_line_error, invarlock, read_cert, write_config
+from .ray_processes import AGENTS, Watched
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -80,3 +88,88 @@ def test_an_unreachable_cluster_is_e240_before_anything_is_recorded(tmp_path: Pa
     result, _ = _run(tmp_path, "down", execution={**RAY, "address": "127.0.0.1:9"})
     assert_one_line_error(result, "E240", 2)
     assert not (tmp_path / "down.duckdb").exists()
+
+
+def _scored_once(db: Path) -> bool:
+    if not db.exists():
+        return False
+    store = DuckDBEventStore(db, read_only=True, lock_wait_s=5)
+    return any("windows_scored" in [r.type for r in store.read(run_id)] for run_id in store.run_ids())
+
+
+def _rows(records: list[RecordedEvent]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Every scored row by (role, arm, window id); AssertionError when a window is recorded twice."""
+    rows = {}
+    for payload in (json.loads(r.payload) for r in records if r.type == "windows_scored"):
+        for row in payload["rows"]:
+            key = (payload["role"], payload["arm"], row["window_id"])
+            assert key not in rows, key
+            rows[key] = row
+    return rows
+
+
+def _driver(root: Path, env: dict[str, str], *args: str | Path) -> Watched:
+    """`invarlock ARGS -q` started in `root`, its output in `root/<command>.log`."""
+    command = [sys.executable, "-m", "invarlock", *map(str, args), "-q"]
+    with (root / f"{args[0]}.log").open("wb") as log:
+        return Watched(subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT))
+
+
+def _kill_mid_scoring(root: Path, env: dict[str, str], drivers: list[Watched]) -> tuple[str, list[RecordedEvent]]:
+    """A Ray run SIGKILLed once its stream holds scores: its run id and the prefix it left. The killed
+    session's Ray processes (actors included) exit within seconds; only Ray's agents linger (stopped here)."""
+    db, config = root / "killed.duckdb", write_config(root / "killed.yaml", **SMALL, execution=RAY)
+    killed = _driver(root, env, "run", "-c", config, "--events", db)
+    drivers.append(killed)
+    killed.wait_until(lambda: _scored_once(db), timeout_s=CLI_TIMEOUT_S)
+    os.kill(killed.process.pid, signal.SIGKILL)
+    killed.process.wait()
+    assert "ray::PairWorker" in killed.titles  # killed while the pool held the models
+    assert killed.stop_leftovers(grace_s=30, lingering=AGENTS) == set()
+    store = DuckDBEventStore(db, read_only=True)
+    [run_id] = store.run_ids()
+    prefix = store.read(run_id)
+    assert chain_problems(prefix) == [] and "run_completed" not in [r.type for r in prefix]
+    return run_id, prefix
+
+
+def _resume_on_ray(root: Path, env: dict[str, str], run_id: str, drivers: list[Watched]) -> None:
+    """`certify --resume` finishes the run on a new local Ray pool, which leaves no process behind."""
+    args = ("--resume", run_id, "--events", root / "killed.duckdb", "--cert-out", "resumed")
+    resumed = _driver(root, env, "certify", *args)
+    drivers.append(resumed)
+    assert resumed.wait_exit(CLI_TIMEOUT_S) == 0, (root / "certify.log").read_text(encoding="utf-8")
+    assert "ray::PairWorker" in resumed.titles
+    assert resumed.stop_leftovers(grace_s=30) == set()
+
+
+def test_a_driver_killed_mid_scoring_resumes_on_ray_with_the_in_process_evidence(
+    runs: dict[str, tuple[Result, Path]], tmp_path: Path
+) -> None:
+    """SIGKILL the driver of a Ray run once the pool has scored a batch, then `certify --resume` on Ray: the
+    prefix is kept as recorded, the certificate equals the uninterrupted in-process run's and verifies, and no
+    process of either local Ray session outlives its driver (the agents Ray leaves behind are stopped by pid)."""
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray"))  # short: Ray's socket paths must fit in 107 bytes
+    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore", "RAY_TMPDIR": str(ray_tmp)}
+    drivers: list[Watched] = []
+    try:
+        run_id, prefix = _kill_mid_scoring(tmp_path, env, drivers)
+        _resume_on_ray(tmp_path, env, run_id, drivers)
+        assert len(list((ray_tmp / "ray").glob("session_2*"))) == 2  # both sessions in RAY_TMPDIR, none in /tmp/ray
+    finally:
+        for driver in drivers:  # after a failure too: no Ray process outlives the test
+            driver.stop()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+    db, out = tmp_path / "killed.duckdb", tmp_path / "resumed" / "evaluation.cert.json"
+    records = DuckDBEventStore(db, read_only=True).read(run_id)
+    assert records[: len(prefix)] == prefix and chain_problems(records) == []
+    reference = runs["inprocess"][1]
+    cert, fresh = read_cert(out), read_cert(reference)
+    for section in SAME:
+        assert cert[section] == fresh[section], section
+    whole = DuckDBEventStore(reference.parent.parent / "inprocess.duckdb", read_only=True)
+    assert _rows(records) == _rows(whole.read(whole.run_ids()[0]))
+    assert 0 < len(_rows(prefix)) < len(_rows(records))
+    verified = invarlock("verify", out, "--events", db, cwd=tmp_path)
+    assert verified.code == 0, verified.stdout + verified.stderr
