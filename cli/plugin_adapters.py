@@ -3,9 +3,11 @@ lacks any stops the run with one E223 line naming the distribution and the missi
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from invarlock.domain.errors import UsageError
+from invarlock.domain.model import LoadOptions
 
 from .registry import Registry
 
@@ -28,4 +30,31 @@ def checked(obj: Any, members: tuple[str, ...], adapter: str, port: str, registr
             f"adapter plugin '{adapter}' ({entry.origin}): its {port} lacks {', '.join(missing)}",
             f"fix or uninstall {entry.distribution}; ports/model.py defines the {port} protocol",
         )
+    if port == "ModelLoader" and not _takes_ref_and_options(obj.load):
+        raise UsageError(
+            "E223",
+            f"adapter plugin '{adapter}' ({entry.origin}): its ModelLoader.load{_bare_signature(obj.load)} does "
+            "not take (ref, options)",
+            f"update {entry.distribution}: ModelLoader.load(ref, options: LoadOptions) replaced the keyword "
+            "arguments adapter/device/dtype/batch_size/placement (ports/model.py)",
+        )
     return obj
+
+
+def _bare_signature(load: Any) -> str:
+    """`(ref, *, adapter, device)`: the parameters without annotations (they may be strings or missing)."""
+    try:
+        sig = inspect.signature(load)
+    except (TypeError, ValueError):
+        return "(...)"
+    empty = inspect.Parameter.empty
+    params = [p.replace(annotation=empty) for p in sig.parameters.values()]
+    return str(sig.replace(parameters=params, return_annotation=empty))
+
+
+def _takes_ref_and_options(load: Any) -> bool:
+    try:
+        inspect.signature(load).bind("ref", LoadOptions())
+    except (TypeError, ValueError):  # ValueError: a callable without an inspectable signature
+        return False
+    return True

@@ -196,6 +196,16 @@ def test_an_adapter_plugin_whose_models_lack_port_members_is_refused_with_e223(s
     assert "lacks score_pair, activation_stats, identity, matrices, census, unmapped" in message, message
 
 
+def test_an_adapter_plugin_whose_load_takes_the_old_keywords_is_refused_with_e223(site: Path, tmp_path: Path) -> None:
+    config = {"model": {"adapter": "keyword_adapter"}, "dataset": DATASET, "profile": "dev"}
+    with pytest.raises(invarlock.UsageError) as caught:
+        invarlock.certify("base", "subject", config=config, events=tmp_path / "ev.duckdb")
+    message = caught.value.message
+    assert caught.value.code == "E223" and "adapter plugin 'keyword_adapter' (invarlock-scale-all 0.2.1)" in message
+    assert "load(ref, *, adapter, device, dtype, batch_size) does not take (ref, options)" in message, message
+    assert "LoadOptions" in caught.value.hint
+
+
 @pytest.mark.usefixtures("site")
 def test_the_re_execution_audit_measures_the_plugin_guard_again(tmp_path: Path) -> None:
     _, path, _ = _certify(tmp_path)

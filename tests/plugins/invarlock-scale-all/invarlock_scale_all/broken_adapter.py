@@ -38,3 +38,11 @@ class HalfLoader:
 
     def load(self, ref: str, options: Any) -> _HalfModel:
         return _HalfModel()
+
+
+class KeywordLoader(HalfLoader):
+    """A loader written for the keyword signature `load(ref, *, adapter, device, dtype, batch_size)` that
+    ModelLoader.load(ref, options) replaced: refused with E223 before it is called."""
+
+    def load(self, ref: str, *, adapter: str, device: str, dtype: str, batch_size: int | None) -> _HalfModel:  # type: ignore[override]
+        return _HalfModel()
