@@ -88,6 +88,11 @@ EVENT_VIEWS: dict[str, list[Column]] = {
         ("guard_key", "$.guard_key", "VARCHAR"),
         ("source_events", "$.source_events", "JSON"),
     ],
+    "variance_baseline_reused": [
+        ("source_run_id", "$.source_run_id", "VARCHAR"),
+        ("scoring_key", "$.scoring_key", "VARCHAR"),
+        ("source_events", "$.source_events", "JSON"),
+    ],
     "certificate_issued": [
         ("issued_at", "$.issued_at", "TIMESTAMPTZ"),
         ("certificate_digest", "$.certificate_digest", "VARCHAR"),

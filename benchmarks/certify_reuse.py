@@ -12,12 +12,13 @@ What is measured, in one process, through the product's own code path (`cli.boot
 3. **reuse** — subject B (the same edit with another `group_size`, so another subject of equal edit cost)
    certified against the same baseline in the same file: the baseline's windows_scored events are copied
    from run A (baseline_reused), only B is scored, and the spectral/RMT guards read the baseline's matrix
-   measurements from run A's records (guard_baseline_reused). The benchmark checks both from the events and
-   exits 1 when the scores were not reused.
+   measurements from run A's records (guard_baseline_reused) and the variance guard its baseline taps from
+   A's variance record (variance_baseline_reused), tapping only B. The benchmark checks all three from the
+   events and exits 1 when the scores were not reused.
 
 Both runs set `eval.secondary.measure: false` (KL and top-1 agreement need both models' logits, so a run
-measuring them re-scores the baseline: docs/reference/baseline-reuse.md). The variance guard runs in full in
-both runs.
+measuring them re-scores the baseline: docs/reference/baseline-reuse.md). The variance guard's A/B pass (the
+subject's) runs in both runs.
 
 Run it on a quiet machine (the 1-minute load average at start and end is printed).
 
@@ -80,8 +81,9 @@ def _reused_arms(svc: Services, run_id: str) -> list[str]:
     return [json.loads(r.payload)["arm"] for r in svc.store.read(run_id) if r.type == "baseline_reused"]
 
 
-def _guards_reused(svc: Services, run_id: str) -> bool:
-    return any(r.type == "guard_baseline_reused" for r in svc.store.read(run_id))
+def _guards_reused(svc: Services, run_id: str) -> list[str]:
+    links = {"guard_baseline_reused": "spectral/rmt", "variance_baseline_reused": "variance"}
+    return [links[r.type] for r in svc.store.read(run_id) if r.type in links]
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:

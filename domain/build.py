@@ -15,6 +15,7 @@ from .guards.results import InvariantsResult, PluginResult
 from .metrics import Metric, recorded_metric
 from .metrics.secondary import secondary_metrics
 from .run import RunState
+from .variance_reuse import variance_baseline
 from .windows import ARMS
 
 TOOL_NAME = "invarlock"
@@ -195,6 +196,7 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
                 "event_log": event_log,
                 "baseline_scoring": baseline_scoring(state),
                 "guard_baseline": _guard_baseline(state.guard_source),
+                "variance_baseline": variance_baseline(state.variance_source),
             },
             c.Provenance,
             from_attributes=True,

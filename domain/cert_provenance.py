@@ -41,6 +41,15 @@ class GuardBaseline(_S, frozen=True):
     source_events: list[EventRef]
 
 
+class VarianceBaseline(_S, frozen=True):
+    """The variance guard's baseline taps were read from run `source_run_id`'s variance record
+    `source_events` (same `scoring_key`), not measured again; verify --events checks the link."""
+
+    source_run_id: str
+    scoring_key: str
+    source_events: list[EventRef]
+
+
 class Provenance(_S, frozen=True, omit_defaults=True):
     """How the run came about. `baseline_scoring` is set only when an earlier scoring of the baseline was
     found (certificates without it encode as before it existed)."""
@@ -53,3 +62,4 @@ class Provenance(_S, frozen=True, omit_defaults=True):
     event_log: EventLogRef
     baseline_scoring: list[BaselineScoring] | None = None
     guard_baseline: GuardBaseline | None = None
+    variance_baseline: VarianceBaseline | None = None

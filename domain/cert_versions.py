@@ -52,6 +52,7 @@ def _uses_v2(cert: Certificate) -> bool:
         or cert.guards.plugins is not None
         or cert.provenance.baseline_scoring is not None
         or cert.provenance.guard_baseline is not None
+        or cert.provenance.variance_baseline is not None
         or "evidence" in cert.policy.resolved
         or not _V1_FLAGS.issuperset(cert.validation)
     )

@@ -15,7 +15,7 @@ import numpy as np
 from .canonical import canonical_bytes, sha256_hex
 from .cert_evidence import ArmEvidence, Evidence, GuardOverhead
 from .cert_metrics import AgreementSummary, ArmMetric, KlSummary, PrimaryMetric, SecondaryMetrics
-from .cert_provenance import BaselineScoring, EventLogRef, GuardBaseline, Provenance
+from .cert_provenance import BaselineScoring, EventLogRef, GuardBaseline, Provenance, VarianceBaseline
 from .cert_sections import (
     _S,
     ArmCount,
@@ -62,6 +62,7 @@ __all__ = [
     "SecondaryMetrics",
     "Signature",
     "Tool",
+    "VarianceBaseline",
     "VerdictSection",
     "body_bytes",
     "compute_digest",

@@ -14,7 +14,7 @@ from .canonical import canonical_bytes
 from .chain import GENESIS_HASH, SEAL_DOMAIN, RecordedEvent, chain_hash, chain_problems, record_hash, seal_message
 from .errors import IntegrityError, UsageError
 from .events_audit import ComparisonRechecked, MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
-from .events_reuse import BaselineRescored, BaselineReused, EventRef, GuardBaselineReused
+from .events_reuse import BaselineRescored, BaselineReused, EventRef, GuardBaselineReused, VarianceBaselineReused
 from .events_run import (
     CertificateIssued,
     ChainSealed,
@@ -61,6 +61,7 @@ __all__ = [
     "RunFailed",
     "RunStarted",
     "ScoredRow",
+    "VarianceBaselineReused",
     "WindowRechecked",
     "WindowsCompared",
     "WindowsPlanned",
@@ -92,6 +93,7 @@ Event = (
     | BaselineReused
     | BaselineRescored
     | GuardBaselineReused
+    | VarianceBaselineReused
     | ReexecutionStarted
     | WindowRechecked
     | ComparisonRechecked

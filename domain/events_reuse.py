@@ -45,3 +45,15 @@ class GuardBaselineReused(EventStruct, tag="guard_baseline_reused.v1", frozen=Tr
     source_run_id: str
     guard_key: str
     source_events: list[EventRef]
+
+
+class VarianceBaselineReused(EventStruct, tag="variance_baseline_reused.v1", frozen=True):
+    """The variance guard's baseline taps (the output statistics of every targeted FFN module on the
+    calibration arm) were not measured again: they are those recorded by run `source_run_id`'s variance
+    guard_evaluated event `source_events[0]`. They are taken during the baseline's scoring of the calibration
+    windows, so `scoring_key` (domain/baseline_reuse.py) is the digest of what they depend on, equal for both
+    runs. The guard still records every number and decides from them."""
+
+    source_run_id: str
+    scoring_key: str
+    source_events: list[EventRef]

@@ -29,6 +29,7 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True):
     sealed: ev.ChainSealed | None = None
     baseline_sources: tuple[ev.BaselineReused | ev.BaselineRescored, ...] = ()
     guard_source: ev.GuardBaselineReused | None = None
+    variance_source: ev.VarianceBaselineReused | None = None
     event_count: int = 0
 
     def scored(self, role: str, arm: str) -> dict[int, ev.ScoredRow]:
@@ -113,6 +114,8 @@ def _apply(state: RunState, e: ev.Event) -> RunState:
             return r(state, baseline_sources=(*state.baseline_sources, e))
         case ev.GuardBaselineReused():
             return r(state, guard_source=e)
+        case ev.VarianceBaselineReused():
+            return r(state, variance_source=e)
     raise _out_of_place(state, e)
 
 

@@ -7,7 +7,7 @@ the calibration arm. Repairs (spectral caps in repair mode, VE scales) are appli
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,13 +19,16 @@ from invarlock.domain.guards.results import MeasuredResult, Measurements, result
 from invarlock.domain.guards.rmt_records import RmtMeasurements
 from invarlock.domain.guards.spectral_records import SpectralMeasurements
 from invarlock.domain.guards.spectrum import MatrixMeasure, measure
-from invarlock.domain.model import TensorCensus
+from invarlock.domain.guards.variance_records import CalibrationWindows
+from invarlock.domain.model import ActivationStats, TensorCensus
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row
 from invarlock.ports.model import LoadedModel, NamedMatrix
 from invarlock.ports.ui import Progress
 
 from .recorder import RunRecorder
+
+TapSource = Callable[[Sequence[str], CalibrationWindows], Mapping[str, ActivationStats]]
 
 
 @dataclass
@@ -42,6 +45,7 @@ class ChainContext:
     repairs: dict[str, float] = field(default_factory=dict)
     measures: dict[str, tuple[str, MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
     baseline_measures: Mapping[str, MatrixMeasure] = field(default_factory=dict)  # reused (guard_reuse.py)
+    baseline_taps: TapSource = field(default=lambda _targets, _calibration: {})  # reused (variance_reuse.py)
 
     def apply_repairs(self, more: dict[str, float]) -> None:
         if more:

@@ -8,6 +8,7 @@ assessment and the rollback are recorded once."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from invarlock.domain import events as ev
 from invarlock.domain.build import arm_evidence
@@ -29,6 +30,7 @@ from .recorder import RunRecorder
 from .run_context import RunContext
 from .run_request import CertifyOutcome, CertifyRequest
 from .scoring import score_arm, score_role
+from .variance_reuse import reused_taps
 
 Step = Callable[[RunContext], None]
 
@@ -63,6 +65,7 @@ def run_guards(ctx: RunContext) -> None:
         progress=ctx.svc.progress,
         timer=ctx.svc.timer,
         baseline_measures=reused_measures(ctx),
+        baseline_taps=partial(reused_taps, ctx),
     )
     order = ctx.request.config.guards.order
     run_chain(order, chain, runners_for(order))

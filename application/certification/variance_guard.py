@@ -58,9 +58,10 @@ def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasuremen
     ids = measured.calibration.window_ids
     windows = token_windows(ids, ctx.rows, seed=ctx.recorder.state.started.seeds["dataset"])
     baseline, subject = ctx.models["baseline"], ctx.models["subject"]
-    ctx.progress.start("variance guard: calibration arm", 2 * len(windows))
+    reused = ctx.baseline_taps(targets, measured.calibration)  # {} unless an earlier run tapped this baseline
+    ctx.progress.start("variance guard: calibration arm", (1 if reused else 2) * len(windows))
     try:
-        stats_b, _ = baseline.activation_stats(windows, targets, ctx.progress.advance)
+        stats_b = reused or baseline.activation_stats(windows, targets, ctx.progress.advance)[0]
         stats_s, without = subject.activation_stats(windows, targets, ctx.progress.advance)
     finally:
         ctx.progress.finish()

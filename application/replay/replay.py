@@ -17,6 +17,7 @@ from invarlock.ports.store import EventStore
 from ..signing import SignatureFinding, check_seal
 from .guard_link import guard_findings
 from .reuse_link import reuse_findings
+from .variance_link import variance_findings
 
 _ALTERED = "the event store was altered"
 # Events decode strictly, but values inside them (counts, sums, nested config) may still be absurd
@@ -168,7 +169,11 @@ def event_findings(
     detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
     if rebuilt is None:
         detail = f"run {cert.run_id} has no certificate in the event store"
-    links = [*reuse_findings(store, checked.records, checked.state), *guard_findings(store, checked.state)]
+    links = [
+        *reuse_findings(store, checked.records, checked.state),
+        *guard_findings(store, checked.state),
+        *variance_findings(store, checked.state),
+    ]
     return [("events", SignatureFinding(same, detail, True)), *links, *_seal_finding(cert, checked, verifier, required)]
 
 

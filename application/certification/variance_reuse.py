@@ -1,0 +1,64 @@
+"""Variance guard baseline reuse: before the calibration pass, read the baseline's tap statistics from an
+earlier run of the same baseline with the same scoring key, so that only the subject is tapped. The guard
+still records every number and decides from them; verify --events checks that the numbers are the source's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from invarlock.domain import events as ev
+from invarlock.domain.baseline_reuse import scoring_key
+from invarlock.domain.guards.results import VarianceResult
+from invarlock.domain.guards.variance_records import CalibrationWindows
+from invarlock.domain.model import ActivationStats
+from invarlock.domain.variance_reuse import baseline_taps, variance_record
+from invarlock.ports.store import EventStore
+
+from .reuse_source import Candidate, candidates
+from .run_context import RunContext
+
+
+def reused_taps(ctx: RunContext, targets: Sequence[str], calibration: CalibrationWindows) -> dict[str, ActivationStats]:
+    """The baseline statistics of every target, copied from an earlier run's variance record ({} when no run
+    tapped all of them on these calibration windows with this scoring key, or reuse is off). Records
+    variance_baseline_reused for a new choice; a resumed run reads its recorded source again."""
+    state = ctx.recorder.state
+    if state.variance_source is not None:
+        return _covering(_recorded(ctx.svc.store, state.variance_source, calibration), targets)
+    index = ctx.svc.index
+    if index is None or ctx.request.config.eval.reuse is False:
+        return {}
+    key = scoring_key(state)
+    for candidate in candidates(ctx.svc.store, index, state):
+        if scoring_key(candidate.state) != key:
+            continue
+        taps = _covering(baseline_taps(variance_record(candidate.state.guards), calibration), targets)
+        if taps:
+            run_id, refs = candidate.records[0].run_id, [_ref(candidate)]
+            ctx.recorder.record(ev.VarianceBaselineReused(source_run_id=run_id, scoring_key=key, source_events=refs))
+            return taps
+    return {}
+
+
+def _covering(taps: dict[str, ActivationStats], targets: Sequence[str]) -> dict[str, ActivationStats]:
+    return {w: taps[w] for w in targets} if targets and set(targets) <= taps.keys() else {}
+
+
+def _ref(candidate: Candidate) -> ev.EventRef:
+    """The source's variance guard_evaluated event, the one `variance_record` read."""
+    pairs = zip(candidate.records, candidate.events, strict=True)
+    record = next(r for r, e in pairs if isinstance(e, ev.GuardEvaluated) and isinstance(e.result, VarianceResult))
+    return ev.EventRef(seq=record.seq, hash=record.hash)
+
+
+def _recorded(
+    store: EventStore, link: ev.VarianceBaselineReused, calibration: CalibrationWindows
+) -> dict[str, ActivationStats]:
+    """The statistics of a recorded link, read again from the event it names (resume)."""
+    source = store.read(link.source_run_id)
+    events = [
+        ev.decode_event(source[ref.seq].type, source[ref.seq].version, source[ref.seq].payload)
+        for ref in link.source_events
+        if 0 <= ref.seq < len(source) and source[ref.seq].hash == ref.hash
+    ]
+    return baseline_taps(variance_record(e for e in events if isinstance(e, ev.GuardEvaluated)), calibration)

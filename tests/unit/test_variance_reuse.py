@@ -1,0 +1,175 @@
+"""Variance guard baseline reuse on the fake models and a real DuckDB file: the second run of a baseline taps
+only the subject, its variance record equals a --no-reuse run's, verify --events checks the link, a forged
+source fails it, and a resumed run reads its recorded source again."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
+from invarlock.application.config import EditConfig, ModelConfig, SecondaryConfig
+from invarlock.application.replay.replay import event_findings, replay_certificate
+from invarlock.application.replay.variance_link import variance_findings
+from invarlock.application.services import Services
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.guards.results import VarianceResult
+from invarlock.domain.run import replay
+
+from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
+from tests.unit.conftest import small_config
+
+
+@pytest.fixture
+def svc(services: Services, tmp_path: Path) -> Services:
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    return dataclasses.replace(services, store=store, index=store)
+
+
+def _request(factor: float, *, reuse: bool | None = None) -> CertifyRequest:
+    """`invarlock run` on the fake with FFN taps: the baseline with one FFN down-projection scaled by `factor`."""
+    edit = EditConfig(name="fake_weight", plan={"weight": "ffn.2.down", "factor": factor})
+    cfg = msgspec.structs.replace(small_config(edit), model=ModelConfig(id="ve_base"))
+    r = msgspec.structs.replace
+    cfg = r(cfg, eval=r(cfg.eval, secondary=SecondaryConfig(measure=False), reuse=reuse))
+    return CertifyRequest("run", cfg, None, tier="balanced", profile="dev")
+
+
+def _tapped(svc: Services, request: CertifyRequest) -> tuple[CertifyOutcome, int]:
+    """The run's outcome and how many of its models were tapped on the calibration arm."""
+    before = len(svc.loader.instances)
+    outcome = certify_edit(request, svc)
+    return outcome, sum(bool(m.tapped) for m in svc.loader.instances[before:])
+
+
+def _variance(svc: Services, run_id: str) -> bytes:
+    """The variance record's result (what it measured and decided; `seconds` is the clock's)."""
+    [event] = [
+        e for r in svc.store.read(run_id) if isinstance(e := decoded(r), ev.GuardEvaluated) and e.guard == "variance"
+    ]
+    assert isinstance(event.result, VarianceResult)
+    assert event.result.measurements.taps, "the variance guard tapped nothing: the test would prove nothing"
+    return msgspec.json.encode(event.result)
+
+
+def _baseline_taps(svc: Services, run_id: str) -> list[object]:
+    result = msgspec.json.decode(_variance(svc, run_id))
+    return [tap["baseline"] for tap in result["measurements"]["taps"]]
+
+
+def _links(svc: Services, run_id: str) -> list[ev.VarianceBaselineReused]:
+    return [e for r in svc.store.read(run_id) if isinstance(e := decoded(r), ev.VarianceBaselineReused)]
+
+
+def _but_provenance(cert: c.Certificate) -> object:
+    """The certificate less its run's identity (run id, time, schema version, digest), its provenance and the
+    guards' `seconds` (the clock's)."""
+    data = msgspec.to_builtins(cert)
+    for name in ("run_id", "issued_at", "schema_version", "provenance", "digest", "signature"):
+        data.pop(name, None)
+    return _untimed(data)
+
+
+def _untimed(data: object) -> object:
+    if isinstance(data, dict):
+        return {k: _untimed(v) for k, v in data.items() if k != "seconds"}
+    return [_untimed(v) for v in data] if isinstance(data, list) else data
+
+
+def test_the_second_run_taps_only_the_subject_and_decides_as_a_fresh_run(svc: Services) -> None:
+    first, tapped_first = _tapped(svc, _request(0.9))
+    second, tapped_second = _tapped(svc, _request(0.8))
+    fresh, tapped_fresh = _tapped(svc, _request(0.8, reuse=False))
+    assert (tapped_first, tapped_second, tapped_fresh) == (2, 1, 2)
+    [link] = _links(svc, second.run_id)
+    assert link.source_run_id == first.run_id
+    source = {r.seq: r for r in svc.store.read(first.run_id)}
+    assert [source[ref.seq].type for ref in link.source_events] == ["guard_evaluated"]
+    assert _variance(svc, second.run_id) == _variance(svc, fresh.run_id) != _variance(svc, first.run_id)
+    assert _baseline_taps(svc, second.run_id) == _baseline_taps(svc, first.run_id)
+    assert _but_provenance(second.certificate) == _but_provenance(fresh.certificate)
+    assert not _links(svc, fresh.run_id) and fresh.certificate.provenance.variance_baseline is None
+    stated = second.certificate.provenance.variance_baseline
+    assert stated is not None and stated.source_run_id == first.run_id and stated.scoring_key == link.scoring_key
+    assert c.to_bytes(replay_certificate(svc.store, second.run_id)) == c.to_bytes(second.certificate)
+    findings = dict(event_findings(second.certificate, svc.store))
+    assert findings["variance_baseline_source"].ok, findings["variance_baseline_source"].detail
+
+
+def test_a_killed_run_resumes_with_its_recorded_source_tapping_only_the_subject(svc: Services) -> None:
+    first = certify_edit(_request(0.9), svc)
+    store, killed = svc.store, []
+
+    class KillAfterLink:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
+            rows = store.append(run_id, expected_seq, events)
+            if any(isinstance(e, ev.VarianceBaselineReused) for e in events):
+                killed.append(run_id)
+                raise KeyboardInterrupt
+            return rows
+
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(_request(0.8), dataclasses.replace(svc, store=KillAfterLink()))  # type: ignore[arg-type]
+    before = len(svc.loader.instances)
+    resumed = resume_run(killed[0], svc)
+    assert sum(bool(m.tapped) for m in svc.loader.instances[before:]) == 1
+    [link] = _links(svc, resumed.run_id)
+    assert link.source_run_id == first.run_id
+    fresh = certify_edit(_request(0.8, reuse=False), svc)
+    assert _variance(svc, resumed.run_id) == _variance(svc, fresh.run_id)
+    assert all(f.ok for _, f in event_findings(resumed.certificate, svc.store))
+
+
+def _forge_source_tap(records: Records) -> Records:
+    """Raise the first baseline sum of squares the source's variance record states by 1 %, re-linked (a valid,
+    other stream)."""
+    at = next(i for i, r in enumerate(records) if r.type == "guard_evaluated" and decoded(r).guard == "variance")
+    event = decoded(records[at])
+    assert isinstance(event, ev.GuardEvaluated) and isinstance(event.result, VarianceResult)
+    measured = event.result.measurements
+    tap = measured.taps[0]
+    forged_tap = msgspec.structs.replace(
+        tap, baseline=msgspec.structs.replace(tap.baseline, sum_sq=tap.baseline.sum_sq * 1.01)
+    )
+    forged = msgspec.structs.replace(measured, taps=[forged_tap, *measured.taps[1:]])
+    records[at] = with_event(
+        records[at], msgspec.structs.replace(event, result=msgspec.structs.replace(event.result, measurements=forged))
+    )
+    return relink(records)
+
+
+def _pointing_at(source: Records) -> Callable[[Records], Records]:
+    """Re-point the run's variance link at the (forged) source's variance record, hash and all."""
+    at = next(r for r in source if r.type == "guard_evaluated" and decoded(r).guard == "variance")
+
+    def edit(records: Records) -> Records:
+        i = next(i for i, r in enumerate(records) if r.type == "variance_baseline_reused")
+        link = decoded(records[i])
+        assert isinstance(link, ev.VarianceBaselineReused)
+        ref = ev.EventRef(seq=at.seq, hash=at.hash)
+        records[i] = with_event(records[i], msgspec.structs.replace(link, source_events=[ref]))
+        return records
+
+    return edit
+
+
+def test_a_forged_variance_source_fails_the_link_check(svc: Services, tmp_path: Path) -> None:
+    first = certify_edit(_request(0.9), svc)
+    second = certify_edit(_request(0.8), svc)
+    db = tmp_path / "events.duckdb"
+    rewrite(db, first.run_id, _forge_source_tap, link=False)
+    finding = dict(event_findings(second.certificate, DuckDBEventStore(db, read_only=True)))["variance_baseline_source"]
+    assert not finding.ok and finding.integrity and "no longer has hash" in finding.detail
+    rewrite(db, second.run_id, _pointing_at(DuckDBEventStore(db, read_only=True).read(first.run_id)))
+    store = DuckDBEventStore(db, read_only=True)
+    state = replay(decoded(r) for r in store.read(second.run_id))  # the link alone: its certificate no longer replays
+    [(_, finding)] = variance_findings(store, state)
+    assert not finding.ok and "this run states other baseline statistics for ffn.2.down" in finding.detail
