@@ -20,11 +20,16 @@ Both runs set `eval.secondary.measure: false` (KL and top-1 agreement need both 
 measuring them re-scores the baseline: docs/reference/baseline-reuse.md). The variance guard's A/B pass (the
 subject's) runs in both runs.
 
+Each run also prints its process CPU seconds (all threads; less sensitive to other jobs than the wall) and
+the seconds inside its guard chain and the variance guard's calibration passes (benchmarks/step_times.py):
+the reused run taps the subject alone on the calibration windows.
+
 Run it on a quiet machine (the 1-minute load average at start and end is printed).
 
 Usage:
     python benchmarks/certify_reuse.py                                    # int8 preset, ci profile
     python benchmarks/certify_reuse.py --windows 40 --profile dev --json  # 40 preview + 40 final windows
+    python benchmarks/certify_reuse.py --windows 4 --guards invariants,variance,invariants  # the variance guard
 """
 
 from __future__ import annotations
@@ -47,16 +52,21 @@ from invarlock.application.services import Services
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.commands_run import write_certificate
 from invarlock.cli.config_file import load_config
+from step_times import StepTimes, timed_services
+
+STEPS = ("guards", "calibration")
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
 TARGET_RATIO = 0.55
 REUSE_GROUP = 64  # subject B: the config's edit with this group_size
 
 
-def _config(path: Path, windows: int | None) -> RunConfig:
+def _config(path: Path, windows: int | None, guards: str | None) -> RunConfig:
     cfg = load_config(str(path))
     r = msgspec.structs.replace
     cfg = r(cfg, eval=r(cfg.eval, secondary=SecondaryConfig(measure=False)))
+    if guards is not None:
+        cfg = r(cfg, guards=r(cfg.guards, order=guards.split(",")))
     if windows is not None:
         cfg = r(cfg, dataset=r(cfg.dataset, preview_n=windows, final_n=windows))
     return cfg
@@ -69,12 +79,16 @@ def _subject_b(cfg: RunConfig) -> RunConfig:
     return msgspec.structs.replace(cfg, edit=msgspec.structs.replace(cfg.edit, plan=plan))
 
 
-def _timed(cfg: RunConfig, profile: str, svc: Services, out: Path) -> tuple[float, str]:
+def _timed(cfg: RunConfig, profile: str, svc: Services, out: Path) -> tuple[float, str, dict[str, float]]:
+    """Wall seconds, run id and {cpu, guards, calibration} seconds of one certification."""
     request = CertifyRequest(command="run", config=cfg, subject=None, tier=cfg.auto.tier, profile=profile)
-    t0 = time.perf_counter()
-    outcome = certify_edit(request, svc)
+    times = StepTimes()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    with timed_services(svc, times) as timed:
+        outcome = certify_edit(request, timed)
     write_certificate(outcome, str(out / outcome.run_id))
-    return time.perf_counter() - t0, outcome.run_id
+    steps = {"cpu": round(time.process_time() - cpu0, 2), **{k: round(times.seconds[k], 2) for k in STEPS}}
+    return time.perf_counter() - t0, outcome.run_id, steps
 
 
 def _reused_arms(svc: Services, run_id: str) -> list[str]:
@@ -88,18 +102,20 @@ def _guards_reused(svc: Services, run_id: str) -> list[str]:
 
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load_start = os.getloadavg()
-    cfg = _config(args.config, args.windows)
+    cfg = _config(args.config, args.windows, args.guards)
     svc = build_services(events=workdir / "reuse.duckdb")
     m = cfg.model
     svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
-    fresh_s, fresh_id = _timed(cfg, args.profile, svc, workdir)
-    reuse_s, reuse_id = _timed(_subject_b(cfg), args.profile, svc, workdir)
+    fresh_s, fresh_id, fresh_steps = _timed(cfg, args.profile, svc, workdir)
+    reuse_s, reuse_id, reuse_steps = _timed(_subject_b(cfg), args.profile, svc, workdir)
     arms = _reused_arms(svc, reuse_id)
     ds = cfg.dataset
     return {
         "fresh_s": round(fresh_s, 2),
         "reuse_s": round(reuse_s, 2),
         "reuse_over_fresh": round(reuse_s / fresh_s, 3),
+        "fresh_steps": fresh_steps,
+        "reuse_steps": reuse_steps,
         "target": TARGET_RATIO,
         "reused_arms": arms,
         "guard_measurements_reused": _guards_reused(svc, reuse_id),
@@ -133,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="run config with an edit")
     parser.add_argument("--profile", default=None, help="dev | ci | release (default: the config's, else ci)")
     parser.add_argument("--windows", type=int, default=None, help="preview_n = final_n = N instead of the config's")
+    parser.add_argument("--guards", default=None, help="guards.order instead of the config's, comma-separated")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     args.profile = args.profile or load_config(str(args.config)).profile or "ci"
@@ -145,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         arms, guards = ", ".join(result["reused_arms"]), result["guard_measurements_reused"]
         print(f"reuse certify       {result['reuse_s']:8.2f} s   (baseline scores reused: {arms}; guards: {guards})")
         print(f"reuse/fresh         {result['reuse_over_fresh']:8.3f}     (target <= {TARGET_RATIO})")
+        print(f"fresh cpu/guards/calibration seconds  {json.dumps(result['fresh_steps'])}")
+        print(f"reuse cpu/guards/calibration seconds  {json.dumps(result['reuse_steps'])}")
         print(f"machine             {json.dumps(result['machine'])}")
     return 0 if result["reused_arms"] == ["preview", "final"] else 1
 

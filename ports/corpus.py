@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from invarlock.domain.examples import LabelledText
 from invarlock.domain.model import CorpusInfo
@@ -22,6 +22,16 @@ class Tokenizer(Protocol):
 
     def digest(self) -> str:
         """sha256 (hex) over the tokenizer's vocabulary, merges/model and special-token settings."""
+        ...
+
+
+@runtime_checkable
+class BatchTokenizer(Tokenizer, Protocol):
+    """Optional: a tokenizer that encodes many documents in one call (a fast tokenizer does it in parallel).
+    `encode_batch(texts)[i]` must equal `encode(texts[i])` id for id: the window plan hashes the stream."""
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text with no special tokens added, in order."""
         ...
 
 

@@ -14,19 +14,9 @@ from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer
 
 from ..config import DatasetConfig, RunConfig
 from .example_planning import plan_labelled
+from .token_streams import token_stream
 
-
-def token_stream(corpus: CorpusSource, tokenizer: Tokenizer) -> np.ndarray:
-    """Documents tokenized and concatenated, separated by the tokenizer's EOS/BOS when it has one."""
-    sep = tokenizer.separator_id()
-    parts: list[list[int]] = []
-    for text in corpus.texts():
-        ids = tokenizer.encode(text)
-        if ids:
-            parts.append(ids + ([sep] if sep is not None else []))
-    if not parts:
-        raise AbortError("E304", f"corpus {corpus.info().provider} produced no tokens", "point it at real text")
-    return np.fromiter((t for p in parts for t in p), dtype=np.uint32)
+__all__ = ["check_planned_tokenizer", "plan", "plan_stream", "plan_with", "token_stream"]
 
 
 def plan(

@@ -1,0 +1,78 @@
+"""The corpus token stream: tokenized once per process for the same text and tokenizer (a changed document
+or tokenizer is tokenized again), the cached stream cannot be written, and a batch-encoding tokenizer gives the
+stream of one encode per document."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from invarlock.application.certification import token_streams
+from invarlock.application.certification.token_streams import BATCH_DOCS, token_stream
+from invarlock.domain.errors import AbortError
+
+from tests.fakes.models import FakeCorpus, FakeTokenizer, words
+
+
+@pytest.fixture(autouse=True)
+def _no_stream_of_an_earlier_test() -> None:
+    token_streams._memo.clear()
+
+
+class CountingTokenizer(FakeTokenizer):
+    def __init__(self, flavour: str = "words") -> None:
+        super().__init__(flavour)
+        self.encoded = 0
+
+    def encode(self, text: str) -> list[int]:
+        self.encoded += 1
+        return super().encode(text)
+
+
+class BatchFakeTokenizer(CountingTokenizer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        self.batches.append(len(texts))
+        return [FakeTokenizer.encode(self, text) for text in texts]
+
+
+def _docs(n: int, salt: str = "") -> list[str]:
+    return [f"{salt}{i} " + " ".join(words(12)) for i in range(n)]
+
+
+def test_the_same_corpus_and_tokenizer_are_tokenized_once() -> None:
+    tok = CountingTokenizer()
+    first = token_stream(FakeCorpus(_docs(5)), tok)
+    again = token_stream(FakeCorpus(_docs(5)), tok)
+    assert tok.encoded == 5 and again is first
+    with pytest.raises(ValueError):
+        again[0] = 1  # read-only: a caller cannot change the next run's stream
+
+
+def test_a_changed_document_or_tokenizer_is_tokenized_again() -> None:
+    tok = CountingTokenizer()
+    first = token_stream(FakeCorpus(_docs(5)), tok)
+    changed = _docs(5)
+    changed[3] += " more"
+    second = token_stream(FakeCorpus(changed), tok)
+    assert tok.encoded == 10 and len(second) == len(first) + 1
+    other = CountingTokenizer("bpe")
+    token_stream(FakeCorpus(changed), other)
+    assert other.encoded == 5
+
+
+def test_batch_encoding_gives_the_stream_of_one_encode_per_document() -> None:
+    docs = _docs(BATCH_DOCS + 3, salt="batch")
+    batched, single = BatchFakeTokenizer(), CountingTokenizer()
+    stream = token_stream(FakeCorpus(docs), batched)
+    assert batched.batches == [BATCH_DOCS, 3] and batched.encoded == 0
+    expected = token_stream(FakeCorpus(docs + ["x"]), single)[: len(stream)]  # another key: encoded one by one
+    assert single.encoded == len(docs) + 1 and np.array_equal(stream, expected)
+
+
+def test_a_corpus_without_tokens_is_an_error() -> None:
+    with pytest.raises(AbortError) as err:
+        token_stream(FakeCorpus(["", ""]), CountingTokenizer())
+    assert err.value.code == "E304"
