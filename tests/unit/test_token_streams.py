@@ -68,7 +68,7 @@ def test_batch_encoding_gives_the_stream_of_one_encode_per_document() -> None:
     batched, single = BatchFakeTokenizer(), CountingTokenizer()
     stream = token_stream(FakeCorpus(docs), batched)
     assert batched.batches == [BATCH_DOCS, 3] and batched.encoded == 0
-    expected = token_stream(FakeCorpus(docs + ["x"]), single)[: len(stream)]  # another key: encoded one by one
+    expected = token_stream(FakeCorpus([*docs, "x"]), single)[: len(stream)]  # another key: encoded one by one
     assert single.encoded == len(docs) + 1 and np.array_equal(stream, expected)
 
 
