@@ -4,7 +4,8 @@
 whole corpus; what is saved is tokenizing it again in a process that plans the same corpus twice (calibrate's
 cases, the benchmarks' repeated runs, an API user certifying several subjects). The memo's key is a sha256 over
 the documents' text, the tokenizer's digest and the separator, so a changed file or tokenizer is tokenized
-again; the cached array is read-only."""
+again; the cached array is read-only. A stream above MEMO_MAX_BYTES is not kept: it would stay in memory
+beside the models for the whole run (the demo corpus's is 2.6 MB)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from invarlock.domain.errors import AbortError
 from invarlock.ports.corpus import BatchTokenizer, CorpusSource, Tokenizer
 
 BATCH_DOCS = 256  # documents per encode_batch call: bounds the ids held as Python lists at once
+MEMO_MAX_BYTES = 64 * 2**20
 _memo: dict[str, np.ndarray] = {}  # one entry: the last stream
 
 
@@ -31,7 +33,8 @@ def token_stream(corpus: CorpusSource, tokenizer: Tokenizer) -> np.ndarray:
     stream = np.fromiter((t for p in parts for t in p), dtype=np.uint32)
     stream.flags.writeable = False
     _memo.clear()
-    _memo[key] = stream
+    if stream.nbytes <= MEMO_MAX_BYTES:
+        _memo[key] = stream
     return stream
 
 

@@ -39,7 +39,7 @@ class BatchFakeTokenizer(CountingTokenizer):
 
 
 def _docs(n: int, salt: str = "") -> list[str]:
-    return [f"{salt}{i} " + " ".join(words(12)) for i in range(n)]
+    return [f"{salt}{i} " + " ".join(words(1)) for i in range(n)]
 
 
 def test_the_same_corpus_and_tokenizer_are_tokenized_once() -> None:
@@ -49,6 +49,14 @@ def test_the_same_corpus_and_tokenizer_are_tokenized_once() -> None:
     assert tok.encoded == 5 and again is first
     with pytest.raises(ValueError):
         again[0] = 1  # read-only: a caller cannot change the next run's stream
+
+
+def test_a_stream_above_the_memo_limit_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(token_streams, "MEMO_MAX_BYTES", 0)
+    tok = CountingTokenizer()
+    token_stream(FakeCorpus(_docs(5)), tok)
+    token_stream(FakeCorpus(_docs(5)), tok)
+    assert tok.encoded == 10 and not token_streams._memo
 
 
 def test_a_changed_document_or_tokenizer_is_tokenized_again() -> None:
