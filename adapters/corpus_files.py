@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -105,14 +104,15 @@ def _load_wikitext_lines(split: str) -> list[str]:
         "WikiText-2 is network-only: fetch it once with INVARLOCK_ALLOW_NETWORK=1 (needs the `datasets` package), "
         "or set dataset.provider: demo:wikipedia"
     )
-    if os.environ.get("INVARLOCK_ALLOW_NETWORK") != "1":
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
     try:
         import datasets
     except ImportError as exc:
         raise UsageError("E301", "provider wikitext2 needs the `datasets` package", hint) from exc
+    from .corpus_hf_load import offline_unless_allowed
+
     try:
-        data = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
+        with offline_unless_allowed():  # an earlier import of `datasets` must not turn the network back on
+            data = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
     except Exception as exc:  # datasets raises many unrelated types for "not cached / offline"
         first = (str(exc).strip().splitlines() or [""])[0][:160]
         raise UsageError(

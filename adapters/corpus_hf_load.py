@@ -42,7 +42,7 @@ def load_split(
             "provider hf needs exactly one of dataset.name (a hub dataset) and dataset.path (local data)",
             "set dataset.name: ORG/NAME, or dataset.path: a save_to_disk folder or parquet/arrow/jsonl/csv files",
         )
-    with _offline_unless_allowed():
+    with offline_unless_allowed():
         if path is not None:
             dataset = _local(Path(path).expanduser(), split)
             source, read_revision = str(Path(path).expanduser()), None
@@ -62,7 +62,9 @@ def load_split(
 
 
 @contextlib.contextmanager
-def _offline_unless_allowed() -> Iterator[None]:
+def offline_unless_allowed() -> Iterator[None]:
+    """`datasets` and the hub offline for the block unless INVARLOCK_ALLOW_NETWORK=1, even when they were
+    imported before (they read the environment switches at import)."""
     online = os.environ.get(NETWORK_ENV) == "1"
     if not online:
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # read when `datasets` is first imported
