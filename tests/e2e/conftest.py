@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fakes.cli import run_cli
+
 DEMO = "demo:smollm2-135m"
 CLI_TIMEOUT_S = 600
 
@@ -37,6 +39,23 @@ def invarlock(*args: str | Path, cwd: Path, extra_env: dict[str, str] | None = N
         timeout=CLI_TIMEOUT_S,
     )
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+def invarlock_in_process(*args: str | Path, cwd: Path, extra_env: dict[str, str] | None = None) -> Result:
+    """`invarlock ARGS` as `invarlock()` runs it (same console entry point `main()`, same offline environment,
+    in `cwd`), but in this process: for a command whose test is about what it records, prints and exits with,
+    not about a fresh process. It saves each call the ~5 s import of torch and transformers."""
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    os.environ.update({"INVARLOCK_ALLOW_NETWORK": "0", **(extra_env or {})})
+    os.environ.pop("INVARLOCK_DEBUG", None)
+    os.chdir(cwd)
+    try:
+        code, out, err = run_cli(*args)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Result(code, out, err)
 
 
 def assert_one_line_error(result: Result, code: str, exit_code: int) -> str:
@@ -100,5 +119,36 @@ def int8_run(tmp_path_factory: pytest.TempPathFactory) -> CompletedRun:
         dataset={"provider": "demo:wikipedia", "seq_len": 128, "preview_n": 6, "final_n": 12, "seed": 7},
         edit={"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}},
     )
-    result = invarlock("run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=root)
+    result = invarlock_in_process(
+        "run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=root
+    )
     return CompletedRun(root, root / "out" / "evaluation.cert.json", root / "ev.duckdb", result)
+
+
+@dataclass(frozen=True)
+class InstalledPlugin:
+    """The test plugin distribution laid out in `site` (tests/plugins/install.py): its name and version."""
+
+    site: Path
+    name: str
+    version: str
+
+
+@pytest.fixture(scope="session")
+def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> InstalledPlugin:
+    """The test plugin installed once per session for the plugin e2e tests (each runs the CLI with `site` on
+    PYTHONPATH, see `plugin_cli`)."""
+    from tests.plugins.install import install_plugin
+
+    site = tmp_path_factory.mktemp("plugin") / "site"
+    meta = install_plugin(site)
+    return InstalledPlugin(site, meta["name"], meta["version"])
+
+
+def plugin_cli(cwd: Path, site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m invarlock ARGS` in a fresh process that finds the distributions installed in `site`."""
+    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    env.pop("INVARLOCK_DEBUG", None)
+    command = [sys.executable, "-m", "invarlock", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
