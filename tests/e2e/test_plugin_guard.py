@@ -9,32 +9,22 @@ policies, tampering and the re-execution audit are tested on the fakes (tests/un
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import DEMO, read_cert
-from tests.plugins.install import install_plugin
+from tests.e2e.conftest import DEMO, InstalledPlugin, read_cert
+from tests.e2e.conftest import plugin_cli as _cli
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 FLAG = "plugin_guard_max_abs_weight_pass"
 
 
-def _cli(cwd: Path, site: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    env.pop("INVARLOCK_DEBUG", None)
-    command = [sys.executable, "-m", "invarlock", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
-def test_a_failing_plugin_guard_fails_the_certificate_and_verify_and_the_report_show_it(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    plugin = install_plugin(site)
+def test_a_failing_plugin_guard_fails_the_certificate_and_verify_and_the_report_show_it(
+    tmp_path: Path, installed_plugin: InstalledPlugin
+) -> None:
+    site = installed_plugin.site
     config = {
         "model": {"id": DEMO},
         "dataset": {"provider": "demo:wikipedia", "seq_len": 32, "preview_n": 2, "final_n": 2, "calibration_n": 0,
@@ -48,7 +38,7 @@ def test_a_failing_plugin_guard_fails_the_certificate_and_verify_and_the_report_
     assert done.returncode == 1, done.stderr
     cert = read_cert(tmp_path / "out" / "evaluation.cert.json")
     section = cert["guards"]["plugins"]["max_abs_weight"]
-    assert f"{section['distribution']} {section['version']}" == f"{plugin['name']} {plugin['version']}"
+    assert f"{section['distribution']} {section['version']}" == f"{installed_plugin.name} {installed_plugin.version}"
     rows = section["measurements"]["matrices"]
     assert section["verdict"] == "fail" and [v["name"] for v in section["violations"]] == [r["name"] for r in rows]
     assert all(r["values"]["ratio"] == r["values"]["subject"] / r["values"]["baseline"] for r in rows)

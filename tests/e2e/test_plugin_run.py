@@ -9,17 +9,14 @@ logs each scoring step."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from invarlock.adapters.corpus_demo import open_demo_wikipedia
 
-from tests.e2e.conftest import DEMO, read_cert
-from tests.plugins.install import install_plugin
+from tests.e2e.conftest import DEMO, InstalledPlugin, read_cert
+from tests.e2e.conftest import plugin_cli as _cli
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -32,17 +29,10 @@ def _prompts(path: Path, n: int = 12) -> Path:
     return path
 
 
-def _cli(cwd: Path, site: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    env.pop("INVARLOCK_DEBUG", None)
-    command = [sys.executable, "-m", "invarlock", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
-def test_a_plugin_edit_dataset_and_metric_kind_certify_and_the_certificate_names_the_plugin(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    plugin = install_plugin(site)
+def test_a_plugin_edit_dataset_and_metric_kind_certify_and_the_certificate_names_the_plugin(
+    tmp_path: Path, installed_plugin: InstalledPlugin
+) -> None:
+    site = installed_plugin.site
     config = {
         "model": {"id": DEMO},
         "dataset": {
@@ -62,7 +52,7 @@ def test_a_plugin_edit_dataset_and_metric_kind_certify_and_the_certificate_names
     assert len(steps) >= 2, f"--verbose logs each scoring step: {done.stderr}"
     summary = json.loads(done.stdout)
     cert = read_cert(tmp_path / "out" / "evaluation.cert.json")
-    origin = f"{plugin['name']} {plugin['version']}"
+    origin = f"{installed_plugin.name} {installed_plugin.version}"
     environment = cert["provenance"]["environment"]
     assert environment["plugin.edits.scale_all"] == environment["plugin.datasets.jsonl_prompt"] == origin
     assert environment["plugin.metrics.mean_delta_nll"] == origin and cert["primary_metric"]["unit"] == "nats per token"
