@@ -4,14 +4,13 @@ One `invarlock run` (int8 edit, local text corpus, exported subject) serves ever
 passes; forged evidence that plain verify accepts (a resealed certificate, and the issuer's own event stream
 rewritten, re-linked and replayed) fails the audit with exit 3 naming the windows; so do another subject
 checkpoint (the int4 edit, by its weight digest) and a dataset file changed after issuing (by window digests).
+Every command runs in-process through the console entry point (no torch import per command).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from invarlock.domain.run import replay
 
 from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
 
-from .conftest import DEMO, Result, invarlock, write_config
+from .conftest import DEMO, Result, write_config
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -191,14 +191,14 @@ def test_the_issuer_rewriting_its_own_event_stream_passes_verify_and_events_but_
 
 
 def test_the_right_certificate_with_the_int4_subject_fails_on_the_weight_digest(issued: Issued) -> None:
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.adapters.quant_rtn import QuantRTNEdit
+
     int4 = issued.root / "int4"
-    script = (
-        "import sys; from invarlock.adapters.hf_loader import HFModelLoader; "
-        "from invarlock.adapters.quant_rtn import QuantRTNEdit; "
-        f"m = HFModelLoader().load({DEMO!r}, device='cpu'); "
-        "QuantRTNEdit().apply(m, {'bits': 4, 'scope': 'all'}); m.export(sys.argv[1])"
-    )
-    subprocess.run([sys.executable, "-c", script, str(int4)], check=True, capture_output=True, timeout=600)
+    model = HFModelLoader().load(DEMO, device="cpu")
+    QuantRTNEdit().apply(model, {"bits": 4, "scope": "all"})
+    model.export(int4)
+    del model
     result = _audit(issued, issued.cert, subject=int4)
     assert result.code == 3, result.stdout + result.stderr
     failed = _failed(result)
