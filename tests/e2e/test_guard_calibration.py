@@ -12,9 +12,8 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
-from invarlock.domain.model import LoadOptions
 
-from .conftest import DEMO, Result, invarlock, read_cert, write_config
+from .conftest import Result, invarlock, invarlock_in_process, read_cert, write_config
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -46,7 +45,7 @@ def calibration(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
 
     root = tmp_path_factory.mktemp("calibrate")
     suite = msgspec.to_builtins(DEMO_SUITE)
-    suite["dataset"].update({"seq_len": 128, "preview_n": 4, "final_n": 8, "calibration_n": 8, "seed": 7})
+    suite["dataset"].update({"seq_len": 64, "preview_n": 4, "final_n": 8, "calibration_n": 8, "seed": 7})
     (root / "suite.yaml").write_text(yaml.safe_dump(suite), encoding="utf-8")
     result = invarlock(
         "--quiet", "calibrate", "--suite", "suite.yaml", "--out", "out", "--events", "ev.duckdb", cwd=root
@@ -131,7 +130,7 @@ def test_ve_proposes_the_inverse_scale_enables_it_and_moves_the_ratio_toward_one
 @pytest.mark.parametrize("case", ["identical", "int8", "down_scale0.9", "top8_removed"])
 def test_verify_re_derives_every_guard_outcome(calibration: Calibration, case: str) -> None:
     path = calibration.root / "out" / case / "evaluation.cert.json"
-    result = invarlock("verify", path, "--events", "ev.duckdb", "--json", cwd=calibration.root)
+    result = invarlock_in_process("verify", path, "--events", "ev.duckdb", "--json", cwd=calibration.root)
     report = json.loads(result.stdout)
     checks = {ch["name"]: ch["ok"] for ch in report["checks"]}
     assert all(checks[f"guard:{g}"] for g in ("invariants", "spectral", "rmt", "variance")), checks
@@ -144,11 +143,11 @@ def test_export_writes_the_subject_with_its_ve_scales(tmp_path: Path) -> None:
 
     config = write_config(
         tmp_path / "down.yaml",
-        dataset={"provider": "demo:wikipedia", "seq_len": 128, "preview_n": 4, "final_n": 8, "seed": 7},
+        dataset={"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 4, "final_n": 8, "seed": 7},
         edit={"name": "scale_weight", "plan": {"weight": DOWN29, "factor": 0.9}},
     )
-    result = invarlock("run", "-c", config, "--cert-out", "out", "--export", "exported", "--events", "ev.duckdb",
-                       "-q", cwd=tmp_path)  # fmt: skip
+    result = invarlock_in_process("run", "-c", config, "--cert-out", "out", "--export", "exported",
+                                  "--events", "ev.duckdb", "-q", cwd=tmp_path)  # fmt: skip
     assert result.code == 0, result.stderr
     assert "Subject exported: exported  (1 weights repaired by guards)" in result.stdout
     assert f"  monitor spectral: 1 violation(s), not gating: {DOWN29}" in result.stdout  # balanced monitors it
@@ -164,7 +163,8 @@ def test_export_writes_the_subject_with_its_ve_scales(tmp_path: Path) -> None:
 
 
 def _demo_weight(name: str) -> Any:
-    from invarlock.adapters.hf_loader import HFModelLoader
+    """The float32 weight as the demo checkpoint stores it (read from its file, no model load)."""
+    from invarlock.adapters.hf_loader import demo_model_dir
+    from safetensors.numpy import load_file
 
-    model = HFModelLoader().load(DEMO, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
-    return dict(model.module.named_parameters())[name].detach().numpy()
+    return next(t[name] for shard in demo_model_dir().glob("*.safetensors") if name in (t := load_file(shard)))
