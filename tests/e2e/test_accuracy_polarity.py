@@ -14,7 +14,8 @@ import msgspec
 import pytest
 from invarlock.domain import certificate as c
 
-from tests.e2e.conftest import CompletedRun, invarlock, read_cert, write_config
+from tests.e2e.conftest import CompletedRun, read_cert, write_config
+from tests.e2e.conftest import invarlock_in_process as invarlock
 
 pytestmark = pytest.mark.hf
 
