@@ -26,7 +26,8 @@ from invarlock.domain.model import ActivationStats
 
 from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
 
-from .conftest import DEMO, invarlock, read_cert, write_config
+from .conftest import DEMO, read_cert, write_config
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
