@@ -1,4 +1,5 @@
-"""certify / run / replay / verify through the real CLI on SmolLM2-135M and embedded Wikipedia text."""
+"""certify / run / replay / verify through the real CLI on SmolLM2-135M and embedded Wikipedia text. The quiet
+certify runs in a process of its own (its stdout and stderr must be empty); the other commands in-process."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEMO, CompletedRun, invarlock, read_cert, stream_types, write_config
+from .conftest import DEMO, CompletedRun, invarlock, invarlock_in_process, read_cert, stream_types, write_config
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -47,7 +48,8 @@ def test_int8_quant_rtn_passes_balanced_within_one_percent(int8_run: CompletedRu
 
 def test_int4_quant_rtn_fails_the_primary_metric_gate(tmp_path: Path) -> None:
     config = write_config(tmp_path / "int4.yaml", edit={"name": "quant_rtn", "plan": {"bits": 4, "scope": "all"}})
-    result = invarlock("run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--json", cwd=tmp_path)
+    result = invarlock_in_process("run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--json",
+                                  cwd=tmp_path)  # fmt: skip
     assert result.code == 1, result.stderr
     summary = json.loads(result.stdout)
     cert = read_cert(Path(tmp_path / summary["certificate"]))
@@ -63,10 +65,12 @@ def test_int4_quant_rtn_fails_the_primary_metric_gate(tmp_path: Path) -> None:
 
 def test_replay_rebuilds_byte_identical_certificate_and_verify_passes(int8_run: CompletedRun) -> None:
     replayed = int8_run.root / "replayed.json"
-    result = invarlock("replay", int8_run.run_id, "--events", int8_run.events, "-o", replayed, cwd=int8_run.root)
+    result = invarlock_in_process(
+        "replay", int8_run.run_id, "--events", int8_run.events, "-o", replayed, cwd=int8_run.root
+    )
     assert result.code == 0, result.stderr
     assert replayed.read_bytes() == int8_run.cert.read_bytes()
-    verified = invarlock("verify", int8_run.cert, "--events", int8_run.events, "--json", cwd=int8_run.root)
+    verified = invarlock_in_process("verify", int8_run.cert, "--events", int8_run.events, "--json", cwd=int8_run.root)
     assert verified.code == 0, verified.stdout + verified.stderr
     report = json.loads(verified.stdout)
     assert report["ok"] is True and report["verdict"] == "PASS"
@@ -74,7 +78,7 @@ def test_replay_rebuilds_byte_identical_certificate_and_verify_passes(int8_run: 
 
 
 def test_runs_and_events_show_the_completed_run(int8_run: CompletedRun) -> None:
-    runs = invarlock("runs", "--events", int8_run.events, "--json", cwd=int8_run.root)
+    runs = invarlock_in_process("runs", "--events", int8_run.events, "--json", cwd=int8_run.root)
     assert runs.code == 0, runs.stderr
     [row] = json.loads(runs.stdout)
     assert (row["run_id"], row["status"], row["verdict"], row["chain_ok"]) == (
@@ -83,7 +87,7 @@ def test_runs_and_events_show_the_completed_run(int8_run: CompletedRun) -> None:
         "PASS",
         True,
     )
-    timeline = invarlock("events", int8_run.run_id, "--events", int8_run.events, "--json", cwd=int8_run.root)
+    timeline = invarlock_in_process("events", int8_run.run_id, "--events", int8_run.events, "--json", cwd=int8_run.root)
     types = [e["type"] for e in json.loads(timeline.stdout)]
     assert types[0] == "run_started" and types[-2:] == ["certificate_issued", "run_completed"]
     assert types.index("edit_applied") < types.index("windows_planned") < types.index("preview_assessed")
