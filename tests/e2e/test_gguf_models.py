@@ -19,7 +19,8 @@ from invarlock.domain import certificate as c
 
 from tests.gguf_q8_0 import write_q8_0
 
-from .conftest import DEMO, CompletedRun, invarlock, read_cert, write_config
+from .conftest import DEMO, CompletedRun, read_cert, write_config
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
