@@ -19,7 +19,8 @@ from invarlock.domain import certificate as c
 
 from tests.onnx_demo import OnnxDemo, onnx_dirs  # noqa: F401  (session fixture)
 
-from .conftest import DEMO, Result, invarlock, read_cert, write_config
+from .conftest import DEMO, Result, read_cert, write_config
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
