@@ -23,7 +23,8 @@ from invarlock.domain import certificate as c
 
 from tests.onnx_demo import OnnxDemo, onnx_dirs  # noqa: F401  (session fixture)
 
-from .conftest import DEMO, invarlock, read_cert, write_config
+from .conftest import DEMO, read_cert, write_config
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
