@@ -10,7 +10,8 @@ import msgspec
 import pytest
 from invarlock.domain import certificate as c
 
-from .conftest import DEMO, CompletedRun, invarlock, read_cert, write_config
+from .conftest import DEMO, CompletedRun, read_cert, write_config
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
