@@ -23,7 +23,7 @@ from invarlock.domain.model import WindowComparison
 from invarlock.domain.reexecution import choose_sample
 from invarlock.domain.run import replay
 
-from .conftest import CompletedRun, Result, invarlock, read_cert, write_config
+from .conftest import CompletedRun, Result, invarlock, invarlock_in_process, read_cert, write_config
 
 pytestmark = [pytest.mark.hf, pytest.mark.model, pytest.mark.slow]
 
@@ -54,7 +54,7 @@ def embedding_run(tmp_path_factory: pytest.TempPathFactory) -> CompletedRun:
 
 
 def _audit(run: CompletedRun, cert: Path, baseline: str, *extra: str | Path) -> Result:
-    return invarlock("verify", cert, "--baseline", baseline, *extra, "--json", cwd=run.root)
+    return invarlock_in_process("verify", cert, "--baseline", baseline, *extra, "--json", cwd=run.root)
 
 
 def _checks(result: Result) -> dict[str, dict[str, Any]]:
@@ -111,7 +111,7 @@ def _forged_fails(
     """Plain verify accepts the rebuilt certificate; the audit (every window, or a `sample` per arm under a
     sample seed the recipient picked so that it holds the altered one) exits 3 naming it."""
     forged, wid = _forged(run, change)
-    plain = invarlock("verify", forged, "--json", cwd=run.root)
+    plain = invarlock_in_process("verify", forged, "--json", cwd=run.root)
     assert plain.code == (0 if read_cert(forged)["verdict"]["status"] == "PASS" else 1), plain.stdout
     ids = read_cert(forged)["evidence"]["final"]["window_ids"]
     if sample is None:
