@@ -10,7 +10,8 @@ import pytest
 from invarlock.adapters.report.cells import short
 from invarlock.domain import certificate as c
 
-from .conftest import CompletedRun, invarlock
+from .conftest import CompletedRun
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = pytest.mark.hf
 
