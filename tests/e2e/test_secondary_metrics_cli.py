@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CompletedRun, invarlock, read_cert, write_config
+from .conftest import CompletedRun, read_cert, write_config
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
