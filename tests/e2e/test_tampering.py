@@ -17,7 +17,8 @@ import msgspec
 import pytest
 from invarlock.domain import certificate as c
 
-from .conftest import CompletedRun, Result, assert_one_line_error, invarlock
+from .conftest import CompletedRun, Result, assert_one_line_error
+from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
