@@ -1,4 +1,6 @@
-"""The real `invarlock` CLI in a subprocess, on the real demo model, real text and a real DuckDB file."""
+"""The real `invarlock` CLI on the real demo model, real text and a real DuckDB file: in a subprocess
+(`invarlock`) where a test is about the process (its exact stderr, a kill, concurrency, environment read at
+import), otherwise in-process through the same console entry point (`invarlock_in_process`)."""
 
 from __future__ import annotations
 
