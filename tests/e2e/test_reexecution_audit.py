@@ -63,7 +63,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Issued:
         dataset={
             "provider": "text",
             "path": "corpus.txt",
-            "seq_len": 128,
+            "seq_len": 64,
             "preview_n": 4,
             "final_n": 8,
             "calibration_n": 8,
@@ -236,7 +236,7 @@ def test_a_run_whose_variance_guard_repaired_the_subject_audits_bit_for_bit_with
     down = "model.layers.29.mlp.down_proj.weight"
     config = write_config(
         root / "down.yaml",
-        dataset={"provider": "text", "path": "corpus.txt", "seq_len": 128, "preview_n": 4, "final_n": 8, "seed": 7},
+        dataset={"provider": "text", "path": "corpus.txt", "seq_len": 64, "preview_n": 4, "final_n": 8, "seed": 7},
         edit={"name": "scale_weight", "plan": {"weight": down, "factor": 0.9}},
     )
     run = invarlock("run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=root)
