@@ -121,9 +121,7 @@ def int8_run(tmp_path_factory: pytest.TempPathFactory) -> CompletedRun:
         dataset={"provider": "demo:wikipedia", "seq_len": 128, "preview_n": 6, "final_n": 12, "seed": 7},
         edit={"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}},
     )
-    result = invarlock_in_process(
-        "run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", "--quiet", cwd=root
-    )
+    result = invarlock_in_process("run", "-c", config, "--cert-out", "out", "--events", "ev.duckdb", cwd=root)
     return CompletedRun(root, root / "out" / "evaluation.cert.json", root / "ev.duckdb", result)
 
 

@@ -147,7 +147,7 @@ def test_export_writes_the_subject_with_its_ve_scales(tmp_path: Path) -> None:
         edit={"name": "scale_weight", "plan": {"weight": DOWN29, "factor": 0.9}},
     )
     result = invarlock_in_process("run", "-c", config, "--cert-out", "out", "--export", "exported",
-                                  "--events", "ev.duckdb", "-q", cwd=tmp_path)  # fmt: skip
+                                  "--events", "ev.duckdb", cwd=tmp_path)  # fmt: skip
     assert result.code == 0, result.stderr
     assert "Subject exported: exported  (1 weights repaired by guards)" in result.stdout
     assert f"  monitor spectral: 1 violation(s), not gating: {DOWN29}" in result.stdout  # balanced monitors it
