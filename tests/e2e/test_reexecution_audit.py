@@ -193,9 +193,10 @@ def test_the_issuer_rewriting_its_own_event_stream_passes_verify_and_events_but_
 def test_the_right_certificate_with_the_int4_subject_fails_on_the_weight_digest(issued: Issued) -> None:
     from invarlock.adapters.hf_loader import HFModelLoader
     from invarlock.adapters.quant_rtn import QuantRTNEdit
+    from invarlock.domain.model import LoadOptions
 
     int4 = issued.root / "int4"
-    model = HFModelLoader().load(DEMO, device="cpu")
+    model = HFModelLoader().load(DEMO, LoadOptions(device="cpu"))
     QuantRTNEdit().apply(model, {"bits": 4, "scope": "all"})
     model.export(int4)
     del model
