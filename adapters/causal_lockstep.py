@@ -1,10 +1,10 @@
 """Lockstep scoring of two causal LMs whatever runs them (torch or onnxruntime): each batch of ids goes to
-both models, then their logits are reduced together (per-model NLL sums, KL and top-k agreement)."""
+both models, then their logits are reduced together (per-model NLL sums, KL and top-k agreement), one window
+at a time when the runners split their LM heads off (causal_rows)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
 
 import torch
 from invarlock.domain.errors import UsageError
@@ -12,16 +12,11 @@ from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import Progress
 
+from .causal_rows import CausalLogits, window_logits
 from .hf_kl import window_comparison
-from .hf_nll import batches, window_scores
+from .hf_nll import batches, window_score
 
-
-@runtime_checkable
-class CausalLogits(Protocol):
-    """A causal LM runner that gives the float logits (batch, positions, vocab) of a (batch, positions) id
-    tensor, as a torch tensor (on the runner's device), with no BOS added and no cache."""
-
-    def causal_logits(self, ids: torch.Tensor) -> torch.Tensor: ...
+__all__ = ["CausalLogits", "lockstep_pairs", "require_causal"]
 
 
 def require_causal(other: object, mine: str) -> CausalLogits:
@@ -42,24 +37,22 @@ def lockstep_pairs(
     batch_size: int,
     progress: Progress | None,
 ) -> Iterator[PairedScore]:
-    """Per batch: both models' logits, then each window's scores under both and the paired measures
-    (computed on `mine`'s device: the other's logits are moved there)."""
+    """Per batch: both models' forward passes, then per window both models' logits of it, its scores under
+    both and the paired measures (computed on `mine`'s device: the other's logits are moved there)."""
     for batch in batches(windows, batch_size):
         ids = torch.tensor([w.tokens for w in batch], dtype=torch.long)
         with torch.inference_mode():
-            base = mine.causal_logits(ids)
-            subj = other.causal_logits(ids).to(base.device)
-            pairs = [
-                PairedScore(
-                    window_id=b.window_id,
-                    baseline=b,
-                    subject=s,
-                    comparison=window_comparison(b.window_id, base[i, :-1], subj[i, :-1]),
-                )
-                for i, (b, s) in enumerate(
-                    zip(window_scores(batch, ids, base), window_scores(batch, ids, subj), strict=True)
-                )
-            ]
+            rows = zip(batch, window_logits(mine, ids), window_logits(other, ids), strict=True)
+            pairs = [_pair(w, ids[i], base, subj.to(base.device)) for i, (w, base, subj) in enumerate(rows)]
         yield from pairs
         if progress is not None:
             progress(len(batch))
+
+
+def _pair(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:
+    return PairedScore(
+        window_id=window.window_id,
+        baseline=window_score(window, ids, base),
+        subject=window_score(window, ids, subj),
+        comparison=window_comparison(window.window_id, base, subj),
+    )

@@ -12,7 +12,8 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .causal_lockstep import lockstep_pairs, require_causal
-from .hf_nll import batches, token_ids, window_scores
+from .causal_rows import Head, split_head, window_logits
+from .hf_nll import batches, token_ids, window_score
 from .hf_taps import tapped
 from .hf_weights import HFMatrix, HFWeights
 from .hf_zero_shot import zero_shot_pairs
@@ -99,10 +100,20 @@ class HFCausalModel(HFWeights):
         """The logits (batch, positions, vocab) of `ids`, on the model's device, in its dtype."""
         return self.module(input_ids=ids.to(self.device), use_cache=False).logits
 
+    def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Head] | None:
+        """The final hidden states of `ids` and the LM head (causal_rows.split_head); None for a family whose
+        logits are not exactly the head's output."""
+        head = split_head(self.module)
+        if head is None:
+            return None
+        body = self.module.base_model(input_ids=ids.to(self.device), use_cache=False)
+        return body.last_hidden_state, head
+
     def _score_batch(self, batch: Sequence[TokenWindow]) -> list[WindowScore]:
         ids = token_ids(batch, self.device)
         with torch.inference_mode():
-            return window_scores(batch, ids, self.causal_logits(ids))
+            rows = zip(batch, window_logits(self, ids), strict=True)
+            return [window_score(w, ids[i], logits) for i, (w, logits) in enumerate(rows)]
 
     def activation_stats(
         self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None

@@ -56,15 +56,17 @@ def window_scores(batch: Sequence[TokenWindow], ids: torch.Tensor, logits: torch
     Raises:
         AbortError: E402 when a window's loss is non-finite.
     """
-    targets = ids.to(logits.device)
-    return [
-        WindowScore(
-            window_id=w.window_id,
-            tokens_scored=len(w.tokens) - 1,
-            nll_sum=window_nll(logits[i, :-1], targets[i, 1:], w.window_id),
-        )
-        for i, w in enumerate(batch)
-    ]
+    return [window_score(w, ids[i], logits[i, :-1]) for i, w in enumerate(batch)]
+
+
+def window_score(window: TokenWindow, ids: torch.Tensor, logits: torch.Tensor) -> WindowScore:
+    """The WindowScore of one window from its ids (positions,) and its logits of positions 0..L-2.
+
+    Raises:
+        AbortError: E402 when the window's loss is non-finite.
+    """
+    nll = window_nll(logits, ids[1:].to(logits.device), window.window_id)
+    return WindowScore(window_id=window.window_id, tokens_scored=len(window.tokens) - 1, nll_sum=nll)
 
 
 def batches(windows: Sequence[TokenWindow], size: int) -> Iterator[list[TokenWindow]]:

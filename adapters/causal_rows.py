@@ -1,0 +1,67 @@
+"""Per-window logits of a causal LM, one window at a time, instead of the whole batch's (batch, positions,
+vocab) tensor: the transformer body runs once over the batch to its final hidden states (small), then the LM
+head is applied to each window's rows and the caller reduces them before the next window's are made.
+
+Same bits as the full logits: the head is the very module the model's own forward applies to the same hidden
+states, with no scaling or soft-capping after it for the families in PLAIN_HEAD_TYPES; on CPU float32 its
+matmul gives each row the same values whether it multiplies the batch's rows or one window's (MKL's sgemm
+accumulates each output over the hidden size in the same order for any row count from 8 up; a single row
+takes the GEMV path, which does not: hence MIN_ROWS). tests/integration/test_window_logits.py checks it on
+the demo model, and the re-execution audit would flag any build where it did not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+# model_type -> its *ForCausalLM forward is `logits = lm_head(last_hidden_state)`, nothing after (transformers
+# 5.x). A family with a logit scale or a soft cap (Cohere, Gemma 2/3, ...) is absent and scores from full logits.
+PLAIN_HEAD_TYPES = frozenset({"gpt2", "llama", "mistral", "qwen2", "qwen3"})
+MIN_ROWS = 8  # fewer rows per window: the batch's full logits (a small tensor then), see the module docstring
+
+Head = Callable[[torch.Tensor], torch.Tensor]
+
+
+@runtime_checkable
+class CausalLogits(Protocol):
+    """A causal LM runner that gives the float logits (batch, positions, vocab) of a (batch, positions) id
+    tensor, as a torch tensor (on the runner's device), with no BOS added and no cache."""
+
+    def causal_logits(self, ids: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class CausalHidden(Protocol):
+    """A causal LM runner that can split its forward into the body and the LM head."""
+
+    def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Head] | None:
+        """The final hidden states (batch, positions, hidden) of `ids` and the head that maps rows of them to
+        the logits exactly as the model's forward does; None when this model's head cannot be split off."""
+        ...
+
+
+def split_head(module: Any) -> Head | None:
+    """The LM head of a transformers causal LM whose logits are exactly `head(last_hidden_state)`, else None."""
+    if getattr(module.config, "model_type", None) not in PLAIN_HEAD_TYPES:
+        return None
+    head = module.get_output_embeddings()
+    return None if head is None or module.base_model is module else head
+
+
+def window_logits(runner: CausalLogits, ids: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Each window's logits of positions 0..L-2 (those that predict tokens 1..L-1), (L-1, vocab), in order;
+    one window's at a time when the runner splits its head off, else views of the batch's full logits."""
+    parts = None
+    if isinstance(runner, CausalHidden) and ids.shape[1] - 1 >= MIN_ROWS:
+        parts = runner.causal_hidden(ids)
+    if parts is None:
+        logits = runner.causal_logits(ids)
+        for i in range(ids.shape[0]):
+            yield logits[i, :-1]
+        return
+    hidden, head = parts
+    for i in range(hidden.shape[0]):
+        yield head(hidden[i, :-1])

@@ -1,0 +1,113 @@
+"""Lockstep scoring wall over the bare forward passes, and today's whole-batch-logits path against the
+one-window-at-a-time head (adapters/causal_rows.py), on the same windows in one process.
+
+Three ways of scoring the same batches of the int8 preset (baseline and its quant_rtn subject), interleaved
+for `--rounds` rounds, the fastest round of each kept (the machine may be loaded: ratios, not seconds):
+- `floor`: per batch, both models' bare `module(input_ids).logits` (the forward passes incl. the LM head);
+- `full`: lockstep scoring from the batch's full logits (both models' (batch, positions, vocab) held, then
+  reduced: NLL sums, KL, top-k), i.e. the path before causal_rows, through runners that only give logits;
+- `split`: `baseline.score_pair(subject, windows)` as certify calls it (the body once per batch, the head
+  per window, each window reduced before the next one's logits are made).
+Prints each wall and `full/floor - 1`, `split/floor - 1` (the scoring overhead; issue target ≤ 3 %).
+
+Usage:
+    python benchmarks/scoring_overhead.py --windows 16 --threads 1 --rounds 3 [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from invarlock.application.certification import planning
+from invarlock.cli.bootstrap import build_services
+from invarlock.cli.config_file import load_config
+from invarlock.domain.windows import TokenWindow
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
+
+
+class FullLogits:
+    """A runner that only gives the batch's whole logits: lockstep scoring then reduces views of them."""
+
+    def __init__(self, runner: Any) -> None:
+        self.causal_logits = runner.causal_logits
+
+
+def _models_and_windows(args: argparse.Namespace) -> tuple[Any, Any, list[TokenWindow]]:
+    cfg = load_config(str(args.config))
+    svc = build_services(events=tempfile.mkdtemp(prefix="scoring_overhead_") + "/events.duckdb")
+    m, ds = cfg.model, cfg.dataset
+    load = dict(adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=cfg.eval.batch_size)
+    baseline, subject = svc.loader.load(m.id, **load), svc.loader.load(m.id, **load)
+    if cfg.edit is not None:
+        svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
+    corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
+    planned, rows = planning.plan(corpus, baseline.tokenizer(), ds, allow_fewer=True)
+    ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]
+    return baseline, subject, [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--windows", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the process")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    baseline, subject, windows = _models_and_windows(args)
+    lockstep_pairs = sys.modules[type(baseline).__module__].lockstep_pairs
+    size = baseline.batch_size
+    batches = [torch.tensor([w.tokens for w in windows[i : i + size]]) for i in range(0, len(windows), size)]
+
+    def floor() -> None:
+        with torch.inference_mode():
+            for ids in batches:
+                _ = baseline.module(input_ids=ids, use_cache=False).logits
+                _ = subject.module(input_ids=ids, use_cache=False).logits
+
+    ways: dict[str, Callable[[], Any]] = {
+        "floor": floor,
+        "full": lambda: list(lockstep_pairs(FullLogits(baseline), FullLogits(subject), windows, size, None)),
+        "split": lambda: list(baseline.score_pair(subject, windows)),
+    }
+    assert ways["full"]() == ways["split"](), "the two scoring paths disagree"  # also the warm-up
+    best = dict.fromkeys(ways, float("inf"))
+    for _ in range(args.rounds):
+        for name, way in ways.items():
+            start = time.perf_counter()
+            way()
+            best[name] = min(best[name], time.perf_counter() - start)
+    result = {
+        "windows": len(windows),
+        "seq_len": len(windows[0].tokens),
+        "batch_size": size,
+        "threads": torch.get_num_threads(),
+        **{f"{name}_s": round(seconds, 3) for name, seconds in best.items()},
+        "full_overhead": round(best["full"] / best["floor"] - 1, 4),
+        "split_overhead": round(best["split"] / best["floor"] - 1, 4),
+        "split_over_full": round(best["split"] / best["full"], 4),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}",
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>15}: {value}")
+
+
+if __name__ == "__main__":
+    main()

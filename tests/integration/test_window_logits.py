@@ -1,0 +1,79 @@
+"""The one-window-at-a-time logits (causal_rows: the body once per batch, the LM head per window) give the
+same evidence, bit for bit, as reducing the batch's full logits: per-window NLL sums, KL, its histogram and
+top-k agreement, in lockstep and alone, on the real demo model against an edited copy of it (CPU float32)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import torch
+from invarlock.adapters.causal_lockstep import lockstep_pairs
+from invarlock.adapters.causal_rows import MIN_ROWS, window_logits
+from invarlock.adapters.hf_causal import HFCausalModel
+from invarlock.adapters.hf_nll import window_scores
+from invarlock.domain.windows import TokenWindow
+
+from tests.integration.test_hf_causal_model import ENGLISH
+
+pytestmark = pytest.mark.model
+
+WINDOWS, SEQ_LEN, BATCH = 3, 64, 2  # two batches: 2 windows, then 1
+
+
+class FullLogits:
+    """Today's reference path: a runner that only gives the batch's whole (batch, positions, vocab) logits."""
+
+    def __init__(self, model: HFCausalModel) -> None:
+        self.causal_logits = model.causal_logits
+
+
+@pytest.fixture(scope="module")
+def ids(demo_model: Any) -> list[int]:
+    return list(demo_model.tokenizer().encode(ENGLISH))
+
+
+def _windows(ids: list[int], length: int) -> list[TokenWindow]:
+    return [TokenWindow(window_id=3 + i, tokens=tuple(ids[i * length : (i + 1) * length])) for i in range(WINDOWS)]
+
+
+@pytest.fixture(scope="module")
+def subject(demo_model: Any) -> HFCausalModel:
+    """The demo model with one block's FFN output scaled: a subject whose logits differ from the baseline's."""
+    module = copy.deepcopy(demo_model.module)
+    with torch.no_grad():
+        module.model.layers[3].mlp.down_proj.weight.mul_(1.25)
+    return HFCausalModel(module, demo_model.tokenizer().inner, ref="scaled", batch_size=BATCH)
+
+
+@pytest.mark.parametrize("length", [SEQ_LEN, MIN_ROWS])  # 63 rows per head call; 7: the full-logits fallback
+def test_lockstep_evidence_is_bit_identical_to_the_full_logits_reduction(
+    demo_model: Any, subject: HFCausalModel, ids: list[int], length: int
+) -> None:
+    windows = _windows(ids, length)
+    split = list(lockstep_pairs(demo_model, subject, windows, BATCH, None))
+    full = list(lockstep_pairs(FullLogits(demo_model), FullLogits(subject), windows, BATCH, None))
+    assert split == full  # frozen Structs: every float64 sum compared with ==
+    assert all(p.comparison is not None and p.comparison.kl_sum > 0 for p in split)
+    assert [p.baseline.nll_sum for p in split] != [p.subject.nll_sum for p in split]
+
+
+def test_scoring_alone_is_bit_identical_and_the_head_is_applied_per_window(demo_model: Any, ids: list[int]) -> None:
+    windows = _windows(ids, SEQ_LEN)
+    batch = torch.tensor([w.tokens for w in windows])
+    with torch.inference_mode():
+        full = demo_model.causal_logits(batch)
+        rows = list(window_logits(demo_model, batch))
+    assert [tuple(r.shape) for r in rows] == [(SEQ_LEN - 1, full.shape[-1])] * WINDOWS
+    assert all(torch.equal(r, full[i, :-1]) for i, r in enumerate(rows))
+    assert list(demo_model.score(windows)) == window_scores(windows, batch, full)
+
+
+def test_a_family_whose_head_is_not_plain_scores_from_full_logits(demo_model: Any, ids: list[int]) -> None:
+    capped = copy.copy(demo_model.module)  # shares the weights
+    capped.config = copy.copy(demo_model.module.config)
+    model = HFCausalModel(capped, demo_model.tokenizer().inner, ref="capped")
+    capped.config.model_type = "gemma2"  # soft-caps its logits after the head
+    assert model.causal_hidden(torch.tensor([ids[:SEQ_LEN]])) is None
+    assert list(model.score(_windows(ids, SEQ_LEN))) == list(demo_model.score(_windows(ids, SEQ_LEN)))
