@@ -44,11 +44,21 @@ class CausalHidden(Protocol):
 
 
 def split_head(module: Any) -> Head | None:
-    """The LM head of a transformers causal LM whose logits are exactly `head(last_hidden_state)`, else None."""
+    """The LM head of a transformers causal LM whose logits are exactly `head(last_hidden_state)`, held in
+    memory; None otherwise (the caller then takes the full logits)."""
     if getattr(module.config, "model_type", None) not in PLAIN_HEAD_TYPES:
         return None
     head = module.get_output_embeddings()
-    return None if head is None or module.base_model is module else head
+    if head is None or module.base_model is module or _offloaded(head):
+        return None
+    return head  # type: ignore[no-any-return]
+
+
+def _offloaded(head: Any) -> bool:
+    """Whether accelerate reads the head's weight from its offload map at each call (device_map with a CPU or
+    disk cap): applied per window it would read it once per window, so such a head takes the full logits."""
+    hook = getattr(head, "_hf_hook", None)
+    return any(getattr(h, "offload", False) for h in getattr(hook, "hooks", (hook,)))
 
 
 def window_logits(runner: CausalLogits, ids: torch.Tensor) -> Iterator[torch.Tensor]:

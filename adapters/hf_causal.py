@@ -62,8 +62,9 @@ class HFCausalModel(HFWeights):
     def score_pair(
         self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
     ) -> Iterator[PairedScore]:
-        """Both models' logits of each batch (this model's batch size) are held together, then reduced: each
-        model's NLL sums, and per window KL(baseline ‖ subject), top-1 and top-5 agreement (hf_kl).
+        """Both models run each batch (this model's batch size); then, one window at a time, both models'
+        logits of it are made (causal_rows) and reduced: each model's NLL sums, KL(baseline ‖ subject), top-1
+        and top-5 agreement (hf_kl).
         Labelled examples (windows with `candidates`) are classified zero-shot instead (hf_zero_shot): no
         per-model scores, a comparison with the gold label and both predictions.
 

@@ -77,3 +77,18 @@ def test_a_family_whose_head_is_not_plain_scores_from_full_logits(demo_model: An
     capped.config.model_type = "gemma2"  # soft-caps its logits after the head
     assert model.causal_hidden(torch.tensor([ids[:SEQ_LEN]])) is None
     assert list(model.score(_windows(ids, SEQ_LEN))) == list(demo_model.score(_windows(ids, SEQ_LEN)))
+
+
+@pytest.mark.parametrize(("hook", "split"), [(None, True), ((False,), True), ((True,), False), ((False, True), False)])
+def test_a_head_that_accelerate_reads_from_its_offload_map_is_not_split(hook: Any, split: bool) -> None:
+    from types import SimpleNamespace
+
+    from invarlock.adapters.causal_rows import split_head
+
+    head = SimpleNamespace()
+    if hook is not None:  # one AlignDevicesHook, or a SequentialHook of several
+        hooks = [SimpleNamespace(offload=offload) for offload in hook]
+        head._hf_hook = hooks[0] if len(hooks) == 1 else SimpleNamespace(hooks=hooks)
+    module = SimpleNamespace(config=SimpleNamespace(model_type="llama"), get_output_embeddings=lambda: head)
+    module.base_model = SimpleNamespace()
+    assert (split_head(module) is head) is split
