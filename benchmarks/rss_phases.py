@@ -1,0 +1,94 @@
+"""Where certify's peak resident set is reached: the peak RSS (Linux VmHWM) of each phase of one
+`invarlock certify` of the demo model against itself, run in this process.
+
+The high-water mark is reset (`/proc/self/clear_refs` 5) when each traced call starts and read when it ends,
+so each row is the peak inside that call (a model load, the lockstep scoring of an arm, a single-model
+scoring, the activation taps); `between` rows are the peak since the previous traced call ended (the guard
+chain, fingerprints, event writes). Values in MiB, and as a ratio to the two models' float32 weights.
+
+Usage:
+    python benchmarks/rss_phases.py [--windows 8] [--seq-len 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEMO = "demo:smollm2-135m"
+ROWS: list[tuple[str, int]] = []
+
+
+def _hwm_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise SystemExit("no VmHWM in /proc/self/status (Linux only)")
+
+
+def _reset(label: str) -> None:
+    ROWS.append((label, _hwm_kib()))
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _traced(name: str, fn: Callable[..., Any], generator: bool) -> Callable[..., Any]:
+    if generator:
+
+        @functools.wraps(fn)
+        def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            _reset(f"between (before {name})")
+            yield from fn(*args, **kwargs)
+            _reset(name)
+
+        return gen
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        _reset(f"between (before {name})")
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _reset(name)
+
+    return call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--windows", type=int, default=8)
+    parser.add_argument("--seq-len", type=int, default=256)
+    args = parser.parse_args()
+    from invarlock.adapters.hf_causal import HFCausalModel
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.cli.main import cli
+
+    HFModelLoader.load = _traced("load", HFModelLoader.load, False)  # type: ignore[method-assign]
+    for name, generator in (("score_pair", True), ("score", True), ("activation_stats", False)):
+        setattr(HFCausalModel, name, _traced(name, getattr(HFCausalModel, name), generator))
+    folder = Path(tempfile.mkdtemp(prefix="rss_phases_"))
+    dataset = {"provider": "demo:wikipedia", "seq_len": args.seq_len, "preview_n": args.windows}
+    (folder / "c.yaml").write_text(yaml.safe_dump({"dataset": {**dataset, "final_n": args.windows}}))
+    argv = ["certify", "--baseline", DEMO, "--subject", DEMO, "--preset", str(folder / "c.yaml"), "--profile"]
+    argv += ["dev", "--cert-out", str(folder / "out"), "--events", str(folder / "ev.duckdb"), "--quiet"]
+    _reset("start (imports)")
+    try:
+        cli.main(argv, standalone_mode=False)
+    finally:
+        _reset("end")
+    cert = json.loads((folder / "out" / "evaluation.cert.json").read_text(encoding="utf-8"))
+    weights = 4 * (cert["baseline"]["param_count"] + cert["subject"]["param_count"]) / 1024  # KiB, fp32
+    for label, kib in ROWS[1:]:
+        print(f"{label:>32}: {kib / 1024:7.0f} MiB  {kib / weights:5.2f}x")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
