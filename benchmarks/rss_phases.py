@@ -2,9 +2,10 @@
 `invarlock certify` of the demo model against itself, run in this process.
 
 The high-water mark is reset (`/proc/self/clear_refs` 5) when each traced call starts and read when it ends,
-so each row is the peak inside that call (a model load, the lockstep scoring of an arm, a single-model
-scoring, the activation taps); `between` rows are the peak since the previous traced call ended (the guard
-chain, fingerprints, event writes). Values in MiB, and as a ratio to the two models' float32 weights.
+so each row is the peak inside one step of the certify pipeline (`application/certification/pipeline.STEPS`:
+loading both models, the guard chain, scoring each arm...); `before` rows are the peak since the previous
+step ended (imports, preflight, tokenizing and planning before the first step). Values in MiB, and as a
+ratio to the two models' float32 weights.
 
 Usage:
     python benchmarks/rss_phases.py [--windows 8] [--seq-len 256]
@@ -17,7 +18,7 @@ import functools
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +40,12 @@ def _reset(label: str) -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def _traced(name: str, fn: Callable[..., Any], generator: bool) -> Callable[..., Any]:
-    if generator:
-
-        @functools.wraps(fn)
-        def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            _reset(f"between (before {name})")
-            yield from fn(*args, **kwargs)
-            _reset(name)
-
-        return gen
-
-    @functools.wraps(fn)
+def _traced(name: str, step: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(step)
     def call(*args: Any, **kwargs: Any) -> Any:
-        _reset(f"between (before {name})")
+        _reset(f"before {name}")
         try:
-            return fn(*args, **kwargs)
+            return step(*args, **kwargs)
         finally:
             _reset(name)
 
@@ -66,13 +57,10 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=256)
     args = parser.parse_args()
-    from invarlock.adapters.hf_causal import HFCausalModel
-    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.application.certification import pipeline
     from invarlock.cli.main import cli
 
-    HFModelLoader.load = _traced("load", HFModelLoader.load, False)  # type: ignore[method-assign]
-    for name, generator in (("score_pair", True), ("score", True), ("activation_stats", False)):
-        setattr(HFCausalModel, name, _traced(name, getattr(HFCausalModel, name), generator))
+    pipeline.STEPS = tuple(_traced(step.__name__, step) for step in pipeline.STEPS)
     folder = Path(tempfile.mkdtemp(prefix="rss_phases_"))
     dataset = {"provider": "demo:wikipedia", "seq_len": args.seq_len, "preview_n": args.windows}
     (folder / "c.yaml").write_text(yaml.safe_dump({"dataset": {**dataset, "final_n": args.windows}}))
