@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from invarlock.application.certification import planning
+from invarlock.application.certification.input_steps import load_options
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
 from invarlock.domain.windows import TokenWindow
@@ -47,8 +48,8 @@ def _models_and_windows(args: argparse.Namespace) -> tuple[Any, Any, list[TokenW
     cfg = load_config(str(args.config))
     svc = build_services(events=tempfile.mkdtemp(prefix="scoring_overhead_") + "/events.duckdb")
     m, ds = cfg.model, cfg.dataset
-    load = dict(adapter=m.adapter, device=m.device, dtype=m.dtype, batch_size=cfg.eval.batch_size)
-    baseline, subject = svc.loader.load(m.id, **load), svc.loader.load(m.id, **load)
+    options = load_options(m, cfg.eval.batch_size)
+    baseline, subject = svc.loader.load(m.id, options), svc.loader.load(m.id, options)
     if cfg.edit is not None:
         svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
     corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
