@@ -19,7 +19,7 @@ from tests.integration.test_hf_causal_model import ENGLISH
 
 pytestmark = pytest.mark.model
 
-WINDOWS, SEQ_LEN, BATCH = 3, 64, 2  # two batches: 2 windows, then 1
+WINDOWS, SEQ_LEN, BATCH = 3, 32, 2  # two batches: 2 windows, then 1
 
 
 class FullLogits:
@@ -47,7 +47,7 @@ def subject(demo_model: Any) -> HFCausalModel:
     return HFCausalModel(module, demo_model.tokenizer().inner, ref="scaled", batch_size=BATCH)
 
 
-@pytest.mark.parametrize("length", [SEQ_LEN, MIN_ROWS])  # 63 rows per head call; 7: the full-logits fallback
+@pytest.mark.parametrize("length", [SEQ_LEN, MIN_ROWS])  # 31 rows per head call; 7: the full-logits fallback
 def test_lockstep_evidence_is_bit_identical_to_the_full_logits_reduction(
     demo_model: Any, subject: HFCausalModel, ids: list[int], length: int
 ) -> None:
