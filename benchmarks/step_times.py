@@ -104,8 +104,8 @@ class _TimedLoader:
     def __init__(self, inner: Any, times: StepTimes) -> None:
         self._inner, self._times = inner, times
 
-    def load(self, ref: str, **kwargs: Any) -> Any:
-        model = self._times.timed("load", self._inner.load)(ref, **kwargs)
+    def load(self, ref: str, options: Any) -> Any:
+        model = self._times.timed("load", self._inner.load)(ref, options)
         self._times.patch_model_class(model)
         return model
 
