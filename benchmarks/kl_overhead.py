@@ -51,8 +51,8 @@ def parse_args() -> argparse.Namespace:
 
 
 class TimedComparison:
-    """Wraps `window_comparison` as the runner's module (hf_causal) calls it, summing the seconds inside. The
-    module is found from the loaded runner, not imported: adapters come only through cli.bootstrap."""
+    """Wraps `window_comparison` as the lockstep module (causal_lockstep) calls it, summing the seconds inside.
+    The module is found from the loaded runner, not imported: adapters come only through cli.bootstrap."""
 
     def __init__(self, runner_module: Any) -> None:
         self.module = runner_module
@@ -85,7 +85,8 @@ def main() -> None:
     ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]
     windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
     list(baseline.score_pair(subject, windows[: baseline.batch_size]))  # warm-up: first-call allocations
-    timed = TimedComparison(sys.modules[type(baseline).__module__])
+    runner_module = sys.modules[type(baseline).__module__]
+    timed = TimedComparison(sys.modules[runner_module.lockstep_pairs.__module__])
     timed.module.window_comparison = timed
     start = time.perf_counter()
     pairs = list(baseline.score_pair(subject, windows))
