@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from invarlock.domain import events as ev
-from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guard_reuse import baseline_measures, guard_key
 from invarlock.domain.guards.results import RmtResult, SpectralResult
-from invarlock.domain.run import RunState, replay
+from invarlock.domain.run import RunState
 from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding
+from .source_link import decoded, hash_problem, replayed, stream_problem
 
 Finding = tuple[str, SignatureFinding]
 
@@ -31,16 +31,14 @@ def guard_findings(store: EventStore, state: RunState) -> list[Finding]:
 
 def _problem(source: Sequence[ev.RecordedEvent], link: ev.GuardBaselineReused, state: RunState) -> str | None:
     where = f"the baseline guard measurements come from run {link.source_run_id}"
-    if not source:
-        return f"{where}, which is not in the event store"
-    chain = ev.chain_problems(list(source))
-    if chain:
-        return f"{where}, whose event chain is broken: {chain[0]}"
+    problem = stream_problem(source, where)
+    if problem is not None:
+        return problem
     named: list[ev.GuardEvaluated] = []
     for ref in link.source_events:
-        if not 0 <= ref.seq < len(source) or source[ref.seq].hash != ref.hash:
-            return f"{where}: its event seq {ref.seq} no longer has hash {ref.hash[:12]}…"
-        event = _decoded(source[ref.seq])
+        if (stale := hash_problem(source, ref)) is not None:
+            return f"{where}: {stale}"
+        event = decoded(source[ref.seq])
         if not (isinstance(event, ev.GuardEvaluated) and isinstance(event.result, SpectralResult | RmtResult)):
             return f"{where}: its event seq {ref.seq} is not a spectral or RMT guard record"
         named.append(event)
@@ -54,18 +52,13 @@ def _numbers_problem(
     state: RunState,
     where: str,
 ) -> str | None:
-    try:
-        source_key = guard_key(replay(_decoded(r) for r in source))
-    except InvarlockError as exc:
-        return f"{where}, whose events do not replay: {exc.message}"
-    if not (source_key == link.guard_key == guard_key(state)):
+    source_state, problem = replayed(source, where)
+    if source_state is None:
+        return problem
+    if not (guard_key(source_state) == link.guard_key == guard_key(state)):
         return f"{where}, but the two runs' guard keys differ (baseline, guard settings or environment)"
     theirs, mine = baseline_measures(named), baseline_measures(state.guards)
     differ = sorted(name for name in mine if name in theirs and mine[name] != theirs[name])
     if differ:
         return f"{where}, but this run states other baseline numbers for {differ[0]}"
     return None
-
-
-def _decoded(r: ev.RecordedEvent) -> ev.Event:
-    return ev.decode_event(r.type, r.version, r.payload)

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 from invarlock.domain import events as ev
 from invarlock.domain.baseline_reuse import scoring_key
-from invarlock.domain.errors import InvarlockError
-from invarlock.domain.run import RunState, replay
+from invarlock.domain.run import RunState
 from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding
+from .source_link import decoded, hash_problem, replayed, stream_problem
 
 
 def reuse_findings(
@@ -32,7 +32,7 @@ def reuse_findings(
 
 
 def _reused_records(records: Sequence[ev.RecordedEvent]) -> list[tuple[ev.RecordedEvent, ev.Event]]:
-    return [(r, ev.decode_event(r.type, r.version, r.payload)) for r in records if r.type == "baseline_reused"]
+    return [(r, decoded(r)) for r in records if r.type == "baseline_reused"]
 
 
 def _link_problem(
@@ -40,11 +40,9 @@ def _link_problem(
 ) -> str | None:
     source = store.read(link.source_run_id)
     where = f"the {link.arm} arm's baseline scores come from run {link.source_run_id}"
-    if not source:
-        return f"{where}, which is not in the event store"
-    chain = ev.chain_problems(source)
-    if chain:
-        return f"{where}, whose event chain is broken: {chain[0]}"
+    problem = stream_problem(source, where)
+    if problem is not None:
+        return problem
     copies = records[seq + 1 : seq + 1 + len(link.source_events)]
     if len(copies) != len(link.source_events):
         return f"{where}, but the run holds fewer copies than the events it names"
@@ -56,12 +54,12 @@ def _link_problem(
 
 
 def _copy_problem(source: Sequence[ev.RecordedEvent], ref: ev.EventRef, copy: ev.RecordedEvent, arm: str) -> str | None:
-    if not 0 <= ref.seq < len(source) or source[ref.seq].hash != ref.hash:
-        return f"its event seq {ref.seq} no longer has hash {ref.hash[:12]}…"
+    if (stale := hash_problem(source, ref)) is not None:
+        return stale
     original = source[ref.seq]
     if (copy.type, copy.version, copy.payload) != (original.type, original.version, original.payload):
         return f"the copy at seq {copy.seq} differs from its event seq {ref.seq}"
-    event = ev.decode_event(original.type, original.version, original.payload)
+    event = decoded(original)
     if not (isinstance(event, ev.WindowsScored) and event.role == "baseline" and event.arm == arm):
         return f"its event seq {ref.seq} is not a baseline windows_scored event of the {arm} arm"
     return None
@@ -70,10 +68,9 @@ def _copy_problem(source: Sequence[ev.RecordedEvent], ref: ev.EventRef, copy: ev
 def _key_problem(
     source: Sequence[ev.RecordedEvent], link: ev.BaselineReused, state: RunState, where: str
 ) -> str | None:
-    try:
-        source_key = scoring_key(replay(ev.decode_event(r.type, r.version, r.payload) for r in source))
-    except InvarlockError as exc:
-        return f"{where}, whose events do not replay: {exc.message}"
-    if not (source_key == link.scoring_key == scoring_key(state)):
+    source_state, problem = replayed(source, where)
+    if source_state is None:
+        return problem
+    if not (scoring_key(source_state) == link.scoring_key == scoring_key(state)):
         return f"{where}, but the two runs' scoring keys differ (models, windows, loading or environment)"
     return None

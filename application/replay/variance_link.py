@@ -9,13 +9,13 @@ from collections.abc import Sequence
 
 from invarlock.domain import events as ev
 from invarlock.domain.baseline_reuse import scoring_key
-from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guards.results import VarianceResult
-from invarlock.domain.run import RunState, replay
+from invarlock.domain.run import RunState
 from invarlock.domain.variance_reuse import baseline_taps, variance_record
 from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding
+from .source_link import decoded, hash_problem, replayed, stream_problem
 
 Finding = tuple[str, SignatureFinding]
 
@@ -32,17 +32,15 @@ def variance_findings(store: EventStore, state: RunState) -> list[Finding]:
 
 def _problem(source: Sequence[ev.RecordedEvent], link: ev.VarianceBaselineReused, state: RunState) -> str | None:
     where = f"the baseline variance taps come from run {link.source_run_id}"
-    if not source:
-        return f"{where}, which is not in the event store"
-    chain = ev.chain_problems(list(source))
-    if chain:
-        return f"{where}, whose event chain is broken: {chain[0]}"
+    problem = stream_problem(source, where)
+    if problem is not None:
+        return problem
     if len(link.source_events) != 1:
         return f"{where}, but the link names {len(link.source_events)} events, not its one variance record"
     ref = link.source_events[0]
-    if not 0 <= ref.seq < len(source) or source[ref.seq].hash != ref.hash:
-        return f"{where}: its event seq {ref.seq} no longer has hash {ref.hash[:12]}…"
-    named = _decoded(source[ref.seq])
+    if (stale := hash_problem(source, ref)) is not None:
+        return f"{where}: {stale}"
+    named = decoded(source[ref.seq])
     if not (isinstance(named, ev.GuardEvaluated) and isinstance(named.result, VarianceResult)):
         return f"{where}: its event seq {ref.seq} is not a variance guard record"
     return _numbers_problem(source, named.result, link, state, where)
@@ -55,11 +53,10 @@ def _numbers_problem(
     state: RunState,
     where: str,
 ) -> str | None:
-    try:
-        source_key = scoring_key(replay(_decoded(r) for r in source))
-    except InvarlockError as exc:
-        return f"{where}, whose events do not replay: {exc.message}"
-    if not (source_key == link.scoring_key == scoring_key(state)):
+    source_state, problem = replayed(source, where)
+    if source_state is None:
+        return problem
+    if not (scoring_key(source_state) == link.scoring_key == scoring_key(state)):
         return f"{where}, but the two runs' scoring keys differ (baseline, windows, batching or environment)"
     mine = variance_record(state.guards)
     if mine is None:
@@ -71,7 +68,3 @@ def _numbers_problem(
     if differ:
         return f"{where}, but this run states other baseline statistics for {differ[0]}"
     return None
-
-
-def _decoded(r: ev.RecordedEvent) -> ev.Event:
-    return ev.decode_event(r.type, r.version, r.payload)
