@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from invarlock.domain import events as ev
 from invarlock.domain.baseline_reuse import scoring_key
+from invarlock.domain.errors import IntegrityError
 from invarlock.domain.guards.results import VarianceResult
 from invarlock.domain.guards.variance_records import CalibrationWindows
 from invarlock.domain.model import ActivationStats
@@ -24,7 +25,7 @@ def reused_taps(ctx: RunContext, targets: Sequence[str], calibration: Calibratio
     variance_baseline_reused for a new choice; a resumed run reads its recorded source again."""
     state = ctx.recorder.state
     if state.variance_source is not None:
-        return _covering(_recorded(ctx.svc.store, state.variance_source, calibration), targets)
+        return _resumed(ctx, state.variance_source, targets, calibration)
     index = ctx.svc.index
     if index is None or ctx.request.config.eval.reuse is False:
         return {}
@@ -49,6 +50,22 @@ def _ref(candidate: Candidate) -> ev.EventRef:
     pairs = zip(candidate.records, candidate.events, strict=True)
     record = next(r for r, e in pairs if isinstance(e, ev.GuardEvaluated) and isinstance(e.result, VarianceResult))
     return ev.EventRef(seq=record.seq, hash=record.hash)
+
+
+def _resumed(
+    ctx: RunContext, link: ev.VarianceBaselineReused, targets: Sequence[str], calibration: CalibrationWindows
+) -> dict[str, ActivationStats]:
+    """The recorded source's statistics again; E605 when it no longer holds them (never tapped afresh
+    silently: the run's own link states they are the source's)."""
+    taps = _covering(_recorded(ctx.svc.store, link, calibration), targets)
+    if not taps:
+        raise IntegrityError(
+            "E605",
+            f"cannot resume run {ctx.recorder.state.started.run_id}: its variance baseline source, run "
+            f"{link.source_run_id}, no longer holds the record this run names (removed or altered)",
+            "the event store was altered: certify again (--no-reuse taps the baseline afresh)",
+        )
+    return taps
 
 
 def _recorded(

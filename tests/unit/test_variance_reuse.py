@@ -18,6 +18,7 @@ from invarlock.application.replay.variance_link import variance_findings
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
+from invarlock.domain.errors import IntegrityError
 from invarlock.domain.guards.results import VarianceResult
 from invarlock.domain.run import replay
 
@@ -126,6 +127,34 @@ def test_a_killed_run_resumes_with_its_recorded_source_tapping_only_the_subject(
     fresh = certify_edit(_request(0.8, reuse=False), svc)
     assert _variance(svc, resumed.run_id) == _variance(svc, fresh.run_id)
     assert all(f.ok for _, f in event_findings(resumed.certificate, svc.store))
+
+
+def test_a_resumed_run_whose_recorded_source_was_altered_stops_instead_of_tapping_afresh(
+    svc: Services, tmp_path: Path
+) -> None:
+    first = certify_edit(_request(0.9), svc)
+    store, killed = svc.store, []
+
+    class KillAfterLink:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
+            rows = store.append(run_id, expected_seq, events)
+            if any(isinstance(e, ev.VarianceBaselineReused) for e in events):
+                killed.append(run_id)
+                raise KeyboardInterrupt
+            return rows
+
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(_request(0.8), dataclasses.replace(svc, store=KillAfterLink()))  # type: ignore[arg-type]
+    rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_tap, link=False)
+    recorded = len(svc.store.read(killed[0]))
+    with pytest.raises(IntegrityError) as raised:
+        resume_run(killed[0], svc)
+    assert raised.value.code == "E605" and first.run_id in str(raised.value)
+    assert len(svc.store.read(killed[0])) == recorded + 1  # only run_failed was added
+    assert svc.store.read(killed[0])[-1].type == "run_failed"
 
 
 def _forge_source_tap(records: Records) -> Records:
