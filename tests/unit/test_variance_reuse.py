@@ -82,6 +82,26 @@ def _untimed(data: object) -> object:
     return [_untimed(v) for v in data] if isinstance(data, list) else data
 
 
+def _killed_after_link(svc: Services, request: CertifyRequest) -> str:
+    """The run id of `request` killed (KeyboardInterrupt) right after it recorded its variance link."""
+    store, killed = svc.store, []
+
+    class KillAfterLink:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
+            rows = store.append(run_id, expected_seq, events)
+            if any(isinstance(e, ev.VarianceBaselineReused) for e in events):
+                killed.append(run_id)
+                raise KeyboardInterrupt
+            return rows
+
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(request, dataclasses.replace(svc, store=KillAfterLink()))  # type: ignore[arg-type]
+    return killed[0]
+
+
 def test_the_second_run_taps_only_the_subject_and_decides_as_a_fresh_run(svc: Services) -> None:
     first, tapped_first = _tapped(svc, _request(0.9))
     second, tapped_second = _tapped(svc, _request(0.8))
@@ -104,23 +124,9 @@ def test_the_second_run_taps_only_the_subject_and_decides_as_a_fresh_run(svc: Se
 
 def test_a_killed_run_resumes_with_its_recorded_source_tapping_only_the_subject(svc: Services) -> None:
     first = certify_edit(_request(0.9), svc)
-    store, killed = svc.store, []
-
-    class KillAfterLink:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
-            rows = store.append(run_id, expected_seq, events)
-            if any(isinstance(e, ev.VarianceBaselineReused) for e in events):
-                killed.append(run_id)
-                raise KeyboardInterrupt
-            return rows
-
-    with pytest.raises(KeyboardInterrupt):
-        certify_edit(_request(0.8), dataclasses.replace(svc, store=KillAfterLink()))  # type: ignore[arg-type]
+    killed = _killed_after_link(svc, _request(0.8))
     before = len(svc.loader.instances)
-    resumed = resume_run(killed[0], svc)
+    resumed = resume_run(killed, svc)
     assert sum(bool(m.tapped) for m in svc.loader.instances[before:]) == 1
     [link] = _links(svc, resumed.run_id)
     assert link.source_run_id == first.run_id
@@ -133,28 +139,14 @@ def test_a_resumed_run_whose_recorded_source_was_altered_stops_instead_of_tappin
     svc: Services, tmp_path: Path
 ) -> None:
     first = certify_edit(_request(0.9), svc)
-    store, killed = svc.store, []
-
-    class KillAfterLink:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
-            rows = store.append(run_id, expected_seq, events)
-            if any(isinstance(e, ev.VarianceBaselineReused) for e in events):
-                killed.append(run_id)
-                raise KeyboardInterrupt
-            return rows
-
-    with pytest.raises(KeyboardInterrupt):
-        certify_edit(_request(0.8), dataclasses.replace(svc, store=KillAfterLink()))  # type: ignore[arg-type]
+    killed = _killed_after_link(svc, _request(0.8))
     rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_tap, link=False)
-    recorded = len(svc.store.read(killed[0]))
+    recorded = len(svc.store.read(killed))
     with pytest.raises(IntegrityError) as raised:
-        resume_run(killed[0], svc)
+        resume_run(killed, svc)
     assert raised.value.code == "E605" and first.run_id in str(raised.value)
-    assert len(svc.store.read(killed[0])) == recorded + 1  # only run_failed was added
-    assert svc.store.read(killed[0])[-1].type == "run_failed"
+    assert len(svc.store.read(killed)) == recorded + 1  # only run_failed was added
+    assert svc.store.read(killed)[-1].type == "run_failed"
 
 
 def _forge_source_tap(records: Records) -> Records:
