@@ -4,10 +4,12 @@ head is applied to each window's rows and the caller reduces them before the nex
 
 Same bits as the full logits: the head is the very module the model's own forward applies to the same hidden
 states, with no scaling or soft-capping after it for the families in PLAIN_HEAD_TYPES; on CPU float32 its
-matmul gives each row the same values whether it multiplies the batch's rows or one window's (MKL's sgemm
-accumulates each output over the hidden size in the same order for any row count from 8 up; a single row
-takes the GEMV path, which does not: hence MIN_ROWS). tests/integration/test_window_logits.py checks it on
-the demo model, and the re-execution audit would flag any build where it did not hold.
+matmul gives each row the same values whether it multiplies the batch's rows or one window's, once a window
+has MIN_ROWS rows: the kernel then accumulates each output over the hidden size in the same order for any row
+count. Below that, other kernels may answer: a single row takes the GEMV path everywhere, and on an Intel Xeon
+with AMX, 3 to 15 rows gave other bits than the batch's logits (an AMD EPYC agreed from 8 rows up), hence 16.
+tests/integration/test_window_logits.py checks the smallest split window and the largest fallback on the demo
+model, and the re-execution audit would flag any build where it did not hold.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 # model_type -> its *ForCausalLM forward is `logits = lm_head(last_hidden_state)`, nothing after (transformers
 # 5.x). A family with a logit scale or a soft cap (Cohere, Gemma 2/3, ...) is absent and scores from full logits.
 PLAIN_HEAD_TYPES = frozenset({"gpt2", "llama", "mistral", "qwen2", "qwen3"})
-MIN_ROWS = 8  # fewer rows per window: the batch's full logits (a small tensor then), see the module docstring
+MIN_ROWS = 16  # fewer rows per window: the batch's full logits (a small tensor then), see the module docstring
 
 Head = Callable[[torch.Tensor], torch.Tensor]
 

@@ -47,7 +47,8 @@ def subject(demo_model: Any) -> HFCausalModel:
     return HFCausalModel(module, demo_model.tokenizer().inner, ref="scaled", batch_size=BATCH)
 
 
-@pytest.mark.parametrize("length", [SEQ_LEN, MIN_ROWS])  # 31 rows per head call; 7: the full-logits fallback
+# 31 rows per head call; the smallest window split per head (MIN_ROWS rows); the largest full-logits fallback
+@pytest.mark.parametrize("length", [SEQ_LEN, MIN_ROWS + 1, MIN_ROWS])
 def test_lockstep_evidence_is_bit_identical_to_the_full_logits_reduction(
     demo_model: Any, subject: HFCausalModel, ids: list[int], length: int
 ) -> None:
