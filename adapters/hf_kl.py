@@ -3,13 +3,12 @@ top-5 agreement (the secondary metrics), reduced while both logit tensors are in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 from invarlock.domain.metrics.kl_bins import BINS, EDGES
 from invarlock.domain.model import WindowComparison
+
+from .reduce_pool import chunk_map, scratch
 
 _KL_ROWS = 16  # rows of float64 vocabulary-wide scratch at a time: 16 x 49 152 x 8 B = 6 MB per tensor
 _TOP = 5
@@ -54,40 +53,21 @@ def _top(logits: torch.Tensor) -> torch.Tensor:
     return best.gather(1, at // _BLOCK) * _BLOCK + at % _BLOCK
 
 
-@contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """On CPU, one torch intra-op thread for the duration: these are many small ops over 16-row chunks, which
-    ran 5-10x slower with 2 threads than with 1 on a loaded 2-core machine (each op waits for every thread)."""
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def window_comparison(window_id: int, base: torch.Tensor, subj: torch.Tensor) -> WindowComparison:
     """The measures over the (positions, vocab) logits of one window under both models, float64 throughout:
     kl_sum, kl_max and the per-token KL histogram over kl_bins.EDGES, top-1 agreements (the first of each
-    model's torch.topk equal) and top-5 overlap (Σ_t |top5_b ∩ top5_s|)."""
-    with _one_cpu_thread(base.device):
-        return _measures(window_id, base, subj)
-
-
-def _measures(window_id: int, base: torch.Tensor, subj: torch.Tensor) -> WindowComparison:
+    model's torch.topk equal) and top-5 overlap (Σ_t |top5_b ∩ top5_s|). Row chunks are reduced in parallel
+    on CPU (reduce_pool: same bits as one thread)."""
     edges = torch.tensor(EDGES, dtype=torch.float64, device=base.device)
-    scratch = torch.empty((3, _KL_ROWS, base.shape[-1]), dtype=torch.float64, device=base.device)
-    kl = torch.cat(
-        [
-            _rows_kl(base[start : start + _KL_ROWS], subj[start : start + _KL_ROWS], scratch)
-            for start in range(0, base.shape[0], _KL_ROWS)
-        ]
-    )
+
+    def chunk(start: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows = slice(start, start + _KL_ROWS)
+        buffers = scratch("kl", (3, _KL_ROWS, base.shape[-1]), torch.float64, base.device)
+        return _rows_kl(base[rows], subj[rows], buffers), _top(base[rows]), _top(subj[rows])
+
+    parts = chunk_map(base.device, chunk, range(0, base.shape[0], _KL_ROWS))
+    kl, top_b, top_s = (torch.cat([part[k] for part in parts]) for k in range(3))
     bins = torch.bucketize(kl, edges, right=True)
-    top_b, top_s = _top(base), _top(subj)
     overlap = (top_b[:, :, None] == top_s[:, None, :]).any(dim=-1).sum()
     agree = (top_b[:, 0] == top_s[:, 0]).sum()
     return WindowComparison(
