@@ -142,6 +142,7 @@ def build_services(
     environment of its provenance as `plugin.<group>.<name>: "<distribution> <version>"`, and they are imported
     here, before anything is recorded."""
     from invarlock.adapters.environment import runtime_environment
+    from invarlock.adapters.measurement_threads import ThreadMeasurementPool
     from invarlock.adapters.system_probe import LocalSystemProbe
     from invarlock.application.services import Services
 
@@ -166,6 +167,7 @@ def build_services(
         progress=progress or SilentProgress(),
         signer=signer,
         pools=ray_pools(),
+        measurements=ThreadMeasurementPool(),
     )
 
 
@@ -174,6 +176,7 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
     `events`, the store opened for writing (the audit appends a stream of its own; plain verify keeps the file
     read-only)."""
     from invarlock.adapters.environment import runtime_environment
+    from invarlock.adapters.measurement_threads import ThreadMeasurementPool
     from invarlock.application.verification.reexecute import ReexecutionDeps
 
     reg = registry()
@@ -186,6 +189,7 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
         new_stream_id=new_run_id,
         tool_version=tool_version(),
         store=open_store(events) if events is not None else None,
+        measurements=ThreadMeasurementPool(),
     )
 
 
