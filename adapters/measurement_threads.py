@@ -40,6 +40,11 @@ class ThreadMeasurementPool:
     def blas_threads(self) -> int:
         return self._blas_threads
 
+    @property
+    def workers(self) -> int:
+        """Measurements run at once (results do not depend on it)."""
+        return self._workers
+
     def map(self, measure: Callable[[Item], Result], items: Iterable[Item]) -> list[Result]:
         with threadpool_limits(limits=self._blas_threads, user_api="blas"):
             if self._workers == 1:
