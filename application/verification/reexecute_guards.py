@@ -90,10 +90,10 @@ def _matrices(
     found = ((b, s, wanted.pop(b.name)) for b, s in zip(base_all, subj_all, strict=False) if b.name in wanted)
     cache = dict(audit.measured)
     jobs = ((base, subj, stated, (base.name, repairs.get(base.name, 1.0))) for base, subj, stated in found)
-    for base, stated, key, measures in measure_each(audit.pool, partial(_job, audit.policy, cache), jobs):
+    for (name, family), stated, key, measures in measure_each(audit.pool, partial(_job, audit.policy, cache), jobs):
         audit.measured[key] = measures
-        recomputed = _RECORDS[guard](base.name, base.family, *measures)
-        _compare(audit, guard, base.name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
+        recomputed = _RECORDS[guard](name, family, *measures)
+        _compare(audit, guard, name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
     for name in wanted:  # recorded, but the models have no such matrix
         _mismatch(audit, guard, name, "the models have no such matrix", tally)
 
@@ -103,14 +103,15 @@ MeasureJob = tuple[NamedMatrix, NamedMatrix, SpectralMatrix | RmtMatrix, tuple[s
 
 def _job(
     policy: Policy, cache: Mapping[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]], job: MeasureJob
-) -> tuple[NamedMatrix, SpectralMatrix | RmtMatrix, tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]]:
-    """Both sides' measurement, once per matrix and subject scale (spectral and RMT share it, as in certify)."""
+) -> tuple[tuple[str, str], SpectralMatrix | RmtMatrix, tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]]:
+    """Both sides' measurement, once per matrix and subject scale (spectral and RMT share it, as in certify);
+    the arrays are not returned, so a full sample does not hold every matrix until the last is measured."""
     base, subj, stated, key = job
     measures = cache.get(key)
     if measures is None:
         m_b = measure_matrix(base.array, policy)
         measures = (m_b, m_b if np.array_equal(base.array, subj.array) else measure_matrix(subj.array, policy))
-    return base, stated, key, measures
+    return (base.name, base.family), stated, key, measures
 
 
 def _plugin(audit: AuditContext, name: str, section: gs.PluginSection, tally: Tally) -> None:
