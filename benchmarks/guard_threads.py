@@ -6,8 +6,9 @@ Loads the int8 preset's baseline and quant_rtn subject through `cli.bootstrap.bu
 every 2-D weight pair as the guard chain does (baseline and, unless equal bit for bit, subject; unmapped
 weights skipped) `--rounds` times per mode, interleaved, and keeps each mode's fastest round (the machine may
 be shared: the ratio, not the seconds). Modes: `default` (serial, the BLAS's own thread count), `serial_1`
-(serial, pinned to one thread: what one worker costs) and `pool` (`ThreadMeasurementPool()`). Prints each
-wall, `default / pool`, and how many matrices the default threads measured to other bits than the pool.
+(serial, pinned to one thread: what one worker costs) and `pool` (`cli.bootstrap.measurement_pool()`, as
+certify builds it). Prints each wall, `default / pool`, and how many matrices the default threads measured to
+other bits than the pool.
 
 Usage:
     python benchmarks/guard_threads.py [--rounds 2] [--json]      # ~1 min after loading on 2 CPU cores
@@ -27,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from invarlock.adapters.measurement_threads import ThreadMeasurementPool
 from invarlock.application.certification.guard_chain import measure_each, measure_matrix
 from invarlock.application.certification.input_steps import load_options
-from invarlock.cli.bootstrap import build_services
+from invarlock.cli.bootstrap import build_services, measurement_pool
 from invarlock.cli.config_file import load_config
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy, resolve_policy
@@ -73,8 +73,8 @@ def main() -> None:
     job = partial(_measure_pair, resolve_policy("balanced", "ci"))
     modes: dict[str, Callable[[], list[Any]]] = {
         "default": lambda: measure_each(None, job, _pairs(baseline, subject)),
-        "serial_1": lambda: ThreadMeasurementPool(workers=1).map(job, _pairs(baseline, subject)),
-        "pool": lambda: ThreadMeasurementPool().map(job, _pairs(baseline, subject)),
+        "serial_1": lambda: measurement_pool(workers=1).map(job, _pairs(baseline, subject)),
+        "pool": lambda: measurement_pool().map(job, _pairs(baseline, subject)),
     }
     walls: dict[str, float] = {mode: float("inf") for mode in modes}
     results: dict[str, list[Any]] = {}
@@ -90,7 +90,7 @@ def main() -> None:
         "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
         "load_average_1m": round(os.getloadavg()[0], 2),
         "blas_default_threads": [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"],
-        "pool_workers": ThreadMeasurementPool().workers,
+        "pool_workers": getattr(measurement_pool(), "workers", None),
         "matrices_measured": measured,
         "seconds": {mode: round(wall, 2) for mode, wall in walls.items()},
         "default_over_pool": round(walls["default"] / walls["pool"], 3),
