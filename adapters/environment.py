@@ -1,4 +1,5 @@
-"""What the run executed on: interpreter, platform, numpy/scipy and (when present) torch/transformers versions."""
+"""What the run executed on: interpreter, platform, numpy/scipy and (when present) torch/transformers versions,
+and the BLAS threads of the weight guards' measurements."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
+
+from .measurement_threads import GUARD_BLAS_THREADS
 
 
 def _version(name: str) -> str:
@@ -24,6 +27,7 @@ def runtime_environment() -> dict[str, str]:
         "torch": _version("torch"),
         "transformers": _version("transformers"),
         "cpu_count": str(os.cpu_count()),
+        "guard_blas_threads": str(GUARD_BLAS_THREADS),  # what cli/bootstrap.py's ThreadMeasurementPool pins
     }
     if _version("onnxruntime") != "absent":  # the onnx extra: the runtime of ONNX models (identity.runtime)
         env["onnxruntime"] = _version("onnxruntime")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
 from invarlock.ports.execution import ScoringPools
+from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import ModelLoader
 from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore, RunIndex
@@ -32,3 +33,4 @@ class Services:
     probe: SystemProbe | None = None  # the preflight's device check (certify before loading a model)
     pools: ScoringPools | None = None  # worker pools for `execution.backend: ray` (None: in process only)
     index: RunIndex | None = None  # the store's run index: baseline score reuse looks its candidates up there
+    measurements: MeasurementPool | None = None  # the weight guards' pinned-BLAS pool (None: serial, unpinned)

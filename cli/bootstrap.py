@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 from invarlock.domain.guards.plugin import use_plugin_guards
 from invarlock.domain.metric_plugins import use_plugin_kinds
 from invarlock.ports.audit import AuditQueries
+from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
 from invarlock.ports.store import EventStore, RunIndex
@@ -128,6 +129,15 @@ def plugin_registry() -> Registry:
     return registry()
 
 
+def measurement_pool(*, workers: int | None = None) -> MeasurementPool:
+    """The weight guards' measurement pool certify and the re-execution audit share: every BLAS pinned to
+    `GUARD_BLAS_THREADS` (the `guard_blas_threads` the environment records), `workers` threads (None: one per
+    core, at most 8; the results do not depend on it)."""
+    from invarlock.adapters.measurement_threads import ThreadMeasurementPool
+
+    return ThreadMeasurementPool(workers=workers)
+
+
 def build_services(
     *,
     events: str | os.PathLike[str],
@@ -166,6 +176,7 @@ def build_services(
         progress=progress or SilentProgress(),
         signer=signer,
         pools=ray_pools(),
+        measurements=measurement_pool(),
     )
 
 
@@ -186,6 +197,7 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
         new_stream_id=new_run_id,
         tool_version=tool_version(),
         store=open_store(events) if events is not None else None,
+        measurements=measurement_pool(),
     )
 
 

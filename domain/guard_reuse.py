@@ -16,18 +16,22 @@ from .run import RunState
 
 # 2: matrices above rmt.exact_max_dim take their bulk scale from a column sample (mp_median_cols), no longer
 # from the entry MAD, so a baseline measured before that must be measured again.
-KEY_VERSION = 2
+# 3: matrices are measured with a pinned BLAS thread count (environment `guard_blas_threads`); earlier runs
+# measured with the machine's default, whose bits depend on the core count, so they are not reused.
+KEY_VERSION = 3
 
 
-def guard_key_parts(state: RunState) -> dict[str, Any]:
+def guard_key_parts(state: RunState, key_version: int | None = None) -> dict[str, Any]:
     """What a baseline matrix's measurement depends on: the baseline's identity (weights digest, dtype, device,
     unmapped weights), the measuring settings of the policy (power iteration tolerance and cap, exact-spectrum
-    size limit, Tracy–Widom quantile), the environment (numpy/scipy builds give the LAPACK results) and the
-    tool version. The windows and the subject are not in it: the weight guards read no text."""
+    size limit, Tracy–Widom quantile), the environment (numpy/scipy builds give the LAPACK results, and
+    `guard_blas_threads` the threads they reduce over) and the tool version. The windows and the subject are
+    not in it: the weight guards read no text. `key_version` (default KEY_VERSION) recomputes the key an
+    earlier release recorded."""
     started = state.started
     spectral, rmt = started.policy.guards.spectral, started.policy.guards.rmt
     return {
-        "key_version": KEY_VERSION,
+        "key_version": KEY_VERSION if key_version is None else key_version,
         "tool_version": started.tool_version,
         "environment": started.environment,
         "baseline": msgspec.to_builtins(state.models["baseline"].identity),
@@ -36,9 +40,15 @@ def guard_key_parts(state: RunState) -> dict[str, Any]:
     }
 
 
-def guard_key(state: RunState) -> str:
-    """sha256 over the canonical JSON of `guard_key_parts(state)`."""
-    return sha256_hex(canonical_bytes(guard_key_parts(state)))
+def guard_key(state: RunState, key_version: int | None = None) -> str:
+    """sha256 over the canonical JSON of `guard_key_parts(state, key_version)`."""
+    return sha256_hex(canonical_bytes(guard_key_parts(state, key_version)))
+
+
+def key_version_of(key: str, state: RunState) -> int | None:
+    """The key version (1 to KEY_VERSION) under which `state`'s guard key is `key`; None under none. A link
+    recorded by an earlier release is checked under its own version: only new runs need the current one."""
+    return next((v for v in range(KEY_VERSION, 0, -1) if guard_key(state, v) == key), None)
 
 
 def baseline_measures(guards: Iterable[ev.GuardEvaluated]) -> dict[str, MatrixMeasure]:

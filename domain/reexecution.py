@@ -13,8 +13,9 @@ import numpy as np
 from .model import ModelIdentity
 
 # Recorded environment entries that change the bits of a forward pass or of a spectrum (BLAS and kernels
-# come with the torch and numpy builds; thread counts change reduction orders).
-BUILD_KEYS = ("python", "platform", "numpy", "torch", "transformers", "torch_threads")
+# come with the torch and numpy builds; thread counts change reduction orders). guard_blas_threads: the BLAS
+# threads of the guards' matrix measurements (absent in runs that measured with the machine's default).
+BUILD_KEYS = ("python", "platform", "numpy", "torch", "transformers", "torch_threads", "guard_blas_threads")
 POWER_FRACTIONS = (0.01, 0.05)
 # How a measurement was reached (iteration counts, power-iteration residuals, which method answered) may
 # differ across builds while the measured values agree; across builds only the values are compared.

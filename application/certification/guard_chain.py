@@ -7,8 +7,10 @@ the calibration arm. Repairs (spectral caps in repair mode, VE scales) are appli
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 from invarlock.domain import events as ev
@@ -23,12 +25,16 @@ from invarlock.domain.guards.variance_records import CalibrationWindows
 from invarlock.domain.model import ActivationStats, TensorCensus
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row
+from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import LoadedModel, NamedMatrix
 from invarlock.ports.ui import Progress
 
 from .recorder import RunRecorder
 
 TapSource = Callable[[Sequence[str], CalibrationWindows], Mapping[str, ActivationStats]]
+PairMeasures = tuple[str, MatrixMeasure, MatrixMeasure]  # family, baseline measure, subject measure
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -43,9 +49,10 @@ class ChainContext:
     timer: Callable[[], float] = time.perf_counter  # seconds; a guard's recorded timing is its difference
     base_census: TensorCensus | None = None
     repairs: dict[str, float] = field(default_factory=dict)
-    measures: dict[str, tuple[str, MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
+    measures: dict[str, PairMeasures] = field(default_factory=dict)
     baseline_measures: Mapping[str, MatrixMeasure] = field(default_factory=dict)  # reused (guard_reuse.py)
     baseline_taps: TapSource = field(default=lambda _targets, _calibration: {})  # reused (variance_reuse.py)
+    pool: MeasurementPool | None = None  # None: measured serially under the process's BLAS threads
 
     def apply_repairs(self, more: dict[str, float]) -> None:
         if more:
@@ -119,22 +126,36 @@ def _mismatch(detail: str) -> AbortError:
 
 
 def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, MatrixMeasure]]:
-    """(name, family, baseline measure, subject measure) for every 2-D weight, measured once per run;
-    a subject matrix equal to the baseline's bit for bit reuses the baseline's measurement, and a baseline
-    matrix measured by an earlier run with the same guard key (`baseline_measures`) is not measured again."""
+    """(name, family, baseline measure, subject measure) for every 2-D weight, measured once per run through
+    the run's measurement pool (in model order); a subject matrix equal to the baseline's bit for bit reuses
+    the baseline's measurement, and a baseline matrix measured by an earlier run with the same guard key
+    (`baseline_measures`) is not measured again."""
     if not ctx.measures or any(name not in ctx.measures for name in ctx.repairs):
-        measures = {}
-        for base, subj in pairs(ctx):  # in model order; repaired matrices were dropped from the cache
-            cached = ctx.measures.get(base.name)
-            if cached is None:
-                m_b = ctx.baseline_measures.get(base.name) or measure_matrix(base.array, ctx.policy)
-                same = np.array_equal(base.array, subj.array)
-                cached = (base.family, m_b, m_b if same else measure_matrix(subj.array, ctx.policy))
-            measures[base.name] = cached
-        ctx.measures = measures
+        # repaired matrices were dropped from the cache; the rest keep their measures
+        ctx.measures = dict(measure_each(ctx.pool, partial(_pair_measures, ctx, dict(ctx.measures)), pairs(ctx)))
     if not ctx.measures:
         raise AbortError("E402", "the models have no 2-D weight matrices to measure", "check the adapter")
     return [(name, fam, b, s) for name, (fam, b, s) in ctx.measures.items()]
+
+
+def _pair_measures(
+    ctx: ChainContext, cache: Mapping[str, PairMeasures], pair: tuple[NamedMatrix, NamedMatrix]
+) -> tuple[str, PairMeasures]:
+    base, subj = pair
+    cached = cache.get(base.name)
+    if cached is None:
+        m_b = ctx.baseline_measures.get(base.name) or measure_matrix(base.array, ctx.policy)
+        same = np.array_equal(base.array, subj.array)
+        cached = (base.family, m_b, m_b if same else measure_matrix(subj.array, ctx.policy))
+    return base.name, cached
+
+
+def measure_each(
+    pool: MeasurementPool | None, measure: Callable[[Item], Result], items: Iterable[Item]
+) -> list[Result]:
+    """`measure` over `items` in order through `pool` (pinned BLAS threads, in parallel), or serially in this
+    thread without one (services built without a pool: tests, embedders)."""
+    return pool.map(measure, items) if pool is not None else [measure(item) for item in items]
 
 
 def measure_matrix(array: np.ndarray, policy: Policy) -> MatrixMeasure:

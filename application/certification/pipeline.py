@@ -66,6 +66,7 @@ def run_guards(ctx: RunContext) -> None:
         timer=ctx.svc.timer,
         baseline_measures=reused_measures(ctx),
         baseline_taps=partial(reused_taps, ctx),
+        pool=ctx.svc.measurements,
     )
     order = ctx.request.config.guards.order
     run_chain(order, chain, runners_for(order))

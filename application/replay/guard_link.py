@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from invarlock.domain import events as ev
-from invarlock.domain.guard_reuse import baseline_measures, guard_key
+from invarlock.domain.guard_reuse import baseline_measures, guard_key, key_version_of
 from invarlock.domain.guards.results import RmtResult, SpectralResult
 from invarlock.domain.run import RunState
 from invarlock.ports.store import EventStore
@@ -55,7 +55,8 @@ def _numbers_problem(
     source_state, problem = replayed(source, where)
     if source_state is None:
         return problem
-    if not (guard_key(source_state) == link.guard_key == guard_key(state)):
+    version = key_version_of(link.guard_key, state)
+    if version is None or guard_key(source_state, version) != link.guard_key:
         return f"{where}, but the two runs' guard keys differ (baseline, guard settings or environment)"
     theirs, mine = baseline_measures(named), baseline_measures(state.guards)
     differ = sorted(name for name in mine if name in theirs and mine[name] != theirs[name])

@@ -19,6 +19,7 @@ from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dic
 from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
+from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import DuplicableModel, LoadedModel, ModelLoader
 from invarlock.ports.store import EventStore
 
@@ -69,6 +70,7 @@ class ReexecutionDeps:
     tool_version: str
     store: EventStore | None = None
     edits: Mapping[str, Edit] = field(default_factory=dict)
+    measurements: MeasurementPool | None = None  # as certify's Services.measurements
 
 
 @dataclass
@@ -183,7 +185,16 @@ def _steps(
     if not rebuilt.ok:
         return
     audit = AuditContext(
-        cert, policy, models, rebuilt.rows, req.sample, req.sample_seed, exact, REEXECUTION_REL_TOL, stream.record
+        cert,
+        policy,
+        models,
+        rebuilt.rows,
+        req.sample,
+        req.sample_seed,
+        exact,
+        REEXECUTION_REL_TOL,
+        stream.record,
+        pool=deps.measurements,
     )
     found, outcome.matrices = guard_findings(audit)
     outcome.findings += found

@@ -3,7 +3,8 @@ the subject as it was when that guard ran (after the repairs of the guards befor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 
 import msgspec
 import numpy as np
@@ -15,10 +16,12 @@ from invarlock.domain.guards.rmt_records import RmtMatrix
 from invarlock.domain.guards.spectral_records import SpectralMatrix
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.guards.variance_records import VarianceMeasurements
+from invarlock.domain.policy import Policy
 from invarlock.domain.reexecution import choose_sample, compare_tree
 from invarlock.domain.windows import token_windows
+from invarlock.ports.model import NamedMatrix
 
-from ..certification.guard_chain import measure_matrix
+from ..certification.guard_chain import measure_each, measure_matrix
 from ..certification.plugin_guard import loaded_guard, measured_by
 from .reexecute_inputs import AuditContext, Finding, Tally
 
@@ -84,26 +87,31 @@ def _matrices(
     skip = baseline.unmapped().keys() | subject.unmapped().keys()  # not measured: pair the rest as certify does
     base_all = (m for m in baseline.matrices() if m.name not in skip)
     subj_all = (m for m in subject.matrices() if m.name not in skip)
-    for base, subj in zip(base_all, subj_all, strict=False):
-        stated = wanted.pop(base.name, None)
-        if stated is None:
-            continue
-        m_b, m_s = _measures(audit, base.name, base.array, subj.array, repairs.get(base.name, 1.0))
-        recomputed = _RECORDS[guard](base.name, base.family, m_b, m_s)
-        _compare(audit, guard, base.name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
+    found = ((b, s, wanted.pop(b.name)) for b, s in zip(base_all, subj_all, strict=False) if b.name in wanted)
+    cache = dict(audit.measured)
+    jobs = ((base, subj, stated, (base.name, repairs.get(base.name, 1.0))) for base, subj, stated in found)
+    for (name, family), stated, key, measures in measure_each(audit.pool, partial(_job, audit.policy, cache), jobs):
+        audit.measured[key] = measures
+        recomputed = _RECORDS[guard](name, family, *measures)
+        _compare(audit, guard, name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
     for name in wanted:  # recorded, but the models have no such matrix
         _mismatch(audit, guard, name, "the models have no such matrix", tally)
 
 
-def _measures(
-    audit: AuditContext, name: str, base: np.ndarray, subj: np.ndarray, scale: float
-) -> tuple[MatrixMeasure, MatrixMeasure]:
-    """Both sides' measurement, once per matrix and subject scale (spectral and RMT share it, as in certify)."""
-    key = (name, scale)
-    if key not in audit.measured:
-        m_b = measure_matrix(base, audit.policy)
-        audit.measured[key] = (m_b, m_b if np.array_equal(base, subj) else measure_matrix(subj, audit.policy))
-    return audit.measured[key]
+MeasureJob = tuple[NamedMatrix, NamedMatrix, SpectralMatrix | RmtMatrix, tuple[str, float]]
+
+
+def _job(
+    policy: Policy, cache: Mapping[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]], job: MeasureJob
+) -> tuple[tuple[str, str], SpectralMatrix | RmtMatrix, tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]]:
+    """Both sides' measurement, once per matrix and subject scale (spectral and RMT share it, as in certify);
+    the arrays are not returned, so a full sample does not hold every matrix until the last is measured."""
+    base, subj, stated, key = job
+    measures = cache.get(key)
+    if measures is None:
+        m_b = measure_matrix(base.array, policy)
+        measures = (m_b, m_b if np.array_equal(base.array, subj.array) else measure_matrix(subj.array, policy))
+    return (base.name, base.family), stated, key, measures
 
 
 def _plugin(audit: AuditContext, name: str, section: gs.PluginSection, tally: Tally) -> None:

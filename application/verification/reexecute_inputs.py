@@ -15,6 +15,7 @@ from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import PlannedWindow, Row, WindowPlan, cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
+from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import LoadedModel, ModelRunner, WeightSource
 
 from ..certification.planning import plan_stream, token_stream
@@ -39,6 +40,7 @@ class AuditContext:
     rel_tol: float
     record: Callable[[ev.Event], object]
     measured: dict[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
+    pool: MeasurementPool | None = None  # as certify's: the same BLAS threads, so the same bits
 
 
 @dataclass

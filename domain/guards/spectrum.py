@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 
 import msgspec
@@ -23,6 +24,8 @@ SCALE_SAMPLE_SEED = 20261130
 # zero part of rank-deficient float32 matrices measures ≤ 1.8·√ε₆₄·σ_max, the smallest genuine singular value
 # of the demo model 1.3e-6·σ_max (docs/assurance/guards.md). 16·√ε₆₄ = 2⁻²² sits between them.
 RANK_RTOL = 2.0**-22
+# Matrices are measured on worker threads (ports/measurement.py); QUADPACK was not re-entrant before scipy 1.15.
+_QUADRATURE = threading.Lock()
 
 
 class PowerResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,7 +107,8 @@ def mp_quantile_singular(gamma: float, q: float) -> float:
         value, _ = integrate.quad(_mp_density, lo, t, args=(gamma,), limit=200)
         return float(value) - q
 
-    quantile = optimize.brentq(cdf_minus_q, lo, hi, xtol=1e-14, rtol=1e-12)
+    with _QUADRATURE:
+        quantile = optimize.brentq(cdf_minus_q, lo, hi, xtol=1e-14, rtol=1e-12)
     return math.sqrt(float(quantile))
 
 

@@ -16,6 +16,7 @@ from invarlock.application.replay.replay import event_findings, replay_certifica
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
+from invarlock.domain import guard_reuse
 from invarlock.domain.model import LoadOptions
 
 from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
@@ -190,6 +191,33 @@ def test_the_weight_guards_read_the_baseline_measurements_of_an_earlier_run(svc:
     assert fresh.certificate.provenance.guard_baseline is None
     findings = dict(event_findings(second.certificate, svc.store))
     assert findings["guard_baseline_source"].ok, findings["guard_baseline_source"].detail
+
+
+def test_measurements_of_an_earlier_release_are_not_reused_but_its_links_still_verify(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert guard_reuse.KEY_VERSION == 3  # 3: measured with a pinned BLAS thread count
+    monkeypatch.setattr(guard_reuse, "KEY_VERSION", 2)  # a release that measured with the default threads
+    first = certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("int8ish"), svc)
+    monkeypatch.undo()
+    pinned = dataclasses.replace(svc, environment=lambda: {"python": "test", "guard_blas_threads": "1"})
+    third = certify_edit(_request("int8ish"), pinned)
+    links = [decoded(r) for r in svc.store.read(second.run_id) if r.type == "guard_baseline_reused"]
+    assert [e.source_run_id for e in links] == [first.run_id]
+    assert "guard_baseline_reused" not in _types(svc, third.run_id)
+    assert _guard_results(svc, third.run_id) == _guard_results(svc, second.run_id)
+    findings = dict(event_findings(second.certificate, svc.store))
+    assert findings["guard_baseline_source"].ok, findings["guard_baseline_source"].detail
+
+
+def test_the_guard_key_covers_the_guards_blas_thread_count(svc: Services) -> None:
+    pinned = dataclasses.replace(svc, environment=lambda: {"python": "test", "guard_blas_threads": "1"})
+    first = certify_edit(_request("int8ish"), pinned)
+    other = dataclasses.replace(svc, environment=lambda: {"python": "test", "guard_blas_threads": "2"})
+    assert "guard_baseline_reused" not in _types(svc, certify_edit(_request("int8ish"), other).run_id)
+    guard_baseline = certify_edit(_request("int8ish"), pinned).certificate.provenance.guard_baseline
+    assert guard_baseline is not None and guard_baseline.source_run_id == first.run_id
 
 
 def _forge_source_sigma(records: Records) -> Records:

@@ -82,3 +82,13 @@ def test_build_differences_name_each_key_that_changes_the_bits():
     placed = msgspec.structs.replace(model, device_map={"": "cpu"})
     whole = msgspec.structs.replace(model, device_map=None)
     assert build_differences(env, dict(env), placed, whole) == ["device_map {'': 'cpu'} -> None"]
+
+
+def test_the_guards_blas_thread_count_is_part_of_the_build():
+    env = {"python": "3.11.7", "guard_blas_threads": "1"}
+    fields = {name: "x" for name in ModelIdentity.__struct_fields__}
+    model = ModelIdentity(**{**fields, "param_count": 1, "dtype": "float32", "device": "cpu"})
+    assert build_differences(env, {**env, "cpu_count": "64"}, model, model) == []
+    assert build_differences(env, {**env, "guard_blas_threads": "4"}, model, model) == ["guard_blas_threads 1 -> 4"]
+    before_pinning = {"python": "3.11.7"}  # a run measured with the machine's default threads
+    assert build_differences(before_pinning, env, model, model) == ["guard_blas_threads unrecorded -> 1"]
