@@ -14,7 +14,7 @@ from invarlock.ports.model import Progress
 
 from .causal_rows import CausalLogits, window_logits
 from .hf_kl import window_comparison
-from .hf_nll import batches, window_score
+from .hf_nll import batches, token_ids, window_score
 
 __all__ = ["CausalLogits", "lockstep_pairs", "require_causal"]
 
@@ -37,12 +37,14 @@ def lockstep_pairs(
     batch_size: int,
     progress: Progress | None,
 ) -> Iterator[PairedScore]:
-    """Per batch: both models' forward passes, then per window both models' logits of it, its scores under
-    both and the paired measures (computed on `mine`'s device: the other's logits are moved there)."""
+    """Per batch (a partial one padded to `batch_size` windows: hf_nll.token_ids): both models' forward passes,
+    then per window both models' logits of it, its scores under both and the paired measures (computed on
+    `mine`'s device: the other's logits are moved there)."""
     for batch in batches(windows, batch_size):
-        ids = torch.tensor([w.tokens for w in batch], dtype=torch.long)
+        ids = token_ids(batch, torch.device("cpu"), rows=batch_size)
         with torch.inference_mode():
-            rows = zip(batch, window_logits(mine, ids), window_logits(other, ids), strict=True)
+            n = len(batch)
+            rows = zip(batch, window_logits(mine, ids, n), window_logits(other, ids, n), strict=True)
             pairs = [_pair(w, ids[i], base, subj.to(base.device)) for i, (w, base, subj) in enumerate(rows)]
         yield from pairs
         if progress is not None:

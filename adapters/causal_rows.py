@@ -63,17 +63,19 @@ def _offloaded(head: Any) -> bool:
     return any(getattr(h, "offload", False) for h in getattr(hook, "hooks", (hook,)))
 
 
-def window_logits(runner: CausalLogits, ids: torch.Tensor) -> Iterator[torch.Tensor]:
-    """Each window's logits of positions 0..L-2 (those that predict tokens 1..L-1), (L-1, vocab), in order;
-    one window's at a time when the runner splits its head off, else views of the batch's full logits."""
+def window_logits(runner: CausalLogits, ids: torch.Tensor, count: int | None = None) -> Iterator[torch.Tensor]:
+    """The logits of positions 0..L-2 (those that predict tokens 1..L-1), (L-1, vocab), of the first `count`
+    windows of `ids` (all by default; the rest pad the pass, hf_nll.token_ids), in order; one window's at a
+    time when the runner splits its head off, else views of the batch's full logits."""
+    count = ids.shape[0] if count is None else count
     parts = None
     if isinstance(runner, CausalHidden) and ids.shape[1] - 1 >= MIN_ROWS:
         parts = runner.causal_hidden(ids)
     if parts is None:
         logits = runner.causal_logits(ids)
-        for i in range(ids.shape[0]):
+        for i in range(count):
             yield logits[i, :-1]
         return
     hidden, head = parts
-    for i in range(hidden.shape[0]):
+    for i in range(count):
         yield head(hidden[i, :-1])

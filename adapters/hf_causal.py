@@ -55,7 +55,7 @@ class HFCausalModel(HFWeights):
             AbortError: E402 when a logit or a token loss is non-finite.
         """
         for batch in batches(windows, self.batch_size):
-            yield from self._score_batch(batch)
+            yield from self._score_batch(batch, self.batch_size)
             if progress is not None:
                 progress(len(batch))
 
@@ -110,14 +110,23 @@ class HFCausalModel(HFWeights):
         body = self.module.base_model(input_ids=ids.to(self.device), use_cache=False)
         return body.last_hidden_state, head
 
-    def _score_batch(self, batch: Sequence[TokenWindow]) -> list[WindowScore]:
-        ids = token_ids(batch, self.device)
+    def _score_batch(self, batch: Sequence[TokenWindow], pad_to: int = 0) -> list[WindowScore]:
+        """The batch's scores, its pass padded to `pad_to` windows (hf_nll.token_ids; 0: not padded)."""
+        ids = token_ids(batch, self.device, pad_to)
         with torch.inference_mode():
-            rows = zip(batch, window_logits(self, ids), strict=True)
+            rows = zip(batch, window_logits(self, ids, len(batch)), strict=True)
             return [window_score(w, ids[i], logits) for i, (w, logits) in enumerate(rows)]
 
     def activation_stats(
         self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
     ) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
-        """Score `windows` while a forward hook sums each tapped module's output values in float64."""
-        return tapped(self.module, weights, lambda: list(self.score(windows, progress)))
+        """Score `windows` while a forward hook sums each tapped module's output values in float64. Partial
+        batches are not padded here (the hooks sum every row of a pass); the audit re-taps the same
+        calibration windows in the same batches."""
+        return tapped(self.module, weights, lambda: list(self._unpadded_scores(windows, progress)))
+
+    def _unpadded_scores(self, windows: Sequence[TokenWindow], progress: Progress | None) -> Iterator[WindowScore]:
+        for batch in batches(windows, self.batch_size):
+            yield from self._score_batch(batch)
+            if progress is not None:
+                progress(len(batch))

@@ -45,9 +45,17 @@ def window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> f
     return float(total)
 
 
-def token_ids(batch: Sequence[TokenWindow], device: torch.device) -> torch.Tensor:
-    """The windows' ids as one (batch, seq_len) long tensor on `device`."""
-    return torch.tensor([w.tokens for w in batch], dtype=torch.long, device=device)
+def token_ids(batch: Sequence[TokenWindow], device: torch.device, rows: int = 0) -> torch.Tensor:
+    """The windows' ids as one (batch, seq_len) long tensor on `device`; with `rows`, a partial batch is padded
+    to that many rows with its own windows again, in order (their outputs are dropped).
+
+    Why pad: a CPU matmul kernel may give a row other bits in a pass of fewer rows (an Intel Xeon with AMX did,
+    for passes under 256 rows), so a window scored in the last, partial batch of an arm, or by the
+    re-execution audit in a batch of its sample, would not repeat its certified bits. With every pass
+    `rows` windows long, a window's bits depend on its tokens and the batch size only."""
+    ids = [w.tokens for w in batch]
+    ids += [ids[i % len(ids)] for i in range(max(rows - len(ids), 0))]
+    return torch.tensor(ids, dtype=torch.long, device=device)
 
 
 def window_scores(batch: Sequence[TokenWindow], ids: torch.Tensor, logits: torch.Tensor) -> list[WindowScore]:

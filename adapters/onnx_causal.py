@@ -84,7 +84,7 @@ class OnnxCausalModel(OnnxWeights):
             AbortError: E402 when a logit or a token loss is non-finite.
         """
         for batch in batches(windows, self.batch_size):
-            ids = token_ids(batch, torch.device("cpu"))
+            ids = token_ids(batch, torch.device("cpu"), self.batch_size)  # padded: hf_nll.token_ids
             yield from window_scores(batch, ids, self.causal_logits(ids))
             if progress is not None:
                 progress(len(batch))

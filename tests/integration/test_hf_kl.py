@@ -43,12 +43,13 @@ def int4(demo_model: Any) -> HFCausalModel:
     return _quantized(demo_model, 4)
 
 
-def _reference(base: Any, subj: Any, windows: list[TokenWindow]) -> list[WindowComparison]:
-    """The same batch through each transformers module, then per position in float64: KL from log_softmax,
-    argmax agreement, top-5 set overlap, and the bin of each token KL by bisection over the edges."""
+def _reference(base: Any, subj: Any, windows: list[TokenWindow], batch_size: int) -> list[WindowComparison]:
+    """The same pass through each transformers module (the windows padded to the batch size with themselves,
+    as the scorer pads a partial batch), then per position in float64: KL from log_softmax, argmax agreement,
+    top-5 set overlap, and the bin of each token KL by bisection over the edges."""
     import torch
 
-    ids = torch.tensor([w.tokens for w in windows])
+    ids = torch.tensor([windows[i % len(windows)].tokens for i in range(max(batch_size, len(windows)))])
     with torch.inference_mode():
         logits_b = base(input_ids=ids, use_cache=False).logits[:, :-1].double()
         logits_s = subj(input_ids=ids, use_cache=False).logits[:, :-1].double()
@@ -96,7 +97,7 @@ def test_each_windows_measures_match_a_direct_float64_computation(
 ) -> None:
     subject = request.getfixturevalue(f"int{bits}")
     ours = _comparisons(demo_model, subject, windows)
-    reference = _reference(demo_model.module, subject.module, windows)
+    reference = _reference(demo_model.module, subject.module, windows, demo_model.batch_size)
     for a, b in zip(ours, reference, strict=True):
         assert a.kl_sum == pytest.approx(b.kl_sum, rel=1e-9) and a.kl_max == pytest.approx(b.kl_max, rel=1e-9)
         assert (a.window_id, a.positions, a.kl_histogram) == (b.window_id, b.positions, b.kl_histogram)

@@ -12,7 +12,7 @@ import torch
 from invarlock.adapters.causal_lockstep import lockstep_pairs
 from invarlock.adapters.causal_rows import MIN_ROWS, window_logits
 from invarlock.adapters.hf_causal import HFCausalModel
-from invarlock.adapters.hf_nll import window_scores
+from invarlock.adapters.hf_nll import token_ids, window_scores
 from invarlock.domain.windows import TokenWindow
 
 from tests.integration.test_hf_causal_model import ENGLISH
@@ -62,10 +62,10 @@ def test_lockstep_evidence_is_bit_identical_to_the_full_logits_reduction(
 
 def test_scoring_alone_is_bit_identical_and_the_head_is_applied_per_window(demo_model: Any, ids: list[int]) -> None:
     windows = _windows(ids, SEQ_LEN)
-    batch = torch.tensor([w.tokens for w in windows])
+    batch = token_ids(windows, torch.device("cpu"), demo_model.batch_size)  # padded, as score pads its pass
     with torch.inference_mode():
         full = demo_model.causal_logits(batch)
-        rows = list(window_logits(demo_model, batch))
+        rows = list(window_logits(demo_model, batch, WINDOWS))
     assert [tuple(r.shape) for r in rows] == [(SEQ_LEN - 1, full.shape[-1])] * WINDOWS
     assert all(torch.equal(r, full[i, :-1]) for i, r in enumerate(rows))
     assert list(demo_model.score(windows)) == window_scores(windows, batch, full)
@@ -93,3 +93,21 @@ def test_a_head_that_accelerate_reads_from_its_offload_map_is_not_split(hook: An
     module = SimpleNamespace(config=SimpleNamespace(model_type="llama"), get_output_embeddings=lambda: head)
     module.base_model = SimpleNamespace()
     assert (split_head(module) is head) is split
+
+
+def test_a_window_scores_to_the_same_bits_in_a_full_batch_a_partial_one_or_alone(
+    demo_model: Any, subject: HFCausalModel, ids: list[int]
+) -> None:
+    """The re-execution audit re-scores a sample of windows in batches of its own, and an arm's last batch is
+    partial: a pass is padded to the batch size, so a window's bits do not depend on its batch-mates (on an
+    Intel Xeon with AMX, a 3-window pass of 40-token windows gave other bits than the 8-window one)."""
+    length = 40  # 8 x 40 rows in a full pass, 3 x 40 in the partial one: either side of that Xeon's 256
+    size = demo_model.batch_size
+    windows = [TokenWindow(window_id=i, tokens=tuple(ids[i * length : (i + 1) * length])) for i in range(size)]
+    whole = list(lockstep_pairs(demo_model, subject, windows, size, None))
+    for part in (windows[2:5], windows[6:7]):
+        chosen = {w.window_id for w in part}
+        assert list(lockstep_pairs(demo_model, subject, part, size, None)) == [
+            p for p in whole if p.window_id in chosen
+        ]
+    assert list(demo_model.score(windows[3:4])) == [whole[3].baseline]
