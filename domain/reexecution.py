@@ -16,6 +16,9 @@ from .model import ModelIdentity
 # come with the torch and numpy builds; thread counts change reduction orders). guard_blas_threads: the BLAS
 # threads of the guards' matrix measurements (absent in runs that measured with the machine's default).
 BUILD_KEYS = ("python", "platform", "numpy", "torch", "transformers", "torch_threads", "guard_blas_threads")
+# The entries that change only the weight guards' matrix measurements, not a forward pass: a difference in them
+# alone leaves the scores and activation taps to be compared bit for bit.
+GUARD_ONLY_KEYS = frozenset({"guard_blas_threads"})
 POWER_FRACTIONS = (0.01, 0.05)
 # How a measurement was reached (iteration counts, power-iteration residuals, which method answered) may
 # differ across builds while the measured values agree; across builds only the values are compared.
@@ -87,6 +90,12 @@ def build_differences(
         if getattr(recorded_model, key) != getattr(current_model, key)
     ]
     return diffs
+
+
+def forward_differences(diffs: Sequence[str]) -> list[str]:
+    """The build differences (as `build_differences` words them) that change a forward pass: all but those
+    of GUARD_ONLY_KEYS."""
+    return [d for d in diffs if d.split(" ", 1)[0] not in GUARD_ONLY_KEYS]
 
 
 def compare_tree(

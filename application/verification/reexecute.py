@@ -16,7 +16,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import ACCURACY
 from invarlock.domain.model import LoadOptions
 from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
-from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power
+from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power, forward_differences
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
 from invarlock.ports.measurement import MeasurementPool
@@ -150,13 +150,10 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     size = sample_size(cert, req.sample)
     outcome.power = {f"{f:g}": detection_power(f, size) for f in POWER_FRACTIONS}
     outcome.findings.append(("reexec:sample", True, _sample_detail(req, size, outcome.power)))
-    if diffs:
-        detail = f"numbers must agree within {REEXECUTION_REL_TOL:g} relative: {'; '.join(diffs)}"
-    else:
-        detail = "same device, dtype and build as the issuer: numbers must agree bit for bit"
-    outcome.findings.append(("reexec:build", True, detail))
+    forward = forward_differences(diffs)
+    outcome.findings.append(("reexec:build", True, _build_detail(diffs, forward)))
     try:
-        _steps(cert, req, deps, policy, models, not diffs, stream, outcome)
+        _steps(cert, req, deps, policy, models, (not forward, not diffs), stream, outcome)
     except InvarlockError as exc:  # recorded as the audit's outcome; a usage error still stops the command
         outcome.findings.append(("reexec:error", False, f"the audit stopped: {exc.message}"))
         if isinstance(exc, UsageError):
@@ -172,10 +169,11 @@ def _steps(
     deps: ReexecutionDeps,
     policy: Policy,
     models: dict[str, LoadedModel],
-    exact: bool,
+    exact: tuple[bool, bool],
     stream: AuditStream,
     outcome: ReexecutionOutcome,
 ) -> None:
+    """The audit's steps; `exact`: (forward passes, weight-guard matrices) compared bit for bit."""
     outcome.findings += identity_findings(cert, models)
     if not outcome.ok:
         return
@@ -191,10 +189,11 @@ def _steps(
         rebuilt.rows,
         req.sample,
         req.sample_seed,
-        exact,
+        exact[0],
         REEXECUTION_REL_TOL,
         stream.record,
         pool=deps.measurements,
+        exact_matrices=exact[1],
     )
     found, outcome.matrices = guard_findings(audit)
     outcome.findings += found
@@ -202,6 +201,17 @@ def _steps(
     findings, tally = score_findings(audit, repairs)
     outcome.findings += findings
     outcome.windows, outcome.max_rel_diff = tally.checked, tally.max_rel_diff
+
+
+def _build_detail(diffs: list[str], forward: list[str]) -> str:
+    if forward:
+        return f"numbers must agree within {REEXECUTION_REL_TOL:g} relative: {'; '.join(diffs)}"
+    if diffs:
+        return (
+            "same device, dtype and forward-pass build as the issuer: scores and activation taps must agree bit "
+            f"for bit, weight-guard matrices within {REEXECUTION_REL_TOL:g} relative: {'; '.join(diffs)}"
+        )
+    return "same device, dtype and build as the issuer: numbers must agree bit for bit"
 
 
 def sample_size(cert: c.Certificate, sample: int | None) -> int:

@@ -41,6 +41,7 @@ class AuditContext:
     record: Callable[[ev.Event], object]
     measured: dict[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
     pool: MeasurementPool | None = None  # as certify's: the same BLAS threads, so the same bits
+    exact_matrices: bool | None = None  # the weight guards' comparison rule when not `exact`'s
 
 
 @dataclass

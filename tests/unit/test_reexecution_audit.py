@@ -37,6 +37,24 @@ DOWN = "ffn.2.down"
 _VE_WEIGHTS = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ffn.3.down")
 
 
+def test_a_certificate_from_before_the_pinned_guard_threads_still_has_its_scores_compared_bit_for_bit(
+    services, store, issued
+):
+    """Its guards measured with the machine's default BLAS threads (no guard_blas_threads recorded), so its
+    matrices are compared within tolerance; nothing else changed, so its scores are still exact."""
+    cert = issued.certificate
+    assert "guard_blas_threads" not in cert.provenance.environment
+    pinned = {**cert.provenance.environment, "guard_blas_threads": "1"}
+    nudged = _forged(store, issued.run_id, cert.issued_at, 1.00001)  # 1e-5: passes only a tolerance rule
+    failed = _failed(_audit(nudged, services, sample=3, environment=pinned))
+    assert set(failed) == {"reexec:scores:preview", "reexec:scores:final"}
+    outcome = _audit(cert, services, sample=3, environment=pinned)
+    assert outcome.ok, _failed(outcome)
+    build = next(d for n, _, d in outcome.findings if n == "reexec:build")
+    assert "scores and activation taps must agree bit for bit" in build
+    assert "weight-guard matrices within 0.0001 relative: guard_blas_threads unrecorded -> 1" in build
+
+
 def _deps(services: Any, store: Any = None, environment: dict[str, str] | None = None) -> ReexecutionDeps:
     ticks = itertools.count()
     return ReexecutionDeps(

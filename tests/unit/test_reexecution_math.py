@@ -15,6 +15,7 @@ from invarlock.domain.reexecution import (
     choose_sample,
     compare_tree,
     detection_power,
+    forward_differences,
     relative_difference,
 )
 
@@ -92,3 +93,9 @@ def test_the_guards_blas_thread_count_is_part_of_the_build():
     assert build_differences(env, {**env, "guard_blas_threads": "4"}, model, model) == ["guard_blas_threads 1 -> 4"]
     before_pinning = {"python": "3.11.7"}  # a run measured with the machine's default threads
     assert build_differences(before_pinning, env, model, model) == ["guard_blas_threads unrecorded -> 1"]
+
+
+def test_only_the_guard_keys_leave_the_forward_passes_exact():
+    diffs = ["guard_blas_threads unrecorded -> 1", "torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]
+    assert forward_differences(diffs) == ["torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]
+    assert forward_differences(diffs[:1]) == []
