@@ -1,5 +1,5 @@
-"""What the run executed on: interpreter, platform, numpy/scipy and (when present) torch/transformers versions,
-and the BLAS threads of the weight guards' measurements."""
+"""What the run executed on: interpreter, platform, CPU, numpy/scipy and (when present) torch/transformers
+versions, and the BLAS threads of the weight guards' measurements."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+from .cpu_identity import cpu_identity
 from .measurement_threads import GUARD_BLAS_THREADS
 
 
@@ -27,6 +28,7 @@ def runtime_environment() -> dict[str, str]:
         "torch": _version("torch"),
         "transformers": _version("transformers"),
         "cpu_count": str(os.cpu_count()),
+        "cpu": cpu_identity(),  # model and kernel-selecting instruction sets: the kernels torch and BLAS pick
         "guard_blas_threads": str(GUARD_BLAS_THREADS),  # what cli/bootstrap.py's ThreadMeasurementPool pins
     }
     if _version("onnxruntime") != "absent":  # the onnx extra: the runtime of ONNX models (identity.runtime)

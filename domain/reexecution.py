@@ -15,7 +15,12 @@ from .model import ModelIdentity
 # Recorded environment entries that change the bits of a forward pass or of a spectrum (BLAS and kernels
 # come with the torch and numpy builds; thread counts change reduction orders). guard_blas_threads: the BLAS
 # threads of the guards' matrix measurements (absent in runs that measured with the machine's default).
-BUILD_KEYS = ("python", "platform", "numpy", "torch", "transformers", "torch_threads", "guard_blas_threads")
+# cpu: the model and the instruction sets that select float kernels (the same build gave other bits on an Intel
+# Xeon with AMX than on an AMD EPYC).
+BUILD_KEYS = ("python", "platform", "cpu", "numpy", "torch", "transformers", "torch_threads", "guard_blas_threads")
+# Entries that runs of earlier releases did not record and whose absence keeps the rule those releases applied
+# (bit for bit when everything else is equal): dropping one from a certificate only makes its audit stricter.
+UNRECORDED_AS_EQUAL = frozenset({"cpu"})
 # The entries that change only the weight guards' matrix measurements, not a forward pass: a difference in them
 # alone leaves the scores and activation taps to be compared bit for bit.
 GUARD_ONLY_KEYS = frozenset({"guard_blas_threads"})
@@ -82,7 +87,7 @@ def build_differences(
     diffs = [
         f"{key} {recorded.get(key, 'unrecorded')} -> {current.get(key, 'unrecorded')}"
         for key in BUILD_KEYS
-        if recorded.get(key) != current.get(key)
+        if recorded.get(key) != current.get(key) and (key in recorded or key not in UNRECORDED_AS_EQUAL)
     ]
     diffs += [
         f"{key} {getattr(recorded_model, key)} -> {getattr(current_model, key)}"

@@ -99,3 +99,13 @@ def test_only_the_guard_keys_leave_the_forward_passes_exact():
     diffs = ["guard_blas_threads unrecorded -> 1", "torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]
     assert forward_differences(diffs) == ["torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]
     assert forward_differences(diffs[:1]) == []
+
+
+def test_another_cpu_is_another_build_and_an_unrecorded_cpu_keeps_the_bit_for_bit_rule():
+    fields = {name: "x" for name in ModelIdentity.__struct_fields__}
+    model = ModelIdentity(**{**fields, "param_count": 1, "dtype": "float32", "device": "cpu"})
+    xeon = {"python": "3.11.7", "cpu": "Intel(R) Xeon(R) Processor; avx2 avx512f amx_tile"}
+    epyc = {**xeon, "cpu": "AMD EPYC 9R14; avx2 avx512f"}
+    assert build_differences(xeon, epyc, model, model) == [f"cpu {xeon['cpu']} -> {epyc['cpu']}"]
+    assert build_differences({"python": "3.11.7"}, epyc, model, model) == []  # a run of an earlier release
+    assert build_differences(epyc, {"python": "3.11.7"}, model, model) == [f"cpu {epyc['cpu']} -> unrecorded"]
