@@ -54,10 +54,7 @@ class HFCausalModel(HFWeights):
         Raises:
             AbortError: E402 when a logit or a token loss is non-finite.
         """
-        for batch in batches(windows, self.batch_size):
-            yield from self._score_batch(batch, self.batch_size)
-            if progress is not None:
-                progress(len(batch))
+        return self._scores(windows, progress, pad_to=self.batch_size)
 
     def score_pair(
         self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
@@ -110,7 +107,7 @@ class HFCausalModel(HFWeights):
         body = self.module.base_model(input_ids=ids.to(self.device), use_cache=False)
         return body.last_hidden_state, head
 
-    def _score_batch(self, batch: Sequence[TokenWindow], pad_to: int = 0) -> list[WindowScore]:
+    def _score_batch(self, batch: Sequence[TokenWindow], pad_to: int) -> list[WindowScore]:
         """The batch's scores, its pass padded to `pad_to` windows (hf_nll.token_ids; 0: not padded)."""
         ids = token_ids(batch, self.device, pad_to)
         with torch.inference_mode():
@@ -123,10 +120,10 @@ class HFCausalModel(HFWeights):
         """Score `windows` while a forward hook sums each tapped module's output values in float64. Partial
         batches are not padded here (the hooks sum every row of a pass); the audit re-taps the same
         calibration windows in the same batches."""
-        return tapped(self.module, weights, lambda: list(self._unpadded_scores(windows, progress)))
+        return tapped(self.module, weights, lambda: list(self._scores(windows, progress, pad_to=0)))
 
-    def _unpadded_scores(self, windows: Sequence[TokenWindow], progress: Progress | None) -> Iterator[WindowScore]:
+    def _scores(self, windows: Sequence[TokenWindow], progress: Progress | None, pad_to: int) -> Iterator[WindowScore]:
         for batch in batches(windows, self.batch_size):
-            yield from self._score_batch(batch)
+            yield from self._score_batch(batch, pad_to)
             if progress is not None:
                 progress(len(batch))

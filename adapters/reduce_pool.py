@@ -39,13 +39,11 @@ def chunk_map(device: torch.device, fn: Callable[[int], T], starts: Sequence[int
 def scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """This thread's reusable uninitialised buffer for `name` (fresh vocabulary-wide tensors per chunk would
     cost page faults at every chunk); reallocated when the shape, dtype or device asked for changes."""
-    key = (name, shape, dtype, device)
-    held = getattr(_scratch, "buffers", None)
-    if held is None:
-        held = _scratch.buffers = {}
-    if name not in held or held[name][0] != key:
-        held[name] = (key, torch.empty(shape, dtype=dtype, device=device))
-    return held[name][1]
+    held = _scratch.__dict__.setdefault("buffers", {})
+    buffer = held.get(name)
+    if buffer is None or (tuple(buffer.shape), buffer.dtype, buffer.device) != (shape, dtype, device):
+        buffer = held[name] = torch.empty(shape, dtype=dtype, device=device)
+    return buffer
 
 
 @contextmanager

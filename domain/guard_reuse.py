@@ -16,8 +16,9 @@ from .run import RunState
 
 # 2: matrices above rmt.exact_max_dim take their bulk scale from a column sample (mp_median_cols), no longer
 # from the entry MAD, so a baseline measured before that must be measured again.
-# 3: matrices are measured with a pinned BLAS thread count (environment `guard_blas_threads`); earlier runs
-# measured with the machine's default, whose bits depend on the core count, so they are not reused.
+# 3: matrices are measured with a pinned BLAS thread count (environment `guard_blas_threads`). Earlier runs
+# measured with the machine's default, whose bits depend on the core count; what keeps them from being reused is
+# their environment, which lacks that entry (a candidate's key is recomputed at the current version).
 KEY_VERSION = 3
 
 

@@ -24,6 +24,7 @@ UNRECORDED_AS_EQUAL = frozenset({"cpu"})
 # The entries that change only the weight guards' matrix measurements, not a forward pass: a difference in them
 # alone leaves the scores and activation taps to be compared bit for bit.
 GUARD_ONLY_KEYS = frozenset({"guard_blas_threads"})
+FORWARD_KEYS = tuple(key for key in BUILD_KEYS if key not in GUARD_ONLY_KEYS)
 POWER_FRACTIONS = (0.01, 0.05)
 # How a measurement was reached (iteration counts, power-iteration residuals, which method answered) may
 # differ across builds while the measured values agree; across builds only the values are compared.
@@ -80,13 +81,15 @@ def build_differences(
     current: Mapping[str, str],
     recorded_model: ModelIdentity,
     current_model: ModelIdentity,
+    keys: Sequence[str] = BUILD_KEYS,
 ) -> list[str]:
     """What differs between the issuer's build and the recipient's: the BUILD_KEYS of both environments and
     the models' dtype, device and device map (another placement may run other kernels). Empty means the
-    recomputed numbers must agree bit for bit."""
+    recomputed numbers must agree bit for bit. `keys`: the environment entries compared (FORWARD_KEYS: those
+    of a forward pass)."""
     diffs = [
         f"{key} {recorded.get(key, 'unrecorded')} -> {current.get(key, 'unrecorded')}"
-        for key in BUILD_KEYS
+        for key in keys
         if recorded.get(key) != current.get(key) and (key in recorded or key not in UNRECORDED_AS_EQUAL)
     ]
     diffs += [
@@ -95,12 +98,6 @@ def build_differences(
         if getattr(recorded_model, key) != getattr(current_model, key)
     ]
     return diffs
-
-
-def forward_differences(diffs: Sequence[str]) -> list[str]:
-    """The build differences (as `build_differences` words them) that change a forward pass: all but those
-    of GUARD_ONLY_KEYS."""
-    return [d for d in diffs if d.split(" ", 1)[0] not in GUARD_ONLY_KEYS]
 
 
 def compare_tree(

@@ -16,7 +16,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import ACCURACY
 from invarlock.domain.model import LoadOptions
 from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
-from invarlock.domain.reexecution import POWER_FRACTIONS, build_differences, detection_power, forward_differences
+from invarlock.domain.reexecution import FORWARD_KEYS, POWER_FRACTIONS, build_differences, detection_power
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
 from invarlock.ports.measurement import MeasurementPool
@@ -25,7 +25,7 @@ from invarlock.ports.store import EventStore
 
 from .reexecute_examples import rebuild_examples
 from .reexecute_guards import guard_findings, repairs_before
-from .reexecute_inputs import AuditContext, Finding, identity_findings, rebuild_windows
+from .reexecute_inputs import AuditContext, Exactness, Finding, identity_findings, rebuild_windows
 from .reexecute_placement import audit_load_options
 from .reexecute_scores import score_findings
 
@@ -143,17 +143,19 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     policy = policy_from_dict(cert.policy.resolved)
     models = load_models(cert, req, deps)
     subject = models["subject"].identity()
-    diffs = build_differences(cert.provenance.environment, deps.environment(), cert.subject, subject)
+    recorded, current = cert.provenance.environment, deps.environment()
+    diffs = build_differences(recorded, current, cert.subject, subject)
+    forward = build_differences(recorded, current, cert.subject, subject, keys=FORWARD_KEYS)
     stream = AuditStream(deps.store, deps.new_stream_id())
     stream.record(_started(cert, req, deps, diffs))
     outcome = ReexecutionOutcome(stream_id=stream.stream_id if deps.store is not None else None)
     size = sample_size(cert, req.sample)
     outcome.power = {f"{f:g}": detection_power(f, size) for f in POWER_FRACTIONS}
     outcome.findings.append(("reexec:sample", True, _sample_detail(req, size, outcome.power)))
-    forward = forward_differences(diffs)
     outcome.findings.append(("reexec:build", True, _build_detail(diffs, forward)))
+    rules = Exactness(forward_passes=not forward, matrices=not diffs)
     try:
-        _steps(cert, req, deps, policy, models, (not forward, not diffs), stream, outcome)
+        _steps(cert, req, deps, policy, models, rules, stream, outcome)
     except InvarlockError as exc:  # recorded as the audit's outcome; a usage error still stops the command
         outcome.findings.append(("reexec:error", False, f"the audit stopped: {exc.message}"))
         if isinstance(exc, UsageError):
@@ -169,11 +171,10 @@ def _steps(
     deps: ReexecutionDeps,
     policy: Policy,
     models: dict[str, LoadedModel],
-    exact: tuple[bool, bool],
+    exact: Exactness,
     stream: AuditStream,
     outcome: ReexecutionOutcome,
 ) -> None:
-    """The audit's steps; `exact`: (forward passes, weight-guard matrices) compared bit for bit."""
     outcome.findings += identity_findings(cert, models)
     if not outcome.ok:
         return
@@ -189,11 +190,11 @@ def _steps(
         rebuilt.rows,
         req.sample,
         req.sample_seed,
-        exact[0],
+        exact.forward_passes,
+        exact.matrices,
         REEXECUTION_REL_TOL,
         stream.record,
         pool=deps.measurements,
-        exact_matrices=exact[1],
     )
     found, outcome.matrices = guard_findings(audit)
     outcome.findings += found

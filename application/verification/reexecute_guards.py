@@ -145,9 +145,8 @@ def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Ta
 
 def _compare(audit: AuditContext, guard: str, name: str, stated: object, recomputed: object, tally: Tally) -> None:
     # Variance taps come from forward passes; matrix measurements (spectral, RMT, plugins) from BLAS/LAPACK.
-    matrices = guard != "variance" and audit.exact_matrices is not None
-    exact = audit.exact_matrices if matrices else audit.exact
-    where, diff = compare_tree(stated, recomputed, exact=bool(exact), rel_tol=audit.rel_tol)
+    exact = audit.exact if guard == "variance" else audit.exact_matrices
+    where, diff = compare_tree(stated, recomputed, exact=exact, rel_tol=audit.rel_tol)
     tally.checked += 1
     tally.max_rel_diff = max(tally.max_rel_diff, diff)
     if where is not None:

@@ -36,12 +36,21 @@ class AuditContext:
     rows: Mapping[int, Row]
     sample: int | None
     seed: int
-    exact: bool
+    exact: bool  # forward passes (scores, activation taps) compared bit for bit
+    exact_matrices: bool  # weight-guard matrix measurements compared bit for bit
     rel_tol: float
     record: Callable[[ev.Event], object]
     measured: dict[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
     pool: MeasurementPool | None = None  # as certify's: the same BLAS threads, so the same bits
-    exact_matrices: bool | None = None  # the weight guards' comparison rule when not `exact`'s
+
+
+@dataclass(frozen=True)
+class Exactness:
+    """Which recomputed numbers must agree bit for bit: those of forward passes, those of weight-guard matrix
+    measurements (the others within the relative tolerance)."""
+
+    forward_passes: bool
+    matrices: bool
 
 
 @dataclass

@@ -10,12 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from invarlock.domain.model import ModelIdentity
 from invarlock.domain.reexecution import (
+    BUILD_KEYS,
+    FORWARD_KEYS,
     agrees,
     build_differences,
     choose_sample,
     compare_tree,
     detection_power,
-    forward_differences,
     relative_difference,
 )
 
@@ -96,9 +97,19 @@ def test_the_guards_blas_thread_count_is_part_of_the_build():
 
 
 def test_only_the_guard_keys_leave_the_forward_passes_exact():
-    diffs = ["guard_blas_threads unrecorded -> 1", "torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]
-    assert forward_differences(diffs) == ["torch 2.13.0 -> 2.14.0", "device cpu -> cuda:0"]
-    assert forward_differences(diffs[:1]) == []
+    fields = {name: "x" for name in ModelIdentity.__struct_fields__}
+    model = ModelIdentity(**{**fields, "param_count": 1, "dtype": "float32", "device": "cpu"})
+    on_gpu = msgspec.structs.replace(model, device="cuda:0")
+    before_pinning = {"python": "3.11.7", "torch": "2.13.0"}
+    pinned = {**before_pinning, "guard_blas_threads": "1"}
+    upgraded = {**pinned, "torch": "2.14.0"}
+    assert build_differences(before_pinning, upgraded, model, on_gpu, keys=FORWARD_KEYS) == [
+        "torch 2.13.0 -> 2.14.0",
+        "device cpu -> cuda:0",
+    ]
+    assert build_differences(before_pinning, pinned, model, model, keys=FORWARD_KEYS) == []
+    assert build_differences(before_pinning, pinned, model, model) == ["guard_blas_threads unrecorded -> 1"]
+    assert set(FORWARD_KEYS) == set(BUILD_KEYS) - {"guard_blas_threads"}
 
 
 def test_another_cpu_is_another_build_and_an_unrecorded_cpu_keeps_the_bit_for_bit_rule():
