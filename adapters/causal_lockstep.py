@@ -43,15 +43,22 @@ def lockstep_pairs(
     for batch in batches(windows, batch_size):
         ids = token_ids(batch, torch.device("cpu"), rows=batch_size)
         with torch.inference_mode():
-            n = len(batch)
-            rows = zip(batch, window_logits(mine, ids, n), window_logits(other, ids, n), strict=True)
-            pairs = [_pair(w, ids[i], base, subj.to(base.device)) for i, (w, base, subj) in enumerate(rows)]
+            pairs = _batch_pairs(mine, other, batch, ids)
         yield from pairs
         if progress is not None:
             progress(len(batch))
 
 
+def _batch_pairs(mine: CausalLogits, other: CausalLogits, batch: list[TokenWindow], ids: torch.Tensor) -> list[PairedScore]:
+    """The batch's pairs, one window's two logit tensors alive at a time: they are passed straight to _pair
+    and dropped when it returns, before the next window's are made (loop variables bound to them would keep
+    the previous window's alive while the next are computed: twice the vocabulary-wide memory)."""
+    base_rows, subject_rows = window_logits(mine, ids, len(batch)), window_logits(other, ids, len(batch))
+    return [_pair(w, ids[i], next(base_rows), next(subject_rows)) for i, w in enumerate(batch)]
+
+
 def _pair(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:
+    subj = subj.to(base.device)
     return PairedScore(
         window_id=window.window_id,
         baseline=window_score(window, ids, base),

@@ -111,8 +111,8 @@ class HFCausalModel(HFWeights):
         """The batch's scores, its pass padded to `pad_to` windows (hf_nll.token_ids; 0: not padded)."""
         ids = token_ids(batch, self.device, pad_to)
         with torch.inference_mode():
-            rows = zip(batch, window_logits(self, ids, len(batch)), strict=True)
-            return [window_score(w, ids[i], logits) for i, (w, logits) in enumerate(rows)]
+            rows = window_logits(self, ids, len(batch))  # passed on, not bound: one window's logits alive at once
+            return [window_score(w, ids[i], next(rows)) for i, w in enumerate(batch)]
 
     def activation_stats(
         self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
