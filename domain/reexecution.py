@@ -16,8 +16,20 @@ from .model import ModelIdentity
 # come with the torch and numpy builds; thread counts change reduction orders). guard_blas_threads: the BLAS
 # threads of the guards' matrix measurements (absent in runs that measured with the machine's default).
 # cpu: the model and the instruction sets that select float kernels (the same build gave other bits on an Intel
-# Xeon with AMX than on an AMD EPYC).
-BUILD_KEYS = ("python", "platform", "cpu", "numpy", "torch", "transformers", "torch_threads", "guard_blas_threads")
+# Xeon with AMX than on an AMD EPYC). TOOL_KEY: the tool's own version, which the audit adds to both sides from
+# the certificate's `tool.version` and its own (a release may reduce or batch differently: other bits).
+TOOL_KEY = "invarlock"
+BUILD_KEYS = (
+    TOOL_KEY,
+    "python",
+    "platform",
+    "cpu",
+    "numpy",
+    "torch",
+    "transformers",
+    "torch_threads",
+    "guard_blas_threads",
+)
 # Entries that runs of earlier releases did not record and whose absence keeps the rule those releases applied
 # (bit for bit when everything else is equal): dropping one from a certificate only makes its audit stricter.
 UNRECORDED_AS_EQUAL = frozenset({"cpu"})
@@ -74,6 +86,11 @@ def agrees(stated: float, recomputed: float, *, exact: bool, rel_tol: float) -> 
     if exact:
         return type(stated) is type(recomputed) and stated == recomputed
     return relative_difference(float(stated), float(recomputed)) <= rel_tol
+
+
+def with_tool_version(environment: Mapping[str, str], version: str) -> dict[str, str]:
+    """`environment` with the tool version that computed under it, as build_differences compares it."""
+    return {**environment, TOOL_KEY: version}
 
 
 def build_differences(

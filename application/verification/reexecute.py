@@ -16,7 +16,13 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import ACCURACY
 from invarlock.domain.model import LoadOptions
 from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
-from invarlock.domain.reexecution import FORWARD_KEYS, POWER_FRACTIONS, build_differences, detection_power
+from invarlock.domain.reexecution import (
+    FORWARD_KEYS,
+    POWER_FRACTIONS,
+    build_differences,
+    detection_power,
+    with_tool_version,
+)
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
 from invarlock.ports.measurement import MeasurementPool
@@ -143,7 +149,8 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     policy = policy_from_dict(cert.policy.resolved)
     models = load_models(cert, req, deps)
     subject = models["subject"].identity()
-    recorded, current = cert.provenance.environment, deps.environment()
+    recorded = with_tool_version(cert.provenance.environment, cert.tool.version)
+    current = with_tool_version(deps.environment(), deps.tool_version)
     diffs = build_differences(recorded, current, cert.subject, subject)
     forward = build_differences(recorded, current, cert.subject, subject, keys=FORWARD_KEYS)
     stream = AuditStream(deps.store, deps.new_stream_id())

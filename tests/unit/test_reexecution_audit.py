@@ -55,7 +55,9 @@ def test_a_certificate_from_before_the_pinned_guard_threads_still_has_its_scores
     assert "weight-guard matrices within 0.0001 relative: guard_blas_threads unrecorded -> 1" in build
 
 
-def _deps(services: Any, store: Any = None, environment: dict[str, str] | None = None) -> ReexecutionDeps:
+def _deps(
+    services: Any, store: Any = None, environment: dict[str, str] | None = None, tool_version: str = "0.0.test"
+) -> ReexecutionDeps:
     ticks = itertools.count()
     return ReexecutionDeps(
         edits=getattr(services, "edits", {}),
@@ -64,7 +66,7 @@ def _deps(services: Any, store: Any = None, environment: dict[str, str] | None =
         environment=lambda: environment or {"python": "test"},
         clock=lambda: f"2026-02-01T00:00:{next(ticks):02d}.000000Z",
         new_stream_id=lambda: "audit-1",
-        tool_version="0.0.test",
+        tool_version=tool_version,
         store=store,
     )
 
@@ -170,6 +172,19 @@ def test_another_build_compares_within_tolerance_and_says_so(services, issued):
     assert "within 0.0001 relative" in build and "python test -> other" in build
     final = next(d for n, _, d in outcome.findings if n == "reexec:scores:final")
     assert final.endswith("agree within tolerance, largest relative difference 0")
+
+
+def test_a_certificate_of_another_release_of_the_tool_compares_within_tolerance_and_says_so(services, store, issued):
+    """A release may reduce or batch a forward pass's outputs otherwise (other bits from the same machine and
+    libraries): an honest certificate of an earlier release is not failed bit for bit, and the same release
+    still is."""
+    cert = issued.certificate
+    nudged = _forged(store, issued.run_id, cert.issued_at, 1.00001)
+    assert not _audit(nudged, services, sample=3).ok
+    outcome = _audit(nudged, services, sample=3, tool_version="0.0.next")
+    assert outcome.ok, _failed(outcome)
+    build = next(d for n, _, d in outcome.findings if n == "reexec:build")
+    assert "invarlock 0.0.test -> 0.0.next" in build and "within 0.0001 relative" in build
 
 
 def _ve_certificate(services: Any, loader: Any) -> c.Certificate:
