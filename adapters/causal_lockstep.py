@@ -49,7 +49,9 @@ def lockstep_pairs(
             progress(len(batch))
 
 
-def _batch_pairs(mine: CausalLogits, other: CausalLogits, batch: list[TokenWindow], ids: torch.Tensor) -> list[PairedScore]:
+def _batch_pairs(
+    mine: CausalLogits, other: CausalLogits, batch: list[TokenWindow], ids: torch.Tensor
+) -> list[PairedScore]:
     """The batch's pairs, one window's two logit tensors alive at a time: they are passed straight to _pair
     and dropped when it returns, before the next window's are made (loop variables bound to them would keep
     the previous window's alive while the next are computed: twice the vocabulary-wide memory)."""

@@ -13,6 +13,7 @@ from invarlock.ports.model import ModelRunner, Progress
 
 from .causal_lockstep import lockstep_pairs, require_causal
 from .causal_rows import Head, split_head, window_logits
+from .hf_forward import model_forward
 from .hf_nll import batches, token_ids, window_score
 from .hf_taps import tapped
 from .hf_weights import HFMatrix, HFWeights
@@ -92,11 +93,15 @@ class HFCausalModel(HFWeights):
                 progress(len(batch))
 
     def _masked_logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.module(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False).logits
+        with model_forward(self.ref):
+            return self.module(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False
+            ).logits
 
     def causal_logits(self, ids: torch.Tensor) -> torch.Tensor:
         """The logits (batch, positions, vocab) of `ids`, on the model's device, in its dtype."""
-        return self.module(input_ids=ids.to(self.device), use_cache=False).logits
+        with model_forward(self.ref):
+            return self.module(input_ids=ids.to(self.device), use_cache=False).logits
 
     def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Head] | None:
         """The final hidden states of `ids` and the LM head (causal_rows.split_head); None for a family whose
@@ -104,7 +109,8 @@ class HFCausalModel(HFWeights):
         head = split_head(self.module)
         if head is None:
             return None
-        body = self.module.base_model(input_ids=ids.to(self.device), use_cache=False)
+        with model_forward(self.ref):
+            body = self.module.base_model(input_ids=ids.to(self.device), use_cache=False)
         return body.last_hidden_state, head
 
     def _score_batch(self, batch: Sequence[TokenWindow], pad_to: int) -> list[WindowScore]:

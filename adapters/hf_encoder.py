@@ -19,6 +19,7 @@ from invarlock.domain.model import ActivationStats, PairedScore, WindowCompariso
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
+from .hf_forward import model_forward
 from .hf_nll import batches
 from .hf_weights import HFWeights
 
@@ -62,7 +63,7 @@ class HFEncoderModel(HFWeights):
             )
         ids = torch.tensor([(self._cls, *w.tokens, self._sep) for w in windows], dtype=torch.long, device=self.device)
         mask = torch.ones_like(ids)
-        with torch.inference_mode():
+        with torch.inference_mode(), model_forward(self.ref):
             hidden = self.module(input_ids=ids, attention_mask=mask).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = ((hidden * weights).sum(dim=1) / weights.sum(dim=1)).double()

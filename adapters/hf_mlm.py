@@ -18,6 +18,7 @@ from invarlock.domain.model import ActivationStats, PairedScore, WindowScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
+from .hf_forward import model_forward
 from .hf_nll import batches, window_nll
 from .hf_taps import tapped
 from .hf_weights import HFWeights
@@ -52,7 +53,8 @@ class HFMaskedLMModel(HFWeights):
         return int(self.module.config.vocab_size)
 
     def _logits(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.module(input_ids=ids.to(self.device), attention_mask=torch.ones_like(ids)).logits
+        with model_forward(self.ref):
+            return self.module(input_ids=ids.to(self.device), attention_mask=torch.ones_like(ids)).logits
 
     def _scores(
         self, batch: Sequence[TokenWindow], positions: list[tuple[int, ...]], logits: torch.Tensor

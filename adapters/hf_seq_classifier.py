@@ -16,6 +16,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .hf_causal import HFCausalModel
+from .hf_forward import model_forward
 
 Head = Callable[[torch.Tensor], torch.Tensor]  # (1, L) ids -> (1, labels) logits
 
@@ -50,7 +51,8 @@ class HFSequenceClassifier(HFCausalModel):
         return int(self.module.config.num_labels)
 
     def _head(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.module(input_ids=ids.to(self.device), use_cache=False).logits
+        with model_forward(self.ref):
+            return self.module(input_ids=ids.to(self.device), use_cache=False).logits
 
     def score(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
         """A classification head gives no token NLL (UsageError E104)."""

@@ -127,3 +127,34 @@ def make_tiny_bert_mlm_dir(path: Path, *, seed: int = 0, sentences: Sequence[str
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+def make_tiny_llama_dir(path: Path, *, heads: int = 4, kv_heads: int = 2, seed: int = 0) -> Path:
+    """Write a tiny RANDOMLY INITIALISED Llama (1 layer, width 32, `heads` query and `kv_heads` key/value heads)
+    and the tiny BPE tokenizer to `path`. `kv_heads` that does not divide `heads` gives a checkpoint that loads
+    (its weights match its config) but whose attention cannot run: mechanics of a broken model only."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    tokenizer = make_tiny_tokenizer()
+    eos_id = tokenizer.convert_tokens_to_ids(EOS)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=32 // heads,
+        max_position_embeddings=128,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).eval()
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
