@@ -20,7 +20,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .hf_forward import model_forward
-from .hf_nll import batches
+from .hf_nll import batches, pad_rows
 from .hf_weights import HFWeights
 
 _NO_NLL_HINT = "use eval.metric.kind embedding_cosine, and drop variance from guards.order for an encoder"
@@ -49,8 +49,9 @@ class HFEncoderModel(HFWeights):
     def _no_nll(self, what: str) -> NoReturn:
         raise UsageError("E104", f"adapter hf_encoder cannot {what}: an encoder has no token likelihood", _NO_NLL_HINT)
 
-    def embed(self, windows: Sequence[TokenWindow]) -> torch.Tensor:
-        """(len(windows), hidden) float64 mean-pooled, L2-normalised embeddings of windows of one length.
+    def embed(self, windows: Sequence[TokenWindow], pad_to: int = 0) -> torch.Tensor:
+        """(len(windows), hidden) float64 mean-pooled, L2-normalised embeddings of windows of one length; with
+        `pad_to`, the pass is padded to that many rows with the windows again (hf_nll.token_ids says why).
 
         Raises:
             AbortError: E402 when an embedding is non-finite or zero.
@@ -62,9 +63,11 @@ class HFEncoderModel(HFWeights):
                 "E201", f"{self.ref} embeds at most {longest} tokens per window", f"set dataset.seq_len <= {longest}"
             )
         ids = torch.tensor([(self._cls, *w.tokens, self._sep) for w in windows], dtype=torch.long, device=self.device)
+        ids = pad_rows(ids, pad_to)
         mask = torch.ones_like(ids)
         with torch.inference_mode(), model_forward(self.ref):
-            hidden = self.module(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = self.module(input_ids=ids, attention_mask=mask).last_hidden_state[: len(windows)]
+        mask = mask[: len(windows)]
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = ((hidden * weights).sum(dim=1) / weights.sum(dim=1)).double()
         norms = pooled.norm(dim=-1, keepdim=True)
@@ -89,7 +92,8 @@ class HFEncoderModel(HFWeights):
                 "load both models with the same adapter",
             )
         for batch in batches(windows, self.batch_size):
-            cosines = (self.embed(batch) * other.embed(batch)).sum(dim=-1).tolist()
+            pad = self.batch_size
+            cosines = (self.embed(batch, pad) * other.embed(batch, pad)).sum(dim=-1).tolist()
             for window, cosine in zip(batch, cosines, strict=True):
                 comparison = WindowComparison(window_id=window.window_id, positions=len(window.tokens), cosine=cosine)
                 yield PairedScore(window_id=window.window_id, baseline=None, subject=None, comparison=comparison)

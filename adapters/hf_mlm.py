@@ -19,7 +19,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .hf_forward import model_forward
-from .hf_nll import batches, window_nll
+from .hf_nll import batches, pad_rows, window_nll
 from .hf_taps import tapped
 from .hf_weights import HFWeights
 
@@ -74,10 +74,15 @@ class HFMaskedLMModel(HFWeights):
             UsageError: E104 when a window carries no `mask_seed`.
             AbortError: E402 when a masked position's loss is non-finite.
         """
+        return self._scored(windows, progress, pad_to=self.batch_size)
+
+    def _scored(self, windows: Sequence[TokenWindow], progress: Progress | None, pad_to: int) -> Iterator[WindowScore]:
+        """Scores per batch, each pass padded to `pad_to` windows (hf_nll.token_ids says why; 0: not padded, for
+        the activation taps, which sum every row of a pass); the padding's outputs are dropped."""
         for batch in batches(windows, self.batch_size):
             ids, positions = self._inputs(batch)
             with torch.inference_mode():
-                yield from self._scores(batch, positions, self._logits(ids))
+                yield from self._scores(batch, positions, self._logits(pad_rows(ids, pad_to)))
             if progress is not None:
                 progress(len(batch))
 
@@ -98,6 +103,7 @@ class HFMaskedLMModel(HFWeights):
             )
         for batch in batches(windows, self.batch_size):
             ids, positions = self._inputs(batch)
+            ids = pad_rows(ids, self.batch_size)
             with torch.inference_mode():
                 mine = self._scores(batch, positions, self._logits(ids))
                 others = other._scores(batch, positions, other._logits(ids))
@@ -110,4 +116,4 @@ class HFMaskedLMModel(HFWeights):
         self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
     ) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
         """Score `windows` (as `score`) while a forward hook sums each tapped module's outputs in float64."""
-        return tapped(self.module, weights, lambda: list(self.score(windows, progress)))
+        return tapped(self.module, weights, lambda: list(self._scored(windows, progress, pad_to=0)))

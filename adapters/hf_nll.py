@@ -58,6 +58,15 @@ def token_ids(batch: Sequence[TokenWindow], device: torch.device, rows: int = 0)
     return torch.tensor(ids, dtype=torch.long, device=device)
 
 
+def pad_rows(ids: torch.Tensor, rows: int) -> torch.Tensor:
+    """`ids` (n, L) padded to `rows` rows with its own rows again, in order: token_ids' padding, for passes whose
+    rows are built otherwise (special tokens, masks). The caller drops the outputs of the added rows."""
+    count = ids.shape[0]
+    if count >= rows:
+        return ids
+    return torch.cat([ids, ids[torch.arange(rows - count, device=ids.device) % count]])
+
+
 def window_scores(batch: Sequence[TokenWindow], ids: torch.Tensor, logits: torch.Tensor) -> list[WindowScore]:
     """One WindowScore per window of a batch from its ids and the model's logits of them.
 
