@@ -14,6 +14,7 @@ Usage:
     python benchmarks/peak_rss.py                 # certify and run, dev profile, 8 + 8 windows of 256
     python benchmarks/peak_rss.py --device-map auto
     python benchmarks/peak_rss.py --json
+    python benchmarks/synthetic_checkpoint.py /tmp/syn && python benchmarks/peak_rss.py --model /tmp/syn --commands run
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ DEMO = "demo:smollm2-135m"
 _IMPORTS = "import torch, transformers, accelerate, duckdb, numpy, scipy; import invarlock.adapters.hf_loader"
 
 
-def _config(edit: bool, device_map: str | None, seq_len: int, windows: int) -> dict[str, Any]:
-    model: dict[str, Any] = {"id": DEMO}
+def _config(model_id: str, edit: bool, device_map: str | None, seq_len: int, windows: int) -> dict[str, Any]:
+    model: dict[str, Any] = {"id": model_id}
     if device_map is not None:
         model["device_map"] = device_map
     config: dict[str, Any] = {
@@ -67,12 +68,14 @@ def _measure(command: str, args: argparse.Namespace, root: Path) -> dict[str, An
     folder = root / command
     folder.mkdir()
     config = folder / "config.yaml"
-    config.write_text(yaml.safe_dump(_config(command == "run", args.device_map, args.seq_len, args.windows)))
+    settings = _config(args.model, command == "run", args.device_map, args.seq_len, args.windows)
+    config.write_text(yaml.safe_dump(settings))
     cli = [sys.executable, "-m", "invarlock"]
     if command == "run":
         argv = [*cli, "run", "-c", str(config)]
     else:
-        argv = [*cli, "certify", "--baseline", DEMO, "--subject", DEMO, "--preset", str(config), "--profile", "dev"]
+        argv = [*cli, "certify", "--baseline", args.model, "--subject", args.model, "--preset", str(config)]
+        argv += ["--profile", "dev"]
     peak = _child_peak_kib([*argv, "--cert-out", "out", "--events", "ev.duckdb", "--quiet"], folder)
     cert_file = folder / "out" / "evaluation.cert.json"
     if not cert_file.is_file():
@@ -87,12 +90,14 @@ def main() -> None:
     parser.add_argument("--device-map", default=None, help="model.device_map for both runs (e.g. auto)")
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--windows", type=int, default=8, help="preview_n = final_n")
+    parser.add_argument("--model", default=DEMO, help="the model both runs use (default: the demo)")
+    parser.add_argument("--commands", nargs="+", choices=("certify", "run"), default=["certify", "run"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="invarlock-rss-") as tmp:
         root = Path(tmp)
         import_peak = _child_peak_kib([sys.executable, "-c", _IMPORTS], root)
-        rows = [_measure(command, args, root) for command in ("certify", "run")]
+        rows = [_measure(command, args, root) for command in args.commands]
     for row in rows:
         peak_bytes, net_bytes = row["peak_kib"] * 1024, (row["peak_kib"] - import_peak) * 1024
         row["ratio"] = round(peak_bytes / row["weight_bytes"], 3)
@@ -100,13 +105,17 @@ def main() -> None:
     header = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.python_version()}",
         "date": datetime.now(UTC).date().isoformat(),
+        "model": args.model,
         "device_map": args.device_map,
         "import_peak_kib": import_peak,
     }
     if args.json:
         print(json.dumps({**header, "rows": rows}))
         return
-    print(f"# {header['machine']}, {header['date']}, device_map={args.device_map}, import peak {import_peak >> 10} MiB")
+    print(
+        f"# {header['machine']}, {header['date']}, model {args.model}, device_map={args.device_map}, "
+        f"import peak {import_peak >> 10} MiB"
+    )
     for row in rows:
         print(
             f"{row['command']}: peak RSS {row['peak_kib'] / 1024:.0f} MiB / fp32 weights "
