@@ -219,16 +219,37 @@ def _load_pretrained(
 
     try:
         with hf_demo.quiet_transformers():
-            module = None
+            module, missing = None, []
             if dtype is not None:
                 auto = getattr(transformers, _AUTO_CLASSES[adapter])
-                module = auto.from_pretrained(
-                    path, dtype=getattr(torch, dtype), local_files_only=True, **(spread or {})
+                module, info = auto.from_pretrained(
+                    path, dtype=getattr(torch, dtype), local_files_only=True, output_loading_info=True, **(spread or {})
                 )
+                missing = sorted(info.get("missing_keys") or ())
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as error:  # transformers raises OSError, ValueError, safetensors errors, ...
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise UsageError(
             "E102", f"{path} could not be loaded: {type(error).__name__}: {first_line}", "repair or re-export it"
         ) from None
+    if module is not None:
+        _require_every_weight(module, missing, path, adapter)
     return (None if module is None else module.eval()), tokenizer
+
+
+def _require_every_weight(module: Any, missing: list[str], path: Path, adapter: str) -> None:
+    """transformers initialises a weight the checkpoint lacks at random and only warns: the run would score and
+    digest weights that are in no file, and no two loads would agree. Refuse that (UsageError E102), except an
+    encoder's pooler, which mean pooling never uses: a checkpoint saved from a masked LM has none, so the module
+    drops it rather than hold random weights."""
+    pooler_only = bool(missing) and all(k.startswith("pooler.") for k in missing)
+    if adapter == "hf_encoder" and pooler_only and getattr(module, "pooler", None) is not None:
+        module.pooler = None
+        return
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise UsageError(
+            "E102",
+            f"{path} lacks weights its model needs: {', '.join(missing[:3])}{more}",
+            "re-export the checkpoint with every weight (transformers would initialise the missing ones at random)",
+        )

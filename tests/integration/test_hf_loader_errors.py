@@ -90,3 +90,36 @@ def test_an_unknown_model_type_or_one_the_adapter_cannot_run_is_e104(
 ) -> None:
     error = load_error(str(fake_checkpoint(tmp_path / "m", model_type)), adapter=adapter)
     assert error.code == "E104" and model_type in error.message
+
+
+def test_a_checkpoint_lacking_a_weight_is_e102_naming_it_not_a_random_initialisation(tmp_path: Path) -> None:
+    """transformers would initialise the missing matrix at random and only warn: the run would certify weights
+    that are in no file (on a TINY RANDOMLY INITIALISED Llama, mechanics only)."""
+    from safetensors.torch import load_file, save_file
+
+    from tests.integration.tiny_models import make_tiny_llama_dir
+
+    path = make_tiny_llama_dir(tmp_path / "tiny_random_llama")
+    tensors = load_file(path / "model.safetensors")
+    del tensors["model.layers.0.mlp.down_proj.weight"]
+    save_file(tensors, path / "model.safetensors", metadata={"format": "pt"})
+    error = load_error(str(path))
+    assert error.code == "E102"
+    assert "lacks weights its model needs: model.layers.0.mlp.down_proj.weight" in error.message
+
+
+def test_an_encoder_checkpoint_without_its_pooler_drops_it_and_loads_the_same_weights_every_time(
+    tmp_path: Path,
+) -> None:
+    """A masked LM's checkpoint has no pooler; as an encoder (mean pooling, which never uses the pooler) the
+    module drops it instead of holding random weights, so two loads digest the same weights."""
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    from tests.integration.tiny_models import make_tiny_bert_mlm_dir
+
+    path = make_tiny_bert_mlm_dir(tmp_path / "tiny_random_bert_mlm")
+    options = LoadOptions(adapter="hf_encoder", device="cpu")
+    first, second = HFModelLoader().load(str(path), options), HFModelLoader().load(str(path), options)
+    assert first.module.pooler is None
+    assert not any(m.name.startswith("pooler.") for m in first.matrices())
+    assert first.identity().weights_sha256 == second.identity().weights_sha256
