@@ -45,6 +45,8 @@ def read_text_file(path: str | None) -> tuple[Path, str]:
             "E301", "this corpus provider needs a file path", "set dataset.path (or dataset.file) in the config"
         )
     file = Path(path)
+    if file.exists() and not file.is_file():
+        raise UsageError("E301", f"corpus file {file} is a directory or device, not a file", "point at a text file")
     if not file.is_file():
         raise UsageError("E301", f"corpus file {file} does not exist", "check the path")
     try:

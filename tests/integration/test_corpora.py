@@ -89,6 +89,12 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     assert info.value.code == "E301" and "nope.txt" in info.value.message
 
 
+def test_a_directory_given_as_the_corpus_file_is_named_as_one(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        open_corpus("text", tmp_path)
+    assert info.value.code == "E301" and "is a directory or device, not a file" in info.value.message
+
+
 @pytest.mark.parametrize("provider", ["text", "jsonl"])
 def test_empty_file_has_no_documents(tmp_path: Path, provider: str) -> None:
     path = tmp_path / "empty.txt"
