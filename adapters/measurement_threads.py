@@ -45,6 +45,10 @@ class ThreadMeasurementPool:
         """Measurements run at once (results do not depend on it)."""
         return self._workers
 
+    def pinned(self, measure: Callable[[], Result]) -> Result:
+        with threadpool_limits(limits=self._blas_threads, user_api="blas"):
+            return measure()
+
     def map(self, measure: Callable[[Item], Result], items: Iterable[Item]) -> list[Result]:
         with threadpool_limits(limits=self._blas_threads, user_api="blas"):
             if self._workers == 1:

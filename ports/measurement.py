@@ -22,6 +22,11 @@ class MeasurementPool(Protocol):
         """BLAS threads each measurement runs with (recorded as `guard_blas_threads` in the environment)."""
         ...
 
+    def pinned(self, measure: Callable[[], Result]) -> Result:
+        """`measure()` in the calling thread under the same fixed BLAS thread count: a measurement that is not
+        a map over matrices (a plugin guard's, which reads both models itself)."""
+        ...
+
     def map(self, measure: Callable[[Item], Result], items: Iterable[Item]) -> list[Result]:
         """`measure(item)` for every item, results in the items' order.
 

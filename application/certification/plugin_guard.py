@@ -17,6 +17,7 @@ from invarlock.domain.guards.plugin_records import PluginMatrix, PluginMeasureme
 from invarlock.domain.guards.results import PluginResult
 from invarlock.domain.model import ModelIdentity, TensorCensus
 from invarlock.ports.guards import PluginGuard
+from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import NamedMatrix, WeightSource
 
 from .guard_chain import ChainContext
@@ -75,11 +76,15 @@ def loaded_guard(name: str) -> PluginGuard:
     return guard
 
 
-def measured_by(guard: PluginGuard, baseline: WeightSource, subject: WeightSource) -> PluginMeasurements:
-    """The plugin's measurements of the two models, read-only, as a record; E402 on a non-finite number."""
+def measured_by(
+    guard: PluginGuard, baseline: WeightSource, subject: WeightSource, pool: MeasurementPool | None = None
+) -> PluginMeasurements:
+    """The plugin's measurements of the two models, read-only, as a record; E402 on a non-finite number. With
+    the run's `pool`, under its pinned BLAS threads, as the built-in guards measure (their bits do not depend
+    on the machine's core count)."""
     base, subj = ReadOnlyWeights(baseline, guard.name), ReadOnlyWeights(subject, guard.name)
     try:
-        raw = guard.measure(base, subj)
+        raw = guard.measure(base, subj) if pool is None else pool.pinned(lambda: guard.measure(base, subj))
         rows = [PluginMatrix(name=str(k), values={str(n): float(x) for n, x in v.items()}) for k, v in raw.items()]
     except ValueError as exc:  # a read-only array written to, or a value that is no number
         raise UsageError("E221", f"plugin guard {guard.name} failed to measure: {exc}", "fix the plugin") from exc
@@ -104,7 +109,7 @@ def run_plugin_guard(name: str, ctx: ChainContext, _phase: str) -> None:
     if origin is None:
         raise UsageError("E221", f"the run did not record which distribution provides guard {name}", "re-run it")
     t0 = ctx.timer()
-    measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"])
+    measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"], ctx.pool)
     outcome = decide(guard, measured, settings)
     distribution, _, version = origin.partition(" ")
     result = PluginResult(name=name, distribution=distribution, version=version, measurements=measured, outcome=outcome)

@@ -118,7 +118,8 @@ def _plugin(audit: AuditContext, name: str, section: gs.PluginSection, tally: Ta
     """A sample of the plugin guard's matrices measured again by the plugin on the audit's models."""
     recorded = section.measurements.matrices
     chosen = choose_sample(range(len(recorded)), audit.sample, audit.seed, f"guard:{name}")
-    again = measured_by(loaded_guard(name), audit.models["baseline"], audit.models["subject"]).as_mapping()
+    models = audit.models
+    again = measured_by(loaded_guard(name), models["baseline"], models["subject"], audit.pool).as_mapping()
     for i in chosen:
         row = recorded[int(i)]
         if row.name not in again:

@@ -55,3 +55,18 @@ def test_a_measurement_error_propagates(pool: MeasurementPool) -> None:
 
 def test_each_measurement_runs_on_at_least_one_blas_thread(pool: MeasurementPool) -> None:
     assert pool.blas_threads >= 1
+
+
+def test_a_pinned_measurement_runs_in_the_calling_thread_and_returns_its_result(pool: MeasurementPool) -> None:
+    caller = threading.get_ident()
+    assert pool.pinned(lambda: (threading.get_ident(), 42)) == (caller, 42)
+
+
+def test_the_threaded_pool_pins_the_blas_of_a_single_measurement_too() -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    assert blas_threads(), "numpy loads a BLAS"
+    assert ThreadMeasurementPool(blas_threads=1).pinned(blas_threads) == {1}

@@ -147,3 +147,31 @@ def test_the_audit_re_measures_through_its_pool_bit_for_bit(services: Services) 
     assert "bit for bit" in findings["reexec:build"][1]
     assert findings["reexec:guard:spectral"][0] and findings["reexec:guard:rmt"][0], findings
     assert outcome.ok
+
+
+class _BlasRecordingGuard:
+    """A plugin guard whose measurement records the BLAS thread counts it ran under (one number per matrix)."""
+
+    name = "blas_recording"
+    settings = ("limit",)
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def measure(self, baseline: Any, subject: Any) -> dict[str, dict[str, float]]:
+        self.seen = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+        return {m.name: {"norm": float(np.linalg.norm(m.array))} for m in subject.matrices()}
+
+
+def test_a_plugin_guard_measures_under_the_pools_pinned_blas_threads_as_the_built_in_guards() -> None:
+    from invarlock.application.certification.plugin_guard import measured_by
+
+    from tests.fakes.models import FakeModel
+
+    weights = {"ffn.0.w": np.eye(4, dtype=np.float32)}
+    base, subject = FakeModel(ref="base", weights=weights), FakeModel(ref="subject", weights=weights)
+    guard, inline = _BlasRecordingGuard(), InlineMeasurementPool()
+    measured = measured_by(guard, base, subject, inline)
+    assert inline.pinned_calls == 1 and [m.name for m in measured.matrices] == ["ffn.0.w"]
+    measured_by(guard, base, subject, ThreadMeasurementPool(blas_threads=1, workers=2))
+    assert guard.seen == {1}
