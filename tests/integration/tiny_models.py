@@ -60,11 +60,7 @@ def make_tiny_gpt2_dir(
     Returns:
         `path`, loadable with `HFModelLoader().load(str(path), ...)`.
     """
-    import torch
     from transformers import GPT2Config, GPT2LMHeadModel
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
 
     tokenizer = make_tiny_tokenizer(vocab_size, sentences)
     eos_id = tokenizer.convert_tokens_to_ids(EOS)
@@ -78,12 +74,7 @@ def make_tiny_gpt2_dir(
         eos_token_id=eos_id,
         tie_word_embeddings=tied,
     )
-    torch.manual_seed(seed)
-    model = GPT2LMHeadModel(config).eval()
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    return path
+    return _write(path, GPT2LMHeadModel, config, tokenizer, seed)
 
 
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -106,11 +97,8 @@ def make_tiny_wordpiece_tokenizer(vocab_size: int = 200, sentences: Sequence[str
 def make_tiny_bert_mlm_dir(path: Path, *, seed: int = 0, sentences: Sequence[str] = SENTENCES) -> Path:
     """Write a tiny RANDOMLY INITIALISED BertForMaskedLM (2 layers, width 32, decoder tied to the word
     embeddings) and its WordPiece tokenizer to `path`: masked-LM mechanics only, no quality meaning."""
-    import torch
     from transformers import BertConfig, BertForMaskedLM
-    from transformers.utils import logging
 
-    logging.disable_progress_bar()
     tokenizer = make_tiny_wordpiece_tokenizer(sentences=sentences)
     config = BertConfig(
         vocab_size=len(tokenizer),
@@ -121,23 +109,15 @@ def make_tiny_bert_mlm_dir(path: Path, *, seed: int = 0, sentences: Sequence[str
         max_position_embeddings=130,
         pad_token_id=tokenizer.pad_token_id,
     )
-    torch.manual_seed(seed)
-    model = BertForMaskedLM(config).eval()
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    return path
+    return _write(path, BertForMaskedLM, config, tokenizer, seed)
 
 
 def make_tiny_llama_dir(path: Path, *, heads: int = 4, kv_heads: int = 2, seed: int = 0) -> Path:
     """Write a tiny RANDOMLY INITIALISED Llama (1 layer, width 32, `heads` query and `kv_heads` key/value heads)
     and the tiny BPE tokenizer to `path`. `kv_heads` that does not divide `heads` gives a checkpoint that loads
     (its weights match its config) but whose attention cannot run: mechanics of a broken model only."""
-    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
-    from transformers.utils import logging
 
-    logging.disable_progress_bar()
     tokenizer = make_tiny_tokenizer()
     eos_id = tokenizer.convert_tokens_to_ids(EOS)
     config = LlamaConfig(
@@ -152,9 +132,17 @@ def make_tiny_llama_dir(path: Path, *, heads: int = 4, kv_heads: int = 2, seed: 
         bos_token_id=eos_id,
         eos_token_id=eos_id,
     )
+    return _write(path, LlamaForCausalLM, config, tokenizer, seed)
+
+
+def _write(path: Path, model_class: Any, config: Any, tokenizer: Any, seed: int) -> Path:
+    """A `model_class(config)` randomly initialised under torch seed `seed`, saved with `tokenizer` to `path`."""
+    import torch
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).eval()
     path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path, safe_serialization=True)
+    model_class(config).eval().save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
