@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import weakref
 
-import torch
-from invarlock.adapters.causal_lockstep import lockstep_pairs
-from invarlock.adapters.causal_rows import MIN_ROWS
+import pytest
 from invarlock.domain.windows import TokenWindow
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.hf
+
+from invarlock.adapters.causal_lockstep import lockstep_pairs  # noqa: E402  (needs torch)
+from invarlock.adapters.causal_rows import MIN_ROWS  # noqa: E402
 
 VOCAB, HIDDEN, SEQ = 96, 8, MIN_ROWS + 1
 
