@@ -53,14 +53,12 @@ def token_ids(batch: Sequence[TokenWindow], device: torch.device, rows: int = 0)
     for passes under 256 rows), so a window scored in the last, partial batch of an arm, or by the
     re-execution audit in a batch of its sample, would not repeat its certified bits. With every pass
     `rows` windows long, a window's bits depend on its tokens and the batch size only."""
-    ids = [w.tokens for w in batch]
-    ids += [ids[i % len(ids)] for i in range(max(rows - len(ids), 0))]
-    return torch.tensor(ids, dtype=torch.long, device=device)
+    return pad_rows(torch.tensor([w.tokens for w in batch], dtype=torch.long, device=device), rows)
 
 
 def pad_rows(ids: torch.Tensor, rows: int) -> torch.Tensor:
-    """`ids` (n, L) padded to `rows` rows with its own rows again, in order: token_ids' padding, for passes whose
-    rows are built otherwise (special tokens, masks). The caller drops the outputs of the added rows."""
+    """`ids` (n, L) padded to `rows` rows with its own rows again, in order (token_ids says why); the caller
+    drops the outputs of the added rows."""
     count = ids.shape[0]
     if count >= rows:
         return ids
