@@ -13,8 +13,8 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import Progress
 
 from .causal_rows import CausalLogits, window_logits
-from .hf_kl import window_comparison
-from .hf_nll import batches, token_ids, window_score
+from .hf_kl import paired_score
+from .hf_nll import batches, token_ids
 
 __all__ = ["CausalLogits", "lockstep_pairs", "require_causal"]
 
@@ -60,10 +60,4 @@ def _batch_pairs(
 
 
 def _pair(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:
-    subj = subj.to(base.device)
-    return PairedScore(
-        window_id=window.window_id,
-        baseline=window_score(window, ids, base),
-        subject=window_score(window, ids, subj),
-        comparison=window_comparison(window.window_id, base, subj),
-    )
+    return paired_score(window, ids, base, subj.to(base.device))

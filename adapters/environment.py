@@ -1,5 +1,5 @@
 """What the run executed on: interpreter, platform, CPU, numpy/scipy and (when present) torch/transformers
-versions, and the BLAS threads of the weight guards' measurements."""
+versions, the BLAS threads of the weight guards' measurements and the logit-row kernel in use."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from .cpu_identity import cpu_identity
+from .logit_rows import KERNEL
 from .measurement_threads import GUARD_BLAS_THREADS
 
 
@@ -30,6 +31,8 @@ def runtime_environment() -> dict[str, str]:
         "cpu_count": str(os.cpu_count()),
         "cpu": cpu_identity(),  # model and kernel-selecting instruction sets: the kernels torch and BLAS pick
         "guard_blas_threads": str(GUARD_BLAS_THREADS),  # what cli/bootstrap.py's ThreadMeasurementPool pins
+        # which implementation reduced CPU logits; both give the same bits (logit_rows.py), so no build key
+        "logit_rows": KERNEL,
     }
     if _version("onnxruntime") != "absent":  # the onnx extra: the runtime of ONNX models (identity.runtime)
         env["onnxruntime"] = _version("onnxruntime")

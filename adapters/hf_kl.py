@@ -1,27 +1,23 @@
 """Paired per-token measures of two causal LMs' logits on one window: KL(baseline ‖ subject), top-1 and
-top-5 agreement (the secondary metrics), reduced while both logit tensors are in memory."""
+top-5 agreement (the secondary metrics), reduced while both logit tensors are in memory, with both models'
+NLL sums from the same pass on CPU (logit_rows)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from invarlock.domain.metrics.kl_bins import BINS, EDGES
-from invarlock.domain.model import WindowComparison
+from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
+from invarlock.domain.windows import TokenWindow
 
+from .hf_nll import ROWS, finite_nll, kernel_rows, non_finite_loss, target_logits, window_score
+from .logit_rows import pair_stats
 from .reduce_pool import chunk_map, scratch
 
-_KL_ROWS = 16  # rows of float64 vocabulary-wide scratch at a time: 16 x 49 152 x 8 B = 6 MB per tensor
 _TOP = 5
 _BLOCK = 64
-
-
-def _exp_(values: torch.Tensor) -> torch.Tensor:
-    """exp in place; on CPU through numpy, whose float64 exp is about 3x faster than torch 2.13's."""
-    if values.device.type == "cpu":
-        array = values.numpy()
-        np.exp(array, out=array)
-        return values
-    return values.exp_()
 
 
 def _rows_kl(base: torch.Tensor, subj: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
@@ -32,8 +28,8 @@ def _rows_kl(base: torch.Tensor, subj: torch.Tensor, scratch: torch.Tensor) -> t
     exp_b, exp_s, diff = scratch[0, :n].copy_(base), scratch[1, :n].copy_(subj), scratch[2, :n]
     torch.sub(exp_b, exp_s, out=diff)
     peak_b, peak_s = exp_b.amax(dim=-1, keepdim=True), exp_s.amax(dim=-1, keepdim=True)
-    _exp_(exp_b.sub_(peak_b))
-    _exp_(exp_s.sub_(peak_s))
+    exp_b.sub_(peak_b).exp_()
+    exp_s.sub_(peak_s).exp_()
     sum_b, sum_s = exp_b.sum(dim=-1), exp_s.sum(dim=-1)
     shift = (peak_b - peak_s).squeeze(-1) + sum_b.log() - sum_s.log()
     return diff.mul_(exp_b).sum(dim=-1) / sum_b - shift
@@ -53,29 +49,80 @@ def _top(logits: torch.Tensor) -> torch.Tensor:
     return best.gather(1, at // _BLOCK) * _BLOCK + at % _BLOCK
 
 
-def window_comparison(window_id: int, base: torch.Tensor, subj: torch.Tensor) -> WindowComparison:
-    """The measures over the (positions, vocab) logits of one window under both models, float64 throughout:
-    kl_sum, kl_max and the per-token KL histogram over kl_bins.EDGES, top-1 agreements (the first of each
-    model's torch.topk equal) and top-5 overlap (Σ_t |top5_b ∩ top5_s|). Row chunks are reduced in parallel
-    on CPU (reduce_pool: same bits as one thread)."""
-    edges = torch.tensor(EDGES, dtype=torch.float64, device=base.device)
+def paired_score(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:
+    """Both models' WindowScore and the paired measures of one window from its ids (positions + 1,) and both
+    models' logits of positions 0..L-2 (on one device). On CPU one logit_rows pass per row pair gives both NLL
+    sums (the same bits as hf_nll.window_nll of each alone) and the float64 KL, with the row chunks spread over
+    the reduce_pool threads; elsewhere torch ops (window_comparison).
 
-    def chunk(start: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        rows = slice(start, start + _KL_ROWS)
-        buffers = scratch("kl", (3, _KL_ROWS, base.shape[-1]), torch.float64, base.device)
-        return _rows_kl(base[rows], subj[rows], buffers), _top(base[rows]), _top(subj[rows])
+    Raises:
+        AbortError: E402 when a loss or a KL is non-finite.
+    """
+    base_np, subj_np = kernel_rows(base), kernel_rows(subj)
+    if base_np is None or subj_np is None:
+        return PairedScore(
+            window_id=window.window_id,
+            baseline=window_score(window, ids, base),
+            subject=window_score(window, ids, subj),
+            comparison=window_comparison(window.window_id, base, subj),
+        )
+    b_rows, s_rows = base_np, subj_np
 
-    parts = chunk_map(base.device, chunk, range(0, base.shape[0], _KL_ROWS))
-    kl, top_b, top_s = (torch.cat([part[k] for part in parts]) for k in range(3))
-    bins = torch.bucketize(kl, edges, right=True)
+    def chunk(start: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        rows = slice(start, start + ROWS)
+        return pair_stats(b_rows[rows], s_rows[rows]), _top(base[rows]), _top(subj[rows])
+
+    parts = chunk_map(base.device, chunk, range(0, base.shape[0], ROWS))
+    stats = np.concatenate([part[0] for part in parts])
+    targets, scored = ids[1:], len(window.tokens) - 1
+    nll_b = finite_nll(stats[:, 0], stats[:, 1], target_logits(base, targets), window.window_id)
+    nll_s = finite_nll(stats[:, 2], stats[:, 3], target_logits(subj, targets), window.window_id)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        shift = (stats[:, 0] - stats[:, 2]) + np.log(stats[:, 1]) - np.log(stats[:, 3])
+        kl = stats[:, 4] / stats[:, 1] - shift
+    if not np.isfinite(kl).all():
+        raise non_finite_loss(window.window_id)
+    top_b, top_s = torch.cat([part[1] for part in parts]), torch.cat([part[2] for part in parts])
+    return PairedScore(
+        window_id=window.window_id,
+        baseline=WindowScore(window_id=window.window_id, tokens_scored=scored, nll_sum=nll_b),
+        subject=WindowScore(window_id=window.window_id, tokens_scored=scored, nll_sum=nll_s),
+        comparison=_comparison(window.window_id, kl, top_b, top_s),
+    )
+
+
+def _comparison(window_id: int, kl: np.ndarray, top_b: torch.Tensor, top_s: torch.Tensor) -> WindowComparison:
+    """The WindowComparison of per-position float64 KLs and both models' top-5 indices: kl_sum by math.fsum."""
+    bins = np.searchsorted(np.asarray(EDGES), kl, side="right")
     overlap = (top_b[:, :, None] == top_s[:, None, :]).any(dim=-1).sum()
-    agree = (top_b[:, 0] == top_s[:, 0]).sum()
     return WindowComparison(
         window_id=window_id,
-        positions=int(base.shape[0]),
-        kl_sum=float(kl.sum()),
+        positions=len(kl),
+        kl_sum=math.fsum(kl.tolist()),
         kl_max=float(kl.max()),
-        kl_histogram=tuple(int(c) for c in torch.bincount(bins, minlength=BINS).tolist()),
-        top1_agree=int(agree),
+        kl_histogram=tuple(int(c) for c in np.bincount(bins, minlength=BINS).tolist()),
+        top1_agree=int((top_b[:, 0] == top_s[:, 0]).sum()),
         top5_overlap=int(overlap),
     )
+
+
+def window_comparison(window_id: int, base: torch.Tensor, subj: torch.Tensor) -> WindowComparison:
+    """Off the CPU kernel (a GPU, float64 logits), the measures over the (positions, vocab) logits of one window
+    under both models, in torch ops on the device, float64 throughout (_rows_kl), then summarised on the host
+    as on CPU (_comparison).
+
+    Raises:
+        AbortError: E402 when a KL is non-finite.
+    """
+
+    def chunk(start: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows = slice(start, start + ROWS)
+        buffers = scratch("kl", (3, ROWS, base.shape[-1]), torch.float64, base.device)
+        return _rows_kl(base[rows], subj[rows], buffers), _top(base[rows]), _top(subj[rows])
+
+    parts = chunk_map(base.device, chunk, range(0, base.shape[0], ROWS))
+    kl = torch.cat([part[0] for part in parts]).cpu().numpy()
+    if not np.isfinite(kl).all():
+        raise non_finite_loss(window_id)
+    top_b, top_s = (torch.cat([part[k] for part in parts]).cpu() for k in (1, 2))
+    return _comparison(window_id, kl, top_b, top_s)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from invarlock.domain.errors import AbortError
 from invarlock.domain.model import WindowScore
 from invarlock.domain.windows import TokenWindow
 
-_NLL_ROWS = 16  # 16 x vocab float32 rows stay in cache: 8x faster than whole-window temporaries, same bits
+from .logit_rows import row_stats
+from .reduce_pool import chunk_map
+
+ROWS = 16  # rows per reduction chunk: spread over the reduce_pool threads on CPU; 16 x vocab at a time on a GPU
 
 
 def accumulation_dtype(logits_dtype: torch.dtype) -> torch.dtype:
@@ -21,27 +26,73 @@ def accumulation_dtype(logits_dtype: torch.dtype) -> torch.dtype:
 def window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> float:
     """Sum over positions of -log softmax(logits)[target] in nats, as a float64 sum.
 
+    On CPU every row goes through logit_rows (its maximum and float64 partition sum in one compiled pass, the
+    same bits with or without the compiler); each position's loss m + log S − x_t is float64 and the window's
+    sum is math.fsum of them (correctly rounded, whatever the order). Elsewhere (a GPU), and for float64
+    logits, torch ops on the logits' device.
+
     Raises:
         AbortError: E402 when the sum is non-finite.
     """
+    rows = kernel_rows(logits)
+    if rows is None:
+        return _device_window_nll(logits, targets, window_id)
+    parts = chunk_map(logits.device, lambda start: row_stats(rows[start : start + ROWS]), range(0, len(rows), ROWS))
+    stats = np.concatenate(parts) if parts else np.empty((0, 2))
+    return finite_nll(stats[:, 0], stats[:, 1], target_logits(logits, targets), window_id)
+
+
+def kernel_rows(logits: torch.Tensor) -> np.ndarray | None:
+    """CPU logits as a float32 numpy array for logit_rows (half precision widened exactly); None on another
+    device, or for float64 logits (narrowing them would lose bits): those reduce in torch ops."""
+    if logits.device.type != "cpu" or logits.dtype == torch.float64:
+        return None
+    return logits.detach().float().numpy()
+
+
+def target_logits(logits: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+    """Each position's logit of its target token, as float64 (exact: a widening)."""
+    return logits.gather(-1, targets[:, None].to(logits.device)).squeeze(-1).double().numpy()
+
+
+def finite_nll(peak: np.ndarray, partition: np.ndarray, target: np.ndarray, window_id: int) -> float:
+    """math.fsum over positions of peak + log(partition) − target (float64), the window's NLL sum.
+
+    Raises:
+        AbortError: E402 when a position's loss is non-finite.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        losses = peak + np.log(partition) - target
+    if not np.isfinite(losses).all():  # NaN or +inf anywhere in a row reaches its partition sum
+        raise non_finite_loss(window_id)
+    return math.fsum(losses.tolist())
+
+
+def non_finite_loss(window_id: int) -> AbortError:
+    """E402 for a window whose loss (or paired measure) is not finite."""
+    return AbortError(
+        "E402",
+        f"non-finite token loss in window {window_id}",
+        "check the model's weights (the invariants guard lists non-finite tensors)",
+    )
+
+
+def _device_window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> float:
+    """window_nll in torch ops on 16-row chunks (a non-CPU device, or float64 logits)."""
     # Shifted log-sum-exp: the max is exact and exp(x - max) <= 1, so the partition sum, accumulated in at
     # least float32 (half-precision logits are widened exactly first), is within (V + 2)·2⁻²⁴ relative of the
     # exact one; per-token losses and the window sum are float64. For float32 logits `.to` is a no-op.
     acc = accumulation_dtype(logits.dtype)
-    scratch = torch.empty((_NLL_ROWS, logits.shape[-1]), dtype=acc, device=logits.device)
+    scratch = torch.empty((ROWS, logits.shape[-1]), dtype=acc, device=logits.device)
     total = torch.zeros((), dtype=torch.float64, device=logits.device)
-    for start in range(0, logits.shape[0], _NLL_ROWS):
-        rows = logits[start : start + _NLL_ROWS]
+    for start in range(0, logits.shape[0], ROWS):
+        rows = logits[start : start + ROWS]
         peak = rows.amax(dim=-1, keepdim=True)
         shifted = torch.sub(rows.to(acc), peak.to(acc), out=scratch[: rows.shape[0]]).exp_()
-        target = rows.gather(-1, targets[start : start + _NLL_ROWS, None]).squeeze(-1).double()
+        target = rows.gather(-1, targets[start : start + ROWS, None]).squeeze(-1).double()
         total += (peak.squeeze(-1).double() + torch.log(shifted.sum(dim=-1).double()) - target).sum()
     if not bool(torch.isfinite(total)):  # NaN or +inf anywhere in the logits reaches the loss
-        raise AbortError(
-            "E402",
-            f"non-finite token loss in window {window_id}",
-            "check the model's weights (the invariants guard lists non-finite tensors)",
-        )
+        raise non_finite_loss(window_id)
     return float(total)
 
 

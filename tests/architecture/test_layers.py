@@ -75,3 +75,7 @@ def test_wheel_contains_every_module(tmp_path):
     for group in ("adapters", "edits", "guards", "datasets", "metrics"):
         assert f"[invarlock.{group}]" in declared, group
     assert "invarlock/domain/py.typed" in names
+    from invarlock.adapters import logit_rows
+
+    if logit_rows.KERNEL == "compiled":  # this install compiled the logit-row kernel: so must the wheel build
+        assert any(n.startswith("invarlock/adapters/_logit_rows.") and n.endswith((".so", ".pyd")) for n in names)

@@ -1,6 +1,7 @@
 """The per-window reductions spread over threads by row chunk (adapters/reduce_pool.py) give the bits one thread
-gives: KL, its histogram and top-k of a window are equal whatever torch's thread count, and the pool keeps the
-chunks' order and gives torch its thread count back."""
+gives: both NLL sums, the KL, its histogram and top-k of a window are equal whatever torch's thread count, on the
+CPU kernel's path and on the torch path a GPU takes, and the pool keeps the chunks' order and gives torch its
+thread count back."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import threading
 import pytest
 import torch
 from invarlock.adapters import reduce_pool
-from invarlock.adapters.hf_kl import window_comparison
+from invarlock.adapters.hf_kl import paired_score, window_comparison
+from invarlock.adapters.hf_nll import window_nll
+from invarlock.domain.windows import TokenWindow
 
 pytestmark = pytest.mark.hf
 
@@ -32,13 +35,21 @@ def _logits(rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize("rows", [255, 37, 1])
 def test_a_window_compares_to_the_same_bits_on_one_thread_and_on_several(torch_threads: None, rows: int) -> None:
     base, subj = _logits(rows, seed=rows)
+    ids = torch.randint(0, VOCAB, (rows + 1,), generator=torch.Generator().manual_seed(rows))
+    window = TokenWindow(window_id=4, tokens=tuple(ids.tolist()))
     torch.set_num_threads(1)
-    serial = window_comparison(4, base, subj)
+    serial, serial_torch = paired_score(window, ids, base, subj), window_comparison(4, base, subj)
     for threads in (2, 3):
         torch.set_num_threads(threads)
-        assert window_comparison(4, base, subj) == serial  # frozen Struct: kl_sum, kl_max compared with ==
+        assert paired_score(window, ids, base, subj) == serial  # frozen Structs: every float compared with ==
+        assert window_comparison(4, base, subj) == serial_torch
         assert torch.get_num_threads() == threads
-    assert serial.positions == rows and serial.kl_sum > 0 and sum(serial.kl_histogram) == rows
+    comparison = serial.comparison
+    assert comparison is not None and comparison.positions == rows and comparison.kl_sum > 0
+    assert sum(comparison.kl_histogram or ()) == rows
+    # each model's NLL in the pair has the bits of that model's logits scored alone
+    assert serial.baseline is not None and serial.baseline.nll_sum == window_nll(base, ids[1:], 4)
+    assert serial.subject is not None and serial.subject.nll_sum == window_nll(subj, ids[1:], 4)
 
 
 def test_chunks_come_back_in_order_from_several_threads(torch_threads: None) -> None:

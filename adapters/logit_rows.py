@@ -1,0 +1,121 @@
+"""Per-row statistics of float32 logit rows, the one vocabulary-wide pass every CPU reduction is built from.
+
+For a row x: its maximum m and the float64 partition sum S = Σ exp(x − m), so the NLL of target t is
+m + log S − x_t. For a (baseline, subject) pair of rows, also T = Σ exp(x_b − m_b)·(x_b − x_s), so
+KL(p_b ‖ p_s) = T / S_b − (m_b − m_s + log S_b − log S_s).
+
+The arithmetic is specified, not left to a libm or a BLAS: exp is a Cody–Waite range reduction and a degree-11
+Taylor polynomial (relative error < 1e-14), every sum runs in eight lanes (element i into lane i mod 8, in index
+order, from +0.0) combined by a fixed tree, and no multiply-add is fused. The compiled kernel
+(`_logit_rows.c`, both rows read once while they are in cache) and the numpy reference below perform the same
+IEEE operations in the same order, hence give the same bits, on any CPU; where the kernel was not built (no C
+compiler at install time) the reference runs, several times slower, with the same results. `KERNEL` says which.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from . import _logit_rows as _compiled  # type: ignore[attr-defined]
+except ImportError:  # built only where a C compiler was found at install time (pyproject: optional)
+    _compiled = None
+
+KERNEL = "compiled" if _compiled is not None else "numpy reference"
+
+FLOOR = -700.0  # exp(-700) ~ 1e-304: a term below it cannot change a sum that holds exp(0) = 1
+LOG2E = float.fromhex("0x1.71547652b82fep+0")
+MAGIC = float.fromhex("0x1.8p52")  # x + MAGIC rounds x to an integer held in the low mantissa bits
+MAGIC_BITS = np.uint64(0x4338000000000000)
+LN2_HI = float.fromhex("0x1.62e42fee00000p-1")  # fdlibm's split of ln 2: k * LN2_HI is exact for |k| < 2^20
+LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+# 1/k! for k = 11 down to 0, correctly rounded (Horner order)
+TAYLOR = tuple(
+    float.fromhex(h)
+    for h in (
+        "0x1.ae64567f544e4p-26",
+        "0x1.27e4fb7789f5cp-22",
+        "0x1.71de3a556c734p-19",
+        "0x1.a01a01a01a01ap-16",
+        "0x1.a01a01a01a01ap-13",
+        "0x1.6c16c16c16c17p-10",
+        "0x1.1111111111111p-7",
+        "0x1.5555555555555p-5",
+        "0x1.5555555555555p-3",
+        "0x1.0000000000000p-1",
+        "0x1.0000000000000p+0",
+        "0x1.0000000000000p+0",
+    )
+)
+LANES = 8
+
+
+def row_stats(rows: np.ndarray) -> np.ndarray:
+    """(n, 2) float64: per row of the (n, vocab) float32 logits, (m, S)."""
+    rows = _float32_rows(rows)
+    out = np.empty((rows.shape[0], 2), dtype=np.float64)
+    if _compiled is not None:
+        _compiled.row_stats(rows, rows.shape[0], rows.shape[1], out)
+        return out
+    with np.errstate(invalid="ignore", over="ignore"):  # a NaN or +inf row: a non-finite S, as the kernel's
+        peak = _max(rows)
+        out[:, 0], out[:, 1] = peak, _lane_sum(_exp(rows - peak[:, None]))
+    return out
+
+
+def pair_stats(base: np.ndarray, subj: np.ndarray) -> np.ndarray:
+    """(n, 5) float64: per row pair of two (n, vocab) float32 logit arrays, (m_b, S_b, m_s, S_s, T)."""
+    base, subj = _float32_rows(base), _float32_rows(subj)
+    if base.shape != subj.shape:
+        raise ValueError(f"logit shapes differ: {base.shape} and {subj.shape}")
+    out = np.empty((base.shape[0], 5), dtype=np.float64)
+    if _compiled is not None:
+        _compiled.pair_stats(base, subj, base.shape[0], base.shape[1], out)
+        return out
+    with np.errstate(invalid="ignore", over="ignore"):  # a NaN or +inf row: non-finite sums, as the kernel's
+        peak_b, peak_s = _max(base), _max(subj)
+        wide_b, wide_s = base.astype(np.float64), subj.astype(np.float64)
+        exp_b = _exp(wide_b - peak_b[:, None])
+        out[:, 0], out[:, 1] = peak_b, _lane_sum(exp_b)
+        out[:, 2], out[:, 3] = peak_s, _lane_sum(_exp(wide_s - peak_s[:, None]))
+        out[:, 4] = _lane_sum(exp_b * (wide_b - wide_s))
+    return out
+
+
+def _float32_rows(rows: np.ndarray) -> np.ndarray:
+    if rows.ndim != 2:
+        raise ValueError(f"logit rows must be 2-D (positions, vocab), got shape {rows.shape}")
+    return np.ascontiguousarray(rows, dtype=np.float32)
+
+
+def _max(rows: np.ndarray) -> np.ndarray:
+    """Row maxima as float64, NaN ignored (as the kernel's compare-and-select); -inf for an all-NaN row."""
+    return np.fmax.reduce(rows, axis=1, initial=-np.inf).astype(np.float64)
+
+
+def _exp(x: np.ndarray) -> np.ndarray:
+    """exp of float64 x <= 0 by the kernel's operations: clamp at FLOOR, k = round(x / ln 2), r = x − k ln 2 in
+    two steps, Horner over TAYLOR, times 2^k built from the exponent bits."""
+    x = np.maximum(x, FLOOR)
+    kd = x * LOG2E + MAGIC
+    k = kd - MAGIC
+    r = x - k * LN2_HI
+    r = r - k * LN2_LO
+    p = TAYLOR[0] * r + TAYLOR[1]
+    for c in TAYLOR[2:]:
+        p = p * r + c
+    scale = ((kd.view(np.uint64) - MAGIC_BITS + np.uint64(1023)) << np.uint64(52)).view(np.float64)
+    result: np.ndarray = p * scale
+    return result
+
+
+def _lane_sum(terms: np.ndarray) -> np.ndarray:
+    """Per row: LANES running sums from +0.0 (element i into lane i mod LANES, in order), then the fixed tree
+    ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))."""
+    rows, n = terms.shape
+    padded = np.zeros((rows, LANES + n + (-n) % LANES), dtype=np.float64)
+    padded[:, LANES : LANES + n] = terms
+    lane = np.add.accumulate(padded.reshape(rows, -1, LANES), axis=1)[:, -1]
+    a, b, c, d, e, f, g, h = lane.T
+    result: np.ndarray = ((a + b) + (c + d)) + ((e + f) + (g + h))
+    return result
