@@ -49,7 +49,7 @@ typecheck:
 	$(BIN)/mypy
 
 test: browser strace install-dev lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15  # the slowest tests in the log: CI must stay under 30 minutes
 	@$(MAKE) --no-print-directory test-newest
 
 # The model-free tests on the newest CPython newer than .venv's, if one is installed (no torch wheel needed).

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import invarlock
 import numpy as np
 import torch
+from bench_output import machine
 from invarlock.application.certification import planning
 from invarlock.cli.api import load_run_config
 from invarlock.cli.bootstrap import build_services
@@ -141,7 +141,7 @@ def main() -> None:
         "windows": {"preview": args.preview, "final": args.final, "calibration": 0, "seq_len": 256},
         "score_windows": args.score_windows,
         "threads": torch.get_num_threads(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, no GPU",
+        "machine": f"{machine()}, no GPU",
         "torch": torch.__version__,
     }
 

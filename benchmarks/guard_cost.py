@@ -22,7 +22,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -30,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench_output import emit
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
@@ -79,11 +79,7 @@ def main() -> None:
         "guards_over_certify": round(guards_seconds / certify_seconds, 4),
         "verdict": outcome.certificate.verdict.status,
     }
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key}: {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_output import emit
 from invarlock.application.certification.guard_chain import measure_each, measure_matrix
 from invarlock.application.certification.input_steps import load_options
 from invarlock.cli.bootstrap import build_services, measurement_pool
@@ -96,11 +96,7 @@ def main() -> None:
         "default_over_pool": round(walls["default"] / walls["pool"], 3),
         "default_measures_with_other_bits": differ,
     }
-    if args.json:
-        print(json.dumps(out))
-        return
-    for key, value in out.items():
-        print(f"{key}: {value}")
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

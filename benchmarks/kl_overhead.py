@@ -22,9 +22,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_output import emit, machine
 from invarlock.application.certification import planning
 from invarlock.application.certification.input_steps import load_options
 from invarlock.cli.bootstrap import build_services
@@ -70,12 +69,11 @@ class TimedComparison:
             self.calls += 1
 
 
-def main() -> None:
-    args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = load_config(str(args.config))
-    svc = build_services(events=tempfile.mkdtemp(prefix="kl_overhead_") + "/events.duckdb")
+def models_and_windows(config: Path, count: int) -> tuple[Any, Any, list[TokenWindow]]:
+    """The config's baseline, its edited subject (both by the loader and edit of cli.bootstrap's Services) and
+    the first `count` preview/final windows of its plan."""
+    cfg = load_config(str(config))
+    svc = build_services(events=tempfile.mkdtemp(prefix="invarlock_bench_") + "/events.duckdb")
     m, ds = cfg.model, cfg.dataset
     baseline = svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
     subject = svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
@@ -83,8 +81,16 @@ def main() -> None:
         svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
     corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
     planned, rows = planning.plan(corpus, baseline.tokenizer(), ds, allow_fewer=True)
-    ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]
-    windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
+    ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][:count]
+    return baseline, subject, [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    baseline, subject, windows = models_and_windows(args.config, args.windows)
+    seq_len = len(windows[0].tokens)
     list(baseline.score_pair(subject, windows[: baseline.batch_size]))  # warm-up: first-call allocations
     runner_module = sys.modules[type(baseline).__module__]
     timed = TimedComparison(sys.modules[runner_module.lockstep_pairs.__module__])
@@ -96,7 +102,7 @@ def main() -> None:
     share = timed.seconds / lockstep
     result = {
         "windows": len(pairs),
-        "seq_len": ds.seq_len,
+        "seq_len": seq_len,
         "batch_size": baseline.batch_size,
         "device": str(baseline.device),
         "threads": torch.get_num_threads(),
@@ -105,16 +111,15 @@ def main() -> None:
         "reduce_share": round(share, 4),
         "logit_rows": sys.modules["invarlock.adapters.logit_rows"].KERNEL,
         "target": TARGET_SHARE,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "machine": machine(),
         "torch": torch.__version__,
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:>12}: {value}")
-    print(f"NLL + KL/top-k share of lockstep scoring: {100 * share:.2f} % (KL target <= {100 * TARGET_SHARE:.0f} %)")
+    emit(result, args.json)
+    if not args.json:
+        print(
+            f"NLL + KL/top-k share of lockstep scoring: {100 * share:.2f} % (KL target <= {100 * TARGET_SHARE:.0f} %)"
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 import scipy
 import scipy.linalg
+from bench_output import machine
 from invarlock.domain.guards import spectrum
 
 SCALE = 0.02
@@ -145,7 +145,7 @@ def main() -> None:
     result = {
         "exact_max_dim": args.exact_max_dim,
         "rows": rows,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "machine": machine(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "load_avg_1m": round(os.getloadavg()[0], 2),

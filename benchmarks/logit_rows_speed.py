@@ -15,29 +15,31 @@ then reduced three ways, each timed with `time.perf_counter` on the same tensors
 It prints each path's milliseconds per window, `kernel / torch`, and the largest differences between the
 paths' NLL sums and KL sums (the paths round differently; kernel and reference must agree bit for bit).
 
+With `--lockstep-windows N`, also the whole lockstep scoring step, A/B: `baseline.score_pair(subject, batch)`
+(forward passes, per-window heads, reductions: what certify's scoring runs) over N windows, each batch scored
+once with each reduction (the lockstep module's `paired_score` swapped for 0.2.0's torch reductions), the order
+alternating batch by batch so that a drift of the machine's speed falls on both; `lockstep kernel / torch` is
+the ratio of the two walls.
+
 Usage:
     python benchmarks/logit_rows_speed.py --windows 8 --threads 2
+    python benchmarks/logit_rows_speed.py --windows 8 --lockstep-windows 32 --threads 2
     python benchmarks/logit_rows_speed.py --json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from invarlock.application.certification import planning
-from invarlock.application.certification.input_steps import load_options
-from invarlock.cli.bootstrap import build_services
-from invarlock.cli.config_file import load_config
+from bench_output import emit, machine
 from invarlock.domain.windows import TokenWindow
+from kl_overhead import models_and_windows
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
 
@@ -46,23 +48,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--windows", type=int, default=8, help="windows reduced (default 8)")
+    parser.add_argument("--lockstep-windows", type=int, default=0, help="A/B of whole lockstep scoring (0: skip)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the process")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args()
-
-
-def models_and_windows(args: argparse.Namespace) -> tuple[Any, Any, list[TokenWindow]]:
-    cfg = load_config(str(args.config))
-    svc = build_services(events=tempfile.mkdtemp(prefix="logit_rows_speed_") + "/events.duckdb")
-    m, ds = cfg.model, cfg.dataset
-    baseline = svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
-    subject = svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
-    if cfg.edit is not None:
-        svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
-    corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
-    planned, rows = planning.plan(corpus, baseline.tokenizer(), ds, allow_fewer=True)
-    ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]
-    return baseline, subject, [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
 
 
 def timed(fn: Any) -> tuple[Any, float]:
@@ -98,17 +87,62 @@ def reduce_window(mods: dict[str, Any], window: TokenWindow, base: Any, subj: An
     return out
 
 
+def torch_paired_score(mods: dict[str, Any]) -> Any:
+    """0.2.0's reductions of one window as a drop-in for hf_kl.paired_score (the torch path)."""
+    from invarlock.domain.model import PairedScore, WindowScore
+
+    hf_kl, hf_nll = mods["hf_kl"], mods["hf_nll"]
+
+    def paired(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:
+        scored = len(window.tokens) - 1
+        nll_b = hf_nll._device_window_nll(base, ids[1:], window.window_id)
+        nll_s = hf_nll._device_window_nll(subj, ids[1:], window.window_id)
+        return PairedScore(
+            window_id=window.window_id,
+            baseline=WindowScore(window_id=window.window_id, tokens_scored=scored, nll_sum=nll_b),
+            subject=WindowScore(window_id=window.window_id, tokens_scored=scored, nll_sum=nll_s),
+            comparison=hf_kl.window_comparison(window.window_id, base, subj),
+        )
+
+    return paired
+
+
+def lockstep_ab(baseline: Any, subject: Any, windows: list[TokenWindow], mods: dict[str, Any]) -> dict[str, Any]:
+    """Seconds of `score_pair` over `windows` with each reduction, batch by batch in alternating order."""
+    lockstep = sys.modules[type(baseline).__module__]
+    lockstep = sys.modules[lockstep.lockstep_pairs.__module__]
+    paths = {"kernel": lockstep.paired_score, "torch": torch_paired_score(mods)}
+    walls = {"kernel": 0.0, "torch": 0.0}
+    size = baseline.batch_size
+    list(baseline.score_pair(subject, windows[:size]))  # warm-up
+    try:
+        for n, start in enumerate(range(0, len(windows), size)):
+            batch = windows[start : start + size]
+            for name in ("kernel", "torch") if n % 2 == 0 else ("torch", "kernel"):
+                lockstep.paired_score = paths[name]
+                _, seconds = timed(lambda batch=batch: list(baseline.score_pair(subject, batch)))
+                walls[name] += seconds
+    finally:
+        lockstep.paired_score = paths["kernel"]
+    return {
+        "lockstep_windows": len(windows),
+        "lockstep_kernel_s": round(walls["kernel"], 2),
+        "lockstep_torch_s": round(walls["torch"], 2),
+        "lockstep kernel/torch": round(walls["kernel"] / walls["torch"], 4),
+    }
+
+
 def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    baseline, subject, windows = models_and_windows(args)
+    baseline, subject, windows = models_and_windows(args.config, max(args.windows, args.lockstep_windows))
     # the adapters' modules, found where the loaded runner put them (adapters come only through cli.bootstrap)
     mods = {name: sys.modules[f"invarlock.adapters.{name}"] for name in ("hf_kl", "hf_nll", "logit_rows")}
     seconds = {"kernel": 0.0, "torch": 0.0, "reference": 0.0}
     nll_diff = kl_diff = 0.0
     bits_equal = True
-    for n, window in enumerate(windows):
+    for n, window in enumerate(windows[: args.windows]):
         ids = torch.tensor(window.tokens)
         with torch.inference_mode():
             base = baseline.causal_logits(ids[None])[0, :-1]
@@ -120,9 +154,10 @@ def main() -> None:
         bits_equal = bits_equal and out.get("ref", new) == new
         nll_diff = max(nll_diff, abs(new.baseline.nll_sum - nll_b) / nll_b, abs(new.subject.nll_sum - nll_s) / nll_s)
         kl_diff = max(kl_diff, abs(new.comparison.kl_sum - comparison.kl_sum) / comparison.kl_sum)
-    per_window = {k: round(1e3 * v / (len(windows) if k != "reference" else 1), 2) for k, v in seconds.items()}
+    count = min(len(windows), args.windows)
+    per_window = {k: round(1e3 * v / (count if k != "reference" else 1), 2) for k, v in seconds.items()}
     result = {
-        "windows": len(windows),
+        "windows": count,
         "positions": len(windows[0].tokens) - 1,
         "kernel_ms": per_window["kernel"],
         "torch_ms": per_window["torch"],
@@ -133,14 +168,12 @@ def main() -> None:
         "kernel_equals_reference": bits_equal,
         "logit_rows": mods["logit_rows"].KERNEL,
         "threads": torch.get_num_threads(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "machine": machine(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:>24}: {value}")
+    if args.lockstep_windows:
+        result.update(lockstep_ab(baseline, subject, windows[: args.lockstep_windows], mods))
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

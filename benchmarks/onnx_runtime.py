@@ -17,15 +17,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import onnxruntime
 import torch
+from bench_output import emit, machine
 from invarlock.application.certification import planning
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
@@ -82,16 +81,12 @@ def main() -> None:
         "onnx_fp32/hf": round(walls["onnx_fp32"] / walls["hf_fp32"], 3),
         "onnx_int8/hf": round(walls["onnx_int8"] / walls["hf_fp32"], 3),
         "threads": torch.get_num_threads(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "machine": machine(),
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:>14}: {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

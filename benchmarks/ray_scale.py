@@ -22,7 +22,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -30,6 +29,7 @@ import time
 from typing import Any
 
 import msgspec
+from bench_output import emit
 from invarlock.application.certification import planning
 from invarlock.application.certification.input_steps import load_options
 from invarlock.application.certification.pair_scoring import InProcessPairScorer
@@ -104,11 +104,7 @@ def main() -> None:
         "(ray_start+ray)/inprocess": round((ray_start + ray) / inprocess, 3),
         "scores_bit_identical": same,
     }
-    if args.json:
-        print(json.dumps(report))
-        return
-    for key, value in report.items():
-        print(f"{key}: {value}")
+    emit(report, args.json)
 
 
 if __name__ == "__main__":

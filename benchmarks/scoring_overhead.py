@@ -17,7 +17,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_output import emit
 from invarlock.application.certification import planning
 from invarlock.application.certification.input_steps import load_options
 from invarlock.cli.bootstrap import build_services
@@ -103,11 +103,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}",
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
-    if args.json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:>15}: {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

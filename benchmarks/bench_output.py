@@ -1,0 +1,24 @@
+"""What every benchmark prints at its end: one JSON line (`--json`), else one aligned `key: value` line per
+figure; and the machine line each result carries."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from typing import Any
+
+
+def machine() -> str:
+    """The processor (or architecture) and the CPU count, e.g. `x86_64, 2 cpus`."""
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus"
+
+
+def emit(result: dict[str, Any], as_json: bool) -> None:
+    """`result` as one JSON line, or as `key: value` lines with the keys right-aligned."""
+    if as_json:
+        print(json.dumps(result))
+        return
+    width = max((len(key) for key in result), default=0)
+    for key, value in result.items():
+        print(f"{key:>{width}}: {value}")
