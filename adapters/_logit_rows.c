@@ -150,25 +150,36 @@ static int check(Py_buffer *buf, Py_ssize_t bytes, const char *what) {
     return 1;
 }
 
+/* rows >= 0, vocab > 0, and rows * vocab * 8 (the widest buffer) within Py_ssize_t */
+static int dims_ok(Py_ssize_t rows, Py_ssize_t vocab) {
+    if (rows >= 0 && vocab > 0 && vocab <= PY_SSIZE_T_MAX / 40 && rows <= PY_SSIZE_T_MAX / (vocab * 8))
+        return 1;
+    PyErr_Format(PyExc_ValueError, "rows must be >= 0 and vocab > 0 within memory, got %zd x %zd", rows, vocab);
+    return 0;
+}
+
+static PyObject *none_or_null(int ok) {
+    if (!ok)
+        return NULL;
+    Py_INCREF(Py_None);
+    return Py_None;
+}
+
 static PyObject *row_stats(PyObject *self, PyObject *args) {
     Py_buffer x, out;
     Py_ssize_t rows, vocab;
     if (!PyArg_ParseTuple(args, "y*nnw*", &x, &rows, &vocab, &out))
         return NULL;
-    PyObject *result = NULL;
-    if (rows >= 0 && vocab > 0 && check(&x, rows * vocab * 4, "logits") && check(&out, rows * 16, "out")) {
+    int ok = dims_ok(rows, vocab) && check(&x, rows * vocab * 4, "logits") && check(&out, rows * 16, "out");
+    if (ok) {
         Py_BEGIN_ALLOW_THREADS;
         for (Py_ssize_t r = 0; r < rows; r++)
             one_row((const float *)x.buf + r * vocab, vocab, (double *)out.buf + 2 * r);
         Py_END_ALLOW_THREADS;
-        result = Py_None;
-        Py_INCREF(result);
-    } else if (!PyErr_Occurred()) {
-        PyErr_SetString(PyExc_ValueError, "rows must be >= 0 and vocab > 0");
     }
     PyBuffer_Release(&x);
     PyBuffer_Release(&out);
-    return result;
+    return none_or_null(ok);
 }
 
 static PyObject *pair_stats(PyObject *self, PyObject *args) {
@@ -176,24 +187,19 @@ static PyObject *pair_stats(PyObject *self, PyObject *args) {
     Py_ssize_t rows, vocab;
     if (!PyArg_ParseTuple(args, "y*y*nnw*", &b, &s, &rows, &vocab, &out))
         return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t bytes = rows * vocab * 4;
-    if (rows >= 0 && vocab > 0 && check(&b, bytes, "baseline logits") && check(&s, bytes, "subject logits") &&
-        check(&out, rows * 40, "out")) {
+    int ok = dims_ok(rows, vocab) && check(&b, rows * vocab * 4, "baseline logits") &&
+             check(&s, rows * vocab * 4, "subject logits") && check(&out, rows * 40, "out");
+    if (ok) {
         Py_BEGIN_ALLOW_THREADS;
         for (Py_ssize_t r = 0; r < rows; r++)
             pair_row((const float *)b.buf + r * vocab, (const float *)s.buf + r * vocab, vocab,
                      (double *)out.buf + 5 * r);
         Py_END_ALLOW_THREADS;
-        result = Py_None;
-        Py_INCREF(result);
-    } else if (!PyErr_Occurred()) {
-        PyErr_SetString(PyExc_ValueError, "rows must be >= 0 and vocab > 0");
     }
     PyBuffer_Release(&b);
     PyBuffer_Release(&s);
     PyBuffer_Release(&out);
-    return result;
+    return none_or_null(ok);
 }
 
 static PyMethodDef methods[] = {

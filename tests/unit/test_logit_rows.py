@@ -144,3 +144,6 @@ def test_the_kernel_refuses_a_buffer_of_the_wrong_size() -> None:
         logit_rows._compiled.row_stats(base, 2, 16, np.empty((1, 2)))
     with pytest.raises(ValueError, match="logits holds"):
         logit_rows._compiled.row_stats(base, 3, 16, np.empty((3, 2)))
+    for rows, vocab in ((-1, 16), (2, 0), (2**61, 16), (2, 2**61)):  # never multiplied past Py_ssize_t
+        with pytest.raises(ValueError, match="rows must be >= 0 and vocab > 0"):
+            logit_rows._compiled.pair_stats(base, base, rows, vocab, np.empty((2, 5)))
