@@ -47,22 +47,6 @@ typedef int64_t v8l __attribute__((vector_size(64)));
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE double exp_scalar(double x) {
-    x = x < FLOOR ? FLOOR : x;
-    double kd = x * LOG2E + MAGIC;
-    double k = kd - MAGIC;
-    double r = x - k * LN2_HI;
-    r = r - k * LN2_LO;
-    double p;
-    HORNER(p, r);
-    uint64_t bits;
-    memcpy(&bits, &kd, 8);
-    bits = (bits - MAGIC_BITS + 1023) << 52;
-    double scale;
-    memcpy(&scale, &bits, 8);
-    return p * scale;
-}
-
 INLINE v8d exp_lanes(v8d x) {
     v8l low = x < FLOOR;
     x = (v8d)(((v8l)x & ~low) | ((v8l)((v8d){0} + FLOOR) & low));
@@ -80,6 +64,20 @@ INLINE v8d load8(const float *x) {
     v8f v;
     memcpy(&v, x, sizeof v);
     return __builtin_convertvector(v, v8d);
+}
+
+/* The last n % 8 elements as lanes 0..count-1 of a vector (zeros after them), and the mask of those lanes:
+ * a row's tail runs through the same vector operations as its body; the masked-off lanes add +0.0, which
+ * leaves every lane sum as it was (the reference pads with zeros the same way). */
+INLINE v8d load_tail(const float *x, Py_ssize_t count) {
+    float v[8] = {0};
+    memcpy(v, x, (size_t)count * sizeof(float));
+    return load8(v);
+}
+
+INLINE v8d keep_lanes(v8d a, Py_ssize_t count) {
+    v8l lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    return (v8d)((v8l)a & (lane < count));
 }
 
 INLINE double tree(v8d a) {
@@ -110,8 +108,8 @@ CLONES static void one_row(const float *x, Py_ssize_t n, double *out) {
     Py_ssize_t i = 0;
     for (; i + 8 <= n; i += 8)
         s += exp_lanes(load8(x + i) - m);
-    for (int j = 0; i < n; i++, j++)
-        s[j] += exp_scalar((double)x[i] - m);
+    if (i < n)
+        s += keep_lanes(exp_lanes(load_tail(x + i, n - i) - m), n - i);
     out[0] = m;
     out[1] = tree(s);
 }
@@ -128,12 +126,12 @@ CLONES static void pair_row(const float *b, const float *s, Py_ssize_t n, double
         ss += exp_lanes(xs - ms);
         t += eb * (xb - xs);
     }
-    for (int j = 0; i < n; i++, j++) {
-        double xb = b[i], xs = s[i];
-        double eb = exp_scalar(xb - mb);
-        sb[j] += eb;
-        ss[j] += exp_scalar(xs - ms);
-        t[j] += eb * (xb - xs);
+    if (i < n) {
+        v8d xb = load_tail(b + i, n - i), xs = load_tail(s + i, n - i);
+        v8d eb = keep_lanes(exp_lanes(xb - mb), n - i);
+        sb += eb;
+        ss += keep_lanes(exp_lanes(xs - ms), n - i);
+        t += eb * (xb - xs);
     }
     out[0] = mb;
     out[1] = tree(sb);
