@@ -13,11 +13,12 @@ from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.windows import TokenWindow
 
 from .hf_nll import ROWS, finite_nll, kernel_rows, non_finite_loss, target_logits, window_score
-from .logit_rows import pair_stats
+from .logit_rows import pair_kl, pair_stats
 from .reduce_pool import chunk_map, scratch
 
 _TOP = 5
 _BLOCK = 64
+_EDGES = np.asarray(EDGES)
 
 
 def _rows_kl(base: torch.Tensor, subj: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
@@ -77,9 +78,7 @@ def paired_score(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, sub
     targets, scored = ids[1:], len(window.tokens) - 1
     nll_b = finite_nll(stats[:, 0], stats[:, 1], target_logits(base, targets), window.window_id)
     nll_s = finite_nll(stats[:, 2], stats[:, 3], target_logits(subj, targets), window.window_id)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        shift = (stats[:, 0] - stats[:, 2]) + np.log(stats[:, 1]) - np.log(stats[:, 3])
-        kl = stats[:, 4] / stats[:, 1] - shift
+    kl = pair_kl(stats)
     if not np.isfinite(kl).all():
         raise non_finite_loss(window.window_id)
     top_b, top_s = torch.cat([part[1] for part in parts]), torch.cat([part[2] for part in parts])
@@ -93,7 +92,7 @@ def paired_score(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, sub
 
 def _comparison(window_id: int, kl: np.ndarray, top_b: torch.Tensor, top_s: torch.Tensor) -> WindowComparison:
     """The WindowComparison of per-position float64 KLs and both models' top-5 indices: kl_sum by math.fsum."""
-    bins = np.searchsorted(np.asarray(EDGES), kl, side="right")
+    bins = np.searchsorted(_EDGES, kl, side="right")
     overlap = (top_b[:, :, None] == top_s[:, None, :]).any(dim=-1).sum()
     return WindowComparison(
         window_id=window_id,

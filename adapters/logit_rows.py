@@ -82,6 +82,15 @@ def pair_stats(base: np.ndarray, subj: np.ndarray) -> np.ndarray:
     return out
 
 
+def pair_kl(stats: np.ndarray) -> np.ndarray:
+    """Per row, KL(p_b ‖ p_s) = T / S_b − (m_b − m_s + log S_b − log S_s) from pair_stats' (n, 5) rows; NaN or
+    ±inf where a row was not finite."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        shift = (stats[:, 0] - stats[:, 2]) + np.log(stats[:, 1]) - np.log(stats[:, 3])
+        kl: np.ndarray = stats[:, 4] / stats[:, 1] - shift
+    return kl
+
+
 def _float32_rows(rows: np.ndarray) -> np.ndarray:
     if rows.ndim != 2:
         raise ValueError(f"logit rows must be 2-D (positions, vocab), got shape {rows.shape}")
