@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -115,6 +116,7 @@ class RayScoringPools:
         try:
             for failure in ray.get([h.ready.remote() for h in handles]):
                 raise_failure(failure)
+            scorer.batch_size = math.lcm(*ray.get([h.batch_size.remote() for h in handles]))
         except BaseException:
             scorer.close()
             raise
@@ -129,6 +131,7 @@ class RayPairScorer:
         self._load: dict[int, int] = {i: 0 for i in range(len(handles))}
         self._handles = dict(enumerate(handles))
         self._results = 0
+        self.batch_size = 1  # set by RayScoringPools.open: a multiple of every actor's (PairScorer.batch_size)
 
     def score_batches(
         self, batches: Iterable[Sequence[TokenWindow]], progress: Progress | None = None

@@ -41,6 +41,11 @@ class PairWorker:
         """None once both models are held; the build's error otherwise."""
         return self._failure
 
+    def batch_size(self) -> int:
+        """Windows per forward pass of this actor's pair (its baseline's, as score_pair runs them); call once
+        ready() is None."""
+        return self._baseline.batch_size
+
     def score(self, batch: list[TokenWindow]) -> list[PairedScore] | Failure:
         try:
             return list(self._baseline.score_pair(self._subject, batch))

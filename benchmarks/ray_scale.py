@@ -5,7 +5,7 @@ What is measured, in one process, on the demo model and its int8 quant_rtn edit 
 
 1. Services come from `cli.bootstrap` (the product's loader, edits and Ray pools); the windows are planned with
    the product's planning; the first `--windows` windows of the final arm are cut into the batches certify
-   records (scoring.EVENT_BATCH).
+   records (scoring.chunk_size of the model's batch size).
 2. `inprocess`: the pipeline's InProcessPairScorer over those batches (both models in this process).
 3. `ray_start`: opening a local Ray pool of `--actors` actors: ray.init, each actor loading both models,
    applying the edit and checking both weights digests. `ray`: the pool's scoring of the same batches.
@@ -33,7 +33,7 @@ from bench_output import emit
 from invarlock.application.certification import planning
 from invarlock.application.certification.input_steps import load_options
 from invarlock.application.certification.pair_scoring import InProcessPairScorer
-from invarlock.application.certification.scoring import EVENT_BATCH
+from invarlock.application.certification.scoring import chunk_size
 from invarlock.application.config import RunConfig, parse_config
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
@@ -76,7 +76,8 @@ def main() -> None:
     planned, rows = planning.plan_with(baseline.tokenizer(), svc.corpora, cfg, allow_fewer=True)
     ids = [w.window_id for w in planned.plan.arm("final")][: args.windows]
     seed = cfg.dataset.seed
-    batches = [token_windows(ids[i : i + EVENT_BATCH], rows, seed=seed) for i in range(0, len(ids), EVENT_BATCH)]
+    size = chunk_size(baseline.batch_size)
+    batches = [token_windows(ids[i : i + size], rows, seed=seed) for i in range(0, len(ids), size)]
     spec = PairSpec(
         baseline=spec_of,
         subject=spec_of,

@@ -24,6 +24,8 @@ def checked(obj: Any, members: tuple[str, ...], adapter: str, port: str, registr
     if entry is None or entry.builtin:
         return obj
     missing = [name for name in members if not callable(getattr(obj, name, None))]
+    if port == "LoadedModel" and not _positive_int(getattr(obj, "batch_size", None)):
+        missing.append("batch_size (an int >= 1)")  # ModelRunner's one attribute: windows per forward pass
     if missing:
         raise UsageError(
             "E223",
@@ -39,6 +41,10 @@ def checked(obj: Any, members: tuple[str, ...], adapter: str, port: str, registr
             "arguments adapter/device/dtype/batch_size/placement (ports/model.py)",
         )
     return obj
+
+
+def _positive_int(value: Any) -> bool:
+    return type(value) is int and value >= 1
 
 
 def _bare_signature(load: Any) -> str:

@@ -50,6 +50,12 @@ weights digest differs from the spec's."""
 class PairScorer(Protocol):
     """Scores window batches with the baseline and the subject in lockstep (ModelRunner.score_pair)."""
 
+    @property
+    def batch_size(self) -> int:
+        """Windows per forward pass of every model pair it scores with (a multiple of each pair's
+        ModelRunner.batch_size): a batch of a multiple of it pads no pass."""
+        ...
+
     def score_batches(
         self, batches: Iterable[Sequence[TokenWindow]], progress: Progress | None = None
     ) -> Iterator[list[PairedScore]]:

@@ -54,6 +54,12 @@ class NamedMatrix(Protocol):
 class ModelRunner(Protocol):
     """Runs a model forward over token windows: per-window scores, optionally with activation taps."""
 
+    @property
+    def batch_size(self) -> int:
+        """Windows per forward pass. A pass of fewer windows (the last of a call) is padded to this many, so that
+        a window's scores depend on its tokens and this size only: callers hand over multiples of it."""
+        ...
+
     def tokenizer(self) -> Tokenizer:
         """The tokenizer whose ids this runner scores (the one the model was loaded with)."""
         ...

@@ -26,6 +26,10 @@ class InProcessPairScorer:
     def __init__(self, baseline: ModelRunner, subject: ModelRunner) -> None:
         self._baseline, self._subject = baseline, subject
 
+    @property
+    def batch_size(self) -> int:
+        return self._baseline.batch_size  # score_pair runs the baseline's batches through both models
+
     def score_batches(
         self, batches: Iterable[Sequence[TokenWindow]], progress: Progress | None = None
     ) -> Iterator[list[PairedScore]]:

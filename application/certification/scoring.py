@@ -18,7 +18,7 @@ from invarlock.ports.ui import Progress
 
 from .recorder import RunRecorder
 
-EVENT_BATCH = 16
+EVENT_BATCH = 16  # windows per scoring call and per record at least (chunk_size)
 
 
 def _row(score: WindowScore, digests: dict[int, str]) -> ev.ScoredRow:
@@ -40,10 +40,20 @@ def _compared(comparison: WindowComparison, digests: dict[int, str]) -> ev.Compa
     return ev.ComparedRow(digest=digests[comparison.window_id], comparison=comparison)
 
 
-def _windows(state: RunState, ids: list[int], rows: Mapping[int, Row]) -> Iterable[list[TokenWindow]]:
-    seed = state.started.seeds["dataset"]
-    for start in range(0, len(ids), EVENT_BATCH):
-        yield token_windows(ids[start : start + EVENT_BATCH], rows, seed=seed)
+def chunk_size(batch_size: int) -> int:
+    """Windows per scoring call and per record: the least multiple of the runner's batch size that holds
+    EVENT_BATCH windows. A runner pads the last pass of each call to its batch size (hf_nll.token_ids), so a
+    call of any other length wastes forward passes on padding: 16-window calls to a runner of 32 (the default
+    on accelerators) were half padding."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    return batch_size * math.ceil(EVENT_BATCH / batch_size)
+
+
+def _windows(state: RunState, ids: list[int], rows: Mapping[int, Row], batch_size: int) -> Iterable[list[TokenWindow]]:
+    seed, size = state.started.seeds["dataset"], chunk_size(batch_size)
+    for start in range(0, len(ids), size):
+        yield token_windows(ids[start : start + size], rows, seed=seed)
 
 
 def _missing(state: RunState, arm: str, planned: Iterable[int]) -> list[int]:
@@ -88,14 +98,15 @@ def score_arm(
     comparisons: bool = True,
 ) -> None:
     """Score every planned window of `arm` missing a record (resume skips the rest) with both models in
-    lockstep (`scorer` yields the batches in order, wherever they ran); records only what the stream lacks,
-    so no row is recorded twice. `comparisons=False` drops the paired measures (a perplexity kind with
-    eval.secondary.measure: false)."""
+    lockstep (`scorer` yields the batches in order, wherever they ran), chunk_size(scorer.batch_size) windows
+    per batch and per record; records only what the stream lacks, so no row is recorded twice.
+    `comparisons=False` drops the paired measures (a perplexity kind with eval.secondary.measure: false)."""
     digests = {w.window_id: w.digest for w in recorder.state.planned().plan.arm(arm)}
     todo = _missing(recorder.state, arm, digests)
     progress.start(f"scoring {arm} arm", len(todo))
     try:
-        for pairs in scorer.score_batches(_windows(recorder.state, todo, rows), progress.advance):
+        batches = _windows(recorder.state, todo, rows, scorer.batch_size)
+        for pairs in scorer.score_batches(batches, progress.advance):
             events = _paired_events(recorder.state, arm, pairs, digests, comparisons)
             if events:
                 recorder.record(*events)
@@ -111,7 +122,7 @@ def score_role(
     todo = [i for i in digests if i not in recorder.state.scored(role, arm)]
     progress.start(f"scoring {arm} arm", len(todo))
     try:
-        for batch in _windows(recorder.state, todo, rows):
+        for batch in _windows(recorder.state, todo, rows, model.batch_size):
             scored = [_row(s, digests) for s in model.score(batch, progress.advance)]
             recorder.record(ev.WindowsScored(role=role, arm=arm, rows=scored))
     finally:

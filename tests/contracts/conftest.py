@@ -44,7 +44,8 @@ def fake_case() -> ModelAdapterCase:
     weights = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
 
     def make(batch_size: int | None) -> LoadedModel:
-        return FakeModel(ref="fake", weights={k: v.copy() for k, v in weights.items()})  # type: ignore[return-value]
+        copied = {k: v.copy() for k, v in weights.items()}
+        return FakeModel(ref="fake", weights=copied, batch_size=batch_size or 8)  # type: ignore[return-value]
 
     return ModelAdapterCase(make=make, reload=FakeModel.reload)  # type: ignore[arg-type]
 

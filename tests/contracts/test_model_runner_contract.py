@@ -2,7 +2,8 @@
 
 What every runner promises: one score per window, in the order given, with the adapter's count of scored
 tokens (`len(tokens) - 1` for a causal LM, the masked count for a masked LM) and a finite float NLL sum;
-scores deterministic and independent of the batch size (up to float32 round-off); a non-finite weight aborts
+scores deterministic and independent of the batch size (up to float32 round-off), which is the one asked for
+at load or a positive default; a non-finite weight aborts
 scoring with E402; the lockstep hook `score_pair` pairs each window's score under both models, in order;
 activation taps score like `score`. A runner with no token likelihood (an encoder: the case's
 `scored_tokens` is None) refuses `score` and the taps with E104, and its lockstep pairs carry only paired
@@ -97,6 +98,12 @@ def test_scores_do_not_depend_on_the_batch_size(
     windows = windows_for(runner)
     one, three = adapter.make(1).score(windows), adapter.make(3).score(windows)
     assert all(nll_close(a, b) for a, b in zip(one, three, strict=True))
+
+
+def test_the_batch_size_is_the_one_asked_for_else_a_positive_default(adapter: ModelAdapterCase) -> None:
+    assert adapter.make(3).batch_size == 3
+    default = adapter.make(None).batch_size
+    assert type(default) is int and default >= 1
 
 
 def test_a_non_finite_weight_aborts_scoring_with_e402(

@@ -35,7 +35,8 @@ def _wait_for_scores(db: Path, process: subprocess.Popen[bytes], timeout_s: floa
     raise AssertionError("no windows were scored in time")
 
 
-PREVIEW_N, FINAL_N = 4, 24  # the final arm is two events (EVENT_BATCH 16): several seconds of scoring to kill in
+# the final arm is two events (scoring.chunk_size: 16 at the CPU batch of 8): several seconds of scoring to kill in
+PREVIEW_N, FINAL_N = 4, 24
 
 
 def test_sigkill_mid_scoring_leaves_a_valid_prefix(tmp_path: Path) -> None:

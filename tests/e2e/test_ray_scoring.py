@@ -23,7 +23,8 @@ from .ray_processes import AGENTS, Watched
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
-# 2 batches of 16 windows per arm (scoring.EVENT_BATCH): the kill lands while the other actor holds a batch.
+# 2 batches of 16 windows per arm (scoring.chunk_size at the CPU batch of 8): the kill lands while the other
+# actor holds a batch.
 SMALL = {
     "dataset": {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 32, "final_n": 32, "seed": 7}
     | {"calibration_n": 0},

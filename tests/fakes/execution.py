@@ -21,6 +21,10 @@ class FakePairScorer:
     inner: InProcessPairScorer
     pools: FakeScoringPools
 
+    @property
+    def batch_size(self) -> int:
+        return self.inner.batch_size
+
     def score_batches(
         self, batches: Iterable[Sequence[TokenWindow]], progress: Progress | None = None
     ) -> Iterator[list[PairedScore]]:

@@ -38,6 +38,7 @@ class FakeLoader:
             weights={k: v.copy() for k, v in original.weights.items()},
             unmapped_weights=dict(original.unmapped_weights),
             loader=self,
+            batch_size=options.batch_size or 8,
         )
         self.instances.append(model)
         return model

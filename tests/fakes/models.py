@@ -141,6 +141,7 @@ class FakeModel:
     tapped: list[tuple[int, ...]] = field(default_factory=list)
     paired: list[int] = field(default_factory=list)
     loader: FakeLoader | None = field(default=None, repr=False, compare=False)
+    batch_size: int = 8  # windows per "forward pass" (ModelRunner.batch_size): the loader's option, else 8
 
     def duplicate(self) -> FakeModel:
         """A copy with its own weights (no scaling originals, nothing scored), recorded by the loader that

@@ -194,6 +194,7 @@ def test_an_adapter_plugin_whose_models_lack_port_members_is_refused_with_e223(s
     message = caught.value.message
     assert caught.value.code == "E223" and "adapter plugin 'half_adapter' (invarlock-scale-all 0.2.1)" in message
     assert "lacks score_pair, activation_stats, identity, matrices, census, unmapped" in message, message
+    assert message.endswith("export, batch_size (an int >= 1)"), message
 
 
 def test_an_adapter_plugin_whose_load_takes_the_old_keywords_is_refused_with_e223(site: Path, tmp_path: Path) -> None:
