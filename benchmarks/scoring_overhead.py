@@ -7,11 +7,16 @@ for `--rounds` rounds, the fastest round of each kept (the machine may be loaded
 - `full`: lockstep scoring from the batch's full logits (both models' (batch, positions, vocab) held, then
   reduced: NLL sums, KL, top-k), i.e. the path before causal_rows, through runners that only give logits;
 - `split`: `baseline.score_pair(subject, windows)` as certify calls it (the body once per batch, the head
-  per window, each window reduced before the next one's logits are made).
-Prints each wall and `full/floor - 1`, `split/floor - 1` (the scoring overhead; issue target ≤ 3 %).
+  per window, each window reduced before the next one's logits are made);
+- `group<g>` for each g of `--head-groups`: as `split`, but each head call makes the logits of g windows at
+  once (GroupedHead below; g windows' logits alive per model): what grouping windows for the LM head would buy.
+Prints each wall and `full/floor - 1`, `split/floor - 1` (the scoring overhead; issue target ≤ 3 %), and
+`group<g>/split`. Every way's pairs are checked equal to `split`'s (the head gives a row the same bits in any
+grouping of >= 16 rows, causal_rows.py).
 
 Usage:
     python benchmarks/scoring_overhead.py --windows 16 --threads 1 --rounds 3 [--json]
+    python benchmarks/scoring_overhead.py --windows 48 --threads 2 --rounds 2 --head-groups 2,4
 """
 
 from __future__ import annotations
@@ -44,6 +49,30 @@ class FullLogits:
         self.causal_logits = runner.causal_logits
 
 
+class GroupedHead:
+    """A split-head runner whose head, called for window k of a batch (in order, as causal_rows does), makes
+    the logits of windows k..k+g-1 in one call when k is a multiple of g and hands out their slices."""
+
+    def __init__(self, runner: Any, group: int) -> None:
+        self.runner, self.group = runner, group
+        self.causal_logits = runner.causal_logits
+
+    def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        hidden, head = self.runner.causal_hidden(ids)
+        calls, held = [0], [torch.empty(0)]
+
+        def grouped(rows: torch.Tensor) -> torch.Tensor:
+            k, n = calls[0], rows.shape[0]
+            calls[0] += 1
+            if k % self.group == 0:
+                block = hidden[k : k + self.group, :-1]
+                held[0] = head(block.reshape(-1, block.shape[-1]))
+            at = (k % self.group) * n
+            return held[0][at : at + n]
+
+        return hidden, grouped
+
+
 def _models_and_windows(args: argparse.Namespace) -> tuple[Any, Any, list[TokenWindow]]:
     cfg = load_config(str(args.config))
     svc = build_services(events=tempfile.mkdtemp(prefix="scoring_overhead_") + "/events.duckdb")
@@ -64,8 +93,10 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the process")
+    parser.add_argument("--head-groups", default="", help="comma-separated g > 1: also time the head over g windows")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    groups = [int(g) for g in args.head_groups.split(",") if g]
     if args.threads:
         torch.set_num_threads(args.threads)
     baseline, subject, windows = _models_and_windows(args)
@@ -84,7 +115,11 @@ def main() -> None:
         "full": lambda: list(lockstep_pairs(FullLogits(baseline), FullLogits(subject), windows, size, None)),
         "split": lambda: list(baseline.score_pair(subject, windows)),
     }
-    assert ways["full"]() == ways["split"](), "the two scoring paths disagree"  # also the warm-up
+    for g in groups:
+        pair = GroupedHead(baseline, g), GroupedHead(subject, g)
+        ways[f"group{g}"] = lambda pair=pair: list(lockstep_pairs(*pair, windows, size, None))
+    reference = ways["split"]()  # also the warm-up
+    assert all(ways[name]() == reference for name in ways if name not in ("floor", "split")), "scoring paths disagree"
     best = dict.fromkeys(ways, float("inf"))
     for _ in range(args.rounds):
         for name, way in ways.items():
@@ -100,6 +135,7 @@ def main() -> None:
         "full_overhead": round(best["full"] / best["floor"] - 1, 4),
         "split_overhead": round(best["split"] / best["floor"] - 1, 4),
         "split_over_full": round(best["split"] / best["full"], 4),
+        **{f"group{g}/split": round(best[f"group{g}"] / best["split"], 4) for g in groups},
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}",
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
