@@ -25,7 +25,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,13 +32,7 @@ from typing import Any
 
 import torch
 from bench_output import emit
-from invarlock.application.certification import planning
-from invarlock.application.certification.input_steps import load_options
-from invarlock.cli.bootstrap import build_services
-from invarlock.cli.config_file import load_config
-from invarlock.domain.windows import TokenWindow
-
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
+from kl_overhead import DEFAULT_CONFIG, models_and_windows
 
 
 class FullLogits:
@@ -73,20 +66,6 @@ class GroupedHead:
         return hidden, grouped
 
 
-def _models_and_windows(args: argparse.Namespace) -> tuple[Any, Any, list[TokenWindow]]:
-    cfg = load_config(str(args.config))
-    svc = build_services(events=tempfile.mkdtemp(prefix="scoring_overhead_") + "/events.duckdb")
-    m, ds = cfg.model, cfg.dataset
-    options = load_options(m, cfg.eval.batch_size)
-    baseline, subject = svc.loader.load(m.id, options), svc.loader.load(m.id, options)
-    if cfg.edit is not None:
-        svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
-    corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)
-    planned, rows = planning.plan(corpus, baseline.tokenizer(), ds, allow_fewer=True)
-    ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]
-    return baseline, subject, [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -99,7 +78,7 @@ def main() -> None:
     groups = [int(g) for g in args.head_groups.split(",") if g]
     if args.threads:
         torch.set_num_threads(args.threads)
-    baseline, subject, windows = _models_and_windows(args)
+    baseline, subject, windows = models_and_windows(args.config, args.windows)
     lockstep_pairs = sys.modules[type(baseline).__module__].lockstep_pairs
     size = baseline.batch_size
     batches = [torch.tensor([w.tokens for w in windows[i : i + size]]) for i in range(0, len(windows), size)]
