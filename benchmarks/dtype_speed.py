@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -41,6 +40,7 @@ from invarlock.cli.bootstrap import build_services
 from invarlock.domain import certificate as c
 from invarlock.domain.model import LoadOptions
 from invarlock.domain.windows import TokenWindow
+from scratch import scratch_dir
 
 DEMO = "demo:smollm2-135m"
 DTYPES = ("float32", "bfloat16", "float16")
@@ -112,7 +112,7 @@ class Scorer:
     """Loads the demo model in a dtype and times `score` on the first `count` final windows of the plan."""
 
     def __init__(self, cfg: dict[str, Any], count: int) -> None:
-        self.svc = build_services(events=tempfile.mkdtemp(prefix="dtype_speed_") + "/events.duckdb")
+        self.svc = build_services(events=str(scratch_dir("dtype_speed_") / "events.duckdb"))
         self.dataset = load_run_config(cfg).dataset
         self.count = count
         self.windows: list[TokenWindow] = []
@@ -136,7 +136,7 @@ def main() -> None:
     # partial run still reports everything measured before it.
     args = parse_args()
     cfg = config(args)
-    root = tempfile.mkdtemp(prefix="dtype_speed_")
+    root = str(scratch_dir("dtype_speed_"))
     result: dict[str, Any] = {
         "windows": {"preview": args.preview, "final": args.final, "calibration": 0, "seq_len": 256},
         "score_windows": args.score_windows,

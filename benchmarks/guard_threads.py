@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -34,6 +33,7 @@ from invarlock.cli.bootstrap import build_services, measurement_pool
 from invarlock.cli.config_file import load_config
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy, resolve_policy
+from scratch import scratch_dir
 from threadpoolctl import threadpool_info
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
@@ -42,7 +42,7 @@ Pair = tuple[Any, Any]
 
 def _models(config: Path) -> tuple[Any, Any]:
     cfg = load_config(str(config))
-    svc = build_services(events=tempfile.mkdtemp(prefix="guard_threads_") + "/events.duckdb")
+    svc = build_services(events=str(scratch_dir("guard_threads_") / "events.duckdb"))
     options = load_options(cfg.model, cfg.eval.batch_size)
     baseline, subject = svc.loader.load(cfg.model.id, options), svc.loader.load(cfg.model.id, options)
     if cfg.edit is not None:

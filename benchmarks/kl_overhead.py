@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from invarlock.application.certification.input_steps import load_options
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
 from invarlock.domain.windows import TokenWindow
+from scratch import scratch_dir
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
 TARGET_SHARE = 0.03
@@ -73,7 +73,7 @@ def models_and_windows(config: Path, count: int, batch_size: int | None = None) 
     """The config's baseline, its edited subject (both by the loader and edit of cli.bootstrap's Services,
     loaded with `batch_size`, else the config's) and the first `count` preview/final windows of its plan."""
     cfg = load_config(str(config))
-    svc = build_services(events=tempfile.mkdtemp(prefix="invarlock_bench_") + "/events.duckdb")
+    svc = build_services(events=str(scratch_dir("invarlock_bench_") / "events.duckdb"))
     m, ds = cfg.model, cfg.dataset
     batch = batch_size or cfg.eval.batch_size
     baseline = svc.loader.load(m.id, load_options(m, batch))

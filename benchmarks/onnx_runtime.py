@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
 from invarlock.domain.model import LoadOptions
 from invarlock.domain.windows import TokenWindow
+from scratch import scratch_dir
 
 PRESET = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
 
@@ -62,7 +62,7 @@ def main() -> None:
     args = parse_args()
     fp32, int8 = exports(args.onnx_root)
     cfg = load_config(str(PRESET))
-    svc = build_services(events=tempfile.mkdtemp(prefix="onnx_runtime_") + "/events.duckdb")
+    svc = build_services(events=str(scratch_dir("onnx_runtime_") / "events.duckdb"))
     ds = cfg.dataset
     refs = {"hf_fp32": cfg.model.id, "onnx_fp32": str(fp32), "onnx_int8": str(int8)}
     models = {

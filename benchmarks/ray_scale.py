@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
 from typing import Any
 
@@ -39,6 +38,7 @@ from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
 from invarlock.domain.windows import token_windows
 from invarlock.ports.execution import ModelSpec, PairSpec
+from scratch import scratch_dir
 
 DEMO = {
     "model": {"id": "demo:smollm2-135m", "device": "cpu"},
@@ -66,7 +66,7 @@ def main() -> None:
     args = parse_args()
     cfg: RunConfig = load_config(args.config) if args.config else parse_config(DEMO, source="<ray_scale>")
     assert cfg.edit is not None, "the benchmark certifies the config's edit of its model"
-    svc = build_services(events=tempfile.mkdtemp(prefix="ray_scale_") + "/events.duckdb")
+    svc = build_services(events=str(scratch_dir("ray_scale_") / "events.duckdb"))
     assert svc.pools is not None
     m, batch = cfg.model, cfg.eval.batch_size
     spec_of = ModelSpec(ref=m.id, options=load_options(m, batch))

@@ -17,12 +17,12 @@ import argparse
 import functools
 import json
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+from scratch import scratch_dir
 
 DEMO = "demo:smollm2-135m"
 ROWS: list[tuple[str, int]] = []
@@ -61,7 +61,7 @@ def main() -> None:
     from invarlock.cli.main import cli
 
     pipeline.STEPS = tuple(_traced(step.__name__, step) for step in pipeline.STEPS)
-    folder = Path(tempfile.mkdtemp(prefix="rss_phases_"))
+    folder = scratch_dir("rss_phases_")
     dataset = {"provider": "demo:wikipedia", "seq_len": args.seq_len, "preview_n": args.windows}
     (folder / "c.yaml").write_text(yaml.safe_dump({"dataset": {**dataset, "final_n": args.windows}}))
     argv = ["certify", "--baseline", DEMO, "--subject", DEMO, "--preset", str(folder / "c.yaml"), "--profile"]
