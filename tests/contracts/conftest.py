@@ -115,11 +115,16 @@ def hf_encoder_case() -> ModelAdapterCase:
 
 @functools.cache
 def _tiny_random_mlm_dir() -> Path:
+    """Made once per session outside any fixture (the cases are plain functions), removed at exit."""
+    import atexit
+    import shutil
     import tempfile
 
     from tests.integration.tiny_models import make_tiny_bert_mlm_dir
 
-    return make_tiny_bert_mlm_dir(Path(tempfile.mkdtemp(prefix="tiny_random_bert_mlm_")) / "model")
+    root = tempfile.mkdtemp(prefix="tiny_random_bert_mlm_")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return make_tiny_bert_mlm_dir(Path(root) / "model")
 
 
 def hf_mlm_tiny_random_case() -> ModelAdapterCase:
