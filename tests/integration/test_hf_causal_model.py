@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,9 @@ def test_tokenizer_digest_tracks_vocabulary_and_separator_is_eos(demo_model: Any
     grown.add_tokens(["<invarlock_extra_token>"])
     assert same.digest() == demo_model.tokenizer().digest()
     assert HFTokenizer(grown).digest() != same.digest()
+    # the process-wide memo of digests answers what the canonical bytes themselves give, for each tokenizer
+    for tokenizer in (same, HFTokenizer(grown)):
+        assert tokenizer.digest() == hashlib.sha256(tokenizer.canonical_bytes()).hexdigest()
     assert same.separator_id() == same.inner.eos_token_id == 2
     assert same.encode("Hello world")[0] != same.inner.bos_token_id
 
