@@ -48,8 +48,12 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# The model-free tests run on PYTEST_WORKERS processes (pytest-xdist); the model tests run in one process, whose
+# torch already uses every core (two of them in parallel were slower than one after the other on 2 cores).
+PYTEST_WORKERS ?= auto
 test: browser strace install-dev lint typecheck
-	$(BIN)/pytest -q --durations=15  # the slowest tests in the log: CI must stay under 30 minutes
+	$(BIN)/pytest -q -m "not hf" -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -q -m hf --durations=15  # the slowest tests in the log: CI must stay under 30 minutes
 	@$(MAKE) --no-print-directory test-newest
 
 # The model-free tests on the newest CPython newer than .venv's, if one is installed (no torch wheel needed).
@@ -69,7 +73,7 @@ test-newest: browser strace
 	$(NEWEST_VENV)/bin/pip install -q -e ".[dev]" --config-settings editable_mode=strict && \
 	$(NEWEST_VENV)/bin/pip install -q --no-deps $(DEMO_TEXT_PACKAGE) && \
 	echo "model-free tests on $$($(NEWEST_VENV)/bin/python -V 2>&1)" && \
-	$(NEWEST_VENV)/bin/pytest -q -m "not hf"
+	$(NEWEST_VENV)/bin/pytest -q -m "not hf" -n $(PYTEST_WORKERS)
 
 # Regenerate the published JSON Schema after changing the certificate Structs or their docstrings.
 schema: $(BIN)/python
