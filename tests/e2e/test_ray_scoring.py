@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,16 @@ def _run(root: Path, name: str, extra_env: dict[str, str] | None = None, **secti
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Result, Path]]:
-    """The same run in process, and on a local Ray whose busiest actor is killed after the first result."""
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Result, Path]]]:
+    """The same run in process, and on a local Ray whose busiest actor is killed after the first result (its
+    session folder in a temp folder of its own, removed afterwards, rather than left in /tmp/ray)."""
     root = tmp_path_factory.mktemp("ray")
-    return {
-        "inprocess": _run(root, "inprocess"),
-        "ray": _run(root, "ray", {"INVARLOCK_TEST_RAY_KILL_AFTER": "1"}, execution=RAY),
-    }
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray"))  # short: Ray's socket paths must fit in 107 bytes
+    env = {"INVARLOCK_TEST_RAY_KILL_AFTER": "1", "RAY_TMPDIR": str(ray_tmp)}
+    try:
+        yield {"inprocess": _run(root, "inprocess"), "ray": _run(root, "ray", env, execution=RAY)}
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def _scored(db: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
