@@ -10,6 +10,10 @@ count. Below that, other kernels may answer: a single row takes the GEMV path ev
 with AMX, 3 to 15 rows gave other bits than the batch's logits (an AMD EPYC agreed from 8 rows up), hence 16.
 tests/integration/test_window_logits.py checks the smallest split window and the largest fallback on the demo
 model, and the re-execution audit would flag any build where it did not hold.
+
+A plain linear head writes every window's logits of a batch into one tensor (`reusing_output`): a fresh
+vocabulary-wide tensor per window (50 MB at the demo size) is mapped anew and faults in 12 k zeroed pages, about
+a tenth of the head's time on CPU. So a window's logits are valid until the next window's are asked for.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ class CausalHidden(Protocol):
 
     def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Head] | None:
         """The final hidden states (batch, positions, hidden) of `ids` and the head that maps rows of them to
-        the logits exactly as the model's forward does; None when this model's head cannot be split off."""
+        the logits exactly as the model's forward does; None when this model's head cannot be split off.
+        The logits a head call returns may be overwritten by its next call."""
         ...
 
 
@@ -54,6 +59,38 @@ def split_head(module: Any) -> Head | None:
     if head is None or module.base_model is module or _offloaded(head):
         return None
     return head  # type: ignore[no-any-return]
+
+
+def reusing_output(head: Any) -> Head:
+    """`head` as a callable that writes each call's logits into one tensor, made at the first call (and again
+    when the row count changes), and returns it: a call's logits are overwritten by the next call's. The same
+    bits as `head(rows)` (the same matmul into another buffer). A head with a bias or forward hooks, any
+    module but a torch Linear, or a call with autograd on, is called as it is."""
+    if type(head) is not torch.nn.Linear or head.bias is not None or _hooked(head):
+        return head  # type: ignore[no-any-return]
+    weight_t, held = head.weight.t(), []
+
+    def applied(rows: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            return head(rows)
+        if not held or held[0].shape[0] != rows.shape[0]:
+            held[:] = [rows.new_empty((rows.shape[0], weight_t.shape[1]))]
+        return torch.mm(rows, weight_t, out=held[0])
+
+    return applied
+
+
+def _hooked(head: Any) -> bool:
+    """Whether calling the module does more than its forward: its own or global forward hooks (taps),
+    accelerate's device hook."""
+    hooks = torch.nn.modules.module
+    return bool(
+        head._forward_hooks
+        or head._forward_pre_hooks
+        or hooks._global_forward_hooks
+        or hooks._global_forward_pre_hooks
+        or hasattr(head, "_hf_hook")
+    )
 
 
 def _offloaded(head: Any) -> bool:

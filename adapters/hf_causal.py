@@ -12,7 +12,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .causal_lockstep import lockstep_pairs, require_causal
-from .causal_rows import Head, split_head, window_logits
+from .causal_rows import Head, reusing_output, split_head, window_logits
 from .hf_forward import model_forward
 from .hf_nll import batches, token_ids, window_score
 from .hf_taps import tapped
@@ -104,14 +104,15 @@ class HFCausalModel(HFWeights):
             return self.module(input_ids=ids.to(self.device), use_cache=False).logits
 
     def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Head] | None:
-        """The final hidden states of `ids` and the LM head (causal_rows.split_head); None for a family whose
-        logits are not exactly the head's output."""
+        """The final hidden states of `ids` and the LM head (causal_rows.split_head), writing every call's logits
+        into one tensor (causal_rows.reusing_output); None for a family whose logits are not exactly the head's
+        output."""
         head = split_head(self.module)
         if head is None:
             return None
         with model_forward(self.ref):
             body = self.module.base_model(input_ids=ids.to(self.device), use_cache=False)
-        return body.last_hidden_state, head
+        return body.last_hidden_state, reusing_output(head)
 
     def _score_batch(self, batch: Sequence[TokenWindow], pad_to: int) -> list[WindowScore]:
         """The batch's scores, its pass padded to `pad_to` windows (hf_nll.token_ids; 0: not padded)."""

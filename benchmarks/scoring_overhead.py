@@ -7,12 +7,15 @@ for `--rounds` rounds, the fastest round of each kept (the machine may be loaded
 - `full`: lockstep scoring from the batch's full logits (both models' (batch, positions, vocab) held, then
   reduced: NLL sums, KL, top-k), i.e. the path before causal_rows, through runners that only give logits;
 - `split`: `baseline.score_pair(subject, windows)` as certify calls it (the body once per batch, the head
-  per window, each window reduced before the next one's logits are made);
+  per window into one logits tensor per batch and model, each window reduced before the next one's logits
+  are made);
+- `fresh`: as `split`, but each head call makes a fresh logits tensor (`module.lm_head(rows)`, 0.3.0): what
+  writing every window's logits into one tensor saves;
 - `group<g>` for each g of `--head-groups`: as `split`, but each head call makes the logits of g windows at
   once (GroupedHead below; g windows' logits alive per model): what grouping windows for the LM head would buy.
-Prints each wall and `full/floor - 1`, `split/floor - 1` (the scoring overhead; issue target ≤ 3 %), and
-`group<g>/split`. Every way's pairs are checked equal to `split`'s (the head gives a row the same bits in any
-grouping of >= 16 rows, causal_rows.py).
+Prints each wall and `full/floor - 1`, `split/floor - 1` (the scoring overhead; issue target ≤ 3 %),
+`fresh/split` and `group<g>/split`. Every way's pairs are checked equal to `split`'s (the head gives a row the
+same bits in any grouping of >= 16 rows, causal_rows.py).
 
 Usage:
     python benchmarks/scoring_overhead.py --windows 16 --threads 1 --rounds 3 [--json]
@@ -40,6 +43,18 @@ class FullLogits:
 
     def __init__(self, runner: Any) -> None:
         self.causal_logits = runner.causal_logits
+
+
+class FreshHead:
+    """A split-head runner whose head is the model's LM head module itself: a fresh logits tensor per call."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.causal_logits = runner.causal_logits
+
+    def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        hidden, _ = self.runner.causal_hidden(ids)
+        return hidden, self.runner.module.get_output_embeddings()
 
 
 class GroupedHead:
@@ -93,6 +108,7 @@ def main() -> None:
         "floor": floor,
         "full": lambda: list(lockstep_pairs(FullLogits(baseline), FullLogits(subject), windows, size, None)),
         "split": lambda: list(baseline.score_pair(subject, windows)),
+        "fresh": lambda: list(lockstep_pairs(FreshHead(baseline), FreshHead(subject), windows, size, None)),
     }
     for g in groups:
         pair = GroupedHead(baseline, g), GroupedHead(subject, g)
@@ -114,6 +130,7 @@ def main() -> None:
         "full_overhead": round(best["full"] / best["floor"] - 1, 4),
         "split_overhead": round(best["split"] / best["floor"] - 1, 4),
         "split_over_full": round(best["split"] / best["full"], 4),
+        "fresh/split": round(best["fresh"] / best["split"], 4),
         **{f"group{g}/split": round(best[f"group{g}"] / best["split"], 4) for g in groups},
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}",
         "load_avg_1m": round(os.getloadavg()[0], 2),

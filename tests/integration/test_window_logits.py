@@ -65,7 +65,7 @@ def test_scoring_alone_is_bit_identical_and_the_head_is_applied_per_window(demo_
     batch = token_ids(windows, torch.device("cpu"), demo_model.batch_size)  # padded, as score pads its pass
     with torch.inference_mode():
         full = demo_model.causal_logits(batch)
-        rows = list(window_logits(demo_model, batch, WINDOWS))
+        rows = [r.clone() for r in window_logits(demo_model, batch, WINDOWS)]  # each overwrites the last
     assert [tuple(r.shape) for r in rows] == [(SEQ_LEN - 1, full.shape[-1])] * WINDOWS
     assert all(torch.equal(r, full[i, :-1]) for i, r in enumerate(rows))
     assert list(demo_model.score(windows)) == window_scores(windows, batch, full)
