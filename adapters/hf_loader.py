@@ -18,7 +18,7 @@ from typing import Any
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import GGUFSource, LoadOptions
 
-from . import hf_demo, hf_gguf, hf_placement
+from . import heap, hf_demo, hf_gguf, hf_placement
 from .hf_architecture import rules_for, supported_model_types
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
@@ -73,6 +73,8 @@ class HFModelLoader:
         _check_choice("adapter", options.adapter, ADAPTERS)
         _check_choice("dtype", options.dtype, DTYPES)
         torch_device = resolve_device(options.device)
+        if torch_device == "cpu":
+            heap.keep_freed_memory()
         spread = hf_placement.keywords(options.placement, options.device)
         path, gguf = _resolve(ref)
         kind = resolve_adapter(path, options.adapter)
