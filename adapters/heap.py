@@ -5,7 +5,7 @@ glibc serves them from the heap once its dynamic mmap threshold has grown, but g
 the kernel whenever more than twice that threshold is free, so the next pass maps it again and faults in every
 page zeroed: on the 2-core EPYC, 70–95 k page faults per window pair of lockstep scoring on the demo model,
 about 1 µs each. With the thresholds fixed, the freed activations stay mapped and the next pass reuses them:
-scoring faults in almost nothing after its first batch (docs/performance.md, section Scoring speed: the C heap).
+scoring faults in almost nothing after its first batch (docs/performance.md, section Page faults).
 The peak resident memory stays the same (measured): the process holds what it held at its peak, for longer.
 """
 
