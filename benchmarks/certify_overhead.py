@@ -26,6 +26,10 @@ What is measured, in one process:
    benchmarks/step_times.py times the ports and pipeline functions of that same run), the rest as "other";
    `guards / certify wall` is issue 4's guard share, from the same run.
 
+5. **bracket** (`--bracket`) — certify once more after the floor, on a fresh events file: the ratio of the two
+   certify walls' mean to the floor timed between them cancels a drift of the machine's speed that is linear in
+   time (on a VM whose speed moved by the minute, two single runs an hour apart gave 1.150 and 1.029).
+
 Why: scoring is the irreducible cost of a certificate, so certify should cost little more than its
 forward passes (issue 13 target: certify wall / forward floor <= 1.10). The timeline rows attribute the
 certify wall to run steps from the events' `recorded_at` stamps, to show where any overhead goes.
@@ -38,6 +42,7 @@ Usage:
     python benchmarks/certify_overhead.py                                  # int8 preset, ci profile
     python benchmarks/certify_overhead.py --config /tmp/dev.yaml --profile dev --json
     python benchmarks/certify_overhead.py --cprofile certify.prof          # + cProfile of certify_edit
+    python benchmarks/certify_overhead.py --threads 2 --bracket            # certify, floor, certify
 
 cProfile slows certify itself: take ratios from a run without `--cprofile`.
 """
@@ -105,6 +110,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     parser.add_argument("--cprofile", default=None, help="also write cProfile stats of certify_edit to this file")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the whole process")
+    parser.add_argument(
+        "--bracket", action="store_true", help="certify again after the floor; ratio of the two walls' mean"
+    )
     return parser.parse_args(argv)
 
 
@@ -267,23 +275,35 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cfg = load_config(args.config)
     run = run_certify(cfg, args.profile, workdir, args.cprofile)
     events = decoded(run.records)
+    floor = replay_floor(cfg, args.profile, run, events)
+    second = run_certify(cfg, args.profile, workdir, None) if args.bracket else None
+    return summary(args, run, events, floor, load_start, second)
+
+
+def replay_floor(cfg: RunConfig, profile: str, run: CertifyRun, events: list[ev.Event]) -> Floor:
+    """The run's forward passes replayed on the pair loaded again (released when this returns)."""
     models, loads = load_pair(cfg, run.services)
     check_same_models(models, events)
     cert = run.outcome.certificate
     tokenizer = models["baseline"].tokenizer()
-    rows = replan(cfg, args.profile, run.services, tokenizer, events, cert.dataset.window_plan_digest)
+    rows = replan(cfg, profile, run.services, tokenizer, events, cert.dataset.window_plan_digest)
     batches = forward_batches(events, rows, models)
     base = models["baseline"]
     by_role = time_forwards(models, batches)
-    floor = Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads)
-    return summary(args, run, events, floor, load_start)
+    return Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads)
 
 
 def summary(
-    args: argparse.Namespace, run: CertifyRun, events: list[ev.Event], floor: Floor, load_start: tuple[float, ...]
+    args: argparse.Namespace,
+    run: CertifyRun,
+    events: list[ev.Event],
+    floor: Floor,
+    load_start: tuple[float, ...],
+    second: CertifyRun | None = None,
 ) -> dict[str, Any]:
     load_edit_s = sum(floor.loads.values())
     return {
+        **_bracketed(run, second, floor),
         "config": args.config,
         "profile": args.profile,
         "run_id": run.outcome.run_id,
@@ -306,6 +326,17 @@ def summary(
         "steps_other_s": round(run.wall_s - run.steps.top_level_sum(), 3),
         "timeline_s": timeline(run, events),
         "machine": machine(floor.device, load_start),
+    }
+
+
+def _bracketed(run: CertifyRun, second: CertifyRun | None, floor: Floor) -> dict[str, Any]:
+    """With `--bracket`: the second certify's wall and the ratio of both walls' mean to the floor timed between
+    them (a drift of the machine's speed that is linear in time cancels out)."""
+    if second is None:
+        return {}
+    return {
+        "certify_wall_second_s": round(second.wall_s, 3),
+        "ratio_bracketed": round((run.wall_s + second.wall_s) / 2 / floor.seconds, 4),
     }
 
 
@@ -335,6 +366,13 @@ def render(s: dict[str, Any]) -> str:
         f"{'certify_wall / forward_floor':<58} {s['ratio']:>9.4f}   (target <= {s['target_ratio']})",
         f"{'(certify_wall - load_and_edit) / forward_floor':<58} {s['ratio_without_load_edit']:>9.4f}",
         f"{'guards / certify_wall':<58} {s['guards_over_certify']:>9.4f}   (target <= 0.05)",
+    ]
+    if "ratio_bracketed" in s:
+        lines += [
+            f"{'certify wall, second run (after the floor)':<58} {s['certify_wall_second_s']:>9.3f} s",
+            f"{'mean certify wall / forward floor (bracketed)':<58} {s['ratio_bracketed']:>9.4f}   (target <= 1.1)",
+        ]
+    lines += [
         "",
         "certify steps (seconds inside each, in the certify run; floor per role from the replayed passes):",
     ]

@@ -63,6 +63,7 @@ def test_a_head_with_a_bias_or_hooks_is_called_as_it_is() -> None:
 def test_a_call_with_autograd_on_gets_a_fresh_tensor() -> None:
     head = _head()
     applied = reusing_output(head)
-    logits = applied(_rows(17, 1))
-    assert logits.requires_grad
-    assert torch.equal(logits, head(_rows(17, 1)))
+    with torch.enable_grad():  # whatever mode earlier tests in the process left
+        logits = applied(_rows(17, 1))
+        assert logits.requires_grad
+        assert torch.equal(logits, head(_rows(17, 1)))
