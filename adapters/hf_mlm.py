@@ -81,8 +81,9 @@ class HFMaskedLMModel(HFWeights):
         the activation taps, which sum every row of a pass); the padding's outputs are dropped."""
         for batch in batches(windows, self.batch_size):
             ids, positions = self._inputs(batch)
-            with torch.inference_mode():
-                yield from self._scores(batch, positions, self._logits(pad_rows(ids, pad_to)))
+            with torch.inference_mode():  # left before yielding: the caller must not run in inference mode
+                scores = self._scores(batch, positions, self._logits(pad_rows(ids, pad_to)))
+            yield from scores
             if progress is not None:
                 progress(len(batch))
 

@@ -67,3 +67,11 @@ def test_encoder_passes_are_padded_to_the_batch(bert_dir: Path) -> None:
     pairs = list(model.score_pair(other, _windows(model, 5)))
     assert [p.window_id for p in pairs] == [0, 1, 2, 3, 4] and mine == theirs == [BATCH, BATCH]
     assert all(p.comparison is not None and p.comparison.cosine == pytest.approx(1.0) for p in pairs)
+
+
+def test_a_caller_between_two_masked_lm_scores_is_not_left_in_inference_mode(bert_dir: Path) -> None:
+    model = _load(bert_dir, "hf_mlm")
+    scores = model.score(_windows(model, 5))
+    next(scores)  # the generator is suspended mid-batch, as a consumer recording each score sees it
+    assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+    scores.close()
