@@ -20,6 +20,7 @@ from . import hf_fingerprint
 from .hf_architecture import ArchitectureRules, rules_for
 from .hf_dispatch import device_map_of, is_meta, readable, write_offloaded
 from .hf_quiet import quiet_transformers
+from .hf_shared import own_storage, parameter_ids, sharing_copy
 from .hf_tokenizer import HFTokenizer
 
 
@@ -66,18 +67,22 @@ class HFWeights:
         self.batch_size = batch_size or (8 if self.device.type == "cpu" else 32)
         self._originals: dict[str, torch.Tensor] = {}
         self._by_name: dict[str, torch.nn.Parameter] | None = None
+        self._shared: set[int] = set()  # ids of parameters whose storage a duplicate holds too (copy on write)
 
     def duplicate(self) -> Self | None:
-        """An independent copy in memory, as a second load of the same reference gives it (same identity,
-        tokenizer and batch size; the weights as they are now, in their own storage, ties kept; no scaling
-        originals): `invarlock run` edits a copy of the baseline instead of reading its checkpoint twice.
-        None for a module accelerate dispatched over several devices (`hf_device_map`): it is loaded again."""
+        """A copy in memory, as a second load of the same reference gives it (same identity, tokenizer and batch
+        size; the weights as they are now, ties kept; no scaling originals): `invarlock run` edits a copy of the
+        baseline instead of reading its checkpoint twice. The two share each weight's storage until either
+        writes it (`assign`, `scale_weights`), so a copy costs only the weights an edit changes. None for a
+        module accelerate dispatched over several devices (`hf_device_map`): it is loaded again."""
         if len(set((getattr(self.module, "hf_device_map", None) or {}).values())) > 1:
             return None
         twin = copy.copy(self)
-        twin.module = copy.deepcopy(self.module)
+        twin.module = sharing_copy(self.module)
         twin._originals = {}
         twin._by_name = None
+        twin._shared = parameter_ids(twin.module)
+        self._shared |= parameter_ids(self.module)
         return twin
 
     @property
@@ -142,6 +147,7 @@ class HFWeights:
         param = self._parameters().get(name)
         if param is None or param.ndim != 2:
             raise ValueError(f"cannot assign {name}: not a 2-D parameter of this model")
+        own_storage(param, self._shared)
         rows = param.T if self.rules.output_axis(name) == 1 else param
         if array.dtype not in (np.float32, np.float64) or array.shape != tuple(rows.shape):
             raise ValueError(
@@ -195,6 +201,7 @@ class HFWeights:
                 if is_meta(params[name]):
                     write_offloaded(self.module, name, original.clone() if factor is None else original * factor)
                     continue
+                own_storage(params[name], self._shared)
                 params[name].copy_(original)
                 if factor is not None:
                     params[name].mul_(factor)

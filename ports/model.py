@@ -161,8 +161,9 @@ class DuplicableModel(Protocol):
 
     def duplicate(self) -> LoadedModel | None:
         """An independent copy, as a second load of the same reference would give it: the same identity,
-        tokenizer and batch size, its own weight storage (an edit of the copy leaves this model unchanged),
-        no scaling originals; None when this model cannot be copied in memory (e.g. dispatched over several
+        tokenizer and batch size, no scaling originals; a write to either model's weights (`assign`,
+        `scale_weights`) never shows in the other, though an adapter may hold the weights neither has written
+        once; None when this model cannot be copied in memory (e.g. dispatched over several
         devices), and the caller loads the reference again. `invarlock run` edits a copy of the baseline
         instead of reading the checkpoint twice."""
         ...

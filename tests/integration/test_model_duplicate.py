@@ -1,5 +1,6 @@
 """An HF model duplicated in memory (what `invarlock run` edits instead of reading the checkpoint twice) is the
-model a second load gives: same identity and ties, its own weight storage."""
+model a second load gives: same identity and ties. The two share each weight's storage until either side writes
+it (copy on write), so a write on one side never shows on the other."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from invarlock.domain.model import LoadOptions
 
 pytestmark = pytest.mark.hf
@@ -36,6 +38,46 @@ def test_editing_a_duplicate_leaves_the_original_unchanged(tiny_random_gpt2: Any
     assert twin.identity().weights_sha256 != before
     original = dict((m.name, m.array) for m in tiny_random_gpt2.matrices())[name]
     assert np.array_equal(original, array) and original.any()
+
+
+def _storage(model: Any) -> dict[str, int]:
+    return {name: param.data_ptr() for name, param in model.module.named_parameters(remove_duplicate=False)}
+
+
+def test_a_duplicate_holds_only_the_weights_written_after_it(tiny_random_gpt2: Any) -> None:
+    twin = tiny_random_gpt2.duplicate()
+    assert _storage(twin) == _storage(tiny_random_gpt2), "nothing written yet: no second copy of any weight"
+    name, array = next((m.name, m.array) for m in twin.matrices() if m.family == "ffn")
+    twin.assign(name, array * 2)
+    mine, theirs = _storage(twin), _storage(tiny_random_gpt2)
+    assert [key for key in mine if mine[key] != theirs[key]] == [name]
+    assert np.array_equal(dict((m.name, m.array) for m in twin.matrices())[name], array * 2)
+    twin.assign(name, array * 3)  # owned now: written in place, no further copy
+    assert _storage(twin)[name] == mine[name]
+
+
+def test_writing_the_original_leaves_its_duplicate_unchanged(tiny_random_gpt2: Any) -> None:
+    twin = tiny_random_gpt2.duplicate()
+    before = twin.identity().weights_sha256
+    name = next(m.name for m in tiny_random_gpt2.matrices() if m.family == "attn")
+    tiny_random_gpt2.scale_weights({name: 0.0})
+    assert twin.identity().weights_sha256 == before
+    assert tiny_random_gpt2.identity().weights_sha256 != before
+    tiny_random_gpt2.scale_weights({})
+    assert tiny_random_gpt2.identity().weights_sha256 == before
+
+
+def test_a_tied_weight_written_on_a_duplicate_stays_tied_there_and_untouched_in_the_original(
+    tiny_random_gpt2: Any,
+) -> None:
+    twin = tiny_random_gpt2.duplicate()
+    embedding = twin.module.get_input_embeddings().weight
+    original = tiny_random_gpt2.module.get_input_embeddings().weight.detach().clone()
+    name = next(n for n, p in twin.module.named_parameters() if p is embedding)
+    twin.assign(name, np.zeros(tuple(embedding.shape), dtype=np.float32))
+    assert twin.module.get_output_embeddings().weight is embedding and not embedding.any()
+    assert twin.census().tied_groups == tiny_random_gpt2.census().tied_groups
+    assert torch.equal(tiny_random_gpt2.module.get_input_embeddings().weight, original) and original.any()
 
 
 def test_a_module_dispatched_over_several_devices_is_not_duplicated(tiny_random_gpt2: Any) -> None:

@@ -1,0 +1,41 @@
+"""A module's copy that shares every parameter's storage with the original until one side writes it.
+
+`HFWeights.duplicate` builds on this: `invarlock run` edits a copy of the baseline, and a certify whose subject
+is the baseline's own reference compares a copy with it, so most or all of the subject's weights are the
+baseline's. Holding them once is what keeps an edit from costing a second full set of weights; each side's
+writes go through `WeightSource.assign` and `scale_weights`, which give a shared weight its own storage first.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from .hf_dispatch import is_meta
+
+
+def sharing_copy(module: Any) -> Any:
+    """A deep copy of `module` whose parameters are new Parameter objects over the same storage (ties kept:
+    each original parameter maps to one copy); buffers and everything else are copied."""
+    memo: dict[int, Any] = {
+        id(param): torch.nn.Parameter(param.detach(), requires_grad=param.requires_grad)
+        for param in module.parameters()
+        if not is_meta(param)
+    }
+    return copy.deepcopy(module, memo)
+
+
+def parameter_ids(module: Any) -> set[int]:
+    """Identities of the module's parameters that hold values here (an offloaded one holds none to share)."""
+    return {id(param) for param in module.parameters() if not is_meta(param)}
+
+
+def own_storage(param: torch.nn.Parameter, shared: set[int]) -> None:
+    """Before a write: a parameter in `shared` gets a private copy of its values (the Parameter object, hence
+    every tied alias, stays the same) and leaves the set."""
+    if id(param) in shared:
+        shared.discard(id(param))
+        with torch.no_grad():
+            param.data = param.data.clone()
