@@ -12,7 +12,7 @@ from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.edits import Edit
 from invarlock.ports.execution import ModelSpec, PairScorer, PairSpec, ScoringPools
-from invarlock.ports.model import LoadedModel, ModelLoader, ModelRunner, Progress
+from invarlock.ports.model import DuplicableModel, LoadedModel, ModelLoader, ModelRunner, Progress
 
 from ..config import ModelConfig
 from ..config_execution import ExecutionConfig
@@ -93,10 +93,12 @@ def pair_spec(ctx: RunContext) -> PairSpec:
 
 def build_pair(spec: PairSpec, loader: ModelLoader, edits: Mapping[str, Edit]) -> tuple[LoadedModel, LoadedModel]:
     """A worker's (baseline, subject): loaded, the subject edited, both checked against the run's weights
-    digests (IntegrityError E605 when a worker holds other weights), then the subject repaired."""
+    digests (IntegrityError E605 when a worker holds other weights), then the subject repaired. A subject of
+    the baseline's reference and options is a duplicate of it, as in the run's own process (input_steps)."""
     baseline = loader.load(spec.baseline.ref, spec.baseline.options)
     _require_digest(baseline, spec.baseline_sha256, "baseline")
-    subject = loader.load(spec.subject.ref, spec.subject.options)
+    twin = baseline.duplicate() if spec.subject == spec.baseline and isinstance(baseline, DuplicableModel) else None
+    subject = twin if twin is not None else loader.load(spec.subject.ref, spec.subject.options)
     if spec.edit_name is not None:
         edits[spec.edit_name].apply(subject, dict(spec.edit_plan))
     _require_digest(subject, spec.subject_sha256, "subject")

@@ -98,6 +98,22 @@ def test_a_worker_holding_other_weights_is_e605(services: Services, loader: Fake
     assert caught.value.code == "E605" and "scoring worker's subject" in caught.value.message
 
 
+@pytest.mark.parametrize("edit", [None, SCALE], ids=["certify", "run"])
+def test_a_worker_reads_the_checkpoint_once_when_the_subject_is_an_edit_of_the_baseline(
+    services: Services, loader: FakeLoader, edit: EditConfig | None
+) -> None:
+    svc, pools = _with_pools(services, loader)
+    certify_edit(_request(RAY, edit), svc)
+    spec = pools.opened[0][2]
+    loads, duplicates = len(loader.loaded), len(loader.duplicated)
+    _, subject = build_pair(spec, loader, services.edits)
+    assert subject.identity().weights_sha256 == spec.subject_sha256
+    if edit is None:  # a subject checkpoint of its own is read from disk
+        assert (loader.loaded[loads:], loader.duplicated[duplicates:]) == ([spec.baseline.ref, "int8ish"], [])
+    else:
+        assert (loader.loaded[loads:], loader.duplicated[duplicates:]) == ([spec.baseline.ref], [spec.baseline.ref])
+
+
 def test_a_missing_ray_extra_or_cluster_stops_the_run_before_it_is_recorded(
     services: Services, store: InMemoryEventStore, loader: FakeLoader
 ) -> None:
