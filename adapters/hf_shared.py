@@ -17,19 +17,23 @@ from .hf_dispatch import is_meta
 
 
 def sharing_copy(module: Any) -> Any:
-    """A deep copy of `module` whose parameters are new Parameter objects over the same storage (ties kept:
-    each original parameter maps to one copy); buffers and everything else are copied."""
+    """A deep copy of `module` whose plain parameters are new Parameter objects over the same storage (ties
+    kept: each original parameter maps to one copy); buffers, Parameter subclasses (a quantization library's
+    packed weights) and everything else are copied."""
     memo: dict[int, Any] = {
-        id(param): torch.nn.Parameter(param.detach(), requires_grad=param.requires_grad)
-        for param in module.parameters()
-        if not is_meta(param)
+        id(param): torch.nn.Parameter(param.detach(), requires_grad=param.requires_grad) for param in _shareable(module)
     }
     return copy.deepcopy(module, memo)
 
 
 def parameter_ids(module: Any) -> set[int]:
-    """Identities of the module's parameters that hold values here (an offloaded one holds none to share)."""
-    return {id(param) for param in module.parameters() if not is_meta(param)}
+    """Identities of the module's parameters that a `sharing_copy` shares (plain ones holding values here: an
+    offloaded one holds none)."""
+    return {id(param) for param in _shareable(module)}
+
+
+def _shareable(module: Any) -> list[torch.nn.Parameter]:
+    return [p for p in module.parameters() if type(p) is torch.nn.Parameter and not is_meta(p)]
 
 
 def own_storage(param: torch.nn.Parameter, shared: set[int]) -> None:
