@@ -3,7 +3,8 @@
 `HFWeights.duplicate` builds on this: `invarlock run` edits a copy of the baseline, and a certify whose subject
 is the baseline's own reference compares a copy with it, so most or all of the subject's weights are the
 baseline's. Holding them once is what keeps an edit from costing a second full set of weights; each side's
-writes go through `WeightSource.assign` and `scale_weights`, which give a shared weight its own storage first.
+writes go through `WeightSource.assign` and `scale_weights`, which give a shared weight its own storage first
+(each writes the whole weight).
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ def _shareable(module: Any) -> list[torch.nn.Parameter]:
 
 
 def own_storage(param: torch.nn.Parameter, shared: set[int]) -> None:
-    """Before a write: a parameter in `shared` gets a private copy of its values (the Parameter object, hence
-    every tied alias, stays the same) and leaves the set."""
+    """Before a write of the whole parameter: one in `shared` gets private storage of its shape and layout, its
+    values left for the caller to write (both callers overwrite every element, so copying the shared values
+    first would be work done twice); the Parameter object, hence every tied alias, stays the same, and it
+    leaves the set."""
     if id(param) in shared:
         shared.discard(id(param))
         with torch.no_grad():
-            param.data = param.data.clone()
+            param.data = torch.empty_like(param.data)

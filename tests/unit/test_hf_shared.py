@@ -37,16 +37,19 @@ def test_plain_parameters_are_shared_and_ties_kept_while_buffers_and_subclasses_
     assert id(module.packed) not in parameter_ids(module) and id(module.embed.weight) in parameter_ids(module)
 
 
-def test_own_storage_copies_a_shared_parameter_once_and_keeps_its_object() -> None:
+def test_own_storage_gives_a_shared_parameter_its_own_storage_once_and_keeps_its_object() -> None:
     module = _Tiny()
     twin = sharing_copy(module)
     shared = parameter_ids(twin)
     weight = twin.embed.weight
+    before = module.embed.weight.detach().clone()
     own_storage(weight, shared)
+    assert weight.data_ptr() != module.embed.weight.data_ptr()
+    assert weight.shape == before.shape and weight.stride() == before.stride() and weight.dtype == before.dtype
     with torch.no_grad():
-        weight.zero_()
+        weight.fill_(0.0)  # the caller writes the whole parameter
     assert twin.head.weight is weight and id(weight) not in shared
-    assert module.embed.weight.abs().sum() > 0, "the original keeps its values"
+    assert torch.equal(module.embed.weight, before) and before.abs().sum() > 0, "the original keeps its values"
     pointer = weight.data_ptr()
     own_storage(weight, shared)
-    assert weight.data_ptr() == pointer, "owned already: no second copy"
+    assert weight.data_ptr() == pointer, "owned already: no second allocation"
