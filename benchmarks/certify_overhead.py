@@ -26,7 +26,14 @@ What is measured, in one process:
    benchmarks/step_times.py times the ports and pipeline functions of that same run), the rest as "other";
    `guards / certify wall` is issue 4's guard share, from the same run.
 
-5. **bracket** (`--bracket`) — certify once more after the floor, on a fresh events file: the ratio of the two
+5. **interleaved floor** (`--interleave`, benchmarks/interleaved_floor.py) — instead of 2. and 3., the floor is
+   timed inside the certify run: after each chunk the pipeline's in-process scorer scores, the same windows go
+   through both models' bare forward passes at once, and the seconds of those blocks are taken out of the
+   certify wall and its scoring step. Each scored chunk is compared with passes timed seconds after it, so a
+   drift of the machine's speed cancels over scoring (about 94 % of the wall); the steps outside scoring are
+   not bracketed. `load_and_edit_s` is then certify's own load, duplicate and edit.
+
+6. **bracket** (`--bracket`) — certify once more after the floor, on a fresh events file: the ratio of the two
    certify walls' mean to the floor timed between them cancels a drift of the machine's speed that is linear in
    time (on a VM whose speed moved by the minute, two single runs an hour apart gave 1.150 and 1.029).
 
@@ -43,6 +50,7 @@ Usage:
     python benchmarks/certify_overhead.py --config /tmp/dev.yaml --profile dev --json
     python benchmarks/certify_overhead.py --cprofile certify.prof          # + cProfile of certify_edit
     python benchmarks/certify_overhead.py --threads 2 --bracket            # certify, floor, certify
+    python benchmarks/certify_overhead.py --threads 2 --interleave         # floor timed inside certify
 
 cProfile slows certify itself: take ratios from a run without `--cprofile`.
 """
@@ -58,6 +66,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +74,7 @@ from typing import Any
 
 import numpy as np
 from certify_overhead_render import render
+from interleaved_floor import InterleavedFloor, interleaved
 from invarlock.application.certification import planning
 from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit
 from invarlock.application.certification.input_steps import load_options
@@ -91,6 +101,7 @@ class CertifyRun:
     certificate: Path
     records: list[ev.RecordedEvent]
     steps: StepTimes
+    interleaved: InterleavedFloor | None = None
 
 
 @dataclass(frozen=True)
@@ -114,19 +125,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--bracket", action="store_true", help="certify again after the floor; ratio of the two walls' mean"
     )
+    parser.add_argument(
+        "--interleave", action="store_true", help="time the floor inside certify, after each scored chunk"
+    )
     return parser.parse_args(argv)
 
 
-def run_certify(cfg: RunConfig, profile: str, workdir: Path, cprofile: str | None) -> CertifyRun:
-    """`invarlock run -c CONFIG --profile P --quiet`, timed from certify_edit to the written certificate."""
+def run_certify(
+    cfg: RunConfig, profile: str, workdir: Path, cprofile: str | None, interleave: bool = False
+) -> CertifyRun:
+    """`invarlock run -c CONFIG --profile P --quiet`, timed from certify_edit to the written certificate; with
+    `interleave`, the floor's passes run after each scored chunk and their blocks' seconds are not counted."""
     events = workdir / f"certify-overhead-{time.time_ns()}.duckdb"
     t0 = time.perf_counter()
     svc = build_services(events=events)
     services_s = time.perf_counter() - t0
     request = CertifyRequest(command="run", config=cfg, subject=None, tier=cfg.auto.tier, profile=profile)
     profiler = cProfile.Profile() if cprofile else None
-    steps = StepTimes()
-    with timed_services(svc, steps) as timed:
+    steps, floor = StepTimes(), InterleavedFloor() if interleave else None
+    with timed_services(svc, steps) as timed, interleaved(floor) if floor else nullcontext():
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
         outcome = _certify(request, timed, profiler)
@@ -134,7 +151,11 @@ def run_certify(cfg: RunConfig, profile: str, workdir: Path, cprofile: str | Non
         wall_s = time.perf_counter() - t0
     if profiler is not None and cprofile:
         profiler.dump_stats(cprofile)
-    return CertifyRun(outcome, svc, wall_s, services_s, started_at, path, svc.store.read(outcome.run_id), steps)
+    if floor is not None:
+        wall_s -= floor.block_s
+        steps.seconds["scoring"] -= floor.block_s
+    records = svc.store.read(outcome.run_id)
+    return CertifyRun(outcome, svc, wall_s, services_s, started_at, path, records, steps, floor)
 
 
 def _certify(request: CertifyRequest, svc: Services, profiler: cProfile.Profile | None) -> CertifyOutcome:
@@ -241,7 +262,10 @@ def timeline(run: CertifyRun, events: list[ev.Event]) -> dict[str, float]:
         step = record.type + (f"[{role}]" if role and record.type != "windows_scored" else "")
         spent[step] += (stamp - previous).total_seconds()
         previous = stamp
-    spent["certificate_written"] = run.wall_s - sum(spent.values())
+    block_s = run.interleaved.block_s if run.interleaved is not None else 0.0
+    spent["certificate_written"] = run.wall_s + block_s - sum(spent.values())
+    if block_s:
+        spent["(interleaved floor blocks, inside windows_scored)"] = block_s
     return {k: round(v, 3) for k, v in spent.items()}
 
 
@@ -274,9 +298,9 @@ def _cpu_model() -> str:
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load_start = os.getloadavg()
     cfg = load_config(args.config)
-    run = run_certify(cfg, args.profile, workdir, args.cprofile)
+    run = run_certify(cfg, args.profile, workdir, args.cprofile, args.interleave)
     events = decoded(run.records)
-    floor = replay_floor(cfg, args.profile, run, events)
+    floor = replay_floor(cfg, args.profile, run, events) if run.interleaved is None else interleaved_floor(run)
     second = run_certify(cfg, args.profile, workdir, None) if args.bracket else None
     return summary(args, run, events, floor, load_start, second)
 
@@ -292,6 +316,17 @@ def replay_floor(cfg: RunConfig, profile: str, run: CertifyRun, events: list[ev.
     base = models["baseline"]
     by_role = time_forwards(models, batches)
     return Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads)
+
+
+def interleaved_floor(run: CertifyRun) -> Floor:
+    """The floor timed inside the run, checked to have covered every window the run scored."""
+    floor = run.interleaved
+    assert floor is not None
+    scored = sum(len(e.rows) for e in decoded(run.records) if isinstance(e, ev.WindowsScored) and e.role == "baseline")
+    assert floor.windows == scored, f"the interleaved floor ran {floor.windows} windows, certify scored {scored}"
+    steps = run.steps.seconds
+    loads = {"load_s": steps["load"], "duplicate_s": steps["duplicate"], "edit_s": steps["edit"]}
+    return Floor(floor.seconds, floor.by_role, floor.passes, floor.batch_size, floor.device, loads)
 
 
 def summary(
@@ -325,6 +360,8 @@ def summary(
         "guards_over_certify": round(run.steps.seconds["guards"] / run.wall_s, 4),
         "steps_s": run.steps.table(),
         "steps_other_s": round(run.wall_s - run.steps.top_level_sum(), 3),
+        "floor_timing": "interleaved" if run.interleaved is not None else "replayed after certify",
+        "scoring_over_floor": round(run.steps.seconds["scoring"] / floor.seconds, 4),
         "timeline_s": timeline(run, events),
         "machine": machine(floor.device, load_start),
     }

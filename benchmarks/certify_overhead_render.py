@@ -20,11 +20,13 @@ def render(s: dict[str, Any]) -> str:
         + f"; {s['forward_passes']} forward passes of <= {s['batch_size']} windows",
         "",
         f"{'certify wall (certify_edit -> certificate written)':<58} {s['certify_wall_s']:>9.3f} s",
-        f"{'forward floor (bare forward passes, both models)':<58} {s['forward_floor_s']:>9.3f} s",
+        f"{'forward floor (bare forward passes, both models)':<58} {s['forward_floor_s']:>9.3f} s"
+        + f"   ({s['floor_timing']})",
         f"{'load + edit (baseline load, subject load, quant_rtn)':<58} {s['load_and_edit_s']:>9.3f} s",
         f"{'services build / lazy imports (excluded)':<58} {s['services_s']:>9.3f} s",
         f"{'certify_wall / forward_floor':<58} {s['ratio']:>9.4f}   (target <= {s['target_ratio']})",
         f"{'(certify_wall - load_and_edit) / forward_floor':<58} {s['ratio_without_load_edit']:>9.4f}",
+        f"{'scoring step / forward_floor':<58} {s['scoring_over_floor']:>9.4f}",
         f"{'guards / certify_wall':<58} {s['guards_over_certify']:>9.4f}   (target <= 0.05)",
     ]
     if "ratio_bracketed" in s:
@@ -34,7 +36,7 @@ def render(s: dict[str, Any]) -> str:
         ]
     lines += [
         "",
-        "certify steps (seconds inside each, in the certify run; floor per role from the replayed passes):",
+        "certify steps (seconds inside each, in the certify run; the forward floor per role):",
     ]
     lines += [
         f"  {('  of which ' if step in NESTED else '') + step:<56} {sec:>9.3f} s" for step, sec in s["steps_s"].items()

@@ -1,5 +1,6 @@
 """Where certify's peak resident set is reached: the peak RSS (Linux VmHWM) of each phase of one
-`invarlock certify` of the demo model against itself, run in this process.
+`invarlock certify` of the demo model against itself (or against `--subject REF`, or `invarlock run` of its
+int8 `quant_rtn` edit with `--edit`), run in this process.
 
 The high-water mark is reset (`/proc/self/clear_refs` 5) when each traced call starts and read when it ends,
 so each row is the peak inside one step of the certify pipeline (`application/certification/pipeline.STEPS`:
@@ -9,6 +10,8 @@ ratio to the two models' float32 weights.
 
 Usage:
     python benchmarks/rss_phases.py [--windows 8] [--seq-len 256]
+    python benchmarks/rss_phases.py --subject gguf:PATH/SmolLM2-135M-Instruct.Q4_1.gguf   # two sets of weights
+    python benchmarks/rss_phases.py --edit                                                  # invarlock run, int8
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--subject", default=DEMO, help="the subject's reference (default: the demo model)")
+    parser.add_argument("--edit", action="store_true", help="invarlock run of the int8 quant_rtn edit instead")
     args = parser.parse_args()
     from invarlock.application.certification import pipeline
     from invarlock.cli.main import cli
@@ -63,9 +68,15 @@ def main() -> None:
     pipeline.STEPS = tuple(_traced(step.__name__, step) for step in pipeline.STEPS)
     folder = scratch_dir("rss_phases_")
     dataset = {"provider": "demo:wikipedia", "seq_len": args.seq_len, "preview_n": args.windows}
-    (folder / "c.yaml").write_text(yaml.safe_dump({"dataset": {**dataset, "final_n": args.windows}}))
-    argv = ["certify", "--baseline", DEMO, "--subject", DEMO, "--preset", str(folder / "c.yaml"), "--profile"]
-    argv += ["dev", "--cert-out", str(folder / "out"), "--events", str(folder / "ev.duckdb"), "--quiet"]
+    config: dict[str, Any] = {"dataset": {**dataset, "final_n": args.windows}}
+    if args.edit:
+        config |= {"model": {"id": DEMO}, "edit": {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}}}
+    (folder / "c.yaml").write_text(yaml.safe_dump(config))
+    if args.edit:
+        argv = ["run", "-c", str(folder / "c.yaml")]
+    else:
+        argv = ["certify", "--baseline", DEMO, "--subject", args.subject, "--preset", str(folder / "c.yaml")]
+    argv += ["--profile", "dev", "--cert-out", str(folder / "out"), "--events", str(folder / "ev.duckdb"), "--quiet"]
     _reset("start (imports)")
     try:
         cli.main(argv, standalone_mode=False)

@@ -1,0 +1,91 @@
+"""The forward floor timed inside a certification, batch by batch, for benchmarks/certify_overhead.py
+`--interleave`.
+
+Why: on a VM whose speed drifts by the minute, a floor replayed after certify (or between two certifies,
+`--bracket`) lands the drift on the ratio whole (two bracketed runs an hour apart: 1.114 and 1.215). Here, each
+time the pipeline's in-process scorer has scored a chunk of windows (`InProcessPairScorer.score_batches`, one
+chunk per recorded WindowsScored pair), the same windows are run again through both models' bare
+`module(input_ids=batch, use_cache=False).logits` under `torch.inference_mode`, in the model's batches (the
+last one as short as the chunk leaves it: the padding is certify's, not the floor's), baseline then subject,
+and timed. The floor is then the sum of those passes, each taken seconds after the scoring it is compared
+with, and the seconds of the whole interleaved block (tensors built, passes run) are taken out of the certify
+wall and of its scoring step.
+
+What this does not cancel: the drift over the steps outside scoring (guards, loads, tokenizing; about 6 % of
+the wall), and the interleaved passes' effect on certify's caches (the weights do not fit any cache, so little).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from invarlock.application.certification import pair_scoring
+
+
+@dataclass
+class InterleavedFloor:
+    """Seconds of the bare forward passes run after each scored chunk, per role, and of the whole blocks."""
+
+    by_role: dict[str, float] = field(default_factory=lambda: {"baseline": 0.0, "subject": 0.0})
+    block_s: float = 0.0
+    passes: int = 0
+    windows: int = 0
+    batch_size: int = 0
+    device: Any = None
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.by_role.values())
+
+    def run(self, models: dict[str, Any], chunk: Sequence[Any]) -> None:
+        import torch
+
+        started = time.perf_counter()
+        size = self.batch_size = models["baseline"].batch_size
+        self.device = models["baseline"].device
+        with torch.inference_mode():
+            for start in range(0, len(chunk), size):
+                rows = [w.tokens for w in chunk[start : start + size]]
+                for role, model in models.items():
+                    ids = torch.tensor(rows, dtype=torch.long, device=model.device)
+                    _sync(torch, model.device)
+                    t0 = time.perf_counter()
+                    model.module(input_ids=ids, use_cache=False).logits  # noqa: B018
+                    _sync(torch, model.device)
+                    self.by_role[role] += time.perf_counter() - t0
+                    self.passes += 1
+        self.windows += len(chunk)
+        self.block_s += time.perf_counter() - started
+
+
+def _sync(torch: Any, device: Any) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextmanager
+def interleaved(floor: InterleavedFloor) -> Iterator[InterleavedFloor]:
+    """While the block runs, every chunk the in-process scorer scores is followed by its floor passes."""
+    original = pair_scoring.InProcessPairScorer.score_batches
+
+    def score_batches(self: Any, batches: Iterable[Sequence[Any]], progress: Any = None) -> Iterator[Any]:
+        drawn: list[Sequence[Any]] = []
+
+        def remembered() -> Iterator[Sequence[Any]]:
+            for batch in batches:
+                drawn.append(batch)
+                yield batch
+
+        for pairs in original(self, remembered(), progress):
+            floor.run({"baseline": self._baseline, "subject": self._subject}, drawn[-1])
+            yield pairs
+
+    pair_scoring.InProcessPairScorer.score_batches = score_batches  # type: ignore[method-assign]
+    try:
+        yield floor
+    finally:
+        pair_scoring.InProcessPairScorer.score_batches = original  # type: ignore[method-assign]
