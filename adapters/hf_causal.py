@@ -12,7 +12,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .causal_lockstep import lockstep_pairs, require_causal
-from .causal_rows import Head, reusing_output, split_head, window_logits
+from .causal_rows import MIN_ROWS, Head, reusing_output, split_head, window_logits
 from .hf_forward import model_forward
 from .hf_nll import batches, token_ids, window_score
 from .hf_taps import tapped
@@ -128,6 +128,29 @@ class HFCausalModel(HFWeights):
         batches are not padded here (the hooks sum every row of a pass); the audit re-taps the same
         calibration windows in the same batches."""
         return tapped(self.module, weights, lambda: list(self._scores(windows, progress, pad_to=0)))
+
+    def activation_taps(
+        self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
+    ) -> dict[str, ActivationStats]:
+        """`activation_stats`' statistics without the scores: where scoring splits the LM head off
+        (causal_hidden) and every tapped module is in the body, the passes are the very body calls scoring
+        makes, and the head (a fifth of the demo model's forward) and the NLLs are skipped."""
+        if not self._taps_in_body(windows, weights):
+            return self.activation_stats(windows, weights, progress)[0]
+        return tapped(self.module, weights, lambda: self._bodies(windows, progress))[0]
+
+    def _taps_in_body(self, windows: Sequence[TokenWindow], weights: Sequence[str]) -> bool:
+        body = self.module.base_model
+        inside = {f"{name}.weight" for name, _ in body.named_modules(prefix=self.module.base_model_prefix)}
+        rows_split = all(len(w.tokens) - 1 >= MIN_ROWS for w in windows)  # as window_logits decides
+        return rows_split and split_head(self.module) is not None and all(w in inside for w in weights)
+
+    def _bodies(self, windows: Sequence[TokenWindow], progress: Progress | None) -> None:
+        for batch in batches(windows, self.batch_size):
+            with torch.inference_mode():
+                self.causal_hidden(token_ids(batch, self.device))
+            if progress is not None:
+                progress(len(batch))
 
     def _scores(self, windows: Sequence[TokenWindow], progress: Progress | None, pad_to: int) -> Iterator[WindowScore]:
         for batch in batches(windows, self.batch_size):

@@ -156,6 +156,19 @@ class LoadedModel(ModelRunner, WeightSource, Protocol):
 
 
 @runtime_checkable
+class TapsOnlyRunner(Protocol):
+    """A ModelRunner that can tap activations without scoring the windows (optional: callers that read only
+    the statistics fall back to `activation_stats`)."""
+
+    def activation_taps(
+        self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
+    ) -> dict[str, ActivationStats]:
+        """The statistics `activation_stats` gives for the same arguments, bit for bit, from passes that may
+        stop before the output head (a causal LM's logits over the vocabulary, which nothing reads here)."""
+        ...
+
+
+@runtime_checkable
 class DuplicableModel(Protocol):
     """A LoadedModel that can duplicate itself in memory (optional: a model without `duplicate` is loaded again)."""
 

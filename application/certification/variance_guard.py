@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards import chain, variance
 from invarlock.domain.guards.variance_records import ABPass, CalibrationWindows, VarianceMeasurements, VarianceTap
-from invarlock.domain.windows import token_windows
+from invarlock.domain.model import ActivationStats
+from invarlock.domain.windows import TokenWindow, token_windows
+from invarlock.ports.model import ModelRunner, Progress, TapsOnlyRunner
 
 from .guard_chain import ChainContext, not_applicable_rows, pairs, record_measured, unmapped_names
 
@@ -54,6 +58,16 @@ def _require_windows(have: int, need: int) -> None:
         )
 
 
+def taps_only(
+    model: ModelRunner, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
+) -> dict[str, ActivationStats]:
+    """A model's activation statistics when its scores are not read (the baseline's: the A/B pass compares the
+    subject's NLLs only): without scoring where the runner can (TapsOnlyRunner), the same bits either way."""
+    if isinstance(model, TapsOnlyRunner):
+        return model.activation_taps(windows, weights, progress)
+    return model.activation_stats(windows, weights, progress)[0]
+
+
 def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasurements) -> VarianceMeasurements:
     ids = measured.calibration.window_ids
     windows = token_windows(ids, ctx.rows, seed=ctx.recorder.state.started.seeds["dataset"])
@@ -61,7 +75,7 @@ def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasuremen
     reused = ctx.baseline_taps(targets, measured.calibration)  # {} unless an earlier run tapped this baseline
     ctx.progress.start("variance guard: calibration arm", (1 if reused else 2) * len(windows))
     try:
-        stats_b = reused or baseline.activation_stats(windows, targets, ctx.progress.advance)[0]
+        stats_b = reused or taps_only(baseline, windows, targets, ctx.progress.advance)
         stats_s, without = subject.activation_stats(windows, targets, ctx.progress.advance)
     finally:
         ctx.progress.finish()

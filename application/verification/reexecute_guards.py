@@ -23,6 +23,7 @@ from invarlock.ports.model import NamedMatrix
 
 from ..certification.guard_chain import measure_each, measure_matrix
 from ..certification.plugin_guard import loaded_guard, measured_by
+from ..certification.variance_guard import taps_only
 from .reexecute_inputs import AuditContext, Finding, Tally
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
@@ -136,8 +137,8 @@ def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Ta
     weights = [taps[i].weight for i in chosen]
     ids = measurements.calibration.window_ids
     windows = token_windows(ids, audit.rows, seed=audit.cert.bootstrap.seed)
-    base, _ = audit.models["baseline"].activation_stats(windows, weights)
-    subj, _ = audit.models["subject"].activation_stats(windows, weights)
+    base = taps_only(audit.models["baseline"], windows, weights)
+    subj = taps_only(audit.models["subject"], windows, weights)
     for i, weight in zip(chosen, weights, strict=True):
         stated = {"baseline": taps[i].baseline, "subject": taps[i].subject}
         recomputed = {"baseline": base[weight], "subject": subj[weight]}

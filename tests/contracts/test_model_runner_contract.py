@@ -21,7 +21,7 @@ import pytest
 from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import WindowScore
 from invarlock.domain.windows import TokenWindow
-from invarlock.ports.model import LoadedModel, ModelRunner
+from invarlock.ports.model import LoadedModel, ModelRunner, TapsOnlyRunner
 
 from tests.contracts.conftest import ModelAdapterCase
 
@@ -168,6 +168,13 @@ def test_activation_taps_score_like_score_and_sum_every_tapped_output(
     for s in stats.values():
         assert s.count > 0 and math.isfinite(s.sum) and math.isfinite(s.sum_sq)
         assert s.sum_sq * s.count >= s.sum**2 * (1 - 1e-9)  # Cauchy-Schwarz: a variance is never negative
+
+
+def test_taps_without_scores_where_a_runner_offers_them_equal_the_scored_taps_bit_for_bit(runner: LoadedModel) -> None:
+    if not isinstance(runner, TapsOnlyRunner):
+        pytest.skip("not applicable: the adapter taps only while scoring (callers fall back to activation_stats)")
+    windows, taps = windows_for(runner), runner.variance_taps()[:2]
+    assert runner.activation_taps(windows, taps) == runner.activation_stats(windows, taps)[0]
 
 
 def test_a_runner_without_token_likelihood_refuses_scores_and_taps_and_pairs_only_measures(

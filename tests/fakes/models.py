@@ -139,6 +139,7 @@ class FakeModel:
 
     originals: dict[str, np.ndarray] = field(default_factory=dict)
     tapped: list[tuple[int, ...]] = field(default_factory=list)
+    taps_without_scores: list[tuple[int, ...]] = field(default_factory=list)
     paired: list[int] = field(default_factory=list)
     loader: FakeLoader | None = field(default=None, repr=False, compare=False)
     batch_size: int = 8  # windows per "forward pass" (ModelRunner.batch_size): the loader's option, else 8
@@ -153,6 +154,7 @@ class FakeModel:
             scored=[],
             originals={},
             tapped=[],
+            taps_without_scores=[],
             paired=[],
         )
         if self.loader is not None:
@@ -179,13 +181,22 @@ class FakeModel:
     def activation_stats(self, windows, weights, progress=None):  # type: ignore[no-untyped-def]
         """Output values behave like N(0, (mean |W|)^2): count = tokens, sum = 0, sum_sq = count * scale^2."""
         scores = list(self.score(windows, progress))
+        return self._taps(windows, weights), scores
+
+    def activation_taps(self, windows, weights, progress=None):  # type: ignore[no-untyped-def]
+        """activation_stats' statistics without scoring (recorded in `taps_without_scores` too)."""
+        self.taps_without_scores.append(tuple(w.window_id for w in windows))
+        if progress is not None:
+            progress(len(windows))
+        return self._taps(windows, weights)
+
+    def _taps(self, windows, weights):  # type: ignore[no-untyped-def]
         self.tapped.append(tuple(w.window_id for w in windows))
         count = sum(len(w.tokens) for w in windows)
-        stats = {
+        return {
             w: ActivationStats(count=count, sum=0.0, sum_sq=count * float(np.abs(self.weights[w]).mean()) ** 2)
             for w in weights
         }
-        return stats, scores
 
     def scale_weights(self, factors: Mapping[str, float]) -> None:
         for name in sorted(set(self.originals) | set(factors)):

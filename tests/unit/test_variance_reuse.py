@@ -48,14 +48,18 @@ def _tapped(svc: Services, request: CertifyRequest) -> tuple[CertifyOutcome, int
     return outcome, sum(bool(m.tapped) for m in svc.loader.instances[before:])
 
 
-def _variance(svc: Services, run_id: str) -> bytes:
-    """The variance record's result (what it measured and decided; `seconds` is the clock's)."""
+def _variance_result(svc: Services, run_id: str) -> VarianceResult:
     [event] = [
         e for r in svc.store.read(run_id) if isinstance(e := decoded(r), ev.GuardEvaluated) and e.guard == "variance"
     ]
     assert isinstance(event.result, VarianceResult)
     assert event.result.measurements.taps, "the variance guard tapped nothing: the test would prove nothing"
-    return msgspec.json.encode(event.result)
+    return event.result
+
+
+def _variance(svc: Services, run_id: str) -> bytes:
+    """The variance record's result (what it measured and decided; `seconds` is the clock's)."""
+    return msgspec.json.encode(_variance_result(svc, run_id))
 
 
 def _baseline_taps(svc: Services, run_id: str) -> list[object]:
@@ -194,3 +198,13 @@ def test_a_forged_variance_source_fails_the_link_check(svc: Services, tmp_path: 
     state = replay(decoded(r) for r in store.read(second.run_id))  # the link alone: its certificate no longer replays
     [(_, finding)] = variance_findings(store, state)
     assert not finding.ok and "this run states other baseline statistics for ffn.2.down" in finding.detail
+
+
+def test_a_fresh_run_taps_the_baseline_without_scoring_it_and_the_subject_with_its_scores(svc: Services) -> None:
+    before = len(svc.loader.instances)
+    outcome = certify_edit(_request(0.9, reuse=False), svc)
+    baseline, subject = svc.loader.instances[before:]
+    calibration = tuple(_variance_result(svc, outcome.run_id).measurements.calibration.window_ids)
+    assert baseline.taps_without_scores == baseline.tapped == [calibration]
+    assert subject.tapped and not subject.taps_without_scores  # the A/B pass compares the subject's NLLs
+    assert _variance_result(svc, outcome.run_id).measurements.ab is not None
