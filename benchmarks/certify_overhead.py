@@ -362,6 +362,7 @@ def summary(
         "steps_other_s": round(run.wall_s - run.steps.top_level_sum(), 3),
         "floor_timing": "interleaved" if run.interleaved is not None else "replayed after certify",
         "scoring_over_floor": round(run.steps.seconds["scoring"] / floor.seconds, 4),
+        **({"chunk_scoring_over_floor": run.interleaved.chunk_ratios()} if run.interleaved is not None else {}),
         "timeline_s": timeline(run, events),
         "machine": machine(floor.device, load_start),
     }

@@ -17,6 +17,7 @@ the wall), and the interleaved passes' effect on certify's caches (the weights d
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,15 +37,24 @@ class InterleavedFloor:
     windows: int = 0
     batch_size: int = 0
     device: Any = None
+    chunks: list[tuple[float, float]] = field(default_factory=list)  # (lockstep scoring s, floor s) per chunk
 
     @property
     def seconds(self) -> float:
         return sum(self.by_role.values())
 
-    def run(self, models: dict[str, Any], chunk: Sequence[Any]) -> None:
+    def chunk_ratios(self) -> dict[str, float]:
+        """Quartiles of the per-chunk ratio of lockstep scoring to the floor passes timed right after it: a
+        burst of the machine's drift moves a few chunks, not the median."""
+        ratios = sorted(scored / floor for scored, floor in self.chunks)
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        return {"q1": round(q[0], 4), "median": round(q[1], 4), "q3": round(q[2], 4), "chunks": len(ratios)}
+
+    def run(self, models: dict[str, Any], chunk: Sequence[Any]) -> float:
+        """The chunk's floor passes; returns their seconds."""
         import torch
 
-        started = time.perf_counter()
+        started, before = time.perf_counter(), self.seconds
         size = self.batch_size = models["baseline"].batch_size
         self.device = models["baseline"].device
         with torch.inference_mode():
@@ -60,6 +70,7 @@ class InterleavedFloor:
                     self.passes += 1
         self.windows += len(chunk)
         self.block_s += time.perf_counter() - started
+        return self.seconds - before
 
 
 def _sync(torch: Any, device: Any) -> None:
@@ -80,8 +91,15 @@ def interleaved(floor: InterleavedFloor) -> Iterator[InterleavedFloor]:
                 drawn.append(batch)
                 yield batch
 
-        for pairs in original(self, remembered(), progress):
-            floor.run({"baseline": self._baseline, "subject": self._subject}, drawn[-1])
+        scored = original(self, remembered(), progress)
+        while True:
+            t0 = time.perf_counter()
+            pairs = next(scored, None)
+            if pairs is None:
+                return
+            seconds = time.perf_counter() - t0
+            floor_s = floor.run({"baseline": self._baseline, "subject": self._subject}, drawn[-1])
+            floor.chunks.append((seconds, floor_s))
             yield pairs
 
     pair_scoring.InProcessPairScorer.score_batches = score_batches  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ Steps (seconds; a step nested in another is listed under it and not added twice)
     edit             the edit (e.g. quant_rtn)
     fingerprint      the models' identities (weights, tokenizer and config digests)
     guards           the guard chain (each GuardEvaluated event also records its own seconds)
-      calibration    of which the variance guard's calibration-arm forward passes (activation_stats)
+      calibration    of which the variance guard's calibration-arm forward passes (activation_stats/_taps)
     scoring          the lockstep scoring of the arms (scoring.score_arm), both models
     issuing          building, recording and (when asked) signing the certificate
 """
@@ -48,7 +48,12 @@ STEP_ORDER = (
     "issuing",
 )
 NESTED = {"calibration": "guards"}
-MODEL_METHODS = (("identity", "fingerprint"), ("duplicate", "duplicate"), ("activation_stats", "calibration"))
+MODEL_METHODS = (
+    ("identity", "fingerprint"),
+    ("duplicate", "duplicate"),
+    ("activation_stats", "calibration"),
+    ("activation_taps", "calibration"),  # the baseline's taps without scores; may call activation_stats
+)
 
 
 class StepTimes:
@@ -56,6 +61,7 @@ class StepTimes:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self._inside: dict[str, int] = defaultdict(int)  # a step's calls in progress: nested ones count once
         self._undo: list[Callable[[], None]] = []
         self._classes: set[type] = set()
 
@@ -63,10 +69,13 @@ class StepTimes:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
+            self._inside[step] += 1
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds[step] += time.perf_counter() - t0
+                self._inside[step] -= 1
+                if not self._inside[step]:
+                    self.seconds[step] += time.perf_counter() - t0
 
         return wrapper
 
