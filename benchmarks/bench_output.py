@@ -6,12 +6,22 @@ from __future__ import annotations
 import json
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 
 def machine() -> str:
     """The processor (or architecture) and the CPU count, e.g. `x86_64, 2 cpus`."""
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus"
+
+
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo (e.g. `AMD EPYC`), else what platform knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or "unknown"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def emit(result: dict[str, Any], as_json: bool) -> None:

@@ -73,8 +73,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_output import cpu_model
 from certify_overhead_render import render
-from interleaved_floor import InterleavedFloor, interleaved
+from interleaved_floor import InterleavedFloor, interleaved, timed_pass
 from invarlock.application.certification import planning
 from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit
 from invarlock.application.certification.input_steps import load_options
@@ -235,21 +236,11 @@ def time_forwards(models: dict[str, Any], batches: list[tuple[str, Any]]) -> dic
     """Seconds of the bare forward passes (logits only) per role, synchronised on accelerators."""
     import torch
 
-    device = models["baseline"].device
     spent: dict[str, float] = defaultdict(float)
     with torch.inference_mode():
         for role, ids in batches:
-            _sync(torch, device)
-            t0 = time.perf_counter()
-            models[role].module(input_ids=ids, use_cache=False).logits  # noqa: B018
-            _sync(torch, device)
-            spent[role] += time.perf_counter() - t0
+            spent[role] += timed_pass(models[role], ids)
     return dict(spent)
-
-
-def _sync(torch: Any, device: Any) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timeline(run: CertifyRun, events: list[ev.Event]) -> dict[str, float]:
@@ -273,7 +264,7 @@ def machine(device: Any, load_start: tuple[float, ...]) -> dict[str, Any]:
     import torch
 
     info = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "torch": torch.__version__,
@@ -287,20 +278,12 @@ def machine(device: Any, load_start: tuple[float, ...]) -> dict[str, Any]:
     return info
 
 
-def _cpu_model() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown"
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
-
-
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load_start = os.getloadavg()
     cfg = load_config(args.config)
     run = run_certify(cfg, args.profile, workdir, args.cprofile, args.interleave)
     events = decoded(run.records)
-    floor = replay_floor(cfg, args.profile, run, events) if run.interleaved is None else interleaved_floor(run)
+    floor = replay_floor(cfg, args.profile, run, events) if run.interleaved is None else interleaved_floor(run, events)
     second = run_certify(cfg, args.profile, workdir, None) if args.bracket else None
     return summary(args, run, events, floor, load_start, second)
 
@@ -318,11 +301,11 @@ def replay_floor(cfg: RunConfig, profile: str, run: CertifyRun, events: list[ev.
     return Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads)
 
 
-def interleaved_floor(run: CertifyRun) -> Floor:
+def interleaved_floor(run: CertifyRun, events: list[ev.Event]) -> Floor:
     """The floor timed inside the run, checked to have covered every window the run scored."""
     floor = run.interleaved
     assert floor is not None
-    scored = sum(len(e.rows) for e in decoded(run.records) if isinstance(e, ev.WindowsScored) and e.role == "baseline")
+    scored = sum(len(e.rows) for e in events if isinstance(e, ev.WindowsScored) and e.role == "baseline")
     assert floor.windows == scored, f"the interleaved floor ran {floor.windows} windows, certify scored {scored}"
     steps = run.steps.seconds
     loads = {"load_s": steps["load"], "duplicate_s": steps["duplicate"], "edit_s": steps["edit"]}

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from bench_output import cpu_model
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.certification.input_steps import load_options
 from invarlock.application.config import RunConfig, SecondaryConfig
@@ -129,19 +130,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def _machine(load_start: tuple[float, float, float]) -> dict[str, Any]:
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "loadavg_1m_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
     }
-
-
-def _cpu_model() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown"
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def main(argv: list[str] | None = None) -> int:

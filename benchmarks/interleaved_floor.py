@@ -61,16 +61,23 @@ class InterleavedFloor:
             for start in range(0, len(chunk), size):
                 rows = [w.tokens for w in chunk[start : start + size]]
                 for role, model in models.items():
-                    ids = torch.tensor(rows, dtype=torch.long, device=model.device)
-                    _sync(torch, model.device)
-                    t0 = time.perf_counter()
-                    model.module(input_ids=ids, use_cache=False).logits  # noqa: B018
-                    _sync(torch, model.device)
-                    self.by_role[role] += time.perf_counter() - t0
+                    self.by_role[role] += timed_pass(model, torch.tensor(rows, dtype=torch.long, device=model.device))
                     self.passes += 1
         self.windows += len(chunk)
         self.block_s += time.perf_counter() - started
         return self.seconds - before
+
+
+def timed_pass(model: Any, ids: Any) -> float:
+    """Seconds of one bare forward pass, `model.module(input_ids=ids, use_cache=False).logits`, under the
+    caller's `torch.inference_mode`, synchronised on an accelerator (both floors time passes with it)."""
+    import torch
+
+    _sync(torch, model.device)
+    t0 = time.perf_counter()
+    model.module(input_ids=ids, use_cache=False).logits  # noqa: B018
+    _sync(torch, model.device)
+    return time.perf_counter() - t0
 
 
 def _sync(torch: Any, device: Any) -> None:
