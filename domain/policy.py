@@ -214,6 +214,12 @@ def resolve_policy(
     order = _order(guard_order, plugins)
     gates = _gate_overrides(_GATES[tier], overrides)
     replicates = {"dev": DEV_REPLICATES, "ci": gates.replicates_ci, "release": gates.replicates_release}[profile]
+    if replicates > VERIFY_MAX_REPLICATES:  # its certificates could not be verified or replayed by default
+        raise UsageError(
+            "E202",
+            f"policy override: {replicates} bootstrap replicates for the {profile} profile",
+            f"ask for at most {VERIFY_MAX_REPLICATES} (what verify and replay recompute)",
+        )
     min_windows = {"dev": 2, "ci": gates.min_windows_ci, "release": gates.min_windows_release}[profile]
     return Policy(
         tier=tier,

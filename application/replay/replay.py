@@ -94,11 +94,12 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
 
 
 def _bootstrap_budget(state: RunState) -> None:
-    """Refuse (E607) before any allocation a recorded policy whose bootstrap exceeds verify's bounds."""
+    """Refuse (IntegrityError E607, exit 3) before any allocation a recorded policy whose bootstrap exceeds
+    verify's bounds: certify refuses such a policy (resolve_policy), so only an altered store holds one."""
     replicates = state.started.policy.replicates
     windows = len(state.windows.plan.windows) if state.windows is not None else 0
     if replicates > VERIFY_MAX_REPLICATES or replicates * windows > VERIFY_MAX_BOOTSTRAP_CELLS:
-        raise UsageError(
+        raise IntegrityError(
             "E607",
             f"run {state.started.run_id}: its recorded policy asks for {replicates} bootstrap replicates over "
             f"{windows} windows (replay allows {VERIFY_MAX_REPLICATES} and {VERIFY_MAX_BOOTSTRAP_CELLS} cells)",

@@ -249,7 +249,7 @@ def test_a_relinked_policy_asking_for_a_huge_bootstrap_is_refused_before_any_all
 
     rewrite(db, run_id, inflate)
     code, _, err = run_cli("replay", run_id, "--events", db)
-    assert code == 2 and err.startswith("ERROR [INVARLOCK:E607]") and "1000000000 bootstrap replicates" in err
+    assert code == 3 and err.startswith("ERROR [INVARLOCK:E607]") and "1000000000 bootstrap replicates" in err
     assert "1000000000 bootstrap replicates" in _failed_check(cert, db)["detail"]
     code, out, _ = run_cli("runs", "--events", db)
     assert code == 3 and f"{run_id}  TAMPERED" in out

@@ -196,3 +196,13 @@ def test_an_integer_override_of_a_float_threshold_keeps_the_digest_through_a_rou
     assert policy_digest(decoded) == policy_digest(policy)
     with pytest.raises(UsageError, match="min_final_tokens"):
         resolve_policy("balanced", "ci", {"min_final_tokens": 2.5})
+
+
+@pytest.mark.parametrize(("profile", "key"), [("ci", "replicates_ci"), ("release", "replicates_release")])
+def test_a_replicates_override_that_verify_and_replay_would_refuse_is_refused(profile: str, key: str) -> None:
+    from invarlock.domain.policy import VERIFY_MAX_REPLICATES as MOST
+
+    assert resolve_policy("balanced", profile, overrides={key: MOST}).replicates == MOST
+    with pytest.raises(UsageError) as caught:
+        resolve_policy("balanced", profile, overrides={key: MOST + 1})
+    assert caught.value.code == "E202" and str(MOST) in caught.value.hint
