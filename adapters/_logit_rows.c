@@ -8,10 +8,16 @@
  * (-ffp-contract=off), so each IEEE operation is rounded on its own. adapters/logit_rows.py carries the same
  * operations in numpy (the reference this module must equal bit for bit, tested), and every CPU, with or
  * without AVX-512, gets the same bits.
+ *
+ * pair_stats_top also gives each row's five largest logits' indices, found in the same pass: the maximum loop
+ * keeps each 64-element block's maximum, and only blocks whose maximum reaches the sixth largest block maximum
+ * are searched. A row whose six largest values are not strictly decreasing gets -1s (its top-5 would depend on
+ * how ties are broken; the caller asks torch.topk for it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef float v8f __attribute__((vector_size(32)));
@@ -101,6 +107,86 @@ CLONES static float row_max(const float *x, Py_ssize_t n) {
     return m;
 }
 
+#define BLOCK 64
+#define TOP 5
+
+/* row_max's maximum, the same comparisons in the same order, and each BLOCK-element block's maximum into blocks
+ * (ceil(n / BLOCK) of them; NaN ignored in both, as a block of NaN and -inf only gives -inf). */
+CLONES static float row_max_blocks(const float *x, Py_ssize_t n, float *blocks) {
+    v8f best = (v8f){0} - __builtin_inff();
+    Py_ssize_t i = 0, b = 0;
+    for (; i + 8 <= n; b++) {
+        v8f block = (v8f){0} - __builtin_inff();
+        Py_ssize_t end = i + BLOCK < n ? i + BLOCK : n;
+        for (; i + 8 <= end; i += 8) {
+            v8f v;
+            memcpy(&v, x + i, sizeof v);
+            v8i more = v > best, above = v > block;
+            best = (v8f)(((v8i)v & more) | ((v8i)best & ~more));
+            block = (v8f)(((v8i)v & above) | ((v8i)block & ~above));
+        }
+        float top = -__builtin_inff();
+        for (int j = 0; j < 8; j++)
+            top = block[j] > top ? block[j] : top;
+        blocks[b] = top;
+    }
+    for (Py_ssize_t k = b; k * BLOCK < n; k++) /* the tail's block when it starts one */
+        blocks[k] = -__builtin_inff();
+    float m = -__builtin_inff();
+    for (int j = 0; j < 8; j++)
+        m = best[j] > m ? best[j] : m;
+    for (; i < n; i++) {
+        m = x[i] > m ? x[i] : m;
+        blocks[i / BLOCK] = x[i] > blocks[i / BLOCK] ? x[i] : blocks[i / BLOCK];
+    }
+    return m;
+}
+
+/* Insert (value, at) into the sorted (descending) six-entry lists when it beats the last entry. */
+static void keep_six(float *values, int64_t *at, float value, int64_t index) {
+    if (!(value > values[TOP]))
+        return;
+    int k = TOP;
+    for (; k > 0 && value > values[k - 1]; k--) {
+        values[k] = values[k - 1];
+        at[k] = at[k - 1];
+    }
+    values[k] = value;
+    at[k] = index;
+}
+
+/* The indices of the row's TOP largest values, largest first, into top; -1s unless its TOP + 1 largest values
+ * (NaN ignored) are strictly decreasing. Every one of those six values is at least the sixth largest block
+ * maximum (six distinct elements reach it), so only blocks reaching it are searched. */
+static void row_top(const float *x, Py_ssize_t n, const float *blocks, int64_t *top) {
+    Py_ssize_t count = (n + BLOCK - 1) / BLOCK;
+    float values[TOP + 1], block_values[TOP + 1];
+    int64_t at[TOP + 1], block_at[TOP + 1];
+    for (int k = 0; k <= TOP; k++) {
+        values[k] = block_values[k] = -__builtin_inff();
+        at[k] = block_at[k] = -1;
+        if (k < TOP)
+            top[k] = -1;
+    }
+    if (n <= TOP)
+        return;
+    for (Py_ssize_t b = 0; b < count; b++)
+        keep_six(block_values, block_at, blocks[b], b);
+    float reach = block_values[TOP];
+    for (Py_ssize_t b = 0; b < count; b++) {
+        if (!(blocks[b] >= reach))
+            continue;
+        Py_ssize_t end = (b + 1) * BLOCK < n ? (b + 1) * BLOCK : n;
+        for (Py_ssize_t i = b * BLOCK; i < end; i++)
+            keep_six(values, at, x[i], i);
+    }
+    for (int k = 0; k < TOP; k++)
+        if (!(values[k] > values[k + 1]))
+            return;
+    for (int k = 0; k < TOP; k++)
+        top[k] = at[k];
+}
+
 /* out: max, S */
 CLONES static void one_row(const float *x, Py_ssize_t n, double *out) {
     double m = row_max(x, n);
@@ -114,9 +200,8 @@ CLONES static void one_row(const float *x, Py_ssize_t n, double *out) {
     out[1] = tree(s);
 }
 
-/* out: max_b, S_b, max_s, S_s, T */
-CLONES static void pair_row(const float *b, const float *s, Py_ssize_t n, double *out) {
-    double mb = row_max(b, n), ms = row_max(s, n);
+/* out: max_b, S_b, max_s, S_s, T from the rows' maxima mb and ms */
+CLONES static void pair_sums(const float *b, const float *s, Py_ssize_t n, double mb, double ms, double *out) {
     v8d sb = {0}, ss = {0}, t = {0};
     Py_ssize_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -138,6 +223,19 @@ CLONES static void pair_row(const float *b, const float *s, Py_ssize_t n, double
     out[2] = ms;
     out[3] = tree(ss);
     out[4] = tree(t);
+}
+
+static void pair_row(const float *b, const float *s, Py_ssize_t n, double *out) {
+    pair_sums(b, s, n, row_max(b, n), row_max(s, n), out);
+}
+
+/* pair_row's out, and top: each row's row_top (baseline's, then subject's); blocks holds 2 * ceil(n / BLOCK) */
+static void pair_row_top(const float *b, const float *s, Py_ssize_t n, double *out, int64_t *top, float *blocks) {
+    float *blocks_s = blocks + (n + BLOCK - 1) / BLOCK;
+    double mb = row_max_blocks(b, n, blocks), ms = row_max_blocks(s, n, blocks_s);
+    pair_sums(b, s, n, mb, ms, out);
+    row_top(b, n, blocks, top);
+    row_top(s, n, blocks_s, top + TOP);
 }
 
 static int check(Py_buffer *buf, Py_ssize_t bytes, const char *what) {
@@ -200,11 +298,42 @@ static PyObject *pair_stats(PyObject *self, PyObject *args) {
     return none_or_null(ok);
 }
 
+static PyObject *pair_stats_top(PyObject *self, PyObject *args) {
+    Py_buffer b, s, out, top;
+    Py_ssize_t rows, vocab;
+    if (!PyArg_ParseTuple(args, "y*y*nnw*w*", &b, &s, &rows, &vocab, &out, &top))
+        return NULL;
+    int ok = dims_ok(rows, vocab) && check(&b, rows * vocab * 4, "baseline logits") &&
+             check(&s, rows * vocab * 4, "subject logits") && check(&out, rows * 40, "out") &&
+             check(&top, rows * 2 * TOP * 8, "top");
+    float *blocks = ok ? malloc((size_t)(2 * ((vocab + BLOCK - 1) / BLOCK)) * sizeof(float)) : NULL;
+    if (ok && blocks == NULL) {
+        PyErr_NoMemory();
+        ok = 0;
+    }
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t r = 0; r < rows; r++)
+            pair_row_top((const float *)b.buf + r * vocab, (const float *)s.buf + r * vocab, vocab,
+                         (double *)out.buf + 5 * r, (int64_t *)top.buf + 2 * TOP * r, blocks);
+        Py_END_ALLOW_THREADS;
+    }
+    free(blocks);
+    PyBuffer_Release(&b);
+    PyBuffer_Release(&s);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&top);
+    return none_or_null(ok);
+}
+
 static PyMethodDef methods[] = {
     {"row_stats", row_stats, METH_VARARGS,
      "row_stats(logits, rows, vocab, out): per row (max, S) of float32 rows into float64 out (rows x 2)"},
     {"pair_stats", pair_stats, METH_VARARGS,
      "pair_stats(base, subj, rows, vocab, out): per row (max_b, S_b, max_s, S_s, T) into out (rows x 5)"},
+    {"pair_stats_top", pair_stats_top, METH_VARARGS,
+     "pair_stats_top(base, subj, rows, vocab, out, top): pair_stats' out, and each row's top-5 indices (or -1s "
+     "where its six largest values tie) into int64 top (rows x 2 x 5)"},
     {NULL, NULL, 0, NULL},
 };
 

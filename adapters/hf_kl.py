@@ -13,7 +13,7 @@ from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.windows import TokenWindow
 
 from .hf_nll import ROWS, finite_nll, kernel_rows, non_finite_loss, target_logits, window_score
-from .logit_rows import pair_kl, pair_stats
+from .logit_rows import pair_kl, pair_stats_top
 from .reduce_pool import chunk_map, scratch
 
 _TOP = 5
@@ -50,11 +50,23 @@ def _top(logits: torch.Tensor) -> torch.Tensor:
     return best.gather(1, at // _BLOCK) * _BLOCK + at % _BLOCK
 
 
+def _exact_top(logits: torch.Tensor, found: np.ndarray) -> torch.Tensor:
+    """torch.topk's top-5 indices of each row: the kernel's (pair_stats_top) where it found them, which is
+    where a row's six largest logits are distinct and so every exact top-5 agrees; _top's for the rows left
+    at -1 (a tie there: torch's order)."""
+    top = torch.from_numpy(np.ascontiguousarray(found))
+    tied = np.flatnonzero(found[:, 0] < 0)
+    if tied.size:
+        rows = torch.from_numpy(tied)
+        top[rows] = _top(logits[rows])
+    return top
+
+
 def paired_score(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:
     """Both models' WindowScore and the paired measures of one window from its ids (positions + 1,) and both
     models' logits of positions 0..L-2 (on one device). On CPU one logit_rows pass per row pair gives both NLL
-    sums (the same bits as hf_nll.window_nll of each alone) and the float64 KL, with the row chunks spread over
-    the reduce_pool threads; elsewhere torch ops (window_comparison).
+    sums (the same bits as hf_nll.window_nll of each alone), the float64 KL and both rows' top-5 (_exact_top),
+    with the row chunks spread over the reduce_pool threads; elsewhere torch ops (window_comparison).
 
     Raises:
         AbortError: E402 when a loss or a KL is non-finite.
@@ -71,7 +83,8 @@ def paired_score(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, sub
 
     def chunk(start: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         rows = slice(start, start + ROWS)
-        return pair_stats(b_rows[rows], s_rows[rows]), _top(base[rows]), _top(subj[rows])
+        stats, top = pair_stats_top(b_rows[rows], s_rows[rows])
+        return stats, _exact_top(base[rows], top[:, 0]), _exact_top(subj[rows], top[:, 1])
 
     parts = chunk_map(base.device, chunk, range(0, base.shape[0], ROWS))
     stats = np.concatenate([part[0] for part in parts])

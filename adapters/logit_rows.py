@@ -10,6 +10,11 @@ order, from +0.0) combined by a fixed tree, and no multiply-add is fused. The co
 (`_logit_rows.c`, both rows read once while they are in cache) and the numpy reference below perform the same
 IEEE operations in the same order, hence give the same bits, on any CPU; where the kernel was not built (no C
 compiler at install time) the reference runs, several times slower, with the same results. `KERNEL` says which.
+
+`pair_stats_top` also gives each row's TOP largest logits' indices from the kernel's pass (its maximum loop keeps
+block maxima, and only the blocks that can hold them are searched). Only where a row's TOP + 1 largest values are
+strictly decreasing, so that every exact top-k answers the same indices in the same order; a tie there leaves
+the row to the caller (-1s), whose top-k breaks ties its own way.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ TAYLOR = tuple(
     )
 )
 LANES = 8
+TOP = 5
 
 
 def row_stats(rows: np.ndarray) -> np.ndarray:
@@ -82,6 +88,25 @@ def pair_stats(base: np.ndarray, subj: np.ndarray) -> np.ndarray:
     return out
 
 
+def pair_stats_top(base: np.ndarray, subj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pair_stats' (n, 5) rows, and (n, 2, TOP) int64: per row pair, the indices of the baseline row's and the
+    subject row's TOP largest logits, largest first; -1s for a row whose TOP + 1 largest values (NaN ignored)
+    are not strictly decreasing, whose partition sum is not finite (a NaN or +inf logit), or that has at most
+    TOP logits."""
+    base, subj = _float32_rows(base), _float32_rows(subj)
+    if base.shape != subj.shape:
+        raise ValueError(f"logit shapes differ: {base.shape} and {subj.shape}")
+    if _compiled is None:
+        stats = pair_stats(base, subj)
+        top = np.stack([_distinct_top(base), _distinct_top(subj)], axis=1)
+    else:
+        stats, top = np.empty((base.shape[0], 5)), np.empty((base.shape[0], 2, TOP), dtype=np.int64)
+        _compiled.pair_stats_top(base, subj, base.shape[0], base.shape[1], stats, top)
+    with np.errstate(invalid="ignore"):
+        top[~np.isfinite(stats[:, [1, 3]])] = -1
+    return stats, top
+
+
 def pair_kl(stats: np.ndarray) -> np.ndarray:
     """Per row, KL(p_b ‖ p_s) = T / S_b − (m_b − m_s + log S_b − log S_s) from pair_stats' (n, 5) rows; NaN or
     ±inf where a row was not finite."""
@@ -95,6 +120,21 @@ def _float32_rows(rows: np.ndarray) -> np.ndarray:
     if rows.ndim != 2:
         raise ValueError(f"logit rows must be 2-D (positions, vocab), got shape {rows.shape}")
     return np.ascontiguousarray(rows, dtype=np.float32)
+
+
+def _distinct_top(rows: np.ndarray) -> np.ndarray:
+    """(n, TOP) int64: each row's TOP largest values' indices, largest first, where its TOP + 1 largest values
+    (NaN ignored) are strictly decreasing; -1s elsewhere (the kernel's row_top, by a partition instead)."""
+    top = np.full((rows.shape[0], TOP), -1, dtype=np.int64)
+    if rows.shape[1] <= TOP:
+        return top
+    clean = np.where(np.isnan(rows), -np.inf, rows)
+    some = np.argpartition(-clean, TOP, axis=1)[:, : TOP + 1]
+    order = np.take_along_axis(some, np.argsort(-np.take_along_axis(clean, some, axis=1), axis=1), axis=1)
+    values = np.take_along_axis(clean, order, axis=1)
+    distinct = np.all(values[:, :-1] > values[:, 1:], axis=1)
+    top[distinct] = order[distinct, :TOP]
+    return top
 
 
 def _max(rows: np.ndarray) -> np.ndarray:

@@ -122,3 +122,22 @@ def test_the_blockwise_top5_is_torch_topk(vocab: int) -> None:
 
     logits = torch.randn((37, vocab), generator=torch.Generator().manual_seed(vocab)) * 4
     assert torch.equal(_top(logits), logits.topk(5, dim=-1).indices)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_kernels_top5_with_torchs_for_ties_is_the_blockwise_top5(dtype: str) -> None:
+    """paired_score takes each row's top-5 from the logit-row kernel where its six largest logits are distinct
+    and from _top where they tie (common in bfloat16): the same indices, row for row, as _top alone."""
+    import numpy as np
+    import torch
+    from invarlock.adapters.hf_kl import _exact_top, _top
+    from invarlock.adapters.logit_rows import pair_stats_top
+
+    logits = (torch.randn((40, 64 * 40 + 3), generator=torch.Generator().manual_seed(5)) * 4).to(getattr(torch, dtype))
+    logits[3, 11] = logits[3].max()  # a tie at the top in float32 too
+    rows = logits.float().numpy()
+    _, found = pair_stats_top(rows, rows)
+    ties = int((found[:, 0, 0] < 0).sum())
+    assert ties >= 1 and (ties > 10 if dtype == "bfloat16" else ties < 5)
+    assert torch.equal(_exact_top(logits, found[:, 0]), _top(logits))
+    assert np.array_equal(found[found[:, 0, 0] >= 0, 0], _top(logits)[found[:, 0, 0] >= 0].numpy())

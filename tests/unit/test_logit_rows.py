@@ -145,3 +145,77 @@ def test_the_kernel_refuses_a_buffer_of_the_wrong_size() -> None:
     for rows, vocab in ((-1, 16), (2, 0), (2**61, 16), (2, 2**61)):  # never multiplied past Py_ssize_t
         with pytest.raises(ValueError, match="rows must be >= 0 and vocab > 0"):
             logit_rows._compiled.pair_stats(base, base, rows, vocab, np.empty((2, 5)))
+
+
+def _spots(vocab: int, count: int) -> list[int]:
+    """Where _tied_rows puts its largest values: from the row's end (the tail block) backwards, 67 apart, so in
+    as many 64-element blocks as the row has."""
+    spots = [(vocab - 1 - 67 * k) % vocab for k in range(count)]
+    assert len(set(spots)) == count
+    return spots
+
+
+def _tied_rows(vocab: int) -> np.ndarray:
+    """Rows whose top-5 each case below plants (the rest well below them), one row per case."""
+    rows = (np.random.default_rng(vocab).standard_normal((7, vocab)) - 20.0).astype(np.float32)
+    top = np.float32([9.0, 8.0, 7.0, 6.0, 5.0, 4.0])
+    spots = _spots(vocab, 6)
+    free = [i for i in range(vocab) if i not in spots][:2]
+    for row in rows:
+        row[spots] = top
+    rows[1, free[0]] = 9.0  # two equal maxima
+    rows[2, free[0]] = 4.0  # the 6th largest twice: ties below the top-5 do not matter
+    rows[3, free[1]] = 5.0  # the 5th and 6th largest equal
+    rows[4, free[1]] = np.nan  # NaN: a non-finite partition sum
+    rows[5, :] = -np.inf  # only six finite logits
+    rows[5, spots] = top
+    rows[6, spots[0]] = np.float32(-0.0)  # a -0.0 and a +0.0 among the top-5 compare equal
+    rows[6, spots[1]] = np.float32(0.0)
+    return rows
+
+
+@pytest.mark.parametrize("vocab", [49_152, 49_157, 8, 71, 64 * 6 + 3])
+def test_the_top5_is_found_only_where_the_six_largest_are_distinct(vocab: int, reference) -> None:
+    rows = _tied_rows(vocab)
+    spots = _spots(vocab, 5)
+    _, top = reference.pair_stats_top(rows, rows[::-1].copy())
+    assert top[0, 0].tolist() == spots and top[5, 0].tolist() == spots
+    assert top[2, 0].tolist() == spots  # the 7th largest tying the 6th leaves the top-5 unambiguous
+    assert (top[[1, 3, 4, 6], 0] == -1).all()
+    assert np.array_equal(top[:, 1], top[::-1, 0])  # the subject's rows likewise
+
+
+@pytest.mark.parametrize("vocab", [49_152, 49_157, 8, 71, 64 * 6 + 3, 5, 1])
+def test_the_kernels_top5_is_the_references(vocab: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if logit_rows.KERNEL != "compiled":
+        pytest.skip("kernel not built here")
+    base = _tied_rows(vocab) if vocab > 6 else np.arange(vocab, dtype=np.float32)[None].repeat(7, 0)
+    subj = np.concatenate([_rows(vocab, 3, vocab)[0], base[:4]])[: len(base)]
+    compiled = logit_rows.pair_stats_top(base, subj)
+    monkeypatch.setattr(logit_rows, "_compiled", None)
+    expected = logit_rows.pair_stats_top(base, subj)
+    assert np.array_equal(compiled[0], expected[0], equal_nan=True)  # the NaN row's sums are NaN
+    assert np.array_equal(compiled[1], expected[1])
+    assert np.array_equal(compiled[0], logit_rows.pair_stats(base, subj), equal_nan=True)  # pair_stats' pass
+    if vocab <= 5:
+        assert (compiled[1] == -1).all()  # at most five logits: nothing to rank against a sixth
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(6, 300), st.integers(0, 2**32 - 1), st.floats(1e-3, 60.0), st.integers(0, 3))
+def test_any_rows_give_the_references_top5(vocab: int, seed: int, spread: float, coarse: int) -> None:
+    if logit_rows.KERNEL != "compiled":
+        pytest.skip("kernel not built here")
+    base, subj = _rows(seed, 4, vocab, spread)
+    if coarse:  # values on a coarse grid: ties among the largest are common
+        base, subj = np.round(base * coarse) / coarse, np.round(subj * coarse) / coarse
+    compiled = logit_rows.pair_stats_top(base, subj)[1]
+    kernel, logit_rows._compiled = logit_rows._compiled, None
+    try:
+        assert np.array_equal(compiled, logit_rows.pair_stats_top(base, subj)[1])
+    finally:
+        logit_rows._compiled = kernel
+    for found, row in ((compiled[:, 0], base), (compiled[:, 1], subj)):
+        for indices, values in zip(found, row, strict=True):
+            if indices[0] >= 0:  # distinct: the one exact answer
+                assert indices.tolist() == np.argsort(-values, kind="stable")[:5].tolist()

@@ -65,10 +65,15 @@ def test_each_instruction_set_level_gives_the_references_bits(level: str, tmp_pa
     rng = np.random.default_rng(17)
     base = (rng.standard_normal((9, 4101)) * 5).astype(np.float32)
     subj = (base + rng.standard_normal((9, 4101)) * 0.05).astype(np.float32)
-    out = np.empty((9, 5))
+    base[2, 7] = base[2].max()  # a tie at the top: that row's top-5 is left to the caller (-1s)
+    out, with_top, top = np.empty((9, 5)), np.empty((9, 5)), np.empty((9, 2, 5), dtype=np.int64)
     build.pair_stats(base, subj, 9, 4101, out)
+    build.pair_stats_top(base, subj, 9, 4101, with_top, top)
     kernel, logit_rows._compiled = logit_rows._compiled, None
     try:
         assert np.array_equal(out, logit_rows.pair_stats(base, subj))
+        stats, expected = logit_rows.pair_stats_top(base, subj)
+        assert np.array_equal(with_top, stats) and np.array_equal(top, expected)
+        assert (top[2, 0] == -1).all() and (top[:, 1] >= 0).all()
     finally:
         logit_rows._compiled = kernel
