@@ -11,9 +11,10 @@ with AMX, 3 to 15 rows gave other bits than the batch's logits (an AMD EPYC agre
 tests/integration/test_window_logits.py checks the smallest split window and the largest fallback on the demo
 model, and the re-execution audit would flag any build where it did not hold.
 
-A plain linear head writes every window's logits of a batch into one tensor (`reusing_output`): a fresh
-vocabulary-wide tensor per window (50 MB at the demo size) is mapped anew and faults in 12 k zeroed pages, about
-a tenth of the head's time on CPU. So a window's logits are valid until the next window's are asked for.
+A plain linear head writes every window's logits into one tensor (`reusing_output`): a fresh vocabulary-wide
+tensor per window (50 MB at the demo size) is mapped anew and faults in 12 k zeroed pages, about a tenth of the
+head's time on CPU. So a window's logits are valid until the next window's are asked for. A runner that keeps
+that tensor between its passes (HFCausalModel: for its lifetime) also saves the faults once per batch.
 """
 
 from __future__ import annotations
@@ -61,20 +62,25 @@ def split_head(module: Any) -> Head | None:
     return head  # type: ignore[no-any-return]
 
 
-def reusing_output(head: Any) -> Head:
+def reusing_output(head: Any, held: list[torch.Tensor] | None = None) -> Head:
     """`head` as a callable that writes each call's logits into one tensor, made at the first call (and again
-    when the row count changes), and returns it: a call's logits are overwritten by the next call's. The same
-    bits as `head(rows)` (the same matmul into another buffer). A head with a bias or forward hooks, any
-    module but a torch Linear, or a call with autograd on, is called as it is."""
+    when the row count, dtype or device changes), and returns it: a call's logits are overwritten by the next
+    call's. The same bits as `head(rows)` (the same matmul into another buffer). A head with a bias or forward
+    hooks, any module but a torch Linear, or a call with autograd on, is called as it is.
+
+    `held` keeps that tensor: a new list by default (it lives as long as the callable), or the caller's, which
+    then keeps it between callables; one list per head whose logits may be alive at once."""
     if type(head) is not torch.nn.Linear or head.bias is not None or _hooked(head):
         return head  # type: ignore[no-any-return]
-    weight_t, held = head.weight.t(), []
+    weight_t, held = head.weight.t(), [] if held is None else held
 
     def applied(rows: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled():
             return head(rows)
-        if not held or held[0].shape[0] != rows.shape[0]:
-            held[:] = [rows.new_empty((rows.shape[0], weight_t.shape[1]))]
+        shape = (rows.shape[0], weight_t.shape[1])
+        if not held or held[0].shape != shape or held[0].dtype != rows.dtype or held[0].device != rows.device:
+            held[:] = []  # the old tensor is released before its successor is made
+            held.append(rows.new_empty(shape))
         return torch.mm(rows, weight_t, out=held[0])
 
     return applied

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Self
 
 import torch
 from invarlock.domain.errors import UsageError
@@ -48,6 +48,14 @@ class HFCausalModel(HFWeights):
     ) -> None:
         adapter = adapter or self.ADAPTER
         super().__init__(module, tokenizer, ref=ref, adapter=adapter, batch_size=batch_size, gguf=gguf)
+        self._head_logits: list[torch.Tensor] = []  # the head's output tensor, kept between passes (causal_hidden)
+
+    def duplicate(self) -> Self | None:
+        """HFWeights.duplicate, with a head output tensor of its own (lockstep holds both models' at once)."""
+        twin = super().duplicate()
+        if twin is not None:
+            twin._head_logits = []
+        return twin
 
     def score(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
         """Per-window NLL sums (nats, float64) of tokens 1..L-1 given the tokens before them; no BOS added.
@@ -105,14 +113,15 @@ class HFCausalModel(HFWeights):
 
     def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Head] | None:
         """The final hidden states of `ids` and the LM head (causal_rows.split_head), writing every call's logits
-        into one tensor (causal_rows.reusing_output); None for a family whose logits are not exactly the head's
-        output."""
+        into one tensor that this model keeps between calls (causal_rows.reusing_output): a window's logits are
+        valid until this model's head is called again. None for a family whose logits are not exactly the
+        head's output."""
         head = split_head(self.module)
         if head is None:
             return None
         with model_forward(self.ref):
             body = self.module.base_model(input_ids=ids.to(self.device), use_cache=False)
-        return body.last_hidden_state, reusing_output(head)
+        return body.last_hidden_state, reusing_output(head, self._head_logits)
 
     def _score_batch(self, batch: Sequence[TokenWindow], pad_to: int) -> list[WindowScore]:
         """The batch's scores, its pass padded to `pad_to` windows (hf_nll.token_ids; 0: not padded)."""

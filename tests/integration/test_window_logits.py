@@ -111,3 +111,17 @@ def test_a_window_scores_to_the_same_bits_in_a_full_batch_a_partial_one_or_alone
             p for p in whole if p.window_id in chosen
         ]
     assert list(demo_model.score(windows[3:4])) == [whole[3].baseline]
+
+
+def test_a_model_keeps_its_head_tensor_between_passes_and_its_duplicate_has_its_own(
+    demo_model: Any, ids: list[int]
+) -> None:
+    """HFCausalModel writes every pass's per-window logits into one tensor it keeps (no fresh pages per batch);
+    a duplicate, which lockstep may pair with it, writes into another."""
+    batch = token_ids(_windows(ids, SEQ_LEN)[:BATCH], torch.device("cpu"))
+    twin = demo_model.duplicate()
+    with torch.inference_mode():
+        first = next(window_logits(demo_model, batch))
+        again = next(window_logits(demo_model, batch))
+        assert again.data_ptr() == first.data_ptr()
+        assert next(window_logits(twin, batch)).data_ptr() != first.data_ptr()

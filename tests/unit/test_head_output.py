@@ -67,3 +67,14 @@ def test_a_call_with_autograd_on_gets_a_fresh_tensor() -> None:
         logits = applied(_rows(17, 1))
         assert logits.requires_grad
         assert torch.equal(logits, head(_rows(17, 1)))
+
+
+def test_a_callers_list_keeps_the_tensor_between_callables() -> None:
+    head, held = _head(), []
+    with torch.inference_mode():
+        first = reusing_output(head, held)(_rows(17, 1))
+        second = reusing_output(head, held)(_rows(17, 2))  # the next batch's head: no new pages
+        assert second.data_ptr() == first.data_ptr() and held == [second]
+        assert torch.equal(second, head(_rows(17, 2)))
+        shorter = reusing_output(head, held)(_rows(5, 3))
+        assert len(held) == 1 and held[0] is shorter and torch.equal(shorter, head(_rows(5, 3)))
