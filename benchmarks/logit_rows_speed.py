@@ -10,7 +10,12 @@ then reduced three ways, each timed with `time.perf_counter` on the same tensors
 - `torch`: what 0.2.0 ran on CPU and a GPU still runs: `hf_nll`'s torch partition sums for each model on
   torch's threads plus `hf_kl.window_comparison` (float64 KL in torch ops, top-5) over the reduce_pool threads;
 - `reference` (first window only): `paired_score` with the kernel taken away, the numpy reference that runs
-  where no C compiler was found at install time.
+  where no C compiler was found at install time;
+- `torch top-5`: `paired_score` with 0.3.0's top-5, every row's from `hf_kl._top` (torch ops on 16-row chunks)
+  instead of the kernel's pass (`logit_rows.pair_stats_top`); the results must be the same.
+
+Also the LM head on one window's rows (the baseline's `causal_rows.reusing_output`), into a fresh tensor per
+call (0.3.0: one per batch) against the tensor the model keeps: the median of `--windows` calls each.
 
 It prints each path's milliseconds per window, `kernel / torch`, and the largest differences between the
 paths' NLL sums and KL sums (the paths round differently; kernel and reference must agree bit for bit).
@@ -36,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from bench_output import emit, machine
 from invarlock.domain.windows import TokenWindow
@@ -73,10 +79,18 @@ def reduce_window(mods: dict[str, Any], window: TokenWindow, base: Any, subj: An
         nll_s = hf_nll._device_window_nll(subj, ids[1:], window.window_id)
         return nll_b, nll_s, hf_kl.window_comparison(window.window_id, base, subj)
 
+    def blockwise() -> Any:
+        found, hf_kl.pair_stats_top = hf_kl.pair_stats_top, torch_top5(logit_rows)
+        try:
+            return hf_kl.paired_score(window, ids, base, subj)
+        finally:
+            hf_kl.pair_stats_top = found
+
     if first:  # warm-up: first-call allocations and the pool's threads
-        new(), old()
+        new(), old(), blockwise()
     out: dict[str, Any] = {}
     out["new"], out["kernel"] = timed(new)
+    out["blockwise"], out["torch_top5"] = timed(blockwise)
     out["old"], out["torch"] = timed(old)
     if first:
         kernel, logit_rows._compiled = logit_rows._compiled, None
@@ -85,6 +99,29 @@ def reduce_window(mods: dict[str, Any], window: TokenWindow, base: Any, subj: An
         finally:
             logit_rows._compiled = kernel
     return out
+
+
+def torch_top5(logit_rows: Any) -> Any:
+    """A pair_stats_top that finds no row's top-5 (all -1), so that paired_score takes every row's from _top."""
+
+    def none_found(base: np.ndarray, subj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        stats = logit_rows.pair_stats(base, subj)
+        return stats, np.full((len(stats), 2, 5), -1, dtype=np.int64)
+
+    return none_found
+
+
+def head_ms(baseline: Any, windows: list[TokenWindow], causal_rows: Any) -> dict[str, float]:
+    """Median milliseconds of the baseline's head on one window's hidden rows: into a fresh tensor, into a kept one."""
+    head, kept = causal_rows.split_head(baseline.module), []
+    calls: dict[str, list[float]] = {"fresh": [], "kept": []}
+    with torch.inference_mode():
+        for window in windows:
+            hidden, _ = baseline.causal_hidden(torch.tensor(window.tokens)[None])
+            rows = hidden[0, :-1]
+            for name, held in (("fresh", None), ("kept", kept)):
+                calls[name].append(timed(lambda held=held, rows=rows: causal_rows.reusing_output(head, held)(rows))[1])
+    return {f"head_{name}_ms": round(1e3 * float(np.median(times)), 2) for name, times in calls.items()}
 
 
 def torch_paired_score(mods: dict[str, Any]) -> Any:
@@ -139,7 +176,7 @@ def main() -> None:
     baseline, subject, windows = models_and_windows(args.config, max(args.windows, args.lockstep_windows))
     # the adapters' modules, found where the loaded runner put them (adapters come only through cli.bootstrap)
     mods = {name: sys.modules[f"invarlock.adapters.{name}"] for name in ("hf_kl", "hf_nll", "logit_rows")}
-    seconds = {"kernel": 0.0, "torch": 0.0, "reference": 0.0}
+    seconds = {"kernel": 0.0, "torch_top5": 0.0, "torch": 0.0, "reference": 0.0}
     nll_diff = kl_diff = 0.0
     bits_equal = True
     for n, window in enumerate(windows[: args.windows]):
@@ -151,7 +188,7 @@ def main() -> None:
         for key in seconds:
             seconds[key] += out.get(key, 0.0)
         new, (nll_b, nll_s, comparison) = out["new"], out["old"]
-        bits_equal = bits_equal and out.get("ref", new) == new
+        bits_equal = bits_equal and out.get("ref", new) == new and out["blockwise"] == new
         nll_diff = max(nll_diff, abs(new.baseline.nll_sum - nll_b) / nll_b, abs(new.subject.nll_sum - nll_s) / nll_s)
         kl_diff = max(kl_diff, abs(new.comparison.kl_sum - comparison.kl_sum) / comparison.kl_sum)
     count = min(len(windows), args.windows)
@@ -160,17 +197,19 @@ def main() -> None:
         "windows": count,
         "positions": len(windows[0].tokens) - 1,
         "kernel_ms": per_window["kernel"],
+        "kernel_torch_top5_ms": per_window["torch_top5"],
         "torch_ms": per_window["torch"],
         "reference_ms": per_window["reference"],
         "kernel/torch": round(seconds["kernel"] / seconds["torch"], 3),
         "nll_rel_diff_max": nll_diff,
         "kl_sum_rel_diff_max": kl_diff,
-        "kernel_equals_reference": bits_equal,
+        "kernel_equals_reference_and_torch_top5": bits_equal,
         "logit_rows": mods["logit_rows"].KERNEL,
         "threads": torch.get_num_threads(),
         "machine": machine(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
+    result.update(head_ms(baseline, windows[: args.windows], sys.modules["invarlock.adapters.causal_rows"]))
     if args.lockstep_windows:
         result.update(lockstep_ab(baseline, subject, windows[: args.lockstep_windows], mods))
     emit(result, args.json)
