@@ -12,7 +12,7 @@ from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import Progress
 
-from .causal_rows import CausalLogits, window_logits
+from .causal_rows import CausalLogits, window_logit_pairs
 from .hf_kl import paired_score
 from .hf_nll import batches, token_ids
 
@@ -55,8 +55,8 @@ def _batch_pairs(
     """The batch's pairs, one window's two logit tensors alive at a time: they are passed straight to _pair
     and dropped when it returns, before the next window's are made (loop variables bound to them would keep
     the previous window's alive while the next are computed: twice the vocabulary-wide memory)."""
-    base_rows, subject_rows = window_logits(mine, ids, len(batch)), window_logits(other, ids, len(batch))
-    return [_pair(w, ids[i], next(base_rows), next(subject_rows)) for i, w in enumerate(batch)]
+    rows = window_logit_pairs(mine, other, ids, len(batch))
+    return [_pair(w, ids[i], *next(rows)) for i, w in enumerate(batch)]
 
 
 def _pair(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:

@@ -15,6 +15,11 @@ A plain linear head writes every window's logits into one tensor (`reusing_outpu
 tensor per window (50 MB at the demo size) is mapped anew and faults in 12 k zeroed pages, about a tenth of the
 head's time on CPU. So a window's logits are valid until the next window's are asked for. A runner that keeps
 that tensor between its passes (HFCausalModel: for its lifetime) also saves the faults once per batch.
+
+Two models whose heads are one weight tensor (a copy on write whose edit left the head alone) get each window's
+logits of both from one matmul over both models' rows (`window_logit_pairs`): the same bits, by the row-count
+property above, and the same memory as two windows' tensors, in a matmul of twice the rows that the CPU runs
+about 8 % faster than two (benchmarks/scoring_overhead.py `apart/split`).
 """
 
 from __future__ import annotations
@@ -62,6 +67,32 @@ def split_head(module: Any) -> Head | None:
     return head  # type: ignore[no-any-return]
 
 
+class HeldHead:
+    """A bias-free torch Linear head that writes each call's logits into one tensor, kept in `held` (see
+    reusing_output)."""
+
+    def __init__(self, head: torch.nn.Linear, held: list[torch.Tensor]) -> None:
+        self.head, self.weight_t, self.held = head, head.weight.t(), held
+
+    def __call__(self, rows: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            return self.head(rows)  # type: ignore[no-any-return]
+        held, shape = self.held, (rows.shape[0], self.weight_t.shape[1])
+        if not held or held[0].shape != shape or held[0].dtype != rows.dtype or held[0].device != rows.device:
+            held.clear()  # the old tensor is released before its successor is made
+            held.append(rows.new_empty(shape))
+        return torch.mm(rows, self.weight_t, out=held[0])
+
+    def same_weight(self, other: HeldHead) -> bool:
+        """Whether both heads multiply by the very same values in memory: one weight tensor (same address,
+        shape, layout, dtype and device), as a copy on write's subject holds its baseline's unedited head."""
+        return _layout(self.weight_t) == _layout(other.weight_t)
+
+
+def _layout(tensor: torch.Tensor) -> tuple[Any, ...]:
+    return tensor.data_ptr(), tensor.shape, tensor.stride(), tensor.dtype, tensor.device
+
+
 def reusing_output(head: Any, held: list[torch.Tensor] | None = None) -> Head:
     """`head` as a callable that writes each call's logits into one tensor, made at the first call (and again
     when the row count, dtype or device changes), and returns it: a call's logits are overwritten by the next
@@ -72,18 +103,7 @@ def reusing_output(head: Any, held: list[torch.Tensor] | None = None) -> Head:
     then keeps it between callables; one list per head whose logits may be alive at once."""
     if type(head) is not torch.nn.Linear or head.bias is not None or _hooked(head):
         return head  # type: ignore[no-any-return]
-    weight_t, held = head.weight.t(), [] if held is None else held
-
-    def applied(rows: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
-            return head(rows)
-        shape = (rows.shape[0], weight_t.shape[1])
-        if not held or held[0].shape != shape or held[0].dtype != rows.dtype or held[0].device != rows.device:
-            held[:] = []  # the old tensor is released before its successor is made
-            held.append(rows.new_empty(shape))
-        return torch.mm(rows, weight_t, out=held[0])
-
-    return applied
+    return HeldHead(head, [] if held is None else held)
 
 
 def _hooked(head: Any) -> bool:
@@ -111,9 +131,38 @@ def window_logits(runner: CausalLogits, ids: torch.Tensor, count: int | None = N
     windows of `ids` (all by default; the rest pad the pass, hf_nll.token_ids), in order; one window's at a
     time when the runner splits its head off, else views of the batch's full logits."""
     count = ids.shape[0] if count is None else count
-    parts = None
+    yield from _rows(runner, ids, _split(runner, ids), count)
+
+
+def window_logit_pairs(
+    mine: CausalLogits, other: CausalLogits, ids: torch.Tensor, count: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Both runners' window_logits of the same `ids`, window by window. Where both heads multiply by one
+    weight tensor (HeldHead.same_weight: `run`'s subject under an edit that leaves the head alone, or a model
+    certified against itself), each window's rows of both models go through one matmul: the head's weight is
+    read once per window instead of twice, with the same bits (each row's values do not depend on the row
+    count from MIN_ROWS up, module docstring). Both windows' logits are then views of one tensor kept by
+    `mine`'s head, valid until the next pair is asked for; `other`'s kept tensor is released."""
+    count = ids.shape[0] if count is None else count
+    mine_parts, other_parts = _split(mine, ids), _split(other, ids)
+    if mine_parts is not None and other_parts is not None:
+        (hidden, head), (other_hidden, other_head) = mine_parts, other_parts
+        if _one_head(hidden, head, other_hidden, other_head):
+            yield from _stacked(hidden, other_hidden, head, other_head, count)  # type: ignore[arg-type]
+            return
+    yield from zip(_rows(mine, ids, mine_parts, count), _rows(other, ids, other_parts, count), strict=True)
+
+
+Parts = tuple[torch.Tensor, Head]
+
+
+def _split(runner: CausalLogits, ids: torch.Tensor) -> Parts | None:
     if isinstance(runner, CausalHidden) and ids.shape[1] - 1 >= MIN_ROWS:
-        parts = runner.causal_hidden(ids)
+        return runner.causal_hidden(ids)
+    return None
+
+
+def _rows(runner: CausalLogits, ids: torch.Tensor, parts: Parts | None, count: int) -> Iterator[torch.Tensor]:
     if parts is None:
         logits = runner.causal_logits(ids)
         for i in range(count):
@@ -122,3 +171,20 @@ def window_logits(runner: CausalLogits, ids: torch.Tensor, count: int | None = N
     hidden, head = parts
     for i in range(count):
         yield head(hidden[i, :-1])
+
+
+def _one_head(hidden: torch.Tensor, head: Head, other_hidden: torch.Tensor, other_head: Head) -> bool:
+    if not isinstance(head, HeldHead) or not isinstance(other_head, HeldHead):
+        return False
+    same_rows = hidden.dtype == other_hidden.dtype and hidden.device == other_hidden.device
+    return same_rows and head.same_weight(other_head)
+
+
+def _stacked(
+    hidden: torch.Tensor, other_hidden: torch.Tensor, head: HeldHead, other_head: HeldHead, count: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    other_head.held.clear()  # its tensor would sit unused beside the stacked one
+    positions = hidden.shape[1] - 1
+    for i in range(count):
+        logits = head(torch.cat((hidden[i, :-1], other_hidden[i, :-1])))
+        yield logits[:positions], logits[positions:]

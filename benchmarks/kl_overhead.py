@@ -71,13 +71,14 @@ class TimedComparison:
 
 def models_and_windows(config: Path, count: int, batch_size: int | None = None) -> tuple[Any, Any, list[TokenWindow]]:
     """The config's baseline, its edited subject (both by the loader and edit of cli.bootstrap's Services,
-    loaded with `batch_size`, else the config's) and the first `count` preview/final windows of its plan."""
+    loaded with `batch_size`, else the config's; the subject a copy on write of the baseline, as `invarlock run`
+    makes it) and the first `count` preview/final windows of its plan."""
     cfg = load_config(str(config))
     svc = build_services(events=str(scratch_dir("invarlock_bench_") / "events.duckdb"))
     m, ds = cfg.model, cfg.dataset
     batch = batch_size or cfg.eval.batch_size
     baseline = svc.loader.load(m.id, load_options(m, batch))
-    subject = svc.loader.load(m.id, load_options(m, batch))
+    subject = baseline.duplicate() or svc.loader.load(m.id, load_options(m, batch))
     if cfg.edit is not None:
         svc.edits[cfg.edit.name].apply(subject, cfg.edit.plan)
     corpus = svc.corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split)

@@ -9,13 +9,16 @@ for `--rounds` rounds, the fastest round of each kept (the machine may be loaded
 - `split`: `baseline.score_pair(subject, windows)` as certify calls it (the body once per batch, the head
   per window into one logits tensor per batch and model, each window reduced before the next one's logits
   are made);
+- `apart`: as `split`, but each model's head called on its own window's rows (before 2026-12-02; `split` makes
+  both models' logits of a window in one matmul when the subject's head is the baseline's tensor, as the int8
+  edit of a copy on write leaves it: causal_rows.window_logit_pairs);
 - `fresh`: as `split`, but each head call makes a fresh logits tensor (`module.lm_head(rows)`, 0.3.0): what
   writing every window's logits into one tensor saves;
 - `group<g>` for each g of `--head-groups`: as `split`, but each head call makes the logits of g windows at
   once (GroupedHead below; g windows' logits alive per model): what grouping windows for the LM head would buy.
 Prints each wall and `full/floor - 1`, `split/floor - 1` (the scoring overhead; issue target ≤ 3 %),
-`fresh/split` and `group<g>/split`. Every way's pairs are checked equal to `split`'s (the head gives a row the
-same bits in any grouping of >= 16 rows, causal_rows.py).
+`apart/split`, `fresh/split` and `group<g>/split`. Every way's pairs are checked equal to `split`'s (the head
+gives a row the same bits in any grouping of >= 16 rows, causal_rows.py).
 
 Usage:
     python benchmarks/scoring_overhead.py --windows 16 --threads 1 --rounds 3 [--json]
@@ -55,6 +58,19 @@ class FreshHead:
     def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
         hidden, _ = self.runner.causal_hidden(ids)
         return hidden, self.runner.module.get_output_embeddings()
+
+
+class ApartHead:
+    """A split-head runner whose head is called on its own (not a causal_rows.HeldHead, so never stacked with
+    the other model's): the per-window heads as they ran before window_logit_pairs."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.causal_logits = runner.causal_logits
+
+    def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        hidden, head = self.runner.causal_hidden(ids)
+        return hidden, lambda rows: head(rows)
 
 
 class GroupedHead:
@@ -108,6 +124,7 @@ def main() -> None:
         "floor": floor,
         "full": lambda: list(lockstep_pairs(FullLogits(baseline), FullLogits(subject), windows, size, None)),
         "split": lambda: list(baseline.score_pair(subject, windows)),
+        "apart": lambda: list(lockstep_pairs(ApartHead(baseline), ApartHead(subject), windows, size, None)),
         "fresh": lambda: list(lockstep_pairs(FreshHead(baseline), FreshHead(subject), windows, size, None)),
     }
     for g in groups:
@@ -130,6 +147,7 @@ def main() -> None:
         "full_overhead": round(best["full"] / best["floor"] - 1, 4),
         "split_overhead": round(best["split"] / best["floor"] - 1, 4),
         "split_over_full": round(best["split"] / best["full"], 4),
+        "apart/split": round(best["apart"] / best["split"], 4),
         "fresh/split": round(best["fresh"] / best["split"], 4),
         **{f"group{g}/split": round(best[f"group{g}"] / best["split"], 4) for g in groups},
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}",

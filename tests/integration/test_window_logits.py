@@ -125,3 +125,31 @@ def test_a_model_keeps_its_head_tensor_between_passes_and_its_duplicate_has_its_
         again = next(window_logits(demo_model, batch))
         assert again.data_ptr() == first.data_ptr()
         assert next(window_logits(twin, batch)).data_ptr() != first.data_ptr()
+
+
+@pytest.fixture(scope="module")
+def twin(demo_model: Any) -> HFCausalModel:
+    """A copy on write of the demo model with one block's FFN output scaled (as `invarlock run` edits its
+    subject): other logits, but the very head tensor of the baseline (the tied embedding is not written)."""
+    model = demo_model.duplicate()
+    name = "model.layers.3.mlp.down_proj.weight"
+    model.assign(name, dict(model.module.named_parameters())[name].detach().numpy() * 1.25)
+    assert model.module.lm_head.weight.data_ptr() == demo_model.module.lm_head.weight.data_ptr()
+    return model  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("length", [SEQ_LEN, MIN_ROWS + 1])
+def test_one_head_tensor_scores_both_models_windows_in_one_matmul_with_the_same_bits(
+    demo_model: Any, twin: HFCausalModel, ids: list[int], length: int
+) -> None:
+    """Where the subject's head is the baseline's tensor, each window's logits of both models come from one
+    matmul over both models' rows (causal_rows.window_logit_pairs): the evidence equals the full logits'."""
+    windows = _windows(ids, length)
+    stacked = list(lockstep_pairs(demo_model, twin, windows, BATCH, None))
+    assert twin._head_logits == []  # the twin's head was not called: one tensor of both models' rows
+    assert demo_model._head_logits[0].shape[0] == 2 * (length - 1)
+    full = list(lockstep_pairs(FullLogits(demo_model), FullLogits(twin), windows, BATCH, None))
+    assert stacked == full
+    assert all(p.comparison is not None and p.comparison.kl_sum > 0 for p in stacked)
+    assert list(twin.score(windows)) == [p.subject for p in stacked]  # alone, its head per window again
+    assert twin._head_logits[0].shape[0] == length - 1

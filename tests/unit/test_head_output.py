@@ -3,12 +3,14 @@ of the module's own call; any other head, or a call that autograd records, is th
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.hf
 
-from invarlock.adapters.causal_rows import reusing_output  # noqa: E402  (needs torch)
+from invarlock.adapters.causal_rows import reusing_output, window_logit_pairs  # noqa: E402  (needs torch)
 
 HIDDEN, VOCAB = 24, 320
 
@@ -78,3 +80,70 @@ def test_a_callers_list_keeps_the_tensor_between_callables() -> None:
         assert torch.equal(second, head(_rows(17, 2)))
         shorter = reusing_output(head, held)(_rows(5, 3))
         assert len(held) == 1 and held[0] is shorter and torch.equal(shorter, head(_rows(5, 3)))
+
+
+class _Runner:
+    """A recorded-state split-head runner: a fixed body output and a plain linear head kept as HFCausalModel
+    keeps it; its full logits are never asked for when the head splits off."""
+
+    def __init__(self, hidden: torch.Tensor, head: torch.nn.Linear) -> None:
+        self.hidden, self.head, self.held = hidden, head, []
+
+    def causal_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        return self.hidden, reusing_output(self.head, self.held)
+
+    def causal_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("the head splits off: no full logits")
+
+
+WINDOWS, POSITIONS = 3, 18  # 17 rows per window: above MIN_ROWS
+
+
+def _hidden(seed: int) -> torch.Tensor:
+    return torch.randn(WINDOWS, POSITIONS, HIDDEN, generator=torch.Generator().manual_seed(seed))
+
+
+def _pairs(mine: _Runner, other: _Runner) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    ids = torch.zeros(WINDOWS, POSITIONS, dtype=torch.long)
+    with torch.inference_mode():
+        return [(a.clone(), b.clone()) for a, b in window_logit_pairs(mine, other, ids)]
+
+
+def test_one_weight_tensor_makes_both_models_logits_in_one_matmul() -> None:
+    head = _head()
+    shared = torch.nn.Linear(HIDDEN, VOCAB, bias=False)
+    shared.weight = torch.nn.Parameter(head.weight.detach())  # a copy on write's untouched head: same storage
+    mine, other = _Runner(_hidden(1), head), _Runner(_hidden(2), shared)
+    other.held.append(torch.empty(1))  # a tensor kept from an earlier pass alone: released
+    pairs = _pairs(mine, other)
+    assert other.held == [] and len(mine.held) == 1 and mine.held[0].shape == (2 * (POSITIONS - 1), VOCAB)
+    with torch.inference_mode():
+        for i, (a, b) in enumerate(pairs):
+            assert torch.equal(a, head(mine.hidden[i, :-1])) and torch.equal(b, head(other.hidden[i, :-1]))
+
+
+@pytest.mark.parametrize("other_weight", ["equal values", "another dtype", "a bias"])
+def test_heads_over_other_tensors_are_called_apart(other_weight: str) -> None:
+    head = _head()
+    other_head = _head(bias=other_weight == "a bias")
+    if other_weight == "another dtype":
+        other_head = other_head.to(torch.float64)
+    mine, other = _Runner(_hidden(1), head), _Runner(_hidden(2).to(other_head.weight.dtype), other_head)
+    pairs = _pairs(mine, other)
+    assert len(mine.held) == 1 and mine.held[0].shape == (POSITIONS - 1, VOCAB)
+    assert len(other.held) == (0 if other_weight == "a bias" else 1)
+    with torch.inference_mode():
+        for i, (a, b) in enumerate(pairs):
+            assert torch.equal(a, head(mine.hidden[i, :-1])) and torch.equal(b, other_head(other.hidden[i, :-1]))
+
+
+def test_same_weight_is_the_same_memory_not_equal_values() -> None:
+    head = _head()
+    same = reusing_output(head)
+    assert same.same_weight(reusing_output(head))  # type: ignore[attr-defined]
+    cloned = _head()  # the same seed: equal values in other memory
+    assert torch.equal(cloned.weight, head.weight)
+    assert not same.same_weight(reusing_output(cloned))  # type: ignore[attr-defined]
+    transposed = torch.nn.Linear(VOCAB, HIDDEN, bias=False)
+    transposed.weight = torch.nn.Parameter(head.weight.detach().t())  # same address, another layout
+    assert not same.same_weight(reusing_output(transposed))  # type: ignore[attr-defined]
