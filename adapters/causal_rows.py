@@ -150,7 +150,9 @@ def window_logit_pairs(
         if _one_head(hidden, head, other_hidden, other_head):
             yield from _stacked(hidden, other_hidden, head, other_head, count)  # type: ignore[arg-type]
             return
-    yield from zip(_rows(mine, ids, mine_parts, count), _rows(other, ids, other_parts, count), strict=True)
+    mine_rows, other_rows = _rows(mine, ids, mine_parts, count), _rows(other, ids, other_parts, count)
+    for _ in range(count):  # not zip: it keeps its last tuple, hence the last pair, while it makes the next one
+        yield next(mine_rows), next(other_rows)
 
 
 Parts = tuple[torch.Tensor, Head]
