@@ -46,3 +46,34 @@ def own_storage(param: torch.nn.Parameter, shared: set[int]) -> None:
         shared.discard(id(param))
         with torch.no_grad():
             param.data = torch.empty_like(param.data)
+
+
+def equal_pairs(module: Any, other: Any) -> list[tuple[torch.nn.Parameter, torch.nn.Parameter]]:
+    """(param, other's param of the same name) for each plain parameter of `module` (tied aliases once) whose
+    shape, layout, dtype, device and every bit equal the other's, in other memory (NaN payloads and signed zeros
+    compared as bits: equal values are not enough, the digests hash the bits)."""
+    theirs = {name: p for name, p in other.named_parameters() if type(p) is torch.nn.Parameter and not is_meta(p)}
+    pairs = []
+    for name, param in module.named_parameters():
+        twin = theirs.get(name)
+        if (
+            twin is None
+            or type(param) is not torch.nn.Parameter
+            or is_meta(param)
+            or twin.data_ptr() == param.data_ptr()
+        ):
+            continue
+        if _layout(param) == _layout(twin) and torch.equal(_bits(param), _bits(twin)):
+            pairs.append((param, twin))
+    return pairs
+
+
+def _layout(param: torch.Tensor) -> tuple[Any, ...]:
+    return param.shape, param.stride(), param.dtype, param.device
+
+
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _bits(param: torch.Tensor) -> torch.Tensor:
+    return param.detach().view(_BITS[param.element_size()])

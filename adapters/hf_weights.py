@@ -20,7 +20,7 @@ from . import hf_fingerprint
 from .hf_architecture import ArchitectureRules, rules_for
 from .hf_dispatch import device_map_of, is_meta, readable, write_offloaded
 from .hf_quiet import quiet_transformers
-from .hf_shared import own_storage, parameter_ids, sharing_copy
+from .hf_shared import equal_pairs, own_storage, parameter_ids, sharing_copy
 from .hf_tokenizer import HFTokenizer
 
 
@@ -84,6 +84,21 @@ class HFWeights:
         twin._shared = parameter_ids(twin.module)
         self._shared |= parameter_ids(self.module)
         return twin
+
+    def share_equal_weights(self, other: object) -> int:
+        """WeightSharingModel: each plain weight of this model bit-identical to `other`'s of the same name (an
+        HFWeights; any other model shares nothing) takes `other`'s storage, both then marked shared as after
+        `duplicate`, so that `assign` and `scale_weights` on either side give that weight its own storage
+        first. The Parameter objects stay, hence tied aliases too; what this model held is freed."""
+        if not isinstance(other, HFWeights):
+            return 0
+        pairs = equal_pairs(self.module, other.module)
+        with torch.no_grad():
+            for param, twin in pairs:
+                param.data = twin.data
+                self._shared.add(id(param))
+                other._shared.add(id(twin))
+        return len(pairs)
 
     @property
     def device(self) -> torch.device:

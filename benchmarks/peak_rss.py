@@ -2,10 +2,12 @@
 ratio to the two models' float32 weight bytes.
 
 Commands: `certify` (the model against itself by the same reference: the subject is an in-memory duplicate that
-shares every weight with the baseline), `run` (its int8 edit: the subject owns the weights the edit wrote) and
-`certify-apart` (the same weights under another reference, read from disk again: two full sets of weights, as
-for any subject checkpoint of its own; the demo's packaged GGUF by its `gguf:` path, a `--model` folder through
-a symlink).
+shares every weight with the baseline), `run` (its int8 edit: the subject owns the weights the edit wrote),
+`certify-apart` (the same weights under another reference, read from disk again, then each weight bit-identical
+to the baseline's held once: the demo's packaged GGUF by its `gguf:` path, a `--model` folder through a
+symlink) and `certify-int8` (the int8 edit exported by `invarlock run --export`, untimed, then certified as a
+checkpoint of its own: the subject holds the weights the edit wrote, and shares the unedited embedding and
+norms once loaded).
 
 Each command runs in a child process (`python -m invarlock ...`, the real CLI on a fresh DuckDB file);
 its peak RSS is that child's `ru_maxrss` as `os.wait4` reports it (the high-water mark of its resident set,
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 DEMO = "demo:smollm2-135m"
-COMMANDS = ("certify", "run", "certify-apart")
+COMMANDS = ("certify", "run", "certify-apart", "certify-int8")
 _IMPORTS = "import torch, transformers, accelerate, duckdb, numpy, scipy; import invarlock.adapters.hf_loader"
 
 
@@ -83,6 +85,25 @@ def _same_weights_elsewhere(model: str, root: Path) -> str:
     return str(link)
 
 
+def _exported_int8(args: argparse.Namespace, root: Path) -> str:
+    """The int8 edit of `args.model` written as a checkpoint (`invarlock run --export`), outside any timing."""
+    import yaml
+
+    folder = root / "int8-export"
+    folder.mkdir()
+    config = folder / "config.yaml"
+    config.write_text(yaml.safe_dump(_config(args.model, True, args.device_map, args.seq_len, args.windows)))
+    argv = [sys.executable, "-m", "invarlock", "run", "-c", str(config), "--export", "checkpoint"]
+    _child_peak_kib([*argv, "--cert-out", "out", "--events", "ev.duckdb", "--quiet"], folder)
+    return str(folder / "checkpoint")
+
+
+def _subject(command: str, args: argparse.Namespace, root: Path) -> str:
+    if command == "certify":
+        return str(args.model)
+    return _same_weights_elsewhere(args.model, root) if command == "certify-apart" else _exported_int8(args, root)
+
+
 def _measure(command: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     import yaml
 
@@ -95,7 +116,7 @@ def _measure(command: str, args: argparse.Namespace, root: Path) -> dict[str, An
     if command == "run":
         argv = [*cli, "run", "-c", str(config)]
     else:
-        subject = args.model if command == "certify" else _same_weights_elsewhere(args.model, root)
+        subject = _subject(command, args, root)
         argv = [*cli, "certify", "--baseline", args.model, "--subject", subject, "--preset", str(config)]
         argv += ["--profile", "dev"]
     peak = _child_peak_kib([*argv, "--cert-out", "out", "--events", "ev.duckdb", "--quiet"], folder)

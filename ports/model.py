@@ -182,6 +182,20 @@ class DuplicableModel(Protocol):
         ...
 
 
+@runtime_checkable
+class WeightSharingModel(Protocol):
+    """A LoadedModel that can hold the weights it has bit for bit in common with another model once (optional:
+    a model without it keeps its own copy)."""
+
+    def share_equal_weights(self, other: LoadedModel) -> int:
+        """Each of this model's weights whose every bit, shape, dtype and device equal `other`'s weight of the
+        same name now uses `other`'s memory, copy on write as after `duplicate` (a later write to either model
+        never shows in the other); returns how many weights it shares. No value changes, so neither model's
+        identity does. A subject checkpoint whose edit left the embedding, the LM head or the norms alone holds
+        them once, and lockstep scoring may then run both heads as one."""
+        ...
+
+
 class ModelLoader(Protocol):
     """Resolves a model reference (local path, `hf:ID`, `gguf:FILE`, or a demo name like `demo:smollm2-135m`)."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from invarlock.domain import events as ev
 from invarlock.domain.model import LoadOptions
 from invarlock.domain.run import RunState
-from invarlock.ports.model import DuplicableModel, LoadedModel
+from invarlock.ports.model import DuplicableModel, LoadedModel, WeightSharingModel
 
 from ..config import ModelConfig
 from ..services import Services
@@ -45,11 +45,22 @@ def subject_of(
 ) -> LoadedModel:
     """The subject model before any edit: its own checkpoint, or, when it is the baseline's (`run`: an edit of
     the baseline in process; or the same model reference and settings), a duplicate of the loaded baseline
-    when its adapter can duplicate it, so the checkpoint is read once."""
+    when its adapter can duplicate it, so the checkpoint is read once. A subject read from its own checkpoint
+    holds the weights it has bit for bit in common with the baseline once (WeightSharingModel)."""
     twin = None
     if (subject is None or subject == base_cfg) and isinstance(baseline, DuplicableModel):
         twin = baseline.duplicate()
-    return twin if twin is not None else load_model(subject or base_cfg, batch_size, svc)
+    if twin is not None:
+        return twin
+    return sharing_with(baseline, load_model(subject or base_cfg, batch_size, svc))
+
+
+def sharing_with(baseline: LoadedModel, subject: LoadedModel) -> LoadedModel:
+    """`subject`, loaded from its own checkpoint, holding the weights it has bit for bit in common with the
+    baseline once where its adapter can (WeightSharingModel); the same model, the same bits."""
+    if isinstance(subject, WeightSharingModel):
+        subject.share_equal_weights(baseline)
+    return subject
 
 
 def load_model(cfg: ModelConfig, batch_size: int | None, svc: Services) -> LoadedModel:

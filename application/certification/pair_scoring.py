@@ -16,7 +16,7 @@ from invarlock.ports.model import DuplicableModel, LoadedModel, ModelLoader, Mod
 
 from ..config import ModelConfig
 from ..config_execution import ExecutionConfig
-from .input_steps import load_options
+from .input_steps import load_options, sharing_with
 from .run_context import RunContext
 
 
@@ -94,11 +94,12 @@ def pair_spec(ctx: RunContext) -> PairSpec:
 def build_pair(spec: PairSpec, loader: ModelLoader, edits: Mapping[str, Edit]) -> tuple[LoadedModel, LoadedModel]:
     """A worker's (baseline, subject): loaded, the subject edited, both checked against the run's weights
     digests (IntegrityError E605 when a worker holds other weights), then the subject repaired. A subject of
-    the baseline's reference and options is a duplicate of it, as in the run's own process (input_steps)."""
+    the baseline's reference and options is a duplicate of it, any other holds the weights it has in common
+    with the baseline once, as in the run's own process (input_steps)."""
     baseline = loader.load(spec.baseline.ref, spec.baseline.options)
     _require_digest(baseline, spec.baseline_sha256, "baseline")
     twin = baseline.duplicate() if spec.subject == spec.baseline and isinstance(baseline, DuplicableModel) else None
-    subject = twin if twin is not None else loader.load(spec.subject.ref, spec.subject.options)
+    subject = twin if twin is not None else sharing_with(baseline, loader.load(spec.subject.ref, spec.subject.options))
     if spec.edit_name is not None:
         edits[spec.edit_name].apply(subject, dict(spec.edit_plan))
     _require_digest(subject, spec.subject_sha256, "subject")

@@ -29,6 +29,7 @@ from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import DuplicableModel, LoadedModel, ModelLoader
 from invarlock.ports.store import EventStore
 
+from ..certification.input_steps import sharing_with
 from .reexecute_examples import rebuild_examples
 from .reexecute_guards import guard_findings, repairs_before
 from .reexecute_inputs import AuditContext, Exactness, Finding, identity_findings, rebuild_windows
@@ -114,14 +115,18 @@ def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionD
     requested device; each through its certified adapter (a causal LM's classification head is not what
     `auto` picks) and in its certified dtype; without a subject ref, the baseline again with the recorded edit
     applied. A subject of the baseline's reference and options is a duplicate of the loaded baseline when its
-    adapter can duplicate it (the checkpoint is read once)."""
+    adapter can duplicate it (the checkpoint is read once); any other subject holds the weights it has bit for
+    bit in common with the baseline once (input_steps.sharing_with)."""
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     out: dict[str, LoadedModel] = {}
     loads: dict[str, tuple[str, LoadOptions]] = {}
     for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
         loads[role] = (ref or req.baseline, audit_load_options(section, req.device, cert))
-        twin = _duplicate(out["baseline"]) if role == "subject" and loads[role] == loads["baseline"] else None
-        out[role] = twin if twin is not None else deps.loader.load(*loads[role])
+        if role == "baseline":
+            out[role] = deps.loader.load(*loads[role])
+            continue
+        twin = _duplicate(out["baseline"]) if loads[role] == loads["baseline"] else None
+        out[role] = twin if twin is not None else sharing_with(out["baseline"], deps.loader.load(*loads[role]))
     if edit is not None:
         edit.apply(out["subject"], cert.edit.plan or {})
     return out
