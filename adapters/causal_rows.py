@@ -16,10 +16,11 @@ tensor per window (50 MB at the demo size) is mapped anew and faults in 12 k zer
 head's time on CPU. So a window's logits are valid until the next window's are asked for. A runner that keeps
 that tensor between its passes (HFCausalModel: for its lifetime) also saves the faults once per batch.
 
-Two models whose heads are one weight tensor (a copy on write whose edit left the head alone) get each window's
-logits of both from one matmul over both models' rows (`window_logit_pairs`): the same bits, by the row-count
-property above, and the same memory as two windows' tensors, in a matmul of twice the rows that the CPU runs
-about 8 % faster than two (benchmarks/scoring_overhead.py `apart/split`).
+Two models whose heads are one weight tensor (a copy on write whose edit left the head alone, or a subject
+checkpoint's head shared once loaded) get each window's logits of both from one matmul over both models' rows
+on CPU in float32 (`window_logit_pairs`): the same bits, by the row-count property above, and the same memory
+as two windows' tensors, in a matmul of twice the rows that the CPU runs about 8 % faster than two
+(docs/performance.md, section KL).
 """
 
 from __future__ import annotations
@@ -138,11 +139,12 @@ def window_logit_pairs(
     mine: CausalLogits, other: CausalLogits, ids: torch.Tensor, count: int | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Both runners' window_logits of the same `ids`, window by window. Where both heads multiply by one
-    weight tensor (HeldHead.same_weight: `run`'s subject under an edit that leaves the head alone, or a model
-    certified against itself), each window's rows of both models go through one matmul: the head's weight is
-    read once per window instead of twice, with the same bits (each row's values do not depend on the row
-    count from MIN_ROWS up, module docstring). Both windows' logits are then views of one tensor kept by
-    `mine`'s head, valid until the next pair is asked for; `other`'s kept tensor is released."""
+    float32 weight tensor on CPU (HeldHead.same_weight: `run`'s subject under an edit that leaves the head
+    alone, a model certified against itself, a subject checkpoint's head shared once loaded), each window's
+    rows of both models go through one matmul, with the same bits (each row's values do not depend on the row
+    count from MIN_ROWS up, module docstring) in a matmul the CPU runs faster than two. Both windows' logits
+    are then views of one tensor kept by `mine`'s head, valid until the next pair is asked for; `other`'s
+    kept tensor is released."""
     count = ids.shape[0] if count is None else count
     mine_parts, other_parts = _split(mine, ids), _split(other, ids)
     if mine_parts is not None and other_parts is not None:
@@ -176,10 +178,15 @@ def _rows(runner: CausalLogits, ids: torch.Tensor, parts: Parts | None, count: i
 
 
 def _one_head(hidden: torch.Tensor, head: Head, other_hidden: torch.Tensor, other_head: Head) -> bool:
+    """Whether both heads are one weight tensor, on CPU in float32: where the row-count property is established
+    (module docstring). Elsewhere (a GPU's BLAS may choose its kernel by the row count) the heads run apart, so
+    a window's bits do not depend on whether the other model's head is the same tensor (baseline reuse pairs a
+    baseline scored beside one subject with another)."""
     if not isinstance(head, HeldHead) or not isinstance(other_head, HeldHead):
         return False
-    same_rows = hidden.dtype == other_hidden.dtype and hidden.device == other_hidden.device
-    return same_rows and head.same_weight(other_head)
+    rows = (hidden.dtype, hidden.device)
+    plain = rows == (other_hidden.dtype, other_hidden.device) and rows == (torch.float32, torch.device("cpu"))
+    return plain and head.same_weight(other_head)
 
 
 def _stacked(

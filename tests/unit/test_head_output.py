@@ -122,6 +122,17 @@ def test_one_weight_tensor_makes_both_models_logits_in_one_matmul() -> None:
             assert torch.equal(a, head(mine.hidden[i, :-1])) and torch.equal(b, head(other.hidden[i, :-1]))
 
 
+def test_one_head_tensor_in_bfloat16_is_called_apart() -> None:
+    """The row-count property is established on CPU float32 only: in another dtype the heads run apart."""
+    head = _head(dtype=torch.bfloat16)
+    shared = torch.nn.Linear(HIDDEN, VOCAB, bias=False)
+    shared.weight = torch.nn.Parameter(head.weight.detach())
+    mine = _Runner(_hidden(1).to(torch.bfloat16), head)
+    other = _Runner(_hidden(2).to(torch.bfloat16), shared)
+    _pairs(mine, other)
+    assert [t.shape[0] for t in mine.held + other.held] == [POSITIONS - 1, POSITIONS - 1]
+
+
 @pytest.mark.parametrize("other_weight", ["equal values", "another dtype", "a bias"])
 def test_heads_over_other_tensors_are_called_apart(other_weight: str) -> None:
     head = _head()
