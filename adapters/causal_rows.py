@@ -149,8 +149,12 @@ def window_logit_pairs(
     mine_parts, other_parts = _split(mine, ids), _split(other, ids)
     if mine_parts is not None and other_parts is not None:
         (hidden, head), (other_hidden, other_head) = mine_parts, other_parts
-        if _one_head(hidden, head, other_hidden, other_head):
-            yield from _stacked(hidden, other_hidden, head, other_head, count)  # type: ignore[arg-type]
+        if (
+            isinstance(head, HeldHead)
+            and isinstance(other_head, HeldHead)
+            and _one_head(hidden, other_hidden, head, other_head)
+        ):
+            yield from _stacked(hidden, other_hidden, head, other_head, count)
             return
     mine_rows, other_rows = _rows(mine, ids, mine_parts, count), _rows(other, ids, other_parts, count)
     for _ in range(count):  # not zip: it keeps its last tuple, hence the last pair, while it makes the next one
@@ -177,13 +181,11 @@ def _rows(runner: CausalLogits, ids: torch.Tensor, parts: Parts | None, count: i
         yield head(hidden[i, :-1])
 
 
-def _one_head(hidden: torch.Tensor, head: Head, other_hidden: torch.Tensor, other_head: Head) -> bool:
+def _one_head(hidden: torch.Tensor, other_hidden: torch.Tensor, head: HeldHead, other_head: HeldHead) -> bool:
     """Whether both heads are one weight tensor, on CPU in float32: where the row-count property is established
     (module docstring). Elsewhere (a GPU's BLAS may choose its kernel by the row count) the heads run apart, so
     a window's bits do not depend on whether the other model's head is the same tensor (baseline reuse pairs a
     baseline scored beside one subject with another)."""
-    if not isinstance(head, HeldHead) or not isinstance(other_head, HeldHead):
-        return False
     rows = (hidden.dtype, hidden.device)
     plain = rows == (other_hidden.dtype, other_hidden.device) and rows == (torch.float32, torch.device("cpu"))
     return plain and head.same_weight(other_head)
