@@ -10,6 +10,7 @@ writes go through `WeightSource.assign` and `scale_weights`, which give a shared
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -48,13 +49,13 @@ def own_storage(param: torch.nn.Parameter, shared: set[int]) -> None:
             param.data = torch.empty_like(param.data)
 
 
-def equal_pairs(module: Any, other: Any) -> list[tuple[torch.nn.Parameter, torch.nn.Parameter]]:
+def equal_pairs(module: Any, other: Any) -> Iterator[tuple[torch.nn.Parameter, torch.nn.Parameter]]:
     """(param, other's param of the same name) for each plain parameter of `module` (tied aliases once) whose
     shape, layout, dtype, device and every bit equal the other's, in other memory (NaN payloads and signed zeros
-    compared as bits: equal values are not enough, the digests hash the bits)."""
+    compared as bits: equal values are not enough, the digests hash the bits). Lazily, one pair compared at a
+    time: a caller that shares each pair as it comes holds the compared bytes of one weight at a time."""
     theirs = {name: p for name, p in other.named_parameters() if type(p) is torch.nn.Parameter and not is_meta(p)}
-    pairs = []
-    for name, param in module.named_parameters():
+    for name, param in list(module.named_parameters()):
         twin = theirs.get(name)
         if (
             twin is None
@@ -64,8 +65,7 @@ def equal_pairs(module: Any, other: Any) -> list[tuple[torch.nn.Parameter, torch
         ):
             continue
         if _layout(param) == _layout(twin) and torch.equal(_bits(param), _bits(twin)):
-            pairs.append((param, twin))
-    return pairs
+            yield param, twin
 
 
 def _layout(param: torch.Tensor) -> tuple[Any, ...]:

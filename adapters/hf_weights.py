@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from invarlock.domain.model import GGUFSource, ModelIdentity, TensorCensus
 
-from . import hf_fingerprint
+from . import file_pages, hf_fingerprint
 from .hf_architecture import ArchitectureRules, rules_for
 from .hf_dispatch import device_map_of, is_meta, readable, write_offloaded
 from .hf_quiet import quiet_transformers
@@ -89,16 +89,20 @@ class HFWeights:
         """WeightSharingModel: each plain weight of this model bit-identical to `other`'s of the same name (an
         HFWeights; any other model shares nothing) takes `other`'s storage, both then marked shared as after
         `duplicate`, so that `assign` and `scale_weights` on either side give that weight its own storage
-        first. The Parameter objects stay, hence tied aliases too; what this model held is freed."""
+        first. The Parameter objects stay, hence tied aliases too; what this model held is freed, and the pages
+        of a memory-mapped checkpoint that held them are given back (adapters/file_pages.py)."""
         if not isinstance(other, HFWeights):
             return 0
-        pairs = equal_pairs(self.module, other.module)
+        mapped, shared = file_pages.CleanMappings(), 0
         with torch.no_grad():
-            for param, twin in pairs:
-                param.data = twin.data
+            for param, twin in equal_pairs(self.module, other.module):
+                own, param.data = param.data, twin.data
                 self._shared.add(id(param))
                 other._shared.add(id(twin))
-        return len(pairs)
+                shared += 1
+                if own.device.type == "cpu" and own.is_contiguous():  # `own` keeps the checkpoint mapped meanwhile
+                    mapped.release(own.data_ptr(), own.nbytes)  # else its pages stay resident, read by nothing
+        return shared
 
     @property
     def device(self) -> torch.device:

@@ -4,12 +4,17 @@ same identity, and only bit-identical weights (a signed zero or one changed elem
 
 from __future__ import annotations
 
+import mmap
+import platform
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from invarlock.domain.model import LoadOptions
+
+from tests.resident import resident_kib
 
 pytestmark = pytest.mark.hf
 
@@ -78,3 +83,31 @@ def test_a_model_of_another_adapter_shares_nothing(tiny_random_gpt2: Any) -> Non
     before = _storage(tiny_random_gpt2)
     assert tiny_random_gpt2.share_equal_weights(object()) == 0
     assert _storage(tiny_random_gpt2) == before
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="/proc/self/smaps: Linux only")
+def test_the_checkpoint_pages_of_a_shared_weight_are_given_back(tiny_random_gpt2: Any, tiny_random_gpt2_dir: Path):
+    subject = _load(tiny_random_gpt2_dir)  # safetensors maps the file; each weight is a view of its part
+    before = subject.identity()  # reads every weight: every page of the file resident
+    embedding = subject.module.get_input_embeddings().weight
+    address, whole_pages_kib = embedding.data_ptr(), (embedding.nbytes // mmap.PAGESIZE - 1) * mmap.PAGESIZE // 1024
+    held = next(m.name for m in subject.matrices() if m.family == "ffn")
+    view = dict(subject.module.named_parameters())[held].data  # keeps the mapping alive once nothing else does
+    values, resident = view.clone(), resident_kib(address)
+    subject.share_equal_weights(tiny_random_gpt2)
+    assert resident_kib(address) <= resident - whole_pages_kib  # the embedding's own pages at least
+    assert subject.identity() == before and _differing(subject, tiny_random_gpt2) == []
+    assert torch.equal(view, values)  # a page given back reads the file's bytes again
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="/proc/self/smaps: Linux only")
+def test_a_weight_kept_apart_keeps_its_pages(tiny_random_gpt2: Any, tiny_random_gpt2_dir: Path) -> None:
+    subject = _load(tiny_random_gpt2_dir)
+    name = next(m.name for m in subject.matrices() if m.family == "ffn")
+    kept = dict(subject.module.named_parameters())[name]
+    with torch.no_grad():
+        kept.data.view(torch.int32)[0, 0] ^= 1  # one bit, written in place: that page is the process's own now
+    before, address = subject.identity(), kept.data_ptr()
+    assert subject.share_equal_weights(tiny_random_gpt2) == len(list(subject.module.parameters())) - 1
+    assert subject.identity() == before and kept.data_ptr() == address
+    assert resident_kib(address) > 0
