@@ -30,7 +30,7 @@ class CleanMappings:
     (a view of it alive): a mapping unmapped since could hold other memory at the same address now."""
 
     def __init__(self) -> None:
-        self._spans = _clean_file_mappings(SMAPS.read_text()) if platform.system() == "Linux" else []
+        self._spans = _clean_file_mappings(_smaps()) if platform.system() == "Linux" else []
 
     def release(self, address: int, length: int) -> int:
         """Drop the resident pages wholly inside [address, address + length) when they lie in one of these
@@ -38,14 +38,21 @@ class CleanMappings:
         start, end = _interior(address, length)
         if end <= start or not any(low <= start and end <= high for low, high in self._spans):
             return 0
-        if _madvise()(start, end - start, MADV_DONTNEED) != 0:
-            raise OSError(ctypes.get_errno(), f"madvise of {end - start} checkpoint bytes failed")
-        return end - start
+        # A refusal leaves the pages resident, as they were before this existed: memory, never a value, is at stake.
+        return end - start if _madvise()(start, end - start, MADV_DONTNEED) == 0 else 0
+
+
+def _smaps() -> str:
+    """This process's smaps, or nothing where /proc is not mounted (a sandbox): then no page is given back."""
+    try:
+        return SMAPS.read_text()
+    except OSError:
+        return ""
 
 
 @functools.cache
 def _madvise() -> Any:
-    madvise = ctypes.CDLL(None, use_errno=True).madvise
+    madvise = ctypes.CDLL(None).madvise
     madvise.argtypes, madvise.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
     return madvise
 

@@ -64,3 +64,17 @@ def test_a_span_with_no_whole_page_releases_nothing(mapped) -> None:
     _, address, _ = mapped
     assert file_pages.CleanMappings().release(address + 1, mmap.PAGESIZE) == 0
     assert resident_kib(address) == PAGES * mmap.PAGESIZE // 1024
+
+
+def test_a_refused_madvise_gives_back_nothing_and_keeps_every_page(mapped, monkeypatch: pytest.MonkeyPatch) -> None:
+    view, address, content = mapped
+    monkeypatch.setattr(file_pages, "_madvise", lambda: lambda *_: -1)
+    assert file_pages.CleanMappings().release(address, SIZE) == 0
+    assert resident_kib(address) == PAGES * mmap.PAGESIZE // 1024 and bytes(view) == content
+
+
+def test_without_proc_nothing_is_given_back(mapped, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _, address, _ = mapped
+    monkeypatch.setattr(file_pages, "SMAPS", tmp_path / "absent")
+    assert file_pages.CleanMappings().release(address, SIZE) == 0
+    assert resident_kib(address) == PAGES * mmap.PAGESIZE // 1024
