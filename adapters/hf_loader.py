@@ -9,9 +9,11 @@ hf_mlm for a checkpoint whose config names a `*ForMaskedLM` architecture, and hf
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,8 @@ _AUTO_CLASSES = {
 _DECODER_ADAPTERS = ("hf_causal", "hf_seqcls")  # adapters of decoder-only model types
 _BARE_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+TOKENIZERS_KEPT = 8  # checkpoints whose tokenizer a process keeps (calibrate loads several; each holds ~12 MiB)
+_TOKENIZERS: dict[tuple[str, tuple[tuple[str, int, int], ...]], HFTokenizer] = {}
 
 
 def demo_model_dir() -> Path:
@@ -78,7 +82,7 @@ class HFModelLoader:
         spread = hf_placement.keywords(options.placement, options.device)
         path, gguf = _resolve(ref)
         kind = resolve_adapter(path, options.adapter)
-        module, tokenizer = _load_pretrained(path, options.dtype, kind, spread)
+        module, tokenizer = _load_pretrained(path, options.dtype, kind, spread), _tokenizer_of(path)
         module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
         if gguf is None:
             return _CLASSES[kind](module, tokenizer, ref=ref, batch_size=options.batch_size)
@@ -93,7 +97,8 @@ class HFModelLoader:
         """
         _check_choice("adapter", adapter, ADAPTERS)
         path = resolve_reference(ref)
-        return HFTokenizer(_load_pretrained(path, None, resolve_adapter(path, adapter))[1])
+        resolve_adapter(path, adapter)
+        return _tokenizer_of(path)
 
 
 def resolve_reference(ref: str) -> Path:
@@ -210,33 +215,57 @@ def _config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _load_pretrained(
-    path: Path, dtype: str | None, adapter: str, spread: dict[str, Any] | None = None
-) -> tuple[Any, Any]:
-    """The module (None when `dtype` is None: the tokenizer alone) and the tokenizer of a checkpoint; `spread`
-    holds from_pretrained's device-map keywords."""
+def _load_pretrained(path: Path, dtype: str, adapter: str, spread: dict[str, Any] | None = None) -> Any:
+    """The module of a checkpoint, in eval mode; `spread` holds from_pretrained's device-map keywords."""
     import torch
     import transformers
-    from transformers import AutoTokenizer
 
+    with _as_usage_error(path), hf_demo.quiet_transformers():
+        auto = getattr(transformers, _AUTO_CLASSES[adapter])
+        module, info = auto.from_pretrained(
+            path, dtype=getattr(torch, dtype), local_files_only=True, output_loading_info=True, **(spread or {})
+        )
+    _require_every_weight(module, sorted(info.get("missing_keys") or ()), path, adapter)
+    return module.eval()
+
+
+def _tokenizer_of(path: Path) -> HFTokenizer:
+    """The tokenizer of a checkpoint directory, read once per process while its files stay as they were (same
+    names, sizes and modification times): a certification asks for it up to four times (the preflight's
+    check of each model, then each model's load), each read about 0.5-0.9 s on the demo's. The same object
+    is returned, hence the digest it took as loaded."""
+    key = (str(path.resolve()), _tokenizer_files(path))
+    if key not in _TOKENIZERS:
+        from transformers import AutoTokenizer
+
+        with _as_usage_error(path), hf_demo.quiet_transformers():
+            loaded = HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
+        if len(_TOKENIZERS) >= TOKENIZERS_KEPT:
+            _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
+        _TOKENIZERS[key] = loaded
+    return _TOKENIZERS[key]
+
+
+def _tokenizer_files(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime_ns) of every file of the directory but the weights, which the tokenizer never reads."""
+    stats = ((f.name, f.stat()) for f in sorted(path.iterdir()) if f.is_file() and not _is_weights(f.name))
+    return tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
+
+
+def _is_weights(name: str) -> bool:
+    return name.endswith((".safetensors", ".bin", ".pt", ".gguf")) or name in _WEIGHT_FILES
+
+
+@contextlib.contextmanager
+def _as_usage_error(path: Path) -> Iterator[None]:
+    """transformers raises OSError, ValueError, safetensors errors...: one clear E102 naming the checkpoint."""
     try:
-        with hf_demo.quiet_transformers():
-            module, missing = None, []
-            if dtype is not None:
-                auto = getattr(transformers, _AUTO_CLASSES[adapter])
-                module, info = auto.from_pretrained(
-                    path, dtype=getattr(torch, dtype), local_files_only=True, output_loading_info=True, **(spread or {})
-                )
-                missing = sorted(info.get("missing_keys") or ())
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except Exception as error:  # transformers raises OSError, ValueError, safetensors errors, ...
+        yield
+    except Exception as error:
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise UsageError(
             "E102", f"{path} could not be loaded: {type(error).__name__}: {first_line}", "repair or re-export it"
         ) from None
-    if module is not None:
-        _require_every_weight(module, missing, path, adapter)
-    return (None if module is None else module.eval()), tokenizer
 
 
 def _require_every_weight(module: Any, missing: list[str], path: Path, adapter: str) -> None:

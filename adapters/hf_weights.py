@@ -63,7 +63,7 @@ class HFWeights:
         self.rules: ArchitectureRules = rules_for(self.config_model_type)
         self.ref = ref
         self.adapter = adapter
-        self._tokenizer = HFTokenizer(tokenizer)
+        self._tokenizer = tokenizer if isinstance(tokenizer, HFTokenizer) else HFTokenizer(tokenizer)
         self.batch_size = batch_size or (8 if self.device.type == "cpu" else 32)
         self._originals: dict[str, torch.Tensor] = {}
         self._by_name: dict[str, torch.nn.Parameter] | None = None

@@ -39,3 +39,25 @@ def test_the_tokenizer_of_a_bad_reference_is_the_same_one_line_error_as_load(
     with pytest.raises(UsageError) as err:
         HFModelLoader().tokenizer(str(ref), adapter="auto")
     assert err.value.code == code
+
+
+def test_a_checkpoint_s_tokenizer_is_read_once_while_its_files_stay_as_they_were(
+    tiny_random_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    folder = shutil.copytree(tiny_random_gpt2_dir, tmp_path / "copy")
+    loader, options = HFModelLoader(), LoadOptions(adapter="auto", device="cpu", dtype="float32")
+    alone = loader.tokenizer(str(folder), adapter="auto")
+    assert loader.load(str(folder), options).tokenizer() is alone  # the preflight's read serves the load
+    assert HFModelLoader().tokenizer(str(folder), adapter="auto") is alone  # and any loader of this process
+    digest = alone.digest()
+    (folder / "tokenizer.json").write_text(
+        (folder / "tokenizer.json").read_text(encoding="utf-8").replace('"<|endoftext|>"', '"<|end|>"', 1),
+        encoding="utf-8",
+    )
+    again = loader.load(str(folder), options).tokenizer()  # a changed file: read anew
+    assert again is not alone and again.digest() != digest
+    assert loader.tokenizer(str(folder), adapter="auto") is again
