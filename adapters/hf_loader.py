@@ -234,7 +234,8 @@ def _tokenizer_of(path: Path) -> HFTokenizer:
     names, sizes and modification times): a certification asks for it up to four times (the preflight's
     check of each model, then each model's load), each read about 0.5-0.9 s on the demo's. The same object
     is returned, hence the digest it took as loaded."""
-    key = (str(path.resolve()), _tokenizer_files(path))
+    with _as_usage_error(path):  # an unreadable directory or file: the same E102 as transformers' own failures
+        key = (str(path.resolve()), _tokenizer_files(path))
     if key not in _TOKENIZERS:
         from transformers import AutoTokenizer
 

@@ -21,18 +21,28 @@ class HFTokenizer:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        # Hashed once, as loaded: encoding rewrites the backend's truncation/padding state (a BERT tokenizer.json
-        # that sets truncation loses it on the first call), which must not change the digest.
+        # Hashed once, as loaded: transformers rewrites the backend's truncation/padding state for each call (a
+        # BERT tokenizer.json that sets truncation loses it), which `_ids` puts back and must not change the digest.
         self._digest = self._canonical_digest()
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`, without BOS/EOS or any other special token."""
-        return list(self.inner(text, add_special_tokens=False)["input_ids"])
+        return list(self._ids(text))
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """`encode` of each text in one call: the Rust backend encodes the batch on several threads (the same
         ids as one call per text, tested on the demo corpus)."""
-        return [list(ids) for ids in self.inner(texts, add_special_tokens=False)["input_ids"]]
+        return [list(ids) for ids in self._ids(texts)]
+
+    def _ids(self, texts: str | list[str]) -> Any:
+        """The call leaves the backend's truncation and padding as loaded: transformers rewrites them for each
+        call, and one tokenizer serves the preflight, both models' loads and an export, which saves them."""
+        backend = self.inner.backend_tokenizer
+        truncation, padding = backend.truncation, backend.padding
+        try:
+            return self.inner(texts, add_special_tokens=False)["input_ids"]
+        finally:
+            _restore(backend, truncation, padding)
 
     def separator_id(self) -> int | None:
         """The EOS id, else the BOS id, else None."""
@@ -58,6 +68,17 @@ class HFTokenizer:
         if key not in _DIGESTS:
             _DIGESTS[key] = hashlib.sha256(_canonical(backend, special)).hexdigest()
         return _DIGESTS[key]
+
+
+def _restore(backend: Any, truncation: dict[str, Any] | None, padding: dict[str, Any] | None) -> None:
+    if truncation is None:
+        backend.no_truncation()
+    else:
+        backend.enable_truncation(**truncation)
+    if padding is None:
+        backend.no_padding()
+    else:
+        backend.enable_padding(**padding)
 
 
 def _canonical(backend_json: str, special: dict[str, str]) -> bytes:

@@ -61,3 +61,25 @@ def test_a_checkpoint_s_tokenizer_is_read_once_while_its_files_stay_as_they_were
     again = loader.load(str(folder), options).tokenizer()  # a changed file: read anew
     assert again is not alone and again.digest() != digest
     assert loader.tokenizer(str(folder), adapter="auto") is again
+
+
+def test_encoding_leaves_the_backend_as_loaded(tiny_random_gpt2_dir: Path, tmp_path: Path) -> None:
+    """A tokenizer.json that sets truncation and padding (as BERT's do) keeps them through encoding, so the one
+    tokenizer a process shares between the preflight, the loads and an export is saved as it was loaded."""
+    import shutil
+
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from transformers import AutoTokenizer
+
+    shutil.copytree(tiny_random_gpt2_dir, tmp_path / "bert-like")
+    inner = AutoTokenizer.from_pretrained(tiny_random_gpt2_dir, local_files_only=True)
+    inner.backend_tokenizer.enable_truncation(max_length=7, stride=1)
+    inner.backend_tokenizer.enable_padding(pad_id=0, pad_token=inner.eos_token, length=9)
+    inner.save_pretrained(tmp_path / "bert-like")
+    tokenizer = HFModelLoader().tokenizer(str(tmp_path / "bert-like"), adapter="auto")
+    as_loaded = tokenizer.inner.backend_tokenizer.to_str()
+    assert '"max_length":7' in as_loaded.replace(" ", "")  # the state this test is about is in the file
+    text = "The river freezes every winter, and the ferry waits for spring."
+    assert len(tokenizer.encode(text)) > 9  # neither truncated nor padded
+    assert tokenizer.encode_batch([text, "Ice."]) == [tokenizer.encode(text), tokenizer.encode("Ice.")]
+    assert tokenizer.inner.backend_tokenizer.to_str() == as_loaded
