@@ -254,7 +254,7 @@ def _tokenizer_files(path: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 def _is_weights(name: str) -> bool:
-    return name.endswith((".safetensors", ".bin", ".pt", ".gguf")) or name in _WEIGHT_FILES
+    return name.endswith((".safetensors", ".bin", ".pt", ".gguf"))
 
 
 @contextlib.contextmanager

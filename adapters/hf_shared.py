@@ -55,7 +55,7 @@ def equal_pairs(module: Any, other: Any) -> Iterator[tuple[torch.nn.Parameter, t
     compared as bits: equal values are not enough, the digests hash the bits). Lazily, one pair compared at a
     time: a caller that shares each pair as it comes holds the compared bytes of one weight at a time."""
     theirs = {name: p for name, p in other.named_parameters() if type(p) is torch.nn.Parameter and not is_meta(p)}
-    for name, param in list(module.named_parameters()):
+    for name, param in module.named_parameters():
         twin = theirs.get(name)
         if (
             twin is None
