@@ -24,20 +24,12 @@ import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import GGUFSource
 
+from .cache_dir import cache_root
 from .hf_quiet import quiet_transformers
 
 GGUF_PREFIX = "gguf:"
 SOURCE_FILE = "invarlock-gguf.json"
 _HINT = "pass gguf:PATH to a GGUF model file (a llama.cpp model transformers can read)"
-
-
-def cache_root() -> Path:
-    """`$INVARLOCK_CACHE_DIR`, else `$XDG_CACHE_HOME/invarlock`, else `~/.cache/invarlock`."""
-    explicit = os.environ.get("INVARLOCK_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "invarlock"
 
 
 def file_sha256(path: Path) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 # (sha256 of the backend JSON as the backend writes it, the special tokens) -> the digest of their canonical form. The
@@ -51,6 +53,11 @@ class HFTokenizer:
                 return int(token_id)
         return None
 
+    def implementation(self) -> str:
+        """The code that encodes: this module's source digest, the tokenizers and transformers versions and the
+        transformers tokenizer class."""
+        return f"{_libraries()}; {type(self.inner).__module__}.{type(self.inner).__qualname__}"
+
     def digest(self) -> str:
         """sha256 (hex) over the backend tokenizer's JSON (vocab, merges, normalizers...) and special tokens."""
         return self._digest
@@ -84,3 +91,13 @@ def _restore(backend: Any, truncation: dict[str, Any] | None, padding: dict[str,
 def _canonical(backend_json: str, special: dict[str, str]) -> bytes:
     payload = {"backend": json.loads(backend_json), "special_tokens": special}
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@functools.cache
+def _libraries() -> str:
+    import tokenizers
+    import transformers
+
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    versions = f"tokenizers {tokenizers.__version__}; transformers {transformers.__version__}"
+    return f"invarlock hf_tokenizer {source}; {versions}"

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from invarlock.ports.corpus import CorpusResolver
+from invarlock.ports.corpus import CorpusResolver, TokenStreamCache
 from invarlock.ports.edits import Edit
 from invarlock.ports.execution import ScoringPools
 from invarlock.ports.measurement import MeasurementPool
@@ -34,3 +34,4 @@ class Services:
     pools: ScoringPools | None = None  # worker pools for `execution.backend: ray` (None: in process only)
     index: RunIndex | None = None  # the store's run index: baseline score reuse looks its candidates up there
     measurements: MeasurementPool | None = None  # the weight guards' pinned-BLAS pool (None: serial, unpinned)
+    tokens: TokenStreamCache | None = None  # token streams kept between processes (None: tokenize in each)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 from invarlock.domain.guards.plugin import use_plugin_guards
 from invarlock.domain.metric_plugins import use_plugin_kinds
 from invarlock.ports.audit import AuditQueries
+from invarlock.ports.corpus import TokenStreamCache
 from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
@@ -138,6 +139,14 @@ def measurement_pool(*, workers: int | None = None) -> MeasurementPool:
     return ThreadMeasurementPool(workers=workers)
 
 
+def token_stream_cache() -> TokenStreamCache:
+    """Token streams kept between certifications, under `<cache root>/tokens/` (adapters/cache_dir.py)."""
+    from invarlock.adapters.cache_dir import cache_root
+    from invarlock.adapters.token_cache import FileTokenStreamCache
+
+    return FileTokenStreamCache(cache_root() / "tokens")
+
+
 def build_services(
     *,
     events: str | os.PathLike[str],
@@ -177,6 +186,7 @@ def build_services(
         signer=signer,
         pools=ray_pools(),
         measurements=measurement_pool(),
+        tokens=token_stream_cache(),
     )
 
 

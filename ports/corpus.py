@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 from invarlock.domain.examples import LabelledText
 from invarlock.domain.model import CorpusInfo
 
@@ -32,6 +33,30 @@ class BatchTokenizer(Tokenizer, Protocol):
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text with no special tokens added, in order."""
+        ...
+
+
+@runtime_checkable
+class StableTokenizer(Tokenizer, Protocol):
+    """Optional: a tokenizer that names the code that encodes, so that its token streams may be kept between
+    processes (TokenStreamCache). A tokenizer without it is tokenized anew in every process."""
+
+    def implementation(self) -> str:
+        """Everything besides `digest()` that decides the ids: the encoding libraries' versions and this
+        adapter's own code. Two tokenizers with equal digests and implementations encode every text alike."""
+        ...
+
+
+class TokenStreamCache(Protocol):
+    """Token streams kept between processes under a key that covers every input that decides them (the
+    documents, the tokenizer's digest and implementation, the separator and the stream layout)."""
+
+    def load(self, key: str) -> np.ndarray | None:
+        """The stream saved under `key` (1-D uint32, read-only), or None when there is none or it is damaged."""
+        ...
+
+    def save(self, key: str, stream: np.ndarray) -> None:
+        """Keep `stream` under `key`; a stream the cache cannot keep is not kept (never an error)."""
         ...
 
 

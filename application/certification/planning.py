@@ -10,7 +10,7 @@ from invarlock.domain.errors import AbortError
 from invarlock.domain.metrics import ACCURACY
 from invarlock.domain.model import CorpusInfo
 from invarlock.domain.windows import ArmCounts, Row, dataset_digest, plan_windows
-from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer
+from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer, TokenStreamCache
 
 from ..config import DatasetConfig, RunConfig
 from .example_planning import plan_labelled
@@ -20,10 +20,16 @@ __all__ = ["check_planned_tokenizer", "plan", "plan_stream", "plan_with", "token
 
 
 def plan(
-    corpus: CorpusSource, tokenizer: Tokenizer, cfg: DatasetConfig, *, allow_fewer: bool
+    corpus: CorpusSource,
+    tokenizer: Tokenizer,
+    cfg: DatasetConfig,
+    *,
+    allow_fewer: bool,
+    tokens: TokenStreamCache | None = None,
 ) -> tuple[ev.WindowsPlanned, dict[int, np.ndarray]]:
-    """The WindowsPlanned event and the token rows of every planned window."""
-    stream = token_stream(corpus, tokenizer)
+    """The WindowsPlanned event and the token rows of every planned window (the stream read from `tokens` when
+    an earlier process kept it)."""
+    stream = token_stream(corpus, tokenizer, tokens)
     return plan_stream(stream, cfg, corpus=corpus.info(), tokenizer_sha=tokenizer.digest(), allow_fewer=allow_fewer)
 
 
@@ -47,7 +53,12 @@ def plan_stream(
 
 
 def plan_with(
-    tokenizer: Tokenizer, corpora: CorpusResolver, cfg: RunConfig, *, allow_fewer: bool
+    tokenizer: Tokenizer,
+    corpora: CorpusResolver,
+    cfg: RunConfig,
+    *,
+    allow_fewer: bool,
+    tokens: TokenStreamCache | None = None,
 ) -> tuple[ev.WindowsPlanned, Mapping[int, Row]]:
     """Plan with the baseline's tokenizer alone, before any weights are loaded (the preflight's windows check):
     a corpus too small for the plan (E303) or unreadable stops the run before the cost of loading the models.
@@ -65,7 +76,7 @@ def plan_with(
         )
         return plan_labelled(labelled, tokenizer, ds, cfg.eval.metric, allow_fewer=allow_fewer)
     corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split, **ds.hub)
-    return plan(corpus, tokenizer, ds, allow_fewer=allow_fewer)
+    return plan(corpus, tokenizer, ds, allow_fewer=allow_fewer, tokens=tokens)
 
 
 def check_planned_tokenizer(planned: ev.WindowsPlanned, baseline_tokenizer_sha256: str) -> None:

@@ -15,7 +15,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError, InvarlockError, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row
-from invarlock.ports.corpus import CorpusResolver, Tokenizer
+from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
 from invarlock.ports.execution import ScoringPools
 from invarlock.ports.model import ModelLoader
 from invarlock.ports.system import SystemProbe
@@ -37,6 +37,7 @@ class Preflight:
     edit_names: Callable[[], Collection[str]]
     probe: SystemProbe | None = None
     pools: ScoringPools | None = None
+    tokens: TokenStreamCache | None = None
     policy: Policy | None = None
     tokenizers: dict[str, Tokenizer] = field(default_factory=dict)
     planned: tuple[ev.WindowsPlanned, Mapping[int, Row]] | None = None
@@ -63,6 +64,7 @@ def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = Non
         edit_names=lambda: list(svc.edits),
         probe=svc.probe,
         pools=svc.pools,
+        tokens=svc.tokens,
         policy=policy,
     )
 
@@ -151,11 +153,13 @@ def check_tokenizers(pf: Preflight) -> None:
 
 
 def check_windows(pf: Preflight) -> None:
-    """Plan the windows with the baseline's tokenizer (E301/E304 corpus, E303 too few windows, E201 plan)."""
+    """Plan the windows with the baseline's tokenizer (E301/E304 corpus, E303 too few windows, E201 plan); with
+    `reuse: false` (`--no-reuse`) the corpus is tokenized anew rather than read from the token stream cache."""
     assert pf.policy is not None, "check_policy runs first"
     cfg = pf.req.config
     fewer = not pf.policy.enforce_floors
-    planned, rows = planning.plan_with(pf.tokenizers["baseline"], pf.corpora, cfg, allow_fewer=fewer)
+    tokens = pf.tokens if cfg.eval.reuse is not False else None
+    planned, rows = planning.plan_with(pf.tokenizers["baseline"], pf.corpora, cfg, allow_fewer=fewer, tokens=tokens)
     pf.planned = (planned, rows)
     pf.findings.extend(window_findings(planned, cfg, pf.policy))
 

@@ -32,3 +32,43 @@ def test_batch_encoding_the_demo_corpus_gives_the_ids_and_digest_of_one_encode_p
     assert dataset_digest(batched, info.provider, info.split, sha) == dataset_digest(
         one_by_one, info.provider, info.split, sha
     )
+
+
+def test_the_demo_stream_kept_in_the_file_cache_is_the_tokenized_stream(demo_dir: Path, tmp_path: Path) -> None:
+    """A later process reads the stream the first kept, id for id, and never for another tokenizer library."""
+    import tokenizers
+    import transformers
+    from invarlock.adapters.corpus_demo import open_demo_wikipedia
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.adapters.token_cache import FileTokenStreamCache
+    from invarlock.application.certification import token_streams
+
+    tokenizer = HFModelLoader().tokenizer(DEMO_REF, adapter="auto")
+    named = tokenizer.implementation()
+    assert f"tokenizers {tokenizers.__version__}" in named and f"transformers {transformers.__version__}" in named
+    corpus, cache = open_demo_wikipedia("validation"), FileTokenStreamCache(tmp_path)
+    token_streams._memo.clear()
+    tokenized = token_streams.token_stream(corpus, tokenizer, cache)
+    [kept] = tmp_path.glob("*.tokens")
+    token_streams._memo.clear()
+    read = token_streams.token_stream(corpus, tokenizer, cache)
+    assert read is not tokenized and np.array_equal(read, tokenized) and read.dtype == tokenized.dtype
+    token_streams._memo.clear()
+    try:
+        token_streams.token_stream(corpus, _AnotherLibrary(tokenizer), cache)
+    finally:
+        token_streams._memo.clear()
+    assert len(list(tmp_path.glob("*.tokens"))) == 2 and kept.exists()
+
+
+class _AnotherLibrary:
+    """The demo tokenizer as another tokenizers release would name it."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def implementation(self) -> str:
+        return self.inner.implementation().replace("tokenizers ", "tokenizers 0.0.0+other ")  # type: ignore[attr-defined]

@@ -84,3 +84,63 @@ def test_a_corpus_without_tokens_is_an_error() -> None:
     with pytest.raises(AbortError) as err:
         token_stream(FakeCorpus(["", ""]), CountingTokenizer())
     assert err.value.code == "E304"
+
+
+class StableCountingTokenizer(CountingTokenizer):
+    """A tokenizer that names its implementation, so its streams may be kept between processes."""
+
+    def __init__(self, implementation: str = "fake encoder 1") -> None:
+        super().__init__()
+        self.named = implementation
+
+    def implementation(self) -> str:
+        return self.named
+
+
+class RecordedStreams:
+    """TokenStreamCache fake: the streams saved, by key, and every key asked for."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, np.ndarray] = {}
+        self.asked: list[str] = []
+
+    def load(self, key: str) -> np.ndarray | None:
+        self.asked.append(key)
+        return self.saved.get(key)
+
+    def save(self, key: str, stream: np.ndarray) -> None:
+        self.saved[key] = np.array(stream)
+
+
+def test_a_kept_stream_is_read_instead_of_tokenizing_in_a_later_process() -> None:
+    kept = RecordedStreams()
+    first = StableCountingTokenizer()
+    stream = token_stream(FakeCorpus(_docs(5)), first, kept)
+    assert first.encoded == 5 and list(kept.saved) == kept.asked and len(kept.saved) == 1
+    token_streams._memo.clear()  # a new process
+    later = StableCountingTokenizer()
+    again = token_stream(FakeCorpus(_docs(5)), later, kept)
+    assert later.encoded == 0 and np.array_equal(again, stream) and again is not stream
+    with pytest.raises(ValueError):
+        again[0] = 1
+
+
+def test_another_implementation_or_document_is_another_key() -> None:
+    kept = RecordedStreams()
+    token_stream(FakeCorpus(_docs(5)), StableCountingTokenizer("fake encoder 1"), kept)
+    token_streams._memo.clear()
+    other = StableCountingTokenizer("fake encoder 2")
+    token_stream(FakeCorpus(_docs(5)), other, kept)
+    token_streams._memo.clear()
+    changed = _docs(5)
+    changed[0] += " more"
+    edited = StableCountingTokenizer("fake encoder 1")
+    token_stream(FakeCorpus(changed), edited, kept)
+    assert other.encoded == edited.encoded == 5 and len(kept.saved) == 3
+
+
+def test_a_tokenizer_that_does_not_name_its_implementation_is_never_kept() -> None:
+    kept = RecordedStreams()
+    tok = CountingTokenizer()
+    token_stream(FakeCorpus(_docs(5)), tok, kept)
+    assert tok.encoded == 5 and kept.asked == [] and kept.saved == {}
