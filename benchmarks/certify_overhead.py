@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import json
 import os
 import platform
@@ -139,7 +140,8 @@ def run_certify(
     `interleave`, the floor's passes run after each scored chunk and their blocks' seconds are not counted."""
     events = workdir / f"certify-overhead-{time.time_ns()}.duckdb"
     t0 = time.perf_counter()
-    svc = build_services(events=events)
+    # fresh, as the first run on a machine: no token stream an earlier process kept (adapters/token_cache.py)
+    svc = dataclasses.replace(build_services(events=events), tokens=None)
     services_s = time.perf_counter() - t0
     request = CertifyRequest(command="run", config=cfg, subject=None, tier=cfg.auto.tier, profile=profile)
     profiler = cProfile.Profile() if cprofile else None

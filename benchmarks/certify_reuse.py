@@ -35,6 +35,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -104,7 +105,8 @@ def _guards_reused(svc: Services, run_id: str) -> list[str]:
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load_start = os.getloadavg()
     cfg = _config(args.config, args.windows, args.guards)
-    svc = build_services(events=workdir / "reuse.duckdb")
+    # fresh, as the first run on a machine: no token stream an earlier process kept (adapters/token_cache.py)
+    svc = dataclasses.replace(build_services(events=workdir / "reuse.duckdb"), tokens=None)
     m = cfg.model
     svc.loader.load(m.id, load_options(m, cfg.eval.batch_size))
     fresh_s, fresh_id, fresh_steps = _timed(cfg, args.profile, svc, workdir)
