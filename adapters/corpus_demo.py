@@ -6,7 +6,9 @@ gensim is never imported: only its package folder is located, and its data files
 from __future__ import annotations
 
 import bz2
+import contextlib
 import functools
+import hashlib
 import html
 import importlib.util
 import re
@@ -14,14 +16,19 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import CorpusInfo
 
+from .cache_dir import cache_root
+from .cache_files import keep_newest, read_checked, write_checked
 from .corpus_files import StaticCorpus
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 NEWS_FILE = "lee_background.cor"
 MIN_ARTICLE_CHARS = 2000
+ARTICLES_MAGIC = b"invarlock demo articles v1\n"
+KEPT_CLEANINGS = 4
 WIKI_LICENCE = "CC BY-SA 3.0 / GFDL; text by Wikipedia contributors (enwiki dump excerpt, May 2016)"
 NEWS_LICENCE = "Lee, Pincombe & Welsh (2005) news corpus, as distributed in gensim 4.4.0's test data"
 
@@ -107,9 +114,26 @@ def _pages(path: Path) -> Iterator[tuple[str, str]]:
 
 @functools.lru_cache(maxsize=1)
 def wikipedia_articles(path: Path) -> tuple[str, ...]:
-    """Cleaned articles (title line, blank line, body) with a body of ≥ 2000 characters, cached."""
+    """Cleaned articles (title line, blank line, body) with a body of ≥ 2000 characters, cached in this process
+    and in `<cache root>/corpora/` under a key of the dump's bytes and this module's source (adapters/cache_files.py:
+    a damaged file is cleaned again)."""
+    kept = cache_root() / "corpora" / f"wikipedia-{_articles_key(path)}.json"
+    payload = read_checked(kept, ARTICLES_MAGIC)
+    if payload is not None:
+        with contextlib.suppress(msgspec.DecodeError):
+            return tuple(msgspec.json.decode(payload, type=list[str]))
     cleaned = ((title, clean_wiki_markup(raw)) for title, raw in _pages(path))
-    return tuple(f"{title}\n\n{body}" for title, body in cleaned if len(body) >= MIN_ARTICLE_CHARS)
+    articles = tuple(f"{title}\n\n{body}" for title, body in cleaned if len(body) >= MIN_ARTICLE_CHARS)
+    if write_checked(kept, ARTICLES_MAGIC, msgspec.json.encode(articles)):
+        keep_newest(kept.parent, "wikipedia-*.json", KEPT_CLEANINGS)
+    return articles
+
+
+def _articles_key(path: Path) -> str:
+    # The cleaning is this module's code: an edit of it must not read articles an earlier version cleaned.
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def _existing(name: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from invarlock.adapters import token_cache
+from invarlock.adapters import cache_files, token_cache
 from invarlock.adapters.token_cache import MAGIC, SUFFIX, FileTokenStreamCache
 
 KEY = "ab" * 32
@@ -74,7 +74,7 @@ def test_the_folder_keeps_the_most_recently_used_streams(tmp_path: Path, monkeyp
 def test_a_staging_file_a_killed_process_left_is_removed_once_abandoned(tmp_path: Path) -> None:
     fresh, abandoned = tmp_path / ".staging-fresh", tmp_path / ".staging-old"
     fresh.write_bytes(b"half"), abandoned.write_bytes(b"half")
-    old = os.stat(abandoned).st_mtime - token_cache.STAGING_ABANDONED_S - 60
+    old = os.stat(abandoned).st_mtime - cache_files.STAGING_ABANDONED_S - 60
     os.utime(abandoned, (old, old))
     FileTokenStreamCache(tmp_path).save(KEY, _stream())
     assert fresh.exists() and not abandoned.exists()
