@@ -5,6 +5,7 @@ digest (truncated, damaged, another format) reads as None and is computed and wr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -14,6 +15,21 @@ from pathlib import Path
 DIGEST_BYTES = 32
 STAGING_PREFIX = ".staging-"
 STAGING_ABANDONED_S = 3600  # a staging file this old was left by a killed process
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of the file's bytes (memoised per path, size and modification time)."""
+    stat = path.stat()
+    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_checked(path: Path, magic: bytes) -> bytes | None:

@@ -21,7 +21,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import CorpusInfo
 
 from .cache_dir import cache_root
-from .cache_files import keep_newest, read_checked, write_checked
+from .cache_files import file_sha256, keep_newest, read_checked, write_checked
 from .corpus_files import StaticCorpus
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -132,7 +132,7 @@ def wikipedia_articles(path: Path) -> tuple[str, ...]:
 def _articles_key(path: Path) -> str:
     # The cleaning is this module's code: an edit of it must not read articles an earlier version cleaned.
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
 
 

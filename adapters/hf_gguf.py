@@ -8,7 +8,6 @@ GGUFSource (`invarlock-gguf.json`), so a later load reads neither the tensors no
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import io
 import json
@@ -25,17 +24,12 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import GGUFSource
 
 from .cache_dir import cache_root
+from .cache_files import STAGING_ABANDONED_S, file_sha256
 from .hf_quiet import quiet_transformers
 
 GGUF_PREFIX = "gguf:"
 SOURCE_FILE = "invarlock-gguf.json"
 _HINT = "pass gguf:PATH to a GGUF model file (a llama.cpp model transformers can read)"
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 (hex) of the file's bytes (memoised per path, size and modification time)."""
-    stat = path.stat()
-    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 def open_gguf(path: Path) -> tuple[Path, GGUFSource]:
@@ -83,15 +77,6 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-@functools.lru_cache(maxsize=8)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _convert_atomically(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(target)
@@ -111,7 +96,7 @@ def _convert_atomically(source: Path, target: Path) -> None:
 def _remove_stale_staging(target: Path) -> None:
     # A killed conversion leaves its hidden staging folder; one untouched for an hour is abandoned.
     for staging in target.parent.glob(f".{target.name}.*"):
-        if time.time() - staging.stat().st_mtime > 3600:
+        if time.time() - staging.stat().st_mtime > STAGING_ABANDONED_S:
             shutil.rmtree(staging, ignore_errors=True)
 
 
