@@ -20,6 +20,9 @@ LANCZOS_MAX_K = 256
 # columns, drawn with a fixed seed so that baseline and subject (same shape) use the same columns.
 SCALE_SAMPLE_DIVISOR = 2
 SCALE_SAMPLE_SEED = 20261130
+# The Gram matrix is summed over row blocks of this many float64 bytes (16 MiB): every matrix of the demo model
+# but its embedding is one block.
+GRAM_BLOCK_BYTES = 16 * 2**20
 # Gram eigenvalues resolve singular values only down to about √ε₆₄·σ_max (eigenvalue error ~ε₆₄·σ_max²); the
 # zero part of rank-deficient float32 matrices measures ≤ 1.8·√ε₆₄·σ_max, the smallest genuine singular value
 # of the demo model 1.3e-6·σ_max (docs/assurance/guards.md). 16·√ε₆₄ = 2⁻²² sits between them.
@@ -49,9 +52,18 @@ def _start_vector(n: int) -> np.ndarray:
 
 
 def gram(array: np.ndarray) -> np.ndarray:
-    """WᵀW of the tall orientation in float64 (n×n, n = the smaller dimension)."""
-    w = tall(np.asarray(array)).astype(np.float64)
-    return np.asarray(w.T @ w)
+    """WᵀW of the tall orientation in float64 (n×n, n = the smaller dimension), summed over blocks of at most
+    GRAM_BLOCK_BYTES of float64 rows: no float64 copy of the whole matrix is held (at 7 B parameters the
+    embedding's would be 1 GB). A matrix within one block is one product, as before blocks."""
+    w = tall(np.asarray(array))
+    m, n = w.shape
+    rows = max(1, GRAM_BLOCK_BYTES // (8 * max(n, 1)))
+    total = np.zeros((n, n)) if m == 0 else None
+    for start in range(0, m, rows):
+        block = w[start : start + rows].astype(np.float64)
+        part = block.T @ block
+        total = part if total is None else np.add(total, part, out=total)
+    return np.asarray(total)
 
 
 def power_sigma(g: np.ndarray, *, tol: float = POWER_TOL, max_iter: int = POWER_MAX_ITER) -> PowerResult:

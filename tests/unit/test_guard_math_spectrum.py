@@ -4,6 +4,7 @@ scipy's SVD and random-matrix theory (GUARDS.md §2–3)."""
 from __future__ import annotations
 
 import math
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -140,6 +141,26 @@ def test_measure_sigma_always_equals_the_largest_singular_value(w: np.ndarray) -
     assert (measured.rows, measured.cols) == (max(w.shape), min(w.shape))
     converged = spectrum.power_sigma(spectrum.gram(w)).converged
     assert measured.sigma_method == ("power" if converged else "exact")
+
+
+def test_gram_sums_row_blocks_without_a_float64_copy_of_the_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((4000, 50)).astype(np.float32)
+    wide = np.ascontiguousarray(w.T)
+    w64 = w.astype(np.float64)
+    exact = w64.T @ w64
+    assert np.array_equal(spectrum.gram(w), exact)  # one block (16 MiB): the single product, bit for bit
+    monkeypatch.setattr(spectrum, "GRAM_BLOCK_BYTES", 64 * 1024)  # 163 rows a block: 25 blocks
+    tracemalloc.start()
+    try:
+        blocked, wide_blocked = spectrum.gram(w), spectrum.gram(wide)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < w.nbytes  # a float64 copy of w alone is 2 × w.nbytes
+    for g in (blocked, wide_blocked):
+        assert g.shape == (50, 50) and np.max(np.abs(g - exact)) <= 1e-12 * np.max(np.abs(exact))
+    assert np.array_equal(blocked, wide_blocked)
 
 
 def test_power_iteration_converges_quickly_on_a_clear_spectral_gap() -> None:
