@@ -19,7 +19,7 @@ from .run import RunState
 # 3: matrices are measured with a pinned BLAS thread count (environment `guard_blas_threads`). Earlier runs
 # measured with the machine's default, whose bits depend on the core count; what keeps them from being reused is
 # their environment, which lacks that entry (a candidate's key is recomputed at the current version).
-# 4: Gram matrices are summed over row blocks (spectrum.GRAM_BLOCK_BYTES), so a matrix larger than one block
+# 4: Gram matrices are summed over row blocks (row_blocks.GRAM_BLOCK_BYTES), so a matrix larger than one block
 # (the demo model's embedding) measures in other low bits than under 3's single product.
 KEY_VERSION = 4
 

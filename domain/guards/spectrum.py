@@ -10,6 +10,8 @@ import msgspec
 import numpy as np
 from scipy import integrate, optimize
 
+from . import row_blocks
+
 POWER_TOL = 1e-6
 POWER_MAX_ITER = 200
 EXACT_MAX_DIM = 4096
@@ -20,9 +22,6 @@ LANCZOS_MAX_K = 256
 # columns, drawn with a fixed seed so that baseline and subject (same shape) use the same columns.
 SCALE_SAMPLE_DIVISOR = 2
 SCALE_SAMPLE_SEED = 20261130
-# The Gram matrix is summed over row blocks of this many float64 bytes (16 MiB): every matrix of the demo model
-# but its embedding is one block.
-GRAM_BLOCK_BYTES = 16 * 2**20
 # Gram eigenvalues resolve singular values only down to about √ε₆₄·σ_max (eigenvalue error ~ε₆₄·σ_max²); the
 # zero part of rank-deficient float32 matrices measures ≤ 1.8·√ε₆₄·σ_max, the smallest genuine singular value
 # of the demo model 1.3e-6·σ_max (docs/assurance/guards.md). 16·√ε₆₄ = 2⁻²² sits between them.
@@ -52,18 +51,9 @@ def _start_vector(n: int) -> np.ndarray:
 
 
 def gram(array: np.ndarray) -> np.ndarray:
-    """WᵀW of the tall orientation in float64 (n×n, n = the smaller dimension), summed over blocks of at most
-    GRAM_BLOCK_BYTES of float64 rows: no float64 copy of the whole matrix is held (at 7 B parameters the
-    embedding's would be 1 GB). A matrix within one block is one product, as before blocks."""
-    w = tall(np.asarray(array))
-    m, n = w.shape
-    rows = max(1, GRAM_BLOCK_BYTES // (8 * max(n, 1)))
-    total = np.zeros((n, n)) if m == 0 else None
-    for start in range(0, m, rows):
-        block = w[start : start + rows].astype(np.float64)
-        part = block.T @ block
-        total = part if total is None else np.add(total, part, out=total)
-    return np.asarray(total)
+    """WᵀW of the tall orientation in float64 (n×n, n = the smaller dimension), summed over row blocks
+    (row_blocks.gram): no float64 copy of the whole matrix is held."""
+    return row_blocks.gram(tall(np.asarray(array)))
 
 
 def power_sigma(g: np.ndarray, *, tol: float = POWER_TOL, max_iter: int = POWER_MAX_ITER) -> PowerResult:
@@ -267,8 +257,8 @@ def sampled_bulk_scale(w: np.ndarray, count: int) -> float:
     tall matrix `w` (m×n): an m×n' column subset of an iid matrix is iid with the same entry scale, so its
     spectrum follows Marchenko–Pastur with ratio n'/m and the same s, whatever the entries' tails."""
     m, n = w.shape
-    columns = sample_columns(n, count) if count < n else np.arange(n)
-    return bulk_scale(singular_values(gram(w[:, columns])), m, len(columns))
+    columns = sample_columns(n, count) if count < n else None
+    return bulk_scale(singular_values(row_blocks.gram(w, columns)), m, min(count, n))
 
 
 def _measure_large(array: np.ndarray, tw_quantile: float, sample_cols: int) -> MatrixMeasure | None:
@@ -277,9 +267,7 @@ def _measure_large(array: np.ndarray, tw_quantile: float, sample_cols: int) -> M
     # the top of the spectrum from Lanczos, growing k until the k-th singular value falls below the
     # threshold. None (measure exactly) when the sample gives no scale or the largest k still ends above the
     # threshold.
-    from scipy.sparse.linalg import svds
-
-    w = tall(array).astype(np.float64)
+    w = tall(array)
     m, n = w.shape
     scale = sampled_bulk_scale(w, sample_cols)
     if scale <= 0.0:
@@ -288,7 +276,7 @@ def _measure_large(array: np.ndarray, tw_quantile: float, sample_cols: int) -> M
     v0 = _start_vector(n)
     schedule = lanczos_schedule(n)
     for calls, k in enumerate(schedule, start=1):
-        top = np.sort(svds(w, k=k, v0=v0, return_singular_vectors=False))[::-1]
+        top = row_blocks.top_singular_values(w, k, v0)
         if top[-1] < threshold:
             return MatrixMeasure(
                 rows=m,

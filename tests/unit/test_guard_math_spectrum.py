@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from invarlock.domain.guards import spectrum, testing
+from invarlock.domain.guards import row_blocks, spectrum, testing
 from invarlock.domain.policy import resolve_policy
 from scipy.linalg import svdvals
 from scipy.optimize import brentq
@@ -150,7 +150,7 @@ def test_gram_sums_row_blocks_without_a_float64_copy_of_the_matrix(monkeypatch: 
     w64 = w.astype(np.float64)
     exact = w64.T @ w64
     assert np.array_equal(spectrum.gram(w), exact)  # one block (16 MiB): the single product, bit for bit
-    monkeypatch.setattr(spectrum, "GRAM_BLOCK_BYTES", 64 * 1024)  # 163 rows a block: 25 blocks
+    monkeypatch.setattr(row_blocks, "GRAM_BLOCK_BYTES", 64 * 1024)  # 163 rows a block: 25 blocks
     tracemalloc.start()
     try:
         blocked, wide_blocked = spectrum.gram(w), spectrum.gram(wide)

@@ -4,6 +4,7 @@ bounded number of partial SVDs and an exact fallback."""
 from __future__ import annotations
 
 import math
+import tracemalloc
 from typing import Any
 from unittest import mock
 
@@ -13,7 +14,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from invarlock.domain.guards import spectrum
+from invarlock.domain.guards import row_blocks, spectrum
 from invarlock.domain.guards.spectrum import measure
 
 
@@ -40,12 +41,13 @@ def test_lanczos_path_finds_the_top_singular_value_and_counts_spikes():
     assert abs(large.bulk_scale - 1.0) < 0.05
 
 
-class _CountingSvds:
-    """Wraps scipy's svds and counts its calls (the large path imports it at call time)."""
+class _CountingEigsh:
+    """Wraps scipy's eigsh and counts its calls, one per partial spectrum (the large path imports it at call
+    time)."""
 
     def __init__(self) -> None:
         self.calls = 0
-        self.inner = scipy.sparse.linalg.svds
+        self.inner = scipy.sparse.linalg.eigsh
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
@@ -53,8 +55,8 @@ class _CountingSvds:
 
 
 def _measure_counting(w: np.ndarray, **kwargs: Any) -> tuple[spectrum.MatrixMeasure, int]:
-    counter = _CountingSvds()
-    with mock.patch.object(scipy.sparse.linalg, "svds", counter):
+    counter = _CountingEigsh()
+    with mock.patch.object(scipy.sparse.linalg, "eigsh", counter):
         return measure(w, **kwargs), counter.calls
 
 
@@ -75,7 +77,7 @@ def test_the_lanczos_schedule_doubles_to_a_cap_so_the_number_of_partial_svds_is_
 
 def test_a_pruned_matrix_whose_entry_mad_is_zero_terminates_with_a_bounded_number_of_partial_svds() -> None:
     # More than half the entries zero: the MAD of all entries is 0. The loop of the entry-MAD scale then
-    # doubled k up to n − 2 and called svds with that k forever.
+    # doubled k up to n − 2 and called for a partial spectrum with that k forever.
     w = _sparse(90, 60, 0.7, seed=3)
     assert np.median(np.abs(w - np.median(w))) == 0.0
     measured, calls = _measure_counting(w, exact_max_dim=8)
@@ -124,3 +126,33 @@ def test_sparse_matrices_above_the_exact_limit_are_measured_in_bounded_work(
     if measured.sigma_method == "lanczos":
         # Lanczos stopped on a k-th value below the threshold, so no value it did not see is an outlier.
         assert measured.outliers == int(np.count_nonzero(exact > measured.outlier_threshold))
+
+
+def test_the_partial_spectrum_by_row_blocks_is_svds_of_the_float64_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _spiked(700, 120, 4, seed=7).astype(np.float32)
+    w64 = w.astype(np.float64)
+    v0 = np.linspace(1.0, 2.0, 120)
+    reference = np.sort(scipy.sparse.linalg.svds(w64, k=10, v0=v0, return_singular_vectors=False))[::-1]
+    monkeypatch.setattr(row_blocks, "OPERATOR_BLOCK_BYTES", 8 * 120 * 33)  # 33 rows: 22 blocks, the last short
+    monkeypatch.setattr(row_blocks, "GRAM_BLOCK_BYTES", 8 * 120 * 50)
+    blocked = row_blocks.top_singular_values(w, 10, v0)
+    assert blocked.shape == (10,) and np.all(np.diff(blocked) <= 0)
+    assert np.max(np.abs(blocked / reference - 1)) < 1e-12
+    assert np.max(np.abs(blocked / scipy.linalg.svdvals(w64)[:10] - 1)) < 1e-12
+
+
+def test_the_large_path_holds_no_float64_copy_of_the_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _spiked(3000, 400, 3, seed=2).astype(np.float32)
+    exact = measure(w)
+    monkeypatch.setattr(row_blocks, "GRAM_BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(row_blocks, "OPERATOR_BLOCK_BYTES", 64 * 1024)
+    tracemalloc.start()
+    try:
+        large = measure(w, exact_max_dim=200)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert large.sigma_method == "lanczos" and large.outliers == exact.outliers == 3
+    assert abs(large.sigma / exact.sigma - 1) < 1e-9
+    # Before row blocks the path began with a float64 copy of the whole matrix: 2 × w.nbytes.
+    assert peak < w.nbytes / 2
