@@ -22,6 +22,7 @@ Usage:
     python benchmarks/large_matrix.py --n 1500 --exact-max-dim 1000 --svd   # quick, against a full SVD
     python benchmarks/large_matrix.py --json
     OMP_NUM_THREADS=1 python benchmarks/large_matrix.py --only heavy_tailed   # CPU-time ratio on a busy machine
+    python benchmarks/large_matrix.py --peak           # and the large path's allocation peak (a run of its own)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import json
 import math
 import os
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--exact-max-dim", type=int, default=spectrum.EXACT_MAX_DIM, help="the large path's limit")
     parser.add_argument("--svd", action="store_true", help="reference by a full svdvals (else the Gram eigenvalues)")
     parser.add_argument("--only", choices=["planted", "heavy_tailed"], help="measure one of the two matrices")
+    parser.add_argument("--peak", action="store_true", help="measure the large path once more under tracemalloc")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args()
 
@@ -83,6 +86,17 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     out = fn()
     return out, time.perf_counter() - start, time.process_time() - cpu
+
+
+def traced_peak_mib(fn: Callable[[], Any]) -> float:
+    """The peak of memory allocated while `fn` runs, in MiB (numpy reports its arrays to tracemalloc): what the
+    large path holds beyond the float32 matrix it is given. Measured in a run of its own, as tracing slows it."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
 
 
 def rel(a: float, b: float) -> float:
@@ -132,6 +146,12 @@ def figures(name: str, w: np.ndarray, args: argparse.Namespace, truth: int | Non
         "outliers_exact": int(np.count_nonzero(ref > threshold)),
         "reference_above_large_threshold": int(np.count_nonzero(ref > large.outlier_threshold)),
         "outliers_true": truth,
+        "matrix_mib": round(w.nbytes / 2**20, 1),
+        "large_peak_mib": (
+            round(traced_peak_mib(lambda: spectrum.measure(w, exact_max_dim=args.exact_max_dim)), 1)
+            if args.peak
+            else None
+        ),
     }
 
 
