@@ -3,6 +3,8 @@ copy of a whole matrix (at 7 B parameters an embedding's would be 1 GB; docs/per
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
@@ -21,19 +23,26 @@ def block_rows(cols: int, block_bytes: int) -> int:
     return max(1, block_bytes // (8 * max(cols, 1)))
 
 
+def float64_blocks(
+    w: np.ndarray, block_bytes: int, columns: np.ndarray | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, float64 copy) of each block of at most `block_bytes` of the m×n matrix `w`'s rows, or of its
+    `columns` only."""
+    rows = block_rows(w.shape[1] if columns is None else len(columns), block_bytes)
+    for start in range(0, w.shape[0], rows):
+        block = w[start : start + rows]
+        yield start, (block if columns is None else block[:, columns]).astype(np.float64)
+
+
 def gram(w: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
     """WᵀW in float64 (n×n) of the m×n matrix `w`, or of its `columns` only, summed over row blocks of at most
     GRAM_BLOCK_BYTES."""
-    m = w.shape[0]
     n = w.shape[1] if columns is None else len(columns)
-    rows = block_rows(n, GRAM_BLOCK_BYTES)
-    total: np.ndarray | None = np.zeros((n, n)) if m == 0 else None
-    for start in range(0, m, rows):
-        block = w[start : start + rows]
-        block = (block if columns is None else block[:, columns]).astype(np.float64)
+    total: np.ndarray | None = None
+    for _, block in float64_blocks(w, GRAM_BLOCK_BYTES, columns):
         part = block.T @ block
         total = part if total is None else np.add(total, part, out=total)
-    return np.asarray(total)
+    return np.zeros((n, n)) if total is None else total
 
 
 class GramOperator(LinearOperator):  # type: ignore[misc]  # scipy ships no type information
@@ -61,9 +70,8 @@ class GramOperator(LinearOperator):  # type: ignore[misc]  # scipy ships no type
 def times(w: np.ndarray, x: np.ndarray) -> np.ndarray:
     """W·X in float64 for the m×n matrix `w` and an n×k `x`, by row blocks of at most GRAM_BLOCK_BYTES."""
     out = np.empty((w.shape[0], x.shape[1]))
-    rows = block_rows(w.shape[1], GRAM_BLOCK_BYTES)
-    for start in range(0, w.shape[0], rows):
-        out[start : start + rows] = w[start : start + rows].astype(np.float64) @ x
+    for start, block in float64_blocks(w, GRAM_BLOCK_BYTES):
+        out[start : start + len(block)] = block @ x
     return out
 
 
