@@ -2,12 +2,13 @@
  * S = sum exp(x - max) and, for a pair of rows (baseline, subject), the other row's sum and
  * T = sum exp(x_b - max_b) * (x_b - x_s), from which adapters/logit_rows.py derives the NLL and the KL.
  *
- * The arithmetic is specified, not left to a libm: exp is a Cody-Waite range reduction and a degree-11
- * Taylor polynomial (relative error below 1e-14), every sum runs in eight lanes (element i into lane i % 8,
- * in index order) combined by a fixed tree, and the build turns floating-point contraction off
- * (-ffp-contract=off), so each IEEE operation is rounded on its own. adapters/logit_rows.py carries the same
- * operations in numpy (the reference this module must equal bit for bit, tested), and every CPU, with or
- * without AVX-512, gets the same bits.
+ * The arithmetic is specified, not left to a libm: exp(x) is 2^(k/16) for the integer k nearest x·16/ln 2, a
+ * Cody-Waite reduction r = x - k·ln 2/16 (|r| <= ln 2/32), a degree-6 Taylor polynomial of r, the table value
+ * 2^((k mod 16)/16) and 2^floor(k/16) built from exponent bits (relative error below 1e-15), every sum runs in
+ * eight lanes (element i into lane i % 8, in index order) combined by a fixed tree, and the build turns
+ * floating-point contraction off (-ffp-contract=off), so each IEEE operation is rounded on its own.
+ * adapters/logit_rows.py carries the same operations in numpy (the reference this module must equal bit for
+ * bit, tested), and every CPU, with or without AVX-512, gets the same bits.
  *
  * pair_stats_top also gives each row's five largest logits' indices, found in the same pass: the maximum loop
  * keeps each 64-element block's maximum, and only blocks whose maximum reaches the sixth largest block maximum
@@ -27,19 +28,23 @@ typedef uint64_t v8u __attribute__((vector_size(64)));
 typedef int64_t v8l __attribute__((vector_size(64)));
 
 #define FLOOR (-700.0)                /* exp(-700) ~ 1e-304: below it a term cannot change a sum >= 1 */
-#define LOG2E 0x1.71547652b82fep+0
 #define MAGIC 0x1.8p52                /* x + MAGIC rounds x to an integer held in the low mantissa bits */
 #define MAGIC_BITS 0x4338000000000000ULL
-#define LN2_HI 0x1.62e42fee00000p-1   /* fdlibm's split of ln 2: k * LN2_HI is exact for |k| < 2^20 */
-#define LN2_LO 0x1.a39ef35793c76p-33
+#define LOG2E_16 0x1.71547652b82fep+4   /* 16 / ln 2 */
+#define LN2_16_HI 0x1.62e42fee00000p-5 /* fdlibm's split of ln 2, over 16: k * LN2_16_HI is exact for |k| < 2^20 */
+#define LN2_16_LO 0x1.a39ef35793c76p-37
 
+/* 2^(j/16), j = 0..15, correctly rounded */
+static const double EXP2_16[16] = {
+    0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
+    0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
+    0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0,
+};
+
+/* 1/k! for k = 6 down to 0, correctly rounded (Horner order) */
 #define HORNER(p, r)                                                                                   \
-    p = 0x1.ae64567f544e4p-26 * r + 0x1.27e4fb7789f5cp-22;                                                                 \
-    p = p * r + 0x1.71de3a556c734p-19;                                                                 \
-    p = p * r + 0x1.a01a01a01a01ap-16;                                                                 \
-    p = p * r + 0x1.a01a01a01a01ap-13;                                                                 \
-    p = p * r + 0x1.6c16c16c16c17p-10;                                                                 \
-    p = p * r + 0x1.1111111111111p-7;                                                                  \
+    p = 0x1.6c16c16c16c17p-10 * r + 0x1.1111111111111p-7;                                              \
     p = p * r + 0x1.5555555555555p-5;                                                                  \
     p = p * r + 0x1.5555555555555p-3;                                                                  \
     p = p * r + 0.5;                                                                                   \
@@ -53,17 +58,35 @@ typedef int64_t v8l __attribute__((vector_size(64)));
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
+/* EXP2_16[index] lane by lane: one two-register permute where GCC has __builtin_shuffle, else (or with
+ * LOGIT_ROWS_TABLE_LOOP defined, as tests/unit/test_logit_rows_isa.py builds it) a loop; a selection either way,
+ * so the same bits. */
+INLINE v8d table_lanes(v8l index) {
+#if defined(__GNUC__) && !defined(__clang__) && !defined(LOGIT_ROWS_TABLE_LOOP)
+    v8d low, high;
+    memcpy(&low, EXP2_16, sizeof low);
+    memcpy(&high, EXP2_16 + 8, sizeof high);
+    return __builtin_shuffle(low, high, index);
+#else
+    v8d out;
+    for (int j = 0; j < 8; j++)
+        out[j] = EXP2_16[index[j] & 15];
+    return out;
+#endif
+}
+
 INLINE v8d exp_lanes(v8d x) {
     v8l low = x < FLOOR;
     x = (v8d)(((v8l)x & ~low) | ((v8l)((v8d){0} + FLOOR) & low));
-    v8d kd = x * LOG2E + MAGIC;
+    v8d kd = x * LOG2E_16 + MAGIC;
     v8d k = kd - MAGIC;
-    v8d r = x - k * LN2_HI;
-    r = r - k * LN2_LO;
+    v8d r = x - k * LN2_16_HI;
+    r = r - k * LN2_16_LO;
     v8d p;
     HORNER(p, r);
-    v8u bits = ((v8u)kd - MAGIC_BITS + 1023) << 52;
-    return p * (v8d)bits;
+    v8l ki = (v8l)kd - (v8l)((v8u){0} + MAGIC_BITS); /* k as an integer */
+    v8u bits = (v8u)((ki >> 4) + 1023) << 52;
+    return (p * table_lanes(ki & 15)) * (v8d)bits;
 }
 
 INLINE v8d load8(const float *x) {

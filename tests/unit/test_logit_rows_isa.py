@@ -42,8 +42,18 @@ def _gcc() -> str | None:
     return shutil.which("gcc")
 
 
-@pytest.mark.parametrize("level", list(LEVELS))
-def test_each_instruction_set_level_gives_the_references_bits(level: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("level", "defines"),
+    [
+        *((level, ()) for level in LEVELS),
+        ("x86-64", ("-DLOGIT_ROWS_TABLE_LOOP",)),
+        ("x86-64-v4", ("-DLOGIT_ROWS_TABLE_LOOP",)),
+    ],
+)
+def test_each_instruction_set_level_gives_the_references_bits(
+    level: str, defines: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Also with the exp table read by the loop that compilers without __builtin_shuffle (clang) build."""
     gcc = _gcc()
     if gcc is None:
         pytest.skip("needs gcc, the Python headers and an x86-64 CPU")
@@ -55,7 +65,7 @@ def test_each_instruction_set_level_gives_the_references_bits(level: str, tmp_pa
     source.write_text(SOURCE.read_text().replace(clones, "#if 0", 1))
     target = tmp_path / f"_logit_rows{sysconfig.get_config_var('EXT_SUFFIX')}"
     include = sysconfig.get_paths()["include"]
-    flags = ["-O3", "-ffp-contract=off", f"-march={level}", "-Wno-psabi", "-shared", "-fPIC", f"-I{include}"]
+    flags = [*defines, "-O3", "-ffp-contract=off", f"-march={level}", "-Wno-psabi", "-shared", "-fPIC", f"-I{include}"]
     subprocess.run([gcc, *flags, str(source), "-o", str(target)], check=True, capture_output=True)
     spec = importlib.util.spec_from_file_location("_logit_rows", target)
     assert spec is not None and spec.loader is not None
