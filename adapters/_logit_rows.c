@@ -28,8 +28,12 @@ typedef uint64_t v8u __attribute__((vector_size(64)));
 typedef int64_t v8l __attribute__((vector_size(64)));
 
 #define FLOOR (-700.0)                /* exp(-700) ~ 1e-304: below it a term cannot change a sum >= 1 */
-#define MAGIC 0x1.8p52                /* x + MAGIC rounds x to an integer held in the low mantissa bits */
+/* x + MAGIC rounds x to an integer held in the low mantissa bits, offset by 32768 so that for every x >= FLOOR the
+ * bits minus MAGIC_BITS (those of 0x1.8p52) are k + 32768 >= 0: floor(k / 16) by a logical shift, which every
+ * instruction set has for 64-bit lanes (AVX2 has no arithmetic one) */
+#define MAGIC (0x1.8p52 + 32768.0)
 #define MAGIC_BITS 0x4338000000000000ULL
+#define K_OFFSET 32768
 #define LOG2E_16 0x1.71547652b82fep+4   /* 16 / ln 2 */
 #define LN2_16_HI 0x1.62e42fee00000p-5 /* fdlibm's split of ln 2, over 16: k * LN2_16_HI is exact for |k| < 2^20 */
 #define LN2_16_LO 0x1.a39ef35793c76p-37
@@ -58,24 +62,37 @@ static const double EXP2_16[16] = {
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
-/* EXP2_16[index] lane by lane: one two-register permute where GCC has __builtin_shuffle, else (or with
- * LOGIT_ROWS_TABLE_LOOP defined, as tests/unit/test_logit_rows_isa.py builds it) a loop; a selection either way,
- * so the same bits. */
-INLINE v8d table_lanes(v8l index) {
 #if defined(__GNUC__) && !defined(__clang__) && !defined(LOGIT_ROWS_TABLE_LOOP)
-    v8d low, high;
-    memcpy(&low, EXP2_16, sizeof low);
-    memcpy(&high, EXP2_16 + 8, sizeof high);
-    return __builtin_shuffle(low, high, index);
+#define HAVE_PERMUTE 1
 #else
+#define HAVE_PERMUTE 0
+#endif
+/* Whether the CPU has AVX-512, set at import: its two-register permute reads EXP2_16 in one instruction, while AVX2
+ * lowers that permute badly (2x slower than the loop, whose loads it vectorizes). Speed only: both select the same
+ * values, so the same bits. */
+static int permute_table;
+
+/* EXP2_16[index] lane by lane: one two-register permute where `permute` (permute_table, loop-invariant: the loop is
+ * unswitched on it), else a loop (also where GCC's __builtin_shuffle is missing, clang, or LOGIT_ROWS_TABLE_LOOP is
+ * defined, as tests/unit/test_logit_rows_isa.py builds it). */
+INLINE v8d table_lanes(v8u index, int permute) {
+#if HAVE_PERMUTE
+    if (permute) {
+        v8d low, high;
+        memcpy(&low, EXP2_16, sizeof low);
+        memcpy(&high, EXP2_16 + 8, sizeof high);
+        return __builtin_shuffle(low, high, index);
+    }
+#else
+    (void)permute;
+#endif
     v8d out;
     for (int j = 0; j < 8; j++)
         out[j] = EXP2_16[index[j] & 15];
     return out;
-#endif
 }
 
-INLINE v8d exp_lanes(v8d x) {
+INLINE v8d exp_lanes(v8d x, int permute) {
     v8l low = x < FLOOR;
     x = (v8d)(((v8l)x & ~low) | ((v8l)((v8d){0} + FLOOR) & low));
     v8d kd = x * LOG2E_16 + MAGIC;
@@ -84,9 +101,9 @@ INLINE v8d exp_lanes(v8d x) {
     r = r - k * LN2_16_LO;
     v8d p;
     HORNER(p, r);
-    v8l ki = (v8l)kd - (v8l)((v8u){0} + MAGIC_BITS); /* k as an integer */
-    v8u bits = (v8u)((ki >> 4) + 1023) << 52;
-    return (p * table_lanes(ki & 15)) * (v8d)bits;
+    v8u ki = (v8u)kd - MAGIC_BITS; /* k + K_OFFSET */
+    v8u bits = ((ki >> 4) + (uint64_t)(1023 - K_OFFSET / 16)) << 52;
+    return (p * table_lanes(ki & 15, permute)) * (v8d)bits;
 }
 
 INLINE v8d load8(const float *x) {
@@ -212,33 +229,35 @@ static void row_top(const float *x, Py_ssize_t n, const float *blocks, int64_t *
 
 /* out: max, S */
 CLONES static void one_row(const float *x, Py_ssize_t n, double *out) {
+    const int permute = permute_table;
     double m = row_max(x, n);
     v8d s = {0};
     Py_ssize_t i = 0;
     for (; i + 8 <= n; i += 8)
-        s += exp_lanes(load8(x + i) - m);
+        s += exp_lanes(load8(x + i) - m, permute);
     if (i < n)
-        s += keep_lanes(exp_lanes(load_tail(x + i, n - i) - m), n - i);
+        s += keep_lanes(exp_lanes(load_tail(x + i, n - i) - m, permute), n - i);
     out[0] = m;
     out[1] = tree(s);
 }
 
 /* out: max_b, S_b, max_s, S_s, T from the rows' maxima mb and ms */
 CLONES static void pair_sums(const float *b, const float *s, Py_ssize_t n, double mb, double ms, double *out) {
+    const int permute = permute_table;
     v8d sb = {0}, ss = {0}, t = {0};
     Py_ssize_t i = 0;
     for (; i + 8 <= n; i += 8) {
         v8d xb = load8(b + i), xs = load8(s + i);
-        v8d eb = exp_lanes(xb - mb);
+        v8d eb = exp_lanes(xb - mb, permute);
         sb += eb;
-        ss += exp_lanes(xs - ms);
+        ss += exp_lanes(xs - ms, permute);
         t += eb * (xb - xs);
     }
     if (i < n) {
         v8d xb = load_tail(b + i, n - i), xs = load_tail(s + i, n - i);
-        v8d eb = keep_lanes(exp_lanes(xb - mb), n - i);
+        v8d eb = keep_lanes(exp_lanes(xb - mb, permute), n - i);
         sb += eb;
-        ss += keep_lanes(exp_lanes(xs - ms), n - i);
+        ss += keep_lanes(exp_lanes(xs - ms, permute), n - i);
         t += eb * (xb - xs);
     }
     out[0] = mb;
@@ -362,4 +381,10 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_logit_rows", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__logit_rows(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__logit_rows(void) {
+#if HAVE_PERMUTE && defined(__x86_64__)
+    __builtin_cpu_init();
+    permute_table = __builtin_cpu_supports("avx512f");
+#endif
+    return PyModule_Create(&module);
+}
