@@ -7,7 +7,7 @@ from typing import Any
 
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
-from invarlock.domain.metrics import metric_for
+from invarlock.domain.metrics import known_kind, metric_for
 from invarlock.domain.policy import EVIDENCE_DTYPES, EvidencePolicy, Policy, resolve_policy
 
 from .config_file import read_yaml
@@ -28,16 +28,25 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     if isinstance(source, Policy):
         return source
     default_profile = str(cert.policy.resolved.get("profile", "ci"))
-    section = metric_for(cert.primary_metric.kind).policy_section  # the kind's own gates, at the recipient's tier
     recorded = _plugin_guards(cert)
     if source is None:
         chosen = profile or default_profile
-        return None if tier is None else resolve_policy(tier, chosen, guard_overrides=recorded, section=section)
+        if tier is None:
+            return None
+        return resolve_policy(tier, chosen, guard_overrides=recorded, section=_section(cert.primary_metric.kind))
     data = _policy_file(source) if isinstance(source, str) else _policy_data(dict(source), "the policy")
     chosen_profile = str(data.get("profile", profile or default_profile))
     guards = {**recorded, **{k: {**recorded.get(k, {}), **v} for k, v in data["guards"].items()}}
     tier_name, overrides, evidence = str(data["tier"]), data["overrides"], data["evidence"]
+    section = _section(cert.primary_metric.kind)
     return resolve_policy(tier_name, chosen_profile, overrides, guards, section=section, evidence=evidence)
+
+
+def _section(kind: str) -> str | None:
+    """The kind's own gates, to resolve at the recipient's tier. An unknown kind has none: a certificate whose
+    kind no installed plugin supplies was refused before (E222) when its provenance names the plugin, so this one's
+    kind was altered, and verify fails it as an integrity finding (exit 3) rather than as a usage error here."""
+    return metric_for(kind).policy_section if known_kind(kind) else None
 
 
 def _plugin_guards(cert: c.Certificate) -> dict[str, dict[str, object]]:

@@ -153,6 +153,23 @@ def test_any_change_to_evidence_policy_validation_or_verdict_of_an_unsigned_cert
     assert code == (3 if valid else 2) and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("recipient", [(), ("--tier", "balanced")])
+def test_a_signed_certificate_whose_metric_kind_was_altered_is_an_integrity_failure(
+    files: dict[str, Path], tmp_path: Path, recipient: tuple[str, ...]
+) -> None:
+    """Found by the byte fuzz above (one byte of "ppl_causal" made a space): the unknown kind was refused as a
+    usage error (E201, exit 2) while the recipient policy was resolved, before the digest and signature checks that
+    fail it; it is an altered certificate, exit 3, with or without the verifier's own tier."""
+    raw = bytearray(files["signed"].read_bytes())
+    at = raw.index(b'"kind":"ppl_causal"', raw.index(b'"primary_metric":{')) + len(b'"kind":"')
+    raw[at] = ord(" ")
+    target = tmp_path / "kind.json"
+    target.write_bytes(bytes(raw))
+    assert c.from_bytes(bytes(raw)).primary_metric.kind == " pl_causal"
+    code, err = _verify(target, "--pubkey", files["key"], *recipient)
+    assert code == 3 and "Traceback" not in err, err
+
+
 def test_the_untouched_files_verify(files: dict[str, Path]) -> None:
     assert _verify(files["signed"], "--pubkey", files["key"])[0] == 0
     assert _verify(files["unsigned"])[0] == 0
