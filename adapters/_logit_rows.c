@@ -72,9 +72,10 @@ static const double EXP2_16[16] = {
  * values, so the same bits. */
 static int permute_table;
 
-/* EXP2_16[index] lane by lane: one two-register permute where `permute` (permute_table, loop-invariant: the loop is
- * unswitched on it), else a loop (also where GCC's __builtin_shuffle is missing, clang, or LOGIT_ROWS_TABLE_LOOP is
- * defined, as tests/unit/test_logit_rows_isa.py builds it). */
+/* EXP2_16[index mod 16] lane by lane: one two-register permute where `permute` (permute_table, loop-invariant: the
+ * loop is unswitched on it; __builtin_shuffle takes each index modulo 16 itself), else a loop (also where GCC's
+ * __builtin_shuffle is missing, clang, or LOGIT_ROWS_TABLE_LOOP is defined, as tests/unit/test_logit_rows_isa.py
+ * builds it). */
 INLINE v8d table_lanes(v8u index, int permute) {
 #if HAVE_PERMUTE
     if (permute) {
@@ -103,7 +104,7 @@ INLINE v8d exp_lanes(v8d x, int permute) {
     HORNER(p, r);
     v8u ki = (v8u)kd - MAGIC_BITS; /* k + K_OFFSET */
     v8u bits = ((ki >> 4) + (uint64_t)(1023 - K_OFFSET / 16)) << 52;
-    return (p * table_lanes(ki & 15, permute)) * (v8d)bits;
+    return (p * table_lanes(ki, permute)) * (v8d)bits;
 }
 
 INLINE v8d load8(const float *x) {

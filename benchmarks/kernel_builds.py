@@ -1,7 +1,7 @@
 """The logit-row kernel of this tree against the kernel of another git revision, on real logits, in one process.
 
-Both sources (`adapters/_logit_rows.c` of the working tree and of `--against`) are compiled here with the same
-flags as the install (`-O3 -ffp-contract=off`, function clones as in the source) into a temporary directory. The
+Both sources (`adapters/_logit_rows.c` of the working tree and of `--against`) are compiled here alike, with the
+install's own flags (`-O3 -ffp-contract=off`, function clones as in the source), into a temporary directory. The
 int8 preset's baseline and subject (through `cli.bootstrap`'s Services, kl_overhead.models_and_windows) give
 each of the first `--windows` windows' logits of both models once; each window is then reduced by
 `hf_kl.paired_score` (both NLLs, KL, top-5, over the reduce_pool threads) with one build and with the other, the
