@@ -32,13 +32,13 @@ KERNEL = "compiled" if _compiled is not None else "numpy reference"
 
 FLOOR = -700.0  # exp(-700) ~ 1e-304: a term below it cannot change a sum that holds exp(0) = 1
 LOG2E_16 = float.fromhex("0x1.71547652b82fep+4")  # 16 / ln 2
-# x + MAGIC rounds x to an integer held in the low mantissa bits, offset by K_OFFSET: for x >= FLOOR the bits minus
-# MAGIC_BITS (those of 0x1.8p52) are k + K_OFFSET >= 0, so floor(k / 16) is a logical shift (the kernel's AVX2 has
-# no arithmetic one for 64-bit lanes)
-K_OFFSET = 32768
+# x + MAGIC rounds x to an integer held in the low mantissa bits, offset by K_OFFSET = 16 * 1023: for x >= FLOOR the bits
+# minus MAGIC_BITS (those of 0x1.8p52) are k + K_OFFSET >= 0, so a logical shift by 4 gives floor(k / 16) + 1023, the
+# biased exponent of 2^floor(k/16) (the kernel's AVX2 has no arithmetic shift for 64-bit lanes), and the low 4 bits
+# are k mod 16
+K_OFFSET = 16 * 1023
 MAGIC = float.fromhex("0x1.8p52") + K_OFFSET
 MAGIC_BITS = np.uint64(0x4338000000000000)
-EXPONENT_BIAS = np.uint64((1023 - K_OFFSET // 16) % 2**64)  # 1023 - K_OFFSET / 16, as the kernel's unsigned lanes
 # fdlibm's split of ln 2, over 16: k * LN2_16_HI is exact for |k| < 2^20
 LN2_16_HI = float.fromhex("0x1.62e42fee00000p-5")
 LN2_16_LO = float.fromhex("0x1.a39ef35793c76p-37")
@@ -181,7 +181,7 @@ def _exp(x: np.ndarray) -> np.ndarray:
     for c in TAYLOR[2:]:
         p = p * r + c
     ki = kd.view(np.uint64) - MAGIC_BITS  # k + K_OFFSET
-    scale = (((ki >> np.uint64(4)) + EXPONENT_BIAS) << np.uint64(52)).view(np.float64)
+    scale = ((ki >> np.uint64(4)) << np.uint64(52)).view(np.float64)
     result: np.ndarray = (p * EXP2_16[ki & 15]) * scale
     return result
 
