@@ -32,10 +32,10 @@ KERNEL = "compiled" if _compiled is not None else "numpy reference"
 
 FLOOR = -700.0  # exp(-700) ~ 1e-304: a term below it cannot change a sum that holds exp(0) = 1
 LOG2E_16 = float.fromhex("0x1.71547652b82fep+4")  # 16 / ln 2
-# x + MAGIC rounds x to an integer held in the low mantissa bits, offset by K_OFFSET = 16 * 1023: for x >= FLOOR the bits
-# minus MAGIC_BITS (those of 0x1.8p52) are k + K_OFFSET >= 0, so a logical shift by 4 gives floor(k / 16) + 1023, the
-# biased exponent of 2^floor(k/16) (the kernel's AVX2 has no arithmetic shift for 64-bit lanes), and the low 4 bits
-# are k mod 16
+# x + MAGIC rounds x to an integer held in the low mantissa bits, offset by K_OFFSET = 16 * 1023: for x >= FLOOR the
+# bits minus MAGIC_BITS (those of 0x1.8p52) are k + K_OFFSET >= 0, so a logical shift by 4 gives floor(k / 16) + 1023,
+# the biased exponent of 2^floor(k/16) (the kernel's AVX2 has no arithmetic shift for 64-bit lanes), and the low 4
+# bits are k mod 16
 K_OFFSET = 16 * 1023
 MAGIC = float.fromhex("0x1.8p52") + K_OFFSET
 MAGIC_BITS = np.uint64(0x4338000000000000)
