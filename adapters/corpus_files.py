@@ -63,11 +63,26 @@ def open_text_file(path: str | None, split: str) -> StaticCorpus:
     return StaticCorpus(info, docs)
 
 
-def _jsonl_doc(file: Path, number: int, line: str, text_field: str) -> str:
+def json_line(file: Path, number: int, line: str) -> object:
+    """One line of a JSONL file, decoded; UsageError E301 naming the line when it is not JSON, is nested deeper
+    than the decoder's stack, holds an integer over 4300 digits or a lone surrogate escape ("\\ud800", which no
+    tokenizer or event can take)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise UsageError("E301", f"{file} line {number} is not JSON: {exc.msg}", "one object per line") from exc
+    except (RecursionError, ValueError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise UsageError(
+            "E301", f"{file} line {number} is unreadable JSON: {reason}", "one flat object per line"
+        ) from (exc)
+    if "\\ud" in line.lower() and not _utf8_json(record):
+        raise UsageError("E301", f"{file} line {number} holds a lone surrogate escape", "save the text as UTF-8")
+    return record
+
+
+def _jsonl_doc(file: Path, number: int, line: str, text_field: str) -> str:
+    record = json_line(file, number, line)
     value = record.get(text_field) if isinstance(record, dict) else None
     if not isinstance(value, str):
         raise UsageError(
@@ -134,3 +149,11 @@ def open_wikitext2(split: str) -> StaticCorpus:
         licence="CC BY-SA 3.0 (Wikipedia contributors; Merity et al. 2016)",
     )
     return StaticCorpus(info, _wikitext_articles(_load_wikitext_lines(split)))
+
+
+def _utf8_json(record: object) -> bool:
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -5,7 +5,6 @@ gensim is never imported: its test-data file `pang_lee_polarity.cor` is read (cp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from invarlock.domain.examples import LabelledText
 from invarlock.domain.model import CorpusInfo
 
 from .corpus_demo import gensim_data_dir
-from .corpus_files import read_text_file
+from .corpus_files import json_line, read_text_file
 
 POLARITY_FILE = "pang_lee_polarity.cor"
 POLARITY_LICENCE = (
@@ -52,10 +51,7 @@ def label_of(value: object) -> str | None:
 
 
 def _jsonl_example(file: Path, number: int, line: str, text_field: str, label_field: str) -> LabelledText:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UsageError("E301", f"{file} line {number} is not JSON: {exc.msg}", "one object per line") from exc
+    record = json_line(file, number, line)
     record = record if isinstance(record, dict) else {}
     text, label = record.get(text_field), label_of(record.get(label_field))
     if not isinstance(text, str) or not text.strip():

@@ -15,7 +15,10 @@ def read_yaml(path: str) -> Any:
     hint = "check the path passed to -c/--preset"
     raw = read_input_file(path, what="config file", code="E201", max_bytes=MAX_CONFIG_BYTES, hint=hint)
     try:
-        return yaml.safe_load(raw.decode("utf-8"))
+        loaded = yaml.safe_load(raw.decode("utf-8"))
+    except (RecursionError, ValueError) as exc:  # nesting deeper than the parser's stack; an int over 4300 digits
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise UsageError("E201", f"{path}: unreadable YAML: {reason}", "simplify the YAML") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -23,6 +26,46 @@ def read_yaml(path: str) -> Any:
         raise UsageError("E201", f"{path}: malformed YAML{where}: {problem}", "fix the YAML syntax") from exc
     except UnicodeDecodeError as exc:
         raise UsageError("E201", f"{path}: not UTF-8 text", "save the config as UTF-8") from exc
+    _check_values(path, loaded)
+    return loaded
+
+
+def _check_values(path: str, loaded: Any) -> None:
+    """Refuse what YAML can express but no config can record: a value that contains itself (a recursive alias)
+    and a string with a lone surrogate ("\\ud800"), which is not UTF-8 text. A value shared by aliases is
+    checked once, so a document of nested aliases costs its size, not its expansion."""
+    stack: list[tuple[Any, str, frozenset[int]]] = [(loaded, "", frozenset())]
+    checked: set[int] = set()
+    while stack:
+        value, where, inside = stack.pop()
+        if isinstance(value, str):
+            if not _utf8(value):
+                raise UsageError("E201", f"{path}: {where or 'a value'} is not UTF-8 text", "remove the \\u escape")
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        if id(value) in inside:
+            raise UsageError("E201", f"{path}: {where} contains itself (a recursive alias)", "expand the alias")
+        if not items or id(value) in checked:
+            continue
+        checked.add(id(value))
+        for key, item in items:
+            label = f"{where}.{_printable(key)}" if where else _printable(key)
+            stack.append((key, label, inside))
+            stack.append((item, label, inside | {id(value)}))
+
+
+def _printable(key: Any) -> str:
+    return str(key) if not isinstance(key, str) or _utf8(key) else ascii(key)
+
+
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_config(path: str | None) -> RunConfig:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from invarlock.domain.errors import InvarlockError
+from invarlock.domain.errors import InvarlockError, UsageError
 
 from . import console
 from .lazy_group import LazyGroup
@@ -92,6 +92,16 @@ def _envelope(failure: _Failure) -> str:
     return json.dumps({"format_version": "error-v1", "ok": False, "exit_code": failure.exit_code, "error": error})
 
 
+def _require_utf8_arguments(args: list[str]) -> None:
+    """An argument whose bytes are not UTF-8 (Python keeps them as lone surrogates) could be recorded in no event,
+    store path or report: refused before any command runs."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError("E200", f"argument {arg!a} is not UTF-8 text", "pass paths and values as UTF-8") from None
+
+
 def main() -> None:
     """Console entry point: maps every error to its one-line message and exit code, never a traceback.
 
@@ -99,6 +109,7 @@ def main() -> None:
     watched = _WatchedStdout(sys.stdout)
     sys.stdout = watched
     try:
+        _require_utf8_arguments(sys.argv[1:])
         # Without standalone mode click returns (not raises) the code of a `click.exceptions.Exit`.
         code = cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -1,0 +1,76 @@
+"""Inputs that a hunt for unexpected errors found ending in E999: a config nested past the parser's stack, an
+integer over Python's 4300-digit limit, a recursive alias, a lone surrogate (in a config, a JSONL corpus line or a
+command-line argument). Each is now one line naming the file or argument, exit 2, and no run is recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from invarlock.adapters.corpus_files import open_jsonl_file
+from invarlock.adapters.corpus_labelled import open_labelled_jsonl
+from invarlock.domain.errors import UsageError
+
+from tests.fakes.cli import run_cli
+
+CONFIGS = {
+    "nested too deeply": "a: " + "[" * 500 + "]" * 500 + "\n",
+    "Exceeds the limit (4300 digits)": "seed: " + "1" * 5000 + "\n",
+    "edit.plan.self contains itself (a recursive alias)": "edit: {name: quant_rtn, plan: &p {bits: 8, self: *p}}\n",
+    "output.dir is not UTF-8 text": 'output: {dir: "\\ud800"}\n',
+    "dataset.'\\udcff' is not UTF-8 text": 'dataset: {"\\udcff": "\\udcff"}\n',
+}
+
+
+@pytest.mark.parametrize("named", sorted(CONFIGS))
+def test_an_unrecordable_config_is_e201_naming_it_and_records_nothing(tmp_path: Path, named: str) -> None:
+    config, events = tmp_path / "c.yaml", tmp_path / "events.duckdb"
+    config.write_text(CONFIGS[named], encoding="utf-8")
+    code, _, err = run_cli("run", "-c", config, "--events", events)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E201]") and named in err and err.count("\n") == 1, err
+    assert not events.exists()
+
+
+def test_many_aliases_of_one_value_are_checked_once(tmp_path: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]  # 9^9 strings if expanded
+    config = tmp_path / "c.yaml"
+    config.write_text("\n".join(levels) + "\n", encoding="utf-8")
+    code, _, err = run_cli("run", "-c", config, "--events", tmp_path / "events.duckdb")
+    assert code == 2 and "E201" in err and "a0" in err  # the unknown key, found without expanding the aliases
+
+
+def test_a_non_utf8_argument_is_refused_before_any_command_runs(tmp_path: Path) -> None:
+    store = tmp_path / "events.duckdb"
+    duckdb.connect(str(store)).close()
+    code, out, err = run_cli("runs", "--events", str(tmp_path / "ev\udcff.duckdb"))
+    assert code == 2 and out == "" and err.startswith("ERROR [INVARLOCK:E200]") and "\\udcff" in err, err
+    assert err.count("\n") == 1
+
+
+LINES = {
+    "nested too deeply": '{"text": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "Exceeds the limit (4300 digits)": '{"text": "a", "n": ' + "9" * 5000 + "}",
+    "lone surrogate": '{"text": "\\ud800 abc", "label": "1"}',
+    "is not JSON": '{"text": ',
+}
+
+
+@pytest.mark.parametrize("named", sorted(LINES))
+def test_an_unreadable_jsonl_line_is_e301_naming_the_line(tmp_path: Path, named: str) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "fine", "label": "0"}\n' + LINES[named] + "\n", encoding="utf-8")
+    for read in (
+        lambda: open_jsonl_file(str(data), "text", "test"),
+        lambda: open_labelled_jsonl(str(data), "text", "label", "test"),
+    ):
+        with pytest.raises(UsageError) as caught:
+            read()
+        assert caught.value.code == "E301" and "line 2" in caught.value.message and named in caught.value.message
+
+
+def test_escaped_text_that_is_utf8_still_reads(tmp_path: Path) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "\\ud83d\\ude00 and \\u00e9"}\n', encoding="utf-8")  # a surrogate pair is one character
+    assert list(open_jsonl_file(str(data), "text", "test").texts()) == ["\U0001f600 and \u00e9"]
