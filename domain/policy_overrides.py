@@ -40,8 +40,14 @@ def _plugin_settings(overrides: dict[str, dict[str, object]], order: Any) -> dic
 def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object]], tier: str) -> GuardSettings:
     out = table
     for guard, values in overrides.items():
-        if guard not in GUARD_NAMES and plugin_guard(guard) is not None:
+        if guard not in GUARD_NAMES and isinstance(guard, str) and plugin_guard(guard) is not None:
             continue  # a plugin guard's settings: _plugin_settings
+        if guard not in GUARD_NAMES or not isinstance(values, dict):
+            raise UsageError(
+                "E202",
+                f"guards.{guard} is not a guard's settings",
+                f"guards: one map for each of {', '.join(GUARD_NAMES)}",
+            )
         allowed = GUARD_OVERRIDABLE.get(guard, {})
         for key, value in values.items():
             if key not in allowed:
@@ -58,7 +64,7 @@ def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: 
     fields = table.of(guard).__struct_fields__ if guard in GUARD_NAMES else ()
     if key not in fields:
         known = ", ".join(f"guards.{g}.{k}" for g, ks in GUARD_OVERRIDABLE.items() for k in ks)
-        close = difflib.get_close_matches(key, fields, n=1)
+        close = difflib.get_close_matches(str(key), fields, n=1)
         hint = f"did you mean {close[0]}?" if close else f"settable: {known}"
         raise UsageError("E202", f"guards.{guard}.{key} cannot be set", hint)
     current = msgspec.to_builtins(getattr(table.of(guard), key))

@@ -74,3 +74,26 @@ def test_escaped_text_that_is_utf8_still_reads(tmp_path: Path) -> None:
     data = tmp_path / "data.jsonl"
     data.write_text('{"text": "\\ud83d\\ude00 and \\u00e9"}\n', encoding="utf-8")  # a surrogate pair is one character
     assert list(open_jsonl_file(str(data), "text", "test").texts()) == ["\U0001f600 and \u00e9"]
+
+
+CERT = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "run.cert.json"
+POLICIES = {
+    "tier: balanced\nguards: {zz: {}}\n": "E202] guards.zz is not a guard's settings",
+    "tier: balanced\nguards: {1: {}}\n": "E202] guards.1 is not a guard's settings",
+    "tier: balanced\nguards: {spectral: {1: 2}}\n": "E202] guards.spectral.1 cannot be set",
+}
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_a_recipient_policy_naming_no_guard_is_e202(tmp_path: Path, policy: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy, encoding="utf-8")
+    code, _, err = run_cli("verify", CERT, "--policy", path)
+    assert code == 2 and POLICIES[policy] in err and err.count("\n") == 1, err
+
+
+def test_an_alpha_whose_upper_level_rounds_to_one_fails_the_recipient_check(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("tier: balanced\nprofile: dev\noverrides: {alpha: 1.0e-16}\n", encoding="utf-8")
+    code, out, _ = run_cli("verify", CERT, "--policy", path)
+    assert code == 1 and "FAIL  recipient_policy" in out and "2^-52 <= alpha < 1 (got 500, 1e-16)" in out
