@@ -151,12 +151,13 @@ def _loss(ev: Section, loss: object, source: str) -> None:
     loss_type = loss.get("type", "auto")
     if loss_type == "auto":
         return
-    kind = _LOSS_KINDS.get(loss_type)
+    kind = _LOSS_KINDS.get(loss_type) if isinstance(loss_type, str) else None
     metric = ev.setdefault("metric", {})
+    stated = metric.get("kind") if isinstance(metric, dict) else metric
     if kind is None or (isinstance(metric, dict) and metric.get("kind", kind) != kind):
         raise UsageError(
             "E201",
-            f"{source}: eval.loss.type '{loss_type}' does not match eval.metric.kind {metric.get('kind')!r}",
+            f"{source}: eval.loss.type {loss_type!r} does not match eval.metric.kind {stated!r}",
             f"drop eval.loss: the metric kind decides the loss ({_LOSS_HINT})",
         )
     if isinstance(metric, dict):

@@ -84,7 +84,7 @@ def _variance(v: Section, source: str) -> None:
     if "predictive_one_sided" in v:
         _pin(v, "sided", "one" if v.pop("predictive_one_sided") is True else "two")
     if "sided" in v:
-        v["sided"] = _SIDED.get(v["sided"], v["sided"])
+        v["sided"] = _SIDED.get(v["sided"], v["sided"]) if isinstance(v["sided"], str) else v["sided"]
     drop_if(v, "guards.variance", "predictive_gate", (True,), "the variance guard always runs its A/B test", source)
     for key in ("deadband", "min_abs_adjust", "max_scale_step", "min_effect", "alpha"):
         if key in v:

@@ -20,6 +20,8 @@ CONFIGS = {
     "edit.plan.self contains itself (a recursive alias)": "edit: {name: quant_rtn, plan: &p {bits: 8, self: *p}}\n",
     "output.dir is not UTF-8 text": 'output: {dir: "\\ud800"}\n',
     "dataset.'\\udcff' is not UTF-8 text": 'dataset: {"\\udcff": "\\udcff"}\n',
+    "eval.loss.type ['causal'] does not match": "eval: {loss: {type: [causal]}}\n",  # InvarLock 0.3.7's keys
+    "'bogus' does not match eval.metric.kind 'ppl_causal'": "eval: {metric: ppl_causal, loss: {type: bogus}}\n",
 }
 
 
@@ -30,6 +32,15 @@ def test_an_unrecordable_config_is_e201_naming_it_and_records_nothing(tmp_path: 
     code, _, err = run_cli("run", "-c", config, "--events", events)
     assert code == 2 and err.startswith("ERROR [INVARLOCK:E201]") and named in err and err.count("\n") == 1, err
     assert not events.exists()
+
+
+def test_a_list_for_the_variance_guards_sidedness_is_e202(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "edit: {name: quant_rtn, plan: {bits: 8}}\nguards: {variance: {sided: [one]}}\n", encoding="utf-8"
+    )
+    code, _, err = run_cli("run", "-c", config, "--events", tmp_path / "events.duckdb")
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E202] guards.variance.sided = ['one']"), err
 
 
 def test_many_aliases_of_one_value_are_checked_once(tmp_path: Path) -> None:
