@@ -112,10 +112,19 @@ def plan_digest(windows: Sequence[PlannedWindow]) -> str:
     return h.hexdigest()
 
 
+MAX_WINDOW_TOKENS = 2**31  # beyond any context length; keeps window offsets within int64
+
+
 def cut_windows(stream: np.ndarray, seq_len: int, stride: int) -> np.ndarray:
     """Cut the stream into windows of `seq_len` tokens every `stride` tokens (last partial one dropped)."""
     if seq_len < 2:
         raise UsageError("E201", f"seq_len must be at least 2, got {seq_len}", "set dataset.seq_len >= 2")
+    if max(seq_len, stride) > MAX_WINDOW_TOKENS:
+        raise UsageError(
+            "E201",
+            f"seq_len {seq_len} / stride {stride} above {MAX_WINDOW_TOKENS} tokens",
+            "set dataset.seq_len and dataset.stride to a window's length in tokens",
+        )
     if stride < seq_len:
         raise UsageError(
             "E201",

@@ -29,6 +29,13 @@ def test_overlapping_stride_is_refused():
         cut_windows(_stream(100), 32, 16)
 
 
+@pytest.mark.parametrize("seq_len, stride", [(256, 10**30), (10**30, 10**30), (2**31 + 1, 2**31 + 1)])
+def test_a_window_beyond_any_context_length_is_e201_not_an_overflow(seq_len: int, stride: int):
+    with pytest.raises(UsageError, match="above 2147483648 tokens") as caught:
+        cut_windows(_stream(1000), seq_len, stride)
+    assert caught.value.code == "E201"
+
+
 def test_duplicate_windows_are_dropped_and_counted():
     block = _stream(32)
     stream = np.concatenate([block, block, _stream(32 * 20, 1)])
