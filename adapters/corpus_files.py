@@ -73,9 +73,8 @@ def json_line(file: Path, number: int, line: str) -> object:
         raise UsageError("E301", f"{file} line {number} is not JSON: {exc.msg}", "one object per line") from exc
     except (RecursionError, ValueError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
-        raise UsageError(
-            "E301", f"{file} line {number} is unreadable JSON: {reason}", "one flat object per line"
-        ) from (exc)
+        message = f"{file} line {number} is unreadable JSON: {reason}"
+        raise UsageError("E301", message, "one flat object per line") from exc
     if "\\ud" in line.lower() and not _utf8_json(record):
         raise UsageError("E301", f"{file} line {number} holds a lone surrogate escape", "save the text as UTF-8")
     return record

@@ -8,7 +8,7 @@ import yaml
 from invarlock.application.config import RunConfig, parse_config
 from invarlock.domain.errors import UsageError
 
-from .inputs import MAX_CONFIG_BYTES, read_input_file
+from .inputs import MAX_CONFIG_BYTES, is_utf8, read_input_file
 
 
 def read_yaml(path: str) -> Any:
@@ -39,7 +39,7 @@ def _check_values(path: str, loaded: Any) -> None:
     while stack:
         value, where, inside = stack.pop()
         if isinstance(value, str):
-            if not _utf8(value):
+            if not is_utf8(value):
                 raise UsageError("E201", f"{path}: {where or 'a value'} is not UTF-8 text", "remove the \\u escape")
             continue
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
@@ -55,17 +55,7 @@ def _check_values(path: str, loaded: Any) -> None:
 
 
 def _printable(key: Any) -> str:
-    return str(key) if not isinstance(key, str) or _utf8(key) else ascii(key)
-
-
-def _utf8(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return str(key) if not isinstance(key, str) or is_utf8(key) else ascii(key)
 
 
 def load_config(path: str | None) -> RunConfig:

@@ -13,6 +13,7 @@ import click
 from invarlock.domain.errors import InvarlockError, UsageError
 
 from . import console
+from .inputs import is_utf8
 from .lazy_group import LazyGroup
 from .version import tool_version
 
@@ -96,10 +97,8 @@ def _require_utf8_arguments(args: list[str]) -> None:
     """An argument whose bytes are not UTF-8 (Python keeps them as lone surrogates) could be recorded in no event,
     store path or report: refused before any command runs."""
     for arg in args:
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UsageError("E200", f"argument {arg!a} is not UTF-8 text", "pass paths and values as UTF-8") from None
+        if not is_utf8(arg):
+            raise UsageError("E200", f"argument {arg!a} is not UTF-8 text", "pass paths and values as UTF-8")
 
 
 def main() -> None:

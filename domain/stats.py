@@ -108,11 +108,11 @@ def _weighted_mean(n: np.ndarray, nd: np.ndarray, idx: np.ndarray) -> np.ndarray
 
 
 def _check_settings(replicates: int, alpha: float) -> None:
-    # 1 - alpha/2 must stay below 1 in float64 (alpha >= 2^-52), or the upper level's quantile is infinite
+    # 1 - alpha/2 must stay below 1 in float64 (alpha > 2^-53), or the upper level's quantile is infinite
     if replicates < 1 or not 0.0 < alpha < 1.0 or 1.0 - alpha / 2 == 1.0:
         raise UsageError(
             "E203",
-            f"bootstrap needs replicates >= 1 and 2^-52 <= alpha < 1 (got {replicates}, {alpha})",
+            f"bootstrap needs replicates >= 1 and 2^-53 < alpha < 1 (got {replicates}, {alpha})",
             "fix the policy's replicates/alpha",
         )
 

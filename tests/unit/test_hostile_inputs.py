@@ -108,4 +108,4 @@ def test_an_alpha_whose_upper_level_rounds_to_one_fails_the_recipient_check(tmp_
     path = tmp_path / "policy.yaml"
     path.write_text("tier: balanced\nprofile: dev\noverrides: {alpha: 1.0e-16}\n", encoding="utf-8")
     code, out, _ = run_cli("verify", CERT, "--policy", path)
-    assert code == 1 and "FAIL  recipient_policy" in out and "2^-52 <= alpha < 1 (got 500, 1e-16)" in out
+    assert code == 1 and "FAIL  recipient_policy" in out and "2^-53 < alpha < 1 (got 500, 1e-16)" in out
