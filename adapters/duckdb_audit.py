@@ -14,6 +14,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.ports.audit import QueryResult
 
 from .duckdb_audit_views import view_statements
+from .duckdb_lock import LOCK_WAIT_S, store_lock
 from .duckdb_store import _open_error, check_ours
 
 _MAX_DETAIL = 200
@@ -114,7 +115,7 @@ class DuckDBAuditQueries:
 
     def query(self, sql: str) -> QueryResult:
         """Run one read-only query over the audit views; see the AuditQueries port for the errors."""
-        with closing(self._connect()) as con:
+        with store_lock(self.path, exclusive=False, wait_s=LOCK_WAIT_S), closing(self._connect()) as con:
             check_read_only(con, sql)
             description, rows = self._run(con, sql)
         json_columns = [str(d[1]) == "JSON" for d in description]

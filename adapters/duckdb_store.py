@@ -18,6 +18,7 @@ from invarlock.domain.run_query import IndexedStream, RunQuery
 
 from . import duckdb_run_index as index
 from .duckdb_create import create_complete
+from .duckdb_lock import LOCK_WAIT_S, locked_error, store_lock
 from .duckdb_rows import COLUMNS as _COLUMNS
 from .duckdb_rows import row_to_record as _row_to_record
 from .memory_store import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
@@ -37,8 +38,7 @@ _TAIL = "SELECT coalesce(max(seq) + 1, 0), arg_max(hash, seq) FROM events WHERE 
 def _open_error(path: Path, exc: duckdb.Error) -> UsageError:
     text = str(exc)
     if "conflicting lock" in text.lower() or "could not set lock" in text.lower():
-        hint = "wait for the other invarlock process or use another --events file"
-        return UsageError("E505", f"event store {path} is locked by another process", hint)
+        return locked_error(path)
     if "not a valid DuckDB database" in text:
         return _not_ours(path)
     if "read-only" in text.lower() or "permission denied" in text.lower():
@@ -94,7 +94,7 @@ class DuckDBEventStore:
         *,
         read_only: bool = False,
         clock: Callable[[], str] = utc_now_iso,
-        lock_wait_s: float = 2.0,
+        lock_wait_s: float = LOCK_WAIT_S,
     ) -> None:
         self.path = Path(path)
         self._read_only = read_only
@@ -109,6 +109,7 @@ class DuckDBEventStore:
             raise UsageError("E506", f"event store {self.path} does not exist", "check the --events path")
 
     def _open(self, *, write: bool) -> duckdb.DuckDBPyConnection:
+        """Connect, retrying while a process outside InvarLock (which takes no store_lock) holds DuckDB's lock."""
         deadline = time.monotonic() + self._lock_wait_s
         while True:
             try:
@@ -121,11 +122,12 @@ class DuckDBEventStore:
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self._open(write=write)
-        try:
-            yield con
-        finally:
-            con.close()
+        with store_lock(self.path, exclusive=write, wait_s=self._lock_wait_s):
+            con = self._open(write=write)
+            try:
+                yield con
+            finally:
+                con.close()
 
     def _refuse_read_only_file(self) -> None:
         # Root bypasses permission bits; a file with no write bit at all is still meant to stay untouched.
