@@ -15,7 +15,7 @@ from invarlock.ports.audit import QueryResult
 
 from .duckdb_audit_views import view_statements
 from .duckdb_lock import LOCK_WAIT_S, store_lock
-from .duckdb_store import _open_error, check_ours
+from .duckdb_store import _open_error, check_ours, stored_data_error
 
 _MAX_DETAIL = 200
 _ALLOWED_FIRST = {"SELECT", "WITH", "FROM"}
@@ -102,6 +102,9 @@ class DuckDBAuditQueries:
             raise _open_error(self.path, exc) from exc
         try:
             self._prepare(con)
+        except duckdb.Error as exc:
+            con.close()
+            raise (stored_data_error(self.path, exc) or exc) from exc
         except BaseException:
             con.close()
             raise

@@ -1,8 +1,9 @@
-"""Rows of the DuckDB `events` table as RecordedEvents: the columns, in order, and the NULL check on reading."""
+"""Rows of the DuckDB `events` table as RecordedEvents: the columns, in order, and the checks on reading (no NULL,
+and each value of the type InvarLock writes)."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from invarlock.domain.errors import IntegrityError
@@ -10,6 +11,7 @@ from invarlock.domain.events import RecordedEvent
 
 COLUMNS = "run_id, seq, type, version, payload, recorded_at, prev_hash, hash"
 _NAMES = COLUMNS.split(", ")
+_TYPES = (str, int, str, int, str, datetime, str, str)  # what DuckDB returns for the columns InvarLock creates
 
 
 def _null_columns(row: tuple[Any, ...]) -> IntegrityError:
@@ -21,10 +23,27 @@ def _null_columns(row: tuple[Any, ...]) -> IntegrityError:
     )
 
 
+def _foreign_value(row: tuple[Any, ...]) -> IntegrityError | None:
+    """A value of another type than InvarLock writes: a retyped column, or a time DuckDB cannot give as a datetime
+    (a year after 9999 comes back as text, `infinity` without a time zone)."""
+    for name, value, kind in zip(_NAMES, row, _TYPES, strict=True):
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is datetime and value.tzinfo is None):
+            return IntegrityError(
+                "E603",
+                f"event store row of run {row[0]} seq {row[1]} has a {name} no invarlock version writes: {value!r:.60}",
+                "the event store was altered; restore it from a copy",
+            )
+    return None
+
+
 def row_to_record(row: tuple[Any, ...]) -> RecordedEvent:
-    """The RecordedEvent of a row read as `SELECT {COLUMNS}`; IntegrityError E603 when a column is NULL."""
+    """The RecordedEvent of a row read as `SELECT {COLUMNS}`; IntegrityError E603 when a column is NULL or holds a
+    value of another type than InvarLock writes."""
     if any(value is None for value in row):
         raise _null_columns(row)
+    foreign = _foreign_value(row)
+    if foreign is not None:
+        raise foreign
     run_id, seq, type_, version, payload, recorded_at, prev_hash, hash_ = row
     return RecordedEvent(
         run_id=run_id,

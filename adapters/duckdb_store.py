@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
 from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent
 from invarlock.domain.run_index import IndexedRun, index_appended
 from invarlock.domain.run_query import IndexedStream, RunQuery
@@ -44,6 +44,22 @@ def _open_error(path: Path, exc: duckdb.Error) -> UsageError:
     if "read-only" in text.lower() or "permission denied" in text.lower():
         return UsageError("E502", f"event store {path} is not writable", "fix its permissions or use --events")
     return UsageError("E501", f"cannot open event store {path}: {text.splitlines()[0]}", "")
+
+
+def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError | None:
+    """What a failed statement on an open store means, or None for an interruption (left as it is).
+
+    A file DuckDB cannot read or write (a full disk, damaged pages) is E501; a table that does not hold what
+    InvarLock writes (a dropped or retyped column, a value that does not convert) is an altered store, E603.
+    """
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, duckdb.OperationalError):
+        hint = "check the disk (free space, permissions); a damaged file must be restored from a copy"
+        return UsageError("E501", f"cannot read or write event store {path}: {first}", hint)
+    if isinstance(exc, (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError, duckdb.InternalError)):
+        message = f"event store {path} does not hold the tables invarlock writes: {first}"
+        return IntegrityError("E603", message, "the event store was altered; restore it from a copy")
+    return None
 
 
 def _not_ours(path: Path) -> UsageError:
@@ -126,6 +142,8 @@ class DuckDBEventStore:
             con = self._open(write=write)
             try:
                 yield con
+            except duckdb.Error as exc:
+                raise (stored_data_error(self.path, exc) or exc) from exc
             finally:
                 con.close()
 

@@ -92,7 +92,7 @@ def _summary(target: Path) -> StoreSummary:
 
     from .duckdb_file import require_duckdb_file
     from .duckdb_lock import LOCK_WAIT_S, store_lock
-    from .duckdb_store import _open_error, check_ours
+    from .duckdb_store import _open_error, check_ours, stored_data_error
 
     require_duckdb_file(target)
     if stat.S_IMODE(target.stat().st_mode) & 0o222 == 0:
@@ -107,6 +107,8 @@ def _summary(target: Path) -> StoreSummary:
             rows = con.execute("SELECT type, version, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
             runs = con.execute("SELECT count(DISTINCT run_id) FROM events").fetchone()
             schema = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
+        except duckdb.Error as exc:
+            raise (stored_data_error(target, exc) or exc) from exc
         finally:
             con.close()
     versions = {f"{t}.v{v}": int(n) for t, v, n in rows}

@@ -216,6 +216,44 @@ def test_a_null_column_is_a_one_line_integrity_error_on_every_command(issued: tu
         assert f"has NULL {column}" in err and "E999" not in err
 
 
+def _far_future(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("UPDATE events SET recorded_at = '10000-01-01 00:00:00+00' WHERE seq = ?", [_scored(con)])
+
+
+def _retyped_version(con: duckdb.DuckDBPyConnection) -> None:
+    _drop_primary_key(con)
+    con.execute("ALTER TABLE events ALTER version TYPE VARCHAR")
+
+
+def _dropped_hash(con: duckdb.DuckDBPyConnection) -> None:
+    _drop_primary_key(con)
+    con.execute("ALTER TABLE events DROP COLUMN hash")
+
+
+ALTERED: dict[str, tuple[Tamper, str]] = {  # each ended in E999 (AttributeError, BinderException) before
+    "a time after year 9999": (_far_future, "has a recorded_at no invarlock version writes: '10000-01-01"),
+    "a retyped column": (_retyped_version, "has a version no invarlock version writes: '"),
+    "a dropped column": (_dropped_hash, "does not hold the tables invarlock writes: Binder Error"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ALTERED))
+def test_a_value_or_table_invarlock_never_writes_is_a_one_line_integrity_error(
+    issued: tuple[Path, Path], case: str
+) -> None:
+    cert, db = issued
+    run_id = c.from_bytes(cert.read_bytes()).run_id
+    tamper, named = ALTERED[case]
+    with duckdb.connect(str(db)) as con:
+        tamper(con)
+    failed = _failed_check(cert, db)
+    assert failed["name"] == "events" and named in failed["detail"], failed
+    for args in (["replay", run_id], ["runs", "--check-chains"], ["events", run_id]):
+        code, out, err = run_cli(*args, "--events", db)
+        assert code == 3 and err.startswith("ERROR [INVARLOCK:E603]") and named in err, (args, out, err)
+        assert err.count("\n") == 1 and "E999" not in out + err
+
+
 def test_an_intact_store_lists_and_shows_with_exit_0(issued: tuple[Path, Path]) -> None:
     cert, db = issued
     run_id = c.from_bytes(cert.read_bytes()).run_id
