@@ -14,7 +14,7 @@ import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 
-from .config_checks import _check_semantics
+from .config_checks import check_semantics
 from .config_sections import (
     DEMO_CORPUS,
     DEMO_MODEL,
@@ -106,7 +106,7 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
             full = f"{where}.{unknown}" if where else unknown
             raise UsageError("E201", f"{source}: unknown key '{full}'", _suggestion(where, unknown)) from exc
         raise UsageError("E201", f"{source}: {text}", "fix the value named above") from exc
-    _check_semantics(cfg, source)
+    check_semantics(cfg, source)
     return cfg
 
 

@@ -3,6 +3,10 @@ dataset keys, execution and placement (each a UsageError E201 naming the config 
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, metric_for
@@ -11,7 +15,9 @@ from .config_execution import check_execution
 from .config_sections import FULL_CHAIN, HF_PROVIDER, SUPPORTED_GUARDS, DatasetConfig, ModelConfig, RunConfig
 
 
-def _check_semantics(cfg: RunConfig, source: str) -> None:
+def check_semantics(cfg: RunConfig, source: str) -> None:
+    """UsageError E201 naming `source` when the schema-valid `cfg` is not a config a run can take."""
+    _check_finite(msgspec.to_builtins(cfg), source)
     try:
         metric_for(cfg.eval.metric.kind)
     except UsageError as exc:
@@ -31,6 +37,18 @@ def _check_semantics(cfg: RunConfig, source: str) -> None:
         raise UsageError(
             "E201", f"{source}: eval.batch_size must be >= 1", "use e.g. 8, or leave it out for the default"
         )
+
+
+def _check_finite(data: Any, source: str) -> None:
+    """The config is recorded as canonical JSON, which has no NaN or infinity: refuse one here, naming its key,
+    and not when the run records it (after the models loaded)."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError("E201", f"{source}: {where} is {value!r}", "give a finite number")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack.extend((item, f"{where}.{key}" if where else str(key)) for key, item in items)
 
 
 def _check_metric_keys(cfg: RunConfig, source: str) -> None:

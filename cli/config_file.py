@@ -11,14 +11,44 @@ from invarlock.domain.errors import UsageError
 from .inputs import MAX_CONFIG_BYTES, is_utf8, read_input_file
 
 
+class _RepeatedKey(yaml.YAMLError):
+    def __init__(self, key: object, mark: yaml.Mark) -> None:
+        super().__init__(f"key {key!r} given twice")
+        self.key, self.mark = key, mark
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps the last one
+    silently, so a config could say one value where it is read and run with another. Keys a merge (`<<: *base`)
+    brings in may still be given again: overriding them is what a merge is for."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+            except TypeError:  # an unhashable key: the base class names it
+                continue
+            if repeated:
+                raise _RepeatedKey(key, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str) -> Any:
     hint = "check the path passed to -c/--preset"
     raw = read_input_file(path, what="config file", code="E201", max_bytes=MAX_CONFIG_BYTES, hint=hint)
     try:
-        loaded = yaml.safe_load(raw.decode("utf-8"))
+        loaded = yaml.load(raw.decode("utf-8"), Loader=_Loader)
     except (RecursionError, ValueError) as exc:  # nesting deeper than the parser's stack; an int over 4300 digits
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
         raise UsageError("E201", f"{path}: unreadable YAML: {reason}", "simplify the YAML") from exc
+    except _RepeatedKey as exc:
+        where = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}"
+        raise UsageError("E201", f"{path}: key {exc.key!r} is given twice (at {where})", "keep one of them") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

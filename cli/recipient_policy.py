@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from invarlock.application.config_upstream_rules import number
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import known_kind, metric_for
@@ -79,6 +80,7 @@ def _policy_data(data: Any, path: str) -> dict[str, Any]:
     overrides = data.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise UsageError("E201", f"{path}: overrides must be a mapping of gate names to numbers", example)
+    overrides = {key: number(value) for key, value in overrides.items()}  # YAML 1.1 reads `1e-4` as text
     guards = data.get("guards") or {}
     if not isinstance(guards, dict) or not all(isinstance(v, dict) for v in guards.values()):
         raise UsageError(

@@ -5,6 +5,7 @@ Re-exported by domain/policy.py."""
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,6 +84,8 @@ def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object]) -> GateP
             raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(sorted(fields))}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError("E202", f"policy override '{key}' must be finite, got {value!r}", "give a finite number")
     # convert, not replace: an int given for a float threshold must become a float, or the policy's JSON (and
     # digest) would change when a verifier decodes it.
     try:

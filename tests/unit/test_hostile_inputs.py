@@ -22,6 +22,10 @@ CONFIGS = {
     "dataset.'\\udcff' is not UTF-8 text": 'dataset: {"\\udcff": "\\udcff"}\n',
     "eval.loss.type ['causal'] does not match": "eval: {loss: {type: [causal]}}\n",  # InvarLock 0.3.7's keys
     "'bogus' does not match eval.metric.kind 'ppl_causal'": "eval: {metric: ppl_causal, loss: {type: bogus}}\n",
+    "key 'seed' is given twice (at line 3, column 1)": "seed: 1\noutput: {dir: out}\nseed: 2\n",
+    "key 'bits' is given twice (at line 1, column 41)": "edit: {name: quant_rtn, plan: {bits: 8, bits: 4}}\n",
+    "edit.plan.bits is nan": "edit: {name: quant_rtn, plan: {bits: .nan}}\n",  # was E402 (exit 3) when recorded
+    "edit.plan.group.scale is -inf": "edit: {name: quant_rtn, plan: {bits: 8, group: {scale: -.inf}}}\n",
 }
 
 
@@ -93,11 +97,14 @@ POLICIES = {
     "tier: balanced\nguards: {zz: {}}\n": "E202] guards.zz is not a guard's settings",
     "tier: balanced\nguards: {1: {}}\n": "E202] guards.1 is not a guard's settings",
     "tier: balanced\nguards: {spectral: {1: 2}}\n": "E202] guards.spectral.1 cannot be set",
+    "tier: balanced\noverrides: {ratio_limit: .nan}\n": "E202] policy override 'ratio_limit' must be finite, got nan",
+    "tier: balanced\noverrides: {alpha: .inf}\n": "E202] policy override 'alpha' must be finite, got inf",
+    "tier: balanced\noverrides: {ratio_limit: 1.5}\ntier: strict\n": "E201] ",  # a key given twice
 }
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
-def test_a_recipient_policy_naming_no_guard_is_e202(tmp_path: Path, policy: str) -> None:
+def test_a_recipient_policy_naming_no_guard_or_a_non_finite_gate_is_refused(tmp_path: Path, policy: str) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(policy, encoding="utf-8")
     code, _, err = run_cli("verify", CERT, "--policy", path)
@@ -107,5 +114,13 @@ def test_a_recipient_policy_naming_no_guard_is_e202(tmp_path: Path, policy: str)
 def test_an_alpha_whose_upper_level_rounds_to_one_fails_the_recipient_check(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("tier: balanced\nprofile: dev\noverrides: {alpha: 1.0e-16}\n", encoding="utf-8")
+    code, out, _ = run_cli("verify", CERT, "--policy", path)
+    assert code == 1 and "FAIL  recipient_policy" in out and "2^-53 < alpha < 1 (got 500, 1e-16)" in out
+
+
+def test_a_recipient_override_in_exponent_notation_is_read_as_the_number_it_spells(tmp_path: Path) -> None:
+    """YAML 1.1 reads `1e-16` (no dot) as text; the policy reads it as the number, as InvarLock 0.3.7 keys are."""
+    path = tmp_path / "policy.yaml"
+    path.write_text("tier: balanced\nprofile: dev\noverrides: {alpha: 1e-16}\n", encoding="utf-8")
     code, out, _ = run_cli("verify", CERT, "--policy", path)
     assert code == 1 and "FAIL  recipient_policy" in out and "2^-53 < alpha < 1 (got 500, 1e-16)" in out
