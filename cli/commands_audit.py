@@ -69,6 +69,9 @@ def _page_note(listing: RunListing) -> None:
     shown = len(listing.runs)
     if listing.offset == 0 and shown >= listing.total:
         return
+    if shown == 0:
+        console.tell(f"(no runs from --offset {listing.offset}: {listing.total} match)")
+        return
     first, last = listing.offset + 1, listing.offset + shown
     more = f"; --offset {last} for the next page" if last < listing.total else ""
     console.tell(f"(runs {first}-{last} of {listing.total}{more})")

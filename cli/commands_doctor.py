@@ -22,11 +22,11 @@ def _doctor_request(
     """The run certify (with --baseline/--subject, the config as its preset) or run (-c CONFIG; none: the
     embedded demo) would start, or the error building it gives."""
     events, source, flags = opts["events"], config or "<embedded default>", _flag_errors(opts)
-    if config is None and baseline is None and subject is None:
+    edit = opts["edit_config"]
+    if config is None and baseline is None and subject is None and edit is None:
         source = "<embedded demo> (run --demo)"
     try:
-        if baseline is not None or subject is not None:
-            edit = opts["edit_config"]
+        if baseline is not None or subject is not None or edit is not None:  # --edit-config is certify's option
             cfg, subj = certify_config(baseline, subject, opts["adapter"], config, edit, {**opts, "demo": False})
             request = build_request(cfg, subj, "certify", opts)
         else:

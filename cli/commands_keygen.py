@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
+
 import click
+from invarlock.domain.errors import UsageError
 
 from . import console
 from .bootstrap import generate_keypair
@@ -14,6 +17,8 @@ from .bootstrap import generate_keypair
 @click.option("--force", is_flag=True, help="overwrite OUT and OUT.pub if they exist")
 def keygen_cmd(out: str, force: bool) -> None:
     """Write an Ed25519 key pair: OUT (private, mode 0600) and OUT.pub; print the key's fingerprint."""
+    if out.endswith(("/", os.sep)):  # a path would drop the slash and write OUT and OUT.pub beside the folder
+        raise UsageError("E704", f"cannot write key file '{out}': it names a folder", "pass a file name to --out")
     fingerprint = generate_keypair(out, force=force)
     console.say(f"Private key: {out} (mode 0600)  — pass it to certify/run --sign-key; keep it secret")
     console.say(f"Public key:  {out}.pub  — give it to verifiers: invarlock verify CERT --pubkey {out}.pub")

@@ -25,7 +25,7 @@ def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
     cert = _read_cert(certificate)
     require_plugins(cert)
     page = render_report(cert, report_renderer(fmt))
-    write_atomically(target, page, what="the report", hint="choose another -o path")
+    write_atomically(target, page, what="the report", hint="choose another -o path", inputs=(Path(certificate),))
     console.say(str(target))  # the file is the output; --quiet drops its name
 
 

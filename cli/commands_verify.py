@@ -137,5 +137,6 @@ def replay_cmd(run_id: str, events: str, out: str | None) -> None:
     if out is None:
         console.out(data.decode())
     else:
-        write_atomically(Path(out), data, what="the certificate", hint="choose another --out path")
+        hint = "choose another --out path"
+        write_atomically(Path(out), data, what="the certificate", hint=hint, inputs=(Path(events),))
         console.say(f"Replayed certificate {cert.digest[:16]} written to {out}")

@@ -35,6 +35,20 @@ def _refuse_special(target: Path, what: str, hint: str) -> None:
         raise UsageError("E608", f"cannot write {what} to '{target}': it is {kind}", hint)
 
 
+def _refuse_input(target: Path, inputs: tuple[Path, ...], what: str, hint: str) -> None:
+    # Replacing a file the command reads (the certificate a report renders, the store a certificate is replayed
+    # from) would lose it, whatever path names it.
+    node = _node(target, what, hint)
+    for source in inputs if node is not None else ():
+        try:
+            info = os.stat(source)
+        except OSError:
+            continue
+        if node is not None and (info.st_dev, info.st_ino) == (node.st_dev, node.st_ino):
+            message = f"cannot write {what} to '{target}': it is {source}, which this command reads"
+            raise UsageError("E608", message, hint)
+
+
 def require_folder(path: str, flag: str) -> None:
     """E608 unless `path` is an existing directory or nothing yet: checked before a run, not after it."""
     hint = f"pass a folder to {flag}"
@@ -48,14 +62,18 @@ def require_folder(path: str, flag: str) -> None:
         raise UsageError("E608", f"{flag} '{path}' exists and is not a directory", hint)
 
 
-def write_atomically(target: Path, content: bytes | str, *, what: str, hint: str = "choose another path") -> None:
+def write_atomically(
+    target: Path, content: bytes | str, *, what: str, hint: str = "choose another path", inputs: tuple[Path, ...] = ()
+) -> None:
     """Write `content` to `target` via a temporary file in the same folder and an atomic rename.
 
     Raises:
-        UsageError: E608 when `target` is a directory, device, FIFO or symlink, or the folder cannot be created
-            or the file cannot be written (no permission, a full disk); nothing is left behind.
+        UsageError: E608 when `target` is a directory, device, FIFO or symlink, or one of the `inputs` the command
+            reads, or the folder cannot be created or the file cannot be written (no permission, a full disk);
+            nothing is left behind.
     """
     _refuse_special(target, what, hint)
+    _refuse_input(target, inputs, what, hint)
     data = content.encode("utf-8") if isinstance(content, str) else content
     staging: str | None = None
     try:

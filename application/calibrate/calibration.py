@@ -12,6 +12,7 @@ from invarlock.domain.errors import UsageError
 
 from ..certification.certify import CertifyOutcome, CertifyRequest, certify_edit
 from ..config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
+from ..config_checks import check_semantics
 from ..services import Services
 from .calibration_rows import CaseRow, case_row
 
@@ -110,12 +111,29 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
         suite = msgspec.convert(data, CalibrationSuite)
     except msgspec.ValidationError as exc:
         raise UsageError("E201", f"{source}: {exc}", "see docs/assurance/guards.md for the suite format") from exc
+    _check_names([case.name for case in suite.cases], source)
     for case in suite.cases:
+        check_semantics(_case_config(suite, case), f"{source}: case {case.name}")
         if case.kind not in KINDS:
             raise UsageError("E201", f"{source}: case {case.name} has kind {case.kind!r}", f"use {', '.join(KINDS)}")
         if case.kind == "harmful" and (not case.flagged_by or case.matrix is None):
             raise UsageError("E201", f"{source}: harmful case {case.name} needs flagged_by and matrix", "add them")
     return suite
+
+
+def _check_names(names: list[str], source: str) -> None:
+    """Each case's certificate goes to the folder <--out>/<name>: a name is one plain folder name, used once."""
+    for name in names:
+        if name in ("", ".", "..") or any(c in name for c in "/\\\0") or not name.isprintable():
+            hint = "use e.g. int8 or attn_scale3"
+            raise UsageError("E201", f"{source}: case name {name!r} is not a folder name", hint)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UsageError("E201", f"{source}: case name {repeated[0]!r} is used twice", "give each case its own name")
+
+
+def _case_config(suite: CalibrationSuite, case: CalibrationCase) -> RunConfig:
+    return RunConfig(model=suite.model, dataset=suite.dataset, edit=case.edit, guards=suite.guards)
 
 
 def run_suite(
@@ -125,7 +143,7 @@ def run_suite(
     outcome)` sees each case as soon as it is certified."""
     rows = []
     for case in suite.cases:
-        cfg = RunConfig(model=suite.model, dataset=suite.dataset, edit=case.edit, guards=suite.guards)
+        cfg = _case_config(suite, case)
         subject = suite.model if case.edit is None else None
         request = CertifyRequest(
             command="calibrate", config=cfg, subject=subject, tier=suite.tier, profile=suite.profile

@@ -221,6 +221,6 @@ def test_a_file_name_too_long_is_one_line_never_e999(folder: Path, args: list[st
     assert not (folder / "ev.duckdb").exists()
 
 
-@pytest.mark.parametrize("out", ["", "/"])
-def test_keygen_out_naming_no_file_is_one_line(folder: Path, out: str) -> None:
-    assert "it names no file" in _one_line(_cli(folder, "keygen", "--out", out, "--force"), "E704")
+@pytest.mark.parametrize(("out", "named"), [("", "it names no file"), ("/", "it names a folder")])
+def test_keygen_out_naming_no_file_is_one_line(folder: Path, out: str, named: str) -> None:
+    assert named in _one_line(_cli(folder, "keygen", "--out", out, "--force"), "E704")

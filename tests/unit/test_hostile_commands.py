@@ -1,0 +1,99 @@
+"""Command lines an E999 hunt found doing the wrong thing without an error: an output path naming the command's own
+input (the certificate a report renders, the store a certificate is replayed from) replaced it; `doctor
+--edit-config` without a model described `run` and exited 0; `keygen --out k3/` wrote k3 and k3.pub but printed
+other names; `runs` past the last run printed a range backwards; a calibration suite skipped the config checks and
+took any case name as a folder name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import msgspec
+import pytest
+import yaml
+from invarlock.application.calibrate.calibration import DEMO_SUITE, parse_suite
+from invarlock.domain.errors import UsageError
+
+from tests.fakes.cli import run_cli
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1"
+CERT = FIXTURE / "run.cert.json"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_a_report_written_over_its_own_certificate_is_refused(tmp_path: Path, fmt: str) -> None:
+    cert = Path(shutil.copy(CERT, tmp_path / "evaluation.cert.json"))
+    before = digest(cert)
+    code, _, err = run_cli("report", fmt, cert, "-o", tmp_path / "." / cert.name)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E608]") and "which this command reads" in err, err
+    assert digest(cert) == before and sorted(p.name for p in tmp_path.iterdir()) == [cert.name]
+
+
+def test_a_replayed_certificate_written_over_the_event_store_is_refused(tmp_path: Path) -> None:
+    store = Path(shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "invarlock.duckdb"))
+    before = digest(store)
+    run_id = json.loads(CERT.read_bytes())["run_id"]
+    code, _, err = run_cli("replay", run_id, "--events", store, "-o", store)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E608]") and str(store) in err, err
+    assert digest(store) == before
+    code, _, err = run_cli("replay", run_id, "--events", store, "-o", tmp_path / "replayed.cert.json")
+    assert code == 0 and (tmp_path / "replayed.cert.json").read_bytes() == CERT.read_bytes(), err
+
+
+def test_doctor_with_an_edit_config_checks_certify_and_names_what_is_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    code, out, _ = run_cli("doctor", "--edit-config", missing, "--events", tmp_path / "ev.duckdb")
+    assert code == 2 and "E200" in out and "certify needs --baseline and --subject" in out, out
+
+
+def test_keygen_refuses_an_out_that_names_a_folder_and_writes_nothing(tmp_path: Path) -> None:
+    code, out, err = run_cli("keygen", "--out", f"{tmp_path / 'k3'}/")
+    assert code == 2 and out == "" and err.startswith("ERROR [INVARLOCK:E704]") and "names a folder" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_past_the_last_run_says_so(tmp_path: Path) -> None:
+    store = Path(shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "invarlock.duckdb"))
+    code, out, err = run_cli("runs", "--events", store, "--offset", "9223372036854775807")
+    assert code == 0 and out == "" and err == "(no runs from --offset 9223372036854775807: 2 match)\n", err
+
+
+def _suite(cases: str, extra: str = "") -> dict[str, object]:
+    loaded: dict[str, object] = yaml.safe_load(f"{extra}cases: {cases}\n")
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("cases", "extra", "named"),
+    [
+        ("[{name: ../escape, kind: benign}]", "", "case name '../escape' is not a folder name"),
+        ("[{name: '..', kind: benign}]", "", "case name '..' is not a folder name"),
+        ("[{name: '', kind: benign}]", "", "case name '' is not a folder name"),
+        ("[{name: a, kind: benign}, {name: a, kind: benign}]", "", "case name 'a' is used twice"),
+        ("[{name: a, kind: benign}]", "guards: {order: []}\n", "case a: guards.order must start and end"),
+        ("[{name: a, kind: benign}]", "dataset: {preview_n: 1}\n", "case a: dataset.preview_n"),
+        (
+            "[{name: a, kind: benign, edit: {name: quant_rtn, plan: {bits: .nan}}}]",
+            "",
+            "case a: edit.plan.bits is nan",
+        ),
+    ],
+)
+def test_a_calibration_suite_gets_the_run_config_checks_and_folder_safe_case_names(
+    cases: str, extra: str, named: str
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_suite(_suite(cases, extra), source="suite.yaml")
+    assert caught.value.code == "E201" and named in caught.value.message, caught.value.message
+    assert caught.value.message.startswith("suite.yaml: ")
+
+
+def test_the_demo_suite_passes_the_suite_checks() -> None:
+    assert parse_suite(msgspec.to_builtins(DEMO_SUITE), source="demo") == DEMO_SUITE
