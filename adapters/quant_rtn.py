@@ -48,6 +48,10 @@ class QuantRTNEdit:
 
     name = "quant_rtn"
 
+    def check_plan(self, plan: Mapping[str, object]) -> None:
+        """ports.edits.PlanCheck: UsageError E204 naming the key of a plan no model can take."""
+        resolve_plan(plan)
+
     def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Quantize the weights `plan` selects; raises UsageError E204 on a bad plan before any change."""
         resolved = resolve_plan(plan)

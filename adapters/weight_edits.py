@@ -33,12 +33,20 @@ class ScaleWeightEdit:
 
     name = "scale_weight"
 
+    def check_plan(self, plan: Mapping[str, object]) -> None:
+        """ports.edits.PlanCheck: UsageError E204 naming the key of a plan no model can take."""
+        self._resolved(plan)
+
+    def _resolved(self, plan: Mapping[str, object]) -> dict[str, object]:
+        resolved = _resolve(self.name, plan, ("weight", "factor"), {})
+        resolved["factor"] = _positive(resolved, "factor")
+        return resolved
+
     def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Scale the weight in place; raises UsageError E204 on a bad plan before any change."""
-        resolved = _resolve(self.name, plan, ("weight", "factor"), {})
-        resolved["factor"] = factor = _positive(resolved, "factor")
+        resolved = self._resolved(plan)
         target = _target(weights, str(resolved["weight"]))
-        weights.assign(target.name, torch.from_numpy(target.rows).mul(factor).numpy())
+        weights.assign(target.name, torch.from_numpy(target.rows).mul(resolved["factor"]).numpy())
         return target.outcome(self.name, resolved)
 
 
@@ -54,6 +62,10 @@ class RemoveTopSingularEdit:
     """
 
     name = "remove_top_singular"
+
+    def check_plan(self, plan: Mapping[str, object]) -> None:
+        """ports.edits.PlanCheck: UsageError E204 naming the key of a plan no model can take."""
+        _integer(_resolve(self.name, plan, ("weight", "k"), {}), "k", 1, "use e.g. k: 8")
 
     def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Remove the top-k components in place; raises UsageError E204 on a bad plan before any change."""
@@ -82,11 +94,20 @@ class GaussianNoiseEdit:
 
     name = "gaussian_noise"
 
+    def check_plan(self, plan: Mapping[str, object]) -> None:
+        """ports.edits.PlanCheck: UsageError E204 naming the key of a plan no model can take."""
+        self._resolved(plan)
+
+    def _resolved(self, plan: Mapping[str, object]) -> dict[str, object]:
+        resolved = _resolve(self.name, plan, ("weight", "rms_fraction"), {"seed": 0})
+        resolved["rms_fraction"] = _positive(resolved, "rms_fraction")
+        _integer(resolved, "seed", 0, "use e.g. seed: 0")
+        return resolved
+
     def apply(self, weights: WeightSource, plan: Mapping[str, object]) -> EditOutcome:
         """Add the noise in place; raises UsageError E204 on a bad plan before any change."""
-        resolved = _resolve(self.name, plan, ("weight", "rms_fraction"), {"seed": 0})
-        resolved["rms_fraction"] = fraction = _positive(resolved, "rms_fraction")
-        seed = _integer(resolved, "seed", 0, "use e.g. seed: 0")
+        resolved = self._resolved(plan)
+        fraction, seed = float(resolved["rms_fraction"]), int(resolved["seed"])
         target = _target(weights, str(resolved["weight"]))
         generator = torch.Generator(device="cpu").manual_seed(seed)
         matrix = torch.from_numpy(target.rows).to(torch.float64)

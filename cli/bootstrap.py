@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -14,6 +14,7 @@ from invarlock.domain.guards.plugin import use_plugin_guards
 from invarlock.domain.metric_plugins import use_plugin_kinds
 from invarlock.ports.audit import AuditQueries
 from invarlock.ports.corpus import TokenStreamCache
+from invarlock.ports.edits import Edit
 from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.report import ReportFormat, ReportRenderer
 from invarlock.ports.signing import SignatureVerifier, Signer
@@ -224,4 +225,14 @@ def build_doctor_deps() -> DoctorDeps:
         corpora=RegistryCorpusResolver(reg),
         probe=LocalSystemProbe(),
         edit_names=lambda: list(reg.names("edits")),
+        edit_of=lambda name: _edit_if_importable(RegistryEdits(reg), name),
     )
+
+
+def _edit_if_importable(edits: Mapping[str, Edit], name: str) -> Edit | None:
+    """The edit, or None when its module needs an extra that is missing (check_extras reports the extra; the
+    plan is then checked when the run applies the edit)."""
+    try:
+        return edits[name]
+    except ImportError:
+        return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from invarlock.domain.model import EditOutcome
 
@@ -21,4 +21,15 @@ class Edit(Protocol):
 
         Raises UsageError E204 naming the plan key when the plan is invalid (before touching weights).
         """
+        ...
+
+
+@runtime_checkable
+class PlanCheck(Protocol):
+    """What an edit may add to `Edit`: its plan checked on its own, before any model is loaded (a plugin edit
+    without it has its plan checked when it is applied)."""
+
+    def check_plan(self, plan: Mapping[str, object]) -> None:
+        """Raise UsageError E204 naming the plan key when `plan` is invalid whatever the model (unknown keys,
+        missing or out-of-range values); what needs the weights (a weight's name) is checked by `apply`."""
         ...

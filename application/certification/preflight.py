@@ -16,6 +16,7 @@ from invarlock.domain.errors import AbortError, InvarlockError, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row
 from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
+from invarlock.ports.edits import PlanCheck
 from invarlock.ports.execution import ScoringPools
 from invarlock.ports.model import ModelLoader
 from invarlock.ports.system import SystemProbe
@@ -35,6 +36,7 @@ class Preflight:
     loader: ModelLoader
     corpora: CorpusResolver
     edit_names: Callable[[], Collection[str]]
+    edit_of: Callable[[str], object] | None = None
     probe: SystemProbe | None = None
     pools: ScoringPools | None = None
     tokens: TokenStreamCache | None = None
@@ -62,6 +64,7 @@ def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = Non
         loader=svc.loader,
         corpora=svc.corpora,
         edit_names=lambda: list(svc.edits),
+        edit_of=svc.edits.__getitem__,
         probe=svc.probe,
         pools=svc.pools,
         tokens=svc.tokens,
@@ -76,7 +79,8 @@ def check_policy(pf: Preflight) -> None:
 
 
 def check_edit(pf: Preflight) -> None:
-    """Something to certify (a subject or an edit, E201) and an edit this installation has (E204)."""
+    """Something to certify (a subject or an edit, E201), an edit this installation has and, when the edit can
+    check a plan on its own (PlanCheck), a plan it accepts (E204): found before any model loads."""
     req = pf.req
     if req.subject is None and req.config.edit is None:
         raise UsageError("E201", "nothing to certify: no subject model and no edit", "pass --subject or edit:")
@@ -84,6 +88,9 @@ def check_edit(pf: Preflight) -> None:
         names = list(pf.edit_names())
         if req.config.edit.name not in names:
             raise UsageError("E204", f"unknown edit '{req.config.edit.name}'", f"available: {', '.join(names)}")
+        edit = pf.edit_of(req.config.edit.name) if pf.edit_of is not None else None
+        if isinstance(edit, PlanCheck):
+            edit.check_plan(req.config.edit.plan)
 
 
 def check_execution(pf: Preflight) -> None:

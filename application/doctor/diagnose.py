@@ -19,12 +19,13 @@ from .system_checks import check_disk, check_extras, check_store
 @dataclass(frozen=True)
 class DoctorDeps:
     """What the doctor reads through: the model loader (tokenizers only), the corpora, the system probe and
-    the names of the edits this installation has."""
+    the names of the edits this installation has and, by name, the edit itself (to check its plan)."""
 
     loader: ModelLoader
     corpora: CorpusResolver
     probe: SystemProbe
     edit_names: Callable[[], Collection[str]]
+    edit_of: Callable[[str], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def diagnose(dreq: DoctorRequest, deps: DoctorDeps) -> d.DoctorReport:
         loader=deps.loader,
         corpora=deps.corpora,
         edit_names=deps.edit_names,
+        edit_of=deps.edit_of,
         probe=deps.probe,
         events=dreq.events,
     )

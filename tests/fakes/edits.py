@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
+from invarlock.domain.errors import UsageError
 from invarlock.domain.model import EditDeltas, EditOutcome
 
 if TYPE_CHECKING:
@@ -37,6 +38,19 @@ class FakeScaleEdit:
                 bitwidth_map={},
             ),
         )
+
+
+@dataclass
+class FakeCheckedEdit(FakeScaleEdit):
+    """FakeScaleEdit that also checks its plan on its own (ports.edits.PlanCheck): `factor` must be a float."""
+
+    name: str = "fake_checked"
+    checked: list[Mapping[str, object]] = field(default_factory=list)
+
+    def check_plan(self, plan: Mapping[str, object]) -> None:
+        self.checked.append(plan)
+        if not isinstance(plan.get("factor", 1.0), float):
+            raise UsageError("E204", f"edit.plan.factor = {plan['factor']!r} is not a number", "use e.g. 1.5")
 
 
 @dataclass

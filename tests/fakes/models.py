@@ -26,12 +26,13 @@ from invarlock.domain.windows import TokenWindow
 
 from tests.fakes.comparisons import _classified, _compare
 from tests.fakes.corpora import FakeCorpora, FakeCorpus, labelled_words, words
-from tests.fakes.edits import FakeScaleEdit, FakeWeightEdit
+from tests.fakes.edits import FakeCheckedEdit, FakeScaleEdit, FakeWeightEdit
 from tests.fakes.loaders import FakeLoader
 from tests.fakes.tokenizer import VOCAB, FakeTokenizer
 
 __all__ = [
     "VOCAB",
+    "FakeCheckedEdit",
     "FakeCorpora",
     "FakeCorpus",
     "FakeLoader",

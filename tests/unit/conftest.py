@@ -8,7 +8,15 @@ from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.config import DatasetConfig, EditConfig, ModelConfig, RunConfig
 from invarlock.application.services import Services
 
-from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, FakeScaleEdit, FakeWeightEdit, words
+from tests.fakes.models import (
+    FakeCheckedEdit,
+    FakeCorpora,
+    FakeLoader,
+    FakeModel,
+    FakeScaleEdit,
+    FakeWeightEdit,
+    words,
+)
 
 _VE_WEIGHTS = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ffn.3.down")
 
@@ -44,7 +52,7 @@ def services(store: InMemoryEventStore, loader: FakeLoader) -> Services:
         loader=loader,
         corpora=FakeCorpora(words(120)),
         store=store,
-        edits={"fake_scale": FakeScaleEdit(), "fake_weight": FakeWeightEdit()},
+        edits={"fake_scale": FakeScaleEdit(), "fake_weight": FakeWeightEdit(), "fake_checked": FakeCheckedEdit()},
         clock=lambda: f"2026-01-01T00:00:{next(ticks):02d}.000000Z",
         new_run_id=lambda: f"run-{next(ids)}",
         environment=lambda: {"python": "test"},

@@ -63,6 +63,13 @@ CASES: dict[str, tuple[str, Case]] = {
         "E204",
         lambda r, s: (_config(dataclasses.replace(r, subject=None), "edit", value=EditConfig(name="nope")), s),
     ),
+    "an edit plan refused by the edit's own check": (
+        "E204",
+        lambda r, s: (
+            _config(dataclasses.replace(r, subject=None), "edit", value=EditConfig("fake_checked", {"factor": "x"})),
+            s,
+        ),
+    ),
     "unknown dtype": ("E104", lambda r, s: (_model(r, dtype="float8"), s)),
     "unknown device": ("E104", lambda r, s: (_model(r, device="tpu"), s)),
     "device not present": ("E104", lambda r, s: (_model(r, device="cuda"), s)),
@@ -80,7 +87,14 @@ CASES: dict[str, tuple[str, Case]] = {
 
 def _deps(svc: Services) -> DoctorDeps:
     assert svc.probe is not None
-    return DoctorDeps(loader=svc.loader, corpora=svc.corpora, probe=svc.probe, edit_names=lambda: list(svc.edits))
+    edits = svc.edits
+    return DoctorDeps(
+        loader=svc.loader,
+        corpora=svc.corpora,
+        probe=svc.probe,
+        edit_names=lambda: list(edits),
+        edit_of=edits.__getitem__,
+    )
 
 
 def _diagnose(req: CertifyRequest | None, svc: Services, error: InvarlockError | None = None) -> d.DoctorReport:

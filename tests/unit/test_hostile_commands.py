@@ -97,3 +97,14 @@ def test_a_calibration_suite_gets_the_run_config_checks_and_folder_safe_case_nam
 
 def test_the_demo_suite_passes_the_suite_checks() -> None:
     assert parse_suite(msgspec.to_builtins(DEMO_SUITE), source="demo") == DEMO_SUITE
+
+
+def test_a_quant_rtn_plan_no_model_can_take_stops_run_and_doctor_before_any_model_loads(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="`run` needs the model stack before its request checks")
+    config, events = tmp_path / "c.yaml", tmp_path / "events.duckdb"
+    config.write_text("edit: {name: quant_rtn, plan: {bits: 3}}\n", encoding="utf-8")
+    code, _, err = run_cli("run", "-c", config, "--events", events)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E204] edit.plan.bits = 3 is not supported"), err
+    assert not events.exists()  # refused before the run was recorded, so before its models were loaded
+    code, out, _ = run_cli("doctor", "-c", config, "--events", events)
+    assert code == 2 and "ERROR: edit.plan.bits = 3 is not supported — use 8 or 4 [INVARLOCK:D204]" in out, out
