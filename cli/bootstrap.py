@@ -23,6 +23,7 @@ from invarlock.ports.ui import Progress, SilentProgress
 
 from .defaults import DEFAULT_AUDIT_TIMEOUT_S as DEFAULT_AUDIT_TIMEOUT_S
 from .defaults import DEFAULT_EVENTS as DEFAULT_EVENTS
+from .defaults import RUN_STORE_WAIT_S
 from .registry import Registry, registry
 from .routing import RegistryCorpusResolver, RegistryEdits, RegistryModelLoader, preload
 from .version import tool_version
@@ -71,13 +72,16 @@ def open_store(
     path: str | os.PathLike[str], *, read_only: bool = False, clock: Callable[[], str] | None = None
 ) -> EventStore:
     """The DuckDB event store at `path`; E501 at once when the file exists but is not a DuckDB database.
-    `clock` (ISO-8601 UTC) stamps appended batches instead of the wall clock (benchmarks/runs_scale.py)."""
+    `clock` (ISO-8601 UTC) stamps appended batches instead of the wall clock (benchmarks/runs_scale.py). Opened
+    for writing, each operation waits up to RUN_STORE_WAIT_S for another process; read-only, the adapter's 2 s."""
     from invarlock.adapters.duckdb_file import require_duckdb_file
+    from invarlock.adapters.duckdb_lock import LOCK_WAIT_S
     from invarlock.adapters.duckdb_store import DuckDBEventStore
     from invarlock.adapters.memory_store import utc_now_iso
 
     require_duckdb_file(Path(path))
-    return DuckDBEventStore(Path(path), read_only=read_only, clock=clock or utc_now_iso)
+    wait_s = LOCK_WAIT_S if read_only else RUN_STORE_WAIT_S
+    return DuckDBEventStore(Path(path), read_only=read_only, clock=clock or utc_now_iso, lock_wait_s=wait_s)
 
 
 def open_run_index(path: str | os.PathLike[str]) -> RunIndex:

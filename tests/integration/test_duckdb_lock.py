@@ -7,6 +7,7 @@ test itself.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from invarlock.adapters.duckdb_audit import DuckDBAuditQueries
 from invarlock.adapters.duckdb_lock import store_lock
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.adapters.system_probe import LocalSystemProbe
+from invarlock.cli.bootstrap import open_store
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events import RollbackPerformed
 
@@ -69,3 +71,24 @@ def test_a_store_that_vanished_before_its_lock_is_a_clear_error(tmp_path: Path) 
     with pytest.raises(UsageError) as info, store_lock(missing, exclusive=False, wait_s=0):
         pass
     assert info.value.code == "E502" and str(missing) in info.value.message and "No such file" in info.value.message
+
+
+def test_a_runs_store_outwaits_a_reader_holding_the_store_past_the_default_two_seconds(db: Path) -> None:
+    """An audit query may hold the store for its whole --timeout: a run's append must not stop with E505."""
+    held, release = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with store_lock(db, exclusive=False, wait_s=0):
+            held.set()
+            release.wait(timeout=60)
+
+    holder = threading.Thread(target=reader)
+    holder.start()
+    held.wait(timeout=10)
+    threading.Timer(2.5, release.set).start()  # past the 2 s a read-only opener waits
+    try:
+        open_store(db).append("run-a", 1, [RollbackPerformed(reason="a1")])
+    finally:
+        release.set()
+        holder.join()
+    assert len(DuckDBEventStore(db, read_only=True).read("run-a")) == 2
