@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import CorpusInfo
 
@@ -75,7 +76,7 @@ def json_line(file: Path, number: int, line: str) -> object:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
         message = f"{file} line {number} is unreadable JSON: {reason}"
         raise UsageError("E301", message, "one flat object per line") from exc
-    if "\\ud" in line.lower() and not _utf8_json(record):
+    if "\\ud" in line.lower() and not is_utf8(json.dumps(record, ensure_ascii=False)):
         raise UsageError("E301", f"{file} line {number} holds a lone surrogate escape", "save the text as UTF-8")
     return record
 
@@ -148,11 +149,3 @@ def open_wikitext2(split: str) -> StaticCorpus:
         licence="CC BY-SA 3.0 (Wikipedia contributors; Merity et al. 2016)",
     )
     return StaticCorpus(info, _wikitext_articles(_load_wikitext_lines(split)))
-
-
-def _utf8_json(record: object) -> bool:
-    try:
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

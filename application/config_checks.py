@@ -3,10 +3,10 @@ dataset keys, execution and placement (each a UsageError E201 naming the config 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import msgspec
+from invarlock.domain.canonical import first_non_finite
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, metric_for
@@ -42,13 +42,9 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
 def _check_finite(data: Any, source: str) -> None:
     """The config is recorded as canonical JSON, which has no NaN or infinity: refuse one here, naming its key,
     and not when the run records it (after the models loaded)."""
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError("E201", f"{source}: {where} is {value!r}", "give a finite number")
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        stack.extend((item, f"{where}.{key}" if where else str(key)) for key, item in items)
+    found = first_non_finite(data)
+    if found is not None:
+        raise UsageError("E201", f"{source}: {found[0].lstrip('.')} is {found[1]!r}", "give a finite number")
 
 
 def _check_metric_keys(cfg: RunConfig, source: str) -> None:

@@ -6,9 +6,10 @@ from typing import Any
 
 import yaml
 from invarlock.application.config import RunConfig, parse_config
+from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
-from .inputs import MAX_CONFIG_BYTES, is_utf8, read_input_file
+from .inputs import MAX_CONFIG_BYTES, read_input_file
 
 
 class _RepeatedKey(yaml.YAMLError):

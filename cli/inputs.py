@@ -61,15 +61,3 @@ def read_input_file(path: str, *, what: str, code: str, max_bytes: int, hint: st
     with os.fdopen(fd, "rb") as handle:
         _check(os.fstat(handle.fileno()), label, code, max_bytes)
         return handle.read(max_bytes + 1)
-
-
-def is_utf8(text: str) -> bool:
-    """Whether `text` encodes as UTF-8: bytes that were not UTF-8 (a shell argument, a "\\ud800" escape) arrive as
-    lone surrogates, which no event, store path or report can hold."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

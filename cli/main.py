@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import InvarlockError, UsageError
 
 from . import console
-from .inputs import is_utf8
 from .lazy_group import LazyGroup
 from .version import tool_version
 

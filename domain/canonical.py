@@ -13,21 +13,42 @@ from .errors import AbortError
 _ENCODER = msgspec.json.Encoder(order="sorted")
 
 
-def _reject_non_finite(value: Any, path: str) -> None:
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise AbortError("E402", f"non-finite number at {path or 'root'}", "a value could not be measured")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_non_finite(item, f"{path}.{key}")
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            _reject_non_finite(item, f"{path}[{i}]")
+def first_non_finite(value: Any) -> tuple[str, float] | None:
+    """The path (`.key`, `[i]`) and value of the first NaN or infinite float in a plain value of dicts, lists and
+    tuples, in order, or None. Canonical JSON has no such numbers; iterative, so any nesting depth is walked."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path, item
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in reversed(item.items()))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` encodes as UTF-8: bytes that were not UTF-8 (a shell argument, a "\\ud800" escape) arrive as
+    lone surrogates, which no event, store path or report can hold."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _reject_non_finite(value: Any) -> None:
+    found = first_non_finite(value)
+    if found is not None:
+        raise AbortError("E402", f"non-finite number at {found[0] or 'root'}", "a value could not be measured")
 
 
 def canonical_bytes(obj: Any) -> bytes:
     """Canonical JSON of a Struct or plain value. Non-finite floats are refused, never written as null."""
-    _reject_non_finite(msgspec.to_builtins(obj), "")
+    _reject_non_finite(msgspec.to_builtins(obj))
     return _ENCODER.encode(obj)
 
 
