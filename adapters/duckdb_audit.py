@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,8 @@ from invarlock.domain.errors import UsageError
 from invarlock.ports.audit import QueryResult
 
 from .duckdb_audit_views import view_statements
-from .duckdb_lock import LOCK_WAIT_S, store_lock
-from .duckdb_store import _open_error, check_ours, stored_data_error
+from .duckdb_lock import LOCK_WAIT_S
+from .duckdb_store import check_ours, store_connection
 
 _MAX_DETAIL = 200
 _ALLOWED_FIRST = {"SELECT", "WITH", "FROM"}
@@ -95,21 +94,6 @@ class DuckDBAuditQueries:
         if not self.path.is_file():
             raise UsageError("E506", f"event store {self.path} does not exist", "check the --events path")
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        try:
-            con = duckdb.connect(str(self.path), read_only=True)
-        except duckdb.Error as exc:
-            raise _open_error(self.path, exc) from exc
-        try:
-            self._prepare(con)
-        except duckdb.Error as exc:
-            con.close()
-            raise (stored_data_error(self.path, exc) or exc) from exc
-        except BaseException:
-            con.close()
-            raise
-        return con
-
     def _prepare(self, con: duckdb.DuckDBPyConnection) -> None:
         check_ours(con, self.path)
         con.execute("SET TimeZone = 'UTC'")
@@ -118,7 +102,8 @@ class DuckDBAuditQueries:
 
     def query(self, sql: str) -> QueryResult:
         """Run one read-only query over the audit views; see the AuditQueries port for the errors."""
-        with store_lock(self.path, exclusive=False, wait_s=LOCK_WAIT_S), closing(self._connect()) as con:
+        with store_connection(self.path, write=False, wait_s=LOCK_WAIT_S) as con:
+            self._prepare(con)
             check_read_only(con, sql)
             description, rows = self._run(con, sql)
         json_columns = [str(d[1]) == "JSON" for d in description]

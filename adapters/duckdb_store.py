@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,37 @@ def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError | None:
         message = f"event store {path} does not hold the tables invarlock writes: {first}"
         return IntegrityError("E603", message, "the event store was altered; restore it from a copy")
     return None
+
+
+def _connect_retrying(path: Path, *, write: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while a process outside InvarLock (which takes no store_lock) holds DuckDB's lock."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=not write)
+        except duckdb.Error as exc:
+            error = _open_error(path, exc)
+            if error.code != "E505" or time.monotonic() >= deadline:
+                raise error from exc
+        time.sleep(0.02)  # another process holds the file for one short transaction
+
+
+@contextmanager
+def store_connection(path: Path, *, write: bool, wait_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection to the store, made and closed under its store_lock (adapters/duckdb_lock.py), for
+    every InvarLock opener; a DuckDB error while it is open is mapped by `stored_data_error`.
+
+    Raises:
+        UsageError: E505 when another process holds the store for `wait_s`; E501/E502 when it cannot be opened.
+    """
+    with store_lock(path, exclusive=write, wait_s=wait_s):
+        con = _connect_retrying(path, write=write, wait_s=wait_s)
+        try:
+            yield con
+        except duckdb.Error as exc:
+            raise (stored_data_error(path, exc) or exc) from exc
+        finally:
+            con.close()
 
 
 def _not_ours(path: Path) -> UsageError:
@@ -124,28 +155,8 @@ class DuckDBEventStore:
         if not self.path.is_file():
             raise UsageError("E506", f"event store {self.path} does not exist", "check the --events path")
 
-    def _open(self, *, write: bool) -> duckdb.DuckDBPyConnection:
-        """Connect, retrying while a process outside InvarLock (which takes no store_lock) holds DuckDB's lock."""
-        deadline = time.monotonic() + self._lock_wait_s
-        while True:
-            try:
-                return duckdb.connect(str(self.path), read_only=not write)
-            except duckdb.Error as exc:
-                error = _open_error(self.path, exc)
-                if error.code != "E505" or time.monotonic() >= deadline:
-                    raise error from exc
-            time.sleep(0.02)  # another process holds the file for one short transaction
-
-    @contextmanager
-    def _connect(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        with store_lock(self.path, exclusive=write, wait_s=self._lock_wait_s):
-            con = self._open(write=write)
-            try:
-                yield con
-            except duckdb.Error as exc:
-                raise (stored_data_error(self.path, exc) or exc) from exc
-            finally:
-                con.close()
+    def _connect(self, *, write: bool) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return store_connection(self.path, write=write, wait_s=self._lock_wait_s)
 
     def _refuse_read_only_file(self) -> None:
         # Root bypasses permission bits; a file with no write bit at all is still meant to stay untouched.

@@ -88,29 +88,19 @@ def _require_creatable(target: Path) -> None:
 
 
 def _summary(target: Path) -> StoreSummary:
-    import duckdb
 
     from .duckdb_file import require_duckdb_file
-    from .duckdb_lock import LOCK_WAIT_S, store_lock
-    from .duckdb_store import _open_error, check_ours, stored_data_error
+    from .duckdb_lock import LOCK_WAIT_S
+    from .duckdb_store import check_ours, store_connection
 
     require_duckdb_file(target)
     if stat.S_IMODE(target.stat().st_mode) & 0o222 == 0:
         raise UsageError("E502", f"event store {target} is read-only", "make it writable or use --events")
-    with store_lock(target, exclusive=False, wait_s=LOCK_WAIT_S):
-        try:
-            con = duckdb.connect(str(target), read_only=True)
-        except duckdb.Error as exc:
-            raise _open_error(target, exc) from exc
-        try:
-            check_ours(con, target)
-            rows = con.execute("SELECT type, version, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
-            runs = con.execute("SELECT count(DISTINCT run_id) FROM events").fetchone()
-            schema = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
-        except duckdb.Error as exc:
-            raise (stored_data_error(target, exc) or exc) from exc
-        finally:
-            con.close()
+    with store_connection(target, write=False, wait_s=LOCK_WAIT_S) as con:
+        check_ours(con, target)
+        rows = con.execute("SELECT type, version, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+        runs = con.execute("SELECT count(DISTINCT run_id) FROM events").fetchone()
+        schema = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
     versions = {f"{t}.v{v}": int(n) for t, v, n in rows}
     return StoreSummary(
         schema=str(schema[0]) if schema else "",
