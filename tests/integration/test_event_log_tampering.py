@@ -232,8 +232,8 @@ def _dropped_hash(con: duckdb.DuckDBPyConnection) -> None:
 
 ALTERED: dict[str, tuple[Tamper, str]] = {  # each ended in E999 (AttributeError, BinderException) before
     "a time after year 9999": (_far_future, "has a recorded_at no invarlock version writes: '10000-01-01"),
-    "a retyped column": (_retyped_version, "has a version no invarlock version writes: '"),
-    "a dropped column": (_dropped_hash, "does not hold the tables invarlock writes: Binder Error"),
+    "a retyped column": (_retyped_version, "events.version is VARCHAR, not INTEGER"),
+    "a dropped column": (_dropped_hash, "does not hold the tables invarlock writes: events has no column hash"),
 }
 
 
@@ -252,6 +252,20 @@ def test_a_value_or_table_invarlock_never_writes_is_a_one_line_integrity_error(
         code, out, err = run_cli(*args, "--events", db)
         assert code == 3 and err.startswith("ERROR [INVARLOCK:E603]") and named in err, (args, out, err)
         assert err.count("\n") == 1 and "E999" not in out + err
+
+
+@pytest.mark.parametrize("case", ["a retyped column", "a dropped column"])
+def test_the_doctor_reports_an_altered_table_as_a_run_would_meet_it(issued: tuple[Path, Path], case: str) -> None:
+    """Every opener checks the events table's columns (a row's value is checked when a command reads that row:
+    a new run reads no other run's rows, so the doctor does not read them either)."""
+    _, db = issued
+    tamper, named = ALTERED[case]
+    with duckdb.connect(str(db)) as con:
+        tamper(con)
+    code, out, _ = run_cli("doctor", "--events", db, "--json")
+    report = json.loads(out)
+    [finding] = [f for f in report["findings"] if f["check"] == "store"]
+    assert code == 3 and report["resolution"]["error_code"] == "E603" and named in finding["message"], report
 
 
 def test_an_intact_store_lists_and_shows_with_exit_0(issued: tuple[Path, Path]) -> None:
