@@ -1,17 +1,31 @@
-"""Rows of the DuckDB `events` table as RecordedEvents: the columns, in order, and the checks on reading (no NULL,
-and each value of the type InvarLock writes)."""
+"""Rows of the DuckDB `events` table as RecordedEvents: the columns, in order, and the checks on reading (the
+table's columns and types, no NULL, and each value of the type InvarLock writes)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import duckdb
 from invarlock.domain.errors import IntegrityError
 from invarlock.domain.events import RecordedEvent
 
 COLUMNS = "run_id, seq, type, version, payload, recorded_at, prev_hash, hash"
 _NAMES = COLUMNS.split(", ")
 _TYPES = (str, int, str, int, str, datetime, str, str)  # what DuckDB returns for the columns InvarLock creates
+_COLUMN_TYPES = {  # as DuckDB names the types of the events table InvarLock creates
+    "run_id": "VARCHAR",
+    "seq": "BIGINT",
+    "type": "VARCHAR",
+    "version": "INTEGER",
+    "payload": "JSON",
+    "recorded_at": "TIMESTAMP WITH TIME ZONE",
+    "prev_hash": "VARCHAR",
+    "hash": "VARCHAR",
+}
+_MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 
 
 def _null_columns(row: tuple[Any, ...]) -> IntegrityError:
@@ -55,3 +69,22 @@ def row_to_record(row: tuple[Any, ...]) -> RecordedEvent:
         prev_hash=prev_hash,
         hash=hash_,
     )
+
+
+def check_columns(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """IntegrityError E603 unless `events` has the columns and types InvarLock writes (1-2 ms: no catalog query)."""
+    try:
+        con.execute(f"SELECT {COLUMNS} FROM events LIMIT 0")
+    except duckdb.BinderException as exc:
+        missing = _MISSING_COLUMN.search(str(exc))
+        raise altered_store(path, f"events has no column {missing[1] if missing else 'it needs'}") from exc
+    found = {name: str(kind) for name, kind, *_ in con.description or ()}
+    for name, kind in _COLUMN_TYPES.items():
+        if found.get(name) != kind:
+            raise altered_store(path, f"events.{name} is {found.get(name)}, not {kind}")
+
+
+def altered_store(path: Path, what: str) -> IntegrityError:
+    """E603: the store's tables are not what InvarLock writes (`what` says how)."""
+    message = f"event store {path} does not hold the tables invarlock writes: {what}"
+    return IntegrityError("E603", message, "the event store was altered; restore it from a copy")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +20,7 @@ from . import duckdb_run_index as index
 from .duckdb_create import create_complete
 from .duckdb_lock import LOCK_WAIT_S, locked_error, store_lock
 from .duckdb_rows import COLUMNS as _COLUMNS
+from .duckdb_rows import altered_store, check_columns
 from .duckdb_rows import row_to_record as _row_to_record
 from .memory_store import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
@@ -33,17 +33,6 @@ _CREATE = [
     f"INSERT OR IGNORE INTO invarlock_meta VALUES ('schema', '{SCHEMA}')",
     index.CREATE_INDEX,
 ]
-_EVENT_TYPES = {  # as DuckDB names the types of _CREATE's events table
-    "run_id": "VARCHAR",
-    "seq": "BIGINT",
-    "type": "VARCHAR",
-    "version": "INTEGER",
-    "payload": "JSON",
-    "recorded_at": "TIMESTAMP WITH TIME ZONE",
-    "prev_hash": "VARCHAR",
-    "hash": "VARCHAR",
-}
-_MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 _TAIL = "SELECT coalesce(max(seq) + 1, 0), arg_max(hash, seq) FROM events WHERE run_id = ?"
 
 
@@ -69,7 +58,7 @@ def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError | None:
         hint = "check the disk (free space, permissions); a damaged file must be restored from a copy"
         return UsageError("E501", f"cannot read or write event store {path}: {first}", hint)
     if isinstance(exc, (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError, duckdb.InternalError)):
-        return _altered(path, first)
+        return altered_store(path, first)
     return None
 
 
@@ -126,25 +115,7 @@ def check_ours(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         )
     if row is None or row[0] != SCHEMA:
         raise _not_ours(path)
-    _check_columns(con, path)
-
-
-def _check_columns(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """IntegrityError E603 unless `events` has the columns and types InvarLock writes (1-2 ms: no catalog query)."""
-    try:
-        con.execute(f"SELECT {_COLUMNS} FROM events LIMIT 0")
-    except duckdb.BinderException as exc:
-        missing = _MISSING_COLUMN.search(str(exc))
-        raise _altered(path, f"events has no column {missing[1] if missing else 'it needs'}") from exc
-    found = {name: str(kind) for name, kind, *_ in con.description or ()}
-    for name, kind in _EVENT_TYPES.items():
-        if found.get(name) != kind:
-            raise _altered(path, f"events.{name} is {found.get(name)}, not {kind}")
-
-
-def _altered(path: Path, what: str) -> IntegrityError:
-    message = f"event store {path} does not hold the tables invarlock writes: {what}"
-    return IntegrityError("E603", message, "the event store was altered; restore it from a copy")
+    check_columns(con, path)
 
 
 def _row_params(r: RecordedEvent) -> list[object]:
