@@ -205,3 +205,14 @@ def test_floors_are_validation_flags_under_ci(services) -> None:  # type: ignore
     doc["validation"]["token_floor_met"] = True
     doc["verdict"] = {"status": "PASS", "failed": []}
     _forged(doc, "validation")
+
+
+@pytest.mark.parametrize("where", ["resolved", "gates"])
+def test_a_key_the_policy_does_not_have_is_refused_not_dropped_from_the_digest(issued: Doc, where: str) -> None:
+    """Decoding drops an unknown key, so the digest never covered it, while the report would show it as a row."""
+    section = issued["policy"]["resolved"] if where == "resolved" else issued["policy"]["resolved"]["gates"]
+    section["ratio_limit_applied_by_verifier"] = 1.5
+    report = verify_certificate(_reseal(issued))
+    [check] = [ch for ch in report.checks if ch.name == "policy_digest"]
+    assert not check.ok and check.detail.endswith("ratio_limit_applied_by_verifier is not a policy key")
+    assert report.exit_code == 3
