@@ -10,6 +10,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.guards import invariants
 from invarlock.domain.guards.results import InvariantsResult
+from invarlock.domain.guards.settings import InvariantsSettings
 from invarlock.domain.model import TensorCensus
 from invarlock.ports.model import WeightSource
 
@@ -25,21 +26,26 @@ def run_invariants(
     recorder: RunRecorder,
     dtype_change: bool,
     base: TensorCensus,
+    settings: InvariantsSettings,
     timer: Callable[[], float] = time.perf_counter,
 ) -> None:
-    """Record the invariants guard for one phase; non-finite weights abort before any scoring (E402)."""
+    """Record the invariants guard for one phase under its policy `settings` (mode, offenders listed); non-finite
+    weights abort before any scoring (E402)."""
     t0 = timer()
+    limit = settings.report_limit
     if phase == "pre":  # both models alone: non-finite weights stop the run before any guard measures them
         subj = models["subject"].census()
-        checks = invariants.health_checks(base, "baseline") + invariants.health_checks(subj, "subject")
+        checks = invariants.health_checks(base, "baseline", limit=limit) + invariants.health_checks(
+            subj, "subject", limit=limit
+        )
     else:
         subj = models["subject"].census()
-        checks = invariants.comparison_checks(base, subj, dtype_change_declared=dtype_change)
+        checks = invariants.comparison_checks(base, subj, dtype_change_declared=dtype_change, limit=limit)
     verdict = invariants.verdict_of(checks)
     recorder.record(
         ev.GuardEvaluated(
             phase=phase,
-            mode="gate",
+            mode=settings.mode,
             seconds=round(timer() - t0, 6),
             result=InvariantsResult(checks=checks, verdict=verdict),
         )
@@ -57,7 +63,8 @@ def run_invariants(
 def _run_invariants(ctx: ChainContext, phase: str) -> None:
     if ctx.base_census is None:  # the baseline never changes: one census serves both phases
         ctx.base_census = ctx.models["baseline"].census()
-    run_invariants(phase, ctx.models, ctx.recorder, dtype_change=False, base=ctx.base_census, timer=ctx.timer)
+    settings = ctx.policy.guards.invariants
+    run_invariants(phase, ctx.models, ctx.recorder, False, ctx.base_census, settings, timer=ctx.timer)
 
 
 RUNNERS: dict[str, Callable[[ChainContext, str], None]] = {

@@ -1,16 +1,17 @@
 """The audit's guard step: re-measure a sample of the matrices (and variance taps) each guard recorded, on
-the subject as it was when that guard ran (after the repairs of the guards before it)."""
+the subject as it was when that guard ran (after the repairs of the guards before it), check that every matrix
+of the models is listed, and run the invariants checks again."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 
 import msgspec
 import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.guards import chain, rmt, spectral
+from invarlock.domain.guards import chain, invariants, rmt, spectral
 from invarlock.domain.guards import sections as gs
 from invarlock.domain.guards.rmt_records import RmtMatrix
 from invarlock.domain.guards.spectral_records import SpectralMatrix
@@ -40,17 +41,23 @@ def repairs_before(cert: c.Certificate, order: Sequence[str], position: int) -> 
 
 
 def guard_findings(audit: AuditContext) -> tuple[list[Finding], int]:
-    """One finding per measured guard of the certificate, and how many matrices and taps were re-measured.
+    """One finding per guard of the certificate, and how many matrices and taps were re-measured.
     The subject ends with every recorded repair applied (as it was scored)."""
     order = list(audit.policy.guard_order)
     findings = []
     checked = 0
+    phases, structural = iter(("pre", "post")), Tally()
     for position, name in enumerate(order):
         section = audit.cert.guards.of(name)
-        if section is None or isinstance(section, gs.InvariantsSection):
+        if section is None:
             continue
         repairs = repairs_before(audit.cert, order, position)
         audit.models["subject"].scale_weights(repairs)
+        if isinstance(section, gs.InvariantsSection):
+            _invariants(audit, section, next(phases, "post"), structural)
+            if name not in order[position + 1 :]:  # one finding for both phases, after the second
+                findings.append(_finding(name, structural))
+            continue
         tally = Tally()
         if isinstance(section, gs.PluginSection):
             _plugin(audit, name, section, tally)
@@ -70,6 +77,8 @@ def _finding(name: str, tally: Tally) -> Finding:
         return f"reexec:guard:{name}", False, f"{len(tally.mismatches)} of {tally.checked} differ: {shown}"
     if name == "variance" and not tally.checked:
         return f"reexec:guard:{name}", True, "the guard measured no tap (no target), nothing to re-measure"
+    if name == "invariants":
+        return f"reexec:guard:{name}", tally.checked > 0, f"{tally.checked} checks run again, all as recorded"
     what = "taps" if name == "variance" else "matrices"
     detail = f"{tally.checked} {what} re-measured, largest relative difference {tally.max_rel_diff:.3g}"
     return f"reexec:guard:{name}", tally.checked > 0, detail
@@ -88,15 +97,51 @@ def _matrices(
     skip = baseline.unmapped().keys() | subject.unmapped().keys()  # not measured: pair the rest as certify does
     base_all = (m for m in baseline.matrices() if m.name not in skip)
     subj_all = (m for m in subject.matrices() if m.name not in skip)
-    found = ((b, s, wanted.pop(b.name)) for b, s in zip(base_all, subj_all, strict=False) if b.name in wanted)
+    listed = {row.name for row in recorded}
+    unlisted: list[str] = []  # the models' matrices the certificate does not list: a dropped row hides its verdict
+
+    def found() -> Iterator[tuple[NamedMatrix, NamedMatrix, SpectralMatrix | RmtMatrix]]:
+        for b, s in zip(base_all, subj_all, strict=False):
+            if b.name not in listed:
+                unlisted.append(b.name)
+            if b.name in wanted:
+                yield b, s, wanted.pop(b.name)
+
     cache = dict(audit.measured)
-    jobs = ((base, subj, stated, (base.name, repairs.get(base.name, 1.0))) for base, subj, stated in found)
+    jobs = ((base, subj, stated, (base.name, repairs.get(base.name, 1.0))) for base, subj, stated in found())
     for (name, family), stated, key, measures in measure_each(audit.pool, partial(_job, audit.policy, cache), jobs):
         audit.measured[key] = measures
         recomputed = _RECORDS[guard](name, family, *measures)
         _compare(audit, guard, name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
     for name in wanted:  # recorded, but the models have no such matrix
         _mismatch(audit, guard, name, "the models have no such matrix", tally)
+    for name in unlisted:
+        _mismatch(audit, guard, name, "the models have this matrix and the certificate does not list it", tally)
+
+
+def _invariants(audit: AuditContext, section: gs.InvariantsSection, phase: str, tally: Tally) -> None:
+    """The phase's checks run again on the audit's models' censuses, compared name for name."""
+    recorded = section.phases.get(phase)
+    limit = audit.policy.guards.invariants.report_limit
+    base, subj = audit.models["baseline"].census(), audit.models["subject"].census()
+    if phase == "pre":
+        again = invariants.health_checks(base, "baseline", limit=limit) + invariants.health_checks(
+            subj, "subject", limit=limit
+        )
+    else:
+        again = invariants.comparison_checks(base, subj, dtype_change_declared=False, limit=limit)
+    if recorded is None:
+        _mismatch(audit, "invariants", phase, "the certificate has no such phase", tally)
+        return
+    stated = {check.name: check for check in recorded.checks}
+    for check in again:
+        if check.name not in stated:
+            _mismatch(audit, "invariants", f"{phase}.{check.name}", "the certificate does not list this check", tally)
+            continue
+        name, left = f"{phase}.{check.name}", msgspec.to_builtins(stated.pop(check.name))
+        _compare(audit, "invariants", name, left, msgspec.to_builtins(check), tally)
+    for name in stated:
+        _mismatch(audit, "invariants", f"{phase}.{name}", "the guard records no such check", tally)
 
 
 MeasureJob = tuple[NamedMatrix, NamedMatrix, SpectralMatrix | RmtMatrix, tuple[str, float]]
@@ -146,8 +191,9 @@ def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Ta
 
 
 def _compare(audit: AuditContext, guard: str, name: str, stated: object, recomputed: object, tally: Tally) -> None:
-    # Variance taps come from forward passes; matrix measurements (spectral, RMT, plugins) from BLAS/LAPACK.
-    exact = audit.exact if guard == "variance" else audit.exact_matrices
+    # Variance taps come from forward passes; matrix measurements (spectral, RMT, plugins) from BLAS/LAPACK;
+    # invariants checks are names and counts.
+    exact = audit.exact if guard == "variance" else guard == "invariants" or audit.exact_matrices
     where, diff = compare_tree(stated, recomputed, exact=exact, rel_tol=audit.rel_tol)
     tally.checked += 1
     tally.max_rel_diff = max(tally.max_rel_diff, diff)

@@ -8,6 +8,7 @@ import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guards import chain, invariants
+from invarlock.domain.guards import section_checks as sc
 from invarlock.domain.guards import sections as gs
 from invarlock.domain.guards.applicability import applicability_problem
 from invarlock.domain.guards.results import Outcome
@@ -48,6 +49,10 @@ def rederived_sections(cert: c.Certificate, policy: Policy) -> gs.GuardSections:
 def _measured_guard(
     cert: c.Certificate, name: str, section: gs.MeasuredSection, policy: Policy, report: VerifyReport
 ) -> None:
+    rows = _rows(cert, section)  # first: a forged row list is named as such, not as the outcome it changes
+    if rows is not None:
+        report.add(f"guard:{name}", False, rows)
+        return
     try:
         derived = _derived(cert, section, policy)
     except _UNDERIVABLE as exc:
@@ -57,8 +62,23 @@ def _measured_guard(
     where = diff(msgspec.to_builtins(stated), msgspec.to_builtins(derived), f"guards.{name}")
     mode_ok = section.mode == policy.guards.mode_of(name)
     problem = None if where is None and mode_ok else f"guard outcome altered at {where or 'mode'}"
-    problem = problem or _applicability(cert, section)
+    problem = problem or _applicability(cert, section) or _same_matrices(cert, section)
     report.add(f"guard:{name}", problem is None, problem or "outcome re-derived from recorded measurements")
+
+
+def _rows(cert: c.Certificate, section: gs.MeasuredSection) -> str | None:
+    m = section.measurements
+    problem = sc.rows_problem(m)
+    if problem is None and isinstance(m, VarianceMeasurements):
+        problem = sc.ab_problem(m, metric_for(cert.primary_metric.kind).scored_tokens(cert.dataset.seq_len)[0])
+    return problem
+
+
+def _same_matrices(cert: c.Certificate, section: gs.MeasuredSection) -> str | None:
+    spectral, rmt = cert.guards.spectral, cert.guards.rmt
+    if spectral is None or rmt is None or not isinstance(section, (gs.SpectralSection, gs.RmtSection)):
+        return None
+    return sc.same_matrices_problem(spectral.measurements, rmt.measurements)
 
 
 def _applicability(cert: c.Certificate, section: gs.MeasuredSection) -> str | None:
@@ -91,12 +111,24 @@ def guards(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
         if not isinstance(section, gs.InvariantsSection):
             _measured_guard(cert, name, section, policy, report)
             continue
-        phases = section.phases.values()
-        derived = [invariants.verdict_of(p.checks) for p in phases]
-        stated = [p.verdict for p in phases]
-        overall = "fail" if "fail" in stated else "pass"
-        ok = derived == stated and section.verdict == overall
-        report.add(f"guard:{name}", ok, "verdicts re-derived from recorded checks" if ok else "guard verdict altered")
+        _invariants(name, section, policy, report)
+
+
+def _invariants(name: str, section: gs.InvariantsSection, policy: Policy, report: VerifyReport) -> None:
+    phases = section.phases.values()
+    derived = [invariants.verdict_of(p.checks) for p in phases]
+    stated = [p.verdict for p in phases]
+    overall = "fail" if "fail" in stated else "pass"
+    problems = [
+        invariants.checks_problem(phase, p.checks, limit=policy.guards.invariants.report_limit)
+        for phase, p in section.phases.items()
+    ]
+    problem = next((p for p in problems if p is not None), None)
+    if derived != stated or section.verdict != overall:
+        problem = "guard verdict altered"
+    elif section.mode != policy.guards.mode_of(name):
+        problem = f"mode {section.mode} is not the policy's {policy.guards.mode_of(name)}"
+    report.add(f"guard:{name}", problem is None, problem or "verdicts re-derived from recorded checks")
 
 
 def overhead(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:

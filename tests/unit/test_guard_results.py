@@ -63,7 +63,7 @@ def test_a_v1_spectral_payload_upcasts_to_the_v2_event() -> None:
 
 def test_a_v1_invariants_payload_upcasts_to_the_v2_event() -> None:
     census = TensorCensus(tensors=(), tied_groups=(), config_sha256="c", tokenizer_sha256="t")
-    checks = invariants.health_checks(census, "baseline")
+    checks = invariants.health_checks(census, "baseline", limit=20)
     result = InvariantsResult(checks=checks, verdict=invariants.verdict_of(checks))
     event = ev.GuardEvaluated(phase="pre", mode="gate", seconds=0.1, result=result)
     assert event.verdict == "fail" and event.guard == "invariants"
