@@ -24,7 +24,7 @@ from invarlock.ports.store import EventStore
 from ..replay.replay import event_findings
 from ..signing import check_signature
 from . import verify_fields as fields
-from . import verify_guards, verify_secondary
+from . import verify_guards, verify_provenance, verify_secondary
 from .verify_guards import rederived_sections
 from .verify_report import Check, VerifyReport, compare, proves
 
@@ -85,6 +85,7 @@ def _fields(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     fields.tokens_scored(cert, report)
     fields.seeds(cert, report)
     fields.tokenizers(cert, report)
+    verify_provenance.provenance(cert, report)
     verify_secondary.gate_setting(cert, policy, report)
     verify_secondary.comparisons(cert, report)
 

@@ -1,0 +1,101 @@
+"""verify's cross-field checks: what the certificate says about its run must agree with the run's recorded config,
+its event log and itself (a forger would otherwise change a shown field the numbers do not depend on)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from invarlock.domain import certificate as c
+from invarlock.domain.examples import EXAMPLE_STRIDE
+
+from .verify_report import VerifyReport, dig
+
+_COMMANDS = ("certify", "run", "calibrate")  # the commands that issue certificates
+
+
+def _time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _run_problems(cert: c.Certificate) -> Iterator[str]:
+    p = cert.provenance
+    if p.event_log.run_id != cert.run_id:
+        yield f"provenance.event_log.run_id {p.event_log.run_id} is not the certificate's run {cert.run_id}"
+    if p.event_log.event_count < 1:
+        yield f"provenance.event_log.event_count is {p.event_log.event_count}"
+    started, issued = _time(p.started_at), _time(cert.issued_at)
+    if started is None or issued is None:
+        yield "started_at and issued_at must be ISO-8601 times with a time zone"
+    elif started > issued:
+        yield f"the run started ({p.started_at}) after its certificate was issued ({cert.issued_at})"
+    if set(p.seeds.values()) != {cert.bootstrap.seed}:
+        yield f"provenance.seeds {p.seeds} are not all the run's seed {cert.bootstrap.seed}"
+
+
+def _config_problems(cert: c.Certificate) -> Iterator[str]:
+    config, data = cert.provenance.config, cert.dataset
+    # The provider is the corpus adapter's name for what the config names (a file, a hub id), not the config's.
+    if dig(config, "dataset", "seq_len") != data.seq_len:
+        yield f"dataset.seq_len {data.seq_len} is not the run config's {dig(config, 'dataset', 'seq_len')}"
+    stride = dig(config, "dataset", "stride")
+    if data.stride != EXAMPLE_STRIDE and stride is not None and stride != data.stride:
+        yield f"dataset.stride {data.stride} is not the run config's {stride}"
+    if data.stride != EXAMPLE_STRIDE and data.stride < data.seq_len:
+        yield f"dataset.stride {data.stride} would make windows of {data.seq_len} tokens overlap"
+    kind = dig(config, "eval", "metric", "kind")
+    if kind is not None and kind != cert.primary_metric.kind:
+        yield f"primary_metric.kind {cert.primary_metric.kind} is not the run config's {kind}"
+    yield from _edit_problems(cert)
+
+
+def _edit_problems(cert: c.Certificate) -> Iterator[str]:
+    command, edit, configured = cert.provenance.command, cert.edit, dig(cert.provenance.config, "edit")
+    if command not in _COMMANDS:
+        yield f"provenance.command {command!r} is not one of {', '.join(_COMMANDS)}"
+    if configured is None and edit.name != "external":
+        yield f"the run config names no edit, so the subject is external, not the edit {edit.name}"
+    if configured is not None and not _resolves(configured, edit):
+        yield "edit.name or edit.plan is not the run config's edit (the plan resolves what the config gives)"
+
+
+def _resolves(configured: object, edit: c.EditSection) -> bool:
+    """The recorded edit is the configured one: same name, and every key the config gave with the same value in
+    the resolved plan (which adds the edit's defaults)."""
+    if not isinstance(configured, dict) or configured.get("name") != edit.name:
+        return False
+    given, plan = configured.get("plan") or {}, edit.plan or {}
+    return isinstance(given, dict) and all(key in plan and plan[key] == value for key, value in given.items())
+
+
+def _count_problems(cert: c.Certificate) -> Iterator[str]:
+    data = cert.dataset
+    counts = {
+        "baseline.param_count": cert.baseline.param_count,
+        "subject.param_count": cert.subject.param_count,
+        "dataset.windows_available": data.windows_available,
+        "dataset.duplicates_dropped": data.duplicates_dropped,
+        "dataset.stream_tokens": data.stream_tokens,
+    }
+    deltas = cert.edit.deltas
+    if deltas is not None:
+        counts |= {
+            "edit.deltas.params_changed": deltas.params_changed,
+            "edit.deltas.layers_modified": deltas.layers_modified,
+        }
+        counts |= {f"edit.deltas.bitwidth_map.{k}": v for k, v in deltas.bitwidth_map.items()}
+    for name, value in counts.items():
+        if value < 0 or (value == 0 and name.endswith("param_count")):
+            yield f"{name} is {value}"
+
+
+def provenance(cert: c.Certificate, report: VerifyReport) -> None:
+    """The run id, times and seeds agree with the event log and each other; the dataset, metric and edit sections
+    with the run's config; every count is a count."""
+    problems = [*_run_problems(cert), *_config_problems(cert), *_count_problems(cert)]
+    detail = "run id, times, seeds, dataset, metric and edit agree with the event log and the run's config"
+    report.add("provenance", not problems, problems[0] if problems else detail)

@@ -1,0 +1,89 @@
+"""Shown fields a forger could change while every number still recomputed (stop 38's leaf-by-leaf audit of an
+unsigned certificate): each must agree with the run's event log, its config or itself, or verify exits 3."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.config import DatasetConfig, EditConfig, ModelConfig, RunConfig
+from invarlock.application.verification.verify import verify_certificate
+from invarlock.application.verification.verify_fields import edit_plan_digest
+from invarlock.domain import certificate as c
+
+from tests.unit.conftest import small_config
+
+Doc = dict[str, Any]
+
+
+def _issue(services: Any, command: str) -> Doc:
+    if command == "certify":
+        request = CertifyRequest("certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    else:
+        config = RunConfig(
+            model=ModelConfig(id="ve_base"),
+            dataset=DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12, calibration_n=8),
+            edit=EditConfig(name="fake_weight", plan={"weight": "ffn.2.down", "factor": 0.97}),
+        )
+        request = CertifyRequest("run", config, None, tier="balanced", profile="dev")
+    return dict(json.loads(c.to_bytes(certify_edit(request, services).certificate)))
+
+
+def _set(path: str, value: object) -> Callable[[Doc], None]:
+    def forge(doc: Doc) -> None:
+        *parents, last = path.split(".")
+        node = doc
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return forge
+
+
+FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
+    "another run id": ("certify", _set("run_id", "run-9"), "is not the certificate's run run-9"),
+    "no events": ("certify", _set("provenance.event_log.event_count", -5), "event_count is -5"),
+    "a time that is not one": ("certify", _set("issued_at", "yesterday"), "must be ISO-8601 times"),
+    "started after issued": ("certify", _set("provenance.started_at", "2027-01-01T00:00:00Z"), "after its"),
+    "another torch seed": ("certify", _set("provenance.seeds.torch", 8), "are not all the run's seed"),
+    "another window length": ("certify", _set("dataset.seq_len", 64), "dataset.seq_len 64 is not the run config's 32"),
+    "overlapping windows": ("certify", _set("dataset.stride", 7), "would make windows of 32 tokens overlap"),
+    "another metric": ("certify", _set("primary_metric.kind", "ppl_mlm"), "is not the run config's ppl_causal"),
+    "certify naming an edit": (
+        "certify",
+        _set("edit.name", "quant_rtn"),
+        "names no edit, so the subject is external, not the edit quant_rtn",
+    ),
+    "another command": (
+        "certify",
+        _set("provenance.command", "audit"),
+        "'audit' is not one of certify, run, calibrate",
+    ),
+    "a negative parameter count": ("certify", _set("subject.param_count", -16), "subject.param_count is -16"),
+    "a negative window count": ("certify", _set("dataset.windows_available", -1), "windows_available is -1"),
+    "another plan value": ("run", _set("edit.plan.factor", 0.5), "is not the run config's edit"),
+    "a negative delta": ("run", _set("edit.deltas.layers_modified", -1), "layers_modified is -1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGERIES))
+def test_a_shown_field_that_contradicts_the_run_is_an_integrity_failure(services: Any, case: str) -> None:
+    command, forge, detail = FORGERIES[case]
+    doc = _issue(services, command)
+    forge(doc)
+    if case == "another plan value":  # the plan digest recomputed too, as anyone can
+        doc["edit"]["plan_digest"] = edit_plan_digest(doc["edit"]["plan"])
+    report = verify_certificate(c.seal(c.from_bytes(json.dumps(doc).encode())))
+    [check] = [ch for ch in report.checks if ch.name == "provenance"]
+    assert not check.ok and detail in check.detail, check.detail
+    assert report.exit_code == 3
+
+
+@pytest.mark.parametrize("command", ["certify", "run"])
+def test_an_honest_certificate_agrees_with_its_run(services: Any, command: str) -> None:
+    report = verify_certificate(c.from_bytes(json.dumps(_issue(services, command)).encode()))
+    [check] = [ch for ch in report.checks if ch.name == "provenance"]
+    assert check.ok and report.exit_code in (0, 1), check.detail
