@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 from scipy.special import ndtr, ndtri  # = norm.cdf/norm.ppf bit for bit, without importing scipy.stats (1 s)
 
-from .errors import UsageError
+from .errors import AbortError, UsageError
 
 GENERATOR = "shake256-u64-mod/v1"
 _Z0_CLIP = 1e-6
@@ -61,6 +61,19 @@ def _check_arrays(tokens: np.ndarray, *sums: np.ndarray) -> None:
         )
 
 
+def finite_exp(x: float, what: str) -> float:
+    """exp(x), or AbortError E402 naming `what` when it is no float64 (a mean loss above ~709 nats per token): a
+    number a certificate cannot record."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        raise AbortError(
+            "E402",
+            f"the {what} overflows: exp({x:.6g}) is above the largest float64",
+            "a model with a mean loss above 709 nats per token is broken; check its weights",
+        ) from None
+
+
 def paired_summary(tokens: np.ndarray, baseline_nll: np.ndarray, subject_nll: np.ndarray) -> PairedSummary:
     """Σ-based log-NLLs and PPLs, Δ̄ = logNLL_s − logNLL_b and ratio = exp(Δ̄) = PPL_s / PPL_b."""
     n = np.asarray(tokens, dtype=np.float64)
@@ -76,10 +89,10 @@ def paired_summary(tokens: np.ndarray, baseline_nll: np.ndarray, subject_nll: np
         tokens=int(n.sum()),
         baseline_log_nll=log_b,
         subject_log_nll=log_s,
-        baseline_ppl=math.exp(log_b),
-        subject_ppl=math.exp(log_s),
+        baseline_ppl=finite_exp(log_b, "baseline perplexity"),
+        subject_ppl=finite_exp(log_s, "subject perplexity"),
         delta_mean=delta,
-        ratio=math.exp(delta),
+        ratio=finite_exp(delta, "perplexity ratio"),
     )
 
 

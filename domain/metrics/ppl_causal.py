@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import certificate as c
 from ..policy import Policy
-from ..stats import GENERATOR, bca_interval, bootstrap_key, paired_summary
+from ..stats import GENERATOR, bca_interval, bootstrap_key, finite_exp, paired_summary
 from . import ppl_gates
 from .base import Assessment
 
@@ -68,7 +68,9 @@ class PplCausal:
             final=final,
             ratio_vs_baseline=final.ratio if final else None,
             ci=(b.lo, b.hi) if final else None,
-            display_ci=(math.exp(b.lo), math.exp(b.hi)) if final else None,
+            display_ci=(finite_exp(b.lo, "interval's low end"), finite_exp(b.hi, "interval's high end"))
+            if final
+            else None,
             drift=final.value("ratio") / preview.value("ratio") if final else None,
             ci_approximate=final is None or final.windows < policy.gates.min_windows_ci,
         )

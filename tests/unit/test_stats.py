@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.domain import stats
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import AbortError, UsageError
 from scipy.stats import norm
 
 
@@ -168,3 +168,12 @@ def test_the_statistics_modules_never_name_a_blas_routine_or_use_the_matmul_oper
                 assert node.attr not in (*_BLAS_ENTRY_POINTS, "linalg"), f"{filename}: {node.attr}"
             if isinstance(node, ast.Name):
                 assert node.id not in (*_BLAS_ENTRY_POINTS, "linalg"), f"{filename}: {node.id}"
+
+
+def test_a_perplexity_beyond_float64_is_an_e402_abort_not_an_overflow() -> None:
+    """A finite but absurd mean loss (above 709 nats per token) has no float64 perplexity: no certificate can
+    record it (found by a checkpoint whose tied embedding row was scaled by 1e4)."""
+    tokens = np.array([31.0, 31.0])
+    with pytest.raises(AbortError) as caught:
+        stats.paired_summary(tokens, np.array([90.0, 95.0]), np.array([31.0 * 760, 31.0 * 800]))
+    assert caught.value.code == "E402" and "subject perplexity overflows: exp(780)" in caught.value.message
