@@ -11,6 +11,7 @@ from .corpus_files import StaticCorpus, open_jsonl_file, open_text_file, open_wi
 from .corpus_hf import PROVIDER as HF
 from .corpus_hf import open_hf, open_hf_labelled
 from .corpus_labelled import StaticLabelledSet, open_demo_polarity, open_labelled_jsonl
+from .input_errors import reading_input
 
 _Opener = Callable[[str | None, str, str], StaticCorpus]
 
@@ -57,12 +58,13 @@ class LocalCorpusResolver:
             UsageError: E301 unknown provider, missing or unreadable file, missing field;
                 E304 a corpus with no documents.
         """
-        if provider == HF:
-            return open_hf(path, text_field, split, name=name, config=config, revision=revision)
-        opener = _PROVIDERS.get(provider)
-        if opener is None:
-            raise UsageError("E301", f"unknown corpus provider {provider!r}", f"use one of: {', '.join(PROVIDERS)}")
-        return opener(path, text_field, split)
+        with reading_input("dataset", path or provider, "E301"):
+            if provider == HF:
+                return open_hf(path, text_field, split, name=name, config=config, revision=revision)
+            opener = _PROVIDERS.get(provider)
+            if opener is None:
+                raise UsageError("E301", f"unknown corpus provider {provider!r}", f"use one of: {', '.join(PROVIDERS)}")
+            return opener(path, text_field, split)
 
     def open_labelled(
         self,
@@ -84,7 +86,8 @@ class LocalCorpusResolver:
         """
         if provider == HF:
             hub = {"name": name, "config": config, "revision": revision}
-            return open_hf_labelled(path, text_field, label_field, split, **hub)
+            with reading_input("dataset", path or provider, "E301"):
+                return open_hf_labelled(path, text_field, label_field, split, **hub)
         opener = _LABELLED.get(provider)
         if opener is None:
             raise UsageError(
@@ -92,4 +95,5 @@ class LocalCorpusResolver:
                 f"{provider!r} is not a labelled dataset provider",
                 f"eval.metric.kind accuracy needs one of: {', '.join(LABELLED_PROVIDERS)}",
             )
-        return opener(path, text_field, label_field, split)
+        with reading_input("dataset", path or provider, "E301"):
+            return opener(path, text_field, label_field, split)

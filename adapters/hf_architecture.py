@@ -6,8 +6,11 @@ name heuristics live anywhere else.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from invarlock.domain.errors import UsageError
 
@@ -145,3 +148,24 @@ def rules_for(model_type: str) -> ArchitectureRules:
             f"use a model of type {', '.join(supported_model_types())}",
         )
     return rules
+
+
+def read_checkpoint_config(directory: Path) -> dict[str, Any]:
+    """A checkpoint folder's config.json as a mapping with a `model_type` string and, when given, `architectures`
+    as a list of names; UsageError E102 naming the file otherwise (unreadable, not JSON, nested past Python's
+    recursion limit, or of other types)."""
+    path = directory / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise UsageError(
+            "E102", f"{path} is unreadable: {type(error).__name__}: {error}", "repair the checkpoint"
+        ) from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise UsageError("E102", f"{path} has no model_type", "copy the Hugging Face checkpoint's config.json")
+    names = config.get("architectures")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise UsageError(
+            "E102", f"{path}: architectures is not a list of class names", "repair the checkpoint's config.json"
+        )
+    return config

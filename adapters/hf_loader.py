@@ -10,7 +10,6 @@ hf_mlm for a checkpoint whose config names a `*ForMaskedLM` architecture, and hf
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import GGUFSource, LoadOptions
 
 from . import heap, hf_demo, hf_gguf, hf_placement
-from .hf_architecture import rules_for, supported_model_types
+from .hf_architecture import read_checkpoint_config, rules_for, supported_model_types
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
 from .hf_mlm import HFMaskedLMModel
@@ -189,10 +188,8 @@ def _hub_snapshot(repo_id: str, *, bare: bool = False) -> Path:
 def resolve_adapter(path: Path, adapter: str) -> str:
     """The adapter that runs the checkpoint at `path`: `adapter` itself when it fits the model type, or the
     one `auto` picks. Raises UsageError E104 when the model type has no rules or does not fit `adapter`."""
-    config = _config(path)
-    model_type = config.get("model_type")
-    if not isinstance(model_type, str):
-        raise UsageError("E102", f"{path}/config.json has no model_type", "repair the checkpoint's config.json")
+    config = read_checkpoint_config(path)
+    model_type = config["model_type"]
     causal = rules_for(model_type).causal
     architectures = config.get("architectures") or []
     masked = any(isinstance(a, str) and a.endswith("ForMaskedLM") for a in architectures)
@@ -203,16 +200,6 @@ def resolve_adapter(path: Path, adapter: str) -> str:
             "E104", f"{path}: adapter {chosen} cannot run model_type '{model_type}'", f"it runs {', '.join(types)}"
         )
     return chosen
-
-
-def _config(path: Path) -> dict[str, Any]:
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UsageError("E102", f"{path}/config.json is unreadable: {error}", "repair the checkpoint") from None
-    if not isinstance(config, dict):
-        raise UsageError("E102", f"{path}/config.json is not a mapping", "repair the checkpoint's config.json")
-    return config
 
 
 def _load_pretrained(path: Path, dtype: str, adapter: str, spread: dict[str, Any] | None = None) -> Any:

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from invarlock.domain.errors import UsageError
+
 # (sha256 of the backend JSON as the backend writes it, the special tokens) -> the digest of their canonical form. The
 # canonical re-serialisation costs ~0.4 s on a 1.5 MB tokenizer.json, and a certification or calibration loads the
 # same tokenizer several times; the key is exact (every byte both digests read), so a hit is the same digest.
@@ -43,6 +45,12 @@ class HFTokenizer:
         truncation, padding = backend.truncation, backend.padding
         try:
             return self.inner(texts, add_special_tokens=False)["input_ids"]
+        except Exception as exc:  # the tokenizers backend raises a bare Exception (e.g. a WordLevel model's unk)
+            raise UsageError(
+                "E102",
+                f"the tokenizer {type(self.inner).__name__} cannot encode the text: {str(exc).splitlines()[0][:200]}",
+                "repair the checkpoint's tokenizer files",
+            ) from None
         finally:
             _restore(backend, truncation, padding)
 

@@ -12,6 +12,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 
 from .hf_loader import HFModelLoader
+from .input_errors import reading_input
 from .onnx_loader import ADAPTER as ONNX
 from .onnx_loader import is_onnx_reference
 
@@ -48,8 +49,10 @@ class RoutingModelLoader:
 
     def load(self, ref: str, options: LoadOptions) -> Any:
         """Load `ref` with the loader its adapter (or, for `auto`, its files) selects."""
-        return self._pick(ref, options.adapter).load(ref, options)
+        with reading_input("model", ref):
+            return self._pick(ref, options.adapter).load(ref, options)
 
     def tokenizer(self, ref: str, *, adapter: str) -> Any:
         """The tokenizer of `ref` from the loader its adapter selects."""
-        return self._pick(ref, adapter).tokenizer(ref, adapter=adapter)
+        with reading_input("model", ref):
+            return self._pick(ref, adapter).tokenizer(ref, adapter=adapter)

@@ -7,14 +7,13 @@ so `is_onnx_reference` serves the loader routing without them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 
-from .hf_architecture import rules_for
+from .hf_architecture import read_checkpoint_config, rules_for
 from .hf_tokenizer import HFTokenizer
 
 MODEL_FILE = "model.onnx"
@@ -25,7 +24,10 @@ DEFAULTS = LoadOptions(adapter=ADAPTER)
 def is_onnx_reference(ref: str) -> bool:
     """Whether `ref` names an ONNX model: a directory holding `model.onnx`, or a `.onnx` file."""
     path = Path(ref).expanduser()
-    return (path / MODEL_FILE).is_file() or (path.suffix == ".onnx" and path.is_file())
+    try:
+        return (path / MODEL_FILE).is_file() or (path.suffix == ".onnx" and path.is_file())
+    except OSError:  # an unreadable folder: not ONNX as far as can be seen; the loader that takes it says why
+        return False
 
 
 class OnnxModelLoader:
@@ -88,7 +90,7 @@ def _source(directory: Path) -> Any:
     from .onnx_graph import map_weights
     from .onnx_weights import OnnxSource
 
-    config = _config(directory)
+    config = read_checkpoint_config(directory)
     rules = rules_for(str(config.get("model_type")))
     if not rules.causal:
         raise UsageError("E104", f"{directory}: the onnx adapter runs causal LMs, not '{config.get('model_type')}'", "")
@@ -112,16 +114,6 @@ def _source(directory: Path) -> Any:
         architecture=f"{architectures[0]} (onnx)",
         config_sha256=_config_sha256(directory),
     )
-
-
-def _config(directory: Path) -> dict[str, Any]:
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UsageError("E102", f"{directory}/config.json is unreadable: {error}", "repair it") from None
-    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
-        raise UsageError("E102", f"{directory}/config.json has no model_type", "copy the HF checkpoint's config.json")
-    return config
 
 
 def _config_sha256(directory: Path) -> str:

@@ -6,6 +6,7 @@ failures must be caught before any window is scored, so no pretrained weights ar
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,16 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     weights = load_file(root / "tiny-nan" / "model.safetensors")
     weights["transformer.h.1.mlp.c_fc.weight"][3, 5] = torch.nan
     save_file(weights, root / "tiny-nan" / "model.safetensors", metadata={"format": "pt"})
+    shutil.copytree(root / "tiny", root / "tiny-huge")  # finite, but its mean loss is far above 709 nats a token
+    weights = load_file(root / "tiny-huge" / "model.safetensors")
+    weights["transformer.wte.weight"] *= 1e4
+    save_file(weights, root / "tiny-huge" / "model.safetensors", metadata={"format": "pt"})
+    for name, key, value in (("tiny-arch", "architectures", "5"), ("tiny-deep", "nested", "[" * 10**5 + "]" * 10**5)):
+        shutil.copytree(root / "tiny", root / name)
+        config = json.loads((root / name / "config.json").read_text(encoding="utf-8"))
+        config.pop(key, None)
+        text = json.dumps(config)
+        (root / name / "config.json").write_text(f'{{"{key}": {value}, {text[1:]}', encoding="utf-8")
     return root
 
 
@@ -61,6 +72,11 @@ CASES = {
     "directory that is not a model": ("not-a-model", "tiny", "E102", 2),
     "different tokenizers": ("tiny", "tiny-other-vocab", "E002", 3),
     "subject with a NaN weight": ("tiny", "tiny-nan", "E402", 3),
+    # found by the stop-38 hunt, each an E999 before (and the run recorded as never ending)
+    "the home folder of no such user": ("~nosuchuser/model", "tiny", "E101", 2),
+    "a name longer than the file system allows": ("m" * 300, "tiny", "E102", 2),
+    "architectures that is no list": ("tiny-arch", "tiny", "E102", 2),
+    "a config nested past the recursion limit": ("tiny-deep", "tiny", "E102", 2),
 }
 
 
@@ -69,7 +85,7 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
     baseline, subject, code, exit_code = CASES[case]
     (tmp_path / "not-a-model").mkdir()
     (tmp_path / "not-a-model" / "notes.txt").write_text("weights are elsewhere", encoding="utf-8")
-    for name in ("tiny", "tiny-other-vocab", "tiny-nan"):
+    for name in ("tiny", "tiny-other-vocab", "tiny-nan", "tiny-arch", "tiny-deep"):
         (tmp_path / name).symlink_to(models / name)
     result = invarlock(
         "certify", "--baseline", baseline, "--subject", subject, "--preset", _dev_preset(tmp_path),
@@ -80,8 +96,18 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
     assert not (tmp_path / "out").exists()
     if case == "subject with a NaN weight":
         assert "transformer.h.1.mlp.c_fc.weight" in line and "model_fingerprinted" in types
-    if case.startswith(("missing", "directory")):
+    if case.startswith(("missing", "directory", "the home", "a name")):
         assert baseline in line and types == ["run_started", "run_failed"]
+
+
+def test_a_subject_whose_perplexity_overflows_float64_is_e402_and_recorded_failed(models: Path, tmp_path: Path) -> None:
+    result = invarlock(
+        "certify", "--baseline", models / "tiny", "--subject", models / "tiny-huge", "--preset", _dev_preset(tmp_path),
+        "--events", "ev.duckdb", "--quiet", "--cert-out", "out", cwd=tmp_path,
+    )  # fmt: skip
+    assert "subject perplexity overflows" in assert_one_line_error(result, "E402", 3)
+    [types] = stream_types(tmp_path / "ev.duckdb").values()
+    assert types[-1] == "run_failed" and "certificate_issued" not in types
 
 
 @pytest.mark.parametrize(

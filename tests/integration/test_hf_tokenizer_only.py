@@ -83,3 +83,21 @@ def test_encoding_leaves_the_backend_as_loaded(tiny_random_gpt2_dir: Path, tmp_p
     assert len(tokenizer.encode(text)) > 9  # neither truncated nor padded
     assert tokenizer.encode_batch([text, "Ice."]) == [tokenizer.encode(text), tokenizer.encode("Ice.")]
     assert tokenizer.inner.backend_tokenizer.to_str() == as_loaded
+
+
+def test_a_tokenizer_that_cannot_encode_the_text_is_e102_naming_why() -> None:
+    """A WordLevel tokenizer whose unknown token is not in its vocabulary raises a bare Exception from the tokenizers
+    backend for any unknown word (an E999 before, found by stop 38's checkpoint hunt)."""
+    from invarlock.adapters.hf_tokenizer import HFTokenizer
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(WordLevel({"known": 0}, unk_token="[UNK]"))
+    backend.pre_tokenizer = Whitespace()
+    tokenizer = HFTokenizer(PreTrainedTokenizerFast(tokenizer_object=backend))
+    assert tokenizer.encode_batch(["known known"]) == [[0, 0]]
+    with pytest.raises(UsageError) as caught:
+        tokenizer.encode_batch(["an unknown word"])
+    assert caught.value.code == "E102" and "cannot encode the text: WordLevel error" in caught.value.message
