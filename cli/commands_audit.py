@@ -57,7 +57,7 @@ def runs_cmd(
         console.out(json.dumps(msgspec.to_builtins(listing.runs)))
     else:
         for r in listing.runs:
-            console.out(_run_line(r))
+            console.out(console.printable(_run_line(r)))  # refs and reasons come from the store
         _page_note(listing)
     error = tampered_error(listing.runs)
     if error is not None:
@@ -102,7 +102,7 @@ def events_cmd(run_id: str, events: str, as_json: bool) -> None:
         console.out(json.dumps(msgspec.to_builtins(rows)))
     else:
         for row in rows:
-            console.out(_event_line(row))
+            console.out(console.printable(_event_line(row)))
     if problems:
         raise IntegrityError(
             "E603", f"run {run_id} fails its chain check: {problems[0]}", "the event store was altered"

@@ -45,9 +45,10 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
         console.out(json.dumps(envelope))
     else:
         for line in notes:
-            console.say(f"NOTE: {line}")
+            console.say(f"NOTE: {console.printable(line)}")
         for ch in report.checks:
-            console.say(f"{'ok  ' if ch.ok else console.verdict('FAIL')}  {ch.name}: {ch.detail}")
+            detail = console.printable(f"{ch.name}: {ch.detail}")  # holds certificate text
+            console.say(f"{'ok  ' if ch.ok else console.verdict('FAIL')}  {detail}")
         if error is None:
             _echo_proves()
             console.say(_verdict_line(report, exit_code))

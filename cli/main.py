@@ -45,8 +45,9 @@ class _Failure:
     hint: str = ""
 
     def line(self) -> str:
-        text = f"ERROR [INVARLOCK:{self.code}] {self.message}"
-        return f"{text} — {self.hint}" if self.hint else text
+        """The one line printed: the message and hint escaped (a path or a certificate's text in them stays on it)."""
+        text = f"ERROR [INVARLOCK:{self.code}] {console.printable(self.message)}"
+        return f"{text} — {console.printable(self.hint)}" if self.hint else text
 
 
 class _WatchedStdout:

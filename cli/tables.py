@@ -14,6 +14,8 @@ from typing import Any
 
 from invarlock.ports.audit import QueryResult
 
+from .console import printable
+
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
@@ -54,7 +56,7 @@ def _cell(value: Any) -> str:
 
 def to_table(result: QueryResult) -> str:
     """An aligned text table: header, dashes, one line per row, then `(N rows)`."""
-    cells = [[_cell(v) for v in row] for row in result.rows]
+    cells = [[printable(_cell(v)) for v in row] for row in result.rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(result.columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
