@@ -57,8 +57,8 @@ def table_html(table: Table) -> str:
     return f"<table><caption>{escape(table.title)}</caption>{header}{rows}</table>"
 
 
-def _banner(cert: c.Certificate) -> str:
-    status = cert.verdict.status
+def _banner(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
+    status = sections.shown_status(cert, failures)
     cls = "pass" if status == "PASS" else "fail"
     items = "".join(f"<li>{escape(f.flag)}: {escape(f.reason)}</li>" for f in cert.verdict.failed)
     failed = f"<ul>{items}</ul>" if items else ""
@@ -128,13 +128,13 @@ def _section(title: str, tables: list[Table], figures: str = "") -> str:
 
 def render_html(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     """The full page for `cert`; `failures` are the verify checks that did not hold ([] when verified)."""
-    title = f"InvarLock certificate {cert.run_id}: {cert.verdict.status}"
+    title = f"InvarLock certificate {cert.run_id}: {sections.shown_status(cert, failures)}"
     body = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="muted">{escape(cert.baseline.ref)} → {escape(cert.subject.ref)} · edit {escape(cert.edit.name)}'
         f" · {escape(sections.signature_line(cert))}</p>",
         _verification(failures),
-        _banner(cert),
+        _banner(cert, failures),
         _figures(cert),
         _section("Metrics", [*metrics.metric_tables(cert), sections.validation_table(cert)]),
         _section("Guards", sections.guard_tables(cert), _heat_maps(cert)),

@@ -42,7 +42,7 @@ def _verdict(cert: c.Certificate, failures: Sequence[CheckFailure]) -> list[str]
     lines = [f"> **NOT VERIFIED: {md_escape(name)}** — {md_escape(detail)}" for name, detail in failures]
     if not failures:
         lines.append("Verified: digest and every recomputation from the evidence match.")
-    lines += ["", f"## Verdict: {md_escape(cert.verdict.status)}", ""]
+    lines += ["", f"## Verdict: {md_escape(sections.shown_status(cert, failures))}", ""]
     if cert.status == "rollback":
         lines.append("Rolled back: the final arm was not scored.")
     lines += [f"- failed **{md_escape(f.flag)}**: {md_escape(f.reason)}" for f in cert.verdict.failed]
@@ -77,7 +77,7 @@ def _figure_tables(cert: c.Certificate) -> list[str]:
 
 def render_md(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     """The Markdown report for `cert`; `failures` are the verify checks that did not hold ([] when verified)."""
-    title = f"InvarLock certificate {cert.run_id}: {cert.verdict.status}"
+    title = f"InvarLock certificate {cert.run_id}: {sections.shown_status(cert, failures)}"
     parts = [
         f"# {md_escape(title)}",
         "",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from invarlock.domain import certificate as c
 from invarlock.domain.model import EditDeltas
+from invarlock.ports.report import CheckFailure
 
 from .cells import Cell, cell, kv_rows
 from .figures import Table
@@ -215,3 +217,11 @@ def signature_line(cert: c.Certificate) -> str:
     if sig is None:
         return "unsigned: nothing binds this certificate to a key holder"
     return f"signed ({sig.alg}) by {sig.key_fingerprint}"
+
+
+def shown_status(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
+    """The verdict a report shows: the certificate's, or, when a verify check failed, that it is void (as verify
+    prints it): a report must not show PASS for numbers that do not recompute."""
+    if not failures:
+        return cert.verdict.status
+    return f"NOT ESTABLISHED (the stated {cert.verdict.status} is void: verify checks failed)"

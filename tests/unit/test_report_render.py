@@ -95,6 +95,11 @@ def test_altered_certificate_gets_a_not_verified_banner_naming_the_check(passing
     assert [name for name, _ in verification_failures(tampered)] == ["digest"]
     assert "NOT VERIFIED: digest" in render_report(tampered, "html")
     assert "**NOT VERIFIED: digest**" in render_report(tampered, "md")
+    void = "NOT ESTABLISHED (the stated PASS is void: verify checks failed)"  # never PASS beside a failed check
+    html, md = render_report(tampered, "html"), render_report(tampered, "md")
+    assert f"<title>InvarLock certificate {passing.run_id}: {void}</title>" in html and ">PASS<" not in html
+    assert f"## Verdict: {void}" in md and "## Verdict: PASS" not in md
+    assert "## Verdict: PASS" in render_report(passing, "md")
 
 
 def test_recomputation_failure_is_named_even_when_the_digest_was_resealed(passing):
