@@ -76,7 +76,9 @@ __all__ = [
 
 # No certificate nests deeper than about 8; the cap keeps hostile nesting away from every recursive reader.
 MAX_NESTING = 64
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# A JSON string, the loop unrolled: a run of plain characters is one repeat (a group per character made a 20 MB
+# string take gigabytes of regex stack).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 class Certificate(_S, frozen=True):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -159,3 +161,20 @@ def test_the_stated_memory_bound_holds_per_bootstrap_cell() -> None:
     finally:
         tracemalloc.stop()
     assert peak <= 40 * windows * replicates
+
+
+def test_nesting_depth_skips_strings_with_their_escapes() -> None:
+    text = b'{"a": "x\\"y[[", "b": [1, {"c": "\\\\"}], "d": "]]\\u005b"}'
+    assert c.nesting_depth(text) == 3
+
+
+def test_a_20_mb_string_is_measured_in_bounded_memory() -> None:
+    """One long string in a certificate took gigabytes of regular-expression stack (the CLI hunt of stop 38: 12 GB
+    for 100 MB, E999 under a memory limit); with 1 GiB of address space it now measures."""
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
+        "from invarlock.domain.certificate import nesting_depth\n"
+        "print(nesting_depth(b'{\"a\": [\"' + b'A' * 20_000_000 + b'\"]}'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "2", done.stderr[-500:]
