@@ -112,14 +112,18 @@ class DuckDBAuditQueries:
 
     def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[Any], list[tuple[Any, ...]]]:
         """Execute and fetch while a watchdog interrupts the connection once `timeout_s` has passed."""
-        done = threading.Event()
-        watchdog = threading.Thread(target=_interrupt_after, args=(con, self.timeout_s, done), daemon=True)
+        done, fired = threading.Event(), threading.Event()
+        watchdog = threading.Thread(target=_interrupt_after, args=(con, self.timeout_s, done, fired), daemon=True)
         watchdog.start()
         try:
             cursor = con.execute(sql)
             description = cursor.description or []
             rows: list[tuple[Any, ...]] = cursor.fetchall()
-        except duckdb.InterruptException as exc:
+        except (duckdb.InterruptException, RuntimeError) as exc:  # a fetch interrupted is a RuntimeError
+            if not isinstance(exc, duckdb.InterruptException) and "interrupted" not in str(exc).lower():
+                raise
+            if not fired.is_set():  # Ctrl-C, which DuckDB turned into an interrupted query
+                raise KeyboardInterrupt from exc
             raise UsageError(
                 "E512",
                 f"audit query stopped after the {_seconds(self.timeout_s)} s timeout",
@@ -133,11 +137,14 @@ class DuckDBAuditQueries:
         return description, rows
 
 
-def _interrupt_after(con: duckdb.DuckDBPyConnection, timeout_s: float, done: threading.Event) -> None:
-    """After `timeout_s`, interrupt `con` every 50 ms until `done` is set (one interrupt sent before the query
-    started would be lost)."""
+def _interrupt_after(
+    con: duckdb.DuckDBPyConnection, timeout_s: float, done: threading.Event, fired: threading.Event
+) -> None:
+    """After `timeout_s`, set `fired` and interrupt `con` every 50 ms until `done` is set (one interrupt sent before
+    the query started would be lost)."""
     if done.wait(timeout_s):
         return
+    fired.set()
     while not done.is_set():
         con.interrupt()
         done.wait(0.05)

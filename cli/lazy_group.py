@@ -91,8 +91,19 @@ COMMANDS: dict[str, LazyCommand] = {
 }
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a command: click would turn the KeyboardInterrupt into an Abort after printing a blank line,
+    so the group re-raises it as this (exit 130, one line: cli/main.py)."""
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands come from `COMMANDS`, each module imported on first use."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # everything below has run its cleanup for it already
+            raise Interrupted() from exc
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

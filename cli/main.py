@@ -14,7 +14,7 @@ from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import InvarlockError, UsageError
 
 from . import console
-from .lazy_group import LazyGroup
+from .lazy_group import Interrupted, LazyGroup
 from .version import tool_version
 
 
@@ -73,8 +73,10 @@ def _failure(exc: BaseException) -> _Failure:
         return _Failure(1, "E000", "interrupted")
     if isinstance(exc, click.ClickException):
         return _Failure(2, "E200", exc.format_message(), "see `invarlock --help`")
-    if isinstance(exc, KeyboardInterrupt):
-        return _Failure(130, "E000", "interrupted")
+    if isinstance(exc, (KeyboardInterrupt, Interrupted)):
+        return _Failure(
+            130, "E000", "interrupted", "run the command again (a certification resumes: certify --resume RUN_ID)"
+        )
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _HF_EXTRA:
         missing = (exc.name or "").split(".")[0]
         return _Failure(

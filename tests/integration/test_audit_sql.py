@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -363,3 +364,22 @@ def test_the_guard_evaluated_view_reads_v2_events_into_the_v1_columns(store_path
     assert spectral["measurements"]["matrices"]
     pre = rows[0]
     assert pre["checks"] and pre["measurements"] == {} and pre["outcome"] == {}
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_ctrl_c_exits_130_with_one_line(store_path, json_flag):
+    """Ctrl-C is exit 130 and one line (documented): click turned it into exit 1 after a blank line, and DuckDB's
+    interrupted query was an E999 (stop 38's CLI hunt)."""
+    sql = "SELECT sum(range) AS s FROM range(100000000000000::BIGINT)"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invarlock", "audit", "--sql", sql, "--timeout", "600", *json_flag,
+         "--events", str(store_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3.0)  # past the imports, inside the query
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.count("\n") == 1, (process.returncode, err)
+    assert err.startswith("ERROR [INVARLOCK:E000] interrupted — ")
+    if json_flag:
+        assert json.loads(out)["exit_code"] == 130
