@@ -5,11 +5,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from invarlock.domain.errors import UsageError
+
 
 def cache_root() -> Path:
-    """`$INVARLOCK_CACHE_DIR`, else `$XDG_CACHE_HOME/invarlock`, else `~/.cache/invarlock`."""
+    """`$INVARLOCK_CACHE_DIR`, else `$XDG_CACHE_HOME/invarlock`, else `~/.cache/invarlock`.
+
+    Raises:
+        UsageError: E200 naming the variable when the folder cannot be one (a file, an unknown `~user`, a name
+            over the file system's limit).
+    """
     explicit = os.environ.get("INVARLOCK_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "invarlock"
+    name = "INVARLOCK_CACHE_DIR" if explicit else "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "HOME"
+    try:
+        if explicit:
+            root = Path(explicit).expanduser()
+        else:
+            xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+            root = Path(xdg).expanduser() / "invarlock"
+        usable = not root.exists() or root.is_dir()
+        reason = "is not a folder"
+    except (OSError, RuntimeError) as exc:
+        usable, reason = False, f"cannot be a folder ({getattr(exc, 'strerror', None) or exc})"
+    if not usable:
+        where = explicit or os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+        raise UsageError("E200", f"the cache folder {where} ({name}) {reason}", f"set {name} to a folder, or unset it")
+    return root
