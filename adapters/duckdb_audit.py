@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import select
+import signal
+import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +121,10 @@ class DuckDBAuditQueries:
         watchdog = threading.Thread(target=_interrupt_after, args=(con, self.timeout_s, done, fired), daemon=True)
         watchdog.start()
         try:
-            cursor = con.execute(sql)
-            description = cursor.description or []
-            rows: list[tuple[Any, ...]] = cursor.fetchall()
+            with _interrupt_on_ctrl_c(con):
+                cursor = con.execute(sql)
+                description = cursor.description or []
+                rows: list[tuple[Any, ...]] = cursor.fetchall()
         except (duckdb.InterruptException, RuntimeError) as exc:  # a fetch interrupted is a RuntimeError
             if not isinstance(exc, duckdb.InterruptException) and "interrupted" not in str(exc).lower():
                 raise
@@ -135,6 +141,36 @@ class DuckDBAuditQueries:
             done.set()
             watchdog.join()
         return description, rows
+
+
+@contextmanager
+def _interrupt_on_ctrl_c(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Ctrl-C interrupts the query: Python runs its SIGINT handler only between bytecodes, and the main thread
+    waits inside DuckDB, so the C-level handler's wake-up byte is read on a thread that interrupts the connection
+    (the KeyboardInterrupt then follows as usual). Off the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    stop = threading.Event()
+
+    def listen() -> None:
+        while not stop.is_set():
+            if select.select([reader], [], [], 0.05)[0] and signal.SIGINT in reader.recv(64):
+                con.interrupt()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        listener.join()
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
 
 
 def _interrupt_after(

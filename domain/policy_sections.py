@@ -11,7 +11,9 @@ import msgspec
 from .errors import UsageError
 from .guards.plugin_records import PluginGuardSettings
 from .guards.settings import GuardSettings
+from .stats import check_bootstrap_settings
 
+_RANGES = "ratio limits and the overhead limit above 0, 0 < drift_min <= drift_max, counts at least 0"
 GUARD_NAMES = ("invariants", "spectral", "rmt", "variance")
 DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance", "invariants")
 
@@ -30,6 +32,16 @@ class GatePolicy(msgspec.Struct, frozen=True, kw_only=True):
     drift_max: float
     alpha: float
     guard_overhead_limit: float
+
+    def __post_init__(self) -> None:
+        for replicates in (self.replicates_ci, self.replicates_release):
+            check_bootstrap_settings(replicates, self.alpha)
+        positive = {k: getattr(self, k) for k in ("ratio_limit", "catastrophe_ratio", "guard_overhead_limit")}
+        bad = [k for k, v in positive.items() if not v > 0] + ["drift_min"] * (not 0 < self.drift_min <= self.drift_max)
+        counts = ("min_final_tokens", "min_windows_ci", "min_windows_release")
+        bad += [k for k in counts if getattr(self, k) < 0]
+        if bad:
+            raise UsageError("E202", f"gates.{bad[0]} is {getattr(self, bad[0])}: out of range", _RANGES)
 
 
 class EmbeddingGates(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +116,9 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     secondary: SecondaryPolicy | None = None
     plugin_guards: dict[str, PluginGuardSettings] | None = None
     evidence: EvidencePolicy | None = None
+
+    def __post_init__(self) -> None:
+        check_bootstrap_settings(self.replicates, self.gates.alpha)
 
     @property
     def required_guards(self) -> tuple[str, ...]:

@@ -120,7 +120,8 @@ def _weighted_mean(n: np.ndarray, nd: np.ndarray, idx: np.ndarray) -> np.ndarray
     return result
 
 
-def _check_settings(replicates: int, alpha: float) -> None:
+def check_bootstrap_settings(replicates: int, alpha: float) -> None:
+    """UsageError E203 unless replicates >= 1 and 2^-53 < alpha < 1 (when a policy is made, and before a bootstrap)."""
     # 1 - alpha/2 must stay below 1 in float64 (alpha > 2^-53), or the upper level's quantile is infinite
     if replicates < 1 or not 0.0 < alpha < 1.0 or 1.0 - alpha / 2 == 1.0:
         raise UsageError(
@@ -143,7 +144,7 @@ def bca_interval(
 
     All Δ equal gives the degenerate interval [Δ̄, Δ̄].
     """
-    _check_settings(replicates, alpha)
+    check_bootstrap_settings(replicates, alpha)
     n = np.asarray(tokens, dtype=np.float64)
     lb = np.asarray(baseline_nll, dtype=np.float64)
     ls = np.asarray(subject_nll, dtype=np.float64)
@@ -161,7 +162,7 @@ def ratio_interval(
         UsageError: E403 for fewer than 2 windows, unequal lengths, a window without positions or a
             non-finite value; E203 for bad replicates/alpha.
     """
-    _check_settings(replicates, alpha)
+    check_bootstrap_settings(replicates, alpha)
     n = np.asarray(weights, dtype=np.float64)
     x = np.asarray(values, dtype=np.float64)
     _check_arrays(n, x)

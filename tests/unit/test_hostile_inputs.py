@@ -111,16 +111,31 @@ def test_a_recipient_policy_naming_no_guard_or_a_non_finite_gate_is_refused(tmp_
     assert code == 2 and POLICIES[policy] in err and err.count("\n") == 1, err
 
 
-def test_an_alpha_whose_upper_level_rounds_to_one_fails_the_recipient_check(tmp_path: Path) -> None:
+def test_an_alpha_whose_upper_level_rounds_to_one_is_e203_when_the_policy_is_read(tmp_path: Path) -> None:
+    """It was a recipient verdict FAIL (exit 1), as if the certificate had failed the recipient's gates."""
     path = tmp_path / "policy.yaml"
     path.write_text("tier: balanced\nprofile: dev\noverrides: {alpha: 1.0e-16}\n", encoding="utf-8")
-    code, out, _ = run_cli("verify", CERT, "--policy", path)
-    assert code == 1 and "FAIL  recipient_policy" in out and "2^-53 < alpha < 1 (got 500, 1e-16)" in out
+    code, _, err = run_cli("verify", CERT, "--policy", path)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E203]") and "2^-53 < alpha < 1 (got 1200, 1e-16)" in err
 
 
 def test_a_recipient_override_in_exponent_notation_is_read_as_the_number_it_spells(tmp_path: Path) -> None:
     """YAML 1.1 reads `1e-16` (no dot) as text; the policy reads it as the number, as InvarLock 0.3.7 keys are."""
     path = tmp_path / "policy.yaml"
     path.write_text("tier: balanced\nprofile: dev\noverrides: {alpha: 1e-16}\n", encoding="utf-8")
-    code, out, _ = run_cli("verify", CERT, "--policy", path)
-    assert code == 1 and "FAIL  recipient_policy" in out and "2^-53 < alpha < 1 (got 500, 1e-16)" in out
+    code, _, err = run_cli("verify", CERT, "--policy", path)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E203]") and "2^-53 < alpha < 1 (got 1200, 1e-16)" in err
+
+
+@pytest.mark.parametrize(
+    ("override", "code", "named"),
+    [("alpha: 1.5", "E203", "(got 1200, 1.5)"), ("replicates_ci: 0", "E203", "(got 0, 0.05)"),
+     ("ratio_limit: -1", "E202", "gates.ratio_limit is -1"), ("drift_min: 2.0", "E202", "gates.drift_min is 2.0")],
+)  # fmt: skip
+def test_gate_values_out_of_range_are_refused_when_the_policy_is_read(
+    tmp_path: Path, override: str, code: str, named: str
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"tier: balanced\nprofile: dev\noverrides: {{{override}}}\n", encoding="utf-8")
+    exit_code, _, err = run_cli("verify", CERT, "--policy", path)
+    assert exit_code == 2 and err.startswith(f"ERROR [INVARLOCK:{code}]") and named in err, err
