@@ -77,6 +77,11 @@ def _failure(exc: BaseException) -> _Failure:
         return _Failure(
             130, "E000", "interrupted", "run the command again (a certification resumes: certify --resume RUN_ID)"
         )
+    if os.environ.get("_INVARLOCK_COMPLETE") and isinstance(exc, (KeyError, ValueError)):  # click's completion
+        return _Failure(
+            2, "E200", "the shell completion variables (COMP_WORDS, COMP_CWORD) are missing or malformed",
+            "load the script `invarlock completion bash|zsh|fish` prints; do not set _INVARLOCK_COMPLETE by hand",
+        )  # fmt: skip
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _HF_EXTRA:
         missing = (exc.name or "").split(".")[0]
         return _Failure(

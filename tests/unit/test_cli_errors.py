@@ -116,3 +116,15 @@ def test_verify_json_keeps_its_own_envelope_on_error(folder: Path) -> None:
     done = _run(folder, "verify", "missing.json", "--json")
     envelope = json.loads(done.stdout)  # exactly one JSON document: the verify envelope, not a second one
     assert done.returncode == 2 and envelope["format_version"] == "verify-v1" and envelope["error"]["code"] == "E600"
+
+
+@pytest.mark.parametrize(
+    "env", [{"COMP_WORDS": "invarlock events ", "COMP_CWORD": "abc"}, {}], ids=["malformed COMP_CWORD", "no COMP_WORDS"]
+)
+def test_a_malformed_shell_completion_environment_is_e200_not_e999(env: dict[str, str]) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("COMP_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "invarlock"], env={**environ, "_INVARLOCK_COMPLETE": "bash_complete", **env},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stderr.startswith("ERROR [INVARLOCK:E200] the shell completion variables")
