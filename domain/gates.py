@@ -133,3 +133,17 @@ def evaluate(
     if catastrophe is not None:
         failed.insert(0, c.FailedFlag(flag="catastrophe", reason=catastrophe))
     return flags, c.VerdictSection(status="FAIL" if failed else "PASS", failed=failed)
+
+
+def of_certificate(cert: c.Certificate, policy: Policy) -> tuple[dict[str, c.Flag], c.VerdictSection]:
+    """`evaluate` on the certificate's own metric, pairing, guards, models, overhead and secondary metrics."""
+    return evaluate(
+        cert.primary_metric,
+        cert.pairing,
+        cert.guards,
+        cert.baseline,
+        cert.subject,
+        policy,
+        overhead=cert.guard_overhead,
+        secondary=cert.secondary_metrics,
+    )

@@ -92,16 +92,7 @@ def _fields(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
 
 def _gates(cert: c.Certificate, policy: Policy, report: VerifyReport) -> str:
     try:
-        flags, verdict = gates.evaluate(
-            cert.primary_metric,
-            cert.pairing,
-            cert.guards,
-            cert.baseline,
-            cert.subject,
-            policy,
-            overhead=cert.guard_overhead,
-            secondary=cert.secondary_metrics,
-        )
+        flags, verdict = gates.of_certificate(cert, policy)
     except InvarlockError as exc:  # e.g. the policy lacks the section the metric's gates read
         report.add("validation", False, f"the gates cannot be evaluated under the policy: {exc.message}")
         return "FAIL"

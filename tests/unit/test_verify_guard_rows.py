@@ -54,16 +54,7 @@ def _resealed(doc: Doc) -> c.Certificate:
     cert = c.from_bytes(json.dumps(doc).encode())
     policy = policy_from_dict(cert.policy.resolved)
     cert = msgspec.structs.replace(cert, guards=rederived_sections(cert, policy))
-    flags, verdict = gates.evaluate(
-        cert.primary_metric,
-        cert.pairing,
-        cert.guards,
-        cert.baseline,
-        cert.subject,
-        policy,
-        overhead=cert.guard_overhead,
-        secondary=cert.secondary_metrics,
-    )
+    flags, verdict = gates.of_certificate(cert, policy)
     return c.seal(msgspec.structs.replace(cert, validation=flags, verdict=verdict))
 
 

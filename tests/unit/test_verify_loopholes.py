@@ -72,16 +72,7 @@ def _drop_spectral_consistently(doc: Doc) -> Doc:
     policy = resolve_policy("balanced", "dev", guard_order=order)
     doc["policy"] = {"resolved": msgspec.to_builtins(policy), "digest": policy_digest(policy)}
     cert = c.from_bytes(json.dumps(doc).encode())
-    flags, verdict = gates.evaluate(
-        cert.primary_metric,
-        cert.pairing,
-        cert.guards,
-        cert.baseline,
-        cert.subject,
-        policy,
-        overhead=None,
-        secondary=cert.secondary_metrics,
-    )
+    flags, verdict = gates.of_certificate(cert, policy)  # no repair: no guard overhead
     doc["validation"], doc["verdict"] = flags, msgspec.to_builtins(verdict)
     return doc
 
