@@ -18,8 +18,10 @@ RECOMPUTED = (
     "every gate flag and the verdict, under the certificate's policy and under yours (--tier/--policy)",
     "every digest: certificate, policy (and that the policy is its tier plus the listed overrides), window plan, "
     "edit plan",
-    "every guard outcome, from the guard's recorded measurements and checks",
+    "every guard outcome, from the guard's recorded measurements and checks, whose rows must be whole (each weight "
+    "once and in a known family, the same matrices in both weight guards, every invariants check of each phase)",
     "the window counts, token counts, status and seeds, against the evidence and the plan",
+    "the run id, times, seeds, seq_len, stride, metric and edit, against the event log reference and the run's config",
 )
 TRUSTED = (
     "per-window NLL sums (evidence baseline_nll/subject_nll, guard_overhead.bare_subject_nll)",
