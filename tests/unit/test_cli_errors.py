@@ -124,7 +124,8 @@ def test_verify_json_keeps_its_own_envelope_on_error(folder: Path) -> None:
 def test_a_malformed_shell_completion_environment_is_e200_not_e999(env: dict[str, str]) -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("COMP_")}
     done = subprocess.run(
-        [sys.executable, "-m", "invarlock"], env={**environ, "_INVARLOCK_COMPLETE": "bash_complete", **env},
+        [str(Path(sys.executable).parent / "invarlock")],  # click names the variable after the program
+        env={**environ, "_INVARLOCK_COMPLETE": "bash_complete", **env},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and done.stderr.startswith("ERROR [INVARLOCK:E200] the shell completion variables")
