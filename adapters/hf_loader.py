@@ -213,6 +213,8 @@ def _load_pretrained(path: Path, dtype: str, adapter: str, spread: dict[str, Any
             path, dtype=getattr(torch, dtype), local_files_only=True, output_loading_info=True, **(spread or {})
         )
     _require_every_weight(module, sorted(info.get("missing_keys") or ()), path, adapter)
+    if adapter == "hf_causal":
+        _refuse_unused_weights(sorted(info.get("unexpected_keys") or ()), path)
     return module.eval()
 
 
@@ -271,4 +273,19 @@ def _require_every_weight(module: Any, missing: list[str], path: Path, adapter: 
             "E102",
             f"{path} lacks weights its model needs: {', '.join(missing[:3])}{more}",
             "re-export the checkpoint with every weight (transformers would initialise the missing ones at random)",
+        )
+
+
+def _refuse_unused_weights(unexpected: list[str], path: Path) -> None:
+    """A causal LM's checkpoint holding tensors its model does not use (an extra weight, more layers than its
+    config's num_hidden_layers): transformers drops them and only warns, so the certificate would give the file the
+    digest of another one (the weights digest is over the loaded module). Refuse that (UsageError E102). Encoder
+    and masked-LM checkpoints keep heads their adapter drops on purpose; what transformers itself ignores for an
+    architecture is not listed here."""
+    if unexpected:
+        more = f" and {len(unexpected) - 3} more" if len(unexpected) > 3 else ""
+        raise UsageError(
+            "E102",
+            f"{path} holds weights its model does not use: {', '.join(unexpected[:3])}{more}",
+            "re-export the checkpoint with its config (num_hidden_layers, architecture) matching its weights",
         )

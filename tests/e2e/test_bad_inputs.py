@@ -38,6 +38,13 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     weights = load_file(root / "tiny-huge" / "model.safetensors")
     weights["transformer.wte.weight"] *= 1e4
     save_file(weights, root / "tiny-huge" / "model.safetensors", metadata={"format": "pt"})
+    shutil.copytree(root / "tiny", root / "tiny-extra")  # a tensor no module of the model reads
+    weights = load_file(root / "tiny-extra" / "model.safetensors")
+    weights["transformer.h.0.extra.weight"] = torch.ones(4, 4)
+    save_file(weights, root / "tiny-extra" / "model.safetensors", metadata={"format": "pt"})
+    shutil.copytree(root / "tiny", root / "tiny-fewer")  # its config names fewer layers than its file holds
+    config = json.loads((root / "tiny-fewer" / "config.json").read_text(encoding="utf-8"))
+    (root / "tiny-fewer" / "config.json").write_text(json.dumps({**config, "n_layer": config["n_layer"] - 1}))
     for name, key, value in (("tiny-arch", "architectures", "5"), ("tiny-deep", "nested", "[" * 10**5 + "]" * 10**5)):
         shutil.copytree(root / "tiny", root / name)
         config = json.loads((root / name / "config.json").read_text(encoding="utf-8"))
@@ -77,6 +84,9 @@ CASES = {
     "a name longer than the file system allows": ("m" * 300, "tiny", "E102", 2),
     "architectures that is no list": ("tiny-arch", "tiny", "E102", 2),
     "a config nested past the recursion limit": ("tiny-deep", "tiny", "E102", 2),
+    # they certified with the baseline's weights digest: the digest is over what the model loads
+    "a subject with a weight its model does not use": ("tiny", "tiny-extra", "E102", 2),
+    "a subject whose config names fewer layers than its file": ("tiny", "tiny-fewer", "E102", 2),
 }
 
 
@@ -85,7 +95,7 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
     baseline, subject, code, exit_code = CASES[case]
     (tmp_path / "not-a-model").mkdir()
     (tmp_path / "not-a-model" / "notes.txt").write_text("weights are elsewhere", encoding="utf-8")
-    for name in ("tiny", "tiny-other-vocab", "tiny-nan", "tiny-arch", "tiny-deep"):
+    for name in ("tiny", "tiny-other-vocab", "tiny-nan", "tiny-arch", "tiny-deep", "tiny-extra", "tiny-fewer"):
         (tmp_path / name).symlink_to(models / name)
     result = invarlock(
         "certify", "--baseline", baseline, "--subject", subject, "--preset", _dev_preset(tmp_path),
@@ -98,6 +108,8 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
         assert "transformer.h.1.mlp.c_fc.weight" in line and "model_fingerprinted" in types
     if case.startswith(("missing", "directory", "the home", "a name")):
         assert baseline in line and types == ["run_started", "run_failed"]
+    if case.startswith("a subject with a weight"):
+        assert "holds weights its model does not use: transformer.h.0.extra.weight" in line
 
 
 def test_a_subject_whose_perplexity_overflows_float64_is_e402_and_recorded_failed(models: Path, tmp_path: Path) -> None:
