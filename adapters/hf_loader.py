@@ -268,10 +268,9 @@ def _require_every_weight(module: Any, missing: list[str], path: Path, adapter: 
         module.pooler = None
         return
     if missing:
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         raise UsageError(
             "E102",
-            f"{path} lacks weights its model needs: {', '.join(missing[:3])}{more}",
+            f"{path} lacks weights its model needs: {_first_three(missing)}",
             "re-export the checkpoint with every weight (transformers would initialise the missing ones at random)",
         )
 
@@ -283,9 +282,13 @@ def _refuse_unused_weights(unexpected: list[str], path: Path) -> None:
     and masked-LM checkpoints keep heads their adapter drops on purpose; what transformers itself ignores for an
     architecture is not listed here."""
     if unexpected:
-        more = f" and {len(unexpected) - 3} more" if len(unexpected) > 3 else ""
         raise UsageError(
             "E102",
-            f"{path} holds weights its model does not use: {', '.join(unexpected[:3])}{more}",
+            f"{path} holds weights its model does not use: {_first_three(unexpected)}",
             "re-export the checkpoint with its config (num_hidden_layers, architecture) matching its weights",
         )
+
+
+def _first_three(names: list[str]) -> str:
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return f"{', '.join(names[:3])}{more}"
