@@ -24,10 +24,7 @@ DEFAULTS = LoadOptions(adapter=ADAPTER)
 def is_onnx_reference(ref: str) -> bool:
     """Whether `ref` names an ONNX model: a directory holding `model.onnx`, or a `.onnx` file."""
     path = Path(ref).expanduser()
-    try:
-        return (path / MODEL_FILE).is_file() or (path.suffix == ".onnx" and path.is_file())
-    except OSError:  # an unreadable folder: not ONNX as far as can be seen; the loader that takes it says why
-        return False
+    return (path / MODEL_FILE).is_file() or (path.suffix == ".onnx" and path.is_file())
 
 
 class OnnxModelLoader:
