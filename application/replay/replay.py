@@ -24,10 +24,13 @@ _ALTERED = "the event store was altered"
 _UNBUILDABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 
 
+UNKNOWN_RUN = "E404"
+
+
 def read_stream(store: EventStore, run_id: str) -> list[ev.RecordedEvent]:
     records = store.read(run_id)
     if not records:
-        raise UsageError("E404", f"no run '{run_id}' in the event store", "list runs with `invarlock runs`")
+        raise UsageError(UNKNOWN_RUN, f"no run '{run_id}' in the event store", "list runs with `invarlock runs`")
     return records
 
 
@@ -156,15 +159,18 @@ def event_findings(
     """verify --events: the `events` check (check_run, then replay rebuilds `cert`'s exact bytes) and, when
     a trusted key is given, a signature is required or the run is sealed, the `chain_seal` check.
 
-    Every failure is an integrity failure (exit 3).
+    Every failure is an integrity failure (exit 3), except a store that cannot be read at all (not a DuckDB
+    file, not InvarLock's, locked, missing, an earlier format): that usage error is raised as every other
+    command raises it (exit 2), since no check of the certificate ran.
     """
     try:
         checked = check_run(read_stream(store, cert.run_id))
+    except UsageError as exc:
+        if exc.code != UNKNOWN_RUN:
+            raise
+        return _failed_events(exc, verifier, required)
     except InvarlockError as exc:
-        failed = [("events", SignatureFinding(False, exc.message, True))]
-        if verifier is not None or required:  # a check that cannot run fails
-            failed.append(("chain_seal", SignatureFinding(False, "not checked: the run's events fail", True)))
-        return failed
+        return _failed_events(exc, verifier, required)
     rebuilt = checked.certificate
     same = rebuilt is not None and c.to_bytes(rebuilt) == c.to_bytes(cert)
     detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
@@ -176,6 +182,15 @@ def event_findings(
         *variance_findings(store, checked.state),
     ]
     return [("events", SignatureFinding(same, detail, True)), *links, *_seal_finding(cert, checked, verifier, required)]
+
+
+def _failed_events(
+    exc: InvarlockError, verifier: SignatureVerifier | None, required: bool
+) -> list[tuple[str, SignatureFinding]]:
+    failed = [("events", SignatureFinding(False, exc.message, True))]
+    if verifier is not None or required:  # a check that cannot run fails
+        failed.append(("chain_seal", SignatureFinding(False, "not checked: the run's events fail", True)))
+    return failed
 
 
 def _seal_finding(

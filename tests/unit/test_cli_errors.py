@@ -93,6 +93,26 @@ def test_an_event_file_that_is_not_duckdb_is_not_an_invarlock_store(folder: Path
     assert (folder / "x.json").read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["verify", "runs", "replay"])
+def test_a_duckdb_file_of_another_program_is_e501_everywhere(tmp_path: Path, command: str) -> None:
+    """verify --events used to report it as a failed integrity check (exit 3) where the others said E501 (exit 2):
+    no check of the certificate ran, the recipient named the wrong file."""
+    import duckdb
+
+    (tmp_path / "cert.json").write_bytes(c.to_bytes(fake_certificate()))
+    with duckdb.connect(str(tmp_path / "other.duckdb")) as con:
+        con.execute("CREATE TABLE events (run_id VARCHAR)")
+    before = (tmp_path / "other.duckdb").read_bytes()
+    args = {"verify": ["verify", "cert.json"], "runs": ["runs"], "replay": ["replay", "run-0"]}[command]
+    done = _run(tmp_path, *args, "--events", "other.duckdb")
+    line = _error_line(done, "E501", 2)
+    assert "other.duckdb exists but is not an InvarLock event store" in line
+    if command == "verify":
+        assert "FAIL  input: other.duckdb exists but is not an InvarLock event store" in done.stdout
+        assert "Verdict:" not in done.stdout
+    assert (tmp_path / "other.duckdb").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [
