@@ -8,7 +8,7 @@ import click
 import msgspec
 from invarlock.application.doctor.diagnose import DoctorRequest, diagnose
 from invarlock.domain.diagnostics import DoctorReport
-from invarlock.domain.errors import InvarlockError
+from invarlock.domain.errors import InvarlockError, UsageError
 
 from . import console
 from .bootstrap import DEFAULT_EVENTS, build_doctor_deps, load_signer
@@ -30,10 +30,21 @@ def _doctor_request(
             cfg, subj = certify_config(baseline, subject, opts["adapter"], config, edit, {**opts, "demo": False})
             request = build_request(cfg, subj, "certify", opts)
         else:
+            _refuse_adapter_without_models(opts["adapter"])
             request = build_request(run_config(config, {**opts, "demo": config is None}), None, "run", opts)
     except InvarlockError as exc:
         return DoctorRequest(request=None, source=source, events=events, config_error=exc, flag_errors=flags)
     return DoctorRequest(request=request, source=source, events=events, flag_errors=flags)
+
+
+def _refuse_adapter_without_models(adapter: str) -> None:
+    """Without --baseline/--subject the doctor checks `run`, which has no --adapter (it reads model.adapter)."""
+    if adapter != "auto":
+        raise UsageError(
+            "E200",
+            f"--adapter {adapter} is certify's option, and without --baseline/--subject the doctor checks `run`",
+            "add --baseline and --subject, or set model.adapter in the -c config",
+        )
 
 
 def _flag_errors(opts: dict[str, Any]) -> tuple[InvarlockError, ...]:

@@ -96,3 +96,16 @@ def test_doctor_reports_the_flag_run_refuses_before_it_starts(
     assert _error(run_err)[0] == first["error_code"] == error and first["check"] == "flags"
     assert run_code == code == first["exit_code"] == 2 and first["message"] in run_err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run.yaml"]
+
+
+@pytest.mark.parametrize("config", [None, "config.yaml"])
+def test_doctor_refuses_an_adapter_it_would_not_use(tmp_path: Path, config: str | None) -> None:
+    """Without models the doctor checks `run`, which takes no --adapter: it used to report `run would start`
+    for `--adapter bogus`, an option certify refuses (E104) and run does not have (E200)."""
+    (tmp_path / "config.yaml").write_text("edit: {name: quant_rtn}\n", encoding="utf-8")
+    given = ["-c", tmp_path / "config.yaml"] if config else []
+    code, out, _ = run_cli("doctor", *given, "--adapter", "bogus", "--events", tmp_path / "ev.duckdb", "--json")
+    report = json.loads(out)
+    first = report["findings"][0]
+    assert (code, first["error_code"], report["resolution"]["ready"]) == (2, "E200", False)
+    assert "--adapter bogus is certify's option" in first["message"]
