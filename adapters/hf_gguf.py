@@ -8,6 +8,7 @@ GGUFSource (`invarlock-gguf.json`), so a later load reads neither the tensors no
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -29,6 +30,7 @@ from .hf_quiet import quiet_transformers
 
 GGUF_PREFIX = "gguf:"
 SOURCE_FILE = "invarlock-gguf.json"
+OWNER_FILE = ".owner"  # locked by the process converting into a staging folder
 _HINT = "pass gguf:PATH to a GGUF model file (a llama.cpp model transformers can read)"
 
 
@@ -42,6 +44,7 @@ def open_gguf(path: Path) -> tuple[Path, GGUFSource]:
         raise UsageError("E101", f"GGUF file {path} does not exist", _HINT)
     sha = file_sha256(path)
     target = cache_root() / "models" / f"gguf-{sha[:16]}"
+    remove_abandoned_staging(target)
     if not (target / SOURCE_FILE).is_file():
         _convert_atomically(path, target)
     source = msgspec.json.decode((target / SOURCE_FILE).read_bytes(), type=GGUFSource)
@@ -79,25 +82,53 @@ def _plain(value: Any) -> Any:
 
 def _convert_atomically(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    owner = _own(staging)
     try:
         _convert(source, staging)
         (staging / SOURCE_FILE).write_bytes(msgspec.json.encode(describe(source)))
         staging.chmod(0o755)
+        (staging / OWNER_FILE).unlink()
         os.replace(staging, target)
     except OSError:
         if not (target / SOURCE_FILE).is_file():  # a concurrent writer did not win either
             raise
     finally:
+        os.close(owner)
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _remove_stale_staging(target: Path) -> None:
-    # A killed conversion leaves its hidden staging folder; one untouched for an hour is abandoned.
+def _own(staging: Path) -> int:
+    """An exclusive flock on the staging folder's owner file, held while this process converts into it."""
+    fd = os.open(staging / OWNER_FILE, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def remove_abandoned_staging(target: Path) -> None:
+    """Remove the staging folders a killed conversion left beside `target` (each holds 0.5 GB for the demo).
+
+    A folder whose owner file is not locked was left by a process that died: it goes at once. One without an
+    owner file (just made, or left by a release before the owner file) goes once untouched for an hour.
+    """
     for staging in target.parent.glob(f".{target.name}.*"):
-        if time.time() - staging.stat().st_mtime > STAGING_ABANDONED_S:
-            shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            if _abandoned(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+def _abandoned(staging: Path) -> bool:
+    try:
+        fd = os.open(staging / OWNER_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return time.time() - staging.stat().st_mtime > STAGING_ABANDONED_S
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # also ends a lock just taken: the folder is removed next, nobody converts into it
+    return True
 
 
 def _convert(source: Path, out: Path) -> None:

@@ -97,3 +97,32 @@ def test_a_gguf_file_given_as_a_plain_path_is_told_to_use_the_prefix(packaged: P
     with pytest.raises(UsageError) as err:
         resolve_reference(str(packaged))
     assert err.value.code == "E102" and err.value.hint == f"pass it as gguf:{packaged}"
+
+
+def test_a_conversion_killed_half_way_leaves_nothing_once_the_next_one_ran(
+    packaged: Path, source: GGUFSource, tmp_path: Path, monkeypatch
+) -> None:
+    """The killed process's staging folder (0.5 GB) used to stay for an hour, and for good once a later conversion
+    had made the cache folder; the next open now removes it, and the finished folder holds no owner file."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from invarlock.adapters.hf_gguf import OWNER_FILE, SOURCE_FILE, open_gguf
+
+    models = tmp_path / "models"
+    env = {**os.environ, "INVARLOCK_CACHE_DIR": str(tmp_path)}
+    code = "import sys, pathlib; from invarlock.adapters.hf_gguf import open_gguf; open_gguf(pathlib.Path(sys.argv[1]))"
+    converting = subprocess.Popen([sys.executable, "-c", code, str(packaged)], env=env)
+    deadline = time.monotonic() + 120
+    while not list(models.glob(f".gguf-*/{OWNER_FILE}")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    converting.kill()
+    converting.wait()
+    [left] = list(models.glob(".gguf-*"))
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path))
+    folder, cached = open_gguf(packaged)
+    assert cached == source and not left.exists()
+    assert sorted(p.name for p in models.iterdir()) == [folder.name]
+    assert (folder / SOURCE_FILE).is_file() and not (folder / OWNER_FILE).exists()
