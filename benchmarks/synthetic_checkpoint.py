@@ -39,20 +39,26 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    for name in ("hidden", "intermediate", "layers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
     with tempfile.TemporaryDirectory(prefix="invarlock-synthetic-") as tmp:
         _write(args, _demo_export(Path(tmp)))
 
 
 def _write(args: argparse.Namespace, demo: Path) -> None:
     base = json.loads((demo / "config.json").read_text(encoding="utf-8"))
-    heads = args.hidden // base["head_dim"]
+    heads, rest = divmod(args.hidden, base["head_dim"])
+    if heads == 0 or rest:
+        raise SystemExit(f"error: --hidden {args.hidden} must be a multiple of the demo's head size {base['head_dim']}")
     config = LlamaConfig(
         **{k: base[k] for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id", "head_dim")},
         hidden_size=args.hidden,
         intermediate_size=args.intermediate,
         num_hidden_layers=args.layers,
         num_attention_heads=heads,
-        num_key_value_heads=max(d for d in range(1, heads // 3 + 1) if heads % d == 0),  # grouped, as the demo's
+        # grouped, as the demo's
+        num_key_value_heads=max(d for d in range(1, max(1, heads // 3) + 1) if heads % d == 0),
         tie_word_embeddings=True,
     )
     torch.manual_seed(args.seed)
