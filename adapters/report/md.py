@@ -2,11 +2,14 @@
 
 Certificate strings are escaped so they cannot break a table (`|`), open code spans or fenced code blocks
 (backticks, `~`), add emphasis or links, or smuggle raw HTML into a Markdown renderer (`<`, `>`, `&` become
-entities).
+entities). A URL or `www.` name in them stays text: GitHub's renderer (cmark-gfm) would otherwise make it a link
+that a report reader may follow. An e-mail address still becomes a `mailto:` link there: that renderer finds
+addresses in the text after escapes are undone, so no escape prevents it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from invarlock.domain import certificate as c
@@ -19,6 +22,8 @@ from .headline import headline
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _SPECIAL = set("\\`|*_[]#~")
+# cmark-gfm's extended autolinks start at `SCHEME://` or at `www.`; an escaped `:` or `.` ends each match.
+_AUTOLINK = re.compile(r":(?=//)|(?i:www)\.")
 
 
 def md_escape(value: str) -> str:
@@ -26,7 +31,7 @@ def md_escape(value: str) -> str:
     out = []
     for ch in value.replace("\r", " ").replace("\n", " "):
         out.append(_ENTITIES.get(ch) or ("\\" + ch if ch in _SPECIAL else ch))
-    return "".join(out)
+    return _AUTOLINK.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], "".join(out))
 
 
 def table_md(table: Table) -> str:

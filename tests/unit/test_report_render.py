@@ -142,6 +142,19 @@ def test_a_model_ref_with_fence_characters_cannot_open_a_code_block(ref):
     assert not [t for t in tokens if t.type in ("fence", "code_block")]
 
 
+@pytest.mark.parametrize(
+    "ref", ["https://evil.example/login", "see www.evil.example", "ftp://evil.example/x", "(WWW.evil.example)"]
+)
+def test_a_url_in_a_certificate_is_no_link_in_github_s_rendering(ref):
+    """GitHub's renderer links bare URLs and `www.` names: a forged ref would be a link in a reviewer's report."""
+    import cmarkgfm
+
+    md = render_report(fake_certificate(ref), "md")
+    html = cmarkgfm.github_flavored_markdown_to_html(md)
+    assert "<a " not in html and "evil.example" in html
+    assert md_escape(ref).replace("\\", "") == ref  # the text a reader sees is the ref
+
+
 GUARD_SHAPES = {
     "measurements as a list": ("spectral", "measurements", [1, 2]),
     "families as a list": ("rmt", "families", [1]),
