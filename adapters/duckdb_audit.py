@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import select
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 from invarlock.domain.errors import UsageError
-from invarlock.ports.audit import QueryResult
+from invarlock.ports.audit import CHECK_EVERY_ROWS, QueryResult, timeout_error
 
 from .duckdb_audit_views import view_statements
 from .duckdb_lock import LOCK_WAIT_S
@@ -107,13 +107,18 @@ class DuckDBAuditQueries:
 
     def query(self, sql: str) -> QueryResult:
         """Run one read-only query over the audit views; see the AuditQueries port for the errors."""
+        deadline = time.monotonic() + self.timeout_s
         with store_connection(self.path, write=False, wait_s=LOCK_WAIT_S) as con:
             self._prepare(con)
             check_read_only(con, sql)
             description, rows = self._run(con, sql)
         json_columns = [str(d[1]) == "JSON" for d in description]
-        decoded = tuple(_decode_json(row, json_columns) for row in rows)
-        return QueryResult(columns=tuple(str(d[0]) for d in description), rows=decoded)
+        decoded = []
+        for i, row in enumerate(rows):
+            if i % CHECK_EVERY_ROWS == 0 and time.monotonic() > deadline:
+                raise timeout_error(self.timeout_s, f"while decoding its {len(rows)} rows")
+            decoded.append(_decode_json(row, json_columns))
+        return QueryResult(columns=tuple(str(d[0]) for d in description), rows=tuple(decoded))
 
     def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[Any], list[tuple[Any, ...]]]:
         """Execute and fetch while a watchdog interrupts the connection once `timeout_s` has passed."""
@@ -130,11 +135,7 @@ class DuckDBAuditQueries:
                 raise
             if not fired.is_set():  # Ctrl-C, which DuckDB turned into an interrupted query
                 raise KeyboardInterrupt from exc
-            raise UsageError(
-                "E512",
-                f"audit query stopped after the {_seconds(self.timeout_s)} s timeout",
-                "narrow the query (WHERE, LIMIT) or allow more time with --timeout SECONDS",
-            ) from exc
+            raise timeout_error(self.timeout_s, "in the query") from exc
         except duckdb.Error as exc:
             raise _sql_error(exc) from exc
         finally:
@@ -184,10 +185,6 @@ def _interrupt_after(
     while not done.is_set():
         con.interrupt()
         done.wait(0.05)
-
-
-def _seconds(value: float) -> str:
-    return str(int(value)) if math.isfinite(value) and value == int(value) else f"{value:g}"
 
 
 def _decode_json(row: tuple[Any, ...], json_columns: list[bool]) -> tuple[Any, ...]:

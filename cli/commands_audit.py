@@ -150,12 +150,13 @@ def _finite_seconds(value: float) -> float:
     callback=lambda _ctx, _param, value: _finite_seconds(value),
     default=DEFAULT_AUDIT_TIMEOUT_S,
     show_default=True,
-    help="Stop the query after this many seconds (E512).",
+    help="Stop after this many seconds of running the query and preparing its rows (E512).",
 )
 def audit_cmd(sql: str, events: str, as_json: bool, timeout_s: float) -> None:
     """Run read-only SQL over the event store: one view per event type plus `runs` (see docs/audit.md)."""
     from .bootstrap import open_audit
-    from .tables import to_json, to_table
+    from .tables import Deadline, to_json, to_table
 
+    deadline = Deadline(timeout_s)
     result = open_audit(events, timeout_s=timeout_s).query(sql)
-    console.out(to_json(result) if as_json else to_table(result))
+    console.out(to_json(result, deadline) if as_json else to_table(result, deadline))

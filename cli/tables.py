@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from typing import Any
 
-from invarlock.ports.audit import QueryResult
+from invarlock.ports.audit import CHECK_EVERY_ROWS, QueryResult, timeout_error
 
 from .console import printable
 
@@ -39,9 +41,30 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def to_json(result: QueryResult) -> str:
+def _rows(result: QueryResult, deadline: Deadline | None) -> Iterator[tuple[Any, ...]]:
+    for i, row in enumerate(result.rows):
+        if deadline is not None and i % CHECK_EVERY_ROWS == 0:
+            deadline.check(f"while rendering its {len(result.rows)} rows")
+        yield row
+
+
+class Deadline:
+    """The time left of `audit --timeout` once the query has returned: rendering a huge result counts too."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.at = monotonic() + timeout_s
+
+    def check(self, stage: str) -> None:
+        """E512 once the timeout has passed."""
+        if monotonic() > self.at:
+            raise timeout_error(self.timeout_s, stage)
+
+
+def to_json(result: QueryResult, deadline: Deadline | None = None) -> str:
     """One JSON array of `{column: value}` objects (see `plain` for how values are written)."""
-    return json.dumps([plain(row) for row in result.as_dicts()], allow_nan=False)
+    rows = [{c: plain(v) for c, v in zip(result.columns, row, strict=True)} for row in _rows(result, deadline)]
+    return json.dumps(rows, allow_nan=False)
 
 
 def _cell(value: Any) -> str:
@@ -54,9 +77,9 @@ def _cell(value: Any) -> str:
     return str(value).replace("\n", " ")
 
 
-def to_table(result: QueryResult) -> str:
+def to_table(result: QueryResult, deadline: Deadline | None = None) -> str:
     """An aligned text table: header, dashes, one line per row, then `(N rows)`."""
-    cells = [[printable(_cell(v)) for v in row] for row in result.rows]
+    cells = [[printable(_cell(v)) for v in row] for row in _rows(result, deadline)]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(result.columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from invarlock.domain.errors import UsageError
+
+CHECK_EVERY_ROWS = 4096  # rows decoded or rendered between two looks at the clock
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,16 @@ class QueryResult:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
+def timeout_error(timeout_s: float, stage: str) -> UsageError:
+    """E512: the audit ran past its timeout; `stage` says where (the query, decoding or rendering its rows)."""
+    seconds = str(int(timeout_s)) if math.isfinite(timeout_s) and timeout_s == int(timeout_s) else f"{timeout_s:g}"
+    return UsageError(
+        "E512",
+        f"audit stopped after the {seconds} s timeout ({stage})",
+        "narrow the query (WHERE, LIMIT) or allow more time with --timeout SECONDS",
+    )
+
+
 class AuditQueries(Protocol):
     """Runs one read-only SELECT (or WITH … SELECT) over the event store's audit views."""
 
@@ -26,7 +41,7 @@ class AuditQueries(Protocol):
 
         Raises:
             UsageError: E510 when `sql` is anything but one SELECT/WITH query; E511 when the query fails
-                (syntax, unknown column or view, type error); E512 when it runs past the timeout the adapter
-                was built with. Nothing is ever written to the store.
+                (syntax, unknown column or view, type error); E512 when running it, fetching and decoding its rows
+                take longer than the timeout the adapter was built with. Nothing is ever written to the store.
         """
         ...

@@ -290,7 +290,35 @@ def test_a_query_past_its_timeout_is_interrupted_with_one_line(store_path, timeo
     sql = "SELECT sum(range) AS s FROM range(100000000000000::BIGINT)"
     code, out, err = _audit(store_path, sql, "--timeout", timeout)
     assert code == 2 and out == "" and err.count("\n") == 1
-    assert err.startswith(f"ERROR [INVARLOCK:E512] audit query stopped after the {float(timeout):g} s timeout")
+    assert err.startswith(f"ERROR [INVARLOCK:E512] audit stopped after the {float(timeout):g} s timeout (in the query)")
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_the_timeout_also_bounds_preparing_a_huge_result(store_path, as_json):
+    """Three million rows come back from DuckDB in about a second, then took 30 s to render past a 1 s timeout."""
+    sql = "SELECT range AS i, 'row ' || range AS label FROM range(3000000)"
+    code, out, err = _audit(store_path, sql, "--timeout", "1", *(["--json"] if as_json else []))
+    assert code == 2 and err.count("\n") == 1
+    assert (json.loads(out)["error"]["code"] == "E512") if as_json else out == ""  # --json: the error envelope only
+    assert err.startswith("ERROR [INVARLOCK:E512] audit stopped after the 1 s timeout (")
+    assert "3000000 rows" in err or "(in the query)" in err
+
+
+def test_a_result_within_the_timeout_is_rendered_whole():
+    from invarlock.cli.tables import Deadline, to_json, to_table
+    from invarlock.domain.errors import UsageError
+    from invarlock.ports.audit import QueryResult
+
+    result = QueryResult(columns=("i",), rows=tuple((i,) for i in range(10_000)))
+    assert (
+        to_table(result, Deadline(60)).endswith("(10000 rows)")
+        and len(json.loads(to_json(result, Deadline(60)))) == 10_000
+    )
+    spent = Deadline(1e-9)
+    for render in (to_table, to_json):
+        with pytest.raises(UsageError) as err:
+            render(result, spent)
+        assert err.value.code == "E512" and err.value.message.endswith("(while rendering its 10000 rows)")
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "nan", "abc"])
