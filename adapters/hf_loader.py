@@ -210,8 +210,14 @@ def _load_pretrained(path: Path, dtype: str, adapter: str, spread: dict[str, Any
     with _as_usage_error(path), hf_demo.quiet_transformers():
         auto = getattr(transformers, _AUTO_CLASSES[adapter])
         module, info = auto.from_pretrained(
-            path, dtype=getattr(torch, dtype), local_files_only=True, output_loading_info=True, **(spread or {})
+            path,
+            dtype=getattr(torch, dtype),
+            local_files_only=True,
+            output_loading_info=True,
+            ignore_mismatched_sizes=True,  # refused below, naming the weights (transformers' error says "above report")
+            **(spread or {}),
         )
+    _refuse_mismatched_shapes(sorted(info.get("mismatched_keys") or ()), path)
     _require_every_weight(module, sorted(info.get("missing_keys") or ()), path, adapter)
     if adapter == "hf_causal":
         _refuse_unused_weights(sorted(info.get("unexpected_keys") or ()), path)
@@ -273,6 +279,24 @@ def _require_every_weight(module: Any, missing: list[str], path: Path, adapter: 
             f"{path} lacks weights its model needs: {_first_three(missing)}",
             "re-export the checkpoint with every weight (transformers would initialise the missing ones at random)",
         )
+
+
+def _refuse_mismatched_shapes(mismatched: list[tuple[str, Any, Any]], path: Path) -> None:
+    """A weight whose shape in the file is not the one its config.json gives the model: transformers would refuse
+    with a pointer to a report it logs (and InvarLock keeps quiet), so name the weights and both shapes (E102)."""
+    if mismatched:
+        name, in_file, by_config = mismatched[0]
+        more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
+        raise UsageError(
+            "E102",
+            f"{path}: weight {name} is {_shape(in_file)} in the checkpoint but {_shape(by_config)} by its "
+            f"config.json{more}",
+            "re-export the checkpoint with a config.json that matches its weights",
+        )
+
+
+def _shape(size: Any) -> str:
+    return "×".join(str(int(d)) for d in size)
 
 
 def _refuse_unused_weights(unexpected: list[str], path: Path) -> None:

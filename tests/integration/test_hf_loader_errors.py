@@ -123,3 +123,19 @@ def test_an_encoder_checkpoint_without_its_pooler_drops_it_and_loads_the_same_we
     assert first.module.pooler is None
     assert not any(m.name.startswith("pooler.") for m in first.matrices())
     assert first.identity().weights_sha256 == second.identity().weights_sha256
+
+
+def test_a_weight_whose_shape_its_config_does_not_give_is_e102_naming_both_shapes(tmp_path: Path) -> None:
+    """transformers' own error pointed at "the above report", which it logs and InvarLock keeps quiet (on a TINY
+    RANDOMLY INITIALISED Llama, mechanics only)."""
+    from tests.integration.tiny_models import make_tiny_llama_dir
+
+    path = make_tiny_llama_dir(tmp_path / "tiny_random_llama")
+    config = json.loads((path / "config.json").read_text())
+    wider = config["intermediate_size"] + 16
+    (path / "config.json").write_text(json.dumps({**config, "intermediate_size": wider}))
+    error = load_error(str(path))
+    hidden, inner = config["hidden_size"], config["intermediate_size"]
+    expected = f"weight model.layers.0.mlp.down_proj.weight is {hidden}×{inner} in the checkpoint but {hidden}×{wider}"
+    assert error.code == "E102" and expected in error.message and "more)" in error.message
+    assert "above report" not in error.message and "config.json" in error.hint
