@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from invarlock.domain.errors import AbortError
+from invarlock.domain.errors import AbortError, UsageError
 from invarlock.ports.corpus import BatchTokenizer, CorpusSource, StableTokenizer, Tokenizer, TokenStreamCache
 
 BATCH_DOCS = 256  # documents per encode_batch call: bounds the ids held as Python lists at once
@@ -50,8 +50,22 @@ def token_stream(corpus: CorpusSource, tokenizer: Tokenizer, cache: TokenStreamC
 def _tokenized(corpus: CorpusSource, texts: list[str], tokenizer: Tokenizer, sep: int | None) -> np.ndarray:
     parts = [ids + ([sep] if sep is not None else []) for ids in _encoded(texts, tokenizer) if ids]
     if not parts:
-        raise AbortError("E304", f"corpus {corpus.info().provider} produced no tokens", "point it at real text")
+        _refuse_no_tokens(corpus, texts, tokenizer)
     return np.fromiter((t for p in parts for t in p), dtype=np.uint32)
+
+
+def _refuse_no_tokens(corpus: CorpusSource, texts: list[str], tokenizer: Tokenizer) -> None:
+    """Blank documents are the corpus's fault (E304); text the tokenizer maps to nothing is the model's (E102)."""
+    provider = corpus.info().provider
+    written = [t for t in texts if t.strip()]
+    if not written:
+        raise AbortError("E304", f"corpus {provider} produced no tokens", "point it at real text")
+    raise UsageError(
+        "E102",
+        f"the tokenizer {tokenizer.digest()[:12]} maps all {len(written)} non-blank documents of corpus {provider} "
+        f"({sum(len(t) for t in written)} characters) to no tokens",
+        "check the model's tokenizer files (tokenizer.json, tokenizer_config.json)",
+    )
 
 
 def _encoded(texts: list[str], tokenizer: Tokenizer) -> list[list[int]]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from invarlock.application.certification import token_streams
 from invarlock.application.certification.token_streams import BATCH_DOCS, token_stream
-from invarlock.domain.errors import AbortError
+from invarlock.domain.errors import AbortError, UsageError
 
 from tests.fakes.models import FakeCorpus, FakeTokenizer, words
 
@@ -84,6 +84,22 @@ def test_a_corpus_without_tokens_is_an_error() -> None:
     with pytest.raises(AbortError) as err:
         token_stream(FakeCorpus(["", ""]), CountingTokenizer())
     assert err.value.code == "E304"
+
+
+class SilentTokenizer(CountingTokenizer):
+    """A broken tokenizer: every text is no tokens."""
+
+    def encode(self, text: str) -> list[int]:
+        return []
+
+
+def test_text_the_tokenizer_maps_to_nothing_is_the_tokenizer_s_fault_not_the_corpus_s() -> None:
+    with pytest.raises(UsageError) as err:
+        token_stream(FakeCorpus(["real text here", "", "more text"]), SilentTokenizer())
+    tokenizer = SilentTokenizer().digest()[:12]
+    assert err.value.code == "E102" and err.value.exit_code == 2
+    assert f"the tokenizer {tokenizer} maps all 2 non-blank documents" in err.value.message
+    assert "(23 characters)" in err.value.message and "tokenizer.json" in err.value.hint
 
 
 class StableCountingTokenizer(CountingTokenizer):
