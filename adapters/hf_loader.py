@@ -129,12 +129,29 @@ def _directory(ref: str) -> Path:
     if path.is_file() and path.suffix == ".gguf":
         raise UsageError("E102", f"{path} is a GGUF file, not a model directory", f"pass it as gguf:{path}")
     if not (path / "config.json").is_file():
+        _refuse_entry_in_the_way(path / "config.json")
         raise UsageError("E102", f"{path} is not a model directory: no config.json", "point at an HF checkpoint")
     if not any((path / name).is_file() for name in _WEIGHT_FILES):
+        for name in _WEIGHT_FILES:
+            _refuse_entry_in_the_way(path / name)
         raise UsageError(
             "E102", f"{path} is not a model directory: no weights", "expected model.safetensors (or an index)"
         )
     return path
+
+
+def _refuse_entry_in_the_way(entry: Path) -> None:
+    """E102 naming `entry` when something that is not a regular file has its name (a folder, a dangling link, a
+    FIFO): "no weights" would send the user looking for a file that is there."""
+    if entry.is_symlink() and not entry.exists():
+        kind = f"a link to {os.readlink(entry)}, which does not exist"
+    elif entry.is_dir():
+        kind = "a directory"
+    elif entry.exists():
+        kind = "not a regular file"
+    else:
+        return
+    raise UsageError("E102", f"{entry} is {kind}", f"put the checkpoint's {entry.name} file there")
 
 
 def resolve_device(device: str) -> str:

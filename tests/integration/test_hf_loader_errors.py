@@ -139,3 +139,22 @@ def test_a_weight_whose_shape_its_config_does_not_give_is_e102_naming_both_shape
     expected = f"weight model.layers.0.mlp.down_proj.weight is {hidden}×{inner} in the checkpoint but {hidden}×{wider}"
     assert error.code == "E102" and expected in error.message and "more)" in error.message
     assert "above report" not in error.message and "config.json" in error.hint
+
+
+@pytest.mark.parametrize("entry", ["directory", "dangling link", "fifo"])
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_something_else_under_a_checkpoint_file_s_name_is_named(tmp_path: Path, entry: str, name: str) -> None:
+    """It used to be "no weights" (or "no config.json"), sending the user looking for a file that is there."""
+    import os
+
+    checkpoint = fake_checkpoint(tmp_path / "m", "llama")
+    (checkpoint / name).unlink()
+    if entry == "directory":
+        (checkpoint / name).mkdir()
+    elif entry == "dangling link":
+        (checkpoint / name).symlink_to(tmp_path / "gone")
+    else:
+        os.mkfifo(checkpoint / name)
+    error = load_error(str(checkpoint))
+    said = {"directory": "is a directory", "dangling link": "which does not exist", "fifo": "not a regular file"}
+    assert error.code == "E102" and f"{checkpoint / name} " in error.message and said[entry] in error.message
