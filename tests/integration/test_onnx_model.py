@@ -137,6 +137,19 @@ def test_the_onnx_loader_refuses_bad_references_with_one_line_errors(case: str, 
     assert caught.value.code == code and "\n" not in caught.value.message
 
 
+def test_a_graph_whose_config_is_not_a_causal_lm_is_e104_with_a_way_out(tmp_path: Path) -> None:
+    import json
+
+    for name in ("model.onnx", "tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).symlink_to(onnx_demo().fp32 / name)
+    config = json.loads((onnx_demo().fp32 / "config.json").read_text(encoding="utf-8"))
+    (tmp_path / "config.json").write_text(json.dumps({**config, "model_type": "bert"}), encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        _routed().load(str(tmp_path), LoadOptions(adapter="onnx", device="cpu"))
+    assert caught.value.code == "E104" and "runs causal LMs, not 'bert'" in caught.value.message
+    assert "llama" in caught.value.hint and "--adapter auto" in caught.value.hint
+
+
 def test_an_exported_copy_without_its_tokenizer_is_refused_with_e102(tmp_path: Path) -> None:
     copy = tmp_path / "model"
     copy.mkdir()
