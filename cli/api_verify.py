@@ -50,13 +50,13 @@ def _policy_source(policy: Policy | Mapping[str, Any] | PathLike | None) -> Poli
 
 
 def _audit_options(
-    models: Mapping[str, str], sample: int | str | None, seed: int | None, device: str | None
+    models: Mapping[str, str], sample: int | str | None, seed: int | None, device: str | None, exact: bool
 ) -> ReexecutionOptions:
     unknown = sorted(set(models) - {"baseline", "subject"})
     if unknown:
         raise UsageError("E200", f"models has unknown key '{unknown[0]}'", "use {'baseline': REF, 'subject': REF}")
     text = "all" if sample is None else str(sample)
-    return ReexecutionOptions(models.get("baseline"), models.get("subject"), text, seed, device)
+    return ReexecutionOptions(models.get("baseline"), models.get("subject"), text, seed, device, exact)
 
 
 def verify_into(
@@ -71,6 +71,7 @@ def verify_into(
     sample: int | str | None = REEXECUTION_DEFAULT_SAMPLE,
     sample_seed: int | None = None,
     device: str | None = None,
+    exact: bool = False,
     pubkey: PathLike | None = None,
     require_signature: bool = False,
     max_replicates: int = VERIFY_MAX_REPLICATES,
@@ -83,7 +84,7 @@ def verify_into(
     if notes is not None:
         notes.extend(plugin_notes(cert))
     recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
-    audit = _audit_options(models or {}, sample, sample_seed, device)
+    audit = _audit_options(models or {}, sample, sample_seed, device, exact)
     verifier = load_verifier(pubkey) if pubkey is not None else None
     store = open_store(events, read_only=True) if events is not None else None
     done = verify_certificate(
@@ -112,6 +113,7 @@ def verify(
     sample: int | str | None = REEXECUTION_DEFAULT_SAMPLE,
     sample_seed: int | None = None,
     device: str | None = None,
+    exact: bool = False,
     pubkey: PathLike | None = None,
     require_signature: bool = False,
     max_replicates: int = VERIFY_MAX_REPLICATES,
@@ -121,7 +123,8 @@ def verify(
     `tier`/`profile` or `policy` (a YAML path, the same mapping `{tier, profile, overrides, guards}`, or a
     Policy) re-decide under the recipient's policy; `events` also checks the event chain and replay;
     `models` (`{"baseline": REF, "subject": REF}`) runs the re-execution audit on `sample` windows (None:
-    all). The outcome is in the report (`ok`, `verdict`, `exit_code`, `checks`): a failed check is not an
+    all), every number bit for bit with `exact` (you run the issuer's build), else as the build the certificate
+    states allows. The outcome is in the report (`ok`, `verdict`, `exit_code`, `checks`): a failed check is not an
     exception. A file's bytes must be the canonical encoding; a Certificate object is checked as decoded.
 
     Raises:
@@ -129,7 +132,8 @@ def verify(
     """
     return verify_into(
         VerifyReport(), certificate, policy=policy, tier=tier, profile=profile, events=events, models=models,
-        sample=sample, sample_seed=sample_seed, device=device, pubkey=pubkey, require_signature=require_signature,
+        sample=sample, sample_seed=sample_seed, device=device, exact=exact, pubkey=pubkey,
+        require_signature=require_signature,
         max_replicates=max_replicates,
     )  # fmt: skip
 

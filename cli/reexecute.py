@@ -27,6 +27,7 @@ class ReexecutionOptions:
     sample: str
     sample_seed: int | None
     device: str | None
+    exact: bool = False
 
     @property
     def requested(self) -> bool:
@@ -52,6 +53,12 @@ _OPTIONS = (
     click.option(
         "--device", "audit_device", default=None, help="device for the audit (default: the certificate's kind)"
     ),
+    click.option(
+        "--exact",
+        is_flag=True,
+        help="re-execution audit: every number bit for bit, whatever build the certificate states (you run the "
+        "issuer's build)",
+    ),
 )
 
 
@@ -66,9 +73,10 @@ def reexecution_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         sample: str,
         sample_seed: int | None,
         audit_device: str | None,
+        exact: bool,
         **kwargs: Any,
     ) -> Any:
-        options = ReexecutionOptions(baseline, subject, sample, sample_seed, audit_device)
+        options = ReexecutionOptions(baseline, subject, sample, sample_seed, audit_device, exact)
         return fn(*args, reexecution=options, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -99,6 +107,7 @@ def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
         sample=_sample(options.sample),
         sample_seed=seed,
         device=options.device,
+        exact=options.exact,
     )
 
 
@@ -109,6 +118,8 @@ def audit_certificate(
     failed an integrity check is not re-executed. With `events`, the audit is recorded as a stream of its
     own (the file is opened for writing)."""
     if not options.requested:
+        if options.exact:
+            raise UsageError("E200", "--exact applies to the re-execution audit", "add --baseline (and --subject)")
         return
     request = request_of(options)
     # `certify` records its subject's edit as "external" (domain/build.py); checked before adapters import torch

@@ -56,13 +56,16 @@ def is_audit_stream(records: list[ev.RecordedEvent]) -> bool:
 class ReexecutionRequest:
     """The recipient's models and sample. `subject` None: rebuild the subject from the baseline and the
     certificate's recorded built-in edit. `sample`: windows per scored arm and matrices per guard (None:
-    all). `sample_seed` picks them. `device`: None loads on the certificate's device kind."""
+    all). `sample_seed` picks them. `device`: None loads on the certificate's device kind. `exact`: the
+    recipient runs the issuer's build, so every number must agree bit for bit whatever environment the
+    certificate states (that statement is the certificate's own and nothing checks it)."""
 
     baseline: str
     subject: str | None
     sample: int | None
     sample_seed: int
     device: str | None = None
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,14 +161,14 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     current = with_tool_version(deps.environment(), deps.tool_version)
     diffs = build_differences(recorded, current, cert.subject, subject)
     forward = build_differences(recorded, current, cert.subject, subject, keys=FORWARD_KEYS)
+    rules = Exactness(forward_passes=req.exact or not forward, matrices=req.exact or not diffs)
     stream = AuditStream(deps.store, deps.new_stream_id())
-    stream.record(_started(cert, req, deps, diffs))
+    stream.record(_started(cert, req, deps, diffs, rules))
     outcome = ReexecutionOutcome(stream_id=stream.stream_id if deps.store is not None else None)
     size = sample_size(cert, req.sample)
     outcome.power = {f"{f:g}": detection_power(f, size) for f in POWER_FRACTIONS}
     outcome.findings.append(("reexec:sample", True, _sample_detail(req, size, outcome.power)))
-    outcome.findings.append(("reexec:build", True, _build_detail(diffs, forward)))
-    rules = Exactness(forward_passes=not forward, matrices=not diffs)
+    outcome.findings.append(("reexec:build", True, _build_detail(diffs, forward, req.exact)))
     try:
         _steps(cert, req, deps, policy, models, rules, stream, outcome)
     except InvarlockError as exc:  # recorded as the audit's outcome; a usage error still stops the command
@@ -216,13 +219,23 @@ def _steps(
     outcome.windows, outcome.max_rel_diff = tally.checked, tally.max_rel_diff
 
 
-def _build_detail(diffs: list[str], forward: list[str]) -> str:
+# The tolerance follows the build the certificate states, which is its own claim: say so, and how to refuse it.
+_CLAIMED = (
+    " (the build is the certificate's own statement, which nothing checks: if you run the issuer's build, --exact "
+    "demands bit for bit)"
+)
+
+
+def _build_detail(diffs: list[str], forward: list[str], exact: bool) -> str:
+    if exact:
+        stated = f"; the certificate states another build: {'; '.join(diffs)}" if diffs else ""
+        return f"--exact: every number must agree bit for bit{stated}"
     if forward:
-        return f"numbers must agree within {REEXECUTION_REL_TOL:g} relative: {'; '.join(diffs)}"
+        return f"numbers must agree within {REEXECUTION_REL_TOL:g} relative: {'; '.join(diffs)}{_CLAIMED}"
     if diffs:
         return (
             "same device, dtype and forward-pass build as the issuer: scores and activation taps must agree bit "
-            f"for bit, weight-guard matrices within {REEXECUTION_REL_TOL:g} relative: {'; '.join(diffs)}"
+            f"for bit, weight-guard matrices within {REEXECUTION_REL_TOL:g} relative: {'; '.join(diffs)}{_CLAIMED}"
         )
     return "same device, dtype and build as the issuer: numbers must agree bit for bit"
 
@@ -243,7 +256,9 @@ def _sample_detail(req: ReexecutionRequest, size: int, power: dict[str, float]) 
     )
 
 
-def _started(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps, diffs: list[str]) -> ev.Event:
+def _started(
+    cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps, diffs: list[str], rules: Exactness
+) -> ev.Event:
     return ev.ReexecutionStarted(
         certificate_run_id=cert.run_id,
         certificate_digest=cert.digest,
@@ -254,7 +269,7 @@ def _started(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps
         started_at=deps.clock(),
         tool_version=deps.tool_version,
         environment=deps.environment(),
-        exact=not diffs,
+        exact=rules.forward_passes and rules.matrices,
         rel_tol=REEXECUTION_REL_TOL,
         build_differences=diffs,
     )

@@ -149,3 +149,9 @@ def test_a_malformed_shell_completion_environment_is_e200_not_e999(env: dict[str
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and done.stderr.startswith("ERROR [INVARLOCK:E200] the shell completion variables")
+
+
+def test_exact_without_models_is_a_usage_error_not_an_ignored_flag(folder: Path) -> None:
+    done = _run(folder, "verify", "cert.json", "--exact")
+    line = _error_line(done, "E200", 2)
+    assert "--exact applies to the re-execution audit" in line and "--baseline" in line

@@ -174,6 +174,25 @@ def test_another_build_compares_within_tolerance_and_says_so(services, issued):
     assert final.endswith("agree within tolerance, largest relative difference 0")
 
 
+def test_exact_refuses_the_tolerance_a_stated_build_would_allow(services, store, issued):
+    """The build that earns the 1e-4 tolerance is the certificate's own statement: a forger relabels it and
+    nudges every subject NLL by 1e-5. A recipient who runs the issuer's build says --exact: bit for bit."""
+    cert = issued.certificate
+    nudged = _forged(store, issued.run_id, cert.issued_at, 1.00001)
+    relabelled = {"python": "other"}  # the certificate and this machine now disagree on the build
+    tolerant = _audit(nudged, services, sample=3, environment=relabelled)
+    assert tolerant.ok, _failed(tolerant)
+    build = next(d for n, _, d in tolerant.findings if n == "reexec:build")
+    assert "the build is the certificate's own statement" in build and "--exact" in build
+    request = ReexecutionRequest(baseline="base", subject="int8ish", sample=3, sample_seed=11, exact=True)
+    strict = reexecute_certificate(nudged, request, _deps(services, environment=relabelled))
+    assert set(_failed(strict)) == {"reexec:scores:preview", "reexec:scores:final"}
+    build = next(d for n, _, d in strict.findings if n == "reexec:build")
+    assert build.startswith("--exact: every number must agree bit for bit; the certificate states another build")
+    honest = reexecute_certificate(cert, request, _deps(services, environment=relabelled))
+    assert honest.ok, _failed(honest)
+
+
 def test_a_certificate_of_another_release_of_the_tool_compares_within_tolerance_and_says_so(services, store, issued):
     """A release may reduce or batch a forward pass's outputs otherwise (other bits from the same machine and
     libraries): an honest certificate of an earlier release is not failed bit for bit, and the same release
