@@ -125,13 +125,21 @@ def _deltas(deltas: EditDeltas | None) -> list[tuple[str, Any]]:
     ]
 
 
+# verify recomputes numbers from the evidence; these fields are the issuer's word until the models are re-executed.
+MODELS_TITLE = (
+    "Models (as the issuer states them: only a re-execution checks them, invarlock verify CERT --baseline B "
+    "--subject S)"
+)
+DATASET_TITLE = "Dataset (provider, split, source and licence as the issuer states them)"
+
+
 def input_tables(cert: c.Certificate) -> list[Table]:
     """Models, edit and dataset."""
     ds, ed, pairing = cert.dataset, cert.edit, cert.pairing
-    models = Table("Models", ["field", "baseline", "subject"], _model_rows(cert))
+    models = Table(MODELS_TITLE, ["field", "baseline", "subject"], _model_rows(cert))
     edit = _kv("Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), *_deltas(ed.deltas)])
     dataset = _kv(
-        "Dataset",
+        DATASET_TITLE,
         [
             ("provider / split", f"{ds.provider} / {ds.split}"),
             ("source", ds.source),

@@ -117,6 +117,19 @@ def test_markdown_has_the_same_facts_and_escapes_table_breakers(evil):
     assert md_escape("a|b`c\nd") == "a\\|b\\`c d"
 
 
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_model_and_dataset_labels_are_shown_as_the_issuer_s_statement(passing, fmt):
+    """Refs, architecture, adapter, device, parameter count and the dataset's provider are claims plain verify
+    cannot check: a reviewer must not read them as established facts."""
+    import html
+
+    from invarlock.adapters.report.sections import DATASET_TITLE, MODELS_TITLE
+
+    text = render_report(passing, fmt)
+    shown = html.unescape(text) if fmt == "html" else text.replace("\\", "")
+    assert MODELS_TITLE in shown and DATASET_TITLE in shown
+
+
 def test_window_deltas_are_per_token_nll_differences_and_fill_the_histogram(passing):
     final = passing.evidence.final
     deltas = window_deltas(final)
