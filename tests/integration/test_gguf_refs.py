@@ -126,3 +126,38 @@ def test_a_conversion_killed_half_way_leaves_nothing_once_the_next_one_ran(
     assert cached == source and not left.exists()
     assert sorted(p.name for p in models.iterdir()) == [folder.name]
     assert (folder / SOURCE_FILE).is_file() and not (folder / OWNER_FILE).exists()
+
+
+def test_a_second_process_waits_for_the_conversion_instead_of_converting_again(
+    packaged: Path, source: GGUFSource, tmp_path: Path
+) -> None:
+    """Two certifications of a new GGUF file at once (or two test workers on a fresh machine) used to convert it
+    twice side by side; the second now waits on the first's lock and takes its folder."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from invarlock.adapters.hf_demo import demo_model_dir
+
+    models = tmp_path / "models"
+    models.mkdir()
+    target = models / f"gguf-{source.file_sha256[:16]}"
+    lock = os.open(models / f".lock-{target.name}", os.O_WRONLY | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # as a converting process holds it
+    env = {**os.environ, "INVARLOCK_CACHE_DIR": str(tmp_path)}
+    code = (
+        "import sys, pathlib; from invarlock.adapters.hf_gguf import open_gguf; "
+        "print(open_gguf(pathlib.Path(sys.argv[1]))[0])"
+    )
+    waiting = subprocess.Popen([sys.executable, "-c", code, str(packaged)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        assert waiting.poll() is None and not list(models.glob(".gguf-*"))  # waits; no conversion of its own
+        target.symlink_to(demo_model_dir(), target_is_directory=True)  # the "first process" finishes
+    finally:
+        os.close(lock)
+    out, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0 and out.strip() == str(target)
+    assert sorted(p.name for p in models.iterdir()) == [f".lock-{target.name}", target.name]
