@@ -1,14 +1,16 @@
 """The demo model exported to ONNX (fp32) and quantized by onnxruntime (int8), once per machine and versions.
 
 Exported with adapters/onnx_export.py, as docs/user-guide.md (ONNX models) tells a user to, into the cache
-next to the converted demo checkpoint (never into the repository), keyed by that checkpoint and the torch,
-onnx and onnxruntime versions. A half-written export is never used: each is written to a staging folder and
-renamed into place. The first export costs about a minute (two on a loaded 2-core machine), the int8 copy ~10 s.
-"""
+next to the converted demo checkpoint (never into the repository), keyed by that checkpoint, the torch, onnx and
+onnxruntime versions and the export code. A half-written export is never used: each is written to a staging
+folder and renamed into place, one process at a time (a second waits for the first's). The first export costs
+about a minute (two on a loaded 2-core machine), the int8 copy ~10 s."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import hashlib
 import os
 import shutil
 import tempfile
@@ -41,11 +43,13 @@ def onnx_demo() -> OnnxDemo:
     import onnx
     import onnxruntime
     import torch
+    from invarlock.adapters import onnx_export
     from invarlock.adapters.hf_demo import cache_root, demo_model_dir
     from invarlock.adapters.onnx_export import export_causal_lm, quantize_int8
 
     source = demo_model_dir()
-    key = f"{source.name}-torch{torch.__version__}-onnx{onnx.__version__}-ort{onnxruntime.__version__}"
+    code = hashlib.sha256(Path(onnx_export.__file__).read_bytes()).hexdigest()[:12]
+    key = f"{source.name}-torch{torch.__version__}-onnx{onnx.__version__}-ort{onnxruntime.__version__}-{code}"
     root = cache_root() / "onnx" / key
     fp32 = _once(root / "fp32", lambda out: export_causal_lm(source, out))
     int8 = _once(root / "int8", lambda out: quantize_int8(fp32, out))
@@ -56,6 +60,15 @@ def _once(target: Path, write: Callable[[Path], object]) -> Path:
     if (target / "model.onnx").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Two test workers need the export at the same time on a fresh machine: the second waits for the first's.
+    with open(target.parent / f".lock-{target.name}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "model.onnx").is_file():
+            _write_atomically(target, write)
+    return target
+
+
+def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         write(staging)
@@ -65,7 +78,6 @@ def _once(target: Path, write: Callable[[Path], object]) -> Path:
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 @pytest.fixture(scope="session")
