@@ -106,12 +106,16 @@ def _converting(target: Path) -> Iterator[None]:
     """One conversion of a file at a time: a second process waits for the first (about 20 s for the demo) instead
     of converting the same 0.5 GB again beside it."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target.parent / f".lock-{target.name}", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    lock = target.parent / f".lock-{target.name}"
+    fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         with contextlib.suppress(OSError):  # a file system without flock: both convert, the rename keeps one
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        # Removed while held, so nothing is left beside the cache: a process already waiting on it re-checks the
+        # folder, and one arriving later finds the folder (or, after a failure, converts under a new lock file).
+        lock.unlink(missing_ok=True)
         os.close(fd)
 
 
@@ -132,19 +136,26 @@ def remove_abandoned_staging(target: Path) -> None:
         with contextlib.suppress(OSError):
             if _abandoned(staging):
                 shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        if _unlocked(target.parent / f".lock-{target.name}"):  # the conversion lock of a killed process
+            (target.parent / f".lock-{target.name}").unlink()
 
 
 def _abandoned(staging: Path) -> bool:
-    try:
-        fd = os.open(staging / OWNER_FILE, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+    if not (staging / OWNER_FILE).exists():
         return time.time() - staging.stat().st_mtime > STAGING_ABANDONED_S
+    return _unlocked(staging / OWNER_FILE)
+
+
+def _unlocked(path: Path) -> bool:
+    """Whether no process holds the flock of the file at `path` (FileNotFoundError when there is none)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     finally:
-        os.close(fd)  # also ends a lock just taken: the folder is removed next, nobody converts into it
+        os.close(fd)  # also ends a lock just taken: what it guards is removed next
     return True
 
 

@@ -63,3 +63,18 @@ def test_a_folder_without_an_owner_file_goes_only_once_abandoned(tmp_path: Path)
     hf_gguf.remove_abandoned_staging(target)
     assert fresh.is_dir() and not old.exists()
     assert not target.exists()  # the cache folder itself is never touched here
+
+
+def test_the_conversion_lock_of_a_killed_process_goes_and_a_held_one_stays(tmp_path: Path) -> None:
+    target = tmp_path / "models" / "gguf-0123456789abcdef"
+    target.parent.mkdir(parents=True)
+    lock = target.parent / f".lock-{target.name}"
+    holder = _holder(lock)
+    try:
+        hf_gguf.remove_abandoned_staging(target)
+        assert lock.exists()  # a conversion is under way
+    finally:
+        holder.kill()
+        holder.wait()
+    hf_gguf.remove_abandoned_staging(target)
+    assert not lock.exists()
