@@ -16,17 +16,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-from invarlock.cli.bootstrap import build_services
-from invarlock.domain.model import LoadOptions
-from transformers import LlamaConfig, LlamaForCausalLM
-
 DEMO = "demo:smollm2-135m"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 def _demo_export(folder: Path) -> Path:
     """The demo model as the product loads it, saved to `folder` (its config and tokenizer are reused)."""
+    from invarlock.cli.bootstrap import build_services
+    from invarlock.domain.model import LoadOptions
+
     services = build_services(events=folder / "events.duckdb")
     return services.loader.load(DEMO, LoadOptions(device="cpu")).export(folder / "demo")
 
@@ -42,15 +40,25 @@ def main() -> None:
     for name in ("hidden", "intermediate", "layers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
+    head_dim = _demo_head_dim()
+    if args.hidden % head_dim:
+        parser.error(f"--hidden {args.hidden} must be a multiple of the demo's head size {head_dim}")
     with tempfile.TemporaryDirectory(prefix="invarlock-synthetic-") as tmp:
         _write(args, _demo_export(Path(tmp)))
 
 
+def _demo_head_dim() -> int:
+    from invarlock.adapters.hf_demo import demo_model_dir
+
+    return int(json.loads((demo_model_dir() / "config.json").read_text(encoding="utf-8"))["head_dim"])
+
+
 def _write(args: argparse.Namespace, demo: Path) -> None:
+    import torch  # imported once the arguments are checked: a bad one is refused in a moment
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     base = json.loads((demo / "config.json").read_text(encoding="utf-8"))
-    heads, rest = divmod(args.hidden, base["head_dim"])
-    if heads == 0 or rest:
-        raise SystemExit(f"error: --hidden {args.hidden} must be a multiple of the demo's head size {base['head_dim']}")
+    heads = args.hidden // base["head_dim"]
     config = LlamaConfig(
         **{k: base[k] for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id", "head_dim")},
         hidden_size=args.hidden,
