@@ -122,7 +122,8 @@ def _converting(target: Path) -> Iterator[None]:
 def _own(staging: Path) -> int:
     """An exclusive flock on the staging folder's owner file, held while this process converts into it."""
     fd = os.open(staging / OWNER_FILE, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    with contextlib.suppress(OSError):  # a file system without flock: the folder then goes by its age alone
+        fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 
 
@@ -137,23 +138,27 @@ def remove_abandoned_staging(target: Path) -> None:
             if _abandoned(staging):
                 shutil.rmtree(staging, ignore_errors=True)
     with contextlib.suppress(OSError):
-        if _unlocked(target.parent / f".lock-{target.name}"):  # the conversion lock of a killed process
+        if _unlocked(target.parent / f".lock-{target.name}") is True:  # the conversion lock of a killed process
             (target.parent / f".lock-{target.name}").unlink()
 
 
 def _abandoned(staging: Path) -> bool:
-    if not (staging / OWNER_FILE).exists():
+    unlocked = _unlocked(staging / OWNER_FILE) if (staging / OWNER_FILE).exists() else None
+    if unlocked is None:  # no owner file, or no flock on this file system: judged by its age
         return time.time() - staging.stat().st_mtime > STAGING_ABANDONED_S
-    return _unlocked(staging / OWNER_FILE)
+    return unlocked
 
 
-def _unlocked(path: Path) -> bool:
-    """Whether no process holds the flock of the file at `path` (FileNotFoundError when there is none)."""
+def _unlocked(path: Path) -> bool | None:
+    """Whether no process holds the flock of the file at `path`; None when the file system has no flock
+    (FileNotFoundError when there is no such file)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError:
+        return None
     finally:
         os.close(fd)  # also ends a lock just taken: what it guards is removed next
     return True
