@@ -40,17 +40,8 @@ def main() -> None:
     for name in ("hidden", "intermediate", "layers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    head_dim = _demo_head_dim()
-    if args.hidden % head_dim:
-        parser.error(f"--hidden {args.hidden} must be a multiple of the demo's head size {head_dim}")
     with tempfile.TemporaryDirectory(prefix="invarlock-synthetic-") as tmp:
         _write(args, _demo_export(Path(tmp)))
-
-
-def _demo_head_dim() -> int:
-    from invarlock.adapters.hf_demo import demo_model_dir
-
-    return int(json.loads((demo_model_dir() / "config.json").read_text(encoding="utf-8"))["head_dim"])
 
 
 def _write(args: argparse.Namespace, demo: Path) -> None:
@@ -58,7 +49,9 @@ def _write(args: argparse.Namespace, demo: Path) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     base = json.loads((demo / "config.json").read_text(encoding="utf-8"))
-    heads = args.hidden // base["head_dim"]
+    heads, rest = divmod(args.hidden, base["head_dim"])
+    if rest:
+        raise SystemExit(f"error: --hidden {args.hidden} must be a multiple of the demo's head size {base['head_dim']}")
     config = LlamaConfig(
         **{k: base[k] for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id", "head_dim")},
         hidden_size=args.hidden,
