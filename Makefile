@@ -48,17 +48,18 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-# The model-free tests run on PYTEST_WORKERS processes (pytest-xdist). The model tests run on HF_WORKERS processes
-# that split the cores between them (OMP_NUM_THREADS: torch and BLAS threads per worker); two workers sharing the
-# cores without that split were slower than one process. `--dist loadscope` keeps each module on one worker, so a
-# module's costly fixture (a local Ray session, the calibration suite) runs once. On a 2-core EPYC, two workers of
-# one thread took 21:48 against 27:52 for one process of two threads (docs/performance.md, "make test time").
+# The whole suite runs in one session on HF_WORKERS processes that split the cores between them (OMP_NUM_THREADS:
+# torch and BLAS threads per worker); two workers sharing the cores without that split were slower than one process.
+# `--dist loadscope` keeps each module on one worker, so a module's costly fixture (a local Ray session, the
+# calibration suite) runs once; `--no-loadscope-reorder` keeps the order tests/conftest.py gives: the slowest modules
+# first, the model-free ones last, filling the gaps (docs/performance.md, "make test time"). The model-free tests on
+# the newest Python (test-newest) run on PYTEST_WORKERS processes.
 PYTEST_WORKERS ?= auto
 HF_WORKERS ?= 2
 HF_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 1); t=$$((n / $(HF_WORKERS))); echo $$((t > 0 ? t : 1)))
 test: browser strace install-dev lint typecheck
-	$(BIN)/pytest -q -m "not hf" -n $(PYTEST_WORKERS)
-	OMP_NUM_THREADS=$(HF_THREADS) $(BIN)/pytest -q -m hf -n $(HF_WORKERS) --dist loadscope --durations=15
+	OMP_NUM_THREADS=$(HF_THREADS) $(BIN)/pytest -q -n $(HF_WORKERS) --dist loadscope --no-loadscope-reorder \
+	  --durations=15
 	@$(MAKE) --no-print-directory test-newest
 
 # The model-free tests on the newest CPython newer than .venv's, if one is installed (no torch wheel needed).

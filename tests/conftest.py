@@ -16,10 +16,39 @@ HF_MARKS = frozenset({"hf", "model"})
 MODEL_FREE_EXPR = "not hf"
 
 
+# `make test` runs the whole suite on two workers, one module at a time per worker, in collection order
+# (`--dist loadscope --no-loadscope-reorder`). The modules that take longest go first, so that no worker is left
+# with one of them at the end while the other idles; the model-free modules (seconds each) go last and fill the gaps.
+# Measured on a 2-core AMD EPYC (docs/performance.md, "make test time"), seconds of one worker, slowest first.
+SLOWEST_MODULES = (
+    "e2e/test_ray_scoring.py",  # about 330
+    "e2e/test_guard_calibration.py",  # about 190
+    "contracts/test_model_runner_contract.py",  # the demo's ONNX export on a fresh machine, about 150
+    "e2e/test_reduced_precision.py",  # about 115
+    "e2e/test_killed_run.py",  # about 100
+    "e2e/test_reexecution_audit.py",  # about 100
+    "e2e/test_certify_real_model.py",  # about 90
+    "e2e/test_tampering.py",  # about 60
+    "e2e/test_gguf_models.py",  # about 70
+    "e2e/test_baseline_reuse_cli.py",  # about 55
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("model") is not None:
             item.add_marker(pytest.mark.hf)
+    order = {item: i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (_rank(item), order[item]))
+
+
+def _rank(item: pytest.Item) -> tuple[int, int]:
+    """Slowest listed modules first, in the listed order; then the other model modules; then the model-free."""
+    path = item.path.as_posix()
+    for i, module in enumerate(SLOWEST_MODULES):
+        if path.endswith(f"/tests/{module}"):
+            return (0, i)
+    return (1 if item.get_closest_marker("hf") is not None else 2, 0)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
