@@ -57,17 +57,9 @@ typecheck:
 PYTEST_WORKERS ?= auto
 HF_WORKERS ?= 2
 HF_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 1); t=$$((n / $(HF_WORKERS))); echo $$((t > 0 ? t : 1)))
-# While the linters and mypy run (one core), tools/warm-test-caches converts the demo and exports it to ONNX on the
-# other, as the tests would on a fresh machine; a test that needs either before it is done waits on its lock.
-WARM_LOG := .pytest_cache/warm-test-caches.log
-test: browser strace install-dev
-	@mkdir -p .pytest_cache; OMP_NUM_THREADS=1 $(BIN)/python tools/warm-test-caches > $(WARM_LOG) 2>&1 & warm=$$!; \
-	$(MAKE) --no-print-directory lint typecheck || { wait $$warm; exit 1; }; \
-	echo "OMP_NUM_THREADS=$(HF_THREADS) pytest -q -n $(HF_WORKERS) --dist loadscope --no-loadscope-reorder"; \
+test: browser strace install-dev lint typecheck
 	OMP_NUM_THREADS=$(HF_THREADS) $(BIN)/pytest -q -n $(HF_WORKERS) --dist loadscope --no-loadscope-reorder \
-	  --durations=15; tests=$$?; \
-	wait $$warm || echo "tools/warm-test-caches failed (the tests made what they needed):"; cat $(WARM_LOG); \
-	exit $$tests
+	  --durations=15
 	@$(MAKE) --no-print-directory test-newest
 
 # The model-free tests on the newest CPython newer than .venv's, if one is installed (no torch wheel needed).
