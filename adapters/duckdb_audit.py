@@ -7,7 +7,6 @@ import select
 import signal
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import duckdb
 from invarlock.domain.errors import UsageError
-from invarlock.ports.audit import CHECK_EVERY_ROWS, QueryResult, timeout_error
+from invarlock.ports.audit import Deadline, QueryResult, timeout_error
 
 from .duckdb_audit_views import view_statements
 from .duckdb_lock import LOCK_WAIT_S
@@ -107,18 +106,14 @@ class DuckDBAuditQueries:
 
     def query(self, sql: str) -> QueryResult:
         """Run one read-only query over the audit views; see the AuditQueries port for the errors."""
-        deadline = time.monotonic() + self.timeout_s
+        deadline = Deadline(self.timeout_s)
         with store_connection(self.path, write=False, wait_s=LOCK_WAIT_S) as con:
             self._prepare(con)
             check_read_only(con, sql)
             description, rows = self._run(con, sql)
         json_columns = [str(d[1]) == "JSON" for d in description]
-        decoded = []
-        for i, row in enumerate(rows):
-            if i % CHECK_EVERY_ROWS == 0 and time.monotonic() > deadline:
-                raise timeout_error(self.timeout_s, f"while decoding its {len(rows)} rows")
-            decoded.append(_decode_json(row, json_columns))
-        return QueryResult(columns=tuple(str(d[0]) for d in description), rows=tuple(decoded))
+        decoded = tuple(_decode_json(row, json_columns) for row in deadline.rows(rows, "decoding"))
+        return QueryResult(columns=tuple(str(d[0]) for d in description), rows=decoded)
 
     def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[Any], list[tuple[Any, ...]]]:
         """Execute and fetch while a watchdog interrupts the connection once `timeout_s` has passed."""

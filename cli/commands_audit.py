@@ -154,8 +154,10 @@ def _finite_seconds(value: float) -> float:
 )
 def audit_cmd(sql: str, events: str, as_json: bool, timeout_s: float) -> None:
     """Run read-only SQL over the event store: one view per event type plus `runs` (see docs/audit.md)."""
+    from invarlock.ports.audit import Deadline
+
     from .bootstrap import open_audit
-    from .tables import Deadline, to_json, to_table
+    from .tables import to_json, to_table
 
     deadline = Deadline(timeout_s)
     result = open_audit(events, timeout_s=timeout_s).query(sql)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from time import monotonic
 from typing import Any
 
-from invarlock.ports.audit import CHECK_EVERY_ROWS, QueryResult, timeout_error
+from invarlock.ports.audit import Deadline, QueryResult
 
 from .console import printable
 
@@ -41,24 +40,8 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def _rows(result: QueryResult, deadline: Deadline | None) -> Iterator[tuple[Any, ...]]:
-    for i, row in enumerate(result.rows):
-        if deadline is not None and i % CHECK_EVERY_ROWS == 0:
-            deadline.check(f"while rendering its {len(result.rows)} rows")
-        yield row
-
-
-class Deadline:
-    """The time left of `audit --timeout` once the query has returned: rendering a huge result counts too."""
-
-    def __init__(self, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        self.at = monotonic() + timeout_s
-
-    def check(self, stage: str) -> None:
-        """E512 once the timeout has passed."""
-        if monotonic() > self.at:
-            raise timeout_error(self.timeout_s, stage)
+def _rows(result: QueryResult, deadline: Deadline | None) -> Iterable[tuple[Any, ...]]:
+    return result.rows if deadline is None else deadline.rows(result.rows, "rendering")
 
 
 def to_json(result: QueryResult, deadline: Deadline | None = None) -> str:

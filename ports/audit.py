@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any, Protocol
 
 from invarlock.domain.errors import UsageError
@@ -31,6 +33,21 @@ def timeout_error(timeout_s: float, stage: str) -> UsageError:
         f"audit stopped after the {seconds} s timeout ({stage})",
         "narrow the query (WHERE, LIMIT) or allow more time with --timeout SECONDS",
     )
+
+
+class Deadline:
+    """The end of an audit's `timeout_s`, counted from its making: the query, then decoding and rendering rows."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.at = monotonic() + timeout_s
+
+    def rows(self, rows: Sequence[Any], stage: str) -> Iterator[Any]:
+        """`rows` one by one; E512 naming `stage` (e.g. "decoding") once the timeout has passed."""
+        for i, row in enumerate(rows):
+            if i % CHECK_EVERY_ROWS == 0 and monotonic() > self.at:
+                raise timeout_error(self.timeout_s, f"while {stage} its {len(rows)} rows")
+            yield row
 
 
 class AuditQueries(Protocol):
