@@ -134,6 +134,11 @@ def supported_model_types() -> tuple[str, ...]:
     return tuple(sorted(_BY_MODEL_TYPE))
 
 
+def causal_model_types() -> tuple[str, ...]:
+    """The model types whose rules are a causal LM's (the hf_causal and onnx adapters run them), sorted."""
+    return tuple(t for t in supported_model_types() if _BY_MODEL_TYPE[t].causal)
+
+
 def rules_for(model_type: str) -> ArchitectureRules:
     """The rules for a config.model_type.
 

@@ -20,7 +20,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import GGUFSource, LoadOptions
 
 from . import heap, hf_demo, hf_gguf, hf_placement
-from .hf_architecture import read_checkpoint_config, rules_for, supported_model_types
+from .hf_architecture import causal_model_types, read_checkpoint_config, rules_for, supported_model_types
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
 from .hf_mlm import HFMaskedLMModel
@@ -29,7 +29,7 @@ from .hf_tokenizer import HFTokenizer
 from .model_choices import DEVICES, DTYPES
 
 ADAPTERS = ("auto", "hf_causal", "hf_encoder", "hf_mlm", "hf_seqcls")  # hf_seqcls: a causal LM's classification head
-CAUSAL_TYPES = tuple(t for t in supported_model_types() if rules_for(t).causal)
+CAUSAL_TYPES = causal_model_types()
 ENCODER_TYPES = tuple(t for t in supported_model_types() if not rules_for(t).causal)
 HFModel = HFCausalModel | HFEncoderModel | HFMaskedLMModel
 _CLASSES = {

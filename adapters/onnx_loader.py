@@ -13,7 +13,7 @@ from typing import Any
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 
-from .hf_architecture import read_checkpoint_config, rules_for, supported_model_types
+from .hf_architecture import causal_model_types, read_checkpoint_config, rules_for
 from .hf_tokenizer import HFTokenizer
 
 MODEL_FILE = "model.onnx"
@@ -90,11 +90,11 @@ def _source(directory: Path) -> Any:
     config = read_checkpoint_config(directory)
     rules = rules_for(str(config.get("model_type")))
     if not rules.causal:
-        causal = ", ".join(t for t in supported_model_types() if rules_for(t).causal)
         raise UsageError(
             "E104",
             f"{directory}: the onnx adapter runs causal LMs, not '{config.get('model_type')}'",
-            f"export a causal LM ({causal}), or certify this model from its HF checkpoint (--adapter auto)",
+            f"export a causal LM ({', '.join(causal_model_types())}), or certify this model from its HF checkpoint "
+            "(--adapter auto)",
         )
     try:
         proto = onnx.load(str(directory / MODEL_FILE), load_external_data=True)
