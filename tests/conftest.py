@@ -28,8 +28,8 @@ SLOWEST_MODULES = (
     "e2e/test_killed_run.py",  # about 100
     "e2e/test_reexecution_audit.py",  # about 100
     "e2e/test_certify_real_model.py",  # about 90
-    "e2e/test_tampering.py",  # about 60
     "e2e/test_gguf_models.py",  # about 70
+    "e2e/test_tampering.py",  # about 60
     "e2e/test_baseline_reuse_cli.py",  # about 55
 )
 
