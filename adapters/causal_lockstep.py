@@ -14,7 +14,7 @@ from invarlock.ports.model import Progress
 
 from .causal_rows import CausalLogits, window_logit_pairs
 from .hf_kl import paired_score
-from .hf_nll import batches, token_ids
+from .window_batches import batches, token_ids
 
 __all__ = ["CausalLogits", "lockstep_pairs", "require_causal"]
 
@@ -37,7 +37,7 @@ def lockstep_pairs(
     batch_size: int,
     progress: Progress | None,
 ) -> Iterator[PairedScore]:
-    """Per batch (a partial one padded to `batch_size` windows: hf_nll.token_ids): both models' forward passes,
+    """Per batch (a partial one padded to `batch_size` windows: window_batches.token_ids): both models' forward passes,
     then per window both models' logits of it, its scores under both and the paired measures (computed on
     `mine`'s device: the other's logits are moved there)."""
     for batch in batches(windows, batch_size):

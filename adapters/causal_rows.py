@@ -129,7 +129,7 @@ def _offloaded(head: Any) -> bool:
 
 def window_logits(runner: CausalLogits, ids: torch.Tensor, count: int | None = None) -> Iterator[torch.Tensor]:
     """The logits of positions 0..L-2 (those that predict tokens 1..L-1), (L-1, vocab), of the first `count`
-    windows of `ids` (all by default; the rest pad the pass, hf_nll.token_ids), in order; one window's at a
+    windows of `ids` (all by default; the rest pad the pass, window_batches.token_ids), in order; one window's at a
     time when the runner splits its head off, else views of the batch's full logits."""
     count = ids.shape[0] if count is None else count
     yield from _rows(runner, ids, _split(runner, ids), count)

@@ -14,7 +14,8 @@ import duckdb
 import msgspec
 from invarlock.domain.errors import IntegrityError
 from invarlock.domain.run_index import OTHER, IndexedRun, index_stored
-from invarlock.domain.run_query import IndexedStream, RunQuery, started_instant
+from invarlock.domain.run_query import RunQuery, started_instant
+from invarlock.domain.stream_check import IndexedStream
 
 from .duckdb_rows import COLUMNS, row_to_record
 

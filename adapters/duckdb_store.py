@@ -14,7 +14,8 @@ import duckdb
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
 from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent
 from invarlock.domain.run_index import IndexedRun, index_appended
-from invarlock.domain.run_query import IndexedStream, RunQuery
+from invarlock.domain.run_query import RunQuery
+from invarlock.domain.stream_check import IndexedStream
 
 from . import duckdb_run_index as index
 from .duckdb_create import create_complete
@@ -22,7 +23,7 @@ from .duckdb_lock import LOCK_WAIT_S, locked_error, store_lock
 from .duckdb_rows import COLUMNS as _COLUMNS
 from .duckdb_rows import altered_store, check_columns
 from .duckdb_rows import row_to_record as _row_to_record
-from .memory_store import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
+from .stored_rows import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
 SCHEMA = "invarlock-events/v2"
 _EARLIER = {"invarlock-events/v1": "before the event chain covered run_id, seq and recorded_at"}

@@ -14,10 +14,11 @@ from invarlock.ports.model import ModelRunner, Progress
 from .causal_lockstep import lockstep_pairs, require_causal
 from .causal_rows import MIN_ROWS, Head, reusing_output, split_head, window_logits
 from .hf_forward import model_forward
-from .hf_nll import batches, token_ids, window_score
+from .hf_nll import window_score
 from .hf_taps import tapped
 from .hf_weights import HFMatrix, HFWeights
 from .hf_zero_shot import zero_shot_pairs
+from .window_batches import batches, token_ids
 
 __all__ = ["HFCausalModel", "HFMatrix"]
 
@@ -124,7 +125,7 @@ class HFCausalModel(HFWeights):
         return body.last_hidden_state, reusing_output(head, self._head_logits)
 
     def _score_batch(self, batch: Sequence[TokenWindow], pad_to: int) -> list[WindowScore]:
-        """The batch's scores, its pass padded to `pad_to` windows (hf_nll.token_ids; 0: not padded)."""
+        """The batch's scores, its pass padded to `pad_to` windows (window_batches.token_ids; 0: not padded)."""
         ids = token_ids(batch, self.device, pad_to)
         with torch.inference_mode():
             rows = window_logits(self, ids, len(batch))  # passed on, not bound: one window's logits alive at once

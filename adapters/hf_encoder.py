@@ -20,8 +20,8 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .hf_forward import model_forward
-from .hf_nll import batches, pad_rows
 from .hf_weights import HFWeights
+from .window_batches import batches, pad_rows
 
 _NO_NLL_HINT = "use eval.metric.kind embedding_cosine, and drop variance from guards.order for an encoder"
 
@@ -51,7 +51,7 @@ class HFEncoderModel(HFWeights):
 
     def embed(self, windows: Sequence[TokenWindow], pad_to: int = 0) -> torch.Tensor:
         """(len(windows), hidden) float64 mean-pooled, L2-normalised embeddings of windows of one length; with
-        `pad_to`, the pass is padded to that many rows with the windows again (hf_nll.token_ids says why).
+        `pad_to`, the pass is padded to that many rows with the windows again (window_batches.token_ids says why).
 
         Raises:
             AbortError: E402 when an embedding is non-finite or zero.

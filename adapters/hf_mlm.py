@@ -19,9 +19,10 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .hf_forward import model_forward
-from .hf_nll import batches, pad_rows, window_nll
+from .hf_nll import window_nll
 from .hf_taps import tapped
 from .hf_weights import HFWeights
+from .window_batches import batches, pad_rows
 
 
 class HFMaskedLMModel(HFWeights):
@@ -77,7 +78,7 @@ class HFMaskedLMModel(HFWeights):
         return self._scored(windows, progress, pad_to=self.batch_size)
 
     def _scored(self, windows: Sequence[TokenWindow], progress: Progress | None, pad_to: int) -> Iterator[WindowScore]:
-        """Scores per batch, each pass padded to `pad_to` windows (hf_nll.token_ids says why; 0: not padded, for
+        """Scores per batch, each pass padded to `pad_to` windows (window_batches.token_ids says why; 0: not padded, for
         the activation taps, which sum every row of a pass); the padding's outputs are dropped."""
         for batch in batches(windows, self.batch_size):
             ids, positions = self._inputs(batch)

@@ -18,9 +18,10 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .causal_lockstep import lockstep_pairs, require_causal
-from .hf_nll import batches, token_ids, window_scores
+from .hf_nll import window_scores
 from .onnx_session import open_session
 from .onnx_weights import OnnxMatrix, OnnxSource, OnnxWeights
+from .window_batches import batches, token_ids
 
 __all__ = ["OnnxCausalModel", "OnnxMatrix"]
 
@@ -84,7 +85,7 @@ class OnnxCausalModel(OnnxWeights):
             AbortError: E402 when a logit or a token loss is non-finite.
         """
         for batch in batches(windows, self.batch_size):
-            ids = token_ids(batch, torch.device("cpu"), self.batch_size)  # padded: hf_nll.token_ids
+            ids = token_ids(batch, torch.device("cpu"), self.batch_size)  # padded: window_batches.token_ids
             yield from window_scores(batch, ids, self.causal_logits(ids))
             if progress is not None:
                 progress(len(batch))

@@ -10,8 +10,8 @@ import shutil
 import stat
 from pathlib import Path
 
-from invarlock.domain.diagnostics import DeviceSupport, ExtraStatus, StoreSummary
 from invarlock.domain.errors import UsageError
+from invarlock.domain.system_facts import DeviceSupport, ExtraStatus, StoreSummary
 
 from .model_choices import DEVICES, DTYPES
 

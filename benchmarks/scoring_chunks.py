@@ -1,7 +1,7 @@
 """Scoring calls of a multiple of the batch size against the old 16-window calls, at a batch size of 32 windows
 per forward pass (the default on accelerators), in one process.
 
-A runner pads the last pass of each call to its batch size (hf_nll.token_ids), so when the pipeline handed it
+A runner pads the last pass of each call to its batch size (window_batches.token_ids), so when the pipeline handed it
 16 windows per call (scoring.EVENT_BATCH) a runner of 32 ran every pass half full of padding. Since then it
 hands chunk_size(32) = 32 windows per call. Both ways score the same `--windows` windows of the int8 preset
 (the demo model and its quant_rtn edit, both loaded with `--batch-size`), call after call in alternating order

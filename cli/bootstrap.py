@@ -25,13 +25,14 @@ from .defaults import DEFAULT_AUDIT_TIMEOUT_S as DEFAULT_AUDIT_TIMEOUT_S
 from .defaults import DEFAULT_EVENTS as DEFAULT_EVENTS
 from .defaults import RUN_STORE_WAIT_S
 from .registry import Registry, registry
-from .routing import RegistryCorpusResolver, RegistryEdits, RegistryModelLoader, preload
+from .routing import RegistryEdits, RegistryModelLoader, preload
+from .routing_corpus import RegistryCorpusResolver
 from .version import tool_version
 
 if TYPE_CHECKING:  # imported where they are built: `invarlock runs` and `audit` need none of them
     from invarlock.application.doctor.diagnose import DoctorDeps
     from invarlock.application.services import Services
-    from invarlock.application.verification.reexecute import ReexecutionDeps
+    from invarlock.application.verification.reexecute_request import ReexecutionDeps
     from invarlock.domain.metrics import Metric
     from invarlock.ports.guards import PluginGuard
 
@@ -77,7 +78,7 @@ def open_store(
     from invarlock.adapters.duckdb_file import require_duckdb_file
     from invarlock.adapters.duckdb_lock import LOCK_WAIT_S
     from invarlock.adapters.duckdb_store import DuckDBEventStore
-    from invarlock.adapters.memory_store import utc_now_iso
+    from invarlock.adapters.stored_rows import utc_now_iso
 
     require_duckdb_file(Path(path))
     wait_s = LOCK_WAIT_S if read_only else RUN_STORE_WAIT_S
@@ -200,7 +201,7 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
     `events`, the store opened for writing (the audit appends a stream of its own; plain verify keeps the file
     read-only)."""
     from invarlock.adapters.environment import runtime_environment
-    from invarlock.application.verification.reexecute import ReexecutionDeps
+    from invarlock.application.verification.reexecute_request import ReexecutionDeps
 
     reg = registry()
     return ReexecutionDeps(

@@ -16,8 +16,9 @@ from . import console
 from .defaults import DEFAULT_AUDIT_TIMEOUT_S, DEFAULT_EVENTS
 
 if TYPE_CHECKING:
-    from invarlock.application.replay.audit import RunSummary, TimelineRow
+    from invarlock.application.replay.audit import RunSummary
     from invarlock.application.replay.listing import RunListing
+    from invarlock.application.replay.timeline import TimelineRow
 
 
 @click.command("runs")
@@ -92,7 +93,7 @@ def _run_line(r: RunSummary) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def events_cmd(run_id: str, events: str, as_json: bool) -> None:
     """Show RUN_ID's event timeline; exits 3 after it when the run fails its chain check."""
-    from invarlock.application.replay.audit import timeline
+    from invarlock.application.replay.timeline import timeline
     from invarlock.domain.errors import IntegrityError
 
     from .bootstrap import open_store

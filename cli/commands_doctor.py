@@ -7,7 +7,7 @@ from typing import Any
 import click
 import msgspec
 from invarlock.application.doctor.diagnose import DoctorRequest, diagnose
-from invarlock.domain.diagnostics import DoctorReport
+from invarlock.domain.doctor_report import DoctorReport
 from invarlock.domain.errors import InvarlockError, UsageError
 
 from . import console

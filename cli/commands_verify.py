@@ -1,22 +1,18 @@
-"""`invarlock verify CERT` and `invarlock replay RUN_ID` (neither needs torch or the models)."""
+"""`invarlock verify CERT` (needs neither torch nor the models, unless it re-executes the certificate)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import click
 import msgspec
 from invarlock.application.verification.verify import VerifyReport, proves
-from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_INTEGRITY, EXIT_USAGE, InvarlockError, UsageError
 from invarlock.domain.policy import VERIFY_MAX_REPLICATES
 
 from . import api_verify as api
 from . import console
-from .bootstrap import DEFAULT_EVENTS
-from .outputs import write_atomically
 from .reexecute import ReexecutionOptions, reexecution_options
 
 
@@ -124,21 +120,3 @@ def verify_cmd(
         report.add("schema" if exc.code == "E601" else "input", False, exc.message)
         _emit(report, as_json, exc, notes)
     _emit(report, as_json, notes=notes)
-
-
-@click.command("replay")
-@click.argument("run_id")
-@click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
-@click.option("--out", "-o", type=click.Path(), default=None, help="write the certificate here (default: stdout)")
-def replay_cmd(run_id: str, events: str, out: str | None) -> None:
-    """Rebuild RUN_ID's certificate from its events alone (byte-identical to the issued one)."""
-    cert = api.replay(run_id, events=events)
-    for line in api.plugin_notes(cert):
-        console.tell(f"NOTE: {line}")  # stderr: stdout may carry the certificate
-    data = c.to_bytes(cert)
-    if out is None:
-        console.out(data.decode())
-    else:
-        hint = "choose another --out path"
-        write_atomically(Path(out), data, what="the certificate", hint=hint, inputs=(Path(events),))
-        console.say(f"Replayed certificate {cert.digest[:16]} written to {out}")

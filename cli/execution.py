@@ -19,7 +19,7 @@ TEST_KILL_AFTER_ENV = "INVARLOCK_TEST_RAY_KILL_AFTER"
 
 def build_worker_pair(spec: PairSpec) -> tuple[LoadedModel, LoadedModel]:
     """Inside a Ray actor: the run's (baseline, subject), built and checked by the application."""
-    from invarlock.application.certification.pair_scoring import build_pair
+    from invarlock.application.certification.pair_workers import build_pair
 
     reg = registry()
     return build_pair(spec, RegistryModelLoader(reg), RegistryEdits(reg))

@@ -44,7 +44,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "Recompute every number, digest and gate of CERTIFICATE from its evidence.",
     ),
     "replay": LazyCommand(
-        "commands_verify",
+        "commands_replay",
         "replay_cmd",
         "Rebuild RUN_ID's certificate from its events alone (byte-identical to the issued one).",
     ),

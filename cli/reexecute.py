@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from invarlock.application.verification.reexecute import ReexecutionRequest, reexecute_certificate
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionRequest
 from invarlock.application.verification.verify_report import VerifyReport
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_INTEGRITY, UsageError

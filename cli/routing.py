@@ -1,5 +1,5 @@
-"""Ports whose implementation is chosen by name from the plugin registry: model loaders by adapter name,
-corpus resolvers by provider name and edits by edit name. Each entry is imported when first used."""
+"""Ports whose implementation is chosen by name from the plugin registry: model loaders by adapter name and
+edits by edit name (corpus resolvers by provider name: routing_corpus.py). Each is imported when first used."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
-from invarlock.ports.corpus import CorpusResolver, CorpusSource, LabelledSource, Tokenizer
+from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
 from invarlock.ports.model import LoadedModel, ModelLoader
 
@@ -22,7 +22,7 @@ def _known(registry: Registry, group: str) -> str:
     return f"known: {', '.join(registry.names(group))} (`invarlock plugins {group}`)"
 
 
-def _instance(registry: Registry, group: str, name: str, cache: dict[str, Any], code: str, what: str) -> Any:
+def instance(registry: Registry, group: str, name: str, cache: dict[str, Any], code: str, what: str) -> Any:
     """The object built by the factory `name` of `group`, once per name."""
     if name not in cache:
         try:
@@ -49,7 +49,7 @@ class RegistryModelLoader:
         self._loaders: dict[str, Any] = {}
 
     def _loader(self, adapter: str) -> ModelLoader:
-        found = _instance(self._registry, "adapters", adapter, self._loaders, "E104", "adapter")
+        found = instance(self._registry, "adapters", adapter, self._loaders, "E104", "adapter")
         loader: ModelLoader = checked(found, LOADER_MEMBERS, adapter, "ModelLoader", self._registry)
         return loader
 
@@ -62,59 +62,6 @@ class RegistryModelLoader:
         return self._loader(adapter).tokenizer(ref, adapter=adapter)
 
 
-class RegistryCorpusResolver:
-    """A CorpusResolver that hands each provider name to the resolver registered for it."""
-
-    def __init__(self, registry: Registry) -> None:
-        self._registry = registry
-        self._resolvers: dict[str, Any] = {}
-
-    def _resolver(self, provider: str) -> CorpusResolver:
-        resolver: CorpusResolver = _instance(
-            self._registry, "datasets", provider, self._resolvers, "E301", "corpus provider"
-        )
-        return resolver
-
-    def open(
-        self,
-        provider: str,
-        *,
-        path: str | None = None,
-        text_field: str = "text",
-        split: str = "validation",
-        name: str | None = None,
-        config: str | None = None,
-        revision: str | None = None,
-    ) -> CorpusSource:
-        hub = _hub(name, config, revision)
-        return self._resolver(provider).open(provider, path=path, text_field=text_field, split=split, **hub)
-
-    def open_labelled(
-        self,
-        provider: str,
-        *,
-        path: str | None = None,
-        text_field: str = "text",
-        label_field: str = "label",
-        split: str = "validation",
-        name: str | None = None,
-        config: str | None = None,
-        revision: str | None = None,
-    ) -> LabelledSource:
-        resolver = self._resolver(provider)
-        if not hasattr(resolver, "open_labelled"):
-            raise UsageError("E301", f"{provider!r} is not a labelled dataset provider", "use one that has labels")
-        hub = _hub(name, config, revision)
-        fields = {"text_field": text_field, "label_field": label_field}
-        return resolver.open_labelled(provider, path=path, split=split, **fields, **hub)
-
-
-def _hub(name: str | None, config: str | None, revision: str | None) -> dict[str, str]:
-    """The hub keys that are set: a resolver of providers without them (a plugin's) is called without them."""
-    given = {"name": name, "config": config, "revision": revision}
-    return {key: value for key, value in given.items() if value is not None}
-
-
 class RegistryEdits(Mapping[str, Edit]):
     """The edits by name; an edit's module is imported when the edit is first looked up."""
 
@@ -125,7 +72,7 @@ class RegistryEdits(Mapping[str, Edit]):
     def __getitem__(self, name: str) -> Edit:
         if name not in self._registry.names("edits"):
             raise KeyError(name)
-        edit: Edit = _instance(self._registry, "edits", name, self._edits, "E204", "edit")
+        edit: Edit = instance(self._registry, "edits", name, self._edits, "E204", "edit")
         return edit
 
     def __iter__(self) -> Iterator[str]:

@@ -53,4 +53,5 @@ def canonical_bytes(obj: Any) -> bytes:
 
 
 def sha256_hex(data: bytes) -> str:
+    """Lowercase hex sha256 of `data`."""
     return hashlib.sha256(data).hexdigest()

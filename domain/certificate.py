@@ -1,6 +1,6 @@
 """The evaluation certificate (schema v1): Structs, canonical bytes and digest (docs/reference/certificate.md).
 
-The sections live by concept in cert_sections, cert_metrics, cert_evidence and cert_provenance, the schema
+The sections live by concept in cert_sections, cert_inputs, cert_metrics, cert_evidence and cert_provenance, the schema
 versioning in cert_versions; this module holds the Certificate itself, its sealing and its strict decoding, and
 re-exports every section so that `from invarlock.domain import certificate as c` reaches all of them."""
 
@@ -14,14 +14,12 @@ import numpy as np
 
 from .canonical import canonical_bytes, sha256_hex
 from .cert_evidence import ArmEvidence, Evidence, GuardOverhead
+from .cert_inputs import ArmCount, DatasetSection, EditSection
 from .cert_metrics import AgreementSummary, ArmMetric, KlSummary, PrimaryMetric, SecondaryMetrics
 from .cert_provenance import BaselineScoring, EventLogRef, GuardBaseline, Provenance, VarianceBaseline
 from .cert_sections import (
     _S,
-    ArmCount,
     BootstrapSection,
-    DatasetSection,
-    EditSection,
     FailedFlag,
     Flag,
     PairingSection,
@@ -118,6 +116,7 @@ def body_bytes(cert: Certificate) -> bytes:
 
 
 def compute_digest(cert: Certificate) -> str:
+    """Hex sha256 of `body_bytes(cert)`: the certificate's `digest` field when it is sealed."""
     return sha256_hex(body_bytes(cert))
 
 

@@ -1,4 +1,4 @@
-"""Preflight findings (`invarlock doctor`): what a check found, with a stable D-code, and the facts probed.
+"""Preflight findings (`invarlock doctor`): what a check found, with a stable D-code.
 
 D-codes: an ERROR finding is an E-code a run would stop with before loading a model, and its D-code carries
 the E-code's number (`E303` → `D303`); findings only the doctor reports (warnings, notes) use `D9xx`. The
@@ -16,7 +16,6 @@ from .errors import InvarlockError
 Severity = Literal["error", "warning", "note"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "note")
 
-# The doctor's own codes (never an E-code): warnings and notes about a run that can start.
 D_CONFIG = "D900"  # note: the config's keys and types are valid
 D_POLICY = "D901"  # note: tier, profile and the floors the data must meet
 D_MODEL = "D902"  # note: a model reference resolves offline (its tokenizer digest)
@@ -69,76 +68,13 @@ def error_finding(check: str, exc: InvarlockError) -> Finding:
 
 
 def note(check: str, code: str, message: str, hint: str = "") -> Finding:
+    """A note: a fact about a run that can start (one of the D9xx codes above)."""
     return Finding(severity="note", code=code, check=check, message=message, hint=hint)
 
 
 def warning(check: str, code: str, message: str, hint: str = "") -> Finding:
+    """A warning: the run can start, but something will likely go wrong or differ from what was asked."""
     return Finding(severity="warning", code=code, check=check, message=message, hint=hint)
-
-
-class ExtraStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """An optional extra (`hf`, `onnx`): the packages it needs that are installed (with versions) and missing."""
-
-    name: str
-    installed: dict[str, str]
-    missing: tuple[str, ...]
-
-
-class StoreSummary(msgspec.Struct, frozen=True, kw_only=True):
-    """An existing event store: its schema marker, run count and how many events of each (type, version)."""
-
-    schema: str
-    runs: int
-    events: int
-    versions: dict[str, int]  # "type.vN" -> count
-    size_bytes: int
-
-
-class DeviceSupport(msgspec.Struct, frozen=True, kw_only=True):
-    """The device and dtype names the model adapters accept (`known` includes `auto`), the devices present
-    here (cpu always), and whether CUDA computes in bfloat16."""
-
-    known: tuple[str, ...]
-    dtypes: tuple[str, ...]
-    available: tuple[str, ...]
-    cuda_bf16: bool = False
-
-
-class Summary(msgspec.Struct, frozen=True, kw_only=True):
-    errors: int
-    warnings: int
-    notes: int
-
-
-class Resolution(msgspec.Struct, frozen=True, kw_only=True):
-    """What the findings add up to. `exit_code` is the status the run would stop with before loading a model
-    (its first error's: 2 usage/config/input, 3 abort), 0 when it would start; `first_error` that error's D-code
-    and `error_code` its E-code. The rest is the run the doctor checked, as certify/run would resolve it."""
-
-    exit_code: int
-    ready: bool
-    first_error: str | None
-    error_code: str | None
-    command: str | None
-    tier: str | None
-    profile: str | None
-    baseline: str | None
-    subject: str | None
-    events: str
-
-
-class DoctorReport(msgspec.Struct, frozen=True, kw_only=True):
-    """`invarlock doctor --json`: findings in the order a run meets the checks."""
-
-    format_version: str = "doctor-v1"
-    summary: Summary
-    findings: list[Finding]
-    resolution: Resolution
-
-
-def summary_of(findings: list[Finding]) -> Summary:
-    count = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    return Summary(errors=count["error"], warnings=count["warning"], notes=count["note"])
 
 
 def first_error(findings: list[Finding]) -> Finding | None:

@@ -1,7 +1,8 @@
 """Every event of a run or an audit, the tagged union over them and its codec: the import point for events.
 
-Run events live in events_run.py, re-execution audit events in events_audit.py, the hash chain in chain.py;
-versions an earlier release wrote are decoded by events_legacy.py and upcast to the current ones.
+Run events live in events_run.py, events_scored.py and events_end.py, re-execution audit events in
+events_audit.py, the hash chain in chain.py; versions an earlier release wrote are decoded by events_legacy.py
+and upcast to the current ones.
 """
 
 from __future__ import annotations
@@ -14,23 +15,16 @@ from .canonical import canonical_bytes
 from .chain import GENESIS_HASH, SEAL_DOMAIN, RecordedEvent, chain_hash, chain_problems, record_hash, seal_message
 from .errors import IntegrityError, UsageError
 from .events_audit import ComparisonRechecked, MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
+from .events_end import CertificateIssued, ChainSealed, RunCompleted, RunFailed
 from .events_reuse import BaselineRescored, BaselineReused, EventRef, GuardBaselineReused, VarianceBaselineReused
-from .events_run import (
-    CertificateIssued,
-    ChainSealed,
+from .events_run import EditApplied, GuardEvaluated, ModelFingerprinted, RunStarted, WindowsPlanned
+from .events_scored import (
     ComparedRow,
-    EditApplied,
-    GuardEvaluated,
-    ModelFingerprinted,
     PreviewAssessed,
     PreviewChecked,
     RollbackPerformed,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
     ScoredRow,
     WindowsCompared,
-    WindowsPlanned,
     WindowsScored,
 )
 

@@ -1,4 +1,5 @@
-"""The events of a certify or run stream, in the order a run records them (docs/reference/event-chain.md).
+"""The events that open a certify or run stream, in the order a run records them: the run, its models, its
+windows, its edit and its guards (docs/reference/event-chain.md; scoring to completion: events_scored.py).
 
 Events embed the domain's value objects (ModelIdentity, WindowPlan, EditOutcome, Policy) instead of copies of
 their fields; the certificate states the same value objects.
@@ -8,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from .event_struct import EventStruct
 from .guards.results import GuardResult
 from .guards.settings import Mode
-from .model import CorpusInfo, EditOutcome, ModelIdentity, WindowComparison
+from .model import CorpusInfo, EditOutcome, ModelIdentity
 from .policy import Policy
 from .windows import WindowPlan
 
@@ -70,80 +69,3 @@ class GuardEvaluated(EventStruct, tag="guard_evaluated.v2", frozen=True):
     @property
     def verdict(self) -> str:
         return self.result.verdict
-
-
-class ScoredRow(msgspec.Struct, frozen=True, kw_only=True):
-    window_id: int
-    digest: str
-    tokens_scored: int
-    nll_sum: float
-
-
-class WindowsScored(EventStruct, tag="windows_scored.v1", frozen=True):
-    role: str
-    arm: str
-    rows: list[ScoredRow]
-
-
-class ComparedRow(msgspec.Struct, frozen=True, kw_only=True):
-    """A window's digest (as planned) and the paired measures of both models on it."""
-
-    digest: str
-    comparison: WindowComparison
-
-
-class WindowsCompared(EventStruct, tag="windows_compared.v1", frozen=True):
-    """Paired measures of a batch of windows of `arm`, recorded after both models' WindowsScored of the
-    batch (or alone when the metric has no per-model scores)."""
-
-    arm: str
-    rows: list[ComparedRow]
-
-
-class PreviewAssessed(EventStruct, tag="preview_assessed.v1", frozen=True):
-    ratio: float
-    catastrophe_ratio: float
-    catastrophe: bool
-
-
-class PreviewChecked(EventStruct, tag="preview_checked.v1", frozen=True):
-    """The preview arm's catastrophe check of a metric whose statistic is not a perplexity ratio (accuracy):
-    `reason` says why it trips (the metric's catastrophe reason), empty when it does not."""
-
-    catastrophe: bool
-    reason: str
-
-
-class RollbackPerformed(EventStruct, tag="rollback_performed.v1", frozen=True):
-    reason: str
-
-
-class CertificateIssued(EventStruct, tag="certificate_issued.v1", frozen=True):
-    issued_at: str
-    certificate_digest: str
-    signature_key_fingerprint: str | None = None
-    signature_value: str | None = None
-
-
-class RunCompleted(EventStruct, tag="run_completed.v1", frozen=True):
-    finished_at: str
-    status: str
-    verdict: str
-
-
-class RunFailed(EventStruct, tag="run_failed.v1", frozen=True):
-    failed_at: str
-    code: str
-    message: str
-
-
-class ChainSealed(EventStruct, tag="chain_sealed.v1", frozen=True):
-    """The issuer's Ed25519 signature over the chain head at completion (`seal_message`), appended last.
-
-    `head_seq`/`head_hash` name the event it seals (run_completed); `signature` is base64 of 64 bytes.
-    """
-
-    head_seq: int
-    head_hash: str
-    key_fingerprint: str
-    signature: str

@@ -1,8 +1,8 @@
 """Tiers and profiles: the one place where every threshold lives, and the policy digest over them.
 
-The Structs the thresholds fill live in policy_sections, the checking of a config's overrides in
+The Structs the thresholds fill live in gate_policy and policy_sections, the checking of a config's overrides in
 policy_overrides; this module holds every value (the tier tables and limits), resolves a tier and profile
-into a Policy, and re-exports every name of both so that `from invarlock.domain.policy import ...` reaches them."""
+into a Policy, and re-exports every name of them so that `from invarlock.domain.policy import ...` reaches them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import msgspec
 
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
+from .gate_policy import AccuracyGates, EmbeddingGates, GatePolicy, SecondaryPolicy
 from .guards.settings import (
     FamilyEpsilon,
     GuardSettings,
@@ -22,17 +23,7 @@ from .guards.settings import (
     VarianceSettings,
 )
 from .policy_overrides import GUARD_OVERRIDABLE, _gate_overrides, _guard_overrides, _order, _plugin_settings
-from .policy_sections import (
-    DEFAULT_GUARD_ORDER,
-    EVIDENCE_DTYPES,
-    GUARD_NAMES,
-    AccuracyGates,
-    EmbeddingGates,
-    EvidencePolicy,
-    GatePolicy,
-    Policy,
-    SecondaryPolicy,
-)
+from .policy_sections import DEFAULT_GUARD_ORDER, EVIDENCE_DTYPES, GUARD_NAMES, EvidencePolicy, Policy
 
 __all__ = [
     "DEFAULT_GUARD_ORDER",

@@ -12,10 +12,11 @@ from typing import Any
 import msgspec
 
 from .errors import UsageError
+from .gate_policy import GatePolicy
 from .guards.plugin import plugin_guard
 from .guards.plugin_records import PluginGuardSettings, settings_of
 from .guards.settings import GUARD_MODES, GuardSettings
-from .policy_sections import DEFAULT_GUARD_ORDER, GUARD_NAMES, GatePolicy
+from .policy_sections import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
 # Keys a run config (guards.<name>.<key>) may override; each override is part of the resolved policy. Any
 # other setting of a guard may be stated in the config only with the tier's own value (a pin: an InvarLock

@@ -28,6 +28,7 @@ def fingerprint_of(raw_public_key: bytes) -> str:
 
 
 def is_fingerprint(text: str) -> bool:
+    """Whether `text` has the form `fingerprint_of` gives: `sha256:` and 64 lowercase hex digits."""
     return _FINGERPRINT.fullmatch(text) is not None
 
 

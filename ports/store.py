@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from invarlock.domain.events import Event, RecordedEvent
-from invarlock.domain.run_query import IndexedStream, RunQuery
+from invarlock.domain.run_query import RunQuery
+from invarlock.domain.stream_check import IndexedStream
 
 
 class EventStore(Protocol):
@@ -44,7 +45,7 @@ class RunIndex(Protocol):
 
         Each entry comes with the stream's current row count and the hash of its row at seq
         `run.events - 1` (None when that row is missing), read without reading payloads, so the caller can
-        tell a stream that still ends where it was indexed (domain.run_query.compare_stream). A store with no
+        tell a stream that still ends where it was indexed (domain.stream_check.compare_stream). A store with no
         index yet (written by an earlier version) builds the entries from its streams for this call.
         """
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from invarlock.domain.diagnostics import DeviceSupport, ExtraStatus, StoreSummary
+from invarlock.domain.system_facts import DeviceSupport, ExtraStatus, StoreSummary
 
 
 class SystemProbe(Protocol):

@@ -11,7 +11,7 @@ from html import escape
 from invarlock.domain import certificate as c
 from invarlock.ports.report import CheckFailure
 
-from . import metrics, sections
+from . import guard_tables, metrics, sections
 from .cells import Cell, Num
 from .figures import Table, cosine_points, delta_points, histogram, kl_points, labelled_rows, plotted_arm, window_deltas
 from .headline import headline
@@ -137,7 +137,7 @@ def render_html(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
         _banner(cert, failures),
         _figures(cert),
         _section("Metrics", [*metrics.metric_tables(cert), sections.validation_table(cert)]),
-        _section("Guards", sections.guard_tables(cert), _heat_maps(cert)),
+        _section("Guards", guard_tables.guard_tables(cert), _heat_maps(cert)),
         _section("Inputs", sections.input_tables(cert)),
         _section("Policy", sections.policy_tables(cert)),
         _section("Provenance", sections.provenance_tables(cert)),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from invarlock.domain import certificate as c
 from invarlock.ports.report import CheckFailure
 
-from . import metrics, sections, summaries
+from . import guard_tables, metrics, sections, summaries
 from .cells import Cell, short
 from .figures import Table, histogram, plotted_arm, window_deltas
 from .headline import headline
@@ -98,7 +98,7 @@ def render_md(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     ]
     groups = [
         ("Metrics", [*metrics.metric_tables(cert), sections.validation_table(cert)]),
-        ("Guards", [*summaries.grid_tables(cert), *sections.guard_tables(cert)]),
+        ("Guards", [*summaries.grid_tables(cert), *guard_tables.guard_tables(cert)]),
         ("Inputs", sections.input_tables(cert)),
         ("Policy", sections.policy_tables(cert)),
         ("Provenance", sections.provenance_tables(cert)),

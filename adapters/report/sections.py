@@ -12,99 +12,23 @@ from invarlock.ports.report import CheckFailure
 
 from .cells import Cell, cell, kv_rows
 from .figures import Table
-from .layout import guard_sections
 
 
-def _kv(title: str, pairs: list[tuple[str, Any]]) -> Table:
+def kv_table(title: str, pairs: list[tuple[str, Any]]) -> Table:
     """A key/value table; nested values become one row per leaf under dotted keys."""
     return Table(title, [], kv_rows(pairs))
 
 
 def validation_table(cert: c.Certificate) -> Table:
     """Every validation flag and its value (true, false or not_applicable)."""
-    return _kv("Validation flags", sorted(cert.validation.items()))
+    return kv_table("Validation flags", sorted(cert.validation.items()))
 
 
-def _checks_table(guard: str, phase: str, checks: Any) -> Table:
-    rows = [ch for ch in checks if isinstance(ch, dict)] if isinstance(checks, list) else []
-    headers = sorted({key for row in rows for key in row})
-    return Table(f"{guard} · {phase} checks", headers, [[cell(row.get(h)) for h in headers] for row in rows])
-
-
-def _rows_table(title: str, rows: Any) -> Table:
+def rows_table(title: str, rows: Any) -> Table:
     """A table of a list of dicts (columns: the union of their keys, sorted)."""
     items = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
     headers = sorted({key for row in items for key in row})
     return Table(title, headers, [[cell(row.get(h)) for h in headers] for row in items])
-
-
-_MEASURED_TABLES = ("violations", "top", "ab")
-
-
-def _measured_tables(guard: str, section: dict[str, Any]) -> list[Table]:
-    """A measured guard: summary, per-family table, violations, the matrices it could not measure (and the top
-    matrices / VE scales)."""
-    skip = {"measurements", "families", "scales", *_MEASURED_TABLES}
-    measurements = section.get("measurements", {})
-    count = sum(len(v) for k, v in measurements.items() if isinstance(v, list) and k != "not_applicable")
-    summary = [(k, v) for k, v in sorted(section.items()) if k not in skip]
-    summary.append(("recorded measurements", f"{count} rows (in the certificate, re-derived by verify)"))
-    families = section.get("families")
-    family_rows = [{"family": f, **v} for f, v in sorted(families.items())] if isinstance(families, dict) else []
-    tables = [_kv(f"Guard {guard}", summary)]
-    if family_rows:
-        tables.append(_rows_table(f"{guard} · per family", family_rows))
-    tables.append(_rows_table(f"{guard} · violations", section.get("violations")))
-    if measurements.get("not_applicable"):
-        tables.append(
-            _rows_table(f"{guard} · not applicable (matrices a model cannot map)", measurements["not_applicable"])
-        )
-    if guard == "spectral":
-        tables.append(_rows_table("spectral · top matrices by |z|", section.get("top")))
-    if guard == "variance":
-        scales = [r for r in section.get("scales", []) if isinstance(r, dict) and r.get("kept")]
-        tables.append(_rows_table("variance · proposed scales", scales))
-        tables.append(_kv("variance · A/B gate", sorted((section.get("ab") or {}).items())))
-    return tables
-
-
-def guard_tables(cert: c.Certificate) -> list[Table]:
-    """Per guard: its mode/verdict/other summary fields, then each phase's verdict and checks table
-    (measured guards: summary, per-family table, violations)."""
-    tables: list[Table] = []
-    for guard, section in sorted(guard_sections(cert).items()):
-        if "measurements" in section:
-            tables += _measured_tables(guard, section)
-            continue
-        phases = section.get("phases")
-        phases = sorted(phases.items()) if isinstance(phases, dict) else []
-        summary = [(k, v) for k, v in sorted(section.items()) if k != "phases"]
-        summary += [(f"phase {name}", _phase_verdict(ph)) for name, ph in phases]
-        tables.append(_kv(f"Guard {guard}", summary))
-        for name, phase in phases:
-            if isinstance(phase, dict):
-                tables.append(_checks_table(guard, name, phase.get("checks")))
-    if cert.guard_overhead is not None:
-        o = cert.guard_overhead
-        tables.append(
-            _kv(
-                "Guard overhead (PPL guarded / bare, final arm)",
-                [
-                    ("ratio", o.ratio),
-                    ("limit", o.limit),
-                    ("bare PPL", o.bare_ppl),
-                    ("guarded PPL", o.guarded_ppl),
-                    ("repaired weights", ", ".join(o.repaired_weights)),
-                ],
-            )
-        )
-    return tables
-
-
-def _phase_verdict(phase: Any) -> str:
-    if not isinstance(phase, dict):
-        return str(cell(phase))
-    return f"{cell(phase.get('verdict'))} ({cell(phase.get('seconds'))} s)"
 
 
 def _model_rows(cert: c.Certificate) -> list[list[Cell]]:
@@ -137,8 +61,10 @@ def input_tables(cert: c.Certificate) -> list[Table]:
     """Models, edit and dataset."""
     ds, ed, pairing = cert.dataset, cert.edit, cert.pairing
     models = Table(MODELS_TITLE, ["field", "baseline", "subject"], _model_rows(cert))
-    edit = _kv("Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), *_deltas(ed.deltas)])
-    dataset = _kv(
+    edit = kv_table(
+        "Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), *_deltas(ed.deltas)]
+    )
+    dataset = kv_table(
         DATASET_TITLE,
         [
             ("provider / split", f"{ds.provider} / {ds.split}"),
@@ -169,19 +95,19 @@ def policy_tables(cert: c.Certificate) -> list[Table]:
     resolved = cert.policy.resolved
     gates = resolved.get("gates")
     top = [(k, v) for k, v in sorted(resolved.items()) if k not in ("gates", "overrides")]
-    tables = [_kv("Policy", [*top, ("policy digest", cert.policy.digest)])]
+    tables = [kv_table("Policy", [*top, ("policy digest", cert.policy.digest)])]
     overrides = resolved.get("overrides")
     listed = sorted(overrides.items()) if isinstance(overrides, dict) else [("overrides", overrides)]
-    tables.append(_kv("Overrides of the tier table", listed or [("none", "the tier table as published")]))
+    tables.append(kv_table("Overrides of the tier table", listed or [("none", "the tier table as published")]))
     if isinstance(gates, dict):
-        tables.append(_kv("Gate thresholds", sorted(gates.items())))
+        tables.append(kv_table("Gate thresholds", sorted(gates.items())))
     return tables
 
 
 def provenance_tables(cert: c.Certificate) -> list[Table]:
     """Tool, command, timing, environment, seeds and the event-log head."""
     pv, log = cert.provenance, cert.provenance.event_log
-    run = _kv(
+    run = kv_table(
         "Provenance",
         [
             ("tool", f"{cert.tool.name} {cert.tool.version}"),
@@ -194,15 +120,15 @@ def provenance_tables(cert: c.Certificate) -> list[Table]:
             ("event log head hash", log.head_hash),
         ],
     )
-    env = _kv("Environment", sorted(pv.environment.items()))
-    seeds = _kv("Seeds", sorted(pv.seeds.items()))
+    env = kv_table("Environment", sorted(pv.environment.items()))
+    seeds = kv_table("Seeds", sorted(pv.seeds.items()))
     return [run, env, seeds]
 
 
 def digest_table(cert: c.Certificate) -> Table:
     """Every digest a reviewer may compare against other records."""
     b, s, ds = cert.baseline, cert.subject, cert.dataset
-    return _kv(
+    return kv_table(
         "Digests (sha256)",
         [
             ("certificate", cert.digest),

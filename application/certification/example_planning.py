@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from invarlock.domain import events as ev
+from invarlock.domain.arm_counts import ArmCounts
 from invarlock.domain.errors import UsageError
-from invarlock.domain.examples import Example, LabelledText, example_window, label_names, plan_examples, render_prompt
-from invarlock.domain.windows import ArmCounts, TokenWindow
+from invarlock.domain.example_plan import example_window, plan_examples
+from invarlock.domain.examples import Example, LabelledText, label_names, render_prompt
+from invarlock.domain.windows import TokenWindow
 from invarlock.ports.corpus import LabelledSource, Tokenizer
 
 from ..config import DatasetConfig, MetricConfig

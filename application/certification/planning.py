@@ -6,10 +6,11 @@ from collections.abc import Mapping
 
 import numpy as np
 from invarlock.domain import events as ev
+from invarlock.domain.arm_counts import ArmCounts
 from invarlock.domain.errors import AbortError
 from invarlock.domain.metrics import ACCURACY
 from invarlock.domain.model import CorpusInfo
-from invarlock.domain.windows import ArmCounts, Row, dataset_digest, plan_windows
+from invarlock.domain.windows import Row, dataset_digest, plan_windows
 from invarlock.ports.corpus import CorpusResolver, CorpusSource, Tokenizer, TokenStreamCache
 
 from ..config import DatasetConfig, RunConfig

@@ -9,6 +9,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import PPL_CAUSAL
 from invarlock.domain.model import DEVICE_MAPS
 from invarlock.domain.policy import Policy
+from invarlock.domain.system_facts import DeviceSupport
 
 from ..config import ModelConfig, RunConfig
 
@@ -25,7 +26,7 @@ def policy_note(policy: Policy, kind: str) -> d.Finding:
     return d.note("policy", d.D_POLICY, f"{head}: {floors}")
 
 
-def device_findings(model: ModelConfig, support: d.DeviceSupport) -> list[d.Finding]:
+def device_findings(model: ModelConfig, support: DeviceSupport) -> list[d.Finding]:
     """E104 for an unknown dtype or device, or a device not present; else a note of what will run."""
     for name, value, choices in (("dtype", model.dtype, support.dtypes), ("device", model.device, support.known)):
         if value not in choices:

@@ -42,7 +42,7 @@ def _compared(comparison: WindowComparison, digests: dict[int, str]) -> ev.Compa
 
 def chunk_size(batch_size: int) -> int:
     """Windows per scoring call and per record: the least multiple of the runner's batch size that holds
-    EVENT_BATCH windows. A runner pads the last pass of each call to its batch size (hf_nll.token_ids), so a
+    EVENT_BATCH windows. A runner pads the last pass of each call to its batch size (window_batches.token_ids), so a
     call of any other length wastes forward passes on padding: 16-window calls to a runner of 32 (the default
     on accelerators) were half padding."""
     if batch_size < 1:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from invarlock.domain import diagnostics as d
+from invarlock.domain.doctor_report import DoctorReport, Resolution, summary_of
 from invarlock.domain.errors import InvarlockError
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.model import ModelLoader
@@ -52,7 +53,7 @@ DOCTOR_CHECKS: Checks = (
 )
 
 
-def diagnose(dreq: DoctorRequest, deps: DoctorDeps) -> d.DoctorReport:
+def diagnose(dreq: DoctorRequest, deps: DoctorDeps) -> DoctorReport:
     """Every preflight check of the run `dreq` describes, loading no model weights. The resolution's exit code
     is the status that run would stop with before loading a model (0 when it would start)."""
     pf = Preflight(
@@ -71,14 +72,14 @@ def diagnose(dreq: DoctorRequest, deps: DoctorDeps) -> d.DoctorReport:
         pf.findings.append(d.note("config", d.D_CONFIG, f"{dreq.source}: every key and value is valid"))
     pf.findings.extend(d.error_finding("flags", error) for error in dreq.flag_errors)
     run_checks(pf, DOCTOR_CHECKS, stop=False)
-    return d.DoctorReport(
-        summary=d.summary_of(pf.findings), findings=pf.findings, resolution=_resolution(dreq, pf.findings)
+    return DoctorReport(
+        summary=summary_of(pf.findings), findings=pf.findings, resolution=_resolution(dreq, pf.findings)
     )
 
 
-def _resolution(dreq: DoctorRequest, findings: list[d.Finding]) -> d.Resolution:
+def _resolution(dreq: DoctorRequest, findings: list[d.Finding]) -> Resolution:
     error, req = d.first_error(findings), dreq.request
-    return d.Resolution(
+    return Resolution(
         exit_code=error.exit_code if error is not None else 0,
         ready=error is None,
         first_error=error.code if error is not None else None,

@@ -1,4 +1,4 @@
-"""Read-side use cases over the event store: list runs and show a run's timeline."""
+"""Read-side use cases over the event store: the rows of `invarlock runs`, each run's chain checked."""
 
 from __future__ import annotations
 
@@ -26,18 +26,6 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     events: int
     chain_ok: bool
     problem: str | None = None
-
-
-class TimelineRow(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of `invarlock events`: where the event sits in the chain, and its payload (None when the
-    stored bytes do not decode)."""
-
-    seq: int
-    type: str
-    version: int
-    recorded_at: str
-    hash: str
-    payload: ev.Event | None
 
 
 def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
@@ -105,31 +93,4 @@ def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:
         "E603",
         f"{len(bad)} of {len(runs)} runs fail the chain check; first: run {bad[0].run_id}: {bad[0].problem}",
         "the event store was altered; `invarlock verify CERT --events` checks a run against its certificate",
-    )
-
-
-def timeline(store: EventStore, run_id: str) -> tuple[list[TimelineRow], list[str]]:
-    """One row per event and every problem the chain-checked fold finds (empty for an intact run or audit stream)."""
-    from ..verification.reexecute import is_audit_stream
-    from .replay import check_run, read_stream
-
-    records = read_stream(store, run_id)
-    rows = [_row(r) for r in records]
-    if is_audit_stream(records):
-        return rows, []
-    try:
-        check_run(records)
-    except InvarlockError as exc:
-        return rows, [exc.message]
-    return rows, []
-
-
-def _row(r: ev.RecordedEvent) -> TimelineRow:
-    payload: ev.Event | None
-    try:
-        payload = ev.decode_event(r.type, r.version, r.payload)
-    except InvarlockError:
-        payload = None
-    return TimelineRow(
-        seq=r.seq, type=r.type, version=r.version, recorded_at=r.recorded_at, hash=r.hash, payload=payload
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import msgspec
 from invarlock.domain.run_index import IndexedRun
-from invarlock.domain.run_query import IndexedStream, RunQuery, compare_stream
+from invarlock.domain.run_query import RunQuery
+from invarlock.domain.stream_check import IndexedStream, compare_stream
 from invarlock.ports.store import EventStore, RunIndex
 
 from .audit import RunSummary, checked_summary, tampered

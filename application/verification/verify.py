@@ -1,7 +1,7 @@
 """verify_certificate: recompute everything a certificate states from its own evidence (no models needed).
 
 Plain verify proves the arithmetic: every statistic, gate, digest and guard outcome is recomputed. The
-per-window NLL sums, guard measurements and model digests are trusted inputs (see verify_report.TRUSTED);
+per-window NLL sums, guard measurements and model digests are trusted inputs (see verify_proves.TRUSTED);
 only re-executing the models checks them."""
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from ..signing import check_signature
 from . import verify_fields as fields
 from . import verify_guards, verify_provenance, verify_secondary
 from .verify_guards import rederived_sections
-from .verify_report import Check, VerifyReport, compare, proves
+from .verify_proves import proves
+from .verify_report import Check, VerifyReport, compare
 
 __all__ = ["Check", "VerifyReport", "bootstrap_budget", "proves", "rederived_sections", "verify_certificate"]
 

@@ -17,7 +17,7 @@ def test_importing_core_and_the_verify_cli_path_loads_no_heavy_runtime():
     code = (
         "import sys, invarlock.domain.build, invarlock.application.certification.certify, "
         "invarlock.application.verification.verify, invarlock.application.replay.replay, invarlock.cli.main, "
-        "invarlock.cli.commands_verify\n"
+        "invarlock.cli.commands_verify, invarlock.cli.commands_replay\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

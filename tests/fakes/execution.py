@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from invarlock.application.certification.pair_scoring import InProcessPairScorer, build_pair
+from invarlock.application.certification.pair_scoring import InProcessPairScorer
+from invarlock.application.certification.pair_workers import build_pair
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from invarlock.domain.diagnostics import DeviceSupport, ExtraStatus, StoreSummary
 from invarlock.domain.errors import InvarlockError
+from invarlock.domain.system_facts import DeviceSupport, ExtraStatus, StoreSummary
 
 EXTRAS = {"hf": ("torch", "transformers", "datasets"), "onnx": ("onnx", "onnxruntime")}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from invarlock.adapters.duckdb_audit_views import EVENT_VIEWS, LEGACY_PATHS
+from invarlock.adapters.duckdb_audit_columns import EVENT_VIEWS, LEGACY_PATHS
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.domain import events as ev
 from invarlock.domain.events_legacy import UPCASTERS

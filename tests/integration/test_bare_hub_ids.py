@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from invarlock.adapters.hf_loader import resolve_adapter, resolve_reference
+from invarlock.adapters.hf_loader import resolve_adapter
+from invarlock.adapters.hf_reference import resolve_reference
 from invarlock.domain.errors import UsageError
 
 from tests.integration.hub_cache import cache_checkpoint

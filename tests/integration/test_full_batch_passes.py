@@ -1,6 +1,6 @@
 """Every scoring pass of the masked-LM and encoder adapters holds a full batch, as the causal one does: a partial
 batch (an arm's last, the audit's sample) is padded with its own windows and their outputs dropped, because a
-CPU kernel may give a row other bits in a pass of fewer rows (hf_nll.token_ids). The activation taps, which sum
+CPU kernel may give a row other bits in a pass of fewer rows (window_batches.token_ids). The activation taps, which sum
 every row of a pass, are not padded. On a TINY RANDOMLY INITIALISED BERT (mechanics only)."""
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def test_a_missing_or_unreadable_gguf_file_is_a_usage_error_and_leaves_no_cache(
 
 
 def test_a_gguf_file_given_as_a_plain_path_is_told_to_use_the_prefix(packaged: Path) -> None:
-    from invarlock.adapters.hf_loader import resolve_reference
+    from invarlock.adapters.hf_reference import resolve_reference
 
     with pytest.raises(UsageError) as err:
         resolve_reference(str(packaged))

@@ -12,7 +12,8 @@ import torch
 from invarlock.adapters.causal_lockstep import lockstep_pairs
 from invarlock.adapters.causal_rows import MIN_ROWS, window_logits
 from invarlock.adapters.hf_causal import HFCausalModel
-from invarlock.adapters.hf_nll import token_ids, window_scores
+from invarlock.adapters.hf_nll import window_scores
+from invarlock.adapters.window_batches import token_ids
 from invarlock.domain.windows import TokenWindow
 
 from tests.integration.test_hf_causal_model import ENGLISH

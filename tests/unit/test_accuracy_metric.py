@@ -12,12 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.domain import certificate as c
 from invarlock.domain import stats
+from invarlock.domain.arm_counts import ArmCounts
 from invarlock.domain.errors import AbortError, UsageError
-from invarlock.domain.examples import Example, example_digest, label_names, plan_examples, render_prompt
+from invarlock.domain.example_plan import plan_examples
+from invarlock.domain.examples import Example, example_digest, label_names, render_prompt
 from invarlock.domain.metrics import ACCURACY, PPL_CAUSAL, metric_for
 from invarlock.domain.model import WindowComparison
 from invarlock.domain.policy import policy_digest, re_resolve, resolve_policy
-from invarlock.domain.windows import ArmCounts
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"
 

@@ -15,8 +15,10 @@ from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
 from invarlock.application.doctor.diagnose import DoctorDeps, DoctorRequest, diagnose
 from invarlock.application.services import Services
 from invarlock.domain import diagnostics as d
+from invarlock.domain.doctor_report import DoctorReport, Summary
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.policy import PREFLIGHT_MIN_FREE_BYTES
+from invarlock.domain.system_facts import StoreSummary
 
 from tests.fakes.models import FakeCorpora, FakeLoader, words
 from tests.fakes.system import FakeSystemProbe
@@ -97,7 +99,7 @@ def _deps(svc: Services) -> DoctorDeps:
     )
 
 
-def _diagnose(req: CertifyRequest | None, svc: Services, error: InvarlockError | None = None) -> d.DoctorReport:
+def _diagnose(req: CertifyRequest | None, svc: Services, error: InvarlockError | None = None) -> DoctorReport:
     return diagnose(DoctorRequest(request=req, source="case.yaml", events="ev.duckdb", config_error=error), _deps(svc))
 
 
@@ -125,7 +127,7 @@ def test_doctor_finds_the_error_certify_stops_with_before_loading_a_model(
 
 def test_a_clean_run_is_ready_with_notes_and_loads_only_tokenizers(probed: Services, loader: FakeLoader) -> None:
     report = _diagnose(_request(), probed)
-    assert report.summary == d.Summary(errors=0, warnings=0, notes=len(report.findings))
+    assert report.summary == Summary(errors=0, warnings=0, notes=len(report.findings))
     assert report.resolution.exit_code == 0 and report.resolution.ready
     checks = "config extras extras policy store disk device baseline subject tokenizers windows"
     assert [f.check for f in report.findings] == checks.split()
@@ -179,7 +181,7 @@ def test_an_event_store_a_run_cannot_open_is_an_error(probed: Services, error: U
 
 def test_unknown_event_versions_and_little_disk_are_warnings(probed: Services) -> None:
     versions = {"run_started.v1": 2, "run_started.v99": 1}
-    store = d.StoreSummary(schema="invarlock-events/v2", runs=2, events=3, versions=versions, size_bytes=1)
+    store = StoreSummary(schema="invarlock-events/v2", runs=2, events=3, versions=versions, size_bytes=1)
     probe = FakeSystemProbe(store=store, free=PREFLIGHT_MIN_FREE_BYTES - 1)
     report = _diagnose(_request(), dataclasses.replace(probed, probe=probe))
     warnings = {f.code: f.message for f in report.findings if f.severity == "warning"}

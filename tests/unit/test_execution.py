@@ -9,14 +9,14 @@ import msgspec
 import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
-from invarlock.application.certification.pair_scoring import build_pair
+from invarlock.application.certification.pair_workers import build_pair
 from invarlock.application.config import EditConfig, ModelConfig, config_to_dict, parse_config
 from invarlock.application.config_execution import ExecutionConfig
 from invarlock.application.services import Services
 from invarlock.domain import events as ev
-from invarlock.domain.diagnostics import ExtraStatus
 from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.domain.model import DevicePlacement
+from invarlock.domain.system_facts import ExtraStatus
 from invarlock.ports.store import EventStore
 
 from tests.fakes.execution import FakeScoringPools

@@ -17,7 +17,8 @@ from invarlock.application.certification.certify import CertifyRequest, certify_
 from invarlock.application.certification.guard_chain import measure_each, measure_matrix
 from invarlock.application.config import ModelConfig
 from invarlock.application.services import Services
-from invarlock.application.verification.reexecute import ReexecutionDeps, ReexecutionRequest, reexecute_certificate
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import resolve_policy
 from invarlock.ports.measurement import MeasurementPool

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from invarlock.domain.guards import row_blocks, spectrum, testing
+from invarlock.domain.guards import marchenko_pastur, row_blocks, spectrum, testing
 from invarlock.domain.policy import resolve_policy
 from scipy.linalg import svdvals
 from scipy.optimize import brentq
@@ -200,16 +200,16 @@ def test_mp_median_singular_matches_the_empirical_median_of_a_large_gaussian_mat
     m = 1200  # n ≥ 300 singular values: the sample median sits within ~0.2 % of the MP median
     w = np.random.default_rng(int(gamma * 100)).standard_normal((m, int(gamma * m)))
     empirical = float(np.median(np.linalg.svd(w, compute_uv=False))) / math.sqrt(m)
-    assert spectrum.mp_median_singular(gamma) == pytest.approx(empirical, rel=0.01)
+    assert marchenko_pastur.mp_median_singular(gamma) == pytest.approx(empirical, rel=0.01)
 
 
 def test_mp_median_singular_of_a_square_matrix_matches_the_closed_form_cdf() -> None:
     # γ = 1: x = σ²/m has density √(x(4−x))/(2πx) on [0, 4]; with x = 4·sin²t its CDF is (2t + sin 2t)/π,
     # so the median solves 2t + sin 2t = π/2 and the median singular value/√m is 2·sin t.
     t = brentq(lambda t: 2 * t + math.sin(2 * t) - math.pi / 2, 0.0, math.pi / 2, xtol=1e-15)
-    assert spectrum.mp_median_singular(1.0) == pytest.approx(2 * math.sin(t), rel=1e-9)
+    assert marchenko_pastur.mp_median_singular(1.0) == pytest.approx(2 * math.sin(t), rel=1e-9)
     # Smaller γ concentrates the spectrum around 1.
-    values = [spectrum.mp_median_singular(g) for g in (0.01, 0.1, 0.5, 1.0)]
+    values = [marchenko_pastur.mp_median_singular(g) for g in (0.01, 0.1, 0.5, 1.0)]
     assert values == sorted(values, reverse=True)
     assert values[0] == pytest.approx(1.0, abs=0.01)
 
@@ -217,7 +217,7 @@ def test_mp_median_singular_of_a_square_matrix_matches_the_closed_form_cdf() -> 
 @pytest.mark.parametrize("gamma", [0.0, -0.5, 1.0000001, 2.0])
 def test_mp_median_singular_rejects_aspect_ratios_outside_zero_one(gamma: float) -> None:
     with pytest.raises(ValueError):
-        spectrum.mp_median_singular(gamma)
+        marchenko_pastur.mp_median_singular(gamma)
 
 
 def _noise(m: int, n: int, scale: float, seed: int) -> tuple[np.ndarray, np.random.Generator]:

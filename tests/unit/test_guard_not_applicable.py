@@ -12,7 +12,8 @@ import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, GuardsConfig, ModelConfig, RunConfig
 from invarlock.application.replay.replay import replay_certificate
-from invarlock.application.verification.reexecute import ReexecutionDeps, ReexecutionRequest, reexecute_certificate
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.application.verification.verify_guards import rederived_sections
 from invarlock.domain import certificate as c

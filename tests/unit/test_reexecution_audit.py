@@ -15,7 +15,8 @@ import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
 from invarlock.application.replay.listing import list_runs
-from invarlock.application.verification.reexecute import ReexecutionDeps, ReexecutionRequest, reexecute_certificate
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev

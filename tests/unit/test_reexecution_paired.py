@@ -24,7 +24,8 @@ from invarlock.application.config import (
     RunConfig,
 )
 from invarlock.application.services import Services
-from invarlock.application.verification.reexecute import ReexecutionOutcome, ReexecutionRequest, reexecute_certificate
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionOutcome, ReexecutionRequest
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev

@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
-from invarlock.application.verification.reexecute import ReexecutionRequest, reexecute_certificate
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionRequest
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import DevicePlacement, LoadOptions

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.domain.errors import UsageError
 from invarlock.domain.run_index import IndexedRun, index_appended, index_stored
-from invarlock.domain.run_query import IndexedStream, compare_stream, make_query, parse_instant, select
+from invarlock.domain.run_query import make_query, parse_instant, select
+from invarlock.domain.stream_check import IndexedStream, compare_stream
 
 from tests.fakes.run_streams import RECORDED_AT, RunStreams, certified_streams
 

@@ -1,5 +1,5 @@
 """Scoring hands its runner whole multiples of the runner's batch size: a runner pads the last forward pass of
-each call to its batch size (hf_nll.token_ids), so calls of 16 windows to a runner of 32 windows per pass (the
+each call to its batch size (window_batches.token_ids), so calls of 16 windows to a runner of 32 windows per pass (the
 default on accelerators) spent half of every pass on padding. Each call is one record per model."""
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
-from invarlock.application.verification.reexecute import ReexecutionRequest, reexecute_certificate
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionRequest
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.application.verification.verify_guards import rederived_sections
 from invarlock.domain import certificate as c

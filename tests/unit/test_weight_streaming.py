@@ -16,8 +16,8 @@ from invarlock.application.config import (
     config_to_dict,
     parse_config,
 )
-from invarlock.domain.diagnostics import DeviceSupport
 from invarlock.domain.errors import UsageError
+from invarlock.domain.system_facts import DeviceSupport
 
 from tests.fakes.streaming import AliveMatrices, blocks_of_weights, counting_model_class
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from invarlock.domain.arm_counts import ArmCounts, arm_floors, fit_counts
 from invarlock.domain.errors import AbortError, UsageError
-from invarlock.domain.windows import ArmCounts, arm_floors, cut_windows, fit_counts, plan_windows, window_digest
+from invarlock.domain.windows import cut_windows, plan_windows, window_digest
 
 
 def _stream(n: int, seed: int = 0) -> np.ndarray:

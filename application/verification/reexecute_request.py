@@ -1,0 +1,77 @@
+"""What the re-execution audit is given (the recipient's models and sample, the ports it needs) and what it
+returns, and the stream its events go to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from invarlock.domain import events as ev
+from invarlock.ports.corpus import CorpusResolver
+from invarlock.ports.edits import Edit
+from invarlock.ports.measurement import MeasurementPool
+from invarlock.ports.model import ModelLoader
+from invarlock.ports.store import EventStore
+
+from .reexecute_inputs import Finding
+
+
+@dataclass(frozen=True)
+class ReexecutionRequest:
+    """The recipient's models and sample. `subject` None: rebuild the subject from the baseline and the
+    certificate's recorded built-in edit. `sample`: windows per scored arm and matrices per guard (None:
+    all). `sample_seed` picks them. `device`: None loads on the certificate's device kind. `exact`: the
+    recipient runs the issuer's build, so every number must agree bit for bit whatever environment the
+    certificate states (that statement is the certificate's own and nothing checks it)."""
+
+    baseline: str
+    subject: str | None
+    sample: int | None
+    sample_seed: int
+    device: str | None = None
+    exact: bool = False
+
+
+@dataclass(frozen=True)
+class ReexecutionDeps:
+    """Ports and clocks the audit needs, passed in by the composition root."""
+
+    loader: ModelLoader
+    corpora: CorpusResolver
+    environment: Callable[[], dict[str, str]]
+    clock: Callable[[], str]
+    new_stream_id: Callable[[], str]
+    tool_version: str
+    store: EventStore | None = None
+    edits: Mapping[str, Edit] = field(default_factory=dict)
+    measurements: MeasurementPool | None = None  # as certify's Services.measurements
+
+
+@dataclass
+class AuditStream:
+    """Appends the audit's events to a stream of its own (nothing is written without a store)."""
+
+    store: EventStore | None
+    stream_id: str
+    seq: int = 0
+
+    def record(self, event: ev.Event) -> None:
+        if self.store is not None:
+            self.store.append(self.stream_id, self.seq, [event])
+            self.seq += 1
+
+
+@dataclass
+class ReexecutionOutcome:
+    """Named findings (name, ok, detail), the audit stream id, and what was re-checked."""
+
+    findings: list[Finding] = field(default_factory=list)
+    stream_id: str | None = None
+    windows: int = 0
+    matrices: int = 0
+    max_rel_diff: float = 0.0
+    power: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.findings) and all(ok for _, ok, _ in self.findings)

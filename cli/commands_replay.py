@@ -1,0 +1,31 @@
+"""`invarlock replay RUN_ID`: the certificate rebuilt from the event store alone (no torch, no models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from invarlock.domain import certificate as c
+
+from . import api_verify as api
+from . import console
+from .bootstrap import DEFAULT_EVENTS
+from .outputs import write_atomically
+
+
+@click.command("replay")
+@click.argument("run_id")
+@click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
+@click.option("--out", "-o", type=click.Path(), default=None, help="write the certificate here (default: stdout)")
+def replay_cmd(run_id: str, events: str, out: str | None) -> None:
+    """Rebuild RUN_ID's certificate from its events alone (byte-identical to the issued one)."""
+    cert = api.replay(run_id, events=events)
+    for line in api.plugin_notes(cert):
+        console.tell(f"NOTE: {line}")  # stderr: stdout may carry the certificate
+    data = c.to_bytes(cert)
+    if out is None:
+        console.out(data.decode())
+    else:
+        hint = "choose another --out path"
+        write_atomically(Path(out), data, what="the certificate", hint=hint, inputs=(Path(events),))
+        console.say(f"Replayed certificate {cert.digest[:16]} written to {out}")
