@@ -57,7 +57,12 @@ typecheck:
 PYTEST_WORKERS ?= auto
 HF_WORKERS ?= 2
 HF_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 1); t=$$((n / $(HF_WORKERS))); echo $$((t > 0 ? t : 1)))
-test: browser strace install-dev lint typecheck
+# The demo checkpoint (converted from its packaged GGUF on first use, about a minute here) is made while ruff and mypy
+# run on one core; otherwise the session's first model test converts it while the other worker waits for it.
+test: browser strace install-dev
+	@$(BIN)/python -c 'from invarlock.adapters.hf_demo import demo_model_dir; demo_model_dir()' & demo=$$!; \
+	$(MAKE) --no-print-directory lint typecheck || { kill $$demo; wait $$demo; exit 1; }; \
+	wait $$demo || { echo "make test: converting the demo model failed (above)"; exit 1; }
 	OMP_NUM_THREADS=$(HF_THREADS) $(BIN)/pytest -q -n $(HF_WORKERS) --dist loadscope --no-loadscope-reorder \
 	  --durations=15
 	@$(MAKE) --no-print-directory test-newest
