@@ -64,6 +64,12 @@ def _scored_once(db: Path) -> bool:
     return any("windows_scored" in [r.type for r in store.read(run_id)] for run_id in store.run_ids())
 
 
+def _scored(records: list[RecordedEvent]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(role, arm, rows) of every windows_scored event, in stream order."""
+    payloads = [json.loads(r.payload) for r in records if r.type == "windows_scored"]
+    return [(p["role"], p["arm"], p["rows"]) for p in payloads]
+
+
 def _rows(records: list[RecordedEvent]) -> dict[tuple[str, str, int], dict[str, Any]]:
     """Every scored row by (role, arm, window id); AssertionError when a window is recorded twice."""
     rows = {}
@@ -147,8 +153,12 @@ def test_a_run_that_lost_an_actor_and_its_driver_resumes_on_ray_with_the_in_proc
         assert cert[section] == fresh[section], section
     assert cert["provenance"]["config"]["execution"] == RAY and "execution" not in fresh["provenance"]["config"]
     whole = DuckDBEventStore(reference.parent.parent / "inprocess.duckdb", read_only=True)
+    fresh_records = whole.read(whole.run_ids()[0])
+    assert chain_problems(fresh_records) == []
+    ray_order = _scored(prefix)  # what the Ray driver recorded, an actor lost: the in-process events, in order
+    assert ray_order == _scored(fresh_records)[: len(ray_order)]
     rows = _rows(records)  # AssertionError when a window is recorded twice
-    assert rows == _rows(whole.read(whole.run_ids()[0]))  # every window of every arm, once, with its bits
+    assert rows == _rows(fresh_records)  # every window of every arm, once, with its bits
     assert 0 < len(_rows(prefix)) < len(rows)
     verified = invarlock("verify", out, "--events", db, cwd=tmp_path)
     assert verified.code == 0, verified.stdout + verified.stderr
