@@ -169,7 +169,10 @@ def resolved_policy(cert: c.Certificate, policy: Policy, report: VerifyReport) -
         report.add("policy_resolved", False, f"recorded overrides are invalid: {exc}")
         return
     run_order = dig(cert.provenance.config, "guards", "order")
-    if expected != policy:
+    not_run = _not_the_runs(cert, policy)
+    if not_run is not None:
+        report.add("policy_resolved", False, not_run)
+    elif expected != policy:
         where = next(k for k in Policy.__struct_fields__ if getattr(expected, k) != getattr(policy, k))
         report.add("policy_resolved", False, f"policy.{where} is not the {policy.tier} tier plus its overrides")
     elif not isinstance(run_order, list) or run_order != list(policy.guard_order):
@@ -177,3 +180,26 @@ def resolved_policy(cert: c.Certificate, policy: Policy, report: VerifyReport) -
     else:
         listed = ", ".join(sorted(policy.overrides)) or "none"
         report.add("policy_resolved", True, f"tier {policy.tier} table plus overrides ({listed})")
+
+
+def _not_the_runs(cert: c.Certificate, policy: Policy) -> str | None:
+    """A run resolves its policy from the tier, the profile and its config's guard settings alone
+    (certification/run_request.policy_for): numeric gate overrides and evidence requirements are a recipient's,
+    given to verify, and a certificate that records them claims limits no run applied."""
+    gates = sorted(key for key in policy.overrides if key not in ("guards", "guard_order"))
+    if gates:
+        return f"policy.overrides sets {', '.join(gates)}: a run records only its config's guard settings"
+    if policy.evidence is not None:
+        return "policy.evidence is a recipient's requirement (verify --policy), never a run's"
+    configured = _configured_guard_settings(dig(cert.provenance.config, "guards"))
+    if policy.overrides.get("guards", {}) != configured:
+        return "policy.overrides.guards is not the run config's guard settings"
+    return None
+
+
+def _configured_guard_settings(guards: object) -> dict[str, object]:
+    """What the run's GuardsConfig.overrides() gave: each guard's non-empty settings (a plugin guard's are
+    recorded under its own name, as config_to_dict writes them)."""
+    if not isinstance(guards, dict):
+        return {}
+    return {name: values for name, values in guards.items() if name != "order" and values}

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from invarlock.domain import certificate as c
 from invarlock.domain.examples import EXAMPLE_STRIDE
+from invarlock.domain.metrics import ACCURACY
 
 from .verify_report import VerifyReport, dig
 
@@ -43,6 +44,9 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
     if dig(config, "dataset", "seq_len") != data.seq_len:
         yield f"dataset.seq_len {data.seq_len} is not the run config's {dig(config, 'dataset', 'seq_len')}"
     stride = dig(config, "dataset", "stride")
+    # Stride 0 marks labelled examples, which only the accuracy kind plans; for a stream it would hide overlaps.
+    if (data.stride == EXAMPLE_STRIDE) != (cert.primary_metric.kind == ACCURACY.kind):
+        yield f"dataset.stride {data.stride} is not what a {cert.primary_metric.kind} plan states"
     if data.stride != EXAMPLE_STRIDE and stride is not None and stride != data.stride:
         yield f"dataset.stride {data.stride} is not the run config's {stride}"
     if data.stride != EXAMPLE_STRIDE and data.stride < data.seq_len:

@@ -15,7 +15,7 @@ from invarlock.application.verification.verify import verify_certificate
 from invarlock.cli.bootstrap import report_renderer
 from invarlock.domain import certificate as c
 from invarlock.domain import gates
-from invarlock.domain.policy import policy_digest, policy_from_dict, resolve_policy
+from invarlock.domain.policy import EvidencePolicy, policy_digest, policy_from_dict, resolve_policy
 
 from tests.unit.conftest import small_config
 
@@ -174,12 +174,27 @@ def test_a_loosened_policy_is_not_its_tier(issued: Doc) -> None:
     _forged(issued, "policy_resolved")
 
 
-def test_an_override_listed_in_the_policy_is_accepted_and_shown(issued: Doc) -> None:
-    policy = resolve_policy("balanced", "dev", {"ratio_limit": 1.2})
+@pytest.mark.parametrize(
+    ("forged_policy", "named"),
+    [
+        # A numeric gate override: only a recipient gives one (verify --policy), no run records one.
+        (lambda: resolve_policy("balanced", "dev", {"ratio_limit": 1.5}), "ratio_limit"),
+        (lambda: resolve_policy("balanced", "dev", {"catastrophe_ratio": 1000.0}), "catastrophe_ratio"),
+        # A guard setting listed as an override that the run's config does not give.
+        (lambda: resolve_policy("balanced", "dev", guard_overrides={"spectral": {"mode": "gate"}}), "guards"),
+        # An evidence requirement is the recipient's too.
+        (lambda: resolve_policy("balanced", "dev", evidence=EvidencePolicy(require_dtype="float32")), "evidence"),
+    ],
+)
+def test_a_listed_override_no_run_records_is_refused_though_the_policy_is_its_tier_plus_it(
+    issued: Doc, forged_policy: Any, named: str
+) -> None:
+    policy = forged_policy()
     issued["policy"] = {"resolved": msgspec.to_builtins(policy), "digest": policy_digest(policy)}
     report = verify_certificate(_reseal(issued))
     [check] = [ch for ch in report.checks if ch.name == "policy_resolved"]
-    assert check.ok and "ratio_limit" in check.detail
+    assert not check.ok and named in check.detail, check.detail
+    assert report.exit_code == 3
 
 
 def test_floors_are_validation_flags_under_ci(services) -> None:  # type: ignore[no-untyped-def]
@@ -207,3 +222,16 @@ def test_a_key_the_policy_does_not_have_is_refused_not_dropped_from_the_digest(i
     [check] = [ch for ch in report.checks if ch.name == "policy_digest"]
     assert not check.ok and check.detail.endswith("ratio_limit_applied_by_verifier is not a policy key")
     assert report.exit_code == 3
+
+
+@pytest.mark.parametrize("config_stride", [None, 2])
+def test_stride_zero_which_marks_labelled_examples_is_refused_for_windows_cut_from_a_stream(
+    issued: Doc, config_stride: int | None
+) -> None:
+    # Stride 0 exempted the plan from the overlap and config-stride checks: a stream's windows 2 tokens apart
+    # would otherwise pass as non-overlapping.
+    assert issued["primary_metric"]["kind"] != "accuracy"
+    if config_stride is not None:
+        issued["provenance"]["config"]["dataset"]["stride"] = config_stride
+    issued["dataset"]["stride"] = 0
+    _forged(issued, "provenance")
