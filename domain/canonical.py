@@ -11,6 +11,7 @@ import msgspec
 from .errors import AbortError
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
+_PLAIN = msgspec.json.Decoder()
 
 
 def first_non_finite(value: Any) -> tuple[str, float] | None:
@@ -50,6 +51,15 @@ def canonical_bytes(obj: Any) -> bytes:
     """Canonical JSON of a Struct or plain value. Non-finite floats are refused, never written as null."""
     _reject_non_finite(msgspec.to_builtins(obj))
     return _ENCODER.encode(obj)
+
+
+def is_canonical(data: bytes) -> bool:
+    """Whether `data` is exactly the canonical JSON of the value it decodes to: no repeated key, no whitespace,
+    keys sorted, shortest floats (a non-finite number re-encodes as null, so it is never canonical)."""
+    try:
+        return _ENCODER.encode(_PLAIN.decode(data)) == data
+    except msgspec.DecodeError:
+        return False
 
 
 def sha256_hex(data: bytes) -> str:

@@ -11,7 +11,7 @@ from typing import get_args
 
 import msgspec
 
-from .canonical import canonical_bytes
+from .canonical import canonical_bytes, is_canonical
 from .chain import GENESIS_HASH, SEAL_DOMAIN, RecordedEvent, chain_hash, chain_problems, record_hash, seal_message
 from .errors import IntegrityError, UsageError
 from .events_audit import ComparisonRechecked, MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
@@ -125,6 +125,7 @@ def decode_event(type_: str, version: int, payload: bytes) -> Event:
     (domain/events_legacy.py); the chain hash always covers the stored bytes, never a re-encoding. A value
     that a typed field refuses on construction (e.g. a guard setting out of range) is an altered store too:
     IntegrityError E604, never the UsageError a user's own config would get."""
+    _require_canonical(type_, payload)
     try:
         return _decode(type_, version, payload)
     except UsageError as exc:
@@ -133,6 +134,18 @@ def decode_event(type_: str, version: int, payload: bytes) -> Event:
             f"event payload of type {type_} holds an invalid value: {exc.message}",
             "the event store was altered",
         ) from exc
+
+
+def _require_canonical(type_: str, payload: bytes) -> None:
+    """Every payload is stored as its canonical JSON (encode_event). Other bytes that decode to the same event
+    (a key twice, whitespace) would let one hash-valid store tell two readers two things: msgspec keeps a
+    repeated key's last value, DuckDB's JSON functions (the audit's SQL views) its first."""
+    if not is_canonical(payload):
+        raise IntegrityError(
+            "E604",
+            f"event payload of type {type_} is not canonical JSON (a repeated key, whitespace or key order)",
+            "the event store was altered",
+        )
 
 
 def _decode(type_: str, version: int, payload: bytes) -> Event:

@@ -321,3 +321,39 @@ def test_an_audit_stream_is_not_a_run_and_its_timeline_shows_with_exit_0(issued:
     assert code == 0 and [row["run_id"] for row in json.loads(out)] == [run_id]
     code, out, err = run_cli("events", "audit-1", "--events", db)
     assert code == 0 and "reexecution_started" in out and err == ""
+
+
+def _restated(kind: str) -> Callable[[Records], Records]:
+    """run_completed's payload rewritten so that it still decodes to the same event: its verdict given twice
+    (DuckDB's JSON functions read the first, FAIL; msgspec the last, the certificate's PASS), or spaced out."""
+
+    def edit(records: Records) -> Records:
+        i = index_of(records, "run_completed")
+        text = records[i].payload.decode()
+        assert '"verdict":"PASS"' in text
+        if kind == "repeated key":
+            text = text.replace('"verdict":"PASS"', '"verdict":"FAIL","verdict":"PASS"')
+        else:
+            text = text.replace(",", ", ")
+        return [*records[:i], msgspec.structs.replace(records[i], payload=text.encode()), *records[i + 1 :]]
+
+    return edit
+
+
+@pytest.mark.parametrize("kind", ["repeated key", "whitespace"])
+def test_a_relinked_payload_that_is_not_canonical_json_exits_3_on_every_reader(
+    svc: Services, tmp_path: Path, kind: str
+) -> None:
+    cert, db = tmp_path / "cert.json", tmp_path / "ev.duckdb"
+    run_id = issue(svc, db, cert)
+    rewrite(db, run_id, _restated(kind))
+    if kind == "repeated key":  # what made this a loophole: the audit's SQL and verify read two verdicts
+        with duckdb.connect(str(db)) as con:
+            sql = "SELECT payload->>'verdict' FROM events WHERE type = 'run_completed'"
+            assert con.execute(sql).fetchone()[0] == "FAIL"
+    said = "event payload of type run_completed is not canonical JSON"
+    assert said in _failed_check(cert, db)["detail"]
+    _assert_replay_fails(cert, db, said)
+    code, out, _ = run_cli("runs", "--events", db, "--json")
+    [row] = json.loads(out)
+    assert code == 3 and (row["status"], row["chain_ok"]) == ("TAMPERED", False) and said in row["problem"], row
