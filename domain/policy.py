@@ -39,6 +39,7 @@ __all__ = [
     "THRESHOLD_TOLERANCE",
     "TIERS",
     "VERIFY_MAX_BOOTSTRAP_CELLS",
+    "VERIFY_MAX_DEALT_WINDOWS",
     "VERIFY_MAX_REPLICATES",
     "AccuracyGates",
     "EmbeddingGates",
@@ -110,6 +111,8 @@ THRESHOLD_TOLERANCE = 1e-12
 # cell at its peak (32 measured), so the cell bound caps verify's bootstrap memory at 400 MB whatever the file asks.
 VERIFY_MAX_REPLICATES = 10_000
 VERIFY_MAX_BOOTSTRAP_CELLS = 10_000_000
+# verify deals a plan's arms again over its windows_available: 8 bytes of rank each (400 MB at most).
+VERIFY_MAX_DEALT_WINDOWS = 50_000_000
 # `invarlock doctor` warns below this much free disk where the event store lives: one run records about 1 MB (the
 # store_v1 fixture holds 3 runs in 2.1 MB), and DuckDB's write-ahead log and checkpoints need room beyond the file.
 PREFLIGHT_MIN_FREE_BYTES = 256 * 2**20

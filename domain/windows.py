@@ -179,14 +179,21 @@ def assign_arms(
     keyed by sha256(dataset digest, seed); each arm lists its ids sorted. Returns the rows and the arm sizes
     `fit_counts` granted (E303 when too few)."""
     wanted = fit_counts(counts, len(unique_ids), allow_fewer)
-    order = _arm_order(dataset, seed, len(unique_ids))
-    planned: list[PlannedWindow] = []
-    cursor = 0
-    for arm, n in zip(ARMS, (wanted.preview, wanted.final, wanted.calibration), strict=True):
-        chosen = sorted(int(unique_ids[i]) for i in order[cursor : cursor + n])
-        planned.extend(PlannedWindow(window_id=i, arm=arm, digest=digests[i]) for i in chosen)
-        cursor += n
+    dealt = deal_arms(unique_ids, wanted, seed=seed, dataset=dataset)
+    planned = [PlannedWindow(window_id=i, arm=arm, digest=digests[i]) for arm in ARMS for i in dealt[arm]]
     return planned, wanted
+
+
+def deal_arms(unique_ids: Sequence[int], sizes: ArmCounts, *, seed: int, dataset: str) -> dict[str, list[int]]:
+    """The ids (sorted) each arm of ARMS gets when `sizes` windows are dealt from `unique_ids`, in that arm
+    order, by the permutation keyed by sha256(dataset digest, seed): what a plan's arms must be."""
+    order = _arm_order(dataset, seed, len(unique_ids))
+    dealt: dict[str, list[int]] = {}
+    cursor = 0
+    for arm, n in zip(ARMS, (sizes.preview, sizes.final, sizes.calibration), strict=True):
+        dealt[arm] = sorted(int(unique_ids[i]) for i in order[cursor : cursor + n])
+        cursor += n
+    return dealt
 
 
 def _dedupe(rows: np.ndarray) -> tuple[list[int], dict[int, str], int]:

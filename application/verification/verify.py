@@ -23,8 +23,8 @@ from invarlock.ports.store import EventStore
 
 from ..replay.replay import event_findings
 from ..signing import check_signature
+from . import verify_arms, verify_guards, verify_provenance, verify_secondary
 from . import verify_fields as fields
-from . import verify_guards, verify_provenance, verify_secondary
 from .verify_guards import rederived_sections
 from .verify_proves import proves
 from .verify_report import Check, VerifyReport, compare
@@ -81,6 +81,7 @@ def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> Non
 def _fields(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     fields.resolved_policy(cert, policy, report)
     fields.window_plan(cert, report)
+    verify_arms.arm_assignment(cert, policy, report)
     fields.status(cert, policy, report)
     fields.edit_plan(cert, report)
     fields.tokens_scored(cert, report)

@@ -235,3 +235,15 @@ def test_stride_zero_which_marks_labelled_examples_is_refused_for_windows_cut_fr
         issued["provenance"]["config"]["dataset"]["stride"] = config_stride
     issued["dataset"]["stride"] = 0
     _forged(issued, "provenance")
+
+
+@pytest.mark.parametrize("available", ["another digest", 2**62])
+def test_arms_not_dealt_from_the_recorded_windows_available_are_refused(issued: Doc, available: object) -> None:
+    # The genuine arms: the plan's ids are what the seed and dataset digest deal from windows_available.
+    assert "arm_assignment" not in _failed(verify_certificate(_reseal(json.loads(json.dumps(issued)))))
+    assert issued["dataset"]["duplicates_dropped"] == 0
+    if available == "another digest":  # the same sizes dealt by another permutation
+        issued["dataset"]["dataset_digest"] = "0" * 64
+    else:
+        issued["dataset"]["windows_available"] = available
+    _forged(issued, "arm_assignment")  # never E999: 2**62 windows are not dealt again
