@@ -9,7 +9,7 @@ from invarlock.application.config import RunConfig, parse_config
 from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
-from .inputs import MAX_CONFIG_BYTES, read_input_file
+from .inputs import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, read_input_file
 
 
 class _RepeatedKey(yaml.YAMLError):
@@ -58,6 +58,7 @@ def read_yaml(path: str) -> Any:
     except UnicodeDecodeError as exc:
         raise UsageError("E201", f"{path}: not UTF-8 text", "save the config as UTF-8") from exc
     _check_values(path, loaded)
+    _check_expanded_size(path, loaded)
     return loaded
 
 
@@ -83,6 +84,35 @@ def _check_values(path: str, loaded: Any) -> None:
             label = f"{where}.{_printable(key)}" if where else _printable(key)
             stack.append((key, label, inside))
             stack.append((item, label, inside | {id(value)}))
+
+
+def _check_expanded_size(path: str, loaded: Any) -> None:
+    """Refuse a config that holds more than MAX_CONFIG_VALUES values once its aliases are expanded. Each shared
+    value is sized once (the document is acyclic by now), so the check costs the document's size."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(loaded, False)]
+    while stack:
+        value, children_sized = stack.pop()
+        if id(value) in sizes:
+            continue
+        children = _children(value)
+        if children_sized or not children:
+            sizes[id(value)] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[id(value)] > MAX_CONFIG_VALUES:
+                raise UsageError(
+                    "E201",
+                    f"{path}: holds more than {MAX_CONFIG_VALUES:,} values with its aliases expanded",
+                    "write the config without nested aliases",
+                )
+            continue
+        stack.append((value, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _children(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [item for pair in value.items() for item in pair]
+    return list(value) if isinstance(value, list) else []
 
 
 def _printable(key: Any) -> str:

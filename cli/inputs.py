@@ -13,6 +13,9 @@ from invarlock.domain.errors import UsageError
 
 MAX_CERTIFICATE_BYTES = 256 * 1024 * 1024  # a release-size certificate is a few MB
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
+# Values in a config with its aliases expanded: a hand-written config holds hundreds; nested aliases can make a
+# few lines hold billions, which every later step (validation, recording) would expand.
+MAX_CONFIG_VALUES = 1_000_000
 
 
 def _kind(mode: int) -> str | None:

@@ -120,10 +120,13 @@ def cut_windows(stream: np.ndarray, seq_len: int, stride: int) -> np.ndarray:
             f"stride {stride} < seq_len {seq_len} would make windows overlap",
             "set dataset.stride >= dataset.seq_len (or leave it out: it defaults to seq_len)",
         )
-    count = 0 if len(stream) < seq_len else (len(stream) - seq_len) // stride + 1
+    if len(stream) < seq_len:
+        # No window fits: an index of seq_len offsets would cost 8 bytes a token of a length nothing has.
+        return np.zeros((0, seq_len), np.uint32)
+    count = (len(stream) - seq_len) // stride + 1
     starts = np.arange(count, dtype=np.int64) * stride
     index = starts[:, None] + np.arange(seq_len, dtype=np.int64)[None, :]
-    return np.asarray(stream, dtype=np.uint32)[index] if count else np.zeros((0, seq_len), np.uint32)
+    return np.asarray(stream, dtype=np.uint32)[index]
 
 
 def _arm_order(dataset: str, seed: int, n: int) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 from fractions import Fraction
 
 import numpy as np
@@ -35,6 +36,18 @@ def test_a_window_beyond_any_context_length_is_e201_not_an_overflow(seq_len: int
     with pytest.raises(UsageError, match="above 2147483648 tokens") as caught:
         cut_windows(_stream(1000), seq_len, stride)
     assert caught.value.code == "E201"
+
+
+def test_a_window_longer_than_the_stream_allocates_nothing_of_its_length():
+    # seq_len 2**31 once cost a 16 GiB index (and ~50 s of page faults) before finding no window fits.
+    tracemalloc.start()
+    try:
+        rows = cut_windows(_stream(1000), 2**31, 2**31)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows.shape == (0, 2**31)
+    assert peak < 1 << 20
 
 
 def test_duplicate_windows_are_dropped_and_counted():
