@@ -45,7 +45,9 @@ def _open_error(path: Path, exc: duckdb.Error) -> UsageError:
         return _not_ours(path)
     if "read-only" in text.lower() or "permission denied" in text.lower():
         return UsageError("E502", f"event store {path} is not writable", "fix its permissions or use --events")
-    return UsageError("E501", f"cannot open event store {path}: {text.splitlines()[0]}", "")
+    first = (text.splitlines() or [type(exc).__name__])[0]
+    hint = "check the disk (free space, permissions); a damaged file must be restored from a copy, or use --events"
+    return UsageError("E501", f"cannot open event store {path}: {first}", hint)
 
 
 def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError | None:

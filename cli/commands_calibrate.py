@@ -21,7 +21,10 @@ from .progress import make_progress
 
 
 def _suite(path: str | None, tier: str | None, profile: str | None) -> CalibrationSuite:
-    suite = DEMO_SUITE if path is None else parse_suite(read_yaml(path), source=path)
+    if path is None:
+        suite = DEMO_SUITE
+    else:
+        suite = parse_suite(read_yaml(path, what="suite file", option="--suite"), source=path)
     changes = {k: v for k, v in {"tier": tier, "profile": profile}.items() if v is not None}
     return msgspec.structs.replace(suite, **changes)
 

@@ -39,9 +39,10 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def read_yaml(path: str) -> Any:
-    hint = "check the path passed to -c/--preset"
-    raw = read_input_file(path, what="config file", code="E201", max_bytes=MAX_CONFIG_BYTES, hint=hint)
+def read_yaml(path: str, *, what: str = "config file", option: str = "-c/--config, --preset or --edit-config") -> Any:
+    """The YAML document at `path`, read by the loader above; every failure is E201 naming the file."""
+    hint = f"check the path passed to {option}"
+    raw = read_input_file(path, what=what, code="E201", max_bytes=MAX_CONFIG_BYTES, hint=hint)
     try:
         loaded = yaml.load(raw.decode("utf-8"), Loader=_Loader)
     except (RecursionError, ValueError) as exc:  # nesting deeper than the parser's stack; an int over 4300 digits

@@ -64,7 +64,7 @@ def _plugin_guards(cert: c.Certificate) -> dict[str, dict[str, object]]:
 
 
 def _policy_file(path: str) -> dict[str, Any]:
-    return _policy_data(read_yaml(path), path)
+    return _policy_data(read_yaml(path, what="policy file", option="--policy"), path)
 
 
 def _policy_data(data: Any, path: str) -> dict[str, Any]:

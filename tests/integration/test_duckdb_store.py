@@ -130,9 +130,17 @@ def test_a_file_that_is_not_an_event_store_is_refused_and_left_untouched(tmp_pat
     for attempt in attempts:
         with pytest.raises(UsageError) as info:
             attempt()
-        assert info.value.code == "E501" and str(path) in info.value.message
+        assert info.value.code == "E501" and str(path) in info.value.message and info.value.hint
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.duckdb"]
+
+
+def test_an_open_error_nobody_foresaw_still_names_a_fix(tmp_path: Path) -> None:
+    from invarlock.adapters.duckdb_store import _open_error
+
+    error = _open_error(tmp_path / "x.duckdb", duckdb.IOException("IO Error: something new\nsecond line"))
+    assert error.code == "E501" and error.message.endswith("x.duckdb: IO Error: something new")
+    assert "free space" in error.hint  # it once printed "ERROR [...] cannot open ..." and no fix at all
 
 
 def test_read_only_store_refuses_appends_with_a_clear_error(db: Path) -> None:

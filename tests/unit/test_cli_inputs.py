@@ -107,11 +107,25 @@ def test_an_integrity_failure_never_prints_the_stated_verdict(folder: Path, verd
         (["run", "-c", "fifo"], "config file 'fifo' is not a regular file (a FIFO)"),
         (["run", "-c", "adir"], "config file 'adir' is a directory"),
         (["certify", "--demo", "--preset", "/dev/zero"], "config file '/dev/zero' is not a regular file (a device)"),
-        (["verify", "cert.json", "--policy", "fifo"], "config file 'fifo' is not a regular file (a FIFO)"),
+        (["verify", "cert.json", "--policy", "fifo"], "policy file 'fifo' is not a regular file (a FIFO)"),
+        (["calibrate", "--suite", "adir"], "suite file 'adir' is a directory"),
     ],
 )
 def test_a_config_path_that_is_no_file_says_what_it_is(folder: Path, args: list[str], says: str) -> None:
     assert says in _one_line(_cli(folder, *args), "E201")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["run", "-c", "absent.yaml"], "-c/--config, --preset or --edit-config"),
+        (["verify", "cert.json", "--policy", "absent.yaml"], "--policy"),
+        (["calibrate", "--suite", "absent.yaml"], "--suite"),
+    ],
+)
+def test_a_missing_yaml_file_names_the_option_that_gave_it(folder: Path, args: list[str], option: str) -> None:
+    line = _one_line(_cli(folder, *args), "E201")  # --policy and --suite once said "passed to -c/--preset"
+    assert "'absent.yaml' does not exist" in line and line.endswith(f"check the path passed to {option}"), line
 
 
 @pytest.mark.parametrize(
