@@ -55,7 +55,7 @@ def _audit_options(
     unknown = sorted(set(models) - {"baseline", "subject"})
     if unknown:
         raise UsageError("E200", f"models has unknown key '{unknown[0]}'", "use {'baseline': REF, 'subject': REF}")
-    text = "all" if sample is None else str(sample)
+    text = None if str(sample) == str(REEXECUTION_DEFAULT_SAMPLE) else "all" if sample is None else str(sample)
     return ReexecutionOptions(models.get("baseline"), models.get("subject"), text, seed, device, exact)
 
 

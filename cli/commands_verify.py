@@ -9,7 +9,7 @@ import click
 import msgspec
 from invarlock.application.verification.verify import VerifyReport, proves
 from invarlock.domain.errors import EXIT_INTEGRITY, EXIT_USAGE, InvarlockError, UsageError
-from invarlock.domain.policy import VERIFY_MAX_REPLICATES
+from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLICATES
 
 from . import api_verify as api
 from . import console
@@ -107,7 +107,7 @@ def verify_cmd(
             profile=profile,
             events=events,
             models={role: ref for role, ref in audit.items() if ref is not None},
-            sample=reexecution.sample,
+            sample=REEXECUTION_DEFAULT_SAMPLE if reexecution.sample is None else reexecution.sample,
             sample_seed=reexecution.sample_seed,
             device=reexecution.device,
             exact=reexecution.exact,

@@ -25,7 +25,7 @@ class ReexecutionOptions:
 
     baseline: str | None
     subject: str | None
-    sample: str
+    sample: str | None  # None: not given (REEXECUTION_DEFAULT_SAMPLE)
     sample_seed: int | None
     device: str | None
     exact: bool = False
@@ -44,9 +44,9 @@ _OPTIONS = (
     ),
     click.option(
         "--sample",
-        default=str(REEXECUTION_DEFAULT_SAMPLE),
-        show_default=True,
-        help="windows re-scored per scored arm and matrices re-measured per guard: a number or 'all'",
+        default=None,
+        help="windows re-scored per scored arm and matrices re-measured per guard: a number or 'all' "
+        f"(default: {REEXECUTION_DEFAULT_SAMPLE})",
     ),
     click.option(
         "--sample-seed", type=int, default=None, help="YOUR seed choosing the sample (default: fresh randomness)"
@@ -78,11 +78,26 @@ def reexecution_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         **kwargs: Any,
     ) -> Any:
         options = ReexecutionOptions(baseline, subject, sample, sample_seed, audit_device, exact)
+        if not options.requested:  # here, where a --sample equal to the default is still told from none
+            _refuse_audit_options_alone(options)
         return fn(*args, reexecution=options, **kwargs)
 
     for option in reversed(_OPTIONS):
         wrapper = option(wrapper)
     return wrapper
+
+
+def _refuse_audit_options_alone(options: ReexecutionOptions) -> None:
+    """An audit option without the models to audit would be ignored: the recipient would believe a sample was
+    re-executed that never was."""
+    given = {"sample": options.sample, "sample_seed": options.sample_seed, "device": options.device}
+    for name, value in {**given, "exact": options.exact}.items():
+        if value is not None and value is not False:  # --sample-seed 0 is given
+            option = "--" + name.replace("_", "-")
+            raise UsageError(
+                "E200", f"{option} applies to the re-execution audit, which runs only with --baseline",
+                "add --baseline (and --subject unless the certificate records a built-in edit), or drop " + option,
+            )  # fmt: skip
 
 
 def _sample(text: str) -> int | None:
@@ -105,7 +120,7 @@ def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
     return ReexecutionRequest(
         baseline=options.baseline,
         subject=options.subject,
-        sample=_sample(options.sample),
+        sample=_sample(str(REEXECUTION_DEFAULT_SAMPLE) if options.sample is None else options.sample),
         sample_seed=seed,
         device=options.device,
         exact=options.exact,
@@ -119,8 +134,7 @@ def audit_certificate(
     failed an integrity check is not re-executed. With `events`, the audit is recorded as a stream of its
     own (the file is opened for writing)."""
     if not options.requested:
-        if options.exact:
-            raise UsageError("E200", "--exact applies to the re-execution audit", "add --baseline (and --subject)")
+        _refuse_audit_options_alone(options)
         return
     request = request_of(options)
     # `certify` records its subject's edit as "external" (domain/build.py); checked before adapters import torch

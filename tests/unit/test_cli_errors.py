@@ -151,7 +151,15 @@ def test_a_malformed_shell_completion_environment_is_e200_not_e999(env: dict[str
     assert done.returncode == 2 and done.stderr.startswith("ERROR [INVARLOCK:E200] the shell completion variables")
 
 
-def test_exact_without_models_is_a_usage_error_not_an_ignored_flag(folder: Path) -> None:
-    done = _run(folder, "verify", "cert.json", "--exact")
+@pytest.mark.parametrize(
+    "given",
+    [("--exact",), ("--sample", "8"), ("--sample", "0"), ("--sample-seed", "0"), ("--device", "cuda")],
+)
+def test_an_audit_option_without_models_is_a_usage_error_not_an_ignored_flag(
+    folder: Path, given: tuple[str, ...]
+) -> None:
+    # Only --exact was refused: --sample 8 or --sample-seed 5 without --baseline verified with exit 0 and no audit.
+    done = _run(folder, "verify", "cert.json", *given)
     line = _error_line(done, "E200", 2)
-    assert "--exact applies to the re-execution audit" in line and "--baseline" in line
+    assert f"{given[0]} applies to the re-execution audit, which runs only with --baseline" in line, line
+    assert "Verdict:" not in done.stdout

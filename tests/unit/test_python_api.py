@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from invarlock.cli.main import cli
 from invarlock.domain import certificate as c
+from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE
 
 from tests.fakes.certificates import fake_certificate, resealed
 
@@ -64,6 +65,18 @@ def test_a_tampered_certificate_fails_integrity_in_the_report_not_as_an_exceptio
     forged = resealed(cert, primary_metric=c.msgspec.structs.replace(cert.primary_metric, ratio_vs_baseline=0.5))
     report = invarlock.verify(forged)
     assert report.exit_code == 3 and not report.ok
+
+
+@pytest.mark.parametrize(
+    ("given", "option"),
+    [({"sample": 4}, "--sample"), ({"sample": None}, "--sample"), ({"sample_seed": 0}, "--sample-seed"),
+     ({"device": "cpu"}, "--device"), ({"exact": True}, "--exact")],
+)  # fmt: skip
+def test_verify_refuses_audit_settings_without_models_to_audit(given: dict[str, object], option: str) -> None:
+    with pytest.raises(invarlock.UsageError) as refused:
+        invarlock.verify(fake_certificate(), **given)  # type: ignore[arg-type]
+    assert refused.value.code == "E200" and refused.value.message.startswith(f"{option} applies to the re-execution")
+    assert invarlock.verify(fake_certificate(), sample=REEXECUTION_DEFAULT_SAMPLE).ok  # as when not given
 
 
 def test_errors_are_invarlock_errors_carrying_the_cli_code(tmp_path: Path) -> None:
