@@ -23,6 +23,7 @@ from .duckdb_lock import LOCK_WAIT_S, locked_error, store_lock
 from .duckdb_rows import COLUMNS as _COLUMNS
 from .duckdb_rows import altered_store, check_columns
 from .duckdb_rows import row_to_record as _row_to_record
+from .folder_probe import folder_write_problem
 from .stored_rows import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
 SCHEMA = "invarlock-events/v2"
@@ -173,6 +174,9 @@ class DuckDBEventStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError("E502", f"cannot create folder for {self.path}: {exc}", "use --events") from exc
+        problem = folder_write_problem(self.path.parent)  # as the doctor finds it; DuckDB's own error says less
+        if problem is not None:
+            raise UsageError("E502", f"cannot create event store {self.path}: {problem}", "use --events")
         try:
             create_complete(self.path, _CREATE)
         except duckdb.Error as exc:

@@ -4,7 +4,6 @@ a DuckDB event store opened read-only)."""
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import os
 import re
 import shutil
 import stat
@@ -13,6 +12,7 @@ from pathlib import Path
 from invarlock.domain.errors import UsageError
 from invarlock.domain.system_facts import DeviceSupport, ExtraStatus, StoreSummary
 
+from .folder_probe import folder_write_problem, nearest_existing
 from .model_choices import DEVICES, DTYPES
 
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
@@ -35,13 +35,6 @@ def _version(distribution: str) -> str | None:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _nearest_existing(path: Path) -> Path:
-    path = path.absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 class LocalSystemProbe:
@@ -69,7 +62,7 @@ class LocalSystemProbe:
         return DeviceSupport(known=DEVICES, dtypes=DTYPES, available=available, cuda_bf16=bf16)
 
     def free_bytes(self, path: str) -> int:
-        return shutil.disk_usage(_nearest_existing(Path(path))).free
+        return shutil.disk_usage(nearest_existing(Path(path))).free
 
     def store_summary(self, path: str) -> StoreSummary | None:
         target = Path(path)
@@ -81,10 +74,9 @@ class LocalSystemProbe:
 
 def _require_creatable(target: Path) -> None:
     """E502 as a run's first append would give when the store's folder cannot be made or written."""
-    parent = _nearest_existing(target.parent)
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        reason = "is not a folder" if not parent.is_dir() else "is not writable"
-        raise UsageError("E502", f"cannot create folder for {target}: {parent} {reason}", "use --events")
+    problem = folder_write_problem(target.parent)
+    if problem is not None:
+        raise UsageError("E502", f"cannot create event store {target}: {problem}", "use --events")
 
 
 def _summary(target: Path) -> StoreSummary:

@@ -7,6 +7,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from invarlock.adapters.folder_probe import folder_write_problem
 from invarlock.domain.errors import UsageError
 
 
@@ -50,16 +51,20 @@ def _refuse_input(target: Path, inputs: tuple[Path, ...], what: str, hint: str) 
 
 
 def require_folder(path: str, flag: str) -> None:
-    """E608 unless `path` is an existing directory or nothing yet: checked before a run, not after it."""
+    """E608 unless `path` is a directory a file can be written in, or nothing yet in a folder that can be
+    written: checked before a run, not after it."""
     hint = f"pass a folder to {flag}"
     try:
         node = os.stat(path)
     except FileNotFoundError:
-        return
+        node = None
     except OSError as exc:  # a file where a parent folder belongs, a name too long, ...
         raise UsageError("E608", f"{flag} '{path}' cannot be used as a folder: {exc.strerror}", hint) from exc
-    if not stat.S_ISDIR(node.st_mode):
+    if node is not None and not stat.S_ISDIR(node.st_mode):
         raise UsageError("E608", f"{flag} '{path}' exists and is not a directory", hint)
+    problem = folder_write_problem(Path(path))
+    if problem is not None:  # a run that scored for an hour would fail only when it writes
+        raise UsageError("E608", f"{flag} '{path}' cannot be written: {problem}", f"pass a writable folder to {flag}")
 
 
 def write_atomically(

@@ -47,8 +47,13 @@ def _under_a_file(path: Path) -> Path:
     return path.parent / "afile" / "ev.duckdb"
 
 
+def _in_proc(path: Path) -> Path:
+    return Path("/proc") / path.name  # writable by permission bits for root; no file can be made there
+
+
 STORES = {
     "text file": (_text_file, "E501"),
+    "folder of a pseudo file system": (_in_proc, "E502"),
     "foreign duckdb": (_foreign, "E501"),
     "earlier release": (_earlier_release, "E507"),
     "read-only store": (_read_only, "E502"),

@@ -1,0 +1,31 @@
+"""Whether a folder can be written, found by writing to it: permission bits say nothing for root, nor for a
+read-only mount or a pseudo file system such as /proc, where a run would fail only when it writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` or its nearest parent that exists (absolute)."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def folder_write_problem(folder: Path) -> str | None:
+    """Why a file could not be written in `folder` (made first, with its missing parents), or None. Only a
+    probe file is written, in the nearest existing folder, and removed at once: nothing is left behind."""
+    existing = nearest_existing(folder)
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".invarlock-probe-", dir=existing)
+    except OSError as exc:
+        return f"{existing} cannot be written ({exc.strerror or type(exc).__name__})"
+    os.close(fd)
+    os.unlink(probe)
+    return None

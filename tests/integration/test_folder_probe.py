@@ -1,0 +1,44 @@
+"""The writability of an output or event-store folder is found by writing a probe file, which is removed: the
+doctor and certify's preflight once passed a folder (/proc, or anything for root) that the run could not write
+to after all its scoring."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from invarlock.adapters.folder_probe import folder_write_problem
+
+from tests.fakes.cli import run_cli
+
+NO_FILES_HERE = Path("/proc/invarlock-certs")
+
+
+def test_a_writable_folder_has_no_problem_and_keeps_no_probe(tmp_path: Path) -> None:
+    assert folder_write_problem(tmp_path / "new" / "deeper") is None
+    assert list(tmp_path.iterdir()) == []  # neither the probe nor the missing folders were left
+
+
+def test_a_file_where_the_folder_belongs_is_named(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    assert folder_write_problem(tmp_path / "afile" / "out") == f"{tmp_path / 'afile'} is not a folder"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_a_folder_no_file_can_be_made_in_is_a_problem_whatever_its_permission_bits() -> None:
+    problem = folder_write_problem(NO_FILES_HERE)
+    assert problem is not None and problem.startswith("/proc cannot be written (")
+
+
+@pytest.mark.hf  # run and the doctor need the hf extra before they look at their options
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+@pytest.mark.parametrize("option", ["--cert-out", "--export"])
+def test_doctor_and_run_refuse_an_output_folder_that_cannot_be_written(tmp_path: Path, option: str) -> None:
+    events = tmp_path / "events.duckdb"
+    code, _, err = run_cli("run", "--demo", option, NO_FILES_HERE, "--events", events)
+    assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E608] {option} '{NO_FILES_HERE}' cannot be written"), err
+    assert not events.exists()  # refused before a run was recorded, not after its scoring
+    code, out, err = run_cli("doctor", option, NO_FILES_HERE, "--events", events)
+    assert code == 2 and f"{option} '{NO_FILES_HERE}' cannot be written" in out + err, out + err
+    assert "would stop with E608" in out + err
