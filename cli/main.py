@@ -109,10 +109,21 @@ def _require_utf8_arguments(args: list[str]) -> None:
             raise UsageError("E200", f"argument {arg!a} is not UTF-8 text", "pass paths and values as UTF-8")
 
 
+def _never_fail_to_encode() -> None:
+    """Under a terminal or PYTHONIOENCODING that cannot encode a character we print (≤, −, —, a model's name), the
+    character is printed as its escape instead of ending the command with UnicodeEncodeError half way through its
+    report."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """Console entry point: maps every error to its one-line message and exit code, never a traceback.
 
     With `--json`, a command that fails before printing its JSON prints the error envelope on stdout too."""
+    _never_fail_to_encode()
     watched = _WatchedStdout(sys.stdout)
     sys.stdout = watched
     try:

@@ -163,3 +163,21 @@ def test_an_audit_option_without_models_is_a_usage_error_not_an_ignored_flag(
     line = _error_line(done, "E200", 2)
     assert f"{given[0]} applies to the re-execution audit, which runs only with --baseline" in line, line
     assert "Verdict:" not in done.stdout
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
+def test_a_terminal_that_cannot_encode_a_character_gets_its_escape_not_e999(folder: Path, encoding: str) -> None:
+    # verify ended half way through its report with E999 UnicodeEncodeError under PYTHONIOENCODING=latin-1.
+    env = {k: v for k, v in os.environ.items() if k != "INVARLOCK_DEBUG"} | {"PYTHONIOENCODING": encoding}
+    command = [sys.executable, "-m", "invarlock", "verify", "cert.json"]
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, timeout=300, check=False)
+    # click takes an ASCII stream for a misconfigured locale and writes UTF-8 to it; latin-1 it respects
+    written = "utf-8" if encoding == "ascii" else encoding
+    out, err = done.stdout.decode(written), done.stderr.decode(written)
+    assert done.returncode == 0 and err == "" and out.splitlines()[-1] == "Verdict: PASS  (exit 0)", out + err
+    if encoding == "latin-1":
+        assert "seq_len \\u2212 1" in out  # the minus sign latin-1 lacks, escaped
+    done = subprocess.run(
+        [*command[:3], "verify", "absent.json"], cwd=folder, env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 2 and done.stderr.decode(written).startswith("ERROR [INVARLOCK:E600]")
