@@ -80,10 +80,16 @@ def paired_summary(tokens: np.ndarray, baseline_nll: np.ndarray, subject_nll: np
     lb = np.asarray(baseline_nll, dtype=np.float64)
     ls = np.asarray(subject_nll, dtype=np.float64)
     _check_arrays(n, lb, ls)
-    total = float(n.sum())
-    log_b = float(lb.sum()) / total
-    log_s = float(ls.sum()) / total
-    delta = float((ls - lb).sum()) / total
+    with np.errstate(all="ignore"):
+        total = float(n.sum())
+        log_b, log_s = float(lb.sum()) / total, float(ls.sum()) / total
+        delta = float((ls - lb).sum()) / total
+    if not all(math.isfinite(v) for v in (total, log_b, log_s, delta)):
+        raise UsageError(
+            "E403",
+            "the evidence's NLL sums or token counts overflow float64 when summed",
+            "the evidence is corrupt; re-issue the certificate",
+        )
     return PairedSummary(
         windows=len(n),
         tokens=int(n.sum()),
@@ -149,7 +155,9 @@ def bca_interval(
     lb = np.asarray(baseline_nll, dtype=np.float64)
     ls = np.asarray(subject_nll, dtype=np.float64)
     _check_arrays(n, lb, ls)
-    return _weighted_bca(n, ls - lb, key=key, replicates=replicates, alpha=alpha)
+    with np.errstate(over="ignore", invalid="ignore"):  # an infinite difference fails the interval's check
+        deltas = ls - lb
+    return _weighted_bca(n, deltas, key=key, replicates=replicates, alpha=alpha)
 
 
 def ratio_interval(
@@ -170,6 +178,22 @@ def ratio_interval(
 
 
 def _weighted_bca(n: np.ndarray, nd: np.ndarray, *, key: bytes, replicates: int, alpha: float) -> BootstrapInterval:
+    # Finite inputs can still overflow float64 on the way (sums near 1e308, counts near 2**63): the result is
+    # checked instead of letting numpy print warnings and return a NaN bound.
+    with np.errstate(all="ignore"):
+        interval = _weighted_bca_unchecked(n, nd, key=key, replicates=replicates, alpha=alpha)
+    if not (math.isfinite(interval.lo) and math.isfinite(interval.hi)):
+        raise UsageError(
+            "E403",
+            "the bootstrap interval is not finite: the evidence's sums or token counts overflow float64",
+            "the evidence is corrupt; re-issue the certificate",
+        )
+    return interval
+
+
+def _weighted_bca_unchecked(
+    n: np.ndarray, nd: np.ndarray, *, key: bytes, replicates: int, alpha: float
+) -> BootstrapInterval:
     theta = float(nd.sum() / n.sum())
     per_window = nd / n
     if np.all(per_window == per_window[0]):

@@ -126,7 +126,8 @@ def cut_windows(stream: np.ndarray, seq_len: int, stride: int) -> np.ndarray:
     count = (len(stream) - seq_len) // stride + 1
     starts = np.arange(count, dtype=np.int64) * stride
     index = starts[:, None] + np.arange(seq_len, dtype=np.int64)[None, :]
-    return np.asarray(stream, dtype=np.uint32)[index]
+    rows: np.ndarray = np.asarray(stream, dtype=np.uint32)[index]
+    return rows
 
 
 def _arm_order(dataset: str, seed: int, n: int) -> np.ndarray:

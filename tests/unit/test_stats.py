@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -177,3 +178,23 @@ def test_a_perplexity_beyond_float64_is_an_e402_abort_not_an_overflow() -> None:
     with pytest.raises(AbortError) as caught:
         stats.paired_summary(tokens, np.array([90.0, 95.0]), np.array([31.0 * 760, 31.0 * 800]))
     assert caught.value.code == "E402" and "subject perplexity overflows: exp(780)" in caught.value.message
+
+
+OVERFLOWING = {
+    "sums near the float64 limit": (np.array([3.0, 4, 5]), np.array([-1e308, 1e308, 0]), np.array([1e308, -1e308, 1])),
+    "token counts near 2**63": (np.full(3, 2.0**63), np.array([1.0, 2, 3]), np.array([1e308, 1e308, 1e308])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERFLOWING))
+def test_finite_evidence_that_overflows_when_summed_is_e403_not_nan_or_a_warning(case: str) -> None:
+    # Each was a NaN ratio or NaN interval bound, with numpy's RuntimeWarnings printed on verify's stderr.
+    n, lb, ls = OVERFLOWING[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UsageError) as summary:
+            stats.paired_summary(n, lb, ls)
+        with pytest.raises(UsageError) as interval:
+            stats.bca_interval(n, lb, ls, key=b"k" * 32, replicates=200, alpha=0.05)
+    assert summary.value.code == interval.value.code == "E403"
+    assert "overflow float64" in summary.value.message and "overflow float64" in interval.value.message
