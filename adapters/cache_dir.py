@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
 
@@ -27,7 +28,10 @@ def cache_root() -> Path:
         reason = "is not a folder"
     except (OSError, RuntimeError) as exc:
         usable, reason = False, f"cannot be a folder ({getattr(exc, 'strerror', None) or exc})"
+    if usable and not is_utf8(str(root)):  # its files' names are recorded, and file names passed on as text
+        usable, reason = False, "is not UTF-8 text"
     if not usable:
-        where = explicit or os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-        raise UsageError("E200", f"the cache folder {where} ({name}) {reason}", f"set {name} to a folder, or unset it")
+        where = (explicit or os.environ.get("XDG_CACHE_HOME") or "~/.cache").encode("utf-8", "backslashreplace")
+        hint = f"set {name} to a folder (a UTF-8 path), or unset it"
+        raise UsageError("E200", f"the cache folder {where.decode()} ({name}) {reason}", hint)
     return root

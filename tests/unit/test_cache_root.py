@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 from invarlock.adapters.cache_dir import cache_root
+from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [("afile", "is not a folder"), ("~nosuchuser/cache", "cannot be a folder"), ("c" * 300, "cannot be a folder")],
+    [
+        ("afile", "is not a folder"),
+        ("~nosuchuser/cache", "cannot be a folder"),
+        ("c" * 300, "cannot be a folder"),
+        ("c\udcff", "is not UTF-8 text"),  # bytes b"c\xff": blamed on the demo GGUF as E102 before
+    ],
 )
 def test_a_cache_folder_that_cannot_be_one_is_e200_naming_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, reason: str
@@ -23,6 +29,7 @@ def test_a_cache_folder_that_cannot_be_one_is_e200_naming_the_variable(
     with pytest.raises(UsageError) as caught:
         cache_root()
     assert caught.value.code == "E200" and f"(INVARLOCK_CACHE_DIR) {reason}" in caught.value.message
+    assert is_utf8(caught.value.message)  # printable and recordable as it stands
 
 
 def test_a_folder_or_a_path_still_to_make_is_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
