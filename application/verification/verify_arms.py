@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from invarlock.domain import certificate as c
 from invarlock.domain.arm_counts import ArmCounts, fit_counts
+from invarlock.domain.cert_inputs import DatasetSection
 from invarlock.domain.errors import InvarlockError
+from invarlock.domain.examples import EXAMPLE_STRIDE
 from invarlock.domain.policy import VERIFY_MAX_DEALT_WINDOWS, Policy
 from invarlock.domain.windows import ARMS, deal_arms
 
@@ -42,12 +44,36 @@ def _problem(cert: c.Certificate, policy: Policy) -> str | None:
         return f"dataset.approximate_counts is {ds.approximate_counts} for {sizes}"
     if ds.windows_available > min(ds.stream_tokens, VERIFY_MAX_DEALT_WINDOWS):  # a window holds a token at least
         return f"dataset.windows_available {ds.windows_available} is more windows than verify deals again"
-    if ds.duplicates_dropped:  # which ids the dropped windows had is not recorded: the sizes are all one can check
-        return None
+    if ds.stride != EXAMPLE_STRIDE and ds.windows_available + ds.duplicates_dropped != _cut_count(ds):
+        cut = f"the {_cut_count(ds)} windows of {ds.seq_len} tokens every {ds.stride} in {ds.stream_tokens} tokens"
+        return f"windows_available {ds.windows_available} + duplicates_dropped {ds.duplicates_dropped} are not {cut}"
+    return _ids_problem(cert, granted, seed)
+
+
+def _cut_count(ds: DatasetSection) -> int:
+    return 0 if ds.stream_tokens < ds.seq_len else (ds.stream_tokens - ds.seq_len) // ds.stride + 1
+
+
+def _ids_problem(cert: c.Certificate, granted: ArmCounts, seed: int) -> str | None:
+    """Each arm's ids against the positions the permutation deals it in the list of distinct windows. That list
+    is every window id in order less the D duplicates dropped, whose ids are not recorded: so the j-th distinct
+    window has an id from j to j + D, and its excess over j never falls as j grows. With D = 0 every id is its
+    dealt position; with D > 0 no window can change arms beyond what D dropped windows could shift."""
+    ds = cert.dataset
     dealt = deal_arms(range(ds.windows_available), granted, seed=seed, dataset=ds.dataset_digest)
-    planned = {arm: [p.window_id for p in cert.evidence.plan if p.arm == arm] for arm in ARMS}
-    wrong = next((arm for arm in ARMS if planned[arm] != dealt[arm]), None)
-    return None if wrong is None else f"the plan's {wrong} windows are not the ones the seed and dataset digest deal"
+    pairs: list[tuple[int, int, str]] = []
+    for arm in ARMS:
+        planned = sorted(p.window_id for p in cert.evidence.plan if p.arm == arm)
+        if len(planned) != len(dealt[arm]):
+            return f"the plan lists {len(planned)} {arm} windows for an arm of {len(dealt[arm])}"
+        pairs += [(position, window_id, arm) for position, window_id in zip(dealt[arm], planned, strict=True)]
+    excess = 0
+    for position, window_id, arm in sorted(pairs):
+        if not excess <= window_id - position <= ds.duplicates_dropped:
+            with_dropped = f" with {ds.duplicates_dropped} duplicates dropped" if ds.duplicates_dropped else ""
+            return f"the plan's {arm} windows are not the ones the seed and dataset digest deal{with_dropped}"
+        excess = window_id - position
+    return None
 
 
 def arm_assignment(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
@@ -55,5 +81,6 @@ def arm_assignment(cert: c.Certificate, policy: Policy, report: VerifyReport) ->
     `approximate_counts` says whether they were shrunk); with no duplicate dropped, every arm's window ids are
     exactly those the permutation keyed by the dataset digest and the seed deals."""
     problem = _problem(cert, policy)
-    checked = "sizes" if cert.dataset.duplicates_dropped else "sizes and window ids"
-    report.add("arm_assignment", problem is None, problem or f"arm {checked} dealt again from the seed")
+    dropped = cert.dataset.duplicates_dropped
+    ids = f"window ids (within the {dropped} dropped duplicates)" if dropped else "window ids"
+    report.add("arm_assignment", problem is None, problem or f"arm sizes and {ids} dealt again from the seed")

@@ -47,8 +47,9 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
     # Stride 0 marks labelled examples, which only the accuracy kind plans; for a stream it would hide overlaps.
     if (data.stride == EXAMPLE_STRIDE) != (cert.primary_metric.kind == ACCURACY.kind):
         yield f"dataset.stride {data.stride} is not what a {cert.primary_metric.kind} plan states"
-    if data.stride != EXAMPLE_STRIDE and stride is not None and stride != data.stride:
-        yield f"dataset.stride {data.stride} is not the run config's {stride}"
+    configured = stride if stride is not None else data.seq_len  # a stride left out is seq_len (effective_stride)
+    if data.stride != EXAMPLE_STRIDE and configured != data.stride:
+        yield f"dataset.stride {data.stride} is not the run config's {configured}"
     if data.stride != EXAMPLE_STRIDE and data.stride < data.seq_len:
         yield f"dataset.stride {data.stride} would make windows of {data.seq_len} tokens overlap"
     kind = dig(config, "eval", "metric", "kind")

@@ -14,7 +14,8 @@ RECOMPUTED = (
     "every guard outcome, from the guard's recorded measurements and checks, whose rows must be whole (each weight "
     "once and in a known family, the same matrices in both weight guards, every invariants check of each phase)",
     "the window counts, token counts, status and seeds, against the evidence and the plan; the arms dealt again "
-    "from the run config's sizes, the seed and the dataset digest (their window ids when no duplicate was dropped)",
+    "from the run config's sizes, the seed and the dataset digest (their window ids, within the shift dropped "
+    "duplicates allow); the windows available plus those dropped against the windows the stream's tokens give",
     "the run id, times, seeds, seq_len, stride, metric and edit, against the event log reference and the run's config",
 )
 TRUSTED = (

@@ -247,3 +247,51 @@ def test_arms_not_dealt_from_the_recorded_windows_available_are_refused(issued: 
     else:
         issued["dataset"]["windows_available"] = available
     _forged(issued, "arm_assignment")  # never E999: 2**62 windows are not dealt again
+
+
+def test_a_stride_other_than_seq_len_is_refused_when_the_run_config_left_it_out(issued: Doc) -> None:
+    # The config's stride defaults to seq_len (effective_stride); only a config that named one was compared.
+    assert issued["provenance"]["config"]["dataset"]["stride"] is None
+    issued["dataset"]["stride"] = issued["dataset"]["seq_len"] + 1
+    _forged(issued, "provenance")
+
+
+def _swap_first_preview_and_final(doc: Doc) -> None:
+    first = {arm: next(row for row in doc["evidence"]["plan"] if row["arm"] == arm) for arm in ("preview", "final")}
+    first["preview"]["arm"], first["final"]["arm"] = "final", "preview"
+
+
+@pytest.mark.parametrize("stream", ["as recorded", "longer by a window"])
+def test_claiming_a_dropped_duplicate_no_longer_switches_off_the_window_id_check(issued: Doc, stream: str) -> None:
+    # duplicates_dropped 1 once reduced arm_assignment to the arm sizes: windows could change arms freely.
+    issued["dataset"]["duplicates_dropped"] = 1
+    if stream == "longer by a window":  # the cut count agrees again: the ids must still follow the deal
+        issued["dataset"]["stream_tokens"] += issued["dataset"]["stride"]
+        assert "arm_assignment" not in _failed(verify_certificate(_reseal(json.loads(json.dumps(issued)))))
+        _swap_first_preview_and_final(issued)
+    _forged(issued, "arm_assignment")
+
+
+def test_genuinely_dropped_duplicates_leave_ids_the_check_accepts() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+    from invarlock.application.verification.verify_arms import _ids_problem
+    from invarlock.domain.arm_counts import ArmCounts
+    from invarlock.domain.windows import plan_windows
+
+    rng = np.random.default_rng(3)
+    blocks = [rng.integers(0, 50_000, 16).astype(np.uint32) for _ in range(60)]
+    stream = np.concatenate([blocks[i - 5] if i in (7, 20, 33, 52) else blocks[i] for i in range(60)])
+    counts = ArmCounts(preview=20, final=20, calibration=8)
+    plan, _ = plan_windows(
+        stream, seq_len=16, stride=16, counts=counts, seed=5, dataset="d" * 64, tokenizer_sha256="t", allow_fewer=False
+    )
+    assert plan.duplicates_dropped == 4 and plan.windows_available == 56
+    dataset = SimpleNamespace(windows_available=56, duplicates_dropped=4, dataset_digest="d" * 64)
+    rows = [SimpleNamespace(window_id=w.window_id, arm=w.arm) for w in plan.windows]
+    cert = SimpleNamespace(dataset=dataset, evidence=SimpleNamespace(plan=rows))
+    assert _ids_problem(cert, counts, 5) is None  # type: ignore[arg-type]
+    first = {arm: next(r for r in rows if r.arm == arm) for arm in ("preview", "final")}
+    first["preview"].arm, first["final"].arm = "final", "preview"
+    assert "windows are not the ones" in (_ids_problem(cert, counts, 5) or "")  # type: ignore[arg-type]

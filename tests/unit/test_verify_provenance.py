@@ -43,6 +43,14 @@ def _set(path: str, value: object) -> Callable[[Doc], None]:
     return forge
 
 
+def _both(first: Callable[[Doc], None], second: Callable[[Doc], None]) -> Callable[[Doc], None]:
+    def forge(doc: Doc) -> None:
+        first(doc)
+        second(doc)
+
+    return forge
+
+
 FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
     "another run id": ("certify", _set("run_id", "run-9"), "is not the certificate's run run-9"),
     "no events": ("certify", _set("provenance.event_log.event_count", -5), "event_count is -5"),
@@ -50,7 +58,16 @@ FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
     "started after issued": ("certify", _set("provenance.started_at", "2027-01-01T00:00:00Z"), "after its"),
     "another torch seed": ("certify", _set("provenance.seeds.torch", 8), "are not all the run's seed"),
     "another window length": ("certify", _set("dataset.seq_len", 64), "dataset.seq_len 64 is not the run config's 32"),
-    "overlapping windows": ("certify", _set("dataset.stride", 7), "would make windows of 32 tokens overlap"),
+    "overlapping windows": (
+        "certify",
+        _both(_set("dataset.stride", 7), _set("provenance.config.dataset.stride", 7)),
+        "would make windows of 32 tokens overlap",
+    ),
+    "a stride the config left to seq_len": (
+        "certify",
+        _set("dataset.stride", 33),
+        "stride 33 is not the run config's 32",
+    ),
     "another metric": ("certify", _set("primary_metric.kind", "ppl_mlm"), "is not the run config's ppl_causal"),
     "certify naming an edit": (
         "certify",
