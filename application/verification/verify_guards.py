@@ -12,6 +12,7 @@ from invarlock.domain.guards import section_checks as sc
 from invarlock.domain.guards import sections as gs
 from invarlock.domain.guards.applicability import applicability_problem
 from invarlock.domain.guards.results import Outcome
+from invarlock.domain.guards.rmt_records import RmtMeasurements
 from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import Policy
@@ -49,7 +50,7 @@ def rederived_sections(cert: c.Certificate, policy: Policy) -> gs.GuardSections:
 def _measured_guard(
     cert: c.Certificate, name: str, section: gs.MeasuredSection, policy: Policy, report: VerifyReport
 ) -> None:
-    rows = _rows(cert, section)  # first: a forged row list is named as such, not as the outcome it changes
+    rows = _rows(cert, section, policy)  # first: a forged row list is named as such, not as the outcome it changes
     if rows is not None:
         report.add(f"guard:{name}", False, rows)
         return
@@ -66,11 +67,14 @@ def _measured_guard(
     report.add(f"guard:{name}", problem is None, problem or "outcome re-derived from recorded measurements")
 
 
-def _rows(cert: c.Certificate, section: gs.MeasuredSection) -> str | None:
+def _rows(cert: c.Certificate, section: gs.MeasuredSection, policy: Policy) -> str | None:
     m = section.measurements
     problem = sc.rows_problem(m)
     if problem is None and isinstance(m, VarianceMeasurements):
-        problem = sc.ab_problem(m, metric_for(cert.primary_metric.kind).scored_tokens(cert.dataset.seq_len)[0])
+        tokens = metric_for(cert.primary_metric.kind).scored_tokens(cert.dataset.seq_len)[0]
+        problem = sc.ab_problem(m, tokens) or sc.repair_digest_problem(m)
+    if problem is None and isinstance(m, RmtMeasurements):
+        problem = sc.rmt_sides_problem(m, policy.guards.rmt.outlier_tw_quantile)
     return problem
 
 

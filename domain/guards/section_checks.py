@@ -4,11 +4,14 @@ one violating row and re-derives the outcome would otherwise get a consistent se
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 
-from .rmt_records import RmtMeasurements
+from .rmt_records import RmtMeasurements, RmtSide
 from .spectral_records import SpectralMeasurements
+from .spectrum import outlier_threshold
 from .variance_records import VarianceMeasurements
 
 FAMILIES = ("attn", "embed", "ffn", "other")  # ports/model.NamedMatrix.family
@@ -54,4 +57,42 @@ def ab_problem(measurements: VarianceMeasurements, tokens_per_window: int) -> st
         return "the A/B pass did not score the calibration windows"
     if any(t != tokens_per_window for t in ab.tokens):
         return f"an A/B window did not score {tokens_per_window} tokens"
+    return None
+
+
+def repair_digest_problem(measurements: VarianceMeasurements) -> str | None:
+    """Why the digest of the repaired subject's weights is stated without an A/B pass or missing from one (the
+    guard takes it in the pass that applies the scales), or is no sha256 hex, or None."""
+    digest = measurements.repaired_weights_sha256
+    if (measurements.ab is None) != (digest is None):
+        return "repaired_weights_sha256 must be given exactly when the A/B pass ran"
+    if digest is not None and re.fullmatch("[0-9a-f]{64}", digest) is None:
+        return f"repaired_weights_sha256 {digest!r} is not a sha256 in hex"
+    return None
+
+
+# The bulk scale methods whose edge and outlier threshold follow from the bulk scale and the matrix's shape as
+# domain/guards/spectrum.py computes them; runs recorded with "entry_mad" predate that rule.
+_MP_SCALE_METHODS = ("mp_median", "mp_median_cols")
+
+
+def rmt_sides_problem(measurements: RmtMeasurements, tw_quantile: float) -> str | None:
+    """Why a side's MP edge s(√m + √n) or outlier threshold (the edge plus the Tracy–Widom allowance at the
+    policy's quantile) is not what its bulk scale and its matrix's shape give, or None."""
+    for matrix in measurements.matrices:
+        sides = (("baseline", matrix.baseline), ("subject", matrix.subject))
+        for (role, side), method in zip(sides, matrix.method, strict=True):
+            if method.split("/", 1)[0] not in _MP_SCALE_METHODS:
+                continue
+            wrong = _side_problem(side, matrix.rows, matrix.cols, tw_quantile)
+            if wrong is not None:
+                return f"{matrix.name} {role}: {wrong}"
+    return None
+
+
+def _side_problem(side: RmtSide, rows: int, cols: int, tw_quantile: float) -> str | None:
+    if side.edge != side.bulk_scale * (math.sqrt(rows) + math.sqrt(cols)):
+        return f"edge {side.edge!r} is not bulk_scale × (√{rows} + √{cols})"
+    if side.outlier_threshold != outlier_threshold(side.bulk_scale, rows, cols, tw_quantile):
+        return f"outlier_threshold {side.outlier_threshold!r} is not the edge plus the allowance at {tw_quantile}"
     return None

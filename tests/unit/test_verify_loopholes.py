@@ -295,3 +295,26 @@ def test_genuinely_dropped_duplicates_leave_ids_the_check_accepts() -> None:
     first = {arm: next(r for r in rows if r.arm == arm) for arm in ("preview", "final")}
     first["preview"].arm, first["final"].arm = "final", "preview"
     assert "windows are not the ones" in (_ids_problem(cert, counts, 5) or "")  # type: ignore[arg-type]
+
+
+def _first_rmt_side(doc: Doc) -> Doc:
+    side: Doc = doc["guards"]["rmt"]["measurements"]["matrices"][0]["subject"]
+    return side
+
+
+@pytest.mark.parametrize("field", ["outlier_threshold", "edge", "rows"])
+def test_an_rmt_side_s_edge_and_threshold_follow_from_its_bulk_scale_and_shape(issued: Doc, field: str) -> None:
+    # A forger could raise an outlier threshold (or shrink a matrix's shape) without touching any outcome.
+    if field == "rows":
+        issued["guards"]["rmt"]["measurements"]["matrices"][0]["rows"] += 1
+    else:
+        _first_rmt_side(issued)[field] *= 1.5
+    _forged(issued, "guard:rmt")
+
+
+@pytest.mark.parametrize("digest", ["a" * 64, "not hex"])
+def test_a_repaired_weights_digest_without_an_a_b_pass_is_refused(issued: Doc, digest: str) -> None:
+    measurements = issued["guards"]["variance"]["measurements"]
+    assert measurements["ab"] is None and measurements["repaired_weights_sha256"] is None
+    measurements["repaired_weights_sha256"] = digest
+    _forged(issued, "guard:variance")
