@@ -57,6 +57,7 @@ def _echo_proves() -> None:
     said = proves()
     console.say("Recomputed by verify: " + "; ".join(said.recomputed))
     console.say("Trusted inputs: " + "; ".join(said.trusted_inputs) + f" ({said.trusted_inputs_check})")
+    console.say("Stated, not recomputed: " + "; ".join(said.stated) + f" ({said.stated_check})")
 
 
 @click.command("verify")

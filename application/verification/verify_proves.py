@@ -31,14 +31,67 @@ TRUSTED_HOW = (
 )
 
 
+STATED = (
+    "the models' identities: ref, architecture, adapter, device, dtype, parameter count (baseline, subject)",
+    "the corpus's provider, split, source, licence and token count (dataset)",
+    "the edit's summary of what it changed (edit.deltas)",
+    "the run config's fields no number depends on: models, corpus names and fields, output, batch size, the "
+    "profile and tier asked for (provenance.config)",
+    "the environment, the tool's name and version, the guards' timings and measurement methods",
+    "the event log reference (provenance.event_log)",
+)
+STATED_HOW = (
+    "checked by verify --events, which rebuilds the certificate's exact bytes from the run's events, and bound "
+    "by a signature (--pubkey); the models and the corpus also by the re-execution audit"
+)
+
+# Certificate paths (fnmatch patterns over dotted paths, list items by index) of the fields plain verify takes
+# as the run recorded them: the trusted inputs and the stated facts above. Any other field is recomputed or
+# checked against the rest; tests/unit/test_verify_every_field.py edits each field to hold verify to that.
+TRUSTED_FIELDS = (
+    "evidence.*.baseline_nll.*",
+    "evidence.*.subject_nll.*",
+    "guard_overhead.bare_subject_nll.*",
+    "evidence.*.comparisons.*",
+    "guards.*.measurements.*",
+    "guards.invariants.phases.*.checks.*",
+    "baseline.*_sha256",
+    "subject.*_sha256",
+    "evidence.*.window_digests.*",
+    "evidence.plan.*.digest",
+)
+STATED_FIELDS = (
+    "baseline.*", "subject.*",
+    "dataset.provider", "dataset.split", "dataset.source", "dataset.licence", "dataset.stream_tokens",
+    "dataset.fingerprint", "dataset.revision",
+    "edit.deltas.*",
+    "provenance.config.model.*", "provenance.config.subject.*", "provenance.config.output.*",
+    "provenance.config.dataset.provider", "provenance.config.dataset.split", "provenance.config.dataset.file",
+    "provenance.config.dataset.path", "provenance.config.dataset.text_field", "provenance.config.dataset.label_field",
+    "provenance.config.eval.batch_size", "provenance.config.profile", "provenance.config.auto.tier",
+    "provenance.environment.*", "provenance.event_log.*", "tool.*",
+    "guards.*.seconds", "guards.invariants.phases.*.seconds",
+)  # fmt: skip
+NOT_RECOMPUTED_FIELDS = TRUSTED_FIELDS + STATED_FIELDS
+
+
 class Proves(msgspec.Struct, frozen=True, kw_only=True):
-    """What plain verify recomputes, which inputs it takes on trust, and how those are checked instead."""
+    """What plain verify recomputes, which inputs it takes on trust and which facts as stated, and how those
+    are checked instead."""
 
     recomputed: tuple[str, ...]
     trusted_inputs: tuple[str, ...]
     trusted_inputs_check: str
+    stated: tuple[str, ...]
+    stated_check: str
 
 
 def proves() -> Proves:
     """What plain verify recomputes and which inputs it takes on trust (for the human output and --json)."""
-    return Proves(recomputed=RECOMPUTED, trusted_inputs=TRUSTED, trusted_inputs_check=TRUSTED_HOW)
+    return Proves(
+        recomputed=RECOMPUTED,
+        trusted_inputs=TRUSTED,
+        trusted_inputs_check=TRUSTED_HOW,
+        stated=STATED,
+        stated_check=STATED_HOW,
+    )

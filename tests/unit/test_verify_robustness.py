@@ -115,6 +115,7 @@ def test_verify_says_what_it_recomputes_and_what_it_trusts(raw: bytes, tmp_path:
     path.write_bytes(raw)
     text = CliRunner().invoke(cli, ["verify", str(path)]).output
     assert "Recomputed by verify:" in text and "Trusted inputs: per-window NLL sums" in text
+    assert "Stated, not recomputed: the models' identities" in text
     _, report = _cli(tmp_path, raw)
     assert msgspec.json.decode(json.dumps(report["proves"]))["recomputed"]
 
