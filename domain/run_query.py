@@ -66,10 +66,10 @@ def make_query(
         raise UsageError("E513", f"--baseline-digest {baseline_digest!r} is not hex sha256 (or its start)", _HINT)
     if verdict is not None and verdict.upper() not in VERDICTS:
         raise UsageError("E513", f"--verdict {verdict!r} is not PASS or FAIL", _HINT)
-    if (limit is not None and not 1 <= limit <= MAX_ROWS) or not 0 <= offset <= MAX_ROWS:
-        raise UsageError(
-            "E513", f"--limit {limit} / --offset {offset}: limit must be 1 to {MAX_ROWS}, offset 0 to {MAX_ROWS}", _HINT
-        )
+    if limit is not None and not 1 <= limit <= MAX_ROWS:
+        raise UsageError("E513", f"--limit {limit} is not 1 to {MAX_ROWS}", _HINT)
+    if not 0 <= offset <= MAX_ROWS:
+        raise UsageError("E513", f"--offset {offset} is not 0 to {MAX_ROWS}", _HINT)
     return RunQuery(
         since=parse_instant(since) if since is not None else None,
         verdict=verdict.upper() if verdict is not None else None,
