@@ -52,7 +52,7 @@ def verbose() -> bool:
 
 
 # C0 controls (newline and carriage return included), DEL, C1 controls, and the bidi overrides and isolates.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:

@@ -1,12 +1,12 @@
 """The HTML report: one self-contained page (inline CSS and SVG, no JavaScript, no external resources).
 
-Every string taken from the certificate goes through `html.escape` before it reaches the page.
+Every string taken from the certificate goes through `visible.escape` (HTML-escaped, control and bidi characters
+shown as escapes) before it reaches the page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from invarlock.domain import certificate as c
 from invarlock.ports.report import CheckFailure
@@ -19,6 +19,7 @@ from .heatmap import guard_grids
 from .svg import delta_histogram, number_line, window_plot
 from .svg_heatmap import heat_map
 from .svg_outcomes import outcome_strip
+from .visible import escape
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1b1f24;max-width:1100px}

@@ -19,6 +19,7 @@ from . import guard_tables, metrics, sections, summaries
 from .cells import Cell, short
 from .figures import Table, histogram, plotted_arm, window_deltas
 from .headline import headline
+from .visible import visible
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _SPECIAL = set("\\`|*_[]#~")
@@ -29,7 +30,7 @@ _AUTOLINK = re.compile(r":(?=//)|(?i:www)\.")
 def md_escape(value: str) -> str:
     """`value` safe inside Markdown text or a table cell: one line, specials backslash-escaped, HTML inert."""
     out = []
-    for ch in value.replace("\r", " ").replace("\n", " "):
+    for ch in visible(value.replace("\r", " ").replace("\n", " ").replace("\t", " ")):
         out.append(_ENTITIES.get(ch) or ("\\" + ch if ch in _SPECIAL else ch))
     return _AUTOLINK.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], "".join(out))
 

@@ -6,11 +6,10 @@ same certificate always gives the same bytes.
 
 from __future__ import annotations
 
-from html import escape
-
 from .cells import short
 from .figures import Bin, Point
 from .headline import Headline
+from .visible import escape
 
 WIDTH, PAD = 720, 40
 

@@ -6,11 +6,10 @@ Every cell has a <title> with the matrix name and the exact value, so hovering s
 
 from __future__ import annotations
 
-from html import escape
-
 from .cells import short
 from .heatmap import Entry, Grid
 from .svg import WIDTH, label, svg
+from .visible import escape
 
 LEFT, TOP, ROW = 130, 34, 16
 _BLUE, _RED, _WHITE, _NONE = (9, 105, 218), (207, 34, 46), (255, 255, 255), "#d0d7de"

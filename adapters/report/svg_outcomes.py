@@ -7,11 +7,10 @@ label and both predictions.
 
 from __future__ import annotations
 
-from html import escape
-
 from invarlock.domain.model import WindowComparison
 
 from .svg import label, svg
+from .visible import escape
 
 SIDE, PER_ROW, LEFT, TOP = 14, 44, 40, 30
 # (baseline correct, subject correct) -> (fill, legend words)

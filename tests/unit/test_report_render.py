@@ -221,3 +221,12 @@ def test_seeded_byte_mutations_render_with_a_banner_or_fail_in_one_line(passing,
             elif "NOT VERIFIED" not in out.read_text(encoding="utf-8"):
                 # Shown as verified: only a resealed forgery, or bytes that decode to the very same certificate.
                 assert variant != mutated or c.to_bytes(c.from_bytes(variant)) == raw
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+@pytest.mark.parametrize(("hidden", "shown"), [("\x1b[31m", "\\x1b"), ("\u202e", "\\u202e"), ("\u2066", "\\u2066")])
+def test_a_control_or_bidi_character_in_a_certificate_string_is_shown_as_its_escape(fmt, hidden, shown):
+    # ESC once reached the Markdown file raw (colouring a terminal that `cat`s it); U+202E showed a ref reversed.
+    page = render_report(fake_certificate(f"org/model{hidden}-int8"), fmt)
+    assert hidden not in page
+    assert (md_escape(shown) if fmt == "md" else shown) in page
