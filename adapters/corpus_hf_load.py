@@ -19,8 +19,9 @@ from typing import Any
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import CorpusInfo
 
+from .network_switch import network_allowed
+
 PROVIDER = "hf"
-NETWORK_ENV = "INVARLOCK_ALLOW_NETWORK"
 _BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".json": "json", ".jsonl": "json", ".csv": "csv"}
 _DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 _UNSTATED_LICENCE = "not stated in the dataset's metadata"
@@ -65,7 +66,7 @@ def load_split(
 def offline_unless_allowed() -> Iterator[None]:
     """`datasets` and the hub offline for the block unless INVARLOCK_ALLOW_NETWORK=1, even when they were
     imported before (they read the environment switches at import)."""
-    online = os.environ.get(NETWORK_ENV) == "1"
+    online = network_allowed()
     if not online:
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # read when `datasets` is first imported
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -147,7 +148,7 @@ def _hub(name: str, config: str | None, split: str, revision: str | None) -> tup
         builder.download_and_prepare()
         dataset, commit = builder.as_dataset(split=split), str(builder.hash)
     except Exception as error:  # datasets raises many unrelated types for "not cached", "offline", "no split"
-        online = os.environ.get(NETWORK_ENV) == "1"
+        online = network_allowed()
         where = "" if online else " offline"
         raise UsageError(
             "E301",

@@ -11,6 +11,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import GGUFSource
 
 from . import hf_demo, hf_gguf
+from .network_switch import network_allowed
 
 _BARE_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -75,7 +76,7 @@ def _hub_snapshot(repo_id: str, *, bare: bool = False) -> Path:
     only with INVARLOCK_ALLOW_NETWORK=1. Raises UsageError E103 when it is not there."""
     from huggingface_hub import snapshot_download
 
-    online = os.environ.get("INVARLOCK_ALLOW_NETWORK") == "1"
+    online = network_allowed()
     try:
         with hf_demo.quiet_transformers():
             folder = snapshot_download(

@@ -47,3 +47,14 @@ def test_a_bare_id_missing_from_the_cache_is_one_e103_line(hub: Path) -> None:
     assert caught.value.code == "E103" and "\n" not in line
     assert "model 'gpt2' is neither a local directory nor in the Hugging Face cache" in line
     assert "INVARLOCK_ALLOW_NETWORK=1" in line
+
+
+@pytest.mark.parametrize("value", ["yes", "true", " 1"])
+def test_a_network_switch_that_is_neither_1_nor_0_is_e200_not_offline(
+    hub: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # It was read as "off": a user who wrote `true` got E103 "not in the cache" and no word about the switch.
+    monkeypatch.setenv("INVARLOCK_ALLOW_NETWORK", value)
+    with pytest.raises(UsageError) as caught:
+        resolve_reference("gpt2")
+    assert caught.value.code == "E200" and f"INVARLOCK_ALLOW_NETWORK={value!r} is neither 1" in caught.value.message
