@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from invarlock.domain import certificate as c
-from invarlock.domain.examples import EXAMPLE_STRIDE
+from invarlock.domain.errors import UsageError
+from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY
 
 from .verify_report import VerifyReport, dig
@@ -55,7 +56,40 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
     kind = dig(config, "eval", "metric", "kind")
     if kind is not None and kind != cert.primary_metric.kind:
         yield f"primary_metric.kind {cert.primary_metric.kind} is not the run config's {kind}"
+    yield from _zero_shot_problems(cert)
     yield from _edit_problems(cert)
+
+
+def _zero_shot_problems(cert: c.Certificate) -> Iterator[str]:
+    """The run config's template and label words as a run takes them (both or neither, kind accuracy only), and
+    one word for every label and prediction the evidence names (the words are the candidates, in label order)."""
+    template, words = (dig(cert.provenance.config, "eval", "metric", key) for key in ("template", "label_words"))
+    if template is None and words is None:
+        return
+    if cert.primary_metric.kind != ACCURACY.kind or template is None or words is None:
+        yield f"eval.metric.template and label_words are not a zero-shot {cert.primary_metric.kind} config"
+    elif not isinstance(words, list) or len(words) < 2 or not all(isinstance(w, str) for w in words):
+        yield f"eval.metric.label_words {words!r} are not two or more words"
+    elif not isinstance(template, str) or not _fills(template):
+        yield f"eval.metric.template {template!r} is not a template with one {{text}} field"
+    elif (highest := _highest_label(cert)) >= len(words):
+        yield f"the evidence names label {highest} of a run config with {len(words)} label words"
+
+
+def _fills(template: str) -> bool:
+    try:
+        render_prompt(template, "")
+    except UsageError:
+        return False
+    return True
+
+
+def _highest_label(cert: c.Certificate) -> int:
+    """The highest gold label or prediction of the scored arms' comparisons (-1 when they name none)."""
+    arms = [arm for arm in (cert.evidence.preview, cert.evidence.final) if arm is not None]
+    rows = [row for arm in arms for row in arm.comparisons or ()]
+    named = [v for row in rows for v in (row.label, row.baseline_pred, row.subject_pred) if v is not None]
+    return max(named, default=-1)
 
 
 def _edit_problems(cert: c.Certificate) -> Iterator[str]:

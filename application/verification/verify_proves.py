@@ -34,6 +34,8 @@ TRUSTED_HOW = (
 STATED = (
     "the models' identities: ref, architecture, adapter, device, dtype, parameter count (baseline, subject)",
     "the corpus's provider, split, source, licence and token count (dataset)",
+    "for labelled examples (accuracy): the duplicates dropped, which bound how far the arm check lets example ids "
+    "shift, the config's stride (unused), the prompt template and label words",
     "the edit's summary of what it changed (edit.deltas)",
     "the run config's fields no number depends on: models, corpus names and fields, output, batch size, the "
     "profile and tier asked for (provenance.config)",
@@ -42,7 +44,7 @@ STATED = (
 )
 STATED_HOW = (
     "checked by verify --events, which rebuilds the certificate's exact bytes from the run's events, and bound "
-    "by a signature (--pubkey); the models and the corpus also by the re-execution audit"
+    "by a signature (--pubkey); the models, the corpus and the prompts also by the re-execution audit"
 )
 
 # Certificate paths (fnmatch patterns over dotted paths, list items by index) of the fields plain verify takes
@@ -72,7 +74,20 @@ STATED_FIELDS = (
     "provenance.environment.*", "provenance.event_log.*", "tool.*",
     "guards.*.seconds", "guards.invariants.phases.*.seconds",
 )  # fmt: skip
+# Stated only in a certificate of labelled examples (dataset.stride 0, kind accuracy): nothing recorded gives the
+# set's size, so its duplicates dropped only bound how far the arm check lets ids shift; it plans no stride; its
+# prompt template and label words shape what only the window digests cover. Checked for token streams.
+LABELLED_STATED_FIELDS = (
+    "dataset.duplicates_dropped", "provenance.config.dataset.stride",
+    "provenance.config.eval.metric.template", "provenance.config.eval.metric.label_words.*",
+)  # fmt: skip
 NOT_RECOMPUTED_FIELDS = TRUSTED_FIELDS + STATED_FIELDS
+
+
+def not_recomputed_fields(labelled: bool) -> tuple[str, ...]:
+    """The patterns of the fields plain verify does not recompute in a certificate of labelled examples
+    (`labelled`) or of windows cut from a token stream."""
+    return NOT_RECOMPUTED_FIELDS + (LABELLED_STATED_FIELDS if labelled else ())
 
 
 class Proves(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,13 +3,22 @@ functions, and expects the stated exit code (issue: close the verify loopholes).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import msgspec
 import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
-from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
+from invarlock.application.config import (
+    DatasetConfig,
+    EditConfig,
+    EvalConfig,
+    GuardsConfig,
+    MetricConfig,
+    ModelConfig,
+    RunConfig,
+)
 from invarlock.application.report import render_report
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.cli.bootstrap import report_renderer
@@ -17,6 +26,8 @@ from invarlock.domain import certificate as c
 from invarlock.domain import gates
 from invarlock.domain.policy import EvidencePolicy, policy_digest, policy_from_dict, resolve_policy
 
+from tests.fakes.corpora import FakeCorpora, labelled_words, words
+from tests.fakes.models import FakeModel
 from tests.unit.conftest import small_config
 
 Doc = dict[str, Any]
@@ -318,3 +329,43 @@ def test_a_repaired_weights_digest_without_an_a_b_pass_is_refused(issued: Doc, d
     assert measurements["ab"] is None and measurements["repaired_weights_sha256"] is None
     measurements["repaired_weights_sha256"] = digest
     _forged(issued, "guard:variance")
+
+
+@pytest.fixture
+def zero_shot(services, loader) -> Doc:  # type: ignore[no-untyped-def]
+    """An accuracy run scored zero-shot: a prompt template and one label word per label."""
+    loader.models["labels_subject"] = FakeModel(ref="labels_subject", quality=1.02)
+    labelled = dataclasses.replace(services, corpora=FakeCorpora(words(10), labelled=labelled_words(120)))
+    config = RunConfig(
+        model=ModelConfig(id="base"),
+        dataset=DatasetConfig(provider="labelled", seq_len=32, preview_n=40, final_n=60, calibration_n=0, seed=7),
+        eval=EvalConfig(
+            metric=MetricConfig(kind="accuracy", template="{text} Sentiment:", label_words=[" no", " yes"])
+        ),
+        guards=GuardsConfig(order=["invariants", "invariants"]),
+    )
+    request = CertifyRequest("certify", config, ModelConfig(id="labels_subject"), tier="balanced", profile="dev")
+    doc: Doc = json.loads(c.to_bytes(certify_edit(request, labelled).certificate))
+    assert "provenance" not in _failed(verify_certificate(_reseal(json.loads(json.dumps(doc)))))
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("label_words", [" yes"]), ("label_words", None), ("template", "{review} Sentiment:")]
+)
+def test_a_zero_shot_config_no_run_takes_is_refused(zero_shot: Doc, key: str, value: object) -> None:
+    # The template and label words are stated, but only as a run takes them: both, two words or more, one {text}.
+    zero_shot["provenance"]["config"]["eval"]["metric"][key] = value
+    _forged(zero_shot, "provenance")
+
+
+def test_a_prediction_with_no_label_word_is_refused(zero_shot: Doc) -> None:
+    # The label words are the candidates a prediction picks from: a third class names no word of the run.
+    words = zero_shot["provenance"]["config"]["eval"]["metric"]["label_words"]
+    zero_shot["evidence"]["final"]["comparisons"][0]["subject_pred"] = len(words)
+    _forged(zero_shot, "provenance")
+
+
+def test_a_template_is_refused_for_a_kind_that_scores_no_prompts(issued: Doc) -> None:
+    issued["provenance"]["config"]["eval"]["metric"] |= {"template": "{text}", "label_words": [" no", " yes"]}
+    _forged(issued, "provenance")
