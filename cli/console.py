@@ -7,11 +7,11 @@ with `--verbose`. Colour is used only on a terminal and never when NO_COLOR is s
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import click
+from invarlock.domain.hidden_text import escape_hidden
 
 
 @dataclass
@@ -51,14 +51,9 @@ def verbose() -> bool:
     return _SETTINGS.verbose
 
 
-# C0 controls (newline and carriage return included), DEL, C1 controls, and the bidi overrides and isolates.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def printable(text: str) -> str:
-    """`text` with every control character escaped (`\\x1b`, `\\n`): a string from a certificate, an event or a
-    path must not move the cursor, colour, write the clipboard or start a line of its own on a terminal."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    """`text` with every control character escaped (`\\x1b`, `\\n`), newlines too: one line on a terminal."""
+    return escape_hidden(text)
 
 
 def colour() -> bool | None:
