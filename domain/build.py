@@ -70,7 +70,11 @@ def arm_evidence(state: RunState, arm: str) -> c.ArmEvidence | None:
         rows.window_digests.append(digest)
         if b is not None and s is not None:
             if b.tokens_scored != s.tokens_scored or b.digest != s.digest:
-                raise IntegrityError("E001", f"window {wid} was scored on different tokens by the two models", "")
+                raise IntegrityError(
+                    "E001",
+                    f"window {wid} was scored on different tokens by the two models",
+                    "the two models must share the tokenizer; if this came from a stored run, its events were altered",
+                )
             rows.tokens_scored.append(b.tokens_scored)
             rows.nll()[0].append(b.nll_sum)
             rows.nll()[1].append(s.nll_sum)

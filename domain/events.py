@@ -163,5 +163,9 @@ def _decode(type_: str, version: int, payload: bytes) -> Event:
             "the event store was altered or written by a newer invarlock",
         ) from exc
     if event_tag(event) != (type_, version):
-        raise IntegrityError("E604", f"event payload tag {event_tag(event)} differs from its row {type_}", "")
+        raise IntegrityError(
+            "E604",
+            f"event payload tag {event_tag(event)} differs from its row {type_}",
+            "the event store was altered",
+        )
     return event

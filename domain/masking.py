@@ -48,7 +48,11 @@ def mask_window(tokens: tuple[int, ...], *, seed: int, mask_id: int, vocab_size:
         UsageError: E104 when the window is empty, `vocab_size` < 1 or `mask_id` is outside the vocabulary.
     """
     if not tokens or vocab_size < 1 or not 0 <= mask_id < vocab_size:
-        raise UsageError("E104", "masked-LM scoring needs a non-empty window and a [MASK] id in the vocabulary", "")
+        raise UsageError(
+            "E104",
+            "masked-LM scoring needs a non-empty window and a [MASK] id in the vocabulary",
+            "use a tokenizer that defines a mask token, or the ppl_causal metric for a causal model",
+        )
     ids = np.asarray(tokens, dtype=np.int64)
     words = _words(seed, window_digest(ids), len(ids))
     order = np.lexsort((np.arange(len(ids)), words[0]))

@@ -243,7 +243,11 @@ def re_resolve(policy: Policy) -> Policy:
     gate = {k: v for k, v in policy.overrides.items() if k not in ("guards", "guard_order")}
     guards = policy.overrides.get("guards")
     if guards is not None and not (isinstance(guards, dict) and all(isinstance(v, dict) for v in guards.values())):
-        raise UsageError("E202", "recorded guard overrides are not a mapping of guard settings", "")
+        raise UsageError(
+            "E202",
+            "recorded guard overrides are not a mapping of guard settings",
+            "the certificate or event store was altered: take the policy from its issuer again",
+        )
     section = next((name for name in SECTIONS if getattr(policy, name) is not None), None)
     order = policy.overrides.get("guard_order")
     secondary = policy.secondary is not None

@@ -148,7 +148,7 @@ def evolve(state: RunState | None, event: ev.Event) -> RunState:
             raise IntegrityError("E604", "a run stream must start with run_started", "the event stream was altered")
         return RunState(started=event, event_count=1)
     if isinstance(event, ev.RunStarted):
-        raise IntegrityError("E604", "run_started appears twice in one stream", "")
+        raise IntegrityError("E604", "run_started appears twice in one stream", "the event stream was altered")
     if not _in_order(state, event):
         raise _out_of_place(state, event)
     nxt = _apply(state, event)
@@ -159,5 +159,5 @@ def replay(events: Iterable[ev.Event]) -> RunState:
     """Fold a whole stream into its state."""
     state = reduce(evolve, events, None)
     if state is None:
-        raise IntegrityError("E604", "the run stream is empty", "")
+        raise IntegrityError("E604", "the run stream is empty", "check the run id with `invarlock runs`")
     return state

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.config import parse_config
 from invarlock.domain import events as ev
+from invarlock.domain import run
 from invarlock.domain.canonical import canonical_bytes
 from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.domain.model import CorpusInfo, EditDeltas, EditOutcome, ModelIdentity
@@ -290,3 +291,24 @@ def test_seed_schema_sections_are_accepted():
         source="c.yaml",
     )
     assert cfg.dataset.effective_stride == 128 and cfg.edit is not None
+
+
+def _started_event() -> ev.RunStarted:
+    policy = resolve_policy("balanced", "ci")
+    return ev.RunStarted(
+        run_id="r", command="certify", started_at="t", tool_version="0", config={"model": {"id": "m"}},
+        policy=policy, policy_digest=policy_digest(policy), seeds={"dataset": 1}, environment={},
+    )  # fmt: skip
+
+
+def test_a_second_run_started_is_an_altered_stream():
+    state = run.evolve(None, _started_event())
+    with pytest.raises(IntegrityError) as caught:
+        run.evolve(state, _started_event())
+    assert (caught.value.code, caught.value.hint) == ("E604", "the event stream was altered")
+
+
+def test_an_empty_stream_says_how_to_find_a_run():
+    with pytest.raises(IntegrityError) as caught:
+        run.replay([])
+    assert caught.value.code == "E604" and "invarlock runs" in caught.value.hint
