@@ -51,7 +51,7 @@ def mask_window(tokens: tuple[int, ...], *, seed: int, mask_id: int, vocab_size:
         raise UsageError(
             "E104",
             "masked-LM scoring needs a non-empty window and a [MASK] id in the vocabulary",
-            "use a tokenizer that defines a mask token, or the ppl_causal metric for a causal model",
+            "use a model whose tokenizer defines a mask token (a masked LM)",
         )
     ids = np.asarray(tokens, dtype=np.int64)
     words = _words(seed, window_digest(ids), len(ids))
