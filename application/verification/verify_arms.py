@@ -76,6 +76,10 @@ def _ids_problem(cert: c.Certificate, granted: ArmCounts, seed: int) -> str | No
     return None
 
 
+# The deal binds ids, not content: the rows behind an id are tied to it only by its content digest (trusted).
+_ROWS = " (the rows behind each id are as trusted as the window content digests)"
+
+
 def arm_assignment(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     """The arm sizes are what `fit_counts` grants the run config's sizes from `windows_available` (and
     `approximate_counts` says whether they were shrunk); with no duplicate dropped, every arm's window ids are
@@ -83,4 +87,4 @@ def arm_assignment(cert: c.Certificate, policy: Policy, report: VerifyReport) ->
     problem = _problem(cert, policy)
     dropped = cert.dataset.duplicates_dropped
     ids = f"window ids (within the {dropped} dropped duplicates)" if dropped else "window ids"
-    report.add("arm_assignment", problem is None, problem or f"arm sizes and {ids} dealt again from the seed")
+    report.add("arm_assignment", problem is None, problem or f"arm sizes and {ids} dealt again from the seed{_ROWS}")

@@ -15,7 +15,8 @@ RECOMPUTED = (
     "once and in a known family, the same matrices in both weight guards, every invariants check of each phase)",
     "the window counts, token counts, status and seeds, against the evidence and the plan; the arms dealt again "
     "from the run config's sizes, the seed and the dataset digest (their window ids, within the shift dropped "
-    "duplicates allow); the windows available plus those dropped against the windows the stream's tokens give",
+    "duplicates allow: which window's rows stand behind an id rests on the window content digests, a trusted "
+    "input); the windows available plus those dropped against the windows the stream's tokens give",
     "the run id, times, seeds, seq_len, stride, metric and edit, against the event log reference and the run's config",
 )
 TRUSTED = (
@@ -23,7 +24,8 @@ TRUSTED = (
     "per-window paired measures (evidence comparisons: KL sums, maxima and histograms, top-1/top-5 counts; "
     "embedding cosines; gold labels and both models' predictions)",
     "guard measurements (per-matrix spectra, variance taps, invariants checks)",
-    "weight, tokenizer and config digests of both models, and the window content digests",
+    "weight, tokenizer and config digests of both models, and the window content digests (which tie each window id, "
+    "and so each arm, to its text)",
 )
 TRUSTED_HOW = (
     "checkable only by re-executing the models: invarlock verify CERT --baseline B --subject S (every metric kind: "

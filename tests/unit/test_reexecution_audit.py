@@ -18,13 +18,17 @@ from invarlock.application.replay.listing import list_runs
 from invarlock.application.verification.reexecute import reexecute_certificate
 from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
 from invarlock.application.verification.verify import verify_certificate
+from invarlock.application.verification.verify_secondary import secondary_from
+from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.build import arm_evidence, build_certificate
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards.sections import GuardSections
-from invarlock.domain.metrics import PPL_CAUSAL
+from invarlock.domain.metrics import PPL_CAUSAL, metric_for
+from invarlock.domain.policy import policy_from_dict
 from invarlock.domain.run import replay
+from invarlock.domain.windows import plan_digest
 
 from tests.fakes.models import FakeCorpora, FakeModel, words
 
@@ -331,3 +335,57 @@ def test_audit_events_round_trip_through_the_codec_and_are_out_of_place_in_a_run
     run = [ev.decode_event(r.type, r.version, r.payload) for r in store.read(issued.run_id)]
     with pytest.raises(InvarlockError, match="out of place"):
         replay([*run[:4], ev.decode_event(records[1].type, records[1].version, records[1].payload)])
+
+
+def _rederive(doc: dict[str, Any]) -> c.Certificate:
+    """Every number verify recomputes, recomputed from the (edited) evidence with the project's functions."""
+    cert = c.from_bytes(json.dumps(doc).encode())
+    dataset = msgspec.structs.replace(cert.dataset, window_plan_digest=plan_digest(cert.evidence.plan))
+    policy = policy_from_dict(cert.policy.resolved)
+    assessed = metric_for(cert.primary_metric.kind).assess(
+        cert.evidence, seed=cert.bootstrap.seed, plan_digest=dataset.window_plan_digest, policy=policy
+    )
+    cert = msgspec.structs.replace(
+        cert,
+        dataset=dataset,
+        primary_metric=assessed.primary,
+        bootstrap=assessed.bootstrap,
+        pairing=analysis.pairing_section(cert.evidence, dataset),
+    )
+    cert = msgspec.structs.replace(cert, secondary_metrics=secondary_from(cert, policy))
+    flags, verdict = gates.of_certificate(cert, policy)
+    return c.seal(msgspec.structs.replace(cert, validation=flags, verdict=verdict))
+
+
+def _swap_rows(doc: dict[str, Any], final_at: int, preview_at: int) -> None:
+    """The final arm's row `final_at` and the preview arm's row `preview_at` trade places under each other's ids:
+    digests, token counts, NLL sums and comparisons move; the ids, and so the deal, stay."""
+    final, preview = doc["evidence"]["final"], doc["evidence"]["preview"]
+    ids = final["window_ids"][final_at], preview["window_ids"][preview_at]
+    for column in ("window_digests", "tokens_scored", "baseline_nll", "subject_nll", "comparisons"):
+        if final.get(column) is not None:
+            final[column][final_at], preview[column][preview_at] = preview[column][preview_at], final[column][final_at]
+    for rows, at, window_id in ((final, final_at, ids[0]), (preview, preview_at, ids[1])):
+        if rows.get("comparisons") is not None:
+            rows["comparisons"][at]["window_id"] = window_id
+    digests = {ids[0]: final["window_digests"][final_at], ids[1]: preview["window_digests"][preview_at]}
+    for row in doc["evidence"]["plan"]:
+        row["digest"] = digests.get(row["window_id"], row["digest"])
+
+
+def test_rows_moved_between_arms_under_each_others_ids_pass_plain_verify_but_not_the_audit(services, issued):
+    # The limit docs/user-guide.md states ("What plain verify proves"): the arm check binds window ids, and only
+    # the window content digests, a trusted input, tie an id to its text. The audit rebuilds the plan and sees it.
+    doc = json.loads(c.to_bytes(issued.certificate))
+    final, preview = doc["evidence"]["final"], doc["evidence"]["preview"]
+    worst = int(np.argmax(np.subtract(final["subject_nll"], final["baseline_nll"])))
+    best = int(np.argmin(np.subtract(preview["subject_nll"], preview["baseline_nll"])))
+    _swap_rows(doc, worst, best)
+    forged = _rederive(doc)
+    report = verify_certificate(forged)
+    assert report.exit_code == 0
+    assert forged.primary_metric.ratio_vs_baseline < issued.certificate.primary_metric.ratio_vs_baseline
+    [arms] = [check for check in report.checks if check.name == "arm_assignment"]
+    assert "rows behind each id are as trusted as the window content digests" in arms.detail
+    moved = f"preview window {preview['window_ids'][best]}, final window {final['window_ids'][worst]}"
+    assert _failed(_audit(forged, services))["reexec:windows"].endswith(f"differ from the rebuilt windows: {moved}")
