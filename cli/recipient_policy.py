@@ -26,6 +26,11 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     Policy."""
     if tier is not None and source is not None:
         raise UsageError("E200", "--tier and --policy both give a recipient policy", "pass one of them")
+    if profile is not None and (source is None or isinstance(source, Policy)) and tier is None:
+        raise UsageError(
+            "E200", f"--profile {profile} applies to --tier, which re-decides the certificate under your policy",
+            f"pass --tier T --profile {profile}, or leave --profile out to keep the certificate's policy",
+        )  # fmt: skip
     if isinstance(source, Policy):
         return source
     default_profile = str(cert.policy.resolved.get("profile", "ci"))
@@ -35,7 +40,13 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
         if tier is None:
             return None
         return resolve_policy(tier, chosen, guard_overrides=recorded, section=_section(cert.primary_metric.kind))
-    data = _policy_file(source) if isinstance(source, str) else _policy_data(dict(source), "the policy")
+    where = source if isinstance(source, str) else "the policy"
+    data = _policy_file(source) if isinstance(source, str) else _policy_data(dict(source), where)
+    if profile is not None and "profile" in data and str(data["profile"]) != profile:
+        raise UsageError(
+            "E200", f"--profile {profile} and {where}'s profile: {data['profile']} disagree",
+            f"leave --profile out, or set profile: {profile} in {where}",
+        )  # fmt: skip
     chosen_profile = str(data.get("profile", profile or default_profile))
     guards = {**recorded, **{k: {**recorded.get(k, {}), **v} for k, v in data["guards"].items()}}
     tier_name, overrides, evidence = str(data["tier"]), data["overrides"], data["evidence"]

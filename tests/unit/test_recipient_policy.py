@@ -13,6 +13,7 @@ from invarlock.cli.main import cli
 from invarlock.domain import certificate as c
 from invarlock.domain.policy import resolve_policy
 
+from tests.fakes.cli import run_cli
 from tests.unit.conftest import small_config
 
 
@@ -81,3 +82,19 @@ def test_a_policy_file_can_gate_on_a_guard_the_certificate_only_monitored(servic
     policy.write_text("tier: balanced\nguards: {spectral: {mode: loud}}\n", encoding="utf-8")
     bad = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy)])
     assert getattr(bad.exception, "exit_code", None) == 2 and "guards.spectral.mode" in str(bad.exception)
+
+
+def test_a_profile_verify_would_not_use_is_refused_not_ignored(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # `verify CERT --profile bogus` and `--policy FILE --profile bogus` (the file naming its own profile) exited 1
+    # with the certificate's own verdict: the profile was dropped without a word, even one no tier table has.
+    cert_path = tmp_path / "evaluation.cert.json"
+    cert_path.write_bytes(c.to_bytes(_certificate(services)))
+    policy = tmp_path / "mine.yaml"
+    policy.write_text("tier: balanced\nprofile: dev\n", encoding="utf-8")
+    code, out, err = run_cli("verify", cert_path, "--profile", "release")
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E200] --profile release applies to --tier"), err
+    assert "Verdict:" not in out and err.count("\n") == 1
+    code, _, err = run_cli("verify", cert_path, "--policy", policy, "--profile", "release")
+    assert code == 2 and f"--profile release and {policy}'s profile: dev disagree" in err, err
+    assert run_cli("verify", cert_path, "--policy", policy, "--profile", "dev")[0] == 0
+    assert run_cli("verify", cert_path, "--tier", "balanced", "--profile", "dev")[0] == 0
