@@ -23,7 +23,7 @@ from .hf_load_checks import as_usage_error, refuse_mismatched_shapes, refuse_unu
 from .hf_mlm import HFMaskedLMModel
 from .hf_reference import resolve, resolve_reference
 from .hf_seq_classifier import HFSequenceClassifier
-from .hf_tokenizer import HFTokenizer
+from .hf_tokenizer import HFTokenizer, refuse_empty
 from .model_choices import DEVICES, DTYPES
 
 ADAPTERS = ("auto", "hf_causal", "hf_encoder", "hf_mlm", "hf_seqcls")  # hf_seqcls: a causal LM's classification head
@@ -165,6 +165,7 @@ def _tokenizer_of(path: Path) -> HFTokenizer:
 
         with as_usage_error(path), hf_demo.quiet_transformers():
             loaded = HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
+        refuse_empty(loaded, path)
         if len(_TOKENIZERS) >= TOKENIZERS_KEPT:
             _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
         _TOKENIZERS[key] = loaded

@@ -16,6 +16,19 @@ from invarlock.domain.errors import UsageError
 _DIGESTS: dict[str, str] = {}
 
 
+def refuse_empty(tokenizer: HFTokenizer, directory: Path) -> HFTokenizer:
+    """`tokenizer`, unless it has fewer than two tokens: transformers builds such an empty tokenizer, one that maps
+    every text to no ids, for a checkpoint directory without tokenizer files instead of failing (E102)."""
+    size = len(tokenizer.inner)
+    if size < 2:
+        raise UsageError(
+            "E102",
+            f"{directory} has no usable tokenizer: its files give a vocabulary of {size} token(s)",
+            "copy the tokenizer files of the model it was made from (tokenizer.json, tokenizer_config.json) into it",
+        )
+    return tokenizer
+
+
 class HFTokenizer:
     """ports.corpus.Tokenizer over a `PreTrainedTokenizerFast`.
 

@@ -14,7 +14,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 
 from .hf_architecture import causal_model_types, read_checkpoint_config, rules_for
-from .hf_tokenizer import HFTokenizer
+from .hf_tokenizer import HFTokenizer, refuse_empty
 
 MODEL_FILE = "model.onnx"
 ADAPTER = "onnx"
@@ -136,10 +136,11 @@ def _tokenizer(directory: Path) -> HFTokenizer:
 
     try:
         with quiet_transformers():
-            return HFTokenizer(AutoTokenizer.from_pretrained(directory, local_files_only=True))
+            tokenizer = HFTokenizer(AutoTokenizer.from_pretrained(directory, local_files_only=True))
     except Exception as error:  # transformers raises OSError, ValueError, ...
         raise UsageError(
             "E102",
             f"{directory}: no tokenizer next to {MODEL_FILE} ({type(error).__name__})",
             "copy the HF tokenizer files there",
         ) from None
+    return refuse_empty(tokenizer, directory)

@@ -23,7 +23,8 @@ DEV_DATA = {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 2, "final_
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny/ (baseline), tiny-other-vocab/ (another tokenizer), tiny-nan/ (one NaN weight)."""
+    """tiny/ (baseline), tiny-other-vocab/ (another tokenizer), tiny-nan/ (one NaN weight), and the other broken
+    checkpoints of CASES."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -45,6 +46,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(root / "tiny", root / "tiny-fewer")  # its config names fewer layers than its file holds
     config = json.loads((root / "tiny-fewer" / "config.json").read_text(encoding="utf-8"))
     (root / "tiny-fewer" / "config.json").write_text(json.dumps({**config, "n_layer": config["n_layer"] - 1}))
+    shutil.copytree(root / "tiny", root / "tiny-no-tokenizer", ignore=shutil.ignore_patterns("tokenizer*"))
     for name, key, value in (("tiny-arch", "architectures", "5"), ("tiny-deep", "nested", "[" * 10**5 + "]" * 10**5)):
         shutil.copytree(root / "tiny", root / name)
         config = json.loads((root / name / "config.json").read_text(encoding="utf-8"))
@@ -87,6 +89,8 @@ CASES = {
     # they certified with the baseline's weights digest: the digest is over what the model loads
     "a subject with a weight its model does not use": ("tiny", "tiny-extra", "E102", 2),
     "a subject whose config names fewer layers than its file": ("tiny", "tiny-fewer", "E102", 2),
+    # transformers builds an empty tokenizer for it: this was "tokenizers differ" (E002), naming neither cause nor fix
+    "a subject without tokenizer files": ("tiny", "tiny-no-tokenizer", "E102", 2),
 }
 
 
@@ -95,7 +99,8 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
     baseline, subject, code, exit_code = CASES[case]
     (tmp_path / "not-a-model").mkdir()
     (tmp_path / "not-a-model" / "notes.txt").write_text("weights are elsewhere", encoding="utf-8")
-    for name in ("tiny", "tiny-other-vocab", "tiny-nan", "tiny-arch", "tiny-deep", "tiny-extra", "tiny-fewer"):
+    names = ("tiny", "tiny-other-vocab", "tiny-nan", "tiny-arch", "tiny-deep", "tiny-extra", "tiny-fewer")
+    for name in (*names, "tiny-no-tokenizer"):
         (tmp_path / name).symlink_to(models / name)
     result = invarlock(
         "certify", "--baseline", baseline, "--subject", subject, "--preset", _dev_preset(tmp_path),
@@ -110,6 +115,8 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
         assert baseline in line and types == ["run_started", "run_failed"]
     if case.startswith("a subject with a weight"):
         assert "holds weights its model does not use: transformer.h.0.extra.weight" in line
+    if case.endswith("without tokenizer files"):
+        assert "tiny-no-tokenizer has no usable tokenizer" in line and "tokenizer.json" in line
 
 
 def test_a_subject_whose_perplexity_overflows_float64_is_e402_and_recorded_failed(models: Path, tmp_path: Path) -> None:
