@@ -10,6 +10,7 @@ from invarlock.domain.canonical import first_non_finite
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, metric_for
+from invarlock.domain.windows import MAX_WINDOW_TOKENS
 
 from .config_execution import check_execution
 from .config_sections import FULL_CHAIN, HF_PROVIDER, SUPPORTED_GUARDS, DatasetConfig, ModelConfig, RunConfig
@@ -29,6 +30,7 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
     _check_placement(cfg.model, source)
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
+    _check_windows(cfg.dataset, cfg.eval.metric.kind == ACCURACY.kind, source)
     if cfg.eval.secondary.gate and cfg.eval.secondary.measure is False:
         raise UsageError(
             "E201", f"{source}: eval.secondary.gate needs the secondary metrics measured", "drop measure: false"
@@ -36,6 +38,32 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
     if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
         raise UsageError(
             "E201", f"{source}: eval.batch_size must be >= 1", "use e.g. 8, or leave it out for the default"
+        )
+
+
+def _check_windows(ds: DatasetConfig, examples: bool, source: str) -> None:
+    """The window shape and calibration arm, refused here naming the file rather than once the tokenizer has cut
+    the stream (a run recorded as failed). A negative calibration_n made the plan's total look smaller, so the
+    final arm was dealt fewer windows than final_n with no sign of it. Labelled examples use seq_len as the
+    longest prompt and no stride."""
+    if ds.calibration_n < 0:
+        raise UsageError("E201", f"{source}: dataset.calibration_n is {ds.calibration_n}", "use 0 or more")
+    least = 1 if examples else 2
+    if ds.seq_len < least:
+        raise UsageError("E201", f"{source}: dataset.seq_len is {ds.seq_len}", f"use {least} tokens or more")
+    if examples:
+        return
+    if max(ds.seq_len, ds.effective_stride) > MAX_WINDOW_TOKENS:
+        raise UsageError(
+            "E201",
+            f"{source}: dataset.seq_len {ds.seq_len} / stride {ds.effective_stride} above {MAX_WINDOW_TOKENS} tokens",
+            "set dataset.seq_len and dataset.stride to a window's length in tokens",
+        )
+    if ds.effective_stride < ds.seq_len:
+        raise UsageError(
+            "E201",
+            f"{source}: dataset.stride {ds.effective_stride} < seq_len {ds.seq_len} would make windows overlap",
+            "set dataset.stride >= dataset.seq_len (or leave it out: it defaults to seq_len)",
         )
 
 

@@ -35,13 +35,16 @@ def fit_counts(counts: ArmCounts, available: int, allow_fewer: bool) -> ArmCount
     Enough windows: as asked. Too few: E303, unless `allow_fewer` (dev) and every arm can keep its floor
     (`arm_floors`); then each arm gets its floor plus a share of the remaining windows proportional to what it
     asked beyond the floor (largest remainders, ties to the earlier arm), so the arms use every window and
-    none exceeds its request. Raises UsageError E201 when preview_n or final_n is below MIN_PER_ARM."""
+    none exceeds its request. Raises UsageError E201 when preview_n or final_n is below MIN_PER_ARM or
+    calibration_n is negative (it would shrink the total, and the final arm be dealt fewer windows than asked)."""
     if counts.preview < MIN_PER_ARM or counts.final < MIN_PER_ARM:
         raise UsageError(
             "E201",
             f"preview_n and final_n must each be at least {MIN_PER_ARM}",
             "raise dataset.preview_n/final_n",
         )
+    if counts.calibration < 0:
+        raise UsageError("E201", f"calibration_n must be at least 0, got {counts.calibration}", "use 0 or more")
     if available >= counts.total:
         return counts
     floors = arm_floors(counts)
