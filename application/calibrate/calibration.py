@@ -111,6 +111,8 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
         suite = msgspec.convert(data, CalibrationSuite)
     except msgspec.ValidationError as exc:
         raise UsageError("E201", f"{source}: {exc}", "see docs/assurance/guards.md for the suite format") from exc
+    if not suite.cases:  # nothing would be certified, and an empty table would exit 0 as if every case met its mark
+        raise UsageError("E201", f"{source}: the suite lists no cases", "add at least one case under cases:")
     _check_names([case.name for case in suite.cases], source)
     for case in suite.cases:
         check_semantics(_case_config(suite, case), f"{source}: case {case.name}")

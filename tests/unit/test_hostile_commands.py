@@ -95,6 +95,17 @@ def test_a_calibration_suite_gets_the_run_config_checks_and_folder_safe_case_nam
     assert caught.value.message.startswith("suite.yaml: ")
 
 
+def test_a_calibration_suite_with_no_cases_is_refused_not_an_empty_table_that_exits_0(tmp_path: Path) -> None:
+    suite, out, events = tmp_path / "suite.yaml", tmp_path / "calibration", tmp_path / "events.duckdb"
+    suite.write_text("cases: []\n", encoding="utf-8")
+    code, printed, err = run_cli("calibrate", "--suite", suite, "--out", out, "--events", events)
+    assert (
+        code == 2
+        and err == f"ERROR [INVARLOCK:E201] {suite}: the suite lists no cases — add at least one case under cases:\n"
+    )
+    assert printed == "" and not out.exists() and not events.exists()
+
+
 def test_the_demo_suite_passes_the_suite_checks() -> None:
     assert parse_suite(msgspec.to_builtins(DEMO_SUITE), source="demo") == DEMO_SUITE
 
