@@ -26,6 +26,9 @@ def cache_root() -> Path:
             root = Path(xdg).expanduser() / "invarlock"
         usable = not root.exists() or root.is_dir()
         reason = "is not a folder"
+        blocked = _file_above(root) if usable else None
+        if blocked is not None:  # HOME or XDG_CACHE_HOME a file: the models folder under it failed as a model (E102)
+            usable, reason = False, f"cannot be a folder: {blocked} is a file"
     except (OSError, RuntimeError) as exc:
         usable, reason = False, f"cannot be a folder ({getattr(exc, 'strerror', None) or exc})"
     if usable and not is_utf8(str(root)):  # its files' names are recorded, and file names passed on as text
@@ -35,3 +38,9 @@ def cache_root() -> Path:
         hint = f"set {name} to a folder (a UTF-8 path), or unset it"
         raise UsageError("E200", f"the cache folder {where.decode()} ({name}) {reason}", hint)
     return root
+
+
+def _file_above(root: Path) -> Path | None:
+    """The nearest existing folder above `root` that is not a folder (a file where a folder must be), if any."""
+    existing = next((parent for parent in root.parents if parent.exists()), None)
+    return None if existing is None or existing.is_dir() else existing

@@ -10,6 +10,8 @@ from invarlock.adapters.cache_dir import cache_root
 from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
+from tests.fakes.cli import run_cli
+
 
 @pytest.mark.parametrize(
     ("value", "reason"),
@@ -38,3 +40,19 @@ def test_a_folder_or_a_path_still_to_make_is_the_root(tmp_path: Path, monkeypatc
     monkeypatch.delenv("INVARLOCK_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_root() == tmp_path / "invarlock"
+
+
+@pytest.mark.parametrize("variable", ["HOME", "XDG_CACHE_HOME", "INVARLOCK_CACHE_DIR"])
+def test_a_file_where_the_cache_folders_parent_must_be_is_e200_naming_the_variable_not_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # HOME=/some/file: the doctor and run blamed the packaged demo model ("cannot read model demo:smollm2-135m
+    # (/some/file/.cache/invarlock/models): Not a directory", E102).
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    for name in ("INVARLOCK_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(afile / "sub") if variable == "INVARLOCK_CACHE_DIR" else str(afile))
+    code, out, _ = run_cli("doctor", "--events", tmp_path / "events.duckdb")
+    assert code == 2 and f"({variable}) cannot be a folder: {afile} is a file" in out, out
+    assert f"set {variable} to a folder" in out and "[INVARLOCK:D200]" in out and "D102" not in out
