@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import zip_longest
 from typing import TypeVar
 
 import numpy as np
@@ -112,13 +113,13 @@ def pairs(ctx: ChainContext) -> Iterator[tuple[NamedMatrix, NamedMatrix]]:
     skip = unmapped_names(ctx)
     base_all = (m for m in ctx.models["baseline"].matrices() if m.name not in skip)
     subj_all = (m for m in ctx.models["subject"].matrices() if m.name not in skip)
-    try:
-        for base, subj in zip(base_all, subj_all, strict=True):
-            if base.name != subj.name or base.array.shape != subj.array.shape:
-                raise _mismatch(f"baseline {base.name} {base.array.shape}, subject {subj.name} {subj.array.shape}")
-            yield base, subj
-    except ValueError as exc:  # zip(strict=True): one model has more matrices
-        raise _mismatch("the models have different numbers of matrices") from exc
+    for base, subj in zip_longest(base_all, subj_all):
+        if base is None or subj is None:  # one model has more matrices: name the first the other lacks
+            role, extra = ("subject", subj) if base is None else ("baseline", base)
+            raise _mismatch(f"only the {role} has {extra.name} {extra.array.shape} and any matrices after it")
+        if base.name != subj.name or base.array.shape != subj.array.shape:
+            raise _mismatch(f"baseline {base.name} {base.array.shape}, subject {subj.name} {subj.array.shape}")
+        yield base, subj
 
 
 def _mismatch(detail: str) -> AbortError:

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import msgspec
+import numpy as np
 import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EditConfig, ModelConfig
@@ -14,6 +15,7 @@ from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import AbortError, UsageError
 
+from tests.fakes.models import FakeModel
 from tests.unit.conftest import small_config
 
 
@@ -143,3 +145,21 @@ def test_eval_batch_size_below_one_is_refused_naming_the_key():
     with pytest.raises(UsageError) as err:
         parse_config({"eval": {"batch_size": 0}}, source="cfg.yaml")
     assert err.value.code == "E201" and "eval.batch_size" in err.value.one_line()
+
+
+@pytest.mark.parametrize(
+    ("subject_weights", "message"),
+    [
+        ({"w": np.ones((4, 4), np.float32), "x": np.ones((2, 4), np.float32)}, "only the subject has x (2, 4)"),
+        ({}, "only the baseline has w (4, 4)"),
+        ({"w": np.ones((4, 2), np.float32)}, "baseline w (4, 4), subject w (4, 2)"),
+    ],
+    ids=["an extra matrix", "a missing matrix", "another shape"],
+)
+def test_matrices_the_other_model_lacks_are_named_in_the_e002(services, loader, store, subject_weights, message):
+    # An extra or missing matrix said only "the models have different numbers of matrices".
+    loader.models["other_arch"] = FakeModel(ref="other_arch", weights=subject_weights)
+    with pytest.raises(AbortError) as err:
+        certify_edit(_request("other_arch"), services)
+    assert err.value.code == "E002" and message in err.value.message
+    assert _types(store, store.run_ids()[0])[-1] == "run_failed"
