@@ -95,6 +95,21 @@ class HFModelLoader:
         resolve_adapter(path, adapter)
         return _tokenizer_of(path)
 
+    def context_length(self, ref: str, *, adapter: str = "auto") -> int | None:
+        """The positions a causal model's forward pass takes: its config.json's position table
+        (`max_position_embeddings`, GPT-2's `n_positions`); None for an encoder (its tokenizer adds special
+        tokens around a window) or a config that states none. No weights are read."""
+        _check_choice("adapter", adapter, ADAPTERS)
+        path = resolve_reference(ref)
+        if resolve_adapter(path, adapter) != "hf_causal":
+            return None
+        config = read_checkpoint_config(path)
+        for key in ("max_position_embeddings", "n_positions"):
+            value = config.get(key)
+            if type(value) is int and value > 0:
+                return value
+        return None
+
 
 def resolve_device(device: str) -> str:
     """A concrete torch device name for `auto|cpu|cuda|mps`. Raises UsageError E104."""

@@ -56,3 +56,9 @@ class RoutingModelLoader:
         """The tokenizer of `ref` from the loader its adapter selects."""
         with reading_input("model", ref):
             return self._pick(ref, adapter).tokenizer(ref, adapter=adapter)
+
+    def context_length(self, ref: str, *, adapter: str) -> int | None:
+        """The context of `ref` from the loader its adapter selects, None when that loader states none."""
+        with reading_input("model", ref):
+            loader = self._pick(ref, adapter)
+            return loader.context_length(ref, adapter=adapter) if hasattr(loader, "context_length") else None

@@ -10,7 +10,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
-from invarlock.ports.model import LoadedModel, ModelLoader
+from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked
 from .registry import Registry
@@ -60,6 +60,10 @@ class RegistryModelLoader:
 
     def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
         return self._loader(adapter).tokenizer(ref, adapter=adapter)
+
+    def context_length(self, ref: str, *, adapter: str) -> int | None:
+        loader = self._loader(adapter)
+        return loader.context_length(ref, adapter=adapter) if isinstance(loader, ContextLimit) else None
 
 
 class RegistryEdits(Mapping[str, Edit]):

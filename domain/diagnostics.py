@@ -30,13 +30,14 @@ D_STORE_VERSIONS = "D910"  # warning: the store holds event versions this releas
 D_DISK = "D911"  # note/warning: free disk space for the event store
 D_SKIPPED = "D912"  # note: a check not run because one it needs found an error
 D_EXECUTION = "D913"  # note: where the paired scoring runs (in process, or a Ray worker pool)
+D_CONTEXT = "D914"  # note: the windows fit each model's stated context
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
     """One preflight result.
 
     `check` names the check (config, policy, edit, extras, device, store, disk, baseline, subject, tokenizers,
-    windows). For an error, `error_code` is the E-code the run would stop with and `exit_code` its exit status
+    context, windows). For an error, `error_code` is the E-code the run would stop with and `exit_code` its exit status
     (2 usage/config/input, 3 abort); a warning or note has neither (`exit_code` 0).
     """
 

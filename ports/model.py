@@ -211,3 +211,14 @@ class ModelLoader(Protocol):
         planned (and a corpus that is too small refused) before any model is loaded. It is the tokenizer
         `load(ref, options)` gives (same digest). Raises the UsageErrors of `load` for the reference."""
         ...
+
+
+@runtime_checkable
+class ContextLimit(Protocol):
+    """A ModelLoader that knows, without loading weights, the most positions a model's forward pass takes
+    (optional: a loader without it is not asked, and a window too long for its model fails when scored)."""
+
+    def context_length(self, ref: str, *, adapter: str) -> int | None:
+        """The positions one forward pass of `ref` can take (e.g. its config's position table), or None when the
+        model states no bound the adapter enforces. Raises the UsageErrors of `ModelLoader.tokenizer`."""
+        ...

@@ -18,7 +18,7 @@ from invarlock.domain.windows import Row
 from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
 from invarlock.ports.edits import PlanCheck
 from invarlock.ports.execution import ScoringPools
-from invarlock.ports.model import ModelLoader
+from invarlock.ports.model import ContextLimit, ModelLoader
 from invarlock.ports.system import SystemProbe
 
 from ..services import Services
@@ -159,6 +159,28 @@ def check_tokenizers(pf: Preflight) -> None:
     pf.findings.append(d.note("tokenizers", d.D_TOKENIZERS, f"baseline and subject share tokenizer {base[:12]}"))
 
 
+def check_context(pf: Preflight) -> None:
+    """Each model's forward pass takes a window of `dataset.seq_len` tokens (E201), when its loader states the
+    model's context (ContextLimit): a longer window failed only when scored, after the guards had run."""
+    if not isinstance(pf.loader, ContextLimit):
+        return
+    seq_len = pf.req.config.dataset.seq_len
+    stated = []
+    for role, model in (("baseline", pf.req.config.model), ("subject", pf.req.subject)):
+        if model is None:
+            continue
+        limit = pf.loader.context_length(model.id, adapter=model.adapter)
+        if limit is not None and seq_len > limit:
+            raise UsageError(
+                "E201",
+                f"dataset.seq_len {seq_len} is longer than the {role} {model.id}'s context of {limit} positions",
+                f"set dataset.seq_len to {limit} or less",
+            )
+        stated += [f"the {role}'s context of {limit} positions"] if limit is not None else []
+    if stated:
+        pf.findings.append(d.note("context", d.D_CONTEXT, f"windows of {seq_len} tokens fit {' and '.join(stated)}"))
+
+
 def check_windows(pf: Preflight) -> None:
     """Plan the windows with the baseline's tokenizer (E301/E304 corpus, E303 too few windows, E201 plan); with
     `reuse: false` (`--no-reuse`) the corpus is tokenized anew rather than read from the token stream cache."""
@@ -182,6 +204,7 @@ INPUT_CHECKS: Checks = (
     ("baseline", check_baseline, ("config", "extras")),
     ("subject", check_subject, ("config", "extras")),
     ("tokenizers", check_tokenizers, ("baseline", "subject")),
+    ("context", check_context, ("baseline", "subject")),
     ("windows", check_windows, ("policy", "baseline")),
 )
 

@@ -173,6 +173,18 @@ def test_unknown_tier_lists_the_tiers_and_records_nothing(models: Path, tmp_path
     assert "strictest" in line and "balanced" in line and not (tmp_path / "ev.duckdb").exists()
 
 
+def test_windows_longer_than_the_models_position_table_stop_before_the_guards(models: Path, tmp_path: Path) -> None:
+    # GPT-2's n_positions (128 in the tiny config): a longer window failed in the first forward pass, after the
+    # guards had run, with an E102 that blamed the checkpoint ("index out of range in self").
+    preset = _dev_preset(tmp_path, {**DEV_DATA, "seq_len": 129})
+    args = ("--baseline", models / "tiny", "--subject", models / "tiny", "--preset", preset)
+    line = assert_one_line_error(invarlock("certify", *args, "--events", "ev.duckdb", cwd=tmp_path), "E201", 2)
+    assert f"dataset.seq_len 129 is longer than the baseline {models / 'tiny'}'s context of 128 positions" in line
+    assert _only_failure_recorded(tmp_path / "ev.duckdb") == ["run_started", "run_failed"]
+    doctor = invarlock("doctor", *args, cwd=tmp_path)
+    assert doctor.code == 2 and "seq_len 129 is longer" in doctor.stdout + doctor.stderr
+
+
 def _foreign_duckdb(path: Path) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE TABLE measurements(x INTEGER)")

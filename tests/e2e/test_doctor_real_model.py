@@ -28,6 +28,7 @@ def test_a_clean_config_is_ready_and_the_doctor_writes_nothing(tmp_path: Path, m
     codes = {f["code"]: f["message"] for f in report["findings"]}
     assert report["summary"]["errors"] == 0 and {"D902", "D904", "D907", "D909"} <= set(codes)
     assert "planned preview 4, final 8" in codes["D904"]
+    assert codes["D914"] == "windows of 64 tokens fit the baseline's context of 8192 positions"  # its config.json
     assert not (tmp_path / "ev.duckdb").exists() and list(tmp_path.iterdir()) == [config]
 
 

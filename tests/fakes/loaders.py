@@ -24,6 +24,7 @@ class FakeLoader:
     instances: list[FakeModel] = field(default_factory=list)
     tokenizers_loaded: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
+    contexts: dict[str, int] = field(default_factory=dict)  # reference -> its stated context (ContextLimit)
 
     def load(self, ref: str, options: LoadOptions) -> FakeModel:
         if ref not in self.models:
@@ -52,3 +53,8 @@ class FakeLoader:
             raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
         self.tokenizers_loaded.append(ref)
         return FakeTokenizer(self.models[ref].tokenizer_flavour)
+
+    def context_length(self, ref: str, *, adapter: str) -> int | None:
+        if ref not in self.models:
+            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+        return self.contexts.get(ref)

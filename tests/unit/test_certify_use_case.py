@@ -163,3 +163,19 @@ def test_matrices_the_other_model_lacks_are_named_in_the_e002(services, loader, 
         certify_edit(_request("other_arch"), services)
     assert err.value.code == "E002" and message in err.value.message
     assert _types(store, store.run_ids()[0])[-1] == "run_failed"
+
+
+@pytest.mark.parametrize(("role", "ref"), [("baseline", "base"), ("subject", "int8ish")])
+def test_windows_longer_than_a_models_context_are_e201_before_anything_is_scored(services, loader, store, role, ref):
+    # seq_len 32 (small_config): a model whose loader states 31 positions would have failed in its first forward
+    # pass, after the guards; one of 32 takes it.
+    loader.contexts = {"base": 32, "int8ish": 32}
+    certify_edit(_request("int8ish"), services)
+    loader.contexts[ref] = 31
+    with pytest.raises(UsageError) as err:
+        certify_edit(_request("int8ish"), services)
+    assert err.value.code == "E201"
+    assert err.value.message == f"dataset.seq_len 32 is longer than the {role} {ref}'s context of 31 positions"
+    assert err.value.hint == "set dataset.seq_len to 31 or less"
+    failed = store.run_ids()[-1]
+    assert _types(store, failed) == ["run_started", "run_failed"]
