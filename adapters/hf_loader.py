@@ -96,19 +96,32 @@ class HFModelLoader:
         return _tokenizer_of(path)
 
     def context_length(self, ref: str, *, adapter: str = "auto") -> int | None:
-        """The positions a causal model's forward pass takes: its config.json's position table
-        (`max_position_embeddings`, GPT-2's `n_positions`); None for an encoder (its tokenizer adds special
-        tokens around a window) or a config that states none. No weights are read."""
+        """The most window tokens one forward pass of `ref` takes, from its config.json's position table
+        (`max_position_embeddings`, GPT-2's `n_positions`): all of it for a causal model; for an encoder, less the
+        [CLS] and [SEP] its adapters add, and for RoBERTa less the positions its ids skip (they start after
+        `pad_token_id`). None for a config that states no table. No weights are read."""
         _check_choice("adapter", adapter, ADAPTERS)
         path = resolve_reference(ref)
-        if resolve_adapter(path, adapter) != "hf_causal":
-            return None
+        chosen = resolve_adapter(path, adapter)
         config = read_checkpoint_config(path)
-        for key in ("max_position_embeddings", "n_positions"):
-            value = config.get(key)
-            if type(value) is int and value > 0:
-                return value
-        return None
+        table = next((v for v in map(config.get, ("max_position_embeddings", "n_positions")) if _positive(v)), None)
+        if table is None or chosen in _DECODER_ADAPTERS:
+            return table
+        skipped = _position_ids_skipped(config)
+        return None if skipped is None else max(table - 2 - skipped, 0)
+
+
+def _positive(value: object) -> bool:
+    return type(value) is int and value > 0
+
+
+def _position_ids_skipped(config: dict[str, Any]) -> int | None:
+    """The position ids an encoder never gives a token: RoBERTa's start after its pad_token_id (None when that is
+    no id), BERT's at 0."""
+    if config["model_type"] != "roberta":
+        return 0
+    pad = config.get("pad_token_id", 1)
+    return pad + 1 if type(pad) is int and pad >= 0 else None
 
 
 def resolve_device(device: str) -> str:

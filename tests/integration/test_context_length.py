@@ -1,0 +1,59 @@
+"""HFModelLoader.context_length: the most window tokens a checkpoint's forward pass takes, read from its
+config.json alone (the preflight's `context` check refuses a longer dataset.seq_len before any model loads)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("transformers")
+pytestmark = pytest.mark.hf
+
+
+def _checkpoint(path: Path, **config: Any) -> str:
+    """A folder with this config.json and a weights file (never read: no weights are loaded)."""
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (path / "model.safetensors").write_bytes(b"")
+    return str(path)
+
+
+def _context(ref: str, adapter: str = "auto") -> int | None:
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    return HFModelLoader().context_length(ref, adapter=adapter)
+
+
+@pytest.mark.parametrize(
+    ("config", "context"),
+    [
+        ({"model_type": "gpt2", "n_positions": 1024}, 1024),  # GPT-2 names its table n_positions
+        ({"model_type": "llama", "max_position_embeddings": 8192}, 8192),
+        ({"model_type": "bert", "max_position_embeddings": 512}, 510),  # [CLS] and [SEP] take two positions
+        ({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}, 510),  # ids start at 2
+        ({"model_type": "roberta", "max_position_embeddings": 514}, 510),  # transformers' default pad id, 1
+        ({"model_type": "llama"}, None),  # no table stated: no bound
+        ({"model_type": "gpt2", "n_positions": "1024"}, None),  # not a number: not a bound either
+        ({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": None}, None),
+    ],
+)
+def test_the_context_is_the_position_table_less_what_the_adapter_adds(
+    tmp_path: Path, config: dict[str, Any], context: int | None
+) -> None:
+    assert _context(_checkpoint(tmp_path / "model", **config)) == context
+
+
+def test_a_causal_lm_read_as_a_classifier_keeps_its_whole_table(tmp_path: Path) -> None:
+    ref = _checkpoint(tmp_path / "model", model_type="qwen2", max_position_embeddings=32768)
+    assert _context(ref, adapter="hf_seqcls") == 32768
+
+
+def test_a_reference_that_is_no_model_is_the_loaders_own_error(tmp_path: Path) -> None:
+    from invarlock.domain.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        _context(str(tmp_path / "missing"))
+    assert caught.value.code == "E101"
