@@ -7,7 +7,7 @@ from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
-from ..replay.replay import read_stream, replay_certificate
+from ..replay.replay import audited_run, read_stream, replay_certificate
 from ..services import Services
 from .issuing import awaits_seal, seal
 from .pipeline import run_pipeline
@@ -34,12 +34,19 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
     are the same and scores only what is left.
 
     Raises:
-        UsageError: E404 unknown run, E406 the run failed or is already complete.
+        UsageError: E404 unknown run, E406 the run failed, is already complete or is a re-execution audit.
         IntegrityError: E603 broken chain; E605 the models, data, policy or tool differ from the recording.
 
     A signed run stopped after run_completed only lacks its chain seal: it is sealed with `svc.signer`.
     """
     records = read_stream(svc.store, run_id)
+    audited = audited_run(records)
+    if audited is not None:
+        raise UsageError(
+            "E406",
+            f"run {run_id} is a re-execution audit of run {audited}, not a certification, and cannot be resumed",
+            "audit again with `invarlock verify CERT --baseline ...`; --resume continues certify and run",
+        )
     problems = ev.chain_problems(records)
     if problems:
         raise IntegrityError("E603", f"event chain broken: {problems[0]}", "the event store was altered")

@@ -34,6 +34,17 @@ def read_stream(store: EventStore, run_id: str) -> list[ev.RecordedEvent]:
     return records
 
 
+def audited_run(records: list[ev.RecordedEvent]) -> str | None:
+    """The run an intact re-execution audit stream audited (None for any other stream). Such a stream has no
+    run_started and no certificate: folded as a run, it read as an altered store (E604, exit 3)."""
+    from ..verification.reexecute import is_audit_stream
+
+    if not is_audit_stream(records):
+        return None
+    started = ev.decode_event(records[0].type, records[0].version, records[0].payload)
+    return started.certificate_run_id if isinstance(started, ev.ReexecutionStarted) else None
+
+
 @dataclass(frozen=True)
 class CheckedRun:
     """A stream whose chain links, whose events fold in order and whose tail agrees with its certificate.
@@ -143,7 +154,15 @@ def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
         UsageError: E404 unknown run; E405 the run has no certificate.
         IntegrityError: as check_run.
     """
-    cert = check_run(read_stream(store, run_id)).certificate
+    records = read_stream(store, run_id)
+    audited = audited_run(records)
+    if audited is not None:
+        raise UsageError(
+            "E405",
+            f"run '{run_id}' is a re-execution audit of run {audited}, not a certification: it has no certificate",
+            f"`invarlock events {run_id}` shows its findings; `invarlock replay {audited}` rebuilds the audited one",
+        )
+    cert = check_run(records).certificate
     if cert is None:
         raise UsageError(
             "E405",

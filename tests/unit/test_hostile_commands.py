@@ -47,6 +47,21 @@ def test_a_replayed_certificate_written_over_the_event_store_is_refused(tmp_path
     assert code == 0 and (tmp_path / "replayed.cert.json").read_bytes() == CERT.read_bytes(), err
 
 
+def test_replay_or_resume_of_a_re_execution_audit_stream_says_so_not_that_the_store_was_altered(
+    tmp_path: Path,
+) -> None:
+    # Both ended in "E604 a run stream must start with run_started — the event stream was altered" (exit 3).
+    store = Path(shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "invarlock.duckdb"))
+    before = digest(store)
+    audit, audited = "01a22ae8-833b-764b-c157-11d6174ac36c", "01a22ae7-d08b-702a-3288-4088c19501c9"
+    code, out, err = run_cli("replay", audit, "--events", store)
+    assert code == 2 and out == "" and err.startswith(f"ERROR [INVARLOCK:E405] run '{audit}' is a re-execution audit")
+    assert f"`invarlock replay {audited}` rebuilds the audited one" in err and err.count("\n") == 1, err
+    code, _, err = run_cli("certify", "--resume", audit, "--events", store)
+    assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E406] run {audit} is a re-execution audit of run {audited}")
+    assert digest(store) == before
+
+
 def test_doctor_with_an_edit_config_checks_certify_and_names_what_is_missing(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
     code, out, _ = run_cli("doctor", "--edit-config", missing, "--events", tmp_path / "ev.duckdb")
