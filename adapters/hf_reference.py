@@ -71,11 +71,29 @@ def _refuse_entry_in_the_way(entry: Path) -> None:
     raise UsageError("E102", f"{entry} is {kind}", f"put the checkpoint's {entry.name} file there")
 
 
+def _require_repo_id(repo_id: str) -> None:
+    """E101 for an `hf:` reference that no hub repository can have (empty, a path, a space): it was reported as
+    "not available offline", with a hint to download what cannot exist."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise UsageError(
+            "E101",
+            f"hf:{repo_id} is not a Hugging Face model id",
+            "write hf:NAME or hf:ORG/NAME (letters, digits, '-', '_' and '.', at most 96 characters each)",
+        ) from None
+
+
 def _hub_snapshot(repo_id: str, *, bare: bool = False) -> Path:
     """The snapshot folder of `repo_id` in the Hugging Face hub cache (HF_HUB_CACHE / HF_HOME), downloaded
     only with INVARLOCK_ALLOW_NETWORK=1. Raises UsageError E103 when it is not there."""
     from huggingface_hub import snapshot_download
 
+    if not bare:
+        _require_repo_id(repo_id)
     online = network_allowed()
     try:
         with hf_demo.quiet_transformers():
