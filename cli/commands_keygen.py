@@ -19,6 +19,12 @@ def keygen_cmd(out: str, force: bool) -> None:
     """Write an Ed25519 key pair: OUT (private, mode 0600) and OUT.pub; print the key's fingerprint."""
     if out.endswith(("/", os.sep)):  # a path would drop the slash and write OUT and OUT.pub beside the folder
         raise UsageError("E704", f"cannot write key file '{out}': it names a folder", "pass a file name to --out")
+    if out.endswith(".pub"):  # the private key would be the file named like a public one, the one handed out
+        raise UsageError(
+            "E704",
+            f"--out {out} names the private key file, which would then end in .pub (and the public key {out}.pub)",
+            f"pass --out {out.removesuffix('.pub') or 'KEY'}: the public key then goes to {out}",
+        )
     fingerprint = generate_keypair(out, force=force)
     console.say(f"Private key: {out} (mode 0600)  — pass it to certify/run --sign-key; keep it secret")
     console.say(f"Public key:  {out}.pub  — give it to verifiers: invarlock verify CERT --pubkey {out}.pub")

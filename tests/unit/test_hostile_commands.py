@@ -74,6 +74,16 @@ def test_keygen_refuses_an_out_that_names_a_folder_and_writes_nothing(tmp_path: 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_keygen_refuses_to_write_the_private_key_to_a_file_named_like_a_public_key(tmp_path: Path) -> None:
+    # `keygen --out signer.pub` wrote the PRIVATE key to signer.pub and the public key to signer.pub.pub.
+    code, out, err = run_cli("keygen", "--out", tmp_path / "signer.pub")
+    assert (
+        code == 2 and out == "" and err.startswith("ERROR [INVARLOCK:E704] --out ") and "names the private key" in err
+    )
+    assert f"pass --out {tmp_path / 'signer'}: the public key then goes to {tmp_path / 'signer.pub'}" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_runs_past_the_last_run_says_so(tmp_path: Path) -> None:
     store = Path(shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "invarlock.duckdb"))
     code, out, err = run_cli("runs", "--events", store, "--offset", "9223372036854775807")
