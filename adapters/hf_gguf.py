@@ -42,7 +42,7 @@ def open_gguf(path: Path) -> tuple[Path, GGUFSource]:
         UsageError: E101 the file does not exist; E102 it is not a GGUF file transformers can load.
     """
     if not path.is_file():
-        raise UsageError("E101", f"GGUF file {path} does not exist", _HINT)
+        raise UsageError("E101", _no_gguf_file(path), _HINT)
     sha = file_sha256(path)
     target = cache_root() / "models" / f"gguf-{sha[:16]}"
     remove_abandoned_staging(target)
@@ -54,6 +54,13 @@ def open_gguf(path: Path) -> tuple[Path, GGUFSource]:
     if source.file_sha256 != sha:
         raise UsageError("E102", f"the cached conversion {target} is of another file", f"delete {target}")
     return target, source
+
+
+def _no_gguf_file(path: Path) -> str:
+    """Why `path` names no GGUF file (`gguf:` with no path reads as the current folder)."""
+    if path == Path():
+        return "gguf: is followed by no file path"
+    return f"GGUF file {path} " + ("is a directory, not a file" if path.is_dir() else "does not exist")
 
 
 def describe(path: Path) -> GGUFSource:

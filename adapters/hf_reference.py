@@ -45,6 +45,8 @@ def _directory(ref: str) -> Path:
         )
     if path.is_file() and path.suffix == ".gguf":
         raise UsageError("E102", f"{path} is a GGUF file, not a model directory", f"pass it as gguf:{path}")
+    if path.is_file():
+        raise UsageError("E102", f"{path} is a file, not a model directory", f"pass the folder it is in: {path.parent}")
     if not (path / "config.json").is_file():
         _refuse_entry_in_the_way(path / "config.json")
         raise UsageError("E102", f"{path} is not a model directory: no config.json", "point at an HF checkpoint")

@@ -158,3 +158,25 @@ def test_something_else_under_a_checkpoint_file_s_name_is_named(tmp_path: Path, 
     error = load_error(str(checkpoint))
     said = {"directory": "is a directory", "dangling link": "which does not exist", "fifo": "not a regular file"}
     assert error.code == "E102" and f"{checkpoint / name} " in error.message and said[entry] in error.message
+
+
+def test_a_file_inside_a_checkpoint_is_e102_naming_the_folder_to_pass(tmp_path: Path) -> None:
+    config = fake_checkpoint(tmp_path / "model", "gpt2") / "config.json"
+    error = load_error(str(config))  # said "is not a model directory: no config.json", of a config.json
+    assert error.code == "E102" and error.message == f"{config} is a file, not a model directory"
+    assert error.hint == f"pass the folder it is in: {config.parent}"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "gguf: is followed by no file path"),
+        ("folder", "is a directory, not a file"),
+        ("no.gguf", "does not exist"),
+    ],
+)
+def test_a_gguf_reference_that_names_no_file_says_why(tmp_path: Path, monkeypatch, name: str, message: str) -> None:
+    monkeypatch.chdir(tmp_path)  # `gguf:` alone was "GGUF file . does not exist", a folder "does not exist" too
+    (tmp_path / "folder").mkdir()
+    error = load_error(f"gguf:{name}")
+    assert error.code == "E101" and error.message.endswith(message)
