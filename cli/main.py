@@ -6,6 +6,8 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,19 @@ class _Failure:
         return f"{text} — {console.printable(self.hint)}" if self.hint else text
 
 
+@contextmanager
+def _stdout_errors() -> Iterator[None]:
+    """A full disk or a failing device behind stdout (`> /dev/full`) is E608 naming stdout, not E999; a closed
+    pipe (`| head`) is left to end the command as before."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        hint = "free space where the output goes, or redirect it elsewhere"
+        raise UsageError("E608", f"cannot write to standard output: {exc.strerror or exc}", hint) from exc
+
+
 class _WatchedStdout:
     """Delegates to the real stdout and remembers whether the command printed anything on it."""
 
@@ -59,7 +74,12 @@ class _WatchedStdout:
 
     def write(self, text: str) -> int:
         self.used = self.used or bool(text)
-        return int(self._stream.write(text))
+        with _stdout_errors():
+            return int(self._stream.write(text))
+
+    def flush(self) -> None:
+        with _stdout_errors():
+            self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -181,3 +181,14 @@ def test_a_terminal_that_cannot_encode_a_character_gets_its_escape_not_e999(fold
         [*command[:3], "verify", "absent.json"], cwd=folder, env=env, capture_output=True, check=False
     )
     assert done.returncode == 2 and done.stderr.decode(written).startswith("ERROR [INVARLOCK:E600]")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device whose writes fail ENOSPC)")
+@pytest.mark.parametrize("args", [("--version",), ("plugins", "--json"), ("verify", "cert.json")])
+def test_standard_output_on_a_full_device_is_e608_not_e999(folder: Path, args: tuple[str, ...]) -> None:
+    # `invarlock verify CERT > /dev/full` ended "E999 unexpected OSError: [Errno 28] No space left on device".
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        command = [sys.executable, "-m", "invarlock", *args]
+        done = subprocess.run(command, cwd=folder, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    [line] = done.stderr.splitlines()
+    assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E608] cannot write to standard output: "), line
