@@ -42,6 +42,7 @@ def test_a_folder_or_a_path_still_to_make_is_the_root(tmp_path: Path, monkeypatc
     assert cache_root() == tmp_path / "invarlock"
 
 
+@pytest.mark.hf  # the doctor reaches the model checks only with the hf extra installed (else E105 first)
 @pytest.mark.parametrize("variable", ["HOME", "XDG_CACHE_HOME", "INVARLOCK_CACHE_DIR"])
 def test_a_file_where_the_cache_folders_parent_must_be_is_e200_naming_the_variable_not_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
