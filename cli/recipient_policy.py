@@ -51,7 +51,10 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     guards = {**recorded, **{k: {**recorded.get(k, {}), **v} for k, v in data["guards"].items()}}
     tier_name, overrides, evidence = str(data["tier"]), data["overrides"], data["evidence"]
     section = _section(cert.primary_metric.kind)
-    return resolve_policy(tier_name, chosen_profile, overrides, guards, section=section, evidence=evidence)
+    try:
+        return resolve_policy(tier_name, chosen_profile, overrides, guards, section=section, evidence=evidence)
+    except UsageError as exc:  # a tier, override or guard setting the file gives: name the file it is in
+        raise UsageError(exc.code, f"{where}: {exc.message}", exc.hint) from None
 
 
 def _section(kind: str) -> str | None:

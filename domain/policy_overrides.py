@@ -74,7 +74,7 @@ def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: 
         raise UsageError(
             "E202",
             f"guards.{guard}.{key} = {value!r} differs from the {tier} tier's {current!r}",
-            "thresholds come from the tier: drop the key, or choose the tier whose value it is (auto.tier)",
+            "thresholds come from the tier: drop the key, or choose the tier whose value it is",
         )
 
 

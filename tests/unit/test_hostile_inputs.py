@@ -111,13 +111,13 @@ def test_escaped_text_that_is_utf8_still_reads(tmp_path: Path) -> None:
 
 
 CERT = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "run.cert.json"
-POLICIES = {
-    "tier: balanced\nguards: {zz: {}}\n": "E202] guards.zz is not a guard's settings",
-    "tier: balanced\nguards: {1: {}}\n": "E202] guards.1 is not a guard's settings",
-    "tier: balanced\nguards: {spectral: {1: 2}}\n": "E202] guards.spectral.1 cannot be set",
-    "tier: balanced\noverrides: {ratio_limit: .nan}\n": "E202] policy override 'ratio_limit' must be finite, got nan",
-    "tier: balanced\noverrides: {alpha: .inf}\n": "E202] policy override 'alpha' must be finite, got inf",
-    "tier: balanced\noverrides: {ratio_limit: 1.5}\ntier: strict\n": "E201] ",  # a key given twice
+POLICIES = {  # (code, what follows the file's name)
+    "tier: balanced\nguards: {zz: {}}\n": ("E202", ": guards.zz is not a guard's settings"),
+    "tier: balanced\nguards: {1: {}}\n": ("E202", ": guards.1 is not a guard's settings"),
+    "tier: balanced\nguards: {spectral: {1: 2}}\n": ("E202", ": guards.spectral.1 cannot be set"),
+    "tier: balanced\noverrides: {ratio_limit: .nan}\n": ("E202", ": policy override 'ratio_limit' must be finite"),
+    "tier: balanced\noverrides: {alpha: .inf}\n": ("E202", ": policy override 'alpha' must be finite, got inf"),
+    "tier: balanced\noverrides: {ratio_limit: 1.5}\ntier: strict\n": ("E201", ""),  # a key given twice
 }
 
 
@@ -126,7 +126,8 @@ def test_a_recipient_policy_naming_no_guard_or_a_non_finite_gate_is_refused(tmp_
     path = tmp_path / "policy.yaml"
     path.write_text(policy, encoding="utf-8")
     code, _, err = run_cli("verify", CERT, "--policy", path)
-    assert code == 2 and POLICIES[policy] in err and err.count("\n") == 1, err
+    error, message = POLICIES[policy]
+    assert code == 2 and err.startswith(f"ERROR [INVARLOCK:{error}] {path}{message}") and err.count("\n") == 1, err
 
 
 def test_an_alpha_whose_upper_level_rounds_to_one_is_e203_when_the_policy_is_read(tmp_path: Path) -> None:

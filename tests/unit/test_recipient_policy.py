@@ -98,3 +98,19 @@ def test_a_profile_verify_would_not_use_is_refused_not_ignored(services, tmp_pat
     assert code == 2 and f"--profile release and {policy}'s profile: dev disagree" in err, err
     assert run_cli("verify", cert_path, "--policy", policy, "--profile", "dev")[0] == 0
     assert run_cli("verify", cert_path, "--tier", "balanced", "--profile", "dev")[0] == 0
+
+
+def test_a_policy_files_bad_tier_override_or_guard_setting_names_the_file(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # These named the key but not the file, and a pinned guard setting's hint pointed at a run config's auto.tier.
+    cert_path = tmp_path / "evaluation.cert.json"
+    cert_path.write_bytes(c.to_bytes(_certificate(services)))
+    policy = tmp_path / "mine.yaml"
+    for body, message in (
+        ("tier: strictest\n", "unknown tier 'strictest'"),
+        ("tier: balanced\noverrides: {ratio_limit: -1}\n", "gates.ratio_limit is -1.0: out of range"),
+        ("tier: balanced\nguards: {spectral: {z_floor: -1}}\n", "guards.spectral.z_floor = -1 differs from"),
+    ):
+        policy.write_text(body, encoding="utf-8")
+        code, _, err = run_cli("verify", cert_path, "--policy", policy)
+        assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E202] {policy}: {message}"), err
+        assert "auto.tier" not in err and err.count("\n") == 1
