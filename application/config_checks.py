@@ -10,7 +10,7 @@ from invarlock.domain.canonical import first_non_finite
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, metric_for
-from invarlock.domain.windows import MAX_WINDOW_TOKENS
+from invarlock.domain.windows import check_window_shape
 
 from .config_execution import check_execution
 from .config_sections import FULL_CHAIN, HF_PROVIDER, SUPPORTED_GUARDS, DatasetConfig, ModelConfig, RunConfig
@@ -48,23 +48,10 @@ def _check_windows(ds: DatasetConfig, examples: bool, source: str) -> None:
     longest prompt and no stride."""
     if ds.calibration_n < 0:
         raise UsageError("E201", f"{source}: dataset.calibration_n is {ds.calibration_n}", "use 0 or more")
-    least = 1 if examples else 2
-    if ds.seq_len < least:
-        raise UsageError("E201", f"{source}: dataset.seq_len is {ds.seq_len}", f"use {least} tokens or more")
-    if examples:
-        return
-    if max(ds.seq_len, ds.effective_stride) > MAX_WINDOW_TOKENS:
-        raise UsageError(
-            "E201",
-            f"{source}: dataset.seq_len {ds.seq_len} / stride {ds.effective_stride} above {MAX_WINDOW_TOKENS} tokens",
-            "set dataset.seq_len and dataset.stride to a window's length in tokens",
-        )
-    if ds.effective_stride < ds.seq_len:
-        raise UsageError(
-            "E201",
-            f"{source}: dataset.stride {ds.effective_stride} < seq_len {ds.seq_len} would make windows overlap",
-            "set dataset.stride >= dataset.seq_len (or leave it out: it defaults to seq_len)",
-        )
+    if not examples:
+        check_window_shape(ds.seq_len, ds.effective_stride, f"{source}: dataset.")
+    elif ds.seq_len < 1:
+        raise UsageError("E201", f"{source}: dataset.seq_len is {ds.seq_len}", "use 1 token or more")
 
 
 def _check_finite(data: Any, source: str) -> None:

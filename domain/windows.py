@@ -104,22 +104,28 @@ def plan_digest(windows: Sequence[PlannedWindow]) -> str:
 MAX_WINDOW_TOKENS = 2**31  # beyond any context length; keeps window offsets within int64
 
 
-def cut_windows(stream: np.ndarray, seq_len: int, stride: int) -> np.ndarray:
-    """Cut the stream into windows of `seq_len` tokens every `stride` tokens (last partial one dropped)."""
+def check_window_shape(seq_len: int, stride: int, where: str = "") -> None:
+    """UsageError E201 unless windows of `seq_len` tokens every `stride` tokens can be cut: at least 2 tokens, at
+    most MAX_WINDOW_TOKENS, not overlapping. `where` prefixes the key named (a config file and `dataset.`)."""
     if seq_len < 2:
-        raise UsageError("E201", f"seq_len must be at least 2, got {seq_len}", "set dataset.seq_len >= 2")
+        raise UsageError("E201", f"{where}seq_len is {seq_len}", "set dataset.seq_len to 2 tokens or more")
     if max(seq_len, stride) > MAX_WINDOW_TOKENS:
         raise UsageError(
             "E201",
-            f"seq_len {seq_len} / stride {stride} above {MAX_WINDOW_TOKENS} tokens",
+            f"{where}seq_len {seq_len} / stride {stride} above {MAX_WINDOW_TOKENS} tokens",
             "set dataset.seq_len and dataset.stride to a window's length in tokens",
         )
     if stride < seq_len:
         raise UsageError(
             "E201",
-            f"stride {stride} < seq_len {seq_len} would make windows overlap",
+            f"{where}stride {stride} < seq_len {seq_len} would make windows overlap",
             "set dataset.stride >= dataset.seq_len (or leave it out: it defaults to seq_len)",
         )
+
+
+def cut_windows(stream: np.ndarray, seq_len: int, stride: int) -> np.ndarray:
+    """Cut the stream into windows of `seq_len` tokens every `stride` tokens (last partial one dropped)."""
+    check_window_shape(seq_len, stride)
     if len(stream) < seq_len:
         # No window fits: an index of seq_len offsets would cost 8 bytes a token of a length nothing has.
         return np.zeros((0, seq_len), np.uint32)
