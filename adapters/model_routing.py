@@ -10,6 +10,7 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
+from invarlock.ports.model import ContextLimit
 
 from .hf_loader import HFModelLoader
 from .input_errors import reading_input
@@ -61,4 +62,4 @@ class RoutingModelLoader:
         """The context of `ref` from the loader its adapter selects, None when that loader states none."""
         with reading_input("model", ref):
             loader = self._pick(ref, adapter)
-            return loader.context_length(ref, adapter=adapter) if hasattr(loader, "context_length") else None
+            return loader.context_length(ref, adapter=adapter) if isinstance(loader, ContextLimit) else None
