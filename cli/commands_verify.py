@@ -35,7 +35,7 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
             "proves": msgspec.to_builtins(proves()),
         }
         if error is not None:
-            envelope["error"] = {"code": error.code, "message": error.message}
+            envelope["error"] = {"code": error.code, "message": error.message, "hint": error.hint}
         if notes:
             envelope["notes"] = list(notes)
         console.out(json.dumps(envelope))

@@ -136,6 +136,7 @@ def test_verify_json_keeps_its_own_envelope_on_error(folder: Path) -> None:
     done = _run(folder, "verify", "missing.json", "--json")
     envelope = json.loads(done.stdout)  # exactly one JSON document: the verify envelope, not a second one
     assert done.returncode == 2 and envelope["format_version"] == "verify-v1" and envelope["error"]["code"] == "E600"
+    assert envelope["error"]["hint"] == "check the path"  # the fix the one-line error gives after its dash
 
 
 @pytest.mark.parametrize(
