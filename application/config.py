@@ -5,6 +5,7 @@ decoded YAML mapping into a RunConfig and writes one back as recorded, and re-ex
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 import typing
@@ -105,9 +106,36 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
             unknown = key.group(1) if key else "?"
             full = f"{where}.{unknown}" if where else unknown
             raise UsageError("E201", f"{source}: unknown key '{full}'", _suggestion(where, unknown)) from exc
+        key_at = re.match(r"Expected `str`(, got `\w+`)? - at `key` in `\$\.?([^`]*)`", text)
+        if key_at:
+            raise _not_a_name(data, key_at.group(2), source) from exc
         raise UsageError("E201", f"{source}: {text}", "fix the value named above") from exc
     check_semantics(cfg, source)
     return cfg
+
+
+def _not_a_name(data: dict[str, Any], where: str, source: str) -> UsageError:
+    """E201 for a key YAML read as a number, boolean, null or date (`1:`, `yes:`, `null:`) in the section at `where`."""
+    section: Any = data
+    for part in filter(None, where.split(".")):
+        section = section.get(part, {}) if isinstance(section, dict) else {}
+    key = next((k for k in section if not isinstance(k, str)), "?") if isinstance(section, dict) else "?"
+    shown = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+    kind = _yaml_kind(key)
+    place = f"section {where}" if where else "the top level"
+    keys = _keys_at(where)
+    fix = f"quote it if it is text, or rename it (keys of {where or 'the top level'}: {', '.join(keys)})"
+    return UsageError(
+        "E201", f"{source}: key {shown} in {place} is {kind} to YAML, not a name", fix if keys else "quote or remove it"
+    )
+
+
+def _yaml_kind(key: object) -> str:
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "a boolean"
+    return "a number" if isinstance(key, (int, float)) else "a date" if isinstance(key, datetime.date) else "not text"
 
 
 def _plugin_sections(data: dict[str, Any]) -> dict[str, Any]:

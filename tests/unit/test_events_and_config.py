@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import msgspec
 import pytest
 from hypothesis import given
@@ -254,6 +256,24 @@ def test_a_v1_payload_of_the_wrong_shape_is_an_integrity_error(type_):
         with pytest.raises(IntegrityError) as err:
             ev.decode_event(type_, 1, payload)
         assert err.value.code == "E604"
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ({1: 2}, "key 1 in the top level is a number to YAML, not a name"),
+        ({"model": {None: "x"}}, "key null in section model is null to YAML, not a name"),
+        ({"guards": {"spectral": {True: 1}}}, "key true in section guards.spectral is a boolean to YAML"),
+        ({"dataset": {datetime.date(2024, 1, 1): 1}}, "key 2024-01-01 in section dataset is a date to YAML"),
+    ],
+)
+def test_a_key_yaml_reads_as_a_value_is_named(data: dict[object, object], said: str) -> None:
+    """`1:`, `null:`, `yes:` or a date as a key: msgspec's own wording ("Expected `str` - at `key`") named neither
+    the key nor what to do."""
+    with pytest.raises(UsageError) as err:
+        parse_config(data, source="c.yaml")
+    assert err.value.code == "E201" and err.value.message.startswith(f"c.yaml: {said}")
+    assert "quote" in err.value.hint
 
 
 def test_unknown_config_key_is_named():
