@@ -88,9 +88,18 @@ def _require_key_file(path: Path, info: os.stat_result, what: str) -> None:
         )
 
 
+def _require_one_block(data: bytes, path: Path, what: str, hint: str) -> None:
+    """The PEM parser reads the first block and ignores the rest, so a file of several keys would sign or verify
+    with whichever came first: refused, E701."""
+    blocks = data.count(b"-----BEGIN ")
+    if blocks > 1:
+        raise UsageError("E701", f"{what} '{path}' holds {blocks} PEM blocks, not one key", f"keep one key; {hint}")
+
+
 def load_signer(path: Path) -> Ed25519Signer:
     """The signer of a private key file; E700/E701/E702 when it is missing, unreadable or not Ed25519 private."""
     data = _read(path, "signing key", _KEYGEN)
+    _require_one_block(data, path, "signing key", _KEYGEN)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError as exc:
@@ -108,6 +117,7 @@ def load_verifier(path: Path) -> Ed25519SignatureVerifier:
     """The verifier of a public key file; E700/E701/E702 when it is missing, unreadable or not Ed25519 public."""
     hint = "pass the KEY.pub written by `invarlock keygen`"
     data = _read(path, "public key", hint)
+    _require_one_block(data, path, "public key", hint)
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -154,3 +154,17 @@ def test_load_verifier_rejects_a_private_key(tmp_path):
     with pytest.raises(UsageError) as err:
         load_verifier(tmp_path / "k")
     assert err.value.code == "E702"
+
+
+@pytest.mark.parametrize(("load", "suffix"), [(load_verifier, ".pub"), (load_signer, "")])
+def test_a_key_file_of_several_keys_is_refused(tmp_path, load, suffix):
+    """The PEM parser reads the first block only, so a keyring would verify (or sign) with whichever key came
+    first, whatever the recipient meant."""
+    generate_keypair(tmp_path / "a")
+    generate_keypair(tmp_path / "b")
+    ring = tmp_path / f"ring{suffix}"
+    ring.write_bytes((tmp_path / f"a{suffix}").read_bytes() + (tmp_path / f"b{suffix}").read_bytes())
+    with pytest.raises(UsageError) as err:
+        load(ring)
+    assert err.value.code == "E701" and "holds 2 PEM blocks" in err.value.message and "ring" in err.value.message
+    load(tmp_path / f"a{suffix}")  # one key alone still loads
