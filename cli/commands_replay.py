@@ -24,7 +24,7 @@ def replay_cmd(run_id: str, events: str, out: str | None) -> None:
         console.tell(f"NOTE: {line}")  # stderr: stdout may carry the certificate
     data = c.to_bytes(cert)
     if out is None:
-        console.out(data.decode())
+        console.out_bytes(data)  # no trailing newline: the canonical bytes, as `verify` checks them
     else:
         hint = "choose another --out path"
         write_atomically(Path(out), data, what="the certificate", hint=hint, inputs=(Path(events),))

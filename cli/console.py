@@ -7,6 +7,7 @@ with `--verbose`. Colour is used only on a terminal and never when NO_COLOR is s
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,18 @@ def verdict(status: str) -> str:
 def out(text: str) -> None:
     """The command's requested output on stdout: printed even with --quiet."""
     click.echo(text, color=colour())
+
+
+def out_bytes(data: bytes) -> None:
+    """Requested output that must reach stdout byte for byte (a certificate): no newline added, not re-encoded,
+    so `invarlock replay RUN_ID > cert.json` writes the issued file's exact bytes."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (an in-process capture): the same characters
+        click.echo(data.decode(), nl=False)
+        return
+    sys.stdout.flush()
+    buffer.write(data)
+    buffer.flush()
 
 
 def say(text: str) -> None:
