@@ -14,7 +14,7 @@ from invarlock.domain import diagnostics as d
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError, InvarlockError, UsageError
 from invarlock.domain.policy import Policy
-from invarlock.domain.windows import Row
+from invarlock.domain.windows import Row, TokenWindow
 from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
 from invarlock.ports.edits import PlanCheck
 from invarlock.ports.execution import ScoringPools
@@ -181,6 +181,39 @@ def check_context(pf: Preflight) -> None:
         pf.findings.append(d.note("context", d.D_CONTEXT, f"windows of {seq_len} tokens fit {' and '.join(stated)}"))
 
 
+def check_examples(pf: Preflight) -> None:
+    """A zero-shot prompt followed by its longest label continuation fits each model's context (E201): a label
+    word of several tokens is fed after the prompt, which the context check bounds by `dataset.seq_len` alone. A
+    classification head (`hf_seqcls`) reads the prompt only."""
+    assert pf.planned is not None, "the windows check plans or raises"
+    longest = _longest_fed(pf.planned[1].values())
+    if longest is None or not isinstance(pf.loader, ContextLimit):
+        return
+    window_id, prompt, continuation = longest
+    for role, model in (("baseline", pf.req.config.model), ("subject", pf.req.subject)):
+        if model is None or model.adapter == "hf_seqcls":
+            continue
+        limit = pf.loader.context_length(model.id, adapter=model.adapter)
+        if limit is not None and prompt + continuation > limit:
+            raise UsageError(
+                "E201",
+                f"example {window_id}'s prompt of {prompt} tokens and a label word of {continuation} tokens after it "
+                f"are longer than the {role} {model.id}'s context of {limit} positions",
+                f"set dataset.seq_len to {max(limit - continuation, 1)} or less, or choose shorter label words",
+            )
+
+
+def _longest_fed(rows: Collection[Row]) -> tuple[int, int, int] | None:
+    """(window id, prompt tokens, continuation tokens) of the longest sequence zero-shot scoring feeds after a
+    prompt (hf_zero_shot: the prompt alone when every label word is one token); None when it feeds none."""
+    fed = [
+        (w.window_id, len(w.tokens), max(map(len, w.candidates)))
+        for w in rows
+        if isinstance(w, TokenWindow) and w.candidates and any(len(c) > 1 for c in w.candidates)
+    ]
+    return max(fed, key=lambda f: f[1] + f[2], default=None)
+
+
 def check_windows(pf: Preflight) -> None:
     """Plan the windows with the baseline's tokenizer (E301/E304 corpus, E303 too few windows, E201 plan); with
     `reuse: false` (`--no-reuse`) the corpus is tokenized anew rather than read from the token stream cache."""
@@ -206,6 +239,7 @@ INPUT_CHECKS: Checks = (
     ("tokenizers", check_tokenizers, ("baseline", "subject")),
     ("context", check_context, ("baseline", "subject")),
     ("windows", check_windows, ("policy", "baseline")),
+    ("examples", check_examples, ("windows", "context")),
 )
 
 

@@ -16,6 +16,7 @@ from invarlock.application.services import Services
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
+from invarlock.domain.errors import UsageError
 from invarlock.domain.model import WindowComparison
 
 from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, labelled_words, words
@@ -133,3 +134,35 @@ def test_an_accuracy_run_cut_after_an_event_resumes_to_the_same_certificate_body
     for section in ("evidence", "primary_metric", "bootstrap", "pairing", "validation", "verdict", "dataset"):
         assert getattr(resumed, section) == getattr(full, section), section
     assert c.to_bytes(replay_certificate(cut, full.run_id)) == c.to_bytes(resumed)
+
+
+@pytest.mark.parametrize(("filler", "fits"), [(25, True), (26, False)])
+def test_a_prompt_and_a_long_label_word_beyond_the_context_are_e201_before_anything_loads(filler: int, fits: bool):
+    """The prompts ("Review: example 7 says good Sentiment:") are 6 tokens and dataset.seq_len 32 fits a context
+    of 32, but a label word of several tokens is fed after the prompt: 6 + 26 fits, 6 + 27 failed only in the
+    first forward pass, after the guards."""
+    store = InMemoryEventStore()
+    services = _services(1.0, store)
+    assert isinstance(services.loader, FakeLoader)
+    services.loader.contexts = {"base": 32, "subject": 32}
+    pad = " x" * filler
+    metric = MetricConfig(kind="accuracy", template=METRIC.template, label_words=[pad + " negative", pad + " positive"])
+    config = RunConfig(
+        model=ModelConfig(id="base"),
+        dataset=DatasetConfig(provider="labelled", seq_len=32, preview_n=4, final_n=4, calibration_n=0, seed=7),
+        eval=EvalConfig(metric=metric),
+        guards=GuardsConfig(order=["invariants", "invariants"]),
+    )
+    request = CertifyRequest(
+        command="certify", config=config, subject=ModelConfig(id="subject"), tier="balanced", profile="dev"
+    )
+    if fits:
+        assert certify_edit(request, services).certificate.status == "completed"
+        return
+    with pytest.raises(UsageError) as err:
+        certify_edit(request, services)
+    assert err.value.code == "E201" and "a label word of 27 tokens" in err.value.message
+    assert "the baseline base's context of 32 positions" in err.value.message
+    assert err.value.hint == "set dataset.seq_len to 5 or less, or choose shorter label words"
+    assert services.loader.loaded == []  # refused before any weights were read
+    assert [e.type for e in store.read(store.run_ids()[0])] == ["run_started", "run_failed"]
