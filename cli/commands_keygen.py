@@ -17,7 +17,9 @@ from .bootstrap import generate_keypair
 @click.option("--force", is_flag=True, help="overwrite OUT and OUT.pub if they exist")
 def keygen_cmd(out: str, force: bool) -> None:
     """Write an Ed25519 key pair: OUT (private, mode 0600) and OUT.pub; print the key's fingerprint."""
-    if out.endswith(("/", os.sep)):  # a path would drop the slash and write OUT and OUT.pub beside the folder
+    # a path would drop the slash and write OUT and OUT.pub beside the folder; an existing folder is no file
+    # that --force could replace (E703's hint would send the user to --force, which then fails too)
+    if out.endswith(("/", os.sep)) or os.path.isdir(out):
         raise UsageError("E704", f"cannot write key file '{out}': it names a folder", "pass a file name to --out")
     if out.endswith(".pub"):  # the private key would be the file named like a public one, the one handed out
         raise UsageError(

@@ -168,7 +168,7 @@ def test_keygen_force_replaces_regular_files_only(tmp_path: Path, kind: str) -> 
         os.mkfifo(public_path(key))
     done = _cli(tmp_path, "keygen", "--out", str(key), "--force")
     line = _one_line(done, "E704")
-    assert "not a regular file" in line
+    assert ("it names a folder" if kind == "directory" else "not a regular file") in line
     assert not (tmp_path / "elsewhere").exists()
     if kind == "fifo as KEY.pub":
         assert key.read_text(encoding="utf-8") == "old private key\n"
@@ -233,6 +233,13 @@ LONG = "x" * 300  # longer than any file name the file system accepts (ENAMETOOL
 def test_a_file_name_too_long_is_one_line_never_e999(folder: Path, args: list[str], code: str) -> None:
     assert "File name too long" in _one_line(_cli(folder, *args), code)
     assert not (folder / "ev.duckdb").exists()
+
+
+def test_keygen_out_naming_an_existing_folder_is_e704_not_a_hint_to_force(folder: Path) -> None:
+    """Without --force a folder was E703 "already exists — pass --force", and --force then failed too."""
+    line = _one_line(_cli(folder, "keygen", "--out", "adir"), "E704")
+    assert "it names a folder" in line and "--force" not in line
+    assert list((folder / "adir").iterdir()) == [] and not (folder / "adir.pub").exists()
 
 
 @pytest.mark.parametrize(("out", "named"), [("", "it names no file"), ("/", "it names a folder")])
