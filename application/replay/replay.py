@@ -162,14 +162,22 @@ def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
             f"run '{run_id}' is a re-execution audit of run {audited}, not a certification: it has no certificate",
             f"`invarlock events {run_id}` shows its findings; `invarlock replay {audited}` rebuilds the audited one",
         )
-    cert = check_run(records).certificate
-    if cert is None:
-        raise UsageError(
+    checked = check_run(records)
+    if checked.certificate is None:
+        failed = checked.state.failed
+        if failed is not None:
+            raise UsageError(
+                "E405",
+                f"run '{run_id}' failed ({failed.code}) and has no certificate",
+                f"re-run it; `invarlock events {run_id}` shows how far it got",
+            )
+        raise UsageError(  # a killed run: resume finishes it without re-scoring what it scored
             "E405",
-            f"run '{run_id}' has no certificate (it is incomplete or failed)",
-            f"re-run it; `invarlock events {run_id}` shows how far it got",
+            f"run '{run_id}' is incomplete: it has no certificate",
+            f"finish it with `invarlock certify --resume {run_id}` (with the same --events); "
+            f"`invarlock events {run_id}` shows how far it got",
         )
-    return cert
+    return checked.certificate
 
 
 def event_findings(

@@ -89,6 +89,24 @@ def test_a_completed_or_failed_run_is_not_resumed(services: Services, store: InM
     assert err.value.code == "E404"
 
 
+def test_replay_of_a_run_without_certificate_points_an_incomplete_one_to_resume(
+    services: Services, store: InMemoryEventStore
+) -> None:
+    """E405 said "re-run it" for a killed run too, which `certify --resume` finishes without re-scoring."""
+    full = certify_edit(_request("int8ish"), services)
+    cut = _cut(store, full.run_id, _types(store, full.run_id).index("windows_scored") + 1)
+    with pytest.raises(UsageError) as err:
+        replay_certificate(cut, full.run_id)
+    assert err.value.code == "E405" and "is incomplete" in err.value.message
+    assert f"invarlock certify --resume {full.run_id}" in err.value.hint
+    with pytest.raises(UsageError):
+        certify_edit(_request("no-such-model"), services)
+    failed = store.run_ids()[-1]
+    with pytest.raises(UsageError) as err:
+        replay_certificate(store, failed)
+    assert err.value.code == "E405" and "failed (" in err.value.message and "--resume" not in err.value.hint
+
+
 def test_a_changed_subject_is_refused_and_recorded(services: Services, store: InMemoryEventStore, loader) -> None:
     full = certify_edit(_request("int8ish"), services)
     cut = _cut(store, full.run_id, _types(store, full.run_id).index("windows_scored") + 1)
