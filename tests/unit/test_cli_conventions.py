@@ -17,6 +17,7 @@ from invarlock.cli import registry as registry_module
 from invarlock.cli.main import cli
 from invarlock.cli.registry import Registry
 from invarlock.domain import certificate as c
+from invarlock.domain.certificate import SCHEMA_VERSIONS
 from invarlock.domain.errors import UsageError
 
 from tests.fakes.certificates import fake_certificate
@@ -57,6 +58,12 @@ def _run(cwd: Path, *args: str, site: Path | None = None, exe: list[str] | None 
 def test_python_dash_m_invarlock_is_the_cli(tmp_path: Path) -> None:
     done = _run(tmp_path, "--version")
     assert done.returncode == 0 and done.stdout.startswith("invarlock ")
+
+
+def test_version_names_every_certificate_schema_it_writes(tmp_path: Path) -> None:
+    """It said schema=v1 while a default causal run writes v2 (its secondary metrics)."""
+    done = _run(tmp_path, "--version")
+    assert done.stdout.rstrip("\n").endswith(f"· schema={','.join(SCHEMA_VERSIONS)}"), done.stdout
 
 
 def test_plugins_lists_built_ins_and_a_plugin_with_origin_and_load_status(tmp_path: Path, site: Path) -> None:
