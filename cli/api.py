@@ -125,8 +125,9 @@ def run_request(
     progress: Progress | None = None,
 ) -> CertifyResult:
     """Run `request`, recording it in `events`, and write its certificate (default: output.dir/<run_id>)."""
-    for folder, flag in ((cert_out, "--cert-out"), (request.export, "--export")):  # fail before the run
-        if folder is not None:
+    out_dir = None if cert_out is not None else request.config.output.dir
+    for folder, flag in ((cert_out, "--cert-out"), (out_dir, "output.dir (--out)"), (request.export, "--export")):
+        if folder is not None:  # fail before the run, not after an hour of scoring
             require_folder(os.fspath(folder), flag)
     uses = used_entries(request.config, request.subject)
     outcome = certify_edit(request, _services(events, progress, sign_key, uses))

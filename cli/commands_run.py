@@ -36,6 +36,13 @@ def common_options(fn: Any) -> Any:
         click.option("--device", default=None, help="auto | cpu | cuda | mps"),
         click.option("--dtype", default=None, help="float32 (default) | float16 | bfloat16"),
         click.option("--device-map", default=None, help="auto: spread each model over GPUs, RAM and disk (accelerate)"),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(),
+            default=None,
+            help="output.dir: the certificate goes to OUT/<run_id>/ unless --cert-out (default: the config's, reports)",
+        ),
         click.option("--cert-out", type=click.Path(), default=None, help="directory for evaluation.cert.json"),
         click.option(
             "--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store"
@@ -73,6 +80,8 @@ def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opt
     """The request of `certify` (a subject) or `run` (the config's edit): flags override the config."""
     if opts.get("no_reuse"):
         cfg = msgspec.structs.replace(cfg, eval=msgspec.structs.replace(cfg.eval, reuse=False))
+    if opts.get("out_dir"):
+        cfg = msgspec.structs.replace(cfg, output=msgspec.structs.replace(cfg.output, dir=opts["out_dir"]))
     request = api.certify_request(
         cfg, subject, tier=opts["tier"], profile=opts["profile"], export=opts.get("export_dir")
     )
@@ -92,8 +101,11 @@ def _finish(result: api.CertifyResult, opts: dict[str, Any]) -> None:
     raise click.exceptions.Exit(EXIT_OK if result.certificate.verdict.status == "PASS" else EXIT_GATES_FAILED)
 
 
+_FLAGS = {"out_dir": "--out"}  # option keys whose flag is not the key with dashes
+
+
 def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
-    clashing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
+    clashing = [_FLAGS.get(k, f"--{k.replace('_', '-')}") for k, v in given.items() if v]
     if clashing:
         raise UsageError(
             "E200",
@@ -139,7 +151,8 @@ def certify_cmd(
     """Compare & Certify: score BASELINE and SUBJECT on the same windows and issue a certificate."""
     if resume is not None:
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
-        given.update({k: opts[k] for k in ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse")})
+        recorded = ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse", "out_dir")
+        given.update({k: opts[k] for k in recorded})
         _resume(resume, given, opts)
     _execute(
         build_request(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts), opts

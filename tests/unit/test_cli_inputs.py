@@ -26,6 +26,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_keypair(root / "key")
     os.mkfifo(root / "fifo")
     (root / "adir").mkdir()
+    (root / "out_is_a_file.yaml").write_text("output: {dir: cert.json}\nedit: {name: quant_rtn, plan: {bits: 8}}\n")
     (root / "huge.pem").write_bytes(b"A" * (MAX_KEY_BYTES + 1))
     return root
 
@@ -138,6 +139,8 @@ def test_a_missing_yaml_file_names_the_option_that_gave_it(folder: Path, args: l
         ),
         (["certify", "--demo", "--cert-out", "cert.json"], "--cert-out 'cert.json' exists and is not a directory"),
         (["run", "--demo", "--export", "cert.json"], "--export 'cert.json' exists and is not a directory"),
+        (["certify", "--demo", "--out", "cert.json"], "output.dir (--out) 'cert.json' exists and is not a directory"),
+        (["run", "-c", "out_is_a_file.yaml"], "output.dir (--out) 'cert.json' exists and is not a directory"),
         (["calibrate", "--out", "cert.json"], "--out 'cert.json' exists and is not a directory"),
     ],
 )

@@ -87,3 +87,23 @@ def test_an_unknown_adapter_or_provider_is_refused_naming_the_known_ones(tmp_pat
     with pytest.raises(invarlock.UsageError) as provider:
         invarlock.certify("base", "subject", config=bad_provider, events=events)
     assert provider.value.code == "E301" and "demo:wikipedia" in provider.value.hint
+
+
+@pytest.mark.usefixtures("fake_plugin")
+def test_out_sets_the_reports_folder_as_invarlock_0_3_7s_flag_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`--out DIR` (a flag of 0.3.7's certify and run) is output.dir: the certificate goes to DIR/<run_id>/, the
+    config records the folder, and a resumed run cannot change it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
+    args = ["certify", "--baseline", "base", "--subject", "subject", "--adapter", "fake", "--preset", "cfg.yaml"]
+    result = CliRunner().invoke(cli, [*args, "--events", "ev.duckdb", "--out", "runs/x", "--json"])
+    summary = json.loads(result.output)
+    cert = invarlock.load_certificate(summary["certificate"])
+    assert result.exit_code == 0 and Path(summary["certificate"]).resolve() == (
+        tmp_path / "runs" / "x" / cert.run_id / "evaluation.cert.json"
+    )
+    assert cert.provenance.config["output"] == {"dir": "runs/x"}
+    resumed = CliRunner().invoke(cli, ["certify", "--resume", cert.run_id, "--events", "ev.duckdb", "--out", "y"])
+    refused = resumed.exception  # the CLI's main turns it into the one-line error, exit 2
+    assert isinstance(refused, invarlock.UsageError) and refused.code == "E200"
+    assert refused.message.endswith("--out cannot change them") and refused.hint == "drop --out"
