@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -34,7 +35,17 @@ def _doctor_request(
             request = build_request(run_config(config, {**opts, "demo": config is None}), None, "run", opts)
     except InvarlockError as exc:
         return DoctorRequest(request=None, source=source, events=events, config_error=exc, flag_errors=flags)
+    if not opts.get("cert_out"):  # the certificate then goes under the config's output.dir (--out)
+        flags += _errors_of(lambda: require_folder(request.config.output.dir, "output.dir (--out)"))
     return DoctorRequest(request=request, source=source, events=events, flag_errors=flags)
+
+
+def _errors_of(check: Callable[[], None]) -> tuple[InvarlockError, ...]:
+    try:
+        check()
+    except InvarlockError as exc:
+        return (exc,)
+    return ()
 
 
 def _refuse_adapter_without_models(adapter: str) -> None:

@@ -98,6 +98,22 @@ def test_doctor_reports_the_flag_run_refuses_before_it_starts(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run.yaml"]
 
 
+def test_doctor_reports_an_output_dir_run_refuses_before_it_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Without --cert-out the certificate goes under output.dir: a file there was found only after the scoring."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("in the way", encoding="utf-8")
+    config = tmp_path / "run.yaml"
+    config.write_text("model: {id: no/such/model}\nedit: {name: quant_rtn}\noutput: {dir: afile}\n", encoding="utf-8")
+    run_code, _, run_err = run_cli("run", "-c", config, "--events", "ev.duckdb")
+    code, out, _ = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json")
+    first = json.loads(out)["findings"][1]
+    assert _error(run_err)[0] == first["error_code"] == "E608" and first["check"] == "flags"
+    assert run_code == code == 2 and first["message"] == "output.dir (--out) 'afile' exists and is not a directory"
+    code, out, _ = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json", "--cert-out", "elsewhere")
+    assert not [f for f in json.loads(out)["findings"] if f["check"] == "flags" and f["severity"] == "error"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run.yaml"]
+
+
 @pytest.mark.parametrize("config", [None, "config.yaml"])
 def test_doctor_refuses_an_adapter_it_would_not_use(tmp_path: Path, config: str | None) -> None:
     """Without models the doctor checks `run`, which takes no --adapter: it used to report `run would start`
