@@ -82,8 +82,34 @@ class _WatchedStdout:
         with _stdout_errors():
             self._stream.flush()
 
+    @property
+    def buffer(self) -> _WatchedBuffer:
+        """The binary stream under stdout (console.out_bytes writes a certificate's exact bytes to it), watched
+        the same way; AttributeError where the stream has none (an in-process capture)."""
+        return _WatchedBuffer(self, self._stream.buffer)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+class _WatchedBuffer:
+    """stdout's binary stream: a write marks stdout used, and a full device is E608 as for text."""
+
+    def __init__(self, owner: _WatchedStdout, buffer: Any) -> None:
+        self._owner = owner
+        self._buffer = buffer
+
+    def write(self, data: bytes) -> int:
+        self._owner.used = self._owner.used or bool(data)
+        with _stdout_errors():
+            return int(self._buffer.write(data))
+
+    def flush(self) -> None:
+        with _stdout_errors():
+            self._buffer.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._buffer, name)
 
 
 def _failure(exc: BaseException) -> _Failure:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1"
 CERT = FIXTURE / "run.cert.json"
 
@@ -34,3 +36,15 @@ def test_replay_to_stdout_gives_the_issued_bytes_and_they_verify(tmp_path: Path)
         "ok": True,
         "detail": "file is the canonical encoding",
     }
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device whose writes fail ENOSPC)")
+def test_replay_to_a_full_device_is_e608_not_e999(tmp_path: Path) -> None:
+    # Writing the bytes to stdout's binary buffer bypassed the text stream's watch: E999 "unexpected OSError".
+    run_id = json.loads(CERT.read_bytes())["run_id"]
+    env = {k: v for k, v in os.environ.items() if k != "INVARLOCK_DEBUG"}
+    command = [sys.executable, "-m", "invarlock", "replay", run_id, "--events", str(FIXTURE / "invarlock.duckdb")]
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(command, cwd=tmp_path, env=env, stdout=full, stderr=subprocess.PIPE, timeout=120)
+    [line] = done.stderr.decode().splitlines()
+    assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E608] cannot write to standard output: "), line
