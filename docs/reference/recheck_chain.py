@@ -68,9 +68,18 @@ def link_problems(rows: list[dict]) -> list[str]:
     return problems
 
 
+RECHECKED = {"window_rechecked", "comparison_rechecked", "matrix_rechecked"}
+
+
 def tail_problems(rows: list[dict]) -> list[str]:
-    """The stream starts with run_started; after certificate_issued come run_completed and, last, chain_sealed."""
+    """The stream starts with run_started; after certificate_issued come run_completed and, last, chain_sealed.
+    A re-execution audit (`verify CERT --baseline B --events FILE`) is a stream of its own: reexecution_started,
+    the rechecked windows, comparisons and matrices, and reexecution_finished last once it has finished."""
     types = [row["type"] for row in rows]
+    if types and types[0] == "reexecution_started":
+        body = types[1:-1] if types[-1] == "reexecution_finished" else types[1:]
+        strays = sorted(set(body) - RECHECKED)
+        return [f"a re-execution audit stream holding {strays}"] if strays else []
     if not types or types[0] != "run_started":
         return ["the stream does not start with run_started"]
     if "certificate_issued" not in types:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import base64
 import dataclasses
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,23 @@ def test_the_script_and_invarlock_compute_the_same_hashes(two_runs: tuple[Path, 
     records = DuckDBEventStore(db, read_only=True).read(runs["sealed"])
     assert all(ev.record_hash(r) == r.hash for r in records)
     assert recheck(db, "--run", runs["sealed"]).returncode == 0
+
+
+def test_a_re_execution_audit_stream_rechecks_ok_and_a_run_event_in_it_is_broken(tmp_path: Path) -> None:
+    """`verify CERT --baseline B --events FILE` appends its audit as a stream of its own, which starts with
+    reexecution_started: the script called every store holding one BROKEN ("does not start with run_started")
+    and exited 3 on an intact store (the store_v1 fixture's third stream is such an audit)."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1"
+    db = Path(shutil.copy(fixture / "invarlock.duckdb", tmp_path / "invarlock.duckdb"))
+    audit = "01a22ae8-833b-764b-c157-11d6174ac36c"
+    done = recheck(db, "--cert", fixture / "run.cert.json")
+    assert done.returncode == 0 and f"{audit}: ok" in done.stdout, done.stdout
+    run = "01a22ae7-74c2-7d44-1aaa-bd8a8bcd89c4"
+    completed = [r for r in DuckDBEventStore(db, read_only=True).read(run) if r.type == "run_completed"]
+    stray = msgspec.structs.replace(completed[0], run_id=audit)
+    rewrite(db, audit, lambda rs: [*rs[:-1], stray, rs[-1]])
+    done = recheck(db, "--run", audit)
+    assert (
+        done.returncode == 3
+        and f"{audit}: BROKEN: a re-execution audit stream holding ['run_completed']" in done.stdout
+    )
