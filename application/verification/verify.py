@@ -182,9 +182,10 @@ def verify_certificate(
     report = VerifyReport()
     report.add("schema", True, f"certificate {cert.schema_version} decoded strictly")
     if raw is not None:
-        canonical = c.to_bytes(cert) == raw
-        report.add("canonical", canonical, "file is the canonical encoding" if canonical else "file bytes re-encoded")
-    report.add("digest", c.compute_digest(cert) == cert.digest, "sha256 over the canonical body")
+        report.add("canonical", *_canonical(c.to_bytes(cert), raw))
+    digest = c.compute_digest(cert)
+    stated = "" if digest == cert.digest else f": stated {cert.digest[:16]}…, the body hashes to {digest[:16]}…"
+    report.add("digest", digest == cert.digest, f"sha256 over the canonical body{stated}")
     report.add("signature", *check_signature(cert, verifier, required=require_signature))
     policy = _policy(cert, report)
     if policy is None:
@@ -195,6 +196,17 @@ def verify_certificate(
         for name, finding in event_findings(cert, store, verifier, required=require_signature):
             report.add(name, *finding)
     return report
+
+
+def _canonical(encoded: bytes, raw: bytes) -> tuple[bool, str]:
+    """Whether the file is byte for byte the canonical encoding, and where it first differs when not."""
+    if encoded == raw:
+        return True, "file is the canonical encoding"
+    at = next((i for i, (a, b) in enumerate(zip(encoded, raw, strict=False)) if a != b), min(len(encoded), len(raw)))
+    return False, (
+        f"file bytes re-encoded: {len(raw)} bytes, the canonical encoding {len(encoded)}, first difference at "
+        f"byte {at} (a reformatted file or an added newline; use the file invarlock wrote)"
+    )
 
 
 def _checks(cert: c.Certificate, policy: Policy, recipient: Policy | None, report: VerifyReport) -> None:
