@@ -36,11 +36,16 @@ class RunRecorder:
             self.record(ev.RunFailed(failed_at=failed_at, code=code, message=message))
 
     def record(self, *events: ev.Event) -> RunState:
+        """Append `events` and fold them into the state. They are folded first: an event the run cannot take
+        (a window scored twice, one out of order: IntegrityError E604) is refused before it is stored, so the
+        stream keeps only events its replay accepts and the failure can still be recorded after them."""
+        if not events:
+            return self.state
+        state = self.state
+        for event in events:
+            state = evolve(state, event)
         recorded = self.store.append(self.run_id, self.seq, events)
-        for event, rec in zip(events, recorded, strict=True):
-            self.state = evolve(self.state, event)
-            self.head_hash = rec.hash
-            self.seq += 1
+        self.state, self.head_hash, self.seq = state, recorded[-1].hash, self.seq + len(recorded)
         return self.state
 
     def record_or_compare(self, event: ev.ModelFingerprinted | ev.WindowsPlanned | ev.EditApplied, what: str) -> None:
