@@ -107,6 +107,12 @@ EVENT_VIEWS: dict[str, list[Column]] = {
         ("code", "$.code", "VARCHAR"),
         ("message", "$.message", "VARCHAR"),
     ],
+    "chain_sealed": [
+        ("head_seq", "$.head_seq", "BIGINT"),
+        ("head_hash", "$.head_hash", "VARCHAR"),
+        ("key_fingerprint", "$.key_fingerprint", "VARCHAR"),
+        ("signature", "$.signature", "VARCHAR"),
+    ],
     "reexecution_started": [
         ("certificate_run_id", "$.certificate_run_id", "VARCHAR"),
         ("certificate_digest", "$.certificate_digest", "VARCHAR"),

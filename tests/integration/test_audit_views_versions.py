@@ -96,3 +96,27 @@ def test_every_earlier_event_version_is_upcast_on_read_and_read_by_its_view():
     assert set(LEGACY_PATHS) == {(name, v) for name, v in earlier if name in EVENT_VIEWS}
     for (name, _), paths in LEGACY_PATHS.items():
         assert set(paths) == {column for column, _, _ in EVENT_VIEWS[name]}
+
+
+def test_every_event_type_has_its_view_chain_sealed_included(tmp_path):
+    """`audit --sql` promises one view per event type; chain_sealed had none (E511 "no table chain_sealed")."""
+    path = Path(shutil.copy(FIXTURE_STORE, tmp_path / "v1.duckdb"))
+    for name in ev.CURRENT_VERSIONS:
+        query(path, f"SELECT count(*) AS n FROM {name}")
+    store = DuckDBEventStore(path, read_only=True)
+    sealed = [(run, r) for run in store.run_ids() for r in store.read(run) if r.type == "chain_sealed"]
+    assert len(sealed) == 1
+    run, record = sealed[0]
+    seal = ev.decode_event(record.type, record.version, record.payload)
+    assert isinstance(seal, ev.ChainSealed)
+    rows = query(path, "SELECT run_id, seq, head_seq, head_hash, key_fingerprint, signature FROM chain_sealed")
+    assert rows == [
+        {
+            "run_id": run,
+            "seq": record.seq,
+            "head_seq": seal.head_seq,
+            "head_hash": seal.head_hash,
+            "key_fingerprint": seal.key_fingerprint,
+            "signature": seal.signature,
+        }
+    ]
