@@ -22,7 +22,7 @@ def keywords(placement: DevicePlacement | None, device: str) -> dict[str, Any] |
         return None
     if placement.device_map not in DEVICE_MAPS:
         raise UsageError(
-            "E104", f"unknown model.device_map '{placement.device_map}'", f"use one of {', '.join(DEVICE_MAPS)}"
+            "E104", f"unknown model.device_map '{placement.device_map}'", f"use {' or '.join(DEVICE_MAPS)}"
         )
     if device != "auto":
         raise UsageError(

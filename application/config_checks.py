@@ -87,7 +87,8 @@ def _check_metric_keys(cfg: RunConfig, source: str) -> None:
 def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
     if ds.hub and ds.provider != HF_PROVIDER:
         keys = ", ".join(f"dataset.{key}" for key in ds.hub)
-        raise UsageError("E201", f"{source}: {keys} name a hub dataset: they need provider: hf", "set provider: hf")
+        says = "names a hub dataset: it needs" if len(ds.hub) == 1 else "name a hub dataset: they need"
+        raise UsageError("E201", f"{source}: {keys} {says} provider: hf", "set provider: hf")
 
 
 def _check_order(order: list[str], source: str) -> None:

@@ -119,7 +119,7 @@ def _failure(exc: BaseException) -> _Failure:
     if isinstance(exc, click.Abort):
         return _Failure(1, "E000", "interrupted")
     if isinstance(exc, click.ClickException):
-        return _Failure(2, "E200", exc.format_message(), "see `invarlock --help`")
+        return _Failure(2, "E200", exc.format_message().removesuffix("."), "see `invarlock --help`")  # "… — hint"
     if isinstance(exc, (KeyboardInterrupt, Interrupted)):
         return _Failure(
             130, "E000", "interrupted", "run the command again (a certification resumes: certify --resume RUN_ID)"

@@ -48,9 +48,7 @@ def device_findings(model: ModelConfig, support: DeviceSupport) -> list[d.Findin
 def _placement_note(model: ModelConfig) -> d.Finding:
     """The device map the loader will use (E104 for an unknown map, or a device given beside it)."""
     if model.device_map not in DEVICE_MAPS:
-        raise UsageError(
-            "E104", f"unknown model.device_map '{model.device_map}'", f"use one of {', '.join(DEVICE_MAPS)}"
-        )
+        raise UsageError("E104", f"unknown model.device_map '{model.device_map}'", f"use {' or '.join(DEVICE_MAPS)}")
     if model.device != "auto":
         raise UsageError(
             "E104", f"model.device '{model.device}' and model.device_map both place the model", "leave device at auto"

@@ -45,4 +45,4 @@ def test_help_lists_every_command_and_an_unknown_one_is_a_usage_error() -> None:
     listing = CliRunner().invoke(cli, ["--help"]).output.split("Commands:")[1].split()
     assert set(COMMANDS) <= set(listing)
     code, out, err = run_cli("nosuch")
-    assert (code, out) == (2, "") and err.startswith("ERROR [INVARLOCK:E200] No such command 'nosuch'")
+    assert (code, out) == (2, "") and err.startswith("ERROR [INVARLOCK:E200] No such command 'nosuch' — see")

@@ -332,3 +332,9 @@ def test_an_empty_stream_says_how_to_find_a_run():
     with pytest.raises(IntegrityError) as caught:
         run.replay([])
     assert caught.value.code == "E604" and "invarlock runs" in caught.value.hint
+
+
+def test_one_hub_key_without_provider_hf_reads_in_the_singular():
+    with pytest.raises(UsageError) as err:
+        parse_config({"dataset": {"provider": "demo:wikipedia", "name": "x"}}, source="c.yaml")
+    assert err.value.message == "c.yaml: dataset.name names a hub dataset: it needs provider: hf"

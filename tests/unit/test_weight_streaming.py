@@ -72,6 +72,7 @@ def test_preflight_refuses_a_device_map_it_cannot_honour_before_loading(model, m
     with pytest.raises(UsageError) as caught:
         device_findings(model, SUPPORT)
     assert caught.value.code == "E104" and message in caught.value.message
+    assert caught.value.hint in ("use auto", "leave device at auto")  # was "use one of auto"
 
 
 def test_preflight_notes_the_device_map_and_config_records_it_only_when_set():
