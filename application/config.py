@@ -16,6 +16,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 
 from .config_checks import check_semantics
+from .config_messages import plain
 from .config_sections import (
     DEMO_CORPUS,
     DEMO_MODEL,
@@ -109,7 +110,10 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
         key_at = re.match(r"Expected `str`(, got `\w+`)? - at `key` in `\$\.?([^`]*)`", text)
         if key_at:
             raise _not_a_name(data, key_at.group(2), source) from exc
-        raise UsageError("E201", f"{source}: {text}", "fix the value named above") from exc
+        said = plain(text)
+        if said is not None:
+            raise UsageError("E201", f"{source}: {said[0]}", said[1]) from exc
+        raise UsageError("E201", f"{source}: {text}", "fix the key it names") from exc
     check_semantics(cfg, source)
     return cfg
 

@@ -13,6 +13,7 @@ from invarlock.domain.errors import UsageError
 from ..certification.certify import CertifyOutcome, CertifyRequest, certify_edit
 from ..config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
 from ..config_checks import check_semantics
+from ..config_messages import plain
 from ..services import Services
 from .calibration_rows import CaseRow, case_row
 
@@ -110,7 +111,9 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
     try:
         suite = msgspec.convert(data, CalibrationSuite)
     except msgspec.ValidationError as exc:
-        raise UsageError("E201", f"{source}: {exc}", "see docs/assurance/guards.md for the suite format") from exc
+        said = plain(str(exc))
+        message = said[0] if said is not None else str(exc)
+        raise UsageError("E201", f"{source}: {message}", "see docs/assurance/guards.md for the suite format") from exc
     if not suite.cases:  # nothing would be certified, and an empty table would exit 0 as if every case met its mark
         raise UsageError("E201", f"{source}: the suite lists no cases", "add at least one case under cases:")
     _check_names([case.name for case in suite.cases], source)

@@ -338,3 +338,29 @@ def test_one_hub_key_without_provider_hf_reads_in_the_singular():
     with pytest.raises(UsageError) as err:
         parse_config({"dataset": {"provider": "demo:wikipedia", "name": "x"}}, source="c.yaml")
     assert err.value.message == "c.yaml: dataset.name names a hub dataset: it needs provider: hf"
+
+
+@pytest.mark.parametrize(
+    ("data", "message", "hint"),
+    [
+        ({"eval": {"metric": {}}}, "eval.metric needs a `kind:` key", "add eval.metric.kind"),
+        ({"dataset": {"seq_len": "long"}}, "dataset.seq_len must be an integer, not text", "fix dataset.seq_len"),
+        ({"guards": {"order": "spectral"}}, "guards.order must be a list, not text", "fix guards.order"),
+        (
+            {"eval": {"batch_size": 1.5}},
+            "eval.batch_size must be an integer or null, not a number",
+            "fix eval.batch_size",
+        ),
+        (
+            {"model": {"device_map": "auto", "max_memory": {"cpu": 3}}},
+            "model.max_memory values must be text, not an integer",
+            "fix model.max_memory values",
+        ),
+    ],
+)
+def test_a_wrong_value_is_said_in_the_configs_terms(data: dict[str, object], message: str, hint: str) -> None:
+    """msgspec's wording ("Object missing required field `kind` - at `$.eval.metric`") with the hint "fix the value
+    named above", on a one-line error."""
+    with pytest.raises(UsageError) as err:
+        parse_config(data, source="c.yaml")
+    assert (err.value.code, err.value.message, err.value.hint) == ("E201", f"c.yaml: {message}", hint)

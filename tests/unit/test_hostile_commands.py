@@ -109,6 +109,7 @@ def _suite(cases: str, extra: str = "") -> dict[str, object]:
             "",
             "case a: edit.plan.bits is nan",
         ),
+        ("[{name: 3, kind: benign}]", "", "cases[0].name must be text, not an integer"),
     ],
 )
 def test_a_calibration_suite_gets_the_run_config_checks_and_folder_safe_case_names(
