@@ -53,13 +53,13 @@ def _say(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
         lo, hi = pm.display_ci
         limit = cert.policy.resolved.get("embedding", {}).get("min_cosine")
         echo(
-            f"Verdict: {cert.verdict.status}  mean cosine {pm.final.mean_cosine:.6f}  "
+            f"Verdict: {console.verdict(cert.verdict.status)}  mean cosine {pm.final.mean_cosine:.6f}  "
             f"CI [{lo:.6f}, {hi:.6f}]  ({cert.policy.resolved['tier']} lower limit {limit})"
         )
     else:
         stated = (("ratio", pm.preview.ratio), ("mean cosine", pm.preview.mean_cosine))
         statistic, value = next(((k, v) for k, v in stated if v is not None), ("statistic", math.nan))
-        echo(f"Verdict: {cert.verdict.status}  ROLLBACK: preview {statistic} {value:.4f}")
+        echo(f"Verdict: {console.verdict(cert.verdict.status)}  ROLLBACK: preview {statistic} {value:.4f}")
     sm = cert.secondary_metrics
     if sm is not None:
         kl, top = sm.kl_divergence, sm.top1_agreement
@@ -97,10 +97,10 @@ def _accuracy_headline(cert: c.Certificate) -> str:
     """Accuracy of both models, Δ (pp) with its interval and the agreement, or the rollback's preview Δ."""
     pm = cert.primary_metric
     if pm.final is None or pm.display_ci is None:
-        return f"Verdict: {cert.verdict.status}  ROLLBACK: preview Δaccuracy {pm.preview.value('delta_pp'):+.2f} pp"
+        return f"Verdict: {console.verdict(cert.verdict.status)}  ROLLBACK: preview Δaccuracy {pm.preview.value('delta_pp'):+.2f} pp"
     f, (lo, hi) = pm.final, pm.display_ci
     return (
-        f"Verdict: {cert.verdict.status}  accuracy {f.value('baseline_accuracy'):.2f}% -> "
+        f"Verdict: {console.verdict(cert.verdict.status)}  accuracy {f.value('baseline_accuracy'):.2f}% -> "
         f"{f.value('subject_accuracy'):.2f}%  Δ {f.value('delta_pp'):+.2f} pp  CI [{lo:+.2f}, {hi:+.2f}]  "
         f"agreement {f.value('agreement'):.2f}%  ({cert.policy.resolved['tier']})"
     )

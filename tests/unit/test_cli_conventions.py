@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from invarlock.cli import api, commands_run
+from invarlock.cli import api, commands_run, console, run_summary
 from invarlock.cli import registry as registry_module
 from invarlock.cli.main import cli
 from invarlock.cli.registry import Registry
@@ -21,6 +21,7 @@ from invarlock.domain.certificate import SCHEMA_VERSIONS
 from invarlock.domain.errors import UsageError
 
 from tests.fakes.certificates import fake_certificate
+from tests.fakes.kind_certificates import accuracy_certificate, embedding_certificate
 from tests.plugins.install import install_plugin
 
 ANSI = "\x1b["
@@ -157,3 +158,14 @@ def test_colour_only_without_no_color(cert: Path, monkeypatch: pytest.MonkeyPatc
     assert coloured.exit_code == plain.exit_code == 0
     assert ANSI in coloured.output and ANSI not in plain.output
     assert "Verdict: PASS" in plain.output
+
+
+@pytest.mark.parametrize("kind", ["accuracy", "embedding_cosine"])
+def test_every_kinds_verdict_line_is_styled_as_the_perplexity_one(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The accuracy, cosine and rollback verdict lines printed the bare status; only perplexity's was coloured."""
+    cert = accuracy_certificate() if kind == "accuracy" else embedding_certificate()
+    said: list[str] = []
+    monkeypatch.setattr(run_summary.console, "say", said.append)
+    run_summary._report(cert, Path("c.json"), {"as_json": False, "export_dir": None, "events": "ev.duckdb"})
+    [line] = [s for s in said if s.startswith("Verdict: ")]
+    assert line.startswith(f"Verdict: {console.verdict(cert.verdict.status)}  "), line
