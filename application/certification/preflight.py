@@ -223,6 +223,8 @@ def check_windows(pf: Preflight) -> None:
     tokens = pf.tokens if cfg.eval.reuse is not False else None
     planned, rows = planning.plan_with(pf.tokenizers["baseline"], pf.corpora, cfg, allow_fewer=fewer, tokens=tokens)
     pf.planned = (planned, rows)
+    if "context" not in pf.failed:  # a context too short for the windows is that check's error already
+        check_examples(pf)
     pf.findings.extend(window_findings(planned, cfg, pf.policy))
 
 
@@ -239,7 +241,6 @@ INPUT_CHECKS: Checks = (
     ("tokenizers", check_tokenizers, ("baseline", "subject")),
     ("context", check_context, ("baseline", "subject")),
     ("windows", check_windows, ("policy", "baseline")),
-    ("examples", check_examples, ("windows", "context")),
 )
 
 
