@@ -4,7 +4,8 @@ WindowsCompared, appended together), or one model alone (the bare subject)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 
 import msgspec
 from invarlock.domain import events as ev
@@ -17,13 +18,13 @@ from invarlock.ports.model import ModelRunner
 from invarlock.ports.ui import Progress
 
 from .recorder import RunRecorder
+from .score_rows import checked_pairs, checked_scores
 
 EVENT_BATCH = 16  # windows per scoring call and per record at least (chunk_size)
 
 
 def _row(score: WindowScore, digests: dict[int, str]) -> ev.ScoredRow:
-    if not math.isfinite(score.nll_sum):
-        raise AbortError("E402", f"window {score.window_id} has a non-finite NLL", "check the model's weights")
+    """The record of a score score_rows.py checked (its window among `digests`, its numbers plain and finite)."""
     return ev.ScoredRow(
         window_id=score.window_id,
         digest=digests[score.window_id],
@@ -88,6 +89,13 @@ def _paired_events(
     return events
 
 
+def _kept(batches: Iterable[list[TokenWindow]], given: deque[list[TokenWindow]]) -> Iterator[list[TokenWindow]]:
+    """`batches`, each also appended to `given` as it is handed to the scorer."""
+    for batch in batches:
+        given.append(batch)
+        yield batch
+
+
 def score_arm(
     recorder: RunRecorder,
     scorer: PairScorer,
@@ -105,8 +113,10 @@ def score_arm(
     todo = _missing(recorder.state, arm, digests)
     progress.start(f"scoring {arm} arm", len(todo))
     try:
+        given: deque[list[TokenWindow]] = deque()  # the batches handed out, not yet scored (a pool reads ahead)
         batches = _windows(recorder.state, todo, rows, scorer.batch_size)
-        for pairs in scorer.score_batches(batches, progress.advance):
+        for scored in scorer.score_batches(_kept(batches, given), progress.advance):
+            pairs = checked_pairs(recorder.state, given.popleft(), scored)
             events = _paired_events(recorder.state, arm, pairs, digests, comparisons)
             if events:
                 recorder.record(*events)
@@ -123,7 +133,8 @@ def score_role(
     progress.start(f"scoring {arm} arm", len(todo))
     try:
         for batch in _windows(recorder.state, todo, rows, model.batch_size):
-            scored = [_row(s, digests) for s in model.score(batch, progress.advance)]
+            scores = checked_scores(recorder.state, role, batch, model.score(batch, progress.advance))
+            scored = [_row(s, digests) for s in scores]
             recorder.record(ev.WindowsScored(role=role, arm=arm, rows=scored))
     finally:
         progress.finish()

@@ -4,16 +4,25 @@ events its replay accepts, and no certificate is issued from numbers the plugin 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import msgspec
+import numpy as np
 import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.certification.recorder import RunRecorder
 from invarlock.application.config import ModelConfig
 from invarlock.domain import events as ev
-from invarlock.domain.errors import IntegrityError
+from invarlock.domain.errors import IntegrityError, InvarlockError
+from invarlock.domain.model import PairedScore, WindowScore
 from invarlock.domain.run import replay
 
+from tests.fakes.models import FakeModel
 from tests.unit.conftest import small_config
+
+PLUGIN = {"plugin.adapters.auto": "badplug 1.0"}  # the run's adapter (`auto`) as a plugin's entry
 
 
 def _request(subject: str) -> CertifyRequest:
@@ -40,3 +49,96 @@ def test_an_event_the_run_cannot_take_is_refused_before_it_is_stored(services, s
     recorder.record_failure("2026-01-01T00:01:00.000000Z", twice.value.code, twice.value.message)
     state = replay(_events(fresh, run_id))
     assert state.failed is not None and state.failed.code == "E604"
+
+
+def _pairs_bent(bend: Callable[[list[PairedScore]], list[PairedScore]]) -> type[FakeModel]:
+    class Bent(FakeModel):
+        def score_pair(self, other, windows, progress=None) -> Iterator[PairedScore]:  # type: ignore[no-untyped-def]
+            return iter(bend(list(super().score_pair(other, windows, progress))))
+
+    return Bent
+
+
+def _each_score(bend: Callable[[WindowScore], object]) -> Callable[[list[PairedScore]], list[PairedScore]]:
+    def bent(pairs: list[PairedScore]) -> list[PairedScore]:
+        return [msgspec.structs.replace(p, baseline=bend(p.baseline), subject=bend(p.subject)) for p in pairs]
+
+    return bent
+
+
+def _score(**changes: object) -> Callable[[WindowScore], object]:
+    return lambda s: msgspec.structs.replace(s, **changes)
+
+
+MISBEHAVIOURS = {
+    "fewer rows": (_pairs_bent(lambda ps: ps[:-1]), "E223", "7 scores for 8 windows"),
+    "a row twice": (_pairs_bent(lambda ps: [*ps, ps[0]]), "E223", "twice"),
+    "a window it was not given": (
+        _pairs_bent(lambda ps: [msgspec.structs.replace(ps[0], window_id=10**6), *ps[1:]]),
+        "E223",
+        "not given",
+    ),
+    "None for a row": (_pairs_bent(lambda ps: [None, *ps[1:]]), "E223", "NoneType where a PairedScore"),  # type: ignore[list-item]
+    "a negative NLL": (
+        _pairs_bent(_each_score(lambda s: msgspec.structs.replace(s, nll_sum=-s.nll_sum))),
+        "E223",
+        "negative NLL",
+    ),
+    "a token count of another kind": (_pairs_bent(_each_score(_score(tokens_scored=30))), "E223", "scores seq_len"),
+    "a fractional token count": (_pairs_bent(_each_score(_score(tokens_scored=31.0))), "E223", "Expected `int`"),
+    "True as a token count": (_pairs_bent(_each_score(_score(tokens_scored=True))), "E223", "got `bool`"),
+    "a string NLL": (_pairs_bent(_each_score(_score(nll_sum="80.0"))), "E223", "got `str`"),
+    "NaN": (_pairs_bent(_each_score(_score(nll_sum=float("nan")))), "E402", "non-finite NLL"),
+}
+
+
+@pytest.mark.parametrize("case", MISBEHAVIOURS)
+def test_scores_a_model_had_no_right_to_give_fail_the_run_naming_its_plugin(case: str, services, store, loader) -> None:
+    """Each used to be recorded (a certificate verify then voided, or a PASS from negated NLLs), or to end in
+    E999 (a KeyError, a TypeError from the event codec) leaving the run incomplete."""
+    model, code, words = MISBEHAVIOURS[case]
+    loader.models["base"] = model(ref="base")  # the baseline's score_pair scores both models in lockstep
+    svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
+    with pytest.raises(InvarlockError) as refused:
+        certify_edit(_request("int8ish"), svc)
+    assert refused.value.code == code and words in refused.value.message
+    if code == "E223":
+        assert refused.value.message.startswith("adapter plugin 'auto' (badplug 1.0): its model's score_pair()")
+        assert refused.value.hint.startswith("fix or uninstall badplug")
+    [run_id] = store.run_ids()
+    state = replay(_events(store, run_id))
+    assert state.failed is not None and state.failed.code == code and state.issued is None
+
+
+def test_numpy_scalars_are_the_numbers_they_hold(services, loader) -> None:
+    """A model yielding numpy scalars (np.int64 counts, np.float64 sums) certifies as one yielding Python
+    numbers (it ended in E999: the event codec cannot encode numpy scalars)."""
+    plain = certify_edit(_request("int8ish"), services).certificate
+    numpy_scalars = _each_score(
+        lambda s: msgspec.structs.replace(s, tokens_scored=np.int64(s.tokens_scored), nll_sum=np.float64(s.nll_sum))
+    )
+    loader.models["base"] = _pairs_bent(numpy_scalars)(ref="base")
+    numpy = certify_edit(_request("int8ish"), services).certificate
+    assert numpy.evidence == plain.evidence and numpy.verdict == plain.verdict
+
+
+def test_a_subject_scored_alone_is_checked_as_in_lockstep(services, loader, tmp_path) -> None:
+    """With the baseline's scores copied from an earlier run, the subject scores alone (ModelRunner.score):
+    a row missing there is refused the same way."""
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+    from invarlock.application.config import SecondaryConfig
+
+    class Fewer(FakeModel):
+        def score(self, windows, progress=None) -> Iterator[WindowScore]:  # type: ignore[no-untyped-def]
+            return iter(list(super().score(windows, progress))[:-1])
+
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    svc = dataclasses.replace(services, store=store, index=store, environment=lambda: {"python": "t", **PLUGIN})
+    cfg = small_config()
+    cfg = msgspec.structs.replace(cfg, eval=msgspec.structs.replace(cfg.eval, secondary=SecondaryConfig(measure=False)))
+    certify_edit(CertifyRequest("certify", cfg, ModelConfig(id="int8ish"), tier="balanced", profile="dev"), svc)
+    loader.models["fewer"] = Fewer(ref="fewer", quality=1.002)
+    with pytest.raises(InvarlockError) as refused:
+        certify_edit(CertifyRequest("certify", cfg, ModelConfig(id="fewer"), tier="balanced", profile="dev"), svc)
+    assert refused.value.code == "E223"
+    assert "its model's score() yielded 7 scores for 8 windows" in refused.value.message

@@ -1,0 +1,142 @@
+"""What a model's scoring hands the run, checked before anything is recorded.
+
+ModelRunner (ports/model.py) yields one WindowScore, or one PairedScore, per window it was given: the window's
+id, the token count the run's metric kind scores in a window (`Metric.scored_tokens`, which verify requires of
+every row) and a finite NLL sum that is never negative (each token's −log p is ≥ 0). Numpy scalars are taken
+as the numbers they hold. A model that yields anything else (a third-party adapter's, usually) is refused
+naming its adapter and distribution, before a number it had no right to give is recorded: a window it was not
+given, one twice or not at all, a count or an NLL that is no number, a negative NLL (which turns a degradation
+into an improvement), a token count its kind does not score."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import msgspec
+from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.metrics import recorded_metric
+from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
+from invarlock.domain.run import RunState
+from invarlock.domain.windows import TokenWindow
+
+S = TypeVar("S", WindowScore, WindowComparison)
+
+
+def _adapter(state: RunState, role: str) -> tuple[str, str | None]:
+    """The adapter name that scored for `role` and its plugin distribution ("badplug 1.0"), None if built-in."""
+    config = state.started.config
+    section = config.get("subject") if role.startswith("subject") and isinstance(config.get("subject"), dict) else None
+    model = section if section is not None else config.get("model")
+    name = str(model.get("adapter")) if isinstance(model, dict) else "?"
+    return name, state.started.environment.get(f"plugin.adapters.{name}")
+
+
+def _fault(state: RunState, role: str, method: str, what: str) -> UsageError:
+    name, origin = _adapter(state, role)
+    who = f"adapter plugin '{name}' ({origin})" if origin else f"adapter '{name}'"
+    fix = f"fix or uninstall {origin.partition(' ')[0]}" if origin else "report it"
+    return UsageError(
+        "E223",
+        f"{who}: its model's {method} {what}",
+        f"{fix}; ports/model.py: one score per window given, in nats, for the tokens the metric kind scores",
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars (inside tuples too) as the Python numbers they hold."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    item = getattr(value, "item", None)
+    return item() if callable(item) and type(value).__module__ == "numpy" else value
+
+
+def _strict(value: object, kind: type[S], fault: Any) -> S:
+    """`value` as a `kind` of plain Python numbers (a numpy scalar becomes its number; a bool, a string or a
+    fraction where an int belongs is refused)."""
+    if not isinstance(value, kind):
+        raise fault(f"yielded {type(value).__name__} where a {kind.__name__} belongs")
+    fields = {k: _plain(v) for k, v in msgspec.structs.asdict(value).items()}
+    try:
+        return msgspec.convert(fields, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise fault(f"yielded a {kind.__name__} that is not one: {exc}") from None
+
+
+class _Checker:
+    """The checks of one batch: its windows, the metric's token count, and who to name when one fails."""
+
+    def __init__(self, state: RunState, role: str, method: str, batch: Sequence[TokenWindow]) -> None:
+        self.state, self.role, self.method, self.batch = state, role, method, batch
+        metric = recorded_metric(state.started.config)
+        self.kind = metric.kind
+        self.want, self.rule = metric.scored_tokens(int(state.started.config["dataset"]["seq_len"]))
+
+    def fault(self, what: str) -> UsageError:
+        return _fault(self.state, self.role, self.method, what)
+
+    def ids(self, found: Sequence[object]) -> list[int]:
+        """The window id of each of `found`, every window of the batch exactly once."""
+        got = [_plain(getattr(f, "window_id", None)) for f in found]
+        bad = [i for i in got if type(i) is not int]
+        if bad:
+            raise self.fault(f"yielded a window id that is not an int ({bad[0]!r})")
+        given = [w.window_id for w in self.batch]
+        if sorted(got) == sorted(given):
+            return got
+        unknown = sorted(set(got) - set(given))
+        twice = sorted({i for i in got if got.count(i) > 1})
+        missing = sorted(set(given) - set(got))
+        if unknown:
+            raise self.fault(f"scored window {unknown[0]}, which it was not given")
+        if twice:
+            raise self.fault(f"scored window {twice[0]} twice")
+        raise self.fault(f"yielded {len(got)} scores for {len(given)} windows (none for window {missing[0]})")
+
+    def score(self, found: object, window_id: int, part: str) -> WindowScore:
+        score = _strict(found, WindowScore, self.fault)
+        if score.window_id != window_id:
+            raise self.fault(f"yielded a {part} score of window {score.window_id} in the row of window {window_id}")
+        if not math.isfinite(score.nll_sum):
+            raise AbortError("E402", f"window {window_id} has a non-finite NLL", "check the model's weights")
+        if score.nll_sum < 0:
+            raise self.fault(f"scored a negative NLL sum ({score.nll_sum!r}) for window {window_id}")
+        if score.tokens_scored != self.want:
+            raise self.fault(
+                f"scored {score.tokens_scored} tokens of window {window_id}; eval.metric.kind {self.kind} scores "
+                f"{self.rule} = {self.want}"
+            )
+        return score
+
+
+def checked_scores(
+    state: RunState, role: str, batch: Sequence[TokenWindow], scores: Iterable[object]
+) -> list[WindowScore]:
+    """`scores` (ModelRunner.score of `batch` for `role`) as plain WindowScores, one per window of `batch`."""
+    check = _Checker(state, role, "score()", batch)
+    found = list(scores)
+    for s in found:
+        if not isinstance(s, WindowScore):
+            raise check.fault(f"yielded {type(s).__name__} where a WindowScore belongs")
+    return [check.score(s, i, role) for s, i in zip(found, check.ids(found), strict=True)]
+
+
+def checked_pairs(state: RunState, batch: Sequence[TokenWindow], pairs: Iterable[object]) -> list[PairedScore]:
+    """`pairs` (ModelRunner.score_pair of `batch`) as plain PairedScores, one per window of `batch`, each part
+    naming its row's window."""
+    check = _Checker(state, "baseline", "score_pair()", batch)
+    found = list(pairs)
+    for p in found:
+        if not isinstance(p, PairedScore):
+            raise check.fault(f"yielded {type(p).__name__} where a PairedScore belongs")
+    checked = []
+    for p, wid in zip(found, check.ids(found), strict=True):
+        assert isinstance(p, PairedScore)
+        base = None if p.baseline is None else check.score(p.baseline, wid, "baseline")
+        subj = None if p.subject is None else check.score(p.subject, wid, "subject")
+        comparison = None if p.comparison is None else _strict(p.comparison, WindowComparison, check.fault)
+        if comparison is not None and comparison.window_id != wid:
+            raise check.fault(f"yielded the comparison of window {comparison.window_id} in the row of window {wid}")
+        checked.append(PairedScore(window_id=wid, baseline=base, subject=subj, comparison=comparison))
+    return checked
