@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from invarlock.domain.errors import InvarlockError
 from invarlock.ports.corpus import CorpusResolver, TokenStreamCache
 from invarlock.ports.edits import Edit
 from invarlock.ports.execution import ScoringPools
@@ -35,3 +36,6 @@ class Services:
     index: RunIndex | None = None  # the store's run index: baseline score reuse looks its candidates up there
     measurements: MeasurementPool | None = None  # the weight guards' pinned-BLAS pool (None: serial, unpinned)
     tokens: TokenStreamCache | None = None  # token streams kept between processes (None: tokenize in each)
+    # the InvarLock error to record for an exception a plugin's own code raised (the composition root names the
+    # plugin: E224), None for any other exception, which stays unexpected (E999) and is not recorded
+    fault: Callable[[Exception], InvarlockError | None] = lambda exc: None

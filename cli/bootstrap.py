@@ -24,6 +24,7 @@ from invarlock.ports.ui import Progress, SilentProgress
 from .defaults import DEFAULT_AUDIT_TIMEOUT_S as DEFAULT_AUDIT_TIMEOUT_S
 from .defaults import DEFAULT_EVENTS as DEFAULT_EVENTS
 from .defaults import RUN_STORE_WAIT_S
+from .plugin_faults import plugin_fault
 from .registry import Registry, registry
 from .routing import RegistryEdits, RegistryModelLoader, preload
 from .routing_corpus import RegistryCorpusResolver
@@ -193,6 +194,7 @@ def build_services(
         pools=ray_pools(),
         measurements=measurement_pool(),
         tokens=token_stream_cache(),
+        fault=lambda exc: plugin_fault(exc, reg),
     )
 
 

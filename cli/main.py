@@ -135,11 +135,23 @@ def _failure(exc: BaseException) -> _Failure:
             2, "E105", f"this command needs the Hugging Face extra and {missing} is not installed",
             "pip install 'invarlock[hf]'",
         )  # fmt: skip
+    fault = _plugin_fault(exc)  # a third-party plugin's own code raised: name it (E224), do not blame InvarLock
     if os.environ.get("INVARLOCK_DEBUG") == "1" or console.verbose():  # a bug or a failure we did not foresee
         traceback.print_exception(exc)
+    if fault is not None:
+        return _Failure(fault.exit_code, fault.code, fault.message, fault.hint)
     first = str(exc).splitlines()[0] if str(exc) else ""
     hint = "rerun with --verbose (or INVARLOCK_DEBUG=1) for the traceback and report it"
     return _Failure(1, "E999", f"unexpected {type(exc).__name__}: {first}", hint)
+
+
+def _plugin_fault(exc: BaseException) -> InvarlockError | None:
+    """E224 when a loaded third-party plugin's code raised `exc` (cli/plugin_faults.py); None when no plugin
+    was loaded (the registry is only read, never discovered, here)."""
+    from . import registry
+    from .plugin_faults import plugin_fault
+
+    return plugin_fault(exc, registry.loaded_registry())
 
 
 def _envelope(failure: _Failure) -> str:

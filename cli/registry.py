@@ -126,6 +126,11 @@ class Registry:
                 ) from exc
         return self._loaded[key]
 
+    def loaded_plugins(self) -> list[PluginEntry]:
+        """The third-party entries this process has imported (whose code may be running)."""
+        loaded = (self.entry(group, name) for group, name in self._loaded)
+        return [entry for entry in loaded if entry is not None and not entry.builtin]
+
     def status(self, groups: Iterable[str] = GROUPS) -> list[PluginStatus]:
         """Every entry of `groups` with the outcome of importing it (shadowed entries are not imported)."""
         return [self.check(entry) for entry in self.entries if entry.group in groups]
@@ -159,4 +164,9 @@ def registry() -> Registry:
     global _REGISTRY
     if _REGISTRY is None:
         _REGISTRY = Registry.discover()
+    return _REGISTRY
+
+
+def loaded_registry() -> Registry | None:
+    """The process's registry when it has been discovered (None: no entry was loaded through it)."""
     return _REGISTRY

@@ -66,6 +66,12 @@ def _run_recording_failure(req: CertifyRequest, policy: Policy, recorder: RunRec
     except InvarlockError as exc:
         recorder.record_failure(svc.clock(), exc.code, exc.message)
         raise
+    except Exception as exc:  # a plugin's own code raised: recorded and raised as the error naming it (E224)
+        fault = svc.fault(exc)
+        if fault is None:
+            raise
+        recorder.record_failure(svc.clock(), fault.code, fault.message)
+        raise fault from exc
 
 
 def _seal_killed_run(recorder: RunRecorder, svc: Services) -> CertifyOutcome:

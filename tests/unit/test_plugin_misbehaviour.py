@@ -142,3 +142,86 @@ def test_a_subject_scored_alone_is_checked_as_in_lockstep(services, loader, tmp_
         certify_edit(CertifyRequest("certify", cfg, ModelConfig(id="fewer"), tier="balanced", profile="dev"), svc)
     assert refused.value.code == "E223"
     assert "its model's score() yielded 7 scores for 8 windows" in refused.value.message
+
+
+RAISING = """
+from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, words
+
+
+class Raising(FakeModel):
+    def score_pair(self, other, windows, progress=None):
+        raise RuntimeError("CUDA out of cheese")
+
+
+def loader():
+    return FakeLoader(models={"base": Raising(ref="base"), "subject": Raising(ref="subject", quality=1.002)})
+
+
+def corpora():
+    return FakeCorpora(words(120))
+
+
+def boom():
+    raise KeyError("device")
+"""
+
+
+@pytest.fixture
+def raising_plugin(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from invarlock.cli import registry as registry_module
+    from invarlock.cli.registry import Registry
+
+    site = tmp_path / "site"
+    info = site / "raising-1.0.dist-info"
+    info.mkdir(parents=True)
+    (site / "raising_plugin.py").write_text(RAISING, encoding="utf-8")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: raising\nVersion: 1.0\n", encoding="utf-8")
+    points = "[invarlock.adapters]\nfake = raising_plugin:loader\n[invarlock.datasets]\nfake = raising_plugin:corpora\n"
+    (info / "entry_points.txt").write_text(points + "[invarlock.edits]\nboom = raising_plugin:boom\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(registry_module, "_REGISTRY", Registry.discover())
+
+
+CONFIG = {
+    "model": {"adapter": "fake"},
+    "dataset": {"provider": "fake", "seq_len": 32, "preview_n": 8, "final_n": 12, "seed": 7},
+    "profile": "dev",
+}
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_a_plugin_that_raises_is_named_and_the_run_records_its_failure(tmp_path) -> None:
+    """A plugin's RuntimeError in score_pair ended in E999 ('unexpected ...; report it', blaming InvarLock) and
+    left the run incomplete; it is E224 naming the plugin, its distribution and where it raised, recorded."""
+    import invarlock
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+    events = tmp_path / "ev.duckdb"
+    with pytest.raises(invarlock.UsageError) as refused:
+        invarlock.certify("base", "subject", config=CONFIG, events=events, cert_out=tmp_path / "out")
+    assert refused.value.code == "E224" and refused.value.exit_code == 2
+    assert refused.value.message == (
+        "plugin raising 1.0 (adapter 'fake', dataset 'fake') raised RuntimeError: CUDA out of cheese "
+        "(in raising_plugin.Raising.score_pair)"
+    )
+    assert refused.value.hint.startswith("fix or uninstall raising")
+    store = DuckDBEventStore(events, read_only=True)
+    [run_id] = store.run_ids()
+    state = replay(_events(store, run_id))  # type: ignore[arg-type]
+    assert state.failed is not None and state.failed.code == "E224" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_a_plugin_raising_before_the_run_starts_is_one_e224_line_not_e999(tmp_path) -> None:
+    """An edit factory raising KeyError while the request is checked (nothing is recorded yet) reaches the CLI's
+    error mapping as it is: the line names the plugin instead of 'unexpected KeyError; report it'."""
+    import invarlock
+    from invarlock.cli.main import _failure
+
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": "boom", "plan": {}}}
+    with pytest.raises(KeyError) as raised:
+        invarlock.certify(config=config, events=tmp_path / "ev.duckdb")
+    failure = _failure(raised.value)
+    assert (failure.exit_code, failure.code) == (2, "E224")
+    assert failure.message.endswith("raised KeyError: 'device' (in raising_plugin.boom)")
+    assert _failure(KeyError("ours")).code == "E999", "an exception no plugin raised stays unexpected"
