@@ -43,6 +43,22 @@ def checked(obj: Any, members: tuple[str, ...], adapter: str, port: str, registr
     return obj
 
 
+def plugin_object(obj: Any, members: tuple[str, ...], group: str, name: str, port: str, registry: Registry) -> Any:
+    """`obj` when it has every one of `members` (callable) or comes from a built-in; E223 for a plugin's
+    object that does not (an edit factory returning no Edit, a provider no CorpusResolver, ...). `port` is the
+    protocol and its file, e.g. "Edit (ports/edits.py)"."""
+    entry = registry.entry(group, name)
+    missing = [member for member in members if not callable(getattr(obj, member, None))]
+    if entry is None or entry.builtin or not missing:
+        return obj
+    raise UsageError(
+        "E223",
+        f"{group[:-1]} plugin '{name}' ({entry.origin}): its {port.split()[0]} ({type(obj).__name__}) lacks "
+        f"{', '.join(missing)}",
+        f"fix or uninstall {entry.distribution}; the protocol is {port}",
+    )
+
+
 def _positive_int(value: Any) -> bool:
     return type(value) is int and value >= 1
 

@@ -12,7 +12,7 @@ from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
 from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader
 
-from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked
+from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
 from .registry import Registry
 
 
@@ -77,7 +77,7 @@ class RegistryEdits(Mapping[str, Edit]):
         if name not in self._registry.names("edits"):
             raise KeyError(name)
         edit: Edit = instance(self._registry, "edits", name, self._edits, "E204", "edit")
-        return edit
+        return plugin_object(edit, ("apply",), "edits", name, "Edit (ports/edits.py)", self._registry)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._registry.names("edits"))

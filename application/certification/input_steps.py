@@ -13,6 +13,7 @@ from invarlock.ports.model import DuplicableModel, LoadedModel, WeightSharingMod
 from ..config import ModelConfig
 from ..services import Services
 from . import planning
+from .edit_outcome import checked_outcome
 from .preflight import tokenizers_differ
 from .run_context import RunContext
 
@@ -26,7 +27,8 @@ def load_models(ctx: RunContext) -> None:
     recorder.record_or_compare(ev.ModelFingerprinted(role="baseline", identity=baseline.identity()), "baseline model")
     subject = subject_of(baseline, base_cfg, req.subject, batch, svc)
     if req.config.edit is not None:
-        edit = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
+        applied = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
+        edit = checked_outcome(applied, req.config.edit, recorder.state.started.environment)
         recorder.record_or_compare(ev.EditApplied(outcome=edit), "edit")
     recorder.record_or_compare(ev.ModelFingerprinted(role="subject", identity=subject.identity()), "subject model")
     ctx.models.update(baseline=baseline, subject=subject)
