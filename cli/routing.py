@@ -13,6 +13,7 @@ from invarlock.ports.edits import Edit
 from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
+from .plugin_inputs import CheckedTokenizer, fault_of
 from .registry import Registry
 
 
@@ -41,6 +42,9 @@ def preload(registry: Registry, uses: Iterable[tuple[str, str]]) -> None:
             registry.load(group, name)
 
 
+_TOKENIZER = "Tokenizer (ports/corpus.py)"
+
+
 class RegistryModelLoader:
     """A ModelLoader that hands each reference to the loader registered for its adapter name."""
 
@@ -59,7 +63,17 @@ class RegistryModelLoader:
         return loaded
 
     def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
-        return self._loader(adapter).tokenizer(ref, adapter=adapter)
+        tokenizer = self._loader(adapter).tokenizer(ref, adapter=adapter)
+        entry = self._registry.entry("adapters", adapter)
+        if entry is None or entry.builtin:
+            return tokenizer
+        checked: Tokenizer = CheckedTokenizer(
+            plugin_object(
+                tokenizer, ("encode", "separator_id", "digest"), "adapters", adapter, _TOKENIZER, self._registry
+            ),
+            fault_of(entry, "Tokenizer", _TOKENIZER),
+        )
+        return checked
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         loader = self._loader(adapter)
@@ -76,8 +90,9 @@ class RegistryEdits(Mapping[str, Edit]):
     def __getitem__(self, name: str) -> Edit:
         if name not in self._registry.names("edits"):
             raise KeyError(name)
-        edit: Edit = instance(self._registry, "edits", name, self._edits, "E204", "edit")
-        return plugin_object(edit, ("apply",), "edits", name, "Edit (ports/edits.py)", self._registry)
+        found = instance(self._registry, "edits", name, self._edits, "E204", "edit")
+        edit: Edit = plugin_object(found, ("apply",), "edits", name, "Edit (ports/edits.py)", self._registry)
+        return edit
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._registry.names("edits"))

@@ -7,8 +7,13 @@ from typing import Any
 from invarlock.domain.errors import UsageError
 from invarlock.ports.corpus import CorpusResolver, CorpusSource, LabelledSource
 
+from .plugin_adapters import plugin_object
+from .plugin_inputs import CheckedSource, fault_of
 from .registry import Registry
 from .routing import instance
+
+_RESOLVER = "CorpusResolver (ports/corpus.py)"
+_SOURCE = "CorpusSource (ports/corpus.py)"
 
 
 class RegistryCorpusResolver:
@@ -19,9 +24,8 @@ class RegistryCorpusResolver:
         self._resolvers: dict[str, Any] = {}
 
     def _resolver(self, provider: str) -> CorpusResolver:
-        resolver: CorpusResolver = instance(
-            self._registry, "datasets", provider, self._resolvers, "E301", "corpus provider"
-        )
+        found = instance(self._registry, "datasets", provider, self._resolvers, "E301", "corpus provider")
+        resolver: CorpusResolver = plugin_object(found, ("open",), "datasets", provider, _RESOLVER, self._registry)
         return resolver
 
     def open(
@@ -36,7 +40,13 @@ class RegistryCorpusResolver:
         revision: str | None = None,
     ) -> CorpusSource:
         hub = _hub(name, config, revision)
-        return self._resolver(provider).open(provider, path=path, text_field=text_field, split=split, **hub)
+        source = self._resolver(provider).open(provider, path=path, text_field=text_field, split=split, **hub)
+        entry = self._registry.entry("datasets", provider)
+        if entry is None or entry.builtin:
+            return source
+        own = plugin_object(source, ("info", "texts"), "datasets", provider, _SOURCE, self._registry)
+        checked: CorpusSource = CheckedSource(own, fault_of(entry, "CorpusSource", _SOURCE))
+        return checked
 
     def open_labelled(
         self,
