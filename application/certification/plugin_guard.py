@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 from invarlock.domain import events as ev
-from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.errors import AbortError, IntegrityError, UsageError
 from invarlock.domain.guards.plugin import decide, plugin_guard
 from invarlock.domain.guards.plugin_records import PluginMatrix, PluginMeasurements
 from invarlock.domain.guards.results import PluginResult
@@ -77,7 +77,11 @@ def loaded_guard(name: str) -> PluginGuard:
 
 
 def measured_by(
-    guard: PluginGuard, baseline: WeightSource, subject: WeightSource, pool: MeasurementPool | None = None
+    guard: PluginGuard,
+    baseline: WeightSource,
+    subject: WeightSource,
+    pool: MeasurementPool | None = None,
+    origin: str | None = None,
 ) -> PluginMeasurements:
     """The plugin's measurements of the two models, read-only, as a record; E402 on a non-finite number. With
     the run's `pool`, under its pinned BLAS threads, as the built-in guards measure (their bits do not depend
@@ -85,10 +89,16 @@ def measured_by(
     base, subj = ReadOnlyWeights(baseline, guard.name), ReadOnlyWeights(subject, guard.name)
     try:
         raw = guard.measure(base, subj) if pool is None else pool.pinned(lambda: guard.measure(base, subj))
-        rows = [PluginMatrix(name=str(k), values={str(n): float(x) for n, x in v.items()}) for k, v in raw.items()]
-    except ValueError as exc:  # a read-only array written to, or a value that is no number
+    except ValueError as exc:  # a read-only array written to
         raise UsageError("E221", f"plugin guard {guard.name} failed to measure: {exc}", "fix the plugin") from exc
+    rows = _rows(guard.name, raw, origin)
     for row in rows:
+        if not row.values:
+            raise AbortError(
+                "E402",
+                f"plugin guard {guard.name} measured no value for {row.name}",
+                "a missing or non-finite measurement never passes: check the models or the plugin",
+            )
         bad = [key for key, value in row.values.items() if not math.isfinite(value)]
         if bad:
             raise AbortError(
@@ -101,6 +111,35 @@ def measured_by(
     return PluginMeasurements(matrices=rows)
 
 
+def _rows(name: str, raw: object, origin: str | None) -> list[PluginMatrix]:
+    """`measure`'s {matrix name: {value name: number}} as records; E223 naming the guard (and its distribution,
+    `origin`) for anything else (a list, None or a string where a number belongs, a bool): plain numbers are
+    recorded as they are, and verify decides on them."""
+
+    def refuse(what: str) -> NoReturn:
+        who = f"guard plugin '{name}' ({origin})" if origin else f"plugin guard {name}"
+        fix = f"fix or uninstall {origin.partition(' ')[0]}" if origin else "fix the plugin"
+        raise UsageError(
+            "E223",
+            f"{who}: its measure() returned {what}, not {{matrix name: {{value name: number}}}}",
+            f"{fix} (docs/plugins.md, Guards: measure)",
+        )
+
+    if not isinstance(raw, Mapping):
+        refuse(type(raw).__name__)
+    rows = []
+    for matrix, values in raw.items():
+        if not isinstance(values, Mapping):
+            refuse(f"{type(values).__name__} for matrix {matrix!r}")
+        numbers = {}
+        for key, value in values.items():
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                refuse(f"{matrix}.{key} = {value!r}")
+            numbers[str(key)] = float(value)
+        rows.append(PluginMatrix(name=str(matrix), values=numbers))
+    return rows
+
+
 def run_plugin_guard(name: str, ctx: ChainContext, _phase: str) -> None:
     """Measure, decide under the run's policy and record the plugin guard `name`."""
     guard = loaded_guard(name)
@@ -109,9 +148,14 @@ def run_plugin_guard(name: str, ctx: ChainContext, _phase: str) -> None:
     if origin is None:
         raise UsageError("E221", f"the run did not record which distribution provides guard {name}", "re-run it")
     t0 = ctx.timer()
-    measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"], ctx.pool)
-    outcome = decide(guard, measured, settings)
+    measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"], ctx.pool, origin)
     distribution, _, version = origin.partition(" ")
+    try:
+        outcome = decide(guard, measured, settings)
+    except IntegrityError as exc:  # in verify a recorded decision that cannot stand; here the plugin's own answer
+        what = exc.message.removeprefix(f"plugin guard {name} ")
+        fix = f"fix or uninstall {distribution}"
+        raise UsageError("E223", f"guard plugin '{name}' ({origin}): {what}", fix) from exc
     result = PluginResult(name=name, distribution=distribution, version=version, measurements=measured, outcome=outcome)
     seconds = round(ctx.timer() - t0, 6)
     ctx.recorder.record(ev.GuardEvaluated(phase="compare", mode=settings.mode, seconds=seconds, result=result))

@@ -62,10 +62,20 @@ def decide(guard: GuardDecision, measured: PluginMeasurements, settings: PluginG
     bad = measured.non_finite()
     if bad is not None:
         raise IntegrityError("E604", f"plugin guard {guard.name} measurement {bad} is not finite", "re-run it")
-    failed = dict(guard.decide(measured.as_mapping(), dict(settings.settings)))
+    decided = guard.decide(measured.as_mapping(), dict(settings.settings))
+    if not isinstance(decided, Mapping):
+        what = f"decided {type(decided).__name__}, not {{matrix name: reason}}"
+        raise IntegrityError("E604", f"plugin guard {guard.name} {what}", "fix the plugin")
+    failed = dict(decided)
     names = {m.name for m in measured.matrices}
-    odd = [k for k, v in failed.items() if k not in names or not isinstance(v, str)]
-    if odd:
-        raise IntegrityError("E604", f"plugin guard {guard.name} failed an unmeasured matrix {odd[0]!r}", "fix it")
+    unmeasured = [k for k in failed if k not in names]
+    if unmeasured:
+        raise IntegrityError(
+            "E604", f"plugin guard {guard.name} failed an unmeasured matrix {unmeasured[0]!r}", "fix the plugin"
+        )
+    unreasoned = [k for k, v in failed.items() if not isinstance(v, str)]
+    if unreasoned:
+        why = f"failed matrix {unreasoned[0]!r} with a reason that is no string ({failed[unreasoned[0]]!r})"
+        raise IntegrityError("E604", f"plugin guard {guard.name} {why}", "fix the plugin")
     violations = [PluginViolation(name=m.name, reason=failed[m.name]) for m in measured.matrices if m.name in failed]
     return PluginOutcome(verdict="fail" if violations else "pass", violations=violations)

@@ -31,8 +31,11 @@ class PluginMeasurements(Record, frozen=True):
         return {m.name: dict(m.values) for m in self.matrices}
 
     def non_finite(self) -> str | None:
-        """The first `matrix.value` that is not a finite number (None when all are)."""
+        """The first `matrix.value` that is not a finite number, or a matrix with no value (None when every
+        matrix has values and all are finite): a missing measurement never passes."""
         for m in self.matrices:
+            if not m.values:
+                return f"{m.name} (no value)"
             for key, value in m.values.items():
                 if not math.isfinite(value):
                     return f"{m.name}.{key} = {value}"

@@ -168,6 +168,19 @@ def boom():
 
 def nothing():
     return object()
+
+
+class OddGuard:
+    name = "odd_guard"
+    settings = ("limit",)
+    measured = None  # what measure returns (None: one finite value per matrix)
+    decided = None  # what decide returns (None: no matrix fails)
+
+    def measure(self, baseline, subject):
+        return self.measured if self.measured is not None else {m.name: {"peak": 1.0} for m in subject.matrices()}
+
+    def decide(self, measurements, settings):
+        return self.decided if self.decided is not None else {}
 """
 
 
@@ -183,6 +196,7 @@ def raising_plugin(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: raising\nVersion: 1.0\n", encoding="utf-8")
     points = "[invarlock.adapters]\nfake = raising_plugin:loader\n[invarlock.datasets]\nfake = raising_plugin:corpora\n"
     points += "[invarlock.edits]\nboom = raising_plugin:boom\nnothing = raising_plugin:nothing\n"
+    points += "[invarlock.guards]\nodd_guard = raising_plugin:OddGuard\n"
     (info / "entry_points.txt").write_text(points, encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(registry_module, "_REGISTRY", Registry.discover())
@@ -407,3 +421,66 @@ def test_the_registry_hands_out_a_plugins_tokenizer_and_corpus_checked() -> None
     assert isinstance(tokenizer, CheckedTokenizer) and isinstance(source, CheckedSource)
     assert tokenizer.encode("w1 w2") == FakeTokenizer().encode("w1 w2") and list(source.texts()) == words(120)
     assert not isinstance(RegistryCorpusResolver(registry()).open("demo:wikipedia"), CheckedSource)
+
+
+ODD_GUARDS = {
+    "a list": ({"measured": [1.0]}, "E223", "its measure() returned list, not {matrix name: {value name: number}}"),
+    "None for a value": ({"measured": {"w": {"peak": None}}}, "E223", "returned w.peak = None"),
+    "a string for a value": ({"measured": {"w": {"peak": "1.5"}}}, "E223", "returned w.peak = '1.5'"),
+    "a bool for a value": ({"measured": {"w": {"peak": True}}}, "E223", "returned w.peak = True"),
+    "no value for a matrix": ({"measured": {"w": {}}}, "E402", "measured no value for w"),
+    "a list for a decision": ({"decided": ["w"]}, "E223", "decided list, not {matrix name: reason}"),
+    "a reason that is no string": ({"decided": {"w": 5}}, "E223", "failed matrix 'w' with a reason that is no string"),
+}
+
+
+@pytest.mark.usefixtures("raising_plugin")
+@pytest.mark.parametrize("case", ODD_GUARDS)
+def test_a_plugin_guard_answering_outside_its_port_fails_the_run_naming_it(case, tmp_path, monkeypatch) -> None:
+    """A list, None or a matrix of no value from measure, or a decision that is no mapping, ended in E999 (an
+    AttributeError or TypeError in InvarLock's code) with the run left incomplete; a string or a bool was
+    recorded as a number; a matrix measured with no value passed whatever the plugin decided; a decision's
+    non-string reason was E604 'failed an unmeasured matrix' (exit 3, as for an altered event stream)."""
+    import invarlock
+    import raising_plugin  # type: ignore[import-not-found]
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+    answers, code, words = ODD_GUARDS[case]
+    for attribute, value in answers.items():
+        monkeypatch.setattr(raising_plugin.OddGuard, attribute, value)
+    guards = {"order": ["invariants", "odd_guard", "invariants"], "odd_guard": {"limit": 5.0}}
+    events = tmp_path / "ev.duckdb"
+    with pytest.raises(InvarlockError) as refused:
+        invarlock.certify("base", "subject", config={**CONFIG, "guards": guards}, events=events)
+    assert refused.value.code == code and words in refused.value.message
+    if code == "E223":
+        assert refused.value.message.startswith("guard plugin 'odd_guard' (raising 1.0): ")
+    store = DuckDBEventStore(events, read_only=True)
+    [run_id] = store.run_ids()
+    state = replay(_events(store, run_id))  # type: ignore[arg-type]
+    assert state.failed is not None and state.failed.code == code
+
+
+@pytest.mark.parametrize(
+    ("decided", "words"),
+    [(None, "decided NoneType"), (["w"], "decided list"), ({"w": 5}, "a reason that is no string (5)")],
+)
+def test_verify_refuses_a_plugin_decision_that_is_no_mapping_of_reasons(decided: object, words: str) -> None:
+    """verify re-decides recorded measurements with the installed plugin: a decision it cannot read is E604
+    (the stated verdict cannot be re-derived), where None or a list ended in an unexpected TypeError."""
+    from invarlock.domain.guards.plugin import decide
+    from invarlock.domain.guards.plugin_records import PluginGuardSettings, PluginMatrix, PluginMeasurements
+
+    class Guard:
+        name, settings = "odd_guard", ("limit",)
+
+        def decide(self, measurements: object, settings: object) -> object:
+            return decided
+
+    measured = PluginMeasurements(matrices=[PluginMatrix(name="w", values={"peak": 1.0})])
+    with pytest.raises(IntegrityError) as refused:
+        decide(Guard(), measured, PluginGuardSettings(mode="gate", settings={"limit": 5.0}))  # type: ignore[arg-type]
+    assert refused.value.code == "E604" and words in refused.value.message
+    empty = PluginMeasurements(matrices=[PluginMatrix(name="w", values={})])
+    with pytest.raises(IntegrityError, match="w \\(no value\\) is not finite"):
+        decide(Guard(), empty, PluginGuardSettings(mode="gate", settings={"limit": 5.0}))  # type: ignore[arg-type]
