@@ -13,6 +13,7 @@ from .guards import sections as gs
 from .guards.record import Verdict
 from .guards.results import InvariantsResult, PluginResult
 from .metrics import Metric, recorded_metric
+from .metrics.answers import checked_assessment
 from .metrics.secondary import secondary_metrics
 from .run import RunState
 from .variance_reuse import variance_baseline
@@ -164,7 +165,9 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     seed = state.started.seeds["dataset"]
     dataset = _dataset(state.windows)
     metric = recorded_metric(state.started.config)
-    assessed = metric.assess(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
+    assessed = checked_assessment(
+        metric.kind, metric.assess(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
+    )
     pm = assessed.primary
     pairing = analysis.pairing_section(evidence, dataset)
     guards = guard_sections(state.guards)

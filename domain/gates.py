@@ -7,6 +7,7 @@ from __future__ import annotations
 from . import certificate as c
 from .guards.sections import GuardSections, MeasuredSection, Section
 from .metrics import metric_for
+from .metrics.answers import checked_flags
 from .metrics.secondary import secondary_flags
 from .model import ModelIdentity
 from .policy import Policy
@@ -112,7 +113,7 @@ def evaluate(
     evidence dtype flag only when the policy requires a scoring dtype."""
     metric = metric_for(pm.kind)
     checks: dict[str, tuple[c.Flag, str]] = {
-        **metric.flags(pm, policy),
+        **checked_flags(pm.kind, metric.flags(pm, policy)),
         "pairing_ok": _pairing(pairing, baseline, subject),
     }
     monitored = set()

@@ -11,6 +11,7 @@ from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import METRICS, known_kind, metric_for
+from invarlock.domain.metrics.answers import checked_assessment
 from invarlock.domain.policy import (
     VERIFY_MAX_BOOTSTRAP_CELLS,
     VERIFY_MAX_REPLICATES,
@@ -65,7 +66,9 @@ def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> Non
     ev_, ds, seed = cert.evidence, cert.dataset, cert.bootstrap.seed
     metric = metric_for(cert.primary_metric.kind)
     try:
-        assessed = metric.assess(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy)
+        assessed = checked_assessment(
+            metric.kind, metric.assess(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy)
+        )
         pairing = analysis.pairing_section(ev_, ds)
     except (InvarlockError, ArithmeticError) as exc:
         report.add("recompute", False, f"evidence cannot be recomputed: {exc}")
@@ -110,7 +113,8 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
     metric = metric_for(cert.primary_metric.kind)
     failed: list[str] = []
     try:
-        pm = metric.assess(ev_, seed=cert.bootstrap.seed, plan_digest=plan, policy=recipient).primary
+        assessed = metric.assess(ev_, seed=cert.bootstrap.seed, plan_digest=plan, policy=recipient)
+        pm = checked_assessment(metric.kind, assessed).primary
         secondary = verify_secondary.secondary_from(cert, recipient)
         overhead = cert.guard_overhead
         if overhead is not None:

@@ -1,0 +1,65 @@
+"""A metric kind's answers, checked where the certificate is built and gated (a third-party kind's, usually).
+
+`assess` must return an Assessment of plain numbers (numpy scalars count as the numbers they hold) and `flags`
+a mapping of every flag to (True | False | "not_applicable", reason) that includes `primary_metric_acceptable`:
+without it a kind would certify PASS with no gate on its statistic, and verify, running the same code, would
+agree. Anything else is E223 naming the kind, where it ended in E999 (the codec cannot encode numpy scalars) or
+in a certificate verify refuses as malformed (E601)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from .. import certificate as c
+from ..errors import UsageError
+from .base import Assessment
+
+PRIMARY_FLAG = "primary_metric_acceptable"  # the flag gating the statistic: every kind decides it
+
+
+def _fault(kind: str, what: str) -> UsageError:
+    return UsageError(
+        "E223",
+        f"metric kind '{kind}': its {what}",
+        "fix or uninstall the plugin that provides it (`invarlock plugins metrics` names it); "
+        "domain/metrics/base.py defines the Metric protocol",
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds; anything else has no builtin form."""
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        return item()
+    raise TypeError(f"{type(value).__name__} is not a number")
+
+
+def checked_assessment(kind: str, found: object) -> Assessment:
+    """`found` (the kind's `assess`) as an Assessment of plain values; E223 when it is none."""
+    if not isinstance(found, Assessment):
+        raise _fault(kind, f"assess() returned {type(found).__name__}, not an Assessment")
+    try:
+        plain = msgspec.convert(msgspec.to_builtins(found, enc_hook=_plain), Assessment)
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise _fault(kind, f"assess() returned an Assessment that is not one: {exc}") from None
+    return plain
+
+
+def checked_flags(kind: str, found: object) -> dict[str, tuple[c.Flag, str]]:
+    """`found` (the kind's `flags`) as flag name → (flag, reason), `primary_metric_acceptable` among them."""
+    if not isinstance(found, Mapping):
+        raise _fault(kind, f"flags() returned {type(found).__name__}, not {{flag: (flag, reason)}}")
+    if PRIMARY_FLAG not in found:
+        raise _fault(kind, f"flags() decide no {PRIMARY_FLAG}: a metric kind must gate its statistic")
+    flags: dict[str, tuple[c.Flag, str]] = {}
+    for name, pair in found.items():
+        flag, reason = pair if isinstance(pair, tuple) and len(pair) == 2 else (None, None)
+        flag = bool(flag) if isinstance(flag, np.bool_) else flag
+        if not (type(flag) is bool or flag == "not_applicable") or not isinstance(reason, str):
+            raise _fault(kind, f"flags() decided {name} = {pair!r}, not (True | False | 'not_applicable', reason)")
+        flags[str(name)] = (flag, reason)
+    return flags
