@@ -14,6 +14,7 @@ from ..config import ModelConfig
 from ..services import Services
 from . import planning
 from .edit_outcome import checked_outcome
+from .model_identity import checked_identity
 from .preflight import tokenizers_differ
 from .run_context import RunContext
 
@@ -23,14 +24,17 @@ def load_models(ctx: RunContext) -> None:
     fingerprints and the edit."""
     req, svc, recorder = ctx.request, ctx.svc, ctx.recorder
     base_cfg, batch = req.config.model, req.config.eval.batch_size
+    environment = recorder.state.started.environment
     baseline = load_model(base_cfg, batch, svc)
-    recorder.record_or_compare(ev.ModelFingerprinted(role="baseline", identity=baseline.identity()), "baseline model")
+    base_identity = checked_identity(baseline.identity(), base_cfg, environment)
+    recorder.record_or_compare(ev.ModelFingerprinted(role="baseline", identity=base_identity), "baseline model")
     subject = subject_of(baseline, base_cfg, req.subject, batch, svc)
     if req.config.edit is not None:
         applied = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
-        edit = checked_outcome(applied, req.config.edit, recorder.state.started.environment)
+        edit = checked_outcome(applied, req.config.edit, environment)
         recorder.record_or_compare(ev.EditApplied(outcome=edit), "edit")
-    recorder.record_or_compare(ev.ModelFingerprinted(role="subject", identity=subject.identity()), "subject model")
+    subject_identity = checked_identity(subject.identity(), req.subject or base_cfg, environment)
+    recorder.record_or_compare(ev.ModelFingerprinted(role="subject", identity=subject_identity), "subject model")
     ctx.models.update(baseline=baseline, subject=subject)
 
 

@@ -1,0 +1,58 @@
+"""What a model's `identity()` returns, checked before model_fingerprinted records it (ports/model.py).
+
+The certificate states the identity as recorded, and verify trusts its digests (only the re-execution audit
+can check them): they must be what their names say, a sha256 in lowercase hex, and the parameter count at
+least one, as verify requires. Numpy scalars count as the numbers they hold. Anything else (a third-party
+adapter's model, usually) is refused naming the adapter and its distribution, where it ended in E999 or in a
+certificate stating a digest that is no digest."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from invarlock.domain.errors import UsageError
+from invarlock.domain.model import ModelIdentity
+
+from ..config import ModelConfig
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+DIGESTS = ("weights_sha256", "tokenizer_sha256", "config_sha256")
+
+
+def _plain(value: Any) -> Any:
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        return item()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def checked_identity(found: object, cfg: ModelConfig, environment: dict[str, str]) -> ModelIdentity:
+    """`found` (the identity() of the model `cfg` loaded) as a ModelIdentity of plain values.
+
+    Raises:
+        UsageError: E223 naming the adapter (and its plugin distribution) when it is none, or states a digest
+            that is not a sha256 or a parameter count below one.
+    """
+    origin = environment.get(f"plugin.adapters.{cfg.adapter}")
+
+    def fault(what: str) -> UsageError:
+        who = f"adapter plugin '{cfg.adapter}' ({origin})" if origin else f"adapter '{cfg.adapter}'"
+        fix = f"fix or uninstall {origin.partition(' ')[0]}" if origin else "report it"
+        return UsageError(
+            "E223", f"{who}: its model's identity() returned {what}", f"{fix}; domain/model.py defines ModelIdentity"
+        )
+
+    if not isinstance(found, ModelIdentity):
+        raise fault(f"{type(found).__name__}, not a ModelIdentity")
+    try:
+        identity = msgspec.convert(msgspec.to_builtins(found, enc_hook=_plain), ModelIdentity, strict=True)
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise fault(f"a ModelIdentity that is not one: {exc}") from None
+    odd = next((name for name in DIGESTS if not _SHA256.fullmatch(getattr(identity, name))), None)
+    if odd is not None:
+        raise fault(f"{odd} = {getattr(identity, odd)!r}, not a sha256 in lowercase hex")
+    if identity.param_count < 1:
+        raise fault(f"param_count = {identity.param_count}")
+    return identity
