@@ -31,6 +31,7 @@ from invarlock.ports.model import LoadedModel, NamedMatrix
 from invarlock.ports.ui import Progress
 
 from .recorder import RunRecorder
+from .weight_checks import checked_matrix, checked_unmapped
 
 TapSource = Callable[[Sequence[str], CalibrationWindows], Mapping[str, ActivationStats]]
 PairMeasures = tuple[str, MatrixMeasure, MatrixMeasure]  # family, baseline measure, subject measure
@@ -99,20 +100,25 @@ def record_measured(ctx: ChainContext, measured: Measurements, seconds: float) -
 
 def unmapped_names(ctx: ChainContext) -> set[str]:
     """Weights either model's adapter cannot map: no guard compares them."""
-    return ctx.models["baseline"].unmapped().keys() | ctx.models["subject"].unmapped().keys()
+    return _unmapped(ctx, "baseline").keys() | _unmapped(ctx, "subject").keys()
+
+
+def _unmapped(ctx: ChainContext, role: str) -> dict[str, str]:
+    return checked_unmapped(ctx.recorder.state, role, ctx.models[role].unmapped())
 
 
 def not_applicable_rows(ctx: ChainContext) -> list[NotApplicable]:
     """The rows every weight guard records for the weights either model cannot map."""
-    return not_applicable(ctx.models["baseline"].unmapped(), ctx.models["subject"].unmapped())
+    return not_applicable(_unmapped(ctx, "baseline"), _unmapped(ctx, "subject"))
 
 
 def pairs(ctx: ChainContext) -> Iterator[tuple[NamedMatrix, NamedMatrix]]:
     """Baseline and subject matrices side by side, less the unmapped ones; they must agree in name, order
     and shape."""
     skip = unmapped_names(ctx)
-    base_all = (m for m in ctx.models["baseline"].matrices() if m.name not in skip)
-    subj_all = (m for m in ctx.models["subject"].matrices() if m.name not in skip)
+    state = ctx.recorder.state
+    base_all = (m for m in ctx.models["baseline"].matrices() if checked_matrix(state, "baseline", m).name not in skip)
+    subj_all = (m for m in ctx.models["subject"].matrices() if checked_matrix(state, "subject", m).name not in skip)
     for base, subj in zip_longest(base_all, subj_all):
         if base is None or subj is None:  # one model has more matrices: name the first the other lacks
             role, extra = ("subject", subj) if base is None else ("baseline", base)

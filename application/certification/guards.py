@@ -18,6 +18,7 @@ from .guard_chain import ChainContext, run_rmt, run_spectral
 from .plugin_guard import run_plugin_guard
 from .recorder import RunRecorder
 from .variance_guard import run_variance
+from .weight_checks import checked_census
 
 
 def run_invariants(
@@ -34,12 +35,12 @@ def run_invariants(
     t0 = timer()
     limit = settings.report_limit
     if phase == "pre":  # both models alone: non-finite weights stop the run before any guard measures them
-        subj = models["subject"].census()
+        subj = checked_census(recorder.state, "subject", models["subject"].census())
         checks = invariants.health_checks(base, "baseline", limit=limit) + invariants.health_checks(
             subj, "subject", limit=limit
         )
     else:
-        subj = models["subject"].census()
+        subj = checked_census(recorder.state, "subject", models["subject"].census())
         checks = invariants.comparison_checks(base, subj, dtype_change_declared=dtype_change, limit=limit)
     verdict = invariants.verdict_of(checks)
     recorder.record(
@@ -62,7 +63,7 @@ def run_invariants(
 
 def _run_invariants(ctx: ChainContext, phase: str) -> None:
     if ctx.base_census is None:  # the baseline never changes: one census serves both phases
-        ctx.base_census = ctx.models["baseline"].census()
+        ctx.base_census = checked_census(ctx.recorder.state, "baseline", ctx.models["baseline"].census())
     settings = ctx.policy.guards.invariants
     run_invariants(phase, ctx.models, ctx.recorder, False, ctx.base_census, settings, timer=ctx.timer)
 

@@ -24,7 +24,7 @@ from invarlock.domain.windows import TokenWindow
 S = TypeVar("S", WindowScore, WindowComparison)
 
 
-def _adapter(state: RunState, role: str) -> tuple[str, str | None]:
+def adapter_of(state: RunState, role: str) -> tuple[str, str | None]:
     """The adapter name that scored for `role` and its plugin distribution ("badplug 1.0"), None if built-in."""
     config = state.started.config
     section = config.get("subject") if role.startswith("subject") and isinstance(config.get("subject"), dict) else None
@@ -33,15 +33,16 @@ def _adapter(state: RunState, role: str) -> tuple[str, str | None]:
     return name, state.started.environment.get(f"plugin.adapters.{name}")
 
 
-def _fault(state: RunState, role: str, method: str, what: str) -> UsageError:
-    name, origin = _adapter(state, role)
+SCORES = "one score per window given, in nats, for the tokens the metric kind scores"
+
+
+def adapter_fault(state: RunState, role: str, method: str, what: str, rule: str = SCORES) -> UsageError:
+    """E223 naming the adapter that loaded `role`'s model (and its plugin distribution): its `method` `what`;
+    the hint quotes the port's `rule` (ports/model.py)."""
+    name, origin = adapter_of(state, role)
     who = f"adapter plugin '{name}' ({origin})" if origin else f"adapter '{name}'"
     fix = f"fix or uninstall {origin.partition(' ')[0]}" if origin else "report it"
-    return UsageError(
-        "E223",
-        f"{who}: its model's {method} {what}",
-        f"{fix}; ports/model.py: one score per window given, in nats, for the tokens the metric kind scores",
-    )
+    return UsageError("E223", f"{who}: its model's {method} {what}", f"{fix}; ports/model.py: {rule}")
 
 
 def _plain(value: Any) -> Any:
@@ -74,7 +75,7 @@ class _Checker:
         self.want, self.rule = metric.scored_tokens(int(state.started.config["dataset"]["seq_len"]))
 
     def fault(self, what: str) -> UsageError:
-        return _fault(self.state, self.role, self.method, what)
+        return adapter_fault(self.state, self.role, self.method, what)
 
     def ids(self, found: Sequence[object]) -> list[int]:
         """The window id of each of `found`, every window of the batch exactly once."""

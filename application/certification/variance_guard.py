@@ -13,6 +13,7 @@ from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner, Progress, TapsOnlyRunner
 
 from .guard_chain import ChainContext, not_applicable_rows, pairs, record_measured, unmapped_names
+from .weight_checks import checked_taps
 
 
 def _changed(ctx: ChainContext, taps: list[str]) -> list[str]:
@@ -31,7 +32,8 @@ def run_variance(ctx: ChainContext, _phase: str) -> None:
     t0 = ctx.timer()
     settings = ctx.policy.guards.variance
     skip = unmapped_names(ctx)
-    taps = [name for name in ctx.models["subject"].variance_taps() if name not in skip]
+    found = checked_taps(ctx.recorder.state, "subject", ctx.models["subject"].variance_taps())
+    taps = [name for name in found if name not in skip]
     targets = taps if settings.targets == "all_ffn" else _changed(ctx, taps)
     calibration = _calibration(ctx)
     measured = VarianceMeasurements(

@@ -601,3 +601,58 @@ def test_a_model_identity_of_numpy_numbers_is_recorded_as_their_numbers(services
     loader.models["numpy"] = numpy_count(ref="numpy", quality=1.002)
     cert = certify_edit(_request("numpy"), services).certificate
     assert type(cert.subject.param_count) is int and cert.subject.param_count == 16
+
+
+def _weights_bent(**methods: Callable[..., object]) -> type[FakeModel]:
+    return type("Bent", (FakeModel,), methods)
+
+
+def _matrices(bend: Callable[[Any], object]) -> Callable[[FakeModel], Iterator[object]]:
+    return lambda self: iter([bend(m) for m in FakeModel.matrices(self)])
+
+
+ODD_WEIGHTS = {
+    "None for a matrix": ({"matrices": _matrices(lambda m: None)}, "E223", "matrices() yielded NoneType"),
+    "a 1-D array": (
+        {"matrices": _matrices(lambda m: dataclasses.replace(m, array=m.array[0]))},
+        "E223",
+        "matrices() yielded w as ndarray (4,) of float32",
+    ),
+    "an object array": (
+        {"matrices": _matrices(lambda m: dataclasses.replace(m, array=m.array.astype(object)))},
+        "E223",
+        "(4, 4) of object",
+    ),
+    "an unknown family": (
+        {"matrices": _matrices(lambda m: dataclasses.replace(m, family="banana"))},
+        "E223",
+        "yielded w of family 'banana'",
+    ),
+    "NaN weights its census does not state": (
+        {"matrices": _matrices(lambda m: dataclasses.replace(m, array=m.array * np.nan))},
+        "E402",
+        "non-finite weights in w (baseline)",
+    ),
+    "no census": ({"census": lambda self: None}, "E223", "census() returned NoneType"),
+    "no unmapped mapping": ({"unmapped": lambda self: None}, "E223", "unmapped() returned None"),
+    "no taps": (
+        {"variance_taps": lambda self: None, "_scale_penalty": lambda self: 0.0},
+        "E223",
+        "taps() returned None",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ODD_WEIGHTS)
+def test_weights_a_model_hands_the_guards_outside_its_port_fail_the_run(case, services, store, loader) -> None:
+    """Each ended in E999 (AttributeError, IndexError, ValueError 'unknown weight family', LinAlgError, a
+    TypeError) with the run left incomplete; an object array was measured as if it were floats."""
+    methods, code, words = ODD_WEIGHTS[case]
+    bent = _weights_bent(**methods)
+    loader.models["base"], loader.models["int8ish"] = bent(ref="base"), bent(ref="int8ish", quality=1.002)
+    svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
+    with pytest.raises(InvarlockError) as refused:
+        certify_edit(_request("int8ish"), svc)
+    assert refused.value.code == code and words in refused.value.message
+    state = replay(_events(store, store.run_ids()[0]))
+    assert state.failed is not None and state.failed.code == code and state.issued is None

@@ -1,0 +1,60 @@
+"""What a model's WeightSource hands the weight guards, checked as they read it (ports/model.py).
+
+`unmapped()` a {weight name: reason} mapping, `census()` a TensorCensus, `variance_taps()` a list of weight
+names; and, from a third-party adapter's model, every matrix of `matrices()` a named 2-D float array of a known
+family with finite values (a built-in's census has checked the values before any guard measures them; a
+plugin's matrices need not be the weights its census described). Anything else is refused naming the adapter
+(E223; non-finite values E402), where it ended in E999 (an AttributeError, an IndexError, a LinAlgError)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from invarlock.domain.errors import AbortError
+from invarlock.domain.guards.section_checks import FAMILIES
+from invarlock.domain.model import TensorCensus
+from invarlock.domain.run import RunState
+from invarlock.ports.model import NamedMatrix
+
+from .score_rows import adapter_fault, adapter_of
+
+_MATRIX = "matrices() yield NamedMatrix (name, family, block, head, a 2-D float array)"
+
+
+def checked_unmapped(state: RunState, role: str, found: object) -> dict[str, str]:
+    if not isinstance(found, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+        raise adapter_fault(state, role, "unmapped()", f"returned {found!r:.60}", "unmapped() is {name: reason}")
+    return dict(found)
+
+
+def checked_census(state: RunState, role: str, found: object) -> TensorCensus:
+    if not isinstance(found, TensorCensus):
+        raise adapter_fault(state, role, "census()", f"returned {type(found).__name__}", "census() is a TensorCensus")
+    return found
+
+
+def checked_taps(state: RunState, role: str, found: object) -> list[str]:
+    if not isinstance(found, (list, tuple)) or not all(isinstance(name, str) for name in found):
+        raise adapter_fault(state, role, "variance_taps()", f"returned {found!r:.60}", "variance_taps() is [name]")
+    return list(found)
+
+
+def checked_matrix(state: RunState, role: str, found: Any) -> NamedMatrix:
+    """`found` when it is a NamedMatrix of finite values or the model's adapter is a built-in."""
+    if adapter_of(state, role)[1] is None:
+        return found  # type: ignore[no-any-return]
+    array = getattr(found, "array", None)
+    name = getattr(found, "name", None)
+    if not isinstance(name, str) or not all(hasattr(found, a) for a in ("family", "block", "head")):
+        raise adapter_fault(state, role, "matrices()", f"yielded {type(found).__name__}", _MATRIX)
+    if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype.kind != "f":
+        shape = getattr(array, "shape", None)
+        what = f"yielded {name} as {type(array).__name__} {shape} of {getattr(array, 'dtype', None)}"
+        raise adapter_fault(state, role, "matrices()", what, _MATRIX)
+    if found.family not in FAMILIES:
+        raise adapter_fault(state, role, "matrices()", f"yielded {name} of family {found.family!r}", _MATRIX)
+    if not np.isfinite(array).all():
+        raise AbortError("E402", f"non-finite weights in {name} ({role})", "repair or re-export the checkpoint")
+    return found  # type: ignore[no-any-return]
