@@ -112,10 +112,11 @@ class _Checker:
 
 
 def checked_scores(
-    state: RunState, role: str, batch: Sequence[TokenWindow], scores: Iterable[object]
+    state: RunState, role: str, batch: Sequence[TokenWindow], scores: Iterable[object], method: str = "score()"
 ) -> list[WindowScore]:
-    """`scores` (ModelRunner.score of `batch` for `role`) as plain WindowScores, one per window of `batch`."""
-    check = _Checker(state, role, "score()", batch)
+    """`scores` (ModelRunner.score of `batch` for `role`, or the `method` that also scores) as plain
+    WindowScores, one per window of `batch`."""
+    check = _Checker(state, role, method, batch)
     found = list(scores)
     for s in found:
         if not isinstance(s, WindowScore):

@@ -13,7 +13,7 @@ from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner, Progress, TapsOnlyRunner
 
 from .guard_chain import ChainContext, not_applicable_rows, pairs, record_measured, unmapped_names
-from .weight_checks import checked_taps
+from .weight_checks import checked_activation, checked_stats, checked_taps
 
 
 def _changed(ctx: ChainContext, taps: list[str]) -> list[str]:
@@ -77,8 +77,12 @@ def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasuremen
     reused = ctx.baseline_taps(targets, measured.calibration)  # {} unless an earlier run tapped this baseline
     ctx.progress.start("variance guard: calibration arm", (1 if reused else 2) * len(windows))
     try:
-        stats_b = reused or taps_only(baseline, windows, targets, ctx.progress.advance)
-        stats_s, without = subject.activation_stats(windows, targets, ctx.progress.advance)
+        state = ctx.recorder.state
+        stats_b = reused or checked_stats(
+            state, "baseline", taps_only(baseline, windows, targets, ctx.progress.advance), targets
+        )
+        found = subject.activation_stats(windows, targets, ctx.progress.advance)
+        stats_s, without = checked_activation(state, "subject", found, windows, targets)
     finally:
         ctx.progress.finish()
     taps = [VarianceTap(weight=w, baseline=stats_b[w], subject=stats_s[w]) for w in targets]
@@ -88,7 +92,8 @@ def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasuremen
     subject.scale_weights(chain.compose(ctx.repairs, scales))
     ctx.progress.start("variance guard: A/B pass", len(windows))
     try:
-        stats_r, with_ve = subject.activation_stats(windows, targets, ctx.progress.advance)
+        found = subject.activation_stats(windows, targets, ctx.progress.advance)
+        stats_r, with_ve = checked_activation(ctx.recorder.state, "subject", found, windows, targets)
         repaired_sha256 = subject.identity().weights_sha256
     finally:
         ctx.progress.finish()

@@ -8,17 +8,18 @@ plugin's matrices need not be the weights its census described). Anything else i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from invarlock.domain.errors import AbortError
 from invarlock.domain.guards.section_checks import FAMILIES
-from invarlock.domain.model import TensorCensus
+from invarlock.domain.model import ActivationStats, TensorCensus, WindowScore
 from invarlock.domain.run import RunState
+from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import NamedMatrix
 
-from .score_rows import adapter_fault, adapter_of
+from .score_rows import adapter_fault, adapter_of, checked_scores
 
 _MATRIX = "matrices() yield NamedMatrix (name, family, block, head, a 2-D float array)"
 
@@ -58,3 +59,30 @@ def checked_matrix(state: RunState, role: str, found: Any) -> NamedMatrix:
     if not np.isfinite(array).all():
         raise AbortError("E402", f"non-finite weights in {name} ({role})", "repair or re-export the checkpoint")
     return found  # type: ignore[no-any-return]
+
+
+_STATS = "activation_stats() is ({weight: ActivationStats}, [WindowScore]) for every weight and window asked"
+
+
+def checked_stats(state: RunState, role: str, found: object, weights: Sequence[str]) -> dict[str, ActivationStats]:
+    """`found` (activation statistics of `weights`) holding an ActivationStats for every one of them."""
+    missing = (
+        [w for w in weights if not isinstance(found.get(w), ActivationStats)]
+        if isinstance(found, Mapping)
+        else list(weights)
+    )
+    if missing:
+        what = f"returned no ActivationStats for {missing[0]}" if isinstance(found, Mapping) else "returned no mapping"
+        raise adapter_fault(state, role, "activation statistics", what, _STATS)
+    return {w: found[w] for w in weights}  # type: ignore[index]
+
+
+def checked_activation(
+    state: RunState, role: str, found: object, windows: Sequence[TokenWindow], weights: Sequence[str]
+) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
+    """`found` (ModelRunner.activation_stats of `windows`): the statistics of every weight, and the windows'
+    scores checked as scoring checks them (they are the variance guard's A/B evidence)."""
+    if not isinstance(found, (tuple, list)) or len(found) != 2:
+        raise adapter_fault(state, role, "activation_stats()", f"returned {type(found).__name__}", _STATS)
+    scores = checked_scores(state, role, windows, found[1], "activation_stats()")
+    return checked_stats(state, role, found[0], weights), scores

@@ -14,7 +14,7 @@ import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.certification.recorder import RunRecorder
-from invarlock.application.config import EditConfig, ModelConfig
+from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
 from invarlock.domain.metrics import METRICS
@@ -656,3 +656,41 @@ def test_weights_a_model_hands_the_guards_outside_its_port_fail_the_run(case, se
     assert refused.value.code == code and words in refused.value.message
     state = replay(_events(store, store.run_ids()[0]))
     assert state.failed is not None and state.failed.code == code and state.issued is None
+
+
+def _stats_bent(bend: Callable[[tuple[dict, list]], object]) -> type[FakeModel]:
+    class Bent(FakeModel):
+        def activation_stats(self, windows, weights, progress=None):  # type: ignore[no-untyped-def]
+            return bend(super().activation_stats(windows, weights, progress))
+
+    return Bent
+
+
+ODD_STATS = {
+    "None": (lambda found: None, "activation_stats() returned NoneType"),
+    "no statistics of a tap": (lambda found: ({}, found[1]), "returned no ActivationStats for ffn.0.down"),
+    "one score short": (lambda found: (found[0], found[1][:-1]), "activation_stats() yielded 7 scores for 8 windows"),
+    "negated scores": (
+        lambda found: (found[0], [msgspec.structs.replace(s, nll_sum=-s.nll_sum) for s in found[1]]),
+        "activation_stats() scored a negative NLL sum",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ODD_STATS)
+def test_activation_statistics_outside_their_port_fail_the_variance_guard(case, services, store, loader) -> None:
+    """None or a missing tap ended in E999 (a TypeError, a KeyError); the A/B pass's scores, which decide
+    whether the variance guard repairs the subject, were recorded unchecked."""
+    bend, words = ODD_STATS[case]
+    weights = {n: np.ones((4, 4), np.float32) for n in ("attn.0", "ffn.0.down", "ffn.1.down")}
+    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.05)}
+    bent = _stats_bent(bend)
+    loader.models["base"], loader.models["odd"] = bent(ref="base", weights=weights), bent(ref="odd", weights=changed)
+    svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
+    cfg = msgspec.structs.replace(small_config(), guards=GuardsConfig(order=["invariants", "variance", "invariants"]))
+    request = CertifyRequest("certify", cfg, ModelConfig(id="odd"), tier="balanced", profile="dev")
+    with pytest.raises(UsageError) as refused:
+        certify_edit(request, svc)
+    assert refused.value.code == "E223" and words in refused.value.message
+    state = replay(_events(store, store.run_ids()[0]))
+    assert state.failed is not None and state.failed.code == "E223"
