@@ -118,7 +118,8 @@ class Registry:
                 return self._loaded[key]
             try:
                 self._loaded[key] = point.load()
-            except Exception as exc:  # any import-time failure of third-party code becomes one E220 line
+            except (Exception, SystemExit) as exc:  # any import-time failure of third-party code (a module calling
+                # sys.exit included: it ended the command silently with the plugin's exit code) is one E220 line
                 raise UsageError(
                     "E220",
                     f"{group[:-1]} plugin '{name}' ({entry.origin}) failed to load: {_one_line(exc)}",

@@ -694,3 +694,23 @@ def test_activation_statistics_outside_their_port_fail_the_variance_guard(case, 
     assert refused.value.code == "E223" and words in refused.value.message
     state = replay(_events(store, store.run_ids()[0]))
     assert state.failed is not None and state.failed.code == "E223"
+
+
+def test_a_plugin_module_calling_sys_exit_on_import_is_e220_and_listed(tmp_path, monkeypatch) -> None:
+    """SystemExit is no Exception: a module calling sys.exit(3) while imported ended `invarlock plugins` (and any
+    run using the entry) silently with exit 3 and no output."""
+    from invarlock.cli.registry import Registry
+
+    info = tmp_path / "exiter-1.0.dist-info"
+    info.mkdir()
+    (tmp_path / "exiter_plugin.py").write_text("import sys\nsys.exit(3)\n", encoding="utf-8")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: exiter\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[invarlock.edits]\nexiter = exiter_plugin:Edit\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry.discover()
+    with pytest.raises(UsageError) as refused:
+        registry.load("edits", "exiter")
+    assert refused.value.code == "E220"
+    assert refused.value.message == "edit plugin 'exiter' (exiter 1.0) failed to load: SystemExit: 3"
+    [status] = [s for s in Registry.discover().status(["edits"]) if s.entry.name == "exiter"]
+    assert status.error == "SystemExit: 3"
