@@ -11,7 +11,7 @@ into an improvement), a token count its kind does not score."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -24,19 +24,26 @@ from invarlock.domain.windows import TokenWindow
 S = TypeVar("S", WindowScore, WindowComparison)
 
 
-def adapter_of(state: RunState, role: str) -> tuple[str, str | None]:
+Run = tuple[Mapping[str, Any], Mapping[str, str]]  # a run's recorded config and provenance environment
+
+
+def _run(state: RunState | Run) -> Run:
+    return (state.started.config, state.started.environment) if isinstance(state, RunState) else state
+
+
+def adapter_of(state: RunState | Run, role: str) -> tuple[str, str | None]:
     """The adapter name that scored for `role` and its plugin distribution ("badplug 1.0"), None if built-in."""
-    config = state.started.config
+    config, environment = _run(state)
     section = config.get("subject") if role.startswith("subject") and isinstance(config.get("subject"), dict) else None
     model = section if section is not None else config.get("model")
     name = str(model.get("adapter")) if isinstance(model, dict) else "?"
-    return name, state.started.environment.get(f"plugin.adapters.{name}")
+    return name, environment.get(f"plugin.adapters.{name}")
 
 
 SCORES = "one score per window given, in nats, for the tokens the metric kind scores"
 
 
-def adapter_fault(state: RunState, role: str, method: str, what: str, rule: str = SCORES) -> UsageError:
+def adapter_fault(state: RunState | Run, role: str, method: str, what: str, rule: str = SCORES) -> UsageError:
     """E223 naming the adapter that loaded `role`'s model (and its plugin distribution): its `method` `what`;
     the hint quotes the port's `rule` (ports/model.py)."""
     name, origin = adapter_of(state, role)
@@ -68,11 +75,12 @@ def _strict(value: object, kind: type[S], fault: Any) -> S:
 class _Checker:
     """The checks of one batch: its windows, the metric's token count, and who to name when one fails."""
 
-    def __init__(self, state: RunState, role: str, method: str, batch: Sequence[TokenWindow]) -> None:
+    def __init__(self, state: RunState | Run, role: str, method: str, batch: Sequence[TokenWindow]) -> None:
         self.state, self.role, self.method, self.batch = state, role, method, batch
-        metric = recorded_metric(state.started.config)
+        config = _run(state)[0]
+        metric = recorded_metric(config)
         self.kind = metric.kind
-        self.want, self.rule = metric.scored_tokens(int(state.started.config["dataset"]["seq_len"]))
+        self.want, self.rule = metric.scored_tokens(int(config["dataset"]["seq_len"]))
 
     def fault(self, what: str) -> UsageError:
         return adapter_fault(self.state, self.role, self.method, what)
@@ -112,7 +120,7 @@ class _Checker:
 
 
 def checked_scores(
-    state: RunState, role: str, batch: Sequence[TokenWindow], scores: Iterable[object], method: str = "score()"
+    state: RunState | Run, role: str, batch: Sequence[TokenWindow], scores: Iterable[object], method: str = "score()"
 ) -> list[WindowScore]:
     """`scores` (ModelRunner.score of `batch` for `role`, or the `method` that also scores) as plain
     WindowScores, one per window of `batch`."""
@@ -124,9 +132,9 @@ def checked_scores(
     return [check.score(s, i, role) for s, i in zip(found, check.ids(found), strict=True)]
 
 
-def checked_pairs(state: RunState, batch: Sequence[TokenWindow], pairs: Iterable[object]) -> list[PairedScore]:
+def checked_pairs(state: RunState | Run, batch: Sequence[TokenWindow], pairs: Iterable[object]) -> list[PairedScore]:
     """`pairs` (ModelRunner.score_pair of `batch`) as plain PairedScores, one per window of `batch`, each part
-    naming its row's window."""
+    naming its row's window. `state` is the run's, or its (config, environment) as a certificate states them."""
     check = _Checker(state, "baseline", "score_pair()", batch)
     found = list(pairs)
     for p in found:

@@ -3,6 +3,8 @@ compare every per-window NLL sum, token count and paired measure (KL, top-1) wit
 
 from __future__ import annotations
 
+from typing import Any
+
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
@@ -11,14 +13,20 @@ from invarlock.domain.reexecution import agrees, choose_sample, relative_differe
 from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner
 
+from ..certification.score_rows import checked_pairs, checked_scores
 from .reexecute_inputs import AuditContext, Finding, Tally
 from .reexecute_measures import compare_measures
 
 SHOWN = 5
 
 
-def _scores(model: ModelRunner, windows: list[TokenWindow]) -> dict[int, WindowScore]:
-    return {s.window_id: s for s in model.score(windows)}
+def _run(audit: AuditContext) -> tuple[dict[str, Any], dict[str, str]]:
+    """The audited run's config and environment (which adapter scored, and which plugin provides it)."""
+    return audit.cert.provenance.config, audit.cert.provenance.environment
+
+
+def _scores(audit: AuditContext, model: ModelRunner, windows: list[TokenWindow]) -> dict[int, WindowScore]:
+    return {s.window_id: s for s in checked_scores(_run(audit), "subject", windows, model.score(windows))}
 
 
 def score_findings(audit: AuditContext, repairs: dict[str, float]) -> tuple[list[Finding], Tally]:
@@ -51,7 +59,7 @@ def _bare(
     subject = audit.models["subject"]
     subject.scale_weights({})
     try:
-        now = _scores(subject, windows)
+        now = _scores(audit, subject, windows)
     finally:
         subject.scale_weights(repairs)
     at = {wid: k for k, wid in enumerate(final.window_ids)}
@@ -88,7 +96,8 @@ def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], 
     """Re-score `chosen` with both models in lockstep, record each window (its NLL sums when the evidence
     has them, its paired measures when it has those); the arm's largest relative difference."""
     windows = token_windows(chosen, audit.rows, seed=audit.cert.bootstrap.seed)
-    pairs = {p.window_id: p for p in audit.models["baseline"].score_pair(audit.models["subject"], windows)}
+    scored = audit.models["baseline"].score_pair(audit.models["subject"], windows)
+    pairs = {p.window_id: p for p in checked_pairs(_run(audit), windows, scored)}
     at = {wid: k for k, wid in enumerate(arm.window_ids)}
     noun = _noun(arm)
     largest = 0.0

@@ -714,3 +714,30 @@ def test_a_plugin_module_calling_sys_exit_on_import_is_e220_and_listed(tmp_path,
     assert refused.value.message == "edit plugin 'exiter' (exiter 1.0) failed to load: SystemExit: 3"
     [status] = [s for s in Registry.discover().status(["edits"]) if s.entry.name == "exiter"]
     assert status.error == "SystemExit: 3"
+
+
+@pytest.mark.parametrize("case", ["fewer rows", "a window it was not given", "None for a row"])
+def test_the_re_execution_audit_checks_the_scores_it_compares(case: str, services, loader) -> None:
+    """The audit (verify --baseline/--subject) re-scores with the adapter's models: a row missing, unknown or
+    None there ended in E999 (a KeyError, an AttributeError); it is refused as certify refuses it."""
+    from invarlock.application.verification.reexecute import reexecute_certificate
+    from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
+
+    cert = certify_edit(_request("int8ish"), services).certificate
+    model, code, words = MISBEHAVIOURS[case]
+    loader.models["base"] = model(ref="base")
+    deps = ReexecutionDeps(
+        edits=services.edits,
+        loader=loader,
+        corpora=services.corpora,
+        environment=lambda: {"python": "test"},
+        clock=lambda: "2026-02-01T00:00:00.000000Z",
+        new_stream_id=lambda: "audit-1",
+        tool_version="0.0.test",
+        store=None,
+    )
+    request = ReexecutionRequest(baseline="base", subject="int8ish", sample=None, sample_seed=11)
+    with pytest.raises(UsageError) as refused:
+        reexecute_certificate(cert, request, deps)
+    assert refused.value.code == code and words in refused.value.message
+    assert refused.value.message.startswith("adapter 'auto': its model's score_pair()")
