@@ -99,6 +99,7 @@ def _print(report: DoctorReport) -> None:
 @click.option("--device-map", default=None, help="auto: spread each model over GPUs, RAM and disk")
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
 @click.option("--sign-key", type=click.Path(), default=None, help="check the key certify would sign with")
+@click.option("--out", "out_dir", type=click.Path(), default=None, help="output.dir, as certify/run take it")
 @click.option("--cert-out", type=click.Path(), default=None, help="check the certificate folder certify would use")
 @click.option("--export", "export_dir", type=click.Path(), default=None, help="check certify's --export folder")
 @click.option("--json", "as_json", is_flag=True, help="print the report as one JSON object")

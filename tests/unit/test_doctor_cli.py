@@ -111,6 +111,8 @@ def test_doctor_reports_an_output_dir_run_refuses_before_it_starts(tmp_path: Pat
     assert run_code == code == 2 and first["message"] == "output.dir (--out) 'afile' exists and is not a directory"
     code, out, _ = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json", "--cert-out", "elsewhere")
     assert not [f for f in json.loads(out)["findings"] if f["check"] == "flags" and f["severity"] == "error"]
+    code, out, _ = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json", "--out", "elsewhere")
+    assert not [f for f in json.loads(out)["findings"] if f["check"] == "flags" and f["severity"] == "error"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run.yaml"]
 
 
