@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 from invarlock.domain.errors import UsageError
+from invarlock.domain.examples import LabelledText
 from invarlock.domain.model import CorpusInfo
 
 from .registry import PluginEntry
@@ -120,3 +121,20 @@ class CheckedSource:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+class CheckedLabelledSource(CheckedSource):
+    """A plugin provider's LabelledSource whose info() and examples are checked (text and label strings)."""
+
+    def examples(self) -> Iterator[LabelledText]:
+        found = self._inner.examples()
+        try:
+            examples = iter(found)
+        except TypeError:
+            self._fault(f"examples() returned {type(found).__name__}, not the labelled examples")
+        for number, example in enumerate(examples):
+            if not (isinstance(example, LabelledText) and isinstance(example.text, str)) or not isinstance(
+                example.label, str
+            ):
+                self._fault(f"examples() yielded {example!r:.80} as example {number}, not a LabelledText of strings")
+            yield example

@@ -8,12 +8,13 @@ from invarlock.domain.errors import UsageError
 from invarlock.ports.corpus import CorpusResolver, CorpusSource, LabelledSource
 
 from .plugin_adapters import plugin_object
-from .plugin_inputs import CheckedSource, fault_of
+from .plugin_inputs import CheckedLabelledSource, CheckedSource, fault_of
 from .registry import Registry
 from .routing import instance
 
 _RESOLVER = "CorpusResolver (ports/corpus.py)"
 _SOURCE = "CorpusSource (ports/corpus.py)"
+_LABELLED = "LabelledSource (ports/corpus.py)"
 
 
 class RegistryCorpusResolver:
@@ -65,7 +66,13 @@ class RegistryCorpusResolver:
             raise UsageError("E301", f"{provider!r} is not a labelled dataset provider", "use one that has labels")
         hub = _hub(name, config, revision)
         fields = {"text_field": text_field, "label_field": label_field}
-        return resolver.open_labelled(provider, path=path, split=split, **fields, **hub)
+        source = resolver.open_labelled(provider, path=path, split=split, **fields, **hub)
+        entry = self._registry.entry("datasets", provider)
+        if entry is None or entry.builtin:
+            return source
+        own = plugin_object(source, ("info", "examples"), "datasets", provider, _LABELLED, self._registry)
+        checked: LabelledSource = CheckedLabelledSource(own, fault_of(entry, "LabelledSource", _LABELLED))
+        return checked
 
 
 def _hub(name: str | None, config: str | None, revision: str | None) -> dict[str, str]:

@@ -17,6 +17,7 @@ from invarlock.application.certification.recorder import RunRecorder
 from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
+from invarlock.domain.examples import LabelledText
 from invarlock.domain.metrics import METRICS
 from invarlock.domain.metrics.ppl_causal import PplCausal
 from invarlock.domain.model import EditOutcome, PairedScore, WindowScore
@@ -741,3 +742,30 @@ def test_the_re_execution_audit_checks_the_scores_it_compares(case: str, service
         reexecute_certificate(cert, request, deps)
     assert refused.value.code == code and words in refused.value.message
     assert refused.value.message.startswith("adapter 'auto': its model's score_pair()")
+
+
+@pytest.mark.parametrize(
+    ("examples", "words"),
+    [
+        ([LabelledText(text="fine", label="pos"), None], "examples() yielded None as example 1"),
+        ([LabelledText(text=b"bytes", label="pos")], "as example 0, not a LabelledText of strings"),  # type: ignore[arg-type]
+        ([LabelledText(text="fine", label=1)], "as example 0"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_plugin_labelled_set_yielding_no_labelled_text_is_e223(examples: list[object], words: str) -> None:
+    from invarlock.cli.plugin_inputs import CheckedLabelledSource, fault_of
+    from invarlock.cli.registry import PluginEntry
+
+    class Source:
+        def info(self) -> object:
+            return None
+
+        def examples(self) -> object:
+            return iter(examples)
+
+    entry = PluginEntry("datasets", "odd", "odd_plugin:corpora", "oddtext", "1.2")
+    source = CheckedLabelledSource(Source(), fault_of(entry, "LabelledSource", "LabelledSource (ports/corpus.py)"))
+    with pytest.raises(UsageError) as refused:
+        list(source.examples())
+    assert refused.value.code == "E223" and words in refused.value.message
+    assert refused.value.message.startswith("dataset plugin 'odd' (oddtext 1.2): its LabelledSource's examples() ")
