@@ -108,7 +108,9 @@ class _Checker:
         if score.window_id != window_id:
             raise self.fault(f"yielded a {part} score of window {score.window_id} in the row of window {window_id}")
         if not math.isfinite(score.nll_sum):
-            raise AbortError("E402", f"window {window_id} has a non-finite NLL", "check the model's weights")
+            name, origin = adapter_of(self.state, self.role)
+            plugin = f", or the adapter plugin '{name}' ({origin})" if origin else ""
+            raise AbortError("E402", f"window {window_id} has a non-finite NLL", f"check the model's weights{plugin}")
         if score.nll_sum < 0:
             raise self.fault(f"scored a negative NLL sum ({score.nll_sum!r}) for window {window_id}")
         if score.tokens_scored != self.want:

@@ -109,6 +109,8 @@ def test_scores_a_model_had_no_right_to_give_fail_the_run_naming_its_plugin(case
     if code == "E223":
         assert refused.value.message.startswith("adapter plugin 'auto' (badplug 1.0): its model's score_pair()")
         assert refused.value.hint.startswith("fix or uninstall badplug")
+    else:
+        assert refused.value.hint == "check the model's weights, or the adapter plugin 'auto' (badplug 1.0)"
     [run_id] = store.run_ids()
     state = replay(_events(store, run_id))
     assert state.failed is not None and state.failed.code == code and state.issued is None
