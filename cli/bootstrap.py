@@ -233,6 +233,7 @@ def build_doctor_deps() -> DoctorDeps:
         probe=LocalSystemProbe(),
         edit_names=lambda: list(reg.names("edits")),
         edit_of=lambda name: _edit_if_importable(RegistryEdits(reg), name),
+        fault=lambda exc: plugin_fault(exc, reg),
     )
 
 

@@ -44,6 +44,8 @@ class Preflight:
     tokenizers: dict[str, Tokenizer] = field(default_factory=dict)
     planned: tuple[ev.WindowsPlanned, Mapping[int, Row]] | None = None
     events: str | None = None
+    # the error naming the plugin whose own code raised an exception (Services.fault), None for any other
+    fault: Callable[[Exception], InvarlockError | None] = lambda exc: None
     findings: list[d.Finding] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
 
@@ -69,6 +71,7 @@ def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = Non
         pools=svc.pools,
         tokens=svc.tokens,
         policy=policy,
+        fault=svc.fault,
     )
 
 
@@ -255,8 +258,9 @@ def run_checks(pf: Preflight, checks: Checks, *, stop: bool) -> None:
             continue
         try:
             check(pf)
-        except InvarlockError as exc:
-            if stop:
+        except Exception as exc:  # an InvarlockError, or a plugin's own exception told as one (E224)
+            known = exc if isinstance(exc, InvarlockError) else pf.fault(exc)
+            if known is None or stop:
                 raise
             pf.failed.add(name)
-            pf.findings.append(d.error_finding(name, exc))
+            pf.findings.append(d.error_finding(name, known))

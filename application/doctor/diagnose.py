@@ -27,6 +27,8 @@ class DoctorDeps:
     probe: SystemProbe
     edit_names: Callable[[], Collection[str]]
     edit_of: Callable[[str], object] | None = None
+    # the error naming the plugin whose own code raised an exception (E224): reported as that check's finding
+    fault: Callable[[Exception], InvarlockError | None] = lambda exc: None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def diagnose(dreq: DoctorRequest, deps: DoctorDeps) -> DoctorReport:
         edit_of=deps.edit_of,
         probe=deps.probe,
         events=dreq.events,
+        fault=deps.fault,
     )
     if dreq.config_error is not None:
         pf.failed.add("config")

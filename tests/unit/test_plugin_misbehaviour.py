@@ -5,6 +5,7 @@ events its replay accepts, and no certificate is issued from numbers the plugin 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
@@ -771,3 +772,19 @@ def test_a_plugin_labelled_set_yielding_no_labelled_text_is_e223(examples: list[
         list(source.examples())
     assert refused.value.code == "E223" and words in refused.value.message
     assert refused.value.message.startswith("dataset plugin 'odd' (oddtext 1.2): its LabelledSource's examples() ")
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_the_doctor_reports_a_plugin_that_raises_as_its_check_finding_and_goes_on(tmp_path) -> None:
+    """The doctor stopped at the first plugin that raised (E999 before E224, then one E224 line); it reports it
+    as the failing check's D224 finding, says the run would stop with E224, and runs the checks that remain."""
+    from tests.fakes.cli import run_cli
+
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": "boom", "plan": {}}}
+    path = tmp_path / "run.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    code, out, _ = run_cli("doctor", "-c", path, "--events", tmp_path / "ev.duckdb", "--json")
+    report = json.loads(out)
+    [finding] = [f for f in report["findings"] if f["code"] == "D224"]
+    assert code == 2 and "raised KeyError: 'device' (in raising_plugin.boom)" in finding["message"]
+    assert any(f["check"] == "windows" and f["severity"] != "error" for f in report["findings"])
