@@ -77,7 +77,15 @@ class RegistryModelLoader:
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         loader = self._loader(adapter)
-        return loader.context_length(ref, adapter=adapter) if isinstance(loader, ContextLimit) else None
+        found = loader.context_length(ref, adapter=adapter) if isinstance(loader, ContextLimit) else None
+        entry = self._registry.entry("adapters", adapter)
+        if found is None or entry is None or entry.builtin or (type(found) is int and found >= 1):
+            return found
+        raise UsageError(
+            "E223",
+            f"adapter plugin '{adapter}' ({entry.origin}): its ModelLoader's context_length() returned {found!r}",
+            f"fix or uninstall {entry.distribution}; ports/model.py: ContextLimit gives None or the positions (>= 1)",
+        )
 
 
 class RegistryEdits(Mapping[str, Edit]):

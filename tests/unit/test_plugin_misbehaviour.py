@@ -788,3 +788,24 @@ def test_the_doctor_reports_a_plugin_that_raises_as_its_check_finding_and_goes_o
     [finding] = [f for f in report["findings"] if f["code"] == "D224"]
     assert code == 2 and "raised KeyError: 'device' (in raising_plugin.boom)" in finding["message"]
     assert any(f["check"] == "windows" and f["severity"] != "error" for f in report["findings"])
+
+
+@pytest.mark.usefixtures("raising_plugin")
+@pytest.mark.parametrize("context", ["16", -1, True])
+def test_a_plugin_context_length_that_is_no_count_of_positions_is_e223(context: object) -> None:
+    """A string ended in E999 (TypeError comparing it with seq_len); -1 told the user to 'set dataset.seq_len to
+    -1 or less' (E201)."""
+    from invarlock.cli.registry import registry
+    from invarlock.cli.routing import RegistryModelLoader
+
+    loader = RegistryModelLoader(registry())
+    loader._loader("fake").contexts["base"] = context  # type: ignore[attr-defined]
+    with pytest.raises(UsageError) as refused:
+        loader.context_length("base", adapter="fake")
+    assert refused.value.code == "E223"
+    assert (
+        refused.value.message
+        == f"adapter plugin 'fake' (raising 1.0): its ModelLoader's context_length() returned {context!r}"
+    )
+    loader._loader("fake").contexts["base"] = 512  # type: ignore[attr-defined]
+    assert loader.context_length("base", adapter="fake") == 512
