@@ -97,7 +97,8 @@ def _accuracy_headline(cert: c.Certificate) -> str:
     """Accuracy of both models, Δ (pp) with its interval and the agreement, or the rollback's preview Δ."""
     pm = cert.primary_metric
     if pm.final is None or pm.display_ci is None:
-        return f"Verdict: {console.verdict(cert.verdict.status)}  ROLLBACK: preview Δaccuracy {pm.preview.value('delta_pp'):+.2f} pp"
+        delta = pm.preview.value("delta_pp")
+        return f"Verdict: {console.verdict(cert.verdict.status)}  ROLLBACK: preview Δaccuracy {delta:+.2f} pp"
     f, (lo, hi) = pm.final, pm.display_ci
     return (
         f"Verdict: {console.verdict(cert.verdict.status)}  accuracy {f.value('baseline_accuracy'):.2f}% -> "
