@@ -59,8 +59,8 @@ def checked_ids(ids: object, fault: Fault, method: str) -> list[int]:
 
 
 class CheckedTokenizer:
-    """A plugin adapter's Tokenizer whose answers are checked; its optional members (encode_batch,
-    implementation) are its own, so the optional protocols hold exactly when they hold for it."""
+    """A plugin adapter's Tokenizer whose answers are checked (checked_tokenizer gives the one with the optional
+    members its tokenizer has)."""
 
     def __init__(self, inner: Any, fault: Fault) -> None:
         self._inner, self._fault = inner, fault
@@ -82,18 +82,33 @@ class CheckedTokenizer:
             self._fault(f"digest() returned {digest!r}, not a sha256 in lowercase hex")
         return digest
 
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._inner, name)  # AttributeError when the plugin's tokenizer has no such member
-        if name != "encode_batch":
-            return found
 
-        def encode_batch(texts: list[str]) -> list[list[int]]:
-            batch = found(texts)
-            if not isinstance(batch, (list, tuple)) or len(batch) != len(texts):
-                self._fault(f"encode_batch() of {len(texts)} texts returned {type(batch).__name__}, not one list each")
-            return [checked_ids(ids, self._fault, "encode_batch()") for ids in batch]
+class _Batching(CheckedTokenizer):
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        batch = self._inner.encode_batch(texts)
+        if not isinstance(batch, (list, tuple)) or len(batch) != len(texts):
+            self._fault(f"encode_batch() of {len(texts)} texts returned {type(batch).__name__}, not one list each")
+        return [checked_ids(ids, self._fault, "encode_batch()") for ids in batch]
 
-        return encode_batch
+
+class _Stable(CheckedTokenizer):
+    def implementation(self) -> str:
+        named = self._inner.implementation()
+        if not isinstance(named, str):
+            self._fault(f"implementation() returned {type(named).__name__}, not str")
+        return named
+
+
+class _BatchingStable(_Batching, _Stable):
+    pass
+
+
+def checked_tokenizer(inner: Any, fault: Fault) -> CheckedTokenizer:
+    """`inner` checked, with exactly the optional members (encode_batch, implementation) it has, as methods of
+    its own: a runtime protocol check looks members up statically (Python 3.12+), never through __getattr__."""
+    batching, stable = (callable(getattr(inner, name, None)) for name in ("encode_batch", "implementation"))
+    kind = _BatchingStable if batching and stable else _Batching if batching else _Stable if stable else None
+    return (kind or CheckedTokenizer)(inner, fault)
 
 
 class CheckedSource:

@@ -13,7 +13,7 @@ from invarlock.ports.edits import Edit
 from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
-from .plugin_inputs import CheckedTokenizer, fault_of
+from .plugin_inputs import checked_tokenizer, fault_of
 from .registry import Registry
 
 
@@ -67,7 +67,7 @@ class RegistryModelLoader:
         entry = self._registry.entry("adapters", adapter)
         if entry is None or entry.builtin:
             return tokenizer
-        checked: Tokenizer = CheckedTokenizer(
+        checked: Tokenizer = checked_tokenizer(
             plugin_object(
                 tokenizer, ("encode", "separator_id", "digest"), "adapters", adapter, _TOKENIZER, self._registry
             ),
