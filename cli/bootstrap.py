@@ -234,6 +234,7 @@ def build_doctor_deps() -> DoctorDeps:
         edit_names=lambda: list(reg.names("edits")),
         edit_of=lambda name: _edit_if_importable(RegistryEdits(reg), name),
         fault=lambda exc: plugin_fault(exc, reg),
+        third_party=lambda group, name: (entry := reg.entry(group, name)) is not None and not entry.builtin,
     )
 
 

@@ -46,6 +46,8 @@ class Preflight:
     events: str | None = None
     # the error naming the plugin whose own code raised an exception (Services.fault), None for any other
     fault: Callable[[Exception], InvarlockError | None] = lambda exc: None
+    # (group, name) -> whether that entry is a third-party plugin's (the doctor: which extras a run needs)
+    third_party: Callable[[str, str], bool] = lambda group, name: False
     findings: list[d.Finding] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
 

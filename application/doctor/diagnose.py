@@ -29,6 +29,8 @@ class DoctorDeps:
     edit_of: Callable[[str], object] | None = None
     # the error naming the plugin whose own code raised an exception (E224): reported as that check's finding
     fault: Callable[[Exception], InvarlockError | None] = lambda exc: None
+    # whether the entry (group, name) is a third-party plugin's: a run whose adapters and edit all are needs no hf
+    third_party: Callable[[str, str], bool] = lambda group, name: False
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ def diagnose(dreq: DoctorRequest, deps: DoctorDeps) -> DoctorReport:
         probe=deps.probe,
         events=dreq.events,
         fault=deps.fault,
+        third_party=deps.third_party,
     )
     if dreq.config_error is not None:
         pf.failed.add("config")

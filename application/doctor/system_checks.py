@@ -26,7 +26,18 @@ def _required(pf: Preflight) -> set[str]:
         return {"hf"}
     adapter, execution = pf.request.config.model.adapter, pf.request.config.execution
     ray = {"ray"} if execution is not None and execution.backend == "ray" else set()
-    return {"hf"} | ray | ({_EXTRA_OF_ADAPTER[adapter]} if adapter in _EXTRA_OF_ADAPTER else set())
+    hf = {"hf"} if _builtin_models_or_edit(pf) else set()
+    return hf | ray | ({_EXTRA_OF_ADAPTER[adapter]} if adapter in _EXTRA_OF_ADAPTER else set())
+
+
+def _builtin_models_or_edit(pf: Preflight) -> bool:
+    """Whether a built-in adapter loads a model or a built-in edit applies (they run on torch and transformers);
+    a run whose adapters and edit are all third-party plugins' needs neither."""
+    req = pf.req
+    adapters = {req.config.model.adapter} | ({req.subject.adapter} if req.subject is not None else set())
+    builtin_adapter = any(not pf.third_party("adapters", name) for name in adapters)
+    edit = req.config.edit
+    return builtin_adapter or (edit is not None and not pf.third_party("edits", edit.name))
 
 
 def check_extras(pf: Preflight) -> None:

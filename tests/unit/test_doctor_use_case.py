@@ -158,6 +158,24 @@ def test_a_missing_hf_extra_is_e105_and_no_model_check_runs(probed: Services, lo
     assert loader.tokenizers_loaded == []
 
 
+@pytest.mark.parametrize("edit", [None, "quant_rtn"])
+def test_a_run_of_plugin_adapters_and_edits_needs_no_hf_extra(probed: Services, edit: str | None) -> None:
+    """The doctor said "the run would stop with E105" without torch for every run, though a run whose models
+    load through third-party adapters (and whose edit, if any, is a plugin's) completes without it."""
+    svc = dataclasses.replace(probed, probe=FakeSystemProbe(missing=("torch",)))
+    req = _request()
+    if edit is not None:
+        req = dataclasses.replace(req, config=msgspec.structs.replace(req.config, edit=EditConfig(name=edit)))
+    deps = dataclasses.replace(_deps(svc), third_party=lambda group, name: group == "adapters")
+    report = diagnose(DoctorRequest(request=req, source="case.yaml", events="ev.duckdb"), deps)
+    first = d.first_error(report.findings)
+    if edit is None:  # the fakes' adapters are plugins here; the built-in quant_rtn runs on torch
+        assert not any(f.error_code == "E105" for f in report.findings) and report.resolution.ready
+        assert any(f.check == "extras" and "extra hf not installed" in f.message for f in report.findings)
+    else:
+        assert first is not None and first.error_code == "E105"
+
+
 def test_an_optional_extra_missing_is_a_note_unless_the_adapter_needs_it(probed: Services) -> None:
     svc = dataclasses.replace(probed, probe=FakeSystemProbe(missing=("onnxruntime",)))
     report = _diagnose(_request(), svc)

@@ -783,7 +783,6 @@ def test_a_plugin_labelled_set_yielding_no_labelled_text_is_e223(examples: list[
     assert refused.value.message.startswith("dataset plugin 'odd' (oddtext 1.2): its LabelledSource's examples() ")
 
 
-@pytest.mark.hf  # the doctor requires the hf extra for every run (system_checks._required), plugin adapters too
 @pytest.mark.usefixtures("raising_plugin")
 def test_the_doctor_reports_a_plugin_that_raises_as_its_check_finding_and_goes_on(tmp_path) -> None:
     """The doctor stopped at the first plugin that raised (E999 before E224, then one E224 line); it reports it
