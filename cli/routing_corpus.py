@@ -42,11 +42,7 @@ class RegistryCorpusResolver:
     ) -> CorpusSource:
         hub = _hub(name, config, revision)
         source = self._resolver(provider).open(provider, path=path, text_field=text_field, split=split, **hub)
-        entry = self._registry.entry("datasets", provider)
-        if entry is None or entry.builtin:
-            return source
-        own = plugin_object(source, ("info", "texts"), "datasets", provider, _SOURCE, self._registry)
-        checked: CorpusSource = CheckedSource(own, fault_of(entry, "CorpusSource", _SOURCE))
+        checked: CorpusSource = self._checked(provider, source, ("info", "texts"), CheckedSource, _SOURCE)
         return checked
 
     def open_labelled(
@@ -67,12 +63,20 @@ class RegistryCorpusResolver:
         hub = _hub(name, config, revision)
         fields = {"text_field": text_field, "label_field": label_field}
         source = resolver.open_labelled(provider, path=path, split=split, **fields, **hub)
+        checked: LabelledSource = self._checked(
+            provider, source, ("info", "examples"), CheckedLabelledSource, _LABELLED
+        )
+        return checked
+
+    def _checked(
+        self, provider: str, source: Any, members: tuple[str, ...], wrapper: type[CheckedSource], protocol: str
+    ) -> Any:
+        """A built-in provider's `source` as it is; a plugin's checked for `members`, then wrapped in its checks."""
         entry = self._registry.entry("datasets", provider)
         if entry is None or entry.builtin:
             return source
-        own = plugin_object(source, ("info", "examples"), "datasets", provider, _LABELLED, self._registry)
-        checked: LabelledSource = CheckedLabelledSource(own, fault_of(entry, "LabelledSource", _LABELLED))
-        return checked
+        own = plugin_object(source, members, "datasets", provider, protocol, self._registry)
+        return wrapper(own, fault_of(entry, protocol.split()[0], protocol))
 
 
 def _hub(name: str | None, config: str | None, revision: str | None) -> dict[str, str]:

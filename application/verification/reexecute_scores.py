@@ -3,8 +3,6 @@ compare every per-window NLL sum, token count and paired measure (KL, top-1) wit
 
 from __future__ import annotations
 
-from typing import Any
-
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
@@ -13,14 +11,14 @@ from invarlock.domain.reexecution import agrees, choose_sample, relative_differe
 from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner
 
-from ..certification.score_rows import checked_pairs, checked_scores
+from ..certification.score_rows import Run, checked_pairs, checked_scores
 from .reexecute_inputs import AuditContext, Finding, Tally
 from .reexecute_measures import compare_measures
 
 SHOWN = 5
 
 
-def _run(audit: AuditContext) -> tuple[dict[str, Any], dict[str, str]]:
+def _run(audit: AuditContext) -> Run:
     """The audited run's config and environment (which adapter scored, and which plugin provides it)."""
     return audit.cert.provenance.config, audit.cert.provenance.environment
 
