@@ -35,5 +35,20 @@ def ray_pools() -> ScoringPools:
     """Ray pools (ray itself is imported only when a run asks for them)."""
     from invarlock.adapters.ray_pool import RayScoringPools
 
-    kill_after = os.environ.get(TEST_KILL_AFTER_ENV)
-    return RayScoringPools(build_worker_pair, _warn, int(kill_after) if kill_after else None)
+    return RayScoringPools(build_worker_pair, _warn, _kill_after())
+
+
+def _kill_after() -> int | None:
+    """The test hook's count; anything but a positive integer is refused by name, as every setting is."""
+    value = os.environ.get(TEST_KILL_AFTER_ENV, "")
+    if not value:
+        return None
+    if value.isascii() and value.isdigit() and int(value) > 0:
+        return int(value)
+    from invarlock.domain.errors import UsageError
+
+    shown = value.encode("utf-8", "backslashreplace").decode()
+    raise UsageError(
+        "E200", f"{TEST_KILL_AFTER_ENV}={shown!r} is not a positive number of batch results",
+        f"unset {TEST_KILL_AFTER_ENV}: it is a test hook that kills a Ray actor",
+    )  # fmt: skip

@@ -157,3 +157,18 @@ def test_the_workers_load_both_models_with_the_runs_device_map(services: Service
     here, workers = loader.options[:2], loader.options[-2:]
     assert loader.loaded[-2:] == ["base", "int8ish"] and workers == here
     assert all(o.placement == placement and o.device == "auto" for o in workers)
+
+
+@pytest.mark.parametrize("value", ["x", "0", "-1", "2.5", "٣"])
+def test_the_ray_kill_test_hook_refuses_anything_but_a_positive_count_by_name(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was int(value): text ended the run in E999 (ValueError), 0 or a negative count was silently ignored."""
+    from invarlock.cli.execution import TEST_KILL_AFTER_ENV, _kill_after
+
+    monkeypatch.setenv(TEST_KILL_AFTER_ENV, value)
+    with pytest.raises(UsageError) as refused:
+        _kill_after()
+    assert refused.value.code == "E200" and TEST_KILL_AFTER_ENV in refused.value.message
+    monkeypatch.setenv(TEST_KILL_AFTER_ENV, "3")
+    assert _kill_after() == 3
