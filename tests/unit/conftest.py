@@ -66,3 +66,11 @@ def small_config(edit: EditConfig | None = None) -> RunConfig:
         dataset=DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12, seed=7),
         edit=edit,
     )
+
+
+@pytest.fixture
+def raising_plugin(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake distribution `raising 1.0` (tests/fakes/plugin_dist.py) installed for this test."""
+    from tests.fakes.plugin_dist import install_raising_plugin  # it imports small_config from here
+
+    install_raising_plugin(tmp_path, monkeypatch)

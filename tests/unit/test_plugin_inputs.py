@@ -11,6 +11,8 @@ import pytest
 from invarlock.domain.errors import UsageError
 from invarlock.domain.examples import LabelledText
 
+from tests.fakes.models import FakeTokenizer, words
+
 
 class _Tokenizer:
     """A tokenizer answering what it is given (ids for every text, a separator, a digest)."""
@@ -143,3 +145,17 @@ def test_a_plugin_labelled_set_yielding_no_labelled_text_is_e223(examples: list[
         list(source.examples())
     assert refused.value.code == "E223" and words in refused.value.message
     assert refused.value.message.startswith("dataset plugin 'odd' (oddtext 1.2): its LabelledSource's examples() ")
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_the_registry_hands_out_a_plugins_tokenizer_and_corpus_checked() -> None:
+    from invarlock.cli.plugin_inputs import CheckedSource, CheckedTokenizer
+    from invarlock.cli.registry import registry
+    from invarlock.cli.routing import RegistryModelLoader
+    from invarlock.cli.routing_corpus import RegistryCorpusResolver
+
+    tokenizer = RegistryModelLoader(registry()).tokenizer("base", adapter="fake")
+    source = RegistryCorpusResolver(registry()).open("fake")
+    assert isinstance(tokenizer, CheckedTokenizer) and isinstance(source, CheckedSource)
+    assert tokenizer.encode("w1 w2") == FakeTokenizer().encode("w1 w2") and list(source.texts()) == words(120)
+    assert not isinstance(RegistryCorpusResolver(registry()).open("demo:wikipedia"), CheckedSource)

@@ -1,0 +1,109 @@
+"""A third-party plugin that raises (at certify, before the run starts, in the doctor), calls sys.exit on import,
+or answers context_length() with no count of positions: one E220/E223/E224 line naming it, the failure recorded,
+never E999 or a silent exit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from invarlock.domain.errors import UsageError
+from invarlock.domain.run import replay
+
+from tests.fakes.plugin_dist import CONFIG
+from tests.fakes.plugin_dist import stored_events as _events
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_a_plugin_that_raises_is_named_and_the_run_records_its_failure(tmp_path) -> None:
+    """A plugin's RuntimeError in score_pair ended in E999 ('unexpected ...; report it', blaming InvarLock) and
+    left the run incomplete; it is E224 naming the plugin, its distribution and where it raised, recorded."""
+    import invarlock
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+    events = tmp_path / "ev.duckdb"
+    with pytest.raises(invarlock.UsageError) as refused:
+        invarlock.certify("base", "subject", config=CONFIG, events=events, cert_out=tmp_path / "out")
+    assert refused.value.code == "E224" and refused.value.exit_code == 2
+    assert refused.value.message == (
+        "plugin raising 1.0 (adapter 'fake', dataset 'fake') raised RuntimeError: CUDA out of cheese "
+        "(in raising_plugin.Raising.score_pair)"
+    )
+    assert refused.value.hint.startswith("fix or uninstall raising")
+    store = DuckDBEventStore(events, read_only=True)
+    [run_id] = store.run_ids()
+    state = replay(_events(store, run_id))  # type: ignore[arg-type]
+    assert state.failed is not None and state.failed.code == "E224" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_a_plugin_raising_before_the_run_starts_is_one_e224_line_not_e999(tmp_path) -> None:
+    """An edit factory raising KeyError while the request is checked (nothing is recorded yet) reaches the CLI's
+    error mapping as it is: the line names the plugin instead of 'unexpected KeyError; report it'."""
+    import invarlock
+    from invarlock.cli.main import _failure
+
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": "boom", "plan": {}}}
+    with pytest.raises(KeyError) as raised:
+        invarlock.certify(config=config, events=tmp_path / "ev.duckdb")
+    failure = _failure(raised.value)
+    assert (failure.exit_code, failure.code) == (2, "E224")
+    assert failure.message.endswith("raised KeyError: 'device' (in raising_plugin.boom)")
+    assert _failure(KeyError("ours")).code == "E999", "an exception no plugin raised stays unexpected"
+
+
+def test_a_plugin_module_calling_sys_exit_on_import_is_e220_and_listed(tmp_path, monkeypatch) -> None:
+    """SystemExit is no Exception: a module calling sys.exit(3) while imported ended `invarlock plugins` (and any
+    run using the entry) silently with exit 3 and no output."""
+    from invarlock.cli.registry import Registry
+
+    info = tmp_path / "exiter-1.0.dist-info"
+    info.mkdir()
+    (tmp_path / "exiter_plugin.py").write_text("import sys\nsys.exit(3)\n", encoding="utf-8")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: exiter\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[invarlock.edits]\nexiter = exiter_plugin:Edit\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry.discover()
+    with pytest.raises(UsageError) as refused:
+        registry.load("edits", "exiter")
+    assert refused.value.code == "E220"
+    assert refused.value.message == "edit plugin 'exiter' (exiter 1.0) failed to load: SystemExit: 3"
+    [status] = [s for s in Registry.discover().status(["edits"]) if s.entry.name == "exiter"]
+    assert status.error == "SystemExit: 3"
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_the_doctor_reports_a_plugin_that_raises_as_its_check_finding_and_goes_on(tmp_path) -> None:
+    """The doctor stopped at the first plugin that raised (E999 before E224, then one E224 line); it reports it
+    as the failing check's D224 finding, says the run would stop with E224, and runs the checks that remain."""
+    from tests.fakes.cli import run_cli
+
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": "boom", "plan": {}}}
+    path = tmp_path / "run.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    code, out, _ = run_cli("doctor", "-c", path, "--events", tmp_path / "ev.duckdb", "--json")
+    report = json.loads(out)
+    [finding] = [f for f in report["findings"] if f["code"] == "D224"]
+    assert code == 2 and "raised KeyError: 'device' (in raising_plugin.boom)" in finding["message"]
+    assert any(f["check"] == "windows" and f["severity"] != "error" for f in report["findings"])
+
+
+@pytest.mark.usefixtures("raising_plugin")
+@pytest.mark.parametrize("context", ["16", -1, True])
+def test_a_plugin_context_length_that_is_no_count_of_positions_is_e223(context: object) -> None:
+    """A string ended in E999 (TypeError comparing it with seq_len); -1 told the user to 'set dataset.seq_len to
+    -1 or less' (E201)."""
+    from invarlock.cli.registry import registry
+    from invarlock.cli.routing import RegistryModelLoader
+
+    loader = RegistryModelLoader(registry())
+    loader._loader("fake").contexts["base"] = context  # type: ignore[attr-defined]
+    with pytest.raises(UsageError) as refused:
+        loader.context_length("base", adapter="fake")
+    assert refused.value.code == "E223"
+    assert (
+        refused.value.message
+        == f"adapter plugin 'fake' (raising 1.0): its ModelLoader's context_length() returned {context!r}"
+    )
+    loader._loader("fake").contexts["base"] = 512  # type: ignore[attr-defined]
+    assert loader.context_length("base", adapter="fake") == 512

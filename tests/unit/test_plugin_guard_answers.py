@@ -1,0 +1,73 @@
+"""A third-party guard answering outside its port (measurements or decisions that are no mappings of numbers or
+reasons) fails the certify run naming its plugin, and verify refuses a decision it cannot read (E604)."""
+
+from __future__ import annotations
+
+import pytest
+from invarlock.domain.errors import IntegrityError, InvarlockError
+from invarlock.domain.run import replay
+
+from tests.fakes.plugin_dist import CONFIG
+from tests.fakes.plugin_dist import stored_events as _events
+
+ODD_GUARDS = {
+    "a list": ({"measured": [1.0]}, "E223", "its measure() returned list, not {matrix name: {value name: number}}"),
+    "None for a value": ({"measured": {"w": {"peak": None}}}, "E223", "returned w.peak = None"),
+    "a string for a value": ({"measured": {"w": {"peak": "1.5"}}}, "E223", "returned w.peak = '1.5'"),
+    "a bool for a value": ({"measured": {"w": {"peak": True}}}, "E223", "returned w.peak = True"),
+    "no value for a matrix": ({"measured": {"w": {}}}, "E402", "measured no value for w"),
+    "a list for a decision": ({"decided": ["w"]}, "E223", "decided list, not {matrix name: reason}"),
+    "a reason that is no string": ({"decided": {"w": 5}}, "E223", "failed matrix 'w' with a reason that is no string"),
+}
+
+
+@pytest.mark.usefixtures("raising_plugin")
+@pytest.mark.parametrize("case", ODD_GUARDS)
+def test_a_plugin_guard_answering_outside_its_port_fails_the_run_naming_it(case, tmp_path, monkeypatch) -> None:
+    """A list, None or a matrix of no value from measure, or a decision that is no mapping, ended in E999 (an
+    AttributeError or TypeError in InvarLock's code) with the run left incomplete; a string or a bool was
+    recorded as a number; a matrix measured with no value passed whatever the plugin decided; a decision's
+    non-string reason was E604 'failed an unmeasured matrix' (exit 3, as for an altered event stream)."""
+    import invarlock
+    import raising_plugin  # type: ignore[import-not-found]
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+    answers, code, words = ODD_GUARDS[case]
+    for attribute, value in answers.items():
+        monkeypatch.setattr(raising_plugin.OddGuard, attribute, value)
+    guards = {"order": ["invariants", "odd_guard", "invariants"], "odd_guard": {"limit": 5.0}}
+    events = tmp_path / "ev.duckdb"
+    with pytest.raises(InvarlockError) as refused:
+        invarlock.certify("base", "subject", config={**CONFIG, "guards": guards}, events=events)
+    assert refused.value.code == code and words in refused.value.message
+    if code == "E223":
+        assert refused.value.message.startswith("guard plugin 'odd_guard' (raising 1.0): ")
+    store = DuckDBEventStore(events, read_only=True)
+    [run_id] = store.run_ids()
+    state = replay(_events(store, run_id))  # type: ignore[arg-type]
+    assert state.failed is not None and state.failed.code == code
+
+
+@pytest.mark.parametrize(
+    ("decided", "words"),
+    [(None, "decided NoneType"), (["w"], "decided list"), ({"w": 5}, "a reason that is no string (5)")],
+)
+def test_verify_refuses_a_plugin_decision_that_is_no_mapping_of_reasons(decided: object, words: str) -> None:
+    """verify re-decides recorded measurements with the installed plugin: a decision it cannot read is E604
+    (the stated verdict cannot be re-derived), where None or a list ended in an unexpected TypeError."""
+    from invarlock.domain.guards.plugin import decide
+    from invarlock.domain.guards.plugin_records import PluginGuardSettings, PluginMatrix, PluginMeasurements
+
+    class Guard:
+        name, settings = "odd_guard", ("limit",)
+
+        def decide(self, measurements: object, settings: object) -> object:
+            return decided
+
+    measured = PluginMeasurements(matrices=[PluginMatrix(name="w", values={"peak": 1.0})])
+    with pytest.raises(IntegrityError) as refused:
+        decide(Guard(), measured, PluginGuardSettings(mode="gate", settings={"limit": 5.0}))  # type: ignore[arg-type]
+    assert refused.value.code == "E604" and words in refused.value.message
+    empty = PluginMeasurements(matrices=[PluginMatrix(name="w", values={})])
+    with pytest.raises(IntegrityError, match="w \\(no value\\) is not finite"):
+        decide(Guard(), empty, PluginGuardSettings(mode="gate", settings={"limit": 5.0}))  # type: ignore[arg-type]

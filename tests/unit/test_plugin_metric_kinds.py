@@ -1,0 +1,93 @@
+"""A third-party metric kind that leaves its statistic ungated (no assessment, no primary gate, flags that are
+no bools) is refused naming the kind; numpy numbers in its assessment certify and verify as their numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.config import ModelConfig
+from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import METRICS
+from invarlock.domain.metrics.ppl_causal import PplCausal
+from invarlock.domain.run import replay
+
+from tests.fakes.plugin_dist import stored_events as _events
+from tests.unit.conftest import small_config
+
+
+class _OddKind(PplCausal):
+    """ppl_causal under another kind, whose assess and flags are bent by `bend_assessment` and `bend_flags`."""
+
+    kind = "odd_kind"
+
+    def __init__(self, bend_assessment: Callable[[Any], object], bend_flags: Callable[[dict], object]) -> None:
+        self.bend_assessment, self.bend_flags = bend_assessment, bend_flags
+
+    def assess(self, evidence, *, seed, plan_digest, policy):  # type: ignore[no-untyped-def]
+        found = super().assess(evidence, seed=seed, plan_digest=plan_digest, policy=policy)
+        primary = msgspec.structs.replace(found.primary, kind=self.kind)
+        return self.bend_assessment(msgspec.structs.replace(found, primary=primary))
+
+    def flags(self, pm, policy):  # type: ignore[no-untyped-def]
+        return self.bend_flags(super().flags(pm, policy))
+
+
+def _same(x: object) -> object:
+    return x
+
+
+def _kind_request() -> CertifyRequest:
+    cfg = small_config()
+    metric = msgspec.structs.replace(cfg.eval.metric, kind="odd_kind")
+    cfg = msgspec.structs.replace(cfg, eval=msgspec.structs.replace(cfg.eval, metric=metric))
+    return CertifyRequest("certify", cfg, ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+
+
+ODD_KINDS = {
+    "no assessment": (lambda a: None, _same, "its assess() returned NoneType, not an Assessment"),
+    "no flags at all": (_same, lambda f: {}, "decide no primary_metric_acceptable: a metric kind must gate"),
+    "no primary gate": (
+        _same,
+        lambda f: {k: v for k, v in f.items() if k != "primary_metric_acceptable"},
+        "decide no primary_metric_acceptable",
+    ),
+    "a flag that is a string": (_same, lambda f: {k: ("yes", r) for k, (_, r) in f.items()}, "= ('yes', "),
+    "a flag that is None": (_same, lambda f: {k: (None, r) for k, (_, r) in f.items()}, "= (None, "),
+}
+
+
+@pytest.mark.parametrize("case", ODD_KINDS)
+def test_a_metric_kind_that_leaves_its_statistic_ungated_is_refused(case, services, store, monkeypatch) -> None:
+    """A kind whose flags omit primary_metric_acceptable certified PASS with no gate on its statistic, and verify
+    (running the same code) agreed; flags of a string or None gave a PASS certificate verify called malformed
+    (E601); assess returning None ended in E999."""
+    bend_assessment, bend_flags, words = ODD_KINDS[case]
+    monkeypatch.setitem(METRICS, "odd_kind", _OddKind(bend_assessment, bend_flags))
+    with pytest.raises(UsageError) as refused:
+        certify_edit(_kind_request(), services)
+    assert refused.value.code == "E223" and refused.value.message.startswith("metric kind 'odd_kind': its ")
+    assert words in refused.value.message
+    state = replay(_events(store, store.run_ids()[0]))
+    assert state.failed is not None and state.failed.code == "E223" and state.issued is None
+
+
+def test_a_metric_kind_assessing_numpy_numbers_certifies_and_verifies(services, monkeypatch) -> None:
+    """numpy scalars in a kind's assessment ended in E999 in certify (and in verify): they are their numbers."""
+    from invarlock.application.verification.verify import verify_certificate
+
+    def numpy_ratio(a: Any) -> object:
+        ratio = np.float64(a.primary.ratio_vs_baseline)
+        return msgspec.structs.replace(a, primary=msgspec.structs.replace(a.primary, ratio_vs_baseline=ratio))
+
+    def numpy_flags(flags: dict) -> object:
+        return {name: (np.bool_(ok) if type(ok) is bool else ok, why) for name, (ok, why) in flags.items()}
+
+    monkeypatch.setitem(METRICS, "odd_kind", _OddKind(numpy_ratio, numpy_flags))
+    cert = certify_edit(_kind_request(), services).certificate
+    assert type(cert.primary_metric.ratio_vs_baseline) is float and cert.verdict.status == "PASS"
+    assert verify_certificate(cert).ok
