@@ -13,7 +13,7 @@ from .guards import sections as gs
 from .guards.record import Verdict
 from .guards.results import InvariantsResult, PluginResult
 from .metrics import Metric, recorded_metric
-from .metrics.answers import checked_assessment
+from .metrics.answers import checked_assessment, checked_overhead
 from .metrics.secondary import secondary_metrics
 from .run import RunState
 from .variance_reuse import variance_baseline
@@ -132,7 +132,9 @@ def _overhead(state: RunState, metric: Metric, final: c.ArmEvidence | None, limi
         raise IntegrityError(
             "E604", "a guard repaired the subject but the bare final arm was not scored", "the stream is incomplete"
         )
-    return metric.overhead(final, [bare[wid].nll_sum for wid in final.window_ids], repaired, limit)
+    nll = [bare[wid].nll_sum for wid in final.window_ids]
+    found = metric.overhead(final, nll, repaired, limit)
+    return checked_overhead(metric.kind, found, bare_subject=nll, repaired=repaired, limit=limit)
 
 
 def _guard_baseline(e: ev.GuardBaselineReused | None) -> c.GuardBaseline | None:

@@ -15,6 +15,7 @@ from invarlock.domain.guards.results import Outcome
 from invarlock.domain.guards.rmt_records import RmtMeasurements
 from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.metrics import metric_for
+from invarlock.domain.metrics.answers import checked_overhead
 from invarlock.domain.policy import Policy
 
 from .verify_plugin_guards import check as check_plugin
@@ -144,8 +145,10 @@ def overhead(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
         report.add("guard_overhead", ok, "no repair, nothing to measure" if ok else "repairs without overhead")
         return
     try:
-        recomputed = metric_for(cert.primary_metric.kind).overhead(
-            final, stated.bare_subject_nll, repaired, policy.gates.guard_overhead_limit
+        metric, limit = metric_for(cert.primary_metric.kind), policy.gates.guard_overhead_limit
+        found = metric.overhead(final, stated.bare_subject_nll, repaired, limit)
+        recomputed = checked_overhead(
+            metric.kind, found, bare_subject=stated.bare_subject_nll, repaired=repaired, limit=limit
         )
     except (InvarlockError, ArithmeticError) as exc:
         report.add("guard_overhead", False, f"cannot be recomputed: {exc}")

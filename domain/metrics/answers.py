@@ -3,12 +3,14 @@
 `assess` must return an Assessment of plain numbers (numpy scalars count as the numbers they hold) and `flags`
 a mapping of every flag to (True | False | "not_applicable", reason) that includes `primary_metric_acceptable`:
 without it a kind would certify PASS with no gate on its statistic, and verify, running the same code, would
-agree. Anything else is E223 naming the kind, where it ended in E999 (the codec cannot encode numpy scalars) or
-in a certificate verify refuses as malformed (E601)."""
+agree. `overhead` must return a GuardOverhead of finite numbers that states the repaired weights, bare NLLs and
+limit it was given (verify recomputes it from those as stated). Anything else is E223 naming the kind, where it
+ended in E999 (the codec cannot encode numpy scalars) or in a certificate verify refuses as malformed (E601)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -63,3 +65,23 @@ def checked_flags(kind: str, found: object) -> dict[str, tuple[c.Flag, str]]:
             raise _fault(kind, f"flags() decided {name} = {pair!r}, not (True | False | 'not_applicable', reason)")
         flags[str(name)] = (flag, reason)
     return flags
+
+
+def checked_overhead(
+    kind: str, found: object, *, bare_subject: Sequence[float], repaired: Sequence[str], limit: float
+) -> c.GuardOverhead:
+    """`found` (the kind's `overhead`) as a GuardOverhead of plain finite numbers stating what it was given."""
+    if not isinstance(found, c.GuardOverhead):
+        raise _fault(kind, f"overhead() returned {type(found).__name__}, not a GuardOverhead")
+    try:
+        plain = msgspec.convert(msgspec.to_builtins(found, enc_hook=_plain), c.GuardOverhead)
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise _fault(kind, f"overhead() returned a GuardOverhead that is not one: {exc}") from None
+    given = {"repaired_weights": sorted(repaired), "bare_subject_nll": list(bare_subject), "limit": limit}
+    for name, value in given.items():
+        if getattr(plain, name) != value:
+            raise _fault(kind, f"overhead() returned {name} = {getattr(plain, name)!r}, not the {value!r} it was given")
+    for name in ("bare_ppl", "guarded_ppl", "ratio"):
+        if not math.isfinite(getattr(plain, name)):
+            raise _fault(kind, f"overhead() returned {name} = {getattr(plain, name)!r}, not a finite number")
+    return plain

@@ -1,8 +1,10 @@
 """A third-party metric kind that leaves its statistic ungated (no assessment, no primary gate, flags that are
-no bools) is refused naming the kind; numpy numbers in its assessment certify and verify as their numbers."""
+no bools) or answers the guard overhead outside its port is refused naming the kind; numpy numbers in its
+assessment or overhead certify and verify as their numbers."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ from invarlock.domain.run import replay
 
 from tests.fakes.plugin_dist import stored_events as _events
 from tests.unit.conftest import small_config
+from tests.unit.test_guard_chain_use_case import _shrink
 
 
 class _OddKind(PplCausal):
@@ -90,4 +93,64 @@ def test_a_metric_kind_assessing_numpy_numbers_certifies_and_verifies(services, 
     monkeypatch.setitem(METRICS, "odd_kind", _OddKind(numpy_ratio, numpy_flags))
     cert = certify_edit(_kind_request(), services).certificate
     assert type(cert.primary_metric.ratio_vs_baseline) is float and cert.verdict.status == "PASS"
+    assert verify_certificate(cert).ok
+
+
+class _OddOverhead(_OddKind):
+    """_OddKind assessing and flagging as ppl_causal, whose guard overhead is bent by `bend_overhead`."""
+
+    def __init__(self, bend_overhead: Callable[[Any], object]) -> None:
+        super().__init__(_same, _same)
+        self.bend_overhead = bend_overhead
+
+    def overhead(self, final, bare_subject, repaired, limit):  # type: ignore[no-untyped-def]
+        return self.bend_overhead(super().overhead(final, bare_subject, repaired, limit))
+
+
+def _repairing_request() -> CertifyRequest:
+    """A run whose variance guard repairs the subject (so its overhead is measured), gated by odd_kind."""
+    request = _shrink()
+    metric = msgspec.structs.replace(request.config.eval.metric, kind="odd_kind")
+    config = msgspec.structs.replace(request.config, eval=msgspec.structs.replace(request.config.eval, metric=metric))
+    return dataclasses.replace(request, config=config)
+
+
+def _overhead(**changes: object) -> Callable[[Any], object]:
+    return lambda o: msgspec.structs.replace(o, **changes)
+
+
+ODD_OVERHEADS = {
+    "None": (lambda o: None, "overhead() returned NoneType, not a GuardOverhead"),
+    "a dict": (msgspec.structs.asdict, "overhead() returned dict, not a GuardOverhead"),
+    "a string ratio": (_overhead(ratio="0.99"), "Expected `float`, got `str`"),
+    "a NaN ratio": (_overhead(ratio=float("nan")), "overhead() returned ratio = nan, not a finite number"),
+    "other repaired weights": (_overhead(repaired_weights=[]), "repaired_weights = [], not the ['ffn.2.down']"),
+    "no bare NLLs": (_overhead(bare_subject_nll=[]), "bare_subject_nll = [], not the ["),
+    "another limit": (_overhead(limit=9.0), "limit = 9.0, not the 1.01 it was given"),
+}
+
+
+@pytest.mark.parametrize("case", ODD_OVERHEADS)
+def test_a_metric_kind_overhead_outside_its_port_is_refused(case, services, store, monkeypatch) -> None:
+    """A kind's overhead() was recorded unchecked: None certified with the overhead gate not applicable though a
+    guard repaired the subject (verify: 'repairs without overhead'), a dict or a string ratio ended in E999, a
+    NaN ratio in an abort at sealing that named no kind, and other repaired weights, bare NLLs or limit gave a
+    certificate verify voided."""
+    bend, words = ODD_OVERHEADS[case]
+    monkeypatch.setitem(METRICS, "odd_kind", _OddOverhead(bend))
+    with pytest.raises(UsageError) as refused:
+        certify_edit(_repairing_request(), services)
+    assert refused.value.code == "E223" and refused.value.message.startswith("metric kind 'odd_kind': its ")
+    assert words in refused.value.message
+    state = replay(_events(store, store.run_ids()[0]))
+    assert state.failed is not None and state.failed.code == "E223" and state.issued is None
+
+
+def test_a_metric_kind_overhead_of_numpy_numbers_certifies_and_verifies(services, monkeypatch) -> None:
+    from invarlock.application.verification.verify import verify_certificate
+
+    numpy_ratio = _OddOverhead(lambda o: msgspec.structs.replace(o, ratio=np.float64(o.ratio)))
+    monkeypatch.setitem(METRICS, "odd_kind", numpy_ratio)
+    cert = certify_edit(_repairing_request(), services).certificate
+    assert cert.guard_overhead is not None and type(cert.guard_overhead.ratio) is float
     assert verify_certificate(cert).ok
