@@ -19,7 +19,7 @@ from invarlock.domain.run import RunState
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import NamedMatrix
 
-from .score_rows import adapter_fault, adapter_of, checked_scores
+from .score_rows import Run, adapter_fault, adapter_of, checked_scores
 
 _MATRIX = "matrices() yield NamedMatrix (name, family, block, head, a 2-D float array)"
 
@@ -64,8 +64,11 @@ def checked_matrix(state: RunState, role: str, found: Any) -> NamedMatrix:
 _STATS = "activation_stats() is ({weight: ActivationStats}, [WindowScore]) for every weight and window asked"
 
 
-def checked_stats(state: RunState, role: str, found: object, weights: Sequence[str]) -> dict[str, ActivationStats]:
-    """`found` (activation statistics of `weights`) holding an ActivationStats for every one of them."""
+def checked_stats(
+    state: RunState | Run, role: str, found: object, weights: Sequence[str]
+) -> dict[str, ActivationStats]:
+    """`found` (activation statistics of `weights`) holding an ActivationStats for every one of them. `state` is
+    the run's, or its (config, environment) as a certificate states them (the re-execution audit's)."""
     missing = (
         [w for w in weights if not isinstance(found.get(w), ActivationStats)]
         if isinstance(found, Mapping)

@@ -25,6 +25,7 @@ from invarlock.ports.model import NamedMatrix
 from ..certification.guard_chain import measure_each, measure_matrix
 from ..certification.plugin_guard import loaded_guard, measured_by
 from ..certification.variance_guard import taps_only
+from ..certification.weight_checks import checked_stats
 from .reexecute_inputs import AuditContext, Finding, Tally
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
@@ -182,8 +183,9 @@ def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Ta
     weights = [taps[i].weight for i in chosen]
     ids = measurements.calibration.window_ids
     windows = token_windows(ids, audit.rows, seed=audit.cert.bootstrap.seed)
-    base = taps_only(audit.models["baseline"], windows, weights)
-    subj = taps_only(audit.models["subject"], windows, weights)
+    run = audit.cert.provenance.config, audit.cert.provenance.environment  # which adapter (plugin) tapped
+    base = checked_stats(run, "baseline", taps_only(audit.models["baseline"], windows, weights), weights)
+    subj = checked_stats(run, "subject", taps_only(audit.models["subject"], windows, weights), weights)
     for i, weight in zip(chosen, weights, strict=True):
         stated = {"baseline": taps[i].baseline, "subject": taps[i].subject}
         recomputed = {"baseline": base[weight], "subject": subj[weight]}

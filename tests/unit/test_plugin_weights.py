@@ -1,6 +1,7 @@
 """Weights and activation statistics a third-party model hands the guards outside its port (matrices that are no
 2-D float arrays of a known family, no census, no taps, statistics missing a tap or scores short or negated) fail
-the run with one InvarLock error naming its plugin, recorded so replay accepts it."""
+the run with one InvarLock error naming its plugin, recorded so replay accepts it; the re-execution audit checks
+the taps it compares as certify checks them."""
 
 from __future__ import annotations
 
@@ -114,3 +115,58 @@ def test_activation_statistics_outside_their_port_fail_the_variance_guard(case, 
     assert refused.value.code == "E223" and words in refused.value.message
     state = replay(_events(store, store.run_ids()[0]))
     assert state.failed is not None and state.failed.code == "E223"
+
+
+def _taps_bent(bend: Callable[[dict], object]) -> type[FakeModel]:
+    class Bent(FakeModel):
+        def activation_taps(self, windows, weights, progress=None):  # type: ignore[no-untyped-def]
+            return bend(super().activation_taps(windows, weights, progress))
+
+    return Bent
+
+
+ODD_TAPS = {
+    "None": (lambda found: None, "activation statistics returned no mapping"),
+    "no statistics of a tap": (lambda found: {}, "activation statistics returned no ActivationStats for ffn.0.down"),
+    "a dict for a tap": (
+        lambda found: {w: msgspec.structs.asdict(s) for w, s in found.items()},
+        "returned no ActivationStats for ffn.0.down",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ODD_TAPS)
+def test_the_re_execution_audit_checks_the_variance_taps_it_compares(case, services, loader) -> None:
+    """The audit re-taps the variance guard's weights with the adapter's models: None ended in E999 (a TypeError),
+    a missing tap too (a KeyError), and a dict for a tap was compared as if it were the statistics; each is
+    refused as certify refuses it."""
+    from invarlock.application.verification.reexecute import reexecute_certificate
+    from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
+
+    bend, words = ODD_TAPS[case]
+    weights = {n: np.ones((4, 4), np.float32) for n in ("attn.0", "ffn.0.down", "ffn.1.down")}
+    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.05)}
+    loader.models["base"], loader.models["odd"] = (
+        FakeModel(ref="base", weights=weights),
+        FakeModel(ref="odd", weights=changed),
+    )
+    svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
+    cfg = msgspec.structs.replace(small_config(), guards=GuardsConfig(order=["invariants", "variance", "invariants"]))
+    cert = certify_edit(CertifyRequest("certify", cfg, ModelConfig(id="odd"), "balanced", "dev"), svc).certificate
+    assert cert.guards.variance is not None and cert.guards.variance.measurements.taps
+    loader.models["odd"] = _taps_bent(bend)(ref="odd", weights=changed)
+    deps = ReexecutionDeps(
+        edits=services.edits,
+        loader=loader,
+        corpora=services.corpora,
+        environment=lambda: {"python": "test"},
+        clock=lambda: "2026-02-01T00:00:00.000000Z",
+        new_stream_id=lambda: "audit-1",
+        tool_version="0.0.test",
+        store=None,
+    )
+    request = ReexecutionRequest(baseline="base", subject="odd", sample=None, sample_seed=11)
+    with pytest.raises(UsageError) as refused:
+        reexecute_certificate(cert, request, deps)
+    assert refused.value.code == "E223" and words in refused.value.message
+    assert refused.value.message.startswith("adapter plugin 'auto' (badplug 1.0): its model's activation statistics")
