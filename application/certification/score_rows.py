@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.metrics import recorded_metric
+from invarlock.domain.metrics.secondary import consistent, kl_row
 from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.run import RunState
 from invarlock.domain.windows import TokenWindow
@@ -82,8 +83,8 @@ class _Checker:
         self.kind = metric.kind
         self.want, self.rule = metric.scored_tokens(int(config["dataset"]["seq_len"]))
 
-    def fault(self, what: str) -> UsageError:
-        return adapter_fault(self.state, self.role, self.method, what)
+    def fault(self, what: str, rule: str = SCORES) -> UsageError:
+        return adapter_fault(self.state, self.role, self.method, what, rule)
 
     def ids(self, found: Sequence[object]) -> list[int]:
         """The window id of each of `found`, every window of the batch exactly once."""
@@ -151,4 +152,21 @@ def checked_pairs(state: RunState | Run, batch: Sequence[TokenWindow], pairs: It
         if comparison is not None and comparison.window_id != wid:
             raise check.fault(f"yielded the comparison of window {comparison.window_id} in the row of window {wid}")
         checked.append(PairedScore(window_id=wid, baseline=base, subject=subj, comparison=comparison))
+    _check_kl(check, checked)
     return checked
+
+
+KL = "a window's KL/top-1 measures are all set or none, and obey the identities of domain/metrics/secondary.py"
+
+
+def _check_kl(check: _Checker, pairs: list[PairedScore]) -> None:
+    """The batch's KL/top-1 measures as the certificate's secondary metrics read them: on every window or on
+    none, and each window's consistent (a histogram counting its positions, agreements within them, ...)."""
+    rows = {p.window_id: kl_row(p.comparison) for p in pairs}
+    measured = [wid for wid, r in rows.items() if r is not None]
+    unmeasured = [wid for wid, r in rows.items() if r is None]
+    if measured and unmeasured:
+        raise check.fault(f"yielded KL/top-1 measures of window {measured[0]} but not of window {unmeasured[0]}", KL)
+    bad = next((wid for wid, r in rows.items() if r is not None and not consistent(r)), None)
+    if bad is not None:
+        raise check.fault(f"yielded KL/top-1 measures of window {bad} that contradict each other", KL)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -48,21 +49,25 @@ def kl_rows(arm: c.ArmEvidence) -> list[KlRow] | None:
     Raises:
         UsageError: E403 when some windows lack them, or a window's measures contradict each other.
     """
-    comparisons = arm.comparisons or []
-    fields = KlRow.__struct_fields__
-    present = [all(getattr(m, f) is not None for f in fields) for m in comparisons]
-    if not any(present):
+    found = [kl_row(m) for m in arm.comparisons or []]
+    rows = [r for r in found if r is not None]
+    if not rows:
         return None
-    if not all(present):
+    if len(rows) != len(found):
         raise UsageError("E403", "some windows' comparisons lack the KL/top-1 measures", _FIX)
-    rows = [KlRow(**{f: getattr(m, f) for f in fields}) for m in comparisons]
-    bad = next((r.window_id for r in rows if not _consistent(r)), None)
+    bad = next((r.window_id for r in rows if not consistent(r)), None)
     if bad is not None:
         raise UsageError("E403", f"window {bad}: its KL/top-1 measures contradict each other", _FIX)
     return rows
 
 
-def _consistent(r: KlRow) -> bool:
+def kl_row(comparison: object) -> KlRow | None:
+    """A window's comparison (a WindowComparison) as a KlRow, unchecked; None unless it has every field."""
+    values: dict[str, Any] = {f: getattr(comparison, f, None) for f in KlRow.__struct_fields__}
+    return None if any(v is None for v in values.values()) else KlRow(**values)
+
+
+def consistent(r: KlRow) -> bool:
     """The identities every window's measures obey: the histogram counts each position once, its highest
     non-empty bin holds kl_max, kl_sum lies between the bins' lower edges and positions × kl_max, and the
     agreements are at most the positions."""

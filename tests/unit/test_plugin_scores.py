@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -61,6 +62,10 @@ def _score(**changes: object) -> Callable[[WindowScore], object]:
     return lambda s: msgspec.structs.replace(s, **changes)
 
 
+def _each_comparison(bend: Callable[[Any], object]) -> Callable[[list[PairedScore]], list[PairedScore]]:
+    return lambda pairs: [msgspec.structs.replace(p, comparison=bend(p.comparison)) for p in pairs]
+
+
 MISBEHAVIOURS = {
     "fewer rows": (_pairs_bent(lambda ps: ps[:-1]), "E223", "7 scores for 8 windows"),
     "a row twice": (_pairs_bent(lambda ps: [*ps, ps[0]]), "E223", "twice"),
@@ -80,13 +85,30 @@ MISBEHAVIOURS = {
     "True as a token count": (_pairs_bent(_each_score(_score(tokens_scored=True))), "E223", "got `bool`"),
     "a string NLL": (_pairs_bent(_each_score(_score(nll_sum="80.0"))), "E223", "got `str`"),
     "NaN": (_pairs_bent(_each_score(_score(nll_sum=float("nan")))), "E402", "non-finite NLL"),
+    "a KL histogram that counts no position": (
+        _pairs_bent(_each_comparison(lambda m: msgspec.structs.replace(m, kl_histogram=(0,) * len(m.kl_histogram)))),
+        "E223",
+        "KL/top-1 measures of window 36 that contradict each other",
+    ),
+    "top-1 agreement on more positions than scored": (
+        _pairs_bent(_each_comparison(lambda m: msgspec.structs.replace(m, top1_agree=m.positions + 1))),
+        "E223",
+        "contradict each other",
+    ),
+    "KL measures of some windows only": (
+        _pairs_bent(lambda ps: [msgspec.structs.replace(ps[0], comparison=None), *ps[1:]]),
+        "E223",
+        "yielded KL/top-1 measures of window 51 but not of window 36",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", MISBEHAVIOURS)
 def test_scores_a_model_had_no_right_to_give_fail_the_run_naming_its_plugin(case: str, services, store, loader) -> None:
     """Each used to be recorded (a certificate verify then voided, or a PASS from negated NLLs), or to end in
-    E999 (a KeyError, a TypeError from the event codec) leaving the run incomplete."""
+    E999 (a KeyError, a TypeError from the event codec) leaving the run incomplete. Contradicting KL/top-1
+    measures were recorded, then E403 blamed the evidence ('re-issue the certificate'); measures missing from
+    a preview window were certified."""
     model, code, words = MISBEHAVIOURS[case]
     loader.models["base"] = model(ref="base")  # the baseline's score_pair scores both models in lockstep
     svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
