@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.metrics import recorded_metric
+from invarlock.domain.metrics.answers import checked_scored_tokens
 from invarlock.domain.metrics.secondary import consistent, kl_row
 from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.run import RunState
@@ -81,7 +82,8 @@ class _Checker:
         config = _run(state)[0]
         metric = recorded_metric(config)
         self.kind = metric.kind
-        self.want, self.rule = metric.scored_tokens(int(config["dataset"]["seq_len"]))
+        found = metric.scored_tokens(int(config["dataset"]["seq_len"]))
+        self.want, self.rule = checked_scored_tokens(metric.kind, found)
 
     def fault(self, what: str, rule: str = SCORES) -> UsageError:
         return adapter_fault(self.state, self.role, self.method, what, rule)

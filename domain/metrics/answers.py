@@ -1,11 +1,14 @@
-"""A metric kind's answers, checked where the certificate is built and gated (a third-party kind's, usually).
+"""A metric kind's answers, checked where the certificate is built and gated, and where scores are checked
+(a third-party kind's, usually).
 
 `assess` must return an Assessment of plain numbers (numpy scalars count as the numbers they hold) and `flags`
 a mapping of every flag to (True | False | "not_applicable", reason) that includes `primary_metric_acceptable`:
 without it a kind would certify PASS with no gate on its statistic, and verify, running the same code, would
-agree. `overhead` must return a GuardOverhead of finite numbers that states the repaired weights, bare NLLs and
-limit it was given (verify recomputes it from those as stated). Anything else is E223 naming the kind, where it
-ended in E999 (the codec cannot encode numpy scalars) or in a certificate verify refuses as malformed (E601)."""
+agree. `scored_tokens` must return (a count of tokens >= 1, the rule in words). `overhead` must return a
+GuardOverhead of finite numbers that states the repaired weights, bare NLLs and limit it was given (verify
+recomputes it from those as stated). Anything else is E223 naming the kind, where it ended in E999 (the codec
+cannot encode numpy scalars), in a certificate verify refuses as malformed (E601), or in a fault blamed on the
+adapter whose scores it checked."""
 
 from __future__ import annotations
 
@@ -85,3 +88,12 @@ def checked_overhead(
         if not math.isfinite(getattr(plain, name)):
             raise _fault(kind, f"overhead() returned {name} = {getattr(plain, name)!r}, not a finite number")
     return plain
+
+
+def checked_scored_tokens(kind: str, found: object) -> tuple[int, str]:
+    """`found` (the kind's `scored_tokens`) as (a count of tokens >= 1, the rule in words)."""
+    count, rule = found if isinstance(found, tuple) and len(found) == 2 else (None, None)
+    count = int(count) if isinstance(count, np.integer) else count
+    if type(count) is not int or count < 1 or not isinstance(rule, str):
+        raise _fault(kind, f"scored_tokens() returned {found!r:.80}, not (a count of tokens >= 1, the rule in words)")
+    return count, rule

@@ -1,6 +1,6 @@
 """A third-party metric kind that leaves its statistic ungated (no assessment, no primary gate, flags that are
-no bools) or answers the guard overhead outside its port is refused naming the kind; numpy numbers in its
-assessment or overhead certify and verify as their numbers."""
+no bools), or answers the guard overhead or its scored tokens outside its port, is refused naming the kind;
+numpy numbers in its answers are their numbers."""
 
 from __future__ import annotations
 
@@ -154,3 +154,43 @@ def test_a_metric_kind_overhead_of_numpy_numbers_certifies_and_verifies(services
     cert = certify_edit(_repairing_request(), services).certificate
     assert cert.guard_overhead is not None and type(cert.guard_overhead.ratio) is float
     assert verify_certificate(cert).ok
+
+
+class _OddTokens(_OddKind):
+    """_OddKind assessing and flagging as ppl_causal, whose scored_tokens answer is `answer`."""
+
+    def __init__(self, answer: object) -> None:
+        super().__init__(_same, _same)
+        self.answer = answer
+
+    def scored_tokens(self, seq_len):  # type: ignore[no-untyped-def]
+        return self.answer
+
+
+ODD_TOKENS = {
+    "None": (None, "scored_tokens() returned None, not (a count of tokens >= 1, the rule in words)"),
+    "a string count": (("31", "seq_len − 1"), "returned ('31', 'seq_len − 1'), not (a count"),
+    "a fractional count": ((31.0, "seq_len − 1"), "returned (31.0, "),
+    "no tokens": ((0, "none"), "returned (0, 'none')"),
+    "no rule": ((31, None), "returned (31, None)"),
+}
+
+
+@pytest.mark.parametrize("case", ODD_TOKENS)
+def test_a_metric_kind_scored_tokens_outside_its_port_is_blamed_on_the_kind(case, services, store, monkeypatch):
+    """The kind's scored_tokens() answer was taken unchecked by the score checks: None ended in E999 (a TypeError
+    unpacking it), a string count or 0 was blamed on the adapter ('scored 31 tokens ...'), and a fractional
+    count or no rule passed."""
+    answer, words = ODD_TOKENS[case]
+    monkeypatch.setitem(METRICS, "odd_kind", _OddTokens(answer))
+    with pytest.raises(UsageError) as refused:
+        certify_edit(_kind_request(), services)
+    assert refused.value.code == "E223" and refused.value.message.startswith("metric kind 'odd_kind': its ")
+    assert words in refused.value.message
+    state = replay(_events(store, store.run_ids()[0]))
+    assert state.failed is not None and state.failed.code == "E223" and state.issued is None
+
+
+def test_a_metric_kind_counting_scored_tokens_in_numpy_certifies(services, monkeypatch) -> None:
+    monkeypatch.setitem(METRICS, "odd_kind", _OddTokens((np.int64(31), "seq_len − 1")))
+    assert certify_edit(_kind_request(), services).certificate.verdict.status == "PASS"
