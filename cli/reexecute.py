@@ -101,11 +101,13 @@ def _refuse_audit_options_alone(options: ReexecutionOptions) -> None:
 
 
 def _sample(text: str) -> int | None:
-    if text.strip().lower() == "all":
+    given = text.strip()
+    if given.lower() == "all":
         return None
-    if not text.strip().isdigit() or int(text) < 1:
+    # ASCII digits only: str.isdigit() also holds for '²', which int() refuses (E999)
+    if not (given.isascii() and given.isdigit()) or int(given) < 1:
         raise UsageError("E200", f"--sample must be a positive number or 'all', got {text!r}", "e.g. --sample 16")
-    return int(text)
+    return int(given)
 
 
 def request_of(options: ReexecutionOptions) -> ReexecutionRequest:

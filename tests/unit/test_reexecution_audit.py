@@ -255,6 +255,8 @@ def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
         (("--subject", "s"), "the re-execution audit needs --baseline"),
         (("--baseline", "b", "--subject", "s", "--sample", "0"), "--sample must be a positive number or 'all'"),
         (("--baseline", "b", "--subject", "s", "--sample", "some"), "--sample must be a positive number or 'all'"),
+        (("--baseline", "b", "--subject", "s", "--sample", "²"), "--sample must be a positive number or 'all'"),
+        (("--baseline", "b", "--subject", "s", "--sample", "٣"), "--sample must be a positive number or 'all'"),
     ],
 )
 def test_audit_options_are_checked_before_any_model_loads(tmp_path, issued, args, message):
