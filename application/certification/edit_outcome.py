@@ -8,12 +8,11 @@ certificate verify voids."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.model import EditOutcome
+from invarlock.domain.numpy_scalars import numpy_enc_hook
 
 from ..config import EditConfig
 
@@ -35,7 +34,7 @@ def checked_outcome(found: object, edit: EditConfig, environment: dict[str, str]
     if not isinstance(found, EditOutcome):
         raise fault(f"{type(found).__name__}, not an EditOutcome")
     try:
-        outcome = msgspec.convert(msgspec.to_builtins(found, enc_hook=_plain), EditOutcome, strict=True)
+        outcome = msgspec.convert(msgspec.to_builtins(found, enc_hook=numpy_enc_hook), EditOutcome, strict=True)
         digest = sha256_hex(canonical_bytes(outcome.plan))
     except (msgspec.ValidationError, TypeError, InvarlockError) as exc:
         raise fault(f"an EditOutcome that is not one: {exc}") from None
@@ -52,11 +51,3 @@ def checked_outcome(found: object, edit: EditConfig, environment: dict[str, str]
     if negative is not None:
         raise fault(f"a negative count {negative} = {counts[negative]}")
     return outcome
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python number it holds (msgspec encodes no numpy type)."""
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy":
-        return item()
-    raise TypeError(f"{type(value).__name__} is not a JSON value")

@@ -9,23 +9,16 @@ certificate stating a digest that is no digest."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import ModelIdentity
+from invarlock.domain.numpy_scalars import numpy_enc_hook
 
 from ..config import ModelConfig
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 DIGESTS = ("weights_sha256", "tokenizer_sha256", "config_sha256")
-
-
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy":
-        return item()
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def checked_identity(found: object, cfg: ModelConfig, environment: dict[str, str]) -> ModelIdentity:
@@ -47,7 +40,7 @@ def checked_identity(found: object, cfg: ModelConfig, environment: dict[str, str
     if not isinstance(found, ModelIdentity):
         raise fault(f"{type(found).__name__}, not a ModelIdentity")
     try:
-        identity = msgspec.convert(msgspec.to_builtins(found, enc_hook=_plain), ModelIdentity, strict=True)
+        identity = msgspec.convert(msgspec.to_builtins(found, enc_hook=numpy_enc_hook), ModelIdentity, strict=True)
     except (msgspec.ValidationError, TypeError) as exc:
         raise fault(f"a ModelIdentity that is not one: {exc}") from None
     odd = next((name for name in DIGESTS if not _SHA256.fullmatch(getattr(identity, name))), None)

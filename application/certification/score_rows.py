@@ -20,6 +20,7 @@ from invarlock.domain.metrics import recorded_metric
 from invarlock.domain.metrics.answers import checked_scored_tokens
 from invarlock.domain.metrics.secondary import consistent, kl_row
 from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
+from invarlock.domain.numpy_scalars import plain_number
 from invarlock.domain.run import RunState
 from invarlock.domain.windows import TokenWindow
 
@@ -56,10 +57,7 @@ def adapter_fault(state: RunState | Run, role: str, method: str, what: str, rule
 
 def _plain(value: Any) -> Any:
     """Numpy scalars (inside tuples too) as the Python numbers they hold."""
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    item = getattr(value, "item", None)
-    return item() if callable(item) and type(value).__module__ == "numpy" else value
+    return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else plain_number(value)
 
 
 def _strict(value: object, kind: type[S], fault: Any) -> S:

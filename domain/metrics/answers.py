@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import msgspec
 import numpy as np
 
 from .. import certificate as c
 from ..errors import UsageError
+from ..numpy_scalars import numpy_enc_hook, plain_number
 from .base import Assessment
 
 PRIMARY_FLAG = "primary_metric_acceptable"  # the flag gating the statistic: every kind decides it
@@ -35,20 +35,12 @@ def _fault(kind: str, what: str) -> UsageError:
     )
 
 
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python number it holds; anything else has no builtin form."""
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy":
-        return item()
-    raise TypeError(f"{type(value).__name__} is not a number")
-
-
 def checked_assessment(kind: str, found: object) -> Assessment:
     """`found` (the kind's `assess`) as an Assessment of plain values; E223 when it is none."""
     if not isinstance(found, Assessment):
         raise _fault(kind, f"assess() returned {type(found).__name__}, not an Assessment")
     try:
-        plain = msgspec.convert(msgspec.to_builtins(found, enc_hook=_plain), Assessment)
+        plain = msgspec.convert(msgspec.to_builtins(found, enc_hook=numpy_enc_hook), Assessment)
     except (msgspec.ValidationError, TypeError) as exc:
         raise _fault(kind, f"assess() returned an Assessment that is not one: {exc}") from None
     return plain
@@ -77,7 +69,7 @@ def checked_overhead(
     if not isinstance(found, c.GuardOverhead):
         raise _fault(kind, f"overhead() returned {type(found).__name__}, not a GuardOverhead")
     try:
-        plain = msgspec.convert(msgspec.to_builtins(found, enc_hook=_plain), c.GuardOverhead)
+        plain = msgspec.convert(msgspec.to_builtins(found, enc_hook=numpy_enc_hook), c.GuardOverhead)
     except (msgspec.ValidationError, TypeError) as exc:
         raise _fault(kind, f"overhead() returned a GuardOverhead that is not one: {exc}") from None
     given = {"repaired_weights": sorted(repaired), "bare_subject_nll": list(bare_subject), "limit": limit}
@@ -93,7 +85,7 @@ def checked_overhead(
 def checked_scored_tokens(kind: str, found: object) -> tuple[int, str]:
     """`found` (the kind's `scored_tokens`) as (a count of tokens >= 1, the rule in words)."""
     count, rule = found if isinstance(found, tuple) and len(found) == 2 else (None, None)
-    count = int(count) if isinstance(count, np.integer) else count
+    count = plain_number(count)
     if type(count) is not int or count < 1 or not isinstance(rule, str):
         raise _fault(kind, f"scored_tokens() returned {found!r:.80}, not (a count of tokens >= 1, the rule in words)")
     return count, rule
