@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def plain_number(value: Any) -> Any:
     """`value`, or the Python number it holds when it is a numpy scalar (np.int64 → int, np.float64 → float,
-    np.bool_ → bool)."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) and type(value).__module__ == "numpy" else value
+    np.bool_ → bool). An array, even of one value, is no scalar: it is returned as it is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def numpy_enc_hook(value: Any) -> Any:

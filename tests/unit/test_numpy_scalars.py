@@ -21,3 +21,12 @@ def test_anything_else_is_left_as_it_is_and_refused_as_a_json_value() -> None:
     assert plain_number(odd) is odd and plain_number(text) is text
     with pytest.raises(TypeError, match="complex is not a JSON value"):
         msgspec.to_builtins({"x": odd}, enc_hook=numpy_enc_hook)
+
+
+@pytest.mark.parametrize("array", [np.zeros(2), np.array([7]), np.array(7)], ids=["two values", "one value", "0-d"])
+def test_a_numpy_array_is_no_number_whatever_its_size(array: object) -> None:
+    """An array's .item() gave a one-value array's number (a size-2 array raised ValueError, which no caller
+    expects: E999); arrays are refused as any other value that is no number."""
+    assert plain_number(array) is array
+    with pytest.raises(TypeError, match="ndarray is not a JSON value"):
+        msgspec.to_builtins({"x": array}, enc_hook=numpy_enc_hook)

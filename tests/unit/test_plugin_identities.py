@@ -37,6 +37,8 @@ ODD_IDENTITIES = {
     ),
     "no parameters": (lambda i: msgspec.structs.replace(i, param_count=-1), "param_count = -1"),
     "a string count": (lambda i: msgspec.structs.replace(i, param_count="16"), "Expected `int`, got `str`"),
+    "an array count": (lambda i: msgspec.structs.replace(i, param_count=np.array([16, 17])), "ndarray is not a JSON"),
+    "a one-value array count": (lambda i: msgspec.structs.replace(i, param_count=np.array([16])), "ndarray is not"),
 }
 
 
