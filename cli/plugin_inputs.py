@@ -7,11 +7,11 @@ something else (strings of digits, floats and bools read as ids)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import numpy as np
+from invarlock.domain.canonical import is_sha256_hex
 from invarlock.domain.errors import UsageError
 from invarlock.domain.examples import LabelledText
 from invarlock.domain.model import CorpusInfo
@@ -19,7 +19,6 @@ from invarlock.domain.model import CorpusInfo
 from .registry import PluginEntry
 
 _ID_LIMIT = 2**32  # the token stream is uint32 (application/certification/token_streams.py, STREAM_LAYOUT)
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Fault = Callable[[str], NoReturn]
 
@@ -78,7 +77,7 @@ class CheckedTokenizer:
 
     def digest(self) -> str:
         digest = self._inner.digest()
-        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        if not is_sha256_hex(digest):
             self._fault(f"digest() returned {digest!r}, not a sha256 in lowercase hex")
         return digest
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ from .errors import AbortError
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
 _PLAIN = msgspec.json.Decoder()
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def first_non_finite(value: Any) -> tuple[str, float] | None:
@@ -65,3 +67,8 @@ def is_canonical(data: bytes) -> bool:
 def sha256_hex(data: bytes) -> str:
     """Lowercase hex sha256 of `data`."""
     return hashlib.sha256(data).hexdigest()
+
+
+def is_sha256_hex(text: object) -> bool:
+    """Whether `text` has the form `sha256_hex` gives: a str of 64 lowercase hex digits."""
+    return isinstance(text, str) and _SHA256_HEX.fullmatch(text) is not None

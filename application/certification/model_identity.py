@@ -8,16 +8,14 @@ certificate stating a digest that is no digest."""
 
 from __future__ import annotations
 
-import re
-
 import msgspec
+from invarlock.domain.canonical import is_sha256_hex
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import ModelIdentity
 from invarlock.domain.numpy_scalars import numpy_enc_hook
 
 from ..config import ModelConfig
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 DIGESTS = ("weights_sha256", "tokenizer_sha256", "config_sha256")
 
 
@@ -43,7 +41,7 @@ def checked_identity(found: object, cfg: ModelConfig, environment: dict[str, str
         identity = msgspec.convert(msgspec.to_builtins(found, enc_hook=numpy_enc_hook), ModelIdentity, strict=True)
     except (msgspec.ValidationError, TypeError) as exc:
         raise fault(f"a ModelIdentity that is not one: {exc}") from None
-    odd = next((name for name in DIGESTS if not _SHA256.fullmatch(getattr(identity, name))), None)
+    odd = next((name for name in DIGESTS if not is_sha256_hex(getattr(identity, name))), None)
     if odd is not None:
         raise fault(f"{odd} = {getattr(identity, odd)!r}, not a sha256 in lowercase hex")
     if identity.param_count < 1:

@@ -5,10 +5,10 @@ one violating row and re-derives the outcome would otherwise get a consistent se
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 
+from ..canonical import is_sha256_hex
 from .rmt_records import RmtMeasurements, RmtSide
 from .spectral_records import SpectralMeasurements
 from .spectrum import outlier_threshold
@@ -66,7 +66,7 @@ def repair_digest_problem(measurements: VarianceMeasurements) -> str | None:
     digest = measurements.repaired_weights_sha256
     if (measurements.ab is None) != (digest is None):
         return "repaired_weights_sha256 must be given exactly when the A/B pass ran"
-    if digest is not None and re.fullmatch("[0-9a-f]{64}", digest) is None:
+    if digest is not None and not is_sha256_hex(digest):
         return f"repaired_weights_sha256 {digest!r} is not a sha256 in hex"
     return None
 
