@@ -15,6 +15,7 @@ from invarlock.domain.model import ModelIdentity
 from invarlock.domain.numpy_scalars import numpy_enc_hook
 
 from ..config import ModelConfig
+from .score_rows import model_fault
 
 DIGESTS = ("weights_sha256", "tokenizer_sha256", "config_sha256")
 
@@ -29,11 +30,7 @@ def checked_identity(found: object, cfg: ModelConfig, environment: dict[str, str
     origin = environment.get(f"plugin.adapters.{cfg.adapter}")
 
     def fault(what: str) -> UsageError:
-        who = f"adapter plugin '{cfg.adapter}' ({origin})" if origin else f"adapter '{cfg.adapter}'"
-        fix = f"fix or uninstall {origin.partition(' ')[0]}" if origin else "report it"
-        return UsageError(
-            "E223", f"{who}: its model's identity() returned {what}", f"{fix}; domain/model.py defines ModelIdentity"
-        )
+        return model_fault(cfg.adapter, origin, f"identity() returned {what}", "domain/model.py defines ModelIdentity")
 
     if not isinstance(found, ModelIdentity):
         raise fault(f"{type(found).__name__}, not a ModelIdentity")

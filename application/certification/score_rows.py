@@ -46,13 +46,19 @@ def adapter_of(state: RunState | Run, role: str) -> tuple[str, str | None]:
 SCORES = "one score per window given, in nats, for the tokens the metric kind scores"
 
 
+def model_fault(adapter: str, origin: str | None, what: str, rule: str) -> UsageError:
+    """E223 `adapter plugin 'NAME' (DIST VERSION): its model's WHAT` (`adapter 'NAME'` for a built-in, whose
+    fault is InvarLock's to fix); the hint says what to do about it, then the port's `rule`."""
+    who = f"adapter plugin '{adapter}' ({origin})" if origin else f"adapter '{adapter}'"
+    fix = f"fix or uninstall {origin.partition(' ')[0]}" if origin else "report it"
+    return UsageError("E223", f"{who}: its model's {what}", f"{fix}; {rule}")
+
+
 def adapter_fault(state: RunState | Run, role: str, method: str, what: str, rule: str = SCORES) -> UsageError:
     """E223 naming the adapter that loaded `role`'s model (and its plugin distribution): its `method` `what`;
     the hint quotes the port's `rule` (ports/model.py)."""
     name, origin = adapter_of(state, role)
-    who = f"adapter plugin '{name}' ({origin})" if origin else f"adapter '{name}'"
-    fix = f"fix or uninstall {origin.partition(' ')[0]}" if origin else "report it"
-    return UsageError("E223", f"{who}: its model's {method} {what}", f"{fix}; ports/model.py: {rule}")
+    return model_fault(name, origin, f"{method} {what}", f"ports/model.py: {rule}")
 
 
 def _plain(value: Any) -> Any:
