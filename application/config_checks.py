@@ -10,6 +10,7 @@ from invarlock.domain.canonical import first_non_finite
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, metric_for
+from invarlock.domain.model import MAX_BATCH_SIZE
 from invarlock.domain.windows import check_window_shape
 
 from .config_execution import check_execution
@@ -35,9 +36,11 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
         raise UsageError(
             "E201", f"{source}: eval.secondary.gate needs the secondary metrics measured", "drop measure: false"
         )
-    if cfg.eval.batch_size is not None and cfg.eval.batch_size < 1:
+    if cfg.eval.batch_size is not None and not 1 <= cfg.eval.batch_size <= MAX_BATCH_SIZE:
         raise UsageError(
-            "E201", f"{source}: eval.batch_size must be >= 1", "use e.g. 8, or leave it out for the default"
+            "E201",
+            f"{source}: eval.batch_size must be between 1 and {MAX_BATCH_SIZE}",
+            "use e.g. 8, or leave it out for the default",
         )
 
 

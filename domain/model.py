@@ -33,6 +33,11 @@ class DevicePlacement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_memory: dict[str, str] | None = None
 
 
+# Windows per forward pass, at most: far above any run's, and below what torch can index (a batch of 10**30
+# windows ended certify and the audit in E999); `eval.batch_size` beyond it is refused where it is read.
+MAX_BATCH_SIZE = 65_536
+
+
 class LoadOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How a ModelLoader loads a reference: `adapter` by name (`auto`: picked from the model's files), `device`
     (`auto`, `cpu`, `cuda`, `cuda:1`, `mps`), `dtype` of the weights (`float32`, `bfloat16`, `float16`),

@@ -14,6 +14,7 @@ from invarlock.ports.model import ModelRunner
 from ..certification.example_planning import plan_labelled
 from ..config import MetricConfig
 from .reexecute_inputs import SHOWN, RebuiltWindows, dataset_recipe, plan_problems
+from .reexecute_placement import recorded_section
 
 
 def rebuild_examples(
@@ -22,7 +23,7 @@ def rebuild_examples(
     """The certified examples' windows planned again with the baseline's tokenizer, or a failed finding."""
     try:
         ds = dataset_recipe(cert)
-        metric = msgspec.convert(cert.provenance.config.get("eval", {}).get("metric", {}), MetricConfig)
+        metric = msgspec.convert(recorded_section(cert, "eval").get("metric", {}), MetricConfig)
     except msgspec.ValidationError as exc:
         return RebuiltWindows({}, [("reexec:windows", False, f"the dataset recipe cannot be read: {exc}")])
     tok = baseline.tokenizer()

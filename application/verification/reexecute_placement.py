@@ -4,10 +4,12 @@ unless the recipient names a device (`verify --device D`: the whole model on D).
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
-from invarlock.domain.model import DevicePlacement, LoadOptions, ModelIdentity
+from invarlock.domain.model import MAX_BATCH_SIZE, DevicePlacement, LoadOptions, ModelIdentity
 
 
 def audit_load_options(section: ModelIdentity, device: str | None, cert: c.Certificate) -> LoadOptions:
@@ -39,5 +41,20 @@ def _device_kind(device: str) -> str:
 
 
 def _batch_size(cert: c.Certificate) -> int | None:
-    size = cert.provenance.config.get("eval", {}).get("batch_size")
-    return size if isinstance(size, int) and size > 0 else None
+    size = recorded_section(cert, "eval").get("batch_size")
+    if size is not None and (type(size) is not int or not 1 <= size <= MAX_BATCH_SIZE):
+        raise _malformed("eval.batch_size", f"{size!r} is not a count of windows from 1 to {MAX_BATCH_SIZE}")
+    return size
+
+
+def recorded_section(cert: c.Certificate, name: str) -> dict[str, Any]:
+    """The run config's section `name` as the certificate records it ({} when absent). UsageError E601 when it
+    is not an object: no run records one, and the audit reads its settings from it."""
+    section = cert.provenance.config.get(name, {})
+    if not isinstance(section, dict):
+        raise _malformed(name, f"expected an object, got {type(section).__name__}")
+    return section
+
+
+def _malformed(field: str, problem: str) -> UsageError:
+    return UsageError("E601", f"schema check failed: provenance.config.{field}: {problem}", "re-issue the certificate")

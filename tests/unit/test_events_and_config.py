@@ -276,6 +276,15 @@ def test_a_key_yaml_reads_as_a_value_is_named(data: dict[object, object], said: 
     assert "quote" in err.value.hint
 
 
+@pytest.mark.parametrize("size", [0, 65_537, 10**30])
+def test_a_batch_size_no_pass_can_take_is_e201_naming_the_key(size: int) -> None:
+    """eval.batch_size 10**30 passed the config and ended the run in E999 (torch's OverflowError padding a
+    batch), with the run recorded as started."""
+    with pytest.raises(UsageError) as err:
+        parse_config({"eval": {"batch_size": size}}, source="c.yaml")
+    assert err.value.code == "E201" and err.value.message == "c.yaml: eval.batch_size must be between 1 and 65536"
+
+
 def test_unknown_config_key_is_named():
     with pytest.raises(UsageError, match=r"unknown key 'dataset.seqlen'"):
         parse_config({"dataset": {"seqlen": 12}}, source="c.yaml")

@@ -69,3 +69,25 @@ def test_a_recorded_placement_that_does_not_parse_is_e601_before_any_load(placed
         reexecute_certificate(bad, request, _deps(services))
     assert caught.value.code == "E601" and "provenance.config.model" in caught.value.message
     assert len(loader.loaded) == loads
+
+
+@pytest.mark.parametrize(
+    ("section", "named"),
+    [
+        (None, "provenance.config.eval: expected an object"),
+        ({"batch_size": 10**30}, "provenance.config.eval.batch_size: 10"),
+        ({"batch_size": 0}, "provenance.config.eval.batch_size: 0"),
+        ({"batch_size": "8"}, "provenance.config.eval.batch_size: '8'"),
+    ],
+)
+def test_a_recorded_eval_section_no_run_could_record_is_e601_before_any_load(placed, services, loader, section, named):
+    """eval: null ended the audit in E999 (AttributeError), a batch of 10**30 windows in E999 (torch's
+    OverflowError) after the audit had started; a batch size of 0 or '8' was silently replaced by the default."""
+    config = dict(placed.provenance.config, eval=section)
+    bad = msgspec.structs.replace(placed, provenance=msgspec.structs.replace(placed.provenance, config=config))
+    loads = len(loader.loaded)
+    request = ReexecutionRequest(baseline="base", subject="int8ish", sample=2, sample_seed=5)
+    with pytest.raises(UsageError) as caught:
+        reexecute_certificate(bad, request, _deps(services))
+    assert caught.value.code == "E601" and named in caught.value.message, caught.value.message
+    assert len(loader.loaded) == loads
