@@ -100,6 +100,9 @@ def _refuse_audit_options_alone(options: ReexecutionOptions) -> None:
             )  # fmt: skip
 
 
+_BIGINT_MAX = 2**63 - 1  # the audit views read sample and sample_seed as BIGINT (docs/audit.md): NULL beyond it
+
+
 def _sample(text: str) -> int | None:
     given = text.strip()
     if given.lower() == "all":
@@ -107,23 +110,45 @@ def _sample(text: str) -> int | None:
     # ASCII digits only: str.isdigit() also holds for '²', which int() refuses (E999)
     if not (given.isascii() and given.isdigit()) or int(given) < 1:
         raise UsageError("E200", f"--sample must be a positive number or 'all', got {text!r}", "e.g. --sample 16")
+    if int(given) > _BIGINT_MAX:
+        raise UsageError(
+            "E200", f"--sample {given} is above {_BIGINT_MAX} (the audit records it as a BIGINT)", "use --sample all"
+        )
     return int(given)
 
 
-def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
-    """The audit request; the default seed comes from os.urandom so the issuer cannot predict the sample."""
+def _seed(seed: int | None) -> int:
+    if seed is None:
+        return int.from_bytes(os.urandom(8), "little") >> 1
+    if not -_BIGINT_MAX - 1 <= seed <= _BIGINT_MAX:
+        raise UsageError(
+            "E200",
+            f"--sample-seed {seed} is not a 64-bit integer (the audit records it as a BIGINT)",
+            f"use a seed from {-_BIGINT_MAX - 1} to {_BIGINT_MAX}, e.g. --sample-seed 1",
+        )
+    return seed
+
+
+def _require_refs(options: ReexecutionOptions) -> str:
     if options.baseline is None:
         raise UsageError(
             "E200",
             "the re-execution audit needs --baseline (and --subject unless the certificate records a built-in edit)",
             "pass the models you hold",
         )
-    seed = options.sample_seed if options.sample_seed is not None else int.from_bytes(os.urandom(8), "little") >> 1
+    for option, ref in (("--baseline", options.baseline), ("--subject", options.subject)):
+        if ref is not None and not ref.strip():
+            raise UsageError("E200", f"{option} is empty", "pass a model folder, hf:ORG/NAME or gguf:FILE")
+    return options.baseline
+
+
+def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
+    """The audit request; the default seed comes from os.urandom so the issuer cannot predict the sample."""
     return ReexecutionRequest(
-        baseline=options.baseline,
+        baseline=_require_refs(options),
         subject=options.subject,
         sample=_sample(str(REEXECUTION_DEFAULT_SAMPLE) if options.sample is None else options.sample),
-        sample_seed=seed,
+        sample_seed=_seed(options.sample_seed),
         device=options.device,
         exact=options.exact,
     )

@@ -257,6 +257,11 @@ def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
         (("--baseline", "b", "--subject", "s", "--sample", "some"), "--sample must be a positive number or 'all'"),
         (("--baseline", "b", "--subject", "s", "--sample", "²"), "--sample must be a positive number or 'all'"),
         (("--baseline", "b", "--subject", "s", "--sample", "٣"), "--sample must be a positive number or 'all'"),
+        (("--baseline", "b", "--subject", "s", "--sample", str(2**63)), f"--sample {2**63} is above {2**63 - 1}"),
+        (("--baseline", "b", "--subject", "s", "--sample-seed", str(2**63)), "is not a 64-bit integer"),
+        (("--baseline", "b", "--subject", "s", "--sample-seed", str(-(2**63) - 1)), "is not a 64-bit integer"),
+        (("--baseline", "", "--subject", "s"), "--baseline is empty"),
+        (("--baseline", "b", "--subject", " "), "--subject is empty"),
     ],
 )
 def test_audit_options_are_checked_before_any_model_loads(tmp_path, issued, args, message):
