@@ -18,7 +18,7 @@ from invarlock.ports.audit import Deadline, QueryResult, timeout_error
 
 from .duckdb_audit_views import view_statements
 from .duckdb_lock import LOCK_WAIT_S
-from .duckdb_store import check_ours, store_connection
+from .duckdb_store import check_ours, interrupted_query, store_connection
 
 _MAX_DETAIL = 200
 _ALLOWED_FIRST = {"SELECT", "WITH", "FROM"}
@@ -125,8 +125,8 @@ class DuckDBAuditQueries:
                 cursor = con.execute(sql)
                 description = cursor.description or []
                 rows: list[tuple[Any, ...]] = cursor.fetchall()
-        except (duckdb.InterruptException, RuntimeError) as exc:  # a fetch interrupted is a RuntimeError
-            if not isinstance(exc, duckdb.InterruptException) and "interrupted" not in str(exc).lower():
+        except (duckdb.InterruptException, RuntimeError) as exc:
+            if not interrupted_query(exc):
                 raise
             if not fired.is_set():  # Ctrl-C, which DuckDB turned into an interrupted query
                 raise KeyboardInterrupt from exc

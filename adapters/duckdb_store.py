@@ -91,10 +91,21 @@ def store_connection(path: Path, *, write: bool, wait_s: float) -> Iterator[duck
         con = _connect_retrying(path, write=write, wait_s=wait_s)
         try:
             yield con
+        except (duckdb.InterruptException, RuntimeError) as exc:
+            if not interrupted_query(exc):
+                raise
+            raise KeyboardInterrupt from exc  # Ctrl-C, which DuckDB raised as its own error (E999 otherwise)
         except duckdb.Error as exc:
             raise (stored_data_error(path, exc) or exc) from exc
         finally:
             con.close()
+
+
+def interrupted_query(exc: BaseException) -> bool:
+    """Whether `exc` is DuckDB saying a statement was interrupted (an interrupted fetch is a RuntimeError)."""
+    return isinstance(exc, duckdb.InterruptException) or (
+        isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
+    )
 
 
 def _not_ours(path: Path) -> UsageError:

@@ -234,3 +234,23 @@ def test_two_processes_appending_at_once_both_succeed(tmp_path: Path) -> None:
     store = DuckDBEventStore(path, read_only=True)
     assert sorted(store.run_ids()) == ["run-0", "run-a", "run-b"]
     assert all(len(store.read(r)) == 15 and chain_problems(store.read(r)) == [] for r in ("run-a", "run-b"))
+
+
+def test_ctrl_c_while_duckdb_runs_an_append_is_a_keyboard_interrupt_and_writes_nothing(db: Path, monkeypatch) -> None:
+    """DuckDB raises a Ctrl-C during a statement as RuntimeError('Query interrupted'): `verify --events` (and run,
+    certify) ended in E999 with exit 1; it is the KeyboardInterrupt it stands for (E000 interrupted, exit 130)."""
+    import threading
+
+    from invarlock.adapters import duckdb_run_index
+
+    def slow_statement(con: duckdb.DuckDBPyConnection, entry: object) -> None:  # the append's last statement
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        con.execute("SELECT count(*) FROM range(10000000000) t(i) WHERE i % 7 = 3").fetchall()
+
+    before = DuckDBEventStore(db, read_only=True).read("run-1")
+    monkeypatch.setattr(duckdb_run_index, "write_entry", slow_statement)
+    with pytest.raises(KeyboardInterrupt):
+        DuckDBEventStore(db).append("run-2", 0, events())
+    monkeypatch.undo()
+    store = DuckDBEventStore(db, read_only=True)
+    assert store.read("run-1") == before and store.read("run-2") == []
