@@ -8,7 +8,6 @@ import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards import chain, variance
 from invarlock.domain.guards.variance_records import ABPass, CalibrationWindows, VarianceMeasurements, VarianceTap
-from invarlock.domain.model import ActivationStats
 from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner, Progress, TapsOnlyRunner
 
@@ -62,12 +61,14 @@ def _require_windows(have: int, need: int) -> None:
 
 def taps_only(
     model: ModelRunner, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None
-) -> dict[str, ActivationStats]:
+) -> object:
     """A model's activation statistics when its scores are not read (the baseline's: the A/B pass compares the
-    subject's NLLs only): without scoring where the runner can (TapsOnlyRunner), the same bits either way."""
+    subject's NLLs only): without scoring where the runner can (TapsOnlyRunner), the same bits either way.
+    The answer is unchecked (checked_stats checks it); activation_stats' statistics, None when it is no pair."""
     if isinstance(model, TapsOnlyRunner):
         return model.activation_taps(windows, weights, progress)
-    return model.activation_stats(windows, weights, progress)[0]
+    found: object = model.activation_stats(windows, weights, progress)
+    return found[0] if isinstance(found, (tuple, list)) and len(found) == 2 else None
 
 
 def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasurements) -> VarianceMeasurements:

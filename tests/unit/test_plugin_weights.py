@@ -117,6 +117,38 @@ def test_activation_statistics_outside_their_port_fail_the_variance_guard(case, 
     assert state.failed is not None and state.failed.code == "E223"
 
 
+def _untapped(bend: Callable[[tuple[dict, list]], object]) -> type[FakeModel]:
+    """A model without activation_taps (a caller reading only statistics falls back to activation_stats), whose
+    activation_stats answer `bend` bends."""
+    return type("Untapped", (_stats_bent(bend),), {"activation_taps": None})
+
+
+UNTAPPED = {
+    "None": (lambda found: None, "activation statistics returned no mapping"),
+    "the statistics alone": (lambda found: found[0], "activation statistics returned no mapping"),
+}
+
+
+@pytest.mark.parametrize("case", UNTAPPED)
+def test_a_model_without_taps_only_has_its_baseline_statistics_checked(case, services, store, loader) -> None:
+    """The baseline's statistics (the A/B pass reads no baseline scores) come from activation_stats when its model
+    has no activation_taps: None ended in E999 (a TypeError indexing it), the statistics alone too (a KeyError)."""
+    bend, words = UNTAPPED[case]
+    weights = {n: np.ones((4, 4), np.float32) for n in ("attn.0", "ffn.0.down", "ffn.1.down")}
+    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.05)}
+    bent = _untapped(bend)
+    loader.models["base"], loader.models["odd"] = bent(ref="base", weights=weights), bent(ref="odd", weights=changed)
+    svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
+    cfg = msgspec.structs.replace(small_config(), guards=GuardsConfig(order=["invariants", "variance", "invariants"]))
+    request = CertifyRequest("certify", cfg, ModelConfig(id="odd"), tier="balanced", profile="dev")
+    with pytest.raises(UsageError) as refused:
+        certify_edit(request, svc)
+    assert refused.value.code == "E223" and words in refused.value.message
+    assert refused.value.message.startswith("adapter plugin 'auto' (badplug 1.0): its model's activation statistics")
+    state = replay(_events(store, store.run_ids()[0]))
+    assert state.failed is not None and state.failed.code == "E223"
+
+
 def _taps_bent(bend: Callable[[dict], object]) -> type[FakeModel]:
     class Bent(FakeModel):
         def activation_taps(self, windows, weights, progress=None):  # type: ignore[no-untyped-def]
@@ -126,12 +158,16 @@ def _taps_bent(bend: Callable[[dict], object]) -> type[FakeModel]:
 
 
 ODD_TAPS = {
-    "None": (lambda found: None, "activation statistics returned no mapping"),
-    "no statistics of a tap": (lambda found: {}, "activation statistics returned no ActivationStats for ffn.0.down"),
+    "None": (_taps_bent(lambda found: None), "activation statistics returned no mapping"),
+    "no statistics of a tap": (
+        _taps_bent(lambda found: {}),
+        "activation statistics returned no ActivationStats for ffn.0.down",
+    ),
     "a dict for a tap": (
-        lambda found: {w: msgspec.structs.asdict(s) for w, s in found.items()},
+        _taps_bent(lambda found: {w: msgspec.structs.asdict(s) for w, s in found.items()}),
         "returned no ActivationStats for ffn.0.down",
     ),
+    "None from a model without activation_taps": (_untapped(lambda found: None), "statistics returned no mapping"),
 }
 
 
@@ -139,11 +175,11 @@ ODD_TAPS = {
 def test_the_re_execution_audit_checks_the_variance_taps_it_compares(case, services, loader) -> None:
     """The audit re-taps the variance guard's weights with the adapter's models: None ended in E999 (a TypeError),
     a missing tap too (a KeyError), and a dict for a tap was compared as if it were the statistics; each is
-    refused as certify refuses it."""
+    refused as certify refuses it, from activation_stats too when the model has no activation_taps."""
     from invarlock.application.verification.reexecute import reexecute_certificate
     from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
 
-    bend, words = ODD_TAPS[case]
+    model, words = ODD_TAPS[case]
     weights = {n: np.ones((4, 4), np.float32) for n in ("attn.0", "ffn.0.down", "ffn.1.down")}
     changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.05)}
     loader.models["base"], loader.models["odd"] = (
@@ -154,7 +190,7 @@ def test_the_re_execution_audit_checks_the_variance_taps_it_compares(case, servi
     cfg = msgspec.structs.replace(small_config(), guards=GuardsConfig(order=["invariants", "variance", "invariants"]))
     cert = certify_edit(CertifyRequest("certify", cfg, ModelConfig(id="odd"), "balanced", "dev"), svc).certificate
     assert cert.guards.variance is not None and cert.guards.variance.measurements.taps
-    loader.models["odd"] = _taps_bent(bend)(ref="odd", weights=changed)
+    loader.models["odd"] = model(ref="odd", weights=changed)
     deps = ReexecutionDeps(
         edits=services.edits,
         loader=loader,
