@@ -174,6 +174,13 @@ class DuckDBEventStore:
     def _connect(self, *, write: bool) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return store_connection(self.path, write=write, wait_s=self._lock_wait_s)
 
+    def require_writable(self) -> None:
+        """E502 now, as an append would give it, for a caller that appends only when its work is done."""
+        if self._read_only:
+            raise UsageError("E502", f"event store {self.path} was opened read-only", "open it for writing")
+        if self.path.exists():
+            self._refuse_read_only_file()
+
     def _refuse_read_only_file(self) -> None:
         # Root bypasses permission bits; a file with no write bit at all is still meant to stay untouched.
         if stat.S_IMODE(self.path.stat().st_mode) & 0o222 == 0:

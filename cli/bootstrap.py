@@ -214,9 +214,23 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
         clock=utc_now,
         new_stream_id=new_run_id,
         tool_version=tool_version(),
-        store=open_store(events) if events is not None else None,
+        store=_audit_store(events) if events is not None else None,
         measurements=measurement_pool(),
     )
+
+
+def _audit_store(path: str | os.PathLike[str]) -> EventStore:
+    """The store the audit appends its stream to when it ends: E502 before any model loads if it cannot."""
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+    from invarlock.domain.errors import UsageError
+
+    store = open_store(path)
+    try:
+        cast(DuckDBEventStore, store).require_writable()
+    except UsageError as exc:
+        hint = "the audit appends its own stream to the --events file: make it writable, or audit without --events"
+        raise UsageError(exc.code, exc.message, hint) from None
+    return store
 
 
 def build_doctor_deps() -> DoctorDeps:

@@ -89,7 +89,8 @@ def _recorded_edit(cert: c.Certificate, edits: Mapping[str, Edit]) -> Edit:
 def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> ReexecutionOutcome:
     """Run every audit step in order; a step that fails stops the steps that depend on it (scoring other
     models or other windows proves nothing). Loading errors (UsageError) propagate before anything is
-    recorded; a later error is a failed finding (a usage error is recorded, then propagates)."""
+    recorded; a later error is a failed finding (a usage error is recorded, then propagates). The stream is
+    appended whole when the audit ends (AuditStream)."""
     policy = policy_from_dict(cert.policy.resolved)
     models = load_models(cert, req, deps)
     subject = models["subject"].identity()
@@ -110,9 +111,9 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     except InvarlockError as exc:  # recorded as the audit's outcome; a usage error still stops the command
         outcome.findings.append(("reexec:error", False, f"the audit stopped: {exc.message}"))
         if isinstance(exc, UsageError):
-            stream.record(_finished(deps, outcome))
+            stream.close(_finished(deps, outcome))
             raise
-    stream.record(_finished(deps, outcome))
+    stream.close(_finished(deps, outcome))
     return outcome
 
 

@@ -49,16 +49,21 @@ class ReexecutionDeps:
 
 @dataclass
 class AuditStream:
-    """Appends the audit's events to a stream of its own (nothing is written without a store)."""
+    """The audit's events, appended as a stream of its own in one transaction when the audit ends (`close`): an
+    audit stopped by Ctrl-C or an unforeseen error leaves nothing, never a stream without its
+    reexecution_finished. Nothing is written without a store."""
 
     store: EventStore | None
     stream_id: str
-    seq: int = 0
+    events: list[ev.Event] = field(default_factory=list)
 
     def record(self, event: ev.Event) -> None:
+        self.events.append(event)
+
+    def close(self, finished: ev.Event) -> None:
+        self.record(finished)
         if self.store is not None:
-            self.store.append(self.stream_id, self.seq, [event])
-            self.seq += 1
+            self.store.append(self.stream_id, 0, self.events)
 
 
 @dataclass
