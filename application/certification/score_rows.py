@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 import msgspec
 from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.events import ComparedRow
 from invarlock.domain.metrics import recorded_metric
 from invarlock.domain.metrics.answers import checked_scored_tokens
-from invarlock.domain.metrics.secondary import consistent, kl_row
+from invarlock.domain.metrics.secondary import KlRow, consistent, kl_row
 from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.numpy_scalars import plain_number
 from invarlock.domain.run import RunState
@@ -141,9 +142,35 @@ def checked_scores(
     return [check.score(s, i, role) for s, i in zip(found, check.ids(found), strict=True)]
 
 
-def checked_pairs(state: RunState | Run, batch: Sequence[TokenWindow], pairs: Iterable[object]) -> list[PairedScore]:
+class ArmMeasures:
+    """Whether the windows of one arm carry the KL/top-1 measures, as its first window scored did (recorded
+    before a resume, or checked since): the certificate reads them on every window of an arm or on none, so
+    each batch's must agree with the first's."""
+
+    def __init__(self, recorded: Iterable[ComparedRow] = ()) -> None:
+        first = next(iter(recorded), None)
+        self.first = None if first is None else (first.comparison.window_id, kl_row(first.comparison) is not None)
+
+    def check(self, check: _Checker, rows: Mapping[int, KlRow | None]) -> None:
+        """`rows` (a batch's measures by window, None where it has none) measured as the arm's first window."""
+        if not rows:
+            return
+        wid, measured = next(iter(rows.items()))
+        if self.first is None:
+            self.first = (wid, measured is not None)
+        first, was = self.first
+        other = next((w for w, r in rows.items() if (r is not None) != was), None)
+        if other is not None:
+            yes, no = (first, other) if was else (other, first)
+            raise check.fault(f"yielded KL/top-1 measures of window {yes} but not of window {no}", KL)
+
+
+def checked_pairs(
+    state: RunState | Run, batch: Sequence[TokenWindow], pairs: Iterable[object], arm: ArmMeasures | None = None
+) -> list[PairedScore]:
     """`pairs` (ModelRunner.score_pair of `batch`) as plain PairedScores, one per window of `batch`, each part
-    naming its row's window. `state` is the run's, or its (config, environment) as a certificate states them."""
+    naming its row's window; their KL/top-1 measures on all of them or none, as on the `arm`'s earlier batches.
+    `state` is the run's, or its (config, environment) as a certificate states them."""
     check = _Checker(state, "baseline", "score_pair()", batch)
     found = list(pairs)
     for p in found:
@@ -158,21 +185,18 @@ def checked_pairs(state: RunState | Run, batch: Sequence[TokenWindow], pairs: It
         if comparison is not None and comparison.window_id != wid:
             raise check.fault(f"yielded the comparison of window {comparison.window_id} in the row of window {wid}")
         checked.append(PairedScore(window_id=wid, baseline=base, subject=subj, comparison=comparison))
-    _check_kl(check, checked)
+    _check_kl(check, checked, arm or ArmMeasures())
     return checked
 
 
 KL = "a window's KL/top-1 measures are all set or none, and obey the identities of domain/metrics/secondary.py"
 
 
-def _check_kl(check: _Checker, pairs: list[PairedScore]) -> None:
-    """The batch's KL/top-1 measures as the certificate's secondary metrics read them: on every window or on
-    none, and each window's consistent (a histogram counting its positions, agreements within them, ...)."""
+def _check_kl(check: _Checker, pairs: list[PairedScore], arm: ArmMeasures) -> None:
+    """The batch's KL/top-1 measures as the certificate's secondary metrics read them: on every window of the
+    arm or on none, and each window's consistent (a histogram counting its positions, agreements within them, ...)."""
     rows = {p.window_id: kl_row(p.comparison) for p in pairs}
-    measured = [wid for wid, r in rows.items() if r is not None]
-    unmeasured = [wid for wid, r in rows.items() if r is None]
-    if measured and unmeasured:
-        raise check.fault(f"yielded KL/top-1 measures of window {measured[0]} but not of window {unmeasured[0]}", KL)
+    arm.check(check, rows)
     bad = next((wid for wid, r in rows.items() if r is not None and not consistent(r)), None)
     if bad is not None:
         raise check.fault(f"yielded KL/top-1 measures of window {bad} that contradict each other", KL)

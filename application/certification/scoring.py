@@ -18,7 +18,7 @@ from invarlock.ports.model import ModelRunner
 from invarlock.ports.ui import Progress
 
 from .recorder import RunRecorder
-from .score_rows import checked_pairs, checked_scores
+from .score_rows import ArmMeasures, checked_pairs, checked_scores
 
 EVENT_BATCH = 16  # windows per scoring call and per record at least (chunk_size)
 
@@ -115,8 +115,9 @@ def score_arm(
     try:
         given: deque[list[TokenWindow]] = deque()  # the batches handed out, not yet scored (a pool reads ahead)
         batches = _windows(recorder.state, todo, rows, scorer.batch_size)
+        measures = ArmMeasures(recorder.state.compared(arm).values())
         for scored in scorer.score_batches(_kept(batches, given), progress.advance):
-            pairs = checked_pairs(recorder.state, given.popleft(), scored)
+            pairs = checked_pairs(recorder.state, given.popleft(), scored, measures)
             events = _paired_events(recorder.state, arm, pairs, digests, comparisons)
             if events:
                 recorder.record(*events)

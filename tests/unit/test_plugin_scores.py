@@ -17,7 +17,7 @@ from invarlock.application.certification.recorder import RunRecorder
 from invarlock.application.config import ModelConfig
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
-from invarlock.domain.model import PairedScore, WindowScore
+from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.run import replay
 
 from tests.fakes.models import FakeModel
@@ -123,6 +123,74 @@ def test_scores_a_model_had_no_right_to_give_fail_the_run_naming_its_plugin(case
     [run_id] = store.run_ids()
     state = replay(_events(store, run_id))
     assert state.failed is not None and state.failed.code == code and state.issued is None
+
+
+def _measured_on(calls: set[int]) -> type[FakeModel]:
+    """A model whose score_pair gives the KL/top-1 measures on its `calls` (counted from 1) only."""
+
+    class Bent(FakeModel):
+        def score_pair(self, other, windows, progress=None) -> Iterator[PairedScore]:  # type: ignore[no-untyped-def]
+            self.calls = getattr(self, "calls", 0) + 1
+            pairs = list(super().score_pair(other, windows, progress))
+            if self.calls in calls:
+                return iter(pairs)
+            bare = [WindowComparison(window_id=p.window_id, positions=p.comparison.positions) for p in pairs]
+            return iter(msgspec.structs.replace(p, comparison=c) for p, c in zip(pairs, bare, strict=True))
+
+    return Bent
+
+
+ACROSS_BATCHES = {  # preview 8 windows, final 24: one batch of preview (call 1), two of final (calls 2 and 3)
+    "measures on the final arm's first batch only": ({1, 2}, "not of window"),
+    "measures on the final arm's second batch only": ({1, 3}, "but not of window"),
+}
+
+
+@pytest.mark.parametrize("case", ACROSS_BATCHES)
+def test_kl_measures_of_some_batches_of_an_arm_only_fail_the_run_naming_its_plugin(case, services, store, loader):
+    """Each batch's measures were checked alone: an arm measured in one batch and not in another was recorded,
+    then build's E403 blamed the evidence ('re-issue the certificate')."""
+    calls, words = ACROSS_BATCHES[case]
+    loader.models["base"] = _measured_on(calls)(ref="base")
+    svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
+    cfg = small_config()
+    cfg = msgspec.structs.replace(cfg, dataset=msgspec.structs.replace(cfg.dataset, final_n=24))
+    request = CertifyRequest("certify", cfg, ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    with pytest.raises(InvarlockError) as refused:
+        certify_edit(request, svc)
+    assert refused.value.code == "E223" and words in refused.value.message
+    assert refused.value.message.startswith("adapter plugin 'auto' (badplug 1.0): its model's score_pair() yielded KL")
+    state = replay(_events(store, store.run_ids()[0]))
+    assert state.failed is not None and state.failed.code == "E223" and state.issued is None
+
+
+def test_a_resumed_arm_is_measured_as_its_recorded_batches(services, store, loader) -> None:
+    """Resume scores the windows a cut run lacks: a model without the measures the arm's recorded batches carry
+    is refused as in one call (the run's first batches are in the store only)."""
+    from invarlock.application.certification.certify import resume_run
+
+    svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
+    cfg = small_config()
+    cfg = msgspec.structs.replace(cfg, dataset=msgspec.structs.replace(cfg.dataset, final_n=24))
+    run_id = certify_edit(CertifyRequest("certify", cfg, ModelConfig(id="int8ish"), "balanced", "dev"), svc).run_id
+    events = _events(store, run_id)
+    compared = [i for i, e in enumerate(events) if isinstance(e, ev.WindowsCompared)]
+    assert [events[i].arm for i in compared] == ["preview", "final", "final"]  # type: ignore[attr-defined]
+    cut = InMemoryEventStore()
+    cut.append(run_id, 0, events[: compared[1] + 1])
+    loader.models["base"] = _measured_on(set())(ref="base")
+    with pytest.raises(InvarlockError) as refused:
+        resume_run(run_id, dataclasses.replace(svc, store=cut))
+    assert refused.value.code == "E223" and "score_pair() yielded KL/top-1 measures of window" in refused.value.message
+
+
+def test_an_arm_measured_in_every_batch_or_none_certifies(services, loader) -> None:
+    """Batches of one arm alike (the preview measured, the final arm not) are no fault of the model's."""
+    loader.models["base"] = _measured_on({1})(ref="base")
+    cfg = small_config()
+    cfg = msgspec.structs.replace(cfg, dataset=msgspec.structs.replace(cfg.dataset, final_n=24))
+    request = CertifyRequest("certify", cfg, ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    assert certify_edit(request, services).certificate.secondary_metrics is None
 
 
 def test_numpy_scalars_are_the_numbers_they_hold(services, loader) -> None:
