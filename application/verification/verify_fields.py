@@ -13,6 +13,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.metrics import metric_for
+from invarlock.domain.metrics.answers import checked_scored_tokens
 from invarlock.domain.policy import Policy, re_resolve
 from invarlock.domain.windows import ARMS, plan_digest
 
@@ -138,9 +139,20 @@ def edit_plan(cert: c.Certificate, report: VerifyReport) -> None:
     report.add("edit_plan", ok, "plan digest recomputed from edit.plan" if ok else "edit.plan_digest ≠ sha256(plan)")
 
 
+def window_tokens(cert: c.Certificate) -> tuple[int, str]:
+    """(tokens, the rule in words) the certificate's metric kind scores in a window of its seq_len, checked as
+    certify checks it (UsageError E223 naming the kind when its answer is none)."""
+    metric = metric_for(cert.primary_metric.kind)
+    return checked_scored_tokens(metric.kind, metric.scored_tokens(cert.dataset.seq_len))
+
+
 def tokens_scored(cert: c.Certificate, report: VerifyReport) -> None:
     """Every window scored the number of tokens its metric scores in a window of seq_len tokens."""
-    want, rule = metric_for(cert.primary_metric.kind).scored_tokens(cert.dataset.seq_len)
+    try:
+        want, rule = window_tokens(cert)
+    except InvarlockError as exc:
+        report.add("tokens_scored", False, f"cannot be decided: {exc}")
+        return
     bad = [(name, t) for name, arm in scored_arms(cert.evidence) for t in arm.tokens_scored if t != want]
     detail = f"every window scored {rule} = {want} tokens"
     report.add("tokens_scored", not bad, detail if not bad else f"evidence.{bad[0][0]}: {bad[0][1]} ≠ {want} tokens")

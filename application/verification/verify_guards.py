@@ -18,6 +18,7 @@ from invarlock.domain.metrics import metric_for
 from invarlock.domain.metrics.answers import checked_overhead
 from invarlock.domain.policy import Policy
 
+from .verify_fields import window_tokens
 from .verify_plugin_guards import check as check_plugin
 from .verify_plugin_guards import rederived as rederived_plugin
 from .verify_report import VerifyReport, compare, diff
@@ -72,7 +73,10 @@ def _rows(cert: c.Certificate, section: gs.MeasuredSection, policy: Policy) -> s
     m = section.measurements
     problem = sc.rows_problem(m)
     if problem is None and isinstance(m, VarianceMeasurements):
-        tokens = metric_for(cert.primary_metric.kind).scored_tokens(cert.dataset.seq_len)[0]
+        try:
+            tokens = window_tokens(cert)[0]
+        except InvarlockError as exc:
+            return f"the A/B tokens cannot be checked: {exc}"
         problem = sc.ab_problem(m, tokens) or sc.repair_digest_problem(m)
     if problem is None and isinstance(m, RmtMeasurements):
         problem = sc.rmt_sides_problem(m, policy.guards.rmt.outlier_tw_quantile)

@@ -191,6 +191,26 @@ def test_a_metric_kind_scored_tokens_outside_its_port_is_blamed_on_the_kind(case
     assert state.failed is not None and state.failed.code == "E223" and state.issued is None
 
 
+@pytest.mark.parametrize("case", ODD_TOKENS)
+def test_verify_fails_the_checks_a_metric_kind_scored_tokens_outside_its_port_decides(case, services, monkeypatch):
+    """verify took the kind's scored_tokens() answer unchecked in its token-count check and in the variance
+    guard's A/B check: None ended in E999 (a TypeError unpacking it), a string count or 0 failed the evidence
+    ('31 ≠ 31 tokens'), a fractional count or no rule passed. Both checks fail naming the kind."""
+    from invarlock.application.verification.verify import verify_certificate
+
+    monkeypatch.setitem(METRICS, "odd_kind", _OddKind(_same, _same))
+    cert = certify_edit(_repairing_request(), services).certificate
+    assert cert.guards.variance is not None and cert.guards.variance.measurements.ab is not None
+    assert verify_certificate(cert).ok
+    answer, words = ODD_TOKENS[case]
+    monkeypatch.setitem(METRICS, "odd_kind", _OddTokens(answer))
+    report = verify_certificate(cert)
+    failed = {ch.name: ch.detail for ch in report.checks if not ch.ok}
+    assert failed.keys() == {"tokens_scored", "guard:variance"}
+    for detail in failed.values():
+        assert "metric kind 'odd_kind': its scored_tokens() returned" in detail and words in detail
+
+
 def test_a_metric_kind_counting_scored_tokens_in_numpy_certifies(services, monkeypatch) -> None:
     monkeypatch.setitem(METRICS, "odd_kind", _OddTokens((np.int64(31), "seq_len − 1")))
     assert certify_edit(_kind_request(), services).certificate.verdict.status == "PASS"
