@@ -13,7 +13,7 @@ from invarlock.ports.model import ModelRunner
 
 from ..certification.example_planning import plan_labelled
 from ..config import MetricConfig
-from .reexecute_inputs import SHOWN, RebuiltWindows, dataset_recipe, plan_problems
+from .reexecute_inputs import SHOWN, RebuiltWindows, dataset_recipe, plan_problems, recipe_source
 from .reexecute_placement import recorded_section
 
 
@@ -27,7 +27,7 @@ def rebuild_examples(
     except msgspec.ValidationError as exc:
         return RebuiltWindows({}, [("reexec:windows", False, f"the dataset recipe cannot be read: {exc}")])
     tok = baseline.tokenizer()
-    try:
+    with recipe_source(ds):
         labelled = corpora.open_labelled(
             ds.provider,
             path=ds.source_path,
@@ -36,6 +36,7 @@ def rebuild_examples(
             split=ds.split,
             **ds.hub,
         )
+    try:
         planned, windows = plan_labelled(labelled, tok, ds, metric, allow_fewer=not policy.enforce_floors)
     except InvarlockError as exc:
         return RebuiltWindows({}, [("reexec:windows", False, f"the examples cannot be planned again: {exc.message}")])

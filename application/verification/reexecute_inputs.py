@@ -3,14 +3,15 @@ rebuilds the certified windows bit for bit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.errors import InvarlockError
+from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import PlannedWindow, Row, WindowPlan, cut_windows, window_digest
@@ -107,6 +108,23 @@ def dataset_recipe(cert: c.Certificate) -> DatasetConfig:
     return msgspec.convert(cert.provenance.config.get("dataset", {}), DatasetConfig)
 
 
+@contextmanager
+def recipe_source(ds: DatasetConfig) -> Iterator[None]:
+    """A UsageError opening or reading the corpus of the certificate's dataset recipe (a file that is not here, a
+    hub dataset not cached) is the recipient's to fix: said as the certificate's field, the path it names being
+    the issuer's, not one the recipient gave."""
+    try:
+        yield
+    except UsageError as exc:
+        named = f"{ds.provider} {ds.source_path}" if ds.source_path else ds.provider
+        raise UsageError(
+            exc.code,
+            f"the certificate's dataset (provenance.config.dataset: {named}) cannot be read here: {exc.message}",
+            f"{exc.hint}; the audit rebuilds the certified windows from it, a relative path from the folder verify "
+            "runs in",
+        ) from exc
+
+
 def rebuild_windows(
     cert: c.Certificate, policy: Policy, corpora: CorpusResolver, baseline: ModelRunner
 ) -> RebuiltWindows:
@@ -116,9 +134,10 @@ def rebuild_windows(
         ds = dataset_recipe(cert)
     except msgspec.ValidationError as exc:
         return RebuiltWindows({}, [("reexec:windows", False, f"the dataset recipe cannot be read: {exc}")])
-    corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split, **ds.hub)
     tok = baseline.tokenizer()
-    stream = token_stream(corpus, tok)
+    with recipe_source(ds):
+        corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split, **ds.hub)
+        stream = token_stream(corpus, tok)
     cut = cut_windows(stream, ds.seq_len, ds.effective_stride)
     mismatched = [e for e in cert.evidence.plan if not 0 <= e.window_id < len(cut) or _digest(cut, e) != e.digest]
     if mismatched:

@@ -47,7 +47,7 @@ def test_an_audit_stopped_by_a_usage_error_is_recorded_whole_with_its_outcome(se
         _audit(certified, dataclasses.replace(services, corpora=Unreadable()), sample=2, store=store)
     records = store.read("audit-1")
     assert [r.type for r in records] == ["reexecution_started", "reexecution_finished"]
-    assert b"the audit stopped: corpus file corpus.txt does not exist" in records[-1].payload
+    assert b"the audit stopped: the certificate's dataset" in records[-1].payload
 
 
 def test_a_read_only_store_is_refused_before_any_model_loads_and_left_as_it_was(services, tmp_path) -> None:
