@@ -87,8 +87,19 @@ def identity_findings(cert: c.Certificate, models: Mapping[str, WeightSource]) -
         if now.unmapped != section.unmapped:  # the not_applicable rows of the weight guards derive from it
             wrong.append(f"unmapped weights {sorted(now.unmapped or {})} != certified {sorted(section.unmapped or {})}")
         detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's"
-        findings.append((f"reexec:{role}_model", not wrong, detail if not wrong else f"{role}: {'; '.join(wrong)}"))
+        if wrong:
+            detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert)}"
+        findings.append((f"reexec:{role}_model", not wrong, detail))
     return findings
+
+
+def _other_role(role: str, weights: str, cert: c.Certificate) -> str:
+    """A hint when the model given for `role` holds the other certified model's weights (swapped, or the
+    baseline passed as the subject)."""
+    other = "subject" if role == "baseline" else "baseline"
+    if weights != getattr(cert, other).weights_sha256:
+        return ""
+    return f" (these are the certified {other}'s weights: pass the certified {role} as --{role})"
 
 
 @dataclass(frozen=True)

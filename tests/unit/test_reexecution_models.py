@@ -1,0 +1,53 @@
+"""The audit's model checks say when the model given for one role holds the other certified model's weights:
+`--baseline S --subject B` (swapped), or the baseline given as the subject of an edit. The digests alone
+('subject: weights_sha256 … != certified …') left the recipient to work that out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionRequest
+from invarlock.domain import certificate as c
+
+from tests.fakes.models import FakeLoader, FakeModel
+from tests.unit.conftest import small_config
+from tests.unit.test_reexecution_audit import _deps, _failed
+
+
+@pytest.fixture
+def certified(services: Any, loader: FakeLoader) -> c.Certificate:
+    """A baseline and a subject with other weights (the fakes' other models share the baseline's)."""
+    loader.models["edited"] = FakeModel(ref="edited", quality=1.002, weights={"w": np.full((4, 4), 0.5, np.float32)})
+    loader.models["unrelated"] = FakeModel(ref="unrelated", weights={"w": np.zeros((4, 4), np.float32)})
+    config = small_config()
+    subject = msgspec.structs.replace(config.model, id="edited")
+    return certify_edit(CertifyRequest("certify", config, subject, "balanced", "dev"), services).certificate
+
+
+def _model_failures(cert: c.Certificate, services: Any, baseline: str, subject: str) -> dict[str, str]:
+    request = ReexecutionRequest(baseline=baseline, subject=subject, sample=2, sample_seed=1)
+    return _failed(reexecute_certificate(cert, request, _deps(services)))
+
+
+def test_swapped_models_are_said_to_be_swapped(services, certified) -> None:
+    failed = _model_failures(certified, services, "edited", "base")
+    assert failed["reexec:baseline_model"].endswith(
+        "(these are the certified subject's weights: pass the certified baseline as --baseline)"
+    )
+    assert failed["reexec:subject_model"].endswith(
+        "(these are the certified baseline's weights: pass the certified subject as --subject)"
+    )
+
+
+def test_the_baseline_given_as_the_subject_is_named_and_another_model_is_not(services, certified) -> None:
+    same = _model_failures(certified, services, "base", "base")
+    assert list(same) == ["reexec:subject_model"] and "the certified baseline's weights" in same["reexec:subject_model"]
+    other = _model_failures(certified, services, "base", "unrelated")
+    assert (
+        other["reexec:subject_model"].startswith("subject: weights_sha256") and "(" not in other["reexec:subject_model"]
+    )
