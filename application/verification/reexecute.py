@@ -29,7 +29,7 @@ from ..certification.input_steps import sharing_with
 from .reexecute_examples import rebuild_examples
 from .reexecute_guards import guard_findings, repairs_before
 from .reexecute_inputs import AuditContext, Exactness, identity_findings, rebuild_windows
-from .reexecute_placement import audit_load_options
+from .reexecute_placement import audit_load_options, load_certified
 from .reexecute_request import AuditStream, ReexecutionDeps, ReexecutionOutcome, ReexecutionRequest
 from .reexecute_scores import score_findings
 
@@ -61,11 +61,14 @@ def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionD
     loads: dict[str, tuple[str, LoadOptions]] = {}
     for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
         loads[role] = (ref or req.baseline, audit_load_options(section, req.device, cert))
+        given_as = f"--{role}" if ref is not None else "--baseline"
         if role == "baseline":
-            out[role] = deps.loader.load(*loads[role])
+            out[role] = load_certified(deps.loader, *loads[role], given_as)
             continue
         twin = _duplicate(out["baseline"]) if loads[role] == loads["baseline"] else None
-        out[role] = twin if twin is not None else sharing_with(out["baseline"], deps.loader.load(*loads[role]))
+        if twin is None:
+            twin = sharing_with(out["baseline"], load_certified(deps.loader, *loads[role], given_as))
+        out[role] = twin
     if edit is not None:
         edit.apply(out["subject"], cert.edit.plan or {})
     return out

@@ -10,6 +10,7 @@ import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import MAX_BATCH_SIZE, DevicePlacement, LoadOptions, ModelIdentity
+from invarlock.ports.model import LoadedModel, ModelLoader
 
 
 def audit_load_options(section: ModelIdentity, device: str | None, cert: c.Certificate) -> LoadOptions:
@@ -19,6 +20,16 @@ def audit_load_options(section: ModelIdentity, device: str | None, cert: c.Certi
     return LoadOptions(
         adapter=section.adapter, device=where, dtype=section.dtype, batch_size=_batch_size(cert), placement=placement
     )
+
+
+def load_certified(loader: ModelLoader, ref: str, options: LoadOptions, given_as: str) -> LoadedModel:
+    """`loader.load(ref, options)`; a UsageError names the option `ref` came from (`given_as`) and the adapter,
+    dtype and device it was loaded with, which are the certificate's, not options the recipient gave."""
+    try:
+        return loader.load(ref, options)
+    except UsageError as exc:
+        how = f"adapter {options.adapter}, dtype {options.dtype} as certified, on device {options.device}"
+        raise UsageError(exc.code, f"{given_as} {ref}: {exc.message} (loaded with {how})", exc.hint) from exc
 
 
 def recorded_placement(cert: c.Certificate) -> DevicePlacement | None:

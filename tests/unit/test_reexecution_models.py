@@ -1,6 +1,7 @@
 """The audit's model checks say when the model given for one role holds the other certified model's weights:
 `--baseline S --subject B` (swapped), or the baseline given as the subject of an edit. The digests alone
-('subject: weights_sha256 … != certified …') left the recipient to work that out."""
+('subject: weights_sha256 … != certified …') left the recipient to work that out. A model that does not load
+names the option it was given with and the certificate's adapter and dtype it was loaded with."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from invarlock.application.certification.certify import CertifyRequest, certify_
 from invarlock.application.verification.reexecute import reexecute_certificate
 from invarlock.application.verification.reexecute_request import ReexecutionRequest
 from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
 
 from tests.fakes.models import FakeLoader, FakeModel
 from tests.unit.conftest import small_config
@@ -51,3 +53,20 @@ def test_the_baseline_given_as_the_subject_is_named_and_another_model_is_not(ser
     assert (
         other["reexec:subject_model"].startswith("subject: weights_sha256") and "(" not in other["reexec:subject_model"]
     )
+
+
+@pytest.mark.parametrize(
+    ("baseline", "subject", "named"), [("gone", "edited", "--baseline gone"), ("base", "gone", "--subject gone")]
+)
+def test_a_model_that_does_not_load_names_its_option_and_the_certified_load(
+    services, certified, baseline, subject, named
+):
+    """'model path … does not exist' named neither the option nor that the adapter and dtype (an unknown
+    one: 'unknown adapter acme') are the certificate's, which the recipient cannot pass."""
+    request = ReexecutionRequest(baseline=baseline, subject=subject, sample=2, sample_seed=1)
+    with pytest.raises(UsageError) as refused:
+        reexecute_certificate(certified, request, _deps(services))
+    assert refused.value.code == "E101" and refused.value.message.startswith(
+        f"{named}: model path 'gone' does not exist"
+    )
+    assert refused.value.message.endswith("(loaded with adapter fake, dtype float32 as certified, on device cpu)")
