@@ -175,5 +175,7 @@ def audit_certificate(
     outcome = reexecute_certificate(cert, request, build_reexecution_deps(events))
     for name, ok, detail in outcome.findings:
         report.add(name, ok, detail)
+    if outcome.unrecorded is not None:  # after the findings, which stand
+        raise outcome.unrecorded
     if outcome.stream_id is not None:
         report.add("reexec:recorded", True, f"audit recorded as stream {outcome.stream_id} in {events}")

@@ -116,7 +116,10 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
         if isinstance(exc, UsageError):
             stream.close(_finished(deps, outcome))
             raise
-    stream.close(_finished(deps, outcome))
+    try:
+        stream.close(_finished(deps, outcome))
+    except UsageError as exc:  # the store did not take the stream (locked, full): the findings stand, unrecorded
+        outcome.unrecorded = exc
     return outcome
 
 

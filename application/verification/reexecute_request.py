@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from invarlock.domain import events as ev
+from invarlock.domain.errors import UsageError
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
 from invarlock.ports.measurement import MeasurementPool
@@ -68,7 +69,8 @@ class AuditStream:
 
 @dataclass
 class ReexecutionOutcome:
-    """Named findings (name, ok, detail), the audit stream id, and what was re-checked."""
+    """Named findings (name, ok, detail), the audit stream id, and what was re-checked; `unrecorded` is the
+    error that kept the stream of a finished audit out of the store."""
 
     findings: list[Finding] = field(default_factory=list)
     stream_id: str | None = None
@@ -76,6 +78,7 @@ class ReexecutionOutcome:
     matrices: int = 0
     max_rel_diff: float = 0.0
     power: dict[str, float] = field(default_factory=dict)
+    unrecorded: UsageError | None = None  # why the store did not take the finished audit's stream
 
     @property
     def ok(self) -> bool:

@@ -1,17 +1,21 @@
 """The re-execution audit's own stream is appended whole when the audit ends: an audit stopped by Ctrl-C or an
 unforeseen error leaves nothing in the store (it left a stream with no reexecution_finished, its guard events
-recorded), and the runs already recorded stay as they were."""
+recorded), and the runs already recorded stay as they were; a store that does not take the finished audit's
+stream (locked by another process) leaves its findings standing, with the reason."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.verification import reexecute
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
+from invarlock.domain.events import Event, RecordedEvent
 
 from tests.unit.conftest import small_config
 from tests.unit.test_reexecution_audit import _audit
@@ -36,6 +40,19 @@ def test_an_audit_stopped_before_its_end_leaves_no_stream(services, store, certi
         _audit(certified, services, sample=2, store=store)
     assert store.read("audit-1") == []
     assert {run_id: store.read(run_id) for run_id in store.run_ids()} == recorded
+
+
+def test_a_finished_audit_the_store_does_not_take_keeps_its_findings_and_says_why(services, certified) -> None:
+    """A store locked by another process when the audit ends: the error ended the command and every finding of
+    the audit that had run was lost with it."""
+
+    class Locked(InMemoryEventStore):
+        def append(self, run_id: str, expected_seq: int, events: Sequence[Event]) -> list[RecordedEvent]:
+            raise UsageError("E505", "event store ev.duckdb is locked by another process", "wait for it")
+
+    outcome = _audit(certified, services, sample=2, store=Locked())
+    assert outcome.ok and outcome.unrecorded is not None and outcome.unrecorded.code == "E505"
+    assert {"reexec:subject_model", "reexec:scores:final"} <= {name for name, _, _ in outcome.findings}
 
 
 def test_an_audit_stopped_by_a_usage_error_is_recorded_whole_with_its_outcome(services, store, certified) -> None:
