@@ -13,7 +13,7 @@ from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLI
 
 from . import api_verify as api
 from . import console
-from .reexecute import ReexecutionOptions, reexecution_options
+from .reexecute import ReexecutionOptions, reexecution_options, refuse_audit_options_alone
 
 
 def _verdict_line(report: VerifyReport, exit_code: int) -> str:
@@ -100,6 +100,8 @@ def verify_cmd(
     notes: list[str] = []
     audit = {"baseline": reexecution.baseline, "subject": reexecution.subject}
     try:
+        if not reexecution.requested:
+            refuse_audit_options_alone(reexecution)
         api.verify_into(
             report,
             certificate,

@@ -78,8 +78,6 @@ def reexecution_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         **kwargs: Any,
     ) -> Any:
         options = ReexecutionOptions(baseline, subject, sample, sample_seed, audit_device, exact)
-        if not options.requested:  # here, where a --sample equal to the default is still told from none
-            _refuse_audit_options_alone(options)
         return fn(*args, reexecution=options, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -87,9 +85,9 @@ def reexecution_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _refuse_audit_options_alone(options: ReexecutionOptions) -> None:
+def refuse_audit_options_alone(options: ReexecutionOptions) -> None:
     """An audit option without the models to audit would be ignored: the recipient would believe a sample was
-    re-executed that never was."""
+    re-executed that never was. The command calls it first (options.sample still tells --sample 16 from none)."""
     given = {"sample": options.sample, "sample_seed": options.sample_seed, "device": options.device}
     for name, value in {**given, "exact": options.exact}.items():
         if value is not None and value is not False:  # --sample-seed 0 is given
@@ -161,7 +159,7 @@ def audit_certificate(
     failed an integrity check is not re-executed. With `events`, the audit is recorded as a stream of its
     own (the file is opened for writing)."""
     if not options.requested:
-        _refuse_audit_options_alone(options)
+        refuse_audit_options_alone(options)
         return
     request = request_of(options)
     # `certify` records its subject's edit as "external" (domain/build.py); checked before adapters import torch

@@ -166,6 +166,18 @@ def test_an_audit_option_without_models_is_a_usage_error_not_an_ignored_flag(
     assert "Verdict:" not in done.stdout
 
 
+def test_an_audit_option_without_models_under_json_is_the_verify_envelope(folder: Path) -> None:
+    """It was refused before the command ran, so --json printed the generic error-v1 envelope, not verify-v1
+    with an error member as for every other verify error."""
+    from tests.fakes.cli import run_cli
+
+    code, out, err = run_cli("verify", folder / "cert.json", "--exact", "--json")
+    [line] = out.splitlines()
+    envelope = json.loads(line)
+    assert code == 2 and envelope["format_version"] == "verify-v1" and envelope["error"]["code"] == "E200"
+    assert err == "" and envelope["exit_code"] == 2
+
+
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
 def test_a_terminal_that_cannot_encode_a_character_gets_its_escape_not_e999(folder: Path, encoding: str) -> None:
     # verify ended half way through its report with E999 UnicodeEncodeError under PYTHONIOENCODING=latin-1.
