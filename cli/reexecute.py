@@ -137,6 +137,8 @@ def _require_refs(options: ReexecutionOptions) -> str:
     for option, ref in (("--baseline", options.baseline), ("--subject", options.subject)):
         if ref is not None and not ref.strip():
             raise UsageError("E200", f"{option} is empty", "pass a model folder, hf:ORG/NAME or gguf:FILE")
+    if options.device is not None and not options.device.strip():  # it loaded on the certificate's device
+        raise UsageError("E200", "--device is empty", "pass auto, cpu, cuda or mps, or leave --device out")
     return options.baseline
 
 

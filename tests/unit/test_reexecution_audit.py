@@ -262,6 +262,7 @@ def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
         (("--baseline", "b", "--subject", "s", "--sample-seed", str(-(2**63) - 1)), "is not a 64-bit integer"),
         (("--baseline", "", "--subject", "s"), "--baseline is empty"),
         (("--baseline", "b", "--subject", " "), "--subject is empty"),
+        (("--baseline", "b", "--subject", "s", "--device", ""), "--device is empty"),
     ],
 )
 def test_audit_options_are_checked_before_any_model_loads(tmp_path, issued, args, message):
