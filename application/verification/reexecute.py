@@ -60,7 +60,7 @@ def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionD
     out: dict[str, LoadedModel] = {}
     loads: dict[str, tuple[str, LoadOptions]] = {}
     for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
-        loads[role] = (ref or req.baseline, audit_load_options(section, req.device, cert))
+        loads[role] = (ref or req.baseline, audit_load_options(role, section, req.device, cert))
         given_as = f"--{role}" if ref is not None else "--baseline"
         if role == "baseline":
             out[role] = load_certified(deps.loader, *loads[role], given_as)

@@ -13,13 +13,24 @@ from invarlock.domain.model import MAX_BATCH_SIZE, DevicePlacement, LoadOptions,
 from invarlock.ports.model import LoadedModel, ModelLoader
 
 
-def audit_load_options(section: ModelIdentity, device: str | None, cert: c.Certificate) -> LoadOptions:
-    """The LoadOptions of the model `section` describes; `device` is the recipient's override (None: none)."""
+def audit_load_options(role: str, section: ModelIdentity, device: str | None, cert: c.Certificate) -> LoadOptions:
+    """The LoadOptions of the `role` model `section` describes; `device` is the recipient's override (None:
+    none)."""
     placement = recorded_placement(cert) if device is None else None
     where = device or ("auto" if placement is not None else _device_kind(section.device))
+    dtype = _requested_dtype(role, section, cert)
     return LoadOptions(
-        adapter=section.adapter, device=where, dtype=section.dtype, batch_size=_batch_size(cert), placement=placement
+        adapter=section.adapter, device=where, dtype=dtype, batch_size=_batch_size(cert), placement=placement
     )
+
+
+def _requested_dtype(role: str, section: ModelIdentity, cert: c.Certificate) -> str:
+    """The dtype the run's loader was asked for (its config's `subject`, else `model` section): the identity's
+    dtype describes the loaded weights, `float32+int8` for an int8 ONNX graph, which no loader takes."""
+    config = cert.provenance.config
+    key = "subject" if role == "subject" and isinstance(config.get("subject"), dict) else "model"
+    asked = recorded_section(cert, key).get("dtype")
+    return asked if isinstance(asked, str) else section.dtype
 
 
 def load_certified(loader: ModelLoader, ref: str, options: LoadOptions, given_as: str) -> LoadedModel:

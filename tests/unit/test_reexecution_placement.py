@@ -91,3 +91,21 @@ def test_a_recorded_eval_section_no_run_could_record_is_e601_before_any_load(pla
         reexecute_certificate(bad, request, _deps(services))
     assert caught.value.code == "E601" and named in caught.value.message, caught.value.message
     assert len(loader.loaded) == loads
+
+
+def test_each_model_loads_with_the_dtype_its_run_asked_for_not_the_identitys_description(placed, services, loader):
+    """An int8 ONNX subject's identity states dtype `float32+int8` (its graph's dtypes); the audit asked the onnx
+    loader for that, which it refuses (E104 'use --dtype float32', an option verify does not have), so no ONNX
+    certificate could be audited."""
+    assert placed.provenance.config["subject"]["dtype"] == "float32"
+    subject = msgspec.structs.replace(placed.subject, dtype="float32+int8")
+    cert = msgspec.structs.replace(placed, subject=subject)
+    loads = _audit_loads_unchecked(cert, services, loader)
+    assert [o.dtype for o in loads] == ["float32", "float32"]
+
+
+def _audit_loads_unchecked(cert: c.Certificate, services: Any, loader: FakeLoader) -> list[LoadOptions]:
+    start = len(loader.options)
+    request = ReexecutionRequest(baseline="base", subject="int8ish", sample=2, sample_seed=5)
+    reexecute_certificate(cert, request, _deps(services))
+    return loader.options[start:]
