@@ -101,3 +101,17 @@ def test_a_resealed_certificate_claiming_another_runtime_fails_verify_against_it
     result = invarlock("verify", forged, "--events", "ev.duckdb", "--json", cwd=root)
     assert result.code == 3, result.stdout + result.stderr
     assert json.loads(result.stdout)["ok"] is False
+
+
+def test_the_int8_onnx_certificate_is_re_executed_in_the_runs_batches(
+    int8_cert: tuple[Path, Result, dict[str, Any]],
+    onnx_dirs: OnnxDemo,  # noqa: F811
+) -> None:
+    """The audit asked the onnx loader for the identity's dtype, float32+int8 (E104 'use --dtype float32'), so no
+    ONNX certificate could be audited. A dynamically quantized graph's scores depend on their batch: --sample all."""
+    root, result, _ = int8_cert
+    models = ("--baseline", DEMO, "--subject", onnx_dirs.int8)
+    audited = invarlock("verify", "out/evaluation.cert.json", *models, "--sample", "all", "--json", cwd=root)
+    assert audited.code == result.code, audited.stdout + audited.stderr
+    checks = {check["name"]: check for check in json.loads(audited.stdout)["checks"]}
+    assert checks["reexec:subject_model"]["ok"] and checks["reexec:scores:final"]["ok"], checks
