@@ -3,6 +3,12 @@
 The logits come from an `onnxruntime.InferenceSession` (input `input_ids`, output `logits`); every reduction
 after them is the HF adapter's own (hf_nll, hf_kl), on CPU in float64, so the same weights give the same
 evidence up to the runtimes' float32 round-off. `score_pair` pairs with any causal LM runner, HF or ONNX.
+
+A graph that quantizes its activations at run time (`quantize_dynamic`'s DynamicQuantizeLinear, onnx_graph.
+batch_dependent) computes each scale over the whole pass, so a window's logits would depend on the windows batched
+with it (NLL sums 0.3–3 % apart on the demo's int8 export) and the re-execution audit, which batches a sample of
+them, could not repeat them. Such a graph runs each window in a pass of its own (`window_per_pass`), behind the
+same batch API: its scores depend on the window's tokens only. Float graphs keep batching.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from invarlock.ports.model import ModelRunner, Progress
 
 from .causal_lockstep import lockstep_pairs, require_causal
 from .hf_nll import window_scores
+from .onnx_graph import batch_dependent
 from .onnx_session import open_session
 from .onnx_weights import OnnxMatrix, OnnxSource, OnnxWeights
 from .window_batches import batches, token_ids
@@ -35,7 +42,8 @@ class OnnxCausalModel(OnnxWeights):
         provider: The onnxruntime execution provider (CPUExecutionProvider or CUDAExecutionProvider).
         device: `cpu` or `cuda`, the provider's device.
         runtime: `onnxruntime <version> <provider>`, recorded in the identity.
-        batch_size: Windows per run; defaults to 8 on CPU and 32 on CUDA.
+        batch_size: Windows per batch; defaults to 8 on CPU and 32 on CUDA. A graph whose rows depend on their
+            pass (`window_per_pass`) still takes batches, but runs each distinct window of one in a pass of its own.
     """
 
     ADAPTER = "onnx"
@@ -47,6 +55,7 @@ class OnnxCausalModel(OnnxWeights):
         self.provider = provider
         self.batch_size = batch_size or (8 if device == "cpu" else 32)
         self._sessions: dict[tuple[str, ...], tuple[int, Any]] = {}
+        self.window_per_pass = batch_dependent(source.proto.graph)
 
     def _session(self, outputs: tuple[str, ...] = ()) -> Any:
         cached = self._sessions.get(outputs)
@@ -71,8 +80,10 @@ class OnnxCausalModel(OnnxWeights):
             )
 
     def _run(self, ids: torch.Tensor, outputs: tuple[str, ...] = ()) -> list[np.ndarray]:
-        session = self._session(outputs)
-        return list(session.run(["logits", *outputs], {"input_ids": ids.numpy()}))
+        session, names = self._session(outputs), ["logits", *outputs]
+        if self.window_per_pass:
+            return _row_by_row(session, names, ids.numpy())
+        return list(session.run(names, {"input_ids": ids.numpy()}))
 
     def causal_logits(self, ids: torch.Tensor) -> torch.Tensor:
         """The logits (batch, positions, vocab) of `ids` from onnxruntime, as a CPU torch tensor (no copy)."""
@@ -132,3 +143,20 @@ class OnnxCausalModel(OnnxWeights):
             if progress is not None:
                 progress(len(batch))
         return {w: ActivationStats(count=int(c), sum=s, sum_sq=q) for w, (c, s, q) in sums.items()}, scores
+
+
+def _row_by_row(session: Any, names: list[str], ids: np.ndarray) -> list[np.ndarray]:
+    """`session`'s outputs `names` for `ids` (rows, positions), each row run in a pass of its own, placed along
+    the outputs' first axis as one pass of all rows places them. A row equal to an earlier one (the padding
+    window_batches.token_ids adds) gets a copy of that row's outputs: a pass's outputs depend on its input only."""
+    outputs: list[np.ndarray] = []
+    first: dict[bytes, int] = {}
+    for i, row in enumerate(ids):
+        earlier = first.setdefault(row.tobytes(), i)
+        values = session.run(names, {"input_ids": row[None]}) if earlier == i else None
+        if not outputs and values is not None:
+            outputs = [np.empty((len(ids) * len(v), *v.shape[1:]), v.dtype) for v in values]
+        for k, out in enumerate(outputs):
+            part = len(out) // len(ids)
+            out[i * part : (i + 1) * part] = out[earlier * part : (earlier + 1) * part] if values is None else values[k]
+    return outputs

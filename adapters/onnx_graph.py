@@ -7,16 +7,24 @@ Mul after it applies) and DequantizeLinear feeding a MatMul. Its name is the ini
 HF parameter name (`<module>.weight`, after dropping `_quantized`), else the module scope the dynamo exporter
 records on the node. A 2-D weight matched by no rule is listed as unmapped, with the reason, under the HF name
 its initializer or a node using it records (else the initializer's name).
+
+`batch_dependent` tells whether the graph quantizes activations at run time (DynamicQuantizeLinear), with a scale
+over the whole pass: the runner then runs each window in a pass of its own (onnx_causal).
 """
 
 from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 _QUANTIZED_SUFFIX = "_quantized"
+# Ops that quantize an activation with a scale and zero point computed at run time over the whole input tensor,
+# every row of the pass at once: onnxruntime's quantize_dynamic writes DynamicQuantizeLinear before each
+# MatMulInteger (and before QAttention); its contrib ops fuse the same computation.
+_DYNAMIC_QUANTIZERS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"})
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,23 @@ def map_weights(graph: Any) -> WeightMap:
         if len(init.dims) == 2 and min(init.dims) > 1 and name not in mapped
     }
     return WeightMap(slots=tuple(s for s, _ in found.values()), aliases=aliases, unmapped=unmapped)
+
+
+def batch_dependent(graph: Any) -> bool:
+    """Whether one row's outputs depend on the other rows of its pass: a node of the graph (or of a subgraph)
+    quantizes an activation with a scale computed over the whole input tensor, as `quantize_dynamic` writes."""
+    return any(
+        node.op_type in _DYNAMIC_QUANTIZERS or any(batch_dependent(sub) for sub in _subgraphs(node))
+        for node in graph.node
+    )
+
+
+def _subgraphs(node: Any) -> Iterator[Any]:
+    """The graphs a node's attributes hold (the branches of If, the body of Loop and Scan)."""
+    for attribute in node.attribute:
+        if attribute.HasField("g"):
+            yield attribute.g
+        yield from attribute.graphs
 
 
 def _slot_of(g: _Graph, node: Any) -> tuple[str, bool, str | None, str | None, str | None] | None:

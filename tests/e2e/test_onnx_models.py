@@ -103,15 +103,17 @@ def test_a_resealed_certificate_claiming_another_runtime_fails_verify_against_it
     assert json.loads(result.stdout)["ok"] is False
 
 
-def test_the_int8_onnx_certificate_is_re_executed_in_the_runs_batches(
+def test_a_sample_of_the_int8_onnx_certificates_windows_is_re_executed_against_its_models(
     int8_cert: tuple[Path, Result, dict[str, Any]],
     onnx_dirs: OnnxDemo,  # noqa: F811
 ) -> None:
     """The audit asked the onnx loader for the identity's dtype, float32+int8 (E104 'use --dtype float32'), so no
-    ONNX certificate could be audited. A dynamically quantized graph's scores depend on their batch: --sample all."""
+    ONNX certificate could be audited. Then a dynamically quantized graph's scores depended on their batch, so a
+    sample re-scored in batches of its own failed the honest certificate (exit 3, '306.69 stated vs 296.34
+    re-scored'): such a graph now runs each window in a pass of its own."""
     root, result, _ = int8_cert
-    models = ("--baseline", DEMO, "--subject", onnx_dirs.int8)
-    audited = invarlock("verify", "out/evaluation.cert.json", *models, "--sample", "all", "--json", cwd=root)
+    models = ("--baseline", DEMO, "--subject", onnx_dirs.int8, "--sample", "3", "--sample-seed", "11")
+    audited = invarlock("verify", "out/evaluation.cert.json", *models, "--json", cwd=root)
     assert audited.code == result.code, audited.stdout + audited.stderr
     checks = {check["name"]: check for check in json.loads(audited.stdout)["checks"]}
     assert checks["reexec:subject_model"]["ok"] and checks["reexec:scores:final"]["ok"], checks

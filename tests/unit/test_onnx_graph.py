@@ -90,3 +90,20 @@ def test_an_unmapped_weight_keeps_the_hf_name_its_initializer_records() -> None:
     mapped = map_weights(graph)
     assert mapped.slots == () and list(mapped.unmapped) == [name]
     assert mapped.unmapped[name].startswith(f"initializer {name}: ")
+
+
+def test_a_graph_quantizing_activations_at_run_time_is_batch_dependent_also_inside_a_subgraph() -> None:
+    """quantize_dynamic writes DynamicQuantizeLinear before each MatMulInteger: its scale is computed over the
+    whole pass, so a row's outputs depend on the rows beside it (the runner then runs one window per pass)."""
+    from invarlock.adapters.onnx_graph import batch_dependent
+    from onnx import TensorProto, helper
+
+    weight = {"model.layers.0.mlp.up_proj.weight": np.ones((4, 3), np.float32)}
+    plain = _graph([helper.make_node("MatMul", ["x", "model.layers.0.mlp.up_proj.weight"], ["y"])], weight)
+    dynamic = [helper.make_node("DynamicQuantizeLinear", ["x"], ["x_q", "x_scale", "x_zp"])]
+    quantized = _graph([*dynamic, helper.make_node("Identity", ["x_scale"], ["y"])], {})
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    branch = helper.make_graph([*dynamic, helper.make_node("Identity", ["x_scale"], ["y"])], "b", [], [out])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "o", [], [out])
+    nested = _graph([helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=other)], {})
+    assert (batch_dependent(plain), batch_dependent(quantized), batch_dependent(nested)) == (False, True, True)
