@@ -125,14 +125,14 @@ class DuckDBAuditQueries:
                 cursor = con.execute(sql)
                 description = cursor.description or []
                 rows: list[tuple[Any, ...]] = cursor.fetchall()
-        except (duckdb.InterruptException, RuntimeError) as exc:
-            if not interrupted_query(exc):
-                raise
-            if not fired.is_set():  # Ctrl-C, which DuckDB turned into an interrupted query
+        except (duckdb.Error, RuntimeError) as exc:
+            if interrupted_query(exc) and not fired.is_set():  # Ctrl-C, which DuckDB turned into its own error
                 raise KeyboardInterrupt from exc
-            raise timeout_error(self.timeout_s, "in the query") from exc
-        except duckdb.Error as exc:
-            raise _sql_error(exc) from exc
+            if interrupted_query(exc):
+                raise timeout_error(self.timeout_s, "in the query") from exc
+            if isinstance(exc, duckdb.Error):
+                raise _sql_error(exc) from exc
+            raise
         finally:
             done.set()
             watchdog.join()

@@ -91,21 +91,26 @@ def store_connection(path: Path, *, write: bool, wait_s: float) -> Iterator[duck
         con = _connect_retrying(path, write=write, wait_s=wait_s)
         try:
             yield con
-        except (duckdb.InterruptException, RuntimeError) as exc:
-            if not interrupted_query(exc):
+        except (duckdb.Error, RuntimeError) as exc:
+            if interrupted_query(exc):
+                raise KeyboardInterrupt from exc  # Ctrl-C, which DuckDB raised as its own error (E999 otherwise)
+            if not isinstance(exc, duckdb.Error):
                 raise
-            raise KeyboardInterrupt from exc  # Ctrl-C, which DuckDB raised as its own error (E999 otherwise)
-        except duckdb.Error as exc:
             raise (stored_data_error(path, exc) or exc) from exc
         finally:
             con.close()
 
 
 def interrupted_query(exc: BaseException) -> bool:
-    """Whether `exc` is DuckDB saying a statement was interrupted (an interrupted fetch is a RuntimeError)."""
-    return isinstance(exc, duckdb.InterruptException) or (
-        isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
-    )
+    """Whether `exc` is DuckDB saying a statement was interrupted (an interrupted fetch is a RuntimeError), or that
+    Ctrl-C stopped a Python import it needed (zoneinfo, on the first fetch of a TIMESTAMPTZ: an error whose text
+    ends with the import's traceback, 'KeyboardInterrupt: ', which read as an altered store, E603)."""
+    if isinstance(exc, duckdb.InterruptException):
+        return True
+    if isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower():
+        return True
+    last = (str(exc).strip().splitlines() or [""])[-1]
+    return isinstance(exc, duckdb.Error) and last.startswith("KeyboardInterrupt")
 
 
 def _not_ours(path: Path) -> UsageError:

@@ -254,3 +254,26 @@ def test_ctrl_c_while_duckdb_runs_an_append_is_a_keyboard_interrupt_and_writes_n
     monkeypatch.undo()
     store = DuckDBEventStore(db, read_only=True)
     assert store.read("run-1") == before and store.read("run-2") == []
+
+
+def test_ctrl_c_while_duckdb_imports_zoneinfo_for_a_read_is_a_keyboard_interrupt(db: Path) -> None:
+    """DuckDB imports zoneinfo on the first fetch of a TIMESTAMPTZ (once per process, hence a fresh one); Ctrl-C in
+    that import came back as an InvalidInputException ending in 'KeyboardInterrupt: ', which every command read as
+    an altered store (E603, exit 3)."""
+    code = """
+        import sys
+        from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+        class CtrlC:
+            @staticmethod
+            def find_spec(name, path=None, target=None):
+                if name == "zoneinfo":
+                    raise KeyboardInterrupt
+
+        sys.meta_path.insert(0, CtrlC)
+        try:
+            DuckDBEventStore(sys.argv[1], read_only=True).read("run-1")
+        except BaseException as exc:
+            print(type(exc).__name__)
+    """
+    assert run_python(code, str(db)).stdout.split() == ["KeyboardInterrupt"]
