@@ -8,6 +8,10 @@ What is measured, in one process, on the windows the int8 preset plans (seq_len 
    exported into a temporary folder first (about a minute; not timed).
 2. Each model scores the first `--windows` windows with `score` after a one-batch warm-up; the wall of each
    call is printed with its ratio to the HF model's.
+3. The int8 graph quantizes its activations at run time (DynamicQuantizeLinear), so the adapter runs each window
+   in a pass of its own (`window_per_pass`, adapters/onnx_causal.py). The same model then scores the same windows
+   in batched passes (`window_per_pass` off, as before 0.3.3; its scores then depend on the batch), and the
+   ratio of the two walls is the cost of batch-independent int8 scores.
 
 Usage:
     python benchmarks/onnx_runtime.py --onnx-root ~/.cache/invarlock/onnx/<key>
@@ -58,6 +62,15 @@ def timed_score(model: object, windows: list[TokenWindow]) -> float:
     return time.perf_counter() - start
 
 
+def timed_batched(model: object, windows: list[TokenWindow]) -> float:
+    """`timed_score` of a batch-dependent graph run in batched passes, as before 0.3.3."""
+    model.window_per_pass = False  # type: ignore[attr-defined]
+    try:
+        return timed_score(model, windows)
+    finally:
+        model.window_per_pass = True  # type: ignore[attr-defined]
+
+
 def main() -> None:
     args = parse_args()
     fp32, int8 = exports(args.onnx_root)
@@ -74,12 +87,16 @@ def main() -> None:
     ids = [w.window_id for w in planned.plan.windows if w.arm in ("preview", "final")][: args.windows]
     windows = [TokenWindow(window_id=i, tokens=tuple(int(t) for t in rows[i])) for i in ids]
     walls = {name: timed_score(model, windows) for name, model in models.items()}
+    assert models["onnx_int8"].window_per_pass and not models["onnx_fp32"].window_per_pass  # type: ignore[attr-defined]
+    walls["onnx_int8_batched"] = timed_batched(models["onnx_int8"], windows)
     result: dict[str, object] = {
         "windows": len(windows),
         "seq_len": ds.seq_len,
         **{f"{name}_s": round(wall, 3) for name, wall in walls.items()},
         "onnx_fp32/hf": round(walls["onnx_fp32"] / walls["hf_fp32"], 3),
         "onnx_int8/hf": round(walls["onnx_int8"] / walls["hf_fp32"], 3),
+        "onnx_int8_batched/hf": round(walls["onnx_int8_batched"] / walls["hf_fp32"], 3),
+        "onnx_int8 window per pass/batched": round(walls["onnx_int8"] / walls["onnx_int8_batched"], 3),
         "threads": torch.get_num_threads(),
         "machine": machine(),
         "torch": torch.__version__,
