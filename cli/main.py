@@ -17,6 +17,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 
 from . import console
 from .lazy_group import Interrupted, LazyGroup
+from .start import EXIT_INTERRUPTED, INTERRUPTED_HINT
 from .version import tool_version
 
 
@@ -120,10 +121,8 @@ def _failure(exc: BaseException) -> _Failure:
         return _Failure(1, "E000", "interrupted")
     if isinstance(exc, click.ClickException):
         return _Failure(2, "E200", exc.format_message().removesuffix("."), "see `invarlock --help`")  # "… — hint"
-    if isinstance(exc, (KeyboardInterrupt, Interrupted)):
-        return _Failure(
-            130, "E000", "interrupted", "run the command again (a certification resumes: certify --resume RUN_ID)"
-        )
+    if _interrupted(exc):
+        return _Failure(EXIT_INTERRUPTED, "E000", "interrupted", INTERRUPTED_HINT)
     if os.environ.get("_INVARLOCK_COMPLETE") and isinstance(exc, (KeyError, ValueError)):  # click's completion
         return _Failure(
             2, "E200", "the shell completion variables (COMP_WORDS, COMP_CWORD) are missing or malformed",
@@ -143,6 +142,19 @@ def _failure(exc: BaseException) -> _Failure:
     first = str(exc).splitlines()[0] if str(exc) else ""
     hint = "rerun with --verbose (or INVARLOCK_DEBUG=1) for the traceback and report it"
     return _Failure(1, "E999", f"unexpected {type(exc).__name__}: {first}", hint)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, or an error raised because of it: pybind11 turns a KeyboardInterrupt in a module's initialisation
+    (scipy's _pava_pybind, pypocketfft, ...) into ImportError('initialization failed') raised from it (E999)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, (KeyboardInterrupt, Interrupted)):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    return False
 
 
 def _plugin_fault(exc: BaseException) -> InvarlockError | None:

@@ -1,5 +1,5 @@
 """`python -m invarlock`: the same CLI as the `invarlock` console script."""
 
-from invarlock.cli.main import main
+from invarlock.cli.start import main
 
 main()

@@ -1,0 +1,37 @@
+"""The console entry point (`invarlock`, `python -m invarlock`): it imports the CLI, then runs it.
+
+Importing the CLI (click, msgspec, the domain's errors) takes a noticeable fraction of a second; Ctrl-C in that
+time ended the process with the import's traceback and a death by SIGINT. Only the standard library is imported
+here, so that Ctrl-C ends the command as it does at any later point: one line, exit 130.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+INTERRUPTED_HINT = "run the command again (a certification resumes: certify --resume RUN_ID)"
+EXIT_INTERRUPTED = 130
+
+
+def interrupted_line() -> str:
+    """The one line Ctrl-C ends every command with."""
+    return f"ERROR [INVARLOCK:E000] interrupted — {INTERRUPTED_HINT}"
+
+
+def _interrupted() -> None:
+    sys.stderr.write(interrupted_line() + "\n")
+    if "--json" in sys.argv[1:]:
+        error = {"code": "E000", "message": "interrupted", "hint": INTERRUPTED_HINT}
+        envelope = {"format_version": "error-v1", "ok": False, "exit_code": EXIT_INTERRUPTED, "error": error}
+        sys.stdout.write(json.dumps(envelope) + "\n")
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def main() -> None:
+    """Import and run the CLI (cli/main.py); Ctrl-C while importing it is E000 interrupted, exit 130."""
+    try:
+        from .main import main as run_cli
+    except KeyboardInterrupt:
+        _interrupted()
+    run_cli()
