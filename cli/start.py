@@ -28,10 +28,24 @@ def _interrupted() -> None:
     sys.exit(EXIT_INTERRUPTED)
 
 
+def _exit_status_stays_130() -> None:
+    """CPython ends a process by SIGINT (a parent sees -2, not 130) when Ctrl-C escaped code a library ran with
+    PyRun_String, even though the CLI then handled it; running an empty string clears that record."""
+    import ctypes
+
+    if sys.implementation.name == "cpython":
+        ctypes.pythonapi.PyRun_SimpleString(b"")
+
+
 def main() -> None:
     """Import and run the CLI (cli/main.py); Ctrl-C while importing it is E000 interrupted, exit 130."""
     try:
         from .main import main as run_cli
     except KeyboardInterrupt:
         _interrupted()
-    run_cli()
+    try:
+        run_cli()
+    except SystemExit as done:
+        if done.code == EXIT_INTERRUPTED:
+            _exit_status_stays_130()
+        raise

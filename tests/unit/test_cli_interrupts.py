@@ -5,9 +5,11 @@ error."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from invarlock.cli.main import _failure
@@ -68,3 +70,32 @@ def test_an_error_raised_while_handling_ctrl_c_is_the_interrupt() -> None:
             raise RuntimeError("cleanup failed")  # noqa: B904 (an implicit context, as library code leaves it)
     except RuntimeError as exc:
         assert (_failure(exc).exit_code, _failure(exc).code) == (130, "E000")
+
+
+# Ctrl-C escaping code a library runs with PyRun_String, during the import of the command's module (a
+# sitecustomize, for `python -m invarlock` itself: a `-c` script's SystemExit ends the process before CPython looks).
+CTRL_C_IN_PYRUN_STRING = """
+    import ctypes, sys
+
+    class CtrlC:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "invarlock.cli.commands_audit":
+                run = ctypes.pythonapi.PyRun_String
+                run.restype, run.argtypes = ctypes.py_object, [ctypes.c_char_p, ctypes.c_int] + [ctypes.py_object] * 2
+                run(b"raise KeyboardInterrupt", 257, {}, {})  # 257: Py_file_input
+
+    sys.meta_path.insert(0, CtrlC)
+"""
+
+
+def test_ctrl_c_that_escaped_a_pyrun_string_still_exits_130(tmp_path: Path) -> None:
+    """CPython remembered it as unhandled and ended `python -m invarlock` by SIGINT (-2) after the CLI printed its
+    line and asked for 130."""
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent(CTRL_C_IN_PYRUN_STRING), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "invarlock", "runs"], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 130, done.stderr
+    assert [line[:30] for line in done.stderr.splitlines()] == ["ERROR [INVARLOCK:E000] interru"]
