@@ -22,6 +22,7 @@ from .hf_dispatch import device_map_of, is_meta, readable, write_offloaded
 from .hf_quiet import quiet_transformers
 from .hf_shared import equal_pairs, own_storage, parameter_ids, sharing_copy
 from .hf_tokenizer import HFTokenizer
+from .staged_folder import staged_folder
 
 
 @dataclass(frozen=True)
@@ -227,9 +228,7 @@ class HFWeights:
 
     def export(self, directory: str | Path) -> Path:
         """Save a plain safetensors checkpoint and the tokenizer that `HFModelLoader` loads back."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        with quiet_transformers():
-            self.module.save_pretrained(out, safe_serialization=True)
-            self._tokenizer.inner.save_pretrained(out)
-        return out
+        with staged_folder(directory) as staging, quiet_transformers():  # whole or not at all
+            self.module.save_pretrained(staging, safe_serialization=True)
+            self._tokenizer.inner.save_pretrained(staging)
+        return Path(directory)

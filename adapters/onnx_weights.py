@@ -24,6 +24,7 @@ from .hf_architecture import ArchitectureRules
 from .hf_tokenizer import HFTokenizer
 from .onnx_export import save_model
 from .onnx_graph import WeightMap, WeightSlot
+from .staged_folder import staged_folder
 
 _SIDE_FILES = (
     "config.json",
@@ -202,13 +203,12 @@ class OnnxWeights:
     def export(self, directory: str | Path) -> Path:
         """Write `model.onnx` (+ `model.onnx.data`) as it is now, with the config and tokenizer files (from a
         copy: saving moves a model's tensors out to the data file)."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        save_model(type(self.source.proto).FromString(self.source.proto.SerializeToString()), out / "model.onnx")
-        for name in _SIDE_FILES:
-            if (self.source.directory / name).is_file():
-                shutil.copy2(self.source.directory / name, out / name)
-        return out
+        with staged_folder(directory) as out:  # whole or not at all
+            save_model(type(self.source.proto).FromString(self.source.proto.SerializeToString()), out / "model.onnx")
+            for name in _SIDE_FILES:
+                if (self.source.directory / name).is_file():
+                    shutil.copy2(self.source.directory / name, out / name)
+        return Path(directory)
 
 
 def _array(init: Any) -> np.ndarray:

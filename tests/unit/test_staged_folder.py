@@ -1,0 +1,53 @@
+"""An export folder is written whole or not at all (adapters/staged_folder.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from invarlock.adapters.staged_folder import staged_folder
+
+
+def _write(folder: Path, **files: str) -> None:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("exists", ["missing", "empty"])
+def test_a_complete_write_becomes_the_folder(tmp_path: Path, exists: str) -> None:
+    target = tmp_path / "out" / "model"
+    if exists == "empty":
+        target.mkdir(parents=True)
+    with staged_folder(target) as staging:
+        assert staging != target and not (target.exists() and any(target.iterdir()))
+        _write(staging, **{"model.safetensors": "w", "sub/tokenizer.json": "t"})
+    assert _tree(target) == {"model.safetensors": "w", "sub/tokenizer.json": "t"}
+    assert [p.name for p in target.parent.iterdir()] == ["model"]  # no staging folder left
+
+
+def test_a_complete_write_replaces_the_files_it_writes_in_a_folder_holding_others(tmp_path: Path) -> None:
+    _write(tmp_path / "model", **{"model.safetensors": "old", "notes.txt": "mine"})
+    with staged_folder(tmp_path / "model") as staging:
+        _write(staging, **{"model.safetensors": "new"})
+    assert _tree(tmp_path / "model") == {"model.safetensors": "new", "notes.txt": "mine"}
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError])
+@pytest.mark.parametrize("exists", ["missing", "holding a model"])
+def test_an_interrupted_or_failed_write_leaves_the_folder_as_it_was(tmp_path: Path, stop: type, exists: str) -> None:
+    """Ctrl-C while the checkpoint was saved left a half-written model folder that a later --subject loads."""
+    target = tmp_path / "model"
+    if exists != "missing":
+        _write(target, **{"model.safetensors": "old"})
+    before = _tree(target) if target.exists() else None
+    with pytest.raises(stop), staged_folder(target) as staging:
+        _write(staging, **{"model.safetensors": "half"})
+        raise stop()
+    assert (_tree(target) if target.exists() else None) == before
+    assert [p.name for p in tmp_path.iterdir()] == ([] if before is None else ["model"])
