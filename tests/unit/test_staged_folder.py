@@ -24,7 +24,7 @@ def test_a_complete_write_becomes_the_folder(tmp_path: Path, exists: str) -> Non
     if exists == "empty":
         target.mkdir(parents=True)
     with staged_folder(target) as staging:
-        assert staging != target and not (target.exists() and any(target.iterdir()))
+        assert staging != target and not any(p.is_file() for p in target.parent.rglob("model/*"))
         _write(staging, **{"model.safetensors": "w", "sub/tokenizer.json": "t"})
     assert _tree(target) == {"model.safetensors": "w", "sub/tokenizer.json": "t"}
     assert [p.name for p in target.parent.iterdir()] == ["model"]  # no staging folder left
