@@ -13,7 +13,7 @@ from invarlock.application.certification.certify import CertifyRequest, certify_
 from invarlock.application.config import DatasetConfig, GuardsConfig, ModelConfig, RunConfig
 from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.verification.reexecute import reexecute_certificate
-from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
+from invarlock.application.verification.reexecute_request import ReexecutionRequest
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.application.verification.verify_guards import rederived_sections
 from invarlock.domain import certificate as c
@@ -21,6 +21,7 @@ from invarlock.domain.guards.applicability import NotApplicable, not_applicable
 from invarlock.domain.policy import policy_from_dict
 
 from tests.fakes.models import FakeModel
+from tests.fakes.reexecution import audit_deps
 
 WHY = "initializer onnx::MatMul_9: no MatMul/Gemm/Gather pattern maps it to a model weight"
 NAMES = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down")
@@ -147,16 +148,7 @@ def test_a_matrix_measured_although_an_identity_lists_it_unmapped_fails_verify(s
 
 def _reexecute(cert: c.Certificate, services) -> dict[str, str]:
     """The re-execution audit (`verify --baseline --subject`) on the fakes: its failed findings."""
-    deps = ReexecutionDeps(
-        edits={},
-        loader=services.loader,
-        corpora=services.corpora,
-        environment=lambda: {"python": "test"},
-        clock=lambda: "2026-02-01T00:00:00.000000Z",
-        new_stream_id=lambda: "audit-1",
-        tool_version="0.0.test",
-        store=None,
-    )
+    deps = audit_deps(services.loader, services.corpora)
     request = ReexecutionRequest(baseline="na_base", subject="na_subj", sample=None, sample_seed=11)
     return {name: detail for name, ok, detail in reexecute_certificate(cert, request, deps).findings if not ok}
 

@@ -24,6 +24,7 @@ from tests.fakes.models import FakeModel
 from tests.fakes.plugin_dist import PLUGIN
 from tests.fakes.plugin_dist import certify_request as _request
 from tests.fakes.plugin_dist import stored_events as _events
+from tests.fakes.reexecution import audit_deps
 from tests.unit.conftest import small_config
 
 
@@ -232,21 +233,12 @@ def test_the_re_execution_audit_checks_the_scores_it_compares(case: str, service
     """The audit (verify --baseline/--subject) re-scores with the adapter's models: a row missing, unknown or
     None there ended in E999 (a KeyError, an AttributeError); it is refused as certify refuses it."""
     from invarlock.application.verification.reexecute import reexecute_certificate
-    from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
+    from invarlock.application.verification.reexecute_request import ReexecutionRequest
 
     cert = certify_edit(_request("int8ish"), services).certificate
     model, code, words = MISBEHAVIOURS[case]
     loader.models["base"] = model(ref="base")
-    deps = ReexecutionDeps(
-        edits=services.edits,
-        loader=loader,
-        corpora=services.corpora,
-        environment=lambda: {"python": "test"},
-        clock=lambda: "2026-02-01T00:00:00.000000Z",
-        new_stream_id=lambda: "audit-1",
-        tool_version="0.0.test",
-        store=None,
-    )
+    deps = audit_deps(loader, services.corpora, services.edits)
     request = ReexecutionRequest(baseline="base", subject="int8ish", sample=None, sample_seed=11)
     with pytest.raises(UsageError) as refused:
         reexecute_certificate(cert, request, deps)

@@ -21,6 +21,7 @@ from tests.fakes.models import FakeModel
 from tests.fakes.plugin_dist import PLUGIN
 from tests.fakes.plugin_dist import certify_request as _request
 from tests.fakes.plugin_dist import stored_events as _events
+from tests.fakes.reexecution import audit_deps
 from tests.unit.conftest import small_config
 
 
@@ -177,7 +178,7 @@ def test_the_re_execution_audit_checks_the_variance_taps_it_compares(case, servi
     a missing tap too (a KeyError), and a dict for a tap was compared as if it were the statistics; each is
     refused as certify refuses it, from activation_stats too when the model has no activation_taps."""
     from invarlock.application.verification.reexecute import reexecute_certificate
-    from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
+    from invarlock.application.verification.reexecute_request import ReexecutionRequest
 
     model, words = ODD_TAPS[case]
     weights = {n: np.ones((4, 4), np.float32) for n in ("attn.0", "ffn.0.down", "ffn.1.down")}
@@ -191,16 +192,7 @@ def test_the_re_execution_audit_checks_the_variance_taps_it_compares(case, servi
     cert = certify_edit(CertifyRequest("certify", cfg, ModelConfig(id="odd"), "balanced", "dev"), svc).certificate
     assert cert.guards.variance is not None and cert.guards.variance.measurements.taps
     loader.models["odd"] = model(ref="odd", weights=changed)
-    deps = ReexecutionDeps(
-        edits=services.edits,
-        loader=loader,
-        corpora=services.corpora,
-        environment=lambda: {"python": "test"},
-        clock=lambda: "2026-02-01T00:00:00.000000Z",
-        new_stream_id=lambda: "audit-1",
-        tool_version="0.0.test",
-        store=None,
-    )
+    deps = audit_deps(loader, services.corpora, services.edits)
     request = ReexecutionRequest(baseline="base", subject="odd", sample=None, sample_seed=11)
     with pytest.raises(UsageError) as refused:
         reexecute_certificate(cert, request, deps)
