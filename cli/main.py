@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from invarlock.domain.canonical import is_utf8
-from invarlock.domain.errors import InvarlockError, UsageError
+from invarlock.domain.errors import InvarlockError, RunInterrupted, UsageError
 
 from . import console
 from .lazy_group import Interrupted, LazyGroup
@@ -122,7 +122,7 @@ def _failure(exc: BaseException) -> _Failure:
     if isinstance(exc, click.ClickException):
         return _Failure(2, "E200", exc.format_message().removesuffix("."), "see `invarlock --help`")  # "… — hint"
     if _interrupted(exc):
-        return _Failure(EXIT_INTERRUPTED, "E000", "interrupted", INTERRUPTED_HINT)
+        return _Failure(EXIT_INTERRUPTED, "E000", "interrupted", _interrupted_hint(exc))
     if os.environ.get("_INVARLOCK_COMPLETE") and isinstance(exc, (KeyError, ValueError)):  # click's completion
         return _Failure(
             2, "E200", "the shell completion variables (COMP_WORDS, COMP_CWORD) are missing or malformed",
@@ -147,14 +147,22 @@ def _failure(exc: BaseException) -> _Failure:
 def _interrupted(exc: BaseException) -> bool:
     """Ctrl-C, or an error raised because of it: pybind11 turns a KeyboardInterrupt in a module's initialisation
     (scipy's _pava_pybind, pypocketfft, ...) into ImportError('initialization failed') raised from it (E999)."""
+    return any(isinstance(cause, (KeyboardInterrupt, Interrupted)) for cause in _causes(exc))
+
+
+def _interrupted_hint(exc: BaseException) -> str:
+    """How to go on: with the run's id when Ctrl-C stopped a recorded run (RunInterrupted)."""
+    return next((cause.hint for cause in _causes(exc) if isinstance(cause, RunInterrupted)), INTERRUPTED_HINT)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it was raised from or while handling, nearest first (`raise ... from None` ends it)."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
-        if isinstance(cause, (KeyboardInterrupt, Interrupted)):
-            return True
+        yield cause
         seen.add(id(cause))
         cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
-    return False
 
 
 def _plugin_fault(exc: BaseException) -> InvarlockError | None:

@@ -47,3 +47,17 @@ class ConcurrencyConflict(InvarlockError):
     """An append raced another writer of the same stream (expected sequence number was stale)."""
 
     exit_code = EXIT_INTEGRITY
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a recorded run. Still a KeyboardInterrupt (every caller stops as for any Ctrl-C); it
+    carries how to go on with the run, which the CLI's E000 line prints as its hint."""
+
+    def __init__(self, run_id: str, completed: bool) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.hint = (
+            f"run {run_id} has its certificate: `invarlock replay {run_id} -o FILE` writes it"
+            if completed
+            else f"finish run {run_id} with `invarlock certify --resume {run_id}`"
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from invarlock.domain import events as ev
-from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
+from invarlock.domain.errors import IntegrityError, InvarlockError, RunInterrupted, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
@@ -72,6 +72,11 @@ def _run_recording_failure(req: CertifyRequest, policy: Policy, recorder: RunRec
             raise
         recorder.record_failure(svc.clock(), fault.code, fault.message)
         raise fault from exc
+    except KeyboardInterrupt as exc:  # nothing is recorded: the run stays resumable; say how to go on with it
+        if isinstance(exc, RunInterrupted):
+            raise
+        done = recorder.state.completed is not None and not awaits_seal(recorder.state)
+        raise RunInterrupted(recorder.run_id, done) from exc
 
 
 def _seal_killed_run(recorder: RunRecorder, svc: Services) -> CertifyOutcome:

@@ -1,0 +1,71 @@
+"""Ctrl-C during a recorded run says how to go on with that run: its id and `certify --resume`, or `replay` once
+its certificate is recorded (the E000 hint named neither the run nor the command that finishes it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
+from invarlock.application.config import ModelConfig
+from invarlock.application.services import Services
+from invarlock.cli.lazy_group import Interrupted
+from invarlock.cli.main import _failure
+from invarlock.domain import events as ev
+from invarlock.domain.errors import RunInterrupted
+
+from tests.fakes.models import FakeModel
+from tests.unit.conftest import small_config
+
+
+def _request(export: str | None = None) -> CertifyRequest:
+    return CertifyRequest(
+        "certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev", export=export
+    )
+
+
+def _cli_line(exc: KeyboardInterrupt) -> tuple[int, str, str]:
+    """What the CLI prints for it: the group re-raises a command's Ctrl-C as Interrupted from it."""
+    try:
+        raise Interrupted() from exc
+    except Interrupted as wrapped:
+        failure = _failure(wrapped)
+    return failure.exit_code, failure.code, failure.hint
+
+
+def test_ctrl_c_while_scoring_names_the_run_and_certify_resume(services: Services) -> None:
+    store = services.store
+
+    class CtrlCAtScores:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
+            if any(isinstance(e, ev.WindowsScored) for e in events):
+                raise KeyboardInterrupt
+            return store.append(run_id, expected_seq, events)
+
+    with pytest.raises(RunInterrupted) as stopped:
+        certify_edit(_request(), dataclasses.replace(services, store=CtrlCAtScores()))  # type: ignore[arg-type]
+    run_id = stopped.value.run_id
+    assert _cli_line(stopped.value) == (130, "E000", f"finish run {run_id} with `invarlock certify --resume {run_id}`")
+    assert resume_run(run_id, services).run_id == run_id  # the hint's command finishes it
+
+
+def test_ctrl_c_after_the_certificate_is_recorded_names_replay(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def ctrl_c(self: FakeModel, directory: str | Path) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FakeModel, "export", ctrl_c)  # --export runs after the certificate is recorded
+    with pytest.raises(RunInterrupted) as stopped:
+        certify_edit(_request(export=str(tmp_path / "out")), services)
+    run_id = stopped.value.run_id
+    hint = f"run {run_id} has its certificate: `invarlock replay {run_id} -o FILE` writes it"
+    assert _cli_line(stopped.value)[2] == hint
+
+
+def test_ctrl_c_outside_a_run_keeps_the_general_hint() -> None:
+    assert "certify --resume RUN_ID" in _cli_line(KeyboardInterrupt())[2]
