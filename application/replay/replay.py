@@ -195,7 +195,11 @@ def event_findings(
     except UsageError as exc:
         if exc.code != UNKNOWN_RUN:
             raise
-        return _failed_events(exc, verifier, required)
+        missing = UsageError(  # a wrong file, or a store the run was deleted from: verify cannot tell them apart
+            exc.code, f"{exc.message}: pass the event store the run was recorded in (`invarlock runs --events FILE` "
+            "lists a store's runs); a store it was deleted from is an altered store"
+        )  # fmt: skip
+        return _failed_events(missing, verifier, required)
     except InvarlockError as exc:
         return _failed_events(exc, verifier, required)
     rebuilt = checked.certificate
