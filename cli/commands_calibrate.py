@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ import msgspec
 from invarlock.application.calibrate.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
 from invarlock.application.calibrate.calibration_rows import CaseRow, markdown
 from invarlock.application.certification.certify import CertifyOutcome
-from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
 
 from . import console
 from .bootstrap import DEFAULT_EVENTS, build_services
@@ -18,6 +19,17 @@ from .commands_run import write_certificate
 from .config_file import read_yaml
 from .outputs import require_folder, write_atomically
 from .progress import make_progress
+
+
+def _refuse_earlier(out: Path, suite: CalibrationSuite) -> None:
+    """E608 when --out holds an earlier calibration: its table or a case certificate would be replaced, or
+    left beside this run's certificates as if it described them."""
+    earlier = [out / "calibration.json", out / "calibration.md"]
+    earlier += [out / case.name / "evaluation.cert.json" for case in suite.cases]
+    found = next((path for path in earlier if os.path.lexists(path)), None)
+    if found is not None:
+        message = f"--out '{out}' holds an earlier calibration ({found.relative_to(out)})"
+        raise UsageError("E608", message, "choose another --out, or move the earlier one away")
 
 
 def _suite(path: str | None, tier: str | None, profile: str | None) -> CalibrationSuite:
@@ -45,6 +57,7 @@ def calibrate_cmd(suite: str | None, out_dir: str, events: str, tier: str | None
     chosen = _suite(suite, tier, profile)
     out = Path(out_dir)
     require_folder(out_dir, "--out")  # found before hours of scoring, not after
+    _refuse_earlier(out, chosen)
     uses = [("adapters", chosen.model.adapter)]
     svc = build_services(events=events, progress=make_progress(console.quiet(), console.verbose()), uses=uses)
 
@@ -53,7 +66,7 @@ def calibrate_cmd(suite: str | None, out_dir: str, events: str, tier: str | None
         flagged = {g: s.flagged for g, s in row.guards.items() if s.flagged}
         console.say(f"{row.case}: ratio {row.ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}")
 
-    rows = run_suite(chosen, svc, on_case)
+    rows = run_suite(chosen, svc, on_case, source=suite or "the demo suite")
     found = problems(rows)
     document = {"suite": msgspec.to_builtins(chosen), "rows": msgspec.to_builtins(rows), "problems": found}
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"

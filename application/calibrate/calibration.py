@@ -11,6 +11,7 @@ import msgspec
 from invarlock.domain.errors import UsageError
 
 from ..certification.certify import CertifyOutcome, CertifyRequest, certify_edit
+from ..certification.preflight import REQUEST_CHECKS, preflight_of, run_checks
 from ..config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
 from ..config_checks import check_semantics
 from ..config_messages import plain
@@ -123,6 +124,7 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
             raise UsageError("E201", f"{source}: case {case.name} has kind {case.kind!r}", f"use {', '.join(KINDS)}")
         if case.kind == "harmful" and (not case.flagged_by or case.matrix is None):
             raise UsageError("E201", f"{source}: harmful case {case.name} needs flagged_by and matrix", "add them")
+        _check_expectations(suite, case, source)
     return suite
 
 
@@ -132,28 +134,59 @@ def _check_names(names: list[str], source: str) -> None:
         if name in ("", ".", "..") or any(c in name for c in "/\\\0") or not name.isprintable():
             hint = "use e.g. int8 or attn_scale3"
             raise UsageError("E201", f"{source}: case name {name!r} is not a folder name", hint)
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    folded = [name.casefold() for name in names]  # int8 and INT8 are one folder on macOS and Windows
+    repeated = sorted({name for name, key in zip(names, folded, strict=True) if folded.count(key) > 1})
     if repeated:
         raise UsageError("E201", f"{source}: case name {repeated[0]!r} is used twice", "give each case its own name")
+
+
+def _check_expectations(suite: CalibrationSuite, case: CalibrationCase, source: str) -> None:
+    """flagged_by names guards of the chain that can flag a matrix, and only a harmful case has it: a misspelt
+    or idle guard would otherwise be found only as an unmet expectation after every case is scored."""
+    guards = [g for g in suite.guards.order if g != "invariants"]
+    unknown = [g for g in case.flagged_by if g not in guards]
+    if unknown:
+        message = f"{source}: case {case.name} flagged_by names {unknown[0]!r}, not a guard of the chain"
+        raise UsageError("E201", message, f"use one of {', '.join(guards) or 'the guards in guards.order'}")
+    if case.flagged_by and case.kind != "harmful":
+        message = f"{source}: {case.kind} case {case.name} has flagged_by, which only a harmful case uses"
+        raise UsageError("E201", message, "remove flagged_by or make the case harmful")
 
 
 def _case_config(suite: CalibrationSuite, case: CalibrationCase) -> RunConfig:
     return RunConfig(model=suite.model, dataset=suite.dataset, edit=case.edit, guards=suite.guards)
 
 
+def _request(suite: CalibrationSuite, case: CalibrationCase) -> CertifyRequest:
+    subject = suite.model if case.edit is None else None
+    cfg = _case_config(suite, case)
+    return CertifyRequest(command="calibrate", config=cfg, subject=subject, tier=suite.tier, profile=suite.profile)
+
+
+def check_requests(suite: CalibrationSuite, svc: Services, source: str) -> None:
+    """The tier, profile and every case's edit and plan (E202, E204), before any case is certified: a bad last
+    case would otherwise stop the suite after the others were scored. Edit errors name the file and case."""
+    run_checks(preflight_of(_request(suite, suite.cases[0]), svc), REQUEST_CHECKS[:1], stop=True)
+    for case in suite.cases:
+        try:
+            run_checks(preflight_of(_request(suite, case), svc), REQUEST_CHECKS[1:], stop=True)
+        except UsageError as exc:
+            raise UsageError(exc.code, f"{source}: case {case.name}: {exc.message}", exc.hint) from exc
+
+
 def run_suite(
-    suite: CalibrationSuite, svc: Services, on_case: Callable[[CaseRow, CertifyOutcome], None] | None = None
+    suite: CalibrationSuite,
+    svc: Services,
+    on_case: Callable[[CaseRow, CertifyOutcome], None] | None = None,
+    *,
+    source: str = "the suite",
 ) -> list[CaseRow]:
-    """Certify every case (each its own recorded run) and return one table row per case; `on_case(row,
-    outcome)` sees each case as soon as it is certified."""
+    """Certify every case (each its own recorded run), after checking every case's request (check_requests),
+    and return one table row per case; `on_case(row, outcome)` sees each case as soon as it is certified."""
+    check_requests(suite, svc, source)
     rows = []
     for case in suite.cases:
-        cfg = _case_config(suite, case)
-        subject = suite.model if case.edit is None else None
-        request = CertifyRequest(
-            command="calibrate", config=cfg, subject=subject, tier=suite.tier, profile=suite.profile
-        )
-        outcome = certify_edit(request, svc)
+        outcome = certify_edit(_request(suite, case), svc)
         rows.append(case_row(case.name, case.kind, case.matrix, case.flagged_by, outcome))
         if on_case is not None:
             on_case(rows[-1], outcome)
