@@ -195,13 +195,12 @@ def event_findings(
     except UsageError as exc:
         if exc.code != UNKNOWN_RUN:
             raise
-        missing = UsageError(  # a wrong file, or a store the run was deleted from: verify cannot tell them apart
-            exc.code, f"{exc.message}: pass the event store the run was recorded in (`invarlock runs --events FILE` "
-            "lists a store's runs); a store it was deleted from is an altered store"
-        )  # fmt: skip
-        return _failed_events(missing, verifier, required)
+        # a wrong file, or a store the run was deleted from: verify cannot tell them apart
+        fix = "pass the event store the run was recorded in (`invarlock runs --events FILE` lists a store's runs)"
+        detail = f"{exc.message}: {fix}; a store it was deleted from is an altered store"
+        return _failed_events(detail, verifier, required)
     except InvarlockError as exc:
-        return _failed_events(exc, verifier, required)
+        return _failed_events(exc.message, verifier, required)
     rebuilt = checked.certificate
     same = rebuilt is not None and c.to_bytes(rebuilt) == c.to_bytes(cert)
     detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
@@ -216,9 +215,9 @@ def event_findings(
 
 
 def _failed_events(
-    exc: InvarlockError, verifier: SignatureVerifier | None, required: bool
+    detail: str, verifier: SignatureVerifier | None, required: bool
 ) -> list[tuple[str, SignatureFinding]]:
-    failed = [("events", SignatureFinding(False, exc.message, True))]
+    failed = [("events", SignatureFinding(False, detail, True))]
     if verifier is not None or required:  # a check that cannot run fails
         failed.append(("chain_seal", SignatureFinding(False, "not checked: the run's events fail", True)))
     return failed
