@@ -166,10 +166,12 @@ def _request(suite: CalibrationSuite, case: CalibrationCase) -> CertifyRequest:
 def check_requests(suite: CalibrationSuite, svc: Services, source: str) -> None:
     """The tier, profile and every case's edit and plan (E202, E204), before any case is certified: a bad last
     case would otherwise stop the suite after the others were scored. Edit errors name the file and case."""
-    run_checks(preflight_of(_request(suite, suite.cases[0]), svc), REQUEST_CHECKS[:1], stop=True)
+    once = tuple(check for check in REQUEST_CHECKS if check[0] != "edit")  # the suite's, the same for every case
+    per_case = tuple(check for check in REQUEST_CHECKS if check[0] == "edit")
+    run_checks(preflight_of(_request(suite, suite.cases[0]), svc), once, stop=True)
     for case in suite.cases:
         try:
-            run_checks(preflight_of(_request(suite, case), svc), REQUEST_CHECKS[1:], stop=True)
+            run_checks(preflight_of(_request(suite, case), svc), per_case, stop=True)
         except UsageError as exc:
             raise UsageError(exc.code, f"{source}: case {case.name}: {exc.message}", exc.hint) from exc
 
