@@ -168,6 +168,7 @@ def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
         if dataset[key] is None:
             del dataset[key]
     _drop_unset(result["eval"], "reuse")
+    _drop_unset(result["eval"], "sequential")
     _drop_unset(result["eval"]["secondary"], "measure")
     result["model"] = model_to_dict(cfg.model)
     return result

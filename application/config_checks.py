@@ -15,6 +15,7 @@ from invarlock.domain.windows import check_window_shape
 
 from .config_execution import check_execution
 from .config_sections import FULL_CHAIN, HF_PROVIDER, SUPPORTED_GUARDS, DatasetConfig, ModelConfig, RunConfig
+from .config_sequential import check_sequential
 
 
 def check_semantics(cfg: RunConfig, source: str) -> None:
@@ -36,6 +37,7 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
         raise UsageError(
             "E201", f"{source}: eval.secondary.gate needs the secondary metrics measured", "drop measure: false"
         )
+    check_sequential(cfg, source)
     if cfg.eval.batch_size is not None and not 1 <= cfg.eval.batch_size <= MAX_BATCH_SIZE:
         raise UsageError(
             "E201",

@@ -101,17 +101,26 @@ class SecondaryConfig(_C, frozen=True):
 
 class EvalConfig(_C, frozen=True):
     """`reuse: false` (or `--no-reuse`) scores the baseline even when the event store holds an identical
-    earlier scoring of it (docs/reference/baseline-reuse.md); unset (reuse on), it is not recorded."""
+    earlier scoring of it (docs/reference/baseline-reuse.md); unset (reuse on), it is not recorded.
+    `sequential: true` holds one model at a time: everything the run needs from the baseline is measured and
+    scored, the baseline released, then the subject loaded (docs/reference/sequential.md); unset, not recorded."""
 
     metric: MetricConfig = MetricConfig(kind=DEFAULT_KIND)
     secondary: SecondaryConfig = SecondaryConfig()
     batch_size: int | None = None
     reuse: bool | None = None
+    sequential: bool | None = None
 
     @property
     def measures_pairs(self) -> bool:
         """Whether the run records paired measures (KL, top-1) of a perplexity kind: unless measure: false."""
         return self.secondary.measure is not False
+
+    @property
+    def reuses_baseline(self) -> bool:
+        """Whether the run may copy an earlier run's baseline work: unless reuse: false or sequential (its
+        baseline is released before the subject is known, so the reuse checks that need both cannot run)."""
+        return self.reuse is not False and not self.sequential
 
 
 FULL_CHAIN = DEFAULT_GUARD_ORDER

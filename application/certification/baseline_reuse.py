@@ -48,7 +48,7 @@ def reuse_baseline(ctx: RunContext, arm: str) -> bool:
 
 
 def _enabled(ctx: RunContext) -> bool:
-    return ctx.request.config.eval.reuse is not False and ctx.svc.index is not None
+    return ctx.request.config.eval.reuses_baseline and ctx.svc.index is not None
 
 
 def _refusal(ctx: RunContext, state: RunState) -> str | None:

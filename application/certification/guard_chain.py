@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import zip_longest
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 from invarlock.domain import events as ev
@@ -30,11 +30,13 @@ from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import LoadedModel, NamedMatrix
 from invarlock.ports.ui import Progress
 
+from .recorded_baseline import MatrixSummary, RecordedBaseline, same_values, shape_of
 from .recorder import RunRecorder
 from .weight_checks import checked_matrix, checked_unmapped
 
 TapSource = Callable[[Sequence[str], CalibrationWindows], Mapping[str, ActivationStats]]
 PairMeasures = tuple[str, MatrixMeasure, MatrixMeasure]  # family, baseline measure, subject measure
+BaselineMatrix: TypeAlias = NamedMatrix | MatrixSummary  # a summary when the run holds one model at a time
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -55,6 +57,7 @@ class ChainContext:
     baseline_measures: Mapping[str, MatrixMeasure] = field(default_factory=dict)  # reused (guard_reuse.py)
     baseline_taps: TapSource = field(default=lambda _targets, _calibration: {})  # reused (variance_reuse.py)
     pool: MeasurementPool | None = None  # None: measured serially under the process's BLAS threads
+    recorded: RecordedBaseline | None = None  # a sequential run's baseline, released (recorded_baseline.py)
 
     def apply_repairs(self, more: dict[str, float]) -> None:
         if more:
@@ -104,6 +107,8 @@ def unmapped_names(ctx: ChainContext) -> set[str]:
 
 
 def _unmapped(ctx: ChainContext, role: str) -> dict[str, str]:
+    if role == "baseline" and ctx.recorded is not None:
+        return ctx.recorded.unmapped
     return checked_unmapped(ctx.recorder.state, role, ctx.models[role].unmapped())
 
 
@@ -112,20 +117,29 @@ def not_applicable_rows(ctx: ChainContext) -> list[NotApplicable]:
     return not_applicable(_unmapped(ctx, "baseline"), _unmapped(ctx, "subject"))
 
 
-def pairs(ctx: ChainContext) -> Iterator[tuple[NamedMatrix, NamedMatrix]]:
+def pairs(ctx: ChainContext) -> Iterator[tuple[BaselineMatrix, NamedMatrix]]:
     """Baseline and subject matrices side by side, less the unmapped ones; they must agree in name, order
-    and shape."""
+    and shape. A sequential run's baseline matrices are the summaries it recorded."""
     skip = unmapped_names(ctx)
     state = ctx.recorder.state
-    base_all = (m for m in ctx.models["baseline"].matrices() if checked_matrix(state, "baseline", m).name not in skip)
+    base_all = (m for m in baseline_matrices(ctx) if m.name not in skip)
     subj_all = (m for m in ctx.models["subject"].matrices() if checked_matrix(state, "subject", m).name not in skip)
     for base, subj in zip_longest(base_all, subj_all):
         if base is None or subj is None:  # one model has more matrices: name the first the other lacks
             role, extra = ("subject", subj) if base is None else ("baseline", base)
-            raise _mismatch(f"only the {role} has {extra.name} {extra.array.shape} and any matrices after it")
-        if base.name != subj.name or base.array.shape != subj.array.shape:
-            raise _mismatch(f"baseline {base.name} {base.array.shape}, subject {subj.name} {subj.array.shape}")
+            raise _mismatch(f"only the {role} has {extra.name} {shape_of(extra)} and any matrices after it")
+        if base.name != subj.name or shape_of(base) != shape_of(subj):
+            raise _mismatch(f"baseline {base.name} {shape_of(base)}, subject {subj.name} {shape_of(subj)}")
         yield base, subj
+
+
+def baseline_matrices(ctx: ChainContext) -> Iterator[BaselineMatrix]:
+    """The baseline's matrices, checked as read; a sequential run's recorded summaries (checked when read)."""
+    if ctx.recorded is not None:
+        yield from ctx.recorded.matrices
+        return
+    state = ctx.recorder.state
+    yield from (checked_matrix(state, "baseline", m) for m in ctx.models["baseline"].matrices())
 
 
 def _mismatch(detail: str) -> AbortError:
@@ -146,15 +160,25 @@ def measured_matrices(ctx: ChainContext) -> list[tuple[str, str, MatrixMeasure, 
 
 
 def _pair_measures(
-    ctx: ChainContext, cache: Mapping[str, PairMeasures], pair: tuple[NamedMatrix, NamedMatrix]
+    ctx: ChainContext, cache: Mapping[str, PairMeasures], pair: tuple[BaselineMatrix, NamedMatrix]
 ) -> tuple[str, PairMeasures]:
     base, subj = pair
     cached = cache.get(base.name)
     if cached is None:
-        m_b = ctx.baseline_measures.get(base.name) or measure_matrix(base.array, ctx.policy)
-        same = np.array_equal(base.array, subj.array)
+        m_b = _baseline_measure(ctx, base)
+        same = same_values(base, subj)
         cached = (base.family, m_b, m_b if same else measure_matrix(subj.array, ctx.policy))
     return base.name, cached
+
+
+def _baseline_measure(ctx: ChainContext, base: BaselineMatrix) -> MatrixMeasure:
+    """Reused or recorded, else measured now; a summary always comes with its measurement."""
+    reused = ctx.baseline_measures.get(base.name)
+    if reused is not None:
+        return reused
+    if isinstance(base, MatrixSummary):
+        raise AssertionError(f"the sequential run recorded no measurement of {base.name}")
+    return measure_matrix(base.array, ctx.policy)
 
 
 def measure_each(

@@ -28,7 +28,7 @@ def reused_measures(ctx: RunContext) -> dict[str, MatrixMeasure]:
     fresh = not any(g.guard in WEIGHT_GUARDS for g in state.guards)
     wanted = any(name in ctx.request.config.guards.order for name in WEIGHT_GUARDS)
     index = ctx.svc.index
-    if not (fresh and wanted and index is not None and ctx.request.config.eval.reuse is not False):
+    if not (fresh and wanted and index is not None and ctx.request.config.eval.reuses_baseline):
         return {}
     key = guard_key(state)
     for candidate in candidates(ctx.svc.store, index, state):

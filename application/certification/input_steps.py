@@ -5,6 +5,8 @@ is continuing with the same models, edit and windows (IntegrityError E605 otherw
 
 from __future__ import annotations
 
+import gc
+
 from invarlock.domain import events as ev
 from invarlock.domain.model import LoadOptions
 from invarlock.domain.run import RunState
@@ -22,20 +24,48 @@ from .run_context import RunContext
 def load_models(ctx: RunContext) -> None:
     """Load baseline and subject (for `run`, a copy of the baseline plus the edit) and record or compare their
     fingerprints and the edit."""
-    req, svc, recorder = ctx.request, ctx.svc, ctx.recorder
-    base_cfg, batch = req.config.model, req.config.eval.batch_size
-    environment = recorder.state.started.environment
-    baseline = load_model(base_cfg, batch, svc)
-    base_identity = checked_identity(baseline.identity(), base_cfg, environment)
+    load_baseline(ctx)
+    baseline, req = ctx.models["baseline"], ctx.request
+    subject = subject_of(baseline, req.config.model, req.subject, req.config.eval.batch_size, ctx.svc)
+    record_subject(ctx, subject)
+
+
+def load_baseline(ctx: RunContext) -> None:
+    """Load the baseline and record or compare its fingerprint."""
+    req, recorder = ctx.request, ctx.recorder
+    base_cfg = req.config.model
+    baseline = load_model(base_cfg, req.config.eval.batch_size, ctx.svc)
+    base_identity = checked_identity(baseline.identity(), base_cfg, recorder.state.started.environment)
     recorder.record_or_compare(ev.ModelFingerprinted(role="baseline", identity=base_identity), "baseline model")
-    subject = subject_of(baseline, base_cfg, req.subject, batch, svc)
+    ctx.models["baseline"] = baseline
+
+
+def load_subject_alone(ctx: RunContext) -> None:
+    """A sequential run's subject, loaded once the baseline is released: a copy of the baseline taken just
+    before (`run`, or the baseline's own reference and settings), so it holds only the weights its edit writes,
+    or its own checkpoint read after the baseline's memory is freed."""
+    req = ctx.request
+    base_cfg, batch = req.config.model, req.config.eval.batch_size
+    baseline = ctx.models.pop("baseline")
+    twin = None
+    if (req.subject is None or req.subject == base_cfg) and isinstance(baseline, DuplicableModel):
+        twin = baseline.duplicate()
+    del baseline
+    gc.collect()  # the baseline's module holds reference cycles: free its weights before the subject loads
+    record_subject(ctx, twin if twin is not None else load_model(req.subject or base_cfg, batch, ctx.svc))
+
+
+def record_subject(ctx: RunContext, subject: LoadedModel) -> None:
+    """Apply the edit to `subject` (for `run`) and record or compare the edit and the subject's fingerprint."""
+    req, recorder = ctx.request, ctx.recorder
+    environment = recorder.state.started.environment
     if req.config.edit is not None:
-        applied = svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
+        applied = ctx.svc.edits[req.config.edit.name].apply(subject, req.config.edit.plan)
         edit = checked_outcome(applied, req.config.edit, environment)
         recorder.record_or_compare(ev.EditApplied(outcome=edit), "edit")
-    subject_identity = checked_identity(subject.identity(), req.subject or base_cfg, environment)
+    subject_identity = checked_identity(subject.identity(), req.subject or req.config.model, environment)
     recorder.record_or_compare(ev.ModelFingerprinted(role="subject", identity=subject_identity), "subject model")
-    ctx.models.update(baseline=baseline, subject=subject)
+    ctx.models["subject"] = subject
 
 
 def record_plan(ctx: RunContext) -> None:

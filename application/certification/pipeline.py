@@ -18,11 +18,12 @@ from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
 from ..services import Services
+from .baseline_pass import measure_baseline
 from .baseline_reuse import reuse_baseline
 from .guard_chain import ChainContext, run_chain
 from .guard_reuse import reused_measures
 from .guards import runners_for
-from .input_steps import load_models, record_plan
+from .input_steps import load_baseline, load_models, load_subject_alone, record_plan
 from .issuing import issue
 from .pair_scoring import close_scorer, pair_scorer
 from .preflight import INPUT_CHECKS, preflight_of, run_checks
@@ -45,7 +46,7 @@ def run_pipeline(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc
     planned, rows = pf.planned
     ctx = RunContext(request=req, policy=policy, recorder=recorder, svc=svc, planned=planned, rows=rows)
     try:
-        for step in STEPS:
+        for step in SEQUENTIAL_STEPS if req.config.eval.sequential else STEPS:
             step(ctx)
     finally:
         close_scorer(ctx)
@@ -56,7 +57,9 @@ def run_pipeline(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc
 
 
 def run_guards(ctx: RunContext) -> None:
-    """The guard chain of the configured order; the subject keeps the repairs it settles on."""
+    """The guard chain of the configured order; the subject keeps the repairs it settles on. A sequential
+    run's chain compares the subject with the baseline it recorded before releasing it."""
+    recorded = ctx.recorded
     chain = ChainContext(
         recorder=ctx.recorder,
         models=ctx.models,
@@ -64,9 +67,11 @@ def run_guards(ctx: RunContext) -> None:
         rows=ctx.rows,
         progress=ctx.svc.progress,
         timer=ctx.svc.timer,
-        baseline_measures=reused_measures(ctx),
+        base_census=None if recorded is None else recorded.census,
+        baseline_measures=reused_measures(ctx) if recorded is None else recorded.measures,
         baseline_taps=partial(reused_taps, ctx),
         pool=ctx.svc.measurements,
+        recorded=recorded,
     )
     order = ctx.request.config.guards.order
     run_chain(order, chain, runners_for(order))
@@ -76,7 +81,14 @@ def run_guards(ctx: RunContext) -> None:
 def _score_both(ctx: RunContext, arm: str) -> None:
     """The arm scored by the baseline and the subject in lockstep, in process or on the run's worker pool, or
     by the subject alone when the baseline's scores were copied from an identical earlier scoring
-    (baseline_reuse.py)."""
+    (baseline_reuse.py). A sequential run records the baseline's scores of the arm it kept, then scores the
+    subject alone."""
+    if ctx.recorded is not None:
+        kept = ctx.recorded.scores.pop(arm, [])
+        if kept:
+            ctx.recorder.record(*kept)
+        score_role(ctx.recorder, "subject", ctx.models["subject"], arm, ctx.rows, ctx.svc.progress)
+        return
     if reuse_baseline(ctx, arm):
         score_role(ctx.recorder, "subject", ctx.models["subject"], arm, ctx.rows, ctx.svc.progress)
         return
@@ -146,6 +158,18 @@ def score_bare(ctx: RunContext) -> None:
     score_role(ctx.recorder, "subject_bare", subject, "final", ctx.rows, ctx.svc.progress)
     subject.scale_weights(ctx.repairs)
 
+
+SEQUENTIAL_STEPS: tuple[Step, ...] = (  # one model held at a time (eval.sequential, baseline_pass.py)
+    load_baseline,
+    measure_baseline,
+    load_subject_alone,
+    record_plan,
+    run_guards,
+    score_preview,
+    assess_preview,
+    score_final,
+    score_bare,
+)
 
 STEPS: tuple[Step, ...] = (
     load_models,

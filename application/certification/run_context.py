@@ -13,6 +13,7 @@ from invarlock.ports.execution import PairScorer
 from invarlock.ports.model import LoadedModel
 
 from ..services import Services
+from .recorded_baseline import RecordedBaseline
 from .recorder import RunRecorder
 from .run_request import CertifyRequest
 
@@ -20,7 +21,8 @@ from .run_request import CertifyRequest
 @dataclass
 class RunContext:
     """One run of the pipeline. `planned` and `rows` exist before any weights load; `models` is filled by the
-    load step and `repairs` (weight name -> scale) by the guard chain."""
+    load step and `repairs` (weight name -> scale) by the guard chain; a sequential run's `recorded` baseline by
+    its baseline pass."""
 
     request: CertifyRequest
     policy: Policy
@@ -31,3 +33,4 @@ class RunContext:
     models: dict[str, LoadedModel] = field(default_factory=dict)
     repairs: dict[str, float] = field(default_factory=dict)
     scorer: PairScorer | None = None
+    recorded: RecordedBaseline | None = None  # a sequential run's baseline once released (baseline_pass.py)

@@ -129,13 +129,29 @@ def score_role(
     recorder: RunRecorder, role: str, model: ModelRunner, arm: str, rows: Mapping[int, Row], progress: Progress
 ) -> None:
     """Score every planned window of `arm` that `role` has not scored yet with `model` alone."""
-    digests = {w.window_id: w.digest for w in recorder.state.planned().plan.arm(arm)}
-    todo = [i for i in digests if i not in recorder.state.scored(role, arm)]
+    state = recorder.state
+    for scored in scored_alone(state, state.planned(), role, model, arm, rows, progress):
+        recorder.record(scored)
+
+
+def scored_alone(
+    state: RunState,
+    planned: ev.WindowsPlanned,
+    role: str,
+    model: ModelRunner,
+    arm: str,
+    rows: Mapping[int, Row],
+    progress: Progress,
+) -> Iterator[ev.WindowsScored]:
+    """The records of `arm`'s windows in `planned` that `role` has not scored in `state`, scored by `model`
+    alone, one per batch (a sequential run keeps its baseline's, scored before the plan is recorded, to record
+    them once the subject is loaded)."""
+    digests = {w.window_id: w.digest for w in planned.plan.arm(arm)}
+    todo = [i for i in digests if i not in state.scored(role, arm)]
     progress.start(f"scoring {arm} arm", len(todo))
     try:
-        for batch in _windows(recorder.state, todo, rows, model.batch_size):
-            scores = checked_scores(recorder.state, role, batch, model.score(batch, progress.advance))
-            scored = [_row(s, digests) for s in scores]
-            recorder.record(ev.WindowsScored(role=role, arm=arm, rows=scored))
+        for batch in _windows(state, todo, rows, model.batch_size):
+            scores = checked_scores(state, role, batch, model.score(batch, progress.advance))
+            yield ev.WindowsScored(role=role, arm=arm, rows=[_row(s, digests) for s in scores])
     finally:
         progress.finish()

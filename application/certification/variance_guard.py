@@ -12,12 +12,13 @@ from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner, Progress, TapsOnlyRunner
 
 from .guard_chain import ChainContext, not_applicable_rows, pairs, record_measured, unmapped_names
+from .recorded_baseline import same_values
 from .weight_checks import checked_activation, checked_stats, checked_taps
 
 
 def _changed(ctx: ChainContext, taps: list[str]) -> list[str]:
     wanted = set(taps)
-    return [b.name for b, s in pairs(ctx) if b.name in wanted and not (b.array == s.array).all()]
+    return [b.name for b, s in pairs(ctx) if b.name in wanted and not same_values(b, s)]
 
 
 def _calibration(ctx: ChainContext) -> CalibrationWindows:
@@ -71,17 +72,23 @@ def taps_only(
     return found[0] if isinstance(found, (tuple, list)) and len(found) == 2 else None
 
 
+def _baseline_taps(ctx: ChainContext, windows: Sequence[TokenWindow], targets: list[str]) -> object:
+    """The baseline's statistics: tapped now, or those a sequential run recorded before releasing it."""
+    if ctx.recorded is not None:
+        return ctx.recorded.taps
+    return taps_only(ctx.models["baseline"], windows, targets, ctx.progress.advance)
+
+
 def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasurements) -> VarianceMeasurements:
     ids = measured.calibration.window_ids
     windows = token_windows(ids, ctx.rows, seed=ctx.recorder.state.started.seeds["dataset"])
-    baseline, subject = ctx.models["baseline"], ctx.models["subject"]
+    subject = ctx.models["subject"]
     reused = ctx.baseline_taps(targets, measured.calibration)  # {} unless an earlier run tapped this baseline
-    ctx.progress.start("variance guard: calibration arm", (1 if reused else 2) * len(windows))
+    held = not reused and ctx.recorded is None
+    ctx.progress.start("variance guard: calibration arm", (2 if held else 1) * len(windows))
     try:
         state = ctx.recorder.state
-        stats_b = reused or checked_stats(
-            state, "baseline", taps_only(baseline, windows, targets, ctx.progress.advance), targets
-        )
+        stats_b = reused or checked_stats(state, "baseline", _baseline_taps(ctx, windows, targets), targets)
         found = subject.activation_stats(windows, targets, ctx.progress.advance)
         stats_s, without = checked_activation(state, "subject", found, windows, targets)
     finally:

@@ -27,7 +27,7 @@ def reused_taps(ctx: RunContext, targets: Sequence[str], calibration: Calibratio
     if state.variance_source is not None:
         return _resumed(ctx, state.variance_source, targets, calibration)
     index = ctx.svc.index
-    if index is None or ctx.request.config.eval.reuse is False:
+    if index is None or not ctx.request.config.eval.reuses_baseline:
         return {}
     key = scoring_key(state)
     for candidate in candidates(ctx.svc.store, index, state):

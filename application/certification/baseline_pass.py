@@ -1,0 +1,83 @@
+"""A sequential run's baseline pass (docs/reference/sequential.md): with the baseline the only model held,
+measure and score everything the rest of the run reads from it (recorded_baseline.RecordedBaseline), so that
+it can be released before the subject loads. What a resumed run has recorded already is not measured again.
+
+The numbers are those a run holding both models computes (the same functions over the same matrices and
+windows): the baseline's scores are recorded as it would record them, each guard decides from the same
+measurements."""
+
+from __future__ import annotations
+
+from invarlock.domain.guards.spectrum import MatrixMeasure
+from invarlock.domain.windows import token_windows
+from invarlock.ports.model import LoadedModel, NamedMatrix
+
+from .guard_chain import measure_each, measure_matrix
+from .guard_reuse import WEIGHT_GUARDS
+from .recorded_baseline import MatrixSummary, RecordedBaseline, summary_of
+from .run_context import RunContext
+from .scoring import scored_alone
+from .variance_guard import taps_only
+from .weight_checks import checked_census, checked_matrix, checked_stats, checked_taps, checked_unmapped
+
+ARMS = ("preview", "final")
+
+
+def measure_baseline(ctx: RunContext) -> None:
+    """Record in `ctx.recorded` the baseline's census, unmapped weights, matrices, activation statistics on the
+    calibration arm and scores of the arms, each only when a step left to run reads it."""
+    state, model = ctx.recorder.state, ctx.models["baseline"]
+    recorded = RecordedBaseline(
+        census=checked_census(state, "baseline", model.census()),
+        unmapped=checked_unmapped(state, "baseline", model.unmapped()),
+    )
+    measures = _left(ctx, WEIGHT_GUARDS)
+    if measures or (_left(ctx, ("variance",)) and ctx.policy.guards.variance.targets == "changed"):
+        recorded.matrices, recorded.measures = _matrices(ctx, model, measures, recorded.unmapped)
+    if _left(ctx, ("variance",)):
+        _tap(ctx, model, recorded)
+    for arm in ARMS if state.rollback is None else ARMS[:1]:
+        scored = scored_alone(state, ctx.planned, "baseline", model, arm, ctx.rows, ctx.svc.progress)
+        recorded.scores[arm] = list(scored)
+    ctx.recorded = recorded
+
+
+def _left(ctx: RunContext, guards: tuple[str, ...]) -> bool:
+    """Whether one of `guards` is in the run's order and not recorded yet."""
+    done = {g.guard for g in ctx.recorder.state.guards}
+    return any(name in ctx.request.config.guards.order and name not in done for name in guards)
+
+
+def _matrices(
+    ctx: RunContext, model: LoadedModel, measure: bool, skip: dict[str, str]
+) -> tuple[list[MatrixSummary], dict[str, MatrixMeasure]]:
+    """Every matrix's summary and, when a weight guard is left, its measurement (the unmapped ones are
+    compared by no guard), through the run's measurement pool."""
+    state, policy = ctx.recorder.state, ctx.policy
+
+    def one(matrix: NamedMatrix) -> tuple[MatrixSummary, MatrixMeasure | None]:
+        wanted = measure and matrix.name not in skip
+        return summary_of(matrix), measure_matrix(matrix.array, policy) if wanted else None
+
+    found = (checked_matrix(state, "baseline", m) for m in model.matrices())
+    pairs = measure_each(ctx.svc.measurements, one, found)
+    return [s for s, _ in pairs], {s.name: m for s, m in pairs if m is not None}
+
+
+def _tap(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline) -> None:
+    """The baseline's statistics of every tap it can map on the calibration arm (the variance guard picks its
+    targets among them once the subject is loaded); none when the arm is too small for the guard (it refuses)."""
+    state = ctx.recorder.state
+    ids = [w.window_id for w in ctx.planned.plan.arm("calibration")]
+    if len(ids) < ctx.policy.guards.variance.min_calibration_windows:
+        return
+    names = [n for n in checked_taps(state, "baseline", model.variance_taps()) if n not in recorded.unmapped]
+    if not names:
+        return
+    windows = token_windows(ids, ctx.rows, seed=state.started.seeds["dataset"])
+    progress = ctx.svc.progress
+    progress.start("variance guard: baseline calibration arm", len(windows))
+    try:
+        recorded.taps = checked_stats(state, "baseline", taps_only(model, windows, names, progress.advance), names)
+    finally:
+        progress.finish()

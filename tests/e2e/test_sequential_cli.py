@@ -1,0 +1,65 @@
+"""`eval.sequential: true` with the real CLI and the demo model: `certify` of the demo's int8 edit (attention
+and FFN weights, so the spectral, RMT and variance guards all measure changed matrices) gives the certificate
+the run holding both models gives, number for number (evidence, guard records, gates, verdict), and
+`verify --events` passes it. Only the run id, clock, guard timings and the provenance's recorded config (which
+states `sequential: true`) differ. The fake-model tests (tests/unit/test_sequential_run.py) cover repairs,
+rollback and resume; tests/integration/test_sequential_release.py that the baseline is freed first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import DEMO, read_cert, write_config
+from .conftest import invarlock_in_process as invarlock
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+DATASET = {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 3, "final_n": 4, "calibration_n": 8, "seed": 7}
+INT8 = {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}}
+
+
+def _untimed(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _untimed(v) for k, v in data.items() if k not in ("seconds", "run_id", "issued_at")}
+    if isinstance(data, list):
+        return [_untimed(v) for v in data]
+    return data
+
+
+def _certify(root: Path, name: str, evaluation: dict[str, Any]) -> Path:
+    preset = write_config(root / f"{name}.yaml", dataset=DATASET, eval=evaluation)
+    edit = write_config(root / f"{name}-edit.yaml", edit=INT8)
+    out = root / name
+    args = ("--preset", preset, "--edit-config", edit, "--cert-out", out, "--events", "ev.duckdb", "--quiet")
+    result = invarlock("certify", "--baseline", DEMO, "--subject", DEMO, *args, cwd=root)
+    assert result.code in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr
+    return out / "evaluation.cert.json"
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("sequential")
+    both = _certify(root, "both", {"secondary": {"measure": False}, "reuse": False})
+    one = _certify(root, "one", {"secondary": {"measure": False}, "sequential": True})
+    return root, both, one
+
+
+def test_the_sequential_certificate_states_what_the_run_holding_both_states(certs: tuple[Path, Path, Path]) -> None:
+    _, both, one = certs
+    held_both, held_one = read_cert(both), read_cert(one)
+    assert held_one["provenance"]["config"]["eval"]["sequential"] is True
+    compared = [k for k in held_both if k not in ("provenance", "digest", "signature", "run_id", "issued_at")]
+    assert {k: _untimed(held_one[k]) for k in compared} == {k: _untimed(held_both[k]) for k in compared}
+    # the variance guard's `changed` targets are found by digest: every FFN tap of the int8 edit
+    assert held_one["guards"]["variance"]["summary"]["taps"] > 0
+    assert held_one["guards"]["spectral"]["summary"]["matrices"] > 0
+
+
+def test_verify_events_passes_the_sequential_certificate(certs: tuple[Path, Path, Path]) -> None:
+    root, _, one = certs
+    result = invarlock("verify", one, "--events", root / "ev.duckdb", cwd=root)
+    assert result.code == 0, result.stdout + result.stderr

@@ -1,0 +1,220 @@
+"""`eval.sequential: true` on the fake models: one model held at a time, the same certificate as a run holding
+both (evidence, guards, gates), the baseline released before the subject loads, a killed run resumed, and
+every combination that needs both models refused naming the config file (E201)."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import weakref
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
+from invarlock.application.config import (
+    EditConfig,
+    EvalConfig,
+    GuardsConfig,
+    ModelConfig,
+    RunConfig,
+    SecondaryConfig,
+    parse_config,
+)
+from invarlock.application.config_sequential import check_sequential
+from invarlock.application.replay.replay import event_findings, replay_certificate
+from invarlock.application.services import Services
+from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
+from invarlock.domain.errors import UsageError
+from invarlock.domain.model import LoadOptions
+
+from tests.fakes.models import FakeLoader, FakeModel
+from tests.unit.conftest import small_config
+
+DOWN = "ffn.2.down"
+_VE = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ffn.3.down")
+
+
+def _request(
+    subject: str | None, *, sequential: bool, base: str = "base", edit: EditConfig | None = None
+) -> CertifyRequest:
+    cfg = small_config(edit)
+    cfg = msgspec.structs.replace(
+        cfg,
+        model=ModelConfig(id=base),
+        dataset=msgspec.structs.replace(cfg.dataset, calibration_n=8),
+        eval=EvalConfig(secondary=SecondaryConfig(measure=False), sequential=sequential or None),
+    )
+    command = "run" if subject is None else "certify"
+    return CertifyRequest(command, cfg, None if subject is None else ModelConfig(id=subject), "balanced", "dev")
+
+
+def _untimed(data: Any) -> Any:
+    """The certificate's JSON less what differs between any two runs (ids, clocks, guard timings)."""
+    if isinstance(data, dict):
+        return {k: _untimed(v) for k, v in data.items() if k not in ("seconds", "run_id", "issued_at")}
+    if isinstance(data, list):
+        return [_untimed(v) for v in data]
+    return data
+
+
+def _compared(cert: c.Certificate) -> dict[str, Any]:
+    """Everything but the provenance (it holds the config, which differs by eval.sequential) and the digest."""
+    data = msgspec.to_builtins(cert)
+    return _untimed({k: v for k, v in data.items() if k not in ("provenance", "digest", "signature")})
+
+
+SHRINK = EditConfig(name="fake_weight", plan={"weight": DOWN, "factor": 0.9})
+CASES = {
+    "a subject checkpoint": dict(subject="int8ish"),
+    "an identical subject": dict(subject="same"),
+    "run: an edit the guards repair": dict(subject=None, base="ve_base", edit=SHRINK),
+    "a catastrophe rolled back": dict(subject="broken"),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_a_sequential_run_certifies_what_a_run_holding_both_models_certifies(services: Services, case: dict) -> None:
+    both = certify_edit(_request(**case, sequential=False), services)
+    one = certify_edit(_request(**case, sequential=True), services)
+    assert _compared(one.certificate) == _compared(both.certificate)
+    assert one.certificate.provenance.config["eval"]["sequential"] is True
+    assert "sequential" not in both.certificate.provenance.config["eval"]
+    assert c.to_bytes(replay_certificate(services.store, one.run_id)) == c.to_bytes(one.certificate)
+
+
+def test_the_repairs_and_the_rollback_are_what_the_cases_exercise(services: Services) -> None:
+    # the comparisons above would prove little if no case repaired, flagged or rolled back
+    repaired = certify_edit(_request(**CASES["run: an edit the guards repair"], sequential=True), services)
+    assert repaired.certificate.guard_overhead is not None
+    assert repaired.certificate.guard_overhead.repaired_weights == [DOWN]
+    rolled_back = certify_edit(_request("broken", sequential=True), services)
+    assert rolled_back.certificate.status == "rollback"
+    types = [r.type for r in services.store.read(rolled_back.run_id)]
+    scored = [
+        msgspec.json.decode(r.payload) for r in services.store.read(rolled_back.run_id) if r.type == "windows_scored"
+    ]
+    assert "rollback_performed" in types and {s["arm"] for s in scored} == {"preview"}
+
+
+class ReleasingLoader(FakeLoader):
+    """A FakeLoader that keeps no model alive itself, and notes which earlier models were alive at each load."""
+
+    def __init__(self, models: dict[str, FakeModel]) -> None:
+        super().__init__(models=models)
+        self.alive_at_load: list[list[str]] = []
+        self._refs: list[weakref.ref[FakeModel]] = []
+
+    def load(self, ref: str, options: LoadOptions) -> FakeModel:
+        gc.collect()
+        self.alive_at_load.append([m.ref for r in self._refs if (m := r()) is not None])
+        model = super().load(ref, options)
+        self.instances.clear()
+        self._refs.append(weakref.ref(model))
+        return model
+
+
+@pytest.mark.parametrize("sequential", [True, False])
+def test_the_baseline_is_released_before_the_subject_loads(
+    services: Services, loader: FakeLoader, sequential: bool
+) -> None:
+    releasing = ReleasingLoader(loader.models)
+    certify_edit(_request("int8ish", sequential=sequential), dataclasses.replace(services, loader=releasing))
+    assert releasing.loaded == ["base", "int8ish"]
+    assert releasing.alive_at_load == [[], [] if sequential else ["base"]]
+
+
+def test_a_run_edits_a_copy_taken_before_the_baseline_is_released(services: Services, loader: FakeLoader) -> None:
+    one = certify_edit(_request(None, base="ve_base", edit=SHRINK, sequential=True), services)
+    assert loader.loaded == ["ve_base"] and loader.duplicated == ["ve_base"]
+    assert one.certificate.edit.name == "fake_weight"
+
+
+def test_the_baseline_pass_measures_what_the_guards_read_from_it(services: Services, loader: FakeLoader) -> None:
+    certify_edit(_request(None, base="ve_base", edit=SHRINK, sequential=True), services)
+    baseline = loader.instances[0]
+    calibration = 8
+    assert baseline.taps_without_scores and len(baseline.taps_without_scores[0]) == calibration
+    assert baseline.paired == []  # never scored in lockstep: the subject was never beside it
+    assert len(baseline.scored) == len(set(baseline.scored)) == 8 + 12
+
+
+def test_a_killed_sequential_run_resumes_without_measuring_the_baseline_again(
+    services: Services, loader: FakeLoader
+) -> None:
+    store = services.store
+    killed: list[str] = []
+
+    class KillAtTheFirstSubjectFinalScores:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
+            rows = store.append(run_id, expected_seq, events)
+            if any(isinstance(e, ev.WindowsScored) and (e.role, e.arm) == ("subject", "final") for e in events):
+                killed.append(run_id)
+                raise KeyboardInterrupt
+            return rows
+
+    request = _request("int8ish", sequential=True)
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(request, dataclasses.replace(services, store=KillAtTheFirstSubjectFinalScores()))  # type: ignore[arg-type]
+    loaded_before = len(loader.instances)
+    resumed = resume_run(killed[0], services)
+    baseline = loader.instances[loaded_before]
+    assert baseline.ref == "base" and baseline.scored == [] and baseline.tapped == []
+    whole = certify_edit(request, services)
+    assert _compared(resumed.certificate) == _compared(whole.certificate)
+
+
+def test_a_sequential_run_reuses_no_earlier_baseline_work(services: Services, tmp_path: Path) -> None:
+    db = DuckDBEventStore(tmp_path / "events.duckdb")
+    svc = dataclasses.replace(services, store=db, index=db)
+    certify_edit(_request("int8ish", sequential=False), svc)
+    again = certify_edit(_request("same", sequential=True), svc)
+    types = {r.type for r in db.read(again.run_id)}
+    assert not types & {"baseline_reused", "baseline_rescored", "guard_baseline_reused", "variance_baseline_reused"}
+    assert again.certificate.provenance.baseline_scoring is None
+    assert all(f.ok for _, f in event_findings(again.certificate, db))
+
+
+REFUSED = {
+    "paired measures": ({"eval": {"sequential": True}}, "eval.secondary.measure: false"),
+    "a comparing kind": (
+        {"eval": {"sequential": True, "metric": {"kind": "embedding_cosine"}, "secondary": {"measure": False}}},
+        "compares both models' outputs",
+    ),
+    "ray actors": (
+        {"eval": {"sequential": True, "secondary": {"measure": False}}, "execution": {"backend": "ray"}},
+        "execution.backend ray",
+    ),
+    "explicit reuse": ({"eval": {"sequential": True, "reuse": True, "secondary": {"measure": False}}}, "eval.reuse"),
+}
+
+
+@pytest.mark.parametrize(("data", "says"), REFUSED.values(), ids=REFUSED.keys())
+def test_what_needs_both_models_at_once_is_refused_naming_the_file(data: dict, says: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_config(data, source="cfg.yaml")
+    assert err.value.code == "E201" and err.value.hint
+    assert err.value.message.startswith("cfg.yaml: eval.sequential cannot hold one model at a time")
+    assert says in err.value.one_line()
+
+
+def test_a_plugin_guard_is_refused_with_sequential() -> None:
+    order = ["invariants", "spectral", "my_guard", "invariants"]
+    cfg = RunConfig(
+        eval=EvalConfig(secondary=SecondaryConfig(measure=False), sequential=True), guards=GuardsConfig(order=order)
+    )
+    with pytest.raises(UsageError) as err:
+        check_sequential(cfg, "cfg.yaml")
+    assert err.value.code == "E201" and "guard plugin my_guard reads both models together" in err.value.message
+
+
+def test_sequential_false_takes_anything_and_only_sequential_true_turns_reuse_off() -> None:
+    held_both = parse_config({"eval": {"sequential": False, "reuse": True}}, source="cfg.yaml")
+    held_one = parse_config({"eval": {"sequential": True, "secondary": {"measure": False}}}, source="cfg.yaml")
+    assert held_both.eval.reuses_baseline and not held_one.eval.reuses_baseline
