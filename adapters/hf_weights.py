@@ -7,6 +7,7 @@ model adapters (causal LM, encoder, masked LM) add their ModelRunner half on top
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ class HFWeights:
         self._originals: dict[str, torch.Tensor] = {}
         self._by_name: dict[str, torch.nn.Parameter] | None = None
         self._shared: set[int] = set()  # ids of parameters whose storage a duplicate holds too (copy on write)
+        self._sharers: list[weakref.ref[HFWeights]] = []  # the models holding that storage too
 
     def duplicate(self) -> Self | None:
         """A copy in memory, as a second load of the same reference gives it (same identity, tokenizer and batch
@@ -84,6 +86,8 @@ class HFWeights:
         twin._by_name = None
         twin._shared = parameter_ids(twin.module)
         self._shared |= parameter_ids(self.module)
+        twin._sharers = []
+        _share_group(self, twin)
         return twin
 
     def share_equal_weights(self, other: object) -> int:
@@ -101,6 +105,8 @@ class HFWeights:
                 self._shared.add(id(param))
                 other._shared.add(id(twin))
                 shared += 1
+                if shared == 1:
+                    _share_group(self, other)
                 if own.device.type == "cpu" and own.is_contiguous():  # `own` keeps the checkpoint mapped meanwhile
                     mapped.release(own.data_ptr(), own.nbytes)  # else its pages stay resident, read by nothing
         return shared
@@ -167,7 +173,7 @@ class HFWeights:
         param = self._parameters().get(name)
         if param is None or param.ndim != 2:
             raise ValueError(f"cannot assign {name}: not a 2-D parameter of this model")
-        own_storage(param, self._shared)
+        own_storage(param, self._still_shared())
         rows = param.T if self.rules.output_axis(name) == 1 else param
         if array.dtype not in (np.float32, np.float64) or array.shape != tuple(rows.shape):
             raise ValueError(
@@ -181,6 +187,15 @@ class HFWeights:
                 rows.copy_(torch.from_numpy(array))
         for key in [key for key, original in self._originals.items() if self._parameters()[key] is param]:
             del self._originals[key]
+
+    def _still_shared(self) -> set[int]:
+        """The parameters whose storage another model still holds: none once every model this one shared with
+        is freed (a sequential run's subject after the baseline is released), so that a write goes in place
+        rather than into new memory beside pages nothing reads any more (a checkpoint's mapped pages stay
+        resident while any weight of the mapping lives; a write in place replaces its page)."""
+        if self._shared and not any(ref() is not None for ref in self._sharers):
+            self._shared.clear()
+        return self._shared
 
     def _parameters(self) -> dict[str, torch.nn.Parameter]:
         """Every parameter by each of its names (tied aliases included); the module's parameters never change
@@ -221,7 +236,7 @@ class HFWeights:
                 if is_meta(params[name]):
                     write_offloaded(self.module, name, original.clone() if factor is None else original * factor)
                     continue
-                own_storage(params[name], self._shared)
+                own_storage(params[name], self._still_shared())
                 params[name].copy_(original)
                 if factor is not None:
                     params[name].mul_(factor)
@@ -232,3 +247,11 @@ class HFWeights:
             self.module.save_pretrained(staging, safe_serialization=True)
             self._tokenizer.inner.save_pretrained(staging)
         return Path(directory)
+
+
+def _share_group(a: HFWeights, b: HFWeights) -> None:
+    """Every live model sharing storage with `a` or `b` (storage sharing is transitive: a copy of a copy holds
+    the first model's storage) now lists all the others as its sharers."""
+    group = {id(m): m for m in (a, b, *(r() for r in (*a._sharers, *b._sharers))) if m is not None}
+    for model in group.values():
+        model._sharers = [weakref.ref(other) for key, other in group.items() if key != id(model)]

@@ -83,3 +83,36 @@ def test_a_tied_weight_written_on_a_duplicate_stays_tied_there_and_untouched_in_
 def test_a_module_dispatched_over_several_devices_is_not_duplicated(tiny_random_gpt2: Any) -> None:
     tiny_random_gpt2.module.hf_device_map = {"transformer.h.0": 0, "transformer.h.1": "cpu"}  # as accelerate sets it
     assert tiny_random_gpt2.duplicate() is None, "the caller loads the reference again"
+
+
+def test_once_the_original_is_freed_a_duplicate_writes_in_place(tiny_random_gpt2_dir: Path) -> None:
+    # a sequential run releases the baseline after copying it: its subject's edit must not put new memory
+    # beside checkpoint pages that nothing reads any more (they stay resident while the mapping lives)
+    import gc
+
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    original = HFModelLoader().load(str(tiny_random_gpt2_dir), LoadOptions(adapter="auto", device="cpu"))
+    twin = original.duplicate()
+    name, array = next((m.name, m.array.copy()) for m in twin.matrices() if m.family == "ffn")
+    shared = _storage(twin)[name]
+    del original
+    gc.collect()
+    twin.assign(name, array * 2)
+    twin.scale_weights({name: 0.5})
+    assert _storage(twin)[name] == shared, "no sharer left: written in place"
+    assert np.array_equal(dict((m.name, m.array) for m in twin.matrices())[name], array)
+
+
+def test_a_copy_of_a_copy_still_copies_on_write_while_the_first_model_lives(tiny_random_gpt2: Any) -> None:
+    import gc
+
+    before = tiny_random_gpt2.identity().weights_sha256
+    middle = tiny_random_gpt2.duplicate()
+    last = middle.duplicate()
+    del middle
+    gc.collect()
+    name, array = next((m.name, m.array) for m in last.matrices() if m.family == "ffn")
+    last.assign(name, np.zeros_like(array))
+    assert tiny_random_gpt2.identity().weights_sha256 == before
+    assert _storage(last)[name] != _storage(tiny_random_gpt2)[name]
