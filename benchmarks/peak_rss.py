@@ -21,6 +21,7 @@ a model) gives that import-time peak, and the net ratio is (peak - import peak) 
 Usage:
     python benchmarks/peak_rss.py                 # the three commands, dev profile, 8 + 8 windows of 256
     python benchmarks/peak_rss.py --device-map auto
+    python benchmarks/peak_rss.py --eval no-pairs sequential   # one model held at a time (no KL/top-1): ratios
     python benchmarks/peak_rss.py --json
     python benchmarks/synthetic_checkpoint.py /tmp/syn && python benchmarks/peak_rss.py --model /tmp/syn --commands run
 """
@@ -35,6 +36,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,16 @@ COMMANDS = ("certify", "run", "certify-apart", "certify-int8")
 _IMPORTS = "import torch, transformers, accelerate, duckdb, numpy, scipy; import invarlock.adapters.hf_loader"
 
 
-def _config(model_id: str, edit: bool, device_map: str | None, seq_len: int, windows: int) -> dict[str, Any]:
+EVAL_MODES = {  # --eval: what the config's eval section asks
+    "default": None,
+    "no-pairs": {"secondary": {"measure": False}},  # no KL/top-1: the models need not be held together
+    "sequential": {"secondary": {"measure": False}, "sequential": True},  # and so one model is held at a time
+}
+
+
+def _config(
+    model_id: str, edit: bool, device_map: str | None, seq_len: int, windows: int, mode: str = "default"
+) -> dict[str, Any]:
     model: dict[str, Any] = {"id": model_id}
     if device_map is not None:
         model["device_map"] = device_map
@@ -55,21 +66,30 @@ def _config(model_id: str, edit: bool, device_map: str | None, seq_len: int, win
     }
     if edit:
         config["edit"] = {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}}
+    if EVAL_MODES[mode] is not None:
+        config["eval"] = EVAL_MODES[mode]
     return config
 
 
 def _child_peak_kib(argv: list[str], cwd: Path) -> int:
+    return _child_run(argv, cwd)[0]
+
+
+def _child_run(argv: list[str], cwd: Path) -> tuple[int, float]:
     """Run `argv` to completion in a fresh child and return that child's peak RSS in KiB (`os.wait4` gives
-    the rusage of this child alone); exit status 0, or 1 (a valid certificate whose gates fail), required."""
+    the rusage of this child alone) and its wall time in seconds; exit status 0, or 1 (a valid certificate
+    whose gates fail), required."""
     env = {**os.environ, "INVARLOCK_ALLOW_NETWORK": "0", "PYTHONWARNINGS": "ignore"}
     with open(cwd / "stderr.txt", "w+b") as err:
+        start = time.perf_counter()
         child = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         if child.returncode not in (0, 1):
             sys.exit(f"{' '.join(argv[2:4])} failed ({child.returncode}): {err.read().decode()[-400:]}")
-    return int(usage.ru_maxrss)
+    return int(usage.ru_maxrss), wall
 
 
 def _same_weights_elsewhere(model: str, root: Path) -> str:
@@ -104,28 +124,33 @@ def _subject(command: str, args: argparse.Namespace, root: Path) -> str:
     return _same_weights_elsewhere(args.model, root) if command == "certify-apart" else _exported_int8(args, root)
 
 
-def _measure(command: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+def _measure_modes(command: str, args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
+    """`command` under each --eval mode in turn, its subject prepared once."""
+    subject = None if command == "run" else _subject(command, args, root)
+    return [_measure(command, mode, subject, args, root) for mode in args.eval]
+
+
+def _measure(command: str, mode: str, subject: str | None, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     import yaml
 
-    folder = root / command
+    folder = root / f"{command}-{mode}"
     folder.mkdir()
     config = folder / "config.yaml"
-    settings = _config(args.model, command == "run", args.device_map, args.seq_len, args.windows)
+    settings = _config(args.model, command == "run", args.device_map, args.seq_len, args.windows, mode)
     config.write_text(yaml.safe_dump(settings))
     cli = [sys.executable, "-m", "invarlock"]
-    if command == "run":
+    if subject is None:
         argv = [*cli, "run", "-c", str(config)]
     else:
-        subject = _subject(command, args, root)
         argv = [*cli, "certify", "--baseline", args.model, "--subject", subject, "--preset", str(config)]
         argv += ["--profile", "dev"]
-    peak = _child_peak_kib([*argv, "--cert-out", "out", "--events", "ev.duckdb", "--quiet"], folder)
+    peak, wall = _child_run([*argv, "--cert-out", "out", "--events", "ev.duckdb", "--quiet"], folder)
     cert_file = folder / "out" / "evaluation.cert.json"
     if not cert_file.is_file():
         sys.exit(f"{command} wrote no certificate: {(folder / 'stderr.txt').read_text()[-400:]}")
     cert = json.loads(cert_file.read_text(encoding="utf-8"))
     weight_bytes = 4 * (cert["baseline"]["param_count"] + cert["subject"]["param_count"])
-    return {"command": command, "peak_kib": peak, "weight_bytes": weight_bytes}
+    return {"command": command, "eval": mode, "peak_kib": peak, "wall_s": round(wall, 2), "weight_bytes": weight_bytes}
 
 
 def main() -> None:
@@ -135,12 +160,19 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=8, help="preview_n = final_n")
     parser.add_argument("--model", default=DEMO, help="the model both runs use (default: the demo)")
     parser.add_argument("--commands", nargs="+", choices=COMMANDS, default=list(COMMANDS))
+    parser.add_argument(
+        "--eval",
+        nargs="+",
+        choices=EVAL_MODES,
+        default=["default"],
+        help="the runs' eval section; several: each command under each, the later ones' ratios to the first",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="invarlock-rss-") as tmp:
         root = Path(tmp)
         import_peak = _child_peak_kib([sys.executable, "-c", _IMPORTS], root)
-        rows = [_measure(command, args, root) for command in args.commands]
+        rows = [row for command in args.commands for row in _measure_modes(command, args, root)]
     for row in rows:
         peak_bytes, net_bytes = row["peak_kib"] * 1024, (row["peak_kib"] - import_peak) * 1024
         row["ratio"] = round(peak_bytes / row["weight_bytes"], 3)
@@ -150,6 +182,7 @@ def main() -> None:
         "date": datetime.now(UTC).date().isoformat(),
         "model": args.model,
         "device_map": args.device_map,
+        "eval": args.eval,
         "import_peak_kib": import_peak,
     }
     if args.json:
@@ -161,10 +194,17 @@ def main() -> None:
     )
     for row in rows:
         print(
-            f"{row['command']}: peak RSS {row['peak_kib'] / 1024:.0f} MiB / fp32 weights "
+            f"{row['command']} (eval {row['eval']}): peak RSS {row['peak_kib'] / 1024:.0f} MiB / fp32 weights "
             f"{row['weight_bytes'] / 2**20:.0f} MiB = {row['ratio']:.3f}x "
-            f"(net of import-time RSS: {row['net_ratio']:.3f}x)"
+            f"(net of import-time RSS: {row['net_ratio']:.3f}x), wall {row['wall_s']:.1f} s"
         )
+    for row in rows:
+        first = next(r for r in rows if r["command"] == row["command"])
+        if row is not first:
+            print(
+                f"{row['command']}: eval {row['eval']} / {first['eval']}: peak RSS "
+                f"{row['peak_kib'] / first['peak_kib']:.3f}x, wall {row['wall_s'] / first['wall_s']:.3f}x"
+            )
 
 
 if __name__ == "__main__":
