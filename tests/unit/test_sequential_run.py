@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
@@ -28,7 +29,7 @@ from invarlock.application.replay.replay import event_findings, replay_certifica
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import LoadOptions
 
 from tests.fakes.models import FakeLoader, FakeModel
@@ -218,3 +219,22 @@ def test_sequential_false_takes_anything_and_only_sequential_true_turns_reuse_of
     held_both = parse_config({"eval": {"sequential": False, "reuse": True}}, source="cfg.yaml")
     held_one = parse_config({"eval": {"sequential": True, "secondary": {"measure": False}}}, source="cfg.yaml")
     assert held_both.eval.reuses_baseline and not held_one.eval.reuses_baseline
+
+
+@pytest.mark.parametrize(
+    ("subject_weights", "message"),
+    [
+        ({"w": np.ones((4, 4), np.float32), "x": np.ones((2, 4), np.float32)}, "only the subject has x (2, 4)"),
+        ({}, "only the baseline has w (4, 4)"),
+        ({"w": np.ones((4, 2), np.float32)}, "baseline w (4, 4), subject w (4, 2)"),
+    ],
+    ids=["an extra matrix", "a missing matrix", "another shape"],
+)
+def test_matrices_the_subject_lacks_are_named_as_when_both_are_held(
+    services: Services, loader: FakeLoader, subject_weights: dict, message: str
+) -> None:
+    loader.models["other_arch"] = FakeModel(ref="other_arch", weights=subject_weights)
+    for sequential in (False, True):
+        with pytest.raises(AbortError) as err:
+            certify_edit(_request("other_arch", sequential=sequential), services)
+        assert err.value.code == "E002" and message in err.value.message
