@@ -3,15 +3,16 @@
 int8 `quant_rtn` edit with `--edit`), run in this process.
 
 The high-water mark is reset (`/proc/self/clear_refs` 5) when each traced call starts and read when it ends,
-so each row is the peak inside one step of the certify pipeline (`application/certification/pipeline.STEPS`:
-loading both models, the guard chain, scoring each arm...); `before` rows are the peak since the previous
-step ended (imports, preflight, tokenizing and planning before the first step). Values in MiB, and as a
-ratio to the two models' float32 weights.
+so each row is the peak inside one step of the certify pipeline (`application/certification/pipeline.STEPS`,
+or `SEQUENTIAL_STEPS` with `--sequential`: loading both models, the guard chain, scoring each arm...);
+`before` rows are the peak since the previous step ended (imports, preflight, tokenizing and planning before
+the first step). Values in MiB, and as a ratio to the two models' float32 weights.
 
 Usage:
     python benchmarks/rss_phases.py [--windows 8] [--seq-len 256]
     python benchmarks/rss_phases.py --subject gguf:PATH/SmolLM2-135M-Instruct.Q4_1.gguf   # two sets of weights
     python benchmarks/rss_phases.py --edit                                                  # invarlock run, int8
+    python benchmarks/rss_phases.py --edit --sequential                 # one model at a time (SEQUENTIAL_STEPS)
 """
 
 from __future__ import annotations
@@ -61,14 +62,20 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--subject", default=DEMO, help="the subject's reference (default: the demo model)")
     parser.add_argument("--edit", action="store_true", help="invarlock run of the int8 quant_rtn edit instead")
+    parser.add_argument(
+        "--sequential", action="store_true", help="eval.sequential (and no KL/top-1): one model held at a time"
+    )
     args = parser.parse_args()
     from invarlock.application.certification import pipeline
     from invarlock.cli.main import cli
 
     pipeline.STEPS = tuple(_traced(step.__name__, step) for step in pipeline.STEPS)
+    pipeline.SEQUENTIAL_STEPS = tuple(_traced(step.__name__, step) for step in pipeline.SEQUENTIAL_STEPS)
     folder = scratch_dir("rss_phases_")
     dataset = {"provider": "demo:wikipedia", "seq_len": args.seq_len, "preview_n": args.windows}
     config: dict[str, Any] = {"dataset": {**dataset, "final_n": args.windows}}
+    if args.sequential:
+        config["eval"] = {"secondary": {"measure": False}, "sequential": True}
     if args.edit:
         config |= {"model": {"id": DEMO}, "edit": {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}}}
     (folder / "c.yaml").write_text(yaml.safe_dump(config))

@@ -159,24 +159,15 @@ def score_bare(ctx: RunContext) -> None:
     subject.scale_weights(ctx.repairs)
 
 
+ARM_STEPS: tuple[Step, ...] = (score_preview, assess_preview, score_final, score_bare)
+
+STEPS: tuple[Step, ...] = (load_models, record_plan, run_guards, *ARM_STEPS)
+
 SEQUENTIAL_STEPS: tuple[Step, ...] = (  # one model held at a time (eval.sequential, baseline_pass.py)
     load_baseline,
     measure_baseline,
     load_subject_alone,
     record_plan,
     run_guards,
-    score_preview,
-    assess_preview,
-    score_final,
-    score_bare,
-)
-
-STEPS: tuple[Step, ...] = (
-    load_models,
-    record_plan,
-    run_guards,
-    score_preview,
-    assess_preview,
-    score_final,
-    score_bare,
+    *ARM_STEPS,
 )

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.cert_compare import comparable
+
 from .conftest import DEMO, read_cert, write_config
 from .conftest import invarlock_in_process as invarlock
 
@@ -19,14 +21,6 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 DATASET = {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 3, "final_n": 4, "calibration_n": 8, "seed": 7}
 INT8 = {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}}
-
-
-def _untimed(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _untimed(v) for k, v in data.items() if k not in ("seconds", "run_id", "issued_at")}
-    if isinstance(data, list):
-        return [_untimed(v) for v in data]
-    return data
 
 
 def _certify(root: Path, name: str, evaluation: dict[str, Any]) -> Path:
@@ -52,8 +46,7 @@ def test_the_sequential_certificate_states_what_the_run_holding_both_states(cert
     _, both, one = certs
     held_both, held_one = read_cert(both), read_cert(one)
     assert held_one["provenance"]["config"]["eval"]["sequential"] is True
-    compared = [k for k in held_both if k not in ("provenance", "digest", "signature", "run_id", "issued_at")]
-    assert {k: _untimed(held_one[k]) for k in compared} == {k: _untimed(held_both[k]) for k in compared}
+    assert comparable(held_one) == comparable(held_both)
     # the variance guard's `changed` targets are found by digest: every FFN tap of the int8 edit
     assert held_one["guards"]["variance"]["summary"]["taps"] > 0
     assert held_one["guards"]["spectral"]["summary"]["matrices"] > 0

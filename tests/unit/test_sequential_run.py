@@ -32,6 +32,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import LoadOptions
 
+from tests.cert_compare import comparable
 from tests.fakes.models import FakeLoader, FakeModel
 from tests.unit.conftest import small_config
 
@@ -53,19 +54,8 @@ def _request(
     return CertifyRequest(command, cfg, None if subject is None else ModelConfig(id=subject), "balanced", "dev")
 
 
-def _untimed(data: Any) -> Any:
-    """The certificate's JSON less what differs between any two runs (ids, clocks, guard timings)."""
-    if isinstance(data, dict):
-        return {k: _untimed(v) for k, v in data.items() if k not in ("seconds", "run_id", "issued_at")}
-    if isinstance(data, list):
-        return [_untimed(v) for v in data]
-    return data
-
-
 def _compared(cert: c.Certificate) -> dict[str, Any]:
-    """Everything but the provenance (it holds the config, which differs by eval.sequential) and the digest."""
-    data = msgspec.to_builtins(cert)
-    return _untimed({k: v for k, v in data.items() if k not in ("provenance", "digest", "signature")})
+    return comparable(msgspec.to_builtins(cert))
 
 
 SHRINK = EditConfig(name="fake_weight", plan={"weight": DOWN, "factor": 0.9})
