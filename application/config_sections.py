@@ -118,9 +118,8 @@ class EvalConfig(_C, frozen=True):
 
     @property
     def reuses_baseline(self) -> bool:
-        """Whether the run may copy an earlier run's baseline work: unless reuse: false or sequential (its
-        baseline is released before the subject is known, so the reuse checks that need both cannot run)."""
-        return self.reuse is not False and not self.sequential
+        """Whether the run may copy an earlier run's baseline work: unless reuse: false."""
+        return self.reuse is not False
 
 
 FULL_CHAIN = DEFAULT_GUARD_ORDER

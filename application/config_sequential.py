@@ -13,8 +13,7 @@ DROP = "or drop eval.sequential"
 
 def check_sequential(cfg: RunConfig, source: str) -> None:
     """UsageError E201 when `cfg` asks for sequential scoring together with something that needs both models
-    at once: paired measures (KL, top-1), a metric kind that compares outputs, Ray actors, a plugin guard, or
-    explicit baseline reuse."""
+    at once: paired measures (KL, top-1), a metric kind that compares outputs, Ray actors or a plugin guard."""
     if not cfg.eval.sequential:
         return
     kind = cfg.eval.metric.kind
@@ -33,8 +32,6 @@ def check_sequential(cfg: RunConfig, source: str) -> None:
     plugins = [name for name in cfg.guards.order if name not in SUPPORTED_GUARDS]
     if plugins:
         _refuse(source, f"guard plugin {plugins[0]} reads both models together", f"drop it from guards.order, {DROP}")
-    if cfg.eval.reuse is True:
-        _refuse(source, "eval.reuse: true needs both models' identities before the baseline is released", DROP)
 
 
 def _refuse(source: str, why: str, hint: str) -> None:

@@ -16,8 +16,9 @@ from .run import RunState
 KEY_VERSION = 1
 
 
-def key_parts(state: RunState) -> dict[str, Any]:
-    """What a baseline's per-window scores depend on, as the run recorded it.
+def key_parts(state: RunState, planned: ev.WindowsPlanned | None = None) -> dict[str, Any]:
+    """What a baseline's per-window scores depend on, as the run recorded it (`planned`: the window plan before
+    the run records it, in a sequential run's baseline pass).
 
     The baseline's identity (weights, tokenizer and config digests, adapter, dtype, device, runtime), the
     window plan and corpus (every window's digest), how the baseline was loaded and batched (`model` config,
@@ -38,13 +39,13 @@ def key_parts(state: RunState) -> dict[str, Any]:
         "batch_size": evaluation.get("batch_size"),
         "metric": evaluation.get("metric"),
         "baseline": msgspec.to_builtins(_baseline(state).identity),
-        "windows": msgspec.to_builtins(state.planned()),
+        "windows": msgspec.to_builtins(planned if planned is not None else state.planned()),
     }
 
 
-def scoring_key(state: RunState) -> str:
-    """sha256 over the canonical JSON of `key_parts(state)`: equal keys mean identical baseline scoring."""
-    return sha256_hex(canonical_bytes(key_parts(state)))
+def scoring_key(state: RunState, planned: ev.WindowsPlanned | None = None) -> str:
+    """sha256 over the canonical JSON of `key_parts(state, planned)`: equal keys mean identical baseline scoring."""
+    return sha256_hex(canonical_bytes(key_parts(state, planned)))
 
 
 def _baseline(state: RunState) -> ev.ModelFingerprinted:

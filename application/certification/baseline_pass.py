@@ -8,12 +8,17 @@ measurements."""
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Mapping
+
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.windows import token_windows
 from invarlock.ports.model import LoadedModel, NamedMatrix
 
+from .baseline_reuse import copy_expected
 from .guard_chain import measure_each, measure_matrix
-from .guard_reuse import WEIGHT_GUARDS
+from .guard_reuse import WEIGHT_GUARDS, found_measures
+from .input_steps import load_baseline
 from .recorded_baseline import MatrixSummary, RecordedBaseline, summary_of
 from .run_context import RunContext
 from .scoring import scored_alone
@@ -32,14 +37,37 @@ def measure_baseline(ctx: RunContext) -> None:
         unmapped=checked_unmapped(state, "baseline", model.unmapped()),
     )
     measures = _left(ctx, WEIGHT_GUARDS)
+    if measures:
+        recorded.measures, recorded.guard_link = found_measures(ctx)
     if measures or (_left(ctx, ("variance",)) and ctx.policy.guards.variance.targets == "changed"):
-        recorded.matrices, recorded.measures = _matrices(ctx, model, measures, recorded.unmapped)
+        recorded.matrices, measured = _matrices(ctx, model, measures, {**recorded.unmapped, **recorded.measures})
+        recorded.measures = {**recorded.measures, **measured}
     if _left(ctx, ("variance",)):
         _tap(ctx, model, recorded)
+    score_arms(ctx, model, recorded, copies=True)
+    ctx.recorded = recorded
+
+
+def score_arms(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline, *, copies: bool) -> None:
+    """The baseline's scores of each arm left to score (the final arm unless rolled back) that is not in
+    `recorded` yet, nor, with `copies`, left to a copy of an earlier identical scoring."""
+    state = ctx.recorder.state
     for arm in ARMS if state.rollback is None else ARMS[:1]:
+        if arm in recorded.scores or (copies and copy_expected(ctx, arm)):
+            continue
         scored = scored_alone(state, ctx.planned, "baseline", model, arm, ctx.rows, ctx.svc.progress)
         recorded.scores[arm] = list(scored)
-    ctx.recorded = recorded
+
+
+def rescore_baseline(ctx: RunContext) -> None:
+    """Load the baseline again (its fingerprint compared with the recorded one) to score the arms its pass
+    left to a copy that the subject's identity then refused (loaded otherwise); release it again."""
+    assert ctx.recorded is not None, "a sequential run's baseline pass ran"
+    load_baseline(ctx)
+    model = ctx.models.pop("baseline")
+    score_arms(ctx, model, ctx.recorded, copies=False)
+    del model
+    gc.collect()
 
 
 def _left(ctx: RunContext, guards: tuple[str, ...]) -> bool:
@@ -49,10 +77,10 @@ def _left(ctx: RunContext, guards: tuple[str, ...]) -> bool:
 
 
 def _matrices(
-    ctx: RunContext, model: LoadedModel, measure: bool, skip: dict[str, str]
+    ctx: RunContext, model: LoadedModel, measure: bool, skip: Mapping[str, object]
 ) -> tuple[list[MatrixSummary], dict[str, MatrixMeasure]]:
-    """Every matrix's summary and, when a weight guard is left, its measurement (the unmapped ones are
-    compared by no guard), through the run's measurement pool."""
+    """Every matrix's summary and, when a weight guard is left, its measurement (not of those in `skip`: the
+    unmapped ones are compared by no guard, the reused ones are measured), through the run's measurement pool."""
     state, policy = ctx.recorder.state, ctx.policy
 
     def one(matrix: NamedMatrix) -> tuple[MatrixSummary, MatrixMeasure | None]:

@@ -47,6 +47,26 @@ def reuse_baseline(ctx: RunContext, arm: str) -> bool:
     return True
 
 
+def copy_expected(ctx: RunContext, arm: str) -> bool:
+    """Whether a sequential run's baseline pass may leave `arm` to a copy: reuse is on, the stream holds no
+    baseline score of the arm, an earlier identical scoring of it exists, and the config loads the subject as
+    the baseline (otherwise its identity would refuse the copy). Records nothing: `reuse_baseline` decides once
+    the subject is loaded, and a refusal then scores the baseline again."""
+    state = ctx.recorder.state
+    if state.scored("baseline", arm) or not _enabled(ctx):
+        return False
+    subject, base = ctx.request.subject, ctx.request.config.model
+    if subject is not None and (subject.adapter, subject.dtype, subject.device) != (
+        base.adapter,
+        base.dtype,
+        base.device,
+    ):
+        return False
+    assert ctx.svc.index is not None, "_enabled checks it"
+    key = scoring_key(state, ctx.planned)
+    return find_source(ctx.svc.store, ctx.svc.index, state, arm, key, ctx.planned) is not None
+
+
 def _enabled(ctx: RunContext) -> bool:
     return ctx.request.config.eval.reuses_baseline and ctx.svc.index is not None
 

@@ -22,23 +22,32 @@ WEIGHT_GUARDS = ("spectral", "rmt")
 def reused_measures(ctx: RunContext) -> dict[str, MatrixMeasure]:
     """The baseline measurements the weight guards need not measure again ({} when none can be reused).
     Records guard_baseline_reused for a new choice; a resumed run reads its recorded source again."""
+    measures, link = found_measures(ctx)
+    if link is not None:
+        ctx.recorder.record(link)
+    return measures
+
+
+def found_measures(ctx: RunContext) -> tuple[dict[str, MatrixMeasure], ev.GuardBaselineReused | None]:
+    """The reusable baseline measurements and, for a new choice, the link that records where they came from
+    (None when the stream holds it already, or nothing is reused). Records nothing: a sequential run finds
+    them in its baseline pass and records the link with the guards."""
     state = ctx.recorder.state
     if state.guard_source is not None:
-        return _recorded(ctx.svc.store, state.guard_source)
+        return _recorded(ctx.svc.store, state.guard_source), None
     fresh = not any(g.guard in WEIGHT_GUARDS for g in state.guards)
     wanted = any(name in ctx.request.config.guards.order for name in WEIGHT_GUARDS)
     index = ctx.svc.index
     if not (fresh and wanted and index is not None and ctx.request.config.eval.reuses_baseline):
-        return {}
+        return {}, None
     key = guard_key(state)
     for candidate in candidates(ctx.svc.store, index, state):
         measures = baseline_measures(candidate.state.guards) if guard_key(candidate.state) == key else {}
         if measures:
             refs = _refs(candidate.records, candidate.events)
             run_id = candidate.records[0].run_id
-            ctx.recorder.record(ev.GuardBaselineReused(source_run_id=run_id, guard_key=key, source_events=refs))
-            return measures
-    return {}
+            return measures, ev.GuardBaselineReused(source_run_id=run_id, guard_key=key, source_events=refs)
+    return {}, None
 
 
 def _refs(records: Sequence[ev.RecordedEvent], events: Sequence[ev.Event]) -> list[ev.EventRef]:

@@ -13,12 +13,13 @@ from functools import partial
 from invarlock.domain import events as ev
 from invarlock.domain.build import arm_evidence
 from invarlock.domain.errors import AbortError, IntegrityError, UsageError
+from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.metrics import recorded_metric
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
 from ..services import Services
-from .baseline_pass import measure_baseline
+from .baseline_pass import measure_baseline, rescore_baseline
 from .baseline_reuse import reuse_baseline
 from .guard_chain import ChainContext, run_chain
 from .guard_reuse import reused_measures
@@ -27,6 +28,7 @@ from .input_steps import load_baseline, load_models, load_subject_alone, record_
 from .issuing import issue
 from .pair_scoring import close_scorer, pair_scorer
 from .preflight import INPUT_CHECKS, preflight_of, run_checks
+from .recorded_baseline import RecordedBaseline
 from .recorder import RunRecorder
 from .run_context import RunContext
 from .run_request import CertifyOutcome, CertifyRequest
@@ -68,7 +70,7 @@ def run_guards(ctx: RunContext) -> None:
         progress=ctx.svc.progress,
         timer=ctx.svc.timer,
         base_census=None if recorded is None else recorded.census,
-        baseline_measures=reused_measures(ctx) if recorded is None else recorded.measures,
+        baseline_measures=reused_measures(ctx) if recorded is None else _recorded_measures(ctx, recorded),
         baseline_taps=partial(reused_taps, ctx),
         pool=ctx.svc.measurements,
         recorded=recorded,
@@ -78,16 +80,21 @@ def run_guards(ctx: RunContext) -> None:
     ctx.repairs = chain.repairs
 
 
+def _recorded_measures(ctx: RunContext, recorded: RecordedBaseline) -> dict[str, MatrixMeasure]:
+    """A sequential run's baseline measurements; the link to the run some came from is recorded here, where
+    a run holding both records it."""
+    if recorded.guard_link is not None and ctx.recorder.state.guard_source is None:
+        ctx.recorder.record(recorded.guard_link)
+    return recorded.measures
+
+
 def _score_both(ctx: RunContext, arm: str) -> None:
     """The arm scored by the baseline and the subject in lockstep, in process or on the run's worker pool, or
     by the subject alone when the baseline's scores were copied from an identical earlier scoring
     (baseline_reuse.py). A sequential run records the baseline's scores of the arm it kept, then scores the
     subject alone."""
     if ctx.recorded is not None:
-        kept = ctx.recorded.scores.pop(arm, [])
-        if kept:
-            ctx.recorder.record(*kept)
-        score_role(ctx.recorder, "subject", ctx.models["subject"], arm, ctx.rows, ctx.svc.progress)
+        _score_apart(ctx, ctx.recorded, arm)
         return
     if reuse_baseline(ctx, arm):
         score_role(ctx.recorder, "subject", ctx.models["subject"], arm, ctx.rows, ctx.svc.progress)
@@ -97,6 +104,21 @@ def _score_both(ctx: RunContext, arm: str) -> None:
         or ctx.request.config.eval.measures_pairs
     )
     score_arm(ctx.recorder, pair_scorer(ctx), arm, ctx.rows, ctx.svc.progress, comparisons=pairs)
+
+
+def _score_apart(ctx: RunContext, recorded: RecordedBaseline, arm: str) -> None:
+    """A sequential run's arm: the baseline's scores copied from an earlier identical scoring when they can
+    be (the same decision and records as a run holding both), else those its baseline pass kept, scored by a
+    reloaded baseline when the pass counted on a copy that the subject's identity then refused; then the
+    subject alone."""
+    kept = recorded.scores.pop(arm, None)
+    if not reuse_baseline(ctx, arm):
+        if kept is None:
+            rescore_baseline(ctx)
+            kept = recorded.scores.pop(arm, [])
+        if kept:
+            ctx.recorder.record(*kept)
+    score_role(ctx.recorder, "subject", ctx.models["subject"], arm, ctx.rows, ctx.svc.progress)
 
 
 def score_preview(ctx: RunContext) -> None:

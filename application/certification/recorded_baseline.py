@@ -33,8 +33,8 @@ class MatrixSummary:
 class RecordedBaseline:
     """The baseline's answers, measured before it was released: its census and unmapped weights, its matrices'
     summaries and measurements (when a weight guard is left to run), its activation statistics on the
-    calibration arm (when the variance guard is), and its scores of each arm not recorded yet, as the events
-    a run holding both models would record."""
+    calibration arm (when the variance guard is), and its scores of each arm neither recorded yet nor left to
+    a copy of an earlier run's, as the events a run holding both models would record."""
 
     census: TensorCensus
     unmapped: dict[str, str]
@@ -42,6 +42,7 @@ class RecordedBaseline:
     measures: dict[str, MatrixMeasure] = field(default_factory=dict)
     taps: dict[str, ActivationStats] = field(default_factory=dict)
     scores: dict[str, list[ev.WindowsScored]] = field(default_factory=dict)
+    guard_link: ev.GuardBaselineReused | None = None  # where reused measurements came from, to record
 
 
 def summary_of(matrix: NamedMatrix) -> MatrixSummary:

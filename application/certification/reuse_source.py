@@ -54,9 +54,12 @@ def candidates(store: EventStore, index: RunIndex, state: RunState) -> Iterator[
             continue
 
 
-def find_source(store: EventStore, index: RunIndex, state: RunState, arm: str, key: str) -> Source | None:
-    """The newest finished run whose baseline scoring of `arm` matches `key` and can be copied, or None."""
-    planned = {w.window_id for w in state.planned().plan.arm(arm)}
+def find_source(
+    store: EventStore, index: RunIndex, state: RunState, arm: str, key: str, plan: ev.WindowsPlanned | None = None
+) -> Source | None:
+    """The newest finished run whose baseline scoring of `arm` matches `key` and can be copied, or None (`plan`:
+    the window plan before the run records it)."""
+    planned = {w.window_id for w in (plan if plan is not None else state.planned()).plan.arm(arm)}
     for candidate in candidates(store, index, state):
         source = _source(candidate, arm, key, planned) if scoring_key(candidate.state) == key else None
         if source is not None:

@@ -1,7 +1,8 @@
 """`eval.sequential: true` with the real CLI and the demo model: `certify` of the demo's int8 edit (attention
 and FFN weights, so the spectral, RMT and variance guards all measure changed matrices) gives the certificate
 the run holding both models gives, number for number (evidence, guard records, gates, verdict), and
-`verify --events` passes it. Only the run id, clock, guard timings and the provenance's recorded config (which
+`verify --events` passes it, with its baseline work done in its baseline pass or copied from an earlier
+run (baseline reuse). Only the run id, clock, guard timings and the provenance's recorded config (which
 states `sequential: true`) differ. The fake-model tests (tests/unit/test_sequential_run.py) cover repairs,
 rollback and resume; tests/integration/test_sequential_release.py that the baseline is freed first."""
 
@@ -35,24 +36,42 @@ def _certify(root: Path, name: str, evaluation: dict[str, Any]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
+    """Both models held; one at a time with nothing copied; one at a time copying the first run's baseline
+    scores and guard measurements (reuse is on by default)."""
     root = tmp_path_factory.mktemp("sequential")
     both = _certify(root, "both", {"secondary": {"measure": False}, "reuse": False})
-    one = _certify(root, "one", {"secondary": {"measure": False}, "sequential": True})
-    return root, both, one
+    one = _certify(root, "one", {"secondary": {"measure": False}, "sequential": True, "reuse": False})
+    copied = _certify(root, "copied", {"secondary": {"measure": False}, "sequential": True})
+    return root, both, one, copied
 
 
-def test_the_sequential_certificate_states_what_the_run_holding_both_states(certs: tuple[Path, Path, Path]) -> None:
-    _, both, one = certs
+def test_the_sequential_certificate_states_what_the_run_holding_both_states(certs: tuple[Path, ...]) -> None:
+    _, both, one, copied = certs
     held_both, held_one = read_cert(both), read_cert(one)
     assert held_one["provenance"]["config"]["eval"]["sequential"] is True
     assert comparable(held_one) == comparable(held_both)
+    # the copy's certificate states its source (provenance.baseline_scoring), a schema v2 section
+    held_copied, reference = comparable(read_cert(copied)), comparable(held_both)
+    assert (held_copied.pop("schema_version"), reference.pop("schema_version")) == ("v2", "v1")
+    assert held_copied == reference
     # the variance guard's `changed` targets are found by digest: every FFN tap of the int8 edit
     assert held_one["guards"]["variance"]["summary"]["taps"] > 0
     assert held_one["guards"]["spectral"]["summary"]["matrices"] > 0
 
 
-def test_verify_events_passes_the_sequential_certificate(certs: tuple[Path, Path, Path]) -> None:
-    root, _, one = certs
-    result = invarlock("verify", one, "--events", root / "ev.duckdb", cwd=root)
+def test_a_sequential_run_copies_the_baseline_work_of_an_earlier_run(certs: tuple[Path, ...]) -> None:
+    _, _, one, copied = certs
+    provenance = read_cert(copied)["provenance"]
+    source = read_cert(one)["run_id"]  # the newest identical scoring
+    assert [(s["arm"], s["reused"], s["source_run_id"]) for s in provenance["baseline_scoring"]] == [
+        ("preview", True, source),
+        ("final", True, source),
+    ]
+
+
+@pytest.mark.parametrize("name", ["one", "copied"])
+def test_verify_events_passes_the_sequential_certificates(certs: tuple[Path, ...], name: str) -> None:
+    root = certs[0]
+    result = invarlock("verify", root / name / "evaluation.cert.json", "--events", root / "ev.duckdb", cwd=root)
     assert result.code == 0, result.stdout + result.stderr

@@ -14,6 +14,7 @@ import msgspec
 import numpy as np
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.application.certification.baseline_reuse import LOADING_REASON
 from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import (
     EditConfig,
@@ -161,17 +162,6 @@ def test_a_killed_sequential_run_resumes_without_measuring_the_baseline_again(
     assert _compared(resumed.certificate) == _compared(whole.certificate)
 
 
-def test_a_sequential_run_reuses_no_earlier_baseline_work(services: Services, tmp_path: Path) -> None:
-    db = DuckDBEventStore(tmp_path / "events.duckdb")
-    svc = dataclasses.replace(services, store=db, index=db)
-    certify_edit(_request("int8ish", sequential=False), svc)
-    again = certify_edit(_request("same", sequential=True), svc)
-    types = {r.type for r in db.read(again.run_id)}
-    assert not types & {"baseline_reused", "baseline_rescored", "guard_baseline_reused", "variance_baseline_reused"}
-    assert again.certificate.provenance.baseline_scoring is None
-    assert all(f.ok for _, f in event_findings(again.certificate, db))
-
-
 REFUSED = {
     "paired measures": ({"eval": {"sequential": True}}, "eval.secondary.measure: false"),
     "a comparing kind": (
@@ -182,7 +172,6 @@ REFUSED = {
         {"eval": {"sequential": True, "secondary": {"measure": False}}, "execution": {"backend": "ray"}},
         "execution.backend ray",
     ),
-    "explicit reuse": ({"eval": {"sequential": True, "reuse": True, "secondary": {"measure": False}}}, "eval.reuse"),
 }
 
 
@@ -205,10 +194,10 @@ def test_a_plugin_guard_is_refused_with_sequential() -> None:
     assert err.value.code == "E201" and "guard plugin my_guard reads both models together" in err.value.message
 
 
-def test_sequential_false_takes_anything_and_only_sequential_true_turns_reuse_off() -> None:
+def test_sequential_false_takes_anything_and_reuse_stays_on_with_sequential() -> None:
     held_both = parse_config({"eval": {"sequential": False, "reuse": True}}, source="cfg.yaml")
-    held_one = parse_config({"eval": {"sequential": True, "secondary": {"measure": False}}}, source="cfg.yaml")
-    assert held_both.eval.reuses_baseline and not held_one.eval.reuses_baseline
+    held_one = parse_config({"eval": {"sequential": True, "reuse": True, "secondary": {"measure": False}}}, source="x")
+    assert held_both.eval.reuses_baseline and held_one.eval.reuses_baseline
 
 
 @pytest.mark.parametrize(
@@ -228,3 +217,54 @@ def test_matrices_the_subject_lacks_are_named_as_when_both_are_held(
         with pytest.raises(AbortError) as err:
             certify_edit(_request("other_arch", sequential=sequential), services)
         assert err.value.code == "E002" and message in err.value.message
+
+
+def _reuse_svc(services: Services, tmp_path: Path) -> Services:
+    db = DuckDBEventStore(tmp_path / "events.duckdb")
+    return dataclasses.replace(services, store=db, index=db)
+
+
+@pytest.mark.parametrize("first_sequential", [False, True], ids=["after a run holding both", "after a sequential run"])
+def test_a_sequential_run_copies_an_earlier_identical_baseline_scoring(
+    services: Services, loader: FakeLoader, tmp_path: Path, first_sequential: bool
+) -> None:
+    svc = _reuse_svc(services, tmp_path)
+    first = certify_edit(_request("int8ish", sequential=first_sequential), svc)
+    loaded = len(loader.instances)
+    again = certify_edit(_request("same", sequential=True), svc)
+    fresh = certify_edit(_request("same", sequential=True), dataclasses.replace(svc, index=None))
+    assert loader.instances[loaded].ref == "base" and loader.instances[loaded].scored == []
+    records = svc.store.read(again.run_id)
+    links = [msgspec.json.decode(r.payload) for r in records if r.type == "baseline_reused"]
+    assert [(e["arm"], e["source_run_id"]) for e in links] == [("preview", first.run_id), ("final", first.run_id)]
+    assert [msgspec.json.decode(r.payload)["source_run_id"] for r in records if r.type == "guard_baseline_reused"] == [
+        first.run_id
+    ]
+    assert msgspec.json.encode(again.certificate.evidence) == msgspec.json.encode(fresh.certificate.evidence)
+    assert all(f.ok for _, f in event_findings(again.certificate, svc.store))
+
+
+def test_a_copy_refused_once_the_subject_is_loaded_scores_the_baseline_again(
+    services: Services, loader: FakeLoader, tmp_path: Path
+) -> None:
+    # the baseline pass counts on the copy (same load settings in the config); the subject's identity then
+    # says another dtype, so reuse is refused (LOADING_REASON) and the baseline is loaded again to score the arm
+    svc = _reuse_svc(services, tmp_path)
+    certify_edit(_request("int8ish", sequential=False), svc)
+    original = loader.load
+
+    def load(ref: str, options: LoadOptions) -> FakeModel:
+        model = original(ref, options)
+        if ref == "same":
+            identity = model.identity()
+            model.identity = lambda: msgspec.structs.replace(identity, dtype="bfloat16")  # type: ignore[method-assign]
+        return model
+
+    loader.load = load  # type: ignore[method-assign]
+    loaded = len(loader.loaded)
+    again = certify_edit(_request("same", sequential=True), svc)
+    assert loader.loaded[loaded:] == ["base", "same", "base"]  # the pass, the subject, one reload for both arms
+    scoring = again.certificate.provenance.baseline_scoring
+    assert scoring is not None and {(s.reused, s.reason) for s in scoring} == {(False, LOADING_REASON)}
+    both = certify_edit(_request("same", sequential=False), dataclasses.replace(svc, index=None))
+    assert msgspec.json.encode(again.certificate.evidence) == msgspec.json.encode(both.certificate.evidence)
