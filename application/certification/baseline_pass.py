@@ -1,6 +1,8 @@
 """A sequential run's baseline pass (docs/reference/sequential.md): with the baseline the only model held,
 measure and score everything the rest of the run reads from it (recorded_baseline.RecordedBaseline), so that
-it can be released before the subject loads. What a resumed run has recorded already is not measured again.
+it can be released before the subject loads. What a resumed run has recorded already is not measured again,
+nor what an earlier run's identical work supplies (baseline reuse: the copies are recorded once the subject is
+loaded, pipeline._score_apart).
 
 The numbers are those a run holding both models computes (the same functions over the same matrices and
 windows): the baseline's scores are recorded as it would record them, each guard decides from the same
@@ -79,8 +81,8 @@ def _left(ctx: RunContext, guards: tuple[str, ...]) -> bool:
 def _matrices(
     ctx: RunContext, model: LoadedModel, measure: bool, skip: Mapping[str, object]
 ) -> tuple[list[MatrixSummary], dict[str, MatrixMeasure]]:
-    """Every matrix's summary and, when a weight guard is left, its measurement (not of those in `skip`: the
-    unmapped ones are compared by no guard, the reused ones are measured), through the run's measurement pool."""
+    """Every matrix's summary and, when a weight guard is left, its measurement, but not of those in `skip` (the
+    unmapped ones, which no guard compares, and those an earlier run measured), through the measurement pool."""
     state, policy = ctx.recorder.state, ctx.policy
 
     def one(matrix: NamedMatrix) -> tuple[MatrixSummary, MatrixMeasure | None]:
