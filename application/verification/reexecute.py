@@ -3,17 +3,21 @@
 Plain verify recomputes every statistic from the evidence but takes the evidence itself on trust. The audit
 checks that evidence against the models: their digests, the windows rebuilt from the dataset recipe, the NLL
 sums of a sample of windows re-scored by both models (chosen with the recipient's seed), and a sample of the
-guards' measurements. It is recorded as a stream of its own when an event store is given."""
+guards' measurements. It is recorded as a stream of its own when an event store is given. It holds both models,
+or one at a time (reexecute_baseline)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import ACCURACY
-from invarlock.domain.model import LoadOptions
+from invarlock.domain.model import LoadOptions, ModelIdentity
 from invarlock.domain.policy import REEXECUTION_REL_TOL, Policy, policy_from_dict
 from invarlock.domain.reexecution import (
     FORWARD_KEYS,
@@ -26,9 +30,10 @@ from invarlock.ports.edits import Edit
 from invarlock.ports.model import DuplicableModel, LoadedModel
 
 from ..certification.input_steps import sharing_with
+from .reexecute_baseline import AuditSample, BaselinePass, baseline_pass, holds_one_model
 from .reexecute_examples import rebuild_examples
 from .reexecute_guards import guard_findings, repairs_before
-from .reexecute_inputs import AuditContext, Exactness, identity_findings, rebuild_windows
+from .reexecute_inputs import AuditContext, Exactness, RebuiltWindows, identity_findings, rebuild_windows
 from .reexecute_placement import audit_load_options, load_certified
 from .reexecute_request import AuditStream, ReexecutionDeps, ReexecutionOutcome, ReexecutionRequest
 from .reexecute_scores import score_findings
@@ -49,6 +54,55 @@ def is_audit_stream(records: list[ev.RecordedEvent]) -> bool:
     )
 
 
+@dataclass
+class LoadedForAudit:
+    """The models the audit holds (both, or the subject alone), both models' identities, and the baseline pass
+    when the baseline was released before the subject loaded."""
+
+    models: dict[str, LoadedModel]
+    identities: dict[str, ModelIdentity]
+    released: BaselinePass | None = None
+
+
+def load_both(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> LoadedForAudit:
+    models = load_models(cert, req, deps)
+    return LoadedForAudit(models, {role: model.identity() for role, model in models.items()})
+
+
+def load_one_at_a_time(
+    cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps, policy: Policy
+) -> LoadedForAudit:
+    """The baseline alone, its pass (reexecute_baseline.baseline_pass), then the subject once the baseline is
+    released: a copy of it taken before when the subject is loaded as it is (the built-in edit applied to the
+    copy), else loaded then."""
+    edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
+    loads = _loads(cert, req)
+    baseline = load_certified(deps.loader, *loads["baseline"], "--baseline")
+    sample = AuditSample(req.sample, req.sample_seed, deps.measurements)
+    rebuild = partial(_rebuilder(cert), cert, policy, deps.corpora)
+    released = baseline_pass(cert, policy, baseline, rebuild, sample)
+    subject = _duplicate(baseline) if loads["subject"] == loads["baseline"] else None
+    del baseline
+    gc.collect()  # the baseline's weights are freed before the subject's load
+    if subject is None:
+        subject = load_certified(deps.loader, *loads["subject"], "--subject" if req.subject else "--baseline")
+    if edit is not None:
+        edit.apply(subject, cert.edit.plan or {})
+    identities = {"baseline": released.identity, "subject": subject.identity()}
+    return LoadedForAudit({"subject": subject}, identities, released)
+
+
+def _loads(cert: c.Certificate, req: ReexecutionRequest) -> dict[str, tuple[str, LoadOptions]]:
+    return {
+        role: (ref or req.baseline, audit_load_options(role, section, req.device, cert))
+        for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject))
+    }
+
+
+def _rebuilder(cert: c.Certificate) -> Callable[..., RebuiltWindows]:
+    return rebuild_examples if cert.primary_metric.kind == ACCURACY.kind else rebuild_windows
+
+
 def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> dict[str, LoadedModel]:
     """Both models placed as the certificate records (its device map, else its device kind), or whole on the
     requested device; each through its certified adapter (a causal LM's classification head is not what
@@ -58,9 +112,8 @@ def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionD
     bit in common with the baseline once (input_steps.sharing_with)."""
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     out: dict[str, LoadedModel] = {}
-    loads: dict[str, tuple[str, LoadOptions]] = {}
-    for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject)):
-        loads[role] = (ref or req.baseline, audit_load_options(role, section, req.device, cert))
+    loads = _loads(cert, req)
+    for role, ref in (("baseline", req.baseline), ("subject", req.subject)):
         given_as = f"--{role}" if ref is not None else "--baseline"
         if role == "baseline":
             out[role] = load_certified(deps.loader, *loads[role], given_as)
@@ -95,8 +148,9 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     recorded; a later error is a failed finding (a usage error is recorded, then propagates). The stream is
     appended whole when the audit ends (AuditStream)."""
     policy = policy_from_dict(cert.policy.resolved)
-    models = load_models(cert, req, deps)
-    subject = models["subject"].identity()
+    one = holds_one_model(cert, req.sequential)
+    loaded = load_one_at_a_time(cert, req, deps, policy) if one else load_both(cert, req, deps)
+    subject = loaded.identities["subject"]
     recorded = with_tool_version(cert.provenance.environment, cert.tool.version)
     current = with_tool_version(deps.environment(), deps.tool_version)
     diffs = build_differences(recorded, current, cert.subject, subject)
@@ -110,7 +164,7 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     outcome.findings.append(("reexec:sample", True, _sample_detail(req, size, outcome.power)))
     outcome.findings.append(("reexec:build", True, _build_detail(diffs, forward, req.exact)))
     try:
-        _steps(cert, req, deps, policy, models, rules, stream, outcome)
+        _steps(cert, req, deps, policy, loaded, rules, stream, outcome)
     except InvarlockError as exc:  # recorded as the audit's outcome; a usage error still stops the command
         outcome.findings.append(("reexec:error", False, f"the audit stopped: {exc.message}"))
         if isinstance(exc, UsageError):
@@ -128,23 +182,30 @@ def _steps(
     req: ReexecutionRequest,
     deps: ReexecutionDeps,
     policy: Policy,
-    models: dict[str, LoadedModel],
+    loaded: LoadedForAudit,
     exact: Exactness,
     stream: AuditStream,
     outcome: ReexecutionOutcome,
 ) -> None:
-    outcome.findings += identity_findings(cert, models)
+    outcome.findings += identity_findings(cert, loaded.identities)
     if not outcome.ok:
         return
-    rebuild = rebuild_examples if cert.primary_metric.kind == ACCURACY.kind else rebuild_windows
-    rebuilt = rebuild(cert, policy, deps.corpora, models["baseline"])
+    released = loaded.released
+    if released is None:
+        rebuilt = _rebuilder(cert)(cert, policy, deps.corpora, loaded.models["baseline"])
+    elif released.error is not None:  # it stops the audit where it would stop one holding the baseline
+        outcome.findings += released.rebuilt.findings if released.rebuilt is not None else []
+        raise released.error
+    else:
+        assert released.rebuilt is not None, "the pass rebuilds the windows of a certified baseline"
+        rebuilt = released.rebuilt
     outcome.findings += rebuilt.findings
     if not rebuilt.ok:
         return
     audit = AuditContext(
         cert,
         policy,
-        models,
+        loaded.models,
         rebuilt.rows,
         req.sample,
         req.sample_seed,
@@ -153,6 +214,7 @@ def _steps(
         REEXECUTION_REL_TOL,
         stream.record,
         pool=deps.measurements,
+        baseline=released.answers if released is not None else None,
     )
     found, outcome.matrices = guard_findings(audit)
     outcome.findings += found

@@ -4,11 +4,10 @@ of the models is listed, and run the invariants checks again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
 
 import msgspec
-import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.guards import chain, invariants, rmt, spectral
@@ -24,8 +23,11 @@ from invarlock.ports.model import NamedMatrix
 
 from ..certification.guard_chain import measure_each, measure_matrix
 from ..certification.plugin_guard import loaded_guard, measured_by
+from ..certification.recorded_baseline import MatrixSummary, same_values
 from ..certification.variance_guard import taps_only
 from ..certification.weight_checks import checked_stats
+from .reexecute_answers import AuditedBaseline
+from .reexecute_baseline import sampled_rows, sampled_taps
 from .reexecute_inputs import AuditContext, Finding, Tally
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
@@ -92,16 +94,15 @@ def _matrices(
     repairs: dict[str, float],
     tally: Tally,
 ) -> None:
-    chosen = {int(i) for i in choose_sample(range(len(recorded)), audit.sample, audit.seed, f"guard:{guard}")}
-    wanted = {recorded[i].name: recorded[i] for i in chosen}
-    baseline, subject = audit.models["baseline"], audit.models["subject"]
-    skip = baseline.unmapped().keys() | subject.unmapped().keys()  # not measured: pair the rest as certify does
-    base_all = (m for m in baseline.matrices() if m.name not in skip)
+    wanted = sampled_rows(recorded, audit.sample, audit.seed, guard)
+    subject = audit.models["subject"]
+    skip = _unmapped(audit).keys() | subject.unmapped().keys()  # not measured: pair the rest as certify does
+    base_all = (m for m in _base_matrices(audit) if m.name not in skip)
     subj_all = (m for m in subject.matrices() if m.name not in skip)
     listed = {row.name for row in recorded}
     unlisted: list[str] = []  # the models' matrices the certificate does not list: a dropped row hides its verdict
 
-    def found() -> Iterator[tuple[NamedMatrix, NamedMatrix, SpectralMatrix | RmtMatrix]]:
+    def found() -> Iterator[tuple[NamedMatrix | MatrixSummary, NamedMatrix, SpectralMatrix | RmtMatrix]]:
         for b, s in zip(base_all, subj_all, strict=False):
             if b.name not in listed:
                 unlisted.append(b.name)
@@ -110,7 +111,8 @@ def _matrices(
 
     cache = dict(audit.measured)
     jobs = ((base, subj, stated, (base.name, repairs.get(base.name, 1.0))) for base, subj, stated in found())
-    for (name, family), stated, key, measures in measure_each(audit.pool, partial(_job, audit.policy, cache), jobs):
+    job = partial(_job, audit.policy, cache, audit.baseline)
+    for (name, family), stated, key, measures in measure_each(audit.pool, job, jobs):
         audit.measured[key] = measures
         recomputed = _RECORDS[guard](name, family, *measures)
         _compare(audit, guard, name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
@@ -124,7 +126,9 @@ def _invariants(audit: AuditContext, section: gs.InvariantsSection, phase: str, 
     """The phase's checks run again on the audit's models' censuses, compared name for name."""
     recorded = section.phases.get(phase)
     limit = audit.policy.guards.invariants.report_limit
-    base, subj = audit.models["baseline"].census(), audit.models["subject"].census()
+    released = audit.baseline
+    base = released.read(released.census) if released is not None else audit.models["baseline"].census()
+    subj = audit.models["subject"].census()
     if phase == "pre":
         again = invariants.health_checks(base, "baseline", limit=limit) + invariants.health_checks(
             subj, "subject", limit=limit
@@ -145,19 +149,37 @@ def _invariants(audit: AuditContext, section: gs.InvariantsSection, phase: str, 
         _mismatch(audit, "invariants", f"{phase}.{name}", "the guard records no such check", tally)
 
 
-MeasureJob = tuple[NamedMatrix, NamedMatrix, SpectralMatrix | RmtMatrix, tuple[str, float]]
+def _unmapped(audit: AuditContext) -> Mapping[str, str]:
+    released = audit.baseline
+    return released.read(released.unmapped) if released is not None else audit.models["baseline"].unmapped()
+
+
+def _base_matrices(audit: AuditContext) -> Iterable[NamedMatrix | MatrixSummary]:
+    released = audit.baseline
+    return released.read(released.matrices) if released is not None else audit.models["baseline"].matrices()
+
+
+MeasureJob = tuple[NamedMatrix | MatrixSummary, NamedMatrix, SpectralMatrix | RmtMatrix, tuple[str, float]]
 
 
 def _job(
-    policy: Policy, cache: Mapping[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]], job: MeasureJob
+    policy: Policy,
+    cache: Mapping[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]],
+    released: AuditedBaseline | None,
+    job: MeasureJob,
 ) -> tuple[tuple[str, str], SpectralMatrix | RmtMatrix, tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]]:
     """Both sides' measurement, once per matrix and subject scale (spectral and RMT share it, as in certify);
-    the arrays are not returned, so a full sample does not hold every matrix until the last is measured."""
+    the arrays are not returned, so a full sample does not hold every matrix until the last is measured. A
+    baseline matrix summarised (`released`) was measured before the baseline was released."""
     base, subj, stated, key = job
     measures = cache.get(key)
     if measures is None:
-        m_b = measure_matrix(base.array, policy)
-        measures = (m_b, m_b if np.array_equal(base.array, subj.array) else measure_matrix(subj.array, policy))
+        if isinstance(base, MatrixSummary):
+            assert released is not None, "a summary is of a released baseline"
+            m_b = released.measures[base.name]
+        else:
+            m_b = measure_matrix(base.array, policy)
+        measures = (m_b, m_b if same_values(base, subj) else measure_matrix(subj.array, policy))
     return (base.name, base.family), stated, key, measures
 
 
@@ -179,12 +201,15 @@ def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Ta
     taps = measurements.taps
     if not taps:
         return
-    chosen = choose_sample(range(len(taps)), audit.sample, audit.seed, "guard:variance")
+    chosen = sampled_taps(taps, audit.sample, audit.seed)
     weights = [taps[i].weight for i in chosen]
     ids = measurements.calibration.window_ids
     windows = token_windows(ids, audit.rows, seed=audit.cert.bootstrap.seed)
     run = audit.cert.provenance.config, audit.cert.provenance.environment  # which adapter (plugin) tapped
-    base = checked_stats(run, "baseline", taps_only(audit.models["baseline"], windows, weights), weights)
+    if audit.baseline is not None:
+        base = audit.baseline.read(audit.baseline.taps)
+    else:
+        base = checked_stats(run, "baseline", taps_only(audit.models["baseline"], windows, weights), weights)
     subj = checked_stats(run, "subject", taps_only(audit.models["subject"], windows, weights), weights)
     for i, weight in zip(chosen, weights, strict=True):
         stated = {"baseline": taps[i].baseline, "subject": taps[i].subject}

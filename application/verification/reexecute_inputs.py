@@ -13,14 +13,16 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
+from invarlock.domain.model import ModelIdentity
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import PlannedWindow, Row, WindowPlan, cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.measurement import MeasurementPool
-from invarlock.ports.model import LoadedModel, ModelRunner, WeightSource
+from invarlock.ports.model import LoadedModel, ModelRunner
 
 from ..certification.planning import plan_stream, token_stream
 from ..config import DatasetConfig
+from .reexecute_answers import AuditedBaseline
 
 Finding = tuple[str, bool, str]
 SHOWN = 5  # mismatching windows named in one line
@@ -28,8 +30,9 @@ SHOWN = 5  # mismatching windows named in one line
 
 @dataclass(frozen=True)
 class AuditContext:
-    """What the guard and scoring steps share: the certificate and its policy, the loaded models, the rebuilt
-    window rows, the recipient's sample and seed, the comparison rule and the audit stream's recorder."""
+    """What the guard and scoring steps share: the certificate and its policy, the loaded models (or the subject
+    and the released baseline's answers), the rebuilt window rows, the recipient's sample and seed, the
+    comparison rule and the audit stream's recorder."""
 
     cert: c.Certificate
     policy: Policy
@@ -43,6 +46,7 @@ class AuditContext:
     record: Callable[[ev.Event], object]
     measured: dict[tuple[str, float], tuple[MatrixMeasure, MatrixMeasure]] = field(default_factory=dict)
     pool: MeasurementPool | None = None  # as certify's: the same BLAS threads, so the same bits
+    baseline: AuditedBaseline | None = None  # the released baseline's answers (`models` then holds the subject)
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,15 @@ def _short(digest: str) -> str:
     return digest[:12]
 
 
-def identity_findings(cert: c.Certificate, models: Mapping[str, WeightSource]) -> list[Finding]:
-    """Weights, tokenizer and config digests of both loaded models against the certificate's, and the GGUF
-    record of a model loaded from the GGUF file (`gguf:FILE`) against the certified one, and the weights the
-    adapter cannot map against the certified list."""
+def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentity]) -> list[Finding]:
+    """Weights, tokenizer and config digests of the loaded models (by role: both, or the baseline alone)
+    against the certificate's, and the GGUF record of a model loaded from the GGUF file (`gguf:FILE`) against
+    the certified one, and the weights the adapter cannot map against the certified list."""
     findings = []
     for role, section in (("baseline", cert.baseline), ("subject", cert.subject)):
-        now = models[role].identity()
+        if role not in identities:
+            continue
+        now = identities[role]
         wrong = [
             f"{field} {_short(getattr(now, field))} != certified {_short(getattr(section, field))}"
             for field in ("weights_sha256", "tokenizer_sha256", "config_sha256")

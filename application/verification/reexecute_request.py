@@ -23,7 +23,8 @@ class ReexecutionRequest:
     certificate's recorded built-in edit. `sample`: windows per scored arm and matrices per guard (None:
     all). `sample_seed` picks them. `device`: None loads on the certificate's device kind. `exact`: the
     recipient runs the issuer's build, so every number must agree bit for bit whatever environment the
-    certificate states (that statement is the certificate's own and nothing checks it)."""
+    certificate states (that statement is the certificate's own and nothing checks it). `sequential`: hold one
+    model at a time (reexecute_baseline; a certificate issued so is audited so without it)."""
 
     baseline: str
     subject: str | None
@@ -31,6 +32,7 @@ class ReexecutionRequest:
     sample_seed: int
     device: str | None = None
     exact: bool = False
+    sequential: bool = False
 
 
 @dataclass(frozen=True)

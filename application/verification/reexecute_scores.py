@@ -7,11 +7,12 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError
 from invarlock.domain.model import PairedScore, WindowScore
-from invarlock.domain.reexecution import agrees, choose_sample, relative_difference
+from invarlock.domain.reexecution import agrees, relative_difference
 from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import ModelRunner
 
 from ..certification.score_rows import Run, checked_pairs, checked_scores
+from .reexecute_baseline import sampled_windows
 from .reexecute_inputs import AuditContext, Finding, Tally
 from .reexecute_measures import compare_measures
 
@@ -38,7 +39,7 @@ def score_findings(audit: AuditContext, repairs: dict[str, float]) -> tuple[list
         if arm is None:
             continue
         before = len(tally.mismatches)
-        chosen = choose_sample(arm.window_ids, audit.sample, audit.seed, f"arm:{name}")
+        chosen = sampled_windows(arm, name, audit.sample, audit.seed)
         largest = _arm(audit, name, arm, chosen, tally)
         counts = (len(chosen), len(arm.window_ids))
         findings.append(_finding(name, arm, counts, largest, tally.mismatches[before:], audit.exact))
@@ -52,7 +53,7 @@ def _bare(
     audit: AuditContext, repairs: dict[str, float], overhead: c.GuardOverhead, final: c.ArmEvidence, tally: Tally
 ) -> Finding:
     """The guard-overhead gate's bare scores: the final arm's sample again, with every repair undone."""
-    chosen = choose_sample(final.window_ids, audit.sample, audit.seed, "arm:final")
+    chosen = sampled_windows(final, "final", audit.sample, audit.seed)
     windows = token_windows(chosen, audit.rows, seed=audit.cert.bootstrap.seed)
     subject = audit.models["subject"]
     subject.scale_weights({})
@@ -94,8 +95,7 @@ def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], 
     """Re-score `chosen` with both models in lockstep, record each window (its NLL sums when the evidence
     has them, its paired measures when it has those); the arm's largest relative difference."""
     windows = token_windows(chosen, audit.rows, seed=audit.cert.bootstrap.seed)
-    scored = audit.models["baseline"].score_pair(audit.models["subject"], windows)
-    pairs = {p.window_id: p for p in checked_pairs(_run(audit), windows, scored)}
+    pairs = _pairs(audit, name, windows)
     at = {wid: k for k, wid in enumerate(arm.window_ids)}
     noun = _noun(arm)
     largest = 0.0
@@ -115,6 +115,17 @@ def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], 
             audit.record(_rechecked(name, arm, k, now, diff, not wrong))
     tally.max_rel_diff = max(tally.max_rel_diff, largest)
     return largest
+
+
+def _pairs(audit: AuditContext, arm: str, windows: list[TokenWindow]) -> dict[int, PairedScore]:
+    """Both models' scores of `windows`, in lockstep; or, the baseline released, its scores taken before and the
+    subject's now (no paired measures: an audit holding one model refuses evidence that has them)."""
+    if audit.baseline is None:
+        scored = audit.models["baseline"].score_pair(audit.models["subject"], windows)
+        return {p.window_id: p for p in checked_pairs(_run(audit), windows, scored)}
+    before = audit.baseline.read(audit.baseline.scores.get(arm))
+    now = _scores(audit, audit.models["subject"], windows)
+    return {w: PairedScore(window_id=w, baseline=before[w], subject=now[w], comparison=None) for w in now}
 
 
 def _noun(arm: c.ArmEvidence) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -58,3 +60,20 @@ class FakeLoader:
         if ref not in self.models:
             raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
         return self.contexts.get(ref)
+
+
+class ReleasingLoader(FakeLoader):
+    """A FakeLoader that keeps no model alive itself, and notes which earlier models were alive at each load."""
+
+    def __init__(self, models: dict[str, FakeModel]) -> None:
+        super().__init__(models=models)
+        self.alive_at_load: list[list[str]] = []
+        self._refs: list[weakref.ref[FakeModel]] = []
+
+    def load(self, ref: str, options: LoadOptions) -> FakeModel:
+        gc.collect()
+        self.alive_at_load.append([m.ref for r in self._refs if (m := r()) is not None])
+        model = super().load(ref, options)
+        self.instances.clear()
+        self._refs.append(weakref.ref(model))
+        return model

@@ -1,5 +1,6 @@
 """`eval.sequential: true` on the real demo model: the baseline's torch module is freed before the subject's
-checkpoint is read (the whole point: one model's weights held at a time), where a run holding both keeps it.
+checkpoint is read (the whole point: one model's weights held at a time), where a run holding both keeps it;
+and the re-execution audit of a sequential certificate frees it too.
 Its certificate is compared with the run holding both in tests/e2e/test_sequential_cli.py."""
 
 from __future__ import annotations
@@ -68,3 +69,28 @@ def test_the_baseline_module_is_freed_before_the_subject_checkpoint_is_read(
     out = certify_edit(CertifyRequest("certify", config, ModelConfig(id=subject), "balanced", "dev"), svc)
     assert out.certificate.subject.ref == subject
     assert watching.alive_at_load == [[], [] if sequential else [DEMO_REF]]
+
+
+def test_the_audit_of_a_sequential_certificate_frees_the_baseline_before_the_subject_loads(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    from invarlock.application.verification.reexecute import reexecute_certificate
+    from invarlock.application.verification.reexecute_request import ReexecutionRequest
+    from invarlock.cli.bootstrap import build_reexecution_deps, build_services
+
+    data = {
+        "model": {"id": DEMO_REF},
+        "dataset": {"provider": "demo:wikipedia", "seq_len": 32, "preview_n": 2, "final_n": 2, "calibration_n": 0},
+        "eval": {"secondary": {"measure": False}, "sequential": True},
+        "guards": {"order": ["invariants", "spectral", "invariants"]},
+    }
+    config = parse_config(data, source="test")
+    subject = _gguf_demo()
+    request = CertifyRequest("certify", config, ModelConfig(id=subject), "balanced", "dev")
+    cert = certify_edit(request, build_services(events=tmp_path / "ev.duckdb")).certificate
+    deps = build_reexecution_deps(None)
+    watching = WatchingLoader(deps.loader)
+    audit = ReexecutionRequest(baseline=DEMO_REF, subject=subject, sample=2, sample_seed=3)
+    outcome = reexecute_certificate(cert, audit, dataclasses.replace(deps, loader=watching))
+    assert outcome.ok, [f for f in outcome.findings if not f[1]]
+    assert watching.alive_at_load == [[], []]

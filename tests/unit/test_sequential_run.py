@@ -5,8 +5,6 @@ every combination that needs both models refused naming the config file (E201)."
 from __future__ import annotations
 
 import dataclasses
-import gc
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import LoadOptions
 
 from tests.cert_compare import comparable
+from tests.fakes.loaders import ReleasingLoader
 from tests.fakes.models import FakeLoader, FakeModel
 from tests.unit.conftest import small_config
 
@@ -90,23 +89,6 @@ def test_the_repairs_and_the_rollback_are_what_the_cases_exercise(services: Serv
         msgspec.json.decode(r.payload) for r in services.store.read(rolled_back.run_id) if r.type == "windows_scored"
     ]
     assert "rollback_performed" in types and {s["arm"] for s in scored} == {"preview"}
-
-
-class ReleasingLoader(FakeLoader):
-    """A FakeLoader that keeps no model alive itself, and notes which earlier models were alive at each load."""
-
-    def __init__(self, models: dict[str, FakeModel]) -> None:
-        super().__init__(models=models)
-        self.alive_at_load: list[list[str]] = []
-        self._refs: list[weakref.ref[FakeModel]] = []
-
-    def load(self, ref: str, options: LoadOptions) -> FakeModel:
-        gc.collect()
-        self.alive_at_load.append([m.ref for r in self._refs if (m := r()) is not None])
-        model = super().load(ref, options)
-        self.instances.clear()
-        self._refs.append(weakref.ref(model))
-        return model
 
 
 @pytest.mark.parametrize("sequential", [True, False])

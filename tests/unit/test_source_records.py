@@ -97,7 +97,7 @@ def test_the_reexecution_audit_compares_the_gguf_record_of_a_model_loaded_from_i
     for name, (loaded_source, ok) in cases.items():
         subject = _Loaded(msgspec.structs.replace(cert.subject, gguf=loaded_source))
         [base_finding, subject_finding] = identity_findings(
-            certified, {"baseline": _Loaded(cert.baseline), "subject": subject}
-        )  # type: ignore[dict-item]
+            certified, {"baseline": cert.baseline, "subject": subject.identity()}
+        )
         assert base_finding[1] is True and subject_finding[1] is ok, (name, subject_finding)
         assert ("gguf file dddddddddddd" in subject_finding[2]) is (name == "another file")

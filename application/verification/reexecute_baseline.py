@@ -1,0 +1,185 @@
+"""The re-execution audit holding one model at a time (`verify --sequential`, and the default for a certificate
+issued with `eval.sequential: true`): with the baseline the only model held, everything the audit's steps read
+from it is measured first (AuditedBaseline), then the baseline is released and the subject loads.
+
+The answers are those the audit reads from a held baseline (the same functions over the same matrices, taps and
+windows of the recipient's sample), so each step decides as it does with both models held. Evidence that
+compares the models window by window (KL/top-1, labelled examples) and plugin guards need both at once: an
+audit of such a certificate holds both."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import InvarlockError, UsageError
+from invarlock.domain.guards import sections as gs
+from invarlock.domain.guards.rmt_records import RmtMatrix
+from invarlock.domain.guards.spectral_records import SpectralMatrix
+from invarlock.domain.guards.spectrum import MatrixMeasure
+from invarlock.domain.guards.variance_records import VarianceTap
+from invarlock.domain.model import ModelIdentity
+from invarlock.domain.policy import Policy
+from invarlock.domain.reexecution import choose_sample
+from invarlock.domain.windows import Row, token_windows
+from invarlock.ports.measurement import MeasurementPool
+from invarlock.ports.model import LoadedModel, NamedMatrix
+
+from ..certification.guard_chain import measure_each, measure_matrix
+from ..certification.recorded_baseline import MatrixSummary, summary_of
+from ..certification.score_rows import checked_scores
+from ..certification.variance_guard import taps_only
+from ..certification.weight_checks import checked_stats
+from .reexecute_answers import AuditedBaseline
+from .reexecute_inputs import RebuiltWindows, identity_findings
+from .reexecute_placement import recorded_section
+
+ARMS = ("preview", "final")
+
+
+@dataclass
+class BaselinePass:
+    """What the baseline pass leaves the audit: the baseline's identity, the windows rebuilt with its tokenizer
+    (None when its identity differs: nothing else is measured) and its answers, or the error that stopped it
+    (recorded as the audit's once its stream starts)."""
+
+    identity: ModelIdentity
+    rebuilt: RebuiltWindows | None = None
+    answers: AuditedBaseline | None = None
+    error: InvarlockError | None = None
+
+
+def holds_one_model(cert: c.Certificate, asked: bool) -> bool:
+    """Whether the audit holds one model at a time: asked for (`verify --sequential`, refused with E200 when the
+    certificate needs both models), or the certificate was issued so and nothing in it needs both."""
+    needs_both = _needs_both(cert)
+    if asked and needs_both:
+        raise UsageError(
+            "E200",
+            f"--sequential cannot audit this certificate: {needs_both}",
+            "drop --sequential (the audit then holds both models at once)",
+        )
+    return asked or (recorded_section(cert, "eval").get("sequential") is True and not needs_both)
+
+
+def _needs_both(cert: c.Certificate) -> str:
+    """Why the certificate's audit needs both models at once ('' when it does not)."""
+    arms = [a for a in (cert.evidence.preview, cert.evidence.final) if a is not None]
+    if any(a.comparisons is not None for a in arms):
+        return "its evidence holds paired measures (KL/top-1, labelled examples, cosines), re-measured with both held"
+    plugins = [name for name in cert.guards.names() if isinstance(cert.guards.of(name), gs.PluginSection)]
+    if plugins:
+        return f"plugin guard {plugins[0]} measures both models at once"
+    return ""
+
+
+MatrixRow = SpectralMatrix | RmtMatrix
+
+
+def sampled_rows(recorded: Sequence[MatrixRow], sample: int | None, seed: int, guard: str) -> dict[str, MatrixRow]:
+    """The rows of `guard`'s recorded matrices the recipient's sample re-measures, by matrix name."""
+    chosen = {int(i) for i in choose_sample(range(len(recorded)), sample, seed, f"guard:{guard}")}
+    return {recorded[i].name: recorded[i] for i in sorted(chosen)}
+
+
+def sampled_taps(taps: Sequence[VarianceTap], sample: int | None, seed: int) -> list[int]:
+    """The positions of the variance guard's recorded taps the recipient's sample re-measures."""
+    return [int(i) for i in choose_sample(range(len(taps)), sample, seed, "guard:variance")]
+
+
+def sampled_windows(arm: c.ArmEvidence, name: str, sample: int | None, seed: int) -> list[int]:
+    """The window ids of arm `name` the recipient's sample re-scores."""
+    return [int(i) for i in choose_sample(arm.window_ids, sample, seed, f"arm:{name}")]
+
+
+@dataclass(frozen=True)
+class AuditSample:
+    """The recipient's sample and seed, and the measurement pool the baseline pass measures matrices with."""
+
+    sample: int | None
+    seed: int
+    pool: MeasurementPool | None
+
+
+def baseline_pass(
+    cert: c.Certificate,
+    policy: Policy,
+    model: LoadedModel,
+    rebuild: Callable[[LoadedModel], RebuiltWindows],
+    sample: AuditSample,
+) -> BaselinePass:
+    """The baseline's identity; when it is the certified one, the windows rebuilt with `rebuild(model)` and, when
+    they are, the baseline's answers to every step. An InvarlockError on the way is kept, not raised: the pass's
+    (rebuilding) or the answers' (AuditedBaseline.error)."""
+    found = BaselinePass(identity=model.identity())
+    if not identity_findings(cert, {"baseline": found.identity})[0][1]:
+        return found
+    try:
+        found.rebuilt = rebuild(model)
+    except InvarlockError as exc:
+        found.error = exc
+        return found
+    if found.rebuilt.ok:
+        found.answers = AuditedBaseline()
+        try:
+            _answer(cert, policy, model, sample, found.rebuilt.rows, found.answers)
+        except InvarlockError as exc:
+            found.answers.error = exc
+    return found
+
+
+def _answer(
+    cert: c.Certificate,
+    policy: Policy,
+    model: LoadedModel,
+    sample: AuditSample,
+    rows: Mapping[int, Row],
+    answers: AuditedBaseline,
+) -> None:
+    """Fill `answers` in the order the audit's steps read them (invariants, weight guards, variance, scores)."""
+    run = cert.provenance.config, cert.provenance.environment
+    answers.census = model.census()
+    answers.unmapped = dict(model.unmapped())
+    wanted = _wanted_matrices(cert, sample) - answers.unmapped.keys()
+    answers.matrices = []
+    if any(isinstance(cert.guards.of(g), (gs.SpectralSection, gs.RmtSection)) for g in cert.guards.names()):
+        answers.matrices, answers.measures = _matrices(model.matrices(), wanted, policy, sample.pool)
+    variance = cert.guards.of("variance")
+    answers.taps = {}
+    if isinstance(variance, gs.VarianceSection) and variance.measurements.taps:
+        taps = variance.measurements.taps
+        weights = [taps[i].weight for i in sampled_taps(taps, sample.sample, sample.seed)]
+        ids = variance.measurements.calibration.window_ids
+        windows = token_windows(ids, rows, seed=cert.bootstrap.seed)
+        answers.taps = checked_stats(run, "baseline", taps_only(model, windows, weights), weights)
+    for name, arm in _arms(cert):
+        ids = sampled_windows(arm, name, sample.sample, sample.seed)
+        windows = token_windows(ids, rows, seed=cert.bootstrap.seed)
+        answers.scores[name] = {s.window_id: s for s in checked_scores(run, "baseline", windows, model.score(windows))}
+
+
+def _arms(cert: c.Certificate) -> list[tuple[str, c.ArmEvidence]]:
+    return [(n, a) for n, a in zip(ARMS, (cert.evidence.preview, cert.evidence.final), strict=True) if a is not None]
+
+
+def _wanted_matrices(cert: c.Certificate, sample: AuditSample) -> set[str]:
+    wanted: set[str] = set()
+    for name in cert.guards.names():
+        section = cert.guards.of(name)
+        if isinstance(section, (gs.SpectralSection, gs.RmtSection)):
+            rows: Sequence[MatrixRow] = section.measurements.matrices
+            wanted |= sampled_rows(rows, sample.sample, sample.seed, name).keys()
+    return wanted
+
+
+def _matrices(
+    matrices: Iterable[NamedMatrix], wanted: set[str], policy: Policy, pool: MeasurementPool | None
+) -> tuple[list[MatrixSummary], dict[str, MatrixMeasure]]:
+    """Every matrix's summary, and the measurement of those `wanted`, through the measurement pool (as certify)."""
+
+    def one(matrix: NamedMatrix) -> tuple[MatrixSummary, MatrixMeasure | None]:
+        return summary_of(matrix), measure_matrix(matrix.array, policy) if matrix.name in wanted else None
+
+    pairs = measure_each(pool, one, matrices)
+    return [s for s, _ in pairs], {s.name: m for s, m in pairs if m is not None}
