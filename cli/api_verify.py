@@ -50,13 +50,18 @@ def _policy_source(policy: Policy | Mapping[str, Any] | PathLike | None) -> Poli
 
 
 def _audit_options(
-    models: Mapping[str, str], sample: int | str | None, seed: int | None, device: str | None, exact: bool
+    models: Mapping[str, str],
+    sample: int | str | None,
+    seed: int | None,
+    device: str | None,
+    how: tuple[bool, bool],
 ) -> ReexecutionOptions:
     unknown = sorted(set(models) - {"baseline", "subject"})
     if unknown:
         raise UsageError("E200", f"models has unknown key '{unknown[0]}'", "use {'baseline': REF, 'subject': REF}")
     text = None if str(sample) == str(REEXECUTION_DEFAULT_SAMPLE) else "all" if sample is None else str(sample)
-    return ReexecutionOptions(models.get("baseline"), models.get("subject"), text, seed, device, exact)
+    exact, sequential = how
+    return ReexecutionOptions(models.get("baseline"), models.get("subject"), text, seed, device, exact, sequential)
 
 
 def verify_into(
@@ -72,6 +77,7 @@ def verify_into(
     sample_seed: int | None = None,
     device: str | None = None,
     exact: bool = False,
+    sequential: bool = False,
     pubkey: PathLike | None = None,
     require_signature: bool = False,
     max_replicates: int = VERIFY_MAX_REPLICATES,
@@ -84,7 +90,7 @@ def verify_into(
     if notes is not None:
         notes.extend(plugin_notes(cert))
     recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
-    audit = _audit_options(models or {}, sample, sample_seed, device, exact)
+    audit = _audit_options(models or {}, sample, sample_seed, device, (exact, sequential))
     verifier = load_verifier(pubkey) if pubkey is not None else None
     store = open_store(events, read_only=True) if events is not None else None
     done = verify_certificate(
@@ -114,6 +120,7 @@ def verify(
     sample_seed: int | None = None,
     device: str | None = None,
     exact: bool = False,
+    sequential: bool = False,
     pubkey: PathLike | None = None,
     require_signature: bool = False,
     max_replicates: int = VERIFY_MAX_REPLICATES,
@@ -124,15 +131,16 @@ def verify(
     Policy) re-decide under the recipient's policy; `events` also checks the event chain and replay;
     `models` (`{"baseline": REF, "subject": REF}`) runs the re-execution audit on `sample` windows (None:
     all), every number bit for bit with `exact` (you run the issuer's build), else as the build the certificate
-    states allows. The outcome is in the report (`ok`, `verdict`, `exit_code`, `checks`): a failed check is not an
-    exception. A file's bytes must be the canonical encoding; a Certificate object is checked as decoded.
+    states allows, holding one model at a time with `sequential` (as it does for a certificate issued so). The
+    outcome is in the report (`ok`, `verdict`, `exit_code`, `checks`): a failed check is not an exception. A
+    file's bytes must be the canonical encoding; a Certificate object is checked as decoded.
 
     Raises:
         UsageError: unreadable or malformed certificate (E600/E601), bad policy (E200-E202), bad key or store.
     """
     return verify_into(
         VerifyReport(), certificate, policy=policy, tier=tier, profile=profile, events=events, models=models,
-        sample=sample, sample_seed=sample_seed, device=device, exact=exact, pubkey=pubkey,
+        sample=sample, sample_seed=sample_seed, device=device, exact=exact, sequential=sequential, pubkey=pubkey,
         require_signature=require_signature,
         max_replicates=max_replicates,
     )  # fmt: skip

@@ -114,6 +114,7 @@ def verify_cmd(
             sample_seed=reexecution.sample_seed,
             device=reexecution.device,
             exact=reexecution.exact,
+            sequential=reexecution.sequential,
             pubkey=pubkey,
             require_signature=require_signature,
             max_replicates=max_replicates,

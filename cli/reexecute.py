@@ -1,4 +1,5 @@
-"""The re-execution options of `invarlock verify` (--baseline, --subject, --sample, --sample-seed, --device)."""
+"""The re-execution options of `invarlock verify` (--baseline, --subject, --sample, --sample-seed, --device, --exact,
+--sequential)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class ReexecutionOptions:
     sample_seed: int | None
     device: str | None
     exact: bool = False
+    sequential: bool = False
 
     @property
     def requested(self) -> bool:
@@ -60,6 +62,12 @@ _OPTIONS = (
         help="re-execution audit: every number bit for bit, whatever build the certificate states (you run the "
         "issuer's build)",
     ),
+    click.option(
+        "--sequential",
+        is_flag=True,
+        help="re-execution audit: hold one model at a time, the baseline released before the subject loads (the "
+        "default for a certificate issued with eval.sequential)",
+    ),
 )
 
 
@@ -75,9 +83,10 @@ def reexecution_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         sample_seed: int | None,
         audit_device: str | None,
         exact: bool,
+        sequential: bool,
         **kwargs: Any,
     ) -> Any:
-        options = ReexecutionOptions(baseline, subject, sample, sample_seed, audit_device, exact)
+        options = ReexecutionOptions(baseline, subject, sample, sample_seed, audit_device, exact, sequential)
         return fn(*args, reexecution=options, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -89,7 +98,7 @@ def refuse_audit_options_alone(options: ReexecutionOptions) -> None:
     """An audit option without the models to audit would be ignored: the recipient would believe a sample was
     re-executed that never was. The command calls it first (options.sample still tells --sample 16 from none)."""
     given = {"sample": options.sample, "sample_seed": options.sample_seed, "device": options.device}
-    for name, value in {**given, "exact": options.exact}.items():
+    for name, value in {**given, "exact": options.exact, "sequential": options.sequential}.items():
         if value is not None and value is not False:  # --sample-seed 0 is given
             option = "--" + name.replace("_", "-")
             raise UsageError(
@@ -151,6 +160,7 @@ def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
         sample_seed=_seed(options.sample_seed),
         device=options.device,
         exact=options.exact,
+        sequential=options.sequential,
     )
 
 

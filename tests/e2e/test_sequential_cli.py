@@ -1,13 +1,15 @@
-"""`eval.sequential: true` with the real CLI and the demo model: `certify` of the demo's int8 edit (attention
-and FFN weights, so the spectral, RMT and variance guards all measure changed matrices) gives the certificate
-the run holding both models gives, number for number (evidence, guard records, gates, verdict), and
-`verify --events` passes it, with its baseline work done in its baseline pass or copied from an earlier
-run (baseline reuse). Only the run id, clock, guard timings and the provenance's recorded config (which
-states `sequential: true`) differ. The fake-model tests (tests/unit/test_sequential_run.py) cover repairs,
-rollback and resume; tests/integration/test_sequential_release.py that the baseline is freed first."""
+"""`eval.sequential: true` with the real CLI and the demo model: `certify` of the demo's int8 edit (attention and FFN
+weights, so the spectral, RMT and variance guards all measure changed matrices) gives the certificate the run holding
+both models gives, number for number (evidence, guard records, gates, verdict), and `verify --events` passes it, with
+its baseline work done in its baseline pass or copied from an earlier run (baseline reuse). Only the run id, clock,
+guard timings and the provenance's recorded config (which states `sequential: true`) differ. The re-execution audit
+holding one model at a time (`verify --sequential`, the default for a sequential certificate) finds what the audit
+holding both finds. The fake-model tests (tests/unit/test_sequential_run.py) cover repairs, rollback and resume;
+tests/integration/test_sequential_release.py that the baseline is freed first."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +77,21 @@ def test_verify_events_passes_the_sequential_certificates(certs: tuple[Path, ...
     root = certs[0]
     result = invarlock("verify", root / name / "evaluation.cert.json", "--events", root / "ev.duckdb", cwd=root)
     assert result.code == 0, result.stdout + result.stderr
+
+
+def _audited(root: Path, cert: Path, *extra: str) -> list[tuple[str, bool, str]]:
+    args = ("--baseline", DEMO, "--sample", "2", "--sample-seed", "5", "--json")
+    result = invarlock("verify", cert, *args, *extra, cwd=root)
+    assert result.code == 0, result.stdout + result.stderr
+    checks = json.loads(result.stdout)["checks"]
+    return [(check["name"], check["ok"], check["detail"]) for check in checks if check["name"].startswith("reexec:")]
+
+
+def test_the_audit_holding_one_model_finds_what_the_audit_holding_both_finds(certs: tuple[Path, ...]) -> None:
+    root, both, one, _ = certs
+    held_both = _audited(root, both)
+    assert {"reexec:guard:spectral", "reexec:guard:rmt", "reexec:guard:variance", "reexec:scores:final"} <= {
+        name for name, _, _ in held_both
+    }
+    assert _audited(root, both, "--sequential") == held_both
+    assert _audited(root, one) == held_both  # a sequential certificate is audited one model at a time

@@ -154,7 +154,14 @@ def test_a_malformed_shell_completion_environment_is_e200_not_e999(env: dict[str
 
 @pytest.mark.parametrize(
     "given",
-    [("--exact",), ("--sample", "8"), ("--sample", "0"), ("--sample-seed", "0"), ("--device", "cuda")],
+    [
+        ("--exact",),
+        ("--sequential",),
+        ("--sample", "8"),
+        ("--sample", "0"),
+        ("--sample-seed", "0"),
+        ("--device", "cuda"),
+    ],
 )
 def test_an_audit_option_without_models_is_a_usage_error_not_an_ignored_flag(
     folder: Path, given: tuple[str, ...]

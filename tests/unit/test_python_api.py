@@ -70,7 +70,7 @@ def test_a_tampered_certificate_fails_integrity_in_the_report_not_as_an_exceptio
 @pytest.mark.parametrize(
     ("given", "option"),
     [({"sample": 4}, "--sample"), ({"sample": None}, "--sample"), ({"sample_seed": 0}, "--sample-seed"),
-     ({"device": "cpu"}, "--device"), ({"exact": True}, "--exact")],
+     ({"device": "cpu"}, "--device"), ({"exact": True}, "--exact"), ({"sequential": True}, "--sequential")],
 )  # fmt: skip
 def test_verify_refuses_audit_settings_without_models_to_audit(given: dict[str, object], option: str) -> None:
     with pytest.raises(invarlock.UsageError) as refused:
