@@ -118,15 +118,21 @@ def baseline_pass(
     try:
         found.rebuilt = rebuild(model)
     except InvarlockError as exc:
-        found.error = exc
+        found.error = _kept(exc)
         return found
     if found.rebuilt.ok:
         found.answers = AuditedBaseline()
         try:
             _answer(cert, policy, model, sample, found.rebuilt.rows, found.answers)
         except InvarlockError as exc:
-            found.answers.error = exc
+            found.answers.error = _kept(exc)
     return found
+
+
+def _kept(exc: InvarlockError) -> InvarlockError:
+    """The error without its traceback, whose frames hold the baseline: kept, it would not be released."""
+    exc.__context__ = exc.__cause__ = None
+    return exc.with_traceback(None)
 
 
 def _answer(

@@ -231,6 +231,9 @@ def test_an_error_of_the_baseline_pass_stops_the_audit_as_it_stops_one_holding_b
     outcomes = [_audit(cert, services, sequential=s) for s in (False, True)]
     assert outcomes[0].findings == outcomes[1].findings
     assert _failed(outcomes[1]) == {"reexec:error": "the audit stopped: non-finite token loss in window 0"}
+    releasing = ReleasingLoader(loader.models)
+    _audit(cert, dataclasses.replace(services, loader=releasing), sequential=True)
+    assert releasing.alive_at_load == [[], []], "the error kept is not the baseline's last reference"
 
 
 def test_sequential_is_refused_for_evidence_that_compares_the_models_before_anything_loads(
