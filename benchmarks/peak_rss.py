@@ -1,5 +1,5 @@
 """Peak resident memory of `invarlock certify` and `invarlock run` (quant_rtn int8) on the demo pair, as a
-ratio to the two models' float32 weight bytes.
+ratio to the two models' float32 weight bytes (and, with --audit, of each certificate's re-execution audit).
 
 Commands: `certify` (the model against itself by the same reference: the subject is an in-memory duplicate that
 shares every weight with the baseline), `run` (its int8 edit: the subject owns the weights the edit wrote),
@@ -22,6 +22,7 @@ Usage:
     python benchmarks/peak_rss.py                 # the three commands, dev profile, 8 + 8 windows of 256
     python benchmarks/peak_rss.py --device-map auto
     python benchmarks/peak_rss.py --eval no-pairs sequential   # one model held at a time (no KL/top-1): ratios
+    python benchmarks/peak_rss.py --eval no-pairs sequential --audit   # and each certificate's re-execution audit
     python benchmarks/peak_rss.py --json
     python benchmarks/synthetic_checkpoint.py /tmp/syn && python benchmarks/peak_rss.py --model /tmp/syn --commands run
 """
@@ -150,7 +151,13 @@ def _measure(command: str, mode: str, subject: str | None, args: argparse.Namesp
         sys.exit(f"{command} wrote no certificate: {(folder / 'stderr.txt').read_text()[-400:]}")
     cert = json.loads(cert_file.read_text(encoding="utf-8"))
     weight_bytes = 4 * (cert["baseline"]["param_count"] + cert["subject"]["param_count"])
-    return {"command": command, "eval": mode, "peak_kib": peak, "wall_s": round(wall, 2), "weight_bytes": weight_bytes}
+    row = {"command": command, "eval": mode, "peak_kib": peak, "wall_s": round(wall, 2), "weight_bytes": weight_bytes}
+    if args.audit:
+        models = ["--baseline", args.model] + ([] if subject is None else ["--subject", subject])
+        audit = [*cli, "verify", str(cert_file), *models, "--sample", "all", "--sample-seed", "1"]
+        row["audit_peak_kib"], audit_wall = _child_run(audit, folder)
+        row["audit_wall_s"] = round(audit_wall, 2)
+    return row
 
 
 def main() -> None:
@@ -167,6 +174,12 @@ def main() -> None:
         default=["default"],
         help="the runs' eval section; several: each command under each, the later ones' ratios to the first",
     )
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="also each certificate's re-execution audit (verify --baseline [--subject] --sample all): one model "
+        "at a time for a sequential certificate",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="invarlock-rss-") as tmp:
@@ -177,6 +190,8 @@ def main() -> None:
         peak_bytes, net_bytes = row["peak_kib"] * 1024, (row["peak_kib"] - import_peak) * 1024
         row["ratio"] = round(peak_bytes / row["weight_bytes"], 3)
         row["net_ratio"] = round(net_bytes / row["weight_bytes"], 3)
+        if "audit_peak_kib" in row:
+            row["audit_ratio"] = round(row["audit_peak_kib"] * 1024 / row["weight_bytes"], 3)
     header = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.python_version()}",
         "date": datetime.now(UTC).date().isoformat(),
@@ -198,13 +213,26 @@ def main() -> None:
             f"{row['weight_bytes'] / 2**20:.0f} MiB = {row['ratio']:.3f}x "
             f"(net of import-time RSS: {row['net_ratio']:.3f}x), wall {row['wall_s']:.1f} s"
         )
+        if "audit_ratio" in row:
+            print(
+                f"  its audit (verify --sample all): peak RSS {row['audit_peak_kib'] / 1024:.0f} MiB = "
+                f"{row['audit_ratio']:.3f}x, wall {row['audit_wall_s']:.1f} s"
+            )
     for row in rows:
         first = next(r for r in rows if r["command"] == row["command"])
         if row is not first:
             print(
                 f"{row['command']}: eval {row['eval']} / {first['eval']}: peak RSS "
                 f"{row['peak_kib'] / first['peak_kib']:.3f}x, wall {row['wall_s'] / first['wall_s']:.3f}x"
+                + _audit_ratios(row, first)
             )
+
+
+def _audit_ratios(row: dict[str, Any], first: dict[str, Any]) -> str:
+    if "audit_peak_kib" not in row:
+        return ""
+    peak, wall = row["audit_peak_kib"] / first["audit_peak_kib"], row["audit_wall_s"] / first["audit_wall_s"]
+    return f"; audit peak RSS {peak:.3f}x, wall {wall:.3f}x"
 
 
 if __name__ == "__main__":
