@@ -9,6 +9,7 @@ import click
 import msgspec
 from invarlock.application.certification.certify import CertifyRequest
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
+from invarlock.application.config_sequential import held_one_at_a_time
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
 from invarlock.ports.ui import Progress
 
@@ -60,6 +61,12 @@ def common_options(fn: Any) -> Any:
             help="score the baseline even when the event store holds an identical earlier scoring (eval.reuse: false)",
         ),
         click.option(
+            "--sequential",
+            is_flag=True,
+            help="hold one model at a time, the baseline released before the subject loads (eval.sequential: true); "
+            "KL and top-1 agreement, which need both models together, are not measured",
+        ),
+        click.option(
             "--export",
             "export_dir",
             type=click.Path(),
@@ -80,6 +87,8 @@ def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opt
     """The request of `certify` (a subject) or `run` (the config's edit): flags override the config."""
     if opts.get("no_reuse"):
         cfg = msgspec.structs.replace(cfg, eval=msgspec.structs.replace(cfg.eval, reuse=False))
+    if opts.get("sequential"):
+        cfg = held_one_at_a_time(cfg)
     if opts.get("out_dir"):
         cfg = msgspec.structs.replace(cfg, output=msgspec.structs.replace(cfg.output, dir=opts["out_dir"]))
     request = api.certify_request(
@@ -151,7 +160,7 @@ def certify_cmd(
     """Compare & Certify: score BASELINE and SUBJECT on the same windows and issue a certificate."""
     if resume is not None:
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
-        recorded = ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse", "out_dir")
+        recorded = ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse", "sequential", "out_dir")
         given.update({k: opts[k] for k in recorded})
         _resume(resume, given, opts)
     _execute(

@@ -4,8 +4,9 @@ both models gives, number for number (evidence, guard records, gates, verdict), 
 its baseline work done in its baseline pass or copied from an earlier run (baseline reuse). Only the run id, clock,
 guard timings and the provenance's recorded config (which states `sequential: true`) differ. The re-execution audit
 holding one model at a time (`verify --sequential`, the default for a sequential certificate) finds what the audit
-holding both finds. The fake-model tests (tests/unit/test_sequential_run.py) cover repairs, rollback and resume;
-tests/integration/test_sequential_release.py that the baseline is freed first."""
+holding both finds, and `--sequential` runs what the config keys run. The fake-model tests
+(tests/unit/test_sequential_run.py) cover repairs, rollback and resume; tests/integration/test_sequential_release.py
+that the baseline is freed first."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ DATASET = {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 3, "final_n
 INT8 = {"name": "quant_rtn", "plan": {"bits": 8, "scope": "all"}}
 
 
-def _certify(root: Path, name: str, evaluation: dict[str, Any]) -> Path:
+def _certify(root: Path, name: str, evaluation: dict[str, Any], *flags: str) -> Path:
     preset = write_config(root / f"{name}.yaml", dataset=DATASET, eval=evaluation)
     edit = write_config(root / f"{name}-edit.yaml", edit=INT8)
     out = root / name
-    args = ("--preset", preset, "--edit-config", edit, "--cert-out", out, "--events", "ev.duckdb", "--quiet")
+    args = ("--preset", preset, "--edit-config", edit, "--cert-out", out, "--events", "ev.duckdb", "--quiet", *flags)
     result = invarlock("certify", "--baseline", DEMO, "--subject", DEMO, *args, cwd=root)
     assert result.code in (0, 1), result.stderr
     assert "Traceback" not in result.stderr
@@ -46,6 +47,14 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, P
     one = _certify(root, "one", {"secondary": {"measure": False}, "sequential": True, "reuse": False})
     copied = _certify(root, "copied", {"secondary": {"measure": False}, "sequential": True})
     return root, both, one, copied
+
+
+def test_the_sequential_flag_runs_what_the_config_keys_run(certs: tuple[Path, ...]) -> None:
+    """`--sequential --no-reuse` on a config without an eval section: the config `one` states, recorded as such."""
+    root, _, one, _ = certs
+    flagged = read_cert(_certify(root, "flagged", {}, "--sequential", "--no-reuse"))
+    assert flagged["provenance"]["config"]["eval"] == read_cert(one)["provenance"]["config"]["eval"]
+    assert comparable(flagged) == comparable(read_cert(one))
 
 
 def test_the_sequential_certificate_states_what_the_run_holding_both_states(certs: tuple[Path, ...]) -> None:

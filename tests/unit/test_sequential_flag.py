@@ -1,0 +1,83 @@
+"""`certify --sequential` / `run --sequential`: the config's `eval.sequential: true` without editing it, KL and
+top-1 agreement left unmeasured; a config that asks for them, or for anything else that needs both models, is
+refused naming the flag before any model loads, and a resumed run keeps its recorded setting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+import yaml
+from invarlock.application.config import EvalConfig, SecondaryConfig
+from invarlock.application.config_execution import ExecutionConfig
+from invarlock.application.config_sequential import held_one_at_a_time
+from invarlock.domain.errors import UsageError
+
+from tests.fakes.cli import run_cli
+from tests.unit.conftest import small_config
+
+
+def test_the_flag_holds_one_model_and_leaves_kl_unmeasured() -> None:
+    held = held_one_at_a_time(small_config())
+    assert held.eval.sequential is True and held.eval.secondary.measure is False
+    assert held.eval.secondary.gate is False and not held.eval.measures_pairs
+    assert msgspec.structs.replace(held, eval=EvalConfig()) == small_config(), "nothing else changes"
+
+
+@pytest.mark.parametrize(
+    ("secondary", "asked"),
+    [(SecondaryConfig(measure=True), "eval.secondary.measure: true"), (SecondaryConfig(gate=True), "gate: true")],
+)
+def test_a_config_asking_for_kl_is_refused_naming_the_flag_and_the_key(secondary: SecondaryConfig, asked: str) -> None:
+    cfg = msgspec.structs.replace(small_config(), eval=EvalConfig(secondary=secondary))
+    with pytest.raises(UsageError) as refused:
+        held_one_at_a_time(cfg)
+    assert refused.value.code == "E200" and refused.value.message.startswith("--sequential holds one model at a time")
+    assert asked in refused.value.message and refused.value.hint == "drop --sequential, or that key from the config"
+
+
+def test_ray_actors_holding_both_models_are_refused_naming_the_flag() -> None:
+    cfg = msgspec.structs.replace(small_config(), execution=ExecutionConfig(backend="ray"))
+    with pytest.raises(UsageError) as refused:
+        held_one_at_a_time(cfg)
+    assert refused.value.code == "E201" and refused.value.message.startswith("--sequential: eval.sequential cannot")
+    assert refused.value.hint == "use backend inprocess, or drop --sequential"
+
+
+def _preset(tmp_path: Path, evaluation: dict) -> Path:
+    path = tmp_path / "preset.yaml"
+    dataset = {"provider": "demo:wikipedia", "seq_len": 32, "preview_n": 2, "final_n": 2}
+    path.write_text(yaml.safe_dump({"dataset": dataset, "eval": evaluation}), encoding="utf-8")
+    return path
+
+
+def test_the_cli_refuses_it_in_one_line_before_any_model_loads(tmp_path: Path) -> None:
+    preset = _preset(tmp_path, {"secondary": {"measure": True}})
+    models = ("--baseline", tmp_path / "no-such-model", "--subject", tmp_path / "no-such-subject")
+    events = ("--events", tmp_path / "ev.duckdb")
+    code, out, err = run_cli("certify", *models, "--preset", preset, "--sequential", *events)
+    assert code == 2 and "Traceback" not in out + err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("ERROR [INVARLOCK:E200] --sequential holds one model at a time"), err
+    assert not (tmp_path / "ev.duckdb").exists(), "nothing was recorded"
+
+
+def test_a_resumed_run_keeps_its_recorded_setting(tmp_path: Path) -> None:
+    code, _, err = run_cli("certify", "--resume", "run-1", "--sequential", "--events", tmp_path / "ev.duckdb")
+    assert code == 2 and "--resume continues a run with its recorded settings; --sequential cannot" in err, err
+
+
+def test_the_doctor_reports_the_refusal_run_meets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "model: {id: no/such/model}\nedit: {name: quant_rtn}\neval: {secondary: {measure: true}}\n", encoding="utf-8"
+    )
+    run_code, _, run_err = run_cli("run", "-c", config, "--events", "ev.duckdb", "--sequential")
+    code, out, _ = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json", "--sequential")
+    errors = [f for f in json.loads(out)["findings"] if f["severity"] == "error"]
+    assert run_code == code == 2 and errors[0]["error_code"] == "E200" and errors[0]["message"] in run_err
+    assert errors[0]["message"].startswith("--sequential holds one model at a time")
+    _, plain, _ = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json")
+    assert "--sequential" not in plain, "the config alone asks for nothing the flag refuses"
