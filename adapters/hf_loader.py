@@ -95,6 +95,14 @@ class HFModelLoader:
         resolve_adapter(path, adapter)
         return _tokenizer_of(path)
 
+    def shape_settings(self, ref: str, *, adapter: str = "auto") -> dict[str, int]:
+        """The SHAPE_KEYS its config.json states as positive integers (config-level keys only). No weights are read."""
+        _check_choice("adapter", adapter, ADAPTERS)
+        path = resolve_reference(ref)
+        resolve_adapter(path, adapter)
+        config = read_checkpoint_config(path)
+        return {key: config[key] for key in SHAPE_KEYS if _positive(config.get(key))}
+
     def context_length(self, ref: str, *, adapter: str = "auto") -> int | None:
         """The most window tokens one forward pass of `ref` takes, from its config.json's position table
         (`max_position_embeddings`, GPT-2's `n_positions`): all of it for a causal model; for an encoder, less the
@@ -109,6 +117,16 @@ class HFModelLoader:
             return table
         skipped = _position_ids_skipped(config)
         return None if skipped is None else max(table - 2 - skipped, 0)
+
+
+# Each changes a weight matrix's shape or the number of matrices under its config's names (GPT-2's, BART's, ...);
+# heads and vocabulary are not among them: equal hidden sizes keep the attention matrices' shapes, and an
+# embedding's rows follow the tokenizer, which the tokenizers check compares.
+SHAPE_KEYS = (
+    "hidden_size", "n_embd", "d_model", "dim",
+    "num_hidden_layers", "n_layer", "num_layers",
+    "intermediate_size", "n_inner", "ffn_dim", "hidden_dim",
+)  # fmt: skip
 
 
 def _positive(value: object) -> bool:

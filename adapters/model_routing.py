@@ -6,11 +6,12 @@ with E105 when its entries are preloaded, before anything is recorded."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
-from invarlock.ports.model import ContextLimit
+from invarlock.ports.model import ContextLimit, ShapeSettings
 
 from .hf_loader import HFModelLoader
 from .input_errors import reading_input
@@ -57,6 +58,12 @@ class RoutingModelLoader:
         """The tokenizer of `ref` from the loader its adapter selects."""
         with reading_input("model", ref):
             return self._pick(ref, adapter).tokenizer(ref, adapter=adapter)
+
+    def shape_settings(self, ref: str, *, adapter: str) -> Mapping[str, int] | None:
+        """The shape settings of `ref` from the loader its adapter selects, None when that loader tells none."""
+        with reading_input("model", ref):
+            loader = self._pick(ref, adapter)
+            return loader.shape_settings(ref, adapter=adapter) if isinstance(loader, ShapeSettings) else None
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         """The context of `ref` from the loader its adapter selects, None when that loader states none."""

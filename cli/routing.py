@@ -10,7 +10,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
-from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader
+from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader, ShapeSettings
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
 from .plugin_inputs import checked_tokenizer, fault_of
@@ -74,6 +74,14 @@ class RegistryModelLoader:
             fault_of(entry, "Tokenizer", _TOKENIZER),
         )
         return checked
+
+    def shape_settings(self, ref: str, *, adapter: str) -> Mapping[str, int] | None:
+        """A built-in adapter's shape settings; a plugin's loader is not asked (ports/model.py: ShapeSettings)."""
+        entry = self._registry.entry("adapters", adapter)
+        loader = self._loader(adapter)
+        if entry is None or not entry.builtin or not isinstance(loader, ShapeSettings):
+            return None
+        return loader.shape_settings(ref, adapter=adapter)
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         loader = self._loader(adapter)

@@ -31,14 +31,15 @@ D_DISK = "D911"  # note/warning: free disk space for the event store
 D_SKIPPED = "D912"  # note: a check not run because one it needs found an error
 D_EXECUTION = "D913"  # note: where the paired scoring runs (in process, or a Ray worker pool)
 D_CONTEXT = "D914"  # note: the windows fit each model's stated context
+D_SHAPES = "D915"  # note: baseline and subject state the same weight shapes
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
     """One preflight result.
 
     `check` names the check (config, policy, edit, extras, device, store, disk, baseline, subject, tokenizers,
-    context, windows). For an error, `error_code` is the E-code the run would stop with and `exit_code` its exit status
-    (2 usage/config/input, 3 abort); a warning or note has neither (`exit_code` 0).
+    shapes, context, windows). For an error, `error_code` is the E-code the run would stop with and `exit_code`
+    its exit status (2 usage/config/input, 3 abort); a warning or note has neither (`exit_code` 0).
     """
 
     severity: Severity

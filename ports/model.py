@@ -214,6 +214,19 @@ class ModelLoader(Protocol):
 
 
 @runtime_checkable
+class ShapeSettings(Protocol):
+    """A ModelLoader that tells, without loading weights, the settings that fix a model's weight shapes
+    (optional: a loader without it is not asked, and models of other shapes are told apart once the weight
+    guards pair their matrices)."""
+
+    def shape_settings(self, ref: str, *, adapter: str) -> Mapping[str, int] | None:
+        """The checkpoint's settings that fix its weight matrices' shapes and count (hidden size, layers, FFN
+        size, under its config's names), or None when the adapter cannot read them without the weights. Raises the
+        UsageErrors of `ModelLoader.tokenizer`."""
+        ...
+
+
+@runtime_checkable
 class ContextLimit(Protocol):
     """A ModelLoader that knows, without loading weights, the most positions a model's forward pass takes
     (optional: a loader without it is not asked, and a window too long for its model fails when scored)."""

@@ -18,7 +18,7 @@ from invarlock.domain.windows import Row, TokenWindow
 from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
 from invarlock.ports.edits import PlanCheck
 from invarlock.ports.execution import ScoringPools
-from invarlock.ports.model import ContextLimit, ModelLoader
+from invarlock.ports.model import ContextLimit, ModelLoader, ShapeSettings
 from invarlock.ports.system import SystemProbe
 
 from ..services import Services
@@ -164,6 +164,37 @@ def check_tokenizers(pf: Preflight) -> None:
     pf.findings.append(d.note("tokenizers", d.D_TOKENIZERS, f"baseline and subject share tokenizer {base[:12]}"))
 
 
+# They always pair the models' matrices by name and shape (E002 otherwise); the variance guard does only for its
+# `changed` targets, and not when it stops first (too small a calibration arm), so it is not counted.
+PAIRING_GUARDS = ("spectral", "rmt")
+
+
+def check_shapes(pf: Preflight) -> None:
+    """Baseline and subject state the same weight shapes (E002), when a guard of the order pairs their matrices
+    and the loader tells each model's shape settings without loading weights (ShapeSettings): the guard would
+    stop the run at the same E002 once both models (or, one at a time, the baseline's whole pass) were loaded."""
+    req = pf.req
+    pairing = [g for g in req.config.guards.order if g in PAIRING_GUARDS]
+    if req.subject is None or not pairing or not isinstance(pf.loader, ShapeSettings):
+        return
+    base, subject = req.config.model, req.subject
+    stated = [pf.loader.shape_settings(m.id, adapter=m.adapter) for m in (base, subject)]
+    if stated[0] is None or stated[1] is None:
+        return
+    differ = [
+        f"{k} {stated[0][k]} vs {stated[1][k]}" for k in stated[0] if k in stated[1] and stated[0][k] != stated[1][k]
+    ]
+    if differ:
+        raise AbortError(
+            "E002",
+            f"weight shapes differ: baseline {base.id} and subject {subject.id} state {', '.join(differ)}",
+            f"certify a subject with the baseline's architecture (the {pairing[0]} guard pairs their matrices)",
+        )
+    if stated[0]:
+        shown = ", ".join(f"{k} {v}" for k, v in stated[0].items())
+        pf.findings.append(d.note("shapes", d.D_SHAPES, f"baseline and subject state the same weight shapes ({shown})"))
+
+
 def check_context(pf: Preflight) -> None:
     """Each model's forward pass takes a window of `dataset.seq_len` tokens (E201), when its loader states the
     model's context (ContextLimit): a longer window failed only when scored, after the guards had run."""
@@ -244,6 +275,7 @@ INPUT_CHECKS: Checks = (
     ("baseline", check_baseline, ("config", "extras")),
     ("subject", check_subject, ("config", "extras")),
     ("tokenizers", check_tokenizers, ("baseline", "subject")),
+    ("shapes", check_shapes, ("baseline", "subject")),
     ("context", check_context, ("baseline", "subject")),
     ("windows", check_windows, ("policy", "baseline")),
 )

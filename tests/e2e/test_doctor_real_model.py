@@ -1,5 +1,6 @@
 """`invarlock doctor` on the real demo model and real text: a clean config is ready and records nothing; a run
-that certify stops before loading a model (too few windows, another tokenizer) is the doctor's first error."""
+that certify stops before loading a model (too few windows, another tokenizer, other weight shapes) is the
+doctor's first error."""
 
 from __future__ import annotations
 
@@ -42,10 +43,25 @@ def _other_tokenizer(folder: Path) -> list[str]:
     return ["--baseline", DEMO, "--subject", ENCODER, "--preset", str(write_config(folder / "p.yaml", dataset=NEWS))]
 
 
+def _other_shapes(folder: Path) -> list[str]:
+    """The demo's files with a config.json of one layer fewer: its tokenizer, other weight shapes."""
+    from invarlock.adapters.hf_loader import demo_model_dir
+
+    source, fewer = demo_model_dir(), folder / "fewer-layers"
+    fewer.mkdir()
+    for item in source.iterdir():
+        if item.name != "config.json":
+            (fewer / item.name).symlink_to(item)
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    config["num_hidden_layers"] -= 1
+    (fewer / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return ["--baseline", DEMO, "--subject", str(fewer), "--preset", str(write_config(folder / "p.yaml", dataset=NEWS))]
+
+
 @pytest.mark.parametrize(
     ("make", "code", "exit_code"),
-    [(_too_small_corpus, "E303", 3), (_other_tokenizer, "E002", 3)],
-    ids=["too few windows", "another tokenizer"],
+    [(_too_small_corpus, "E303", 3), (_other_tokenizer, "E002", 3), (_other_shapes, "E002", 3)],
+    ids=["too few windows", "another tokenizer", "other weight shapes"],
 )
 def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make, code: str, exit_code: int
@@ -63,6 +79,9 @@ def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
     [types] = stream_types(tmp_path / "ev.duckdb").values()
     assert types == ["run_started", "run_failed"]  # certify stopped before loading a model
     assert not (tmp_path / "other.duckdb").exists()
+    if make is _other_shapes:
+        assert "weight shapes differ: baseline demo:smollm2-135m and subject" in certified[2]
+        assert "state num_hidden_layers 30 vs 29" in certified[2]
 
 
 def _no_model(folder: Path) -> dict[str, object]:

@@ -57,3 +57,25 @@ def test_a_reference_that_is_no_model_is_the_loaders_own_error(tmp_path: Path) -
     with pytest.raises(UsageError) as caught:
         _context(str(tmp_path / "missing"))
     assert caught.value.code == "E101"
+
+
+@pytest.mark.parametrize(
+    ("config", "shapes"),
+    [
+        (
+            {"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "intermediate_size": 1536},
+            {"hidden_size": 576, "num_hidden_layers": 30, "intermediate_size": 1536},
+        ),
+        ({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_inner": None}, {"n_embd": 768, "n_layer": 12}),
+        ({"model_type": "llama", "hidden_size": "576", "num_attention_heads": 9, "vocab_size": 49152}, {}),
+    ],
+    ids=["llama names", "GPT-2 names, n_inner unset", "neither a count nor a shape key"],
+)
+def test_shape_settings_are_the_config_s_counts_that_fix_weight_shapes(
+    tmp_path: Path, config: dict[str, Any], shapes: dict[str, int]
+) -> None:
+    """Heads and vocabulary are left out: equal hidden sizes keep the attention matrices' shapes, and the
+    tokenizers check compares what fixes the embedding's rows."""
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    assert HFModelLoader().shape_settings(_checkpoint(tmp_path / "m", **config)) == shapes

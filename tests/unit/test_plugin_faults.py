@@ -107,3 +107,15 @@ def test_a_plugin_context_length_that_is_no_count_of_positions_is_e223(context: 
     )
     loader._loader("fake").contexts["base"] = 512  # type: ignore[attr-defined]
     assert loader.context_length("base", adapter="fake") == 512
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_a_plugin_loader_is_not_asked_for_shape_settings() -> None:
+    """ports/model.py ShapeSettings: the preflight's shapes check asks the built-in loaders only."""
+    from invarlock.cli.registry import registry
+    from invarlock.cli.routing import RegistryModelLoader
+
+    loader = RegistryModelLoader(registry())
+    plugin = loader._loader("fake")
+    plugin.shape_settings = lambda ref, adapter: {"hidden_size": 1}  # type: ignore[attr-defined]
+    assert loader.shape_settings("base", adapter="fake") is None
