@@ -22,15 +22,15 @@ from invarlock.application.verification.verify_secondary import secondary_from
 from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.build import arm_evidence, build_certificate
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards.sections import GuardSections
-from invarlock.domain.metrics import PPL_CAUSAL, metric_for
+from invarlock.domain.metrics import metric_for
 from invarlock.domain.policy import policy_from_dict
 from invarlock.domain.run import replay
 from invarlock.domain.windows import plan_digest
 
 from tests.fakes.models import FakeCorpora, FakeModel, words
+from tests.forged_runs import forged_scores
 
 
 def _sections(cert: c.Certificate) -> Any:
@@ -96,24 +96,7 @@ def issued(services: Any) -> Any:
     return certify_edit(request, services)
 
 
-def _forged(store: Any, run_id: str, issued_at: str, factor: float) -> c.Certificate:
-    """What an issuer can make from its own run: every subject NLL times `factor`, the preview assessment
-    recomputed, and the certificate rebuilt and sealed by the project's own functions."""
-    events = [ev.decode_event(r.type, r.version, r.payload) for r in store.read(run_id)]
-    forged: list[ev.Event] = []
-    for e in events:
-        if isinstance(e, ev.CertificateIssued):
-            break
-        if isinstance(e, ev.WindowsScored) and e.role == "subject":
-            rows = [msgspec.structs.replace(r, nll_sum=r.nll_sum * factor) for r in e.rows]
-            e = msgspec.structs.replace(e, rows=rows)
-        if isinstance(e, ev.PreviewAssessed):
-            preview = arm_evidence(replay(forged), "preview")
-            assert preview is not None
-            e = msgspec.structs.replace(e, ratio=PPL_CAUSAL.arm_statistic(preview).ratio)
-        forged.append(e)
-    log = c.EventLogRef(run_id=run_id, head_hash="0" * 64, event_count=len(forged))
-    return build_certificate(replay(forged), issued_at=issued_at, event_log=log)
+_forged = forged_scores
 
 
 def test_a_genuine_certificate_passes_and_the_audit_is_a_stream_of_its_own(services, store, issued):

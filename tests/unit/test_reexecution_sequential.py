@@ -19,15 +19,12 @@ from invarlock.application.services import Services
 from invarlock.application.verification.reexecute import reexecute_certificate
 from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
 from invarlock.domain import certificate as c
-from invarlock.domain import events as ev
-from invarlock.domain.build import arm_evidence, build_certificate
 from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.guards.sections import GuardSections
-from invarlock.domain.metrics import PPL_CAUSAL
-from invarlock.domain.run import replay
 
 from tests.fakes.loaders import ReleasingLoader
 from tests.fakes.models import FakeLoader, FakeModel
+from tests.forged_runs import forged_scores
 from tests.unit.conftest import small_config
 
 DOWN = "ffn.2.down"
@@ -147,30 +144,10 @@ def test_a_certificate_issued_one_model_at_a_time_is_audited_so(services: Servic
     assert releasing.alive_at_load == [[], []]
 
 
-def _forged(store: Any, run_id: str, issued_at: str, role: str, factor: float) -> c.Certificate:
-    """The issuer's own run with every NLL of `role` times `factor`, the preview assessment recomputed and the
-    certificate rebuilt and sealed by the project's own functions (plain verify passes it)."""
-    forged: list[ev.Event] = []
-    for e in (ev.decode_event(r.type, r.version, r.payload) for r in store.read(run_id)):
-        if isinstance(e, ev.CertificateIssued):
-            break
-        if isinstance(e, ev.WindowsScored) and e.role == role:
-            e = msgspec.structs.replace(
-                e, rows=[msgspec.structs.replace(r, nll_sum=r.nll_sum * factor) for r in e.rows]
-            )
-        if isinstance(e, ev.PreviewAssessed):
-            preview = arm_evidence(replay(forged), "preview")
-            assert preview is not None
-            e = msgspec.structs.replace(e, ratio=PPL_CAUSAL.arm_statistic(preview).ratio)
-        forged.append(e)
-    log = c.EventLogRef(run_id=run_id, head_hash="0" * 64, event_count=len(forged))
-    return build_certificate(replay(forged), issued_at=issued_at, event_log=log)
-
-
 @pytest.mark.parametrize("role", ["baseline", "subject"])
 def test_either_models_scores_forged_fail_naming_windows(services: Services, role: str) -> None:
     issued = _issue(services, "int8ish")
-    forged = _forged(services.store, issued.run_id, issued.certificate.issued_at, role, 1.001)
+    forged = forged_scores(services.store, issued.run_id, issued.certificate.issued_at, 1.001, role)
     failed = _failed(_audit(forged, services, sequential=True, sample=3))
     assert set(failed) == {"reexec:scores:preview", "reexec:scores:final"}
     assert "3 of 3 re-scored windows differ" in failed["reexec:scores:final"]
