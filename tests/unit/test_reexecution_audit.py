@@ -50,7 +50,7 @@ def test_a_certificate_from_before_the_pinned_guard_threads_still_has_its_scores
     cert = issued.certificate
     assert "guard_blas_threads" not in cert.provenance.environment
     pinned = {**cert.provenance.environment, "guard_blas_threads": "1"}
-    nudged = _forged(store, issued.run_id, cert.issued_at, 1.00001)  # 1e-5: passes only a tolerance rule
+    nudged = forged_scores(store, issued.run_id, cert.issued_at, 1.00001)  # 1e-5: passes only a tolerance rule
     failed = _failed(_audit(nudged, services, sample=3, environment=pinned))
     assert set(failed) == {"reexec:scores:preview", "reexec:scores:final"}
     outcome = _audit(cert, services, sample=3, environment=pinned)
@@ -96,9 +96,6 @@ def issued(services: Any) -> Any:
     return certify_edit(request, services)
 
 
-_forged = forged_scores
-
-
 def test_a_genuine_certificate_passes_and_the_audit_is_a_stream_of_its_own(services, store, issued):
     outcome = _audit(issued.certificate, services, store=store)
     assert outcome.ok, _failed(outcome)
@@ -116,7 +113,7 @@ def test_a_genuine_certificate_passes_and_the_audit_is_a_stream_of_its_own(servi
 
 def test_subject_nlls_times_1_001_pass_plain_verify_but_fail_the_audit_naming_windows(services, store, issued):
     cert = issued.certificate
-    forged = _forged(store, issued.run_id, cert.issued_at, 1.001)
+    forged = forged_scores(store, issued.run_id, cert.issued_at, 1.001)
     assert forged.primary_metric.ratio_vs_baseline != cert.primary_metric.ratio_vs_baseline
     assert verify_certificate(forged).exit_code == 0
     outcome = _audit(forged, services, sample=3)
@@ -166,7 +163,7 @@ def test_exact_refuses_the_tolerance_a_stated_build_would_allow(services, store,
     """The build that earns the 1e-4 tolerance is the certificate's own statement: a forger relabels it and
     nudges every subject NLL by 1e-5. A recipient who runs the issuer's build says --exact: bit for bit."""
     cert = issued.certificate
-    nudged = _forged(store, issued.run_id, cert.issued_at, 1.00001)
+    nudged = forged_scores(store, issued.run_id, cert.issued_at, 1.00001)
     relabelled = {"python": "other"}  # the certificate and this machine now disagree on the build
     tolerant = _audit(nudged, services, sample=3, environment=relabelled)
     assert tolerant.ok, _failed(tolerant)
@@ -186,7 +183,7 @@ def test_a_certificate_of_another_release_of_the_tool_compares_within_tolerance_
     libraries): an honest certificate of an earlier release is not failed bit for bit, and the same release
     still is."""
     cert = issued.certificate
-    nudged = _forged(store, issued.run_id, cert.issued_at, 1.00001)
+    nudged = forged_scores(store, issued.run_id, cert.issued_at, 1.00001)
     assert not _audit(nudged, services, sample=3).ok
     outcome = _audit(nudged, services, sample=3, tool_version="0.0.next")
     assert outcome.ok, _failed(outcome)
@@ -274,11 +271,11 @@ def test_without_a_subject_ref_the_recorded_built_in_edit_rebuilds_the_subject(s
 
 def test_the_tolerance_rule_exact_on_the_same_build_relative_bound_across_builds(services, store, issued):
     cert = issued.certificate
-    nudged = _forged(store, issued.run_id, cert.issued_at, 1.00001)  # 1e-5: below the cross-build bound
+    nudged = forged_scores(store, issued.run_id, cert.issued_at, 1.00001)  # 1e-5: below the cross-build bound
     assert set(_failed(_audit(nudged, services, sample=3))) == {"reexec:scores:preview", "reexec:scores:final"}
     other_build = {"python": "test", "torch": "another build"}
     assert _audit(nudged, services, sample=3, environment=other_build).ok
-    scaled = _forged(store, issued.run_id, cert.issued_at, 1.001)
+    scaled = forged_scores(store, issued.run_id, cert.issued_at, 1.001)
     assert not _audit(scaled, services, sample=3, environment=other_build).ok
 
 
