@@ -3,6 +3,9 @@ layers over the Python API (cli/api.py) that print its certificate's summary."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -10,7 +13,7 @@ import msgspec
 from invarlock.application.certification.certify import CertifyRequest
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
 from invarlock.application.config_sequential import held_one_at_a_time
-from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, RunInterrupted, UsageError
 from invarlock.ports.ui import Progress
 
 from . import api, console
@@ -99,10 +102,27 @@ def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opt
 
 
 def _execute(request: CertifyRequest, opts: dict[str, Any]) -> None:
-    result = api.run_request(
-        request, events=opts["events"], cert_out=opts["cert_out"], sign_key=opts["sign_key"], progress=_progress(opts)
-    )
+    with naming_the_store(opts["events"]):
+        result = api.run_request(
+            request,
+            events=opts["events"],
+            cert_out=opts["cert_out"],
+            sign_key=opts["sign_key"],
+            progress=_progress(opts),
+        )
     _finish(result, opts)
+
+
+@contextmanager
+def naming_the_store(events: str) -> Iterator[None]:
+    """A Ctrl-C's hint names the event store the run is in when it is not the default (the resume or replay it
+    prints would look in the default store, which holds no such run)."""
+    try:
+        yield
+    except RunInterrupted as stopped:
+        if os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS):
+            stopped.events = str(events)
+        raise
 
 
 def _finish(result: api.CertifyResult, opts: dict[str, Any]) -> None:
@@ -121,14 +141,15 @@ def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
             f"--resume continues a run with its recorded settings; {', '.join(clashing)} cannot change them",
             f"drop {', '.join(clashing)}",
         )
-    result = api.resume_certify(
-        run_id,
-        events=opts["events"],
-        cert_out=opts["cert_out"],
-        sign_key=opts["sign_key"],
-        export=opts["export_dir"],
-        progress=_progress(opts),
-    )
+    with naming_the_store(opts["events"]):
+        result = api.resume_certify(
+            run_id,
+            events=opts["events"],
+            cert_out=opts["cert_out"],
+            sign_key=opts["sign_key"],
+            export=opts["export_dir"],
+            progress=_progress(opts),
+        )
     _finish(result, opts)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 EXIT_OK = 0
 EXIT_GATES_FAILED = 1
 EXIT_USAGE = 2
@@ -56,8 +58,13 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, run_id: str, completed: bool) -> None:
         super().__init__(run_id)
         self.run_id = run_id
-        self.hint = (
-            f"run {run_id} has its certificate: `invarlock replay {run_id} -o FILE` writes it"
-            if completed
-            else f"finish run {run_id} with `invarlock certify --resume {run_id}`"
-        )
+        self.completed = completed
+        self.events: str | None = None  # the event store's path when not the default (the CLI sets it)
+
+    @property
+    def hint(self) -> str:
+        store = "" if self.events is None else f" --events {shlex.quote(self.events)}"
+        run_id = self.run_id
+        if self.completed:
+            return f"run {run_id} has its certificate: `invarlock replay {run_id}{store} -o FILE` writes it"
+        return f"finish run {run_id} with `invarlock certify --resume {run_id}{store}`"

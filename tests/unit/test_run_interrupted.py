@@ -69,3 +69,22 @@ def test_ctrl_c_after_the_certificate_is_recorded_names_replay(
 
 def test_ctrl_c_outside_a_run_keeps_the_general_hint() -> None:
     assert "certify --resume RUN_ID" in _cli_line(KeyboardInterrupt())[2]
+
+
+@pytest.mark.parametrize(
+    ("events", "named"),
+    [
+        ("runs/invarlock.duckdb", ""),
+        ("./runs/invarlock.duckdb", ""),
+        ("my runs/ev.duckdb", " --events 'my runs/ev.duckdb'"),
+    ],
+)
+@pytest.mark.parametrize("completed", [False, True])
+def test_the_hint_names_an_event_store_other_than_the_default(events: str, named: str, completed: bool) -> None:
+    """Its resume (or replay) looked in the default store, which holds no such run: E404 when followed."""
+    from invarlock.cli.commands_run import naming_the_store
+
+    with pytest.raises(RunInterrupted) as stopped, naming_the_store(events):
+        raise RunInterrupted("run-7", completed)
+    command = "replay run-7" if completed else "certify --resume run-7"
+    assert f"`invarlock {command}{named}" in _cli_line(stopped.value)[2]
