@@ -11,10 +11,10 @@ measurements."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from invarlock.domain.guards.spectrum import MatrixMeasure
-from invarlock.domain.windows import token_windows
+from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import LoadedModel, NamedMatrix
 
 from .baseline_reuse import copy_expected
@@ -25,6 +25,7 @@ from .recorded_baseline import MatrixSummary, RecordedBaseline, summary_of
 from .run_context import RunContext
 from .scoring import scored_alone
 from .variance_guard import taps_only
+from .variance_reuse import taps_expected
 from .weight_checks import checked_census, checked_matrix, checked_stats, checked_taps, checked_unmapped
 
 ARMS = ("preview", "final")
@@ -72,6 +73,17 @@ def rescore_baseline(ctx: RunContext) -> None:
     gc.collect()
 
 
+def retap_baseline(ctx: RunContext, windows: Sequence[TokenWindow], targets: Sequence[str]) -> object:
+    """Load the baseline again (its fingerprint compared with the recorded one) to tap `targets` on `windows`,
+    which its pass left to a copy that the guard then did not find (the store changed since); release it."""
+    load_baseline(ctx)
+    model = ctx.models.pop("baseline")
+    found = taps_only(model, windows, targets)
+    del model
+    gc.collect()
+    return found
+
+
 def _left(ctx: RunContext, guards: tuple[str, ...]) -> bool:
     """Whether one of `guards` is in the run's order and not recorded yet."""
     done = {g.guard for g in ctx.recorder.state.guards}
@@ -96,13 +108,14 @@ def _matrices(
 
 def _tap(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline) -> None:
     """The baseline's statistics of every tap it can map on the calibration arm (the variance guard picks its
-    targets among them once the subject is loaded); none when the arm is too small for the guard (it refuses)."""
+    targets among them once the subject is loaded); none when the arm is too small for the guard (it refuses), or
+    when an earlier run's taps cover every one (the guard copies them: variance_reuse.taps_expected)."""
     state = ctx.recorder.state
     ids = [w.window_id for w in ctx.planned.plan.arm("calibration")]
     if len(ids) < ctx.policy.guards.variance.min_calibration_windows:
         return
     names = [n for n in checked_taps(state, "baseline", model.variance_taps()) if n not in recorded.unmapped]
-    if not names:
+    if not names or taps_expected(ctx, names):
         return
     windows = token_windows(ids, ctx.rows, seed=state.started.seeds["dataset"])
     progress = ctx.svc.progress

@@ -25,7 +25,7 @@ from invarlock.domain.guards.spectrum import MatrixMeasure, measure
 from invarlock.domain.guards.variance_records import CalibrationWindows
 from invarlock.domain.model import ActivationStats, TensorCensus
 from invarlock.domain.policy import Policy
-from invarlock.domain.windows import Row
+from invarlock.domain.windows import Row, TokenWindow
 from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import LoadedModel, NamedMatrix
 from invarlock.ports.ui import Progress
@@ -58,6 +58,8 @@ class ChainContext:
     baseline_taps: TapSource = field(default=lambda _targets, _calibration: {})  # reused (variance_reuse.py)
     pool: MeasurementPool | None = None  # None: measured serially under the process's BLAS threads
     recorded: RecordedBaseline | None = None  # a sequential run's baseline, released (recorded_baseline.py)
+    # a sequential run's baseline loaded again to tap targets its pass left to a copy that did not come
+    retap: Callable[[Sequence[TokenWindow], list[str]], object] | None = None
 
     def apply_repairs(self, more: dict[str, float]) -> None:
         if more:

@@ -19,7 +19,7 @@ from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
 from ..services import Services
-from .baseline_pass import measure_baseline, rescore_baseline
+from .baseline_pass import measure_baseline, rescore_baseline, retap_baseline
 from .baseline_reuse import reuse_baseline
 from .guard_chain import ChainContext, run_chain
 from .guard_reuse import reused_measures
@@ -74,6 +74,7 @@ def run_guards(ctx: RunContext) -> None:
         baseline_taps=partial(reused_taps, ctx),
         pool=ctx.svc.measurements,
         recorded=recorded,
+        retap=None if recorded is None else partial(retap_baseline, ctx),
     )
     order = ctx.request.config.guards.order
     run_chain(order, chain, runners_for(order))

@@ -73,9 +73,12 @@ def taps_only(
 
 
 def _baseline_taps(ctx: ChainContext, windows: Sequence[TokenWindow], targets: list[str]) -> object:
-    """The baseline's statistics: tapped now, or those a sequential run recorded before releasing it."""
+    """The baseline's statistics: tapped now, or those a sequential run recorded before releasing it, or, when
+    its pass left them to an earlier run's copy that did not come, tapped by the baseline loaded again."""
     if ctx.recorded is not None:
-        return ctx.recorded.taps
+        if ctx.retap is None or set(targets) <= ctx.recorded.taps.keys():
+            return ctx.recorded.taps
+        return ctx.retap(windows, targets)
     return taps_only(ctx.models["baseline"], windows, targets, ctx.progress.advance)
 
 

@@ -41,6 +41,29 @@ def reused_taps(ctx: RunContext, targets: Sequence[str], calibration: Calibratio
     return {}
 
 
+def taps_expected(ctx: RunContext, names: Sequence[str]) -> bool:
+    """Whether a sequential run's baseline pass may leave its variance taps to a copy: the stream links a source
+    already (a resumed run reads it again), or reuse is on and an earlier run with this scoring key tapped every one
+    of `names` (every tap the baseline maps, so whichever targets the guard picks are covered) on this calibration
+    arm. Records nothing: `reused_taps` copies them in the guard, as in a run holding both models."""
+    state = ctx.recorder.state
+    if state.variance_source is not None:
+        return True
+    index = ctx.svc.index
+    if index is None or not ctx.request.config.eval.reuses_baseline or not names:
+        return False
+    chosen = ctx.planned.plan.arm("calibration")
+    calibration = CalibrationWindows(
+        window_ids=[w.window_id for w in chosen], window_digests=[w.digest for w in chosen]
+    )
+    key = scoring_key(state, ctx.planned)
+    return any(
+        scoring_key(candidate.state) == key
+        and _covering(baseline_taps(variance_record(candidate.state.guards), calibration), names)
+        for candidate in candidates(ctx.svc.store, index, state)
+    )
+
+
 def _covering(taps: dict[str, ActivationStats], targets: Sequence[str]) -> dict[str, ActivationStats]:
     return {w: taps[w] for w in targets} if targets and set(targets) <= taps.keys() else {}
 

@@ -250,3 +250,51 @@ def test_a_copy_refused_once_the_subject_is_loaded_scores_the_baseline_again(
     assert scoring is not None and {(s.reused, s.reason) for s in scoring} == {(False, LOADING_REASON)}
     both = certify_edit(_request("same", sequential=False), dataclasses.replace(svc, index=None))
     assert msgspec.json.encode(again.certificate.evidence) == msgspec.json.encode(both.certificate.evidence)
+
+
+def _guards(cert: c.Certificate) -> Any:
+    return comparable({"guards": msgspec.to_builtins(cert.guards)})
+
+
+def _every_tap(request: CertifyRequest) -> CertifyRequest:
+    """The variance guard taps every FFN weight (`all_ffn`), so an earlier run's record covers whatever a later
+    run's guard picks (with `changed` targets it covers the weights that edit changed, which the pass cannot
+    know before the subject loads)."""
+    guards = GuardsConfig(variance={"targets": "all_ffn"})
+    return dataclasses.replace(request, config=msgspec.structs.replace(request.config, guards=guards))
+
+
+def test_the_baseline_pass_leaves_variance_taps_an_earlier_run_covers_to_the_copy(
+    services: Services, loader: FakeLoader, tmp_path: Path
+) -> None:
+    svc = _reuse_svc(services, tmp_path)
+    request = _every_tap(_request(None, base="ve_base", edit=SHRINK, sequential=True))
+    first = certify_edit(request, svc)
+    loaded = len(loader.instances)
+    again = certify_edit(request, svc)
+    baseline = loader.instances[loaded]
+    assert baseline.ref == "ve_base" and baseline.taps_without_scores == [], "nothing tapped in the pass"
+    records = svc.store.read(again.run_id)
+    links = [msgspec.json.decode(r.payload) for r in records if r.type == "variance_baseline_reused"]
+    assert [link["source_run_id"] for link in links] == [first.run_id]
+    fresh = certify_edit(request, dataclasses.replace(svc, index=None))
+    assert _guards(again.certificate) == _guards(fresh.certificate)
+    assert all(f.ok for _, f in event_findings(again.certificate, svc.store))
+
+
+def test_taps_left_to_a_copy_that_does_not_come_are_tapped_by_the_baseline_loaded_again(
+    services: Services, loader: FakeLoader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store changed between the pass and the guard (the copy the pass counted on is gone)."""
+    from invarlock.application.certification import pipeline
+
+    svc = _reuse_svc(services, tmp_path)
+    request = _every_tap(_request(None, base="ve_base", edit=SHRINK, sequential=True))
+    certify_edit(request, svc)
+    monkeypatch.setattr(pipeline, "reused_taps", lambda ctx, targets, calibration: {})
+    loaded = len(loader.loaded)
+    again = certify_edit(request, svc)
+    assert loader.loaded[loaded:] == ["ve_base", "ve_base"], "the pass, then the reload that taps"
+    assert loader.instances[-1].taps_without_scores, "the reloaded baseline tapped the targets"
+    fresh = certify_edit(request, dataclasses.replace(svc, index=None))
+    assert _guards(again.certificate) == _guards(fresh.certificate)
