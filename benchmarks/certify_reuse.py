@@ -30,6 +30,7 @@ Usage:
     python benchmarks/certify_reuse.py                                    # int8 preset, ci profile
     python benchmarks/certify_reuse.py --windows 40 --profile dev --json  # 40 preview + 40 final windows
     python benchmarks/certify_reuse.py --windows 4 --guards invariants,variance,invariants  # the variance guard
+    python benchmarks/certify_reuse.py --windows 24 --profile dev --sequential  # one model held at a time
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ TARGET_RATIO = 0.55
 REUSE_GROUP = 64  # subject B: the config's edit with this group_size
 
 
-def _config(path: Path, windows: int | None, guards: str | None) -> RunConfig:
+def _config(path: Path, windows: int | None, guards: str | None, sequential: bool = False) -> RunConfig:
     cfg = load_config(str(path))
     r = msgspec.structs.replace
-    cfg = r(cfg, eval=r(cfg.eval, secondary=SecondaryConfig(measure=False)))
+    cfg = r(cfg, eval=r(cfg.eval, secondary=SecondaryConfig(measure=False), sequential=sequential or None))
     if guards is not None:
         cfg = r(cfg, guards=r(cfg.guards, order=guards.split(",")))
     if windows is not None:
@@ -104,7 +105,7 @@ def _guards_reused(svc: Services, run_id: str) -> list[str]:
 
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load_start = os.getloadavg()
-    cfg = _config(args.config, args.windows, args.guards)
+    cfg = _config(args.config, args.windows, args.guards, args.sequential)
     # fresh, as the first run on a machine: no token stream an earlier process kept (adapters/token_cache.py)
     svc = dataclasses.replace(build_services(events=workdir / "reuse.duckdb"), tokens=None)
     m = cfg.model
@@ -126,6 +127,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "reuse_run": reuse_id,
         "windows": {"preview": ds.preview_n, "final": ds.final_n, "seq_len": ds.seq_len},
         "guards": list(cfg.guards.order),
+        "sequential": args.sequential,
         "machine": _machine(load_start),
     }
 
@@ -145,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="dev | ci | release (default: the config's, else ci)")
     parser.add_argument("--windows", type=int, default=None, help="preview_n = final_n = N instead of the config's")
     parser.add_argument("--guards", default=None, help="guards.order instead of the config's, comma-separated")
+    parser.add_argument(
+        "--sequential", action="store_true", help="both runs hold one model at a time (eval.sequential: true)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     args.profile = args.profile or load_config(str(args.config)).profile or "ci"
