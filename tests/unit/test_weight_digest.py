@@ -44,3 +44,12 @@ def test_equal_digests_exactly_when_array_equal(a: np.ndarray, b: np.ndarray) ->
 def test_the_cases_cover_both_answers_and_more_than_one_block() -> None:
     answers = {np.array_equal(a, b) for a, b in PAIRS.values()}
     assert answers == {True, False} and BASE.shape[0] > weight_digest.ROWS_PER_BLOCK
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_a_view_in_any_memory_order_digests_as_its_values_in_row_order(dtype: type) -> None:
+    """A transposed weight (GPT-2's Conv1D) or a strided view is hashed as the C-order copy of its values."""
+    values = np.random.default_rng(5).standard_normal((300, 520)).astype(dtype)
+    for view in (values.T, values[::2], np.asfortranarray(values), values[:, 1:]):
+        assert matrix_digest(view) == matrix_digest(np.ascontiguousarray(view))
+    assert matrix_digest(values.T) != matrix_digest(np.ascontiguousarray(values.T).reshape(300, 520))
