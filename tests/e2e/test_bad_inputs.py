@@ -23,8 +23,8 @@ DEV_DATA = {"provider": "demo:wikipedia", "seq_len": 64, "preview_n": 2, "final_
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny/ (baseline), tiny-other-vocab/ (another tokenizer), tiny-nan/ (one NaN weight), and the other broken
-    checkpoints of CASES."""
+    """tiny/ (baseline), tiny-other-vocab/ (another tokenizer), tiny-nan/ (one NaN weight), tiny-one-layer/ (its
+    first block alone), and the other broken checkpoints of CASES."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -46,6 +46,11 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(root / "tiny", root / "tiny-fewer")  # its config names fewer layers than its file holds
     config = json.loads((root / "tiny-fewer" / "config.json").read_text(encoding="utf-8"))
     (root / "tiny-fewer" / "config.json").write_text(json.dumps({**config, "n_layer": config["n_layer"] - 1}))
+    shutil.copytree(root / "tiny", root / "tiny-one-layer")  # tiny's first block alone: n_layer as tiny-fewer's
+    weights = load_file(root / "tiny-one-layer" / "model.safetensors")
+    kept = {name: w for name, w in weights.items() if not name.startswith("transformer.h.1.")}
+    save_file(kept, root / "tiny-one-layer" / "model.safetensors", metadata={"format": "pt"})
+    (root / "tiny-one-layer" / "config.json").write_text(json.dumps({**config, "n_layer": config["n_layer"] - 1}))
     shutil.copytree(root / "tiny", root / "tiny-no-tokenizer", ignore=shutil.ignore_patterns("tokenizer*"))
     for name, key, value in (("tiny-arch", "architectures", "5"), ("tiny-deep", "nested", "[" * 10**5 + "]" * 10**5)):
         shutil.copytree(root / "tiny", root / name)
@@ -88,7 +93,9 @@ CASES = {
     "a config nested past the recursion limit": ("tiny-deep", "tiny", "E102", 2),
     # they certified with the baseline's weights digest: the digest is over what the model loads
     "a subject with a weight its model does not use": ("tiny", "tiny-extra", "E102", 2),
-    "a subject whose config names fewer layers than its file": ("tiny", "tiny-fewer", "E102", 2),
+    "a subject whose config names fewer layers than its file": ("tiny-one-layer", "tiny-fewer", "E102", 2),
+    # the preflight's shapes check: found before either model loads (the spectral guard met it after both had)
+    "a subject whose config states fewer layers than the baseline's": ("tiny", "tiny-fewer", "E002", 3),
     # transformers builds an empty tokenizer for it: this was "tokenizers differ" (E002), naming neither cause nor fix
     "a subject without tokenizer files": ("tiny", "tiny-no-tokenizer", "E102", 2),
 }
@@ -99,7 +106,16 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
     baseline, subject, code, exit_code = CASES[case]
     (tmp_path / "not-a-model").mkdir()
     (tmp_path / "not-a-model" / "notes.txt").write_text("weights are elsewhere", encoding="utf-8")
-    names = ("tiny", "tiny-other-vocab", "tiny-nan", "tiny-arch", "tiny-deep", "tiny-extra", "tiny-fewer")
+    names = (
+        "tiny",
+        "tiny-other-vocab",
+        "tiny-nan",
+        "tiny-arch",
+        "tiny-deep",
+        "tiny-extra",
+        "tiny-fewer",
+        "tiny-one-layer",
+    )
     for name in (*names, "tiny-no-tokenizer"):
         (tmp_path / name).symlink_to(models / name)
     result = invarlock(
@@ -115,6 +131,9 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
         assert baseline in line and types == ["run_started", "run_failed"]
     if case.startswith("a subject with a weight"):
         assert "holds weights its model does not use: transformer.h.0.extra.weight" in line
+    if case.endswith("than the baseline's"):
+        assert "weight shapes differ: baseline tiny and subject tiny-fewer state n_layer 2 vs 1" in line
+        assert types == ["run_started", "run_failed"], "no model was loaded"
     if case.endswith("without tokenizer files"):
         assert "tiny-no-tokenizer has no usable tokenizer" in line and "tokenizer.json" in line
 
