@@ -101,15 +101,19 @@ def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opt
     return request
 
 
+def _outputs(opts: dict[str, Any]) -> dict[str, Any]:
+    """Where a new or resumed run writes (event store, certificate folder, signing key) and its progress bar."""
+    return {
+        "events": opts["events"],
+        "cert_out": opts["cert_out"],
+        "sign_key": opts["sign_key"],
+        "progress": _progress(opts),
+    }
+
+
 def _execute(request: CertifyRequest, opts: dict[str, Any]) -> None:
     with naming_the_store(opts["events"]):
-        result = api.run_request(
-            request,
-            events=opts["events"],
-            cert_out=opts["cert_out"],
-            sign_key=opts["sign_key"],
-            progress=_progress(opts),
-        )
+        result = api.run_request(request, **_outputs(opts))
     _finish(result, opts)
 
 
@@ -142,14 +146,7 @@ def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
             f"drop {', '.join(clashing)}",
         )
     with naming_the_store(opts["events"]):
-        result = api.resume_certify(
-            run_id,
-            events=opts["events"],
-            cert_out=opts["cert_out"],
-            sign_key=opts["sign_key"],
-            export=opts["export_dir"],
-            progress=_progress(opts),
-        )
+        result = api.resume_certify(run_id, export=opts["export_dir"], **_outputs(opts))
     _finish(result, opts)
 
 
