@@ -147,15 +147,17 @@ def test_eval_batch_size_below_one_is_refused_naming_the_key():
     assert err.value.code == "E201" and "eval.batch_size" in err.value.one_line()
 
 
-@pytest.mark.parametrize(
-    ("subject_weights", "message"),
-    [
-        ({"w": np.ones((4, 4), np.float32), "x": np.ones((2, 4), np.float32)}, "only the subject has x (2, 4)"),
-        ({}, "only the baseline has w (4, 4)"),
-        ({"w": np.ones((4, 2), np.float32)}, "baseline w (4, 4), subject w (4, 2)"),
-    ],
-    ids=["an extra matrix", "a missing matrix", "another shape"],
-)
+MATRIX_MISMATCHES = {  # a subject's weights against the fake baseline's one 4 x 4 matrix `w` -> the E002's words
+    "an extra matrix": (
+        {"w": np.ones((4, 4), np.float32), "x": np.ones((2, 4), np.float32)},
+        "only the subject has x (2, 4)",
+    ),
+    "a missing matrix": ({}, "only the baseline has w (4, 4)"),
+    "another shape": ({"w": np.ones((4, 2), np.float32)}, "baseline w (4, 4), subject w (4, 2)"),
+}
+
+
+@pytest.mark.parametrize(("subject_weights", "message"), MATRIX_MISMATCHES.values(), ids=MATRIX_MISMATCHES.keys())
 def test_matrices_the_other_model_lacks_are_named_in_the_e002(services, loader, store, subject_weights, message):
     # An extra or missing matrix said only "the models have different numbers of matrices".
     loader.models["other_arch"] = FakeModel(ref="other_arch", weights=subject_weights)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.application.certification.baseline_reuse import LOADING_REASON
@@ -35,6 +34,7 @@ from tests.cert_compare import comparable
 from tests.fakes.loaders import ReleasingLoader
 from tests.fakes.models import FakeLoader, FakeModel
 from tests.unit.conftest import small_config
+from tests.unit.test_certify_use_case import MATRIX_MISMATCHES
 
 DOWN = "ffn.2.down"
 _VE = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ffn.3.down")
@@ -182,15 +182,7 @@ def test_sequential_false_takes_anything_and_reuse_stays_on_with_sequential() ->
     assert held_both.eval.reuses_baseline and held_one.eval.reuses_baseline
 
 
-@pytest.mark.parametrize(
-    ("subject_weights", "message"),
-    [
-        ({"w": np.ones((4, 4), np.float32), "x": np.ones((2, 4), np.float32)}, "only the subject has x (2, 4)"),
-        ({}, "only the baseline has w (4, 4)"),
-        ({"w": np.ones((4, 2), np.float32)}, "baseline w (4, 4), subject w (4, 2)"),
-    ],
-    ids=["an extra matrix", "a missing matrix", "another shape"],
-)
+@pytest.mark.parametrize(("subject_weights", "message"), MATRIX_MISMATCHES.values(), ids=MATRIX_MISMATCHES.keys())
 def test_matrices_the_subject_lacks_are_named_as_when_both_are_held(
     services: Services, loader: FakeLoader, subject_weights: dict, message: str
 ) -> None:
