@@ -11,10 +11,12 @@ measurements."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from invarlock.domain.guards.spectrum import MatrixMeasure
+from invarlock.domain.policy import Policy
 from invarlock.domain.windows import TokenWindow, token_windows
+from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import LoadedModel, NamedMatrix
 
 from .baseline_reuse import copy_expected
@@ -95,14 +97,21 @@ def _matrices(
 ) -> tuple[list[MatrixSummary], dict[str, MatrixMeasure]]:
     """Every matrix's summary and, when a weight guard is left, its measurement, but not of those in `skip` (the
     unmapped ones, which no guard compares, and those an earlier run measured), through the measurement pool."""
-    state, policy = ctx.recorder.state, ctx.policy
+    found = (checked_matrix(ctx.recorder.state, "baseline", m) for m in model.matrices())
+    wanted = (lambda name: name not in skip) if measure else (lambda name: False)
+    return summarised(found, wanted, ctx.policy, ctx.svc.measurements)
+
+
+def summarised(
+    matrices: Iterable[NamedMatrix], wanted: Callable[[str], bool], policy: Policy, pool: MeasurementPool | None
+) -> tuple[list[MatrixSummary], dict[str, MatrixMeasure]]:
+    """Every matrix's summary, and the measurement of those `wanted` (by name), through the measurement pool (None:
+    serially); the re-execution audit's baseline pass summarises its baseline so too."""
 
     def one(matrix: NamedMatrix) -> tuple[MatrixSummary, MatrixMeasure | None]:
-        wanted = measure and matrix.name not in skip
-        return summary_of(matrix), measure_matrix(matrix.array, policy) if wanted else None
+        return summary_of(matrix), measure_matrix(matrix.array, policy) if wanted(matrix.name) else None
 
-    found = (checked_matrix(state, "baseline", m) for m in model.matrices())
-    pairs = measure_each(ctx.svc.measurements, one, found)
+    pairs = measure_each(pool, one, matrices)
     return [s for s, _ in pairs], {s.name: m for s, m in pairs if m is not None}
 
 

@@ -9,7 +9,7 @@ audit of such a certificate holds both."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from invarlock.domain import certificate as c
@@ -17,17 +17,15 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards import sections as gs
 from invarlock.domain.guards.rmt_records import RmtMatrix
 from invarlock.domain.guards.spectral_records import SpectralMatrix
-from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.guards.variance_records import VarianceTap
 from invarlock.domain.model import ModelIdentity
 from invarlock.domain.policy import Policy
 from invarlock.domain.reexecution import choose_sample
 from invarlock.domain.windows import Row, token_windows
 from invarlock.ports.measurement import MeasurementPool
-from invarlock.ports.model import LoadedModel, NamedMatrix
+from invarlock.ports.model import LoadedModel
 
-from ..certification.guard_chain import measure_each, measure_matrix
-from ..certification.recorded_baseline import MatrixSummary, summary_of
+from ..certification.baseline_pass import summarised
 from ..certification.score_rows import checked_scores
 from ..certification.variance_guard import taps_only
 from ..certification.weight_checks import checked_stats
@@ -150,7 +148,7 @@ def _answer(
     wanted = _wanted_matrices(cert, sample) - answers.unmapped.keys()
     answers.matrices = []
     if any(isinstance(cert.guards.of(g), (gs.SpectralSection, gs.RmtSection)) for g in cert.guards.names()):
-        answers.matrices, answers.measures = _matrices(model.matrices(), wanted, policy, sample.pool)
+        answers.matrices, answers.measures = summarised(model.matrices(), wanted.__contains__, policy, sample.pool)
     variance = cert.guards.of("variance")
     answers.taps = {}
     if isinstance(variance, gs.VarianceSection) and variance.measurements.taps:
@@ -177,15 +175,3 @@ def _wanted_matrices(cert: c.Certificate, sample: AuditSample) -> set[str]:
             rows: Sequence[MatrixRow] = section.measurements.matrices
             wanted |= sampled_rows(rows, sample.sample, sample.seed, name).keys()
     return wanted
-
-
-def _matrices(
-    matrices: Iterable[NamedMatrix], wanted: set[str], policy: Policy, pool: MeasurementPool | None
-) -> tuple[list[MatrixSummary], dict[str, MatrixMeasure]]:
-    """Every matrix's summary, and the measurement of those `wanted`, through the measurement pool (as certify)."""
-
-    def one(matrix: NamedMatrix) -> tuple[MatrixSummary, MatrixMeasure | None]:
-        return summary_of(matrix), measure_matrix(matrix.array, policy) if matrix.name in wanted else None
-
-    pairs = measure_each(pool, one, matrices)
-    return [s for s, _ in pairs], {s.name: m for s, m in pairs if m is not None}
