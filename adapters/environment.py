@@ -7,6 +7,7 @@ import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .cpu_identity import cpu_identity
 from .logit_rows import KERNEL
@@ -36,7 +37,18 @@ def runtime_environment() -> dict[str, str]:
     }
     if _version("onnxruntime") != "absent":  # the onnx extra: the runtime of ONNX models (identity.runtime)
         env["onnxruntime"] = _version("onnxruntime")
-    torch = sys.modules.get("torch")  # None where an install without the hf extra blocks the import
+    torch = _torch()
     if torch is not None:
         env["torch_threads"] = str(torch.get_num_threads())
     return env
+
+
+def _torch() -> Any:
+    """torch when it is installed, imported here if nothing imported it yet: the environment is recorded before
+    the device probe imports it, and a plugin model may never, so reading only `sys.modules` recorded
+    `torch_threads` or not by what the process happened to import before the run (a forward key of the audit)."""
+    try:
+        import torch
+    except ImportError:  # an install without the hf extra
+        return None
+    return torch
