@@ -58,6 +58,21 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
         yield f"primary_metric.kind {cert.primary_metric.kind} is not the run config's {kind}"
     yield from _zero_shot_problems(cert)
     yield from _edit_problems(cert)
+    yield from _sequential_problems(cert)
+
+
+def _sequential_problems(cert: c.Certificate) -> Iterator[str]:
+    """A run config holding one model at a time (eval.sequential) never measures KL or top-1 agreement, which
+    need both models' logits together (config_sequential refuses it): such evidence came from another run."""
+    if dig(cert.provenance.config, "eval", "sequential") is not True:
+        return
+    arms = [("preview", cert.evidence.preview), ("final", cert.evidence.final)]
+    paired = [name for name, arm in arms if arm is not None and arm.comparisons is not None]
+    if paired:
+        yield (
+            f"the run config holds one model at a time (eval.sequential), yet evidence.{paired[0]} has paired "
+            "comparisons (KL, top-1), which need both models together"
+        )
 
 
 def _zero_shot_problems(cert: c.Certificate) -> Iterator[str]:

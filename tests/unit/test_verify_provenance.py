@@ -79,6 +79,11 @@ FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
         _set("provenance.command", "audit"),
         "'audit' is not one of certify, run, calibrate",
     ),
+    "paired measures of a one-model run": (
+        "certify",
+        _set("provenance.config.eval.sequential", True),
+        "holds one model at a time (eval.sequential), yet evidence.preview has paired comparisons",
+    ),
     "a negative parameter count": ("certify", _set("subject.param_count", -16), "subject.param_count is -16"),
     "a negative window count": ("certify", _set("dataset.windows_available", -1), "windows_available is -1"),
     "another plan value": ("run", _set("edit.plan.factor", 0.5), "is not the run config's edit"),
