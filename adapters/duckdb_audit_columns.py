@@ -126,6 +126,7 @@ EVENT_VIEWS: dict[str, list[Column]] = {
         ("rel_tol", "$.rel_tol", "DOUBLE"),
         ("build_differences", "$.build_differences", "JSON"),
         ("environment", "$.environment", "JSON"),
+        ("sequential", "$.sequential", "BOOLEAN"),
     ],
     "window_rechecked": [
         ("arm", "$.arm", "VARCHAR"),
@@ -195,4 +196,5 @@ LEGACY_PATHS: dict[tuple[str, int], dict[str, str]] = {
     ("model_fingerprinted", 1): _flat("model_fingerprinted"),
     ("windows_planned", 1): _flat("windows_planned"),
     ("edit_applied", 1): _flat("edit_applied"),
+    ("reexecution_started", 1): _flat("reexecution_started"),  # `sequential` absent: NULL
 }

@@ -6,12 +6,13 @@ from .event_struct import EventStruct
 from .model import WindowComparison
 
 
-class ReexecutionStarted(EventStruct, tag="reexecution_started.v1", frozen=True):
+class ReexecutionStarted(EventStruct, tag="reexecution_started.v2", frozen=True):
     """A recipient's re-execution audit of a certificate began. Audits are streams of their own, never part
     of the audited run's stream; `certificate_run_id` and `certificate_digest` name what was audited.
     `sample` is the number of windows re-scored per scored arm (None: all); `exact` says whether numbers
     must agree bit for bit (same device, dtype and build) or within `rel_tol`, and `build_differences`
-    lists what differs from the issuer's build."""
+    lists what differs from the issuer's build. `sequential`: the audit held one model at a time (the
+    baseline's pass, then the subject) rather than both; None for an audit of v1, which did not record it."""
 
     certificate_run_id: str
     certificate_digest: str
@@ -25,6 +26,7 @@ class ReexecutionStarted(EventStruct, tag="reexecution_started.v1", frozen=True)
     exact: bool
     rel_tol: float
     build_differences: list[str]
+    sequential: bool | None
 
 
 class WindowRechecked(EventStruct, tag="window_rechecked.v1", frozen=True):

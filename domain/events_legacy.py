@@ -70,6 +70,23 @@ class EditAppliedV1(EventStruct, tag="edit_applied.v1", frozen=True):
     bitwidth_map: dict[str, int]
 
 
+class ReexecutionStartedV1(EventStruct, tag="reexecution_started.v1", frozen=True):
+    """reexecution_started.v1: without `sequential` (whether the audit held one model at a time)."""
+
+    certificate_run_id: str
+    certificate_digest: str
+    baseline_ref: str
+    subject_ref: str
+    sample: int | None
+    sample_seed: int
+    started_at: str
+    tool_version: str
+    environment: dict[str, str]
+    exact: bool
+    rel_tol: float
+    build_differences: list[str]
+
+
 def _fields(event: msgspec.Struct, *exclude: str) -> dict[str, object]:
     return {k: v for k, v in msgspec.structs.asdict(event).items() if k not in exclude}
 
@@ -162,9 +179,15 @@ def _upcaster(struct: type[msgspec.Struct], convert: Callable[[Any], ev.Event]) 
 
 
 # (type, version) -> payload bytes -> the current event.
+def reexecution_started_v2(old: ReexecutionStartedV1) -> ev.ReexecutionStarted:
+    """v1 -> v2: `sequential` None, as v1 did not record whether the audit held one model at a time."""
+    return msgspec.convert({**_fields(old), "sequential": None}, ev.ReexecutionStarted)
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[bytes], ev.Event]] = {
     ("model_fingerprinted", 1): _upcaster(ModelFingerprintedV1, model_fingerprinted_v2),
     ("windows_planned", 1): _upcaster(WindowsPlannedV1, windows_planned_v2),
     ("edit_applied", 1): _upcaster(EditAppliedV1, edit_applied_v2),
     ("guard_evaluated", 1): _upcaster(GuardEvaluatedV1, guard_evaluated_v2),
+    ("reexecution_started", 1): _upcaster(ReexecutionStartedV1, reexecution_started_v2),
 }

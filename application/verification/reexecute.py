@@ -157,7 +157,7 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     forward = build_differences(recorded, current, cert.subject, subject, keys=FORWARD_KEYS)
     rules = Exactness(forward_passes=req.exact or not forward, matrices=req.exact or not diffs)
     stream = AuditStream(deps.store, deps.new_stream_id())
-    stream.record(_started(cert, req, deps, diffs, rules))
+    stream.record(_started(cert, req, deps, diffs, rules, sequential=one))
     outcome = ReexecutionOutcome(stream_id=stream.stream_id if deps.store is not None else None)
     size = sample_size(cert, req.sample)
     outcome.power = {f"{f:g}": detection_power(f, size) for f in POWER_FRACTIONS}
@@ -262,7 +262,13 @@ def _sample_detail(req: ReexecutionRequest, size: int, power: dict[str, float]) 
 
 
 def _started(
-    cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps, diffs: list[str], rules: Exactness
+    cert: c.Certificate,
+    req: ReexecutionRequest,
+    deps: ReexecutionDeps,
+    diffs: list[str],
+    rules: Exactness,
+    *,
+    sequential: bool,
 ) -> ev.Event:
     return ev.ReexecutionStarted(
         certificate_run_id=cert.run_id,
@@ -277,6 +283,7 @@ def _started(
         exact=rules.forward_passes and rules.matrices,
         rel_tol=REEXECUTION_REL_TOL,
         build_differences=diffs,
+        sequential=sequential,
     )
 
 

@@ -99,5 +99,5 @@ def _audit_started(run_id: str) -> ev.ReexecutionStarted:
     return ev.ReexecutionStarted(
         certificate_run_id=run_id, certificate_digest="0" * 64, baseline_ref="base", subject_ref="int8ish",
         sample=None, sample_seed=1, started_at="2026-01-02T00:00:00+00:00", tool_version="0.0.test",
-        environment={}, exact=True, rel_tol=0.0, build_differences=[],
+        environment={}, exact=True, rel_tol=0.0, build_differences=[], sequential=False,
     )  # fmt: skip

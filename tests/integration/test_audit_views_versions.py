@@ -120,3 +120,16 @@ def test_every_event_type_has_its_view_chain_sealed_included(tmp_path):
             "signature": seal.signature,
         }
     ]
+
+
+def test_an_audit_of_v1_did_not_record_whether_it_held_one_model(tmp_path):
+    """reexecution_started.v2 records `sequential`; the fixture's v1 audit reads as None, in the view as NULL."""
+    from tests.fakes.run_streams import _audit_started
+
+    path = Path(shutil.copy(FIXTURE_STORE, tmp_path / "v1.duckdb"))
+    store = DuckDBEventStore(path)
+    [old] = [r for run in store.run_ids() if (r := store.read(run)[0]).type == "reexecution_started"]
+    assert old.version == 1 and ev.decode_event(old.type, old.version, old.payload).sequential is None  # type: ignore[union-attr]
+    store.append("audit-v2", 0, [msgspec.structs.replace(_audit_started("run-x"), sequential=True)])
+    rows = query(path, "SELECT run_id, sequential, sample_seed FROM reexecution_started ORDER BY run_id")
+    assert {r["run_id"]: r["sequential"] for r in rows} == {old.run_id: None, "audit-v2": True}

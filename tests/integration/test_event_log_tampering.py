@@ -314,7 +314,7 @@ def test_an_audit_stream_is_not_a_run_and_its_timeline_shows_with_exit_0(issued:
     started = ev.ReexecutionStarted(
         certificate_run_id=run_id, certificate_digest="0" * 64, baseline_ref="base", subject_ref="int8ish",
         sample=None, sample_seed=1, started_at="2026-01-01T00:00:00+00:00", tool_version="0.0.test",
-        environment={}, exact=True, rel_tol=0.0, build_differences=[],
+        environment={}, exact=True, rel_tol=0.0, build_differences=[], sequential=False,
     )  # fmt: skip
     DuckDBEventStore(db).append("audit-1", 0, [started])
     code, out, _ = run_cli("runs", "--events", db, "--json")

@@ -19,6 +19,7 @@ from invarlock.application.services import Services
 from invarlock.application.verification.reexecute import reexecute_certificate
 from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
 from invarlock.domain import certificate as c
+from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.guards.sections import GuardSections
 
@@ -95,16 +96,19 @@ def test_holding_one_model_finds_and_records_what_holding_both_does(
     _shrunk(loader)
     cert = _issue(services, **issue).certificate
     baseline = issue.get("base", "base")
-    streams = {}
+    streams, held = {}, {}
     for sequential in (False, True):
         store = InMemoryEventStore()
         outcome = _audit(cert, services, sequential=sequential, baseline=baseline, store=store, **audit)
         assert outcome.ok, _failed(outcome)
+        started, *rest = [ev.decode_event(r.type, r.version, r.payload) for r in store.read("audit-1")]
+        assert isinstance(started, ev.ReexecutionStarted)
+        held[sequential] = started.sequential  # the one field the two streams must differ in
         streams[sequential] = (
             [(n, d) for n, _, d in outcome.findings],
-            [(r.type, r.payload) for r in store.read("audit-1")],
+            [msgspec.structs.replace(started, sequential=None), *rest],
         )
-    assert streams[True] == streams[False]
+    assert streams[True] == streams[False] and held == {False: False, True: True}
     names = [n for n, _ in streams[True][0]]
     assert "reexec:scores:final" in names and "reexec:guard:invariants" in names
     if baseline == "ve_base":
