@@ -169,12 +169,19 @@ def check_tokenizers(pf: Preflight) -> None:
 PAIRING_GUARDS = ("spectral", "rmt")
 
 
+def _pairing(pf: Preflight) -> list[str]:
+    """The guards of the order that pair baseline and subject matrices: spectral and RMT, and variance when it
+    targets the changed weights (it finds them by pairing; its `all_ffn` targets compare taps by name only)."""
+    changed = pf.policy is not None and pf.policy.guards.variance.targets == "changed"
+    return [g for g in pf.req.config.guards.order if g in PAIRING_GUARDS or (g == "variance" and changed)]
+
+
 def check_shapes(pf: Preflight) -> None:
     """Baseline and subject state the same weight shapes (E002), when a guard of the order pairs their matrices
-    and the loader tells each model's shape settings without loading weights (ShapeSettings): the guard would
+    (_pairing) and the loader tells each model's shape settings without loading weights (ShapeSettings): the guard would
     stop the run at the same E002 once both models (or, one at a time, the baseline's whole pass) were loaded."""
     req = pf.req
-    pairing = [g for g in req.config.guards.order if g in PAIRING_GUARDS]
+    pairing = _pairing(pf)
     if req.subject is None or not pairing or not isinstance(pf.loader, ShapeSettings):
         return
     base, subject = req.config.model, req.subject

@@ -31,10 +31,12 @@ class ShapedLoader(FakeLoader):
         return self.shapes.get(ref)
 
 
-def _run(services: Services, loader: FakeLoader, order: tuple[str, ...] | None = None) -> object:
+def _run(
+    services: Services, loader: FakeLoader, order: tuple[str, ...] | None = None, variance: dict | None = None
+) -> object:
     config = small_config()
     if order is not None:
-        config = msgspec.structs.replace(config, guards=GuardsConfig(order=list(order)))
+        config = msgspec.structs.replace(config, guards=GuardsConfig(order=list(order), variance=variance or {}))
     request = CertifyRequest("certify", config, ModelConfig(id="int8ish"), "balanced", "dev")
     return certify_edit(request, dataclasses.replace(services, loader=loader))
 
@@ -63,11 +65,11 @@ def test_other_weight_shapes_stop_the_run_before_any_model_loads(services: Servi
 @pytest.mark.parametrize(
     ("order", "shapes"),
     [
-        (("invariants", "variance", "invariants"), {"base": {"n_layer": 2}, "int8ish": {"n_layer": 3}}),
+        (("invariants",), {"base": {"n_layer": 2}, "int8ish": {"n_layer": 3}}),
         (None, {"base": {"n_layer": 2}}),  # the subject's loader states none
         (None, {"base": {"n_layer": 2, "n_embd": 8}, "int8ish": {"n_embd": 8}}),  # only shared keys compared
     ],
-    ids=["no spectral or RMT guard in the order", "a loader states none", "equal where both state them"],
+    ids=["no guard pairing matrices in the order", "a loader states none", "equal where both state them"],
 )
 def test_nothing_is_refused_that_no_guard_would_refuse(
     services: Services, loader: FakeLoader, order: tuple[str, ...] | None, shapes: dict
@@ -76,3 +78,22 @@ def test_nothing_is_refused_that_no_guard_would_refuse(
     outcome = _run(services, shaped, order)
     assert outcome.certificate.verdict.status in ("PASS", "FAIL")  # type: ignore[attr-defined]
     assert shaped.loaded == ["base", "int8ish"]
+
+
+@pytest.mark.parametrize(("targets", "refused"), [("changed", True), ("all_ffn", False)])
+def test_the_variance_guard_pairs_matrices_only_to_find_the_changed_ones(
+    services: Services, loader: FakeLoader, targets: str, refused: bool
+) -> None:
+    """variance.targets `changed` (the default) pairs every matrix to find the changed ones, so other shapes would
+    meet its E002 after both loads; `all_ffn` compares taps by name and is not refused."""
+    shaped = _shaped(loader, base={"n_layer": 2}, int8ish={"n_layer": 3})
+    order = ("invariants", "variance", "invariants")
+    if not refused:
+        outcome = _run(services, shaped, order, variance={"targets": targets})
+        assert outcome.certificate.verdict.status in ("PASS", "FAIL")  # type: ignore[attr-defined]
+        assert shaped.loaded == ["base", "int8ish"]
+        return
+    with pytest.raises(AbortError) as stopped:
+        _run(services, shaped, order, variance={"targets": targets})
+    assert stopped.value.code == "E002" and "the variance guard pairs their matrices" in stopped.value.hint
+    assert shaped.loaded == []
