@@ -80,6 +80,8 @@ def rmt_sides_problem(measurements: RmtMeasurements, tw_quantile: float) -> str 
     """Why a side's MP edge s(√m + √n) or outlier threshold (the edge plus the Tracy–Widom allowance at the
     policy's quantile) is not what its bulk scale and its matrix's shape give, or None."""
     for matrix in measurements.matrices:
+        if not 1 <= matrix.cols <= matrix.rows:  # the tall orientation of a 2-D weight; the edge takes their roots
+            return f"{matrix.name}: {matrix.rows} × {matrix.cols} is not the shape of a matrix with rows ≥ cols ≥ 1"
         sides = (("baseline", matrix.baseline), ("subject", matrix.subject))
         for (role, side), method in zip(sides, matrix.method, strict=True):
             if method.split("/", 1)[0] not in _MP_SCALE_METHODS:

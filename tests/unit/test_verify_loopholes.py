@@ -323,6 +323,17 @@ def test_an_rmt_side_s_edge_and_threshold_follow_from_its_bulk_scale_and_shape(i
     _forged(issued, "guard:rmt")
 
 
+@pytest.mark.parametrize(("rows", "cols"), [(-1, None), (None, -1), (None, 0), (2, None)])
+def test_an_rmt_matrix_of_no_shape_is_refused_not_a_crash(issued: Doc, rows: int | None, cols: int | None) -> None:
+    """Rows or cols below 1 (or cols above rows) reached a square root: ValueError, so E999 (a forger's sweep)."""
+    matrix = issued["guards"]["rmt"]["measurements"]["matrices"][0]
+    matrix["rows"] = matrix["rows"] if rows is None else rows
+    matrix["cols"] = matrix["cols"] if cols is None else cols
+    report = verify_certificate(_reseal(issued))
+    [check] = [ch for ch in report.checks if ch.name == "guard:rmt"]
+    assert report.exit_code == 3 and "is not the shape of a matrix with rows ≥ cols ≥ 1" in check.detail
+
+
 @pytest.mark.parametrize("digest", ["a" * 64, "not hex"])
 def test_a_repaired_weights_digest_without_an_a_b_pass_is_refused(issued: Doc, digest: str) -> None:
     measurements = issued["guards"]["variance"]["measurements"]
