@@ -12,8 +12,11 @@ from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY
 
 from .verify_report import VerifyReport, dig
+from .verify_reuse import reuse_problems
 
 _COMMANDS = ("certify", "run", "calibrate")  # the commands that issue certificates
+_EDITING = ("run", "calibrate")  # the commands whose subject is an edit of the baseline, never an external one
+SEED_NAMES = ("dataset", "numpy", "python", "torch")  # the seeds a run records (run_request: one seed for all)
 
 
 def _time(value: str) -> datetime | None:
@@ -35,6 +38,9 @@ def _run_problems(cert: c.Certificate) -> Iterator[str]:
         yield "started_at and issued_at must be ISO-8601 times with a time zone"
     elif started > issued:
         yield f"the run started ({p.started_at}) after its certificate was issued ({cert.issued_at})"
+    if sorted(p.seeds) != sorted(SEED_NAMES):
+        named, recorded = ", ".join(sorted(p.seeds)), ", ".join(SEED_NAMES)
+        yield f"provenance.seeds names {named}, not the seeds a run records ({recorded})"
     if set(p.seeds.values()) != {cert.bootstrap.seed}:
         yield f"provenance.seeds {p.seeds} are not all the run's seed {cert.bootstrap.seed}"
 
@@ -54,7 +60,7 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
     if data.stride != EXAMPLE_STRIDE and data.stride < data.seq_len:
         yield f"dataset.stride {data.stride} would make windows of {data.seq_len} tokens overlap"
     kind = dig(config, "eval", "metric", "kind")
-    if kind is not None and kind != cert.primary_metric.kind:
+    if kind != cert.primary_metric.kind:
         yield f"primary_metric.kind {cert.primary_metric.kind} is not the run config's {kind}"
     yield from _zero_shot_problems(cert)
     yield from _edit_problems(cert)
@@ -111,10 +117,14 @@ def _edit_problems(cert: c.Certificate) -> Iterator[str]:
     command, edit, configured = cert.provenance.command, cert.edit, dig(cert.provenance.config, "edit")
     if command not in _COMMANDS:
         yield f"provenance.command {command!r} is not one of {', '.join(_COMMANDS)}"
+    if command in _EDITING and edit.name == "external":
+        yield f"provenance.command {command} edits the baseline, yet the edit section says the subject is external"
     if configured is None and edit.name != "external":
         yield f"the run config names no edit, so the subject is external, not the edit {edit.name}"
     if configured is not None and not _resolves(configured, edit):
         yield "edit.name or edit.plan is not the run config's edit (the plan resolves what the config gives)"
+    if (edit.name == "external") != (edit.deltas is None):
+        yield "edit.deltas: an applied edit states what it changed, an external subject nothing"
 
 
 def _resolves(configured: object, edit: c.EditSection) -> bool:
@@ -150,6 +160,6 @@ def _count_problems(cert: c.Certificate) -> Iterator[str]:
 def provenance(cert: c.Certificate, report: VerifyReport) -> None:
     """The run id, times and seeds agree with the event log and each other; the dataset, metric and edit sections
     with the run's config; every count is a count."""
-    problems = [*_run_problems(cert), *_config_problems(cert), *_count_problems(cert)]
+    problems = [*_run_problems(cert), *_config_problems(cert), *_count_problems(cert), *reuse_problems(cert)]
     detail = "run id, times, seeds, dataset, metric and edit agree with the event log and the run's config"
     report.add("provenance", not problems, problems[0] if problems else detail)

@@ -40,7 +40,12 @@ STATED = (
     "shift, the config's stride (unused), the prompt template and label words",
     "the edit's summary of what it changed (edit.deltas)",
     "the run config's fields no number depends on: models, corpus names and fields, output, batch size, the "
-    "profile and tier asked for (provenance.config)",
+    "profile and tier asked for, and whether the run held one model at a time, could reuse an earlier run's "
+    "baseline work or left paired measures out (provenance.config)",
+    "where reused baseline evidence came from: the source run, its scoring or guard key and its events "
+    "(provenance.baseline_scoring, guard_baseline, variance_baseline), as far as they agree with the config, the "
+    "arms and each other",
+    "the run id and when it started and was issued, as far as they agree with the event log reference and each other",
     "the environment, the tool's name and version, the guards' timings and measurement methods",
     "the event log reference (provenance.event_log)",
 )
@@ -73,6 +78,9 @@ STATED_FIELDS = (
     "provenance.config.dataset.provider", "provenance.config.dataset.split", "provenance.config.dataset.file",
     "provenance.config.dataset.path", "provenance.config.dataset.text_field", "provenance.config.dataset.label_field",
     "provenance.config.eval.batch_size", "provenance.config.profile", "provenance.config.auto.tier",
+    "provenance.config.eval.sequential", "provenance.config.eval.reuse", "provenance.config.eval.secondary.measure",
+    "provenance.baseline_scoring.*", "provenance.guard_baseline.*", "provenance.variance_baseline.*",
+    "run_id", "provenance.started_at", "issued_at",
     "provenance.environment.*", "provenance.event_log.*", "tool.*",
     "guards.*.seconds", "guards.invariants.phases.*.seconds",
 )  # fmt: skip

@@ -100,6 +100,24 @@ def _variance_repair(services: Any, loader: Any) -> Doc:
     return doc
 
 
+def _reused_run(services: Any, loader: Any) -> Doc:
+    """The second `run` on one baseline without paired measures: its baseline scores, weight-guard measurements
+    and variance taps are an earlier run's (provenance.baseline_scoring, guard_baseline, variance_baseline)."""
+    indexed = dataclasses.replace(services, index=services.store)
+    config = RunConfig(
+        model=ModelConfig(id="ve_base"),
+        dataset=DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12, calibration_n=8),
+        eval=EvalConfig(secondary=SecondaryConfig(measure=False)),
+        guards=GuardsConfig(),
+    )
+    for factor in (0.9, 0.8):
+        edit = EditConfig(name="fake_weight", plan={"weight": "ffn.2.down", "factor": factor})
+        doc = _issue(indexed, msgspec.structs.replace(config, edit=edit), None, command="run")
+    provenance = doc["provenance"]
+    assert provenance["baseline_scoring"] and provenance["guard_baseline"] and provenance["variance_baseline"]
+    return doc
+
+
 class PeakRatio:
     """A plugin guard: the largest |w| of each subject matrix over the baseline's, at most max_ratio."""
 
@@ -133,6 +151,7 @@ ISSUERS: dict[str, Callable[[Any, Any], Doc]] = {
     "accuracy": _accuracy,
     "embedding_cosine": _embedding_cosine,
     "variance_repair_run": _variance_repair,
+    "reused_baseline_run": _reused_run,
     "plugin_guard": _plugin_guard,
 }
 

@@ -43,6 +43,17 @@ def _set(path: str, value: object) -> Callable[[Doc], None]:
     return forge
 
 
+def _drop(path: str) -> Callable[[Doc], None]:
+    def forge(doc: Doc) -> None:
+        *parents, last = path.split(".")
+        node = doc
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return forge
+
+
 def _both(first: Callable[[Doc], None], second: Callable[[Doc], None]) -> Callable[[Doc], None]:
     def forge(doc: Doc) -> None:
         first(doc)
@@ -83,6 +94,18 @@ FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
         "certify",
         _set("provenance.config.eval.sequential", True),
         "holds one model at a time (eval.sequential), yet evidence.preview has paired comparisons",
+    ),
+    "a certify claiming to be a run": (
+        "certify",
+        _set("provenance.command", "run"),
+        "provenance.command run edits the baseline, yet the edit section says the subject is external",
+    ),
+    "an edit that changed nothing it says": ("run", _set("edit.deltas", None), "edit.deltas: an applied edit states"),
+    "a seed dropped": ("certify", _drop("provenance.seeds.torch"), "not the seeds a run records"),
+    "no metric kind in the config": (
+        "certify",
+        _drop("provenance.config.eval.metric.kind"),
+        "primary_metric.kind ppl_causal is not the run config's None",
     ),
     "a negative parameter count": ("certify", _set("subject.param_count", -16), "subject.param_count is -16"),
     "a negative window count": ("certify", _set("dataset.windows_available", -1), "windows_available is -1"),
