@@ -63,4 +63,7 @@ def read_input_file(path: str, *, what: str, code: str, max_bytes: int, hint: st
         raise UsageError(code, f"{label} cannot be read: {exc.strerror}", "check its permissions") from exc
     with os.fdopen(fd, "rb") as handle:
         _check(os.fstat(handle.fileno()), label, code, max_bytes)
-        return handle.read(max_bytes + 1)
+        try:
+            return handle.read(max_bytes + 1)
+        except OSError as exc:  # a file the kernel cannot read (EIO: /proc/self/mem, a failing disk)
+            raise UsageError(code, f"{label} cannot be read: {exc.strerror}", "check the file and its disk") from exc

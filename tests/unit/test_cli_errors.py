@@ -212,3 +212,11 @@ def test_standard_output_on_a_full_device_is_e608_not_e999(folder: Path, args: t
         done = subprocess.run(command, cwd=folder, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
     [line] = done.stderr.splitlines()
     assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E608] cannot write to standard output: "), line
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="Linux /proc")
+@pytest.mark.parametrize("args", [("verify",), ("report", "md", "-o", "out.md")])
+def test_a_certificate_the_kernel_cannot_read_is_e600_not_e999(folder: Path, args: tuple[str, ...]) -> None:
+    """/proc/self/mem stats as a regular file and fails its read with EIO: an OSError that reached E999."""
+    done = _run(folder, *args[:2], "/proc/self/mem", *args[2:])
+    assert "cannot be read: Input/output error" in _error_line(done, "E600", 2)
