@@ -74,7 +74,10 @@ def _read(path: Path, what: str, hint: str) -> bytes:
         raise UsageError("E701", f"{what} '{path}' cannot be read: {exc.strerror}", "check its permissions") from exc
     with os.fdopen(fd, "rb") as handle:
         _require_key_file(path, os.fstat(handle.fileno()), what)
-        return handle.read(MAX_KEY_BYTES + 1)
+        try:
+            return handle.read(MAX_KEY_BYTES + 1)
+        except OSError as exc:  # EIO: /proc/self/mem, a failing disk
+            raise UsageError("E701", f"{what} '{path}' cannot be read: {exc.strerror}", "check the file") from exc
 
 
 def _require_key_file(path: Path, info: os.stat_result, what: str) -> None:

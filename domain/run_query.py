@@ -49,7 +49,12 @@ def parse_instant(text: str) -> str:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise UsageError(
+            "E513", f"--since {text!r} is out of range in UTC", "write a date between 0001-01-02 and 9999-12-30"
+        ) from exc
 
 
 def make_query(

@@ -51,6 +51,7 @@ def _one_line(done: subprocess.CompletedProcess[str], code: str) -> str:
         ("/dev/zero", "is not a regular file"),
         ("adir", "is a directory"),
         ("huge.pem", f"no PEM key is above {MAX_KEY_BYTES}"),
+        ("/proc/self/mem", "cannot be read: Input/output error"),  # a read that fails: an OSError reached E999
     ],
 )
 def test_a_pubkey_that_is_no_key_file_is_refused_without_reading_it(folder: Path, key: str, says: str) -> None:

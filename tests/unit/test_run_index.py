@@ -88,7 +88,17 @@ def test_select_filters_before_it_pages_and_counts_every_match() -> None:
     assert [r.run_id for r in page] == ["r3", "r5"] and total == 3
 
 
-@pytest.mark.parametrize("kwargs", [{"since": "soon"}, {"verdict": "OK"}, {"baseline_digest": "g1"}, {"limit": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"since": "soon"},
+        {"since": "0001-01-01T00:00+01:00"},  # before year 1 in UTC: an OverflowError reached E999
+        {"since": "9999-12-31T23:00-01:00"},
+        {"verdict": "OK"},
+        {"baseline_digest": "g1"},
+        {"limit": 0},
+    ],
+)
 def test_a_bad_query_is_a_usage_error_e513(kwargs: dict) -> None:
     with pytest.raises(UsageError) as raised:
         make_query(**kwargs)
