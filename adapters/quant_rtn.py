@@ -34,6 +34,7 @@ from invarlock.ports.model import WeightSource
 SCOPES = ("attn", "ffn", "all", "all_with_head")
 _DEFAULTS: dict[str, object] = {"scope": "all", "group_size": None, "clamp_percentile": 0.0}
 _KEYS = ("bits", "scope", "group_size", "clamp_percentile")
+MAX_GROUP_SIZE = 2**31 - 1  # a row is never longer; beyond it torch's pad overflowed (E999)
 _OPTIONAL = ("clamp_ratio", "max_modules")
 _EPS = 1e-8
 
@@ -77,8 +78,8 @@ def resolve_plan(plan: Mapping[str, object]) -> dict[str, object]:
     if resolved["scope"] not in SCOPES:
         raise _plan_error("scope", f"= {resolved['scope']!r} is unknown", f"use one of {', '.join(SCOPES)}")
     group = resolved["group_size"]
-    if group is not None and not (_is_int(group) and int(group) > 0):
-        raise _plan_error("group_size", f"= {group!r} is not a positive integer", "use e.g. 64, or null")
+    if group is not None and not (_is_int(group) and 0 < int(group) <= MAX_GROUP_SIZE):
+        raise _plan_error("group_size", f"= {group!r} is not an integer in [1, {MAX_GROUP_SIZE}]", "use e.g. 64")
     pct = resolved["clamp_percentile"]
     if not (isinstance(pct, int | float) and not isinstance(pct, bool) and 0 <= pct < 50):
         raise _plan_error("clamp_percentile", f"= {pct!r} is outside [0, 50)", "use e.g. 0.1, or 0")
@@ -114,7 +115,7 @@ def fake_quantize(rows: np.ndarray, plan: Mapping[str, object]) -> np.ndarray:
         values = _clip_rows(values, pct)
     if float(plan.get("clamp_ratio") or 0) > 0:  # type: ignore[arg-type]
         values = _clip_quantiles(values, float(plan["clamp_ratio"]))  # type: ignore[arg-type]
-    group = int(plan["group_size"] or in_dim)
+    group = min(int(plan["group_size"] or in_dim), in_dim)  # a longer group is the whole row: same scale, no padding
     pad = -in_dim % group
     if pad:  # a shorter last group: zeros do not change its absmax and are cut off again below
         return _quantize_groups(torch.nn.functional.pad(values, (0, pad)), group, plan)[:, :in_dim].contiguous().numpy()

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from invarlock.adapters.quant_rtn import QuantRTNEdit, fake_quantize, resolve_plan
+from invarlock.adapters.quant_rtn import MAX_GROUP_SIZE, QuantRTNEdit, fake_quantize, resolve_plan
 
 pytestmark = pytest.mark.model
 
@@ -34,6 +34,15 @@ def test_a_group_size_that_does_not_divide_the_row_gives_a_shorter_last_group() 
     np.testing.assert_array_equal(
         quantized[:, :8], fake_quantize(np.ascontiguousarray(rows[:, :8]), resolve_plan({"bits": 4, "group_size": 4}))
     )
+
+
+def test_a_group_longer_than_the_row_is_the_whole_row() -> None:
+    """A group_size above the row length quantizes each row as one group, without padding it out to the group
+    (the largest one accepted would have padded each row to 8 GB)."""
+    rows = np.random.default_rng(4).standard_normal((3, 10)).astype(np.float32)
+    whole = fake_quantize(rows, resolve_plan({"bits": 4}))
+    for longer in (11, MAX_GROUP_SIZE):
+        np.testing.assert_array_equal(fake_quantize(rows, resolve_plan({"bits": 4, "group_size": longer})), whole)
 
 
 def test_clamp_ratio_clips_each_row_to_its_interpolated_quantiles_before_the_absmax() -> None:
