@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from invarlock.domain.canonical import first_non_finite
 from invarlock.domain.errors import UsageError
+from invarlock.domain.examples import render_prompt
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, metric_for
 from invarlock.domain.model import MAX_BATCH_SIZE
@@ -81,11 +82,28 @@ def _check_metric_keys(cfg: RunConfig, source: str) -> None:
             f"{source}: zero-shot accuracy needs eval.metric.template and at least 2 eval.metric.label_words",
             'e.g. template: "Review: {text}\\nSentiment:", label_words: [" negative", " positive"]',
         )
+    if m.template is not None:
+        _check_template(m.template, source)
     if cfg.dataset.calibration_n != 0:
         raise UsageError(
             "E201",
             f"{source}: kind accuracy takes dataset.calibration_n: 0 (examples are not calibration windows)",
             "set dataset.calibration_n: 0",
+        )
+
+
+def _check_template(template: str, source: str) -> None:
+    """A prompt template with a `{text}` field and no other (E201 naming the file): one without it scored every
+    example on the same prompt, so it was refused only as a corpus too small (E303), or not at all."""
+    try:
+        filled = render_prompt(template, "x")
+    except UsageError as exc:
+        raise UsageError("E201", f"{source}: {exc.message}", exc.hint) from None
+    if filled == render_prompt(template, ""):
+        raise UsageError(
+            "E201",
+            f"{source}: eval.metric.template {template!r} has no {{text}} field, so every example gets the same prompt",
+            'put {text} where the example goes, e.g. template: "Review: {text}\\nSentiment:"',
         )
 
 

@@ -240,3 +240,26 @@ def test_example_plans_are_disjoint_deterministic_and_digest_every_planned_examp
         w.digest == example_digest(examples[w.window_id].tokens, examples[w.window_id].label) for w in plan.windows
     )
     assert plan.windows_available + plan.duplicates_dropped == len(examples)
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("Review: Sentiment:", "has no {text} field, so every example gets the same prompt"),
+        ("", "has no {text} field"),
+        ("{text} {other}", "is not a template with one {text} field"),
+    ],
+)
+def test_a_template_without_its_text_field_is_refused_naming_the_file(template: str, says: str) -> None:
+    """Without {text} every example had the same prompt: refused as a corpus too small (E303), or certified."""
+    from invarlock.application.config import parse_config
+
+    data = {
+        "model": {"id": "base"},
+        "dataset": {"provider": "labelled", "seq_len": 32, "preview_n": 4, "final_n": 4, "calibration_n": 0},
+        "eval": {"metric": {"kind": "accuracy", "template": template, "label_words": [" no", " yes"]}},
+        "guards": {"order": ["invariants", "invariants"]},
+    }
+    with pytest.raises(UsageError) as err:
+        parse_config(data, source="acc.yaml")
+    assert err.value.code == "E201" and err.value.message.startswith("acc.yaml: ") and says in err.value.message
