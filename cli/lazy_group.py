@@ -9,7 +9,7 @@ names every command and repeats each command's own short help word for word.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import click
 
@@ -113,6 +113,7 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         command: click.Command = getattr(import_module(f"{__package__}.{entry.module}"), entry.attribute)
+        refuse_empty_values(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -122,3 +123,24 @@ class LazyGroup(click.Group):
         rows = [(name, click.Command(name, help=COMMANDS[name].summary).get_short_help_str(limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def refuse_empty_values(command: click.Command) -> None:
+    """Every text or path parameter of `command` (and of its subcommands) refuses an empty or blank value: `--tier
+    ''` fell back to the default tier, `--cert-out ''` wrote to the current folder and `--events ''` named `.`."""
+    for param in command.params:
+        if isinstance(param.type, click.types.StringParamType | click.Path) and not getattr(param, "_no_empty", False):
+            param.callback = _not_empty(param.callback)
+            param._no_empty = True  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        refuse_empty_values(sub)
+
+
+def _not_empty(callback: Any) -> Any:
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        given = value if isinstance(value, tuple | list) else (value,)
+        if any(isinstance(v, str) and not v.strip() for v in given):
+            raise click.BadParameter("is empty: give a value, or leave it out", ctx=ctx, param=param)
+        return callback(ctx, param, value) if callback is not None else value
+
+    return check

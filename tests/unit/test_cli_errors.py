@@ -220,3 +220,16 @@ def test_a_certificate_the_kernel_cannot_read_is_e600_not_e999(folder: Path, arg
     """/proc/self/mem stats as a regular file and fails its read with EIO: an OSError that reached E999."""
     done = _run(folder, *args[:2], "/proc/self/mem", *args[2:])
     assert "cannot be read: Input/output error" in _error_line(done, "E600", 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("runs", "--events", ""), "--events"),  # named the current folder: "event store . is a directory"
+        (("verify", "cert.json", "--tier", "balanced", "--profile", " "), "--profile"),  # ignored: exit 0
+        (("report", "md", "", "-o", "out.md"), "CERTIFICATE"),
+    ],
+)
+def test_an_empty_value_is_refused_naming_the_option(folder: Path, args: tuple[str, ...], option: str) -> None:
+    """`--tier ''` fell back to the default tier and `--cert-out ''` wrote to the current folder (exit 0)."""
+    assert f"Invalid value for '{option}': is empty" in _error_line(_run(folder, *args), "E200", 2)

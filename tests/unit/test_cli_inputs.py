@@ -246,6 +246,8 @@ def test_keygen_out_naming_an_existing_folder_is_e704_not_a_hint_to_force(folder
     assert list((folder / "adir").iterdir()) == [] and not (folder / "adir.pub").exists()
 
 
-@pytest.mark.parametrize(("out", "named"), [("", "it names no file"), ("/", "it names a folder")])
-def test_keygen_out_naming_no_file_is_one_line(folder: Path, out: str, named: str) -> None:
-    assert named in _one_line(_cli(folder, "keygen", "--out", out, "--force"), "E704")
+@pytest.mark.parametrize(
+    ("out", "named", "code"), [("", "Invalid value for '--out': is empty", "E200"), ("/", "it names a folder", "E704")]
+)
+def test_keygen_out_naming_no_file_is_one_line(folder: Path, out: str, named: str, code: str) -> None:
+    assert named in _one_line(_cli(folder, "keygen", "--out", out, "--force"), code)
