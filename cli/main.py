@@ -198,6 +198,10 @@ def _never_fail_to_encode() -> None:
             reconfigure(errors="backslashreplace")
 
 
+# click >= 8.2 raises it for a group called without a command (8.1 printed the help and exited 0); () matches nothing
+_NO_ARGS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main() -> None:
     """Console entry point: maps every error to its one-line message and exit code, never a traceback.
 
@@ -211,6 +215,9 @@ def main() -> None:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except _NO_ARGS_HELP as exc:  # `invarlock` or `invarlock report` alone asks for the help, as click 8.1 gave it
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        code = 0
     except (Exception, KeyboardInterrupt) as exc:  # every error becomes one line
         failure = _failure(exc)
         click.echo(failure.line(), err=True)

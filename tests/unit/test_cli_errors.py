@@ -233,3 +233,11 @@ def test_a_certificate_the_kernel_cannot_read_is_e600_not_e999(folder: Path, arg
 def test_an_empty_value_is_refused_naming_the_option(folder: Path, args: tuple[str, ...], option: str) -> None:
     """`--tier ''` fell back to the default tier and `--cert-out ''` wrote to the current folder (exit 0)."""
     assert f"Invalid value for '{option}': is empty" in _error_line(_run(folder, *args), "E200", 2)
+
+
+@pytest.mark.parametrize("args", [(), ("report",)])
+def test_a_group_without_its_command_prints_its_help(folder: Path, args: tuple[str, ...]) -> None:
+    """click 8.2 raises for it: the whole help text came out as one E200 line with literal \\n, cut off."""
+    done = _run(folder, *args)
+    assert done.returncode == 0 and done.stderr == "" and done.stdout.startswith("Usage: ")
+    assert "Commands:" in done.stdout and "\\n" not in done.stdout
