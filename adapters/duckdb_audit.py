@@ -76,7 +76,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     kind = statements[0].type
     first = first_word(sql)
     if kind != duckdb.StatementType.SELECT or first not in _ALLOWED_FIRST:
-        raise _refuse(f"{first or kind.name} statements are not allowed, only SELECT/WITH queries")
+        what = kind.name if first == "WITH" or not first else first  # WITH … INSERT: the statement's own kind
+        raise _refuse(f"{what} statements are not allowed, only SELECT/WITH queries")
 
 
 class DuckDBAuditQueries:

@@ -202,6 +202,9 @@ def check_shapes(pf: Preflight) -> None:
         pf.findings.append(d.note("shapes", d.D_SHAPES, f"baseline and subject state the same weight shapes ({shown})"))
 
 
+MIN_CONTEXT = 2  # the shortest window: one token predicted from one before it
+
+
 def check_context(pf: Preflight) -> None:
     """Each model's forward pass takes a window of `dataset.seq_len` tokens (E201), when its loader states the
     model's context (ContextLimit): a longer window failed only when scored, after the guards had run."""
@@ -217,7 +220,9 @@ def check_context(pf: Preflight) -> None:
             raise UsageError(
                 "E201",
                 f"dataset.seq_len {seq_len} is longer than the {role} {model.id}'s context of {limit} positions",
-                f"set dataset.seq_len to {limit} or less",
+                f"set dataset.seq_len to {limit} or less"
+                if limit >= MIN_CONTEXT
+                else f"no window fits: check {model.id}'s config.json (max_position_embeddings)",
             )
         stated += [f"the {role}'s context of {limit} positions"] if limit is not None else []
     if stated:

@@ -181,3 +181,7 @@ def test_windows_longer_than_a_models_context_are_e201_before_anything_is_scored
     assert err.value.hint == "set dataset.seq_len to 31 or less"
     failed = store.run_ids()[-1]
     assert _types(store, failed) == ["run_started", "run_failed"]
+    loader.contexts[ref] = 1  # no window of 2 tokens fits: the hint names the model's config, not a seq_len of 1
+    with pytest.raises(UsageError) as err:
+        certify_edit(_request("int8ish"), services)
+    assert err.value.hint == f"no window fits: check {ref}'s config.json (max_position_embeddings)"
