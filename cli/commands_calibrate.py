@@ -30,6 +30,8 @@ def _refuse_earlier(out: Path, suite: CalibrationSuite) -> None:
     if found is not None:
         message = f"--out '{out}' holds an earlier calibration ({found.relative_to(out)})"
         raise UsageError("E608", message, "choose another --out, or move the earlier one away")
+    for case in suite.cases:  # a file where a case's folder goes, or a name too long, failed after its scoring
+        require_folder(str(out / case.name), f"--out (case {case.name})")
 
 
 def _suite(path: str | None, tier: str | None, profile: str | None) -> CalibrationSuite:

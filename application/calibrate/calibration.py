@@ -128,10 +128,14 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
     return suite
 
 
+MAX_CASE_NAME_BYTES = 255  # the longest file name Linux and macOS file systems take
+
+
 def _check_names(names: list[str], source: str) -> None:
     """Each case's certificate goes to the folder <--out>/<name>: a name is one plain folder name, used once."""
     for name in names:
-        if name in ("", ".", "..") or any(c in name for c in "/\\\0") or not name.isprintable():
+        too_long = len(name.encode("utf-8")) > MAX_CASE_NAME_BYTES  # the case's folder name (NAME_MAX)
+        if name in ("", ".", "..") or any(c in name for c in "/\\\0") or not name.isprintable() or too_long:
             hint = "use e.g. int8 or attn_scale3"
             raise UsageError("E201", f"{source}: case name {name!r} is not a folder name", hint)
     folded = [name.casefold() for name in names]  # int8 and INT8 are one folder on macOS and Windows

@@ -101,6 +101,7 @@ def _suite(cases: str, extra: str = "") -> dict[str, object]:
         ("[{name: ../escape, kind: benign}]", "", "case name '../escape' is not a folder name"),
         ("[{name: '..', kind: benign}]", "", "case name '..' is not a folder name"),
         ("[{name: '', kind: benign}]", "", "case name '' is not a folder name"),
+        (f"[{{name: {'n' * 256}, kind: benign}}]", "", "is not a folder name"),  # NAME_MAX: failed after scoring
         ("[{name: a, kind: benign}, {name: a, kind: benign}]", "", "case name 'a' is used twice"),
         ("[{name: a, kind: benign}]", "guards: {order: []}\n", "case a: guards.order must start and end"),
         ("[{name: a, kind: benign}]", "dataset: {preview_n: 1}\n", "case a: dataset.preview_n"),
@@ -145,3 +146,14 @@ def test_a_quant_rtn_plan_no_model_can_take_stops_run_and_doctor_before_any_mode
     assert not events.exists()  # refused before the run was recorded, so before its models were loaded
     code, out, _ = run_cli("doctor", "-c", config, "--events", events)
     assert code == 2 and "ERROR: edit.plan.bits = 3 is not supported — use 8 or 4 [INVARLOCK:D204]" in out, out
+
+
+def test_a_file_where_a_case_folder_goes_is_refused_before_any_scoring(tmp_path: Path) -> None:
+    """The case's certificate folder <--out>/<name> is a file: E608 came after the case had been scored."""
+    suite, out, events = tmp_path / "suite.yaml", tmp_path / "calibration", tmp_path / "events.duckdb"
+    suite.write_text("cases: [{name: a, kind: benign}]\n", encoding="utf-8")
+    out.mkdir()
+    (out / "a").write_text("not a folder", encoding="utf-8")
+    code, printed, err = run_cli("calibrate", "--suite", suite, "--out", out, "--events", events)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E608] --out (case a) ") and "is not a directory" in err
+    assert printed == "" and not events.exists()
