@@ -205,6 +205,8 @@ def resume_certify(
     for folder, flag in ((cert_out, "--cert-out"), (export, "--export")):
         if folder is not None:
             require_folder(os.fspath(folder), flag)
+    if not os.path.lexists(events):  # a run to resume is in a store that exists: "no run ... in it" misled
+        raise UsageError("E506", f"event store {os.fspath(events)} does not exist", "check the --events path")
     svc = _services(events, progress, sign_key, ())
     outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)
     out = cert_out or Path(str(outcome.certificate.provenance.config["output"]["dir"])) / outcome.run_id

@@ -139,3 +139,14 @@ def test_a_run_whose_stream_holds_v1_events_resumes_to_the_same_certificate(
     for section in ("baseline", "subject", "edit", "dataset", "evidence", "primary_metric", "validation", "policy"):
         assert getattr(resumed.certificate, section) == getattr(full.certificate, section), section
     assert c.to_bytes(replay_certificate(written_by_v1, full.run_id)) == c.to_bytes(resumed.certificate)
+
+
+def test_resuming_from_a_store_that_does_not_exist_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """It said "no run ... in the event store" (E404), as if the store existed; nothing is created."""
+    import invarlock
+
+    missing = tmp_path / "no" / "such.duckdb"
+    with pytest.raises(UsageError) as err:
+        invarlock.resume_certify("01a244a7-cb54-761f-204f-31a17f06f525", events=missing)
+    assert err.value.code == "E506" and err.value.message == f"event store {missing} does not exist"
+    assert not (tmp_path / "no").exists()
