@@ -47,7 +47,7 @@ def bootstrap_budget(cert: c.Certificate, policies: list[Policy], max_replicates
     windows = _bootstrap_windows(cert)
     for policy in policies:
         b = policy.replicates
-        if b > max_replicates:
+        if b > max_replicates and b * windows <= VERIFY_MAX_BOOTSTRAP_CELLS:  # else no --max-replicates helps
             raise UsageError(
                 "E607",
                 f"the {policy.tier}/{policy.profile} policy asks for {b} bootstrap replicates "
