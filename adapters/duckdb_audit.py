@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.ports.audit import Deadline, QueryResult, timeout_error
 
 from .duckdb_audit_views import view_statements
 from .duckdb_lock import LOCK_WAIT_S
-from .duckdb_store import check_ours, interrupted_query, store_connection
+from .duckdb_store import check_ours, interrupted_query, store_connection, stored_data_error
 
 _MAX_DETAIL = 200
 _ALLOWED_FIRST = {"SELECT", "WITH", "FROM"}
@@ -35,6 +35,12 @@ def _sql_error(exc: duckdb.Error) -> UsageError:
     if len(first) > _MAX_DETAIL:  # DuckDB quotes the query near the error; a long query stays one short line
         first = first[:_MAX_DETAIL] + " …"
     return UsageError("E511", f"audit SQL failed: {first}", "fix the query; docs/audit.md lists every view and column")
+
+
+def query_error(path: Path, exc: duckdb.Error) -> InvarlockError:
+    """E501 for a store DuckDB cannot read (damaged pages: what `runs` says of it), else E511 for the query."""
+    damaged = stored_data_error(path, exc) if isinstance(exc, duckdb.IOException) else None
+    return damaged or _sql_error(exc)
 
 
 def first_word(sql: str) -> str:
@@ -132,7 +138,7 @@ class DuckDBAuditQueries:
             if interrupted_query(exc):
                 raise timeout_error(self.timeout_s, "in the query") from exc
             if isinstance(exc, duckdb.Error):
-                raise _sql_error(exc) from exc
+                raise query_error(self.path, exc) from exc
             raise
         finally:
             done.set()

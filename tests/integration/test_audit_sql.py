@@ -328,3 +328,24 @@ def test_every_query_the_audit_guide_shows_runs_on_a_real_store(store_path):
     assert len(documented) >= 7, "the guide's examples were not found"
     for sql in documented:
         query(store_path, sql)  # an example that no longer runs is E511
+
+
+def test_a_damaged_store_is_e501_as_runs_says_not_a_query_to_fix(tmp_path):
+    """A store cut in half is E501 (here already as it is opened)."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "invarlock.duckdb"
+    damaged = tmp_path / "half.duckdb"
+    data = fixture.read_bytes()
+    damaged.write_bytes(data[: len(data) // 2])
+    result = CliRunner().invoke(cli, ["audit", "--events", str(damaged), "--sql", "SELECT * FROM runs"])
+    assert isinstance(result.exception, UsageError) and result.exception.code == "E501", result.exception
+
+
+def test_an_io_error_of_the_query_is_the_stores_e501_and_a_bad_query_e511(tmp_path):
+    """A store whose header reads but whose pages do not failed the query with "E511 IO Error … — fix the query"
+    (a bad-input sweep's half-truncated 3 MB store)."""
+    from invarlock.adapters.duckdb_audit import query_error
+
+    path = tmp_path / "ev.duckdb"
+    damaged = query_error(path, duckdb.IOException("IO Error: Could not read enough bytes from file"))
+    assert damaged.code == "E501" and str(path) in damaged.message and "fix the query" not in damaged.hint
+    assert query_error(path, duckdb.ParserException("Parser Error: syntax error at or near")).code == "E511"
