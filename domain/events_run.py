@@ -16,6 +16,9 @@ from .model import CorpusInfo, EditOutcome, ModelIdentity
 from .policy import Policy
 from .windows import WindowPlan
 
+# The seeds a run records, each the config's dataset seed, in the order the run_started payload writes them.
+RUN_SEEDS = ("dataset", "python", "numpy", "torch")
+
 
 class RunStarted(EventStruct, tag="run_started.v1", frozen=True):
     """A run began. `config` is the run config as resolved from what the user wrote (free-form JSON);

@@ -8,6 +8,7 @@ import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
+from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.metrics import Metric, metric_for
 from invarlock.domain.policy import Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
@@ -101,7 +102,7 @@ def started_event(req: CertifyRequest, policy: Policy, run_id: str, svc: Service
         config=config,
         policy=policy,
         policy_digest=policy_digest(policy),
-        seeds={"dataset": seed, "python": seed, "numpy": seed, "torch": seed},
+        seeds=dict.fromkeys(RUN_SEEDS, seed),
         environment=svc.environment(),
     )
 

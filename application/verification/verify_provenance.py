@@ -8,6 +8,7 @@ from datetime import datetime
 
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
+from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY
 
@@ -17,7 +18,6 @@ from .verify_reuse import reuse_problems
 _COMMANDS = ("certify", "run", "calibrate")  # the commands that issue certificates
 # `run` always edits the baseline (calibrate's cases may not: its `identical` case certifies the baseline as is)
 _EDITING = ("run",)
-SEED_NAMES = ("dataset", "numpy", "python", "torch")  # the seeds a run records (run_request: one seed for all)
 
 
 def _time(value: str) -> datetime | None:
@@ -39,8 +39,8 @@ def _run_problems(cert: c.Certificate) -> Iterator[str]:
         yield "started_at and issued_at must be ISO-8601 times with a time zone"
     elif started > issued:
         yield f"the run started ({p.started_at}) after its certificate was issued ({cert.issued_at})"
-    if sorted(p.seeds) != sorted(SEED_NAMES):
-        named, recorded = ", ".join(sorted(p.seeds)), ", ".join(SEED_NAMES)
+    if sorted(p.seeds) != sorted(RUN_SEEDS):
+        named, recorded = ", ".join(sorted(p.seeds)), ", ".join(sorted(RUN_SEEDS))
         yield f"provenance.seeds names {named}, not the seeds a run records ({recorded})"
     if set(p.seeds.values()) != {cert.bootstrap.seed}:
         yield f"provenance.seeds {p.seeds} are not all the run's seed {cert.bootstrap.seed}"
