@@ -146,7 +146,18 @@ def window_logit_pairs(
     are then views of one tensor kept by `mine`'s head, valid until the next pair is asked for; `other`'s
     kept tensor is released."""
     count = ids.shape[0] if count is None else count
-    mine_parts, other_parts = _split(mine, ids), _split(other, ids)
+    yield from logit_pairs_of(mine, _split(mine, ids), other, ids, count)
+
+
+Parts = tuple[torch.Tensor, Head]
+
+
+def logit_pairs_of(
+    mine: CausalLogits | None, mine_parts: Parts | None, other: CausalLogits, ids: torch.Tensor, count: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """window_logit_pairs with `mine`'s hidden states and head given (`mine_parts`; None: `mine`'s full logits),
+    e.g. a released baseline's, kept (causal_reference)."""
+    other_parts = _split(other, ids)
     if mine_parts is not None and other_parts is not None:
         (hidden, head), (other_hidden, other_head) = mine_parts, other_parts
         if (
@@ -161,17 +172,15 @@ def window_logit_pairs(
         yield next(mine_rows), next(other_rows)
 
 
-Parts = tuple[torch.Tensor, Head]
-
-
 def _split(runner: CausalLogits, ids: torch.Tensor) -> Parts | None:
     if isinstance(runner, CausalHidden) and ids.shape[1] - 1 >= MIN_ROWS:
         return runner.causal_hidden(ids)
     return None
 
 
-def _rows(runner: CausalLogits, ids: torch.Tensor, parts: Parts | None, count: int) -> Iterator[torch.Tensor]:
+def _rows(runner: CausalLogits | None, ids: torch.Tensor, parts: Parts | None, count: int) -> Iterator[torch.Tensor]:
     if parts is None:
+        assert runner is not None, "a runner without parts gives its full logits"
         logits = runner.causal_logits(ids)
         for i in range(count):
             yield logits[i, :-1]

@@ -32,6 +32,10 @@ class CleanMappings:
     def __init__(self) -> None:
         self._spans = _clean_file_mappings(_smaps()) if platform.system() == "Linux" else []
 
+    def holds(self, address: int, length: int) -> bool:
+        """Whether [address, address + length) lies inside one of these mappings."""
+        return any(low <= address and address + length <= high for low, high in self._spans)
+
     def release(self, address: int, length: int) -> int:
         """Drop the resident pages wholly inside [address, address + length) when they lie in one of these
         mappings; the bytes given back."""

@@ -12,6 +12,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .causal_lockstep import lockstep_pairs, require_causal
+from .causal_reference import HiddenReference, kept_reference
 from .causal_rows import MIN_ROWS, Head, reusing_output, split_head, window_logits
 from .hf_forward import model_forward
 from .hf_nll import window_score
@@ -100,6 +101,15 @@ class HFCausalModel(HFWeights):
             yield from zero_shot_pairs(self._masked_logits, other._masked_logits, batch, self.batch_size)
             if progress is not None:
                 progress(len(batch))
+
+    def kept_reference(self) -> HiddenReference:
+        """This model's side of lockstep scoring, kept after it is released (causal_reference): its windows' final
+        hidden states and its LM head.
+
+        Raises:
+            UsageError: E104 when the head does not split off (causal_rows.split_head).
+        """
+        return kept_reference(self, split_head(self.module), getattr(self.module.config, "model_type", None))
 
     def _masked_logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         with model_forward(self.ref):

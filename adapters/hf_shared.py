@@ -10,6 +10,7 @@ writes go through `WeightSource.assign` and `scale_weights`, which give a shared
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,12 +39,29 @@ def _shareable(module: Any) -> list[torch.nn.Parameter]:
     return [p for p in module.parameters() if type(p) is torch.nn.Parameter and not is_meta(p)]
 
 
+_KEPT: dict[int, weakref.ref[Any]] = {}  # address of a storage a kept reference reads -> that reference
+
+
+def keep_storage(tensor: torch.Tensor, holder: object) -> None:
+    """Mark `tensor`'s storage as read by `holder` (a released baseline's LM head, kept for a sequential run's KL:
+    causal_reference) while `holder` lives: a write through any parameter over it (a later copy's edit) then gets
+    private storage first, as a shared one does, so the kept values never change."""
+    for address in [a for a, ref in _KEPT.items() if ref() is None]:
+        del _KEPT[address]
+    _KEPT[tensor.data_ptr()] = weakref.ref(holder)
+
+
+def _kept(param: torch.Tensor) -> bool:
+    ref = _KEPT.get(param.data_ptr())
+    return ref is not None and ref() is not None
+
+
 def own_storage(param: torch.nn.Parameter, shared: set[int]) -> None:
-    """Before a write of the whole parameter: one in `shared` gets private storage of its shape and layout, its
-    values left for the caller to write (both callers overwrite every element, so copying the shared values
-    first would be work done twice); the Parameter object, hence every tied alias, stays the same, and it
-    leaves the set."""
-    if id(param) in shared:
+    """Before a write of the whole parameter: one in `shared`, or over a storage a kept reference reads
+    (keep_storage), gets private storage of its shape and layout, its values left for the caller to write (both
+    callers overwrite every element, so copying the shared values first would be work done twice); the Parameter
+    object, hence every tied alias, stays the same, and it leaves the set."""
+    if id(param) in shared or _kept(param):
         shared.discard(id(param))
         with torch.no_grad():
             param.data = torch.empty_like(param.data)

@@ -168,6 +168,49 @@ class TapsOnlyRunner(Protocol):
         ...
 
 
+class KeptReference(Protocol):
+    """The baseline's side of lockstep scoring, kept for some windows so that the baseline itself can be released
+    before the subject loads (eval.sequential with paired measures): a causal LM keeps each window's final hidden
+    states (on disk) and its LM head. Pairing a subject with it gives what the baseline's `score_pair` gives, bit
+    for bit."""
+
+    @property
+    def batch_size(self) -> int:
+        """The baseline's ModelRunner.batch_size: `keep` and `score_pair` run passes of this many windows."""
+        ...
+
+    def keep(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
+        """Score `windows` with the baseline (ModelRunner.score's scores, bit for bit) and keep each one's
+        reference. Raises as ModelRunner.score, and UsageError E104 when a window is too short to keep."""
+        ...
+
+    def release_model(self) -> None:
+        """Stop holding the baseline model: only what `score_pair` needs stays (for a causal LM its LM head)."""
+        ...
+
+    def score_pair(
+        self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
+    ) -> Iterator[PairedScore]:
+        """ModelRunner.score_pair of the baseline with `other` over kept `windows`, from what was kept. Raises as
+        ModelRunner.score_pair, and IntegrityError E605 for a window that was not kept."""
+        ...
+
+    def close(self) -> None:
+        """Drop what was kept (its file). Idempotent."""
+        ...
+
+
+@runtime_checkable
+class ReferenceKeeping(Protocol):
+    """A ModelRunner that can keep its side of lockstep scoring after it is released (optional: without it, a
+    run that holds one model at a time cannot measure KL and top-1 agreement)."""
+
+    def kept_reference(self) -> KeptReference:
+        """An empty KeptReference of this model. Raises UsageError E104 when this model's logits cannot be
+        recomputed from what it would keep (a family whose LM head is not split off: causal_rows)."""
+        ...
+
+
 @runtime_checkable
 class DuplicableModel(Protocol):
     """A LoadedModel that can duplicate itself in memory (optional: a model without `duplicate` is loaded again)."""

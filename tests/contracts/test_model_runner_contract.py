@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.errors import AbortError, IntegrityError, UsageError
 from invarlock.domain.model import WindowScore
 from invarlock.domain.windows import TokenWindow
-from invarlock.ports.model import LoadedModel, ModelRunner, TapsOnlyRunner
+from invarlock.ports.model import LoadedModel, ModelRunner, ReferenceKeeping, TapsOnlyRunner
 
 from tests.contracts.conftest import ModelAdapterCase
 
@@ -146,6 +146,33 @@ def test_lockstep_comparisons_name_their_window_and_cover_its_scored_positions(
         if pair.comparison is not None:
             assert pair.comparison.window_id == window.window_id
             assert pair.comparison.positions == positions(len(window.tokens))
+
+
+def test_a_kept_reference_pairs_as_the_baseline_held_bit_for_bit(
+    adapter: ModelAdapterCase, runner: LoadedModel, scored: Callable[[int], int]
+) -> None:
+    """KeptReference (eval.sequential with KL): its scores are `score`'s and, the model released, its pairs with a
+    subject are the held model's `score_pair`'s, every bit; a window it did not keep is E605."""
+    baseline = adapter.make(None)
+    if not isinstance(baseline, ReferenceKeeping):
+        pytest.skip("not applicable: the adapter cannot keep its side of lockstep (sequential KL refused, E104)")
+    windows, other = windows_for(runner), adapter.make(None)
+    other.scale_weights({other.variance_taps()[0]: 1.5})
+    held = list(baseline.score_pair(other, windows))
+    reference = baseline.kept_reference()
+    finished: list[int] = []
+    try:
+        assert list(reference.keep(windows[:4], finished.append)) == list(baseline.score(windows[:4]))
+        assert sum(finished) == 4 and reference.batch_size == baseline.batch_size
+        reference.release_model()
+        del baseline
+        assert list(reference.score_pair(other, windows[:4])) == held[:4]
+        assert list(reference.score_pair(other, windows[2:4])) == held[2:4], "any kept windows, any batch"
+        with pytest.raises(IntegrityError) as caught:
+            list(reference.score_pair(other, windows[4:]))
+        assert caught.value.code == "E605"
+    finally:
+        reference.close()
 
 
 def test_lockstep_refuses_a_runner_of_another_adapter_with_e104(runner: LoadedModel) -> None:

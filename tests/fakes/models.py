@@ -28,6 +28,7 @@ from tests.fakes.comparisons import _classified, _compare
 from tests.fakes.corpora import FakeCorpora, FakeCorpus, labelled_words, words
 from tests.fakes.edits import FakeCheckedEdit, FakeScaleEdit, FakeWeightEdit
 from tests.fakes.loaders import FakeLoader
+from tests.fakes.references import FakeReference
 from tests.fakes.tokenizer import VOCAB, FakeTokenizer
 
 __all__ = [
@@ -138,7 +139,14 @@ class FakeModel:
                 window_id=w.window_id, baseline=mine, subject=theirs, comparison=_compare(w, mine, theirs)
             )
 
+    def kept_reference(self) -> FakeReference:
+        """An empty reference of this fake (recorded in `references`)."""
+        reference = FakeReference(self, self.batch_size)
+        self.references.append(reference)
+        return reference
+
     originals: dict[str, np.ndarray] = field(default_factory=dict)
+    references: list[FakeReference] = field(default_factory=list)
     tapped: list[tuple[int, ...]] = field(default_factory=list)
     taps_without_scores: list[tuple[int, ...]] = field(default_factory=list)
     paired: list[int] = field(default_factory=list)
@@ -157,6 +165,7 @@ class FakeModel:
             tapped=[],
             taps_without_scores=[],
             paired=[],
+            references=[],
         )
         if self.loader is not None:
             self.loader.duplicated.append(self.ref)

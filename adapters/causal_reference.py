@@ -1,0 +1,160 @@
+"""A released causal LM's side of lockstep scoring (ports.model.KeptReference), for a sequential run that measures
+KL and top-1 agreement (docs/reference/sequential.md).
+
+Lockstep scoring makes each window's baseline logits as `head(hidden[i, :-1])` from the batch's final hidden states
+(causal_rows). So the baseline keeps, per window, those hidden states (positions × hidden size: 0.6 MB at the demo
+size, against 50 MB of logits) in an unlinked temporary file, and its LM head module in memory; once the subject is
+loaded, each window's baseline logits are that same head over the same rows, and the pair goes through the same
+reduction (hf_kl.paired_score): the same bits as the baseline held beside the subject. The head stays shared with a
+subject whose edit left it alone (a copy on write), so both heads still run as one matmul there."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.model import PairedScore, WindowScore
+from invarlock.domain.windows import TokenWindow
+from invarlock.ports.model import ModelRunner, Progress
+
+from . import file_pages
+from .causal_lockstep import require_causal
+from .causal_rows import MIN_ROWS, PLAIN_HEAD_TYPES, CausalHidden, logit_pairs_of, reusing_output
+from .hf_kl import paired_score
+from .hf_nll import window_score
+from .hf_shared import keep_storage
+from .window_batches import batches, token_ids
+
+_HINT = "set eval.secondary.measure: false, or drop eval.sequential (both models held: KL measured in lockstep)"
+
+
+class HiddenReference:
+    """The kept reference of `model` (an HFCausalModel whose LM head splits off, `head` that head's module)."""
+
+    def __init__(self, model: CausalHidden, head: Any, batch_size: int, device: torch.device) -> None:
+        self._model: CausalHidden | None = model
+        self._head, self._held = head, list[torch.Tensor]()
+        self._batch_size, self._device = batch_size, device
+        # unlinked at once, so gone with the process whatever happens; close() drops it sooner
+        self._file: Any = tempfile.TemporaryFile(prefix="invarlock-reference-")  # noqa: SIM115
+        self._kept: dict[int, tuple[int, tuple[int, ...], torch.dtype]] = {}  # window -> offset, shape, dtype
+        self._end = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    def keep(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
+        """The baseline's scores of `windows`, as HFCausalModel.score makes them (the same body pass, head and
+        reduction), each window's final hidden states written to the file on the way."""
+        if self._model is None:
+            raise IntegrityError(
+                "E605", "the baseline was released before all its windows were kept", "report this bug"
+            )
+        for batch in batches(windows, self._batch_size):
+            _check_length(batch[0])
+            ids = token_ids(batch, self._device, self._batch_size)
+            with torch.inference_mode():
+                parts = self._model.causal_hidden(ids)
+                assert parts is not None, "kept_reference checked the head splits off"
+                hidden, head = parts
+                scores = []
+                for i, window in enumerate(batch):
+                    self._write(window.window_id, hidden[i])
+                    scores.append(window_score(window, ids[i], head(hidden[i, :-1])))
+            yield from scores
+            if progress is not None:
+                progress(len(batch))
+
+    def release_model(self) -> None:
+        """Stop holding the model. The head's weight moves out of a checkpoint's file mapping (_own_memory), and
+        its storage is marked kept (hf_shared.keep_storage): a model sharing it (`run`'s subject, a copy taken after
+        this) writes that weight into new storage, never into the values this reference reads."""
+        self._model = None
+        _own_memory(self._head.weight)
+        keep_storage(self._head.weight, self)
+
+    def score_pair(
+        self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
+    ) -> Iterator[PairedScore]:
+        """causal_lockstep.lockstep_pairs with this baseline's hidden states read back instead of computed."""
+        subject = require_causal(other, "hf_causal")
+        head = reusing_output(self._head, self._held)
+        for batch in batches(windows, self._batch_size):
+            ids = token_ids(batch, torch.device("cpu"), rows=self._batch_size)
+            with torch.inference_mode():
+                hidden = torch.stack([self._read(w.window_id) for w in batch])
+                rows = logit_pairs_of(None, (hidden, head), subject, ids, len(batch))
+                pairs = [paired_score(w, ids[i], *_on(next(rows))) for i, w in enumerate(batch)]
+            yield from pairs
+            if progress is not None:
+                progress(len(batch))
+
+    def close(self) -> None:
+        self._file.close()
+        self._kept.clear()
+
+    def _write(self, window_id: int, hidden: torch.Tensor) -> None:
+        data = hidden.detach().contiguous().cpu()
+        raw = data.view(torch.uint8).numpy().tobytes()
+        os.pwrite(self._file.fileno(), raw, self._end)
+        self._kept[window_id] = (self._end, tuple(data.shape), data.dtype)
+        self._end += len(raw)
+
+    def _read(self, window_id: int) -> torch.Tensor:
+        if window_id not in self._kept:
+            raise IntegrityError("E605", f"window {window_id} was not kept by the baseline's pass", "report this bug")
+        offset, shape, dtype = self._kept[window_id]
+        size = torch.empty(shape, dtype=dtype).view(torch.uint8).numel()
+        raw = bytearray(os.pread(self._file.fileno(), size, offset))
+        return torch.frombuffer(raw, dtype=torch.uint8).view(dtype).view(shape).to(self._device)
+
+
+def _own_memory(weight: torch.nn.Parameter) -> None:
+    """Give `weight` (the head's; the embedding too when tied) storage of its own when it is a view of a checkpoint's
+    clean file mapping, and give back the mapping's pages under it (file_pages). Otherwise the one view would keep
+    the whole mapping alive, and every page the fingerprint read resident, once the rest of the baseline is released
+    (the demo's 513 MB against its 113 MB head). The same values: a copy of the bytes; a copy on write made later
+    (`run`'s subject) shares the new storage."""
+    own = weight.data
+    if own.device.type != "cpu" or not own.is_contiguous():
+        return
+    mapped = file_pages.CleanMappings()
+    if not mapped.holds(own.data_ptr(), own.nbytes):
+        return
+    with torch.no_grad():
+        weight.data = own.clone()
+    mapped.release(own.data_ptr(), own.nbytes)  # `own` keeps the mapping alive until this returns
+
+
+def _on(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    base, subj = pair
+    return base, subj.to(base.device)
+
+
+def _check_length(window: TokenWindow) -> None:
+    if len(window.tokens) - 1 < MIN_ROWS:
+        raise UsageError(
+            "E104",
+            f"windows of {len(window.tokens)} tokens are too short to keep the baseline's side of KL "
+            f"(at least {MIN_ROWS + 1} tokens split its LM head off)",
+            f"raise eval.seq_len to {MIN_ROWS + 1} or more, or {_HINT}",
+        )
+
+
+def kept_reference(model: Any, head: Any, family: str | None) -> HiddenReference:
+    """The empty reference of an HFCausalModel `model` with LM head `head` (causal_rows.split_head's; None: the
+    head does not split off, UsageError E104)."""
+    if head is None:
+        plain = ", ".join(sorted(PLAIN_HEAD_TYPES))
+        raise UsageError(
+            "E104",
+            f"one model at a time with KL needs the baseline's LM head split off its body; model type {family} "
+            f"(or its placement) does not allow it (families: {plain}, the head on one device)",
+            _HINT,
+        )
+    return HiddenReference(model, head, model.batch_size, model.device)

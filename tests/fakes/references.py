@@ -1,0 +1,56 @@
+"""Recorded-state fake of ports.model.KeptReference: the fake baseline's side of lockstep scoring, kept as the scores
+it gave each window, so that a subject pairs with it after the baseline fake is released."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.model import PairedScore, WindowScore
+from invarlock.domain.windows import TokenWindow
+
+from tests.fakes.comparisons import _compare
+
+
+@dataclass
+class FakeReference:
+    """What `model` (a FakeModel) kept: its score of each window `keep` scored; `released` and `closed` record the
+    calls, `paired` the windows paired since."""
+
+    model: Any
+    batch_size: int
+    kept: dict[int, WindowScore] = field(default_factory=dict)
+    paired: list[int] = field(default_factory=list)
+    released: bool = False
+    closed: bool = False
+
+    def keep(self, windows: Sequence[TokenWindow], progress: Any = None) -> Iterator[WindowScore]:
+        if self.released:
+            raise IntegrityError("E605", "the fake baseline was released before its windows were kept", "fix the test")
+        for score in self.model.score(windows, progress):
+            self.kept[score.window_id] = score
+            yield score
+
+    def release_model(self) -> None:
+        self.released, self.model = True, None
+
+    def score_pair(self, other: Any, windows: Sequence[TokenWindow], progress: Any = None) -> Iterator[PairedScore]:
+        """As FakeModel.score_pair, the baseline's side from what was kept."""
+        if not hasattr(other, "_score_one"):
+            raise UsageError("E104", f"lockstep scoring needs a fake subject, got {type(other).__name__}", "use fakes")
+        for w in windows:
+            if w.window_id not in self.kept:
+                raise IntegrityError("E605", f"window {w.window_id} was not kept", "keep it first")
+            self.paired.append(w.window_id)
+            other.scored.append(w.window_id)
+            mine, theirs = self.kept[w.window_id], other._score_one(w)
+            if progress is not None:
+                progress(1)
+            yield PairedScore(
+                window_id=w.window_id, baseline=mine, subject=theirs, comparison=_compare(w, mine, theirs)
+            )
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,87 @@
+"""The baseline's kept side of lockstep scoring (causal_reference, eval.sequential with KL) on the real demo model:
+its pairs with an edited copy, whose LM head is still the baseline's very tensor (both heads then run as one
+matmul), equal the lockstep pairs of both models held, bit for bit; a window too short to split the head off, a
+family whose head does not split off, and a window never kept are refused with their codes."""
+
+from __future__ import annotations
+
+import copy
+import gc
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from invarlock.adapters.causal_lockstep import lockstep_pairs
+from invarlock.adapters.causal_rows import MIN_ROWS, HeldHead
+from invarlock.adapters.hf_causal import HFCausalModel
+from invarlock.adapters.hf_loader import HFModelLoader
+from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.model import LoadOptions
+from invarlock.domain.windows import TokenWindow
+
+from tests.integration.conftest import DEMO_REF
+from tests.integration.test_hf_causal_model import ENGLISH
+
+pytestmark = pytest.mark.model
+
+SEQ_LEN = 48
+
+
+def _windows(demo_model: Any, length: int, count: int) -> list[TokenWindow]:
+    ids = list(demo_model.tokenizer().encode(ENGLISH))
+    return [TokenWindow(window_id=20 + i, tokens=tuple(ids[i * length : (i + 1) * length])) for i in range(count)]
+
+
+def test_pairs_with_a_copy_sharing_the_head_equal_lockstep_bit_for_bit(demo_model: Any) -> None:
+    """As `run --sequential` takes them: the baseline pass keeps, the baseline lets go (its head moves out of the
+    checkpoint's mapping, the same values), then the subject is a copy of it whose edit leaves the head alone. Once the
+    baseline is freed the subject shares with no model, so its writes would go in place: never into the kept head."""
+    baseline = HFModelLoader().load(DEMO_REF, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
+    windows = _windows(demo_model, SEQ_LEN, 10)  # a batch of 8, then 2 padded to 8
+    reference = baseline.kept_reference()
+    try:
+        kept = list(reference.keep(windows))
+        reference.release_model()
+        moved, mapped = baseline.module.get_output_embeddings().weight, demo_model.module.get_output_embeddings().weight
+        assert moved.data_ptr() != mapped.data_ptr() and torch.equal(moved, mapped)
+        subject = baseline.duplicate()
+        subject.scale_weights({subject.variance_taps()[2]: 1.25})  # the head and embedding stay shared
+        held = list(lockstep_pairs(baseline, subject, windows, baseline.batch_size, None))
+        assert kept == [p.baseline for p in held]
+        head = HeldHead(reference._head, [])
+        assert head.same_weight(HeldHead(subject.module.get_output_embeddings(), [])), "one matmul for both heads"
+        assert list(reference.score_pair(subject, windows)) == held
+        assert all(p.comparison is not None and p.comparison.kl_sum > 0 for p in held)
+        with pytest.raises(IntegrityError) as caught:
+            list(reference.score_pair(subject, _windows(demo_model, SEQ_LEN, 11)[10:]))
+        assert caught.value.code == "E605"
+        del baseline, moved
+        gc.collect()
+        name = next(m.name for m in subject.matrices() if m.family == "embed")
+        subject.assign(name, np.zeros_like(next(m.array for m in subject.matrices() if m.name == name)))
+        assert torch.equal(reference._head.weight, mapped), "the kept head is unchanged"
+        assert not subject.module.get_output_embeddings().weight.any()
+    finally:
+        reference.close()
+
+
+def test_a_window_too_short_to_split_the_head_off_is_refused(demo_model: Any) -> None:
+    reference = demo_model.kept_reference()
+    try:
+        with pytest.raises(UsageError) as caught:
+            list(reference.keep(_windows(demo_model, MIN_ROWS, 2)))
+        assert caught.value.code == "E104" and f"raise eval.seq_len to {MIN_ROWS + 1}" in caught.value.hint
+    finally:
+        reference.close()
+
+
+def test_a_family_whose_head_does_not_split_off_cannot_keep_a_reference(demo_model: Any) -> None:
+    capped = copy.copy(demo_model.module)  # shares the weights
+    capped.config = copy.copy(demo_model.module.config)
+    model = HFCausalModel(capped, demo_model.tokenizer().inner, ref="capped")
+    capped.config.model_type = "gemma2"  # soft-caps its logits after the head
+    with pytest.raises(UsageError) as caught:
+        model.kept_reference()
+    assert caught.value.code == "E104" and "model type gemma2" in caught.value.message
+    assert "eval.secondary.measure: false" in caught.value.hint
