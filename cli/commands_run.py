@@ -67,7 +67,7 @@ def common_options(fn: Any) -> Any:
             "--sequential",
             is_flag=True,
             help="hold one model at a time, the baseline released before the subject loads (eval.sequential: true); "
-            "KL and top-1 agreement, which need both models together, are not measured",
+            "KL and top-1 agreement come from the baseline's final hidden states, kept on disk, and its LM head",
         ),
         click.option(
             "--export",

@@ -13,13 +13,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.measurement import MeasurementPool
-from invarlock.ports.model import LoadedModel, NamedMatrix
+from invarlock.ports.model import KeptReference, LoadedModel, NamedMatrix, ReferenceKeeping
 
-from .baseline_reuse import copy_expected
+from .baseline_reuse import copy_expected, pairs_refuse_copies
 from .guard_chain import measure_each, measure_matrix
 from .guard_reuse import WEIGHT_GUARDS, found_measures
 from .input_steps import load_baseline
@@ -41,6 +42,8 @@ def measure_baseline(ctx: RunContext) -> None:
         census=checked_census(state, "baseline", model.census()),
         unmapped=checked_unmapped(state, "baseline", model.unmapped()),
     )
+    if pairs_refuse_copies(ctx):
+        _reference(ctx, model, recorded)  # an adapter that cannot keep one stops the run before any measurement
     measures = _left(ctx, WEIGHT_GUARDS)
     if measures:
         recorded.measures, recorded.guard_link = found_measures(ctx)
@@ -55,13 +58,34 @@ def measure_baseline(ctx: RunContext) -> None:
 
 def score_arms(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline, *, copies: bool) -> None:
     """The baseline's scores of each arm left to score (the final arm unless rolled back) that is not in
-    `recorded` yet, nor, with `copies`, left to a copy of an earlier identical scoring."""
+    `recorded` yet, nor, with `copies`, left to a copy of an earlier identical scoring. A run that measures KL
+    and top-1 agreement keeps the baseline's side of them on the way (`recorded.reference`), then lets go of the
+    model."""
     state = ctx.recorder.state
+    keeping = _reference(ctx, model, recorded) if pairs_refuse_copies(ctx) else None
     for arm in ARMS if state.rollback is None else ARMS[:1]:
         if arm in recorded.scores or (copies and copy_expected(ctx, arm)):
             continue
-        scored = scored_alone(state, ctx.planned, "baseline", model, arm, ctx.rows, ctx.svc.progress)
+        progress = ctx.svc.progress
+        scored = scored_alone(state, ctx.planned, "baseline", model, arm, ctx.rows, progress, keeping)
         recorded.scores[arm] = list(scored)
+    if keeping is not None:
+        keeping.release_model()
+
+
+def _reference(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline) -> KeptReference:
+    """The baseline's kept reference. UsageError E104 when its adapter cannot keep one."""
+    if recorded.reference is None:
+        if not isinstance(model, ReferenceKeeping):
+            identity = ctx.recorder.state.models["baseline"].identity
+            raise UsageError(
+                "E104",
+                f"one model at a time with KL and top-1 agreement needs the baseline's side of them kept, and the "
+                f"{identity.adapter} adapter cannot keep it",
+                "set eval.secondary.measure: false, or drop eval.sequential (both models held: KL in lockstep)",
+            )
+        recorded.reference = model.kept_reference()
+    return recorded.reference
 
 
 def rescore_baseline(ctx: RunContext) -> None:

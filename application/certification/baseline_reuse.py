@@ -50,10 +50,11 @@ def reuse_baseline(ctx: RunContext, arm: str) -> bool:
 def copy_expected(ctx: RunContext, arm: str) -> bool:
     """Whether a sequential run's baseline pass may leave `arm` to a copy: reuse is on, the stream holds no
     baseline score of the arm, an earlier identical scoring of it exists, and the config loads the subject as
-    the baseline (otherwise its identity would refuse the copy). Records nothing: `reuse_baseline` decides once
+    the baseline (otherwise its identity would refuse the copy), and the run takes no paired measures (they refuse
+    every copy). Records nothing: `reuse_baseline` decides once
     the subject is loaded, and a refusal then scores the baseline again."""
     state = ctx.recorder.state
-    if state.scored("baseline", arm) or not _enabled(ctx):
+    if state.scored("baseline", arm) or not _enabled(ctx) or pairs_refuse_copies(ctx):
         return False
     subject, base = ctx.request.subject, ctx.request.config.model
     if subject is not None and (subject.adapter, subject.dtype, subject.device) != (
@@ -71,8 +72,15 @@ def _enabled(ctx: RunContext) -> bool:
     return ctx.request.config.eval.reuses_baseline and ctx.svc.index is not None
 
 
+def pairs_refuse_copies(ctx: RunContext) -> bool:
+    """Whether the run measures KL and top-1 agreement beside per-model scores: they need the baseline's logits,
+    which no copy of its scores carries."""
+    config = ctx.recorder.state.started.config
+    return recorded_metric(config).per_model_scores and ctx.request.config.eval.measures_pairs
+
+
 def _refusal(ctx: RunContext, state: RunState) -> str | None:
-    if recorded_metric(state.started.config).per_model_scores and ctx.request.config.eval.measures_pairs:
+    if pairs_refuse_copies(ctx):
         return PAIRS_REASON
     baseline, subject = state.models["baseline"].identity, state.models["subject"].identity
     loading = ("adapter", "dtype", "device", "runtime")

@@ -11,7 +11,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.execution import PairScorer, ScoringPools
-from invarlock.ports.model import ModelRunner, Progress
+from invarlock.ports.model import KeptReference, ModelRunner, Progress
 
 from ..config_execution import ExecutionConfig
 from .pair_workers import pair_spec
@@ -19,9 +19,9 @@ from .run_context import RunContext
 
 
 class InProcessPairScorer:
-    """The run's own loaded models, one batch after the other."""
+    """The run's own loaded models, one batch after the other (the baseline's side may be kept: KeptReference)."""
 
-    def __init__(self, baseline: ModelRunner, subject: ModelRunner) -> None:
+    def __init__(self, baseline: ModelRunner | KeptReference, subject: ModelRunner) -> None:
         self._baseline, self._subject = baseline, subject
 
     @property

@@ -26,7 +26,7 @@ from .guard_reuse import reused_measures
 from .guards import runners_for
 from .input_steps import load_baseline, load_models, load_subject_alone, record_plan
 from .issuing import issue
-from .pair_scoring import close_scorer, pair_scorer
+from .pair_scoring import InProcessPairScorer, close_scorer, pair_scorer
 from .preflight import INPUT_CHECKS, preflight_of, run_checks
 from .recorded_baseline import RecordedBaseline
 from .recorder import RunRecorder
@@ -52,6 +52,8 @@ def run_pipeline(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc
             step(ctx)
     finally:
         close_scorer(ctx)
+        if ctx.recorded is not None and ctx.recorded.reference is not None:
+            ctx.recorded.reference.close()
     certificate = issue(recorder, svc)
     if req.export is not None and recorder.state.rollback is None:
         ctx.models["subject"].export(req.export)
@@ -111,7 +113,8 @@ def _score_apart(ctx: RunContext, recorded: RecordedBaseline, arm: str) -> None:
     """A sequential run's arm: the baseline's scores copied from an earlier identical scoring when they can
     be (the same decision and records as a run holding both), else those its baseline pass kept, scored by a
     reloaded baseline when the pass counted on a copy that the subject's identity then refused; then the
-    subject alone."""
+    subject alone, or, when the run measures KL and top-1 agreement, paired with the baseline's kept side of
+    them (the same PairedScores as the baseline held: their baseline scores are those recorded)."""
     kept = recorded.scores.pop(arm, None)
     if not reuse_baseline(ctx, arm):
         if kept is None:
@@ -119,7 +122,11 @@ def _score_apart(ctx: RunContext, recorded: RecordedBaseline, arm: str) -> None:
             kept = recorded.scores.pop(arm, [])
         if kept:
             ctx.recorder.record(*kept)
-    score_role(ctx.recorder, "subject", ctx.models["subject"], arm, ctx.rows, ctx.svc.progress)
+    if recorded.reference is None:
+        score_role(ctx.recorder, "subject", ctx.models["subject"], arm, ctx.rows, ctx.svc.progress)
+        return
+    scorer = InProcessPairScorer(recorded.reference, ctx.models["subject"])
+    score_arm(ctx.recorder, scorer, arm, ctx.rows, ctx.svc.progress)
 
 
 def score_preview(ctx: RunContext) -> None:

@@ -14,7 +14,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.model import ActivationStats, TensorCensus
 from invarlock.domain.weight_digest import matrix_digest
-from invarlock.ports.model import NamedMatrix
+from invarlock.ports.model import KeptReference, NamedMatrix
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class RecordedBaseline:
     """The baseline's answers, measured before it was released: its census and unmapped weights, its matrices'
     summaries and measurements (when a weight guard is left to run), its activation statistics on the
     calibration arm (when the variance guard is), and its scores of each arm neither recorded yet nor left to
-    a copy of an earlier run's, as the events a run holding both models would record."""
+    a copy of an earlier run's, as the events a run holding both models would record; for a run that measures KL
+    and top-1 agreement, what lockstep scoring needs of it (ports.model.KeptReference)."""
 
     census: TensorCensus
     unmapped: dict[str, str]
@@ -43,6 +44,7 @@ class RecordedBaseline:
     taps: dict[str, ActivationStats] = field(default_factory=dict)
     scores: dict[str, list[ev.WindowsScored]] = field(default_factory=dict)
     guard_link: ev.GuardBaselineReused | None = None  # where reused measurements came from, to record
+    reference: KeptReference | None = None  # its side of the paired measures (KL, top-1), when the run takes them
 
 
 def summary_of(matrix: NamedMatrix) -> MatrixSummary:

@@ -10,7 +10,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
-from invarlock.domain.metrics import ACCURACY
+from invarlock.domain.metrics import ACCURACY, METRICS, metric_for
 
 from .verify_report import VerifyReport, dig
 from .verify_reuse import reuse_problems
@@ -69,16 +69,16 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
 
 
 def _sequential_problems(cert: c.Certificate) -> Iterator[str]:
-    """A run config holding one model at a time (eval.sequential) never measures KL or top-1 agreement, which
-    need both models' logits together (config_sequential refuses it): such evidence came from another run."""
+    """A run config holding one model at a time (eval.sequential) scores a metric kind each model scores alone
+    (config_sequential refuses a kind that compares both models' outputs together): such evidence came from
+    another run. KL and top-1 agreement it may measure, from the baseline's kept side of them (0.3.5 on)."""
     if dig(cert.provenance.config, "eval", "sequential") is not True:
         return
-    arms = [("preview", cert.evidence.preview), ("final", cert.evidence.final)]
-    paired = [name for name, arm in arms if arm is not None and arm.comparisons is not None]
-    if paired:
+    kind = cert.primary_metric.kind
+    if kind in METRICS and not metric_for(kind).per_model_scores:
         yield (
-            f"the run config holds one model at a time (eval.sequential), yet evidence.{paired[0]} has paired "
-            "comparisons (KL, top-1), which need both models together"
+            f"the run config holds one model at a time (eval.sequential), yet its metric {kind} compares both "
+            "models' outputs together"
         )
 
 

@@ -4,7 +4,8 @@ both models gives, number for number (evidence, guard records, gates, verdict), 
 its baseline work done in its baseline pass or copied from an earlier run (baseline reuse). Only the run id, clock,
 guard timings and the provenance's recorded config (which states `sequential: true`) differ. The re-execution audit
 holding one model at a time (`verify --sequential`, the default for a sequential certificate) finds what the audit
-holding both finds, and `--sequential` runs what the config keys run. The fake-model tests
+holding both finds. `--sequential` measures KL and top-1 agreement from the baseline's kept side of them, as the
+run holding both does. The fake-model tests
 (tests/unit/test_sequential_run.py) cover repairs, rollback and resume; tests/integration/test_sequential_release.py
 that the baseline is freed first."""
 
@@ -49,12 +50,22 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, P
     return root, both, one, copied
 
 
-def test_the_sequential_flag_runs_what_the_config_keys_run(certs: tuple[Path, ...]) -> None:
-    """`--sequential --no-reuse` on a config without an eval section: the config `one` states, recorded as such."""
-    root, _, one, _ = certs
-    flagged = read_cert(_certify(root, "flagged", {}, "--sequential", "--no-reuse"))
-    assert flagged["provenance"]["config"]["eval"] == read_cert(one)["provenance"]["config"]["eval"]
-    assert comparable(flagged) == comparable(read_cert(one))
+def test_the_sequential_flag_measures_kl_one_model_at_a_time_as_lockstep_does(certs: tuple[Path, ...]) -> None:
+    """`--sequential --no-reuse` on a config without an eval section: KL and top-1 agreement measured from the
+    baseline's kept final hidden states and head (its edited copy shares the head: one matmul for both), the
+    certificate of the run holding both number for number; verify --events passes it, and its audit (holding both:
+    paired measures) finds what the other's finds."""
+    root = certs[0]
+    flagged_path = _certify(root, "flagged", {}, "--sequential", "--no-reuse")
+    both_path = _certify(root, "kl-both", {"reuse": False})
+    flagged, both = read_cert(flagged_path), read_cert(both_path)
+    assert flagged["provenance"]["config"]["eval"]["sequential"] is True
+    assert "sequential" not in both["provenance"]["config"]["eval"]
+    assert flagged["evidence"]["final"]["comparisons"] is not None
+    assert comparable(flagged) == comparable(both)
+    result = invarlock("verify", flagged_path, "--events", root / "ev.duckdb", cwd=root)
+    assert result.code == 0, result.stdout + result.stderr
+    assert _audited(root, flagged_path) == _audited(root, both_path)
 
 
 def test_the_sequential_certificate_states_what_the_run_holding_both_states(certs: tuple[Path, ...]) -> None:

@@ -33,6 +33,7 @@ from invarlock.domain.model import LoadOptions
 from tests.cert_compare import comparable
 from tests.fakes.loaders import ReleasingLoader
 from tests.fakes.models import FakeLoader, FakeModel
+from tests.fakes.references import FakeReference
 from tests.unit.conftest import small_config
 from tests.unit.test_certify_use_case import MATRIX_MISMATCHES
 
@@ -41,14 +42,14 @@ _VE = ("attn.0", "attn.1", "ffn.0.down", "ffn.1.down", "ffn.2.down", "ffn.3.down
 
 
 def _request(
-    subject: str | None, *, sequential: bool, base: str = "base", edit: EditConfig | None = None
+    subject: str | None, *, sequential: bool, base: str = "base", edit: EditConfig | None = None, kl: bool = False
 ) -> CertifyRequest:
     cfg = small_config(edit)
     cfg = msgspec.structs.replace(
         cfg,
         model=ModelConfig(id=base),
         dataset=msgspec.structs.replace(cfg.dataset, calibration_n=8),
-        eval=EvalConfig(secondary=SecondaryConfig(measure=False), sequential=sequential or None),
+        eval=EvalConfig(secondary=SecondaryConfig(measure=kl), sequential=sequential or None),
     )
     command = "run" if subject is None else "certify"
     return CertifyRequest(command, cfg, None if subject is None else ModelConfig(id=subject), "balanced", "dev")
@@ -67,11 +68,15 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("kl", [False, True], ids=["no KL", "KL from the kept reference"])
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
-def test_a_sequential_run_certifies_what_a_run_holding_both_models_certifies(services: Services, case: dict) -> None:
-    both = certify_edit(_request(**case, sequential=False), services)
-    one = certify_edit(_request(**case, sequential=True), services)
+def test_a_sequential_run_certifies_what_a_run_holding_both_models_certifies(
+    services: Services, case: dict, kl: bool
+) -> None:
+    both = certify_edit(_request(**case, sequential=False, kl=kl), services)
+    one = certify_edit(_request(**case, sequential=True, kl=kl), services)
     assert _compared(one.certificate) == _compared(both.certificate)
+    assert (one.certificate.evidence.preview.comparisons is not None) is kl
     assert one.certificate.provenance.config["eval"]["sequential"] is True
     assert "sequential" not in both.certificate.provenance.config["eval"]
     assert c.to_bytes(replay_certificate(services.store, one.run_id)) == c.to_bytes(one.certificate)
@@ -144,8 +149,69 @@ def test_a_killed_sequential_run_resumes_without_measuring_the_baseline_again(
     assert _compared(resumed.certificate) == _compared(whole.certificate)
 
 
+def test_the_kl_reference_is_kept_by_the_baseline_pass_released_with_it_and_closed(
+    services: Services, loader: FakeLoader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[FakeReference] = []
+    keep = FakeModel.kept_reference
+    monkeypatch.setattr(FakeModel, "kept_reference", lambda self: made.append(keep(self)) or made[-1])
+    releasing = ReleasingLoader(loader.models)
+    one = certify_edit(_request("int8ish", sequential=True, kl=True), dataclasses.replace(services, loader=releasing))
+    assert releasing.alive_at_load == [[], []], "the reference does not keep the baseline alive"
+    [reference] = made
+    assert reference.released and reference.closed and reference.model is None
+    windows = 8 + 12
+    assert len(reference.kept) == windows and sorted(reference.paired) == sorted(reference.kept)
+    assert one.certificate.evidence.final is not None and one.certificate.evidence.final.comparisons is not None
+
+
+def test_a_killed_sequential_kl_run_keeps_only_the_windows_left_to_pair(services: Services, loader: FakeLoader) -> None:
+    store = services.store
+    killed: list[str] = []
+
+    class KillAtTheFinalPairs:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
+            if any(isinstance(e, ev.WindowsCompared) and e.arm == "final" for e in events):
+                killed.append(run_id)
+                raise KeyboardInterrupt
+            return store.append(run_id, expected_seq, events)
+
+    request = _request("int8ish", sequential=True, kl=True)
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(request, dataclasses.replace(services, store=KillAtTheFinalPairs()))  # type: ignore[arg-type]
+    final = {w.window_id for w in _plan(services, killed[0]).arm("final")}
+    loaded_before = len(loader.instances)
+    resumed = resume_run(killed[0], services)
+    baseline = loader.instances[loaded_before]
+    [reference] = baseline.references
+    # the baseline's final scores were recorded before the kill; only the final arm's pairs were not
+    assert baseline.ref == "base" and set(reference.kept) == final and baseline.tapped == []
+    whole = certify_edit(request, services)
+    assert _compared(resumed.certificate) == _compared(whole.certificate)
+
+
+def test_an_adapter_that_cannot_keep_its_side_of_kl_is_refused_after_the_baseline_loads(
+    services: Services, loader: FakeLoader
+) -> None:
+    class Unkeeping(FakeModel):
+        kept_reference = None  # type: ignore[assignment]
+
+    loader.models["base"] = Unkeeping(ref="base")
+    with pytest.raises(UsageError) as err:
+        certify_edit(_request("int8ish", sequential=True, kl=True), services)
+    assert err.value.code == "E104" and "the fake adapter cannot keep it" in err.value.message
+    assert "eval.secondary.measure: false" in err.value.hint
+
+
+def _plan(services: Services, run_id: str) -> Any:
+    [planned] = [r for r in services.store.read(run_id) if r.type == "windows_planned"]
+    return msgspec.json.decode(planned.payload, type=ev.WindowsPlanned).plan
+
+
 REFUSED = {
-    "paired measures": ({"eval": {"sequential": True}}, "eval.secondary.measure: false"),
     "a comparing kind": (
         {"eval": {"sequential": True, "metric": {"kind": "embedding_cosine"}, "secondary": {"measure": False}}},
         "compares both models' outputs",
@@ -180,6 +246,8 @@ def test_sequential_false_takes_anything_and_reuse_stays_on_with_sequential() ->
     held_both = parse_config({"eval": {"sequential": False, "reuse": True}}, source="cfg.yaml")
     held_one = parse_config({"eval": {"sequential": True, "reuse": True, "secondary": {"measure": False}}}, source="x")
     assert held_both.eval.reuses_baseline and held_one.eval.reuses_baseline
+    with_kl = parse_config({"eval": {"sequential": True, "secondary": {"gate": True}}}, source="cfg.yaml")
+    assert with_kl.eval.sequential and with_kl.eval.measures_pairs
 
 
 @pytest.mark.parametrize(("subject_weights", "message"), MATRIX_MISMATCHES.values(), ids=MATRIX_MISMATCHES.keys())

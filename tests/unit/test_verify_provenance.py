@@ -90,10 +90,16 @@ FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
         _set("provenance.command", "audit"),
         "'audit' is not one of certify, run, calibrate",
     ),
-    "paired measures of a one-model run": (
+    "a one-model run of a kind comparing outputs": (
         "certify",
-        _set("provenance.config.eval.sequential", True),
-        "holds one model at a time (eval.sequential), yet evidence.preview has paired comparisons",
+        _both(
+            _set("provenance.config.eval.sequential", True),
+            _both(
+                _set("primary_metric.kind", "embedding_cosine"),
+                _set("provenance.config.eval.metric.kind", "embedding_cosine"),
+            ),
+        ),
+        "holds one model at a time (eval.sequential), yet its metric embedding_cosine compares both models' outputs",
     ),
     "a certify claiming to be a run": (
         "certify",
