@@ -23,6 +23,7 @@ Usage:
     python benchmarks/peak_rss.py --device-map auto
     python benchmarks/peak_rss.py --eval no-pairs sequential   # one model held at a time (no KL/top-1): ratios
     python benchmarks/peak_rss.py --eval no-pairs sequential --audit   # and each certificate's re-execution audit
+    python benchmarks/peak_rss.py --eval default sequential-kl  # KL measured: both held, or one and the kept side
     python benchmarks/peak_rss.py --json
     python benchmarks/synthetic_checkpoint.py /tmp/syn && python benchmarks/peak_rss.py --model /tmp/syn --commands run
 """
@@ -51,6 +52,7 @@ EVAL_MODES = {  # --eval: what the config's eval section asks
     "default": None,
     "no-pairs": {"secondary": {"measure": False}},  # no KL/top-1: the models need not be held together
     "sequential": {"secondary": {"measure": False}, "sequential": True},  # and so one model is held at a time
+    "sequential-kl": {"sequential": True},  # one at a time, KL/top-1 from the baseline's kept hidden states and head
 }
 
 
