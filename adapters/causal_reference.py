@@ -2,10 +2,11 @@
 KL and top-1 agreement (docs/reference/sequential.md).
 
 Lockstep scoring makes each window's baseline logits as `head(hidden[i, :-1])` from the batch's final hidden states
-(causal_rows). So the baseline keeps, per window, those hidden states (positions × hidden size: 0.6 MB at the demo
-size, against 50 MB of logits) in an unlinked temporary file, and its LM head module in memory; once the subject is
-loaded, each window's baseline logits are that same head over the same rows, and the pair goes through the same
-reduction (hf_kl.paired_score): the same bits as the baseline held beside the subject. The head stays shared with a
+(causal_rows). So the baseline runs only its body over the windows and keeps, per window, those hidden states
+(positions × hidden size: 0.6 MB at the demo size, against 50 MB of logits) in an unlinked temporary file, and its
+LM head module in memory; once the subject is loaded, each window's baseline logits are that same head over the same
+rows, and the pair goes through the same reduction (hf_kl.paired_score), both models' NLL sums included: the same
+bits as the baseline held beside the subject, and no head or NLL computed twice. The head stays shared with a
 subject whose edit left it alone (a copy on write), so both heads still run as one matmul there."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 from invarlock.domain.errors import IntegrityError, UsageError
-from invarlock.domain.model import PairedScore, WindowScore
+from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
@@ -25,8 +26,7 @@ from . import file_pages
 from .causal_lockstep import require_causal
 from .causal_rows import MIN_ROWS, PLAIN_HEAD_TYPES, CausalHidden, logit_pairs_of, reusing_output
 from .hf_kl import paired_score
-from .hf_nll import window_score
-from .hf_shared import keep_storage
+from .hf_shared import keep_storage, same_bits
 from .window_batches import batches, token_ids
 
 _HINT = "set eval.secondary.measure: false, or drop eval.sequential (both models held: KL measured in lockstep)"
@@ -42,31 +42,26 @@ class HiddenReference:
         # unlinked at once, so gone with the process whatever happens; close() drops it sooner
         self._file: Any = tempfile.TemporaryFile(prefix="invarlock-reference-")  # noqa: SIM115
         self._kept: dict[int, tuple[int, tuple[int, ...], torch.dtype]] = {}  # window -> offset, shape, dtype
+        self._compared: set[int] = set()  # addresses of subject heads compared with this one (_share_head)
         self._end = 0
 
     @property
     def batch_size(self) -> int:
         return self._batch_size
 
-    def keep(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
-        """The baseline's scores of `windows`, as HFCausalModel.score makes them (the same body pass, head and
-        reduction), each window's final hidden states written to the file on the way."""
+    def keep(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> None:
+        """Run the body over `windows` in the batches HFCausalModel.score runs (padded alike), writing each
+        window's final hidden states to the file; the head and the NLLs wait for `score_pair`."""
         if self._model is None:
-            raise IntegrityError(
-                "E605", "the baseline was released before all its windows were kept", "report this bug"
-            )
+            raise IntegrityError("E605", "the baseline was released before its windows were kept", "report this bug")
         for batch in batches(windows, self._batch_size):
             _check_length(batch[0])
             ids = token_ids(batch, self._device, self._batch_size)
             with torch.inference_mode():
                 parts = self._model.causal_hidden(ids)
                 assert parts is not None, "kept_reference checked the head splits off"
-                hidden, head = parts
-                scores = []
                 for i, window in enumerate(batch):
-                    self._write(window.window_id, hidden[i])
-                    scores.append(window_score(window, ids[i], head(hidden[i, :-1])))
-            yield from scores
+                    self._write(window.window_id, parts[0][i])
             if progress is not None:
                 progress(len(batch))
 
@@ -83,6 +78,7 @@ class HiddenReference:
     ) -> Iterator[PairedScore]:
         """causal_lockstep.lockstep_pairs with this baseline's hidden states read back instead of computed."""
         subject = require_causal(other, "hf_causal")
+        self._share_head(subject)
         head = reusing_output(self._head, self._held)
         for batch in batches(windows, self._batch_size):
             ids = token_ids(batch, torch.device("cpu"), rows=self._batch_size)
@@ -93,6 +89,22 @@ class HiddenReference:
             yield from pairs
             if progress is not None:
                 progress(len(batch))
+
+    def _share_head(self, subject: object) -> None:
+        """Read the subject's head storage instead of this reference's own when every bit is the same (a subject
+        checkpoint whose edit left the head alone: `run --export`'s int8 checkpoint), so the head is held once and
+        both run as one matmul, as when both models are held (HFWeights.share_equal_weights). That storage is then
+        marked kept: a later write by the subject goes to new storage. Compared once per subject head."""
+        module = getattr(subject, "module", None)
+        theirs = module.get_output_embeddings() if module is not None else None
+        mine = self._head.weight
+        if theirs is None or theirs.weight.data_ptr() in (mine.data_ptr(), *self._compared):
+            return
+        self._compared.add(theirs.weight.data_ptr())
+        if same_bits(mine, theirs.weight):
+            with torch.no_grad():
+                mine.data = theirs.weight.data
+            keep_storage(mine, self)
 
     def close(self) -> None:
         self._file.close()

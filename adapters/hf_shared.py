@@ -45,8 +45,9 @@ _KEPT: dict[int, weakref.ref[Any]] = {}  # address of a storage a kept reference
 def keep_storage(tensor: torch.Tensor, holder: object) -> None:
     """Mark `tensor`'s storage as read by `holder` (a released baseline's LM head, kept for a sequential run's KL:
     causal_reference) while `holder` lives: a write through any parameter over it (a later copy's edit) then gets
-    private storage first, as a shared one does, so the kept values never change."""
-    for address in [a for a, ref in _KEPT.items() if ref() is None]:
+    private storage first, as a shared one does, so the kept values never change. A holder marks one storage: the
+    one it reads now."""
+    for address in [a for a, ref in _KEPT.items() if ref() is None or ref() is holder]:  # one storage per holder
         del _KEPT[address]
     _KEPT[tensor.data_ptr()] = weakref.ref(holder)
 
@@ -84,6 +85,11 @@ def equal_pairs(module: Any, other: Any) -> Iterator[tuple[torch.nn.Parameter, t
             continue
         if _layout(param) == _layout(twin) and torch.equal(_bits(param), _bits(twin)):
             yield param, twin
+
+
+def same_bits(param: torch.Tensor, other: torch.Tensor) -> bool:
+    """Whether both tensors have the same shape, layout, dtype, device and every bit (as equal_pairs compares)."""
+    return _layout(param) == _layout(other) and torch.equal(_bits(param), _bits(other))
 
 
 def _layout(param: torch.Tensor) -> tuple[Any, ...]:

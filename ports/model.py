@@ -172,16 +172,18 @@ class KeptReference(Protocol):
     """The baseline's side of lockstep scoring, kept for some windows so that the baseline itself can be released
     before the subject loads (eval.sequential with paired measures): a causal LM keeps each window's final hidden
     states (on disk) and its LM head. Pairing a subject with it gives what the baseline's `score_pair` gives, bit
-    for bit."""
+    for bit, both models' scores included."""
 
     @property
     def batch_size(self) -> int:
         """The baseline's ModelRunner.batch_size: `keep` and `score_pair` run passes of this many windows."""
         ...
 
-    def keep(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> Iterator[WindowScore]:
-        """Score `windows` with the baseline (ModelRunner.score's scores, bit for bit) and keep each one's
-        reference. Raises as ModelRunner.score, and UsageError E104 when a window is too short to keep."""
+    def keep(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> None:
+        """Run the baseline over `windows` as far as pairing needs (a causal LM: its body, not its head) and keep
+        each one's reference; `progress(k)` after each batch. No scores: `score_pair` gives the baseline's, those
+        of ModelRunner.score bit for bit. Raises as ModelRunner.score, and UsageError E104 when a window is too
+        short to keep."""
         ...
 
     def release_model(self) -> None:

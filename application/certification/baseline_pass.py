@@ -26,7 +26,7 @@ from .guard_reuse import WEIGHT_GUARDS, found_measures
 from .input_steps import load_baseline
 from .recorded_baseline import MatrixSummary, RecordedBaseline, summary_of
 from .run_context import RunContext
-from .scoring import scored_alone
+from .scoring import chunk_size, scored_alone
 from .variance_guard import taps_only
 from .variance_reuse import taps_expected
 from .weight_checks import checked_census, checked_matrix, checked_stats, checked_taps, checked_unmapped
@@ -59,18 +59,36 @@ def measure_baseline(ctx: RunContext) -> None:
 def score_arms(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline, *, copies: bool) -> None:
     """The baseline's scores of each arm left to score (the final arm unless rolled back) that is not in
     `recorded` yet, nor, with `copies`, left to a copy of an earlier identical scoring. A run that measures KL
-    and top-1 agreement keeps the baseline's side of them on the way (`recorded.reference`), then lets go of the
-    model."""
+    and top-1 agreement keeps the baseline's side of them instead (`recorded.reference`: its scores come with the
+    subject's, as in lockstep), then lets go of the model."""
     state = ctx.recorder.state
     keeping = _reference(ctx, model, recorded) if pairs_refuse_copies(ctx) else None
     for arm in ARMS if state.rollback is None else ARMS[:1]:
         if arm in recorded.scores or (copies and copy_expected(ctx, arm)):
             continue
-        progress = ctx.svc.progress
-        scored = scored_alone(state, ctx.planned, "baseline", model, arm, ctx.rows, progress, keeping)
+        if keeping is not None:
+            _keep_arm(ctx, keeping, arm)
+            recorded.scores[arm] = []
+            continue
+        scored = scored_alone(state, ctx.planned, "baseline", model, arm, ctx.rows, ctx.svc.progress)
         recorded.scores[arm] = list(scored)
     if keeping is not None:
         keeping.release_model()
+
+
+def _keep_arm(ctx: RunContext, keeping: KeptReference, arm: str) -> None:
+    """Keep the baseline's side of every window of `arm` whose paired measures the stream lacks (a resumed run
+    recorded the rest), in the batches scoring runs."""
+    state, progress = ctx.recorder.state, ctx.svc.progress
+    compared = state.compared(arm)
+    ids = [w.window_id for w in ctx.planned.plan.arm(arm) if w.window_id not in compared]
+    seed, size = state.started.seeds["dataset"], chunk_size(keeping.batch_size)
+    progress.start(f"baseline pass, {arm} arm (kept for KL)", len(ids))
+    try:
+        for start in range(0, len(ids), size):
+            keeping.keep(token_windows(ids[start : start + size], ctx.rows, seed=seed), progress.advance)
+    finally:
+        progress.finish()
 
 
 def _reference(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline) -> KeptReference:

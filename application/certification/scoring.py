@@ -14,7 +14,7 @@ from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.run import RunState
 from invarlock.domain.windows import Row, TokenWindow, token_windows
 from invarlock.ports.execution import PairScorer
-from invarlock.ports.model import KeptReference, ModelRunner
+from invarlock.ports.model import ModelRunner
 from invarlock.ports.ui import Progress
 
 from .recorder import RunRecorder
@@ -142,24 +142,16 @@ def scored_alone(
     arm: str,
     rows: Mapping[int, Row],
     progress: Progress,
-    keeping: KeptReference | None = None,
 ) -> Iterator[ev.WindowsScored]:
     """The records of `arm`'s windows in `planned` that `role` has not scored in `state`, scored by `model`
     alone, one per batch (a sequential run keeps its baseline's, scored before the plan is recorded, to record
-    them once the subject is loaded). With `keeping` (the baseline's, of a sequential run that measures KL), the
-    scores are its `keep`'s, and the windows whose paired measures the stream lacks are kept too (a resumed run's
-    baseline scored them before it was killed: their records are not repeated)."""
+    them once the subject is loaded)."""
     digests = {w.window_id: w.digest for w in planned.plan.arm(arm)}
-    done = state.scored(role, arm)
-    compared = state.compared(arm) if keeping is not None else digests
-    todo = [i for i in digests if i not in done or i not in compared]
-    score = model.score if keeping is None else keeping.keep
+    todo = [i for i in digests if i not in state.scored(role, arm)]
     progress.start(f"scoring {arm} arm", len(todo))
     try:
         for batch in _windows(state, todo, rows, model.batch_size):
-            scores = checked_scores(state, role, batch, score(batch, progress.advance))
-            fresh = [_row(s, digests) for s in scores if s.window_id not in done]
-            if fresh:
-                yield ev.WindowsScored(role=role, arm=arm, rows=fresh)
+            scores = checked_scores(state, role, batch, model.score(batch, progress.advance))
+            yield ev.WindowsScored(role=role, arm=arm, rows=[_row(s, digests) for s in scores])
     finally:
         progress.finish()

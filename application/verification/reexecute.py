@@ -170,11 +170,19 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
         if isinstance(exc, UsageError):
             stream.close(_finished(deps, outcome))
             raise
+    finally:
+        _close_reference(loaded)
     try:
         stream.close(_finished(deps, outcome))
     except UsageError as exc:  # the store did not take the stream (locked, full): the findings stand, unrecorded
         outcome.unrecorded = exc
     return outcome
+
+
+def _close_reference(loaded: LoadedForAudit) -> None:
+    answers = loaded.released.answers if loaded.released is not None else None
+    if answers is not None and answers.reference is not None:
+        answers.reference.close()
 
 
 def _steps(

@@ -8,6 +8,7 @@ from typing import TypeVar
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.model import ActivationStats, TensorCensus, WindowScore
+from invarlock.ports.model import KeptReference
 
 from ..certification.recorded_baseline import MatrixSummary
 
@@ -18,7 +19,8 @@ T = TypeVar("T")
 class AuditedBaseline:
     """The baseline's answers to the audit's steps, measured before it was released: its census and unmapped
     weights, every matrix's summary and the measurement of those the weight guards' samples name, its statistics
-    of the sampled variance taps, and its scores of each arm's sampled windows. An answer the pass did not reach
+    of the sampled variance taps, and its scores of each arm's sampled windows (with KL and top-1 in the evidence, kept
+    for pairing: ports.model.KeptReference). An answer the pass did not reach
     is None, and reading it raises the error that stopped the pass (`error`): the audit stops at the step that
     would have met it with the baseline held."""
 
@@ -28,6 +30,7 @@ class AuditedBaseline:
     measures: dict[str, MatrixMeasure] = field(default_factory=dict)
     taps: dict[str, ActivationStats] | None = None
     scores: dict[str, dict[int, WindowScore]] = field(default_factory=dict)
+    reference: KeptReference | None = None  # its side of the sampled windows' KL and top-1, when the evidence has them
     error: InvarlockError | None = None
 
     def read(self, answer: T | None) -> T:

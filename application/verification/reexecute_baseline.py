@@ -3,9 +3,10 @@ issued with `eval.sequential: true`): with the baseline the only model held, eve
 from it is measured first (AuditedBaseline), then the baseline is released and the subject loads.
 
 The answers are those the audit reads from a held baseline (the same functions over the same matrices, taps and
-windows of the recipient's sample), so each step decides as it does with both models held. Evidence that
-compares the models window by window (KL/top-1, labelled examples) and plugin guards need both at once: an
-audit of such a certificate holds both."""
+windows of the recipient's sample), so each step decides as it does with both models held; KL and top-1 agreement
+are re-measured from the baseline's kept side of them (ports.model.KeptReference), as a sequential run measures
+them. Evidence that compares the models otherwise (labelled examples, cosines) and plugin guards need both at once:
+an audit of such a certificate holds both."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from invarlock.domain.policy import Policy
 from invarlock.domain.reexecution import choose_sample
 from invarlock.domain.windows import Row, token_windows
 from invarlock.ports.measurement import MeasurementPool
-from invarlock.ports.model import LoadedModel
+from invarlock.ports.model import KeptReference, LoadedModel, ReferenceKeeping
 
 from ..certification.baseline_pass import summarised
 from ..certification.score_rows import checked_scores
@@ -64,8 +65,8 @@ def holds_one_model(cert: c.Certificate, asked: bool) -> bool:
 def _needs_both(cert: c.Certificate) -> str:
     """Why the certificate's audit needs both models at once ('' when it does not)."""
     arms = [a for a in (cert.evidence.preview, cert.evidence.final) if a is not None]
-    if any(a.comparisons is not None for a in arms):
-        return "its evidence holds paired measures (KL/top-1, labelled examples, cosines), re-measured with both held"
+    if any(a.comparisons is not None and not kl_pairs(a) for a in arms):
+        return "its evidence holds paired measures of labelled examples or cosines, re-measured with both held"
     plugins = [name for name in cert.guards.names() if isinstance(cert.guards.of(name), gs.PluginSection)]
     if plugins:
         return f"plugin guard {plugins[0]} measures both models at once"
@@ -157,10 +158,39 @@ def _answer(
         ids = variance.measurements.calibration.window_ids
         windows = token_windows(ids, rows, seed=cert.bootstrap.seed)
         answers.taps = checked_stats(run, "baseline", taps_only(model, windows, weights), weights)
-    for name, arm in _arms(cert):
-        ids = sampled_windows(arm, name, sample.sample, sample.seed)
-        windows = token_windows(ids, rows, seed=cert.bootstrap.seed)
-        answers.scores[name] = {s.window_id: s for s in checked_scores(run, "baseline", windows, model.score(windows))}
+    if any(kl_pairs(arm) for _, arm in _arms(cert)):
+        answers.reference = kept_reference_of(model, cert.baseline.adapter)
+    try:
+        for name, arm in _arms(cert):
+            ids = sampled_windows(arm, name, sample.sample, sample.seed)
+            windows = token_windows(ids, rows, seed=cert.bootstrap.seed)
+            if answers.reference is not None:
+                answers.reference.keep(windows)
+                answers.scores[name] = {}  # the baseline's scores come with the subject's, from the kept side
+                continue
+            scored = checked_scores(run, "baseline", windows, model.score(windows))
+            answers.scores[name] = {s.window_id: s for s in scored}
+    finally:
+        if answers.reference is not None:
+            answers.reference.release_model()
+
+
+def kl_pairs(arm: c.ArmEvidence) -> bool:
+    """Whether the arm's evidence pairs KL and top-1 agreement with both models' NLL sums (a perplexity kind):
+    a released baseline's kept side (KeptReference) re-measures them; other paired measures need both held."""
+    return arm.comparisons is not None and arm.baseline_nll is not None
+
+
+def kept_reference_of(model: LoadedModel, adapter: str) -> KeptReference:
+    """The baseline's kept reference. UsageError E104 when its adapter cannot keep one."""
+    if not isinstance(model, ReferenceKeeping):
+        raise UsageError(
+            "E104",
+            f"the audit holding one model at a time re-measures KL and top-1 agreement from the baseline's kept side "
+            f"of them, and the {adapter} adapter cannot keep it",
+            "drop --sequential (the audit then holds both models at once)",
+        )
+    return model.kept_reference()
 
 
 def _arms(cert: c.Certificate) -> list[tuple[str, c.ArmEvidence]]:

@@ -118,12 +118,16 @@ def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], 
 
 
 def _pairs(audit: AuditContext, arm: str, windows: list[TokenWindow]) -> dict[int, PairedScore]:
-    """Both models' scores of `windows`, in lockstep; or, the baseline released, its scores taken before and the
-    subject's now (no paired measures: an audit holding one model refuses evidence that has them)."""
+    """Both models' scores of `windows`, in lockstep; or, the baseline released, the subject paired with the
+    baseline's kept side of them when the evidence has KL and top-1, else its scores taken before and the subject's
+    now (no other paired measures: an audit holding one model refuses evidence that has them)."""
     if audit.baseline is None:
         scored = audit.models["baseline"].score_pair(audit.models["subject"], windows)
         return {p.window_id: p for p in checked_pairs(_run(audit), windows, scored)}
     before = audit.baseline.read(audit.baseline.scores.get(arm))
+    if audit.baseline.reference is not None:
+        scored = audit.baseline.reference.score_pair(audit.models["subject"], windows)
+        return {p.window_id: p for p in checked_pairs(_run(audit), windows, scored)}
     now = _scores(audit, audit.models["subject"], windows)
     return {w: PairedScore(window_id=w, baseline=before[w], subject=now[w], comparison=None) for w in now}
 

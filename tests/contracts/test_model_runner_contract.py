@@ -151,8 +151,8 @@ def test_lockstep_comparisons_name_their_window_and_cover_its_scored_positions(
 def test_a_kept_reference_pairs_as_the_baseline_held_bit_for_bit(
     adapter: ModelAdapterCase, runner: LoadedModel, scored: Callable[[int], int]
 ) -> None:
-    """KeptReference (eval.sequential with KL): its scores are `score`'s and, the model released, its pairs with a
-    subject are the held model's `score_pair`'s, every bit; a window it did not keep is E605."""
+    """KeptReference (eval.sequential with KL): the model released, its pairs with a subject are the held model's
+    `score_pair`'s, every bit (both models' scores included); a window it did not keep is E605."""
     baseline = adapter.make(None)
     if not isinstance(baseline, ReferenceKeeping):
         pytest.skip("not applicable: the adapter cannot keep its side of lockstep (sequential KL refused, E104)")
@@ -162,7 +162,7 @@ def test_a_kept_reference_pairs_as_the_baseline_held_bit_for_bit(
     reference = baseline.kept_reference()
     finished: list[int] = []
     try:
-        assert list(reference.keep(windows[:4], finished.append)) == list(baseline.score(windows[:4]))
+        reference.keep(windows[:4], finished.append)
         assert sum(finished) == 4 and reference.batch_size == baseline.batch_size
         reference.release_model()
         del baseline

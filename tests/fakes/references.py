@@ -16,8 +16,8 @@ from tests.fakes.comparisons import _compare
 
 @dataclass
 class FakeReference:
-    """What `model` (a FakeModel) kept: its score of each window `keep` scored; `released` and `closed` record the
-    calls, `paired` the windows paired since."""
+    """What `model` (a FakeModel) kept: its score of each window `keep` ran over, handed out by `score_pair`;
+    `released` and `closed` record the calls, `paired` the windows paired since."""
 
     model: Any
     batch_size: int
@@ -26,12 +26,15 @@ class FakeReference:
     released: bool = False
     closed: bool = False
 
-    def keep(self, windows: Sequence[TokenWindow], progress: Any = None) -> Iterator[WindowScore]:
+    def keep(self, windows: Sequence[TokenWindow], progress: Any = None) -> None:
+        """What the fake baseline would score for each window, kept (its `scored` records them: it ran)."""
         if self.released:
             raise IntegrityError("E605", "the fake baseline was released before its windows were kept", "fix the test")
-        for score in self.model.score(windows, progress):
-            self.kept[score.window_id] = score
-            yield score
+        for w in windows:
+            self.model.scored.append(w.window_id)
+            self.kept[w.window_id] = self.model._score_one(w)
+            if progress is not None:
+                progress(1)
 
     def release_model(self) -> None:
         self.released, self.model = True, None

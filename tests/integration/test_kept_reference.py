@@ -41,14 +41,14 @@ def test_pairs_with_a_copy_sharing_the_head_equal_lockstep_bit_for_bit(demo_mode
     windows = _windows(demo_model, SEQ_LEN, 10)  # a batch of 8, then 2 padded to 8
     reference = baseline.kept_reference()
     try:
-        kept = list(reference.keep(windows))
+        reference.keep(windows)
         reference.release_model()
         moved, mapped = baseline.module.get_output_embeddings().weight, demo_model.module.get_output_embeddings().weight
         assert moved.data_ptr() != mapped.data_ptr() and torch.equal(moved, mapped)
         subject = baseline.duplicate()
         subject.scale_weights({subject.variance_taps()[2]: 1.25})  # the head and embedding stay shared
         held = list(lockstep_pairs(baseline, subject, windows, baseline.batch_size, None))
-        assert kept == [p.baseline for p in held]
+        assert [p.baseline for p in held] == list(baseline.score(windows))
         head = HeldHead(reference._head, [])
         assert head.same_weight(HeldHead(subject.module.get_output_embeddings(), [])), "one matmul for both heads"
         assert list(reference.score_pair(subject, windows)) == held
@@ -62,6 +62,32 @@ def test_pairs_with_a_copy_sharing_the_head_equal_lockstep_bit_for_bit(demo_mode
         subject.assign(name, np.zeros_like(next(m.array for m in subject.matrices() if m.name == name)))
         assert torch.equal(reference._head.weight, mapped), "the kept head is unchanged"
         assert not subject.module.get_output_embeddings().weight.any()
+    finally:
+        reference.close()
+
+
+def test_a_subject_checkpoints_equal_head_is_held_once_and_its_later_writes_leave_the_kept_one(
+    demo_model: Any,
+) -> None:
+    """A subject loaded from its own checkpoint, its head bit for bit the baseline's (the int8 export): the
+    reference reads the subject's head storage instead of its own copy (one matmul, as with both held), and a later
+    write of the subject's head goes to new storage."""
+    baseline = demo_model.duplicate()
+    windows = _windows(demo_model, SEQ_LEN, 3)
+    reference = baseline.kept_reference()
+    try:
+        reference.keep(windows)
+        reference.release_model()
+        subject = HFModelLoader().load(DEMO_REF, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
+        subject.scale_weights({subject.variance_taps()[0]: 0.75})
+        held = list(lockstep_pairs(demo_model, subject, windows, demo_model.batch_size, None))
+        theirs = subject.module.get_output_embeddings().weight
+        assert reference._head.weight.data_ptr() != theirs.data_ptr()
+        assert list(reference.score_pair(subject, windows)) == held
+        assert reference._head.weight.data_ptr() == theirs.data_ptr(), "held once"
+        name = next(m.name for m in subject.matrices() if m.family == "embed")
+        subject.assign(name, np.zeros_like(next(m.array for m in subject.matrices() if m.name == name)))
+        assert torch.equal(reference._head.weight, demo_model.module.get_output_embeddings().weight)
     finally:
         reference.close()
 

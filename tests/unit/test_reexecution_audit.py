@@ -243,7 +243,6 @@ def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):
         (("--baseline", "", "--subject", "s"), "Invalid value for '--baseline': is empty"),
         (("--baseline", "b", "--subject", " "), "Invalid value for '--subject': is empty"),
         (("--baseline", "b", "--subject", "s", "--device", ""), "Invalid value for '--device': is empty"),
-        (("--baseline", "b", "--subject", "s", "--sequential"), "--sequential cannot audit this certificate: its evid"),
     ],
 )
 def test_audit_options_are_checked_before_any_model_loads(tmp_path, issued, args, message):

@@ -33,7 +33,8 @@ SHRINK = EditConfig(name="fake_weight", plan={"weight": DOWN, "factor": 0.9})
 
 
 def _issue(services: Services, subject: str | None, *, sequential: bool = False, **kw: Any) -> Any:
-    """A certificate without KL/top-1 (none of its evidence needs both models at once)."""
+    """A certificate without KL/top-1 unless `no_kl=False` (an audit holding one model re-measures them from the
+    baseline's kept side)."""
     base, edit = kw.get("base", "base"), kw.get("edit")
     cfg = small_config(edit)
     cfg = msgspec.structs.replace(
@@ -89,12 +90,14 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("kl", [False, True], ids=["no KL", "KL from the kept reference"])
 @pytest.mark.parametrize(("issue", "audit"), CASES.values(), ids=CASES.keys())
 def test_holding_one_model_finds_and_records_what_holding_both_does(
-    services: Services, loader: FakeLoader, issue: dict, audit: dict
+    services: Services, loader: FakeLoader, issue: dict, audit: dict, kl: bool
 ) -> None:
     _shrunk(loader)
-    cert = _issue(services, **issue).certificate
+    cert = _issue(services, **issue, no_kl=not kl).certificate
+    assert (cert.evidence.final.comparisons is not None) is kl
     baseline = issue.get("base", "base")
     streams, held = {}, {}
     for sequential in (False, True):
@@ -217,19 +220,46 @@ def test_an_error_of_the_baseline_pass_stops_the_audit_as_it_stops_one_holding_b
     assert releasing.alive_at_load == [[], []], "the error kept is not the baseline's last reference"
 
 
-def test_sequential_is_refused_for_evidence_that_compares_the_models_before_anything_loads(
+def test_kl_evidence_is_re_measured_from_the_kept_baseline_and_a_forged_kl_fails(
     services: Services, loader: FakeLoader
 ) -> None:
     cert = _issue(services, "int8ish", no_kl=False).certificate
-    assert cert.evidence.final is not None and cert.evidence.final.comparisons is not None
+    final = cert.evidence.final
+    assert final is not None and final.comparisons is not None
+    releasing = ReleasingLoader(loader.models)
+    outcome = _audit(cert, dataclasses.replace(services, loader=releasing), sequential=True)
+    assert outcome.ok, _failed(outcome)
+    assert releasing.alive_at_load == [[], []], "the kept reference does not keep the baseline alive"
+    first = final.comparisons[0]
+    forged_row = msgspec.structs.replace(first, kl_sum=first.kl_sum * 1.001 + 1e-9)
+    arm = msgspec.structs.replace(final, comparisons=[forged_row, *final.comparisons[1:]])
+    forged = c.seal(msgspec.structs.replace(cert, evidence=msgspec.structs.replace(cert.evidence, final=arm)))
+    for sequential in (False, True):
+        failed = _failed(_audit(forged, services, sequential=sequential))
+        assert list(failed) == ["reexec:scores:final"], (sequential, failed)
+        assert f"final window {final.window_ids[0]}" in failed["reexec:scores:final"]
+
+
+def test_sequential_is_refused_for_other_paired_measures_before_anything_loads(
+    services: Services, loader: FakeLoader
+) -> None:
+    """Evidence of labelled examples or cosines (paired measures without per-model NLL sums) needs both held."""
+    cert = _issue(services, "int8ish", no_kl=False).certificate
+    arms = {
+        name: msgspec.structs.replace(arm, baseline_nll=None, subject_nll=None)
+        for name, arm in (("preview", cert.evidence.preview), ("final", cert.evidence.final))
+    }
+    paired = c.seal(msgspec.structs.replace(cert, evidence=msgspec.structs.replace(cert.evidence, **arms)))
     loads = len(loader.loaded)
     with pytest.raises(UsageError) as refused:
-        _audit(cert, services, sequential=True)
+        _audit(paired, services, sequential=True)
     assert refused.value.code == "E200" and "--sequential cannot audit this certificate" in refused.value.message
-    assert "KL/top-1" in refused.value.message and loader.loaded[loads:] == []
+    assert "labelled examples or cosines" in refused.value.message and loader.loaded[loads:] == []
     # the certificate's own word (eval.sequential) does not make an audit that needs both hold one
-    config = {**cert.provenance.config, "eval": {**cert.provenance.config["eval"], "sequential": True}}
-    claimed = c.seal(msgspec.structs.replace(cert, provenance=msgspec.structs.replace(cert.provenance, config=config)))
+    config = {**paired.provenance.config, "eval": {**paired.provenance.config["eval"], "sequential": True}}
+    claimed = c.seal(
+        msgspec.structs.replace(paired, provenance=msgspec.structs.replace(paired.provenance, config=config))
+    )
     releasing = ReleasingLoader(loader.models)
-    outcome = _audit(claimed, dataclasses.replace(services, loader=releasing), sequential=False)
-    assert "reexec:scores:final" not in _failed(outcome) and releasing.alive_at_load == [[], ["base"]]
+    _audit(claimed, dataclasses.replace(services, loader=releasing), sequential=False)
+    assert releasing.alive_at_load == [[], ["base"]]
