@@ -6,8 +6,9 @@ Lockstep scoring makes each window's baseline logits as `head(hidden[i, :-1])` f
 (positions × hidden size: 0.6 MB at the demo size, against 50 MB of logits) in an unlinked temporary file, and its
 LM head module in memory; once the subject is loaded, each window's baseline logits are that same head over the same
 rows, and the pair goes through the same reduction (hf_kl.paired_score), both models' NLL sums included: the same
-bits as the baseline held beside the subject, and no head or NLL computed twice. The head stays shared with a
-subject whose edit left it alone (a copy on write), so both heads still run as one matmul there."""
+bits as the baseline held beside the subject, and no head or NLL computed twice. A subject whose head is the
+baseline's bit for bit (a copy on write whose edit left it alone, or a checkpoint holding the same head) holds it
+once with the reference, so both heads still run as one matmul there."""
 
 from __future__ import annotations
 

@@ -114,7 +114,8 @@ def _score_apart(ctx: RunContext, recorded: RecordedBaseline, arm: str) -> None:
     be (the same decision and records as a run holding both), else those its baseline pass kept, scored by a
     reloaded baseline when the pass counted on a copy that the subject's identity then refused; then the
     subject alone, or, when the run measures KL and top-1 agreement, paired with the baseline's kept side of
-    them (the same PairedScores as the baseline held: their baseline scores are those recorded)."""
+    them: the PairedScores of the baseline held, both models' scores and the paired measures recorded batch by
+    batch as in lockstep."""
     kept = recorded.scores.pop(arm, None)
     if not reuse_baseline(ctx, arm):
         if kept is None:

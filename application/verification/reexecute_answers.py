@@ -19,10 +19,10 @@ T = TypeVar("T")
 class AuditedBaseline:
     """The baseline's answers to the audit's steps, measured before it was released: its census and unmapped
     weights, every matrix's summary and the measurement of those the weight guards' samples name, its statistics
-    of the sampled variance taps, and its scores of each arm's sampled windows (with KL and top-1 in the evidence, kept
-    for pairing: ports.model.KeptReference). An answer the pass did not reach
-    is None, and reading it raises the error that stopped the pass (`error`): the audit stops at the step that
-    would have met it with the baseline held."""
+    of the sampled variance taps, and its scores of each arm's sampled windows (none when the evidence has KL and
+    top-1: its side of those windows is kept instead, `reference`, and its scores come with the subject's). An
+    answer the pass did not reach is None, and reading it raises the error that stopped the pass (`error`): the
+    audit stops at the step that would have met it with the baseline held."""
 
     census: TensorCensus | None = None
     unmapped: dict[str, str] | None = None
