@@ -14,6 +14,8 @@ Steps (seconds; a step nested in another is listed under it and not added twice)
     load             reading the checkpoints (loader.load); `duplicate` the in-memory copy `run` edits
     edit             the edit (e.g. quant_rtn)
     fingerprint      the models' identities (weights, tokenizer and config digests)
+    baseline_pass    a sequential run's baseline pass (eval.sequential): its matrices, taps and scores, or, with
+                     KL, its body over every window (kept for pairing); the subject's side is in guards and scoring
     guards           the guard chain (each GuardEvaluated event also records its own seconds)
       calibration    of which the variance guard's calibration-arm forward passes (activation_stats/_taps)
     scoring          the lockstep scoring of the arms (scoring.score_arm), both models
@@ -42,6 +44,7 @@ STEP_ORDER = (
     "duplicate",
     "edit",
     "fingerprint",
+    "baseline_pass",
     "guards",
     "calibration",
     "scoring",
@@ -158,10 +161,15 @@ def timed_services(svc: Services, times: StepTimes) -> Iterator[Services]:
     )
     for owner, name, step in patches:
         times.patch(owner, name, step)
+    steps = pipeline.SEQUENTIAL_STEPS  # a tuple of the step functions: the baseline pass is timed inside it
+    pipeline.SEQUENTIAL_STEPS = tuple(
+        times.timed("baseline_pass", step) if step is pipeline.measure_baseline else step for step in steps
+    )
     edits = {name: _TimedEdit(edit, times) for name, edit in svc.edits.items()}
     try:
         yield replace(
             svc, loader=_TimedLoader(svc.loader, times), corpora=_TimedCorpora(svc.corpora, times), edits=edits
         )
     finally:
+        pipeline.SEQUENTIAL_STEPS = steps
         times.restore()
