@@ -42,7 +42,9 @@ class HiddenReference:
         self._batch_size, self._device = batch_size, device
         # unlinked at once, so gone with the process whatever happens; close() drops it sooner
         self._file: Any = tempfile.TemporaryFile(prefix="invarlock-reference-")  # noqa: SIM115
-        self._kept: dict[int, tuple[int, tuple[int, ...], torch.dtype]] = {}  # window -> offset, shape, dtype
+        self._kept: dict[
+            int, tuple[int, int, tuple[int, ...], torch.dtype]
+        ] = {}  # window -> offset, bytes, shape, dtype
         self._compared: set[int] = set()  # addresses of subject heads compared with this one (_share_head)
         self._end = 0
 
@@ -115,14 +117,13 @@ class HiddenReference:
         data = hidden.detach().contiguous().cpu()
         raw = data.view(torch.uint8).numpy().tobytes()
         os.pwrite(self._file.fileno(), raw, self._end)
-        self._kept[window_id] = (self._end, tuple(data.shape), data.dtype)
+        self._kept[window_id] = (self._end, len(raw), tuple(data.shape), data.dtype)
         self._end += len(raw)
 
     def _read(self, window_id: int) -> torch.Tensor:
         if window_id not in self._kept:
             raise IntegrityError("E605", f"window {window_id} was not kept by the baseline's pass", "report this bug")
-        offset, shape, dtype = self._kept[window_id]
-        size = torch.empty(shape, dtype=dtype).view(torch.uint8).numel()
+        offset, size, shape, dtype = self._kept[window_id]
         raw = bytearray(os.pread(self._file.fileno(), size, offset))
         return torch.frombuffer(raw, dtype=torch.uint8).view(dtype).view(shape).to(self._device)
 

@@ -26,7 +26,7 @@ from .guard_reuse import WEIGHT_GUARDS, found_measures
 from .input_steps import load_baseline
 from .recorded_baseline import MatrixSummary, RecordedBaseline, summary_of
 from .run_context import RunContext
-from .scoring import chunk_size, scored_alone
+from .scoring import arm_batches, scored_alone
 from .variance_guard import taps_only
 from .variance_reuse import taps_expected
 from .weight_checks import checked_census, checked_matrix, checked_stats, checked_taps, checked_unmapped
@@ -82,28 +82,36 @@ def _keep_arm(ctx: RunContext, keeping: KeptReference, arm: str) -> None:
     state, progress = ctx.recorder.state, ctx.svc.progress
     compared = state.compared(arm)
     ids = [w.window_id for w in ctx.planned.plan.arm(arm) if w.window_id not in compared]
-    seed, size = state.started.seeds["dataset"], chunk_size(keeping.batch_size)
     progress.start(f"baseline pass, {arm} arm (kept for KL)", len(ids))
     try:
-        for start in range(0, len(ids), size):
-            keeping.keep(token_windows(ids[start : start + size], ctx.rows, seed=seed), progress.advance)
+        for batch in arm_batches(state, ids, ctx.rows, keeping.batch_size):
+            keeping.keep(batch, progress.advance)
     finally:
         progress.finish()
 
 
 def _reference(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline) -> KeptReference:
-    """The baseline's kept reference. UsageError E104 when its adapter cannot keep one."""
     if recorded.reference is None:
-        if not isinstance(model, ReferenceKeeping):
-            identity = ctx.recorder.state.models["baseline"].identity
-            raise UsageError(
-                "E104",
-                f"one model at a time with KL and top-1 agreement needs the baseline's side of them kept, and the "
-                f"{identity.adapter} adapter cannot keep it",
-                "set eval.secondary.measure: false, or drop eval.sequential (both models held: KL in lockstep)",
-            )
-        recorded.reference = model.kept_reference()
+        adapter = ctx.recorder.state.models["baseline"].identity.adapter
+        recorded.reference = kept_reference_of(
+            model,
+            adapter,
+            "set eval.secondary.measure: false, or drop eval.sequential (both models held: KL in lockstep)",
+        )
     return recorded.reference
+
+
+def kept_reference_of(model: LoadedModel, adapter: str, hint: str) -> KeptReference:
+    """The baseline's kept side of KL and top-1 agreement (ReferenceKeeping); UsageError E104 with `hint` when its
+    adapter cannot keep one. A sequential run's pass and the audit holding one model take it so."""
+    if not isinstance(model, ReferenceKeeping):
+        raise UsageError(
+            "E104",
+            f"one model at a time with KL and top-1 agreement needs the baseline's side of them kept, and the "
+            f"{adapter} adapter cannot keep it",
+            hint,
+        )
+    return model.kept_reference()
 
 
 def rescore_baseline(ctx: RunContext) -> None:

@@ -51,7 +51,10 @@ def chunk_size(batch_size: int) -> int:
     return batch_size * math.ceil(EVENT_BATCH / batch_size)
 
 
-def _windows(state: RunState, ids: list[int], rows: Mapping[int, Row], batch_size: int) -> Iterable[list[TokenWindow]]:
+def arm_batches(
+    state: RunState, ids: list[int], rows: Mapping[int, Row], batch_size: int
+) -> Iterable[list[TokenWindow]]:
+    """The windows `ids`, chunk_size(batch_size) per scoring call, as scoring hands them to a runner."""
     seed, size = state.started.seeds["dataset"], chunk_size(batch_size)
     for start in range(0, len(ids), size):
         yield token_windows(ids[start : start + size], rows, seed=seed)
@@ -114,7 +117,7 @@ def score_arm(
     progress.start(f"scoring {arm} arm", len(todo))
     try:
         given: deque[list[TokenWindow]] = deque()  # the batches handed out, not yet scored (a pool reads ahead)
-        batches = _windows(recorder.state, todo, rows, scorer.batch_size)
+        batches = arm_batches(recorder.state, todo, rows, scorer.batch_size)
         measures = ArmMeasures(recorder.state.compared(arm).values())
         for scored in scorer.score_batches(_kept(batches, given), progress.advance):
             pairs = checked_pairs(recorder.state, given.popleft(), scored, measures)
@@ -150,7 +153,7 @@ def scored_alone(
     todo = [i for i in digests if i not in state.scored(role, arm)]
     progress.start(f"scoring {arm} arm", len(todo))
     try:
-        for batch in _windows(state, todo, rows, model.batch_size):
+        for batch in arm_batches(state, todo, rows, model.batch_size):
             scores = checked_scores(state, role, batch, model.score(batch, progress.advance))
             yield ev.WindowsScored(role=role, arm=arm, rows=[_row(s, digests) for s in scores])
     finally:

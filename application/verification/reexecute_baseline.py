@@ -24,9 +24,9 @@ from invarlock.domain.policy import Policy
 from invarlock.domain.reexecution import choose_sample
 from invarlock.domain.windows import Row, token_windows
 from invarlock.ports.measurement import MeasurementPool
-from invarlock.ports.model import KeptReference, LoadedModel, ReferenceKeeping
+from invarlock.ports.model import LoadedModel
 
-from ..certification.baseline_pass import summarised
+from ..certification.baseline_pass import kept_reference_of, summarised
 from ..certification.score_rows import checked_scores
 from ..certification.variance_guard import taps_only
 from ..certification.weight_checks import checked_stats
@@ -159,7 +159,7 @@ def _answer(
         windows = token_windows(ids, rows, seed=cert.bootstrap.seed)
         answers.taps = checked_stats(run, "baseline", taps_only(model, windows, weights), weights)
     if any(kl_pairs(arm) for _, arm in _arms(cert)):
-        answers.reference = kept_reference_of(model, cert.baseline.adapter)
+        answers.reference = kept_reference_of(model, cert.baseline.adapter, "drop --sequential (both models held)")
     try:
         for name, arm in _arms(cert):
             ids = sampled_windows(arm, name, sample.sample, sample.seed)
@@ -179,18 +179,6 @@ def kl_pairs(arm: c.ArmEvidence) -> bool:
     """Whether the arm's evidence pairs KL and top-1 agreement with both models' NLL sums (a perplexity kind):
     a released baseline's kept side (KeptReference) re-measures them; other paired measures need both held."""
     return arm.comparisons is not None and arm.baseline_nll is not None
-
-
-def kept_reference_of(model: LoadedModel, adapter: str) -> KeptReference:
-    """The baseline's kept reference. UsageError E104 when its adapter cannot keep one."""
-    if not isinstance(model, ReferenceKeeping):
-        raise UsageError(
-            "E104",
-            f"the audit holding one model at a time re-measures KL and top-1 agreement from the baseline's kept side "
-            f"of them, and the {adapter} adapter cannot keep it",
-            "drop --sequential (the audit then holds both models at once)",
-        )
-    return model.kept_reference()
 
 
 def _arms(cert: c.Certificate) -> list[tuple[str, c.ArmEvidence]]:
