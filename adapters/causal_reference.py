@@ -41,7 +41,10 @@ class HiddenReference:
         self._head, self._held = head, list[torch.Tensor]()
         self._batch_size, self._device = batch_size, device
         # unlinked at once, so gone with the process whatever happens; close() drops it sooner
-        self._file: Any = tempfile.TemporaryFile(prefix="invarlock-reference-")  # noqa: SIM115
+        try:
+            self._file: Any = tempfile.TemporaryFile(prefix="invarlock-reference-")  # noqa: SIM115
+        except OSError as exc:
+            raise _unwritable(exc) from exc
         self._kept: dict[
             int, tuple[int, int, tuple[int, ...], torch.dtype]
         ] = {}  # window -> offset, bytes, shape, dtype
@@ -116,7 +119,12 @@ class HiddenReference:
     def _write(self, window_id: int, hidden: torch.Tensor) -> None:
         data = hidden.detach().contiguous().cpu()
         raw = data.view(torch.uint8).numpy().tobytes()
-        os.pwrite(self._file.fileno(), raw, self._end)
+        try:
+            written = os.pwrite(self._file.fileno(), raw, self._end)
+        except OSError as exc:
+            raise _unwritable(exc) from exc
+        if written != len(raw):  # a full disk may take part of a write without an error
+            raise _unwritable(OSError(f"{written} of {len(raw)} bytes written"))
         self._kept[window_id] = (self._end, len(raw), tuple(data.shape), data.dtype)
         self._end += len(raw)
 
@@ -126,6 +134,15 @@ class HiddenReference:
         offset, size, shape, dtype = self._kept[window_id]
         raw = bytearray(os.pread(self._file.fileno(), size, offset))
         return torch.frombuffer(raw, dtype=torch.uint8).view(dtype).view(shape).to(self._device)
+
+
+def _unwritable(exc: OSError) -> UsageError:
+    where = tempfile.gettempdir()
+    return UsageError(
+        "E608",
+        f"the baseline's kept hidden states cannot be written to a temporary file in {where}: {exc.strerror or exc}",
+        "free space there or set TMPDIR to a folder on a larger disk, or hold both models (--no-sequential)",
+    )
 
 
 def _own_memory(weight: torch.nn.Parameter) -> None:
@@ -172,3 +189,24 @@ def kept_reference(model: Any, head: Any, family: str | None) -> HiddenReference
             _HINT,
         )
     return HiddenReference(model, head, model.batch_size, model.device)
+
+
+def held_alone_obstacle(
+    adapter: str, family: str | None, device: str, placed: bool, window_tokens: int | None
+) -> str | None:
+    """Why a model run by `adapter`, of model type `family`, on `device` (`placed`: spread by a device map) should
+    not be held alone with its side of KL kept for windows of `window_tokens` tokens (None: no paired measures),
+    or None. Only what was tested and measured: hf_causal on the CPU, a plain-head family, windows of at least
+    MIN_ROWS + 1 tokens."""
+    if adapter != "hf_causal":
+        return f"the {adapter} adapter keeps no side of KL"
+    if placed:
+        return "model.device_map may put its LM head on another device than its body"
+    if device != "cpu":
+        return f"one model at a time was not yet measured on {device}"
+    if family not in PLAIN_HEAD_TYPES:
+        plain = ", ".join(sorted(PLAIN_HEAD_TYPES))
+        return f"model type {family} does not split its LM head off its body (families that do: {plain})"
+    if window_tokens is not None and window_tokens - 1 < MIN_ROWS:
+        return f"windows of {window_tokens} tokens are too short to keep (at least {MIN_ROWS + 1})"
+    return None

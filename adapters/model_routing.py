@@ -11,7 +11,7 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
-from invarlock.ports.model import ContextLimit, ShapeSettings
+from invarlock.ports.model import ContextLimit, SequentialSupport, ShapeSettings
 
 from .hf_loader import HFModelLoader
 from .input_errors import reading_input
@@ -70,3 +70,12 @@ class RoutingModelLoader:
         with reading_input("model", ref):
             loader = self._pick(ref, adapter)
             return loader.context_length(ref, adapter=adapter) if isinstance(loader, ContextLimit) else None
+
+    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
+        """Why `ref` should be held beside the other model, from the loader its adapter selects (the ONNX loader
+        tells nothing: its models are held together)."""
+        with reading_input("model", ref):
+            loader = self._pick(ref, options.adapter)
+            if not isinstance(loader, SequentialSupport):
+                return "the onnx adapter keeps no side of KL"
+            return loader.sequential_obstacle(ref, options, window_tokens=window_tokens)

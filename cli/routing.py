@@ -10,7 +10,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
-from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader, ShapeSettings
+from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader, SequentialSupport, ShapeSettings
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
 from .plugin_inputs import checked_tokenizer, fault_of
@@ -94,6 +94,17 @@ class RegistryModelLoader:
             f"adapter plugin '{adapter}' ({entry.origin}): its ModelLoader's context_length() returned {found!r}",
             f"fix or uninstall {entry.distribution}; ports/model.py: ContextLimit gives None or the positions (>= 1)",
         )
+
+    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
+        """A built-in adapter's answer; a plugin adapter's models are held together (ports/model.py:
+        SequentialSupport)."""
+        entry = self._registry.entry("adapters", options.adapter)
+        if entry is None or not entry.builtin:
+            return f"adapter plugin '{options.adapter}' is not known to keep its side of KL"
+        loader = self._loader(options.adapter)
+        if not isinstance(loader, SequentialSupport):
+            return f"the {options.adapter} adapter keeps no side of KL"
+        return loader.sequential_obstacle(ref, options, window_tokens=window_tokens)
 
 
 class RegistryEdits(Mapping[str, Edit]):

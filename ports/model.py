@@ -280,3 +280,17 @@ class ContextLimit(Protocol):
         """The positions one forward pass of `ref` can take (e.g. its config's position table), or None when the
         model states no bound the adapter enforces. Raises the UsageErrors of `ModelLoader.tokenizer`."""
         ...
+
+
+@runtime_checkable
+class SequentialSupport(Protocol):
+    """A ModelLoader that tells, without loading weights, whether a run may hold a model alone: the baseline released
+    before the subject loads, its side of KL and top-1 agreement kept (ReferenceKeeping). Optional: a run whose config
+    leaves `eval.sequential` unset holds both models of a loader without it."""
+
+    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
+        """Why `ref` loaded with `options` should be held beside the other model (e.g. an LM head that does not split
+        off its body, a device where holding one model at a time was never measured, windows of `window_tokens`
+        tokens too short to keep; None: the run measures no paired measures), or None when it may be held alone.
+        Raises the UsageErrors of `ModelLoader.tokenizer`."""
+        ...

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import copy
 import gc
+import resource
+import signal
+import tempfile
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from invarlock.adapters.causal_lockstep import lockstep_pairs
+from invarlock.adapters.causal_reference import held_alone_obstacle
 from invarlock.adapters.causal_rows import MIN_ROWS, HeldHead
 from invarlock.adapters.hf_causal import HFCausalModel
 from invarlock.adapters.hf_loader import HFModelLoader
 from invarlock.domain.errors import IntegrityError, UsageError
-from invarlock.domain.model import LoadOptions
+from invarlock.domain.model import DevicePlacement, LoadOptions
 from invarlock.domain.windows import TokenWindow
 
 from tests.integration.conftest import DEMO_REF
@@ -111,3 +115,55 @@ def test_a_family_whose_head_does_not_split_off_cannot_keep_a_reference(demo_mod
         model.kept_reference()
     assert caught.value.code == "E104" and "model type gemma2" in caught.value.message
     assert "eval.secondary.measure: false" in caught.value.hint
+
+
+def test_a_full_disk_stops_the_pass_with_e608_naming_the_folder(demo_model: Any) -> None:
+    """A file size limit stands in for a full disk: the first write past it is cut short (a short write, no
+    error), the next fails; either way E608 naming the temporary folder, never a traceback."""
+    windows = _windows(demo_model, SEQ_LEN, 3)
+    window_bytes = SEQ_LEN * demo_model.module.config.hidden_size * 4  # one window's final hidden states
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    reference = demo_model.duplicate().kept_reference()
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (window_bytes + window_bytes // 2, limits[1]))
+        with pytest.raises(UsageError) as caught:
+            reference.keep(windows)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+        reference.close()
+    assert caught.value.code == "E608" and tempfile.gettempdir() in caught.value.message
+    assert "TMPDIR" in caught.value.hint and "--no-sequential" in caught.value.hint
+
+
+def test_a_missing_temporary_folder_is_e608(demo_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    with pytest.raises(UsageError) as caught:
+        demo_model.kept_reference()
+    assert caught.value.code == "E608" and str(tmp_path / "gone") in caught.value.message
+
+
+def test_the_loader_tells_whether_a_model_may_be_held_alone_without_loading_it() -> None:
+    loader, cpu = HFModelLoader(), LoadOptions(device="cpu")
+    assert loader.sequential_obstacle(DEMO_REF, cpu, window_tokens=256) is None
+    assert loader.sequential_obstacle(DEMO_REF, cpu, window_tokens=None) is None
+    short = loader.sequential_obstacle(DEMO_REF, cpu, window_tokens=MIN_ROWS)
+    assert short is not None and f"at least {MIN_ROWS + 1}" in short
+    spread = LoadOptions(device="cpu", placement=DevicePlacement(device_map="auto"))
+    assert "device_map" in (loader.sequential_obstacle(DEMO_REF, spread, window_tokens=256) or "")
+    encoder = loader.sequential_obstacle("demo:minilm-l6", cpu, window_tokens=256)
+    assert encoder is not None and "hf_encoder" in encoder
+
+
+OBSTACLES = {
+    "a soft-capped family": (("hf_causal", "gemma2", "cpu", False, 256), "model type gemma2"),
+    "a GPU, never measured": (("hf_causal", "llama", "cuda", False, 256), "not yet measured on cuda"),
+    "a classification head": (("hf_seqcls", "llama", "cpu", False, 256), "hf_seqcls"),
+}
+
+
+@pytest.mark.parametrize(("given", "named"), OBSTACLES.values(), ids=OBSTACLES.keys())
+def test_what_is_held_beside_the_other_model(given: tuple, named: str) -> None:
+    found = held_alone_obstacle(*given)
+    assert found is not None and named in found
