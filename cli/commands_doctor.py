@@ -98,7 +98,7 @@ def _print(report: DoctorReport) -> None:
 @click.option("--dtype", default=None, help="float32 | float16 | bfloat16")
 @click.option("--device-map", default=None, help="auto: spread each model over GPUs, RAM and disk")
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
-@click.option("--sequential", is_flag=True, help="one model at a time, as certify/run take it")
+@click.option("--sequential/--no-sequential", default=None, help="how certify/run hold the models (unset: as they can)")
 @click.option("--sign-key", type=click.Path(), default=None, help="check the key certify would sign with")
 @click.option("--out", "out_dir", type=click.Path(), default=None, help="output.dir, as certify/run take it")
 @click.option("--cert-out", type=click.Path(), default=None, help="check the certificate folder certify would use")

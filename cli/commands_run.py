@@ -12,7 +12,7 @@ import click
 import msgspec
 from invarlock.application.certification.certify import CertifyRequest
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
-from invarlock.application.config_sequential import held_one_at_a_time
+from invarlock.application.config_sequential import held_one_at_a_time, with_sequential
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, RunInterrupted, UsageError
 from invarlock.ports.ui import Progress
 
@@ -64,10 +64,11 @@ def common_options(fn: Any) -> Any:
             help="score the baseline even when the event store holds an identical earlier scoring (eval.reuse: false)",
         ),
         click.option(
-            "--sequential",
-            is_flag=True,
-            help="hold one model at a time, the baseline released before the subject loads (eval.sequential: true); "
-            "KL and top-1 agreement come from the baseline's final hidden states, kept on disk, and its LM head",
+            "--sequential/--no-sequential",
+            default=None,
+            help="hold one model at a time, the baseline released before the subject loads (eval.sequential: true; "
+            "KL and top-1 agreement from the baseline's final hidden states, kept on disk, and its LM head), or both "
+            "together (false); unset: one at a time wherever it can (docs/reference/sequential.md)",
         ),
         click.option(
             "--export",
@@ -90,8 +91,10 @@ def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opt
     """The request of `certify` (a subject) or `run` (the config's edit): flags override the config."""
     if opts.get("no_reuse"):
         cfg = msgspec.structs.replace(cfg, eval=msgspec.structs.replace(cfg.eval, reuse=False))
-    if opts.get("sequential"):
+    if opts.get("sequential") is True:
         cfg = held_one_at_a_time(cfg)
+    elif opts.get("sequential") is False:
+        cfg = with_sequential(cfg, False)
     if opts.get("out_dir"):
         cfg = msgspec.structs.replace(cfg, output=msgspec.structs.replace(cfg.output, dir=opts["out_dir"]))
     request = api.certify_request(
@@ -180,6 +183,7 @@ def certify_cmd(
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
         recorded = ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse", "sequential", "out_dir")
         given.update({k: opts[k] for k in recorded})
+        given["sequential"], given["no_sequential"] = opts["sequential"] is True, opts["sequential"] is False
         _resume(resume, given, opts)
     _execute(
         build_request(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts), opts

@@ -32,6 +32,7 @@ D_SKIPPED = "D912"  # note: a check not run because one it needs found an error
 D_EXECUTION = "D913"  # note: where the paired scoring runs (in process, or a Ray worker pool)
 D_CONTEXT = "D914"  # note: the windows fit each model's stated context
 D_SHAPES = "D915"  # note: baseline and subject state the same weight shapes
+D_HOLDING = "D916"  # note: whether the run holds one model at a time or both together, and why
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):

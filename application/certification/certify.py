@@ -14,17 +14,20 @@ from .pipeline import run_pipeline
 from .preflight import REQUEST_CHECKS, check_execution, preflight_of, run_checks
 from .recorder import RunRecorder, resume_mismatch
 from .run_request import CertifyOutcome, CertifyRequest, request_of, started_event
+from .scoring_mode import with_scoring_mode
 
 __all__ = ["CertifyOutcome", "CertifyRequest", "certify_edit", "resume_run"]
 
 
 def certify_edit(req: CertifyRequest, svc: Services) -> CertifyOutcome:
     """Run the whole certification, recording every step. The preflight's request checks (policy, edit) run
-    before the run is recorded; every error after the start is recorded as RunFailed."""
+    before the run is recorded, and how it holds its models is decided then (scoring_mode); every error after the
+    start is recorded as RunFailed."""
     pf = preflight_of(req, svc)
     run_checks(pf, REQUEST_CHECKS, stop=True)  # nothing is recorded for a request that cannot run
     assert pf.policy is not None, "the policy check resolves it or raises"
     policy = pf.policy
+    req = with_scoring_mode(req, svc)
     recorder = RunRecorder.start(svc.store, started_event(req, policy, svc.new_run_id(), svc))
     return _run_recording_failure(req, policy, recorder, svc)
 

@@ -14,6 +14,7 @@ from invarlock.ports.system import SystemProbe
 
 from ..certification.preflight import INPUT_CHECKS, REQUEST_CHECKS, Checks, Preflight, run_checks
 from ..certification.run_request import CertifyRequest
+from .holding import check_holding
 from .system_checks import check_disk, check_extras, check_store
 
 
@@ -54,6 +55,7 @@ DOCTOR_CHECKS: Checks = (
     ("store", check_store, ()),
     ("disk", check_disk, ()),
     *INPUT_CHECKS,
+    ("holding", check_holding, ("device", "baseline", "subject")),
 )
 
 

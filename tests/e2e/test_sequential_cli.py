@@ -44,7 +44,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, P
     """Both models held; one at a time with nothing copied; one at a time copying the first run's baseline
     scores and guard measurements (reuse is on by default)."""
     root = tmp_path_factory.mktemp("sequential")
-    both = _certify(root, "both", {"secondary": {"measure": False}, "reuse": False})
+    both = _certify(root, "both", {"secondary": {"measure": False}, "reuse": False, "sequential": False})
     one = _certify(root, "one", {"secondary": {"measure": False}, "sequential": True, "reuse": False})
     copied = _certify(root, "copied", {"secondary": {"measure": False}, "sequential": True})
     return root, both, one, copied
@@ -53,16 +53,19 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, P
 def test_the_sequential_flag_measures_kl_one_model_at_a_time_as_lockstep_does(certs: tuple[Path, ...]) -> None:
     """`--sequential --no-reuse` on a config without an eval section: KL and top-1 agreement measured from the
     baseline's kept final hidden states and head (its edited copy shares the head: one matmul for both), the
-    certificate of the run holding both number for number; verify --events passes it, and its audit (one model at a
+    certificate of the run holding both (`--no-sequential`) number for number, as is the default's (no flag: one at
+    a time, recorded); verify --events passes it, and its audit (one model at a
     time, KL re-measured from the kept baseline) finds what the other's audit holding both finds."""
     root = certs[0]
     flagged_path = _certify(root, "flagged", {}, "--sequential", "--no-reuse")
-    both_path = _certify(root, "kl-both", {"reuse": False})
+    both_path = _certify(root, "kl-both", {"reuse": False}, "--no-sequential")
     flagged, both = read_cert(flagged_path), read_cert(both_path)
     assert flagged["provenance"]["config"]["eval"]["sequential"] is True
-    assert "sequential" not in both["provenance"]["config"]["eval"]
+    assert both["provenance"]["config"]["eval"]["sequential"] is False
     assert flagged["evidence"]["final"]["comparisons"] is not None
     assert comparable(flagged) == comparable(both)
+    unset = read_cert(_certify(root, "unset", {"reuse": False}))  # since 0.3.6: one at a time where it can, recorded
+    assert unset["provenance"]["config"]["eval"]["sequential"] is True and comparable(unset) == comparable(both)
     result = invarlock("verify", flagged_path, "--events", root / "ev.duckdb", cwd=root)
     assert result.code == 0, result.stdout + result.stderr
     held_both = _audited(root, both_path)

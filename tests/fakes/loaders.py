@@ -77,3 +77,18 @@ class ReleasingLoader(FakeLoader):
         self.instances.clear()
         self._refs.append(weakref.ref(model))
         return model
+
+
+@dataclass
+class HoldingLoader(FakeLoader):
+    """A FakeLoader that tells whether a model may be held alone (ports.model.SequentialSupport): the obstacle
+    stated for its reference, or None; records each question (reference, options, window tokens)."""
+
+    obstacles: dict[str, str] = field(default_factory=dict)
+    asked: list[tuple[str, LoadOptions, int | None]] = field(default_factory=list)
+
+    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
+        if ref not in self.models:
+            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+        self.asked.append((ref, options, window_tokens))
+        return self.obstacles.get(ref)

@@ -58,7 +58,7 @@ def test_the_baseline_module_is_freed_before_the_subject_checkpoint_is_read(
     data = {
         "model": {"id": DEMO_REF},
         "dataset": {"provider": "demo:wikipedia", "seq_len": 32, "preview_n": 2, "final_n": 2, "calibration_n": 0},
-        "eval": {"secondary": {"measure": False}, **({"sequential": True} if sequential else {})},
+        "eval": {"secondary": {"measure": False}, "sequential": sequential},
         "guards": {"order": ["invariants", "invariants"]},
     }
     config = parse_config(data, source="test")

@@ -20,6 +20,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.policy import PREFLIGHT_MIN_FREE_BYTES
 from invarlock.domain.system_facts import StoreSummary
 
+from tests.fakes.loaders import HoldingLoader
 from tests.fakes.models import FakeCorpora, FakeLoader, words
 from tests.fakes.system import FakeSystemProbe
 from tests.unit.conftest import small_config
@@ -129,11 +130,32 @@ def test_a_clean_run_is_ready_with_notes_and_loads_only_tokenizers(probed: Servi
     report = _diagnose(_request(), probed)
     assert report.summary == Summary(errors=0, warnings=0, notes=len(report.findings))
     assert report.resolution.exit_code == 0 and report.resolution.ready
-    checks = "config extras extras policy store disk device baseline subject tokenizers windows"
+    checks = "config extras extras policy store disk device baseline subject tokenizers windows holding"
     assert [f.check for f in report.findings] == checks.split()
     assert loader.tokenizers_loaded == ["base", "int8ish"] and loader.loaded == []
-    windows = report.findings[-1]
+    windows, holding = report.findings[-2:]
+    assert holding.code == d.D_HOLDING and "both models together" in holding.message
     assert windows.code == d.D_WINDOWS and "planned preview 8, final 12, calibration 8" in windows.message
+
+
+HOLDING = {
+    "unset, each model may be held alone": (None, "one model at a time (eval.sequential unset: recorded as true)"),
+    "stated true": (True, "one model at a time (eval.sequential: true)"),
+    "stated false": (False, "both models together (eval.sequential: false)"),
+}
+
+
+@pytest.mark.parametrize(("stated", "told"), HOLDING.values(), ids=HOLDING.keys())
+def test_the_doctor_says_how_the_run_holds_the_models(probed: Services, stated: bool | None, told: str) -> None:
+    holding = HoldingLoader(models=probed.loader.models)  # type: ignore[attr-defined]
+    req = _request()
+    req = dataclasses.replace(
+        req,
+        config=msgspec.structs.replace(req.config, eval=msgspec.structs.replace(req.config.eval, sequential=stated)),
+    )
+    report = _diagnose(req, dataclasses.replace(probed, loader=holding))
+    [finding] = [f for f in report.findings if f.check == "holding"]
+    assert finding.code == d.D_HOLDING and finding.message == f"the run holds {told}"
 
 
 def test_an_unreadable_config_skips_what_needs_it_and_still_checks_the_machine(probed: Services) -> None:
@@ -143,7 +165,8 @@ def test_an_unreadable_config_skips_what_needs_it_and_still_checks_the_machine(p
     assert (first.severity, first.code, first.error_code, first.exit_code) == ("error", "D201", "E201", 2)
     skipped = {f.check for f in report.findings if f.code == d.D_SKIPPED}
     assert skipped == {
-        "policy", "edit", "execution", "device", "baseline", "subject", "tokenizers", "shapes", "context", "windows"
+        "policy", "edit", "execution", "device", "baseline", "subject", "tokenizers", "shapes", "context", "windows",
+        "holding",
     }  # fmt: skip
     assert {"extras", "store", "disk"} <= {f.check for f in report.findings if f.severity == "note"}
     assert report.summary.errors == 1 and report.resolution.command is None
