@@ -31,6 +31,7 @@ Usage:
     python benchmarks/certify_reuse.py --windows 40 --profile dev --json  # 40 preview + 40 final windows
     python benchmarks/certify_reuse.py --windows 4 --guards invariants,variance,invariants  # the variance guard
     python benchmarks/certify_reuse.py --windows 24 --profile dev --sequential  # one model held at a time
+    python benchmarks/certify_reuse.py --windows 24 --profile dev --lockstep    # both held (before 0.3.6's default)
 """
 
 from __future__ import annotations
@@ -64,10 +65,10 @@ TARGET_RATIO = 0.55
 REUSE_GROUP = 64  # subject B: the config's edit with this group_size
 
 
-def _config(path: Path, windows: int | None, guards: str | None, sequential: bool = False) -> RunConfig:
+def _config(path: Path, windows: int | None, guards: str | None, sequential: bool | None = None) -> RunConfig:
     cfg = load_config(str(path))
     r = msgspec.structs.replace
-    cfg = r(cfg, eval=r(cfg.eval, secondary=SecondaryConfig(measure=False), sequential=sequential or None))
+    cfg = r(cfg, eval=r(cfg.eval, secondary=SecondaryConfig(measure=False), sequential=sequential))
     if guards is not None:
         cfg = r(cfg, guards=r(cfg.guards, order=guards.split(",")))
     if windows is not None:
@@ -147,8 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="dev | ci | release (default: the config's, else ci)")
     parser.add_argument("--windows", type=int, default=None, help="preview_n = final_n = N instead of the config's")
     parser.add_argument("--guards", default=None, help="guards.order instead of the config's, comma-separated")
-    parser.add_argument(
-        "--sequential", action="store_true", help="both runs hold one model at a time (eval.sequential: true)"
+    holding = parser.add_mutually_exclusive_group()  # neither: the default (one model at a time where it can)
+    holding.add_argument(
+        "--sequential",
+        action="store_const",
+        const=True,
+        help="both runs hold one model at a time (eval.sequential: true)",
+    )
+    holding.add_argument(
+        "--lockstep", dest="sequential", action="store_const", const=False, help="both runs hold both models (false)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

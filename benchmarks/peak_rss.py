@@ -23,7 +23,8 @@ Usage:
     python benchmarks/peak_rss.py --device-map auto
     python benchmarks/peak_rss.py --eval no-pairs sequential   # one model held at a time (no KL/top-1): ratios
     python benchmarks/peak_rss.py --eval no-pairs sequential --audit   # and each certificate's re-execution audit
-    python benchmarks/peak_rss.py --eval default sequential-kl  # KL measured: both held, or one and the kept side
+    python benchmarks/peak_rss.py --eval lockstep sequential-kl  # KL measured: both held, or one and the kept side
+    python benchmarks/peak_rss.py --eval default lockstep  # the default (one at a time here) against both held
     python benchmarks/peak_rss.py --json
     python benchmarks/synthetic_checkpoint.py /tmp/syn && python benchmarks/peak_rss.py --model /tmp/syn --commands run
 """
@@ -49,8 +50,9 @@ _IMPORTS = "import torch, transformers, accelerate, duckdb, numpy, scipy; import
 
 
 EVAL_MODES = {  # --eval: what the config's eval section asks
-    "default": None,
-    "no-pairs": {"secondary": {"measure": False}},  # no KL/top-1: the models need not be held together
+    "default": None,  # since 0.3.6: one model at a time where the run can (docs/reference/sequential.md#the-default)
+    "lockstep": {"sequential": False},  # both models held together, KL/top-1 in lockstep (the default before 0.3.6)
+    "no-pairs": {"secondary": {"measure": False}, "sequential": False},  # no KL/top-1, both held
     "sequential": {"secondary": {"measure": False}, "sequential": True},  # and so one model is held at a time
     "sequential-kl": {"sequential": True},  # one at a time, KL/top-1 from the baseline's kept hidden states and head
 }
