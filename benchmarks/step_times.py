@@ -124,6 +124,14 @@ class _TimedLoader:
     def tokenizer(self, ref: str, **kwargs: Any) -> Any:
         return self._times.timed("tokenizer_load", self._inner.tokenizer)(ref, **kwargs)
 
+    def __getattr__(self, name: str) -> Any:
+        # the optional loader ports certify asks before loading (ports/model.py), untimed, where the inner loader
+        # has them: without them the run would skip the context and shape checks and hold both models where the
+        # CLI holds one at a time
+        if name in ("context_length", "shape_settings", "sequential_obstacle"):
+            return getattr(self._inner, name)
+        raise AttributeError(name)
+
 
 class _TimedCorpora:
     def __init__(self, inner: Any, times: StepTimes) -> None:

@@ -15,6 +15,7 @@ from invarlock.application.certification import pipeline, planning
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import EditConfig
 
+from tests.fakes.loaders import HoldingLoader
 from tests.unit.conftest import small_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -43,3 +44,16 @@ def test_the_timed_run_issues_the_same_certificate_and_times_every_step(services
     assert ran | {"guards", "scoring", "issuing"} <= set(times.table())
     assert 0 < times.top_level_sum() <= wall and all(outer in times.seconds for outer in NESTED.values())
     assert (planning.token_stream, pipeline.score_arm, pipeline.issue) == originals
+
+
+def test_the_timed_loader_holds_the_models_as_the_untimed_one_would(services) -> None:
+    """The optional loader ports pass through where the inner loader has them: a loader that tells each model may be
+    held alone makes the timed run hold one at a time, as the CLI's run does (and records it)."""
+    holding = HoldingLoader(models=services.loader.models)
+    with timed_services(
+        dataclasses.replace(services, loader=holding, store=InMemoryEventStore()), StepTimes()
+    ) as timed:
+        issued = certify_edit(_request(), timed).certificate
+    assert issued.provenance.config["eval"]["sequential"] is True and holding.asked
+    with timed_services(dataclasses.replace(services, store=InMemoryEventStore()), StepTimes()) as timed:
+        assert "sequential" not in certify_edit(_request(), timed).certificate.provenance.config["eval"]
