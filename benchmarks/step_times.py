@@ -124,13 +124,24 @@ class _TimedLoader:
     def tokenizer(self, ref: str, **kwargs: Any) -> Any:
         return self._times.timed("tokenizer_load", self._inner.tokenizer)(ref, **kwargs)
 
-    def __getattr__(self, name: str) -> Any:
-        # the optional loader ports certify asks before loading (ports/model.py), untimed, where the inner loader
-        # has them: without them the run would skip the context and shape checks and hold both models where the
-        # CLI holds one at a time
-        if name in ("context_length", "shape_settings", "sequential_obstacle"):
-            return getattr(self._inner, name)
-        raise AttributeError(name)
+
+_OPTIONAL_PORTS = ("context_length", "shape_settings", "sequential_obstacle")  # ports/model.py, asked before loading
+
+
+def _timed_loader(inner: Any, times: StepTimes) -> _TimedLoader:
+    """A _TimedLoader with the optional loader ports of `inner`, untimed, as methods of its class (isinstance with
+    a runtime-checkable protocol looks at the class from Python 3.12 on): without them the run would skip the
+    context and shape checks and hold both models where the CLI holds one at a time."""
+    passed = {name: _passing(name) for name in _OPTIONAL_PORTS if hasattr(inner, name)}
+    loader: _TimedLoader = type("_TimedLoader", (_TimedLoader,), passed)(inner, times)
+    return loader
+
+
+def _passing(name: str) -> Any:
+    def method(self: _TimedLoader, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._inner, name)(*args, **kwargs)
+
+    return method
 
 
 class _TimedCorpora:
@@ -176,7 +187,7 @@ def timed_services(svc: Services, times: StepTimes) -> Iterator[Services]:
     edits = {name: _TimedEdit(edit, times) for name, edit in svc.edits.items()}
     try:
         yield replace(
-            svc, loader=_TimedLoader(svc.loader, times), corpora=_TimedCorpora(svc.corpora, times), edits=edits
+            svc, loader=_timed_loader(svc.loader, times), corpora=_TimedCorpora(svc.corpora, times), edits=edits
         )
     finally:
         pipeline.SEQUENTIAL_STEPS = steps
