@@ -28,9 +28,12 @@ class FakeLoader:
     duplicated: list[str] = field(default_factory=list)
     contexts: dict[str, int] = field(default_factory=dict)  # reference -> its stated context (ContextLimit)
 
-    def load(self, ref: str, options: LoadOptions) -> FakeModel:
+    def _require(self, ref: str) -> None:
         if ref not in self.models:
             raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+
+    def load(self, ref: str, options: LoadOptions) -> FakeModel:
+        self._require(ref)
         self.loaded.append(ref)
         self.options.append(options)
         original = self.models[ref]
@@ -51,14 +54,12 @@ class FakeLoader:
         return [o.batch_size for o in self.options]
 
     def tokenizer(self, ref: str, *, adapter: str) -> FakeTokenizer:
-        if ref not in self.models:
-            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+        self._require(ref)
         self.tokenizers_loaded.append(ref)
         return FakeTokenizer(self.models[ref].tokenizer_flavour)
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
-        if ref not in self.models:
-            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+        self._require(ref)
         return self.contexts.get(ref)
 
 
@@ -88,7 +89,6 @@ class HoldingLoader(FakeLoader):
     asked: list[tuple[str, LoadOptions, int | None]] = field(default_factory=list)
 
     def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
-        if ref not in self.models:
-            raise UsageError("E101", f"model path '{ref}' does not exist", "check the path")
+        self._require(ref)
         self.asked.append((ref, options, window_tokens))
         return self.obstacles.get(ref)

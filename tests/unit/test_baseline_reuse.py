@@ -19,6 +19,7 @@ from invarlock.domain import events as ev
 from invarlock.domain import guard_reuse
 from invarlock.domain.model import LoadOptions
 
+from tests.fakes.killing_store import KillingStore
 from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
 from tests.unit.conftest import small_config
 
@@ -130,22 +131,12 @@ def test_a_subject_loaded_otherwise_rescores_the_baseline(svc: Services) -> None
 
 def test_a_killed_reused_run_resumes_scoring_only_the_subject(svc: Services) -> None:
     certify_edit(_request("int8ish"), svc)
-    store = svc.store
-    killed: list[str] = []
-
-    class KillAfterFinalCopy:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
-            rows = store.append(run_id, expected_seq, events)
-            if any(isinstance(e, ev.BaselineReused) and e.arm == "final" for e in events):
-                killed.append(run_id)
-                raise KeyboardInterrupt
-            return rows
-
+    final_copy = KillingStore(
+        svc.store, lambda events: any(isinstance(e, ev.BaselineReused) and e.arm == "final" for e in events)
+    )
+    killed = final_copy.killed
     with pytest.raises(KeyboardInterrupt):
-        certify_edit(_request("same"), dataclasses.replace(svc, store=KillAfterFinalCopy()))  # type: ignore[arg-type]
+        certify_edit(_request("same"), dataclasses.replace(svc, store=final_copy))  # type: ignore[arg-type]
     resumed = resume_run(killed[0], svc)
     fresh = certify_edit(_request("same", reuse=False), svc)
     assert _types(svc, killed[0]).count("baseline_reused") == 2

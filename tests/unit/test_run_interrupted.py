@@ -15,6 +15,7 @@ from invarlock.cli.main import _failure
 from invarlock.domain import events as ev
 from invarlock.domain.errors import RunInterrupted
 
+from tests.fakes.killing_store import KillingStore
 from tests.fakes.models import FakeModel
 from tests.unit.conftest import small_config
 
@@ -35,19 +36,11 @@ def _cli_line(exc: KeyboardInterrupt) -> tuple[int, str, str]:
 
 
 def test_ctrl_c_while_scoring_names_the_run_and_certify_resume(services: Services) -> None:
-    store = services.store
-
-    class CtrlCAtScores:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
-            if any(isinstance(e, ev.WindowsScored) for e in events):
-                raise KeyboardInterrupt
-            return store.append(run_id, expected_seq, events)
-
+    at_scores = KillingStore(
+        services.store, lambda events: any(isinstance(e, ev.WindowsScored) for e in events), before=True
+    )
     with pytest.raises(RunInterrupted) as stopped:
-        certify_edit(_request(), dataclasses.replace(services, store=CtrlCAtScores()))  # type: ignore[arg-type]
+        certify_edit(_request(), dataclasses.replace(services, store=at_scores))  # type: ignore[arg-type]
     run_id = stopped.value.run_id
     assert _cli_line(stopped.value) == (130, "E000", f"finish run {run_id} with `invarlock certify --resume {run_id}`")
     assert resume_run(run_id, services).run_id == run_id  # the hint's command finishes it

@@ -31,6 +31,7 @@ from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import LoadOptions
 
 from tests.cert_compare import comparable
+from tests.fakes.killing_store import KillingStore
 from tests.fakes.loaders import ReleasingLoader
 from tests.fakes.models import FakeLoader, FakeModel
 from tests.fakes.references import FakeReference
@@ -124,25 +125,15 @@ def test_the_baseline_pass_measures_what_the_guards_read_from_it(services: Servi
 def test_a_killed_sequential_run_resumes_without_measuring_the_baseline_again(
     services: Services, loader: FakeLoader
 ) -> None:
-    store = services.store
-    killed: list[str] = []
-
-    class KillAtTheFirstSubjectFinalScores:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
-            rows = store.append(run_id, expected_seq, events)
-            if any(isinstance(e, ev.WindowsScored) and (e.role, e.arm) == ("subject", "final") for e in events):
-                killed.append(run_id)
-                raise KeyboardInterrupt
-            return rows
-
+    subject_final = KillingStore(
+        services.store,
+        lambda events: any(isinstance(e, ev.WindowsScored) and (e.role, e.arm) == ("subject", "final") for e in events),
+    )
     request = _request("int8ish", sequential=True)
     with pytest.raises(KeyboardInterrupt):
-        certify_edit(request, dataclasses.replace(services, store=KillAtTheFirstSubjectFinalScores()))  # type: ignore[arg-type]
+        certify_edit(request, dataclasses.replace(services, store=subject_final))  # type: ignore[arg-type]
     loaded_before = len(loader.instances)
-    resumed = resume_run(killed[0], services)
+    resumed = resume_run(subject_final.killed[0], services)
     baseline = loader.instances[loaded_before]
     assert baseline.ref == "base" and baseline.scored == [] and baseline.tapped == []
     whole = certify_edit(request, services)
@@ -166,25 +157,17 @@ def test_the_kl_reference_is_kept_by_the_baseline_pass_released_with_it_and_clos
 
 
 def test_a_killed_sequential_kl_run_keeps_only_the_windows_left_to_pair(services: Services, loader: FakeLoader) -> None:
-    store = services.store
-    killed: list[str] = []
-
-    class KillAtTheFinalPairs:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
-            if any(isinstance(e, ev.WindowsCompared) and e.arm == "final" for e in events):
-                killed.append(run_id)
-                raise KeyboardInterrupt
-            return store.append(run_id, expected_seq, events)
-
+    final_pairs = KillingStore(
+        services.store,
+        lambda events: any(isinstance(e, ev.WindowsCompared) and e.arm == "final" for e in events),
+        before=True,
+    )
     request = _request("int8ish", sequential=True, kl=True)
     with pytest.raises(KeyboardInterrupt):
-        certify_edit(request, dataclasses.replace(services, store=KillAtTheFinalPairs()))  # type: ignore[arg-type]
-    final = {w.window_id for w in _plan(services, killed[0]).arm("final")}
+        certify_edit(request, dataclasses.replace(services, store=final_pairs))  # type: ignore[arg-type]
+    final = {w.window_id for w in _plan(services, final_pairs.killed[0]).arm("final")}
     loaded_before = len(loader.instances)
-    resumed = resume_run(killed[0], services)
+    resumed = resume_run(final_pairs.killed[0], services)
     baseline = loader.instances[loaded_before]
     [reference] = baseline.references
     # the baseline's final scores were recorded before the kill; only the final arm's pairs were not

@@ -22,6 +22,7 @@ from invarlock.domain.errors import IntegrityError
 from invarlock.domain.guards.results import VarianceResult
 from invarlock.domain.run import replay
 
+from tests.fakes.killing_store import KillingStore
 from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
 from tests.unit.conftest import small_config
 
@@ -88,22 +89,10 @@ def _untimed(data: object) -> object:
 
 def _killed_after_link(svc: Services, request: CertifyRequest) -> str:
     """The run id of `request` killed (KeyboardInterrupt) right after it recorded its variance link."""
-    store, killed = svc.store, []
-
-    class KillAfterLink:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store, name)
-
-        def append(self, run_id: str, expected_seq: int, events: list[ev.Event]) -> list[ev.RecordedEvent]:
-            rows = store.append(run_id, expected_seq, events)
-            if any(isinstance(e, ev.VarianceBaselineReused) for e in events):
-                killed.append(run_id)
-                raise KeyboardInterrupt
-            return rows
-
+    after_link = KillingStore(svc.store, lambda events: any(isinstance(e, ev.VarianceBaselineReused) for e in events))
     with pytest.raises(KeyboardInterrupt):
-        certify_edit(request, dataclasses.replace(svc, store=KillAfterLink()))  # type: ignore[arg-type]
-    return killed[0]
+        certify_edit(request, dataclasses.replace(svc, store=after_link))  # type: ignore[arg-type]
+    return after_link.killed[0]
 
 
 def test_the_second_run_taps_only_the_subject_and_decides_as_a_fresh_run(svc: Services) -> None:
