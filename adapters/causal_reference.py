@@ -167,8 +167,13 @@ def _on(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Te
     return base, subj.to(base.device)
 
 
+def _too_short(tokens: int) -> bool:
+    """Whether a window of `tokens` tokens has too few rows for its LM head to split off (causal_rows.MIN_ROWS)."""
+    return tokens - 1 < MIN_ROWS
+
+
 def _check_length(window: TokenWindow) -> None:
-    if len(window.tokens) - 1 < MIN_ROWS:
+    if _too_short(len(window.tokens)):
         raise UsageError(
             "E104",
             f"windows of {len(window.tokens)} tokens are too short to keep the baseline's side of KL "
@@ -207,6 +212,6 @@ def held_alone_obstacle(
     if family not in PLAIN_HEAD_TYPES:
         plain = ", ".join(sorted(PLAIN_HEAD_TYPES))
         return f"model type {family} does not split its LM head off its body (families that do: {plain})"
-    if window_tokens is not None and window_tokens - 1 < MIN_ROWS:
+    if window_tokens is not None and _too_short(window_tokens):
         return f"windows of {window_tokens} tokens are too short to keep (at least {MIN_ROWS + 1})"
     return None

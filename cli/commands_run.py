@@ -181,7 +181,7 @@ def certify_cmd(
     """Compare & Certify: score BASELINE and SUBJECT on the same windows and issue a certificate."""
     if resume is not None:
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
-        recorded = ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse", "sequential", "out_dir")
+        recorded = ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse", "out_dir")
         given.update({k: opts[k] for k in recorded})
         given["sequential"], given["no_sequential"] = opts["sequential"] is True, opts["sequential"] is False
         _resume(resume, given, opts)
