@@ -13,7 +13,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import Progress
 
 from .causal_rows import CausalLogits, window_logit_pairs
-from .hf_kl import paired_score
+from .hf_kl import blocks_paired_score
 from .window_batches import batches, token_ids
 
 __all__ = ["CausalLogits", "lockstep_pairs", "require_causal"]
@@ -52,12 +52,8 @@ def lockstep_pairs(
 def _batch_pairs(
     mine: CausalLogits, other: CausalLogits, batch: list[TokenWindow], ids: torch.Tensor
 ) -> list[PairedScore]:
-    """The batch's pairs, one window's two logit tensors alive at a time: they are passed straight to _pair
-    and dropped when it returns, before the next window's are made (loop variables bound to them would keep
-    the previous window's alive while the next are computed: twice the vocabulary-wide memory)."""
+    """The batch's pairs, one row block of each model's logits alive at a time: each window's blocks are passed
+    straight to blocks_paired_score, which reduces each block before the next is made (loop variables bound to
+    a window's blocks would keep them alive while the next are computed: twice the vocabulary-wide memory)."""
     rows = window_logit_pairs(mine, other, ids, len(batch))
-    return [_pair(w, ids[i], *next(rows)) for i, w in enumerate(batch)]
-
-
-def _pair(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:
-    return paired_score(window, ids, base, subj.to(base.device))
+    return [blocks_paired_score(w, ids[i], next(rows)) for i, w in enumerate(batch)]

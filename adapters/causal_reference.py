@@ -5,7 +5,7 @@ Lockstep scoring makes each window's baseline logits as `head(hidden[i, :-1])` f
 (causal_rows). So the baseline runs only its body over the windows and keeps, per window, those hidden states
 (positions × hidden size: 0.6 MB at the demo size, against 50 MB of logits) in an unlinked temporary file, and its
 LM head module in memory; once the subject is loaded, each window's baseline logits are that same head over the same
-rows, and the pair goes through the same reduction (hf_kl.paired_score), both models' NLL sums included: the same
+rows, and the pair goes through the same reduction (hf_kl.blocks_paired_score), both models' NLL sums included: the same
 bits as the baseline held beside the subject, and no head or NLL computed twice. A subject whose head is the
 baseline's bit for bit (a copy on write whose edit left it alone, or a checkpoint holding the same head) holds it
 once with the reference, so both heads still run as one matmul there."""
@@ -26,7 +26,7 @@ from invarlock.ports.model import ModelRunner, Progress
 from . import file_pages
 from .causal_lockstep import require_causal
 from .causal_rows import MIN_ROWS, PLAIN_HEAD_TYPES, CausalHidden, logit_pairs_of, reusing_output
-from .hf_kl import paired_score
+from .hf_kl import blocks_paired_score
 from .hf_shared import keep_storage, same_bits
 from .window_batches import batches, token_ids
 
@@ -91,7 +91,7 @@ class HiddenReference:
             with torch.inference_mode():
                 hidden = torch.stack([self._read(w.window_id) for w in batch])
                 rows = logit_pairs_of(None, (hidden, head), subject, ids, len(batch))
-                pairs = [paired_score(w, ids[i], *_on(next(rows))) for i, w in enumerate(batch)]
+                pairs = [blocks_paired_score(w, ids[i], next(rows)) for i, w in enumerate(batch)]
             yield from pairs
             if progress is not None:
                 progress(len(batch))
@@ -160,11 +160,6 @@ def _own_memory(weight: torch.nn.Parameter) -> None:
     with torch.no_grad():
         weight.data = own.clone()
     mapped.release(own.data_ptr(), own.nbytes)  # `own` keeps the mapping alive until this returns
-
-
-def _on(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    base, subj = pair
-    return base, subj.to(base.device)
 
 
 def _too_short(tokens: int) -> bool:

@@ -11,16 +11,24 @@ with AMX, 3 to 15 rows gave other bits than the batch's logits (an AMD EPYC agre
 tests/integration/test_window_logits.py checks the smallest split window and the largest fallback on the demo
 model, and the re-execution audit would flag any build where it did not hold.
 
-A plain linear head writes every window's logits into one tensor (`reusing_output`): a fresh vocabulary-wide
-tensor per window (50 MB at the demo size) is mapped anew and faults in 12 k zeroed pages, about a tenth of the
-head's time on CPU. So a window's logits are valid until the next window's are asked for. A runner that keeps
-that tensor between its passes (HFCausalModel: for its lifetime) also saves the faults once per batch.
+A plain linear head writes every call's logits into the first rows of one tensor (`reusing_output`): a fresh
+vocabulary-wide tensor per window (50 MB at the demo size) is mapped anew and faults in 12 k zeroed pages, about
+a tenth of the head's time on CPU. So a window's logits are valid until the next call's are asked for. A runner
+that keeps that tensor between its passes (HFCausalModel: for its lifetime) also saves the faults once per batch.
 
 Two models whose heads are one weight tensor (a copy on write whose edit left the head alone, or a subject
 checkpoint's head shared once loaded) get each window's logits of both from one matmul over both models' rows
 on CPU in float32 (`window_logit_pairs`): the same bits, by the row-count property above, and the same memory
 as two windows' tensors, in a matmul of twice the rows that the CPU runs about 8 % faster than two
 (docs/performance.md, section KL).
+
+Row blocks: on CPU in float32 a window's rows go through the head in blocks (`row_blocks`) of at most as many
+rows as fit glibc's mmap threshold (`rows_per_call`; 170 at the demo's vocabulary, 85 per model when both
+models' rows share a call), each reduced before the next is made: the same bits, by the row-count property, and
+an output tensor small enough to be served from the heap, where the body's freed activations are kept
+(adapters/heap.py), instead of 50–100 MB of new pages beside them. Measured on the demo: the default `run`'s peak
+fell by 71–99 MiB; three matmuls of 170 rows instead of one of 510 cost about 5 % of the head's time, 0.9 % of
+scoring (docs/performance.md, "Row blocks").
 """
 
 from __future__ import annotations
@@ -30,10 +38,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from .heap import MMAP_THRESHOLD
+
 # model_type -> its *ForCausalLM forward is `logits = lm_head(last_hidden_state)`, nothing after (transformers
 # 5.x). A family with a logit scale or a soft cap (Cohere, Gemma 2/3, ...) is absent and scores from full logits.
 PLAIN_HEAD_TYPES = frozenset({"gpt2", "llama", "mistral", "qwen2", "qwen3"})
 MIN_ROWS = 16  # fewer rows per window: the batch's full logits (a small tensor then), see the module docstring
+HEAD_ROWS = 128  # fewest rows per head call for which a window is split into row blocks (rows_per_call)
 
 Head = Callable[[torch.Tensor], torch.Tensor]
 
@@ -69,8 +80,8 @@ def split_head(module: Any) -> Head | None:
 
 
 class HeldHead:
-    """A bias-free torch Linear head that writes each call's logits into one tensor, kept in `held` (see
-    reusing_output)."""
+    """A bias-free torch Linear head that writes each call's logits into the first rows of one tensor, kept in
+    `held` (see reusing_output)."""
 
     def __init__(self, head: torch.nn.Linear, held: list[torch.Tensor]) -> None:
         self.head, self.weight_t, self.held = head, head.weight.t(), held
@@ -78,11 +89,11 @@ class HeldHead:
     def __call__(self, rows: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled():
             return self.head(rows)  # type: ignore[no-any-return]
-        held, shape = self.held, (rows.shape[0], self.weight_t.shape[1])
-        if not held or held[0].shape != shape or held[0].dtype != rows.dtype or held[0].device != rows.device:
+        held, count, vocab = self.held, rows.shape[0], self.weight_t.shape[1]
+        if not held or held[0].shape[0] < count or (held[0].dtype, held[0].device) != (rows.dtype, rows.device):
             held.clear()  # the old tensor is released before its successor is made
-            held.append(rows.new_empty(shape))
-        return torch.mm(rows, self.weight_t, out=held[0])
+            held.append(rows.new_empty((count, vocab)))
+        return torch.mm(rows, self.weight_t, out=held[0][:count])
 
     def same_weight(self, other: HeldHead) -> bool:
         """Whether both heads multiply by the very same values in memory: one weight tensor (same address,
@@ -127,37 +138,63 @@ def _offloaded(head: Any) -> bool:
     return any(getattr(h, "offload", False) for h in getattr(hook, "hooks", (hook,)))
 
 
-def window_logits(runner: CausalLogits, ids: torch.Tensor, count: int | None = None) -> Iterator[torch.Tensor]:
-    """The logits of positions 0..L-2 (those that predict tokens 1..L-1), (L-1, vocab), of the first `count`
-    windows of `ids` (all by default; the rest pad the pass, window_batches.token_ids), in order; one window's at a
-    time when the runner splits its head off, else views of the batch's full logits."""
+Blocks = Iterator[torch.Tensor]
+BlockPairs = Iterator[tuple[torch.Tensor, torch.Tensor]]
+Parts = tuple[torch.Tensor, Head]
+
+
+def rows_per_call(vocab: int) -> int | None:
+    """The most logit rows one head call makes in float32 on CPU: as many as fit glibc's mmap threshold
+    (heap.MMAP_THRESHOLD, 32 MiB; 170 rows at the demo's vocabulary of 49 152), so the head's output tensor is
+    served from the heap's freed activations instead of new pages (module docstring, "Row blocks"). None where
+    fewer than HEAD_ROWS rows fit (a vocabulary above 65 536): there each window runs in one call, since more
+    calls per window would each read the whole (large) head while the tensor is mapped anyway."""
+    fit = MMAP_THRESHOLD // (vocab * 4)
+    return fit if fit >= HEAD_ROWS else None
+
+
+def row_blocks(rows: int, most: int | None) -> list[tuple[int, int]]:
+    """(start, stop) of the row blocks a window of `rows` logit rows is made and reduced in: near-equal blocks
+    of at most `most` rows and at least MIN_ROWS (so each head call keeps the row-count property); the whole
+    window as one block when `most` is None or it has fewer than 2 * MIN_ROWS rows."""
+    count = 1 if most is None else max(1, min(-(-rows // most), rows // MIN_ROWS))
+    size, longer = divmod(rows, count)
+    stops = [(k + 1) * size + min(k + 1, longer) for k in range(count)]
+    return list(zip([0, *stops[:-1]], stops, strict=True))
+
+
+def window_logits(runner: CausalLogits, ids: torch.Tensor, count: int | None = None) -> Iterator[Blocks]:
+    """The logits of positions 0..L-2 (those that predict tokens 1..L-1) of the first `count` windows of `ids`
+    (all by default; the rest pad the pass, window_batches.token_ids), in order, each window's as consecutive
+    row blocks (row_blocks of _call_rows: split only where a plain head splits off on CPU in float32, else one
+    block of the whole window). A block is valid until the next one is asked for: reduce it first."""
     count = ids.shape[0] if count is None else count
-    yield from _rows(runner, ids, _split(runner, ids), count)
+    parts = _split(runner, ids)
+    ranges = row_blocks(ids.shape[1] - 1, None if parts is None else _call_rows(*parts))
+    yield from _rows(runner, ids, parts, count, ranges)
 
 
 def window_logit_pairs(
     mine: CausalLogits, other: CausalLogits, ids: torch.Tensor, count: int | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Both runners' window_logits of the same `ids`, window by window. Where both heads multiply by one
-    float32 weight tensor on CPU (HeldHead.same_weight: `run`'s subject under an edit that leaves the head
-    alone, a model certified against itself, a subject checkpoint's head shared once loaded), each window's
-    rows of both models go through one matmul, with the same bits (each row's values do not depend on the row
-    count from MIN_ROWS up, module docstring) in a matmul the CPU runs faster than two. Both windows' logits
-    are then views of one tensor kept by `mine`'s head, valid until the next pair is asked for; `other`'s
-    kept tensor is released."""
+) -> Iterator[BlockPairs]:
+    """Both runners' window_logits of the same `ids`, window by window, as pairs of the same row block. Where
+    both heads multiply by one float32 weight tensor on CPU (HeldHead.same_weight: `run`'s subject under an
+    edit that leaves the head alone, a model certified against itself, a subject checkpoint's head shared once
+    loaded), each block's rows of both models go through one matmul, with the same bits (each row's values do
+    not depend on the row count from MIN_ROWS up, module docstring) in a matmul the CPU runs faster than two:
+    both halves views of one tensor kept by `mine`'s head; `other`'s kept tensor is released."""
     count = ids.shape[0] if count is None else count
     yield from logit_pairs_of(mine, _split(mine, ids), other, ids, count)
 
 
-Parts = tuple[torch.Tensor, Head]
-
-
 def logit_pairs_of(
     mine: CausalLogits | None, mine_parts: Parts | None, other: CausalLogits, ids: torch.Tensor, count: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+) -> Iterator[BlockPairs]:
     """window_logit_pairs with `mine`'s hidden states and head given (`mine_parts`; None: `mine`'s full logits),
-    e.g. a released baseline's, kept (causal_reference)."""
-    other_parts = _split(other, ids)
+    e.g. a released baseline's, kept (causal_reference). Windows are split into row blocks only where both
+    heads split off (_call_rows); otherwise each window is one block (both sides' bits as before)."""
+    other_parts, rows = _split(other, ids), ids.shape[1] - 1
+    most = None
     if mine_parts is not None and other_parts is not None:
         (hidden, head), (other_hidden, other_head) = mine_parts, other_parts
         if (
@@ -165,11 +202,30 @@ def logit_pairs_of(
             and isinstance(other_head, HeldHead)
             and _one_head(hidden, other_hidden, head, other_head)
         ):
-            yield from _stacked(hidden, other_hidden, head, other_head, count)
+            most = _call_rows(hidden, head)
+            ranges = row_blocks(rows, None if most is None else most // 2)  # a call makes both models' rows
+            yield from _stacked(hidden, other_hidden, head, other_head, count, ranges)
             return
-    mine_rows, other_rows = _rows(mine, ids, mine_parts, count), _rows(other, ids, other_parts, count)
+        mine_most, other_most = _call_rows(hidden, head), _call_rows(other_hidden, other_head)
+        if mine_most is not None and other_most is not None:
+            most = min(mine_most, other_most)
+    ranges = row_blocks(rows, most)
+    mine_rows, other_rows = _rows(mine, ids, mine_parts, count, ranges), _rows(other, ids, other_parts, count, ranges)
     for _ in range(count):  # not zip: it keeps its last tuple, hence the last pair, while it makes the next one
-        yield next(mine_rows), next(other_rows)
+        yield _zipped(next(mine_rows), next(other_rows))
+
+
+def _call_rows(hidden: torch.Tensor, head: Head) -> int | None:
+    """rows_per_call of a plain head (HeldHead) on CPU float32 rows: where the row-count property is established
+    (module docstring). None elsewhere (a GPU's BLAS may choose its kernel by the row count, a bfloat16 head, a
+    head with a bias or hooks): there a window's head runs on its whole rows, as before row blocks."""
+    return rows_per_call(head.weight_t.shape[1]) if isinstance(head, HeldHead) and _plain(hidden) else None
+
+
+def _zipped(mine: Blocks, other: Blocks) -> BlockPairs:
+    while (block := next(mine, None)) is not None:  # not a for loop: it holds a block while making the next
+        yield block, next(other)
+        del block
 
 
 def _split(runner: CausalLogits, ids: torch.Tensor) -> Parts | None:
@@ -178,33 +234,48 @@ def _split(runner: CausalLogits, ids: torch.Tensor) -> Parts | None:
     return None
 
 
-def _rows(runner: CausalLogits | None, ids: torch.Tensor, parts: Parts | None, count: int) -> Iterator[torch.Tensor]:
+def _rows(
+    runner: CausalLogits | None, ids: torch.Tensor, parts: Parts | None, count: int, ranges: list[tuple[int, int]]
+) -> Iterator[Blocks]:
     if parts is None:
         assert runner is not None, "a runner without parts gives its full logits"
         logits = runner.causal_logits(ids)
         for i in range(count):
-            yield logits[i, :-1]
+            yield (logits[i, start:stop] for start, stop in ranges)
         return
     hidden, head = parts
     for i in range(count):
-        yield head(hidden[i, :-1])
+        yield (head(hidden[i, start:stop]) for start, stop in ranges)
+
+
+def _plain(hidden: torch.Tensor) -> bool:
+    return (hidden.dtype, hidden.device) == (torch.float32, torch.device("cpu"))
 
 
 def _one_head(hidden: torch.Tensor, other_hidden: torch.Tensor, head: HeldHead, other_head: HeldHead) -> bool:
-    """Whether both heads are one weight tensor, on CPU in float32: where the row-count property is established
-    (module docstring). Elsewhere (a GPU's BLAS may choose its kernel by the row count) the heads run apart, so
+    """Whether both heads are one weight tensor, on CPU in float32 (_plain). Elsewhere the heads run apart, so
     a window's bits do not depend on whether the other model's head is the same tensor (baseline reuse pairs a
     baseline scored beside one subject with another)."""
-    rows = (hidden.dtype, hidden.device)
-    plain = rows == (other_hidden.dtype, other_hidden.device) and rows == (torch.float32, torch.device("cpu"))
-    return plain and head.same_weight(other_head)
+    return _plain(hidden) and _plain(other_hidden) and head.same_weight(other_head)
 
 
 def _stacked(
-    hidden: torch.Tensor, other_hidden: torch.Tensor, head: HeldHead, other_head: HeldHead, count: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    hidden: torch.Tensor,
+    other_hidden: torch.Tensor,
+    head: HeldHead,
+    other_head: HeldHead,
+    count: int,
+    ranges: list[tuple[int, int]],
+) -> Iterator[BlockPairs]:
     other_head.held.clear()  # its tensor would sit unused beside the stacked one
-    positions = hidden.shape[1] - 1
     for i in range(count):
-        logits = head(torch.cat((hidden[i, :-1], other_hidden[i, :-1])))
-        yield logits[:positions], logits[positions:]
+        yield _stacked_window(hidden[i], other_hidden[i], head, ranges)
+
+
+def _stacked_window(
+    mine: torch.Tensor, other: torch.Tensor, head: HeldHead, ranges: list[tuple[int, int]]
+) -> BlockPairs:
+    for start, stop in ranges:
+        logits = head(torch.cat((mine[start:stop], other[start:stop])))
+        yield logits[: stop - start], logits[stop - start :]
+        del logits

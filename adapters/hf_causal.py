@@ -15,7 +15,7 @@ from .causal_lockstep import lockstep_pairs, require_causal
 from .causal_reference import HiddenReference, kept_reference
 from .causal_rows import MIN_ROWS, Head, reusing_output, split_head, window_logits
 from .hf_forward import model_forward
-from .hf_nll import window_score
+from .hf_nll import blocks_score
 from .hf_taps import tapped
 from .hf_weights import HFMatrix, HFWeights
 from .hf_zero_shot import zero_shot_pairs
@@ -139,7 +139,7 @@ class HFCausalModel(HFWeights):
         ids = token_ids(batch, self.device, pad_to)
         with torch.inference_mode():
             rows = window_logits(self, ids, len(batch))  # passed on, not bound: one window's logits alive at once
-            return [window_score(w, ids[i], next(rows)) for i, w in enumerate(batch)]
+            return [blocks_score(w, ids[i], next(rows)) for i, w in enumerate(batch)]
 
     def activation_stats(
         self, windows: Sequence[TokenWindow], weights: Sequence[str], progress: Progress | None = None

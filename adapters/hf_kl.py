@@ -5,6 +5,7 @@ NLL sums from the same pass on CPU (logit_rows)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -12,13 +13,14 @@ from invarlock.domain.metrics.kl_bins import BINS, EDGES
 from invarlock.domain.model import PairedScore, WindowComparison, WindowScore
 from invarlock.domain.windows import TokenWindow
 
-from .hf_nll import ROWS, finite_nll, kernel_rows, non_finite_loss, target_logits, window_score
+from .hf_nll import ROWS, cpu_chunk, finite_nll, kernel_rows, non_finite_loss, target_logits, window_score
 from .logit_rows import pair_kl, pair_stats_top
 from .reduce_pool import chunk_map, scratch
 
 _TOP = 5
 _BLOCK = 64
 _EDGES = np.asarray(EDGES)
+LogitPair = tuple[torch.Tensor, torch.Tensor]
 
 
 def _rows_kl(base: torch.Tensor, subj: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
@@ -71,35 +73,77 @@ def paired_score(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, sub
     Raises:
         AbortError: E402 when a loss or a KL is non-finite.
     """
-    base_np, subj_np = kernel_rows(base), kernel_rows(subj)
-    if base_np is None or subj_np is None:
-        return PairedScore(
-            window_id=window.window_id,
-            baseline=window_score(window, ids, base),
-            subject=window_score(window, ids, subj),
-            comparison=window_comparison(window.window_id, base, subj),
-        )
-    b_rows, s_rows = base_np, subj_np
+    return blocks_paired_score(window, ids, iter(((base, subj),)))
+
+
+def blocks_paired_score(window: TokenWindow, ids: torch.Tensor, blocks: Iterator[LogitPair]) -> PairedScore:
+    """paired_score of a window's logits given as consecutive row blocks of both models (causal_rows: each
+    pair valid until the next is made, so each is reduced before the next is asked for), the subject's moved
+    to the baseline's device: the same bits as one block, since every row pair is reduced on its own and the
+    sums are math.fsum. Off the CPU kernel the window comes as one block.
+
+    Raises:
+        AbortError: E402 when a loss or a KL is non-finite.
+    """
+    targets, start, parts = ids[1:], 0, list[_Reduced]()
+    while (pair := next(blocks, None)) is not None:
+        base, subj = pair[0], pair[1].to(pair[0].device)
+        base_np, subj_np = kernel_rows(base), kernel_rows(subj)
+        if base_np is None or subj_np is None:
+            assert start == 0, "logits off the CPU kernel come as one block"
+            return _device_paired_score(window, ids, base, subj)
+        parts.append(_reduced(base, subj, base_np, subj_np, targets[start : start + len(base_np)]))
+        start += len(base_np)
+        del pair, base, subj, base_np, subj_np  # not held while the next block is made
+    return _paired(window, parts)
+
+
+_Reduced = tuple[np.ndarray, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]
+
+
+def _reduced(
+    base: torch.Tensor, subj: torch.Tensor, b_rows: np.ndarray, s_rows: np.ndarray, targets: torch.Tensor
+) -> _Reduced:
+    """One block's row statistics (pair_stats_top), both models' top-5 and target logits."""
+
+    size = cpu_chunk(base.shape[0])
 
     def chunk(start: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
-        rows = slice(start, start + ROWS)
+        rows = slice(start, start + size)
         stats, top = pair_stats_top(b_rows[rows], s_rows[rows])
         return stats, _exact_top(base[rows], top[:, 0]), _exact_top(subj[rows], top[:, 1])
 
-    parts = chunk_map(base.device, chunk, range(0, base.shape[0], ROWS))
+    parts = chunk_map(base.device, chunk, range(0, base.shape[0], size))
+    stats = np.concatenate([part[0] for part in parts]) if parts else np.empty((0, 5))
+    top_b, top_s = (
+        torch.cat([part[k] for part in parts]) if parts else torch.empty((0, _TOP), dtype=torch.long) for k in (1, 2)
+    )
+    return stats, top_b, top_s, target_logits(base, targets), target_logits(subj, targets)
+
+
+def _paired(window: TokenWindow, parts: list[_Reduced]) -> PairedScore:
     stats = np.concatenate([part[0] for part in parts])
-    targets, scored = ids[1:], len(window.tokens) - 1
-    nll_b = finite_nll(stats[:, 0], stats[:, 1], target_logits(base, targets), window.window_id)
-    nll_s = finite_nll(stats[:, 2], stats[:, 3], target_logits(subj, targets), window.window_id)
+    nll_b = finite_nll(stats[:, 0], stats[:, 1], np.concatenate([part[3] for part in parts]), window.window_id)
+    nll_s = finite_nll(stats[:, 2], stats[:, 3], np.concatenate([part[4] for part in parts]), window.window_id)
     kl = pair_kl(stats)
     if not np.isfinite(kl).all():
         raise non_finite_loss(window.window_id)
     top_b, top_s = torch.cat([part[1] for part in parts]), torch.cat([part[2] for part in parts])
+    scored = len(window.tokens) - 1
     return PairedScore(
         window_id=window.window_id,
         baseline=WindowScore(window_id=window.window_id, tokens_scored=scored, nll_sum=nll_b),
         subject=WindowScore(window_id=window.window_id, tokens_scored=scored, nll_sum=nll_s),
         comparison=_comparison(window.window_id, kl, top_b, top_s),
+    )
+
+
+def _device_paired_score(window: TokenWindow, ids: torch.Tensor, base: torch.Tensor, subj: torch.Tensor) -> PairedScore:
+    return PairedScore(
+        window_id=window.window_id,
+        baseline=window_score(window, ids, base),
+        subject=window_score(window, ids, subj),
+        comparison=window_comparison(window.window_id, base, subj),
     )
 
 

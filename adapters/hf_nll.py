@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -34,12 +34,44 @@ def window_nll(logits: torch.Tensor, targets: torch.Tensor, window_id: int) -> f
     Raises:
         AbortError: E402 when the sum is non-finite.
     """
-    rows = kernel_rows(logits)
-    if rows is None:
-        return _device_window_nll(logits, targets, window_id)
-    parts = chunk_map(logits.device, lambda start: row_stats(rows[start : start + ROWS]), range(0, len(rows), ROWS))
-    stats = np.concatenate(parts) if parts else np.empty((0, 2))
-    return finite_nll(stats[:, 0], stats[:, 1], target_logits(logits, targets), window_id)
+    return blocks_nll(iter((logits,)), targets, window_id)
+
+
+def blocks_nll(blocks: Iterator[torch.Tensor], targets: torch.Tensor, window_id: int) -> float:
+    """window_nll of a window's logit rows given as consecutive row blocks (causal_rows.window_logits: each
+    valid until the next is made, so each is reduced before the next is asked for): the same bits as one
+    block, since every row is reduced on its own and the sum is math.fsum. Off the CPU kernel the window
+    comes as one block.
+
+    Raises:
+        AbortError: E402 when the sum is non-finite.
+    """
+    start, parts = 0, list[tuple[np.ndarray, np.ndarray]]()
+    while (block := next(blocks, None)) is not None:
+        rows = kernel_rows(block)
+        if rows is None:
+            assert start == 0, "logits off the CPU kernel come as one block"
+            return _device_window_nll(block, targets.to(block.device), window_id)
+        parts.append((_row_stats(rows, block.device), target_logits(block, targets[start : start + len(rows)])))
+        start += len(rows)
+        del block, rows  # not held while the next block is made
+    stats = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, 2))
+    target = np.concatenate([p[1] for p in parts]) if parts else np.empty(0)
+    return finite_nll(stats[:, 0], stats[:, 1], target, window_id)
+
+
+def _row_stats(rows: np.ndarray, device: torch.device) -> np.ndarray:
+    size = cpu_chunk(len(rows))
+    parts = chunk_map(device, lambda start: row_stats(rows[start : start + size]), range(0, len(rows), size))
+    return np.concatenate(parts) if parts else np.empty((0, 2))
+
+
+def cpu_chunk(rows: int) -> int:
+    """Rows per chunk of a CPU reduction of `rows` logit rows over the reduce_pool threads: one near-equal chunk
+    per thread, at least ROWS. The fewest dispatches with every thread busy to the end: the paired reduction of
+    an 85-row block took 13.2 ms in two chunks and 16.0 ms in 16-row chunks (docs/performance.md, "Row blocks").
+    Any chunking gives the same bits: every row is reduced on its own."""
+    return max(ROWS, -(-rows // max(1, torch.get_num_threads())))
 
 
 def kernel_rows(logits: torch.Tensor) -> np.ndarray | None:
@@ -111,5 +143,14 @@ def window_score(window: TokenWindow, ids: torch.Tensor, logits: torch.Tensor) -
     Raises:
         AbortError: E402 when the window's loss is non-finite.
     """
-    nll = window_nll(logits, ids[1:].to(logits.device), window.window_id)
+    return blocks_score(window, ids, iter((logits,)))
+
+
+def blocks_score(window: TokenWindow, ids: torch.Tensor, blocks: Iterator[torch.Tensor]) -> WindowScore:
+    """window_score of a window's logits given as consecutive row blocks (blocks_nll).
+
+    Raises:
+        AbortError: E402 when the window's loss is non-finite.
+    """
+    nll = blocks_nll(blocks, ids[1:], window.window_id)
     return WindowScore(window_id=window.window_id, tokens_scored=len(window.tokens) - 1, nll_sum=nll)

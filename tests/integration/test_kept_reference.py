@@ -17,7 +17,7 @@ import pytest
 import torch
 from invarlock.adapters.causal_lockstep import lockstep_pairs
 from invarlock.adapters.causal_reference import held_alone_obstacle
-from invarlock.adapters.causal_rows import MIN_ROWS, HeldHead
+from invarlock.adapters.causal_rows import MIN_ROWS, HeldHead, row_blocks, rows_per_call
 from invarlock.adapters.hf_causal import HFCausalModel
 from invarlock.adapters.hf_loader import HFModelLoader
 from invarlock.domain.errors import IntegrityError, UsageError
@@ -66,6 +66,40 @@ def test_pairs_with_a_copy_sharing_the_head_equal_lockstep_bit_for_bit(demo_mode
         subject.assign(name, np.zeros_like(next(m.array for m in subject.matrices() if m.name == name)))
         assert torch.equal(reference._head.weight, mapped), "the kept head is unchanged"
         assert not subject.module.get_output_embeddings().weight.any()
+    finally:
+        reference.close()
+
+
+class FullLogits:
+    """A runner that only gives the batch's whole logits: the reduction before row blocks (causal_rows)."""
+
+    def __init__(self, model: Any) -> None:
+        self.causal_logits = model.causal_logits
+
+
+# a subject sharing the head: each call makes 85 rows of both models (2 blocks of 100 - 1 rows); a subject whose head
+# differs (its tied embedding scaled): 170 rows of each model per call (2 blocks of 180 - 1 rows)
+@pytest.mark.parametrize(("length", "own_head"), [(100, False), (180, True)])
+def test_windows_longer_than_one_head_call_pair_in_row_blocks_with_the_full_logits_bits(
+    demo_model: Any, length: int, own_head: bool
+) -> None:
+    baseline = HFModelLoader().load(DEMO_REF, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
+    subject = baseline.duplicate()
+    if own_head:
+        name = next(m.name for m in subject.matrices() if m.family == "embed")
+        subject.assign(name, next(m.array for m in subject.matrices() if m.name == name) * 1.01)
+    else:
+        subject.scale_weights({subject.variance_taps()[2]: 1.25})
+    most = rows_per_call(demo_model.module.config.vocab_size)
+    assert most is not None and len(row_blocks(length - 1, most if own_head else most // 2)) == 2
+    windows = _windows(demo_model, length, 3)
+    full = list(lockstep_pairs(FullLogits(baseline), FullLogits(subject), windows, baseline.batch_size, None))
+    reference = baseline.kept_reference()
+    try:
+        reference.keep(windows)
+        reference.release_model()
+        assert list(reference.score_pair(subject, windows)) == full  # frozen Structs: every float compared with ==
+        assert all(p.comparison is not None and p.comparison.kl_sum > 0 for p in full)
     finally:
         reference.close()
 

@@ -10,7 +10,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.hf
 
-from invarlock.adapters.causal_rows import reusing_output, window_logit_pairs  # noqa: E402  (needs torch)
+from invarlock.adapters.causal_rows import (  # noqa: E402  (needs torch)
+    HEAD_ROWS,
+    MIN_ROWS,
+    reusing_output,
+    row_blocks,
+    rows_per_call,
+    window_logit_pairs,
+)
 
 HIDDEN, VOCAB = 24, 320
 
@@ -37,14 +44,18 @@ def test_every_call_writes_the_modules_bits_into_one_tensor(dtype: torch.dtype) 
         assert torch.equal(first, second)  # the first call's logits are overwritten: reduce before the next call
 
 
-def test_another_row_count_gets_a_tensor_of_its_shape() -> None:
+def test_fewer_rows_fill_the_first_rows_of_the_tensor_and_more_rows_get_a_larger_one() -> None:
+    """A window's row blocks (causal_rows.row_blocks) differ by a row: no new tensor per block."""
     head = _head()
     applied = reusing_output(head)
     with torch.inference_mode():
-        applied(_rows(17, 1))
+        first = applied(_rows(17, 1))
         shorter = applied(_rows(5, 2))
-        assert shorter.shape == (5, VOCAB)
+        assert shorter.shape == (5, VOCAB) and shorter.data_ptr() == first.data_ptr()
         assert torch.equal(shorter, head(_rows(5, 2)))
+        longer = applied(_rows(18, 3))
+        assert longer.shape == (18, VOCAB) and torch.equal(longer, head(_rows(18, 3)))
+        assert applied(_rows(17, 4)).data_ptr() == longer.data_ptr()
 
 
 def test_a_head_with_a_bias_or_hooks_is_called_as_it_is() -> None:
@@ -76,10 +87,10 @@ def test_a_callers_list_keeps_the_tensor_between_callables() -> None:
     with torch.inference_mode():
         first = reusing_output(head, held)(_rows(17, 1))
         second = reusing_output(head, held)(_rows(17, 2))  # the next batch's head: no new pages
-        assert second.data_ptr() == first.data_ptr() and held == [second]
+        assert second.data_ptr() == first.data_ptr() and len(held) == 1 and held[0].data_ptr() == first.data_ptr()
         assert torch.equal(second, head(_rows(17, 2)))
         shorter = reusing_output(head, held)(_rows(5, 3))
-        assert len(held) == 1 and held[0] is shorter and torch.equal(shorter, head(_rows(5, 3)))
+        assert len(held) == 1 and held[0].data_ptr() == shorter.data_ptr() and torch.equal(shorter, head(_rows(5, 3)))
 
 
 class _Runner:
@@ -106,7 +117,7 @@ def _hidden(seed: int) -> torch.Tensor:
 def _pairs(mine: _Runner, other: _Runner) -> list[tuple[torch.Tensor, torch.Tensor]]:
     ids = torch.zeros(WINDOWS, POSITIONS, dtype=torch.long)
     with torch.inference_mode():
-        return [(a.clone(), b.clone()) for a, b in window_logit_pairs(mine, other, ids)]
+        return [(a.clone(), b.clone()) for blocks in window_logit_pairs(mine, other, ids) for a, b in blocks]
 
 
 def test_one_weight_tensor_makes_both_models_logits_in_one_matmul() -> None:
@@ -158,3 +169,23 @@ def test_same_weight_is_the_same_memory_not_equal_values() -> None:
     transposed = torch.nn.Linear(VOCAB, HIDDEN, bias=False)
     transposed.weight = torch.nn.Parameter(head.weight.detach().t())  # same address, another layout
     assert not same.same_weight(reusing_output(transposed))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("most", [None, 64, 85, 128, 170])
+def test_row_blocks_cover_a_window_in_near_equal_blocks_a_head_gives_the_same_bits(most: int | None) -> None:
+    """Consecutive near-equal blocks of MIN_ROWS to `most` rows (the row-count property holds from MIN_ROWS rows
+    up); one block for a window of at most `most` rows, or when `most` is None."""
+    for rows in range(0, 4 * HEAD_ROWS + 3):
+        blocks = row_blocks(rows, most)
+        assert [b[0] for b in blocks] == [0, *(b[1] for b in blocks[:-1])] and blocks[-1][1] == rows
+        sizes = [stop - start for start, stop in blocks]
+        assert max(sizes) - min(sizes) <= 1
+        assert (len(blocks) == 1) is (most is None or rows <= most), rows
+        assert len(blocks) == 1 or (min(sizes) >= MIN_ROWS and max(sizes) <= most), rows
+
+
+def test_rows_per_call_fit_the_heaps_mmap_threshold_or_the_window_is_not_split() -> None:
+    assert rows_per_call(49_152) == 170  # the demo's vocabulary: 170 x 49 152 x 4 bytes = 31.9 MiB
+    assert rows_per_call(32_000) == 262
+    assert rows_per_call(65_536) == HEAD_ROWS
+    assert rows_per_call(65_537) is None and rows_per_call(128_256) is None  # fewer than HEAD_ROWS rows fit
