@@ -6,9 +6,11 @@ What is measured, in one process, on the int8 preset's models and windows (or a 
    the preview and final windows are planned with the product's planning.
 2. `baseline.score_pair(subject, windows)` runs over the first `--windows` windows in the adapter's batches,
    exactly as certify's scoring step calls it; the wall of the whole call is `lockstep`.
-3. Inside it, every call of `hf_kl.paired_score` (both models' NLL sums, the float64 KL, histogram, top-1 and
-   top-5 of one window, from both logit tensors in memory: on CPU one logit_rows pass per row pair) is timed
-   with `time.perf_counter`: their sum is `reduce`. (Before 0.3.0 the NLL sums were outside the timed call.)
+3. Inside it, every reduction of `hf_kl.blocks_paired_score` (both models' NLL sums, the float64 KL, histogram,
+   top-1 and top-5 of one window, from both logit tensors in memory: on CPU one logit_rows pass per row pair) is
+   timed with `time.perf_counter`: the reduction of each row block (`hf_kl._reduced`) and the window's summary
+   (`hf_kl._paired`), not the LM head's calls that make the blocks in between; their sum is `reduce`. (Before
+   0.3.0 the NLL sums were outside the timed call.)
 
 `reduce / lockstep` is the share of scoring the reductions after the forward passes take; scoring is 97.7 % of
 the certify wall of the int8 preset (535.2 s of 548.0 s, docs/performance.md), so `reduce / lockstep` bounds the
@@ -51,22 +53,36 @@ def parse_args() -> argparse.Namespace:
 
 
 class TimedComparison:
-    """Wraps `paired_score` as the lockstep module (causal_lockstep) calls it, summing the seconds inside.
-    The module is found from the loaded runner, not imported: adapters come only through cli.bootstrap."""
+    """Wraps the reductions `hf_kl.blocks_paired_score` calls (`_reduced` per row block, `_paired` per window),
+    summing the seconds inside. The module is found from the loaded runner, not imported: adapters come only
+    through cli.bootstrap."""
 
-    def __init__(self, runner_module: Any) -> None:
-        self.module = runner_module
-        self.inner = runner_module.paired_score
+    NAMES = ("_reduced", "_paired")
+
+    def __init__(self, hf_kl: Any) -> None:
+        self.module, self.inner = hf_kl, {name: getattr(hf_kl, name) for name in self.NAMES}
         self.seconds = 0.0
-        self.calls = 0
+        self.calls = 0  # windows
 
-    def __call__(self, *args: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self.inner(*args)
-        finally:
-            self.seconds += time.perf_counter() - start
-            self.calls += 1
+    def __enter__(self) -> TimedComparison:
+        for name, inner in self.inner.items():
+            setattr(self.module, name, self._timed(inner, count=name == "_paired"))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for name, inner in self.inner.items():
+            setattr(self.module, name, inner)
+
+    def _timed(self, inner: Any, count: bool) -> Any:
+        def call(*args: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return inner(*args)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += count
+
+        return call
 
 
 def models_and_windows(config: Path, count: int, batch_size: int | None = None) -> tuple[Any, Any, list[TokenWindow]]:
@@ -94,13 +110,11 @@ def main() -> None:
     baseline, subject, windows = models_and_windows(args.config, args.windows)
     seq_len = len(windows[0].tokens)
     list(baseline.score_pair(subject, windows[: baseline.batch_size]))  # warm-up: first-call allocations
-    runner_module = sys.modules[type(baseline).__module__]
-    timed = TimedComparison(sys.modules[runner_module.lockstep_pairs.__module__])
-    timed.module.paired_score = timed
-    start = time.perf_counter()
-    pairs = list(baseline.score_pair(subject, windows))
-    lockstep = time.perf_counter() - start
-    timed.module.paired_score = timed.inner
+    with TimedComparison(sys.modules["invarlock.adapters.hf_kl"]) as timed:
+        start = time.perf_counter()
+        pairs = list(baseline.score_pair(subject, windows))
+        lockstep = time.perf_counter() - start
+    assert timed.calls == len(pairs), "every window's reduction was timed"
     share = timed.seconds / lockstep
     result = {
         "windows": len(pairs),

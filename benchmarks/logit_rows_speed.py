@@ -22,7 +22,8 @@ paths' NLL sums and KL sums (the paths round differently; kernel and reference m
 
 With `--lockstep-windows N`, also the whole lockstep scoring step, A/B: `baseline.score_pair(subject, batch)`
 (forward passes, per-window heads, reductions: what certify's scoring runs) over N windows, each batch scored
-once with each reduction (the lockstep module's `paired_score` swapped for 0.2.0's torch reductions), the order
+once with each reduction (the lockstep module's `blocks_paired_score` swapped for 0.2.0's torch reductions, every
+window's head in one call, i.e. `causal_rows.rows_per_call` answering None, for both), the order
 alternating batch by batch so that a drift of the machine's speed falls on both; `lockstep kernel / torch` is
 the ratio of the two walls.
 
@@ -148,19 +149,22 @@ def lockstep_ab(baseline: Any, subject: Any, windows: list[TokenWindow], mods: d
     """Seconds of `score_pair` over `windows` with each reduction, batch by batch in alternating order."""
     lockstep = sys.modules[type(baseline).__module__]
     lockstep = sys.modules[lockstep.lockstep_pairs.__module__]
-    paths = {"kernel": lockstep.paired_score, "torch": torch_paired_score(mods)}
+    causal_rows = mods["causal_rows"]
+    per_call = causal_rows.rows_per_call
+    paths = {"kernel": lockstep.blocks_paired_score, "torch": one_block(torch_paired_score(mods))}
     walls = {"kernel": 0.0, "torch": 0.0}
     size = baseline.batch_size
-    list(baseline.score_pair(subject, windows[:size]))  # warm-up
+    causal_rows.rows_per_call = lambda vocab: None  # each window in one block: 0.2.0's reductions take whole windows
     try:
+        list(baseline.score_pair(subject, windows[:size]))  # warm-up
         for n, start in enumerate(range(0, len(windows), size)):
             batch = windows[start : start + size]
             for name in ("kernel", "torch") if n % 2 == 0 else ("torch", "kernel"):
-                lockstep.paired_score = paths[name]
+                lockstep.blocks_paired_score = paths[name]
                 _, seconds = timed(lambda batch=batch: list(baseline.score_pair(subject, batch)))
                 walls[name] += seconds
     finally:
-        lockstep.paired_score = paths["kernel"]
+        lockstep.blocks_paired_score, causal_rows.rows_per_call = paths["kernel"], per_call
     return {
         "lockstep_windows": len(windows),
         "lockstep_kernel_s": round(walls["kernel"], 2),
@@ -169,13 +173,26 @@ def lockstep_ab(baseline: Any, subject: Any, windows: list[TokenWindow], mods: d
     }
 
 
+def one_block(paired: Any) -> Any:
+    """`paired(window, ids, base, subj)` as blocks_paired_score calls it, for a window given as one row block."""
+
+    def of_blocks(window: TokenWindow, ids: torch.Tensor, blocks: Any) -> Any:
+        (base, subj), rest = next(blocks), next(blocks, None)
+        assert rest is None, "one block per window"
+        return paired(window, ids, base, subj.to(base.device))
+
+    return of_blocks
+
+
 def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     baseline, subject, windows = models_and_windows(args.config, max(args.windows, args.lockstep_windows))
     # the adapters' modules, found where the loaded runner put them (adapters come only through cli.bootstrap)
-    mods = {name: sys.modules[f"invarlock.adapters.{name}"] for name in ("hf_kl", "hf_nll", "logit_rows")}
+    mods = {
+        name: sys.modules[f"invarlock.adapters.{name}"] for name in ("hf_kl", "hf_nll", "logit_rows", "causal_rows")
+    }
     seconds = {"kernel": 0.0, "torch_top5": 0.0, "torch": 0.0, "reference": 0.0}
     nll_diff = kl_diff = 0.0
     bits_equal = True
