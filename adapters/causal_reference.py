@@ -160,7 +160,8 @@ def _own_memory(weight: torch.nn.Parameter) -> None:
         return
     with torch.no_grad():
         weight.data = _copied_releasing(own, mapped)
-    mapped.release(own.data_ptr(), own.nbytes)  # `own` keeps the mapping alive until this returns
+    # the pages that straddle two parts (each part gives back only its whole pages); `own` keeps the mapping alive
+    mapped.release(own.data_ptr(), own.nbytes)
 
 
 def _copied_releasing(own: torch.Tensor, mapped: file_pages.CleanMappings) -> torch.Tensor:

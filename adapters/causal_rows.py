@@ -202,8 +202,8 @@ def logit_pairs_of(
             and isinstance(other_head, HeldHead)
             and _one_head(hidden, other_hidden, head, other_head)
         ):
-            most = _call_rows(hidden, head)
-            ranges = row_blocks(rows, None if most is None else most // 2)  # a call makes both models' rows
+            per_call = _call_rows(hidden, head)
+            ranges = row_blocks(rows, None if per_call is None else per_call // 2)  # a call makes both models' rows
             yield from _stacked(hidden, other_hidden, head, other_head, count, ranges)
             return
         mine_most, other_most = _call_rows(hidden, head), _call_rows(other_hidden, other_head)
