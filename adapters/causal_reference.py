@@ -49,7 +49,7 @@ class HiddenReference:
         self._kept: dict[
             int, tuple[int, int, tuple[int, ...], torch.dtype]
         ] = {}  # window -> offset, bytes, shape, dtype
-        self._compared: set[int] = set()  # addresses of subject heads compared with this one (_share_head)
+        self._compared: set[int] = set()  # addresses of subject heads compared with this one (hold_once)
         self._end = 0
 
     @property
@@ -85,7 +85,7 @@ class HiddenReference:
     ) -> Iterator[PairedScore]:
         """causal_lockstep.lockstep_pairs with this baseline's hidden states read back instead of computed."""
         subject = require_causal(other, "hf_causal")
-        self._share_head(subject)
+        self.hold_once(subject)
         head = reusing_output(self._head, self._held)
         for batch in batches(windows, self._batch_size):
             ids = token_ids(batch, torch.device("cpu"), rows=self._batch_size)
@@ -97,13 +97,18 @@ class HiddenReference:
             if progress is not None:
                 progress(len(batch))
 
-    def _share_head(self, subject: object) -> None:
+    def hold_once(self, other: object) -> None:
         """Read the subject's head storage instead of this reference's own when every bit is the same (a subject
         checkpoint whose edit left the head alone: `run --export`'s int8 checkpoint), so the head is held once and
         both run as one matmul, as when both models are held (HFWeights.share_equal_weights). That storage is then
-        marked kept: a later write by the subject goes to new storage. Compared once per subject head."""
-        module = getattr(subject, "module", None)
-        theirs = module.get_output_embeddings() if module is not None else None
+        marked kept: a later write by the subject goes to new storage. Compared once per subject head; a subject
+        without a torch module's output embeddings (another adapter) shares nothing.
+
+        Called as soon as the subject is loaded (pipeline.load_subject_alone), before its fingerprint reads its
+        pages: until then this reference's own copy of the head (113 MB at the demo's size) was held beside the
+        subject's identical one through the fingerprint and the guards."""
+        heads = getattr(getattr(other, "module", None), "get_output_embeddings", None)
+        theirs = heads() if callable(heads) else None
         mine = self._head.weight
         if theirs is None or theirs.weight.data_ptr() in (mine.data_ptr(), *self._compared):
             return

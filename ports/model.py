@@ -197,6 +197,13 @@ class KeptReference(Protocol):
         ModelRunner.score_pair, and IntegrityError E605 for a window that was not kept."""
         ...
 
+    def hold_once(self, other: LoadedModel) -> None:
+        """Hold once what is kept here and `other` (the subject, as soon as it is loaded) have bit for bit in
+        common (a causal LM: an LM head that the subject's edit left alone), so that it is not held twice while
+        the subject is fingerprinted and measured; `score_pair` does it too. What this reference reads never
+        changes: a later write to `other`'s weights goes to memory of its own. Nothing in common: nothing done."""
+        ...
+
     def close(self) -> None:
         """Drop what was kept (its file). Idempotent."""
         ...

@@ -43,7 +43,8 @@ def load_baseline(ctx: RunContext) -> None:
 def load_subject_alone(ctx: RunContext) -> None:
     """A sequential run's subject, loaded once the baseline is released: a copy of the baseline taken just
     before (`run`, or the baseline's own reference and settings), so it holds only the weights its edit writes,
-    or its own checkpoint read after the baseline's memory is freed."""
+    or its own checkpoint read after the baseline's memory is freed. What the baseline's kept side of KL holds
+    bit for bit in common with it is held once from then on (KeptReference.hold_once)."""
     req = ctx.request
     base_cfg, batch = req.config.model, req.config.eval.batch_size
     baseline = ctx.models.pop("baseline")
@@ -52,7 +53,10 @@ def load_subject_alone(ctx: RunContext) -> None:
         twin = baseline.duplicate()
     del baseline
     gc.collect()  # the baseline's module holds reference cycles: free its weights before the subject loads
-    record_subject(ctx, twin if twin is not None else load_model(req.subject or base_cfg, batch, ctx.svc))
+    subject = twin if twin is not None else load_model(req.subject or base_cfg, batch, ctx.svc)
+    if ctx.recorded is not None and ctx.recorded.reference is not None:
+        ctx.recorded.reference.hold_once(subject)
+    record_subject(ctx, subject)
 
 
 def record_subject(ctx: RunContext, subject: LoadedModel) -> None:

@@ -74,7 +74,7 @@ def load_one_at_a_time(
 ) -> LoadedForAudit:
     """The baseline alone, its pass (reexecute_baseline.baseline_pass), then the subject once the baseline is
     released: a copy of it taken before when the subject is loaded as it is (the built-in edit applied to the
-    copy), else loaded then."""
+    copy), else loaded then; what the baseline's kept side of KL shares with it bit for bit held once."""
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     loads = _loads(cert, req)
     baseline = load_certified(deps.loader, *loads["baseline"], "--baseline")
@@ -86,6 +86,8 @@ def load_one_at_a_time(
     gc.collect()  # the baseline's weights are freed before the subject's load
     if subject is None:
         subject = load_certified(deps.loader, *loads["subject"], "--subject" if req.subject else "--baseline")
+    if released.answers is not None and released.answers.reference is not None:
+        released.answers.reference.hold_once(subject)  # before the subject's fingerprint reads it
     if edit is not None:
         edit.apply(subject, cert.edit.plan or {})
     identities = {"baseline": released.identity, "subject": subject.identity()}

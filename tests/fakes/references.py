@@ -25,6 +25,7 @@ class FakeReference:
     paired: list[int] = field(default_factory=list)
     released: bool = False
     closed: bool = False
+    held_once: list[Any] = field(default_factory=list)  # the models hold_once was given, in order
 
     def keep(self, windows: Sequence[TokenWindow], progress: Any = None) -> None:
         """What the fake baseline would score for each window, kept (its `scored` records them: it ran)."""
@@ -54,6 +55,10 @@ class FakeReference:
             yield PairedScore(
                 window_id=w.window_id, baseline=mine, subject=theirs, comparison=_compare(w, mine, theirs)
             )
+
+    def hold_once(self, other: Any) -> None:
+        """Recorded: a fake holds nothing twice."""
+        self.held_once.append(other)
 
     def close(self) -> None:
         self.closed = True

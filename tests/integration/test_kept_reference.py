@@ -104,11 +104,13 @@ def test_windows_longer_than_one_head_call_pair_in_row_blocks_with_the_full_logi
         reference.close()
 
 
+@pytest.mark.parametrize("when", ["once loaded", "when paired"])
 def test_a_subject_checkpoints_equal_head_is_held_once_and_its_later_writes_leave_the_kept_one(
-    demo_model: Any,
+    demo_model: Any, when: str
 ) -> None:
     """A subject loaded from its own checkpoint, its head bit for bit the baseline's (the int8 export): the
-    reference reads the subject's head storage instead of its own copy (one matmul, as with both held), and a later
+    reference reads the subject's head storage instead of its own copy (one matmul, as with both held), from
+    `hold_once` as soon as the subject is loaded (a sequential run) or else from the first pairing, and a later
     write of the subject's head goes to new storage."""
     baseline = demo_model.duplicate()
     windows = _windows(demo_model, SEQ_LEN, 3)
@@ -117,14 +119,34 @@ def test_a_subject_checkpoints_equal_head_is_held_once_and_its_later_writes_leav
         reference.keep(windows)
         reference.release_model()
         subject = HFModelLoader().load(DEMO_REF, LoadOptions(adapter="auto", device="cpu", dtype="float32"))
-        subject.scale_weights({subject.variance_taps()[0]: 0.75})
-        held = list(lockstep_pairs(demo_model, subject, windows, demo_model.batch_size, None))
         theirs = subject.module.get_output_embeddings().weight
         assert reference._head.weight.data_ptr() != theirs.data_ptr()
+        if when == "once loaded":
+            reference.hold_once(subject)
+            assert reference._head.weight.data_ptr() == theirs.data_ptr(), "held once before any pairing"
+        subject.scale_weights({subject.variance_taps()[0]: 0.75})
+        held = list(lockstep_pairs(demo_model, subject, windows, demo_model.batch_size, None))
         assert list(reference.score_pair(subject, windows)) == held
         assert reference._head.weight.data_ptr() == theirs.data_ptr(), "held once"
         name = next(m.name for m in subject.matrices() if m.family == "embed")
         subject.assign(name, np.zeros_like(next(m.array for m in subject.matrices() if m.name == name)))
+        assert torch.equal(reference._head.weight, demo_model.module.get_output_embeddings().weight)
+    finally:
+        reference.close()
+
+
+def test_a_subject_whose_head_differs_in_one_bit_keeps_the_references_own(demo_model: Any) -> None:
+    subject = demo_model.duplicate()
+    name = next(m.name for m in subject.matrices() if m.family == "embed")  # tied: the head's weight
+    changed = next(m.array for m in subject.matrices() if m.name == name).copy()
+    changed.view(np.uint32)[0, 0] ^= 1
+    subject.assign(name, changed)
+    reference = demo_model.duplicate().kept_reference()
+    try:
+        mine = reference._head.weight.data_ptr()
+        reference.hold_once(subject)
+        reference.hold_once(object())  # no torch module: nothing in common
+        assert reference._head.weight.data_ptr() == mine
         assert torch.equal(reference._head.weight, demo_model.module.get_output_embeddings().weight)
     finally:
         reference.close()

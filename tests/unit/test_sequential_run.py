@@ -156,6 +156,32 @@ def test_the_kl_reference_is_kept_by_the_baseline_pass_released_with_it_and_clos
     assert one.certificate.evidence.final is not None and one.certificate.evidence.final.comparisons is not None
 
 
+@pytest.mark.parametrize("subject", ["int8ish", None], ids=["a subject checkpoint", "run: a copy of the baseline"])
+def test_the_kept_reference_holds_once_what_it_shares_with_the_subject_before_the_subject_is_fingerprinted(
+    services: Services, monkeypatch: pytest.MonkeyPatch, subject: str | None
+) -> None:
+    calls: list[tuple[str, str]] = []
+    identity, hold_once = FakeModel.identity, FakeReference.hold_once
+
+    def fingerprinted(self: FakeModel) -> Any:
+        calls.append(("identity", self.ref))
+        return identity(self)
+
+    def held(self: FakeReference, other: Any) -> None:
+        calls.append(("hold_once", other.ref))
+        hold_once(self, other)
+
+    monkeypatch.setattr(FakeModel, "identity", fingerprinted)
+    monkeypatch.setattr(FakeReference, "hold_once", held)
+    edit, base = (None, "base") if subject else (SHRINK, "ve_base")
+    certify_edit(_request(subject, sequential=True, kl=True, base=base, edit=edit), services)
+    ref = subject or base
+    assert [call for call in calls if call[0] == "hold_once"] == [("hold_once", ref)], "once, when the subject is there"
+    held_at = calls.index(("hold_once", ref))
+    assert ("identity", ref) in calls[held_at:], "the subject is fingerprinted after"
+    assert subject is None or ("identity", subject) not in calls[:held_at]
+
+
 def test_a_killed_sequential_kl_run_keeps_only_the_windows_left_to_pair(services: Services, loader: FakeLoader) -> None:
     final_pairs = KillingStore(
         services.store,
