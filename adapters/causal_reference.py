@@ -72,6 +72,20 @@ class HiddenReference:
             if progress is not None:
                 progress(len(batch))
 
+    def check_room(self, tokens: int) -> None:
+        """E608 when the final hidden states of `tokens` tokens (4 bytes × hidden size each in float32) do not fit
+        the free space of the temporary file's disk now: a run stops before its baseline pass, not when the disk
+        fills during it (hours into a large model's pass)."""
+        weight = self._head.weight
+        need = tokens * weight.shape[1] * weight.element_size()
+        try:
+            disk = os.fstatvfs(self._file.fileno())
+        except OSError as exc:
+            raise _unwritable(exc) from exc
+        free = disk.f_bavail * disk.f_frsize
+        if need > free:
+            raise _unwritable(OSError(f"they need {_size(need)} there, {_size(free)} is free"))
+
     def release_model(self) -> None:
         """Stop holding the model. The head's weight moves out of a checkpoint's file mapping (_own_memory), and
         its storage is marked kept (hf_shared.keep_storage): a model sharing it (`run`'s subject, a copy taken after
@@ -140,6 +154,10 @@ class HiddenReference:
         offset, size, shape, dtype = self._kept[window_id]
         raw = bytearray(os.pread(self._file.fileno(), size, offset))
         return torch.frombuffer(raw, dtype=torch.uint8).view(dtype).view(shape).to(self._device)
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
 def _unwritable(exc: OSError) -> UsageError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -48,6 +48,11 @@ Row = np.ndarray | TokenWindow
 def as_window(window_id: int, row: Row) -> TokenWindow:
     """The TokenWindow of one planned row, without a mask seed (token_windows adds the run's)."""
     return row if isinstance(row, TokenWindow) else TokenWindow(window_id=window_id, tokens=tuple(int(t) for t in row))
+
+
+def token_count(ids: Iterable[int], rows: Mapping[int, Row]) -> int:
+    """How many tokens the planned windows `ids` hold in all (a labelled example: its window's tokens)."""
+    return sum(len(row.tokens) if isinstance(row, TokenWindow) else len(row) for row in (rows[i] for i in ids))
 
 
 def token_windows(ids: Sequence[int], rows: Mapping[int, Row], *, seed: int) -> list[TokenWindow]:

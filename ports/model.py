@@ -186,6 +186,12 @@ class KeptReference(Protocol):
         short to keep."""
         ...
 
+    def check_room(self, tokens: int) -> None:
+        """Before any `keep`: UsageError E608, naming where it writes and how much it needs, when what `keep` would
+        write for windows of `tokens` tokens in all does not fit there now (a causal LM: their final hidden states,
+        on the temporary folder's disk), instead of once that disk fills during the pass."""
+        ...
+
     def release_model(self) -> None:
         """Stop holding the baseline model: only what `score_pair` needs stays (for a causal LM its LM head)."""
         ...

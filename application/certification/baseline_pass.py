@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
-from invarlock.domain.windows import TokenWindow, token_windows
+from invarlock.domain.windows import TokenWindow, token_count, token_windows
 from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import KeptReference, LoadedModel, NamedMatrix, ReferenceKeeping
 
@@ -42,8 +42,9 @@ def measure_baseline(ctx: RunContext) -> None:
         census=checked_census(state, "baseline", model.census()),
         unmapped=checked_unmapped(state, "baseline", model.unmapped()),
     )
-    if pairs_refuse_copies(ctx):
-        _reference(ctx, model, recorded)  # an adapter that cannot keep one stops the run before any measurement
+    if pairs_refuse_copies(ctx):  # an adapter that cannot keep one, or a disk too small for it, stops the run now
+        windows = [i for arm in _arms_left(ctx, recorded, copies=True) for i in _left_to_keep(ctx, arm)]
+        _reference(ctx, model, recorded).check_room(token_count(windows, ctx.rows))
     measures = _left(ctx, WEIGHT_GUARDS)
     if measures:
         recorded.measures, recorded.guard_link = found_measures(ctx)
@@ -63,9 +64,7 @@ def score_arms(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline, 
     subject's, as in lockstep), then lets go of the model."""
     state = ctx.recorder.state
     keeping = _reference(ctx, model, recorded) if pairs_refuse_copies(ctx) else None
-    for arm in ARMS if state.rollback is None else ARMS[:1]:
-        if arm in recorded.scores or (copies and copy_expected(ctx, arm)):
-            continue
+    for arm in _arms_left(ctx, recorded, copies=copies):
         if keeping is not None:
             _keep_arm(ctx, keeping, arm)
             recorded.scores[arm] = []
@@ -80,14 +79,27 @@ def _keep_arm(ctx: RunContext, keeping: KeptReference, arm: str) -> None:
     """Keep the baseline's side of every window of `arm` whose paired measures the stream lacks (a resumed run
     recorded the rest), in the batches scoring runs."""
     state, progress = ctx.recorder.state, ctx.svc.progress
-    compared = state.compared(arm)
-    ids = [w.window_id for w in ctx.planned.plan.arm(arm) if w.window_id not in compared]
+    ids = _left_to_keep(ctx, arm)
     progress.start(f"baseline pass, {arm} arm (kept for KL)", len(ids))
     try:
         for batch in arm_batches(state, ids, ctx.rows, keeping.batch_size):
             keeping.keep(batch, progress.advance)
     finally:
         progress.finish()
+
+
+def _arms_left(ctx: RunContext, recorded: RecordedBaseline, *, copies: bool) -> list[str]:
+    """The arms the baseline's pass scores or keeps (the final arm unless rolled back): not in `recorded` yet, nor,
+    with `copies`, left to a copy of an earlier identical scoring."""
+    state = ctx.recorder.state
+    arms = ARMS if state.rollback is None else ARMS[:1]
+    return [arm for arm in arms if arm not in recorded.scores and not (copies and copy_expected(ctx, arm))]
+
+
+def _left_to_keep(ctx: RunContext, arm: str) -> list[int]:
+    """The windows of `arm` whose paired measures the stream lacks, in plan order."""
+    compared = ctx.recorder.state.compared(arm)
+    return [w.window_id for w in ctx.planned.plan.arm(arm) if w.window_id not in compared]
 
 
 def _reference(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline) -> KeptReference:

@@ -22,7 +22,7 @@ from invarlock.domain.guards.variance_records import VarianceTap
 from invarlock.domain.model import ModelIdentity
 from invarlock.domain.policy import Policy
 from invarlock.domain.reexecution import choose_sample
-from invarlock.domain.windows import Row, token_windows
+from invarlock.domain.windows import Row, token_count, token_windows
 from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import LoadedModel
 
@@ -161,8 +161,10 @@ def _answer(
     if any(kl_pairs(arm) for _, arm in _arms(cert)):
         answers.reference = kept_reference_of(model, cert.baseline.adapter, "drop --sequential (both models held)")
     try:
-        for name, arm in _arms(cert):
-            ids = sampled_windows(arm, name, sample.sample, sample.seed)
+        sampled = {name: sampled_windows(arm, name, sample.sample, sample.seed) for name, arm in _arms(cert)}
+        if answers.reference is not None:  # before any pass, as a sequential run's baseline pass
+            answers.reference.check_room(token_count([i for ids in sampled.values() for i in ids], rows))
+        for name, ids in sampled.items():
             windows = token_windows(ids, rows, seed=cert.bootstrap.seed)
             if answers.reference is not None:
                 answers.reference.keep(windows)

@@ -152,7 +152,8 @@ def test_a_kept_reference_pairs_as_the_baseline_held_bit_for_bit(
     adapter: ModelAdapterCase, runner: LoadedModel, scored: Callable[[int], int]
 ) -> None:
     """KeptReference (eval.sequential with KL): the model released, its pairs with a subject are the held model's
-    `score_pair`'s, every bit (both models' scores included); a window it did not keep is E605."""
+    `score_pair`'s, every bit (both models' scores included); a window it did not keep is E605; no room for what it
+    would keep is E608 before it keeps anything."""
     baseline = adapter.make(None)
     if not isinstance(baseline, ReferenceKeeping):
         pytest.skip("not applicable: the adapter cannot keep its side of lockstep (sequential KL refused, E104)")
@@ -162,6 +163,10 @@ def test_a_kept_reference_pairs_as_the_baseline_held_bit_for_bit(
     reference = baseline.kept_reference()
     finished: list[int] = []
     try:
+        with pytest.raises(UsageError) as refused:
+            reference.check_room(10**15)  # no disk holds a reference of 10^15 tokens
+        assert refused.value.code == "E608"
+        reference.check_room(sum(len(w.tokens) for w in windows[:4]))
         reference.keep(windows[:4], finished.append)
         assert sum(finished) == 4 and reference.batch_size == baseline.batch_size
         reference.release_model()

@@ -26,16 +26,26 @@ class FakeReference:
     released: bool = False
     closed: bool = False
     held_once: list[Any] = field(default_factory=list)  # the models hold_once was given, in order
+    room_checked: list[int] = field(default_factory=list)  # the token counts check_room was asked about
+    room: int = 10**9  # tokens whose references fit (check_room)
 
     def keep(self, windows: Sequence[TokenWindow], progress: Any = None) -> None:
         """What the fake baseline would score for each window, kept (its `scored` records them: it ran)."""
         if self.released:
             raise IntegrityError("E605", "the fake baseline was released before its windows were kept", "fix the test")
+        if not self.room_checked:
+            raise IntegrityError("E605", "windows kept before check_room was asked", "call check_room first")
         for w in windows:
             self.model.scored.append(w.window_id)
             self.kept[w.window_id] = self.model._score_one(w)
             if progress is not None:
                 progress(1)
+
+    def check_room(self, tokens: int) -> None:
+        """Recorded; E608 beyond `room` tokens, as a disk too small for them."""
+        self.room_checked.append(tokens)
+        if tokens > self.room:
+            raise UsageError("E608", f"no room for {tokens} tokens (the fake has {self.room})", "ask for fewer")
 
     def release_model(self) -> None:
         self.released, self.model = True, None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import os
 import resource
 import signal
 import tempfile
@@ -191,6 +192,37 @@ def test_a_full_disk_stops_the_pass_with_e608_naming_the_folder(demo_model: Any)
         reference.close()
     assert caught.value.code == "E608" and tempfile.gettempdir() in caught.value.message
     assert "TMPDIR" in caught.value.hint and "--no-sequential" in caught.value.hint
+
+
+def test_a_disk_too_small_for_the_hidden_states_is_e608_before_any_pass(
+    demo_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check_room counts 4 bytes × hidden size per token (float32) against the free space of the temporary file's
+    disk: the demo's 3 windows need 3 × 256 × 576 × 4 bytes; one byte less free is E608 naming both sizes."""
+    from invarlock.adapters import causal_reference
+
+    need = 3 * SEQ_LEN * demo_model.module.config.hidden_size * 4
+    disk = os.fstatvfs
+    reference = demo_model.duplicate().kept_reference()
+    try:
+        for free in (need, need - 1):  # in one-byte blocks: free space to the byte
+            monkeypatch.setattr(causal_reference.os, "fstatvfs", lambda fd, free=free: _Disk(free, 1))
+            if free == need:
+                reference.check_room(3 * SEQ_LEN)
+                continue
+            with pytest.raises(UsageError) as caught:
+                reference.check_room(3 * SEQ_LEN)
+        monkeypatch.setattr(causal_reference.os, "fstatvfs", disk)
+        reference.check_room(3 * SEQ_LEN)  # this machine's own disk takes 1.7 MiB
+    finally:
+        reference.close()
+    assert caught.value.code == "E608" and tempfile.gettempdir() in caught.value.message
+    assert f"they need {need / 2**20:.1f} MiB there" in caught.value.message and "TMPDIR" in caught.value.hint
+
+
+class _Disk:
+    def __init__(self, free: int, frsize: int) -> None:
+        self.f_bavail, self.f_frsize = free, frsize
 
 
 def test_a_missing_temporary_folder_is_e608(demo_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

@@ -144,15 +144,21 @@ def test_the_kl_reference_is_kept_by_the_baseline_pass_released_with_it_and_clos
     services: Services, loader: FakeLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[FakeReference] = []
-    keep = FakeModel.kept_reference
+    keep, matrices, check_room = FakeModel.kept_reference, FakeModel.matrices, FakeReference.check_room
+    steps: list[str] = []
     monkeypatch.setattr(FakeModel, "kept_reference", lambda self: made.append(keep(self)) or made[-1])
+    monkeypatch.setattr(FakeModel, "matrices", lambda self: steps.append(f"matrices {self.ref}") or matrices(self))
+    monkeypatch.setattr(FakeReference, "check_room", lambda self, n: steps.append("check_room") or check_room(self, n))
     releasing = ReleasingLoader(loader.models)
     one = certify_edit(_request("int8ish", sequential=True, kl=True), dataclasses.replace(services, loader=releasing))
+    assert steps[:2] == ["check_room", "matrices base"], "room for the reference before any measurement"
     assert releasing.alive_at_load == [[], []], "the reference does not keep the baseline alive"
     [reference] = made
     assert reference.released and reference.closed and reference.model is None
     windows = 8 + 12
     assert len(reference.kept) == windows and sorted(reference.paired) == sorted(reference.kept)
+    seq_len = _request("int8ish", sequential=True, kl=True).config.dataset.seq_len
+    assert reference.room_checked == [windows * seq_len], "room for both arms' windows, once, before the pass"
     assert one.certificate.evidence.final is not None and one.certificate.evidence.final.comparisons is not None
 
 
@@ -198,6 +204,7 @@ def test_a_killed_sequential_kl_run_keeps_only_the_windows_left_to_pair(services
     [reference] = baseline.references
     # the baseline's final scores were recorded before the kill; only the final arm's pairs were not
     assert baseline.ref == "base" and set(reference.kept) == final and baseline.tapped == []
+    assert reference.room_checked == [len(final) * request.config.dataset.seq_len], "room for what is left only"
     whole = certify_edit(request, services)
     assert _compared(resumed.certificate) == _compared(whole.certificate)
 

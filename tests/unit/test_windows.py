@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.domain.arm_counts import ArmCounts, arm_floors, fit_counts
 from invarlock.domain.errors import AbortError, UsageError
-from invarlock.domain.windows import cut_windows, plan_windows, window_digest
+from invarlock.domain.windows import TokenWindow, cut_windows, plan_windows, token_count, window_digest
 
 
 def _stream(n: int, seed: int = 0) -> np.ndarray:
@@ -178,3 +178,8 @@ def test_every_arm_of_a_shrunk_plan_has_the_size_fit_counts_gives(p, f, c, windo
         want.calibration,
     ]
     assert min(len(plan.arm("preview")), len(plan.arm("final"))) >= 2
+
+
+def test_token_count_adds_stream_rows_and_labelled_examples() -> None:
+    rows = {0: np.arange(5), 1: TokenWindow(window_id=1, tokens=(1, 2, 3), label=0), 2: np.arange(7)}
+    assert token_count([0, 1], rows) == 8 and token_count([2, 0, 1], rows) == 15 and token_count([], rows) == 0
