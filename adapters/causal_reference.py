@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.errors import IntegrityError, ResourceShortage, UsageError
 from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
@@ -160,9 +160,10 @@ def _size(count: int) -> str:
     return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
-def _unwritable(exc: OSError) -> UsageError:
+def _unwritable(exc: OSError) -> ResourceShortage:
+    """E608 for the temporary file: the machine's shortage, so a run it stops can be resumed (ResourceShortage)."""
     where = tempfile.gettempdir()
-    return UsageError(
+    return ResourceShortage(
         "E608",
         f"the baseline's kept hidden states cannot be written to a temporary file in {where}: {exc.strerror or exc}",
         "free space there or set TMPDIR to a folder on a larger disk, or hold both models (--no-sequential)",

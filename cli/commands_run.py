@@ -13,7 +13,7 @@ import msgspec
 from invarlock.application.certification.certify import CertifyRequest
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
 from invarlock.application.config_sequential import held_one_at_a_time, with_sequential
-from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, RunInterrupted, UsageError
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, ResourceShortage, RunInterrupted, UsageError
 from invarlock.ports.ui import Progress
 
 from . import api, console
@@ -122,13 +122,18 @@ def _execute(request: CertifyRequest, opts: dict[str, Any]) -> None:
 
 @contextmanager
 def naming_the_store(events: str) -> Iterator[None]:
-    """A Ctrl-C's hint names the event store the run is in when it is not the default (the resume or replay it
-    prints would look in the default store, which holds no such run)."""
+    """A Ctrl-C's hint, and that of a run stopped by the machine's shortage (ResourceShortage: a full disk), names
+    the event store the run is in when it is not the default (the resume or replay it prints would look in the
+    default store, which holds no such run)."""
     try:
         yield
     except RunInterrupted as stopped:
         if os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS):
             stopped.events = str(events)
+        raise
+    except ResourceShortage as short:
+        if short.run_id is not None and os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS):
+            short.stopped(short.run_id, str(events))
         raise
 
 

@@ -45,6 +45,24 @@ class AbortError(InvarlockError):
     exit_code = EXIT_INTEGRITY
 
 
+class ResourceShortage(UsageError):
+    """The machine ran short while a run was under way (a disk too full for what the run writes), its inputs not at
+    fault: the run is not recorded as failed, and `certify --resume` goes on with it once there is room (exit 2).
+    `stopped` names the run: the hint then says how to go on with it."""
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        super().__init__(code, message, hint)
+        self.fix = hint
+        self.run_id: str | None = None
+
+    def stopped(self, run_id: str, events: str | None = None) -> None:
+        """Name the run this stopped, and its event store when not the default, in the hint."""
+        store = "" if events is None else f" --events {shlex.quote(events)}"
+        self.run_id = run_id
+        resume = f"`invarlock certify --resume {run_id}{store}`"
+        self.hint = f"{self.fix}; run {run_id} goes on where it stopped with {resume}"
+
+
 class ConcurrencyConflict(InvarlockError):
     """An append raced another writer of the same stream (expected sequence number was stale)."""
 

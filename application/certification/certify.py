@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from invarlock.domain import events as ev
-from invarlock.domain.errors import IntegrityError, InvarlockError, RunInterrupted, UsageError
+from invarlock.domain.errors import IntegrityError, InvarlockError, ResourceShortage, RunInterrupted, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
@@ -66,6 +66,9 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
 def _run_recording_failure(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
     try:
         return run_pipeline(req, policy, recorder, svc)
+    except ResourceShortage as exc:  # the machine, not the run: nothing recorded, resumable once there is room
+        exc.stopped(recorder.run_id)
+        raise
     except InvarlockError as exc:
         recorder.record_failure(svc.clock(), exc.code, exc.message)
         raise

@@ -13,7 +13,7 @@ from invarlock.application.services import Services
 from invarlock.cli.lazy_group import Interrupted
 from invarlock.cli.main import _failure
 from invarlock.domain import events as ev
-from invarlock.domain.errors import RunInterrupted
+from invarlock.domain.errors import ResourceShortage, RunInterrupted
 
 from tests.fakes.killing_store import KillingStore
 from tests.fakes.models import FakeModel
@@ -81,3 +81,28 @@ def test_the_hint_names_an_event_store_other_than_the_default(events: str, named
         raise RunInterrupted("run-7", completed)
     command = "replay run-7" if completed else "certify --resume run-7"
     assert f"`invarlock {command}{named}" in _cli_line(stopped.value)[2]
+
+
+@pytest.mark.parametrize(
+    ("events", "named"),
+    [("runs/invarlock.duckdb", ""), ("my runs/ev.duckdb", " --events 'my runs/ev.duckdb'")],
+)
+def test_a_run_stopped_by_a_full_disk_names_the_run_and_its_store_in_the_hint(events: str, named: str) -> None:
+    """ResourceShortage (E608 of the kept hidden states): not recorded as failed, so the hint says how to go on."""
+    from invarlock.cli.commands_run import naming_the_store
+
+    with pytest.raises(ResourceShortage) as stopped, naming_the_store(events):
+        short = ResourceShortage("E608", "the disk is full", "free space there")
+        short.stopped("run-7")
+        raise short
+    resume = f"`invarlock certify --resume run-7{named}`"
+    assert stopped.value.hint == f"free space there; run run-7 goes on where it stopped with {resume}"
+    assert stopped.value.one_line().startswith("ERROR [INVARLOCK:E608] the disk is full — free space there; run run-7")
+
+
+def test_a_full_disk_before_any_run_started_names_no_run() -> None:
+    from invarlock.cli.commands_run import naming_the_store
+
+    with pytest.raises(ResourceShortage) as stopped, naming_the_store("my runs/ev.duckdb"):
+        raise ResourceShortage("E608", "the disk is full", "free space there")
+    assert stopped.value.hint == "free space there" and stopped.value.run_id is None

@@ -27,7 +27,7 @@ from invarlock.application.replay.replay import event_findings, replay_certifica
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
-from invarlock.domain.errors import AbortError, UsageError
+from invarlock.domain.errors import AbortError, ResourceShortage, UsageError
 from invarlock.domain.model import LoadOptions
 
 from tests.cert_compare import comparable
@@ -186,6 +186,31 @@ def test_the_kept_reference_holds_once_what_it_shares_with_the_subject_before_th
     held_at = calls.index(("hold_once", ref))
     assert ("identity", ref) in calls[held_at:], "the subject is fingerprinted after"
     assert subject is None or ("identity", subject) not in calls[:held_at]
+
+
+def test_a_disk_that_fills_during_the_baseline_pass_leaves_the_run_resumable(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E608 from the kept reference is the machine's shortage, not the run's inputs: nothing is recorded as failed,
+    the hint names the run to go on with once there is room, and the resumed run certifies what a whole run does."""
+    keep = FakeReference.keep
+
+    def filling_up(self: FakeReference, windows: Any, progress: Any = None) -> None:
+        if self.kept:  # the final arm's windows: the disk is full by then
+            raise ResourceShortage("E608", "the fake temporary folder's disk is full", "free space there")
+        keep(self, windows, progress)
+
+    monkeypatch.setattr(FakeReference, "keep", filling_up)
+    request = _request("int8ish", sequential=True, kl=True)
+    with pytest.raises(ResourceShortage) as caught:
+        certify_edit(request, services)
+    run_id = caught.value.run_id
+    assert run_id is not None and caught.value.code == "E608"
+    resume = f"`invarlock certify --resume {run_id}`"
+    assert caught.value.hint == f"free space there; run {run_id} goes on where it stopped with {resume}"
+    monkeypatch.setattr(FakeReference, "keep", keep)
+    resumed = resume_run(run_id, services)  # E406 had the run been recorded as failed
+    assert _compared(resumed.certificate) == _compared(certify_edit(request, services).certificate)
 
 
 def test_a_killed_sequential_kl_run_keeps_only_the_windows_left_to_pair(services: Services, loader: FakeLoader) -> None:
