@@ -187,9 +187,10 @@ class KeptReference(Protocol):
         ...
 
     def check_room(self, tokens: int) -> None:
-        """Before any `keep`: UsageError E608, naming where it writes and how much it needs, when what `keep` would
-        write for windows of `tokens` tokens in all does not fit there now (a causal LM: their final hidden states,
-        on the temporary folder's disk), instead of once that disk fills during the pass."""
+        """Before any `keep`: ResourceShortage E608 (the machine's, so a run it stops stays resumable), naming where
+        it writes and how much it needs, when what `keep` would write for windows of `tokens` tokens in all does not
+        fit there now (a causal LM: their final hidden states, on the temporary folder's disk), instead of once that
+        disk fills during the pass; `keep` raises it too when the disk fills all the same."""
         ...
 
     def release_model(self) -> None:
