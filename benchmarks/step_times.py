@@ -16,8 +16,10 @@ Steps (seconds; a step nested in another is listed under it and not added twice)
     fingerprint      the models' identities (weights, tokenizer and config digests)
     baseline_pass    a sequential run's baseline pass (eval.sequential): its matrices, taps and scores, or, with
                      KL, its body over every window (kept for pairing); the subject's side is in guards and scoring
+      baseline_guards  of which the baseline's measurements for the guards (its matrices and calibration taps)
     guards           the guard chain (each GuardEvaluated event also records its own seconds)
-      calibration    of which the variance guard's calibration-arm forward passes (activation_stats/_taps)
+      calibration    of which the variance guard's calibration-arm forward passes (activation_stats/_taps; in a
+                     sequential run the baseline's are inside its pass, so this may exceed what guards holds)
     scoring          the lockstep scoring of the arms (scoring.score_arm), both models
     issuing          building, recording and (when asked) signing the certificate
 """
@@ -32,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from invarlock.application.certification import pipeline, planning
+from invarlock.application.certification import baseline_pass, pipeline, planning
 from invarlock.application.services import Services
 
 STEP_ORDER = (
@@ -45,12 +47,15 @@ STEP_ORDER = (
     "edit",
     "fingerprint",
     "baseline_pass",
+    "baseline_guards",
     "guards",
     "calibration",
     "scoring",
     "issuing",
 )
-NESTED = {"calibration": "guards"}
+NESTED = {"calibration": "guards", "baseline_guards": "baseline_pass"}
+# the guard chain's whole cost: a sequential run measures the baseline's side in its pass
+GUARD_STEPS = ("guards", "baseline_guards")
 MODEL_METHODS = (
     ("identity", "fingerprint"),
     ("duplicate", "duplicate"),
@@ -177,6 +182,8 @@ def timed_services(svc: Services, times: StepTimes) -> Iterator[Services]:
         (pipeline, "run_chain", "guards"),
         (pipeline, "score_arm", "scoring"),
         (pipeline, "issue", "issuing"),
+        (baseline_pass, "_matrices", "baseline_guards"),
+        (baseline_pass, "_tap", "baseline_guards"),
     )
     for owner, name, step in patches:
         times.patch(owner, name, step)
