@@ -21,7 +21,7 @@ from invarlock.adapters.causal_reference import held_alone_obstacle
 from invarlock.adapters.causal_rows import MIN_ROWS, HeldHead, row_blocks, rows_per_call
 from invarlock.adapters.hf_causal import HFCausalModel
 from invarlock.adapters.hf_loader import HFModelLoader
-from invarlock.domain.errors import IntegrityError, UsageError
+from invarlock.domain.errors import IntegrityError, ResourceShortage, UsageError
 from invarlock.domain.model import DevicePlacement, LoadOptions
 from invarlock.domain.windows import TokenWindow
 
@@ -197,11 +197,12 @@ def test_a_full_disk_stops_the_pass_with_e608_naming_the_folder(demo_model: Any)
 def test_a_disk_too_small_for_the_hidden_states_is_e608_before_any_pass(
     demo_model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """check_room counts 4 bytes × hidden size per token (float32) against the free space of the temporary file's
-    disk: the demo's 3 windows need 3 × 256 × 576 × 4 bytes; one byte less free is E608 naming both sizes."""
+    """check_room counts 4 bytes × hidden size per token (float32), and ROOM_LEFT beside them, against the free space
+    of the temporary file's disk: the demo's 3 windows need 3 × 256 × 576 × 4 bytes; one byte less free is E608
+    naming the sizes."""
     from invarlock.adapters import causal_reference
 
-    need = 3 * SEQ_LEN * demo_model.module.config.hidden_size * 4
+    need = 3 * SEQ_LEN * demo_model.module.config.hidden_size * 4 + causal_reference.ROOM_LEFT
     disk = os.fstatvfs
     reference = demo_model.duplicate().kept_reference()
     try:
@@ -210,14 +211,16 @@ def test_a_disk_too_small_for_the_hidden_states_is_e608_before_any_pass(
             if free == need:
                 reference.check_room(3 * SEQ_LEN)
                 continue
-            with pytest.raises(UsageError) as caught:
+            with pytest.raises(ResourceShortage) as caught:  # the machine's: a run it stops stays resumable
                 reference.check_room(3 * SEQ_LEN)
         monkeypatch.setattr(causal_reference.os, "fstatvfs", disk)
         reference.check_room(3 * SEQ_LEN)  # this machine's own disk takes 1.7 MiB
     finally:
         reference.close()
     assert caught.value.code == "E608" and tempfile.gettempdir() in caught.value.message
-    assert f"they need {need / 2**20:.1f} MiB there" in caught.value.message and "TMPDIR" in caught.value.hint
+    states = need - causal_reference.ROOM_LEFT
+    assert f"they need {states / 2**20:.1f} MiB there and 64.0 MiB left beside them" in caught.value.message
+    assert "TMPDIR" in caught.value.hint
 
 
 class _Disk:
