@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from invarlock.domain.errors import IntegrityError, ResourceShortage, UsageError
 from invarlock.domain.model import PairedScore
+from invarlock.domain.policy import PREFLIGHT_MIN_FREE_BYTES
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
@@ -31,9 +32,6 @@ from .hf_shared import keep_storage, same_bits
 from .window_batches import batches, token_ids
 
 COPY_BYTES = 8 * 2**20  # the part of the head copied before its mapped pages are given back (_copied_releasing)
-# left free beside the hidden states by check_room: the event store, the certificate and an export are often written
-# to the same disk as the temporary folder, and a store that cannot append stops the run (E501)
-ROOM_LEFT = 64 * 2**20
 _HINT = "set eval.secondary.measure: false, or drop eval.sequential (both models held: KL measured in lockstep)"
 
 
@@ -76,9 +74,10 @@ class HiddenReference:
                 progress(len(batch))
 
     def check_room(self, tokens: int) -> None:
-        """E608 when the final hidden states of `tokens` tokens (4 bytes × hidden size each in float32) and ROOM_LEFT
-        beside them do not fit the free space of the temporary file's disk now: a run stops before its baseline
-        pass, not when the disk fills during it (hours into a large model's pass)."""
+        """E608 when the final hidden states of `tokens` tokens (4 bytes × hidden size each in float32) do not fit
+        the free space of the temporary file's disk now with PREFLIGHT_MIN_FREE_BYTES left beside them (what the
+        doctor asks of the event store's disk: the store and the certificate are often on the same one): a run
+        stops before its baseline pass, not when the disk fills during it (hours into a large model's pass)."""
         weight = self._head.weight
         need = tokens * weight.shape[1] * weight.element_size()
         try:
@@ -86,8 +85,8 @@ class HiddenReference:
         except OSError as exc:
             raise _unwritable(exc) from exc
         free = disk.f_bavail * disk.f_frsize
-        if need + ROOM_LEFT > free:
-            sizes = f"{_size(need)} there and {_size(ROOM_LEFT)} left beside them, {_size(free)} is free"
+        if need + PREFLIGHT_MIN_FREE_BYTES > free:
+            sizes = f"{_size(need)} there and {_size(PREFLIGHT_MIN_FREE_BYTES)} left beside them, {_size(free)} is free"
             raise _unwritable(OSError(f"they need {sizes}"))
 
     def release_model(self) -> None:

@@ -23,6 +23,7 @@ from invarlock.adapters.hf_causal import HFCausalModel
 from invarlock.adapters.hf_loader import HFModelLoader
 from invarlock.domain.errors import IntegrityError, ResourceShortage, UsageError
 from invarlock.domain.model import DevicePlacement, LoadOptions
+from invarlock.domain.policy import PREFLIGHT_MIN_FREE_BYTES
 from invarlock.domain.windows import TokenWindow
 
 from tests.integration.conftest import DEMO_REF
@@ -197,12 +198,12 @@ def test_a_full_disk_stops_the_pass_with_e608_naming_the_folder(demo_model: Any)
 def test_a_disk_too_small_for_the_hidden_states_is_e608_before_any_pass(
     demo_model: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """check_room counts 4 bytes × hidden size per token (float32), and ROOM_LEFT beside them, against the free space
-    of the temporary file's disk: the demo's 3 windows need 3 × 256 × 576 × 4 bytes; one byte less free is E608
-    naming the sizes."""
+    """check_room counts 4 bytes × hidden size per token (float32), and PREFLIGHT_MIN_FREE_BYTES beside them, against
+    the free space of the temporary file's disk: the demo's 3 windows need 3 × 256 × 576 × 4 bytes; one byte less
+    free is E608 naming the sizes."""
     from invarlock.adapters import causal_reference
 
-    need = 3 * SEQ_LEN * demo_model.module.config.hidden_size * 4 + causal_reference.ROOM_LEFT
+    need = 3 * SEQ_LEN * demo_model.module.config.hidden_size * 4 + PREFLIGHT_MIN_FREE_BYTES
     disk = os.fstatvfs
     reference = demo_model.duplicate().kept_reference()
     try:
@@ -218,8 +219,8 @@ def test_a_disk_too_small_for_the_hidden_states_is_e608_before_any_pass(
     finally:
         reference.close()
     assert caught.value.code == "E608" and tempfile.gettempdir() in caught.value.message
-    states = need - causal_reference.ROOM_LEFT
-    assert f"they need {states / 2**20:.1f} MiB there and 64.0 MiB left beside them" in caught.value.message
+    states = need - PREFLIGHT_MIN_FREE_BYTES
+    assert f"they need {states / 2**20:.1f} MiB there and 256.0 MiB left beside them" in caught.value.message
     assert "TMPDIR" in caught.value.hint
 
 
