@@ -12,14 +12,16 @@ that the baseline is freed first."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.cert_compare import comparable
 
-from .conftest import DEMO, read_cert, write_config
+from .conftest import DEMO, assert_one_line_error, read_cert, write_config
 from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -121,3 +123,34 @@ def test_the_audit_holding_one_model_finds_what_the_audit_holding_both_finds(cer
     }
     assert _audited(root, both, "--sequential") == held_both
     assert _audited(root, one) == held_both  # a sequential certificate is audited one model at a time
+
+
+def test_a_temporary_disk_too_small_stops_the_run_before_its_pass_and_the_run_resumes_once_there_is_room(
+    certs: tuple[Path, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E608 from the room check of the baseline's kept hidden states (the disk's free space made too small): one line
+    naming the sizes and the run to resume, the run left unfailed; `certify --resume` then gives the certificate an
+    uninterrupted run gives, number for number, and verify --events passes it."""
+    from invarlock.adapters import causal_reference
+
+    root = certs[0]
+    whole = read_cert(_certify(root, "whole-kl", {}, "--sequential", "--no-reuse"))
+    free = os.fstatvfs
+    monkeypatch.setattr(causal_reference.os, "fstatvfs", lambda fd: SimpleNamespace(f_bavail=1, f_frsize=4096))
+    preset = write_config(root / "short.yaml", dataset=DATASET, eval={})
+    edit = write_config(root / "short-edit.yaml", edit=INT8)
+    args = ("--preset", preset, "--edit-config", edit, "--sequential", "--no-reuse", "--events", "short.duckdb")
+    stopped = invarlock("certify", "--baseline", DEMO, "--subject", DEMO, *args, "--cert-out", "short", cwd=root)
+    line = assert_one_line_error(stopped, "E608", 2)
+    run_id = line.split("--resume ")[1].split(" ")[0]
+    states = (DATASET["preview_n"] + DATASET["final_n"]) * DATASET["seq_len"] * 576 * 4  # the demo's hidden size
+    assert f"they need {states / 2**20:.1f} MiB there and 256.0 MiB left beside them, 0.0 MiB is free" in line
+    assert line.endswith(f"goes on where it stopped with `invarlock certify --resume {run_id} --events short.duckdb`")
+    listed = invarlock("runs", "--events", "short.duckdb", cwd=root)
+    assert run_id in listed.stdout and "incomplete" in listed.stdout, listed.stdout
+    monkeypatch.setattr(causal_reference.os, "fstatvfs", free)
+    resumed = invarlock("certify", "--resume", run_id, "--events", "short.duckdb", "--cert-out", "short", cwd=root)
+    assert resumed.code == 0, resumed.stderr
+    assert comparable(read_cert(root / "short" / "evaluation.cert.json")) == comparable(whole)
+    verified = invarlock("verify", root / "short" / "evaluation.cert.json", "--events", "short.duckdb", cwd=root)
+    assert verified.code == 0, verified.stdout + verified.stderr
