@@ -43,10 +43,12 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causa
 TARGET_SHARE = 0.03
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description: str = __doc__.splitlines()[0], windows: int = 32) -> argparse.Namespace:
+    """--config (default: the int8 preset), --windows, --threads and --json: this script's, and those of the other
+    scripts that score the preset's first windows (sequential_scoring.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    parser.add_argument("--windows", type=int, default=32, help="windows scored in lockstep (default 32)")
+    parser.add_argument("--windows", type=int, default=windows, help=f"windows scored (default {windows})")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the process")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args()

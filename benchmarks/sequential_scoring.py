@@ -19,32 +19,20 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 from bench_output import cpu_model, emit
 from interleaved_floor import timed_pass
-from kl_overhead import models_and_windows
+from kl_overhead import models_and_windows, parse_args
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
 WAYS = ("floor", "sequential", "lockstep")
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    parser.add_argument("--windows", type=int, default=48, help="windows scored by every way (default 48)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the process")
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    return parser.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
+    args = parse_args(__doc__.splitlines()[0], windows=48)
     if args.threads:
         torch.set_num_threads(args.threads)
     baseline, subject, windows = models_and_windows(args.config, args.windows)
