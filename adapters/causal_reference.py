@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -175,23 +175,22 @@ def _unwritable(exc: OSError) -> ResourceShortage:
 
 def _own_memory(weight: torch.nn.Parameter) -> None:
     """Give `weight` (the head's; the embedding too when tied) storage of its own when it is a view of a checkpoint's
-    clean file mapping, and give back the mapping's pages under it (file_pages). Otherwise the one view would keep
+    mapped pages holding the file's own bytes, and give those pages back (file_pages). Otherwise the one view would keep
     the whole mapping alive, and every page the fingerprint read resident, once the rest of the baseline is released
     (the demo's 513 MB against its 113 MB head). The same values: a copy of the bytes; a copy on write made later
     (`run`'s subject) shares the new storage."""
     own = weight.data
     if own.device.type != "cpu" or not own.is_contiguous():
         return
-    mapped = file_pages.CleanMappings()
-    if not mapped.holds(own.data_ptr(), own.nbytes):
+    if not file_pages.clean(own.data_ptr(), own.nbytes):
         return
     with torch.no_grad():
-        weight.data = _copied_releasing(own, mapped)
+        weight.data = _copied_releasing(own, file_pages.release)
     # the pages that straddle two parts (each part gives back only its whole pages); `own` keeps the mapping alive
-    mapped.release(own.data_ptr(), own.nbytes)
+    file_pages.release(own.data_ptr(), own.nbytes)
 
 
-def _copied_releasing(own: torch.Tensor, mapped: file_pages.CleanMappings) -> torch.Tensor:
+def _copied_releasing(own: torch.Tensor, release: Callable[[int, int], int]) -> torch.Tensor:
     """A copy of the contiguous `own`, made COPY_BYTES at a time, each part's mapped pages given back once copied:
     the copy's pages come in as the mapping's go, instead of a whole second head at once (113 MB at the demo's
     size, at the end of the baseline pass: that pass's peak). Dropping a clean file page loses no value (file_pages),
@@ -200,7 +199,7 @@ def _copied_releasing(own: torch.Tensor, mapped: file_pages.CleanMappings) -> to
     source, target, step = own.view(-1), copy.view(-1), max(1, COPY_BYTES // size)
     for start in range(0, source.numel(), step):
         target[start : start + step].copy_(source[start : start + step])
-        mapped.release(own.data_ptr() + start * size, min(step, source.numel() - start) * size)
+        release(own.data_ptr() + start * size, min(step, source.numel() - start) * size)
     return copy
 
 

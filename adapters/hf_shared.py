@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from . import file_pages
 from .hf_dispatch import is_meta
 
 
@@ -61,11 +62,25 @@ def own_storage(param: torch.nn.Parameter, shared: set[int]) -> None:
     """Before a write of the whole parameter: one in `shared`, or over a storage a kept reference reads
     (keep_storage), gets private storage of its shape and layout, its values left for the caller to write (both
     callers overwrite every element, so copying the shared values first would be work done twice); the Parameter
-    object, hence every tied alias, stays the same, and it leaves the set."""
+    object, hence every tied alias, stays the same, and it leaves the set.
+
+    So does one over pages of a memory-mapped checkpoint that hold the file's own bytes, those pages given back
+    first (file_pages.release): written in place, each would first be copied for this process, a page fault per
+    4 KiB (1.2 s for the demo's 405 MiB of linear weights on the 2-core Intel Xeon, against 0.1 s for new memory),
+    and the resident set is the same either way."""
     if id(param) in shared or _kept(param):
         shared.discard(id(param))
-        with torch.no_grad():
-            param.data = torch.empty_like(param.data)
+    elif not _given_back(param):  # given back before the new memory comes: the resident set never holds both
+        return
+    with torch.no_grad():
+        param.data = torch.empty_like(param.data)
+
+
+def _given_back(param: torch.Tensor) -> bool:
+    """Whether `param`'s pages were given back (file_pages.release): each held the file's own bytes."""
+    return (
+        param.device.type == "cpu" and param.is_contiguous() and file_pages.release(param.data_ptr(), param.nbytes) > 0
+    )
 
 
 def equal_pairs(module: Any, other: Any) -> Iterator[tuple[torch.nn.Parameter, torch.nn.Parameter]]:

@@ -98,7 +98,7 @@ class HFWeights:
         of a memory-mapped checkpoint that held them are given back (adapters/file_pages.py)."""
         if not isinstance(other, HFWeights):
             return 0
-        mapped, shared = file_pages.CleanMappings(), 0
+        shared = 0
         with torch.no_grad():
             for param, twin in equal_pairs(self.module, other.module):
                 own, param.data = param.data, twin.data
@@ -108,7 +108,7 @@ class HFWeights:
                 if shared == 1:
                     _share_group(self, other)
                 if own.device.type == "cpu" and own.is_contiguous():  # `own` keeps the checkpoint mapped meanwhile
-                    mapped.release(own.data_ptr(), own.nbytes)  # else its pages stay resident, read by nothing
+                    file_pages.release(own.data_ptr(), own.nbytes)  # else its pages stay resident, read by nothing
         return shared
 
     @property
@@ -173,26 +173,25 @@ class HFWeights:
         param = self._parameters().get(name)
         if param is None or param.ndim != 2:
             raise ValueError(f"cannot assign {name}: not a 2-D parameter of this model")
-        own_storage(param, self._still_shared())
-        rows = param.T if self.rules.output_axis(name) == 1 else param
-        if array.dtype not in (np.float32, np.float64) or array.shape != tuple(rows.shape):
-            raise ValueError(
-                f"cannot assign {name}: need float32/64 {tuple(rows.shape)}, not {array.dtype} {array.shape}"
-            )
+        transposed = self.rules.output_axis(name) == 1
+        shape = tuple(param.shape[::-1]) if transposed else tuple(param.shape)
+        if array.dtype not in (np.float32, np.float64) or array.shape != shape:
+            raise ValueError(f"cannot assign {name}: need float32/64 {shape}, not {array.dtype} {array.shape}")
+        own_storage(param, self._still_shared())  # after the checks: it leaves the values to this write
         if is_meta(param):
             value = torch.from_numpy(array).to(param.dtype)
-            write_offloaded(self.module, name, value.T if self.rules.output_axis(name) == 1 else value)
+            write_offloaded(self.module, name, value.T if transposed else value)
         else:
             with torch.no_grad():
-                rows.copy_(torch.from_numpy(array))
+                (param.T if transposed else param).copy_(torch.from_numpy(array))
         for key in [key for key, original in self._originals.items() if self._parameters()[key] is param]:
             del self._originals[key]
 
     def _still_shared(self) -> set[int]:
         """The parameters whose storage another model still holds: none once every model this one shared with
-        is freed (a sequential run's subject after the baseline is released), so that a write goes in place
-        rather than into new memory beside pages nothing reads any more (a checkpoint's mapped pages stay
-        resident while any weight of the mapping lives; a write in place replaces its page)."""
+        is freed (a sequential run's subject after the baseline is released), so that a write no longer leaves
+        pages nothing reads resident: it goes in place, or, over a checkpoint's clean mapped pages, into new memory
+        while those pages are given back (hf_shared.own_storage)."""
         if self._shared and not any(ref() is not None for ref in self._sharers):
             self._shared.clear()
         return self._shared

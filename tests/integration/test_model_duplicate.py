@@ -4,6 +4,8 @@ it (copy on write), so a write on one side never shows on the other."""
 
 from __future__ import annotations
 
+import mmap
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 from invarlock.domain.model import LoadOptions
+
+from tests.resident import resident_kib
 
 pytestmark = pytest.mark.hf
 
@@ -85,9 +89,11 @@ def test_a_module_dispatched_over_several_devices_is_not_duplicated(tiny_random_
     assert tiny_random_gpt2.duplicate() is None, "the caller loads the reference again"
 
 
-def test_once_the_original_is_freed_a_duplicate_writes_in_place(tiny_random_gpt2_dir: Path) -> None:
+@pytest.mark.skipif(platform.system() != "Linux", reason="/proc/self/pagemap and smaps: Linux only")
+def test_once_the_original_is_freed_a_duplicate_leaves_no_checkpoint_page_behind(tiny_random_gpt2_dir: Path) -> None:
     # a sequential run releases the baseline after copying it: its subject's edit must not put new memory
-    # beside checkpoint pages that nothing reads any more (they stay resident while the mapping lives)
+    # beside checkpoint pages that nothing reads any more (they stay resident while the mapping lives); it gives
+    # them back (hf_shared.own_storage), and a later write goes in place
     import gc
 
     from invarlock.adapters.hf_loader import HFModelLoader
@@ -98,10 +104,15 @@ def test_once_the_original_is_freed_a_duplicate_writes_in_place(tiny_random_gpt2
     shared = _storage(twin)[name]
     del original
     gc.collect()
+    param = dict(twin.module.named_parameters())[name]
+    view, resident = param.data, resident_kib(shared)  # `view` keeps the mapping alive
     twin.assign(name, array * 2)
+    written = _storage(twin)[name]
+    assert resident_kib(shared) <= resident - (param.nbytes // mmap.PAGESIZE - 1) * mmap.PAGESIZE // 1024
     twin.scale_weights({name: 0.5})
-    assert _storage(twin)[name] == shared, "no sharer left: written in place"
+    assert _storage(twin)[name] == written, "its own memory now: written in place"
     assert np.array_equal(dict((m.name, m.array) for m in twin.matrices())[name], array)
+    assert np.array_equal(view.T.numpy() if view.shape != array.shape else view.numpy(), array)  # the file's bytes
 
 
 def test_a_copy_of_a_copy_still_copies_on_write_while_the_first_model_lives(tiny_random_gpt2: Any) -> None:

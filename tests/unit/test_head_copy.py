@@ -13,7 +13,7 @@ from invarlock.adapters import causal_reference  # noqa: E402  (needs torch)
 
 
 class RecordedMappings:
-    """A file_pages.CleanMappings that records each range it is asked to give back, with the bytes copied so far."""
+    """file_pages.release recorded: each range it is asked to give back, with the bytes copied so far."""
 
     def __init__(self, copied: list[torch.Tensor]) -> None:
         self.released: list[tuple[int, int, int]] = []  # (address, length, elements of the copy written by then)
@@ -37,7 +37,7 @@ def test_the_head_is_copied_part_by_part_each_part_released_once_copied(monkeypa
     monkeypatch.setattr(causal_reference, "COPY_BYTES", 4 * 16)  # 16 elements per part: 5 parts of 70
     monkeypatch.setattr(causal_reference.torch, "empty_like", zeroed_like)
     mappings = RecordedMappings(seen)
-    copy = causal_reference._copied_releasing(source, mappings)  # type: ignore[arg-type]
+    copy = causal_reference._copied_releasing(source, mappings.release)
     assert torch.equal(copy, source) and copy.data_ptr() != source.data_ptr()
     base, size = source.data_ptr(), source.element_size()
     assert [(a - base) // size for a, _, _ in mappings.released] == [0, 16, 32, 48, 64]
