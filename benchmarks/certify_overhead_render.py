@@ -22,6 +22,14 @@ def render(s: dict[str, Any]) -> str:
         f"{'certify wall (certify_edit -> certificate written)':<58} {s['certify_wall_s']:>9.3f} s",
         f"{'forward floor (bare forward passes, both models)':<58} {s['forward_floor_s']:>9.3f} s"
         + f"   ({s['floor_timing']})",
+        *(
+            [
+                f"{'  minor page faults during it':<58} {f:>9d}     ({f // s['forward_passes']} per pass: "
+                "its whole-batch logits are new memory)"
+            ]
+            if (f := s.get("forward_floor_minor_faults")) is not None
+            else []
+        ),
         f"{'load + edit (baseline load, subject load, quant_rtn)':<58} {s['load_and_edit_s']:>9.3f} s",
         f"{'services build / lazy imports (excluded)':<58} {s['services_s']:>9.3f} s",
         f"{'certify_wall / forward_floor':<58} {s['ratio']:>9.4f}   (target <= {s['target_ratio']})",
