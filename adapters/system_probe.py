@@ -7,6 +7,7 @@ import importlib.metadata as metadata
 import re
 import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 from invarlock.domain.errors import UsageError
@@ -63,6 +64,9 @@ class LocalSystemProbe:
 
     def free_bytes(self, path: str) -> int:
         return shutil.disk_usage(nearest_existing(Path(path))).free
+
+    def temp_folder(self) -> str:
+        return tempfile.gettempdir()
 
     def store_summary(self, path: str) -> StoreSummary | None:
         target = Path(path)

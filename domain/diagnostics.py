@@ -33,6 +33,7 @@ D_EXECUTION = "D913"  # note: where the paired scoring runs (in process, or a Ra
 D_CONTEXT = "D914"  # note: the windows fit each model's stated context
 D_SHAPES = "D915"  # note: baseline and subject state the same weight shapes
 D_HOLDING = "D916"  # note: whether the run holds one model at a time or both together, and why
+D_KEPT_ROOM = "D917"  # warning: too little room in the temporary folder for the baseline's kept hidden states
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):

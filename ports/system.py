@@ -25,6 +25,11 @@ class SystemProbe(Protocol):
         """Free bytes on the file system that holds `path` (or its nearest existing parent folder)."""
         ...
 
+    def temp_folder(self) -> str:
+        """The folder this process's temporary files go to (TMPDIR, else the system's): where a run holding one
+        model at a time keeps the baseline's hidden states."""
+        ...
+
     def store_summary(self, path: str) -> StoreSummary | None:
         """The event store at `path`, opened read-only and left untouched; None when no file is there.
 

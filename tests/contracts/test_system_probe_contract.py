@@ -34,6 +34,11 @@ def test_free_bytes_are_measured_on_the_nearest_existing_folder(probe: SystemPro
     assert probe.free_bytes(str(tmp_path / "not" / "yet" / "ev.duckdb")) > 0
 
 
+def test_the_temporary_folder_is_named_and_has_a_free_size(probe: SystemProbe) -> None:
+    folder = probe.temp_folder()
+    assert folder and probe.free_bytes(folder) > 0
+
+
 @pytest.mark.hf
 def test_cpu_is_always_available_and_known(probe: SystemProbe) -> None:
     support = probe.devices()

@@ -129,3 +129,33 @@ def test_each_pre_load_error_of_the_real_adapters_is_the_doctor_s_first_error(
     assert ran[2].startswith(f"ERROR [INVARLOCK:{code}]") and first["message"] in ran[2], ran[2]
     assert (first["code"], first["error_code"], doctored[0]) == ("D" + code[1:], code, ran[0])
     assert not (tmp_path / "other.duckdb").exists()
+
+
+def test_one_model_at_a_time_the_doctor_sizes_the_kept_hidden_states_and_warns_where_they_do_not_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from invarlock.adapters.system_probe import LocalSystemProbe
+
+    monkeypatch.chdir(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # TMPDIR, as this process's temporary files see it
+    config = write_config(tmp_path / "run.yaml", dataset=NEWS, edit=EDIT)
+    code, out, err = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json")
+    codes = {f["code"]: f["message"] for f in json.loads(out)["findings"]}
+    kept = 12 * 64 * 576 * 4  # 4 + 8 windows of 64 tokens, the demo's hidden size 576, float32
+    assert code == 0 and f"the baseline's kept hidden states take {kept / 2**20:,.0f} MiB in {scratch}" in codes["D916"]
+    assert "D917" not in codes, out + err
+
+    real = LocalSystemProbe.free_bytes
+
+    def one_mib_in_scratch(probe: LocalSystemProbe, path: str) -> int:  # a full disk under TMPDIR, nothing else
+        return 2**20 if path == str(scratch) else real(probe, path)
+
+    monkeypatch.setattr(LocalSystemProbe, "free_bytes", one_mib_in_scratch)
+    code, out, err = run_cli("doctor", "-c", config, "--events", "ev.duckdb", "--json")
+    short = next(f for f in json.loads(out)["findings"] if f["code"] == "D917")
+    assert code == 0 and short["severity"] == "warning" and "(1 MiB free)" in short["message"]
+    assert "E608" in short["message"] and "TMPDIR" in short["hint"]

@@ -18,6 +18,8 @@ class FakeSystemProbe:
     cuda_bf16: bool = False
     missing: tuple[str, ...] = ()
     free: int = 50 * 2**30
+    temp: str = "/fake/tmp"
+    free_in_temp: int | None = None  # the temporary folder's free bytes, when not `free`
     store: StoreSummary | None = None
     store_error: InvarlockError | None = None
     stores_probed: list[str] = field(default_factory=list)
@@ -37,7 +39,10 @@ class FakeSystemProbe:
         return DeviceSupport(known=known, dtypes=dtypes, available=self.available, cuda_bf16=self.cuda_bf16)
 
     def free_bytes(self, path: str) -> int:
-        return self.free
+        return self.free_in_temp if path == self.temp and self.free_in_temp is not None else self.free
+
+    def temp_folder(self) -> str:
+        return self.temp
 
     def store_summary(self, path: str) -> StoreSummary | None:
         self.stores_probed.append(path)
