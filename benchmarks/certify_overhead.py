@@ -52,6 +52,7 @@ Usage:
     python benchmarks/certify_overhead.py --cprofile certify.prof          # + cProfile of certify_edit
     python benchmarks/certify_overhead.py --threads 2 --bracket            # certify, floor, certify
     python benchmarks/certify_overhead.py --threads 2 --interleave         # floor timed inside certify
+    python benchmarks/certify_overhead.py --threads 2 --reused-logits      # + a floor without its logits' faults
 
 cProfile slows certify itself: take ratios from a run without `--cprofile`.
 """
@@ -89,6 +90,7 @@ from invarlock.cli.commands_run import write_certificate
 from invarlock.cli.config_file import load_config
 from invarlock.domain import events as ev
 from invarlock.domain.policy import resolve_policy
+from reused_logits import alternating
 from step_times import GUARD_STEPS, StepTimes, timed_services
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
@@ -117,6 +119,8 @@ class Floor:
     device: Any
     loads: dict[str, float]
     faults: int | None = None  # minor page faults during the replayed passes (none counted when interleaved)
+    reused_by_role: dict[str, float] | None = None  # the same passes with reused logits (--reused-logits)
+    reused_faults: int | None = None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -132,6 +136,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--interleave", action="store_true", help="time the floor inside certify, after each scored chunk"
+    )
+    parser.add_argument(
+        "--reused-logits", action="store_true", help="also a floor whose head writes into reused memory (alternating)"
     )
     return parser.parse_args(argv)
 
@@ -291,13 +298,19 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cfg = load_config(args.config)
     run = run_certify(cfg, args.profile, workdir, args.cprofile, args.interleave)
     events = decoded(run.records)
-    floor = replay_floor(cfg, args.profile, run, events) if run.interleaved is None else interleaved_floor(run, events)
+    if run.interleaved is None:
+        floor = replay_floor(cfg, args.profile, run, events, reused=args.reused_logits)
+    else:
+        floor = interleaved_floor(run, events)
     second = run_certify(cfg, args.profile, workdir, None) if args.bracket else None
     return summary(args, run, events, floor, load_start, second)
 
 
-def replay_floor(cfg: RunConfig, profile: str, run: CertifyRun, events: list[ev.Event]) -> Floor:
-    """The run's forward passes replayed on the pair loaded again (released when this returns)."""
+def replay_floor(
+    cfg: RunConfig, profile: str, run: CertifyRun, events: list[ev.Event], *, reused: bool = False
+) -> Floor:
+    """The run's forward passes replayed on the pair loaded again (released when this returns); with `reused`, each
+    batch also with the head's logits written into reused memory (benchmarks/reused_logits.py), in turn."""
     models, loads = load_pair(cfg, run.services)
     check_same_models(models, events)
     cert = run.outcome.certificate
@@ -305,8 +318,12 @@ def replay_floor(cfg: RunConfig, profile: str, run: CertifyRun, events: list[ev.
     rows = replan(cfg, profile, run.services, tokenizer, events, cert.dataset.window_plan_digest)
     batches = forward_batches(events, rows, models)
     base = models["baseline"]
-    by_role, faults = time_forwards(models, batches)
-    return Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads, faults)
+    if not reused:
+        by_role, faults = time_forwards(models, batches)
+        return Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads, faults)
+    by_role, reused_by_role, (faults, reused_faults) = alternating(models, batches, timed_pass)
+    floor = Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads, faults)
+    return dataclasses.replace(floor, reused_by_role=reused_by_role, reused_faults=reused_faults)
 
 
 def interleaved_floor(run: CertifyRun, events: list[ev.Event]) -> Floor:
@@ -346,6 +363,7 @@ def summary(
         "services_s": round(run.services_s, 3),
         "forward_floor_by_role_s": {k: round(v, 3) for k, v in floor.by_role.items()},
         **({"forward_floor_minor_faults": floor.faults} if floor.faults is not None else {}),
+        **_reused(run, floor),
         "ratio": round(run.wall_s / floor.seconds, 4),
         "ratio_without_load_edit": round((run.wall_s - load_edit_s) / floor.seconds, 4),
         "target_ratio": TARGET_RATIO,
@@ -357,6 +375,18 @@ def summary(
         **({"chunk_scoring_over_floor": run.interleaved.chunk_ratios()} if run.interleaved is not None else {}),
         "timeline_s": timeline(run, events),
         "machine": machine(floor.device, load_start),
+    }
+
+
+def _reused(run: CertifyRun, floor: Floor) -> dict[str, Any]:
+    """With `--reused-logits`: the floor whose head writes into reused memory, and certify's wall against it."""
+    if floor.reused_by_role is None:
+        return {}
+    seconds = sum(floor.reused_by_role.values())
+    return {
+        "forward_floor_reused_logits_s": round(seconds, 3),
+        "forward_floor_reused_logits_minor_faults": floor.reused_faults,
+        "ratio_reused_logits": round(run.wall_s / seconds, 4),
     }
 
 

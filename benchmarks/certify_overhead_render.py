@@ -30,6 +30,15 @@ def render(s: dict[str, Any]) -> str:
             if (f := s.get("forward_floor_minor_faults")) is not None
             else []
         ),
+        *(
+            [
+                f"{'forward floor, logits into reused memory (alternating)':<58} {r:>9.3f} s"
+                f"   ({s['forward_floor_reused_logits_minor_faults']} minor page faults)",
+                f"{'certify_wall / that floor':<58} {s['ratio_reused_logits']:>9.4f}",
+            ]
+            if (r := s.get("forward_floor_reused_logits_s")) is not None
+            else []
+        ),
         f"{'load + edit (baseline load, subject load, quant_rtn)':<58} {s['load_and_edit_s']:>9.3f} s",
         f"{'services build / lazy imports (excluded)':<58} {s['services_s']:>9.3f} s",
         f"{'certify_wall / forward_floor':<58} {s['ratio']:>9.4f}   (target <= {s['target_ratio']})",
