@@ -65,7 +65,6 @@ import dataclasses
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -76,10 +75,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from bench_output import cpu_model
 from certify_overhead_render import render
-from interleaved_floor import InterleavedFloor, interleaved, timed_pass
+from floor_passes import PassTimes, forward_batches, time_forwards
+from interleaved_floor import InterleavedFloor, interleaved
 from invarlock.application.certification import planning
 from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit
 from invarlock.application.certification.input_steps import load_options
@@ -90,7 +89,6 @@ from invarlock.cli.commands_run import write_certificate
 from invarlock.cli.config_file import load_config
 from invarlock.domain import events as ev
 from invarlock.domain.policy import resolve_policy
-from reused_logits import alternating
 from step_times import GUARD_STEPS, StepTimes, timed_services
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
@@ -118,9 +116,7 @@ class Floor:
     batch_size: int
     device: Any
     loads: dict[str, float]
-    faults: int | None = None  # minor page faults during the replayed passes (none counted when interleaved)
-    reused_by_role: dict[str, float] | None = None  # the same passes with reused logits (--reused-logits)
-    reused_faults: int | None = None
+    replayed: PassTimes | None = None  # the replayed passes' faults and reused-logits times (none when interleaved)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -230,34 +226,6 @@ def replan(
     return rows
 
 
-def forward_batches(events: list[ev.Event], rows: dict[int, Any], models: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(role, input_ids) per forward pass certify ran: each WindowsScored event cut into the model's batches."""
-    import torch
-
-    out = []
-    for scored in (e for e in events if isinstance(e, ev.WindowsScored)):
-        model = models[scored.role]
-        ids = [r.window_id for r in scored.rows]
-        for start in range(0, len(ids), model.batch_size):
-            block = np.stack([rows[i] for i in ids[start : start + model.batch_size]]).astype(np.int64)
-            out.append((scored.role, torch.from_numpy(block).to(model.device)))
-    return out
-
-
-def time_forwards(models: dict[str, Any], batches: list[tuple[str, Any]]) -> tuple[dict[str, float], int]:
-    """Seconds of the bare forward passes (logits only) per role, synchronised on accelerators, and the minor page
-    faults the process took meanwhile (each pass's whole-batch logits are new memory: a floor that pays for
-    faults the product's row-block head does not, docs/performance.md)."""
-    import torch
-
-    spent: dict[str, float] = defaultdict(float)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    with torch.inference_mode():
-        for role, ids in batches:
-            spent[role] += timed_pass(models[role], ids)
-    return dict(spent), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
-
 def timeline(run: CertifyRun, events: list[ev.Event]) -> dict[str, float]:
     """Certify wall attributed to run steps: the time before each event is charged to that event's step."""
     spent: dict[str, float] = defaultdict(float)
@@ -310,7 +278,7 @@ def replay_floor(
     cfg: RunConfig, profile: str, run: CertifyRun, events: list[ev.Event], *, reused: bool = False
 ) -> Floor:
     """The run's forward passes replayed on the pair loaded again (released when this returns); with `reused`, each
-    batch also with the head's logits written into reused memory (benchmarks/reused_logits.py), in turn."""
+    batch also with the head's logits written into reused memory (benchmarks/floor_passes.py), in turn."""
     models, loads = load_pair(cfg, run.services)
     check_same_models(models, events)
     cert = run.outcome.certificate
@@ -318,12 +286,10 @@ def replay_floor(
     rows = replan(cfg, profile, run.services, tokenizer, events, cert.dataset.window_plan_digest)
     batches = forward_batches(events, rows, models)
     base = models["baseline"]
-    if not reused:
-        by_role, faults = time_forwards(models, batches)
-        return Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads, faults)
-    by_role, reused_by_role, (faults, reused_faults) = alternating(models, batches, timed_pass)
-    floor = Floor(sum(by_role.values()), by_role, len(batches), base.batch_size, base.device, loads, faults)
-    return dataclasses.replace(floor, reused_by_role=reused_by_role, reused_faults=reused_faults)
+    passes = time_forwards(models, batches, reused=reused)
+    return Floor(
+        sum(passes.seconds.values()), passes.seconds, len(batches), base.batch_size, base.device, loads, passes
+    )
 
 
 def interleaved_floor(run: CertifyRun, events: list[ev.Event]) -> Floor:
@@ -362,7 +328,7 @@ def summary(
         **{k: round(v, 3) for k, v in floor.loads.items()},
         "services_s": round(run.services_s, 3),
         "forward_floor_by_role_s": {k: round(v, 3) for k, v in floor.by_role.items()},
-        **({"forward_floor_minor_faults": floor.faults} if floor.faults is not None else {}),
+        **({"forward_floor_minor_faults": floor.replayed.faults} if floor.replayed is not None else {}),
         **_reused(run, floor),
         "ratio": round(run.wall_s / floor.seconds, 4),
         "ratio_without_load_edit": round((run.wall_s - load_edit_s) / floor.seconds, 4),
@@ -380,12 +346,12 @@ def summary(
 
 def _reused(run: CertifyRun, floor: Floor) -> dict[str, Any]:
     """With `--reused-logits`: the floor whose head writes into reused memory, and certify's wall against it."""
-    if floor.reused_by_role is None:
+    if floor.replayed is None or floor.replayed.reused is None:
         return {}
-    seconds = sum(floor.reused_by_role.values())
+    seconds = sum(floor.replayed.reused.values())
     return {
         "forward_floor_reused_logits_s": round(seconds, 3),
-        "forward_floor_reused_logits_minor_faults": floor.reused_faults,
+        "forward_floor_reused_logits_minor_faults": floor.replayed.reused_faults,
         "ratio_reused_logits": round(run.wall_s / seconds, 4),
     }
 
