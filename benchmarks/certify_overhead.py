@@ -89,10 +89,11 @@ from invarlock.cli.commands_run import write_certificate
 from invarlock.cli.config_file import load_config
 from invarlock.domain import events as ev
 from invarlock.domain.policy import resolve_policy
-from step_times import GUARD_STEPS, StepTimes, timed_services
+from step_times import GUARD_STEPS, StepTimes, passes_seconds, timed_services
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs/presets/causal_lm/quant_rtn_int8.yaml"
 TARGET_RATIO = 1.10
+ROLES = ("baseline", "subject")
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ def run_certify(
         profiler.dump_stats(cprofile)
     if floor is not None:
         wall_s -= floor.block_s
-        steps.seconds["scoring"] -= floor.block_s
+        for step, seconds in floor.block_by_step.items():
+            steps.seconds[step] -= seconds
     records = svc.store.read(outcome.run_id)
     return CertifyRun(outcome, svc, wall_s, services_s, started_at, path, records, steps, floor)
 
@@ -239,7 +241,7 @@ def timeline(run: CertifyRun, events: list[ev.Event]) -> dict[str, float]:
     block_s = run.interleaved.block_s if run.interleaved is not None else 0.0
     spent["certificate_written"] = run.wall_s + block_s - sum(spent.values())
     if block_s:
-        spent["(interleaved floor blocks, inside windows_scored)"] = block_s
+        spent["(interleaved floor blocks, inside the baseline pass and windows_scored)"] = block_s
     return {k: round(v, 3) for k, v in spent.items()}
 
 
@@ -296,7 +298,7 @@ def interleaved_floor(run: CertifyRun, events: list[ev.Event]) -> Floor:
     """The floor timed inside the run, checked to have covered every window the run scored."""
     floor = run.interleaved
     assert floor is not None
-    scored = sum(len(e.rows) for e in events if isinstance(e, ev.WindowsScored) and e.role == "baseline")
+    scored = {r: sum(len(e.rows) for e in events if isinstance(e, ev.WindowsScored) and e.role == r) for r in ROLES}
     assert floor.windows == scored, f"the interleaved floor ran {floor.windows} windows, certify scored {scored}"
     steps = run.steps.seconds
     loads = {"load_s": steps["load"], "duplicate_s": steps["duplicate"], "edit_s": steps["edit"]}
@@ -338,6 +340,7 @@ def summary(
         "steps_other_s": round(run.wall_s - run.steps.top_level_sum(), 3),
         "floor_timing": "interleaved" if run.interleaved is not None else "replayed after certify",
         "scoring_over_floor": round(run.steps.seconds["scoring"] / floor.seconds, 4),
+        "passes_over_floor": round(passes_seconds(run.steps.seconds) / floor.seconds, 4),
         **({"chunk_scoring_over_floor": run.interleaved.chunk_ratios()} if run.interleaved is not None else {}),
         "timeline_s": timeline(run, events),
         "machine": machine(floor.device, load_start),

@@ -44,9 +44,10 @@ def render(s: dict[str, Any]) -> str:
         f"{'certify_wall / forward_floor':<58} {s['ratio']:>9.4f}   (target <= {s['target_ratio']})",
         f"{'(certify_wall - load_and_edit) / forward_floor':<58} {s['ratio_without_load_edit']:>9.4f}",
         f"{'scoring step / forward_floor':<58} {s['scoring_over_floor']:>9.4f}",
+        f"{'passes (scoring, baseline pass less its guard work) / floor':<58} {s['passes_over_floor']:>9.4f}",
         *(
             [
-                f"{'  per chunk (lockstep calls / floor right after): median':<58} {c['median']:>9.4f}   "
+                f"{'  per chunk (certify passes / floor right after): median':<58} {c['median']:>9.4f}   "
                 f"(quartiles {c['q1']}, {c['q3']}; {c['chunks']} chunks)"
             ]
             if (c := s.get("chunk_scoring_over_floor"))

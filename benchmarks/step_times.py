@@ -64,6 +64,12 @@ MODEL_METHODS = (
 )
 
 
+def passes_seconds(steps: dict[str, float]) -> float:
+    """Certify's forward passes over the scored windows: the scoring step, and a sequential run's baseline pass
+    without the baseline's guard measurements inside it."""
+    return sum(steps.get(step, 0.0) for step in ("scoring", "baseline_pass")) - steps.get("baseline_guards", 0.0)
+
+
 class StepTimes:
     """Seconds per step, summed over every call made while `patched` is active."""
 
