@@ -156,7 +156,7 @@ def _guard_table(tier: str) -> GuardSettings:
             top_k=10,
             repair=False,
             power_tol=1e-6,
-            power_max_iter=200,
+            power_max_iter=0,  # σ_max from the spectrum the RMT guard computes anyway (0.3.7; 200 before)
         ),
         rmt=RmtSettings(
             mode=mode,
@@ -237,9 +237,16 @@ def resolve_policy(
     )
 
 
-def re_resolve(policy: Policy) -> Policy:
-    """The policy that `policy.tier`, `policy.profile` and its recorded `overrides` resolve to: a recorded
-    policy must equal it (raises UsageError E202 when the recorded overrides are invalid)."""
+# Tier defaults a release changed: (guard, setting, the first release with the new value, the value every earlier
+# release resolved). 0.3.7: σ_max from the exact spectrum the RMT guard computes anyway, no power iteration first.
+CHANGED_DEFAULTS = (("spectral", "power_max_iter", (0, 3, 7), 200),)
+
+
+def re_resolve(policy: Policy, released: str | None = None) -> Policy:
+    """The policy that `policy.tier`, `policy.profile` and its recorded `overrides` resolve to, with the tier table
+    of the tool version `released` that recorded it (CHANGED_DEFAULTS; None or an unreadable version: this
+    release's table): a recorded policy must equal it (raises UsageError E202 when the recorded overrides are
+    invalid)."""
     gate = {k: v for k, v in policy.overrides.items() if k not in ("guards", "guard_order")}
     guards = policy.overrides.get("guards")
     if guards is not None and not (isinstance(guards, dict) and all(isinstance(v, dict) for v in guards.values())):
@@ -251,9 +258,27 @@ def re_resolve(policy: Policy) -> Policy:
     section = next((name for name in SECTIONS if getattr(policy, name) is not None), None)
     order = policy.overrides.get("guard_order")
     secondary = policy.secondary is not None
-    return resolve_policy(
+    resolved = resolve_policy(
         policy.tier, policy.profile, gate, guards, order, section, secondary_gate=secondary, evidence=policy.evidence
     )
+    return _as_released(resolved, _release(released))
+
+
+def _as_released(policy: Policy, release: tuple[int, ...] | None) -> Policy:
+    """`policy` with each default a later release changed set back to its value in `release` (a config cannot
+    override these settings: policy_overrides.GUARD_OVERRIDABLE)."""
+    guards = policy.guards
+    for guard, setting, since, before in CHANGED_DEFAULTS:
+        if release is not None and release < since:
+            section = msgspec.structs.replace(getattr(guards, guard), **{setting: before})
+            guards = msgspec.structs.replace(guards, **{guard: section})
+    return msgspec.structs.replace(policy, guards=guards)
+
+
+def _release(version: str | None) -> tuple[int, ...] | None:
+    """(major, minor, patch) of a tool version ("0.3.6", "0.3.7.dev1"); None when absent or not of that form."""
+    parts = (version or "").split(".")[:3]
+    return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else None
 
 
 def policy_from_dict(data: object) -> Policy:

@@ -176,7 +176,7 @@ def tokenizers(cert: c.Certificate, report: VerifyReport) -> None:
 def resolved_policy(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     """The recorded policy must be its tier table plus its listed overrides, and its guard order the run's."""
     try:
-        expected = re_resolve(policy)
+        expected = re_resolve(policy, cert.tool.version)
     except (InvarlockError, *MALFORMED) as exc:
         report.add("policy_resolved", False, f"recorded overrides are invalid: {exc}")
         return

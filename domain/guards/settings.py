@@ -52,7 +52,9 @@ class InvariantsSettings(_Settings, frozen=True):
 
 class SpectralSettings(_Settings, frozen=True):
     """σ_max change per matrix: deadband on |ln σ_s/σ_b|, a robust per-family z tested at `alpha` under
-    `correction`, `max_caps` violations allowed; power iteration to `power_tol` within `power_max_iter`."""
+    `correction`, `max_caps` violations allowed; σ_max the exact spectrum's top value when `power_max_iter` is 0 (the
+    default since 0.3.7), else power iteration to `power_tol` within `power_max_iter` iterations, kept where it
+    agrees with that value to 10·`power_tol` (docs/assurance/guards.md §1)."""
 
     deadband: float
     min_effect: float
@@ -76,7 +78,7 @@ class SpectralSettings(_Settings, frozen=True):
         _require(self.min_family_size >= 2, "spectral.min_family_size", self.min_family_size, ">= 2")
         _probability("spectral.alpha", self.alpha)
         _require(0.0 < self.power_tol < 1.0, "spectral.power_tol", self.power_tol, "in (0, 1)")
-        _require(self.power_max_iter >= 1, "spectral.power_max_iter", self.power_max_iter, ">= 1")
+        _require(self.power_max_iter >= 0, "spectral.power_max_iter", self.power_max_iter, ">= 0 (0: the exact σ)")
 
 
 class FamilyEpsilon(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -108,8 +108,9 @@ def bulk_scale(values: np.ndarray, m: int, n: int) -> float:
 class MatrixMeasure(msgspec.Struct, frozen=True, kw_only=True):
     """What the spectral and RMT guards record for one matrix of one model.
 
-    `sigma` is the largest singular value (`sigma_method` "power" or "exact" when power iteration did not
-    converge within its cap); `bulk_scale` is the per-entry scale s of the Marchenko–Pastur bulk
+    `sigma` is the largest singular value (`sigma_method` "exact": the spectrum's top value, as every run since
+    0.3.7 measures it by default; "power" where a policy with `power_max_iter` >= 1 asked for power iteration
+    and it converged to that value); `bulk_scale` is the per-entry scale s of the Marchenko–Pastur bulk
     (`scale_method` "mp_median": the median singular value matched to the MP median; "mp_median_cols" for
     very large matrices: the same on a seeded column sample; "entry_mad" in runs recorded before that),
     `edge` λ₊ = s(√m + √n), and `outliers` = singular values above `outlier_threshold`, the edge plus a
@@ -161,12 +162,17 @@ def measure(
 def _measure_exact(array: np.ndarray, *, tol: float, max_iter: int, tw_quantile: float) -> MatrixMeasure:
     m, n = tall(array).shape
     g = gram(array)
-    power = power_sigma(g, tol=tol, max_iter=max_iter)
     values = singular_values(g)
+    # max_iter 0 (the policy's default since 0.3.7): σ is the spectrum's top value, which the spectrum computes
+    # anyway; power iteration ran before that and is kept for the policies that still ask for it (and for
+    # re-executing the runs they recorded), with iterations 0 and residual 0.0 standing for "not run".
+    power = power_sigma(g, tol=tol, max_iter=max_iter) if max_iter > 0 else None
     # A start vector that happens to be another singular vector "converges" to the wrong value; the full
     # spectrum is at hand, so power iteration's answer is only kept when it is the largest singular value.
-    use_power = power.converged and abs(power.sigma - float(values[0])) <= 10 * tol * float(values[0])
-    sigma = power.sigma if use_power else float(values[0])
+    use_power = (
+        power is not None and power.converged and abs(power.sigma - float(values[0])) <= 10 * tol * float(values[0])
+    )
+    sigma = power.sigma if power is not None and use_power else float(values[0])
     scale = bulk_scale(values, m, n)
     edge = scale * (math.sqrt(m) + math.sqrt(n))
     threshold = outlier_threshold(scale, m, n, tw_quantile)
@@ -175,8 +181,8 @@ def _measure_exact(array: np.ndarray, *, tol: float, max_iter: int, tw_quantile:
         cols=n,
         sigma=sigma,
         sigma_method="power" if use_power else "exact",
-        iterations=power.iterations,
-        residual=power.residual,
+        iterations=power.iterations if power is not None else 0,
+        residual=power.residual if power is not None else 0.0,
         bulk_scale=scale,
         scale_method="mp_median",
         spectrum_method="gram_eigvalsh",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from invarlock.application.certification.guard_chain import measure_matrix
 from invarlock.domain.guards import marchenko_pastur, row_blocks, spectrum, testing
 from invarlock.domain.policy import resolve_policy
 from scipy.linalg import svdvals
@@ -181,6 +182,30 @@ def test_measure_falls_back_to_the_exact_value_when_power_iteration_hits_its_cap
     assert measured.iterations == 2
     assert measured.sigma == pytest.approx(float(svdvals(w)[0]), rel=1e-10)
     assert not spectrum.power_sigma(spectrum.gram(w), max_iter=2).converged
+
+
+def test_without_power_iteration_sigma_is_the_spectrums_top_value_and_says_so() -> None:
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((90, 70))
+    w += 60.0 * np.outer(rng.standard_normal(90), rng.standard_normal(70)) / 70.0
+    exact = spectrum.measure(w, max_iter=0)
+    assert exact.sigma == float(spectrum.singular_values(spectrum.gram(w))[0])  # bit for bit, nothing iterated
+    assert (exact.sigma_method, exact.iterations, exact.residual) == ("exact", 0, 0.0)
+    assert exact.sigma == pytest.approx(float(svdvals(w)[0]), rel=1e-12)
+    iterated = spectrum.measure(w)  # the cap of 200 every release before 0.3.7 resolved: power iteration answers
+    assert iterated.sigma_method == "power" and iterated.iterations > 0
+    assert iterated.sigma == pytest.approx(exact.sigma, rel=10 * spectrum.POWER_TOL)
+    same = ("bulk_scale", "edge", "outlier_threshold", "outliers", "scale_method", "spectrum_method", "rows", "cols")
+    assert all(getattr(exact, f) == getattr(iterated, f) for f in same)  # only σ and how it was reached differ
+
+
+def test_the_default_policy_measures_sigma_from_the_spectrum() -> None:
+    policy = resolve_policy("balanced", "ci")
+    assert policy.guards.spectral.power_max_iter == 0
+    w = np.random.default_rng(5).standard_normal((60, 40))
+    measured = measure_matrix(w, policy)
+    assert (measured.sigma_method, measured.iterations) == ("exact", 0)
+    assert measured == spectrum.measure(w, max_iter=0, tol=policy.guards.spectral.power_tol)
 
 
 def test_measure_is_orientation_independent() -> None:

@@ -163,9 +163,21 @@ def test_a_recorded_policy_must_be_its_tier_plus_its_overrides():
     assert re_resolve(loosened) != loosened
 
 
-# Digests of every tier × profile as resolved by the previous release (dict guard settings, a tier table that
-# repeated its shared values): typed settings and the deduplicated table must encode to the same canonical JSON.
+# Digests of every tier × profile as this release resolves them.
 _RESOLVED_DIGESTS = {
+    ("conservative", "dev"): "51d9368c90143552ce1194f9fc8e58678451e99c9582bbdf2d1e7e138034b826",
+    ("conservative", "ci"): "7a39567685f3de8a2dedbbc02f665018e2158ba53d5923e5ca4f91597f9d625c",
+    ("conservative", "release"): "c9d7c0ffb321b7101123becbbc1b5e41f8c440b99aee692862ac80f66570b1af",
+    ("balanced", "dev"): "5cc8a5e1f1142afee4f5e51fb0d897046a236fe969ee4909276e9fb0f8f9e4b4",
+    ("balanced", "ci"): "b7dc1a889624ef5c9f211a01df7b7f1e4cc1a5ca5849f1657f3736d2b543be7f",
+    ("balanced", "release"): "d353dfd87acb15e2da04332f2b5555dcef3089ad010755091d040cb8806e435c",
+    ("aggressive", "dev"): "0f0781a5827833a340901b3573918fa73910d5c724707261ddcd56bfce0a8a35",
+    ("aggressive", "ci"): "f1c94e8c82b2a52eb5ef8827c6f20e9cdb19cdef19499150841727b72b8f2171",
+    ("aggressive", "release"): "0bd81f0b58d0c2d8e0c55dd38f58bacf266a96bfdb20fd0f7c663b025ac05d74",
+}
+# As every release before 0.3.7 resolved them (typed settings and the deduplicated table of 0.3.x encode to the
+# canonical JSON of the dict settings before them): spectral.power_max_iter 200 (CHANGED_DEFAULTS).
+_DIGESTS_BEFORE_0_3_7 = {
     ("conservative", "dev"): "883e08c21c5a3a4c403783d89410dbe27754f18ae6ab94139c0a1f2af7c02a3b",
     ("conservative", "ci"): "8f40cd0408c8c3291f8bef461ffc8c4a48cdc0f25797847462e417080c6c7a12",
     ("conservative", "release"): "97e3ab887142b5b24d30a74395558d7a666f845ed9ee23b90b86986d863de0c1",
@@ -181,6 +193,22 @@ _RESOLVED_DIGESTS = {
 @pytest.mark.parametrize(("tier", "profile"), sorted(_RESOLVED_DIGESTS))
 def test_every_tier_and_profile_resolves_to_its_recorded_policy_digest(tier, profile):
     assert policy_digest(resolve_policy(tier, profile)) == _RESOLVED_DIGESTS[(tier, profile)]
+
+
+@pytest.mark.parametrize(("tier", "profile"), sorted(_DIGESTS_BEFORE_0_3_7))
+def test_a_policy_recorded_by_an_earlier_release_resolves_with_that_releases_table(tier, profile):
+    earlier = re_resolve(resolve_policy(tier, profile), "0.3.6")
+    assert policy_digest(earlier) == _DIGESTS_BEFORE_0_3_7[(tier, profile)]
+    assert earlier.guards.spectral.power_max_iter == 200
+    assert re_resolve(earlier, "0.3.6") == earlier and re_resolve(earlier, "0.3.7") != earlier
+
+
+def test_an_unreadable_or_later_version_resolves_with_this_releases_table():
+    current = resolve_policy("balanced", "ci")
+    assert current.guards.spectral.power_max_iter == 0
+    for version in (None, "", "0.3", "dev", "0.3.x"):
+        assert re_resolve(current, version) == current
+    assert re_resolve(current, "0.3.7.dev1") == current and re_resolve(current, "0.2.9") != current
 
 
 def test_tiers_differ_only_in_limit_token_floor_and_ci_windows_and_replicates():
