@@ -60,8 +60,7 @@ class InterleavedFloor:
         """Quartiles of the per-chunk ratio of certify's passes to the floor passes timed right after them (one
         model at a time: the baseline's k-th kept chunk with the subject's k-th scored chunk, the same windows): a
         burst of the machine's drift moves a few chunks, not the median."""
-        # not strict: a run rolled back at its preview kept the final arm's chunks the subject never scored
-        kept = zip(self.kept, self.chunks, strict=False)
+        kept = zip(self.kept, self.chunks, strict=True)  # the same chunks (certify_overhead checks the windows)
         pairs = [(k + s, fk + fs) for (k, fk), (s, fs) in kept] if self.kept else self.chunks
         ratios = sorted(spent / floor for spent, floor in pairs)
         q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3

@@ -272,7 +272,7 @@ def _as_released(policy: Policy, release: tuple[int, ...] | None) -> Policy:
         if release is not None and release < since:
             section = msgspec.structs.replace(getattr(guards, guard), **{setting: before})
             guards = msgspec.structs.replace(guards, **{guard: section})
-    return msgspec.structs.replace(policy, guards=guards)
+    return policy if guards is policy.guards else msgspec.structs.replace(policy, guards=guards)
 
 
 def _release(version: str | None) -> tuple[int, ...] | None:

@@ -35,6 +35,10 @@ class PowerResult(msgspec.Struct, frozen=True, kw_only=True):
     converged: bool
 
 
+# What a measurement records when no power iteration ran (max_iter 0): iterations 0, residual 0.0, σ not kept.
+_NOT_RUN = PowerResult(sigma=0.0, iterations=0, residual=0.0, converged=False)
+
+
 def tall(array: np.ndarray) -> np.ndarray:
     """The matrix oriented with at least as many rows as columns (m >= n)."""
     return array if array.shape[0] >= array.shape[1] else array.T
@@ -165,14 +169,13 @@ def _measure_exact(array: np.ndarray, *, tol: float, max_iter: int, tw_quantile:
     values = singular_values(g)
     # max_iter 0 (the policy's default since 0.3.7): σ is the spectrum's top value, which the spectrum computes
     # anyway; power iteration ran before that and is kept for the policies that still ask for it (and for
-    # re-executing the runs they recorded), with iterations 0 and residual 0.0 standing for "not run".
-    power = power_sigma(g, tol=tol, max_iter=max_iter) if max_iter > 0 else None
+    # re-executing the runs they recorded).
+    power = power_sigma(g, tol=tol, max_iter=max_iter) if max_iter > 0 else _NOT_RUN
+    top = float(values[0])
     # A start vector that happens to be another singular vector "converges" to the wrong value; the full
     # spectrum is at hand, so power iteration's answer is only kept when it is the largest singular value.
-    use_power = (
-        power is not None and power.converged and abs(power.sigma - float(values[0])) <= 10 * tol * float(values[0])
-    )
-    sigma = power.sigma if power is not None and use_power else float(values[0])
+    use_power = power.converged and abs(power.sigma - top) <= 10 * tol * top
+    sigma = power.sigma if use_power else top
     scale = bulk_scale(values, m, n)
     edge = scale * (math.sqrt(m) + math.sqrt(n))
     threshold = outlier_threshold(scale, m, n, tw_quantile)
@@ -181,8 +184,8 @@ def _measure_exact(array: np.ndarray, *, tol: float, max_iter: int, tw_quantile:
         cols=n,
         sigma=sigma,
         sigma_method="power" if use_power else "exact",
-        iterations=power.iterations if power is not None else 0,
-        residual=power.residual if power is not None else 0.0,
+        iterations=power.iterations,
+        residual=power.residual,
         bulk_scale=scale,
         scale_method="mp_median",
         spectrum_method="gram_eigvalsh",
