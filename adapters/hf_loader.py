@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import ACCURACY, EMBEDDING_COSINE, PPL_CAUSAL, PPL_MLM
 from invarlock.domain.model import LoadOptions
 
 from . import heap, hf_demo, hf_placement
@@ -44,6 +45,14 @@ _AUTO_CLASSES = {
     "hf_seqcls": "AutoModelForSequenceClassification",
 }
 _DECODER_ADAPTERS = ("hf_causal", "hf_seqcls")  # adapters of decoder-only model types
+# The built-in metric kinds whose evidence each adapter scores (docs/user-guide.md, Models; ScoredKinds): causal
+# token NLL and zero-shot answers, a classification head's answers, pooled embeddings, masked-token NLL.
+SCORED_KINDS = {
+    "hf_causal": (PPL_CAUSAL.kind, ACCURACY.kind),
+    "hf_seqcls": (ACCURACY.kind,),
+    "hf_encoder": (EMBEDDING_COSINE.kind,),
+    "hf_mlm": (PPL_MLM.kind,),
+}
 TOKENIZERS_KEPT = 8  # checkpoints whose tokenizer a process keeps (calibrate loads several; each holds ~12 MiB)
 _TOKENIZERS: dict[tuple[str, tuple[tuple[str, int, int], ...]], HFTokenizer] = {}
 
@@ -103,6 +112,13 @@ class HFModelLoader:
         resolve_adapter(path, adapter)
         config = read_checkpoint_config(path)
         return {key: config[key] for key in SHAPE_KEYS if _positive(config.get(key))}
+
+    def scored_kinds(self, ref: str, *, adapter: str = "auto") -> tuple[str, tuple[str, ...]]:
+        """The adapter that runs `ref` (`adapter`, or the one `auto` picks from its config.json) and the metric kinds
+        it scores (SCORED_KINDS). No weights are read."""
+        _check_choice("adapter", adapter, ADAPTERS)
+        chosen = resolve_adapter(resolve_reference(ref), adapter)
+        return chosen, SCORED_KINDS[chosen]
 
     def context_length(self, ref: str, *, adapter: str = "auto") -> int | None:
         """The most window tokens one forward pass of `ref` takes, from its config.json's position table

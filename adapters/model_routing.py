@@ -11,7 +11,7 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
-from invarlock.ports.model import ContextLimit, SequentialSupport, ShapeSettings
+from invarlock.ports.model import ContextLimit, ScoredKinds, SequentialSupport, ShapeSettings
 
 from .hf_loader import HFModelLoader
 from .input_errors import reading_input
@@ -70,6 +70,12 @@ class RoutingModelLoader:
         with reading_input("model", ref):
             loader = self._pick(ref, adapter)
             return loader.context_length(ref, adapter=adapter) if isinstance(loader, ContextLimit) else None
+
+    def scored_kinds(self, ref: str, *, adapter: str) -> tuple[str, tuple[str, ...]] | None:
+        """The adapter that runs `ref` and the metric kinds it scores, from the loader its adapter selects."""
+        with reading_input("model", ref):
+            loader = self._pick(ref, adapter)
+            return loader.scored_kinds(ref, adapter=adapter) if isinstance(loader, ScoredKinds) else None
 
     def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
         """Why `ref` should be held beside the other model, from the loader its adapter selects (the ONNX loader

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import PPL_CAUSAL
 from invarlock.domain.model import LoadOptions
 
 from .hf_architecture import causal_model_types, read_checkpoint_config, rules_for
@@ -62,6 +63,12 @@ class OnnxModelLoader:
     def tokenizer(self, ref: str, *, adapter: str = ADAPTER) -> HFTokenizer:
         """The tokenizer next to `model.onnx` (no weights read). Raises the UsageErrors of `load`."""
         return _tokenizer(model_directory(ref))
+
+    def scored_kinds(self, ref: str, *, adapter: str = ADAPTER) -> tuple[str, tuple[str, ...]]:
+        """ports.model.ScoredKinds: causal token NLL only (labelled examples are refused when scored). Raises the
+        UsageErrors of `tokenizer` for a reference that is no ONNX model directory."""
+        model_directory(ref)
+        return ADAPTER, (PPL_CAUSAL.kind,)
 
 
 def model_directory(ref: str) -> Path:

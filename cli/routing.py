@@ -10,7 +10,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
-from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader, SequentialSupport, ShapeSettings
+from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader, ScoredKinds, SequentialSupport, ShapeSettings
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
 from .plugin_inputs import checked_tokenizer, fault_of
@@ -82,6 +82,14 @@ class RegistryModelLoader:
         if entry is None or not entry.builtin or not isinstance(loader, ShapeSettings):
             return None
         return loader.shape_settings(ref, adapter=adapter)
+
+    def scored_kinds(self, ref: str, *, adapter: str) -> tuple[str, tuple[str, ...]] | None:
+        """A built-in adapter's scored kinds; a plugin's loader is not asked (ports/model.py: ScoredKinds)."""
+        entry = self._registry.entry("adapters", adapter)
+        loader = self._loader(adapter)
+        if entry is None or not entry.builtin or not isinstance(loader, ScoredKinds):
+            return None
+        return loader.scored_kinds(ref, adapter=adapter)
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         loader = self._loader(adapter)

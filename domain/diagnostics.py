@@ -34,13 +34,14 @@ D_CONTEXT = "D914"  # note: the windows fit each model's stated context
 D_SHAPES = "D915"  # note: baseline and subject state the same weight shapes
 D_HOLDING = "D916"  # note: whether the run holds one model at a time or both together, and why
 D_KEPT_ROOM = "D917"  # warning: too little room in the temporary folder for the baseline's kept hidden states
+D_KINDS = "D918"  # note: each model's adapter scores the run's metric kind
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
     """One preflight result.
 
     `check` names the check (config, policy, edit, extras, device, store, disk, baseline, subject, tokenizers,
-    shapes, context, windows). For an error, `error_code` is the E-code the run would stop with and `exit_code`
+    shapes, context, kind, windows). For an error, `error_code` is the E-code the run would stop with and `exit_code`
     its exit status (2 usage/config/input, 3 abort); a warning or note has neither (`exit_code` 0).
     """
 

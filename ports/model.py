@@ -297,6 +297,19 @@ class ContextLimit(Protocol):
 
 
 @runtime_checkable
+class ScoredKinds(Protocol):
+    """A ModelLoader that tells, without loading weights, which built-in primary metric kinds the adapter running
+    a model scores (optional: a loader without it is not asked, and a kind its adapter does not score fails once
+    the preview arm is scored, after both loads and the guards)."""
+
+    def scored_kinds(self, ref: str, *, adapter: str) -> tuple[str, tuple[str, ...]] | None:
+        """The adapter that runs `ref` (`adapter` itself, or the one `auto` picks) and the `eval.metric.kind`s of
+        this release whose evidence it scores; None when the loader cannot tell. Raises the UsageErrors of
+        `ModelLoader.tokenizer`."""
+        ...
+
+
+@runtime_checkable
 class SequentialSupport(Protocol):
     """A ModelLoader that tells, without loading weights, whether a run may hold a model alone: the baseline released
     before the subject loads, its side of KL and top-1 agreement kept (ReferenceKeeping). Optional: a run whose config

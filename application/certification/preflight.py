@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from invarlock.domain import diagnostics as d
 from invarlock.domain import events as ev
 from invarlock.domain.errors import AbortError, InvarlockError, UsageError
+from invarlock.domain.metrics import BUILTIN_KINDS
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row, TokenWindow
 from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
 from invarlock.ports.edits import PlanCheck
 from invarlock.ports.execution import ScoringPools
-from invarlock.ports.model import ContextLimit, ModelLoader, ShapeSettings
+from invarlock.ports.model import ContextLimit, ModelLoader, ScoredKinds, ShapeSettings
 from invarlock.ports.system import SystemProbe
 
 from ..services import Services
@@ -229,6 +230,33 @@ def check_context(pf: Preflight) -> None:
         pf.findings.append(d.note("context", d.D_CONTEXT, f"windows of {seq_len} tokens fit {' and '.join(stated)}"))
 
 
+def check_kind(pf: Preflight) -> None:
+    """Each model's adapter scores the run's metric kind (E104), when its loader tells what the adapter scores
+    (ScoredKinds): another kind failed only once the preview arm was scored, after both loads and the guards (as
+    a fault of the adapter, E223, where it scored other tokens). A plugin's kind is its adapter's to check."""
+    kind = pf.req.config.eval.metric.kind
+    if kind not in BUILTIN_KINDS or not isinstance(pf.loader, ScoredKinds):
+        return
+    told = []
+    for role, model in (("baseline", pf.req.config.model), ("subject", pf.req.subject)):
+        found = None if model is None else pf.loader.scored_kinds(model.id, adapter=model.adapter)
+        if model is None or found is None:
+            continue
+        adapter, kinds = found
+        if kind not in kinds:
+            raise UsageError(
+                "E104",
+                f"eval.metric.kind {kind}: the {role} {model.id} runs on adapter {adapter}, which scores "
+                f"{' and '.join(kinds)}",
+                f"set eval.metric.kind to {' or '.join(kinds)}, or give a model whose adapter scores {kind} "
+                "(docs/user-guide.md, Models)",
+            )
+        told.append(f"the {role}'s adapter {adapter}")
+    if told:
+        verb = "scores" if len(told) == 1 else "score"
+        pf.findings.append(d.note("kind", d.D_KINDS, f"{' and '.join(told)} {verb} eval.metric.kind {kind}"))
+
+
 def check_examples(pf: Preflight) -> None:
     """A zero-shot prompt followed by its longest label continuation fits each model's context (E201): a label
     word of several tokens is fed after the prompt, which the context check bounds by `dataset.seq_len` alone. A
@@ -289,6 +317,7 @@ INPUT_CHECKS: Checks = (
     ("tokenizers", check_tokenizers, ("baseline", "subject")),
     ("shapes", check_shapes, ("baseline", "subject")),
     ("context", check_context, ("baseline", "subject")),
+    ("kind", check_kind, ("baseline", "subject")),
     ("windows", check_windows, ("policy", "baseline")),
 )
 

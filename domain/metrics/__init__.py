@@ -38,6 +38,7 @@ from .ppl_mlm import PPL_MLM
 
 __all__ = [
     "ACCURACY",
+    "BUILTIN_KINDS",
     "DEFAULT_KIND",
     "EMBEDDING_COSINE",
     "METRICS",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL, PPL_MLM, EMBEDDING_COSINE, ACCURACY)}
+BUILTIN_KINDS = tuple(METRICS)  # this release's own kinds (metric_for adds a plugin's to METRICS once resolved)
 DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
 

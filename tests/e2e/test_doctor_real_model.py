@@ -30,6 +30,7 @@ def test_a_clean_config_is_ready_and_the_doctor_writes_nothing(tmp_path: Path, m
     assert report["summary"]["errors"] == 0 and {"D902", "D904", "D907", "D909"} <= set(codes)
     assert "planned preview 4, final 8" in codes["D904"]
     assert codes["D914"] == "windows of 64 tokens fit the baseline's context of 8192 positions"  # its config.json
+    assert codes["D918"] == "the baseline's adapter hf_causal scores eval.metric.kind ppl_causal"
     assert not (tmp_path / "ev.duckdb").exists() and list(tmp_path.iterdir()) == [config]
 
 
@@ -58,10 +59,22 @@ def _other_shapes(folder: Path) -> list[str]:
     return ["--baseline", DEMO, "--subject", str(fewer), "--preset", str(write_config(folder / "p.yaml", dataset=NEWS))]
 
 
+def _unscored_kind(folder: Path) -> list[str]:
+    """A masked-LM perplexity of the causal demo: it stopped once scored, blaming the adapter (E223), before the
+    `kind` check."""
+    preset = write_config(folder / "p.yaml", dataset=NEWS, eval={"metric": {"kind": "ppl_mlm"}})
+    return ["--baseline", DEMO, "--subject", DEMO, "--preset", str(preset)]
+
+
 @pytest.mark.parametrize(
     ("make", "code", "exit_code"),
-    [(_too_small_corpus, "E303", 3), (_other_tokenizer, "E002", 3), (_other_shapes, "E002", 3)],
-    ids=["too few windows", "another tokenizer", "other weight shapes"],
+    [
+        (_too_small_corpus, "E303", 3),
+        (_other_tokenizer, "E002", 3),
+        (_other_shapes, "E002", 3),
+        (_unscored_kind, "E104", 2),
+    ],
+    ids=["too few windows", "another tokenizer", "other weight shapes", "a kind the adapter does not score"],
 )
 def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make, code: str, exit_code: int

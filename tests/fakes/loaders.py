@@ -27,6 +27,8 @@ class FakeLoader:
     tokenizers_loaded: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     contexts: dict[str, int] = field(default_factory=dict)  # reference -> its stated context (ContextLimit)
+    # reference -> the adapter that runs it and the metric kinds it scores (ScoredKinds); unstated: not told
+    kinds: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def _require(self, ref: str) -> None:
         if ref not in self.models:
@@ -61,6 +63,10 @@ class FakeLoader:
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         self._require(ref)
         return self.contexts.get(ref)
+
+    def scored_kinds(self, ref: str, *, adapter: str) -> tuple[str, tuple[str, ...]] | None:
+        self._require(ref)
+        return self.kinds.get(ref)
 
 
 class ReleasingLoader(FakeLoader):

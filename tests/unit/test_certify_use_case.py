@@ -168,6 +168,30 @@ def test_matrices_the_other_model_lacks_are_named_in_the_e002(services, loader, 
 
 
 @pytest.mark.parametrize(("role", "ref"), [("baseline", "base"), ("subject", "int8ish")])
+def test_a_kind_the_models_adapter_does_not_score_is_e104_before_any_load(services, loader, store, role, ref):
+    # ppl_mlm on a causal LM stopped only once the preview arm was scored, blaming the adapter (E223, "report it").
+    loader.kinds = {"base": ("fake", ("ppl_causal",)), "int8ish": ("fake", ("ppl_causal",))}
+    certify_edit(_request("int8ish"), services)
+    loaded = len(loader.loaded)
+    loader.kinds[ref] = ("fake_mlm", ("ppl_mlm",))
+    with pytest.raises(UsageError) as err:
+        certify_edit(_request("int8ish"), services)
+    assert err.value.code == "E104"
+    assert err.value.message == (
+        f"eval.metric.kind ppl_causal: the {role} {ref} runs on adapter fake_mlm, which scores ppl_mlm"
+    )
+    assert err.value.hint.startswith("set eval.metric.kind to ppl_mlm, or give a model whose adapter scores ppl_causal")
+    assert len(loader.loaded) == loaded  # no weights were read
+    assert _types(store, store.run_ids()[-1]) == ["run_started", "run_failed"]
+
+
+def test_a_loader_that_does_not_tell_what_its_adapter_scores_is_not_asked_to(services, loader, store):
+    loader.kinds = {"base": ("fake", ("ppl_causal",))}  # the subject's loader tells nothing: it is not refused
+    outcome = certify_edit(_request("int8ish"), services)
+    assert _types(store, outcome.run_id)[-1] == "run_completed"
+
+
+@pytest.mark.parametrize(("role", "ref"), [("baseline", "base"), ("subject", "int8ish")])
 def test_windows_longer_than_a_models_context_are_e201_before_anything_is_scored(services, loader, store, role, ref):
     # seq_len 32 (small_config): a model whose loader states 31 positions would have failed in its first forward
     # pass, after the guards; one of 32 takes it.

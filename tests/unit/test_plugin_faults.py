@@ -119,3 +119,17 @@ def test_a_plugin_loader_is_not_asked_for_shape_settings() -> None:
     plugin = loader._loader("fake")
     plugin.shape_settings = lambda ref, adapter: {"hidden_size": 1}  # type: ignore[attr-defined]
     assert loader.shape_settings("base", adapter="fake") is None
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_a_plugin_loader_is_not_asked_what_its_adapter_scores() -> None:
+    """ports/model.py ScoredKinds: the preflight's kind check asks the built-in loaders only (a plugin adapter may
+    score a built-in kind's evidence its own way)."""
+    from invarlock.cli.registry import registry
+    from invarlock.cli.routing import RegistryModelLoader
+
+    loader = RegistryModelLoader(registry())
+    plugin = loader._loader("fake")
+    plugin.kinds["base"] = ("fake", ("embedding_cosine",))  # type: ignore[attr-defined]
+    assert plugin.scored_kinds("base", adapter="fake") == ("fake", ("embedding_cosine",))  # type: ignore[attr-defined]
+    assert loader.scored_kinds("base", adapter="fake") is None
