@@ -46,3 +46,20 @@ def test_help_lists_every_command_and_an_unknown_one_is_a_usage_error() -> None:
     assert set(COMMANDS) <= set(listing)
     code, out, err = run_cli("nosuch")
     assert (code, out) == (2, "") and err.startswith("ERROR [INVARLOCK:E200] No such command 'nosuch' — see")
+
+
+@pytest.mark.parametrize(
+    ("args", "said", "help_of"),
+    [
+        (["report", "evaluation.cert.json"], "No such command 'evaluation.cert.json'", "invarlock report"),
+        (["runs", "--page", "2"], "No such option '--page'", "invarlock runs"),
+        (["keygen"], "Missing option '--out'", "invarlock keygen"),
+    ],
+    ids=["a group without its subcommand", "an unknown option", "a missing option"],
+)
+def test_a_usage_error_points_at_the_help_of_the_command_that_refused_it(
+    args: list[str], said: str, help_of: str
+) -> None:
+    # `report FILE` pointed at `invarlock --help`, which does not list report's html and md.
+    code, out, err = run_cli(*args)
+    assert (code, out) == (2, "") and err.strip() == f"ERROR [INVARLOCK:E200] {said} — see `{help_of} --help`"
