@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
+import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY, METRICS, metric_for
 
+from ..config_sections import GuardsConfig, ModelConfig, RunConfig
 from .verify_report import VerifyReport, dig
 from .verify_reuse import reuse_problems
 
@@ -46,6 +49,26 @@ def _run_problems(cert: c.Certificate) -> Iterator[str]:
         yield f"provenance.seeds {p.seeds} are not all the run's seed {cert.bootstrap.seed}"
 
 
+def _schema_problems(config: dict[str, Any]) -> Iterator[str]:
+    """The run config is one a run records (run_request: config_to_dict, and certify's `subject`): every key one this
+    release reads, each value of its type. The checks below read the keys they compare; any other key would pass
+    unread (a forger's note beside the checked fields). A plugin guard's section is under its name in guards.order."""
+    recorded = dict(config)
+    subject = recorded.pop("subject", None)
+    guards = recorded.get("guards")
+    if isinstance(guards, dict):
+        order, known = guards.get("order"), GuardsConfig.__struct_fields__
+        named = set(order) if isinstance(order, list) and all(isinstance(g, str) for g in order) else set()
+        plugins = {k: v for k, v in guards.items() if k not in known and k in named}
+        recorded["guards"] = {**{k: v for k, v in guards.items() if k not in plugins}, "plugins": plugins}
+    for where, value, shape in (("", recorded, RunConfig), (".subject", subject, ModelConfig)):
+        try:
+            if value is not None:
+                msgspec.convert(value, shape)
+        except msgspec.ValidationError as exc:
+            yield f"provenance.config{where} is not what a run records: {exc}"
+
+
 def _config_problems(cert: c.Certificate) -> Iterator[str]:
     config, data = cert.provenance.config, cert.dataset
     # The provider is the corpus adapter's name for what the config names (a file, a hub id), not the config's.
@@ -66,6 +89,7 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
     yield from _zero_shot_problems(cert)
     yield from _edit_problems(cert)
     yield from _sequential_problems(cert)
+    yield from _schema_problems(config)
 
 
 def _sequential_problems(cert: c.Certificate) -> Iterator[str]:

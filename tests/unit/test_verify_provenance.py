@@ -113,6 +113,27 @@ FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
         _drop("provenance.config.eval.metric.kind"),
         "primary_metric.kind ppl_causal is not the run config's None",
     ),
+    # keys no check reads passed unread (a forger's note beside the checked fields), as did values of another type
+    "a key no run records": (
+        "certify",
+        _set("provenance.config.eval.scored_in", "float32"),
+        "provenance.config is not what a run records: Object contains unknown field `scored_in` - at `$.eval`",
+    ),
+    "a guard section no guard of the order reads": (
+        "certify",
+        _set("provenance.config.guards.audited", {"by": "someone"}),
+        "Object contains unknown field `audited` - at `$.guards`",
+    ),
+    "a value of another type": (
+        "certify",
+        _set("provenance.config.dataset.text_field", 7),
+        "Expected `str`, got `int` - at `$.dataset.text_field`",
+    ),
+    "a subject key no run records": (
+        "certify",
+        _set("provenance.config.subject.quantized_by", "gptq"),
+        "provenance.config.subject is not what a run records: Object contains unknown field `quantized_by`",
+    ),
     "a negative parameter count": ("certify", _set("subject.param_count", -16), "subject.param_count is -16"),
     "a negative window count": ("certify", _set("dataset.windows_available", -1), "windows_available is -1"),
     "another plan value": ("run", _set("edit.plan.factor", 0.5), "is not the run config's edit"),
