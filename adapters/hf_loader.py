@@ -23,6 +23,7 @@ from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
 from .hf_load_checks import as_usage_error, refuse_mismatched_shapes, refuse_unused_weights, require_every_weight
 from .hf_mlm import HFMaskedLMModel
+from .hf_quantized import check_quantized_environment
 from .hf_reference import resolve, resolve_reference
 from .hf_seq_classifier import HFSequenceClassifier
 from .hf_tokenizer import HFTokenizer, refuse_empty
@@ -87,6 +88,7 @@ class HFModelLoader:
         spread = hf_placement.keywords(options.placement, options.device)
         path, gguf = resolve(ref)
         kind = resolve_adapter(path, options.adapter)
+        check_quantized_environment(path, read_checkpoint_config(path))
         module, tokenizer = _load_pretrained(path, options.dtype, kind, spread), _tokenizer_of(path)
         module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
         if gguf is None:
@@ -103,6 +105,7 @@ class HFModelLoader:
         _check_choice("adapter", adapter, ADAPTERS)
         path = resolve_reference(ref)
         resolve_adapter(path, adapter)
+        check_quantized_environment(path, read_checkpoint_config(path))
         return _tokenizer_of(path)
 
     def shape_settings(self, ref: str, *, adapter: str = "auto") -> dict[str, int]:

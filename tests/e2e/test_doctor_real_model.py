@@ -59,6 +59,27 @@ def _other_shapes(folder: Path) -> list[str]:
     return ["--baseline", DEMO, "--subject", str(fewer), "--preset", str(write_config(folder / "p.yaml", dataset=NEWS))]
 
 
+def _quantized_subject(folder: Path) -> list[str]:
+    """The demo's files with an AWQ quantization_config and no gptqmodel: one model at a time, it stopped only
+    after the baseline's whole pass (E102), before the preflight asked transformers' quantizer."""
+    import importlib.util
+
+    from invarlock.adapters.hf_loader import demo_model_dir
+
+    if importlib.util.find_spec("gptqmodel") is not None:
+        pytest.skip("gptqmodel is installed here")
+    source, quantized = demo_model_dir(), folder / "awq"
+    quantized.mkdir()
+    for item in source.iterdir():
+        if item.name != "config.json":
+            (quantized / item.name).symlink_to(item)
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm"}
+    (quantized / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    preset = write_config(folder / "p.yaml", dataset=NEWS)
+    return ["--baseline", DEMO, "--subject", str(quantized), "--preset", str(preset)]
+
+
 def _unscored_kind(folder: Path) -> list[str]:
     """A masked-LM perplexity of the causal demo: it stopped once scored, blaming the adapter (E223), before the
     `kind` check."""
@@ -73,8 +94,15 @@ def _unscored_kind(folder: Path) -> list[str]:
         (_other_tokenizer, "E002", 3),
         (_other_shapes, "E002", 3),
         (_unscored_kind, "E104", 2),
+        (_quantized_subject, "E105", 2),
     ],
-    ids=["too few windows", "another tokenizer", "other weight shapes", "a kind the adapter does not score"],
+    ids=[
+        "too few windows",
+        "another tokenizer",
+        "other weight shapes",
+        "a kind the adapter does not score",
+        "a quantization without its package",
+    ],
 )
 def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make, code: str, exit_code: int
