@@ -27,6 +27,7 @@ from .hf_quantized import check_quantized_environment
 from .hf_reference import resolve, resolve_reference
 from .hf_seq_classifier import HFSequenceClassifier
 from .hf_tokenizer import HFTokenizer, refuse_empty
+from .hf_weight_files import check_weight_files
 from .model_choices import DEVICES, DTYPES
 
 ADAPTERS = ("auto", "hf_causal", "hf_encoder", "hf_mlm", "hf_seqcls")  # hf_seqcls: a causal LM's classification head
@@ -89,6 +90,7 @@ class HFModelLoader:
         path, gguf = resolve(ref)
         kind = resolve_adapter(path, options.adapter)
         check_quantized_environment(path, read_checkpoint_config(path))
+        check_weight_files(path)
         module, tokenizer = _load_pretrained(path, options.dtype, kind, spread), _tokenizer_of(path)
         module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
         if gguf is None:
@@ -106,6 +108,7 @@ class HFModelLoader:
         path = resolve_reference(ref)
         resolve_adapter(path, adapter)
         check_quantized_environment(path, read_checkpoint_config(path))
+        check_weight_files(path)
         return _tokenizer_of(path)
 
     def shape_settings(self, ref: str, *, adapter: str = "auto") -> dict[str, int]:

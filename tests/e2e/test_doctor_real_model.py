@@ -80,6 +80,22 @@ def _quantized_subject(folder: Path) -> list[str]:
     return ["--baseline", DEMO, "--subject", str(quantized), "--preset", str(preset)]
 
 
+def _truncated_subject(folder: Path) -> list[str]:
+    """The demo's files with its weights cut after 1 MiB (an interrupted copy): one model at a time, the subject's
+    load found it only after the baseline's whole pass."""
+    from invarlock.adapters.hf_loader import demo_model_dir
+
+    source, cut = demo_model_dir(), folder / "cut"
+    cut.mkdir()
+    for item in source.iterdir():
+        if item.name != "model.safetensors":
+            (cut / item.name).symlink_to(item)
+    with (source / "model.safetensors").open("rb") as weights:
+        (cut / "model.safetensors").write_bytes(weights.read(2**20))
+    preset = write_config(folder / "p.yaml", dataset=NEWS)
+    return ["--baseline", DEMO, "--subject", str(cut), "--preset", str(preset)]
+
+
 def _unscored_kind(folder: Path) -> list[str]:
     """A masked-LM perplexity of the causal demo: it stopped once scored, blaming the adapter (E223), before the
     `kind` check."""
@@ -95,6 +111,7 @@ def _unscored_kind(folder: Path) -> list[str]:
         (_other_shapes, "E002", 3),
         (_unscored_kind, "E104", 2),
         (_quantized_subject, "E105", 2),
+        (_truncated_subject, "E102", 2),
     ],
     ids=[
         "too few windows",
@@ -102,6 +119,7 @@ def _unscored_kind(folder: Path) -> list[str]:
         "other weight shapes",
         "a kind the adapter does not score",
         "a quantization without its package",
+        "truncated weights",
     ],
 )
 def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(

@@ -58,7 +58,7 @@ def test_unreadable_weights_are_e102_not_a_traceback(tmp_path: Path) -> None:
     checkpoint = fake_checkpoint(tmp_path / "m", "llama")
     (checkpoint / "model.safetensors").write_bytes(b"not safetensors")
     error = load_error(str(checkpoint))
-    assert error.code == "E102" and "could not be loaded" in error.message
+    assert error.code == "E102" and "is not a safetensors file (15 bytes, no header)" in error.message
 
 
 def test_hf_id_missing_from_the_offline_cache_is_e103(monkeypatch: pytest.MonkeyPatch) -> None:
