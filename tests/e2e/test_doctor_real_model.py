@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,19 +45,34 @@ def _other_tokenizer(folder: Path) -> list[str]:
     return ["--baseline", DEMO, "--subject", ENCODER, "--preset", str(write_config(folder / "p.yaml", dataset=NEWS))]
 
 
-def _other_shapes(folder: Path) -> list[str]:
-    """The demo's files with a config.json of one layer fewer: its tokenizer, other weight shapes."""
+def _demo_but(folder: Path, name: str, replaced: str) -> tuple[Path, list[str]]:
+    """A folder `name` of links to the demo's files but `replaced` (the caller writes it), and certify's arguments
+    with it as the subject: the demo's tokenizer and weights, one file otherwise."""
     from invarlock.adapters.hf_loader import demo_model_dir
 
-    source, fewer = demo_model_dir(), folder / "fewer-layers"
-    fewer.mkdir()
-    for item in source.iterdir():
-        if item.name != "config.json":
-            (fewer / item.name).symlink_to(item)
-    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    config["num_hidden_layers"] -= 1
-    (fewer / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    return ["--baseline", DEMO, "--subject", str(fewer), "--preset", str(write_config(folder / "p.yaml", dataset=NEWS))]
+    target = folder / name
+    target.mkdir()
+    for item in demo_model_dir().iterdir():
+        if item.name != replaced:
+            (target / item.name).symlink_to(item)
+    preset = write_config(folder / "p.yaml", dataset=NEWS)
+    return target / replaced, ["--baseline", DEMO, "--subject", str(target), "--preset", str(preset)]
+
+
+def _demo_config() -> dict[str, Any]:
+    from invarlock.adapters.hf_loader import demo_model_dir
+
+    config: dict[str, Any] = json.loads((demo_model_dir() / "config.json").read_text(encoding="utf-8"))
+    return config
+
+
+def _other_shapes(folder: Path) -> list[str]:
+    """The demo's files with a config.json of one layer fewer: its tokenizer, other weight shapes."""
+    config, args = _demo_but(folder, "fewer-layers", "config.json")
+    fewer = _demo_config()
+    fewer["num_hidden_layers"] -= 1
+    config.write_text(json.dumps(fewer), encoding="utf-8")
+    return args
 
 
 def _quantized_subject(folder: Path) -> list[str]:
@@ -64,20 +80,13 @@ def _quantized_subject(folder: Path) -> list[str]:
     after the baseline's whole pass (E102), before the preflight asked transformers' quantizer."""
     import importlib.util
 
-    from invarlock.adapters.hf_loader import demo_model_dir
-
     if importlib.util.find_spec("gptqmodel") is not None:
         pytest.skip("gptqmodel is installed here")
-    source, quantized = demo_model_dir(), folder / "awq"
-    quantized.mkdir()
-    for item in source.iterdir():
-        if item.name != "config.json":
-            (quantized / item.name).symlink_to(item)
-    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm"}
-    (quantized / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    preset = write_config(folder / "p.yaml", dataset=NEWS)
-    return ["--baseline", DEMO, "--subject", str(quantized), "--preset", str(preset)]
+    config, args = _demo_but(folder, "awq", "config.json")
+    quantized = _demo_config()
+    quantized["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm"}
+    config.write_text(json.dumps(quantized), encoding="utf-8")
+    return args
 
 
 def _truncated_subject(folder: Path) -> list[str]:
@@ -85,15 +94,10 @@ def _truncated_subject(folder: Path) -> list[str]:
     load found it only after the baseline's whole pass."""
     from invarlock.adapters.hf_loader import demo_model_dir
 
-    source, cut = demo_model_dir(), folder / "cut"
-    cut.mkdir()
-    for item in source.iterdir():
-        if item.name != "model.safetensors":
-            (cut / item.name).symlink_to(item)
-    with (source / "model.safetensors").open("rb") as weights:
-        (cut / "model.safetensors").write_bytes(weights.read(2**20))
-    preset = write_config(folder / "p.yaml", dataset=NEWS)
-    return ["--baseline", DEMO, "--subject", str(cut), "--preset", str(preset)]
+    weights, args = _demo_but(folder, "cut", "model.safetensors")
+    with (demo_model_dir() / "model.safetensors").open("rb") as whole:
+        weights.write_bytes(whole.read(2**20))
+    return args
 
 
 def _unscored_kind(folder: Path) -> list[str]:
