@@ -3,22 +3,15 @@ config.json alone (the preflight's `context` check refuses a longer dataset.seq_
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.config_checkpoints import config_only_checkpoint
+
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.hf
-
-
-def _checkpoint(path: Path, **config: Any) -> str:
-    """A folder with this config.json and a weights file (never read: no weights are loaded)."""
-    path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    (path / "model.safetensors").write_bytes(b"")
-    return str(path)
 
 
 def _context(ref: str, adapter: str = "auto") -> int | None:
@@ -43,11 +36,11 @@ def _context(ref: str, adapter: str = "auto") -> int | None:
 def test_the_context_is_the_position_table_less_what_the_adapter_adds(
     tmp_path: Path, config: dict[str, Any], context: int | None
 ) -> None:
-    assert _context(_checkpoint(tmp_path / "model", **config)) == context
+    assert _context(config_only_checkpoint(tmp_path / "model", **config)) == context
 
 
 def test_a_causal_lm_read_as_a_classifier_keeps_its_whole_table(tmp_path: Path) -> None:
-    ref = _checkpoint(tmp_path / "model", model_type="qwen2", max_position_embeddings=32768)
+    ref = config_only_checkpoint(tmp_path / "model", model_type="qwen2", max_position_embeddings=32768)
     assert _context(ref, adapter="hf_seqcls") == 32768
 
 
@@ -78,4 +71,4 @@ def test_shape_settings_are_the_config_s_counts_that_fix_weight_shapes(
     tokenizers check compares what fixes the embedding's rows."""
     from invarlock.adapters.hf_loader import HFModelLoader
 
-    assert HFModelLoader().shape_settings(_checkpoint(tmp_path / "m", **config)) == shapes
+    assert HFModelLoader().shape_settings(config_only_checkpoint(tmp_path / "m", **config)) == shapes

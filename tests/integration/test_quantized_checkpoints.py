@@ -5,11 +5,12 @@ without its packages failed only after the baseline's whole pass (E102, "repair 
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.integration.config_checkpoints import config_only_checkpoint
 
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.hf
@@ -19,12 +20,8 @@ BNB = {"quant_method": "bitsandbytes", "load_in_8bit": True}
 
 
 def _checkpoint(path: Path, quantization: object) -> str:
-    """A folder with a llama config.json carrying `quantization` and a weights file (never read)."""
-    path.mkdir(parents=True)
-    config = {"model_type": "llama", "quantization_config": quantization}
-    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    (path / "model.safetensors").write_bytes(b"")
-    return str(path)
+    """A llama checkpoint whose config.json carries `quantization`."""
+    return config_only_checkpoint(path, model_type="llama", quantization_config=quantization)
 
 
 def _refusal(ref: str) -> Any:

@@ -3,22 +3,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.config_checkpoints import config_only_checkpoint
+
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.hf
-
-
-def _checkpoint(path: Path, **config: Any) -> str:
-    """A folder with this config.json and a weights file (never read: no weights are loaded)."""
-    path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    (path / "model.safetensors").write_bytes(b"")
-    return str(path)
 
 
 @pytest.mark.parametrize(
@@ -37,13 +30,15 @@ def test_the_adapter_that_runs_a_checkpoint_and_what_it_scores(
 ) -> None:
     from invarlock.adapters.model_routing import RoutingModelLoader
 
-    assert RoutingModelLoader().scored_kinds(_checkpoint(tmp_path / "model", **config), adapter=adapter) == told
+    assert (
+        RoutingModelLoader().scored_kinds(config_only_checkpoint(tmp_path / "model", **config), adapter=adapter) == told
+    )
 
 
 def test_an_onnx_model_scores_causal_token_nll_only(tmp_path: Path) -> None:
     from invarlock.adapters.model_routing import RoutingModelLoader
 
-    ref = _checkpoint(tmp_path / "onnx", model_type="llama")
+    ref = config_only_checkpoint(tmp_path / "onnx", model_type="llama")
     (tmp_path / "onnx" / "model.onnx").write_bytes(b"")  # never read either
     assert RoutingModelLoader().scored_kinds(ref, adapter="auto") == ("onnx", ("ppl_causal",))
 
@@ -53,5 +48,5 @@ def test_an_adapter_that_cannot_run_the_model_type_is_the_loaders_own_error(tmp_
     from invarlock.domain.errors import UsageError
 
     with pytest.raises(UsageError) as caught:
-        HFModelLoader().scored_kinds(_checkpoint(tmp_path / "model", model_type="llama"), adapter="hf_mlm")
+        HFModelLoader().scored_kinds(config_only_checkpoint(tmp_path / "model", model_type="llama"), adapter="hf_mlm")
     assert caught.value.code == "E104" and "adapter hf_mlm cannot run model_type 'llama'" in caught.value.message
