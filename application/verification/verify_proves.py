@@ -41,7 +41,7 @@ STATED = (
     "the edit's summary of what it changed (edit.deltas)",
     "the run config's fields no number depends on: models, corpus names and fields, output, batch size, the "
     "profile and tier asked for, and whether the run held one model at a time, could reuse an earlier run's "
-    "baseline work or left paired measures out (provenance.config)",
+    "baseline work or left paired measures out (provenance.config: each a key a run records, of its type)",
     "where reused baseline evidence came from: the source run, its scoring or guard key and its events "
     "(provenance.baseline_scoring, guard_baseline, variance_baseline), as far as they agree with the config, the "
     "arms and each other",
