@@ -104,6 +104,18 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:  # everything below has run its cleanup for it already
             raise Interrupted() from exc
+        except click.UsageError as exc:
+            self._name_the_command(ctx, exc)
+            raise
+
+    def _name_the_command(self, ctx: click.Context, exc: click.UsageError) -> None:
+        """Give a usage error raised while parsing a subcommand's arguments (`certify --baseline` without a value:
+        click's parser raises it before the subcommand's context exists) that subcommand's context, so that its
+        hint names `invarlock certify --help` rather than the group's help (cli/main.py)."""
+        name = ctx.invoked_subcommand
+        command = self.get_command(ctx, name) if exc.ctx in (None, ctx) and name else None
+        if command is not None:
+            exc.ctx = click.Context(command, info_name=name, parent=ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

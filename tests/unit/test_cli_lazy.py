@@ -54,8 +54,16 @@ def test_help_lists_every_command_and_an_unknown_one_is_a_usage_error() -> None:
         (["report", "evaluation.cert.json"], "No such command 'evaluation.cert.json'", "invarlock report"),
         (["runs", "--page", "2"], "No such option '--page'", "invarlock runs"),
         (["keygen"], "Missing option '--out'", "invarlock keygen"),
+        (["certify", "--baseline"], "Option '--baseline' requires an argument", "invarlock certify"),
+        (["bogus"], "No such command 'bogus'", "invarlock"),
     ],
-    ids=["a group without its subcommand", "an unknown option", "a missing option"],
+    ids=[
+        "a group without its subcommand",
+        "an unknown option",
+        "a missing option",
+        "an option without its value (parsed before the command's context exists)",
+        "no such command",
+    ],
 )
 def test_a_usage_error_points_at_the_help_of_the_command_that_refused_it(
     args: list[str], said: str, help_of: str
