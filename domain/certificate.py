@@ -137,6 +137,15 @@ def nesting_depth(data: bytes) -> int:
     return int(np.cumsum(steps).max(initial=0))
 
 
+def _json_error(data: bytes) -> str | None:
+    """Why `data` is not JSON at all, None when it is."""
+    try:
+        msgspec.json.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return str(exc)
+    return None
+
+
 def from_bytes(data: bytes) -> Certificate:
     """Strictly decode a certificate file. Raises UsageError E601 on any schema violation, nesting deeper
     than MAX_NESTING included."""
@@ -147,7 +156,10 @@ def from_bytes(data: bytes) -> Certificate:
     try:
         cert = msgspec.json.decode(data, type=Certificate)
     except msgspec.ValidationError as exc:
-        raise UsageError("E601", f"schema check failed: certificate does not match schema v1: {exc}", hint) from exc
+        # the typed decode reports the first field it refuses, even in a file cut short before its end
+        broken = _json_error(data)
+        said = f"is not valid JSON: {broken}" if broken else f"does not match schema v1: {exc}"
+        raise UsageError("E601", f"schema check failed: certificate {said}", hint) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise UsageError("E601", f"schema check failed: certificate is not valid JSON: {exc}", hint) from exc
     if cert.schema_version not in SCHEMA_VERSIONS:

@@ -182,3 +182,17 @@ def test_a_20_mb_string_is_measured_in_bounded_memory() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "2", done.stderr[-500:]
+
+
+@pytest.mark.parametrize("cut", ["after a key no certificate has", "a third in", "before the last brace"])
+def test_a_certificate_cut_short_is_said_to_be_cut_short(raw: bytes, cut: str) -> None:
+    """A file cut after a key the schema lacks read as an edited one (`Object contains unknown field ...`)."""
+    data = {
+        "after a key no certificate has": b'{"notes":',
+        "a third in": raw[: len(raw) // 3],
+        "before the last brace": raw[:-1],
+    }[cut]
+    with pytest.raises(UsageError) as refused:
+        c.from_bytes(data)
+    assert refused.value.code == "E601"
+    assert refused.value.message == "schema check failed: certificate is not valid JSON: Input data was truncated"
