@@ -88,9 +88,7 @@ class HFModelLoader:
             heap.keep_freed_memory()
         spread = hf_placement.keywords(options.placement, options.device)
         path, gguf = resolve(ref)
-        kind = resolve_adapter(path, options.adapter)
-        check_quantized_environment(path, read_checkpoint_config(path))
-        check_weight_files(path)
+        kind = loadable_adapter(path, options.adapter)
         module, tokenizer = _load_pretrained(path, options.dtype, kind, spread), _tokenizer_of(path)
         module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
         if gguf is None:
@@ -106,9 +104,7 @@ class HFModelLoader:
         """
         _check_choice("adapter", adapter, ADAPTERS)
         path = resolve_reference(ref)
-        resolve_adapter(path, adapter)
-        check_quantized_environment(path, read_checkpoint_config(path))
-        check_weight_files(path)
+        loadable_adapter(path, adapter)
         return _tokenizer_of(path)
 
     def shape_settings(self, ref: str, *, adapter: str = "auto") -> dict[str, int]:
@@ -192,6 +188,15 @@ def resolve_device(device: str) -> str:
 def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError("E104", f"unknown {field} '{value}'", f"use one of {', '.join(choices)}")
+
+
+def loadable_adapter(path: Path, adapter: str) -> str:
+    """resolve_adapter, once the checkpoint's files show it can load here without reading its weights: its
+    quantization's packages and device (hf_quantized) and its safetensors files' lengths (hf_weight_files)."""
+    chosen = resolve_adapter(path, adapter)
+    check_quantized_environment(path, read_checkpoint_config(path))
+    check_weight_files(path)
+    return chosen
 
 
 def resolve_adapter(path: Path, adapter: str) -> str:

@@ -238,9 +238,10 @@ def check_kind(pf: Preflight) -> None:
     if kind not in BUILTIN_KINDS or not isinstance(pf.loader, ScoredKinds):
         return
     told = []
-    for role, model in (("baseline", pf.req.config.model), ("subject", pf.req.subject)):
-        found = None if model is None else pf.loader.scored_kinds(model.id, adapter=model.adapter)
-        if model is None or found is None:
+    models = [(role, m) for role, m in (("baseline", pf.req.config.model), ("subject", pf.req.subject)) if m]
+    for role, model in models:
+        found = pf.loader.scored_kinds(model.id, adapter=model.adapter)
+        if found is None:
             continue
         adapter, kinds = found
         if kind not in kinds:

@@ -3,9 +3,8 @@ its event log and itself (a forger would otherwise change a shown field the numb
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
 
 import msgspec
 from invarlock.domain import certificate as c
@@ -49,7 +48,7 @@ def _run_problems(cert: c.Certificate) -> Iterator[str]:
         yield f"provenance.seeds {p.seeds} are not all the run's seed {cert.bootstrap.seed}"
 
 
-def _schema_problems(config: dict[str, Any]) -> Iterator[str]:
+def _schema_problems(config: Mapping[str, object]) -> Iterator[str]:
     """The run config is one a run records (run_request: config_to_dict, and certify's `subject`): every key one this
     release reads, each value of its type. The checks below read the keys they compare; any other key would pass
     unread (a forger's note beside the checked fields). A plugin guard's section is under its name in guards.order."""
