@@ -22,6 +22,7 @@ from .hf_architecture import causal_model_types, read_checkpoint_config, rules_f
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
 from .hf_load_checks import as_usage_error, refuse_mismatched_shapes, refuse_unused_weights, require_every_weight
+from .hf_matrix_names import matrix_names
 from .hf_mlm import HFMaskedLMModel
 from .hf_quantized import check_quantized_environment
 from .hf_reference import resolve, resolve_reference
@@ -121,6 +122,14 @@ class HFModelLoader:
         _check_choice("adapter", adapter, ADAPTERS)
         chosen = resolve_adapter(resolve_reference(ref), adapter)
         return chosen, SCORED_KINDS[chosen]
+
+    def matrix_names(self, ref: str, *, adapter: str = "auto") -> tuple[str, ...] | None:
+        """ports.model.MatrixNames: the 2-D parameter names of the module `adapter` loads `ref` into, tied aliases
+        included (hf_matrix_names: built on the meta device); None for a pre-quantized checkpoint. No weights are
+        read."""
+        _check_choice("adapter", adapter, ADAPTERS)
+        path = resolve_reference(ref)
+        return matrix_names(path, _AUTO_CLASSES[resolve_adapter(path, adapter)])
 
     def context_length(self, ref: str, *, adapter: str = "auto") -> int | None:
         """The most window tokens one forward pass of `ref` takes, from its config.json's position table

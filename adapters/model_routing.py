@@ -11,7 +11,7 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
-from invarlock.ports.model import ContextLimit, ScoredKinds, SequentialSupport, ShapeSettings
+from invarlock.ports.model import ContextLimit, MatrixNames, ScoredKinds, SequentialSupport, ShapeSettings
 
 from .hf_loader import HFModelLoader
 from .input_errors import reading_input
@@ -76,6 +76,12 @@ class RoutingModelLoader:
         with reading_input("model", ref):
             loader = self._pick(ref, adapter)
             return loader.scored_kinds(ref, adapter=adapter) if isinstance(loader, ScoredKinds) else None
+
+    def matrix_names(self, ref: str, *, adapter: str) -> tuple[str, ...] | None:
+        """The 2-D parameter names of `ref` from the loader its adapter selects, None when that loader tells none."""
+        with reading_input("model", ref):
+            loader = self._pick(ref, adapter)
+            return loader.matrix_names(ref, adapter=adapter) if isinstance(loader, MatrixNames) else None
 
     def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
         """Why `ref` should be held beside the other model, from the loader its adapter selects (the ONNX loader

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,17 @@ from invarlock.domain.model import EditDeltas, EditOutcome
 from invarlock.ports.model import WeightSource
 
 
-class ScaleWeightEdit:
+class _OneWeightEdit:
+    """What the three edits share: the plan's `weight` checked against a model's names before it loads."""
+
+    def check_plan_weights(self, plan: Mapping[str, object], names: Collection[str]) -> None:
+        """ports.edits.WeightsPlanCheck: UsageError E204 when the plan's weight is not among the model's `names`."""
+        weight, listed = str(plan["weight"]), list(names)
+        if weight not in listed:
+            raise _not_a_weight(weight, listed)
+
+
+class ScaleWeightEdit(_OneWeightEdit):
     """ports.edits.Edit: multiplies one weight by a constant.
 
     Plan keys:
@@ -50,7 +60,7 @@ class ScaleWeightEdit:
         return target.outcome(self.name, resolved)
 
 
-class RemoveTopSingularEdit:
+class RemoveTopSingularEdit(_OneWeightEdit):
     """ports.edits.Edit: removes the k largest singular components of one weight.
 
     W ← W − Σ_{i<k} σ_i u_i v_iᵀ, from a float64 SVD of the (out, in) matrix, written back in the weight's
@@ -80,7 +90,7 @@ class RemoveTopSingularEdit:
         return target.outcome(self.name, resolved)
 
 
-class GaussianNoiseEdit:
+class GaussianNoiseEdit(_OneWeightEdit):
     """ports.edits.Edit: adds seeded Gaussian noise to one weight.
 
     W += N(0, (rms_fraction · rms(W))²) per element, drawn in float64 on CPU from a torch.Generator seeded
@@ -189,10 +199,15 @@ def _target(weights: WeightSource, name: str) -> _Target:
             listed = matrix
             break
     if listed is None:
-        raise _plan_error("weight", f"= {name!r} is not a 2-D float parameter of this model", _suggest(name, names))
+        raise _not_a_weight(name, names)
     tied = (name, *(other for other in tied if other != name))
     # Ties join a weight to aliases of itself (an LM head and its embedding): they share one block or none.
     return _Target(name=name, rows=listed.array, tied=tied, blocks=int(listed.block is not None))
+
+
+def _not_a_weight(name: str, names: list[str]) -> UsageError:
+    """E204: the model has no 2-D parameter `name` (its names are `names`); the closest are suggested."""
+    return _plan_error("weight", f"= {name!r} is not a 2-D float parameter of this model", _suggest(name, names))
 
 
 def _suggest(name: str, names: list[str]) -> str:

@@ -10,7 +10,15 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
-from invarlock.ports.model import ContextLimit, LoadedModel, ModelLoader, ScoredKinds, SequentialSupport, ShapeSettings
+from invarlock.ports.model import (
+    ContextLimit,
+    LoadedModel,
+    MatrixNames,
+    ModelLoader,
+    ScoredKinds,
+    SequentialSupport,
+    ShapeSettings,
+)
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
 from .plugin_inputs import checked_tokenizer, fault_of
@@ -90,6 +98,14 @@ class RegistryModelLoader:
         if entry is None or not entry.builtin or not isinstance(loader, ScoredKinds):
             return None
         return loader.scored_kinds(ref, adapter=adapter)
+
+    def matrix_names(self, ref: str, *, adapter: str) -> tuple[str, ...] | None:
+        """A built-in adapter's 2-D parameter names; a plugin's loader is not asked (ports/model.py: MatrixNames)."""
+        entry = self._registry.entry("adapters", adapter)
+        loader = self._loader(adapter)
+        if entry is None or not entry.builtin or not isinstance(loader, MatrixNames):
+            return None
+        return loader.matrix_names(ref, adapter=adapter)
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         loader = self._loader(adapter)

@@ -35,6 +35,7 @@ D_SHAPES = "D915"  # note: baseline and subject state the same weight shapes
 D_HOLDING = "D916"  # note: whether the run holds one model at a time or both together, and why
 D_KEPT_ROOM = "D917"  # warning: too little room in the temporary folder for the baseline's kept hidden states
 D_KINDS = "D918"  # note: each model's adapter scores the run's metric kind
+D_EDIT_WEIGHTS = "D919"  # note: the weights the edit's plan names are the edited model's
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):

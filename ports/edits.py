@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol, runtime_checkable
 
 from invarlock.domain.model import EditOutcome
@@ -32,4 +32,16 @@ class PlanCheck(Protocol):
     def check_plan(self, plan: Mapping[str, object]) -> None:
         """Raise UsageError E204 naming the plan key when `plan` is invalid whatever the model (unknown keys,
         missing or out-of-range values); what needs the weights (a weight's name) is checked by `apply`."""
+        ...
+
+
+@runtime_checkable
+class WeightsPlanCheck(Protocol):
+    """What an edit addressing weights by name may add: its plan checked against the names a model's loader tells
+    before any weights load (ports.model.MatrixNames). A plan naming no weight of the model otherwise fails when
+    the edit applies: after the baseline loads, and in a run holding one model at a time after its whole pass."""
+
+    def check_plan_weights(self, plan: Mapping[str, object], names: Collection[str]) -> None:
+        """Raise UsageError E204 naming the plan key when `plan` (already accepted by `check_plan`) addresses a
+        weight that is not among `names`, the model's 2-D parameter names (tied aliases included)."""
         ...

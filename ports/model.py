@@ -310,6 +310,18 @@ class ScoredKinds(Protocol):
 
 
 @runtime_checkable
+class MatrixNames(Protocol):
+    """A ModelLoader that tells, without loading weights, the names of a model's 2-D parameters as its loaded
+    WeightSource names them (optional: a loader without it is not asked, and an edit naming a weight the model
+    lacks fails when it applies, after the loads)."""
+
+    def matrix_names(self, ref: str, *, adapter: str) -> tuple[str, ...] | None:
+        """Every 2-D parameter name of `ref` loaded by `adapter`, tied aliases included, or None when the loader
+        cannot tell them without the weights. Raises the UsageErrors of `ModelLoader.tokenizer`."""
+        ...
+
+
+@runtime_checkable
 class SequentialSupport(Protocol):
     """A ModelLoader that tells, without loading weights, whether a run may hold a model alone: the baseline released
     before the subject loads, its side of KL and top-1 agreement kept (ReferenceKeeping). Optional: a run whose config

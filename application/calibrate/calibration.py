@@ -11,7 +11,7 @@ import msgspec
 from invarlock.domain.errors import UsageError
 
 from ..certification.certify import CertifyOutcome, CertifyRequest, certify_edit
-from ..certification.preflight import REQUEST_CHECKS, preflight_of, run_checks
+from ..certification.preflight import INPUT_CHECKS, REQUEST_CHECKS, preflight_of, run_checks
 from ..config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
 from ..config_checks import check_semantics
 from ..config_messages import plain
@@ -168,10 +168,11 @@ def _request(suite: CalibrationSuite, case: CalibrationCase) -> CertifyRequest:
 
 
 def check_requests(suite: CalibrationSuite, svc: Services, source: str) -> None:
-    """The tier, profile and every case's edit and plan (E202, E204), before any case is certified: a bad last
-    case would otherwise stop the suite after the others were scored. Edit errors name the file and case."""
+    """The tier, profile and every case's edit, plan and the weights it names (E202, E204), before any case is
+    certified: a bad last case would otherwise stop the suite after the others were scored. Edit errors name the
+    file and case."""
     once = tuple(check for check in REQUEST_CHECKS if check[0] != "edit")  # the suite's, the same for every case
-    per_case = tuple(check for check in REQUEST_CHECKS if check[0] == "edit")
+    per_case = tuple(check for check in (*REQUEST_CHECKS, *INPUT_CHECKS) if check[0] in ("edit", "weights"))
     run_checks(preflight_of(_request(suite, suite.cases[0]), svc), once, stop=True)
     for case in suite.cases:
         try:

@@ -17,13 +17,13 @@ from invarlock.domain.metrics import BUILTIN_KINDS
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row, TokenWindow
 from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
-from invarlock.ports.edits import PlanCheck
 from invarlock.ports.execution import ScoringPools
 from invarlock.ports.model import ContextLimit, ModelLoader, ScoredKinds, ShapeSettings
 from invarlock.ports.system import SystemProbe
 
 from ..services import Services
 from . import planning
+from .preflight_edit import check_edit, check_edit_weights
 from .preflight_notes import device_findings, policy_note, window_findings
 from .run_request import CertifyRequest, policy_for
 
@@ -82,21 +82,6 @@ def check_policy(pf: Preflight) -> None:
     """The tier's policy with the config's overrides, and the data able to meet it (E202, E005)."""
     pf.policy = policy_for(pf.req)
     pf.findings.append(policy_note(pf.policy, pf.req.config.eval.metric.kind))
-
-
-def check_edit(pf: Preflight) -> None:
-    """Something to certify (a subject or an edit, E201), an edit this installation has and, when the edit can
-    check a plan on its own (PlanCheck), a plan it accepts (E204): found before any model loads."""
-    req = pf.req
-    if req.subject is None and req.config.edit is None:
-        raise UsageError("E201", "nothing to certify: no subject model and no edit", "pass --subject or edit:")
-    if req.config.edit is not None:
-        names = list(pf.edit_names())
-        if req.config.edit.name not in names:
-            raise UsageError("E204", f"unknown edit '{req.config.edit.name}'", f"available: {', '.join(names)}")
-        edit = pf.edit_of(req.config.edit.name) if pf.edit_of is not None else None
-        if isinstance(edit, PlanCheck):
-            edit.check_plan(req.config.edit.plan)
 
 
 def check_execution(pf: Preflight) -> None:
@@ -319,6 +304,7 @@ INPUT_CHECKS: Checks = (
     ("shapes", check_shapes, ("baseline", "subject")),
     ("context", check_context, ("baseline", "subject")),
     ("kind", check_kind, ("baseline", "subject")),
+    ("weights", check_edit_weights, ("edit", "baseline", "subject")),
     ("windows", check_windows, ("policy", "baseline")),
 )
 

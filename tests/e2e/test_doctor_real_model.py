@@ -33,6 +33,16 @@ def test_a_clean_config_is_ready_and_the_doctor_writes_nothing(tmp_path: Path, m
     assert codes["D914"] == "windows of 64 tokens fit the baseline's context of 8192 positions"  # its config.json
     assert codes["D918"] == "the baseline's adapter hf_causal scores eval.metric.kind ppl_causal"
     assert not (tmp_path / "ev.duckdb").exists() and list(tmp_path.iterdir()) == [config]
+    assert "D919" not in codes  # quant_rtn names no weight
+
+
+def test_the_weight_a_diagnostic_edit_names_is_found_among_the_models(tmp_path: Path) -> None:
+    edit = {"name": "scale_weight", "plan": {"weight": "lm_head.weight", "factor": 3}}  # the tied head's alias
+    config = write_config(tmp_path / "run.yaml", dataset=NEWS, edit=edit)
+    code, out, err = run_cli("doctor", "-c", config, "--events", str(tmp_path / "ev.duckdb"), "--json")
+    codes = {f["code"]: f["message"] for f in json.loads(out)["findings"]}
+    assert code == 0, out + err
+    assert codes["D919"] == f"the scale_weight plan names 2-D parameters of the baseline {DEMO}"
 
 
 def _too_small_corpus(folder: Path) -> list[str]:
@@ -107,6 +117,14 @@ def _unscored_kind(folder: Path) -> list[str]:
     return ["--baseline", DEMO, "--subject", DEMO, "--preset", str(preset)]
 
 
+def _misspelt_weight(folder: Path) -> list[str]:
+    """scale_weight naming a weight the demo lacks: found when the edit applied, after the subject loaded."""
+    edit = {"name": "scale_weight", "plan": {"weight": "model.layers.15.self_attn.o_prj.weight", "factor": 3}}
+    (folder / "e.yaml").write_text(json.dumps({"edit": edit}), encoding="utf-8")
+    preset = write_config(folder / "p.yaml", dataset=NEWS)
+    return ["--baseline", DEMO, "--subject", DEMO, "--edit-config", str(folder / "e.yaml"), "--preset", str(preset)]
+
+
 @pytest.mark.parametrize(
     ("make", "code", "exit_code"),
     [
@@ -116,6 +134,7 @@ def _unscored_kind(folder: Path) -> list[str]:
         (_unscored_kind, "E104", 2),
         (_quantized_subject, "E105", 2),
         (_truncated_subject, "E102", 2),
+        (_misspelt_weight, "E204", 2),
     ],
     ids=[
         "too few windows",
@@ -124,6 +143,7 @@ def _unscored_kind(folder: Path) -> list[str]:
         "a kind the adapter does not score",
         "a quantization without its package",
         "truncated weights",
+        "a weight the model lacks",
     ],
 )
 def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
@@ -145,6 +165,8 @@ def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
     if make is _other_shapes:
         assert "weight shapes differ: baseline demo:smollm2-135m and subject" in certified[2]
         assert "state num_hidden_layers 30 vs 29" in certified[2]
+    if make is _misspelt_weight:
+        assert "e.g. model.layers.15.self_attn.o_proj.weight" in certified[2]
 
 
 def _no_model(folder: Path) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -55,9 +55,16 @@ class FakeCheckedEdit(FakeScaleEdit):
 
 @dataclass
 class FakeWeightEdit:
-    """Multiplies one named weight of the fake model by `plan['factor']`."""
+    """Multiplies one named weight of the fake model by `plan['factor']`; checks that weight among the names a
+    loader tells (ports.edits.WeightsPlanCheck), recording each list it was given."""
 
     name: str = "fake_weight"
+    named: list[tuple[str, ...]] = field(default_factory=list)
+
+    def check_plan_weights(self, plan: Mapping[str, object], names: Collection[str]) -> None:
+        self.named.append(tuple(names))
+        if plan["weight"] not in names:
+            raise UsageError("E204", f"edit.plan.weight = {plan['weight']!r} is not a weight of this model", "fix it")
 
     def apply(self, model: FakeModel, plan: Mapping[str, object]) -> EditOutcome:
         weight, factor = str(plan["weight"]), plan["factor"]

@@ -29,6 +29,8 @@ class FakeLoader:
     contexts: dict[str, int] = field(default_factory=dict)  # reference -> its stated context (ContextLimit)
     # reference -> the adapter that runs it and the metric kinds it scores (ScoredKinds); unstated: not told
     kinds: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    # reference -> its 2-D parameter names (MatrixNames); unstated: not told
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def _require(self, ref: str) -> None:
         if ref not in self.models:
@@ -67,6 +69,10 @@ class FakeLoader:
     def scored_kinds(self, ref: str, *, adapter: str) -> tuple[str, tuple[str, ...]] | None:
         self._require(ref)
         return self.kinds.get(ref)
+
+    def matrix_names(self, ref: str, *, adapter: str) -> tuple[str, ...] | None:
+        self._require(ref)
+        return self.names.get(ref)
 
 
 class ReleasingLoader(FakeLoader):

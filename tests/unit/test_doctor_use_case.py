@@ -166,7 +166,7 @@ def test_an_unreadable_config_skips_what_needs_it_and_still_checks_the_machine(p
     skipped = {f.check for f in report.findings if f.code == d.D_SKIPPED}
     assert skipped == {
         "policy", "edit", "execution", "device", "baseline", "subject", "tokenizers", "shapes", "context", "kind",
-        "windows", "holding",
+        "weights", "windows", "holding",
     }  # fmt: skip
     assert {"extras", "store", "disk"} <= {f.check for f in report.findings if f.severity == "note"}
     assert report.summary.errors == 1 and report.resolution.command is None
