@@ -34,7 +34,7 @@ def check_weight_files(directory: Path) -> None:
 def _shards(index: Path) -> list[str]:
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
-    except (OSError, ValueError, AttributeError) as exc:
+    except (OSError, ValueError, AttributeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise _damaged(index, f"is not a readable index ({type(exc).__name__})", "copy the checkpoint again") from None
     if not isinstance(weight_map, dict) or not all(isinstance(s, str) for s in weight_map.values()):
         raise _damaged(index, "has no weight_map of shard file names", "copy the checkpoint again")
@@ -59,7 +59,7 @@ def check_safetensors(path: Path) -> None:
         raise _damaged(path, "is missing: the checkpoint's index names it", _AGAIN) from None
     except OSError as exc:
         raise _damaged(path, f"cannot be read: {exc.strerror or exc}", "check its permissions") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
         raise _damaged(path, "has a header that is not JSON", _AGAIN) from None
     described = 8 + length + _tensor_bytes(path, header)
     if size < described:

@@ -57,10 +57,11 @@ def canonical_bytes(obj: Any) -> bytes:
 
 def is_canonical(data: bytes) -> bool:
     """Whether `data` is exactly the canonical JSON of the value it decodes to: no repeated key, no whitespace,
-    keys sorted, shortest floats (a non-finite number re-encodes as null, so it is never canonical)."""
+    keys sorted, shortest floats (a non-finite number re-encodes as null, so it is never canonical). Text nested
+    too deeply to decode on the interpreter's stack is not canonical either."""
     try:
         return _ENCODER.encode(_PLAIN.decode(data)) == data
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested deeper than any value invarlock writes
         return False
 
 

@@ -143,7 +143,8 @@ def _require_canonical(type_: str, payload: bytes) -> None:
     if not is_canonical(payload):
         raise IntegrityError(
             "E604",
-            f"event payload of type {type_} is not canonical JSON (a repeated key, whitespace or key order)",
+            f"event payload of type {type_} is not canonical JSON (a repeated key, whitespace, key order or "
+            "nesting too deep to read)",
             "the event store was altered",
         )
 

@@ -325,7 +325,8 @@ def test_an_audit_stream_is_not_a_run_and_its_timeline_shows_with_exit_0(issued:
 
 def _restated(kind: str) -> Callable[[Records], Records]:
     """run_completed's payload rewritten so that it still decodes to the same event: its verdict given twice
-    (DuckDB's JSON functions read the first, FAIL; msgspec the last, the certificate's PASS), or spaced out."""
+    (DuckDB's JSON functions read the first, FAIL; msgspec the last, the certificate's PASS), or spaced out; or
+    its verdict nested too deeply to decode."""
 
     def edit(records: Records) -> Records:
         i = index_of(records, "run_completed")
@@ -333,6 +334,8 @@ def _restated(kind: str) -> Callable[[Records], Records]:
         assert '"verdict":"PASS"' in text
         if kind == "repeated key":
             text = text.replace('"verdict":"PASS"', '"verdict":"FAIL","verdict":"PASS"')
+        elif kind == "nested 3000 deep":  # deeper than Python's stack: it ended in E999 (RecursionError)
+            text = text.replace('"verdict":"PASS"', '"verdict":' + "[" * 3000 + "]" * 3000)
         else:
             text = text.replace(",", ", ")
         return [*records[:i], msgspec.structs.replace(records[i], payload=text.encode()), *records[i + 1 :]]
@@ -340,7 +343,7 @@ def _restated(kind: str) -> Callable[[Records], Records]:
     return edit
 
 
-@pytest.mark.parametrize("kind", ["repeated key", "whitespace"])
+@pytest.mark.parametrize("kind", ["repeated key", "whitespace", "nested 3000 deep"])
 def test_a_relinked_payload_that_is_not_canonical_json_exits_3_on_every_reader(
     svc: Services, tmp_path: Path, kind: str
 ) -> None:
@@ -357,3 +360,5 @@ def test_a_relinked_payload_that_is_not_canonical_json_exits_3_on_every_reader(
     code, out, _ = run_cli("runs", "--events", db, "--json")
     [row] = json.loads(out)
     assert code == 3 and (row["status"], row["chain_ok"]) == ("TAMPERED", False) and said in row["problem"], row
+    code, _, err = run_cli("events", run_id, "--events", db)
+    assert code == 3 and said in err

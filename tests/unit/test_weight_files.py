@@ -46,8 +46,9 @@ def test_a_whole_file_passes_and_a_truncated_one_is_named_with_both_sizes(tmp_pa
         (struct.pack("<Q", 2**40) + b"{}", "is not a safetensors file (10 bytes, no header)"),
         (struct.pack("<Q", 3) + b"{{{", "has a header that is not JSON"),
         (struct.pack("<Q", 2) + b"[]", "has a header that is not a JSON object"),
+        (struct.pack("<Q", 10_000) + b"[" * 5_000 + b"]" * 5_000, "has a header that is not JSON"),
     ],
-    ids=["empty", "text", "a header longer than the file", "no JSON", "no object"],
+    ids=["empty", "text", "a header longer than the file", "no JSON", "no object", "nested too deep to decode"],
 )
 def test_a_file_that_is_no_safetensors_is_e102(tmp_path: Path, content: bytes, said: str) -> None:
     (tmp_path / "model.safetensors").write_bytes(content)
@@ -90,6 +91,12 @@ def test_every_shard_an_index_names_is_checked(tmp_path: Path) -> None:
 def test_an_index_that_names_no_shards_is_e102(tmp_path: Path, weight_map: object, said: str) -> None:
     index = _index(tmp_path, weight_map)
     assert _refusal(tmp_path).message == f"{index} {said}"
+
+
+def test_an_index_nested_too_deep_to_decode_is_e102(tmp_path: Path) -> None:
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text("[" * 5_000 + "]" * 5_000, encoding="utf-8")
+    assert _refusal(tmp_path).message == f"{index} is not a readable index (RecursionError)"
 
 
 def test_a_pickled_checkpoint_is_left_to_its_load(tmp_path: Path) -> None:
