@@ -88,7 +88,7 @@ def _policy_data(data: Any, path: str) -> dict[str, Any]:
     )
     if not isinstance(data, dict) or "tier" not in data:
         raise UsageError("E201", f"{path}: a recipient policy needs a `tier:` key", example)
-    unknown = sorted(set(data) - set(POLICY_KEYS))
+    unknown = sorted(set(data) - set(POLICY_KEYS), key=str)  # YAML keys may be numbers, null or dates too
     if unknown:
         raise UsageError("E201", f"{path}: unknown key '{unknown[0]}'", f"use only {', '.join(POLICY_KEYS)}")
     overrides = data.get("overrides") or {}

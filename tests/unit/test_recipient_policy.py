@@ -56,6 +56,9 @@ def test_policy_file_on_the_cli(services, tmp_path: Path) -> None:  # type: igno
     policy.write_text("tier: balanced\nlimit: 2\n", encoding="utf-8")
     bad = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy)])
     assert getattr(bad.exception, "exit_code", None) == 2 and "unknown key 'limit'" in str(bad.exception)
+    policy.write_text("tier: balanced\n1: a\nb: c\n", encoding="utf-8")  # keys YAML reads as a number and text
+    mixed = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy)])
+    assert getattr(mixed.exception, "exit_code", None) == 2 and "unknown key '1'" in str(mixed.exception)  # not E999
     both = CliRunner().invoke(cli, ["verify", str(cert_path), "--policy", str(policy), "--tier", "balanced"])
     assert getattr(both.exception, "exit_code", None) == 2 and "--tier and --policy" in str(both.exception)
 
