@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from invarlock.domain.errors import UsageError
 from invarlock.ports.audit import Deadline, QueryResult
 
 from .console import printable
@@ -45,7 +46,16 @@ def _rows(result: QueryResult, deadline: Deadline | None) -> Iterable[tuple[Any,
 
 
 def to_json(result: QueryResult, deadline: Deadline | None = None) -> str:
-    """One JSON array of `{column: value}` objects (see `plain` for how values are written)."""
+    """One JSON array of `{column: value}` objects (see `plain` for how values are written). Raises UsageError
+    E511 when two columns share a name: one object holds one value per name, the other would be dropped."""
+    shared = next((name for i, name in enumerate(result.columns) if name in result.columns[:i]), None)
+    if shared is not None:
+        raise UsageError(
+            "E511",
+            f"--json writes one value per column name and the query returns {result.columns.count(shared)} "
+            f"columns named {shared}",
+            f"give each its own name with AS (e.g. `... AS {shared}_2`), or leave out --json",
+        )
     rows = [{c: plain(v) for c, v in zip(result.columns, row, strict=True)} for row in _rows(result, deadline)]
     return json.dumps(rows, allow_nan=False)
 

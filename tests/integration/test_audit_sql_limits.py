@@ -121,3 +121,25 @@ def test_ctrl_c_exits_130_with_one_line(store_path, json_flag):
     assert err.startswith("ERROR [INVARLOCK:E000] interrupted — ")
     if json_flag:
         assert json.loads(out)["exit_code"] == 130
+
+
+def test_a_json_value_nested_too_deep_to_decode_is_shown_as_its_text(store_path):
+    # It ended in E999 (RecursionError) in the table and in --json alike.
+    deep = "[" * 1200 + "]" * 1200
+    sql = f"SELECT '{deep}'::JSON AS j, '[1,[2]]'::JSON AS k"
+    code, out, err = audit(store_path, sql, "--json")
+    assert code == 0 and err == "" and json.loads(out) == [{"j": deep, "k": [1, [2]]}]
+    code, out, err = audit(store_path, sql)
+    assert code == 0 and err == "" and deep in out
+
+
+def test_json_refuses_columns_that_share_a_name_which_the_table_shows(store_path):
+    # One JSON object holds one value per name: the first seq was dropped without a word.
+    sql = "SELECT 1 AS seq, 2 AS seq, 3 AS other"
+    code, out, err = audit(store_path, sql, "--json")
+    error = json.loads(out)["error"]
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E511]") and err.count("\n") == 1
+    assert error["message"] == "--json writes one value per column name and the query returns 2 columns named seq"
+    assert "AS seq_2" in error["hint"]
+    code, out, err = audit(store_path, sql)
+    assert code == 0 and out.splitlines()[0].split() == ["seq", "seq", "other"]
