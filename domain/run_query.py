@@ -105,8 +105,12 @@ def matches(run: IndexedRun, query: RunQuery) -> bool:
     return query.since is None or (started is not None and started >= query.since)
 
 
-def select(runs: Iterable[IndexedRun], query: RunQuery) -> tuple[list[IndexedRun], int]:
-    """The page of `runs` that `query` asks for, in listing order, and how many runs match in all."""
-    chosen = sorted((r for r in runs if matches(r, query)), key=lambda r: (r.first_recorded_at, r.run_id))
+def select(runs: Iterable[IndexedRun], query: RunQuery, *, flagged_too: bool = False) -> tuple[list[IndexedRun], int]:
+    """The page of `runs` that `query` asks for, in listing order, and how many runs match in all; `flagged_too`:
+    also every run whose entry has a `problem`, whatever the filters."""
+    chosen = sorted(
+        (r for r in runs if matches(r, query) or (flagged_too and r.problem is not None)),
+        key=lambda r: (r.first_recorded_at, r.run_id),
+    )
     end = None if query.limit is None else query.offset + query.limit
     return chosen[query.offset : end], len(chosen)

@@ -43,4 +43,6 @@ def compare_stream(entry: IndexedStream) -> StreamCheck:
     if stored_head_hash != run.head_hash:
         where = f"event seq {run.events - 1} no longer has the hash recorded when it was appended"
         return StreamCheck(intact=False, problem=f"run {run.run_id} was rewritten after it was recorded: {where}")
+    if run.command is None or run.started_at is None:  # a run's entry has both from its run_started
+        return StreamCheck(intact=False, problem=f"the run index row of run {run.run_id} was altered (no command)")
     return StreamCheck(intact=stored_events == run.events)

@@ -74,11 +74,18 @@ def tampered(run_id: str, events: int, problem: str) -> RunSummary:
 def checked_summary(store: EventStore, run_id: str) -> RunSummary | None:
     """The run's row from its whole stream, read and chain-checked (check_run); TAMPERED when the check fails,
     None for a re-execution audit stream (see application/verification/reexecute.py), which is not a run."""
-    from ..verification.reexecute import is_audit_stream
-
-    records: list[ev.RecordedEvent] = []
     try:
         records = store.read(run_id)
+    except InvarlockError as exc:
+        return tampered(run_id, 0, exc.message)
+    return summary_of(run_id, records)
+
+
+def summary_of(run_id: str, records: list[ev.RecordedEvent]) -> RunSummary | None:
+    """checked_summary of the stream `run_id` already read as `records`."""
+    from ..verification.reexecute import is_audit_stream
+
+    try:
         return None if is_audit_stream(records) else summarize(records)
     except InvarlockError as exc:
         return tampered(run_id, len(records), exc.message)

@@ -2,20 +2,22 @@
 
 A run whose stream still ends where the store indexed it (same length, same head hash; docs/audit.md) lists
 from its index entry. Any other run, and every run under `check_chains`, is read whole and chain-checked
-(check_run: links, decoding, order, the replayed certificate digest), which also names what is wrong.
+(check_run: links, decoding, order, the replayed certificate digest), which also names what is wrong, and its
+index entry is compared field by field with the entry its events fold to. Under `check_chains` with a filter
+the runs are also chosen by their events, not by the index, so an edited index row cannot leave a run out.
 """
 
 from __future__ import annotations
 
 import msgspec
-from invarlock.domain.run_index import IndexedRun
-from invarlock.domain.run_query import RunQuery
+from invarlock.domain import events as ev
+from invarlock.domain.errors import InvarlockError
+from invarlock.domain.run_index import AUDIT, OTHER, RUN, IndexedRun, index_stored
+from invarlock.domain.run_query import RunQuery, select
 from invarlock.domain.stream_check import IndexedStream, compare_stream
 from invarlock.ports.store import EventStore, RunIndex
 
-from .audit import RunSummary, checked_summary, tampered
-
-_COMPARED = ("command", "started_at", "finished_at", "status", "verdict", "baseline", "subject")
+from .audit import RunSummary, summary_of, tampered
 
 
 class RunListing(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,25 +37,70 @@ def list_runs(
         store: the event streams, read for the runs that need the full check.
         index: the store's run index (usually the same object).
         query: filters and paging (domain/run_query.py).
-        check_chains: read and check every listed run's whole stream, and compare it with its index entry.
+        check_chains: read and check every listed run's whole stream, and compare it with its index entry; with
+            a filter, choose the runs by what every stream's events say (every stream is read).
     """
     query = query or RunQuery()
-    page, total = index.indexed_runs(query)
+    if check_chains and _filtered(query):
+        page, total = _chosen_by_events(store, index, query)
+    else:
+        page, total = index.indexed_runs(query)
     rows = [row for entry in page if (row := _row(store, entry, check_chains)) is not None]
     return RunListing(runs=rows, total=total, offset=query.offset)
+
+
+def _filtered(query: RunQuery) -> bool:
+    return (query.since, query.verdict, query.baseline_digest) != (None, None, None)
+
+
+def _chosen_by_events(store: EventStore, index: RunIndex, query: RunQuery) -> tuple[list[IndexedStream], int]:
+    """The page `query` selects from the entries every stored stream folds to (a stream that fails its check is
+    chosen whatever the filters: it cannot be said to match or not), each with its index entry; an index entry
+    whose stream is gone is chosen too."""
+    indexed = {entry.run.run_id: entry for entry in index.indexed_runs(RunQuery())[0]}
+    stored = {run_id: _folded(store, run_id) for run_id in store.run_ids()}
+    ghosts = [entry.run for run_id, entry in indexed.items() if run_id not in stored]
+    page, total = select([*stored.values(), *ghosts], query, flagged_too=True)
+    return [indexed.get(run.run_id) or _unlisted(run) for run in page], total
+
+
+def _folded(store: EventStore, run_id: str) -> IndexedRun:
+    """The index entry `run_id`'s stored events fold to, its `problem` set when they fail the chain check or
+    cannot be read."""
+    try:
+        return index_stored(store.read(run_id))
+    except InvarlockError as exc:
+        return IndexedRun(run_id=run_id, kind=OTHER, events=0, head_hash="", first_recorded_at="", problem=exc.message)
+
+
+def _unlisted(run: IndexedRun) -> IndexedStream:
+    """A stream the index does not list as a run (its row was made to say it is an audit stream)."""
+    problem = run.problem or f"run {run.run_id}: the run index does not list it as a run"
+    return IndexedStream(
+        run=msgspec.structs.replace(run, problem=problem), stored_events=run.events, stored_head_hash=run.head_hash
+    )
 
 
 def _row(store: EventStore, entry: IndexedStream, check_chains: bool) -> RunSummary | None:
     check = compare_stream(entry)
     if check.intact and not check_chains:
         return from_index(entry.run)
-    full = checked_summary(store, entry.run.run_id)
-    if full is None or full.problem is not None:
+    run_id = entry.run.run_id
+    try:
+        records = store.read(run_id)
+    except InvarlockError as exc:
+        return tampered(run_id, 0, exc.message)
+    full = summary_of(run_id, records)
+    if full is not None and full.problem is not None:
         return full
+    events = len(records)
     if check.problem is not None:  # the events pass on their own, but they are not the ones appended
-        return tampered(full.run_id, full.events, check.problem)
-    disagreement = _disagreement(entry.run, full) if check.intact else None
-    return full if disagreement is None else tampered(full.run_id, full.events, disagreement)
+        return tampered(run_id, events, check.problem)
+    if entry.run.kind != (AUDIT if full is None else RUN) and entry.indexed:
+        said = "a re-execution audit stream" if full is None else "a run"
+        return tampered(run_id, events, f"run {run_id}: the run index says kind {entry.run.kind!r} but it is {said}")
+    disagreement = _disagreement(entry.run, records) if _as_indexed(entry) else None
+    return full if disagreement is None else tampered(run_id, events, disagreement)
 
 
 def from_index(run: IndexedRun) -> RunSummary:
@@ -72,11 +119,25 @@ def from_index(run: IndexedRun) -> RunSummary:
     )
 
 
-def _disagreement(run: IndexedRun, full: RunSummary) -> str | None:
-    """Where an index entry differs from its stream's checked fold (the index was edited), else None."""
-    listed = from_index(run)
-    for name in _COMPARED:
-        indexed, folded = getattr(listed, name), getattr(full, name)
-        if indexed != folded:
-            return f"run {run.run_id}: the run index says {name} {indexed!r} but its events say {folded!r}"
+def _as_indexed(entry: IndexedStream) -> bool:
+    """Whether the stream is stored exactly as it was when indexed, so its index entry must be its fold's."""
+    run = entry.run
+    return (
+        entry.indexed
+        and not entry.null_rows
+        and (entry.stored_events, entry.stored_head_hash)
+        == (
+            run.events,
+            run.head_hash,
+        )
+    )
+
+
+def _disagreement(run: IndexedRun, records: list[ev.RecordedEvent]) -> str | None:
+    """Where an index entry differs from the entry its stream's checked events fold to (an edited index row)."""
+    folded = index_stored(records)
+    for name in IndexedRun.__struct_fields__:
+        indexed, said = getattr(run, name), getattr(folded, name)
+        if indexed != said:
+            return f"run {run.run_id}: the run index says {name} {indexed!r} but its events say {said!r}"
     return None

@@ -205,3 +205,46 @@ def test_a_bad_filter_is_one_line_e513_with_exit_2(db: Path, args: list[str], na
     assert (
         code == 2 and out == "" and err.startswith("ERROR [INVARLOCK:E513]") and named in err and err.count("\n") == 1
     )
+
+
+def _index_value(db: Path, column: str, run_id: str) -> object:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(f"SELECT {column} FROM run_index WHERE run_id = ?", [run_id]).fetchone()[0]
+
+
+def test_an_index_row_relabelled_audit_no_longer_hides_its_run(db: Path) -> None:
+    # The listing left out every row saying `audit`: the run vanished, and `--check-chains` exited 0.
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE run_index SET kind = 'audit' WHERE run_id = 'run-1'")
+    for args in ([], ["--check-chains"], ["--check-chains", "--verdict", "FAIL"]):
+        code, rows, _ = _rows(db, *args)
+        assert code == 3 and rows["run-1"]["problem"] == "run run-1: the run index says kind 'audit' but it is a run"
+
+
+def test_an_audit_stream_relabelled_run_or_a_run_without_its_command_is_flagged_not_e999(db: Path) -> None:
+    with duckdb.connect(str(db)) as con:
+        [(audit_id,)] = con.execute("SELECT run_id FROM run_index WHERE kind = 'audit'").fetchall()
+        con.execute("UPDATE run_index SET kind = 'run' WHERE run_id = ?", [audit_id])
+        con.execute("UPDATE run_index SET command = NULL WHERE run_id = 'run-0'")
+    code, out, err = run_cli("runs", "--events", db)
+    assert code == 3 and "E999" not in err and err.startswith("ERROR [INVARLOCK:E603] 2 of 7 runs fail")
+    for run_id in (audit_id, "run-0"):
+        assert f"{run_id}  TAMPERED" in out and f"the run index row of run {run_id} was altered (no command)" in out
+    code, rows, _ = _rows(db, "--check-chains")
+    assert code == 3 and rows[audit_id]["status"] == rows["run-0"]["status"] == "TAMPERED"
+
+
+@pytest.mark.parametrize(
+    ("column", "args"),
+    [("baseline_digest", ["--baseline-digest", "{digest}"]), ("verdict", ["--verdict", "FAIL"])],
+)
+def test_an_index_row_edited_out_of_a_filter_is_still_chosen_and_flagged_by_check_chains(
+    db: Path, column: str, args: list[str]
+) -> None:
+    digest = str(_index_value(db, "baseline_digest", "run-1"))[:12]
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"UPDATE run_index SET {column} = 'PASS' WHERE run_id = 'run-1'")
+    filters = [arg.format(digest=digest) for arg in args]
+    assert "run-1" not in _rows(db, *filters)[1]  # the index is a cache: only the full check reads events
+    code, rows, _ = _rows(db, "--check-chains", *filters)
+    assert code == 3 and rows["run-1"]["problem"].startswith(f"run run-1: the run index says {column} 'PASS' but")

@@ -46,8 +46,16 @@ def test_a_broken_or_undecodable_stream_is_indexed_with_its_problem(streams: Run
     assert index_stored(rows[1:]).problem == "run run-0 event seq 1 (model_fingerprinted): expected seq 0"
 
 
-def _entry(events: int = 3, head: str = "h2") -> IndexedRun:
-    return IndexedRun(run_id="r", kind="run", events=events, head_hash=head, first_recorded_at=RECORDED_AT)
+def _entry(events: int = 3, head: str = "h2", command: str | None = "certify") -> IndexedRun:
+    return IndexedRun(
+        run_id="r",
+        kind="run",
+        events=events,
+        head_hash=head,
+        first_recorded_at=RECORDED_AT,
+        command=command,
+        started_at=None if command is None else RECORDED_AT,
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,6 +73,12 @@ def test_a_stream_is_intact_only_where_it_still_ends_at_its_indexed_head(
     check = compare_stream(IndexedStream(run=_entry(), stored_events=stored, stored_head_hash=head))
     assert check.intact is intact and (check.problem or "").startswith(problem or "")
     assert (check.problem is None) is (problem is None)
+
+
+def test_a_run_entry_without_its_command_was_edited_and_takes_the_full_check() -> None:
+    # `runs` listed it from the index and failed formatting the missing command (E999).
+    check = compare_stream(IndexedStream(run=_entry(command=None), stored_events=3, stored_head_hash="h2"))
+    assert (check.intact, check.problem) == (False, "the run index row of run r was altered (no command)")
 
 
 def test_rows_with_nulls_unindexed_streams_and_non_runs_always_take_the_full_check() -> None:
