@@ -36,6 +36,7 @@ D_HOLDING = "D916"  # note: whether the run holds one model at a time or both to
 D_KEPT_ROOM = "D917"  # warning: too little room in the temporary folder for the baseline's kept hidden states
 D_KINDS = "D918"  # note: each model's adapter scores the run's metric kind
 D_EDIT_WEIGHTS = "D919"  # note: the weights the edit's plan names are the edited model's
+D_STORE_ALTERED = "D920"  # warning: the store holds rows of a type or version no invarlock writes (altered)
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from invarlock.domain import diagnostics as d
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events import CURRENT_VERSIONS
@@ -65,6 +67,10 @@ def check_extras(pf: Preflight) -> None:
         )
 
 
+# what a release names an event type's version: a newer release's unknown to this one looks like this too
+_EVENT_VERSION = re.compile(r"[a-z][a-z0-9_]*\.v[1-9][0-9]*")
+
+
 def known_event_versions() -> set[str]:
     """Every `type.vN` this release reads: the versions it writes and those it upcasts."""
     return {f"{t}.v{v}" for t, v in CURRENT_VERSIONS.items()} | {f"{t}.v{v}" for t, v in UPCASTERS}
@@ -80,13 +86,25 @@ def check_store(pf: Preflight) -> None:
     facts = f"{summary.runs} runs, {summary.events} events, schema {summary.schema}"
     pf.findings.append(d.note("store", d.D_STORE, f"event store {events}: {facts}"))
     unknown = sorted(set(summary.versions) - known_event_versions())
-    if unknown:
+    newer = [v for v in unknown if _EVENT_VERSION.fullmatch(v)]
+    altered = [v for v in unknown if not _EVENT_VERSION.fullmatch(v)]
+    if newer:
         pf.findings.append(
             d.warning(
                 "store",
                 d.D_STORE_VERSIONS,
-                f"event store {events} holds event versions this release does not read: {', '.join(unknown)}",
+                f"event store {events} holds event versions this release does not read: {', '.join(newer)}",
                 "a newer invarlock wrote them: new runs are recorded, but replay those runs with that release",
+            )
+        )
+    if altered:
+        pf.findings.append(
+            d.warning(
+                "store",
+                d.D_STORE_ALTERED,
+                f"event store {events} holds rows whose type and version no invarlock writes: {', '.join(altered)}",
+                f"the store was altered: `invarlock runs --events {events}` names the runs (E603); new runs are "
+                "recorded, but restore the store from a copy",
             )
         )
 

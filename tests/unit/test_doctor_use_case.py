@@ -232,6 +232,18 @@ def test_unknown_event_versions_and_little_disk_are_warnings(probed: Services) -
     assert "run_started.v99" in warnings[d.D_STORE_VERSIONS] and "run_started.v1" not in warnings[d.D_STORE_VERSIONS]
 
 
+def test_rows_of_no_type_or_version_any_release_writes_are_an_altered_store_not_a_newer_release(
+    probed: Services,
+) -> None:
+    # A NULL type was said to be "an event version a newer invarlock wrote" (None.v1).
+    versions = {"run_started.v1": 2, "None.v1": 1, "windows_scored.v0": 1, "zzz_new.v1": 1}
+    store = StoreSummary(schema="invarlock-events/v2", runs=2, events=5, versions=versions, size_bytes=1)
+    report = _diagnose(_request(), dataclasses.replace(probed, probe=FakeSystemProbe(store=store)))
+    warnings = {f.code: f.message for f in report.findings if f.severity == "warning"}
+    assert warnings[d.D_STORE_VERSIONS].endswith("this release does not read: zzz_new.v1")
+    assert warnings[d.D_STORE_ALTERED].endswith("no invarlock writes: None.v1, windows_scored.v0")
+
+
 def test_dev_shrinking_the_arms_and_an_unreachable_token_floor_are_warnings(probed: Services) -> None:
     shrunk = _diagnose(_dataset(_request(), preview_n=150, final_n=150), probed)
     assert [f.code for f in shrunk.findings if f.severity == "warning"] == [d.D_SHRUNK]
