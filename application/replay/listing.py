@@ -121,16 +121,8 @@ def from_index(run: IndexedRun) -> RunSummary:
 
 def _as_indexed(entry: IndexedStream) -> bool:
     """Whether the stream is stored exactly as it was when indexed, so its index entry must be its fold's."""
-    run = entry.run
-    return (
-        entry.indexed
-        and not entry.null_rows
-        and (entry.stored_events, entry.stored_head_hash)
-        == (
-            run.events,
-            run.head_hash,
-        )
-    )
+    same = (entry.stored_events, entry.stored_head_hash) == (entry.run.events, entry.run.head_hash)
+    return entry.indexed and not entry.null_rows and same
 
 
 def _disagreement(run: IndexedRun, records: list[ev.RecordedEvent]) -> str | None:
