@@ -32,7 +32,10 @@ from .hf_shared import keep_storage, same_bits
 from .window_batches import batches, token_ids
 
 COPY_BYTES = 8 * 2**20  # the part of the head copied before its mapped pages are given back (_copied_releasing)
-_HINT = "set eval.secondary.measure: false, or drop eval.sequential (both models held: KL measured in lockstep)"
+_HINT = (
+    "hold both models (leave out eval.sequential, or --sequential: KL measured in lockstep), or set "
+    "eval.secondary.measure: false"
+)
 
 
 class HiddenReference:
@@ -214,7 +217,7 @@ def _check_length(window: TokenWindow) -> None:
             "E104",
             f"windows of {len(window.tokens)} tokens are too short to keep the baseline's side of KL "
             f"(at least {MIN_ROWS + 1} tokens split its LM head off)",
-            f"raise eval.seq_len to {MIN_ROWS + 1} or more, or {_HINT}",
+            f"raise dataset.seq_len to {MIN_ROWS + 1} or more, or {_HINT}",
         )
 
 

@@ -33,10 +33,12 @@ class Example(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def label_names(labels: Iterable[str]) -> tuple[str, ...]:
-    """The distinct label names in index order: numeric order when every name is an integer, else sorted text."""
+    """The distinct label names in index order: numeric order when every name is an integer (names of one number,
+    such as "01" and "1", in text order), else sorted text."""
     names = set(labels)
     if names and all(_is_int(n) for n in names):
-        return tuple(sorted(names, key=int))
+        # the text breaks ties: without it their order followed the set's, which changes with the hash seed
+        return tuple(sorted(names, key=lambda name: (int(name), name)))
     return tuple(sorted(names))
 
 

@@ -159,7 +159,7 @@ def test_a_window_too_short_to_split_the_head_off_is_refused(demo_model: Any) ->
     try:
         with pytest.raises(UsageError) as caught:
             list(reference.keep(_windows(demo_model, MIN_ROWS, 2)))
-        assert caught.value.code == "E104" and f"raise eval.seq_len to {MIN_ROWS + 1}" in caught.value.hint
+        assert caught.value.code == "E104" and f"raise dataset.seq_len to {MIN_ROWS + 1}" in caught.value.hint
     finally:
         reference.close()
 

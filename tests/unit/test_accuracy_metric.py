@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -85,6 +88,20 @@ def test_a_prompt_longer_than_seq_len_is_e303_and_an_empty_prompt_e304():
 def test_label_names_sort_numerically_when_every_name_is_an_integer_and_the_template_needs_one_text_field():
     assert label_names(["pos", "neg", "pos"]) == ("neg", "pos")
     assert label_names(["10", "2", "1"]) == ("1", "2", "10")
+    assert label_names(["1", "01", "+1", "10", "1_0"]) == ("+1", "01", "1", "10", "1_0")  # one number: by text
+
+
+def test_names_of_one_number_keep_their_order_whatever_the_hash_seed():
+    # Their order followed the set's: the same labelled set mapped its label words the other way round in another
+    # process, and an honest certificate failed its re-execution audit.
+    code = "from invarlock.domain.examples import label_names; print(label_names(['1', '01', '+1', '10', '1_0']))"
+
+    def order(seed: int) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
+
+    orders = {order(seed) for seed in range(6)}
+    assert orders == {"('+1', '01', '1', '10', '1_0')\n"}
     assert render_prompt("Review: {text}\nSentiment:", "fine {x}") == "Review: fine {x}\nSentiment:"
     with pytest.raises(UsageError) as err:
         render_prompt("{text} {other}", "x")
