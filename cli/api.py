@@ -24,7 +24,7 @@ from invarlock.ports.ui import Progress
 
 from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
 from .config_file import read_yaml
-from .outputs import require_folder, write_atomically
+from .outputs import require_empty_folder, require_folder, write_atomically
 from .plugin_kinds import used_entries
 
 PathLike = str | os.PathLike[str]
@@ -126,9 +126,11 @@ def run_request(
 ) -> CertifyResult:
     """Run `request`, recording it in `events`, and write its certificate (default: output.dir/<run_id>)."""
     out_dir = None if cert_out is not None else request.config.output.dir
-    for folder, flag in ((cert_out, "--cert-out"), (out_dir, "output.dir (--out)"), (request.export, "--export")):
+    for folder, flag in ((cert_out, "--cert-out"), (out_dir, "output.dir (--out)")):
         if folder is not None:  # fail before the run, not after an hour of scoring
             require_folder(os.fspath(folder), flag)
+    if request.export is not None:
+        require_empty_folder(os.fspath(request.export), "--export")
     uses = used_entries(request.config, request.subject)
     outcome = certify_edit(request, _services(events, progress, sign_key, uses))
     out = cert_out or Path(request.config.output.dir) / outcome.run_id
@@ -202,9 +204,10 @@ def resume_certify(
     progress: Progress | None = None,
 ) -> CertifyResult:
     """Finish the incomplete run `run_id` from its events (scoring only what is left) and write its certificate."""
-    for folder, flag in ((cert_out, "--cert-out"), (export, "--export")):
-        if folder is not None:
-            require_folder(os.fspath(folder), flag)
+    if cert_out is not None:
+        require_folder(os.fspath(cert_out), "--cert-out")
+    if export is not None:
+        require_empty_folder(os.fspath(export), "--export")
     if not os.path.lexists(events):  # a run to resume is in a store that exists: "no run ... in it" misled
         raise UsageError("E506", f"event store {os.fspath(events)} does not exist", "check the --events path")
     svc = _services(events, progress, sign_key, ())

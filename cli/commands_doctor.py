@@ -14,7 +14,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from . import console
 from .bootstrap import DEFAULT_EVENTS, build_doctor_deps, load_signer
 from .commands_run import build_request, certify_config, run_config
-from .outputs import require_folder
+from .outputs import require_empty_folder, require_folder
 
 
 def _doctor_request(
@@ -62,7 +62,7 @@ def _flag_errors(opts: dict[str, Any]) -> tuple[InvarlockError, ...]:
     """What certify/run refuse in --sign-key, --cert-out and --export before a run starts (E608, E700-E702)."""
     errors: list[InvarlockError] = []
     checks = [("sign_key", load_signer), ("cert_out", lambda p: require_folder(p, "--cert-out"))]
-    checks.append(("export_dir", lambda p: require_folder(p, "--export")))
+    checks.append(("export_dir", lambda p: require_empty_folder(p, "--export")))
     for option, check in checks:
         try:
             if opts.get(option):

@@ -73,6 +73,25 @@ def require_folder(path: str, flag: str) -> None:
         raise UsageError("E608", f"{flag} '{path}' cannot be written: {problem}", f"pass a writable folder to {flag}")
 
 
+def require_empty_folder(path: str, flag: str) -> None:
+    """require_folder, and E608 when `path` is a directory that already holds something: a checkpoint written
+    there would mix with those files or replace them (the baseline's own weights, when it names its folder)."""
+    require_folder(path, flag)
+    try:
+        held = sorted(os.listdir(path))[:3] if os.path.isdir(path) else []
+    except OSError as exc:
+        raise UsageError(
+            "E608", f"{flag} '{path}' cannot be listed: {exc.strerror}", f"pass a new folder to {flag}"
+        ) from exc
+    if held:
+        raise UsageError(
+            "E608",
+            f"{flag} '{path}' already holds files ({', '.join(held)}): a checkpoint written there would mix with "
+            "or replace them",
+            f"pass a new or empty folder to {flag}",
+        )
+
+
 def write_atomically(
     target: Path, content: bytes | str, *, what: str, hint: str = "choose another path", inputs: tuple[Path, ...] = ()
 ) -> None:

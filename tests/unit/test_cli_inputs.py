@@ -140,6 +140,9 @@ def test_a_missing_yaml_file_names_the_option_that_gave_it(folder: Path, args: l
         ),
         (["certify", "--demo", "--cert-out", "cert.json"], "--cert-out 'cert.json' exists and is not a directory"),
         (["run", "--demo", "--export", "cert.json"], "--export 'cert.json' exists and is not a directory"),
+        # a folder holding files, such as the baseline's own: the export replaced its weights with the subject's
+        (["run", "--demo", "--export", "."], "--export '.' already holds files (adir, cert.json, fifo)"),
+        (["certify", "--resume", "r1", "--export", "."], "--export '.' already holds files (adir, cert.json, fifo)"),
         (["certify", "--demo", "--out", "cert.json"], "output.dir (--out) 'cert.json' exists and is not a directory"),
         (["run", "-c", "out_is_a_file.yaml"], "output.dir (--out) 'cert.json' exists and is not a directory"),
         (["calibrate", "--out", "cert.json"], "--out 'cert.json' exists and is not a directory"),

@@ -78,6 +78,7 @@ FLAGS = {
     "signing key missing": (["--sign-key", "no-such.key"], "E700"),
     "certificate folder is a file": (["--cert-out", "afile"], "E608"),
     "export folder under a file": (["--export", "afile/model"], "E608"),
+    "export folder holding files": (["--export", "."], "E608"),
 }
 
 
