@@ -11,7 +11,7 @@ import msgspec
 from invarlock.application.calibrate.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
 from invarlock.application.calibrate.calibration_rows import CaseRow, markdown
 from invarlock.application.certification.certify import CertifyOutcome
-from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, RunInterrupted, UsageError
 
 from . import console
 from .bootstrap import DEFAULT_EVENTS, build_services
@@ -68,7 +68,14 @@ def calibrate_cmd(suite: str | None, out_dir: str, events: str, tier: str | None
         flagged = {g: s.flagged for g, s in row.guards.items() if s.flagged}
         console.say(f"{row.case}: ratio {row.ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}")
 
-    rows = run_suite(chosen, svc, on_case, source=suite or "the demo suite")
+    try:
+        rows = run_suite(chosen, svc, on_case, source=suite or "the demo suite")
+    except RunInterrupted as stopped:
+        stopped.advice = (
+            f"calibrate stopped in a case (run {stopped.run_id}); a suite is not resumed: run calibrate again with "
+            f"another --out (the cases certified before it are in {out_dir})"
+        )
+        raise
     found = problems(rows)
     document = {"suite": msgspec.to_builtins(chosen), "rows": msgspec.to_builtins(rows), "problems": found}
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"

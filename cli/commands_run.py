@@ -4,7 +4,7 @@ layers over the Python API (cli/api.py) that print its certificate's summary."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -114,22 +114,29 @@ def _outputs(opts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _given_outputs(opts: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The outputs a resume of this command must be told again (RunInterrupted.outputs)."""
+    return [("--sign-key", opts["sign_key"]), ("--cert-out", opts["cert_out"]), ("--export", opts.get("export_dir"))]
+
+
 def _execute(request: CertifyRequest, opts: dict[str, Any]) -> None:
-    with naming_the_store(opts["events"]):
+    with naming_the_store(opts["events"], _given_outputs(opts)):
         result = api.run_request(request, **_outputs(opts))
     _finish(result, opts)
 
 
 @contextmanager
-def naming_the_store(events: str) -> Iterator[None]:
+def naming_the_store(events: str, outputs: Sequence[tuple[str, str | None]] = ()) -> Iterator[None]:
     """A Ctrl-C's hint, and that of a run stopped by the machine's shortage (ResourceShortage: a full disk), names
     the event store the run is in when it is not the default (the resume or replay it prints would look in the
-    default store, which holds no such run)."""
+    default store, which holds no such run); a Ctrl-C's resume also repeats the `outputs` given, (flag, value)
+    pairs such as ("--sign-key", path): the run records none of them."""
     try:
         yield
     except RunInterrupted as stopped:
         if os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS):
             stopped.events = str(events)
+        stopped.outputs = tuple((flag, str(value)) for flag, value in outputs if value is not None)
         raise
     except ResourceShortage as short:
         if short.run_id is not None and os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS):
@@ -153,7 +160,7 @@ def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
             f"--resume continues a run with its recorded settings; {', '.join(clashing)} cannot change them",
             f"drop {', '.join(clashing)}",
         )
-    with naming_the_store(opts["events"]):
+    with naming_the_store(opts["events"], _given_outputs(opts)):
         result = api.resume_certify(run_id, export=opts["export_dir"], **_outputs(opts))
     _finish(result, opts)
 

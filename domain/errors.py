@@ -78,11 +78,18 @@ class RunInterrupted(KeyboardInterrupt):
         self.run_id = run_id
         self.completed = completed
         self.events: str | None = None  # the event store's path when not the default (the CLI sets it)
+        # (flag, value) of the command's outputs a resume must be given again (--sign-key, --cert-out, --export):
+        # the run records none of them, so a resume without them would, e.g., issue an unsigned certificate
+        self.outputs: tuple[tuple[str, str], ...] = ()
+        self.advice: str | None = None  # how to go on instead, where resuming the run does not finish the command
 
     @property
     def hint(self) -> str:
+        if self.advice is not None:
+            return self.advice
         store = "" if self.events is None else f" --events {shlex.quote(self.events)}"
         run_id = self.run_id
         if self.completed:
             return f"run {run_id} has its certificate: `invarlock replay {run_id}{store} -o FILE` writes it"
-        return f"finish run {run_id} with `invarlock certify --resume {run_id}{store}`"
+        outputs = "".join(f" {flag} {shlex.quote(value)}" for flag, value in self.outputs)
+        return f"finish run {run_id} with `invarlock certify --resume {run_id}{store}{outputs}`"

@@ -83,6 +83,36 @@ def test_the_hint_names_an_event_store_other_than_the_default(events: str, named
     assert f"`invarlock {command}{named}" in _cli_line(stopped.value)[2]
 
 
+def test_the_resume_repeats_the_signing_key_and_the_outputs_the_run_was_given() -> None:
+    # A signed run resumed as the hint said issued an unsigned certificate (the run records no signing key), and
+    # wrote it to the default folder, exporting nothing.
+    from invarlock.cli.commands_run import naming_the_store
+
+    outputs = [("--sign-key", "k.key"), ("--cert-out", "my certs"), ("--export", None)]
+    with pytest.raises(RunInterrupted) as stopped, naming_the_store("ev.duckdb", outputs):
+        raise RunInterrupted("run-7", False)
+    resume = "`invarlock certify --resume run-7 --events ev.duckdb --sign-key k.key --cert-out 'my certs'`"
+    assert _cli_line(stopped.value)[2] == f"finish run run-7 with {resume}"
+
+
+def test_a_calibration_stopped_in_a_case_says_the_suite_is_run_again_not_resumed(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invarlock.cli import commands_calibrate
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise RunInterrupted("run-3", False)
+
+    monkeypatch.setattr(commands_calibrate, "run_suite", interrupted)
+    monkeypatch.setattr(commands_calibrate, "build_services", lambda **kwargs: services)
+    with pytest.raises(RunInterrupted) as stopped:
+        commands_calibrate.calibrate_cmd.callback(None, str(tmp_path / "cal"), "ev.duckdb", None, "dev")
+    assert _cli_line(stopped.value)[2] == (
+        "calibrate stopped in a case (run run-3); a suite is not resumed: run calibrate again with another --out "
+        f"(the cases certified before it are in {tmp_path / 'cal'})"
+    )
+
+
 @pytest.mark.parametrize(
     ("events", "named"),
     [("runs/invarlock.duckdb", ""), ("my runs/ev.duckdb", " --events 'my runs/ev.duckdb'")],
