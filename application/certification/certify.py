@@ -60,14 +60,21 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
     request, policy = request_of(recorder.state, export)
     # the recorded execution backend is reached before the resumed run records anything (E105, E240)
     run_checks(preflight_of(request, svc, policy), (("execution", check_execution, ()),), stop=True)
-    return _run_recording_failure(request, policy, recorder, svc)
+    return _run_recording_failure(request, policy, recorder, svc, resuming=True)
 
 
-def _run_recording_failure(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services) -> CertifyOutcome:
+def _run_recording_failure(
+    req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services, *, resuming: bool = False
+) -> CertifyOutcome:
     try:
         return run_pipeline(req, policy, recorder, svc)
     except ResourceShortage as exc:  # the machine, not the run: nothing recorded, resumable once there is room
         exc.stopped(recorder.run_id)
+        raise
+    except UsageError as exc:
+        if resuming:  # this resume's own inputs (a relative path read from another folder): the run stays resumable
+            raise _still_resumable(exc, recorder.run_id) from exc
+        recorder.record_failure(svc.clock(), exc.code, exc.message)
         raise
     except InvarlockError as exc:
         recorder.record_failure(svc.clock(), exc.code, exc.message)
@@ -83,6 +90,12 @@ def _run_recording_failure(req: CertifyRequest, policy: Policy, recorder: RunRec
             raise
         done = recorder.state.completed is not None and not awaits_seal(recorder.state)
         raise RunInterrupted(recorder.run_id, done) from exc
+
+
+def _still_resumable(exc: UsageError, run_id: str) -> UsageError:
+    """`exc` met by a resume, not recorded: its hint says the run can still be resumed."""
+    again = f"run {run_id} is unchanged: resume it again once this is fixed (relative paths are read from this folder)"
+    return UsageError(exc.code, exc.message, f"{exc.hint}; {again}" if exc.hint else again)
 
 
 def _seal_killed_run(recorder: RunRecorder, svc: Services) -> CertifyOutcome:

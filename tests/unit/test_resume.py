@@ -117,6 +117,23 @@ def test_a_changed_subject_is_refused_and_recorded(services: Services, store: In
     assert _types(cut, full.run_id)[-1] == "run_failed"
 
 
+def test_a_usage_error_of_the_resume_itself_is_not_recorded_and_the_run_resumes_once_fixed(
+    services: Services, store: InMemoryEventStore, loader
+) -> None:
+    # A relative path read from another folder (E101/E301) was recorded as the run's failure: never resumable again.
+    full = certify_edit(_request("int8ish"), services)
+    cut = _cut(store, full.run_id, _types(store, full.run_id).index("windows_scored") + 1)
+    kept = _types(cut, full.run_id)
+    subject = loader.models.pop("int8ish")
+    with pytest.raises(UsageError) as err:
+        resume_run(full.run_id, dataclasses.replace(services, store=cut))
+    assert err.value.code == "E101" and f"run {full.run_id} is unchanged: resume it again" in err.value.hint
+    assert _types(cut, full.run_id) == kept
+    loader.models["int8ish"] = subject
+    resumed = resume_run(full.run_id, dataclasses.replace(services, store=cut)).certificate
+    assert (resumed.evidence, resumed.verdict) == (full.certificate.evidence, full.certificate.verdict)
+
+
 def test_another_tool_version_is_refused(services: Services, store: InMemoryEventStore) -> None:
     full = certify_edit(_request("int8ish"), services)
     cut = _cut(store, full.run_id, 3)
