@@ -10,7 +10,7 @@ from invarlock.domain.canonical import first_non_finite
 from invarlock.domain.errors import UsageError
 from invarlock.domain.examples import render_prompt
 from invarlock.domain.guards.plugin import plugin_guard
-from invarlock.domain.metrics import ACCURACY, metric_for
+from invarlock.domain.metrics import ACCURACY, BUILTIN_KINDS, SECONDARY_KINDS, metric_for
 from invarlock.domain.model import MAX_BATCH_SIZE
 from invarlock.domain.windows import check_window_shape
 
@@ -37,6 +37,15 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
     if cfg.eval.secondary.gate and cfg.eval.secondary.measure is False:
         raise UsageError(
             "E201", f"{source}: eval.secondary.gate needs the secondary metrics measured", "drop measure: false"
+        )
+    kind = cfg.eval.metric.kind
+    if cfg.eval.secondary.gate and kind in BUILTIN_KINDS and kind not in SECONDARY_KINDS:
+        # every such run would FAIL its kl_divergence and top1_agreement gates: its certificate has no KL
+        raise UsageError(
+            "E201",
+            f"{source}: eval.secondary.gate: kind {kind} has no secondary metrics (KL and top-1 agreement compare "
+            f"next-token distributions: {', '.join(SECONDARY_KINDS)})",
+            "drop eval.secondary.gate",
         )
     check_sequential(cfg, source)
     if cfg.eval.batch_size is not None and not 1 <= cfg.eval.batch_size <= MAX_BATCH_SIZE:

@@ -44,6 +44,7 @@ __all__ = [
     "METRICS",
     "PPL_CAUSAL",
     "PPL_MLM",
+    "SECONDARY_KINDS",
     "V1_KINDS",
     "Assessment",
     "Metric",
@@ -57,6 +58,8 @@ METRICS: dict[str, Metric] = {m.kind: m for m in (PPL_CAUSAL, PPL_MLM, EMBEDDING
 BUILTIN_KINDS = tuple(METRICS)  # this release's own kinds (metric_for adds a plugin's to METRICS once resolved)
 DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
+# built-in kinds whose evidence holds KL and top-1 agreement (secondary_metrics): next-token distributions compared
+SECONDARY_KINDS = (PPL_CAUSAL.kind,)
 
 
 def metric_for(kind: str) -> Metric:

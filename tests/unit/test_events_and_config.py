@@ -276,6 +276,20 @@ def test_a_key_yaml_reads_as_a_value_is_named(data: dict[object, object], said: 
     assert "quote" in err.value.hint
 
 
+@pytest.mark.parametrize("kind", ["accuracy", "embedding_cosine", "ppl_mlm"])
+def test_gating_secondary_metrics_of_a_kind_that_has_none_is_e201(kind: str) -> None:
+    # Every such run ended FAIL (kl_divergence_acceptable: "the policy gates secondary metrics but the certificate
+    # has none"), and the doctor said it would start.
+    metric: dict[str, object] = {"kind": kind}
+    if kind == "accuracy":
+        metric |= {"template": "{text}:", "label_words": [" no", " yes"]}
+    data = {"eval": {"metric": metric, "secondary": {"gate": True}}, "dataset": {"calibration_n": 0}}
+    with pytest.raises(UsageError) as err:
+        parse_config(data, source="c.yaml")
+    assert err.value.message.startswith(f"c.yaml: eval.secondary.gate: kind {kind} has no secondary metrics")
+    assert parse_config({"eval": {"secondary": {"gate": True}}}, source="c.yaml").eval.secondary.gate  # ppl_causal
+
+
 @pytest.mark.parametrize("size", [0, 65_537, 10**30])
 def test_a_batch_size_no_pass_can_take_is_e201_naming_the_key(size: int) -> None:
     """eval.batch_size 10**30 passed the config and ended the run in E999 (torch's OverflowError padding a
