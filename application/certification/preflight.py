@@ -24,7 +24,7 @@ from invarlock.ports.system import SystemProbe
 from ..services import Services
 from . import planning
 from .preflight_edit import check_edit, check_edit_weights
-from .preflight_notes import device_findings, policy_note, window_findings
+from .preflight_notes import device_findings, policy_note, ungated_chain, window_findings
 from .run_request import CertifyRequest, policy_for
 
 
@@ -82,6 +82,7 @@ def check_policy(pf: Preflight) -> None:
     """The tier's policy with the config's overrides, and the data able to meet it (E202, E005)."""
     pf.policy = policy_for(pf.req)
     pf.findings.append(policy_note(pf.policy, pf.req.config.eval.metric.kind))
+    pf.findings.extend(ungated_chain(pf.policy))
 
 
 def check_execution(pf: Preflight) -> None:

@@ -26,6 +26,23 @@ def policy_note(policy: Policy, kind: str) -> d.Finding:
     return d.note("policy", d.D_POLICY, f"{head}: {floors}")
 
 
+def ungated_chain(policy: Policy) -> list[d.Finding]:
+    """A warning when guards.order leaves out a guard the policy gates: its flag fails (domain/gates.py), so the
+    verdict is FAIL whatever the scores."""
+    missing = [name for name in policy.required_guards if name not in policy.guard_order]
+    if not missing:
+        return []
+    names = ", ".join(missing)
+    return [
+        d.warning(
+            "policy",
+            d.D_UNGATED_CHAIN,
+            f"guards.order leaves out {names}, which tier {policy.tier} gates: the verdict will be FAIL",
+            f"add {names} to guards.order, or set {' and '.join(f'guards.{n}.mode: monitor' for n in missing)}",
+        )
+    ]
+
+
 def device_findings(model: ModelConfig, support: DeviceSupport) -> list[d.Finding]:
     """E104 for an unknown dtype or device, or a device not present; else a note of what will run."""
     for name, value, choices in (("dtype", model.dtype, support.dtypes), ("device", model.device, support.known)):

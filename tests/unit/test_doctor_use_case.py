@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
-from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig
+from invarlock.application.config import EditConfig, GuardsConfig, ModelConfig, parse_config
 from invarlock.application.doctor.diagnose import DoctorDeps, DoctorRequest, diagnose
 from invarlock.application.services import Services
 from invarlock.domain import diagnostics as d
@@ -230,6 +230,22 @@ def test_unknown_event_versions_and_little_disk_are_warnings(probed: Services) -
     warnings = {f.code: f.message for f in report.findings if f.severity == "warning"}
     assert set(warnings) == {d.D_STORE_VERSIONS, d.D_DISK} and report.resolution.ready
     assert "run_started.v99" in warnings[d.D_STORE_VERSIONS] and "run_started.v1" not in warnings[d.D_STORE_VERSIONS]
+
+
+def test_a_chain_leaving_out_a_guard_the_tier_gates_is_a_warning_that_the_verdict_will_fail(
+    probed: Services,
+) -> None:
+    # The run started, scored and ended FAIL (spectral_stable: "gated at tier balanced but did not run").
+    guards = parse_config(
+        {"guards": {"order": ["invariants", "invariants"], "spectral": {"mode": "gate"}}}, source="c.yaml"
+    ).guards
+    req = _config(_request(), "guards", value=guards)
+    warnings = {f.code: (f.message, f.hint) for f in _diagnose(req, probed).findings if f.severity == "warning"}
+    assert warnings[d.D_UNGATED_CHAIN] == (
+        "guards.order leaves out spectral, which tier balanced gates: the verdict will be FAIL",
+        "add spectral to guards.order, or set guards.spectral.mode: monitor",
+    )
+    assert d.D_UNGATED_CHAIN not in {f.code for f in _diagnose(_request(), probed).findings}
 
 
 def test_rows_of_no_type_or_version_any_release_writes_are_an_altered_store_not_a_newer_release(
