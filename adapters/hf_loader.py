@@ -257,6 +257,7 @@ def _tokenizer_of(path: Path) -> HFTokenizer:
     if key not in _TOKENIZERS:
         from transformers import AutoTokenizer
 
+        _require_tokenizer_files(path, key[1])
         with as_usage_error(path), hf_demo.quiet_transformers():
             loaded = HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
         refuse_empty(loaded, path)
@@ -264,6 +265,22 @@ def _tokenizer_of(path: Path) -> HFTokenizer:
             _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
         _TOKENIZERS[key] = loaded
     return _TOKENIZERS[key]
+
+
+# A tokenizer's vocabulary lives in one of these (fast, SentencePiece, WordPiece, BPE): without any, transformers
+# fails with a multi-line message whose first line ends mid-sentence.
+_VOCABULARY_FILES = (
+    "tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.txt", "vocab.json"
+)  # fmt: skip
+
+
+def _require_tokenizer_files(path: Path, files: tuple[tuple[str, int, int], ...]) -> None:
+    if not any(name in _VOCABULARY_FILES for name, _, _ in files):
+        raise UsageError(
+            "E102",
+            f"{path} has no tokenizer files (none of {', '.join(_VOCABULARY_FILES)})",
+            "copy the tokenizer files of the model it was made from into the folder",
+        )
 
 
 def _tokenizer_files(path: Path) -> tuple[tuple[str, int, int], ...]:

@@ -180,3 +180,16 @@ def test_a_gguf_reference_that_names_no_file_says_why(tmp_path: Path, monkeypatc
     (tmp_path / "folder").mkdir()
     error = load_error(f"gguf:{name}")
     assert error.code == "E101" and error.message.endswith(message)
+
+
+def test_a_checkpoint_without_tokenizer_files_is_e102_saying_so(tmp_path: Path, demo_dir: Path) -> None:
+    # transformers' message is several lines; its first, all a one-line error kept, ended "from one of:".
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    folder = tmp_path / "weights-only"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (folder / name).symlink_to(demo_dir / name)
+    with pytest.raises(UsageError) as caught:
+        HFModelLoader().tokenizer(str(folder))
+    assert caught.value.code == "E102" and caught.value.message.startswith(f"{folder} has no tokenizer files")
