@@ -279,7 +279,7 @@ def _require_tokenizer_files(path: Path, files: tuple[tuple[str, int, int], ...]
         raise UsageError(
             "E102",
             f"{path} has no tokenizer files (none of {', '.join(_VOCABULARY_FILES)})",
-            "copy the tokenizer files of the model it was made from into the folder",
+            "copy the tokenizer files of the model it was made from (tokenizer.json, tokenizer_config.json) into it",
         )
 
 
