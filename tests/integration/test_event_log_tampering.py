@@ -220,6 +220,10 @@ def _far_future(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE events SET recorded_at = '10000-01-01 00:00:00+00' WHERE seq = ?", [_scored(con)])
 
 
+def _infinite(con: duckdb.DuckDBPyConnection) -> None:  # DuckDB gives it as a naive datetime.max
+    con.execute("UPDATE events SET recorded_at = 'infinity'::TIMESTAMPTZ WHERE seq = ?", [_scored(con)])
+
+
 def _retyped_version(con: duckdb.DuckDBPyConnection) -> None:
     _drop_primary_key(con)
     con.execute("ALTER TABLE events ALTER version TYPE VARCHAR")
@@ -232,6 +236,7 @@ def _dropped_hash(con: duckdb.DuckDBPyConnection) -> None:
 
 ALTERED: dict[str, tuple[Tamper, str]] = {  # each ended in E999 (AttributeError, BinderException) before
     "a time after year 9999": (_far_future, "has a recorded_at no invarlock version writes: '10000-01-01"),
+    "an infinite time": (_infinite, "recorded_at no invarlock version writes: 9999-12-31T23:59:59.999999 without"),
     "a retyped column": (_retyped_version, "events.version is VARCHAR, not INTEGER"),
     "a dropped column": (_dropped_hash, "does not hold the tables invarlock writes: events has no column hash"),
 }
@@ -334,8 +339,8 @@ def _restated(kind: str) -> Callable[[Records], Records]:
         assert '"verdict":"PASS"' in text
         if kind == "repeated key":
             text = text.replace('"verdict":"PASS"', '"verdict":"FAIL","verdict":"PASS"')
-        elif kind == "nested 3000 deep":  # deeper than Python's stack: it ended in E999 (RecursionError)
-            text = text.replace('"verdict":"PASS"', '"verdict":' + "[" * 3000 + "]" * 3000)
+        elif kind == "nested 100000 deep":  # deeper than Python's stack: it ended in E999 (RecursionError)
+            text = text.replace('"verdict":"PASS"', '"verdict":' + "[" * 100_000 + "]" * 100_000)
         else:
             text = text.replace(",", ", ")
         return [*records[:i], msgspec.structs.replace(records[i], payload=text.encode()), *records[i + 1 :]]
@@ -343,7 +348,7 @@ def _restated(kind: str) -> Callable[[Records], Records]:
     return edit
 
 
-@pytest.mark.parametrize("kind", ["repeated key", "whitespace", "nested 3000 deep"])
+@pytest.mark.parametrize("kind", ["repeated key", "whitespace", "nested 100000 deep"])
 def test_a_relinked_payload_that_is_not_canonical_json_exits_3_on_every_reader(
     svc: Services, tmp_path: Path, kind: str
 ) -> None:
