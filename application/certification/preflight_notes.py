@@ -104,4 +104,20 @@ def window_findings(planned: ev.WindowsPlanned, cfg: RunConfig, policy: Policy) 
                 f"raise dataset.final_n to {-(-floor // (plan.seq_len - 1))} or dataset.seq_len",
             )
         )
-    return findings
+    return findings + _padded_batches(cfg.eval.batch_size, max(arms.values()))
+
+
+def _padded_batches(batch_size: int | None, largest: int) -> list[d.Finding]:
+    """A warning when every forward pass is padded to more windows than any arm holds (padding keeps a window's
+    bits the same in every batch: adapters/window_batches.py), so each pass computes windows no arm has."""
+    if batch_size is None or batch_size <= largest:
+        return []
+    return [
+        d.warning(
+            "windows",
+            d.D_PADDED_BATCHES,
+            f"eval.batch_size {batch_size} pads every forward pass to {batch_size} windows; the largest arm holds "
+            f"{largest}",
+            f"set eval.batch_size to {largest} or less (or leave it out for the adapter's default)",
+        )
+    ]
