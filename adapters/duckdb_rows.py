@@ -42,9 +42,10 @@ def _foreign_value(row: tuple[Any, ...]) -> IntegrityError | None:
     (a year after 9999 comes back as text, `infinity` without a time zone)."""
     for name, value, kind in zip(_NAMES, row, _TYPES, strict=True):
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is datetime and value.tzinfo is None):
+            shown = f"{value.isoformat()} without a time zone" if isinstance(value, datetime) else f"{value!r:.60}"
             return IntegrityError(
                 "E603",
-                f"event store row of run {row[0]} seq {row[1]} has a {name} no invarlock version writes: {value!r:.60}",
+                f"event store row of run {row[0]} seq {row[1]} has a {name} no invarlock version writes: {shown}",
                 "the event store was altered; restore it from a copy",
             )
     return None
