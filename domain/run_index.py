@@ -121,6 +121,14 @@ def index_appended(
     return msgspec.structs.replace(run, events=run.events + len(rows), head_hash=rows[-1].hash, first_recorded_at=first)
 
 
+def index_decoded(rows: Sequence[ev.RecordedEvent], events: Sequence[ev.Event]) -> IndexedRun:
+    """The index entry of a whole stream whose chain was checked and whose rows decode to `events`: what
+    `index_stored` gives it, without checking and decoding it again."""
+    entry = index_appended(None, rows, events)
+    assert entry is not None, "a checked stream has rows"
+    return msgspec.structs.replace(entry, first_recorded_at=min(r.recorded_at for r in rows))
+
+
 def index_stored(rows: Sequence[ev.RecordedEvent]) -> IndexedRun:
     """The index entry of a whole stream read back from a store (to build the index of an existing store).
 

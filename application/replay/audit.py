@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError
-from invarlock.domain.run_index import requested_model
+from invarlock.domain.run import RunState
+from invarlock.domain.run_index import IndexedRun, index_decoded, requested_model
 from invarlock.ports.store import EventStore
 
 TAMPERED = "TAMPERED"
@@ -31,9 +32,22 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
 def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
     """Status from the chain-checked fold: `completed`/`rollback` (as its certificate says), `failed`, or
     `incomplete` when the stream just stops (a killed run); TAMPERED when check_run fails."""
+    return checked_entry(records)[0]
+
+
+def checked_entry(records: list[ev.RecordedEvent]) -> tuple[RunSummary, IndexedRun]:
+    """summarize's row and the run index entry the same checked fold gives (domain.run_index.index_decoded).
+
+    Raises:
+        IntegrityError: as check_run.
+    """
     from .replay import check_run  # the fold needs scipy; `invarlock runs` from the index never folds a run
 
-    state = check_run(records).state
+    checked = check_run(records)
+    return _row_of(checked.state, len(records)), index_decoded(records, checked.events)
+
+
+def _row_of(state: RunState, events: int) -> RunSummary:
     finished = state.completed.finished_at if state.completed else state.failed.failed_at if state.failed else None
     models = state.models
     return RunSummary(
@@ -49,7 +63,7 @@ def summarize(records: list[ev.RecordedEvent]) -> RunSummary:
         subject=models["subject"].identity.ref
         if "subject" in models
         else requested_model(state.started.config, "subject"),
-        events=len(records),
+        events=events,
         chain_ok=True,
     )
 
@@ -83,12 +97,17 @@ def checked_summary(store: EventStore, run_id: str) -> RunSummary | None:
 
 def summary_of(run_id: str, records: list[ev.RecordedEvent]) -> RunSummary | None:
     """checked_summary of the stream `run_id` already read as `records`."""
+    return checked_of(run_id, records)[0]
+
+
+def checked_of(run_id: str, records: list[ev.RecordedEvent]) -> tuple[RunSummary | None, IndexedRun | None]:
+    """summary_of's row and, for a run that passes its check, the index entry its checked fold gives."""
     from ..verification.reexecute import is_audit_stream
 
     try:
-        return None if is_audit_stream(records) else summarize(records)
+        return (None, None) if is_audit_stream(records) else checked_entry(records)
     except InvarlockError as exc:
-        return tampered(run_id, len(records), exc.message)
+        return tampered(run_id, len(records), exc.message), None
 
 
 def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:

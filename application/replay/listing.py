@@ -10,14 +10,13 @@ the runs are also chosen by their events, not by the index, so an edited index r
 from __future__ import annotations
 
 import msgspec
-from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.run_index import AUDIT, OTHER, RUN, IndexedRun, index_stored
 from invarlock.domain.run_query import RunQuery, select
 from invarlock.domain.stream_check import IndexedStream, compare_stream
 from invarlock.ports.store import EventStore, RunIndex
 
-from .audit import RunSummary, summary_of, tampered
+from .audit import RunSummary, checked_of, tampered
 
 
 class RunListing(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,7 +89,7 @@ def _row(store: EventStore, entry: IndexedStream, check_chains: bool) -> RunSumm
         records = store.read(run_id)
     except InvarlockError as exc:
         return tampered(run_id, 0, exc.message)
-    full = summary_of(run_id, records)
+    full, folded = checked_of(run_id, records)
     if full is not None and full.problem is not None:
         return full
     events = len(records)
@@ -99,7 +98,7 @@ def _row(store: EventStore, entry: IndexedStream, check_chains: bool) -> RunSumm
     if entry.run.kind != (AUDIT if full is None else RUN) and entry.indexed:
         said = "a re-execution audit stream" if full is None else "a run"
         return tampered(run_id, events, f"run {run_id}: the run index says kind {entry.run.kind!r} but it is {said}")
-    disagreement = _disagreement(entry.run, records) if _as_indexed(entry) else None
+    disagreement = _disagreement(entry.run, folded) if folded is not None and _as_indexed(entry) else None
     return full if disagreement is None else tampered(run_id, events, disagreement)
 
 
@@ -125,9 +124,8 @@ def _as_indexed(entry: IndexedStream) -> bool:
     return entry.indexed and not entry.null_rows and same
 
 
-def _disagreement(run: IndexedRun, records: list[ev.RecordedEvent]) -> str | None:
+def _disagreement(run: IndexedRun, folded: IndexedRun) -> str | None:
     """Where an index entry differs from the entry its stream's checked events fold to (an edited index row)."""
-    folded = index_stored(records)
     for name in IndexedRun.__struct_fields__:
         indexed, said = getattr(run, name), getattr(folded, name)
         if indexed != said:

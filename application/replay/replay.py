@@ -49,10 +49,12 @@ def audited_run(records: list[ev.RecordedEvent]) -> str | None:
 class CheckedRun:
     """A stream whose chain links, whose events fold in order and whose tail agrees with its certificate.
 
-    `certificate` is the one replay rebuilds (None while the run has none: incomplete or failed).
+    `events` are the records decoded; `certificate` is the one replay rebuilds (None while the run has none:
+    incomplete or failed).
     """
 
     records: list[ev.RecordedEvent]
+    events: list[ev.Event]
     state: RunState
     certificate: c.Certificate | None
 
@@ -75,10 +77,10 @@ def check_run(records: list[ev.RecordedEvent]) -> CheckedRun:
     state = replay(decoded)
     at = next((i for i, e in enumerate(decoded) if isinstance(e, ev.CertificateIssued)), None)
     if at is None:
-        return CheckedRun(records=records, state=state, certificate=None)
+        return CheckedRun(records=records, events=decoded, state=state, certificate=None)
     cert = _rebuild(records, decoded, at)
     _check_tail(state, cert, records)
-    return CheckedRun(records=records, state=state, certificate=cert)
+    return CheckedRun(records=records, events=decoded, state=state, certificate=cert)
 
 
 def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) -> c.Certificate:
