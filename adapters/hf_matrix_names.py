@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from . import hf_demo
 from .hf_architecture import read_checkpoint_config
 from .hf_load_checks import as_usage_error
+from .hf_quiet import quiet_transformers
 
 
 def matrix_names(path: Path, auto_class: str) -> tuple[str, ...] | None:
@@ -17,8 +17,8 @@ def matrix_names(path: Path, auto_class: str) -> tuple[str, ...] | None:
     Raises UsageError E102 when transformers cannot build the module from the config (the load would fail too)."""
     if read_checkpoint_config(path).get("quantization_config") is not None:
         return None
-    config = path / "config.json"
-    return _names(str(path.resolve()), config.stat().st_mtime_ns, config.stat().st_size, auto_class)
+    written = (path / "config.json").stat()
+    return _names(str(path.resolve()), written.st_mtime_ns, written.st_size, auto_class)
 
 
 @functools.lru_cache(maxsize=4)  # calibrate asks once per case of one model
@@ -26,7 +26,7 @@ def _names(path: str, mtime_ns: int, size: int, auto_class: str) -> tuple[str, .
     import torch
     import transformers
 
-    with as_usage_error(Path(path)), hf_demo.quiet_transformers(), torch.device("meta"):
+    with as_usage_error(Path(path)), quiet_transformers(), torch.device("meta"):
         config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
         module = getattr(transformers, auto_class).from_config(config)
     return tuple(name for name, param in module.named_parameters(remove_duplicate=False) if param.ndim == 2)

@@ -32,14 +32,15 @@ def _refuse_special(target: Path, what: str, hint: str) -> None:
     # The rename would replace the node itself: a device such as /dev/null, a FIFO, or a symlink.
     node = _node(target, what, hint)
     if node is not None and not stat.S_ISREG(node.st_mode):
-        kind = (
-            "a directory"
-            if stat.S_ISDIR(node.st_mode)
-            else f"a symbolic link (to {os.readlink(target)}), which the write would replace"
-            if stat.S_ISLNK(node.st_mode)
-            else "not a regular file"
-        )
-        raise UsageError("E608", f"cannot write {what} to '{target}': it is {kind}", hint)
+        raise UsageError("E608", f"cannot write {what} to '{target}': it is {_kind(target, node)}", hint)
+
+
+def _kind(target: Path, node: os.stat_result) -> str:
+    if stat.S_ISDIR(node.st_mode):
+        return "a directory"
+    if stat.S_ISLNK(node.st_mode):
+        return f"a symbolic link (to {os.readlink(target)}), which the write would replace"
+    return "not a regular file"
 
 
 def _refuse_input(target: Path, inputs: tuple[Path, ...], what: str, hint: str) -> None:
