@@ -279,6 +279,16 @@ class DuckDBEventStore:
             self._check_ours(con)
             return index.list_indexed(con, query)
 
+    def folded_runs(self) -> list[IndexedRun]:
+        """The entry every stored stream folds to, in one scan (see the RunIndex port)."""
+        if not self.path.exists():
+            if self._read_only:
+                self._require_file()
+            return []
+        with self._connect(write=False) as con:
+            self._check_ours(con)
+            return index.folded_entries(con)
+
     def _query(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
         if not self.path.exists():
             if self._read_only:

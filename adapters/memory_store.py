@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent
-from invarlock.domain.run_index import IndexedRun, index_appended
+from invarlock.domain.run_index import IndexedRun, index_appended, index_stored
 from invarlock.domain.run_query import RunQuery, select
 from invarlock.domain.stream_check import IndexedStream
 
@@ -48,6 +48,10 @@ class InMemoryEventStore:
         """The page of indexed runs `query` selects, each with its stream as held now (RunIndex port)."""
         page, total = select(self._index.values(), query)
         return [self._stored(run) for run in page], total
+
+    def folded_runs(self) -> list[IndexedRun]:
+        """The entry every held stream folds to (RunIndex port)."""
+        return [index_stored(stream) for stream in self._streams.values()]
 
     def _stored(self, run: IndexedRun) -> IndexedStream:
         stream = self._streams.get(run.run_id, [])

@@ -193,6 +193,8 @@ def in_process(path: Path, repeat: int) -> dict[str, float]:
         "list_runs limit 50": ({"limit": 50}, False),
         "list_runs verdict FAIL": ({"verdict": "FAIL"}, False),
         "list_runs limit 50 check_chains": ({"limit": 50}, True),
+        # with a filter the runs are chosen by their events: every stream is read and folded (docs/audit.md)
+        "list_runs verdict FAIL limit 50 check_chains": ({"verdict": "FAIL", "limit": 50}, True),
     }
     out = {}
     for name, (kwargs, check) in queries.items():

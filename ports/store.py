@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from invarlock.domain.events import Event, RecordedEvent
+from invarlock.domain.run_index import IndexedRun
 from invarlock.domain.run_query import RunQuery
 from invarlock.domain.stream_check import IndexedStream
 
@@ -48,4 +49,9 @@ class RunIndex(Protocol):
         tell a stream that still ends where it was indexed (domain.stream_check.compare_stream). A store with no
         index yet (written by an earlier version) builds the entries from its streams for this call.
         """
+        ...
+
+    def folded_runs(self) -> list[IndexedRun]:
+        """The entry every stored stream folds to (domain.run_index.index_stored: chain-checked and decoded, its
+        `problem` set where that fails), the run index left aside, read in one scan."""
         ...

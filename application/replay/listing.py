@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 from invarlock.domain.errors import InvarlockError
-from invarlock.domain.run_index import AUDIT, OTHER, RUN, IndexedRun, index_stored
+from invarlock.domain.run_index import AUDIT, RUN, IndexedRun
 from invarlock.domain.run_query import RunQuery, select
 from invarlock.domain.stream_check import IndexedStream, compare_stream
 from invarlock.ports.store import EventStore, RunIndex
@@ -57,19 +57,10 @@ def _chosen_by_events(store: EventStore, index: RunIndex, query: RunQuery) -> tu
     chosen whatever the filters: it cannot be said to match or not), each with its index entry; an index entry
     whose stream is gone is chosen too."""
     indexed = {entry.run.run_id: entry for entry in index.indexed_runs(RunQuery())[0]}
-    stored = {run_id: _folded(store, run_id) for run_id in store.run_ids()}
+    stored = {run.run_id: run for run in index.folded_runs()}
     ghosts = [entry.run for run_id, entry in indexed.items() if run_id not in stored]
     page, total = select([*stored.values(), *ghosts], query, flagged_too=True)
     return [indexed.get(run.run_id) or _unlisted(run) for run in page], total
-
-
-def _folded(store: EventStore, run_id: str) -> IndexedRun:
-    """The index entry `run_id`'s stored events fold to, its `problem` set when they fail the chain check or
-    cannot be read."""
-    try:
-        return index_stored(store.read(run_id))
-    except InvarlockError as exc:
-        return IndexedRun(run_id=run_id, kind=OTHER, events=0, head_hash="", first_recorded_at="", problem=exc.message)
 
 
 def _unlisted(run: IndexedRun) -> IndexedStream:

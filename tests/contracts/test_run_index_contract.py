@@ -72,3 +72,11 @@ def test_pages_cut_the_filtered_listing_and_count_every_match(store: InMemoryEve
     assert [r.run_id for r in page.runs] == ids[3:5] and (page.total, page.offset) == (len(ids), 3)
     beyond = list_runs(store, store, make_query(offset=len(ids)))
     assert beyond.runs == [] and beyond.total == len(ids)
+
+
+def test_folded_runs_are_what_each_stream_folds_to_read_alone(store: InMemoryEventStore) -> None:
+    from invarlock.domain.run_index import index_stored
+
+    folded = sorted(store.folded_runs(), key=lambda run: run.run_id)
+    assert folded == sorted((index_stored(store.read(r)) for r in store.run_ids()), key=lambda run: run.run_id)
+    assert len(folded) == 7 and all(run.problem is None for run in folded)  # six runs and an audit stream
