@@ -4,7 +4,8 @@ Builds the store once (kept at `--store`, reused when it already holds `--runs` 
 CLI in a subprocess, start to exit, each case `--repeat` times (the median is printed):
 
 - `runs` and `runs --json` over every run, the first and the last page of 50, each filter
-  (`--since`, `--verdict`, `--baseline-digest`), and a page of 50 with `--check-chains`;
+  (`--since`, `--verdict`, `--baseline-digest`), and a page of 50 with `--check-chains` (in process also with
+  `--verdict FAIL`, which folds every stream);
 - `invarlock --version`, the fixed cost of starting the CLI, for reference.
 
 The runs are real event streams written through the real store API (`cli.bootstrap.open_store`). Nine
