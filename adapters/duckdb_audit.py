@@ -18,8 +18,8 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.ports.audit import Deadline, QueryResult, timeout_error
 
 from .duckdb_audit_views import view_statements
+from .duckdb_connection import check_ours, interrupted_query, store_connection, stored_data_error
 from .duckdb_lock import LOCK_WAIT_S
-from .duckdb_store import check_ours, interrupted_query, store_connection, stored_data_error
 
 _MAX_DETAIL = 200
 _ALLOWED_FIRST = {"SELECT", "WITH", "FROM"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from invarlock.domain.errors import UsageError
 
-from .duckdb_store import _not_ours
+from .duckdb_connection import not_ours
 
 _MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 _MAGIC_AT = 8
@@ -35,4 +35,4 @@ def require_duckdb_file(path: Path) -> None:
     except OSError as exc:
         raise UsageError("E501", f"cannot read event store {path}: {exc.strerror}", "check its permissions") from exc
     if header[_MAGIC_AT:] != _MAGIC:
-        raise _not_ours(path)
+        raise not_ours(path)

@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 import stat
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
+from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.domain.events import GENESIS_HASH, Event, RecordedEvent
 from invarlock.domain.run_index import IndexedRun, index_appended
 from invarlock.domain.run_query import RunQuery
 from invarlock.domain.stream_check import IndexedStream
 
 from . import duckdb_run_index as index
+from .duckdb_connection import SCHEMA, check_ours, open_error, store_connection
 from .duckdb_create import create_complete
-from .duckdb_lock import LOCK_WAIT_S, locked_error, store_lock
+from .duckdb_lock import LOCK_WAIT_S
 from .duckdb_rows import COLUMNS as _COLUMNS
-from .duckdb_rows import altered_store, check_columns
 from .duckdb_rows import row_to_record as _row_to_record
 from .folder_probe import folder_write_problem
 from .stored_rows import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
-SCHEMA = "invarlock-events/v2"
-_EARLIER = {"invarlock-events/v1": "before the event chain covered run_id, seq and recorded_at"}
 _CREATE = [
     "CREATE TABLE IF NOT EXISTS events(run_id VARCHAR, seq BIGINT, type VARCHAR, version INTEGER, "
     "payload JSON, recorded_at TIMESTAMPTZ, prev_hash VARCHAR, hash VARCHAR, PRIMARY KEY(run_id, seq))",
@@ -36,106 +33,6 @@ _CREATE = [
     index.CREATE_INDEX,
 ]
 _TAIL = "SELECT coalesce(max(seq) + 1, 0), arg_max(hash, seq) FROM events WHERE run_id = ?"
-
-
-def _open_error(path: Path, exc: duckdb.Error) -> UsageError:
-    text = str(exc)
-    if "conflicting lock" in text.lower() or "could not set lock" in text.lower():
-        return locked_error(path)
-    if "not a valid DuckDB database" in text:
-        return _not_ours(path)
-    if "read-only" in text.lower() or "permission denied" in text.lower():
-        return UsageError("E502", f"event store {path} is not writable", "fix its permissions or use --events")
-    first = (text.splitlines() or [type(exc).__name__])[0]
-    hint = "check the disk (free space, permissions); a damaged file must be restored from a copy, or use --events"
-    return UsageError("E501", f"cannot open event store {path}: {first}", hint)
-
-
-def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError | None:
-    """What a failed statement on an open store means, or None for an interruption (left as it is).
-
-    A file DuckDB cannot read or write (a full disk, damaged pages) is E501; a table that does not hold what
-    InvarLock writes (a dropped or retyped column, a value that does not convert) is an altered store, E603.
-    """
-    first = (str(exc).splitlines() or [type(exc).__name__])[0]
-    if isinstance(exc, duckdb.OperationalError):
-        hint = "check the disk (free space, permissions); a damaged file must be restored from a copy"
-        return UsageError("E501", f"cannot read or write event store {path}: {first}", hint)
-    if isinstance(exc, (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError, duckdb.InternalError)):
-        return altered_store(path, first)
-    return None
-
-
-def _connect_retrying(path: Path, *, write: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying while a process outside InvarLock (which takes no store_lock) holds DuckDB's lock."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=not write)
-        except duckdb.Error as exc:
-            error = _open_error(path, exc)
-            if error.code != "E505" or time.monotonic() >= deadline:
-                raise error from exc
-        time.sleep(0.02)  # another process holds the file for one short transaction
-
-
-@contextmanager
-def store_connection(path: Path, *, write: bool, wait_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection to the store, made and closed under its store_lock (adapters/duckdb_lock.py), for
-    every InvarLock opener; a DuckDB error while it is open is mapped by `stored_data_error`.
-
-    Raises:
-        UsageError: E505 when another process holds the store for `wait_s`; E501/E502 when it cannot be opened.
-    """
-    with store_lock(path, exclusive=write, wait_s=wait_s):
-        con = _connect_retrying(path, write=write, wait_s=wait_s)
-        try:
-            yield con
-        except (duckdb.Error, RuntimeError) as exc:
-            if interrupted_query(exc):
-                raise KeyboardInterrupt from exc  # Ctrl-C, which DuckDB raised as its own error (E999 otherwise)
-            if not isinstance(exc, duckdb.Error):
-                raise
-            raise (stored_data_error(path, exc) or exc) from exc
-        finally:
-            con.close()
-
-
-def interrupted_query(exc: BaseException) -> bool:
-    """Whether `exc` is DuckDB saying a statement was interrupted (an interrupted fetch is a RuntimeError), or that
-    Ctrl-C stopped a Python import it needed (zoneinfo, on the first fetch of a TIMESTAMPTZ: an error whose text
-    ends with the import's traceback, 'KeyboardInterrupt: ', which read as an altered store, E603)."""
-    if isinstance(exc, duckdb.InterruptException):
-        return True
-    if isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower():
-        return True
-    last = (str(exc).strip().splitlines() or [""])[-1]
-    return isinstance(exc, duckdb.Error) and last.startswith("KeyboardInterrupt")
-
-
-def _not_ours(path: Path) -> UsageError:
-    return UsageError(
-        "E501",
-        f"{path} exists but is not an InvarLock event store",
-        "point --events at an InvarLock .duckdb file or a new path; the file was left untouched",
-    )
-
-
-def check_ours(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """UsageError E501 unless the open database carries InvarLock's schema marker."""
-    try:
-        row = con.execute("SELECT value FROM invarlock_meta WHERE key = 'schema'").fetchone()
-    except duckdb.CatalogException:
-        row = None
-    if row is not None and row[0] in _EARLIER:
-        raise UsageError(
-            "E507",
-            f"event store {path} was written by an earlier invarlock ({row[0]}, {_EARLIER[row[0]]})",
-            "this version cannot check its chain; record new runs in a new --events file",
-        )
-    if row is None or row[0] != SCHEMA:
-        raise _not_ours(path)
-    check_columns(con, path)
 
 
 def _row_params(r: RecordedEvent) -> list[object]:
@@ -203,7 +100,7 @@ class DuckDBEventStore:
         try:
             create_complete(self.path, _CREATE)
         except duckdb.Error as exc:
-            raise _open_error(self.path, exc) from exc
+            raise open_error(self.path, exc) from exc
         except OSError as exc:
             hint = "use --events on a local file system (the store is created through a hard link)"
             raise UsageError("E502", f"cannot create event store {self.path}: {exc.strerror or exc}", hint) from exc

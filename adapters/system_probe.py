@@ -85,9 +85,9 @@ def _require_creatable(target: Path) -> None:
 
 def _summary(target: Path) -> StoreSummary:
 
+    from .duckdb_connection import check_ours, store_connection
     from .duckdb_file import require_duckdb_file
     from .duckdb_lock import LOCK_WAIT_S
-    from .duckdb_store import check_ours, store_connection
 
     require_duckdb_file(target)
     if stat.S_IMODE(target.stat().st_mode) & 0o222 == 0:

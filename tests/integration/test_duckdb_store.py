@@ -136,9 +136,9 @@ def test_a_file_that_is_not_an_event_store_is_refused_and_left_untouched(tmp_pat
 
 
 def test_an_open_error_nobody_foresaw_still_names_a_fix(tmp_path: Path) -> None:
-    from invarlock.adapters.duckdb_store import _open_error
+    from invarlock.adapters.duckdb_connection import open_error
 
-    error = _open_error(tmp_path / "x.duckdb", duckdb.IOException("IO Error: something new\nsecond line"))
+    error = open_error(tmp_path / "x.duckdb", duckdb.IOException("IO Error: something new\nsecond line"))
     assert error.code == "E501" and error.message.endswith("x.duckdb: IO Error: something new")
     assert "free space" in error.hint  # it once printed "ERROR [...] cannot open ..." and no fix at all
 
