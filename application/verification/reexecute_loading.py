@@ -1,0 +1,115 @@
+"""The models a re-execution audit holds: both, or the baseline alone for its pass and then the subject
+(reexecute_baseline), each placed and typed as the certificate records; the subject as the certified checkpoint
+or the baseline with the recorded built-in edit applied."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+
+from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
+from invarlock.domain.metrics import ACCURACY
+from invarlock.domain.model import LoadOptions, ModelIdentity
+from invarlock.domain.policy import Policy
+from invarlock.ports.edits import Edit
+from invarlock.ports.model import DuplicableModel, LoadedModel
+
+from ..certification.input_steps import sharing_with
+from .reexecute_baseline import AuditSample, BaselinePass, baseline_pass
+from .reexecute_examples import rebuild_examples
+from .reexecute_inputs import RebuiltWindows, rebuild_windows
+from .reexecute_placement import audit_load_options, load_certified
+from .reexecute_request import ReexecutionDeps, ReexecutionRequest
+
+
+@dataclass
+class LoadedForAudit:
+    """The models the audit holds (both, or the subject alone), both models' identities, and the baseline pass
+    when the baseline was released before the subject loaded."""
+
+    models: dict[str, LoadedModel]
+    identities: dict[str, ModelIdentity]
+    released: BaselinePass | None = None
+
+
+def load_both(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> LoadedForAudit:
+    models = load_models(cert, req, deps)
+    return LoadedForAudit(models, {role: model.identity() for role, model in models.items()})
+
+
+def load_one_at_a_time(
+    cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps, policy: Policy
+) -> LoadedForAudit:
+    """The baseline alone, its pass (reexecute_baseline.baseline_pass), then the subject once the baseline is
+    released: a copy of it taken before when the subject is loaded as it is (the built-in edit applied to the
+    copy), else loaded then; what the baseline's kept side of KL shares with it bit for bit held once."""
+    edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
+    loads = _loads(cert, req)
+    baseline = load_certified(deps.loader, *loads["baseline"], "--baseline")
+    sample = AuditSample(req.sample, req.sample_seed, deps.measurements)
+    rebuild = partial(rebuilder(cert), cert, policy, deps.corpora)
+    released = baseline_pass(cert, policy, baseline, rebuild, sample)
+    subject = _duplicate(baseline) if loads["subject"] == loads["baseline"] else None
+    del baseline
+    gc.collect()  # the baseline's weights are freed before the subject's load
+    if subject is None:
+        subject = load_certified(deps.loader, *loads["subject"], "--subject" if req.subject else "--baseline")
+    if released.answers is not None and released.answers.reference is not None:
+        released.answers.reference.hold_once(subject)  # before the subject's fingerprint reads it
+    if edit is not None:
+        edit.apply(subject, cert.edit.plan or {})
+    identities = {"baseline": released.identity, "subject": subject.identity()}
+    return LoadedForAudit({"subject": subject}, identities, released)
+
+
+def _loads(cert: c.Certificate, req: ReexecutionRequest) -> dict[str, tuple[str, LoadOptions]]:
+    return {
+        role: (ref or req.baseline, audit_load_options(role, section, req.device, cert))
+        for role, ref, section in (("baseline", req.baseline, cert.baseline), ("subject", req.subject, cert.subject))
+    }
+
+
+def rebuilder(cert: c.Certificate) -> Callable[..., RebuiltWindows]:
+    return rebuild_examples if cert.primary_metric.kind == ACCURACY.kind else rebuild_windows
+
+
+def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> dict[str, LoadedModel]:
+    """Both models placed as the certificate records (its device map, else its device kind), or whole on the
+    requested device; each through its certified adapter (a causal LM's classification head is not what
+    `auto` picks) and in its certified dtype; without a subject ref, the baseline again with the recorded edit
+    applied. A subject of the baseline's reference and options is a duplicate of the loaded baseline when its
+    adapter can duplicate it (the checkpoint is read once); any other subject holds the weights it has bit for
+    bit in common with the baseline once (input_steps.sharing_with)."""
+    edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
+    out: dict[str, LoadedModel] = {}
+    loads = _loads(cert, req)
+    for role, ref in (("baseline", req.baseline), ("subject", req.subject)):
+        given_as = f"--{role}" if ref is not None else "--baseline"
+        if role == "baseline":
+            out[role] = load_certified(deps.loader, *loads[role], given_as)
+            continue
+        twin = _duplicate(out["baseline"]) if loads[role] == loads["baseline"] else None
+        if twin is None:
+            twin = sharing_with(out["baseline"], load_certified(deps.loader, *loads[role], given_as))
+        out[role] = twin
+    if edit is not None:
+        edit.apply(out["subject"], cert.edit.plan or {})
+    return out
+
+
+def _duplicate(model: LoadedModel) -> LoadedModel | None:
+    return model.duplicate() if isinstance(model, DuplicableModel) else None
+
+
+def _recorded_edit(cert: c.Certificate, edits: Mapping[str, Edit]) -> Edit:
+    name = cert.edit.name
+    if name not in edits:
+        raise UsageError(
+            "E200",
+            f"the certificate's subject is not a built-in edit of the baseline (edit: {name})",
+            "pass the subject checkpoint you hold with --subject",
+        )
+    return edits[name]
