@@ -1,5 +1,5 @@
-"""A released causal LM's side of lockstep scoring (ports.model.KeptReference), for a sequential run that measures
-KL and top-1 agreement (docs/reference/sequential.md).
+"""A released causal LM's side of lockstep scoring (ports.kept_reference.KeptReference), for a sequential run that
+measures KL and top-1 agreement (docs/reference/sequential.md).
 
 Lockstep scoring makes each window's baseline logits as `head(hidden[i, :-1])` from the batch's final hidden states
 (causal_rows). So the baseline runs only its body over the windows and keeps, per window, those hidden states

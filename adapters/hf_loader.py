@@ -124,7 +124,7 @@ class HFModelLoader:
         return chosen, SCORED_KINDS[chosen]
 
     def matrix_names(self, ref: str, *, adapter: str = "auto") -> tuple[str, ...] | None:
-        """ports.model.MatrixNames: the 2-D parameter names of the module `adapter` loads `ref` into, tied aliases
+        """ports.loader.MatrixNames: the 2-D parameter names of the module `adapter` loads `ref` into, tied aliases
         included (hf_matrix_names: built on the meta device); None for a pre-quantized checkpoint. No weights are
         read."""
         _check_choice("adapter", adapter, ADAPTERS)

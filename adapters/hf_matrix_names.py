@@ -1,4 +1,4 @@
-"""The 2-D parameter names of a checkpoint's module, from its config alone (ports.model.MatrixNames): the module
+"""The 2-D parameter names of a checkpoint's module, from its config alone (ports.loader.MatrixNames): the module
 is built on PyTorch's meta device, so no weight is read or allocated (0.8 s for the demo's SmolLM2-135M here)."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
-from invarlock.ports.model import ContextLimit, MatrixNames, ScoredKinds, SequentialSupport, ShapeSettings
+from invarlock.ports.loader import ContextLimit, MatrixNames, ScoredKinds, SequentialSupport, ShapeSettings
 
 from .hf_loader import HFModelLoader
 from .input_errors import reading_input

@@ -65,7 +65,7 @@ class OnnxModelLoader:
         return _tokenizer(model_directory(ref))
 
     def scored_kinds(self, ref: str, *, adapter: str = ADAPTER) -> tuple[str, tuple[str, ...]]:
-        """ports.model.ScoredKinds: causal token NLL only (labelled examples are refused when scored). Raises the
+        """ports.loader.ScoredKinds: causal token NLL only (labelled examples are refused when scored). Raises the
         UsageErrors of `tokenizer` for a reference that is no ONNX model directory."""
         model_directory(ref)
         return ADAPTER, (PPL_CAUSAL.kind,)

@@ -40,7 +40,7 @@ def check_sequential(cfg: RunConfig, source: str, drop: str = DROP) -> None:
 def both_held_by_config(cfg: RunConfig) -> tuple[str, str] | None:
     """What in `cfg` needs both models loaded together, and how to change it (None: nothing does): a metric kind
     that compares outputs, Ray actors or a plugin guard. (KL and top-1 agreement are measured from the baseline's
-    kept side of them: ports.model.KeptReference.)"""
+    kept side of them: ports.kept_reference.KeptReference.)"""
     kind = cfg.eval.metric.kind
     if not metric_for(kind).per_model_scores:
         alone = ", ".join(k for k, m in METRICS.items() if m.per_model_scores)

@@ -10,8 +10,8 @@ from invarlock.domain.errors import InvarlockError
 from invarlock.ports.corpus import CorpusResolver, TokenStreamCache
 from invarlock.ports.edits import Edit
 from invarlock.ports.execution import ScoringPools
+from invarlock.ports.loader import ModelLoader
 from invarlock.ports.measurement import MeasurementPool
-from invarlock.ports.model import ModelLoader
 from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore, RunIndex
 from invarlock.ports.system import SystemProbe

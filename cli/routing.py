@@ -10,15 +10,8 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
-from invarlock.ports.model import (
-    ContextLimit,
-    LoadedModel,
-    MatrixNames,
-    ModelLoader,
-    ScoredKinds,
-    SequentialSupport,
-    ShapeSettings,
-)
+from invarlock.ports.loader import ContextLimit, MatrixNames, ModelLoader, ScoredKinds, SequentialSupport, ShapeSettings
+from invarlock.ports.model import LoadedModel
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
 from .plugin_inputs import checked_tokenizer, fault_of
@@ -84,7 +77,7 @@ class RegistryModelLoader:
         return checked
 
     def shape_settings(self, ref: str, *, adapter: str) -> Mapping[str, int] | None:
-        """A built-in adapter's shape settings; a plugin's loader is not asked (ports/model.py: ShapeSettings)."""
+        """A built-in adapter's shape settings; a plugin's loader is not asked (ports/loader.py: ShapeSettings)."""
         entry = self._registry.entry("adapters", adapter)
         loader = self._loader(adapter)
         if entry is None or not entry.builtin or not isinstance(loader, ShapeSettings):
@@ -92,7 +85,7 @@ class RegistryModelLoader:
         return loader.shape_settings(ref, adapter=adapter)
 
     def scored_kinds(self, ref: str, *, adapter: str) -> tuple[str, tuple[str, ...]] | None:
-        """A built-in adapter's scored kinds; a plugin's loader is not asked (ports/model.py: ScoredKinds)."""
+        """A built-in adapter's scored kinds; a plugin's loader is not asked (ports/loader.py: ScoredKinds)."""
         entry = self._registry.entry("adapters", adapter)
         loader = self._loader(adapter)
         if entry is None or not entry.builtin or not isinstance(loader, ScoredKinds):
@@ -100,7 +93,7 @@ class RegistryModelLoader:
         return loader.scored_kinds(ref, adapter=adapter)
 
     def matrix_names(self, ref: str, *, adapter: str) -> tuple[str, ...] | None:
-        """A built-in adapter's 2-D parameter names; a plugin's loader is not asked (ports/model.py: MatrixNames)."""
+        """A built-in adapter's 2-D parameter names; a plugin's loader is not asked (ports/loader.py: MatrixNames)."""
         entry = self._registry.entry("adapters", adapter)
         loader = self._loader(adapter)
         if entry is None or not entry.builtin or not isinstance(loader, MatrixNames):
@@ -116,7 +109,7 @@ class RegistryModelLoader:
         raise UsageError(
             "E223",
             f"adapter plugin '{adapter}' ({entry.origin}): its ModelLoader's context_length() returned {found!r}",
-            f"fix or uninstall {entry.distribution}; ports/model.py: ContextLimit gives None or the positions (>= 1)",
+            f"fix or uninstall {entry.distribution}; ports/loader.py: ContextLimit gives None or the positions (>= 1)",
         )
 
     def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:

@@ -38,7 +38,7 @@ class PlanCheck(Protocol):
 @runtime_checkable
 class WeightsPlanCheck(Protocol):
     """What an edit addressing weights by name may add: its plan checked against the names a model's loader tells
-    before any weights load (ports.model.MatrixNames). A plan naming no weight of the model otherwise fails when
+    before any weights load (ports.loader.MatrixNames). A plan naming no weight of the model otherwise fails when
     the edit applies: after the baseline loads, and in a run holding one model at a time after its whole pass."""
 
     def check_plan_weights(self, plan: Mapping[str, object], names: Collection[str]) -> None:

@@ -3,7 +3,8 @@
 A model as an adapter loads it is one object implementing both (`LoadedModel`); use cases take the narrow
 port they use. Torch never appears in these interfaces. `variance_taps` lives on `WeightSource` (it names
 weights, from the same architecture rules as `matrices`); `activation_stats` on `ModelRunner` (it runs
-forward passes). `tokenizer` lives on `ModelRunner`: the runner consumes the ids that tokenizer produces.
+forward passes). `tokenizer` lives on `ModelRunner`: the runner consumes the ids that tokenizer produces. The
+loader's role is in `loader.py`; the baseline's side of lockstep scoring kept past its release in `kept_reference.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from invarlock.domain.model import (
     ActivationStats,
-    LoadOptions,
     ModelIdentity,
     PairedScore,
     TensorCensus,
@@ -168,65 +168,6 @@ class TapsOnlyRunner(Protocol):
         ...
 
 
-class KeptReference(Protocol):
-    """The baseline's side of lockstep scoring, kept for some windows so that the baseline itself can be released
-    before the subject loads (eval.sequential with paired measures): a causal LM keeps each window's final hidden
-    states (on disk) and its LM head. Pairing a subject with it gives what the baseline's `score_pair` gives, bit
-    for bit, both models' scores included."""
-
-    @property
-    def batch_size(self) -> int:
-        """The baseline's ModelRunner.batch_size: `keep` and `score_pair` run passes of this many windows."""
-        ...
-
-    def keep(self, windows: Sequence[TokenWindow], progress: Progress | None = None) -> None:
-        """Run the baseline over `windows` as far as pairing needs (a causal LM: its body, not its head) and keep
-        each one's reference; `progress(k)` after each batch. No scores: `score_pair` gives the baseline's, those
-        of ModelRunner.score bit for bit. Raises as ModelRunner.score, and UsageError E104 when a window is too
-        short to keep."""
-        ...
-
-    def check_room(self, tokens: int) -> None:
-        """Before any `keep`: ResourceShortage E608 (the machine's, so a run it stops stays resumable), naming where
-        it writes and how much it needs, when what `keep` would write for windows of `tokens` tokens in all does not
-        fit there now (a causal LM: their final hidden states, on the temporary folder's disk), instead of once that
-        disk fills during the pass; `keep` raises it too when the disk fills all the same."""
-        ...
-
-    def release_model(self) -> None:
-        """Stop holding the baseline model: only what `score_pair` needs stays (for a causal LM its LM head)."""
-        ...
-
-    def score_pair(
-        self, other: ModelRunner, windows: Sequence[TokenWindow], progress: Progress | None = None
-    ) -> Iterator[PairedScore]:
-        """ModelRunner.score_pair of the baseline with `other` over kept `windows`, from what was kept. Raises as
-        ModelRunner.score_pair, and IntegrityError E605 for a window that was not kept."""
-        ...
-
-    def hold_once(self, other: LoadedModel) -> None:
-        """Hold once what is kept here and `other` (the subject, as soon as it is loaded) have bit for bit in
-        common (a causal LM: an LM head that the subject's edit left alone), so that it is not held twice while
-        the subject is fingerprinted and measured; `score_pair` does it too. What this reference reads never
-        changes: a later write to `other`'s weights goes to memory of its own. Nothing in common: nothing done."""
-        ...
-
-    def close(self) -> None:
-        """Drop what was kept (its file). Idempotent."""
-        ...
-
-
-@runtime_checkable
-class ReferenceKeeping(Protocol):
-    """A ModelRunner that can keep its side of lockstep scoring after it is released (optional: without it, a
-    run that holds one model at a time cannot measure KL and top-1 agreement)."""
-
-    def kept_reference(self) -> KeptReference:
-        """An empty KeptReference of this model. Raises UsageError E104 when this model's logits cannot be
-        recomputed from what it would keep (a family whose LM head is not split off: causal_rows)."""
-        ...
-
-
 @runtime_checkable
 class DuplicableModel(Protocol):
     """A LoadedModel that can duplicate itself in memory (optional: a model without `duplicate` is loaded again)."""
@@ -252,84 +193,4 @@ class WeightSharingModel(Protocol):
         never shows in the other); returns how many weights it shares. No value changes, so neither model's
         identity does. A subject checkpoint whose edit left the embedding, the LM head or the norms alone holds
         them once, and lockstep scoring may then run both heads as one."""
-        ...
-
-
-class ModelLoader(Protocol):
-    """Resolves a model reference (local path, `hf:ID`, `gguf:FILE`, or a demo name like `demo:smollm2-135m`)."""
-
-    def load(self, ref: str, options: LoadOptions) -> LoadedModel:
-        """Load offline with `options`: on its device, or spread by its placement (a device map: a loader that
-        cannot place a model refuses one with E104, never loading without it). Raises UsageError (E101 missing
-        path, E102 not a model, E103 not offline-available, E104 unknown adapter/device/dtype/device map) with a
-        one-line message and a fix."""
-        ...
-
-    def tokenizer(self, ref: str, *, adapter: str) -> Tokenizer:
-        """Load only the tokenizer of `ref`, offline and without its weights, so that the windows can be
-        planned (and a corpus that is too small refused) before any model is loaded. It is the tokenizer
-        `load(ref, options)` gives (same digest). Raises the UsageErrors of `load` for the reference."""
-        ...
-
-
-@runtime_checkable
-class ShapeSettings(Protocol):
-    """A ModelLoader that tells, without loading weights, the settings that fix a model's weight shapes
-    (optional: a loader without it is not asked, and models of other shapes are told apart once the weight
-    guards pair their matrices)."""
-
-    def shape_settings(self, ref: str, *, adapter: str) -> Mapping[str, int] | None:
-        """The checkpoint's settings that fix its weight matrices' shapes and count (hidden size, layers, FFN
-        size, under its config's names), or None when the adapter cannot read them without the weights. Raises the
-        UsageErrors of `ModelLoader.tokenizer`."""
-        ...
-
-
-@runtime_checkable
-class ContextLimit(Protocol):
-    """A ModelLoader that knows, without loading weights, the most positions a model's forward pass takes
-    (optional: a loader without it is not asked, and a window too long for its model fails when scored)."""
-
-    def context_length(self, ref: str, *, adapter: str) -> int | None:
-        """The positions one forward pass of `ref` can take (e.g. its config's position table), or None when the
-        model states no bound the adapter enforces. Raises the UsageErrors of `ModelLoader.tokenizer`."""
-        ...
-
-
-@runtime_checkable
-class ScoredKinds(Protocol):
-    """A ModelLoader that tells, without loading weights, which built-in primary metric kinds the adapter running
-    a model scores (optional: a loader without it is not asked, and a kind its adapter does not score fails once
-    the preview arm is scored, after both loads and the guards)."""
-
-    def scored_kinds(self, ref: str, *, adapter: str) -> tuple[str, tuple[str, ...]] | None:
-        """The adapter that runs `ref` (`adapter` itself, or the one `auto` picks) and the `eval.metric.kind`s of
-        this release whose evidence it scores; None when the loader cannot tell. Raises the UsageErrors of
-        `ModelLoader.tokenizer`."""
-        ...
-
-
-@runtime_checkable
-class MatrixNames(Protocol):
-    """A ModelLoader that tells, without loading weights, the names of a model's 2-D parameters as its loaded
-    WeightSource names them (optional: a loader without it is not asked, and an edit naming a weight the model
-    lacks fails when it applies, after the loads)."""
-
-    def matrix_names(self, ref: str, *, adapter: str) -> tuple[str, ...] | None:
-        """Every 2-D parameter name of `ref` loaded by `adapter`, tied aliases included, or None when the loader
-        cannot tell them without the weights. Raises the UsageErrors of `ModelLoader.tokenizer`."""
-        ...
-
-
-@runtime_checkable
-class SequentialSupport(Protocol):
-    """A ModelLoader that tells, without loading weights, whether a run may hold a model alone: the baseline released
-    before the subject loads, its side of KL and top-1 agreement kept (ReferenceKeeping). Optional: a run whose config
-    leaves `eval.sequential` unset holds both models of a loader without it."""
-
-    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
-        """Why `ref` loaded with `options` should be held beside the other model (e.g. an LM head that does not split
-        off its body, a device where holding one model at a time was never measured, windows of `window_tokens`
-        tokens too short to keep; None: the run measures no paired measures), or None when it may be held alone.
-        Raises the UsageErrors of `ModelLoader.tokenizer`."""
         ...

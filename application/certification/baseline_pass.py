@@ -17,8 +17,9 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import TokenWindow, token_count, token_windows
+from invarlock.ports.kept_reference import KeptReference, ReferenceKeeping
 from invarlock.ports.measurement import MeasurementPool
-from invarlock.ports.model import KeptReference, LoadedModel, NamedMatrix, ReferenceKeeping
+from invarlock.ports.model import LoadedModel, NamedMatrix
 
 from .baseline_reuse import copy_expected, pairs_refuse_copies
 from .guard_chain import measure_each, measure_matrix

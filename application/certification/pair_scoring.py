@@ -11,7 +11,8 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.execution import PairScorer, ScoringPools
-from invarlock.ports.model import KeptReference, ModelRunner, Progress
+from invarlock.ports.kept_reference import KeptReference
+from invarlock.ports.model import ModelRunner, Progress
 
 from ..config_execution import ExecutionConfig
 from .pair_workers import pair_spec

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from invarlock.domain.errors import IntegrityError
 from invarlock.ports.edits import Edit
 from invarlock.ports.execution import ModelSpec, PairSpec
-from invarlock.ports.model import DuplicableModel, LoadedModel, ModelLoader
+from invarlock.ports.loader import ModelLoader
+from invarlock.ports.model import DuplicableModel, LoadedModel
 
 from ..config import ModelConfig
 from .input_steps import load_options, sharing_with

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from invarlock.domain import diagnostics as d
 from invarlock.domain.errors import UsageError
 from invarlock.ports.edits import PlanCheck, WeightsPlanCheck
-from invarlock.ports.model import MatrixNames
+from invarlock.ports.loader import MatrixNames
 
 if TYPE_CHECKING:
     from .preflight import Preflight

@@ -14,7 +14,8 @@ from invarlock.domain import events as ev
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.model import ActivationStats, TensorCensus
 from invarlock.domain.weight_digest import matrix_digest
-from invarlock.ports.model import KeptReference, NamedMatrix
+from invarlock.ports.kept_reference import KeptReference
+from invarlock.ports.model import NamedMatrix
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class RecordedBaseline:
     summaries and measurements (when a weight guard is left to run), its activation statistics on the
     calibration arm (when the variance guard is), and its scores of each arm neither recorded yet nor left to
     a copy of an earlier run's, as the events a run holding both models would record; for a run that measures KL
-    and top-1 agreement, what lockstep scoring needs of it (ports.model.KeptReference)."""
+    and top-1 agreement, what lockstep scoring needs of it (ports.kept_reference.KeptReference)."""
 
     census: TensorCensus
     unmapped: dict[str, str]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from invarlock.domain.errors import InvarlockError
-from invarlock.ports.model import ModelLoader, SequentialSupport
+from invarlock.ports.loader import ModelLoader, SequentialSupport
 
 from ..config_sequential import both_held_by_config, with_sequential
 from ..services import Services
@@ -29,7 +29,7 @@ def with_scoring_mode(req: CertifyRequest, svc: Services) -> CertifyRequest:
 def both_held_because(req: CertifyRequest, loader: ModelLoader) -> str | None:
     """Why a run of `req` holds both models together, or None: the config asks for something only both models
     give (config_sequential), or the loader does not tell, without loading weights, that each model may be held
-    alone (ports.model.SequentialSupport: its adapter, device, LM head, the windows' length)."""
+    alone (ports.loader.SequentialSupport: its adapter, device, LM head, the windows' length)."""
     cfg = req.config
     by_config = both_held_by_config(cfg)
     if by_config is not None:

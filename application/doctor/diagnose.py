@@ -9,7 +9,7 @@ from invarlock.domain import diagnostics as d
 from invarlock.domain.doctor_report import DoctorReport, Resolution, summary_of
 from invarlock.domain.errors import InvarlockError
 from invarlock.ports.corpus import CorpusResolver
-from invarlock.ports.model import ModelLoader
+from invarlock.ports.loader import ModelLoader
 from invarlock.ports.system import SystemProbe
 
 from ..certification.preflight import INPUT_CHECKS, REQUEST_CHECKS, Checks, Preflight, run_checks

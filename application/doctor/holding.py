@@ -6,7 +6,7 @@ from __future__ import annotations
 from invarlock.domain import diagnostics as d
 from invarlock.domain.policy import PREFLIGHT_MIN_FREE_BYTES
 from invarlock.domain.windows import token_count
-from invarlock.ports.model import ShapeSettings
+from invarlock.ports.loader import ShapeSettings
 
 from ..certification.preflight import Preflight
 from ..certification.scoring_mode import both_held_because

@@ -8,7 +8,7 @@ from typing import TypeVar
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.model import ActivationStats, TensorCensus, WindowScore
-from invarlock.ports.model import KeptReference
+from invarlock.ports.kept_reference import KeptReference
 
 from ..certification.recorded_baseline import MatrixSummary
 

@@ -4,7 +4,7 @@ from it is measured first (AuditedBaseline), then the baseline is released and t
 
 The answers are those the audit reads from a held baseline (the same functions over the same matrices, taps and
 windows of the recipient's sample), so each step decides as it does with both models held; KL and top-1 agreement
-are re-measured from the baseline's kept side of them (ports.model.KeptReference), as a sequential run measures
+are re-measured from the baseline's kept side of them (ports.kept_reference.KeptReference), as a sequential run measures
 them. Evidence that compares the models otherwise (labelled examples, cosines) and plugin guards need both at once:
 an audit of such a certificate holds both."""
 

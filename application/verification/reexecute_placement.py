@@ -10,7 +10,8 @@ import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import MAX_BATCH_SIZE, DevicePlacement, LoadOptions, ModelIdentity
-from invarlock.ports.model import LoadedModel, ModelLoader
+from invarlock.ports.loader import ModelLoader
+from invarlock.ports.model import LoadedModel
 
 
 def audit_load_options(role: str, section: ModelIdentity, device: str | None, cert: c.Certificate) -> LoadOptions:

@@ -10,8 +10,8 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
 from invarlock.ports.corpus import CorpusResolver
 from invarlock.ports.edits import Edit
+from invarlock.ports.loader import ModelLoader
 from invarlock.ports.measurement import MeasurementPool
-from invarlock.ports.model import ModelLoader
 from invarlock.ports.store import EventStore
 
 from .reexecute_inputs import Finding

@@ -21,7 +21,8 @@ import pytest
 from invarlock.domain.errors import AbortError, IntegrityError, UsageError
 from invarlock.domain.model import WindowScore
 from invarlock.domain.windows import TokenWindow
-from invarlock.ports.model import LoadedModel, ModelRunner, ReferenceKeeping, TapsOnlyRunner
+from invarlock.ports.kept_reference import ReferenceKeeping
+from invarlock.ports.model import LoadedModel, ModelRunner, TapsOnlyRunner
 
 from tests.contracts.conftest import ModelAdapterCase
 

@@ -14,7 +14,8 @@ from invarlock.domain.model import PairedScore
 from invarlock.domain.windows import TokenWindow
 from invarlock.ports.edits import Edit
 from invarlock.ports.execution import PairSpec
-from invarlock.ports.model import ModelLoader, Progress
+from invarlock.ports.loader import ModelLoader
+from invarlock.ports.model import Progress
 
 
 @dataclass

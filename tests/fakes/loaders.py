@@ -94,7 +94,7 @@ class ReleasingLoader(FakeLoader):
 
 @dataclass
 class HoldingLoader(FakeLoader):
-    """A FakeLoader that tells whether a model may be held alone (ports.model.SequentialSupport): the obstacle
+    """A FakeLoader that tells whether a model may be held alone (ports.loader.SequentialSupport): the obstacle
     stated for its reference, or None; records each question (reference, options, window tokens)."""
 
     obstacles: dict[str, str] = field(default_factory=dict)

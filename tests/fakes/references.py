@@ -1,5 +1,5 @@
-"""Recorded-state fake of ports.model.KeptReference: the fake baseline's side of lockstep scoring, kept as the scores
-it gave each window, so that a subject pairs with it after the baseline fake is released."""
+"""Recorded-state fake of ports.kept_reference.KeptReference: the fake baseline's side of lockstep scoring, kept as
+the scores it gave each window, so that a subject pairs with it after the baseline fake is released."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HFModelLoader.matrix_names (ports.model.MatrixNames): the 2-D parameter names a checkpoint loads with, told from
+"""HFModelLoader.matrix_names (ports.loader.MatrixNames): the 2-D parameter names a checkpoint loads with, told from
 its config alone, are those of the loaded module for each adapter; a quantized checkpoint's are not told."""
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ KEPT_BYTES = (8 + 12) * 32 * HIDDEN * 4
 
 @dataclass
 class ShapedLoader(HoldingLoader):
-    """A HoldingLoader that also states each reference's shape settings (ports.model.ShapeSettings)."""
+    """A HoldingLoader that also states each reference's shape settings (ports.loader.ShapeSettings)."""
 
     shapes: dict[str, dict[str, int]] = field(default_factory=dict)
 

@@ -1,5 +1,5 @@
 """The weights an edit's plan names, checked against the names the model's loader tells before any weights load
-(preflight `weights` check: ports.edits.WeightsPlanCheck, ports.model.MatrixNames), on recorded-state fakes."""
+(preflight `weights` check: ports.edits.WeightsPlanCheck, ports.loader.MatrixNames), on recorded-state fakes."""
 
 from __future__ import annotations
 

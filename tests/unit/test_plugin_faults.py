@@ -111,7 +111,7 @@ def test_a_plugin_context_length_that_is_no_count_of_positions_is_e223(context: 
 
 @pytest.mark.usefixtures("raising_plugin")
 def test_a_plugin_loader_is_not_asked_for_shape_settings() -> None:
-    """ports/model.py ShapeSettings: the preflight's shapes check asks the built-in loaders only."""
+    """ports/loader.py ShapeSettings: the preflight's shapes check asks the built-in loaders only."""
     from invarlock.cli.registry import registry
     from invarlock.cli.routing import RegistryModelLoader
 
@@ -123,7 +123,7 @@ def test_a_plugin_loader_is_not_asked_for_shape_settings() -> None:
 
 @pytest.mark.usefixtures("raising_plugin")
 def test_a_plugin_loader_is_not_asked_what_its_adapter_scores() -> None:
-    """ports/model.py ScoredKinds: the preflight's kind check asks the built-in loaders only (a plugin adapter may
+    """ports/loader.py ScoredKinds: the preflight's kind check asks the built-in loaders only (a plugin adapter may
     score a built-in kind's evidence its own way)."""
     from invarlock.cli.registry import registry
     from invarlock.cli.routing import RegistryModelLoader

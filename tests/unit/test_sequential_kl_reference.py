@@ -1,6 +1,6 @@
 """`eval.sequential` with KL and top-1 agreement, on the fake models: the baseline's side of them is kept by its pass
-(ports.model.KeptReference), room for it is checked before any measurement, it holds once what it shares with the
-subject, a full disk leaves the run resumable, and an adapter that cannot keep it is refused."""
+(ports.kept_reference.KeptReference), room for it is checked before any measurement, it holds once what it shares with
+the subject, a full disk leaves the run resumable, and an adapter that cannot keep it is refused."""
 
 from __future__ import annotations
 

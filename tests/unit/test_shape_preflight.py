@@ -21,7 +21,7 @@ from tests.unit.conftest import small_config
 
 @dataclass
 class ShapedLoader(FakeLoader):
-    """A FakeLoader whose models state their shape settings (ports/model.py: ShapeSettings)."""
+    """A FakeLoader whose models state their shape settings (ports/loader.py: ShapeSettings)."""
 
     shapes: dict[str, dict[str, int]] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
