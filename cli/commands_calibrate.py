@@ -4,34 +4,72 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import click
 import msgspec
 from invarlock.application.calibrate.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
+from invarlock.application.calibrate.calibration_resume import Resumption
 from invarlock.application.calibrate.calibration_rows import CaseRow, markdown
 from invarlock.application.certification.certify import CertifyOutcome
+from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, RunInterrupted, UsageError
 
 from . import console
+from .api_verify import load_certificate
 from .bootstrap import DEFAULT_EVENTS, build_services
 from .commands_run import write_certificate
 from .config_file import read_yaml
 from .outputs import require_folder, write_atomically
 from .progress import make_progress
 
+_TABLES = ("calibration.json", "calibration.md")
+
 
 def _refuse_earlier(out: Path, suite: CalibrationSuite) -> None:
     """E608 when --out holds an earlier calibration: its table or a case certificate would be replaced, or
     left beside this run's certificates as if it described them."""
-    earlier = [out / "calibration.json", out / "calibration.md"]
+    earlier = [out / name for name in _TABLES]
     earlier += [out / case.name / "evaluation.cert.json" for case in suite.cases]
     found = next((path for path in earlier if os.path.lexists(path)), None)
     if found is not None:
         message = f"--out '{out}' holds an earlier calibration ({found.relative_to(out)})"
-        raise UsageError("E608", message, "choose another --out, or move the earlier one away")
+        hint = "choose another --out, move the earlier one away, or finish a stopped one with --resume"
+        raise UsageError("E608", message, hint)
+    _require_case_folders(out, suite)
+
+
+def _require_case_folders(out: Path, suite: CalibrationSuite) -> None:
     for case in suite.cases:  # a file where a case's folder goes, or a name too long, failed after its scoring
         require_folder(str(out / case.name), f"--out (case {case.name})")
+
+
+def _certified(out: Path, suite: CalibrationSuite) -> dict[str, c.Certificate]:
+    """--resume: the case certificates --out holds (E600/E601 naming the file); E406 when its table is written."""
+    table = next((out / name for name in _TABLES if os.path.lexists(out / name)), None)
+    if table is not None:
+        raise UsageError(
+            "E406", f"--out '{out}' holds a finished calibration ({table.name})", "there is nothing to resume there"
+        )
+    _require_case_folders(out, suite)
+    paths = {case.name: out / case.name / "evaluation.cert.json" for case in suite.cases}
+    return {name: _case_certificate(path) for name, path in paths.items() if os.path.lexists(path)}
+
+
+def _case_certificate(path: Path) -> c.Certificate:
+    try:
+        return load_certificate(path)
+    except UsageError as exc:  # several cases' files: the error names which one
+        raise UsageError(exc.code, f"{path}: {exc.message}", exc.hint) from exc
+
+
+def _resume_command(given: dict[str, str | None]) -> str:
+    """The command that goes on with a stopped suite: --resume and every option this one was given."""
+    words = ["invarlock", "calibrate", "--resume"]
+    for flag, value in given.items():
+        words += [flag, value] if value is not None else []
+    return f"`{shlex.join(words)}`"
 
 
 def _suite(path: str | None, tier: str | None, profile: str | None) -> CalibrationSuite:
@@ -51,30 +89,38 @@ def _suite(path: str | None, tier: str | None, profile: str | None) -> Calibrati
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True, help="DuckDB event store")
 @click.option("--tier", default=None, help="override the suite's tier")
 @click.option("--profile", type=click.Choice(["dev", "ci", "release"]), default=None, help="override its profile")
+@click.option(
+    "--resume", is_flag=True, help="go on with a suite stopped in a case: the same --suite, --out, --events and tiers"
+)
 @console.quiet_option
-def calibrate_cmd(suite: str | None, out_dir: str, events: str, tier: str | None, profile: str | None) -> None:
+def calibrate_cmd(
+    suite: str | None, out_dir: str, events: str, tier: str | None, profile: str | None, resume: bool = False
+) -> None:
     """Certify each edit of a suite and write calibration.json, calibration.md and one certificate per case.
 
     Exits 1 when a benign edit fails a guard or gate, or a harmful edit is not flagged by its named guard."""
     chosen = _suite(suite, tier, profile)
     out = Path(out_dir)
     require_folder(out_dir, "--out")  # found before hours of scoring, not after
-    _refuse_earlier(out, chosen)
+    certified = _certified(out, chosen) if resume else {}
+    if not resume:
+        _refuse_earlier(out, chosen)
     uses = [("adapters", chosen.model.adapter)]
     svc = build_services(events=events, progress=make_progress(console.quiet(), console.verbose()), uses=uses)
 
     def on_case(row: CaseRow, outcome: CertifyOutcome) -> None:
-        write_certificate(outcome, str(out / row.case))
+        if row.case not in certified:
+            write_certificate(outcome, str(out / row.case))
         flagged = {g: s.flagged for g, s in row.guards.items() if s.flagged}
         console.say(f"{row.case}: ratio {row.ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}")
 
     try:
-        rows = run_suite(chosen, svc, on_case, source=suite or "the demo suite")
+        outcome_of = Resumption(svc, certified) if resume else None
+        rows = run_suite(chosen, svc, on_case, source=suite or "the demo suite", outcome_of=outcome_of)
     except RunInterrupted as stopped:
-        stopped.advice = (
-            f"calibrate stopped in a case (run {stopped.run_id}); a suite is not resumed: run calibrate again with "
-            f"another --out (the cases certified before it are in {out_dir})"
-        )
+        store = events if os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS) else None
+        given = {"--suite": suite, "--out": out_dir, "--events": store, "--tier": tier, "--profile": profile}
+        stopped.advice = f"calibrate stopped in a case (run {stopped.run_id}); go on with {_resume_command(given)}"
         raise
     found = problems(rows)
     document = {"suite": msgspec.to_builtins(chosen), "rows": msgspec.to_builtins(rows), "problems": found}

@@ -161,7 +161,8 @@ def _case_config(suite: CalibrationSuite, case: CalibrationCase) -> RunConfig:
     return RunConfig(model=suite.model, dataset=suite.dataset, edit=case.edit, guards=suite.guards)
 
 
-def _request(suite: CalibrationSuite, case: CalibrationCase) -> CertifyRequest:
+def case_request(suite: CalibrationSuite, case: CalibrationCase) -> CertifyRequest:
+    """The certify request of one case: the suite's model, data, guards, tier and profile with the case's edit."""
     subject = suite.model if case.edit is None else None
     cfg = _case_config(suite, case)
     return CertifyRequest(command="calibrate", config=cfg, subject=subject, tier=suite.tier, profile=suite.profile)
@@ -173,12 +174,15 @@ def check_requests(suite: CalibrationSuite, svc: Services, source: str) -> None:
     file and case."""
     once = tuple(check for check in REQUEST_CHECKS if check[0] != "edit")  # the suite's, the same for every case
     per_case = tuple(check for check in (*REQUEST_CHECKS, *INPUT_CHECKS) if check[0] in ("edit", "weights"))
-    run_checks(preflight_of(_request(suite, suite.cases[0]), svc), once, stop=True)
+    run_checks(preflight_of(case_request(suite, suite.cases[0]), svc), once, stop=True)
     for case in suite.cases:
         try:
-            run_checks(preflight_of(_request(suite, case), svc), per_case, stop=True)
+            run_checks(preflight_of(case_request(suite, case), svc), per_case, stop=True)
         except UsageError as exc:
             raise UsageError(exc.code, f"{source}: case {case.name}: {exc.message}", exc.hint) from exc
+
+
+CaseOutcome = Callable[[CalibrationCase, CertifyRequest], CertifyOutcome]
 
 
 def run_suite(
@@ -187,13 +191,16 @@ def run_suite(
     on_case: Callable[[CaseRow, CertifyOutcome], None] | None = None,
     *,
     source: str = "the suite",
+    outcome_of: CaseOutcome | None = None,
 ) -> list[CaseRow]:
     """Certify every case (each its own recorded run), after checking every case's request (check_requests),
-    and return one table row per case; `on_case(row, outcome)` sees each case as soon as it is certified."""
+    and return one table row per case; `on_case(row, outcome)` sees each case as soon as it is certified.
+    `outcome_of(case, request)` gives a case's outcome instead of a new run (calibration_resume)."""
     check_requests(suite, svc, source)
+    certify = outcome_of or (lambda _case, req: certify_edit(req, svc))
     rows = []
     for case in suite.cases:
-        outcome = certify_edit(_request(suite, case), svc)
+        outcome = certify(case, case_request(suite, case))
         rows.append(case_row(case.name, case.kind, case.matrix, case.flagged_by, outcome))
         if on_case is not None:
             on_case(rows[-1], outcome)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,32 @@ def test_verify_re_derives_every_guard_outcome(calibration: Calibration, case: s
     assert all(checks[f"guard:{g}"] for g in ("invariants", "spectral", "rmt", "variance")), checks
     assert checks["guard_overhead"] and checks["window_plan"] and checks["events"]
     assert result.code == (0 if calibration.cert(case)["verdict"]["status"] == "PASS" else 1), result.stderr
+
+
+def test_resume_of_a_suite_that_lost_its_table_and_last_certificates_scores_nothing_again(
+    calibration: Calibration,
+) -> None:
+    """The last cases' runs completed but their files were never written (a process killed after recording them):
+    `calibrate --resume` keeps the certificates --out holds, takes the others from the store, writes the same
+    table (every run id and certificate digest as before) and the same certificate bytes."""
+    resumed = calibration.root / "resumed"
+    shutil.copytree(calibration.root / "out", resumed)
+    for name in (
+        "calibration.json",
+        "calibration.md",
+        "down_scale0.9/evaluation.cert.json",
+        "noise10/evaluation.cert.json",
+    ):
+        (resumed / name).unlink()
+    result = invarlock(
+        "--quiet", "calibrate", "--resume", "--suite", "suite.yaml", "--out", "resumed", "--events", "ev.duckdb",
+        cwd=calibration.root,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert json.loads((resumed / "calibration.json").read_text(encoding="utf-8")) == calibration.table
+    for case in ("down_scale0.9", "noise10"):
+        written = (resumed / case / "evaluation.cert.json").read_bytes()
+        assert written == (calibration.root / "out" / case / "evaluation.cert.json").read_bytes(), case
 
 
 def test_export_writes_the_subject_with_its_ve_scales(tmp_path: Path) -> None:

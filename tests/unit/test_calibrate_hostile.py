@@ -82,6 +82,26 @@ def test_an_out_folder_holding_an_earlier_calibration_is_refused_and_left_as_it_
     assert code == 2 and printed == "" and not events.exists()
     assert err == (
         f"ERROR [INVARLOCK:E608] --out '{out}' holds an earlier calibration ({earlier}) — choose another --out,"
-        " or move the earlier one away\n"
+        " move the earlier one away, or finish a stopped one with --resume\n"
     )
+    assert (out / earlier).read_text() == "earlier\n"
+
+
+@pytest.mark.parametrize(
+    ("earlier", "code", "line"),
+    [
+        ("calibration.md", 2, "E406] --out '{out}' holds a finished calibration (calibration.md) — there is nothing"),
+        ("int8/evaluation.cert.json", 2, "E601] {out}/int8/evaluation.cert.json: schema check failed: certificate is"),
+    ],
+)
+def test_resume_refuses_a_finished_calibration_or_a_case_file_that_is_no_certificate(
+    tmp_path: Path, earlier: str, code: int, line: str
+) -> None:
+    suite, out, events = tmp_path / "s.yaml", tmp_path / "out", tmp_path / "ev.duckdb"
+    suite.write_text("cases: [{name: int8, kind: benign, edit: {name: quant_rtn, plan: {bits: 8}}}]\n")
+    (out / earlier).parent.mkdir(parents=True)
+    (out / earlier).write_text("earlier\n")
+    got, printed, err = run_cli("calibrate", "--resume", "--suite", suite, "--out", out, "--events", events)
+    assert (got, printed) == (code, "") and not events.exists()
+    assert err.startswith("ERROR [INVARLOCK:" + line.format(out=out)), err
     assert (out / earlier).read_text() == "earlier\n"

@@ -95,7 +95,7 @@ def test_the_resume_repeats_the_signing_key_and_the_outputs_the_run_was_given() 
     assert _cli_line(stopped.value)[2] == f"finish run run-7 with {resume}"
 
 
-def test_a_calibration_stopped_in_a_case_says_the_suite_is_run_again_not_resumed(
+def test_a_calibration_stopped_in_a_case_names_the_calibrate_resume_that_goes_on(
     services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from invarlock.cli import commands_calibrate
@@ -105,11 +105,13 @@ def test_a_calibration_stopped_in_a_case_says_the_suite_is_run_again_not_resumed
 
     monkeypatch.setattr(commands_calibrate, "run_suite", interrupted)
     monkeypatch.setattr(commands_calibrate, "build_services", lambda **kwargs: services)
+    out, suite = tmp_path / "my cal", tmp_path / "s.yaml"
+    suite.write_text("cases: [{name: identical, kind: benign}]\n")
     with pytest.raises(RunInterrupted) as stopped:
-        commands_calibrate.calibrate_cmd.callback(None, str(tmp_path / "cal"), "ev.duckdb", None, "dev")
+        commands_calibrate.calibrate_cmd.callback(str(suite), str(out), "ev.duckdb", None, "dev")
     assert _cli_line(stopped.value)[2] == (
-        "calibrate stopped in a case (run run-3); a suite is not resumed: run calibrate again with another --out "
-        f"(the cases certified before it are in {tmp_path / 'cal'})"
+        f"calibrate stopped in a case (run run-3); go on with `invarlock calibrate --resume --suite {suite} "
+        f"--out '{out}' --events ev.duckdb --profile dev`"
     )
 
 
