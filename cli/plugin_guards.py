@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 from invarlock.domain.errors import UsageError
 from invarlock.ports.guards import GUARD_MEMBERS, PluginGuard
 
+from .plugin_install import install_hint
 from .registry import PluginEntry, Registry
 
 _PREFIX = "plugin.guards."
@@ -55,11 +56,10 @@ def require_plugin_guards(environment: Mapping[str, str], registry: Registry) ->
     for key, recorded in sorted(environment.items()):
         name = key.removeprefix(_PREFIX)
         if key.startswith(_PREFIX) and registry.entry("guards", name) is None:
-            distribution, _, version = recorded.partition(" ")
             raise UsageError(
                 "E222",
                 f"guard '{name}' was computed by the plugin {recorded}, which is not installed",
-                f'install it (pip install "{distribution}=={version}") to verify or replay this run',
+                install_hint(recorded),
             )
 
 

@@ -12,6 +12,7 @@ from invarlock.domain.metrics import METRICS, Metric
 from invarlock.ports.store import EventStore
 
 from .plugin_guards import require_plugin_guards
+from .plugin_install import install_hint
 from .registry import PluginEntry, Registry
 
 # The members of the Metric protocol (domain/metrics/base.py) a plugin's object must have.
@@ -61,11 +62,10 @@ def require_metric_kind(kind: str, environment: Mapping[str, str], registry: Reg
     recorded = environment.get(f"plugin.metrics.{kind}")
     if kind in METRICS or recorded is None or registry.entry("metrics", kind) is not None:
         return
-    distribution, _, version = recorded.partition(" ")
     raise UsageError(
         "E222",
         f"metric kind '{kind}' was computed by the plugin {recorded}, which is not installed",
-        f'install it (pip install "{distribution}=={version}") to verify or replay this run',
+        install_hint(recorded),
     )
 
 
