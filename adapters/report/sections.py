@@ -146,11 +146,14 @@ def digest_table(cert: c.Certificate) -> Table:
 
 
 def signature_line(cert: c.Certificate) -> str:
-    """`signed (alg) by <fingerprint>` or a plain statement that the certificate is unsigned."""
+    """`signed (alg) by <fingerprint>`, not verified here, or a plain statement that the certificate is unsigned."""
     sig = cert.signature
     if sig is None:
         return "unsigned: nothing binds this certificate to a key holder"
-    return f"signed ({sig.alg}) by {sig.key_fingerprint}"
+    return (
+        f"signed ({sig.alg}) by {sig.key_fingerprint}, not verified by this report: "
+        "`invarlock verify CERT --pubkey KEY.pub` checks it against the signer's public key"
+    )
 
 
 def shown_status(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
