@@ -8,7 +8,7 @@ import msgspec
 from .event_struct import EventStruct
 
 
-class EventRef(msgspec.Struct, frozen=True, kw_only=True):
+class EventRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One recorded event of another stream, by its seq and its chain hash."""
 
     seq: int

@@ -86,7 +86,7 @@ class WindowScore(msgspec.Struct, frozen=True, kw_only=True):
     nll_sum: float
 
 
-class ActivationStats(msgspec.Struct, frozen=True, kw_only=True):
+class ActivationStats(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Float64 running sums over every output value of one module (all tokens, all channels)."""
 
     count: int
