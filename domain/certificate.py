@@ -158,7 +158,7 @@ def from_bytes(data: bytes) -> Certificate:
     except msgspec.ValidationError as exc:
         # the typed decode reports the first field it refuses, even in a file cut short before its end
         broken = _json_error(data)
-        said = f"is not valid JSON: {broken}" if broken else f"does not match schema v1: {exc}"
+        said = f"is not valid JSON: {broken}" if broken else f"does not match the certificate schema: {exc}"
         raise UsageError("E601", f"schema check failed: certificate {said}", hint) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise UsageError("E601", f"schema check failed: certificate is not valid JSON: {exc}", hint) from exc
