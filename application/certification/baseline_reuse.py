@@ -35,7 +35,7 @@ def reuse_baseline(ctx: RunContext, arm: str) -> bool:
         return False
     key = scoring_key(state)
     assert ctx.svc.index is not None, "_enabled checks it"
-    source = find_source(ctx.svc.store, ctx.svc.index, state, arm, key)
+    source = find_source(ctx.svc.store, ctx.svc.index, state, arm, key, signer=ctx.svc.signer)
     if source is None:
         return False
     reason = _refusal(ctx, state)
@@ -65,7 +65,7 @@ def copy_expected(ctx: RunContext, arm: str) -> bool:
         return False
     assert ctx.svc.index is not None, "_enabled checks it"
     key = scoring_key(state, ctx.planned)
-    return find_source(ctx.svc.store, ctx.svc.index, state, arm, key, ctx.planned) is not None
+    return find_source(ctx.svc.store, ctx.svc.index, state, arm, key, ctx.planned, ctx.svc.signer) is not None
 
 
 def _enabled(ctx: RunContext) -> bool:

@@ -1,6 +1,7 @@
 """Find earlier runs whose baseline work can be copied: same baseline weights (the run index's filter),
-finished, a chain-valid stream that replays. The scores of an arm are copied from one with the same scoring
-key and a baseline score for every planned window of the arm."""
+finished, a chain-valid stream that replays and, for a run that signs its certificate, sealed by the same key
+(sealed_by_signer). The scores of an arm are copied from one with the same scoring key and a baseline score for
+every planned window of the arm."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from invarlock.domain import events as ev
+from invarlock.domain import signature as sig
 from invarlock.domain.baseline_reuse import scoring_key
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.run import RunState, replay
 from invarlock.domain.run_query import RunQuery
+from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore, RunIndex
 
 FINISHED = ("completed", "rollback")
@@ -35,9 +38,9 @@ class Source:
     copies: list[ev.WindowsScored]
 
 
-def candidates(store: EventStore, index: RunIndex, state: RunState) -> Iterator[Candidate]:
-    """Finished runs other than this one with the baseline's weights sha256, newest first, whose chain is intact
-    and whose events replay (others are passed over)."""
+def candidates(store: EventStore, index: RunIndex, state: RunState, signer: Signer | None) -> Iterator[Candidate]:
+    """Finished runs other than this one with the baseline's weights sha256, newest first, whose chain is intact,
+    whose events replay and, when this run signs with `signer`, that the same key sealed (others are passed over)."""
     weights = state.models["baseline"].identity.weights_sha256
     entries, _ = index.indexed_runs(RunQuery(baseline_digest=weights))
     for entry in reversed(entries):
@@ -49,18 +52,40 @@ def candidates(store: EventStore, index: RunIndex, state: RunState) -> Iterator[
             continue
         try:
             events = [ev.decode_event(r.type, r.version, r.payload) for r in records]
-            yield Candidate(records=records, events=events, state=replay(events))
+            candidate = Candidate(records=records, events=events, state=replay(events))
         except InvarlockError:
             continue
+        if signer is None or sealed_by_signer(candidate, signer):
+            yield candidate
+
+
+def sealed_by_signer(candidate: Candidate, signer: Signer) -> bool:
+    """Whether `signer`'s key sealed the candidate's whole stream: its last event is a chain seal by that key over
+    the event before it. A signed certificate vouches for its evidence, copies included: an unsigned run, or one
+    another key sealed, would put numbers its key never vouched for under its signature. Ed25519 signatures are
+    deterministic, so the seal is checked by signing its message again."""
+    seal, records = candidate.state.sealed, candidate.records
+    if seal is None or seal.key_fingerprint != signer.fingerprint or records[-1].type != "chain_sealed":
+        return False
+    if seal.head_seq != len(records) - 2 or records[-2].hash != seal.head_hash:
+        return False
+    message = ev.seal_message(records[0].run_id, seal.head_seq, seal.head_hash)
+    return sig.decode_value(seal.signature) == signer.sign(message)
 
 
 def find_source(
-    store: EventStore, index: RunIndex, state: RunState, arm: str, key: str, plan: ev.WindowsPlanned | None = None
+    store: EventStore,
+    index: RunIndex,
+    state: RunState,
+    arm: str,
+    key: str,
+    plan: ev.WindowsPlanned | None = None,
+    signer: Signer | None = None,
 ) -> Source | None:
     """The newest finished run whose baseline scoring of `arm` matches `key` and can be copied, or None (`plan`:
     the window plan before the run records it)."""
     planned = {w.window_id for w in (plan if plan is not None else state.planned()).plan.arm(arm)}
-    for candidate in candidates(store, index, state):
+    for candidate in candidates(store, index, state, signer):
         source = _source(candidate, arm, key, planned) if scoring_key(candidate.state) == key else None
         if source is not None:
             return source

@@ -17,6 +17,7 @@ from invarlock.ports.store import EventStore
 from ..signing import SignatureFinding, check_seal
 from .guard_link import guard_findings
 from .reuse_link import reuse_findings
+from .source_seal import seal_findings
 from .variance_link import variance_findings
 
 _ALTERED = "the event store was altered"
@@ -212,6 +213,7 @@ def event_findings(
         *reuse_findings(store, checked.records, checked.state),
         *guard_findings(store, checked.state),
         *variance_findings(store, checked.state),
+        *seal_findings(store, checked.records, checked.state, verifier),
     ]
     return [("events", SignatureFinding(same, detail, True)), *links, *_seal_finding(cert, checked, verifier, required)]
 

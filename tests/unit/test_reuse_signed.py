@@ -1,0 +1,71 @@
+"""A signed run copies evidence only from runs its own key sealed, and verify --events fails a signed run whose
+copied evidence no such seal vouches for (a run planted unsigned in the store, copied by an earlier release)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from invarlock.adapters.ed25519 import generate_keypair, load_signer, load_verifier, public_path
+from invarlock.application.certification import reuse_source
+from invarlock.application.certification.certify import certify_edit
+from invarlock.application.replay.replay import event_findings
+from invarlock.application.services import Services
+from invarlock.ports.signing import SignatureVerifier, Signer
+
+from tests.integration.event_forgery import decoded
+from tests.unit.test_baseline_reuse import _request, svc  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Signer, Signer, SignatureVerifier]:
+    for name in ("mine", "other"):
+        generate_keypair(tmp_path / name)
+    return (
+        load_signer(tmp_path / "mine"),
+        load_signer(tmp_path / "other"),
+        load_verifier(public_path(tmp_path / "mine")),
+    )
+
+
+def _sources(svc: Services, run_id: str) -> set[str]:  # noqa: F811
+    records = svc.store.read(run_id)
+    links = [decoded(r) for r in records if r.type in ("baseline_reused", "guard_baseline_reused")]
+    return {e.source_run_id for e in links}
+
+
+def test_a_signing_run_copies_only_from_runs_its_own_key_sealed(svc: Services, keys) -> None:  # noqa: F811
+    mine, other, verifier = keys
+    unsigned = certify_edit(_request("int8ish"), svc)
+    assert _sources(svc, certify_edit(_request("same"), svc).run_id) == {unsigned.run_id}  # unsigned copies freely
+    by_other = certify_edit(_request("int8ish"), dataclasses.replace(svc, signer=other))
+    assert _sources(svc, by_other.run_id) == set()  # neither the unsigned runs nor ...
+    signed = certify_edit(_request("same"), dataclasses.replace(svc, signer=mine))
+    assert _sources(svc, signed.run_id) == set()  # ... another key's run is a source of a signing run
+    again = certify_edit(_request("int8ish"), dataclasses.replace(svc, signer=mine))
+    assert _sources(svc, again.run_id) == {signed.run_id}
+    found = dict(event_findings(again.certificate, svc.store, verifier))
+    assert found["source_seal"].ok and found["source_seal"].detail.endswith(f"sealed by {mine.fingerprint}")
+    assert all(f.ok for f in found.values()), found
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_a_signed_run_that_copied_an_unsealed_run_fails_verify_events(
+    svc: Services,  # noqa: F811
+    keys,
+    monkeypatch: pytest.MonkeyPatch,
+    with_key: bool,
+) -> None:
+    """As an earlier release copied (or a forger planting a run unsigned in the victim's store): the run's own
+    chain and the copies are intact, so only the key behind the copied numbers tells."""
+    mine, _, verifier = keys
+    planted = certify_edit(_request("int8ish"), svc)
+    monkeypatch.setattr(reuse_source, "sealed_by_signer", lambda candidate, signer: True)
+    victim = certify_edit(_request("same"), dataclasses.replace(svc, signer=mine))
+    assert planted.run_id in _sources(svc, victim.run_id)
+    found = dict(event_findings(victim.certificate, svc.store, verifier if with_key else None))
+    assert found["baseline_source"].ok and not found["source_seal"].ok and found["source_seal"].integrity
+    assert found["source_seal"].detail.startswith(
+        f"the signed run copied evidence from run {planted.run_id}, which no key sealed"
+    )
