@@ -149,9 +149,24 @@ def _check_tail(state: RunState, cert: c.Certificate, records: list[ev.RecordedE
         raise IntegrityError("E603", f"chain seal of run {run_id} is not by the certificate's signing key", _ALTERED)
 
 
+def link_findings(store: EventStore, checked: CheckedRun) -> list[tuple[str, SignatureFinding]]:
+    """The checks of what the run read from other runs of the store (baseline scores, guard measurements,
+    variance taps: baseline-reuse.md); [] for a run that read nothing from another."""
+    return [
+        *reuse_findings(store, checked.records, checked.state),
+        *guard_findings(store, checked.state),
+        *variance_findings(store, checked.state),
+    ]
+
+
+def link_problem(store: EventStore, checked: CheckedRun) -> str | None:
+    """The first link of `checked` to another run that fails its check (link_findings), as `check: why`."""
+    return next((f"{name}: {found.detail}" for name, found in link_findings(store, checked) if not found.ok), None)
+
+
 def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
-    """Check `run_id`'s stream (check_run) and return the certificate it rebuilds, byte-identical to the issued
-    file (the signature recorded in certificate_issued is put back).
+    """Check `run_id`'s stream (check_run) and its links to other runs (link_findings) and return the certificate
+    it rebuilds, byte-identical to the issued file (the signature recorded in certificate_issued is put back).
 
     Raises:
         UsageError: E404 unknown run; E405 the run has no certificate.
@@ -166,6 +181,9 @@ def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
             f"`invarlock events {run_id}` shows its findings; `invarlock replay {audited}` rebuilds the audited one",
         )
     checked = check_run(records)
+    problem = link_problem(store, checked)
+    if problem is not None:
+        raise IntegrityError("E603", f"run {run_id}: {problem}", _ALTERED)
     if checked.certificate is None:
         failed = checked.state.failed
         if failed is not None:
@@ -209,12 +227,7 @@ def event_findings(
     detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
     if rebuilt is None:
         detail = f"run {cert.run_id} has no certificate in the event store"
-    links = [
-        *reuse_findings(store, checked.records, checked.state),
-        *guard_findings(store, checked.state),
-        *variance_findings(store, checked.state),
-        *seal_findings(store, checked.records, checked.state, verifier),
-    ]
+    links = [*link_findings(store, checked), *seal_findings(store, checked.records, checked.state, verifier)]
     return [("events", SignatureFinding(same, detail, True)), *links, *_seal_finding(cert, checked, verifier, required)]
 
 

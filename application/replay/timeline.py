@@ -21,19 +21,20 @@ class TimelineRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def timeline(store: EventStore, run_id: str) -> tuple[list[TimelineRow], list[str]]:
-    """One row per event and every problem the chain-checked fold finds (empty for an intact run or audit stream)."""
+    """One row per event and every problem the chain-checked fold and the run's links to other runs find (empty for an
+    intact run or audit stream)."""
     from ..verification.reexecute import is_audit_stream
-    from .replay import check_run, read_stream
+    from .replay import check_run, link_problem, read_stream
 
     records = read_stream(store, run_id)
     rows = [_row(r) for r in records]
     if is_audit_stream(records):
         return rows, []
     try:
-        check_run(records)
+        problem = link_problem(store, check_run(records))
     except InvarlockError as exc:
         return rows, [exc.message]
-    return rows, []
+    return rows, [] if problem is None else [problem]
 
 
 def _row(r: ev.RecordedEvent) -> TimelineRow:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import duckdb
 import msgspec
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
@@ -13,10 +14,12 @@ from invarlock.application.certification.baseline_reuse import LOADING_REASON, P
 from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import ModelConfig, SecondaryConfig
 from invarlock.application.replay.replay import event_findings, replay_certificate
+from invarlock.application.replay.timeline import timeline
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain import guard_reuse
+from invarlock.domain.errors import IntegrityError
 from invarlock.domain.model import LoadOptions
 
 from tests.fakes.killing_store import KillingStore
@@ -162,6 +165,16 @@ def test_a_forged_source_fails_the_link_check(svc: Services, tmp_path: Path) -> 
     assert findings["events"].ok
     assert not findings["baseline_source"].ok and findings["baseline_source"].integrity
     assert "no longer has hash" in findings["baseline_source"].detail
+    _replay_and_events_fail(tmp_path / "events.duckdb", second.run_id, "baseline_source: ")
+
+
+def _replay_and_events_fail(db: Path, run_id: str, named: str) -> None:
+    """replay and events check a run's links to other runs as verify --events does (they once passed it)."""
+    store = DuckDBEventStore(db, read_only=True)
+    with pytest.raises(IntegrityError) as caught:
+        replay_certificate(store, run_id)
+    assert caught.value.code == "E603" and caught.value.message.startswith(f"run {run_id}: {named}")
+    assert timeline(store, run_id)[1] == [caught.value.message.removeprefix(f"run {run_id}: ")]
 
 
 def _guard_results(svc: Services, run_id: str) -> list[object]:
@@ -231,6 +244,16 @@ def test_a_forged_guard_source_fails_the_link_check(svc: Services, tmp_path: Pat
     findings = dict(event_findings(second.certificate, DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)))
     assert not findings["guard_baseline_source"].ok and findings["guard_baseline_source"].integrity
     assert "no longer has hash" in findings["guard_baseline_source"].detail
+    _replay_and_events_fail(tmp_path / "events.duckdb", second.run_id, "")  # the relinked source moved every hash
+
+
+def test_a_deleted_source_fails_replay_and_events_of_the_run_that_copied_it(svc: Services, tmp_path: Path) -> None:
+    first = certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("same"), svc)
+    with duckdb.connect(str(tmp_path / "events.duckdb")) as con:
+        con.execute("DELETE FROM events WHERE run_id = ?", [first.run_id])
+        con.execute("DELETE FROM run_index WHERE run_id = ?", [first.run_id])
+    _replay_and_events_fail(tmp_path / "events.duckdb", second.run_id, "baseline_source: ")
 
 
 def test_the_summary_names_the_source_run_or_why_the_baseline_was_rescored() -> None:
