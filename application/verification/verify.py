@@ -26,6 +26,7 @@ from ..replay.replay import event_findings
 from ..signing import check_signature
 from . import verify_arms, verify_guards, verify_provenance, verify_secondary
 from . import verify_fields as fields
+from .verify_digests import digest_forms
 from .verify_guards import rederived_sections
 from .verify_proves import proves
 from .verify_report import Check, VerifyReport, compare
@@ -90,6 +91,7 @@ def _fields(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     fields.tokens_scored(cert, report)
     fields.seeds(cert, report)
     fields.tokenizers(cert, report)
+    digest_forms(cert, report)
     verify_provenance.provenance(cert, report)
     verify_secondary.gate_setting(cert, policy, report)
     verify_secondary.comparisons(cert, report)

@@ -236,3 +236,21 @@ def test_a_plugin_named_in_no_package_form_is_not_offered_as_a_command(raw: byte
     error = result.exception
     assert isinstance(error, UsageError) and error.code == "E222", result.output
     assert "pip install" not in error.hint and "not a package name and version" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda d: d["subject"].update({"weights_sha256": ""}), "subject.weights_sha256 is ''"),
+        (lambda d: d["baseline"].update({"config_sha256": "<b>x</b>"}), "baseline.config_sha256 is '<b>x</b>'"),
+        (lambda d: d["subject"].update({"tokenizer_sha256": "ABC" * 21 + "A"}), "subject.tokenizer_sha256 is 'ABC"),
+        (lambda d: d["provenance"]["event_log"].update({"head_hash": "nothex"}), "provenance.event_log.head_hash"),
+    ],
+)
+def test_a_stated_digest_that_is_no_sha256_fails_even_resealed(raw: bytes, tmp_path: Path, edit, named: str) -> None:  # type: ignore[no-untyped-def]
+    """Digests plain verify cannot recompute (the models', the chain head's) are at least sha256s: an empty one is a
+    value never measured, which must not pass."""
+    code, report = _cli(tmp_path, _edited(raw, edit, reseal=True))
+    found = {ch["name"]: ch for ch in report["checks"]}
+    assert code == 3 and not found["digest_forms"]["ok"], report
+    assert found["digest_forms"]["detail"].startswith(named)
