@@ -5,9 +5,11 @@ Usage: python docs/reference/recheck_chain.py EVENTS.duckdb [--run RUN_ID ...] [
 Written from docs/reference/event-chain.md; it deliberately imports nothing from invarlock and needs only
 duckdb, hashlib and json. For each run it recomputes every hash, checks every link and the order of the
 final events, and checks that a chain seal names the event before it. With --cert it also checks that the
-certificate's run is anchored in the chain (digest, event_log, status and verdict). It does not check the
-seal's Ed25519 signature: it prints the message the seal signs, for any Ed25519 tool and the issuer's
-public key. Exit status 0 when every checked run is intact, 3 otherwise.
+certificate's run is anchored in the chain (digest, event_log, status and verdict) and that a signed certificate's
+run is sealed by the key that signed it. It does not check the seal's Ed25519 signature: it prints the message
+the seal signs, for any Ed25519 tool and the issuer's public key. A payload repeating a key is refused, as
+InvarLock refuses it. Exit status 0 when every checked run is intact, 3 otherwise, 2 when the store or the
+certificate cannot be read.
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ def read_run(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     return rows
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    repeated = next((k for k in keys if keys.count(k) > 1), None)
+    if repeated is not None:
+        raise ValueError(f"repeats the key {repeated!r}")
+    return dict(pairs)
+
+
 def link_problems(rows: list[dict]) -> list[str]:
     problems, prev = [], GENESIS
     for expected, row in enumerate(rows):
@@ -62,7 +72,12 @@ def link_problems(rows: list[dict]) -> list[str]:
             problems.append(f"{where}: prev_hash does not link")
         if event_hash(row) != row["hash"]:
             problems.append(f"{where}: hash does not match")
-        if json.loads(row["payload"]).get("type") != f"{row['type']}.v{row['version']}":
+        try:
+            payload = json.loads(row["payload"], object_pairs_hook=_unique_keys)
+        except ValueError as exc:  # a repeated key reads two ways: InvarLock refuses such a payload (E604)
+            problems.append(f"{where}: payload {exc}")
+            payload = {}
+        if payload.get("type") != f"{row['type']}.v{row['version']}":
             problems.append(f"{where}: payload tag differs from the row")
         prev = row["hash"]
     return problems
@@ -110,7 +125,18 @@ def cert_problems(rows: list[dict], cert: dict) -> list[str]:
     done = json.loads(rows[at + 1]["payload"]) if at + 1 < len(rows) else {}
     if (done.get("status"), done.get("verdict")) != (cert["status"], cert["verdict"]["status"]):
         problems.append(f"run_completed says {done.get('status')}/{done.get('verdict')}, the certificate differs")
-    return problems
+    return problems + seal_problems(rows, cert)
+
+
+def seal_problems(rows: list[dict], cert: dict) -> list[str]:
+    """A signed certificate's run ends with a chain seal by the key that signed the certificate."""
+    signed = (cert.get("signature") or {}).get("key_fingerprint")
+    if signed is None:
+        return []
+    if rows[-1]["type"] != "chain_sealed":
+        return ["the certificate is signed, but its run has no chain seal"]
+    sealed = json.loads(rows[-1]["payload"])["key_fingerprint"]
+    return [] if sealed == signed else [f"the run is sealed by {sealed}, the certificate signed by {signed}"]
 
 
 def check(con: duckdb.DuckDBPyConnection, run_id: str, cert: dict | None) -> list[str]:
@@ -118,6 +144,8 @@ def check(con: duckdb.DuckDBPyConnection, run_id: str, cert: dict | None) -> lis
         rows = read_run(con, run_id)
     except ValueError as exc:
         return [str(exc)]
+    if not rows:
+        return ["no such run in this store"]
     problems = link_problems(rows) + tail_problems(rows)
     if cert is not None and cert["run_id"] == run_id:
         problems += cert_problems(rows, cert)
@@ -134,9 +162,16 @@ def main() -> int:
     parser.add_argument("--run", action="append", default=None, help="check only this run (repeatable)")
     parser.add_argument("--cert", default=None, help="a certificate of one of the runs, checked against its run")
     args = parser.parse_args()
-    cert = json.loads(Path(args.cert).read_bytes()) if args.cert else None
-    con = duckdb.connect(args.events, read_only=True)
-    runs = args.run or [r[0] for r in con.execute("SELECT DISTINCT run_id FROM events ORDER BY run_id").fetchall()]
+    try:
+        cert = json.loads(Path(args.cert).read_bytes()) if args.cert else None
+        if not Path(args.events).is_file():
+            raise OSError("no such file")
+        con = duckdb.connect(args.events, read_only=True)
+        stored = con.execute("SELECT DISTINCT run_id FROM events ORDER BY run_id").fetchall()
+    except (OSError, ValueError, duckdb.Error) as exc:  # bad input: one line, exit 2
+        print(f"cannot check {args.events}: {(str(exc).splitlines() or [type(exc).__name__])[0]}", file=sys.stderr)
+        return 2
+    runs = args.run or [r[0] for r in stored]
     if cert is not None and cert["run_id"] not in runs:
         runs.append(cert["run_id"])
     broken = 0

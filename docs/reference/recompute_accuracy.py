@@ -12,7 +12,6 @@ must match exactly. Exit status 0 when every value matches.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sys
 from statistics import NormalDist
@@ -95,10 +94,9 @@ def check(cert: dict) -> list[tuple[str, bool, object, object]]:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        certificate = json.load(handle)
-    if certificate["primary_metric"]["kind"] != "accuracy":
-        sys.exit(f"{sys.argv[1]}: primary_metric.kind is not accuracy (use recompute_ci.py)")
+    from cert_file import read_certificate  # beside this script: run it as `python docs/reference/<script>.py`
+
+    certificate = read_certificate(sys.argv, "python docs/reference/recompute_accuracy.py CERT", ("accuracy",))
     results = check(certificate)
     for name, ok, ours, theirs in results:
         print(f"{'ok  ' if ok else 'DIFF'}  {name}: {ours!r}  stated {theirs!r}")

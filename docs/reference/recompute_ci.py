@@ -10,7 +10,6 @@ in the last bits, so it cannot reproduce the interval bit for bit). Exit status 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sys
 
@@ -66,10 +65,14 @@ def stated(cert: dict) -> dict:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        certificate = json.load(handle)
-    if certificate["evidence"]["final"] is None:
+    from cert_file import read_certificate, refuse  # beside this script: run it as `python docs/reference/<script>.py`
+
+    certificate = read_certificate(sys.argv, "python docs/reference/recompute_ci.py CERT")
+    if certificate["evidence"].get("final") is None:
         sys.exit(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
+    if not {"baseline_nll", "subject_nll"} <= set(certificate["evidence"]["final"]):
+        kind = certificate["primary_metric"].get("kind")
+        refuse(f"{sys.argv[1]}: kind {kind!r} has no NLL columns: use recompute_accuracy.py or recompute_embedding.py")
     ours, theirs = recompute(certificate), stated(certificate)
     for name in ours:
         print(f"{'ok  ' if ours[name] == theirs[name] else 'DIFF'}  {name}: {ours[name]!r}  stated {theirs[name]!r}")

@@ -11,7 +11,6 @@ matches exactly.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sys
 
@@ -82,10 +81,9 @@ def stated(cert: dict) -> dict:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        certificate = json.load(handle)
-    if certificate["primary_metric"]["kind"] != "embedding_cosine":
-        sys.exit(f"{sys.argv[1]}: not an embedding_cosine certificate (use recompute_ci.py for perplexity kinds)")
+    from cert_file import read_certificate  # beside this script: run it as `python docs/reference/<script>.py`
+
+    certificate = read_certificate(sys.argv, "python docs/reference/recompute_embedding.py CERT", ("embedding_cosine",))
     if certificate["evidence"]["final"] is None:
         sys.exit(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
     ours, theirs = recompute(certificate), stated(certificate)

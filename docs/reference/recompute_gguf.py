@@ -107,8 +107,8 @@ def main(argv: list[str]) -> int:
         print(f"cannot check: {error}", file=sys.stderr)
         return 2
     if stated is None:
-        print(f"the certificate's {argv[1]} has no gguf record", file=sys.stderr)
-        return 1
+        print(f"the certificate's {argv[1]} has no gguf record: it was not loaded from a GGUF file", file=sys.stderr)
+        return 2
     differing = [key for key in ours if stated.get(key) != ours[key]] + sorted(set(stated) - set(ours))
     for key in differing:
         print(f"{key}: stated {stated.get(key)!r}, recomputed {ours.get(key)!r}")

@@ -13,7 +13,6 @@ every value matches.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sys
 from statistics import NormalDist
@@ -110,8 +109,9 @@ def agrees(name: str, ours: object, theirs: object) -> bool:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        certificate = json.load(handle)
+    from cert_file import read_certificate  # beside this script: run it as `python docs/reference/<script>.py`
+
+    certificate = read_certificate(sys.argv, "python docs/reference/recompute_kl.py CERT")
     if certificate.get("secondary_metrics") is None:
         sys.exit(f"{sys.argv[1]}: the certificate has no secondary metrics (no KL measures in its evidence)")
     ours, theirs = recompute(certificate), stated(certificate)

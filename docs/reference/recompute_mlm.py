@@ -12,7 +12,6 @@ vocabulary size. Exit status 0 when every window scored ⌈0.15 · seq_len⌉ ma
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 
 import numpy as np
@@ -56,10 +55,9 @@ def bad_counts(cert: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        certificate = json.load(handle)
-    if certificate["primary_metric"]["kind"] != "ppl_mlm":
-        sys.exit(f"{sys.argv[1]}: not a ppl_mlm certificate")
+    from cert_file import read_certificate  # beside this script: run it as `python docs/reference/<script>.py`
+
+    certificate = read_certificate(sys.argv, "python docs/reference/recompute_mlm.py CERT", ("ppl_mlm",))
     problems = bad_counts(certificate)
     print("\n".join(problems) or f"ok  every window scored {masked_count(certificate['dataset']['seq_len'])} tokens")
     sys.exit(1 if problems else 0)

@@ -129,7 +129,7 @@ def test_the_stdlib_recompute_script_agrees_with_the_record_and_catches_another_
     assert same.returncode == 0 and "gguf record: OK" in same.stdout, same.stdout + same.stderr
     other = recompute("subject", q8_0_file)
     assert other.returncode == 1 and "4 field(s) differ" in other.stdout, other.stdout + other.stderr
-    assert recompute("baseline", gguf_path()).returncode == 1  # the baseline was no GGUF file
+    assert recompute("baseline", gguf_path()).returncode == 2  # the baseline was no GGUF file: bad input
 
 
 def _resealed(run: CompletedRun, name: str, change: Any) -> Path:

@@ -126,3 +126,36 @@ def test_a_re_execution_audit_stream_rechecks_ok_and_a_run_event_in_it_is_broken
         done.returncode == 3
         and f"{audit}: BROKEN: a re-execution audit stream holding ['run_completed']" in done.stdout
     )
+
+
+def test_a_signed_run_whose_seal_was_dropped_is_broken_against_its_certificate(
+    two_runs: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    db, runs, _ = two_runs
+    rewrite(db, runs["sealed"], lambda records: records[:-1])  # the chain_sealed row removed, the rest intact
+    assert recheck(db).returncode == 0  # the chain itself links: only the certificate says a seal is due
+    done = recheck(db, "--cert", tmp_path / "sealed.json")
+    assert done.returncode == 3
+    assert f"{runs['sealed']}: BROKEN: the certificate is signed, but its run has no chain seal" in done.stdout
+
+
+def test_a_payload_repeating_a_key_is_broken(two_runs: tuple[Path, dict[str, str], Path]) -> None:
+    db, runs, _ = two_runs
+
+    def repeat(records: list[ev.RecordedEvent]) -> list[ev.RecordedEvent]:
+        at = index_of(records, "run_completed")
+        payload = b'{"verdict":"PASS",' + records[at].payload[1:]  # canonical JSON sorts keys: it states one later
+        records[at] = msgspec.structs.replace(records[at], payload=payload)
+        return records
+
+    rewrite(db, runs["plain"], repeat)
+    done = recheck(db, "--run", runs["plain"])
+    assert done.returncode == 3 and "payload repeats the key 'verdict'" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("name", ["missing.duckdb", "not_a_store.json"])
+def test_a_store_that_cannot_be_read_is_one_line_and_exit_2(tmp_path: Path, name: str) -> None:
+    (tmp_path / "not_a_store.json").write_text("{}\n")
+    done = recheck(tmp_path / name)
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"cannot check {tmp_path / name}: ")

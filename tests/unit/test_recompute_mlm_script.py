@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -37,6 +38,20 @@ def test_the_auditor_script_flags_a_window_whose_masked_count_is_not_the_rules(c
 
 def test_the_auditor_script_refuses_a_certificate_of_another_kind(tmp_path):
     path = tmp_path / "cert.json"
-    path.write_text('{"primary_metric": {"kind": "ppl_causal"}}', encoding="utf-8")
+    sections = {"evidence": {}, "bootstrap": {}, "dataset": {}, "primary_metric": {"kind": "ppl_causal"}}
+    path.write_text(json.dumps(sections), encoding="utf-8")
     done = subprocess.run([sys.executable, REFERENCE / "recompute_mlm.py", path], capture_output=True, text=True)
-    assert done.returncode == 1 and "not a ppl_mlm certificate" in done.stderr
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"{path}: primary_metric.kind is 'ppl_causal'; this script recomputes ppl_mlm\n"
+
+
+@pytest.mark.parametrize("content", [None, "", "{}", "[1]", "\xff"])
+def test_every_auditor_script_refuses_bad_input_in_one_line(tmp_path, content):
+    """A missing file, no argument, not JSON, not a certificate: one line naming the file, exit 2, no traceback."""
+    path = tmp_path / "cert.json"
+    if content is not None:
+        path.write_bytes(content.encode("latin-1"))
+    for name in ("recompute_ci", "recompute_kl", "recompute_embedding", "recompute_accuracy", "recompute_mlm"):
+        args = [sys.executable, REFERENCE / f"{name}.py"] + ([path] if content != "" else [])
+        done = subprocess.run(args, capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, name
