@@ -10,6 +10,7 @@ from typing import Any
 
 from invarlock.domain import certificate as c
 from invarlock.domain.guards.sections import InvariantsSection
+from invarlock.domain.metrics import BUILTIN_KINDS
 
 from . import console
 
@@ -43,6 +44,12 @@ def _say(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
     limit = cert.policy.resolved["gates"]["ratio_limit"]
     if pm.preview.delta_pp is not None:
         echo(_accuracy_headline(cert))
+    elif pm.kind not in BUILTIN_KINDS and pm.display_ci is not None and pm.ratio_vs_baseline is not None:
+        lo, hi = pm.display_ci  # a plugin's own numbers: its interval need not be a ratio's, nor its gate this limit
+        echo(
+            f"Verdict: {console.verdict(cert.verdict.status)}  {pm.kind} {pm.ratio_vs_baseline:.4f}  "
+            f"interval [{lo:.4f}, {hi:.4f}] ({pm.unit}; the plugin's gates decide)"
+        )
     elif pm.display_ci is not None and pm.ratio_vs_baseline is not None:
         lo, hi = pm.display_ci
         echo(

@@ -153,6 +153,9 @@ def test_the_cli_certifies_with_a_plugin_kind_and_without_the_plugin_verify_and_
     args = ["certify", "--baseline", "base", "--subject", "subject", "--adapter", "fake", "--preset", "cfg.yaml"]
     certified = CliRunner().invoke(cli, [*args, "--events", "ev.duckdb", "--cert-out", "out", "--json"])
     assert certified.exit_code == 0, certified.output
+    said = CliRunner().invoke(cli, [*args, "--events", "ev2.duckdb", "--cert-out", "out2"]).output
+    headline = said.splitlines()[0]  # its own numbers, not read as a perplexity ratio against the tier's limit
+    assert "mean_delta_nll" in headline and "the plugin's gates decide" in headline and "limit" not in headline, said
     path, events = tmp_path / "out" / "evaluation.cert.json", tmp_path / "ev.duckdb"
     cert = invarlock.load_certificate(path)
     assert cert.provenance.environment["plugin.metrics.mean_delta_nll"] == PLUGIN
