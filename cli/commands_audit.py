@@ -82,7 +82,7 @@ def _run_line(r: RunSummary) -> str:
     if r.problem is not None:
         return f"{r.run_id}  {r.status}  ({r.events} events)  {r.problem}"
     return (
-        f"{r.run_id}  {r.started_at}  {r.finished_at or '-':<27}  {r.command:<7} {r.status:<10} "
+        f"{r.run_id}  {r.started_at}  {r.finished_at or '-':<27}  {r.command:<9} {r.status:<10} "
         f"{r.verdict or '-':<4}  {r.baseline or '-'} -> {r.subject or '-'}  ({r.events} events)"
     )
 
