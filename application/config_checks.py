@@ -3,6 +3,7 @@ dataset keys, execution and placement (each a UsageError E201 naming the config 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -142,6 +143,20 @@ def _check_order(order: list[str], source: str) -> None:
         raise UsageError("E201", f"{source}: guards.order names {', '.join(repeated)} twice", "name each guard once")
 
 
+# accelerate's sizes (convert_file_size_to_int): a number of bytes with a unit, e.g. 20GiB, 500MB
+_SIZE = re.compile(r"[0-9]+(\.[0-9]+)?\s*([KMGT]I?B|B)", re.IGNORECASE)
+_CAPPED = ("cpu", "disk", "mps")
+
+
 def _check_placement(model: ModelConfig, source: str) -> None:
     if model.max_memory is not None and model.device_map is None:
         raise UsageError("E201", f"{source}: model.max_memory needs model.device_map", "add device_map: auto")
+    for key, size in (model.max_memory or {}).items():
+        if not (key.isdigit() or key in _CAPPED):
+            raise UsageError(
+                "E201", f"{source}: model.max_memory names an unknown device {key!r}", "use 0, 1, ..., cpu or disk"
+            )
+        if not _SIZE.fullmatch(size.strip()):
+            raise UsageError(
+                "E201", f"{source}: model.max_memory.{key} = {size!r} is not a size", "write e.g. 20GiB or 500MB"
+            )

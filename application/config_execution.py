@@ -6,6 +6,7 @@ import msgspec
 from invarlock.domain.errors import UsageError
 
 EXECUTION_BACKENDS = ("inprocess", "ray")
+MAX_ACTORS = 1024  # each actor holds both models: far more than any cluster here runs; a typo otherwise hangs the run
 
 
 class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -19,13 +20,22 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 
 def check_execution(execution: ExecutionConfig | None, source: str) -> None:
-    """UsageError E201 for an unknown backend, fewer than 1 actor or an empty address."""
+    """UsageError E201 for an unknown backend, an actor count outside [1, MAX_ACTORS], an empty address, or actors
+    and address given without backend ray (read by nothing)."""
     if execution is None:
         return
     if execution.backend not in EXECUTION_BACKENDS:
         known = ", ".join(EXECUTION_BACKENDS)
         raise UsageError("E201", f"{source}: unknown execution.backend '{execution.backend}'", f"use one of: {known}")
-    if execution.actors < 1:
-        raise UsageError("E201", f"{source}: execution.actors must be >= 1 (got {execution.actors})", "use e.g. 2")
+    if not 1 <= execution.actors <= MAX_ACTORS:
+        raise UsageError(
+            "E201", f"{source}: execution.actors must be in [1, {MAX_ACTORS}] (got {execution.actors})", "use e.g. 2"
+        )
     if not execution.address.strip():
         raise UsageError("E201", f"{source}: execution.address is empty", "use local, auto or HOST:PORT")
+    if execution.backend != "ray" and (execution.actors, execution.address) != (2, "local"):
+        raise UsageError(
+            "E201",
+            f"{source}: execution.actors and execution.address are read only with backend ray",
+            "set execution.backend: ray, or remove them",
+        )

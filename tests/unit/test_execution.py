@@ -53,7 +53,7 @@ def test_an_unset_execution_section_is_not_recorded_and_a_set_one_is() -> None:
 @pytest.mark.parametrize(
     ("section", "words"),
     [
-        ({"actors": 0}, "execution.actors must be >= 1"),
+        ({"actors": 0}, "execution.actors must be in [1, 1024]"),
         ({"backend": "dask"}, "unknown execution.backend 'dask'"),
         ({"address": " "}, "execution.address is empty"),
         ({"workers": 2}, "unknown key 'execution.workers'"),
