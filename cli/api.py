@@ -111,7 +111,7 @@ def certify_request(
         config=cfg,
         subject=subject,
         tier=tier or cfg.auto.tier,
-        profile=profile or cfg.profile or "ci",
+        profile=next((p for p in (profile, cfg.profile) if p is not None), "ci"),  # "" is refused, not read as ci
         export=os.fspath(export) if export is not None else None,
     )
 

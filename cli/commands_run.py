@@ -11,7 +11,7 @@ from typing import Any
 import click
 import msgspec
 from invarlock.application.certification.certify import CertifyRequest
-from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig
+from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig, parse_config
 from invarlock.application.config_sequential import held_one_at_a_time, with_sequential
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, ResourceShortage, RunInterrupted, UsageError
 from invarlock.ports.ui import Progress
@@ -19,6 +19,7 @@ from invarlock.ports.ui import Progress
 from . import api, console
 from .api import write_certificate
 from .bootstrap import DEFAULT_EVENTS
+from .config_file import read_yaml
 from .progress import make_progress
 from .run_summary import _baseline_lines as _baseline_lines  # tests import it from here
 from .run_summary import _report
@@ -202,6 +203,23 @@ def certify_cmd(
     )
 
 
+def edit_overlay(path: str) -> EditConfig:
+    """The `edit:` section of an --edit-config file (an InvarLock 0.3.7 overlay translated). UsageError E201 when it
+    has none, or has other sections: certify reads only the edit from it, and would drop them unread."""
+    data = read_yaml(path, what="--edit-config file", option="--edit-config")
+    others = sorted(str(k) for k in data if k != "edit") if isinstance(data, dict) else []
+    if others:
+        raise UsageError(
+            "E201",
+            f"{path}: an --edit-config file holds only an edit: section; it also has {', '.join(others)}",
+            "move the other sections to the --preset config",
+        )
+    edit = parse_config(data, source=path).edit
+    if edit is None:
+        raise UsageError("E201", f"{path}: no edit: section to apply", "write edit: {name: quant_rtn, plan: {bits: 8}}")
+    return edit
+
+
 def certify_config(
     baseline: str | None, subject: str | None, adapter: str, preset: str | None, edit_config: str | None, opts: Any
 ) -> tuple[RunConfig, ModelConfig]:
@@ -214,7 +232,7 @@ def certify_config(
     if not baseline or not subject:
         raise UsageError("E200", "certify needs --baseline and --subject", "or run `invarlock certify --demo`")
     if edit_config:
-        cfg = msgspec.structs.replace(cfg, edit=api.load_run_config(edit_config).edit)
+        cfg = msgspec.structs.replace(cfg, edit=edit_overlay(edit_config))
     cfg, subject_cfg = api.with_models(
         cfg,
         baseline,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -37,6 +38,13 @@ class _Loader(yaml.SafeLoader):
                 raise _RepeatedKey(key, key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads `5e-1` and `1.5e2` (no decimal point, or no sign in the exponent) as text, so a plan's `factor: 5e-1`
+# was refused as "not a number" while a policy's `ratio_limit: 11e-1` was converted: read as the float YAML 1.2 and
+# JSON make of them.
+_EXPONENT = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT, list("-+.0123456789"))
 
 
 def read_yaml(path: str, *, what: str = "config file", option: str = "-c/--config, --preset or --edit-config") -> Any:

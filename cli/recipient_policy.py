@@ -91,11 +91,11 @@ def _policy_data(data: Any, path: str) -> dict[str, Any]:
     unknown = sorted(set(data) - set(POLICY_KEYS), key=str)  # YAML keys may be numbers, null or dates too
     if unknown:
         raise UsageError("E201", f"{path}: unknown key '{unknown[0]}'", f"use only {', '.join(POLICY_KEYS)}")
-    overrides = data.get("overrides") or {}
+    overrides = {} if data.get("overrides") is None else data["overrides"]  # `overrides:` left empty: none
     if not isinstance(overrides, dict):
         raise UsageError("E201", f"{path}: overrides must be a mapping of gate names to numbers", example)
     overrides = {key: number(value) for key, value in overrides.items()}  # YAML 1.1 reads `1e-4` as text
-    guards = data.get("guards") or {}
+    guards = {} if data.get("guards") is None else data["guards"]
     if not isinstance(guards, dict) or not all(isinstance(v, dict) for v in guards.values()):
         raise UsageError(
             "E201", f"{path}: guards must map guard names to settings", "e.g. guards: {spectral: {mode: gate}}"
