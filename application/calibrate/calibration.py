@@ -4,11 +4,13 @@ flagged by the guard named for it, naming its matrix."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from invarlock.domain.errors import UsageError
+from invarlock.ports.loader import MatrixNames
 
 from ..certification.certify import CertifyOutcome, CertifyRequest, certify_edit
 from ..certification.preflight import INPUT_CHECKS, REQUEST_CHECKS, preflight_of, run_checks
@@ -180,6 +182,26 @@ def check_requests(suite: CalibrationSuite, svc: Services, source: str) -> None:
             run_checks(preflight_of(case_request(suite, case), svc), per_case, stop=True)
         except UsageError as exc:
             raise UsageError(exc.code, f"{source}: case {case.name}: {exc.message}", exc.hint) from exc
+    _check_matrices(suite, svc, source)
+
+
+def _check_matrices(suite: CalibrationSuite, svc: Services, source: str) -> None:
+    """Each case's `matrix` is a 2-D parameter of the model (E201), when the loader tells them without the weights:
+    a misspelt one read, after the case was scored, as its guard not flagging it."""
+    named = [case for case in suite.cases if case.matrix is not None]
+    if not named or not isinstance(svc.loader, MatrixNames):
+        return
+    names = svc.loader.matrix_names(suite.model.id, adapter=suite.model.adapter)
+    if names is None:
+        return
+    for case in named:
+        if case.matrix not in names:
+            close = difflib.get_close_matches(str(case.matrix), names, n=3)
+            raise UsageError(
+                "E201",
+                f"{source}: case {case.name}: matrix {case.matrix!r} is not a 2-D parameter of {suite.model.id}",
+                f"did you mean {', '.join(close)}?" if close else "name one of the model's weight matrices",
+            )
 
 
 CaseOutcome = Callable[[CalibrationCase, CertifyRequest], CertifyOutcome]

@@ -1,0 +1,120 @@
+"""Config values a fuzzing sweep found read silently or failing only after the weights loaded: each is refused in
+one line before anything runs (E201/E202), naming the file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from invarlock.application.calibrate.calibration import CalibrationCase, run_suite
+from invarlock.application.config import parse_config
+from invarlock.application.services import Services
+from invarlock.cli.commands_run import edit_overlay
+from invarlock.cli.config_file import read_yaml
+from invarlock.cli.recipient_policy import _policy_data
+from invarlock.domain.errors import UsageError
+
+from tests.unit.conftest import _VE_WEIGHTS
+from tests.unit.test_calibration_rows import _suite
+
+
+def _refused(data: dict, code: str = "E201") -> str:  # type: ignore[type-arg]
+    with pytest.raises(UsageError) as caught:
+        parse_config(data, source="c.yaml")
+    assert caught.value.code == code, caught.value.message
+    return caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("caps", "named"),
+    [
+        ({"cpu": "lots"}, "model.max_memory.cpu = 'lots' is not a size"),
+        ({"cpu": "-5GiB"}, "model.max_memory.cpu = '-5GiB' is not a size"),
+        ({"cpu": ""}, "model.max_memory.cpu = '' is not a size"),
+        ({"-1": "1GiB"}, "model.max_memory names an unknown device '-1'"),
+        ({"gpu0": "1GiB"}, "model.max_memory names an unknown device 'gpu0'"),
+    ],
+)
+def test_a_max_memory_cap_that_is_no_size_or_device_is_refused_before_any_load(caps: dict, named: str) -> None:  # type: ignore[type-arg]
+    assert _refused({"model": {"device_map": "auto", "max_memory": caps}}) == f"c.yaml: {named}"
+
+
+def test_sizes_accelerate_reads_pass() -> None:
+    caps = {"0": "20GiB", "cpu": "500MB", "disk": "1.5 TB"}
+    assert parse_config({"model": {"device_map": "auto", "max_memory": caps}}, source="c.yaml").model.max_memory == caps
+
+
+@pytest.mark.parametrize(
+    ("execution", "named"),
+    [
+        ({"backend": "ray", "actors": 2**63}, "execution.actors must be in [1, 1024]"),
+        ({"backend": "ray", "actors": 0}, "execution.actors must be in [1, 1024]"),
+        ({"actors": 8}, "execution.actors and execution.address are read only with backend ray"),
+        ({"address": "nonsense::"}, "execution.actors and execution.address are read only with backend ray"),
+    ],
+)
+def test_ray_settings_out_of_range_or_without_ray_are_refused(execution: dict, named: str) -> None:  # type: ignore[type-arg]
+    assert named in _refused({"execution": execution})
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("model: {id: x}\n", "has none"),
+        ("edit: null\n", "no edit: section"),
+        ("edit: {name: quant_rtn, plan: {bits: 8}}\nprofile: release\n", "it also has profile"),
+    ],
+)
+def test_an_edit_config_without_an_edit_or_with_other_sections_is_refused(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        edit_overlay(str(path))
+    assert caught.value.code == "E201" and caught.value.message.startswith(str(path))
+    assert named in caught.value.message or "it also has model" in caught.value.message
+
+
+@pytest.mark.parametrize("value", [[], False, 0, ""])
+@pytest.mark.parametrize("key", ["overrides", "guards"])
+def test_a_recipient_policy_section_of_another_type_is_refused_not_read_as_none(key: str, value: object) -> None:
+    with pytest.raises(UsageError) as caught:
+        _policy_data({"tier": "balanced", key: value}, "p.yaml")
+    assert caught.value.code == "E201" and caught.value.message.startswith(f"p.yaml: {key} must")
+
+
+def test_exponents_without_a_decimal_point_are_numbers_in_every_yaml_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("a: 5e-1\nb: 1.5e2\nc: 11e-1\nd: '5e-1'\ne: 1_000\nf: v1e2\n", encoding="utf-8")
+    assert read_yaml(str(path)) == {"a": 0.5, "b": 150.0, "c": 1.1, "d": "5e-1", "e": 1000, "f": "v1e2"}
+
+
+def test_a_misspelt_case_matrix_is_refused_before_the_first_case_is_certified(services: Services) -> None:
+    services.loader.names["ve_base"] = _VE_WEIGHTS  # type: ignore[attr-defined]  (the fake tells them)
+    suite = _suite(["spectral"])
+    typo = msgspec.structs.replace(suite.cases[1], matrix="ffn.2.dwn")
+    with pytest.raises(UsageError) as caught:
+        run_suite(msgspec.structs.replace(suite, cases=[suite.cases[0], typo]), services, source="s.yaml")
+    assert (
+        caught.value.code == "E201"
+        and "case down_0.8: matrix 'ffn.2.dwn' is not a 2-D parameter" in caught.value.message
+    )
+    assert "ffn.2.down" in caught.value.hint and services.store.run_ids() == []
+
+
+def test_the_cases_matrices_of_the_suite_on_the_fakes_pass(services: Services) -> None:
+    services.loader.names["ve_base"] = _VE_WEIGHTS  # type: ignore[attr-defined]
+    assert CalibrationCase(name="x", kind="benign").matrix is None
+    assert len(run_suite(_suite(["spectral"]), services)) == 2
+
+
+def test_an_empty_profile_is_refused_not_read_as_ci() -> None:
+    from invarlock.application.certification.run_request import policy_for
+    from invarlock.cli.api import certify_request
+
+    request = certify_request(parse_config({"profile": "", "edit": {"name": "quant_rtn"}}, source="c.yaml"), None)
+    with pytest.raises(UsageError) as caught:
+        policy_for(request)
+    assert request.profile == "" and caught.value.code == "E202"
