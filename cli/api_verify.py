@@ -13,13 +13,11 @@ from typing import Any
 from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.report import render_report as render
 from invarlock.application.verification.verify import (
-    SKIPPED_ALTERED,
     VerifyReport,
     altered,
     integrity_checks,
     verify_certificate,
 )
-from invarlock.application.verification.verify_report import Check
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLICATES, Policy
@@ -97,11 +95,8 @@ def verify_into(
     audit = _audit_options(models or {}, sample, sample_seed, device, (exact, sequential))
     events_path = os.fspath(events) if events is not None else None
     first = integrity_checks(cert, verifier=verifier, require_signature=require_signature, raw=raw)
-    if altered(cert, first):  # its plugins, policy and bootstrap are not acted on: it is void as it stands
-        report.checks.extend([*first.checks, Check("recompute", False, SKIPPED_ALTERED)])
-        audit_certificate(cert, audit, events_path, report)
-        return report
-    require_plugins(cert)
+    if not altered(cert, first):  # an altered certificate's plugins are not asked for: it is void (exit 3) anyway
+        require_plugins(cert)
     if notes is not None:
         notes.extend(plugin_notes(cert))
     recipient = recipient_policy(cert, tier, profile, _policy_source(policy))

@@ -186,13 +186,16 @@ def verify_certificate(
     or VERIFY_MAX_BOOTSTRAP_CELLS cells.
     """
     report = integrity_checks(cert, verifier=verifier, require_signature=require_signature, raw=raw)
-    if altered(cert, report):
-        report.add("recompute", False, SKIPPED_ALTERED)
-        return report
     policy = _policy(cert, report)
     if policy is None:
         return report
-    bootstrap_budget(cert, [policy] + ([recipient] if recipient is not None else []), max_replicates)
+    try:
+        bootstrap_budget(cert, [policy] + ([recipient] if recipient is not None else []), max_replicates)
+    except UsageError as exc:
+        if not altered(cert, report):  # the recipient's call to make: pass --max-replicates
+            raise
+        report.add("recompute", False, f"skipped: {exc.message}, and the certificate was altered after it was issued")
+        return report
     _checks(cert, policy, recipient, report)
     if store is not None:
         for name, finding in event_findings(cert, store, verifier, required=require_signature):
@@ -203,8 +206,7 @@ def verify_certificate(
 def integrity_checks(
     cert: c.Certificate, *, verifier: SignatureVerifier | None, require_signature: bool, raw: bytes | None
 ) -> VerifyReport:
-    """The checks that tell a certificate altered after it was issued: schema, canonical bytes, digest, signature.
-    Verify runs them before anything the certificate names is acted on (its plugins, its bootstrap's size)."""
+    """The checks that tell a certificate altered after it was issued: schema, canonical bytes, digest, signature."""
     report = VerifyReport()
     report.add("schema", True, f"certificate {cert.schema_version} decoded strictly")
     if raw is not None:
@@ -216,13 +218,12 @@ def integrity_checks(
     return report
 
 
-SKIPPED_ALTERED = "skipped: the certificate was altered after it was issued; nothing it states is used"
-
-
 def altered(cert: c.Certificate, report: VerifyReport) -> bool:
     """Whether `report`'s integrity checks found `cert` altered: its bytes, its digest, or a signature it carries
-    that does not verify (an unsigned certificate where one is required is not altered). Then nothing it states is
-    acted on or recomputed (a `recompute` check says so, exit 3)."""
+    that does not verify (an unsigned certificate where one is required is not altered). Verify then still
+    recomputes what it can, to name what was altered, but acts on nothing the certificate asks of the recipient:
+    no plugin it names is required (E222), no bootstrap beyond the budget is refused as the recipient's input
+    (E607): the certificate is void (exit 3) whatever those would say."""
     failed = {ch.name for ch in report.checks if not ch.ok}
     return bool(failed & {"canonical", "digest"}) or ("signature" in failed and cert.signature is not None)
 

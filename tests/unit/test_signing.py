@@ -65,7 +65,7 @@ def test_a_different_public_key_is_an_integrity_failure(signed, tmp_path):
     other = tmp_path / "other"
     generate_keypair(other)
     report = verify_certificate(signed.certificate, verifier=load_verifier(public_path(other)))
-    assert _failed(report) == ["signature", "recompute"] and report.exit_code == 3
+    assert _failed(report) == ["signature"] and report.exit_code == 3
     assert "not by the supplied sha256:" in _check(report).detail
 
 
@@ -74,7 +74,7 @@ def test_resealed_tampered_body_keeps_its_digest_valid_but_fails_the_signature(s
     doc["subject"]["ref"] = "a-different-model"
     tampered = c.seal(c.from_bytes(json.dumps(doc).encode()))
     report = verify_certificate(tampered, verifier=load_verifier(public_path(key)))
-    assert _failed(report) == ["signature", "recompute"] and report.exit_code == 3
+    assert _failed(report) == ["signature"] and report.exit_code == 3
     assert "does not verify" in _check(report).detail
 
 
@@ -85,7 +85,7 @@ def test_signature_from_another_key_with_a_forged_fingerprint_fails(signed, key,
     value = sig.encode_value(forger.sign(c.body_bytes(signed.certificate)))
     forged = sig.attach(signed.certificate, signed.certificate.signature.key_fingerprint, value)
     report = verify_certificate(forged, verifier=load_verifier(public_path(key)))
-    assert _failed(report) == ["signature", "recompute"] and report.exit_code == 3
+    assert _failed(report) == ["signature"] and report.exit_code == 3
 
 
 def test_require_signature_fails_an_unsigned_certificate(services):
@@ -121,7 +121,7 @@ def test_without_a_key_a_signature_is_reported_but_not_checked(signed):
 def test_a_malformed_signature_fails_even_without_a_key(signed, change):
     bad = msgspec.structs.replace(signed.certificate.signature, **change)
     report = verify_certificate(msgspec.structs.replace(signed.certificate, signature=bad))
-    assert _failed(report) == ["signature", "recompute"] and report.exit_code == 3
+    assert _failed(report) == ["signature"] and report.exit_code == 3
 
 
 def test_the_signature_is_recorded_in_the_certificate_issued_event(signed, store):
