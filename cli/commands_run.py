@@ -204,16 +204,10 @@ def certify_cmd(
 
 
 def edit_overlay(path: str) -> EditConfig:
-    """The `edit:` section of an --edit-config file (an InvarLock 0.3.7 overlay translated). UsageError E201 when it
-    has none, or has other sections: certify reads only the edit from it, and would drop them unread."""
+    """The `edit:` section of an --edit-config file (an InvarLock 0.3.7 overlay translated; a whole run config's
+    other sections are checked and left unread). UsageError E201 when it has none: the subject was certified
+    unedited."""
     data = read_yaml(path, what="--edit-config file", option="--edit-config")
-    others = sorted(str(k) for k in data if k != "edit") if isinstance(data, dict) else []
-    if others:
-        raise UsageError(
-            "E201",
-            f"{path}: an --edit-config file holds only an edit: section; it also has {', '.join(others)}",
-            "move the other sections to the --preset config",
-        )
     edit = parse_config(data, source=path).edit
     if edit is None:
         raise UsageError("E201", f"{path}: no edit: section to apply", "write edit: {name: quant_rtn, plan: {bits: 8}}")
