@@ -45,7 +45,7 @@ def read_text_file(path: str | None) -> tuple[Path, str]:
         raise UsageError(
             "E301", "this corpus provider needs a file path", "set dataset.path (or dataset.file) in the config"
         )
-    file = Path(path)
+    file = Path(path).expanduser()  # as model paths are: `~/corpus.txt` is in the home folder
     if file.exists() and not file.is_file():
         raise UsageError("E301", f"corpus file {file} is a directory or device, not a file", "point at a text file")
     if not file.is_file():
@@ -130,6 +130,8 @@ def _load_wikitext_lines(split: str) -> list[str]:
     try:
         with offline_unless_allowed():  # an earlier import of `datasets` must not turn the network back on
             data = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
+    except UsageError:  # INVARLOCK_ALLOW_NETWORK itself (E200): not a corpus that is missing
+        raise
     except Exception as exc:  # datasets raises many unrelated types for "not cached / offline"
         first = (str(exc).strip().splitlines() or [""])[0][:160]
         raise UsageError(

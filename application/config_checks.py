@@ -32,6 +32,8 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
     _check_hub_keys(cfg.dataset, source)
     check_execution(cfg.execution, source)
     _check_placement(cfg.model, source)
+    if not cfg.output.dir.strip():  # `--out ""` is E200: the same empty folder name in the file
+        raise UsageError("E201", f"{source}: output.dir is empty", "name the reports folder, e.g. reports")
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:
         raise UsageError("E201", f"{source}: dataset.preview_n and dataset.final_n must be >= 2", "raise them")
     _check_windows(cfg.dataset, cfg.eval.metric.kind == ACCURACY.kind, source)

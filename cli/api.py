@@ -125,7 +125,7 @@ def run_request(
     progress: Progress | None = None,
 ) -> CertifyResult:
     """Run `request`, recording it in `events`, and write its certificate (default: output.dir/<run_id>)."""
-    out_dir = None if cert_out is not None else request.config.output.dir
+    out_dir = None if cert_out is not None else os.path.expanduser(request.config.output.dir)
     for folder, flag in ((cert_out, "--cert-out"), (out_dir, "output.dir (--out)")):
         if folder is not None:  # fail before the run, not after an hour of scoring
             require_folder(os.fspath(folder), flag)
@@ -133,7 +133,7 @@ def run_request(
         require_empty_folder(os.fspath(request.export), "--export")
     uses = used_entries(request.config, request.subject)
     outcome = certify_edit(request, _services(events, progress, sign_key, uses))
-    out = cert_out or Path(request.config.output.dir) / outcome.run_id
+    out = cert_out or Path(request.config.output.dir).expanduser() / outcome.run_id
     return CertifyResult(outcome.certificate, write_certificate(outcome, out))
 
 

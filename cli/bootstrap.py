@@ -168,11 +168,13 @@ def build_services(
     environment of its provenance as `plugin.<group>.<name>: "<distribution> <version>"`, and they are imported
     here, before anything is recorded."""
     from invarlock.adapters.environment import runtime_environment
+    from invarlock.adapters.network_switch import network_allowed
     from invarlock.adapters.system_probe import LocalSystemProbe
     from invarlock.application.services import Services
 
     from .execution import ray_pools
 
+    network_allowed()  # E200 for a value it does not know, whatever the run then reads (a demo model reads nothing)
     reg = registry()
     used = list(uses)
     preload(reg, used)  # a missing extra or a broken plugin stops the run before its store is opened

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,8 @@ def _doctor_request(
     except InvarlockError as exc:
         return DoctorRequest(request=None, source=source, events=events, config_error=exc, flag_errors=flags)
     if not opts.get("cert_out"):  # the certificate then goes under the config's output.dir (--out)
-        flags += _errors_of(lambda: require_folder(request.config.output.dir, "output.dir (--out)"))
+        out = os.path.expanduser(request.config.output.dir)
+        flags += _errors_of(lambda: require_folder(out, "output.dir (--out)"))
     return DoctorRequest(request=request, source=source, events=events, flag_errors=flags)
 
 
@@ -59,8 +61,11 @@ def _refuse_adapter_without_models(adapter: str) -> None:
 
 
 def _flag_errors(opts: dict[str, Any]) -> tuple[InvarlockError, ...]:
-    """What certify/run refuse in --sign-key, --cert-out and --export before a run starts (E608, E700-E702)."""
-    errors: list[InvarlockError] = []
+    """What certify/run refuse in --sign-key, --cert-out and --export (E608, E700-E702) and in
+    INVARLOCK_ALLOW_NETWORK (E200) before a run starts."""
+    from invarlock.adapters.network_switch import network_allowed
+
+    errors: list[InvarlockError] = list(_errors_of(network_allowed))
     checks = [("sign_key", load_signer), ("cert_out", lambda p: require_folder(p, "--cert-out"))]
     checks.append(("export_dir", lambda p: require_empty_folder(p, "--export")))
     for option, check in checks:

@@ -114,3 +114,32 @@ def test_an_empty_profile_is_refused_not_read_as_ci() -> None:
     with pytest.raises(UsageError) as caught:
         policy_for(request)
     assert request.profile == "" and caught.value.code == "E202"
+
+
+@pytest.mark.parametrize("command", [["run", "--demo"], ["doctor"]])
+def test_an_unknown_network_switch_value_is_e200_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """`yes` meant on: a demo model reads nothing from a hub, and was run as if it were off."""
+    from tests.fakes.cli import run_cli
+
+    monkeypatch.setenv("INVARLOCK_ALLOW_NETWORK", "yes")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(*command, "--events", tmp_path / "ev.duckdb")
+    assert code == 2 and "INVARLOCK_ALLOW_NETWORK='yes' is neither 1" in out + err, out + err
+    assert "E200" in out + err
+    assert not (tmp_path / "ev.duckdb").exists()
+
+
+def test_an_empty_output_dir_is_refused() -> None:
+    assert _refused({"output": {"dir": " "}}) == "c.yaml: output.dir is empty"
+
+
+def test_a_corpus_path_under_the_home_folder_is_read_from_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invarlock.adapters.corpus_files import read_text_file
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "corpus.txt").write_text("one document\n", encoding="utf-8")
+    assert read_text_file("~/corpus.txt") == (tmp_path / "corpus.txt", "one document\n")
