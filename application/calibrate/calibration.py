@@ -5,6 +5,7 @@ flagged by the guard named for it, naming its matrix."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -115,7 +116,7 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
         suite = msgspec.convert(data, CalibrationSuite)
     except msgspec.ValidationError as exc:
         said = plain(str(exc))
-        message = said[0] if said is not None else str(exc)
+        message = said[0] if said is not None else _unknown_key(str(exc))
         raise UsageError("E201", f"{source}: {message}", "see docs/assurance/guards.md for the suite format") from exc
     if not suite.cases:  # nothing would be certified, and an empty table would exit 0 as if every case met its mark
         raise UsageError("E201", f"{source}: the suite lists no cases", "add at least one case under cases:")
@@ -128,6 +129,19 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
             raise UsageError("E201", f"{source}: harmful case {case.name} needs flagged_by and matrix", "add them")
         _check_expectations(suite, case, source)
     return suite
+
+
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]*)`(?: - at `\$\.?(?P<path>[^`]*)`)?")
+
+
+def _unknown_key(text: str) -> str:
+    """msgspec's unknown-field text as the key it names (at the top, with the keys a suite takes)."""
+    found = _UNKNOWN.match(text)
+    if found is None:
+        return text
+    if found["path"]:
+        return f"unknown key '{found['path']}.{found['key']}'"
+    return f"unknown key {found['key']!r} (a suite takes model, dataset, guards, tier, profile and cases)"
 
 
 MAX_CASE_NAME_BYTES = 255  # the longest file name Linux and macOS file systems take
@@ -176,7 +190,10 @@ def check_requests(suite: CalibrationSuite, svc: Services, source: str) -> None:
     file and case."""
     once = tuple(check for check in REQUEST_CHECKS if check[0] != "edit")  # the suite's, the same for every case
     per_case = tuple(check for check in (*REQUEST_CHECKS, *INPUT_CHECKS) if check[0] in ("edit", "weights"))
-    run_checks(preflight_of(case_request(suite, suite.cases[0]), svc), once, stop=True)
+    try:
+        run_checks(preflight_of(case_request(suite, suite.cases[0]), svc), once, stop=True)
+    except UsageError as exc:  # the suite's tier and profile: name the file
+        raise UsageError(exc.code, f"{source}: {exc.message}", exc.hint) from exc
     for case in suite.cases:
         try:
             run_checks(preflight_of(case_request(suite, case), svc), per_case, stop=True)

@@ -105,3 +105,20 @@ def test_resume_refuses_a_finished_calibration_or_a_case_file_that_is_no_certifi
     assert (got, printed) == (code, "") and not events.exists()
     assert err.startswith("ERROR [INVARLOCK:" + line.format(out=out)), err
     assert (out / earlier).read_text() == "earlier\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("cases: [{name: a, kind: benign}]\nfoo: 1\n", "E201] {s}: unknown key 'foo' (a suite takes model, dataset,"),
+        ("cases: [{name: a, kind: benign, bogus: 1}]\n", "E201] {s}: unknown key 'cases[0].bogus' — see"),
+        ("cases: [{name: a, kind: benign}]\ntier: weird\n", "E202] {s}: unknown tier 'weird' — use one of"),
+    ],
+)
+def test_a_suite_s_unknown_key_or_tier_is_named_with_its_file(tmp_path: Path, text: str, line: str) -> None:
+    if "tier" in text:  # checked once the services are built, which the demo model's extra needs
+        pytest.importorskip("torch")
+    suite = tmp_path / "s.yaml"
+    suite.write_text(text, encoding="utf-8")
+    code, printed, err = run_cli("calibrate", "--suite", suite, "--out", tmp_path / "out", "--events", tmp_path / "e")
+    assert (code, printed) == (2, "") and err.startswith("ERROR [INVARLOCK:" + line.format(s=suite)), err
