@@ -124,3 +124,19 @@ def test_the_unset_default_held_alone_is_sized_too(services: Services) -> None:
     note, short = _holding(report)
     assert "eval.sequential unset: recorded as true" in note.message and short.code == d.D_KEPT_ROOM
     assert report.summary.warnings == 1
+
+
+def test_a_model_its_loader_cannot_hold_alone_is_e104_when_sequential_is_set(services: Services) -> None:
+    """`eval.sequential: true` with windows too short to keep: the run stopped with E104 once the baseline was
+    loaded and fingerprinted; the doctor says so before."""
+    probe = FakeSystemProbe(temp="/scratch/tmp", free_in_temp=2**30)
+    loader = ShapedLoader(models=services.loader.models, obstacles={"base": "windows of 16 tokens are too short"})  # type: ignore[attr-defined]
+    deps = DoctorDeps(loader=loader, corpora=services.corpora, probe=probe, edit_names=lambda: list(services.edits))
+    report = diagnose(DoctorRequest(request=_request(), source="c.yaml", events="ev.duckdb", config_error=None), deps)
+    [error] = _holding(report)
+    assert error.severity == "error" and error.code == "D104", error
+    assert error.message == "eval.sequential: true, but base: windows of 16 tokens are too short"
+    unset = diagnose(
+        DoctorRequest(request=_request(sequential=None), source="c.yaml", events="e", config_error=None), deps
+    )
+    assert [f.severity for f in _holding(unset)] == ["note"]  # unset: both held, as the run then does
