@@ -62,6 +62,12 @@ class LocalCorpusResolver:
             if provider == HF:
                 return open_hf(path, text_field, split, name=name, config=config, revision=revision)
             opener = _PROVIDERS.get(provider)
+            if opener is None and provider in _LABELLED:  # labelled examples: an accuracy run's data, not a text stream
+                raise UsageError(
+                    "E301",
+                    f"{provider!r} holds labelled examples, not text to score as a stream",
+                    f"set eval.metric.kind: accuracy for it, or a text provider: {', '.join(PROVIDERS)}",
+                )
             if opener is None:
                 raise UsageError("E301", f"unknown corpus provider {provider!r}", f"use one of: {', '.join(PROVIDERS)}")
             return opener(path, text_field, split)

@@ -32,6 +32,8 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
     _check_hub_keys(cfg.dataset, source)
     check_execution(cfg.execution, source)
     _check_placement(cfg.model, source)
+    if not cfg.model.id.strip():  # read as the path "." before: ". is not a model directory"
+        raise UsageError("E201", f"{source}: model.id is empty", "name the model: a directory, hf:ORG/NAME or demo:...")
     if not cfg.output.dir.strip():  # `--out ""` is E200: the same empty folder name in the file
         raise UsageError("E201", f"{source}: output.dir is empty", "name the reports folder, e.g. reports")
     if cfg.dataset.preview_n < 2 or cfg.dataset.final_n < 2:

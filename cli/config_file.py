@@ -53,6 +53,8 @@ def read_yaml(path: str, *, what: str = "config file", option: str = "-c/--confi
     raw = read_input_file(path, what=what, code="E201", max_bytes=MAX_CONFIG_BYTES, hint=hint)
     try:
         loaded = yaml.load(raw.decode("utf-8"), Loader=_Loader)
+    except UnicodeDecodeError as exc:  # a ValueError too: caught before the clause below takes it
+        raise UsageError("E201", f"{path}: not UTF-8 text", "save the config as UTF-8") from exc
     except (RecursionError, ValueError) as exc:  # nesting deeper than the parser's stack; an int over 4300 digits
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
         raise UsageError("E201", f"{path}: unreadable YAML: {reason}", "simplify the YAML") from exc
@@ -64,8 +66,6 @@ def read_yaml(path: str, *, what: str = "config file", option: str = "-c/--confi
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise UsageError("E201", f"{path}: malformed YAML{where}: {problem}", "fix the YAML syntax") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError("E201", f"{path}: not UTF-8 text", "save the config as UTF-8") from exc
     _check_values(path, loaded)
     _check_expanded_size(path, loaded)
     return loaded

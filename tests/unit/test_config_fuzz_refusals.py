@@ -143,3 +143,24 @@ def test_a_corpus_path_under_the_home_folder_is_read_from_there(
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "corpus.txt").write_text("one document\n", encoding="utf-8")
     assert read_text_file("~/corpus.txt") == (tmp_path / "corpus.txt", "one document\n")
+
+
+def test_a_labelled_provider_asked_for_a_text_stream_says_what_it_holds() -> None:
+    from invarlock.adapters.corpus_resolver import LocalCorpusResolver
+
+    with pytest.raises(UsageError) as caught:
+        LocalCorpusResolver().open("demo:polarity")
+    assert caught.value.message == "'demo:polarity' holds labelled examples, not text to score as a stream"
+    assert caught.value.hint.startswith("set eval.metric.kind: accuracy for it")
+
+
+def test_a_config_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"model: {id: caf\xe9}\n")
+    with pytest.raises(UsageError) as caught:
+        read_yaml(str(path))
+    assert (caught.value.message, caught.value.hint) == (f"{path}: not UTF-8 text", "save the config as UTF-8")
+
+
+def test_an_empty_model_id_is_refused_not_read_as_this_folder() -> None:
+    assert _refused({"model": {"id": ""}}) == "c.yaml: model.id is empty"
