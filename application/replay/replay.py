@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain import signature
@@ -15,6 +16,7 @@ from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding, check_seal
+from ..verification.verify_report import diff
 from .guard_link import guard_findings
 from .reuse_link import reuse_findings
 from .source_seal import seal_findings
@@ -224,11 +226,19 @@ def event_findings(
         return _failed_events(exc.message, verifier, required)
     rebuilt = checked.certificate
     same = rebuilt is not None and c.to_bytes(rebuilt) == c.to_bytes(cert)
-    detail = "chain intact, replay rebuilds identical bytes" if same else "replay differs from the certificate"
+    detail = "chain intact, replay rebuilds identical bytes" if same else _replay_difference(cert, rebuilt)
     if rebuilt is None:
         detail = f"run {cert.run_id} has no certificate in the event store"
     links = [*link_findings(store, checked), *seal_findings(store, checked.records, checked.state, verifier)]
     return [("events", SignatureFinding(same, detail, True)), *links, *_seal_finding(cert, checked, verifier, required)]
+
+
+def _replay_difference(cert: c.Certificate, rebuilt: c.Certificate | None) -> str:
+    """Where the certificate first differs from the one its events rebuild (a field, or its bytes alone)."""
+    if rebuilt is None:
+        return "replay differs from the certificate"
+    where = diff(msgspec.to_builtins(cert), msgspec.to_builtins(rebuilt), "certificate")
+    return f"replay differs from the certificate at {where}" if where else "replay differs from the certificate's bytes"
 
 
 def _failed_events(
