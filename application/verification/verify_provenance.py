@@ -8,6 +8,7 @@ from datetime import datetime
 
 import msgspec
 from invarlock.domain import certificate as c
+from invarlock.domain.build import TOOL_NAME
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
@@ -179,11 +180,17 @@ def _count_problems(cert: c.Certificate) -> Iterator[str]:
     for name, value in counts.items():
         if value < 0 or (value == 0 and name.endswith("param_count")):
             yield f"{name} is {value}"
+    if cert.tool.name != TOOL_NAME:
+        yield f"tool.name is {cert.tool.name!r}, not {TOOL_NAME}: this verify vouches only for its own certificates"
+    for name, section in cert.guards.items():  # a time is a duration: never negative
+        phases = getattr(section, "phases", {})
+        times = {name: section.seconds} | {f"{name}.phases.{p}": phase.seconds for p, phase in phases.items()}
+        yield from (f"guards.{where}.seconds is {t}" for where, t in times.items() if not t >= 0)
 
 
 def provenance(cert: c.Certificate, report: VerifyReport) -> None:
     """The run id, times and seeds agree with the event log and each other; the dataset, metric and edit sections
-    with the run's config; every count is a count."""
+    with the run's config; every count is a count, every guard time a duration, and the tool is InvarLock."""
     problems = [*_run_problems(cert), *_config_problems(cert), *_count_problems(cert), *reuse_problems(cert)]
     detail = "run id, times, seeds, dataset, metric and edit agree with the event log and the run's config"
     report.add("provenance", not problems, problems[0] if problems else detail)

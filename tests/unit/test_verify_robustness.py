@@ -254,3 +254,22 @@ def test_a_stated_digest_that_is_no_sha256_fails_even_resealed(raw: bytes, tmp_p
     found = {ch["name"]: ch for ch in report["checks"]}
     assert code == 3 and not found["digest_forms"]["ok"], report
     assert found["digest_forms"]["detail"].startswith(named)
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda d: d["tool"].update({"name": "notinvarlock"}), "tool.name is 'notinvarlock', not invarlock"),
+        (lambda d: d["guards"]["invariants"].update({"seconds": -1.0}), "guards.invariants.seconds is -1.0"),
+        (
+            lambda d: d["guards"]["invariants"]["phases"]["pre"].update({"seconds": -5.0}),
+            "guards.invariants.phases.pre.seconds is -5.0",
+        ),
+    ],
+)
+def test_an_impossible_recorded_value_fails_provenance_even_resealed(
+    raw: bytes, tmp_path: Path, edit, named: str
+) -> None:  # type: ignore[no-untyped-def]
+    code, report = _cli(tmp_path, _edited(raw, edit, reseal=True))
+    found = {ch["name"]: ch for ch in report["checks"]}
+    assert code == 3 and not found["provenance"]["ok"] and found["provenance"]["detail"].startswith(named), report
