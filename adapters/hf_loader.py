@@ -88,10 +88,14 @@ class HFModelLoader:
         if torch_device == "cpu":
             heap.keep_freed_memory()
         spread = hf_placement.keywords(options.placement, options.device)
-        path, gguf = resolve(ref)
-        kind = loadable_adapter(path, options.adapter)
-        module, tokenizer = _load_pretrained(path, options.dtype, kind, spread), _tokenizer_of(path)
-        module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
+        try:
+            path, gguf = resolve(ref)
+            kind = loadable_adapter(path, options.adapter)
+            module, tokenizer = _load_pretrained(path, options.dtype, kind, spread), _tokenizer_of(path)
+            module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
+        except BaseException:  # the offload folder made for it is left behind otherwise (Ctrl-C included)
+            hf_placement.discard(spread)
+            raise
         if gguf is None:
             return _CLASSES[kind](module, tokenizer, ref=ref, batch_size=options.batch_size)
         decoder = HFSequenceClassifier if kind == "hf_seqcls" else HFCausalModel

@@ -44,6 +44,12 @@ def _device_key(key: str) -> int | str:
     return key
 
 
+def discard(spread: dict[str, Any] | None) -> None:
+    """Remove the offload folder `keywords` made for a load that failed before `placed` took it over."""
+    if spread is not None and spread.get("offload_folder") is not None:
+        shutil.rmtree(spread["offload_folder"], ignore_errors=True)
+
+
 def placed(module: Any, spread: dict[str, Any]) -> Any:
     """`module` as accelerate placed it, with `hf_device_map` set also when the whole model landed on one
     device (transformers then leaves it unset): the identity records the map whenever one was asked for."""

@@ -88,3 +88,16 @@ def test_quant_rtn_holds_one_matrix_at_a_time():
     QuantRTNEdit().apply(model, {"bits": 4, "scope": "all"})
     assert tracker.handed >= 2 * 24 and tracker.peak <= 2
     assert all(not np.array_equal(before[name], model.weights[name]) for name in before), "every block weight edited"
+
+
+def test_a_failed_offloaded_load_leaves_no_offload_folder(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The offload folder is made before the load; a load that fails (here: no such checkpoint) removes it."""
+    import tempfile
+
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.domain.errors import UsageError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(UsageError):
+        HFModelLoader().load(str(tmp_path / "no-such-model"), LoadOptions(placement=OFFLOAD))
+    assert list(tmp_path.iterdir()) == []
