@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 from invarlock.domain.errors import IntegrityError, UsageError
@@ -32,6 +32,7 @@ _CREATE = [
     f"INSERT OR IGNORE INTO invarlock_meta VALUES ('schema', '{SCHEMA}')",
     index.CREATE_INDEX,
 ]
+_T = TypeVar("_T")
 _TAIL = "SELECT coalesce(max(seq) + 1, 0), arg_max(hash, seq) FROM events WHERE run_id = ?"
 
 
@@ -168,32 +169,26 @@ class DuckDBEventStore:
     def indexed_runs(self, query: RunQuery) -> tuple[list[IndexedStream], int]:
         """The page of runs `query` selects from `run_index` (see the RunIndex port); a store written before
         the index existed, opened read-only, gets its entries built from its streams for this call."""
-        if not self.path.exists():
-            if self._read_only:
-                self._require_file()
-            return [], 0
-        with self._connect(write=False) as con:
-            self._check_ours(con)
-            return index.list_indexed(con, query)
+        none: tuple[list[IndexedStream], int] = ([], 0)
+        return self._reading(lambda con: index.list_indexed(con, query), none)
 
     def folded_runs(self) -> list[IndexedRun]:
         """The entry every stored stream folds to, in one scan (see the RunIndex port)."""
-        if not self.path.exists():
-            if self._read_only:
-                self._require_file()
-            return []
-        with self._connect(write=False) as con:
-            self._check_ours(con)
-            return index.folded_entries(con)
+        return self._reading(index.folded_entries, [])
 
     def _query(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+        return self._reading(lambda con: con.execute(sql, params).fetchall(), [])
+
+    def _reading(self, read: Callable[[duckdb.DuckDBPyConnection], _T], empty: _T) -> _T:
+        """`read` on a read connection to the store, or `empty` when no file exists yet (a read-only store's
+        missing file is refused instead)."""
         if not self.path.exists():
             if self._read_only:
                 self._require_file()
-            return []
+            return empty
         with self._connect(write=False) as con:
             self._check_ours(con)
-            return con.execute(sql, params).fetchall()
+            return read(con)
 
     def read(self, run_id: str) -> list[RecordedEvent]:
         """Every event of the stream ordered by seq; [] for an unknown run or a missing file."""
