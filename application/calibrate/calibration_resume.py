@@ -49,11 +49,13 @@ class Resumption:
     """The outcome of each case of a resumed suite, in suite order (calibration.run_suite's `outcome_of`).
 
     `certified`: the certificates --out holds, by case name. `after`: when the latest case's run started; a
-    stopped case's run started after it."""
+    stopped case's run started after it. `anew`: a case was certified anew, so no later case has a run to go on
+    with (none started after it)."""
 
     svc: Services
     certified: Mapping[str, c.Certificate]
     after: str = ""
+    anew: bool = False
 
     def __call__(self, case: CalibrationCase, req: CertifyRequest) -> CertifyOutcome:
         expected = recorded_start(req, self.svc)
@@ -61,8 +63,8 @@ class Resumption:
         if kept is not None:
             outcome = _kept(case.name, kept, expected, self.svc)
         else:
-            outcome = self._continued(expected) or self._new(case, req)
-        self.after = _started(self.svc.store.read(outcome.run_id)[0]).started_at
+            outcome = (None if self.anew else self._continued(expected)) or self._new(case, req)
+        self.after = outcome.certificate.provenance.started_at
         return outcome
 
     def _new(self, case: CalibrationCase, req: CertifyRequest) -> CertifyOutcome:
@@ -72,6 +74,7 @@ class Resumption:
                 f"nothing of this suite to resume: no case certificate in --out and no run of case {case.name}",
                 "give the --out and --events the suite ran with, or run it without --resume",
             )
+        self.anew = True
         return certify_edit(req, self.svc)
 
     def _continued(self, expected: ev.RunStarted) -> CertifyOutcome | None:
@@ -98,10 +101,16 @@ class Resumption:
         yield from sorted(found, key=lambda r: r.state.started.started_at, reverse=True)
 
     def _calibration_run_ids(self) -> list[str]:
+        """Every stream, or with a run index only calibration runs it lists as started after `after` and not failed
+        (each is still read and checked: the index only narrows what is read)."""
         if self.svc.index is None:
             return self.svc.store.run_ids()
         entries, _ = self.svc.index.indexed_runs(RunQuery())
-        return [e.run.run_id for e in entries if e.run.command == "calibrate" and e.run.status != "failed"]
+        return [
+            e.run.run_id
+            for e in entries
+            if e.run.command == "calibrate" and e.run.status != "failed" and (e.run.started_at or "") > self.after
+        ]
 
 
 def _started(record: ev.RecordedEvent) -> ev.RunStarted:
