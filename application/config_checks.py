@@ -26,7 +26,7 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
     try:
         metric_for(cfg.eval.metric.kind)
     except UsageError as exc:
-        raise UsageError(exc.code, f"{source}: {exc.message}", exc.hint) from exc
+        raise exc.within(source) from exc
     _check_order(cfg.guards.order, source)
     _check_metric_keys(cfg, source)
     _check_hub_keys(cfg.dataset, source)

@@ -61,7 +61,7 @@ def _case_certificate(path: Path) -> c.Certificate:
     try:
         return load_certificate(path)
     except UsageError as exc:  # several cases' files: the error names which one
-        raise UsageError(exc.code, f"{path}: {exc.message}", exc.hint) from exc
+        raise exc.within(str(path)) from exc
 
 
 def _resume_command(given: dict[str, str | None]) -> str:

@@ -54,7 +54,7 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     try:
         return resolve_policy(tier_name, chosen_profile, overrides, guards, section=section, evidence=evidence)
     except UsageError as exc:  # a tier, override or guard setting the file gives: name the file it is in
-        raise UsageError(exc.code, f"{where}: {exc.message}", exc.hint) from None
+        raise exc.within(where) from None
 
 
 def _section(kind: str) -> str | None:

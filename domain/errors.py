@@ -32,6 +32,10 @@ class UsageError(InvarlockError):
 
     exit_code = EXIT_USAGE
 
+    def within(self, where: str) -> UsageError:
+        """This error as one about `where` (a file, a suite's case): its message prefixed, its code and hint kept."""
+        return UsageError(self.code, f"{where}: {self.message}", self.hint)
+
 
 class IntegrityError(InvarlockError):
     """A recomputed number, digest, signature or event chain does not match (exit 3)."""

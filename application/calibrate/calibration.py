@@ -193,12 +193,12 @@ def check_requests(suite: CalibrationSuite, svc: Services, source: str) -> None:
     try:
         run_checks(preflight_of(case_request(suite, suite.cases[0]), svc), once, stop=True)
     except UsageError as exc:  # the suite's tier and profile: name the file
-        raise UsageError(exc.code, f"{source}: {exc.message}", exc.hint) from exc
+        raise exc.within(source) from exc
     for case in suite.cases:
         try:
             run_checks(preflight_of(case_request(suite, case), svc), per_case, stop=True)
         except UsageError as exc:
-            raise UsageError(exc.code, f"{source}: case {case.name}: {exc.message}", exc.hint) from exc
+            raise exc.within(f"{source}: case {case.name}") from exc
     _check_matrices(suite, svc, source)
 
 

@@ -164,3 +164,11 @@ def test_a_config_that_is_not_utf8_says_so(tmp_path: Path) -> None:
 
 def test_an_empty_model_id_is_refused_not_read_as_this_folder() -> None:
     assert _refused({"model": {"id": ""}}) == "c.yaml: model.id is empty"
+
+
+def test_an_error_within_a_file_keeps_its_code_and_hint_and_names_the_file() -> None:
+    from invarlock.domain.errors import ResourceShortage
+
+    named = UsageError("E201", "key x is unknown", "remove it").within("c.yaml: case a")
+    assert (named.code, named.message, named.hint) == ("E201", "c.yaml: case a: key x is unknown", "remove it")
+    assert type(ResourceShortage("E608", "disk full", "free space").within("c.yaml")) is UsageError
