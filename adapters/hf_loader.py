@@ -150,16 +150,19 @@ class HFModelLoader:
         skipped = _position_ids_skipped(config)
         return None if skipped is None else max(table - 2 - skipped, 0)
 
-    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
+    def sequential_obstacle(
+        self, ref: str, options: LoadOptions, *, window_tokens: int | None, stated: bool = False
+    ) -> str | None:
         """Why a run should hold `ref` beside the other model (causal_reference.held_alone_obstacle: an adapter
         other than hf_causal, a device map, a device other than the CPU, a family whose LM head does not split off,
-        windows too short to keep), None when it may hold it alone. No weights are read."""
+        windows too short to keep; `stated`: only those that stop a run setting eval.sequential: true), None when
+        it may hold it alone. No weights are read."""
         _check_choice("adapter", options.adapter, ADAPTERS)
         path = resolve_reference(ref)
         kind = resolve_adapter(path, options.adapter)
         family = read_checkpoint_config(path).get("model_type")
         device = resolve_device(options.device)
-        return held_alone_obstacle(kind, family, device, options.placement is not None, window_tokens)
+        return held_alone_obstacle(kind, family, device, options.placement is not None, window_tokens, stated=stated)
 
 
 # Each changes a weight matrix's shape or the number of matrices under its config's names (GPT-2's, BART's, ...);

@@ -83,11 +83,13 @@ class RoutingModelLoader:
             loader = self._pick(ref, adapter)
             return loader.matrix_names(ref, adapter=adapter) if isinstance(loader, MatrixNames) else None
 
-    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
+    def sequential_obstacle(
+        self, ref: str, options: LoadOptions, *, window_tokens: int | None, stated: bool = False
+    ) -> str | None:
         """Why `ref` should be held beside the other model, from the loader its adapter selects (the ONNX loader
-        tells nothing: its models are held together)."""
+        tells nothing: its models are held together unless the config says otherwise and measures no KL)."""
         with reading_input("model", ref):
             loader = self._pick(ref, options.adapter)
             if not isinstance(loader, SequentialSupport):
-                return "the onnx adapter keeps no side of KL"
-            return loader.sequential_obstacle(ref, options, window_tokens=window_tokens)
+                return None if stated and window_tokens is None else "the onnx adapter keeps no side of KL"
+            return loader.sequential_obstacle(ref, options, window_tokens=window_tokens, stated=stated)

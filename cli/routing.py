@@ -112,16 +112,20 @@ class RegistryModelLoader:
             f"fix or uninstall {entry.distribution}; ports/loader.py: ContextLimit gives None or the positions (>= 1)",
         )
 
-    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
-        """A built-in adapter's answer; a plugin adapter's models are held together (ports/model.py:
-        SequentialSupport)."""
+    def sequential_obstacle(
+        self, ref: str, options: LoadOptions, *, window_tokens: int | None, stated: bool = False
+    ) -> str | None:
+        """A built-in adapter's answer; a plugin adapter's models are held together unless the config says
+        otherwise and measures no KL (ports/loader.py: SequentialSupport)."""
+        if stated and window_tokens is None:
+            return None
         entry = self._registry.entry("adapters", options.adapter)
         if entry is None or not entry.builtin:
             return f"adapter plugin '{options.adapter}' is not known to keep its side of KL"
         loader = self._loader(options.adapter)
         if not isinstance(loader, SequentialSupport):
             return f"the {options.adapter} adapter keeps no side of KL"
-        return loader.sequential_obstacle(ref, options, window_tokens=window_tokens)
+        return loader.sequential_obstacle(ref, options, window_tokens=window_tokens, stated=stated)
 
 
 class RegistryEdits(Mapping[str, Edit]):

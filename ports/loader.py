@@ -84,9 +84,13 @@ class SequentialSupport(Protocol):
     before the subject loads, its side of KL and top-1 agreement kept (ReferenceKeeping). Optional: a run whose config
     leaves `eval.sequential` unset holds both models of a loader without it."""
 
-    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
+    def sequential_obstacle(
+        self, ref: str, options: LoadOptions, *, window_tokens: int | None, stated: bool = False
+    ) -> str | None:
         """Why `ref` loaded with `options` should be held beside the other model (e.g. an LM head that does not split
         off its body, a device where holding one model at a time was never measured, windows of `window_tokens`
         tokens too short to keep; None: the run measures no paired measures), or None when it may be held alone.
-        Raises the UsageErrors of `ModelLoader.tokenizer`."""
+        `stated`: the config sets `eval.sequential: true`, so only what stops such a run counts (its side of KL
+        and top-1 agreement cannot be kept), not what was merely never measured. Raises the UsageErrors of
+        `ModelLoader.tokenizer`."""
         ...

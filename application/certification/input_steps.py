@@ -16,8 +16,7 @@ from ..config import ModelConfig
 from ..services import Services
 from . import planning
 from .edit_outcome import checked_outcome
-from .model_identity import checked_identity
-from .preflight import tokenizers_differ
+from .model_identity import checked_identity, tokenizers_differ
 from .run_context import RunContext
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 from invarlock.domain.canonical import is_sha256_hex
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.model import ModelIdentity
 from invarlock.domain.numpy_scalars import numpy_enc_hook
 
@@ -44,3 +44,12 @@ def checked_identity(found: object, cfg: ModelConfig, environment: dict[str, str
     if identity.param_count < 1:
         raise fault(f"param_count = {identity.param_count}")
     return identity
+
+
+def tokenizers_differ(baseline_sha256: str, subject_sha256: str) -> AbortError:
+    """E002: the subject does not share the baseline's tokenizer (windows could not be paired)."""
+    return AbortError(
+        "E002",
+        f"tokenizers differ: baseline {baseline_sha256[:12]} vs subject {subject_sha256[:12]}",
+        "certify a subject that shares the baseline's tokenizer",
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from invarlock.domain import diagnostics as d
 from invarlock.domain import events as ev
-from invarlock.domain.errors import AbortError, InvarlockError, UsageError
+from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row
 from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
@@ -22,10 +22,12 @@ from invarlock.ports.system import SystemProbe
 
 from ..services import Services
 from . import planning
+from .model_identity import tokenizers_differ
 from .preflight_edit import check_edit, check_edit_weights
 from .preflight_models import check_context, check_examples, check_kind, check_shapes
 from .preflight_notes import device_findings, policy_note, ungated_chain, window_findings
 from .run_request import CertifyRequest, policy_for
+from .scoring_mode import held_alone_refusal
 
 
 @dataclass
@@ -132,13 +134,17 @@ def check_subject(pf: Preflight) -> None:
     _check_model(pf, "subject")
 
 
-def tokenizers_differ(baseline_sha256: str, subject_sha256: str) -> AbortError:
-    """E002: the subject does not share the baseline's tokenizer (windows could not be paired)."""
-    return AbortError(
-        "E002",
-        f"tokenizers differ: baseline {baseline_sha256[:12]} vs subject {subject_sha256[:12]}",
-        "certify a subject that shares the baseline's tokenizer",
-    )
+def check_sequential(pf: Preflight) -> None:
+    """`eval.sequential: true` with a model whose side of KL and top-1 agreement cannot be kept (E104): the run
+    stopped once the baseline was loaded and fingerprinted (scoring_mode.held_alone_refusal)."""
+    why = held_alone_refusal(pf.req, pf.loader)
+    if why is not None:
+        raise UsageError(
+            "E104",
+            f"eval.sequential: true, but {why}",
+            "hold both models (eval.sequential: false, --no-sequential: KL measured in lockstep), or set "
+            "eval.secondary.measure: false",
+        )
 
 
 def check_tokenizers(pf: Preflight) -> None:
@@ -176,6 +182,7 @@ INPUT_CHECKS: Checks = (
     ("baseline", check_baseline, ("config", "extras")),
     ("subject", check_subject, ("config", "extras")),
     ("tokenizers", check_tokenizers, ("baseline", "subject")),
+    ("sequential", check_sequential, ("baseline", "subject")),
     ("shapes", check_shapes, ("baseline", "subject")),
     ("context", check_context, ("baseline", "subject")),
     ("kind", check_kind, ("baseline", "subject")),

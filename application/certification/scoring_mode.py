@@ -36,13 +36,27 @@ def both_held_because(req: CertifyRequest, loader: ModelLoader) -> str | None:
         return by_config[0]
     if not isinstance(loader, SequentialSupport):
         return "the model loader does not tell whether a model may be held alone"
+    try:
+        return _loader_obstacle(req, loader, stated=False)
+    except InvarlockError as exc:  # a reference the run's input checks then refuse, with their own error
+        return exc.message
+
+
+def held_alone_refusal(req: CertifyRequest, loader: ModelLoader) -> str | None:
+    """Why a run of `req`, whose config sets `eval.sequential: true`, would stop once its baseline is loaded: a model
+    whose side of KL and top-1 agreement cannot be kept (ports.loader.SequentialSupport, `stated`); None when the
+    config does not set it, the loader does not tell, or nothing stops it. Raises the loader's UsageErrors."""
+    if not req.config.eval.sequential or not isinstance(loader, SequentialSupport):
+        return None
+    return _loader_obstacle(req, loader, stated=True)
+
+
+def _loader_obstacle(req: CertifyRequest, loader: SequentialSupport, *, stated: bool) -> str | None:
+    cfg = req.config
     tokens = cfg.dataset.seq_len if cfg.eval.measures_pairs else None
     for model in (cfg.model, *((req.subject,) if req.subject is not None else ())):
         options = load_options(model, cfg.eval.batch_size)
-        try:
-            why = loader.sequential_obstacle(model.id, options, window_tokens=tokens)
-        except InvarlockError as exc:  # a reference the run's input checks then refuse, with their own error
-            return exc.message
+        why = loader.sequential_obstacle(model.id, options, window_tokens=tokens, stated=stated)
         if why is not None:
             return f"{model.id}: {why}"
     return None

@@ -55,7 +55,7 @@ DOCTOR_CHECKS: Checks = (
     ("store", check_store, ()),
     ("disk", check_disk, ()),
     *INPUT_CHECKS,
-    ("holding", check_holding, ("device", "baseline", "subject")),
+    ("holding", check_holding, ("device", "sequential")),
 )
 
 

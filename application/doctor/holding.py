@@ -4,10 +4,9 @@ KL and top-1 agreement measured, whether the temporary folder has room for the b
 from __future__ import annotations
 
 from invarlock.domain import diagnostics as d
-from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import PREFLIGHT_MIN_FREE_BYTES
 from invarlock.domain.windows import token_count
-from invarlock.ports.loader import SequentialSupport, ShapeSettings
+from invarlock.ports.loader import ShapeSettings
 
 from ..certification.preflight import Preflight
 from ..certification.scoring_mode import both_held_because
@@ -24,8 +23,6 @@ def check_holding(pf: Preflight) -> None:
     req = pf.request
     assert req is not None, "the baseline check needs a request"
     stated = req.config.eval.sequential
-    if stated and isinstance(pf.loader, SequentialSupport):
-        _refuse_held_alone(both_held_because(req, pf.loader))
     why = None if stated is not None else both_held_because(req, pf.loader)
     if stated is not None:
         message = f"the run holds {'one model at a time' if stated else 'both models together'}"
@@ -41,17 +38,6 @@ def check_holding(pf: Preflight) -> None:
     pf.findings.append(d.note("holding", d.D_HOLDING, told))
     if room is not None and short:
         pf.findings.append(_short(*room))
-
-
-def _refuse_held_alone(obstacle: str | None) -> None:
-    """E104, as the run gives it once the baseline is loaded, when `eval.sequential: true` asks to hold a model alone
-    that its loader says cannot be (a family whose LM head is not split off, windows too short to keep)."""
-    if obstacle is not None:
-        raise UsageError(
-            "E104",
-            f"eval.sequential: true, but {obstacle}",
-            "set eval.sequential: false (--no-sequential), or longer windows (dataset.seq_len)",
-        )
 
 
 def _kept_room(pf: Preflight) -> tuple[int, int, str] | None:

@@ -95,12 +95,16 @@ class ReleasingLoader(FakeLoader):
 @dataclass
 class HoldingLoader(FakeLoader):
     """A FakeLoader that tells whether a model may be held alone (ports.loader.SequentialSupport): the obstacle
-    stated for its reference, or None; records each question (reference, options, window tokens)."""
+    stated for its reference, or None (`stops`: those asked with `stated`, what stops a run that sets
+    eval.sequential: true); records each question (reference, options, window tokens)."""
 
     obstacles: dict[str, str] = field(default_factory=dict)
+    stops: dict[str, str] = field(default_factory=dict)
     asked: list[tuple[str, LoadOptions, int | None]] = field(default_factory=list)
 
-    def sequential_obstacle(self, ref: str, options: LoadOptions, *, window_tokens: int | None) -> str | None:
+    def sequential_obstacle(
+        self, ref: str, options: LoadOptions, *, window_tokens: int | None, stated: bool = False
+    ) -> str | None:
         self._require(ref)
         self.asked.append((ref, options, window_tokens))
-        return self.obstacles.get(ref)
+        return (self.stops if stated else self.obstacles).get(ref)

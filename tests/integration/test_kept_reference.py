@@ -259,3 +259,23 @@ OBSTACLES = {
 def test_what_is_held_beside_the_other_model(given: tuple, named: str) -> None:
     found = held_alone_obstacle(*given)
     assert found is not None and named in found
+
+
+STOPS = {  # (adapter, family, device, placed, window tokens) -> what stops a run that sets eval.sequential: true
+    "a soft-capped family with KL": (("hf_causal", "gemma2", "cpu", False, 256), "model type gemma2"),
+    "a classification head with KL": (("hf_seqcls", "llama", "cpu", False, 256), "hf_seqcls"),
+    "windows too short to keep": (("hf_causal", "llama", "cpu", False, MIN_ROWS), f"at least {MIN_ROWS + 1}"),
+    "a GPU": (("hf_causal", "llama", "cuda", False, 256), None),
+    "a device map (its head is known once placed)": (("hf_causal", "llama", "cpu", True, 256), None),
+    "a masked LM without KL": (("hf_mlm", "bert", "cpu", False, None), None),
+    "a soft-capped family without KL": (("hf_causal", "gemma2", "cuda", True, None), None),
+}
+
+
+@pytest.mark.parametrize(("given", "named"), STOPS.values(), ids=STOPS.keys())
+def test_what_stops_a_run_that_sets_sequential_is_only_what_keeps_no_side_of_kl(given: tuple, named: str | None):
+    """`stated`: a run whose config sets eval.sequential: true stops only where the baseline's side of KL cannot be
+    kept; a device or a device map never measured holding one model is the default's caution, not a stop."""
+    found = held_alone_obstacle(*given, stated=True)
+    assert (found is None) == (named is None), found
+    assert named is None or named in (found or ""), found

@@ -130,13 +130,28 @@ def test_a_model_its_loader_cannot_hold_alone_is_e104_when_sequential_is_set(ser
     """`eval.sequential: true` with windows too short to keep: the run stopped with E104 once the baseline was
     loaded and fingerprinted; the doctor says so before."""
     probe = FakeSystemProbe(temp="/scratch/tmp", free_in_temp=2**30)
-    loader = ShapedLoader(models=services.loader.models, obstacles={"base": "windows of 16 tokens are too short"})  # type: ignore[attr-defined]
+    too_short = {"base": "windows of 16 tokens are too short"}
+    loader = ShapedLoader(models=services.loader.models, obstacles=too_short, stops=too_short)  # type: ignore[attr-defined]
     deps = DoctorDeps(loader=loader, corpora=services.corpora, probe=probe, edit_names=lambda: list(services.edits))
     report = diagnose(DoctorRequest(request=_request(), source="c.yaml", events="ev.duckdb", config_error=None), deps)
-    [error] = _holding(report)
+    [error] = [f for f in report.findings if f.check == "sequential"]
     assert error.severity == "error" and error.code == "D104", error
     assert error.message == "eval.sequential: true, but base: windows of 16 tokens are too short"
+    assert report.resolution.error_code == "E104"
     unset = diagnose(
         DoctorRequest(request=_request(sequential=None), source="c.yaml", events="e", config_error=None), deps
     )
     assert [f.severity for f in _holding(unset)] == ["note"]  # unset: both held, as the run then does
+
+
+def test_what_only_the_default_avoids_is_no_error_when_sequential_is_set(services: Services) -> None:
+    """A device where one model at a time was never measured makes an unset config hold both; a stated true runs
+    one at a time there (the run does), so the doctor notes it and predicts no stop."""
+    probe = FakeSystemProbe(temp="/scratch/tmp", free_in_temp=2**30)
+    untried = {"base": "one model at a time was not yet measured on cuda"}
+    loader = ShapedLoader(models=services.loader.models, obstacles=untried)  # type: ignore[attr-defined]
+    deps = DoctorDeps(loader=loader, corpora=services.corpora, probe=probe, edit_names=lambda: list(services.edits))
+    report = diagnose(DoctorRequest(request=_request(), source="c.yaml", events="ev.duckdb", config_error=None), deps)
+    [note] = _holding(report)
+    assert note.severity == "note" and "one model at a time (eval.sequential: true)" in note.message
+    assert report.resolution.exit_code == 0 and report.resolution.error_code is None

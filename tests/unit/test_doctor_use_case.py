@@ -165,8 +165,8 @@ def test_an_unreadable_config_skips_what_needs_it_and_still_checks_the_machine(p
     assert (first.severity, first.code, first.error_code, first.exit_code) == ("error", "D201", "E201", 2)
     skipped = {f.check for f in report.findings if f.code == d.D_SKIPPED}
     assert skipped == {
-        "policy", "edit", "execution", "device", "baseline", "subject", "tokenizers", "shapes", "context", "kind",
-        "weights", "windows", "holding",
+        "policy", "edit", "execution", "device", "baseline", "subject", "tokenizers", "sequential", "shapes",
+        "context", "kind", "weights", "windows", "holding",
     }  # fmt: skip
     assert {"extras", "store", "disk"} <= {f.check for f in report.findings if f.severity == "note"}
     assert report.summary.errors == 1 and report.resolution.command is None

@@ -50,11 +50,12 @@ def test_unset_holds_one_model_at_a_time_when_each_may_be_held_alone_and_records
     one = certify_edit(_request(), _on(services, holding))
     assert _recorded_eval(services, one.run_id)["sequential"] is True
     assert one.certificate.provenance.config["eval"]["sequential"] is True
-    assert [(ref, tokens) for ref, _, tokens in holding.asked] == [("base", 32), ("int8ish", 32)]
+    # asked twice: whether each may be held alone, then, by the input checks, whether anything stops it
+    assert [(ref, tokens) for ref, _, tokens in holding.asked] == [("base", 32), ("int8ish", 32)] * 2
     both = certify_edit(_request(sequential=False), _on(services, holding))
     assert _recorded_eval(services, both.run_id)["sequential"] is False
     assert comparable(msgspec.to_builtins(one.certificate)) == comparable(msgspec.to_builtins(both.certificate))
-    assert len(holding.asked) == 2, "a stated false asks nothing"
+    assert len(holding.asked) == 4, "a stated false asks nothing"
     one_base, _, both_base, _ = holding.instances
     assert one_base.references and one_base.paired == [], "held alone: the subject paired with its kept side"
     assert both_base.references == [] and both_base.paired, "held together: lockstep"
@@ -67,6 +68,27 @@ def test_an_obstacle_of_either_model_holds_both_and_records_nothing(services: Se
     assert both_held_because(_request(), holding) == (
         "int8ish: model type gemma2 does not split its LM head off its body"
     )
+
+
+def test_a_stated_true_stops_before_any_weights_load_where_the_baseline_side_of_kl_cannot_be_kept(
+    services: Services, holding: HoldingLoader
+) -> None:
+    """It stopped with this E104 once the baseline was loaded and fingerprinted."""
+    holding.stops["int8ish"] = "windows of 16 tokens are too short to keep"
+    with pytest.raises(UsageError) as caught:
+        certify_edit(_request(sequential=True), _on(services, holding))
+    assert caught.value.code == "E104" and holding.loaded == []
+    assert caught.value.message == "eval.sequential: true, but int8ish: windows of 16 tokens are too short to keep"
+
+
+def test_a_stated_true_runs_one_model_at_a_time_where_only_the_default_would_hold_both(
+    services: Services, holding: HoldingLoader
+) -> None:
+    """An obstacle that is the default's caution (a device never measured holding one model) is no stop."""
+    holding.obstacles["base"] = "one model at a time was not yet measured on cuda"
+    run = certify_edit(_request(sequential=True), _on(services, holding))
+    assert _recorded_eval(services, run.run_id)["sequential"] is True
+    assert holding.loaded == ["base", "int8ish"]
 
 
 def test_without_paired_measures_the_windows_length_is_not_asked(services: Services, holding: HoldingLoader) -> None:
