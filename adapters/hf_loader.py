@@ -22,7 +22,7 @@ from .hf_architecture import causal_model_types, read_checkpoint_config, rules_f
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
 from .hf_load_checks import as_usage_error, refuse_mismatched_shapes, refuse_unused_weights, require_every_weight
-from .hf_matrix_names import matrix_names
+from .hf_matrix_names import check_weight_shapes, matrix_names
 from .hf_mlm import HFMaskedLMModel
 from .hf_quantized import check_quantized_environment
 from .hf_reference import resolve, resolve_reference
@@ -102,14 +102,15 @@ class HFModelLoader:
         return decoder(module, tokenizer, ref=ref, batch_size=options.batch_size, gguf=gguf)
 
     def tokenizer(self, ref: str, *, adapter: str = "auto") -> HFTokenizer:
-        """The tokenizer of `ref` alone (no weights read), as `load(ref).tokenizer()` gives it.
+        """The tokenizer of `ref` alone (no weights read), as `load(ref).tokenizer()` gives it, once its checkpoint's
+        files show the load would take them (loadable_adapter, hf_matrix_names.check_weight_shapes).
 
         Raises:
             UsageError: E101/E102/E103 as `load` for the reference, E104 unknown adapter or model type.
         """
         _check_choice("adapter", adapter, ADAPTERS)
         path = resolve_reference(ref)
-        loadable_adapter(path, adapter)
+        check_weight_shapes(path, _AUTO_CLASSES[loadable_adapter(path, adapter)])
         return _tokenizer_of(path)
 
     def shape_settings(self, ref: str, *, adapter: str = "auto") -> dict[str, int]:

@@ -45,8 +45,31 @@ def _shards(index: Path) -> list[str]:
     return shards
 
 
-def check_safetensors(path: Path) -> None:
-    """E102 unless `path` is a safetensors file at least as long as its header says (the bytes are not read)."""
+def header_shapes(directory: Path) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor the checkpoint's safetensors headers describe (the single file, or every shard its
+    index names), by name; empty when it has none (`pytorch_model.bin`). Call check_weight_files first: a header
+    that check would refuse raises its E102."""
+    if (directory / SINGLE).is_file():
+        files = [directory / SINGLE]
+    elif (directory / INDEX).is_file():
+        files = [directory / shard for shard in _shards(directory / INDEX)]
+    else:
+        return {}
+    return {name: shape for file in files for name, shape in _shapes(check_safetensors(file)).items()}
+
+
+def _shapes(header: dict[str, object]) -> dict[str, tuple[int, ...]]:
+    found: dict[str, tuple[int, ...]] = {}
+    for name, tensor in header.items():
+        shape = tensor.get("shape") if isinstance(tensor, dict) else None
+        if name != "__metadata__" and isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape):
+            found[name] = tuple(shape)
+    return found
+
+
+def check_safetensors(path: Path) -> dict[str, object]:
+    """The header of `path`; E102 unless it is a safetensors file at least as long as that header says (the bytes
+    are not read)."""
     try:
         with path.open("rb") as file:
             size = path.stat().st_size
@@ -64,6 +87,7 @@ def check_safetensors(path: Path) -> None:
     described = 8 + length + _tensor_bytes(path, header)
     if size < described:
         raise _damaged(path, f"is truncated: {size} bytes, its header describes {described}", _AGAIN)
+    return header  # type: ignore[no-any-return]  # _tensor_bytes refused any other JSON
 
 
 def _tensor_bytes(path: Path, header: object) -> int:

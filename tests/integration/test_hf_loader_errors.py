@@ -141,6 +141,45 @@ def test_a_weight_whose_shape_its_config_does_not_give_is_e102_naming_both_shape
     assert "above report" not in error.message and "config.json" in error.hint
 
 
+def _widened(path: Path) -> tuple[dict, int]:
+    config = json.loads((path / "config.json").read_text())
+    wider = config["intermediate_size"] + 16
+    (path / "config.json").write_text(json.dumps({**config, "intermediate_size": wider}))
+    return config, wider
+
+
+@pytest.mark.parametrize("files", ["one file", "shards"])
+def test_the_preflight_finds_a_config_that_does_not_match_its_weights_from_the_headers(tmp_path: Path, files: str):
+    """The tokenizer's check (the preflight's, before any weights load) refuses it as the load does, from the
+    safetensors headers and the module built on the meta device: one model at a time met it only at the subject's
+    load, after the baseline's whole pass (on a TINY RANDOMLY INITIALISED Llama, mechanics only)."""
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    from tests.integration.tiny_models import make_tiny_llama_dir
+
+    path = make_tiny_llama_dir(tmp_path / "tiny_random_llama")
+    if files == "shards":
+        _reshard(path)
+    HFModelLoader().tokenizer(str(path))  # its weights match its config
+    config, wider = _widened(path)
+    with pytest.raises(UsageError) as caught:
+        HFModelLoader().tokenizer(str(path))
+    hidden, inner = config["hidden_size"], config["intermediate_size"]
+    at_load = load_error(str(path))
+    assert caught.value.code == "E102" and caught.value.message == at_load.message, caught.value.message
+    assert f"down_proj.weight is {hidden}×{inner} in the checkpoint but {hidden}×{wider}" in at_load.message
+
+
+def _reshard(path: Path) -> None:
+    """The checkpoint saved again in shards of a few KiB (model.safetensors.index.json and its files)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path)
+    (path / "model.safetensors").unlink()
+    model.save_pretrained(path, max_shard_size="20KB")
+    assert (path / "model.safetensors.index.json").is_file() and not (path / "model.safetensors").exists()
+
+
 @pytest.mark.parametrize("entry", ["directory", "dangling link", "fifo"])
 @pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
 def test_something_else_under_a_checkpoint_file_s_name_is_named(tmp_path: Path, entry: str, name: str) -> None:
