@@ -22,7 +22,7 @@ from .hf_architecture import causal_model_types, read_checkpoint_config, rules_f
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
 from .hf_load_checks import as_usage_error, refuse_mismatched_shapes, refuse_unused_weights, require_every_weight
-from .hf_matrix_names import check_weight_shapes, matrix_names
+from .hf_matrix_names import check_weight_shapes, matrix_names, matrix_shapes
 from .hf_mlm import HFMaskedLMModel
 from .hf_quantized import check_quantized_environment
 from .hf_reference import resolve, resolve_reference
@@ -135,6 +135,12 @@ class HFModelLoader:
         _check_choice("adapter", adapter, ADAPTERS)
         path = resolve_reference(ref)
         return matrix_names(path, _AUTO_CLASSES[resolve_adapter(path, adapter)])
+
+    def matrix_shapes(self, ref: str, *, adapter: str = "auto") -> dict[str, tuple[int, ...]] | None:
+        """ports.loader.MatrixShapes: matrix_names' parameters with their shapes (built on the meta device)."""
+        _check_choice("adapter", adapter, ADAPTERS)
+        path = resolve_reference(ref)
+        return matrix_shapes(path, _AUTO_CLASSES[resolve_adapter(path, adapter)])
 
     def context_length(self, ref: str, *, adapter: str = "auto") -> int | None:
         """The most window tokens one forward pass of `ref` takes, from its config.json's position table

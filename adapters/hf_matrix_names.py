@@ -21,8 +21,14 @@ def matrix_names(path: Path, auto_class: str) -> tuple[str, ...] | None:
     """Every 2-D parameter name, tied aliases included, of the `transformers.<auto_class>` module `path` loads
     into; None for a pre-quantized checkpoint, whose parameters (packed weights, scales) its method sets at load.
     Raises UsageError E102 when transformers cannot build the module from the config (the load would fail too)."""
+    shapes = matrix_shapes(path, auto_class)
+    return None if shapes is None else tuple(shapes)
+
+
+def matrix_shapes(path: Path, auto_class: str) -> dict[str, tuple[int, ...]] | None:
+    """matrix_names' parameters, each with its shape."""
     shapes = _module_shapes(path, auto_class)
-    return None if shapes is None else tuple(name for name, shape in shapes.items() if len(shape) == 2)
+    return None if shapes is None else {name: shape for name, shape in shapes.items() if len(shape) == 2}
 
 
 def check_weight_shapes(path: Path, auto_class: str) -> None:

@@ -11,7 +11,14 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
-from invarlock.ports.loader import ContextLimit, MatrixNames, ScoredKinds, SequentialSupport, ShapeSettings
+from invarlock.ports.loader import (
+    ContextLimit,
+    MatrixNames,
+    MatrixShapes,
+    ScoredKinds,
+    SequentialSupport,
+    ShapeSettings,
+)
 
 from .hf_loader import HFModelLoader
 from .input_errors import reading_input
@@ -82,6 +89,12 @@ class RoutingModelLoader:
         with reading_input("model", ref):
             loader = self._pick(ref, adapter)
             return loader.matrix_names(ref, adapter=adapter) if isinstance(loader, MatrixNames) else None
+
+    def matrix_shapes(self, ref: str, *, adapter: str) -> Mapping[str, tuple[int, ...]] | None:
+        """The 2-D parameter shapes of `ref` from the loader its adapter selects, None when that loader tells none."""
+        with reading_input("model", ref):
+            loader = self._pick(ref, adapter)
+            return loader.matrix_shapes(ref, adapter=adapter) if isinstance(loader, MatrixShapes) else None
 
     def sequential_obstacle(
         self, ref: str, options: LoadOptions, *, window_tokens: int | None, stated: bool = False

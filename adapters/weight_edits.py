@@ -82,12 +82,23 @@ class RemoveTopSingularEdit(_OneWeightEdit):
         resolved = _resolve(self.name, plan, ("weight", "k"), {})
         top = _integer(resolved, "k", 1, "use e.g. k: 8")
         target = _target(weights, str(resolved["weight"]))
-        if top >= min(target.rows.shape):
-            raise _plan_error("k", f"= {top} is not below min{tuple(target.rows.shape)}", "pick a smaller k")
+        _check_rank(top, target.rows.shape)
         matrix = torch.from_numpy(target.rows).to(torch.float64)
         u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
         weights.assign(target.name, (matrix - (u[:, :top] * s[:top]) @ vh[:top]).numpy())
         return target.outcome(self.name, resolved)
+
+    def check_plan_shapes(self, plan: Mapping[str, object], shapes: Mapping[str, tuple[int, ...]]) -> None:
+        """ports.edits.WeightShapesPlanCheck: UsageError E204 when k is not below the weight's smaller side."""
+        resolved = _resolve(self.name, plan, ("weight", "k"), {})
+        shape = shapes.get(str(resolved["weight"]))
+        if shape is not None:
+            _check_rank(_integer(resolved, "k", 1, "use e.g. k: 8"), shape)
+
+
+def _check_rank(top: int, shape: tuple[int, ...]) -> None:
+    if top >= min(shape):
+        raise _plan_error("k", f"= {top} is not below min{tuple(shape)}", "pick a smaller k")
 
 
 class GaussianNoiseEdit(_OneWeightEdit):

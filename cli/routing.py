@@ -10,7 +10,15 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
 from invarlock.ports.corpus import Tokenizer
 from invarlock.ports.edits import Edit
-from invarlock.ports.loader import ContextLimit, MatrixNames, ModelLoader, ScoredKinds, SequentialSupport, ShapeSettings
+from invarlock.ports.loader import (
+    ContextLimit,
+    MatrixNames,
+    MatrixShapes,
+    ModelLoader,
+    ScoredKinds,
+    SequentialSupport,
+    ShapeSettings,
+)
 from invarlock.ports.model import LoadedModel
 
 from .plugin_adapters import LOADER_MEMBERS, MODEL_MEMBERS, checked, plugin_object
@@ -99,6 +107,14 @@ class RegistryModelLoader:
         if entry is None or not entry.builtin or not isinstance(loader, MatrixNames):
             return None
         return loader.matrix_names(ref, adapter=adapter)
+
+    def matrix_shapes(self, ref: str, *, adapter: str) -> Mapping[str, tuple[int, ...]] | None:
+        """A built-in adapter's 2-D parameter shapes; a plugin's loader is not asked (ports/loader.py: MatrixShapes)."""
+        entry = self._registry.entry("adapters", adapter)
+        loader = self._loader(adapter)
+        if entry is None or not entry.builtin or not isinstance(loader, MatrixShapes):
+            return None
+        return loader.matrix_shapes(ref, adapter=adapter)
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         loader = self._loader(adapter)

@@ -45,3 +45,14 @@ class WeightsPlanCheck(Protocol):
         """Raise UsageError E204 naming the plan key when `plan` (already accepted by `check_plan`) addresses a
         weight that is not among `names`, the model's 2-D parameter names (tied aliases included)."""
         ...
+
+
+@runtime_checkable
+class WeightShapesPlanCheck(Protocol):
+    """What an edit whose plan must fit the shape of the weight it addresses may add: that plan checked against the
+    shapes a model's loader tells before any weights load (ports.loader.MatrixShapes)."""
+
+    def check_plan_shapes(self, plan: Mapping[str, object], shapes: Mapping[str, tuple[int, ...]]) -> None:
+        """Raise UsageError E204 naming the plan key when `plan` (already accepted by `check_plan` and
+        `check_plan_weights`) does not fit the shape `shapes` gives the weight it addresses."""
+        ...

@@ -79,6 +79,18 @@ class MatrixNames(Protocol):
 
 
 @runtime_checkable
+class MatrixShapes(Protocol):
+    """A ModelLoader that tells, without loading weights, the shape of each of a model's 2-D parameters (optional: a
+    plan a weight's shape refuses, such as `remove_top_singular`'s k, fails when the edit applies otherwise)."""
+
+    def matrix_shapes(self, ref: str, *, adapter: str) -> Mapping[str, tuple[int, ...]] | None:
+        """Each 2-D parameter of `ref` loaded by `adapter` (as MatrixNames names them) and its (out, in) shape, or
+        None when the loader cannot tell them without the weights. Raises the UsageErrors of
+        `ModelLoader.tokenizer`."""
+        ...
+
+
+@runtime_checkable
 class SequentialSupport(Protocol):
     """A ModelLoader that tells, without loading weights, whether a run may hold a model alone: the baseline released
     before the subject loads, its side of KL and top-1 agreement kept (ReferenceKeeping). Optional: a run whose config

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from invarlock.domain import diagnostics as d
 from invarlock.domain.errors import UsageError
-from invarlock.ports.edits import PlanCheck, WeightsPlanCheck
-from invarlock.ports.loader import MatrixNames
+from invarlock.ports.edits import PlanCheck, WeightShapesPlanCheck, WeightsPlanCheck
+from invarlock.ports.loader import MatrixNames, MatrixShapes
 
 if TYPE_CHECKING:
     from .preflight import Preflight
@@ -31,9 +31,10 @@ def check_edit(pf: Preflight) -> None:
 
 def check_edit_weights(pf: Preflight) -> None:
     """The weights the edit's plan names are the edited model's 2-D parameters (E204), when the edit checks a plan
-    against weight names (WeightsPlanCheck) and the model's loader tells them without the weights (MatrixNames). A
-    misspelt name otherwise failed when the edit applied: after the baseline's load, and in a run holding one model
-    at a time, after the baseline's whole pass."""
+    against weight names (WeightsPlanCheck) and the model's loader tells them without the weights (MatrixNames),
+    and the plan fits their shapes where the edit checks that too (WeightShapesPlanCheck, MatrixShapes: e.g.
+    `remove_top_singular`'s k below the weight's smaller side). Either otherwise failed when the edit applied: after
+    the baseline's load, and in a run holding one model at a time, after the baseline's whole pass."""
     edit = pf.req.config.edit
     checker = pf.edit_of(edit.name) if edit is not None and pf.edit_of is not None else None
     if edit is None or not isinstance(checker, WeightsPlanCheck) or not isinstance(pf.loader, MatrixNames):
@@ -43,5 +44,8 @@ def check_edit_weights(pf: Preflight) -> None:
     if names is None:
         return
     checker.check_plan_weights(edit.plan, names)
+    shapes = pf.loader.matrix_shapes(model.id, adapter=model.adapter) if isinstance(pf.loader, MatrixShapes) else None
+    if shapes is not None and isinstance(checker, WeightShapesPlanCheck):
+        checker.check_plan_shapes(edit.plan, shapes)
     message = f"the {edit.name} plan names 2-D parameters of the {role} {model.id}"
     pf.findings.append(d.note("weights", d.D_EDIT_WEIGHTS, message))

@@ -110,6 +110,32 @@ def _truncated_subject(folder: Path) -> list[str]:
     return args
 
 
+def _config_not_its_weights(folder: Path) -> list[str]:
+    """The demo's files with a config.json of one key/value head: the same layers (the `shapes` check passes), key
+    and value weights of three heads. One model at a time, the subject's load refused it after the baseline's pass."""
+    config, args = _demo_but(folder, "fewer-kv-heads", "config.json")
+    fewer = _demo_config()
+    fewer["num_key_value_heads"] = 1
+    config.write_text(json.dumps(fewer), encoding="utf-8")
+    return args
+
+
+def _k_not_below_the_rank(folder: Path) -> list[str]:
+    """remove_top_singular of all 576 components of a 576 × 576 weight: refused when the edit applied."""
+    edit = {"name": "remove_top_singular", "plan": {"weight": "model.layers.15.self_attn.o_proj.weight", "k": 576}}
+    (folder / "e.yaml").write_text(json.dumps({"edit": edit}), encoding="utf-8")
+    preset = write_config(folder / "p.yaml", dataset=NEWS)
+    return ["--baseline", DEMO, "--subject", DEMO, "--edit-config", str(folder / "e.yaml"), "--preset", str(preset)]
+
+
+def _short_windows_held_alone(folder: Path) -> list[str]:
+    """One model at a time with KL measured on windows of 16 tokens, too short to keep: refused after the baseline's
+    load and fingerprint."""
+    dataset = {**NEWS, "seq_len": 16, "stride": 16}
+    preset = write_config(folder / "p.yaml", dataset=dataset, eval={"sequential": True})
+    return ["--baseline", DEMO, "--subject", DEMO, "--preset", str(preset)]
+
+
 def _unscored_kind(folder: Path) -> list[str]:
     """A masked-LM perplexity of the causal demo: it stopped once scored, blaming the adapter (E223), before the
     `kind` check."""
@@ -135,6 +161,9 @@ def _misspelt_weight(folder: Path) -> list[str]:
         (_quantized_subject, "E105", 2),
         (_truncated_subject, "E102", 2),
         (_misspelt_weight, "E204", 2),
+        (_config_not_its_weights, "E102", 2),
+        (_k_not_below_the_rank, "E204", 2),
+        (_short_windows_held_alone, "E104", 2),
     ],
     ids=[
         "too few windows",
@@ -144,6 +173,9 @@ def _misspelt_weight(folder: Path) -> list[str]:
         "a quantization without its package",
         "truncated weights",
         "a weight the model lacks",
+        "a config that is not its weights'",
+        "k not below the weight's rank",
+        "windows too short to keep held alone",
     ],
 )
 def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
@@ -167,6 +199,10 @@ def test_what_certify_stops_with_before_loading_a_model_the_doctor_finds(
         assert "state num_hidden_layers 30 vs 29" in certified[2]
     if make is _misspelt_weight:
         assert "e.g. model.layers.15.self_attn.o_proj.weight" in certified[2]
+    if make is _config_not_its_weights:
+        assert "k_proj.weight is 192×576 in the checkpoint but 64×576 by its config.json (and 59 more)" in certified[2]
+    if make is _k_not_below_the_rank:
+        assert "edit.plan.k = 576 is not below min(576, 576)" in certified[2]
 
 
 def _no_model(folder: Path) -> dict[str, object]:

@@ -31,6 +31,8 @@ class FakeLoader:
     kinds: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     # reference -> its 2-D parameter names (MatrixNames); unstated: not told
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # reference -> each 2-D parameter's shape (MatrixShapes); unstated: not told
+    sizes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
 
     def _require(self, ref: str) -> None:
         if ref not in self.models:
@@ -73,6 +75,10 @@ class FakeLoader:
     def matrix_names(self, ref: str, *, adapter: str) -> tuple[str, ...] | None:
         self._require(ref)
         return self.names.get(ref)
+
+    def matrix_shapes(self, ref: str, *, adapter: str) -> dict[str, tuple[int, ...]] | None:
+        self._require(ref)
+        return self.sizes.get(ref)
 
 
 class ReleasingLoader(FakeLoader):
