@@ -13,7 +13,7 @@ from invarlock.domain.policy import EVIDENCE_DTYPES, EvidencePolicy, Policy, res
 
 from .config_file import read_yaml
 
-POLICY_KEYS = ("tier", "profile", "overrides", "guards", "evidence")
+POLICY_KEYS = ("tier", "profile", "overrides", "guards", "evidence", "secondary")
 
 
 PolicySource = str | Mapping[str, Any] | Policy | None
@@ -21,9 +21,11 @@ PolicySource = str | Mapping[str, Any] | Policy | None
 
 def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None, source: PolicySource) -> Policy | None:
     """None when the verifier brings no policy; otherwise the resolved tier/profile (+ overrides) to decide by.
+    The recipient's tier gates KL and top-1 agreement where the certificate's policy did (as its profile, kept
+    unless the policy file's `secondary: {gate: …}` says otherwise).
 
-    `source` is a YAML file's path, the same mapping ({tier, profile, overrides, guards, evidence}) or a resolved
-    Policy."""
+    `source` is a YAML file's path, the same mapping ({tier, profile, overrides, guards, evidence, secondary}) or a
+    resolved Policy."""
     if tier is not None and source is not None:
         raise UsageError("E200", "--tier and --policy both give a recipient policy", "pass one of them")
     if profile is not None and (source is None or isinstance(source, Policy)) and tier is None:
@@ -39,7 +41,8 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
         chosen = profile or default_profile
         if tier is None:
             return None
-        return resolve_policy(tier, chosen, guard_overrides=recorded, section=_section(cert.primary_metric.kind))
+        section = _section(cert.primary_metric.kind)
+        return resolve_policy(tier, chosen, guard_overrides=recorded, section=section, secondary_gate=_gated(cert))
     where = source if isinstance(source, str) else "the policy"
     data = _policy_file(source) if isinstance(source, str) else _policy_data(dict(source), where)
     if profile is not None and "profile" in data and str(data["profile"]) != profile:
@@ -51,8 +54,11 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     guards = {**recorded, **{k: {**recorded.get(k, {}), **v} for k, v in data["guards"].items()}}
     tier_name, overrides, evidence = str(data["tier"]), data["overrides"], data["evidence"]
     section = _section(cert.primary_metric.kind)
+    gated = _gated(cert) if data["secondary"] is None else data["secondary"]
     try:
-        return resolve_policy(tier_name, chosen_profile, overrides, guards, section=section, evidence=evidence)
+        return resolve_policy(
+            tier_name, chosen_profile, overrides, guards, section=section, secondary_gate=gated, evidence=evidence
+        )
     except UsageError as exc:  # a tier, override or guard setting the file gives: name the file it is in
         raise exc.within(where) from None
 
@@ -62,6 +68,11 @@ def _section(kind: str) -> str | None:
     kind no installed plugin supplies was refused before (E222) when its provenance names the plugin, so this one's
     kind was altered, and verify fails it as an integrity finding (exit 3) rather than as a usage error here."""
     return metric_for(kind).policy_section if known_kind(kind) else None
+
+
+def _gated(cert: c.Certificate) -> bool:
+    """Whether the certificate's policy gated KL and top-1 agreement (run config `eval.secondary.gate: true`)."""
+    return cert.policy.resolved.get("secondary") is not None
 
 
 def _plugin_guards(cert: c.Certificate) -> dict[str, dict[str, object]]:
@@ -100,7 +111,18 @@ def _policy_data(data: Any, path: str) -> dict[str, Any]:
         raise UsageError(
             "E201", f"{path}: guards must map guard names to settings", "e.g. guards: {spectral: {mode: gate}}"
         )
-    return {**data, "overrides": overrides, "guards": guards, "evidence": _evidence(data.get("evidence"), path)}
+    evidence, secondary = _evidence(data.get("evidence"), path), _secondary(data.get("secondary"), path)
+    return {**data, "overrides": overrides, "guards": guards, "evidence": evidence, "secondary": secondary}
+
+
+def _secondary(data: Any, path: str) -> bool | None:
+    """The policy file's `secondary: {gate: true|false}`: whether your tier gates KL and top-1 agreement (None:
+    as the certificate's policy did)."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or set(data) != {"gate"} or not isinstance(data["gate"], bool):
+        raise UsageError("E201", f"{path}: secondary must be {{gate: true | false}}", "e.g. secondary: {gate: true}")
+    return data["gate"]
 
 
 def _evidence(data: Any, path: str) -> EvidencePolicy | None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
+import pytest
 from click.testing import CliRunner
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
-from invarlock.application.config import ModelConfig
+from invarlock.application.config import ModelConfig, SecondaryConfig
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.cli.main import cli
+from invarlock.cli.recipient_policy import recipient_policy
 from invarlock.domain import certificate as c
+from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import resolve_policy
 
 from tests.fakes.cli import run_cli
@@ -117,3 +121,30 @@ def test_a_policy_files_bad_tier_override_or_guard_setting_names_the_file(servic
         code, _, err = run_cli("verify", cert_path, "--policy", policy)
         assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E202] {policy}: {message}"), err
         assert "auto.tier" not in err and err.count("\n") == 1
+
+
+def _gated_certificate(services, gate: bool) -> c.Certificate:  # type: ignore[no-untyped-def]
+    cfg = small_config()
+    secondary = SecondaryConfig(measure=True, gate=gate)
+    cfg = msgspec.structs.replace(cfg, eval=msgspec.structs.replace(cfg.eval, secondary=secondary))
+    return certify_edit(
+        CertifyRequest("certify", cfg, ModelConfig(id="int8ish"), "balanced", "dev"), services
+    ).certificate
+
+
+def test_the_recipient_tier_gates_kl_and_top1_where_the_certificate_did(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A certificate that failed its top-1 gate verified PASS (exit 0) under --tier of its own tier: the recipient
+    policy was resolved without the secondary gates, and no policy file could ask for them."""
+    gated, ungated = _gated_certificate(services, True), _gated_certificate(services, False)
+    tier_table = resolve_policy("aggressive", "dev", secondary_gate=True).secondary
+    assert tier_table is not None
+    assert recipient_policy(gated, "aggressive", None, None).secondary == tier_table  # type: ignore[union-attr]
+    assert recipient_policy(ungated, "aggressive", None, None).secondary is None  # type: ignore[union-attr]
+    policy = tmp_path / "mine.yaml"
+    for gate, cert, expected in ((False, gated, None), (True, ungated, tier_table)):
+        policy.write_text(f"tier: aggressive\nsecondary: {{gate: {str(gate).lower()}}}\n", encoding="utf-8")
+        assert recipient_policy(cert, None, None, str(policy)).secondary == expected  # type: ignore[union-attr]
+    policy.write_text("tier: aggressive\nsecondary: {gate: 1}\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        recipient_policy(gated, None, None, str(policy))
+    assert caught.value.code == "E201" and "secondary must be {gate: true | false}" in caught.value.message
