@@ -196,6 +196,7 @@ def certify_cmd(
         given = {"baseline": baseline, "subject": subject, "preset": preset, "edit_config": edit_config}
         recorded = ("profile", "tier", "device", "dtype", "device_map", "demo", "no_reuse", "out_dir")
         given.update({k: opts[k] for k in recorded})
+        given["adapter"] = adapter != "auto" and adapter  # its default: not given
         given["sequential"], given["no_sequential"] = opts["sequential"] is True, opts["sequential"] is False
         _resume(resume, given, opts)
     _execute(

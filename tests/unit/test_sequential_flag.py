@@ -65,6 +65,13 @@ def test_a_resumed_run_keeps_its_recorded_setting(tmp_path: Path) -> None:
     assert code == 2 and "--resume continues a run with its recorded settings; --sequential cannot" in err, err
 
 
+def test_a_resumed_run_keeps_its_recorded_adapter(tmp_path: Path) -> None:
+    """`--adapter onnx` was ignored: the resumed run certified both models with the recorded hf_causal, exit 0."""
+    code, _, err = run_cli("certify", "--resume", "run-1", "--adapter", "onnx", "--events", tmp_path / "ev.duckdb")
+    assert code == 2 and "--resume continues a run with its recorded settings; --adapter cannot" in err, err
+    assert not (tmp_path / "ev.duckdb").exists()
+
+
 def test_the_doctor_reports_the_refusal_run_meets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "run.yaml"
