@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from invarlock.domain.metrics import DEFAULT_KIND
+from invarlock.domain.metrics import DEFAULT_KIND, pairs_measurable
 from invarlock.domain.model import DevicePlacement
 from invarlock.domain.policy import DEFAULT_GUARD_ORDER, GUARD_NAMES
 
@@ -113,8 +113,10 @@ class EvalConfig(_C, frozen=True):
 
     @property
     def measures_pairs(self) -> bool:
-        """Whether the run records paired measures (KL, top-1) of a perplexity kind: unless measure: false."""
-        return self.secondary.measure is not False
+        """Whether the run records paired measures (KL, top-1): unless measure: false, for a kind whose evidence
+        holds them (metrics.pairs_measurable: not a masked LM's, which a run then scores and holds as any
+        per-model kind: one model at a time, its baseline's scores copied from an earlier identical run)."""
+        return self.secondary.measure is not False and pairs_measurable(self.metric.kind)
 
     @property
     def reuses_baseline(self) -> bool:

@@ -50,6 +50,7 @@ __all__ = [
     "Metric",
     "known_kind",
     "metric_for",
+    "pairs_measurable",
     "recorded_metric",
     "use_plugin_kinds",
 ]
@@ -60,6 +61,12 @@ DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
 # built-in kinds whose evidence holds KL and top-1 agreement (secondary_metrics): next-token distributions compared
 SECONDARY_KINDS = (PPL_CAUSAL.kind,)
+
+
+def pairs_measurable(kind: str) -> bool:
+    """Whether a run of `kind` may record KL and top-1 agreement: a built-in kind of SECONDARY_KINDS, or a plugin's
+    kind (its adapter's paired scores decide). A masked LM's evidence never holds them."""
+    return kind in SECONDARY_KINDS or kind not in BUILTIN_KINDS
 
 
 def metric_for(kind: str) -> Metric:

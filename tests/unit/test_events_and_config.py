@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from invarlock.adapters.memory_store import InMemoryEventStore
-from invarlock.application.config import parse_config
+from invarlock.application.config import EvalConfig, MetricConfig, SecondaryConfig, parse_config
 from invarlock.domain import events as ev
 from invarlock.domain import run
 from invarlock.domain.canonical import canonical_bytes
@@ -387,3 +387,13 @@ def test_a_wrong_value_is_said_in_the_configs_terms(data: dict[str, object], mes
     with pytest.raises(UsageError) as err:
         parse_config(data, source="c.yaml")
     assert (err.value.code, err.value.message, err.value.hint) == ("E201", f"c.yaml: {message}", hint)
+
+
+@pytest.mark.parametrize(("kind", "measured"), [("ppl_causal", True), ("ppl_mlm", False), ("plugin_kind", True)])
+def test_paired_measures_are_those_of_a_kind_whose_evidence_holds_them(kind: str, measured: bool) -> None:
+    """A masked LM's run counted as measuring KL and top-1 agreement, which it never records: `--sequential` stopped
+    with E104 after the baseline's load, and every run re-scored its baseline stating that KL needs both models'
+    logits (found by the doctor hunt). A plugin's kind is left to its adapter."""
+    cfg = EvalConfig(metric=MetricConfig(kind=kind))
+    assert cfg.measures_pairs is measured
+    assert not msgspec.structs.replace(cfg, secondary=SecondaryConfig(measure=False)).measures_pairs
