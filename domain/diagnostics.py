@@ -39,6 +39,7 @@ D_EDIT_WEIGHTS = "D919"  # note: the weights the edit's plan names are the edite
 D_STORE_ALTERED = "D920"  # warning: the store holds rows of a type or version no invarlock writes (altered)
 D_UNGATED_CHAIN = "D921"  # warning: guards.order leaves out a guard the tier gates: the verdict will be FAIL
 D_PADDED_BATCHES = "D922"  # warning: eval.batch_size pads every pass beyond the largest arm
+D_CALIBRATION_SHORT = "D923"  # warning: dev shrank the calibration arm below the variance guard's need
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):

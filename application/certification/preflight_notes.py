@@ -6,7 +6,7 @@ from __future__ import annotations
 from invarlock.domain import diagnostics as d
 from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
-from invarlock.domain.metrics import PPL_CAUSAL
+from invarlock.domain.metrics import metric_for, token_floored
 from invarlock.domain.model import DEVICE_MAPS
 from invarlock.domain.policy import Policy
 from invarlock.domain.system_facts import DeviceSupport
@@ -21,7 +21,7 @@ def policy_note(policy: Policy, kind: str) -> d.Finding:
     head = f"tier {policy.tier}, profile {policy.profile}"
     if not policy.enforce_floors:
         return d.note("policy", d.D_POLICY, f"{head}: no window or token floor (arms may shrink to 2 windows)")
-    tokens = f", {policy.gates.min_final_tokens} final-arm tokens" if kind == PPL_CAUSAL.kind else ""
+    tokens = f", {policy.gates.min_final_tokens} final-arm tokens" if token_floored(kind) else ""
     floors = f"at least {policy.min_windows} windows per arm{tokens}, {policy.replicates} bootstrap replicates"
     return d.note("policy", d.D_POLICY, f"{head}: {floors}")
 
@@ -92,19 +92,46 @@ def window_findings(planned: ev.WindowsPlanned, cfg: RunConfig, policy: Policy) 
                 "use a larger corpus or a shorter seq_len for the windows asked",
             )
         )
-    tokens = arms["final"] * (plan.seq_len - 1)  # a causal LM scores every position after the first
-    floor = policy.gates.min_final_tokens
-    if cfg.eval.metric.kind == PPL_CAUSAL.kind and policy.enforce_floors and tokens < floor:
-        findings.append(
-            d.warning(
-                "windows",
-                d.D_TOKEN_FLOOR,
-                f"the final arm scores {arms['final']} × {plan.seq_len - 1} = {tokens} tokens, below the "
-                f"{policy.tier} floor of {floor}: the token_floor_met gate will fail",
-                f"raise dataset.final_n to {-(-floor // (plan.seq_len - 1))} or dataset.seq_len",
-            )
-        )
+    kind = cfg.eval.metric.kind
+    if token_floored(kind) and policy.enforce_floors:
+        findings.extend(_token_floor(arms["final"], metric_for(kind).scored_tokens(plan.seq_len), policy))
+    findings.extend(_calibration_short(arms["calibration"], cfg, policy))
     return findings + _padded_batches(cfg.eval.batch_size, max(arms.values()))
+
+
+def _token_floor(windows: int, scored: tuple[int, str], policy: Policy) -> list[d.Finding]:
+    """A warning when the final arm's tokens (each window's scored tokens: a causal LM's every position after the
+    first, a masked LM's masked ones) miss the tier's floor."""
+    (per_window, rule), floor = scored, policy.gates.min_final_tokens
+    if windows * per_window >= floor:
+        return []
+    return [
+        d.warning(
+            "windows",
+            d.D_TOKEN_FLOOR,
+            f"the final arm scores {windows} × {per_window} = {windows * per_window} tokens ({rule}), below the "
+            f"{policy.tier} floor of {floor}: the token_floor_met gate will fail",
+            f"raise dataset.final_n to {-(-floor // per_window)} or dataset.seq_len",
+        )
+    ]
+
+
+def _calibration_short(planned: int, cfg: RunConfig, policy: Policy) -> list[d.Finding]:
+    """The variance guard's calibration arm, shrunk by dev below what the guard needs: E005 when it taps every FFN
+    matrix (targets: all_ffn); a warning otherwise, since it needs them only when the edit changed one. It stopped
+    the run with that E005 after both loads, the doctor saying it would start."""
+    settings = policy.guards.variance
+    if "variance" not in cfg.guards.order or planned >= settings.min_calibration_windows:
+        return []
+    short = (
+        f"the variance guard needs >= {settings.min_calibration_windows} calibration windows, and the corpus gives "
+        f"{planned} of the {cfg.dataset.calibration_n} asked (profile dev shrinks the arms to what it holds)"
+    )
+    fix = "use a larger corpus or a shorter dataset.seq_len, or drop variance from guards.order"
+    if settings.targets == "all_ffn":
+        raise UsageError("E005", short, fix)
+    stops = f"{short}: the run stops with E005 if the edit changes an FFN matrix"
+    return [d.warning("windows", d.D_CALIBRATION_SHORT, stops, fix)]
 
 
 def _padded_batches(batch_size: int | None, largest: int) -> list[d.Finding]:

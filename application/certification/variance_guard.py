@@ -55,8 +55,9 @@ def _require_windows(have: int, need: int) -> None:
     if have < need:
         raise UsageError(
             "E005",
-            f"the variance guard needs >= {need} calibration windows, the plan has {have}",
-            "raise dataset.calibration_n (or drop variance from guards.order)",
+            f"the variance guard needs >= {need} calibration windows, the plan has {have} (profile dev shrank the "
+            "arms to what the corpus holds)",
+            "use a larger corpus or a shorter dataset.seq_len, or drop variance from guards.order",
         )
 
 

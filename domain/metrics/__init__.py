@@ -52,6 +52,7 @@ __all__ = [
     "metric_for",
     "pairs_measurable",
     "recorded_metric",
+    "token_floored",
     "use_plugin_kinds",
 ]
 
@@ -61,6 +62,12 @@ DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
 # built-in kinds whose evidence holds KL and top-1 agreement (secondary_metrics): next-token distributions compared
 SECONDARY_KINDS = (PPL_CAUSAL.kind,)
+
+
+def token_floored(kind: str) -> bool:
+    """Whether a kind's gates hold the final-arm token floor (`token_floor_met`, ppl_gates.floors): the perplexity
+    kinds, each counting the tokens its `scored_tokens` scores in a window."""
+    return kind in (PPL_CAUSAL.kind, PPL_MLM.kind)
 
 
 def pairs_measurable(kind: str) -> bool:

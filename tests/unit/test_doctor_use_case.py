@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
-from invarlock.application.config import EditConfig, EvalConfig, GuardsConfig, ModelConfig, parse_config
+from invarlock.application.config import EditConfig, EvalConfig, GuardsConfig, MetricConfig, ModelConfig, parse_config
 from invarlock.application.doctor.diagnose import DoctorDeps, DoctorRequest, diagnose
 from invarlock.application.services import Services
 from invarlock.domain import diagnostics as d
@@ -273,12 +273,39 @@ def test_rows_of_no_type_or_version_any_release_writes_are_an_altered_store_not_
 
 def test_dev_shrinking_the_arms_and_an_unreachable_token_floor_are_warnings(probed: Services) -> None:
     shrunk = _diagnose(_dataset(_request(), preview_n=150, final_n=150), probed)
-    assert [f.code for f in shrunk.findings if f.severity == "warning"] == [d.D_SHRUNK]
+    assert [f.code for f in shrunk.findings if f.severity == "warning"] == [d.D_SHRUNK, d.D_CALIBRATION_SHORT]
     big = dataclasses.replace(probed, corpora=FakeCorpora(words(400)))
     floor = _diagnose(_dataset(_request(profile="ci"), **CI_WINDOWS), big)
     [warning] = [f for f in floor.findings if f.severity == "warning"]
     assert warning.code == d.D_TOKEN_FLOOR and "200 × 31 = 6200 tokens" in warning.message
     assert floor.resolution.ready  # the run starts; its token_floor_met gate will fail
+
+
+def test_a_masked_lm_s_token_floor_counts_its_masked_positions(probed: Services) -> None:
+    """A ppl_mlm run under ci was told no floor and failed token_floor_met (found by the doctor hunt)."""
+    big = dataclasses.replace(probed, corpora=FakeCorpora(words(400)))
+    masked = _config(_request(profile="ci"), "eval", value=EvalConfig(metric=MetricConfig(kind="ppl_mlm")))
+    report = _diagnose(_dataset(masked, **CI_WINDOWS), big)
+    [warning] = [f for f in report.findings if f.code == d.D_TOKEN_FLOOR]
+    assert "200 × 5 = 1000 tokens (⌈0.15 · seq_len⌉ masked positions)" in warning.message
+    assert "50000 final-arm tokens" in next(f.message for f in report.findings if f.code == d.D_POLICY)
+
+
+def test_a_calibration_arm_dev_shrank_below_the_variance_guard_s_need_is_told_before_any_load(
+    probed: Services, loader: FakeLoader
+) -> None:
+    """The doctor said the run would start; the run stopped with E005 after both loads (found by the statistics
+    hunt). Tapping every FFN matrix always needs the windows: E005 before anything loads in both."""
+    shrunk = _dataset(_request(), preview_n=150, final_n=150)
+    [warning] = [f for f in _diagnose(shrunk, probed).findings if f.code == d.D_CALIBRATION_SHORT]
+    assert warning.message.startswith("the variance guard needs >= 8 calibration windows, and the corpus gives ")
+    assert warning.message.endswith("the run stops with E005 if the edit changes an FFN matrix")
+    every_ffn = _config(shrunk, "guards", value=GuardsConfig(variance={"targets": "all_ffn"}))
+    report = _diagnose(every_ffn, probed)
+    assert report.resolution.error_code == "E005" and report.resolution.exit_code == 2
+    with pytest.raises(UsageError) as err:
+        certify_edit(every_ffn, probed)
+    assert err.value.code == "E005" and loader.loaded == [] and "drop variance from guards.order" in err.value.hint
 
 
 def test_certify_checks_the_device_before_reading_a_tokenizer(probed: Services, loader: FakeLoader, store) -> None:
