@@ -33,7 +33,7 @@ from .window_batches import batches, token_ids
 
 COPY_BYTES = 8 * 2**20  # the part of the head copied before its mapped pages are given back (_copied_releasing)
 _HINT = (
-    "hold both models (leave out eval.sequential, or --sequential: KL measured in lockstep), or set "
+    "hold both models (eval.sequential: false, --no-sequential: KL measured in lockstep), or set "
     "eval.secondary.measure: false"
 )
 

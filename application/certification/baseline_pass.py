@@ -109,7 +109,8 @@ def _reference(ctx: RunContext, model: LoadedModel, recorded: RecordedBaseline) 
         recorded.reference = kept_reference_of(
             model,
             adapter,
-            "set eval.secondary.measure: false, or drop eval.sequential (both models held: KL in lockstep)",
+            "set eval.secondary.measure: false, or eval.sequential: false (--no-sequential: both models held, KL in "
+            "lockstep)",
         )
     return recorded.reference
 
