@@ -26,7 +26,9 @@ class StaticCorpus:
 
     def __init__(self, info: CorpusInfo, docs: Sequence[str]) -> None:
         if not docs:
-            raise UsageError("E304", f"corpus {info.source} has no documents", "point at a non-empty file")
+            raise UsageError(
+                "E304", f"corpus {info.source} has no documents (no text but blanks)", "point at real text"
+            )
         self._info = info
         self._docs = tuple(docs)
 
