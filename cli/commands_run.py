@@ -35,11 +35,19 @@ def common_options(fn: Any) -> Any:
             "--profile",
             type=click.Choice(["dev", "ci", "release"]),
             default=None,
-            help="dev (any window count), ci (default), release",
+            help="dev (any window count), ci, release (default: the config's profile, else ci)",
         ),
-        click.option("--tier", default=None, help="conservative | balanced (default) | aggressive"),
+        click.option(
+            "--tier",
+            default=None,
+            help="conservative | balanced | aggressive (default: the config's auto.tier, else balanced)",
+        ),
         click.option("--device", default=None, help="auto | cpu | cuda | mps"),
-        click.option("--dtype", default=None, help="float32 (default) | float16 | bfloat16"),
+        click.option(
+            "--dtype",
+            default=None,
+            help="float32 | float16 | bfloat16 (default: the config's model.dtype, else float32)",
+        ),
         click.option("--device-map", default=None, help="auto: spread each model over GPUs, RAM and disk (accelerate)"),
         click.option(
             "--out",

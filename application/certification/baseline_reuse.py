@@ -2,8 +2,10 @@
 that scored the same baseline identically (same scoring key), so only the subject is scored.
 
 Reuse is refused, and recorded as refused, when the run measures KL and top-1 agreement (they need both
-models' logits together) or loads the subject differently from the baseline (its scores alone would not be
-those of the lockstep). docs/reference/baseline-reuse.md gives the key and the checks of verify --events.
+models' logits together), loads the subject differently from the baseline (its scores alone would not be
+those of the lockstep), or runs the baseline on another runtime than torch (an ONNX model's identity digests its
+initializers, not its graph: two graphs over the same weights would share a key).
+docs/reference/baseline-reuse.md gives the key and the checks of verify --events.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ PAIRS_REASON = (
     "(eval.secondary.measure: false lets a run reuse the baseline's scores)"
 )
 LOADING_REASON = "the subject is loaded with another adapter, dtype or device than the baseline"
+RUNTIME_REASON = (
+    "the baseline runs on {runtime}, and its identity digests its weights, not the graph that runs them, so an "
+    "earlier scoring is not proven identical"
+)
 
 
 def reuse_baseline(ctx: RunContext, arm: str) -> bool:
@@ -56,6 +62,9 @@ def copy_expected(ctx: RunContext, arm: str) -> bool:
     state = ctx.recorder.state
     if state.scored("baseline", arm) or not _enabled(ctx) or pairs_refuse_copies(ctx):
         return False
+    baseline = state.models.get("baseline")
+    if baseline is not None and baseline.identity.runtime is not None:  # _refusal's RUNTIME_REASON
+        return False
     subject, base = ctx.request.subject, ctx.request.config.model
     if subject is not None and (subject.adapter, subject.dtype, subject.device) != (
         base.adapter,
@@ -83,6 +92,8 @@ def _refusal(ctx: RunContext, state: RunState) -> str | None:
     if pairs_refuse_copies(ctx):
         return PAIRS_REASON
     baseline, subject = state.models["baseline"].identity, state.models["subject"].identity
+    if baseline.runtime is not None:  # an ONNX graph rewritten over the same initializers kept its identity
+        return RUNTIME_REASON.format(runtime=baseline.runtime)
     loading = ("adapter", "dtype", "device", "runtime")
     if any(getattr(baseline, f) != getattr(subject, f) for f in loading):
         return LOADING_REASON

@@ -10,7 +10,7 @@ import duckdb
 import msgspec
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
-from invarlock.application.certification.baseline_reuse import LOADING_REASON, PAIRS_REASON
+from invarlock.application.certification.baseline_reuse import LOADING_REASON, PAIRS_REASON, RUNTIME_REASON
 from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import ModelConfig, SecondaryConfig
 from invarlock.application.replay.replay import event_findings, replay_certificate
@@ -130,6 +130,26 @@ def test_a_subject_loaded_otherwise_rescores_the_baseline(svc: Services) -> None
     second = certify_edit(request, svc)
     scoring = second.certificate.provenance.baseline_scoring
     assert scoring is not None and {s.reason for s in scoring} == {LOADING_REASON}
+
+
+def test_a_baseline_run_by_another_runtime_is_scored_again_and_the_certificate_says_why(svc: Services) -> None:
+    """An ONNX model's identity digests its initializers, not its graph: a graph rewritten in place over the same
+    weights (Sigmoid to Tanh) kept its scoring key, and the second certificate copied the first graph's scores:
+    PASS at a stated perplexity of 59.6 for a baseline at 635 million (found by the real-checkpoint hunt)."""
+    original = svc.loader.load
+
+    def on_onnxruntime(ref: str, options: LoadOptions):  # type: ignore[no-untyped-def]
+        model, runtime = original(ref, options), "onnxruntime 1.32.0 CPUExecutionProvider"
+        identity = model.identity()
+        model.identity = lambda: msgspec.structs.replace(identity, runtime=runtime)  # type: ignore[method-assign]
+        return model
+
+    svc.loader.load = on_onnxruntime  # type: ignore[method-assign]
+    certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("int8ish"), svc).certificate
+    scoring = second.provenance.baseline_scoring
+    assert scoring is not None and {s.reused for s in scoring} == {False}
+    assert {s.reason for s in scoring} == {RUNTIME_REASON.format(runtime="onnxruntime 1.32.0 CPUExecutionProvider")}
 
 
 def test_a_killed_reused_run_resumes_scoring_only_the_subject(svc: Services) -> None:
