@@ -15,6 +15,7 @@ from invarlock.ports.loader import (
     ContextLimit,
     MatrixNames,
     MatrixShapes,
+    OptionsCheck,
     ScoredKinds,
     SequentialSupport,
     ShapeSettings,
@@ -65,6 +66,13 @@ class RoutingModelLoader:
         """The tokenizer of `ref` from the loader its adapter selects."""
         with reading_input("model", ref):
             return self._pick(ref, adapter).tokenizer(ref, adapter=adapter)
+
+    def check_options(self, ref: str, options: LoadOptions) -> None:
+        """The load options of `ref` checked by the loader its adapter selects, where that loader checks them."""
+        with reading_input("model", ref):
+            loader = self._pick(ref, options.adapter)
+            if isinstance(loader, OptionsCheck):
+                loader.check_options(ref, options)
 
     def shape_settings(self, ref: str, *, adapter: str) -> Mapping[str, int] | None:
         """The shape settings of `ref` from the loader its adapter selects, None when that loader tells none."""

@@ -40,15 +40,9 @@ class OnnxModelLoader:
                 dtypes), an unavailable device, an unsupported model_type, or a model that is not a causal LM.
         """
         from .onnx_causal import OnnxCausalModel
-        from .onnx_session import device_of, provider_for, runtime_name
+        from .onnx_session import device_of, runtime_name
 
-        if options.placement is not None:
-            raise UsageError("E104", f"{ref}: the onnx adapter has no device map", "leave model.device_map out")
-        if options.dtype != "float32":
-            raise UsageError(
-                "E104", f"the onnx adapter runs the graph's own dtypes, not '{options.dtype}'", "use --dtype float32"
-            )
-        provider = provider_for(options.device)
+        provider = self.check_options(ref, options)
         directory = model_directory(ref)
         source = _source(directory)
         return OnnxCausalModel(
@@ -59,6 +53,19 @@ class OnnxModelLoader:
             runtime=runtime_name(provider),
             batch_size=options.batch_size,
         )
+
+    def check_options(self, ref: str, options: LoadOptions) -> str:
+        """ports.loader.OptionsCheck: UsageError E104 for a device map, a dtype other than float32 (the graph fixes
+        its dtypes) or a device this onnxruntime cannot run on; else the execution provider the load uses."""
+        from .onnx_session import provider_for
+
+        if options.placement is not None:
+            raise UsageError("E104", f"{ref}: the onnx adapter has no device map", "leave model.device_map out")
+        if options.dtype != "float32":
+            raise UsageError(
+                "E104", f"the onnx adapter runs the graph's own dtypes, not '{options.dtype}'", "use --dtype float32"
+            )
+        return provider_for(options.device)
 
     def tokenizer(self, ref: str, *, adapter: str = ADAPTER) -> HFTokenizer:
         """The tokenizer next to `model.onnx` (no weights read). Raises the UsageErrors of `load`."""
@@ -107,7 +114,7 @@ def _source(directory: Path) -> Any:
         proto = onnx.load(str(directory / MODEL_FILE), load_external_data=True)
     except Exception as error:  # onnx raises DecodeError, OSError, ValueError...
         raise UsageError(
-            "E102", f"{directory / MODEL_FILE} could not be read: {type(error).__name__}", "repair or re-export it"
+            "E102", f"{directory / MODEL_FILE} could not be read: {_first_line(error)}", "repair or re-export it"
         ) from None
     if [i.name for i in proto.graph.input][:1] != ["input_ids"] or "logits" not in [o.name for o in proto.graph.output]:
         raise UsageError(
@@ -151,3 +158,11 @@ def _tokenizer(directory: Path) -> HFTokenizer:
             "copy the HF tokenizer files there",
         ) from None
     return refuse_empty(tokenizer, directory)
+
+
+def _first_line(error: Exception) -> str:
+    """The error's type and the first line of its message (onnx says why: a hard-linked external data file, a
+    truncated protobuf), printable and at most 400 characters (its paths are long)."""
+    line = (str(error).strip().splitlines() or [""])[0][:400]
+    told = "".join(ch if ch.isprintable() else "?" for ch in line)
+    return f"{type(error).__name__}: {told}" if told else type(error).__name__

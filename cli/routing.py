@@ -15,6 +15,7 @@ from invarlock.ports.loader import (
     MatrixNames,
     MatrixShapes,
     ModelLoader,
+    OptionsCheck,
     ScoredKinds,
     SequentialSupport,
     ShapeSettings,
@@ -107,6 +108,14 @@ class RegistryModelLoader:
         if entry is None or not entry.builtin or not isinstance(loader, MatrixNames):
             return None
         return loader.matrix_names(ref, adapter=adapter)
+
+    def check_options(self, ref: str, options: LoadOptions) -> None:
+        """A built-in adapter's check of the load options; a plugin's loader is not asked (ports/loader.py:
+        OptionsCheck)."""
+        entry = self._registry.entry("adapters", options.adapter)
+        loader = self._loader(options.adapter)
+        if entry is not None and entry.builtin and isinstance(loader, OptionsCheck):
+            loader.check_options(ref, options)
 
     def matrix_shapes(self, ref: str, *, adapter: str) -> Mapping[str, tuple[int, ...]] | None:
         """A built-in adapter's 2-D parameter shapes; a plugin's loader is not asked (ports/loader.py: MatrixShapes)."""

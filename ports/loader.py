@@ -79,6 +79,17 @@ class MatrixNames(Protocol):
 
 
 @runtime_checkable
+class OptionsCheck(Protocol):
+    """A ModelLoader that tells, without loading weights, whether it can load a model with the given options (a dtype
+    or device map its runtime does not take). Optional: a loader without it refuses them when it loads."""
+
+    def check_options(self, ref: str, options: LoadOptions) -> object:
+        """Raise the UsageError (E104) the load of `ref` with `options` would raise for the options themselves; the
+        value returned is the loader's own."""
+        ...
+
+
+@runtime_checkable
 class MatrixShapes(Protocol):
     """A ModelLoader that tells, without loading weights, the shape of each of a model's 2-D parameters (optional: a
     plan a weight's shape refuses, such as `remove_top_singular`'s k, fails when the edit applies otherwise)."""

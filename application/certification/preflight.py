@@ -17,11 +17,12 @@ from invarlock.domain.policy import Policy
 from invarlock.domain.windows import Row
 from invarlock.ports.corpus import CorpusResolver, Tokenizer, TokenStreamCache
 from invarlock.ports.execution import ScoringPools
-from invarlock.ports.loader import ModelLoader
+from invarlock.ports.loader import ModelLoader, OptionsCheck
 from invarlock.ports.system import SystemProbe
 
 from ..services import Services
 from . import planning
+from .input_steps import load_options
 from .model_identity import tokenizers_differ
 from .preflight_edit import check_edit, check_edit_weights
 from .preflight_models import check_context, check_examples, check_kind, check_shapes
@@ -121,6 +122,8 @@ def _check_model(pf: Preflight, role: str) -> None:
     same = role == "subject" and (model.id, model.adapter) == (base.id, base.adapter) and "baseline" in pf.tokenizers
     # E101-E104 when the reference does not resolve offline; a subject named as the baseline is read once.
     tokenizer = pf.tokenizers["baseline"] if same else pf.loader.tokenizer(model.id, adapter=model.adapter)
+    if isinstance(pf.loader, OptionsCheck):  # E104 a dtype or device map its runtime does not take
+        pf.loader.check_options(model.id, load_options(model, pf.req.config.eval.batch_size))
     pf.tokenizers[role] = tokenizer
     message = f"{role} {model.id} resolves offline (tokenizer {tokenizer.digest()[:12]})"
     pf.findings.append(d.note(role, d.D_MODEL, message))

@@ -19,7 +19,7 @@ from invarlock.domain import certificate as c
 
 from tests.onnx_demo import OnnxDemo, onnx_dirs  # noqa: F401  (session fixture)
 
-from .conftest import DEMO, Result, read_cert, write_config
+from .conftest import DEMO, Result, read_cert, stream_types, write_config
 from .conftest import invarlock_in_process as invarlock
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -117,3 +117,21 @@ def test_a_sample_of_the_int8_onnx_certificates_windows_is_re_executed_against_i
     assert audited.code == result.code, audited.stdout + audited.stderr
     checks = {check["name"]: check for check in json.loads(audited.stdout)["checks"]}
     assert checks["reexec:subject_model"]["ok"] and checks["reexec:scores:final"]["ok"], checks
+
+
+@pytest.mark.parametrize("option", [["--dtype", "bfloat16"], ["--device-map", "auto"]], ids=["dtype", "device map"])
+def test_what_the_onnx_runtime_cannot_take_stops_certify_before_any_load_as_the_doctor_says(
+    onnx_dirs: OnnxDemo,  # noqa: F811
+    tmp_path: Path,
+    option: list[str],
+) -> None:
+    """The doctor said the run would start; certify loaded and fingerprinted the baseline, then stopped with E104
+    (found by the real-checkpoint hunt)."""
+    preset = write_config(tmp_path / "preset.yaml", dataset=DATASET, guards={"order": STRUCTURE_ONLY})
+    args = ["--baseline", DEMO, "--subject", str(onnx_dirs.int8), "--preset", str(preset), *option]
+    doctored = invarlock("doctor", *args, "--events", "other.duckdb", "--json", cwd=tmp_path)
+    certified = invarlock("certify", *args, "--events", "ev.duckdb", "--quiet", cwd=tmp_path)
+    first = next(f for f in json.loads(doctored.stdout)["findings"] if f["severity"] == "error")
+    assert doctored.code == certified.code == 2 and certified.stderr.startswith("ERROR [INVARLOCK:E104]")
+    assert first["error_code"] == "E104" and first["message"] in certified.stderr
+    assert list(stream_types(tmp_path / "ev.duckdb").values()) == [["run_started", "run_failed"]]

@@ -158,3 +158,17 @@ def test_an_exported_copy_without_its_tokenizer_is_refused_with_e102(tmp_path: P
     with pytest.raises(UsageError) as caught:
         _routed().tokenizer(str(copy), adapter="auto")
     assert caught.value.code == "E102"
+
+
+def test_a_graph_onnx_cannot_read_is_e102_quoting_why(tmp_path: Path) -> None:
+    """E102 said the exception's type alone ("ValidationError"), with a hint to re-export; onnx's first line says why,
+    e.g. that the external data has several hard links (cp -al, rsync --link-dest; the real-checkpoint hunt). Here: a
+    graph file that is no protobuf (the cache's own files are never linked: onnx would refuse them afterwards)."""
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).symlink_to(onnx_demo().fp32 / name)
+    (tmp_path / "model.onnx").write_bytes(b"\xff" * 64)
+    with pytest.raises(UsageError) as caught:
+        _routed().load(str(tmp_path), LoadOptions(adapter="onnx", device="cpu"))
+    message = caught.value.message
+    assert caught.value.code == "E102" and "model.onnx could not be read: DecodeError: " in message, message
+    assert len(message.split("could not be read: DecodeError: ")[1]) > 0 and "\n" not in message
