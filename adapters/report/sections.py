@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from invarlock.domain import certificate as c
-from invarlock.domain.model import EditDeltas
+from invarlock.domain.model import EditDeltas, GGUFSource
 from invarlock.ports.report import CheckFailure
 
 from .cells import Cell, cell, kv_rows
@@ -32,8 +32,29 @@ def rows_table(title: str, rows: Any) -> Table:
 
 
 def _model_rows(cert: c.Certificate) -> list[list[Cell]]:
+    """The models' stated identities; the runtime, device map and unmapped weights where either model states them."""
     fields = ("ref", "adapter", "architecture", "param_count", "dtype", "device")
-    return [[f, cell(getattr(cert.baseline, f)), cell(getattr(cert.subject, f))] for f in fields]
+    rows = [[f, cell(getattr(cert.baseline, f)), cell(getattr(cert.subject, f))] for f in fields]
+    b, s = cert.baseline, cert.subject
+    if b.runtime is not None or s.runtime is not None:
+        rows.append(["runtime", cell(b.runtime or "torch"), cell(s.runtime or "torch")])
+    if b.device_map is not None or s.device_map is not None:
+        rows.append(["device_map", _placement(b.device_map), _placement(s.device_map)])
+    if b.unmapped is not None or s.unmapped is not None:
+        rows.append(["unmapped weights", _unmapped(b.unmapped), _unmapped(s.unmapped)])
+    return rows
+
+
+def _placement(device_map: dict[str, str] | None) -> Cell:
+    """How many modules a device map put on each device (`—` without one)."""
+    if device_map is None:
+        return cell(None)
+    counts = Counter(device_map.values())
+    return ", ".join(f"{n} on {device}" for device, n in sorted(counts.items()))
+
+
+def _unmapped(unmapped: dict[str, str] | None) -> Cell:
+    return cell(None) if unmapped is None else f"{len(unmapped)} (not measured by the weight guards)"
 
 
 def _deltas(deltas: EditDeltas | None) -> list[tuple[str, Any]]:
@@ -138,11 +159,25 @@ def digest_table(cert: c.Certificate) -> Table:
             ("subject tokenizer", s.tokenizer_sha256),
             ("baseline config", b.config_sha256),
             ("subject config", s.config_sha256),
+            *_gguf_digests("baseline", b.gguf),
+            *_gguf_digests("subject", s.gguf),
             ("dataset", ds.dataset_digest),
             ("window plan", ds.window_plan_digest),
             ("policy", cert.policy.digest),
         ],
     )
+
+
+def _gguf_digests(role: str, gguf: GGUFSource | None) -> list[tuple[str, Any]]:
+    """A model dequantized from a GGUF file: the file's digest (what a llama.cpp user ships), its tensor types'
+    and its metadata's."""
+    if gguf is None:
+        return []
+    return [
+        (f"{role} GGUF file", gguf.file_sha256),
+        (f"{role} GGUF tensor types", gguf.tensor_types_sha256),
+        (f"{role} GGUF metadata", gguf.metadata_sha256),
+    ]
 
 
 def signature_line(cert: c.Certificate) -> str:

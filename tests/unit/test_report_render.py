@@ -13,6 +13,7 @@ from invarlock.application import report
 from invarlock.application.report import verification_failures
 from invarlock.cli.bootstrap import report_renderer
 from invarlock.domain import certificate as c
+from invarlock.domain.model import GGUFSource
 from invarlock.ports.report import ReportFormat
 
 from tests.fakes.certificates import EVIL_REF, fake_certificate, resealed
@@ -230,3 +231,25 @@ def test_a_control_or_bidi_character_in_a_certificate_string_is_shown_as_its_esc
     page = render_report(fake_certificate(f"org/model{hidden}-int8"), fmt)
     assert hidden not in page
     assert (md_escape(shown) if fmt == "md" else shown) in page
+
+
+def test_the_report_states_a_model_s_runtime_device_map_unmapped_weights_and_gguf_digests(passing):
+    """They were in the certificate and in neither report: a GGUF file's sha256 is what a llama.cpp user ships (the
+    real-checkpoint hunt). Resealed: the report renders what the certificate states (verify flags the change)."""
+    gguf = GGUFSource(
+        file_sha256="1" * 64, tensor_types={"Q4_1": 3}, tensor_types_sha256="2" * 64, metadata_sha256="3" * 64
+    )
+    subject = msgspec.structs.replace(
+        passing.subject,
+        runtime="onnxruntime 1.32.0 CPUExecutionProvider",
+        device_map={"model.layers.0": "cpu", "model.layers.1": "disk", "lm_head": "cpu"},
+        unmapped={"w": "an int8 weight"},
+        gguf=gguf,
+    )
+    page = render_report(resealed(msgspec.structs.replace(passing, subject=subject)), "md")
+    assert "| runtime | torch | onnxruntime 1.32.0 CPUExecutionProvider |" in page
+    assert "| device\\_map | — | 2 on cpu, 1 on disk |" in page
+    assert "| unmapped weights | — | 1 (not measured by the weight guards) |" in page
+    for name, digest in (("file", "1"), ("tensor types", "2"), ("metadata", "3")):
+        assert f"| subject GGUF {name} | {digest * 64} |" in page
+    assert "baseline GGUF" not in page
