@@ -2,7 +2,8 @@
 checkpoint cached by the file's sha256, and described by a GGUFSource (file digest, tensor types, metadata).
 
 The cache folder is `<cache root>/models/gguf-<first 16 hex of the sha256>/`; it also holds the file's
-GGUFSource (`invarlock-gguf.json`), so a later load reads neither the tensors nor the metadata again.
+GGUFSource (`invarlock-gguf.json`), so a later load reads neither the tensors nor the metadata again, and the record
+of its own files (gguf_cache_check.py), so a later load takes only the files the conversion wrote.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from invarlock.domain.model import GGUFSource
 
 from .cache_dir import cache_root
 from .cache_files import STAGING_ABANDONED_S, file_sha256
+from .gguf_cache_check import FILES_FILE, check_files, record_files
 from .hf_quiet import quiet_transformers
 
 GGUF_PREFIX = "gguf:"
 SOURCE_FILE = "invarlock-gguf.json"
 OWNER_FILE = ".owner"  # locked by the process converting into a staging folder
+_SIDECARS = (SOURCE_FILE, FILES_FILE)  # written beside the checkpoint, not part of it
 _HINT = "pass gguf:PATH to a GGUF model file (a llama.cpp model transformers can read)"
 
 
@@ -53,6 +56,7 @@ def open_gguf(path: Path) -> tuple[Path, GGUFSource]:
     source = msgspec.json.decode((target / SOURCE_FILE).read_bytes(), type=GGUFSource)
     if source.file_sha256 != sha:
         raise UsageError("E102", f"the cached conversion {target} is of another file", f"delete {target}")
+    check_files(target, _SIDECARS)
     return target, source
 
 
@@ -97,6 +101,7 @@ def _convert_atomically(source: Path, target: Path) -> None:
     try:
         _convert(source, staging)
         (staging / SOURCE_FILE).write_bytes(msgspec.json.encode(describe(source)))
+        record_files(staging, _SIDECARS)
         staging.chmod(0o755)
         (staging / OWNER_FILE).unlink()
         os.replace(staging, target)

@@ -165,3 +165,43 @@ def test_a_second_process_waits_for_the_conversion_instead_of_converting_again(
     out, _ = waiting.communicate(timeout=120)
     assert waiting.returncode == 0 and out.strip() == str(target)
     assert sorted(p.name for p in models.iterdir()) == [target.name]  # the lock file went with the wait
+
+
+def test_a_cached_conversion_changed_after_it_was_written_is_refused(
+    packaged: Path, source: GGUFSource, tmp_path: Path, monkeypatch
+) -> None:
+    """A weight of the cached checkpoint scaled by 1.02 was certified under the GGUF file's sha256, and the issuer's
+    re-execution audit, reading the same cache, confirmed it (the real-checkpoint hunt). A copy of the cache that
+    did not keep the files' times holds the same bytes and is taken; a conversion without the record of its files
+    (written before it existed) is recorded at its first load."""
+    import os
+    import shutil
+
+    from invarlock.adapters.gguf_cache_check import FILES_FILE
+    from invarlock.adapters.hf_demo import demo_model_dir
+    from invarlock.adapters.hf_gguf import open_gguf
+
+    shared, _ = open_gguf(packaged)  # the shared conversion, with the record of its files
+    assert shared == demo_model_dir()
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "models" / shared.name
+    shutil.copytree(shared, folder)  # copy2: the files' times kept
+    assert open_gguf(packaged)[0] == folder
+    weights = folder / "model.safetensors"
+    original = weights.read_bytes()
+    altered = bytearray(original)
+    altered[-1] ^= 0x01  # the last byte of the last tensor: the file's size and header are unchanged
+    weights.write_bytes(bytes(altered))
+    with pytest.raises(UsageError) as err:
+        open_gguf(packaged)
+    assert err.value.code == "E102" and err.value.message.endswith(
+        "was changed after it was written (model.safetensors)"
+    )
+    assert f"delete {folder}" in err.value.hint
+    weights.write_bytes(original)  # the same bytes under a new time
+    recorded = json.loads((folder / FILES_FILE).read_text(encoding="utf-8"))["model.safetensors"]
+    assert open_gguf(packaged)[0] == folder
+    again = json.loads((folder / FILES_FILE).read_text(encoding="utf-8"))["model.safetensors"]
+    assert again["sha256"] == recorded["sha256"] and again["mtime_ns"] == os.stat(weights).st_mtime_ns
+    (folder / FILES_FILE).unlink()
+    assert open_gguf(packaged)[0] == folder and (folder / FILES_FILE).is_file()
