@@ -21,7 +21,7 @@ def require_duckdb_file(path: Path) -> None:
     """UsageError E501 when `path` exists but is not a DuckDB file; nothing when it does not exist (yet)."""
     try:
         info = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a file where a folder must be: creating it says so (E502)
         return
     except OSError as exc:
         raise UsageError("E501", f"cannot open event store {path}: {exc.strerror}", "check the --events path") from exc

@@ -91,13 +91,13 @@ class DuckDBEventStore:
 
     def _create(self) -> None:
         """Create the file with its schema, atomically: DuckDB never creates the shared file (duckdb_create.py)."""
+        problem = folder_write_problem(self.path.parent)  # as the doctor finds it; DuckDB's own error says less
+        if problem is not None:
+            raise UsageError("E502", f"cannot create event store {self.path}: {problem}", "use --events")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError("E502", f"cannot create folder for {self.path}: {exc}", "use --events") from exc
-        problem = folder_write_problem(self.path.parent)  # as the doctor finds it; DuckDB's own error says less
-        if problem is not None:
-            raise UsageError("E502", f"cannot create event store {self.path}: {problem}", "use --events")
         try:
             create_complete(self.path, _CREATE)
         except duckdb.Error as exc:

@@ -166,6 +166,18 @@ def test_appending_to_a_read_only_file_is_refused(db: Path) -> None:
     assert len(DuckDBEventStore(db).read("run-1")) == 3
 
 
+def test_a_store_under_a_file_is_e502_as_the_doctor_says(tmp_path: Path) -> None:
+    """It was E501 "cannot open event store afile/ev.duckdb: Not a directory" where the doctor said E502 (the doctor
+    hunt): both now name the file standing where a folder must be."""
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    store = DuckDBEventStore(tmp_path / "afile" / "ev.duckdb")
+    with pytest.raises(UsageError) as info:
+        store.append("run-1", 0, events())
+    assert info.value.code == "E502"
+    assert info.value.message.endswith(f"ev.duckdb: {tmp_path / 'afile'} is not a folder")
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "x"
+
+
 def test_a_file_locked_by_another_process_names_the_file(db: Path) -> None:
     code = """
         import sys, time, duckdb
