@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,7 @@ def _doctor_request(
 ) -> DoctorRequest:
     """The run certify (with --baseline/--subject, the config as its preset) or run (-c CONFIG; none: the
     embedded demo) would start, or the error building it gives."""
-    events, source, flags = opts["events"], config or "<embedded default>", _flag_errors(opts)
+    events, source = opts["events"], config or "<embedded default>"
     edit = opts["edit_config"]
     if config is None and baseline is None and subject is None and edit is None:
         source = "<embedded demo> (run --demo)"
@@ -35,11 +36,11 @@ def _doctor_request(
             _refuse_adapter_without_models(opts["adapter"])
             request = build_request(run_config(config, {**opts, "demo": config is None}), None, "run", opts)
     except InvarlockError as exc:
+        flags = _flag_errors(opts, None)
         return DoctorRequest(request=None, source=source, events=events, config_error=exc, flag_errors=flags)
-    if not opts.get("cert_out"):  # the certificate then goes under the config's output.dir (--out)
-        out = os.path.expanduser(request.config.output.dir)
-        flags += _errors_of(lambda: require_folder(out, "output.dir (--out)"))
-    return DoctorRequest(request=request, source=source, events=events, flag_errors=flags)
+    # without --cert-out the certificate goes under the config's output.dir (--out)
+    out = None if opts.get("cert_out") else os.path.expanduser(request.config.output.dir)
+    return DoctorRequest(request=request, source=source, events=events, flag_errors=_flag_errors(opts, out))
 
 
 def _errors_of(check: Callable[[], None]) -> tuple[InvarlockError, ...]:
@@ -60,21 +61,23 @@ def _refuse_adapter_without_models(adapter: str) -> None:
         )
 
 
-def _flag_errors(opts: dict[str, Any]) -> tuple[InvarlockError, ...]:
-    """What certify/run refuse in --sign-key, --cert-out and --export (E608, E700-E702) and in
-    INVARLOCK_ALLOW_NETWORK (E200) before a run starts."""
+def _flag_errors(opts: dict[str, Any], out_dir: str | None) -> tuple[InvarlockError, ...]:
+    """What certify/run refuse before a run starts, in their order (cli/api.py run_request): --cert-out or the
+    config's output.dir `out_dir` (E608), --export (E608), --sign-key (E700-E702), INVARLOCK_ALLOW_NETWORK (E200)."""
     from invarlock.adapters.network_switch import network_allowed
 
-    errors: list[InvarlockError] = list(_errors_of(network_allowed))
-    checks = [("sign_key", load_signer), ("cert_out", lambda p: require_folder(p, "--cert-out"))]
-    checks.append(("export_dir", lambda p: require_empty_folder(p, "--export")))
+    given = {**opts, "out_dir_checked": out_dir}
+    checks = [
+        ("cert_out", lambda p: require_folder(p, "--cert-out")),
+        ("out_dir_checked", lambda p: require_folder(p, "output.dir (--out)")),
+        ("export_dir", lambda p: require_empty_folder(p, "--export")),
+        ("sign_key", load_signer),
+    ]
+    errors: list[InvarlockError] = []
     for option, check in checks:
-        try:
-            if opts.get(option):
-                check(opts[option])
-        except InvarlockError as exc:
-            errors.append(exc)
-    return tuple(errors)
+        if given.get(option):
+            errors.extend(_errors_of(functools.partial(check, given[option])))
+    return (*errors, *_errors_of(network_allowed))
 
 
 def _print(report: DoctorReport) -> None:

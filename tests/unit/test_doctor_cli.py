@@ -79,6 +79,9 @@ FLAGS = {
     "certificate folder is a file": (["--cert-out", "afile"], "E608"),
     "export folder under a file": (["--export", "afile/model"], "E608"),
     "export folder holding files": (["--export", "."], "E608"),
+    # several at once: the run's order (the doctor said E700 where the run stopped with E608; the doctor hunt)
+    "a bad key beside a certificate folder that is a file": (["--sign-key", "no.key", "--cert-out", "afile"], "E608"),
+    "a bad key beside an export folder holding files": (["--export", ".", "--sign-key", "no.key"], "E608"),
 }
 
 
