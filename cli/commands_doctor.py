@@ -29,6 +29,12 @@ def _doctor_request(
     if config is None and baseline is None and subject is None and edit is None:
         source = "<embedded demo> (run --demo)"
     try:
+        if edit is not None and baseline is None and subject is None:
+            raise UsageError(
+                "E200",
+                "--edit-config is certify's option and certify needs --baseline and --subject",
+                "pass them with it, or put the edit in the config's edit: section (what run -c applies)",
+            )
         if baseline is not None or subject is not None or edit is not None:  # --edit-config is certify's option
             cfg, subj = certify_config(baseline, subject, opts["adapter"], config, edit, {**opts, "demo": False})
             request = build_request(cfg, subj, "certify", opts)

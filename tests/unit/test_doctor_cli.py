@@ -63,6 +63,16 @@ def test_doctor_with_a_baseline_and_no_subject_is_certify_s_usage_error(tmp_path
     assert lines[-1] == lines[-1].split(";")[0] + "; the run would stop with E200 (exit 2)"
 
 
+def test_doctor_with_an_edit_config_and_no_models_says_what_it_belongs_to(tmp_path: Path) -> None:
+    """Its hint was certify's, `invarlock certify --demo`, which the doctor does not take (the doctor hunt)."""
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("edit: {name: quant_rtn, plan: {bits: 8}}\n", encoding="utf-8")
+    code, out, _ = run_cli("doctor", "--edit-config", edit, "--events", tmp_path / "ev.duckdb")
+    first = out.strip().splitlines()[0]
+    assert code == 2 and first.startswith("ERROR: --edit-config is certify's option and certify needs --baseline")
+    assert "edit: section (what run -c applies)" in first and "--demo" not in first
+
+
 def test_json_report_has_the_documented_top_level_keys(tmp_path: Path) -> None:
     code, out, _ = run_cli("doctor", "-c", _config(tmp_path, "unknown key"), "--json")
     report = json.loads(out)
