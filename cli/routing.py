@@ -4,7 +4,7 @@ edits by edit name (corpus resolvers by provider name: routing_corpus.py). Each 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import LoadOptions
@@ -55,6 +55,9 @@ def preload(registry: Registry, uses: Iterable[tuple[str, str]]) -> None:
 _TOKENIZER = "Tokenizer (ports/corpus.py)"
 
 
+T = TypeVar("T")
+
+
 class RegistryModelLoader:
     """A ModelLoader that hands each reference to the loader registered for its adapter name."""
 
@@ -85,45 +88,39 @@ class RegistryModelLoader:
         )
         return checked
 
-    def shape_settings(self, ref: str, *, adapter: str) -> Mapping[str, int] | None:
-        """A built-in adapter's shape settings; a plugin's loader is not asked (ports/loader.py: ShapeSettings)."""
+    def _builtin(self, adapter: str, port: type[T]) -> T | None:
+        """The built-in `adapter`'s loader when it implements the optional `port`; None for a plugin's loader, which
+        is not asked what it tells without loading weights."""
         entry = self._registry.entry("adapters", adapter)
         loader = self._loader(adapter)
-        if entry is None or not entry.builtin or not isinstance(loader, ShapeSettings):
-            return None
-        return loader.shape_settings(ref, adapter=adapter)
+        return loader if entry is not None and entry.builtin and isinstance(loader, port) else None
+
+    def shape_settings(self, ref: str, *, adapter: str) -> Mapping[str, int] | None:
+        """A built-in adapter's shape settings; a plugin's loader is not asked (ports/loader.py: ShapeSettings)."""
+        loader = self._builtin(adapter, ShapeSettings)
+        return None if loader is None else loader.shape_settings(ref, adapter=adapter)
 
     def scored_kinds(self, ref: str, *, adapter: str) -> tuple[str, tuple[str, ...]] | None:
         """A built-in adapter's scored kinds; a plugin's loader is not asked (ports/loader.py: ScoredKinds)."""
-        entry = self._registry.entry("adapters", adapter)
-        loader = self._loader(adapter)
-        if entry is None or not entry.builtin or not isinstance(loader, ScoredKinds):
-            return None
-        return loader.scored_kinds(ref, adapter=adapter)
+        loader = self._builtin(adapter, ScoredKinds)
+        return None if loader is None else loader.scored_kinds(ref, adapter=adapter)
 
     def matrix_names(self, ref: str, *, adapter: str) -> tuple[str, ...] | None:
         """A built-in adapter's 2-D parameter names; a plugin's loader is not asked (ports/loader.py: MatrixNames)."""
-        entry = self._registry.entry("adapters", adapter)
-        loader = self._loader(adapter)
-        if entry is None or not entry.builtin or not isinstance(loader, MatrixNames):
-            return None
-        return loader.matrix_names(ref, adapter=adapter)
+        loader = self._builtin(adapter, MatrixNames)
+        return None if loader is None else loader.matrix_names(ref, adapter=adapter)
 
     def check_options(self, ref: str, options: LoadOptions) -> None:
         """A built-in adapter's check of the load options; a plugin's loader is not asked (ports/loader.py:
         OptionsCheck)."""
-        entry = self._registry.entry("adapters", options.adapter)
-        loader = self._loader(options.adapter)
-        if entry is not None and entry.builtin and isinstance(loader, OptionsCheck):
+        loader = self._builtin(options.adapter, OptionsCheck)
+        if loader is not None:
             loader.check_options(ref, options)
 
     def matrix_shapes(self, ref: str, *, adapter: str) -> Mapping[str, tuple[int, ...]] | None:
         """A built-in adapter's 2-D parameter shapes; a plugin's loader is not asked (ports/loader.py: MatrixShapes)."""
-        entry = self._registry.entry("adapters", adapter)
-        loader = self._loader(adapter)
-        if entry is None or not entry.builtin or not isinstance(loader, MatrixShapes):
-            return None
-        return loader.matrix_shapes(ref, adapter=adapter)
+        loader = self._builtin(adapter, MatrixShapes)
+        return None if loader is None else loader.matrix_shapes(ref, adapter=adapter)
 
     def context_length(self, ref: str, *, adapter: str) -> int | None:
         loader = self._loader(adapter)
