@@ -27,7 +27,8 @@ from .hf_mlm import HFMaskedLMModel
 from .hf_quantized import check_quantized_environment
 from .hf_reference import resolve, resolve_reference
 from .hf_seq_classifier import HFSequenceClassifier
-from .hf_tokenizer import HFTokenizer, refuse_empty
+from .hf_tokenizer import HFTokenizer
+from .hf_tokenizer_cache import tokenizer_of
 from .hf_weight_files import check_weight_files
 from .model_choices import DEVICES, DTYPES
 
@@ -56,8 +57,6 @@ SCORED_KINDS = {
     "hf_encoder": (EMBEDDING_COSINE.kind,),
     "hf_mlm": (PPL_MLM.kind,),
 }
-TOKENIZERS_KEPT = 8  # checkpoints whose tokenizer a process keeps (calibrate loads several; each holds ~12 MiB)
-_TOKENIZERS: dict[tuple[str, tuple[tuple[str, int, int], ...]], HFTokenizer] = {}
 
 
 def demo_model_dir() -> Path:
@@ -91,7 +90,7 @@ class HFModelLoader:
         try:
             path, gguf = resolve(ref)
             kind = loadable_adapter(path, options.adapter)
-            module, tokenizer = _load_pretrained(path, options.dtype, kind, spread), _tokenizer_of(path)
+            module, tokenizer = _load_pretrained(path, options.dtype, kind, spread), tokenizer_of(path)
             module = hf_placement.placed(module, spread) if spread else module.to(torch_device)
         except BaseException:  # the offload folder made for it is left behind otherwise (Ctrl-C included)
             hf_placement.discard(spread)
@@ -111,7 +110,7 @@ class HFModelLoader:
         _check_choice("adapter", adapter, ADAPTERS)
         path = resolve_reference(ref)
         check_weight_shapes(path, _AUTO_CLASSES[loadable_adapter(path, adapter)])
-        return _tokenizer_of(path)
+        return tokenizer_of(path)
 
     def shape_settings(self, ref: str, *, adapter: str = "auto") -> dict[str, int]:
         """The SHAPE_KEYS its config.json states as positive integers (config-level keys only). No weights are read."""
@@ -259,49 +258,3 @@ def _load_pretrained(path: Path, dtype: str, adapter: str, spread: dict[str, Any
     if adapter == "hf_causal":
         refuse_unused_weights(sorted(info.get("unexpected_keys") or ()), path)
     return module.eval()
-
-
-def _tokenizer_of(path: Path) -> HFTokenizer:
-    """The tokenizer of a checkpoint directory, read once per process while its files stay as they were (same
-    names, sizes and modification times): a certification asks for it up to four times (the preflight's
-    check of each model, then each model's load), each read about 0.5-0.9 s on the demo's. The same object
-    is returned, hence the digest it took as loaded."""
-    with as_usage_error(path):  # an unreadable directory or file: the same E102 as transformers' own failures
-        key = (str(path.resolve()), _tokenizer_files(path))
-    if key not in _TOKENIZERS:
-        from transformers import AutoTokenizer
-
-        _require_tokenizer_files(path, key[1])
-        with as_usage_error(path), hf_demo.quiet_transformers():
-            loaded = HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
-        refuse_empty(loaded, path)
-        if len(_TOKENIZERS) >= TOKENIZERS_KEPT:
-            _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
-        _TOKENIZERS[key] = loaded
-    return _TOKENIZERS[key]
-
-
-# A tokenizer's vocabulary lives in one of these (fast, SentencePiece, WordPiece, BPE): without any, transformers
-# fails with a multi-line message whose first line ends mid-sentence.
-_VOCABULARY_FILES = (
-    "tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.txt", "vocab.json"
-)  # fmt: skip
-
-
-def _require_tokenizer_files(path: Path, files: tuple[tuple[str, int, int], ...]) -> None:
-    if not any(name in _VOCABULARY_FILES for name, _, _ in files):
-        raise UsageError(
-            "E102",
-            f"{path} has no tokenizer files (none of {', '.join(_VOCABULARY_FILES)})",
-            "copy the tokenizer files of the model it was made from (tokenizer.json, tokenizer_config.json) into it",
-        )
-
-
-def _tokenizer_files(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """(name, size, mtime_ns) of every file of the directory but the weights, which the tokenizer never reads."""
-    stats = ((f.name, f.stat()) for f in sorted(path.iterdir()) if f.is_file() and not _is_weights(f.name))
-    return tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
-
-
-def _is_weights(name: str) -> bool:
-    return name.endswith((".safetensors", ".bin", ".pt", ".gguf"))
