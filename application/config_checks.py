@@ -11,7 +11,7 @@ from invarlock.domain.canonical import first_non_finite
 from invarlock.domain.errors import UsageError
 from invarlock.domain.examples import render_prompt
 from invarlock.domain.guards.plugin import plugin_guard
-from invarlock.domain.metrics import ACCURACY, BUILTIN_KINDS, SECONDARY_KINDS, metric_for
+from invarlock.domain.metrics import ACCURACY, SECONDARY_KINDS, metric_for, pairs_measurable
 from invarlock.domain.model import MAX_BATCH_SIZE
 from invarlock.domain.windows import check_window_shape
 
@@ -44,7 +44,7 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
             "E201", f"{source}: eval.secondary.gate needs the secondary metrics measured", "drop measure: false"
         )
     kind = cfg.eval.metric.kind
-    if cfg.eval.secondary.gate and kind in BUILTIN_KINDS and kind not in SECONDARY_KINDS:
+    if cfg.eval.secondary.gate and not pairs_measurable(kind):
         # every such run would FAIL its kl_divergence and top1_agreement gates: its certificate has no KL
         raise UsageError(
             "E201",
