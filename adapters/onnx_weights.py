@@ -24,6 +24,7 @@ from .hf_architecture import ArchitectureRules
 from .hf_tokenizer import HFTokenizer
 from .onnx_export import save_model
 from .onnx_graph import WeightMap, WeightSlot
+from .onnx_graph_digest import graph_sha256
 from .staged_folder import staged_folder
 
 _SIDE_FILES = (
@@ -77,7 +78,8 @@ class OnnxWeights:
 
     def identity(self) -> ModelIdentity:
         """sha256 over every initializer (name, dtype, shape, bytes), tokenizer and HF config digests, the
-        parameter count of the census, the storage dtypes of the weights and the runtime that runs them."""
+        parameter count of the census, the storage dtypes of the weights, the runtime that runs them and the
+        digest of the graph that computes with them (onnx_graph_digest)."""
         census = self.census()
         return ModelIdentity(
             ref=self.ref,
@@ -91,6 +93,7 @@ class OnnxWeights:
             device=self.device,
             runtime=self.runtime,
             unmapped=self.unmapped() or None,
+            graph_sha256=graph_sha256(self.source.proto),
         )
 
     def _weights_sha256(self) -> str:

@@ -26,8 +26,9 @@ _V1_ARM_FIELDS = frozenset({"windows", "tokens", "baseline_ppl", "subject_ppl", 
 def _uses_v2(cert: Certificate) -> bool:
     """Whether the certificate uses anything added after schema v1: another metric kind, another arm
     statistic, evidence without NLL columns or with paired measures, secondary metrics, a model's GGUF
-    source, runtime, unmapped weights or device map, a dataset fingerprint or revision, a plugin guard, a
-    policy section (secondary gates, evidence requirements) or a validation flag v1 did not have."""
+    source, runtime, unmapped weights, device map or graph digest, a dataset fingerprint or revision, a
+    plugin guard, a policy section (secondary gates, evidence requirements) or a validation flag v1 did not
+    have."""
     from .metrics import V1_KINDS  # the metrics import this module: a top-level import would be a cycle
 
     pm = cert.primary_metric
@@ -46,6 +47,8 @@ def _uses_v2(cert: Certificate) -> bool:
         or cert.subject.unmapped is not None
         or cert.baseline.device_map is not None
         or cert.subject.device_map is not None
+        or cert.baseline.graph_sha256 is not None
+        or cert.subject.graph_sha256 is not None
         or cert.dataset.fingerprint is not None
         or cert.dataset.revision is not None
         or "secondary" in cert.policy.resolved

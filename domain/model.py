@@ -61,6 +61,9 @@ class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     environment's torch (`onnxruntime 1.32.0 CPUExecutionProvider` for the onnx adapter; schema v2); omitted
     for torch-run models. `unmapped` names the 2-D weights the adapter cannot map to a model weight, each
     with the reason (`WeightSource.unmapped`; schema v2): the weight guards record them as not applicable.
+    `graph_sha256` digests the computation graph of a model whose graph is data rather than its adapter's
+    code (the onnx adapter: every node, the graph's inputs and outputs, opsets and functions; schema v2);
+    omitted for models whose architecture the adapter's code builds.
     """
 
     ref: str
@@ -76,6 +79,7 @@ class ModelIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     runtime: str | None = None
     unmapped: dict[str, str] | None = None
     device_map: dict[str, str] | None = None
+    graph_sha256: str | None = None
 
 
 class WindowScore(msgspec.Struct, frozen=True, kw_only=True):

@@ -161,6 +161,7 @@ def digest_table(cert: c.Certificate) -> Table:
             ("subject config", s.config_sha256),
             *_gguf_digests("baseline", b.gguf),
             *_gguf_digests("subject", s.gguf),
+            *[(f"{role} graph", m.graph_sha256) for role, m in (("baseline", b), ("subject", s)) if m.graph_sha256],
             ("dataset", ds.dataset_digest),
             ("window plan", ds.window_plan_digest),
             ("policy", cert.policy.digest),

@@ -38,7 +38,8 @@ def checked_identity(found: object, cfg: ModelConfig, environment: dict[str, str
         identity = msgspec.convert(msgspec.to_builtins(found, enc_hook=numpy_enc_hook), ModelIdentity, strict=True)
     except (msgspec.ValidationError, TypeError) as exc:
         raise fault(f"a ModelIdentity that is not one: {exc}") from None
-    odd = next((name for name in DIGESTS if not is_sha256_hex(getattr(identity, name))), None)
+    stated = DIGESTS + (("graph_sha256",) if identity.graph_sha256 is not None else ())
+    odd = next((name for name in stated if not is_sha256_hex(getattr(identity, name))), None)
     if odd is not None:
         raise fault(f"{odd} = {getattr(identity, odd)!r}, not a sha256 in lowercase hex")
     if identity.param_count < 1:

@@ -74,7 +74,8 @@ def _short(digest: str) -> str:
 def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentity]) -> list[Finding]:
     """Weights, tokenizer and config digests of the loaded models (by role: both, or the baseline alone)
     against the certificate's, and the GGUF record of a model loaded from the GGUF file (`gguf:FILE`) against
-    the certified one, and the weights the adapter cannot map against the certified list."""
+    the certified one, the weights the adapter cannot map against the certified list, and the graph digest
+    where the certificate states one (ONNX models)."""
     findings = []
     for role, section in (("baseline", cert.baseline), ("subject", cert.subject)):
         if role not in identities:
@@ -92,11 +93,31 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
             )
         if now.unmapped != section.unmapped:  # the not_applicable rows of the weight guards derive from it
             wrong.append(f"unmapped weights {sorted(now.unmapped or {})} != certified {sorted(section.unmapped or {})}")
+        wrong += _graph_difference(now, section)
         detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's"
+        detail += _graph_note(now, section)
         if wrong:
             detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert)}"
         findings.append((f"reexec:{role}_model", not wrong, detail))
     return findings
+
+
+def _graph_difference(now: ModelIdentity, certified: ModelIdentity) -> list[str]:
+    """The graph digest where the certificate states one and the loaded model's differs (or is none)."""
+    if certified.graph_sha256 is None or now.graph_sha256 == certified.graph_sha256:
+        return []
+    found = _short(now.graph_sha256) if now.graph_sha256 else "none"
+    return [f"graph_sha256 {found} != certified {_short(certified.graph_sha256)}"]
+
+
+def _graph_note(now: ModelIdentity, certified: ModelIdentity) -> str:
+    """What the audit said of the graph: compared, or not certified (certificates before 0.3.8 state no graph
+    digest; the re-scored windows then are what checks what the graph computes)."""
+    if certified.graph_sha256 is not None:
+        return ", and so does the graph digest"
+    if now.graph_sha256 is not None:
+        return "; its graph is not certified (no graph_sha256: issued before 0.3.8), the re-scored windows check it"
+    return ""
 
 
 def _other_role(role: str, weights: str, cert: c.Certificate) -> str:

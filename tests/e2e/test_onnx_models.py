@@ -9,6 +9,7 @@ KL is measurably above the fp32 export's, and its certificate verifies from its 
 from __future__ import annotations
 
 import json
+import shutil
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ def test_the_int8_onnx_subject_is_certified_and_verified_against_the_hf_baseline
     fp32 = fp32_cert[2]
     assert cert["subject"]["adapter"] == "onnx" and cert["subject"]["dtype"] == "float32+int8"
     assert cert["subject"]["weights_sha256"] != fp32["subject"]["weights_sha256"]
+    assert "graph_sha256" not in cert["baseline"], "the HF adapter's code builds its graph"
+    assert len({cert["subject"]["graph_sha256"], fp32["subject"]["graph_sha256"]}) == 2, "int8 ops are other ops"
     checks = {c["name"]: c for phase in cert["guards"]["invariants"]["phases"].values() for c in phase["checks"]}
     assert checks["same_parameter_names"]["status"] == checks["same_shapes"]["status"] == "pass"
     kl, kl_fp32 = (x["secondary_metrics"]["kl_divergence"]["mean"] for x in (cert, fp32))
@@ -117,6 +120,29 @@ def test_a_sample_of_the_int8_onnx_certificates_windows_is_re_executed_against_i
     assert audited.code == result.code, audited.stdout + audited.stderr
     checks = {check["name"]: check for check in json.loads(audited.stdout)["checks"]}
     assert checks["reexec:subject_model"]["ok"] and checks["reexec:scores:final"]["ok"], checks
+
+
+def test_the_audit_of_the_int8_certificate_refuses_its_graph_rewritten_over_the_same_weights(
+    int8_cert: tuple[Path, Result, dict[str, Any]],
+    onnx_dirs: OnnxDemo,  # noqa: F811
+) -> None:
+    """The identity digested the initializers only: a copy with one Sigmoid made a Tanh kept every certified
+    digest and passed `reexec:subject_model` (only the re-scored windows differed)."""
+    import onnx
+
+    root, _, cert = int8_cert
+    rewritten = root / "rewritten"
+    shutil.copytree(onnx_dirs.int8, rewritten)  # copies, never links: onnx refuses hard-linked data files
+    proto = onnx.load(str(rewritten / "model.onnx"), load_external_data=False)
+    next(node for node in proto.graph.node if node.op_type == "Sigmoid").op_type = "Tanh"
+    onnx.save_model(proto, str(rewritten / "model.onnx"))  # the data file is untouched: the same initializers
+    models = ("--baseline", DEMO, "--subject", rewritten, "--sample", "1", "--sample-seed", "3")
+    audited = invarlock("verify", "out/evaluation.cert.json", *models, "--json", cwd=root)
+    assert audited.code == 3, audited.stdout + audited.stderr
+    checks = {check["name"]: check for check in json.loads(audited.stdout)["checks"]}
+    detail = checks["reexec:subject_model"]["detail"]
+    assert not checks["reexec:subject_model"]["ok"] and detail.startswith("subject: graph_sha256 "), detail
+    assert detail.endswith(f"!= certified {cert['subject']['graph_sha256'][:12]}") and "weights" not in detail
 
 
 @pytest.mark.parametrize("option", [["--dtype", "bfloat16"], ["--device-map", "auto"]], ids=["dtype", "device map"])

@@ -35,6 +35,10 @@ ODD_IDENTITIES = {
         lambda i: msgspec.structs.replace(i, weights_sha256="xyz"),
         "weights_sha256 = 'xyz', not a sha256",
     ),
+    "a graph digest that is none": (
+        lambda i: msgspec.structs.replace(i, graph_sha256="ABC"),
+        "graph_sha256 = 'ABC', not a sha256",
+    ),
     "no parameters": (lambda i: msgspec.structs.replace(i, param_count=-1), "param_count = -1"),
     "a string count": (lambda i: msgspec.structs.replace(i, param_count="16"), "Expected `int`, got `str`"),
     "an array count": (lambda i: msgspec.structs.replace(i, param_count=np.array([16, 17])), "ndarray is not a JSON"),

@@ -233,7 +233,7 @@ def test_a_control_or_bidi_character_in_a_certificate_string_is_shown_as_its_esc
     assert (md_escape(shown) if fmt == "md" else shown) in page
 
 
-def test_the_report_states_a_model_s_runtime_device_map_unmapped_weights_and_gguf_digests(passing):
+def test_the_report_states_a_model_s_runtime_device_map_unmapped_weights_gguf_and_graph_digests(passing):
     """They were in the certificate and in neither report: a GGUF file's sha256 is what a llama.cpp user ships (the
     real-checkpoint hunt). Resealed: the report renders what the certificate states (verify flags the change)."""
     gguf = GGUFSource(
@@ -245,6 +245,7 @@ def test_the_report_states_a_model_s_runtime_device_map_unmapped_weights_and_ggu
         device_map={"model.layers.0": "cpu", "model.layers.1": "disk", "lm_head": "cpu"},
         unmapped={"w": "an int8 weight"},
         gguf=gguf,
+        graph_sha256="4" * 64,
     )
     page = render_report(resealed(msgspec.structs.replace(passing, subject=subject)), "md")
     assert "| runtime | torch | onnxruntime 1.32.0 CPUExecutionProvider |" in page
@@ -253,3 +254,4 @@ def test_the_report_states_a_model_s_runtime_device_map_unmapped_weights_and_ggu
     for name, digest in (("file", "1"), ("tensor types", "2"), ("metadata", "3")):
         assert f"| subject GGUF {name} | {digest * 64} |" in page
     assert "baseline GGUF" not in page
+    assert f"| subject graph | {'4' * 64} |" in page and "baseline graph" not in page
