@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from . import policy_overrides
 from .canonical import canonical_bytes, sha256_hex
 from .errors import UsageError
 from .gate_policy import AccuracyGates, EmbeddingGates, GatePolicy, SecondaryPolicy
@@ -194,7 +195,8 @@ def resolve_policy(
     """Resolve a tier and profile (plus optional numeric gate overrides, guard settings such as
     {"spectral": {"mode": "gate"}} and the guard chain order) into the full policy. Every override, a
     guard order other than DEFAULT_GUARD_ORDER included, is listed in `Policy.overrides`. `section` names
-    the optional section (one of SECTIONS) of the metric kind that runs, filled from the tier's table.
+    the optional section (one of SECTIONS) of the metric kind that runs, filled from the tier's table and the
+    overrides of its keys (a kind with a section refuses the overrides only perplexity ratios read).
     `secondary_gate` adds the tier's secondary-metric gates (run config `eval.secondary.gate: true`);
     `evidence` the requirements on the evidence itself (EvidencePolicy)."""
     if tier not in TIERS:
@@ -206,7 +208,7 @@ def resolve_policy(
     overrides = dict(overrides or {})
     plugins = _plugin_settings(guard_overrides or {}, guard_order)
     order = _order(guard_order, plugins)
-    gates = _gate_overrides(_GATES[tier], overrides)
+    gates = _gate_overrides(_GATES[tier], overrides, section)
     replicates = {"dev": DEV_REPLICATES, "ci": gates.replicates_ci, "release": gates.replicates_release}[profile]
     if replicates > VERIFY_MAX_REPLICATES:  # its certificates could not be verified or replayed by default
         raise UsageError(
@@ -230,8 +232,8 @@ def resolve_policy(
             **({"guards": guard_overrides} if guard_overrides else {}),
             **({"guard_order": list(order)} if order != DEFAULT_GUARD_ORDER else {}),
         },
-        accuracy=_ACCURACY[tier] if section == "accuracy" else None,
-        embedding=_EMBEDDING[tier] if section == "embedding" else None,
+        accuracy=policy_overrides.section_overrides(_ACCURACY[tier], overrides) if section == "accuracy" else None,
+        embedding=policy_overrides.section_overrides(_EMBEDDING[tier], overrides) if section == "embedding" else None,
         plugin_guards=plugins,
         evidence=evidence,
     )

@@ -7,12 +7,12 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from .errors import UsageError
-from .gate_policy import GatePolicy
+from .gate_policy import AccuracyGates, EmbeddingGates, GatePolicy
 from .guards.plugin import plugin_guard
 from .guards.plugin_records import PluginGuardSettings, settings_of
 from .guards.settings import GUARD_MODES, GuardSettings
@@ -78,21 +78,69 @@ def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: 
         )
 
 
-def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object]) -> GatePolicy:
+SectionGates = TypeVar("SectionGates", AccuracyGates, EmbeddingGates)
+
+# GatePolicy keys only the perplexity kinds read (domain/metrics/ppl_gates.py): a kind with a policy section
+# (embedding, accuracy) is gated by that section's keys instead.
+RATIO_ONLY_GATES = ("ratio_limit", "catastrophe_ratio", "drift_min", "drift_max", "min_final_tokens")
+_SECTION_RANGES = {
+    "min_cosine": (-1.0, 1.0),
+    "catastrophe_cosine": (-1.0, 1.0),
+    "drift_max": (0.0, 2.0),
+    "delta_pp_limit": (0.0, 100.0),
+    "catastrophe_pp": (0.0, 100.0),
+    "drift_pp_max": (0.0, 100.0),
+}
+
+
+def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object], section: str | None = None) -> GatePolicy:
+    """`gates` with the overrides of its own keys; with a `section`, the keys only perplexity ratios read are
+    refused (they would gate nothing) and the section's keys are left to `section_overrides`."""
     fields = set(GatePolicy.__struct_fields__)
     for key, value in overrides.items():
+        if key in _section_keys(section):
+            continue
+        if section is not None and key in RATIO_ONLY_GATES:
+            raise UsageError(
+                "E202",
+                f"policy override '{key}' gates perplexity ratios, not a certificate of the {section} metric",
+                f"override the {section} gates instead: {', '.join(_section_keys(section))}",
+            )
         if key not in fields:
-            raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(sorted(fields))}")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError("E202", f"policy override '{key}' must be finite, got {value!r}", "give a finite number")
+            known = sorted(fields - set(RATIO_ONLY_GATES if section else ())) + list(_section_keys(section))
+            raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(known)}")
+        _check_number(key, value)
     # convert, not replace: an int given for a float threshold must become a float, or the policy's JSON (and
     # digest) would change when a verifier decodes it.
+    ours = {k: v for k, v in overrides.items() if k in fields and k not in _section_keys(section)}
     try:
-        return msgspec.convert({**msgspec.structs.asdict(gates), **overrides}, GatePolicy)
+        return msgspec.convert({**msgspec.structs.asdict(gates), **ours}, GatePolicy)
     except msgspec.ValidationError as exc:
         raise UsageError("E202", f"policy override: {exc}", "give a whole number for a count or replicates") from exc
+
+
+def _section_keys(section: str | None) -> tuple[str, ...]:
+    if section == "embedding":
+        return EmbeddingGates.__struct_fields__
+    return AccuracyGates.__struct_fields__ if section == "accuracy" else ()
+
+
+def section_overrides(gates: SectionGates, overrides: Mapping[str, object]) -> SectionGates:
+    """`gates` (a kind's policy section) with the overrides of its keys, each a finite number in its range."""
+    ours = {k: v for k, v in overrides.items() if k in type(gates).__struct_fields__}
+    for key, value in ours.items():
+        _check_number(key, value)
+        low, high = _SECTION_RANGES[key]
+        if not low <= float(value) <= high:  # type: ignore[arg-type]  # _check_number: an int or a float
+            raise UsageError("E202", f"policy override '{key}' is {value!r}: out of range", f"give {low} to {high}")
+    return msgspec.convert({**msgspec.structs.asdict(gates), **ours}, type(gates))
+
+
+def _check_number(key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError("E202", f"policy override '{key}' must be finite, got {value!r}", "give a finite number")
 
 
 def _order(guard_order: Any, plugins: Mapping[str, PluginGuardSettings] | None) -> tuple[str, ...]:
