@@ -38,6 +38,7 @@ _ADDED_AFTER_V1 = (
     "fingerprint",
     "revision",
     "device_map",
+    "graph_sha256",
 )  # optional fields added later, unset in v1-era events
 
 
