@@ -208,7 +208,10 @@ def resolve_policy(
     overrides = dict(overrides or {})
     plugins = _plugin_settings(guard_overrides or {}, guard_order)
     order = _order(guard_order, plugins)
-    gates = _gate_overrides(_GATES[tier], overrides, section)
+    by_section = {"accuracy": AccuracyGates.__struct_fields__, "embedding": EmbeddingGates.__struct_fields__}
+    keys = by_section[section] if section is not None else ()
+    override = policy_overrides.section_overrides
+    gates = _gate_overrides(_GATES[tier], overrides, section, keys)
     replicates = {"dev": DEV_REPLICATES, "ci": gates.replicates_ci, "release": gates.replicates_release}[profile]
     if replicates > VERIFY_MAX_REPLICATES:  # its certificates could not be verified or replayed by default
         raise UsageError(
@@ -232,8 +235,8 @@ def resolve_policy(
             **({"guards": guard_overrides} if guard_overrides else {}),
             **({"guard_order": list(order)} if order != DEFAULT_GUARD_ORDER else {}),
         },
-        accuracy=policy_overrides.section_overrides(_ACCURACY[tier], overrides) if section == "accuracy" else None,
-        embedding=policy_overrides.section_overrides(_EMBEDDING[tier], overrides) if section == "embedding" else None,
+        accuracy=override(_ACCURACY[tier], overrides) if section == "accuracy" else None,
+        embedding=override(_EMBEDDING[tier], overrides) if section == "embedding" else None,
         plugin_guards=plugins,
         evidence=evidence,
     )

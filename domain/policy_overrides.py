@@ -93,36 +93,33 @@ _SECTION_RANGES = {
 }
 
 
-def _gate_overrides(gates: GatePolicy, overrides: Mapping[str, object], section: str | None = None) -> GatePolicy:
-    """`gates` with the overrides of its own keys; with a `section`, the keys only perplexity ratios read are
-    refused (they would gate nothing) and the section's keys are left to `section_overrides`."""
+def _gate_overrides(
+    gates: GatePolicy, overrides: Mapping[str, object], section: str | None = None, section_keys: tuple[str, ...] = ()
+) -> GatePolicy:
+    """`gates` with the overrides of its own keys; with a `section` (whose gates have `section_keys`), the keys
+    only perplexity ratios read are refused (they would gate nothing) and the section's keys are left to
+    `section_overrides`."""
     fields = set(GatePolicy.__struct_fields__)
     for key, value in overrides.items():
-        if key in _section_keys(section):
+        if key in section_keys:
             continue
         if section is not None and key in RATIO_ONLY_GATES:
             raise UsageError(
                 "E202",
                 f"policy override '{key}' gates perplexity ratios, not a certificate of the {section} metric",
-                f"override the {section} gates instead: {', '.join(_section_keys(section))}",
+                f"override the {section} gates instead: {', '.join(section_keys)}",
             )
         if key not in fields:
-            known = sorted(fields - set(RATIO_ONLY_GATES if section else ())) + list(_section_keys(section))
+            known = sorted(fields - set(RATIO_ONLY_GATES if section else ())) + list(section_keys)
             raise UsageError("E202", f"unknown policy override '{key}'", f"known keys: {', '.join(known)}")
         _check_number(key, value)
     # convert, not replace: an int given for a float threshold must become a float, or the policy's JSON (and
     # digest) would change when a verifier decodes it.
-    ours = {k: v for k, v in overrides.items() if k in fields and k not in _section_keys(section)}
+    ours = {k: v for k, v in overrides.items() if k in fields and k not in section_keys}
     try:
         return msgspec.convert({**msgspec.structs.asdict(gates), **ours}, GatePolicy)
     except msgspec.ValidationError as exc:
         raise UsageError("E202", f"policy override: {exc}", "give a whole number for a count or replicates") from exc
-
-
-def _section_keys(section: str | None) -> tuple[str, ...]:
-    if section == "embedding":
-        return EmbeddingGates.__struct_fields__
-    return AccuracyGates.__struct_fields__ if section == "accuracy" else ()
 
 
 def section_overrides(gates: SectionGates, overrides: Mapping[str, object]) -> SectionGates:
