@@ -39,3 +39,18 @@ def quantile(histogram: Sequence[int], q: float, largest: float) -> float:
         if seen >= rank:
             return min(upper_edge(index), largest)
     raise AssertionError("unreachable: the ranks cover the histogram")
+
+
+def within_one_bin(stated: Sequence[int], recomputed: Sequence[int]) -> bool:
+    """Whether two histograms of the same tokens differ only by tokens that moved to an adjacent bin (a token
+    KL at a bin edge may land on either side on another build): the same bins and total, and at every edge the
+    counts below it differ by at most the tokens either histogram holds in the two bins beside it."""
+    if len(stated) != BINS or len(recomputed) != BINS or sum(stated) != sum(recomputed):
+        return False
+    below_stated = below_recomputed = 0
+    for k in range(BINS - 1):
+        below_stated, below_recomputed = below_stated + stated[k], below_recomputed + recomputed[k]
+        beside = min(stated[k] + stated[k + 1], recomputed[k] + recomputed[k + 1])
+        if abs(below_stated - below_recomputed) > beside:
+            return False
+    return True

@@ -69,8 +69,8 @@ def kl_row(comparison: object) -> KlRow | None:
 
 def consistent(r: KlRow) -> bool:
     """The identities every window's measures obey: the histogram counts each position once, its highest
-    non-empty bin holds kl_max, kl_sum lies between the bins' lower edges and positions × kl_max, and the
-    agreements are at most the positions."""
+    non-empty bin holds kl_max, kl_sum lies between the bins' lower edges and their upper edges (each capped
+    at kl_max), and the agreements are at most the positions."""
     hist = r.kl_histogram
     if len(hist) != kl_bins.BINS or min(hist) < 0 or sum(hist) != r.positions or r.positions <= 0:
         return False
@@ -78,7 +78,7 @@ def consistent(r: KlRow) -> bool:
         return False
     top_bin = max(i for i, count in enumerate(hist) if count)
     floor = sum(count * kl_bins.EDGES[i - 1] for i, count in enumerate(hist) if i > 0)
-    ceiling = r.positions * r.kl_max
+    ceiling = sum(count * min(kl_bins.upper_edge(i), r.kl_max) for i, count in enumerate(hist))
     tol = r.positions * _ROUNDOFF
     return (
         bisect.bisect_right(kl_bins.EDGES, r.kl_max) == top_bin
