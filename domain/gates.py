@@ -5,7 +5,7 @@ The primary metric's flags come from its Metric (domain/metrics/); pairing, guar
 from __future__ import annotations
 
 from . import certificate as c
-from .guards.sections import GuardSections, MeasuredSection, Section
+from .guards.sections import GuardSections, MeasuredSection, Section, VarianceSection
 from .metrics import metric_for
 from .metrics.answers import checked_flags
 from .metrics.secondary import secondary_flags
@@ -43,8 +43,16 @@ def _guard_flag(guards: GuardSections, name: str, policy: Policy) -> tuple[c.Fla
         if name in policy.guard_order:
             return False, f"guard {name} is in the guard order but was not evaluated"
         return "not_applicable", ""
+    if isinstance(section, VarianceSection) and not _covers(section.measurements.targets, policy):
+        asked, tapped = policy.guards.variance.targets, section.measurements.targets
+        return False, f"guard variance tapped targets {tapped}, the policy asks {asked}"
     verdict = section.verdict
     return verdict == "pass", f"guard {name} verdict {verdict}{_named(section)}"
+
+
+def _covers(tapped: str, policy: Policy) -> bool:
+    """Whether the taps measured cover the policy's targets: the same, or every FFN tap (a superset)."""
+    return tapped in (policy.guards.variance.targets, "all_ffn")
 
 
 def plugin_flag(name: str) -> str:

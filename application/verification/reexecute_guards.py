@@ -199,6 +199,14 @@ def _plugin(audit: AuditContext, name: str, section: gs.PluginSection, tally: Ta
 
 def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Tally) -> None:
     taps = measurements.taps
+    listed = [tap.weight for tap in taps]
+    expected = _expected_taps(audit, measurements.targets)
+    for name in (n for n in expected if n not in set(listed)):  # a dropped tap hides its violation
+        _mismatch(
+            audit, "variance", name, f"the models have this tap ({measurements.targets}) and it is not listed", tally
+        )
+    for name in (n for n in listed if n not in set(expected)):
+        _mismatch(audit, "variance", name, f"not a tap of the models under targets {measurements.targets}", tally)
     if not taps:
         return
     chosen = sampled_taps(taps, audit.sample, audit.seed)
@@ -215,6 +223,22 @@ def _variance(audit: AuditContext, measurements: VarianceMeasurements, tally: Ta
         stated = {"baseline": taps[i].baseline, "subject": taps[i].subject}
         recomputed = {"baseline": base[weight], "subject": subj[weight]}
         _compare(audit, "variance", weight, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
+
+
+def _expected_taps(audit: AuditContext, targets: str) -> list[str]:
+    """The taps certify's variance guard takes of these models: every FFN tap the adapter offers (`all_ffn`), or
+    those whose matrix the subject changed (`changed`; after the repairs of the guards before it, as certify
+    compares them), without the weights either adapter cannot map."""
+    subject = audit.models["subject"]
+    skip = _unmapped(audit).keys() | subject.unmapped().keys()
+    taps = [name for name in subject.variance_taps() if name not in skip]
+    if targets == "all_ffn":
+        return taps
+    wanted = set(taps)
+    base_all = (m for m in _base_matrices(audit) if m.name in wanted)
+    subj_all = (m for m in subject.matrices() if m.name in wanted)
+    changed = {b.name for b, s in zip(base_all, subj_all, strict=False) if not same_values(b, s)}
+    return [name for name in taps if name in changed]
 
 
 def _compare(audit: AuditContext, guard: str, name: str, stated: object, recomputed: object, tally: Tally) -> None:
