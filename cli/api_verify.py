@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.report import render_report as render
@@ -22,6 +22,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLICATES, Policy
 from invarlock.ports.report import ReportFormat
+from invarlock.ports.store import RunIndex
 
 from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store, plugin_registry, report_renderer
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
@@ -160,7 +161,7 @@ def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
     installed)."""
     store = open_store(events, read_only=True)
     require_recorded_kind(store, run_id, plugin_registry())
-    return replay_certificate(store, run_id)
+    return replay_certificate(store, run_id, cast(RunIndex, store))  # the DuckDB store keeps its run index
 
 
 def plugin_notes(cert: c.Certificate) -> list[str]:

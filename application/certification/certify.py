@@ -7,6 +7,7 @@ from invarlock.domain.errors import IntegrityError, InvarlockError, ResourceShor
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
+from ..replay.listing import indexed_stream_problem
 from ..replay.replay import audited_run, read_stream, replay_certificate
 from ..services import Services
 from .issuing import awaits_seal, seal
@@ -53,6 +54,7 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
     problems = ev.chain_problems(records)
     if problems:
         raise IntegrityError("E603", f"event chain broken: {problems[0]}", "the event store was altered")
+    _require_untampered(svc, run_id)
     recorder = RunRecorder(svc.store, records)
     if awaits_seal(recorder.state):
         return _seal_killed_run(recorder, svc)
@@ -61,6 +63,16 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
     # the recorded execution backend is reached before the resumed run records anything (E105, E240)
     run_checks(preflight_of(request, svc, policy), (("execution", check_execution, ()),), stop=True)
     return _run_recording_failure(request, policy, recorder, svc, resuming=True)
+
+
+def _require_untampered(svc: Services, run_id: str) -> None:
+    """E603 when `invarlock runs` would list the run as tampered: its events rewritten (and re-linked) after
+    they were appended, or events lost. A resume appends to the stream and re-indexes it, which would erase what
+    shows the rewrite; it refuses instead."""
+    problem = indexed_stream_problem(svc.index, run_id) if svc.index is not None else None
+    if problem is not None:
+        hint = "the event store was altered: certify the models again"
+        raise IntegrityError("E603", f"run {run_id} cannot be resumed: {problem}", hint)
 
 
 def _run_recording_failure(

@@ -1,7 +1,7 @@
 """Find earlier runs whose baseline work can be copied: same baseline weights (the run index's filter),
-finished, a chain-valid stream that replays and, for a run that signs its certificate, sealed by the same key
-(sealed_by_signer). The scores of an arm are copied from one with the same scoring key and a baseline score for
-every planned window of the arm."""
+finished, stored as appended, a stream that passes replay's check and, for a run that signs its certificate,
+sealed by the same key (sealed_by_signer). The scores of an arm are copied from one with the same scoring key and
+a baseline score for every planned window of the arm."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from invarlock.domain import events as ev
 from invarlock.domain import signature as sig
 from invarlock.domain.baseline_reuse import scoring_key
 from invarlock.domain.errors import InvarlockError
-from invarlock.domain.run import RunState, replay
+from invarlock.domain.run import RunState
 from invarlock.domain.run_query import RunQuery
+from invarlock.domain.stream_check import compare_stream
 from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore, RunIndex
+
+from ..replay.replay import check_run
 
 FINISHED = ("completed", "rollback")
 
@@ -39,22 +42,26 @@ class Source:
 
 
 def candidates(store: EventStore, index: RunIndex, state: RunState, signer: Signer | None) -> Iterator[Candidate]:
-    """Finished runs other than this one with the baseline's weights sha256, newest first, whose chain is intact,
-    whose events replay and, when this run signs with `signer`, that the same key sealed (others are passed over)."""
+    """Finished runs other than this one with the baseline's weights sha256, newest first, stored as they were
+    appended (the run index's head), that pass replay's check (an intact chain, events that decode, fold and
+    rebuild the issued certificate) and, when this run signs with `signer`, that the same key sealed (others are
+    passed over)."""
     weights = state.models["baseline"].identity.weights_sha256
     entries, _ = index.indexed_runs(RunQuery(baseline_digest=weights))
     for entry in reversed(entries):
         run = entry.run
         if run.run_id == state.started.run_id or run.status not in FINISHED or run.baseline_digest != weights:
             continue
-        records = store.read(run.run_id)
-        if not records or ev.chain_problems(list(records)):
+        if compare_stream(entry).problem is not None:  # rewritten or cut after it was appended
             continue
-        try:
-            events = [ev.decode_event(r.type, r.version, r.payload) for r in records]
-            candidate = Candidate(records=records, events=events, state=replay(events))
+        records = store.read(run.run_id)
+        try:  # what replay checks: the links, the decoding and that the events rebuild the issued certificate
+            checked = check_run(list(records)) if records else None
         except InvarlockError:
             continue
+        if checked is None:
+            continue
+        candidate = Candidate(records=records, events=checked.events, state=checked.state)
         if signer is None or sealed_by_signer(candidate, signer):
             yield candidate
 

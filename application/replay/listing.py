@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import msgspec
 from invarlock.domain.errors import InvarlockError
+from invarlock.domain.events import RecordedEvent
 from invarlock.domain.run_index import AUDIT, RUN, IndexedRun
 from invarlock.domain.run_query import RunQuery, select
 from invarlock.domain.stream_check import IndexedStream, compare_stream
@@ -56,8 +57,8 @@ def _chosen_by_events(store: EventStore, index: RunIndex, query: RunQuery) -> tu
     """The page `query` selects from the entries every stored stream folds to (a stream that fails its check is
     chosen whatever the filters: it cannot be said to match or not), each with its index entry; an index entry
     whose stream is gone is chosen too."""
+    stored = {run.run_id: run for run in index.folded_runs()}  # first: a run appended after it is in the index
     indexed = {entry.run.run_id: entry for entry in index.indexed_runs(RunQuery())[0]}
-    stored = {run.run_id: run for run in index.folded_runs()}
     ghosts = [entry.run for run_id, entry in indexed.items() if run_id not in stored]
     page, total = select([*stored.values(), *ghosts], query, flagged_too=True)
     return [indexed.get(run.run_id) or _unlisted(run) for run in page], total
@@ -84,6 +85,8 @@ def _row(store: EventStore, entry: IndexedStream, check_chains: bool) -> RunSumm
     if full is not None and full.problem is not None:
         return full
     events = len(records)
+    if _appended_since(entry, records):  # read after another command appended to it: the index is older, not wrong
+        return full
     if check.problem is not None:  # the events pass on their own, but they are not the ones appended
         return tampered(run_id, events, check.problem)
     if entry.run.kind != (AUDIT if full is None else RUN) and entry.indexed:
@@ -107,6 +110,22 @@ def from_index(run: IndexedRun) -> RunSummary:
         events=run.events,
         chain_ok=True,
     )
+
+
+def indexed_stream_problem(index: RunIndex, run_id: str) -> str | None:
+    """Why the stream of `run_id` is not the one appended, as `invarlock runs` tells from the index alone (its
+    events rewritten and re-linked, or events lost after they were recorded), or None (also for a run the index
+    does not know)."""
+    entry = next((e for e in index.indexed_runs(RunQuery())[0] if e.run.run_id == run_id), None)
+    return None if entry is None else compare_stream(entry).problem
+
+
+def _appended_since(entry: IndexedStream, records: list[RecordedEvent]) -> bool:
+    """Whether the stream read now is the indexed one with events appended after the index was read: it is
+    longer, and its event at the indexed head still has the indexed head hash."""
+    head = entry.run.events - 1
+    grown = _as_indexed(entry) and head >= 0 and len(records) > entry.run.events
+    return grown and records[head].hash == entry.run.head_hash
 
 
 def _as_indexed(entry: IndexedStream) -> bool:

@@ -13,11 +13,12 @@ from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
 from invarlock.domain.policy import VERIFY_MAX_BOOTSTRAP_CELLS, VERIFY_MAX_REPLICATES
 from invarlock.domain.run import RunState, replay
 from invarlock.ports.signing import SignatureVerifier
-from invarlock.ports.store import EventStore
+from invarlock.ports.store import EventStore, RunIndex
 
 from ..signing import SignatureFinding, check_seal
 from ..verification.verify_report import diff
 from .guard_link import guard_findings
+from .listing import indexed_stream_problem
 from .reuse_link import reuse_findings
 from .source_seal import seal_findings
 from .variance_link import variance_findings
@@ -166,15 +167,19 @@ def link_problem(store: EventStore, checked: CheckedRun) -> str | None:
     return next((f"{name}: {found.detail}" for name, found in link_findings(store, checked) if not found.ok), None)
 
 
-def replay_certificate(store: EventStore, run_id: str) -> c.Certificate:
-    """Check `run_id`'s stream (check_run) and its links to other runs (link_findings) and return the certificate
-    it rebuilds, byte-identical to the issued file (the signature recorded in certificate_issued is put back).
+def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = None) -> c.Certificate:
+    """Check `run_id`'s stream (check_run), its links to other runs (link_findings) and, given the store's
+    `index`, that the stream is the one appended (listing.indexed_stream_problem), and return the certificate it
+    rebuilds, byte-identical to the issued file (the signature recorded in certificate_issued is put back).
 
     Raises:
         UsageError: E404 unknown run; E405 the run has no certificate.
-        IntegrityError: as check_run.
+        IntegrityError: as check_run; E603 a stream rewritten or cut after it was appended.
     """
     records = read_stream(store, run_id)
+    rewritten = indexed_stream_problem(index, run_id) if index is not None and records else None
+    if rewritten is not None:
+        raise IntegrityError("E603", rewritten, _ALTERED)
     audited = audited_run(records)
     if audited is not None:
         raise UsageError(

@@ -1,5 +1,5 @@
 """What every reuse link checks of its source run (verify --events): the source stream is in the store and
-chain-valid, each referenced event still has its recorded hash, and the source's events replay."""
+chain-valid, each referenced event still has its recorded hash, and the source passes replay's check."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError
-from invarlock.domain.run import RunState, replay
+from invarlock.domain.run import RunState
 
 
 def stream_problem(source: Sequence[ev.RecordedEvent], where: str) -> str | None:
@@ -33,8 +33,11 @@ def decoded(record: ev.RecordedEvent) -> ev.Event:
 
 
 def replayed(source: Sequence[ev.RecordedEvent], where: str) -> tuple[RunState | None, str | None]:
-    """The source's state, or why its events do not replay."""
+    """The source's state, or why it fails replay's check (events that do not decode or fold, or that do not
+    rebuild the certificate the source issued: a source rewritten and re-linked would lend its forged scores)."""
+    from .replay import check_run  # replay imports the links that import this module
+
     try:
-        return replay(decoded(r) for r in source), None
+        return check_run(list(source)).state, None
     except InvarlockError as exc:
-        return None, f"{where}, whose events do not replay: {exc.message}"
+        return None, f"{where}, which fails replay's check: {exc.message}"

@@ -1,0 +1,103 @@
+"""A stream rewritten (and re-linked) or cut after it was appended is what `invarlock runs` lists as TAMPERED; the
+event-store hunt found three commands that took it anyway: `certify --resume` appended to it (the next append
+re-indexed it, and `runs` then listed the forged run as completed PASS), baseline reuse copied the scores of a
+rewritten run (a certificate with a forged baseline perplexity, which `verify --events` passed), and `replay` told
+a run that had lost its certificate to finish it with --resume."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import duckdb
+import msgspec
+import pytest
+from invarlock.adapters.duckdb_store import DuckDBEventStore
+from invarlock.application.certification.certify import certify_edit, resume_run
+from invarlock.application.replay.replay import event_findings, replay_certificate
+from invarlock.application.services import Services
+from invarlock.domain import events as ev
+from invarlock.domain.errors import IntegrityError
+
+from tests.integration.event_forgery import decoded, relink, rewrite, with_event
+from tests.unit.test_baseline_reuse import _forge_source_scores, _request
+
+
+@pytest.fixture
+def svc(services: Services, tmp_path: Path) -> Services:
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    return dataclasses.replace(services, store=store, index=store)
+
+
+def _killed(svc: Services, tmp_path: Path, keep: int) -> tuple[Services, str]:
+    """A run stopped after its first `keep` events, in a store of its own (appended as a kill leaves it)."""
+    done = certify_edit(_request("int8ish"), svc)
+    events = [ev.decode_event(r.type, r.version, r.payload) for r in svc.store.read(done.run_id)[:keep]]
+    store = DuckDBEventStore(tmp_path / "killed.duckdb")
+    store.append(done.run_id, 0, events)
+    return dataclasses.replace(svc, store=store, index=store), done.run_id
+
+
+def _nudge_first_baseline_score(db: Path, run_id: str) -> None:
+    rewrite(db, run_id, _forge_source_scores)  # re-linked: the chain alone is intact
+
+
+def test_a_killed_run_rewritten_after_it_was_appended_is_not_resumed_and_stays_as_it_is(svc, tmp_path) -> None:
+    killed, run_id = _killed(svc, tmp_path, keep=11)
+    _nudge_first_baseline_score(tmp_path / "killed.duckdb", run_id)
+    before = killed.store.read(run_id)
+    with pytest.raises(IntegrityError) as refused:
+        resume_run(run_id, killed)
+    assert refused.value.code == "E603" and "was rewritten after it was recorded" in refused.value.message
+    assert killed.store.read(run_id) == before, "nothing appended, nothing re-indexed"
+    with pytest.raises(IntegrityError) as replayed:
+        replay_certificate(killed.store, run_id, killed.index)
+    assert replayed.value.code == "E603", "not E405 'finish it with certify --resume'"
+
+
+def test_the_same_killed_run_untouched_resumes(svc, tmp_path) -> None:
+    killed, run_id = _killed(svc, tmp_path, keep=11)
+    assert resume_run(run_id, killed).certificate.verdict.status == "PASS"
+
+
+def test_a_run_that_lost_its_certificate_is_neither_resumed_nor_sent_to_resume(svc, tmp_path) -> None:
+    done = certify_edit(_request("int8ish"), svc)
+    rewrite(tmp_path / "events.duckdb", done.run_id, lambda records: records[:-2])
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    with pytest.raises(IntegrityError) as refused:
+        resume_run(done.run_id, dataclasses.replace(svc, store=store, index=store))
+    assert refused.value.code == "E603" and "lost events after it was recorded" in refused.value.message
+    with pytest.raises(IntegrityError) as replayed:
+        replay_certificate(store, done.run_id, store)
+    assert replayed.value.code == "E603" and "lost events" in replayed.value.message
+
+
+@pytest.mark.parametrize("index_forged_too", [False, True], ids=["stream", "stream and index"])
+def test_the_scores_of_a_rewritten_run_are_not_copied(svc, tmp_path, index_forged_too: bool) -> None:
+    first = certify_edit(_request("int8ish"), svc)
+    _nudge_first_baseline_score(tmp_path / "events.duckdb", first.run_id)
+    if index_forged_too:  # the run index made to agree: replay's own check (the certificate digest) refuses it
+        head = DuckDBEventStore(tmp_path / "events.duckdb", read_only=True).read(first.run_id)[-1].hash
+        with duckdb.connect(str(tmp_path / "events.duckdb")) as con:
+            con.execute("UPDATE run_index SET head_hash = ? WHERE run_id = ?", [head, first.run_id])
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    second = certify_edit(_request("same"), dataclasses.replace(svc, store=store, index=store))
+    assert second.certificate.provenance.baseline_scoring is None, "scored afresh"
+    assert "baseline_reused" not in [r.type for r in store.read(second.run_id)]
+
+
+def test_verify_events_fails_a_run_that_copied_from_a_source_rewritten_later(svc, tmp_path) -> None:
+    first = certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("same"), svc)
+    assert second.certificate.provenance.baseline_scoring is not None
+
+    def forge_after_the_copies(records: list[ev.RecordedEvent]) -> list[ev.RecordedEvent]:
+        """run_completed made to state another verdict, re-linked: the copied events keep their hashes."""
+        completed = decoded(records[-1])
+        assert isinstance(completed, ev.RunCompleted)
+        records[-1] = with_event(records[-1], msgspec.structs.replace(completed, verdict="FAIL"))
+        return relink(records)
+
+    rewrite(tmp_path / "events.duckdb", first.run_id, forge_after_the_copies, link=False)
+    findings = dict(event_findings(second.certificate, DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)))
+    assert not findings["baseline_source"].ok and "fails replay's check" in findings["baseline_source"].detail
