@@ -75,6 +75,9 @@ def _require_untampered(svc: Services, run_id: str) -> None:
         raise IntegrityError("E603", f"run {run_id} cannot be resumed: {problem}", hint)
 
 
+STORE_BUSY = "E505"  # the event store stayed locked by another process for the whole wait
+
+
 def _run_recording_failure(
     req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc: Services, *, resuming: bool = False
 ) -> CertifyOutcome:
@@ -84,6 +87,10 @@ def _run_recording_failure(
         exc.stopped(recorder.run_id)
         raise
     except UsageError as exc:
+        if exc.code == STORE_BUSY:  # another process held the store (a long audit query): the machine, not the run
+            busy = ResourceShortage(exc.code, exc.message, exc.hint)
+            busy.stopped(recorder.run_id)
+            raise busy from exc
         if resuming:  # this resume's own inputs (a relative path read from another folder): the run stays resumable
             raise _still_resumable(exc, recorder.run_id) from exc
         recorder.record_failure(svc.clock(), exc.code, exc.message)
