@@ -24,7 +24,13 @@ from invarlock.ports.ui import Progress
 
 from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
 from .config_file import read_yaml
-from .outputs import require_empty_folder, require_folder, write_atomically
+from .outputs import (
+    CERTIFICATE_FILE,
+    require_certificate_folder,
+    require_empty_folder,
+    require_folder,
+    write_atomically,
+)
 from .plugin_kinds import used_entries
 
 PathLike = str | os.PathLike[str]
@@ -73,7 +79,7 @@ def _services(
 
 def write_certificate(outcome: CertifyOutcome, out_dir: PathLike) -> Path:
     """Write `out_dir`/evaluation.cert.json atomically; E608 if it cannot be written (the run is recorded)."""
-    path = Path(out_dir) / "evaluation.cert.json"
+    path = Path(out_dir) / CERTIFICATE_FILE
     hint = f"the run is recorded: rebuild it with `invarlock replay {outcome.run_id} --out FILE`"
     write_atomically(path, c.to_bytes(outcome.certificate), what="the certificate", hint=hint)
     return path
@@ -126,9 +132,10 @@ def run_request(
 ) -> CertifyResult:
     """Run `request`, recording it in `events`, and write its certificate (default: output.dir/<run_id>)."""
     out_dir = None if cert_out is not None else os.path.expanduser(request.config.output.dir)
-    for folder, flag in ((cert_out, "--cert-out"), (out_dir, "output.dir (--out)")):
-        if folder is not None:  # fail before the run, not after an hour of scoring
-            require_folder(os.fspath(folder), flag)
+    if cert_out is not None:  # fail before the run, not after an hour of scoring
+        require_certificate_folder(os.fspath(cert_out), "--cert-out")
+    if out_dir is not None:  # the certificate goes to a new folder <run_id> in it
+        require_folder(out_dir, "output.dir (--out)")
     if request.export is not None:
         require_empty_folder(os.fspath(request.export), "--export")
     uses = used_entries(request.config, request.subject)
@@ -205,7 +212,7 @@ def resume_certify(
 ) -> CertifyResult:
     """Finish the incomplete run `run_id` from its events (scoring only what is left) and write its certificate."""
     if cert_out is not None:
-        require_folder(os.fspath(cert_out), "--cert-out")
+        require_certificate_folder(os.fspath(cert_out), "--cert-out")
     if export is not None:
         require_empty_folder(os.fspath(export), "--export")
     if not os.path.lexists(events):  # a run to resume is in a store that exists: "no run ... in it" misled

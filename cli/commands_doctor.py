@@ -16,7 +16,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from . import console
 from .bootstrap import DEFAULT_EVENTS, build_doctor_deps, load_signer
 from .commands_run import build_request, certify_config, run_config
-from .outputs import require_empty_folder, require_folder
+from .outputs import require_certificate_folder, require_empty_folder, require_folder
 
 
 def _doctor_request(
@@ -74,7 +74,7 @@ def _flag_errors(opts: dict[str, Any], out_dir: str | None) -> tuple[InvarlockEr
 
     given = {**opts, "out_dir_checked": out_dir}
     checks = [
-        ("cert_out", lambda p: require_folder(p, "--cert-out")),
+        ("cert_out", lambda p: require_certificate_folder(p, "--cert-out")),
         ("out_dir_checked", lambda p: require_folder(p, "output.dir (--out)")),
         ("export_dir", lambda p: require_empty_folder(p, "--export")),
         ("sign_key", load_signer),

@@ -74,6 +74,16 @@ def require_folder(path: str, flag: str) -> None:
         raise UsageError("E608", f"{flag} '{path}' cannot be written: {problem}", f"pass a writable folder to {flag}")
 
 
+CERTIFICATE_FILE = "evaluation.cert.json"
+
+
+def require_certificate_folder(path: str, flag: str) -> None:
+    """require_folder, and E608 when the certificate's file in it exists and is not a regular file (a symbolic
+    link, a folder, a FIFO): the write would replace that node, which is refused, so found before the run."""
+    require_folder(path, flag)
+    _refuse_special(Path(path) / CERTIFICATE_FILE, "the certificate", f"remove it, or pass another folder to {flag}")
+
+
 def require_empty_folder(path: str, flag: str) -> None:
     """require_folder, and E608 when `path` is a directory that already holds something: a checkpoint written
     there would mix with those files or replace them (the baseline's own weights, when it names its folder)."""

@@ -26,6 +26,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_keypair(root / "key")
     os.mkfifo(root / "fifo")
     (root / "adir").mkdir()
+    (root / "linked").mkdir()
+    (root / "linked" / "evaluation.cert.json").symlink_to(root / "elsewhere.json")
     (root / "out_is_a_file.yaml").write_text("output: {dir: cert.json}\nedit: {name: quant_rtn, plan: {bits: 8}}\n")
     (root / "huge.pem").write_bytes(b"A" * (MAX_KEY_BYTES + 1))
     return root
@@ -144,6 +146,15 @@ def test_a_missing_yaml_file_names_the_option_that_gave_it(folder: Path, args: l
         (["run", "--demo", "--export", "."], "--export '.' already holds files (adir, cert.json, fifo)"),
         (["certify", "--resume", "r1", "--export", "."], "--export '.' already holds files (adir, cert.json, fifo)"),
         (["certify", "--demo", "--out", "cert.json"], "output.dir (--out) 'cert.json' exists and is not a directory"),
+        # refused only after the whole run (E608 "the run is recorded: rebuild it with replay"; the event-store hunt)
+        (
+            ["certify", "--demo", "--cert-out", "linked"],
+            "cannot write the certificate to 'linked/evaluation.cert.json': it is a symbolic link",
+        ),
+        (
+            ["certify", "--resume", "r1", "--cert-out", "linked"],
+            "cannot write the certificate to 'linked/evaluation.cert.json': it is a symbolic link",
+        ),
         (["run", "-c", "out_is_a_file.yaml"], "output.dir (--out) 'cert.json' exists and is not a directory"),
         (["calibrate", "--out", "cert.json"], "--out 'cert.json' exists and is not a directory"),
     ],
