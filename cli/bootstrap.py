@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import use_plugin_guards
 from invarlock.domain.metric_plugins import use_plugin_kinds
 from invarlock.ports.audit import AuditQueries
@@ -126,10 +127,15 @@ def generate_keypair(path: str | os.PathLike[str], *, force: bool) -> str:
 
 
 def report_renderer(fmt: ReportFormat) -> ReportRenderer:
-    """The renderer of `invarlock report html|md`: a self-contained HTML page or Markdown."""
+    """The renderer of `invarlock report html|md`: a self-contained HTML page or Markdown (E200 for any other
+    format: the Python API gave Markdown for `fmt="HTML"` or `"pdf"`)."""
     from invarlock.adapters.report.renderers import HTMLReportRenderer, MarkdownReportRenderer
 
-    return HTMLReportRenderer() if fmt == "html" else MarkdownReportRenderer()
+    if fmt == "html":
+        return HTMLReportRenderer()
+    if fmt == "md":
+        return MarkdownReportRenderer()
+    raise UsageError("E200", f"report format {fmt!r} is not one of 'html', 'md'", "ask for fmt='html' or fmt='md'")
 
 
 def plugin_registry() -> Registry:
@@ -224,7 +230,6 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
 def _audit_store(path: str | os.PathLike[str]) -> EventStore:
     """The store the audit appends its stream to when it ends: E502 before any model loads if it cannot."""
     from invarlock.adapters.duckdb_store import DuckDBEventStore
-    from invarlock.domain.errors import UsageError
 
     store = open_store(path)
     try:

@@ -108,3 +108,13 @@ def test_render_report_returns_the_page_the_cli_writes(tmp_path: Path) -> None:
     page = invarlock.render_report(path, "md")
     assert _cli("report", "md", str(path), "-o", str(tmp_path / "r.md")).exit_code == 0
     assert page == (tmp_path / "r.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["HTML", "pdf", ""])
+def test_render_report_refuses_a_format_it_does_not_write(tmp_path: Path, fmt: str) -> None:
+    """Any format but exactly "html" gave the Markdown page (the docs hunt)."""
+    path = tmp_path / "cert.json"
+    path.write_bytes(c.to_bytes(fake_certificate()))
+    with pytest.raises(invarlock.InvarlockError) as caught:
+        invarlock.render_report(path, fmt)  # type: ignore[arg-type]
+    assert caught.value.code == "E200" and f"report format {fmt!r} is not one of 'html', 'md'" in caught.value.message
