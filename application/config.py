@@ -74,7 +74,12 @@ def _keys_at(where: str) -> tuple[str, ...]:
         cls = next((t for t in (hints.get(part), *typing.get_args(hints.get(part))) if _is_section(t)), None)
         if cls is None:
             return ()
-    return tuple(cls.__struct_fields__)
+    return tuple(f for f in cls.__struct_fields__ if (cls, f) not in _HELD)
+
+
+# Fields of a section a config file does not write: GuardsConfig holds plugin guards' guards.<name> sections in
+# `plugins`.
+_HELD = {(GuardsConfig, "plugins")}
 
 
 def _is_section(t: object) -> bool:
@@ -96,7 +101,7 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
         data = {}
     if not isinstance(data, dict):
         raise UsageError("E201", f"{source}: the config must be a mapping of sections", "see docs/user-guide.md")
-    data = _plugin_sections(translate_upstream(data, source))
+    data = _plugin_sections(translate_upstream(data, source), source)
     try:
         cfg = msgspec.convert(data, RunConfig)
     except msgspec.ValidationError as exc:
@@ -142,11 +147,17 @@ def _yaml_kind(key: object) -> str:
     return "a number" if isinstance(key, (int, float)) else "a date" if isinstance(key, datetime.date) else "not text"
 
 
-def _plugin_sections(data: dict[str, Any]) -> dict[str, Any]:
+def _plugin_sections(data: dict[str, Any], source: str) -> dict[str, Any]:
     """`data` with each guards.<name> section of a plugin guard moved under guards.plugins.<name>."""
     guards = data.get("guards")
-    if not isinstance(guards, dict) or "plugins" in guards:
+    if not isinstance(guards, dict):
         return data
+    if "plugins" in guards:  # the field that holds them: written, it set built-in guards' settings unchecked
+        raise UsageError(
+            "E201",
+            f"{source}: unknown key 'guards.plugins'",
+            "a plugin guard's settings go under guards.<its name>, as a built-in guard's do",
+        )
     fields = GuardsConfig.__struct_fields__
     moved = {k: v for k, v in guards.items() if k not in fields and plugin_guard(str(k)) is not None}
     if not moved:

@@ -13,6 +13,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY, METRICS, metric_for
+from invarlock.domain.model import MAX_BATCH_SIZE
 
 from ..config_sections import GuardsConfig, ModelConfig, RunConfig
 from .verify_report import VerifyReport, dig
@@ -56,7 +57,9 @@ def _schema_problems(config: Mapping[str, object]) -> Iterator[str]:
     recorded = dict(config)
     subject = recorded.pop("subject", None)
     guards = recorded.get("guards")
-    if isinstance(guards, dict):
+    if isinstance(guards, dict) and "plugins" in guards:  # the field holding plugin sections: never written as is
+        yield "provenance.config.guards.plugins is not what a run records (a plugin guard's section is guards.<name>)"
+    elif isinstance(guards, dict):
         order, known = guards.get("order"), GuardsConfig.__struct_fields__
         named = set(order) if isinstance(order, list) and all(isinstance(g, str) for g in order) else set()
         plugins = {k: v for k, v in guards.items() if k not in known and k in named}
@@ -83,6 +86,9 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
         yield f"dataset.stride {data.stride} is not the run config's {configured}"
     if data.stride != EXAMPLE_STRIDE and data.stride < data.seq_len:
         yield f"dataset.stride {data.stride} would make windows of {data.seq_len} tokens overlap"
+    size = dig(config, "eval", "batch_size")  # what a run accepts (config_checks), as the audit reads it
+    if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH_SIZE):
+        yield f"eval.batch_size {size!r} is not a count of windows from 1 to {MAX_BATCH_SIZE}"
     kind = dig(config, "eval", "metric", "kind")
     if kind != cert.primary_metric.kind:
         yield f"primary_metric.kind {cert.primary_metric.kind} is not the run config's {kind}"

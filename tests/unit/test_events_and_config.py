@@ -299,6 +299,17 @@ def test_a_batch_size_no_pass_can_take_is_e201_naming_the_key(size: int) -> None
     assert err.value.code == "E201" and err.value.message == "c.yaml: eval.batch_size must be between 1 and 65536"
 
 
+def test_the_field_holding_plugin_guard_sections_is_no_config_key() -> None:
+    """`guards: {plugins: {spectral: {mode: gate}}}` set the built-in guard unchecked and the unknown-key hint
+    offered it (found by the docs hunt)."""
+    with pytest.raises(UsageError) as err:
+        parse_config({"guards": {"plugins": {"spectral": {"mode": "gate"}}}}, source="c.yaml")
+    assert err.value.code == "E201" and err.value.message == "c.yaml: unknown key 'guards.plugins'"
+    with pytest.raises(UsageError) as err:
+        parse_config({"guards": {"max_abs": {"max_ratio": 1.05}}}, source="c.yaml")
+    assert err.value.hint == "keys of guards: order, spectral, rmt, variance"
+
+
 def test_unknown_config_key_is_named():
     with pytest.raises(UsageError, match=r"unknown key 'dataset.seqlen'"):
         parse_config({"dataset": {"seqlen": 12}}, source="c.yaml")

@@ -129,6 +129,17 @@ FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
         _set("provenance.config.dataset.text_field", 7),
         "Expected `str`, got `int` - at `$.dataset.text_field`",
     ),
+    # found by the forger hunt: plain verify passed what the audit then refused, and the held field was unread
+    "a batch size no run accepts": (
+        "certify",
+        _set("provenance.config.eval.batch_size", 0),
+        "eval.batch_size 0 is not a count of windows from 1 to 65536",
+    ),
+    "the field that holds plugin guard sections": (
+        "certify",
+        _set("provenance.config.guards.plugins", {"spectral": {"mode": "gate"}}),
+        "provenance.config.guards.plugins is not what a run records",
+    ),
     "a subject key no run records": (
         "certify",
         _set("provenance.config.subject.quantized_by", "gptq"),
