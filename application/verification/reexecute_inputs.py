@@ -13,7 +13,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
-from invarlock.domain.model import ModelIdentity
+from invarlock.domain.model import EditOutcome, ModelIdentity
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import PlannedWindow, Row, WindowPlan, cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
@@ -86,6 +86,11 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
             for field in ("weights_sha256", "tokenizer_sha256", "config_sha256")
             if getattr(now, field) != getattr(section, field)
         ]
+        wrong += [  # stated beside the digests, which do not cover them (a forger's GPT2LMHeadModel passed)
+            f"{field} {getattr(now, field)!r} != certified {getattr(section, field)!r}"
+            for field in ("architecture", "param_count")
+            if getattr(now, field) != getattr(section, field)
+        ]
         if now.gguf is not None and now.gguf != section.gguf:
             certified = _short(section.gguf.file_sha256) if section.gguf else "none"
             wrong.append(
@@ -94,12 +99,28 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
         if now.unmapped != section.unmapped:  # the not_applicable rows of the weight guards derive from it
             wrong.append(f"unmapped weights {sorted(now.unmapped or {})} != certified {sorted(section.unmapped or {})}")
         wrong += _graph_difference(now, section)
-        detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's"
+        detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's, as do the"
+        detail += " architecture and parameter count"
         detail += _graph_note(now, section)
         if wrong:
             detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert)}"
         findings.append((f"reexec:{role}_model", not wrong, detail))
     return findings
+
+
+def edit_findings(cert: c.Certificate, applied: EditOutcome | None) -> list[Finding]:
+    """The edit re-applied to the baseline (no --subject) against the certificate's edit section: its plan digest
+    and what it says it changed (edit.deltas: parameters, layers, bit widths), which no digest covers."""
+    if applied is None:
+        return []
+    done = msgspec.to_builtins(applied.deltas)
+    stated = msgspec.to_builtins(cert.edit.deltas) if cert.edit.deltas is not None else {}
+    wrong = [f"edit.deltas.{k}" for k in sorted(done.keys() | stated.keys()) if done.get(k) != stated.get(k)]
+    if applied.plan_digest != cert.edit.plan_digest:
+        wrong.insert(0, "edit.plan_digest")
+    if wrong:
+        return [("reexec:edit", False, f"{applied.name} re-applied: {', '.join(wrong)} differ from the certificate's")]
+    return [("reexec:edit", True, f"{applied.name} re-applied: its plan digest and deltas equal the certificate's")]
 
 
 def _graph_difference(now: ModelIdentity, certified: ModelIdentity) -> list[str]:

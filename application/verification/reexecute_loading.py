@@ -12,7 +12,7 @@ from functools import partial
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import ACCURACY
-from invarlock.domain.model import LoadOptions, ModelIdentity
+from invarlock.domain.model import EditOutcome, LoadOptions, ModelIdentity
 from invarlock.domain.policy import Policy
 from invarlock.ports.edits import Edit
 from invarlock.ports.model import DuplicableModel, LoadedModel
@@ -33,11 +33,12 @@ class LoadedForAudit:
     models: dict[str, LoadedModel]
     identities: dict[str, ModelIdentity]
     released: BaselinePass | None = None
+    edit: EditOutcome | None = None  # what re-applying the recorded edit did (no --subject)
 
 
 def load_both(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> LoadedForAudit:
-    models = load_models(cert, req, deps)
-    return LoadedForAudit(models, {role: model.identity() for role, model in models.items()})
+    models, edit = load_models(cert, req, deps)
+    return LoadedForAudit(models, {role: model.identity() for role, model in models.items()}, edit=edit)
 
 
 def load_one_at_a_time(
@@ -59,10 +60,9 @@ def load_one_at_a_time(
         subject = load_certified(deps.loader, *loads["subject"], "--subject" if req.subject else "--baseline")
     if released.answers is not None and released.answers.reference is not None:
         released.answers.reference.hold_once(subject)  # before the subject's fingerprint reads it
-    if edit is not None:
-        edit.apply(subject, cert.edit.plan or {})
+    applied = edit.apply(subject, cert.edit.plan or {}) if edit is not None else None
     identities = {"baseline": released.identity, "subject": subject.identity()}
-    return LoadedForAudit({"subject": subject}, identities, released)
+    return LoadedForAudit({"subject": subject}, identities, released, edit=applied)
 
 
 def _loads(cert: c.Certificate, req: ReexecutionRequest) -> dict[str, tuple[str, LoadOptions]]:
@@ -76,13 +76,15 @@ def rebuilder(cert: c.Certificate) -> Callable[..., RebuiltWindows]:
     return rebuild_examples if cert.primary_metric.kind == ACCURACY.kind else rebuild_windows
 
 
-def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> dict[str, LoadedModel]:
+def load_models(
+    cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps
+) -> tuple[dict[str, LoadedModel], EditOutcome | None]:
     """Both models placed as the certificate records (its device map, else its device kind), or whole on the
     requested device; each through its certified adapter (a causal LM's classification head is not what
     `auto` picks) and in its certified dtype; without a subject ref, the baseline again with the recorded edit
     applied. A subject of the baseline's reference and options is a duplicate of the loaded baseline when its
     adapter can duplicate it (the checkpoint is read once); any other subject holds the weights it has bit for
-    bit in common with the baseline once (input_steps.sharing_with)."""
+    bit in common with the baseline once (input_steps.sharing_with). With the edit applied, what it did."""
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     out: dict[str, LoadedModel] = {}
     loads = _loads(cert, req)
@@ -95,9 +97,8 @@ def load_models(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionD
         if twin is None:
             twin = sharing_with(out["baseline"], load_certified(deps.loader, *loads[role], given_as))
         out[role] = twin
-    if edit is not None:
-        edit.apply(out["subject"], cert.edit.plan or {})
-    return out
+    applied = edit.apply(out["subject"], cert.edit.plan or {}) if edit is not None else None
+    return out, applied
 
 
 def _duplicate(model: LoadedModel) -> LoadedModel | None:
