@@ -40,7 +40,7 @@ def quiet_option(fn: Any) -> Any:
         if value:
             configure(quiet=True, verbose=_SETTINGS.verbose)
 
-    help_ = "as `invarlock --quiet`: print only errors (and what --json asks for); no progress"
+    help_ = "as `invarlock --quiet`: print only errors (and the JSON of a --json); no progress"
     return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=switch, help=help_)(fn)
 
 

@@ -24,7 +24,7 @@ from .version import tool_version
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 # the certificate schema versions it writes and reads (domain SCHEMA_VERSIONS, spelt out: --version stays light)
 @click.version_option(tool_version(), prog_name="invarlock", message="%(prog)s %(version)s · schema=v1,v2")
-@click.option("--quiet", "-q", is_flag=True, help="print only errors (and what --json asks for); no progress")
+@click.option("--quiet", "-q", is_flag=True, help="print only errors (and the JSON of a --json); no progress")
 @click.option("--verbose", "-v", is_flag=True, help="one stderr line per step, and tracebacks of unexpected errors")
 def cli(quiet: bool, verbose: bool) -> None:
     """InvarLock: certify that a weight edit of a language model preserves quality.
