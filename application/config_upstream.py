@@ -152,9 +152,15 @@ def _loss(ev: Section, loss: object, source: str) -> None:
     if loss_type == "auto":
         return
     kind = _LOSS_KINDS.get(loss_type) if isinstance(loss_type, str) else None
+    if kind is None:  # seq2seq: no such metric here (the message said it did not match "eval.metric.kind None")
+        raise UsageError(
+            "E201",
+            f"{source}: eval.loss.type {loss_type!r} (InvarLock 0.3.7) has no metric kind here",
+            f"drop eval.loss and choose eval.metric.kind ({_LOSS_HINT})",
+        )
     metric = ev.setdefault("metric", {})
     stated = metric.get("kind") if isinstance(metric, dict) else metric
-    if kind is None or (isinstance(metric, dict) and metric.get("kind", kind) != kind):
+    if isinstance(metric, dict) and metric.get("kind", kind) != kind:
         raise UsageError(
             "E201",
             f"{source}: eval.loss.type {loss_type!r} does not match eval.metric.kind {stated!r}",
