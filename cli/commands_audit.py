@@ -44,7 +44,8 @@ def runs_cmd(
 
     Each run is checked against the head its stream had when the store recorded it; a run that no longer
     ends there, or fails the full chain check (always run with --check-chains), lists as TAMPERED with the
-    reason, the others still list, and the command then exits 3.
+    reason, the others still list, and the command then exits 3; a run holding events of a newer invarlock
+    release lists as UNREADABLE (not checked here, not known to be altered).
     """
     from invarlock.application.replay.audit import tampered_error
     from invarlock.application.replay.listing import list_runs

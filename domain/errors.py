@@ -43,6 +43,11 @@ class IntegrityError(InvarlockError):
     exit_code = EXIT_INTEGRITY
 
 
+class NewerEvents(IntegrityError):
+    """A stream holding an event version a newer release writes: this release cannot check it, which does not
+    make it altered (`invarlock runs` lists such a run as UNREADABLE, not TAMPERED)."""
+
+
 class AbortError(InvarlockError):
     """A hard abort during a run: pairing broken, non-finite weights, too little data (exit 3)."""
 

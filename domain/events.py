@@ -7,13 +7,14 @@ and upcast to the current ones.
 
 from __future__ import annotations
 
+import re
 from typing import get_args
 
 import msgspec
 
 from .canonical import canonical_bytes, is_canonical
 from .chain import GENESIS_HASH, SEAL_DOMAIN, RecordedEvent, chain_hash, chain_problems, record_hash, seal_message
-from .errors import IntegrityError, UsageError
+from .errors import IntegrityError, NewerEvents, UsageError
 from .events_audit import ComparisonRechecked, MatrixRechecked, ReexecutionFinished, ReexecutionStarted, WindowRechecked
 from .events_end import CertificateIssued, ChainSealed, RunCompleted, RunFailed
 from .events_reuse import BaselineRescored, BaselineReused, EventRef, GuardBaselineReused, VarianceBaselineReused
@@ -149,12 +150,30 @@ def _require_canonical(type_: str, payload: bytes) -> None:
         )
 
 
+_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*")  # how a release names an event type
+
+
+def _refuse_newer(type_: str, version: int) -> None:
+    """NewerEvents for a well-named type and version this release does not read: a newer release's (a version
+    above ours, or a type we do not know); anything else is left to the decoding, which calls it altered."""
+    current = CURRENT_VERSIONS.get(type_)
+    if not (_TYPE_NAME.fullmatch(type_) and version >= 1 and (current is None or version > current)):
+        return
+    reads = f"reads {type_} up to v{current}" if current is not None else f"has no event type {type_}"
+    raise NewerEvents(
+        "E604",
+        f"event {type_}.v{version} was written by a newer invarlock release (this one {reads})",
+        "read this run with the release that wrote it, or a newer one",
+    )
+
+
 def _decode(type_: str, version: int, payload: bytes) -> Event:
     from .events_legacy import UPCASTERS
 
     upcast = UPCASTERS.get((type_, version))
     if upcast is not None:
         return upcast(payload)
+    _refuse_newer(type_, version)
     try:
         event: Event = _DECODER.decode(payload)
     except msgspec.DecodeError as exc:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import msgspec
 from invarlock.domain import events as ev
-from invarlock.domain.errors import IntegrityError, InvarlockError
+from invarlock.domain.errors import IntegrityError, InvarlockError, NewerEvents
 from invarlock.domain.run import RunState
 from invarlock.domain.run_index import IndexedRun, index_decoded, requested_model
 from invarlock.ports.store import EventStore
 
 TAMPERED = "TAMPERED"
+UNREADABLE = "UNREADABLE"  # events of a newer release: not checked here, not known to be altered
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,14 +69,15 @@ def _row_of(state: RunState, events: int) -> RunSummary:
     )
 
 
-def tampered(run_id: str, events: int, problem: str) -> RunSummary:
-    """The row of a run that fails its check: status TAMPERED, `problem` says why, nothing else is trusted."""
+def tampered(run_id: str, events: int, problem: str, status: str = TAMPERED) -> RunSummary:
+    """The row of a run that fails its check: status TAMPERED (UNREADABLE: events of a newer release), `problem`
+    says why, nothing else is trusted."""
     return RunSummary(
         run_id=run_id,
         command=None,
         started_at=None,
         finished_at=None,
-        status=TAMPERED,
+        status=status,
         verdict=None,
         baseline=None,
         subject=None,
@@ -106,6 +108,8 @@ def checked_of(run_id: str, records: list[ev.RecordedEvent]) -> tuple[RunSummary
 
     try:
         return (None, None) if is_audit_stream(records) else checked_entry(records)
+    except NewerEvents as exc:
+        return tampered(run_id, len(records), exc.message, UNREADABLE), None
     except InvarlockError as exc:
         return tampered(run_id, len(records), exc.message), None
 
@@ -115,6 +119,13 @@ def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:
     bad = [r for r in runs if r.problem is not None]
     if not bad:
         return None
+    if all(r.status == UNREADABLE for r in bad):
+        return IntegrityError(
+            "E604",
+            f"{len(bad)} of {len(runs)} runs hold events of a newer invarlock release; first: run {bad[0].run_id}: "
+            f"{bad[0].problem}",
+            "they are not checked here: list them with the release that wrote them, or a newer one",
+        )
     return IntegrityError(
         "E603",
         f"{len(bad)} of {len(runs)} runs fail the chain check; first: run {bad[0].run_id}: {bad[0].problem}",
