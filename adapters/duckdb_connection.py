@@ -113,6 +113,21 @@ def check_ours(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"event store {path} was written by an earlier invarlock ({row[0]}, {_EARLIER[row[0]]})",
             "this version cannot check its chain; record new runs in a new --events file",
         )
+    if row is not None and _newer_schema(row[0]):
+        raise UsageError(
+            "E507",
+            f"event store {path} was written by a newer invarlock ({row[0]}; this release reads {SCHEMA})",
+            "open it with that release or a newer one; record this release's runs in another --events file",
+        )
     if row is None or row[0] != SCHEMA:
         raise not_ours(path)
     check_columns(con, path)
+
+
+def _newer_schema(value: object) -> bool:
+    """Whether `value` names a later version of SCHEMA's marker (`invarlock-events/vN`, N above ours)."""
+    prefix, _, ours = SCHEMA.rpartition("/v")
+    if not isinstance(value, str) or not value.startswith(f"{prefix}/v"):
+        return False
+    number = value.removeprefix(f"{prefix}/v")
+    return number.isdigit() and number.isascii() and int(number) > int(ours)

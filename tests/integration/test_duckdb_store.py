@@ -61,6 +61,19 @@ def test_a_store_written_before_the_chain_covered_every_column_is_refused_by_nam
         assert info.value.code == "E507" and "earlier invarlock" in info.value.message
 
 
+@pytest.mark.parametrize(("marker", "code"), [("invarlock-events/v3", "E507"), ("invarlock-events/v1x", "E501")])
+def test_a_store_of_a_newer_format_says_a_newer_release_wrote_it(db: Path, marker: str, code: str) -> None:
+    """It said E501 'exists but is not an InvarLock event store' (the event-store hunt)."""
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE invarlock_meta SET value = ? WHERE key = 'schema'", [marker])
+    with pytest.raises(UsageError) as info:
+        DuckDBEventStore(db, read_only=True).read("run-1")
+    assert info.value.code == code
+    if code == "E507":
+        assert info.value.message.endswith(f"was written by a newer invarlock ({marker}; this release reads "
+                                           "invarlock-events/v2)")  # fmt: skip
+
+
 @pytest.mark.parametrize("column", ["payload", "recorded_at", "seq", "type", "version", "prev_hash", "hash"])
 def test_a_null_column_is_an_integrity_error_naming_the_row(db: Path, column: str) -> None:
     with duckdb.connect(str(db)) as con:
