@@ -8,6 +8,28 @@ from pathlib import Path
 from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
+from .folder_probe import folder_write_problem
+
+
+def _variable() -> str:
+    """The variable that placed the cache root (cache_root's order)."""
+    if os.environ.get("INVARLOCK_CACHE_DIR"):
+        return "INVARLOCK_CACHE_DIR"
+    return "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "HOME"
+
+
+def require_writable_cache(folder: Path, what: str) -> None:
+    """E200 naming the variable that placed the cache when `folder` (under cache_root) cannot be written, for
+    `what` must be kept there (a GGUF file's conversion): a read-only cache that already holds it is fine.
+    Without it, the first write failed naming the model (`cannot read model demo:… (/proc/1/nope)`)."""
+    problem = folder_write_problem(folder)
+    if problem is not None:
+        raise UsageError(
+            "E200",
+            f"the cache folder {cache_root()} ({_variable()}) cannot keep {what}: {problem}",
+            f"set {_variable()} to a folder this user can write, or unset it",
+        )
+
 
 def cache_root() -> Path:
     """`$INVARLOCK_CACHE_DIR`, else `$XDG_CACHE_HOME/invarlock`, else `~/.cache/invarlock`.

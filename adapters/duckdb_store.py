@@ -22,7 +22,7 @@ from .duckdb_create import create_complete
 from .duckdb_lock import LOCK_WAIT_S
 from .duckdb_rows import COLUMNS as _COLUMNS
 from .duckdb_rows import row_to_record as _row_to_record
-from .folder_probe import folder_write_problem
+from .folder_probe import file_creation_problem
 from .stored_rows import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
 _CREATE = [
@@ -91,7 +91,7 @@ class DuckDBEventStore:
 
     def _create(self) -> None:
         """Create the file with its schema, atomically: DuckDB never creates the shared file (duckdb_create.py)."""
-        problem = folder_write_problem(self.path.parent)  # as the doctor finds it; DuckDB's own error says less
+        problem = file_creation_problem(self.path)  # as the doctor finds it; DuckDB's own error says less
         if problem is not None:
             raise UsageError("E502", f"cannot create event store {self.path}: {problem}", "use --events")
         try:

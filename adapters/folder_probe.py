@@ -16,6 +16,14 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
+def file_creation_problem(path: Path) -> str | None:
+    """Why the file `path`, which does not exist, could not be created: a dangling symbolic link (the write would
+    go to its missing target), or its folder (folder_write_problem); None when it can be."""
+    if path.is_symlink():
+        return f"it is a symbolic link to {os.readlink(path)}, which does not exist"
+    return folder_write_problem(path.parent)
+
+
 def folder_write_problem(folder: Path) -> str | None:
     """Why a file could not be written in `folder` (made first, with its missing parents), or None. Only a
     probe file is written, in the nearest existing folder, and removed at once: nothing is left behind."""

@@ -26,7 +26,7 @@ import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import GGUFSource
 
-from .cache_dir import cache_root
+from .cache_dir import cache_root, require_writable_cache
 from .cache_files import STAGING_ABANDONED_S, file_sha256
 from .gguf_cache_check import FILES_FILE, check_files, record_files
 from .hf_quiet import quiet_transformers
@@ -50,6 +50,7 @@ def open_gguf(path: Path) -> tuple[Path, GGUFSource]:
     target = cache_root() / "models" / f"gguf-{sha[:16]}"
     remove_abandoned_staging(target)
     if not (target / SOURCE_FILE).is_file():
+        require_writable_cache(target.parent, f"the conversion of {path.name}")
         with _converting(target):
             if not (target / SOURCE_FILE).is_file():  # else another process converted it while this one waited
                 _convert_atomically(path, target)

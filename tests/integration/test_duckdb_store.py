@@ -302,3 +302,19 @@ def test_ctrl_c_while_duckdb_imports_zoneinfo_for_a_read_is_a_keyboard_interrupt
             print(type(exc).__name__)
     """
     assert run_python(code, str(db)).stdout.split() == ["KeyboardInterrupt"]
+
+
+def test_a_dangling_symbolic_link_as_the_store_is_named_by_the_run_and_the_doctor(tmp_path: Path) -> None:
+    """The run said E501 naming a temporary file beside the missing target, with a hint about damaged files, and
+    the doctor said the run would create the store (the event-store hunt)."""
+    from invarlock.adapters.system_probe import LocalSystemProbe
+
+    link = tmp_path / "events.duckdb"
+    link.symlink_to(tmp_path / "missing" / "store.duckdb")
+    said = f"cannot create event store {link}: it is a symbolic link to {tmp_path}/missing/store.duckdb, which does"
+    for attempt in (lambda: DuckDBEventStore(link).append("run-1", 0, events()),
+                    lambda: LocalSystemProbe().store_summary(str(link))):  # fmt: skip
+        with pytest.raises(UsageError) as info:
+            attempt()
+        assert info.value.code == "E502" and info.value.message.startswith(said), info.value.message
+    assert not (tmp_path / "missing").exists()

@@ -57,3 +57,24 @@ def test_a_file_where_the_cache_folders_parent_must_be_is_e200_naming_the_variab
     code, out, _ = run_cli("doctor", "--events", tmp_path / "events.duckdb")
     assert code == 2 and f"({variable}) cannot be a folder: {afile} is a file" in out, out
     assert f"set {variable} to a folder" in out and "[INVARLOCK:D200]" in out and "D102" not in out
+
+
+@pytest.mark.parametrize("value", ["/proc/1/nope", "/sys/kernel"])
+def test_a_cache_folder_no_conversion_can_be_written_in_is_e200_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """The first conversion failed as `D102 cannot read model demo:smollm2-135m (/proc/1/nope)` (the event-store
+    hunt); the cache root itself stays usable for reading (a read-only cache that holds the conversion)."""
+    from invarlock.adapters.hf_gguf import open_gguf
+
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", value)
+    assert cache_root() == Path(value)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF not converted yet")
+    with pytest.raises(UsageError) as refused:
+        open_gguf(model)
+    assert refused.value.code == "E200"
+    assert refused.value.message.startswith(
+        f"the cache folder {value} (INVARLOCK_CACHE_DIR) cannot keep the conversion"
+    )
+    assert refused.value.hint == "set INVARLOCK_CACHE_DIR to a folder this user can write, or unset it"
