@@ -64,5 +64,6 @@ def stale_seq_conflict(run_id: str, expected_seq: int, actual_seq: int | None) -
     return ConcurrencyConflict(
         "E503",
         f"run {run_id}: append expected seq {expected_seq} but {found}",
-        "another writer appended to this run; re-read the stream and retry",
+        f"another process appended to run {run_id} (a second --resume of it?): nothing of this command was "
+        f"recorded; `invarlock events {run_id}` shows how far the run is, resume it only if it is still incomplete",
     )

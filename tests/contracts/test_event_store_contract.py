@@ -103,6 +103,8 @@ def test_stale_expected_seq_raises_conflict_and_writes_nothing(store: EventStore
         with pytest.raises(ConcurrencyConflict) as info:
             store.append("run-a", stale, sample_events()[2:])
         assert info.value.code == "E503"
+        # "re-read the stream and retry" sent the losing one of two resumes to E406 (the event-store hunt)
+        assert "`invarlock events run-a` shows how far the run is" in info.value.hint
     assert store.read("run-a") == before
 
 
