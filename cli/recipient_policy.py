@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from invarlock.application.config_upstream_rules import number
+from invarlock.application.verification.verify_report import dig
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import known_kind, metric_for
@@ -51,6 +52,7 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
             f"leave --profile out, or set profile: {profile} in {where}",
         )  # fmt: skip
     chosen_profile = str(data.get("profile", profile or default_profile))
+    _refuse_repair(cert, data["guards"], where)
     guards = {**recorded, **{k: {**recorded.get(k, {}), **v} for k, v in data["guards"].items()}}
     tier_name, overrides, evidence = str(data["tier"]), data["overrides"], data["evidence"]
     section = _section(cert.primary_metric.kind)
@@ -61,6 +63,20 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
         )
     except UsageError as exc:  # a tier, override or guard setting the file gives: name the file it is in
         raise exc.within(where) from None
+
+
+def _refuse_repair(cert: c.Certificate, guards: dict[str, Any], where: str) -> None:
+    """E202 for a `guards.spectral.repair` other than the certificate's: a repair is what a run does to its subject
+    before scoring it, which a verdict re-decided from the evidence cannot do (it was accepted and changed
+    nothing; the forger hunt)."""
+    spectral = guards.get("spectral", {})
+    recorded = dig(cert.policy.resolved, "guards", "spectral", "repair")
+    if "repair" in spectral and spectral["repair"] != recorded:
+        raise UsageError(
+            "E202",
+            f"{where}: guards.spectral.repair {spectral['repair']!r} differs from the certificate's {recorded!r}",
+            "a repair changes the subject before it is scored: certify again with it; drop it from your policy",
+        )
 
 
 def _section(kind: str) -> str | None:

@@ -82,3 +82,18 @@ def test_a_policy_file_with_a_ratio_limit_for_an_embedding_certificate_is_one_e2
     policy.write_text("tier: balanced\nprofile: dev\noverrides: {min_cosine: 0.5}\n", encoding="utf-8")
     code, out, err = run_cli("verify", cert, "--policy", policy, "--json")
     assert code == 0 and json.loads(out)["verdict"] == "PASS", out + err
+
+
+def test_a_recipient_asking_for_another_spectral_repair_is_refused(services, encoders, tmp_path: Path) -> None:  # noqa: F811
+    """A repair changes the subject before it is scored: `guards: {spectral: {repair: true}}` was accepted and
+    changed nothing (the forger hunt). The certificate's own value is a pin and is accepted."""
+    cert = tmp_path / "evaluation.cert.json"
+    issued = _certify(services, "enc_int8ish")
+    cert.write_bytes(c.to_bytes(issued))
+    recorded = issued.policy.resolved["guards"]["spectral"]["repair"]
+    policy = tmp_path / "mine.yaml"
+    policy.write_text(f"tier: balanced\nguards: {{spectral: {{repair: {str(not recorded).lower()}}}}}\n", "utf-8")
+    code, out, err = run_cli("verify", cert, "--policy", policy)
+    assert code == 2 and "guards.spectral.repair" in out + err and "differs from the certificate's" in out + err
+    policy.write_text(f"tier: balanced\nguards: {{spectral: {{repair: {str(recorded).lower()}}}}}\n", "utf-8")
+    assert run_cli("verify", cert, "--policy", policy)[0] == 0
