@@ -13,7 +13,7 @@ from invarlock.ports.model import ModelRunner
 
 from ..certification.example_planning import plan_labelled
 from ..config import MetricConfig
-from .reexecute_inputs import SHOWN, RebuiltWindows, dataset_recipe, plan_problems, recipe_source
+from .reexecute_inputs import SHOWN, RebuiltWindows, corpus_difference, dataset_recipe, plan_problems, recipe_source
 from .reexecute_placement import recorded_section
 
 
@@ -36,6 +36,9 @@ def rebuild_examples(
             split=ds.split,
             **ds.hub,
         )
+    corpus_said = corpus_difference(labelled.info(), cert.dataset.corpus)
+    if corpus_said is not None:
+        return RebuiltWindows({}, [("reexec:windows", False, corpus_said)])
     try:
         planned, windows = plan_labelled(labelled, tok, ds, metric, allow_fewer=not policy.enforce_floors)
     except InvarlockError as exc:

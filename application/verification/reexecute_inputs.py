@@ -13,7 +13,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
-from invarlock.domain.model import EditOutcome, ModelIdentity
+from invarlock.domain.model import CorpusInfo, EditOutcome, ModelIdentity
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import PlannedWindow, Row, WindowPlan, cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
@@ -197,6 +197,9 @@ def rebuild_windows(
     with recipe_source(ds):
         corpus = corpora.open(ds.provider, path=ds.source_path, text_field=ds.text_field, split=ds.split, **ds.hub)
         stream = token_stream(corpus, tok)
+    stated = corpus_difference(corpus.info(), cert.dataset.corpus)
+    if stated is not None:
+        return RebuiltWindows({}, [("reexec:windows", False, stated)])
     cut = cut_windows(stream, ds.seq_len, ds.effective_stride)
     mismatched = [e for e in cert.evidence.plan if not 0 <= e.window_id < len(cut) or _digest(cut, e) != e.digest]
     if mismatched:
@@ -212,6 +215,18 @@ def rebuild_windows(
     if unplanned:
         return RebuiltWindows({}, [("reexec:windows", False, f"evidence windows not in the plan: {unplanned[:SHOWN]}")])
     return RebuiltWindows(rows, [_plan_finding(cert, policy, ds, stream, tok.digest())])
+
+
+def corpus_difference(rebuilt: CorpusInfo, certified: CorpusInfo) -> str | None:
+    """Where the corpus the recipe opens here states other facts than the certificate's dataset.corpus: its
+    provider, split and licence (a forged licence passed the audit). Its source is where this machine keeps it (a
+    package's or a file's path) and a `datasets` fingerprint depends on that library: stated, not compared (the
+    dataset digest covers the text)."""
+    for name in ("provider", "split", "licence"):
+        now, said = getattr(rebuilt, name), getattr(certified, name)
+        if now != said:
+            return f"dataset.corpus.{name} {said!r} is not the opened corpus's {now!r}"
+    return None
 
 
 def _digest(cut: np.ndarray, entry: PlannedWindow) -> str:

@@ -57,3 +57,11 @@ def test_another_architecture_or_parameter_count_fails_the_model_check(services,
     detail = failed["reexec:subject_model"]
     assert f"architecture {cert.subject.architecture!r} != certified 'GPT2LMHeadModel'" in detail
     assert f"param_count {cert.subject.param_count} != certified 999" in detail
+
+
+def test_a_licence_the_opened_corpus_does_not_state_fails_the_windows_check(services, loader) -> None:
+    cert = _ve_certificate(services, loader)
+    forged = _resealed(cert, dataset__licence="MIT")
+    failed, _ = _audit(forged, services)
+    said = cert.dataset.licence
+    assert failed == {"reexec:windows": f"dataset.corpus.licence 'MIT' is not the opened corpus's {said!r}"}
