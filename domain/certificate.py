@@ -138,9 +138,12 @@ def nesting_depth(data: bytes) -> int:
 
 
 def _json_error(data: bytes) -> str | None:
-    """Why `data` is not JSON at all, None when it is."""
+    """Why `data` is not JSON at all, None when it is (a number beyond float64, such as 1e999, is JSON that no
+    certificate field can hold: the typed decode names where)."""
     try:
         msgspec.json.decode(data)
+    except msgspec.ValidationError:
+        return None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return str(exc)
     return None

@@ -273,3 +273,14 @@ def test_an_impossible_recorded_value_fails_provenance_even_resealed(
     code, report = _cli(tmp_path, _edited(raw, edit, reseal=True))
     found = {ch["name"]: ch for ch in report["checks"]}
     assert code == 3 and not found["provenance"]["ok"] and found["provenance"]["detail"].startswith(named), report
+
+
+def test_a_number_beyond_float64_is_named_where_it_is_not_called_invalid_json(raw: bytes) -> None:
+    """`1e999` is JSON no field can hold: it was 'certificate is not valid JSON: Number out of range' (the forger
+    hunt)."""
+    with pytest.raises(UsageError) as refused:
+        c.from_bytes(raw.replace(b'"seed":', b'"seed":1e999,"x":', 1))
+    assert refused.value.code == "E601" and refused.value.message == (
+        "schema check failed: certificate does not match the certificate schema: Number out of range - at "
+        "`$.bootstrap.seed`"
+    )
