@@ -17,11 +17,15 @@ def nearest_existing(path: Path) -> Path:
 
 
 def file_creation_problem(path: Path) -> str | None:
-    """Why the file `path`, which does not exist, could not be created: a dangling symbolic link (the write would
-    go to its missing target), or its folder (folder_write_problem); None when it can be."""
-    if path.is_symlink():
-        return f"it is a symbolic link to {os.readlink(path)}, which does not exist"
-    return folder_write_problem(path.parent)
+    """Why the file `path`, which does not exist, could not be created: its folder cannot be written
+    (folder_write_problem), or it is a symbolic link to a missing file in a folder that does not exist or cannot
+    be written (the file is created where the link points); None when it can be."""
+    if not path.is_symlink():
+        return folder_write_problem(path.parent)
+    target = Path(os.path.realpath(path))  # the file is created where the link points
+    if not target.parent.is_dir():
+        return f"it is a symbolic link to {os.readlink(path)}, whose folder {target.parent} does not exist"
+    return folder_write_problem(target.parent)
 
 
 def folder_write_problem(folder: Path) -> str | None:

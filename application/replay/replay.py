@@ -177,9 +177,6 @@ def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = 
         IntegrityError: as check_run; E603 a stream rewritten or cut after it was appended.
     """
     records = read_stream(store, run_id)
-    rewritten = indexed_stream_problem(index, run_id) if index is not None and records else None
-    if rewritten is not None:
-        raise IntegrityError("E603", rewritten, _ALTERED)
     audited = audited_run(records)
     if audited is not None:
         raise UsageError(
@@ -187,10 +184,13 @@ def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = 
             f"run '{run_id}' is a re-execution audit of run {audited}, not a certification: it has no certificate",
             f"`invarlock events {run_id}` shows its findings; `invarlock replay {audited}` rebuilds the audited one",
         )
-    checked = check_run(records)
+    checked = check_run(records)  # first: it names what is wrong with a stream that fails on its own
     problem = link_problem(store, checked)
     if problem is not None:
         raise IntegrityError("E603", f"run {run_id}: {problem}", _ALTERED)
+    rewritten = indexed_stream_problem(index, run_id) if index is not None else None
+    if rewritten is not None:  # a stream that passes on its own, yet not the one appended (re-linked, or cut)
+        raise IntegrityError("E603", rewritten, _ALTERED)
     if checked.certificate is None:
         failed = checked.state.failed
         if failed is not None:

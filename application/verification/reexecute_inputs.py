@@ -119,7 +119,8 @@ def edit_findings(cert: c.Certificate, applied: EditOutcome | None) -> list[Find
     if applied.plan_digest != cert.edit.plan_digest:
         wrong.insert(0, "edit.plan_digest")
     if wrong:
-        return [("reexec:edit", False, f"{applied.name} re-applied: {', '.join(wrong)} differ from the certificate's")]
+        verb = "differs" if len(wrong) == 1 else "differ"
+        return [("reexec:edit", False, f"{applied.name} re-applied: {', '.join(wrong)} {verb} from the certificate's")]
     return [("reexec:edit", True, f"{applied.name} re-applied: its plan digest and deltas equal the certificate's")]
 
 

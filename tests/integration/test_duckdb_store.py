@@ -311,7 +311,7 @@ def test_a_dangling_symbolic_link_as_the_store_is_named_by_the_run_and_the_docto
 
     link = tmp_path / "events.duckdb"
     link.symlink_to(tmp_path / "missing" / "store.duckdb")
-    said = f"cannot create event store {link}: it is a symbolic link to {tmp_path}/missing/store.duckdb, which does"
+    said = f"cannot create event store {link}: it is a symbolic link to {tmp_path}/missing/store.duckdb, whose folder"
     for attempt in (lambda: DuckDBEventStore(link).append("run-1", 0, events()),
                     lambda: LocalSystemProbe().store_summary(str(link))):  # fmt: skip
         with pytest.raises(UsageError) as info:

@@ -20,8 +20,8 @@ CONFIGS = {
     "edit.plan.self contains itself (a recursive alias)": "edit: {name: quant_rtn, plan: &p {bits: 8, self: *p}}\n",
     "output.dir is not UTF-8 text": 'output: {dir: "\\ud800"}\n',
     "dataset.'\\udcff' is not UTF-8 text": 'dataset: {"\\udcff": "\\udcff"}\n',
-    "eval.loss.type ['causal'] does not match": "eval: {loss: {type: [causal]}}\n",  # InvarLock 0.3.7's keys
-    "'bogus' does not match eval.metric.kind 'ppl_causal'": "eval: {metric: ppl_causal, loss: {type: bogus}}\n",
+    "eval.loss.type ['causal'] (InvarLock 0.3.7) has no metric kind": "eval: {loss: {type: [causal]}}\n",
+    "eval.loss.type 'bogus' (InvarLock 0.3.7) has no metric kind": "eval: {metric: ppl_causal, loss: {type: bogus}}\n",
     "key 'seed' is given twice (at line 3, column 1)": "seed: 1\noutput: {dir: out}\nseed: 2\n",
     "key 'bits' is given twice (at line 1, column 41)": "edit: {name: quant_rtn, plan: {bits: 8, bits: 4}}\n",
     "edit.plan.bits is nan": "edit: {name: quant_rtn, plan: {bits: .nan}}\n",  # was E402 (exit 3) when recorded

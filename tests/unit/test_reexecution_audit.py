@@ -18,6 +18,7 @@ from invarlock.application.replay.listing import list_runs
 from invarlock.application.verification.reexecute import reexecute_certificate
 from invarlock.application.verification.reexecute_request import ReexecutionDeps, ReexecutionRequest
 from invarlock.application.verification.verify import verify_certificate
+from invarlock.application.verification.verify_fields import edit_plan_digest
 from invarlock.application.verification.verify_secondary import secondary_from
 from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
@@ -264,9 +265,13 @@ def test_without_a_subject_ref_the_recorded_built_in_edit_rebuilds_the_subject(s
     assert outcome.ok, _failed(outcome)
     assert loader.loaded[loads:] == ["ve_base"] and loader.duplicated[copies:] == ["ve_base"], "read once, edited copy"
     plan = dict(cert.edit.plan or {}, factor=0.8)
-    other = msgspec.structs.replace(cert, edit=msgspec.structs.replace(cert.edit, plan=plan))
+    edit = msgspec.structs.replace(cert.edit, plan=plan, plan_digest=edit_plan_digest(plan))  # reexec:edit agrees
+    other = msgspec.structs.replace(cert, edit=edit)
     failed = _failed(reexecute_certificate(other, request, _deps(services)))
     assert list(failed) == ["reexec:subject_model"], "another edit plan gives another subject"
+    stale = msgspec.structs.replace(cert, edit=msgspec.structs.replace(cert.edit, plan=plan))
+    failed = _failed(reexecute_certificate(stale, request, _deps(services)))
+    assert failed["reexec:edit"] == "fake_weight re-applied: edit.plan_digest differs from the certificate's"
 
 
 def test_the_tolerance_rule_exact_on_the_same_build_relative_bound_across_builds(services, store, issued):

@@ -27,6 +27,7 @@ from invarlock.application.services import Services
 from invarlock.application.verification.reexecute import reexecute_certificate
 from invarlock.application.verification.reexecute_request import ReexecutionOutcome, ReexecutionRequest
 from invarlock.application.verification.verify import verify_certificate
+from invarlock.application.verification.verify_fields import edit_plan_digest
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.build import build_certificate
@@ -198,6 +199,8 @@ def test_a_run_certificate_re_applies_its_recorded_edit_to_the_baseline(kind):
     assert outcome.ok, _failed(outcome)
     assert len(scale.applied) == before + 1 and services.loader.loaded[loads:] == [base]  # type: ignore[attr-defined]
     assert services.loader.duplicated[-1:] == [base]  # type: ignore[attr-defined]
-    other = msgspec.structs.replace(cert, edit=msgspec.structs.replace(cert.edit, plan={"factor": 1.5}))
+    plan = {"factor": 1.5}  # its digest restated: reexec:edit agrees, the subject it makes is another
+    edit = msgspec.structs.replace(cert.edit, plan=plan, plan_digest=edit_plan_digest(plan))
+    other = msgspec.structs.replace(cert, edit=edit)
     failed = _failed(_audit(other, services, kind, subject=None))
     assert list(failed) == ["reexec:scores:preview", "reexec:scores:final"], "another plan measures another subject"
