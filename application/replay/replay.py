@@ -49,6 +49,10 @@ def audited_run(records: list[ev.RecordedEvent]) -> str | None:
     return started.certificate_run_id if isinstance(started, ev.ReexecutionStarted) else None
 
 
+_CHECKED_KEPT = 8
+_CHECKED: dict[tuple[str, ...], CheckedRun] = {}  # by the stream's row hashes, oldest first
+
+
 @dataclass(frozen=True)
 class CheckedRun:
     """A stream whose chain links, whose events fold in order and whose tail agrees with its certificate.
@@ -77,14 +81,22 @@ def check_run(records: list[ev.RecordedEvent]) -> CheckedRun:
     problems = ev.chain_problems(records)
     if problems:
         raise IntegrityError("E603", f"event chain broken: {problems[0]}", _ALTERED)
+    # The same intact chain holds the same rows: a stream checked once in this process (a reuse source that the
+    # scores, the guards and the variance taps each look up) is not rebuilt again.
+    key = tuple(r.hash for r in records)
+    if key in _CHECKED:
+        return _CHECKED[key]
     decoded = [ev.decode_event(r.type, r.version, r.payload) for r in records]
     state = replay(decoded)
     at = next((i for i, e in enumerate(decoded) if isinstance(e, ev.CertificateIssued)), None)
-    if at is None:
-        return CheckedRun(records=records, events=decoded, state=state, certificate=None)
-    cert = _rebuild(records, decoded, at)
-    _check_tail(state, cert, records)
-    return CheckedRun(records=records, events=decoded, state=state, certificate=cert)
+    cert = None if at is None else _rebuild(records, decoded, at)
+    if cert is not None:
+        _check_tail(state, cert, records)
+    checked = CheckedRun(records=records, events=decoded, state=state, certificate=cert)
+    _CHECKED[key] = checked
+    while len(_CHECKED) > _CHECKED_KEPT:
+        del _CHECKED[next(iter(_CHECKED))]
+    return checked
 
 
 def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) -> c.Certificate:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgspec
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
@@ -178,6 +179,11 @@ def test_the_issuer_rewriting_its_own_event_stream_passes_verify_and_events_but_
     shutil.copyfile(issued.events, db)
     rewrite(db, issued.run_id, _forged_stream, link=True)
     forged = issued.root / "forged.json"
+    caught = invarlock("replay", issued.run_id, "--events", db, "-o", forged, cwd=issued.root)
+    assert caught.code == 3 and "was rewritten after it was recorded" in caught.stderr, "the run index's head"
+    head = DuckDBEventStore(db, read_only=True).read(issued.run_id)[-1].hash
+    with duckdb.connect(str(db)) as con:  # the issuer owns the file: it rewrites the index row too
+        con.execute("UPDATE run_index SET head_hash = ? WHERE run_id = ?", [head, issued.run_id])
     replayed = invarlock("replay", issued.run_id, "--events", db, "-o", forged, cwd=issued.root)
     assert replayed.code == 0, replayed.stderr
     genuine, fake = (json.loads(p.read_bytes())["primary_metric"] for p in (issued.cert, forged))
