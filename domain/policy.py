@@ -24,6 +24,7 @@ from .guards.settings import (
     VarianceSettings,
 )
 from .policy_overrides import GUARD_OVERRIDABLE, _gate_overrides, _guard_overrides, _order, _plugin_settings
+from .policy_releases import as_released
 from .policy_sections import DEFAULT_GUARD_ORDER, EVIDENCE_DTYPES, GUARD_NAMES, EvidencePolicy, Policy
 
 __all__ = [
@@ -208,10 +209,9 @@ def resolve_policy(
     overrides = dict(overrides or {})
     plugins = _plugin_settings(guard_overrides or {}, guard_order)
     order = _order(guard_order, plugins)
-    by_section = {"accuracy": AccuracyGates.__struct_fields__, "embedding": EmbeddingGates.__struct_fields__}
-    keys = by_section[section] if section is not None else ()
-    override = policy_overrides.section_overrides
-    gates = _gate_overrides(_GATES[tier], overrides, section, keys)
+    table = (_ACCURACY if section == "accuracy" else _EMBEDDING)[tier] if section is not None else None
+    gates = _gate_overrides(_GATES[tier], overrides, section, type(table).__struct_fields__ if table else ())
+    kind_gates = policy_overrides.section_overrides(table, overrides) if table is not None else None
     replicates = {"dev": DEV_REPLICATES, "ci": gates.replicates_ci, "release": gates.replicates_release}[profile]
     if replicates > VERIFY_MAX_REPLICATES:  # its certificates could not be verified or replayed by default
         raise UsageError(
@@ -235,8 +235,8 @@ def resolve_policy(
             **({"guards": guard_overrides} if guard_overrides else {}),
             **({"guard_order": list(order)} if order != DEFAULT_GUARD_ORDER else {}),
         },
-        accuracy=override(_ACCURACY[tier], overrides) if section == "accuracy" else None,
-        embedding=override(_EMBEDDING[tier], overrides) if section == "embedding" else None,
+        accuracy=kind_gates if isinstance(kind_gates, AccuracyGates) else None,
+        embedding=kind_gates if isinstance(kind_gates, EmbeddingGates) else None,
         plugin_guards=plugins,
         evidence=evidence,
     )
@@ -266,24 +266,7 @@ def re_resolve(policy: Policy, released: str | None = None) -> Policy:
     resolved = resolve_policy(
         policy.tier, policy.profile, gate, guards, order, section, secondary_gate=secondary, evidence=policy.evidence
     )
-    return _as_released(resolved, _release(released))
-
-
-def _as_released(policy: Policy, release: tuple[int, ...] | None) -> Policy:
-    """`policy` with each default a later release changed set back to its value in `release` (a config cannot
-    override these settings: policy_overrides.GUARD_OVERRIDABLE)."""
-    guards = policy.guards
-    for guard, setting, since, before in CHANGED_DEFAULTS:
-        if release is not None and release < since:
-            section = msgspec.structs.replace(getattr(guards, guard), **{setting: before})
-            guards = msgspec.structs.replace(guards, **{guard: section})
-    return policy if guards is policy.guards else msgspec.structs.replace(policy, guards=guards)
-
-
-def _release(version: str | None) -> tuple[int, ...] | None:
-    """(major, minor, patch) of a tool version ("0.3.6", "0.3.7.dev1"); None when absent or not of that form."""
-    parts = (version or "").split(".")[:3]
-    return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else None
+    return as_released(resolved, released, CHANGED_DEFAULTS)
 
 
 def policy_from_dict(data: object) -> Policy:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -78,7 +78,7 @@ def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: 
         )
 
 
-SectionGates = TypeVar("SectionGates", AccuracyGates, EmbeddingGates)
+SectionGates = AccuracyGates | EmbeddingGates  # a metric kind's own gates (policy SECTIONS)
 
 # GatePolicy keys only the perplexity kinds read (domain/metrics/ppl_gates.py): a kind with a policy section
 # (embedding, accuracy) is gated by that section's keys instead.
