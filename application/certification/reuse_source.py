@@ -14,10 +14,10 @@ from invarlock.domain.baseline_reuse import scoring_key
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.run import RunState
 from invarlock.domain.run_query import RunQuery
-from invarlock.domain.stream_check import compare_stream
 from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore, RunIndex
 
+from ..replay.listing import run_entry_problem
 from ..replay.replay import check_run
 
 FINISHED = ("completed", "rollback")
@@ -52,7 +52,7 @@ def candidates(store: EventStore, index: RunIndex, state: RunState, signer: Sign
         run = entry.run
         if run.run_id == state.started.run_id or run.status not in FINISHED or run.baseline_digest != weights:
             continue
-        if compare_stream(entry).problem is not None:  # rewritten or cut after it was appended
+        if run_entry_problem(entry) is not None:  # rewritten or cut after it was appended, or its entry altered
             continue
         records = store.read(run.run_id)
         try:  # what replay checks: the links, the decoding and that the events rebuild the issued certificate

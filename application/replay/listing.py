@@ -117,7 +117,16 @@ def indexed_stream_problem(index: RunIndex, run_id: str) -> str | None:
     events rewritten and re-linked, or events lost after they were recorded), or None (also for a run the index
     does not know)."""
     entry = next((e for e in index.indexed_runs(RunQuery())[0] if e.run.run_id == run_id), None)
-    return None if entry is None else compare_stream(entry).problem
+    return None if entry is None else run_entry_problem(entry)
+
+
+def run_entry_problem(entry: IndexedStream) -> str | None:
+    """compare_stream's problem for the index entry of a stream that is a run, and its kind: an entry made to
+    say `audit` was not compared at all (the regression hunt), so resume, reuse and replay took a stream that
+    `runs` lists as TAMPERED."""
+    if entry.indexed and entry.run.kind != RUN:
+        return f"run {entry.run.run_id}: the run index says kind {entry.run.kind!r} but it is a run"
+    return compare_stream(entry).problem
 
 
 def _appended_since(entry: IndexedStream, records: list[RecordedEvent]) -> bool:

@@ -101,3 +101,33 @@ def test_verify_events_fails_a_run_that_copied_from_a_source_rewritten_later(svc
     rewrite(tmp_path / "events.duckdb", first.run_id, forge_after_the_copies, link=False)
     findings = dict(event_findings(second.certificate, DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)))
     assert not findings["baseline_source"].ok and "fails replay's check" in findings["baseline_source"].detail
+
+
+def _index_says_audit(db: Path, run_id: str) -> None:
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE run_index SET kind = 'audit' WHERE run_id = ?", [run_id])
+
+
+def test_an_index_entry_made_to_say_audit_does_not_let_a_rewritten_run_through(svc, tmp_path) -> None:
+    """The entry of an audit stream is not compared with its stream: one SQL update let resume, reuse and replay
+    take a rewritten run that `runs` listed as TAMPERED (the regression hunt)."""
+    killed, run_id = _killed(svc, tmp_path, keep=11)
+    _nudge_first_baseline_score(tmp_path / "killed.duckdb", run_id)
+    _index_says_audit(tmp_path / "killed.duckdb", run_id)
+    store = DuckDBEventStore(tmp_path / "killed.duckdb")
+    with pytest.raises(IntegrityError) as refused:
+        resume_run(run_id, dataclasses.replace(killed, store=store, index=store))
+    assert refused.value.code == "E603" and "the run index says kind 'audit' but it is a run" in refused.value.message
+    with pytest.raises(IntegrityError):
+        replay_certificate(store, run_id, store)
+    db = tmp_path / "reuse.duckdb"  # a store whose only earlier run is the rewritten one
+    fresh = DuckDBEventStore(db)
+    first = certify_edit(_request("int8ish"), dataclasses.replace(svc, store=fresh, index=fresh))
+    _nudge_first_baseline_score(db, first.run_id)
+    _index_says_audit(db, first.run_id)
+    source = DuckDBEventStore(db)
+    second = certify_edit(_request("same"), dataclasses.replace(svc, store=source, index=source))
+    assert second.certificate.provenance.baseline_scoring is None
+    assert (
+        second.certificate.provenance.guard_baseline is None and second.certificate.provenance.variance_baseline is None
+    )
