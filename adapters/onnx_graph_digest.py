@@ -3,10 +3,11 @@
 The weights digest covers the initializers (name, dtype, shape, bytes); two graphs over the same initializers
 can still compute different things (a Sigmoid rewritten as a Tanh), so the identity states this digest too
 (`ModelIdentity.graph_sha256`). It covers the opsets, the model's local functions, the graph's inputs and
-outputs and every node in order, each in its deterministic protobuf encoding (a node's subgraphs and constant
-tensors included, whether a tensor was stored inline or in the external data file read back in). Shape
-annotations (`value_info`), doc strings and producer fields compute nothing and are left out, so re-saving a
-graph or annotating its shapes keeps the digest.
+outputs (names and element types) and every node in order: its operator, domain, inputs, outputs and
+attributes (subgraphs and constant tensors included), in their deterministic protobuf encoding. What computes
+nothing is left out, so re-saving or annotating a graph keeps the digest: shapes and shape annotations
+(`value_info`, symbolic dimension names), node and graph names, doc strings, metadata (an exporter's stack
+traces and file paths), and whether a tensor was stored inline or in the external data file read back in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from typing import Any
+
+# Fields that compute nothing, by message type ("*": any message that has them).
+_LEFT_OUT = {
+    "*": ("doc_string", "metadata_props"),
+    "NodeProto": ("name",),
+    "GraphProto": ("name", "value_info"),
+    "TensorProto": ("data_location",),
+    "Tensor": ("shape",),  # TypeProto.Tensor: the element type stays
+}
 
 
 def graph_sha256(proto: Any) -> str:
@@ -36,28 +46,20 @@ def graph_sha256(proto: Any) -> str:
 
 
 def _canonical(message: Any) -> Any:
-    """`message` with no tensor inside it stating where its data was stored: onnx sets `data_location` (to
-    DEFAULT) on every tensor it read back from an external data file, which a tensor stored inline lacks."""
-    if not _holds_tensors(message):
-        return message
+    """A copy of `message` without the fields that compute nothing (_LEFT_OUT), at every depth."""
     copy = type(message)()
     copy.CopyFrom(message)
-    _clear_locations(copy)
+    _strip(copy)
     return copy
 
 
-def _holds_tensors(message: Any) -> bool:
-    """Whether a node has a tensor or subgraph attribute; a local function's nodes may."""
-    if message.DESCRIPTOR.name == "NodeProto":
-        return any(field.message_type is not None for a in message.attribute for field, _ in a.ListFields())
-    return message.DESCRIPTOR.name == "FunctionProto"
-
-
-def _clear_locations(message: Any) -> None:
-    if message.DESCRIPTOR.name == "TensorProto":
-        message.ClearField("data_location")
+def _strip(message: Any) -> None:
+    fields = message.DESCRIPTOR.fields_by_name
+    for name in (*_LEFT_OUT["*"], *_LEFT_OUT.get(message.DESCRIPTOR.name, ())):
+        if name in fields:
+            message.ClearField(name)
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
         for item in (value,) if hasattr(value, "ListFields") else value:  # one message, or a repeated field
-            _clear_locations(item)
+            _strip(item)

@@ -46,6 +46,29 @@ def test_weight_values_shape_annotations_and_doc_strings_leave_it() -> None:
     assert graph_sha256(annotated) == graph_sha256(_model())
 
 
+def test_names_symbolic_dimensions_and_exporter_metadata_leave_it() -> None:
+    """A renamed dim_param and stripped node metadata (an exporter's stack traces) failed an honest audit (the
+    regression hunt)."""
+    renamed = _model()
+    renamed.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    for i, node in enumerate(renamed.graph.node):
+        node.name = f"node_{i}"
+        node.doc_string = "exported"
+        entry = node.metadata_props.add()
+        entry.key, entry.value = "pkg.torch.onnx.stack_trace", "/home/someone/model.py:12"
+    renamed.graph.name = "another"
+    assert graph_sha256(renamed) == graph_sha256(_model())
+
+
+def test_an_input_of_another_element_type_or_name_changes_it() -> None:
+    other = _model()
+    other.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    assert graph_sha256(other) != graph_sha256(_model())
+    renamed = _model()
+    renamed.graph.input[0].name = "X2"
+    assert graph_sha256(renamed) != graph_sha256(_model())
+
+
 def test_another_opset_changes_it() -> None:
     other = _model()
     other.opset_import[0].version = 18
