@@ -27,7 +27,8 @@ def require_writable_cache(folder: Path, what: str) -> None:
         raise UsageError(
             "E200",
             f"the cache folder {cache_root()} ({_variable()}) cannot keep {what}: {problem}",
-            f"set {_variable()} to a folder this user can write, or unset it",
+            "set INVARLOCK_CACHE_DIR to a folder this user can write"
+            + (", or unset it" if _variable() == "INVARLOCK_CACHE_DIR" else ""),
         )
 
 

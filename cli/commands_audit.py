@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 import msgspec
@@ -94,12 +94,19 @@ def _run_line(r: RunSummary) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def events_cmd(run_id: str, events: str, as_json: bool) -> None:
     """Show RUN_ID's event timeline; exits 3 after it when the run fails its chain check."""
+    from invarlock.application.replay.listing import indexed_stream_problem
     from invarlock.application.replay.timeline import timeline
     from invarlock.domain.errors import IntegrityError
+    from invarlock.ports.store import RunIndex
 
     from .bootstrap import open_store
 
-    rows, problems = timeline(open_store(events, read_only=True), run_id)
+    store = open_store(events, read_only=True)
+    rows, problems = timeline(store, run_id)
+    if not problems and rows and rows[0].type == "run_started":  # a run's stream that passes on its own, yet is not
+        # the one appended (as `runs` tells it); an audit stream's index entry is not compared
+        rewritten = indexed_stream_problem(cast(RunIndex, store), run_id)
+        problems = [rewritten] if rewritten is not None else []
     if as_json:
         console.out(json.dumps(msgspec.to_builtins(rows)))
     else:

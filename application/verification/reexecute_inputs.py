@@ -226,7 +226,7 @@ def corpus_difference(rebuilt: CorpusInfo, certified: CorpusInfo) -> str | None:
     for name in ("provider", "split", "licence"):
         now, said = getattr(rebuilt, name), getattr(certified, name)
         if now != said:
-            return f"dataset.corpus.{name} {said!r} is not the opened corpus's {now!r}"
+            return f"dataset.{name} {said!r} is not the opened corpus's {now!r}"
     return None
 
 

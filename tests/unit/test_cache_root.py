@@ -78,3 +78,9 @@ def test_a_cache_folder_no_conversion_can_be_written_in_is_e200_naming_the_varia
         f"the cache folder {value} (INVARLOCK_CACHE_DIR) cannot keep the conversion"
     )
     assert refused.value.hint == "set INVARLOCK_CACHE_DIR to a folder this user can write, or unset it"
+    monkeypatch.delenv("INVARLOCK_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    with pytest.raises(UsageError) as refused:
+        open_gguf(model)
+    assert "(XDG_CACHE_HOME)" in refused.value.message  # the variable that placed it; the one to set is ours
+    assert refused.value.hint == "set INVARLOCK_CACHE_DIR to a folder this user can write"

@@ -64,4 +64,4 @@ def test_a_licence_the_opened_corpus_does_not_state_fails_the_windows_check(serv
     forged = _resealed(cert, dataset__licence="MIT")
     failed, _ = _audit(forged, services)
     said = cert.dataset.licence
-    assert failed == {"reexec:windows": f"dataset.corpus.licence 'MIT' is not the opened corpus's {said!r}"}
+    assert failed == {"reexec:windows": f"dataset.licence 'MIT' is not the opened corpus's {said!r}"}

@@ -131,3 +131,14 @@ def test_an_index_entry_made_to_say_audit_does_not_let_a_rewritten_run_through(s
     assert (
         second.certificate.provenance.guard_baseline is None and second.certificate.provenance.variance_baseline is None
     )
+
+
+def test_events_shows_a_rewritten_run_and_then_exits_3(svc, tmp_path) -> None:
+    """`events` listed a re-linked or cut stream with exit 0 while `runs` said TAMPERED (the regression hunt)."""
+    from tests.fakes.cli import run_cli
+
+    done = certify_edit(_request("int8ish"), svc)
+    assert run_cli("events", done.run_id, "--events", tmp_path / "events.duckdb")[0] == 0
+    rewrite(tmp_path / "events.duckdb", done.run_id, lambda records: records[:-2])
+    code, out, err = run_cli("events", done.run_id, "--events", tmp_path / "events.duckdb")
+    assert code == 3 and out.count("\n") == 14 and "lost events after it was recorded" in err
