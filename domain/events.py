@@ -153,12 +153,18 @@ def _require_canonical(type_: str, payload: bytes) -> None:
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*")  # how a release names an event type
 
 
-def _refuse_newer(type_: str, version: int) -> None:
-    """NewerEvents for a well-named type and version this release does not read: a newer release's (a version
-    above ours, or a type we do not know); anything else is left to the decoding, which calls it altered."""
+def of_newer_release(type_: str, version: int) -> bool:
+    """Whether an event type and version this release does not read is a newer release's (a well-named type we
+    do not know, or a version above ours) rather than an altered row (anything else: the doctor's D910 vs D920)."""
     current = CURRENT_VERSIONS.get(type_)
-    if not (_TYPE_NAME.fullmatch(type_) and version >= 1 and (current is None or version > current)):
+    return bool(_TYPE_NAME.fullmatch(type_)) and version >= 1 and (current is None or version > current)
+
+
+def _refuse_newer(type_: str, version: int) -> None:
+    """NewerEvents for a newer release's type and version; anything else is left to the decoding."""
+    if not of_newer_release(type_, version):
         return
+    current = CURRENT_VERSIONS.get(type_)
     reads = f"reads {type_} up to v{current}" if current is not None else f"has no event type {type_}"
     raise NewerEvents(
         "E604",

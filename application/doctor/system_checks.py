@@ -6,7 +6,7 @@ import re
 
 from invarlock.domain import diagnostics as d
 from invarlock.domain.errors import UsageError
-from invarlock.domain.events import CURRENT_VERSIONS
+from invarlock.domain.events import CURRENT_VERSIONS, of_newer_release
 from invarlock.domain.events_legacy import UPCASTERS
 from invarlock.domain.policy import PREFLIGHT_MIN_FREE_BYTES
 from invarlock.ports.system import SystemProbe
@@ -71,6 +71,14 @@ def check_extras(pf: Preflight) -> None:
 _EVENT_VERSION = re.compile(r"[a-z][a-z0-9_]*\.v[1-9][0-9]*")
 
 
+def _newer(tagged: str) -> bool:
+    """Whether a `type.vN` of the store is a newer release's (domain.events.of_newer_release), not an altered row."""
+    if not _EVENT_VERSION.fullmatch(tagged):
+        return False
+    type_, _, version = tagged.rpartition(".v")
+    return of_newer_release(type_, int(version))
+
+
 def known_event_versions() -> set[str]:
     """Every `type.vN` this release reads: the versions it writes and those it upcasts."""
     return {f"{t}.v{v}" for t, v in CURRENT_VERSIONS.items()} | {f"{t}.v{v}" for t, v in UPCASTERS}
@@ -86,8 +94,8 @@ def check_store(pf: Preflight) -> None:
     facts = f"{summary.runs} runs, {summary.events} events, schema {summary.schema}"
     pf.findings.append(d.note("store", d.D_STORE, f"event store {events}: {facts}"))
     unknown = sorted(set(summary.versions) - known_event_versions())
-    newer = [v for v in unknown if _EVENT_VERSION.fullmatch(v)]
-    altered = [v for v in unknown if not _EVENT_VERSION.fullmatch(v)]
+    newer = [v for v in unknown if _newer(v)]
+    altered = [v for v in unknown if not _newer(v)]
     if newer:
         pf.findings.append(
             d.warning(
