@@ -96,7 +96,8 @@ def _steps(
     stream: AuditStream,
     outcome: ReexecutionOutcome,
 ) -> None:
-    outcome.findings += identity_findings(cert, loaded.identities) + edit_findings(cert, loaded.edit)
+    outcome.findings += identity_findings(cert, loaded.identities)
+    outcome.findings += edit_findings(cert, loaded.edit, loaded.edited_weights)
     if not outcome.ok:
         return
     released = loaded.released

@@ -108,9 +108,11 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
     return findings
 
 
-def edit_findings(cert: c.Certificate, applied: EditOutcome | None) -> list[Finding]:
-    """The edit re-applied to the baseline (no --subject) against the certificate's edit section: its plan digest
-    and what it says it changed (edit.deltas: parameters, layers, bit widths), which no digest covers."""
+def edit_findings(cert: c.Certificate, applied: EditOutcome | None, edited_weights: str | None = None) -> list[Finding]:
+    """The edit re-applied to the baseline against the certificate's edit section: its plan digest and what it
+    says it changed (edit.deltas: parameters, layers, bit widths), which no digest covers. With --subject the edit
+    was re-applied to a copy of the baseline (`edited_weights`, its weights digest), which must hold the certified
+    subject's weights: the subject given is compared with the certificate, the certificate with the edit."""
     if applied is None:
         return []
     done = msgspec.to_builtins(applied.deltas)
@@ -118,10 +120,15 @@ def edit_findings(cert: c.Certificate, applied: EditOutcome | None) -> list[Find
     wrong = [f"edit.deltas.{k}" for k in sorted(done.keys() | stated.keys()) if done.get(k) != stated.get(k)]
     if applied.plan_digest != cert.edit.plan_digest:
         wrong.insert(0, "edit.plan_digest")
-    if wrong:
-        verb = "differs" if len(wrong) == 1 else "differ"
-        return [("reexec:edit", False, f"{applied.name} re-applied: {', '.join(wrong)} {verb} from the certificate's")]
-    return [("reexec:edit", True, f"{applied.name} re-applied: its plan digest and deltas equal the certificate's")]
+    said = [f"{', '.join(wrong)} {'differs' if len(wrong) == 1 else 'differ'} from the certificate's"] if wrong else []
+    if edited_weights is not None and edited_weights != cert.subject.weights_sha256:
+        certified = _short(cert.subject.weights_sha256)
+        said.append(f"its weights {_short(edited_weights)} are not the certified subject's {certified}")
+    copy = " to a copy of the baseline" if edited_weights is not None else ""
+    if said:
+        return [("reexec:edit", False, f"{applied.name} re-applied{copy}: {'; '.join(said)}")]
+    weights = ", deltas and weights" if edited_weights is not None else " and deltas"
+    return [("reexec:edit", True, f"{applied.name} re-applied{copy}: its plan digest{weights} equal the certificate's")]
 
 
 def _graph_difference(now: ModelIdentity, certified: ModelIdentity) -> list[str]:

@@ -33,12 +33,14 @@ class LoadedForAudit:
     models: dict[str, LoadedModel]
     identities: dict[str, ModelIdentity]
     released: BaselinePass | None = None
-    edit: EditOutcome | None = None  # what re-applying the recorded edit did (no --subject)
+    edit: EditOutcome | None = None  # what re-applying the recorded edit did
+    edited_weights: str | None = None  # with --subject: the weights digest of a copy of the baseline so edited
 
 
 def load_both(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> LoadedForAudit:
-    models, edit = load_models(cert, req, deps)
-    return LoadedForAudit(models, {role: model.identity() for role, model in models.items()}, edit=edit)
+    models, edit, edited = load_models(cert, req, deps)
+    identities = {role: model.identity() for role, model in models.items()}
+    return LoadedForAudit(models, identities, edit=edit, edited_weights=edited)
 
 
 def load_one_at_a_time(
@@ -50,6 +52,7 @@ def load_one_at_a_time(
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     loads = _loads(cert, req)
     baseline = load_certified(deps.loader, *loads["baseline"], "--baseline")
+    beside, edited = _edit_beside(cert, req, deps, baseline)
     sample = AuditSample(req.sample, req.sample_seed, deps.measurements)
     rebuild = partial(rebuilder(cert), cert, policy, deps.corpora)
     released = baseline_pass(cert, policy, baseline, rebuild, sample)
@@ -60,9 +63,9 @@ def load_one_at_a_time(
         subject = load_certified(deps.loader, *loads["subject"], "--subject" if req.subject else "--baseline")
     if released.answers is not None and released.answers.reference is not None:
         released.answers.reference.hold_once(subject)  # before the subject's fingerprint reads it
-    applied = edit.apply(subject, cert.edit.plan or {}) if edit is not None else None
+    applied = edit.apply(subject, cert.edit.plan or {}) if edit is not None else beside
     identities = {"baseline": released.identity, "subject": subject.identity()}
-    return LoadedForAudit({"subject": subject}, identities, released, edit=applied)
+    return LoadedForAudit({"subject": subject}, identities, released, edit=applied, edited_weights=edited)
 
 
 def _loads(cert: c.Certificate, req: ReexecutionRequest) -> dict[str, tuple[str, LoadOptions]]:
@@ -78,7 +81,7 @@ def rebuilder(cert: c.Certificate) -> Callable[..., RebuiltWindows]:
 
 def load_models(
     cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps
-) -> tuple[dict[str, LoadedModel], EditOutcome | None]:
+) -> tuple[dict[str, LoadedModel], EditOutcome | None, str | None]:
     """Both models placed as the certificate records (its device map, else its device kind), or whole on the
     requested device; each through its certified adapter (a causal LM's classification head is not what
     `auto` picks) and in its certified dtype; without a subject ref, the baseline again with the recorded edit
@@ -88,17 +91,42 @@ def load_models(
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     out: dict[str, LoadedModel] = {}
     loads = _loads(cert, req)
+    beside: tuple[EditOutcome | None, str | None] = (None, None)
     for role, ref in (("baseline", req.baseline), ("subject", req.subject)):
         given_as = f"--{role}" if ref is not None else "--baseline"
         if role == "baseline":
             out[role] = load_certified(deps.loader, *loads[role], given_as)
+            beside = _edit_beside(cert, req, deps, out[role])
             continue
         twin = _duplicate(out["baseline"]) if loads[role] == loads["baseline"] else None
         if twin is None:
             twin = sharing_with(out["baseline"], load_certified(deps.loader, *loads[role], given_as))
         out[role] = twin
-    applied = edit.apply(out["subject"], cert.edit.plan or {}) if edit is not None else None
-    return out, applied
+    if edit is not None:
+        return out, edit.apply(out["subject"], cert.edit.plan or {}), None
+    return out, *beside
+
+
+def _edit_beside(
+    cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps, baseline: LoadedModel
+) -> tuple[EditOutcome | None, str | None]:
+    """With --subject of a `run` certificate (a built-in edit recorded), the edit re-applied to a copy of the
+    baseline: what it did and the copy's weights digest, for `reexec:edit` to compare with the certificate's edit
+    and subject (the given subject is compared with the certificate by its digests); the copy is dropped here.
+    Without --subject the edited copy is the audit's subject itself."""
+    edit = deps.edits.get(cert.edit.name)
+    if req.subject is None or edit is None:
+        return None, None
+    loads = _loads(cert, req)
+    options = loads["subject"][1]  # the certified subject's dtype and placement
+    copy = _duplicate(baseline) if options == loads["baseline"][1] else None
+    if copy is None:
+        copy = load_certified(deps.loader, req.baseline, options, "--baseline")
+    applied = edit.apply(copy, cert.edit.plan or {})
+    weights = copy.identity().weights_sha256
+    del copy
+    gc.collect()
+    return applied, weights
 
 
 def _duplicate(model: LoadedModel) -> LoadedModel | None:

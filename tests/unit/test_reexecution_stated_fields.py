@@ -1,25 +1,35 @@
 """Fields stated beside the digests that the audit now compares (the forger hunt): a resealed certificate naming
 another architecture and parameter count, or a `run` certificate claiming its edit changed one parameter at 16
 bits, passed the re-execution audit. The loaded models' architecture and parameter count must be the certified
-ones, and the edit the audit re-applies must state the certified plan digest and deltas (`reexec:edit`)."""
+ones, and the edit the audit re-applies must state the certified plan digest and deltas (`reexec:edit`); with
+--subject it is re-applied to a copy of the baseline, whose weights must be the certified subject's."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
+import numpy as np
 from invarlock.application.verification.reexecute import reexecute_certificate
 from invarlock.application.verification.reexecute_request import ReexecutionRequest
 from invarlock.domain import certificate as c
 
-from tests.unit.test_reexecution_audit import _deps, _failed, _ve_certificate
+from tests.fakes.models import FakeModel
+from tests.unit.test_reexecution_audit import _VE_WEIGHTS, DOWN, _deps, _failed, _ve_certificate
 
 
-def _audit(cert: c.Certificate, services: Any) -> tuple[dict[str, str], set[str]]:
-    """The audit of a `run` certificate without --subject (the edit re-applied to the baseline)."""
-    request = ReexecutionRequest(baseline="ve_base", subject=None, sample=2, sample_seed=3)
+def _audit(cert: c.Certificate, services: Any, subject: str | None = None) -> tuple[dict[str, str], set[str]]:
+    """The audit of a `run` certificate, by default without --subject (the edit re-applied to the baseline)."""
+    request = ReexecutionRequest(baseline="ve_base", subject=subject, sample=2, sample_seed=3)
     outcome = reexecute_certificate(cert, request, _deps(services))
     return _failed(outcome), {name for name, _, _ in outcome.findings}
+
+
+def _edit_detail(cert: c.Certificate, services: Any, subject: str) -> str:
+    request = ReexecutionRequest(baseline="ve_base", subject=subject, sample=2, sample_seed=3)
+    outcome = reexecute_certificate(cert, request, _deps(services))
+    assert outcome.ok, _failed(outcome)
+    return next(detail for name, _, detail in outcome.findings if name == "reexec:edit")
 
 
 def _resealed(cert: c.Certificate, **sections: Any) -> c.Certificate:
@@ -65,3 +75,32 @@ def test_a_licence_the_opened_corpus_does_not_state_fails_the_windows_check(serv
     failed, _ = _audit(forged, services)
     said = cert.dataset.licence
     assert failed == {"reexec:windows": f"dataset.licence 'MIT' is not the opened corpus's {said!r}"}
+
+
+def test_with_the_subject_given_the_edit_is_re_applied_to_a_copy_of_the_baseline(services, loader) -> None:
+    cert = _ve_certificate(services, loader)
+    detail = _edit_detail(cert, services, "ve_shrunk")
+    assert detail == (
+        "fake_weight re-applied to a copy of the baseline: its plan digest, deltas and weights equal the certificate's"
+    )
+    forged = _resealed(cert, edit__deltas__params_changed=1)
+    failed, _ = _audit(forged, services, subject="ve_shrunk")
+    assert failed == {
+        "reexec:edit": "fake_weight re-applied to a copy of the baseline: edit.deltas.params_changed differs from "
+        "the certificate's"
+    }
+
+
+def test_a_subject_the_recorded_edit_does_not_make_fails_the_edit_check(services, loader) -> None:
+    """A forger's own subject (the weight scaled by 0.8) named in a certificate of the 0.9 edit, its digests
+    restated: the subject matches the certificate, the certificate does not match its edit."""
+    cert = _ve_certificate(services, loader)
+    other = {name: np.ones((4, 4), np.float32) for name in _VE_WEIGHTS}
+    other[DOWN] = other[DOWN] * np.float32(0.8)
+    loader.models["ve_other"] = FakeModel(ref="ve_other", weights=other)
+    digest = loader.models["ve_other"].identity().weights_sha256
+    forged = _resealed(cert, subject__weights_sha256=digest)
+    failed, _ = _audit(forged, services, subject="ve_other")
+    assert list(failed) == ["reexec:edit"]
+    expected = f"its weights {cert.subject.weights_sha256[:12]} are not the certified subject's {digest[:12]}"
+    assert failed["reexec:edit"] == f"fake_weight re-applied to a copy of the baseline: {expected}"
