@@ -122,6 +122,9 @@ def _filters(query: RunQuery) -> tuple[str, list[object]]:
     # An audit stream is left out when its first stored event says so too: a row edited to say `audit` is listed.
     audit = "coalesce(kind = 'audit', false) AND run_id IN (SELECT run_id FROM events WHERE seq = 0 AND type = ?)"
     where, params = [f"NOT ({audit})"], ["reexecution_started"]
+    if query.run_id is not None:
+        where.append("run_id = ?")
+        params.append(query.run_id)
     if query.verdict is not None:
         where.append("verdict = ?")
         params.append(query.verdict)

@@ -106,6 +106,7 @@ def verify_into(
         cert,
         recipient=recipient,
         store=store,
+        index=cast(RunIndex, store) if store is not None else None,  # the DuckDB store keeps its run index
         verifier=verifier,
         require_signature=require_signature,
         raw=raw,

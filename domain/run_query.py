@@ -26,6 +26,7 @@ class RunQuery(msgspec.Struct, frozen=True, kw_only=True):
         baseline_digest: only runs whose baseline weights sha256 starts with this lowercase hex.
         limit: at most this many runs (None: all).
         offset: skip this many matching runs first.
+        run_id: only the run of this id (a stream's own entry, for the checks that it is the one appended).
     """
 
     since: str | None = None
@@ -33,6 +34,7 @@ class RunQuery(msgspec.Struct, frozen=True, kw_only=True):
     baseline_digest: str | None = None
     limit: int | None = None
     offset: int = 0
+    run_id: str | None = None
 
 
 def parse_instant(text: str) -> str:
@@ -95,6 +97,8 @@ def started_instant(run: IndexedRun) -> str | None:
 def matches(run: IndexedRun, query: RunQuery) -> bool:
     """Whether `run` is a run (not an audit stream) that passes every filter of `query`."""
     if run.kind == AUDIT:
+        return False
+    if query.run_id is not None and run.run_id != query.run_id:
         return False
     if query.verdict is not None and run.verdict != query.verdict:
         return False

@@ -116,7 +116,7 @@ def indexed_stream_problem(index: RunIndex, run_id: str) -> str | None:
     """Why the stream of `run_id` is not the one appended, as `invarlock runs` tells from the index alone (its
     events rewritten and re-linked, or events lost after they were recorded), or None (also for a run the index
     does not know)."""
-    entry = next((e for e in index.indexed_runs(RunQuery())[0] if e.run.run_id == run_id), None)
+    entry = next((e for e in index.indexed_runs(RunQuery(run_id=run_id))[0] if e.run.run_id == run_id), None)
     return None if entry is None else run_entry_problem(entry)
 
 

@@ -164,19 +164,23 @@ def _check_tail(state: RunState, cert: c.Certificate, records: list[ev.RecordedE
         raise IntegrityError("E603", f"chain seal of run {run_id} is not by the certificate's signing key", _ALTERED)
 
 
-def link_findings(store: EventStore, checked: CheckedRun) -> list[tuple[str, SignatureFinding]]:
+def link_findings(
+    store: EventStore, checked: CheckedRun, index: RunIndex | None = None
+) -> list[tuple[str, SignatureFinding]]:
     """The checks of what the run read from other runs of the store (baseline scores, guard measurements,
-    variance taps: baseline-reuse.md); [] for a run that read nothing from another."""
+    variance taps: baseline-reuse.md), each source also against the store's run `index` when given (the stream
+    appended under that run); [] for a run that read nothing from another."""
     return [
-        *reuse_findings(store, checked.records, checked.state),
-        *guard_findings(store, checked.state),
-        *variance_findings(store, checked.state),
+        *reuse_findings(store, checked.records, checked.state, index),
+        *guard_findings(store, checked.state, index),
+        *variance_findings(store, checked.state, index),
     ]
 
 
-def link_problem(store: EventStore, checked: CheckedRun) -> str | None:
+def link_problem(store: EventStore, checked: CheckedRun, index: RunIndex | None = None) -> str | None:
     """The first link of `checked` to another run that fails its check (link_findings), as `check: why`."""
-    return next((f"{name}: {found.detail}" for name, found in link_findings(store, checked) if not found.ok), None)
+    found = link_findings(store, checked, index)
+    return next((f"{name}: {finding.detail}" for name, finding in found if not finding.ok), None)
 
 
 def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = None) -> c.Certificate:
@@ -197,7 +201,7 @@ def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = 
             f"`invarlock events {run_id}` shows its findings; `invarlock replay {audited}` rebuilds the audited one",
         )
     checked = check_run(records)  # first: it names what is wrong with a stream that fails on its own
-    problem = link_problem(store, checked)
+    problem = link_problem(store, checked, index)
     if problem is not None:
         raise IntegrityError("E603", f"run {run_id}: {problem}", _ALTERED)
     rewritten = indexed_stream_problem(index, run_id) if index is not None else None
@@ -221,10 +225,16 @@ def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = 
 
 
 def event_findings(
-    cert: c.Certificate, store: EventStore, verifier: SignatureVerifier | None = None, *, required: bool = False
+    cert: c.Certificate,
+    store: EventStore,
+    verifier: SignatureVerifier | None = None,
+    *,
+    required: bool = False,
+    index: RunIndex | None = None,
 ) -> list[tuple[str, SignatureFinding]]:
-    """verify --events: the `events` check (check_run, then replay rebuilds `cert`'s exact bytes) and, when
-    a trusted key is given, a signature is required or the run is sealed, the `chain_seal` check.
+    """verify --events: the `events` check (check_run, then replay rebuilds `cert`'s exact bytes; given the store's
+    run `index`, the stream must be the one appended, and so must each source a link names) and, when a trusted
+    key is given, a signature is required or the run is sealed, the `chain_seal` check.
 
     Every failure is an integrity failure (exit 3), except a store that cannot be read at all (not a DuckDB
     file, not InvarLock's, locked, missing, an earlier format): that usage error is raised as every other
@@ -246,7 +256,10 @@ def event_findings(
     detail = "chain intact, replay rebuilds identical bytes" if same else _replay_difference(cert, rebuilt)
     if rebuilt is None:
         detail = f"run {cert.run_id} has no certificate in the event store"
-    links = [*link_findings(store, checked), *seal_findings(store, checked.records, checked.state, verifier)]
+    rewritten = indexed_stream_problem(index, cert.run_id) if index is not None else None
+    if rewritten is not None:  # the stream replays on its own, yet is not the one appended (re-linked, or cut)
+        same, detail = False, rewritten
+    links = [*link_findings(store, checked, index), *seal_findings(store, checked.records, checked.state, verifier)]
     return [("events", SignatureFinding(same, detail, True)), *links, *_seal_finding(cert, checked, verifier, required)]
 
 

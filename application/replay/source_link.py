@@ -1,5 +1,6 @@
 """What every reuse link checks of its source run (verify --events): the source stream is in the store and
-chain-valid, each referenced event still has its recorded hash, and the source passes replay's check."""
+chain-valid, each referenced event still has its recorded hash, the source passes replay's check and, given the
+store's run index, it is the stream appended under that run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.run import RunState
+from invarlock.ports.store import RunIndex
 
 
 def stream_problem(source: Sequence[ev.RecordedEvent], where: str) -> str | None:
@@ -18,6 +20,18 @@ def stream_problem(source: Sequence[ev.RecordedEvent], where: str) -> str | None
     if chain:
         return f"{where}, whose event chain is broken: {chain[0]}"
     return None
+
+
+def appended_problem(index: RunIndex | None, run_id: str, where: str) -> str | None:
+    """Given the store's run index: why the source stream is not the one appended under `run_id` (rewritten and
+    re-linked, cut, or its index entry altered: listing.run_entry_problem), as `runs` tells it; None when it is,
+    when the index does not know the run (a store written before the index) or when no index is given."""
+    if index is None:
+        return None
+    from .listing import indexed_stream_problem
+
+    problem = indexed_stream_problem(index, run_id)
+    return None if problem is None else f"{where}, whose stream is not the one appended: {problem}"
 
 
 def hash_problem(source: Sequence[ev.RecordedEvent], ref: ev.EventRef) -> str | None:

@@ -20,7 +20,7 @@ from invarlock.domain.policy import (
     policy_from_dict,
 )
 from invarlock.ports.signing import SignatureVerifier
-from invarlock.ports.store import EventStore
+from invarlock.ports.store import EventStore, RunIndex
 
 from ..replay.replay import event_findings
 from ..signing import check_signature
@@ -173,6 +173,7 @@ def verify_certificate(
     *,
     recipient: Policy | None = None,
     store: EventStore | None = None,
+    index: RunIndex | None = None,
     verifier: SignatureVerifier | None = None,
     require_signature: bool = False,
     raw: bytes | None = None,
@@ -181,6 +182,7 @@ def verify_certificate(
     """Every check of docs/reference/certificate.md that applies; see VerifyReport.exit_code for the outcome.
 
     `verifier` is the recipient's trusted public key (`--pubkey`); `require_signature` fails unsigned certificates.
+    `store` (verify --events) is checked with its run `index` when given (replay.event_findings).
     `raw`, the file's bytes, must be exactly the certificate's canonical encoding (no byte may differ).
     Raises UsageError E607 (before any allocation) when a bootstrap would exceed `max_replicates` replicates
     or VERIFY_MAX_BOOTSTRAP_CELLS cells.
@@ -198,7 +200,7 @@ def verify_certificate(
         return report
     _checks(cert, policy, recipient, report)
     if store is not None:
-        for name, finding in event_findings(cert, store, verifier, required=require_signature):
+        for name, finding in event_findings(cert, store, verifier, required=require_signature, index=index):
             report.add(name, *finding)
     return report
 

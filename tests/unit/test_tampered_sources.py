@@ -16,10 +16,11 @@ from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.application.certification.certify import certify_edit, resume_run
 from invarlock.application.replay.replay import event_findings, replay_certificate
 from invarlock.application.services import Services
+from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError
 
-from tests.integration.event_forgery import decoded, relink, rewrite, with_event
+from tests.integration.event_forgery import decoded, relink, retimed_last, rewrite, with_event
 from tests.unit.test_baseline_reuse import _forge_source_scores, _request
 
 
@@ -142,3 +143,35 @@ def test_events_shows_a_rewritten_run_and_then_exits_3(svc, tmp_path) -> None:
     rewrite(tmp_path / "events.duckdb", done.run_id, lambda records: records[:-2])
     code, out, err = run_cli("events", done.run_id, "--events", tmp_path / "events.duckdb")
     assert code == 3 and out.count("\n") == 14 and "lost events after it was recorded" in err
+
+
+def test_verify_events_checks_the_run_and_its_sources_against_the_run_index(svc, tmp_path) -> None:
+    """A source rewritten after it was appended where no certificate field reads (its last event's time), re-linked:
+    the link's own checks pass it (its chain is intact, it rebuilds its certificate); `runs` lists it TAMPERED,
+    and verify --events now fails it as well, as it fails the run's own stream rewritten so."""
+    first = certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("same"), svc)
+    assert second.certificate.provenance.baseline_scoring is not None
+    rewrite(tmp_path / "events.duckdb", first.run_id, retimed_last)
+    store = DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)
+    unindexed = dict(event_findings(second.certificate, store))  # the rewrite leaves what the links read intact
+    found = dict(event_findings(second.certificate, store, index=store))
+    said = f"run {first.run_id} was rewritten after it was recorded"
+    links = ("baseline_source", "guard_baseline_source")  # the fake run's tier taps no variance here
+    assert all(unindexed[name].ok for name in links), "the scores and guard measurements read were copied"
+    assert all(not found[name].ok and said in found[name].detail for name in links)
+    assert found["events"].ok, "the second run's own stream is the one appended"
+    own = dict(event_findings(first.certificate, store, index=store))
+    assert not own["events"].ok and said in own["events"].detail
+
+
+def test_cli_verify_events_exits_3_for_a_cut_stream(svc, tmp_path) -> None:
+    from tests.fakes.cli import run_cli
+
+    done = certify_edit(_request("int8ish"), svc)
+    cert = tmp_path / "cert.json"
+    cert.write_bytes(c.to_bytes(done.certificate))
+    assert run_cli("verify", cert, "--events", tmp_path / "events.duckdb")[0] == 0
+    rewrite(tmp_path / "events.duckdb", done.run_id, retimed_last)
+    code, out, _ = run_cli("verify", cert, "--events", tmp_path / "events.duckdb")
+    assert code == 3 and "was rewritten after it was recorded" in out

@@ -23,7 +23,7 @@ from invarlock.domain.guards.results import VarianceResult
 from invarlock.domain.run import replay
 
 from tests.fakes.killing_store import KillingStore
-from tests.integration.event_forgery import Records, decoded, relink, rewrite, with_event
+from tests.integration.event_forgery import Records, decoded, relink, retimed_last, rewrite, with_event
 from tests.unit.conftest import small_config
 
 
@@ -189,6 +189,17 @@ def test_a_forged_variance_source_fails_the_link_check(svc: Services, tmp_path: 
     # The source rewritten and re-linked no longer rebuilds the certificate it issued: the link refuses it before
     # comparing the statistics it lends (it named the statistic that differs before replay's check was applied).
     assert not finding.ok and "which fails replay's check: replayed certificate digest" in finding.detail
+
+
+def test_a_source_rewritten_after_it_was_appended_fails_the_link_against_the_run_index(svc, tmp_path) -> None:
+    first = certify_edit(_request(0.9), svc)
+    second = certify_edit(_request(0.8), svc)
+    db = tmp_path / "events.duckdb"
+    rewrite(db, first.run_id, retimed_last)
+    store = DuckDBEventStore(db, read_only=True)
+    assert dict(event_findings(second.certificate, store))["variance_baseline_source"].ok, "replays on its own"
+    finding = dict(event_findings(second.certificate, store, index=store))["variance_baseline_source"]
+    assert not finding.ok and f"run {first.run_id} was rewritten after it was recorded" in finding.detail
 
 
 def test_a_fresh_run_taps_the_baseline_without_scoring_it_and_the_subject_with_its_scores(svc: Services) -> None:
