@@ -80,3 +80,10 @@ def test_folded_runs_are_what_each_stream_folds_to_read_alone(store: InMemoryEve
     folded = sorted(store.folded_runs(), key=lambda run: run.run_id)
     assert folded == sorted((index_stored(store.read(r)) for r in store.run_ids()), key=lambda run: run.run_id)
     assert len(folded) == 7 and all(run.problem is None for run in folded)  # six runs and an audit stream
+
+
+def test_a_run_id_selects_that_runs_entry_alone(store: InMemoryEventStore) -> None:
+    ids = [r.run_id for r in _full(store)]
+    entries, total = store.indexed_runs(RunQuery(run_id=ids[3]))
+    assert [e.run.run_id for e in entries] == [ids[3]] and total == 1
+    assert store.indexed_runs(RunQuery(run_id="no-such-run")) == ([], 0)
