@@ -19,6 +19,9 @@ from .base import Assessment
 from .mean_difference import assess_mean_difference
 
 _FIX = "the evidence is corrupt; re-issue the certificate"
+# A cosine of unit vectors is in [-1, 1] up to float rounding of the dot product: identical models' embeddings
+# give 1.0000000000000004 (the verifier's identity had no room for it and called an honest certificate altered).
+ROUNDING = 1e-6
 
 
 def cosines(arm: c.ArmEvidence) -> np.ndarray:
@@ -29,8 +32,7 @@ def cosines(arm: c.ArmEvidence) -> np.ndarray:
     values = np.asarray([r.cosine for r in rows], dtype=np.float64)
     if len(values) < 2:
         raise UsageError("E403", f"embedding_cosine needs at least 2 windows, got {len(values)}", "plan more windows")
-    # A cosine of unit vectors is in [-1, 1] up to float rounding of the dot product.
-    if not np.all(np.isfinite(values)) or np.any(np.abs(values) > 1.0 + 1e-6):
+    if not np.all(np.isfinite(values)) or np.any(np.abs(values) > 1.0 + ROUNDING):
         raise UsageError("E403", "a per-window cosine is not finite or outside [-1, 1]", _FIX)
     return values
 
@@ -70,14 +72,15 @@ class EmbeddingCosine:
         return seq_len, "seq_len"
 
     def identity(self, arm: c.ArmMetric) -> tuple[bool, str]:
-        """min cosine ≤ mean cosine, both in [-1, 1], and no perplexity or accuracy field."""
+        """min cosine ≤ mean cosine, both in [-1, 1] (up to the dot product's rounding, as `cosines` allows), and
+        no perplexity or accuracy field."""
         try:
             mean, low = arm.value("mean_cosine"), arm.value("min_cosine")
         except UsageError:
             return False, "mean_cosine and min_cosine are set"
         ppl = (arm.ratio, arm.delta_mean, arm.baseline_ppl, arm.subject_ppl)
         others = (*ppl, arm.baseline_accuracy, arm.subject_accuracy, arm.delta_pp, arm.agreement)
-        ok = all(v is None for v in others) and -1.0 <= low <= mean + 1e-12 and mean <= 1.0
+        ok = all(v is None for v in others) and -1.0 - ROUNDING <= low <= mean + 1e-12 and mean <= 1.0 + ROUNDING
         return ok, "-1 ≤ min cosine ≤ mean cosine ≤ 1, no other kind's fields"
 
     def flags(self, pm: c.PrimaryMetric, policy: Policy) -> dict[str, tuple[c.Flag, str]]:

@@ -112,6 +112,15 @@ def test_an_arm_metric_with_perplexity_fields_or_min_above_mean_fails_the_identi
     assert not EMBEDDING_COSINE.identity(msgspec.structs.replace(arm, ratio=1.0))[0]
     assert not EMBEDDING_COSINE.identity(msgspec.structs.replace(arm, min_cosine=0.999))[0]
     assert not EMBEDDING_COSINE.identity(msgspec.structs.replace(arm, mean_cosine=None))[0]
+    assert not EMBEDDING_COSINE.identity(msgspec.structs.replace(arm, mean_cosine=1.00001, min_cosine=1.00001))[0]
+
+
+def test_identical_models_cosines_rounded_above_one_pass_the_identity():
+    """Identical models' embeddings give cosines of 1.0000000000000004 (the dot product's rounding), which the
+    arm accepts; the identity check called such an honest certificate altered (exit 3: the kinds hunt)."""
+    arm = EMBEDDING_COSINE.arm_statistic(_arm([1.0000000000000004] * 4))
+    assert arm.mean_cosine is not None and arm.mean_cosine > 1.0
+    assert EMBEDDING_COSINE.identity(arm) == (True, "-1 ≤ min cosine ≤ mean cosine ≤ 1, no other kind's fields")
 
 
 def test_the_embedding_section_is_set_only_when_asked_and_survives_a_round_trip_and_re_resolve():
