@@ -4,34 +4,49 @@ from __future__ import annotations
 
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError
+from invarlock.domain.metrics import paired_fields
 from invarlock.domain.metrics.secondary import secondary_metrics
+from invarlock.domain.model import WindowComparison
 from invarlock.domain.policy import Policy
 
 from .verify_report import MALFORMED, VerifyReport, compare, dig
 
 
 def comparisons(cert: c.Certificate, report: VerifyReport) -> None:
-    """Every scored arm's comparisons align with its windows (checked after evidence_shapes)."""
+    """Every scored arm's comparisons align with its windows (checked after evidence_shapes) and hold only the
+    measures a run of the certificate's kind records."""
     arms = [("preview", cert.evidence.preview), ("final", cert.evidence.final)]
-    problems = [p for name, arm in arms if arm is not None and (p := _comparison_problem(name, arm))]
+    kind = cert.primary_metric.kind
+    problems = [p for name, arm in arms if arm is not None and (p := _comparison_problem(name, arm, kind))]
     if any(arm is not None and arm.comparisons is not None for _, arm in arms):
         ok = not problems
         report.add("comparisons", ok, "one row per window, same id and positions" if ok else problems[0])
 
 
-def _comparison_problem(name: str, arm: c.ArmEvidence) -> str | None:
+def _comparison_problem(name: str, arm: c.ArmEvidence, kind: str) -> str | None:
     """Why an arm's comparisons do not align with its windows (one per window, same id, positions equal to
-    the tokens scored), or None."""
+    the tokens scored) or hold another kind's measures, or None."""
     rows = arm.comparisons
     if rows is None:
         return None
     if len(rows) != len(arm.window_ids):
         return f"evidence.{name}.comparisons: {len(rows)} rows for {len(arm.window_ids)} windows"
+    allowed = paired_fields(kind)
     for m, wid, tokens in zip(rows, arm.window_ids, arm.tokens_scored, strict=True):
         if m.window_id != wid or m.positions != tokens:
             what = f"window {m.window_id}, {m.positions} positions"
             return f"evidence.{name}.comparisons: the row of window {wid} ({tokens} tokens) names {what}"
+        foreign = sorted(_measures(m) - allowed) if allowed is not None else []
+        if foreign:
+            said = f"the row of window {wid} holds {', '.join(foreign)}"
+            return f"evidence.{name}.comparisons: {said}, which {kind} runs do not measure"
     return None
+
+
+def _measures(row: WindowComparison) -> set[str]:
+    """The paired measures a row sets (its fields besides window_id and positions that are not None)."""
+    fields = set(row.__struct_fields__) - {"window_id", "positions"}
+    return {f for f in fields if getattr(row, f) is not None}
 
 
 def recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> c.SecondaryMetrics | None:

@@ -50,6 +50,7 @@ __all__ = [
     "Metric",
     "known_kind",
     "metric_for",
+    "paired_fields",
     "pairs_measurable",
     "recorded_metric",
     "token_floored",
@@ -62,6 +63,21 @@ DEFAULT_KIND = PPL_CAUSAL.kind  # what a config without eval.metric.kind selects
 V1_KINDS = (PPL_CAUSAL.kind,)  # kinds certificate schema v1 knows; any other makes a certificate v2
 # built-in kinds whose evidence holds KL and top-1 agreement (secondary_metrics): next-token distributions compared
 SECONDARY_KINDS = (PPL_CAUSAL.kind,)
+_KL_FIELDS = frozenset({"kl_sum", "kl_max", "kl_histogram", "top1_agree", "top5_overlap"})
+# The paired-measure fields (WindowComparison) each built-in kind's runs record: a row of another kind's fields
+# (KL invented for an encoder) is evidence no run of the kind could hold, and plain verify refuses it.
+_PAIRED_FIELDS = {
+    PPL_CAUSAL.kind: _KL_FIELDS,
+    PPL_MLM.kind: frozenset(),
+    EMBEDDING_COSINE.kind: frozenset({"cosine"}),
+    ACCURACY.kind: frozenset({"label", "baseline_pred", "subject_pred"}),
+}
+
+
+def paired_fields(kind: str) -> frozenset[str] | None:
+    """The WindowComparison fields (besides window_id and positions) a run of built-in `kind` may record; None for
+    a plugin's kind, whose adapter decides."""
+    return _PAIRED_FIELDS.get(kind)
 
 
 def token_floored(kind: str) -> bool:

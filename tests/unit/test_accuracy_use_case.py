@@ -123,6 +123,21 @@ def test_a_resealed_flip_of_one_evidence_row_fails_verify_as_an_integrity_failur
     assert not report.ok and "primary_metric" in [ch.name for ch in report.checks if not ch.ok]
 
 
+@pytest.mark.parametrize("measures", [{"cosine": 0.5}, {"kl_sum": 0.0}], ids=["cosine", "kl_sum"])
+def test_another_kinds_measure_in_an_evidence_row_fails_verify(measures: dict[str, float]):
+    cert, _ = _certify(1.02)
+    final = cert.evidence.final
+    assert final is not None and final.comparisons is not None
+    rows = [msgspec.structs.replace(final.comparisons[2], **measures), *final.comparisons[3:]]
+    rows = [*final.comparisons[:2], *rows]
+    evidence = msgspec.structs.replace(cert.evidence, final=msgspec.structs.replace(final, comparisons=rows))
+    report = verify_certificate(c.seal(msgspec.structs.replace(cert, evidence=evidence)))
+    failed = {ch.name: ch.detail for ch in report.checks if not ch.ok}
+    field, wid = next(iter(measures)), final.window_ids[2]
+    said = f"evidence.final.comparisons: the row of window {wid} holds {field}, which accuracy runs do not measure"
+    assert report.exit_code == 3 and failed == {"comparisons": said}
+
+
 @pytest.mark.parametrize("cut_after", ["windows_planned", "windows_compared", "preview_checked"])
 def test_an_accuracy_run_cut_after_an_event_resumes_to_the_same_certificate_body(cut_after: str):
     full, store = _certify(1.02)

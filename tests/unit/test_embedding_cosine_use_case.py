@@ -12,7 +12,9 @@ from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.verification.verify import verify_certificate
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
-from invarlock.domain.policy import resolve_policy
+from invarlock.domain.metrics import kl_bins
+from invarlock.domain.metrics.secondary import secondary_metrics
+from invarlock.domain.policy import policy_from_dict, resolve_policy
 
 from tests.fakes.certificates import resealed
 from tests.fakes.encoders import FakeEncoder
@@ -99,6 +101,29 @@ def _loosened_policy(cert: c.Certificate) -> c.Certificate:
     return resealed(cert, policy=msgspec.structs.replace(cert.policy, resolved=resolved))
 
 
+def _invented_kl(cert: c.Certificate) -> c.Certificate:
+    """KL and top-1 counts an encoder run never measures, the secondary metrics restated from them: plain verify
+    passed it, and a recipient gating secondary metrics then read a PASS (the kinds hunt)."""
+    r = msgspec.structs.replace
+    arms = {}
+    for name in ("preview", "final"):
+        arm = getattr(cert.evidence, name)
+        rows = [
+            r(row, kl_sum=0.0, kl_max=0.0, kl_histogram=(row.positions,) + (0,) * (kl_bins.BINS - 1))
+            for row in arm.comparisons
+        ]
+        arms[name] = r(
+            arm, comparisons=[r(row, top1_agree=row.positions, top5_overlap=5 * row.positions) for row in rows]
+        )
+    evidence = r(cert.evidence, **arms)
+    policy = policy_from_dict(cert.policy.resolved)
+    stated = secondary_metrics(
+        evidence, seed=cert.bootstrap.seed, plan_digest=cert.dataset.window_plan_digest, policy=policy
+    )
+    assert stated is not None
+    return resealed(cert, evidence=evidence, secondary_metrics=stated)
+
+
 def _policy_without_section(cert: c.Certificate) -> c.Certificate:
     resolved = {k: v for k, v in cert.policy.resolved.items() if k != "embedding"}
     return resealed(cert, policy=msgspec.structs.replace(cert.policy, resolved=resolved))
@@ -110,6 +135,7 @@ def _policy_without_section(cert: c.Certificate) -> c.Certificate:
         (_nudged_cosine, "primary_metric"),
         (_loosened_policy, "policy_digest"),
         (_policy_without_section, "policy_digest"),
+        (_invented_kl, "comparisons"),
     ],
 )
 def test_a_resealed_alteration_is_caught_by_recomputation(services, encoders, forge, check):
