@@ -13,7 +13,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
-from invarlock.domain.model import CorpusInfo, EditOutcome, ModelIdentity
+from invarlock.domain.model import CorpusInfo, EditOutcome, GGUFSource, ModelIdentity
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import PlannedWindow, Row, WindowPlan, cut_windows, window_digest
 from invarlock.ports.corpus import CorpusResolver
@@ -92,10 +92,7 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
             if getattr(now, field) != getattr(section, field)
         ]
         if now.gguf is not None and now.gguf != section.gguf:
-            certified = _short(section.gguf.file_sha256) if section.gguf else "none"
-            wrong.append(
-                f"gguf file {_short(now.gguf.file_sha256)} (record {now.gguf.tensor_types}) != certified {certified}"
-            )
+            wrong.append(_gguf_difference(now.gguf, section.gguf))
         if now.unmapped != section.unmapped:  # the not_applicable rows of the weight guards derive from it
             wrong.append(f"unmapped weights {sorted(now.unmapped or {})} != certified {sorted(section.unmapped or {})}")
         wrong += _graph_difference(now, section)
@@ -149,11 +146,29 @@ def _graph_note(now: ModelIdentity, certified: ModelIdentity) -> str:
     return ""
 
 
+def _gguf_difference(now: GGUFSource, certified: GGUFSource | None) -> str:
+    """The fields of the loaded file's GGUF record that differ from the certified one, each with both values."""
+    if certified is None:
+        return f"gguf file {_short(now.file_sha256)} != certified none"
+    shown = [
+        (name, mine, theirs)
+        for name in GGUFSource.__struct_fields__
+        if (mine := getattr(now, name)) != (theirs := getattr(certified, name))
+    ]
+    said = [f"{name} {_value(mine)} != certified {_value(theirs)}" for name, mine, theirs in shown]
+    return f"gguf {'; '.join(said)}"
+
+
+def _value(value: object) -> str:
+    return _short(value) if isinstance(value, str) else str(value)
+
+
 def _other_role(role: str, weights: str, cert: c.Certificate) -> str:
-    """A hint when the model given for `role` holds the other certified model's weights (swapped, or the
-    baseline passed as the subject)."""
+    """A hint when the model given for `role` holds the other certified model's weights and not its own (swapped,
+    or the baseline passed as the subject); none where both certified models hold the same weights (a GGUF
+    file against its dequantized checkpoint)."""
     other = "subject" if role == "baseline" else "baseline"
-    if weights != getattr(cert, other).weights_sha256:
+    if weights != getattr(cert, other).weights_sha256 or weights == getattr(cert, role).weights_sha256:
         return ""
     return f" (these are the certified {other}'s weights: pass the certified {role} as --{role})"
 

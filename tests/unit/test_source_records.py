@@ -100,4 +100,19 @@ def test_the_reexecution_audit_compares_the_gguf_record_of_a_model_loaded_from_i
             certified, {"baseline": cert.baseline, "subject": subject.identity()}
         )
         assert base_finding[1] is True and subject_finding[1] is ok, (name, subject_finding)
-        assert ("gguf file dddddddddddd" in subject_finding[2]) is (name == "another file")
+        assert ("gguf file_sha256 dddddddddddd != certified" in subject_finding[2]) is (name == "another file")
+
+
+def test_an_altered_gguf_record_is_named_field_by_field_without_a_swap_hint_for_equal_weights() -> None:
+    """A GGUF subject holds its dequantized baseline's very weights; a certificate whose record of the file was
+    altered was told "these are the certified baseline's weights: pass the certified subject" (the kinds hunt)."""
+    from invarlock.application.verification.reexecute_inputs import identity_findings
+
+    cert = _v1_certificate()
+    same = msgspec.structs.replace(cert.subject, weights_sha256=cert.baseline.weights_sha256)
+    restated = msgspec.structs.replace(SOURCE, tensor_types={"F32": 61, "Q8_0": 211})
+    certified = msgspec.structs.replace(cert, subject=msgspec.structs.replace(same, gguf=restated))
+    loaded = msgspec.structs.replace(same, gguf=SOURCE)
+    [_, (name, ok, detail)] = identity_findings(certified, {"baseline": cert.baseline, "subject": loaded})
+    assert (name, ok) == ("reexec:subject_model", False)
+    assert detail == f"subject: gguf tensor_types {SOURCE.tensor_types} != certified {restated.tensor_types}"
