@@ -41,7 +41,7 @@ def reuse_baseline(ctx: RunContext, arm: str) -> bool:
         return False
     key = scoring_key(state)
     assert ctx.svc.index is not None, "_enabled checks it"
-    source = find_source(ctx.svc.store, ctx.svc.index, state, arm, key, signer=ctx.svc.signer)
+    source = find_source(ctx.svc.store, ctx.svc.index, state, arm, key, signer=ctx.svc.signer, found=ctx.found)
     if source is None:
         return False
     reason = _refusal(ctx, state)
@@ -74,7 +74,8 @@ def copy_expected(ctx: RunContext, arm: str) -> bool:
         return False
     assert ctx.svc.index is not None, "_enabled checks it"
     key = scoring_key(state, ctx.planned)
-    return find_source(ctx.svc.store, ctx.svc.index, state, arm, key, ctx.planned, ctx.svc.signer) is not None
+    found = find_source(ctx.svc.store, ctx.svc.index, state, arm, key, ctx.planned, ctx.svc.signer, ctx.found)
+    return found is not None
 
 
 def _enabled(ctx: RunContext) -> bool:

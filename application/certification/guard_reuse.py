@@ -41,7 +41,7 @@ def found_measures(ctx: RunContext) -> tuple[dict[str, MatrixMeasure], ev.GuardB
     if not (fresh and wanted and index is not None and ctx.request.config.eval.reuses_baseline):
         return {}, None
     key = guard_key(state)
-    for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer):
+    for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer, ctx.found):
         measures = baseline_measures(candidate.state.guards) if guard_key(candidate.state) == key else {}
         if measures:
             refs = _refs(candidate.records, candidate.events)

@@ -5,7 +5,7 @@ a baseline score for every planned window of the arm."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from invarlock.domain import events as ev
@@ -41,12 +41,46 @@ class Source:
     copies: list[ev.WindowsScored]
 
 
-def candidates(store: EventStore, index: RunIndex, state: RunState, signer: Signer | None) -> Iterator[Candidate]:
+class Found:
+    """The candidates one run has found so far, keyed by the baseline's weights digest: the lookups of a run (each
+    arm's scores, the guard measurements, the variance taps) walk the same candidates, so each reads the run index
+    and each candidate's stream once per run (every read is a connection to the store), and checks no candidate
+    twice; a lookup that stops early leaves the rest for the next."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[Iterator[Candidate], list[Candidate]]] = {}
+
+    def walk(self, weights: str, fresh: Callable[[], Iterator[Candidate]]) -> Iterator[Candidate]:
+        if weights not in self._found:
+            self._found[weights] = (fresh(), [])
+        source, seen = self._found[weights]
+        at = 0
+        while True:
+            if at == len(seen):
+                following = next(source, None)
+                if following is None:
+                    return
+                seen.append(following)
+            yield seen[at]
+            at += 1
+
+
+def candidates(
+    store: EventStore, index: RunIndex, state: RunState, signer: Signer | None, found: Found | None = None
+) -> Iterator[Candidate]:
     """Finished runs other than this one with the baseline's weights sha256, newest first, stored as they were
     appended (the run index's head), that pass replay's check (an intact chain, events that decode, fold and
     rebuild the issued certificate) and, when this run signs with `signer`, that the same key sealed (others are
-    passed over)."""
+    passed over). With the run's `found`, those an earlier lookup of the run found are not read again."""
     weights = state.models["baseline"].identity.weights_sha256
+    if found is not None:
+        return found.walk(weights, lambda: candidates(store, index, state, signer))
+    return _candidates(store, index, state, signer, weights)
+
+
+def _candidates(
+    store: EventStore, index: RunIndex, state: RunState, signer: Signer | None, weights: str
+) -> Iterator[Candidate]:
     entries, _ = index.indexed_runs(RunQuery(baseline_digest=weights))
     for entry in reversed(entries):
         run = entry.run
@@ -88,11 +122,12 @@ def find_source(
     key: str,
     plan: ev.WindowsPlanned | None = None,
     signer: Signer | None = None,
+    found: Found | None = None,
 ) -> Source | None:
     """The newest finished run whose baseline scoring of `arm` matches `key` and can be copied, or None (`plan`:
-    the window plan before the run records it)."""
+    the window plan before the run records it; `found`: the run's candidates so far)."""
     planned = {w.window_id for w in (plan if plan is not None else state.planned()).plan.arm(arm)}
-    for candidate in candidates(store, index, state, signer):
+    for candidate in candidates(store, index, state, signer, found):
         source = _source(candidate, arm, key, planned) if scoring_key(candidate.state) == key else None
         if source is not None:
             return source

@@ -15,6 +15,7 @@ from invarlock.ports.model import LoadedModel
 from ..services import Services
 from .recorded_baseline import RecordedBaseline
 from .recorder import RunRecorder
+from .reuse_source import Found
 from .run_request import CertifyRequest
 
 
@@ -34,3 +35,4 @@ class RunContext:
     repairs: dict[str, float] = field(default_factory=dict)
     scorer: PairScorer | None = None
     recorded: RecordedBaseline | None = None  # a sequential run's baseline once released (baseline_pass.py)
+    found: Found = field(default_factory=Found)  # the earlier runs whose baseline work it may copy (reuse_source)

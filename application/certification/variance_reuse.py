@@ -30,7 +30,7 @@ def reused_taps(ctx: RunContext, targets: Sequence[str], calibration: Calibratio
     if index is None or not ctx.request.config.eval.reuses_baseline:
         return {}
     key = scoring_key(state)
-    for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer):
+    for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer, ctx.found):
         if scoring_key(candidate.state) != key:
             continue
         taps = _covering(baseline_taps(variance_record(candidate.state.guards), calibration), targets)
@@ -60,7 +60,7 @@ def taps_expected(ctx: RunContext, names: Sequence[str]) -> bool:
     return any(
         scoring_key(candidate.state) == key
         and _covering(baseline_taps(variance_record(candidate.state.guards), calibration), names)
-        for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer)
+        for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer, ctx.found)
     )
 
 
