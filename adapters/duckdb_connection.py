@@ -31,19 +31,18 @@ def open_error(path: Path, exc: duckdb.Error) -> UsageError:
     return UsageError("E501", f"cannot open event store {path}: {first}", hint)
 
 
-def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError | None:
-    """What a failed statement on an open store means, or None for an interruption (left as it is).
+def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError:
+    """What a failed statement on an open store means (an interruption is told apart before: interrupted_query).
 
     A file DuckDB cannot read or write (a full disk, damaged pages) is E501; a table that does not hold what
-    InvarLock writes (a dropped or retyped column, a value that does not convert) is an altered store, E603.
+    InvarLock writes (a dropped or retyped column, a value that does not convert) is an altered store, E603; any
+    other DuckDB error (a block whose checksum fails is DuckDB's bare `Error`) is E501 too.
     """
     first = (str(exc).splitlines() or [type(exc).__name__])[0]
-    if isinstance(exc, duckdb.OperationalError):
-        hint = "check the disk (free space, permissions); a damaged file must be restored from a copy"
-        return UsageError("E501", f"cannot read or write event store {path}: {first}", hint)
     if isinstance(exc, (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError, duckdb.InternalError)):
         return altered_store(path, first)
-    return None
+    hint = "check the disk (free space, permissions); a damaged file must be restored from a copy"
+    return UsageError("E501", f"cannot read or write event store {path}: {first}", hint)
 
 
 def _connect_retrying(path: Path, *, write: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
@@ -76,7 +75,7 @@ def store_connection(path: Path, *, write: bool, wait_s: float) -> Iterator[duck
                 raise KeyboardInterrupt from exc  # Ctrl-C, which DuckDB raised as its own error (E999 otherwise)
             if not isinstance(exc, duckdb.Error):
                 raise
-            raise (stored_data_error(path, exc) or exc) from exc
+            raise stored_data_error(path, exc) from exc
         finally:
             con.close()
 

@@ -170,6 +170,16 @@ def test_read_only_opening_of_a_missing_file_is_refused(tmp_path: Path) -> None:
     assert info.value.code == "E506"
 
 
+def test_a_damaged_block_read_from_an_open_store_is_e501(tmp_path: Path) -> None:
+    """DuckDB raises its bare `Error` for a block whose checksum fails: `runs`, `events`, `replay` and `run` on
+    such a file said E999 (the inputs hunt)."""
+    from invarlock.adapters.duckdb_connection import stored_data_error
+
+    said = "Corrupt database file: computed checksum 1 does not match stored checksum 2 in block at location 9"
+    error = stored_data_error(tmp_path / "x.duckdb", duckdb.Error(said))
+    assert error.code == "E501" and error.message.endswith(f"x.duckdb: {said}") and "restored from a copy" in error.hint
+
+
 def test_appending_to_a_read_only_file_is_refused(db: Path) -> None:
     db.chmod(0o444)
     with pytest.raises(UsageError) as info:
