@@ -180,6 +180,20 @@ def test_a_damaged_block_read_from_an_open_store_is_e501(tmp_path: Path) -> None
     assert error.code == "E501" and error.message.endswith(f"x.duckdb: {said}") and "restored from a copy" in error.hint
 
 
+def test_a_store_is_created_in_a_working_folder_whose_name_is_not_utf8(tmp_path: Path, monkeypatch) -> None:
+    """DuckDB takes UTF-8 paths: creating `ev.duckdb` in such a folder threw std::bad_cast (E999: the inputs hunt);
+    it is created through the relative path now, and a path with no UTF-8 form is E502."""
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/d\xff"))
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    DuckDBEventStore(Path("ev.duckdb")).append("run-1", 0, events())
+    assert len(DuckDBEventStore(Path("ev.duckdb"), read_only=True).read("run-1")) == 3
+    monkeypatch.chdir(tmp_path.parent)
+    with pytest.raises(UsageError) as info:
+        DuckDBEventStore(folder / "other.duckdb").append("run-1", 0, events())
+    assert info.value.code == "E502" and "UTF-8" in info.value.message
+
+
 def test_appending_to_a_read_only_file_is_refused(db: Path) -> None:
     db.chmod(0o444)
     with pytest.raises(UsageError) as info:
