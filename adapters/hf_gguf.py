@@ -42,7 +42,7 @@ def open_gguf(path: Path) -> tuple[Path, GGUFSource]:
     """The dequantized float32 checkpoint of the GGUF file at `path` (converted on first use) and its source.
 
     Raises:
-        UsageError: E101 the file does not exist; E102 it is not a GGUF file transformers can load.
+        UsageError: E101 no regular file is there; E102 it is not a GGUF file transformers can load.
     """
     if not path.is_file():
         raise UsageError("E101", _no_gguf_file(path), _HINT)
@@ -65,7 +65,9 @@ def _no_gguf_file(path: Path) -> str:
     """Why `path` names no GGUF file (`gguf:` with no path reads as the current folder)."""
     if path == Path():
         return "gguf: is followed by no file path"
-    return f"GGUF file {path} " + ("is a directory, not a file" if path.is_dir() else "does not exist")
+    if path.is_dir():
+        return f"GGUF file {path} is a directory, not a file"
+    return f"GGUF file {path} " + ("is not a regular file (a device or a pipe)" if path.exists() else "does not exist")
 
 
 def describe(path: Path) -> GGUFSource:

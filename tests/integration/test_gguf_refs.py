@@ -91,6 +91,23 @@ def test_a_missing_or_unreadable_gguf_file_is_a_usage_error_and_leaves_no_cache(
     assert not list((tmp_path / "cache").glob("models/*")) and not list((tmp_path / "cache").glob("models/.*"))
 
 
+@pytest.mark.parametrize("kind", ["device", "pipe"])
+def test_a_device_or_a_pipe_is_not_a_regular_file_rather_than_missing(tmp_path: Path, kind: str) -> None:
+    """`gguf:/dev/null` and a FIFO were said not to exist (the inputs hunt)."""
+    import os
+
+    from invarlock.adapters.hf_gguf import open_gguf
+
+    path = Path("/dev/null")
+    if kind == "pipe":
+        path = tmp_path / "fifo.gguf"
+        os.mkfifo(path)
+    with pytest.raises(UsageError) as err:
+        open_gguf(path)
+    said = f"GGUF file {path} is not a regular file (a device or a pipe)"
+    assert err.value.code == "E101" and err.value.message == said
+
+
 def test_a_gguf_file_given_as_a_plain_path_is_told_to_use_the_prefix(packaged: Path) -> None:
     from invarlock.adapters.hf_reference import resolve_reference
 
