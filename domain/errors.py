@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 
+from .hidden_text import escape_hidden
+
 EXIT_OK = 0
 EXIT_GATES_FAILED = 1
 EXIT_USAGE = 2
@@ -22,9 +24,10 @@ class InvarlockError(Exception):
         self.hint = hint
 
     def one_line(self) -> str:
-        """The single line printed to the user: `ERROR [INVARLOCK:E###] message — hint`."""
-        text = f"ERROR [INVARLOCK:{self.code}] {self.message}"
-        return f"{text} — {self.hint}" if self.hint else text
+        """The single line printed to the user: `ERROR [INVARLOCK:E###] message — hint`, with every control character
+        of the message and hint escaped (`\\n`, `\\x1b`), as the CLI prints it: a path's newline stays on the line."""
+        text = f"ERROR [INVARLOCK:{self.code}] {escape_hidden(self.message)}"
+        return f"{text} — {escape_hidden(self.hint)}" if self.hint else text
 
 
 class UsageError(InvarlockError):

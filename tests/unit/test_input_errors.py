@@ -33,3 +33,10 @@ def test_an_unknown_users_home_is_e101_for_a_model_and_the_callers_code_for_a_da
 def test_other_errors_pass_through() -> None:
     with pytest.raises(RuntimeError, match="not about paths"), reading_input("model", "m"):
         raise RuntimeError("not about paths")
+
+
+def test_one_line_is_one_line_whatever_the_message_holds() -> None:
+    """`one_line()` is "the line the CLI prints": a path's newline or escape sequence in the message came through
+    raw (the inputs hunt); it is escaped as the CLI escapes it."""
+    error = UsageError("E600", "cannot read certificate 'a\nb\x1b[2J'", "check the path\n")
+    assert error.one_line() == "ERROR [INVARLOCK:E600] cannot read certificate 'a\\nb\\x1b[2J' — check the path\\n"
