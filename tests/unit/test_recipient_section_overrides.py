@@ -97,3 +97,16 @@ def test_a_recipient_asking_for_another_spectral_repair_is_refused(services, enc
     assert code == 2 and "guards.spectral.repair" in out + err and "differs from the certificate's" in out + err
     policy.write_text(f"tier: balanced\nguards: {{spectral: {{repair: {str(recorded).lower()}}}}}\n", "utf-8")
     assert run_cli("verify", cert, "--policy", policy)[0] == 0
+
+
+def test_quoted_text_is_no_number_in_a_policy_files_overrides(services, encoders, tmp_path: Path) -> None:  # noqa: F811
+    """`min_cosine: '0.5'` (or '1_000', ' 1.05') was read as a number: a recipient's typo or a string from a
+    template decided the verdict. The file's unquoted `5e-1` stays a number (the YAML loader reads it so)."""
+    cert = tmp_path / "evaluation.cert.json"
+    cert.write_bytes(c.to_bytes(_certify(services, "enc_int8ish")))
+    policy = tmp_path / "mine.yaml"
+    policy.write_text("tier: balanced\nprofile: dev\noverrides: {min_cosine: '0.5'}\n", encoding="utf-8")
+    code, out, err = run_cli("verify", cert, "--policy", policy)
+    assert code == 2 and "policy override 'min_cosine' must be a number, got '0.5'" in out + err
+    policy.write_text("tier: balanced\nprofile: dev\noverrides: {min_cosine: 5e-1}\n", encoding="utf-8")
+    assert run_cli("verify", cert, "--policy", policy)[0] == 0
