@@ -57,6 +57,24 @@ def _refuse_input(target: Path, inputs: tuple[Path, ...], what: str, hint: str) 
             raise UsageError("E608", message, hint)
 
 
+_DUCKDB_MAGIC = (8, b"DUCK")  # where DuckDB's file header puts its magic, after the header's checksum
+
+
+def _refuse_database(target: Path, what: str, hint: str) -> None:
+    # No output of a command is a DuckDB file: one at `target` is an event store (or another database) that the
+    # write would replace, with every run it holds (`report html CERT -o events.duckdb` wiped a store).
+    offset, magic = _DUCKDB_MAGIC
+    try:
+        with open(target, "rb") as handle:
+            handle.seek(offset)
+            found = handle.read(len(magic))
+    except OSError:
+        return
+    if found == magic:
+        message = f"cannot write {what} to '{target}': it is a DuckDB database (an event store?) it would replace"
+        raise UsageError("E608", message, hint)
+
+
 def require_folder(path: str, flag: str) -> None:
     """E608 unless `path` is a directory a file can be written in, or nothing yet in a folder that can be
     written: checked before a run, not after it."""
@@ -109,12 +127,13 @@ def write_atomically(
     """Write `content` to `target` via a temporary file in the same folder and an atomic rename.
 
     Raises:
-        UsageError: E608 when `target` is a directory, device, FIFO or symlink, or one of the `inputs` the command
-            reads, or the folder cannot be created or the file cannot be written (no permission, a full disk);
-            nothing is left behind.
+        UsageError: E608 when `target` is a directory, device, FIFO or symlink, a DuckDB database, or one of the
+            `inputs` the command reads, or the folder cannot be created or the file cannot be written (no
+            permission, a full disk); nothing is left behind.
     """
     _refuse_special(target, what, hint)
     _refuse_input(target, inputs, what, hint)
+    _refuse_database(target, what, hint)
     data = content.encode("utf-8") if isinstance(content, str) else content
     staging: str | None = None
     try:

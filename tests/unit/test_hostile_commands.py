@@ -47,6 +47,20 @@ def test_a_replayed_certificate_written_over_the_event_store_is_refused(tmp_path
     assert code == 0 and (tmp_path / "replayed.cert.json").read_bytes() == CERT.read_bytes(), err
 
 
+@pytest.mark.parametrize("command", ["report html", "report md", "replay"])
+def test_an_output_over_another_event_store_is_refused(tmp_path: Path, command: str) -> None:
+    """`report html CERT -o other.duckdb` and `replay RUN -o other.duckdb` replaced a store the command does not
+    read, losing every run in it (the inputs hunt)."""
+    store = Path(shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "other.duckdb"))
+    before = digest(store)
+    source = Path(shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "invarlock.duckdb"))
+    run_id = json.loads(CERT.read_bytes())["run_id"]
+    args = ["replay", run_id, "--events", source] if command == "replay" else [*command.split(), CERT]
+    code, _, err = run_cli(*args, "-o", store)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E608]") and "it is a DuckDB database" in err, err
+    assert digest(store) == before
+
+
 def test_replay_or_resume_of_a_re_execution_audit_stream_says_so_not_that_the_store_was_altered(
     tmp_path: Path,
 ) -> None:
