@@ -22,6 +22,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.ports.ui import Progress
 
+from . import api_arguments as args
 from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
 from .config_file import read_yaml
 from .outputs import (
@@ -57,13 +58,20 @@ def load_run_config(config: ConfigLike) -> RunConfig:
     elif isinstance(config, Mapping):
         data, source = dict(config), "<config>"
     else:
-        data, source = read_yaml(os.fspath(config)), os.fspath(config)
+        source = args.path_text("config", config)
+        data = read_yaml(source)
     return parse_config(data, source=source)
 
 
 def _edit(edit: Mapping[str, Any] | EditConfig) -> EditConfig:
     if isinstance(edit, EditConfig):
         return edit
+    if not isinstance(edit, Mapping):
+        raise UsageError(
+            "E201",
+            f"edit must be a mapping, not {type(edit).__name__}",
+            "pass {'name': 'quant_rtn', 'plan': {'bits': 8}}",
+        )
     try:
         return msgspec.convert(dict(edit), EditConfig)
     except msgspec.ValidationError as exc:
@@ -162,6 +170,14 @@ def certify_run(
     progress: Progress | None = None,
 ) -> CertifyResult:
     """`certify` returning the certificate's path too (what the CLI prints)."""
+    baseline, subject = args.optional_path("baseline", baseline), args.optional_path("subject", subject)
+    tier, profile = args.optional_text("tier", tier), args.optional_text("profile", profile)
+    adapter, device, dtype = (
+        args.optional_text(k, v) for k, v in (("adapter", adapter), ("device", device), ("dtype", dtype))
+    )
+    events, cert_out = args.path_text("events", events), args.optional_path("cert_out", cert_out)
+    sign_key, export = args.optional_path("sign_key", sign_key), args.optional_path("export", export)
+    progress = args.progress_of(progress)
     cfg = load_run_config(config)
     if edit is not None:
         cfg = msgspec.structs.replace(cfg, edit=_edit(edit))
@@ -211,6 +227,9 @@ def resume_certify(
     progress: Progress | None = None,
 ) -> CertifyResult:
     """Finish the incomplete run `run_id` from its events (scoring only what is left) and write its certificate."""
+    run_id, events = args.run_id_text(run_id), args.path_text("events", events)
+    cert_out, sign_key = args.optional_path("cert_out", cert_out), args.optional_path("sign_key", sign_key)
+    export, progress = args.optional_path("export", export), args.progress_of(progress)
     if cert_out is not None:
         require_certificate_folder(os.fspath(cert_out), "--cert-out")
     if export is not None:

@@ -24,6 +24,7 @@ from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLI
 from invarlock.ports.report import ReportFormat
 from invarlock.ports.store import RunIndex
 
+from . import api_arguments as args
 from .bootstrap import DEFAULT_EVENTS, load_verifier, open_store, plugin_registry, report_renderer
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .plugin_guards import require_plugin_guards, version_notes
@@ -36,7 +37,7 @@ PathLike = str | os.PathLike[str]
 
 def load_certificate(path: PathLike) -> c.Certificate:
     """Read and strictly decode a certificate file (UsageError E600 unreadable, E601 not a certificate)."""
-    return _read(path)[0]
+    return _read(args.path_text("path", path))[0]
 
 
 def _read(path: PathLike) -> tuple[c.Certificate, bytes]:
@@ -52,7 +53,15 @@ def require_plugins(cert: c.Certificate) -> None:
 
 
 def _policy_source(policy: Policy | Mapping[str, Any] | PathLike | None) -> Policy | Mapping[str, Any] | str | None:
-    return os.fspath(policy) if isinstance(policy, os.PathLike) else policy
+    return policy if policy is None or isinstance(policy, Policy | Mapping) else args.path_text("policy", policy)
+
+
+def _certificate(certificate: object) -> c.Certificate | str:
+    """A Certificate object checked as a file's would be (E601: a struct built in Python, not decoded, may hold
+    None where a section belongs, or a NaN), or the path of one."""
+    if isinstance(certificate, c.Certificate):
+        return c.from_bytes(c.to_bytes(certificate))
+    return args.path_text("certificate", certificate)
 
 
 def _audit_options(
@@ -146,8 +155,18 @@ def verify(
     file's bytes must be the canonical encoding; a Certificate object is checked as decoded.
 
     Raises:
-        UsageError: unreadable or malformed certificate (E600/E601), bad policy (E200-E202), bad key or store.
+        UsageError: unreadable or malformed certificate (E600/E601), bad policy (E200-E202), bad key or store, an
+            argument of another type (E200).
     """
+    certificate, models = _certificate(certificate), args.model_refs(models)
+    tier, profile, device = (
+        args.optional_text(k, v) for k, v in (("tier", tier), ("profile", profile), ("device", device))
+    )
+    events, pubkey = args.optional_path("events", events), args.optional_path("pubkey", pubkey)
+    sample, sample_seed = args.sample_size(sample), args.optional_seed(sample_seed)
+    exact, sequential = args.flag("exact", exact), args.flag("sequential", sequential)
+    require_signature = args.flag("require_signature", require_signature)
+    max_replicates = args.whole("max_replicates", max_replicates, 1)
     return verify_into(
         VerifyReport(), certificate, policy=policy, tier=tier, profile=profile, events=events, models=models,
         sample=sample, sample_seed=sample_seed, device=device, exact=exact, sequential=sequential, pubkey=pubkey,
@@ -160,6 +179,7 @@ def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
     """Rebuild `run_id`'s certificate from its events alone, byte-identical to the issued one (E404 unknown
     run; IntegrityError E603 for a broken chain; E222 when its metric kind's or a guard's plugin is not
     installed)."""
+    run_id, events = args.run_id_text(run_id), args.path_text("events", events)
     store = open_store(events, read_only=True)
     require_recorded_kind(store, run_id, plugin_registry())
     return replay_certificate(store, run_id, cast(RunIndex, store))  # the DuckDB store keeps its run index
@@ -174,6 +194,7 @@ def plugin_notes(cert: c.Certificate) -> list[str]:
 def render_report(certificate: c.Certificate | PathLike, fmt: ReportFormat = "html") -> str:
     """The certificate as a self-contained HTML page or Markdown (verified first; failures are shown). Raises
     UsageError E222 when a plugin that computed it is not installed."""
-    cert = certificate if isinstance(certificate, c.Certificate) else load_certificate(certificate)
+    given = _certificate(certificate)
+    cert = given if isinstance(given, c.Certificate) else load_certificate(given)
     require_plugins(cert)
     return render(cert, report_renderer(fmt))

@@ -1,0 +1,83 @@
+"""The Python API's arguments checked where a caller passes them: a wrong type is UsageError E200 naming the
+keyword and what it takes, never a TypeError or AttributeError from deep inside a run (the inputs hunt found
+`certify(Path("m"), ...)`, `replay(5)`, `verify(max_replicates="10")` and `certify(progress=5)`, the last after
+the run had been recorded as started)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from invarlock.domain.errors import UsageError
+
+
+def _refused(keyword: str, takes: str, value: object) -> UsageError:
+    return UsageError("E200", f"{keyword} must be {takes}, not {type(value).__name__}", f"pass {keyword} as {takes}")
+
+
+def path_text(keyword: str, value: object) -> str:
+    """`value` (a str or an os.PathLike of str) as the path or reference string the API passes on."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(text, str):
+        raise _refused(keyword, "a str or a path", value)
+    if "\0" in text:
+        raise UsageError("E200", f"{keyword} {text!r} holds a NUL character", f"pass {keyword} as a path")
+    return text
+
+
+def optional_path(keyword: str, value: object) -> str | None:
+    return None if value is None else path_text(keyword, value)
+
+
+def optional_text(keyword: str, value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _refused(keyword, "a str", value)
+    return value
+
+
+def run_id_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise _refused("run_id", "a str (a run id, as `invarlock runs` lists it)", value)
+    return value
+
+
+def whole(keyword: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _refused(keyword, f"an int of at least {low}", value)
+    if value < low:
+        raise UsageError("E200", f"{keyword} {value} is below {low}", f"pass {keyword} as an int of at least {low}")
+    return value
+
+
+def flag(keyword: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _refused(keyword, "True or False", value)
+    return value
+
+
+def model_refs(value: object) -> dict[str, str]:
+    """`models` as {role: reference}: a mapping of "baseline"/"subject" to a str or a path."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _refused("models", "a mapping {'baseline': REF, 'subject': REF}", value)
+    return {str(role): path_text(f"models[{role!r}]", ref) for role, ref in value.items()}
+
+
+def sample_size(value: object) -> int | str | None:
+    """`sample`: None (every window), "all", or a whole number of windows."""
+    if value is None or isinstance(value, str):
+        return value
+    return whole("sample", value, 1)
+
+
+def optional_seed(value: object) -> int | None:
+    return None if value is None else whole("sample_seed", value, 0)
+
+
+def progress_of(value: Any) -> Any:
+    """A Progress (start, advance and finish), checked before the run records anything."""
+    if value is not None and not all(callable(getattr(value, name, None)) for name in ("start", "advance", "finish")):
+        raise _refused("progress", "a Progress (with start, advance and finish methods)", value)
+    return value

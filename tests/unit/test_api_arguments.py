@@ -1,0 +1,82 @@
+"""The Python API's arguments of the wrong type are UsageError E200 naming the keyword (the inputs hunt: a Path
+model reference, `replay(5)`, `verify(max_replicates="10")`, `certify(progress=5)` and a Certificate struct with
+a section set to None each raised a TypeError or an AttributeError, or called a healthy store altered)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import invarlock
+import msgspec
+import pytest
+from invarlock.domain.errors import UsageError
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1"
+CERT = FIXTURE / "run.cert.json"
+
+
+def _refused(call: Any, words: str, code: str = "E200") -> None:
+    with pytest.raises(UsageError) as refused:
+        call()
+    assert refused.value.code == code and words in refused.value.message, refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"max_replicates": "10"}, "max_replicates must be an int of at least 1, not str"),
+        ({"max_replicates": 0}, "max_replicates 0 is below 1"),
+        ({"policy": [1, 2]}, "policy must be a str or a path, not list"),
+        ({"events": 3}, "events must be a str or a path, not int"),
+        ({"models": {"baseline": 1}}, "models['baseline'] must be a str or a path, not int"),
+        ({"models": "demo"}, "models must be a mapping"),
+        ({"exact": "yes"}, "exact must be True or False, not str"),
+        ({"tier": 5}, "tier must be a str, not int"),
+        ({"sample_seed": 1.5}, "sample_seed must be an int of at least 0, not float"),
+    ],
+)
+def test_verify_names_the_keyword_of_the_wrong_type(kwargs: dict[str, Any], words: str) -> None:
+    _refused(lambda: invarlock.verify(CERT, **kwargs), words)
+
+
+@pytest.mark.parametrize("certificate", [1, None, {}, b"cert.json", "a\0b"])
+def test_a_certificate_that_is_no_path_or_certificate_is_e200(certificate: Any) -> None:
+    for call in (invarlock.verify, invarlock.render_report, invarlock.load_certificate):
+        with pytest.raises(UsageError) as refused:
+            call(certificate)
+        assert refused.value.code == "E200", (call, refused.value.message)
+
+
+def test_a_certificate_struct_with_a_section_set_to_none_is_e601_as_its_file_would_be() -> None:
+    cert = invarlock.load_certificate(CERT)
+    broken = msgspec.structs.replace(cert, primary_metric=None)
+    for call in (invarlock.verify, invarlock.render_report):
+        _refused(lambda call=call: call(broken), "primary_metric", code="E601")
+    assert invarlock.verify(Path(CERT)).exit_code == invarlock.verify(cert).exit_code
+
+
+def test_replay_of_a_run_id_that_is_no_str_is_e200_not_an_altered_store(tmp_path: Path) -> None:
+    store = shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "invarlock.duckdb")
+    for run_id in (5, 5.0, ["x"]):
+        _refused(lambda run_id=run_id: invarlock.replay(run_id, events=store), "run_id must be a str")
+        _refused(lambda run_id=run_id: invarlock.resume_certify(run_id, events=store), "run_id must be a str")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words", "code"),
+    [
+        ({"baseline": 5}, "baseline must be a str or a path, not int", "E200"),
+        ({"progress": 5}, "progress must be a Progress", "E200"),
+        ({"edit": "quant_rtn"}, "edit must be a mapping, not str", "E201"),
+        ({"config": 5}, "config must be a str or a path, not int", "E200"),
+    ],
+)
+def test_certify_refuses_a_wrong_type_before_anything_is_recorded(
+    tmp_path: Path, kwargs: dict[str, Any], words: str, code: str
+) -> None:
+    events = tmp_path / "events.duckdb"
+    call = {"baseline": "demo:smollm2-135m", **kwargs}
+    _refused(lambda: invarlock.certify(call.pop("baseline"), events=events, cert_out=tmp_path, **call), words, code)
+    assert not events.exists(), "nothing recorded"
