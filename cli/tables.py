@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from invarlock.domain.certificate import MAX_NESTING
 from invarlock.domain.errors import UsageError
 from invarlock.ports.audit import Deadline, QueryResult
 
@@ -21,8 +22,11 @@ from .console import printable
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def plain(value: Any) -> Any:
-    """`value` as strict-JSON data: nested lists/maps kept, timestamps ISO-8601, NaN/±inf as strings."""
+def plain(value: Any, depth: int = 0) -> Any:
+    """`value` as strict-JSON data: nested lists/maps kept (below MAX_NESTING levels, deeper ones as their text:
+    a LIST nested 500 deep ran out of Python's recursion), timestamps ISO-8601, NaN/±inf as strings."""
+    if depth > MAX_NESTING and isinstance(value, dict | list | tuple):
+        return str(value)
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float | Decimal):
@@ -33,9 +37,9 @@ def plain(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+        return [plain(v, depth + 1) for v in value]
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     return str(value)

@@ -143,3 +143,15 @@ def test_json_refuses_columns_that_share_a_name_which_the_table_shows(store_path
     assert "AS seq_2" in error["hint"]
     code, out, err = audit(store_path, sql)
     assert code == 0 and out.splitlines()[0].split() == ["seq", "seq", "other"]
+
+
+def test_a_list_nested_too_deep_for_python_is_shown_as_text_below_64_levels(store_path):
+    # A LIST (or STRUCT) 500 deep ran out of Python's recursion in rendering: E999 (the reports hunt).
+    sql = f"SELECT {'[' * 500}1{']' * 500} AS l"
+    for extra in (("--json",), ()):
+        code, out, err = audit(store_path, sql, *extra)
+        assert code == 0 and err == "", err
+    value = json.loads(audit(store_path, sql, "--json")[1])[0]["l"]
+    for _ in range(65):
+        [value] = value
+    assert value == "[" * 435 + "1" + "]" * 435
