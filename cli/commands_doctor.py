@@ -89,7 +89,8 @@ def _flag_errors(opts: dict[str, Any], out_dir: str | None) -> tuple[InvarlockEr
 def _print(report: DoctorReport) -> None:
     """Every finding and a summary; with --quiet only the ERROR findings (the exit status says the rest)."""
     for finding in report.findings:
-        (console.out if finding.severity == "error" else console.say)(finding.line())
+        # escaped: a finding quotes paths and config values, which must not move the cursor or start a line
+        (console.out if finding.severity == "error" else console.say)(console.printable(finding.line()))
     s, r = report.summary, report.resolution
     counts = f"{s.errors} error(s), {s.warnings} warning(s), {s.notes} note(s)"
     if r.ready:

@@ -141,3 +141,14 @@ def test_doctor_refuses_an_adapter_it_would_not_use(tmp_path: Path, config: str 
     first = report["findings"][0]
     assert (code, first["error_code"], report["resolution"]["ready"]) == (2, "E200", False)
     assert "--adapter bogus is certify's option" in first["message"]
+
+
+def test_a_path_with_terminal_escapes_is_printed_escaped(tmp_path: Path) -> None:
+    """A model path or config value with an OSC sequence (set the title) or a newline went to the terminal raw:
+    every other command escapes it (the reports hunt)."""
+    config = tmp_path / "a\x1b]0;X\x07.yaml"
+    code, out, err = run_cli("doctor", "-c", config)
+    assert code == 2 and "\x1b" not in out + err and "\x07" not in out + err
+    assert "a\\x1b]0;X\\x07.yaml" in out + err
+    code, out, err = run_cli("doctor", "--baseline", "./nope\nforged line", "--subject", "demo:smollm2-135m")
+    assert "nope\\nforged line" in out + err and "\nforged line" not in out + err
