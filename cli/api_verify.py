@@ -195,6 +195,6 @@ def render_report(certificate: c.Certificate | PathLike, fmt: ReportFormat = "ht
     """The certificate as a self-contained HTML page or Markdown (verified first; failures are shown). Raises
     UsageError E222 when a plugin that computed it is not installed."""
     given = _certificate(certificate)
-    cert = given if isinstance(given, c.Certificate) else load_certificate(given)
+    cert, raw = (given, None) if isinstance(given, c.Certificate) else _read(given)
     require_plugins(cert)
-    return render(cert, report_renderer(fmt))
+    return render(cert, report_renderer(fmt), raw)

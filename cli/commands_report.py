@@ -16,15 +16,12 @@ from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .outputs import write_atomically
 
 
-def _read_cert(path: str) -> c.Certificate:
-    return c.from_bytes(read_input_file(path, what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES))
-
-
 def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
     target = Path(out)
-    cert = _read_cert(certificate)
+    raw = read_input_file(certificate, what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES)
+    cert = c.from_bytes(raw)
     require_plugins(cert)
-    page = render_report(cert, report_renderer(fmt))
+    page = render_report(cert, report_renderer(fmt), raw)
     write_atomically(target, page, what="the report", hint="choose another -o path", inputs=(Path(certificate),))
     console.say(str(target))  # the file is the output; --quiet drops its name
 

@@ -197,6 +197,25 @@ def test_a_guard_section_of_the_wrong_shape_is_one_line_exit_2(passing, tmp_path
     assert line.startswith("ERROR [INVARLOCK:E601] schema check failed:") and f"guards.{guard}.{key}" in line
 
 
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_a_file_that_is_not_the_canonical_encoding_is_not_reported_verified(passing, tmp_path, fmt):
+    """A pretty-printed certificate (or one whose duplicate key hides another verdict) decodes to the same object,
+    which the report re-verified as such: "Verified" for a file `verify` voids (the reports hunt)."""
+    import json
+
+    import invarlock
+
+    from tests.fakes.cli import run_cli
+
+    path = tmp_path / "cert.json"
+    path.write_text(json.dumps(json.loads(c.to_bytes(passing)), indent=2), encoding="utf-8")
+    code, _, err = run_cli("report", fmt, path, "-o", tmp_path / f"out.{fmt}")
+    page = (tmp_path / f"out.{fmt}").read_text(encoding="utf-8")
+    assert code == 0 and "NOT VERIFIED: canonical" in page, err
+    assert "NOT VERIFIED: canonical" in invarlock.render_report(path, fmt)
+    assert "NOT VERIFIED" not in invarlock.render_report(passing, fmt), "an object has no bytes to check"
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_seeded_byte_mutations_render_with_a_banner_or_fail_in_one_line(passing, tmp_path, seed):
     """Mutated bytes, and the same mutations resealed: a report is written (with a NOT VERIFIED banner unless the
