@@ -54,14 +54,24 @@ def _filtered(query: RunQuery) -> bool:
 
 
 def _chosen_by_events(store: EventStore, index: RunIndex, query: RunQuery) -> tuple[list[IndexedStream], int]:
-    """The page `query` selects from the entries every stored stream folds to (a stream that fails its check is
-    chosen whatever the filters: it cannot be said to match or not), each with its index entry; an index entry
-    whose stream is gone is chosen too."""
+    """The page `query` selects from the entries every stored stream folds to (a stream that fails its check, or
+    whose index entry says otherwise than its events, is chosen whatever the filters: it cannot be said to match
+    or not), each with its index entry; an index entry whose stream is gone is chosen too."""
     stored = {run.run_id: run for run in index.folded_runs()}  # first: a run appended after it is in the index
     indexed = {entry.run.run_id: entry for entry in index.indexed_runs(RunQuery())[0]}
     ghosts = [entry.run for run_id, entry in indexed.items() if run_id not in stored]
-    page, total = select([*stored.values(), *ghosts], query, flagged_too=True)
+    folds = [_flagged_if_edited(run, indexed.get(run_id)) for run_id, run in stored.items()]
+    page, total = select([*folds, *ghosts], query, flagged_too=True)
     return [indexed.get(run.run_id) or _unlisted(run) for run in page], total
+
+
+def _flagged_if_edited(folded: IndexedRun, entry: IndexedStream | None) -> IndexedRun:
+    """`folded` with a problem when its index entry, for the stream as indexed, says otherwise (a verdict edited
+    in the index: `runs --verdict PASS --check-chains` chose by the events and never compared it, exit 0)."""
+    if entry is None or folded.problem is not None or not _as_indexed(entry):
+        return folded
+    disagreement = _disagreement(entry.run, folded)
+    return folded if disagreement is None else msgspec.structs.replace(folded, problem=disagreement)
 
 
 def _unlisted(run: IndexedRun) -> IndexedStream:
