@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import msgspec
 import pytest
 from invarlock.adapters.duckdb_store import DuckDBEventStore
@@ -84,8 +85,13 @@ def test_a_relinked_tail_is_caught_by_the_public_key_holder(signed: tuple[Path, 
     cert, db, run_id = signed
     edit = _rewrite_completion(finished_at="2026-01-01T09:09:09+00:00")
     rewrite(db, run_id, lambda records: _reseal_head(edit(records)))
+    code, checks = _verify(cert, db)
+    assert code == 3 and "was rewritten after it was recorded" in checks["events"]["detail"], "the run index's head"
+    head = DuckDBEventStore(db, read_only=True).read(run_id)[-1].hash
+    with duckdb.connect(str(db)) as con:  # the forger owns the file: the index row made to agree too
+        con.execute("UPDATE run_index SET head_hash = ? WHERE run_id = ?", [head, run_id])
     code, _ = _verify(cert, db)
-    assert code == 0  # without the key, a self-consistent re-linked tail is indistinguishable: the limit
+    assert code == 0  # without the key, a self-consistent re-linked tail and index are indistinguishable: the limit
     code, checks = _verify(cert, db, "--pubkey", public_path(key))
     failed = [name for name, check in checks.items() if not check["ok"]]
     assert code == 3 and failed == ["chain_seal"] and "does not verify" in checks["chain_seal"]["detail"]
