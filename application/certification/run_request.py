@@ -10,7 +10,7 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.metrics import Metric, metric_for
-from invarlock.domain.policy import Policy, policy_digest, resolve_policy
+from invarlock.domain.policy import VERIFY_MAX_BOOTSTRAP_CELLS, Policy, policy_digest, resolve_policy
 from invarlock.domain.run import RunState
 
 from ..config import ModelConfig, RunConfig, config_to_dict, model_to_dict, parse_config
@@ -58,6 +58,7 @@ def policy_for(req: CertifyRequest) -> Policy:
             "raise dataset.preview_n/final_n or use --profile dev",
         )
     order = req.config.guards.order
+    _check_bootstrap_cells(policy, ds.preview_n, ds.final_n, ds.calibration_n if "variance" in order else 0)
     applicable = ("spectral", "rmt", "variance") if metric.per_model_scores else ("spectral", "rmt")
     missing = [g for g in applicable if g not in order]
     if req.profile == "release" and missing:
@@ -72,6 +73,22 @@ def policy_for(req: CertifyRequest) -> Policy:
             f"set dataset.calibration_n to {need} or more, or drop variance from guards.order",
         )
     return policy
+
+
+def _check_bootstrap_cells(policy: Policy, *arms: int) -> None:
+    """E005 when an arm is so large that its bootstrap exceeds the replicate × window cells verify and replay
+    spend: no recipient could check the certificate (a release run of 3 200 final windows was issued, then refused
+    by its own verify and called altered by replay)."""
+    largest = max(arms)
+    if policy.replicates * largest > VERIFY_MAX_BOOTSTRAP_CELLS:
+        most = VERIFY_MAX_BOOTSTRAP_CELLS // policy.replicates
+        raise UsageError(
+            "E005",
+            f"an arm of {largest} windows with {policy.replicates} bootstrap replicates ({policy.tier}/"
+            f"{policy.profile}) exceeds the {VERIFY_MAX_BOOTSTRAP_CELLS} cells verify spends: no recipient could "
+            "verify the certificate",
+            f"plan at most {most} windows per arm (dataset.preview_n, final_n, calibration_n) or use longer windows",
+        )
 
 
 def _check_rescoring(req: CertifyRequest, metric: Metric, policy: Policy) -> None:

@@ -172,3 +172,25 @@ def test_an_error_within_a_file_keeps_its_code_and_hint_and_names_the_file() -> 
     named = UsageError("E201", "key x is unknown", "remove it").within("c.yaml: case a")
     assert (named.code, named.message, named.hint) == ("E201", "c.yaml: case a: key x is unknown", "remove it")
     assert type(ResourceShortage("E608", "disk full", "free space").within("c.yaml")) is UsageError
+
+
+@pytest.mark.parametrize(("profile", "final_n", "refused"), [("release", 3200, True), ("release", 3125, False)])
+def test_an_arm_whose_bootstrap_verify_cannot_spend_is_refused_before_the_run(
+    profile: str, final_n: int, refused: bool
+) -> None:
+    """A release run of 3 200 final windows was issued, then refused by its own verify (E607) and called an altered
+    store by replay (the statistics hunt): no recipient could check it."""
+    from invarlock.application.certification.run_request import policy_for
+    from invarlock.cli.api import certify_request
+    from invarlock.domain.policy import VERIFY_MAX_BOOTSTRAP_CELLS
+
+    data = {"edit": {"name": "quant_rtn"}, "dataset": {"preview_n": 400, "final_n": final_n, "calibration_n": 200}}
+    request = certify_request(parse_config(data, source="c.yaml"), None, profile=profile)
+    if not refused:
+        assert policy_for(request).replicates * final_n <= VERIFY_MAX_BOOTSTRAP_CELLS
+        return
+    with pytest.raises(UsageError) as caught:
+        policy_for(request)
+    said = "an arm of 3200 windows with 3200 bootstrap replicates"
+    assert caught.value.code == "E005" and said in caught.value.message
+    assert "plan at most 3125 windows per arm" in caught.value.hint
