@@ -149,7 +149,7 @@ def test_a_list_nested_too_deep_for_python_is_shown_as_text_below_64_levels(stor
     # A LIST (or STRUCT) 500 deep ran out of Python's recursion in rendering: E999 (the reports hunt).
     sql = f"SELECT {'[' * 500}1{']' * 500} AS l"
     for extra in (("--json",), ()):
-        code, out, err = audit(store_path, sql, *extra)
+        code, _, err = audit(store_path, sql, *extra)
         assert code == 0 and err == "", err
     value = json.loads(audit(store_path, sql, "--json")[1])[0]["l"]
     for _ in range(65):
