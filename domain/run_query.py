@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -15,6 +15,7 @@ VERDICTS = ("PASS", "FAIL")
 _HEX = re.compile(r"[0-9a-f]{1,64}")
 MAX_ROWS = 2**63 - 1  # the store counts rows in signed 64-bit integers
 _HINT = "see `invarlock runs --help`"
+_FRACTION = re.compile(r"[T ]\d\d:\d\d:\d\d\.(\d+)")  # the seconds' fraction of an ISO-8601 time
 
 
 class RunQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,11 +53,19 @@ def parse_instant(text: str) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+        return (moment + _beyond_microseconds(text)).astimezone(UTC).isoformat(timespec="microseconds")
     except OverflowError as exc:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise UsageError(
             "E513", f"--since {text!r} is out of range in UTC", "write a date between 0001-01-02 and 9999-12-30"
         ) from exc
+
+
+def _beyond_microseconds(text: str) -> timedelta:
+    """One microsecond when `text` states a fraction finer than microseconds that is not zero: Python reads it cut
+    to microseconds, and `--since` ...193494999Z then listed a run of ...193494, before the instant asked for."""
+    fraction = _FRACTION.search(text)
+    digits = fraction.group(1)[6:] if fraction else ""
+    return timedelta(microseconds=1) if digits.strip("0") else timedelta(0)
 
 
 def make_query(

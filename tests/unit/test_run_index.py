@@ -96,6 +96,14 @@ def test_since_accepts_a_date_or_a_time_and_means_utc_without_a_zone() -> None:
     assert make_query(since="2026-02-01T08:30Z").since == parse_instant("2026-02-01T10:30+02:00")
 
 
+def test_since_finer_than_microseconds_still_means_at_or_after() -> None:
+    """Python cuts a fraction to microseconds: `--since ...193494999Z` listed a run started at ...193494, before
+    the instant asked for (the reports hunt); a finer fraction that is not zero now counts from the next one."""
+    assert parse_instant("2026-12-06T16:48:28.193494999Z") == "2026-12-06T16:48:28.193495+00:00"
+    assert parse_instant("2026-12-06 16:48:28.193494000Z") == "2026-12-06T16:48:28.193494+00:00"
+    assert parse_instant("2026-12-06T23:59:59.9999999+00:00") == "2026-12-07T00:00:00.000000+00:00"
+
+
 def test_select_filters_before_it_pages_and_counts_every_match() -> None:
     runs = [msgspec.structs.replace(_entry(), run_id=f"r{i}", verdict="FAIL" if i % 2 else "PASS") for i in range(7)]
     page, total = select(runs, make_query(verdict="FAIL", limit=2, offset=1))
