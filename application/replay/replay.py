@@ -10,7 +10,6 @@ from invarlock.domain import events as ev
 from invarlock.domain import signature
 from invarlock.domain.build import build_certificate
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
-from invarlock.domain.policy import VERIFY_MAX_BOOTSTRAP_CELLS, VERIFY_MAX_REPLICATES
 from invarlock.domain.run import RunState, replay
 from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore, RunIndex
@@ -19,6 +18,7 @@ from ..signing import SignatureFinding, check_seal
 from ..verification.verify_report import diff
 from .guard_link import guard_findings
 from .listing import indexed_stream_problem
+from .replay_budget import bootstrap_budget
 from .reuse_link import reuse_findings
 from .source_seal import seal_findings
 from .variance_link import variance_findings
@@ -106,7 +106,7 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
     run_id = records[0].run_id
     ref = c.EventLogRef(run_id=run_id, head_hash=records[at - 1].hash, event_count=at)
     state = replay(decoded[:at])
-    _bootstrap_budget(state)
+    bootstrap_budget(state)
     try:
         built = build_certificate(state, issued_at=issued.issued_at, event_log=ref)
     except UsageError as exc:  # a recorded policy or config that does not parse: the store's fault, not the user's
@@ -123,31 +123,6 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
             "the events or the tool version changed",
         )
     return cert
-
-
-def _bootstrap_budget(state: RunState) -> None:
-    """Refuse before any allocation a recorded bootstrap beyond verify's bounds: more replicates than any policy
-    accepts (resolve_policy refuses them, so only an altered store holds them: IntegrityError E607, exit 3), or
-    more replicate × window cells over an arm than verify spends (UsageError E607, exit 2: certify refuses such a
-    plan since 0.3.9, E005, but an earlier release issued them, so such a store is not therefore altered)."""
-    replicates = state.started.policy.replicates
-    run_id = state.started.run_id
-    if replicates > VERIFY_MAX_REPLICATES:
-        raise IntegrityError(
-            "E607",
-            f"run {run_id}: its recorded policy asks for {replicates} bootstrap replicates "
-            f"(replay allows {VERIFY_MAX_REPLICATES})",
-            "no invarlock policy asks for that many; the event store was altered",
-        )
-    plan = state.windows.plan if state.windows is not None else None
-    windows = max((len(plan.arm(arm)) for arm in ("preview", "final", "calibration")), default=0) if plan else 0
-    if replicates * windows > VERIFY_MAX_BOOTSTRAP_CELLS:
-        raise UsageError(
-            "E607",
-            f"run {run_id}: a bootstrap of {replicates} replicates over an arm of {windows} windows exceeds the "
-            f"{VERIFY_MAX_BOOTSTRAP_CELLS} cells replay and verify spend",
-            "a run of this release refuses such a plan before it starts (E005); this one cannot be checked here",
-        )
 
 
 def _check_tail(state: RunState, cert: c.Certificate, records: list[ev.RecordedEvent]) -> None:
