@@ -11,22 +11,22 @@ from invarlock.domain import events as ev
 from invarlock.domain.guard_reuse import baseline_measures, guard_key, key_version_of
 from invarlock.domain.guards.results import RmtResult, SpectralResult
 from invarlock.domain.run import RunState
-from invarlock.ports.store import EventStore, RunIndex
+from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding
-from .source_link import appended_problem, decoded, hash_problem, replayed, stream_problem
+from .source_link import UNINDEXED, AppendedSources, decoded, hash_problem, replayed, stream_problem
 
 Finding = tuple[str, SignatureFinding]
 
 
-def guard_findings(store: EventStore, state: RunState, index: RunIndex | None = None) -> list[Finding]:
+def guard_findings(store: EventStore, state: RunState, appended: AppendedSources = UNINDEXED) -> list[Finding]:
     """The `guard_baseline_source` check of a run that reused guard measurements; [] for a run without."""
     link = state.guard_source
     if link is None:
         return []
     where = f"the baseline guard measurements come from run {link.source_run_id}"
-    problem = _problem(store.read(link.source_run_id), link, state, where) or appended_problem(
-        index, link.source_run_id, where
+    problem = _problem(store.read(link.source_run_id), link, state, where) or appended.problem(
+        link.source_run_id, where
     )
     detail = problem or f"baseline guard measurements match run {link.source_run_id}'s chain-valid records"
     return [("guard_baseline_source", SignatureFinding(problem is None, detail, True))]

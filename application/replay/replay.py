@@ -20,6 +20,7 @@ from .guard_link import guard_findings
 from .listing import indexed_stream_problem
 from .replay_budget import bootstrap_budget
 from .reuse_link import reuse_findings
+from .source_link import AppendedSources
 from .source_seal import seal_findings
 from .variance_link import variance_findings
 
@@ -156,10 +157,11 @@ def link_findings(
     """The checks of what the run read from other runs of the store (baseline scores, guard measurements,
     variance taps: baseline-reuse.md), each source also against the store's run `index` when given (the stream
     appended under that run); [] for a run that read nothing from another."""
+    appended = AppendedSources(index)  # each source asked once, however many links name it
     return [
-        *reuse_findings(store, checked.records, checked.state, index),
-        *guard_findings(store, checked.state, index),
-        *variance_findings(store, checked.state, index),
+        *reuse_findings(store, checked.records, checked.state, appended),
+        *guard_findings(store, checked.state, appended),
+        *variance_findings(store, checked.state, appended),
     ]
 
 

@@ -12,20 +12,20 @@ from collections.abc import Sequence
 from invarlock.domain import events as ev
 from invarlock.domain.baseline_reuse import scoring_key
 from invarlock.domain.run import RunState
-from invarlock.ports.store import EventStore, RunIndex
+from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding
-from .source_link import appended_problem, decoded, hash_problem, replayed, stream_problem
+from .source_link import UNINDEXED, AppendedSources, decoded, hash_problem, replayed, stream_problem
 
 
 def reuse_findings(
-    store: EventStore, records: Sequence[ev.RecordedEvent], state: RunState, index: RunIndex | None = None
+    store: EventStore, records: Sequence[ev.RecordedEvent], state: RunState, appended: AppendedSources = UNINDEXED
 ) -> list[tuple[str, SignatureFinding]]:
     """The `baseline_source` check of a run with copied baseline scores; [] for a run without."""
     links = [(r, e) for r, e in _reused_records(records) if isinstance(e, ev.BaselineReused)]
     if not links:
         return []
-    problems = [p for r, e in links if (p := _link_problem(store, records, r.seq, e, state, index)) is not None]
+    problems = [p for r, e in links if (p := _link_problem(store, records, r.seq, e, state, appended)) is not None]
     arms = ", ".join(f"{e.arm} from run {e.source_run_id}" for _, e in links)
     detail = problems[0] if problems else f"baseline scores copied byte for byte from chain-valid events ({arms})"
     return [("baseline_source", SignatureFinding(not problems, detail, True))]
@@ -41,7 +41,7 @@ def _link_problem(
     seq: int,
     link: ev.BaselineReused,
     state: RunState,
-    index: RunIndex | None,
+    appended: AppendedSources,
 ) -> str | None:
     source = store.read(link.source_run_id)
     where = f"the {link.arm} arm's baseline scores come from run {link.source_run_id}"
@@ -55,7 +55,7 @@ def _link_problem(
         problem = _copy_problem(source, ref, copy, link.arm)
         if problem is not None:
             return f"{where}: {problem}"
-    return _key_problem(source, link, state, where) or appended_problem(index, link.source_run_id, where)
+    return _key_problem(source, link, state, where) or appended.problem(link.source_run_id, where)
 
 
 def _copy_problem(source: Sequence[ev.RecordedEvent], ref: ev.EventRef, copy: ev.RecordedEvent, arm: str) -> str | None:

@@ -22,16 +22,29 @@ def stream_problem(source: Sequence[ev.RecordedEvent], where: str) -> str | None
     return None
 
 
-def appended_problem(index: RunIndex | None, run_id: str, where: str) -> str | None:
-    """Given the store's run index: why the source stream is not the one appended under `run_id` (rewritten and
-    re-linked, cut, or its index entry altered: listing.run_entry_problem), as `runs` tells it; None when it is,
-    when the index does not know the run (a store written before the index) or when no index is given."""
-    if index is None:
-        return None
-    from .listing import indexed_stream_problem
+class AppendedSources:
+    """Given the store's run index: whether each source stream is the one appended under its id (not rewritten and
+    re-linked, cut, or its index entry altered: listing.run_entry_problem), as `runs` tells it; each source asked
+    once per check, however many links (arms, guards, taps) name it. Without an index, nothing is asked."""
 
-    problem = indexed_stream_problem(index, run_id)
-    return None if problem is None else f"{where}, whose stream is not the one appended: {problem}"
+    def __init__(self, index: RunIndex | None = None) -> None:
+        self._index = index
+        self._problems: dict[str, str | None] = {}
+
+    def problem(self, run_id: str, where: str) -> str | None:
+        """Why the stream of `run_id` is not the one appended, as a link's `where` says it; None when it is, or
+        when the index does not know the run (a store written before the index)."""
+        if self._index is None:
+            return None
+        if run_id not in self._problems:
+            from .listing import indexed_stream_problem  # listing imports replay, which imports the links
+
+            self._problems[run_id] = indexed_stream_problem(self._index, run_id)
+        problem = self._problems[run_id]
+        return None if problem is None else f"{where}, whose stream is not the one appended: {problem}"
+
+
+UNINDEXED = AppendedSources()  # no run index given: each source is checked on its own stream only
 
 
 def hash_problem(source: Sequence[ev.RecordedEvent], ref: ev.EventRef) -> str | None:

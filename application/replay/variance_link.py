@@ -12,22 +12,22 @@ from invarlock.domain.baseline_reuse import scoring_key
 from invarlock.domain.guards.results import VarianceResult
 from invarlock.domain.run import RunState
 from invarlock.domain.variance_reuse import baseline_taps, variance_record
-from invarlock.ports.store import EventStore, RunIndex
+from invarlock.ports.store import EventStore
 
 from ..signing import SignatureFinding
-from .source_link import appended_problem, decoded, hash_problem, replayed, stream_problem
+from .source_link import UNINDEXED, AppendedSources, decoded, hash_problem, replayed, stream_problem
 
 Finding = tuple[str, SignatureFinding]
 
 
-def variance_findings(store: EventStore, state: RunState, index: RunIndex | None = None) -> list[Finding]:
+def variance_findings(store: EventStore, state: RunState, appended: AppendedSources = UNINDEXED) -> list[Finding]:
     """The `variance_baseline_source` check of a run that reused the variance taps; [] for a run without."""
     link = state.variance_source
     if link is None:
         return []
     where = f"the baseline variance taps come from run {link.source_run_id}"
-    problem = _problem(store.read(link.source_run_id), link, state, where) or appended_problem(
-        index, link.source_run_id, where
+    problem = _problem(store.read(link.source_run_id), link, state, where) or appended.problem(
+        link.source_run_id, where
     )
     detail = problem or f"baseline variance taps match run {link.source_run_id}'s chain-valid record"
     return [("variance_baseline_source", SignatureFinding(problem is None, detail, True))]

@@ -47,3 +47,17 @@ def test_the_lookups_of_a_reuse_run_read_the_index_once_and_the_source_once(serv
     provenance = second.certificate.provenance
     assert provenance.baseline_scoring is not None and provenance.guard_baseline is not None, "three lookups copied"
     assert (counting.index_reads, counting.reads[first.run_id]) == (1, 1), "3 and 3 before"
+
+
+def test_verify_events_asks_the_run_index_once_for_the_run_and_once_for_its_source(services: Services, tmp_path: Path):
+    """The links of one source (each arm's scores, the guard measurements) each asked the index again."""
+    from invarlock.application.replay.replay import event_findings
+
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    svc = dataclasses.replace(services, store=store, index=store)
+    certify_edit(_request("int8ish"), svc)
+    second = certify_edit(_request("same"), svc)
+    counting = CountingStore(DuckDBEventStore(tmp_path / "events.duckdb", read_only=True))
+    found = dict(event_findings(second.certificate, counting, index=counting))
+    assert {"baseline_source", "guard_baseline_source"} <= found.keys() and all(f.ok for f in found.values())
+    assert counting.index_reads == 2
