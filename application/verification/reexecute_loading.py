@@ -52,7 +52,7 @@ def load_one_at_a_time(
     edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
     loads = _loads(cert, req)
     baseline = load_certified(deps.loader, *loads["baseline"], "--baseline")
-    beside, edited = _edit_beside(cert, req, deps, baseline)
+    beside, edited = _edit_beside(cert, req, deps, baseline, loads)
     sample = AuditSample(req.sample, req.sample_seed, deps.measurements)
     rebuild = partial(rebuilder(cert), cert, policy, deps.corpora)
     released = baseline_pass(cert, policy, baseline, rebuild, sample)
@@ -96,7 +96,7 @@ def load_models(
         given_as = f"--{role}" if ref is not None else "--baseline"
         if role == "baseline":
             out[role] = load_certified(deps.loader, *loads[role], given_as)
-            beside = _edit_beside(cert, req, deps, out[role])
+            beside = _edit_beside(cert, req, deps, out[role], loads)
             continue
         twin = _duplicate(out["baseline"]) if loads[role] == loads["baseline"] else None
         if twin is None:
@@ -108,7 +108,11 @@ def load_models(
 
 
 def _edit_beside(
-    cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps, baseline: LoadedModel
+    cert: c.Certificate,
+    req: ReexecutionRequest,
+    deps: ReexecutionDeps,
+    baseline: LoadedModel,
+    loads: dict[str, tuple[str, LoadOptions]],
 ) -> tuple[EditOutcome | None, str | None]:
     """With --subject of a `run` certificate (a built-in edit recorded), the edit re-applied to a copy of the
     baseline: what it did and the copy's weights digest, for `reexec:edit` to compare with the certificate's edit
@@ -117,7 +121,6 @@ def _edit_beside(
     edit = deps.edits.get(cert.edit.name)
     if req.subject is None or edit is None:
         return None, None
-    loads = _loads(cert, req)
     options = loads["subject"][1]  # the certified subject's dtype and placement
     copy = _duplicate(baseline) if options == loads["baseline"][1] else None
     if copy is None:
