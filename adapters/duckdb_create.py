@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
 
@@ -39,24 +40,16 @@ def _as_duckdb_reads(path: Path) -> str:
     throw std::bad_cast (E999: the inputs hunt), so such a path is given relative to the working folder, as the
     store's own path is when the store is there; E502 when neither form is UTF-8."""
     text = str(path)
-    if _utf8(text):
+    if is_utf8(text):
         return text
     relative = os.path.relpath(path)
-    if _utf8(relative):
+    if is_utf8(relative):
         return relative
     raise UsageError(
         "E502",
         f"cannot create event store in {str(path.parent)!a}: DuckDB takes UTF-8 paths only",
         "use an --events path whose folder names are UTF-8",
     )
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def create_complete(path: Path, statements: Sequence[str]) -> bool:
