@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from invarlock.domain.canonical import is_utf8
-from invarlock.domain.errors import InvarlockError, RunInterrupted, UsageError
+from invarlock.domain.errors import InvarlockError, RunInterrupted, UsageError, error_line
 
 from . import console
 from .lazy_group import Interrupted, LazyGroup
@@ -50,8 +50,7 @@ class _Failure:
 
     def line(self) -> str:
         """The one line printed: the message and hint escaped (a path or a certificate's text in them stays on it)."""
-        text = f"ERROR [INVARLOCK:{self.code}] {console.printable(self.message)}"
-        return f"{text} — {console.printable(self.hint)}" if self.hint else text
+        return error_line(self.code, self.message, self.hint)
 
 
 @contextmanager

@@ -24,10 +24,15 @@ class InvarlockError(Exception):
         self.hint = hint
 
     def one_line(self) -> str:
-        """The single line printed to the user: `ERROR [INVARLOCK:E###] message — hint`, with every control character
-        of the message and hint escaped (`\\n`, `\\x1b`), as the CLI prints it: a path's newline stays on the line."""
-        text = f"ERROR [INVARLOCK:{self.code}] {escape_hidden(self.message)}"
-        return f"{text} — {escape_hidden(self.hint)}" if self.hint else text
+        """The single line the CLI prints for this error (error_line)."""
+        return error_line(self.code, self.message, self.hint)
+
+
+def error_line(code: str, message: str, hint: str = "") -> str:
+    """`ERROR [INVARLOCK:E###] message — hint`, every control character of the message and hint escaped (`\\n`,
+    `\\x1b`): a path's newline or escape sequence stays on the one line."""
+    text = f"ERROR [INVARLOCK:{code}] {escape_hidden(message)}"
+    return f"{text} — {escape_hidden(hint)}" if hint else text
 
 
 class UsageError(InvarlockError):
