@@ -35,6 +35,7 @@ __all__ = [
     "GUARD_OVERRIDABLE",
     "PREFLIGHT_MIN_FREE_BYTES",
     "PROFILES",
+    "RECORDED_STATISTIC_REL_TOL",
     "REEXECUTION_DEFAULT_SAMPLE",
     "REEXECUTION_REL_TOL",
     "SECTIONS",
@@ -109,6 +110,9 @@ DEV_REPLICATES = 500
 # Slack when a guard compares a computed ratio with a threshold: |0.98 − 1| is 0.020000000000000018 in float64,
 # which must not count as beyond a deadband of 0.02. Far below any meaningful difference, far above rounding.
 THRESHOLD_TOLERANCE = 1e-12
+# A statistic an event restates (the preview assessment's ratio), recomputed by replay from the evidence it was
+# computed from: equal but for a summation order's rounding, far below the 4 decimals any gate or reason uses.
+RECORDED_STATISTIC_REL_TOL = 1e-12
 # What verify spends on a certificate's bootstrap. The resampling holds at most 40 bytes per (replicate, window)
 # cell at its peak (32 measured), so the cell bound caps verify's bootstrap memory at 400 MB whatever the file asks.
 VERIFY_MAX_REPLICATES = 10_000

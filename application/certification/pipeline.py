@@ -11,11 +11,11 @@ from collections.abc import Callable
 from functools import partial
 
 from invarlock.domain import events as ev
-from invarlock.domain.build import arm_evidence
-from invarlock.domain.errors import AbortError, IntegrityError, UsageError
+from invarlock.domain.errors import AbortError, UsageError
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.metrics import recorded_metric
 from invarlock.domain.policy import Policy
+from invarlock.domain.preview_check import preview_assessment, rollback_reason
 from invarlock.domain.run import RunState
 
 from ..services import Services
@@ -139,37 +139,22 @@ def assess_preview(ctx: RunContext) -> None:
     """Record the preview arm's catastrophe check and, when it trips, the rollback that skips the final arm."""
     preview = ctx.recorder.state.preview
     if preview is None:
-        preview = _assessment(ctx.recorder.state, ctx.policy)
+        preview = _assessment(ctx.recorder.state)
         ctx.recorder.record(preview)
     if preview.catastrophe and ctx.recorder.state.rollback is None:
-        if isinstance(preview, ev.PreviewChecked):
-            reason = preview.reason
-        else:
-            reason = f"preview ratio {preview.ratio:.4f} > {ctx.policy.gates.catastrophe_ratio}"
-        ctx.recorder.record(ev.RollbackPerformed(reason=reason))
+        ctx.recorder.record(ev.RollbackPerformed(reason=rollback_reason(preview, ctx.policy)))
 
 
-def _assessment(state: RunState, policy: Policy) -> ev.PreviewAssessed | ev.PreviewChecked:
-    """PreviewAssessed for a perplexity ratio; PreviewChecked (the metric's reason) for another statistic."""
-    evidence = arm_evidence(state, "preview")
-    if evidence is None:
-        raise IntegrityError("E604", f"run {state.started.run_id}: the preview arm was not scored", "report this bug")
-    metric = recorded_metric(state.started.config)
+def _assessment(state: RunState) -> ev.PreviewAssessed | ev.PreviewChecked:
     try:
-        preview = metric.arm_statistic(evidence)
+        return preview_assessment(state)
     except UsageError as exc:  # the runner scored something else than the kind's evidence (e.g. cosines only)
+        kind = recorded_metric(state.started.config).kind
         raise UsageError(
             "E104",
-            f"eval.metric.kind {metric.kind} cannot be computed from what the models' adapter scored: {exc.message}",
+            f"eval.metric.kind {kind} cannot be computed from what the models' adapter scored: {exc.message}",
             "choose the kind the adapter scores (docs/user-guide.md, Models) or another --adapter",
         ) from exc
-    reason = metric.catastrophe(preview, policy)
-    catastrophe = reason is not None
-    if preview.ratio is None:
-        return ev.PreviewChecked(catastrophe=catastrophe, reason=reason or "")
-    return ev.PreviewAssessed(
-        ratio=preview.value("ratio"), catastrophe_ratio=policy.gates.catastrophe_ratio, catastrophe=catastrophe
-    )
 
 
 def score_final(ctx: RunContext) -> None:

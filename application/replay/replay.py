@@ -10,6 +10,7 @@ from invarlock.domain import events as ev
 from invarlock.domain import signature
 from invarlock.domain.build import build_certificate
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
+from invarlock.domain.preview_check import assessment_problem
 from invarlock.domain.run import RunState, replay
 from invarlock.ports.signing import SignatureVerifier
 from invarlock.ports.store import EventStore, RunIndex
@@ -73,8 +74,9 @@ def check_run(records: list[ev.RecordedEvent]) -> CheckedRun:
 
     Checks, in order: every hash link (docs/reference/event-chain.md), every payload decodes, the events
     fold in order (a certificate is followed by exactly run_completed and, for a signed certificate, its
-    chain_sealed), the replayed certificate's digest equals the issued one, run_completed states that
-    certificate's status and verdict, and the seal names the event before it.
+    chain_sealed), the preview assessment and rollback are what the preview evidence gives, the replayed
+    certificate's digest equals the issued one, run_completed states that certificate's status and verdict,
+    and the seal names the event before it.
 
     Raises:
         IntegrityError: E603 a link, the digest or the tail disagrees; E604 a payload or the order is wrong.
@@ -89,6 +91,9 @@ def check_run(records: list[ev.RecordedEvent]) -> CheckedRun:
         return _CHECKED[key]
     decoded = [ev.decode_event(r.type, r.version, r.payload) for r in records]
     state = replay(decoded)
+    wrong = assessment_problem(state)
+    if wrong is not None:
+        raise IntegrityError("E604", f"run {records[0].run_id}: {wrong}", _ALTERED)
     at = next((i for i, e in enumerate(decoded) if isinstance(e, ev.CertificateIssued)), None)
     cert = None if at is None else _rebuild(records, decoded, at)
     if cert is not None:

@@ -75,7 +75,9 @@ def test_a_relinked_rewrite_is_flagged_without_check_chains(db: Path) -> None:
     rewrite(db, "run-1", louder)
     code, rows, err = _rows(db)
     assert code == 3 and rows["run-1"]["status"] == "TAMPERED" and not rows["run-1"]["chain_ok"]
-    assert "replayed certificate digest" in rows["run-1"]["problem"] and err.startswith("ERROR [INVARLOCK:E603] 1 of 6")
+    problem = rows["run-1"]["problem"]
+    assert "the recorded preview assessment (ratio 1, trips) is not what the preview evidence gives" in problem
+    assert err.startswith("ERROR [INVARLOCK:E603] 1 of 6")
     assert all(r["chain_ok"] for k, r in rows.items() if k != "run-1")
 
 
