@@ -19,7 +19,6 @@ which keeps weight ties), so the edit runs on any WeightSource, not only the tor
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -27,15 +26,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
-from invarlock.domain.errors import UsageError
 from invarlock.domain.model import EditDeltas, EditOutcome
+from invarlock.domain.quant_rtn_plan import plan_error, resolve_plan
 from invarlock.ports.model import WeightSource
 
-SCOPES = ("attn", "ffn", "all", "all_with_head")
-_DEFAULTS: dict[str, object] = {"scope": "all", "group_size": None, "clamp_percentile": 0.0}
-_KEYS = ("bits", "scope", "group_size", "clamp_percentile")
-MAX_GROUP_SIZE = 2**31 - 1  # a row is never longer; beyond it torch's pad overflowed (E999)
-_OPTIONAL = ("clamp_ratio", "max_modules")
 _EPS = 1e-8
 
 
@@ -61,48 +55,6 @@ class QuantRTNEdit:
             if matrix.name in targets:
                 weights.assign(matrix.name, fake_quantize(matrix.array, resolved))
         return _outcome(resolved, targets)
-
-
-def resolve_plan(plan: Mapping[str, object]) -> dict[str, object]:
-    """The plan with defaults filled in. Raises UsageError E204 naming the offending key."""
-    unknown = sorted(set(plan) - set(_KEYS) - set(_OPTIONAL))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], (*_KEYS, *_OPTIONAL, "bitwidth"), n=1)
-        hint = f"did you mean {'bits' if close == ['bitwidth'] else close[0]}?" if close else ""
-        raise _plan_error(unknown[0], "is not a quant_rtn key", hint or f"use only {', '.join(_KEYS + _OPTIONAL)}")
-    resolved = {key: plan.get(key, _DEFAULTS.get(key)) for key in _KEYS}
-    if "bits" not in plan:
-        raise _plan_error("bits", "is required", "set bits: 8 or bits: 4")
-    if not _is_int(resolved["bits"]) or resolved["bits"] not in (4, 8):
-        raise _plan_error("bits", f"= {resolved['bits']!r} is not supported", "use 8 or 4")
-    if resolved["scope"] not in SCOPES:
-        raise _plan_error("scope", f"= {resolved['scope']!r} is unknown", f"use one of {', '.join(SCOPES)}")
-    group = resolved["group_size"]
-    if group is not None and not (_is_int(group) and 0 < int(group) <= MAX_GROUP_SIZE):
-        raise _plan_error("group_size", f"= {group!r} is not an integer in [1, {MAX_GROUP_SIZE}]", "use e.g. 64")
-    pct = resolved["clamp_percentile"]
-    if not (isinstance(pct, int | float) and not isinstance(pct, bool) and 0 <= pct < 50):
-        raise _plan_error("clamp_percentile", f"= {pct!r} is outside [0, 50)", "use e.g. 0.1, or 0")
-    resolved["clamp_percentile"] = float(pct)
-    resolved.update(_optional(plan))
-    return resolved
-
-
-def _optional(plan: Mapping[str, object]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    if "clamp_ratio" in plan:
-        ratio = plan["clamp_ratio"]
-        if not (isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 <= ratio <= 0.5):
-            raise _plan_error("clamp_ratio", f"= {ratio!r} is outside [0, 0.5]", "use e.g. 0.005, or 0")
-        if ratio > 0 and plan.get("clamp_percentile", 0):
-            raise _plan_error("clamp_ratio", "and clamp_percentile both clip", "give only one of them")
-        out["clamp_ratio"] = float(ratio)
-    if "max_modules" in plan:
-        limit = plan["max_modules"]
-        if not (_is_int(limit) and int(limit) >= 1):
-            raise _plan_error("max_modules", f"= {limit!r} is not an integer >= 1", "use e.g. 12, or leave it out")
-        out["max_modules"] = limit
-    return out
 
 
 def fake_quantize(rows: np.ndarray, plan: Mapping[str, object]) -> np.ndarray:
@@ -169,7 +121,7 @@ def _targets(weights: WeightSource, scope: str, max_modules: object = None) -> d
             head[m.name] = _Target(None, m.array.shape)
     targets.update(head)
     if not targets:
-        raise _plan_error("scope", f"= {scope!r} selects no weights of this model", "use scope: all")
+        raise plan_error("scope", f"= {scope!r} selects no weights of this model", "use scope: all")
     if isinstance(max_modules, int):
         targets = dict(list(targets.items())[:max_modules])
     return targets
@@ -189,11 +141,3 @@ def _outcome(plan: dict[str, object], targets: Mapping[str, _Target]) -> EditOut
             bitwidth_map={m: int(plan["bits"]) for m in modules},
         ),
     )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _plan_error(key: str, problem: str, hint: str) -> UsageError:
-    return UsageError("E204", f"edit.plan.{key} {problem}", hint)

@@ -9,11 +9,13 @@ from datetime import datetime
 import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain.build import TOOL_NAME
+from invarlock.domain.canonical import canonical_bytes
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY, METRICS, metric_for
 from invarlock.domain.model import MAX_BATCH_SIZE
+from invarlock.domain.quant_rtn_plan import QUANT_RTN, resolve_plan
 
 from ..config_sections import GuardsConfig, ModelConfig, RunConfig
 from .verify_report import VerifyReport, dig
@@ -160,11 +162,18 @@ def _edit_problems(cert: c.Certificate) -> Iterator[str]:
 
 def _resolves(configured: object, edit: c.EditSection) -> bool:
     """The recorded edit is the configured one: same name, and every key the config gave with the same value in
-    the resolved plan (which adds the edit's defaults)."""
+    the resolved plan (which adds the edit's defaults); quant_rtn's plan is exactly what its resolution gives."""
     if not isinstance(configured, dict) or configured.get("name") != edit.name:
         return False
     given, plan = configured.get("plan") or {}, edit.plan or {}
-    return isinstance(given, dict) and all(key in plan and plan[key] == value for key, value in given.items())
+    if not isinstance(given, dict):
+        return False
+    if edit.name == QUANT_RTN:  # built in: the whole plan follows from the config's (a forged default showed)
+        try:
+            return canonical_bytes(resolve_plan(given)) == canonical_bytes(plan)
+        except UsageError:
+            return False
+    return all(key in plan and plan[key] == value for key, value in given.items())
 
 
 def _count_problems(cert: c.Certificate) -> Iterator[str]:

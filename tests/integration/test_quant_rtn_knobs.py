@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from invarlock.adapters.quant_rtn import MAX_GROUP_SIZE, QuantRTNEdit, fake_quantize, resolve_plan
+from invarlock.adapters.quant_rtn import QuantRTNEdit, fake_quantize
+from invarlock.domain.quant_rtn_plan import MAX_GROUP_SIZE, resolve_plan
 
 pytestmark = pytest.mark.model
 
