@@ -273,7 +273,7 @@ def _plan_finding(cert: c.Certificate, policy: Policy, ds: DatasetConfig, stream
 
 def plan_problems(cert: c.Certificate, plan: WindowPlan, tok: str) -> list[str]:
     """What differs between a rebuilt plan and the certificate's: windows and arms, dataset, tokenizer and
-    plan digests (stream windows and labelled examples alike)."""
+    plan digests, and the stream's length (stream windows and labelled examples alike)."""
     info = cert.dataset
     digest = plan.dataset_digest
     return [
@@ -284,6 +284,10 @@ def plan_problems(cert: c.Certificate, plan: WindowPlan, tok: str) -> list[str]:
                 digest == info.dataset_digest,
             ),
             (f"tokenizer {_short(tok)} != the dataset's {_short(info.tokenizer_sha256)}", tok == info.tokenizer_sha256),
+            (
+                f"the rebuilt stream holds {plan.stream_tokens} tokens, the certificate {info.stream_tokens}",
+                plan.stream_tokens == info.stream_tokens,
+            ),
             ("the rebuilt plan assigns other windows or arms", list(plan.windows) == cert.evidence.plan),
             ("the rebuilt plan digest differs", plan.window_plan_digest == info.window_plan_digest),
         )
