@@ -10,6 +10,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import known_kind, metric_for
 from invarlock.domain.policy import EVIDENCE_DTYPES, EvidencePolicy, Policy, resolve_policy
+from invarlock.domain.policy_overrides import PROFILE_UNREAD_GATES
 
 from .config_file import read_yaml
 
@@ -57,11 +58,26 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
     section = _section(cert.primary_metric.kind)
     gated = _gated(cert) if data["secondary"] is None else data["secondary"]
     try:
-        return resolve_policy(
+        resolved = resolve_policy(
             tier_name, chosen_profile, overrides, guards, section=section, secondary_gate=gated, evidence=evidence
         )
     except UsageError as exc:  # a tier, override or guard setting the file gives: name the file it is in
         raise exc.within(where) from None
+    _refuse_unread(overrides, chosen_profile, where, "profile" in data)
+    return resolved
+
+
+def _refuse_unread(overrides: Mapping[str, Any], profile: str, where: str, stated: bool) -> None:
+    """E202 for an override the chosen profile never reads: a floor under dev, or the other profile's count (the
+    forger hunt: `min_final_tokens: 100000` decided a dev certificate of 1,524 tokens PASS, and said nothing)."""
+    unread = [key for key in PROFILE_UNREAD_GATES.get(profile, ()) if key in overrides]
+    if unread:
+        whose = "" if stated else ", the certificate's (your policy names none)"
+        raise UsageError(
+            "E202",
+            f"{where}: override '{unread[0]}' gates nothing under the {profile} profile{whose}",
+            "set the profile whose floors you mean in the policy (`profile: ci` or `profile: release`), or drop it",
+        )
 
 
 def _refuse_repair(cert: c.Certificate, guards: dict[str, Any], where: str) -> None:

@@ -148,3 +148,26 @@ def test_the_recipient_tier_gates_kl_and_top1_where_the_certificate_did(services
     with pytest.raises(UsageError) as caught:
         recipient_policy(gated, None, None, str(policy))
     assert caught.value.code == "E201" and "secondary must be {gate: true | false}" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("stated", "override", "named", "reader"),
+    [
+        ("", "min_final_tokens: 100000", "'min_final_tokens' gates nothing under the dev profile, the cert", "ci"),
+        ("profile: dev\n", "min_windows_ci: 100", "'min_windows_ci' gates nothing under the dev profile", "ci"),
+        ("profile: ci\n", "min_windows_release: 400", "'min_windows_release' gates nothing under the ci", "release"),
+        ("profile: release\n", "replicates_ci: 2000", "'replicates_ci' gates nothing under the release", "ci"),
+    ],
+)
+def test_an_override_the_profile_never_reads_is_refused(  # type: ignore[no-untyped-def]
+    services, tmp_path: Path, stated: str, override: str, named: str, reader: str
+) -> None:
+    """The forger hunt: `min_final_tokens: 100000` decided a dev certificate of 1,524 final tokens PASS, silently."""
+    cert = _certificate(services)
+    policy = tmp_path / "mine.yaml"
+    policy.write_text(f"tier: balanced\n{stated}overrides: {{{override}}}\n", encoding="utf-8")
+    with pytest.raises(UsageError) as info:
+        recipient_policy(cert, None, None, str(policy))
+    assert info.value.code == "E202" and named in info.value.message, info.value.message
+    policy.write_text(f"tier: balanced\nprofile: {reader}\noverrides: {{{override}}}\n", encoding="utf-8")
+    assert recipient_policy(cert, None, None, str(policy)) is not None  # the profile that reads it takes it
