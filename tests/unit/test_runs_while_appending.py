@@ -65,14 +65,13 @@ def test_a_run_created_while_a_filtered_listing_reads_is_not_said_to_be_unindexe
 
 
 def test_a_stream_rewritten_between_the_reads_is_still_flagged(services, tmp_path) -> None:
-    from tests.integration.event_forgery import rewrite
-    from tests.unit.test_baseline_reuse import _forge_source_scores
+    from tests.integration.event_forgery import retimed_last, rewrite
 
     run_id, events = _stored_run(services, tmp_path)
     db = tmp_path / "events.duckdb"
     store = DuckDBEventStore(db)
     store.append(run_id, 0, events[:12])
     assert list_runs(store, store, check_chains=True).runs[0].problem is None
-    index = _AppendsBetweenReads(store, lambda: rewrite(db, run_id, _forge_source_scores))
+    index = _AppendsBetweenReads(store, lambda: rewrite(db, run_id, retimed_last))  # only the index tells
     [row] = list_runs(store, index, check_chains=True).runs
     assert row.status == "TAMPERED" and "head_hash" in (row.problem or "")
