@@ -38,4 +38,4 @@ class Services:
     tokens: TokenStreamCache | None = None  # token streams kept between processes (None: tokenize in each)
     # the InvarLock error to record for an exception a plugin's own code raised (the composition root names the
     # plugin: E224), None for any other exception, which stays unexpected (E999) and is not recorded
-    fault: Callable[[Exception], InvarlockError | None] = lambda exc: None
+    fault: Callable[[BaseException], InvarlockError | None] = lambda exc: None

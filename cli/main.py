@@ -202,6 +202,14 @@ def _never_fail_to_encode() -> None:
 _NO_ARGS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+def _report(failure: _Failure, watched: _WatchedStdout) -> int:
+    """Print the failure's one line (and, with `--json`, its envelope when the command printed nothing)."""
+    click.echo(failure.line(), err=True)
+    if "--json" in sys.argv[1:] and not watched.used:
+        click.echo(_envelope(failure))
+    return failure.exit_code
+
+
 def main() -> None:
     """Console entry point: maps every error to its one-line message and exit code, never a traceback.
 
@@ -218,12 +226,13 @@ def main() -> None:
     except _NO_ARGS_HELP as exc:  # `invarlock` or `invarlock report` alone asks for the help, as click 8.1 gave it
         click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         code = 0
+    except SystemExit as exc:  # a plugin calling sys.exit (0 read as PASS) is E224; click's own exits pass
+        fault = _plugin_fault(exc)
+        if fault is None:
+            raise
+        code = _report(_Failure(fault.exit_code, fault.code, fault.message, fault.hint), watched)
     except (Exception, KeyboardInterrupt) as exc:  # every error becomes one line
-        failure = _failure(exc)
-        click.echo(failure.line(), err=True)
-        if "--json" in sys.argv[1:] and not watched.used:
-            click.echo(_envelope(failure))
-        code = failure.exit_code
+        code = _report(_failure(exc), watched)
     finally:
         sys.stdout = watched._stream
     sys.exit(code if isinstance(code, int) else 0)

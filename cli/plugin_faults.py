@@ -39,8 +39,9 @@ def _frames(tb: TracebackType | None) -> list[tuple[str, str]]:
 
 def plugin_fault(exc: BaseException, registry: Registry | None) -> UsageError | None:
     """E224 naming the loaded third-party entry whose code raised `exc`, or None when no plugin's code is on its
-    traceback (an InvarLock bug stays E999) or `exc` is an InvarLock error already."""
-    if registry is None or not isinstance(exc, Exception) or isinstance(exc, InvarlockError):
+    traceback (an InvarLock bug stays E999) or `exc` is an InvarLock error already. A plugin calling `sys.exit`
+    counts: its SystemExit ended the command silently, with the exit status it chose (0 read as PASS)."""
+    if registry is None or not isinstance(exc, (Exception, SystemExit)) or isinstance(exc, InvarlockError):
         return None
     loaded = registry.loaded_plugins()
     packages = {_package(_module(e)) for e in loaded}

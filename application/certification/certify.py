@@ -98,7 +98,7 @@ def _run_recording_failure(
     except InvarlockError as exc:
         recorder.record_failure(svc.clock(), exc.code, exc.message)
         raise
-    except Exception as exc:  # a plugin's own code raised: recorded and raised as the error naming it (E224)
+    except (Exception, SystemExit) as exc:  # a plugin's own code raised (or called sys.exit): recorded as E224
         fault = svc.fault(exc)
         if fault is None:
             raise

@@ -49,7 +49,7 @@ class Preflight:
     planned: tuple[ev.WindowsPlanned, Mapping[int, Row]] | None = None
     events: str | None = None
     # the error naming the plugin whose own code raised an exception (Services.fault), None for any other
-    fault: Callable[[Exception], InvarlockError | None] = lambda exc: None
+    fault: Callable[[BaseException], InvarlockError | None] = lambda exc: None
     # (group, name) -> whether that entry is a third-party plugin's (the doctor: which extras a run needs)
     third_party: Callable[[str, str], bool] = lambda group, name: False
     findings: list[d.Finding] = field(default_factory=list)
@@ -205,7 +205,7 @@ def run_checks(pf: Preflight, checks: Checks, *, stop: bool) -> None:
             continue
         try:
             check(pf)
-        except Exception as exc:  # an InvarlockError, or a plugin's own exception told as one (E224)
+        except (Exception, SystemExit) as exc:  # an InvarlockError, or a plugin's own exception told as one (E224)
             known = exc if isinstance(exc, InvarlockError) else pf.fault(exc)
             if known is None or stop:
                 raise

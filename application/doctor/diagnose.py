@@ -29,7 +29,7 @@ class DoctorDeps:
     edit_names: Callable[[], Collection[str]]
     edit_of: Callable[[str], object] | None = None
     # the error naming the plugin whose own code raised an exception (E224): reported as that check's finding
-    fault: Callable[[Exception], InvarlockError | None] = lambda exc: None
+    fault: Callable[[BaseException], InvarlockError | None] = lambda exc: None
     # whether the entry (group, name) is a third-party plugin's: a run whose adapters and edit all are needs no hf
     third_party: Callable[[str, str], bool] = lambda group, name: False
 

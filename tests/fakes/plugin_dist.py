@@ -2,7 +2,8 @@
 request and stored events the plugin-misbehaviour tests share.
 
 The distribution's module `raising_plugin` offers an adapter `fake` whose models raise in score_pair, a dataset
-`fake`, edits `boom` (its factory raises) and `nothing` (no edit), and a guard `odd_guard` whose answers a test
+`fake`, edits `boom` (its factory raises), `nothing` (no edit) and `quitter`/`late_quitter` (sys.exit(0) in
+check_plan / apply), and a guard `odd_guard` whose answers a test
 sets through its class attributes."""
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def stored_events(store: InMemoryEventStore, run_id: str) -> list[ev.Event]:
 
 
 RAISING = """
+import sys
+
 from tests.fakes.models import FakeCorpora, FakeLoader, FakeModel, words
 
 
@@ -55,6 +58,27 @@ def boom():
 
 def nothing():
     return object()
+
+
+class Quitter:  # an edit whose code calls sys.exit(0): in check_plan (quitter) or, the plan accepted, in apply
+
+    def __init__(self, name, when):
+        self.name, self.when = name, when
+
+    def check_plan(self, plan):
+        if self.when == "check_plan":
+            sys.exit(0)
+
+    def apply(self, weights, plan):
+        sys.exit(0)
+
+
+def quitter():
+    return Quitter("quitter", "check_plan")
+
+
+def late_quitter():
+    return Quitter("late_quitter", "apply")
 
 
 class OddGuard:
@@ -83,6 +107,7 @@ def install_raising_plugin(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: raising\nVersion: 1.0\n", encoding="utf-8")
     points = "[invarlock.adapters]\nfake = raising_plugin:loader\n[invarlock.datasets]\nfake = raising_plugin:corpora\n"
     points += "[invarlock.edits]\nboom = raising_plugin:boom\nnothing = raising_plugin:nothing\n"
+    points += "quitter = raising_plugin:quitter\nlate_quitter = raising_plugin:late_quitter\n"
     points += "[invarlock.guards]\nodd_guard = raising_plugin:OddGuard\n"
     (info / "entry_points.txt").write_text(points, encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))

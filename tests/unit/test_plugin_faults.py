@@ -133,3 +133,31 @@ def test_a_plugin_loader_is_not_asked_what_its_adapter_scores() -> None:
     plugin.kinds["base"] = ("fake", ("embedding_cosine",))  # type: ignore[attr-defined]
     assert plugin.scored_kinds("base", adapter="fake") == ("fake", ("embedding_cosine",))  # type: ignore[attr-defined]
     assert loader.scored_kinds("base", adapter="fake") is None
+
+
+@pytest.mark.usefixtures("raising_plugin")
+@pytest.mark.parametrize("edit", ["quitter", "late_quitter"])
+def test_a_plugin_calling_sys_exit_is_e224_not_a_silent_exit_0(tmp_path, edit: str) -> None:
+    """The configs hunt: sys.exit(0) in an edit's check_plan or apply ended `run` with exit 0 (read as PASS), no
+    output, not even the --json line, and the run left incomplete; the doctor said nothing and exited 0."""
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+    from tests.fakes.cli import run_cli
+
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": edit, "plan": {}}}
+    path, events = tmp_path / "run.yaml", tmp_path / "ev.duckdb"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    code, out, err = run_cli("run", "-c", path, "--events", events, "--json")
+    said = f"raised SystemExit: 0 (in raising_plugin.Quitter.{'check_plan' if edit == 'quitter' else 'apply'})"
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E224]") and said in err and err.count("\n") == 1, err
+    assert json.loads(out)["error"]["code"] == "E224"
+    if edit == "late_quitter":  # the edit ran inside the run: recorded as failed, not left incomplete
+        store = DuckDBEventStore(events, read_only=True)
+        [run_id] = store.run_ids()
+        state = replay(_events(store, run_id))  # type: ignore[arg-type]
+        assert state.failed is not None and state.failed.code == "E224"
+    else:  # the plan is checked before the run starts: nothing recorded; the doctor names it too
+        assert not events.exists()
+        code, out, _ = run_cli("doctor", "-c", path, "--events", tmp_path / "doctor.duckdb", "--json")
+        [finding] = [f for f in json.loads(out)["findings"] if f["code"] == "D224"]
+        assert code == 2 and said in finding["message"]
