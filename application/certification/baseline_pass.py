@@ -14,6 +14,7 @@ import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from invarlock.domain.errors import UsageError
+from invarlock.domain.guards import invariants
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.domain.policy import Policy
 from invarlock.domain.windows import TokenWindow, token_count, token_windows
@@ -30,7 +31,14 @@ from .run_context import RunContext
 from .scoring import arm_batches, scored_alone
 from .variance_guard import taps_only
 from .variance_reuse import taps_expected
-from .weight_checks import checked_census, checked_matrix, checked_stats, checked_taps, checked_unmapped
+from .weight_checks import (
+    checked_census,
+    checked_matrix,
+    checked_stats,
+    checked_taps,
+    checked_unmapped,
+    refuse_non_finite,
+)
 
 ARMS = ("preview", "final")
 
@@ -42,6 +50,10 @@ def measure_baseline(ctx: RunContext) -> None:
     recorded = RecordedBaseline(
         census=checked_census(state, "baseline", model.census()),
         unmapped=checked_unmapped(state, "baseline", model.unmapped()),
+    )
+    # before anything measures a matrix (an eigensolver given a NaN raised LinAlgError: E999, the configs hunt)
+    refuse_non_finite(
+        invariants.health_checks(recorded.census, "baseline", limit=ctx.policy.guards.invariants.report_limit)
     )
     if pairs_refuse_copies(ctx):  # an adapter that cannot keep one, or a disk too small for it, stops the run now
         windows = [i for arm in _arms_left(ctx, recorded, copies=True) for i in _left_to_keep(ctx, arm)]

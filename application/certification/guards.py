@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from invarlock.domain import events as ev
-from invarlock.domain.errors import AbortError
 from invarlock.domain.guards import invariants
 from invarlock.domain.guards.results import InvariantsResult
 from invarlock.domain.guards.settings import InvariantsSettings
@@ -18,7 +17,7 @@ from .guard_chain import ChainContext, run_rmt, run_spectral
 from .plugin_guard import run_plugin_guard
 from .recorder import RunRecorder
 from .variance_guard import run_variance
-from .weight_checks import checked_census
+from .weight_checks import checked_census, refuse_non_finite
 
 
 def run_invariants(
@@ -51,14 +50,7 @@ def run_invariants(
             result=InvariantsResult(checks=checks, verdict=verdict),
         )
     )
-    non_finite = [c_ for c_ in checks if c_.name.endswith("weights_finite") and c_.status == "fail"]
-    if non_finite:
-        names = ", ".join(non_finite[0].offenders[:3])
-        raise AbortError(
-            "E402",
-            f"non-finite weights ({non_finite[0].name}): {names}",
-            "repair or re-export the checkpoint; scoring it would produce NaN perplexities",
-        )
+    refuse_non_finite(checks)
 
 
 def _run_invariants(ctx: ChainContext, phase: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from invarlock.domain.errors import AbortError
+from invarlock.domain.guards.invariants import Check
 from invarlock.domain.guards.section_checks import FAMILIES
 from invarlock.domain.model import ActivationStats, TensorCensus, WindowScore
 from invarlock.domain.run import RunState
@@ -89,3 +90,15 @@ def checked_activation(
         raise adapter_fault(state, role, "activation_stats()", f"returned {type(found).__name__}", _STATS)
     scores = checked_scores(state, role, windows, found[1], "activation_stats()")
     return checked_stats(state, role, found[0], weights), scores
+
+
+def refuse_non_finite(checks: Sequence[Check]) -> None:
+    """AbortError E402 naming the first failed `*_weights_finite` check and up to 3 of its weights."""
+    non_finite = [c_ for c_ in checks if c_.name.endswith("weights_finite") and c_.status == "fail"]
+    if non_finite:
+        names = ", ".join(non_finite[0].offenders[:3])
+        raise AbortError(
+            "E402",
+            f"non-finite weights ({non_finite[0].name}): {names}",
+            "repair or re-export the checkpoint; scoring it would produce NaN perplexities",
+        )

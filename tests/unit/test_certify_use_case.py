@@ -115,6 +115,26 @@ def test_nan_weight_aborts_before_scoring(services, store, loader):
     assert "windows_scored" not in _types(store, store.run_ids()[0])
 
 
+def test_a_nan_baseline_held_alone_aborts_naming_it_before_any_matrix_is_measured(services, store, loader):
+    """The configs hunt: one model at a time, the baseline's matrices were measured before the invariants guard
+    looked at them, and an eigensolver given a NaN raised LinAlgError (E999, the run left incomplete)."""
+    import msgspec
+    import numpy as np
+
+    weights = dict(loader.models["base"].weights)
+    weights["w"] = np.full_like(weights["w"], np.nan)
+    loader.models["nanbase"] = loader.models["base"].__class__(ref="nanbase", weights=weights)
+    config = small_config()
+    r = msgspec.structs.replace
+    config = r(config, model=r(config.model, id="nanbase"), eval=r(config.eval, sequential=True))
+    request = CertifyRequest("certify", config, ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    with pytest.raises(AbortError) as err:
+        certify_edit(request, services)
+    assert err.value.code == "E402" and err.value.message.startswith("non-finite weights (baseline_weights_finite): w")
+    types = _types(store, store.run_ids()[0])
+    assert types[-1] == "run_failed" and "windows_scored" not in types
+
+
 def test_resume_skips_windows_already_scored(services, store, loader):
     from invarlock.application.certification.recorder import RunRecorder
 
