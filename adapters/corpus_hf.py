@@ -69,12 +69,16 @@ def open_hf_labelled(
 
 
 def column(dataset: Any, field: str, source: str, key: str) -> list[Any]:
-    """The values of column `field` (E301 naming the columns there are when it is missing)."""
+    """The values of column `field` (E301 naming the columns there are when it is missing, or text not UTF-8)."""
     if field not in dataset.column_names:
         raise UsageError(
             "E301",
             f"dataset {source} has no column {field!r} (columns: {', '.join(dataset.column_names)})",
             f"set dataset.{key} to the column holding it",
         )
-    values: list[Any] = dataset[field]
-    return values
+    try:  # `datasets` decodes a column's text as it is read, not when the file is loaded
+        return list(dataset[field])
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            "E301", f"dataset {source} column {field!r} is not UTF-8 text: {exc}", "re-encode the file as UTF-8"
+        ) from exc

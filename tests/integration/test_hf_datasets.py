@@ -107,6 +107,15 @@ def test_a_missing_split_or_column_is_E301_naming_what_there_is(news, kwargs, ne
     assert err.value.code == "E301" and needle in err.value.message
 
 
+def test_a_jsonl_file_that_is_not_utf8_is_E301_naming_it(datasets_module, tmp_path) -> None:
+    """The configs hunt: `datasets` loads the bytes and decodes the column when it is read: E999 UnicodeDecodeError."""
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"text": "caf\xe9 au lait"}\n{"text": "plain"}\n')
+    with pytest.raises(UsageError) as err:
+        LocalCorpusResolver().open("hf", path=str(path), split="train", text_field="text")
+    assert err.value.code == "E301" and f"dataset {path} column 'text' is not UTF-8 text" in err.value.message
+
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
