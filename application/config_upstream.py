@@ -94,14 +94,20 @@ def _dataset(d: Section, source: str) -> None:
     if isinstance(files, list) and len(files) == 1:
         files = files[0]
     if "data_files" in d:
-        if not isinstance(files, str) or "*" in files:
+        if (isinstance(files, list) and len(files) > 1) or (isinstance(files, str) and "*" in files):
             raise UsageError(
                 "E201",
-                f"{source}: dataset.data_files {d['data_files']!r} names several files",
+                f"{source}: dataset.data_files names several files",
                 "concatenate them into one file and give dataset.path",
             )
-        del d["data_files"]
-        d.setdefault("path", files)
+        if not isinstance(files, str) or not files:
+            raise UsageError(
+                "E201",
+                f"{source}: dataset.data_files (InvarLock 0.3.7) must name one file, not {type(files).__name__}",
+                "give the file as dataset.path",
+            )
+        d["data_files"] = files
+        rename(d, "dataset", "data_files", "path", source)  # both given and different: E201, not one dropped
     for key, equivalent in (
         ("max_samples", "dataset.path of a file holding the texts to use (the whole file is read)"),
         ("cache_dir", "the HF_DATASETS_CACHE environment variable"),

@@ -91,6 +91,7 @@ def test_full_preset_and_edit_overlay_translate() -> None:
         ({"model": {"torch_dtype": "half"}}, ("model", "dtype", "float16")),
         ({"model": {"device": "cuda:0"}}, ("model", "device", "cuda")),
         ({"dataset": {"provider": "local_jsonl", "data_files": ["a.jsonl"]}}, ("dataset", "path", "a.jsonl")),
+        ({"dataset": {"data_files": "a.jsonl", "path": "a.jsonl"}}, ("dataset", "path", "a.jsonl")),
         ({"eval": {"loss": {"type": "mlm"}}}, ("eval", "metric", {"kind": "ppl_mlm"})),
         (
             {"dataset": {"provider": "hf_text", "dataset_name": "wikitext", "config_name": "wikitext-2-raw-v1"}},
@@ -116,6 +117,10 @@ def test_upstream_keys_are_translated(upstream: dict[str, Any], ours: tuple[str,
         ({"dataset": {"provider": "synthetic"}}, "dataset.provider 'synthetic'", "demo:wikipedia"),
         ({"dataset": {"max_samples": 2000}}, "dataset.max_samples", "dataset.path"),
         ({"dataset": {"data_files": "*.jsonl"}}, "dataset.data_files", "dataset.path"),
+        # the configs hunt: with path given too, data_files was dropped without a word; null read "None names several"
+        ({"dataset": {"data_files": "a.jsonl", "path": "b.txt"}}, "dataset.data_files (InvarLock 0.3.7) and", "path"),
+        ({"dataset": {"data_files": None}}, "dataset.data_files (InvarLock 0.3.7) must name one file", "path"),
+        ({"dataset": {"data_files": ["a.jsonl", "b.jsonl"]}}, "dataset.data_files names several files", "path"),
         ({"edit": {"name": "quant_rtn", "plan": {"bits": 8, "per_channel": False}}}, "per_channel", "output channel"),
         ({"edit": {"name": "quant_rtn", "plan": {"bits": 8, "bitwidth": 4}}}, "edit.plan.bitwidth", "edit.plan.bits"),
         ({"eval": {"metric": {"kind": "auto"}}}, "eval.metric.kind 'auto'", "ppl_causal"),
