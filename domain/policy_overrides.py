@@ -55,11 +55,27 @@ def _guard_overrides(table: GuardSettings, overrides: dict[str, dict[str, object
             if key not in allowed:
                 _check_pin(table, guard, key, value, tier)
             elif value not in allowed[key] or not isinstance(value, type(allowed[key][0])):
-                choices = ", ".join(map(str, allowed[key]))
-                raise UsageError("E202", f"guards.{guard}.{key} is {value!r}", f"use one of: {choices}")
+                raise _not_a_choice(f"guards.{guard}.{key}", value, allowed[key])
         changes = {k: v for k, v in values.items() if k in allowed}
         out = msgspec.structs.replace(out, **{guard: msgspec.structs.replace(out.of(guard), **changes)})
     return out
+
+
+def _not_a_choice(key: str, value: object, choices: tuple[object, ...]) -> UsageError:
+    """E202 saying `value` and the choices as YAML writes them (`false`, not Python's `False`)."""
+    said = f"{key} is {_as_yaml(value)}"
+    if isinstance(value, bool) and isinstance(choices[0], str):  # `mode: off` is YAML 1.1's false
+        said += " (YAML reads an unquoted on, off, yes or no as true or false)"
+    listed = ", ".join(c if isinstance(c, str) else _as_yaml(c) for c in choices)
+    return UsageError("E202", said, f"use one of: {listed}")
+
+
+def _as_yaml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return repr(value)  # text quoted: `"true"` is not `true`
 
 
 def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: str) -> None:

@@ -234,3 +234,19 @@ def test_a_replicates_override_that_verify_and_replay_would_refuse_is_refused(pr
     with pytest.raises(UsageError) as caught:
         resolve_policy("balanced", profile, overrides={key: MOST + 1})
     assert caught.value.code == "E202" and str(MOST) in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ({"spectral": {"mode": False}}, "guards.spectral.mode is false (YAML reads an unquoted on, off, yes or no"),
+        ({"spectral": {"mode": None}}, "guards.spectral.mode is null"),
+        ({"spectral": {"repair": "true"}}, "guards.spectral.repair is 'true'"),
+    ],
+)
+def test_a_guard_setting_outside_its_choices_is_said_as_yaml_writes_it(setting: dict, said: str) -> None:
+    """The configs hunt: `mode: off` read `is False — use one of: gate, monitor`, `repair: "true"` asked for True."""
+    with pytest.raises(UsageError) as info:
+        resolve_policy("balanced", "ci", guard_overrides=setting)
+    assert info.value.code == "E202" and info.value.message.startswith(said), info.value.message
+    assert "True" not in info.value.hint and "False" not in info.value.hint
