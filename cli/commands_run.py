@@ -138,18 +138,19 @@ def _execute(request: CertifyRequest, opts: dict[str, Any]) -> None:
 def naming_the_store(events: str, outputs: Sequence[tuple[str, str | None]] = ()) -> Iterator[None]:
     """A Ctrl-C's hint, and that of a run stopped by the machine's shortage (ResourceShortage: a full disk), names
     the event store the run is in when it is not the default (the resume or replay it prints would look in the
-    default store, which holds no such run); a Ctrl-C's resume also repeats the `outputs` given, (flag, value)
-    pairs such as ("--sign-key", path): the run records none of them."""
+    default store, which holds no such run), and repeats the `outputs` given, (flag, value) pairs such as
+    ("--sign-key", path): the run records none of them (the resume hunt: a store held by another process gave a
+    resume without --sign-key, which issued an unsigned certificate in the default folder)."""
+    store = str(events) if os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS) else None
+    again = tuple((flag, str(value)) for flag, value in outputs if value is not None)
     try:
         yield
     except RunInterrupted as stopped:
-        if os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS):
-            stopped.events = str(events)
-        stopped.outputs = tuple((flag, str(value)) for flag, value in outputs if value is not None)
+        stopped.events, stopped.outputs = store, again
         raise
-    except ResourceShortage as short:
-        if short.run_id is not None and os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS):
-            short.stopped(short.run_id, str(events))
+    except ResourceShortage as short:  # a full disk (E608) or a store held by another process (E505)
+        if short.run_id is not None:
+            short.stopped(short.run_id, store, again)
         raise
 
 

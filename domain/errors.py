@@ -72,11 +72,13 @@ class ResourceShortage(UsageError):
         self.fix = hint
         self.run_id: str | None = None
 
-    def stopped(self, run_id: str, events: str | None = None) -> None:
-        """Name the run this stopped, and its event store when not the default, in the hint."""
+    def stopped(self, run_id: str, events: str | None = None, outputs: tuple[tuple[str, str], ...] = ()) -> None:
+        """Name the run this stopped, its event store when not the default, and the (flag, value) outputs a resume
+        must be given again (as RunInterrupted.outputs: the run records none of them), in the hint."""
         store = "" if events is None else f" --events {shlex.quote(events)}"
+        again = "".join(f" {flag} {shlex.quote(value)}" for flag, value in outputs)
         self.run_id = run_id
-        resume = f"`invarlock certify --resume {run_id}{store}`"
+        resume = f"`invarlock certify --resume {run_id}{store}{again}`"
         self.hint = f"{self.fix}; run {run_id} goes on where it stopped with {resume}"
 
 

@@ -138,3 +138,18 @@ def test_a_full_disk_before_any_run_started_names_no_run() -> None:
     with pytest.raises(ResourceShortage) as stopped, naming_the_store("my runs/ev.duckdb"):
         raise ResourceShortage("E608", "the disk is full", "free space there")
     assert stopped.value.hint == "free space there" and stopped.value.run_id is None
+
+
+@pytest.mark.parametrize("code", ["E505", "E608"])
+def test_a_run_stopped_by_the_machine_repeats_the_outputs_its_resume_needs(code: str) -> None:
+    """The resume hunt: a store held by another process (E505) printed a resume without --sign-key/--cert-out, which
+    issued an unsigned certificate in the default folder (the Ctrl-C hint repeated them)."""
+    from invarlock.cli.commands_run import naming_the_store
+
+    outputs = [("--sign-key", "k/my key"), ("--cert-out", "out"), ("--export", None)]
+    with pytest.raises(ResourceShortage) as stopped, naming_the_store("st/a.duckdb", outputs):
+        short = ResourceShortage(code, "held", "wait")
+        short.stopped("run-7")
+        raise short
+    resume = "`invarlock certify --resume run-7 --events st/a.duckdb --sign-key 'k/my key' --cert-out out`"
+    assert stopped.value.hint == f"wait; run run-7 goes on where it stopped with {resume}"
