@@ -115,7 +115,7 @@ class DuckDBAuditQueries:
     def query(self, sql: str) -> QueryResult:
         """Run one read-only query over the audit views; see the AuditQueries port for the errors."""
         deadline = Deadline(self.timeout_s)
-        with store_connection(self.path, write=False, wait_s=LOCK_WAIT_S, own_instance=True) as con:
+        with store_connection(self.path, write=False, wait_s=LOCK_WAIT_S) as con:
             self._prepare(con)
             check_read_only(con, sql)
             description, rows = self._run(con, sql)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 from invarlock.domain.errors import InvarlockError, UsageError
 
-from .duckdb_attach import attached, duckdb_path_text
 from .duckdb_lock import locked_error, store_lock
 from .duckdb_rows import altered_store, check_columns
 
@@ -46,19 +45,12 @@ def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError:
     return UsageError("E501", f"cannot read or write event store {path}: {first}", hint)
 
 
-def _opened(
-    stack: ExitStack, path: Path, *, write: bool, wait_s: float, own_instance: bool
-) -> duckdb.DuckDBPyConnection:
-    """Open the store on `stack`, retrying while a process outside InvarLock (which takes no store_lock) holds
-    DuckDB's lock: attached to the process's DuckDB (duckdb_attach.py), or a DuckDB instance of its own."""
+def _connect_retrying(path: Path, *, write: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while a process outside InvarLock (which takes no store_lock) holds DuckDB's lock."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            if not own_instance:
-                return stack.enter_context(attached(path, write=write))
-            con = duckdb.connect(duckdb_path_text(path, "open"), read_only=not write)
-            stack.callback(con.close)
-            return con
+            return duckdb.connect(str(path), read_only=not write)
         except duckdb.Error as exc:
             error = open_error(path, exc)
             if error.code != "E505" or time.monotonic() >= deadline:
@@ -67,27 +59,25 @@ def _opened(
 
 
 @contextmanager
-def store_connection(
-    path: Path, *, write: bool, wait_s: float, own_instance: bool = False
-) -> Iterator[duckdb.DuckDBPyConnection]:
+def store_connection(path: Path, *, write: bool, wait_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection to the store, made and closed under its store_lock (adapters/duckdb_lock.py), for
-    every InvarLock opener; a DuckDB error while it is open, or while it closes, is mapped by `stored_data_error`.
-    `own_instance` gives the connection a DuckDB instance of its own, for a caller that changes the instance's
-    settings (the audit locks them down).
+    every InvarLock opener; a DuckDB error while it is open is mapped by `stored_data_error`.
 
     Raises:
         UsageError: E505 when another process holds the store for `wait_s`; E501/E502 when it cannot be opened.
     """
     with store_lock(path, exclusive=write, wait_s=wait_s):
+        con = _connect_retrying(path, write=write, wait_s=wait_s)
         try:
-            with ExitStack() as stack:
-                yield _opened(stack, path, write=write, wait_s=wait_s, own_instance=own_instance)
+            yield con
         except (duckdb.Error, RuntimeError) as exc:
             if interrupted_query(exc):
                 raise KeyboardInterrupt from exc  # Ctrl-C, which DuckDB raised as its own error (E999 otherwise)
             if not isinstance(exc, duckdb.Error):
                 raise
             raise stored_data_error(path, exc) from exc
+        finally:
+            con.close()
 
 
 def interrupted_query(exc: BaseException) -> bool:

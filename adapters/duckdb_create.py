@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
-
-from .duckdb_attach import duckdb_path_text
+from invarlock.domain.canonical import is_utf8
+from invarlock.domain.errors import UsageError
 
 
 def _private_path(path: Path) -> Path:
@@ -24,7 +24,7 @@ def _private_path(path: Path) -> Path:
 
 
 def _write_schema(private: Path, statements: Sequence[str]) -> None:
-    con = duckdb.connect(duckdb_path_text(private, "create"))
+    con = duckdb.connect(_as_duckdb_reads(private))
     try:
         con.begin()
         for statement in statements:
@@ -33,6 +33,23 @@ def _write_schema(private: Path, statements: Sequence[str]) -> None:
         con.execute("CHECKPOINT")  # everything in the file itself: its WAL does not travel with the link
     finally:
         con.close()
+
+
+def _as_duckdb_reads(path: Path) -> str:
+    """`path` in a form DuckDB can open: it takes paths as UTF-8, and a folder named in another encoding made it
+    throw std::bad_cast (E999: the inputs hunt), so such a path is given relative to the working folder, as the
+    store's own path is when the store is there; E502 when neither form is UTF-8."""
+    text = str(path)
+    if is_utf8(text):
+        return text
+    relative = os.path.relpath(path)
+    if is_utf8(relative):
+        return relative
+    raise UsageError(
+        "E502",
+        f"cannot create event store in {str(path.parent)!a}: DuckDB takes UTF-8 paths only",
+        "use an --events path whose folder names are UTF-8",
+    )
 
 
 def create_complete(path: Path, statements: Sequence[str]) -> bool:
