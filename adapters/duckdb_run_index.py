@@ -6,6 +6,7 @@ table stays append-only. docs/audit.md says what the listing checks with it and 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -100,8 +101,16 @@ def backfill(con: duckdb.DuckDBPyConnection) -> None:
         con.executemany(f"INSERT INTO run_index {_VALUES}", [_params(e) for e in _stored_entries(con, unindexed=False)])
         con.commit()
     except BaseException:
-        con.rollback()
+        rollback_open(con)
         raise
+
+
+def rollback_open(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the transaction still open after a failure. A failed commit (a full disk) or a Ctrl-C just after a
+    commit has ended it, and DuckDB's "cannot rollback - no transaction is active" would then replace the error
+    that tells what happened (the store hunt: a full disk was reported as that E501)."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.rollback()
 
 
 def _source(con: duckdb.DuckDBPyConnection) -> str:

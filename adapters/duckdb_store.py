@@ -147,10 +147,10 @@ class DuckDBEventStore:
                     index.write_entry(con, entry)
             con.commit()
         except duckdb.ConstraintException as exc:
-            con.rollback()
+            index.rollback_open(con)
             raise stale_seq_conflict(run_id, expected_seq, None) from exc
         except BaseException:
-            con.rollback()
+            index.rollback_open(con)
             raise
         return rows
 
