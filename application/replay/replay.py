@@ -91,6 +91,9 @@ def check_run(records: list[ev.RecordedEvent]) -> CheckedRun:
         return _CHECKED[key]
     decoded = [ev.decode_event(r.type, r.version, r.payload) for r in records]
     state = replay(decoded)
+    if state.started.run_id != records[0].run_id:  # a run's events appended under another id (the store hunt)
+        said = f"stream {records[0].run_id} holds the run_started of run {state.started.run_id}"
+        raise IntegrityError("E604", said, _ALTERED)
     wrong = assessment_problem(state)
     if wrong is not None:
         raise IntegrityError("E604", f"run {records[0].run_id}: {wrong}", _ALTERED)

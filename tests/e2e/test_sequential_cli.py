@@ -145,7 +145,8 @@ def test_a_temporary_disk_too_small_stops_the_run_before_its_pass_and_the_run_re
     run_id = line.split("--resume ")[1].split(" ")[0]
     states = (DATASET["preview_n"] + DATASET["final_n"]) * DATASET["seq_len"] * 576 * 4  # the demo's hidden size
     assert f"they need {states / 2**20:.1f} MiB there and 256.0 MiB left beside them, 0.0 MiB is free" in line
-    assert line.endswith(f"goes on where it stopped with `invarlock certify --resume {run_id} --events short.duckdb`")
+    resume = f"`invarlock certify --resume {run_id} --events short.duckdb --cert-out short`"  # the outputs repeated
+    assert line.endswith(f"goes on where it stopped with {resume}")
     listed = invarlock("runs", "--events", "short.duckdb", cwd=root)
     assert run_id in listed.stdout and "incomplete" in listed.stdout, listed.stdout
     monkeypatch.setattr(causal_reference.os, "fstatvfs", free)

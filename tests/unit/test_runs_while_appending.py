@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.application.certification.certify import certify_edit
 from invarlock.application.replay.listing import list_runs
@@ -59,7 +60,10 @@ def test_a_run_created_while_a_filtered_listing_reads_is_not_said_to_be_unindexe
     store = DuckDBEventStore(tmp_path / "events.duckdb")
     store.append(run_id, 0, events[:12])  # a prefix: a whole run issued in another store names that store's hashes
     assert list_runs(store, store, check_chains=True).runs[0].problem is None
-    index = _AppendsBetweenReads(store, lambda: store.append("run-new", 0, events[:3]))
+    started = events[0]
+    assert isinstance(started, ev.RunStarted)
+    new = [msgspec.structs.replace(started, run_id="run-new"), *events[1:3]]  # a run of its own, not a copy
+    index = _AppendsBetweenReads(store, lambda: store.append("run-new", 0, new))
     listing = list_runs(store, index, RunQuery(since="2000-01-01"), check_chains=True)
     assert [(row.run_id, row.problem) for row in listing.runs if row.problem is not None] == []
 
