@@ -367,3 +367,19 @@ def test_a_relinked_payload_that_is_not_canonical_json_exits_3_on_every_reader(
     assert code == 3 and (row["status"], row["chain_ok"]) == ("TAMPERED", False) and said in row["problem"], row
     code, _, err = run_cli("events", run_id, "--events", db)
     assert code == 3 and said in err
+
+
+def test_a_run_appended_under_another_id_is_flagged(issued: tuple[Path, Path]) -> None:
+    """The store hunt: a run's events appended under another id (a valid chain of its own) replayed, and
+    `runs --check-chains` listed it under the id its run_started names, beside the real run."""
+    cert, db = issued
+    run_id = c.from_bytes(cert.read_bytes()).run_id
+    copied = [decoded(r) for r in DuckDBEventStore(db, read_only=True).read(run_id)]
+    DuckDBEventStore(db).append("copied-run", 0, copied)
+    named = f"stream copied-run holds the run_started of run {run_id}"
+    code, _, err = run_cli("replay", "copied-run", "--events", db)
+    assert code == 3 and err.startswith("ERROR [INVARLOCK:E604]") and named in err, err
+    code, out, _ = run_cli("runs", "--events", db, "--check-chains", "--json")
+    rows = {row["run_id"]: row for row in json.loads(out)}
+    assert code == 3 and rows["copied-run"]["status"] == "TAMPERED" and named in rows["copied-run"]["problem"]
+    assert rows[run_id]["chain_ok"]
