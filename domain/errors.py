@@ -75,11 +75,19 @@ class ResourceShortage(UsageError):
     def stopped(self, run_id: str, events: str | None = None, outputs: tuple[tuple[str, str], ...] = ()) -> None:
         """Name the run this stopped, its event store when not the default, and the (flag, value) outputs a resume
         must be given again (as RunInterrupted.outputs: the run records none of them), in the hint."""
-        store = "" if events is None else f" --events {shlex.quote(events)}"
-        again = "".join(f" {flag} {shlex.quote(value)}" for flag, value in outputs)
         self.run_id = run_id
-        resume = f"`invarlock certify --resume {run_id}{store}{again}`"
-        self.hint = f"{self.fix}; run {run_id} goes on where it stopped with {resume}"
+        self.hint = f"{self.fix}; run {run_id} goes on where it stopped with {resume_command(run_id, events, outputs)}"
+
+
+def _store_flag(events: str | None) -> str:
+    return "" if events is None else f" --events {shlex.quote(events)}"
+
+
+def resume_command(run_id: str, events: str | None, outputs: tuple[tuple[str, str], ...]) -> str:
+    """The `certify --resume` that goes on with `run_id`: its store when not the default, and the (flag, value)
+    outputs the run was given, which it records none of (a resume without --sign-key is unsigned)."""
+    again = "".join(f" {flag} {shlex.quote(value)}" for flag, value in outputs)
+    return f"`invarlock certify --resume {run_id}{_store_flag(events)}{again}`"
 
 
 class ConcurrencyConflict(InvarlockError):
@@ -106,9 +114,7 @@ class RunInterrupted(KeyboardInterrupt):
     def hint(self) -> str:
         if self.advice is not None:
             return self.advice
-        store = "" if self.events is None else f" --events {shlex.quote(self.events)}"
-        run_id = self.run_id
+        run_id, store = self.run_id, _store_flag(self.events)
         if self.completed:
             return f"run {run_id} has its certificate: `invarlock replay {run_id}{store} -o FILE` writes it"
-        outputs = "".join(f" {flag} {shlex.quote(value)}" for flag, value in self.outputs)
-        return f"finish run {run_id} with `invarlock certify --resume {run_id}{store}{outputs}`"
+        return f"finish run {run_id} with {resume_command(run_id, self.events, self.outputs)}"
