@@ -34,7 +34,7 @@ from .config_sections import (
     RunConfig,
     SecondaryConfig,
 )
-from .config_upstream import translate_upstream
+from .config_upstream import original_path, translate_upstream
 
 __all__ = [
     "DEMO_CORPUS",
@@ -101,6 +101,7 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
         data = {}
     if not isinstance(data, dict):
         raise UsageError("E201", f"{source}: the config must be a mapping of sections", "see docs/user-guide.md")
+    given = data
     data = _plugin_sections(translate_upstream(data, source), source)
     try:
         cfg = msgspec.convert(data, RunConfig)
@@ -117,10 +118,21 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
             raise _not_a_name(data, key_at.group(2), source) from exc
         said = plain(text)
         if said is not None:
-            raise UsageError("E201", f"{source}: {said[0]}", said[1]) from exc
+            message, hint = _as_written(given, data, where, said)
+            raise UsageError("E201", f"{source}: {message}", hint) from exc
         raise UsageError("E201", f"{source}: {text}", "fix the key it names") from exc
     check_semantics(cfg, source)
     return cfg
+
+
+def _as_written(given: dict[str, Any], data: dict[str, Any], where: str, said: tuple[str, str]) -> tuple[str, str]:
+    """`said` naming the key as the file writes it: an InvarLock 0.3.7 key was renamed before the decode
+    (`model.torch_dtype` read "model.dtype must be text")."""
+    key = where.split("[", 1)[0]  # `dataset.x[0]`, `guards.rmt.epsilon[...]`: the key holding the value
+    written = original_path(given, data, key) if key else None
+    if written is None:
+        return said
+    return said[0].replace(key, written, 1), said[1].replace(key, written)
 
 
 def _not_a_name(data: dict[str, Any], where: str, source: str) -> UsageError:

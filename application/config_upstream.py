@@ -62,6 +62,22 @@ def translate_upstream(data: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
+def original_path(original: dict[str, Any], translated: dict[str, Any], path: str) -> str | None:
+    """The dotted path of the key of `original` (the file as written) that translation renamed to `path`, or None
+    when the file holds `path` itself (or the rename cannot be told: a section moved, several keys renamed alike)."""
+    *parents, key = path.split(".")
+    before: Any = original
+    after: Any = translated
+    for part in parents:
+        before = before.get(part) if isinstance(before, dict) else None
+        after = after.get(part) if isinstance(after, dict) else None
+    if not isinstance(before, dict) or not isinstance(after, dict) or key in before or key not in after:
+        return None
+    gone = [k for k in before if k not in after]
+    same = [k for k in gone if before[k] == after[key]] or gone  # a rename keeps a wrong value as it was
+    return ".".join([*parents, str(same[0])]) if len(same) == 1 else None
+
+
 def _model(m: Section, source: str) -> None:
     adapter = m.get("adapter")
     if adapter in _NO_ADAPTER:

@@ -48,11 +48,12 @@ def _spectral(s: Section, source: str) -> None:
 
 
 def _rmt(r: Section, source: str) -> None:
+    written = "epsilon_by_family" if "epsilon_by_family" in r else "epsilon"  # the file's key, for the message
     rename(r, "guards.rmt", "epsilon_by_family", "epsilon", source)
     if "epsilon" in r and not isinstance(r["epsilon"], dict):
         raise UsageError(
             "E201",
-            f"{source}: guards.rmt.epsilon {r['epsilon']!r} is one number; epsilon is per family here",
+            f"{source}: guards.rmt.{written} {r['epsilon']!r} is one number; epsilon is per family here",
             "give epsilon: {attn: .., embed: .., ffn: .., other: ..} (or drop it: the tier sets it)",
         )
     if isinstance(r.get("epsilon"), dict):

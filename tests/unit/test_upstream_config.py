@@ -182,3 +182,19 @@ def test_a_guard_setting_typo_gets_a_suggestion_from_the_policy() -> None:
 def test_translation_leaves_our_own_configs_unchanged(path: Path) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert translate_upstream(data, str(path)) == data
+
+
+@pytest.mark.parametrize(
+    ("config", "said", "fix"),
+    [
+        ({"model": {"torch_dtype": ["fp16"]}}, "model.torch_dtype must be text, not a list", "fix model.torch_dtype"),
+        ({"dataset": {"dataset_name": 3}}, "dataset.dataset_name must be text", "fix dataset.dataset_name"),
+        ({"guards": {"rmt": {"epsilon_by_family": "x"}}}, "guards.rmt.epsilon_by_family 'x' is one number", "give"),
+        ({"model": {"dtype": ["fp16"]}}, "model.dtype must be text, not a list", "fix model.dtype"),
+    ],
+)
+def test_a_wrong_value_names_the_key_as_the_file_writes_it(config: dict[str, Any], said: str, fix: str) -> None:
+    """A 0.3.7 key renamed before the decode was named by its new name ("model.dtype must be text" for a file
+    that says torch_dtype): the stop-61 config hunt."""
+    line = error_of(config)
+    assert line.startswith(f"ERROR [INVARLOCK:E201] c.yaml: {said}") and f" — {fix}" in line, line
