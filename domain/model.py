@@ -36,6 +36,9 @@ class DevicePlacement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 # Windows per forward pass, at most: far above any run's, and below what torch can index (a batch of 10**30
 # windows ended certify and the audit in E999); `eval.batch_size` beyond it is refused where it is read.
 MAX_BATCH_SIZE = 65_536
+# Adapters whose model's graph is data, digested as ModelIdentity.graph_sha256 by every release since the first
+GRAPH_DIGEST_ADAPTERS = ("onnx",)
+GRAPH_DIGEST_SINCE = (0, 3, 8)
 
 
 class LoadOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

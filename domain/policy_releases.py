@@ -30,3 +30,10 @@ def _release(version: str | None) -> tuple[int, ...] | None:
     """(major, minor, patch) of a tool version ("0.3.6", "0.3.7.dev1"); None when absent or not of that form."""
     parts = (version or "").split(".")[:3]
     return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else None
+
+
+def released_before(version: str | None, release: tuple[int, ...]) -> bool:
+    """Whether the tool version `version` is a release earlier than `release`; False when it is absent or not of
+    the form major.minor.patch (read as this release, as `as_released` reads it)."""
+    of = _release(version)
+    return of is not None and of < release

@@ -14,7 +14,8 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY, METRICS, metric_for
-from invarlock.domain.model import MAX_BATCH_SIZE
+from invarlock.domain.model import GRAPH_DIGEST_ADAPTERS, GRAPH_DIGEST_SINCE, MAX_BATCH_SIZE
+from invarlock.domain.policy_releases import released_before
 from invarlock.domain.quant_rtn_plan import QUANT_RTN, resolve_plan
 
 from ..config_sections import GuardsConfig, ModelConfig, RunConfig
@@ -203,9 +204,21 @@ def _count_problems(cert: c.Certificate) -> Iterator[str]:
         yield from (f"guards.{where}.seconds is {t}" for where, t in times.items() if not t >= 0)
 
 
+def _identity_problems(cert: c.Certificate) -> Iterator[str]:
+    """A model whose graph is data states its graph digest in every certificate of a release that records one: a
+    forger who deleted it read as an earlier release's certificate, whose audit does not compare the graph."""
+    if released_before(cert.tool.version, GRAPH_DIGEST_SINCE):
+        return
+    for role, section in (("baseline", cert.baseline), ("subject", cert.subject)):
+        if section.adapter in GRAPH_DIGEST_ADAPTERS and section.graph_sha256 is None:
+            since = ".".join(map(str, GRAPH_DIGEST_SINCE))
+            yield f"{role}.graph_sha256 is missing: every {section.adapter} model's identity states it since {since}"
+
+
 def provenance(cert: c.Certificate, report: VerifyReport) -> None:
     """The run id, times and seeds agree with the event log and each other; the dataset, metric and edit sections
     with the run's config; every count is a count, every guard time a duration, and the tool is InvarLock."""
-    problems = [*_run_problems(cert), *_config_problems(cert), *_count_problems(cert), *reuse_problems(cert)]
+    problems = [*_run_problems(cert), *_config_problems(cert), *_count_problems(cert), *_identity_problems(cert)]
+    problems += reuse_problems(cert)
     detail = "run id, times, seeds, dataset, metric and edit agree with the event log and the run's config"
     report.add("provenance", not problems, problems[0] if problems else detail)
