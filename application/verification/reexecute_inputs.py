@@ -98,7 +98,7 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
         wrong += _graph_difference(now, section)
         detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's, as do the"
         detail += " architecture and parameter count"
-        detail += _graph_note(now, section)
+        detail += _graph_note(now, section) + _gguf_note(now, section)
         if wrong:
             detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert)}"
         findings.append((f"reexec:{role}_model", not wrong, detail))
@@ -144,6 +144,16 @@ def _graph_note(now: ModelIdentity, certified: ModelIdentity) -> str:
     if now.graph_sha256 is not None:
         return "; its graph is not certified (no graph_sha256: issued before 0.3.8), the re-scored windows check it"
     return ""
+
+
+def _gguf_note(now: ModelIdentity, certified: ModelIdentity) -> str:
+    """What the audit said of a certified GGUF record it could not compare (the model was not loaded from a file)."""
+    if certified.gguf is None or now.gguf is not None:
+        return ""
+    return (
+        f"; its GGUF record (file {_short(certified.gguf.file_sha256)}) was not compared: the model was not loaded"
+        " from a GGUF file (give gguf:FILE to compare it, or check it with docs/reference/recompute_gguf.py)"
+    )
 
 
 def _gguf_difference(now: GGUFSource, certified: GGUFSource | None) -> str:

@@ -101,6 +101,10 @@ def test_the_reexecution_audit_compares_the_gguf_record_of_a_model_loaded_from_i
         )
         assert base_finding[1] is True and subject_finding[1] is ok, (name, subject_finding)
         assert ("gguf file_sha256 dddddddddddd != certified" in subject_finding[2]) is (name == "another file")
+        # not compared is said, not passed over (the stop-62 kinds hunt: a made-up record on a model read "equal")
+        said = f"its GGUF record (file {SOURCE.file_sha256[:12]}) was not compared: the model was not loaded from"
+        assert (said in subject_finding[2]) is (loaded_source is None), (name, subject_finding)
+        assert "GGUF record" not in base_finding[2]
 
 
 def test_an_altered_gguf_record_is_named_field_by_field_without_a_swap_hint_for_equal_weights() -> None:
