@@ -22,6 +22,21 @@ _N = NormalDist()
 INTERVAL_TOL_PP = 1e-9
 
 
+def label_problem(cert: dict) -> str | None:
+    """The first gold label or prediction that is not a class index: an integer from 0, below the number of the
+    run config's label words where it has them (a zero-shot run); None when every one is."""
+    metric = cert.get("provenance", {}).get("config", {}).get("eval", {}).get("metric", {})
+    words = metric.get("label_words") if isinstance(metric, dict) else None
+    count, bound = (len(words), "the label words' count") if isinstance(words, list) else (2**63, "2**63")
+    for name in ("preview", "final"):
+        for row in (cert["evidence"].get(name) or {}).get("comparisons") or ():
+            for key in ("label", "baseline_pred", "subject_pred"):
+                value = row.get(key)
+                if type(value) is not int or not 0 <= value < count:
+                    return f"{name} {key} {value!r} is not a class index (an integer from 0 below {bound})"
+    return None
+
+
 def _correct(arm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = arm["comparisons"]
     y = np.asarray([r["label"] for r in rows], dtype=np.int64)
@@ -75,6 +90,9 @@ def interval(cert: dict) -> tuple[str, float, float, str]:
 def check(cert: dict) -> list[tuple[str, bool, object, object]]:
     """(name, matches, recomputed, stated) for every accuracy value the certificate states."""
     pm, ev = cert["primary_metric"], cert["evidence"]
+    problem = label_problem(cert)
+    if problem is not None:  # no accuracy is recomputed from rows that name no class
+        return [("labels", False, problem, None)]
     out = []
     arms = [("preview", ev["preview"])] + ([("final", ev["final"])] if ev["final"] is not None else [])
     for name, arm in arms:

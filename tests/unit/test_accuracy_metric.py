@@ -237,6 +237,31 @@ def test_the_independent_auditor_script_recomputes_every_accuracy_value(flip: fl
     assert [name for name, ok, _, _ in script.check(cert) if not ok]
 
 
+@pytest.mark.parametrize(
+    ("row", "value", "words", "said"),
+    [
+        ("label", 5, ["no", "yes"], "final label 5 is not a class index (an integer from 0 below the label words' c"),
+        ("subject_pred", -1, None, "final subject_pred -1 is not a class index (an integer from 0 below 2**63)"),
+        ("label", 2**70, None, f"final label {2**70} is not a class index (an integer from 0 below 2**63)"),
+        ("baseline_pred", True, None, "final baseline_pred True is not a class index (an integer from 0 below 2**63)"),
+    ],
+)
+def test_the_auditor_script_refuses_a_label_that_names_no_class(row: str, value: object, words, said: str) -> None:
+    """It counted label 5 of two label words as a wrong answer and printed every value ok; 2**70 was a traceback
+    (the stop-62 kinds hunt)."""
+    spec = importlib.util.spec_from_file_location("recompute_accuracy", REFERENCE / "recompute_accuracy.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    cert = _script_cert(_random_arm(60, 8, 0.3), _random_arm(40, 9, 0.3))
+    if words is not None:
+        cert["provenance"] = {"config": {"eval": {"metric": {"label_words": words}}}}
+        assert [name for name, ok, _, _ in script.check(cert) if not ok] == []  # 0 and 1 name the two words
+    cert["evidence"]["final"]["comparisons"][0][row] = value  # type: ignore[index]
+    [(name, ok, detail, stated)] = script.check(cert)
+    assert (name, ok, stated) == ("labels", False, None) and detail.startswith(said), detail
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
