@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from invarlock.domain import certificate as c
-from invarlock.domain.errors import InvarlockError
+from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import paired_fields
-from invarlock.domain.metrics.secondary import secondary_metrics
+from invarlock.domain.metrics.secondary import kl_rows, secondary_metrics
 from invarlock.domain.model import WindowComparison
 from invarlock.domain.policy import Policy
 
@@ -15,10 +15,15 @@ from .verify_report import MALFORMED, VerifyReport, compare, dig
 def comparisons(cert: c.Certificate, report: VerifyReport) -> None:
     """Every scored arm's comparisons align with its windows (checked after evidence_shapes) and hold only the
     measures a run of the certificate's kind records."""
-    arms = [("preview", cert.evidence.preview), ("final", cert.evidence.final)]
+    scored = (("preview", cert.evidence.preview), ("final", cert.evidence.final))
+    arms = [(name, arm) for name, arm in scored if arm is not None]
     kind = cert.primary_metric.kind
-    problems = [p for name, arm in arms if arm is not None and (p := _comparison_problem(name, arm, kind))]
-    if any(arm is not None and arm.comparisons is not None for _, arm in arms):
+    problems = [p for name, arm in arms if (p := _comparison_problem(name, arm, kind))]
+    measured = [name for name, arm in arms if arm.comparisons is not None]
+    if measured and len(measured) != len(arms):  # a run measures every window it scores, or none
+        unmeasured = next(name for name, _ in arms if name not in measured)
+        problems.insert(0, f"evidence.{unmeasured}.comparisons is missing where evidence.{measured[0]} has them")
+    if measured:
         ok = not problems
         report.add("comparisons", ok, "one row per window, same id and positions" if ok else problems[0])
 
@@ -40,6 +45,10 @@ def _comparison_problem(name: str, arm: c.ArmEvidence, kind: str) -> str | None:
         if foreign:
             said = f"the row of window {wid} holds {', '.join(foreign)}"
             return f"evidence.{name}.comparisons: {said}, which {kind} runs do not measure"
+    try:  # every scored arm's KL/top-1 measures, not only the gated arm's the secondary metrics read
+        kl_rows(arm)
+    except UsageError as exc:
+        return f"evidence.{name}.comparisons: {exc.message}"
     return None
 
 

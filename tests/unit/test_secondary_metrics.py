@@ -200,3 +200,32 @@ def test_removing_the_secondary_gate_from_a_gated_policy_is_caught(services) -> 
         doc["validation"][flag] = "not_applicable"
     failed, code = _failed(_reseal(doc))
     assert "secondary_gate" in failed and code == 3
+
+
+def _preview_row(doc: Doc, **values: object) -> None:
+    doc["evidence"]["preview"]["comparisons"][0].update(values)
+
+
+def _strip_final(doc: Doc) -> None:
+    doc["evidence"]["final"]["comparisons"] = None
+    doc["secondary_metrics"] = None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "said"),
+    [
+        (lambda d: _preview_row(d, top1_agree=-5), "evidence.preview.comparisons: window"),
+        (lambda d: _preview_row(d, kl_sum=1e308, kl_max=-1e308), "evidence.preview.comparisons: window"),
+        (_strip_final, "evidence.final.comparisons is missing where evidence.preview has them"),
+        (lambda d: d["evidence"]["preview"].__setitem__("comparisons", None), "evidence.preview.comparisons is"),
+    ],
+    ids=["preview_top1", "preview_kl", "final_stripped", "preview_stripped"],
+)
+def test_both_arms_measures_are_checked_not_only_the_gated_arms(services, mutate, said) -> None:  # type: ignore[no-untyped-def]
+    """The preview arm's KL/top-1 measures were never checked (top1_agree -5 passed), and a final arm stripped of
+    its measures and the secondary metrics with the preview's kept passed: the stop-62 statistics hunt."""
+    doc = json.loads(c.to_bytes(_issue(services)))
+    mutate(doc)
+    report = verify_certificate(_reseal(doc))
+    [check] = [ch for ch in report.checks if ch.name == "comparisons"]
+    assert not check.ok and check.detail.startswith(said) and report.exit_code == 3, check.detail
