@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+import warnings
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeVar
 
 SECTIONS = ("evidence", "primary_metric", "bootstrap", "dataset")
+# What a value of the wrong form raises in the scripts' arithmetic (a missing key, a null arm, an empty arm's zero
+# division, numpy's warning of one, a negative replicate count numpy refuses, an integer numpy cannot hold)
+MALFORMED = (KeyError, IndexError, TypeError, ValueError, ArithmeticError, SystemError, RuntimeWarning)
+T = TypeVar("T")
 
 
 def refuse(message: str) -> NoReturn:
@@ -38,3 +43,15 @@ def read_certificate(argv: Sequence[str], usage: str, kinds: Sequence[str] | Non
     if kinds is not None and kind not in kinds:
         refuse(f"{path}: primary_metric.kind is {kind!r}; this script recomputes {' and '.join(kinds)}")
     return cert
+
+
+def recomputed(path: str, compute: Callable[[], T]) -> T:
+    """compute(), or one line on stderr naming the file and exit status 2 when a value it reads is missing or not
+    of the form the statistics need."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # numpy's 0/0 of a zero-token arm: no number to compare
+            return compute()
+    except MALFORMED as exc:
+        said = (str(exc).splitlines() or [""])[0]
+        refuse(f"{path}: a value the recomputation reads is missing or malformed ({type(exc).__name__}: {said})")

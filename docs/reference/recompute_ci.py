@@ -65,15 +65,16 @@ def stated(cert: dict) -> dict:
 
 
 if __name__ == "__main__":
-    from cert_file import read_certificate, refuse  # beside this script: run it as `python docs/reference/<script>.py`
+    # beside this script: run it as `python docs/reference/<script>.py`
+    from cert_file import read_certificate, recomputed, refuse
 
     certificate = read_certificate(sys.argv, "python docs/reference/recompute_ci.py CERT")
     if certificate["evidence"].get("final") is None:
-        sys.exit(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
+        refuse(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
     if not {"baseline_nll", "subject_nll"} <= set(certificate["evidence"]["final"]):
         kind = certificate["primary_metric"].get("kind")
         refuse(f"{sys.argv[1]}: kind {kind!r} has no NLL columns: use recompute_accuracy.py or recompute_embedding.py")
-    ours, theirs = recompute(certificate), stated(certificate)
+    ours, theirs = recomputed(sys.argv[1], lambda: (recompute(certificate), stated(certificate)))
     for name in ours:
         print(f"{'ok  ' if ours[name] == theirs[name] else 'DIFF'}  {name}: {ours[name]!r}  stated {theirs[name]!r}")
     sys.exit(0 if ours == theirs else 1)

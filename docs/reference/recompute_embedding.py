@@ -81,12 +81,13 @@ def stated(cert: dict) -> dict:
 
 
 if __name__ == "__main__":
-    from cert_file import read_certificate  # beside this script: run it as `python docs/reference/<script>.py`
+    # beside this script: run it as `python docs/reference/<script>.py`
+    from cert_file import read_certificate, recomputed, refuse
 
     certificate = read_certificate(sys.argv, "python docs/reference/recompute_embedding.py CERT", ("embedding_cosine",))
     if certificate["evidence"]["final"] is None:
-        sys.exit(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
-    ours, theirs = recompute(certificate), stated(certificate)
+        refuse(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
+    ours, theirs = recomputed(sys.argv[1], lambda: (recompute(certificate), stated(certificate)))
     for name in ours:
         print(f"{'ok  ' if ours[name] == theirs[name] else 'DIFF'}  {name}: {ours[name]!r}  stated {theirs[name]!r}")
     sys.exit(0 if ours == theirs else 1)

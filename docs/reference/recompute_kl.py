@@ -109,12 +109,13 @@ def agrees(name: str, ours: object, theirs: object) -> bool:
 
 
 if __name__ == "__main__":
-    from cert_file import read_certificate  # beside this script: run it as `python docs/reference/<script>.py`
+    # beside this script: run it as `python docs/reference/<script>.py`
+    from cert_file import read_certificate, recomputed, refuse
 
     certificate = read_certificate(sys.argv, "python docs/reference/recompute_kl.py CERT")
     if certificate.get("secondary_metrics") is None:
-        sys.exit(f"{sys.argv[1]}: the certificate has no secondary metrics (no KL measures in its evidence)")
-    ours, theirs = recompute(certificate), stated(certificate)
+        refuse(f"{sys.argv[1]}: the certificate has no secondary metrics (no KL measures in its evidence)")
+    ours, theirs = recomputed(sys.argv[1], lambda: (recompute(certificate), stated(certificate)))
     ok = True
     for name in ours:
         same = agrees(name, ours[name], theirs[name])

@@ -1,0 +1,64 @@
+"""The recipient's scripts (docs/reference/recompute_*.py) on a certificate whose values are not of the form the
+statistics need: one line on stderr naming the file and exit status 2, as docs/reference/cert_file.py promises;
+and a certificate a script has nothing to recompute from is exit 2, not the mismatch status 1 (the stop-62
+statistics hunt met KeyError, ZeroDivisionError, SystemError and numpy warnings, and exit 1 for a rollback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.config import ModelConfig
+from invarlock.domain import certificate as c
+
+from tests.unit.conftest import small_config
+from tests.unit.test_docs_recipe import REFERENCE
+
+Doc = dict
+
+
+def _set(path: str, value: object) -> Callable[[Doc], None]:
+    *parents, key = path.split(".")
+
+    def change(doc: Doc) -> None:
+        for part in parents:
+            doc = doc[int(part)] if isinstance(doc, list) else doc[part]
+        doc[int(key) if isinstance(doc, list) else key] = value
+
+    return change
+
+
+CASES = [
+    ("recompute_ci", lambda d: d["bootstrap"].pop("seed"), "(KeyError: 'seed')"),
+    ("recompute_ci", _set("bootstrap.replicates", -1), "("),
+    ("recompute_ci", lambda d: d["evidence"]["final"].__setitem__("tokens_scored", [0] * 12), "(RuntimeWarning"),
+    ("recompute_ci", lambda d: d["evidence"].__setitem__("final", None), "a rollback certificate has no final arm"),
+    ("recompute_kl", _set("evidence.final.comparisons", None), "(TypeError"),
+    ("recompute_kl", _set("evidence.final.comparisons.0.kl_histogram", [1, 2]), "("),
+    ("recompute_kl", lambda d: d.__setitem__("secondary_metrics", None), "the certificate has no secondary metrics"),
+]
+
+
+@pytest.fixture
+def issued(services) -> Doc:  # type: ignore[no-untyped-def]
+    request = CertifyRequest("certify", small_config(), ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    doc: Doc = json.loads(c.to_bytes(certify_edit(request, services).certificate))
+    return doc
+
+
+@pytest.mark.parametrize(("script", "change", "said"), CASES)
+def test_a_value_of_the_wrong_form_is_one_line_and_exit_2(issued, tmp_path: Path, script, change, said) -> None:  # type: ignore[no-untyped-def]
+    doc = json.loads(json.dumps(issued))
+    change(doc)
+    path = tmp_path / "cert.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(REFERENCE / f"{script}.py"), str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, (done.returncode, done.stderr)
+    assert done.stderr.startswith(f"{path}: ") and said in done.stderr and "Traceback" not in done.stderr
