@@ -108,7 +108,8 @@ def _arm(audit: AuditContext, name: str, arm: c.ArmEvidence, chosen: list[int], 
             wrong += _measures_check(audit, name, arm, k, pair, diffs)
         diff = max(diffs)
         if wrong:
-            tally.mismatches.append(f"{name} {noun} {wid}: {', '.join(wrong)} (relative difference {diff:.3g})")
+            relative = f" (relative difference {diff:.3g})" if diff > 0 else ""  # a count or histogram has none
+            tally.mismatches.append(f"{name} {noun} {wid}: {', '.join(wrong)}{relative}")
         tally.checked += 1
         largest = max(largest, diff)
         if now is not None:
