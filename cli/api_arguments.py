@@ -23,6 +23,14 @@ def path_text(keyword: str, value: object) -> str:
         raise _refused(keyword, "a str or a path", value)
     if "\0" in text:
         raise UsageError("E200", f"{keyword} {text!r} holds a NUL character", f"pass {keyword} as a path")
+    return _given(keyword, text)
+
+
+def _given(keyword: str, text: str) -> str:
+    """`text`, or E200 when it is empty: "" read as the current folder (an export wrote over its files) or as
+    the default (a tier, a certificate folder), where the CLI refuses an empty value."""
+    if not text:
+        raise UsageError("E200", f"{keyword} is empty", f"pass {keyword}, or leave it out for the default")
     return text
 
 
@@ -33,7 +41,7 @@ def optional_path(keyword: str, value: object) -> str | None:
 def optional_text(keyword: str, value: object) -> str | None:
     if value is not None and not isinstance(value, str):
         raise _refused(keyword, "a str", value)
-    return value
+    return None if value is None else _given(keyword, value)
 
 
 def run_id_text(value: object) -> str:

@@ -80,3 +80,19 @@ def test_certify_refuses_a_wrong_type_before_anything_is_recorded(
     call = {"baseline": "demo:smollm2-135m", **kwargs}
     _refused(lambda: invarlock.certify(call.pop("baseline"), events=events, cert_out=tmp_path, **call), words, code)
     assert not events.exists(), "nothing recorded"
+
+
+@pytest.mark.parametrize("keyword", ["export", "cert_out", "tier", "profile", "events", "sign_key", "device"])
+def test_an_empty_argument_is_e200_not_the_current_folder_or_the_default(tmp_path: Path, keyword: str) -> None:
+    """`export=""` wrote the subject into the current folder over its config.json; `cert_out=""` and `tier=""`
+    fell back to the defaults (the stop-62 API hunt). The CLI refuses an empty value too."""
+    events = tmp_path / "events.duckdb"
+    given = {"events": events, "cert_out": tmp_path, keyword: ""}
+    _refused(lambda: invarlock.certify("demo:smollm2-135m", **given), f"{keyword} is empty")
+    _refused(lambda: invarlock.resume_certify("run-1", events=events, cert_out=tmp_path, export=""), "export is empty")
+    assert not events.exists() and list(tmp_path.iterdir()) == [], "nothing recorded or written"
+
+
+@pytest.mark.parametrize("keyword", ["events", "pubkey", "tier", "profile", "policy"])
+def test_verify_refuses_an_empty_argument(keyword: str) -> None:
+    _refused(lambda: invarlock.verify(CERT, **{keyword: ""}), f"{keyword} is empty")
