@@ -17,6 +17,15 @@ _MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 _MAGIC_AT = 8
 
 
+def holds_duckdb(path: Path) -> bool:
+    """Whether `path` is a readable file with DuckDB's header (an event store a write must not replace)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(_MAGIC_AT + len(_MAGIC))[_MAGIC_AT:] == _MAGIC
+    except OSError:
+        return False
+
+
 def require_duckdb_file(path: Path) -> None:
     """UsageError E501 when `path` exists but is not a DuckDB file; nothing when it does not exist (yet)."""
     try:

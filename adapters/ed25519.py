@@ -146,6 +146,11 @@ def _refuse_special(path: Path) -> None:
     node = _existing(path)
     if node is not None and not stat.S_ISREG(node.st_mode):
         raise UsageError("E704", f"cannot write key file '{path}': not a regular file", "choose another --out")
+    from .duckdb_file import holds_duckdb  # here: keygen and verify --pubkey import no DuckDB otherwise
+
+    if node is not None and holds_duckdb(path):  # --force replaced an event store, every run it held
+        said = f"cannot write key file '{path}': it is a DuckDB database (an event store?) it would replace"
+        raise UsageError("E704", said, "choose another --out")
 
 
 def _write(path: Path, data: bytes, mode: int, force: bool) -> None:

@@ -161,3 +161,23 @@ def test_decode_value_accepts_only_canonical_base64_of_64_bytes():
     assert sig.decode_value(sig.encode_value(raw + b"\x00")) is None
     assert sig.decode_value("é") is None
     assert sig.is_fingerprint(sig.fingerprint_of(b"\x01" * 32))
+
+
+@pytest.mark.parametrize("which", ["key", "pub"])
+def test_force_never_replaces_an_event_store_with_a_key(tmp_path, which):
+    """`keygen --out store.duckdb --force` wrote a private key over the store and every run in it (stop-62 API
+    hunt); `report`, `replay -o` and the certificate writers refused a DuckDB file already."""
+    import shutil
+    from pathlib import Path
+
+    from invarlock.domain.errors import UsageError
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1" / "invarlock.duckdb"
+    key = tmp_path / "store.duckdb"
+    target = key if which == "key" else public_path(key)
+    shutil.copy(fixture, target)
+    with pytest.raises(UsageError) as refused:
+        generate_keypair(key, force=True)
+    assert refused.value.code == "E704" and "it is a DuckDB database (an event store?)" in refused.value.message
+    assert target.read_bytes() == fixture.read_bytes()
+    assert not (public_path(key) if which == "key" else key).exists(), "neither file written"
