@@ -61,6 +61,10 @@ def _stdout_errors() -> Iterator[None]:
         yield
     except BrokenPipeError:
         raise
+    except AttributeError as exc:  # `>&-`: Python sets sys.stdout to None when descriptor 1 is closed
+        if sys.__stdout__ is not None:
+            raise
+        raise UsageError("E608", "cannot write to standard output: it is closed", "give the command an output") from exc
     except OSError as exc:
         hint = "free space where the output goes, or redirect it elsewhere"
         raise UsageError("E608", f"cannot write to standard output: {exc.strerror or exc}", hint) from exc

@@ -214,6 +214,18 @@ def test_standard_output_on_a_full_device_is_e608_not_e999(folder: Path, args: t
     assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E608] cannot write to standard output: "), line
 
 
+@pytest.mark.parametrize("args", [("--version",), ("plugins", "--json"), ("verify", "cert.json", "--json")])
+def test_a_closed_standard_output_is_e608_not_e999(folder: Path, args: tuple[str, ...]) -> None:
+    """`>&-`: Python sets sys.stdout to None and every command ended "E999 unexpected AttributeError" (stop 62)."""
+    command = [sys.executable, "-m", "invarlock", *args]
+    done = subprocess.run(
+        command, cwd=folder, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300,
+        preexec_fn=lambda: os.close(1),  # the child's descriptor 1, closed as `>&-` closes it
+    )  # fmt: skip
+    [line] = done.stderr.splitlines()
+    assert done.returncode == 2 and line.startswith("ERROR [INVARLOCK:E608] cannot write to standard output"), line
+
+
 @pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="Linux /proc")
 @pytest.mark.parametrize("args", [("verify",), ("report", "md", "-o", "out.md")])
 def test_a_certificate_the_kernel_cannot_read_is_e600_not_e999(folder: Path, args: tuple[str, ...]) -> None:
