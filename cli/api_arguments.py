@@ -5,6 +5,7 @@ the run had been recorded as started)."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -84,8 +85,23 @@ def optional_seed(value: object) -> int | None:
     return None if value is None else whole("sample_seed", value, 0)
 
 
+# How a run calls each method of a Progress (ports.ui.Progress): sample arguments, and the parameters they fill
+_PROGRESS_CALLS = {"start": (("label", 1), "(label, total)"), "advance": ((1,), "(done)"), "finish": ((), "()")}
+
+
 def progress_of(value: Any) -> Any:
-    """A Progress (start, advance and finish), checked before the run records anything."""
-    if value is not None and not all(callable(getattr(value, name, None)) for name in ("start", "advance", "finish")):
+    """A Progress (start, advance and finish), checked before the run records anything: each method exists and
+    takes the arguments a run passes it (one of the wrong shape raised a TypeError mid-run, the run left open)."""
+    if value is None:
+        return None
+    if not all(callable(getattr(value, name, None)) for name in _PROGRESS_CALLS):
         raise _refused("progress", "a Progress (with start, advance and finish methods)", value)
+    for name, (arguments, takes) in _PROGRESS_CALLS.items():
+        try:
+            inspect.signature(getattr(value, name)).bind(*arguments)
+        except ValueError:  # no signature to read (a builtin): the call itself will tell
+            continue
+        except TypeError as exc:
+            said = f"progress.{name} cannot be called as a run calls it: {exc}"
+            raise UsageError("E200", said, f"define {name}{takes}") from exc
     return value

@@ -96,3 +96,41 @@ def test_an_empty_argument_is_e200_not_the_current_folder_or_the_default(tmp_pat
 @pytest.mark.parametrize("keyword", ["events", "pubkey", "tier", "profile", "policy"])
 def test_verify_refuses_an_empty_argument(keyword: str) -> None:
     _refused(lambda: invarlock.verify(CERT, **{keyword: ""}), f"{keyword} is empty")
+
+
+class _NoArgsStart:
+    def start(self) -> None: ...
+    def advance(self, done: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _KeywordProgress:  # every call a run makes binds: accepted
+    def start(self, *args: Any, **kwargs: Any) -> None: ...
+    def advance(self, done: int, *rest: Any) -> None: ...
+    def finish(self, note: str = "") -> None: ...
+
+
+def test_a_progress_whose_methods_take_other_arguments_is_e200_before_anything_is_recorded(tmp_path: Path) -> None:
+    """It passed the callable check and raised a raw TypeError mid-run, the run left incomplete (stop-62 hunt)."""
+    events = tmp_path / "events.duckdb"
+    words = "progress.start cannot be called as a run calls it: too many positional arguments"
+    _refused(lambda: invarlock.certify("demo:smollm2-135m", events=events, progress=_NoArgsStart()), words)
+    assert not events.exists()
+    from invarlock.cli.api_arguments import progress_of
+
+    keyword = _KeywordProgress()
+    assert progress_of(keyword) is keyword
+
+
+@pytest.mark.parametrize(
+    ("dataset", "words"),
+    [({"final_n": 1}, "dataset.preview_n and dataset.final_n must be >= 2"), ({"calibration_n": -3}, "is -3")],
+)
+def test_a_run_config_built_in_python_is_checked_as_its_file_would_be(dataset: dict[str, Any], words: str) -> None:
+    """A RunConfig object skipped the config checks: its errors were recorded as failed runs (stop-62 hunt)."""
+    from invarlock.cli.api import load_run_config
+
+    base = load_run_config(None)
+    assert load_run_config(base) == base
+    built = msgspec.structs.replace(base, dataset=msgspec.structs.replace(base.dataset, **dataset))
+    _refused(lambda: load_run_config(built), words, code="E201")
