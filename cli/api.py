@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
-from invarlock.application.config import EditConfig, ModelConfig, RunConfig, parse_config
+from invarlock.application.config import EditConfig, ModelConfig, RunConfig, config_to_dict, parse_config
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
@@ -51,8 +51,8 @@ def load_run_config(config: ConfigLike) -> RunConfig:
 
     Raises UsageError E201 naming the file and key; E220/E223 for a plugin metric kind or guard that fails to
     load or is not a Metric of that kind / a guard of that name."""
-    if isinstance(config, RunConfig):
-        return config
+    if isinstance(config, RunConfig):  # built in Python, never decoded: checked as its recorded form would be
+        return parse_config(config_to_dict(config), source="config")
     if config is None:
         data, source = {}, "<embedded default>"
     elif isinstance(config, Mapping):
