@@ -82,7 +82,10 @@ def sample_size(value: object) -> int | str | None:
 
 
 def optional_seed(value: object) -> int | None:
-    return None if value is None else whole("sample_seed", value, 0)
+    """`sample_seed`: any 64-bit integer, as `--sample-seed` takes (the audit checks the range and says it)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _refused("sample_seed", "an int", value)
+    return value
 
 
 # How a run calls each method of a Progress (ports.ui.Progress): sample arguments, and the parameters they fill
