@@ -11,6 +11,7 @@ from typing import Any
 import click
 import msgspec
 from invarlock.application.certification.certify import CertifyRequest
+from invarlock.application.certification.run_request import policy_for
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig, parse_config
 from invarlock.application.config_sequential import held_one_at_a_time, with_sequential
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, ResourceShortage, RunInterrupted, UsageError
@@ -128,10 +129,23 @@ def _given_outputs(opts: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [("--sign-key", opts["sign_key"]), ("--cert-out", opts["cert_out"]), ("--export", opts.get("export_dir"))]
 
 
-def _execute(request: CertifyRequest, opts: dict[str, Any]) -> None:
+def _execute(request: CertifyRequest, opts: dict[str, Any], source: str | None = None) -> None:
+    _guard_settings_of(request, source)
     with naming_the_store(opts["events"], _given_outputs(opts)):
         result = api.run_request(request, **_outputs(opts))
     _finish(result, opts)
+
+
+def _guard_settings_of(request: CertifyRequest, source: str | None) -> None:
+    """The guard settings of the config file `source` against the tier, before the run: an error names the file
+    (the run's own check, in its preflight, names the key only). Any other policy error is left to the run."""
+    if source is None:
+        return
+    try:
+        policy_for(request)
+    except UsageError as exc:
+        if exc.code == "E202" and exc.message.startswith("guards."):
+            raise exc.within(source) from exc
 
 
 @contextmanager
@@ -208,9 +222,8 @@ def certify_cmd(
         given["adapter"] = adapter != "auto" and adapter  # its default: not given
         given["sequential"], given["no_sequential"] = opts["sequential"] is True, opts["sequential"] is False
         _resume(resume, given, opts)
-    _execute(
-        build_request(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts), opts
-    )
+    request = build_request(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts)
+    _execute(request, opts, source=preset)
 
 
 def edit_overlay(path: str) -> EditConfig:
@@ -255,7 +268,7 @@ def certify_config(
 @common_options
 def run_cmd(config: str | None, **opts: Any) -> None:
     """Apply the config's built-in edit (quant_rtn) to its model and certify the result against the model."""
-    _execute(build_request(run_config(config, opts), None, "run", opts), opts)
+    _execute(build_request(run_config(config, opts), None, "run", opts), opts, source=config)
 
 
 def run_config(config: str | None, opts: Any) -> RunConfig:

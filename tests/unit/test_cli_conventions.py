@@ -102,6 +102,28 @@ def test_a_config_naming_a_guard_entry_that_is_no_guard_is_refused_before_anythi
     assert not (tmp_path / "ev.duckdb").exists()
 
 
+@pytest.mark.parametrize("command", ["run", "certify"])
+@pytest.mark.parametrize(
+    ("guards", "said"),
+    [
+        ({"variance": {"mode": False}}, "guards.variance.mode is false"),
+        ({"rmt": {"modee": "gate"}}, "guards.rmt.modee"),
+    ],
+)
+def test_a_guard_setting_error_names_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, guards: dict, said: str
+) -> None:  # type: ignore[type-arg]
+    """The run's preflight said "guards.variance.mode is false" without the file (stop 61's configs hunt)."""
+    config = {"guards": guards, "edit": {"name": "quant_rtn"}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    given = ["-c", "cfg.yaml"] if command == "run" else ["--preset", "cfg.yaml", "--baseline", "a", "--subject", "b"]
+    result = CliRunner().invoke(cli, [command, *given, "--events", "ev.duckdb"])
+    error = result.exception
+    assert isinstance(error, UsageError) and error.code == "E202" and error.message.startswith(f"cfg.yaml: {said}")
+    assert not (tmp_path / "ev.duckdb").exists()
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_prints_the_shell_script(shell: str) -> None:
     result = CliRunner().invoke(cli, ["completion", shell])
