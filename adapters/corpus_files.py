@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -48,14 +49,31 @@ def read_text_file(path: str | None) -> tuple[Path, str]:
             "E301", "this corpus provider needs a file path", "set dataset.path (or dataset.file) in the config"
         )
     file = Path(path).expanduser()  # as model paths are: `~/corpus.txt` is in the home folder
-    if file.exists() and not file.is_file():
-        raise UsageError("E301", f"corpus file {file} is a directory or device, not a file", "point at a text file")
-    if not file.is_file():
-        raise UsageError("E301", f"corpus file {file} does not exist", "check the path")
+    _require_regular(file)
     try:
         return file, file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError("E301", f"corpus file {file} is unreadable: {exc}", "use a UTF-8 text file") from exc
+
+
+def _require_regular(file: Path) -> None:
+    """E301 naming what `file` is when it is no regular file: missing, a symbolic link loop, a directory, a FIFO
+    (a loop read "does not exist", a FIFO "a directory or device")."""
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise UsageError("E301", f"corpus file {file} does not exist", "check the path") from None
+    except OSError as exc:  # ELOOP, EACCES on a folder of the path, ...
+        raise UsageError("E301", f"corpus file {file} cannot be read: {exc.strerror}", "check the path") from exc
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), None if stat.S_ISREG(mode) else "not a regular file")
+    if kind is not None:
+        raise UsageError("E301", f"corpus file {file} is {kind}, not a file", "point dataset.path at a text file")
 
 
 def open_text_file(path: str | None, split: str) -> StaticCorpus:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -89,10 +90,21 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     assert info.value.code == "E301" and "nope.txt" in info.value.message
 
 
-def test_a_directory_given_as_the_corpus_file_is_named_as_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda p: p.mkdir(), "is a directory, not a file"),
+        (lambda p: os.mkfifo(p), "is a FIFO, not a file"),  # it read "a directory or device"
+        (lambda p: p.symlink_to(p), "cannot be read: Too many levels of symbolic links"),  # it read "does not exist"
+    ],
+    ids=["directory", "fifo", "symlink loop"],
+)
+def test_a_corpus_path_that_is_no_file_is_named_as_what_it_is(tmp_path: Path, make, said: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "corpus.txt"
+    make(path)
     with pytest.raises(UsageError) as info:
-        open_corpus("text", tmp_path)
-    assert info.value.code == "E301" and "is a directory or device, not a file" in info.value.message
+        open_corpus("text", path)
+    assert info.value.code == "E301" and info.value.message == f"corpus file {path} {said}", info.value.message
 
 
 @pytest.mark.parametrize("provider", ["text", "jsonl"])
