@@ -45,6 +45,9 @@ def _comparison_problem(name: str, arm: c.ArmEvidence, kind: str) -> str | None:
         if foreign:
             said = f"the row of window {wid} holds {', '.join(foreign)}"
             return f"evidence.{name}.comparisons: {said}, which {kind} runs do not measure"
+        missing = sorted(allowed - _measures(m)) if allowed is not None else []
+        if missing:  # a run records each of its kind's measures for every window it compares, or no comparisons
+            return f"evidence.{name}.comparisons: the row of window {wid} lacks {', '.join(missing)}"
     try:  # every scored arm's KL/top-1 measures, not only the gated arm's the secondary metrics read
         kl_rows(arm)
     except UsageError as exc:

@@ -206,6 +206,12 @@ def _preview_row(doc: Doc, **values: object) -> None:
     doc["evidence"]["preview"]["comparisons"][0].update(values)
 
 
+def _every_row(doc: Doc, arm: str, **values: object) -> None:
+    """Every row of `arm` changed alike: a measure set to None in each read as "no measures" (stop-62 hunt)."""
+    for row in doc["evidence"][arm]["comparisons"]:
+        row.update(values)
+
+
 def _strip_final(doc: Doc) -> None:
     doc["evidence"]["final"]["comparisons"] = None
     doc["secondary_metrics"] = None
@@ -218,8 +224,10 @@ def _strip_final(doc: Doc) -> None:
         (lambda d: _preview_row(d, kl_sum=1e308, kl_max=-1e308), "evidence.preview.comparisons: window"),
         (_strip_final, "evidence.final.comparisons is missing where evidence.preview has them"),
         (lambda d: d["evidence"]["preview"].__setitem__("comparisons", None), "evidence.preview.comparisons is"),
+        (lambda d: _every_row(d, "preview", top1_agree=-5, kl_sum=None), "evidence.preview.comparisons: the row"),
+        (lambda d: _every_row(d, "final", kl_histogram=None), "evidence.final.comparisons: the row of window"),
     ],
-    ids=["preview_top1", "preview_kl", "final_stripped", "preview_stripped"],
+    ids=["preview_top1", "preview_kl", "final_stripped", "preview_stripped", "preview_partial", "final_partial"],
 )
 def test_both_arms_measures_are_checked_not_only_the_gated_arms(services, mutate, said) -> None:  # type: ignore[no-untyped-def]
     """The preview arm's KL/top-1 measures were never checked (top1_agree -5 passed), and a final arm stripped of
