@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeVar
 
 SECTIONS = ("evidence", "primary_metric", "bootstrap", "dataset")
-# What a value of the wrong form raises in the scripts' arithmetic (a missing key, a null arm, an empty arm's zero
-# division, numpy's warning of one, a negative replicate count numpy refuses, an integer numpy cannot hold)
-MALFORMED = (KeyError, IndexError, TypeError, ValueError, ArithmeticError, SystemError, RuntimeWarning)
+# What a value of the wrong form raises in the scripts' arithmetic (a missing key, a null or listed section, an
+# empty arm's zero division, numpy's warning of one, a negative replicate count numpy refuses, a huge integer)
+MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError, SystemError, RuntimeWarning)
 T = TypeVar("T")
 
 

@@ -262,6 +262,23 @@ def test_the_auditor_script_refuses_a_label_that_names_no_class(row: str, value:
     assert (name, ok, stated) == ("labels", False, None) and detail.startswith(said), detail
 
 
+@pytest.mark.parametrize("provenance", [None, [], {"config": {"eval": []}}])
+def test_a_section_of_another_form_is_an_error_the_script_reports_in_one_line(provenance: object) -> None:
+    """`provenance: null` was an AttributeError traceback and exit 1 (stop-62 regression hunt): cert_file's
+    `recomputed` turns each error of MALFORMED into one line and exit 2."""
+    loaded = []
+    for name in ("recompute_accuracy", "cert_file"):
+        spec = importlib.util.spec_from_file_location(name, REFERENCE / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        loaded.append(importlib.util.module_from_spec(spec))
+        spec.loader.exec_module(loaded[-1])
+    script, cert_file = loaded
+    cert = _script_cert(_random_arm(60, 8, 0.3), _random_arm(40, 9, 0.3))
+    cert["provenance"] = provenance
+    with pytest.raises(cert_file.MALFORMED):
+        script.check(cert)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
