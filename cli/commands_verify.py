@@ -50,6 +50,8 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
             console.say(_verdict_line(report, exit_code))
     if error is not None and not as_json:
         raise error
+    if error is not None:  # the one line every error prints on stderr, beside the envelope (docs/user-guide.md)
+        click.echo(error.one_line(), err=True)
     raise click.exceptions.Exit(exit_code)
 
 

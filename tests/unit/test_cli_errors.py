@@ -182,7 +182,9 @@ def test_an_audit_option_without_models_under_json_is_the_verify_envelope(folder
     [line] = out.splitlines()
     envelope = json.loads(line)
     assert code == 2 and envelope["format_version"] == "verify-v1" and envelope["error"]["code"] == "E200"
-    assert err == "" and envelope["exit_code"] == 2
+    assert envelope["exit_code"] == 2
+    # and the one ERROR line on stderr every command's error prints, --json or not (it printed none: stop-62 hunt)
+    assert err.splitlines() == [f"ERROR [INVARLOCK:E200] {envelope['error']['message']} — {envelope['error']['hint']}"]
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
