@@ -64,6 +64,14 @@ def _case_certificate(path: Path) -> c.Certificate:
         raise exc.within(str(path)) from exc
 
 
+def case_line(row: CaseRow) -> str:
+    """A case's line as the suite runs: its ratio (none without a final arm: a rollback), verdict and what each
+    guard flagged (Python's None and dict reprs were printed)."""
+    ratio = f"{row.ratio:.4f}" if row.ratio is not None else "— (no final arm)"
+    flagged = "; ".join(f"{g}: {', '.join(s.flagged)}" for g, s in row.guards.items() if s.flagged)
+    return f"{row.case}: ratio {ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}"
+
+
 def _resume_command(given: dict[str, str | None]) -> str:
     """The command that goes on with a stopped suite: --resume and every option this one was given."""
     words = ["invarlock", "calibrate", "--resume"]
@@ -111,8 +119,7 @@ def calibrate_cmd(
     def on_case(row: CaseRow, outcome: CertifyOutcome) -> None:
         if row.case not in certified:
             write_certificate(outcome, str(out / row.case))
-        flagged = {g: s.flagged for g, s in row.guards.items() if s.flagged}
-        console.say(f"{row.case}: ratio {row.ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}")
+        console.say(case_line(row))
 
     try:
         outcome_of = Resumption(svc, certified) if resume else None

@@ -49,3 +49,14 @@ def test_a_suite_on_the_fakes_meets_its_expectations_and_tabulates_every_guard(s
 def test_a_harmful_case_its_named_guard_missed_is_a_problem(services) -> None:
     rows = run_suite(_suite(["rmt", "invariants"]), services)
     assert problems(rows) == [f"harmful down_0.8: rmt, invariants did not flag {DOWN}"]
+
+
+def test_each_case_prints_as_words_not_python_reprs(services) -> None:
+    """`ratio None, ... flagged {'spectral': [...]}` was printed for a rolled-back case (stop-62 docs hunt)."""
+    from invarlock.cli.commands_calibrate import case_line
+
+    identical, harmful = run_suite(_suite(["spectral"]), services)
+    assert case_line(identical) == f"identical: ratio {identical.ratio:.4f}, verdict PASS, flagged nothing"
+    assert f"flagged spectral: {DOWN}; variance: {DOWN}" in case_line(harmful) and "{" not in case_line(harmful)
+    rolled_back = msgspec.structs.replace(harmful, ratio=None)
+    assert case_line(rolled_back).startswith("down_0.8: ratio — (no final arm), verdict ")
