@@ -65,6 +65,10 @@ def _require_regular(file: Path) -> None:
         raise UsageError("E301", f"corpus file {file} does not exist", "check the path") from None
     except OSError as exc:  # ELOOP, EACCES on a folder of the path, ...
         raise UsageError("E301", f"corpus file {file} cannot be read: {exc.strerror}", "check the path") from exc
+    except ValueError:  # a NUL character: no file can have the name
+        raise UsageError(
+            "E301", f"corpus file {file} does not exist (its name holds a NUL)", "check the path"
+        ) from None
     kinds = (
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO"),
