@@ -86,7 +86,9 @@ def _check_pin(table: GuardSettings, guard: str, key: str, value: object, tier: 
         hint = f"did you mean {close[0]}?" if close else f"settable: {known}"
         raise UsageError("E202", f"guards.{guard}.{key} cannot be set", hint)
     current = msgspec.to_builtins(getattr(table.of(guard), key))
-    if value != current or isinstance(value, bool) != isinstance(current, bool):
+    # compared as JSON values: the tier's pair (0.85, 1.12) is a tuple, the YAML pin [0.85, 1.12] a list
+    same = msgspec.json.decode(msgspec.json.encode(value)) == msgspec.json.decode(msgspec.json.encode(current))
+    if not same or isinstance(value, bool) != isinstance(current, bool):
         raise UsageError(
             "E202",
             f"guards.{guard}.{key} = {value!r} differs from the {tier} tier's {current!r}",

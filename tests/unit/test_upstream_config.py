@@ -198,3 +198,14 @@ def test_a_wrong_value_names_the_key_as_the_file_writes_it(config: dict[str, Any
     that says torch_dtype): the stop-61 config hunt."""
     line = error_of(config)
     assert line.startswith(f"ERROR [INVARLOCK:E201] c.yaml: {said}") and f" — {fix}" in line, line
+
+
+def test_a_pair_pinned_at_the_tiers_value_is_accepted_and_another_refused() -> None:
+    """`variance: {clamp: [0.85, 1.12]}` (upstream-configs.md: pinned) was refused: YAML's list never equalled the
+    tier's tuple (stop-62 regression hunt)."""
+    tier = resolve_policy("balanced", "ci").guards.variance.clamp
+    pinned = resolve_policy("balanced", "ci", guard_overrides={"variance": {"clamp": list(tier)}})
+    assert pinned.guards.variance.clamp == tier
+    with pytest.raises(UsageError) as refused:
+        resolve_policy("balanced", "ci", guard_overrides={"variance": {"clamp": [tier[0] - 0.05, tier[1]]}})
+    assert refused.value.code == "E202" and "guards.variance.clamp" in refused.value.message
