@@ -144,7 +144,7 @@ def _guard_settings_of(request: CertifyRequest, source: str | None) -> None:
     try:
         policy_for(request)
     except UsageError as exc:
-        if exc.code == "E202" and exc.message.startswith("guards."):
+        if exc.code == "E202" and exc.message.startswith(("guards.", "guard ", "plugin guard ")):
             raise exc.within(source) from exc
 
 
