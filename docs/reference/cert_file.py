@@ -37,6 +37,8 @@ def read_certificate(argv: Sequence[str], usage: str, kinds: Sequence[str] | Non
         refuse(f"{path}: cannot be read ({exc.strerror or exc})")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         refuse(f"{path}: not a JSON certificate ({exc})")
+    except RecursionError:
+        refuse(f"{path}: not an InvarLock certificate (its JSON nests deeper than Python's decoder goes)")
     if not isinstance(cert, dict) or not all(isinstance(cert.get(s), dict) for s in SECTIONS):
         refuse(f"{path}: not an InvarLock certificate (it lacks one of {', '.join(SECTIONS)})")
     kind = cert["primary_metric"].get("kind")

@@ -33,6 +33,9 @@ def _set(path: str, value: object) -> Callable[[Doc], None]:
     return change
 
 
+DEEP = "@deep@"  # written as 100 000 nested arrays (json.dumps itself cannot nest so deep)
+
+
 CASES = [
     ("recompute_ci", lambda d: d["bootstrap"].pop("seed"), "(KeyError: 'seed')"),
     ("recompute_ci", _set("bootstrap.replicates", -1), "("),
@@ -41,6 +44,7 @@ CASES = [
     ("recompute_kl", _set("evidence.final.comparisons", None), "(TypeError"),
     ("recompute_kl", _set("evidence.final.comparisons.0.kl_histogram", [1, 2]), "("),
     ("recompute_kl", lambda d: d.__setitem__("secondary_metrics", None), "the certificate has no secondary metrics"),
+    ("recompute_ci", lambda d: d.__setitem__("deep", DEEP), "its JSON nests deeper than"),
 ]
 
 
@@ -56,7 +60,7 @@ def test_a_value_of_the_wrong_form_is_one_line_and_exit_2(issued, tmp_path: Path
     doc = json.loads(json.dumps(issued))
     change(doc)
     path = tmp_path / "cert.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
+    path.write_text(json.dumps(doc).replace(f'"{DEEP}"', "[" * 100_000 + "]" * 100_000), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(REFERENCE / f"{script}.py"), str(path)], capture_output=True, text=True, check=False
     )
