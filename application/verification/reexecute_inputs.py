@@ -86,9 +86,10 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
             for field in ("weights_sha256", "tokenizer_sha256", "config_sha256")
             if getattr(now, field) != getattr(section, field)
         ]
-        wrong += [  # stated beside the digests, which do not cover them (a forger's GPT2LMHeadModel passed)
+        wrong += [  # stated beside the digests, which do not cover them (a forger's GPT2LMHeadModel passed; a
+            # bfloat16 run relabelled float32 loads, as its config asks, in bfloat16: its dtype differs)
             f"{field} {getattr(now, field)!r} != certified {getattr(section, field)!r}"
-            for field in ("architecture", "param_count")
+            for field in ("architecture", "param_count", "dtype")
             if getattr(now, field) != getattr(section, field)
         ]
         if now.gguf is not None and now.gguf != section.gguf:
@@ -97,7 +98,7 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
             wrong.append(f"unmapped weights {sorted(now.unmapped or {})} != certified {sorted(section.unmapped or {})}")
         wrong += _graph_difference(now, section)
         detail = f"{role} digests recomputed: weights, tokenizer and config equal the certificate's, as do the"
-        detail += " architecture and parameter count"
+        detail += " architecture, parameter count and dtype"
         detail += _graph_note(now, section) + _gguf_note(now, section)
         if wrong:
             detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert)}"

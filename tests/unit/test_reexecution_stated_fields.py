@@ -69,6 +69,17 @@ def test_another_architecture_or_parameter_count_fails_the_model_check(services,
     assert f"param_count {cert.subject.param_count} != certified 999" in detail
 
 
+def test_a_dtype_the_models_do_not_load_in_fails_the_model_check(services, loader) -> None:
+    """A bfloat16 run relabelled float32 (the identities' dtype only) passed the audit, its dtype read as a build
+    difference that loosened the tolerance; the audit loads the config's dtype, so the loaded models' dtype is the
+    run's (the stop-62 precision hunt)."""
+    cert = _ve_certificate(services, loader)
+    forged = _resealed(cert, baseline__dtype="bfloat16", subject__dtype="bfloat16")
+    failed, _ = _audit(forged, services)
+    assert list(failed) == ["reexec:baseline_model", "reexec:subject_model"], failed
+    assert f"dtype {cert.subject.dtype!r} != certified 'bfloat16'" in failed["reexec:subject_model"]
+
+
 def test_a_licence_the_opened_corpus_does_not_state_fails_the_windows_check(services, loader) -> None:
     cert = _ve_certificate(services, loader)
     forged = _resealed(cert, dataset__licence="MIT")
