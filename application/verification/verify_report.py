@@ -55,7 +55,7 @@ def diff(stated: Any, recomputed: Any, path: str) -> str | None:
         if stated.keys() != recomputed.keys():
             return path
         return next((d for k in stated if (d := diff(stated[k], recomputed[k], f"{path}.{k}"))), None)
-    if isinstance(stated, list) and isinstance(recomputed, list):
+    if isinstance(stated, list | tuple) and isinstance(recomputed, list | tuple):  # a rebuilt Struct keeps tuples
         if len(stated) != len(recomputed):
             return path
         return next(

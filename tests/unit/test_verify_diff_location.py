@@ -1,0 +1,14 @@
+"""Where verify says two certificates differ: a certificate rebuilt from events holds tuples where its JSON has
+lists, and every altered field after `policy` was located at policy.resolved.guard_order (stop-62 precision hunt)."""
+
+from __future__ import annotations
+
+from invarlock.application.verification.verify_report import diff
+
+
+def test_a_tuple_and_a_list_of_the_same_values_do_not_differ() -> None:
+    stated = {"policy": {"guard_order": ["invariants", "spectral"]}, "provenance": {"output": {"dir": "x"}}}
+    rebuilt = {"policy": {"guard_order": ("invariants", "spectral")}, "provenance": {"output": {"dir": "y"}}}
+    assert diff(stated, rebuilt, "certificate") == "certificate.provenance.output.dir"
+    assert diff([1.0, 2.0], (1.0, 2.0), "x") is None
+    assert diff([1.0, 2.0], (1.0, 2), "x") == "x[1]"  # an int is still not its float
