@@ -63,7 +63,9 @@ class OnnxModelLoader:
             raise UsageError("E104", f"{ref}: the onnx adapter has no device map", "leave model.device_map out")
         if options.dtype != "float32":
             raise UsageError(
-                "E104", f"the onnx adapter runs the graph's own dtypes, not '{options.dtype}'", "use --dtype float32"
+                "E104",
+                f"the onnx adapter runs the graph's own dtypes, not '{options.dtype}'",
+                "use float32 (--dtype or model.dtype)",
             )
         return provider_for(options.device)
 

@@ -47,7 +47,8 @@ def device_findings(model: ModelConfig, support: DeviceSupport) -> list[d.Findin
     """E104 for an unknown dtype or device, or a device not present; else a note of what will run."""
     for name, value, choices in (("dtype", model.dtype, support.dtypes), ("device", model.device, support.known)):
         if value not in choices:
-            raise UsageError("E104", f"unknown {name} '{value}'", f"use one of {', '.join(choices)}")
+            said = f"unknown {name} '{value}' (model.{name} or --{name})"  # the config's key or the flag
+            raise UsageError("E104", said, f"use one of {', '.join(choices)}")
     if model.device != "auto" and model.device not in support.available:
         raise UsageError("E104", f"device '{model.device}' is not available here", "use --device auto or cpu")
     if model.device_map is not None:

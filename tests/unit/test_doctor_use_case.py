@@ -350,3 +350,11 @@ def test_device_auto_resolves_as_the_loader_does_and_bfloat16_without_support_is
     device = [f for f in report.findings if f.check == "device"]
     assert device[0].message == "device auto (here: cuda), dtype bfloat16"
     assert [f.severity for f in device[1:]] == (["warning"] if warned else []) and report.resolution.ready
+
+
+def test_an_unknown_dtype_names_the_key_and_the_flag_it_may_come_from(probed: Services) -> None:
+    """It said only "unknown dtype 'float64'", with no file, key or flag (stop-62 precision hunt)."""
+    req, svc = CASES["unknown dtype"][1](_request(), probed)
+    with pytest.raises(InvarlockError) as stopped:
+        certify_edit(req, svc)
+    assert stopped.value.message == "unknown dtype 'float8' (model.dtype or --dtype)"
