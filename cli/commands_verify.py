@@ -51,7 +51,7 @@ def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = No
     if error is not None and not as_json:
         raise error
     if error is not None:  # the one line every error prints on stderr, beside the envelope (docs/user-guide.md)
-        click.echo(error.one_line(), err=True)
+        console.error(error.one_line())
     raise click.exceptions.Exit(exit_code)
 
 

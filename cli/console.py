@@ -96,6 +96,11 @@ def tell(text: str) -> None:
         click.echo(text, err=True, color=colour())
 
 
+def error(text: str) -> None:
+    """An error's one line on stderr, printed even with --quiet."""
+    click.echo(text, err=True)
+
+
 def note(text: str) -> None:
     """One line on stderr, only with --verbose."""
     if _SETTINGS.verbose:

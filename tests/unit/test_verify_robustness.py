@@ -37,7 +37,7 @@ def _cli(tmp_path: Path, data: bytes, *args: str) -> tuple[int, dict]:  # type: 
     path.write_bytes(data)
     result = CliRunner().invoke(cli, ["verify", str(path), "--json", *args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, json.loads(result.output)
+    return result.exit_code, json.loads(result.stdout)  # stderr holds an error's one line
 
 
 def _section(raw: bytes, name: bytes) -> tuple[int, int]:
