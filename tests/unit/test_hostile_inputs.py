@@ -45,7 +45,7 @@ def test_a_list_for_the_variance_guards_sidedness_is_e202(tmp_path: Path) -> Non
         "edit: {name: quant_rtn, plan: {bits: 8}}\nguards: {variance: {sided: [one]}}\n", encoding="utf-8"
     )
     code, _, err = run_cli("run", "-c", config, "--events", tmp_path / "events.duckdb")
-    assert code == 2 and err.startswith("ERROR [INVARLOCK:E202] guards.variance.sided = ['one']"), err
+    assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E202] {config}: guards.variance.sided = ['one']"), err
 
 
 def _nested_aliases(levels: int, indent: str = "") -> list[str]:
