@@ -9,6 +9,7 @@ import datetime
 import difflib
 import re
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -125,7 +126,9 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
     return cfg
 
 
-def _as_written(given: dict[str, Any], data: dict[str, Any], where: str, said: tuple[str, str]) -> tuple[str, str]:
+def _as_written(
+    given: Mapping[str, object], data: Mapping[str, object], where: str, said: tuple[str, str]
+) -> tuple[str, str]:
     """`said` naming the key as the file writes it: an InvarLock 0.3.7 key was renamed before the decode
     (`model.torch_dtype` read "model.dtype must be text")."""
     key = where.split("[", 1)[0]  # `dataset.x[0]`, `guards.rmt.epsilon[...]`: the key holding the value

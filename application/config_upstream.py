@@ -11,6 +11,7 @@ The mapping is documented in docs/reference/upstream-configs.md.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from invarlock.domain.errors import UsageError
@@ -62,7 +63,7 @@ def translate_upstream(data: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def original_path(original: dict[str, Any], translated: dict[str, Any], path: str) -> str | None:
+def original_path(original: Mapping[str, object], translated: Mapping[str, object], path: str) -> str | None:
     """The dotted path of the key of `original` (the file as written) that translation renamed to `path`, or None
     when the file holds `path` itself (or the rename cannot be told: a section moved, several keys renamed alike)."""
     *parents, key = path.split(".")

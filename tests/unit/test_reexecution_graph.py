@@ -41,7 +41,7 @@ def test_another_graph_over_the_certified_weights_fails_the_subject_model_check(
 def test_the_certified_graph_passes_and_the_finding_says_it_was_compared(services) -> None:
     cert = _certified(services, GRAPH)
     ok, detail = _subject_finding(cert, cert.subject)
-    assert ok and detail.endswith("and parameter count, and so does the graph digest")
+    assert ok and detail.endswith("parameter count and dtype, and so does the graph digest")
 
 
 def test_a_certificate_without_a_graph_digest_is_said_not_to_certify_the_graph(services) -> None:
