@@ -15,6 +15,7 @@ from invarlock.application.certification.run_request import policy_for
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig, parse_config
 from invarlock.application.config_sequential import held_one_at_a_time, with_sequential
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, ResourceShortage, RunInterrupted, UsageError
+from invarlock.domain.policy import PROFILES, TIERS
 from invarlock.ports.ui import Progress
 
 from . import api, console
@@ -137,14 +138,15 @@ def _execute(request: CertifyRequest, opts: dict[str, Any], source: str | None =
 
 
 def _guard_settings_of(request: CertifyRequest, source: str | None) -> None:
-    """The guard settings of the config file `source` against the tier, before the run: an error names the file
-    (the run's own check, in its preflight, names the key only). Any other policy error is left to the run."""
-    if source is None:
+    """The policy settings of the config file `source` against the tier, before the run: an error names the file
+    (the run's own check, in its preflight, names the key only). With a tier and profile that exist (a flag may
+    name them), every E202 left is the file's; anything else is left to the run."""
+    if source is None or request.tier not in TIERS or request.profile not in PROFILES:
         return
     try:
         policy_for(request)
     except UsageError as exc:
-        if exc.code == "E202" and exc.message.startswith(("guards.", "guard ", "plugin guard ")):
+        if exc.code == "E202":
             raise exc.within(source) from exc
 
 
