@@ -22,7 +22,8 @@ from invarlock.domain.reexecution import (
 
 from .reexecute_baseline import holds_one_model
 from .reexecute_guards import guard_findings, repairs_before
-from .reexecute_inputs import AuditContext, Exactness, edit_findings, identity_findings
+from .reexecute_identity import edit_findings, identity_findings
+from .reexecute_inputs import AuditContext, Exactness
 from .reexecute_loading import LoadedForAudit, load_both, load_one_at_a_time, rebuilder
 from .reexecute_request import AuditStream, ReexecutionDeps, ReexecutionOutcome, ReexecutionRequest
 from .reexecute_scores import score_findings

@@ -31,7 +31,8 @@ from ..certification.score_rows import checked_scores
 from ..certification.variance_guard import taps_only
 from ..certification.weight_checks import checked_stats
 from .reexecute_answers import AuditedBaseline
-from .reexecute_inputs import RebuiltWindows, identity_findings
+from .reexecute_identity import identity_findings
+from .reexecute_inputs import RebuiltWindows
 from .reexecute_placement import recorded_section
 
 ARMS = ("preview", "final")

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
-from invarlock.application.verification.reexecute_inputs import identity_findings
+from invarlock.application.verification.reexecute_identity import identity_findings
 from invarlock.domain import certificate as c
 from invarlock.domain.model import ModelIdentity
 

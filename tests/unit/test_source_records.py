@@ -84,7 +84,7 @@ class _Loaded:
 
 
 def test_the_reexecution_audit_compares_the_gguf_record_of_a_model_loaded_from_its_file() -> None:
-    from invarlock.application.verification.reexecute_inputs import identity_findings
+    from invarlock.application.verification.reexecute_identity import identity_findings
 
     cert = _v1_certificate()
     certified = msgspec.structs.replace(cert, subject=msgspec.structs.replace(cert.subject, gguf=SOURCE))
@@ -110,7 +110,7 @@ def test_the_reexecution_audit_compares_the_gguf_record_of_a_model_loaded_from_i
 def test_an_altered_gguf_record_is_named_field_by_field_without_a_swap_hint_for_equal_weights() -> None:
     """A GGUF subject holds its dequantized baseline's very weights; a certificate whose record of the file was
     altered was told "these are the certified baseline's weights: pass the certified subject" (the kinds hunt)."""
-    from invarlock.application.verification.reexecute_inputs import identity_findings
+    from invarlock.application.verification.reexecute_identity import identity_findings
 
     cert = _v1_certificate()
     same = msgspec.structs.replace(cert.subject, weights_sha256=cert.baseline.weights_sha256)
