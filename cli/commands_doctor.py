@@ -46,7 +46,8 @@ def _doctor_request(
         return DoctorRequest(request=None, source=source, events=events, config_error=exc, flag_errors=flags)
     # without --cert-out the certificate goes under the config's output.dir (--out)
     out = None if opts.get("cert_out") else os.path.expanduser(request.config.output.dir)
-    return DoctorRequest(request=request, source=source, events=events, flag_errors=_flag_errors(opts, out))
+    flags = _flag_errors(opts, out)
+    return DoctorRequest(request=request, source=source, events=events, flag_errors=flags, config_file=config)
 
 
 def _errors_of(check: Callable[[], None]) -> tuple[InvarlockError, ...]:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import msgspec
 from invarlock.application.certification.certify import CertifyRequest
-from invarlock.application.certification.run_request import policy_for
+from invarlock.application.certification.run_request import policy_naming_file
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig, parse_config
 from invarlock.application.config_sequential import held_one_at_a_time, with_sequential
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, ResourceShortage, RunInterrupted, UsageError
@@ -139,15 +139,14 @@ def _execute(request: CertifyRequest, opts: dict[str, Any], source: str | None =
 
 def _guard_settings_of(request: CertifyRequest, source: str | None) -> None:
     """The policy settings of the config file `source` against the tier, before the run: an error names the file
-    (the run's own check, in its preflight, names the key only). With a tier and profile that exist (a flag may
-    name them), every E202 left is the file's; anything else is left to the run."""
+    (the run's own check, in its preflight, names the key only); anything but an E202 is left to the run."""
     if source is None or request.tier not in TIERS or request.profile not in PROFILES:
         return
     try:
-        policy_for(request)
+        policy_naming_file(request, source)
     except UsageError as exc:
         if exc.code == "E202":
-            raise exc.within(source) from exc
+            raise
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from .model_identity import tokenizers_differ
 from .preflight_edit import check_edit, check_edit_weights
 from .preflight_models import check_context, check_examples, check_kind, check_shapes
 from .preflight_notes import device_findings, policy_note, ungated_chain, window_findings
-from .run_request import CertifyRequest, policy_for
+from .run_request import CertifyRequest, policy_naming_file
 from .scoring_mode import held_alone_refusal
 
 
@@ -48,6 +48,7 @@ class Preflight:
     tokenizers: dict[str, Tokenizer] = field(default_factory=dict)
     planned: tuple[ev.WindowsPlanned, Mapping[int, Row]] | None = None
     events: str | None = None
+    config_file: str | None = None  # the doctor's config: an E202 of its settings names it, as run/certify do
     # the error naming the plugin whose own code raised an exception (Services.fault), None for any other
     fault: Callable[[BaseException], InvarlockError | None] = lambda exc: None
     # (group, name) -> whether that entry is a third-party plugin's (the doctor: which extras a run needs)
@@ -83,7 +84,7 @@ def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = Non
 
 def check_policy(pf: Preflight) -> None:
     """The tier's policy with the config's overrides, and the data able to meet it (E202, E005)."""
-    pf.policy = policy_for(pf.req)
+    pf.policy = policy_naming_file(pf.req, pf.config_file)
     pf.findings.append(policy_note(pf.policy, pf.req.config.eval.metric.kind))
     pf.findings.extend(ungated_chain(pf.policy))
 

@@ -10,7 +10,14 @@ from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.metrics import Metric, metric_for
-from invarlock.domain.policy import VERIFY_MAX_BOOTSTRAP_CELLS, Policy, policy_digest, resolve_policy
+from invarlock.domain.policy import (
+    PROFILES,
+    TIERS,
+    VERIFY_MAX_BOOTSTRAP_CELLS,
+    Policy,
+    policy_digest,
+    resolve_policy,
+)
 from invarlock.domain.run import RunState
 
 from ..config import ModelConfig, RunConfig, config_to_dict, model_to_dict, parse_config
@@ -73,6 +80,17 @@ def policy_for(req: CertifyRequest) -> Policy:
             f"set dataset.calibration_n to {need} or more, or drop variance from guards.order",
         )
     return policy
+
+
+def policy_naming_file(req: CertifyRequest, config_file: str | None) -> Policy:
+    """policy_for, where an E202 of the config's own settings names `config_file`: with a tier and profile
+    that exist (a flag may name them), every E202 left is the file's."""
+    try:
+        return policy_for(req)
+    except UsageError as exc:
+        if exc.code == "E202" and config_file is not None and req.tier in TIERS and req.profile in PROFILES:
+            raise exc.within(config_file) from exc
+        raise
 
 
 def _check_bootstrap_cells(policy: Policy, *arms: int) -> None:

@@ -124,6 +124,20 @@ def test_a_guard_setting_error_names_the_config_file(
     assert not (tmp_path / "ev.duckdb").exists()
 
 
+def test_the_doctors_guard_setting_error_names_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The doctor's D202 named the key only where run and certify name the file (stop 62's note)."""
+    config = {"guards": {"variance": {"clamp": [0.5, 9]}}, "edit": {"name": "quant_rtn", "plan": {"bits": 8}}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["doctor", "-c", "cfg.yaml", "--events", "ev.duckdb", "--json"])
+    errors = [f for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
+    assert [(f["code"], f["check"]) for f in errors] == [("D202", "policy")]
+    assert errors[0]["message"].startswith("cfg.yaml: guards.variance.clamp = [0.5, 9] differs from the balanced")
+    flagged = CliRunner().invoke(cli, ["doctor", "-c", "cfg.yaml", "--tier", "nope", "--json"])
+    said = [f["message"] for f in json.loads(flagged.stdout)["findings"] if f["severity"] == "error"]
+    assert said == ["unknown tier 'nope'"], "a flag's tier is not the file's"
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_prints_the_shell_script(shell: str) -> None:
     result = CliRunner().invoke(cli, ["completion", shell])
