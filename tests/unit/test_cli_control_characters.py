@@ -41,3 +41,15 @@ def test_verify_prints_a_forged_name_escaped_on_the_line_of_its_check(services: 
 def test_an_error_line_keeps_a_path_with_a_newline_on_one_line(tmp_path: Path) -> None:
     code, _, err = run_cli("verify", tmp_path / "no\nsuch\x1b[2J.json")
     assert code == 2 and err.count("\n") == 1 and "\x1b" not in err and "no\\nsuch\\x1b[2J.json" in err, err
+
+
+def test_every_format_control_and_separator_character_is_shown_as_its_escape() -> None:
+    # U+061C, zero-width characters, U+2028/U+2029, the tag block and the BOM reached reports and the console raw
+    # (stop 63's report hunt): two refs that look alike could differ, a separator started a line of its own.
+    import unicodedata
+
+    hidden = [chr(i) for i in range(0x110000) if unicodedata.category(chr(i)) in ("Cc", "Cf", "Zl", "Zp")]
+    assert all(printable(ch) != ch for ch in hidden), [hex(ord(ch)) for ch in hidden if printable(ch) == ch]
+    ref = "hf:ORG/\u061cgood-\u200bmodel\u2028# PASS\u2029x\U000e0050\ufeff\u00ad\u3164"
+    assert printable(ref) == "hf:ORG/\\u061cgood-\\u200bmodel\\u2028# PASS\\u2029x\\U000e0050\\ufeff\\xad\\u3164"
+    assert printable("naïve café 日本 — “quoted” ∑ 🙂") == "naïve café 日本 — “quoted” ∑ 🙂"
