@@ -45,6 +45,13 @@ def _read(path: PathLike) -> tuple[c.Certificate, bytes]:
     return c.from_bytes(raw), raw
 
 
+def require_plugins_unless_altered(cert: c.Certificate, raw: bytes | None) -> None:
+    """require_plugins, for a certificate whose bytes, digest and signature's form are intact: an altered one is
+    void, and what it names is never asked of the recipient (a forged plugin name read "install it")."""
+    if not altered(cert, integrity_checks(cert, verifier=None, require_signature=False, raw=raw)):
+        require_plugins(cert)
+
+
 def require_plugins(cert: c.Certificate) -> None:
     """E222 when the plugin that computed the certificate's metric kind or one of its guards is not installed:
     without its code nothing can be recomputed, which is the verifier's environment, not the certificate, failing."""
@@ -196,5 +203,5 @@ def render_report(certificate: c.Certificate | PathLike, fmt: ReportFormat = "ht
     UsageError E222 when a plugin that computed it is not installed."""
     given = _certificate(certificate)
     cert, raw = (given, None) if isinstance(given, c.Certificate) else _read(given)
-    require_plugins(cert)
+    require_plugins_unless_altered(cert, raw)
     return render(cert, report_renderer(fmt), raw)

@@ -28,4 +28,4 @@ def replay_cmd(run_id: str, events: str, out: str | None) -> None:
     else:
         hint = "choose another --out path"
         write_atomically(Path(out), data, what="the certificate", hint=hint, inputs=(Path(events),))
-        console.say(f"Replayed certificate {cert.digest[:16]} written to {out}")
+        console.say(f"Replayed certificate {cert.digest[:16]} written to {console.printable(out)}")

@@ -10,7 +10,7 @@ from invarlock.domain import certificate as c
 from invarlock.ports.report import ReportFormat
 
 from . import console
-from .api_verify import require_plugins
+from .api_verify import require_plugins_unless_altered
 from .bootstrap import report_renderer
 from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .outputs import write_atomically
@@ -20,10 +20,13 @@ def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
     target = Path(out)
     raw = read_input_file(certificate, what="certificate", code="E600", max_bytes=MAX_CERTIFICATE_BYTES)
     cert = c.from_bytes(raw)
-    require_plugins(cert)
+    require_plugins_unless_altered(cert, raw)
     page = render_report(cert, report_renderer(fmt), raw)
+    if out == "-":  # the page on stdout, byte for byte as the file would hold it
+        console.out_bytes(page.encode("utf-8"))
+        return
     write_atomically(target, page, what="the report", hint="choose another -o path", inputs=(Path(certificate),))
-    console.say(str(target))  # the file is the output; --quiet drops its name
+    console.say(console.printable(str(target)))  # the file is the output; --quiet drops its name
 
 
 @click.group("report")
@@ -33,7 +36,7 @@ def report_cmd() -> None:
 
 @report_cmd.command("html")
 @click.argument("certificate", type=click.Path())
-@click.option("--out", "-o", "out", type=click.Path(), required=True, help="HTML file to write")
+@click.option("--out", "-o", "out", type=click.Path(), required=True, help="HTML file to write (- for stdout)")
 def html_cmd(certificate: str, out: str) -> None:
     """Write CERTIFICATE as one HTML page: inline CSS and SVG, no JavaScript, no network."""
     _render(certificate, out, "html")
@@ -41,7 +44,7 @@ def html_cmd(certificate: str, out: str) -> None:
 
 @report_cmd.command("md")
 @click.argument("certificate", type=click.Path())
-@click.option("--out", "-o", "out", type=click.Path(), required=True, help="Markdown file to write")
+@click.option("--out", "-o", "out", type=click.Path(), required=True, help="Markdown file to write (- for stdout)")
 def md_cmd(certificate: str, out: str) -> None:
     """Write CERTIFICATE as Markdown: the same facts as the HTML report, as text and tables."""
     _render(certificate, out, "md")

@@ -36,6 +36,19 @@ def short(value: float) -> str:
     return f"{value:.3e}"
 
 
+def beside(value: float, limit: float | None) -> str:
+    """`value` as `short` shows it, with as many more digits as it takes not to read as `limit` when it is not
+    the limit (a CI bound of 1.1000049 shown as 1.1 beside a limit of 1.1 read as one that passes)."""
+    shown = short(value)
+    if limit is None or value == limit or not math.isfinite(value):
+        return shown
+    for digits in range(6, 18):
+        if float(shown) != limit:
+            break
+        shown = f"{value:.{digits}g}"
+    return shown
+
+
 def num(value: float, display: str | None = None) -> Num:
     """`value` shown as `display` (default: five significant digits) with its exact repr as the full value."""
     return Num(short(value) if display is None else display, repr(float(value)))

@@ -69,7 +69,7 @@ def _banner(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
 
 def _verification(failures: Sequence[CheckFailure]) -> str:
     if not failures:
-        return '<p class="muted">Verified: digest and every recomputation from the evidence match.</p>'
+        return f'<p class="muted">{escape(sections.VERIFIED_LINE)}</p>'
     items = "".join(f"<li>NOT VERIFIED: {escape(name)} — {escape(detail)}</li>" for name, detail in failures)
     first = escape(failures[0][0])
     return (

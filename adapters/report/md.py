@@ -16,13 +16,13 @@ from invarlock.domain import certificate as c
 from invarlock.ports.report import CheckFailure
 
 from . import guard_tables, metrics, sections, summaries
-from .cells import Cell, short
+from .cells import Cell, beside, short
 from .figures import Table, histogram, plotted_arm, window_deltas
 from .headline import headline
 from .visible import visible
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_SPECIAL = set("\\`|*_[]#~")
+_SPECIAL = set("\\`|*_[]#~$")  # `$`: GitHub renders $...$ as math (styled text a certificate could fake)
 # cmark-gfm's extended autolinks start at `SCHEME://` or at `www.`; an escaped `:` or `.` ends each match.
 _AUTOLINK = re.compile(r":(?=//)|(?i:www)\.")
 
@@ -45,9 +45,12 @@ def table_md(table: Table) -> str:
 
 
 def _verdict(cert: c.Certificate, failures: Sequence[CheckFailure]) -> list[str]:
-    lines = [f"> **NOT VERIFIED: {md_escape(name)}** — {md_escape(detail)}" for name, detail in failures]
+    # a blank line after each: consecutive quoted lines would render as one paragraph
+    lines = [
+        s for name, detail in failures for s in (f"> **NOT VERIFIED: {md_escape(name)}** — {md_escape(detail)}", "")
+    ]
     if not failures:
-        lines.append("Verified: digest and every recomputation from the evidence match.")
+        lines.append(md_escape(sections.VERIFIED_LINE))
     lines += ["", f"## Verdict: {md_escape(sections.shown_status(cert, failures))}", ""]
     if cert.status == "rollback":
         lines.append("Rolled back: the final arm was not scored.")
@@ -57,8 +60,8 @@ def _verdict(cert: c.Certificate, failures: Sequence[CheckFailure]) -> list[str]
 
 def _headline_lines(cert: c.Certificate) -> list[str]:
     h = headline(cert)
-    ci = f"[{short(h.ci[0])}, {short(h.ci[1])}]" if h.ci is not None else "—"
-    value = short(h.value) if h.value is not None else "—"
+    ci = f"[{beside(h.ci[0], h.limit)}, {beside(h.ci[1], h.limit)}]" if h.ci is not None else "—"
+    value = beside(h.value, h.limit) if h.value is not None else "—"
     limit = f"{h.limit:g}" if h.limit is not None else "— (see the validation flags)"
     return [
         f"- {md_escape(h.label)}: {value}",

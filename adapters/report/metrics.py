@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from invarlock.domain import certificate as c
 
-from .cells import Cell, Num, cell, fixed, num, percent, points
+from .cells import Cell, Num, beside, cell, fixed, num, percent, points
 from .figures import Table, labelled_rows, plotted_arm
 from .headline import headline
 
@@ -59,17 +59,37 @@ def _interval(pair: tuple[float, float] | None, fmt: Callable[[float], Cell]) ->
     return "—" if pair is None else Num(f"[{fmt(pair[0])}, {fmt(pair[1])}]", f"[{pair[0]!r}, {pair[1]!r}]")
 
 
+def _apart(fmt: Callable[[float], Cell], limit: float | None) -> Callable[[float], Cell]:
+    """`fmt`, with more digits where its rounding would show a value that is not the limit as the limit."""
+
+    def shown(value: float) -> Cell:
+        done = fmt(value)
+        head = str(done).split(" ", 1)[0]
+        try:
+            reads_as_limit = limit is not None and value != limit and float(head) == limit
+        except ValueError:
+            return done
+        return num(value, str(done).replace(head, beside(value, limit), 1)) if reads_as_limit else done
+
+    return shown
+
+
 def headline_table(cert: c.Certificate) -> Table:
     """The gated statistic, its intervals, drift and the bootstrap that drew them; intervals and drift of a
     non-ratio kind in its headline's unit (pp, cosine)."""
-    pm, boot, field = cert.primary_metric, cert.bootstrap, headline(cert).field
+    pm, boot, top = cert.primary_metric, cert.bootstrap, headline(cert)
+    field = top.field
     ratio = field == "ratio" or field is None
-    fmt = num if ratio or field not in _FORMATS else _FORMATS[str(field)][1]
-    drift: Cell = cell(pm.drift) if ratio or pm.drift is None else fmt(pm.drift)
+    base = num if ratio or field not in _FORMATS else _FORMATS[str(field)][1]
+    fmt = _apart(base, top.limit)  # the display CI is what is compared with the limit
+    drift: Cell = cell(pm.drift) if ratio or pm.drift is None else base(pm.drift)
     rows: list[list[Cell]] = [
         ["ratio vs baseline", cell(pm.ratio_vs_baseline)],
         ["CI (ratio)" if ratio else f"CI ({pm.unit})", _interval(pm.display_ci, fmt)],
-        ["CI (log space)" if ratio else "CI (gated statistic)", _interval(pm.ci, fmt)],
+        [
+            "CI (log space)" if ratio else "CI (gated statistic)",
+            _interval(pm.ci, _FORMATS.get(str(field), ("", num))[1]),
+        ],
         ["CI approximate", cell(pm.ci_approximate)],
         ["drift (final/preview)" if ratio else "drift (final − preview)", drift],
         ["gating basis", pm.gating_basis],

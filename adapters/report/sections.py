@@ -76,6 +76,15 @@ MODELS_TITLE = (
     "--subject S)"
 )
 DATASET_TITLE = "Dataset (provider, split, source and licence as the issuer states them)"
+EDIT_TITLE = "Edit (name, plan and plan digest checked by verify; the deltas as the issuer states them)"
+PROVENANCE_NOTE = "as the issuer states it: invarlock verify CERT --events STORE checks it against the run's events"
+# what "Verified" covers, as verify prints it after its checks (application/verification/verify_proves.py)
+VERIFIED_LINE = (
+    "Verified: digest and every recomputation from the evidence match. Not recomputed: the evidence itself (NLL "
+    "sums, paired measures, guard measurements, model digests: a re-execution, invarlock verify CERT --baseline B "
+    "--subject S, checks it) and the facts marked as the issuer states them (a signature or verify --events binds "
+    "them)."
+)
 
 
 def input_tables(cert: c.Certificate) -> list[Table]:
@@ -83,7 +92,7 @@ def input_tables(cert: c.Certificate) -> list[Table]:
     ds, ed, pairing = cert.dataset, cert.edit, cert.pairing
     models = Table(MODELS_TITLE, ["field", "baseline", "subject"], _model_rows(cert))
     edit = kv_table(
-        "Edit", [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), *_deltas(ed.deltas)]
+        EDIT_TITLE, [("name", ed.name), ("plan", ed.plan), ("plan digest", ed.plan_digest), *_deltas(ed.deltas)]
     )
     dataset = kv_table(
         DATASET_TITLE,
@@ -129,7 +138,7 @@ def provenance_tables(cert: c.Certificate) -> list[Table]:
     """Tool, command, timing, environment, seeds and the event-log head."""
     pv, log = cert.provenance, cert.provenance.event_log
     run = kv_table(
-        "Provenance",
+        f"Provenance ({PROVENANCE_NOTE})",
         [
             ("tool", f"{cert.tool.name} {cert.tool.version}"),
             ("command", pv.command),
@@ -141,7 +150,7 @@ def provenance_tables(cert: c.Certificate) -> list[Table]:
             ("event log head hash", log.head_hash),
         ],
     )
-    env = kv_table("Environment", sorted(pv.environment.items()))
+    env = kv_table("Environment (as the issuer states it)", sorted(pv.environment.items()))
     seeds = kv_table("Seeds", sorted(pv.seeds.items()))
     return [run, env, seeds]
 
@@ -188,7 +197,7 @@ def signature_line(cert: c.Certificate) -> str:
         return "unsigned: nothing binds this certificate to a key holder"
     return (
         f"signed ({sig.alg}) by {sig.key_fingerprint}, not verified by this report: "
-        "`invarlock verify CERT --pubkey KEY.pub` checks it against the signer's public key"
+        "invarlock verify CERT --pubkey KEY.pub checks it against the signer's public key"
     )
 
 

@@ -6,7 +6,7 @@ same certificate always gives the same bytes.
 
 from __future__ import annotations
 
-from .cells import short
+from .cells import beside, short
 from .figures import Bin, Point
 from .headline import Headline
 from .visible import escape
@@ -51,11 +51,11 @@ def number_line(h: Headline) -> str:
         parts += [
             f'<rect x="{a:.1f}" y="62" width="{max(b - a, 2.0):.1f}" height="16" class="ci"><title>{tip}</title></rect>'
         ]
-        parts += [label(PAD, 112, f"CI [{short(h.ci[0])}, {short(h.ci[1])}]", "start")]
+        parts += [label(PAD, 112, f"CI [{beside(h.ci[0], h.limit)}, {beside(h.ci[1], h.limit)}]", "start")]
     if h.value is not None:
         tip = escape(f"{h.label}: {h.value!r}")
         parts += [f'<circle cx="{_x(h.value, lo, hi):.1f}" cy="70" r="6" class="ratio"><title>{tip}</title></circle>']
-    parts += [label(PAD, 130, h.label if h.value is None else f"{h.label}: {short(h.value)}", "start")]
+    parts += [label(PAD, 130, h.label if h.value is None else f"{h.label}: {beside(h.value, h.limit)}", "start")]
     return svg(140, "Headline statistic and confidence interval against the limit", parts)
 
 
