@@ -23,9 +23,10 @@ from .replay_budget import bootstrap_budget
 from .reuse_link import reuse_findings
 from .source_link import AppendedSources
 from .source_seal import seal_findings
+from .tail import ALTERED as _ALTERED
+from .tail import check_tail
 from .variance_link import variance_findings
 
-_ALTERED = "the event store was altered"
 # Events decode strictly, but values inside them (counts, sums, nested config) may still be absurd
 _UNBUILDABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 
@@ -100,7 +101,7 @@ def check_run(records: list[ev.RecordedEvent]) -> CheckedRun:
     at = next((i for i, e in enumerate(decoded) if isinstance(e, ev.CertificateIssued)), None)
     cert = None if at is None else _rebuild(records, decoded, at)
     if cert is not None:
-        _check_tail(state, cert, records)
+        check_tail(state, cert, records)
     checked = CheckedRun(records=records, events=decoded, state=state, certificate=cert)
     _CHECKED[key] = checked
     while len(_CHECKED) > _CHECKED_KEPT:
@@ -132,31 +133,6 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
             "the events or the tool version changed",
         )
     return cert
-
-
-def _check_tail(state: RunState, cert: c.Certificate, records: list[ev.RecordedEvent]) -> None:
-    """run_completed must state the certificate's outcome; a signed certificate's run must be sealed."""
-    run_id = records[0].run_id
-    done = state.completed
-    if done is None:
-        raise IntegrityError("E603", f"run {run_id} has a certificate but no run_completed event", _ALTERED)
-    if (done.status, done.verdict) != (cert.status, cert.verdict.status):
-        raise IntegrityError(
-            "E603",
-            f"run_completed of run {run_id} says {done.status}/{done.verdict} but its certificate says "
-            f"{cert.status}/{cert.verdict.status}",
-            _ALTERED,
-        )
-    seal = state.sealed
-    if seal is None:
-        if cert.signature is not None:
-            raise IntegrityError("E603", f"run {run_id} has a signed certificate but no chain seal", _ALTERED)
-        return
-    head = records[-2]
-    if (seal.head_seq, seal.head_hash) != (head.seq, head.hash):
-        raise IntegrityError("E603", f"chain seal of run {run_id} names another head than seq {head.seq}", _ALTERED)
-    if cert.signature is None or seal.key_fingerprint != cert.signature.key_fingerprint:
-        raise IntegrityError("E603", f"chain seal of run {run_id} is not by the certificate's signing key", _ALTERED)
 
 
 def link_findings(

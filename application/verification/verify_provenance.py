@@ -27,7 +27,8 @@ _COMMANDS = ("certify", "run", "calibrate")  # the commands that issue certifica
 _EDITING = ("run",)
 
 
-def _time(value: str) -> datetime | None:
+def iso_time(value: str) -> datetime | None:
+    """`value` as an aware datetime, None when it is not an ISO-8601 time with a time zone."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -41,7 +42,7 @@ def _run_problems(cert: c.Certificate) -> Iterator[str]:
         yield f"provenance.event_log.run_id {p.event_log.run_id} is not the certificate's run {cert.run_id}"
     if p.event_log.event_count < 1:
         yield f"provenance.event_log.event_count is {p.event_log.event_count}"
-    started, issued = _time(p.started_at), _time(cert.issued_at)
+    started, issued = iso_time(p.started_at), iso_time(cert.issued_at)
     if started is None or issued is None:
         yield "started_at and issued_at must be ISO-8601 times with a time zone"
     elif started > issued:

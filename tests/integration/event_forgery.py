@@ -71,9 +71,8 @@ def index_of(records: Records, type_: str) -> int:
 
 
 def retimed_last(records: Records) -> Records:
-    """The last event recorded a second later (`rewrite` re-links the rest): a stream rewritten where no
+    """The last append recorded a second later (`rewrite` re-links the rest): a stream rewritten where no
     certificate field reads, so it still replays on its own; only the run index tells it from the appended one."""
-    last = records[-1]
-    at = last.recorded_at
+    at = records[-1].recorded_at
     later = f"{at[:17]}{(int(at[17:19]) + 1) % 60:02d}{at[19:]}"
-    return [*records[:-1], msgspec.structs.replace(last, recorded_at=later)]
+    return [msgspec.structs.replace(r, recorded_at=later) if r.recorded_at == at else r for r in records]

@@ -83,7 +83,7 @@ def test_a_signed_run_ends_with_a_seal_of_its_head_that_the_public_key_verifies(
 
 def test_a_relinked_tail_is_caught_by_the_public_key_holder(signed: tuple[Path, Path, str], key: Path) -> None:
     cert, db, run_id = signed
-    edit = _rewrite_completion(finished_at="2026-01-01T09:09:09+00:00")
+    edit = _rewrite_completion(finished_at="2099-01-01T09:09:09+00:00")
     rewrite(db, run_id, lambda records: _reseal_head(edit(records)))
     code, checks = _verify(cert, db)
     assert code == 3 and "was rewritten after it was recorded" in checks["events"]["detail"], "the run index's head"
@@ -103,7 +103,7 @@ def test_a_tail_resealed_with_the_forgers_key_fails_replay_and_the_public_key(
     cert, db, run_id = signed
     forger = tmp_path / "forger.key"
     generate_keypair(forger)
-    edit = _rewrite_completion(finished_at="2026-01-01T09:09:09+00:00")
+    edit = _rewrite_completion(finished_at="2099-01-01T09:09:09+00:00")
     rewrite(db, run_id, lambda records: _reseal_head(edit(records), forger))
     code, checks = _verify(cert, db, "--pubkey", public_path(key))
     assert code == 3 and "not by the certificate's signing key" in checks["events"]["detail"]
@@ -121,11 +121,12 @@ def test_a_signed_run_whose_seal_was_deleted_fails(signed: tuple[Path, Path, str
     cert, db, run_id = signed
     rewrite(db, run_id, lambda records: records[:-1])
     named = f"run {run_id} has a signed certificate but no chain seal"
+    resume = f"`invarlock certify --resume {run_id} --sign-key KEY` seals it"
     for extra in ((), ("--require-signature",), ("--pubkey", public_path(key))):
         code, checks = _verify(cert, db, *extra)
         assert code == 3 and named in checks["events"]["detail"], (extra, checks)
     code, _, err = run_cli("replay", run_id, "--events", db)
-    assert code == 3 and named in err
+    assert code == 3 and named in err and resume in err, "a run killed before its seal is resumable"
 
 
 def test_an_unsealed_run_fails_when_a_signature_is_required(request: pytest.FixtureRequest, tmp_path: Path) -> None:
@@ -136,3 +137,28 @@ def test_an_unsealed_run_fails_when_a_signature_is_required(request: pytest.Fixt
         "chain_seal"
     ]["detail"]  # fmt: skip
     assert c.to_bytes(replay_certificate(DuckDBEventStore(db, read_only=True), run_id)) == cert.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("not a time", "states finished_at 'not a time', not an ISO-8601 time"),
+        ("2020-01-01T00:00:00.000000Z", "finished at 2020-01-01T00:00:00.000000Z, before its certificate's issue"),
+        ("recorded apart", "were recorded at different times"),
+    ],
+)
+def test_a_completion_no_run_writes_fails_replay(request: pytest.FixtureRequest, tmp_path: Path, case: str, said: str):
+    # An unsigned run's rewritten tail read a negative duration in the audit and "not a time" in `runs`.
+    cert, db = tmp_path / "cert.json", tmp_path / "ev.duckdb"
+    run_id = issue(request.getfixturevalue("services"), db, cert)
+
+    def edit(records: Records) -> Records:
+        if case != "recorded apart":
+            return _rewrite_completion(finished_at=case)(records)
+        at = index_of(records, "certificate_issued")
+        earlier = msgspec.structs.replace(records[at], recorded_at="2020" + records[at].recorded_at[4:])
+        return [*records[:at], earlier, *records[at + 1 :]]
+
+    rewrite(db, run_id, edit)
+    code, _, err = run_cli("replay", run_id, "--events", db)
+    assert code == 3 and said in err and "[INVARLOCK:E603]" in err, err
