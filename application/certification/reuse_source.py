@@ -1,7 +1,7 @@
 """Find earlier runs whose baseline work can be copied: same baseline weights (the run index's filter),
-finished, stored as appended, a stream that passes replay's check and, for a run that signs its certificate,
-sealed by the same key (sealed_by_signer). The scores of an arm are copied from one with the same scoring key and
-a baseline score for every planned window of the arm."""
+finished, stored as appended, a stream that passes replay's check (its links to its own sources included) and,
+for a run that signs its certificate, sealed by the same key (sealed_by_signer). The scores of an arm are copied
+from one with the same scoring key and a baseline score for every planned window of the arm."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore, RunIndex
 
 from ..replay.listing import run_entry_problem
-from ..replay.replay import check_run
+from ..replay.replay import check_run, link_problem
 
 FINISHED = ("completed", "rollback")
 
@@ -93,7 +93,7 @@ def _candidates(
             checked = check_run(list(records)) if records else None
         except InvarlockError:
             continue
-        if checked is None:
+        if checked is None or link_problem(store, checked, index) is not None:  # its own copies hold, as replay asks
             continue
         candidate = Candidate(records=records, events=checked.events, state=checked.state)
         if signer is None or sealed_by_signer(candidate, signer):

@@ -141,7 +141,7 @@ def link_findings(
     """The checks of what the run read from other runs of the store (baseline scores, guard measurements,
     variance taps: baseline-reuse.md), each source also against the store's run `index` when given (the stream
     appended under that run); [] for a run that read nothing from another."""
-    appended = AppendedSources(index)  # each source asked once, however many links name it
+    appended = AppendedSources(index, store)  # each source asked once, however many links name it
     return [
         *reuse_findings(store, checked.records, checked.state, appended),
         *guard_findings(store, checked.state, appended),

@@ -2,7 +2,8 @@
 
 For each copied arm: the source stream exists and is chain-valid, each referenced event still has the recorded
 hash and is a baseline windows_scored event of the arm, the run's copies (the events right after
-baseline_reused) carry exactly its type, version and payload bytes, and both runs have the recorded scoring key.
+baseline_reused) carry exactly its type, version and payload bytes and are the run's only baseline scores of the
+arm, and both runs have the recorded scoring key.
 """
 
 from __future__ import annotations
@@ -51,11 +52,21 @@ def _link_problem(
     copies = records[seq + 1 : seq + 1 + len(link.source_events)]
     if len(copies) != len(link.source_events):
         return f"{where}, but the run holds fewer copies than the events it names"
+    own = [r.seq for r in records if r not in copies and _baseline_scores_of(r, link.arm)]
+    if own:  # a run copies an arm only when it holds none of its baseline scores, and scores none after
+        return f"{where}, but the run holds baseline scores of the arm besides the copies (seq {own[0]})"
     for ref, copy in zip(link.source_events, copies, strict=True):
         problem = _copy_problem(source, ref, copy, link.arm)
         if problem is not None:
             return f"{where}: {problem}"
     return _key_problem(source, link, state, where) or appended.problem(link.source_run_id, where)
+
+
+def _baseline_scores_of(record: ev.RecordedEvent, arm: str) -> bool:
+    if record.type != "windows_scored":
+        return False
+    event = decoded(record)
+    return isinstance(event, ev.WindowsScored) and event.role == "baseline" and event.arm == arm
 
 
 def _copy_problem(source: Sequence[ev.RecordedEvent], ref: ev.EventRef, copy: ev.RecordedEvent, arm: str) -> str | None:

@@ -1,15 +1,16 @@
 """What every reuse link checks of its source run (verify --events): the source stream is in the store and
-chain-valid, each referenced event still has its recorded hash, the source passes replay's check and, given the
-store's run index, it is the stream appended under that run."""
+chain-valid, each referenced event still has its recorded hash, the source passes replay's check, its own links to
+its sources hold and, given the store's run index, it is the stream appended under that run."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.run import RunState
-from invarlock.ports.store import RunIndex
+from invarlock.ports.store import EventStore, RunIndex
 
 
 def stream_problem(source: Sequence[ev.RecordedEvent], where: str) -> str | None:
@@ -23,25 +24,53 @@ def stream_problem(source: Sequence[ev.RecordedEvent], where: str) -> str | None
 
 
 class AppendedSources:
-    """Given the store's run index: whether each source stream is the one appended under its id (not rewritten and
-    re-linked, cut, or its index entry altered: listing.run_entry_problem), as `runs` tells it; each source asked
-    once per check, however many links (arms, guards, taps) name it. Without an index, nothing is asked."""
+    """What each source stream must also be, beyond its own chain: given the store's run index, the one appended
+    under its id (not rewritten and re-linked, cut, or its index entry altered: listing.run_entry_problem), as
+    `runs` tells it; given the store, a run whose own links to its sources hold (a run whose copies no longer match
+    its source would lend them on: trust is not passed along a chain of copies). Each source asked once per check,
+    however many links (arms, guards, taps) name it. Without an index or a store, that part is not asked."""
 
-    def __init__(self, index: RunIndex | None = None) -> None:
+    def __init__(self, index: RunIndex | None = None, store: EventStore | None = None) -> None:
         self._index = index
+        self._store = store
         self._problems: dict[str, str | None] = {}
 
     def problem(self, run_id: str, where: str) -> str | None:
-        """Why the stream of `run_id` is not the one appended, as a link's `where` says it; None when it is, or
-        when the index does not know the run (a store written before the index)."""
+        """Why the stream of `run_id` is not the one appended or its own links fail, as a link's `where` says it;
+        None when neither (the index not knowing the run: a store written before the index)."""
+        if run_id not in self._problems:
+            self._problems[run_id] = self._appended_problem(run_id) or self._links_problem(run_id)
+        problem = self._problems[run_id]
+        return None if problem is None else f"{where}, {problem}"
+
+    def _appended_problem(self, run_id: str) -> str | None:
         if self._index is None:
             return None
-        if run_id not in self._problems:
-            from .listing import indexed_stream_problem  # listing imports replay, which imports the links
+        from .listing import indexed_stream_problem  # listing imports replay, which imports the links
 
-            self._problems[run_id] = indexed_stream_problem(self._index, run_id)
-        problem = self._problems[run_id]
-        return None if problem is None else f"{where}, whose stream is not the one appended: {problem}"
+        problem = indexed_stream_problem(self._index, run_id)
+        return None if problem is None else f"whose stream is not the one appended: {problem}"
+
+    def _links_problem(self, run_id: str) -> str | None:
+        if self._store is None:
+            return None
+        seen = _CHECKING.get()
+        if run_id in seen:
+            return "whose sources lead back to it"
+        from .replay import check_run, link_problem  # replay imports the links that import this module
+
+        token = _CHECKING.set(seen | {run_id})
+        try:
+            problem = link_problem(self._store, check_run(list(self._store.read(run_id))), self._index)
+        except InvarlockError as exc:
+            problem = f"fails replay's check: {exc.message}"
+        finally:
+            _CHECKING.reset(token)
+        return None if problem is None else f"whose own source fails its check: {problem}"
+
+
+# the source runs whose links are being checked, outermost first: a forged cycle of links ends instead of recursing
+_CHECKING: ContextVar[frozenset[str]] = ContextVar("invarlock_sources_checking", default=frozenset())
 
 
 UNINDEXED = AppendedSources()  # no run index given: each source is checked on its own stream only
