@@ -83,7 +83,9 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     kind = statements[0].type
     first = first_word(sql)
     if kind != duckdb.StatementType.SELECT or first not in _ALLOWED_FIRST:
-        what = kind.name if first == "WITH" or not first else first  # WITH … INSERT: the statement's own kind
+        if not first:  # `;SELECT 1` read "SELECT statements are not allowed"
+            raise _refuse("the query does not begin with a keyword: begin it with SELECT or WITH (no leading ';')")
+        what = kind.name if first == "WITH" else first  # WITH … INSERT: the statement's own kind
         raise _refuse(f"{what} statements are not allowed, only SELECT/WITH queries")
 
 

@@ -15,7 +15,9 @@ VERDICTS = ("PASS", "FAIL")
 _HEX = re.compile(r"[0-9a-f]{1,64}")
 MAX_ROWS = 2**63 - 1  # the store counts rows in signed 64-bit integers
 _HINT = "see `invarlock runs --help`"
-_FRACTION = re.compile(r"[T ]\d\d:\d\d:\d\d\.(\d+)")  # the seconds' fraction of an ISO-8601 time
+# the fraction of an ISO-8601 time: the first digits after a decimal mark (a date has none), however the time is
+# written (`T12:00:00.1`, `,1`, `120000.1`, `_12:00:00.1`: Python reads each, the fraction as of the seconds)
+_FRACTION = re.compile(r"[.,](\d+)")
 
 
 class RunQuery(msgspec.Struct, frozen=True, kw_only=True):

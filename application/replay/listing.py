@@ -54,15 +54,30 @@ def _filtered(query: RunQuery) -> bool:
 
 
 def _chosen_by_events(store: EventStore, index: RunIndex, query: RunQuery) -> tuple[list[IndexedStream], int]:
-    """The page `query` selects from the entries every stored stream folds to (a stream that fails its check, or
+    """The page `query` selects from the entries every stored stream folds to (a stream that fails its whole check, or
     whose index entry says otherwise than its events, is chosen whatever the filters: it cannot be said to match
     or not), each with its index entry; an index entry whose stream is gone is chosen too."""
     stored = {run.run_id: run for run in index.folded_runs()}  # first: a run appended after it is in the index
     indexed = {entry.run.run_id: entry for entry in index.indexed_runs(RunQuery())[0]}
     ghosts = [entry.run for run_id, entry in indexed.items() if run_id not in stored]
-    folds = [_flagged_if_edited(run, indexed.get(run_id)) for run_id, run in stored.items()]
+    folds = [_flagged_if_failing(store, run, indexed.get(run_id)) for run_id, run in stored.items()]
     page, total = select([*folds, *ghosts], query, flagged_too=True)
     return [indexed.get(run.run_id) or _unlisted(run) for run in page], total
+
+
+def _flagged_if_failing(store: EventStore, folded: IndexedRun, entry: IndexedStream | None) -> IndexedRun:
+    """`folded` with a problem when its stream fails its whole check or its index entry says otherwise (a run
+    whose run_completed was deleted folded to no verdict: `runs --verdict FAIL --check-chains` left it out, exit 0,
+    where plain `runs --verdict FAIL` flagged it)."""
+    flagged = _flagged_if_edited(folded, entry)
+    if flagged.problem is not None:
+        return flagged
+    try:
+        records = store.read(folded.run_id)
+    except InvarlockError as exc:
+        return msgspec.structs.replace(folded, problem=exc.message)
+    full, _ = checked_of(folded.run_id, list(records))
+    return flagged if full is None or full.problem is None else msgspec.structs.replace(folded, problem=full.problem)
 
 
 def _flagged_if_edited(folded: IndexedRun, entry: IndexedStream | None) -> IndexedRun:

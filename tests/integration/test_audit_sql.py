@@ -181,6 +181,7 @@ def test_views_work_on_an_empty_store(tmp_path):
         ("SELECT 1; DELETE FROM events", "2 statements"),
         ("DESCRIBE events", "DESCRIBE"),
         ("WITH x AS (SELECT 1) INSERT INTO events SELECT * FROM events", "INSERT statements are not allowed"),
+        (";SELECT 1", "does not begin with a keyword: begin it with SELECT or WITH"),  # read "SELECT ... not allowed"
     ],
 )
 def test_writes_and_non_queries_are_refused_and_leave_the_file_unchanged(store_path, sql, word):

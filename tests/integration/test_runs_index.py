@@ -254,3 +254,21 @@ def test_an_index_row_edited_out_of_a_filter_is_still_chosen_and_flagged_by_chec
     assert "run-1" not in _rows(db, *filters)[1]  # the index is a cache: only the full check reads events
     code, rows, _ = _rows(db, "--check-chains", *filters)
     assert code == 3 and rows["run-1"]["problem"].startswith(f"run run-1: the run index says {column} 'PASS' but")
+
+
+@pytest.mark.parametrize("index_agrees", [False, True])
+def test_a_filtered_check_chains_lists_a_stream_that_fails_its_check_whatever_it_folds_to(
+    db: Path, index_agrees: bool
+) -> None:
+    # run_completed deleted: the stream folds to no verdict, and `--verdict X --check-chains` left it out, exit 0,
+    # where plain `runs --verdict X` flagged it (the store hunt of stop 63).
+    verdict = str(_index_value(db, "verdict", "run-0"))
+    rewrite(db, "run-0", lambda records: records[:-1])
+    if index_agrees:  # the forger's index row made to agree with the cut stream: only the full check tells
+        with duckdb.connect(str(db)) as con:
+            head, count = con.execute(
+                "SELECT hash, seq + 1 FROM events WHERE run_id = 'run-0' ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            con.execute("UPDATE run_index SET head_hash = ?, events = ? WHERE run_id = 'run-0'", [head, count])
+    code, rows, _ = _rows(db, "--verdict", verdict, "--check-chains")
+    assert code == 3 and "has a certificate but no run_completed event" in rows["run-0"]["problem"], rows

@@ -102,6 +102,10 @@ def test_since_finer_than_microseconds_still_means_at_or_after() -> None:
     assert parse_instant("2026-12-06T16:48:28.193494999Z") == "2026-12-06T16:48:28.193495+00:00"
     assert parse_instant("2026-12-06 16:48:28.193494000Z") == "2026-12-06T16:48:28.193494+00:00"
     assert parse_instant("2026-12-06T23:59:59.9999999+00:00") == "2026-12-07T00:00:00.000000+00:00"
+    # however the time is written: a comma, the basic format, another separator (the store hunt of stop 63)
+    for written in ("2026-07-02T12:00:00,0000001Z", "20260702T120000.0000001Z", "2026-07-02_12:00:00.0000001Z"):
+        assert parse_instant(written) == "2026-07-02T12:00:00.000001+00:00", written
+    assert parse_instant("20260702T120000,5Z") == "2026-07-02T12:00:00.500000+00:00"
 
 
 def test_select_filters_before_it_pages_and_counts_every_match() -> None:
