@@ -1,5 +1,6 @@
 """What the run executed on: interpreter, platform, CPU, numpy/scipy and (when present) torch/transformers
-versions, the BLAS threads of the weight guards' measurements and the logit-row kernel in use."""
+versions, the GPUs and CUDA build where CUDA is available, the BLAS threads of the weight guards' measurements and
+the logit-row kernel in use."""
 
 from __future__ import annotations
 
@@ -40,7 +41,22 @@ def runtime_environment() -> dict[str, str]:
     torch = _torch()
     if torch is not None:
         env["torch_threads"] = str(torch.get_num_threads())
+        env.update(_gpus(torch))
     return env
+
+
+def _gpus(torch: Any) -> dict[str, str]:
+    """The GPUs this process sees (name and compute capability of each, in index order) and the CUDA and cuDNN
+    builds: the kernels a GPU's BLAS picks depend on them, and the baseline scoring key covers the environment
+    (two runs on different cards of one CPU type and image got one key). Nothing on a machine without CUDA."""
+    if not torch.cuda.is_available():
+        return {}
+    cards = []
+    for index in range(torch.cuda.device_count()):
+        major, minor = torch.cuda.get_device_capability(index)
+        cards.append(f"{torch.cuda.get_device_name(index)} (sm_{major}{minor})")
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"gpus": "; ".join(cards), "cuda": str(torch.version.cuda), "cudnn": str(cudnn)}
 
 
 def _torch() -> Any:
