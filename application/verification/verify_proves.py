@@ -39,7 +39,8 @@ STATED = (
     "for labelled examples (accuracy): the duplicates dropped, which bound how far the arm check lets example ids "
     "shift, the config's stride (unused), the prompt template and label words",
     "the edit's summary of what it changed (edit.deltas)",
-    "the run config's fields no number depends on: models, corpus names and fields, output, batch size, the "
+    "the run config's fields no recomputed number depends on: models, corpus names and fields, output, batch size "
+    "(its geometry may change the evidence's last bits, a trusted input), the "
     "profile and tier asked for, and whether the run held one model at a time, could reuse an earlier run's "
     "baseline work or left paired measures out (provenance.config: each a key a run records, of its type)",
     "where reused baseline evidence came from: the source run, its scoring or guard key and its events "
