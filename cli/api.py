@@ -19,7 +19,7 @@ from invarlock.application.certification.certify import CertifyOutcome, CertifyR
 from invarlock.application.config import EditConfig, ModelConfig, RunConfig, config_to_dict, parse_config
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import CertificateOnRecord, UsageError, replay_hint
 from invarlock.ports.ui import Progress
 
 from . import api_arguments as args
@@ -85,12 +85,18 @@ def _services(
     return build_services(events=events, progress=progress, signer=signer, uses=uses)
 
 
-def write_certificate(outcome: CertifyOutcome, out_dir: PathLike) -> Path:
-    """Write `out_dir`/evaluation.cert.json atomically; E608 if it cannot be written (the run is recorded)."""
+def write_certificate(outcome: CertifyOutcome, out_dir: PathLike, events: PathLike = DEFAULT_EVENTS) -> Path:
+    """Write `out_dir`/evaluation.cert.json atomically; E608 if it cannot be written (the run is recorded in
+    `events`, which the hint's replay command names when it is not the default)."""
     path = Path(out_dir) / CERTIFICATE_FILE
-    hint = f"the run is recorded: rebuild it with `invarlock replay {outcome.run_id} --out FILE`"
+    hint = replay_hint(outcome.run_id, named_store(events))
     write_atomically(path, c.to_bytes(outcome.certificate), what="the certificate", hint=hint)
     return path
+
+
+def named_store(events: PathLike) -> str | None:
+    """`events` as a hint names it: None for the default store (a command without --events reads it)."""
+    return None if os.path.abspath(events) == os.path.abspath(DEFAULT_EVENTS) else os.fspath(events)
 
 
 def with_models(
@@ -149,7 +155,7 @@ def run_request(
     uses = used_entries(request.config, request.subject)
     outcome = certify_edit(request, _services(events, progress, sign_key, uses))
     out = cert_out or Path(request.config.output.dir).expanduser() / outcome.run_id
-    return CertifyResult(outcome.certificate, write_certificate(outcome, out))
+    return CertifyResult(outcome.certificate, write_certificate(outcome, out, events))
 
 
 def certify_run(
@@ -237,6 +243,9 @@ def resume_certify(
     if not os.path.lexists(events):  # a run to resume is in a store that exists: "no run ... in it" misled
         raise UsageError("E506", f"event store {os.fspath(events)} does not exist", "check the --events path")
     svc = _services(events, progress, sign_key, ())
-    outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)
+    try:
+        outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)
+    except CertificateOnRecord as recorded:  # E406: the replay it names reads this store
+        raise recorded.in_store(named_store(events)) from None
     out = cert_out or Path(str(outcome.certificate.provenance.config["output"]["dir"])) / outcome.run_id
-    return CertifyResult(outcome.certificate, write_certificate(outcome, out))
+    return CertifyResult(outcome.certificate, write_certificate(outcome, out, events))

@@ -118,7 +118,7 @@ def calibrate_cmd(
 
     def on_case(row: CaseRow, outcome: CertifyOutcome) -> None:
         if row.case not in certified:
-            write_certificate(outcome, str(out / row.case))
+            write_certificate(outcome, str(out / row.case), events)
         console.say(case_line(row))
 
     try:

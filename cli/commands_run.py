@@ -3,7 +3,6 @@ layers over the Python API (cli/api.py) that print its certificate's summary."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -156,7 +155,7 @@ def naming_the_store(events: str, outputs: Sequence[tuple[str, str | None]] = ()
     default store, which holds no such run), and repeats the `outputs` given, (flag, value) pairs such as
     ("--sign-key", path): the run records none of them (the resume hunt: a store held by another process gave a
     resume without --sign-key, which issued an unsigned certificate in the default folder)."""
-    store = str(events) if os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS) else None
+    store = api.named_store(events)
     again = tuple((flag, str(value)) for flag, value in outputs if value is not None)
     try:
         yield

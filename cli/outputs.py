@@ -121,6 +121,14 @@ def require_empty_folder(path: str, flag: str) -> None:
         )
 
 
+def _not_a_folder(target: Path) -> str | None:
+    """The reason when a folder on the way to `target` exists as something else ("File exists" said nothing)."""
+    for parent in reversed(target.parents):
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is not a folder"
+    return None
+
+
 def write_atomically(
     target: Path, content: bytes | str, *, what: str, hint: str = "choose another path", inputs: tuple[Path, ...] = ()
 ) -> None:
@@ -146,7 +154,7 @@ def write_atomically(
     except OSError as exc:
         if staging is not None:
             Path(staging).unlink(missing_ok=True)
-        reason = exc.strerror or type(exc).__name__
+        reason = _not_a_folder(target) or exc.strerror or type(exc).__name__
         raise UsageError("E608", f"cannot write {what} to '{target}': {reason}", hint) from exc
     except BaseException:
         if staging is not None:

@@ -45,6 +45,29 @@ class UsageError(InvarlockError):
         return UsageError(self.code, f"{where}: {self.message}", self.hint)
 
 
+class CertificateOnRecord(UsageError):
+    """A run recorded with its certificate, whose file it asks for (a resume: E406, a file that could not be
+    written: E608): `invarlock replay` writes it; `in_store` names an event store other than the default in the
+    hint (the CLI and the API know it, the use case does not)."""
+
+    def __init__(self, code: str, message: str, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(code, message, self._replay(None))
+
+    def in_store(self, events: str | None) -> CertificateOnRecord:
+        """This error with its hint's replay command reading `events` (None: the default store)."""
+        self.hint = self._replay(events)
+        return self
+
+    def _replay(self, events: str | None) -> str:
+        return replay_hint(self.run_id, events)
+
+
+def replay_hint(run_id: str, events: str | None) -> str:
+    """How to write the certificate file of the recorded run `run_id` (its store when not the default)."""
+    return f"the run is recorded: `invarlock replay {run_id}{_store_flag(events)} -o FILE` writes it"
+
+
 class IntegrityError(InvarlockError):
     """A recomputed number, digest, signature or event chain does not match (exit 3)."""
 

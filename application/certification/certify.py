@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from invarlock.domain import events as ev
-from invarlock.domain.errors import IntegrityError, InvarlockError, ResourceShortage, RunInterrupted, UsageError
+from invarlock.domain.errors import (
+    CertificateOnRecord,
+    IntegrityError,
+    InvarlockError,
+    ResourceShortage,
+    RunInterrupted,
+    UsageError,
+)
 from invarlock.domain.policy import Policy
 from invarlock.domain.run import RunState
 
@@ -134,7 +141,7 @@ def _require_resumable(state: RunState, svc: Services) -> None:
     if state.failed is not None:
         raise UsageError("E406", f"run {run_id} failed ({state.failed.code}) and cannot be resumed", "start a new run")
     if state.issued is not None or state.completed is not None:
-        raise UsageError("E406", f"run {run_id} already has its certificate", f"use `invarlock replay {run_id}`")
+        raise CertificateOnRecord("E406", f"run {run_id} already has its certificate", run_id)
     if state.started.tool_version != svc.tool_version:
         raise resume_mismatch(
             run_id, f"it was started by invarlock {state.started.tool_version}, this is {svc.tool_version}"
