@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, time
 from typing import Any
 
 import yaml
@@ -26,8 +27,12 @@ class _Loader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[object] = set()
+        merges = 0
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
+                merges += 1  # a second `<<` in one mapping: PyYAML dropped the first merge
+                if merges > 1:
+                    raise _RepeatedKey("<<", key_node.start_mark)
                 continue
             key = self.construct_object(key_node, deep=True)
             try:
@@ -91,8 +96,24 @@ def _check_values(path: str, loaded: Any) -> None:
         checked.add(id(value))
         for key, item in items:
             label = f"{where}.{_printable(key)}" if where else _printable(key)
+            _refuse_non_json(path, label, item)
             stack.append((key, label, inside))
             stack.append((item, label, inside | {id(value)}))
+
+
+# What YAML's tags make that JSON has no form for: recorded, a date became text, bytes base64 and a set a list in the
+# order of Python's string hashing (a plugin edit ran with one value and the run recorded another).
+_NON_JSON = {date: "date or time", time: "time", bytes: "binary value", set: "set", tuple: "ordered pair list"}
+
+
+def _refuse_non_json(path: str, label: str, value: Any) -> None:
+    kind = next((name for cls, name in _NON_JSON.items() if isinstance(value, cls)), None)
+    if kind is not None:
+        raise UsageError(
+            "E201",
+            f"{path}: {label} is a YAML {kind}, which a run's recorded config cannot hold",
+            "quote it to give text, or write a number or a list",
+        )
 
 
 def _check_expanded_size(path: str, loaded: Any) -> None:
@@ -110,8 +131,9 @@ def _check_expanded_size(path: str, loaded: Any) -> None:
             if sizes[id(value)] > MAX_CONFIG_VALUES:
                 raise UsageError(
                     "E201",
-                    f"{path}: holds more than {MAX_CONFIG_VALUES:,} values with its aliases expanded",
-                    "write the config without nested aliases",
+                    f"{path}: holds more than {MAX_CONFIG_VALUES:,} values (its aliases expanded, if any); a config"
+                    " holds hundreds",
+                    "remove the long lists, or write the config without nested aliases",
                 )
             continue
         stack.append((value, True))

@@ -1,0 +1,44 @@
+"""What YAML can say that a run's recorded config cannot (stop 63's configs hunt): a plugin edit ran with a date, bytes
+and a set while the run recorded text, base64 and a list in hash order; a second merge key dropped the first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from invarlock.cli.config_file import read_yaml
+from invarlock.domain.errors import UsageError
+
+
+def _read(tmp_path: Path, text: str) -> object:
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    return read_yaml(str(path))
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("2020-01-01", "date or time"),
+        ("2020-01-01T10:00:00Z", "date or time"),
+        ("!!binary aGVsbG8=", "binary value"),
+        ("!!set {a, b}", "set"),
+        ("!!omap [{a: 1}, {b: 2}]", "ordered pair list"),
+    ],
+)
+def test_a_value_json_has_no_form_for_is_refused_naming_its_key(tmp_path: Path, value: str, kind: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        _read(tmp_path, f"edit:\n  name: edit_any\n  plan:\n    when: [1, {value}]\n")
+    assert raised.value.code == "E201"
+    said = raised.value.message
+    assert "c.yaml: edit.plan.when.1" in said
+    assert said.endswith(f"is a YAML {kind}, which a run's recorded config cannot hold")
+    assert _read(tmp_path, "edit:\n  plan:\n    when: '2020-01-01'\n") == {"edit": {"plan": {"when": "2020-01-01"}}}
+
+
+def test_a_second_merge_key_in_one_mapping_is_a_key_given_twice(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as raised:
+        _read(tmp_path, "dataset:\n  <<: {seq_len: 128}\n  <<: {seq_len: 64}\n  provider: x\n")
+    assert raised.value.message.endswith("c.yaml: key '<<' is given twice (at line 3, column 3)")
+    merged = _read(tmp_path, "base: &b {seq_len: 128}\ndataset:\n  <<: *b\n  seq_len: 64\n")
+    assert merged == {"base": {"seq_len": 128}, "dataset": {"seq_len": 64}}, "one merge, then an override"
