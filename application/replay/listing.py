@@ -72,6 +72,9 @@ def _flagged_if_failing(store: EventStore, folded: IndexedRun, entry: IndexedStr
     flagged = _flagged_if_edited(folded, entry)
     if flagged.problem is not None:
         return flagged
+    appended = compare_stream(entry).problem if entry is not None else None
+    if appended is not None:  # cut or rewritten after it was indexed: its fold (no verdict) matched no filter
+        return msgspec.structs.replace(folded, problem=appended)
     try:
         records = store.read(folded.run_id)
     except InvarlockError as exc:

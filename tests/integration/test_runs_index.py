@@ -272,3 +272,12 @@ def test_a_filtered_check_chains_lists_a_stream_that_fails_its_check_whatever_it
             con.execute("UPDATE run_index SET head_hash = ?, events = ? WHERE run_id = 'run-0'", [head, count])
     code, rows, _ = _rows(db, "--verdict", verdict, "--check-chains")
     assert code == 3 and "has a certificate but no run_completed event" in rows["run-0"]["problem"], rows
+
+
+def test_a_filtered_check_chains_lists_a_cut_stream(db: Path) -> None:
+    # certificate_issued and run_completed deleted: the cut stream passes as an incomplete run on its own and folds
+    # to no verdict; only its index entry tells (the regression hunt of stop 63).
+    verdict = str(_index_value(db, "verdict", "run-0"))
+    rewrite(db, "run-0", lambda records: records[:-2])
+    code, rows, _ = _rows(db, "--verdict", verdict, "--check-chains")
+    assert code == 3 and "lost events after it was recorded" in rows["run-0"]["problem"], rows
