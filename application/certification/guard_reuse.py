@@ -13,7 +13,7 @@ from invarlock.domain.guards.results import RmtResult, SpectralResult
 from invarlock.domain.guards.spectrum import MatrixMeasure
 from invarlock.ports.store import EventStore
 
-from .reuse_source import candidates
+from .reuse_source import Candidate, candidates
 from .run_context import RunContext
 
 WEIGHT_GUARDS = ("spectral", "rmt")
@@ -42,12 +42,18 @@ def found_measures(ctx: RunContext) -> tuple[dict[str, MatrixMeasure], ev.GuardB
         return {}, None
     key = guard_key(state)
     for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer, ctx.found):
-        measures = baseline_measures(candidate.state.guards) if guard_key(candidate.state) == key else {}
+        chosen = original(candidate) and guard_key(candidate.state) == key
+        measures = baseline_measures(candidate.state.guards) if chosen else {}
         if measures:
             refs = _refs(candidate.records, candidate.events)
             run_id = candidate.records[0].run_id
             return measures, ev.GuardBaselineReused(source_run_id=run_id, guard_key=key, source_events=refs)
     return {}, None
+
+
+def original(candidate: Candidate) -> bool:
+    """Whether the candidate measured its baseline guard numbers itself (a copier's original is the source)."""
+    return candidate.state.guard_source is None
 
 
 def _refs(records: Sequence[ev.RecordedEvent], events: Sequence[ev.Event]) -> list[ev.EventRef]:

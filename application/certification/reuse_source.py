@@ -1,7 +1,10 @@
 """Find earlier runs whose baseline work can be copied: same baseline weights (the run index's filter),
-finished, stored as appended, a stream that passes replay's check (its links to its own sources included) and,
-for a run that signs its certificate, sealed by the same key (sealed_by_signer). The scores of an arm are copied
-from one with the same scoring key and a baseline score for every planned window of the arm."""
+finished, stored as appended, a stream that passes replay's check and, for a run that signs its certificate, sealed
+by the same key (sealed_by_signer). The scores of an arm are copied from one with the same scoring key and a
+baseline score for every planned window of the arm. Work is copied only from the run that did it, never from a run
+that copied it in turn: a link then names the original, and no chain of copies grows run after run (each link
+would have to be checked back to the original, and a copier's copies lend on nothing its source no longer
+holds)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from invarlock.ports.signing import Signer
 from invarlock.ports.store import EventStore, RunIndex
 
 from ..replay.listing import run_entry_problem
-from ..replay.replay import check_run, link_problem
+from ..replay.replay import check_run
 
 FINISHED = ("completed", "rollback")
 
@@ -93,7 +96,7 @@ def _candidates(
             checked = check_run(list(records)) if records else None
         except InvarlockError:
             continue
-        if checked is None or link_problem(store, checked, index) is not None:  # its own copies hold, as replay asks
+        if checked is None:
             continue
         candidate = Candidate(records=records, events=checked.events, state=checked.state)
         if signer is None or sealed_by_signer(candidate, signer):
@@ -135,8 +138,10 @@ def find_source(
 
 
 def _source(candidate: Candidate, arm: str, key: str, planned: set[int]) -> Source | None:
-    """The stream's copyable baseline scores of `arm`; None when coverage does not match or an event would not
-    copy byte for byte (written by an earlier release)."""
+    """The stream's copyable baseline scores of `arm`; None when they are copies themselves, coverage does not
+    match or an event would not copy byte for byte (written by an earlier release)."""
+    if copied(candidate, arm):
+        return None
     chosen = [(r, e) for r, e in zip(candidate.records, candidate.events, strict=True) if _baseline_scores(e, arm)]
     if any(ev.encode_event(e) != (r.type, r.version, r.payload) for r, e in chosen):
         return None
@@ -145,6 +150,11 @@ def _source(candidate: Candidate, arm: str, key: str, planned: set[int]) -> Sour
         return None
     refs = [ev.EventRef(seq=r.seq, hash=r.hash) for r, _ in chosen]
     return Source(run_id=candidate.records[0].run_id, refs=refs, copies=copies)
+
+
+def copied(candidate: Candidate, arm: str) -> bool:
+    """Whether the candidate's baseline scores of `arm` are copies themselves (their original is the source)."""
+    return candidate.state.reused(arm) is not None
 
 
 def _baseline_scores(e: ev.Event, arm: str) -> bool:

@@ -31,7 +31,7 @@ def reused_taps(ctx: RunContext, targets: Sequence[str], calibration: Calibratio
         return {}
     key = scoring_key(state)
     for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer, ctx.found):
-        if scoring_key(candidate.state) != key:
+        if not original(candidate) or scoring_key(candidate.state) != key:
             continue
         taps = _covering(baseline_taps(variance_record(candidate.state.guards), calibration), targets)
         if taps:
@@ -58,10 +58,16 @@ def taps_expected(ctx: RunContext, names: Sequence[str]) -> bool:
     )
     key = scoring_key(state, ctx.planned)
     return any(
-        scoring_key(candidate.state) == key
+        original(candidate)
+        and scoring_key(candidate.state) == key
         and _covering(baseline_taps(variance_record(candidate.state.guards), calibration), names)
         for candidate in candidates(ctx.svc.store, index, state, ctx.svc.signer, ctx.found)
     )
+
+
+def original(candidate: Candidate) -> bool:
+    """Whether the candidate tapped its baseline variance statistics itself (a copier's original is the source)."""
+    return candidate.state.variance_source is None
 
 
 def _covering(taps: dict[str, ActivationStats], targets: Sequence[str]) -> dict[str, ActivationStats]:

@@ -136,12 +136,13 @@ def _rebuild(records: list[ev.RecordedEvent], decoded: list[ev.Event], at: int) 
 
 
 def link_findings(
-    store: EventStore, checked: CheckedRun, index: RunIndex | None = None
+    store: EventStore, checked: CheckedRun, index: RunIndex | None = None, *, deep: bool = True
 ) -> list[tuple[str, SignatureFinding]]:
     """The checks of what the run read from other runs of the store (baseline scores, guard measurements,
     variance taps: baseline-reuse.md), each source also against the store's run `index` when given (the stream
-    appended under that run); [] for a run that read nothing from another."""
-    appended = AppendedSources(index, store)  # each source asked once, however many links name it
+    appended under that run) and, `deep`, with its own links back to the originals; [] for a run that read
+    nothing from another."""
+    appended = AppendedSources(index, store if deep else None)  # each source asked once, however many links name it
     return [
         *reuse_findings(store, checked.records, checked.state, appended),
         *guard_findings(store, checked.state, appended),
@@ -149,10 +150,19 @@ def link_findings(
     ]
 
 
-def link_problem(store: EventStore, checked: CheckedRun, index: RunIndex | None = None) -> str | None:
+def link_problem(
+    store: EventStore, checked: CheckedRun, index: RunIndex | None = None, *, deep: bool = True
+) -> str | None:
     """The first link of `checked` to another run that fails its check (link_findings), as `check: why`."""
-    found = link_findings(store, checked, index)
+    found = link_findings(store, checked, index, deep=deep)
     return next((f"{name}: {finding.detail}" for name, finding in found if not finding.ok), None)
+
+
+def source_runs(state: RunState) -> list[str]:
+    """The runs `state`'s links name: of its copied baseline scores, guard measurements and variance taps."""
+    scores = [e.source_run_id for e in state.baseline_sources if isinstance(e, ev.BaselineReused)]
+    others = [link.source_run_id for link in (state.guard_source, state.variance_source) if link is not None]
+    return [*scores, *others]
 
 
 def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = None) -> c.Certificate:

@@ -5,7 +5,6 @@ its sources hold and, given the store's run index, it is the stream appended und
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextvars import ContextVar
 
 from invarlock.domain import events as ev
 from invarlock.domain.errors import InvarlockError
@@ -52,25 +51,35 @@ class AppendedSources:
         return None if problem is None else f"whose stream is not the one appended: {problem}"
 
     def _links_problem(self, run_id: str) -> str | None:
+        """Why a link of `run_id`, or of a run it copied from in turn and so on back to the originals, fails its
+        check; None when all hold. Walked as a list, each run once: runs of this release copy only originals, but a
+        store of earlier releases holds chains as long as its runs of one baseline (a recursion stopped at ~130)."""
         if self._store is None:
             return None
-        seen = _CHECKING.get()
-        if run_id in seen:
-            return "whose sources lead back to it"
-        from .replay import check_run, link_problem  # replay imports the links that import this module
+        from .replay import check_run, link_problem, source_runs  # replay imports the links that import this module
 
-        token = _CHECKING.set(seen | {run_id})
-        try:
-            problem = link_problem(self._store, check_run(list(self._store.read(run_id))), self._index)
-        except InvarlockError as exc:
-            problem = f"fails replay's check: {exc.message}"
-        finally:
-            _CHECKING.reset(token)
-        return None if problem is None else f"whose own source fails its check: {problem}"
+        pending, seen = [run_id], set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            try:
+                checked = check_run(list(self._store.read(current)))
+            except InvarlockError as exc:
+                problem: str | None = f"fails replay's check: {exc.message}"
+            else:
+                problem = link_problem(self._store, checked, self._index, deep=False)
+                pending.extend(source_runs(checked.state))
+            if problem is not None:
+                return _traced(run_id, current, problem)
+        return None
 
 
-# the source runs whose links are being checked, outermost first: a forged cycle of links ends instead of recursing
-_CHECKING: ContextVar[frozenset[str]] = ContextVar("invarlock_sources_checking", default=frozenset())
+def _traced(run_id: str, failing: str, problem: str) -> str:
+    if failing == run_id:
+        return f"whose own source fails its check: {problem}"
+    return f"which copied from run {failing} in turn, and that run's source fails its check: {problem}"
 
 
 UNINDEXED = AppendedSources()  # no run index given: each source is checked on its own stream only

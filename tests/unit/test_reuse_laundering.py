@@ -49,19 +49,42 @@ def test_a_run_whose_own_source_was_forged_lends_nothing(svc, tmp_path) -> None:
     assert third.certificate.provenance.baseline_scoring is None, "neither the forged run nor its copier is a source"
 
 
-def test_verify_events_fails_a_copy_of_a_copy_whose_first_source_was_forged(svc, tmp_path) -> None:
-    certify_edit(_request("int8ish"), svc)
+def test_a_run_copies_from_the_original_not_from_a_copier(svc) -> None:
+    first = certify_edit(_request("int8ish"), svc)
     second = certify_edit(_request("same"), svc)
     third = certify_edit(_request("int8ish"), svc)
-    scoring = third.certificate.provenance.baseline_scoring
-    assert scoring is not None and {s.source_run_id for s in scoring} == {second.run_id}
-    first_id = {s.source_run_id for s in second.certificate.provenance.baseline_scoring or []}.pop()
-    _forge_with_index(tmp_path / "events.duckdb", first_id)
+    for run in (second, third):
+        links = run.certificate.provenance.baseline_scoring or []
+        assert links and {s.source_run_id for s in links} == {first.run_id}, "no chain of copies grows"
+    state = check_run(list(svc.store.read(third.run_id))).state
+    assert state.guard_source is not None and state.guard_source.source_run_id == first.run_id
+
+
+def _legacy_chain(svc: Services, monkeypatch: pytest.MonkeyPatch, runs: int) -> list[str]:
+    """Runs each copying the one before (as releases before 0.3.10 chose the newest source, copier or not)."""
+    from invarlock.application.certification import guard_reuse, reuse_source, variance_reuse
+
+    with monkeypatch.context() as patched:
+        patched.setattr(reuse_source, "copied", lambda candidate, arm: False)
+        for module in (guard_reuse, variance_reuse):
+            patched.setattr(module, "original", lambda candidate: True)
+        return [certify_edit(_request("int8ish" if i % 2 else "same"), svc).run_id for i in range(runs)]
+
+
+def test_verify_events_walks_an_earlier_releases_chain_of_copies_back_to_a_forged_original(
+    svc, tmp_path, monkeypatch
+) -> None:
+    chain = _legacy_chain(svc, monkeypatch, 4)
     store = DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)
-    findings = dict(event_findings(third.certificate, store, index=store))
-    detail = findings["baseline_source"].detail
-    assert not findings["baseline_source"].ok and f"from run {second.run_id}, whose own source fails" in detail
-    assert findings["events"].ok, "the third run's own stream is intact"
+    last = check_run(list(store.read(chain[-1])))
+    assert {e.source_run_id for e in last.state.baseline_sources} == {chain[-2]}, "a chain, as earlier releases made"
+    assert dict(event_findings(last.certificate, store, index=store))["baseline_source"].ok
+    del store
+    _forge_with_index(tmp_path / "events.duckdb", chain[0])
+    store = DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)
+    found = dict(event_findings(last.certificate, store, index=store))["baseline_source"]
+    assert not found.ok and f"which copied from run {chain[1]} in turn" in found.detail, found.detail
+    assert f"run {chain[0]}" in found.detail
 
 
 def test_a_copied_arm_holding_baseline_scores_besides_the_copies_fails_the_link(svc, tmp_path) -> None:
