@@ -37,16 +37,26 @@ def short(value: float) -> str:
 
 
 def beside(value: float, limit: float | None) -> str:
-    """`value` as `short` shows it, with as many more digits as it takes not to read as `limit` when it is not
-    the limit (a CI bound of 1.1000049 shown as 1.1 beside a limit of 1.1 read as one that passes)."""
+    """`value` as `short` shows it, with as many more digits as it takes to sit on the same side of `limit` as the
+    value itself (a CI bound of 1.1000049 shown as 1.1 beside a limit of 1.1 read as one that passes)."""
     shown = short(value)
-    if limit is None or value == limit or not math.isfinite(value):
+    if limit is None or not math.isfinite(value):
         return shown
     for digits in range(6, 18):
-        if float(shown) != limit:
+        if not misread(float(shown), value, limit):
             break
         shown = f"{value:.{digits}g}"
     return shown
+
+
+def misread(shown: float, value: float, limit: float) -> bool:
+    """Whether `value` rounded to `shown` sits on another side of `limit` than the value (or on it, off it)."""
+    return (shown > limit) - (shown < limit) != (value > limit) - (value < limit)
+
+
+def limit_text(limit: float) -> str:
+    """A limit as stated, every digit (the shortest repr): rounded, 1.0999996 read as 1.1."""
+    return repr(float(limit))
 
 
 def num(value: float, display: str | None = None) -> Num:

@@ -16,7 +16,7 @@ from invarlock.domain import certificate as c
 from invarlock.ports.report import CheckFailure
 
 from . import guard_tables, metrics, sections, summaries
-from .cells import Cell, beside, short
+from .cells import Cell, beside, limit_text, short
 from .figures import Table, histogram, plotted_arm, window_deltas
 from .headline import headline
 from .visible import visible
@@ -62,7 +62,7 @@ def _headline_lines(cert: c.Certificate) -> list[str]:
     h = headline(cert)
     ci = f"[{beside(h.ci[0], h.limit)}, {beside(h.ci[1], h.limit)}]" if h.ci is not None else "—"
     value = beside(h.value, h.limit) if h.value is not None else "—"
-    limit = f"{h.limit:g}" if h.limit is not None else "— (see the validation flags)"
+    limit = limit_text(h.limit) if h.limit is not None else "— (see the validation flags)"
     return [
         f"- {md_escape(h.label)}: {value}",
         f"- CI: {ci}",

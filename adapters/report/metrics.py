@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from invarlock.domain import certificate as c
 
-from .cells import Cell, Num, beside, cell, fixed, num, percent, points
+from .cells import Cell, Num, beside, cell, fixed, misread, num, percent, points
 from .figures import Table, labelled_rows, plotted_arm
 from .headline import headline
 
@@ -60,13 +60,13 @@ def _interval(pair: tuple[float, float] | None, fmt: Callable[[float], Cell]) ->
 
 
 def _apart(fmt: Callable[[float], Cell], limit: float | None) -> Callable[[float], Cell]:
-    """`fmt`, with more digits where its rounding would show a value that is not the limit as the limit."""
+    """`fmt`, with more digits where its rounding would put a value on another side of the limit."""
 
     def shown(value: float) -> Cell:
         done = fmt(value)
         head = str(done).split(" ", 1)[0]
         try:
-            reads_as_limit = limit is not None and value != limit and float(head) == limit
+            reads_as_limit = limit is not None and misread(float(head), value, limit)
         except ValueError:
             return done
         return num(value, str(done).replace(head, beside(value, limit), 1)) if reads_as_limit else done

@@ -6,7 +6,7 @@ same certificate always gives the same bytes.
 
 from __future__ import annotations
 
-from .cells import beside, short
+from .cells import beside, limit_text, short
 from .figures import Bin, Point
 from .headline import Headline
 from .visible import escape
@@ -44,7 +44,7 @@ def number_line(h: Headline) -> str:
     if h.limit is not None:
         lx = _x(h.limit, lo, hi)
         parts += [_marker(lx, 25, 90, "limit", f"limit: {h.limit!r}")]
-        parts += [label(lx, 20, f"limit {h.limit:g}", cls="lbl limit-lbl")]
+        parts += [label(lx, 20, f"limit {limit_text(h.limit)}", cls="lbl limit-lbl")]
     if h.ci is not None:
         a, b = _x(h.ci[0], lo, hi), _x(h.ci[1], lo, hi)
         tip = escape(f"CI [{h.ci[0]!r}, {h.ci[1]!r}]")

@@ -109,3 +109,18 @@ def test_dash_writes_the_page_to_stdout_and_no_file_named_dash(passing, tmp_path
     code, printed, err = run_cli("report", "md", cert, "-o", "-")
     assert code == 0 and not (tmp_path / "-").exists(), err
     assert printed == report.render_report(passing, report_renderer("md"), c.to_bytes(passing))
+
+
+def test_a_bound_is_shown_on_its_own_side_of_a_limit_stated_with_more_digits(passing) -> None:
+    # A ratio_limit override of 1.0999996 was printed 1.1 beside a failing bound 1.10004 printed 1.1 (regression hunt).
+    assert beside(1.0999990, 1.0999996) == "1.099999" and beside(1.10004, 1.0999996) == "1.1"
+    resolved = {**passing.policy.resolved, "gates": {**passing.policy.resolved["gates"], "ratio_limit": 1.0999996}}
+    pm = passing.primary_metric
+    near = msgspec.structs.replace(
+        passing,
+        policy=msgspec.structs.replace(passing.policy, resolved=resolved),
+        primary_metric=msgspec.structs.replace(pm, display_ci=(1.002, 1.10004)),
+    )
+    md = report.render_report(c.seal(near), report_renderer("md"))
+    assert "- CI: [1.002, 1.1]" in md and "- tier limit: 1.0999996" in md
+    assert "limit 1.0999996" in report.render_report(c.seal(near), report_renderer("html"))
