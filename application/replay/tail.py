@@ -37,7 +37,8 @@ def check_tail(state: RunState, cert: c.Certificate, records: list[ev.RecordedEv
     seal = state.sealed
     if seal is None:
         if cert.signature is not None:
-            raise IntegrityError("E603", f"run {run_id} has a signed certificate but no chain seal", _unsealed(run_id))
+            said = f"run {run_id} has a signed certificate but no chain seal ({_unsealed(run_id)})"
+            raise IntegrityError("E603", said, _unsealed(run_id))
         _check_completion_time(run_id, done, cert, records)
         return
     head = records[-2]
