@@ -18,6 +18,8 @@ _HINT = "see `invarlock runs --help`"
 # the fraction of an ISO-8601 time: the first digits after a decimal mark (a date has none), however the time is
 # written (`T12:00:00.1`, `,1`, `120000.1`, `_12:00:00.1`: Python reads each, the fraction as of the seconds)
 _FRACTION = re.compile(r"[.,](\d+)")
+# a fraction of the seconds, after `HH:MM:SS` or `HHMMSS`: Python read `T12.5` (ISO: 12:30) as 12:00:00.5
+_OF_SECONDS = re.compile(r"(?:\d\d:\d\d:\d\d|(?<!\d)\d{6})[.,]\d")
 
 
 class RunQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +54,12 @@ def parse_instant(text: str) -> str:
         raise UsageError(
             "E513", f"--since {text!r} is not a date or time", "write e.g. 2026-02-01 or 2026-02-01T09:30Z"
         ) from exc
+    if _FRACTION.search(text) and not _OF_SECONDS.search(text):
+        raise UsageError(
+            "E513",
+            f"--since {text!r} has a fraction of an hour or minute",
+            "write the seconds, e.g. 2026-02-01T12:30:00",
+        )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:

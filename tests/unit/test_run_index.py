@@ -106,6 +106,10 @@ def test_since_finer_than_microseconds_still_means_at_or_after() -> None:
     for written in ("2026-07-02T12:00:00,0000001Z", "20260702T120000.0000001Z", "2026-07-02_12:00:00.0000001Z"):
         assert parse_instant(written) == "2026-07-02T12:00:00.000001+00:00", written
     assert parse_instant("20260702T120000,5Z") == "2026-07-02T12:00:00.500000+00:00"
+    for fraction_of_a_larger_unit in ("2026-12-07T12,5", "2026-12-07T12.5", "2026-12-07T12:30.5"):
+        with pytest.raises(UsageError) as raised:  # ISO reads 12:30 and 12:30:30, Python 12:00:00.5 and 12:30:00.5
+            parse_instant(fraction_of_a_larger_unit)
+        assert raised.value.code == "E513" and "fraction of an hour or minute" in raised.value.message
 
 
 def test_select_filters_before_it_pages_and_counts_every_match() -> None:
