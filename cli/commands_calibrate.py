@@ -17,6 +17,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, RunInterrupted, UsageError
 
 from . import console
+from .api import named_store
 from .api_verify import load_certificate
 from .bootstrap import DEFAULT_EVENTS, build_services
 from .commands_run import write_certificate
@@ -125,8 +126,13 @@ def calibrate_cmd(
         outcome_of = Resumption(svc, certified) if resume else None
         rows = run_suite(chosen, svc, on_case, source=suite or "the demo suite", outcome_of=outcome_of)
     except RunInterrupted as stopped:
-        store = events if os.path.abspath(events) != os.path.abspath(DEFAULT_EVENTS) else None
-        given = {"--suite": suite, "--out": out_dir, "--events": store, "--tier": tier, "--profile": profile}
+        given = {
+            "--suite": suite,
+            "--out": out_dir,
+            "--events": named_store(events),
+            "--tier": tier,
+            "--profile": profile,
+        }
         stopped.advice = f"calibrate stopped in a case (run {stopped.run_id}); go on with {_resume_command(given)}"
         raise
     found = problems(rows)

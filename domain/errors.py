@@ -46,9 +46,8 @@ class UsageError(InvarlockError):
 
 
 class CertificateOnRecord(UsageError):
-    """A run recorded with its certificate, whose file it asks for (a resume: E406, a file that could not be
-    written: E608): `invarlock replay` writes it; `in_store` names an event store other than the default in the
-    hint (the CLI and the API know it, the use case does not)."""
+    """E406: a run asked to resume already has its certificate, which `invarlock replay` writes; `in_store` names
+    an event store other than the default in the hint (the CLI and the API know it, the use case does not)."""
 
     def __init__(self, code: str, message: str, run_id: str) -> None:
         self.run_id = run_id

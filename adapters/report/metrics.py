@@ -86,10 +86,7 @@ def headline_table(cert: c.Certificate) -> Table:
     rows: list[list[Cell]] = [
         ["ratio vs baseline", cell(pm.ratio_vs_baseline)],
         ["CI (ratio)" if ratio else f"CI ({pm.unit})", _interval(pm.display_ci, fmt)],
-        [
-            "CI (log space)" if ratio else "CI (gated statistic)",
-            _interval(pm.ci, _FORMATS.get(str(field), ("", num))[1]),
-        ],
+        ["CI (log space)" if ratio else "CI (gated statistic)", _interval(pm.ci, base)],
         ["CI approximate", cell(pm.ci_approximate)],
         ["drift (final/preview)" if ratio else "drift (final − preview)", drift],
         ["gating basis", pm.gating_basis],
