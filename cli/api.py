@@ -8,7 +8,6 @@ is loaded.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -190,8 +189,6 @@ def certify_run(
         cfg = msgspec.structs.replace(cfg, edit=_edit(edit))
     cfg, subject_cfg = with_models(cfg, baseline, subject, adapter=adapter, device=device, dtype=dtype)
     request = certify_request(cfg, subject_cfg, tier=tier, profile=profile, export=export)
-    if isinstance(config, str | os.PathLike):  # a file: the preflight's errors of its settings name it
-        request = dataclasses.replace(request, config_file=os.fspath(config))
     return run_request(request, events=events, cert_out=cert_out, sign_key=sign_key, progress=progress)
 
 

@@ -37,17 +37,17 @@ def _doctor_request(
             )
         if baseline is not None or subject is not None or edit is not None:  # --edit-config is certify's option
             cfg, subj = certify_config(baseline, subject, opts["adapter"], config, edit, {**opts, "demo": False})
-            request = build_request(cfg, subj, "certify", opts, config_file=config)
+            request = build_request(cfg, subj, "certify", opts)
         else:
             _refuse_adapter_without_models(opts["adapter"])
-            cfg = run_config(config, {**opts, "demo": config is None})
-            request = build_request(cfg, None, "run", opts, config_file=config)
+            request = build_request(run_config(config, {**opts, "demo": config is None}), None, "run", opts)
     except InvarlockError as exc:
         flags = _flag_errors(opts, None)
         return DoctorRequest(request=None, source=source, events=events, config_error=exc, flag_errors=flags)
     # without --cert-out the certificate goes under the config's output.dir (--out)
     out = None if opts.get("cert_out") else os.path.expanduser(request.config.output.dir)
-    return DoctorRequest(request=request, source=source, events=events, flag_errors=_flag_errors(opts, out))
+    flags = _flag_errors(opts, out)
+    return DoctorRequest(request=request, source=source, events=events, flag_errors=flags, config_file=config)
 
 
 def _errors_of(check: Callable[[], None]) -> tuple[InvarlockError, ...]:

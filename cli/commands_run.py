@@ -3,7 +3,6 @@ layers over the Python API (cli/api.py) that print its certificate's summary."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -11,9 +10,11 @@ from typing import Any
 import click
 import msgspec
 from invarlock.application.certification.certify import CertifyRequest
+from invarlock.application.certification.run_request import policy_naming_file
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig, parse_config
 from invarlock.application.config_sequential import held_one_at_a_time, with_sequential
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, ResourceShortage, RunInterrupted, UsageError
+from invarlock.domain.policy import PROFILES, TIERS
 from invarlock.ports.ui import Progress
 
 from . import api, console
@@ -96,11 +97,8 @@ def _progress(opts: dict[str, Any]) -> Progress:
     return make_progress(opts["as_json"] or console.quiet(), console.verbose())
 
 
-def build_request(
-    cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any], config_file: str | None = None
-) -> CertifyRequest:
-    """The request of `certify` (a subject) or `run` (the config's edit): flags override the config;
-    `config_file`, the file it was read from, is named by the preflight's errors of its settings (E202)."""
+def build_request(cfg: RunConfig, subject: ModelConfig | None, command: str, opts: dict[str, Any]) -> CertifyRequest:
+    """The request of `certify` (a subject) or `run` (the config's edit): flags override the config."""
     if opts.get("no_reuse"):
         cfg = msgspec.structs.replace(cfg, eval=msgspec.structs.replace(cfg.eval, reuse=False))
     if opts.get("sequential") is True:
@@ -113,7 +111,7 @@ def build_request(
         cfg, subject, tier=opts["tier"], profile=opts["profile"], export=opts.get("export_dir")
     )
     assert request.command == command, "certify names a subject, run does not"
-    return dataclasses.replace(request, config_file=config_file)
+    return request
 
 
 def _outputs(opts: dict[str, Any]) -> dict[str, Any]:
@@ -131,10 +129,23 @@ def _given_outputs(opts: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [("--sign-key", opts["sign_key"]), ("--cert-out", opts["cert_out"]), ("--export", opts.get("export_dir"))]
 
 
-def _execute(request: CertifyRequest, opts: dict[str, Any]) -> None:
+def _execute(request: CertifyRequest, opts: dict[str, Any], source: str | None = None) -> None:
+    _guard_settings_of(request, source)
     with naming_the_store(opts["events"], _given_outputs(opts)):
         result = api.run_request(request, **_outputs(opts))
     _finish(result, opts)
+
+
+def _guard_settings_of(request: CertifyRequest, source: str | None) -> None:
+    """The policy settings of the config file `source` against the tier, before the run: an error names the file
+    (the run's own check, in its preflight, names the key only); anything but an E202 is left to the run."""
+    if source is None or request.tier not in TIERS or request.profile not in PROFILES:
+        return
+    try:
+        policy_naming_file(request, source)
+    except UsageError as exc:
+        if exc.code == "E202":
+            raise
 
 
 @contextmanager
@@ -211,8 +222,8 @@ def certify_cmd(
         given["adapter"] = adapter != "auto" and adapter  # its default: not given
         given["sequential"], given["no_sequential"] = opts["sequential"] is True, opts["sequential"] is False
         _resume(resume, given, opts)
-    cfg, subj = certify_config(baseline, subject, adapter, preset, edit_config, opts)
-    _execute(build_request(cfg, subj, "certify", opts, config_file=preset), opts)
+    request = build_request(*certify_config(baseline, subject, adapter, preset, edit_config, opts), "certify", opts)
+    _execute(request, opts, source=preset)
 
 
 def edit_overlay(path: str) -> EditConfig:
@@ -257,7 +268,7 @@ def certify_config(
 @common_options
 def run_cmd(config: str | None, **opts: Any) -> None:
     """Apply the config's built-in edit (quant_rtn) to its model and certify the result against the model."""
-    _execute(build_request(run_config(config, opts), None, "run", opts, config_file=config), opts)
+    _execute(build_request(run_config(config, opts), None, "run", opts), opts, source=config)
 
 
 def run_config(config: str | None, opts: Any) -> RunConfig:

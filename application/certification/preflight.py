@@ -48,6 +48,7 @@ class Preflight:
     tokenizers: dict[str, Tokenizer] = field(default_factory=dict)
     planned: tuple[ev.WindowsPlanned, Mapping[int, Row]] | None = None
     events: str | None = None
+    config_file: str | None = None  # the doctor's config: an E202 of its settings names it, as run/certify do
     # the error naming the plugin whose own code raised an exception (Services.fault), None for any other
     fault: Callable[[BaseException], InvarlockError | None] = lambda exc: None
     # (group, name) -> whether that entry is a third-party plugin's (the doctor: which extras a run needs)
@@ -83,7 +84,7 @@ def preflight_of(req: CertifyRequest, svc: Services, policy: Policy | None = Non
 
 def check_policy(pf: Preflight) -> None:
     """The tier's policy with the config's overrides, and the data able to meet it (E202, E005)."""
-    pf.policy = policy_naming_file(pf.req, pf.req.config_file)
+    pf.policy = policy_naming_file(pf.req, pf.config_file)
     pf.findings.append(policy_note(pf.policy, pf.req.config.eval.metric.kind))
     pf.findings.extend(ungated_chain(pf.policy))
 

@@ -35,7 +35,6 @@ class CertifyRequest:
     tier: str
     profile: str
     export: str | None = None
-    config_file: str | None = None  # the file the config was read from: an E202 of its settings names it
 
 
 @dataclass(frozen=True)

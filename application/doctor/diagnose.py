@@ -37,14 +37,16 @@ class DoctorDeps:
 @dataclass(frozen=True)
 class DoctorRequest:
     """The run to check, built as certify/run build it; when that failed, `config_error` says why (and only
-    the machine is checked). `source` names the config, `events` the event store path; `flag_errors` are what
-    certify/run refuse in their output and key flags before a run starts (E608, E700-E702)."""
+    the machine is checked). `source` names the config (`config_file`: the file given, if any), `events` the
+    event store path; `flag_errors` are what certify/run refuse in their output and key flags before a run
+    starts (E608, E700-E702)."""
 
     request: CertifyRequest | None
     source: str
     events: str
     config_error: InvarlockError | None = None
     flag_errors: tuple[InvarlockError, ...] = ()
+    config_file: str | None = None
 
 
 # In the order a run meets them: extras at import, the request before the run is recorded, the store at the
@@ -72,6 +74,7 @@ def diagnose(dreq: DoctorRequest, deps: DoctorDeps) -> DoctorReport:
         events=dreq.events,
         fault=deps.fault,
         third_party=deps.third_party,
+        config_file=dreq.config_file,
     )
     if dreq.config_error is not None:
         pf.failed.add("config")

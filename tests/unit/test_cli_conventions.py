@@ -173,7 +173,7 @@ def test_a_commands_own_quiet_is_the_global_quiet(
     done = api.CertifyResult(certificate=fake_certificate(), path=tmp_path / "evaluation.cert.json")
     monkeypatch.setattr(commands_run, "certify_config", lambda *args: (None, None))
     monkeypatch.setattr(commands_run, "run_config", lambda *args: None)
-    monkeypatch.setattr(commands_run, "build_request", lambda *args, **kw: None)
+    monkeypatch.setattr(commands_run, "build_request", lambda *args: None)
     monkeypatch.setattr(commands_run.api, "run_request", lambda request, **kw: done)
     runner = CliRunner()
     if command != "calibrate":
@@ -205,14 +205,3 @@ def test_every_kinds_verdict_line_is_styled_as_the_perplexity_one(kind: str, mon
     run_summary._report(cert, Path("c.json"), {"as_json": False, "export_dir": None, "events": "ev.duckdb"})
     [line] = [s for s in said if s.startswith("Verdict: ")]
     assert line.startswith(f"Verdict: {console.verdict(cert.verdict.status)}  "), line
-
-
-def test_the_python_apis_guard_setting_error_names_the_config_file_too(tmp_path: Path) -> None:
-    import invarlock
-
-    config = {"guards": {"variance": {"clamp": [0.5, 9]}}, "edit": {"name": "quant_rtn", "plan": {"bits": 8}}}
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    with pytest.raises(UsageError) as raised:
-        invarlock.certify(baseline="a", subject="b", config=tmp_path / "cfg.yaml", events=tmp_path / "ev.duckdb")
-    assert raised.value.code == "E202" and raised.value.message.startswith(f"{tmp_path / 'cfg.yaml'}: guards.variance")
-    assert not (tmp_path / "ev.duckdb").exists()
