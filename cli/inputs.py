@@ -12,7 +12,8 @@ import stat
 from invarlock.domain.errors import UsageError
 
 MAX_CERTIFICATE_BYTES = 256 * 1024 * 1024  # a release-size certificate is a few MB
-MAX_CONFIG_BYTES = 16 * 1024 * 1024
+# A hand-written config is a few kB; PyYAML reads about 130 kB a second, so a 16 MiB file took ~100 s to refuse.
+MAX_CONFIG_BYTES = 1024 * 1024
 # Values in a config with its aliases expanded: a hand-written config holds hundreds; nested aliases can make a
 # few lines hold billions, which every later step (validation, recording) would expand.
 MAX_CONFIG_VALUES = 1_000_000

@@ -68,6 +68,16 @@ def test_nested_aliases_are_sized_without_expanding_them(tmp_path: Path, where: 
     assert not (tmp_path / "events.duckdb").exists()
 
 
+def test_a_config_above_one_mib_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    # A 13 MB list of integers took PyYAML about 100 s to read before the value limit refused it.
+    config = tmp_path / "c.yaml"
+    config.write_text("seed: [" + "1, " * 400_000 + "1]\n", encoding="utf-8")
+    code, _, err = run_cli("run", "-c", config, "--events", tmp_path / "events.duckdb")
+    assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E201] config file '{config}' is "), err
+    assert "above the 1048576-byte limit" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "events.duckdb").exists()
+
+
 def test_aliases_that_expand_to_few_values_are_read_as_written(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("\n".join(_nested_aliases(3)) + "\n", encoding="utf-8")
