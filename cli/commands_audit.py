@@ -60,15 +60,18 @@ def runs_cmd(
     else:
         for r in listing.runs:
             console.out(console.printable(_run_line(r)))  # refs and reasons come from the store
-        _page_note(listing)
+        _page_note(listing, filtered=any(v is not None for v in (since, verdict, baseline_digest)))
     error = tampered_error(listing.runs)
     if error is not None:
         raise error
 
 
-def _page_note(listing: RunListing) -> None:
+def _page_note(listing: RunListing, filtered: bool) -> None:
     """Say on stderr which runs a partial page shows (nothing when it shows every matching run)."""
     shown = len(listing.runs)
+    if listing.total == 0 and listing.offset == 0:
+        console.tell("(no runs match these filters)" if filtered else "(no runs in this event store)")
+        return
     if listing.offset == 0 and shown >= listing.total:
         return
     if shown == 0:
@@ -81,7 +84,8 @@ def _page_note(listing: RunListing) -> None:
 
 def _run_line(r: RunSummary) -> str:
     if r.problem is not None:
-        return f"{r.run_id}  {r.status}  ({r.events} events)  {r.problem}"
+        counted = "events unreadable" if r.events is None else f"{r.events} events"
+        return f"{r.run_id}  {r.status}  ({counted})  {r.problem}"
     return (
         f"{r.run_id}  {r.started_at}  {r.finished_at or '-':<27}  {r.command:<9} {r.status:<10} "
         f"{r.verdict or '-':<4}  {r.baseline or '-'} -> {r.subject or '-'}  ({r.events} events)"

@@ -25,7 +25,7 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     verdict: str | None
     baseline: str | None
     subject: str | None
-    events: int
+    events: int | None  # None: the stream could not be read, so its events were not counted
     chain_ok: bool
     problem: str | None = None
 
@@ -69,7 +69,7 @@ def _row_of(state: RunState, events: int) -> RunSummary:
     )
 
 
-def tampered(run_id: str, events: int, problem: str, status: str = TAMPERED) -> RunSummary:
+def tampered(run_id: str, events: int | None, problem: str, status: str = TAMPERED) -> RunSummary:
     """The row of a run that fails its check: status TAMPERED (UNREADABLE: events of a newer release), `problem`
     says why, nothing else is trusted."""
     return RunSummary(
@@ -93,7 +93,7 @@ def checked_summary(store: EventStore, run_id: str) -> RunSummary | None:
     try:
         records = store.read(run_id)
     except InvarlockError as exc:
-        return tampered(run_id, 0, exc.message)
+        return tampered(run_id, None, exc.message)
     return summary_of(run_id, records)
 
 

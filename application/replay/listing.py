@@ -108,7 +108,7 @@ def _row(store: EventStore, entry: IndexedStream, check_chains: bool) -> RunSumm
     try:
         records = store.read(run_id)
     except InvarlockError as exc:
-        return tampered(run_id, 0, exc.message)
+        return tampered(run_id, None, exc.message)
     full, folded = checked_of(run_id, records)
     if full is not None and full.problem is not None:
         return full

@@ -192,6 +192,12 @@ def test_filters_and_pages_from_the_cli(db: Path) -> None:
     assert code == 0 and out.startswith("run-3  ") and len(out.splitlines()) == 1 and err == "(runs 2-2 of 2)\n"
     code, out, err = run_cli("runs", "--events", db, "--limit", "2")
     assert code == 0 and len(out.splitlines()) == 2 and err == "(runs 1-2 of 6; --offset 2 for the next page)\n"
+    code, out, err = run_cli("runs", "--events", db, "--since", "2099-01-01")  # once silent: no line at all
+    assert (code, out, err) == (0, "", "(no runs match these filters)\n")
+    with duckdb.connect(str(db)) as con:
+        con.execute("DELETE FROM events")
+        con.execute("DELETE FROM run_index")
+    assert run_cli("runs", "--events", db) == (0, "", "(no runs in this event store)\n")
 
 
 @pytest.mark.parametrize(
