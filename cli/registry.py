@@ -54,6 +54,12 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _load(point: metadata.EntryPoint) -> Any:
+    if point.pattern.match(point.value) is None:  # importlib's own error: "'NoneType' object has no attribute 'group'"
+        raise ValueError(f"its entry point {point.value!r} is not of the form 'module:attribute'")
+    return point.load()
+
+
 @dataclass
 class Registry:
     """The entries of every group; built-ins own their names, then the first distribution (by name) does."""
@@ -117,7 +123,7 @@ class Registry:
                 self._loaded[key] = point.load()
                 return self._loaded[key]
             try:
-                self._loaded[key] = point.load()
+                self._loaded[key] = _load(point)
             except (Exception, SystemExit) as exc:  # any import-time failure of third-party code (a module calling
                 # sys.exit included: it ended the command silently with the plugin's exit code) is one E220 line
                 raise UsageError(

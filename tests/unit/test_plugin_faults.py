@@ -72,6 +72,25 @@ def test_a_plugin_module_calling_sys_exit_on_import_is_e220_and_listed(tmp_path,
     assert status.error == "SystemExit: 3"
 
 
+def test_a_malformed_entry_point_value_is_e220_saying_so(tmp_path, monkeypatch) -> None:
+    """importlib's own failure on a value that is not `module:attribute` read "'NoneType' object has no attribute
+    'group'"."""
+    from invarlock.cli.registry import Registry
+
+    info = tmp_path / "garbled-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: garbled\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[invarlock.edits]\ngarbled = not a path:!\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UsageError) as refused:
+        Registry.discover().load("edits", "garbled")
+    said = "its entry point 'not a path:!' is not of the form 'module:attribute'"
+    assert refused.value.code == "E220"
+    assert refused.value.message == f"edit plugin 'garbled' (garbled 1.0) failed to load: ValueError: {said}"
+    [status] = [s for s in Registry.discover().status(["edits"]) if s.entry.name == "garbled"]
+    assert status.error == f"ValueError: {said}"
+
+
 @pytest.mark.usefixtures("raising_plugin")
 def test_the_doctor_reports_a_plugin_that_raises_as_its_check_finding_and_goes_on(tmp_path) -> None:
     """The doctor stopped at the first plugin that raised (E999 before E224, then one E224 line); it reports it
