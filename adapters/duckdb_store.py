@@ -22,7 +22,7 @@ from .duckdb_create import create_complete
 from .duckdb_lock import LOCK_WAIT_S
 from .duckdb_rows import COLUMNS as _COLUMNS
 from .duckdb_rows import row_to_record as _row_to_record
-from .folder_probe import file_creation_problem
+from .folder_probe import WRITABLE_STORE_HINT, file_creation_problem
 from .stored_rows import normalize_timestamp, record_events, stale_seq_conflict, utc_now_iso
 
 _CREATE = [
@@ -93,11 +93,11 @@ class DuckDBEventStore:
         """Create the file with its schema, atomically: DuckDB never creates the shared file (duckdb_create.py)."""
         problem = file_creation_problem(self.path)  # as the doctor finds it; DuckDB's own error says less
         if problem is not None:
-            raise UsageError("E502", f"cannot create event store {self.path}: {problem}", "use --events")
+            raise UsageError("E502", f"cannot create event store {self.path}: {problem}", WRITABLE_STORE_HINT)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError("E502", f"cannot create folder for {self.path}: {exc}", "use --events") from exc
+            raise UsageError("E502", f"cannot create folder for {self.path}: {exc}", WRITABLE_STORE_HINT) from exc
         try:
             create_complete(self.path, _CREATE)
         except duckdb.Error as exc:

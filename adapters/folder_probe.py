@@ -3,9 +3,12 @@ read-only mount or a pseudo file system such as /proc, where a run would fail on
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+WRITABLE_STORE_HINT = "pass --events a file in a folder you can write"
 
 
 def nearest_existing(path: Path) -> Path:
@@ -37,6 +40,8 @@ def folder_write_problem(folder: Path) -> str | None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".invarlock-probe-", dir=existing)
     except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the folder is there: a pseudo file system (/proc) that makes no new files
+            return f"{existing} cannot be written (it takes no new files)"
         return f"{existing} cannot be written ({exc.strerror or type(exc).__name__})"
     os.close(fd)
     os.unlink(probe)

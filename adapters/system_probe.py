@@ -13,7 +13,7 @@ from pathlib import Path
 from invarlock.domain.errors import UsageError
 from invarlock.domain.system_facts import DeviceSupport, ExtraStatus, StoreSummary
 
-from .folder_probe import file_creation_problem, nearest_existing
+from .folder_probe import WRITABLE_STORE_HINT, file_creation_problem, nearest_existing
 from .model_choices import DEVICES, DTYPES
 
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
@@ -80,7 +80,7 @@ def _require_creatable(target: Path) -> None:
     """E502 as a run's first append would give when the store's folder cannot be made or written."""
     problem = file_creation_problem(target)
     if problem is not None:
-        raise UsageError("E502", f"cannot create event store {target}: {problem}", "use --events")
+        raise UsageError("E502", f"cannot create event store {target}: {problem}", WRITABLE_STORE_HINT)
 
 
 def _summary(target: Path) -> StoreSummary:

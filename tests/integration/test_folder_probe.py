@@ -28,7 +28,21 @@ def test_a_file_where_the_folder_belongs_is_named(tmp_path: Path) -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
 def test_a_folder_no_file_can_be_made_in_is_a_problem_whatever_its_permission_bits() -> None:
     problem = folder_write_problem(NO_FILES_HERE)
-    assert problem is not None and problem.startswith("/proc cannot be written (")
+    assert problem == "/proc cannot be written (it takes no new files)"  # the kernel says "No such file or directory"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_an_event_store_in_a_folder_that_takes_no_files_is_e502_saying_so() -> None:
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+    from invarlock.domain.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        DuckDBEventStore(NO_FILES_HERE / "events.duckdb").require_writable()
+        DuckDBEventStore(NO_FILES_HERE / "events.duckdb").append("run-1", 0, [])
+    said = refused.value
+    assert (said.code, said.hint) == ("E502", "pass --events a file in a folder you can write")  # was "use --events"
+    named = NO_FILES_HERE / "events.duckdb"
+    assert said.message == f"cannot create event store {named}: /proc cannot be written (it takes no new files)"
 
 
 @pytest.mark.hf  # run and the doctor need the hf extra before they look at their options
