@@ -177,7 +177,15 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     baseline, subject = state.models["baseline"].identity, state.models["subject"].identity
     secondary = secondary_metrics(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
     validation, verdict = gates.evaluate(
-        pm, pairing, guards, baseline, subject, policy, overhead=overhead, secondary=secondary
+        pm,
+        pairing,
+        guards,
+        baseline,
+        subject,
+        policy,
+        overhead=overhead,
+        secondary=secondary,
+        released=state.started.tool_version,
     )
     cert = c.Certificate(
         schema_version=c.SCHEMA_VERSION,  # stated below, once the content is known

@@ -11,6 +11,7 @@ from .metrics.answers import checked_flags
 from .metrics.secondary import secondary_flags
 from .model import ModelIdentity
 from .policy import Policy
+from .policy_releases import released_before
 
 
 def _pairing(p: c.PairingSection, base: ModelIdentity, subj: ModelIdentity) -> tuple[bool, str]:
@@ -33,12 +34,25 @@ def _named(section: Section) -> str:
     return f" ({', '.join(v.name for v in violations)})" if violations else ""
 
 
-def _guard_flag(guards: GuardSections, name: str, policy: Policy) -> tuple[c.Flag, str]:
-    """A guard's flag: its verdict. A guard that did not run fails when the policy gates it or its guard
-    order names it; it is `not_applicable` only when neither holds (a monitored guard left out)."""
+# Since 0.3.11 a guard the metric kind cannot run is not applicable where the tier gates it (conservative gates
+# variance: every encoder and accuracy certificate failed it); earlier releases' certificates keep the failed flag.
+RUNNABLE_GUARDS_SINCE = (0, 3, 11)
+
+
+def runnable_guards(kind: str) -> tuple[str, ...]:
+    """The built-in guards a run of metric `kind` can evaluate: every one, but variance only where the evidence
+    holds each model's NLL sums (its A/B pass compares them)."""
+    per_model = metric_for(kind).per_model_scores
+    return tuple(name for name in GUARD_FLAGS if per_model or name != "variance")
+
+
+def _guard_flag(guards: GuardSections, name: str, policy: Policy, runnable: bool) -> tuple[c.Flag, str]:
+    """A guard's flag: its verdict. A guard that did not run fails when the policy gates it (and the metric kind
+    can run it) or its guard order names it; it is `not_applicable` only when neither holds (a monitored guard
+    left out, a guard the kind cannot run)."""
     section = guards.of(name)
     if section is None:
-        if name in policy.required_guards:
+        if name in policy.required_guards and runnable:
             return False, f"guard {name} is gated at tier {policy.tier} but did not run"
         if name in policy.guard_order:
             return False, f"guard {name} is in the guard order but was not evaluated"
@@ -114,19 +128,22 @@ def evaluate(
     *,
     overhead: c.GuardOverhead | None,
     secondary: c.SecondaryMetrics | None = None,
+    released: str | None = None,
 ) -> tuple[dict[str, c.Flag], c.VerdictSection]:
     """Every validation flag and the verdict; PASS iff every applicable flag holds. A guard in `monitor`
     mode (under `policy`) reports its flag but cannot fail the verdict; a guard the policy gates that did
-    not run fails it. The secondary-metric flags appear only with secondary metrics or secondary gates, the
-    evidence dtype flag only when the policy requires a scoring dtype."""
+    not run fails it, unless the metric kind cannot run it (under the rules of the tool version `released`
+    that issued the certificate; None: this release's). The secondary-metric flags appear only with secondary
+    metrics or secondary gates, the evidence dtype flag only when the policy requires a scoring dtype."""
     metric = metric_for(pm.kind)
+    runnable = tuple(GUARD_FLAGS) if released_before(released, RUNNABLE_GUARDS_SINCE) else runnable_guards(pm.kind)
     checks: dict[str, tuple[c.Flag, str]] = {
         **checked_flags(pm.kind, metric.flags(pm, policy)),
         "pairing_ok": _pairing(pairing, baseline, subject),
     }
     monitored = set()
     for guard, flag in GUARD_FLAGS.items():
-        checks[flag] = _guard_flag(guards, guard, policy)
+        checks[flag] = _guard_flag(guards, guard, policy, guard in runnable)
         if policy.guards.mode_of(guard) == "monitor":
             monitored.add(flag)
     plugin_checks, plugin_monitored = _plugin_flags(guards, policy)
@@ -145,7 +162,8 @@ def evaluate(
 
 
 def of_certificate(cert: c.Certificate, policy: Policy) -> tuple[dict[str, c.Flag], c.VerdictSection]:
-    """`evaluate` on the certificate's own metric, pairing, guards, models, overhead and secondary metrics."""
+    """`evaluate` on the certificate's own metric, pairing, guards, models, overhead and secondary metrics, under
+    the rules of the release that issued it."""
     return evaluate(
         cert.primary_metric,
         cert.pairing,
@@ -155,4 +173,5 @@ def of_certificate(cert: c.Certificate, policy: Policy) -> tuple[dict[str, c.Fla
         policy,
         overhead=cert.guard_overhead,
         secondary=cert.secondary_metrics,
+        released=cert.tool.version,
     )

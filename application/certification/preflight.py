@@ -86,7 +86,7 @@ def check_policy(pf: Preflight) -> None:
     """The tier's policy with the config's overrides, and the data able to meet it (E202, E005)."""
     pf.policy = policy_naming_file(pf.req, pf.config_file)
     pf.findings.append(policy_note(pf.policy, pf.req.config.eval.metric.kind))
-    pf.findings.extend(ungated_chain(pf.policy))
+    pf.findings.extend(ungated_chain(pf.policy, pf.req.config.eval.metric.kind))
 
 
 def check_execution(pf: Preflight) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from invarlock.domain import diagnostics as d
 from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
+from invarlock.domain.gates import runnable_guards
 from invarlock.domain.metrics import metric_for, token_floored
 from invarlock.domain.model import DEVICE_MAPS
 from invarlock.domain.policy import Policy
@@ -26,10 +27,11 @@ def policy_note(policy: Policy, kind: str) -> d.Finding:
     return d.note("policy", d.D_POLICY, f"{head}: {floors}")
 
 
-def ungated_chain(policy: Policy) -> list[d.Finding]:
-    """A warning when guards.order leaves out a guard the policy gates: its flag fails (domain/gates.py), so the
-    verdict is FAIL whatever the scores."""
-    missing = [name for name in policy.required_guards if name not in policy.guard_order]
+def ungated_chain(policy: Policy, kind: str) -> list[d.Finding]:
+    """A warning when guards.order leaves out a guard the policy gates that metric `kind` can run: its flag fails
+    (domain/gates.py), so the verdict is FAIL whatever the scores."""
+    runnable = runnable_guards(kind)
+    missing = [name for name in policy.required_guards if name not in policy.guard_order and name in runnable]
     if not missing:
         return []
     names = ", ".join(missing)

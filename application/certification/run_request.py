@@ -9,6 +9,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
+from invarlock.domain.gates import runnable_guards
 from invarlock.domain.metrics import Metric, metric_for
 from invarlock.domain.policy import (
     PROFILES,
@@ -66,8 +67,7 @@ def policy_for(req: CertifyRequest) -> Policy:
         )
     order = req.config.guards.order
     _check_bootstrap_cells(policy, ds.preview_n, ds.final_n, ds.calibration_n if "variance" in order else 0)
-    applicable = ("spectral", "rmt", "variance") if metric.per_model_scores else ("spectral", "rmt")
-    missing = [g for g in applicable if g not in order]
+    missing = [g for g in runnable_guards(metric.kind) if g != "invariants" and g not in order]
     if req.profile == "release" and missing:
         raise UsageError(
             "E005", f"profile release evaluates every guard; guards.order lacks {', '.join(missing)}", "add them"
