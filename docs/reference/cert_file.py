@@ -17,6 +17,11 @@ SECTIONS = ("evidence", "primary_metric", "bootstrap", "dataset")
 # empty arm's zero division, numpy's warning of one, a negative replicate count numpy refuses, a huge integer)
 MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError, SystemError, RuntimeWarning)
 T = TypeVar("T")
+# What `invarlock verify` recomputes at most (VERIFY_MAX_REPLICATES and VERIFY_MAX_BOOTSTRAP_CELLS in
+# domain/policy.py; a test holds them equal): a certificate stating 10**12 replicates made the scripts ask
+# hashlib for terabytes (MemoryError) where verify refuses it.
+MAX_REPLICATES = 10_000
+MAX_BOOTSTRAP_CELLS = 10_000_000
 
 
 def refuse(message: str) -> NoReturn:
@@ -44,7 +49,27 @@ def read_certificate(argv: Sequence[str], usage: str, kinds: Sequence[str] | Non
     kind = cert["primary_metric"].get("kind")
     if kinds is not None and kind not in kinds:
         refuse(f"{path}: primary_metric.kind is {kind!r}; this script recomputes {' and '.join(kinds)}")
+    _refuse_oversized_bootstrap(path, cert)
     return cert
+
+
+def _refuse_oversized_bootstrap(path: str, cert: dict) -> None:
+    """Exit 2 when a stated replicate count, or its cells over the largest arm, exceed what verify recomputes."""
+    policy = cert.get("policy")
+    resolved = policy.get("resolved") if isinstance(policy, dict) else None
+    arms = [cert["evidence"].get(arm) for arm in ("preview", "final")]
+    windows = max(
+        (len(a["window_ids"]) for a in arms if isinstance(a, dict) and isinstance(a.get("window_ids"), list)), default=0
+    )
+    for where, section in (("bootstrap", cert["bootstrap"]), ("policy.resolved", resolved)):
+        b = section.get("replicates") if isinstance(section, dict) else None
+        if type(b) is not int:
+            continue  # malformed: the recomputation says so
+        if b > MAX_REPLICATES:
+            refuse(f"{path}: {where}.replicates is {b}, above the {MAX_REPLICATES} invarlock verify recomputes")
+        if b * windows > MAX_BOOTSTRAP_CELLS:
+            cells = f"{where}.replicates {b} x {windows} windows exceeds the {MAX_BOOTSTRAP_CELLS} cells"
+            refuse(f"{path}: {cells} invarlock verify recomputes")
 
 
 def recomputed(path: str, compute: Callable[[], T]) -> T:

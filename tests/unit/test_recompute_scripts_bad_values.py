@@ -15,6 +15,7 @@ import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import ModelConfig
 from invarlock.domain import certificate as c
+from invarlock.domain.policy import VERIFY_MAX_BOOTSTRAP_CELLS, VERIFY_MAX_REPLICATES
 
 from tests.unit.conftest import small_config
 from tests.unit.test_docs_recipe import REFERENCE
@@ -45,6 +46,10 @@ CASES = [
     ("recompute_kl", _set("evidence.final.comparisons.0.kl_histogram", [1, 2]), "("),
     ("recompute_kl", lambda d: d.__setitem__("secondary_metrics", None), "the certificate has no secondary metrics"),
     ("recompute_ci", lambda d: d.__setitem__("deep", DEEP), "its JSON nests deeper than"),
+    # 10**12 replicates asked hashlib for terabytes: MemoryError, a traceback (the kinds hunt)
+    ("recompute_ci", _set("bootstrap.replicates", 10**12), "bootstrap.replicates is 1000000000000, above the 10000"),
+    ("recompute_kl", _set("policy.resolved.replicates", 10**12), "policy.resolved.replicates is 1000000000000, above"),
+    ("recompute_ci", _set("evidence.final.window_ids", list(range(20_001))), "x 20001 windows exceeds the 10000000"),
 ]
 
 
@@ -66,3 +71,15 @@ def test_a_value_of_the_wrong_form_is_one_line_and_exit_2(issued, tmp_path: Path
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1, (done.returncode, done.stderr)
     assert done.stderr.startswith(f"{path}: ") and said in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_scripts_bound_the_bootstrap_where_verify_does() -> None:
+    sys.path.insert(0, str(REFERENCE))
+    try:
+        import cert_file
+    finally:
+        sys.path.remove(str(REFERENCE))
+    assert (cert_file.MAX_REPLICATES, cert_file.MAX_BOOTSTRAP_CELLS) == (
+        VERIFY_MAX_REPLICATES,
+        VERIFY_MAX_BOOTSTRAP_CELLS,
+    )
