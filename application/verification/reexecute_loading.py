@@ -49,7 +49,7 @@ def load_one_at_a_time(
     """The baseline alone, its pass (reexecute_baseline.baseline_pass), then the subject once the baseline is
     released: a copy of it taken before when the subject is loaded as it is (the built-in edit applied to the
     copy), else loaded then; what the baseline's kept side of KL shares with it bit for bit held once."""
-    edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
+    edit = _baseline_edit(cert, req, deps)
     loads = _loads(cert, req)
     baseline = load_certified(deps.loader, *loads["baseline"], "--baseline")
     beside, edited = _edit_beside(cert, req, deps, baseline, loads)
@@ -63,7 +63,9 @@ def load_one_at_a_time(
         subject = load_certified(deps.loader, *loads["subject"], "--subject" if req.subject else "--baseline")
     if released.answers is not None and released.answers.reference is not None:
         released.answers.reference.hold_once(subject)  # before the subject's fingerprint reads it
-    applied = edit.apply(subject, cert.edit.plan or {}) if edit is not None else beside
+    applied = (
+        edit.apply(subject, cert.edit.plan or {}) if edit is not None else beside or _edited_given(cert, deps, subject)
+    )
     identities = {"baseline": released.identity, "subject": subject.identity()}
     return LoadedForAudit({"subject": subject}, identities, released, edit=applied, edited_weights=edited)
 
@@ -88,7 +90,7 @@ def load_models(
     applied. A subject of the baseline's reference and options is a duplicate of the loaded baseline when its
     adapter can duplicate it (the checkpoint is read once); any other subject holds the weights it has bit for
     bit in common with the baseline once (input_steps.sharing_with). With the edit applied, what it did."""
-    edit = None if req.subject is not None else _recorded_edit(cert, deps.edits)
+    edit = _baseline_edit(cert, req, deps)
     out: dict[str, LoadedModel] = {}
     loads = _loads(cert, req)
     beside: tuple[EditOutcome | None, str | None] = (None, None)
@@ -104,6 +106,8 @@ def load_models(
         out[role] = twin
     if edit is not None:
         return out, edit.apply(out["subject"], cert.edit.plan or {}), None
+    if beside == (None, None):
+        return out, _edited_given(cert, deps, out["subject"]), None
     return out, *beside
 
 
@@ -119,7 +123,7 @@ def _edit_beside(
     and subject (the given subject is compared with the certificate by its digests); the copy is dropped here.
     Without --subject the edited copy is the audit's subject itself."""
     edit = deps.edits.get(cert.edit.name)
-    if req.subject is None or edit is None:
+    if req.subject is None or edit is None or edits_subject_checkpoint(cert):
         return None, None
     options = loads["subject"][1]  # the certified subject's dtype and placement
     copy = _duplicate(baseline) if options == loads["baseline"][1] else None
@@ -134,6 +138,39 @@ def _edit_beside(
 
 def _duplicate(model: LoadedModel) -> LoadedModel | None:
     return model.duplicate() if isinstance(model, DuplicableModel) else None
+
+
+def edits_subject_checkpoint(cert: c.Certificate) -> bool:
+    """A `certify --edit-config` certificate whose subject checkpoint is not its baseline's: its edit was applied
+    to another checkpoint than the baseline (with the same reference, the baseline edited, as `run` does)."""
+    edited = cert.provenance.command == "certify" and cert.edit.name != "external"
+    return edited and cert.subject.ref != cert.baseline.ref
+
+
+def _baseline_edit(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> Edit | None:
+    """The recorded edit to apply to the baseline to make the audit's subject: without --subject only."""
+    if req.subject is not None:
+        return None
+    if edits_subject_checkpoint(cert):
+        raise UsageError(
+            "E200",
+            f"the certificate's edit ({cert.edit.name}) was applied to the subject checkpoint certify was given, "
+            "not to the baseline",
+            "pass that checkpoint (or the subject the edit made) with --subject",
+        )
+    return _recorded_edit(cert, deps.edits)
+
+
+def _edited_given(cert: c.Certificate, deps: ReexecutionDeps, subject: LoadedModel) -> EditOutcome | None:
+    """For a `certify --edit-config` certificate, the recorded edit applied to the --subject given when that is
+    not already the certified subject (the checkpoint certify edited, not the subject the edit made); None when
+    it is, or the certificate records no such edit."""
+    edit = deps.edits.get(cert.edit.name)
+    if not edits_subject_checkpoint(cert) or edit is None:
+        return None
+    if subject.identity().weights_sha256 == cert.subject.weights_sha256:
+        return None
+    return edit.apply(subject, cert.edit.plan or {})
 
 
 def _recorded_edit(cert: c.Certificate, edits: Mapping[str, Edit]) -> Edit:

@@ -1,0 +1,61 @@
+"""The re-execution audit of a `certify --edit-config` certificate whose subject checkpoint is not the baseline:
+the recorded edit was applied to that checkpoint, so the audit applies it there (the audit applied it to a copy of
+the baseline, and no honest certificate of this kind could pass: the re-execution hunt)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from invarlock.application.certification.certify import CertifyRequest, certify_edit
+from invarlock.application.config import DatasetConfig, EditConfig, ModelConfig, RunConfig
+from invarlock.application.verification.reexecute import reexecute_certificate
+from invarlock.application.verification.reexecute_request import ReexecutionRequest
+from invarlock.domain.errors import UsageError
+
+from tests.unit.test_reexecution_audit import _deps, _failed
+
+EDIT = EditConfig(name="fake_weight", plan={"weight": "w", "factor": 1.01})
+
+
+def _certified(services: Any, subject: str) -> Any:
+    dataset = DatasetConfig(provider="fake", seq_len=32, preview_n=8, final_n=12)
+    config = RunConfig(model=ModelConfig(id="base"), dataset=dataset, edit=EDIT)
+    request = CertifyRequest("certify", config, ModelConfig(id=subject), tier="balanced", profile="dev")
+    return certify_edit(request, services).certificate
+
+
+def _audit(cert: Any, services: Any, subject: str | None) -> Any:
+    request = ReexecutionRequest(baseline="base", subject=subject, sample=3, sample_seed=11)
+    return reexecute_certificate(cert, request, _deps(services))
+
+
+def test_the_edit_is_re_applied_to_the_subject_checkpoint_certify_edited(services: Any) -> None:
+    cert = _certified(services, "int8ish")
+    assert cert.provenance.command == "certify" and cert.subject.ref != cert.baseline.ref
+    outcome = _audit(cert, services, "int8ish")
+    assert outcome.ok, _failed(outcome)
+    findings = {name: (ok, detail) for name, ok, detail in outcome.findings}
+    assert findings["reexec:edit"] == (
+        True,
+        "fake_weight re-applied: its plan digest and deltas equal the certificate's",
+    )
+    assert findings["reexec:subject_model"][0] is True
+
+
+def test_without_the_subject_checkpoint_the_audit_says_which_to_pass(services: Any) -> None:
+    cert = _certified(services, "int8ish")
+    with pytest.raises(UsageError) as refused:
+        _audit(cert, services, None)
+    assert refused.value.code == "E200"
+    assert refused.value.message == (
+        "the certificate's edit (fake_weight) was applied to the subject checkpoint certify was given, not to the "
+        "baseline"
+    )
+
+
+def test_an_edit_of_the_baseline_checkpoint_itself_is_still_audited_from_the_baseline(services: Any) -> None:
+    cert = _certified(services, "base")  # certify --baseline B --subject B --edit-config: as `run` does
+    outcome = _audit(cert, services, None)
+    assert outcome.ok, _failed(outcome)
+    assert "reexec:edit" in {name for name, _, _ in outcome.findings}
