@@ -17,6 +17,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 
 from .config_checks import check_semantics
+from .config_execution import refuse_unread_execution_keys
 from .config_messages import plain
 from .config_sections import (
     DEMO_CORPUS,
@@ -95,9 +96,11 @@ def _suggestion(where: str, unknown: str) -> str:
     return f"keys of {where or 'the top level'}: {', '.join(keys)}" if keys else "remove it or fix its spelling"
 
 
-def parse_config(data: Any, *, source: str) -> RunConfig:
+def parse_config(data: Any, *, source: str, as_written: bool = True) -> RunConfig:
     """Validate a decoded YAML mapping, InvarLock 0.3.7 keys translated first (config_upstream.py). Raises
-    UsageError E201 naming the file and the offending key (with the closest known key when one is near)."""
+    UsageError E201 naming the file and the offending key (with the closest known key when one is near).
+    `as_written`: the mapping is the user's (a key given with its default value is still a key given), not a
+    recorded or rebuilt config, which states every default."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -123,6 +126,8 @@ def parse_config(data: Any, *, source: str) -> RunConfig:
             raise UsageError("E201", f"{source}: {message}", hint) from exc
         raise UsageError("E201", f"{source}: {text}", "fix the key it names") from exc
     check_semantics(cfg, source)
+    if as_written:
+        refuse_unread_execution_keys(given.get("execution"), source)
     return cfg
 
 

@@ -39,3 +39,18 @@ def check_execution(execution: ExecutionConfig | None, source: str) -> None:
             f"{source}: execution.actors and execution.address are read only with backend ray",
             "set execution.backend: ray, or remove them",
         )
+
+
+def refuse_unread_execution_keys(written: object, source: str) -> None:
+    """E201 when the `execution:` mapping as written gives actors or address without backend ray: check_execution
+    sees only values, and the defaults (2, local) written out were recorded for a run no pool scored."""
+    if not isinstance(written, dict) or written.get("backend", "inprocess") == "ray":
+        return
+    unread = [key for key in ("actors", "address") if key in written]
+    if unread:
+        raise UsageError(
+            "E201",
+            f"{source}: execution.{' and execution.'.join(unread)} {'is' if len(unread) == 1 else 'are'} read only "
+            "with backend ray",
+            "set execution.backend: ray, or remove them",
+        )

@@ -52,7 +52,7 @@ def load_run_config(config: ConfigLike) -> RunConfig:
     Raises UsageError E201 naming the file and key; E220/E223 for a plugin metric kind or guard that fails to
     load or is not a Metric of that kind / a guard of that name."""
     if isinstance(config, RunConfig):  # built in Python, never decoded: checked as its recorded form would be
-        return parse_config(config_to_dict(config), source="config")
+        return parse_config(config_to_dict(config), source="config", as_written=False)
     if config is None:
         data, source = {}, "<embedded default>"
     elif isinstance(config, Mapping):

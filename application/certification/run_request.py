@@ -147,7 +147,7 @@ def request_of(state: RunState, export: str | None) -> tuple[CertifyRequest, Pol
     started = state.started
     config = dict(started.config)
     subject = config.pop("subject", None)
-    cfg = parse_config(config, source=f"run {started.run_id}")
+    cfg = parse_config(config, source=f"run {started.run_id}", as_written=False)
     policy = started.policy
     if policy_digest(policy) != started.policy_digest:
         raise resume_mismatch(started.run_id, "its recorded policy does not match its policy digest")

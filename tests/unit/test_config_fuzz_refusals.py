@@ -52,6 +52,10 @@ def test_sizes_accelerate_reads_pass() -> None:
         ({"backend": "ray", "actors": 0}, "execution.actors must be in [1, 1024]"),
         ({"actors": 8}, "execution.actors and execution.address are read only with backend ray"),
         ({"address": "nonsense::"}, "execution.actors and execution.address are read only with backend ray"),
+        # their default values, once accepted and recorded for a run no pool scored (the docs hunt)
+        ({"actors": 2}, "execution.actors is read only with backend ray"),
+        ({"backend": "inprocess", "address": "local"}, "execution.address is read only with backend ray"),
+        ({"actors": 2, "address": "local"}, "execution.actors and execution.address are read only with backend ray"),
     ],
 )
 def test_ray_settings_out_of_range_or_without_ray_are_refused(execution: dict, named: str) -> None:  # type: ignore[type-arg]
@@ -194,3 +198,8 @@ def test_an_arm_whose_bootstrap_verify_cannot_spend_is_refused_before_the_run(
     said = "an arm of 3200 windows with 3200 bootstrap replicates"
     assert caught.value.code == "E005" and said in caught.value.message
     assert "plan at most 3125 windows per arm" in caught.value.hint
+
+
+def test_a_recorded_config_stating_the_execution_defaults_is_read_as_it_was() -> None:
+    recorded = {"execution": {"actors": 2, "address": "local", "backend": "inprocess"}}  # as 0.3.10 recorded it
+    assert parse_config(recorded, source="run r", as_written=False).execution is not None
