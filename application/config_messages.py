@@ -34,8 +34,11 @@ def plain(text: str) -> tuple[str, str] | None:
         full = f"{section}.{key}" if section else key
         return f"{section or 'the config'} needs a `{key}:` key", f"add {full}"
     if found := _WRONG_TYPE.match(text):
-        path = found["path"]
-        return f"{path} must be {_words(found['expected'])}, not {_words(found['got'])}", f"fix {path}"
+        path, expected = found["path"], found["expected"]
+        if found["got"] == "float" and "int" in expected.split(" | "):  # 50.0 or 5e1: "an integer, not a number"
+            hint = f"write {path} as a whole number without a decimal point or exponent (50, not 50.0 or 5e1)"
+            return f"{path} must be {_words(expected)}, not a decimal number", hint
+        return f"{path} must be {_words(expected)}, not {_words(found['got'])}", f"fix {path}"
     if found := _OUT_OF_RANGE.match(text):
         path = found["path"]
         return f"{path} must be {_words(found['expected'])} {found['bound']}", f"fix {path}"

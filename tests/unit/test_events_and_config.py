@@ -350,8 +350,13 @@ def test_one_hub_key_without_provider_hf_reads_in_the_singular():
         ({"guards": {"order": "spectral"}}, "guards.order must be a list, not text", "fix guards.order"),
         (
             {"eval": {"batch_size": 1.5}},
-            "eval.batch_size must be an integer or null, not a number",
-            "fix eval.batch_size",
+            "eval.batch_size must be an integer or null, not a decimal number",
+            "write eval.batch_size as a whole number without a decimal point or exponent (50, not 50.0 or 5e1)",
+        ),
+        (  # "must be an integer, not a number" (the docs hunt)
+            {"dataset": {"seq_len": 50.0}},
+            "dataset.seq_len must be an integer, not a decimal number",
+            "write dataset.seq_len as a whole number without a decimal point or exponent (50, not 50.0 or 5e1)",
         ),
         (
             {"model": {"device_map": "auto", "max_memory": {"cpu": 3}}},
