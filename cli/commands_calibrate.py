@@ -101,7 +101,7 @@ def _suite(path: str | None, tier: str | None, profile: str | None) -> Calibrati
 @click.option(
     "--resume", is_flag=True, help="go on with a suite stopped in a case: the same --suite, --out, --events and tiers"
 )
-@console.quiet_option
+@console.quiet_option(printed="errors (the output is the folder --out)")
 def calibrate_cmd(
     suite: str | None, out_dir: str, events: str, tier: str | None, profile: str | None, resume: bool = False
 ) -> None:

@@ -32,15 +32,18 @@ def configure(*, quiet: bool, verbose: bool) -> None:
     _SETTINGS.quiet, _SETTINGS.verbose = quiet, verbose
 
 
-def quiet_option(fn: Any) -> Any:
+def quiet_option(fn: Any = None, *, printed: str = "errors and the line of a --json") -> Any:
     """A command's own `-q/--quiet`: the same switch as `invarlock --quiet` (`invarlock certify -q` prints what
-    `invarlock -q certify` prints), so the command reads `quiet()` and takes no parameter for it."""
+    `invarlock -q certify` prints), so the command reads `quiet()` and takes no parameter for it. `printed`: what
+    the command still prints, for its help (`@quiet_option(printed=...)`)."""
+    if fn is None:
+        return lambda command: quiet_option(command, printed=printed)
 
     def switch(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         if value:
             configure(quiet=True, verbose=_SETTINGS.verbose)
 
-    help_ = "as `invarlock --quiet`: print only errors (and the JSON of a --json); no progress"
+    help_ = f"as `invarlock --quiet`: print only {printed}; no progress"
     return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=switch, help=help_)(fn)
 
 

@@ -71,3 +71,12 @@ def test_a_usage_error_points_at_the_help_of_the_command_that_refused_it(
     # `report FILE` pointed at `invarlock --help`, which does not list report's html and md.
     code, out, err = run_cli(*args)
     assert (code, out) == (2, "") and err.strip() == f"ERROR [INVARLOCK:E200] {said} — see `{help_of} --help`"
+
+
+def test_no_help_names_an_option_its_command_does_not_have() -> None:
+    """calibrate's -q help said "(and the JSON of a --json)"; calibrate has no --json (the docs hunt)."""
+    for name, command in _defined_commands().items():
+        options = {opt for param in command.params for opt in param.opts}
+        helps = " ".join(param.help or "" for param in command.params if isinstance(param, click.Option))
+        named = {word.strip("`()[],;.:") for word in helps.split() if word.strip("`()[],;.:").startswith("--")}
+        assert named <= options, (name, named - options)
