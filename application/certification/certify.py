@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from invarlock.domain import events as ev
 from invarlock.domain.errors import (
     CertificateOnRecord,
@@ -145,4 +147,27 @@ def _require_resumable(state: RunState, svc: Services) -> None:
     if state.started.tool_version != svc.tool_version:
         raise resume_mismatch(
             run_id, f"it was started by invarlock {state.started.tool_version}, this is {svc.tool_version}"
+        )
+    _require_same_environment(state, svc.environment())
+
+
+PLUGIN_PREFIX = "plugin."  # the plugins a run uses, in its environment: each compared where it is loaded again
+
+
+def _require_same_environment(state: RunState, here: Mapping[str, str]) -> None:
+    """E605 when the machine differs from the one the run started on in what its scoring key records (libraries,
+    platform, CPU, threads, GPUs): the windows left would be scored elsewhere while the certificate, and the key
+    later runs copy its baseline scores by, state the first machine. Nothing is recorded: the run stays
+    resumable where it started."""
+    started = state.started.environment
+    keys = {key for key in started.keys() | here.keys() if not key.startswith(PLUGIN_PREFIX)}  # plugins load later
+    differs = sorted(key for key in keys if started.get(key) != here.get(key))
+    if differs:
+        key = differs[0]
+        more = f" (and {len(differs) - 1} more: {', '.join(differs[1:])})" if len(differs) > 1 else ""
+        raise IntegrityError(
+            "E605",
+            f"cannot resume run {state.started.run_id}: it was started where {key} was {started.get(key)!r}, here it "
+            f"is {here.get(key)!r}{more}",
+            "resume it on the machine it started on, with the same threads (OMP_NUM_THREADS) and libraries",
         )

@@ -142,6 +142,24 @@ def test_another_tool_version_is_refused(services: Services, store: InMemoryEven
     assert err.value.code == "E605" and "9.9.9" in err.value.message
 
 
+def test_another_machine_or_thread_count_is_refused_and_leaves_the_run_resumable(
+    services: Services, store: InMemoryEventStore
+) -> None:
+    """The windows left would be scored elsewhere while the certificate and the scoring key (which later runs copy
+    baseline scores by) state the first machine (the execution hunt)."""
+    full = certify_edit(_request("int8ish"), services)
+    cut = _cut(store, full.run_id, _types(store, full.run_id).index("windows_scored") + 1)
+    kept = _types(cut, full.run_id)
+    elsewhere = dataclasses.replace(services, store=cut, environment=lambda: {"python": "test", "torch_threads": "8"})
+    with pytest.raises(IntegrityError) as err:
+        resume_run(full.run_id, elsewhere)
+    said = f"cannot resume run {full.run_id}: it was started where torch_threads was None, here it is '8'"
+    assert (err.value.code, err.value.message) == ("E605", said)
+    assert "OMP_NUM_THREADS" in err.value.hint and _types(cut, full.run_id) == kept  # nothing recorded
+    resumed = resume_run(full.run_id, dataclasses.replace(services, store=cut)).certificate
+    assert resumed.evidence == full.certificate.evidence
+
+
 @pytest.mark.parametrize("cut_after", ["windows_planned", "windows_scored"])
 def test_a_run_whose_stream_holds_v1_events_resumes_to_the_same_certificate(
     services: Services, store: InMemoryEventStore, cut_after: str
