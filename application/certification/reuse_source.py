@@ -140,7 +140,7 @@ def find_source(
 def _source(candidate: Candidate, arm: str, key: str, planned: set[int]) -> Source | None:
     """The stream's copyable baseline scores of `arm`; None when they are copies themselves, coverage does not
     match or an event would not copy byte for byte (written by an earlier release)."""
-    if copied(candidate, arm):
+    if copied(candidate, arm) or scored_by_actors(candidate.state):
         return None
     chosen = [(r, e) for r, e in zip(candidate.records, candidate.events, strict=True) if _baseline_scores(e, arm)]
     if any(ev.encode_event(e) != (r.type, r.version, r.payload) for r, e in chosen):
@@ -150,6 +150,13 @@ def _source(candidate: Candidate, arm: str, key: str, planned: set[int]) -> Sour
         return None
     refs = [ev.EventRef(seq=r.seq, hash=r.hash) for r, _ in chosen]
     return Source(run_id=candidate.records[0].run_id, refs=refs, copies=copies)
+
+
+def scored_by_actors(state: RunState) -> bool:
+    """Whether the run's windows were scored by Ray actors: each on its own host, whose machine the scoring key
+    (the driver's environment and device) does not describe, so its scores are no source for any run."""
+    execution = state.started.config.get("execution")
+    return isinstance(execution, dict) and execution.get("backend") == "ray"
 
 
 def copied(candidate: Candidate, arm: str) -> bool:

@@ -75,6 +75,27 @@ def test_second_subject_copies_the_baseline_scores_and_its_evidence_equals_a_fre
     ]
 
 
+def test_scores_ray_actors_computed_are_no_source(svc: Services, loader) -> None:  # type: ignore[no-untyped-def]
+    """Each actor scores on its own host, which the scoring key (the driver's environment and device) does not
+    describe: an in-process run copied a Ray run's baseline scores (the execution hunt)."""
+    from invarlock.application.config_execution import ExecutionConfig
+
+    from tests.unit.test_execution import _with_pools
+
+    pooled_svc, _ = _with_pools(svc, loader)
+    request = _request("int8ish")
+    ray = ExecutionConfig(backend="ray", address="local", actors=2)
+    pooled = certify_edit(
+        dataclasses.replace(request, config=msgspec.structs.replace(request.config, execution=ray)), pooled_svc
+    )
+    assert "windows_scored" in _types(svc, pooled.run_id)
+    local = certify_edit(_request("same"), svc)
+    assert "baseline_reused" not in _types(svc, local.run_id)
+    later = certify_edit(_request("int8ish"), svc)
+    links = [decoded(r) for r in svc.store.read(later.run_id) if r.type == "baseline_reused"]
+    assert {e.source_run_id for e in links} == {local.run_id}
+
+
 def test_a_reused_run_is_no_source_its_original_is(svc: Services) -> None:
     first = certify_edit(_request("int8ish"), svc)
     certify_edit(_request("same"), svc)
