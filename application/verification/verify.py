@@ -149,19 +149,23 @@ def _policy(cert: c.Certificate, report: VerifyReport) -> Policy | None:
         return None
     extra = _unknown_key(cert.policy.resolved, msgspec.to_builtins(policy), "policy.resolved")
     if extra is not None:  # dropped by decoding, so outside the digest: a row the report would show unchecked
-        report.add("policy_digest", False, f"{extra} is not a policy key")
+        report.add("policy_digest", False, extra)
         return policy
     report.add("policy_digest", policy_digest(policy) == cert.policy.digest, "sha256 over the resolved policy")
     return policy
 
 
 def _unknown_key(recorded: object, decoded: object, path: str) -> str | None:
-    """The first key path of `recorded` that decoding it as a Policy dropped, or None."""
+    """What the first key of `recorded` that decoding it as a Policy dropped is, or None: a key no policy has, or
+    a null where a policy without that section leaves the key out."""
     if not isinstance(recorded, dict) or not isinstance(decoded, dict):
         return None
     for key, value in recorded.items():
         if key not in decoded:
-            return f"{path}.{key}"
+            said = (
+                "is null: a policy without that section leaves the key out" if value is None else "is not a policy key"
+            )
+            return f"{path}.{key} {said}"
         deeper = _unknown_key(value, decoded[key], f"{path}.{key}")
         if deeper is not None:
             return deeper

@@ -235,6 +235,14 @@ def test_a_key_the_policy_does_not_have_is_refused_not_dropped_from_the_digest(i
     assert report.exit_code == 3
 
 
+def test_a_null_policy_section_is_said_to_be_null_not_an_unknown_key(issued: Doc) -> None:
+    issued["policy"]["resolved"]["secondary"] = None  # "policy.resolved.secondary is not a policy key" (kinds hunt)
+    report = verify_certificate(_reseal(issued))
+    [check] = [ch for ch in report.checks if ch.name == "policy_digest"]
+    said = "policy.resolved.secondary is null: a policy without that section leaves the key out"
+    assert (check.ok, check.detail, report.exit_code) == (False, said, 3)
+
+
 @pytest.mark.parametrize("config_stride", [None, 2])
 def test_stride_zero_which_marks_labelled_examples_is_refused_for_windows_cut_from_a_stream(
     issued: Doc, config_stride: int | None
