@@ -100,5 +100,5 @@ def refuse_non_finite(checks: Sequence[Check]) -> None:
         raise AbortError(
             "E402",
             f"non-finite weights ({non_finite[0].name}): {names}",
-            "repair or re-export the checkpoint; scoring it would produce NaN perplexities",
+            "repair or re-export the checkpoint; scoring it would produce NaN scores",
         )
