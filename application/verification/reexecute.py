@@ -63,7 +63,7 @@ def reexecute_certificate(cert: c.Certificate, req: ReexecutionRequest, deps: Re
     outcome = ReexecutionOutcome(stream_id=stream.stream_id if deps.store is not None else None)
     size = sample_size(cert, req.sample)
     outcome.power = {f"{f:g}": detection_power(f, size) for f in POWER_FRACTIONS}
-    outcome.findings.append(("reexec:sample", True, _sample_detail(req, size, outcome.power)))
+    outcome.findings.append(("reexec:sample", True, _sample_detail(cert, req, size, outcome.power)))
     outcome.findings.append(("reexec:build", True, _build_detail(diffs, forward, req.exact)))
     try:
         _steps(cert, req, deps, policy, loaded, rules, stream, outcome)
@@ -163,12 +163,22 @@ def sample_size(cert: c.Certificate, sample: int | None) -> int:
     return min(n if sample is None else min(n, sample) for n in sizes)
 
 
-def _sample_detail(req: ReexecutionRequest, size: int, power: dict[str, float]) -> str:
+def _sample_detail(cert: c.Certificate, req: ReexecutionRequest, size: int, power: dict[str, float]) -> str:
+    seed = f"sample seed {req.sample_seed} (repeat with --sample-seed {req.sample_seed})"
+    arms = [
+        (name, len(set(a.window_ids)))
+        for name, a in (("preview", cert.evidence.preview), ("final", cert.evidence.final))
+        if a is not None
+    ]
+    taken = [(name, n if req.sample is None else min(n, req.sample), n) for name, n in arms]
+    if all(k == n for _, k, n in taken):  # "K = 8 per arm ... f = 1%: 7.7%" read for a sample holding every window
+        every = ", ".join(f"{n} {name}" for name, _, n in taken)
+        return f"{seed}; every window of each scored arm re-scored ({every}): any altered window is found"
+    counts = ", ".join(f"{k} of {n} {name}" for name, k, n in taken)
     chance = ", ".join(f"f = {float(f):.0%}: {p:.1%}" for f, p in power.items())
     return (
-        f"sample seed {req.sample_seed} (repeat with --sample-seed {req.sample_seed}); K = {size} windows per arm; "
-        f"if a fraction f of the windows was altered, this sample finds one with probability >= 1 - (1 - f)^K: "
-        f"{chance}"
+        f"{seed}; {counts} windows; with K = {size} (the smallest arm's sample), if a fraction f of the windows was "
+        f"altered, this sample finds one with probability >= 1 - (1 - f)^K: {chance}"
     )
 
 

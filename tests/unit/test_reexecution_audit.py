@@ -127,8 +127,13 @@ def test_subject_nlls_times_1_001_pass_plain_verify_but_fail_the_audit_naming_wi
 def test_the_sample_is_the_recipients_seed_and_repeats_with_it(services, issued):
     runs = [_audit(issued.certificate, services, sample=3, seed=s, store=None) for s in (5, 5, 6)]
     sample_lines = [next(d for n, _, d in o.findings if n == "reexec:sample") for o in runs]
-    assert "--sample-seed 5" in sample_lines[0] and "K = 3" in sample_lines[0]
+    assert (
+        "--sample-seed 5" in sample_lines[0] and "3 of 8 preview, 3 of 12 final windows; with K = 3" in sample_lines[0]
+    )
     assert "f = 1%: 3.0%" in sample_lines[0] and "f = 5%: 14.3%" in sample_lines[0]
+    whole = _audit(issued.certificate, services, sample=12, seed=5, store=None)  # once "K = 8 ... f = 1%: 7.7%"
+    said = next(d for n, _, d in whole.findings if n == "reexec:sample")
+    assert said.endswith("every window of each scored arm re-scored (8 preview, 12 final): any altered window is found")
     assert all(o.windows == 6 for o in runs)
 
 
