@@ -42,7 +42,7 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
         detail += " architecture, parameter count and dtype"
         detail += _graph_note(now, section) + _gguf_note(now, section)
         if wrong:
-            detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert)}"
+            detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert)}{_repaired(role, cert)}"
         findings.append((f"reexec:{role}_model", not wrong, detail))
     return findings
 
@@ -123,3 +123,17 @@ def _other_role(role: str, weights: str, cert: c.Certificate) -> str:
     if weights != getattr(cert, other).weights_sha256 or weights == getattr(cert, role).weights_sha256:
         return ""
     return f" (these are the certified {other}'s weights: pass the certified {role} as --{role})"
+
+
+def _repaired(role: str, cert: c.Certificate) -> str:
+    """A hint when the certificate records guard repairs: a folder `--export` wrote holds the repaired subject,
+    and the audit takes the subject before them (it re-applies the recorded repairs itself)."""
+    overhead = cert.guard_overhead
+    if role != "subject" or overhead is None or not overhead.repaired_weights:
+        return ""
+    repaired = len(overhead.repaired_weights)
+    edit = "; or leave out --subject: the recorded edit rebuilds it" if cert.provenance.command == "run" else ""
+    return (
+        f" (the guards repaired {repaired} weights: pass the subject before the repairs, not the folder --export "
+        f"wrote{edit})"
+    )

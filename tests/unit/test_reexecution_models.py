@@ -70,3 +70,17 @@ def test_a_model_that_does_not_load_names_its_option_and_the_certified_load(
         f"{named}: model path 'gone' does not exist"
     )
     assert refused.value.message.endswith("(loaded with adapter fake, dtype float32 as certified, on device cpu)")
+
+
+def test_a_subject_other_than_the_certified_says_when_the_guards_repaired_it(services, certified) -> None:
+    """A run's --export folder holds the repaired subject: the audit said only that the digests differ (the
+    re-execution hunt)."""
+    overhead = c.GuardOverhead(
+        repaired_weights=["w"], bare_subject_nll=[1.0], bare_ppl=1.0, guarded_ppl=1.0, ratio=1.0, limit=1.01
+    )
+    repaired = msgspec.structs.replace(certified, guard_overhead=overhead)
+    failed = _model_failures(repaired, services, "base", "unrelated")
+    assert failed["reexec:subject_model"].endswith(
+        "(the guards repaired 1 weights: pass the subject before the repairs, not the folder --export wrote)"
+    )
+    assert "repaired" not in _model_failures(certified, services, "base", "unrelated")["reexec:subject_model"]
