@@ -17,13 +17,14 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 
-def recompute(cert: dict) -> dict:
-    """Ratio, log-space CI, ratio CI, bootstrap method and key of the final arm, computed from the evidence."""
-    arm, boot = cert["evidence"]["final"], cert["bootstrap"]
+def recompute(cert: dict, name: str = "final") -> dict:
+    """Ratio, log-space CI, ratio CI, bootstrap method and key of the arm `name` (the final arm; a rollback's
+    preview arm), computed from the evidence."""
+    arm, boot = cert["evidence"][name], cert["bootstrap"]
     n, lb, ls = (np.asarray(arm[k], dtype=np.float64) for k in ("tokens_scored", "baseline_nll", "subject_nll"))
     nd = ls - lb  # n_i * Δ_i, exactly as the certificate's statistic uses it
     theta = float(nd.sum() / n.sum())
-    material = f"invarlock/bootstrap/v1\x00{boot['seed']}\x00{cert['dataset']['window_plan_digest']}\x00final"
+    material = f"invarlock/bootstrap/v1\x00{boot['seed']}\x00{cert['dataset']['window_plan_digest']}\x00{name}"
     key = hashlib.sha256(material.encode()).digest()
     b, alpha, k = boot["replicates"], boot["alpha"], len(n)
     if np.all(nd / n == (nd / n)[0]):
@@ -52,6 +53,33 @@ def recompute(cert: dict) -> dict:
     }
 
 
+def recompute_rollback(cert: dict) -> dict:
+    """A rollback certificate's preview ratio (the catastrophe rule reads it), perplexities and its bootstrap's
+    method and key, keyed to the preview arm; it states no interval."""
+    arm = cert["evidence"]["preview"]
+    n, lb, ls = (np.asarray(arm[k], dtype=np.float64) for k in ("tokens_scored", "baseline_nll", "subject_nll"))
+    ours = recompute(cert, "preview")
+    baseline_ppl, subject_ppl = math.exp(float(lb.sum() / n.sum())), math.exp(float(ls.sum() / n.sum()))
+    return {
+        "ratio": ours["ratio"],
+        "baseline_ppl": baseline_ppl,
+        "subject_ppl": subject_ppl,
+        "method": ours["method"],
+        "key": ours["key"],
+    }
+
+
+def stated_rollback(cert: dict) -> dict:
+    preview, boot = cert["primary_metric"]["preview"], cert["bootstrap"]
+    return {
+        "ratio": preview["ratio"],
+        "baseline_ppl": preview["baseline_ppl"],
+        "subject_ppl": preview["subject_ppl"],
+        "method": boot["method"],
+        "key": boot["key"],
+    }
+
+
 def stated(cert: dict) -> dict:
     """The same values as the certificate states them."""
     pm, boot = cert["primary_metric"], cert["bootstrap"]
@@ -69,12 +97,19 @@ if __name__ == "__main__":
     from cert_file import read_certificate, recomputed, refuse
 
     certificate = read_certificate(sys.argv, "python docs/reference/recompute_ci.py CERT")
-    if certificate["evidence"].get("final") is None:
-        refuse(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
-    if not {"baseline_nll", "subject_nll"} <= set(certificate["evidence"]["final"]):
+    rollback = certificate.get("status") == "rollback"
+    if not rollback and certificate["evidence"].get("final") is None:
+        refuse(f"{sys.argv[1]}: a certificate that did not roll back has no final arm: nothing to recompute from")
+    scored = certificate["evidence"]["preview" if rollback else "final"]
+    if not isinstance(scored, dict) or not {"baseline_nll", "subject_nll"} <= set(scored):
         kind = certificate["primary_metric"].get("kind")
         refuse(f"{sys.argv[1]}: kind {kind!r} has no NLL columns: use recompute_accuracy.py or recompute_embedding.py")
-    ours, theirs = recomputed(sys.argv[1], lambda: (recompute(certificate), stated(certificate)))
+    if rollback:  # the preview arm that decided it
+        print(
+            "rollback: the preview arm's ratio, perplexities and bootstrap (method, key); a rollback states no interval"
+        )
+    pair = (recompute_rollback, stated_rollback) if rollback else (recompute, stated)
+    ours, theirs = recomputed(sys.argv[1], lambda: (pair[0](certificate), pair[1](certificate)))
     for name in ours:
         print(f"{'ok  ' if ours[name] == theirs[name] else 'DIFF'}  {name}: {ours[name]!r}  stated {theirs[name]!r}")
     sys.exit(0 if ours == theirs else 1)

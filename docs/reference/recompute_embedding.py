@@ -45,6 +45,26 @@ def interval(c: np.ndarray, boot: dict, plan_digest: str, arm: str) -> tuple[str
     return method, lo, hi, key.hex()
 
 
+def recompute_rollback(cert: dict) -> dict:
+    """A rollback certificate's preview mean and min cosine (the catastrophe rule reads the mean) and its
+    bootstrap's method and key, keyed to the preview arm; it states no interval."""
+    preview = cosines(cert["evidence"]["preview"])
+    method, _, _, key = interval(preview, cert["bootstrap"], cert["dataset"]["window_plan_digest"], "preview")
+    mean = float(preview.sum()) / len(preview)
+    return {"preview_mean_cosine": mean, "preview_min_cosine": float(preview.min()), "method": method, "key": key}
+
+
+def stated_rollback(cert: dict) -> dict:
+    pm, boot = cert["primary_metric"], cert["bootstrap"]
+    preview = pm["preview"]
+    return {
+        "preview_mean_cosine": preview["mean_cosine"],
+        "preview_min_cosine": preview["min_cosine"],
+        "method": boot["method"],
+        "key": boot["key"],
+    }
+
+
 def recompute(cert: dict) -> dict:
     """Mean and min cosine of both arms, the final arm's interval, its method and key, and the drift."""
     evidence, plan = cert["evidence"], cert["dataset"]["window_plan_digest"]
@@ -85,9 +105,14 @@ if __name__ == "__main__":
     from cert_file import read_certificate, recomputed, refuse
 
     certificate = read_certificate(sys.argv, "python docs/reference/recompute_embedding.py CERT", ("embedding_cosine",))
-    if certificate["evidence"]["final"] is None:
-        refuse(f"{sys.argv[1]}: a rollback certificate has no final arm and no interval to recompute")
-    ours, theirs = recomputed(sys.argv[1], lambda: (recompute(certificate), stated(certificate)))
+    if certificate.get("status") != "rollback" and certificate["evidence"]["final"] is None:
+        refuse(f"{sys.argv[1]}: a certificate that did not roll back has no final arm: nothing to recompute from")
+    if certificate.get("status") == "rollback":  # the preview arm that decided it
+        print("rollback: the preview arm's statistics and its bootstrap (method, key); a rollback states no interval")
+        pair = (recompute_rollback, stated_rollback)
+    else:
+        pair = (recompute, stated)
+    ours, theirs = recomputed(sys.argv[1], lambda: (pair[0](certificate), pair[1](certificate)))
     for name in ours:
         print(f"{'ok  ' if ours[name] == theirs[name] else 'DIFF'}  {name}: {ours[name]!r}  stated {theirs[name]!r}")
     sys.exit(0 if ours == theirs else 1)

@@ -105,3 +105,24 @@ def test_user_facing_text_cites_only_documents_inside_the_project():
             texts[str(source.relative_to(ROOT))] = "\n".join(_non_docstring_literals(source))
     cited = {name: DESIGN_DOC.findall(text) for name, text in texts.items()}
     assert {name: found for name, found in cited.items() if found} == {}
+
+
+def test_the_scripts_recompute_a_rollback_from_the_preview_arm_that_decided_it(services, loader) -> None:
+    """They refused a rollback certificate ("no final arm"), so the numbers behind a rollback could not be
+    recomputed independently (the kinds hunt)."""
+    from invarlock.application.config import EditConfig
+
+    from tests.fakes.encoders import FakeEncoder
+    from tests.unit.test_embedding_cosine_use_case import _certify
+
+    edit = EditConfig(name="fake_scale", plan={"factor": 40.0})
+    request = CertifyRequest("run", small_config(edit), None, tier="balanced", profile="dev")
+    causal = json.loads(c.to_bytes(certify_edit(request, services).certificate))
+    loader.models.update({"enc": FakeEncoder(ref="enc"), "enc_broken": FakeEncoder(ref="enc_broken", quality=3.0)})
+    encoder = json.loads(c.to_bytes(_certify(services, "enc_broken")))
+    for cert, name in ((causal, "recompute_ci"), (encoder, "recompute_embedding")):
+        assert cert["status"] == "rollback" and cert["evidence"]["final"] is None
+        auditor = _script(name)
+        assert auditor.recompute_rollback(cert) == auditor.stated_rollback(cert), name
+        cert["bootstrap"]["key"] = "0" * 64  # a final-arm key, or any other, is not the rollback's
+        assert auditor.recompute_rollback(cert) != auditor.stated_rollback(cert), name

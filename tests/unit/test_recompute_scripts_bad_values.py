@@ -41,7 +41,11 @@ CASES = [
     ("recompute_ci", lambda d: d["bootstrap"].pop("seed"), "(KeyError: 'seed')"),
     ("recompute_ci", _set("bootstrap.replicates", -1), "("),
     ("recompute_ci", lambda d: d["evidence"]["final"].__setitem__("tokens_scored", [0] * 12), "(RuntimeWarning"),
-    ("recompute_ci", lambda d: d["evidence"].__setitem__("final", None), "a rollback certificate has no final arm"),
+    (
+        "recompute_ci",
+        lambda d: d["evidence"].__setitem__("final", None),
+        "a certificate that did not roll back has no final arm",
+    ),
     ("recompute_kl", _set("evidence.final.comparisons", None), "(TypeError"),
     ("recompute_kl", _set("evidence.final.comparisons.0.kl_histogram", [1, 2]), "("),
     ("recompute_kl", lambda d: d.__setitem__("secondary_metrics", None), "the certificate has no secondary metrics"),
