@@ -51,6 +51,16 @@ def _in_proc(path: Path) -> Path:
     return Path("/proc") / path.name  # writable by permission bits for root; no file can be made there
 
 
+def _retyped_column(path: Path) -> Path:
+    shutil.copy(FIXTURE, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE copy AS SELECT * FROM events")
+        con.execute("DROP TABLE events")
+        con.execute("ALTER TABLE copy RENAME TO events")
+        con.execute("ALTER TABLE events ALTER version TYPE VARCHAR")
+    return path
+
+
 STORES = {
     "text file": (_text_file, "E501"),
     "folder of a pseudo file system": (_in_proc, "E502"),
@@ -58,6 +68,7 @@ STORES = {
     "earlier release": (_earlier_release, "E507"),
     "read-only store": (_read_only, "E502"),
     "folder is a file": (_under_a_file, "E502"),
+    "a retyped column": (_retyped_column, "E603"),
 }
 
 

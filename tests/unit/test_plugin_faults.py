@@ -72,10 +72,13 @@ def test_a_plugin_module_calling_sys_exit_on_import_is_e220_and_listed(tmp_path,
     assert status.error == "SystemExit: 3"
 
 
+@pytest.mark.usefixtures("raising_plugin")  # its fake adapter, for the doctor's run config
 def test_a_malformed_entry_point_value_is_e220_saying_so(tmp_path, monkeypatch) -> None:
     """importlib's own failure on a value that is not `module:attribute` read "'NoneType' object has no attribute
-    'group'"."""
+    'group'"; the doctor reports it as D220."""
     from invarlock.cli.registry import Registry
+
+    from tests.fakes.cli import run_cli
 
     info = tmp_path / "garbled-1.0.dist-info"
     info.mkdir()
@@ -89,6 +92,15 @@ def test_a_malformed_entry_point_value_is_e220_saying_so(tmp_path, monkeypatch) 
     assert refused.value.message == f"edit plugin 'garbled' (garbled 1.0) failed to load: ValueError: {said}"
     [status] = [s for s in Registry.discover().status(["edits"]) if s.entry.name == "garbled"]
     assert status.error == f"ValueError: {said}"
+    from invarlock.cli import registry as registry_module
+
+    monkeypatch.setattr(registry_module, "_REGISTRY", Registry.discover())
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": "garbled", "plan": {}}}
+    path = tmp_path / "run.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    code, out, _ = run_cli("doctor", "-c", path, "--events", tmp_path / "ev.duckdb", "--json")
+    [finding] = [f for f in json.loads(out)["findings"] if f["code"] == "D220"]
+    assert code == 2 and said in finding["message"]
 
 
 @pytest.mark.usefixtures("raising_plugin")
