@@ -16,14 +16,14 @@ from .outputs import write_atomically
 @click.command("replay")
 @click.argument("run_id")
 @click.option("--events", type=click.Path(), default=DEFAULT_EVENTS, show_default=True)
-@click.option("--out", "-o", type=click.Path(), default=None, help="write the certificate here (default: stdout)")
+@click.option("--out", "-o", type=click.Path(), default=None, help="write the certificate here (default or -: stdout)")
 def replay_cmd(run_id: str, events: str, out: str | None) -> None:
     """Rebuild RUN_ID's certificate from its events alone (byte-identical to the issued one)."""
     cert = api.replay(run_id, events=events)
     for line in api.plugin_notes(cert):
         console.tell(f"NOTE: {line}")  # stderr: stdout may carry the certificate
     data = c.to_bytes(cert)
-    if out is None:
+    if out is None or out == "-":  # `-` wrote a file named "-" (report -o - writes to stdout)
         console.out_bytes(data)  # no trailing newline: the canonical bytes, as `verify` checks them
     else:
         hint = "choose another --out path"

@@ -38,6 +38,14 @@ def test_replay_to_stdout_gives_the_issued_bytes_and_they_verify(tmp_path: Path)
     }
 
 
+def test_replay_with_out_dash_writes_to_stdout_as_report_does(tmp_path: Path) -> None:
+    shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "invarlock.duckdb")
+    run_id = json.loads(CERT.read_bytes())["run_id"]
+    replayed = _invarlock(tmp_path, "replay", run_id, "--events", "invarlock.duckdb", "-o", "-")
+    assert (replayed.returncode, replayed.stdout) == (0, CERT.read_bytes()), replayed.stderr
+    assert not (tmp_path / "-").exists()  # it wrote a file named "-" (the fuzz hunt)
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device whose writes fail ENOSPC)")
 def test_replay_to_a_full_device_is_e608_not_e999(tmp_path: Path) -> None:
     # Writing the bytes to stdout's binary buffer bypassed the text stream's watch: E999 "unexpected OSError".
