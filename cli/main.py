@@ -124,7 +124,8 @@ def _failure(exc: BaseException) -> _Failure:
         return _Failure(1, "E000", "interrupted")
     if isinstance(exc, click.ClickException):  # "… — hint": the help of the command that refused the arguments
         where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx is not None else "invarlock"
-        return _Failure(2, "E200", exc.format_message().removesuffix("."), f"see `{where} --help`")
+        said = exc.format_message().replace("\n\t", " ")  # click's own list breaks ("Choose from:\n\tbash,")
+        return _Failure(2, "E200", said.removesuffix("."), f"see `{where} --help`")
     if _interrupted(exc):
         return _Failure(EXIT_INTERRUPTED, "E000", "interrupted", _interrupted_hint(exc))
     if os.environ.get("_INVARLOCK_COMPLETE") and isinstance(exc, (KeyError, ValueError)):  # click's completion

@@ -80,3 +80,8 @@ def test_no_help_names_an_option_its_command_does_not_have() -> None:
         helps = " ".join(param.help or "" for param in command.params if isinstance(param, click.Option))
         named = {word.strip("`()[],;.:") for word in helps.split() if word.strip("`()[],;.:").startswith("--")}
         assert named <= options, (name, named - options)
+
+
+def test_a_usage_error_listing_choices_reads_as_one_line_of_words() -> None:
+    code, out, err = run_cli("completion")  # it printed click's "Choose from:\n\tbash,\n\tzsh" as escapes
+    assert (code, out) == (2, "") and "Choose from: bash, zsh, fish — see" in err and "\\n" not in err, err
