@@ -50,7 +50,8 @@ def run_invariants(
             result=InvariantsResult(checks=checks, verdict=verdict),
         )
     )
-    refuse_non_finite(checks)
+    edit = recorder.state.edit
+    refuse_non_finite(checks, edited_by=edit.outcome.name if edit is not None else None)
 
 
 def _run_invariants(ctx: ChainContext, phase: str) -> None:

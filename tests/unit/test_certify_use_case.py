@@ -135,6 +135,19 @@ def test_a_nan_baseline_held_alone_aborts_naming_it_before_any_matrix_is_measure
     assert types[-1] == "run_failed" and "windows_scored" not in types
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # the fake edit's float32 of 1e308
+def test_an_edit_that_overflows_the_weights_is_named_not_the_checkpoint(services) -> None:
+    """scale_weight with factor 1e308 read "repair or re-export the checkpoint" (the fuzz hunt)."""
+    edit = EditConfig(name="fake_weight", plan={"weight": "w", "factor": 1e308})
+    request = CertifyRequest("run", small_config(edit), None, tier="balanced", profile="dev")
+    with pytest.raises(AbortError) as err:
+        certify_edit(request, services)
+    assert err.value.message.startswith("non-finite weights (subject_weights_finite): w")
+    assert (
+        err.value.hint == "the edit fake_weight made them non-finite: check its edit.plan values (a factor too large?)"
+    )
+
+
 def test_resume_skips_windows_already_scored(services, store, loader):
     from invarlock.application.certification.recorder import RunRecorder
 
