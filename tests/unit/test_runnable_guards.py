@@ -14,21 +14,11 @@ from invarlock.domain import certificate as c
 from invarlock.domain import gates
 from invarlock.domain.guards.sections import GuardSections, InvariantsSection
 from invarlock.domain.metrics import EMBEDDING_COSINE
-from invarlock.domain.model import ModelIdentity, WindowComparison
+from invarlock.domain.model import WindowComparison
 from invarlock.domain.policy import resolve_policy
 
-_MODEL = ModelIdentity(
-    ref="m",
-    adapter="hf_encoder",
-    architecture="x",
-    weights_sha256="w",
-    tokenizer_sha256="t",
-    config_sha256="c",
-    param_count=1,
-    dtype="float32",
-    device="cpu",
-)
-_PAIR = c.PairingSection(match_fraction=1.0, overlap_fraction=0.0, paired_windows=120, reason=None)
+from tests.unit.test_policy_and_gates import _MODEL, _PAIR, _pm
+
 _ORDER = ["invariants", "spectral", "rmt", "invariants"]  # an encoder's chain: no variance
 
 
@@ -77,25 +67,8 @@ def test_a_certificate_of_an_earlier_release_keeps_the_flag_it_was_issued_with()
 
 def test_a_causal_run_still_fails_a_gated_variance_guard_it_left_out() -> None:
     policy = resolve_policy("conservative", "dev", guard_order=["invariants", "invariants"])
-    flags, _ = gates.evaluate(_causal_pm(), _PAIR, _guards(), _MODEL, _MODEL, policy, overhead=None)
+    flags, _ = gates.evaluate(_pm(1.0), _PAIR, _guards(), _MODEL, _MODEL, policy, overhead=None)
     assert flags["variance_ok"] is False
-
-
-def _causal_pm() -> c.PrimaryMetric:
-    arm = c.ArmMetric(windows=200, tokens=60_000, baseline_ppl=40.0, subject_ppl=40.0, delta_mean=0.0, ratio=1.0)
-    return c.PrimaryMetric(
-        kind="ppl_causal",
-        unit="perplexity",
-        direction="lower_is_better",
-        gating_basis="upper",
-        preview=arm,
-        final=arm,
-        ratio_vs_baseline=1.0,
-        ci=(0.0, 0.0),
-        display_ci=(0.99, 1.0),
-        drift=1.0,
-        ci_approximate=False,
-    )
 
 
 def test_the_doctor_warns_of_a_left_out_guard_only_where_the_kind_can_run_it() -> None:
