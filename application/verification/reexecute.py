@@ -98,7 +98,7 @@ def _steps(
     outcome: ReexecutionOutcome,
 ) -> None:
     outcome.findings += identity_findings(cert, loaded.identities)
-    outcome.findings += edit_findings(cert, loaded.edit, loaded.edited_weights)
+    outcome.findings += edit_findings(cert, loaded.edit, loaded.edited_weights, loaded.edited_copy_of)
     if not outcome.ok:
         return
     released = loaded.released

@@ -47,13 +47,26 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
     return findings
 
 
-def edit_findings(cert: c.Certificate, applied: EditOutcome | None, edited_weights: str | None = None) -> list[Finding]:
-    """The edit re-applied to the baseline against the certificate's edit section: its plan digest and what it
-    says it changed (edit.deltas: parameters, layers, bit widths), which no digest covers. With --subject the edit
-    was re-applied to a copy of the baseline (`edited_weights`, its weights digest), which must hold the certified
-    subject's weights: the subject given is compared with the certificate, the certificate with the edit."""
+def edit_findings(
+    cert: c.Certificate, applied: EditOutcome | None, edited_weights: str | None = None, copy_of: str = "the baseline"
+) -> list[Finding]:
+    """The edit re-applied against the certificate's edit section: its plan digest and what it says it changed
+    (edit.deltas: parameters, layers, bit widths), which no digest covers. With `edited_weights` the edit was
+    re-applied to a copy of `copy_of` (the baseline; for a `certify --edit-config` certificate, the subject given),
+    which must then hold the certified subject's weights: the subject given is compared with the certificate, the
+    certificate with the edit. A certificate recording an edit that was not re-applied fails: unchecked."""
     if applied is None:
-        return []
+        if cert.edit.name == "external":
+            return []
+        return [
+            (
+                "reexec:edit",
+                False,
+                f"the recorded edit {cert.edit.name} was not re-applied (not installed here, or the model cannot be "
+                "copied): edit.plan and edit.deltas are unchecked; install the edit, or pass the checkpoint it was "
+                "applied to",
+            )
+        ]
     done = msgspec.to_builtins(applied.deltas)
     stated = msgspec.to_builtins(cert.edit.deltas) if cert.edit.deltas is not None else {}
     wrong = [f"edit.deltas.{k}" for k in sorted(done.keys() | stated.keys()) if done.get(k) != stated.get(k)]
@@ -63,7 +76,7 @@ def edit_findings(cert: c.Certificate, applied: EditOutcome | None, edited_weigh
     if edited_weights is not None and edited_weights != cert.subject.weights_sha256:
         certified = short_digest(cert.subject.weights_sha256)
         said.append(f"its weights {short_digest(edited_weights)} are not the certified subject's {certified}")
-    copy = " to a copy of the baseline" if edited_weights is not None else ""
+    copy = f" to a copy of {copy_of}" if edited_weights is not None else ""
     if said:
         return [("reexec:edit", False, f"{applied.name} re-applied{copy}: {'; '.join(said)}")]
     weights = ", deltas and weights" if edited_weights is not None else " and deltas"

@@ -34,13 +34,14 @@ class LoadedForAudit:
     identities: dict[str, ModelIdentity]
     released: BaselinePass | None = None
     edit: EditOutcome | None = None  # what re-applying the recorded edit did
-    edited_weights: str | None = None  # with --subject: the weights digest of a copy of the baseline so edited
+    edited_weights: str | None = None  # the weights digest of a copy so edited (of the baseline, or `edited_copy_of`)
+    edited_copy_of: str = "the baseline"
 
 
 def load_both(cert: c.Certificate, req: ReexecutionRequest, deps: ReexecutionDeps) -> LoadedForAudit:
     models, edit, edited = load_models(cert, req, deps)
     identities = {role: model.identity() for role, model in models.items()}
-    return LoadedForAudit(models, identities, edit=edit, edited_weights=edited)
+    return LoadedForAudit(models, identities, edit=edit, edited_weights=edited, edited_copy_of=_copy_of(cert))
 
 
 def load_one_at_a_time(
@@ -63,11 +64,16 @@ def load_one_at_a_time(
         subject = load_certified(deps.loader, *loads["subject"], "--subject" if req.subject else "--baseline")
     if released.answers is not None and released.answers.reference is not None:
         released.answers.reference.hold_once(subject)  # before the subject's fingerprint reads it
-    applied = (
-        edit.apply(subject, cert.edit.plan or {}) if edit is not None else beside or _edited_given(cert, deps, subject)
-    )
+    if edit is not None:
+        applied: EditOutcome | None = edit.apply(subject, cert.edit.plan or {})
+    elif beside is not None:
+        applied = beside
+    else:
+        applied, edited = _edited_given(cert, deps, subject)
     identities = {"baseline": released.identity, "subject": subject.identity()}
-    return LoadedForAudit({"subject": subject}, identities, released, edit=applied, edited_weights=edited)
+    return LoadedForAudit(
+        {"subject": subject}, identities, released, applied, edited_weights=edited, edited_copy_of=_copy_of(cert)
+    )
 
 
 def _loads(cert: c.Certificate, req: ReexecutionRequest) -> dict[str, tuple[str, LoadOptions]]:
@@ -107,7 +113,7 @@ def load_models(
     if edit is not None:
         return out, edit.apply(out["subject"], cert.edit.plan or {}), None
     if beside == (None, None):
-        return out, _edited_given(cert, deps, out["subject"]), None
+        return out, *_edited_given(cert, deps, out["subject"])
     return out, *beside
 
 
@@ -161,16 +167,31 @@ def _baseline_edit(cert: c.Certificate, req: ReexecutionRequest, deps: Reexecuti
     return _recorded_edit(cert, deps.edits)
 
 
-def _edited_given(cert: c.Certificate, deps: ReexecutionDeps, subject: LoadedModel) -> EditOutcome | None:
-    """For a `certify --edit-config` certificate, the recorded edit applied to the --subject given when that is
-    not already the certified subject (the checkpoint certify edited, not the subject the edit made); None when
-    it is, or the certificate records no such edit."""
+def _edited_given(
+    cert: c.Certificate, deps: ReexecutionDeps, subject: LoadedModel
+) -> tuple[EditOutcome | None, str | None]:
+    """For a `certify --edit-config` certificate, the recorded edit applied to the --subject given: in place when
+    that is not the certified subject (the checkpoint certify edited, which becomes the audit's subject), else to a
+    copy of it, dropped once measured (the subject the edit made: an edit that changes nothing more re-makes its
+    weights and deltas), with the copy's weights digest. (None, None) when the certificate records no such edit,
+    or the edit is not installed here or the subject cannot be copied (reexec:edit then fails: unchecked)."""
     edit = deps.edits.get(cert.edit.name)
     if not edits_subject_checkpoint(cert) or edit is None:
-        return None
-    if subject.identity().weights_sha256 == cert.subject.weights_sha256:
-        return None
-    return edit.apply(subject, cert.edit.plan or {})
+        return None, None
+    if subject.identity().weights_sha256 != cert.subject.weights_sha256:
+        return edit.apply(subject, cert.edit.plan or {}), None
+    copy = _duplicate(subject)
+    if copy is None:
+        return None, None
+    applied = edit.apply(copy, cert.edit.plan or {})
+    weights = copy.identity().weights_sha256
+    del copy
+    gc.collect()
+    return applied, weights
+
+
+def _copy_of(cert: c.Certificate) -> str:
+    return "the subject given" if edits_subject_checkpoint(cert) else "the baseline"
 
 
 def _recorded_edit(cert: c.Certificate, edits: Mapping[str, Edit]) -> Edit:

@@ -4,8 +4,10 @@ the baseline, and no honest certificate of this kind could pass: the re-executio
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import msgspec
 import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, EditConfig, ModelConfig, RunConfig
@@ -59,3 +61,45 @@ def test_an_edit_of_the_baseline_checkpoint_itself_is_still_audited_from_the_bas
     outcome = _audit(cert, services, None)
     assert outcome.ok, _failed(outcome)
     assert "reexec:edit" in {name for name, _, _ in outcome.findings}
+
+
+def _holding_the_edit(loader: Any, name: str) -> None:
+    """A checkpoint holding the weights the recorded edit makes of the baseline (as `--export` writes them)."""
+    import numpy as np
+
+    base = loader.models["base"]
+    weights = {**base.weights, "w": base.weights["w"] * np.float32(1.01)}
+    loader.models[name] = base.__class__(ref=name, weights=weights)
+
+
+def test_a_subject_ref_relabelled_to_turn_the_edit_check_off_still_has_the_edit_checked(
+    services: Any, loader: Any
+) -> None:
+    """A forger set subject.ref to the export's path and wrote edit.deltas the edit never gave: the audit then took
+    the subject as the checkpoint certify edited, found it already certified, and reported no reexec:edit at all
+    (PASS; 0.3.10 failed it: the regression hunt). The edit is re-applied to a copy of the subject given."""
+    from tests.fakes.certificates import resealed
+
+    _holding_the_edit(loader, "exported")
+    cert = _certified(services, "base")
+    assert cert.edit.deltas is not None
+    deltas = msgspec.structs.replace(cert.edit.deltas, bitwidth_map={"w": 4})
+    forged = resealed(
+        cert,
+        subject=msgspec.structs.replace(cert.subject, ref="exported"),
+        edit=msgspec.structs.replace(cert.edit, deltas=deltas),
+    )
+    outcome = _audit(forged, services, "exported")
+    failed = _failed(outcome)
+    assert set(failed) == {"reexec:edit"}
+    assert failed["reexec:edit"].startswith("fake_weight re-applied to a copy of the subject given: edit.deltas")
+
+
+def test_an_edit_that_cannot_be_re_applied_fails_as_unchecked(services: Any, loader: Any) -> None:
+    cert = _certified(services, "int8ish")
+    edits = {k: v for k, v in services.edits.items() if k != "fake_weight"}
+    request = ReexecutionRequest(baseline="base", subject="int8ish", sample=3, sample_seed=11)
+    outcome = reexecute_certificate(cert, request, _deps(dataclasses.replace(services, edits=edits)))
+    failed = _failed(outcome)
+    assert set(failed) == {"reexec:subject_model", "reexec:edit"}
+    assert failed["reexec:edit"].startswith("the recorded edit fake_weight was not re-applied")
