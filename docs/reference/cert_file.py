@@ -58,9 +58,9 @@ def _refuse_oversized_bootstrap(path: str, cert: dict) -> None:
     policy = cert.get("policy")
     resolved = policy.get("resolved") if isinstance(policy, dict) else None
     arms = [cert["evidence"].get(arm) for arm in ("preview", "final")]
-    windows = max(
-        (len(a["window_ids"]) for a in arms if isinstance(a, dict) and isinstance(a.get("window_ids"), list)), default=0
-    )
+    # every list an arm holds: the scripts resample the one they read (tokens_scored, NLLs, comparisons), whatever
+    # window_ids says (an empty window_ids beside 10**6 NLL rows slipped past a bound read from window_ids)
+    windows = max((len(v) for a in arms if isinstance(a, dict) for v in a.values() if isinstance(v, list)), default=0)
     for where, section in (("bootstrap", cert["bootstrap"]), ("policy.resolved", resolved)):
         b = section.get("replicates") if isinstance(section, dict) else None
         if type(b) is not int:
@@ -70,6 +70,22 @@ def _refuse_oversized_bootstrap(path: str, cert: dict) -> None:
         if b * windows > MAX_BOOTSTRAP_CELLS:
             cells = f"{where}.replicates {b} x {windows} windows exceeds the {MAX_BOOTSTRAP_CELLS} cells"
             refuse(f"{path}: {cells} invarlock verify recomputes")
+
+
+def scored_arm(path: str, cert: dict) -> str:
+    """The arm a script recomputes: "final", or "preview" for a rollback certificate (no final arm: the preview
+    arm decided it). Exit 2 when the status and the evidence disagree (a "rollback" that still holds a final arm,
+    or a completed certificate without one) or the arm is missing."""
+    rollback = cert.get("status") == "rollback"
+    final = cert["evidence"].get("final")
+    if rollback and final is not None:
+        refuse(f"{path}: status is rollback, yet the evidence holds a final arm: the certificate contradicts itself")
+    if not rollback and final is None:
+        refuse(f"{path}: a certificate that did not roll back has no final arm: nothing to recompute from")
+    name = "preview" if rollback else "final"
+    if not isinstance(cert["evidence"].get(name), dict):
+        refuse(f"{path}: evidence.{name} is missing: nothing to recompute from")
+    return name
 
 
 def recomputed(path: str, compute: Callable[[], T]) -> T:

@@ -94,14 +94,12 @@ def stated(cert: dict) -> dict:
 
 if __name__ == "__main__":
     # beside this script: run it as `python docs/reference/<script>.py`
-    from cert_file import read_certificate, recomputed, refuse
+    from cert_file import read_certificate, recomputed, refuse, scored_arm
 
     certificate = read_certificate(sys.argv, "python docs/reference/recompute_ci.py CERT")
-    rollback = certificate.get("status") == "rollback"
-    if not rollback and certificate["evidence"].get("final") is None:
-        refuse(f"{sys.argv[1]}: a certificate that did not roll back has no final arm: nothing to recompute from")
+    rollback = scored_arm(sys.argv[1], certificate) == "preview"
     scored = certificate["evidence"]["preview" if rollback else "final"]
-    if not isinstance(scored, dict) or not {"baseline_nll", "subject_nll"} <= set(scored):
+    if not {"baseline_nll", "subject_nll"} <= set(scored):
         kind = certificate["primary_metric"].get("kind")
         refuse(f"{sys.argv[1]}: kind {kind!r} has no NLL columns: use recompute_accuracy.py or recompute_embedding.py")
     if rollback:  # the preview arm that decided it

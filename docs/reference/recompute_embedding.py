@@ -102,12 +102,10 @@ def stated(cert: dict) -> dict:
 
 if __name__ == "__main__":
     # beside this script: run it as `python docs/reference/<script>.py`
-    from cert_file import read_certificate, recomputed, refuse
+    from cert_file import read_certificate, recomputed, scored_arm
 
     certificate = read_certificate(sys.argv, "python docs/reference/recompute_embedding.py CERT", ("embedding_cosine",))
-    if certificate.get("status") != "rollback" and certificate["evidence"]["final"] is None:
-        refuse(f"{sys.argv[1]}: a certificate that did not roll back has no final arm: nothing to recompute from")
-    if certificate.get("status") == "rollback":  # the preview arm that decided it
+    if scored_arm(sys.argv[1], certificate) == "preview":  # a rollback: the preview arm that decided it
         print("rollback: the preview arm's statistics and its bootstrap (method, key); a rollback states no interval")
         pair = (recompute_rollback, stated_rollback)
     else:

@@ -34,6 +34,12 @@ def _set(path: str, value: object) -> Callable[[Doc], None]:
     return change
 
 
+def _rolled_back_without_preview(doc: Doc) -> None:
+    doc["status"] = "rollback"
+    doc["evidence"]["final"] = None
+    del doc["evidence"]["preview"]
+
+
 DEEP = "@deep@"  # written as 100 000 nested arrays (json.dumps itself cannot nest so deep)
 
 
@@ -54,6 +60,11 @@ CASES = [
     ("recompute_ci", _set("bootstrap.replicates", 10**12), "bootstrap.replicates is 1000000000000, above the 10000"),
     ("recompute_kl", _set("policy.resolved.replicates", 10**12), "policy.resolved.replicates is 1000000000000, above"),
     ("recompute_ci", _set("evidence.final.window_ids", list(range(20_001))), "x 20001 windows exceeds the 10000000"),
+    # the regression hunt: the bound read window_ids alone; a "rollback" holding a final arm skipped its interval;
+    # a rollback without its preview arm was a KeyError traceback
+    ("recompute_ci", _set("evidence.final.tokens_scored", [1] * 20_001), "x 20001 windows exceeds the 10000000"),
+    ("recompute_ci", _set("status", "rollback"), "status is rollback, yet the evidence holds a final arm"),
+    ("recompute_ci", _rolled_back_without_preview, "evidence.preview is missing"),
 ]
 
 
