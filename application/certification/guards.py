@@ -51,7 +51,8 @@ def run_invariants(
         )
     )
     edit = recorder.state.edit
-    refuse_non_finite(checks, edited_by=edit.outcome.name if edit is not None else None)
+    of_baseline = recorder.state.started.command == "run"
+    refuse_non_finite(checks, edited_by=edit.outcome.name if edit is not None else None, of_baseline=of_baseline)
 
 
 def _run_invariants(ctx: ChainContext, phase: str) -> None:

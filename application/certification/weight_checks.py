@@ -92,15 +92,16 @@ def checked_activation(
     return checked_stats(state, role, found[0], weights), scores
 
 
-def refuse_non_finite(checks: Sequence[Check], edited_by: str | None = None) -> None:
-    """AbortError E402 naming the first failed `*_weights_finite` check and up to 3 of its weights; the hint
-    names the edit `edited_by` when the subject's weights failed after it (its plan, not the checkpoint)."""
+def refuse_non_finite(checks: Sequence[Check], edited_by: str | None = None, of_baseline: bool = False) -> None:
+    """AbortError E402 naming the first failed `*_weights_finite` check and up to 3 of its weights. The hint names
+    the edit `edited_by` when the subject's weights failed after it (scale_weight's factor 1e308 read "repair or
+    re-export the checkpoint"): the edit alone (`of_baseline`: the subject is the baseline, checked finite, then
+    edited), else the edit or the subject checkpoint it was applied to."""
     non_finite = [c_ for c_ in checks if c_.name.endswith("weights_finite") and c_.status == "fail"]
     if non_finite:
         first = non_finite[0]
         hint = "repair or re-export the checkpoint; scoring it would produce NaN scores"
-        if edited_by is not None and first.name.startswith(
-            "subject"
-        ):  # scale_weight factor 1e308 blamed the checkpoint
-            hint = f"the edit {edited_by} made them non-finite: check its edit.plan values (a factor too large?)"
+        if edited_by is not None and first.name.startswith("subject"):
+            plan = f"check the edit {edited_by}'s edit.plan values (a factor too large?)"
+            hint = plan if of_baseline else f"{plan}, or repair the subject checkpoint it was applied to"
         raise AbortError("E402", f"non-finite weights ({first.name}): {', '.join(first.offenders[:3])}", hint)

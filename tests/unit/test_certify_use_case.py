@@ -143,9 +143,11 @@ def test_an_edit_that_overflows_the_weights_is_named_not_the_checkpoint(services
     with pytest.raises(AbortError) as err:
         certify_edit(request, services)
     assert err.value.message.startswith("non-finite weights (subject_weights_finite): w")
-    assert (
-        err.value.hint == "the edit fake_weight made them non-finite: check its edit.plan values (a factor too large?)"
-    )
+    assert err.value.hint == "check the edit fake_weight's edit.plan values (a factor too large?)"
+    request = CertifyRequest("certify", small_config(edit), ModelConfig(id="int8ish"), tier="balanced", profile="dev")
+    with pytest.raises(AbortError) as err:  # the subject checkpoint may have held them before the edit
+        certify_edit(request, services)
+    assert err.value.hint.endswith("(a factor too large?), or repair the subject checkpoint it was applied to")
 
 
 def test_resume_skips_windows_already_scored(services, store, loader):
