@@ -42,7 +42,7 @@ def identity_findings(cert: c.Certificate, identities: Mapping[str, ModelIdentit
         detail += " architecture, parameter count and dtype"
         detail += _graph_note(now, section) + _gguf_note(now, section)
         if wrong:
-            detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert)}{_repaired(role, cert)}"
+            detail = f"{role}: {'; '.join(wrong)}{_other_role(role, now.weights_sha256, cert) or _repaired(role, cert)}"
         findings.append((f"reexec:{role}_model", not wrong, detail))
     return findings
 
@@ -139,14 +139,19 @@ def _other_role(role: str, weights: str, cert: c.Certificate) -> str:
 
 
 def _repaired(role: str, cert: c.Certificate) -> str:
-    """A hint when the certificate records guard repairs: a folder `--export` wrote holds the repaired subject,
-    and the audit takes the subject before them (it re-applies the recorded repairs itself)."""
+    """A hint when the certificate records guard repairs: if the model given is a folder `--export` wrote, it holds
+    the repaired subject, and the audit takes the subject before them (it re-applies the recorded repairs itself):
+    for a `run`, leave out --subject; for certify with an edit, the checkpoint it edited; else the subject given to
+    certify."""
     overhead = cert.guard_overhead
     if role != "subject" or overhead is None or not overhead.repaired_weights:
         return ""
+    if cert.provenance.command == "run":
+        instead = "leave out --subject (the recorded edit rebuilds it)"
+    elif cert.edit.name != "external":
+        instead = "pass the checkpoint certify edited"
+    else:
+        instead = "pass the subject checkpoint certify was given"
     repaired = len(overhead.repaired_weights)
-    edit = "; or leave out --subject: the recorded edit rebuilds it" if cert.provenance.command == "run" else ""
-    return (
-        f" (the guards repaired {repaired} weights: pass the subject before the repairs, not the folder --export "
-        f"wrote{edit})"
-    )
+    export = f"if this is a folder --export wrote: it holds the subject after the guards repaired {repaired} weights"
+    return f" ({export}; {instead})"

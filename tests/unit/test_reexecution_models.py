@@ -81,6 +81,9 @@ def test_a_subject_other_than_the_certified_says_when_the_guards_repaired_it(ser
     repaired = msgspec.structs.replace(certified, guard_overhead=overhead)
     failed = _model_failures(repaired, services, "base", "unrelated")
     assert failed["reexec:subject_model"].endswith(
-        "(the guards repaired 1 weights: pass the subject before the repairs, not the folder --export wrote)"
+        "(if this is a folder --export wrote: it holds the subject after the guards repaired 1 weights; pass the "
+        "subject checkpoint certify was given)"
     )
+    same = _model_failures(repaired, services, "base", "base")  # the baseline given: that hint alone
+    assert "--export" not in same["reexec:subject_model"] and "certified baseline's" in same["reexec:subject_model"]
     assert "repaired" not in _model_failures(certified, services, "base", "unrelated")["reexec:subject_model"]
