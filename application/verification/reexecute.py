@@ -156,21 +156,21 @@ def _build_detail(diffs: list[str], forward: list[str], exact: bool) -> str:
     return "same device, dtype and build as the issuer: numbers must agree bit for bit"
 
 
+def arm_samples(cert: c.Certificate, sample: int | None) -> list[tuple[str, int, int]]:
+    """(arm, windows re-scored, windows in the arm) of each scored arm."""
+    scored = (("preview", cert.evidence.preview), ("final", cert.evidence.final))
+    sizes = [(name, len(set(a.window_ids))) for name, a in scored if a is not None]
+    return [(name, n if sample is None else min(n, sample), n) for name, n in sizes]
+
+
 def sample_size(cert: c.Certificate, sample: int | None) -> int:
     """K: the windows re-scored in the smallest scored arm."""
-    arms = [a for a in (cert.evidence.preview, cert.evidence.final) if a is not None]
-    sizes = [len(set(a.window_ids)) for a in arms]
-    return min(n if sample is None else min(n, sample) for n in sizes)
+    return min(taken for _, taken, _ in arm_samples(cert, sample))
 
 
 def _sample_detail(cert: c.Certificate, req: ReexecutionRequest, size: int, power: dict[str, float]) -> str:
     seed = f"sample seed {req.sample_seed} (repeat with --sample-seed {req.sample_seed})"
-    arms = [
-        (name, len(set(a.window_ids)))
-        for name, a in (("preview", cert.evidence.preview), ("final", cert.evidence.final))
-        if a is not None
-    ]
-    taken = [(name, n if req.sample is None else min(n, req.sample), n) for name, n in arms]
+    taken = arm_samples(cert, req.sample)
     if all(k == n for _, k, n in taken):  # "K = 8 per arm ... f = 1%: 7.7%" read for a sample holding every window
         every = ", ".join(f"{n} {name}" for name, _, n in taken)
         return f"{seed}; every window of each scored arm re-scored ({every}): any altered window is found"
