@@ -173,4 +173,29 @@ def read_checkpoint_config(directory: Path) -> dict[str, Any]:
         raise UsageError(
             "E102", f"{path}: architectures is not a list of class names", "repair the checkpoint's config.json"
         )
+    _check_sizes(path, config)
     return config
+
+
+# Each changes a weight matrix's shape or the number of matrices under its config's names (GPT-2's, BART's, ...);
+# heads and vocabulary are not among them: equal hidden sizes keep the attention matrices' shapes, and an
+# embedding's rows follow the tokenizer, which the tokenizers check compares.
+SHAPE_KEYS = (
+    "hidden_size", "n_embd", "d_model", "dim",
+    "num_hidden_layers", "n_layer", "num_layers",
+    "intermediate_size", "n_inner", "ffn_dim", "hidden_dim",
+)  # fmt: skip
+# What a model's modules are built from besides the shapes: transformers builds none from a zero, negative or
+# non-integer count, so such a config is refused where it is read (the doctor too), not at the load.
+SIZE_KEYS = (*SHAPE_KEYS, "vocab_size", "num_attention_heads", "n_head", "num_key_value_heads")
+
+
+def _check_sizes(path: Path, config: dict[str, Any]) -> None:
+    for key in SIZE_KEYS:
+        value = config.get(key)
+        if value is not None and not (type(value) is int and value > 0):
+            raise UsageError(
+                "E102",
+                f"{path}: {key} is {json.dumps(value)[:40]}, not a positive whole number",
+                "repair the checkpoint's config.json (copy it from the model's release)",
+            )

@@ -18,7 +18,7 @@ from invarlock.domain.model import LoadOptions
 
 from . import heap, hf_demo, hf_placement
 from .causal_reference import held_alone_obstacle
-from .hf_architecture import causal_model_types, read_checkpoint_config, rules_for, supported_model_types
+from .hf_architecture import SHAPE_KEYS, causal_model_types, read_checkpoint_config, rules_for, supported_model_types
 from .hf_causal import HFCausalModel
 from .hf_encoder import HFEncoderModel
 from .hf_load_checks import as_usage_error, refuse_mismatched_shapes, refuse_unused_weights, require_every_weight
@@ -169,16 +169,6 @@ class HFModelLoader:
         family = read_checkpoint_config(path).get("model_type")
         device = resolve_device(options.device)
         return held_alone_obstacle(kind, family, device, options.placement is not None, window_tokens, stated=stated)
-
-
-# Each changes a weight matrix's shape or the number of matrices under its config's names (GPT-2's, BART's, ...);
-# heads and vocabulary are not among them: equal hidden sizes keep the attention matrices' shapes, and an
-# embedding's rows follow the tokenizer, which the tokenizers check compares.
-SHAPE_KEYS = (
-    "hidden_size", "n_embd", "d_model", "dim",
-    "num_hidden_layers", "n_layer", "num_layers",
-    "intermediate_size", "n_inner", "ffn_dim", "hidden_dim",
-)  # fmt: skip
 
 
 def _positive(value: object) -> bool:

@@ -60,7 +60,7 @@ def test_a_reference_that_is_no_model_is_the_loaders_own_error(tmp_path: Path) -
             {"hidden_size": 576, "num_hidden_layers": 30, "intermediate_size": 1536},
         ),
         ({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_inner": None}, {"n_embd": 768, "n_layer": 12}),
-        ({"model_type": "llama", "hidden_size": "576", "num_attention_heads": 9, "vocab_size": 49152}, {}),
+        ({"model_type": "llama", "num_attention_heads": 9, "vocab_size": 49152}, {}),
     ],
     ids=["llama names", "GPT-2 names, n_inner unset", "neither a count nor a shape key"],
 )
@@ -72,3 +72,19 @@ def test_shape_settings_are_the_config_s_counts_that_fix_weight_shapes(
     from invarlock.adapters.hf_loader import HFModelLoader
 
     assert HFModelLoader().shape_settings(config_only_checkpoint(tmp_path / "m", **config)) == shapes
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("vocab_size", 0), ("num_hidden_layers", -1), ("hidden_size", "576"), ("n_head", 0), ("n_layer", True)],
+)
+def test_a_size_transformers_builds_no_model_from_is_e102_naming_it(tmp_path: Path, key: str, value: Any) -> None:
+    """Refused where config.json is read, so the doctor says so too, not only the load that would follow."""
+    from invarlock.adapters.hf_loader import HFModelLoader
+    from invarlock.domain.errors import UsageError
+
+    ref = config_only_checkpoint(tmp_path / "m", model_type="llama", **{key: value})
+    with pytest.raises(UsageError) as caught:
+        HFModelLoader().shape_settings(ref)
+    assert caught.value.code == "E102" and f"config.json: {key} is " in caught.value.message
+    assert "not a positive whole number" in caught.value.message, caught.value.message

@@ -51,7 +51,7 @@ def test_a_pre_quantized_checkpoints_names_are_not_told(tmp_path: Path) -> None:
 
 
 def test_a_config_transformers_cannot_build_a_module_from_is_e102(tmp_path: Path) -> None:
-    ref = config_only_checkpoint(tmp_path / "bad", model_type="llama", hidden_size="big")
+    ref = config_only_checkpoint(tmp_path / "bad", model_type="llama", hidden_act="no-such-activation")
     with pytest.raises(UsageError) as err:
         _loader().matrix_names(ref)
     assert err.value.code == "E102" and err.value.message.startswith(f"{ref} could not be loaded")
