@@ -28,8 +28,9 @@ def _row(status: PluginStatus) -> dict[str, object]:
 
 
 def _line(status: PluginStatus) -> str:
-    loads = "ok" if status.error is None else f"{console.verdict('FAIL')}  {status.error}"
-    return f"{status.entry.group:<9} {status.entry.name:<22} {status.entry.origin:<28} {loads}"
+    shown = console.printable  # a distribution's name, version and error are its metadata's
+    loads = "ok" if status.error is None else f"{console.verdict('FAIL')}  {shown(status.error)}"
+    return f"{status.entry.group:<9} {shown(status.entry.name):<22} {shown(status.entry.origin):<28} {loads}"
 
 
 @click.command("plugins")

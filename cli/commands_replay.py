@@ -21,7 +21,8 @@ def replay_cmd(run_id: str, events: str, out: str | None) -> None:
     """Rebuild RUN_ID's certificate from its events alone (byte-identical to the issued one)."""
     cert = api.replay(run_id, events=events)
     for line in api.plugin_notes(cert):
-        console.tell(f"NOTE: {line}")  # stderr: stdout may carry the certificate
+        # stderr: stdout may carry the certificate; the plugins' names are the event store's text
+        console.tell(console.printable(f"NOTE: {line}"))
     data = c.to_bytes(cert)
     if out is None or out == "-":  # `-` wrote a file named "-" (report -o - writes to stdout)
         console.out_bytes(data)  # no trailing newline: the canonical bytes, as `verify` checks them

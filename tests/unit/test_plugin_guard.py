@@ -149,10 +149,11 @@ def test_without_the_plugin_verify_and_replay_name_the_distribution_and_both_not
     cert, path, events = _certify(tmp_path)
     (info,) = site.glob("invarlock_scale_all-*.dist-info")
     metadata = (info / "METADATA").read_text(encoding="utf-8")
-    (info / "METADATA").write_text(metadata.replace("0.2.1", "0.3.0"), encoding="utf-8")
+    # the installed version with a terminal control sequence: both commands print it escaped
+    (info / "METADATA").write_text(metadata.replace("0.2.1", "0.3.0\x1b[2J"), encoding="utf-8")
     _discover(monkeypatch)
     result = CliRunner().invoke(cli, ["verify", str(path)])
-    note = "NOTE: guard 'max_abs_weight' was computed by invarlock-scale-all 0.2.1; invarlock-scale-all 0.3.0"
+    note = "NOTE: guard 'max_abs_weight' was computed by invarlock-scale-all 0.2.1; invarlock-scale-all 0.3.0\\x1b[2J"
     assert result.exit_code == 0 and note in result.output, result.output
     replayed = CliRunner().invoke(cli, ["replay", cert.run_id, "--events", str(events)])
     assert replayed.exit_code == 0 and note in replayed.stderr and note not in replayed.stdout, replayed.output

@@ -85,3 +85,21 @@ def test_the_plugin_guards_a_config_orders_are_entries_it_uses(registry: Registr
     used = used_entries(RunConfig(guards=GuardsConfig(order=order)), None)
     assert ("guards", "max_abs_weight") in used and ("guards", "spectral") not in used
     assert registry.provenance(used) == {"plugin.guards.max_abs_weight": "invarlock-scale-all 0.2.1"}
+
+
+def test_the_plugins_listing_escapes_what_a_distribution_s_metadata_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from invarlock.cli import registry as registry_module
+    from invarlock.cli.main import cli
+
+    info = tmp_path / "noisy-1.0.dist-info"
+    info.mkdir()
+    metadata = "Metadata-Version: 2.1\nName: noisy\nVersion: 1.0\x1b]0;title\x07\n"
+    (info / "METADATA").write_text(metadata, encoding="utf-8")
+    (info / "entry_points.txt").write_text("[invarlock.edits]\nnoisy_edit = noisy:Edit\n", encoding="utf-8")
+    monkeypatch.setattr(registry_module, "_REGISTRY", Registry.discover([str(tmp_path), *sys.path]))
+    result = CliRunner().invoke(cli, ["plugins", "edits"])
+    assert result.exit_code == 0 and "noisy 1.0\\x1b]0;title\\x07" in result.output, result.output
+    assert "\x1b]" not in result.output and "\x07" not in result.output
