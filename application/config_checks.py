@@ -13,6 +13,7 @@ from invarlock.domain.examples import render_prompt
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, SECONDARY_KINDS, metric_for, pairs_measurable
 from invarlock.domain.model import MAX_BATCH_SIZE
+from invarlock.domain.policy import order_shape_problem
 from invarlock.domain.windows import check_window_shape
 
 from .config_execution import check_execution
@@ -136,15 +137,11 @@ def _check_order(order: list[str], source: str) -> None:
                 f"{source}: guards.order names unknown guard '{name}'",
                 f"available guards: {', '.join(SUPPORTED_GUARDS)}",
             )
-    if len(order) < 2 or order[0] != "invariants" or order[-1] != "invariants" or order.count("invariants") != 2:
+    problem = order_shape_problem(order)
+    if problem is not None:
         raise UsageError(
-            "E201",
-            f"{source}: guards.order must start and end with invariants (and name it only there)",
-            f"e.g. [{', '.join(FULL_CHAIN)}]",
+            "E201", f"{source}: guards.order {problem}", f"name each guard once, e.g. [{', '.join(FULL_CHAIN)}]"
         )
-    repeated = sorted({n for n in order if n != "invariants" and order.count(n) > 1})
-    if repeated:
-        raise UsageError("E201", f"{source}: guards.order names {', '.join(repeated)} twice", "name each guard once")
 
 
 # accelerate's sizes (convert_file_size_to_int): a number of bytes with a unit, e.g. 20GiB, 500MB

@@ -25,7 +25,14 @@ from .guards.settings import (
 )
 from .policy_overrides import GUARD_OVERRIDABLE, _gate_overrides, _guard_overrides, _order, _plugin_settings
 from .policy_releases import as_released
-from .policy_sections import DEFAULT_GUARD_ORDER, EVIDENCE_DTYPES, GUARD_NAMES, EvidencePolicy, Policy
+from .policy_sections import (
+    DEFAULT_GUARD_ORDER,
+    EVIDENCE_DTYPES,
+    GUARD_NAMES,
+    EvidencePolicy,
+    Policy,
+    order_shape_problem,
+)
 
 __all__ = [
     "DEFAULT_GUARD_ORDER",
@@ -50,6 +57,7 @@ __all__ = [
     "GatePolicy",
     "Policy",
     "SecondaryPolicy",
+    "order_shape_problem",
     "policy_digest",
     "policy_from_dict",
     "re_resolve",

@@ -17,6 +17,16 @@ GUARD_NAMES = ("invariants", "spectral", "rmt", "variance")
 DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance", "invariants")
 
 
+def order_shape_problem(order: tuple[str, ...] | list[str]) -> str | None:
+    """Why a guard order is none a run takes (it starts and ends with invariants, which checks the model before
+    and after the other guards, names it only there and every other guard once), or None. The names are not
+    checked here."""
+    if len(order) < 2 or order[0] != "invariants" or order[-1] != "invariants" or order.count("invariants") != 2:
+        return "must start and end with invariants (and name it only there)"
+    repeated = sorted({n for n in order if n != "invariants" and order.count(n) > 1})
+    return f"names {', '.join(repeated)} twice" if repeated else None
+
+
 # Scoring dtypes a model's identity may state; a policy's `evidence.require_dtype` names one of them.
 EVIDENCE_DTYPES = ("float32", "float16", "bfloat16")
 

@@ -16,7 +16,7 @@ from invarlock.domain.guards.rmt_records import RmtMeasurements
 from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.metrics import metric_for
 from invarlock.domain.metrics.answers import checked_overhead
-from invarlock.domain.policy import Policy
+from invarlock.domain.policy import Policy, order_shape_problem
 
 from .verify_fields import window_tokens
 from .verify_plugin_guards import check as check_plugin
@@ -103,6 +103,9 @@ def guard_order(cert: c.Certificate, policy: Policy, report: VerifyReport) -> No
     sections, order = cert.guards.names(), set(policy.guard_order)
     problems = [f"guard {g} is in the order but has no section" for g in sorted(order - sections)]
     problems += [f"guard {g} has a section but is not in the order" for g in sorted(sections - order)]
+    shape = order_shape_problem(policy.guard_order)  # the order a run refuses (E201), stated by a certificate
+    if shape is not None:
+        problems.insert(0, f"guard order {list(policy.guard_order)}: a run's guards.order {shape}")
     inv = cert.guards.invariants
     want = {"pre", "post"} if Counter(policy.guard_order)["invariants"] == 2 else None
     if want is not None and (inv is None or set(inv.phases) != want):

@@ -182,3 +182,22 @@ def test_an_invariants_section_in_another_mode_than_the_policys_is_refused(issue
     assert issued_doc["guards"]["invariants"]["mode"] == "gate"
     issued_doc["guards"]["invariants"]["mode"] = "monitor"
     assert "mode monitor is not the policy's gate" in _failed(_resealed(issued_doc))["guard:invariants"]
+
+
+@pytest.mark.parametrize(
+    ("order", "detail"),
+    [
+        (["invariants", "spectral", "rmt", "variance"], "must start and end with invariants"),
+        (["invariants", "spectral", "rmt", "variance", "rmt", "invariants"], "names rmt twice"),
+    ],
+    ids=["no closing invariants", "a guard twice"],
+)
+def test_a_guard_order_no_run_takes_is_refused(issued_doc: Doc, order: list[str], detail: str) -> None:
+    """A run refuses these orders (E201); stated by a certificate with the post phase dropped, they verified."""
+    issued_doc["provenance"]["config"]["guards"]["order"] = order
+    issued_doc["policy"]["resolved"]["guard_order"] = order
+    issued_doc["policy"]["resolved"]["overrides"]["guard_order"] = order
+    if order[-1] != "invariants":
+        del issued_doc["guards"]["invariants"]["phases"]["post"]
+        _rederive_invariants(issued_doc)
+    assert detail in _failed(_resealed(issued_doc))["guard_order"]
