@@ -15,6 +15,7 @@ from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY, METRICS, metric_for
 from invarlock.domain.model import GRAPH_DIGEST_ADAPTERS, GRAPH_DIGEST_SINCE, MAX_BATCH_SIZE
+from invarlock.domain.policy import PROFILES, TIERS
 from invarlock.domain.policy_releases import released_before
 from invarlock.domain.quant_rtn_plan import QUANT_RTN, resolve_plan
 
@@ -96,10 +97,27 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
     kind = dig(config, "eval", "metric", "kind")
     if kind != cert.primary_metric.kind:
         yield f"primary_metric.kind {cert.primary_metric.kind} is not the run config's {kind}"
+    yield from _choice_problems(cert)
     yield from _zero_shot_problems(cert)
     yield from _edit_problems(cert)
     yield from _sequential_problems(cert)
     yield from _schema_problems(config)
+
+
+def _choice_problems(cert: c.Certificate) -> Iterator[str]:
+    """The profile and tier a run was asked for are names a run takes (resolve_policy refuses others, E202), and a
+    run that left paired measures out (eval.secondary.measure: false) recorded none."""
+    config = cert.provenance.config
+    for where, value, names in (
+        ("profile", config.get("profile"), PROFILES),
+        ("auto.tier", dig(config, "auto", "tier"), TIERS),
+    ):
+        if value is not None and value not in names:
+            yield f"provenance.config.{where} {value!r} is none a run takes ({', '.join(names)})"
+    arms = (cert.evidence.preview, cert.evidence.final)
+    measured = any(arm is not None and arm.comparisons is not None for arm in arms)
+    if dig(config, "eval", "secondary", "measure") is False and (measured or cert.secondary_metrics is not None):
+        yield "the run config leaves paired measures out (eval.secondary.measure: false), yet the certificate has them"
 
 
 def _sequential_problems(cert: c.Certificate) -> Iterator[str]:

@@ -146,6 +146,14 @@ FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
         "provenance.config.subject is not what a run records: Object contains unknown field `quantized_by`",
     ),
     "a negative parameter count": ("certify", _set("subject.param_count", -16), "subject.param_count is -16"),
+    # found by the field hunt of stop 65: names and a measure setting no run could have recorded
+    "a profile no run takes": ("certify", _set("provenance.config.profile", "devx"), "profile 'devx' is none a run"),
+    "a tier no run takes": ("run", _set("provenance.config.auto.tier", ""), "auto.tier '' is none a run takes"),
+    "paired measures a run left out": (
+        "certify",
+        _set("provenance.config.eval.secondary.measure", False),
+        "leaves paired measures out (eval.secondary.measure: false), yet the certificate has them",
+    ),
     "a negative window count": ("certify", _set("dataset.windows_available", -1), "windows_available is -1"),
     "another plan value": ("run", _set("edit.plan.factor", 0.5), "is not the run config's edit"),
     "a negative delta": ("run", _set("edit.deltas.layers_modified", -1), "layers_modified is -1"),
