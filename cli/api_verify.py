@@ -56,7 +56,7 @@ def require_plugins(cert: c.Certificate) -> None:
     """E222 when the plugin that computed the certificate's metric kind or one of its guards is not installed:
     without its code nothing can be recomputed, which is the verifier's environment, not the certificate, failing."""
     require_metric_kind(cert.primary_metric.kind, cert.provenance.environment, plugin_registry())
-    require_plugin_guards(cert.provenance.environment, plugin_registry())
+    require_plugin_guards(cert.provenance.environment, plugin_registry(), cert.provenance.config)
 
 
 def _policy_source(policy: Policy | Mapping[str, Any] | PathLike | None) -> Policy | Mapping[str, Any] | str | None:

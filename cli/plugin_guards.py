@@ -50,12 +50,16 @@ def _refuse(name: str, entry: PluginEntry, why: str) -> NoReturn:
     )
 
 
-def require_plugin_guards(environment: Mapping[str, str], registry: Registry) -> None:
-    """E222 when a plugin guard the run recorded (`plugin.guards.<name>` in its provenance environment) is not
-    installed here: verify and replay need its `decide` to re-derive its verdict."""
+def require_plugin_guards(environment: Mapping[str, str], registry: Registry, config: Mapping[str, object]) -> None:
+    """E222 when a plugin guard the run recorded (`plugin.guards.<name>` in its provenance environment) and ran (its
+    `config` names it in guards.order) is not installed here: verify and replay need its `decide` to re-derive its
+    verdict. An entry for a guard the order does not name is no reason to ask the recipient to install anything."""
+    guards = config.get("guards")
+    order = guards.get("order") if isinstance(guards, dict) else None
+    ran = {g for g in order if isinstance(g, str)} if isinstance(order, list) else set()
     for key, recorded in sorted(environment.items()):
         name = key.removeprefix(_PREFIX)
-        if key.startswith(_PREFIX) and registry.entry("guards", name) is None:
+        if key.startswith(_PREFIX) and name in ran and registry.entry("guards", name) is None:
             raise UsageError(
                 "E222",
                 f"guard '{name}' was computed by the plugin {recorded}, which is not installed",

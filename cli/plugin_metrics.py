@@ -85,4 +85,4 @@ def require_recorded_kind(store: EventStore, run_id: str, registry: Registry) ->
         kind = metric.get("kind") if isinstance(metric, dict) else None
         if isinstance(kind, str):
             require_metric_kind(kind, started.environment, registry)
-        require_plugin_guards(started.environment, registry)
+        require_plugin_guards(started.environment, registry, started.config)

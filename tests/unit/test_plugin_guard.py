@@ -170,6 +170,20 @@ def test_without_the_plugin_verify_and_replay_name_the_distribution_and_both_not
 
 
 @pytest.mark.usefixtures("site")
+def test_a_recorded_plugin_guard_the_order_does_not_name_asks_the_recipient_to_install_nothing(tmp_path: Path) -> None:
+    """A resealed certificate naming `plugin.guards.foo` (a guard it never ran) said: E222, pip install evil-pkg."""
+    builtin = ["invariants", "spectral", "invariants"]
+    cert, path, _ = _certify(tmp_path, config={**_config(builtin), "guards": {"order": builtin}})
+    environment = {**cert.provenance.environment, "plugin.guards.foo": "evil-pkg 1.0"}
+    forged = c.seal(
+        msgspec.structs.replace(cert, provenance=msgspec.structs.replace(cert.provenance, environment=environment))
+    )
+    path.write_bytes(c.to_bytes(forged))
+    result = CliRunner().invoke(cli, ["verify", str(path)])
+    assert result.exit_code == 0 and "evil-pkg" not in result.output, result.output
+
+
+@pytest.mark.usefixtures("site")
 @pytest.mark.parametrize(
     ("config", "code", "why"),
     [

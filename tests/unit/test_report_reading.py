@@ -30,6 +30,8 @@ def passing() -> c.Certificate:
 def _naming_a_plugin(cert: c.Certificate, path: Path, *, seal: bool) -> Path:
     doc = json.loads(c.to_bytes(cert))
     doc["provenance"]["environment"][PLUGIN] = "invarlock-guard-evil 1.0.0"
+    order = doc["provenance"]["config"]["guards"]["order"]  # a guard the run's order names (none other is asked for)
+    order.insert(len(order) - 1, "evil")
     named = c.from_bytes(json.dumps(doc).encode())
     path.write_bytes(c.to_bytes(c.seal(named) if seal else named))
     return path
