@@ -11,9 +11,8 @@ from invarlock.domain import events as ev
 from invarlock.domain.guard_reuse import baseline_measures, guard_key
 from invarlock.domain.guards.results import RmtResult, SpectralResult
 from invarlock.domain.guards.spectrum import MatrixMeasure
-from invarlock.ports.store import EventStore
 
-from .reuse_source import Candidate, candidates
+from .reuse_source import Candidate, candidates, linked_events, source_gone
 from .run_context import RunContext
 
 WEIGHT_GUARDS = ("spectral", "rmt")
@@ -34,7 +33,7 @@ def found_measures(ctx: RunContext) -> tuple[dict[str, MatrixMeasure], ev.GuardB
     them in its baseline pass and records the link with the guards."""
     state = ctx.recorder.state
     if state.guard_source is not None:
-        return _recorded(ctx.svc.store, state.guard_source), None
+        return _recorded(ctx, state.guard_source), None
     fresh = not any(g.guard in WEIGHT_GUARDS for g in state.guards)
     wanted = any(name in ctx.request.config.guards.order for name in WEIGHT_GUARDS)
     index = ctx.svc.index
@@ -66,12 +65,12 @@ def _weight_guard(e: ev.Event) -> bool:
     return isinstance(e, ev.GuardEvaluated) and isinstance(e.result, SpectralResult | RmtResult)
 
 
-def _recorded(store: EventStore, link: ev.GuardBaselineReused) -> dict[str, MatrixMeasure]:
-    """The measurements of a recorded link, read again from the events it names (resume)."""
-    source = store.read(link.source_run_id)
-    events = [
-        ev.decode_event(source[ref.seq].type, source[ref.seq].version, source[ref.seq].payload)
-        for ref in link.source_events
-        if 0 <= ref.seq < len(source) and source[ref.seq].hash == ref.hash
-    ]
-    return baseline_measures(e for e in events if isinstance(e, ev.GuardEvaluated))
+def _recorded(ctx: RunContext, link: ev.GuardBaselineReused) -> dict[str, MatrixMeasure]:
+    """The measurements of a recorded link, read again from the events it names (resume); E605 when the source no
+    longer holds them as appended (reuse_source.linked_events)."""
+    state, svc = ctx.recorder.state, ctx.svc
+    events = linked_events(svc.store, svc.index, state, link, svc.signer, ctx.found)
+    measures = baseline_measures(e for e in events or [] if isinstance(e, ev.GuardEvaluated))
+    if not measures:
+        raise source_gone(state, "guard baseline", link)
+    return measures

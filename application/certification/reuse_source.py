@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from invarlock.domain import events as ev
 from invarlock.domain import signature as sig
 from invarlock.domain.baseline_reuse import scoring_key
-from invarlock.domain.errors import InvarlockError
+from invarlock.domain.errors import IntegrityError, InvarlockError
 from invarlock.domain.run import RunState
 from invarlock.domain.run_query import RunQuery
 from invarlock.ports.signing import Signer
@@ -101,6 +101,41 @@ def _candidates(
         candidate = Candidate(records=records, events=checked.events, state=checked.state)
         if signer is None or sealed_by_signer(candidate, signer):
             yield candidate
+
+
+def linked_events(
+    store: EventStore,
+    index: RunIndex | None,
+    state: RunState,
+    link: ev.GuardBaselineReused | ev.VarianceBaselineReused,
+    signer: Signer | None,
+    found: Found | None = None,
+) -> list[ev.Event] | None:
+    """The events a resumed run's recorded link names in its source, read again with the checks a new lookup makes
+    (candidates: the source's index entry, replay's check of its stream, the signer's seal) and each event's hash
+    the link's; None when the source no longer passes them or holds other events (altered in place, re-linked or
+    removed since): its numbers are then nothing a resume may copy."""
+    if index is None:
+        return None
+    for candidate in candidates(store, index, state, signer, found):
+        records = candidate.records
+        if records[0].run_id != link.source_run_id:
+            continue
+        if not all(0 <= r.seq < len(records) and records[r.seq].hash == r.hash for r in link.source_events):
+            return None
+        return [candidate.events[r.seq] for r in link.source_events]
+    return None
+
+
+def source_gone(state: RunState, what: str, link: ev.GuardBaselineReused | ev.VarianceBaselineReused) -> IntegrityError:
+    """E605 for a resume whose recorded `what` source (linked_events) no longer holds what the run's link names:
+    never measured afresh silently, since the run's own link states the numbers are the source's."""
+    return IntegrityError(
+        "E605",
+        f"cannot resume run {state.started.run_id}: its {what} source, run {link.source_run_id}, no longer holds the "
+        "records this run names as they were appended (removed, altered or re-linked)",
+        "the event store was altered: certify again (--no-reuse measures the baseline afresh)",
+    )
 
 
 def sealed_by_signer(candidate: Candidate, signer: Signer) -> bool:

@@ -8,14 +8,12 @@ from collections.abc import Sequence
 
 from invarlock.domain import events as ev
 from invarlock.domain.baseline_reuse import scoring_key
-from invarlock.domain.errors import IntegrityError
 from invarlock.domain.guards.results import VarianceResult
 from invarlock.domain.guards.variance_records import CalibrationWindows
 from invarlock.domain.model import ActivationStats
 from invarlock.domain.variance_reuse import baseline_taps, variance_record
-from invarlock.ports.store import EventStore
 
-from .reuse_source import Candidate, candidates
+from .reuse_source import Candidate, candidates, linked_events, source_gone
 from .run_context import RunContext
 
 
@@ -84,27 +82,12 @@ def _ref(candidate: Candidate) -> ev.EventRef:
 def _resumed(
     ctx: RunContext, link: ev.VarianceBaselineReused, targets: Sequence[str], calibration: CalibrationWindows
 ) -> dict[str, ActivationStats]:
-    """The recorded source's statistics again; E605 when it no longer holds them (never tapped afresh
-    silently: the run's own link states they are the source's)."""
-    taps = _covering(_recorded(ctx.svc.store, link, calibration), targets)
+    """The recorded source's statistics again; E605 when it no longer holds them as appended (reuse_source.
+    linked_events: never tapped afresh silently, the run's own link states they are the source's)."""
+    state, svc = ctx.recorder.state, ctx.svc
+    events = linked_events(svc.store, svc.index, state, link, svc.signer, ctx.found)
+    record = variance_record(e for e in events or [] if isinstance(e, ev.GuardEvaluated))
+    taps = _covering(baseline_taps(record, calibration), targets)
     if not taps:
-        raise IntegrityError(
-            "E605",
-            f"cannot resume run {ctx.recorder.state.started.run_id}: its variance baseline source, run "
-            f"{link.source_run_id}, no longer holds the record this run names (removed or altered)",
-            "the event store was altered: certify again (--no-reuse taps the baseline afresh)",
-        )
+        raise source_gone(state, "variance baseline", link)
     return taps
-
-
-def _recorded(
-    store: EventStore, link: ev.VarianceBaselineReused, calibration: CalibrationWindows
-) -> dict[str, ActivationStats]:
-    """The statistics of a recorded link, read again from the event it names (resume)."""
-    source = store.read(link.source_run_id)
-    events = [
-        ev.decode_event(source[ref.seq].type, source[ref.seq].version, source[ref.seq].payload)
-        for ref in link.source_events
-        if 0 <= ref.seq < len(source) and source[ref.seq].hash == ref.hash
-    ]
-    return baseline_taps(variance_record(e for e in events if isinstance(e, ev.GuardEvaluated)), calibration)

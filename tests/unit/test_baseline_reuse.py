@@ -266,7 +266,8 @@ def test_the_guard_key_covers_the_guards_blas_thread_count(svc: Services) -> Non
 
 
 def _forge_source_sigma(records: Records) -> Records:
-    """Scale the first baseline σ_max the source's spectral record states, re-linked (a valid, other stream)."""
+    """Scale the first baseline σ_max the source's spectral record states (`rewrite` re-links the stream, a valid
+    other one, or keeps every stored hash)."""
     at = next(i for i, r in enumerate(records) if r.type == "guard_evaluated" and decoded(r).guard == "spectral")
     event = decoded(records[at])
     assert isinstance(event, ev.GuardEvaluated)
@@ -275,13 +276,13 @@ def _forge_source_sigma(records: Records) -> Records:
     forged_measured = msgspec.structs.replace(measured, matrices=[row, *measured.matrices[1:]])
     forged = msgspec.structs.replace(event, result=msgspec.structs.replace(event.result, measurements=forged_measured))
     records[at] = with_event(records[at], forged)
-    return relink(records)
+    return records
 
 
 def test_a_forged_guard_source_fails_the_link_check(svc: Services, tmp_path: Path) -> None:
     first = certify_edit(_request("int8ish"), svc)
     second = certify_edit(_request("int8ish"), svc)
-    rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_sigma, link=False)
+    rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_sigma)
     findings = dict(event_findings(second.certificate, DuckDBEventStore(tmp_path / "events.duckdb", read_only=True)))
     assert not findings["guard_baseline_source"].ok and findings["guard_baseline_source"].integrity
     assert "no longer has hash" in findings["guard_baseline_source"].detail
@@ -309,3 +310,20 @@ def test_the_summary_names_the_source_run_or_why_the_baseline_was_rescored() -> 
     assert _baseline_lines(reused) == ["  baseline scores (preview/final) reused from run r0"]
     [note] = _baseline_lines(rescored)
     assert note.startswith("  NOTE: baseline re-scored (preview)") and PAIRS_REASON in note
+
+
+@pytest.mark.parametrize("relinked", [True, False], ids=["re-linked", "edited in place, hashes kept"])
+def test_a_resumed_run_whose_guard_source_was_altered_stops(svc: Services, tmp_path: Path, relinked: bool) -> None:
+    """Edited in place, the resume copied the forged σ into its certificate (signed, with --sign-key); re-linked, it
+    measured the baseline again yet kept the link naming the source's old events. Both are E605 now."""
+    first = certify_edit(_request("int8ish"), svc)
+    after_link = KillingStore(svc.store, lambda events: any(isinstance(e, ev.GuardBaselineReused) for e in events))
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(_request("int8ish"), dataclasses.replace(svc, store=after_link))  # type: ignore[arg-type]
+    [killed] = after_link.killed
+    rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_sigma, link=relinked)
+    recorded = len(svc.store.read(killed))
+    with pytest.raises(IntegrityError) as raised:
+        resume_run(killed, svc)
+    assert raised.value.code == "E605" and f"its guard baseline source, run {first.run_id}" in raised.value.message
+    assert [r.type for r in svc.store.read(killed)[recorded:]] == ["run_failed"]

@@ -23,7 +23,7 @@ from invarlock.domain.guards.results import VarianceResult
 from invarlock.domain.run import replay
 
 from tests.fakes.killing_store import KillingStore
-from tests.integration.event_forgery import Records, decoded, relink, retimed_last, rewrite, with_event
+from tests.integration.event_forgery import Records, decoded, retimed_last, rewrite, with_event
 from tests.unit.conftest import small_config
 
 
@@ -128,12 +128,15 @@ def test_a_killed_run_resumes_with_its_recorded_source_tapping_only_the_subject(
     assert all(f.ok for _, f in event_findings(resumed.certificate, svc.store))
 
 
+@pytest.mark.parametrize("relinked", [True, False], ids=["re-linked", "edited in place, hashes kept"])
 def test_a_resumed_run_whose_recorded_source_was_altered_stops_instead_of_tapping_afresh(
-    svc: Services, tmp_path: Path
+    svc: Services, tmp_path: Path, relinked: bool
 ) -> None:
+    """Edited in place, the source's event kept the hash the link names: the resume copied the forged statistics
+    into its certificate (and signed them, with --sign-key) until it checked the source as a new lookup does."""
     first = certify_edit(_request(0.9), svc)
     killed = _killed_after_link(svc, _request(0.8))
-    rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_tap, link=False)
+    rewrite(tmp_path / "events.duckdb", first.run_id, _forge_source_tap, link=relinked)
     recorded = len(svc.store.read(killed))
     with pytest.raises(IntegrityError) as raised:
         resume_run(killed, svc)
@@ -143,8 +146,8 @@ def test_a_resumed_run_whose_recorded_source_was_altered_stops_instead_of_tappin
 
 
 def _forge_source_tap(records: Records) -> Records:
-    """Raise the first baseline sum of squares the source's variance record states by 1 %, re-linked (a valid,
-    other stream)."""
+    """Raise the first baseline sum of squares the source's variance record states by 1 % (`rewrite` re-links the
+    stream, a valid other one, or keeps every stored hash)."""
     at = next(i for i, r in enumerate(records) if r.type == "guard_evaluated" and decoded(r).guard == "variance")
     event = decoded(records[at])
     assert isinstance(event, ev.GuardEvaluated) and isinstance(event.result, VarianceResult)
@@ -157,7 +160,7 @@ def _forge_source_tap(records: Records) -> Records:
     records[at] = with_event(
         records[at], msgspec.structs.replace(event, result=msgspec.structs.replace(event.result, measurements=forged))
     )
-    return relink(records)
+    return records
 
 
 def _pointing_at(source: Records) -> Callable[[Records], Records]:
@@ -179,7 +182,7 @@ def test_a_forged_variance_source_fails_the_link_check(svc: Services, tmp_path: 
     first = certify_edit(_request(0.9), svc)
     second = certify_edit(_request(0.8), svc)
     db = tmp_path / "events.duckdb"
-    rewrite(db, first.run_id, _forge_source_tap, link=False)
+    rewrite(db, first.run_id, _forge_source_tap)
     finding = dict(event_findings(second.certificate, DuckDBEventStore(db, read_only=True)))["variance_baseline_source"]
     assert not finding.ok and finding.integrity and "no longer has hash" in finding.detail
     rewrite(db, second.run_id, _pointing_at(DuckDBEventStore(db, read_only=True).read(first.run_id)))
