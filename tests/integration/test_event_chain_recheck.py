@@ -6,10 +6,16 @@ from __future__ import annotations
 import ast
 import base64
 import dataclasses
+import importlib.util
+import json
+import math
+import random
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import msgspec
@@ -159,3 +165,57 @@ def test_a_store_that_cannot_be_read_is_one_line_and_exit_2(tmp_path: Path, name
     done = recheck(tmp_path / name)
     assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"cannot check {tmp_path / name}: ")
+
+
+def _script() -> Any:
+    spec = importlib.util.spec_from_file_location("recheck_chain", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_scripts_canonical_json_is_invarlocks(two_runs: tuple[Path, dict[str, str], Path], tmp_path: Path) -> None:
+    """statistics.md §6's float rule, written without msgspec: the same bytes for whole certificates and floats."""
+    script = _script()
+    for name in ("plain.json", "sealed.json"):
+        raw = (tmp_path / name).read_bytes()
+        assert script.canonical_json(json.loads(raw)).encode("utf-8") == raw
+    rng = random.Random(7)
+    floats = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(20_000)]
+    floats += [m * 10.0**e for e in range(-25, 25) for m in (1.0, -1.5, 9.999, 1.2345678901234567)] + [0.0, -0.0]
+    wrong = [v for v in floats if math.isfinite(v) and script.canonical_float(v) != msgspec.json.encode(v).decode()]
+    assert wrong == []
+
+
+def test_a_certificate_edited_after_it_was_issued_is_broken(
+    two_runs: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    """The script compared the stated digest only: an edited body with its digest left as issued rechecked ok."""
+    db, runs, _ = two_runs
+    cert = json.loads((tmp_path / "plain.json").read_bytes())
+    cert["subject"]["ref"] = "a-model-never-certified"
+    (tmp_path / "edited.json").write_text(_script().canonical_json(cert), encoding="utf-8")
+    done = recheck(db, "--cert", tmp_path / "edited.json")
+    assert done.returncode == 3 and f"{runs['plain']}: BROKEN: the certificate's body hashes to " in done.stdout
+
+
+def test_malformed_events_and_certificates_are_broken_or_refused_never_a_traceback(
+    two_runs: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    db, runs, _ = two_runs
+    rewrite(db, runs["plain"], lambda rs: [rs[0], msgspec.structs.replace(rs[1], payload=b"[1]"), *rs[2:]])
+
+    def unnamed_head(records: list[ev.RecordedEvent]) -> list[ev.RecordedEvent]:
+        seal = json.loads(records[-1].payload)
+        del seal["head_seq"]
+        return [*records[:-1], msgspec.structs.replace(records[-1], payload=json.dumps(seal).encode())]
+
+    rewrite(db, runs["sealed"], unnamed_head)
+    done = recheck(db, "--cert", tmp_path / "sealed.json")
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert f"{runs['plain']}: BROKEN: seq 1 (" in done.stdout and "payload is not a JSON object" in done.stdout
+    assert f"{runs['sealed']}: BROKEN: chain_sealed does not name the event before it" in done.stdout
+    (tmp_path / "empty.json").write_text("{}", encoding="utf-8")
+    refused = recheck(db, "--cert", tmp_path / "empty.json")
+    assert refused.returncode == 2 and "no run_id" in refused.stderr and "Traceback" not in refused.stderr
