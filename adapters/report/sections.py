@@ -150,9 +150,12 @@ def provenance_tables(cert: c.Certificate) -> list[Table]:
             ("event log head hash", log.head_hash),
         ],
     )
+    # the run config as recorded: what no other table shows (an accuracy run's prompt template and label words,
+    # the guard settings, the execution keys) is what the issuer states the run was asked to do
+    config = kv_table("Run config (as the issuer states it)", sorted(pv.config.items()))
     env = kv_table("Environment (as the issuer states it)", sorted(pv.environment.items()))
     seeds = kv_table("Seeds", sorted(pv.seeds.items()))
-    return [run, env, seeds]
+    return [run, config, env, seeds]
 
 
 def digest_table(cert: c.Certificate) -> Table:

@@ -153,3 +153,16 @@ def test_accuracy_outcome_strip_colours_each_example_by_who_got_it_right():
         words = {(True, True): "both correct", (True, False): "only the baseline correct"}.get((base_ok, subj_ok))
         words = words or ("only the subject correct" if subj_ok else "both wrong")
         assert fill == fills[words] and tip.endswith(f"({words})")
+
+
+def test_the_run_config_is_shown_with_an_accuracy_runs_prompt_template_and_label_words():
+    """Two reports whose prompts differed entirely looked the same: no table read provenance.config."""
+    cert = accuracy_certificate()
+    config = msgspec.structs.asdict(cert.provenance)["config"]
+    metric = {**config.get("eval", {}).get("metric", {}), "template": "Review: {text}\nSentiment:"}
+    config = {**config, "eval": {**config.get("eval", {}), "metric": {**metric, "label_words": [" bad", " good"]}}}
+    cert = msgspec.structs.replace(cert, provenance=msgspec.structs.replace(cert.provenance, config=config))
+    html, md = HTMLReportRenderer().render(cert, []), MarkdownReportRenderer().render(cert, [])
+    assert "Run config (as the issuer states it)" in html and "Run config (as the issuer states it)" in md
+    assert "eval.metric.template" in html and "Review: {text}" in html and "eval.metric.label\\_words" in md
+    assert "good" in html and "good" in md
