@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-from invarlock.domain.errors import InvarlockError, UsageError
+from invarlock.domain.errors import InvarlockError, ResourceShortage, UsageError
 
 from .duckdb_lock import locked_error, store_lock
 from .duckdb_rows import altered_store, check_columns
 
 SCHEMA = "invarlock-events/v2"
+# The OS's words for a write the disk, a quota or the file size limit has no room for (ENOSPC, EDQUOT, EFBIG)
+_OUT_OF_ROOM = ("No space left on device", "Disk quota exceeded", "File too large")
 _EARLIER = {"invarlock-events/v1": "before the event chain covered run_id, seq and recorded_at"}
 
 
@@ -41,6 +43,9 @@ def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError:
     first = (str(exc).splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError, duckdb.InternalError)):
         return altered_store(path, first)
+    if any(cause in first for cause in _OUT_OF_ROOM):  # DuckDB rolled the write back: the file is as it was
+        room = "free space on the disk holding it (or raise the file size limit, ulimit -f)"
+        return ResourceShortage("E501", f"cannot write event store {path}: {first}", room)
     hint = "check the disk (free space, permissions); a damaged file must be restored from a copy"
     return UsageError("E501", f"cannot read or write event store {path}: {first}", hint)
 

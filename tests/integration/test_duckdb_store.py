@@ -344,3 +344,18 @@ def test_a_dangling_symbolic_link_as_the_store_is_named_by_the_run_and_the_docto
             attempt()
         assert info.value.code == "E502" and info.value.message.startswith(said), info.value.message
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("cause", ["File too large", "No space left on device", "Disk quota exceeded"])
+def test_a_write_the_disk_has_no_room_for_is_a_shortage_that_leaves_the_run_resumable(
+    tmp_path: Path, cause: str
+) -> None:
+    """A full disk under the store was E501 "a damaged file must be restored": the run was recorded failed and could
+    not be resumed, though DuckDB had rolled the write back and the store was intact (the robustness hunt)."""
+    from invarlock.adapters.duckdb_connection import stored_data_error
+    from invarlock.domain.errors import ResourceShortage
+
+    said = f'IO Error: Could not write file "{tmp_path}/x.duckdb.wal": {cause}'
+    error = stored_data_error(tmp_path / "x.duckdb", duckdb.IOException(said))
+    assert isinstance(error, ResourceShortage) and error.code == "E501" and cause in error.message
+    assert "free space" in error.hint and "restored from a copy" not in error.hint
