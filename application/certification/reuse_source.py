@@ -72,9 +72,10 @@ def candidates(
     store: EventStore, index: RunIndex, state: RunState, signer: Signer | None, found: Found | None = None
 ) -> Iterator[Candidate]:
     """Finished runs other than this one with the baseline's weights sha256, newest first, stored as they were
-    appended (the run index's head), that pass replay's check (an intact chain, events that decode, fold and
-    rebuild the issued certificate) and, when this run signs with `signer`, that the same key sealed (others are
-    passed over). With the run's `found`, those an earlier lookup of the run found are not read again."""
+    appended (the run index's head; a stream without an index entry is none), that pass replay's check (an intact
+    chain, events that decode, fold and rebuild the issued certificate) and, when this run signs with `signer`, that
+    the same key sealed (others are passed over). With the run's `found`, those an earlier lookup of the run found
+    are not read again."""
     weights = state.models["baseline"].identity.weights_sha256
     if found is not None:
         return found.walk(weights, lambda: candidates(store, index, state, signer))
@@ -91,6 +92,8 @@ def _candidates(
             continue
         if run_entry_problem(entry) is not None:  # rewritten or cut after it was appended, or its entry altered
             continue
+        if not entry.indexed:  # no entry written at its append: an earlier release's (no source: its tool version is
+            continue  # in every key) or one whose row was removed, which a rewritten stream's check would then skip
         records = store.read(run.run_id)
         try:  # what replay checks: the links, the decoding and that the events rebuild the issued certificate
             checked = check_run(list(records)) if records else None

@@ -327,3 +327,16 @@ def test_a_resumed_run_whose_guard_source_was_altered_stops(svc: Services, tmp_p
         resume_run(killed, svc)
     assert raised.value.code == "E605" and f"its guard baseline source, run {first.run_id}" in raised.value.message
     assert [r.type for r in svc.store.read(killed)[recorded:]] == ["run_failed"]
+
+
+def test_a_source_whose_run_index_row_was_removed_lends_nothing(svc: Services, tmp_path: Path) -> None:
+    """A stream with no index entry was taken as an earlier release's and lent its scores: removing the row skipped
+    the check that the stream still ends where it was appended (the chain forger's hunt)."""
+    first = certify_edit(_request("int8ish"), svc)
+    with duckdb.connect(str(tmp_path / "events.duckdb")) as con:
+        con.execute("DELETE FROM run_index WHERE run_id = ?", [first.run_id])
+    second = certify_edit(_request("same"), svc)
+    assert "baseline_reused" not in _types(svc, second.run_id) and "guard_baseline_reused" not in _types(
+        svc, second.run_id
+    )
+    assert second.certificate.provenance.baseline_scoring is None
