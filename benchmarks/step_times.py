@@ -187,6 +187,7 @@ def timed_services(svc: Services, times: StepTimes) -> Iterator[Services]:
         (planning, "plan_stream", "plan"),
         (pipeline, "run_chain", "guards"),
         (pipeline, "score_arm", "scoring"),
+        (pipeline, "score_role", "scoring"),  # a model scored alone: the subject of a sequential or reusing run
         (pipeline, "issue", "issuing"),
         (baseline_pass, "_matrices", "baseline_guards"),
         (baseline_pass, "_tap", "baseline_guards"),

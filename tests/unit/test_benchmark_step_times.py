@@ -13,13 +13,13 @@ import msgspec
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certification import pipeline, planning
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
-from invarlock.application.config import EditConfig
+from invarlock.application.config import EditConfig, SecondaryConfig
 
 from tests.fakes.loaders import HoldingLoader
 from tests.unit.conftest import small_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from step_times import NESTED, StepTimes, timed_services
+from step_times import NESTED, StepTimes, passes_seconds, timed_services
 
 
 def _request() -> CertifyRequest:
@@ -57,3 +57,16 @@ def test_the_timed_loader_holds_the_models_as_the_untimed_one_would(services) ->
     assert {"baseline_pass", "baseline_guards", "guards"} <= set(times.seconds), "the baseline's guard work is timed"
     with timed_services(dataclasses.replace(services, store=InMemoryEventStore()), StepTimes()) as timed:
         assert "sequential" not in certify_edit(_request(), timed).certificate.provenance.config["eval"]
+
+
+def test_a_subject_scored_alone_is_timed_as_scoring(services) -> None:
+    """A sequential run without paired measures scores the subject through score_role, which was not timed: its
+    passes fell into "other" and scoring/floor read 0.0 (the issue-13 hunt)."""
+    request = _request()
+    r = msgspec.structs.replace
+    alone = r(request.config, eval=r(request.config.eval, sequential=True, secondary=SecondaryConfig(measure=False)))
+    times = StepTimes()
+    with timed_services(dataclasses.replace(services, store=InMemoryEventStore()), times) as timed:
+        certify_edit(dataclasses.replace(request, config=alone), timed)
+    assert times.seconds["scoring"] > 0.0 and "baseline_pass" in times.seconds
+    assert passes_seconds(dict(times.seconds)) >= times.seconds["scoring"]
