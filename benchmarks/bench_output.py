@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 def machine() -> str:
@@ -32,3 +34,16 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
     width = max((len(key) for key in result), default=0)
     for key, value in result.items():
         print(f"{key:>{width}}: {value}")
+
+
+def run_main(main: Callable[[], int | None]) -> NoReturn:
+    """Run a benchmark's `main` and exit with its code; an InvarLock error (a config it cannot take) is its one line
+    and its exit code, as the CLI prints it, not a traceback."""
+    from invarlock.domain.errors import InvarlockError
+
+    try:
+        code = main()
+    except InvarlockError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        sys.exit(exc.exit_code)
+    sys.exit(code or 0)

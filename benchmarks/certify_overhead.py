@@ -65,7 +65,6 @@ import dataclasses
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -75,7 +74,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench_output import cpu_model
+from bench_output import cpu_model, run_main
 from certify_overhead_render import render
 from floor_passes import PassTimes, forward_batches, time_forwards
 from interleaved_floor import InterleavedFloor, interleaved
@@ -394,4 +393,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -41,14 +41,13 @@ import dataclasses
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from bench_output import cpu_model
+from bench_output import cpu_model, run_main
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.certification.input_steps import load_options
 from invarlock.application.config import RunConfig, SecondaryConfig
@@ -177,4 +176,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

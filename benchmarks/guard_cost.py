@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench_output import emit
+from bench_output import emit, run_main
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.cli.bootstrap import build_services
 from invarlock.cli.config_file import load_config
@@ -83,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_output import emit
+from bench_output import emit, run_main
 from invarlock.application.certification.guard_chain import measure_each, measure_matrix
 from invarlock.application.certification.input_steps import load_options
 from invarlock.cli.bootstrap import build_services, measurement_pool
@@ -100,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_output import emit, machine
+from bench_output import emit, machine, run_main
 from kl_overhead import models_and_windows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,4 +135,4 @@ def _scores(a: Any, b: Any) -> list[tuple[Any, Any]]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_output import emit, machine
+from bench_output import emit, machine, run_main
 from invarlock.application.certification import planning
 from invarlock.application.certification.input_steps import load_options
 from invarlock.cli.bootstrap import build_services
@@ -141,4 +141,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from bench_output import emit, machine
+from bench_output import emit, machine, run_main
 from invarlock.domain.windows import TokenWindow
 from kl_overhead import models_and_windows
 
@@ -233,4 +233,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

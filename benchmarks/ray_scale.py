@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 import msgspec
-from bench_output import emit
+from bench_output import emit, run_main
 from invarlock.application.certification import planning
 from invarlock.application.certification.input_steps import load_options
 from invarlock.application.certification.pair_scoring import InProcessPairScorer
@@ -109,4 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

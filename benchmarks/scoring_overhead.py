@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_output import emit
+from bench_output import emit, run_main
 from kl_overhead import DEFAULT_CONFIG, models_and_windows
 
 
@@ -157,4 +157,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

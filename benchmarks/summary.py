@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import certify_overhead
+from bench_output import run_main
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, ModelConfig, RunConfig
 from invarlock.cli.api import write_certificate
@@ -167,4 +168,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)
