@@ -229,7 +229,12 @@ def test_an_altered_certificate_is_an_integrity_failure_before_anything_it_names
 
 def test_a_plugin_named_in_no_package_form_is_not_offered_as_a_command(raw: bytes, tmp_path: Path) -> None:
     """An issuer's own (sealed) certificate naming a hostile 'distribution': E222 without a pip command."""
-    edit = lambda d: d["provenance"]["environment"].update({"plugin.guards.evil": _HOSTILE})  # noqa: E731
+
+    def edit(d: dict) -> None:  # type: ignore[type-arg]
+        d["provenance"]["environment"]["plugin.guards.evil"] = _HOSTILE
+        order = d["provenance"]["config"]["guards"]["order"]  # a guard the run's order names: none other is asked for
+        order.insert(len(order) - 1, "evil")
+
     path = tmp_path / "evaluation.cert.json"
     path.write_bytes(_edited(raw, edit, reseal=True))
     result = CliRunner().invoke(cli, ["verify", str(path)])
