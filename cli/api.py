@@ -33,6 +33,7 @@ from .outputs import (
     write_atomically,
 )
 from .plugin_kinds import used_entries
+from .stopped_runs import named_store, naming_the_store
 
 PathLike = str | os.PathLike[str]
 ConfigLike = PathLike | Mapping[str, Any] | RunConfig | None
@@ -94,11 +95,6 @@ def write_certificate(outcome: CertifyOutcome, out_dir: PathLike, events: PathLi
     return path
 
 
-def named_store(events: PathLike) -> str | None:
-    """`events` as a hint names it: None for the default store (a command without --events reads it)."""
-    return None if os.path.abspath(events) == os.path.abspath(DEFAULT_EVENTS) else os.fspath(events)
-
-
 def with_models(
     cfg: RunConfig,
     baseline: str | None,
@@ -153,7 +149,9 @@ def run_request(
     if request.export is not None:
         require_empty_folder(os.fspath(request.export), "--export")
     uses = used_entries(request.config, request.subject)
-    outcome = certify_edit(request, _services(events, progress, sign_key, uses))
+    outputs = (("--sign-key", sign_key), ("--cert-out", cert_out), ("--export", request.export))
+    with naming_the_store(events, outputs):
+        outcome = certify_edit(request, _services(events, progress, sign_key, uses))
     out = cert_out or Path(request.config.output.dir).expanduser() / outcome.run_id
     return CertifyResult(outcome.certificate, write_certificate(outcome, out, events))
 
@@ -243,9 +241,12 @@ def resume_certify(
     if not os.path.lexists(events):  # a run to resume is in a store that exists: "no run ... in it" misled
         raise UsageError("E506", f"event store {os.fspath(events)} does not exist", "check the --events path")
     svc = _services(events, progress, sign_key, ())
+    outputs = (("--sign-key", sign_key), ("--cert-out", cert_out), ("--export", export))
     try:
-        outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)
+        with naming_the_store(events, outputs):
+            outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)
     except CertificateOnRecord as recorded:  # E406: the replay it names reads this store
         raise recorded.in_store(named_store(events)) from None
-    out = cert_out or Path(str(outcome.certificate.provenance.config["output"]["dir"])) / outcome.run_id
+    recorded_dir = os.path.expanduser(str(outcome.certificate.provenance.config["output"]["dir"]))  # as certify's
+    out = cert_out or Path(recorded_dir) / outcome.run_id
     return CertifyResult(outcome.certificate, write_certificate(outcome, out, events))

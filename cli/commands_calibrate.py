@@ -17,13 +17,13 @@ from invarlock.domain import certificate as c
 from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, RunInterrupted, UsageError
 
 from . import console
-from .api import named_store
 from .api_verify import load_certificate
 from .bootstrap import DEFAULT_EVENTS, build_services
 from .commands_run import write_certificate
 from .config_file import read_yaml
 from .outputs import require_folder, write_atomically
 from .progress import make_progress
+from .stopped_runs import named_store
 
 _TABLES = ("calibration.json", "calibration.md")
 

@@ -3,8 +3,6 @@ layers over the Python API (cli/api.py) that print its certificate's summary."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -13,7 +11,7 @@ from invarlock.application.certification.certify import CertifyRequest
 from invarlock.application.certification.run_request import policy_naming_file
 from invarlock.application.config import DEMO_MODEL, EditConfig, ModelConfig, RunConfig, parse_config
 from invarlock.application.config_sequential import held_one_at_a_time, with_sequential
-from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, ResourceShortage, RunInterrupted, UsageError
+from invarlock.domain.errors import EXIT_GATES_FAILED, EXIT_OK, UsageError
 from invarlock.domain.policy import PROFILES, TIERS
 from invarlock.ports.ui import Progress
 
@@ -124,15 +122,9 @@ def _outputs(opts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _given_outputs(opts: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """The outputs a resume of this command must be told again (RunInterrupted.outputs)."""
-    return [("--sign-key", opts["sign_key"]), ("--cert-out", opts["cert_out"]), ("--export", opts.get("export_dir"))]
-
-
 def _execute(request: CertifyRequest, opts: dict[str, Any], source: str | None = None) -> None:
     _guard_settings_of(request, source)
-    with naming_the_store(opts["events"], _given_outputs(opts)):
-        result = api.run_request(request, **_outputs(opts))
+    result = api.run_request(request, **_outputs(opts))
     _finish(result, opts)
 
 
@@ -146,26 +138,6 @@ def _guard_settings_of(request: CertifyRequest, source: str | None) -> None:
     except UsageError as exc:
         if exc.code == "E202":
             raise
-
-
-@contextmanager
-def naming_the_store(events: str, outputs: Sequence[tuple[str, str | None]] = ()) -> Iterator[None]:
-    """A Ctrl-C's hint, and that of a run stopped by the machine's shortage (ResourceShortage: a full disk), names
-    the event store the run is in when it is not the default (the resume or replay it prints would look in the
-    default store, which holds no such run), and repeats the `outputs` given, (flag, value) pairs such as
-    ("--sign-key", path): the run records none of them (the resume hunt: a store held by another process gave a
-    resume without --sign-key, which issued an unsigned certificate in the default folder)."""
-    store = api.named_store(events)
-    again = tuple((flag, str(value)) for flag, value in outputs if value is not None)
-    try:
-        yield
-    except RunInterrupted as stopped:
-        stopped.events, stopped.outputs = store, again
-        raise
-    except ResourceShortage as short:  # a full disk (E608) or a store held by another process (E505)
-        if short.run_id is not None:
-            short.stopped(short.run_id, store, again)
-        raise
 
 
 def _finish(result: api.CertifyResult, opts: dict[str, Any]) -> None:
@@ -184,8 +156,7 @@ def _resume(run_id: str, given: dict[str, Any], opts: dict[str, Any]) -> None:
             f"--resume continues a run with its recorded settings; {', '.join(clashing)} cannot change them",
             f"drop {', '.join(clashing)}",
         )
-    with naming_the_store(opts["events"], _given_outputs(opts)):
-        result = api.resume_certify(run_id, export=opts["export_dir"], **_outputs(opts))
+    result = api.resume_certify(run_id, export=opts["export_dir"], **_outputs(opts))
     _finish(result, opts)
 
 

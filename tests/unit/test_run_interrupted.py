@@ -75,7 +75,7 @@ def test_ctrl_c_outside_a_run_keeps_the_general_hint() -> None:
 @pytest.mark.parametrize("completed", [False, True])
 def test_the_hint_names_an_event_store_other_than_the_default(events: str, named: str, completed: bool) -> None:
     """Its resume (or replay) looked in the default store, which holds no such run: E404 when followed."""
-    from invarlock.cli.commands_run import naming_the_store
+    from invarlock.cli.stopped_runs import naming_the_store
 
     with pytest.raises(RunInterrupted) as stopped, naming_the_store(events):
         raise RunInterrupted("run-7", completed)
@@ -86,7 +86,7 @@ def test_the_hint_names_an_event_store_other_than_the_default(events: str, named
 def test_the_resume_repeats_the_signing_key_and_the_outputs_the_run_was_given() -> None:
     # A signed run resumed as the hint said issued an unsigned certificate (the run records no signing key), and
     # wrote it to the default folder, exporting nothing.
-    from invarlock.cli.commands_run import naming_the_store
+    from invarlock.cli.stopped_runs import naming_the_store
 
     outputs = [("--sign-key", "k.key"), ("--cert-out", "my certs"), ("--export", None)]
     with pytest.raises(RunInterrupted) as stopped, naming_the_store("ev.duckdb", outputs):
@@ -121,7 +121,7 @@ def test_a_calibration_stopped_in_a_case_names_the_calibrate_resume_that_goes_on
 )
 def test_a_run_stopped_by_a_full_disk_names_the_run_and_its_store_in_the_hint(events: str, named: str) -> None:
     """ResourceShortage (E608 of the kept hidden states): not recorded as failed, so the hint says how to go on."""
-    from invarlock.cli.commands_run import naming_the_store
+    from invarlock.cli.stopped_runs import naming_the_store
 
     with pytest.raises(ResourceShortage) as stopped, naming_the_store(events):
         short = ResourceShortage("E608", "the disk is full", "free space there")
@@ -133,7 +133,7 @@ def test_a_run_stopped_by_a_full_disk_names_the_run_and_its_store_in_the_hint(ev
 
 
 def test_a_full_disk_before_any_run_started_names_no_run() -> None:
-    from invarlock.cli.commands_run import naming_the_store
+    from invarlock.cli.stopped_runs import naming_the_store
 
     with pytest.raises(ResourceShortage) as stopped, naming_the_store("my runs/ev.duckdb"):
         raise ResourceShortage("E608", "the disk is full", "free space there")
@@ -144,7 +144,7 @@ def test_a_full_disk_before_any_run_started_names_no_run() -> None:
 def test_a_run_stopped_by_the_machine_repeats_the_outputs_its_resume_needs(code: str) -> None:
     """The resume hunt: a store held by another process (E505) printed a resume without --sign-key/--cert-out, which
     issued an unsigned certificate in the default folder (the Ctrl-C hint repeated them)."""
-    from invarlock.cli.commands_run import naming_the_store
+    from invarlock.cli.stopped_runs import naming_the_store
 
     outputs = [("--sign-key", "k/my key"), ("--cert-out", "out"), ("--export", None)]
     with pytest.raises(ResourceShortage) as stopped, naming_the_store("st/a.duckdb", outputs):
@@ -153,3 +153,45 @@ def test_a_run_stopped_by_the_machine_repeats_the_outputs_its_resume_needs(code:
         raise short
     resume = "`invarlock certify --resume run-7 --events st/a.duckdb --sign-key 'k/my key' --cert-out out`"
     assert stopped.value.hint == f"wait; run run-7 goes on where it stopped with {resume}"
+
+
+def test_the_python_api_hint_names_the_store_and_the_outputs_as_the_cli_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook's Ctrl-C said `invarlock certify --resume ID` alone: E506 followed (the store was not named),
+    and a signed run resumed unsigned (the API hunt)."""
+    from invarlock.cli import api
+
+    def stopped(*args: object) -> None:
+        raise RunInterrupted("run-7", False)
+
+    monkeypatch.setattr(api, "certify_edit", stopped)
+    monkeypatch.setattr(api, "_services", lambda *args: None)
+    events, certs = tmp_path / "ev.duckdb", tmp_path / "certs"
+    with pytest.raises(RunInterrupted) as caught:
+        api.run_request(_request(), events=events, cert_out=certs, sign_key="k.key")
+    resume = f"`invarlock certify --resume run-7 --events {events} --sign-key k.key --cert-out {certs}`"
+    assert caught.value.hint == f"finish run run-7 with {resume}"
+
+
+def test_a_resumed_run_writes_to_the_recorded_output_folder_with_home_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`output.dir: ~/rep` went to a folder named `~` in the working folder on resume (certify expands it)."""
+    import msgspec
+    from invarlock.application.certification.certify import CertifyOutcome
+    from invarlock.cli import api
+
+    from tests.fakes.certificates import fake_certificate
+
+    cert = fake_certificate()
+    config = {**cert.provenance.config, "output": {"dir": "~/rep"}}
+    cert = msgspec.structs.replace(cert, provenance=msgspec.structs.replace(cert.provenance, config=config))
+    monkeypatch.setattr(api, "resume_run", lambda *args, **kwargs: CertifyOutcome(cert.run_id, cert))
+    monkeypatch.setattr(api, "_services", lambda *args: None)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ev.duckdb").write_bytes(b"")
+    result = api.resume_certify(cert.run_id, events=tmp_path / "ev.duckdb")
+    assert result.path == tmp_path / "home" / "rep" / cert.run_id / "evaluation.cert.json" and result.path.exists()
+    assert not (tmp_path / "~").exists()
