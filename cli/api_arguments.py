@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
 
@@ -29,10 +30,34 @@ def path_text(keyword: str, value: object) -> str:
 
 def _given(keyword: str, text: str) -> str:
     """`text`, or E200 when it is empty: "" read as the current folder (an export wrote over its files) or as
-    the default (a tier, a certificate folder), where the CLI refuses an empty value."""
+    the default (a tier, a certificate folder), where the CLI refuses an empty value; or when it is not UTF-8."""
     if not text:
         raise UsageError("E200", f"{keyword} is empty", f"pass {keyword}, or leave it out for the default")
+    utf8_texts(keyword, text)
     return text
+
+
+def utf8_texts(keyword: str, value: object, code: str = "E200") -> None:
+    """Every str in `value` (mapping keys too, lists and tuples walked) is UTF-8 text, and no mapping or list holds
+    itself: a name with bytes that are not UTF-8 (`os.listdir` gives them as lone surrogates, "\\udcff") can be
+    recorded in no event, path or report (a UnicodeEncodeError deep inside the run, its store file already made),
+    and the CLI refuses such an argument (E200) or config value (E201)."""
+    stack: list[tuple[object, str, frozenset[int]]] = [(value, keyword, frozenset())]
+    while stack:
+        item, where, inside = stack.pop()
+        if isinstance(item, str):
+            if not is_utf8(item):
+                raise UsageError(code, f"{where} is not UTF-8 text: {item!a}", f"pass {keyword} as UTF-8 text")
+            continue
+        pairs = list(item.items()) if isinstance(item, Mapping) else None
+        pairs = list(enumerate(item)) if isinstance(item, list | tuple) else pairs
+        if not pairs:
+            continue
+        if id(item) in inside:
+            raise UsageError(code, f"{where} contains itself", f"pass {keyword} as plain values")
+        for key, part in pairs:
+            label = f"{where}[{key!a}]"
+            stack.extend(((key, label, inside), (part, label, inside | {id(item)})))
 
 
 def optional_path(keyword: str, value: object) -> str | None:
@@ -48,6 +73,7 @@ def optional_text(keyword: str, value: object) -> str | None:
 def run_id_text(value: object) -> str:
     if not isinstance(value, str):
         raise _refused("run_id", "a str (a run id, as `invarlock runs` lists it)", value)
+    utf8_texts("run_id", value)  # read as the store's fault (E603) before
     return value
 
 

@@ -19,7 +19,7 @@ from invarlock.application.verification.verify import (
     verify_certificate,
 )
 from invarlock.domain import certificate as c
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.policy import REEXECUTION_DEFAULT_SAMPLE, VERIFY_MAX_REPLICATES, Policy
 from invarlock.ports.report import ReportFormat
 from invarlock.ports.store import RunIndex
@@ -67,8 +67,19 @@ def _certificate(certificate: object) -> c.Certificate | str:
     """A Certificate object checked as a file's would be (E601: a struct built in Python, not decoded, may hold
     None where a section belongs, or a NaN), or the path of one."""
     if isinstance(certificate, c.Certificate):
-        return c.from_bytes(c.to_bytes(certificate))
+        return c.from_bytes(_encoded(certificate))
     return args.path_text("certificate", certificate)
+
+
+def _encoded(cert: c.Certificate) -> bytes:
+    """The bytes a file of `cert` would hold; E601 for a struct no file can hold (a NaN, a non-text key, text that
+    is not UTF-8, a value that holds itself or nests past Python's limit: a raw error or E402 before)."""
+    try:
+        return c.to_bytes(cert)
+    except (InvarlockError, TypeError, ValueError, OverflowError, RecursionError, UnicodeError) as exc:
+        what = exc.message if isinstance(exc, InvarlockError) else f"{type(exc).__name__}: {exc}"
+        said = f"schema check failed: the Certificate object cannot be written as a file: {what[:200]}"
+        raise UsageError("E601", said, "build it with the fields a certificate file holds") from None
 
 
 def _audit_options(

@@ -82,6 +82,41 @@ def test_certify_refuses_a_wrong_type_before_anything_is_recorded(
     assert not events.exists(), "nothing recorded"
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "words", "code"),
+    [
+        ({"baseline": "out\udcff"}, "baseline is not UTF-8 text: 'out\\udcff'", "E200"),
+        ({"events": "e\ud800.duckdb"}, "events is not UTF-8 text", "E200"),
+        ({"config": {"model": {"id": "x\udcff"}}}, "config['model']['id'] is not UTF-8 text", "E201"),
+        ({"config": {"mo\udcffdel": {}}}, "config['mo\\udcffdel'] is not UTF-8 text", "E201"),
+        ({"edit": {"name": "quant_rtn", "plan": {"b\ud800": 8}}}, "edit['plan']['b\\ud800'] is not UTF-8", "E201"),
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_before_anything_is_recorded(
+    tmp_path: Path, kwargs: dict[str, Any], words: str, code: str
+) -> None:
+    """A folder name with undecodable bytes (os.listdir's lone surrogates) raised UnicodeEncodeError deep inside the
+    run, its store file already made; the CLI refuses such an argument (E200) or config value (E201)."""
+    events = tmp_path / "events.duckdb"
+    call = {"baseline": "demo:smollm2-135m", "events": events, "cert_out": tmp_path, **kwargs}
+    _refused(lambda: invarlock.certify(**call), words, code)
+    assert not events.exists() and not (tmp_path / "e\ud800.duckdb").exists(), "nothing recorded"
+    _refused(lambda: invarlock.replay("\udcff", events=events), "run_id is not UTF-8 text")  # it read E603
+
+
+@pytest.mark.parametrize(
+    "provenance",
+    [{"config": {1: 2}}, {"config": {"x": "\ud800"}}, {"environment": {"python": float("nan")}}],
+    ids=["a key that is no text", "text that is not UTF-8", "a NaN"],
+)
+def test_a_certificate_struct_no_file_can_hold_is_e601(provenance: dict[str, Any]) -> None:
+    """A raw TypeError, UnicodeEncodeError or E402 ("a value could not be measured", exit 3) before."""
+    cert = invarlock.load_certificate(CERT)
+    broken = msgspec.structs.replace(cert, provenance=msgspec.structs.replace(cert.provenance, **provenance))
+    for call in (invarlock.verify, invarlock.render_report):
+        _refused(lambda call=call: call(broken), "cannot be written as a file", code="E601")
+
+
 @pytest.mark.parametrize("keyword", ["export", "cert_out", "tier", "profile", "events", "sign_key", "device"])
 def test_an_empty_argument_is_e200_not_the_current_folder_or_the_default(tmp_path: Path, keyword: str) -> None:
     """`export=""` wrote the subject into the current folder over its config.json; `cert_out=""` and `tier=""`
