@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,31 +63,49 @@ def load_split(
     return dataset, info
 
 
+_SWITCHES = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+
+
 @contextlib.contextmanager
 def offline_unless_allowed() -> Iterator[None]:
     """`datasets` and the hub offline for the block unless INVARLOCK_ALLOW_NETWORK=1, even when they were
-    imported before (they read the environment switches at import)."""
+    imported before (they read the environment switches at import); after it, the process is as it was: the
+    switches this set are removed again, and modules first imported inside it take the caller's own environment
+    (an API user's later `datasets` calls, a child process and a later call allowed the network stayed offline)."""
     online = network_allowed()
-    if not online:
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # read when `datasets` is first imported
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    added = [name for name in _SWITCHES if not online and name not in os.environ]
+    fresh = "datasets" not in sys.modules or "huggingface_hub.constants" not in sys.modules
+    for name in added:
+        os.environ[name] = "1"  # read when `datasets` is first imported
     try:
         import datasets
         import huggingface_hub.constants as hub
     except ImportError as exc:
+        _unset(added)
         raise UsageError("E301", "provider hf needs the `datasets` package", "pip install 'invarlock[hf]'") from exc
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     # datasets reads the switch at call time under either name (HF_DATASETS_OFFLINE before datasets 3).
     names = [(datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"), (hub, "HF_HUB_OFFLINE")]
-    saved = [getattr(module, name, False) for module, name in names]
-    for module, name in names:
-        setattr(module, name, getattr(module, name, False) if online else True)
+    _unset(added)
+    saved = [_environment_says(name) if fresh else getattr(module, name, False) for module, name in names]
+    for (module, name), value in zip(names, saved, strict=True):
+        setattr(module, name, value if online else True)
     try:
         yield
     finally:
         for (module, name), value in zip(names, saved, strict=True):
             setattr(module, name, value)
+
+
+def _unset(names: list[str]) -> None:
+    for name in names:
+        os.environ.pop(name, None)
+
+
+def _environment_says(name: str) -> bool:
+    """Whether the caller's environment turns the switch on, as the hub reads it at import (1, ON, YES, TRUE)."""
+    return os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def _local(path: Path, split: str) -> Any:

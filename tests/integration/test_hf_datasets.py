@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -160,6 +163,29 @@ def test_a_hub_dataset_that_is_not_cached_is_a_quick_E301_offline(monkeypatch) -
         err.value.message
     )
     assert "INVARLOCK_ALLOW_NETWORK=1" in err.value.hint and time.monotonic() - started < 30
+
+
+_LEFT_AS_IT_WAS = """
+import os
+from invarlock.adapters.corpus_hf_load import offline_unless_allowed
+with offline_unless_allowed():
+    import datasets, huggingface_hub.constants as hub
+    inside = (datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE)
+print(inside, os.environ.get("HF_HUB_OFFLINE"), os.environ.get("HF_DATASETS_OFFLINE"), hub.HF_HUB_OFFLINE)
+os.environ["INVARLOCK_ALLOW_NETWORK"] = "1"
+with offline_unless_allowed():
+    print(datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE)
+"""
+
+
+def test_an_offline_read_leaves_the_process_as_it_found_it() -> None:
+    """A first offline read set HF_HUB_OFFLINE and HF_DATASETS_OFFLINE for good: the API user's later `datasets`
+    calls, child processes and a call with INVARLOCK_ALLOW_NETWORK=1 stayed offline (the API hunt)."""
+    hf = ("INVARLOCK_ALLOW_NETWORK", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    env = {k: v for k, v in os.environ.items() if k not in hf}
+    done = subprocess.run([sys.executable, "-c", _LEFT_AS_IT_WAS], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["(True, True) None None False", "False False"], done.stdout
 
 
 def test_hub_keys_need_provider_hf_and_unset_ones_are_not_recorded() -> None:
