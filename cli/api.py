@@ -53,7 +53,12 @@ def load_run_config(config: ConfigLike) -> RunConfig:
     Raises UsageError E201 naming the file and key; E220/E223 for a plugin metric kind or guard that fails to
     load or is not a Metric of that kind / a guard of that name."""
     if isinstance(config, RunConfig):  # built in Python, never decoded: checked as its recorded form would be
-        return parse_config(config_to_dict(config), source="config", as_written=False)
+        try:
+            recorded = config_to_dict(config)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a section given a value of another type
+            said = f"config: this RunConfig has no recorded form ({type(exc).__name__}: {exc})"
+            raise UsageError("E201", said, "build each section with its own type, or pass a mapping") from None
+        return parse_config(recorded, source="config", as_written=False)
     if config is None:
         data, source = {}, "<embedded default>"
     elif isinstance(config, Mapping):
@@ -66,8 +71,8 @@ def load_run_config(config: ConfigLike) -> RunConfig:
 
 
 def _edit(edit: Mapping[str, Any] | EditConfig) -> EditConfig:
-    if isinstance(edit, EditConfig):
-        return edit
+    if isinstance(edit, EditConfig):  # built in Python, never decoded: checked as a mapping of it would be
+        edit = msgspec.to_builtins(edit)
     if not isinstance(edit, Mapping):
         raise UsageError(
             "E201",

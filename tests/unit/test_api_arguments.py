@@ -104,6 +104,18 @@ def test_text_that_is_not_utf8_is_refused_before_anything_is_recorded(
     _refused(lambda: invarlock.replay("\udcff", events=events), "run_id is not UTF-8 text")  # it read E603
 
 
+def test_config_and_edit_structs_of_other_types_are_e201_before_anything_is_recorded(tmp_path: Path) -> None:
+    """A RunConfig or EditConfig built in Python, never decoded, reached a raw TypeError (the API hunt)."""
+    from invarlock.application.config import EditConfig, RunConfig
+
+    events = tmp_path / "events.duckdb"
+    config = RunConfig(dataset=5)  # type: ignore[arg-type]
+    _refused(lambda: invarlock.certify("demo:smollm2-135m", config=config, events=events), "no recorded form", "E201")
+    edit = EditConfig(name="quant_rtn", plan=5)  # type: ignore[arg-type]
+    _refused(lambda: invarlock.certify("demo:smollm2-135m", edit=edit, events=events), "at `$.plan`", "E201")
+    assert not events.exists()
+
+
 @pytest.mark.parametrize(
     "provenance",
     [{"config": {1: 2}}, {"config": {"x": "\ud800"}}, {"environment": {"python": float("nan")}}],
