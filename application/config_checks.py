@@ -13,7 +13,7 @@ from invarlock.domain.examples import render_prompt
 from invarlock.domain.guards.plugin import plugin_guard
 from invarlock.domain.metrics import ACCURACY, SECONDARY_KINDS, metric_for, pairs_measurable
 from invarlock.domain.model import MAX_BATCH_SIZE
-from invarlock.domain.policy import order_shape_problem
+from invarlock.domain.policy import PROFILES, TIERS, order_shape_problem
 from invarlock.domain.windows import check_window_shape
 
 from .config_execution import check_execution
@@ -29,6 +29,7 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
     except UsageError as exc:
         raise exc.within(source) from exc
     _check_order(cfg.guards.order, source)
+    _check_names(cfg, source)
     _check_metric_keys(cfg, source)
     _check_hub_keys(cfg.dataset, source)
     check_execution(cfg.execution, source)
@@ -60,6 +61,16 @@ def check_semantics(cfg: RunConfig, source: str) -> None:
             f"{source}: eval.batch_size must be between 1 and {MAX_BATCH_SIZE}",
             "use e.g. 8, or leave it out for the default",
         )
+
+
+def _check_names(cfg: RunConfig, source: str) -> None:
+    """The profile and tier are names a run takes, even where --profile/--tier override them: the run records the
+    config as written, and verify refuses a recorded name no run takes (since 0.3.12, when this check came)."""
+    for key, value, names in (("profile", cfg.profile, PROFILES), ("auto.tier", cfg.auto.tier, TIERS)):
+        if value is not None and value not in names:
+            raise UsageError(
+                "E201", f"{source}: {key} '{value}' is not one a run takes", f"use one of {', '.join(names)}"
+            )
 
 
 def _check_windows(ds: DatasetConfig, examples: bool, source: str) -> None:

@@ -23,6 +23,8 @@ from ..config_sections import GuardsConfig, ModelConfig, RunConfig
 from .verify_report import VerifyReport, dig
 from .verify_reuse import reuse_problems
 
+NAMES_CHECKED_SINCE = (0, 3, 12)  # the config check refuses a profile or tier name no run takes
+
 _COMMANDS = ("certify", "run", "calibrate")  # the commands that issue certificates
 # `run` always edits the baseline (calibrate's cases may not: its `identical` case certifies the baseline as is)
 _EDITING = ("run",)
@@ -105,17 +107,22 @@ def _config_problems(cert: c.Certificate) -> Iterator[str]:
 
 
 def _choice_problems(cert: c.Certificate) -> Iterator[str]:
-    """The profile and tier a run was asked for are names a run takes (resolve_policy refuses others, E202), and a
-    run that left paired measures out (eval.secondary.measure: false) recorded none."""
+    """The profile and tier the config names are names a run takes (its config check refuses others since 0.3.12;
+    before, --profile/--tier could override a name no run takes, and the config recorded it), and a run that left
+    the secondary measures out (eval.secondary.measure: false) recorded none: no KL or top-1 comparisons for a kind
+    whose models are scored apart (an accuracy or cosine kind's comparisons are its primary evidence)."""
     config = cert.provenance.config
+    names_checked = not released_before(cert.tool.version, NAMES_CHECKED_SINCE)
     for where, value, names in (
         ("profile", config.get("profile"), PROFILES),
         ("auto.tier", dig(config, "auto", "tier"), TIERS),
     ):
-        if value is not None and value not in names:
+        if names_checked and value is not None and value not in names:
             yield f"provenance.config.{where} {value!r} is none a run takes ({', '.join(names)})"
+    kind = cert.primary_metric.kind
+    secondary_only = kind in METRICS and metric_for(kind).per_model_scores
     arms = (cert.evidence.preview, cert.evidence.final)
-    measured = any(arm is not None and arm.comparisons is not None for arm in arms)
+    measured = secondary_only and any(arm is not None and arm.comparisons is not None for arm in arms)
     if dig(config, "eval", "secondary", "measure") is False and (measured or cert.secondary_metrics is not None):
         yield "the run config leaves paired measures out (eval.secondary.measure: false), yet the certificate has them"
 

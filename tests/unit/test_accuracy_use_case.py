@@ -10,7 +10,15 @@ import msgspec
 import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.certification.certify import CertifyRequest, certify_edit, resume_run
-from invarlock.application.config import DatasetConfig, EvalConfig, GuardsConfig, MetricConfig, ModelConfig, RunConfig
+from invarlock.application.config import (
+    DatasetConfig,
+    EvalConfig,
+    GuardsConfig,
+    MetricConfig,
+    ModelConfig,
+    RunConfig,
+    SecondaryConfig,
+)
 from invarlock.application.replay.replay import replay_certificate
 from invarlock.application.services import Services
 from invarlock.application.verification.verify import verify_certificate
@@ -39,14 +47,17 @@ def _services(quality: float, store: InMemoryEventStore) -> Services:
 
 
 def _certify(
-    quality: float, profile: str = "dev", order: tuple[str, ...] = ("invariants", "invariants")
+    quality: float,
+    profile: str = "dev",
+    order: tuple[str, ...] = ("invariants", "invariants"),
+    secondary: SecondaryConfig | None = None,
 ) -> tuple[c.Certificate, InMemoryEventStore]:
     store = InMemoryEventStore()
     services = _services(quality, store)
     config = RunConfig(
         model=ModelConfig(id="base"),
         dataset=DatasetConfig(provider="labelled", seq_len=32, preview_n=40, final_n=60, calibration_n=0, seed=7),
-        eval=EvalConfig(metric=METRIC),
+        eval=EvalConfig(metric=METRIC, secondary=secondary or SecondaryConfig()),
         guards=GuardsConfig(order=list(order)),
     )
     request = CertifyRequest(
@@ -70,6 +81,14 @@ def test_an_accuracy_run_records_comparisons_only_and_its_certificate_verifies_a
     assert cert.evidence.final is not None and cert.evidence.final.baseline_nll is None
     assert verify_certificate(cert).ok
     assert c.to_bytes(replay_certificate(store, cert.run_id)) == c.to_bytes(cert)
+
+
+def test_a_run_that_leaves_the_secondary_measures_out_keeps_its_comparisons_and_verifies():
+    """Labels and predictions are the primary evidence, recorded whatever `measure` says: an honest `measure: false`
+    accuracy certificate failed verify's new check that such a run records no paired measures (the regression hunt)."""
+    cert, store = _certify(1.02, secondary=SecondaryConfig(measure=False))
+    assert cert.evidence.final is not None and cert.evidence.final.comparisons
+    assert verify_certificate(cert).ok and c.to_bytes(replay_certificate(store, cert.run_id)) == c.to_bytes(cert)
 
 
 def test_identical_models_agree_everywhere_and_pass_with_a_zero_interval():

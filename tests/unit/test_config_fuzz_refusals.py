@@ -111,13 +111,9 @@ def test_the_cases_matrices_of_the_suite_on_the_fakes_pass(services: Services) -
 
 
 def test_an_empty_profile_is_refused_not_read_as_ci() -> None:
-    from invarlock.application.certification.run_request import policy_for
-    from invarlock.cli.api import certify_request
-
-    request = certify_request(parse_config({"profile": "", "edit": {"name": "quant_rtn"}}, source="c.yaml"), None)
-    with pytest.raises(UsageError) as caught:
-        policy_for(request)
-    assert request.profile == "" and caught.value.code == "E202"
+    with pytest.raises(UsageError) as caught:  # refused where the config is read, since 0.3.12 (E202 at the policy)
+        parse_config({"profile": "", "edit": {"name": "quant_rtn"}}, source="c.yaml")
+    assert caught.value.code == "E201" and caught.value.message == "c.yaml: profile '' is not one a run takes"
 
 
 @pytest.mark.parametrize("command", [["run", "--demo"], ["doctor"]])

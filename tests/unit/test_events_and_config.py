@@ -363,6 +363,13 @@ def test_one_hub_key_without_provider_hf_reads_in_the_singular():
             "model.max_memory values must be text, not an integer",
             "fix model.max_memory values",
         ),
+        # refused even where --profile/--tier override them: the config is recorded as written (the regression hunt)
+        ({"profile": "quick"}, "profile 'quick' is not one a run takes", "use one of dev, ci, release"),
+        (
+            {"auto": {"tier": "lenient"}},
+            "auto.tier 'lenient' is not one a run takes",
+            "use one of conservative, balanced, aggressive",
+        ),
     ],
 )
 def test_a_wrong_value_is_said_in_the_configs_terms(data: dict[str, object], message: str, hint: str) -> None:

@@ -178,3 +178,14 @@ def test_an_honest_certificate_agrees_with_its_run(services: Any, command: str) 
     report = verify_certificate(c.from_bytes(json.dumps(_issue(services, command)).encode()))
     [check] = [ch for ch in report.checks if ch.name == "provenance"]
     assert check.ok and report.exit_code in (0, 1), check.detail
+
+
+def test_a_config_name_no_run_takes_passes_in_a_certificate_of_an_earlier_release(services: Any) -> None:
+    """--profile/--tier overrode a config's `profile: quick` before 0.3.12, and the config recorded it as written:
+    such an honest certificate still verifies (the regression hunt); the config check refuses it since."""
+    doc = _issue(services, "certify")
+    doc["provenance"]["config"]["profile"] = "quick"
+    doc["tool"]["version"] = "0.3.11"
+    report = verify_certificate(c.seal(c.from_bytes(json.dumps(doc).encode())))
+    [check] = [ch for ch in report.checks if ch.name == "provenance"]
+    assert check.ok, check.detail
