@@ -87,7 +87,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
             raise _refuse("the query does not begin with a keyword: begin it with SELECT or WITH (no leading ';')")
         if kind == duckdb.StatementType.MULTI:  # a dynamic PIVOT: DuckDB runs it as several statements
             several = "the query runs several statements (a PIVOT without IN)"
-            raise _refuse(f"{several}: list its values, PIVOT … ON col IN (…)")
+            raise _refuse(f"{several}: list its values inside a SELECT, SELECT * FROM (PIVOT … ON col IN (…) …)")
         what = kind.name if first == "WITH" else first  # WITH … INSERT: the statement's own kind
         raise _refuse(f"{what} statements are not allowed, only SELECT/WITH queries")
 

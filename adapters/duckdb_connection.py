@@ -29,8 +29,16 @@ def open_error(path: Path, exc: duckdb.Error) -> UsageError:
     if "read-only" in text.lower() or "permission denied" in text.lower():
         return UsageError("E502", f"event store {path} is not writable", "fix its permissions or use --events")
     first = (text.splitlines() or [type(exc).__name__])[0]
+    if any(cause in first for cause in _OUT_OF_ROOM):
+        return _no_room(path, first)
     hint = "check the disk (free space, permissions); a damaged file must be restored from a copy, or use --events"
     return UsageError("E501", f"cannot open event store {path}: {first}", hint)
+
+
+def _no_room(path: Path, first: str) -> ResourceShortage:
+    """A write the disk has no room for: DuckDB rolled it back, so the file is as it was (nothing to restore)."""
+    room = "free space on the disk holding it (or raise the file size limit, ulimit -f)"
+    return ResourceShortage("E501", f"cannot write event store {path}: {first}", room)
 
 
 def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError:
@@ -43,9 +51,8 @@ def stored_data_error(path: Path, exc: duckdb.Error) -> InvarlockError:
     first = (str(exc).splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError, duckdb.InternalError)):
         return altered_store(path, first)
-    if any(cause in first for cause in _OUT_OF_ROOM):  # DuckDB rolled the write back: the file is as it was
-        room = "free space on the disk holding it (or raise the file size limit, ulimit -f)"
-        return ResourceShortage("E501", f"cannot write event store {path}: {first}", room)
+    if any(cause in first for cause in _OUT_OF_ROOM):
+        return _no_room(path, first)
     hint = "check the disk (free space, permissions); a damaged file must be restored from a copy"
     return UsageError("E501", f"cannot read or write event store {path}: {first}", hint)
 

@@ -188,14 +188,22 @@ SHAPE_KEYS = (
 # What a model's modules are built from besides the shapes: transformers builds none from a zero, negative or
 # non-integer count, so such a config is refused where it is read (the doctor too), not at the load.
 SIZE_KEYS = (*SHAPE_KEYS, "vocab_size", "num_attention_heads", "n_head", "num_key_value_heads")
+# Beyond any released model by orders of magnitude, below what would exhaust memory before an error: the doctor
+# builds the module on the meta device (a Python object per layer: 10**30 layers grew without end), and a
+# tensor dimension is an int64 (the largest layer counts released are about 130, vocabularies about 260 k)
+_MOST_LAYERS, _MOST_PER_SIDE = 4096, 2**31 - 1
+_LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
 
 
 def _check_sizes(path: Path, config: dict[str, Any]) -> None:
     for key in SIZE_KEYS:
         value = config.get(key)
-        if value is not None and not (type(value) is int and value > 0):
+        if value is None:
+            continue
+        most = _MOST_LAYERS if key in _LAYER_KEYS else _MOST_PER_SIDE
+        if not (type(value) is int and 0 < value <= most):
             raise UsageError(
                 "E102",
-                f"{path}: {key} is {json.dumps(value)[:40]}, not a positive whole number",
+                f"{path}: {key} is {json.dumps(value)[:40]}, not a whole number from 1 to {most}",
                 "repair the checkpoint's config.json (copy it from the model's release)",
             )

@@ -183,6 +183,7 @@ def test_views_work_on_an_empty_store(tmp_path):
         ("WITH x AS (SELECT 1) INSERT INTO events SELECT * FROM events", "INSERT statements are not allowed"),
         (";SELECT 1", "does not begin with a keyword: begin it with SELECT or WITH"),  # read "SELECT ... not allowed"
         ("SELECT * FROM (PIVOT events ON type USING count(*))", "several statements (a PIVOT without IN)"),
+        ("PIVOT events ON type USING count(*)", "inside a SELECT, SELECT * FROM (PIVOT"),
     ],
 )
 def test_writes_and_non_queries_are_refused_and_leave_the_file_unchanged(store_path, sql, word):

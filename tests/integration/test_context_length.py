@@ -76,7 +76,15 @@ def test_shape_settings_are_the_config_s_counts_that_fix_weight_shapes(
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("vocab_size", 0), ("num_hidden_layers", -1), ("hidden_size", "576"), ("n_head", 0), ("n_layer", True)],
+    [
+        ("vocab_size", 0),
+        ("num_hidden_layers", -1),
+        ("hidden_size", "576"),
+        ("n_head", 0),
+        ("n_layer", True),
+        ("num_hidden_layers", 10**30),  # the doctor's meta build grew without end (the regression hunt)
+        ("vocab_size", 2**70),
+    ],
 )
 def test_a_size_transformers_builds_no_model_from_is_e102_naming_it(tmp_path: Path, key: str, value: Any) -> None:
     """Refused where config.json is read, so the doctor says so too, not only the load that would follow."""
@@ -87,4 +95,4 @@ def test_a_size_transformers_builds_no_model_from_is_e102_naming_it(tmp_path: Pa
     with pytest.raises(UsageError) as caught:
         HFModelLoader().shape_settings(ref)
     assert caught.value.code == "E102" and f"config.json: {key} is " in caught.value.message
-    assert "not a positive whole number" in caught.value.message, caught.value.message
+    assert "not a whole number from 1 to " in caught.value.message, caught.value.message

@@ -352,10 +352,11 @@ def test_a_write_the_disk_has_no_room_for_is_a_shortage_that_leaves_the_run_resu
 ) -> None:
     """A full disk under the store was E501 "a damaged file must be restored": the run was recorded failed and could
     not be resumed, though DuckDB had rolled the write back and the store was intact (the robustness hunt)."""
-    from invarlock.adapters.duckdb_connection import stored_data_error
+    from invarlock.adapters.duckdb_connection import open_error, stored_data_error
     from invarlock.domain.errors import ResourceShortage
 
     said = f'IO Error: Could not write file "{tmp_path}/x.duckdb.wal": {cause}'
-    error = stored_data_error(tmp_path / "x.duckdb", duckdb.IOException(said))
-    assert isinstance(error, ResourceShortage) and error.code == "E501" and cause in error.message
-    assert "free space" in error.hint and "restored from a copy" not in error.hint
+    for mapped in (stored_data_error, open_error):  # a full disk as the store is created, too
+        error = mapped(tmp_path / "x.duckdb", duckdb.IOException(said))
+        assert isinstance(error, ResourceShortage) and error.code == "E501" and cause in error.message
+        assert "free space" in error.hint and "restored from a copy" not in error.hint
