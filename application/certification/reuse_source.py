@@ -136,8 +136,10 @@ def source_gone(state: RunState, what: str, link: ev.GuardBaselineReused | ev.Va
     return IntegrityError(
         "E605",
         f"cannot resume run {state.started.run_id}: its {what} source, run {link.source_run_id}, no longer holds the "
-        "records this run names as they were appended (removed, altered or re-linked)",
-        "the event store was altered: certify again (--no-reuse measures the baseline afresh)",
+        "records this run names as they were appended (removed, altered or re-linked), or is not sealed by the "
+        "signing key given",
+        "resume with the --sign-key the run was started with; if that was it, the event store was altered: certify "
+        "again (--no-reuse measures the baseline afresh)",
     )
 
 
