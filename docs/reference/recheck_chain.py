@@ -208,7 +208,8 @@ def check(con: duckdb.DuckDBPyConnection, run_id: str, cert: dict | None) -> lis
     if not problems and rows[-1]["type"] == "chain_sealed":
         seal = _object(rows[-1]["payload"])
         message = seal_message(run_id, seal["head_seq"], seal["head_hash"]).hex()
-        print(f"{run_id}: sealed by {seal['key_fingerprint']}; signature {seal['signature']} over hex {message}")
+        said = f"sealed by {seal.get('key_fingerprint')}; signature {seal.get('signature')} over hex {message}"
+        print(f"{run_id}: {said}")
     return problems
 
 
@@ -220,7 +221,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         cert = json.loads(Path(args.cert).read_bytes(), object_pairs_hook=_unique_keys) if args.cert else None
-    except (OSError, ValueError) as exc:  # a repeated key reads two ways: refused, as InvarLock refuses it
+    except (OSError, ValueError, RecursionError) as exc:  # a repeated key reads two ways: refused, as InvarLock does
         print(f"cannot check {args.cert}: {(str(exc).splitlines() or [type(exc).__name__])[0]}", file=sys.stderr)
         return 2
     try:
@@ -234,12 +235,20 @@ def main() -> int:
     if cert is not None and not (isinstance(cert, dict) and isinstance(cert.get("run_id"), str)):
         print(f"cannot check {args.cert}: it is no InvarLock certificate (no run_id)", file=sys.stderr)
         return 2
+    try:
+        canonical_json(cert).encode("utf-8")  # InvarLock refuses a certificate it cannot hash (E601)
+    except (RecursionError, UnicodeError) as exc:
+        print(f"cannot check {args.cert}: it has no canonical form ({type(exc).__name__})", file=sys.stderr)
+        return 2
     runs = args.run or [r[0] for r in stored]
     if cert is not None and cert["run_id"] not in runs:
         runs.append(cert["run_id"])
     broken = 0
     for run_id in runs:
-        problems = check(con, run_id, cert) if run_id is not None else ["rows with a NULL run_id"]
+        try:
+            problems = check(con, run_id, cert) if run_id is not None else ["rows with a NULL run_id"]
+        except (KeyError, TypeError, ValueError, RecursionError, UnicodeError) as exc:  # a shape no run writes
+            problems = [f"unreadable: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}"]
         broken += bool(problems)
         print(f"{run_id}: {'ok' if not problems else 'BROKEN: ' + '; '.join(problems)}")
     return 3 if broken else 0

@@ -219,3 +219,29 @@ def test_malformed_events_and_certificates_are_broken_or_refused_never_a_traceba
     (tmp_path / "empty.json").write_text("{}", encoding="utf-8")
     refused = recheck(db, "--cert", tmp_path / "empty.json")
     assert refused.returncode == 2 and "no run_id" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    "body", ['{"run_id": "r", "x": "\\ud800"}', '{"run_id": "r", "x": ' + "[" * 5000 + "]" * 5000 + "}"]
+)
+def test_a_certificate_with_no_canonical_form_is_exit_2(
+    two_runs: tuple[Path, dict[str, str], Path], tmp_path: Path, body: str
+) -> None:
+    """A lone surrogate or JSON nested past Python's limit: a traceback (exit 1) before (the regression hunt)."""
+    db, _, _ = two_runs
+    (tmp_path / "odd.json").write_text(body, encoding="utf-8")
+    done = recheck(db, "--cert", tmp_path / "odd.json")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "cannot check" in done.stderr, done.stderr
+
+
+def test_a_seal_without_its_signature_is_broken_not_a_traceback(two_runs: tuple[Path, dict[str, str], Path]) -> None:
+    db, runs, _ = two_runs
+
+    def unsigned(records: list[ev.RecordedEvent]) -> list[ev.RecordedEvent]:
+        seal = json.loads(records[-1].payload)
+        del seal["signature"]
+        return [*records[:-1], msgspec.structs.replace(records[-1], payload=json.dumps(seal).encode())]
+
+    rewrite(db, runs["sealed"], unsigned)  # re-linked: the chain itself is intact
+    done = recheck(db, "--run", runs["sealed"])
+    assert "Traceback" not in done.stderr and f"{runs['sealed']}:" in done.stdout, done.stderr
