@@ -6,6 +6,7 @@ HTML layout shows `display` and puts `full` (the shortest repr that round-trips)
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,8 @@ def num(value: float, display: str | None = None) -> Num:
 
 
 def cell(value: Any) -> Cell:
-    """A cell for any scalar certificate value: floats rounded (full value kept), None as a dash."""
+    """A cell for any scalar certificate value: floats rounded (full value kept), None as a dash, text quoted as JSON
+    when it has leading or trailing blanks or characters a page does not show."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -76,7 +78,10 @@ def cell(value: Any) -> Cell:
         return Num("[" + ", ".join(short(v) for v in value) + "]", "[" + ", ".join(repr(v) for v in value) + "]")
     if isinstance(value, list | tuple):
         return ", ".join(str(cell(v)) for v in value) if value else "(none)"
-    return str(value)
+    text = str(value)
+    # quoted where the page would hide what tells two values apart: a label word's leading space, a newline
+    hidden = text != text.strip() or any(not ch.isprintable() for ch in text)
+    return json.dumps(text, ensure_ascii=False) if hidden else text
 
 
 def flatten(key: str, value: Any) -> list[tuple[str, Any]]:

@@ -165,4 +165,5 @@ def test_the_run_config_is_shown_with_an_accuracy_runs_prompt_template_and_label
     html, md = HTMLReportRenderer().render(cert, []), MarkdownReportRenderer().render(cert, [])
     assert "Run config (as the issuer states it)" in html and "Run config (as the issuer states it)" in md
     assert "eval.metric.template" in html and "Review: {text}" in html and "eval.metric.label\\_words" in md
-    assert "good" in html and "good" in md
+    assert "&quot; good&quot;" in html and '" good"' in md, "the label words' leading space is shown: they are quoted"
+    assert '"Review: {text}\\\\nSentiment:"' in md, "the template's newline is shown (a Markdown-escaped \\n)"
