@@ -62,7 +62,7 @@ def load_run_config(config: ConfigLike) -> RunConfig:
     if config is None:
         data, source = {}, "<embedded default>"
     elif isinstance(config, Mapping):
-        args.utf8_texts("config", config, "E201")
+        args.config_values("config", config)
         data, source = dict(config), "<config>"
     else:
         source = args.path_text("config", config)
@@ -79,7 +79,7 @@ def _edit(edit: Mapping[str, Any] | EditConfig) -> EditConfig:
             f"edit must be a mapping, not {type(edit).__name__}",
             "pass {'name': 'quant_rtn', 'plan': {'bits': 8}}",
         )
-    args.utf8_texts("edit", edit, "E201")
+    args.config_values("edit", edit)
     try:
         return msgspec.convert(dict(edit), EditConfig)
     except msgspec.ValidationError as exc:

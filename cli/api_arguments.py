@@ -6,12 +6,16 @@ the run had been recorded as started)."""
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
+
+from .inputs import MAX_CONFIG_VALUES
+from .nested_values import ContainsItself, expanded_size_over, nested_values
 
 
 def _refused(keyword: str, takes: str, value: object) -> UsageError:
@@ -41,23 +45,27 @@ def utf8_texts(keyword: str, value: object, code: str = "E200") -> None:
     """Every str in `value` (mapping keys too, lists and tuples walked) is UTF-8 text, and no mapping or list holds
     itself: a name with bytes that are not UTF-8 (`os.listdir` gives them as lone surrogates, "\\udcff") can be
     recorded in no event, path or report (a UnicodeEncodeError deep inside the run, its store file already made),
-    and the CLI refuses such an argument (E200) or config value (E201)."""
-    stack: list[tuple[object, str, frozenset[int]]] = [(value, keyword, frozenset())]
-    while stack:
-        item, where, inside = stack.pop()
-        if isinstance(item, str):
-            if not is_utf8(item):
-                raise UsageError(code, f"{where} is not UTF-8 text: {item!a}", f"pass {keyword} as UTF-8 text")
-            continue
-        pairs = list(item.items()) if isinstance(item, Mapping) else None
-        pairs = list(enumerate(item)) if isinstance(item, list | tuple) else pairs
-        if not pairs:
-            continue
-        if id(item) in inside:
-            raise UsageError(code, f"{where} contains itself", f"pass {keyword} as plain values")
-        for key, part in pairs:
-            label = f"{where}[{key!a}]"
-            stack.extend(((key, label, inside), (part, label, inside | {id(item)})))
+    and the CLI refuses such an argument (E200) or config value (E201). Shared values are walked once."""
+    try:
+        for text, where, _ in itertools.chain([(value, keyword, False)], nested_values(value, keyword, _indexed)):
+            if isinstance(text, str) and not is_utf8(text):
+                raise UsageError(code, f"{where} is not UTF-8 text: {text!a}", f"pass {keyword} as UTF-8 text")
+    except ContainsItself as exc:
+        raise UsageError(code, f"{exc.label} contains itself", f"pass {keyword} as plain values") from None
+
+
+def config_values(keyword: str, value: Mapping[str, Any]) -> None:
+    """A config or edit mapping a run can record: UTF-8 text, nothing inside itself, and at most as many values
+    as a config file may hold once shared values are written out at each place (a list holding one list twice,
+    forty levels deep, would be recorded as 2**40 values)."""
+    utf8_texts(keyword, value, "E201")
+    if expanded_size_over(value, MAX_CONFIG_VALUES):
+        said = f"{keyword} holds more than {MAX_CONFIG_VALUES:,} values (shared values counted at each place)"
+        raise UsageError("E201", said, f"pass {keyword} with the values a run records, hundreds at most")
+
+
+def _indexed(where: str, key: object) -> str:
+    return f"{where}[{key!a}]"
 
 
 def optional_path(keyword: str, value: object) -> str | None:

@@ -12,6 +12,7 @@ from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 
 from .inputs import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, read_input_file
+from .nested_values import ContainsItself, expanded_size_over, nested_values
 
 
 class _RepeatedKey(yaml.YAMLError):
@@ -80,25 +81,19 @@ def _check_values(path: str, loaded: Any) -> None:
     """Refuse what YAML can express but no config can record: a value that contains itself (a recursive alias)
     and a string with a lone surrogate ("\\ud800"), which is not UTF-8 text. A value shared by aliases is
     checked once, so a document of nested aliases costs its size, not its expansion."""
-    stack: list[tuple[Any, str, frozenset[int]]] = [(loaded, "", frozenset())]
-    checked: set[int] = set()
-    while stack:
-        value, where, inside = stack.pop()
-        if isinstance(value, str):
-            if not is_utf8(value):
+    try:
+        for value, where, is_key in nested_values(loaded, "", _label):
+            if isinstance(value, str) and not is_utf8(value):
                 raise UsageError("E201", f"{path}: {where or 'a value'} is not UTF-8 text", "remove the \\u escape")
-            continue
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        if id(value) in inside:
-            raise UsageError("E201", f"{path}: {where} contains itself (a recursive alias)", "expand the alias")
-        if not items or id(value) in checked:
-            continue
-        checked.add(id(value))
-        for key, item in items:
-            label = f"{where}.{_printable(key)}" if where else _printable(key)
-            _refuse_non_json(path, label, item)
-            stack.append((key, label, inside))
-            stack.append((item, label, inside | {id(value)}))
+            if not is_key:
+                _refuse_non_json(path, where, value)
+    except ContainsItself as exc:
+        said = f"{path}: {exc.label} contains itself (a recursive alias)"
+        raise UsageError("E201", said, "expand the alias") from None
+
+
+def _label(where: str, key: object) -> str:
+    return f"{where}.{_printable(key)}" if where else _printable(key)
 
 
 # What YAML's tags make that JSON has no form for: recorded, a date became text, bytes base64 and a set a list in the
@@ -119,31 +114,13 @@ def _refuse_non_json(path: str, label: str, value: Any) -> None:
 def _check_expanded_size(path: str, loaded: Any) -> None:
     """Refuse a config that holds more than MAX_CONFIG_VALUES values once its aliases are expanded. Each shared
     value is sized once (the document is acyclic by now), so the check costs the document's size."""
-    sizes: dict[int, int] = {}
-    stack: list[tuple[Any, bool]] = [(loaded, False)]
-    while stack:
-        value, children_sized = stack.pop()
-        if id(value) in sizes:
-            continue
-        children = _children(value)
-        if children_sized or not children:
-            sizes[id(value)] = 1 + sum(sizes[id(child)] for child in children)
-            if sizes[id(value)] > MAX_CONFIG_VALUES:
-                raise UsageError(
-                    "E201",
-                    f"{path}: holds more than {MAX_CONFIG_VALUES:,} values (its aliases expanded, if any); a config"
-                    " holds hundreds",
-                    "remove the long lists, or write the config without nested aliases",
-                )
-            continue
-        stack.append((value, True))
-        stack.extend((child, False) for child in children if id(child) not in sizes)
-
-
-def _children(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [item for pair in value.items() for item in pair]
-    return list(value) if isinstance(value, list) else []
+    if expanded_size_over(loaded, MAX_CONFIG_VALUES):
+        raise UsageError(
+            "E201",
+            f"{path}: holds more than {MAX_CONFIG_VALUES:,} values (its aliases expanded, if any); a config holds"
+            " hundreds",
+            "remove the long lists, or write the config without nested aliases",
+        )
 
 
 def _printable(key: Any) -> str:

@@ -188,3 +188,30 @@ def test_a_negative_sample_seed_is_taken_as_the_cli_takes_it() -> None:
     from invarlock.cli.api_arguments import optional_seed
 
     assert [optional_seed(s) for s in (-1, -(2**63), 0, None)] == [-1, -(2**63), 0, None]
+
+
+def _doubled(levels: int) -> list[Any]:
+    shared: list[Any] = ["x"]
+    for _ in range(levels):
+        shared = [shared, shared]
+    return shared
+
+
+@pytest.mark.parametrize("keyword", ["config", "edit"])
+def test_a_mapping_sharing_one_list_forty_levels_deep_is_e201_without_expanding_it(
+    tmp_path: Path, keyword: str
+) -> None:
+    """A list holding one list twice, 40 levels deep, is 2**40 values once recorded; the walk for non-UTF-8 text
+    expanded it (a hang) before anything else looked at it. Each shared value is now walked and sized once."""
+    events = tmp_path / "events.duckdb"
+    given = {"name": "quant_rtn", "plan": {"bits": 8, "notes": _doubled(40)}}
+    call = {"baseline": "demo:smollm2-135m", "events": events, keyword: given}
+    _refused(lambda: invarlock.certify(**call), f"{keyword} holds more than 1,000,000 values", "E201")
+    assert not events.exists()
+
+
+def test_a_mapping_inside_itself_is_e201_naming_where() -> None:
+    plan: dict[str, Any] = {"bits": 8}
+    plan["again"] = [plan]
+    call = {"baseline": "demo:smollm2-135m", "edit": {"name": "quant_rtn", "plan": plan}}
+    _refused(lambda: invarlock.certify(**call), "edit['plan']['again'][0] contains itself", "E201")

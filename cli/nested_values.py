@@ -1,0 +1,70 @@
+"""Walking a config or edit given as nested mappings and lists (a YAML document, or a Python caller's mapping):
+each value once, whatever its aliases or shared references, so a document of nested aliases or a list holding
+the same list twice, forty levels deep, costs its size and not its expansion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+
+class ContainsItself(ValueError):
+    """A mapping or list inside itself (a recursive alias, or a Python list appended to itself)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.label = label
+
+
+def children(value: object) -> list[tuple[object, object]]:
+    """(key, item) pairs of a mapping or a list/tuple (indices as keys); none for anything else."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    return list(enumerate(value)) if isinstance(value, list | tuple) else []
+
+
+def nested_values(
+    root: object, root_label: str, child_label: Callable[[str, object], str]
+) -> Iterator[tuple[object, str, bool]]:
+    """Every value under `root` (mapping keys too) as (value, label, is_key), each mapping or list walked once;
+    raises ContainsItself naming where a mapping or list holds itself."""
+    stack: list[tuple[object, str, frozenset[int]]] = [(root, root_label, frozenset())]
+    walked: set[int] = set()
+    while stack:
+        value, where, inside = stack.pop()
+        pairs = children(value)
+        if not pairs:
+            continue
+        if id(value) in inside:
+            raise ContainsItself(where)
+        if id(value) in walked:
+            continue
+        walked.add(id(value))
+        keyed = isinstance(value, Mapping)
+        for key, item in pairs:
+            label = child_label(where, key)
+            if keyed:
+                yield key, label, True
+                stack.append((key, label, inside))
+            yield item, label, False
+            stack.append((item, label, inside | {id(value)}))
+
+
+def expanded_size_over(root: object, limit: int) -> bool:
+    """Whether `root` holds more than `limit` values once shared values are counted at each place they appear
+    (what recording it writes out). Each shared value is sized once; `root` must not contain itself."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[object, bool]] = [(root, False)]
+    while stack:
+        value, children_sized = stack.pop()
+        if id(value) in sizes:
+            continue
+        keyed = isinstance(value, Mapping)
+        parts = [part for key, item in children(value) for part in ((key, item) if keyed else (item,))]
+        if children_sized or not parts:
+            sizes[id(value)] = 1 + sum(sizes[id(part)] for part in parts)
+            if sizes[id(value)] > limit:
+                return True
+            continue
+        stack.append((value, True))
+        stack.extend((part, False) for part in parts if id(part) not in sizes)
+    return False
