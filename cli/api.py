@@ -33,7 +33,7 @@ from .outputs import (
     write_atomically,
 )
 from .plugin_kinds import used_entries
-from .stopped_runs import named_store, naming_the_store
+from .stopped_runs import named_store, naming_the_store, run_outputs
 
 PathLike = str | os.PathLike[str]
 ConfigLike = PathLike | Mapping[str, Any] | RunConfig | None
@@ -156,8 +156,7 @@ def run_request(
     if request.export is not None:
         require_empty_folder(os.fspath(request.export), "--export")
     uses = used_entries(request.config, request.subject)
-    outputs = (("--sign-key", sign_key), ("--cert-out", cert_out), ("--export", request.export))
-    with naming_the_store(events, outputs):
+    with naming_the_store(events, run_outputs(sign_key, cert_out, request.export)):
         outcome = certify_edit(request, _services(events, progress, sign_key, uses))
     out = cert_out or Path(request.config.output.dir).expanduser() / outcome.run_id
     return CertifyResult(outcome.certificate, write_certificate(outcome, out, events))
@@ -248,9 +247,8 @@ def resume_certify(
     if not os.path.lexists(events):  # a run to resume is in a store that exists: "no run ... in it" misled
         raise UsageError("E506", f"event store {os.fspath(events)} does not exist", "check the --events path")
     svc = _services(events, progress, sign_key, ())
-    outputs = (("--sign-key", sign_key), ("--cert-out", cert_out), ("--export", export))
     try:
-        with naming_the_store(events, outputs):
+        with naming_the_store(events, run_outputs(sign_key, cert_out, export)):
             outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)
     except CertificateOnRecord as recorded:  # E406: the replay it names reads this store
         raise recorded.in_store(named_store(events)) from None

@@ -17,10 +17,16 @@ def named_store(events: str | os.PathLike[str]) -> str | None:
     return None if os.path.abspath(events) == os.path.abspath(DEFAULT_EVENTS) else os.fspath(events)
 
 
+Output = str | os.PathLike[str] | None
+
+
+def run_outputs(sign_key: Output, cert_out: Output, export: Output) -> tuple[tuple[str, Output], ...]:
+    """The outputs a call that starts or resumes a run may be given, as the (flag, value) pairs its hint repeats."""
+    return (("--sign-key", sign_key), ("--cert-out", cert_out), ("--export", export))
+
+
 @contextmanager
-def naming_the_store(
-    events: str | os.PathLike[str], outputs: Sequence[tuple[str, str | os.PathLike[str] | None]] = ()
-) -> Iterator[None]:
+def naming_the_store(events: str | os.PathLike[str], outputs: Sequence[tuple[str, Output]] = ()) -> Iterator[None]:
     """A Ctrl-C's hint, and that of a run stopped by the machine's shortage (ResourceShortage: a full disk), names
     the event store the run is in when it is not the default (the resume or replay it prints would look in the
     default store, which holds no such run), and repeats the `outputs` given, (flag, value) pairs such as
