@@ -188,6 +188,9 @@ SHAPE_KEYS = (
 # What a model's modules are built from besides the shapes: transformers builds none from a zero, negative or
 # non-integer count, so such a config is refused where it is read (the doctor too), not at the load.
 SIZE_KEYS = (*SHAPE_KEYS, "vocab_size", "num_attention_heads", "n_head", "num_key_value_heads")
+# A position table of 0 or less was read as none (no bound on a window's tokens), so the run went on to windows
+# that such a model cannot embed; a table is refused as a size is.
+POSITION_KEYS = ("max_position_embeddings", "n_positions")
 # Beyond any released model by orders of magnitude, below what would exhaust memory before an error: the doctor
 # builds the module on the meta device (a Python object per layer: 10**30 layers grew without end), and a
 # tensor dimension is an int64 (the largest layer counts released are about 130, vocabularies about 260 k)
@@ -196,7 +199,7 @@ _LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
 
 
 def _check_sizes(path: Path, config: dict[str, Any]) -> None:
-    for key in SIZE_KEYS:
+    for key in (*SIZE_KEYS, *POSITION_KEYS):
         value = config.get(key)
         if value is None:
             continue

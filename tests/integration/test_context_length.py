@@ -29,7 +29,6 @@ def _context(ref: str, adapter: str = "auto") -> int | None:
         ({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}, 510),  # ids start at 2
         ({"model_type": "roberta", "max_position_embeddings": 514}, 510),  # transformers' default pad id, 1
         ({"model_type": "llama"}, None),  # no table stated: no bound
-        ({"model_type": "gpt2", "n_positions": "1024"}, None),  # not a number: not a bound either
         ({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": None}, None),
     ],
 )
@@ -84,6 +83,8 @@ def test_shape_settings_are_the_config_s_counts_that_fix_weight_shapes(
         ("n_layer", True),
         ("num_hidden_layers", 10**30),  # the doctor's meta build grew without end (the regression hunt)
         ("vocab_size", 2**70),
+        ("max_position_embeddings", 0),  # read as no table, so no bound on a window's tokens
+        ("n_positions", "1024"),  # read as no table too
     ],
 )
 def test_a_size_transformers_builds_no_model_from_is_e102_naming_it(tmp_path: Path, key: str, value: Any) -> None:
