@@ -171,3 +171,17 @@ def test_a_file_where_a_case_folder_goes_is_refused_before_any_scoring(tmp_path:
     code, printed, err = run_cli("calibrate", "--suite", suite, "--out", out, "--events", events)
     assert code == 2 and err.startswith("ERROR [INVARLOCK:E608] --out (case a) ") and "is not a directory" in err
     assert printed == "" and not events.exists()
+
+
+@pytest.mark.parametrize("kind", ["html", "md"])
+def test_a_report_over_another_certificate_is_refused(tmp_path: Path, kind: str) -> None:
+    """`report html a.cert.json -o b.cert.json` replaced b's certificate by a page: a run's certificate is issued
+    once and replay needs the store. A file that merely ends in .json is still overwritten."""
+    other = Path(shutil.copy(CERT, tmp_path / "b.cert.json"))
+    code, _, err = run_cli("report", kind, CERT, "-o", other)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E608]") and "it is a certificate" in err, err
+    assert other.read_bytes() == CERT.read_bytes()
+    plain = tmp_path / "notes.json"
+    plain.write_text('{"schema_version": 1}', encoding="utf-8")
+    code, _, err = run_cli("report", kind, CERT, "-o", plain)
+    assert code == 0 and not plain.read_text(encoding="utf-8").startswith("{"), err
