@@ -25,6 +25,7 @@ def _report(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
         "display_ci": pm.display_ci,
         "preview_ratio": pm.preview.ratio,
         "preview_mean_cosine": pm.preview.mean_cosine,
+        "ci_approximate": pm.ci_approximate,
         "failed": [f.flag for f in cert.verdict.failed],
         "guards": {name: section.verdict for name, section in cert.guards.items()},
         "secondary": _secondary(cert.secondary_metrics),
@@ -67,6 +68,8 @@ def _say(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
         stated = (("ratio", pm.preview.ratio), ("mean cosine", pm.preview.mean_cosine))
         statistic, value = next(((k, v) for k, v in stated if v is not None), ("statistic", math.nan))
         echo(f"Verdict: {console.verdict(cert.verdict.status)}  ROLLBACK: preview {statistic} {value:.4f}")
+    for line in _interval_notes(cert):
+        echo(line)
     sm = cert.secondary_metrics
     if sm is not None:
         kl, top = sm.kl_divergence, sm.top1_agreement
@@ -85,6 +88,23 @@ def _say(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
         repaired = cert.guard_overhead.repaired_weights if cert.guard_overhead else []
         echo(f"Subject exported: {opts['export_dir']}  ({len(repaired)} weights repaired by guards)")
     echo(f"Run: {cert.run_id}  (events: {opts['events']})")
+
+
+def _interval_notes(cert: c.Certificate) -> list[str]:
+    """What the headline's interval does not say: too few final windows for it to be exact, which the dev profile
+    does not gate (a 2-window run printed a confident PASS), and an interval that is a point (every window's Δ
+    equal), which no resampling widened."""
+    pm, gates = cert.primary_metric, cert.policy.resolved
+    if pm.final is None:
+        return []
+    notes = []
+    if pm.ci_approximate:
+        floor = gates["gates"]["min_windows_ci"]
+        gated = "" if gates["profile"] != "dev" else "; the dev profile does not gate it, ci and release do"
+        notes.append(f"  NOTE: the interval is approximate: {pm.final.windows} final windows < {floor}{gated}")
+    if cert.bootstrap.method == "degenerate":
+        notes.append("  NOTE: every final window's difference is the same: the interval is that one value (degenerate)")
+    return notes
 
 
 def _baseline_lines(scoring: list[c.BaselineScoring]) -> list[str]:
