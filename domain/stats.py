@@ -225,5 +225,13 @@ def _bca_levels(z0: float, accel: float, alpha: float) -> tuple[float, float]:
     out = []
     for q in (alpha / 2, 1 - alpha / 2):
         zq = float(ndtri(q))
-        out.append(float(ndtr(z0 + (z0 + zq) / (1 - accel * (z0 + zq)))))
+        denominator = 1 - accel * (z0 + zq)
+        if not denominator > 0:  # the adjusted level wraps past 1 to 0: a narrower, inverted interval, not a wider one
+            raise UsageError(
+                "E203",
+                f"the BCa interval is undefined at alpha {alpha!r} for this evidence (acceleration {accel:.4g}, bias"
+                f" {z0:.4g}: 1 - a(z0 + z) = {denominator:.4g} at level {q!r})",
+                "use a larger alpha (every tier uses 0.05)",
+            )
+        out.append(float(ndtr(z0 + (z0 + zq) / denominator)))
     return out[0], out[1]

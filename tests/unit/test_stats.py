@@ -198,3 +198,19 @@ def test_finite_evidence_that_overflows_when_summed_is_e403_not_nan_or_a_warning
             stats.bca_interval(n, lb, ls, key=b"k" * 32, replicates=200, alpha=0.05)
     assert summary.value.code == interval.value.code == "E403"
     assert "overflow float64" in summary.value.message and "overflow float64" in interval.value.message
+
+
+def test_an_alpha_at_which_the_bca_level_would_wrap_is_e203_not_an_inverted_interval() -> None:
+    """One window far off among 60 gives an acceleration near 1/6, so below alpha about 2e-9 the upper level's
+    denominator 1 - a(z0 + z) turned negative and the level wrapped to about 0: a stricter alpha gave lo > hi, an
+    upper bound below the point estimate, and a PASS where 0.05 failed (the statistics hunt)."""
+    key = stats.bootstrap_key(7, "ab" * 32, "final")
+    tokens, baseline = np.full(60, 127.0), np.full(60, 400.0)
+    subject = baseline + 127 * np.log(np.r_[1.0 + np.linspace(0, 0.002, 59), 3.0])
+    widths = [
+        stats.bca_interval(tokens, baseline, subject, key=key, replicates=2000, alpha=a) for a in (0.05, 1e-3, 1e-6)
+    ]
+    assert all(w.lo <= w.hi for w in widths) and widths[0].hi <= widths[1].hi <= widths[2].hi
+    with pytest.raises(UsageError) as refused:
+        stats.bca_interval(tokens, baseline, subject, key=key, replicates=2000, alpha=1e-9)
+    assert refused.value.code == "E203" and "the BCa interval is undefined at alpha 1e-09" in refused.value.message
