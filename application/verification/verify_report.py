@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,10 @@ def diff(stated: Any, recomputed: Any, path: str) -> str | None:
             (d for i, (a, b) in enumerate(zip(stated, recomputed, strict=True)) if (d := diff(a, b, f"{path}[{i}]"))),
             None,
         )
-    return None if stated == recomputed and type(stated) is type(recomputed) else path
+    same = stated == recomputed and type(stated) is type(recomputed)
+    if same and isinstance(stated, float):  # -0.0 == 0.0, yet the certificate's bits are its digest's
+        same = math.copysign(1.0, stated) == math.copysign(1.0, recomputed)
+    return None if same else path
 
 
 def compare(report: VerifyReport, name: str, stated: Any, recomputed: Any) -> bool:

@@ -12,3 +12,10 @@ def test_a_tuple_and_a_list_of_the_same_values_do_not_differ() -> None:
     assert diff(stated, rebuilt, "certificate") == "certificate.provenance.output.dir"
     assert diff([1.0, 2.0], (1.0, 2.0), "x") is None
     assert diff([1.0, 2.0], (1.0, 2), "x") == "x[1]"  # an int is still not its float
+
+
+def test_a_zero_of_the_other_sign_differs() -> None:
+    """`-0.0 == 0.0` in Python, so a resealed certificate stating ci [-0.0, -0.0] where the evidence gives
+    [0.0, 0.0] verified (the statistics hunt); the values are compared bit for bit, as the digest reads them."""
+    assert diff({"ci": [0.0, 0.0]}, {"ci": (-0.0, 0.0)}, "primary_metric") == "primary_metric.ci[0]"
+    assert diff({"delta": -0.0}, {"delta": -0.0}, "m") is None and diff(0.0, 0.0, "m") is None
