@@ -30,6 +30,8 @@ _NO_PROVIDER = {
     "seq2seq": "a causal or masked LM metric: seq2seq is not supported",
     "hf_seq2seq": "a causal or masked LM metric: seq2seq is not supported",
 }
+# Plan keys only a 0.3.7 config writes: a plan holding one is read with 0.3.7's defaults
+_UPSTREAM_PLAN_KEYS = ("bitwidth", "per_channel", "seed")
 _LOSS_KINDS = {"causal": PPL_CAUSAL.kind, "mlm": PPL_MLM.kind}
 _LOSS_HINT = ", ".join(f"{kind}: {loss}" for loss, kind in _LOSS_KINDS.items())
 
@@ -139,6 +141,8 @@ def _edit(e: Section, source: str) -> None:
     plan = e.get("plan")
     if e.get("name") != "quant_rtn" or not isinstance(plan, dict):
         return
+    if "scope" not in plan and any(key in plan for key in _UPSTREAM_PLAN_KEYS):
+        plan["scope"] = "ffn"  # 0.3.7's default (its RTNQuantEdit scope="ffn"); a plan written for this tool: all
     rename(plan, "edit.plan", "bitwidth", "bits", source)
     drop_if(plan, "edit.plan", "per_channel", (True,), "quant_rtn always has one scale per output channel", source)
     if isinstance(plan.get("seed"), int):

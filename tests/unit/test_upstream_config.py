@@ -109,6 +109,23 @@ def test_upstream_keys_are_translated(upstream: dict[str, Any], ours: tuple[str,
 
 
 @pytest.mark.parametrize(
+    ("plan", "scope"),
+    [
+        ({"bitwidth": 8}, "ffn"),  # 0.3.7's RTNQuantEdit defaulted to the FFN weights (the edits hunt: all were taken)
+        ({"bits": 8, "per_channel": True}, "ffn"),
+        ({"bits": 8, "seed": 42}, "ffn"),
+        ({"bitwidth": 8, "scope": "attn"}, "attn"),
+        ({"bits": 8}, None),  # this tool's plan: its own default, all, applies when the plan is resolved
+    ],
+)
+def test_a_plan_in_0_3_7_form_without_a_scope_keeps_0_3_7_s_default(plan: dict[str, Any], scope: str | None) -> None:
+    config = {"edit": {"name": "quant_rtn", "plan": plan}}
+    assert translate_upstream(config, "c.yaml")["edit"]["plan"].get("scope") == scope
+    translated = parse_config(config, source="c.yaml")
+    assert translated.edit is not None and parse_config(config_to_dict(translated), source="again") == translated
+
+
+@pytest.mark.parametrize(
     ("upstream", "named", "instead"),
     [
         ({"assurance": {"mode": "x"}}, "assurance", "auto.tier"),
