@@ -76,6 +76,11 @@ def edit_findings(
     if edited_weights is not None and edited_weights != cert.subject.weights_sha256:
         certified = short_digest(cert.subject.weights_sha256)
         said.append(f"its weights {short_digest(edited_weights)} are not the certified subject's {certified}")
+        if copy_of != "the baseline":  # the copy was of the certified subject itself: the edit moved its own output
+            said.append(
+                "the edit changes its own output again (quant_rtn with clamp_ratio does), so the subject it made"
+                " cannot stand in for the checkpoint it edited: pass that checkpoint as --subject"
+            )
     copy = f" to a copy of {copy_of}" if edited_weights is not None else ""
     if said:
         return [("reexec:edit", False, f"{applied.name} re-applied{copy}: {'; '.join(said)}")]

@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 from invarlock.application.certification.certify import CertifyRequest, certify_edit
 from invarlock.application.config import DatasetConfig, EditConfig, ModelConfig, RunConfig
@@ -103,3 +104,19 @@ def test_an_edit_that_cannot_be_re_applied_fails_as_unchecked(services: Any, loa
     failed = _failed(outcome)
     assert set(failed) == {"reexec:subject_model", "reexec:edit"}
     assert failed["reexec:edit"].startswith("the recorded edit fake_weight was not re-applied")
+
+
+def test_an_edit_that_moves_its_own_output_says_to_pass_the_checkpoint_it_edited(services: Any, loader: Any) -> None:
+    """quant_rtn with clamp_ratio changes its own output again (the edits hunt: all 210 matrices), as fake_weight's
+    factor does, so the subject it made cannot stand in for the checkpoint it edited: the audit said only that the
+    weights were not the certified subject's, as if the certificate were forged."""
+    cert = _certified(services, "int8ish")
+    _holding_the_edit(loader, "exported")
+    loader.models["exported"].weights["w"] = loader.models["int8ish"].weights["w"] * np.float32(1.01)
+    assert cert.subject.weights_sha256 == loader.models["exported"].identity().weights_sha256
+    failed = _failed(_audit(cert, services, "exported"))
+    assert set(failed) == {"reexec:edit"}
+    assert failed["reexec:edit"].endswith(
+        "the edit changes its own output again (quant_rtn with clamp_ratio does), so the subject it made cannot"
+        " stand in for the checkpoint it edited: pass that checkpoint as --subject"
+    )
