@@ -14,7 +14,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY, METRICS, metric_for
-from invarlock.domain.model import GRAPH_DIGEST_ADAPTERS, GRAPH_DIGEST_SINCE, MAX_BATCH_SIZE
+from invarlock.domain.model import GRAPH_DIGEST_ADAPTERS, GRAPH_DIGEST_SINCE, MAX_BATCH_SIZE, EditDeltas
 from invarlock.domain.policy import PROFILES, TIERS
 from invarlock.domain.policy_releases import released_before
 from invarlock.domain.quant_rtn_plan import QUANT_RTN, resolve_plan
@@ -185,6 +185,27 @@ def _edit_problems(cert: c.Certificate) -> Iterator[str]:
         yield "edit.name or edit.plan is not the run config's edit (the plan resolves what the config gives)"
     if (edit.name == "external") != (edit.deltas is None):
         yield "edit.deltas: an applied edit states what it changed, an external subject nothing"
+    if edit.name == QUANT_RTN and edit.deltas is not None:
+        yield from _quant_rtn_deltas_problems(edit.plan or {}, edit.deltas, cert.subject.param_count)
+
+
+def _quant_rtn_deltas_problems(plan: dict[str, object], deltas: EditDeltas, params: int) -> Iterator[str]:
+    """What quant_rtn states it changed, as it can state it: each module it lists at the plan's bit width, no more
+    modules than max_modules, at most one block per module, and at least one parameter per module (the edits hunt:
+    a bit width of 4 under a plan of 8 bits, a map naming modules the edit did not list, 999 layers verified)."""
+    modules = deltas.modules_changed
+    if deltas.bitwidth_map != {module: plan.get("bits") for module in modules}:
+        bits = plan.get("bits")
+        yield f"edit.deltas.bitwidth_map is not each of edit.deltas.modules_changed at the plan's {bits} bits"
+    if len(set(modules)) != len(modules):
+        yield "edit.deltas.modules_changed names a module twice"
+    most = plan.get("max_modules")
+    if isinstance(most, int) and len(modules) > most:
+        yield f"edit.deltas.modules_changed lists {len(modules)} modules, more than the plan's max_modules {most}"
+    if deltas.layers_modified > len(modules):
+        yield f"edit.deltas.layers_modified {deltas.layers_modified} is more than the {len(modules)} modules changed"
+    if not len(modules) <= deltas.params_changed <= params:
+        yield f"edit.deltas.params_changed {deltas.params_changed} is not between the modules changed and the subject's"
 
 
 def _resolves(configured: object, edit: c.EditSection) -> bool:

@@ -48,3 +48,27 @@ def test_a_dropped_default_fails() -> None:
     doc["edit"]["plan_digest"] = edit_plan_digest(doc["edit"]["plan"])
     ok, detail, code = _provenance(doc)
     assert not ok and code == 3 and "is not the run config's edit" in detail, detail
+
+
+def _first_module(deltas: dict[str, Any]) -> str:
+    return str(deltas["modules_changed"][0])
+
+
+FORGED_DELTAS = {
+    "another bit width": (lambda d: d["bitwidth_map"].update({_first_module(d): 8}), "at the plan's 4 bits"),
+    "a module the edit did not list": (lambda d: d["bitwidth_map"].update({"lm_head": 4}), "bitwidth_map is not"),
+    "a module listed twice": (lambda d: d["modules_changed"].append(_first_module(d)), "names a module twice"),
+    "more layers than modules": (lambda d: d.update(layers_modified=999), "layers_modified 999 is more than"),
+    "fewer parameters than modules": (lambda d: d.update(params_changed=5), "params_changed 5 is not between"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGED_DELTAS))
+def test_deltas_quant_rtn_cannot_state_fail_without_the_event_store(case: str) -> None:
+    """edit.deltas is stated, yet held to what quant_rtn states (the edits hunt: a bit width of 4 under a plan
+    of 8 bits, or 999 layers, verified without --events)."""
+    doc = json.loads(RUN_CERT.read_bytes())
+    forge, said = FORGED_DELTAS[case]
+    forge(doc["edit"]["deltas"])
+    ok, detail, code = _provenance(doc)
+    assert not ok and said in detail and code == 3, detail
