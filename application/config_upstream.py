@@ -145,8 +145,14 @@ def _edit(e: Section, source: str) -> None:
         plan["scope"] = "ffn"  # 0.3.7's default (its RTNQuantEdit scope="ffn"); a plan written for this tool: all
     rename(plan, "edit.plan", "bitwidth", "bits", source)
     drop_if(plan, "edit.plan", "per_channel", (True,), "quant_rtn always has one scale per output channel", source)
-    if isinstance(plan.get("seed"), int):
-        del plan["seed"]  # round-to-nearest draws nothing at random: the seed had no effect in 0.3.7 either
+    if "seed" in plan:  # round-to-nearest draws nothing at random: the seed had no effect in 0.3.7 either
+        seed = plan.pop("seed")
+        if type(seed) is not int:  # 0.3.7 took an int: another value was an error there, not a seed ignored
+            raise UsageError(
+                "E201",
+                f"{source}: edit.plan.seed (InvarLock 0.3.7) is {seed!r}, not an integer",
+                "remove it: round-to-nearest draws nothing at random, so the seed changed nothing",
+            )
 
 
 def _eval(ev: Section, source: str) -> None:

@@ -140,6 +140,13 @@ def test_a_plan_in_0_3_7_form_without_a_scope_keeps_0_3_7_s_default(plan: dict[s
         ({"dataset": {"data_files": ["a.jsonl", "b.jsonl"]}}, "dataset.data_files names several files", "path"),
         ({"edit": {"name": "quant_rtn", "plan": {"bits": 8, "per_channel": False}}}, "per_channel", "output channel"),
         ({"edit": {"name": "quant_rtn", "plan": {"bits": 8, "bitwidth": 4}}}, "edit.plan.bitwidth", "edit.plan.bits"),
+        # the edits hunt: 1.5 and "x" read "edit.plan.seed is not a quant_rtn key"; true was dropped without a word
+        (
+            {"edit": {"name": "quant_rtn", "plan": {"bits": 8, "seed": 1.5}}},
+            "edit.plan.seed (InvarLock 0.3.7) is",
+            "remove",
+        ),
+        ({"edit": {"name": "quant_rtn", "plan": {"bits": 8, "seed": True}}}, "is True, not an integer", "remove"),
         ({"eval": {"metric": {"kind": "auto"}}}, "eval.metric.kind 'auto'", "ppl_causal"),
         ({"eval": {"metric": {"kind": "ppl_causal", "reps": 3}}}, "eval.metric.reps", "replicates"),
         ({"eval": {"loss": {"type": "seq2seq"}}}, "'seq2seq' (InvarLock 0.3.7) has no metric kind", "metric.kind"),
