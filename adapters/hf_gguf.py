@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -82,13 +83,45 @@ def describe(path: Path) -> GGUFSource:
         for key, field in reader.fields.items()
         if not key.startswith("GGUF.")
     }
-    canonical = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    _check_blocks(path, reader)
+    try:
+        canonical = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or an infinity: no model is built from it, and no digest can state it
+        key = next(k for k, (_, v) in sorted(metadata.items()) if not _finite(v))
+        raise UsageError("E102", f"{path}: metadata {key} is not a finite number", _HINT) from None
     return GGUFSource(
         file_sha256=file_sha256(path),
         tensor_types=dict(sorted(Counter(kind for _, kind in types).items())),
         tensor_types_sha256=hashlib.sha256(listing.encode()).hexdigest(),
         metadata_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
     )
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(map(_finite, value))
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _check_blocks(path: Path, reader: Any) -> None:
+    """The file's `blk.N.` tensors are those of blocks 0 to `<architecture>.block_count` - 1: transformers builds
+    that many blocks and drops the tensors of any other (a file whose count was lowered by one was certified
+    without its last block, under the whole file's digest) or leaves a block without its tensors."""
+    architecture = reader.fields.get("general.architecture")
+    stated = reader.fields.get(f"{_plain(architecture.contents()) if architecture else ''}.block_count")
+    if stated is None:
+        return
+    count = _plain(stated.contents())
+    held = {int(part) for t in reader.tensors if (part := _block_of(t.name)) is not None}
+    if isinstance(count, int) and held != set(range(count)):
+        extra, missing = sorted(held - set(range(count))), sorted(set(range(count)) - held)
+        said = f"holds tensors of blocks {extra[:5]}" if extra else f"holds no tensors of blocks {missing[:5]}"
+        raise UsageError("E102", f"{path}: {said}, yet its metadata states {count} blocks", _HINT)
+
+
+def _block_of(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "blk" and parts[1].isdigit() else None
 
 
 def _plain(value: Any) -> Any:
@@ -102,8 +135,9 @@ def _convert_atomically(source: Path, target: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     owner = _own(staging)
     try:
+        described = describe(source)  # first: it refuses what transformers would load without a word
         _convert(source, staging)
-        (staging / SOURCE_FILE).write_bytes(msgspec.json.encode(describe(source)))
+        (staging / SOURCE_FILE).write_bytes(msgspec.json.encode(described))
         record_files(staging, _SIDECARS)
         staging.chmod(0o755)
         (staging / OWNER_FILE).unlink()

@@ -1,0 +1,52 @@
+"""What describe() refuses in a GGUF file before transformers converts it (the formats hunt): tensors of blocks its
+metadata does not count (transformers dropped them: a file whose block_count was lowered by one was certified
+without its last block, under the whole file's digest), and a metadata number that is not finite (E999)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from invarlock.domain.errors import UsageError
+
+gguf = pytest.importorskip("gguf")
+
+
+def _write(path: Path, *, blocks: int, stated: int, rope: float = 10000.0) -> Path:
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_block_count(stated)
+    writer.add_rope_freq_base(rope)
+    for block in range(blocks):
+        writer.add_tensor(f"blk.{block}.attn_q.weight", np.ones((4, 4), dtype=np.float32))
+    writer.add_tensor("token_embd.weight", np.ones((8, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def _refused(path: Path) -> str:
+    from invarlock.adapters.hf_gguf import describe
+
+    with pytest.raises(UsageError) as refused:
+        describe(path)
+    assert refused.value.code == "E102"
+    return refused.value.message
+
+
+def test_the_blocks_of_the_tensors_are_those_the_metadata_counts(tmp_path: Path) -> None:
+    from invarlock.adapters.hf_gguf import describe
+
+    assert describe(_write(tmp_path / "ok.gguf", blocks=3, stated=3)).tensor_types == {"F32": 4}
+    said = _refused(_write(tmp_path / "more.gguf", blocks=3, stated=2))
+    assert said == f"{tmp_path / 'more.gguf'}: holds tensors of blocks [2], yet its metadata states 2 blocks"
+    said = _refused(_write(tmp_path / "fewer.gguf", blocks=2, stated=3))
+    assert said.endswith("holds no tensors of blocks [2], yet its metadata states 3 blocks")
+
+
+@pytest.mark.parametrize("rope", [float("nan"), float("inf")])
+def test_a_metadata_number_that_is_not_finite_is_named(tmp_path: Path, rope: float) -> None:
+    said = _refused(_write(tmp_path / "rope.gguf", blocks=1, stated=1, rope=rope))
+    assert said.endswith("rope.gguf: metadata llama.rope.freq_base is not a finite number")
