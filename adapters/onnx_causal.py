@@ -27,6 +27,7 @@ from .causal_lockstep import lockstep_pairs, require_causal
 from .hf_nll import window_scores
 from .onnx_graph import batch_dependent
 from .onnx_session import open_session
+from .onnx_signature import HINT, check_logits
 from .onnx_weights import OnnxMatrix, OnnxSource, OnnxWeights
 from .window_batches import batches, token_ids
 
@@ -80,10 +81,19 @@ class OnnxCausalModel(OnnxWeights):
             )
 
     def _run(self, ids: torch.Tensor, outputs: tuple[str, ...] = ()) -> list[np.ndarray]:
-        session, names = self._session(outputs), ["logits", *outputs]
-        if self.window_per_pass:
-            return _row_by_row(session, names, ids.numpy())
-        return list(session.run(names, {"input_ids": ids.numpy()}))
+        session, names, path = self._session(outputs), ["logits", *outputs], self.source.directory / "model.onnx"
+        try:
+            if self.window_per_pass:
+                given = _row_by_row(session, names, ids.numpy())
+            else:
+                given = list(session.run(names, {"input_ids": ids.numpy()}))
+        except Exception as error:  # onnxruntime's InvalidArgument, Fail...: the graph refused the input
+            if not type(error).__module__.startswith("onnxruntime"):
+                raise
+            said = (str(error).strip().splitlines() or [""])[0][:200]
+            raise UsageError("E102", f"{path} could not run input_ids {tuple(ids.shape)}: {said}", HINT) from None
+        check_logits(path, given[0], tuple(ids.shape), self.source.vocab_size)
+        return given
 
     def causal_logits(self, ids: torch.Tensor) -> torch.Tensor:
         """The logits (batch, positions, vocab) of `ids` from onnxruntime, as a CPU torch tensor (no copy)."""

@@ -101,6 +101,7 @@ def _source(directory: Path) -> Any:
     import onnx
 
     from .onnx_graph import map_weights
+    from .onnx_signature import check_graph
     from .onnx_weights import OnnxSource
 
     config = read_checkpoint_config(directory)
@@ -118,10 +119,7 @@ def _source(directory: Path) -> Any:
         raise UsageError(
             "E102", f"{directory / MODEL_FILE} could not be read: {_first_line(error)}", "repair or re-export it"
         ) from None
-    if [i.name for i in proto.graph.input][:1] != ["input_ids"] or "logits" not in [o.name for o in proto.graph.output]:
-        raise UsageError(
-            "E102", f"{directory / MODEL_FILE} does not map input_ids to logits", "export a causal LM without KV cache"
-        )
+    check_graph(directory / MODEL_FILE, proto.graph)
     architectures = config.get("architectures") or ["CausalLM"]
     return OnnxSource(
         directory=directory,
@@ -131,6 +129,7 @@ def _source(directory: Path) -> Any:
         rules=rules,
         architecture=f"{architectures[0]} (onnx)",
         config_sha256=_config_sha256(directory),
+        vocab_size=config.get("vocab_size"),
     )
 
 

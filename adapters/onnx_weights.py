@@ -58,6 +58,7 @@ class OnnxSource:
     rules: ArchitectureRules
     architecture: str
     config_sha256: str
+    vocab_size: object = None  # config.json's, which the graph's logits must be as wide as (onnx_signature)
 
 
 class OnnxWeights:

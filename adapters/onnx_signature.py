@@ -1,0 +1,41 @@
+"""What an exported causal LM's graph must take and give for the onnx adapter to score it: `input_ids` of int64
+(batch, positions) with a batch axis left free, and float `logits` of (batch, positions, vocab_size). Checked where
+the graph is read, and the logits again where a pass gives them (a shape annotation may say what the graph does
+not do): a graph that differs was E999 from onnxruntime or numpy mid-run, or scored NLLs from integer logits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from invarlock.domain.errors import UsageError
+
+_INT64 = 7  # onnx.TensorProto.INT64
+_FLOATS = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}  # onnx.TensorProto element types
+HINT = "export a causal LM without KV cache: input_ids int64 (batch, sequence), float logits (batch, sequence, vocab)"
+
+
+def check_graph(path: Path, graph: Any) -> None:
+    """UsageError E102 unless `graph` takes input_ids first and gives logits, of the types and ranks above."""
+    if not graph.node and not graph.input:
+        raise UsageError("E102", f"{path} holds no graph: an empty file, or not an ONNX model", "re-export it")
+    inputs, outputs = list(graph.input), {o.name: o for o in graph.output}
+    if inputs[:1] == [] or inputs[0].name != "input_ids" or "logits" not in outputs:
+        raise UsageError("E102", f"{path} does not map input_ids to logits", HINT)
+    ids, logits = inputs[0].type.tensor_type, outputs["logits"].type.tensor_type
+    if ids.elem_type != _INT64 or (ids.HasField("shape") and len(ids.shape.dim) != 2):
+        raise UsageError("E102", f"{path}: input_ids is not an int64 (batch, sequence) input", HINT)
+    if ids.HasField("shape") and ids.shape.dim[0].HasField("dim_value") and ids.shape.dim[0].dim_value != 0:
+        said = f"{path}: input_ids has a fixed batch size of {ids.shape.dim[0].dim_value}"
+        raise UsageError("E102", said, "export with a dynamic batch axis (dynamic_axes / dynamic_shapes)")
+    if logits.elem_type not in _FLOATS:
+        raise UsageError("E102", f"{path}: logits are not floating point (ONNX element type {logits.elem_type})", HINT)
+
+
+def check_logits(path: Path, logits: np.ndarray, ids_shape: tuple[int, ...], vocab_size: object) -> None:
+    """UsageError E102 unless a pass's `logits` for input ids of `ids_shape` are float (batch, positions, vocab)."""
+    wide = vocab_size if isinstance(vocab_size, int) else logits.shape[-1]
+    if logits.dtype.kind != "f" or logits.shape != (*ids_shape, wide):
+        said = f"{path} gave logits of {logits.dtype} {tuple(logits.shape)} for input_ids {tuple(ids_shape)}"
+        raise UsageError("E102", f"{said}, not float (batch, sequence, vocab_size {wide})", HINT)

@@ -1,0 +1,65 @@
+"""What the onnx adapter requires of an exported graph before and while it scores it (the formats hunt: a fixed
+batch size or int32 input_ids was E999 from onnxruntime mid-run, logits narrower than the vocabulary E999 from
+numpy, integer logits were certified PASS, and an empty file read "does not map input_ids to logits")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from invarlock.domain.errors import UsageError
+
+onnx = pytest.importorskip("onnx")
+from invarlock.adapters.onnx_signature import check_graph, check_logits  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+
+PATH = Path("m/model.onnx")
+
+
+def _graph(ids_type: int = TensorProto.INT64, ids_shape: Any = ("batch", "seq"), logits_type: int = 1) -> Any:
+    ids = helper.make_tensor_value_info("input_ids", ids_type, list(ids_shape))
+    logits = helper.make_tensor_value_info("logits", logits_type, ["batch", "seq", 8])
+    node = helper.make_node("Identity", ["input_ids"], ["logits"])
+    return helper.make_graph([node], "g", [ids], [logits])
+
+
+def _said(graph: Any) -> str:
+    with pytest.raises(UsageError) as refused:
+        check_graph(PATH, graph)
+    assert refused.value.code == "E102"
+    return refused.value.message
+
+
+def test_a_graph_taking_int64_ids_of_any_batch_and_giving_float_logits_is_taken() -> None:
+    check_graph(PATH, _graph())
+    check_graph(PATH, _graph(logits_type=TensorProto.FLOAT16))
+
+
+@pytest.mark.parametrize(
+    ("graph", "said"),
+    [
+        (helper.make_graph([], "empty", [], []), "m/model.onnx holds no graph: an empty file, or not an ONNX model"),
+        (_graph(ids_type=TensorProto.INT32), "m/model.onnx: input_ids is not an int64 (batch, sequence) input"),
+        (_graph(ids_shape=("seq",)), "m/model.onnx: input_ids is not an int64 (batch, sequence) input"),
+        (_graph(ids_shape=(1, "seq")), "m/model.onnx: input_ids has a fixed batch size of 1"),
+        (_graph(logits_type=TensorProto.INT64), "m/model.onnx: logits are not floating point (ONNX element type 7)"),
+    ],
+    ids=["empty", "int32 ids", "rank 1 ids", "batch of 1", "integer logits"],
+)
+def test_a_graph_the_adapter_cannot_score_is_e102_naming_why(graph: Any, said: str) -> None:
+    assert _said(graph) == said
+
+
+@pytest.mark.parametrize(
+    ("logits", "vocab"),
+    [(np.zeros((2, 5, 7), np.float32), 8), (np.zeros((2, 5, 8), np.int64), 8), (np.zeros((2, 4, 8), np.float32), 8)],
+    ids=["narrower than the vocabulary", "integers", "fewer positions"],
+)
+def test_logits_a_pass_gives_are_checked_against_its_input_and_the_vocabulary(logits: np.ndarray, vocab: int) -> None:
+    with pytest.raises(UsageError) as refused:
+        check_logits(PATH, logits, (2, 5), vocab)
+    assert refused.value.message.startswith(f"m/model.onnx gave logits of {logits.dtype} {logits.shape}")
+    check_logits(PATH, np.zeros((2, 5, 8), np.float32), (2, 5), vocab)
+    check_logits(PATH, np.zeros((2, 5, 8), np.float32), (2, 5), None)  # a config without vocab_size: any width
