@@ -165,7 +165,9 @@ def source_runs(state: RunState) -> list[str]:
     return [*scores, *others]
 
 
-def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = None) -> c.Certificate:
+def replay_certificate(
+    store: EventStore, run_id: str, index: RunIndex | None = None, tool_version: str | None = None
+) -> c.Certificate:
     """Check `run_id`'s stream (check_run), its links to other runs (link_findings) and, given the store's
     `index`, that the stream is the one appended (listing.indexed_stream_problem), and return the certificate it
     rebuilds, byte-identical to the issued file (the signature recorded in certificate_issued is put back).
@@ -198,12 +200,18 @@ def replay_certificate(store: EventStore, run_id: str, index: RunIndex | None = 
                 f"re-run it; `invarlock events {run_id}` shows how far it got",
             )
         raise UsageError(  # a killed run: resume finishes it without re-scoring what it scored
-            "E405",
-            f"run '{run_id}' is incomplete: it has no certificate",
-            f"finish it with `invarlock certify --resume {run_id}` (with the same --events); "
-            f"`invarlock events {run_id}` shows how far it got",
+            "E405", f"run '{run_id}' is incomplete: it has no certificate", _unfinished_hint(checked, tool_version)
         )
     return checked.certificate
+
+
+def _unfinished_hint(checked: CheckedRun, tool_version: str | None) -> str:
+    """How to finish a killed run: resume it with the release that started it (a resume by another is E605)."""
+    run_id, started_by = checked.state.started.run_id, checked.state.started.tool_version
+    shows = f"`invarlock events {run_id}` shows how far it got"
+    if tool_version is not None and started_by != tool_version:
+        return f"only invarlock {started_by}, which started it, can finish it (`certify --resume {run_id}`); {shows}"
+    return f"finish it with `invarlock certify --resume {run_id}` (with the same --events); {shows}"
 
 
 def event_findings(

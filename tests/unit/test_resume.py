@@ -99,6 +99,12 @@ def test_replay_of_a_run_without_certificate_points_an_incomplete_one_to_resume(
         replay_certificate(cut, full.run_id)
     assert err.value.code == "E405" and "is incomplete" in err.value.message
     assert f"invarlock certify --resume {full.run_id}" in err.value.hint
+    with pytest.raises(UsageError) as err:  # the compat hunt: a resume by this release is E605
+        replay_certificate(cut, full.run_id, tool_version="9.9.9")
+    assert err.value.hint.startswith(f"only invarlock {services.tool_version}, which started it, can finish it")
+    with pytest.raises(UsageError) as err:
+        replay_certificate(cut, full.run_id, tool_version=services.tool_version)
+    assert err.value.hint.startswith(f"finish it with `invarlock certify --resume {full.run_id}`")
     with pytest.raises(UsageError):
         certify_edit(_request("no-such-model"), services)
     failed = store.run_ids()[-1]
