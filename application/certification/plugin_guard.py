@@ -5,9 +5,11 @@ and the arrays they hand out are read-only views, so a plugin guard cannot repai
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from collections.abc import Iterator, Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 from invarlock.domain import events as ev
@@ -88,10 +90,12 @@ def measured_by(
     on the machine's core count)."""
     base, subj = ReadOnlyWeights(baseline, guard.name), ReadOnlyWeights(subject, guard.name)
     try:
-        raw = guard.measure(base, subj) if pool is None else pool.pinned(lambda: guard.measure(base, subj))
+        with _printing_to_stderr():
+            raw = guard.measure(base, subj) if pool is None else pool.pinned(lambda: guard.measure(base, subj))
     except ValueError as exc:  # a read-only array written to
         raise UsageError("E221", f"plugin guard {guard.name} failed to measure: {exc}", "fix the plugin") from exc
-    rows = _rows(guard.name, raw, origin)
+    known = {m.name for source in (baseline, subject) for m in source.matrices()}
+    rows = _rows(guard.name, raw, origin, known)
     for row in rows:
         if not row.values:
             raise AbortError(
@@ -111,9 +115,15 @@ def measured_by(
     return PluginMeasurements(matrices=rows)
 
 
-def _rows(name: str, raw: object, origin: str | None) -> list[PluginMatrix]:
+def _printing_to_stderr() -> contextlib.redirect_stdout[TextIO]:
+    """What plugin code prints goes to stderr: stdout holds the command's output (`--json`: one line)."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
+def _rows(name: str, raw: object, origin: str | None, known: set[str]) -> list[PluginMatrix]:
     """`measure`'s {matrix name: {value name: number}} as records; E223 naming the guard (and its distribution,
-    `origin`) for anything else (a list, None or a string where a number belongs, a bool): plain numbers are
+    `origin`) for anything else (a list, None or a string where a number belongs, a bool, an integer no float
+    holds, a matrix neither model has in `known`, two names alike once written as text): plain numbers are
     recorded as they are, and verify decides on them."""
 
     def refuse(what: str) -> NoReturn:
@@ -127,17 +137,24 @@ def _rows(name: str, raw: object, origin: str | None) -> list[PluginMatrix]:
 
     if not isinstance(raw, Mapping):
         refuse(type(raw).__name__)
-    rows = []
+    rows: dict[str, PluginMatrix] = {}
     for matrix, values in raw.items():
         if not isinstance(values, Mapping):
             refuse(f"{type(values).__name__} for matrix {matrix!r}")
-        numbers = {}
+        if str(matrix) not in known or str(matrix) in rows:
+            refuse(f"matrix {matrix!r}, {'which neither model has' if str(matrix) not in known else 'twice'}")
+        numbers: dict[str, float] = {}
         for key, value in values.items():
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
                 refuse(f"{matrix}.{key} = {value!r}")
-            numbers[str(key)] = float(value)
-        rows.append(PluginMatrix(name=str(matrix), values=numbers))
-    return rows
+            if str(key) in numbers:
+                refuse(f"the value {str(key)!r} of {matrix} twice")
+            try:
+                numbers[str(key)] = float(value)
+            except OverflowError:
+                refuse(f"{matrix}.{key} = an integer beyond a float's range")
+        rows[str(matrix)] = PluginMatrix(name=str(matrix), values=numbers)
+    return list(rows.values())
 
 
 def run_plugin_guard(name: str, ctx: ChainContext, _phase: str) -> None:
@@ -151,7 +168,8 @@ def run_plugin_guard(name: str, ctx: ChainContext, _phase: str) -> None:
     measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"], ctx.pool, origin)
     distribution, _, version = origin.partition(" ")
     try:
-        outcome = decide(guard, measured, settings)
+        with _printing_to_stderr():
+            outcome = decide(guard, measured, settings)
     except IntegrityError as exc:  # in verify a recorded decision that cannot stand; here the plugin's own answer
         what = exc.message.removeprefix(f"plugin guard {name} ")
         fix = f"fix or uninstall {distribution}"

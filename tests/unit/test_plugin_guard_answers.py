@@ -3,6 +3,8 @@ reasons) fails the certify run naming its plugin, and verify refuses a decision 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from invarlock.domain.errors import IntegrityError, InvarlockError
 from invarlock.domain.run import replay
@@ -10,12 +12,30 @@ from invarlock.domain.run import replay
 from tests.fakes.plugin_dist import CONFIG
 from tests.fakes.plugin_dist import stored_events as _events
 
+
+class _Named:
+    """A key that str() writes as another key does (the formats hunt: both rows were recorded under one name)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 ODD_GUARDS = {
     "a list": ({"measured": [1.0]}, "E223", "its measure() returned list, not {matrix name: {value name: number}}"),
     "None for a value": ({"measured": {"w": {"peak": None}}}, "E223", "returned w.peak = None"),
     "a string for a value": ({"measured": {"w": {"peak": "1.5"}}}, "E223", "returned w.peak = '1.5'"),
     "a bool for a value": ({"measured": {"w": {"peak": True}}}, "E223", "returned w.peak = True"),
     "no value for a matrix": ({"measured": {"w": {}}}, "E402", "measured no value for w"),
+    # the formats hunt: E999 (OverflowError), and PASS for a guard that measured no matrix of either model
+    "an integer no float holds": ({"measured": {"w": {"peak": 10**400}}}, "E223", "w.peak = an integer beyond"),
+    "a matrix neither model has": ({"measured": {"x.weight": {"v": 1.0}}}, "E223", "'x.weight', which neither"),
+    "a matrix twice once named": ({"measured": {"w": {"v": 1.0}, _Named("w"): {"v": 9.0}}}, "E223", "matrix w, twice"),
     "a list for a decision": ({"decided": ["w"]}, "E223", "decided list, not {matrix name: reason}"),
     "a reason that is no string": ({"decided": {"w": 5}}, "E223", "failed matrix 'w' with a reason that is no string"),
 }
@@ -71,3 +91,27 @@ def test_verify_refuses_a_plugin_decision_that_is_no_mapping_of_reasons(decided:
     empty = PluginMeasurements(matrices=[PluginMatrix(name="w", values={})])
     with pytest.raises(IntegrityError, match="w \\(no value\\) is not finite"):
         decide(Guard(), empty, PluginGuardSettings(mode="gate", settings={"limit": 5.0}))  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_what_a_plugin_guard_prints_goes_to_stderr_so_json_stays_one_line(tmp_path, monkeypatch) -> None:
+    import raising_plugin  # type: ignore[import-not-found]
+
+    from tests.fakes.cli import run_cli
+    from tests.fakes.models import FakeModel
+
+    measure = raising_plugin.OddGuard.measure
+
+    def noisy(self, baseline, subject):  # type: ignore[no-untyped-def]
+        print("PLUGIN NOISE")
+        return measure(self, baseline, subject)
+
+    monkeypatch.setattr(raising_plugin.OddGuard, "measure", noisy)
+    monkeypatch.setattr(raising_plugin.Raising, "score_pair", FakeModel.score_pair)  # it scores, for once
+    config = tmp_path / "c.yaml"
+    guards = {"order": ["invariants", "odd_guard", "invariants"], "odd_guard": {"limit": 5.0}}
+    config.write_text(json.dumps({**CONFIG, "guards": guards}), encoding="utf-8")
+    flags = ["--adapter", "fake", "--preset", config, "--json", "--events", tmp_path / "ev.duckdb"]
+    code, out, err = run_cli("certify", "--baseline", "base", "--subject", "subject", *flags, "--cert-out", tmp_path)
+    assert code == 0 and "PLUGIN NOISE" in err, err
+    assert json.loads(out)["verdict"] == "PASS" and out.count("\n") == 1, out
