@@ -24,16 +24,18 @@ class _RepeatedKey(yaml.YAMLError):
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps the last one
     silently, so a config could say one value where it is read and run with another. Keys a merge (`<<: *base`)
-    brings in may still be given again: overriding them is what a merge is for."""
+    brings in may still be given again: overriding them is what a merge is for; two mappings of one merge list may
+    not both give a key."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[object] = set()
         merges = 0
-        for key_node, _ in node.value:
+        for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 merges += 1  # a second `<<` in one mapping: PyYAML dropped the first merge
                 if merges > 1:
                     raise _RepeatedKey("<<", key_node.start_mark)
+                self._refuse_overlapping_merges(value_node)
                 continue
             key = self.construct_object(key_node, deep=True)
             try:
@@ -44,6 +46,22 @@ class _Loader(yaml.SafeLoader):
                 raise _RepeatedKey(key, key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def _refuse_overlapping_merges(self, merged: yaml.Node) -> None:
+        """A key two mappings of one merge list (`<<: [*a, *b]`) both give: YAML gives the first priority, PyYAML
+        the last, so the config would be read one way and run another."""
+        if not isinstance(merged, yaml.SequenceNode):
+            return
+        given: set[object] = set()
+        for part in merged.value:
+            if not isinstance(part, yaml.MappingNode):
+                continue
+            for key_node, _ in part.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, str | int | float | bool) and key in given:
+                    raise _RepeatedKey(key, key_node.start_mark)
+                if isinstance(key, str | int | float | bool):
+                    given.add(key)
 
 
 # YAML 1.1 reads `5e-1` and `1.5e2` (no decimal point, or no sign in the exponent) as text, so a plan's `factor: 5e-1`

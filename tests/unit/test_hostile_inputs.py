@@ -24,6 +24,8 @@ CONFIGS = {
     "eval.loss.type 'bogus' (InvarLock 0.3.7) has no metric kind": "eval: {metric: ppl_causal, loss: {type: bogus}}\n",
     "key 'seed' is given twice (at line 3, column 1)": "seed: 1\noutput: {dir: out}\nseed: 2\n",
     "key 'bits' is given twice (at line 1, column 41)": "edit: {name: quant_rtn, plan: {bits: 8, bits: 4}}\n",
+    # two mappings of one merge list: YAML gives the first priority, PyYAML ran the last (the edits hunt)
+    "key 'bits' is given twice (at line 1, column 49)": "edit: {name: quant_rtn, plan: {<<: [{bits: 8}, {bits: 4}]}}\n",
     "edit.plan.bits is nan": "edit: {name: quant_rtn, plan: {bits: .nan}}\n",  # was E402 (exit 3) when recorded
     "edit.plan.group.scale is -inf": "edit: {name: quant_rtn, plan: {bits: 8, group: {scale: -.inf}}}\n",
 }

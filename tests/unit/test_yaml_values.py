@@ -42,3 +42,8 @@ def test_a_second_merge_key_in_one_mapping_is_a_key_given_twice(tmp_path: Path) 
     assert raised.value.message.endswith("c.yaml: key '<<' is given twice (at line 3, column 3)")
     merged = _read(tmp_path, "base: &b {seq_len: 128}\ndataset:\n  <<: *b\n  seq_len: 64\n")
     assert merged == {"base": {"seq_len": 128}, "dataset": {"seq_len": 64}}, "one merge, then an override"
+
+
+def test_a_merge_list_of_mappings_that_share_no_key_is_read_whole(tmp_path: Path) -> None:
+    loaded = _read(tmp_path, "a: &a {bits: 8}\nb: &b {scope: ffn}\nplan: {<<: [*a, *b], group_size: 64}\n")
+    assert isinstance(loaded, dict) and loaded["plan"] == {"bits": 8, "scope": "ffn", "group_size": 64}
