@@ -61,8 +61,20 @@ def translate_upstream(data: dict[str, Any], source: str) -> dict[str, Any]:
     if isinstance(out.get("guards"), dict):
         translate_guards(out["guards"], source)
     if isinstance(out.get("edit"), dict) and out["edit"].get("name") == "noop":
+        _refuse_noop_settings(out["edit"], source)
         del out["edit"]  # the original's "no edit": certify a model as given (run needs a real edit)
     return out
+
+
+def _refuse_noop_settings(edit: Section, source: str) -> None:
+    """`edit: {name: noop}` is no edit: a plan or another key beside it would be dropped without a word."""
+    given = sorted(str(key) for key, value in edit.items() if key != "name" and value not in (None, {}))
+    if given:
+        raise UsageError(
+            "E201",
+            f"{source}: edit.{given[0]} is given with edit.name noop (InvarLock 0.3.7), which is no edit",
+            "remove it, or name the edit to apply (quant_rtn)",
+        )
 
 
 def original_path(original: Mapping[str, object], translated: Mapping[str, object], path: str) -> str | None:

@@ -204,7 +204,11 @@ def edit_overlay(path: str) -> EditConfig:
     data = read_yaml(path, what="--edit-config file", option="--edit-config")
     edit = parse_config(data, source=path).edit
     if edit is None:
-        raise UsageError("E201", f"{path}: no edit: section to apply", "write edit: {name: quant_rtn, plan: {bits: 8}}")
+        raise UsageError(
+            "E201",
+            f"{path}: no edit to apply (no edit: section, or edit.name noop)",
+            "write edit: {name: quant_rtn, plan: {bits: 8}}",
+        )
     return edit
 
 
@@ -250,7 +254,11 @@ def run_config(config: str | None, opts: Any) -> RunConfig:
     if opts["demo"] and cfg.edit is None:
         cfg = msgspec.structs.replace(cfg, edit=DEMO_EDIT)
     if cfg.edit is None:
-        raise UsageError("E201", f"{config}: no edit: section", "add edit: {name: quant_rtn, plan: {bits: 8}}")
+        raise UsageError(
+            "E201",
+            f"{config}: no edit (no edit: section, or edit.name noop)",
+            "add edit: {name: quant_rtn, plan: {bits: 8}}",
+        )
     return api.with_models(cfg, None, None, device=opts["device"], dtype=opts["dtype"], device_map=opts["device_map"])[
         0
     ]

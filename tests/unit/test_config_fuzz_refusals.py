@@ -68,7 +68,8 @@ def test_an_edit_config_without_an_edit_is_refused_not_certified_unedited(tmp_pa
     path.write_text(text, encoding="utf-8")
     with pytest.raises(UsageError) as caught:
         edit_overlay(str(path))
-    assert caught.value.code == "E201" and caught.value.message == f"{path}: no edit: section to apply"
+    said = f"{path}: no edit to apply (no edit: section, or edit.name noop)"
+    assert caught.value.code == "E201" and caught.value.message == said
 
 
 def test_a_whole_run_config_serves_as_an_edit_config(tmp_path: Path) -> None:

@@ -147,6 +147,9 @@ def test_a_plan_in_0_3_7_form_without_a_scope_keeps_0_3_7_s_default(plan: dict[s
             "remove",
         ),
         ({"edit": {"name": "quant_rtn", "plan": {"bits": 8, "seed": True}}}, "is True, not an integer", "remove"),
+        # the edits hunt: a noop edit's plan or other keys were dropped without a word
+        ({"edit": {"name": "noop", "plan": {"bitwidth": 8}}}, "edit.plan is given with edit.name noop", "quant_rtn"),
+        ({"edit": {"name": "noop", "junk": 1}}, "edit.junk is given with edit.name noop", "remove it"),
         ({"eval": {"metric": {"kind": "auto"}}}, "eval.metric.kind 'auto'", "ppl_causal"),
         ({"eval": {"metric": {"kind": "ppl_causal", "reps": 3}}}, "eval.metric.reps", "replicates"),
         ({"eval": {"loss": {"type": "seq2seq"}}}, "'seq2seq' (InvarLock 0.3.7) has no metric kind", "metric.kind"),
