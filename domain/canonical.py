@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from typing import Any
@@ -19,6 +20,8 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 def first_non_finite(value: Any) -> tuple[str, float] | None:
     """The path (`.key`, `[i]`) and value of the first NaN or infinite float in a plain value of dicts, lists and
     tuples, in order, or None. Canonical JSON has no such numbers; iterative, so any nesting depth is walked."""
+    if _all_finite(value):  # the usual answer, found without naming every value's path
+        return None
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         item, path = stack.pop()
@@ -29,6 +32,18 @@ def first_non_finite(value: Any) -> tuple[str, float] | None:
         elif isinstance(item, list | tuple):
             stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(item))))
     return None
+
+
+def _all_finite(value: Any) -> bool:
+    """True when `value` surely holds no NaN or infinity: the standard library's C encoder refuses them
+    (allow_nan=False) at about 8x the speed of a walk in Python (the DoS hunt: a 21 MB certificate took 26 s to
+    verify, 5 walks of it). False when it refused anything, also what only the walk can tell apart: an int over
+    Python's 4300-digit limit, a key that is no text, a nesting deeper than its recursion."""
+    try:
+        json.dumps(value, allow_nan=False, check_circular=False)
+    except (ValueError, TypeError, RecursionError, OverflowError):
+        return False
+    return True
 
 
 def is_utf8(text: str) -> bool:
