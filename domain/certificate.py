@@ -130,11 +130,22 @@ def to_bytes(cert: Certificate) -> bytes:
     return canonical_bytes(cert)
 
 
+_DEPTH_BLOCK = 1 << 22  # bytes of JSON text per block of nesting_depth: 4 MiB, with 32 MiB of running depths
+
+
 def nesting_depth(data: bytes) -> int:
-    """How deeply the JSON text's arrays and objects nest (brackets inside strings do not count)."""
-    text = np.frombuffer(_STRING.sub(b'""', data), dtype=np.uint8)
-    steps = (np.isin(text, (ord("["), ord("{"))).astype(np.int64)) - np.isin(text, (ord("]"), ord("}")))
-    return int(np.cumsum(steps).max(initial=0))
+    """How deeply the JSON text's arrays and objects nest (brackets inside strings do not count). Counted a block
+    at a time: the whole file's step and running-depth arrays took 17 bytes per byte (4.4 GB for a 250 MB file of
+    brackets, the DoS hunt); now the text without its strings and a block's arrays."""
+    text = _STRING.sub(b'""', data)
+    depth = deepest = 0
+    for start in range(0, len(text), _DEPTH_BLOCK):
+        block = np.frombuffer(text, dtype=np.uint8, count=min(_DEPTH_BLOCK, len(text) - start), offset=start)
+        opens = (block == ord("[")) | (block == ord("{"))
+        closes = (block == ord("]")) | (block == ord("}"))
+        running = np.cumsum(opens.view(np.int8) - closes.view(np.int8), dtype=np.int64)
+        deepest, depth = max(deepest, depth + int(running.max())), depth + int(running[-1])
+    return deepest
 
 
 def _json_error(data: bytes) -> str | None:
