@@ -23,7 +23,16 @@ from .duckdb_lock import LOCK_WAIT_S
 
 _MAX_DETAIL = 200
 _ALLOWED_FIRST = {"SELECT", "WITH", "FROM"}
-_LOCKDOWN = ["SET enable_external_access = false", "SET lock_configuration = true"]
+# DuckDB's memory for one query, and the rows an audit returns: a one-line `SELECT * FROM range(100000000)` took
+# 7.5 GB before its timeout (the DoS hunt); a store of 10,000 runs holds about 1.3 million events.
+AUDIT_MEMORY_LIMIT = "2GB"
+MAX_AUDIT_ROWS = 5_000_000
+_FETCH_ROWS = 10_000
+_LOCKDOWN = [
+    "SET enable_external_access = false",
+    f"SET memory_limit = '{AUDIT_MEMORY_LIMIT}'",
+    "SET lock_configuration = true",
+]
 _HINT = "pass one SELECT or WITH … SELECT query over the views listed in docs/audit.md"
 
 
@@ -137,7 +146,7 @@ class DuckDBAuditQueries:
             with _interrupt_on_ctrl_c(con):
                 cursor = con.execute(sql)
                 description = cursor.description or []
-                rows: list[tuple[Any, ...]] = cursor.fetchall()
+                rows = _fetched(cursor)
         except (duckdb.Error, RuntimeError) as exc:
             if interrupted_query(exc) and not fired.is_set():  # Ctrl-C, which DuckDB turned into its own error
                 raise KeyboardInterrupt from exc
@@ -150,6 +159,20 @@ class DuckDBAuditQueries:
             done.set()
             watchdog.join()
         return description, rows
+
+
+def _fetched(cursor: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """The result's rows, a batch at a time (the timeout's interrupt reaches each fetch); E511 past MAX_AUDIT_ROWS."""
+    rows: list[tuple[Any, ...]] = []
+    while batch := cursor.fetchmany(_FETCH_ROWS):
+        rows.extend(batch)
+        if len(rows) > MAX_AUDIT_ROWS:
+            raise UsageError(
+                "E511",
+                f"audit SQL failed: the query returns more than {MAX_AUDIT_ROWS:,} rows",
+                "add a WHERE or a LIMIT, or aggregate (count, group by)",
+            )
+    return rows
 
 
 @contextmanager

@@ -155,3 +155,18 @@ def test_a_list_nested_too_deep_for_python_is_shown_as_text_below_64_levels(stor
     for _ in range(65):
         [value] = value
     assert value == "[" * 435 + "1" + "]" * 435
+
+
+def test_a_result_past_the_row_cap_is_one_line_and_duckdb_has_a_memory_limit(store_path, monkeypatch):
+    """The DoS hunt: `SELECT * FROM range(100000000)` took 7.5 GB of Python rows before its timeout stopped it,
+    and `list(range)` over a billion rows 8.9 GB inside DuckDB, which had no memory limit."""
+    from invarlock.adapters import duckdb_audit
+
+    monkeypatch.setattr(duckdb_audit, "MAX_AUDIT_ROWS", 25_000)
+    code, out, err = audit(store_path, "SELECT range AS i FROM range(25001)")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("ERROR [INVARLOCK:E511] audit SQL failed: the query returns more than 25,000 rows")
+    code, out, _ = audit(store_path, "SELECT count(*) AS n FROM range(25000)")
+    assert code == 0 and "25000" in out
+    code, out, err = audit(store_path, "SELECT current_setting('memory_limit') AS m", "--json")
+    assert code == 0 and json.loads(out)[0]["m"] in ("1.8 GiB", "2.0 GB", "1.9 GiB"), out
