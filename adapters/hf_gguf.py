@@ -112,8 +112,12 @@ def _check_blocks(path: Path, reader: Any) -> None:
     if stated is None:
         return
     count = _plain(stated.contents())
+    if isinstance(count, list) and len(count) == 1:  # transformers reads a one-element array as its element
+        count = count[0]
+    if type(count) is not int:
+        raise UsageError("E102", f"{path}: its metadata's block count is {str(count)[:40]}, not a whole number", _HINT)
     held = {int(part) for t in reader.tensors if (part := _block_of(t.name)) is not None}
-    if isinstance(count, int) and held != set(range(count)):
+    if held != set(range(count)):
         extra, missing = sorted(held - set(range(count))), sorted(set(range(count)) - held)
         said = f"holds tensors of blocks {extra[:5]}" if extra else f"holds no tensors of blocks {missing[:5]}"
         raise UsageError("E102", f"{path}: {said}, yet its metadata states {count} blocks", _HINT)
@@ -229,10 +233,34 @@ def _convert(source: Path, out: Path) -> None:
                 delattr(config, "quantization_config")
             plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
             plain.load_state_dict(loaded.state_dict())
+            _refuse_unused_tensors(source, sum(p.numel() for p in plain.parameters()))
             plain.save_pretrained(out, safe_serialization=True)
             tokenizer.save_pretrained(out)
+    except UsageError:
+        raise
     except Exception as error:  # the GGUF reader and transformers raise many types for a file they cannot read
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise UsageError(
             "E102", f"{source} could not be loaded as GGUF: {type(error).__name__}: {first_line}", _HINT
         ) from None
+
+
+# Tensors a GGUF holds that transformers derives rather than loads: rotary frequencies (1-D), never weights
+_DERIVED = ("rope_freqs.weight", ".attn_rot_embd.weight")
+
+
+def _refuse_unused_tensors(path: Path, loaded_elements: int) -> None:
+    """E102 when the file's tensors hold more elements than the model transformers built from it: transformers
+    drops a tensor whose name it cannot map (a block's tensors renamed, or beyond an array-valued block count) and
+    llama.cpp refuses such a file, yet the certificate would state the whole file's digest (the regression hunt)."""
+    from gguf import GGUFReader
+
+    tensors = GGUFReader(path).tensors
+    held = sum(int(t.n_elements) for t in tensors if not (t.name.endswith(_DERIVED) and len(t.shape) == 1))
+    if held != loaded_elements:
+        raise UsageError(
+            "E102",
+            f"{path} holds {held:,} weight elements; the model transformers builds from it loads {loaded_elements:,}"
+            " (tensors it does not use, or a tied output stored twice)",
+            _HINT,
+        )

@@ -50,3 +50,28 @@ def test_the_blocks_of_the_tensors_are_those_the_metadata_counts(tmp_path: Path)
 def test_a_metadata_number_that_is_not_finite_is_named(tmp_path: Path, rope: float) -> None:
     said = _refused(_write(tmp_path / "rope.gguf", blocks=1, stated=1, rope=rope))
     assert said.endswith("rope.gguf: metadata llama.rope.freq_base is not a finite number")
+
+
+def test_a_block_count_given_as_an_array_is_read_as_transformers_reads_it(tmp_path: Path) -> None:
+    """The regression hunt: `[29]` skipped the check, and transformers built 29 blocks of a file holding 30."""
+    path = tmp_path / "array.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_array("llama.block_count", [1])
+    for block in range(2):
+        writer.add_tensor(f"blk.{block}.attn_q.weight", np.ones((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert _refused(path).endswith("holds tensors of blocks [1], yet its metadata states 1 blocks")
+
+
+def test_tensors_the_built_model_does_not_load_are_refused(tmp_path: Path) -> None:
+    """A block's tensors renamed (blk_29.*) are dropped by transformers' name map; only the element count tells."""
+    from invarlock.adapters.hf_gguf import _refuse_unused_tensors
+
+    path = _write(tmp_path / "m.gguf", blocks=2, stated=2)  # 2 x 16 + 32 elements
+    _refuse_unused_tensors(path, 64)
+    with pytest.raises(UsageError) as refused:
+        _refuse_unused_tensors(path, 48)
+    assert "holds 64 weight elements; the model transformers builds from it loads 48" in refused.value.message
