@@ -22,6 +22,7 @@ the row to the caller (-1s), whose top-k breaks ties its own way.
 from __future__ import annotations
 
 import numpy as np
+from invarlock.domain.errors import UsageError
 
 try:
     from . import _logit_rows as _compiled  # type: ignore[attr-defined]
@@ -96,11 +97,21 @@ def row_stats(rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _same_shape(base: np.ndarray, subj: np.ndarray) -> None:
+    """E104 for logit rows of two widths: the models have two vocabularies (an ONNX graph whose logits are not as
+    wide as its config says, or states no vocab_size: the regression hunt's E999)."""
+    if base.shape != subj.shape:
+        raise UsageError(
+            "E104",
+            f"the baseline's logits are {base.shape[-1]} wide and the subject's {subj.shape[-1]}",
+            "certify two models of one vocabulary: the same tokenizer and output head width",
+        )
+
+
 def pair_stats(base: np.ndarray, subj: np.ndarray) -> np.ndarray:
     """(n, 5) float64: per row pair of two (n, vocab) float32 logit arrays, (m_b, S_b, m_s, S_s, T)."""
     base, subj = _float32_rows(base), _float32_rows(subj)
-    if base.shape != subj.shape:
-        raise ValueError(f"logit shapes differ: {base.shape} and {subj.shape}")
+    _same_shape(base, subj)
     out = np.empty((base.shape[0], 5), dtype=np.float64)
     if _compiled is not None:
         _compiled.pair_stats(base, subj, base.shape[0], base.shape[1], out)
@@ -121,8 +132,7 @@ def pair_stats_top(base: np.ndarray, subj: np.ndarray) -> tuple[np.ndarray, np.n
     are not strictly decreasing, whose partition sum is not finite (a NaN or +inf logit), or that has at most
     TOP logits."""
     base, subj = _float32_rows(base), _float32_rows(subj)
-    if base.shape != subj.shape:
-        raise ValueError(f"logit shapes differ: {base.shape} and {subj.shape}")
+    _same_shape(base, subj)
     if _compiled is None:
         stats = pair_stats(base, subj)
         top = np.stack([_distinct_top(base), _distinct_top(subj)], axis=1)

@@ -27,7 +27,7 @@ from .causal_lockstep import lockstep_pairs, require_causal
 from .hf_nll import window_scores
 from .onnx_graph import batch_dependent
 from .onnx_session import open_session
-from .onnx_signature import HINT, check_logits
+from .onnx_signature import HINT, check_logits, fixed_batch
 from .onnx_weights import OnnxMatrix, OnnxSource, OnnxWeights
 from .window_batches import batches, token_ids
 
@@ -56,7 +56,8 @@ class OnnxCausalModel(OnnxWeights):
         self.provider = provider
         self.batch_size = batch_size or (8 if device == "cpu" else 32)
         self._sessions: dict[tuple[str, ...], tuple[int, Any]] = {}
-        self.window_per_pass = batch_dependent(source.proto.graph)
+        # a graph fixed at a batch of 1 (0.3.11 certified such exports with eval.batch_size 1) runs the same way
+        self.window_per_pass = batch_dependent(source.proto.graph) or fixed_batch(source.proto.graph) == 1
 
     def _session(self, outputs: tuple[str, ...] = ()) -> Any:
         cached = self._sessions.get(outputs)

@@ -26,11 +26,19 @@ def check_graph(path: Path, graph: Any) -> None:
     ids, logits = inputs[0].type.tensor_type, outputs["logits"].type.tensor_type
     if ids.elem_type != _INT64 or (ids.HasField("shape") and len(ids.shape.dim) != 2):
         raise UsageError("E102", f"{path}: input_ids is not an int64 (batch, sequence) input", HINT)
-    if ids.HasField("shape") and ids.shape.dim[0].HasField("dim_value") and ids.shape.dim[0].dim_value != 0:
-        said = f"{path}: input_ids has a fixed batch size of {ids.shape.dim[0].dim_value}"
+    if fixed_batch(graph) not in (None, 1):  # one row a pass serves a batch of 1 (one_row_a_pass)
+        said = f"{path}: input_ids has a fixed batch size of {fixed_batch(graph)}"
         raise UsageError("E102", said, "export with a dynamic batch axis (dynamic_axes / dynamic_shapes)")
     if logits.elem_type not in _FLOATS:
         raise UsageError("E102", f"{path}: logits are not floating point (ONNX element type {logits.elem_type})", HINT)
+
+
+def fixed_batch(graph: Any) -> int | None:
+    """The batch size input_ids is fixed at, None when its batch axis is free (named, or stated as 0)."""
+    ids = graph.input[0].type.tensor_type
+    if not ids.HasField("shape") or not ids.shape.dim or not ids.shape.dim[0].HasField("dim_value"):
+        return None
+    return int(ids.shape.dim[0].dim_value) or None
 
 
 def check_logits(path: Path, logits: np.ndarray, ids_shape: tuple[int, ...], vocab_size: object) -> None:

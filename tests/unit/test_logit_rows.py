@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invarlock.adapters import logit_rows
+from invarlock.domain.errors import UsageError
 
 
 @pytest.fixture
@@ -128,7 +129,7 @@ def test_a_nan_or_positive_infinity_makes_the_rows_partition_sum_non_finite(bad:
 
 def test_rows_of_two_shapes_or_not_two_dimensional_are_refused() -> None:
     base, subj = _rows(1, 2, 16)
-    with pytest.raises(ValueError, match="shapes differ"):
+    with pytest.raises(UsageError, match="the baseline's logits are 16 wide and the subject's 8"):
         logit_rows.pair_stats(base, subj[:, :8])
     with pytest.raises(ValueError, match="2-D"):
         logit_rows.row_stats(base[0])

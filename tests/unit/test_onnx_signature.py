@@ -43,10 +43,9 @@ def test_a_graph_taking_int64_ids_of_any_batch_and_giving_float_logits_is_taken(
         (helper.make_graph([], "empty", [], []), "m/model.onnx holds no graph: an empty file, or not an ONNX model"),
         (_graph(ids_type=TensorProto.INT32), "m/model.onnx: input_ids is not an int64 (batch, sequence) input"),
         (_graph(ids_shape=("seq",)), "m/model.onnx: input_ids is not an int64 (batch, sequence) input"),
-        (_graph(ids_shape=(1, "seq")), "m/model.onnx: input_ids has a fixed batch size of 1"),
         (_graph(logits_type=TensorProto.INT64), "m/model.onnx: logits are not floating point (ONNX element type 7)"),
     ],
-    ids=["empty", "int32 ids", "rank 1 ids", "batch of 1", "integer logits"],
+    ids=["empty", "int32 ids", "rank 1 ids", "integer logits"],
 )
 def test_a_graph_the_adapter_cannot_score_is_e102_naming_why(graph: Any, said: str) -> None:
     assert _said(graph) == said
@@ -63,3 +62,23 @@ def test_logits_a_pass_gives_are_checked_against_its_input_and_the_vocabulary(lo
     assert refused.value.message.startswith(f"m/model.onnx gave logits of {logits.dtype} {logits.shape}")
     check_logits(PATH, np.zeros((2, 5, 8), np.float32), (2, 5), vocab)
     check_logits(PATH, np.zeros((2, 5, 8), np.float32), (2, 5), None)  # a config without vocab_size: any width
+
+
+def test_a_batch_fixed_at_one_is_taken_and_other_fixed_sizes_refused() -> None:
+    """0.3.11 certified an export fixed at a batch of 1 (eval.batch_size 1), so the audit must run it: it runs one
+    window a pass (the regression hunt: this release refused it, E102)."""
+    from invarlock.adapters.onnx_signature import fixed_batch
+
+    check_graph(PATH, _graph(ids_shape=(1, "seq")))
+    assert fixed_batch(_graph(ids_shape=(1, "seq"))) == 1 and fixed_batch(_graph()) is None
+    assert _said(_graph(ids_shape=(8, "seq"))) == "m/model.onnx: input_ids has a fixed batch size of 8"
+
+
+@pytest.mark.parametrize("pair", ["pair_stats", "pair_stats_top"])
+def test_logit_rows_of_two_widths_are_e104_not_a_value_error(pair: str) -> None:
+    from invarlock.adapters import logit_rows
+
+    with pytest.raises(UsageError) as refused:
+        getattr(logit_rows, pair)(np.zeros((3, 8), np.float32), np.zeros((3, 5), np.float32))
+    assert refused.value.code == "E104"
+    assert refused.value.message == "the baseline's logits are 8 wide and the subject's 5"
