@@ -28,7 +28,7 @@ def nested_values(
     """Every value under `root` (mapping keys too) as (value, label, is_key), each mapping or list walked once;
     raises ContainsItself naming where a mapping or list holds itself."""
     stack: list[tuple[object, str, frozenset[int]]] = [(root, root_label, frozenset())]
-    walked: set[int] = set()
+    walked: dict[int, object] = {}  # kept alive: a Mapping that builds its values on each access frees them
     while stack:
         value, where, inside = stack.pop()
         pairs = children(value)
@@ -38,7 +38,7 @@ def nested_values(
             raise ContainsItself(where)
         if id(value) in walked:
             continue
-        walked.add(id(value))
+        walked[id(value)] = value
         keyed = isinstance(value, Mapping)
         for key, item in pairs:
             label = child_label(where, key)
@@ -51,20 +51,26 @@ def nested_values(
 
 def expanded_size_over(root: object, limit: int) -> bool:
     """Whether `root` holds more than `limit` values once shared values are counted at each place they appear
-    (what recording it writes out). Each shared value is sized once; `root` must not contain itself."""
+    (what recording it writes out). Each shared value is sized once; `root` must not contain itself. A value's
+    parts are read once and kept (a Mapping may build new ones on each access: the regression hunt's KeyError)."""
     sizes: dict[int, int] = {}
-    stack: list[tuple[object, bool]] = [(root, False)]
+    parts_of: dict[int, tuple[object, list[object]]] = {}
+    stack: list[object] = [root]
     while stack:
-        value, children_sized = stack.pop()
+        value = stack[-1]
         if id(value) in sizes:
+            stack.pop()
             continue
-        keyed = isinstance(value, Mapping)
-        parts = [part for key, item in children(value) for part in ((key, item) if keyed else (item,))]
-        if children_sized or not parts:
-            sizes[id(value)] = 1 + sum(sizes[id(part)] for part in parts)
-            if sizes[id(value)] > limit:
-                return True
-            continue
-        stack.append((value, True))
-        stack.extend((part, False) for part in parts if id(part) not in sizes)
+        if id(value) not in parts_of:
+            keyed = isinstance(value, Mapping)
+            parts = [part for key, item in children(value) for part in ((key, item) if keyed else (item,))]
+            parts_of[id(value)] = (value, parts)
+            waiting = [part for part in parts if id(part) not in sizes]
+            if waiting:
+                stack.extend(waiting)
+                continue
+        stack.pop()
+        sizes[id(value)] = 1 + sum(sizes[id(part)] for part in parts_of[id(value)][1])
+        if sizes[id(value)] > limit:
+            return True
     return False

@@ -3,6 +3,7 @@ a value inside itself named, and the size counted as recording writes it out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -43,3 +44,27 @@ def test_the_size_counts_a_shared_value_at_each_place(levels: int, limit: int, o
     for _ in range(levels):
         shared = [shared, shared]
     assert expanded_size_over(shared, limit) is over  # 2**(levels+1) - 1 lists in all, sized in `levels` steps
+
+
+class _Fresh(Mapping[str, Any]):
+    """A mapping that builds a new dict on each access, as a computed view does (the regression hunt: sizing it
+    raised a bare KeyError, the walk kept no value alive so a freed id could be taken for one walked)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    def __getitem__(self, key: str) -> Any:
+        return dict(self.spec[key]) if isinstance(self.spec[key], dict) else self.spec[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.spec)
+
+    def __len__(self) -> int:
+        return len(self.spec)
+
+
+def test_a_mapping_that_builds_its_values_on_each_access_is_walked_and_sized() -> None:
+    fresh = _Fresh({f"s{i}": {"k": f"v{i}", "x": "\\udcff" if i == 7 else "ok"} for i in range(20)})
+    assert not expanded_size_over(fresh, 1000) and expanded_size_over(fresh, 50)
+    bad = [where for value, where, _ in nested_values(fresh, "", _dotted) if value == "\\udcff"]
+    assert bad == ["s7.x"]
