@@ -25,6 +25,7 @@ from invarlock.ports.ui import Progress
 from . import api_arguments as args
 from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
 from .config_file import read_yaml
+from .nested_values import plain_copy
 from .outputs import (
     CERTIFICATE_FILE,
     require_certificate_folder,
@@ -59,11 +60,12 @@ def load_run_config(config: ConfigLike) -> RunConfig:
             said = f"config: this RunConfig has no recorded form ({type(exc).__name__}: {exc})"
             raise UsageError("E201", said, "build each section with its own type, or pass a mapping") from None
         return parse_config(recorded, source="config", as_written=False)
+    data: Any
     if config is None:
         data, source = {}, "<embedded default>"
     elif isinstance(config, Mapping):
         args.config_values("config", config)
-        data, source = dict(config), "<config>"
+        data, source = plain_copy(config), "<config>"
     else:
         source = args.path_text("config", config)
         data = read_yaml(source)
@@ -81,7 +83,7 @@ def _edit(edit: Mapping[str, Any] | EditConfig) -> EditConfig:
         )
     args.config_values("edit", edit)
     try:
-        return msgspec.convert(dict(edit), EditConfig)
+        return msgspec.convert(plain_copy(edit), EditConfig)
     except msgspec.ValidationError as exc:
         raise UsageError("E201", f"edit: {exc}", "pass {'name': 'quant_rtn', 'plan': {'bits': 8}}") from exc
 

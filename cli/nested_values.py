@@ -74,3 +74,38 @@ def expanded_size_over(root: object, limit: int) -> bool:
         if sizes[id(value)] > limit:
             return True
     return False
+
+
+def plain_copy(root: object) -> object:
+    """`root` with every Mapping made a dict and every list a list of copies (tuples stay tuples), each shared value
+    copied once, from the parts read on its first visit: what a decode and a deep copy take (a MappingProxyType
+    section raised a bare TypeError from copy.deepcopy: the regression hunt). `root` must not contain itself
+    (nested_values refuses that first)."""
+    copies: dict[int, object] = {}
+    read: dict[int, tuple[object, list[tuple[object, object]]]] = {}  # the original kept alive with its parts
+    stack: list[object] = [root]
+    while stack:
+        value = stack[-1]
+        if id(value) in copies or not isinstance(value, Mapping | list | tuple):
+            stack.pop()
+            continue
+        if id(value) not in read:
+            pairs = children(value)
+            read[id(value)] = (value, pairs)
+            waiting = [part for pair in pairs for part in pair if id(part) not in copies]
+            if waiting:
+                stack.extend(waiting)
+                continue
+        stack.pop()
+        copies[id(value)] = _rebuilt(value, read[id(value)][1], copies)
+    return copies.get(id(root), root)
+
+
+def _rebuilt(value: object, pairs: list[tuple[object, object]], copies: dict[int, object]) -> object:
+    def copied(part: object) -> object:
+        return copies.get(id(part), part)
+
+    if isinstance(value, Mapping):
+        return {copied(key): copied(item) for key, item in pairs}
+    items = [copied(item) for _, item in pairs]
+    return tuple(items) if isinstance(value, tuple) else items

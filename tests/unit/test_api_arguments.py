@@ -215,3 +215,13 @@ def test_a_mapping_inside_itself_is_e201_naming_where() -> None:
     plan["again"] = [plan]
     call = {"baseline": "demo:smollm2-135m", "edit": {"name": "quant_rtn", "plan": plan}}
     _refused(lambda: invarlock.certify(**call), "edit['plan']['again'][0] contains itself", "E201")
+
+
+def test_a_section_given_as_a_read_only_mapping_is_read_as_a_dict() -> None:
+    """copy.deepcopy of a MappingProxyType section raised a bare TypeError (the regression hunt)."""
+    from types import MappingProxyType
+
+    from invarlock.cli.api import load_run_config
+
+    config = load_run_config({"model": MappingProxyType({"id": "demo:smollm2-135m"}), "profile": "dev"})
+    assert config.model.id == "demo:smollm2-135m"

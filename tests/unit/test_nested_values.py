@@ -68,3 +68,14 @@ def test_a_mapping_that_builds_its_values_on_each_access_is_walked_and_sized() -
     assert not expanded_size_over(fresh, 1000) and expanded_size_over(fresh, 50)
     bad = [where for value, where, _ in nested_values(fresh, "", _dotted) if value == "\\udcff"]
     assert bad == ["s7.x"]
+
+
+def test_a_plain_copy_makes_every_mapping_a_dict_and_copies_a_shared_value_once() -> None:
+    from types import MappingProxyType
+
+    from invarlock.cli.nested_values import plain_copy
+
+    shared = MappingProxyType({"k": [1, (2, 3)]})
+    copied = plain_copy({"a": shared, "b": shared, "c": _Fresh({"d": {"e": 1}})})
+    assert copied == {"a": {"k": [1, (2, 3)]}, "b": {"k": [1, (2, 3)]}, "c": {"d": {"e": 1}}}
+    assert isinstance(copied, dict) and type(copied["a"]) is dict and copied["a"] is copied["b"]
