@@ -3,6 +3,7 @@ its event log and itself (a forger would otherwise change a shown field the numb
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
@@ -202,10 +203,26 @@ def _quant_rtn_deltas_problems(plan: dict[str, object], deltas: EditDeltas, para
     most = plan.get("max_modules")
     if isinstance(most, int) and len(modules) > most:
         yield f"edit.deltas.modules_changed lists {len(modules)} modules, more than the plan's max_modules {most}"
-    if deltas.layers_modified > len(modules):
+    blocks = _blocks_named(modules)
+    if blocks is not None and deltas.layers_modified != len(blocks):
+        yield f"edit.deltas.layers_modified {deltas.layers_modified} is not the {len(blocks)} blocks its modules name"
+    elif deltas.layers_modified > len(modules):
         yield f"edit.deltas.layers_modified {deltas.layers_modified} is more than the {len(modules)} modules changed"
     if not len(modules) <= deltas.params_changed <= params:
         yield f"edit.deltas.params_changed {deltas.params_changed} is not between the modules changed and the subject's"
+
+
+# A transformer block's index in a module name, as the built-in adapters' architectures name it (GPT-2's h.N,
+# LLaMA-style layers.N, BERT's layer.N: adapters/hf_architecture.py)
+_BLOCK_NAME = re.compile(r"(?:^|\.)(?:h|layers|layer)\.(\d+)\.")
+
+
+def _blocks_named(modules: tuple[str, ...]) -> set[str] | None:
+    """The block indices `modules` name, None when a name holds a number outside that naming (another adapter's)."""
+    found = [_BLOCK_NAME.search(name) for name in modules]
+    if any(match is None and any(ch.isdigit() for ch in name) for match, name in zip(found, modules, strict=True)):
+        return None
+    return {match.group(1) for match in found if match is not None}
 
 
 def _resolves(configured: object, edit: c.EditSection) -> bool:

@@ -58,7 +58,8 @@ FORGED_DELTAS = {
     "another bit width": (lambda d: d["bitwidth_map"].update({_first_module(d): 8}), "at the plan's 4 bits"),
     "a module the edit did not list": (lambda d: d["bitwidth_map"].update({"lm_head": 4}), "bitwidth_map is not"),
     "a module listed twice": (lambda d: d["modules_changed"].append(_first_module(d)), "names a module twice"),
-    "more layers than modules": (lambda d: d.update(layers_modified=999), "layers_modified 999 is more than"),
+    "more layers than blocks": (lambda d: d.update(layers_modified=999), "layers_modified 999 is not the 30 blocks"),
+    "fewer layers than blocks": (lambda d: d.update(layers_modified=1), "layers_modified 1 is not the 30 blocks"),
     "fewer parameters than modules": (lambda d: d.update(params_changed=5), "params_changed 5 is not between"),
 }
 
