@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -226,7 +227,10 @@ def _convert(source: Path, out: Path) -> None:
     # The GGUF reader draws a plain tqdm bar that transformers' switches do not reach.
     try:
         with quiet_transformers(), contextlib.redirect_stderr(io.StringIO()):
-            loaded = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+            loaded, loading = AutoModelForCausalLM.from_pretrained(
+                source.parent, gguf_file=source.name, dtype=torch.float32, output_loading_info=True
+            )
+            _refuse_missing_weights(source, loading)
             tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
             config = loaded.config
             if hasattr(config, "quantization_config"):
@@ -245,8 +249,20 @@ def _convert(source: Path, out: Path) -> None:
         ) from None
 
 
-# Tensors a GGUF holds that transformers derives rather than loads: rotary frequencies (1-D), never weights
-_DERIVED = ("rope_freqs.weight", ".attn_rot_embd.weight")
+# Tensors a GGUF holds that transformers derives rather than loads: rotary frequencies, one value per pair of a
+# head's dimensions (so at most a few hundred), never weights
+_DERIVED = re.compile(r"rope_freqs\.weight|blk\.\d+\.attn_rot_embd\.weight")
+_MOST_DERIVED = 4096
+
+
+def _refuse_missing_weights(path: Path, loading: dict[str, Any]) -> None:
+    """E102 when transformers built a weight the file did not give (it initializes it: a block's norm renamed in
+    the file was certified as all ones, the regression hunt) or could not load one as stated."""
+    problems = [*loading.get("missing_keys", ()), *loading.get("mismatched_keys", ()), *loading.get("error_msgs", ())]
+    if problems:
+        named = ", ".join(map(str, problems[:3]))
+        said = f"{path}: transformers finds no tensor in it for {len(problems)} weights of its model ({named})"
+        raise UsageError("E102", f"{said}: a tensor renamed, missing or of another shape", _HINT)
 
 
 def _refuse_unused_tensors(path: Path, loaded_elements: int) -> None:
@@ -256,7 +272,7 @@ def _refuse_unused_tensors(path: Path, loaded_elements: int) -> None:
     from gguf import GGUFReader
 
     tensors = GGUFReader(path).tensors
-    held = sum(int(t.n_elements) for t in tensors if not (t.name.endswith(_DERIVED) and len(t.shape) == 1))
+    held = sum(int(t.n_elements) for t in tensors if not _derived(t))
     if held != loaded_elements:
         raise UsageError(
             "E102",
@@ -264,3 +280,7 @@ def _refuse_unused_tensors(path: Path, loaded_elements: int) -> None:
             " (tensors it does not use, or a tied output stored twice)",
             _HINT,
         )
+
+
+def _derived(tensor: Any) -> bool:
+    return bool(_DERIVED.fullmatch(tensor.name)) and len(tensor.shape) == 1 and int(tensor.n_elements) <= _MOST_DERIVED

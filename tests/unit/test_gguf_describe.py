@@ -75,3 +75,34 @@ def test_tensors_the_built_model_does_not_load_are_refused(tmp_path: Path) -> No
     with pytest.raises(UsageError) as refused:
         _refuse_unused_tensors(path, 48)
     assert "holds 64 weight elements; the model transformers builds from it loads 48" in refused.value.message
+
+
+def test_a_weight_transformers_built_without_a_tensor_is_refused() -> None:
+    """A block's norm renamed in the file was initialized to ones by transformers, and the element count still
+    matched (the second regression hunt): its loading info names the weight."""
+    from invarlock.adapters.hf_gguf import _refuse_missing_weights
+
+    _refuse_missing_weights(Path("m.gguf"), {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": []})
+    with pytest.raises(UsageError) as refused:
+        _refuse_missing_weights(Path("m.gguf"), {"missing_keys": ["model.layers.0.input_layernorm.weight"]})
+    assert refused.value.message.startswith(
+        "m.gguf: transformers finds no tensor in it for 1 weights of its model (model.layers.0.input_layernorm.weight)"
+    )
+
+
+def test_only_rotary_frequencies_by_their_own_names_and_size_are_left_out_of_the_count(tmp_path: Path) -> None:
+    from invarlock.adapters.hf_gguf import _refuse_unused_tensors
+
+    path = tmp_path / "rot.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_tensor("blk.0.attn_q.weight", np.ones((4, 4), dtype=np.float32))
+    writer.add_tensor("rope_freqs.weight", np.ones(32, dtype=np.float32))
+    writer.add_tensor("blk.0.attn_rot_embd.weight", np.ones(8, dtype=np.float32))
+    writer.add_tensor("payload.attn_rot_embd.weight", np.ones(100, dtype=np.float32))  # no block's: counted
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    _refuse_unused_tensors(path, 116)
+    with pytest.raises(UsageError):
+        _refuse_unused_tensors(path, 16)
