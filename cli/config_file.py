@@ -49,19 +49,34 @@ class _Loader(yaml.SafeLoader):
 
     def _refuse_overlapping_merges(self, merged: yaml.Node) -> None:
         """A key two mappings of one merge list (`<<: [*a, *b]`) both give: YAML gives the first priority, PyYAML
-        the last, so the config would be read one way and run another."""
+        the last, so the config would be read one way and run another. A part's keys include those its own merges
+        bring in."""
         if not isinstance(merged, yaml.SequenceNode):
             return
-        given: set[object] = set()
+        given: dict[object, tuple[yaml.Mark, yaml.Node]] = {}
         for part in merged.value:
-            if not isinstance(part, yaml.MappingNode):
+            keys = self._keys_of(part) if isinstance(part, yaml.MappingNode) else {}
+            # the same value node twice (two anchors that merged one base) reads the same whichever comes first
+            repeated = next((key for key in keys if key in given and given[key][1] is not keys[key][1]), None)
+            if repeated is not None:
+                raise _RepeatedKey(repeated, keys[repeated][0])
+            given.update(keys)
+
+    def _keys_of(self, node: yaml.MappingNode) -> dict[object, tuple[yaml.Mark, yaml.Node]]:
+        """The hashable keys a mapping node gives, with where each is written and its value's node, its merges'
+        keys included."""
+        keys: dict[object, tuple[yaml.Mark, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                parts = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for part in parts:
+                    if isinstance(part, yaml.MappingNode):
+                        keys = {**self._keys_of(part), **keys}
                 continue
-            for key_node, _ in part.value:
-                key = self.construct_object(key_node, deep=True)
-                if isinstance(key, str | int | float | bool) and key in given:
-                    raise _RepeatedKey(key, key_node.start_mark)
-                if isinstance(key, str | int | float | bool):
-                    given.add(key)
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool):
+                keys[key] = (key_node.start_mark, value_node)
+        return keys
 
 
 # YAML 1.1 reads `5e-1` and `1.5e2` (no decimal point, or no sign in the exponent) as text, so a plan's `factor: 5e-1`

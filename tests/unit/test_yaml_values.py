@@ -47,3 +47,22 @@ def test_a_second_merge_key_in_one_mapping_is_a_key_given_twice(tmp_path: Path) 
 def test_a_merge_list_of_mappings_that_share_no_key_is_read_whole(tmp_path: Path) -> None:
     loaded = _read(tmp_path, "a: &a {bits: 8}\nb: &b {scope: ffn}\nplan: {<<: [*a, *b], group_size: 64}\n")
     assert isinstance(loaded, dict) and loaded["plan"] == {"bits": 8, "scope": "ffn", "group_size": 64}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "b: &b {seq_len: 64}\nd: {<<: [{<<: *b, preview_n: 2}, {final_n: 4}]}\n",  # a part with a merge of its own
+        "b: &b {seq_len: 64}\nx: &x {<<: *b, k: 1}\ny: &y {<<: *b, j: 2}\nd: {<<: [*x, *y]}\n",  # one base, twice
+    ],
+)
+def test_merge_lists_whose_parts_merge_themselves_are_read(tmp_path: Path, text: str) -> None:
+    """The second regression hunt: a part's own `<<` was built as a key ('could not determine a constructor')."""
+    loaded = _read(tmp_path, text)
+    assert isinstance(loaded, dict) and loaded["d"]["seq_len"] == 64
+
+
+def test_a_key_a_part_merges_in_and_another_part_gives_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as refused:
+        _read(tmp_path, "b: &b {seq_len: 64}\na: &a {<<: *b, x: 1}\nd: {<<: [*a, {seq_len: 128}]}\n")
+    assert "key 'seq_len' is given twice (at line 3, column 15)" in refused.value.message
