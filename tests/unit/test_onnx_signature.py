@@ -82,3 +82,17 @@ def test_logit_rows_of_two_widths_are_e104_not_a_value_error(pair: str) -> None:
         getattr(logit_rows, pair)(np.zeros((3, 8), np.float32), np.zeros((3, 5), np.float32))
     assert refused.value.code == "E104"
     assert refused.value.message == "the baseline's logits are 8 wide and the subject's 5"
+
+
+def test_a_target_token_beyond_the_logits_is_e104_not_an_index_error() -> None:
+    """Two exports whose logits were cut to 1000 columns, scored against each other: E999 from torch's gather
+    (the second regression hunt)."""
+    torch = pytest.importorskip("torch")
+    from invarlock.adapters.hf_nll import target_logits
+
+    logits = torch.zeros((3, 1000))
+    assert target_logits(logits, torch.tensor([1, 2, 999])).shape == (3,)
+    with pytest.raises(UsageError) as refused:
+        target_logits(logits, torch.tensor([1, 2942, 3]))
+    assert refused.value.code == "E104"
+    assert refused.value.message == "the model gives 1000 logits per position, and the text holds token 2942"
