@@ -104,6 +104,23 @@ def test_a_certificate_this_store_did_not_record_is_refused(services: Services) 
     assert store.run_ids() == ["run-0", "run-1"] and len(store.read("run-1")) == 3  # nothing resumed
 
 
+@pytest.mark.parametrize("edit", ["a field edited, its digest kept", "another store's run"])
+def test_an_edited_or_foreign_certificate_is_refused_naming_the_case(services: Services, edit: str) -> None:
+    """The tools hunt: a kept file whose status was edited, its digest field left as issued, was kept (only the
+    digest fields were compared); one naming a run of another store was E404 naming neither case nor file."""
+    store = StoppingStore()
+    svc = _services(store, services, indexed=True)
+    written = _stopped_in_second_case(svc, store, 3)
+    kept = written["identical"]
+    if edit == "another store's run":
+        kept = msgspec.structs.replace(kept, run_id="run-elsewhere")
+    else:
+        kept = msgspec.structs.replace(kept, status="rolled_back")
+    with pytest.raises(IntegrityError) as caught:
+        run_suite(SUITE, svc, outcome_of=Resumption(svc, {"identical": kept}))
+    assert caught.value.code == "E605" and caught.value.message.startswith("--out's certificate of case identical")
+
+
 def test_another_cases_certificate_is_refused_naming_what_differs(services: Services) -> None:
     store = StoppingStore()
     svc = _services(store, services, indexed=False)
