@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 import msgspec
-from invarlock.application.calibrate.calibration import DEMO_SUITE, CalibrationSuite, parse_suite, problems, run_suite
+from invarlock.application.calibrate.calibration import (
+    DEMO_SUITE,
+    TABLE_FILES,
+    CalibrationSuite,
+    parse_suite,
+    problems,
+    run_suite,
+)
 from invarlock.application.calibrate.calibration_resume import Resumption
 from invarlock.application.calibrate.calibration_rows import CaseRow, markdown
 from invarlock.application.certification.certify import CertifyOutcome
@@ -25,7 +32,7 @@ from .outputs import require_folder, write_atomically
 from .progress import make_progress
 from .stopped_runs import named_store
 
-_TABLES = ("calibration.json", "calibration.md")
+_TABLES = TABLE_FILES
 
 
 def _refuse_earlier(out: Path, suite: CalibrationSuite) -> None:

@@ -145,6 +145,7 @@ def _unknown_key(text: str) -> str:
 
 
 MAX_CASE_NAME_BYTES = 255  # the longest file name Linux and macOS file systems take
+TABLE_FILES = ("calibration.json", "calibration.md")  # beside the cases' folders in --out
 
 
 def _check_names(names: list[str], source: str) -> None:
@@ -155,6 +156,9 @@ def _check_names(names: list[str], source: str) -> None:
             hint = "use e.g. int8 or attn_scale3"
             raise UsageError("E201", f"{source}: case name {name!r} is not a folder name", hint)
     folded = [name.casefold() for name in names]  # int8 and INT8 are one folder on macOS and Windows
+    table = next((name for name, key in zip(names, folded, strict=True) if key in TABLE_FILES), None)
+    if table is not None:  # its folder took the table's place: every case scored, then no table (the tools hunt)
+        raise UsageError("E201", f"{source}: case name {table!r} is the calibration table's file", "rename the case")
     repeated = sorted({name for name, key in zip(names, folded, strict=True) if folded.count(key) > 1})
     if repeated:
         raise UsageError("E201", f"{source}: case name {repeated[0]!r} is used twice", "give each case its own name")

@@ -117,6 +117,7 @@ def _suite(cases: str, extra: str = "") -> dict[str, object]:
         ("[{name: '', kind: benign}]", "", "case name '' is not a folder name"),
         (f"[{{name: {'n' * 256}, kind: benign}}]", "", "is not a folder name"),  # NAME_MAX: failed after scoring
         ("[{name: a, kind: benign}, {name: a, kind: benign}]", "", "case name 'a' is used twice"),
+        ("[{name: Calibration.md, kind: benign}]", "", "case name 'Calibration.md' is the calibration table's"),
         ("[{name: a, kind: benign}]", "guards: {order: []}\n", "case a: guards.order must start and end"),
         ("[{name: a, kind: benign}]", "dataset: {preview_n: 1}\n", "case a: dataset.preview_n"),
         (
