@@ -9,6 +9,7 @@ fails to import breaks nothing that does not use it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,7 +58,8 @@ def _one_line(exc: BaseException) -> str:
 def _load(point: metadata.EntryPoint) -> Any:
     if point.pattern.match(point.value) is None:  # importlib's own error: "'NoneType' object has no attribute 'group'"
         raise ValueError(f"its entry point {point.value!r} is not of the form 'module:attribute'")
-    return point.load()
+    with contextlib.redirect_stdout(sys.stderr):  # what a plugin prints on import: stdout holds the command's output
+        return point.load()
 
 
 @dataclass

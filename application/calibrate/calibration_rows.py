@@ -186,8 +186,13 @@ def markdown(rows: list[CaseRow], header: str) -> str:
         seconds = " / ".join(f"{n} {s.seconds:.1f}" for n, s in g.items())
         flagged = "; ".join(f"{n}: {len(s.flagged)}" for n, s in g.items() if s.flagged) or "none"
         lines.append(
-            f"| {row.case} | {row.kind} | {_num(row.ratio)} [{_num(lo)}, {_num(hi)}] "
+            f"| {_cell(row.case)} | {row.kind} | {_num(row.ratio)} [{_num(lo)}, {_num(hi)}] "
             f"| {_spectral_cell(g.get('spectral'))} | {_rmt_cell(g.get('rmt'))} | {_variance_cell(g.get('variance'))} "
             f"| {flagged} | {row.verdict} | {seconds} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """`text` as one Markdown table cell: a `|` in a case name split its row (the tools hunt)."""
+    return text.replace("|", "\\|")

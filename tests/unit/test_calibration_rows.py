@@ -60,3 +60,11 @@ def test_each_case_prints_as_words_not_python_reprs(services) -> None:
     assert f"flagged spectral: {DOWN}; variance: {DOWN}" in case_line(harmful) and "{" not in case_line(harmful)
     rolled_back = msgspec.structs.replace(harmful, ratio=None)
     assert case_line(rolled_back).startswith("down_0.8: ratio — (no final arm), verdict ")
+
+
+def test_a_pipe_in_a_case_name_stays_in_its_cell(services) -> None:
+    """`a|b` split its row into 10 cells under a 9-column header (the tools hunt)."""
+    rows = run_suite(_suite(["spectral"]), services)
+    piped = [msgspec.structs.replace(rows[0], case="a|b"), rows[1]]
+    line = next(line for line in markdown(piped, "### t").splitlines() if line.startswith("| a"))
+    assert line.startswith("| a\\|b | benign |") and line.replace("\\|", "").count("|") == 10

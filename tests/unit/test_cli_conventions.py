@@ -205,3 +205,18 @@ def test_every_kinds_verdict_line_is_styled_as_the_perplexity_one(kind: str, mon
     run_summary._report(cert, Path("c.json"), {"as_json": False, "export_dir": None, "events": "ev.duckdb"})
     [line] = [s for s in said if s.startswith("Verdict: ")]
     assert line.startswith(f"Verdict: {console.verdict(cert.verdict.status)}  "), line
+
+
+def test_what_a_plugin_prints_on_import_goes_to_stderr(tmp_path: Path) -> None:
+    """`plugins --json` printed a plugin module's import-time print first, so stdout held two lines (the tools
+    hunt): entry points load with stdout sent to stderr."""
+    site = tmp_path / "site"
+    info = site / "chatty-1.0.dist-info"
+    info.mkdir(parents=True)
+    (site / "chatty_plugin.py").write_text("print('hello from plugin import')\nedit = object()\n", encoding="utf-8")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: chatty\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[invarlock.edits]\nchatty = chatty_plugin:edit\n", encoding="utf-8")
+    done = _run(tmp_path, "plugins", "edits", "--json", site=site)
+    names = [row["name"] for row in json.loads(done.stdout)["plugins"]]
+    assert done.stdout.count("\n") == 1 and "chatty" in names, done.stdout
+    assert "hello from plugin import" in done.stderr
