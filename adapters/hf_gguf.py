@@ -140,8 +140,7 @@ def _convert_atomically(source: Path, target: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     owner = _own(staging)
     try:
-        described = describe(source)  # first: it refuses what transformers would load without a word
-        _convert(source, staging)
+        described = _convert(source, staging)
         (staging / SOURCE_FILE).write_bytes(msgspec.json.encode(described))
         record_files(staging, _SIDECARS)
         staging.chmod(0o755)
@@ -218,14 +217,16 @@ def _unlocked(path: Path) -> bool | None:
     return True
 
 
-def _convert(source: Path, out: Path) -> None:
+def _convert(source: Path, out: Path) -> GGUFSource:
     """Dequantize with transformers (exact), then save a plain float32 model: a GGUF-loaded model refuses
-    save_pretrained, so its state is copied into one built from the same config."""
+    save_pretrained, so its state is copied into one built from the same config. Returns the file's description,
+    taken first: it refuses what transformers would load without a word."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     # The GGUF reader draws a plain tqdm bar that transformers' switches do not reach.
     try:
+        described = describe(source)
         with quiet_transformers(), contextlib.redirect_stderr(io.StringIO()):
             loaded, loading = AutoModelForCausalLM.from_pretrained(
                 source.parent, gguf_file=source.name, dtype=torch.float32, output_loading_info=True
@@ -240,6 +241,7 @@ def _convert(source: Path, out: Path) -> None:
             _refuse_unused_tensors(source, sum(p.numel() for p in plain.parameters()))
             plain.save_pretrained(out, safe_serialization=True)
             tokenizer.save_pretrained(out)
+        return described
     except UsageError:
         raise
     except Exception as error:  # the GGUF reader and transformers raise many types for a file they cannot read
