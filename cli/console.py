@@ -6,6 +6,7 @@ with `--verbose`. Colour is used only on a terminal and never when NO_COLOR is s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -108,3 +109,9 @@ def note(text: str) -> None:
     """One line on stderr, only with --verbose."""
     if _SETTINGS.verbose:
         click.echo(text, err=True, color=colour())
+
+
+def others_print_to_stderr() -> contextlib.redirect_stdout[Any]:
+    """What code other than the CLI prints while this holds (a plugin module on import) goes to stderr: stdout
+    holds the command's own output (`--json`: one line)."""
+    return contextlib.redirect_stdout(sys.stderr)

@@ -9,7 +9,6 @@ fails to import breaks nothing that does not use it.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from importlib import metadata
 from typing import Any
 
 from invarlock.domain.errors import UsageError
+
+from . import console
 
 GROUPS = ("adapters", "edits", "guards", "datasets", "metrics")
 BUILTIN_DISTRIBUTION = "invarlock"
@@ -58,7 +59,7 @@ def _one_line(exc: BaseException) -> str:
 def _load(point: metadata.EntryPoint) -> Any:
     if point.pattern.match(point.value) is None:  # importlib's own error: "'NoneType' object has no attribute 'group'"
         raise ValueError(f"its entry point {point.value!r} is not of the form 'module:attribute'")
-    with contextlib.redirect_stdout(sys.stderr):  # what a plugin prints on import: stdout holds the command's output
+    with console.others_print_to_stderr():  # a plugin that prints on import
         return point.load()
 
 
