@@ -93,7 +93,7 @@ class OnnxCausalModel(OnnxWeights):
                 raise
             said = (str(error).strip().splitlines() or [""])[0][:200]
             raise UsageError("E102", f"{path} could not run input_ids {tuple(ids.shape)}: {said}", HINT) from None
-        check_logits(path, given[0], tuple(ids.shape), self.source.vocab_size)
+        check_logits(path, given[0], tuple(ids.shape), self.source.vocab_size, self.source.tokens)
         return given
 
     def causal_logits(self, ids: torch.Tensor) -> torch.Tensor:

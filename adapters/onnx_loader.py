@@ -121,15 +121,17 @@ def _source(directory: Path) -> Any:
         ) from None
     check_graph(directory / MODEL_FILE, proto.graph)
     architectures = config.get("architectures") or ["CausalLM"]
+    tokenizer = _tokenizer(directory)
     return OnnxSource(
         directory=directory,
         proto=proto,
         weights=map_weights(proto.graph),
-        tokenizer=_tokenizer(directory),
+        tokenizer=tokenizer,
         rules=rules,
         architecture=f"{architectures[0]} (onnx)",
         config_sha256=_config_sha256(directory),
-        vocab_size=config.get("vocab_size"),
+        vocab_size=config.get("vocab_size"),  # a whole number from 1 where stated (read_checkpoint_config)
+        tokens=len(tokenizer.inner),
     )
 
 

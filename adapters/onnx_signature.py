@@ -26,8 +26,9 @@ def check_graph(path: Path, graph: Any) -> None:
     ids, logits = inputs[0].type.tensor_type, outputs["logits"].type.tensor_type
     if ids.elem_type != _INT64 or (ids.HasField("shape") and len(ids.shape.dim) != 2):
         raise UsageError("E102", f"{path}: input_ids is not an int64 (batch, sequence) input", HINT)
-    if fixed_batch(graph) not in (None, 1):  # one row a pass serves a batch of 1 (one_row_a_pass)
-        said = f"{path}: input_ids has a fixed batch size of {fixed_batch(graph)}"
+    batch = fixed_batch(graph)
+    if batch not in (None, 1):  # a batch of 1 runs one window a pass (onnx_causal's window_per_pass)
+        said = f"{path}: input_ids has a fixed batch size of {batch}"
         raise UsageError("E102", said, "export with a dynamic batch axis (dynamic_axes / dynamic_shapes)")
     if logits.elem_type not in _FLOATS:
         raise UsageError("E102", f"{path}: logits are not floating point (ONNX element type {logits.elem_type})", HINT)
@@ -41,9 +42,14 @@ def fixed_batch(graph: Any) -> int | None:
     return int(ids.shape.dim[0].dim_value) or None
 
 
-def check_logits(path: Path, logits: np.ndarray, ids_shape: tuple[int, ...], vocab_size: object) -> None:
-    """UsageError E102 unless a pass's `logits` for input ids of `ids_shape` are float (batch, positions, vocab)."""
-    wide = vocab_size if isinstance(vocab_size, int) else logits.shape[-1]
+def check_logits(
+    path: Path, logits: np.ndarray, ids_shape: tuple[int, ...], vocab_size: int | None, tokens: int
+) -> None:
+    """UsageError E102 unless a pass's `logits` for input ids of `ids_shape` are float (batch, positions, vocab):
+    as wide as config.json's `vocab_size`, or where it states none, at least the tokenizer's `tokens` (a target
+    token without a logit was E999 from torch's gather)."""
+    wide = vocab_size if vocab_size is not None else max(logits.shape[-1], tokens)
     if logits.dtype.kind != "f" or logits.shape != (*ids_shape, wide):
         said = f"{path} gave logits of {logits.dtype} {tuple(logits.shape)} for input_ids {tuple(ids_shape)}"
-        raise UsageError("E102", f"{said}, not float (batch, sequence, vocab_size {wide})", HINT)
+        stated = f"vocab_size {wide}" if vocab_size is not None else f"at least the tokenizer's {tokens} tokens"
+        raise UsageError("E102", f"{said}, not float (batch, sequence, {stated})", HINT)

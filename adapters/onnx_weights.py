@@ -58,7 +58,8 @@ class OnnxSource:
     rules: ArchitectureRules
     architecture: str
     config_sha256: str
-    vocab_size: object = None  # config.json's, which the graph's logits must be as wide as (onnx_signature)
+    vocab_size: int | None = None  # config.json's, which the graph's logits must be as wide as (onnx_signature)
+    tokens: int = 0  # the tokenizer's vocabulary, which they must cover where config.json states no vocab_size
 
 
 class OnnxWeights:

@@ -58,10 +58,10 @@ def test_a_graph_the_adapter_cannot_score_is_e102_naming_why(graph: Any, said: s
 )
 def test_logits_a_pass_gives_are_checked_against_its_input_and_the_vocabulary(logits: np.ndarray, vocab: int) -> None:
     with pytest.raises(UsageError) as refused:
-        check_logits(PATH, logits, (2, 5), vocab)
+        check_logits(PATH, logits, (2, 5), vocab, 8)
     assert refused.value.message.startswith(f"m/model.onnx gave logits of {logits.dtype} {logits.shape}")
-    check_logits(PATH, np.zeros((2, 5, 8), np.float32), (2, 5), vocab)
-    check_logits(PATH, np.zeros((2, 5, 8), np.float32), (2, 5), None)  # a config without vocab_size: any width
+    check_logits(PATH, np.zeros((2, 5, 8), np.float32), (2, 5), vocab, 8)
+    check_logits(PATH, np.zeros((2, 5, 9), np.float32), (2, 5), None, 8)  # no vocab_size: the tokenizer's, or more
 
 
 def test_a_batch_fixed_at_one_is_taken_and_other_fixed_sizes_refused() -> None:
@@ -84,15 +84,12 @@ def test_logit_rows_of_two_widths_are_e104_not_a_value_error(pair: str) -> None:
     assert refused.value.message == "the baseline's logits are 8 wide and the subject's 5"
 
 
-def test_a_target_token_beyond_the_logits_is_e104_not_an_index_error() -> None:
-    """Two exports whose logits were cut to 1000 columns, scored against each other: E999 from torch's gather
-    (the second regression hunt)."""
-    torch = pytest.importorskip("torch")
-    from invarlock.adapters.hf_nll import target_logits
-
-    logits = torch.zeros((3, 1000))
-    assert target_logits(logits, torch.tensor([1, 2, 999])).shape == (3,)
+def test_logits_narrower_than_the_tokenizer_are_e102_where_config_json_states_no_vocab_size() -> None:
+    """Two exports whose logits were cut to 1000 columns, config.json without vocab_size, scored against each other:
+    E999 from torch's gather on the first token past them (the second regression hunt)."""
     with pytest.raises(UsageError) as refused:
-        target_logits(logits, torch.tensor([1, 2942, 3]))
-    assert refused.value.code == "E104"
-    assert refused.value.message == "the model gives 1000 logits per position, and the text holds token 2942"
+        check_logits(PATH, np.zeros((2, 5, 1000), np.float32), (2, 5), None, 49152)
+    assert refused.value.code == "E102" and refused.value.message == (
+        "m/model.onnx gave logits of float32 (2, 5, 1000) for input_ids (2, 5), not float (batch, sequence,"
+        " at least the tokenizer's 49152 tokens)"
+    )
