@@ -9,7 +9,7 @@ import contextlib
 import math
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 import numpy as np
 from invarlock.domain import events as ev
@@ -90,7 +90,7 @@ def measured_by(
     on the machine's core count)."""
     base, subj = ReadOnlyWeights(baseline, guard.name), ReadOnlyWeights(subject, guard.name)
     try:
-        with _printing_to_stderr():
+        with contextlib.redirect_stdout(sys.stderr):  # what the plugin prints: stdout holds the command's (--json)
             raw = guard.measure(base, subj) if pool is None else pool.pinned(lambda: guard.measure(base, subj))
     except ValueError as exc:  # a read-only array written to
         raise UsageError("E221", f"plugin guard {guard.name} failed to measure: {exc}", "fix the plugin") from exc
@@ -113,11 +113,6 @@ def measured_by(
     if not rows:
         raise AbortError("E402", f"plugin guard {guard.name} measured no matrix", "check the plugin and the adapter")
     return PluginMeasurements(matrices=rows)
-
-
-def _printing_to_stderr() -> contextlib.redirect_stdout[TextIO]:
-    """What plugin code prints goes to stderr: stdout holds the command's output (`--json`: one line)."""
-    return contextlib.redirect_stdout(sys.stderr)
 
 
 def _rows(name: str, raw: object, origin: str | None, known: set[str]) -> list[PluginMatrix]:
@@ -168,8 +163,7 @@ def run_plugin_guard(name: str, ctx: ChainContext, _phase: str) -> None:
     measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"], ctx.pool, origin)
     distribution, _, version = origin.partition(" ")
     try:
-        with _printing_to_stderr():
-            outcome = decide(guard, measured, settings)
+        outcome = decide(guard, measured, settings)
     except IntegrityError as exc:  # in verify a recorded decision that cannot stand; here the plugin's own answer
         what = exc.message.removeprefix(f"plugin guard {name} ")
         fix = f"fix or uninstall {distribution}"

@@ -3,9 +3,6 @@ measurements, under the certificate's policy or the recipient's (docs/plugins.md
 
 from __future__ import annotations
 
-import contextlib
-import sys
-
 import msgspec
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import InvarlockError
@@ -31,8 +28,7 @@ def rederived(name: str, section: gs.PluginSection, policy: Policy) -> gs.Plugin
     settings = (policy.plugin_guards or {}).get(name)
     if settings is None:
         raise InvarlockError("E202", f"the policy has no settings for the plugin guard {name}", f"set guards.{name}")
-    with contextlib.redirect_stdout(sys.stderr):  # what the plugin prints: stdout holds verify's output (--json)
-        outcome = decide(guard, section.measurements, settings)
+    outcome = decide(guard, section.measurements, settings)
     return msgspec.structs.replace(section, mode=settings.mode, verdict=outcome.verdict, violations=outcome.violations)
 
 

@@ -10,6 +10,8 @@ nothing in the domain reads entry points.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
@@ -62,7 +64,8 @@ def decide(guard: GuardDecision, measured: PluginMeasurements, settings: PluginG
     bad = measured.non_finite()
     if bad is not None:
         raise IntegrityError("E604", f"plugin guard {guard.name} measurement {bad} is not finite", "re-run it")
-    decided = guard.decide(measured.as_mapping(), dict(settings.settings))
+    with contextlib.redirect_stdout(sys.stderr):  # what the plugin prints: stdout holds the command's (--json)
+        decided = guard.decide(measured.as_mapping(), dict(settings.settings))
     if not isinstance(decided, Mapping):
         what = f"decided {type(decided).__name__}, not {{matrix name: reason}}"
         raise IntegrityError("E604", f"plugin guard {guard.name} {what}", "fix the plugin")

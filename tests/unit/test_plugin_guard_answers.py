@@ -106,7 +106,12 @@ def test_what_a_plugin_guard_prints_goes_to_stderr_so_json_stays_one_line(tmp_pa
         print("PLUGIN NOISE")
         return measure(self, baseline, subject)
 
+    def noisy_decision(self, measurements, settings):  # type: ignore[no-untyped-def]
+        print("DECISION NOISE")  # decide runs in certify and again in verify
+        return {}
+
     monkeypatch.setattr(raising_plugin.OddGuard, "measure", noisy)
+    monkeypatch.setattr(raising_plugin.OddGuard, "decide", noisy_decision)
     monkeypatch.setattr(raising_plugin.Raising, "score_pair", FakeModel.score_pair)  # it scores, for once
     config = tmp_path / "c.yaml"
     guards = {"order": ["invariants", "odd_guard", "invariants"], "odd_guard": {"limit": 5.0}}
@@ -114,4 +119,6 @@ def test_what_a_plugin_guard_prints_goes_to_stderr_so_json_stays_one_line(tmp_pa
     flags = ["--adapter", "fake", "--preset", config, "--json", "--events", tmp_path / "ev.duckdb"]
     code, out, err = run_cli("certify", "--baseline", "base", "--subject", "subject", *flags, "--cert-out", tmp_path)
     assert code == 0 and "PLUGIN NOISE" in err, err
-    assert json.loads(out)["verdict"] == "PASS" and out.count("\n") == 1, out
+    assert json.loads(out)["verdict"] == "PASS" and out.count("\n") == 1 and "DECISION NOISE" in err, out
+    code, out, err = run_cli("verify", json.loads(out)["certificate"], "--json")
+    assert code == 0 and "DECISION NOISE" in err and json.loads(out)["ok"] is True, out
