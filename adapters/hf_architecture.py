@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
+from invarlock.domain.model import BLOCK_NAMES
 
 FAMILIES = ("attn", "ffn", "embed", "other")
 
@@ -85,7 +86,7 @@ _GPT2 = ArchitectureRules(
         ("ffn", r"\.mlp\.(c_fc|c_proj)$"),
         ("embed", r"(^|\.)(wte|wpe|lm_head)$"),
     ),
-    block=re.compile(r"(?:^|\.)h\.(\d+)\."),
+    block=re.compile(BLOCK_NAMES["gpt2"]),
     variance_tap=re.compile(r"\.mlp\.c_proj$"),
     transposed=re.compile(r"\.(attn\.(c_attn|q_attn|c_proj)|mlp\.(c_fc|c_proj))$"),
 )
@@ -98,7 +99,7 @@ _LLAMA = ArchitectureRules(
         ("ffn", r"\.mlp\.(gate|up|down)_proj$"),
         ("embed", r"(^|\.)(embed_tokens|lm_head)$"),
     ),
-    block=re.compile(r"(?:^|\.)layers\.(\d+)\."),
+    block=re.compile(BLOCK_NAMES["llama"]),
     variance_tap=re.compile(r"\.mlp\.down_proj$"),
 )
 
@@ -114,7 +115,7 @@ _BERT = ArchitectureRules(
         ("embed", r"(^|\.)embeddings\.(word|position|token_type)_embeddings$|(^|\.)(predictions|lm_head)\.decoder$"),
         ("other", r"(^|\.)pooler\.dense$|(^|\.)(predictions\.transform|lm_head)\.dense$"),
     ),
-    block=re.compile(r"(?:^|\.)layer\.(\d+)\."),
+    block=re.compile(BLOCK_NAMES["bert"]),
     variance_tap=re.compile(r"\.layer\.\d+\.output\.dense$"),
 )
 

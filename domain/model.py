@@ -39,6 +39,9 @@ MAX_BATCH_SIZE = 65_536
 # Adapters whose model's graph is data, digested as ModelIdentity.graph_sha256 by every release since the first
 GRAPH_DIGEST_ADAPTERS = ("onnx",)
 GRAPH_DIGEST_SINCE = (0, 3, 8)
+# How the built-in architectures name a transformer block in a weight's name (group 1: its index): the adapters
+# place each matrix in its block by these, and verify counts the blocks a quant_rtn certificate's modules name
+BLOCK_NAMES = {"gpt2": r"(?:^|\.)h\.(\d+)\.", "llama": r"(?:^|\.)layers\.(\d+)\.", "bert": r"(?:^|\.)layer\.(\d+)\."}
 
 
 class LoadOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

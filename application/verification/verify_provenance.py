@@ -15,7 +15,13 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.events_run import RUN_SEEDS
 from invarlock.domain.examples import EXAMPLE_STRIDE, render_prompt
 from invarlock.domain.metrics import ACCURACY, METRICS, metric_for
-from invarlock.domain.model import GRAPH_DIGEST_ADAPTERS, GRAPH_DIGEST_SINCE, MAX_BATCH_SIZE, EditDeltas
+from invarlock.domain.model import (
+    BLOCK_NAMES,
+    GRAPH_DIGEST_ADAPTERS,
+    GRAPH_DIGEST_SINCE,
+    MAX_BATCH_SIZE,
+    EditDeltas,
+)
 from invarlock.domain.policy import PROFILES, TIERS
 from invarlock.domain.policy_releases import released_before
 from invarlock.domain.quant_rtn_plan import QUANT_RTN, resolve_plan
@@ -212,9 +218,7 @@ def _quant_rtn_deltas_problems(plan: dict[str, object], deltas: EditDeltas, para
         yield f"edit.deltas.params_changed {deltas.params_changed} is not between the modules changed and the subject's"
 
 
-# A transformer block's index in a module name, as the built-in adapters' architectures name it (GPT-2's h.N,
-# LLaMA-style layers.N, BERT's layer.N: adapters/hf_architecture.py)
-_BLOCK_NAME = re.compile(r"(?:^|\.)(?:h|layers|layer)\.(\d+)\.")
+_BLOCK_NAME = re.compile("|".join(BLOCK_NAMES.values()))  # a block's index in a built-in architecture's names
 
 
 def _blocks_named(modules: tuple[str, ...]) -> set[str] | None:
@@ -222,7 +226,7 @@ def _blocks_named(modules: tuple[str, ...]) -> set[str] | None:
     found = [_BLOCK_NAME.search(name) for name in modules]
     if any(match is None and any(ch.isdigit() for ch in name) for match, name in zip(found, modules, strict=True)):
         return None
-    return {match.group(1) for match in found if match is not None}
+    return {next(filter(None, match.groups())) for match in found if match is not None}
 
 
 def _resolves(configured: object, edit: c.EditSection) -> bool:
