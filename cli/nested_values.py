@@ -49,28 +49,36 @@ def nested_values(
             stack.append((item, label, inside | {id(value)}))
 
 
-def expanded_size_over(root: object, limit: int) -> bool:
-    """Whether `root` holds more than `limit` values once shared values are counted at each place they appear
-    (what recording it writes out). Each shared value is sized once; `root` must not contain itself. A value's
-    parts are read once and kept (a Mapping may build new ones on each access: the regression hunt's KeyError)."""
-    sizes: dict[int, int] = {}
-    parts_of: dict[int, tuple[object, list[object]]] = {}
+def _children_first(root: object) -> Iterator[tuple[object, list[tuple[object, object]]]]:
+    """Each distinct value under `root` (by identity) once, with its (key, item) parts as read on its first visit,
+    after all of them: a Mapping may build new parts on each access (the regression hunt's KeyError), so they are
+    read once and kept alive with it. `root` must not contain itself (nested_values refuses that first)."""
+    done: dict[int, object] = {}
+    read: dict[int, list[tuple[object, object]]] = {}
     stack: list[object] = [root]
     while stack:
         value = stack[-1]
-        if id(value) in sizes:
+        if id(value) in done:
             stack.pop()
             continue
-        if id(value) not in parts_of:
-            keyed = isinstance(value, Mapping)
-            parts = [part for key, item in children(value) for part in ((key, item) if keyed else (item,))]
-            parts_of[id(value)] = (value, parts)
-            waiting = [part for part in parts if id(part) not in sizes]
+        if id(value) not in read:
+            read[id(value)] = children(value)
+            waiting = [part for pair in read[id(value)] for part in pair if id(part) not in done]
             if waiting:
                 stack.extend(waiting)
                 continue
         stack.pop()
-        sizes[id(value)] = 1 + sum(sizes[id(part)] for part in parts_of[id(value)][1])
+        done[id(value)] = value
+        yield value, read[id(value)]
+
+
+def expanded_size_over(root: object, limit: int) -> bool:
+    """Whether `root` holds more than `limit` values once shared values are counted at each place they appear
+    (what recording it writes out: a mapping's keys and items, a list's items). Each shared value is sized once."""
+    sizes: dict[int, int] = {}
+    for value, pairs in _children_first(root):
+        keyed = isinstance(value, Mapping)
+        sizes[id(value)] = 1 + sum(sizes[id(item)] + (sizes[id(key)] if keyed else 0) for key, item in pairs)
         if sizes[id(value)] > limit:
             return True
     return False
@@ -78,26 +86,12 @@ def expanded_size_over(root: object, limit: int) -> bool:
 
 def plain_copy(root: object) -> object:
     """`root` with every Mapping made a dict and every list a list of copies (tuples stay tuples), each shared value
-    copied once, from the parts read on its first visit: what a decode and a deep copy take (a MappingProxyType
-    section raised a bare TypeError from copy.deepcopy: the regression hunt). `root` must not contain itself
-    (nested_values refuses that first)."""
+    copied once: what a decode and a deep copy take (a MappingProxyType section raised a bare TypeError from
+    copy.deepcopy: the regression hunt)."""
     copies: dict[int, object] = {}
-    read: dict[int, tuple[object, list[tuple[object, object]]]] = {}  # the original kept alive with its parts
-    stack: list[object] = [root]
-    while stack:
-        value = stack[-1]
-        if id(value) in copies or not isinstance(value, Mapping | list | tuple):
-            stack.pop()
-            continue
-        if id(value) not in read:
-            pairs = children(value)
-            read[id(value)] = (value, pairs)
-            waiting = [part for pair in pairs for part in pair if id(part) not in copies]
-            if waiting:
-                stack.extend(waiting)
-                continue
-        stack.pop()
-        copies[id(value)] = _rebuilt(value, read[id(value)][1], copies)
+    for value, pairs in _children_first(root):
+        if isinstance(value, Mapping | list | tuple):
+            copies[id(value)] = _rebuilt(value, pairs, copies)
     return copies.get(id(root), root)
 
 
