@@ -32,13 +32,11 @@ from .outputs import require_folder, write_atomically
 from .progress import make_progress
 from .stopped_runs import named_store
 
-_TABLES = TABLE_FILES
-
 
 def _refuse_earlier(out: Path, suite: CalibrationSuite) -> None:
     """E608 when --out holds an earlier calibration: its table or a case certificate would be replaced, or
     left beside this run's certificates as if it described them."""
-    earlier = [out / name for name in _TABLES]
+    earlier = [out / name for name in TABLE_FILES]
     earlier += [out / case.name / "evaluation.cert.json" for case in suite.cases]
     found = next((path for path in earlier if os.path.lexists(path)), None)
     if found is not None:
@@ -55,7 +53,7 @@ def _require_case_folders(out: Path, suite: CalibrationSuite) -> None:
 
 def _certified(out: Path, suite: CalibrationSuite) -> dict[str, c.Certificate]:
     """--resume: the case certificates --out holds (E600/E601 naming the file); E406 when its table is written."""
-    table = next((out / name for name in _TABLES if os.path.lexists(out / name)), None)
+    table = next((out / name for name in TABLE_FILES if os.path.lexists(out / name)), None)
     if table is not None:
         raise UsageError(
             "E406", f"--out '{out}' holds a finished calibration ({table.name})", "there is nothing to resume there"
