@@ -7,8 +7,6 @@ import math
 import threading
 from functools import lru_cache
 
-from scipy import integrate, optimize
-
 # Matrices are measured on worker threads (ports/measurement.py); QUADPACK was not re-entrant before scipy 1.15.
 _QUADRATURE = threading.Lock()
 
@@ -28,6 +26,10 @@ def mp_quantile_singular(gamma: float, q: float) -> float:
         raise ValueError(f"aspect ratio must be in (0, 1], got {gamma}")
     if not 0.0 < q < 1.0:
         raise ValueError(f"quantile must be in (0, 1), got {q}")
+    # imported where a quantile is computed: only measuring needs one, and scipy.optimize and .integrate cost
+    # verify, replay and runs (which import this module's callers) about 0.2 s of start-up each
+    from scipy import integrate, optimize
+
     lo, hi = (1 - math.sqrt(gamma)) ** 2, (1 + math.sqrt(gamma)) ** 2
 
     def cdf_minus_q(t: float) -> float:
