@@ -1,7 +1,9 @@
 """`invarlock calibrate --resume`: a suite stopped in a case goes on where it stopped, scoring nothing again.
 
 A case whose certificate is already in --out keeps it, once the store replays that very certificate from a run
-that recorded this case's inputs (E605 otherwise). The first case without one continues its own run when the store
+that recorded this case's inputs (E605 otherwise), and the suite's model, loaded once for all such cases, still
+has the fingerprint that run recorded (its weights changed at the same path since would mix two models' figures
+in one table). The first case without one continues its own run when the store
 holds it, started after the cases before it with the same recorded inputs: an incomplete run is resumed as
 `certify --resume` resumes it, a completed one (stopped before its certificate was written) gives its certificate.
 Any other case is certified anew.
@@ -9,16 +11,20 @@ Any other case is certified anew.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
+from invarlock.domain.model import ModelIdentity
 from invarlock.domain.run_query import RunQuery
 
 from ..certification.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
+from ..certification.input_steps import load_model
 from ..certification.issuing import awaits_seal
+from ..certification.model_identity import checked_identity
 from ..certification.run_request import policy_for, started_event
 from ..certification.scoring_mode import with_scoring_mode
 from ..replay.replay import CheckedRun, check_run, replay_certificate
@@ -56,16 +62,35 @@ class Resumption:
     certified: Mapping[str, c.Certificate]
     after: str = ""
     anew: bool = False
+    model_now: ModelIdentity | None = None
 
     def __call__(self, case: CalibrationCase, req: CertifyRequest) -> CertifyOutcome:
         expected = recorded_start(req, self.svc)
         kept = self.certified.get(case.name)
         if kept is not None:
             outcome = _kept(case.name, kept, expected, self.svc)
+            self._require_same_model(case.name, req, outcome.run_id)
         else:
-            outcome = (None if self.anew else self._continued(expected)) or self._new(case, req)
+            outcome = (None if self.anew else self._continued(case.name, req, expected)) or self._new(case, req)
         self.after = outcome.certificate.provenance.started_at
         return outcome
+
+    def _require_same_model(self, case: str, req: CertifyRequest, run_id: str) -> None:
+        """E605 when the suite's model is not the one `run_id` fingerprinted. The subjects are edits of it (or
+        itself), made by the same recorded tool version, so its fingerprint stands for both models."""
+        recorded = check_run(self.svc.store.read(run_id)).state
+        if self.model_now is None:
+            cfg = req.config.model
+            model = load_model(cfg, req.config.eval.batch_size, self.svc)
+            self.model_now = checked_identity(model.identity(), cfg, recorded.started.environment)
+            del model
+            gc.collect()  # a model's module holds reference cycles: free it before the next case loads one
+        if recorded.models["baseline"].identity != self.model_now:
+            raise IntegrityError(
+                "E605",
+                f"{req.config.model.id} is not the model case {case}'s run {run_id} scored: its fingerprint changed",
+                "restore the model the suite ran with, or run the suite again with another --out",
+            )
 
     def _new(self, case: CalibrationCase, req: CertifyRequest) -> CertifyOutcome:
         if not self.certified and not self.after:  # a mistyped --out or --events would run the whole suite again
@@ -77,12 +102,13 @@ class Resumption:
         self.anew = True
         return certify_edit(req, self.svc)
 
-    def _continued(self, expected: ev.RunStarted) -> CertifyOutcome | None:
+    def _continued(self, case: str, req: CertifyRequest, expected: ev.RunStarted) -> CertifyOutcome | None:
         for checked in self._runs_after():
             if checked.state.failed is not None or start_difference(checked.state.started, expected) is not None:
                 continue
             run_id = checked.state.started.run_id
             if checked.certificate is not None and not awaits_seal(checked.state):
+                self._require_same_model(case, req, run_id)
                 return CertifyOutcome(run_id=run_id, certificate=checked.certificate)
             return resume_run(run_id, self.svc)
         return None

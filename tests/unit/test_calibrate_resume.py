@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Sequence
 
 import msgspec
+import numpy as np
 import pytest
 from invarlock.adapters.memory_store import InMemoryEventStore
 from invarlock.application.calibrate.calibration import run_suite
@@ -19,6 +20,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, RunInterrupted, UsageError
 
+from tests.fakes.models import FakeLoader
 from tests.unit.test_calibration_rows import _suite
 
 SUITE = _suite(["spectral"])
@@ -150,3 +152,31 @@ def test_nothing_to_resume_is_refused_before_anything_runs(services: Services) -
         run_suite(SUITE, svc, outcome_of=Resumption(svc, {}))
     assert caught.value.code == "E404" and "no run of case identical" in caught.value.message
     assert store.run_ids() == []
+
+
+@pytest.mark.parametrize("stopped", ["in the second case", "after both cases, their files not written"])
+def test_a_model_changed_at_its_path_since_the_suite_stopped_is_refused(
+    services: Services, loader: FakeLoader, stopped: str
+) -> None:
+    """The tools hunt: the kept and completed cases were taken from the store without loading the model, so a
+    table mixed the figures of two weights (certify --resume compares fingerprints). Now the model is loaded once
+    and its fingerprint compared with each such case's run."""
+    store = StoppingStore()
+    svc = _services(store, services, indexed=True)
+    if stopped == "in the second case":
+        kept = _stopped_in_second_case(svc, store, 3)
+    else:
+        run_suite(SUITE, svc)
+        kept = {}
+        loader.loaded.clear()
+        assert [r.run_id for r in run_suite(SUITE, svc, outcome_of=Resumption(svc, kept))] == ["run-0", "run-1"]
+        assert loader.loaded == ["ve_base"]  # the model loaded once to fingerprint it, not once a case
+    before = {run_id: len(store.read(run_id)) for run_id in store.run_ids()}
+    original = loader.models["ve_base"]
+    changed = {name: w * np.float32(1.01) for name, w in original.weights.items()}
+    loader.models["ve_base"] = dataclasses.replace(original, weights=changed)
+    with pytest.raises(IntegrityError) as caught:
+        run_suite(SUITE, svc, outcome_of=Resumption(svc, kept))
+    assert caught.value.code == "E605", caught.value.message
+    assert caught.value.message.startswith("ve_base is not the model case identical's run run-0")
+    assert {run_id: len(store.read(run_id)) for run_id in store.run_ids()} == before  # nothing recorded
