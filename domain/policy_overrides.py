@@ -102,11 +102,12 @@ SectionGates = AccuracyGates | EmbeddingGates  # a metric kind's own gates (poli
 # (embedding, accuracy) is gated by that section's keys instead.
 RATIO_ONLY_GATES = ("ratio_limit", "catastrophe_ratio", "drift_min", "drift_max", "min_final_tokens")
 # GatePolicy keys a profile never reads (domain/policy.py resolve_policy: dev enforces no floors and runs
-# DEV_REPLICATES; ci and release each read their own window floor and replicate count).
+# DEV_REPLICATES; ci and release each read their own window floor and replicate count, and both read
+# min_windows_ci, below which an interval is approximate: the ci_not_approximate gate).
 PROFILE_UNREAD_GATES = {
     "dev": ("min_final_tokens", "min_windows_ci", "min_windows_release", "replicates_ci", "replicates_release"),
     "ci": ("min_windows_release", "replicates_release"),
-    "release": ("min_windows_ci", "replicates_ci"),
+    "release": ("replicates_ci",),
 }
 _SECTION_RANGES = {
     "min_cosine": (-1.0, 1.0),
