@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 from invarlock.domain import analysis, gates
 from invarlock.domain import certificate as c
+from invarlock.domain.canonical import canonical_bytes
 from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.metrics import METRICS, known_kind, metric_for
 from invarlock.domain.metrics.answers import checked_assessment
@@ -136,9 +137,17 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
     else:
         failed += [f"{f.flag} ({f.reason})" for f in verdict.failed]
     status = "FAIL" if failed else "PASS"
-    detail = f"{recipient.tier}/{recipient.profile} verdict {status}" + (f": {'; '.join(failed)}" if failed else "")
+    detail = f"{_named(recipient)} verdict {status}" + (f": {'; '.join(failed)}" if failed else "")
+    if status != cert.verdict.status:  # e.g. a looser limit: the reader must see the tier decided otherwise
+        detail += f" (the certificate's own verdict, under the policy it states, is {cert.verdict.status})"
     report.add("recipient_policy", not failed, detail, integrity=False)
     return status
+
+
+def _named(policy: Policy) -> str:
+    """The tier and profile, and the keys the policy file overrode (their values are not the tier's)."""
+    changed = sorted(policy.overrides)
+    return f"{policy.tier}/{policy.profile}" + (f" with overrides of {', '.join(changed)}" if changed else "")
 
 
 def _policy(cert: c.Certificate, report: VerifyReport) -> Policy | None:
@@ -150,6 +159,9 @@ def _policy(cert: c.Certificate, report: VerifyReport) -> Policy | None:
     extra = _unknown_key(cert.policy.resolved, msgspec.to_builtins(policy), "policy.resolved")
     if extra is not None:  # dropped by decoding, so outside the digest: a row the report would show unchecked
         report.add("policy_digest", False, extra)
+        return policy
+    if canonical_bytes(cert.policy.resolved) != canonical_bytes(policy):  # e.g. 2 for 2.0: the digest is of the policy
+        report.add("policy_digest", False, "policy.resolved is not the canonical JSON of the policy it decodes to")
         return policy
     report.add("policy_digest", policy_digest(policy) == cert.policy.digest, "sha256 over the resolved policy")
     return policy

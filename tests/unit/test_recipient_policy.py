@@ -171,3 +171,32 @@ def test_an_override_the_profile_never_reads_is_refused(  # type: ignore[no-unty
     assert info.value.code == "E202" and named in info.value.message, info.value.message
     policy.write_text(f"tier: balanced\nprofile: {reader}\noverrides: {{{override}}}\n", encoding="utf-8")
     assert recipient_policy(cert, None, None, str(policy)) is not None  # the profile that reads it takes it
+
+
+def test_release_reads_min_windows_ci_where_an_interval_is_approximate(services) -> None:  # type: ignore[no-untyped-def]
+    """The policy hunt: under release, min_windows_ci was refused as gating nothing, yet ci_not_approximate read
+    it (the tier's 180), so no recipient policy could accept a release verdict on fewer windows."""
+    cert = _certificate(services)
+    floors = {"min_windows_release": 2, "min_final_tokens": 0}
+    report = verify_certificate(cert, recipient=resolve_policy("balanced", "release", floors))
+    [check] = [ch for ch in report.checks if ch.name == "recipient_policy"]
+    assert not check.ok and "FAIL: ci_not_approximate (" in check.detail and ";" not in check.detail, check.detail
+    taken = resolve_policy("balanced", "release", {**floors, "min_windows_ci": 2})
+    report = verify_certificate(cert, recipient=taken)
+    [check] = [ch for ch in report.checks if ch.name == "recipient_policy"]
+    assert check.ok and report.verdict == "PASS", check.detail
+
+
+def test_a_recipient_verdict_other_than_the_certificates_names_the_overrides_and_both_verdicts(  # type: ignore[no-untyped-def]
+    services,
+) -> None:
+    """The policy hunt: limits no tier has turned a FAIL certificate into `balanced/dev verdict PASS`, saying
+    neither that the file overrode the tier nor that the certificate's own verdict was FAIL."""
+    cert = _certificate(services)
+    strict = resolve_policy("balanced", "dev", {"ratio_limit": 1.0001, "drift_min": 0.5})
+    [check] = [ch for ch in verify_certificate(cert, recipient=strict).checks if ch.name == "recipient_policy"]
+    assert check.detail.startswith("balanced/dev with overrides of drift_min, ratio_limit verdict FAIL: ")
+    assert check.detail.endswith("(the certificate's own verdict, under the policy it states, is PASS)")
+    [check] = [ch for ch in verify_certificate(cert, recipient=resolve_policy("balanced", "dev")).checks
+               if ch.name == "recipient_policy"]  # fmt: skip
+    assert check.detail == "balanced/dev verdict PASS"

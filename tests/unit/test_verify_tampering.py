@@ -98,3 +98,18 @@ def test_unknown_field_or_wrong_type_is_a_schema_error(issued):
     with pytest.raises(UsageError) as err:
         c.from_bytes(json.dumps(issued).encode())
     assert err.value.code == "E601"
+
+
+def test_a_policy_whose_json_differs_from_its_decoded_form_fails_though_its_digest_is_recomputed(issued):
+    """The policy hunt: `catastrophe_ratio: 2` for 2.0 decodes to the same policy, so the digest recomputed over
+    the decoded policy matched while the certificate's bytes, and sha256 over `resolved` as written, changed."""
+    from invarlock.domain.policy import policy_digest, policy_from_dict
+
+    resolved = issued["policy"]["resolved"]
+    assert isinstance(resolved["gates"]["catastrophe_ratio"], float)
+    resolved["gates"]["catastrophe_ratio"] = int(resolved["gates"]["catastrophe_ratio"])
+    issued["policy"]["digest"] = policy_digest(policy_from_dict(resolved))
+    report = _verify(_reseal(issued))
+    [check] = [ch for ch in report.checks if ch.name == "policy_digest"]
+    assert (check.ok, report.exit_code) == (False, 3)
+    assert check.detail == "policy.resolved is not the canonical JSON of the policy it decodes to"
