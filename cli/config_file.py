@@ -79,6 +79,37 @@ class _Loader(yaml.SafeLoader):
         return keys
 
 
+class _AmbiguousNumber(yaml.YAMLError):
+    def __init__(self, text: str, read: object, mark: yaml.Mark) -> None:
+        super().__init__(f"{text!r} is read as {read!r}")
+        self.text, self.read, self.mark = text, read, mark
+
+
+# Plain scalars YAML 1.1 (PyYAML) reads as numbers other than YAML 1.2 and JSON do: `1:05` is 65 (base 60), `017` is
+# 15 (octal), `0b11` is 3; YAML 1.2 reads text or 17. A config must not mean two things. (Digits grouped by `_`,
+# `1_000`, are text to YAML 1.2 but can mean no other number: read, as before.)
+_YAML_1_1_ONLY = re.compile(r"^[-+]?(0b[01_]+|0[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)$")
+
+
+def _same_in_decimal(text: str, read: object) -> bool:
+    """`007` and `00`: leading zeros YAML 1.1 reads as octal and YAML 1.2 as decimal, to the same number."""
+    return text.lstrip("+-").isdigit() and int(text, 10) == read
+
+
+def _unambiguous(constructor: Any) -> Any:
+    def construct(loader: _Loader, node: yaml.ScalarNode) -> object:
+        value = constructor(loader, node)
+        text = node.value
+        if isinstance(text, str) and _YAML_1_1_ONLY.match(text) and not _same_in_decimal(text, value):
+            raise _AmbiguousNumber(text, value, node.start_mark)
+        return value
+
+    return construct
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _unambiguous(yaml.SafeLoader.construct_yaml_int))
+_Loader.add_constructor("tag:yaml.org,2002:float", _unambiguous(yaml.SafeLoader.construct_yaml_float))
+
 # YAML 1.1 reads `5e-1` and `1.5e2` (no decimal point, or no sign in the exponent) as text, so a plan's `factor: 5e-1`
 # was refused as "not a number" while a policy's `ratio_limit: 11e-1` was converted: read as the float YAML 1.2 and
 # JSON make of them.
@@ -97,6 +128,10 @@ def read_yaml(path: str, *, what: str = "config file", option: str = "-c/--confi
     except (RecursionError, ValueError) as exc:  # nesting deeper than the parser's stack; an int over 4300 digits
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
         raise UsageError("E201", f"{path}: unreadable YAML: {reason}", "simplify the YAML") from exc
+    except _AmbiguousNumber as exc:
+        where = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}"
+        said = f"{path}: {exc.text} (at {where}) is the number {exc.read!r} to YAML 1.1 and not to YAML 1.2 or JSON"
+        raise UsageError("E201", said, f"write {exc.read!r} in decimal, or quote it to give text") from exc
     except _RepeatedKey as exc:
         where = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}"
         raise UsageError("E201", f"{path}: key {exc.key!r} is given twice (at {where})", "keep one of them") from exc

@@ -66,3 +66,29 @@ def test_a_key_a_part_merges_in_and_another_part_gives_is_refused(tmp_path: Path
     with pytest.raises(UsageError) as refused:
         _read(tmp_path, "b: &b {seq_len: 64}\na: &a {<<: *b, x: 1}\nd: {<<: [*a, {seq_len: 128}]}\n")
     assert "key 'seq_len' is given twice (at line 3, column 15)" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "yaml_1_1"),
+    [("1:05", 65), ("1:05.5", 65.5), ("12:30:00", 45000), ("017", 15), ("-017", -15), ("0b11", 3)],
+)
+def test_a_number_yaml_1_1_reads_otherwise_than_yaml_1_2_and_json_is_refused(
+    tmp_path: Path, text: str, yaml_1_1: object
+) -> None:
+    """The policy hunt: `ratio_limit: 1:05` was read as 65 (base 60) and `min_windows_ci: 0200` as 128 (octal),
+    silently; YAML 1.2, whose numbers the user guide promises, reads text or the decimal number."""
+    with pytest.raises(UsageError) as raised:
+        _read(tmp_path, f"overrides:\n  ratio_limit: {text}\n")
+    assert raised.value.code == "E201" and raised.value.message == (
+        f"{tmp_path / 'c.yaml'}: {text} (at line 2, column 16) is the number {yaml_1_1!r} to YAML 1.1 and not to"
+        " YAML 1.2 or JSON"
+    )
+    assert raised.value.hint == f"write {yaml_1_1!r} in decimal, or quote it to give text"
+    assert _read(tmp_path, f"a: '{text}'\n") == {"a": text}
+
+
+@pytest.mark.parametrize(
+    ("text", "read"), [("007", 7), ("00", 0), ("-0", 0), ("0x1F", 31), ("1e3", 1000.0), ("1_000", 1000)]
+)
+def test_numbers_both_yaml_versions_read_alike_are_read(tmp_path: Path, text: str, read: object) -> None:
+    assert _read(tmp_path, f"a: {text}\n") == {"a": read}
