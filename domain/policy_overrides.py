@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -159,11 +160,17 @@ def section_overrides(gates: SectionGates, overrides: Mapping[str, object]) -> S
     return msgspec.convert({**msgspec.structs.asdict(gates), **ours}, type(gates))
 
 
+_LARGEST_FLOAT = int(sys.float_info.max)
+_FINITE = "give a finite number, as a limit or count of the policy's own size"
+
+
 def _check_number(key: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UsageError("E202", f"policy override '{key}' must be a number, got {value!r}", "give a number")
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError("E202", f"policy override '{key}' must be finite, got {value!r}", "give a finite number")
+    if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:  # no float holds it: msgspec says "out of range"
+        raise UsageError("E202", f"policy override '{key}' is an integer larger than any float (1.8e308)", _FINITE)
 
 
 def _order(guard_order: Any, plugins: Mapping[str, PluginGuardSettings] | None) -> tuple[str, ...]:

@@ -129,6 +129,10 @@ POLICIES = {  # (code, what follows the file's name)
     "tier: balanced\nguards: {spectral: {1: 2}}\n": ("E202", ": guards.spectral.1 cannot be set"),
     "tier: balanced\noverrides: {ratio_limit: .nan}\n": ("E202", ": policy override 'ratio_limit' must be finite"),
     "tier: balanced\noverrides: {alpha: .inf}\n": ("E202", ": policy override 'alpha' must be finite, got inf"),
+    f"tier: balanced\noverrides: {{ratio_limit: {10**400}}}\n": (
+        "E202",
+        ": policy override 'ratio_limit' is an integer larger than any float (1.8e308)",  # "give a whole number" hint
+    ),
     "tier: balanced\noverrides: {ratio_limit: 1.5}\ntier: strict\n": ("E201", ""),  # a key given twice
 }
 
