@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -99,8 +100,18 @@ def _require_one_block(data: bytes, path: Path, what: str, hint: str) -> None:
         raise UsageError("E701", f"{what} '{path}' holds {blocks} PEM blocks, not one key", f"keep one key; {hint}")
 
 
+def _require_private(path: Path) -> None:
+    """E701 when other users may read or write the signing key (OpenSSH refuses such keys too): whoever can read it
+    can sign certificates as its holder. keygen writes 0600."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if os.name == "posix" and mode & 0o077:
+        said = f"signing key '{path}' is open to other users (mode {mode:04o}): anyone who reads it can sign as you"
+        raise UsageError("E701", said, f"chmod 600 '{path}'")
+
+
 def load_signer(path: Path) -> Ed25519Signer:
-    """The signer of a private key file; E700/E701/E702 when it is missing, unreadable or not Ed25519 private."""
+    """The signer of a private key file; E700/E701/E702 when it is missing, unreadable, open to other users or not
+    Ed25519 private."""
     data = _read(path, "signing key", _KEYGEN)
     _require_one_block(data, path, "signing key", _KEYGEN)
     try:
@@ -113,6 +124,7 @@ def load_signer(path: Path) -> Ed25519Signer:
         raise UsageError("E701", f"signing key '{path}' is not a PEM private key", _KEYGEN) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise UsageError("E702", f"signing key '{path}' is {type(key).__name__}, not Ed25519", _KEYGEN)
+    _require_private(path)
     return Ed25519Signer(key)
 
 
@@ -153,21 +165,47 @@ def _refuse_special(path: Path) -> None:
         raise UsageError("E704", said, "choose another --out")
 
 
-def _write(path: Path, data: bytes, mode: int, force: bool) -> None:
-    # --force replaces a regular file only: never a device (fchmod would change /dev/null's mode), a FIFO
-    # (opening it would block) or a symlink (the key would land wherever it points).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | (os.O_TRUNC if force else os.O_EXCL)
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """A new key file; E703 when `path` exists (O_EXCL: never a device, FIFO or a symlink's target)."""
     try:
-        fd = os.open(path, flags, mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     except FileExistsError as exc:
         raise UsageError("E703", f"'{path}' already exists", "choose another --out or pass --force") from exc
     except OSError as exc:
         raise UsageError("E704", f"cannot write key file '{path}': {exc.strerror}", "check the directory") from exc
     with os.fdopen(fd, "wb") as out:
-        if not stat.S_ISREG(os.fstat(out.fileno()).st_mode):
-            raise UsageError("E704", f"cannot write key file '{path}': not a regular file", "choose another --out")
-        os.fchmod(out.fileno(), mode)  # O_CREAT's mode is masked by the umask and ignored for existing files
+        os.fchmod(out.fileno(), mode)  # O_CREAT's mode is masked by the umask
         out.write(data)
+
+
+def _staged(path: Path, data: bytes, mode: int) -> Path:
+    """`data` in a new file beside `path`, to be renamed over it: --force replaces a key whole, so a crash or a
+    full disk never leaves it empty, and a hard link to the old key keeps the old key."""
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError("E704", f"cannot write key file '{path}': {exc.strerror}", "check the directory") from exc
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), mode)
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    return Path(name)
+
+
+def _replace(pairs: list[tuple[Path, bytes, int]]) -> None:
+    """Stage every file, then rename each over its path (lstat showed each a regular file or nothing)."""
+    staged: list[Path] = []
+    try:
+        for path, data, mode in pairs:
+            staged.append(_staged(path, data, mode))
+        for (path, _, _), new in zip(pairs, staged, strict=True):
+            os.replace(new, path)
+    except OSError as exc:
+        raise UsageError("E704", f"cannot write key file '{path}': {exc.strerror}", "check the directory") from exc
+    finally:
+        for new in staged:
+            new.unlink(missing_ok=True)
 
 
 def generate_keypair(path: Path, *, force: bool = False) -> str:
@@ -187,6 +225,9 @@ def generate_keypair(path: Path, *, force: bool = False) -> str:
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _write(path, private_pem, 0o600, force)
-    _write(pub_path, public_pem, 0o644, force)
+    if force:
+        _replace([(path, private_pem, 0o600), (pub_path, public_pem, 0o644)])
+    else:
+        _write(path, private_pem, 0o600)
+        _write(pub_path, public_pem, 0o644)
     return _fingerprint(key.public_key())

@@ -168,3 +168,29 @@ def test_a_key_file_of_several_keys_is_refused(tmp_path, load, suffix):
         load(ring)
     assert err.value.code == "E701" and "holds 2 PEM blocks" in err.value.message and "ring" in err.value.message
     load(tmp_path / f"a{suffix}")  # one key alone still loads
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o602])
+def test_a_signing_key_other_users_may_read_or_write_is_refused_naming_the_fix(tmp_path, mode):
+    """The signing hunt: a world-readable private key signed with no word (OpenSSH refuses such keys)."""
+    generate_keypair(tmp_path / "k")
+    (tmp_path / "k").chmod(mode)
+    with pytest.raises(UsageError) as refused:
+        load_signer(tmp_path / "k")
+    assert refused.value.code == "E701" and f"open to other users (mode {mode:04o})" in refused.value.message
+    assert refused.value.hint == f"chmod 600 '{tmp_path / 'k'}'"
+    (tmp_path / "k").chmod(0o400)
+    assert load_signer(tmp_path / "k").fingerprint == load_verifier(tmp_path / "k.pub").fingerprint
+
+
+def test_keygen_force_replaces_the_key_files_whole_leaving_a_hard_linked_copy_of_the_old_key(tmp_path):
+    """The signing hunt: --force truncated the key in place, so a hard-linked backup lost the old key too, and a
+    crash between truncating and writing left an empty key."""
+    generate_keypair(tmp_path / "k")
+    old = (tmp_path / "k").read_bytes()
+    os.link(tmp_path / "k", tmp_path / "backup")
+    done = _cli("keygen", "--out", "k", "--force", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "backup").read_bytes() == old and (tmp_path / "k").read_bytes() != old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup", "k", "k.pub"]  # no staged file left
+    assert _mode(tmp_path / "k") == 0o600 and _mode(tmp_path / "k.pub") == 0o644
