@@ -56,7 +56,11 @@ def open_gguf(path: Path) -> tuple[Path, GGUFSource]:
         with _converting(target):
             if not (target / SOURCE_FILE).is_file():  # else another process converted it while this one waited
                 _convert_atomically(path, target)
-    source = msgspec.json.decode((target / SOURCE_FILE).read_bytes(), type=GGUFSource)
+    try:
+        source = msgspec.json.decode((target / SOURCE_FILE).read_bytes(), type=GGUFSource)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # check_files would name it: it runs after
+        said = f"the cached conversion {target} was changed: {SOURCE_FILE}: {exc}"
+        raise UsageError("E102", said, f"delete {target}") from None
     if source.file_sha256 != sha:
         raise UsageError("E102", f"the cached conversion {target} is of another file", f"delete {target}")
     check_files(target, _SIDECARS)
@@ -145,6 +149,8 @@ def _convert_atomically(source: Path, target: Path) -> None:
         record_files(staging, _SIDECARS)
         staging.chmod(0o755)
         (staging / OWNER_FILE).unlink()
+        if not (target / SOURCE_FILE).is_file():  # a folder without its record (files removed by hand) is no cache
+            shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
     except OSError:
         if not (target / SOURCE_FILE).is_file():  # a concurrent writer did not win either

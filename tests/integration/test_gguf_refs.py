@@ -222,3 +222,49 @@ def test_a_cached_conversion_changed_after_it_was_written_is_refused(
     assert again["sha256"] == recorded["sha256"] and again["mtime_ns"] == os.stat(weights).st_mtime_ns
     (folder / FILES_FILE).unlink()
     assert open_gguf(packaged)[0] == folder and (folder / FILES_FILE).is_file()
+
+
+@pytest.mark.parametrize("record", [b'{"file_sha256":', b'{"file_sha256": "%s"}'])
+def test_a_damaged_record_of_a_cached_conversion_is_e102_naming_the_folder(
+    packaged: Path, source: GGUFSource, tmp_path: Path, monkeypatch, record: bytes
+) -> None:
+    """The cache hunt: a truncated invarlock-gguf.json, or one missing a field, was E999 (msgspec's DecodeError)."""
+    from invarlock.adapters.hf_gguf import SOURCE_FILE, open_gguf
+
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "models" / f"gguf-{source.file_sha256[:16]}"
+    folder.mkdir(parents=True)
+    (folder / SOURCE_FILE).write_bytes(record.replace(b"%s", source.file_sha256.encode()))
+    with pytest.raises(UsageError) as err:
+        open_gguf(packaged)
+    assert err.value.code == "E102" and err.value.message.startswith(f"the cached conversion {folder} was changed: ")
+    assert err.value.hint == f"delete {folder}"
+
+
+def test_a_conversion_folder_without_its_record_is_converted_again_in_its_place(
+    packaged: Path, source: GGUFSource, tmp_path: Path, monkeypatch
+) -> None:
+    """The cache hunt: a folder whose record was removed by hand was converted again (20 s), then the rename onto
+    it failed with 'Directory not empty', naming a staging folder already removed, as E102 'check the path'. The
+    conversion is stood in for by a copy of the shared one (the rename is what is tested)."""
+    import shutil
+
+    from invarlock.adapters import hf_gguf
+    from invarlock.adapters.gguf_cache_check import FILES_FILE
+
+    shared, _ = hf_gguf.open_gguf(packaged)
+
+    def copied(_file: Path, staging: Path) -> GGUFSource:
+        for item in shared.iterdir():
+            if item.name not in (hf_gguf.SOURCE_FILE, FILES_FILE):
+                shutil.copy2(item, staging / item.name)
+        return source
+
+    monkeypatch.setattr(hf_gguf, "_convert", copied)
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "models" / shared.name
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}", encoding="utf-8")  # what was left of it
+    assert hf_gguf.open_gguf(packaged) == (folder, source)
+    assert (folder / "config.json").read_bytes() == (shared / "config.json").read_bytes()
+    assert sorted(p.name for p in folder.parent.iterdir() if not p.name.startswith(".lock")) == [folder.name]
