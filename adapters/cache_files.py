@@ -5,6 +5,7 @@ digest (truncated, damaged, another format) reads as None and is computed and wr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -71,7 +72,8 @@ def keep_newest(folder: Path, pattern: str, keep: int) -> None:
     kept = sorted(folder.glob(pattern), key=_mtime, reverse=True)
     abandoned = [p for p in folder.glob(f"{STAGING_PREFIX}*") if time.time() - _mtime(p) > STAGING_ABANDONED_S]
     for path in kept[keep:] + abandoned:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a folder or a file this user may not remove: left, the cache is optional
+            path.unlink(missing_ok=True)
 
 
 def _mtime(path: Path) -> float:

@@ -93,3 +93,18 @@ def test_a_stream_above_the_size_limit_is_not_kept(tmp_path: Path, monkeypatch: 
     cache = FileTokenStreamCache(tmp_path)
     cache.save(KEY, _stream(100))
     assert cache.load(KEY) is None and not list(tmp_path.iterdir())
+
+
+def test_a_folder_where_a_staging_or_kept_file_would_be_is_left_and_raises_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache hunt: an abandoned `.staging-*` folder, or a folder named like a kept stream past the kept count,
+    was E999 (IsADirectoryError from unlink) at the next save, and E301 blaming the corpus in the demo text's cache."""
+    monkeypatch.setattr(token_cache, "KEEP_FILES", 1)
+    staging, stream_like = tmp_path / ".staging-old", tmp_path / f"{'cd' * 32}{SUFFIX}"
+    staging.mkdir(), stream_like.mkdir()
+    old = os.stat(staging).st_mtime - cache_files.STAGING_ABANDONED_S - 60
+    os.utime(staging, (old, old)), os.utime(stream_like, (old, old))
+    cache = FileTokenStreamCache(tmp_path)
+    cache.save(KEY, _stream())
+    assert staging.is_dir() and stream_like.is_dir() and cache.load(KEY) is not None
