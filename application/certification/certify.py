@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from invarlock.domain import events as ev
@@ -68,6 +69,9 @@ def resume_run(run_id: str, svc: Services, export: str | None = None) -> Certify
     if awaits_seal(recorder.state):
         return _seal_killed_run(recorder, svc)
     _require_resumable(recorder.state, svc)
+    # the corpus is tokenized anew, not read from the token stream cache: the plan is compared with the recorded one,
+    # and a damaged kept stream would fail the run for good (E605 is recorded) over what the cache can rebuild
+    svc = dataclasses.replace(svc, tokens=None)
     request, policy = request_of(recorder.state, export)
     # the recorded execution backend is reached before the resumed run records anything (E105, E240)
     run_checks(preflight_of(request, svc, policy), (("execution", check_execution, ()),), stop=True)

@@ -55,3 +55,26 @@ def test_no_reuse_tokenizes_anew_and_keeps_nothing(services: Services) -> None:
     token_streams._memo.clear()
     cached = certify_edit(_request(), svc).certificate
     assert len(kept.saved) == 1 and cached.dataset == fresh.dataset
+
+
+def test_a_resume_tokenizes_anew_so_a_damaged_kept_stream_cannot_fail_the_run(services: Services) -> None:
+    """The cache hunt: a kept stream changed after a run was stopped gave its resume another plan, E605 was
+    recorded, and the run could never be resumed, over what the cache can rebuild."""
+    from invarlock.application.certification.certify import resume_run
+    from invarlock.domain.errors import RunInterrupted
+
+    from tests.unit.test_calibrate_resume import StoppingStore
+
+    store, kept = StoppingStore(), RecordedStreams()
+    svc = dataclasses.replace(services, store=store, index=None, tokens=kept)
+    store.stop_run, store.stop_at = "run-0", 8
+    with pytest.raises(RunInterrupted):
+        certify_edit(_request(), svc)
+    store.stop_run = None
+    [key] = kept.saved
+    kept.saved[key] = kept.saved[key][::-1].copy()  # another stream under the run's key
+    token_streams._memo.clear()
+    resumed = resume_run("run-0", svc).certificate
+    token_streams._memo.clear()
+    fresh = certify_edit(_request(), dataclasses.replace(services, tokens=None)).certificate
+    assert _plan_and_evidence(resumed) == _plan_and_evidence(fresh)
