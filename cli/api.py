@@ -28,6 +28,8 @@ from .config_file import read_yaml
 from .nested_values import plain_copy
 from .outputs import (
     CERTIFICATE_FILE,
+    certificate_of,
+    require_apart,
     require_certificate_folder,
     require_empty_folder,
     require_folder,
@@ -95,12 +97,17 @@ def _services(
     return build_services(events=events, progress=progress, signer=signer, uses=uses)
 
 
+def _text(path: PathLike | None) -> str | None:
+    return os.fspath(path) if path is not None else None
+
+
 def write_certificate(outcome: CertifyOutcome, out_dir: PathLike, events: PathLike = DEFAULT_EVENTS) -> Path:
     """Write `out_dir`/evaluation.cert.json atomically; E608 if it cannot be written (the run is recorded in
     `events`, which the hint's replay command names when it is not the default)."""
     path = Path(out_dir) / CERTIFICATE_FILE
     hint = replay_hint(outcome.run_id, named_store(events))
-    write_atomically(path, c.to_bytes(outcome.certificate), what="the certificate", hint=hint)
+    ours = (f"a certificate of run {outcome.run_id}", lambda held: certificate_of(held, outcome.run_id))
+    write_atomically(path, c.to_bytes(outcome.certificate), what="the certificate", hint=hint, replaces=ours)
     return path
 
 
@@ -157,6 +164,7 @@ def run_request(
         require_folder(out_dir, "output.dir (--out)")
     if request.export is not None:
         require_empty_folder(os.fspath(request.export), "--export")
+    require_apart(events, _text(cert_out), request.export)
     uses = used_entries(request.config, request.subject)
     with naming_the_store(events, run_outputs(sign_key, cert_out, request.export)):
         outcome = certify_edit(request, _services(events, progress, sign_key, uses))
@@ -243,9 +251,10 @@ def resume_certify(
     cert_out, sign_key = args.optional_path("cert_out", cert_out), args.optional_path("sign_key", sign_key)
     export, progress = args.optional_path("export", export), args.progress_of(progress)
     if cert_out is not None:
-        require_certificate_folder(os.fspath(cert_out), "--cert-out")
+        require_certificate_folder(os.fspath(cert_out), "--cert-out", run_id)
     if export is not None:
         require_empty_folder(os.fspath(export), "--export")
+    require_apart(events, _text(cert_out), _text(export))
     if not os.path.lexists(events):  # a run to resume is in a store that exists: "no run ... in it" misled
         raise UsageError("E506", f"event store {os.fspath(events)} does not exist", "check the --events path")
     svc = _services(events, progress, sign_key, ())

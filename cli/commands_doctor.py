@@ -16,7 +16,7 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from . import console
 from .bootstrap import DEFAULT_EVENTS, build_doctor_deps, load_signer
 from .commands_run import build_request, certify_config, run_config
-from .outputs import require_certificate_folder, require_empty_folder, require_folder
+from .outputs import require_apart, require_certificate_folder, require_empty_folder, require_folder
 
 
 def _doctor_request(
@@ -70,7 +70,8 @@ def _refuse_adapter_without_models(adapter: str) -> None:
 
 def _flag_errors(opts: dict[str, Any], out_dir: str | None) -> tuple[InvarlockError, ...]:
     """What certify/run refuse before a run starts, in their order (cli/api.py run_request): --cert-out or the
-    config's output.dir `out_dir` (E608), --export (E608), --sign-key (E700-E702), INVARLOCK_ALLOW_NETWORK (E200)."""
+    config's output.dir `out_dir` (E608), --export (E608), --sign-key (E700-E702), outputs that collide (E608),
+    INVARLOCK_ALLOW_NETWORK (E200)."""
     from invarlock.adapters.network_switch import network_allowed
 
     given = {**opts, "out_dir_checked": out_dir}
@@ -84,7 +85,8 @@ def _flag_errors(opts: dict[str, Any], out_dir: str | None) -> tuple[InvarlockEr
     for option, check in checks:
         if given.get(option):
             errors.extend(_errors_of(functools.partial(check, given[option])))
-    return (*errors, *_errors_of(network_allowed))
+    apart = functools.partial(require_apart, opts["events"], opts.get("cert_out"), opts.get("export_dir"))
+    return (*errors, *_errors_of(apart), *_errors_of(network_allowed))
 
 
 def _print(report: DoctorReport) -> None:

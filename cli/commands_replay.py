@@ -10,7 +10,7 @@ from invarlock.domain import certificate as c
 from . import api_verify as api
 from . import console
 from .bootstrap import DEFAULT_EVENTS
-from .outputs import write_atomically
+from .outputs import certificate_of, write_atomically
 
 
 @click.command("replay")
@@ -28,5 +28,6 @@ def replay_cmd(run_id: str, events: str, out: str | None) -> None:
         console.out_bytes(data)  # no trailing newline: the canonical bytes, as `verify` checks them
     else:
         hint = "choose another --out path"
-        write_atomically(Path(out), data, what="the certificate", hint=hint, inputs=(Path(events),))
+        ours = (f"a certificate of run {cert.run_id}", lambda held: certificate_of(held, cert.run_id))
+        write_atomically(Path(out), data, what="the certificate", hint=hint, inputs=(Path(events),), replaces=ours)
         console.say(f"Replayed certificate {cert.digest[:16]} written to {console.printable(out)}")

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import msgspec
 from invarlock.application.report import render_report
 from invarlock.domain import certificate as c
-from invarlock.domain.errors import UsageError
 from invarlock.ports.report import ReportFormat
 
 from . import console
@@ -27,23 +25,21 @@ def _render(certificate: str, out: str, fmt: ReportFormat) -> None:
     if out == "-":  # the page on stdout, byte for byte as the file would hold it
         console.out_bytes(page.encode("utf-8"))
         return
-    _refuse_a_certificate(target, Path(certificate))
-    write_atomically(target, page, what="the report", hint="choose another -o path", inputs=(Path(certificate),))
+    reports = ("an InvarLock report", _is_report)
+    hint, inputs = "choose another -o path", (Path(certificate),)
+    write_atomically(target, page, what="the report", hint=hint, inputs=inputs, replaces=reports)
     console.say(console.printable(str(target)))  # the file is the output; --quiet drops its name
 
 
-def _refuse_a_certificate(target: Path, rendered: Path) -> None:
-    """E608 when `target` holds a certificate: `report html a.cert.json -o b.cert.json` replaced b's certificate,
-    which no command can issue again without its run's store, by a page. The one rendered is refused as an input."""
+def _is_report(path: Path) -> bool:
+    """Whether `path` begins as the Markdown or HTML page `report` writes (one it may write again)."""
     try:
-        if not target.is_file() or target.stat().st_size > MAX_CERTIFICATE_BYTES or _same(target, rendered):
-            return
-        held = msgspec.json.decode(target.read_bytes())
-    except (OSError, msgspec.DecodeError, UnicodeDecodeError):
-        return
-    if isinstance(held, dict) and {"schema_version", "digest", "evidence"} <= held.keys():
-        said = f"cannot write the report to '{target}': it is a certificate the report would replace"
-        raise UsageError("E608", said, "choose another -o path")
+        with open(path, "rb") as held:
+            head = held.read(4096)
+    except OSError:
+        return False
+    html = head.startswith(b"<!DOCTYPE html>") and b"<title>InvarLock certificate " in head
+    return html or head.startswith(b"# InvarLock certificate ")
 
 
 def _same(target: Path, rendered: Path) -> bool:

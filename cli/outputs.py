@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 from invarlock.adapters.folder_probe import folder_write_problem
 from invarlock.domain.errors import UsageError
+
+from .inputs import MAX_CERTIFICATE_BYTES
 
 
 def _default_mode() -> int:
@@ -75,6 +79,25 @@ def _refuse_database(target: Path, what: str, hint: str) -> None:
         raise UsageError("E608", message, hint)
 
 
+def _refuse_other_file(target: Path, replaces: Replaceable, what: str, hint: str) -> None:
+    # -o replaced whatever file it named, whole: a private signing key, a user's notes, another run's certificate.
+    kind, is_one = replaces
+    if target.is_file() and not is_one(target):
+        said = f"cannot write {what} to '{target}': it holds something other than {kind}, which the write would replace"
+        raise UsageError("E608", said, f"{hint}, or remove that file first")
+
+
+def certificate_of(path: Path, run_id: str) -> bool:
+    """Whether `path` holds a certificate of run `run_id` (one the run may write again)."""
+    try:
+        if path.stat().st_size > MAX_CERTIFICATE_BYTES:
+            return False
+        held = msgspec.json.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return False
+    return isinstance(held, dict) and held.get("run_id") == run_id and "digest" in held
+
+
 def require_folder(path: str, flag: str) -> None:
     """E608 unless `path` is a directory a file can be written in, or nothing yet in a folder that can be
     written: checked before a run, not after it."""
@@ -95,11 +118,17 @@ def require_folder(path: str, flag: str) -> None:
 CERTIFICATE_FILE = "evaluation.cert.json"
 
 
-def require_certificate_folder(path: str, flag: str) -> None:
+def require_certificate_folder(path: str, flag: str, run_id: str | None = None) -> None:
     """require_folder, and E608 when the certificate's file in it exists and is not a regular file (a symbolic
-    link, a folder, a FIFO): the write would replace that node, which is refused, so found before the run."""
+    link, a folder, a FIFO) or holds anything but a certificate of `run_id` (None: a new run, whose certificate no
+    file holds yet): the write would replace it, which is refused, so found before the run."""
     require_folder(path, flag)
-    _refuse_special(Path(path) / CERTIFICATE_FILE, "the certificate", f"remove it, or pass another folder to {flag}")
+    hint = f"move it away, or pass another folder to {flag}"
+    target = Path(path) / CERTIFICATE_FILE
+    _refuse_special(target, "the certificate", hint)
+    if target.is_file() and (run_id is None or not certificate_of(target, run_id)):
+        whose = "a new run's certificate" if run_id is None else f"run {run_id}'s certificate"
+        raise UsageError("E608", f"{flag} '{path}' already holds {CERTIFICATE_FILE}, which {whose} would replace", hint)
 
 
 def require_empty_folder(path: str, flag: str) -> None:
@@ -129,24 +158,37 @@ def _not_a_folder(target: Path) -> str | None:
     return None
 
 
+# What an existing file at the target must be for the write to replace it (its description, and the test).
+Replaceable = tuple[str, Callable[[Path], bool]]
+
+
 def write_atomically(
-    target: Path, content: bytes | str, *, what: str, hint: str = "choose another path", inputs: tuple[Path, ...] = ()
+    target: Path,
+    content: bytes | str,
+    *,
+    what: str,
+    hint: str = "choose another path",
+    inputs: tuple[Path, ...] = (),
+    replaces: Replaceable | None = None,
 ) -> None:
     """Write `content` to `target` via a temporary file in the same folder and an atomic rename.
 
     Raises:
-        UsageError: E608 when `target` is a directory, device, FIFO or symlink, a DuckDB database, or one of the
-            `inputs` the command reads, or the folder cannot be created or the file cannot be written (no
-            permission, a full disk); nothing is left behind.
+        UsageError: E608 when `target` is a directory, device, FIFO or symlink, a DuckDB database, one of the
+            `inputs` the command reads, or with `replaces` a file that is not what it describes, or the folder
+            cannot be created or the file cannot be written (no permission, a full disk); nothing is left behind.
     """
     _refuse_special(target, what, hint)
     _refuse_input(target, inputs, what, hint)
     _refuse_database(target, what, hint)
+    if replaces is not None:
+        _refuse_other_file(target, replaces, what, hint)
     data = content.encode("utf-8") if isinstance(content, str) else content
     staging: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, staging = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        # a short prefix: `.{name}.` plus mkstemp's 8 characters went past NAME_MAX for a name of 246-255 bytes
+        fd, staging = tempfile.mkstemp(prefix=".invarlock-", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             os.fchmod(handle.fileno(), _default_mode())
@@ -160,3 +202,24 @@ def write_atomically(
         if staging is not None:
             Path(staging).unlink(missing_ok=True)
         raise
+
+
+def require_apart(events: str | os.PathLike[str], cert_out: str | None, export: str | None) -> None:
+    """E608 before a run whose outputs collide: the certificate written over the event store (or the store where
+    its folder belongs), or the store or the certificate inside the folder the subject's checkpoint is written to
+    whole (--export and --events naming one new path was E999 after the run)."""
+    store = Path(os.path.realpath(events))
+    if cert_out is not None:
+        folder = Path(os.path.realpath(cert_out))
+        if store in (folder, folder / CERTIFICATE_FILE):
+            said = f"--cert-out '{cert_out}' and --events '{os.fspath(events)}' collide: the certificate is {store}"
+            raise UsageError("E608", said, "pass --cert-out a folder apart from the event store")
+    if export is None:
+        return
+    checkpoint = Path(os.path.realpath(export))
+    inside = [(flag, path) for flag, path in (("--events", store), ("--cert-out", cert_out)) if path is not None]
+    for flag, path in inside:
+        real = Path(os.path.realpath(path))
+        if real == checkpoint or checkpoint in real.parents:
+            said = f"{flag} '{os.fspath(path)}' is inside --export '{export}', the folder the subject is written to"
+            raise UsageError("E608", said, "pass --export a new folder apart from the run's other outputs")
