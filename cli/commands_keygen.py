@@ -28,6 +28,7 @@ def keygen_cmd(out: str, force: bool) -> None:
             f"pass --out {out.removesuffix('.pub') or 'KEY'}: the public key then goes to {out}",
         )
     fingerprint = generate_keypair(out, force=force)
-    console.say(f"Private key: {out} (mode 0600)  — pass it to certify/run --sign-key; keep it secret")
-    console.say(f"Public key:  {out}.pub  — give it to verifiers: invarlock verify CERT --pubkey {out}.pub")
+    shown = console.printable(out)  # a newline or an escape sequence in the name must not reach the terminal
+    console.say(f"Private key: {shown} (mode 0600)  — pass it to certify/run --sign-key; keep it secret")
+    console.say(f"Public key:  {shown}.pub  — give it to verifiers: invarlock verify CERT --pubkey {shown}.pub")
     console.say(f"Fingerprint: {fingerprint}")

@@ -194,3 +194,10 @@ def test_keygen_force_replaces_the_key_files_whole_leaving_a_hard_linked_copy_of
     assert (tmp_path / "backup").read_bytes() == old and (tmp_path / "k").read_bytes() != old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup", "k", "k.pub"]  # no staged file left
     assert _mode(tmp_path / "k") == 0o600 and _mode(tmp_path / "k.pub") == 0o644
+
+
+def test_keygen_prints_a_name_with_a_newline_escaped(tmp_path):
+    done = _cli("keygen", "--out", "new\nline.key", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 3 and "new\\nline.key.pub" in done.stdout, done.stdout
+    assert (tmp_path / "new\nline.key").is_file()
