@@ -210,9 +210,11 @@ def build_reexecution_deps(events: str | os.PathLike[str] | None) -> Reexecution
     """What `verify --baseline/--subject` needs: loaders, corpora and edits from the plugin registry and, with
     `events`, the store opened for writing (the audit appends a stream of its own; plain verify keeps the file
     read-only)."""
+    from invarlock.adapters.corpus_demo import clean_anew
     from invarlock.adapters.environment import runtime_environment
     from invarlock.application.verification.reexecute_request import ReexecutionDeps
 
+    clean_anew()  # the audit re-derives the windows from its own computation, not from this machine's kept text
     reg = registry()
     return ReexecutionDeps(
         edits=RegistryEdits(reg),

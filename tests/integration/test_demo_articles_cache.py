@@ -59,3 +59,24 @@ def test_an_edit_of_the_cleaning_code_is_another_key(cache: Path, monkeypatch: p
     monkeypatch.setattr(corpus_demo, "__file__", str(edited))
     _, parsed = _as_a_new_process_reads(monkeypatch)
     assert parsed == 1 and len(list(cache.glob("wikipedia-*.json"))) == 2
+
+
+def test_after_clean_anew_a_process_cleans_the_dump_itself_and_reads_no_kept_articles(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache hunt: cleaned articles rewritten with their digest recomputed were read by the re-execution audit
+    too, which then confirmed windows of text the dump does not hold (build_reexecution_deps calls clean_anew)."""
+    cleaned, _ = _as_a_new_process_reads(monkeypatch)
+    [kept] = cache.glob("wikipedia-*.json")
+    monkeypatch.setattr(corpus_demo, "_read_kept", [True])
+    corpus_demo.clean_anew()
+    again, parsed = _as_a_new_process_reads(monkeypatch)
+    assert parsed == 1 and again == cleaned and kept.is_file()
+
+
+def test_the_re_execution_audits_services_clean_the_demo_text_anew(monkeypatch: pytest.MonkeyPatch) -> None:
+    from invarlock.cli.bootstrap import build_reexecution_deps
+
+    monkeypatch.setattr(corpus_demo, "_read_kept", [True])
+    build_reexecution_deps(None)
+    assert corpus_demo._read_kept == [False]
