@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from invarlock.domain.errors import UsageError
+
 
 @contextmanager
 def staged_folder(target: str | Path) -> Iterator[Path]:
@@ -20,17 +22,20 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
     written."""
     out = Path(target)
     existed = out.is_dir()
-    if not existed:
-        out.parent.mkdir(parents=True, exist_ok=True)
     staging = (out if existed else out.parent) / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     try:
+        if not existed:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
         yield staging
         if existed:
             _move_files(staging, out)
         else:
             os.replace(staging, out)
+    except OSError as exc:  # a file in the way, a full disk: it was E999, after the whole run
+        said = f"cannot write the checkpoint to '{out}': {exc.strerror or type(exc).__name__}"
+        raise UsageError("E608", said, "pass a new folder on a disk with room for it") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from invarlock.adapters.staged_folder import staged_folder
+from invarlock.domain.errors import UsageError
 
 
 def _write(folder: Path, **files: str) -> None:
@@ -46,8 +47,19 @@ def test_an_interrupted_or_failed_write_leaves_the_folder_as_it_was(tmp_path: Pa
     if exists != "missing":
         _write(target, **{"model.safetensors": "old"})
     before = _tree(target) if target.exists() else None
-    with pytest.raises(stop), staged_folder(target) as staging:
+    with pytest.raises(UsageError if stop is OSError else stop), staged_folder(target) as staging:  # E608
         _write(staging, **{"model.safetensors": "half"})
         raise stop()
     assert (_tree(target) if target.exists() else None) == before
     assert [p.name for p in tmp_path.iterdir()] == ([] if before is None else ["model"])
+
+
+def test_a_file_where_the_folder_or_its_parent_belongs_is_e608_naming_the_folder(tmp_path: Path) -> None:
+    """The file-system hunt: --export and --events naming one new path was E999 (NotADirectoryError from the rename)
+    after the whole run; the CLI now refuses that before the run, and any such write is E608."""
+    (tmp_path / "taken").write_text("a store", encoding="utf-8")
+    for target in (tmp_path / "taken", tmp_path / "taken" / "model"):
+        with pytest.raises(UsageError) as refused, staged_folder(target) as staging:
+            _write(staging, **{"model.safetensors": "w"})
+        assert refused.value.code == "E608" and f"cannot write the checkpoint to '{target}'" in refused.value.message
+    assert (tmp_path / "taken").read_text(encoding="utf-8") == "a store" and len(list(tmp_path.iterdir())) == 1
