@@ -47,8 +47,8 @@ _OPTIONS = (
     click.option(
         "--sample",
         default=None,
-        help="windows re-scored per scored arm and matrices re-measured per guard: a number or 'all' "
-        f"(default: {REEXECUTION_DEFAULT_SAMPLE})",
+        help="windows re-scored per scored arm: a number or 'all' "
+        f"(default: {REEXECUTION_DEFAULT_SAMPLE}; every guard matrix and tap is re-measured whatever the sample)",
     ),
     click.option(
         "--sample-seed", type=int, default=None, help="YOUR seed choosing the sample (default: fresh randomness)"

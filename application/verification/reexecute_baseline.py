@@ -18,7 +18,6 @@ from invarlock.domain.errors import InvarlockError, UsageError
 from invarlock.domain.guards import sections as gs
 from invarlock.domain.guards.rmt_records import RmtMatrix
 from invarlock.domain.guards.spectral_records import SpectralMatrix
-from invarlock.domain.guards.variance_records import VarianceTap
 from invarlock.domain.model import ModelIdentity
 from invarlock.domain.policy import Policy
 from invarlock.domain.reexecution import choose_sample
@@ -77,15 +76,9 @@ def _needs_both(cert: c.Certificate) -> str:
 MatrixRow = SpectralMatrix | RmtMatrix
 
 
-def sampled_rows(recorded: Sequence[MatrixRow], sample: int | None, seed: int, guard: str) -> dict[str, MatrixRow]:
-    """The rows of `guard`'s recorded matrices the recipient's sample re-measures, by matrix name."""
-    chosen = {int(i) for i in choose_sample(range(len(recorded)), sample, seed, f"guard:{guard}")}
-    return {recorded[i].name: recorded[i] for i in sorted(chosen)}
-
-
-def sampled_taps(taps: Sequence[VarianceTap], sample: int | None, seed: int) -> list[int]:
-    """The positions of the variance guard's recorded taps the recipient's sample re-measures."""
-    return [int(i) for i in choose_sample(range(len(taps)), sample, seed, "guard:variance")]
+def rows_by_name(recorded: Sequence[MatrixRow]) -> dict[str, MatrixRow]:
+    """A guard's recorded matrices by name: the audit re-measures every one (reexecute_guards)."""
+    return {row.name: row for row in recorded}
 
 
 def sampled_windows(arm: c.ArmEvidence, name: str, sample: int | None, seed: int) -> list[int]:
@@ -147,7 +140,7 @@ def _answer(
     run = cert.provenance.config, cert.provenance.environment
     answers.census = model.census()
     answers.unmapped = dict(model.unmapped())
-    wanted = _wanted_matrices(cert, sample) - answers.unmapped.keys()
+    wanted = _wanted_matrices(cert) - answers.unmapped.keys()
     answers.matrices = []
     if any(isinstance(cert.guards.of(g), (gs.SpectralSection, gs.RmtSection)) for g in cert.guards.names()):
         answers.matrices, answers.measures = summarised(model.matrices(), wanted.__contains__, policy, sample.pool)
@@ -155,7 +148,7 @@ def _answer(
     answers.taps = {}
     if isinstance(variance, gs.VarianceSection) and variance.measurements.taps:
         taps = variance.measurements.taps
-        weights = [taps[i].weight for i in sampled_taps(taps, sample.sample, sample.seed)]
+        weights = [tap.weight for tap in taps]
         ids = variance.measurements.calibration.window_ids
         windows = token_windows(ids, rows, seed=cert.bootstrap.seed)
         answers.taps = checked_stats(run, "baseline", taps_only(model, windows, weights), weights)
@@ -188,11 +181,11 @@ def _arms(cert: c.Certificate) -> list[tuple[str, c.ArmEvidence]]:
     return [(n, a) for n, a in zip(ARMS, (cert.evidence.preview, cert.evidence.final), strict=True) if a is not None]
 
 
-def _wanted_matrices(cert: c.Certificate, sample: AuditSample) -> set[str]:
+def _wanted_matrices(cert: c.Certificate) -> set[str]:
     wanted: set[str] = set()
     for name in cert.guards.names():
         section = cert.guards.of(name)
         if isinstance(section, (gs.SpectralSection, gs.RmtSection)):
             rows: Sequence[MatrixRow] = section.measurements.matrices
-            wanted |= sampled_rows(rows, sample.sample, sample.seed, name).keys()
+            wanted |= rows_by_name(rows).keys()
     return wanted

@@ -20,11 +20,11 @@ from .reexecute_inputs import Finding
 @dataclass(frozen=True)
 class ReexecutionRequest:
     """The recipient's models and sample. `subject` None: rebuild the subject from the baseline and the
-    certificate's recorded built-in edit. `sample`: windows per scored arm and matrices per guard (None:
-    all). `sample_seed` picks them. `device`: None loads on the certificate's device kind. `exact`: the
-    recipient runs the issuer's build, so every number must agree bit for bit whatever environment the
-    certificate states (that statement is the certificate's own and nothing checks it). `sequential`: hold one
-    model at a time (reexecute_baseline; a certificate issued so is audited so without it)."""
+    certificate's recorded built-in edit. `sample`: windows per scored arm (None: all; every guard row is
+    re-measured whatever it is). `sample_seed` picks them. `device`: None loads on the certificate's device
+    kind. `exact`: the recipient runs the issuer's build, so every number must agree bit for bit whatever
+    environment the certificate states (that statement is the certificate's own and nothing checks it).
+    `sequential`: hold one model at a time (reexecute_baseline; a certificate issued so is audited so without it)."""
 
     baseline: str
     subject: str | None
