@@ -80,9 +80,9 @@ class _Loader(yaml.SafeLoader):
 
 
 class _AmbiguousNumber(yaml.YAMLError):
-    def __init__(self, text: str, read: object, mark: yaml.Mark) -> None:
+    def __init__(self, text: str, read: object, mark: yaml.Mark, *, quoted: bool) -> None:
         super().__init__(f"{text!r} is read as {read!r}")
-        self.text, self.read, self.mark = text, read, mark
+        self.text, self.read, self.mark, self.quoted = text, read, mark, quoted
 
 
 # Plain scalars YAML 1.1 (PyYAML) reads as numbers other than YAML 1.2 and JSON do: `1:05` is 65 (base 60), `017` is
@@ -101,7 +101,7 @@ def _unambiguous(constructor: Any) -> Any:
         value = constructor(loader, node)
         text = node.value
         if isinstance(text, str) and _YAML_1_1_ONLY.match(text) and not _same_in_decimal(text, value):
-            raise _AmbiguousNumber(text, value, node.start_mark)
+            raise _AmbiguousNumber(text, value, node.start_mark, quoted=node.style is not None)
         return value
 
     return construct
@@ -131,7 +131,8 @@ def read_yaml(path: str, *, what: str = "config file", option: str = "-c/--confi
     except _AmbiguousNumber as exc:
         where = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}"
         said = f"{path}: {exc.text} (at {where}) is the number {exc.read!r} to YAML 1.1 and not to YAML 1.2 or JSON"
-        raise UsageError("E201", said, f"write {exc.read!r} in decimal, or quote it to give text") from exc
+        text = "" if exc.quoted else ", or quote it to give text"  # `!!int '017'` is quoted already
+        raise UsageError("E201", said, f"write {exc.read!r} in decimal{text}") from exc
     except _RepeatedKey as exc:
         where = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}"
         raise UsageError("E201", f"{path}: key {exc.key!r} is given twice (at {where})", "keep one of them") from exc

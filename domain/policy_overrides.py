@@ -170,7 +170,7 @@ def _check_number(key: str, value: object) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError("E202", f"policy override '{key}' must be finite, got {value!r}", "give a finite number")
     if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:  # no float holds it: msgspec says "out of range"
-        raise UsageError("E202", f"policy override '{key}' is an integer larger than any float (1.8e308)", _FINITE)
+        raise UsageError("E202", f"policy override '{key}' is an integer beyond any float (±1.8e308)", _FINITE)
 
 
 def _order(guard_order: Any, plugins: Mapping[str, PluginGuardSettings] | None) -> tuple[str, ...]:

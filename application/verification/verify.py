@@ -145,9 +145,15 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
 
 
 def _named(policy: Policy) -> str:
-    """The tier and profile, and the keys the policy file overrode (their values are not the tier's)."""
+    """The tier and profile, the keys the policy file overrode (their values are not the tier's) and the sections
+    it added (evidence requirements, secondary-metric gates)."""
     changed = sorted(policy.overrides)
-    return f"{policy.tier}/{policy.profile}" + (f" with overrides of {', '.join(changed)}" if changed else "")
+    added = [name for name in ("evidence", "secondary") if getattr(policy, name) is not None]
+    return (
+        f"{policy.tier}/{policy.profile}"
+        + (f" with overrides of {', '.join(changed)}" if changed else "")
+        + (f" with the {' and '.join(added)} section{'s' if len(added) > 1 else ''}" if added else "")
+    )
 
 
 def _policy(cert: c.Certificate, report: VerifyReport) -> Policy | None:

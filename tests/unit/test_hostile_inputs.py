@@ -131,7 +131,7 @@ POLICIES = {  # (code, what follows the file's name)
     "tier: balanced\noverrides: {alpha: .inf}\n": ("E202", ": policy override 'alpha' must be finite, got inf"),
     f"tier: balanced\noverrides: {{ratio_limit: {10**400}}}\n": (
         "E202",
-        ": policy override 'ratio_limit' is an integer larger than any float (1.8e308)",  # "give a whole number" hint
+        ": policy override 'ratio_limit' is an integer beyond any float (±1.8e308)",  # "give a whole number" hint
     ),
     "tier: balanced\noverrides: {ratio_limit: 1.5}\ntier: strict\n": ("E201", ""),  # a key given twice
 }

@@ -15,7 +15,7 @@ from invarlock.cli.main import cli
 from invarlock.cli.recipient_policy import recipient_policy
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
-from invarlock.domain.policy import resolve_policy
+from invarlock.domain.policy import EvidencePolicy, resolve_policy
 
 from tests.fakes.cli import run_cli
 from tests.unit.conftest import small_config
@@ -200,3 +200,6 @@ def test_a_recipient_verdict_other_than_the_certificates_names_the_overrides_and
     [check] = [ch for ch in verify_certificate(cert, recipient=resolve_policy("balanced", "dev")).checks
                if ch.name == "recipient_policy"]  # fmt: skip
     assert check.detail == "balanced/dev verdict PASS"
+    sections = resolve_policy("balanced", "dev", {"ratio_limit": 1.2}, evidence=EvidencePolicy(require_dtype="float32"))
+    [check] = [ch for ch in verify_certificate(cert, recipient=sections).checks if ch.name == "recipient_policy"]
+    assert check.detail.startswith("balanced/dev with overrides of ratio_limit with the evidence section verdict ")

@@ -92,3 +92,9 @@ def test_a_number_yaml_1_1_reads_otherwise_than_yaml_1_2_and_json_is_refused(
 )
 def test_numbers_both_yaml_versions_read_alike_are_read(tmp_path: Path, text: str, read: object) -> None:
     assert _read(tmp_path, f"a: {text}\n") == {"a": read}
+
+
+def test_a_quoted_number_tagged_int_is_refused_without_telling_to_quote_it(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as raised:
+        _read(tmp_path, "a: !!int '017'\n")
+    assert raised.value.code == "E201" and raised.value.hint == "write 15 in decimal"
