@@ -131,7 +131,7 @@ def _forged_stream(records: Records) -> Records:
 def test_a_genuine_certificate_passes_the_audit_and_is_recorded_as_its_own_stream(issued: Issued) -> None:
     events = issued.root / "audited.duckdb"
     shutil.copyfile(issued.events, events)
-    result = _audit(issued, issued.cert, "--sample-seed", "1", "--events", events)  # default: 16 per arm or guard
+    result = _audit(issued, issued.cert, "--sample-seed", "1", "--events", events)  # default: 16 per arm
     assert result.code == 0, result.stdout + result.stderr
     checks = _checks(result)
     assert "bit for bit" in checks["reexec:build"]["detail"]
@@ -141,8 +141,8 @@ def test_a_genuine_certificate_passes_the_audit_and_is_recorded_as_its_own_strea
         assert checks[name]["ok"], checks[name]
     assert "all 20 planned windows rebuilt" in checks["reexec:windows"]["detail"]  # calibration arm included
     assert "4 of 4 windows re-scored" in checks["reexec:scores:preview"]["detail"]
-    assert "16 matrices re-measured" in checks["reexec:guard:rmt"]["detail"]
-    assert "16 taps re-measured" in checks["reexec:guard:variance"]["detail"]  # of the 30 FFN outputs int8 changed
+    assert "211 matrices re-measured" in checks["reexec:guard:rmt"]["detail"]  # every row, whatever the sample
+    assert "30 taps re-measured" in checks["reexec:guard:variance"]["detail"]  # the 30 FFN outputs int8 changed
     # 16 per arm holds all 4 + 8: it said "K = 4 windows per arm ... f = 1%: 3.9%" for a whole check
     assert checks["reexec:sample"]["detail"].endswith("re-scored (4 preview, 8 final): any altered window is found")
     sql = (
