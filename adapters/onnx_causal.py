@@ -28,7 +28,7 @@ from .hf_nll import window_scores
 from .onnx_graph import batch_dependent
 from .onnx_session import open_session
 from .onnx_signature import HINT, check_logits, fixed_batch
-from .onnx_weights import OnnxMatrix, OnnxSource, OnnxWeights
+from .onnx_weights import OnnxMatrix, OnnxSource, OnnxWeights, folder_files
 from .window_batches import batches, token_ids
 
 __all__ = ["OnnxCausalModel", "OnnxMatrix"]
@@ -64,11 +64,22 @@ class OnnxCausalModel(OnnxWeights):
         if cached is None or cached[0] != self.changed:
             self._require_finite()
             path = self.source.directory / "model.onnx" if self.changed == 0 else None
+            if path is not None:
+                self._require_unchanged_files()
             self._sessions[outputs] = (
                 self.changed,
                 open_session(self.source.proto, self.provider, path=path, outputs=outputs),
             )
         return self._sessions[outputs][1]
+
+    def _require_unchanged_files(self) -> None:
+        """UsageError E102 when a file of the model's folder changed since it was read: onnxruntime reads the
+        file, so it would score other weights than those fingerprinted (a re-export or copy finishing mid-run)."""
+        now = folder_files(self.source.directory)
+        changed = sorted(n for n in now.keys() | self.source.files.keys() if now.get(n) != self.source.files.get(n))
+        if changed:
+            said = f"{self.source.directory}: {changed[0]} changed on disk after the model was read and fingerprinted"
+            raise UsageError("E102", said, "leave the model folder unchanged during a run, then run again")
 
     def _require_finite(self) -> None:
         """AbortError E402 for a non-finite weight: exported attention graphs may mask NaN scores (IsNaN/Where),

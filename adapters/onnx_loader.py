@@ -102,7 +102,7 @@ def _source(directory: Path) -> Any:
 
     from .onnx_graph import map_weights
     from .onnx_signature import check_graph
-    from .onnx_weights import OnnxSource
+    from .onnx_weights import OnnxSource, folder_files
 
     config = read_checkpoint_config(directory)
     rules = rules_for(str(config.get("model_type")))
@@ -113,6 +113,7 @@ def _source(directory: Path) -> Any:
             f"export a causal LM ({', '.join(causal_model_types())}), or certify this model from its HF checkpoint "
             "(--adapter auto)",
         )
+    files = folder_files(directory)  # before the read: a file written during it then differs at scoring
     try:
         proto = onnx.load(str(directory / MODEL_FILE), load_external_data=True)
     except Exception as error:  # onnx raises DecodeError, OSError, ValueError...
@@ -132,6 +133,7 @@ def _source(directory: Path) -> Any:
         config_sha256=_config_sha256(directory),
         vocab_size=config.get("vocab_size"),  # a whole number from 1 where stated (read_checkpoint_config)
         tokens=len(tokenizer.inner),
+        files=files,
     )
 
 

@@ -32,6 +32,21 @@ def check_graph(path: Path, graph: Any) -> None:
         raise UsageError("E102", said, "export with a dynamic batch axis (dynamic_axes / dynamic_shapes)")
     if logits.elem_type not in _FLOATS:
         raise UsageError("E102", f"{path}: logits are not floating point (ONNX element type {logits.elem_type})", HINT)
+    _require_plain_initializers(path, graph)
+
+
+def _require_plain_initializers(path: Path, graph: Any) -> None:
+    """One dense initializer per name: onnxruntime computes with the first of two alike and with sparse ones,
+    while the weights digest, census and guards read the last by name and no sparse one (a model scoring another
+    weight kept the genuine model's identity: the ONNX hunt)."""
+    if len(graph.sparse_initializer):
+        said = f"{path} holds {len(graph.sparse_initializer)} sparse initializers, which invarlock does not fingerprint"
+        raise UsageError("E102", said, "export the weights as dense initializers")
+    seen: set[str] = set()
+    for init in graph.initializer:
+        if init.name in seen:
+            raise UsageError("E102", f"{path} holds two initializers named {init.name!r}", "re-export it")
+        seen.add(init.name)
 
 
 def fixed_batch(graph: Any) -> int | None:

@@ -10,9 +10,10 @@ weight as its float32 matrix under its HF name; the identity's `dtype` states ho
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,18 @@ class OnnxSource:
     config_sha256: str
     vocab_size: int | None = None  # config.json's, which the graph's logits must be as wide as (onnx_signature)
     tokens: int = 0  # the tokenizer's vocabulary, which they must cover where config.json states no vocab_size
+    files: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # folder_files() when it was read
+
+
+def folder_files(directory: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, size, modification time) of each regular file in `directory`: a session read from the file must
+    read what was loaded and fingerprinted (onnx_causal)."""
+    found = {}
+    for entry in os.scandir(directory):
+        if entry.is_file():
+            info = entry.stat()
+            found[entry.name] = (info.st_ino, info.st_size, info.st_mtime_ns)
+    return found
 
 
 class OnnxWeights:
@@ -228,8 +241,8 @@ def _array(init: Any) -> np.ndarray:
 
 def _write(init: Any, values: np.ndarray) -> None:
     init.raw_data = np.ascontiguousarray(values).tobytes()
-    for field in ("float_data", "int32_data", "int64_data", "double_data"):
-        init.ClearField(field)
+    for kind in ("float_data", "int32_data", "int64_data", "double_data"):
+        init.ClearField(kind)
 
 
 def _dtype(init: Any) -> str:

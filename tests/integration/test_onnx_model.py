@@ -172,3 +172,23 @@ def test_a_graph_onnx_cannot_read_is_e102_quoting_why(tmp_path: Path) -> None:
     message = caught.value.message
     assert caught.value.code == "E102" and "model.onnx could not be read: DecodeError: " in message, message
     assert len(message.split("could not be read: DecodeError: ")[1]) > 0 and "\n" not in message
+
+
+def test_a_file_of_the_model_folder_changed_after_loading_is_e102_before_a_pass(tmp_path: Path) -> None:
+    """The ONNX hunt: onnxruntime reads model.onnx from disk when the session is made, after the identity was
+    computed from the loaded bytes, so a folder rewritten in between was scored under the first file's digests."""
+    import os
+
+    for item in onnx_demo().int8.iterdir():
+        if item.suffix == ".json":
+            (tmp_path / item.name).symlink_to(item)
+        else:
+            shutil.copy2(item, tmp_path / item.name)
+    model = _routed().load(str(tmp_path), LoadOptions(adapter="onnx", device="cpu"))
+    data = next(p for p in tmp_path.iterdir() if p.name.startswith("model.onnx") and p.name != "model.onnx")
+    os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 1))
+    with pytest.raises(UsageError) as caught:
+        model._session()
+    assert caught.value.code == "E102" and caught.value.message == (
+        f"{tmp_path}: {data.name} changed on disk after the model was read and fingerprinted"
+    )

@@ -93,3 +93,17 @@ def test_logits_narrower_than_the_tokenizer_are_e102_where_config_json_states_no
         "m/model.onnx gave logits of float32 (2, 5, 1000) for input_ids (2, 5), not float (batch, sequence,"
         " at least the tokenizer's 49152 tokens)"
     )
+
+
+def test_two_initializers_of_one_name_or_a_sparse_one_are_e102() -> None:
+    """The ONNX hunt: onnxruntime computes with the first of two initializers alike and with sparse ones, while
+    the weights digest read the last by name and no sparse one: a model scoring other weights kept the genuine
+    model's weights_sha256 and graph_sha256."""
+    weight = np.ones(4, np.float32)
+    graph = _graph()
+    graph.initializer.extend([helper.make_tensor("w", 1, [4], weight), helper.make_tensor("w", 1, [4], 2 * weight)])
+    assert _said(graph) == "m/model.onnx holds two initializers named 'w'"
+    graph = _graph()
+    values, indices = helper.make_tensor("s", 1, [4], weight), helper.make_tensor("i", 7, [4], [0, 1, 2, 3])
+    graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [4]))
+    assert _said(graph) == "m/model.onnx holds 1 sparse initializers, which invarlock does not fingerprint"
