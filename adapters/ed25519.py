@@ -182,7 +182,7 @@ def _staged(path: Path, data: bytes, mode: int) -> Path:
     """`data` in a new file beside `path`, to be renamed over it: --force replaces a key whole, so a crash or a
     full disk never leaves it empty, and a hard link to the old key keeps the old key."""
     try:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".invarlock-key-")  # short: a name of 255 bytes fits
     except OSError as exc:
         raise UsageError("E704", f"cannot write key file '{path}': {exc.strerror}", "check the directory") from exc
     with os.fdopen(fd, "wb") as out:

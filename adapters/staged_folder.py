@@ -22,7 +22,8 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
     written."""
     out = Path(target)
     existed = out.is_dir()
-    staging = (out if existed else out.parent) / f".{out.name}.partial-{os.getpid()}"
+    # a short name: `.{name}.partial-{pid}` went past NAME_MAX for a folder name of about 241-255 bytes
+    staging = (out if existed else out.parent) / f".invarlock-partial-{os.getpid()}"
     try:
         if not existed:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +36,7 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
             os.replace(staging, out)
     except OSError as exc:  # a file in the way, a full disk: it was E999, after the whole run
         said = f"cannot write the checkpoint to '{out}': {exc.strerror or type(exc).__name__}"
-        raise UsageError("E608", said, "pass a new folder on a disk with room for it") from exc
+        raise UsageError("E608", said, "pass a new folder that can be written, on a disk with room for it") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -209,17 +209,18 @@ def require_apart(events: str | os.PathLike[str], cert_out: str | None, export: 
     its folder belongs), or the store or the certificate inside the folder the subject's checkpoint is written to
     whole (--export and --events naming one new path was E999 after the run)."""
     store = Path(os.path.realpath(events))
-    if cert_out is not None:
-        folder = Path(os.path.realpath(cert_out))
-        if store in (folder, folder / CERTIFICATE_FILE):
-            said = f"--cert-out '{cert_out}' and --events '{os.fspath(events)}' collide: the certificate is {store}"
-            raise UsageError("E608", said, "pass --cert-out a folder apart from the event store")
+    kept = (store, store.with_name(f"{store.name}.wal"))  # DuckDB's write-ahead log beside it: a folder there is E501
+    certificate = Path(os.path.realpath(cert_out)) / CERTIFICATE_FILE if cert_out is not None else None
+    if certificate is not None and {certificate.parent, certificate} & set(kept):
+        said = f"--cert-out '{cert_out}' and --events '{os.fspath(events)}' collide: the certificate is {certificate}"
+        raise UsageError("E608", said, "pass --cert-out a folder apart from the event store")
     if export is None:
         return
     checkpoint = Path(os.path.realpath(export))
-    inside = [(flag, path) for flag, path in (("--events", store), ("--cert-out", cert_out)) if path is not None]
-    for flag, path in inside:
-        real = Path(os.path.realpath(path))
-        if real == checkpoint or checkpoint in real.parents:
-            said = f"{flag} '{os.fspath(path)}' is inside --export '{export}', the folder the subject is written to"
+    outputs = [("--events", path) for path in kept]
+    if certificate is not None:
+        outputs.append(("--cert-out", certificate))
+    for flag, path in outputs:
+        if path == checkpoint or checkpoint in path.parents:
+            said = f"{flag} writes {path}, at or inside --export '{export}', the folder the subject is written to"
             raise UsageError("E608", said, "pass --export a new folder apart from the run's other outputs")

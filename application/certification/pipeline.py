@@ -56,7 +56,12 @@ def run_pipeline(req: CertifyRequest, policy: Policy, recorder: RunRecorder, svc
             ctx.recorded.reference.close()
     certificate = issue(recorder, svc)
     if req.export is not None and recorder.state.rollback is None:
-        ctx.models["subject"].export(req.export)
+        try:
+            ctx.models["subject"].export(req.export)
+        except UsageError as exc:  # after the certificate was issued: its file is written only after the export
+            run = recorder.run_id
+            again = f"run {run} is recorded: `invarlock replay {run} -o FILE` (with this run's --events) writes it"
+            raise UsageError(exc.code, exc.message, f"{exc.hint}; {again}") from exc
     return CertifyOutcome(run_id=recorder.run_id, certificate=certificate)
 
 

@@ -80,15 +80,48 @@ def test_a_cert_out_holding_another_runs_certificate_is_refused_before_the_run(t
 @pytest.mark.parametrize(
     ("flags", "says"),
     [
-        (["--export", "{ev}"], "--events '{ev}' is inside --export '{ev}'"),
-        (["--export", "{dir}"], "--events '{ev}' is inside --export '{dir}'"),
-        (["--cert-out", "{dir}", "--export", "{dir}"], "--events '{ev}' is inside --export '{dir}'"),
+        (["--export", "{ev}"], "--events writes {ev}, at or inside --export '{ev}'"),
+        (["--export", "{dir}"], "--events writes {ev}, at or inside --export '{dir}'"),
+        (["--export", "{wal}"], "--events writes {wal}, at or inside --export '{wal}'"),
+        (["--cert-out", "{out}", "--export", "{out}"], "--cert-out writes {cert}, at or inside --export '{out}'"),
+        (["--cert-out", "{out}", "--export", "{cert}"], "--cert-out writes {cert}, at or inside --export '{cert}'"),
         (["--cert-out", "{ev}"], "--cert-out '{ev}' and --events '{ev}' collide"),
+        (["--cert-out", "{wal}"], "--cert-out '{wal}' and --events '{ev}' collide"),
     ],
 )
 def test_outputs_that_collide_are_refused_before_the_run(tmp_path: Path, flags: list[str], says: str) -> None:
-    names = {"ev": str(tmp_path / "new" / "ev.duckdb"), "dir": str(tmp_path / "new")}
+    new = tmp_path / "new"
+    names = {
+        "ev": str(new / "ev.duckdb"),
+        "wal": str(new / "ev.duckdb.wal"),
+        "dir": str(new),
+        "out": str(tmp_path / "out"),
+        "cert": str(tmp_path / "out" / "evaluation.cert.json"),
+    }
     given = [flag.format(**names) for flag in flags]
     code, _, err = run_cli("certify", "--demo", "--events", names["ev"], *given)
     assert code == 2 and err.startswith("ERROR [INVARLOCK:E608]") and says.format(**names) in err, err
-    assert not (tmp_path / "new").exists()
+    assert not new.exists() and not (tmp_path / "out").exists()
+
+
+def test_an_export_failing_after_the_certificate_was_issued_says_the_run_is_recorded(services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The regression hunt: an export that failed after the run (a name too long, a full disk) gave E608 with no
+    word that the run and its certificate are recorded, and the certificate's file is written only after it."""
+    import msgspec
+    from invarlock.application.certification.certify import CertifyRequest, certify_edit
+    from invarlock.application.config import EditConfig
+    from invarlock.domain.errors import UsageError
+
+    from tests.fakes.models import FakeModel
+    from tests.unit.conftest import small_config
+
+    def fails(self: FakeModel, directory: object) -> None:
+        raise UsageError("E608", f"cannot write the checkpoint to '{directory}': File name too long", "pass another")
+
+    monkeypatch.setattr(FakeModel, "export", fails)
+    config = msgspec.structs.replace(small_config(), edit=EditConfig(name="fake_scale", plan={"factor": 1.0}))
+    request = CertifyRequest("run", config, None, tier="balanced", profile="dev", export="x" * 250)
+    with pytest.raises(UsageError) as refused:
+        certify_edit(request, services)
+    assert refused.value.code == "E608" and refused.value.hint.startswith("pass another; run run-0 is recorded: ")
+    assert [r.type for r in services.store.read("run-0")][-2:] == ["certificate_issued", "run_completed"]
