@@ -186,7 +186,7 @@ def _job(
 
 
 def _plugin(audit: AuditContext, name: str, section: gs.PluginSection, tally: Tally) -> None:
-    """A sample of the plugin guard's matrices measured again by the plugin on the audit's models."""
+    """Every matrix of the plugin guard measured again by the plugin on the audit's models."""
     recorded = section.measurements.matrices
     models = audit.models
     again = measured_by(loaded_guard(name), models["baseline"], models["subject"], audit.pool).as_mapping()
