@@ -28,7 +28,7 @@ from .hf_nll import window_scores
 from .onnx_graph import batch_dependent
 from .onnx_session import open_session
 from .onnx_signature import HINT, check_logits, fixed_batch
-from .onnx_weights import OnnxMatrix, OnnxSource, OnnxWeights, folder_files
+from .onnx_weights import OnnxMatrix, OnnxSource, OnnxWeights, read_files
 from .window_batches import batches, token_ids
 
 __all__ = ["OnnxCausalModel", "OnnxMatrix"]
@@ -73,10 +73,10 @@ class OnnxCausalModel(OnnxWeights):
         return self._sessions[outputs][1]
 
     def _require_unchanged_files(self) -> None:
-        """UsageError E102 when a file of the model's folder changed since it was read: onnxruntime reads the
-        file, so it would score other weights than those fingerprinted (a re-export or copy finishing mid-run)."""
-        now = folder_files(self.source.directory)
-        changed = sorted(n for n in now.keys() | self.source.files.keys() if now.get(n) != self.source.files.get(n))
+        """UsageError E102 when model.onnx or an external data file changed since it was read: onnxruntime reads
+        the files, so it would score other weights than those fingerprinted (a re-export or copy finishing mid-run)."""
+        now = read_files(self.source.directory, self.source.files)
+        changed = sorted(n for n in self.source.files if now.get(n) != self.source.files[n])
         if changed:
             said = f"{self.source.directory}: {changed[0]} changed on disk after the model was read and fingerprinted"
             raise UsageError("E102", said, "leave the model folder unchanged during a run, then run again")

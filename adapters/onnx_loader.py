@@ -102,7 +102,7 @@ def _source(directory: Path) -> Any:
 
     from .onnx_graph import map_weights
     from .onnx_signature import check_graph
-    from .onnx_weights import OnnxSource, folder_files
+    from .onnx_weights import OnnxSource, data_files, read_files
 
     config = read_checkpoint_config(directory)
     rules = rules_for(str(config.get("model_type")))
@@ -113,9 +113,10 @@ def _source(directory: Path) -> Any:
             f"export a causal LM ({', '.join(causal_model_types())}), or certify this model from its HF checkpoint "
             "(--adapter auto)",
         )
-    files = folder_files(directory)  # before the read: a file written during it then differs at scoring
     try:
-        proto = onnx.load(str(directory / MODEL_FILE), load_external_data=True)
+        proto = onnx.load(str(directory / MODEL_FILE), load_external_data=False)
+        files = read_files(directory, data_files(proto))  # before the data are read: one written then differs
+        onnx.load_external_data_for_model(proto, str(directory))
     except Exception as error:  # onnx raises DecodeError, OSError, ValueError...
         raise UsageError(
             "E102", f"{directory / MODEL_FILE} could not be read: {_first_line(error)}", "repair or re-export it"

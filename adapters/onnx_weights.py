@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,18 +61,29 @@ class OnnxSource:
     config_sha256: str
     vocab_size: int | None = None  # config.json's, which the graph's logits must be as wide as (onnx_signature)
     tokens: int = 0  # the tokenizer's vocabulary, which they must cover where config.json states no vocab_size
-    files: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # folder_files() when it was read
+    files: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # read_files() when it was read
 
 
-def folder_files(directory: Path) -> dict[str, tuple[int, int, int]]:
-    """(inode, size, modification time) of each regular file in `directory`: a session read from the file must
-    read what was loaded and fingerprinted (onnx_causal)."""
-    found = {}
-    for entry in os.scandir(directory):
-        if entry.is_file():
-            info = entry.stat()
-            found[entry.name] = (info.st_ino, info.st_size, info.st_mtime_ns)
-    return found
+def data_files(proto: Any) -> set[str]:
+    """model.onnx and the external data files `proto` (loaded without its external data) names, by path within
+    its folder."""
+    return {"model.onnx"} | {
+        entry.value for init in proto.graph.initializer for entry in init.external_data if entry.key == "location"
+    }
+
+
+def read_files(directory: Path, names: Iterable[str]) -> dict[str, tuple[int, int, int]]:
+    """(inode, size, modification time) of each of `names` within `directory`: a session read from the files must
+    read what was loaded and fingerprinted (onnx_causal). A missing one is left out (onnx's load names it)."""
+    return {name: facts for name in sorted(names) if (facts := _facts(directory / name)) is not None}
+
+
+def _facts(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 class OnnxWeights:

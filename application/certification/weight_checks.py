@@ -82,7 +82,7 @@ def checked_stats(
 
 
 def checked_activation(
-    state: RunState, role: str, found: object, windows: Sequence[TokenWindow], weights: Sequence[str]
+    state: RunState | Run, role: str, found: object, windows: Sequence[TokenWindow], weights: Sequence[str]
 ) -> tuple[dict[str, ActivationStats], list[WindowScore]]:
     """`found` (ModelRunner.activation_stats of `windows`): the statistics of every weight, and the windows'
     scores checked as scoring checks them (they are the variance guard's A/B evidence)."""

@@ -6,31 +6,27 @@ forgery hunt); measuring them costs what the run's guard chain cost, a few perce
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 
 import msgspec
 from invarlock.domain import certificate as c
-from invarlock.domain import events as ev
-from invarlock.domain.guards import chain, invariants, rmt, spectral, variance
+from invarlock.domain.guards import chain, invariants, rmt, spectral
 from invarlock.domain.guards import sections as gs
 from invarlock.domain.guards.rmt_records import RmtMatrix
 from invarlock.domain.guards.spectral_records import SpectralMatrix
 from invarlock.domain.guards.spectrum import MatrixMeasure
-from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.policy import Policy
-from invarlock.domain.reexecution import compare_tree
-from invarlock.domain.windows import TokenWindow, token_windows
 from invarlock.ports.model import NamedMatrix
 
 from ..certification.guard_chain import measure_each, measure_matrix
 from ..certification.plugin_guard import loaded_guard, measured_by
 from ..certification.recorded_baseline import MatrixSummary, same_values
-from ..certification.variance_guard import taps_only
-from ..certification.weight_checks import checked_stats
 from .reexecute_answers import AuditedBaseline
 from .reexecute_baseline import rows_by_name
 from .reexecute_inputs import AuditContext, Finding, Tally
+from .reexecute_rows import base_matrices, compare, mismatch, unmapped
+from .reexecute_variance import variance_rows
 
 _RECORDS = {"spectral": spectral.measurement, "rmt": rmt.measurement}
 
@@ -67,7 +63,7 @@ def guard_findings(audit: AuditContext) -> tuple[list[Finding], int]:
         if isinstance(section, gs.PluginSection):
             _plugin(audit, name, section, tally)
         elif isinstance(section, gs.VarianceSection):
-            _variance(audit, section.measurements, repairs, tally)
+            variance_rows(audit, section.measurements, repairs, tally)
         else:
             _matrices(audit, name, section.measurements.matrices, repairs, tally)
         findings.append(_finding(name, tally))
@@ -98,8 +94,8 @@ def _matrices(
 ) -> None:
     wanted = rows_by_name(recorded)
     subject = audit.models["subject"]
-    skip = _unmapped(audit).keys() | subject.unmapped().keys()  # not measured: pair the rest as certify does
-    base_all = (m for m in _base_matrices(audit) if m.name not in skip)
+    skip = unmapped(audit).keys() | subject.unmapped().keys()  # not measured: pair the rest as certify does
+    base_all = (m for m in base_matrices(audit) if m.name not in skip)
     subj_all = (m for m in subject.matrices() if m.name not in skip)
     listed = {row.name for row in recorded}
     unlisted: list[str] = []  # the models' matrices the certificate does not list: a dropped row hides its verdict
@@ -117,11 +113,11 @@ def _matrices(
     for (name, family), stated, key, measures in measure_each(audit.pool, job, jobs):
         audit.measured[key] = measures
         recomputed = _RECORDS[guard](name, family, *measures)
-        _compare(audit, guard, name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
+        compare(audit, guard, name, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
     for name in wanted:  # recorded, but the models have no such matrix (a made-up row feeds the family statistics)
-        _mismatch(audit, guard, name, "the models have no such matrix", tally)
+        mismatch(audit, guard, name, "the models have no such matrix", tally)
     for name in unlisted:
-        _mismatch(audit, guard, name, "the models have this matrix and the certificate does not list it", tally)
+        mismatch(audit, guard, name, "the models have this matrix and the certificate does not list it", tally)
 
 
 def _invariants(audit: AuditContext, section: gs.InvariantsSection, phase: str, tally: Tally) -> None:
@@ -138,27 +134,17 @@ def _invariants(audit: AuditContext, section: gs.InvariantsSection, phase: str, 
     else:
         again = invariants.comparison_checks(base, subj, dtype_change_declared=False, limit=limit)
     if recorded is None:
-        _mismatch(audit, "invariants", phase, "the certificate has no such phase", tally)
+        mismatch(audit, "invariants", phase, "the certificate has no such phase", tally)
         return
     stated = {check.name: check for check in recorded.checks}
     for check in again:
         if check.name not in stated:
-            _mismatch(audit, "invariants", f"{phase}.{check.name}", "the certificate does not list this check", tally)
+            mismatch(audit, "invariants", f"{phase}.{check.name}", "the certificate does not list this check", tally)
             continue
         name, left = f"{phase}.{check.name}", msgspec.to_builtins(stated.pop(check.name))
-        _compare(audit, "invariants", name, left, msgspec.to_builtins(check), tally)
+        compare(audit, "invariants", name, left, msgspec.to_builtins(check), tally)
     for name in stated:
-        _mismatch(audit, "invariants", f"{phase}.{name}", "the guard records no such check", tally)
-
-
-def _unmapped(audit: AuditContext) -> Mapping[str, str]:
-    released = audit.baseline
-    return released.read(released.unmapped) if released is not None else audit.models["baseline"].unmapped()
-
-
-def _base_matrices(audit: AuditContext) -> Iterable[NamedMatrix | MatrixSummary]:
-    released = audit.baseline
-    return released.read(released.matrices) if released is not None else audit.models["baseline"].matrices()
+        mismatch(audit, "invariants", f"{phase}.{name}", "the guard records no such check", tally)
 
 
 MeasureJob = tuple[NamedMatrix | MatrixSummary, NamedMatrix, SpectralMatrix | RmtMatrix, tuple[str, float]]
@@ -192,102 +178,6 @@ def _plugin(audit: AuditContext, name: str, section: gs.PluginSection, tally: Ta
     again = measured_by(loaded_guard(name), models["baseline"], models["subject"], audit.pool).as_mapping()
     for row in recorded:
         if row.name not in again:
-            _mismatch(audit, name, row.name, "the plugin no longer measures this matrix", tally)
+            mismatch(audit, name, row.name, "the plugin no longer measures this matrix", tally)
         else:
-            _compare(audit, name, row.name, dict(row.values), again[row.name], tally)
-
-
-def _variance(audit: AuditContext, measurements: VarianceMeasurements, repairs: dict[str, float], tally: Tally) -> None:
-    taps = measurements.taps
-    listed = [tap.weight for tap in taps]
-    expected = _expected_taps(audit, measurements.targets)
-    for name in (n for n in expected if n not in set(listed)):  # a dropped tap hides its violation
-        _mismatch(
-            audit, "variance", name, f"the models have this tap ({measurements.targets}) and it is not listed", tally
-        )
-    for name in (n for n in listed if n not in set(expected)):
-        _mismatch(audit, "variance", name, f"not a tap of the models under targets {measurements.targets}", tally)
-    if not taps:
-        return
-    weights = [tap.weight for tap in taps]
-    ids = measurements.calibration.window_ids
-    windows = token_windows(ids, audit.rows, seed=audit.cert.bootstrap.seed)
-    run = audit.cert.provenance.config, audit.cert.provenance.environment  # which adapter (plugin) tapped
-    if audit.baseline is not None:
-        base = audit.baseline.read(audit.baseline.taps)
-    else:
-        base = checked_stats(run, "baseline", taps_only(audit.models["baseline"], windows, weights), weights)
-    subj = checked_stats(run, "subject", taps_only(audit.models["subject"], windows, weights), weights)
-    for tap in taps:
-        stated = {"baseline": tap.baseline, "subject": tap.subject}
-        recomputed = {"baseline": base[tap.weight], "subject": subj[tap.weight]}
-        _compare(audit, "variance", tap.weight, msgspec.to_builtins(stated), msgspec.to_builtins(recomputed), tally)
-    if measurements.ab is not None:
-        _repaired(audit, measurements, windows, repairs, tally)
-
-
-def _repaired(
-    audit: AuditContext,
-    measurements: VarianceMeasurements,
-    windows: Sequence[TokenWindow],
-    repairs: dict[str, float],
-    tally: Tally,
-) -> None:
-    """The A/B pass again: the subject with the scales VE proposed from the stated (just re-measured) taps, its
-    taps (`repaired`, which decide the verdict once VE is enabled) and the weights' digest with those scales.
-    The taps alone were re-measured before, so `repaired` could say anything (the guard forgery hunt)."""
-    subject = audit.models["subject"]
-    scales = variance.proposals(measurements.taps, audit.policy.guards.variance)
-    weights = [tap.weight for tap in measurements.taps]
-    run = audit.cert.provenance.config, audit.cert.provenance.environment
-    subject.scale_weights(chain.compose(repairs, scales))
-    try:
-        found = checked_stats(run, "subject", taps_only(subject, windows, weights), weights)
-        digest = subject.identity().weights_sha256
-    finally:
-        subject.scale_weights(repairs)
-    for tap in measurements.taps:
-        stated = msgspec.to_builtins(tap.repaired) if tap.repaired is not None else None
-        _compare(audit, "variance", f"{tap.weight} (repaired)", stated, msgspec.to_builtins(found[tap.weight]), tally)
-    if digest != measurements.repaired_weights_sha256:
-        _mismatch(audit, "variance", "repaired_weights_sha256", "the subject with VE's scales has other weights", tally)
-
-
-def _expected_taps(audit: AuditContext, targets: str) -> list[str]:
-    """The taps certify's variance guard takes of these models: every FFN tap the adapter offers (`all_ffn`), or
-    those whose matrix the subject changed (`changed`; after the repairs of the guards before it, as certify
-    compares them), without the weights either adapter cannot map."""
-    subject = audit.models["subject"]
-    skip = _unmapped(audit).keys() | subject.unmapped().keys()
-    taps = [name for name in subject.variance_taps() if name not in skip]
-    if targets == "all_ffn":
-        return taps
-    wanted = set(taps)
-    base_all = (m for m in _base_matrices(audit) if m.name in wanted)
-    subj_all = (m for m in subject.matrices() if m.name in wanted)
-    changed = {b.name for b, s in zip(base_all, subj_all, strict=False) if not same_values(b, s)}
-    return [name for name in taps if name in changed]
-
-
-def _compare(audit: AuditContext, guard: str, name: str, stated: object, recomputed: object, tally: Tally) -> None:
-    # Variance taps come from forward passes; matrix measurements (spectral, RMT, plugins) from BLAS/LAPACK;
-    # invariants checks are names and counts.
-    exact = audit.exact if guard == "variance" else guard == "invariants" or audit.exact_matrices
-    where, diff = compare_tree(stated, recomputed, exact=exact, rel_tol=audit.rel_tol)
-    tally.checked += 1
-    tally.max_rel_diff = max(tally.max_rel_diff, diff)
-    if where is not None:
-        tally.mismatches.append(f"{name} at {where.lstrip('.') or 'the record'} (relative difference {diff:.3g})")
-    audit.record(
-        ev.MatrixRechecked(guard=guard, name=name, max_rel_diff=_finite(diff), ok=where is None, mismatch=where)
-    )
-
-
-def _mismatch(audit: AuditContext, guard: str, name: str, why: str, tally: Tally) -> None:
-    tally.checked += 1
-    tally.mismatches.append(f"{name}: {why}")
-    audit.record(ev.MatrixRechecked(guard=guard, name=name, max_rel_diff=0.0, ok=False, mismatch=why))
-
-
-def _finite(value: float) -> float:
-    return value if value != float("inf") else 1.0
+            compare(audit, name, row.name, dict(row.values), again[row.name], tally)

@@ -107,3 +107,21 @@ def test_two_initializers_of_one_name_or_a_sparse_one_are_e102() -> None:
     values, indices = helper.make_tensor("s", 1, [4], weight), helper.make_tensor("i", 7, [4], [0, 1, 2, 3])
     graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [4]))
     assert _said(graph) == "m/model.onnx holds 1 sparse initializers, which invarlock does not fingerprint"
+
+
+def test_the_files_watched_are_model_onnx_and_the_external_data_it_names_in_subfolders_too(tmp_path: Path) -> None:
+    """The regression hunt: only the folder's top level was watched, so data in a subfolder changed unseen, while
+    a touched file onnxruntime never reads failed the run."""
+    from invarlock.adapters.onnx_weights import data_files, read_files
+
+    tensor = helper.make_tensor("w", 1, [4], np.ones(4, np.float32))
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value="w/model.onnx.data")
+    graph = _graph()
+    graph.initializer.append(tensor)
+    model = helper.make_model(graph)
+    (tmp_path / "w").mkdir()
+    for name in ("model.onnx", "w/model.onnx.data", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert data_files(model) == {"model.onnx", "w/model.onnx.data"}
+    assert sorted(read_files(tmp_path, data_files(model))) == ["model.onnx", "w/model.onnx.data"]

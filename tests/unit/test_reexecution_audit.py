@@ -220,7 +220,7 @@ def test_recorded_repairs_are_reapplied_and_every_measured_guard_is_re_measured(
     names = {n for n, _, _ in outcome.findings}
     assert {"reexec:guard:spectral", "reexec:guard:rmt", "reexec:guard:variance", "reexec:scores:bare"} <= names
     taps = len(_sections(cert)["variance"]["measurements"]["taps"])
-    assert outcome.matrices == 2 * len(_VE_WEIGHTS) + 2 * taps  # each tap, and each again in the A/B pass
+    assert outcome.matrices == 2 * len(_VE_WEIGHTS) + 2 * taps + 1  # each tap, again in the A/B pass, its NLLs
 
 
 def test_an_altered_guard_measurement_fails_naming_the_matrix(services, loader):

@@ -47,7 +47,7 @@ def test_forged_repaired_taps_fail_the_variance_re_measurement(services, loader)
 
     failed = _audit(_forged(cert, healed), services)
     assert list(failed) == ["reexec:guard:variance"], failed
-    assert "ffn.2.down (repaired) at sum_sq" in failed["reexec:guard:variance"]
+    assert "ffn.2.down (repaired) at std" in failed["reexec:guard:variance"]
 
 
 def test_a_made_up_matrix_row_fails_whatever_the_sample(services, loader) -> None:  # type: ignore[no-untyped-def]
@@ -59,3 +59,16 @@ def test_a_made_up_matrix_row_fails_whatever_the_sample(services, loader) -> Non
 
     failed = _audit(_forged(cert, added), services)
     assert "ffn.9.extra: the models have no such matrix" in failed["reexec:guard:rmt"], failed
+
+
+def test_forged_a_b_sums_that_would_enable_ve_fail_the_variance_re_measurement(services, loader) -> None:  # type: ignore[no-untyped-def]
+    """The regression hunt: `ab.nll_with` lowered (so that VE looked to help and was enabled) passed the audit,
+    which did not score the A/B pass again."""
+    cert = _ve_certificate(services, loader)
+
+    def helped(guards: Any) -> None:
+        ab = guards["variance"]["measurements"]["ab"]
+        ab["nll_with"] = [nll - 0.02 * tokens for nll, tokens in zip(ab["nll_with"], ab["tokens"], strict=True)]
+
+    failed = _audit(_forged(cert, helped), services)
+    assert "the A/B pass at nll_with" in failed["reexec:guard:variance"], failed
