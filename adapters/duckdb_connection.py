@@ -31,6 +31,9 @@ def open_error(path: Path, exc: duckdb.Error) -> UsageError:
     first = (text.splitlines() or [type(exc).__name__])[0]
     if any(cause in first for cause in _OUT_OF_ROOM):
         return _no_room(path, first)
+    wal = path.with_name(f"{path.name}.wal")
+    if wal.is_dir():  # an output written under it (the outputs hunt): the store itself is intact
+        return UsageError("E501", f"cannot open event store {path}: {wal} is a folder", f"move {wal} away")
     hint = "check the disk (free space, permissions); a damaged file must be restored from a copy, or use --events"
     return UsageError("E501", f"cannot open event store {path}: {first}", hint)
 

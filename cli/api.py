@@ -164,7 +164,7 @@ def run_request(
         require_folder(out_dir, "output.dir (--out)")
     if request.export is not None:
         require_empty_folder(os.fspath(request.export), "--export")
-    require_apart(events, _text(cert_out), request.export)
+    require_apart(events, _text(cert_out), request.export, out_dir)
     uses = used_entries(request.config, request.subject)
     with naming_the_store(events, run_outputs(sign_key, cert_out, request.export)):
         outcome = certify_edit(request, _services(events, progress, sign_key, uses))

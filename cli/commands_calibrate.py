@@ -78,6 +78,15 @@ def case_line(row: CaseRow) -> str:
     return f"{row.case}: ratio {ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}"
 
 
+def _refuse_store_in_place(events: str, out: Path) -> None:
+    """E608 when --events is --out or one of its table files: the table was refused only after every case."""
+    store = Path(os.path.realpath(events))
+    taken = {Path(os.path.realpath(out)) / name for name in (*TABLE_FILES, "")}
+    if store in taken or store.with_name(f"{store.name}.wal") in taken:
+        said = f"--events '{events}' is --out '{out}' or a file of its table, which calibrate writes"
+        raise UsageError("E608", said, "pass --events a store apart from the calibration's files")
+
+
 def _resume_command(given: dict[str, str | None]) -> str:
     """The command that goes on with a stopped suite: --resume and every option this one was given."""
     words = ["invarlock", "calibrate", "--resume"]
@@ -116,6 +125,7 @@ def calibrate_cmd(
     chosen = _suite(suite, tier, profile)
     out = Path(out_dir)
     require_folder(out_dir, "--out")  # found before hours of scoring, not after
+    _refuse_store_in_place(events, out)
     certified = _certified(out, chosen) if resume else {}
     if not resume:
         _refuse_earlier(out, chosen)

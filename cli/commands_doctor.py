@@ -85,7 +85,7 @@ def _flag_errors(opts: dict[str, Any], out_dir: str | None) -> tuple[InvarlockEr
     for option, check in checks:
         if given.get(option):
             errors.extend(_errors_of(functools.partial(check, given[option])))
-    apart = functools.partial(require_apart, opts["events"], opts.get("cert_out"), opts.get("export_dir"))
+    apart = functools.partial(require_apart, opts["events"], opts.get("cert_out"), opts.get("export_dir"), out_dir)
     return (*errors, *_errors_of(apart), *_errors_of(network_allowed))
 
 

@@ -93,7 +93,7 @@ def certificate_of(path: Path, run_id: str) -> bool:
         if path.stat().st_size > MAX_CERTIFICATE_BYTES:
             return False
         held = msgspec.json.decode(path.read_bytes())
-    except (OSError, msgspec.DecodeError):
+    except (OSError, msgspec.DecodeError, RecursionError):  # JSON nested past the decoder's stack is no certificate
         return False
     return isinstance(held, dict) and held.get("run_id") == run_id and "digest" in held
 
@@ -204,16 +204,22 @@ def write_atomically(
         raise
 
 
-def require_apart(events: str | os.PathLike[str], cert_out: str | None, export: str | None) -> None:
-    """E608 before a run whose outputs collide: the certificate written over the event store (or the store where
-    its folder belongs), or the store or the certificate inside the folder the subject's checkpoint is written to
-    whole (--export and --events naming one new path was E999 after the run)."""
+def require_apart(
+    events: str | os.PathLike[str], cert_out: str | None, export: str | None, out_dir: str | None = None
+) -> None:
+    """E608 before a run whose outputs collide: an output at or under the event store or its write-ahead log (a
+    folder there leaves the store unopenable), or the store or the certificate at or inside the folder the
+    subject's checkpoint is written to whole (--export and --events naming one new path was E999 after the run).
+    `out_dir`: output.dir, under which the certificate's folder is made when there is no `cert_out`."""
     store = Path(os.path.realpath(events))
-    kept = (store, store.with_name(f"{store.name}.wal"))  # DuckDB's write-ahead log beside it: a folder there is E501
+    kept = (store, store.with_name(f"{store.name}.wal"))  # DuckDB's write-ahead log beside it
     certificate = Path(os.path.realpath(cert_out)) / CERTIFICATE_FILE if cert_out is not None else None
-    if certificate is not None and {certificate.parent, certificate} & set(kept):
-        said = f"--cert-out '{cert_out}' and --events '{os.fspath(events)}' collide: the certificate is {certificate}"
-        raise UsageError("E608", said, "pass --cert-out a folder apart from the event store")
+    given = [("--cert-out", cert_out, certificate), ("--export", export, None), ("output.dir (--out)", out_dir, None)]
+    for flag, path, written in given:
+        real = written or (Path(os.path.realpath(path)) if path is not None else None)
+        if real is not None and any(real == k or k in real.parents for k in kept):
+            said = f"{flag} '{path}' collides with --events '{os.fspath(events)}': it would write {real}"
+            raise UsageError("E608", said, f"pass {flag} a path apart from the event store and its .wal file")
     if export is None:
         return
     checkpoint = Path(os.path.realpath(export))

@@ -80,13 +80,17 @@ def test_a_cert_out_holding_another_runs_certificate_is_refused_before_the_run(t
 @pytest.mark.parametrize(
     ("flags", "says"),
     [
-        (["--export", "{ev}"], "--events writes {ev}, at or inside --export '{ev}'"),
+        (["--export", "{ev}"], "--export '{ev}' collides with --events '{ev}': it would write {ev}"),
         (["--export", "{dir}"], "--events writes {ev}, at or inside --export '{dir}'"),
-        (["--export", "{wal}"], "--events writes {wal}, at or inside --export '{wal}'"),
+        (["--export", "{wal}"], "--export '{wal}' collides with --events '{ev}': it would write {wal}"),
+        (["--export", "{wal}/y"], "--export '{wal}/y' collides with --events '{ev}': it would write {wal}/y"),
+        (["--export", "{ev}/y"], "--export '{ev}/y' collides with --events '{ev}': it would write {ev}/y"),
         (["--cert-out", "{out}", "--export", "{out}"], "--cert-out writes {cert}, at or inside --export '{out}'"),
         (["--cert-out", "{out}", "--export", "{cert}"], "--cert-out writes {cert}, at or inside --export '{cert}'"),
-        (["--cert-out", "{ev}"], "--cert-out '{ev}' and --events '{ev}' collide"),
-        (["--cert-out", "{wal}"], "--cert-out '{wal}' and --events '{ev}' collide"),
+        (["--cert-out", "{ev}"], "--cert-out '{ev}' collides with --events '{ev}': it would write {ev}/evaluation"),
+        (["--cert-out", "{wal}"], "--cert-out '{wal}' collides with --events '{ev}': it would write {wal}/"),
+        (["--cert-out", "{wal}/x"], "--cert-out '{wal}/x' collides with --events '{ev}'"),
+        (["--out", "{wal}"], "output.dir (--out) '{wal}' collides with --events '{ev}'"),
     ],
 )
 def test_outputs_that_collide_are_refused_before_the_run(tmp_path: Path, flags: list[str], says: str) -> None:
@@ -125,3 +129,26 @@ def test_an_export_failing_after_the_certificate_was_issued_says_the_run_is_reco
         certify_edit(request, services)
     assert refused.value.code == "E608" and refused.value.hint.startswith("pass another; run run-0 is recorded: ")
     assert [r.type for r in services.store.read("run-0")][-2:] == ["certificate_issued", "run_completed"]
+
+
+def test_a_deeply_nested_json_file_in_the_way_is_e608_not_e999(tmp_path: Path) -> None:
+    """The outputs hunt: certificate_of's decode hit the recursion limit on `[[[…]]]`, E999 from a 2 KB file."""
+    target = tmp_path / "d.json"
+    target.write_text("[" * 1000 + "]" * 1000, encoding="utf-8")
+    code, _, err = run_cli("replay", RUN_ID, "--events", _store(tmp_path), "-o", target)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E608]") and "something other than" in err, err
+
+
+@pytest.mark.parametrize("name", ["calibration.json", "calibration.md", ""])
+def test_calibrate_refuses_a_store_that_is_its_out_or_a_table_file(tmp_path: Path, name: str) -> None:
+    events = tmp_path / "o" / name if name else tmp_path / "o"
+    code, _, err = run_cli("calibrate", "--out", tmp_path / "o", "--events", events)
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E608]") and "which calibrate writes" in err, err
+    assert not events.exists()
+
+
+def test_a_folder_at_the_stores_wal_path_is_named_with_its_fix(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    (tmp_path / "invarlock.duckdb.wal").mkdir()
+    code, _, err = run_cli("runs", "--events", store)
+    assert code == 2 and f"{store}.wal is a folder — move {store}.wal away" in err, err
