@@ -105,7 +105,7 @@ def test_activation_statistics_outside_their_port_fail_the_variance_guard(case, 
     whether the variance guard repairs the subject, were recorded unchecked."""
     bend, words = ODD_STATS[case]
     weights = {n: np.ones((4, 4), np.float32) for n in ("attn.0", "ffn.0.down", "ffn.1.down")}
-    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.05)}
+    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.01)}  # in VE's deadband: no A/B pass
     bent = _stats_bent(bend)
     loader.models["base"], loader.models["odd"] = bent(ref="base", weights=weights), bent(ref="odd", weights=changed)
     svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
@@ -136,7 +136,7 @@ def test_a_model_without_taps_only_has_its_baseline_statistics_checked(case, ser
     has no activation_taps: None ended in E999 (a TypeError indexing it), the statistics alone too (a KeyError)."""
     bend, words = UNTAPPED[case]
     weights = {n: np.ones((4, 4), np.float32) for n in ("attn.0", "ffn.0.down", "ffn.1.down")}
-    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.05)}
+    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.01)}  # in VE's deadband: no A/B pass
     bent = _untapped(bend)
     loader.models["base"], loader.models["odd"] = bent(ref="base", weights=weights), bent(ref="odd", weights=changed)
     svc = dataclasses.replace(services, environment=lambda: {"python": "test", **PLUGIN})
@@ -182,7 +182,7 @@ def test_the_re_execution_audit_checks_the_variance_taps_it_compares(case, servi
 
     model, words = ODD_TAPS[case]
     weights = {n: np.ones((4, 4), np.float32) for n in ("attn.0", "ffn.0.down", "ffn.1.down")}
-    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.05)}
+    changed = {**weights, "ffn.0.down": weights["ffn.0.down"] * np.float32(1.01)}  # in VE's deadband: no A/B pass
     loader.models["base"], loader.models["odd"] = (
         FakeModel(ref="base", weights=weights),
         FakeModel(ref="odd", weights=changed),
@@ -191,6 +191,7 @@ def test_the_re_execution_audit_checks_the_variance_taps_it_compares(case, servi
     cfg = msgspec.structs.replace(small_config(), guards=GuardsConfig(order=["invariants", "variance", "invariants"]))
     cert = certify_edit(CertifyRequest("certify", cfg, ModelConfig(id="odd"), "balanced", "dev"), svc).certificate
     assert cert.guards.variance is not None and cert.guards.variance.measurements.taps
+    assert cert.guards.variance.measurements.ab is None  # the audit taps the subject as certify did: taps alone
     loader.models["odd"] = model(ref="odd", weights=changed)
     deps = audit_deps(loader, services.corpora, services.edits)
     request = ReexecutionRequest(baseline="base", subject="odd", sample=None, sample_seed=11)
