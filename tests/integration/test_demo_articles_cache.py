@@ -14,6 +14,8 @@ from invarlock.adapters.corpus_demo import WIKI_FILE, gensim_data_dir, wikipedia
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path))
+    # a re-execution audit run earlier in this worker (an in-process `verify --baseline`) called clean_anew()
+    monkeypatch.setattr(corpus_demo, "_read_kept", [True])
     wikipedia_articles.cache_clear()
     yield tmp_path / "corpora"
     wikipedia_articles.cache_clear()  # no later test reads articles of this temporary cache
@@ -68,7 +70,6 @@ def test_after_clean_anew_a_process_cleans_the_dump_itself_and_reads_no_kept_art
     too, which then confirmed windows of text the dump does not hold (build_reexecution_deps calls clean_anew)."""
     cleaned, _ = _as_a_new_process_reads(monkeypatch)
     [kept] = cache.glob("wikipedia-*.json")
-    monkeypatch.setattr(corpus_demo, "_read_kept", [True])
     corpus_demo.clean_anew()
     again, parsed = _as_a_new_process_reads(monkeypatch)
     assert parsed == 1 and again == cleaned and kept.is_file()
