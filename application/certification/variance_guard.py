@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards import chain, variance
 from invarlock.domain.guards.variance_records import ABPass, CalibrationWindows, VarianceMeasurements, VarianceTap
+from invarlock.domain.model import ActivationStats, WindowScore
+from invarlock.domain.run import RunState
 from invarlock.domain.windows import TokenWindow, token_windows
-from invarlock.ports.model import ModelRunner, Progress, TapsOnlyRunner
+from invarlock.ports.model import LoadedModel, ModelRunner, Progress, TapsOnlyRunner
 
 from .guard_chain import ChainContext, not_applicable_rows, pairs, record_measured, unmapped_names
 from .recorded_baseline import same_values
+from .score_rows import Run
 from .weight_checks import checked_activation, checked_stats, checked_taps
 
 
@@ -83,6 +86,27 @@ def _baseline_taps(ctx: ChainContext, windows: Sequence[TokenWindow], targets: l
     return taps_only(ctx.models["baseline"], windows, targets, ctx.progress.advance)
 
 
+def scaled_pass(
+    subject: LoadedModel,
+    state: RunState | Run,
+    windows: Sequence[TokenWindow],
+    targets: list[str],
+    repairs_and_scales: tuple[dict[str, float], dict[str, float]],
+    advance: Callable[[int], None] | None = None,
+) -> tuple[dict[str, ActivationStats], list[WindowScore], str]:
+    """The A/B pass's side with VE: the subject with `scales` on top of the chain's `repairs` so far, its taps and
+    window scores (checked), and its weights' digest; the subject is left with `repairs` alone (the unrepaired
+    subject until the outcome is recorded). certify runs it, and the re-execution audit again."""
+    repairs, scales = repairs_and_scales
+    subject.scale_weights(chain.compose(repairs, scales))
+    try:
+        found = subject.activation_stats(windows, targets, advance)
+        stats, scores = checked_activation(state, "subject", found, windows, targets)
+        return stats, scores, subject.identity().weights_sha256
+    finally:
+        subject.scale_weights(repairs)
+
+
 def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasurements) -> VarianceMeasurements:
     ids = measured.calibration.window_ids
     windows = token_windows(ids, ctx.rows, seed=ctx.recorder.state.started.seeds["dataset"])
@@ -101,15 +125,13 @@ def _measure(ctx: ChainContext, targets: list[str], measured: VarianceMeasuremen
     scales = variance.proposals(taps, ctx.policy.guards.variance)
     if not scales:
         return msgspec.structs.replace(measured, taps=taps)
-    subject.scale_weights(chain.compose(ctx.repairs, scales))
     ctx.progress.start("variance guard: A/B pass", len(windows))
     try:
-        found = subject.activation_stats(windows, targets, ctx.progress.advance)
-        stats_r, with_ve = checked_activation(ctx.recorder.state, "subject", found, windows, targets)
-        repaired_sha256 = subject.identity().weights_sha256
+        stats_r, with_ve, repaired_sha256 = scaled_pass(
+            subject, ctx.recorder.state, windows, targets, (ctx.repairs, scales), ctx.progress.advance
+        )
     finally:
         ctx.progress.finish()
-        subject.scale_weights(ctx.repairs)  # back to the unrepaired subject until the outcome is recorded
     ab = ABPass(
         window_ids=ids,
         tokens=[s.tokens_scored for s in without],

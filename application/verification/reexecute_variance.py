@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import msgspec
-from invarlock.domain.guards import chain, variance
+from invarlock.domain.guards import variance
 from invarlock.domain.guards.variance_records import VarianceMeasurements
 from invarlock.domain.model import ActivationStats, WindowScore
 from invarlock.domain.windows import TokenWindow, token_windows
 
 from ..certification.recorded_baseline import same_values
-from ..certification.variance_guard import taps_only
+from ..certification.variance_guard import scaled_pass, taps_only
 from ..certification.weight_checks import checked_activation, checked_stats
 from .reexecute_inputs import AuditContext, Tally
 from .reexecute_rows import base_matrices, compare, mismatch, unmapped
@@ -72,17 +72,10 @@ def _ab_pass(
     deviations (what the verdict reads of `repaired`: their sums cancel, so a plain relative tolerance on them
     failed an honest audit across builds), its weights' digest, and both sides' NLL sums and tokens."""
     assert measured.ab is not None, "called where VE proposed scales"
-    subject = audit.models["subject"]
     weights = [tap.weight for tap in measured.taps]
     scales = variance.proposals(measured.taps, audit.policy.guards.variance)
-    subject.scale_weights(chain.compose(repairs, scales))
-    try:
-        run = audit.cert.provenance.config, audit.cert.provenance.environment
-        found = subject.activation_stats(windows, weights)
-        repaired, with_ve = checked_activation(run, "subject", found, windows, weights)
-        digest = subject.identity().weights_sha256
-    finally:
-        subject.scale_weights(repairs)
+    run = audit.cert.provenance.config, audit.cert.provenance.environment
+    repaired, with_ve, digest = scaled_pass(audit.models["subject"], run, windows, weights, (repairs, scales))
     for tap in measured.taps:
         stated = {"std": variance.std_of(tap.repaired) if tap.repaired is not None else None}
         again = {"std": variance.std_of(repaired[tap.weight])}
