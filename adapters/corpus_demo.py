@@ -112,14 +112,15 @@ def _pages(path: Path) -> Iterator[tuple[str, str]]:
             elem.clear()
 
 
-_read_kept = [True]  # clean_anew() sets it False for the process
+_read_kept = True  # clean_anew() sets it False for the process
 
 
 def clean_anew() -> None:
     """This process cleans the demo text itself from here on, and reads no cleaned articles an earlier process
     kept: the re-execution audit's windows must rest on its own computation (a kept file is checked only against
     its own digest, which whoever writes the cache can recompute)."""
-    _read_kept[0] = False
+    global _read_kept
+    _read_kept = False
     wikipedia_articles.cache_clear()
 
 
@@ -129,7 +130,7 @@ def wikipedia_articles(path: Path) -> tuple[str, ...]:
     and in `<cache root>/corpora/` under a key of the dump's bytes and this module's source (adapters/cache_files.py:
     a damaged file is cleaned again)."""
     kept = cache_root() / "corpora" / f"wikipedia-{_articles_key(path)}.json"
-    payload = read_checked(kept, ARTICLES_MAGIC) if _read_kept[0] else None
+    payload = read_checked(kept, ARTICLES_MAGIC) if _read_kept else None
     if payload is not None:
         with contextlib.suppress(msgspec.DecodeError):
             return tuple(msgspec.json.decode(payload, type=list[str]))

@@ -15,7 +15,7 @@ from invarlock.adapters.corpus_demo import WIKI_FILE, gensim_data_dir, wikipedia
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path))
     # a re-execution audit run earlier in this worker (an in-process `verify --baseline`) called clean_anew()
-    monkeypatch.setattr(corpus_demo, "_read_kept", [True])
+    monkeypatch.setattr(corpus_demo, "_read_kept", True)
     wikipedia_articles.cache_clear()
     yield tmp_path / "corpora"
     wikipedia_articles.cache_clear()  # no later test reads articles of this temporary cache
@@ -78,6 +78,6 @@ def test_after_clean_anew_a_process_cleans_the_dump_itself_and_reads_no_kept_art
 def test_the_re_execution_audits_services_clean_the_demo_text_anew(monkeypatch: pytest.MonkeyPatch) -> None:
     from invarlock.cli.bootstrap import build_reexecution_deps
 
-    monkeypatch.setattr(corpus_demo, "_read_kept", [True])
+    monkeypatch.setattr(corpus_demo, "_read_kept", True)
     build_reexecution_deps(None)
-    assert corpus_demo._read_kept == [False]
+    assert corpus_demo._read_kept is False
