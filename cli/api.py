@@ -68,9 +68,11 @@ def load_run_config(config: ConfigLike) -> RunConfig:
     elif isinstance(config, Mapping):
         args.config_values("config", config)
         data, source = plain_copy(config), "<config>"
-    else:
+    elif isinstance(config, (str, os.PathLike)):
         source = args.path_text("config", config)
         data = read_yaml(source)
+    else:
+        raise args.refused("config", "a path, a mapping or a RunConfig", config)
     return parse_config(data, source=source)
 
 

@@ -18,7 +18,7 @@ from .inputs import MAX_CONFIG_VALUES
 from .nested_values import ContainsItself, expanded_size_over, nested_values
 
 
-def _refused(keyword: str, takes: str, value: object) -> UsageError:
+def refused(keyword: str, takes: str, value: object) -> UsageError:
     return UsageError("E200", f"{keyword} must be {takes}, not {type(value).__name__}", f"pass {keyword} as {takes}")
 
 
@@ -26,7 +26,7 @@ def path_text(keyword: str, value: object) -> str:
     """`value` (a str or an os.PathLike of str) as the path or reference string the API passes on."""
     text = os.fspath(value) if isinstance(value, os.PathLike) else value
     if not isinstance(text, str):
-        raise _refused(keyword, "a str or a path", value)
+        raise refused(keyword, "a str or a path", value)
     if "\0" in text:
         raise UsageError("E200", f"{keyword} {text!r} holds a NUL character", f"pass {keyword} as a path")
     return _given(keyword, text)
@@ -74,20 +74,20 @@ def optional_path(keyword: str, value: object) -> str | None:
 
 def optional_text(keyword: str, value: object) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise _refused(keyword, "a str", value)
+        raise refused(keyword, "a str", value)
     return None if value is None else _given(keyword, value)
 
 
 def run_id_text(value: object) -> str:
     if not isinstance(value, str):
-        raise _refused("run_id", "a str (a run id, as `invarlock runs` lists it)", value)
+        raise refused("run_id", "a str (a run id, as `invarlock runs` lists it)", value)
     utf8_texts("run_id", value)  # read as the store's fault (E603) before
     return value
 
 
 def whole(keyword: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _refused(keyword, f"an int of at least {low}", value)
+        raise refused(keyword, f"an int of at least {low}", value)
     if value < low:
         raise UsageError("E200", f"{keyword} {value} is below {low}", f"pass {keyword} as an int of at least {low}")
     return value
@@ -95,7 +95,7 @@ def whole(keyword: str, value: object, low: int) -> int:
 
 def flag(keyword: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise _refused(keyword, "True or False", value)
+        raise refused(keyword, "True or False", value)
     return value
 
 
@@ -104,7 +104,7 @@ def model_refs(value: object) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _refused("models", "a mapping {'baseline': REF, 'subject': REF}", value)
+        raise refused("models", "a mapping {'baseline': REF, 'subject': REF}", value)
     return {str(role): path_text(f"models[{role!r}]", ref) for role, ref in value.items()}
 
 
@@ -118,7 +118,7 @@ def sample_size(value: object) -> int | str | None:
 def optional_seed(value: object) -> int | None:
     """`sample_seed`: any 64-bit integer, as `--sample-seed` takes (the audit checks the range and says it)."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise _refused("sample_seed", "an int", value)
+        raise refused("sample_seed", "an int", value)
     return value
 
 
@@ -132,7 +132,7 @@ def progress_of(value: Any) -> Any:
     if value is None:
         return None
     if not all(callable(getattr(value, name, None)) for name in _PROGRESS_CALLS):
-        raise _refused("progress", "a Progress (with start, advance and finish methods)", value)
+        raise refused("progress", "a Progress (with start, advance and finish methods)", value)
     for name, (arguments, takes) in _PROGRESS_CALLS.items():
         try:
             inspect.signature(getattr(value, name)).bind(*arguments)

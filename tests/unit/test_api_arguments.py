@@ -70,7 +70,8 @@ def test_replay_of_a_run_id_that_is_no_str_is_e200_not_an_altered_store(tmp_path
         ({"baseline": 5}, "baseline must be a str or a path, not int", "E200"),
         ({"progress": 5}, "progress must be a Progress", "E200"),
         ({"edit": "quant_rtn"}, "edit must be a mapping, not str", "E201"),
-        ({"config": 5}, "config must be a str or a path, not int", "E200"),
+        ({"config": 5}, "config must be a path, a mapping or a RunConfig, not int", "E200"),
+        ({"config": [1]}, "config must be a path, a mapping or a RunConfig, not list", "E200"),
     ],
 )
 def test_certify_refuses_a_wrong_type_before_anything_is_recorded(
