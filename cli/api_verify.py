@@ -30,7 +30,7 @@ from .inputs import MAX_CERTIFICATE_BYTES, read_input_file
 from .plugin_guards import require_plugin_guards, version_notes
 from .plugin_metrics import require_metric_kind, require_recorded_kind
 from .recipient_policy import recipient_policy
-from .reexecute import ReexecutionOptions, audit_certificate
+from .reexecute import ReexecutionOptions, audit_certificate, audit_request, require_subject
 from .version import tool_version
 
 PathLike = str | os.PathLike[str]
@@ -119,9 +119,10 @@ def verify_into(
 ) -> VerifyReport:
     """`verify`, adding its checks to `report` (so that a caller keeps the checks made before an error) and to
     `notes` a line per plugin whose installed version is not the one the certificate names."""
+    audit = audit_request(_audit_options(models or {}, sample, sample_seed, device, (exact, sequential)))
     cert, raw = (certificate, None) if isinstance(certificate, c.Certificate) else _read(certificate)
+    require_subject(cert, audit)
     verifier = load_verifier(pubkey) if pubkey is not None else None
-    audit = _audit_options(models or {}, sample, sample_seed, device, (exact, sequential))
     events_path = os.fspath(events) if events is not None else None
     first = integrity_checks(cert, verifier=verifier, require_signature=require_signature, raw=raw)
     if not altered(cert, first):  # an altered certificate's plugins are not asked for: it is void (exit 3) anyway

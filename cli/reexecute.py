@@ -164,21 +164,32 @@ def request_of(options: ReexecutionOptions) -> ReexecutionRequest:
     )
 
 
-def audit_certificate(
-    cert: c.Certificate, options: ReexecutionOptions, events: str | None, report: VerifyReport
-) -> None:
-    """Run the audit when model refs were given and add each finding to `report`; a certificate that already
-    failed an integrity check is not re-executed. With `events`, the audit is recorded as a stream of its
-    own (the file is opened for writing)."""
+def audit_request(options: ReexecutionOptions) -> ReexecutionRequest | None:
+    """The audit asked for, or None without model refs; called before plain verification, so that a bad audit
+    option is refused before anything is checked (`--sample 0` printed the whole plain report, then E200)."""
     if not options.requested:
         refuse_audit_options_alone(options)
-        return
-    request = request_of(options)
-    # `certify` records its subject's edit as "external" (domain/build.py); checked before adapters import torch
-    if request.subject is None and cert.edit.name == "external":
+        return None
+    return request_of(options)
+
+
+def require_subject(cert: c.Certificate, request: ReexecutionRequest | None) -> None:
+    """E200 when the audit has no subject to load and none to rebuild: `certify` records its subject's edit as
+    "external" (domain/build.py). Checked before plain verification and before adapters import torch."""
+    if request is not None and request.subject is None and cert.edit.name == "external":
         raise UsageError(
             "E200", "this certificate's subject is an external checkpoint (no recorded edit)", "pass it with --subject"
         )
+
+
+def audit_certificate(
+    cert: c.Certificate, request: ReexecutionRequest | None, events: str | None, report: VerifyReport
+) -> None:
+    """Run the audit `request` (none: nothing to do) and add each finding to `report`; a certificate that already
+    failed an integrity check is not re-executed. With `events`, the audit is recorded as a stream of its
+    own (the file is opened for writing)."""
+    if request is None:
+        return
     if report.exit_code == EXIT_INTEGRITY:
         report.add("reexec", False, "not run: the certificate already fails plain verification (see above)")
         return
