@@ -9,8 +9,11 @@ A safetensors file is an 8-byte little-endian header length, a JSON header namin
 from __future__ import annotations
 
 import json
+import os
+import stat
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 from invarlock.domain.errors import UsageError
 
@@ -71,8 +74,8 @@ def check_safetensors(path: Path) -> dict[str, object]:
     """The header of `path`; E102 unless it is a safetensors file at least as long as that header says (the bytes
     are not read)."""
     try:
-        with path.open("rb") as file:
-            size = path.stat().st_size
+        with _open_regular(path) as file:
+            size = os.fstat(file.fileno()).st_size
             raw = file.read(8)
             length = struct.unpack("<Q", raw)[0] if len(raw) == 8 else -1
             if not 0 < length <= min(MAX_HEADER, size - 8):
@@ -88,6 +91,19 @@ def check_safetensors(path: Path) -> dict[str, object]:
     if size < described:
         raise _damaged(path, f"is truncated: {size} bytes, its header describes {described}", _AGAIN)
     return header  # type: ignore[no-any-return]  # _tensor_bytes refused any other JSON
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading; E102 when it is not a regular file. Opened without blocking: a shard the index
+    names that is a FIFO blocked `open` for ever (certify, doctor and the audit hung, a run left incomplete)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode):
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    os.close(fd)
+    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    raise _damaged(path, f"is {kind}", f"put the checkpoint's {path.name} file there")
 
 
 def _tensor_bytes(path: Path, header: object) -> int:

@@ -102,3 +102,29 @@ def test_an_index_nested_too_deep_to_decode_is_e102(tmp_path: Path) -> None:
 def test_a_pickled_checkpoint_is_left_to_its_load(tmp_path: Path) -> None:
     (tmp_path / "pytorch_model.bin").write_bytes(b"not read here")
     check_weight_files(tmp_path)  # no safetensors file: nothing to compare, torch's load reports what it finds
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_shard_that_is_no_regular_file_is_e102_without_blocking(tmp_path: Path, kind: str) -> None:
+    """A FIFO named by the index blocked `open` for ever: certify, doctor and the audit hung (a run left
+    incomplete); /dev/zero never ends. Each is refused by its kind, in a thread that must finish."""
+    import os
+    import threading
+
+    shards = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+    _index(tmp_path, shards)
+    _safetensors(tmp_path / shards["a"])
+    second = tmp_path / shards["b"]
+    if kind == "fifo":
+        os.mkfifo(second)
+    elif kind == "device":
+        second.symlink_to("/dev/zero")
+    else:
+        second.mkdir()
+    found: list[UsageError] = []
+    checking = threading.Thread(target=lambda: found.append(_refusal(tmp_path)), daemon=True)
+    checking.start()
+    checking.join(timeout=30)
+    assert not checking.is_alive(), "check_weight_files blocked on the shard"
+    said = "is a directory" if kind == "directory" else "is not a regular file"
+    assert found[0].message == f"{second} {said}" and found[0].hint == f"put the checkpoint's {second.name} file there"
