@@ -4,7 +4,7 @@ the file lacks, one whose shape is not its config's, one the model does not use 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +12,17 @@ from invarlock.domain.errors import UsageError
 
 
 @contextlib.contextmanager
-def as_usage_error(path: Path) -> Iterator[None]:
-    """transformers raises OSError, ValueError, safetensors errors...: one clear E102 naming the checkpoint."""
+def as_usage_error(path: Path, blame: Callable[[Path], UsageError | None] | None = None) -> Iterator[None]:
+    """transformers raises OSError, ValueError, safetensors errors...: one clear E102 naming the checkpoint, or the
+    error `blame` finds when it names the file at fault."""
     try:
         yield
+    except UsageError:  # already names what is wrong (a file in the way, a damaged header)
+        raise
     except Exception as error:
+        named = blame(path) if blame is not None else None
+        if named is not None:
+            raise named from None
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise UsageError(
             "E102", f"{path} could not be loaded: {type(error).__name__}: {first_line}", "repair or re-export it"

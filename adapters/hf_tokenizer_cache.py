@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import stat
 from pathlib import Path
 
 from invarlock.domain.errors import UsageError
@@ -26,7 +28,7 @@ def tokenizer_of(path: Path) -> HFTokenizer:
         from transformers import AutoTokenizer
 
         _require_tokenizer_files(path, key[1])
-        with as_usage_error(path), hf_demo.quiet_transformers():
+        with as_usage_error(path, blame=_damaged_json), hf_demo.quiet_transformers():
             loaded = HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
         refuse_empty(loaded, path)
         if len(_TOKENIZERS) >= TOKENIZERS_KEPT:
@@ -52,10 +54,39 @@ def _require_tokenizer_files(path: Path, files: tuple[tuple[str, int, int], ...]
 
 
 def _tokenizer_files(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """(name, size, mtime_ns) of every file of the directory but the weights, which the tokenizer never reads."""
-    stats = ((f.name, f.stat()) for f in sorted(path.iterdir()) if f.is_file() and not _is_weights(f.name))
-    return tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
+    """(name, size, mtime_ns) of every file of the directory but the weights, which the tokenizer never reads; E102
+    naming an entry that is neither a file nor a folder (a FIFO blocked transformers' read for ever; a link to
+    /dev/zero never ends; a FIFO tokenizer.json was reported as no tokenizer files)."""
+    found = []
+    for entry in sorted(path.iterdir()):
+        if _is_weights(entry.name) or not entry.exists():  # weights: hf_weight_files; a dangling link is no file
+            continue
+        st = entry.stat()
+        if stat.S_ISREG(st.st_mode):
+            found.append((entry.name, st.st_size, st.st_mtime_ns))
+        elif not stat.S_ISDIR(st.st_mode):
+            raise UsageError(
+                "E102", f"{entry} is not a regular file", f"put the checkpoint's {entry.name} file there, or remove it"
+            )
+    return tuple(found)
 
 
 def _is_weights(name: str) -> bool:
     return name.endswith((".safetensors", ".bin", ".pt", ".gguf"))
+
+
+_JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json")
+
+
+def _damaged_json(path: Path) -> UsageError | None:
+    """After a failed load only: E102 naming the tokenizer file that is not JSON (transformers' own message named
+    the folder alone)."""
+    for name in _JSON_FILES:
+        try:
+            json.loads((path / name).read_bytes())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, RecursionError) as exc:
+            said = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            return UsageError("E102", f"{path / name} is not valid JSON ({said})", "copy the tokenizer files again")
+    return None

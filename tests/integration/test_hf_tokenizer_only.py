@@ -101,3 +101,38 @@ def test_a_tokenizer_that_cannot_encode_the_text_is_e102_naming_why() -> None:
     with pytest.raises(UsageError) as caught:
         tokenizer.encode_batch(["an unknown word"])
     assert caught.value.code == "E102" and "cannot encode the text: WordLevel error" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["tokenizer.json", "special_tokens_map.json", "chat_template.jinja"])
+def test_a_checkpoint_file_that_is_no_regular_file_is_e102_naming_it(
+    tiny_random_gpt2_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """A FIFO in the folder blocked transformers' read for ever, a link to /dev/zero never ends, and a FIFO
+    tokenizer.json was reported as "no tokenizer files": each is E102 naming the entry, before transformers reads."""
+    import os
+    import shutil
+
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    folder = shutil.copytree(tiny_random_gpt2_dir, tmp_path / "copy")
+    (folder / name).unlink(missing_ok=True)
+    if name == "chat_template.jinja":
+        (folder / name).symlink_to("/dev/zero")
+    else:
+        os.mkfifo(folder / name)
+    with pytest.raises(UsageError) as err:
+        HFModelLoader().tokenizer(str(folder), adapter="auto")
+    assert (err.value.code, err.value.message) == ("E102", f"{folder / name} is not a regular file")
+
+
+@pytest.mark.parametrize("name", ["tokenizer.json", "tokenizer_config.json"])
+def test_a_tokenizer_file_that_is_no_json_is_named(tiny_random_gpt2_dir: Path, tmp_path: Path, name: str) -> None:
+    import shutil
+
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    folder = shutil.copytree(tiny_random_gpt2_dir, tmp_path / "copy")
+    (folder / name).write_text("{bad json", encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        HFModelLoader().tokenizer(str(folder), adapter="auto")
+    assert err.value.code == "E102" and err.value.message.startswith(f"{folder / name} is not valid JSON")
