@@ -52,14 +52,23 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, P
     return root, both, one, copied
 
 
-def test_the_sequential_flag_measures_kl_one_model_at_a_time_as_lockstep_does(certs: tuple[Path, ...]) -> None:
+@pytest.fixture(scope="module")
+def kl_flagged(certs: tuple[Path, ...]) -> Path:
+    """`--sequential --no-reuse` on a config without an eval section: KL and top-1 agreement measured one model at a
+    time (the certificate the disk test's resumed run must give)."""
+    return _certify(certs[0], "flagged", {}, "--sequential", "--no-reuse")
+
+
+def test_the_sequential_flag_measures_kl_one_model_at_a_time_as_lockstep_does(
+    certs: tuple[Path, ...], kl_flagged: Path
+) -> None:
     """`--sequential --no-reuse` on a config without an eval section: KL and top-1 agreement measured from the
     baseline's kept final hidden states and head (its edited copy shares the head: one matmul for both), the
     certificate of the run holding both (`--no-sequential`) number for number, as is the default's (no flag: one at
-    a time, recorded); verify --events passes it, and its audit (one model at a
-    time, KL re-measured from the kept baseline) finds what the other's audit holding both finds."""
-    root = certs[0]
-    flagged_path = _certify(root, "flagged", {}, "--sequential", "--no-reuse")
+    a time, recorded); verify --events passes it, and its audit (one model at a time, every guard re-measured and
+    KL re-measured from the kept baseline) finds what the other's audit holding both finds, as does the audit of
+    the certificate held both audited one model at a time (`verify --sequential`)."""
+    root, flagged_path = certs[0], kl_flagged
     both_path = _certify(root, "kl-both", {"reuse": False}, "--no-sequential")
     flagged, both = read_cert(flagged_path), read_cert(both_path)
     assert flagged["provenance"]["config"]["eval"]["sequential"] is True
@@ -71,7 +80,10 @@ def test_the_sequential_flag_measures_kl_one_model_at_a_time_as_lockstep_does(ce
     result = invarlock("verify", flagged_path, "--events", root / "ev.duckdb", cwd=root)
     assert result.code == 0, result.stdout + result.stderr
     held_both = _audited(root, both_path)
-    assert "reexec:scores:final" in {name for name, _, _ in held_both}
+    assert {"reexec:guard:spectral", "reexec:guard:rmt", "reexec:guard:variance", "reexec:scores:final"} <= {
+        name for name, _, _ in held_both
+    }
+    assert all(ok for _, ok, _ in held_both), held_both
     assert _audited(root, flagged_path) == held_both  # audited one model at a time, KL from the kept baseline
     assert _audited(root, both_path, "--sequential") == held_both
 
@@ -115,18 +127,8 @@ def _audited(root: Path, cert: Path, *extra: str) -> list[tuple[str, bool, str]]
     return [(check["name"], check["ok"], check["detail"]) for check in checks if check["name"].startswith("reexec:")]
 
 
-def test_the_audit_holding_one_model_finds_what_the_audit_holding_both_finds(certs: tuple[Path, ...]) -> None:
-    root, both, one, _ = certs
-    held_both = _audited(root, both)
-    assert {"reexec:guard:spectral", "reexec:guard:rmt", "reexec:guard:variance", "reexec:scores:final"} <= {
-        name for name, _, _ in held_both
-    }
-    assert _audited(root, both, "--sequential") == held_both
-    assert _audited(root, one) == held_both  # a sequential certificate is audited one model at a time
-
-
 def test_a_temporary_disk_too_small_stops_the_run_before_its_pass_and_the_run_resumes_once_there_is_room(
-    certs: tuple[Path, ...], monkeypatch: pytest.MonkeyPatch
+    certs: tuple[Path, ...], kl_flagged: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """E608 from the room check of the baseline's kept hidden states (the disk's free space made too small): one line
     naming the sizes and the run to resume, the run left unfailed; `certify --resume` then gives the certificate an
@@ -134,7 +136,7 @@ def test_a_temporary_disk_too_small_stops_the_run_before_its_pass_and_the_run_re
     from invarlock.adapters import causal_reference
 
     root = certs[0]
-    whole = read_cert(_certify(root, "whole-kl", {}, "--sequential", "--no-reuse"))
+    whole = read_cert(kl_flagged)  # the same config, never stopped
     free = os.fstatvfs
     monkeypatch.setattr(causal_reference.os, "fstatvfs", lambda fd: SimpleNamespace(f_bavail=1, f_frsize=4096))
     preset = write_config(root / "short.yaml", dataset=DATASET, eval={})
