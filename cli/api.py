@@ -36,7 +36,7 @@ from .outputs import (
     write_atomically,
 )
 from .plugin_kinds import used_entries
-from .stopped_runs import named_store, naming_the_store, run_outputs
+from .stopped_runs import named_store, naming_the_searched_store, naming_the_store, run_outputs
 
 PathLike = str | os.PathLike[str]
 ConfigLike = PathLike | Mapping[str, Any] | RunConfig | None
@@ -261,7 +261,7 @@ def resume_certify(
         raise UsageError("E506", f"event store {os.fspath(events)} does not exist", "check the --events path")
     svc = _services(events, progress, sign_key, ())
     try:
-        with naming_the_store(events, run_outputs(sign_key, cert_out, export)):
+        with naming_the_store(events, run_outputs(sign_key, cert_out, export)), naming_the_searched_store(events):
             outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)
     except CertificateOnRecord as recorded:  # E406: the replay it names reads this store
         raise recorded.in_store(named_store(events)) from None

@@ -31,6 +31,7 @@ from .plugin_guards import require_plugin_guards, version_notes
 from .plugin_metrics import require_metric_kind, require_recorded_kind
 from .recipient_policy import recipient_policy
 from .reexecute import ReexecutionOptions, audit_certificate, audit_request, require_subject
+from .stopped_runs import naming_the_searched_store
 from .version import tool_version
 
 PathLike = str | os.PathLike[str]
@@ -201,8 +202,9 @@ def replay(run_id: str, *, events: PathLike = DEFAULT_EVENTS) -> c.Certificate:
     installed)."""
     run_id, events = args.run_id_text(run_id), args.path_text("events", events)
     store = open_store(events, read_only=True)
-    require_recorded_kind(store, run_id, plugin_registry())
-    return replay_certificate(store, run_id, cast(RunIndex, store), tool_version())  # the store keeps its index
+    with naming_the_searched_store(events):
+        require_recorded_kind(store, run_id, plugin_registry())
+        return replay_certificate(store, run_id, cast(RunIndex, store), tool_version())  # the store keeps its index
 
 
 def plugin_notes(cert: c.Certificate) -> list[str]:

@@ -104,9 +104,11 @@ def events_cmd(run_id: str, events: str, as_json: bool) -> None:
     from invarlock.ports.store import RunIndex
 
     from .bootstrap import open_store
+    from .stopped_runs import naming_the_searched_store
 
     store = open_store(events, read_only=True)
-    rows, problems = timeline(store, run_id)
+    with naming_the_searched_store(events):
+        rows, problems = timeline(store, run_id)
     if not problems and rows and rows[0].type == "run_started":  # a run's stream that passes on its own, yet is not
         # the one appended (as `runs` tells it); an audit stream's index entry is not compared
         rewritten = indexed_stream_problem(cast(RunIndex, store), run_id)

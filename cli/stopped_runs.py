@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from invarlock.domain.errors import ResourceShortage, RunInterrupted
+from invarlock.domain.errors import ResourceShortage, RunInterrupted, UnknownRun
 
 from .bootstrap import DEFAULT_EVENTS
 
@@ -44,3 +44,13 @@ def naming_the_store(events: str | os.PathLike[str], outputs: Sequence[tuple[str
         if short.run_id is not None:
             short.stopped(short.run_id, store, again)
         raise
+
+
+@contextmanager
+def naming_the_searched_store(events: str | os.PathLike[str]) -> Iterator[None]:
+    """E404 (no such run) names the event store searched, and its hint lists that store's runs (it said "the
+    event store" and listed the default one's, whichever was searched)."""
+    try:
+        yield
+    except UnknownRun as unknown:
+        raise unknown.in_store(os.fspath(events), named_store(events)) from None

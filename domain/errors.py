@@ -67,6 +67,22 @@ def replay_hint(run_id: str, events: str | None) -> str:
     return f"the run is recorded: `invarlock replay {run_id}{_store_flag(events)} -o FILE` writes it"
 
 
+class UnknownRun(UsageError):
+    """E404: the event store holds no stream of `run_id`; `in_store` names the store in the message and in the
+    hint's `invarlock runs` (the CLI and the API know it, the use case does not: the hint listed the default
+    store's runs whichever store was searched)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__("E404", f"no run '{run_id}' in the event store", "list runs with `invarlock runs`")
+
+    def in_store(self, events: str, named: str | None) -> UnknownRun:
+        """This error naming `events`, its hint listing the runs of `named` (None: the default store)."""
+        self.message = f"no run '{self.run_id}' in the event store {events}"
+        self.hint = f"list its runs with `invarlock runs{_store_flag(named)}`"
+        return self
+
+
 class IntegrityError(InvarlockError):
     """A recomputed number, digest, signature or event chain does not match (exit 3)."""
 

@@ -9,7 +9,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain import signature
 from invarlock.domain.build import build_certificate
-from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
+from invarlock.domain.errors import IntegrityError, InvarlockError, UnknownRun, UsageError
 from invarlock.domain.preview_check import assessment_problem
 from invarlock.domain.run import RunState, replay
 from invarlock.ports.signing import SignatureVerifier
@@ -37,7 +37,7 @@ UNKNOWN_RUN = "E404"
 def read_stream(store: EventStore, run_id: str) -> list[ev.RecordedEvent]:
     records = store.read(run_id)
     if not records:
-        raise UsageError(UNKNOWN_RUN, f"no run '{run_id}' in the event store", "list runs with `invarlock runs`")
+        raise UnknownRun(run_id)
     return records
 
 
