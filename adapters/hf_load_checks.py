@@ -23,10 +23,17 @@ def as_usage_error(path: Path, blame: Callable[[Path], UsageError | None] | None
         named = blame(path) if blame is not None else None
         if named is not None:
             raise named from None
-        first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise UsageError(
-            "E102", f"{path} could not be loaded: {type(error).__name__}: {first_line}", "repair or re-export it"
+            "E102", f"{path} could not be loaded: {type(error).__name__}: {_cause(error)}", "repair or re-export it"
         ) from None
+
+
+def _cause(error: Exception) -> str:
+    """The error's first line, with the next one when it only introduces it: transformers' config validation says
+    "Validation error for field 'vocab_size':" and the field's value and what it expected on the next line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    said = " ".join(lines[:2]) if len(lines) > 1 and lines[0].endswith(":") else (lines or [""])[0]
+    return said[:240]
 
 
 def require_every_weight(module: Any, missing: list[str], path: Path, adapter: str) -> None:

@@ -55,3 +55,13 @@ def test_a_config_transformers_cannot_build_a_module_from_is_e102(tmp_path: Path
     with pytest.raises(UsageError) as err:
         _loader().matrix_names(ref)
     assert err.value.code == "E102" and err.value.message.startswith(f"{ref} could not be loaded")
+
+
+def test_a_config_validation_error_says_its_cause_not_only_its_introduction(tmp_path: Path) -> None:
+    """transformers' first line ("Class validation error for validator 'validate_architecture':") named neither the
+    field nor the cause, which its next line states."""
+    ref = config_only_checkpoint(tmp_path / "bad", model_type="llama", hidden_size=576, num_attention_heads=7)
+    with pytest.raises(UsageError) as err:
+        _loader().matrix_names(ref)
+    assert err.value.code == "E102" and err.value.message.startswith(f"{ref} could not be loaded")
+    assert "is not a multiple of the number of attention heads (7)" in err.value.message
