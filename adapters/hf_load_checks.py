@@ -12,7 +12,7 @@ from invarlock.domain.errors import UsageError
 
 
 @contextlib.contextmanager
-def as_usage_error(path: Path, blame: Callable[[Path], UsageError | None] | None = None) -> Iterator[None]:
+def as_usage_error(path: Path, blame: Callable[[Path, Exception], UsageError | None] | None = None) -> Iterator[None]:
     """transformers raises OSError, ValueError, safetensors errors...: one clear E102 naming the checkpoint, or the
     error `blame` finds when it names the file at fault."""
     try:
@@ -20,7 +20,7 @@ def as_usage_error(path: Path, blame: Callable[[Path], UsageError | None] | None
     except UsageError:  # already names what is wrong (a file in the way, a damaged header)
         raise
     except Exception as error:
-        named = blame(path) if blame is not None else None
+        named = blame(path, error) if blame is not None else None
         if named is not None:
             raise named from None
         raise UsageError(

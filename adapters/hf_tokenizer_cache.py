@@ -46,6 +46,9 @@ _VOCABULARY_FILES = (
 
 def _require_tokenizer_files(path: Path, files: tuple[tuple[str, int, int], ...]) -> None:
     if not any(name in _VOCABULARY_FILES for name, _, _ in files):
+        for name in _VOCABULARY_FILES:
+            if (path / name).is_dir():  # not "no tokenizer files": the name is there
+                raise UsageError("E102", f"{path / name} is a directory", f"put the checkpoint's {name} file there")
         raise UsageError(
             "E102",
             f"{path} has no tokenizer files (none of {', '.join(_VOCABULARY_FILES)})",
@@ -78,15 +81,18 @@ def _is_weights(name: str) -> bool:
 _JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json")
 
 
-def _damaged_json(path: Path) -> UsageError | None:
-    """After a failed load only: E102 naming the tokenizer file that is not JSON (transformers' own message named
-    the folder alone)."""
+def _damaged_json(path: Path, error: Exception) -> UsageError | None:
+    """After a failed load only: E102 naming the tokenizer file whose text transformers could not decode as JSON
+    (its message named the folder alone). The file is the one holding the text the decoder read, so no other
+    failure blames a file the load never read."""
+    if not isinstance(error, json.JSONDecodeError):
+        return None
     for name in _JSON_FILES:
         try:
-            json.loads((path / name).read_bytes())
-        except FileNotFoundError:
+            text = (path / name).read_text(encoding="utf-8")
+        except (OSError, ValueError):
             continue
-        except (OSError, ValueError, RecursionError) as exc:
-            said = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+        if text == error.doc:
+            said = f"JSONDecodeError: {error.msg}: line {error.lineno} column {error.colno}"
             return UsageError("E102", f"{path / name} is not valid JSON ({said})", "copy the tokenizer files again")
     return None

@@ -8,6 +8,7 @@ A safetensors file is an 8-byte little-endian header length, a JSON header namin
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -96,7 +97,13 @@ def check_safetensors(path: Path) -> dict[str, object]:
 def _open_regular(path: Path) -> BinaryIO:
     """`path` opened for reading; E102 when it is not a regular file. Opened without blocking: a shard the index
     names that is a FIFO blocked `open` for ever (certify, doctor and the audit hung, a run left incomplete)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:  # a socket cannot be opened (ENXIO); a link that loops never reaches a file (ELOOP)
+        if exc.errno not in (errno.ENXIO, errno.ELOOP):
+            raise
+        said = "not a regular file" if exc.errno == errno.ENXIO else "a link that loops"
+        raise _damaged(path, f"is {said}", f"put the checkpoint's {path.name} file there") from None
     mode = os.fstat(fd).st_mode
     if stat.S_ISREG(mode):
         os.set_blocking(fd, True)

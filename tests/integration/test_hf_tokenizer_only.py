@@ -136,3 +136,25 @@ def test_a_tokenizer_file_that_is_no_json_is_named(tiny_random_gpt2_dir: Path, t
     with pytest.raises(UsageError) as err:
         HFModelLoader().tokenizer(str(folder), adapter="auto")
     assert err.value.code == "E102" and err.value.message.startswith(f"{folder / name} is not valid JSON")
+
+
+def test_a_failure_that_is_no_json_error_blames_no_file(tiny_random_gpt2_dir: Path, tmp_path: Path) -> None:
+    """A tokenizer.json of another structure beside a vocab.json that is no JSON: the load fails on the first, which
+    the message must not pin on the second (the first fix named vocab.json, which the load never read)."""
+    import shutil
+
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    folder = shutil.copytree(tiny_random_gpt2_dir, tmp_path / "copy")
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "Nope"}}', encoding="utf-8")
+    (folder / "vocab.json").write_text("junk", encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        HFModelLoader().tokenizer(str(folder), adapter="auto")
+    assert err.value.code == "E102" and err.value.message.startswith(f"{folder} could not be loaded: ")
+    (folder / "tokenizer.json").unlink()
+    (folder / "tokenizer.json").mkdir()
+    (folder / "vocab.json").unlink()
+    (folder / "merges.txt").unlink(missing_ok=True)
+    with pytest.raises(UsageError) as err:
+        HFModelLoader().tokenizer(str(folder), adapter="auto")
+    assert err.value.message == f"{folder / 'tokenizer.json'} is a directory"

@@ -104,11 +104,12 @@ def test_a_pickled_checkpoint_is_left_to_its_load(tmp_path: Path) -> None:
     check_weight_files(tmp_path)  # no safetensors file: nothing to compare, torch's load reports what it finds
 
 
-@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "socket", "loop"])
 def test_a_shard_that_is_no_regular_file_is_e102_without_blocking(tmp_path: Path, kind: str) -> None:
     """A FIFO named by the index blocked `open` for ever: certify, doctor and the audit hung (a run left
     incomplete); /dev/zero never ends. Each is refused by its kind, in a thread that must finish."""
     import os
+    import socket
     import threading
 
     shards = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
@@ -119,6 +120,11 @@ def test_a_shard_that_is_no_regular_file_is_e102_without_blocking(tmp_path: Path
         os.mkfifo(second)
     elif kind == "device":
         second.symlink_to("/dev/zero")
+    elif kind == "socket":
+        listening = socket.socket(socket.AF_UNIX)
+        listening.bind(str(second))
+    elif kind == "loop":
+        second.symlink_to(second.name)
     else:
         second.mkdir()
     found: list[UsageError] = []
@@ -126,5 +132,5 @@ def test_a_shard_that_is_no_regular_file_is_e102_without_blocking(tmp_path: Path
     checking.start()
     checking.join(timeout=30)
     assert not checking.is_alive(), "check_weight_files blocked on the shard"
-    said = "is a directory" if kind == "directory" else "is not a regular file"
+    said = {"directory": "is a directory", "loop": "is a link that loops"}.get(kind, "is not a regular file")
     assert found[0].message == f"{second} {said}" and found[0].hint == f"put the checkpoint's {second.name} file there"
