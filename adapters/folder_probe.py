@@ -14,7 +14,7 @@ WRITABLE_STORE_HINT = "pass --events a file in a folder you can write"
 def nearest_existing(path: Path) -> Path:
     """`path` or its nearest parent that exists (absolute)."""
     path = path.absolute()
-    while not path.exists() and path != path.parent:
+    while not os.path.exists(path) and path != path.parent:  # never raises: Path.exists did for a name too long
         path = path.parent
     return path
 
@@ -35,7 +35,7 @@ def folder_write_problem(folder: Path) -> str | None:
     """Why a file could not be written in `folder` (made first, with its missing parents), or None. Only a
     probe file is written, in the nearest existing folder, and removed at once: nothing is left behind."""
     existing = nearest_existing(folder)
-    if not existing.is_dir():
+    if not os.path.isdir(existing):
         return f"{existing} is not a folder"
     try:
         fd, probe = tempfile.mkstemp(prefix=".invarlock-probe-", dir=existing)

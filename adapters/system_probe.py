@@ -69,7 +69,12 @@ class LocalSystemProbe:
         return tempfile.gettempdir()
 
     def store_summary(self, path: str) -> StoreSummary | None:
+        from .duckdb_file import require_duckdb_file
+
         target = Path(path)
+        # first, as a run opens it: a name too long (E999 in Path.exists) or a link that loops (read as no store,
+        # "run would start") is E501 before anything is taken for missing
+        require_duckdb_file(target)
         if not target.exists():
             _require_creatable(target)
             return None
@@ -86,10 +91,8 @@ def _require_creatable(target: Path) -> None:
 def _summary(target: Path) -> StoreSummary:
 
     from .duckdb_connection import check_ours, store_connection
-    from .duckdb_file import require_duckdb_file
     from .duckdb_lock import LOCK_WAIT_S
 
-    require_duckdb_file(target)
     if stat.S_IMODE(target.stat().st_mode) & 0o222 == 0:
         raise UsageError("E502", f"event store {target} is read-only", "make it writable or use --events")
     with store_connection(target, write=False, wait_s=LOCK_WAIT_S) as con:

@@ -4,14 +4,15 @@ earlier release's store without touching it, and finds event versions this relea
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
-from invarlock.adapters.duckdb_store import DuckDBEventStore
 from invarlock.adapters.system_probe import LocalSystemProbe
 from invarlock.application.doctor.system_checks import known_event_versions
+from invarlock.cli.bootstrap import open_store
 from invarlock.domain.errors import InvarlockError
 from invarlock.domain.events import RollbackPerformed
 
@@ -61,7 +62,24 @@ def _retyped_column(path: Path) -> Path:
     return path
 
 
+def _looping_link(path: Path) -> Path:
+    (path.parent / "loop-a").symlink_to("loop-b")
+    (path.parent / "loop-b").symlink_to("loop-a")
+    return path.parent / "loop-a"
+
+
+def _under_a_looping_link(path: Path) -> Path:
+    return _looping_link(path) / "ev.duckdb"
+
+
+def _name_too_long(path: Path) -> Path:
+    return path.parent / ("a" * 300)  # the doctor's Path.exists raised ENAMETOOLONG: E999
+
+
 STORES = {
+    "a looping link": (_looping_link, "E501"),  # the doctor read it as no store yet: "run would start"
+    "under a looping link": (_under_a_looping_link, "E501"),
+    "a name too long": (_name_too_long, "E501"),
     "text file": (_text_file, "E501"),
     "folder of a pseudo file system": (_in_proc, "E502"),
     "foreign duckdb": (_foreign, "E501"),
@@ -76,13 +94,13 @@ STORES = {
 def test_the_store_check_fails_with_the_code_of_a_run_s_first_append(tmp_path: Path, case: str) -> None:
     make, code = STORES[case]
     path = make(tmp_path / "ev.duckdb")
-    before = path.read_bytes() if path.is_file() else None
+    before = path.read_bytes() if os.path.isfile(path) else None  # Path.is_file raises for a name too long
     with pytest.raises(InvarlockError) as probed:
         LocalSystemProbe().store_summary(str(path))
-    with pytest.raises(InvarlockError) as appended:
-        DuckDBEventStore(path).append("run-a", 0, [RollbackPerformed(reason="preflight")])
+    with pytest.raises(InvarlockError) as appended:  # the store a run opens (the composition root's open_store)
+        open_store(path).append("run-a", 0, [RollbackPerformed(reason="preflight")])
     assert probed.value.code == appended.value.code == code
-    assert (path.read_bytes() if path.is_file() else None) == before
+    assert (path.read_bytes() if os.path.isfile(path) else None) == before
 
 
 def test_an_earlier_release_s_store_is_summarized_read_only_with_every_version_known(tmp_path: Path) -> None:
