@@ -105,6 +105,9 @@ def require_folder(path: str, flag: str) -> None:
     try:
         node = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):  # the write would fail on the link (File exists) after the whole run
+            said = f"{flag} '{path}' is a symbolic link to {os.readlink(path)}, which does not exist"
+            raise UsageError("E608", said, f"create the folder it points to, or {hint}") from None
         node = None
     except OSError as exc:  # a file where a parent folder belongs, a name too long, ...
         raise UsageError("E608", f"{flag} '{path}' cannot be used as a folder: {exc.strerror}", hint) from exc
