@@ -19,6 +19,21 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
+def dangling_link(path: Path) -> Path | None:
+    """The part of `path` (itself or a parent) that is a symbolic link to nothing: a folder made there, or under
+    it, fails ("File exists") although every folder above can be written."""
+    path = path.absolute()
+    while not os.path.exists(path) and path != path.parent:
+        if os.path.islink(path):
+            return path
+        path = path.parent
+    return None
+
+
+def link_problem(link: Path) -> str:
+    return f"{link} is a symbolic link to {os.readlink(link)}, which does not exist"
+
+
 def file_creation_problem(path: Path) -> str | None:
     """Why the file `path`, which does not exist, could not be created: its folder cannot be written
     (folder_write_problem), or it is a symbolic link to a missing file in a folder that does not exist or cannot
@@ -34,6 +49,9 @@ def file_creation_problem(path: Path) -> str | None:
 def folder_write_problem(folder: Path) -> str | None:
     """Why a file could not be written in `folder` (made first, with its missing parents), or None. Only a
     probe file is written, in the nearest existing folder, and removed at once: nothing is left behind."""
+    link = dangling_link(folder)
+    if link is not None:
+        return link_problem(link)
     existing = nearest_existing(folder)
     if not os.path.isdir(existing):
         return f"{existing} is not a folder"

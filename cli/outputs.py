@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-from invarlock.adapters.folder_probe import folder_write_problem
+from invarlock.adapters.folder_probe import dangling_link, folder_write_problem, link_problem
 from invarlock.domain.errors import UsageError
 
 from .inputs import MAX_CERTIFICATE_BYTES
@@ -105,15 +105,12 @@ def require_folder(path: str, flag: str) -> None:
     try:
         node = os.stat(path)
     except FileNotFoundError:
-        if os.path.islink(path):  # the write would fail on the link (File exists) after the whole run
-            said = f"{flag} '{path}' is a symbolic link to {os.readlink(path)}, which does not exist"
-            raise UsageError("E608", said, f"create the folder it points to, or {hint}") from None
         node = None
     except OSError as exc:  # a file where a parent folder belongs, a name too long, ...
         raise UsageError("E608", f"{flag} '{path}' cannot be used as a folder: {exc.strerror}", hint) from exc
     if node is not None and not stat.S_ISDIR(node.st_mode):
         raise UsageError("E608", f"{flag} '{path}' exists and is not a directory", hint)
-    problem = folder_write_problem(Path(path))
+    problem = folder_write_problem(Path(path))  # a dangling link on the way too: the write failed on it
     if problem is not None:  # a run that scored for an hour would fail only when it writes
         raise UsageError("E608", f"{flag} '{path}' cannot be written: {problem}", f"pass a writable folder to {flag}")
 
@@ -155,6 +152,9 @@ def require_empty_folder(path: str, flag: str) -> None:
 
 def _not_a_folder(target: Path) -> str | None:
     """The reason when a folder on the way to `target` exists as something else ("File exists" said nothing)."""
+    link = dangling_link(target.parent)
+    if link is not None:
+        return link_problem(link)
     for parent in reversed(target.parents):
         if parent.exists() and not parent.is_dir():
             return f"{parent} is not a folder"

@@ -60,14 +60,16 @@ def test_doctor_and_run_refuse_an_output_folder_that_cannot_be_written(tmp_path:
 
 @pytest.mark.hf  # run and the doctor need the hf extra before they look at their options
 @pytest.mark.parametrize("option", ["--cert-out", "--export"])
-def test_doctor_and_run_refuse_an_output_that_is_a_dangling_link(tmp_path: Path, option: str) -> None:
+@pytest.mark.parametrize("under", ["", "/", "/sub"], ids=["the link", "the link/", "under the link"])
+def test_doctor_and_run_refuse_an_output_on_a_dangling_link(tmp_path: Path, option: str, under: str) -> None:
     """The check followed the link, found nothing and probed the link's folder: the run scored, then failed to
-    write (File exists) after all its work."""
+    write (File exists) after all its work; a trailing slash or a folder under the link passed the first fix."""
     events, dangling = tmp_path / "events.duckdb", tmp_path / "out"
     dangling.symlink_to(tmp_path / "missing" / "folder")
-    said = f"{option} '{dangling}' is a symbolic link to {tmp_path / 'missing' / 'folder'}, which does not exist"
-    code, _, err = run_cli("run", "--demo", option, dangling, "--events", events)
-    assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E608] {said} — create the folder it points to"), err
+    given = f"{dangling}{under}"
+    said = f"{option} '{given}' cannot be written: {dangling} is a symbolic link to {tmp_path / 'missing' / 'folder'}"
+    code, _, err = run_cli("run", "--demo", option, given, "--events", events)
+    assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E608] {said}, which does not exist — "), err
     assert not events.exists()
-    code, out, err = run_cli("doctor", option, dangling, "--events", events)
+    code, out, err = run_cli("doctor", option, given, "--events", events)
     assert code == 2 and said in out + err and "would stop with E608" in out + err, out + err
