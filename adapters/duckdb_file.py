@@ -6,6 +6,7 @@ empty database, and read-only fails with an unrelated message), so the header is
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -27,7 +28,9 @@ def holds_duckdb(path: Path) -> bool:
 
 
 def require_duckdb_file(path: Path) -> None:
-    """UsageError E501 when `path` exists but is not a DuckDB file; nothing when it does not exist (yet)."""
+    """UsageError E501 when `path` exists but is not a DuckDB file, or its write-ahead log is not a regular file;
+    nothing when it does not exist (yet)."""
+    _require_regular_wal(path)
     try:
         info = path.stat()
     except (FileNotFoundError, NotADirectoryError):  # a file where a folder must be: creating it says so (E502)
@@ -45,3 +48,13 @@ def require_duckdb_file(path: Path) -> None:
         raise UsageError("E501", f"cannot read event store {path}: {exc.strerror}", "check its permissions") from exc
     if header[_MAGIC_AT:] != _MAGIC:
         raise not_ours(path)
+
+
+def _require_regular_wal(path: Path) -> None:
+    """E501 when the store's `.wal` is there but no regular file: DuckDB's open of a FIFO hung every command, and a
+    link to nothing failed the first commit as a damaged store. A folder is named by the connection's error."""
+    wal = Path(f"{path}.wal")
+    if not os.path.lexists(wal) or os.path.isfile(wal) or os.path.isdir(wal):
+        return
+    said = f"a link to {os.readlink(wal)}, which does not exist" if not os.path.exists(wal) else "not a regular file"
+    raise UsageError("E501", f"cannot open event store {path}: {wal} is {said}", f"move {wal} away")

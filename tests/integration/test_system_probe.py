@@ -72,6 +72,23 @@ def _under_a_looping_link(path: Path) -> Path:
     return _looping_link(path) / "ev.duckdb"
 
 
+def _under_a_dangling_link(path: Path) -> Path:
+    (path.parent / "gone").symlink_to(path.parent / "missing")
+    return path.parent / "gone" / "ev.duckdb"  # the doctor said "run would start"; the run stopped (File exists)
+
+
+def _wal_fifo(path: Path) -> Path:
+    shutil.copy(FIXTURE, path)
+    os.mkfifo(f"{path}.wal")  # every command hung in DuckDB's open
+    return path
+
+
+def _wal_dangling_link(path: Path) -> Path:
+    shutil.copy(FIXTURE, path)
+    Path(f"{path}.wal").symlink_to(path.parent / "missing.wal")  # the first commit failed as a damaged store
+    return path
+
+
 def _name_too_long(path: Path) -> Path:
     return path.parent / ("a" * 300)  # the doctor's Path.exists raised ENAMETOOLONG: E999
 
@@ -80,6 +97,9 @@ STORES = {
     "a looping link": (_looping_link, "E501"),  # the doctor read it as no store yet: "run would start"
     "under a looping link": (_under_a_looping_link, "E501"),
     "a name too long": (_name_too_long, "E501"),
+    "under a dangling link": (_under_a_dangling_link, "E502"),
+    "a .wal that is a FIFO": (_wal_fifo, "E501"),
+    "a .wal that links to nothing": (_wal_dangling_link, "E501"),
     "text file": (_text_file, "E501"),
     "folder of a pseudo file system": (_in_proc, "E502"),
     "foreign duckdb": (_foreign, "E501"),
