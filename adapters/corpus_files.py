@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import CorpusInfo
+
+from .node_kind import odd_node
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
 _WIKITEXT_SPLITS = {"train", "validation", "test"}
@@ -57,25 +58,19 @@ def read_text_file(path: str | None) -> tuple[Path, str]:
 
 
 def _require_regular(file: Path) -> None:
-    """E301 naming what `file` is when it is no regular file: missing, a symbolic link loop, a directory, a FIFO
-    (a loop read "does not exist", a FIFO "a directory or device")."""
+    """E301 naming what `file` is when it is no regular file: missing, a directory, a FIFO, a link that loops or
+    leads nowhere (a loop read "does not exist", a FIFO "a directory or device")."""
     try:
-        mode = file.stat().st_mode
-    except FileNotFoundError:
-        raise UsageError("E301", f"corpus file {file} does not exist", "check the path") from None
-    except OSError as exc:  # ELOOP, EACCES on a folder of the path, ...
+        kind = odd_node(file)
+        missing = kind is None and not file.exists()
+    except OSError as exc:  # EACCES on a folder of the path, ...
         raise UsageError("E301", f"corpus file {file} cannot be read: {exc.strerror}", "check the path") from exc
     except ValueError:  # a NUL character: no file can have the name
         raise UsageError(
             "E301", f"corpus file {file} does not exist (its name holds a NUL)", "check the path"
         ) from None
-    kinds = (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a device"),
-        (stat.S_ISBLK, "a device"),
-    )
-    kind = next((name for test, name in kinds if test(mode)), None if stat.S_ISREG(mode) else "not a regular file")
+    if missing:
+        raise UsageError("E301", f"corpus file {file} does not exist", "check the path")
     if kind is not None:
         raise UsageError("E301", f"corpus file {file} is {kind}, not a file", "point dataset.path at a text file")
 

@@ -13,6 +13,7 @@ from invarlock.domain.errors import InvarlockError, ResourceShortage, UsageError
 
 from .duckdb_lock import locked_error, store_lock
 from .duckdb_rows import altered_store, check_columns
+from .node_kind import odd_node
 
 SCHEMA = "invarlock-events/v2"
 # The OS's words for a write the disk, a quota or the file size limit has no room for (ENOSPC, EDQUOT, EFBIG)
@@ -31,11 +32,25 @@ def open_error(path: Path, exc: duckdb.Error) -> UsageError:
     first = (text.splitlines() or [type(exc).__name__])[0]
     if any(cause in first for cause in _OUT_OF_ROOM):
         return _no_room(path, first)
-    wal = path.with_name(f"{path.name}.wal")
-    if wal.is_dir():  # an output written under it (the outputs hunt): the store itself is intact
-        return UsageError("E501", f"cannot open event store {path}: {wal} is a folder", f"move {wal} away")
+    problem = wal_problem(path)
+    if problem is not None:
+        return problem
     hint = "check the disk (free space, permissions); a damaged file must be restored from a copy, or use --events"
     return UsageError("E501", f"cannot open event store {path}: {first}", hint)
+
+
+def wal_problem(path: Path) -> UsageError | None:
+    """E501 naming the store's `.wal` when it is there but is no regular file; the store itself is intact. DuckDB's
+    open of a FIFO hung every command, a link to nothing failed the first commit as a damaged store, and a folder
+    (an output written under it) failed the open with DuckDB's words."""
+    wal = Path(f"{path}.wal")
+    try:
+        kind = odd_node(wal)
+    except OSError:  # a folder on the way that cannot be searched: DuckDB's open says so
+        return None
+    if kind is None:
+        return None
+    return UsageError("E501", f"cannot open event store {path}: {wal} is {kind}", f"move {wal} away")
 
 
 def _no_room(path: Path, first: str) -> ResourceShortage:

@@ -6,13 +6,12 @@ empty database, and read-only fails with an unrelated message), so the header is
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 from invarlock.domain.errors import UsageError
 
-from .duckdb_connection import not_ours
+from .duckdb_connection import not_ours, wal_problem
+from .node_kind import mode_kind
 
 _MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 _MAGIC_AT = 8
@@ -30,17 +29,18 @@ def holds_duckdb(path: Path) -> bool:
 def require_duckdb_file(path: Path) -> None:
     """UsageError E501 when `path` exists but is not a DuckDB file, or its write-ahead log is not a regular file;
     nothing when it does not exist (yet)."""
-    _require_regular_wal(path)
+    problem = wal_problem(path)
+    if problem is not None:
+        raise problem
     try:
         info = path.stat()
     except (FileNotFoundError, NotADirectoryError):  # a file where a folder must be: creating it says so (E502)
         return
     except OSError as exc:
         raise UsageError("E501", f"cannot open event store {path}: {exc.strerror}", "check the --events path") from exc
-    if stat.S_ISDIR(info.st_mode):
-        raise UsageError("E501", f"event store {path} is a directory", "point --events at a .duckdb file")
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError("E501", f"event store {path} is not a regular file", "point --events at a .duckdb file")
+    kind = mode_kind(info.st_mode)
+    if kind is not None:
+        raise UsageError("E501", f"event store {path} is {kind}", "point --events at a .duckdb file")
     try:
         with path.open("rb") as handle:
             header = handle.read(_MAGIC_AT + len(_MAGIC))
@@ -48,13 +48,3 @@ def require_duckdb_file(path: Path) -> None:
         raise UsageError("E501", f"cannot read event store {path}: {exc.strerror}", "check its permissions") from exc
     if header[_MAGIC_AT:] != _MAGIC:
         raise not_ours(path)
-
-
-def _require_regular_wal(path: Path) -> None:
-    """E501 when the store's `.wal` is there but no regular file: DuckDB's open of a FIFO hung every command, and a
-    link to nothing failed the first commit as a damaged store. A folder is named by the connection's error."""
-    wal = Path(f"{path}.wal")
-    if not os.path.lexists(wal) or os.path.isfile(wal) or os.path.isdir(wal):
-        return
-    said = f"a link to {os.readlink(wal)}, which does not exist" if not os.path.exists(wal) else "not a regular file"
-    raise UsageError("E501", f"cannot open event store {path}: {wal} is {said}", f"move {wal} away")

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from invarlock.domain.errors import UsageError
 from invarlock.domain.signature import fingerprint_of
 
+from .node_kind import mode_kind
+
 _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 _KEYGEN = "create a pair with `invarlock keygen --out KEY`"
 MAX_KEY_BYTES = 16 * 1024  # an Ed25519 PEM key is about 120 bytes; refuse anything far larger unread
@@ -82,10 +84,9 @@ def _read(path: Path, what: str, hint: str) -> bytes:
 
 
 def _require_key_file(path: Path, info: os.stat_result, what: str) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise UsageError("E701", f"{what} '{path}' is a directory", "pass the key file itself")
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError("E701", f"{what} '{path}' is not a regular file", "pass a PEM key file, not a pipe or device")
+    kind = mode_kind(info.st_mode)
+    if kind is not None:
+        raise UsageError("E701", f"{what} '{path}' is {kind}", "pass the PEM key file itself")
     if info.st_size > MAX_KEY_BYTES:
         raise UsageError(
             "E701", f"{what} '{path}' is {info.st_size} bytes, no PEM key is above {MAX_KEY_BYTES}", _KEYGEN
@@ -156,8 +157,9 @@ def _existing(path: Path) -> os.stat_result | None:
 
 def _refuse_special(path: Path) -> None:
     node = _existing(path)
-    if node is not None and not stat.S_ISREG(node.st_mode):
-        raise UsageError("E704", f"cannot write key file '{path}': not a regular file", "choose another --out")
+    kind = None if node is None else mode_kind(node.st_mode)
+    if kind is not None:
+        raise UsageError("E704", f"cannot write key file '{path}': it is {kind}", "choose another --out")
     from .duckdb_file import holds_duckdb  # here: keygen and verify --pubkey import no DuckDB otherwise
 
     if node is not None and holds_duckdb(path):  # --force replaced an event store, every run it held

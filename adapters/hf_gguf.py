@@ -32,6 +32,7 @@ from .cache_dir import cache_root, require_writable_cache
 from .cache_files import STAGING_ABANDONED_S, file_sha256
 from .gguf_cache_check import FILES_FILE, check_files, record_files
 from .hf_quiet import quiet_transformers
+from .node_kind import odd_node
 
 GGUF_PREFIX = "gguf:"
 SOURCE_FILE = "invarlock-gguf.json"
@@ -71,9 +72,13 @@ def _no_gguf_file(path: Path) -> str:
     """Why `path` names no GGUF file (`gguf:` with no path reads as the current folder)."""
     if path == Path():
         return "gguf: is followed by no file path"
-    if path.is_dir():
-        return f"GGUF file {path} is a directory, not a file"
-    return f"GGUF file {path} " + ("is not a regular file (a device or a pipe)" if path.exists() else "does not exist")
+    try:
+        kind = odd_node(path)
+    except OSError as exc:  # a folder on the way that cannot be searched
+        return f"GGUF file {path} cannot be read: {exc.strerror}"
+    except ValueError:  # a NUL in the name: no file has it
+        kind = None
+    return f"GGUF file {path} " + (f"is {kind}, not a file" if kind else "does not exist")
 
 
 def describe(path: Path) -> GGUFSource:

@@ -12,6 +12,7 @@ from invarlock.domain.model import GGUFSource
 
 from . import hf_demo, hf_gguf
 from .network_switch import network_allowed
+from .node_kind import odd_node
 
 _BARE_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -62,15 +63,9 @@ def _directory(ref: str) -> Path:
 def _refuse_entry_in_the_way(entry: Path) -> None:
     """E102 naming `entry` when something that is not a regular file has its name (a folder, a dangling link, a
     FIFO): "no weights" would send the user looking for a file that is there."""
-    if entry.is_symlink() and not entry.exists():
-        kind = f"a link to {os.readlink(entry)}, which does not exist"
-    elif entry.is_dir():
-        kind = "a directory"
-    elif entry.exists():
-        kind = "not a regular file"
-    else:
-        return
-    raise UsageError("E102", f"{entry} is {kind}", f"put the checkpoint's {entry.name} file there")
+    kind = odd_node(entry)
+    if kind is not None:
+        raise UsageError("E102", f"{entry} is {kind}", f"put the checkpoint's {entry.name} file there")
 
 
 def _require_repo_id(repo_id: str) -> None:

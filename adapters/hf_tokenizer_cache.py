@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
 
 from invarlock.domain.errors import UsageError
@@ -12,6 +11,7 @@ from invarlock.domain.errors import UsageError
 from . import hf_demo
 from .hf_load_checks import as_usage_error
 from .hf_tokenizer import HFTokenizer, refuse_empty
+from .node_kind import mode_kind
 
 TOKENIZERS_KEPT = 8  # checkpoints whose tokenizer a process keeps (calibrate loads several; each holds ~12 MiB)
 _TOKENIZERS: dict[tuple[str, tuple[tuple[str, int, int], ...]], HFTokenizer] = {}
@@ -65,11 +65,12 @@ def _tokenizer_files(path: Path) -> tuple[tuple[str, int, int], ...]:
         if _is_weights(entry.name) or not entry.exists():  # weights: hf_weight_files; a dangling link is no file
             continue
         st = entry.stat()
-        if stat.S_ISREG(st.st_mode):
+        kind = mode_kind(st.st_mode)
+        if kind is None:
             found.append((entry.name, st.st_size, st.st_mtime_ns))
-        elif not stat.S_ISDIR(st.st_mode):
+        elif kind != "a directory":
             raise UsageError(
-                "E102", f"{entry} is not a regular file", f"put the checkpoint's {entry.name} file there, or remove it"
+                "E102", f"{entry} is {kind}", f"put the checkpoint's {entry.name} file there, or remove it"
             )
     return tuple(found)
 

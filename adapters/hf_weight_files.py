@@ -11,12 +11,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
 import struct
 from pathlib import Path
 from typing import BinaryIO
 
 from invarlock.domain.errors import UsageError
+
+from .node_kind import mode_kind
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
@@ -102,14 +103,17 @@ def _open_regular(path: Path) -> BinaryIO:
     except OSError as exc:  # a socket cannot be opened (ENXIO); a link that loops never reaches a file (ELOOP)
         if exc.errno not in (errno.ENXIO, errno.ELOOP):
             raise
-        said = "not a regular file" if exc.errno == errno.ENXIO else "a link that loops"
+        said = (
+            (mode_kind(os.stat(path).st_mode) or "not a regular file")
+            if exc.errno == errno.ENXIO
+            else "a link that loops"
+        )
         raise _damaged(path, f"is {said}", f"put the checkpoint's {path.name} file there") from None
-    mode = os.fstat(fd).st_mode
-    if stat.S_ISREG(mode):
+    kind = mode_kind(os.fstat(fd).st_mode)
+    if kind is None:
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     os.close(fd)
-    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
     raise _damaged(path, f"is {kind}", f"put the checkpoint's {path.name} file there")
 
 

@@ -95,9 +95,10 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     [
         (lambda p: p.mkdir(), "is a directory, not a file"),
         (lambda p: os.mkfifo(p), "is a FIFO, not a file"),  # it read "a directory or device"
-        (lambda p: p.symlink_to(p), "cannot be read: Too many levels of symbolic links"),  # it read "does not exist"
+        (lambda p: p.symlink_to(p), "is a link that loops, not a file"),  # it read "does not exist"
+        (lambda p: p.symlink_to("gone.txt"), "is a link to gone.txt, which does not exist, not a file"),
     ],
-    ids=["directory", "fifo", "symlink loop"],
+    ids=["directory", "fifo", "symlink loop", "dangling link"],
 )
 def test_a_corpus_path_that_is_no_file_is_named_as_what_it_is(tmp_path: Path, make, said: str) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "corpus.txt"

@@ -104,7 +104,7 @@ def test_a_device_or_a_pipe_is_not_a_regular_file_rather_than_missing(tmp_path: 
         os.mkfifo(path)
     with pytest.raises(UsageError) as err:
         open_gguf(path)
-    said = f"GGUF file {path} is not a regular file (a device or a pipe)"
+    said = f"GGUF file {path} is {'a FIFO' if kind == 'pipe' else 'a device'}, not a file"
     assert err.value.code == "E101" and err.value.message == said
 
 

@@ -195,7 +195,7 @@ def test_something_else_under_a_checkpoint_file_s_name_is_named(tmp_path: Path, 
     else:
         os.mkfifo(checkpoint / name)
     error = load_error(str(checkpoint))
-    said = {"directory": "is a directory", "dangling link": "which does not exist", "fifo": "not a regular file"}
+    said = {"directory": "is a directory", "dangling link": "which does not exist", "fifo": "is a FIFO"}
     assert error.code == "E102" and f"{checkpoint / name} " in error.message and said[entry] in error.message
 
 

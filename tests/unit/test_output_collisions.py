@@ -151,4 +151,4 @@ def test_a_folder_at_the_stores_wal_path_is_named_with_its_fix(tmp_path: Path) -
     store = _store(tmp_path)
     (tmp_path / "invarlock.duckdb.wal").mkdir()
     code, _, err = run_cli("runs", "--events", store)
-    assert code == 2 and f"{store}.wal is a folder — move {store}.wal away" in err, err
+    assert code == 2 and f"{store}.wal is a directory — move {store}.wal away" in err, err

@@ -132,5 +132,7 @@ def test_a_shard_that_is_no_regular_file_is_e102_without_blocking(tmp_path: Path
     checking.start()
     checking.join(timeout=30)
     assert not checking.is_alive(), "check_weight_files blocked on the shard"
-    said = {"directory": "is a directory", "loop": "is a link that loops"}.get(kind, "is not a regular file")
+    said = {"directory": "is a directory", "loop": "is a link that loops", "fifo": "is a FIFO"}.get(
+        kind, f"is a {kind}"
+    )
     assert found[0].message == f"{second} {said}" and found[0].hint == f"put the checkpoint's {second.name} file there"
