@@ -4,7 +4,7 @@ the file lacks, one whose shape is not its config's, one the model does not use 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +12,13 @@ from invarlock.domain.errors import UsageError
 
 
 @contextlib.contextmanager
-def as_usage_error(path: Path, blame: Callable[[Path, Exception], UsageError | None] | None = None) -> Iterator[None]:
-    """transformers raises OSError, ValueError, safetensors errors...: one clear E102 naming the checkpoint, or the
-    error `blame` finds when it names the file at fault."""
+def as_usage_error(path: Path) -> Iterator[None]:
+    """transformers raises OSError, ValueError, safetensors errors...: one clear E102 naming the checkpoint."""
     try:
         yield
-    except UsageError:  # already names what is wrong (a file in the way, a damaged header)
+    except UsageError:  # already names what is wrong (a file in the way, a damaged header, a file not JSON)
         raise
     except Exception as error:
-        named = blame(path, error) if blame is not None else None
-        if named is not None:
-            raise named from None
         raise UsageError(
             "E102", f"{path} could not be loaded: {type(error).__name__}: {_cause(error)}", "repair or re-export it"
         ) from None

@@ -28,8 +28,11 @@ def tokenizer_of(path: Path) -> HFTokenizer:
         from transformers import AutoTokenizer
 
         _require_tokenizer_files(path, key[1])
-        with as_usage_error(path, blame=_damaged_json), hf_demo.quiet_transformers():
-            loaded = HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
+        with as_usage_error(path), hf_demo.quiet_transformers():
+            try:
+                loaded = HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
+            except json.JSONDecodeError as error:  # its message named the folder alone
+                raise _damaged_json(path, error) or error from None
         refuse_empty(loaded, path)
         if len(_TOKENIZERS) >= TOKENIZERS_KEPT:
             _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
@@ -82,12 +85,9 @@ def _is_weights(name: str) -> bool:
 _JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json")
 
 
-def _damaged_json(path: Path, error: Exception) -> UsageError | None:
-    """After a failed load only: E102 naming the tokenizer file whose text transformers could not decode as JSON
-    (its message named the folder alone). The file is the one holding the text the decoder read, so no other
-    failure blames a file the load never read."""
-    if not isinstance(error, json.JSONDecodeError):
-        return None
+def _damaged_json(path: Path, error: json.JSONDecodeError) -> UsageError | None:
+    """E102 naming the tokenizer file whose text transformers could not decode as JSON: the file holding the text
+    the decoder read, so a load never blames a file it did not read (None when no file holds it)."""
     for name in _JSON_FILES:
         try:
             text = (path / name).read_text(encoding="utf-8")
