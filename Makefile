@@ -63,10 +63,10 @@ HF_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 1); t=$$((n / $(HF_WORKERS)
 test: browser strace install-dev
 	@$(BIN)/python -c 'from invarlock.adapters.hf_demo import demo_model_dir; demo_model_dir()' & demo=$$!; \
 	$(MAKE) --no-print-directory newest-venv > $(NEWEST_VENV).log 2>&1 & newest=$$!; \
-	$(MAKE) --no-print-directory lint typecheck || { wait $$demo $$newest; exit 1; }; \
-	wait $$demo || { wait $$newest; echo "make test: converting the demo model failed (above)"; exit 1; }; \
-	wait $$newest; built=$$?; cat $(NEWEST_VENV).log; rm -f $(NEWEST_VENV).log; \
-	[ $$built -eq 0 ] || { echo "make test: building $(NEWEST_VENV) failed (above)"; exit 1; }
+	newest_built() { wait $$newest; built=$$?; cat $(NEWEST_VENV).log; rm -f $(NEWEST_VENV).log; return $$built; }; \
+	$(MAKE) --no-print-directory lint typecheck || { kill $$demo; wait $$demo; newest_built; exit 1; }; \
+	wait $$demo || { newest_built; echo "make test: converting the demo model failed (above)"; exit 1; }; \
+	newest_built || { echo "make test: building $(NEWEST_VENV) failed (above)"; exit 1; }
 	OMP_NUM_THREADS=$(HF_THREADS) $(BIN)/pytest -q -n $(HF_WORKERS) --dist loadscope --no-loadscope-reorder \
 	  --durations=15
 	@$(MAKE) --no-print-directory newest-tests
@@ -75,13 +75,14 @@ test: browser strace install-dev
 test-newest: browser strace newest-venv
 	@$(MAKE) --no-print-directory newest-tests
 
-# $(NEWEST_VENV) on the newest CPython newer than the one .venv is made with (tools/pick-python), or nothing.
+# $(NEWEST_VENV) on the newest installed CPython when it is newer than .venv's (or, before .venv exists, than the
+# one tools/pick-python would make it with); removed when there is none.
 newest-venv:
 	@newest=$$(tools/pick-python newest); \
-	py='$(PYTHON)'; [ -n "$$py" ] || py=$$(tools/pick-python minimum) || exit 1; \
-	if [ -z "$$newest" ] || [ "$$($$newest -V 2>&1)" = "$$($$py -V 2>&1)" ]; then \
+	if [ -x $(BIN)/python ]; then py=$(BIN)/python; else py='$(PYTHON)'; [ -n "$$py" ] || py=$$(tools/pick-python minimum 2>/dev/null); fi; \
+	if [ -z "$$newest" ] || [ "$$($$newest -V 2>&1)" = "$$($${py:-false} -V 2>&1)" ]; then \
 	  rm -rf $(NEWEST_VENV); \
-	  echo "test-newest: no CPython newer than $$($$py -V 2>&1) installed; the model-free run on a newer Python is skipped"; \
+	  echo "no CPython newer than $(VENV)'s installed: the model-free run on a newer Python is skipped"; \
 	  exit 0; \
 	fi; \
 	if [ -x $(NEWEST_VENV)/bin/python ] && [ "$$($$newest -V 2>&1)" != "$$($(NEWEST_VENV)/bin/python -V 2>&1)" ]; then \
@@ -104,4 +105,4 @@ schema: $(BIN)/python
 	$(BIN)/python docs/reference/generate_schema.py
 
 clean:
-	rm -rf $(VENV) $(NEWEST_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NEWEST_VENV) $(NEWEST_VENV).log build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
