@@ -60,15 +60,13 @@ def read_text_file(path: str | None) -> tuple[Path, str]:
 def _require_regular(file: Path) -> None:
     """E301 naming what `file` is when it is no regular file: missing, a directory, a FIFO, a link that loops or
     leads nowhere (a loop read "does not exist", a FIFO "a directory or device")."""
+    if "\0" in str(file):  # no file can have the name
+        raise UsageError("E301", f"corpus file {file} does not exist (its name holds a NUL)", "check the path")
     try:
         kind = odd_node(file)
         missing = kind is None and not file.exists()
     except OSError as exc:  # EACCES on a folder of the path, ...
         raise UsageError("E301", f"corpus file {file} cannot be read: {exc.strerror}", "check the path") from exc
-    except ValueError:  # a NUL character: no file can have the name
-        raise UsageError(
-            "E301", f"corpus file {file} does not exist (its name holds a NUL)", "check the path"
-        ) from None
     if missing:
         raise UsageError("E301", f"corpus file {file} does not exist", "check the path")
     if kind is not None:

@@ -38,6 +38,10 @@ def require_duckdb_file(path: Path) -> None:
         return
     except OSError as exc:
         raise UsageError("E501", f"cannot open event store {path}: {exc.strerror}", "check the --events path") from exc
+    except ValueError:  # the Python API passes any string; no file can have this name
+        raise UsageError(
+            "E501", f"event store {path!r} names no file: it holds a NUL", "check the --events path"
+        ) from None
     kind = mode_kind(info.st_mode)
     if kind is not None:
         raise UsageError("E501", f"event store {path} is {kind}", "point --events at a .duckdb file")

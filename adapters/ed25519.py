@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from invarlock.domain.errors import UsageError
 from invarlock.domain.signature import fingerprint_of
 
-from .node_kind import mode_kind
+from .node_kind import mode_kind, odd_node
 
 _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 _KEYGEN = "create a pair with `invarlock keygen --out KEY`"
@@ -66,10 +66,8 @@ def _read(path: Path, what: str, hint: str) -> bytes:
     never end); opened non-blocking and checked again on the open descriptor, so a swapped path cannot block."""
     try:
         info = path.stat()
-    except FileNotFoundError as exc:
-        raise UsageError("E700", f"{what} '{path}' does not exist", hint) from exc
     except OSError as exc:
-        raise UsageError("E701", f"{what} '{path}' cannot be read: {exc.strerror}", "check its permissions") from exc
+        raise _unstatable(path, what, hint, exc) from exc
     _require_key_file(path, info, what)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -81,6 +79,20 @@ def _read(path: Path, what: str, hint: str) -> bytes:
             return handle.read(MAX_KEY_BYTES + 1)
         except OSError as exc:  # EIO: /proc/self/mem, a failing disk
             raise UsageError("E701", f"{what} '{path}' cannot be read: {exc.strerror}", "check the file") from exc
+
+
+def _unstatable(path: Path, what: str, hint: str, exc: OSError) -> UsageError:
+    """E700 when nothing is there (a name under a file too), E701 naming a link that loops or leads nowhere, else
+    E701 with the OS's reason (the permissions hint was given for a link loop and a name under a file)."""
+    try:
+        kind = odd_node(path)
+    except OSError:  # a folder on the way loops or cannot be searched
+        kind = None
+    if kind is not None:
+        return UsageError("E701", f"{what} '{path}' is {kind}", "pass the PEM key file itself")
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return UsageError("E700", f"{what} '{path}' does not exist", hint)
+    return UsageError("E701", f"{what} '{path}' cannot be read: {exc.strerror}", "check the path and its permissions")
 
 
 def _require_key_file(path: Path, info: os.stat_result, what: str) -> None:

@@ -76,8 +76,6 @@ def _no_gguf_file(path: Path) -> str:
         kind = odd_node(path)
     except OSError as exc:  # a folder on the way that cannot be searched
         return f"GGUF file {path} cannot be read: {exc.strerror}"
-    except ValueError:  # a NUL in the name: no file has it
-        kind = None
     return f"GGUF file {path} " + (f"is {kind}, not a file" if kind else "does not exist")
 
 

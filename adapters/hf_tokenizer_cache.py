@@ -11,7 +11,7 @@ from invarlock.domain.errors import UsageError
 from . import hf_demo
 from .hf_load_checks import as_usage_error
 from .hf_tokenizer import HFTokenizer, refuse_empty
-from .node_kind import mode_kind
+from .node_kind import odd_node
 
 TOKENIZERS_KEPT = 8  # checkpoints whose tokenizer a process keeps (calibrate loads several; each holds ~12 MiB)
 _TOKENIZERS: dict[tuple[str, tuple[tuple[str, int, int], ...]], HFTokenizer] = {}
@@ -49,9 +49,6 @@ _VOCABULARY_FILES = (
 
 def _require_tokenizer_files(path: Path, files: tuple[tuple[str, int, int], ...]) -> None:
     if not any(name in _VOCABULARY_FILES for name, _, _ in files):
-        for name in _VOCABULARY_FILES:
-            if (path / name).is_dir():  # not "no tokenizer files": the name is there
-                raise UsageError("E102", f"{path / name} is a directory", f"put the checkpoint's {name} file there")
         raise UsageError(
             "E102",
             f"{path} has no tokenizer files (none of {', '.join(_VOCABULARY_FILES)})",
@@ -61,20 +58,20 @@ def _require_tokenizer_files(path: Path, files: tuple[tuple[str, int, int], ...]
 
 def _tokenizer_files(path: Path) -> tuple[tuple[str, int, int], ...]:
     """(name, size, mtime_ns) of every file of the directory but the weights, which the tokenizer never reads; E102
-    naming an entry that is neither a file nor a folder (a FIFO blocked transformers' read for ever; a link to
-    /dev/zero never ends; a FIFO tokenizer.json was reported as no tokenizer files)."""
+    naming an entry that is neither a file nor a folder, or a folder or a link to nothing under a tokenizer file's
+    name (a FIFO blocked transformers' read for ever; a link to /dev/zero never ends; a FIFO or dangling
+    tokenizer.json was reported as no tokenizer files, a dangling tokenizer_config.json was silently left out)."""
     found = []
     for entry in sorted(path.iterdir()):
-        if _is_weights(entry.name) or not entry.exists():  # weights: hf_weight_files; a dangling link is no file
+        if _is_weights(entry.name):  # hf_weight_files checks them
             continue
-        st = entry.stat()
-        kind = mode_kind(st.st_mode)
+        kind = odd_node(entry)
         if kind is None:
+            st = entry.stat()
             found.append((entry.name, st.st_size, st.st_mtime_ns))
-        elif kind != "a directory":
-            raise UsageError(
-                "E102", f"{entry} is {kind}", f"put the checkpoint's {entry.name} file there, or remove it"
-            )
+        elif kind != "a directory" or entry.name in _TOKENIZER_NAMES:
+            hint = f"put the checkpoint's {entry.name} file there, or remove it"
+            raise UsageError("E102", f"{entry} is {kind}", hint)
     return tuple(found)
 
 
@@ -83,6 +80,7 @@ def _is_weights(name: str) -> bool:
 
 
 _JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json")
+_TOKENIZER_NAMES = frozenset((*_VOCABULARY_FILES, *_JSON_FILES, "merges.txt", "chat_template.jinja"))
 
 
 def _damaged_json(path: Path, error: json.JSONDecodeError) -> UsageError | None:

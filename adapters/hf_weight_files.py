@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from invarlock.domain.errors import UsageError
 
-from .node_kind import mode_kind
+from .node_kind import mode_kind, odd_node
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
@@ -84,6 +84,8 @@ def check_safetensors(path: Path) -> dict[str, object]:
                 raise _damaged(path, f"is not a safetensors file ({size} bytes, no header)", _AGAIN)
             header = json.loads(file.read(length))
     except FileNotFoundError:
+        if os.path.islink(path):  # its name is there
+            raise _damaged(path, f"is {odd_node(path)}", f"put the checkpoint's {path.name} file there") from None
         raise _damaged(path, "is missing: the checkpoint's index names it", _AGAIN) from None
     except OSError as exc:
         raise _damaged(path, f"cannot be read: {exc.strerror or exc}", "check its permissions") from None

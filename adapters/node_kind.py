@@ -28,14 +28,24 @@ def mode_kind(mode: int) -> str | None:
 
 def odd_node(path: Path) -> str | None:
     """What is at `path` when it is there but is no regular file nor a link to one ("a directory", "a link that
-    loops", "a link to T, which does not exist"); None when it is one, or when nothing is there. Any other error
-    of stat (a folder on the way that cannot be searched) is raised."""
+    loops", "a link to T, which does not exist"); None when it is one, or when nothing is there (nor can be: a name
+    holding a NUL). Any other error of stat (a folder on the way that cannot be searched) is raised."""
     try:
         mode = os.stat(path).st_mode
+    except ValueError:  # a NUL in the name
+        return None
     except (FileNotFoundError, NotADirectoryError):
-        return f"a link to {os.readlink(path)}, which does not exist" if os.path.islink(path) else None
+        return _leading_nowhere(path) if os.path.islink(path) else None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
+        if exc.errno == errno.ELOOP and os.path.islink(path):  # else a folder on the way loops: not this name's kind
             return "a link that loops"
         raise
     return mode_kind(mode)
+
+
+def _leading_nowhere(link: Path) -> str:
+    """A link to nothing, named by its target and, when that target is a link too, by where the chain ends."""
+    target = os.readlink(link)
+    if os.path.islink(os.path.join(os.path.dirname(link), target)):
+        return f"a link to {target}, which leads to {os.path.realpath(link)}, which does not exist"
+    return f"a link to {target}, which does not exist"

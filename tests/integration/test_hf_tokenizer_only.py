@@ -159,3 +159,29 @@ def test_a_failure_that_is_no_json_error_blames_no_file(tiny_random_gpt2_dir: Pa
     with pytest.raises(UsageError) as err:
         HFModelLoader().tokenizer(str(folder), adapter="auto")
     assert err.value.message == f"{folder / 'tokenizer.json'} is a directory"
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "said"),
+    [
+        ("tokenizer.json", lambda p: p.symlink_to("gone.json"), "is a link to gone.json, which does not exist"),
+        ("tokenizer_config.json", lambda p: p.symlink_to("gone.json"), "is a link to gone.json, which does not exist"),
+        ("tokenizer_config.json", lambda p: p.mkdir(), "is a directory"),
+        ("special_tokens_map.json", lambda p: p.symlink_to(p.name), "is a link that loops"),
+    ],
+)
+def test_a_tokenizer_file_s_name_holding_no_file_is_named(  # type: ignore[no-untyped-def]
+    tiny_random_gpt2_dir: Path, tmp_path: Path, name: str, make, said: str
+) -> None:
+    """A dangling tokenizer.json was "no tokenizer files"; a dangling or folder tokenizer_config.json, or a looping
+    special_tokens_map.json, was left out silently and the run went on without it."""
+    import shutil
+
+    from invarlock.adapters.hf_loader import HFModelLoader
+
+    folder = shutil.copytree(tiny_random_gpt2_dir, tmp_path / "copy")
+    (folder / name).unlink(missing_ok=True)
+    make(folder / name)
+    with pytest.raises(UsageError) as err:
+        HFModelLoader().tokenizer(str(folder), adapter="auto")
+    assert (err.value.code, err.value.message) == ("E102", f"{folder / name} {said}")

@@ -6,13 +6,14 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 from invarlock.adapters.node_kind import mode_kind, odd_node
 
 
 def test_a_regular_file_a_link_to_one_and_nothing_are_not_odd(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x", encoding="utf-8")
     (tmp_path / "link").symlink_to("file")
-    assert [odd_node(tmp_path / n) for n in ("file", "link", "missing", "file/under")] == [None] * 4
+    assert [odd_node(tmp_path / n) for n in ("file", "link", "missing", "file/under", "nul\0name")] == [None] * 5
 
 
 def test_each_other_node_is_named(tmp_path: Path) -> None:
@@ -40,3 +41,28 @@ def test_mode_kind_names_a_link_met_by_lstat(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to("anything")
     assert mode_kind(os.lstat(tmp_path / "link").st_mode) == "a symbolic link"
     assert mode_kind(os.stat(__file__).st_mode) is None
+
+
+def test_a_store_name_holding_a_nul_is_e501_not_a_crash() -> None:
+    from invarlock.adapters.duckdb_file import require_duckdb_file
+    from invarlock.domain.errors import UsageError
+
+    with pytest.raises(UsageError) as err:  # the Python API passes any string (it raised ValueError)
+        require_duckdb_file(Path("store\0.duckdb"))
+    assert err.value.code == "E501" and "holds a NUL" in err.value.message
+
+
+def test_a_loop_on_the_way_is_no_kind_of_the_name_and_a_chain_of_links_says_where_it_ends(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(OSError):  # the name was blamed: "x.wal is a link that loops — move x.wal away"
+        odd_node(tmp_path / "loop" / "x.wal")
+    (tmp_path / "last").symlink_to("/nonexistent/x")
+    (tmp_path / "first").symlink_to("last")
+    said = odd_node(tmp_path / "first")
+    assert said == "a link to last, which leads to /nonexistent/x, which does not exist"
+
+
+def test_a_store_under_a_looping_folder_gets_the_oss_reason_not_its_wal() -> None:
+    from invarlock.adapters.duckdb_connection import wal_problem
+
+    assert wal_problem(Path("/nonexistent/ev.duckdb")) is None

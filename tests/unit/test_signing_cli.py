@@ -149,6 +149,24 @@ def test_load_signer_rejects_bad_key_files_with_a_code(tmp_path, setup, code):
     assert err.value.code == code and "sk" in err.value.message
 
 
+@pytest.mark.parametrize(
+    ("setup", "code", "said"),
+    [
+        (lambda p: p.symlink_to(p.name), "E701", "is a link that loops"),  # "cannot be read … check its permissions"
+        (lambda p: p.symlink_to("gone"), "E701", "is a link to gone, which does not exist"),  # "does not exist"
+        (lambda p: p.parent.joinpath("file").write_text("x"), "E700", "does not exist"),  # "Not a directory"
+    ],
+    ids=["link loop", "dangling link", "under a file"],
+)
+def test_a_key_path_that_leads_nowhere_says_what_is_there(tmp_path, setup, code, said):
+    path = tmp_path / "sk"
+    setup(path)
+    key = tmp_path / "file" / "sk" if code == "E700" else path
+    with pytest.raises(UsageError) as err:
+        load_signer(key)
+    assert (err.value.code, err.value.message) == (code, f"signing key '{key}' {said}")
+
+
 def test_load_verifier_rejects_a_private_key(tmp_path):
     generate_keypair(tmp_path / "k")
     with pytest.raises(UsageError) as err:

@@ -104,7 +104,7 @@ def test_a_pickled_checkpoint_is_left_to_its_load(tmp_path: Path) -> None:
     check_weight_files(tmp_path)  # no safetensors file: nothing to compare, torch's load reports what it finds
 
 
-@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "socket", "loop"])
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "socket", "loop", "dangling"])
 def test_a_shard_that_is_no_regular_file_is_e102_without_blocking(tmp_path: Path, kind: str) -> None:
     """A FIFO named by the index blocked `open` for ever: certify, doctor and the audit hung (a run left
     incomplete); /dev/zero never ends. Each is refused by its kind, in a thread that must finish."""
@@ -125,6 +125,8 @@ def test_a_shard_that_is_no_regular_file_is_e102_without_blocking(tmp_path: Path
         listening.bind(str(second))
     elif kind == "loop":
         second.symlink_to(second.name)
+    elif kind == "dangling":  # it said "is missing: the checkpoint's index names it"
+        second.symlink_to("gone.safetensors")
     else:
         second.mkdir()
     found: list[UsageError] = []
@@ -132,7 +134,10 @@ def test_a_shard_that_is_no_regular_file_is_e102_without_blocking(tmp_path: Path
     checking.start()
     checking.join(timeout=30)
     assert not checking.is_alive(), "check_weight_files blocked on the shard"
-    said = {"directory": "is a directory", "loop": "is a link that loops", "fifo": "is a FIFO"}.get(
-        kind, f"is a {kind}"
-    )
+    said = {
+        "directory": "is a directory",
+        "loop": "is a link that loops",
+        "fifo": "is a FIFO",
+        "dangling": "is a link to gone.safetensors, which does not exist",
+    }.get(kind, f"is a {kind}")
     assert found[0].message == f"{second} {said}" and found[0].hint == f"put the checkpoint's {second.name} file there"
