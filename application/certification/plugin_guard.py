@@ -1,11 +1,13 @@
 """A third-party guard's step in the chain: measure through read-only weights, decide, record (docs/plugins.md).
 
 The plugin gets both models as WeightSources that refuse every write: `assign` and `scale_weights` raise E221
-and the arrays they hand out are read-only views, so a plugin guard cannot repair (or damage) the subject."""
+and the arrays they hand out are read-only views whose flag cannot be set back, so a plugin guard cannot repair (or
+damage) the subject; the matrices' digests before and after its measurement catch a write by any other means."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import sys
 from collections.abc import Iterator, Mapping
@@ -21,6 +23,7 @@ from invarlock.domain.model import ModelIdentity, TensorCensus
 from invarlock.ports.guards import PluginGuard
 from invarlock.ports.measurement import MeasurementPool
 from invarlock.ports.model import NamedMatrix, WeightSource
+from numpy.lib.stride_tricks import as_strided
 
 from .guard_chain import ChainContext
 
@@ -28,8 +31,8 @@ from .guard_chain import ChainContext
 class _ReadOnlyMatrix:
     def __init__(self, matrix: NamedMatrix) -> None:
         self.name, self.family, self.block, self.head = matrix.name, matrix.family, matrix.block, matrix.head
-        self.array = matrix.array.view()
-        self.array.flags.writeable = False
+        # a view's flag could be set back (`setflags(write=True)`: a plugin guard rescaled the subject to a PASS)
+        self.array = as_strided(matrix.array, writeable=False)
 
 
 class ReadOnlyWeights:
@@ -89,11 +92,16 @@ def measured_by(
     the run's `pool`, under its pinned BLAS threads, as the built-in guards measure (their bits do not depend
     on the machine's core count)."""
     base, subj = ReadOnlyWeights(baseline, guard.name), ReadOnlyWeights(subject, guard.name)
+    before = _digests(baseline, subject)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # what the plugin prints: stdout holds the command's (--json)
             raw = guard.measure(base, subj) if pool is None else pool.pinned(lambda: guard.measure(base, subj))
     except ValueError as exc:  # a read-only array written to
         raise UsageError("E221", f"plugin guard {guard.name} failed to measure: {exc}", "fix the plugin") from exc
+    changed = [role for role, was, now in zip(ROLES, before, _digests(baseline, subject), strict=True) if was != now]
+    if changed:
+        said = f"plugin guard {guard.name} changed the {' and '.join(changed)} weights it was given to measure"
+        raise UsageError("E221", said, "fix the plugin (docs/plugins.md, Guards): a guard never changes weights")
     known = {m.name for source in (baseline, subject) for m in source.matrices()}
     rows = _rows(guard.name, raw, origin, known)
     for row in rows:
@@ -113,6 +121,22 @@ def measured_by(
     if not rows:
         raise AbortError("E402", f"plugin guard {guard.name} measured no matrix", "check the plugin and the adapter")
     return PluginMeasurements(matrices=rows)
+
+
+ROLES = ("baseline", "subject")
+
+
+def _digests(*sources: WeightSource) -> list[str]:
+    """sha256 over every matrix's name and bytes, per source."""
+    return [_digest(source) for source in sources]
+
+
+def _digest(source: WeightSource) -> str:
+    digest = hashlib.sha256()
+    for matrix in source.matrices():
+        digest.update(matrix.name.encode() + b"\0")
+        digest.update(np.ascontiguousarray(matrix.array).data)
+    return digest.hexdigest()
 
 
 def _rows(name: str, raw: object, origin: str | None, known: set[str]) -> list[PluginMatrix]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import invarlock
 import msgspec
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from invarlock.cli import registry as registry_module
@@ -49,6 +51,10 @@ FLAG = "plugin_guard_max_abs_weight_pass"
 def _config(order: list[str] = ORDER, name: str = "max_abs_weight", **section: object) -> dict[str, object]:
     guards = {"order": order, name: section or {"max_ratio": 1.05}}
     return {"model": {"adapter": "fake"}, "dataset": DATASET, "profile": "dev", "guards": guards}
+
+
+def _cfg_of(guard: str) -> dict[str, object]:
+    return _config(["invariants", guard, "invariants"], guard)
 
 
 def _discover(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,6 +194,7 @@ def test_a_recorded_plugin_guard_the_order_does_not_name_asks_the_recipient_to_i
     ("config", "code", "why"),
     [
         (_config(["invariants", "repairing_guard", "invariants"], "repairing_guard"), "E221", "called scale_weights"),
+        (_cfg_of("flag_flipping_guard"), "E221", "cannot set WRITEABLE flag"),  # it certified its own rescaling
         (_config(["invariants", "norm_ratio", "invariants"]), "E223", "it lacks name, settings, measure, decide"),
         (_config(["invariants", "max_abs_weight", "spectral", "invariants"]), "E202", "before a built-in guard"),
         (_config(limit=1.05), "E202", "needs guards.max_abs_weight.max_ratio"),
@@ -229,3 +236,45 @@ def test_the_re_execution_audit_measures_the_plugin_guard_again(tmp_path: Path) 
     checks = {ch.name: ch for ch in report.checks}
     finding = checks["reexec:guard:max_abs_weight"]
     assert report.exit_code == 0 and finding.ok and "2 matrices re-measured" in finding.detail, report.checks
+
+
+class _HeldWeights:
+    """A WeightSource holding its matrices (the HF adapter hands out views of the model's own tensors)."""
+
+    def __init__(self, scale: float) -> None:
+        self.arrays = {"ffn.0.w": np.full((4, 4), scale, np.float32)}
+
+    def matrices(self) -> Iterator[SimpleNamespace]:
+        for name, array in self.arrays.items():
+            yield SimpleNamespace(name=name, family="ffn", block=0, head=False, array=array)
+
+
+class _MemoryWritingGuard:
+    """Writes into the subject's memory past every flag (ctypes): only the digests before and after can tell."""
+
+    name = "memory_writing_guard"
+    settings = ("max_ratio",)
+
+    def measure(self, baseline: Any, subject: Any) -> dict[str, dict[str, float]]:
+        import ctypes
+
+        array = next(iter(subject.matrices())).array
+        halved = (array / 2).astype(array.dtype)
+        ctypes.memmove(array.ctypes.data, halved.ctypes.data, halved.nbytes)
+        return {"ffn.0.w": {"ratio": 1.0}}
+
+    def decide(self, measurements: Any, settings: Any) -> dict[str, str]:
+        return {}
+
+
+def test_a_plugin_guard_that_writes_the_weights_by_other_means_is_caught_by_their_digests() -> None:
+    from invarlock.application.certification.plugin_guard import measured_by
+
+    baseline, subject = _HeldWeights(1.0), _HeldWeights(1.2)
+    with pytest.raises(invarlock.InvarlockError) as caught:
+        measured_by(_MemoryWritingGuard(), baseline, subject)  # type: ignore[arg-type]
+    assert caught.value.code == "E221"
+    assert (
+        caught.value.message == "plugin guard memory_writing_guard changed the subject weights it was given to measure"
+    )
+    assert float(subject.arrays["ffn.0.w"][0, 0]) == pytest.approx(0.6)  # the write happened: the run stops on it

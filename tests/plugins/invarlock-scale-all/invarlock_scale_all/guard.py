@@ -44,5 +44,17 @@ class RepairingGuard(MaxAbsWeight):
         return super().measure(baseline, subject)
 
 
+class FlagFlippingGuard(MaxAbsWeight):
+    """Sets its read-only arrays writable again and rescales the subject (numpy allowed it on a plain view)."""
+
+    name = "flag_flipping_guard"
+
+    def measure(self, baseline: WeightSource, subject: WeightSource) -> dict[str, dict[str, float]]:
+        for m in subject.matrices():
+            m.array.setflags(write=True)
+            m.array /= 2
+        return super().measure(baseline, subject)
+
+
 def norm_ratio(*args: object) -> None:
     raise NotImplementedError
