@@ -8,6 +8,7 @@ numbered blocks (embeddings, heads) are listed beside the grid instead.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -38,12 +39,12 @@ class Grid:
     cells: dict[tuple[int, str], Entry]
     outside: list[Entry]
 
-    @property
+    @functools.cached_property  # read for every cell: a property rescanning them made a render quadratic
     def flagged(self) -> set[str]:
         """Names of every flagged matrix, in the grid or outside it."""
         return {e.name for e in [*self.cells.values(), *self.outside] if e.flagged}
 
-    @property
+    @functools.cached_property
     def extent(self) -> float:
         """The largest |value| (the colour scale runs over ±extent); 0 when nothing has a value."""
         values = [abs(e.value) for e in [*self.cells.values(), *self.outside] if e.value is not None]
