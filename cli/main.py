@@ -238,6 +238,8 @@ def main() -> None:
         code = _report(_Failure(fault.exit_code, fault.code, fault.message, fault.hint), watched)
     except (Exception, KeyboardInterrupt) as exc:  # every error becomes one line
         code = _report(_failure(exc), watched)
+    except BaseException as exc:  # GeneratorExit or a bare BaseException, raised by a plugin: one line too
+        code = _report(_failure(exc), watched)
     finally:
         sys.stdout = watched._stream
     sys.exit(code if isinstance(code, int) else 0)

@@ -11,7 +11,7 @@ from types import TracebackType
 
 from invarlock.domain.errors import InvarlockError, UsageError
 
-from .registry import PluginEntry, Registry
+from .registry import PluginEntry, Registry, exception_line
 
 CODE = "E224"
 
@@ -41,7 +41,7 @@ def plugin_fault(exc: BaseException, registry: Registry | None) -> UsageError | 
     """E224 naming the loaded third-party entry whose code raised `exc`, or None when no plugin's code is on its
     traceback (an InvarLock bug stays E999) or `exc` is an InvarLock error already. A plugin calling `sys.exit`
     counts: its SystemExit ended the command silently, with the exit status it chose (0 read as PASS)."""
-    if registry is None or not isinstance(exc, (Exception, SystemExit)) or isinstance(exc, InvarlockError):
+    if registry is None or isinstance(exc, (KeyboardInterrupt, InvarlockError)):
         return None
     loaded = registry.loaded_plugins()
     packages = {_package(_module(e)) for e in loaded}
@@ -51,8 +51,7 @@ def plugin_fault(exc: BaseException, registry: Registry | None) -> UsageError | 
     module, function = found[-1]
     entries = [e for e in loaded if _package(_module(e)) == _package(module)]
     exact = [e for e in entries if _module(e) == module]
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    raised = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    raised = exception_line(exc)
     return UsageError(
         CODE,
         f"{_who(exact if len(exact) == 1 else entries)} raised {raised} (in {module}.{function})",

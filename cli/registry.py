@@ -51,9 +51,20 @@ class PluginStatus:
     error: str | None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+MESSAGE_CHARS = 240  # of a plugin's exception text in a one-line error (a 10 MB message was printed whole)
+
+
+def exception_line(exc: BaseException) -> str:
+    """`Type: the first line of its text`, cut at MESSAGE_CHARS; the type alone when the text is empty or cannot be
+    had (a plugin's exception whose __str__ raised was E999, blaming InvarLock)."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    first = text.splitlines()[0] if text.strip() else ""
+    if len(first) > MESSAGE_CHARS:
+        first = first[:MESSAGE_CHARS] + "…"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _load(point: metadata.EntryPoint) -> Any:
@@ -127,11 +138,13 @@ class Registry:
                 return self._loaded[key]
             try:
                 self._loaded[key] = _load(point)
-            except (Exception, SystemExit) as exc:  # any import-time failure of third-party code (a module calling
-                # sys.exit included: it ended the command silently with the plugin's exit code) is one E220 line
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # any import-time failure of third-party code (a module calling sys.exit
+                # included: it ended the command silently with the plugin's exit code) is one E220 line
                 raise UsageError(
                     "E220",
-                    f"{group[:-1]} plugin '{name}' ({entry.origin}) failed to load: {_one_line(exc)}",
+                    f"{group[:-1]} plugin '{name}' ({entry.origin}) failed to load: {exception_line(exc)}",
                     f"fix or uninstall {entry.distribution}; `invarlock plugins {group}` lists what loads",
                 ) from exc
         return self._loaded[key]
@@ -153,7 +166,7 @@ class Registry:
             self.load(entry.group, entry.name)
         except Exception as exc:  # third-party import-time code can raise anything: reported, not raised
             cause = exc.__cause__ if isinstance(exc, UsageError) and exc.__cause__ else exc
-            return PluginStatus(entry, _one_line(cause))
+            return PluginStatus(entry, exception_line(cause))
         return PluginStatus(entry, None)
 
     def provenance(self, used: Iterable[tuple[str, str]]) -> dict[str, str]:

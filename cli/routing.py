@@ -40,6 +40,14 @@ def instance(registry: Registry, group: str, name: str, cache: dict[str, Any], c
             factory = registry.load(group, name)
         except KeyError:
             raise UsageError(code, f"unknown {what} '{name}'", _known(registry, group)) from None
+        if not callable(factory):  # an entry point without ":attribute" names a module: it was E999
+            entry = registry.entry(group, name)
+            said = f"{what} plugin '{name}'" + (f" ({entry.origin})" if entry is not None else "")
+            raise UsageError(
+                "E223",
+                f"{said} names a {type(factory).__name__}, which cannot be called",
+                "its entry point must name the class or function that makes it (module:attribute)",
+            )
         cache[name] = factory()
     return cache[name]
 

@@ -111,17 +111,17 @@ def _run_recording_failure(
     except InvarlockError as exc:
         recorder.record_failure(svc.clock(), exc.code, exc.message)
         raise
-    except (Exception, SystemExit) as exc:  # a plugin's own code raised (or called sys.exit): recorded as E224
-        fault = svc.fault(exc)
-        if fault is None:
-            raise
-        recorder.record_failure(svc.clock(), fault.code, fault.message)
-        raise fault from exc
     except KeyboardInterrupt as exc:  # nothing is recorded: the run stays resumable; say how to go on with it
         if isinstance(exc, RunInterrupted):
             raise
         done = recorder.state.completed is not None and not awaits_seal(recorder.state)
         raise RunInterrupted(recorder.run_id, done) from exc
+    except BaseException as exc:  # a plugin's own code raised (sys.exit, a bare BaseException too): recorded as E224
+        fault = svc.fault(exc)
+        if fault is None:
+            raise
+        recorder.record_failure(svc.clock(), fault.code, fault.message)
+        raise fault from exc
 
 
 def _still_resumable(exc: UsageError, run_id: str) -> UsageError:

@@ -81,6 +81,39 @@ def late_quitter():
     return Quitter("late_quitter", "apply")
 
 
+class BadText(RuntimeError):
+    def __str__(self):
+        raise ValueError("no text")
+
+
+class Thrower:  # an edit whose apply raises what `throws` makes: a bare BaseException, text that cannot be had...
+
+    def __init__(self, name, throws):
+        self.name, self.throws = name, throws
+
+    def check_plan(self, plan):
+        return None
+
+    def apply(self, weights, plan):
+        raise self.throws()
+
+
+def bad_text():
+    return Thrower("bad_text", BadText)
+
+
+def bare():
+    return Thrower("bare", BaseException)
+
+
+def generator_exit():
+    return Thrower("generator_exit", GeneratorExit)
+
+
+def huge():
+    return Thrower("huge", lambda: RuntimeError("x" * 10_000_000))
+
+
 class OddGuard:
     name = "odd_guard"
     settings = ("limit",)
@@ -108,6 +141,8 @@ def install_raising_plugin(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     points = "[invarlock.adapters]\nfake = raising_plugin:loader\n[invarlock.datasets]\nfake = raising_plugin:corpora\n"
     points += "[invarlock.edits]\nboom = raising_plugin:boom\nnothing = raising_plugin:nothing\n"
     points += "quitter = raising_plugin:quitter\nlate_quitter = raising_plugin:late_quitter\n"
+    points += "bad_text = raising_plugin:bad_text\nbare = raising_plugin:bare\nhuge = raising_plugin:huge\n"
+    points += "generator_exit = raising_plugin:generator_exit\nmodular = raising_plugin\n"
     points += "[invarlock.guards]\nodd_guard = raising_plugin:OddGuard\n"
     (info / "entry_points.txt").write_text(points, encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))

@@ -192,3 +192,42 @@ def test_a_plugin_calling_sys_exit_is_e224_not_a_silent_exit_0(tmp_path, edit: s
         code, out, _ = run_cli("doctor", "-c", path, "--events", tmp_path / "doctor.duckdb", "--json")
         [finding] = [f for f in json.loads(out)["findings"] if f["code"] == "D224"]
         assert code == 2 and said in finding["message"]
+
+
+@pytest.mark.usefixtures("raising_plugin")
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ("bad_text", "raised BadText (in raising_plugin.Thrower.apply)"),  # E999, blaming InvarLock
+        ("bare", "raised BaseException (in raising_plugin.Thrower.apply)"),  # a traceback, the run incomplete
+        ("generator_exit", "raised GeneratorExit (in raising_plugin.Thrower.apply)"),
+        ("huge", "raised RuntimeError: " + "x" * 240 + "… (in raising_plugin.Thrower.apply)"),  # 10 MB printed
+    ],
+)
+def test_whatever_a_plugin_raises_is_one_bounded_e224_line_and_the_run_records_it(tmp_path, edit: str, said: str):
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+
+    from tests.fakes.cli import run_cli
+
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": edit, "plan": {}}}
+    path, events = tmp_path / "run.yaml", tmp_path / "ev.duckdb"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    code, out, err = run_cli("run", "-c", path, "--events", events, "--json")
+    assert code == 2 and err.startswith("ERROR [INVARLOCK:E224]") and said in err and err.count("\n") == 1, err[:600]
+    assert json.loads(out)["error"]["code"] == "E224"
+    store = DuckDBEventStore(events, read_only=True)
+    [run_id] = store.run_ids()
+    state = replay(_events(store, run_id))  # type: ignore[arg-type]
+    assert state.failed is not None and state.failed.code == "E224"
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_an_entry_point_naming_a_module_is_e223_not_e999(tmp_path) -> None:
+    from tests.fakes.cli import run_cli
+
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": "modular", "plan": {}}}
+    path = tmp_path / "run.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    code, _, err = run_cli("run", "-c", path, "--events", tmp_path / "ev.duckdb")
+    said = "edit plugin 'modular' (raising 1.0) names a module, which cannot be called"
+    assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E223] {said} — "), err
