@@ -3,8 +3,9 @@
 Certificate strings are escaped so they cannot break a table (`|`), open code spans or fenced code blocks
 (backticks, `~`), add emphasis or links, or smuggle raw HTML into a Markdown renderer (`<`, `>`, `&` become
 entities). A URL or `www.` name in them stays text: GitHub's renderer (cmark-gfm) would otherwise make it a link
-that a report reader may follow. An e-mail address still becomes a `mailto:` link there: that renderer finds
-addresses in the text after escapes are undone, so no escape prevents it.
+that a report reader may follow. An e-mail address still becomes a `mailto:` link there (an `xmpp:` link when
+`xmpp:` precedes it): that renderer finds addresses in the text after escapes and entities are undone, so no escape
+prevents it.
 """
 
 from __future__ import annotations
