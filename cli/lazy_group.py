@@ -152,7 +152,8 @@ def _not_empty(callback: Any) -> Any:
     def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         given = value if isinstance(value, tuple | list) else (value,)
         if any(isinstance(v, str) and not v.strip() for v in given):
-            raise click.BadParameter("is empty: give a value, or leave it out", ctx=ctx, param=param)
+            said = "is empty: give a value" if param.required else "is empty: give a value, or leave it out"
+            raise click.BadParameter(said, ctx=ctx, param=param)
         return callback(ctx, param, value) if callback is not None else value
 
     return check

@@ -245,8 +245,11 @@ def test_a_certificate_the_kernel_cannot_read_is_e600_not_e999(folder: Path, arg
     ],
 )
 def test_an_empty_value_is_refused_naming_the_option(folder: Path, args: tuple[str, ...], option: str) -> None:
-    """`--tier ''` fell back to the default tier and `--cert-out ''` wrote to the current folder (exit 0)."""
-    assert f"Invalid value for '{option}': is empty" in _error_line(_run(folder, *args), "E200", 2)
+    """`--tier ''` fell back to the default tier and `--cert-out ''` wrote to the current folder (exit 0). A value
+    the command needs is not to be left out (the hint said so of `report`'s CERTIFICATE and -o as well)."""
+    line = _error_line(_run(folder, *args), "E200", 2)
+    said = "give a value" if option == "CERTIFICATE" else "give a value, or leave it out"
+    assert f"Invalid value for '{option}': is empty: {said} — " in line, line
 
 
 @pytest.mark.parametrize("args", [(), ("report",)])
