@@ -2,12 +2,12 @@
 
 The plugin gets both models as WeightSources that refuse every write: `assign` and `scale_weights` raise E221
 and the arrays they hand out are read-only views whose flag cannot be set back, so a plugin guard cannot repair (or
-damage) the subject; the matrices' digests before and after its measurement catch a write by any other means."""
+damage) the subject; both models' weights digests before and after its measure and decide catch a write by any
+other means."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import sys
 from collections.abc import Iterator, Mapping
@@ -92,16 +92,11 @@ def measured_by(
     the run's `pool`, under its pinned BLAS threads, as the built-in guards measure (their bits do not depend
     on the machine's core count)."""
     base, subj = ReadOnlyWeights(baseline, guard.name), ReadOnlyWeights(subject, guard.name)
-    before = _digests(baseline, subject)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # what the plugin prints: stdout holds the command's (--json)
             raw = guard.measure(base, subj) if pool is None else pool.pinned(lambda: guard.measure(base, subj))
     except ValueError as exc:  # a read-only array written to
         raise UsageError("E221", f"plugin guard {guard.name} failed to measure: {exc}", "fix the plugin") from exc
-    changed = [role for role, was, now in zip(ROLES, before, _digests(baseline, subject), strict=True) if was != now]
-    if changed:
-        said = f"plugin guard {guard.name} changed the {' and '.join(changed)} weights it was given to measure"
-        raise UsageError("E221", said, "fix the plugin (docs/plugins.md, Guards): a guard never changes weights")
     known = {m.name for source in (baseline, subject) for m in source.matrices()}
     rows = _rows(guard.name, raw, origin, known)
     for row in rows:
@@ -126,17 +121,19 @@ def measured_by(
 ROLES = ("baseline", "subject")
 
 
-def _digests(*sources: WeightSource) -> list[str]:
-    """sha256 over every matrix's name and bytes, per source."""
-    return [_digest(source) for source in sources]
-
-
-def _digest(source: WeightSource) -> str:
-    digest = hashlib.sha256()
-    for matrix in source.matrices():
-        digest.update(matrix.name.encode() + b"\0")
-        digest.update(np.ascontiguousarray(matrix.array).data)
-    return digest.hexdigest()
+@contextlib.contextmanager
+def weights_unchanged(guard: str, baseline: WeightSource, subject: WeightSource) -> Iterator[None]:
+    """E221 when either model's weights digest (every tensor: `identity().weights_sha256`) differs after the block
+    (a plugin guard's measure and decide) from before it: a read-only array is no barrier to a plugin that reaches
+    the writable one behind it, nor to a write in `decide` or to a 1-D weight it was never handed."""
+    sources = (baseline, subject)
+    before = [source.identity().weights_sha256 for source in sources]
+    yield
+    after = [source.identity().weights_sha256 for source in sources]
+    changed = [role for role, was, now in zip(ROLES, before, after, strict=True) if was != now]
+    if changed:
+        said = f"plugin guard {guard} changed the {' and '.join(changed)} weights it was given to measure"
+        raise UsageError("E221", said, "fix the plugin (docs/plugins.md, Guards): a guard never changes weights")
 
 
 def _rows(name: str, raw: object, origin: str | None, known: set[str]) -> list[PluginMatrix]:
@@ -184,14 +181,15 @@ def run_plugin_guard(name: str, ctx: ChainContext, _phase: str) -> None:
     if origin is None:
         raise UsageError("E221", f"the run did not record which distribution provides guard {name}", "re-run it")
     t0 = ctx.timer()
-    measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"], ctx.pool, origin)
     distribution, _, version = origin.partition(" ")
-    try:
-        outcome = decide(guard, measured, settings)
-    except IntegrityError as exc:  # in verify a recorded decision that cannot stand; here the plugin's own answer
-        what = exc.message.removeprefix(f"plugin guard {name} ")
-        fix = f"fix or uninstall {distribution}"
-        raise UsageError("E223", f"guard plugin '{name}' ({origin}): {what}", fix) from exc
+    with weights_unchanged(name, ctx.models["baseline"], ctx.models["subject"]):
+        measured = measured_by(guard, ctx.models["baseline"], ctx.models["subject"], ctx.pool, origin)
+        try:
+            outcome = decide(guard, measured, settings)
+        except IntegrityError as exc:  # in verify a recorded decision that cannot stand; here the plugin's answer
+            what = exc.message.removeprefix(f"plugin guard {name} ")
+            fix = f"fix or uninstall {distribution}"
+            raise UsageError("E223", f"guard plugin '{name}' ({origin}): {what}", fix) from exc
     result = PluginResult(name=name, distribution=distribution, version=version, measurements=measured, outcome=outcome)
     seconds = round(ctx.timer() - t0, 6)
     ctx.recorder.record(ev.GuardEvaluated(phase="compare", mode=settings.mode, seconds=seconds, result=result))

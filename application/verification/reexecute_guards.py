@@ -20,7 +20,7 @@ from invarlock.domain.policy import Policy
 from invarlock.ports.model import NamedMatrix
 
 from ..certification.guard_chain import measure_each, measure_matrix
-from ..certification.plugin_guard import loaded_guard, measured_by
+from ..certification.plugin_guard import loaded_guard, measured_by, weights_unchanged
 from ..certification.recorded_baseline import MatrixSummary, same_values
 from .reexecute_answers import AuditedBaseline
 from .reexecute_baseline import rows_by_name
@@ -175,7 +175,8 @@ def _plugin(audit: AuditContext, name: str, section: gs.PluginSection, tally: Ta
     """Every matrix of the plugin guard measured again by the plugin on the audit's models."""
     recorded = section.measurements.matrices
     models = audit.models
-    again = measured_by(loaded_guard(name), models["baseline"], models["subject"], audit.pool).as_mapping()
+    with weights_unchanged(name, models["baseline"], models["subject"]):  # the audit scores these models next
+        again = measured_by(loaded_guard(name), models["baseline"], models["subject"], audit.pool).as_mapping()
     for row in recorded:
         if row.name not in again:
             mismatch(audit, name, row.name, "the plugin no longer measures this matrix", tally)

@@ -7,6 +7,7 @@ misplaced or unset one, and an adapter whose models lack port members are refuse
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,33 +249,48 @@ class _HeldWeights:
         for name, array in self.arrays.items():
             yield SimpleNamespace(name=name, family="ffn", block=0, head=False, array=array)
 
+    def identity(self) -> SimpleNamespace:
+        return SimpleNamespace(weights_sha256=hashlib.sha256(self.arrays["ffn.0.w"].tobytes()).hexdigest())
 
-class _MemoryWritingGuard:
-    """Writes into the subject's memory past every flag (ctypes): only the digests before and after can tell."""
 
-    name = "memory_writing_guard"
+def _halve(array: np.ndarray) -> None:
+    """Past every flag (ctypes), as a plugin holding the writable array behind a read-only view could."""
+    import ctypes
+
+    halved = (array / 2).astype(array.dtype)
+    ctypes.memmove(array.ctypes.data, halved.ctypes.data, halved.nbytes)
+
+
+class _WritingGuard:
+    name = "writing_guard"
     settings = ("max_ratio",)
 
-    def measure(self, baseline: Any, subject: Any) -> dict[str, dict[str, float]]:
-        import ctypes
+    def __init__(self, when: str) -> None:
+        self.when = when
+        self.held: list[np.ndarray] = []
 
-        array = next(iter(subject.matrices())).array
-        halved = (array / 2).astype(array.dtype)
-        ctypes.memmove(array.ctypes.data, halved.ctypes.data, halved.nbytes)
+    def measure(self, baseline: Any, subject: Any) -> dict[str, dict[str, float]]:
+        self.held = [m.array for m in subject.matrices()]
+        if self.when == "measure":
+            _halve(self.held[0])
         return {"ffn.0.w": {"ratio": 1.0}}
 
     def decide(self, measurements: Any, settings: Any) -> dict[str, str]:
+        if self.when == "decide":  # after measure returned: the digests around measure alone missed it
+            _halve(self.held[0])
         return {}
 
 
-def test_a_plugin_guard_that_writes_the_weights_by_other_means_is_caught_by_their_digests() -> None:
-    from invarlock.application.certification.plugin_guard import measured_by
+@pytest.mark.parametrize("when", ["measure", "decide"])
+def test_a_plugin_guard_that_writes_the_weights_by_other_means_is_caught_by_their_digests(when: str) -> None:
+    from invarlock.application.certification.plugin_guard import measured_by, weights_unchanged
 
-    baseline, subject = _HeldWeights(1.0), _HeldWeights(1.2)
-    with pytest.raises(invarlock.InvarlockError) as caught:
-        measured_by(_MemoryWritingGuard(), baseline, subject)  # type: ignore[arg-type]
+    baseline, subject, guard = _HeldWeights(1.0), _HeldWeights(1.2), _WritingGuard(when)
+    unchanged = weights_unchanged(guard.name, baseline, subject)  # type: ignore[arg-type]
+    with pytest.raises(invarlock.InvarlockError) as caught, unchanged:  # the guard's step: measure, then decide
+        measured_by(guard, baseline, subject)  # type: ignore[arg-type]
+        guard.decide({}, {})
     assert caught.value.code == "E221"
-    assert (
-        caught.value.message == "plugin guard memory_writing_guard changed the subject weights it was given to measure"
-    )
+    said = "plugin guard writing_guard changed the subject weights it was given to measure"
+    assert caught.value.message == said
     assert float(subject.arrays["ffn.0.w"][0, 0]) == pytest.approx(0.6)  # the write happened: the run stops on it
