@@ -7,6 +7,7 @@ with `--verbose`. Colour is used only on a terminal and never when NO_COLOR is s
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -71,19 +72,45 @@ def verdict(status: str) -> str:
     return click.style(status, fg=_VERDICT_COLOURS.get(status), bold=True)
 
 
+# The command's stdout while its callback runs (commands_only_print_to_stdout); None outside: click's own.
+_COMMAND_STDOUT: list[Any] = []
+
+
+def commands_only_print_to_stdout(callback: Any) -> Any:
+    """`callback` with stdout kept for this module's output: what other code prints while it runs (a plugin's
+    edit, metric or dataset, a library) goes to stderr, so that stdout holds the command's own (`--json`: one
+    line)."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        _COMMAND_STDOUT.append(sys.stdout)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                return callback(*args, **kwargs)
+        finally:
+            _COMMAND_STDOUT.pop()
+
+    return run
+
+
+def _stdout() -> Any:
+    return _COMMAND_STDOUT[-1] if _COMMAND_STDOUT else None
+
+
 def out(text: str) -> None:
     """The command's requested output on stdout: printed even with --quiet."""
-    click.echo(text, color=colour())
+    click.echo(text, file=_stdout(), color=colour())
 
 
 def out_bytes(data: bytes) -> None:
     """Requested output that must reach stdout byte for byte (a certificate): no newline added, not re-encoded,
     so `invarlock replay RUN_ID > cert.json` writes the issued file's exact bytes."""
-    buffer = getattr(sys.stdout, "buffer", None)
+    stdout = _stdout() or sys.stdout
+    buffer = getattr(stdout, "buffer", None)
     if buffer is None:  # a text-only stream (an in-process capture): the same characters
-        click.echo(data.decode(), nl=False)
+        click.echo(data.decode(), file=stdout, nl=False)
         return
-    sys.stdout.flush()
+    stdout.flush()
     buffer.write(data)
     buffer.flush()
 
@@ -91,7 +118,7 @@ def out_bytes(data: bytes) -> None:
 def say(text: str) -> None:
     """One line of human output on stdout, unless --quiet."""
     if not _SETTINGS.quiet:
-        click.echo(text, color=colour())
+        click.echo(text, file=_stdout(), color=colour())
 
 
 def tell(text: str) -> None:

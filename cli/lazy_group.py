@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import click
 
+from . import console
+
 
 class LazyCommand(NamedTuple):
     """Where a command lives (module and attribute) and the first sentence of its help, for `--help`."""
@@ -126,6 +128,7 @@ class LazyGroup(click.Group):
             return None
         command: click.Command = getattr(import_module(f"{__package__}.{entry.module}"), entry.attribute)
         refuse_empty_values(command)
+        keep_stdout_for_the_command(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -135,6 +138,16 @@ class LazyGroup(click.Group):
         rows = [(name, click.Command(name, help=COMMANDS[name].summary).get_short_help_str(limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def keep_stdout_for_the_command(command: click.Command) -> None:
+    """What code other than the CLI prints while `command` (or a subcommand) runs goes to stderr (a plugin edit's
+    print broke `run --json`); the help and errors click prints while parsing stay where they were."""
+    if command.callback is not None and not getattr(command, "_stdout_kept", False):
+        command.callback = console.commands_only_print_to_stdout(command.callback)
+        command._stdout_kept = True  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        keep_stdout_for_the_command(sub)
 
 
 def refuse_empty_values(command: click.Command) -> None:

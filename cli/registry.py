@@ -59,9 +59,11 @@ def exception_line(exc: BaseException) -> str:
     had (a plugin's exception whose __str__ raised was E999, blaming InvarLock)."""
     try:
         text = str(exc)
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a __str__ that raises anything, sys.exit included
         text = ""
-    first = text.splitlines()[0] if text.strip() else ""
+    first = next((line for line in text.splitlines() if line.strip()), "")
     if len(first) > MESSAGE_CHARS:
         first = first[:MESSAGE_CHARS] + "…"
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -86,6 +86,16 @@ class BadText(RuntimeError):
         raise ValueError("no text")
 
 
+class ExitingText(RuntimeError):
+    def __str__(self):
+        raise SystemExit(3)
+
+
+class LateText(RuntimeError):
+    def __str__(self):
+        return "\\n\\nthe first line with text"
+
+
 class Thrower:  # an edit whose apply raises what `throws` makes: a bare BaseException, text that cannot be had...
 
     def __init__(self, name, throws):
@@ -106,12 +116,29 @@ def bare():
     return Thrower("bare", BaseException)
 
 
+def exiting_text():
+    return Thrower("exiting_text", ExitingText)
+
+
+def late_text():
+    return Thrower("late_text", LateText)
+
+
 def generator_exit():
     return Thrower("generator_exit", GeneratorExit)
 
 
 def huge():
     return Thrower("huge", lambda: RuntimeError("x" * 10_000_000))
+
+
+def _chatty_error():
+    print("CHATTY on stdout")
+    return RuntimeError("after printing")
+
+
+def chatty():
+    return Thrower("chatty", _chatty_error)
 
 
 class OddGuard:
@@ -142,7 +169,10 @@ def install_raising_plugin(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     points += "[invarlock.edits]\nboom = raising_plugin:boom\nnothing = raising_plugin:nothing\n"
     points += "quitter = raising_plugin:quitter\nlate_quitter = raising_plugin:late_quitter\n"
     points += "bad_text = raising_plugin:bad_text\nbare = raising_plugin:bare\nhuge = raising_plugin:huge\n"
-    points += "generator_exit = raising_plugin:generator_exit\nmodular = raising_plugin\n"
+    points += (
+        "generator_exit = raising_plugin:generator_exit\nmodular = raising_plugin\nchatty = raising_plugin:chatty\n"
+        "exiting_text = raising_plugin:exiting_text\nlate_text = raising_plugin:late_text\n"
+    )
     points += "[invarlock.guards]\nodd_guard = raising_plugin:OddGuard\n"
     (info / "entry_points.txt").write_text(points, encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))

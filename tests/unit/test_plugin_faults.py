@@ -199,6 +199,8 @@ def test_a_plugin_calling_sys_exit_is_e224_not_a_silent_exit_0(tmp_path, edit: s
     ("edit", "said"),
     [
         ("bad_text", "raised BadText (in raising_plugin.Thrower.apply)"),  # E999, blaming InvarLock
+        ("exiting_text", "raised ExitingText (in raising_plugin.Thrower.apply)"),  # a traceback in verify
+        ("late_text", "raised LateText: the first line with text (in raising_plugin.Thrower.apply)"),
         ("bare", "raised BaseException (in raising_plugin.Thrower.apply)"),  # a traceback, the run incomplete
         ("generator_exit", "raised GeneratorExit (in raising_plugin.Thrower.apply)"),
         ("huge", "raised RuntimeError: " + "x" * 240 + "… (in raising_plugin.Thrower.apply)"),  # 10 MB printed
@@ -231,3 +233,17 @@ def test_an_entry_point_naming_a_module_is_e223_not_e999(tmp_path) -> None:
     code, _, err = run_cli("run", "-c", path, "--events", tmp_path / "ev.duckdb")
     said = "edit plugin 'modular' (raising 1.0) names a module, which cannot be called"
     assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E223] {said} — "), err
+
+
+@pytest.mark.usefixtures("raising_plugin")
+def test_what_a_plugin_prints_while_a_command_runs_goes_to_stderr(tmp_path) -> None:
+    """A plugin edit's print went to stdout before the command's one --json line (the plugins hunt)."""
+    from tests.fakes.cli import run_cli
+
+    config = {**CONFIG, "model": {"adapter": "fake", "id": "base"}, "edit": {"name": "chatty", "plan": {}}}
+    path = tmp_path / "run.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    code, out, err = run_cli("run", "-c", path, "--events", tmp_path / "ev.duckdb", "--json")
+    assert code == 2 and "CHATTY on stdout" in err and "CHATTY" not in out
+    [line] = out.splitlines()
+    assert json.loads(line)["error"]["code"] == "E224"
