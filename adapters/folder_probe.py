@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .node_kind import odd_node
+
 WRITABLE_STORE_HINT = "pass --events a file in a folder you can write"
 
 
@@ -31,7 +33,9 @@ def dangling_link(path: Path) -> Path | None:
 
 
 def link_problem(link: Path) -> str:
-    return f"{link} is a symbolic link to {os.readlink(link)}, which does not exist"
+    """What `link` (from `dangling_link`) is, in node_kind's words: a link to nothing (where its chain ends), or one
+    that loops."""
+    return f"{link} is {odd_node(link)}"
 
 
 def file_creation_problem(path: Path) -> str | None:

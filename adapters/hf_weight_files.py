@@ -84,8 +84,9 @@ def check_safetensors(path: Path) -> dict[str, object]:
                 raise _damaged(path, f"is not a safetensors file ({size} bytes, no header)", _AGAIN)
             header = json.loads(file.read(length))
     except FileNotFoundError:
-        if os.path.islink(path):  # its name is there
-            raise _damaged(path, f"is {odd_node(path)}", f"put the checkpoint's {path.name} file there") from None
+        kind = odd_node(path)  # a link to nothing: its name is there
+        if kind is not None:
+            raise _damaged(path, f"is {kind}", f"put the checkpoint's {path.name} file there") from None
         raise _damaged(path, "is missing: the checkpoint's index names it", _AGAIN) from None
     except OSError as exc:
         raise _damaged(path, f"cannot be read: {exc.strerror or exc}", "check its permissions") from None

@@ -67,7 +67,7 @@ def test_doctor_and_run_refuse_an_output_on_a_dangling_link(tmp_path: Path, opti
     events, dangling = tmp_path / "events.duckdb", tmp_path / "out"
     dangling.symlink_to(tmp_path / "missing" / "folder")
     given = f"{dangling}{under}"
-    said = f"{option} '{given}' cannot be written: {dangling} is a symbolic link to {tmp_path / 'missing' / 'folder'}"
+    said = f"{option} '{given}' cannot be written: {dangling} is a link to {tmp_path / 'missing' / 'folder'}"
     code, _, err = run_cli("run", "--demo", option, given, "--events", events)
     assert code == 2 and err.startswith(f"ERROR [INVARLOCK:E608] {said}, which does not exist — "), err
     assert not events.exists()

@@ -66,3 +66,10 @@ def test_a_store_under_a_looping_folder_gets_the_oss_reason_not_its_wal() -> Non
     from invarlock.adapters.duckdb_connection import wal_problem
 
     assert wal_problem(Path("/nonexistent/ev.duckdb")) is None
+
+
+def test_an_output_folder_under_a_link_that_loops_says_so(tmp_path: Path) -> None:
+    from invarlock.adapters.folder_probe import folder_write_problem
+
+    (tmp_path / "loop").symlink_to("loop")  # it said "a symbolic link to loop, which does not exist"
+    assert folder_write_problem(tmp_path / "loop" / "out") == f"{tmp_path / 'loop'} is a link that loops"
