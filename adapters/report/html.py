@@ -129,10 +129,10 @@ def _section(title: str, tables: list[Table], figures: str = "") -> str:
 
 def render_html(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     """The full page for `cert`; `failures` are the verify checks that did not hold ([] when verified)."""
-    title = f"InvarLock certificate {cert.run_id}: {sections.shown_status(cert, failures)}"
+    title = sections.page_title(cert, failures)
     body = [
         f"<h1>{escape(title)}</h1>",
-        f'<p class="muted">{escape(cert.baseline.ref)} → {escape(cert.subject.ref)} · edit {escape(cert.edit.name)}'
+        f'<p class="muted">{escape(sections.models_line(cert))}'
         f" · {escape(sections.signature_line(cert))}</p>",
         _verification(failures),
         _banner(cert, failures),

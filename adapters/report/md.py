@@ -87,11 +87,11 @@ def _figure_tables(cert: c.Certificate) -> list[str]:
 
 def render_md(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     """The Markdown report for `cert`; `failures` are the verify checks that did not hold ([] when verified)."""
-    title = f"InvarLock certificate {cert.run_id}: {sections.shown_status(cert, failures)}"
+    title = sections.page_title(cert, failures)
     parts = [
         f"# {md_escape(title)}",
         "",
-        f"{md_escape(cert.baseline.ref)} → {md_escape(cert.subject.ref)} · edit {md_escape(cert.edit.name)}",
+        md_escape(sections.models_line(cert)),
         "",
         *_verdict(cert, failures),
         "",

@@ -204,6 +204,18 @@ def signature_line(cert: c.Certificate) -> str:
     )
 
 
+def page_title(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
+    """The report's title, its shown status first: a `run_id` is any text, and one that reads like a verdict
+    (`x: PASS`) must come after the real one."""
+    return f"{shown_status(cert, failures)} · InvarLock certificate {cert.run_id}"
+
+
+def models_line(cert: c.Certificate) -> str:
+    """What was compared; it starts with a word, so a reference that begins like Markdown block syntax (four
+    spaces, `1. `, `- `) stays text."""
+    return f"Baseline {cert.baseline.ref} → subject {cert.subject.ref} · edit {cert.edit.name}"
+
+
 def shown_status(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     """The verdict a report shows: the certificate's, or, when a verify check failed, that it is void (as verify
     prints it): a report must not show PASS for numbers that do not recompute."""

@@ -98,9 +98,25 @@ def test_altered_certificate_gets_a_not_verified_banner_naming_the_check(passing
     assert "**NOT VERIFIED: digest**" in render_report(tampered, "md")
     void = "NOT ESTABLISHED (the stated PASS is void: verify checks failed)"  # never PASS beside a failed check
     html, md = render_report(tampered, "html"), render_report(tampered, "md")
-    assert f"<title>InvarLock certificate {passing.run_id}: {void}</title>" in html and ">PASS<" not in html
+    assert f"<title>{void} · InvarLock certificate {passing.run_id}</title>" in html and ">PASS<" not in html
     assert f"## Verdict: {void}" in md and "## Verdict: PASS" not in md
     assert "## Verdict: PASS" in render_report(passing, "md")
+
+
+def test_the_title_shows_the_status_before_a_run_id_that_reads_like_a_verdict(rollback):
+    forged = resealed(rollback, run_id="r1: PASS ·")  # provenance names another run: the stated verdict is void
+    void = f"NOT ESTABLISHED (the stated {rollback.verdict.status} is void: verify checks failed)"
+    assert rollback.verdict.status != "PASS" and verification_failures(forged) != []
+    assert f"<title>{void} · InvarLock certificate r1: PASS ·</title>" in render_report(forged, "html")
+    assert render_report(forged, "md").startswith(f"# {md_escape(void)} · InvarLock certificate r1: PASS ·\n")
+    assert f"<title>{rollback.verdict.status} · InvarLock certificate " in render_report(rollback, "html")
+
+
+@pytest.mark.parametrize("ref", ["    indented like code", "1. a list item", "- a bullet", "> a quote"])
+def test_a_model_reference_cannot_open_a_markdown_block(ref):
+    md = render_report(fake_certificate(ref), "md")
+    line = next(line for line in md.splitlines() if "→ subject" in line)
+    assert line.startswith(f"Baseline {md_escape(ref)} → subject subject · edit "), line
 
 
 def test_recomputation_failure_is_named_even_when_the_digest_was_resealed(passing):
