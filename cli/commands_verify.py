@@ -23,22 +23,29 @@ def _verdict_line(report: VerifyReport, exit_code: int) -> str:
     return f"Verdict: {console.verdict(report.verdict) if report.verdict else 'not established'}  (exit {exit_code})"
 
 
+def envelope(report: VerifyReport, exit_code: int, error: dict[str, str] | None, notes: Sequence[str] = ()) -> str:
+    """The one `verify --json` line: the checks run so far, and `error` ({code, message, hint}) when verify stopped
+    on one (cli/main.py prints it for an error raised past this command too)."""
+    said: dict[str, object] = {
+        "format_version": "verify-v1",
+        "ok": error is None and report.ok and exit_code == 0,
+        "checks": [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in report.checks],
+        "verdict": report.verdict if exit_code != EXIT_INTEGRITY else None,
+        "exit_code": exit_code,
+        "proves": msgspec.to_builtins(proves()),
+    }
+    if error is not None:
+        said["error"] = error
+    if notes:
+        said["notes"] = list(notes)
+    return json.dumps(said)
+
+
 def _emit(report: VerifyReport, as_json: bool, error: InvarlockError | None = None, notes: Sequence[str] = ()) -> None:
     exit_code = EXIT_USAGE if error is not None else report.exit_code
     if as_json:
-        envelope: dict[str, object] = {
-            "format_version": "verify-v1",
-            "ok": error is None and report.ok and exit_code == 0,
-            "checks": [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in report.checks],
-            "verdict": report.verdict if exit_code != EXIT_INTEGRITY else None,
-            "exit_code": exit_code,
-            "proves": msgspec.to_builtins(proves()),
-        }
-        if error is not None:
-            envelope["error"] = {"code": error.code, "message": error.message, "hint": error.hint}
-        if notes:
-            envelope["notes"] = list(notes)
-        console.out(json.dumps(envelope))
+        said = None if error is None else {"code": error.code, "message": error.message, "hint": error.hint}
+        console.out(envelope(report, exit_code, said, notes))
     else:
         for line in notes:
             console.say(f"NOTE: {console.printable(line)}")

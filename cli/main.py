@@ -180,9 +180,21 @@ def _plugin_fault(exc: BaseException) -> InvarlockError | None:
 
 
 def _envelope(failure: _Failure) -> str:
-    """What `--json` prints when a command ends in an error before printing its own JSON."""
+    """What `--json` prints when a command ends in an error before printing its own JSON: `verify`'s own envelope
+    with an `error` member (what a reader of `verify --json` parses whatever happened), else `error-v1`."""
     error = {"code": failure.code, "message": failure.message, "hint": failure.hint}
+    if _command_name(sys.argv[1:]) == "verify":
+        from invarlock.application.verification.verify import VerifyReport
+
+        from .commands_verify import envelope
+
+        return envelope(VerifyReport(), failure.exit_code, error)
     return json.dumps({"format_version": "error-v1", "ok": False, "exit_code": failure.exit_code, "error": error})
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command `args` name: the first that is not an option (the group's own options are flags)."""
+    return next((arg for arg in args if not arg.startswith("-")), None)
 
 
 def _require_utf8_arguments(args: list[str]) -> None:

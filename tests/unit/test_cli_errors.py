@@ -187,6 +187,24 @@ def test_an_audit_option_without_models_under_json_is_the_verify_envelope(folder
     assert err.splitlines() == [f"ERROR [INVARLOCK:E200] {envelope['error']['message']} — {envelope['error']['hint']}"]
 
 
+@pytest.mark.parametrize(
+    "args", [("verify", "--json", "--no-such-option"), ("-q", "verify", "--json", "--sample", "x")]
+)
+def test_verify_json_is_the_verify_envelope_for_an_error_raised_past_the_command_too(folder: Path, args) -> None:
+    """click refuses these before verify runs, and main printed the generic error-v1 envelope for them (as for a
+    plugin's fault or Ctrl-C during an audit), where the user guide promises verify-v1 with an error member."""
+    from tests.fakes.cli import run_cli
+
+    code, out, err = run_cli(*args)
+    [line] = out.splitlines()
+    envelope = json.loads(line)
+    assert (envelope["format_version"], envelope["ok"], envelope["exit_code"], code) == ("verify-v1", False, 2, 2)
+    assert envelope["error"]["code"] == "E200" and envelope["checks"] == [] and envelope["verdict"] is None
+    assert err.startswith("ERROR [INVARLOCK:E200]")
+    code, out, _ = run_cli("runs", "--json", "--no-such-option")
+    assert code == 2 and json.loads(out)["format_version"] == "error-v1"
+
+
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
 def test_a_terminal_that_cannot_encode_a_character_gets_its_escape_not_e999(folder: Path, encoding: str) -> None:
     # verify ended half way through its report with E999 UnicodeEncodeError under PYTHONIOENCODING=latin-1.
