@@ -8,6 +8,7 @@ from . import certificate as c
 from .guards.sections import GuardSections, MeasuredSection, Section, VarianceSection
 from .metrics import metric_for
 from .metrics.answers import checked_flags
+from .metrics.ppl_gates import floors
 from .metrics.secondary import secondary_flags
 from .model import ModelIdentity
 from .policy import Policy
@@ -27,6 +28,26 @@ GUARD_FLAGS = {
     "rmt": "rmt_stable",
     "variance": "variance_ok",
 }
+
+
+# The profile's floors every kind's arms and interval have; the token floor is a perplexity floor, the kind's own.
+KIND_FREE_FLOORS = ("window_floor_met", "ci_not_approximate")
+
+
+def _profile_floors(
+    flags: dict[str, tuple[c.Flag, str]], pm: c.PrimaryMetric, policy: Policy
+) -> dict[str, tuple[c.Flag, str]]:
+    """The kind's flags, with the window floor and the exact interval held wherever the profile enforces them: a
+    kind (a plugin's) that left them out or answered `not_applicable` passed ci/release on two windows."""
+    if not policy.enforce_floors:
+        return flags
+    held = dict(flags)
+    for name, (ok, why) in floors(pm, policy).items():
+        said = held.get(name)
+        answered = said is not None and type(said[0]) is bool
+        if name in KIND_FREE_FLOORS and (not answered or (said is not None and said[0] is True and not ok)):
+            held[name] = (ok, why)
+    return held
 
 
 def _named(section: Section) -> str:
@@ -138,7 +159,7 @@ def evaluate(
     metric = metric_for(pm.kind)
     runnable = tuple(GUARD_FLAGS) if released_before(released, RUNNABLE_GUARDS_SINCE) else runnable_guards(pm.kind)
     checks: dict[str, tuple[c.Flag, str]] = {
-        **checked_flags(pm.kind, metric.flags(pm, policy)),
+        **_profile_floors(checked_flags(pm.kind, metric.flags(pm, policy)), pm, policy),
         "pairing_ok": _pairing(pairing, baseline, subject),
     }
     monitored = set()

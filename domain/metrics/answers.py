@@ -59,6 +59,9 @@ def checked_flags(kind: str, found: object) -> dict[str, tuple[c.Flag, str]]:
         if not (type(flag) is bool or flag == "not_applicable") or not isinstance(reason, str):
             raise _fault(kind, f"flags() decided {name} = {pair!r}, not (True | False | 'not_applicable', reason)")
         flags[str(name)] = (flag, reason)
+    if type(flags[PRIMARY_FLAG][0]) is not bool:  # "not_applicable" would leave the statistic ungated: PASS on anything
+        said = f"flags() decided {PRIMARY_FLAG} = {found[PRIMARY_FLAG]!r}: a metric kind must gate its statistic"
+        raise _fault(kind, said)
     return flags
 
 

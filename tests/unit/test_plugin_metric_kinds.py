@@ -59,6 +59,11 @@ ODD_KINDS = {
         lambda f: {k: v for k, v in f.items() if k != "primary_metric_acceptable"},
         "decide no primary_metric_acceptable",
     ),
+    "a primary gate that is not applicable": (
+        _same,
+        lambda f: {**f, "primary_metric_acceptable": ("not_applicable", "")},
+        "decided primary_metric_acceptable = ('not_applicable', ''): a metric kind must gate its statistic",
+    ),
     "a flag that is a string": (_same, lambda f: {k: ("yes", r) for k, (_, r) in f.items()}, "= ('yes', "),
     "a flag that is None": (_same, lambda f: {k: (None, r) for k, (_, r) in f.items()}, "= (None, "),
 }
@@ -94,6 +99,30 @@ def test_a_metric_kind_assessing_numpy_numbers_certifies_and_verifies(services, 
     cert = certify_edit(_kind_request(), services).certificate
     assert type(cert.primary_metric.ratio_vs_baseline) is float and cert.verdict.status == "PASS"
     assert verify_certificate(cert).ok
+
+
+FLOORS = ("window_floor_met", "ci_not_approximate")
+
+
+@pytest.mark.parametrize(
+    "bend",
+    [
+        lambda f: {**f, **dict.fromkeys(FLOORS, ("not_applicable", ""))},
+        lambda f: {k: f[k] for k in f if k not in FLOORS},
+    ],
+    ids=["not applicable", "left out"],
+)
+def test_a_metric_kind_cannot_answer_the_profiles_floors_away(bend, services, monkeypatch) -> None:
+    """The plugins hunt: a kind answering the window floor and the exact interval `not_applicable` (or leaving them
+    out) passed a recipient's release profile on a handful of windows, where ppl_causal fails both."""
+    from invarlock.application.verification.verify import verify_certificate
+    from invarlock.domain.policy import resolve_policy
+
+    monkeypatch.setitem(METRICS, "odd_kind", _OddKind(_same, bend))
+    cert = certify_edit(_kind_request(), services).certificate
+    report = verify_certificate(cert, recipient=resolve_policy("balanced", "release"))
+    [check] = [ch for ch in report.checks if ch.name == "recipient_policy"]
+    assert not check.ok and all(flag in check.detail for flag in FLOORS), check.detail
 
 
 class _OddOverhead(_OddKind):
