@@ -120,11 +120,13 @@ def _run_recording_failure(
         fault = svc.fault(exc)
         if fault is None:
             raise
+        if resuming:  # as for a UsageError: the plugin may fail only now (its input unreadable); the run is kept
+            raise _still_resumable(fault, recorder.run_id) from exc
         recorder.record_failure(svc.clock(), fault.code, fault.message)
         raise fault from exc
 
 
-def _still_resumable(exc: UsageError, run_id: str) -> UsageError:
+def _still_resumable(exc: InvarlockError, run_id: str) -> UsageError:
     """`exc` met by a resume, not recorded: its hint says the run can still be resumed."""
     again = f"run {run_id} is unchanged: resume it again once this is fixed (relative paths are read from this folder)"
     return UsageError(exc.code, exc.message, f"{exc.hint}; {again}" if exc.hint else again)

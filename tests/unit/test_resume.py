@@ -140,6 +140,34 @@ def test_a_usage_error_of_the_resume_itself_is_not_recorded_and_the_run_resumes_
     assert (resumed.evidence, resumed.verdict) == (full.certificate.evidence, full.certificate.verdict)
 
 
+def test_a_plugin_fault_of_the_resume_is_not_recorded_and_the_run_resumes_once_fixed(
+    services: Services, store: InMemoryEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugins hunt: a plugin dataset that could not read its text during a resume raised its own OSError, the
+    E224 was recorded as the run's failure, and the run could never be resumed (a UsageError was not recorded)."""
+    from tests.fakes.models import FakeModel
+
+    full = certify_edit(_request("int8ish"), services)
+    cut = _cut(store, full.run_id, _types(store, full.run_id).index("windows_scored") + 1)
+    kept = _types(cut, full.run_id)
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise OSError("the plugin's text is out of reach")
+
+    def fault(exc: BaseException) -> UsageError | None:
+        return UsageError("E224", "plugin p raised OSError", "fix or uninstall p") if isinstance(exc, OSError) else None
+
+    monkeypatch.setattr(FakeModel, "score_pair", unreachable)
+    monkeypatch.setattr(FakeModel, "score", unreachable)
+    with pytest.raises(UsageError) as err:
+        resume_run(full.run_id, dataclasses.replace(services, store=cut, fault=fault))
+    assert err.value.code == "E224" and f"run {full.run_id} is unchanged: resume it again" in err.value.hint
+    assert _types(cut, full.run_id) == kept
+    monkeypatch.undo()
+    resumed = resume_run(full.run_id, dataclasses.replace(services, store=cut, fault=fault)).certificate
+    assert (resumed.evidence, resumed.verdict) == (full.certificate.evidence, full.certificate.verdict)
+
+
 def test_another_tool_version_is_refused(services: Services, store: InMemoryEventStore) -> None:
     full = certify_edit(_request("int8ish"), services)
     cut = _cut(store, full.run_id, 3)
