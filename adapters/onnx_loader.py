@@ -85,6 +85,13 @@ def model_directory(ref: str) -> Path:
     path = Path(ref).expanduser()
     if not path.exists():
         raise UsageError("E101", f"model path {path} does not exist", "pass a directory holding model.onnx")
+    if path.is_file() and path.suffix == ".onnx" and path.name != MODEL_FILE:  # the folder's model.onnx was read
+        raise UsageError(
+            "E102",
+            f"{path}: an ONNX model is read from its folder's {MODEL_FILE}, not from a file named {path.name}",
+            f"name the folder, or put this graph in a folder of its own as {MODEL_FILE} beside its config.json "
+            "and tokenizer",
+        )
     directory = path.parent if path.is_file() and path.suffix == ".onnx" else path
     if not (directory / MODEL_FILE).is_file():
         raise UsageError(

@@ -52,7 +52,7 @@ def open_session(proto: Any, provider: str, *, path: Path | None = None, outputs
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if path is not None and not outputs:
-        return ort.InferenceSession(str(path), options, providers=[provider])
+        return _session(ort, str(path), options, provider, path)
     graph_outputs = proto.graph.output
     kept = len(graph_outputs)
     graph_outputs.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs)
@@ -64,4 +64,21 @@ def open_session(proto: Any, provider: str, *, path: Path | None = None, outputs
         ) from None
     finally:
         del graph_outputs[kept:]
-    return ort.InferenceSession(serialized, options, providers=[provider])
+    return _session(ort, serialized, options, provider, path)
+
+
+def _session(ort: Any, model: str | bytes, options: Any, provider: str, path: Path | None) -> Any:
+    """onnxruntime's session, or E102 when onnxruntime refuses the graph (an opset or IR version it does not know,
+    a type error): that was E999, and the run was left incomplete."""
+    try:
+        return ort.InferenceSession(model, options, providers=[provider])
+    except Exception as error:
+        if not type(error).__module__.startswith("onnxruntime"):
+            raise
+        said = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise UsageError(
+            "E102",
+            f"onnxruntime cannot load {path or 'the ONNX model'}: {said}",
+            "re-export the model with an opset and IR version this onnxruntime supports (docs/user-guide.md, ONNX "
+            "models)",
+        ) from None

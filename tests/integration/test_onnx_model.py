@@ -195,3 +195,33 @@ def test_a_file_of_the_model_folder_changed_after_loading_is_e102_before_a_pass(
     assert caught.value.code == "E102" and caught.value.message == (
         f"{tmp_path}: {data.name} changed on disk after the model was read and fingerprinted"
     )
+
+
+def test_a_graph_file_not_named_model_onnx_is_refused_not_swapped_for_its_folders(tmp_path: Path) -> None:
+    """The ONNX hunt: `--subject DIR/garbage.onnx` loaded DIR/model.onnx, certified PASS under the garbage's name,
+    and the audit with the same reference agreed."""
+    for item in onnx_demo().fp32.iterdir():
+        (tmp_path / item.name).symlink_to(item)
+    (tmp_path / "garbage.onnx").write_bytes(b"\x07" * 1000)
+    with pytest.raises(UsageError) as caught:
+        _routed().load(str(tmp_path / "garbage.onnx"), LoadOptions(adapter="auto", device="cpu"))
+    assert caught.value.code == "E102" and "not from a file named garbage.onnx" in caught.value.message
+    from invarlock.adapters.onnx_loader import model_directory
+
+    assert model_directory(str(tmp_path / "model.onnx")) == tmp_path
+
+
+def test_a_graph_onnxruntime_cannot_load_is_e102_not_e999() -> None:
+    """The ONNX hunt: an opset or IR version onnxruntime does not know ended the run in E999 at its first pass,
+    after the guards had recorded their passes, and left it incomplete."""
+    from invarlock.adapters.onnx_session import open_session
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [value], [value.__class__()])
+    graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, [1]))
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 99)])
+    with pytest.raises(UsageError) as caught:
+        open_session(proto, "CPUExecutionProvider")
+    assert caught.value.code == "E102" and caught.value.message.startswith("onnxruntime cannot load the ONNX model: ")
+    assert "\n" not in caught.value.message
