@@ -11,9 +11,7 @@ import bisect
 import logging
 import math
 import os
-import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from invarlock.domain.errors import UsageError
@@ -22,11 +20,10 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.execution import PairBuilder, PairSpec
 from invarlock.ports.model import Progress
 
+from .ray_probe import require_reachable, unreachable
 from .ray_worker import PairWorker, raise_failure
 
 DEPTH = 2  # batches queued per actor: one scoring, one waiting, so an actor never idles between batches
-PROBE_TIMEOUT_S = 5.0
-CURRENT_CLUSTER = Path("/tmp/ray/ray_current_cluster")
 _PASSED_ENV = ("INVARLOCK_", "HF_", "TRANSFORMERS_")
 
 
@@ -57,40 +54,26 @@ def connect(address: str) -> Any:
     try:
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise _unreachable(address, str(exc).splitlines()[0]) from exc
+        said = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if "ray[client]" in said:  # a ray:// address needs Ray Client, an extra of Ray's own
+            raise UsageError(
+                "E105", f"execution.address {address} needs Ray Client", "pip install 'ray[client]'"
+            ) from exc
+        raise unreachable(address, said) from exc
     return ray
 
 
-def _unreachable(address: str, why: str) -> UsageError:
-    return UsageError(
-        "E240",
-        f"cannot reach the Ray cluster at execution.address {address}: {why}",
-        "start it with `ray start --head` (docs/reference/ray.md) or use execution.address: local",
-    )
-
-
-def _head_of(address: str) -> str:
-    """The head's HOST:PORT: `auto` reads RAY_ADDRESS, else the file `ray start` leaves (Ray's own lookup)."""
-    if address != "auto":
-        return address.removeprefix("ray://")
-    found = os.environ.get("RAY_ADDRESS") or (
-        CURRENT_CLUSTER.read_text(encoding="utf-8").strip() if CURRENT_CLUSTER.is_file() else ""
-    )
-    if not found or found == "auto":
-        raise _unreachable(address, "no running cluster found (no RAY_ADDRESS, no `ray start` on this host)")
-    return found.removeprefix("ray://")
-
-
-def require_reachable(address: str) -> None:
-    """A TCP connection to the head within PROBE_TIMEOUT_S (ray.init would retry an absent head for minutes)."""
-    head = _head_of(address)
-    host, _, port = head.rpartition(":")
-    if not host or not port.isdigit():
-        raise _unreachable(address, f"{head!r} is not HOST:PORT")
-    try:
-        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
-    except OSError as exc:
-        raise _unreachable(address, f"{head}: {exc.strerror or exc}") from exc
+def require_cpus(ray: Any, address: str, actors: int) -> None:
+    """E240 when the cluster offers fewer CPUs than `actors` (each asks for one): the actors it cannot place wait,
+    and so did the run, for ever."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if cpus < actors:
+        raise UsageError(
+            "E240",
+            f"the Ray cluster at execution.address {address} offers {cpus} CPU(s): execution.actors {actors} needs one "
+            "each",
+            "lower execution.actors, or add workers to the cluster (`ray start --address HEAD`, docs/reference/ray.md)",
+        )
 
 
 def _all_lost() -> UsageError:
@@ -104,11 +87,12 @@ class RayScoringPools:
     def __init__(self, build: PairBuilder, warn: Callable[[str], None], kill_after: int | None = None) -> None:
         self._build, self._warn, self._kill_after = build, warn, kill_after
 
-    def check(self, address: str) -> None:
-        connect(address)
+    def check(self, address: str, actors: int) -> None:
+        require_cpus(connect(address), address, actors)
 
     def open(self, address: str, actors: int, spec: PairSpec) -> RayPairScorer:
         ray = connect(address)
+        require_cpus(ray, address, actors)
         env = {k: v for k, v in os.environ.items() if k.startswith(_PASSED_ENV)}
         remote = ray.remote(num_cpus=1, max_restarts=0)(PairWorker).options(runtime_env={"env_vars": env})
         handles = [remote.remote(self._build, spec, os.getcwd()) for _ in range(actors)]

@@ -73,9 +73,10 @@ class PairScorer(Protocol):
 class ScoringPools(Protocol):
     """Opens pools of scoring workers on a cluster (`address`: local, auto or a cluster address)."""
 
-    def check(self, address: str) -> None:
+    def check(self, address: str, actors: int) -> None:
         """Connect to the cluster at `address` (starting a local one for `local`). Raises UsageError E105
-        when the backend's extra is not installed, E240 when the cluster cannot be reached."""
+        when the backend's extra is not installed, E240 when the cluster cannot be reached or offers fewer CPUs
+        than `actors` (a worker each)."""
         ...
 
     def open(self, address: str, actors: int, spec: PairSpec) -> PairScorer:

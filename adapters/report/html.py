@@ -132,8 +132,7 @@ def render_html(cert: c.Certificate, failures: Sequence[CheckFailure]) -> str:
     title = sections.page_title(cert, failures)
     body = [
         f"<h1>{escape(title)}</h1>",
-        f'<p class="muted">{escape(sections.models_line(cert))}'
-        f" · {escape(sections.signature_line(cert))}</p>",
+        f'<p class="muted">{escape(sections.models_line(cert))} · {escape(sections.signature_line(cert))}</p>',
         _verification(failures),
         _banner(cert, failures),
         _figures(cert),

@@ -103,7 +103,7 @@ def check_execution(pf: Preflight) -> None:
             "E105", "execution.backend ray needs the ray extra and ray is not installed", "pip install 'invarlock[ray]'"
         )
     if pf.pools is not None:
-        pf.pools.check(execution.address)
+        pf.pools.check(execution.address, execution.actors)
     where = f"a Ray pool of {execution.actors} actor(s) at address {execution.address}"
     pf.findings.append(d.note("execution", d.D_EXECUTION, f"paired scoring runs on {where}"))
 

@@ -48,7 +48,7 @@ class FakeScoringPools:
     closed: int = 0
     batches: int = 0
 
-    def check(self, address: str) -> None:
+    def check(self, address: str, actors: int = 1) -> None:
         self.checked.append(address)
         if self.unreachable:
             raise UsageError("E240", f"cannot reach the Ray cluster at execution.address {address}", "start it")
