@@ -24,6 +24,12 @@ def file_sha256(path: Path) -> str:
     return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
+def fresh_sha256(path: Path) -> str:
+    """sha256 (hex) of the file's bytes now, read again (file_sha256 trusts an unchanged size and modification
+    time, which a file rewritten within the clock's resolution keeps)."""
+    return _file_sha256.__wrapped__(str(path), 0, 0)
+
+
 @functools.lru_cache(maxsize=8)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()

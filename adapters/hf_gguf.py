@@ -15,7 +15,6 @@ import io
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -29,8 +28,10 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.model import GGUFSource
 
 from .cache_dir import cache_root, require_writable_cache
-from .cache_files import STAGING_ABANDONED_S, file_sha256
+from .cache_files import STAGING_ABANDONED_S, file_sha256, fresh_sha256
 from .gguf_cache_check import FILES_FILE, check_files, record_files
+from .gguf_tensor_count import refuse_unused_tensors as _refuse_unused_tensors
+from .gguf_texts import check_texts
 from .hf_quiet import quiet_transformers
 from .node_kind import odd_node
 
@@ -91,6 +92,7 @@ def describe(path: Path) -> GGUFSource:
         for key, field in reader.fields.items()
         if not key.startswith("GGUF.")
     }
+    check_texts(path, {key: value for key, (_, value) in metadata.items()}, _HINT)
     _check_blocks(path, reader)
     try:
         canonical = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -148,6 +150,10 @@ def _convert_atomically(source: Path, target: Path) -> None:
     owner = _own(staging)
     try:
         described = _convert(source, staging)
+        read = described.file_sha256
+        if fresh_sha256(source) != read or not target.name.endswith(read[:16]):  # transformers read it twice more
+            said = f"{source} changed while it was converted (another program wrote it)"
+            raise UsageError("E102", said, "run the command again once nothing writes the file")
         (staging / SOURCE_FILE).write_bytes(msgspec.json.encode(described))
         record_files(staging, _SIDECARS)
         staging.chmod(0o755)
@@ -247,7 +253,7 @@ def _convert(source: Path, out: Path) -> GGUFSource:
                 delattr(config, "quantization_config")
             plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
             plain.load_state_dict(loaded.state_dict())
-            _refuse_unused_tensors(source, sum(p.numel() for p in plain.parameters()))
+            _refuse_unused_tensors(source, sum(p.numel() for p in plain.parameters()), _HINT)
             plain.save_pretrained(out, safe_serialization=True)
             tokenizer.save_pretrained(out)
         return described
@@ -260,12 +266,6 @@ def _convert(source: Path, out: Path) -> GGUFSource:
         ) from None
 
 
-# Tensors a GGUF holds that transformers derives rather than loads: rotary frequencies, one value per pair of a
-# head's dimensions (so at most a few hundred), never weights
-_DERIVED = re.compile(r"rope_freqs\.weight|blk\.\d+\.attn_rot_embd\.weight")
-_MOST_DERIVED = 4096
-
-
 def _refuse_missing_weights(path: Path, loading: dict[str, Any]) -> None:
     """E102 when transformers built a weight the file did not give (it initializes it: a block's norm renamed in
     the file was certified as all ones, the regression hunt) or could not load one as stated."""
@@ -274,24 +274,3 @@ def _refuse_missing_weights(path: Path, loading: dict[str, Any]) -> None:
         named = ", ".join(map(str, problems[:3]))
         said = f"{path}: transformers finds no tensor in it for {len(problems)} weights of its model ({named})"
         raise UsageError("E102", f"{said}: a tensor renamed, missing or of another shape", _HINT)
-
-
-def _refuse_unused_tensors(path: Path, loaded_elements: int) -> None:
-    """E102 when the file's tensors hold more elements than the model transformers built from it: transformers
-    drops a tensor whose name it cannot map (a block's tensors renamed, or beyond an array-valued block count) and
-    llama.cpp refuses such a file, yet the certificate would state the whole file's digest (the regression hunt)."""
-    from gguf import GGUFReader
-
-    tensors = GGUFReader(path).tensors
-    held = sum(int(t.n_elements) for t in tensors if not _derived(t))
-    if held != loaded_elements:
-        raise UsageError(
-            "E102",
-            f"{path} holds {held:,} weight elements; the model transformers builds from it loads {loaded_elements:,}"
-            " (tensors it does not use, or a tied output stored twice)",
-            _HINT,
-        )
-
-
-def _derived(tensor: Any) -> bool:
-    return bool(_DERIVED.fullmatch(tensor.name)) and len(tensor.shape) == 1 and int(tensor.n_elements) <= _MOST_DERIVED

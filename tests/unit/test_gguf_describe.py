@@ -4,6 +4,7 @@ without its last block, under the whole file's digest), and a metadata number th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +72,9 @@ def test_tensors_the_built_model_does_not_load_are_refused(tmp_path: Path) -> No
     from invarlock.adapters.hf_gguf import _refuse_unused_tensors
 
     path = _write(tmp_path / "m.gguf", blocks=2, stated=2)  # 2 x 16 + 32 elements
-    _refuse_unused_tensors(path, 64)
+    _refuse_unused_tensors(path, 64, "the hint")
     with pytest.raises(UsageError) as refused:
-        _refuse_unused_tensors(path, 48)
+        _refuse_unused_tensors(path, 48, "the hint")
     assert "holds 64 weight elements; the model transformers builds from it loads 48" in refused.value.message
 
 
@@ -103,6 +104,64 @@ def test_only_rotary_frequencies_by_their_own_names_and_size_are_left_out_of_the
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    _refuse_unused_tensors(path, 116)
+    _refuse_unused_tensors(path, 116, "the hint")
     with pytest.raises(UsageError):
-        _refuse_unused_tensors(path, 16)
+        _refuse_unused_tensors(path, 16, "the hint")
+
+
+def test_a_metadata_text_longer_than_any_models_is_refused_before_transformers_parses_it(tmp_path: Path) -> None:
+    """The GGUF hunt: a 50 MB general.name took the conversion about eight minutes and 2.8 GB."""
+    from invarlock.adapters.gguf_texts import LONGEST_TEXT
+
+    path = tmp_path / "long.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_block_count(1)
+    writer.add_string("general.name", "y" * (LONGEST_TEXT + 1))
+    writer.add_array("tokenizer.ggml.tokens", ["a", "é" * (LONGEST_TEXT // 2 + 1)])
+    writer.add_tensor("blk.0.attn_q.weight", np.ones((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    said = _refused(path)
+    assert said.endswith(
+        f"metadata 'general.name' holds a text of {LONGEST_TEXT + 1:,} bytes, more than "
+        f"{LONGEST_TEXT:,}: no model's metadata is that long"
+    )
+
+
+@pytest.mark.parametrize("when", ["after its description", "before its description"])
+def test_a_file_changed_while_it_was_converted_is_refused_and_nothing_is_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """The GGUF hunt: a file replaced by another (llama-quantize writing the same path) after its digest was taken
+    was converted from the other and cached under the first's digest; every later run of the first loaded the
+    second's weights without a word. Here the last byte changes, size and modification time kept (what
+    file_sha256's memo trusts)."""
+    from invarlock.adapters import hf_gguf
+
+    path = _write(tmp_path / "model.gguf", blocks=1, stated=1)
+    monkeypatch.setenv("INVARLOCK_CACHE_DIR", str(tmp_path / "cache"))
+
+    def rewrite() -> None:
+        stat, data = path.stat(), bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + (1 if when == "before its description" else 0)))
+
+    def convert(source: Path, out: Path) -> object:
+        if when == "before its description":
+            rewrite()
+        described = hf_gguf.describe(source)
+        (out / "config.json").write_text("{}", encoding="utf-8")  # what transformers would have written
+        if when == "after its description":
+            rewrite()
+        return described
+
+    monkeypatch.setattr(hf_gguf, "_convert", convert)
+    with pytest.raises(UsageError) as refused:
+        hf_gguf.open_gguf(path)
+    assert refused.value.code == "E102" and refused.value.message == f"{path} changed while it was converted " + (
+        "(another program wrote it)"
+    )
+    assert [p.name for p in (tmp_path / "cache" / "models").iterdir()] == []
