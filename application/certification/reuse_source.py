@@ -99,7 +99,7 @@ def _candidates(
             checked = check_run(list(records)) if records else None
         except InvarlockError:
             continue
-        if checked is None:
+        if checked is None or not checked.finished:  # an unfinished stream under an index row edited to "completed"
             continue
         candidate = Candidate(records=records, events=checked.events, state=checked.state)
         if signer is None or sealed_by_signer(candidate, signer):

@@ -69,6 +69,12 @@ class CheckedRun:
     state: RunState
     certificate: c.Certificate | None
 
+    @property
+    def finished(self) -> bool:
+        """Whether the stream itself holds the certificate it rebuilds and run_completed: what makes it a reuse
+        source (the run index's status is a row anyone who can write the file can edit)."""
+        return self.certificate is not None and self.state.completed is not None
+
 
 def check_run(records: list[ev.RecordedEvent]) -> CheckedRun:
     """Check a whole stream read from a store and fold it.

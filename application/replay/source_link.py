@@ -103,6 +103,9 @@ def replayed(source: Sequence[ev.RecordedEvent], where: str) -> tuple[RunState |
     from .replay import check_run  # replay imports the links that import this module
 
     try:
-        return check_run(list(source)).state, None
+        checked = check_run(list(source))
     except InvarlockError as exc:
         return None, f"{where}, which fails replay's check: {exc.message}"
+    if not checked.finished:  # no certificate its numbers were checked against: nothing a run may copy
+        return None, f"{where}, which never finished (its stream holds no certificate and no run_completed)"
+    return checked.state, None

@@ -20,7 +20,7 @@ from invarlock.domain import certificate as c
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError
 
-from tests.integration.event_forgery import decoded, relink, retimed_last, rewrite, with_event
+from tests.integration.event_forgery import decoded, index_of, relink, retimed_last, rewrite, with_event
 from tests.unit.test_baseline_reuse import _forge_source_scores, _request
 
 
@@ -175,3 +175,45 @@ def test_cli_verify_events_exits_3_for_a_cut_stream(svc, tmp_path) -> None:
     rewrite(tmp_path / "events.duckdb", done.run_id, retimed_last)
     code, out, _ = run_cli("verify", cert, "--events", tmp_path / "events.duckdb")
     assert code == 3 and "was rewritten after it was recorded" in out
+
+
+def test_an_unfinished_stream_whose_index_row_says_completed_lends_no_scores(svc, tmp_path) -> None:
+    """The store hunt: a stream planted under a new run id (a finished run's events before its certificate, its
+    baseline scores forged, re-chained with the project's own functions) whose run_index row was edited to say
+    completed PASS was the newest source: a failing int4 edit copied its scores and certified PASS, and verify
+    --events agreed (an unfinished stream has no certificate for replay's check to rebuild)."""
+    first = certify_edit(_request("int8ish"), svc)
+    records = list(svc.store.read(first.run_id))
+    events = [decoded(r) for r in records[: index_of(records, "certificate_issued")]]
+    planted = "01a25309-0000-7000-8000-000000000000"
+    started = events[0]
+    assert isinstance(started, ev.RunStarted)
+    events[0] = msgspec.structs.replace(started, run_id=planted, started_at="2099-01-01T00:00:00.000000Z")
+    events = [e for e in events if not isinstance(e, ev.PreviewAssessed | ev.PreviewChecked)]
+    events = [_forged_baseline(e) for e in events]
+    svc.store.append(planted, 0, events)
+    with duckdb.connect(str(tmp_path / "events.duckdb")) as con:
+        con.execute(
+            "UPDATE run_index SET status = 'completed', verdict = 'PASS', finished_at = started_at WHERE run_id = ?",
+            [planted],
+        )
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    second = certify_edit(_request("same"), dataclasses.replace(svc, store=store, index=store))
+    scoring = second.certificate.provenance.baseline_scoring
+    assert scoring is not None and {s.source_run_id for s in scoring} == {first.run_id}, "the finished run's"
+    guards = second.certificate.provenance.guard_baseline
+    assert guards is None or guards.source_run_id == first.run_id
+    from invarlock.application.replay.source_link import replayed  # verify --events' check of a run's link
+
+    state, problem = replayed(store.read(planted), "the source")
+    assert state is None and problem == (
+        "the source, which never finished (its stream holds no certificate and no run_completed)"
+    )
+
+
+def _forged_baseline(event: ev.Event) -> ev.Event:
+    if not (isinstance(event, ev.WindowsScored) and event.role == "baseline"):
+        return event
+    return msgspec.structs.replace(
+        event, rows=[msgspec.structs.replace(r, nll_sum=r.nll_sum * 1.19) for r in event.rows]
+    )
