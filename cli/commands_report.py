@@ -38,8 +38,15 @@ def _is_report(path: Path) -> bool:
             head = held.read(4096)
     except OSError:
         return False
-    html = head.startswith(b"<!DOCTYPE html>") and b"<title>InvarLock certificate " in head
-    return html or head.startswith(b"# InvarLock certificate ")
+    first = head.split(b"\n", 1)[0]
+    title = head.split(b"<title>", 1)[1].split(b"</title>", 1)[0] if b"<title>" in head else b""
+    html = head.startswith(b"<!DOCTYPE html>") and _titled(title)
+    return html or (first.startswith(b"# ") and _titled(first[2:]))
+
+
+def _titled(title: bytes) -> bool:
+    """A report's title: its status first, or (written by an earlier release) its run id first."""
+    return title.startswith(b"InvarLock certificate ") or " · InvarLock certificate ".encode() in title
 
 
 def _same(target: Path, rendered: Path) -> bool:

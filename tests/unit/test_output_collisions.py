@@ -152,3 +152,22 @@ def test_a_folder_at_the_stores_wal_path_is_named_with_its_fix(tmp_path: Path) -
     (tmp_path / "invarlock.duckdb.wal").mkdir()
     code, _, err = run_cli("runs", "--events", store)
     assert code == 2 and f"{store}.wal is a directory — move {store}.wal away" in err, err
+
+
+@pytest.mark.parametrize(
+    ("head", "theirs"),
+    [
+        (b"# PASS \xc2\xb7 InvarLock certificate run-1\n", True),
+        (b"# InvarLock certificate run-1: PASS\n", True),  # an earlier release's title, run id first
+        (b"<!DOCTYPE html>\n<html><head><title>FAIL \xc2\xb7 InvarLock certificate r</title>", True),
+        (b"<!DOCTYPE html>\n<html><head><title>InvarLock certificate r: FAIL</title>", True),
+        (b"# My notes\nInvarLock certificate \xc2\xb7 InvarLock certificate\n", False),
+        (b"<!DOCTYPE html>\n<title>Notes</title><p> \xc2\xb7 InvarLock certificate </p>", False),
+    ],
+)
+def test_a_report_is_told_by_its_title_of_this_release_or_an_earlier_one(tmp_path: Path, head: bytes, theirs) -> None:
+    from invarlock.cli.commands_report import _is_report
+
+    path = tmp_path / "page"
+    path.write_bytes(head)
+    assert _is_report(path) is theirs
