@@ -12,7 +12,7 @@ import numpy as np
 from invarlock.domain import certificate as c
 from invarlock.domain.canonical import canonical_bytes, sha256_hex
 from invarlock.domain.errors import InvarlockError
-from invarlock.domain.metrics import metric_for
+from invarlock.domain.metrics import metric_for, scores_nll
 from invarlock.domain.metrics.answers import checked_scored_tokens
 from invarlock.domain.policy import Policy, re_resolve
 from invarlock.domain.windows import ARMS, plan_digest
@@ -25,10 +25,13 @@ def scored_arms(ev_: c.Evidence) -> list[tuple[str, c.ArmEvidence]]:
     return [("preview", ev_.preview)] + ([("final", ev_.final)] if ev_.final is not None else [])
 
 
-def _arm_problem(name: str, arm: c.ArmEvidence) -> str | None:
+def _arm_problem(name: str, arm: c.ArmEvidence, kind: str) -> str | None:
     nll = [col for col in (arm.baseline_nll, arm.subject_nll) if col is not None]
     if len(nll) == 1 or not (nll or arm.comparisons is not None):
         return f"evidence.{name}: neither both NLL columns nor paired comparisons"
+    if scores_nll(kind) is not None and bool(nll) != scores_nll(kind):
+        said = "NLL columns, which" if nll else "no NLL columns, which every"
+        return f"evidence.{name}: {said} {kind} run{'s do not score' if nll else ' records'}"
     columns: list[Sized] = [arm.window_ids, arm.window_digests, arm.tokens_scored, *nll]
     columns += [arm.comparisons] if arm.comparisons is not None else []
     if len({len(col) for col in columns}) != 1:
@@ -52,7 +55,8 @@ def _summable(column: list[float]) -> bool:
 def evidence_shapes(cert: c.Certificate, report: VerifyReport) -> bool:
     """Every scored arm has aligned columns, at least 2 windows, scored tokens and finite NLL sums (whose
     sums are finite too), and the bare-subject NLLs align with the final arm: checked before any arithmetic."""
-    problems = [p for name, arm in scored_arms(cert.evidence) if (p := _arm_problem(name, arm))]
+    kind = cert.primary_metric.kind
+    problems = [p for name, arm in scored_arms(cert.evidence) if (p := _arm_problem(name, arm, kind))]
     overhead, final = cert.guard_overhead, cert.evidence.final
     if overhead is not None:
         bare = overhead.bare_subject_nll

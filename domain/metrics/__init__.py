@@ -53,6 +53,7 @@ __all__ = [
     "paired_fields",
     "pairs_measurable",
     "recorded_metric",
+    "scores_nll",
     "token_floored",
     "use_plugin_kinds",
 ]
@@ -78,6 +79,17 @@ def paired_fields(kind: str) -> frozenset[str] | None:
     """The WindowComparison fields (besides window_id and positions) a run of built-in `kind` may record; None for
     a plugin's kind, whose adapter decides."""
     return _PAIRED_FIELDS.get(kind)
+
+
+# Whether each built-in kind's runs record the two NLL columns: the perplexity kinds always, the others never (an
+# accuracy or embedding run scores no token likelihood, so NLL sums in its evidence are made up).
+_SCORES_NLL = {PPL_CAUSAL.kind: True, PPL_MLM.kind: True, EMBEDDING_COSINE.kind: False, ACCURACY.kind: False}
+
+
+def scores_nll(kind: str) -> bool | None:
+    """Whether a run of built-in `kind` records baseline and subject NLL sums (True) or none (False); None for a
+    plugin's kind, whose adapter decides."""
+    return _SCORES_NLL.get(kind)
 
 
 def token_floored(kind: str) -> bool:

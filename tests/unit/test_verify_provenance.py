@@ -62,6 +62,16 @@ def _both(first: Callable[[Doc], None], second: Callable[[Doc], None]) -> Callab
     return forge
 
 
+def _cosine_evidence(doc: Doc) -> None:
+    """Evidence an embedding run records (one cosine per window, no NLL columns), so that the provenance check is
+    reached (evidence a kind never records fails before it)."""
+    for name in ("preview", "final"):
+        arm = doc["evidence"][name]
+        pairs = zip(arm["window_ids"], arm["tokens_scored"], strict=True)
+        arm["comparisons"] = [{"window_id": w, "positions": t, "cosine": 0.99} for w, t in pairs]
+        del arm["baseline_nll"], arm["subject_nll"]
+
+
 FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
     "another run id": ("certify", _set("run_id", "run-9"), "is not the certificate's run run-9"),
     "no events": ("certify", _set("provenance.event_log.event_count", -5), "event_count is -5"),
@@ -95,7 +105,7 @@ FORGERIES: dict[str, tuple[str, Callable[[Doc], None], str]] = {
         _both(
             _set("provenance.config.eval.sequential", True),
             _both(
-                _set("primary_metric.kind", "embedding_cosine"),
+                _both(_set("primary_metric.kind", "embedding_cosine"), _cosine_evidence),
                 _set("provenance.config.eval.metric.kind", "embedding_cosine"),
             ),
         ),
