@@ -168,7 +168,10 @@ def build_certificate(state: RunState, *, issued_at: str, event_log: c.EventLogR
     dataset = _dataset(state.windows)
     metric = recorded_metric(state.started.config)
     assessed = checked_assessment(
-        metric.kind, metric.assess(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy)
+        metric.kind,
+        metric.assess(evidence, seed=seed, plan_digest=dataset.window_plan_digest, policy=policy),
+        evidence,
+        policy.gates.min_windows_ci,
     )
     pm = assessed.primary
     pairing = analysis.pairing_section(evidence, dataset)

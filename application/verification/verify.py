@@ -69,7 +69,10 @@ def _recompute(cert: c.Certificate, policy: Policy, report: VerifyReport) -> Non
     metric = metric_for(cert.primary_metric.kind)
     try:
         assessed = checked_assessment(
-            metric.kind, metric.assess(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy)
+            metric.kind,
+            metric.assess(ev_, seed=seed, plan_digest=ds.window_plan_digest, policy=policy),
+            ev_,
+            policy.gates.min_windows_ci,
         )
         pairing = analysis.pairing_section(ev_, ds)
     except (InvarlockError, ArithmeticError) as exc:
@@ -117,7 +120,7 @@ def _recipient_verdict(cert: c.Certificate, recipient: Policy, report: VerifyRep
     failed: list[str] = []
     try:
         assessed = metric.assess(ev_, seed=cert.bootstrap.seed, plan_digest=plan, policy=recipient)
-        pm = checked_assessment(metric.kind, assessed).primary
+        pm = checked_assessment(metric.kind, assessed, ev_, recipient.gates.min_windows_ci).primary
         secondary = verify_secondary.secondary_from(cert, recipient)
         overhead = cert.guard_overhead
         if overhead is not None:

@@ -35,14 +35,29 @@ def _fault(kind: str, what: str) -> UsageError:
     )
 
 
-def checked_assessment(kind: str, found: object) -> Assessment:
-    """`found` (the kind's `assess`) as an Assessment of plain values; E223 when it is none."""
+def checked_assessment(kind: str, found: object, evidence: c.Evidence, min_windows_ci: int) -> Assessment:
+    """`found` (the kind's `assess` of `evidence`) as an Assessment of plain values whose arms count the evidence's
+    windows and whose interval is approximate by the policy's `min_windows_ci`: the profile's floors are decided
+    from them (a kind stating 500 windows passed release on four). E223 otherwise."""
     if not isinstance(found, Assessment):
         raise _fault(kind, f"assess() returned {type(found).__name__}, not an Assessment")
     try:
         plain = msgspec.convert(msgspec.to_builtins(found, enc_hook=numpy_enc_hook), Assessment)
     except (msgspec.ValidationError, TypeError) as exc:
         raise _fault(kind, f"assess() returned an Assessment that is not one: {exc}") from None
+    pm = plain.primary
+    for name, stated, arm in (("preview", pm.preview, evidence.preview), ("final", pm.final, evidence.final)):
+        counted = None if arm is None else len(arm.window_ids)
+        if (None if stated is None else stated.windows) != counted:
+            said = "no" if stated is None else stated.windows
+            raise _fault(kind, f"assess() states {said} {name} windows, where the evidence holds {counted or 'none'}")
+    approximate = pm.final is None or pm.final.windows < min_windows_ci
+    if pm.ci_approximate != approximate:
+        raise _fault(
+            kind,
+            f"assess() states ci_approximate {pm.ci_approximate}, where the final arm's windows give "
+            f"{approximate} (min_windows_ci {min_windows_ci})",
+        )
     return plain
 
 

@@ -44,6 +44,10 @@ def _same(x: object) -> object:
     return x
 
 
+def _primary(assessment: Any, **changes: object) -> object:
+    return msgspec.structs.replace(assessment, primary=msgspec.structs.replace(assessment.primary, **changes))
+
+
 def _kind_request() -> CertifyRequest:
     cfg = small_config()
     metric = msgspec.structs.replace(cfg.eval.metric, kind="odd_kind")
@@ -63,6 +67,16 @@ ODD_KINDS = {
         _same,
         lambda f: {**f, "primary_metric_acceptable": ("not_applicable", "")},
         "decided primary_metric_acceptable = ('not_applicable', ''): a metric kind must gate its statistic",
+    ),
+    "arms of more windows than the evidence holds": (  # the regression hunt: 500 windows stated passed release on 4
+        lambda a: _primary(a, preview=msgspec.structs.replace(a.primary.preview, windows=500)),
+        _same,
+        "assess() states 500 preview windows, where the evidence holds ",
+    ),
+    "an exact interval on too few windows": (
+        lambda a: _primary(a, ci_approximate=not a.primary.ci_approximate),
+        _same,
+        "assess() states ci_approximate False, where the final arm's windows give True",
     ),
     "a flag that is a string": (_same, lambda f: {k: ("yes", r) for k, (_, r) in f.items()}, "= ('yes', "),
     "a flag that is None": (_same, lambda f: {k: (None, r) for k, (_, r) in f.items()}, "= (None, "),
