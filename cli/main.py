@@ -183,12 +183,9 @@ def _envelope(failure: _Failure) -> str:
     """What `--json` prints when a command ends in an error before printing its own JSON: `verify`'s own envelope
     with an `error` member (what a reader of `verify --json` parses whatever happened), else `error-v1`."""
     error = {"code": failure.code, "message": failure.message, "hint": failure.hint}
-    if _command_name(sys.argv[1:]) == "verify":
-        from invarlock.application.verification.verify import VerifyReport
-
-        from .commands_verify import envelope
-
-        return envelope(VerifyReport(), failure.exit_code, error)
+    loaded = sys.modules.get("invarlock.cli.commands_verify")  # never imported here: Ctrl-C may have cut its import
+    if _command_name(sys.argv[1:]) == "verify" and loaded is not None:
+        return str(loaded.envelope(loaded.VerifyReport(), failure.exit_code, error))
     return json.dumps({"format_version": "error-v1", "ok": False, "exit_code": failure.exit_code, "error": error})
 
 

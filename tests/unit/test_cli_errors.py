@@ -276,3 +276,15 @@ def test_a_group_without_its_command_prints_its_help(folder: Path, args: tuple[s
     done = _run(folder, *args)
     assert done.returncode == 0 and done.stderr == "" and done.stdout.startswith("Usage: ")
     assert "Commands:" in done.stdout and "\\n" not in done.stdout
+
+
+def test_an_error_before_verify_is_loaded_gets_error_v1_and_imports_nothing(monkeypatch) -> None:
+    """The regression hunt: Ctrl-C that cut the import of verify's modules, then an envelope that imported them
+    again, ended in two tracebacks and exit 1 (half-imported numpy); what is not loaded is not imported."""
+    from invarlock.cli import main
+
+    monkeypatch.delitem(sys.modules, "invarlock.cli.commands_verify", raising=False)
+    monkeypatch.setattr(sys, "argv", ["invarlock", "verify", "--json", "cert.json"])
+    said = json.loads(main._envelope(main._Failure(130, "E000", "interrupted", "run it again")))
+    assert said["format_version"] == "error-v1" and said["error"]["code"] == "E000"
+    assert "invarlock.cli.commands_verify" not in sys.modules
