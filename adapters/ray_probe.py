@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 from invarlock.domain.errors import UsageError
@@ -44,10 +45,11 @@ def require_reachable(address: str) -> None:
     host = host.removeprefix("[").removesuffix("]")  # an IPv6 literal, [::1]:6379
     if not host or not port.isdigit():
         raise unreachable(address, f"{head!r} is not HOST:PORT")
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
     try:
         with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S) as probe:
             probe.sendall(_PREFACE)
-            header = _read(probe, 9)
+            header = _read(probe, 9, deadline)
     except OSError as exc:
         said = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
         raise unreachable(address, f"{head}: {said}") from exc
@@ -55,9 +57,15 @@ def require_reachable(address: str) -> None:
         raise unreachable(address, f"{head} answers, but not as a Ray head (no gRPC reply)")
 
 
-def _read(probe: socket.socket, size: int) -> bytes:
+def _read(probe: socket.socket, size: int, deadline: float) -> bytes:
+    """`size` bytes, or fewer where the peer closed; TimeoutError past `deadline` (in all, not per read: a server
+    sending a byte every few seconds took 36 s)."""
     got = b""
     while len(got) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        probe.settimeout(left)
         chunk = probe.recv(size - len(got))
         if not chunk:
             break

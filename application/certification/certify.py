@@ -128,7 +128,10 @@ def _run_recording_failure(
 
 def _still_resumable(exc: InvarlockError, run_id: str) -> UsageError:
     """`exc` met by a resume, not recorded: its hint says the run can still be resumed."""
-    again = f"run {run_id} is unchanged: resume it again once this is fixed (relative paths are read from this folder)"
+    again = (
+        f"run {run_id} keeps what it recorded and is not failed: resume it again once this is fixed (relative paths "
+        "are read from this folder)"
+    )
     return UsageError(exc.code, exc.message, f"{exc.hint}; {again}" if exc.hint else again)
 
 

@@ -4,6 +4,7 @@ server (as a Ray head) passes; IPv6 literals; more actors than CPUs; a ray:// ad
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -92,3 +93,20 @@ def test_a_ray_client_address_without_ray_client_is_e105(monkeypatch) -> None:
     with pytest.raises(UsageError) as refused:
         ray_pool.connect("ray://head:10001")
     assert refused.value.code == "E105" and refused.value.hint == "pip install 'ray[client]'"
+
+
+def test_the_probe_limit_holds_for_the_whole_answer_not_each_byte(listener, monkeypatch) -> None:
+    """The regression hunt: a server sending one byte every 4 s passed a 5 s limit after 36 s."""
+    monkeypatch.setattr(ray_probe, "PROBE_TIMEOUT_S", 0.6)
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError):  # the probe hangs up half way
+            for byte in bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]):
+                conn.sendall(bytes([byte]))
+                time.sleep(0.25)
+
+    threading.Thread(target=drip, daemon=True).start()
+    started = time.monotonic()
+    assert _refusal(f"127.0.0.1:{listener.getsockname()[1]}").message.endswith(": no answer")
+    assert time.monotonic() - started < 1.5

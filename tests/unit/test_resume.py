@@ -133,7 +133,7 @@ def test_a_usage_error_of_the_resume_itself_is_not_recorded_and_the_run_resumes_
     subject = loader.models.pop("int8ish")
     with pytest.raises(UsageError) as err:
         resume_run(full.run_id, dataclasses.replace(services, store=cut))
-    assert err.value.code == "E101" and f"run {full.run_id} is unchanged: resume it again" in err.value.hint
+    assert err.value.code == "E101" and f"run {full.run_id} keeps what it recorded and is not failed" in err.value.hint
     assert _types(cut, full.run_id) == kept
     loader.models["int8ish"] = subject
     resumed = resume_run(full.run_id, dataclasses.replace(services, store=cut)).certificate
@@ -161,7 +161,7 @@ def test_a_plugin_fault_of_the_resume_is_not_recorded_and_the_run_resumes_once_f
     monkeypatch.setattr(FakeModel, "score", unreachable)
     with pytest.raises(UsageError) as err:
         resume_run(full.run_id, dataclasses.replace(services, store=cut, fault=fault))
-    assert err.value.code == "E224" and f"run {full.run_id} is unchanged: resume it again" in err.value.hint
+    assert err.value.code == "E224" and f"run {full.run_id} keeps what it recorded and is not failed" in err.value.hint
     assert _types(cut, full.run_id) == kept
     monkeypatch.undo()
     resumed = resume_run(full.run_id, dataclasses.replace(services, store=cut, fault=fault)).certificate
