@@ -74,6 +74,7 @@ def test_more_actors_than_the_clusters_cpus_is_e240_not_a_wait_for_ever() -> Non
 
     cluster = types.SimpleNamespace(cluster_resources=lambda: {"CPU": 2.0})
     require_cpus(cluster, "local", 2)
+    require_cpus(cluster, "127.0.0.1:6379", 3)  # a remote cluster may scale up for the actors that wait
     with pytest.raises(UsageError) as refused:
         require_cpus(cluster, "local", 3)
     assert (
