@@ -75,8 +75,8 @@ class ScoringPools(Protocol):
 
     def check(self, address: str, actors: int) -> None:
         """Connect to the cluster at `address` (starting a local one for `local`). Raises UsageError E105
-        when the backend's extra is not installed, E240 when the cluster cannot be reached or offers fewer CPUs
-        than `actors` (a worker each)."""
+        when the backend's extra is not installed, E240 when the cluster cannot be reached or, started locally,
+        has fewer CPUs than `actors` (one each)."""
         ...
 
     def open(self, address: str, actors: int, spec: PairSpec) -> PairScorer:
