@@ -81,21 +81,21 @@ def paired_fields(kind: str) -> frozenset[str] | None:
     return _PAIRED_FIELDS.get(kind)
 
 
-# Whether each built-in kind's runs record the two NLL columns: the perplexity kinds always, the others never (an
-# accuracy or embedding run scores no token likelihood, so NLL sums in its evidence are made up).
-_SCORES_NLL = {PPL_CAUSAL.kind: True, PPL_MLM.kind: True, EMBEDDING_COSINE.kind: False, ACCURACY.kind: False}
+# The built-in kinds whose runs record both models' NLL sums per window; the others score no token likelihood (NLL
+# sums in an accuracy or embedding certificate are made up).
+_PERPLEXITY_KINDS = (PPL_CAUSAL.kind, PPL_MLM.kind)
 
 
 def scores_nll(kind: str) -> bool | None:
     """Whether a run of built-in `kind` records baseline and subject NLL sums (True) or none (False); None for a
     plugin's kind, whose adapter decides."""
-    return _SCORES_NLL.get(kind)
+    return kind in _PERPLEXITY_KINDS if kind in BUILTIN_KINDS else None
 
 
 def token_floored(kind: str) -> bool:
     """Whether a kind's gates hold the final-arm token floor (`token_floor_met`, ppl_gates.floors): the perplexity
     kinds, each counting the tokens its `scored_tokens` scores in a window."""
-    return kind in (PPL_CAUSAL.kind, PPL_MLM.kind)
+    return kind in _PERPLEXITY_KINDS
 
 
 def pairs_measurable(kind: str) -> bool:
