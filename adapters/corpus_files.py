@@ -11,6 +11,7 @@ from invarlock.domain.canonical import is_utf8
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import CorpusInfo
 
+from .error_text import said
 from .node_kind import odd_node
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -150,10 +151,7 @@ def _load_wikitext_lines(split: str) -> list[str]:
     except UsageError:  # INVARLOCK_ALLOW_NETWORK itself (E200): not a corpus that is missing
         raise
     except Exception as exc:  # datasets raises many unrelated types for "not cached / offline"
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise UsageError(
-            "E301", f"WikiText-2 ({split}) is not cached locally ({type(exc).__name__}: {first})", hint
-        ) from exc
+        raise UsageError("E301", f"WikiText-2 ({split}) is not cached locally ({said(exc, 160)})", hint) from exc
     return [str(row["text"]) for row in data]
 
 

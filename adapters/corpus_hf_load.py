@@ -20,6 +20,7 @@ from typing import Any
 from invarlock.domain.errors import UsageError
 from invarlock.domain.model import CorpusInfo
 
+from .error_text import said
 from .network_switch import network_allowed
 
 PROVIDER = "hf"
@@ -171,7 +172,7 @@ def _hub(name: str, config: str | None, split: str, revision: str | None) -> tup
         where = "" if online else " offline"
         raise UsageError(
             "E301",
-            f"hub dataset {name}{'/' + config if config else ''} ({split}) is not available{where}: {_first(error)}",
+            f"hub dataset {name}{'/' + config if config else ''} ({split}) is not available{where}: {said(error)}",
             "set INVARLOCK_ALLOW_NETWORK=1 to download it, or save it with save_to_disk and set dataset.path",
         ) from None
     if revision is not None and _COMMIT.fullmatch(revision) and revision != commit:
@@ -189,8 +190,4 @@ def _read(load: Any) -> Any:
     try:
         return load(datasets)
     except Exception as error:  # pyarrow, json and datasets errors of unreadable data
-        raise UsageError("E301", f"the dataset cannot be read: {_first(error)}", "check dataset.path") from None
-
-
-def _first(error: Exception) -> str:
-    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
+        raise UsageError("E301", f"the dataset cannot be read: {said(error)}", "check dataset.path") from None

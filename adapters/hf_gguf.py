@@ -29,6 +29,7 @@ from invarlock.domain.model import GGUFSource
 
 from .cache_dir import cache_root, require_writable_cache
 from .cache_files import STAGING_ABANDONED_S, file_sha256, fresh_sha256
+from .error_text import said
 from .gguf_cache_check import FILES_FILE, check_files, record_files
 from .gguf_tensor_count import refuse_unused_tensors as _refuse_unused_tensors
 from .gguf_texts import check_texts
@@ -260,10 +261,7 @@ def _convert(source: Path, out: Path) -> GGUFSource:
     except UsageError:
         raise
     except Exception as error:  # the GGUF reader and transformers raise many types for a file they cannot read
-        first_line = (str(error).strip().splitlines() or [""])[0][:200]
-        raise UsageError(
-            "E102", f"{source} could not be loaded as GGUF: {type(error).__name__}: {first_line}", _HINT
-        ) from None
+        raise UsageError("E102", f"{source} could not be loaded as GGUF: {said(error)}", _HINT) from None
 
 
 def _refuse_missing_weights(path: Path, loading: dict[str, Any]) -> None:

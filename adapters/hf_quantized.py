@@ -10,6 +10,7 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 
+from .error_text import first_line
 from .hf_quiet import quiet_transformers
 
 _DEQUANTIZED = "or certify a dequantized copy of the checkpoint (its weights saved in float32 or float16)"
@@ -41,7 +42,7 @@ def check_quantized_environment(directory: Path, config: dict[str, Any]) -> None
         except ImportError as exc:  # a quantizer that imports its package when made (GPTQ: optimum)
             raise _missing(directory, method, exc) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise _unread(where, f"({method}) is not one transformers reads: {_first_line(exc)}") from None
+            raise _unread(where, f"({method}) is not one transformers reads: {first_line(exc, 300)}") from None
         try:
             quantizer.validate_environment(device_map=None, weights_only=True)
         except ImportError as exc:
@@ -50,7 +51,7 @@ def check_quantized_environment(directory: Path, config: dict[str, Any]) -> None
             raise UsageError(
                 "E104",
                 f"{directory} is {method}-quantized, and transformers cannot load it on this machine: "
-                f"{_first_line(exc)}",
+                f"{first_line(exc, 300)}",
                 f"run on a machine its quantization supports, {_DEQUANTIZED}",
             ) from None
 
@@ -59,7 +60,7 @@ def _missing(directory: Path, method: str, exc: ImportError) -> UsageError:
     return UsageError(
         "E105",
         f"{directory} is {method}-quantized (config.json quantization_config), and loading it needs a package this "
-        f"environment lacks: {_first_line(exc)}",
+        f"environment lacks: {first_line(exc, 300)}",
         f"install what it names, {_DEQUANTIZED}",
     )
 
@@ -70,7 +71,3 @@ def _unread(where: Path, problem: str) -> UsageError:
         f"{where}: quantization_config {problem}",
         "repair it from the quantizer's output, or re-export the checkpoint",
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -24,6 +24,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.model import ModelRunner, Progress
 
 from .causal_lockstep import lockstep_pairs, require_causal
+from .error_text import first_line
 from .hf_nll import window_scores
 from .onnx_graph import batch_dependent
 from .onnx_session import open_session
@@ -102,7 +103,7 @@ class OnnxCausalModel(OnnxWeights):
         except Exception as error:  # onnxruntime's InvalidArgument, Fail...: the graph refused the input
             if not type(error).__module__.startswith("onnxruntime"):
                 raise
-            said = (str(error).strip().splitlines() or [""])[0][:200]
+            said = first_line(error)
             raise UsageError("E102", f"{path} could not run input_ids {tuple(ids.shape)}: {said}", HINT) from None
         check_logits(path, given[0], tuple(ids.shape), self.source.vocab_size, self.source.tokens)
         return given

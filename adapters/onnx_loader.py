@@ -14,6 +14,7 @@ from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import PPL_CAUSAL
 from invarlock.domain.model import LoadOptions
 
+from .error_text import said
 from .hf_architecture import causal_model_types, read_checkpoint_config, rules_for
 from .hf_tokenizer import HFTokenizer, refuse_empty
 
@@ -126,7 +127,7 @@ def _source(directory: Path) -> Any:
         onnx.load_external_data_for_model(proto, str(directory))
     except Exception as error:  # onnx raises DecodeError, OSError, ValueError...
         raise UsageError(
-            "E102", f"{directory / MODEL_FILE} could not be read: {_first_line(error)}", "repair or re-export it"
+            "E102", f"{directory / MODEL_FILE} could not be read: {said(error, 400)}", "repair or re-export it"
         ) from None
     check_graph(directory / MODEL_FILE, proto.graph)
     architectures = config.get("architectures") or ["CausalLM"]
@@ -171,11 +172,3 @@ def _tokenizer(directory: Path) -> HFTokenizer:
             "copy the HF tokenizer files there",
         ) from None
     return refuse_empty(tokenizer, directory)
-
-
-def _first_line(error: Exception) -> str:
-    """The error's type and the first line of its message (onnx says why: a hard-linked external data file, a
-    truncated protobuf), printable and at most 400 characters (its paths are long)."""
-    line = (str(error).strip().splitlines() or [""])[0][:400]
-    told = "".join(ch if ch.isprintable() else "?" for ch in line)
-    return f"{type(error).__name__}: {told}" if told else type(error).__name__

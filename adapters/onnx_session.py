@@ -8,6 +8,8 @@ from typing import Any
 
 from invarlock.domain.errors import UsageError
 
+from .error_text import first_line
+
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
@@ -75,7 +77,7 @@ def _session(ort: Any, model: str | bytes, options: Any, provider: str, path: Pa
     except Exception as error:
         if not type(error).__module__.startswith("onnxruntime"):
             raise
-        said = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        said = first_line(error)
         raise UsageError(
             "E102",
             f"onnxruntime cannot load {path or 'the ONNX model'}: {said}",

@@ -20,6 +20,7 @@ from invarlock.domain.windows import TokenWindow
 from invarlock.ports.execution import PairBuilder, PairSpec
 from invarlock.ports.model import Progress
 
+from .error_text import first_line
 from .ray_probe import require_reachable, unreachable
 from .ray_worker import PairWorker, raise_failure
 
@@ -54,7 +55,7 @@ def connect(address: str) -> Any:
     try:
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        said = (str(exc).splitlines() or [type(exc).__name__])[0]
+        said = first_line(exc, 400)
         if "ray[client]" in said:  # a ray:// address needs Ray Client, an extra of Ray's own
             raise UsageError(
                 "E105", f"execution.address {address} needs Ray Client", "pip install 'ray[client]'"
