@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from invarlock.domain import events as ev
 from invarlock.domain import signature as sig
 from invarlock.domain.baseline_reuse import scoring_key
-from invarlock.domain.errors import IntegrityError, InvarlockError
+from invarlock.domain.errors import IntegrityError, InvarlockError, UsageError
 from invarlock.domain.run import RunState
 from invarlock.domain.run_query import RunQuery
 from invarlock.ports.signing import Signer
@@ -120,7 +120,16 @@ def linked_events(
     removed since): its numbers are then nothing a resume may copy."""
     if index is None:
         return None
-    for candidate in candidates(store, index, state, signer, found):
+    events = _named(candidates(store, index, state, signer, found), link)
+    if events is None and signer is not None and _named(candidates(store, index, state, None), link) is not None:
+        raise _other_signer(state, link, signer)
+    return events
+
+
+def _named(
+    found: Iterator[Candidate], link: ev.GuardBaselineReused | ev.VarianceBaselineReused
+) -> list[ev.Event] | None:
+    for candidate in found:
         records = candidate.records
         if records[0].run_id != link.source_run_id:
             continue
@@ -130,16 +139,27 @@ def linked_events(
     return None
 
 
+def _other_signer(
+    state: RunState, link: ev.GuardBaselineReused | ev.VarianceBaselineReused, signer: Signer
+) -> UsageError:
+    """E705: the source a resumed run copied is intact but not sealed by this resume's key: the run was started
+    with another key or none (its key is an input of each resume, not a recorded fact), so nothing is recorded."""
+    return UsageError(
+        "E705",
+        f"cannot resume run {state.started.run_id} with signing key {signer.fingerprint}: the baseline evidence it "
+        f"copied, from run {link.source_run_id}, is not sealed by that key",
+        "resume with the --sign-key the run was started with, or without --sign-key if it was started unsigned",
+    )
+
+
 def source_gone(state: RunState, what: str, link: ev.GuardBaselineReused | ev.VarianceBaselineReused) -> IntegrityError:
     """E605 for a resume whose recorded `what` source (linked_events) no longer holds what the run's link names:
     never measured afresh silently, since the run's own link states the numbers are the source's."""
     return IntegrityError(
         "E605",
         f"cannot resume run {state.started.run_id}: its {what} source, run {link.source_run_id}, no longer holds the "
-        "records this run names as they were appended (removed, altered or re-linked), or is not sealed by the "
-        "signing key given",
-        "resume with the --sign-key the run was started with; if that was it, the event store was altered: certify "
-        "again (--no-reuse measures the baseline afresh)",
+        "records this run names as they were appended (removed, altered or re-linked)",
+        "the event store was altered: certify again (--no-reuse measures the baseline afresh)",
     )
 
 

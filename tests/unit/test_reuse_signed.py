@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from invarlock.adapters.ed25519 import generate_keypair, load_signer, load_verifier, public_path
 from invarlock.application.certification import reuse_source
-from invarlock.application.certification.certify import certify_edit
+from invarlock.application.certification.certify import certify_edit, resume_run
 from invarlock.application.replay.replay import event_findings
 from invarlock.application.services import Services
+from invarlock.domain import events as ev
+from invarlock.domain.errors import UsageError
 from invarlock.ports.signing import SignatureVerifier, Signer
 
+from tests.fakes.killing_store import KillingStore
 from tests.integration.event_forgery import decoded
 from tests.unit.test_baseline_reuse import _request, svc  # noqa: F401  (the fixture)
 
@@ -69,3 +72,25 @@ def test_a_signed_run_that_copied_an_unsealed_run_fails_verify_events(
     assert found["source_seal"].detail.startswith(
         f"the signed run copied evidence from run {planted.run_id}, which no key sealed"
     )
+
+
+def test_a_resume_signing_with_a_key_its_copied_evidence_lacks_is_refused_and_the_run_stays_resumable(
+    svc: Services,  # noqa: F811
+    keys,
+) -> None:
+    """The key is an input of each resume, not a fact the run recorded: a wrong one was E605 "the event store was
+    altered", recorded as the run's failure, and the run could never be resumed again (the signing hunt)."""
+    mine, _, _ = keys
+    certify_edit(_request("int8ish"), svc)
+    after_link = KillingStore(svc.store, lambda events: any(isinstance(e, ev.GuardBaselineReused) for e in events))
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(_request("int8ish"), dataclasses.replace(svc, store=after_link))  # type: ignore[arg-type]
+    [killed] = after_link.killed
+    recorded = len(svc.store.read(killed))
+    with pytest.raises(UsageError) as raised:
+        resume_run(killed, dataclasses.replace(svc, signer=mine))
+    assert raised.value.code == "E705" and mine.fingerprint in raised.value.message
+    assert "without --sign-key" in raised.value.hint and "is not failed" in raised.value.hint
+    assert len(svc.store.read(killed)) == recorded
+    resumed = resume_run(killed, svc)
+    assert resumed.certificate.signature is None and resumed.run_id == killed
