@@ -103,9 +103,10 @@ def _model(m: Section, source: str) -> None:
         )
     if isinstance(adapter, str):
         m["adapter"] = _ADAPTERS.get(adapter, adapter)
+    for key in ("torch_dtype", "dtype"):  # before the two are compared: fp16 and float16 are one dtype
+        if isinstance(m.get(key), str):
+            m[key] = _DTYPES.get(m[key], m[key])
     rename(m, "model", "torch_dtype", "dtype", source)
-    if isinstance(m.get("dtype"), str):
-        m["dtype"] = _DTYPES.get(m["dtype"], m["dtype"])
     if m.get("device") == "cuda:0":
         m["device"] = "cuda"
     drop_if(m, "model", "trust_remote_code", (False,), "loading remote code is not supported: use false", source)

@@ -33,8 +33,8 @@ def _spectral(s: Section, source: str) -> None:
     if isinstance(tests, dict):
         for key in set(tests) - {"method", "alpha"}:
             refuse(tests, "guards.spectral.multiple_testing", key, "the count of tested matrices (automatic)", source)
-        _pin(s, "correction", tests.get("method"))
-        _pin(s, "alpha", number(tests.get("alpha")))
+        _pin(s, "guards.spectral", "correction", ("multiple_testing.method", tests.get("method")), source)
+        _pin(s, "guards.spectral", "alpha", ("multiple_testing.alpha", number(tests.get("alpha"))), source)
     elif tests is not None:
         raise UsageError("E201", f"{source}: guards.spectral.multiple_testing must be a mapping", "method, alpha")
     for key in ("deadband", "max_caps"):
@@ -82,10 +82,16 @@ def _variance(v: Section, source: str) -> None:
         elif nested is not None:
             raise UsageError("E201", f"{source}: guards.variance.{group} must be a mapping", "see the README keys")
     rename(v, "guards.variance", "min_effect_lognll", "min_effect", source)
-    if "predictive_one_sided" in v:
-        _pin(v, "sided", "one" if v.pop("predictive_one_sided") is True else "two")
     if "sided" in v:
         v["sided"] = _SIDED.get(v["sided"], v["sided"]) if isinstance(v["sided"], str) else v["sided"]
+    if "predictive_one_sided" in v:
+        _pin(
+            v,
+            "guards.variance",
+            "sided",
+            ("predictive_one_sided", _one_sided(v.pop("predictive_one_sided"), source)),
+            source,
+        )
     drop_if(v, "guards.variance", "predictive_gate", (True,), "the variance guard always runs its A/B test", source)
     for key in ("deadband", "min_abs_adjust", "max_scale_step", "min_effect", "alpha"):
         if key in v:
@@ -115,6 +121,20 @@ def _tap(v: Section, source: str) -> None:
         )
 
 
-def _pin(section: Section, key: str, value: object) -> None:
-    if value is not None:
-        section[key] = value
+def _one_sided(value: object, source: str) -> str:
+    if not isinstance(value, bool):  # "yes", 1 or "on" were read as two-sided, the opposite of what was meant
+        raise UsageError(
+            "E201", f"{source}: guards.variance.predictive_one_sided {value!r} is not a boolean", "write true or false"
+        )
+    return "one" if value else "two"
+
+
+def _pin(section: Section, where: str, key: str, written: tuple[str, object], source: str) -> None:
+    """Set `key` from the 0.3.7 key `written` (its name, its value translated); E201 when the file also gives `key`
+    another value (one of the two was dropped unsaid, and only one of them was checked against the tier)."""
+    name, value = written
+    if value is None:
+        return
+    if key in section and section[key] != value:
+        raise UsageError("E201", f"{source}: {where}.{name} and {where}.{key} disagree", f"keep only {where}.{key}")
+    section[key] = value

@@ -91,7 +91,10 @@ def test_full_preset_and_edit_overlay_translate() -> None:
         ({"model": {"torch_dtype": "half"}}, ("model", "dtype", "float16")),
         ({"model": {"device": "cuda:0"}}, ("model", "device", "cuda")),
         ({"dataset": {"provider": "local_jsonl", "data_files": ["a.jsonl"]}}, ("dataset", "path", "a.jsonl")),
-        ({"dataset": {"data_files": "a.jsonl", "path": "a.jsonl"}}, ("dataset", "path", "a.jsonl")),
+        (
+            {"dataset": {"provider": "jsonl", "data_files": "a.jsonl", "path": "a.jsonl"}},
+            ("dataset", "path", "a.jsonl"),
+        ),
         ({"eval": {"loss": {"type": "mlm"}}}, ("eval", "metric", {"kind": "ppl_mlm"})),
         (
             {"dataset": {"provider": "hf_text", "dataset_name": "wikitext", "config_name": "wikitext-2-raw-v1"}},
@@ -164,6 +167,25 @@ def test_a_plan_in_0_3_7_form_without_a_scope_keeps_0_3_7_s_default(plan: dict[s
         ({"guards": {"rmt": {"margin": 1.5}}}, "guards.rmt.margin", "guards.rmt.epsilon"),
         ({"guards": {"variance": {"tap": "transformer.h.*.attn"}}}, "guards.variance.tap", "FFN output"),
         ({"guards": {"variance": {"max_calib": 320}}}, "guards.variance.max_calib", "guards.variance"),
+        # the configs hunt (stop 71): "yes", 1 or "on" were read as two-sided; a pinned pair that disagreed dropped
+        # one value unsaid, and only the other was checked against the tier
+        ({"guards": {"variance": {"predictive_one_sided": "yes"}}}, "'yes' is not a boolean", "true or false"),
+        ({"guards": {"variance": {"predictive_one_sided": 1}}}, "predictive_one_sided 1 is not", "true or false"),
+        (
+            {"guards": {"variance": {"sided": "two", "predictive_one_sided": True}}},
+            "guards.variance.predictive_one_sided and guards.variance.sided disagree",
+            "keep only guards.variance.sided",
+        ),
+        (
+            {"guards": {"spectral": {"alpha": 0.5, "multiple_testing": {"method": "bh", "alpha": 0.05}}}},
+            "guards.spectral.multiple_testing.alpha and guards.spectral.alpha disagree",
+            "guards.spectral.alpha",
+        ),
+        (
+            {"guards": {"spectral": {"correction": "bonferroni", "multiple_testing": {"method": "bh"}}}},
+            "multiple_testing.method and guards.spectral.correction disagree",
+            "guards.spectral.correction",
+        ),
     ],
 )
 def test_upstream_keys_without_an_equivalent_are_refused_naming_ours(
@@ -236,3 +258,20 @@ def test_a_pair_pinned_at_the_tiers_value_is_accepted_and_another_refused() -> N
     with pytest.raises(UsageError) as refused:
         resolve_policy("balanced", "ci", guard_overrides={"variance": {"clamp": [tier[0] - 0.05, tier[1]]}})
     assert refused.value.code == "E202" and "guards.variance.clamp" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("model", "dtype"),
+    [
+        ({"torch_dtype": "fp16", "dtype": "float16"}, "float16"),
+        ({"torch_dtype": "bfloat16", "dtype": "bf16"}, "bfloat16"),
+    ],
+)
+def test_torch_dtype_and_dtype_naming_one_dtype_two_ways_agree(model: dict[str, Any], dtype: str) -> None:
+    """fp16 and float16 were compared before the alias was read: "disagree" (the configs hunt, stop 71)."""
+    assert parse_config({"model": model}, source="c.yaml").model.dtype == dtype
+
+
+def test_the_same_sided_pinned_twice_is_accepted() -> None:
+    config = parse_config({"guards": {"variance": {"sided": "one-sided", "predictive_one_sided": True}}}, source="c")
+    assert config_to_dict(config)["guards"]["variance"]["sided"] == "one"
