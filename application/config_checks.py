@@ -20,6 +20,9 @@ from .config_execution import check_execution
 from .config_sections import FULL_CHAIN, HF_PROVIDER, SUPPORTED_GUARDS, DatasetConfig, ModelConfig, RunConfig
 from .config_sequential import check_sequential
 
+_NO_FILE = ("demo:wikipedia", "demo:news", "demo:polarity", "wikitext2")  # built-in sets: no path, no fields
+_FIELDS = (("text_field", "text"), ("label_field", "label"))
+
 
 def check_semantics(cfg: RunConfig, source: str) -> None:
     """UsageError E201 naming `source` when the schema-valid `cfg` is not a config a run can take."""
@@ -138,6 +141,24 @@ def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
         keys = ", ".join(f"dataset.{key}" for key in ds.hub)
         says = "names a hub dataset: it needs" if len(ds.hub) == 1 else "name a hub dataset: they need"
         raise UsageError("E201", f"{source}: {keys} {says} provider: hf", "set provider: hf")
+    _check_unread_keys(ds, source)
+
+
+def _check_unread_keys(ds: DatasetConfig, source: str) -> None:
+    """A file or field given to a built-in provider that reads none was recorded in the certificate's config and
+    never read: a PASS over the demo text whose config named the user's file."""
+    unread = []
+    if ds.provider in _NO_FILE:
+        unread += [key for key in ("path", "file") if getattr(ds, key) is not None]
+    if ds.provider in _NO_FILE or ds.provider == "text":
+        unread += [key for key, default in _FIELDS if getattr(ds, key) != default]
+    if unread:
+        keys = ", ".join(f"dataset.{key}" for key in unread)
+        raise UsageError(
+            "E201",
+            f"{source}: {keys} {'is' if len(unread) == 1 else 'are'} not read by provider {ds.provider}",
+            "drop it, or set the provider that reads it (text, jsonl or hf)",
+        )
 
 
 def _check_order(order: list[str], source: str) -> None:
