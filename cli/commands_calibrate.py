@@ -28,7 +28,7 @@ from .api_verify import load_certificate
 from .bootstrap import DEFAULT_EVENTS, build_services
 from .commands_run import write_certificate
 from .config_file import read_yaml
-from .outputs import require_folder, write_atomically
+from .outputs import require_apart, require_folder, write_atomically
 from .progress import make_progress
 from .stopped_runs import named_store
 
@@ -78,13 +78,20 @@ def case_line(row: CaseRow) -> str:
     return f"{row.case}: ratio {ratio}, verdict {row.verdict}, flagged {flagged or 'nothing'}"
 
 
-def _refuse_store_in_place(events: str, out: Path) -> None:
-    """E608 when --events is --out or one of its table files: the table was refused only after every case."""
+def _refuse_store_in_place(events: str, out: Path, suite: CalibrationSuite) -> None:
+    """E608 when --events is --out, one of its table files, or a case's folder or certificate: the table was
+    refused only after every case, a case's certificate after its scoring (and the suite could not be resumed)."""
     store = Path(os.path.realpath(events))
     taken = {Path(os.path.realpath(out)) / name for name in (*TABLE_FILES, "")}
     if store in taken or store.with_name(f"{store.name}.wal") in taken:
         said = f"--events '{events}' is --out '{out}' or a file of its table, which calibrate writes"
         raise UsageError("E608", said, "pass --events a store apart from the calibration's files")
+    for case in suite.cases:
+        try:
+            require_apart(events, str(out / case.name), None)
+        except UsageError as exc:
+            said = f"--events '{events}' is where calibrate writes case {case.name}'s certificate ({out / case.name})"
+            raise UsageError("E608", said, "pass --events a store apart from the calibration's files") from exc
 
 
 def _resume_command(given: dict[str, str | None]) -> str:
@@ -125,7 +132,7 @@ def calibrate_cmd(
     chosen = _suite(suite, tier, profile)
     out = Path(out_dir)
     require_folder(out_dir, "--out")  # found before hours of scoring, not after
-    _refuse_store_in_place(events, out)
+    _refuse_store_in_place(events, out, chosen)
     certified = _certified(out, chosen) if resume else {}
     if not resume:
         _refuse_earlier(out, chosen)

@@ -112,12 +112,13 @@ DEMO_SUITE = CalibrationSuite(
 
 def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
     """Validate a decoded suite file. Raises UsageError E201 naming the file and the problem."""
+    _check_top(data, source)
     try:
         suite = msgspec.convert(data, CalibrationSuite)
     except msgspec.ValidationError as exc:
         said = plain(str(exc))
         message = said[0] if said is not None else _unknown_key(str(exc))
-        raise UsageError("E201", f"{source}: {message}", "see docs/assurance/guards.md for the suite format") from exc
+        raise UsageError("E201", f"{source}: {message}", _FORMAT) from exc
     if not suite.cases:  # nothing would be certified, and an empty table would exit 0 as if every case met its mark
         raise UsageError("E201", f"{source}: the suite lists no cases", "add at least one case under cases:")
     _check_names([case.name for case in suite.cases], source)
@@ -129,6 +130,21 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
             raise UsageError("E201", f"{source}: harmful case {case.name} needs flagged_by and matrix", "add them")
         _check_expectations(suite, case, source)
     return suite
+
+
+_FORMAT = "see the suite format in docs/user-guide.md (invarlock calibrate)"
+
+
+def _check_top(data: Any, source: str) -> None:
+    """msgspec's words for the file as a whole ("Expected `object`, got `array`") said in a suite's terms."""
+    if not isinstance(data, dict):
+        what = "empty" if data is None else "a list" if isinstance(data, list) else "a single value"
+        message = (
+            f"{source}: a suite is a mapping of keys (cases, and model, dataset, guards, tier, profile), not {what}"
+        )
+        raise UsageError("E201", message, _FORMAT)
+    if "cases" not in data:
+        raise UsageError("E201", f"{source}: the suite has no cases: key", f"list its edits under cases:; {_FORMAT}")
 
 
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]*)`(?: - at `\$\.?(?P<path>[^`]*)`)?")

@@ -122,3 +122,38 @@ def test_a_suite_s_unknown_key_or_tier_is_named_with_its_file(tmp_path: Path, te
     suite.write_text(text, encoding="utf-8")
     code, printed, err = run_cli("calibrate", "--suite", suite, "--out", tmp_path / "out", "--events", tmp_path / "e")
     assert (code, printed) == (2, "") and err.startswith("ERROR [INVARLOCK:" + line.format(s=suite)), err
+
+
+@pytest.mark.parametrize("store", ["int8", "int8/evaluation.cert.json"])
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_store_where_a_case_s_certificate_goes_is_refused_before_any_case(
+    tmp_path: Path, store: str, resume: bool
+) -> None:
+    """It was refused only once the case was scored, and --resume then refused the suite for ever (the calibrate
+    hunt, stop 71)."""
+    suite, out = tmp_path / "s.yaml", tmp_path / "out"
+    suite.write_text("cases: [{name: int8, kind: benign, edit: {name: quant_rtn, plan: {bits: 8}}}]\n")
+    events = out / store
+    again = ["--resume"] if resume else []
+    code, printed, err = run_cli("calibrate", *again, "--suite", suite, "--out", out, "--events", events)
+    assert (code, printed) == (2, "") and not events.exists()
+    assert err.startswith(
+        f"ERROR [INVARLOCK:E608] --events '{events}' is where calibrate writes case int8's certificate ({out}/int8)"
+    ), err
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("- 1\n", "a suite is a mapping of keys (cases, and model, dataset, guards, tier, profile), not a list"),
+        ("", "a suite is a mapping of keys (cases, and model, dataset, guards, tier, profile), not empty"),
+        ("model: {id: 'demo:smollm2-135m'}\n", "the suite has no cases: key"),
+    ],
+)
+def test_a_suite_file_that_is_no_suite_is_said_in_a_suites_terms(text: str, said: str) -> None:
+    """msgspec's "Expected `object`, got `array`" was printed, with a hint to a document without the suite's keys
+    (the calibrate hunt, stop 71)."""
+    with pytest.raises(UsageError) as caught:
+        parse_suite(yaml.safe_load(text), source="s.yaml")
+    assert caught.value.code == "E201" and caught.value.message == f"s.yaml: {said}"
+    assert "docs/user-guide.md (invarlock calibrate)" in caught.value.hint
