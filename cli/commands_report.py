@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -44,9 +45,16 @@ def _is_report(path: Path) -> bool:
     return html or (first.startswith(b"# ") and _titled(first[2:]))
 
 
+_STATUS = r"(?:PASS|FAIL|NOT ESTABLISHED \(the stated (?:PASS|FAIL) is void: verify checks failed\))"
+# its status first, or (written by an earlier release) its run id first; a user's "# InvarLock certificate review
+# notes" was taken for a report and replaced
+_TITLES = (re.compile(rf"{_STATUS} · InvarLock certificate .+"), re.compile(rf"InvarLock certificate .+: {_STATUS}"))
+
+
 def _titled(title: bytes) -> bool:
-    """A report's title: its status first, or (written by an earlier release) its run id first."""
-    return title.startswith(b"InvarLock certificate ") or " · InvarLock certificate ".encode() in title
+    """Whether `title` is a report's title, as this release or an earlier one wrote it."""
+    text = title.decode("utf-8", "replace").strip()
+    return any(form.fullmatch(text) for form in _TITLES)
 
 
 def _same(target: Path, rendered: Path) -> bool:

@@ -163,6 +163,10 @@ def test_a_folder_at_the_stores_wal_path_is_named_with_its_fix(tmp_path: Path) -
         (b"<!DOCTYPE html>\n<html><head><title>InvarLock certificate r: FAIL</title>", True),
         (b"# My notes\nInvarLock certificate \xc2\xb7 InvarLock certificate\n", False),
         (b"<!DOCTYPE html>\n<title>Notes</title><p> \xc2\xb7 InvarLock certificate </p>", False),
+        # the reports hunt (stop 71): a user's notes titled so were replaced
+        (b"# InvarLock certificate review notes\n\nMy notes\n", False),
+        (b"<!DOCTYPE html>\n<html><head><title>InvarLock certificate notes</title>", False),
+        (b"# NOT ESTABLISHED (the stated PASS is void: verify checks failed) \xc2\xb7 InvarLock certificate r\n", True),
     ],
 )
 def test_a_report_is_told_by_its_title_of_this_release_or_an_earlier_one(tmp_path: Path, head: bytes, theirs) -> None:
