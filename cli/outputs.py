@@ -67,16 +67,23 @@ _DUCKDB_MAGIC = (8, b"DUCK")  # where DuckDB's file header puts its magic, after
 def _refuse_database(target: Path, what: str, hint: str) -> None:
     # No output of a command is a DuckDB file: one at `target` is an event store (or another database) that the
     # write would replace, with every run it holds (`report html CERT -o events.duckdb` wiped a store).
-    offset, magic = _DUCKDB_MAGIC
-    try:
-        with open(target, "rb") as handle:
-            handle.seek(offset)
-            found = handle.read(len(magic))
-    except OSError:
-        return
-    if found == magic:
+    if _is_database(target):
         message = f"cannot write {what} to '{target}': it is a DuckDB database (an event store?) it would replace"
         raise UsageError("E608", message, hint)
+    store = target.with_name(target.name.removesuffix(".wal"))
+    if store != target and _is_database(store):  # DuckDB deletes or replays a write-ahead log on its next opening
+        message = f"cannot write {what} to '{target}': it is the write-ahead log of the DuckDB database {store}"
+        raise UsageError("E608", message, hint)
+
+
+def _is_database(path: Path) -> bool:
+    offset, magic = _DUCKDB_MAGIC
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
 def _refuse_other_file(target: Path, replaces: Replaceable, what: str, hint: str) -> None:

@@ -59,6 +59,9 @@ def test_an_output_over_another_event_store_is_refused(tmp_path: Path, command: 
     code, _, err = run_cli(*args, "-o", store)
     assert code == 2 and err.startswith("ERROR [INVARLOCK:E608]") and "it is a DuckDB database" in err, err
     assert digest(store) == before
+    wal = tmp_path / "other.duckdb.wal"  # the page written there vanished at the store's next opening (stop 71)
+    code, _, err = run_cli(*args, "-o", wal)
+    assert code == 2 and f"it is the write-ahead log of the DuckDB database {store}" in err and not wal.exists(), err
 
 
 def test_replay_or_resume_of_a_re_execution_audit_stream_says_so_not_that_the_store_was_altered(
