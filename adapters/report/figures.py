@@ -65,16 +65,18 @@ def labelled_rows(arm: c.ArmEvidence | None) -> list[WindowComparison]:
 
 
 def histogram(values: list[float], bins: int = 16) -> list[Bin]:
-    """Equal-width bins over [min, max]; a single bin when every value is the same; [] for no values."""
+    """Equal-width bins over [min, max] of the finite values; a single bin when they are all the same; [] for none.
+    (A forged certificate's values near the float range overflowed `hi - lo`, and the report was refused.)"""
+    values = [v for v in values if math.isfinite(v)]
     if not values:
         return []
     lo, hi = min(values), max(values)
-    if hi <= lo:
+    width = hi / bins - lo / bins  # finite where hi - lo is not
+    if not width > 0:
         return [Bin(lo, hi, len(values))]
-    width = (hi - lo) / bins
     counts = [0] * bins
     for v in values:
-        counts[min(int((v - lo) / width), bins - 1)] += 1
+        counts[min(max(int(v / width - lo / width), 0), bins - 1)] += 1
     return [Bin(lo + i * width, lo + (i + 1) * width, n) for i, n in enumerate(counts)]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from invarlock.domain import certificate as c
 from invarlock.domain.guards.sections import RmtSection, SpectralSection
 
-_BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)\.(.+?)(?:\.weight)?$")
+_BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d{1,9})\.(.+?)(?:\.weight)?$")
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,21 @@ def test_a_heat_map_reads_each_value_a_bounded_number_of_times() -> None:
     _CountedEntry.reads = 0
     assert len(CELL.findall(heat_map(grid))) == n
     assert _CountedEntry.reads <= 8 * n, _CountedEntry.reads  # a few per cell; it was 8.1 million
+
+
+def test_nll_sums_near_the_float_range_and_a_layer_number_past_int_s_digits_still_render() -> None:
+    """A forged certificate (NLLs of ±1e308, a layer numbered with 5 000 digits) was refused as E601 "cannot convert
+    float NaN to integer": a report never refuses a decodable certificate, it says NOT VERIFIED (the reports hunt,
+    stop 71)."""
+    cert = fake_certificate()
+    assert cert.evidence.final is not None
+    final = msgspec.structs.replace(
+        cert.evidence.final,
+        baseline_nll=[0.0, 0.0, *cert.evidence.final.baseline_nll[2:]],
+        subject_nll=[1e308, -1e308, *cert.evidence.final.subject_nll[2:]],
+        tokens_scored=[1, 1, *cert.evidence.final.tokens_scored[2:]],
+    )
+    forged = resealed(cert, evidence=msgspec.structs.replace(cert.evidence, final=final))
+    for renderer in (HTMLReportRenderer(), MarkdownReportRenderer()):
+        assert "ΔlogNLL" in renderer.render(forged, [("evidence", "not finite")])
+    assert block_of(f"model.layers.{'9' * 5000}.mlp.weight") is None
