@@ -155,7 +155,24 @@ def provenance_tables(cert: c.Certificate) -> list[Table]:
     config = kv_table("Run config (as the issuer states it)", sorted(pv.config.items()))
     env = kv_table("Environment (as the issuer states it)", sorted(pv.environment.items()))
     seeds = kv_table("Seeds", sorted(pv.seeds.items()))
-    return [run, config, env, seeds]
+    return [run, baseline_evidence_table(pv), config, env, seeds]
+
+
+def baseline_evidence_table(pv: c.Provenance) -> Table:
+    """Where the baseline's scores, weight-guard measurements and variance taps came from: this run, or copies of
+    an earlier run's records (a reused run's report did not say so)."""
+    rows: list[tuple[str, Any]] = []
+    for arm in pv.baseline_scoring or []:
+        events = len(arm.source_events or [])
+        said = f"reused from run {arm.source_run_id} ({events} events)" if arm.reused else "scored again"
+        said += f": {arm.reason}" if not arm.reused and arm.reason else ""
+        rows.append((f"{arm.arm} arm scores", said))
+    copied = (("weight guards' measurements", pv.guard_baseline), ("variance guard's taps", pv.variance_baseline))
+    for what, link in copied:
+        if link is not None:
+            rows.append((what, f"reused from run {link.source_run_id} ({len(link.source_events)} events)"))
+    title = "Baseline evidence (as the issuer states it; verify --events checks each copy against its source)"
+    return kv_table(title, rows or [("baseline", "scored and measured in this run")])
 
 
 def digest_table(cert: c.Certificate) -> Table:

@@ -13,6 +13,7 @@ from invarlock.application import report
 from invarlock.application.report import verification_failures
 from invarlock.cli.bootstrap import report_renderer
 from invarlock.domain import certificate as c
+from invarlock.domain.events_reuse import EventRef
 from invarlock.domain.model import GGUFSource
 from invarlock.ports.report import ReportFormat
 
@@ -290,3 +291,29 @@ def test_the_report_states_a_model_s_runtime_device_map_unmapped_weights_gguf_an
         assert f"| subject GGUF {name} | {digest * 64} |" in page
     assert "baseline GGUF" not in page
     assert f"| subject graph | {'4' * 64} |" in page and "baseline graph" not in page
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_a_reused_baseline_is_shown_with_its_source_run(passing, fmt):
+    """A report of a run that copied the baseline's scores, guard measurements and variance taps never said so
+    (the reports hunt, stop 71)."""
+    refs = [EventRef(seq=3, hash="ab" * 32), EventRef(seq=4, hash="cd" * 32)]
+    scoring = [
+        c.BaselineScoring(arm="preview", source_run_id="src-1", reused=True, scoring_key="k", source_events=refs),
+        c.BaselineScoring(arm="final", source_run_id="src-1", reused=False, reason="the subject measures KL"),
+    ]
+    provenance = msgspec.structs.replace(
+        passing.provenance,
+        baseline_scoring=scoring,
+        guard_baseline=c.GuardBaseline(source_run_id="src-2", guard_key="g", source_events=refs[:1]),
+        variance_baseline=c.VarianceBaseline(source_run_id="src-3", scoring_key="k", source_events=refs),
+    )
+    page = render_report(resealed(passing, provenance=provenance), fmt)
+    for said in (
+        "reused from run src-1 (2 events)",
+        "scored again: the subject measures KL",
+        "reused from run src-2 (1 events)",
+        "reused from run src-3 (2 events)",
+    ):
+        assert said in page, said
+    assert "scored and measured in this run" in render_report(passing, fmt)
