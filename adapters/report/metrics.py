@@ -100,28 +100,36 @@ def metric_tables(cert: c.Certificate) -> list[Table]:
     """Preview vs final, the headline statistic, and the secondary metrics when the certificate has them."""
     tables = [arms_table(cert), headline_table(cert)]
     if cert.secondary_metrics is not None:
-        tables.append(secondary_table(cert.secondary_metrics))
+        tables.append(secondary_table(cert.secondary_metrics, cert.policy.resolved.get("secondary")))
     paired = paired_outcomes(cert)
     if paired is not None:
         tables.append(paired)
     return tables
 
 
-def secondary_table(sm: c.SecondaryMetrics) -> Table:
-    """KL(baseline ‖ subject) per token (mean with CI, quantiles, max), top-1 agreement with CI, top-5 overlap."""
+def secondary_table(sm: c.SecondaryMetrics, gates: object = None) -> Table:
+    """KL(baseline ‖ subject) per token (mean with CI, quantiles, max), top-1 agreement with CI, top-5 overlap; the
+    intervals with the digits that tell them from the policy's `gates` (a KL bound of 0.0200004 read as 0.02)."""
     kl, top = sm.kl_divergence, sm.top1_agreement
+    limits = gates if isinstance(gates, dict) else {}
+    kl_fmt = _apart(num, _limit(limits.get("kl_mean_upper_limit")))
+    top_fmt = _apart(percent, _limit(limits.get("top1_lower_limit")))
     rows: list[list[Cell]] = [
-        ["KL mean (nats/token)", num(kl.mean), _interval(kl.ci, num), str(kl.tokens)],
+        ["KL mean (nats/token)", num(kl.mean), _interval(kl.ci, kl_fmt), str(kl.tokens)],
         ["KL median", num(kl.median), "—", str(kl.tokens)],
         ["KL p90", num(kl.p90), "—", str(kl.tokens)],
         ["KL p99", num(kl.p99), "—", str(kl.tokens)],
         ["KL max", num(kl.max), "—", str(kl.tokens)],
-        ["top-1 agreement", percent(top.top1), _interval(top.ci, percent), str(top.tokens)],
+        ["top-1 agreement", percent(top.top1), _interval(top.ci, top_fmt), str(top.tokens)],
         ["top-5 overlap", percent(top.top5_overlap), "—", str(top.tokens)],
         ["KL quantile rule", sm.quantile_rule, "", ""],
     ]
     title = f"Secondary metrics ({sm.arm} arm)"
     return Table(title, ["measure", "value", "CI", "tokens"], rows)
+
+
+def _limit(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def paired_outcomes(cert: c.Certificate) -> Table | None:

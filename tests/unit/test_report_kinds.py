@@ -167,3 +167,21 @@ def test_the_run_config_is_shown_with_an_accuracy_runs_prompt_template_and_label
     assert "eval.metric.template" in html and "Review: {text}" in html and "eval.metric.label\\_words" in md
     assert "&quot; good&quot;" in html and '" good"' in md, "the label words' leading space is shown: they are quoted"
     assert '"Review: {text}\\\\nSentiment:"' in md, "the template's newline is shown (a Markdown-escaped \\n)"
+
+
+def test_secondary_intervals_beside_their_limits_get_the_digits_that_tell_them_apart() -> None:
+    """A KL bound of 0.0200004 read "0.02" beside a limit of 0.02 (the reports hunt, stop 71)."""
+    from invarlock.adapters.report.metrics import secondary_table
+    from invarlock.domain import certificate as c
+
+    kl = c.KlSummary(tokens=10, mean=0.01, ci=(0.005, 0.0200004), median=0.01, p90=0.01, p99=0.01, max=0.02)
+    top = c.AgreementSummary(tokens=10, top1=93.0, ci=(91.999996, 94.0), top5_overlap=99.0)
+    sm = c.SecondaryMetrics(arm="final", kl_divergence=kl, top1_agreement=top, quantile_rule="r")
+    rows = {
+        str(row[0]): str(row[2])
+        for row in secondary_table(sm, {"kl_mean_upper_limit": 0.02, "top1_lower_limit": 92.0}).rows
+    }
+    assert rows["KL mean (nats/token)"] == "[0.005, 0.0200004]"
+    assert rows["top-1 agreement"] == "[91.999996 %, 94.00 %]"
+    plain = {str(row[0]): str(row[2]) for row in secondary_table(sm).rows}
+    assert plain["KL mean (nats/token)"] == "[0.005, 0.02]"
