@@ -20,7 +20,9 @@ def compare_measures(
     """What differs between the stated and the re-measured paired measures of a window (appending each
     float measure's relative difference to `diffs`). Bit for bit on the same build, else within the audit's
     relative tolerance; labels and predictions always exactly; the KL histogram bit for bit on the same build,
-    else within one bin (a token KL at a bin edge may move to the next bin on another build, no further)."""
+    else within one bin (a token KL at a bin edge may move to the next bin on another build, no further) unless
+    the window's KL sum and max came out bit for bit: then the build changed none of its token KLs, and a
+    histogram that differs was edited (a certificate claiming another build passed forged histograms)."""
     if now is None:
         return ["the runner re-measured no paired measures for a window the evidence has them for"]
     wrong = []
@@ -38,17 +40,23 @@ def compare_measures(
         diffs.append(relative_difference(float(a), float(b)))
         if not agrees(float(a), float(b), exact=audit.exact, rel_tol=audit.rel_tol):
             wrong.append(f"{name} {a!r} re-measured {b!r}")
-    wrong += _histogram_difference(stated.kl_histogram, now.kl_histogram, exact=audit.exact)
+    same_bits = stated.kl_sum is not None and (stated.kl_sum, stated.kl_max) == (now.kl_sum, now.kl_max)
+    exact = "" if audit.exact else " while the window's KL sum and max agree bit for bit" if same_bits else None
+    wrong += _histogram_difference(stated.kl_histogram, now.kl_histogram, exact=exact)
     return wrong
 
 
-def _histogram_difference(stated: tuple[int, ...] | None, now: tuple[int, ...] | None, *, exact: bool) -> list[str]:
+def _histogram_difference(
+    stated: tuple[int, ...] | None, now: tuple[int, ...] | None, *, exact: str | None
+) -> list[str]:
+    """`exact`: None where a token may move to an adjacent bin, else why the histograms must be equal (said after
+    "differs")."""
     if stated is None and now is None:
         return []
     if stated is None or now is None:
         return [f"kl_histogram {'none' if stated is None else 'stated'} re-measured {'none' if now is None else 'one'}"]
-    if exact and stated != now:
-        return ["kl_histogram differs"]
+    if exact is not None and stated != now:
+        return [f"kl_histogram differs{exact}"]
     if not kl_bins.within_one_bin(stated, now):
         return ["kl_histogram differs by more than tokens moving to an adjacent bin"]
     return []

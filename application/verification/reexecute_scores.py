@@ -79,7 +79,8 @@ def _finding(
 ) -> Finding:
     chosen, total = counts
     what = f"{_noun(evidence)}s"
-    agree = "NLL sums" if evidence.baseline_nll is not None else "paired measures"
+    nll, paired = evidence.baseline_nll is not None, evidence.comparisons is not None
+    agree = "NLL sums and paired measures" if nll and paired else "NLL sums" if nll else "paired measures"
     if mismatches:
         more = f" and {len(mismatches) - SHOWN} more" if len(mismatches) > SHOWN else ""
         return (

@@ -257,5 +257,6 @@ def test_a_run_whose_variance_guard_repaired_the_subject_audits_bit_for_bit_with
     assert "211 matrices re-measured, largest relative difference 0" in checks["reexec:guard:rmt"]["detail"]
     assert checks["reexec:scores:bare"]["detail"] == "8 final windows re-scored without the guard repairs, agree"
     assert (
-        "8 of 8 windows re-scored by both models, NLL sums agree bit for bit" in checks["reexec:scores:final"]["detail"]
+        "8 of 8 windows re-scored by both models, NLL sums and paired measures agree bit for bit"
+        in checks["reexec:scores:final"]["detail"]
     )

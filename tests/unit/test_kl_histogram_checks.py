@@ -82,14 +82,20 @@ def test_the_audit_on_another_build_refuses_a_histogram_beyond_one_bin_and_takes
         top1_agree=8, top5_overlap=40,
     )  # fmt: skip
     other_build = SimpleNamespace(exact=False, rel_tol=1e-4)
-    moved = WindowComparison(
-        **{**{f: getattr(now, f) for f in now.__struct_fields__}, "kl_histogram": _histogram(b0=8)}
-    )
+    fields = {f: getattr(now, f) for f in now.__struct_fields__}
+    moved = WindowComparison(**{**fields, "kl_sum": 0.0100001, "kl_histogram": _histogram(b0=8)})
     assert compare_measures(moved, now, other_build, []) == [
         "kl_histogram differs by more than tokens moving to an adjacent bin"
     ]
-    across = WindowComparison(
-        **{**{f: getattr(now, f) for f in now.__struct_fields__}, "kl_histogram": _histogram(b10=4, b11=4)}
-    )
+    across = WindowComparison(**{**fields, "kl_sum": 0.0100001, "kl_histogram": _histogram(b10=4, b11=4)})
     assert compare_measures(across, now, other_build, []) == []
-    assert compare_measures(across, now, SimpleNamespace(exact=True, rel_tol=0.0), []) == ["kl_histogram differs"]
+    assert compare_measures(across, now, SimpleNamespace(exact=True, rel_tol=0.0), []) == [
+        "kl_sum 0.0100001 re-measured 0.01",
+        "kl_histogram differs",
+    ]
+    # the re-execution hunt (stop 71): a certificate claiming another build moved tokens one bin down in every
+    # window, sum and max untouched, and passed; a build that changes no token KL's bits moves none across an edge
+    forged = WindowComparison(**{**fields, "kl_histogram": _histogram(b10=6, b11=2)})
+    assert compare_measures(forged, now, other_build, []) == [
+        "kl_histogram differs while the window's KL sum and max agree bit for bit"
+    ]
