@@ -236,6 +236,8 @@ def require_apart(
     outputs = [("--events", path) for path in kept]
     if certificate is not None:
         outputs.append(("--cert-out", certificate))
+    elif out_dir is not None:  # the certificate's folder is made under output.dir: --out X --export X was written
+        outputs.append(("output.dir (--out)", Path(os.path.realpath(out_dir))))
     for flag, path in outputs:
         if path == checkpoint or checkpoint in path.parents:
             said = f"{flag} writes {path}, at or inside --export '{export}', the folder the subject is written to"

@@ -91,6 +91,9 @@ def test_a_cert_out_holding_another_runs_certificate_is_refused_before_the_run(t
         (["--cert-out", "{wal}"], "--cert-out '{wal}' collides with --events '{ev}': it would write {wal}/"),
         (["--cert-out", "{wal}/x"], "--cert-out '{wal}/x' collides with --events '{ev}'"),
         (["--out", "{wal}"], "output.dir (--out) '{wal}' collides with --events '{ev}'"),
+        # the export hunt (stop 71): the certificate was written into the subject's checkpoint folder
+        (["--out", "{out}", "--export", "{out}"], "output.dir (--out) writes {out}, at or inside --export '{out}'"),
+        (["--out", "{out}/x", "--export", "{out}"], "output.dir (--out) writes {out}/x, at or inside --export"),
     ],
 )
 def test_outputs_that_collide_are_refused_before_the_run(tmp_path: Path, flags: list[str], says: str) -> None:
