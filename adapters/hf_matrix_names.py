@@ -5,6 +5,7 @@ Their 2-D names (ports.loader.MatrixNames), and their shapes against the checkpo
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -12,9 +13,11 @@ from types import MappingProxyType
 from invarlock.domain.errors import UsageError
 
 from .hf_architecture import read_checkpoint_config
-from .hf_load_checks import as_usage_error, refuse_mismatched_shapes
+from .hf_load_checks import as_usage_error, refuse_mismatched_shapes, refuse_unused_weights
 from .hf_quiet import quiet_transformers
 from .hf_weight_files import header_shapes
+
+_BLOCK_NUMBER = re.compile(r"\.\d+\.")  # the first `.N.` of a name: its block (model.layers.29.mlp...)
 
 
 def matrix_names(path: Path, auto_class: str) -> tuple[str, ...] | None:
@@ -35,7 +38,8 @@ def check_weight_shapes(path: Path, auto_class: str) -> None:
     """UsageError E102, as the load gives it (hf_load_checks.refuse_mismatched_shapes), when a tensor of the
     checkpoint's safetensors files has another shape than the parameter of that very name in the module its
     config.json builds: a config that does not match its weights (a structured pruning saved with the old config).
-    The load refused it only after the baseline's whole pass when one model is held at a time. Names the module
+    The load refused it only after the baseline's whole pass when one model is held at a time. A causal LM's
+    weights in blocks its module does not have (extra_blocks) are E102 as the load gives them too. Names the module
     gives otherwise (a prefix, a legacy key) are left to the load, as are a pre-quantized checkpoint, one without
     safetensors files and a config transformers cannot build on the meta device."""
     try:
@@ -47,6 +51,17 @@ def check_weight_shapes(path: Path, auto_class: str) -> None:
     in_file = header_shapes(path)
     mismatched = [(name, in_file[name], shapes[name]) for name in in_file if name in shapes]
     refuse_mismatched_shapes(sorted(m for m in mismatched if m[1] != m[2]), path)
+    if auto_class == "AutoModelForCausalLM":  # the load refuses unused weights of a causal LM only
+        refuse_unused_weights(extra_blocks(in_file, shapes), path)
+
+
+def extra_blocks(in_file: Mapping[str, object], module: Mapping[str, object]) -> list[str]:
+    """The file's weights in numbered blocks its module does not have (more layers than the config's
+    num_hidden_layers): a name the module lacks that it has with another block's number. Other names the module
+    lacks (a prefix, a legacy key, a buffer transformers ignores) are left to the load, which knows its rules."""
+    schemes = {_BLOCK_NUMBER.sub(".#.", name, count=1) for name in module}
+    extra = (name for name in in_file if name not in module and _BLOCK_NUMBER.search(name))
+    return sorted(name for name in extra if _BLOCK_NUMBER.sub(".#.", name, count=1) in schemes)
 
 
 def _module_shapes(path: Path, auto_class: str) -> Mapping[str, tuple[int, ...]] | None:
