@@ -32,6 +32,8 @@ def _report(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
         "certificate": str(path),
         "events": opts["events"],
     }
+    if opts["export_dir"]:  # a rolled-back subject is not exported: say so, as the human summary does
+        summary["exported"] = opts["export_dir"] if cert.status == "completed" else None
     if opts["as_json"]:
         console.out(json.dumps(summary))
         return
@@ -87,6 +89,8 @@ def _say(cert: c.Certificate, path: Path, opts: dict[str, Any]) -> None:
     if opts["export_dir"] and cert.status == "completed":
         repaired = cert.guard_overhead.repaired_weights if cert.guard_overhead else []
         echo(f"Subject exported: {opts['export_dir']}  ({len(repaired)} weights repaired by guards)")
+    elif opts["export_dir"]:
+        echo(f"Subject not exported to {opts['export_dir']}: the run rolled back")
     echo(f"Run: {cert.run_id}  (events: {opts['events']})")
 
 

@@ -4,6 +4,7 @@ approximate or a single value)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import msgspec
@@ -57,3 +58,21 @@ def test_an_exact_interval_gets_no_note_and_json_states_the_flag(monkeypatch: py
     assert not [s for s in _said(cert, monkeypatch) if "NOTE" in s]
     [line] = _said(cert, monkeypatch, as_json=True)
     assert msgspec.json.decode(line)["ci_approximate"] is False
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_an_export_a_rollback_skipped_is_said(monkeypatch: pytest.MonkeyPatch, as_json: bool) -> None:
+    """`run --export DIR` of a run that rolled back wrote nothing and said nothing (the export hunt, stop 71)."""
+    from tests.fakes.certificates import fake_certificate
+
+    said: list[str] = []
+    monkeypatch.setattr(run_summary.console, "say", said.append)
+    monkeypatch.setattr(run_summary.console, "out", said.append)
+    for cert in (fake_certificate(quality=3.0), fake_certificate()):
+        run_summary._report(cert, Path("c.json"), {"as_json": as_json, "export_dir": "subj", "events": "ev.duckdb"})
+    rolled_back, completed = (json.loads(s)["exported"] for s in said) if as_json else (None, None)
+    if as_json:
+        assert (rolled_back, completed) == (None, "subj")
+    else:
+        assert "Subject not exported to subj: the run rolled back" in said
+        assert any(s.startswith("Subject exported: subj") for s in said)
