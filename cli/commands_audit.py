@@ -40,12 +40,13 @@ def runs_cmd(
     offset: int,
     check_chains: bool,
 ) -> None:
-    """List runs, oldest first: status (completed, rollback, failed, incomplete or TAMPERED), verdict, models.
+    """List runs, oldest first: status (completed, rollback, failed, incomplete, UNSEALED or TAMPERED), verdict, models.
 
     Each run is checked against the head its stream had when the store recorded it; a run that no longer
     ends there, or fails the full chain check (always run with --check-chains), lists as TAMPERED with the
     reason, the others still list, and the command then exits 3; a run holding events of a newer invarlock
-    release lists as UNREADABLE (not checked here, not known to be altered).
+    release lists as UNREADABLE (not checked here, not known to be altered); a signed run without its chain seal as
+    UNSEALED (killed before it: certify --resume with its key seals it; or the seal was removed).
     """
     from invarlock.application.replay.audit import tampered_error
     from invarlock.application.replay.listing import list_runs

@@ -53,7 +53,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "runs": LazyCommand(
         "commands_audit",
         "runs_cmd",
-        "List runs, oldest first: status (completed, rollback, failed, incomplete or TAMPERED), verdict, models.",
+        "List runs, oldest first: status (completed, rollback, failed, incomplete, UNSEALED or TAMPERED), "
+        "verdict, models.",
     ),
     "events": LazyCommand(
         "commands_audit",

@@ -11,6 +11,7 @@ from invarlock.ports.store import EventStore
 
 TAMPERED = "TAMPERED"
 UNREADABLE = "UNREADABLE"  # events of a newer release: not checked here, not known to be altered
+UNSEALED = "UNSEALED"  # a signed run stopped before its chain seal (resumable), or whose seal was removed
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,11 +106,14 @@ def summary_of(run_id: str, records: list[ev.RecordedEvent]) -> RunSummary | Non
 def checked_of(run_id: str, records: list[ev.RecordedEvent]) -> tuple[RunSummary | None, IndexedRun | None]:
     """summary_of's row and, for a run that passes its check, the index entry its checked fold gives."""
     from ..verification.reexecute import is_audit_stream
+    from .tail import Unsealed
 
     try:
         return (None, None) if is_audit_stream(records) else checked_entry(records)
     except NewerEvents as exc:
         return tampered(run_id, len(records), exc.message, UNREADABLE), None
+    except Unsealed as exc:
+        return tampered(run_id, len(records), exc.message, UNSEALED), None
     except InvarlockError as exc:
         return tampered(run_id, len(records), exc.message), None
 
@@ -125,6 +129,13 @@ def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:
             f"{len(bad)} of {len(runs)} runs hold events of a newer invarlock release; first: run {bad[0].run_id}: "
             f"{bad[0].problem}",
             "they are not checked here: list them with the release that wrote them, or a newer one",
+        )
+    if all(r.status == UNSEALED for r in bad):  # an honest kill leaves this too: said so, not "altered"
+        return IntegrityError(
+            "E603",
+            f"{len(bad)} of {len(runs)} runs have a signed certificate but no chain seal; first: {bad[0].problem}",
+            "a run killed before its seal is sealed by `invarlock certify --resume RUN --sign-key KEY`; if none was "
+            "stopped there, the event store was altered",
         )
     return IntegrityError(
         "E603",

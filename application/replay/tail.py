@@ -13,6 +13,11 @@ from ..verification.verify_provenance import iso_time
 ALTERED = "the event store was altered"
 
 
+class Unsealed(IntegrityError):
+    """A signed certificate's run without its chain seal: killed between the two (resumable) or its seal removed;
+    `invarlock runs` lists it as UNSEALED, not TAMPERED."""
+
+
 def _unsealed(run_id: str) -> str:
     return (
         "the run stopped after its certificate and before its chain seal, or the seal was removed: "
@@ -38,7 +43,7 @@ def check_tail(state: RunState, cert: c.Certificate, records: list[ev.RecordedEv
     if seal is None:
         if cert.signature is not None:
             said = f"run {run_id} has a signed certificate but no chain seal ({_unsealed(run_id)})"
-            raise IntegrityError("E603", said, _unsealed(run_id))
+            raise Unsealed("E603", said, "if the run was not stopped there, the event store was altered")
         _check_completion_time(run_id, done, cert, records)
         return
     head = records[-2]

@@ -162,3 +162,19 @@ def test_a_completion_no_run_writes_fails_replay(request: pytest.FixtureRequest,
     rewrite(db, run_id, edit)
     code, _, err = run_cli("replay", run_id, "--events", db)
     assert code == 3 and said in err and "[INVARLOCK:E603]" in err, err
+
+
+def test_runs_lists_a_signed_run_without_its_seal_as_unsealed_not_tampered(signed: tuple[Path, Path, str]) -> None:
+    """A run killed between its certificate and its seal (resumable) was listed TAMPERED with "the event store was
+    altered" (the concurrency hunt, stop 71)."""
+    _, db, run_id = signed
+    rewrite(db, run_id, lambda records: records[:-1])
+    code, out, err = run_cli("runs", "--events", db, "--check-chains")
+    assert code == 3 and "UNSEALED" in out and "TAMPERED" not in out, out
+    assert err.startswith(
+        f"ERROR [INVARLOCK:E603] 1 of 1 runs have a signed certificate but no chain seal; first: run {run_id}"
+    )
+    assert (
+        "`invarlock certify --resume RUN --sign-key KEY`; if none was stopped there, the event store was altered"
+        in err
+    )
