@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from invarlock.application.verification.verify_report import dig
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import known_kind, metric_for
-from invarlock.domain.policy import EVIDENCE_DTYPES, EvidencePolicy, Policy, resolve_policy
+from invarlock.domain.policy import EVIDENCE_DTYPES, EvidencePolicy, Policy, re_resolve, resolve_policy
 from invarlock.domain.policy_overrides import PROFILE_UNREAD_GATES
 
 from .config_file import read_yaml
@@ -35,7 +36,7 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
             f"pass --tier T --profile {profile}, or leave --profile out to keep the certificate's policy",
         )  # fmt: skip
     if isinstance(source, Policy):
-        return source
+        return _checked_object(source)
     default_profile = str(cert.policy.resolved.get("profile", "ci"))
     recorded = _plugin_guards(cert)
     if source is None:
@@ -65,6 +66,21 @@ def recipient_policy(cert: c.Certificate, tier: str | None, profile: str | None,
         raise exc.within(where) from None
     _refuse_unread(overrides, chosen_profile, where, "profile" in data)
     return resolved
+
+
+def _checked_object(given: Policy) -> Policy:
+    """A Policy object passed to the API, as strictly as the same mapping: a tier's table plus its overrides. Taken
+    unchecked, a None section raised a bare TypeError and a made-up tier decided PASS (the Python API hunt)."""
+    hint = "pass a policy mapping ({tier, profile, overrides, guards, ...}) or a Policy that resolve_policy returned"
+    try:
+        policy = msgspec.convert(msgspec.to_builtins(given), Policy)
+        expected = re_resolve(policy)
+    except (msgspec.ValidationError, UsageError, TypeError, ValueError) as exc:
+        raise UsageError("E202", f"the Policy given is not a valid policy: {exc}", hint) from None
+    if expected != policy:
+        where = next(k for k in Policy.__struct_fields__ if getattr(expected, k) != getattr(policy, k))
+        raise UsageError("E202", f"the Policy given: {where} is not the {policy.tier} tier plus its overrides", hint)
+    return policy
 
 
 def _refuse_unread(overrides: Mapping[str, Any], profile: str, where: str, stated: bool) -> None:

@@ -175,6 +175,5 @@ def test_runs_lists_a_signed_run_without_its_seal_as_unsealed_not_tampered(signe
         f"ERROR [INVARLOCK:E603] 1 of 1 runs have a signed certificate but no chain seal; first: run {run_id}"
     )
     assert (
-        "`invarlock certify --resume RUN --sign-key KEY`; if none was stopped there, the event store was altered"
-        in err
+        "`invarlock certify --resume RUN --sign-key KEY`; if none was stopped there, the event store was altered" in err
     )

@@ -57,6 +57,30 @@ def test_a_certificate_struct_with_a_section_set_to_none_is_e601_as_its_file_wou
     assert invarlock.verify(Path(CERT)).exit_code == invarlock.verify(cert).exit_code
 
 
+def _altered(policy: Any, **changes: Any) -> Any:
+    return msgspec.structs.replace(policy, **changes)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"guards": None}, "Expected `object`, got `null` - at `$.guards`"),
+        ({"guard_order": None}, "at `$.guard_order`"),
+        ({"tier": "bogus", "profile": "nonsense"}, "unknown tier 'bogus'"),
+        ({"min_windows": -1}, "min_windows is not the balanced tier plus its overrides"),
+        ({"enforce_floors": "no"}, "Expected `bool`, got `str`"),
+    ],
+)
+def test_a_policy_object_is_checked_as_its_mapping_would_be(change: dict[str, Any], words: str) -> None:
+    """Taken unchecked, a None section raised a bare TypeError, and tier "bogus" decided PASS (the Python API hunt,
+    stop 71)."""
+    from invarlock.domain.policy import resolve_policy
+
+    policy = resolve_policy("balanced", "dev")
+    assert invarlock.verify(CERT, policy=policy).exit_code in (0, 1)
+    _refused(lambda: invarlock.verify(CERT, policy=_altered(policy, **change)), words, code="E202")
+
+
 def test_replay_of_a_run_id_that_is_no_str_is_e200_not_an_altered_store(tmp_path: Path) -> None:
     store = shutil.copy(FIXTURE / "invarlock.duckdb", tmp_path / "invarlock.duckdb")
     for run_id in (5, 5.0, ["x"]):
