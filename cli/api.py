@@ -24,7 +24,7 @@ from invarlock.ports.ui import Progress
 
 from . import api_arguments as args
 from .bootstrap import DEFAULT_EVENTS, build_services, load_signer
-from .config_file import read_yaml
+from .config_file import read_config
 from .nested_values import plain_copy
 from .outputs import (
     CERTIFICATE_FILE,
@@ -70,7 +70,7 @@ def load_run_config(config: ConfigLike) -> RunConfig:
         data, source = plain_copy(config), "<config>"
     elif isinstance(config, (str, os.PathLike)):
         source = args.path_text("config", config)
-        data = read_yaml(source)
+        data = read_config(source)
     else:
         raise args.refused("config", "a path, a mapping or a RunConfig", config)
     return parse_config(data, source=source)

@@ -200,4 +200,17 @@ def load_config(path: str | None) -> RunConfig:
     """The config at `path`, or the embedded default (demo model, demo Wikipedia text) when None."""
     if path is None:
         return parse_config({}, source="<embedded default>")
-    return parse_config(read_yaml(path), source=path)
+    return parse_config(read_config(path), source=path)
+
+
+def read_config(path: str) -> Any:
+    """read_yaml of a run config; E201 for a file with no document (empty, or comments only): the embedded
+    default's full run started in its place, profile ci and 380 windows (the Python API hunt)."""
+    loaded = read_yaml(path)
+    if loaded is None:
+        raise UsageError(
+            "E201",
+            f"{path}: holds no config (the file is empty or only comments)",
+            "write the run's sections (configs/presets/ has examples), or pass no config for the embedded default",
+        )
+    return loaded
