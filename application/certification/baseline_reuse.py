@@ -15,7 +15,7 @@ from invarlock.domain.baseline_reuse import scoring_key
 from invarlock.domain.metrics import recorded_metric
 from invarlock.domain.run import RunState
 
-from .reuse_source import find_source
+from .reuse_source import find_source, linked_events, source_gone
 from .run_context import RunContext
 
 PAIRS_REASON = (
@@ -34,7 +34,9 @@ def reuse_baseline(ctx: RunContext, arm: str) -> bool:
     that only the subject is left to score. Records baseline_reused with the copies in one append, or
     baseline_rescored with the reason when an identical scoring exists but cannot be reused."""
     state = ctx.recorder.state
-    if state.reused(arm) is not None:
+    recorded = state.reused(arm)
+    if recorded is not None:
+        _still_sealed(ctx, recorded)
         return True
     decided = any(e.arm == arm for e in state.baseline_sources)
     if decided or state.scored("baseline", arm) or not _enabled(ctx):
@@ -51,6 +53,15 @@ def reuse_baseline(ctx: RunContext, arm: str) -> bool:
     reused = ev.BaselineReused(arm=arm, source_run_id=source.run_id, scoring_key=key, source_events=source.refs)
     ctx.recorder.record(reused, *source.copies)
     return True
+
+
+def _still_sealed(ctx: RunContext, recorded: ev.BaselineReused) -> None:
+    """A resume signing with a key: the copied scores' source must be sealed by it (E705 when another key or none
+    sealed it, E605 when it was altered), as for the guard and variance links: the certificate would vouch for
+    numbers its key never sealed, and verify --events would fail it."""
+    svc, state = ctx.svc, ctx.recorder.state
+    if svc.signer is not None and linked_events(svc.store, svc.index, state, recorded, svc.signer, ctx.found) is None:
+        raise source_gone(state, "baseline scores", recorded)
 
 
 def copy_expected(ctx: RunContext, arm: str) -> bool:

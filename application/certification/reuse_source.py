@@ -25,6 +25,9 @@ from ..replay.replay import check_run
 
 FINISHED = ("completed", "rollback")
 
+# a resumed run's recorded copy of an earlier run's records: scores, guard measurements or variance taps
+Link = ev.BaselineReused | ev.GuardBaselineReused | ev.VarianceBaselineReused
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -110,7 +113,7 @@ def linked_events(
     store: EventStore,
     index: RunIndex | None,
     state: RunState,
-    link: ev.GuardBaselineReused | ev.VarianceBaselineReused,
+    link: Link,
     signer: Signer | None,
     found: Found | None = None,
 ) -> list[ev.Event] | None:
@@ -121,14 +124,24 @@ def linked_events(
     if index is None:
         return None
     events = _named(candidates(store, index, state, signer, found), link)
-    if events is None and signer is not None and _named(candidates(store, index, state, None), link) is not None:
+    if events is None and signer is not None and _unsigned_by(store, index, state, link, signer):
         raise _other_signer(state, link, signer)
     return events
 
 
-def _named(
-    found: Iterator[Candidate], link: ev.GuardBaselineReused | ev.VarianceBaselineReused
-) -> list[ev.Event] | None:
+def _unsigned_by(store: EventStore, index: RunIndex, state: RunState, link: Link, signer: Signer) -> bool:
+    """Whether the link's source is intact and its key's seal is not this key's (another key's, or none): the
+    resume was given another key than the run started with. A seal naming this key that fails is an altered
+    source (E605), never this usage error."""
+    for candidate in candidates(store, index, state, None):
+        if candidate.records[0].run_id == link.source_run_id:
+            seal = candidate.state.sealed
+            mine = seal is not None and seal.key_fingerprint == signer.fingerprint
+            return not mine and _named(iter([candidate]), link) is not None
+    return False
+
+
+def _named(found: Iterator[Candidate], link: Link) -> list[ev.Event] | None:
     for candidate in found:
         records = candidate.records
         if records[0].run_id != link.source_run_id:
@@ -139,9 +152,7 @@ def _named(
     return None
 
 
-def _other_signer(
-    state: RunState, link: ev.GuardBaselineReused | ev.VarianceBaselineReused, signer: Signer
-) -> UsageError:
+def _other_signer(state: RunState, link: Link, signer: Signer) -> UsageError:
     """E705: the source a resumed run copied is intact but not sealed by this resume's key: the run was started
     with another key or none (its key is an input of each resume, not a recorded fact), so nothing is recorded."""
     return UsageError(
@@ -152,7 +163,7 @@ def _other_signer(
     )
 
 
-def source_gone(state: RunState, what: str, link: ev.GuardBaselineReused | ev.VarianceBaselineReused) -> IntegrityError:
+def source_gone(state: RunState, what: str, link: Link) -> IntegrityError:
     """E605 for a resume whose recorded `what` source (linked_events) no longer holds what the run's link names:
     never measured afresh silently, since the run's own link states the numbers are the source's."""
     return IntegrityError(

@@ -3,21 +3,24 @@ copied evidence no such seal vouches for (a run planted unsigned in the store, c
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from pathlib import Path
 
+import msgspec
 import pytest
 from invarlock.adapters.ed25519 import generate_keypair, load_signer, load_verifier, public_path
 from invarlock.application.certification import reuse_source
 from invarlock.application.certification.certify import certify_edit, resume_run
+from invarlock.application.config_sections import GuardsConfig
 from invarlock.application.replay.replay import event_findings
 from invarlock.application.services import Services
 from invarlock.domain import events as ev
-from invarlock.domain.errors import UsageError
+from invarlock.domain.errors import IntegrityError, UsageError
 from invarlock.ports.signing import SignatureVerifier, Signer
 
 from tests.fakes.killing_store import KillingStore
-from tests.integration.event_forgery import decoded
+from tests.integration.event_forgery import Records, decoded, rewrite, with_event
 from tests.unit.test_baseline_reuse import _request, svc  # noqa: F401  (the fixture)
 
 
@@ -94,3 +97,52 @@ def test_a_resume_signing_with_a_key_its_copied_evidence_lacks_is_refused_and_th
     assert len(svc.store.read(killed)) == recorded
     resumed = resume_run(killed, svc)
     assert resumed.certificate.signature is None and resumed.run_id == killed
+
+
+def _killed_after(svc: Services, signer: Signer, copied: type) -> str:  # noqa: F811
+    after = KillingStore(svc.store, lambda events: any(isinstance(e, copied) for e in events))
+    with pytest.raises(KeyboardInterrupt):
+        certify_edit(_request("int8ish"), dataclasses.replace(svc, store=after, signer=signer))  # type: ignore[arg-type]
+    return after.killed[0]
+
+
+def test_a_resume_whose_only_copy_is_the_baseline_scores_checks_their_seal_too(svc: Services, keys) -> None:  # noqa: F811
+    """With the guards measured afresh (another guard order at the source), the scores' link was never checked:
+    a resume with another key finished signed, and verify --events failed it (the regression hunt, stop 71)."""
+    mine, other, verifier = keys
+    source = _request("int8ish")
+    invariants = msgspec.structs.replace(source.config, guards=GuardsConfig(order=["invariants", "invariants"]))
+    certify_edit(dataclasses.replace(source, config=invariants), dataclasses.replace(svc, signer=mine))
+    killed = _killed_after(svc, mine, ev.BaselineReused)
+    assert "guard_baseline_reused" not in [r.type for r in svc.store.read(killed)]
+    recorded = len(svc.store.read(killed))
+    with pytest.raises(UsageError) as raised:
+        resume_run(killed, dataclasses.replace(svc, signer=other))
+    assert raised.value.code == "E705" and len(svc.store.read(killed)) == recorded
+    resumed = resume_run(killed, dataclasses.replace(svc, signer=mine))
+    assert all(f.ok for _, f in event_findings(resumed.certificate, svc.store, verifier))
+
+
+def test_a_source_seal_by_the_resumes_own_key_that_fails_is_an_altered_source_not_the_wrong_key(
+    svc: Services,  # noqa: F811
+    keys,
+    tmp_path: Path,
+) -> None:
+    """A bit of the source's seal flipped and re-chained read E705 "resume with the key the run started with",
+    unrecorded, for ever (the regression hunt, stop 71): it is E605, recorded."""
+    mine, _, _ = keys
+    source = certify_edit(_request("int8ish"), dataclasses.replace(svc, signer=mine))
+    killed = _killed_after(svc, mine, ev.GuardBaselineReused)
+
+    def flip_seal(records: Records) -> Records:
+        seal = decoded(records[-1])
+        raw = bytearray(base64.b64decode(seal.signature))
+        raw[0] ^= 1  # still 64 bytes of an Ed25519 signature, by no key
+        signature = base64.b64encode(bytes(raw)).decode()
+        return [*records[:-1], with_event(records[-1], msgspec.structs.replace(seal, signature=signature))]
+
+    rewrite(tmp_path / "events.duckdb", source.run_id, flip_seal, link=True)
+    with pytest.raises(IntegrityError) as raised:
+        resume_run(killed, dataclasses.replace(svc, signer=mine))
+    assert raised.value.code == "E605"
+    assert svc.store.read(killed)[-1].type == "run_failed"
