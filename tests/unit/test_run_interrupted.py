@@ -195,3 +195,32 @@ def test_a_resumed_run_writes_to_the_recorded_output_folder_with_home_expanded(
     result = api.resume_certify(cert.run_id, events=tmp_path / "ev.duckdb")
     assert result.path == tmp_path / "home" / "rep" / cert.run_id / "evaluation.cert.json" and result.path.exists()
     assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("recorded", ["rep", "rep/certs"])
+def test_a_resume_exporting_where_the_recorded_output_folder_is_is_refused_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorded: str
+) -> None:
+    """`certify --resume RUN --export DIR` wrote the certificate into the subject's checkpoint folder when the run
+    had recorded output.dir DIR (a fresh run refuses it; the regression hunt, stop 71)."""
+    from types import SimpleNamespace
+
+    from invarlock.adapters.duckdb_store import DuckDBEventStore
+    from invarlock.cli import api
+    from invarlock.domain import events as ev
+    from invarlock.domain.errors import UsageError
+    from invarlock.domain.policy import policy_digest, resolve_policy
+
+    monkeypatch.chdir(tmp_path)
+    store = DuckDBEventStore(tmp_path / "ev.duckdb")
+    policy = resolve_policy("balanced", "dev")
+    started = ev.RunStarted(
+        run_id="r", command="certify", started_at="t", tool_version="0", config={"output": {"dir": recorded}},
+        policy=policy, policy_digest=policy_digest(policy), seeds={"dataset": 1}, environment={},
+    )  # fmt: skip
+    store.append("r", 0, [started])
+    monkeypatch.setattr(api, "_services", lambda *args: SimpleNamespace(store=store))
+    monkeypatch.setattr(api, "resume_run", lambda *args, **kwargs: pytest.fail("resumed"))
+    with pytest.raises(UsageError) as refused:
+        api.resume_certify("r", events=tmp_path / "ev.duckdb", export=tmp_path / "rep")
+    assert refused.value.code == "E608" and "at or inside --export" in refused.value.message
