@@ -16,7 +16,7 @@ import msgspec
 from invarlock.domain.errors import UsageError
 from invarlock.domain.guards.plugin import plugin_guard
 
-from .config_checks import check_semantics
+from .config_checks import check_semantics, refuse_unread_dataset_keys
 from .config_execution import refuse_unread_execution_keys
 from .config_messages import plain
 from .config_sections import (
@@ -128,6 +128,7 @@ def parse_config(data: Any, *, source: str, as_written: bool = True) -> RunConfi
     check_semantics(cfg, source)
     if as_written:
         refuse_unread_execution_keys(given.get("execution"), source)
+        refuse_unread_dataset_keys(cfg.dataset, source)
     return cfg
 
 

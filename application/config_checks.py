@@ -141,12 +141,12 @@ def _check_hub_keys(ds: DatasetConfig, source: str) -> None:
         keys = ", ".join(f"dataset.{key}" for key in ds.hub)
         says = "names a hub dataset: it needs" if len(ds.hub) == 1 else "name a hub dataset: they need"
         raise UsageError("E201", f"{source}: {keys} {says} provider: hf", "set provider: hf")
-    _check_unread_keys(ds, source)
 
 
-def _check_unread_keys(ds: DatasetConfig, source: str) -> None:
+def refuse_unread_dataset_keys(ds: DatasetConfig, source: str) -> None:
     """A file or field given to a built-in provider that reads none was recorded in the certificate's config and
-    never read: a PASS over the demo text whose config named the user's file."""
+    never read: a PASS over the demo text whose config named the user's file. A config as written only: a run
+    recorded before this check still resumes."""
     unread = []
     if ds.provider in _NO_FILE:
         unread += [key for key in ("path", "file") if getattr(ds, key) is not None]

@@ -16,7 +16,7 @@ from invarlock.ports.loader import MatrixNames
 from ..certification.certify import CertifyOutcome, CertifyRequest, certify_edit
 from ..certification.preflight import INPUT_CHECKS, REQUEST_CHECKS, preflight_of, run_checks
 from ..config import DEMO_MODEL, DatasetConfig, EditConfig, GuardsConfig, ModelConfig, RunConfig
-from ..config_checks import check_semantics
+from ..config_checks import check_semantics, refuse_unread_dataset_keys
 from ..config_messages import plain
 from ..services import Services
 from .calibration_rows import CaseRow, case_row
@@ -123,7 +123,9 @@ def parse_suite(data: Any, *, source: str) -> CalibrationSuite:
         raise UsageError("E201", f"{source}: the suite lists no cases", "add at least one case under cases:")
     _check_names([case.name for case in suite.cases], source)
     for case in suite.cases:
-        check_semantics(_case_config(suite, case), f"{source}: case {case.name}")
+        config = _case_config(suite, case)
+        check_semantics(config, f"{source}: case {case.name}")
+        refuse_unread_dataset_keys(config.dataset, f"{source}: case {case.name}")
         if case.kind not in KINDS:
             raise UsageError("E201", f"{source}: case {case.name} has kind {case.kind!r}", f"use {', '.join(KINDS)}")
         if case.kind == "harmful" and (not case.flagged_by or case.matrix is None):
