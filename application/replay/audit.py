@@ -6,7 +6,7 @@ import msgspec
 from invarlock.domain import events as ev
 from invarlock.domain.errors import IntegrityError, InvarlockError, NewerEvents
 from invarlock.domain.run import RunState
-from invarlock.domain.run_index import IndexedRun, index_decoded, requested_model
+from invarlock.domain.run_index import IndexedRun, index_decoded, index_stored, requested_model
 from invarlock.ports.store import EventStore
 
 TAMPERED = "TAMPERED"
@@ -112,8 +112,8 @@ def checked_of(run_id: str, records: list[ev.RecordedEvent]) -> tuple[RunSummary
         return (None, None) if is_audit_stream(records) else checked_entry(records)
     except NewerEvents as exc:
         return tampered(run_id, len(records), exc.message, UNREADABLE), None
-    except Unsealed as exc:
-        return tampered(run_id, len(records), exc.message, UNSEALED), None
+    except Unsealed as exc:  # its index entry still told, for the listing's other checks (an edited verdict)
+        return tampered(run_id, len(records), exc.message, UNSEALED), index_stored(records)
     except InvarlockError as exc:
         return tampered(run_id, len(records), exc.message), None
 
@@ -137,8 +137,9 @@ def tampered_error(runs: list[RunSummary]) -> IntegrityError | None:
             "a run killed before its seal is sealed by `invarlock certify --resume RUN --sign-key KEY`; if none was "
             "stopped there, the event store was altered",
         )
+    first = next((r for r in bad if r.status != UNSEALED), bad[0])  # the altered one, before a killed one
     return IntegrityError(
         "E603",
-        f"{len(bad)} of {len(runs)} runs fail the chain check; first: run {bad[0].run_id}: {bad[0].problem}",
+        f"{len(bad)} of {len(runs)} runs fail the chain check; first: run {first.run_id}: {first.problem}",
         "the event store was altered; `invarlock verify CERT --events` checks a run against its certificate",
     )

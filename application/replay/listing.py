@@ -17,7 +17,7 @@ from invarlock.domain.run_query import RunQuery, select
 from invarlock.domain.stream_check import IndexedStream, compare_stream
 from invarlock.ports.store import EventStore, RunIndex
 
-from .audit import RunSummary, checked_of, tampered
+from .audit import UNSEALED, RunSummary, checked_of, tampered
 
 
 class RunListing(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,8 +110,8 @@ def _row(store: EventStore, entry: IndexedStream, check_chains: bool) -> RunSumm
     except InvarlockError as exc:
         return tampered(run_id, None, exc.message)
     full, folded = checked_of(run_id, records)
-    if full is not None and full.problem is not None:
-        return full
+    if full is not None and full.problem is not None and full.status != UNSEALED:
+        return full  # an unsealed run is checked against its index entry too: a seal removed hid an edited verdict
     events = len(records)
     if _appended_since(entry, records):  # read after another command appended to it: the index is older, not wrong
         return full

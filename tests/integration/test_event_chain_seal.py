@@ -164,11 +164,21 @@ def test_a_completion_no_run_writes_fails_replay(request: pytest.FixtureRequest,
     assert code == 3 and said in err and "[INVARLOCK:E603]" in err, err
 
 
+def _as_if_killed_before_the_seal(db: Path, run_id: str) -> None:
+    """The seal removed, and the run index's entry as a kill before it leaves it (the stream's head then)."""
+    rewrite(db, run_id, lambda records: records[:-1])
+    head = DuckDBEventStore(db, read_only=True).read(run_id)[-1]
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "UPDATE run_index SET events = ?, head_hash = ? WHERE run_id = ?", [head.seq + 1, head.hash, run_id]
+        )
+
+
 def test_runs_lists_a_signed_run_without_its_seal_as_unsealed_not_tampered(signed: tuple[Path, Path, str]) -> None:
     """A run killed between its certificate and its seal (resumable) was listed TAMPERED with "the event store was
     altered" (the concurrency hunt, stop 71)."""
     _, db, run_id = signed
-    rewrite(db, run_id, lambda records: records[:-1])
+    _as_if_killed_before_the_seal(db, run_id)
     code, out, err = run_cli("runs", "--events", db, "--check-chains")
     assert code == 3 and "UNSEALED" in out and "TAMPERED" not in out, out
     assert err.startswith(
@@ -177,3 +187,23 @@ def test_runs_lists_a_signed_run_without_its_seal_as_unsealed_not_tampered(signe
     assert (
         "`invarlock certify --resume RUN --sign-key KEY`; if none was stopped there, the event store was altered" in err
     )
+
+
+def test_an_unsealed_run_whose_index_verdict_was_edited_lists_as_tampered(signed: tuple[Path, Path, str]) -> None:
+    """The seal removed and the index row's verdict edited listed UNSEALED, hiding the edit (the regression hunt,
+    stop 71)."""
+    _, db, run_id = signed
+    _as_if_killed_before_the_seal(db, run_id)
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE run_index SET verdict = 'FAIL' WHERE run_id = ?", [run_id])
+    code, out, err = run_cli("runs", "--events", db, "--check-chains")
+    assert code == 3 and "TAMPERED" in out and "UNSEALED" not in out, out
+    assert "verdict 'FAIL'" in err, err
+
+
+def test_the_exit_line_names_an_altered_run_before_an_unsealed_one() -> None:
+    from invarlock.application.replay.audit import UNSEALED, tampered, tampered_error
+
+    runs = [tampered("a", 3, "run a has a signed certificate but no chain seal", UNSEALED), tampered("b", 2, "edited")]
+    error = tampered_error(runs)
+    assert error is not None and error.message == "2 of 2 runs fail the chain check; first: run b: edited"
