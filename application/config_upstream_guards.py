@@ -72,6 +72,9 @@ def _variance(v: Section, source: str) -> None:
         nested = v.pop(group, None)
         if isinstance(nested, dict):
             for key, value in nested.items():
+                if key == "sided":  # one-sided and one are one setting: compared as one word
+                    value = _sided_word(value)
+                    v.update({"sided": _sided_word(v["sided"])} if "sided" in v else {})
                 if key in v and v[key] != value:
                     raise UsageError(
                         "E201",
@@ -83,7 +86,7 @@ def _variance(v: Section, source: str) -> None:
             raise UsageError("E201", f"{source}: guards.variance.{group} must be a mapping", "see the README keys")
     rename(v, "guards.variance", "min_effect_lognll", "min_effect", source)
     if "sided" in v:
-        v["sided"] = _SIDED.get(v["sided"], v["sided"]) if isinstance(v["sided"], str) else v["sided"]
+        v["sided"] = _sided_word(v["sided"])
     if "predictive_one_sided" in v:
         _pin(
             v,
@@ -119,6 +122,10 @@ def _tap(v: Section, source: str) -> None:
             f"{source}: guards.variance.tap {tap!r} (InvarLock 0.3.7) is not supported",
             "the variance guard taps each block's FFN output projection before the residual: drop the key",
         )
+
+
+def _sided_word(value: object) -> object:
+    return _SIDED.get(value, value) if isinstance(value, str) else value
 
 
 def _one_sided(value: object, source: str) -> str:

@@ -210,7 +210,7 @@ def read_config(path: str) -> Any:
     if loaded is None:
         raise UsageError(
             "E201",
-            f"{path}: holds no config (the file is empty or only comments)",
+            f"{path}: holds no config (the file is empty, only comments or null)",
             "write the run's sections (configs/presets/ has examples), or pass no config for the embedded default",
         )
     return loaded

@@ -164,15 +164,19 @@ def baseline_evidence_table(pv: c.Provenance) -> Table:
     rows: list[tuple[str, Any]] = []
     for arm in pv.baseline_scoring or []:
         events = len(arm.source_events or [])
-        said = f"reused from run {arm.source_run_id} ({events} events)" if arm.reused else "scored again"
+        said = f"reused from run {arm.source_run_id} ({_events(events)})" if arm.reused else "scored again"
         said += f": {arm.reason}" if not arm.reused and arm.reason else ""
         rows.append((f"{arm.arm} arm scores", said))
     copied = (("weight guards' measurements", pv.guard_baseline), ("variance guard's taps", pv.variance_baseline))
     for what, link in copied:
         if link is not None:
-            rows.append((what, f"reused from run {link.source_run_id} ({len(link.source_events)} events)"))
+            rows.append((what, f"reused from run {link.source_run_id} ({_events(len(link.source_events))})"))
     title = "Baseline evidence (as the issuer states it; verify --events checks each copy against its source)"
     return kv_table(title, rows or [("baseline", "scored and measured in this run")])
+
+
+def _events(count: int) -> str:
+    return "1 event" if count == 1 else f"{count} events"
 
 
 def digest_table(cert: c.Certificate) -> Table:

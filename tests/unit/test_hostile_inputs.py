@@ -29,7 +29,7 @@ CONFIGS = {
     "edit.plan.bits is nan": "edit: {name: quant_rtn, plan: {bits: .nan}}\n",  # was E402 (exit 3) when recorded
     "edit.plan.group.scale is -inf": "edit: {name: quant_rtn, plan: {bits: 8, group: {scale: -.inf}}}\n",
     # the embedded default's whole run started in its place (the Python API hunt, stop 71)
-    "holds no config (the file is empty or only comments)": "# a config yet to be written\n",
+    "holds no config (the file is empty, only comments or null)": "# a config yet to be written\n",
 }
 
 

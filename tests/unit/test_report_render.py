@@ -312,7 +312,7 @@ def test_a_reused_baseline_is_shown_with_its_source_run(passing, fmt):
     for said in (
         "reused from run src-1 (2 events)",
         "scored again: the subject measures KL",
-        "reused from run src-2 (1 events)",
+        "reused from run src-2 (1 event)",
         "reused from run src-3 (2 events)",
     ):
         assert said in page, said

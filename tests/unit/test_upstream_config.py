@@ -272,6 +272,13 @@ def test_torch_dtype_and_dtype_naming_one_dtype_two_ways_agree(model: dict[str, 
     assert parse_config({"model": model}, source="c.yaml").model.dtype == dtype
 
 
-def test_the_same_sided_pinned_twice_is_accepted() -> None:
-    config = parse_config({"guards": {"variance": {"sided": "one-sided", "predictive_one_sided": True}}}, source="c")
+@pytest.mark.parametrize(
+    "variance",
+    [
+        {"sided": "one-sided", "predictive_one_sided": True},
+        {"sided": "one", "gating": {"sided": "one-sided"}},  # compared before the word was read (stop 71)
+    ],
+)
+def test_the_same_sided_pinned_twice_is_accepted(variance: dict[str, Any]) -> None:
+    config = parse_config({"guards": {"variance": variance}}, source="c")
     assert config_to_dict(config)["guards"]["variance"]["sided"] == "one"
