@@ -19,9 +19,7 @@ from invarlock.application.certification.certify import CertifyOutcome, CertifyR
 from invarlock.application.config import EditConfig, ModelConfig, RunConfig, config_to_dict, parse_config
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
-from invarlock.domain import events as ev
 from invarlock.domain.errors import CertificateOnRecord, UsageError, replay_hint
-from invarlock.ports.store import EventStore
 from invarlock.ports.ui import Progress
 
 from . import api_arguments as args
@@ -38,6 +36,7 @@ from .outputs import (
     write_atomically,
 )
 from .plugin_kinds import used_entries
+from .resume_outputs import recorded_output_dir, refuse_certificate_in_export
 from .stopped_runs import named_store, naming_the_searched_store, naming_the_store, run_outputs
 
 PathLike = str | os.PathLike[str]
@@ -76,17 +75,6 @@ def load_run_config(config: ConfigLike) -> RunConfig:
     else:
         raise args.refused("config", "a path, a mapping or a RunConfig", config)
     return parse_config(data, source=source)
-
-
-def _recorded_output_dir(store: EventStore, run_id: str) -> str | None:
-    """The output.dir the run's run_started recorded (None when the stream does not start so: resume says why)."""
-    records = store.read(run_id)
-    if not records or records[0].type != "run_started":
-        return None
-    started = ev.decode_event(records[0].type, records[0].version, records[0].payload)
-    output = started.config.get("output") if isinstance(started, ev.RunStarted) else None
-    folder = output.get("dir") if isinstance(output, dict) else None
-    return os.path.expanduser(folder) if isinstance(folder, str) else None
 
 
 def _edit(edit: Mapping[str, Any] | EditConfig) -> EditConfig:
@@ -273,8 +261,8 @@ def resume_certify(
     if not os.path.lexists(events):  # a run to resume is in a store that exists: "no run ... in it" misled
         raise UsageError("E506", f"event store {os.fspath(events)} does not exist", "check the --events path")
     svc = _services(events, progress, sign_key, ())
-    if export is not None and cert_out is None:  # the certificate goes under the recorded output.dir
-        require_apart(events, None, _text(export), _recorded_output_dir(svc.store, run_id))
+    if export is not None and cert_out is None:
+        refuse_certificate_in_export(events, run_id, export, recorded_output_dir(svc.store, run_id))
     try:
         with naming_the_store(events, run_outputs(sign_key, cert_out, export)), naming_the_searched_store(events):
             outcome = resume_run(run_id, svc, export=os.fspath(export) if export is not None else None)

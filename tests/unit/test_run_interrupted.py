@@ -197,9 +197,9 @@ def test_a_resumed_run_writes_to_the_recorded_output_folder_with_home_expanded(
     assert not (tmp_path / "~").exists()
 
 
-@pytest.mark.parametrize("recorded", ["rep", "rep/certs"])
+@pytest.mark.parametrize(("recorded", "export"), [("rep", "rep"), ("rep/certs", "rep"), ("rep", "rep/r")])
 def test_a_resume_exporting_where_the_recorded_output_folder_is_is_refused_before_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorded: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorded: str, export: str
 ) -> None:
     """`certify --resume RUN --export DIR` wrote the certificate into the subject's checkpoint folder when the run
     had recorded output.dir DIR (a fresh run refuses it; the regression hunt, stop 71)."""
@@ -222,5 +222,6 @@ def test_a_resume_exporting_where_the_recorded_output_folder_is_is_refused_befor
     monkeypatch.setattr(api, "_services", lambda *args: SimpleNamespace(store=store))
     monkeypatch.setattr(api, "resume_run", lambda *args, **kwargs: pytest.fail("resumed"))
     with pytest.raises(UsageError) as refused:
-        api.resume_certify("r", events=tmp_path / "ev.duckdb", export=tmp_path / "rep")
-    assert refused.value.code == "E608" and "at or inside --export" in refused.value.message
+        api.resume_certify("r", events=tmp_path / "ev.duckdb", export=tmp_path / export)
+    said = f"the certificate goes to {recorded}/r (the run's recorded output.dir), at or inside --export"
+    assert refused.value.code == "E608" and refused.value.message.startswith(said), refused.value.message
