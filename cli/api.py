@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from invarlock.application.certification.certify import CertifyOutcome, CertifyRequest, certify_edit, resume_run
 from invarlock.application.config import EditConfig, ModelConfig, RunConfig, config_to_dict, parse_config
+from invarlock.application.config_checks import refuse_unread_dataset_keys
 from invarlock.application.services import Services
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import CertificateOnRecord, UsageError, replay_hint
@@ -62,7 +63,9 @@ def load_run_config(config: ConfigLike) -> RunConfig:
         except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a section given a value of another type
             said = f"config: this RunConfig has no recorded form ({type(exc).__name__}: {exc})"
             raise UsageError("E201", said, "build each section with its own type, or pass a mapping") from None
-        return parse_config(recorded, source="config", as_written=False)
+        parsed = parse_config(recorded, source="config", as_written=False)
+        refuse_unread_dataset_keys(parsed.dataset, "config")  # the user's config all the same, not a recorded one
+        return parsed
     data: Any
     if config is None:
         data, source = {}, "<embedded default>"

@@ -250,3 +250,13 @@ def test_a_section_given_as_a_read_only_mapping_is_read_as_a_dict() -> None:
 
     config = load_run_config({"model": MappingProxyType({"id": "demo:smollm2-135m"}), "profile": "dev"})
     assert config.model.id == "demo:smollm2-135m"
+
+
+def test_a_run_config_object_naming_a_file_its_provider_never_reads_is_refused() -> None:
+    """Parsed as a recorded config, it passed: a PASS certificate named a file the demo text stood in for (the
+    regression hunt, stop 71)."""
+    from invarlock.application.config import DatasetConfig, RunConfig
+    from invarlock.cli.api import load_run_config
+
+    config = RunConfig(dataset=DatasetConfig(provider="demo:wikipedia", path="/home/user/my_eval.txt"))
+    _refused(lambda: load_run_config(config), "config: dataset.path is not read by provider", code="E201")
