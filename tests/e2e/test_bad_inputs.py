@@ -95,7 +95,7 @@ CASES = {
     "a subject with a weight its model does not use": ("tiny", "tiny-extra", "E102", 2),
     "a subject whose config names fewer layers than its file": ("tiny-one-layer", "tiny-fewer", "E102", 2),
     # the preflight's shapes check: found before either model loads (the spectral guard met it after both had)
-    "a subject whose config states fewer layers than the baseline's": ("tiny", "tiny-fewer", "E002", 3),
+    "a subject whose config states fewer layers than the baseline's": ("tiny", "tiny-one-layer", "E002", 3),
     # transformers builds an empty tokenizer for it (or fails in several lines): this was "tokenizers differ" (E002)
     "a subject without tokenizer files": ("tiny", "tiny-no-tokenizer", "E102", 2),
 }
@@ -132,7 +132,7 @@ def test_bad_models_fail_in_one_line_and_record_only_the_failure(models: Path, t
     if case.startswith("a subject with a weight"):
         assert "holds weights its model does not use: transformer.h.0.extra.weight" in line
     if case.endswith("than the baseline's"):
-        assert "weight shapes differ: baseline tiny and subject tiny-fewer state n_layer 2 vs 1" in line
+        assert "weight shapes differ: baseline tiny and subject tiny-one-layer state n_layer 2 vs 1" in line
         assert types == ["run_started", "run_failed"], "no model was loaded"
     if case.endswith("without tokenizer files"):
         assert "tiny-no-tokenizer has no tokenizer files (none of tokenizer.json" in line
