@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+from invarlock.application.verification.verify_fields import unresolved_field
 from invarlock.application.verification.verify_report import dig
 from invarlock.domain import certificate as c
 from invarlock.domain.errors import UsageError
 from invarlock.domain.metrics import known_kind, metric_for
-from invarlock.domain.policy import EVIDENCE_DTYPES, EvidencePolicy, Policy, re_resolve, resolve_policy
+from invarlock.domain.policy import EVIDENCE_DTYPES, EvidencePolicy, Policy, resolve_policy
 from invarlock.domain.policy_overrides import PROFILE_UNREAD_GATES
 
 from .config_file import read_yaml
@@ -74,11 +75,10 @@ def _checked_object(given: Policy) -> Policy:
     hint = "pass a policy mapping ({tier, profile, overrides, guards, ...}) or a Policy that resolve_policy returned"
     try:
         policy = msgspec.convert(msgspec.to_builtins(given), Policy)
-        expected = re_resolve(policy)
+        where = unresolved_field(policy)
     except (msgspec.ValidationError, UsageError, TypeError, ValueError) as exc:
         raise UsageError("E202", f"the Policy given is not a valid policy: {exc}", hint) from None
-    if expected != policy:
-        where = next(k for k in Policy.__struct_fields__ if getattr(expected, k) != getattr(policy, k))
+    if where is not None:
         raise UsageError("E202", f"the Policy given: {where} is not the {policy.tier} tier plus its overrides", hint)
     return policy
 

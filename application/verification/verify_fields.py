@@ -177,10 +177,17 @@ def tokenizers(cert: c.Certificate, report: VerifyReport) -> None:
     report.add("tokenizer", ok, "dataset, baseline and subject tokenizer digests agree" if ok else "they differ")
 
 
+def unresolved_field(policy: Policy, released: str | None = None) -> str | None:
+    """The first field of `policy` that is not what its tier, profile and recorded overrides resolve to with the
+    tier table of release `released` (policy.re_resolve); None when it is that resolution. Raises as re_resolve."""
+    expected = re_resolve(policy, released)
+    return next((k for k in Policy.__struct_fields__ if getattr(expected, k) != getattr(policy, k)), None)
+
+
 def resolved_policy(cert: c.Certificate, policy: Policy, report: VerifyReport) -> None:
     """The recorded policy must be its tier table plus its listed overrides, and its guard order the run's."""
     try:
-        expected = re_resolve(policy, cert.tool.version)
+        where = unresolved_field(policy, cert.tool.version)
     except (InvarlockError, *MALFORMED) as exc:
         report.add("policy_resolved", False, f"recorded overrides are invalid: {exc}")
         return
@@ -188,8 +195,7 @@ def resolved_policy(cert: c.Certificate, policy: Policy, report: VerifyReport) -
     not_run = _not_the_runs(cert, policy)
     if not_run is not None:
         report.add("policy_resolved", False, not_run)
-    elif expected != policy:
-        where = next(k for k in Policy.__struct_fields__ if getattr(expected, k) != getattr(policy, k))
+    elif where is not None:
         report.add("policy_resolved", False, f"policy.{where} is not the {policy.tier} tier plus its overrides")
     elif not isinstance(run_order, list) or run_order != list(policy.guard_order):
         report.add("policy_resolved", False, "the policy's guard order is not the run's guards.order")
