@@ -68,13 +68,13 @@ def _variance(v: Section, source: str) -> None:
     _tap(v, source)
     if v.get("targets") == "edited_modules_only":
         v["targets"] = "changed"
+    if "sided" in v:  # one-sided and one are one setting: every spelling read as one word before any comparison
+        v["sided"] = _sided_word(v["sided"])
     for group in ("discovery", "gating"):
         nested = v.pop(group, None)
         if isinstance(nested, dict):
             for key, value in nested.items():
-                if key == "sided":  # one-sided and one are one setting: compared as one word
-                    value = _sided_word(value)
-                    v.update({"sided": _sided_word(v["sided"])} if "sided" in v else {})
+                value = _sided_word(value) if key == "sided" else value
                 if key in v and v[key] != value:
                     raise UsageError(
                         "E201",
@@ -85,8 +85,6 @@ def _variance(v: Section, source: str) -> None:
         elif nested is not None:
             raise UsageError("E201", f"{source}: guards.variance.{group} must be a mapping", "see the README keys")
     rename(v, "guards.variance", "min_effect_lognll", "min_effect", source)
-    if "sided" in v:
-        v["sided"] = _sided_word(v["sided"])
     if "predictive_one_sided" in v:
         _pin(
             v,
